@@ -1,0 +1,114 @@
+"""Mutation channel definitions: SBS96, DBS78 and ID83 labels in COSMIC/SigProfiler order.
+
+These lists are the single source of truth for channel order across the project: catalogues,
+reference signatures, the simulator, the models and the dashboard all index channels by them.
+The order equals the row order of the COSMIC v3.x reference tables (checked in the tests).
+"""
+
+from __future__ import annotations
+
+from itertools import product
+
+BASES = "ACGT"
+_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
+
+#: The six pyrimidine-centred substitution classes, in COSMIC order.
+SBS6 = ("C>A", "C>G", "C>T", "T>A", "T>C", "T>G")
+
+
+def revcomp(seq: str) -> str:
+    """Reverse complement of a DNA string (upper-case ACGTN)."""
+    return seq.translate(_COMPLEMENT)[::-1]
+
+
+def _sbs96() -> tuple[str, ...]:
+    return tuple(f"{five}[{sub}]{three}" for five, sub, three in product(BASES, SBS6, BASES))
+
+
+def _dbs78() -> tuple[str, ...]:
+    """The 78 strand-collapsed doublet classes, sorted as COSMIC sorts them (by REF, then ALT)."""
+    seen: set[str] = set()
+    for ref in ("".join(p) for p in product(BASES, repeat=2)):
+        for alt in ("".join(p) for p in product(BASES, repeat=2)):
+            if alt[0] == ref[0] or alt[1] == ref[1]:
+                continue
+            seen.add(canonical_dbs(ref, alt))
+    return tuple(sorted(seen))
+
+
+# The ten canonical doublet REFs used by COSMIC's DBS78 (each dinucleotide or its reverse complement).
+DBS_REFS = ("AC", "AT", "CC", "CG", "CT", "GC", "TA", "TC", "TG", "TT")
+
+
+def canonical_dbs(ref: str, alt: str) -> str:
+    """Label of a doublet substitution ref>alt after strand collapsing, e.g. ('GT','CA') -> 'AC>TG'."""
+    if ref in DBS_REFS:
+        rc_ref, rc_alt = revcomp(ref), revcomp(alt)
+        # Palindromic refs have two spellings of one doublet; COSMIC keeps the smaller ALT for
+        # AT and GC and the larger for CG and TA (e.g. AT>CA, not AT>TG; CG>TT, not CG>AA).
+        if rc_ref == ref:
+            pick = min if ref in ("AT", "GC") else max
+            return f"{ref}>{pick(alt, rc_alt)}"
+        return f"{ref}>{alt}"
+    return f"{revcomp(ref)}>{revcomp(alt)}"
+
+
+def _id83() -> tuple[str, ...]:
+    out: list[str] = []
+    for kind in ("Del", "Ins"):
+        for base in ("C", "T"):
+            out += [f"1:{kind}:{base}:{n}" for n in range(6)]
+    for kind in ("Del", "Ins"):
+        for size in range(2, 6):
+            out += [f"{size}:{kind}:R:{n}" for n in range(6)]
+    # Microhomology lengths run 1..size-1, except the 5+ bp class, which runs 1..5+.
+    for size in range(2, 6):
+        out += [f"{size}:Del:M:{n}" for n in range(1, 6 if size == 5 else size)]
+    return tuple(out)
+
+
+SBS96: tuple[str, ...] = _sbs96()
+DBS78: tuple[str, ...] = _dbs78()
+ID83: tuple[str, ...] = _id83()
+
+#: Channel sets by name, in the order they are concatenated in a cohort's X.
+CHANNEL_SETS: dict[str, tuple[str, ...]] = {"SBS96": SBS96, "DBS78": DBS78, "ID83": ID83}
+
+#: COSMIC colours for the six SBS classes, the ten DBS REF groups and the sixteen ID83 groups.
+SBS6_COLORS = {
+    "C>A": "#03BCEE", "C>G": "#010101", "C>T": "#E32926",
+    "T>A": "#CAC9C9", "T>C": "#A1CE63", "T>G": "#EBC6C4",
+}
+DBS_COLORS = {
+    "AC": "#03BCEE", "AT": "#0366CC", "CC": "#A1CE63", "CG": "#036601", "CT": "#FF9898",
+    "GC": "#E32926", "TA": "#FEB065", "TC": "#FE8002", "TG": "#CB98FD", "TT": "#4C0199",
+}
+ID_COLORS = {
+    "1:Del:C": "#FBBD6F", "1:Del:T": "#FE8002", "1:Ins:C": "#AEDD8A", "1:Ins:T": "#35A12E",
+    "2:Del:R": "#FCC9B4", "3:Del:R": "#FB8969", "4:Del:R": "#F04432", "5:Del:R": "#BB1A1A",
+    "2:Ins:R": "#CFDFF0", "3:Ins:R": "#93C3DE", "4:Ins:R": "#4A97C8", "5:Ins:R": "#1764AB",
+    "2:Del:M": "#E1E1EE", "3:Del:M": "#B5B5D6", "4:Del:M": "#8482BC", "5:Del:M": "#62409A",
+}
+
+
+def channel_group(label: str) -> str:
+    """The colour group of a channel label: 'C>A' for 'A[C>A]G', 'AC' for 'AC>CA', '1:Del:C' for ID."""
+    if "[" in label:
+        return label[2:5]
+    if ":" in label:
+        return label.rsplit(":", 1)[0]
+    return label.split(">")[0]
+
+
+def channel_color(label: str) -> str:
+    """COSMIC plotting colour of one channel."""
+    group = channel_group(label)
+    for table in (SBS6_COLORS, DBS_COLORS, ID_COLORS):
+        if group in table:
+            return table[group]
+    raise KeyError(f"unknown channel label {label!r}")
+
+
+def all_channels() -> list[tuple[str, str]]:
+    """(channel_set, label) pairs for SBS96 + DBS78 + ID83, the column order of a cohort's X."""
+    return [(name, label) for name, labels in CHANNEL_SETS.items() for label in labels]
