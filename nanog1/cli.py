@@ -46,6 +46,30 @@ def demo() -> None:
     info()
 
 
+# --- genomics: ingest --------------------------------------------------------------------------
+# (section owned by the genomics: ingest area; add commands here)
+
+
+# --- signatures and simulate -------------------------------------------------------------------
+# (section owned by the signatures and simulate area; add commands here)
+
+
+# --- training: train, evaluate, embed ----------------------------------------------------------
+# (section owned by the training: train, evaluate, embed area; add commands here)
+
+
+# --- lm and vision -----------------------------------------------------------------------------
+# (section owned by the lm and vision area; add commands here)
+
+
+# --- pipeline ----------------------------------------------------------------------------------
+# (section owned by the pipeline area; add commands here)
+
+
+# --- app ---------------------------------------------------------------------------------------
+# (section owned by the app area; add commands here)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
