@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nanog1-installed
 PIP    := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 
-.PHONY: demo test lint app install clean-demo
+.PHONY: demo test lint app install clean-demo browser
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,15 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/nanog1 demo
 
-test: $(STAMP)
+# The dashboard's end-to-end test drives Debian's chromium; install it where we may (root + apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian chromium for the browser test"; \
+	    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "warning: chromium not found; the dashboard browser test will fail (apt-get install chromium)"; fi; }
+
+test: $(STAMP) browser
 	$(PY) -m ruff check .
 	$(PY) -m pytest
 
