@@ -1,0 +1,137 @@
+"""The one routing primitive every mixer shares: softmax(q·kᵀ·scale)·v on fused SDPA kernels.
+
+Q-Compass, SAVO and MHA differ only in what they route (raw x, the Q-value, a value projection),
+so all of them call :func:`route`. It never materialises the L×L weight matrix except where the
+padding pattern forces an explicit mask (causal with left or irregular padding) and in
+:func:`route_explicit`, the visualisation path that returns the weights.
+
+Which SDPA backend runs (``torch.nn.functional.scaled_dot_product_attention``):
+
+- q, k and v are zero-padded to one head width (a multiple of 8) with the scale passed explicitly,
+  so the dot products are unchanged. Without this, torch's CPU kernel falls back to the math path
+  (L×L memory) and CUDA's flash kernel refuses the inputs (it needs equal widths, multiples of 8).
+  For Q-Compass at r = H/8 the padded q/k make QKᵀ cost what MHA's does: attention time equals
+  MHA-flash's and the saving is in the projections. A kernel taking q/k narrower than v would
+  cut QKᵀ's work by H/r; torch's flash backend does not take unequal widths (not written here).
+- No padding, or causal with right padding: no mask, ``is_causal`` only. On an H100 with torch
+  2.11, the default dispatch picks cuDNN attention (checked with ``torch._fused_sdp_choice``
+  for every kind; flash runs it too when cuDNN is disabled, see tests' gpu test); CPU runs its
+  fused flash kernel. bf16 fwd+bwd then costs what MHA on the same backend does (BENCHMARKS.md).
+- Bidirectional with padding: a broadcast key mask [B, 1, 1, L]. CUDA runs the memory-efficient
+  kernel; torch ≥ 2.13's CPU flash kernel accepts it too (measured: +20 MB at L = 8k, 8 heads).
+- Causal with left or irregular padding: a [B, 1, L, L] boolean mask (memory-efficient kernel on
+  CUDA, which reads the mask; O(L²) bits of mask memory). Bucket or right-pad long sequences.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def split_heads(t: Tensor, heads: int) -> Tensor:
+    """[B, L, h·d] -> [B, h, L, d]."""
+    b, length, width = t.shape
+    return t.view(b, length, heads, width // heads).transpose(1, 2)
+
+
+def merge_heads(t: Tensor) -> Tensor:
+    """[B, h, L, d] -> [B, L, h·d]."""
+    b, h, length, d = t.shape
+    return t.transpose(1, 2).reshape(b, length, h * d)
+
+
+def _equal_widths(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Zero-pad q, k and v on the last axis to one head width, a multiple of 8 (dot products unchanged).
+
+    Flash kernels take one width for q, k and v, a multiple of 8; the caller slices the output back.
+    """
+    dq, dv = q.shape[-1], v.shape[-1]
+    width = -(-max(dq, dv) // 8) * 8
+    if dq < width:
+        q, k = F.pad(q, (0, width - dq)), F.pad(k, (0, width - dq))
+    if dv < width:
+        v = F.pad(v, (0, width - dv))
+    return q, k, v
+
+
+def _is_right_padded(padding_mask: Tensor) -> bool:
+    """True when every row's padding is a suffix (False … False True … True)."""
+    return bool((padding_mask[:, 1:] >= padding_mask[:, :-1]).all())
+
+
+def full_allowed_mask(padding_mask: Tensor | None, batch: int, length: int, causal: bool,
+                      device: torch.device) -> Tensor:
+    """Bool [B, 1, L, L], True where query i may read key j.
+
+    Padded keys are hidden; a query row left with no key (a padded query) reads itself only, so its
+    output stays finite. Real query rows never read padding.
+    """
+    allowed = torch.ones(batch, 1, length, length, dtype=torch.bool, device=device)
+    if causal:
+        allowed = allowed & torch.ones(length, length, dtype=torch.bool, device=device).tril()
+    if padding_mask is not None:
+        allowed = allowed & ~padding_mask[:, None, None, :]
+        eye = torch.eye(length, dtype=torch.bool, device=device)
+        allowed = allowed | (eye & padding_mask[:, None, :, None])
+    return allowed
+
+
+def _fused_mask(padding_mask: Tensor | None, batch: int, length: int, causal: bool,
+                device: torch.device) -> tuple[Tensor | None, bool]:
+    """(attn_mask, is_causal) for SDPA, as small as the padding pattern allows."""
+    if padding_mask is None or not bool(padding_mask.any()):
+        return None, causal
+    if not causal:
+        keys = ~padding_mask
+        keys = keys | ~keys.any(dim=1, keepdim=True)  # an all-padding row reads everything: finite
+        return keys[:, None, None, :], False
+    if _is_right_padded(padding_mask):
+        return None, True  # real rows never reach the trailing padding under the causal mask
+    return full_allowed_mask(padding_mask, batch, length, causal, device), False
+
+
+def route(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool,
+          padding_mask: Tensor | None = None) -> Tensor:
+    """softmax(q·kᵀ·scale [masked])·v through SDPA; q, k [B, h, L, dk], v [B, h|1, L, dv] -> [B, h, L, dv].
+
+    ``padding_mask`` is bool [B, L], True at padding; it hides padded keys.
+    """
+    dv = v.shape[-1]
+    if v.shape[1] != q.shape[1]:
+        v = v.expand(-1, q.shape[1], -1, -1)
+    q, k, v = _equal_widths(q, k, v)
+    mask, is_causal = _fused_mask(padding_mask, q.shape[0], q.shape[2], causal, q.device)
+    y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, scale=scale)
+    return y[..., :dv]
+
+
+def route_step(q: Tensor, k: Tensor, v: Tensor, *, scale: float) -> Tensor:
+    """One decoding step: q [B, h, 1, dk] reads every cached key (all are in the past) -> [B, h, 1, dv].
+
+    Explicit matmuls, not SDPA: with one query row the weights are only [B, h, 1, T], no padding of
+    the cache to equal widths is needed, and no backend re-plans for each new cache length (SDPA's
+    default cuDNN backend on an H100 took 40-50 ms per step at T = 8k that way; these take < 1 ms).
+    """
+    logits = torch.matmul(q, k.transpose(-2, -1)) * scale
+    wide = torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else logits.dtype
+    return torch.matmul(torch.softmax(logits, dim=-1, dtype=wide).to(v.dtype), v)
+
+
+def routing_weights(q: Tensor, k: Tensor, *, scale: float, causal: bool,
+                    padding_mask: Tensor | None = None) -> Tensor:
+    """The explicit [B, h, L, L] softmax weights (materialised: only for small L, e.g. routing maps)."""
+    batch, _, length, _ = q.shape
+    logits = torch.matmul(q, k.transpose(-2, -1)) * scale
+    allowed = full_allowed_mask(padding_mask, batch, length, causal, q.device)
+    return torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
+
+
+def route_explicit(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool,
+                   padding_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Same as :func:`route` on the non-fused path; also returns the [B, h, L, L] weights."""
+    weights = routing_weights(q, k, scale=scale, causal=causal, padding_mask=padding_mask)
+    if v.shape[1] != q.shape[1]:
+        v = v.expand(-1, q.shape[1], -1, -1)
+    return torch.matmul(weights, v), weights
