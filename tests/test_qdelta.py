@@ -1,0 +1,231 @@
+"""Q-Delta: the chunked form and the Triton state pass against the step-by-step recurrence."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nanog1.core.qdelta import QDelta
+from nanog1.core.qdelta_chunk import qdelta_chunked, torch_scan
+from nanog1.core.qdelta_reference import qdelta_recurrent
+
+F64 = torch.float64
+
+
+def _inputs(b=2, h=3, length=100, dk=8, dv=12, dtype=F64, device="cpu", seed=0, grad=False):
+    gen = torch.Generator().manual_seed(seed)
+
+    def rnd(*shape):
+        return torch.randn(*shape, generator=gen, dtype=dtype)
+
+    q = F.normalize(rnd(b, h, length, dk), dim=-1)
+    k = F.normalize(rnd(b, h, length, dk), dim=-1)
+    v = rnd(b, h, length, dv)
+    beta = torch.rand(b, h, length, generator=gen, dtype=dtype)
+    lam = torch.rand(b, h, length, generator=gen, dtype=dtype)
+    g = -0.5 * torch.rand(b, h, length, generator=gen, dtype=dtype)
+    h0 = rnd(b, h, dk, dv)
+    ins = [x.to(device).requires_grad_(grad) for x in (q, k, v, beta, lam, g, h0)]
+    return ins
+
+
+def _explicit_recurrence(q, k, v, beta, lam, g):
+    """S_t = α_t S_{t−1}(I − β_t r_t k_tᵀ) + β_t v_t k_tᵀ as explicit matrices, one head, S: d_v×d_k."""
+    dk, dv = q.shape[-1], v.shape[-1]
+    s = torch.zeros(dv, dk, dtype=q.dtype)
+    eye = torch.eye(dk, dtype=q.dtype)
+    outs = []
+    for t in range(q.shape[0]):
+        r = k[t] + lam[t] * q[t]
+        s = g[t].exp() * s @ (eye - beta[t] * torch.outer(r, k[t])) + beta[t] * torch.outer(v[t], k[t])
+        outs.append(s @ q[t])
+    return torch.stack(outs)
+
+
+def test_reference_matches_the_papers_update_written_as_matrices():
+    q, k, v, beta, lam, g, _ = _inputs(b=1, h=1, length=40)
+    o, _ = qdelta_recurrent(q, k, v, beta, lam, g)
+    want = _explicit_recurrence(q[0, 0], k[0, 0], v[0, 0], beta[0, 0], lam[0, 0], g[0, 0])
+    torch.testing.assert_close(o[0, 0], want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("chunk", [16, 32, 64])
+def test_chunked_forward_matches_recurrence_in_float64(chunk):
+    q, k, v, beta, lam, g, h0 = _inputs(length=100)
+    o_ref, s_ref = qdelta_recurrent(q, k, v, beta, lam, g, initial_state=h0)
+    o, s = qdelta_chunked(q, k, v, beta, lam, g, initial_state=h0, chunk_size=chunk)
+    torch.testing.assert_close(o, o_ref, rtol=1e-11, atol=1e-11)
+    torch.testing.assert_close(s, s_ref, rtol=1e-11, atol=1e-11)
+
+
+def test_chunked_gradients_match_recurrence_in_float64():
+    ins = _inputs(length=75, grad=True)
+    gen = torch.Generator().manual_seed(5)
+    w_o = torch.randn(2, 3, 75, 12, generator=gen, dtype=F64)
+    w_s = torch.randn(2, 3, 8, 12, generator=gen, dtype=F64)
+    grads = []
+    for fn, kw in ((qdelta_recurrent, {}), (qdelta_chunked, {"chunk_size": 32})):
+        o, s = fn(*ins[:6], initial_state=ins[6], **kw)
+        loss = (o * w_o).sum() + (s * w_s).sum()
+        grads.append(torch.autograd.grad(loss, ins))
+    for name, a, b in zip("q k v beta lam g h0".split(), *grads, strict=True):
+        assert a.abs().max() > 0, name
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10, msg=name)
+
+
+@pytest.mark.parametrize("fn", [qdelta_recurrent, qdelta_chunked])
+def test_padding_is_skipped_left_and_right(fn):
+    q, k, v, beta, lam, g, _ = _inputs(b=2, length=50)
+    pad = torch.zeros(2, 50, dtype=torch.bool)
+    pad[0, :13] = True  # left padding
+    pad[1, 37:] = True  # right padding
+    o, _ = fn(q, k, v, beta, lam, g, pad_mask=pad)
+    for i, keep in ((0, slice(13, 50)), (1, slice(0, 37))):
+        alone, _ = fn(*(x[i : i + 1, :, keep] for x in (q, k, v, beta, lam, g)))
+        torch.testing.assert_close(o[i : i + 1, :, keep], alone, rtol=1e-12, atol=1e-12)
+    assert o[0, :, :13].abs().max() == 0 and o[1, :, 37:].abs().max() == 0
+
+
+def test_padded_gradients_match_recurrence():
+    ins = _inputs(length=45, grad=True)
+    pad = torch.zeros(2, 45, dtype=torch.bool)
+    pad[0, :9] = True
+    pad[1, 30:] = True
+    grads = []
+    for fn in (qdelta_recurrent, qdelta_chunked):
+        o, s = fn(*ins[:6], initial_state=ins[6], pad_mask=pad)
+        grads.append(torch.autograd.grad(o.square().sum() + s.sum(), ins))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+
+
+def test_lambda_zero_reduces_to_gated_delta_rule():
+    q, k, v, beta, lam, g, _ = _inputs(b=1, h=1, length=30)
+    o, _ = qdelta_recurrent(q, k, v, beta, torch.zeros_like(lam), g)
+    s = torch.zeros(12, 8, dtype=F64)
+    outs = []
+    for t in range(30):
+        kt, a = k[0, 0, t], g[0, 0, t].exp()
+        s = a * s - a * beta[0, 0, t] * torch.outer(s @ kt, kt) + beta[0, 0, t] * torch.outer(v[0, 0, t], kt)
+        outs.append(s @ q[0, 0, t])
+    torch.testing.assert_close(o[0, 0], torch.stack(outs), rtol=1e-12, atol=1e-12)
+    o_fb, _ = qdelta_recurrent(q, k, v, beta, lam, g)
+    assert (o_fb - o).abs().max() > 1e-3  # the query feedback changes the output
+
+
+def _layer(causal, seed=0, **kw):
+    torch.manual_seed(seed)
+    return QDelta(hidden_size=32, rank=16, heads=4, causal=causal, **kw).double()
+
+
+def test_step_decode_equals_full_forward():
+    layer = _layer(True)
+    x = torch.randn(2, 70, 32, dtype=F64)
+    full = layer(x)
+    cache = layer.init_cache(2)
+    steps = []
+    for t in range(70):
+        y_t, cache = layer.step(x[:, t : t + 1], cache)
+        steps.append(y_t)
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-11, atol=1e-11)
+    assert cache.state.shape == (2, 4, 4, 8) and cache.conv.shape == (2, 3, 64)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_layer_padded_batch_equals_samples_alone(causal):
+    layer = _layer(causal)
+    x = torch.randn(2, 60, 32, dtype=F64)
+    pad = torch.zeros(2, 60, dtype=torch.bool)
+    pad[0, :17] = True
+    pad[1, 41:] = True
+    y = layer(x, padding_mask=pad)
+    torch.testing.assert_close(y[0:1, 17:], layer(x[0:1, 17:]), rtol=1e-11, atol=1e-11)
+    torch.testing.assert_close(y[1:2, :41], layer(x[1:2, :41]), rtol=1e-11, atol=1e-11)
+    assert y[pad].abs().max() == 0
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_layer_sees_the_future_only_when_bidirectional(causal):
+    layer = _layer(causal)
+    x = torch.randn(1, 40, 32, dtype=F64)
+    x2 = x.clone()
+    x2[:, -1] += 1.0
+    change = (layer(x)[:, :30] - layer(x2)[:, :30]).abs().max()
+    assert (change > 1e-6) == (not causal)
+
+
+def test_layer_trains_every_parameter_and_rejects_bad_use():
+    layer = _layer(True)
+    x = torch.randn(2, 33, 32, dtype=F64)
+    layer(x).square().mean().backward()
+    for name, p in layer.named_parameters():
+        assert p.grad is not None and p.grad.abs().max() > 0, name
+    with pytest.raises(ValueError, match="return_weights"):
+        layer(x, return_weights=True)
+    with pytest.raises(ValueError, match="causal"):
+        _layer(False).step(x[:, :1], layer.init_cache(2))
+    with pytest.raises(ValueError, match="query"):
+        QDelta(32, 16, 4, True, query="mlp")
+
+
+def test_query_feedback_off_zeroes_lambda():
+    on, off = _layer(True, query_feedback=True), _layer(True, query_feedback=False)
+    x = torch.randn(1, 20, 32, dtype=F64)
+    assert (on(x) - off(x)).abs().max() > 1e-6
+    assert off._streams(off._conv_full(off.qkv(x)), x).lam.abs().max() == 0
+
+
+@pytest.mark.gpu
+def test_triton_scan_matches_torch_scan_forward_and_backward():
+    from nanog1.core.qdelta_triton import triton_scan
+
+    ins = _inputs(b=2, h=3, length=200, dk=16, dv=40, dtype=torch.float32, device="cuda", grad=True)
+    results = []
+    for scan in (torch_scan, triton_scan):
+        o, s = qdelta_chunked(*ins[:6], initial_state=ins[6], scan=scan)
+        torch.manual_seed(3)
+        loss = (o * torch.randn_like(o)).sum() + (s * torch.randn_like(s)).sum()
+        results.append((o, s, *torch.autograd.grad(loss, ins)))
+    for a, b in zip(*results, strict=True):
+        assert torch.isfinite(b).all()
+        assert ((a - b).norm() / a.norm()).item() < 1e-5
+
+
+@pytest.mark.gpu
+def test_layer_on_gpu_matches_float64_cpu():
+    layer = _layer(True)
+    x = torch.randn(2, 300, 32, dtype=F64)
+    want = layer(x)
+    got = layer.float().cuda()(x.float().cuda()).double().cpu()
+    assert ((got - want).norm() / want.norm()).item() < 1e-4
+
+
+def test_build_mixer_dispatches_qdelta():
+    from nanog1.core.mixers import build_mixer
+
+    torch.manual_seed(0)
+    layer = build_mixer("qdelta", hidden_size=32, rank=16, heads=4, causal=False)
+    assert isinstance(layer, QDelta) and not layer.causal
+    assert layer(torch.randn(2, 9, 32)).shape == (2, 9, 32)
+
+
+def test_layer_without_conv_decodes_and_bf16_tracks_float64():
+    layer = _layer(True, conv_size=1, chunk_size=16)
+    x = torch.randn(1, 21, 32, dtype=F64)
+    cache = layer.init_cache(1)
+    assert cache.conv is None
+    steps = []
+    for t in range(21):
+        y_t, cache = layer.step(x[:, t : t + 1], cache)
+        steps.append(y_t)
+    full = layer(x)
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, rtol=1e-11, atol=1e-11)
+    layer = layer.to(torch.bfloat16)
+    low = layer(x.to(torch.bfloat16)).double()
+    assert ((low - full).norm() / full.norm()).item() < 5e-2
+    cache = layer.init_cache(1)
+    assert cache.state.dtype == torch.float32 and cache.conv is None
+    y_t, cache = layer.step(x[:, :1].to(torch.bfloat16), cache)
+    assert y_t.dtype == torch.bfloat16 and cache.state.dtype == torch.float32
+    torch.testing.assert_close(y_t.double(), low[:, :1], rtol=5e-2, atol=5e-2)
