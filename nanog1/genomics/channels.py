@@ -76,18 +76,42 @@ CHANNEL_SETS: dict[str, tuple[str, ...]] = {"SBS96": SBS96, "DBS78": DBS78, "ID8
 
 #: COSMIC colours for the six SBS classes, the ten DBS REF groups and the sixteen ID83 groups.
 SBS6_COLORS = {
-    "C>A": "#03BCEE", "C>G": "#010101", "C>T": "#E32926",
-    "T>A": "#CAC9C9", "T>C": "#A1CE63", "T>G": "#EBC6C4",
+    "C>A": "#03BCEE",
+    "C>G": "#010101",
+    "C>T": "#E32926",
+    "T>A": "#CAC9C9",
+    "T>C": "#A1CE63",
+    "T>G": "#EBC6C4",
 }
 DBS_COLORS = {
-    "AC": "#03BCEE", "AT": "#0366CC", "CC": "#A1CE63", "CG": "#036601", "CT": "#FF9898",
-    "GC": "#E32926", "TA": "#FEB065", "TC": "#FE8002", "TG": "#CB98FD", "TT": "#4C0199",
+    "AC": "#03BCEE",
+    "AT": "#0366CC",
+    "CC": "#A1CE63",
+    "CG": "#036601",
+    "CT": "#FF9898",
+    "GC": "#E32926",
+    "TA": "#FEB065",
+    "TC": "#FE8002",
+    "TG": "#CB98FD",
+    "TT": "#4C0199",
 }
 ID_COLORS = {
-    "1:Del:C": "#FBBD6F", "1:Del:T": "#FE8002", "1:Ins:C": "#AEDD8A", "1:Ins:T": "#35A12E",
-    "2:Del:R": "#FCC9B4", "3:Del:R": "#FB8969", "4:Del:R": "#F04432", "5:Del:R": "#BB1A1A",
-    "2:Ins:R": "#CFDFF0", "3:Ins:R": "#93C3DE", "4:Ins:R": "#4A97C8", "5:Ins:R": "#1764AB",
-    "2:Del:M": "#E1E1EE", "3:Del:M": "#B5B5D6", "4:Del:M": "#8482BC", "5:Del:M": "#62409A",
+    "1:Del:C": "#FBBD6F",
+    "1:Del:T": "#FE8002",
+    "1:Ins:C": "#AEDD8A",
+    "1:Ins:T": "#35A12E",
+    "2:Del:R": "#FCC9B4",
+    "3:Del:R": "#FB8969",
+    "4:Del:R": "#F04432",
+    "5:Del:R": "#BB1A1A",
+    "2:Ins:R": "#CFDFF0",
+    "3:Ins:R": "#93C3DE",
+    "4:Ins:R": "#4A97C8",
+    "5:Ins:R": "#1764AB",
+    "2:Del:M": "#E1E1EE",
+    "3:Del:M": "#B5B5D6",
+    "4:Del:M": "#8482BC",
+    "5:Del:M": "#62409A",
 }
 
 
