@@ -1,0 +1,133 @@
+"""Triton split-context decode over a SAVO cache: one query per sequence, all heads in one program.
+
+The cache holds narrow keys k [B, h, T, d_qk] (the action) and one shared value v [B, 1, T, d_v]
+(the Q-value). A program takes one sequence and one slice of its context and serves every head, so
+each cached value row is read once for all heads. Scores for all heads come from one small matrix
+product, K_slice [T_blk, h·d_qk] · blockdiag(q) [h·d_qk, h]; the weighted sum is Pᵀ · V_slice.
+Each slice writes its (max, sum, unnormalised output) per head; a few torch ops merge the slices.
+Import only where CUDA and Triton are present: CPU paths never load it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+LOG2E = 1.4426950408889634
+_INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
+# (context block, programs per multiprocessor, warps) tried on the first call of each shape class
+_CANDIDATES = [(64, 4, 4), (128, 4, 4), (128, 8, 4), (64, 8, 4), (128, 16, 4), (256, 8, 8), (256, 4, 8)]
+_TUNED: dict[tuple, tuple[int, int, int]] = {}
+
+
+@triton.jit
+def _decode_split_kernel(Q, K, V, LENS, M, LSUM, ACC, qk_scale, split_len, heads,
+                         sqb, sqh, skb, skh, skt, svb, svt, smb, sms, sab, sas, sah,
+                         D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_C: tl.constexpr,
+                         BLOCK_H: tl.constexpr, BLOCK_T: tl.constexpr):
+    """Partial softmax-weighted sum of one context slice for every head of one sequence."""
+    b = tl.program_id(0).to(tl.int64)
+    split = tl.program_id(1)
+    length = tl.load(LENS + b)
+    start = split * split_len
+    end = tl.minimum(start + split_len, length)
+    offs_c = tl.arange(0, BLOCK_C)
+    head_of_c = offs_c // D_QK
+    c_ok = offs_c < heads * D_QK
+    offs_h = tl.arange(0, BLOCK_H)
+    offs_dv = tl.arange(0, D_V)
+    q_flat = tl.load(Q + b * sqb + head_of_c * sqh + offs_c % D_QK, mask=c_ok, other=0.0)
+    q_diag = tl.where(head_of_c[:, None] == offs_h[None, :], q_flat[:, None], 0.0).to(K.dtype.element_ty)
+    k_col = head_of_c * skh + offs_c % D_QK
+    m_i = tl.full([BLOCK_H], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_H], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_H, D_V], dtype=tl.float32)
+    for t0 in range(start, end, BLOCK_T):
+        offs_t = t0 + tl.arange(0, BLOCK_T)
+        t_ok = offs_t < end
+        k = tl.load(K + b * skb + offs_t[:, None] * skt + k_col[None, :], mask=t_ok[:, None] & c_ok[None, :],
+                    other=0.0)
+        v = tl.load(V + b * svb + offs_t[:, None] * svt + offs_dv[None, :], mask=t_ok[:, None], other=0.0)
+        s = tl.dot(k, q_diag) * qk_scale
+        s = tl.where(t_ok[:, None], s, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(s, 0))
+        m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
+        p = tl.math.exp2(s - m_use[None, :])
+        alpha = tl.math.exp2(m_i - m_use)
+        l_i = l_i * alpha + tl.sum(p, 0)
+        acc = acc * alpha[:, None] + tl.dot(tl.trans(p.to(v.dtype)), v)
+        m_i = m_new
+    tl.store(M + b * smb + split * sms + offs_h, m_i)
+    tl.store(LSUM + b * smb + split * sms + offs_h, l_i)
+    tl.store(ACC + b * sab + split * sas + offs_h[:, None] * sah + offs_dv[None, :], acc)
+
+
+def decode_available(q_t: Tensor, k_cache: Tensor, v_cache: Tensor) -> bool:
+    """Shapes and dtypes the split kernel takes: CUDA, fp16/bf16, one value head, d_v a power of two ≥ 16."""
+    d_v = v_cache.shape[-1]
+    return (q_t.is_cuda and k_cache.dtype in (torch.float16, torch.bfloat16)
+            and v_cache.dtype == k_cache.dtype and v_cache.shape[1] == 1
+            and 16 <= d_v <= 256 and d_v & (d_v - 1) == 0
+            and k_cache.stride(-1) == 1 and v_cache.stride(-1) == 1 and q_t.stride(-1) == 1)
+
+
+def _splits(batch: int, cap: int, block_t: int, per_sm: int, device: torch.device) -> tuple[int, int]:
+    """(number of context slices, slice length): about ``per_sm`` programs per multiprocessor."""
+    sms = 4 if _INTERPRET else torch.cuda.get_device_properties(device).multi_processor_count
+    n = max(1, min(triton.cdiv(cap, block_t), triton.cdiv(per_sm * sms, batch)))
+    split_len = triton.cdiv(triton.cdiv(cap, n), block_t) * block_t
+    return triton.cdiv(cap, split_len), split_len
+
+
+def _tuned(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor,
+           scale: float) -> tuple[int, int, int]:
+    """The fastest candidate launch for this shape class (batch, capacity rounded up to a power of two)."""
+    if _INTERPRET:
+        return 64, 4, 4
+    batch, heads, cap, d_qk = k_cache.shape
+    key = (batch, heads, triton.next_power_of_2(cap), d_qk, v_cache.shape[-1], k_cache.dtype, k_cache.device)
+    if key not in _TUNED:
+        from triton.testing import do_bench
+
+        def run(cfg: tuple[int, int, int]) -> float:
+            return do_bench(lambda: _launch(q_t, k_cache, v_cache, lengths, scale, *cfg), warmup=5, rep=20,
+                            return_mode="median")
+        times = {cfg: run(cfg) for cfg in _CANDIDATES}
+        _TUNED[key] = min(times, key=times.get)
+    return _TUNED[key]
+
+
+def routing_decode_triton(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor,
+                          scale: float) -> Tensor:
+    """q_t [B, h, d_qk], k_cache [B, h, T, d_qk], v_cache [B, 1, T, d_v], lengths [B] -> [B, h, d_v]."""
+    lengths = lengths.to(torch.int32).contiguous()
+    return _launch(q_t, k_cache, v_cache, lengths, scale, *_tuned(q_t, k_cache, v_cache, lengths, scale))
+
+
+def _launch(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor, scale: float,
+            block_t: int, per_sm: int, warps: int) -> Tensor:
+    """Split kernel plus the torch merge of its per-slice (max, sum, output) triples."""
+    batch, heads, cap, d_qk = k_cache.shape
+    d_v = v_cache.shape[-1]
+    block_h = max(16, triton.next_power_of_2(heads))
+    n_split, split_len = _splits(batch, cap, block_t, per_sm, k_cache.device)
+    m = torch.empty(batch, n_split, block_h, device=k_cache.device, dtype=torch.float32)
+    lsum = torch.empty_like(m)
+    acc = torch.empty(batch, n_split, block_h, d_v, device=k_cache.device, dtype=torch.float32)
+    q_t = q_t.to(k_cache.dtype)
+    _decode_split_kernel[(batch, n_split)](
+        q_t, k_cache, v_cache, lengths, m, lsum, acc, scale * LOG2E,
+        split_len, heads, q_t.stride(0), q_t.stride(1), k_cache.stride(0), k_cache.stride(1),
+        k_cache.stride(2), v_cache.stride(0), v_cache.stride(2), m.stride(0), m.stride(1),
+        acc.stride(0), acc.stride(1), acc.stride(2),
+        D_QK=d_qk, D_V=d_v, BLOCK_C=max(16, triton.next_power_of_2(heads * d_qk)), BLOCK_H=block_h,
+        BLOCK_T=block_t, num_warps=warps, num_stages=3)
+    top = m.amax(dim=1, keepdim=True)
+    weight = torch.exp2(m - top.masked_fill(top == float("-inf"), 0.0))
+    total = (lsum * weight).sum(dim=1)
+    out = (acc * weight[..., None]).sum(dim=1) / total.masked_fill(total == 0, 1.0)[..., None]
+    return out[:, :heads].to(v_cache.dtype)

@@ -1,0 +1,384 @@
+"""Triton flash-attention with narrow query/key width and wide value width (rank-r routing), fwd + bwd.
+
+Q-Compass and SAVO route with r/h-wide queries and keys (8 at r = 64, h = 8) over 64-wide values.
+Padding q/k to the value width (what SDPA needs) spends QKᵀ work on zeros; here q/k are read at
+their own width (masked up to Triton's minimum dot width of 16), so QKᵀ costs 16/64 of MHA's.
+Forward: online softmax per query block, causal blocks split into an unmasked stage and a masked
+diagonal stage; the log-sum-exp (base 2) is saved. Backward: one program per key block recomputes
+P once and accumulates dK and dV in registers; dQ is added with fp32 atomics (cheap at width 16),
+so each score's exponential is computed once in the backward instead of twice. Key padding is a
+[B, L] bias of 0 / -inf; a query row with no visible key outputs zeros (lse = +inf, zero grads).
+Import only where CUDA and Triton are present: CPU paths never load it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+LOG2E = 1.4426950408889634
+ATOMIC_DQ = os.environ.get("NANOG1_ROUTING_DQ", "atomic") == "atomic"  # else a separate dQ pass
+
+_FWD_CONFIGS = [
+    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
+    for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (64, 64, 4, 3),
+                         (128, 128, 4, 2), (128, 32, 4, 4), (256, 64, 8, 3)]
+]
+_BWD_CONFIGS = [
+    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
+    for bm, bn, w, s in [(64, 128, 8, 2), (32, 128, 4, 2), (64, 64, 4, 2), (32, 64, 4, 3),
+                         (64, 128, 4, 3), (128, 128, 8, 2), (32, 128, 8, 3), (64, 256, 8, 2),
+                         (16, 128, 4, 3)]
+]
+
+
+if os.environ.get("NANOG1_ROUTING_AUTOTUNE", "1") == "0":  # quick GPU test runs: one config each
+    _FWD_CONFIGS, _BWD_CONFIGS = _FWD_CONFIGS[:1], _BWD_CONFIGS[:1]
+if os.environ.get("TRITON_INTERPRET") == "1":  # CPU interpreter (tests): one small config, no autotuning
+    _FWD_CONFIGS = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16})]
+    _BWD_CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32})]
+
+
+@triton.jit
+def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn,
+               lo, hi, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
+               D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_N: tl.constexpr,
+               CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr):
+    """Online-softmax update of (acc, l, m) over key blocks [lo, hi) for one query block."""
+    for start_n in range(lo, hi, BLOCK_N):
+        cols = start_n + offs_n
+        row_ok = cols < seq_len
+        k_mask = row_ok[:, None]
+        if BLOCK_DQK != D_QK:
+            k_mask = k_mask & (offs_dk[None, :] < D_QK)
+        k = tl.load(k_base + cols[:, None] * stride_kn + offs_dk[None, :], mask=k_mask, other=0.0)
+        v = tl.load(v_base + cols[:, None] * stride_vn + offs_dv[None, :], mask=row_ok[:, None], other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale
+        if HAS_BIAS:
+            qk += tl.load(bias_base + cols, mask=row_ok, other=float("-inf"))[None, :]
+        if CAUSAL_MASK:
+            qk = tl.where(offs_m[:, None] >= cols[None, :], qk, float("-inf"))
+        if BOUNDS:
+            qk = tl.where(row_ok[None, :], qk, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(qk, 1))
+        m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
+        p = tl.math.exp2(qk - m_use[:, None])
+        alpha = tl.math.exp2(m_i - m_use)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
+        m_i = m_new
+    return acc, l_i, m_i
+
+
+@triton.autotune(configs=_FWD_CONFIGS, key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS"])
+@triton.jit
+def _fwd_kernel(Q, K, V, Bias, O, LSE, qk_scale, seq_len, heads,
+                sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
+                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
+                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr,
+                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """One program per (query block, batch·head): O = softmax(QKᵀ·scale + bias)·V and its base-2 lse."""
+    start_m = tl.program_id(0) * BLOCK_M
+    bh = tl.program_id(1)
+    b = (bh // heads).to(tl.int64)
+    h = (bh % heads).to(tl.int64)
+    offs_m = start_m + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_dk = tl.arange(0, BLOCK_DQK)
+    offs_dv = tl.arange(0, D_V)
+    q_mask = (offs_m < seq_len)[:, None]
+    if BLOCK_DQK != D_QK:
+        q_mask = q_mask & (offs_dk[None, :] < D_QK)
+    q = tl.load(Q + b * sqb + h * sqh + offs_m[:, None] * sqn + offs_dk[None, :], mask=q_mask, other=0.0)
+    k_base = K + b * skb + h * skh
+    v_base = V + b * svb + h * svh
+    bias_base = Bias + b * sbb
+    acc = tl.zeros([BLOCK_M, D_V], dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    if CAUSAL:
+        acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
+                                   0, start_m, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS)
+        acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
+                                   start_m, start_m + BLOCK_M, seq_len, qk_scale,
+                                   offs_m, offs_n, offs_dk, offs_dv,
+                                   D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS)
+    else:
+        full = (seq_len // BLOCK_N) * BLOCK_N
+        acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
+                                   0, full, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS)
+        acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
+                                   full, seq_len, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS)
+    empty = l_i == 0.0
+    out = acc / tl.where(empty, 1.0, l_i)[:, None]
+    lse = tl.where(empty, float("inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
+    row_ok = offs_m < seq_len
+    tl.store(O + b * sob + h * soh + offs_m[:, None] * son + offs_dv[None, :],
+             out.to(O.dtype.element_ty), mask=row_ok[:, None])
+    tl.store(LSE + bh.to(tl.int64) * seq_len + offs_m, lse, mask=row_ok)
+
+
+@triton.jit
+def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+               sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
+               D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
+               CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr):
+    """Accumulate dK, dV of one key block over query blocks [lo, hi); with ATOMIC_DQ also add dQ."""
+    for start_m in range(lo, hi, BLOCK_M):
+        offs_m = start_m + tl.arange(0, BLOCK_M)
+        row_ok = offs_m < seq_len
+        q_mask = row_ok[:, None]
+        if BLOCK_DQK != D_QK:
+            q_mask = q_mask & (offs_dk[None, :] < D_QK)
+        q = tl.load(q_base + offs_m[:, None] * sqn + offs_dk[None, :], mask=q_mask, other=0.0)
+        do = tl.load(do_base + offs_m[:, None] * son + offs_dv[None, :], mask=row_ok[:, None], other=0.0)
+        lse = tl.load(LSE + row_base + offs_m, mask=row_ok, other=float("inf"))
+        delta = tl.load(DELTA + row_base + offs_m, mask=row_ok, other=0.0)
+        p_t = tl.math.exp2(tl.dot(k, tl.trans(q)) * qk_scale - lse[None, :])
+        if CAUSAL_MASK:
+            visible = offs_m[None, :] >= offs_n[:, None]
+            if HAS_BIAS:
+                visible = visible & keep[:, None]
+            p_t = tl.where(visible, p_t, 0.0)
+        elif HAS_BIAS:
+            p_t = tl.where(keep[:, None], p_t, 0.0)
+        dv += tl.dot(p_t.to(do.dtype), do)
+        dp_t = tl.dot(v, tl.trans(do))
+        ds_t = (p_t * (dp_t - delta[None, :])).to(q.dtype)
+        dk += tl.dot(ds_t, q)
+        if ATOMIC_DQ:
+            dq = tl.dot(tl.trans(ds_t), k) * sm_scale
+            tl.atomic_add(DQ + (row_base + offs_m)[:, None] * BLOCK_DQK + offs_dk[None, :], dq,
+                          mask=q_mask, sem="relaxed")
+    return dk, dv
+
+
+@triton.autotune(configs=_BWD_CONFIGS, key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ"],
+                 reset_to_zero=["DQ"])
+@triton.jit
+def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, seq_len, heads,
+                sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
+                sdkb, sdkh, sdkn, sdvb, sdvh, sdvn,
+                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
+                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
+                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """One program per (key block, batch·head): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ."""
+    start_n = tl.program_id(0) * BLOCK_N
+    bh = tl.program_id(1)
+    b = (bh // heads).to(tl.int64)
+    h = (bh % heads).to(tl.int64)
+    row_base = bh.to(tl.int64) * seq_len
+    offs_n = start_n + tl.arange(0, BLOCK_N)
+    offs_dk = tl.arange(0, BLOCK_DQK)
+    offs_dv = tl.arange(0, D_V)
+    key_ok = offs_n < seq_len
+    k_mask = key_ok[:, None]
+    if BLOCK_DQK != D_QK:
+        k_mask = k_mask & (offs_dk[None, :] < D_QK)
+    k = tl.load(K + b * skb + h * skh + offs_n[:, None] * skn + offs_dk[None, :], mask=k_mask, other=0.0)
+    v = tl.load(V + b * svb + h * svh + offs_n[:, None] * svn + offs_dv[None, :],
+                mask=key_ok[:, None], other=0.0)
+    keep = key_ok
+    if HAS_BIAS:
+        keep = tl.load(Bias + b * sbb + offs_n, mask=key_ok, other=float("-inf")) == 0.0
+    dk = tl.zeros([BLOCK_N, BLOCK_DQK], dtype=tl.float32)
+    dv = tl.zeros([BLOCK_N, D_V], dtype=tl.float32)
+    q_base = Q + b * sqb + h * sqh
+    do_base = DO + b * sob + h * soh
+    if CAUSAL:
+        dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+                            sqn, son, start_n, start_n + BLOCK_N, seq_len, qk_scale, sm_scale,
+                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ)
+        dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+                            sqn, son, start_n + BLOCK_N, seq_len, seq_len, qk_scale, sm_scale,
+                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ)
+    else:
+        dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+                            sqn, son, 0, seq_len, seq_len, qk_scale, sm_scale,
+                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ)
+    tl.store(DK + b * sdkb + h * sdkh + offs_n[:, None] * sdkn + offs_dk[None, :],
+             (dk * sm_scale).to(DK.dtype.element_ty), mask=k_mask)
+    tl.store(DV + b * sdvb + h * sdvh + offs_n[:, None] * sdvn + offs_dv[None, :],
+             dv.to(DV.dtype.element_ty), mask=key_ok[:, None])
+
+
+@triton.jit
+def _delta_kernel(O, DO, DELTA, seq_len, heads, sob, soh, son, sdb, sdh, sdn,
+                  D_V: tl.constexpr, BLOCK_M: tl.constexpr):
+    """δ = rowsum(O ⊙ dO) in float32, one program per (row block, batch·head)."""
+    bh = tl.program_id(1)
+    b = (bh // heads).to(tl.int64)
+    h = (bh % heads).to(tl.int64)
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, D_V)
+    row_ok = (offs_m < seq_len)[:, None]
+    o = tl.load(O + b * sob + h * soh + offs_m[:, None] * son + offs_d[None, :], mask=row_ok, other=0.0)
+    do = tl.load(DO + b * sdb + h * sdh + offs_m[:, None] * sdn + offs_d[None, :], mask=row_ok, other=0.0)
+    delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)
+    tl.store(DELTA + bh.to(tl.int64) * seq_len + offs_m, delta, mask=offs_m < seq_len)
+
+
+@triton.jit
+def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi, seq_len, qk_scale,
+              offs_m, offs_n, offs_dk, offs_dv, D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr,
+              BLOCK_N: tl.constexpr, CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr):
+    """Accumulate dQ of one query block over key blocks [lo, hi) (P recomputed from the lse)."""
+    for start_n in range(lo, hi, BLOCK_N):
+        cols = start_n + offs_n
+        key_ok = cols < seq_len
+        k_mask = key_ok[:, None]
+        if BLOCK_DQK != D_QK:
+            k_mask = k_mask & (offs_dk[None, :] < D_QK)
+        k = tl.load(k_base + cols[:, None] * skn + offs_dk[None, :], mask=k_mask, other=0.0)
+        v = tl.load(v_base + cols[:, None] * svn + offs_dv[None, :], mask=key_ok[:, None], other=0.0)
+        p = tl.math.exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None])
+        if CAUSAL_MASK:
+            visible = offs_m[:, None] >= cols[None, :]
+            if HAS_BIAS:
+                keep = tl.load(bias_base + cols, mask=key_ok, other=float("-inf")) == 0.0
+                visible = visible & keep[None, :]
+            p = tl.where(visible, p, 0.0)
+        elif HAS_BIAS:
+            keep = tl.load(bias_base + cols, mask=key_ok, other=float("-inf")) == 0.0
+            p = tl.where(keep[None, :], p, 0.0)
+        dp = tl.dot(do, tl.trans(v))
+        ds = (p * (dp - delta[:, None])).to(k.dtype)
+        dq += tl.dot(ds, k)
+    return dq
+
+
+@triton.autotune(configs=_FWD_CONFIGS, key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS"])
+@triton.jit
+def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, heads,
+               sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
+               D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
+               CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr,
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """One program per (query block, batch·head): dQ = scale·(P ⊙ (dO·Vᵀ − δ))·K without atomics."""
+    start_m = tl.program_id(0) * BLOCK_M
+    bh = tl.program_id(1)
+    b = (bh // heads).to(tl.int64)
+    h = (bh % heads).to(tl.int64)
+    row_base = bh.to(tl.int64) * seq_len
+    offs_m = start_m + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_dk = tl.arange(0, BLOCK_DQK)
+    offs_dv = tl.arange(0, D_V)
+    row_ok = offs_m < seq_len
+    q_mask = row_ok[:, None]
+    if BLOCK_DQK != D_QK:
+        q_mask = q_mask & (offs_dk[None, :] < D_QK)
+    q = tl.load(Q + b * sqb + h * sqh + offs_m[:, None] * sqn + offs_dk[None, :], mask=q_mask, other=0.0)
+    do = tl.load(DO + b * sob + h * soh + offs_m[:, None] * son + offs_dv[None, :], mask=row_ok[:, None],
+                 other=0.0)
+    lse = tl.load(LSE + row_base + offs_m, mask=row_ok, other=float("inf"))
+    delta = tl.load(DELTA + row_base + offs_m, mask=row_ok, other=0.0)
+    k_base = K + b * skb + h * skh
+    v_base = V + b * svb + h * svh
+    bias_base = Bias + b * sbb
+    dq = tl.zeros([BLOCK_M, BLOCK_DQK], dtype=tl.float32)
+    if CAUSAL:
+        dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, start_m, seq_len,
+                       qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS)
+        dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, start_m,
+                       start_m + BLOCK_M, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
+                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS)
+    else:
+        dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, seq_len, seq_len,
+                       qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS)
+    tl.store(DQ + (row_base + offs_m)[:, None] * BLOCK_DQK + offs_dk[None, :], dq * sm_scale, mask=q_mask)
+
+
+def _dqk_block(d_qk: int) -> int:
+    """Triton's dot needs an inner width of at least 16 (a power of two)."""
+    return max(16, triton.next_power_of_2(d_qk))
+
+
+def _bias(key_padding_mask: Tensor | None, q: Tensor) -> tuple[Tensor, int]:
+    """[B, L] fp32 additive key bias (0 keep, -inf pad) and its batch stride; a 1-element dummy if none."""
+    if key_padding_mask is None:
+        return q.new_zeros(1, dtype=torch.float32), 0
+    bias = torch.zeros(key_padding_mask.shape, dtype=torch.float32, device=q.device)
+    bias.masked_fill_(key_padding_mask, float("-inf"))
+    return bias, bias.stride(0)
+
+
+def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: bool,
+             causal: bool, scale: float) -> tuple[Tensor, Tensor]:
+    batch, heads, length, d_qk = q.shape
+    d_v = v.shape[-1]
+    out = torch.empty(batch, heads, length, d_v, dtype=v.dtype, device=q.device)
+    lse = torch.empty(batch, heads, length, dtype=torch.float32, device=q.device)
+
+    def grid(meta: dict) -> tuple[int, int]:
+        return triton.cdiv(length, meta["BLOCK_M"]), batch * heads
+
+    _fwd_kernel[grid](q, k, v, bias, out, lse, scale * LOG2E, length, heads,
+                      *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3], sbb,
+                      D_QK=d_qk, D_V=d_v, BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias)
+    return out, lse
+
+
+def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: bool, out: Tensor,
+              lse: Tensor, d_out: Tensor, causal: bool, scale: float) -> tuple[Tensor, Tensor, Tensor]:
+    """dQ, dK, dV; dQ by atomics in the key-block pass (ATOMIC_DQ) or by a second, query-block pass."""
+    batch, heads, length, d_qk = q.shape
+    d_v = v.shape[-1]
+    d_out = d_out if d_out.stride(-1) == 1 else d_out.contiguous()
+    delta = torch.empty(batch, heads, length, dtype=torch.float32, device=q.device)
+    _delta_kernel[(triton.cdiv(length, 64), batch * heads)](
+        out, d_out, delta, length, heads, *out.stride()[:3], *d_out.stride()[:3], D_V=d_v, BLOCK_M=64)
+    block_dqk = _dqk_block(d_qk)
+    dq = torch.zeros(batch, heads, length, block_dqk, dtype=torch.float32, device=q.device)
+    dk = torch.empty(batch, heads, length, d_qk, dtype=k.dtype, device=q.device)
+    dv = torch.empty(batch, heads, length, d_v, dtype=v.dtype, device=q.device)
+
+    def grid(meta: dict) -> tuple[int, int]:
+        return triton.cdiv(length, meta["BLOCK_N"]), batch * heads
+
+    strides = (*q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *d_out.stride()[:3], sbb)
+    meta = dict(D_QK=d_qk, D_V=d_v, BLOCK_DQK=block_dqk, CAUSAL=causal, HAS_BIAS=has_bias)
+    _bwd_kernel[grid](q, k, v, bias, d_out, lse, delta, dq, dk, dv, scale * LOG2E, scale, length, heads,
+                      *strides, *dk.stride()[:3], *dv.stride()[:3], ATOMIC_DQ=ATOMIC_DQ, **meta)
+    if not ATOMIC_DQ:
+        def dq_grid(meta: dict) -> tuple[int, int]:
+            return triton.cdiv(length, meta["BLOCK_M"]), batch * heads
+
+        _dq_kernel[dq_grid](q, k, v, bias, d_out, lse, delta, dq, scale * LOG2E, scale, length, heads,
+                            *strides, **meta)
+    return dq[..., :d_qk].to(q.dtype), dk, dv
+
+
+class RoutingAttention(torch.autograd.Function):
+    """softmax(q·kᵀ·scale, causal / key-padded)·v with q, k [B, h, L, d_qk] and v [B, h, L, d_v]."""
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None,
+                causal: bool, scale: float) -> Tensor:
+        bias, sbb = _bias(key_padding_mask, q)
+        out, lse = _forward(q, k, v, bias, sbb, key_padding_mask is not None, causal, scale)
+        ctx.save_for_backward(q, k, v, bias, out, lse)
+        ctx.meta = (sbb, key_padding_mask is not None, causal, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx, d_out: Tensor):
+        q, k, v, bias, out, lse = ctx.saved_tensors
+        sbb, has_bias, causal, scale = ctx.meta
+        dq, dk, dv = _backward(q, k, v, bias, sbb, has_bias, out, lse, d_out, causal, scale)
+        return dq, dk, dv, None, None, None
+
+
+def routing_attention_triton(q: Tensor, k: Tensor, v: Tensor, causal: bool,
+                             key_padding_mask: Tensor | None, scale: float) -> Tensor:
+    """Run :class:`RoutingAttention`; v may have one head (it is broadcast to q's heads by stride)."""
+    if v.shape[1] != q.shape[1]:
+        v = v.expand(-1, q.shape[1], -1, -1)
+    return RoutingAttention.apply(q, k, v, key_padding_mask, causal, scale)

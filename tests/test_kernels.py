@@ -1,0 +1,201 @@
+"""Rank-r routing kernels: reference semantics on CPU, Triton kernels against float64 on the GPU."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nanog1.core.kernels import (
+    decode_reference,
+    kernel_available,
+    reference_attention,
+    routing_attention,
+    routing_decode,
+)
+from nanog1.core.routing import route, route_step
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
+
+
+def padding(kind: str | None, batch: int, length: int, device="cpu") -> torch.Tensor | None:
+    """None, right/left padding of 0 and 7 tokens, or random padding with a fully hidden prefix in row 0."""
+    if kind is None:
+        return None
+    if kind == "rand":
+        mask = torch.rand(batch, length, device=device) < 0.3
+        mask[0, :4] = True
+        return mask
+    pos = torch.arange(length, device=device)[None]
+    mask = pos >= torch.tensor([length] + [length - 7] * (batch - 1), device=device)[:, None]
+    return mask.flip(1) if kind == "left" else mask
+
+
+def naive(q, k, v, causal, mask, scale):
+    """Row-by-row softmax over the visible keys in float64; rows with none are zero."""
+    b, h, length, _ = q.shape
+    out = torch.zeros(b, h, length, v.shape[-1], dtype=torch.float64)
+    for bi in range(b):
+        for hi in range(h):
+            vh = v[bi, hi if v.shape[1] > 1 else 0].double()
+            for i in range(length):
+                keys = torch.arange(length if not causal else i + 1)
+                if mask is not None:
+                    keys = keys[~mask[bi, keys]]
+                if len(keys):
+                    w = torch.softmax(k[bi, hi, keys].double() @ q[bi, hi, i].double() * scale, 0)
+                    out[bi, hi, i] = w @ vh[keys]
+    return out
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("pad", [None, "right", "left", "rand"])
+@pytest.mark.parametrize("v_heads", [1, 3])
+def test_reference_matches_row_by_row_softmax(causal, pad, v_heads):
+    torch.manual_seed(hash((causal, pad, v_heads)) % 1000)
+    q, k = torch.randn(2, 3, 11, 4), torch.randn(2, 3, 11, 4)
+    v = torch.randn(2, v_heads, 11, 6)
+    mask = padding(pad, 2, 11)
+    out = reference_attention(q, k, v, causal=causal, key_padding_mask=mask, scale=0.7)
+    assert rel(out, naive(q, k, v, causal, mask, 0.7)) < 1e-6
+
+
+@pytest.mark.parametrize("causal,pad", [(True, None), (True, "right"), (False, None), (False, "rand")])
+def test_reference_matches_core_route_on_real_rows(causal, pad):
+    torch.manual_seed(1)
+    q, k, v = torch.randn(2, 4, 16, 8), torch.randn(2, 4, 16, 8), torch.randn(2, 1, 16, 32)
+    mask = padding(pad, 2, 16)
+    if pad == "rand":
+        mask[0, :4] = False  # route() lets an all-padded row read everything; keep every row non-empty
+    ours = reference_attention(q, k, v, causal=causal, key_padding_mask=mask, scale=0.35)
+    core = route(q, k, v, scale=0.35, causal=causal, padding_mask=mask)
+    real = slice(None) if mask is None else ~mask[:, None, :, None].expand_as(ours)
+    assert rel(ours[real], core[real]) < 1e-5
+
+
+def test_cpu_dispatch_uses_reference_and_is_differentiable():
+    torch.manual_seed(2)
+    q, k = torch.randn(1, 2, 9, 3, dtype=torch.float64), torch.randn(1, 2, 9, 3, dtype=torch.float64)
+    v = torch.randn(1, 1, 9, 5, dtype=torch.float64)
+    mask = padding("rand", 1, 9)
+    assert not kernel_available(q, k, v)
+    leaves = [t.requires_grad_() for t in (q, k, v)]
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: routing_attention(a, b, c, causal=True, key_padding_mask=mask, scale=0.5), leaves)
+
+
+@pytest.mark.parametrize("v_heads", [1, 4])
+def test_decode_reference_matches_row_by_row(v_heads):
+    torch.manual_seed(3)
+    b, h, cap = 3, 4, 20
+    q_t, k_cache = torch.randn(b, h, 2), torch.randn(b, h, cap, 2)
+    v_cache = torch.randn(b, v_heads, cap, 8)
+    lengths = torch.tensor([20, 6, 0])
+    out = routing_decode(q_t, k_cache, v_cache, lengths, 0.9)
+    for bi, n in enumerate(lengths.tolist()):
+        for hi in range(h):
+            expect = torch.zeros(8, dtype=torch.float64)
+            if n:
+                w = torch.softmax(k_cache[bi, hi, :n].double() @ q_t[bi, hi].double() * 0.9, 0)
+                expect = w @ v_cache[bi, hi if v_heads > 1 else 0, :n].double()
+            assert rel(out[bi, hi], expect) < 1e-5 or (n == 0 and out[bi, hi].abs().max() == 0)
+
+
+def test_decode_equals_core_route_step_over_full_cache():
+    torch.manual_seed(4)
+    q_t, k_cache, v_cache = torch.randn(2, 8, 8), torch.randn(2, 8, 33, 8), torch.randn(2, 1, 33, 64)
+    core = route_step(q_t[:, :, None], k_cache, v_cache, scale=8 ** -0.5)[:, :, 0]
+    assert rel(routing_decode(q_t, k_cache, v_cache, None, 8 ** -0.5), core) < 1e-5
+
+
+_INTERPRET_SCRIPT = """
+import torch
+import nanog1.core.kernels.routing_triton as rt
+from nanog1.core.kernels.decode_triton import routing_decode_triton
+from nanog1.core.kernels import decode_reference, reference_attention
+torch.manual_seed(0)
+worst = 0.0
+for atomic in (True, False):
+    rt.ATOMIC_DQ = atomic
+    for causal, pad in ((True, "rand"), (False, "right")):
+        q, k = torch.randn(2, 2, 70, 8), torch.randn(2, 2, 70, 8)
+        v = torch.randn(2, 1, 70, 16)
+        mask = torch.arange(70)[None] >= torch.tensor([[70], [57]])
+        if pad == "rand":
+            mask = torch.rand(2, 70) < 0.3
+        mask[0, :5] = pad == "rand"
+        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+        refs = [t.clone().requires_grad_() for t in (q, k, v)]
+        out = rt.routing_attention_triton(*leaves, causal, mask, 0.35)
+        ref = reference_attention(*refs, causal=causal, key_padding_mask=mask, scale=0.35)
+        g = torch.randn_like(ref)
+        grads = zip(torch.autograd.grad(out, leaves, g), torch.autograd.grad(ref, refs, g))
+        pairs = [(out, ref), *grads]
+        worst = max([worst] + [((a - b).norm() / b.norm()).item() for a, b in pairs])
+q, kc, vc = torch.randn(3, 8, 8), torch.randn(3, 8, 300, 8), torch.randn(3, 1, 300, 32)
+lengths = torch.tensor([300, 77, 0])
+a, b = routing_decode_triton(q, kc, vc, lengths, 0.35), decode_reference(q, kc, vc, lengths, 0.35)
+worst = max(worst, ((a - b).norm() / b.norm()).item())
+print("WORST", worst)
+"""
+
+
+@pytest.mark.slow
+def test_triton_kernels_in_interpreter_mode():
+    """Both Triton kernels in Triton's CPU interpreter (float32), where triton is installed."""
+    pytest.importorskip("triton")
+    path = str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")
+    env = dict(os.environ, TRITON_INTERPRET="1", PYTHONPATH=path)
+    run = subprocess.run([sys.executable, "-c", _INTERPRET_SCRIPT], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert float(run.stdout.split("WORST")[-1]) < 1e-4
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("atomic", [True, False])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("pad", [None, "right", "left", "rand"])
+@pytest.mark.parametrize("v_heads", [1, 8])
+def test_kernel_matches_float64_reference(atomic, causal, pad, v_heads, monkeypatch):
+    import nanog1.core.kernels.routing_triton as rt
+
+    monkeypatch.setattr(rt, "ATOMIC_DQ", atomic)
+    torch.manual_seed(hash((atomic, causal, pad, v_heads)) % 10_000)
+    dev, dt = "cuda", torch.bfloat16
+    q, k = torch.randn(2, 8, 300, 8, device=dev, dtype=dt), torch.randn(2, 8, 300, 8, device=dev, dtype=dt)
+    v = torch.randn(2, v_heads, 300, 64, device=dev, dtype=dt)
+    mask = padding(pad, 2, 300, dev)
+    assert kernel_available(q, k, v)
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    out = routing_attention(*leaves, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, leaves, g)
+    refs = [t.double().requires_grad_() for t in (q, k, v)]
+    ref = reference_attention(*refs, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
+    ref_grads = torch.autograd.grad(ref, refs, g.double())
+    for got, want in zip((out, *grads), (ref, *ref_grads), strict=True):
+        assert got.shape == want.shape and bool(got.isfinite().all())
+        assert rel(got, want) < 2e-2
+
+
+@pytest.mark.gpu
+def test_decode_kernel_matches_float64_reference():
+    torch.manual_seed(5)
+    dev, dt = "cuda", torch.bfloat16
+    q_t = torch.randn(5, 8, 8, device=dev, dtype=dt)
+    k_cache = torch.randn(5, 8, 5000, 8, device=dev, dtype=dt)
+    v_cache = torch.randn(5, 1, 5000, 64, device=dev, dtype=dt)
+    lengths = torch.tensor([5000, 4097, 1, 0, 2500], device=dev)
+    out = routing_decode(q_t, k_cache, v_cache, lengths, 0.35)
+    ref = decode_reference(q_t.double(), k_cache.double(), v_cache.double(), lengths, 0.35)
+    assert bool(out.isfinite().all()) and bool((out[3] == 0).all())
+    assert rel(out, ref) < 1e-2
