@@ -246,3 +246,28 @@ def test_cuda_bf16_on_fused_kernels_matches_fp64(kind, causal):
             y_padded = m(x.bfloat16(), pad)
     for ours, ref64 in ((y, expected), (y_padded[~pad], expected_padded[~pad])):
         assert float((ours.double() - ref64).norm() / ref64.norm()) < 2e-2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", KINDS)
+def test_cuda_kernel_paths_left_padding_and_decode(kind):
+    """On CUDA, causal left padding runs the rank-r Triton kernel and step() its decode kernel: both
+    must equal the float64 forward on the real rows."""
+    torch.manual_seed(1)
+    m = build_mixer(kind, 128, 16, 4, True).cuda().double()
+    x = torch.randn(2, 192, 128, device="cuda", dtype=torch.float64)
+    pad = torch.zeros(2, 192, dtype=torch.bool, device="cuda")
+    pad[1, :37] = True  # left padding: SDPA would need an L×L mask here
+    with torch.no_grad():
+        expected_padded, expected = m(x, pad), m(x)
+        m = m.to(torch.bfloat16)
+        y_padded = m(x.bfloat16(), pad)
+        cache = m.init_cache(2, device="cuda", dtype=torch.bfloat16)
+        steps = []
+        for t in range(24):
+            y_t, cache = m.step(x[:, t : t + 1].bfloat16(), cache)
+            steps.append(y_t)
+    decoded = torch.cat(steps, dim=1).double()
+    for ours, ref64 in ((y_padded[~pad].double(), expected_padded[~pad]), (decoded, expected[:, :24])):
+        assert torch.isfinite(ours).all()
+        assert float((ours - ref64).norm() / ref64.norm()) < 2e-2

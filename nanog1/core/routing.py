@@ -19,8 +19,13 @@ Which SDPA backend runs (``torch.nn.functional.scaled_dot_product_attention``):
   fused flash kernel. bf16 fwd+bwd then costs what MHA on the same backend does (BENCHMARKS.md).
 - Bidirectional with padding: a broadcast key mask [B, 1, 1, L]. CUDA runs the memory-efficient
   kernel; torch ≥ 2.13's CPU flash kernel accepts it too (measured: +20 MB at L = 8k, 8 heads).
-- Causal with left or irregular padding: a [B, 1, L, L] boolean mask (memory-efficient kernel on
-  CUDA, which reads the mask; O(L²) bits of mask memory). Bucket or right-pad long sequences.
+- Causal with left or irregular padding: on CUDA, the rank-r Triton kernel of
+  :mod:`nanog1.core.kernels` (it takes the key-padding mask directly and q/k narrower than v);
+  elsewhere a [B, 1, L, L] boolean mask (O(L²) bits). Bucket or right-pad long sequences on CPU.
+- Decoding (:func:`route_step`) on CUDA runs the kernels' split-context decode, which reads SAVO's
+  compressed cache (action + Q-value) directly: 4.5× MHA-flash's tokens/s at 32k context (BENCHMARKS.md).
+  Plain unmasked training stays on SDPA: on an H100 torch's default cuDNN backend was about 4 %
+  faster than the Triton kernel there (BENCHMARKS.md, "Rank-r routing kernel").
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from nanog1.core.kernels import kernel_available, routing_attention, routing_decode
 
 
 def split_heads(t: Tensor, heads: int) -> Tensor:
@@ -99,6 +106,10 @@ def route(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool,
     ``padding_mask`` is bool [B, L], True at padding; it hides padded keys.
     """
     dv = v.shape[-1]
+    irregular = causal and padding_mask is not None and bool(padding_mask.any()) \
+        and not _is_right_padded(padding_mask)
+    if irregular and kernel_available(q, k, v):
+        return routing_attention(q, k, v, causal=True, key_padding_mask=padding_mask, scale=scale)
     if v.shape[1] != q.shape[1]:
         v = v.expand(-1, q.shape[1], -1, -1)
     q, k, v = _equal_widths(q, k, v)
@@ -114,6 +125,8 @@ def route_step(q: Tensor, k: Tensor, v: Tensor, *, scale: float) -> Tensor:
     the cache to equal widths is needed, and no backend re-plans for each new cache length (SDPA's
     default cuDNN backend on an H100 took 40-50 ms per step at T = 8k that way; these take < 1 ms).
     """
+    if q.is_cuda:
+        return routing_decode(q[:, :, 0], k, v, None, scale)[:, :, None]
     logits = torch.matmul(q, k.transpose(-2, -1)) * scale
     wide = torch.float32 if logits.dtype in (torch.float16, torch.bfloat16) else logits.dtype
     return torch.matmul(torch.softmax(logits, dim=-1, dtype=wide).to(v.dtype), v)
