@@ -1,0 +1,271 @@
+"""From a VariantTable and a reference to classified mutation events (SBS96, DBS78, ID83).
+
+Records are checked (FILTER, contig, alleles, duplicates), split into SNVs and indels, then
+classified one contig at a time with that contig's sequence loaded once. Two policies:
+the default (PASS only, full REF checked, doublets are exactly two adjacent SNVs and are not also
+counted as SBS, longer runs counted as `mnv`) and `compat`, which reproduces
+SigProfilerMatrixGenerator's matrices (see `classify.find_doublets` and `indels`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from nanog1.genomics.channels import DBS78, SBS96
+from nanog1.genomics.classify import classify_dbs, classify_sbs, find_doublets, window
+from nanog1.genomics.indels import OffContig, classify_indel
+from nanog1.genomics.reference import CODE_TABLE, Reference, encode
+from nanog1.genomics.variants import VariantTable, is_symbolic
+
+N_CHANNELS = len(SBS96) + len(DBS78) + 83
+DBS_OFFSET = len(SBS96)
+ID_OFFSET = len(SBS96) + len(DBS78)
+
+
+@dataclass
+class Events:
+    """Classified events of one input: parallel arrays plus the samples they index."""
+
+    samples: list[str]
+    sample: np.ndarray
+    channel: np.ndarray
+    motif: np.ndarray
+    contig: np.ndarray
+    pos: np.ndarray
+    skips: Counter = field(default_factory=Counter)
+
+    def counts(self) -> np.ndarray:
+        """Samples x 257 counts (int64) in `all_channels()` order."""
+        flat = np.bincount(
+            self.sample.astype(np.int64) * N_CHANNELS + self.channel, minlength=len(self.samples) * N_CHANNELS
+        )
+        return flat.reshape(len(self.samples), N_CHANNELS)
+
+
+@dataclass
+class _Parts:
+    """Event arrays collected contig by contig."""
+
+    cols: tuple[list, ...] = field(default_factory=lambda: ([], [], [], [], []))
+
+    def add(self, sample, channel, motif, contig: int, pos) -> None:
+        """Append one batch of events of one contig."""
+        n = len(sample)
+        values = (sample, channel, motif, np.full(n, contig), pos)
+        for col, value in zip(self.cols, values, strict=True):
+            col.append(np.asarray(value, dtype=np.int64))
+
+    def arrays(self) -> list[np.ndarray]:
+        """sample, channel, motif, contig, pos as int64 arrays."""
+        return [np.concatenate(c) if c else np.zeros(0, dtype=np.int64) for c in self.cols]
+
+
+def _drop(table: VariantTable, bad: np.ndarray, reason: str, skips: Counter) -> VariantTable:
+    """Rows not flagged `bad`; the flagged ones are counted under `reason`."""
+    if bad.any():
+        skips[reason] += int(bad.sum())
+        return table.take(~bad)
+    return table
+
+
+def _plain_alleles(alleles: np.ndarray) -> np.ndarray:
+    """True where an allele is A/C/G/T letters only, or a lone '-' (MAF/text indel notation)."""
+    if len(alleles) == 0:
+        return np.zeros(0, dtype=bool)
+    lengths = np.fromiter(map(len, alleles), dtype=np.int64, count=len(alleles))
+    bad = (encode("".join(alleles)) == 4).astype(np.int64)
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    n_bad = np.add.reduceat(np.append(bad, 0), np.minimum(starts, len(bad)))
+    return ((n_bad == 0) & (lengths > 0)) | (alleles == "-")
+
+
+def _checked(table: VariantTable, reference: Reference, compat: bool, pass_only: bool, skips: Counter):
+    """Apply FILTER, allele, contig and duplicate checks; returns the table and resolved contigs."""
+    if pass_only:
+        table = _drop(table, ~table.passed, "non_pass", skips)
+    ok_allele = _plain_alleles(table.ref) & _plain_alleles(table.alt)
+    symbolic = ~ok_allele
+    symbolic[symbolic] = [is_symbolic(a) for a in table.alt[symbolic]]
+    table = _drop(table, symbolic, "symbolic_allele", skips)
+    ok_allele = ok_allele[~symbolic]
+    table = _drop(table, ~ok_allele, "unsupported_allele", skips)
+    table = _drop(table, table.ref == table.alt, "ref_equals_alt", skips)
+    names = {c: reference.resolve(c) for c in set(table.chrom.tolist())}
+    contig = np.array([names[c] or "" for c in table.chrom], dtype=object)
+    table = _drop(table, contig == "", "unknown_contig", skips)
+    contig = contig[contig != ""]
+    order = np.lexsort((table.line, table.pos, contig, table.sample))
+    table, contig = table.take(order), contig[order]
+    dup = np.zeros(len(table), dtype=bool)
+    if len(table) > 1:
+        dup[1:] = (
+            (table.sample[1:] == table.sample[:-1])
+            & (contig[1:] == contig[:-1])
+            & (table.pos[1:] == table.pos[:-1])
+            & (table.ref[1:] == table.ref[:-1])
+            & (table.alt[1:] == table.alt[:-1])
+        )
+    if compat:
+        # SigProfilerMatrixGenerator de-duplicates substitutions in file order (done by the reader)
+        # and indels after sorting, as here.
+        lr = np.fromiter(map(len, table.ref), dtype=np.int64, count=len(table))
+        la = np.fromiter(map(len, table.alt), dtype=np.int64, count=len(table))
+        dup &= ~((lr == la) & (lr <= 2) & (table.ref != "-") & (table.alt != "-"))
+    return _drop(table, dup, "duplicate", skips), contig[~dup]
+
+
+def _split_substitutions(table: VariantTable, compat: bool, skips: Counter) -> tuple[np.ndarray, ...]:
+    """SNV rows (record index, pos, ref code, alt code) including bases of equal-length substitutions."""
+    lr = np.fromiter(map(len, table.ref), dtype=np.int64, count=len(table))
+    la = np.fromiter(map(len, table.alt), dtype=np.int64, count=len(table))
+    dash = (table.ref == "-") | (table.alt == "-")
+    single = (lr == 1) & (la == 1) & ~dash
+    rec, pos, rc, ac = [np.flatnonzero(single)], [table.pos[single]], [], []
+    rc.append(encode("".join(table.ref[single])))
+    ac.append(encode("".join(table.alt[single])))
+    multi = np.flatnonzero((lr == la) & (lr > 1))
+    for i in multi:
+        r, a = table.ref[i], table.alt[i]
+        if compat and (len(r) > 2 or r[0] == a[0] or r[1] == a[1]):
+            skips["complex_indel" if len(r) > 2 else "ref_equals_alt"] += 1
+            continue
+        k = np.array([j for j in range(len(r)) if r[j] != a[j]], dtype=np.int64)
+        rec.append(np.full(len(k), i))
+        pos.append(table.pos[i] + k)
+        rc.append(encode("".join(r[j] for j in k)))
+        ac.append(encode("".join(a[j] for j in k)))
+    indel = np.flatnonzero(~single & ~((lr == la) & (lr > 1)))
+    return (*(np.concatenate(x).astype(np.int64) for x in (rec, pos, rc, ac)), indel)
+
+
+def _substitutions(
+    seq: np.ndarray, snv: tuple[np.ndarray, ...], compat: bool, parts: _Parts, contig: int, skips: Counter
+) -> None:
+    """Classify one contig's SNVs (sample, pos, ref code, alt code, record) into DBS78 and SBS96 events.
+
+    Ties in position keep record order, as SigProfilerMatrixGenerator's stable sort does.
+    """
+    order = np.lexsort((snv[4], snv[1], snv[0]))
+    sid, pos, rc, ac = (x[order] for x in snv[:4])
+    inside = (pos >= 1) & (pos <= len(seq))
+    mism = inside & (CODE_TABLE[seq[np.clip(pos - 1, 0, len(seq) - 1)]] != rc)
+    if not compat:
+        skips["out_of_range"] += int((~inside).sum())
+        skips["ref_mismatch"] += int(mism.sum())
+        keep = inside & ~mism
+        sid, pos, rc, ac = sid[keep], pos[keep], rc[keep], ac[keep]
+    starts, runs = find_doublets(sid, pos, compat)
+    if compat:
+        flank = window(seq, pos[starts] - 1, range(-1, 3))
+        ok = (flank[0] < 4) & (flank[3] < 4) & (pos[starts] >= 2)
+        skips["out_of_range"] += int((~ok).sum())
+        starts = starts[ok]
+    dbs = classify_dbs(rc[starts], rc[starts + 1], ac[starts], ac[starts + 1])
+    parts.add(sid[starts], DBS_OFFSET + dbs, np.full(len(starts), -1), contig, pos[starts])
+    single = np.ones(len(pos), dtype=bool)
+    if not compat:
+        single[starts] = single[starts + 1] = False
+        single &= ~runs
+        skips["mnv"] += int(runs.sum())
+    channel, motif = classify_sbs(seq, pos[single], rc[single], ac[single], flank=2 if compat else 1)
+    ok = channel >= 0
+    if compat:
+        bad_ref = mism[single]
+        ok &= ~bad_ref & (pos[single] >= 3)
+        skips["ref_mismatch"] += int((bad_ref & inside[single]).sum())
+        skips["out_of_range"] += int((~ok & ~bad_ref).sum())
+    else:
+        skips["out_of_range"] += int((~ok).sum())
+    parts.add(sid[single][ok], channel[ok], motif[ok], contig, pos[single][ok])
+
+
+def _anchored(text: bytes, pos: int, ref: str, alt: str) -> tuple[str, str]:
+    """Turn '-' alleles into VCF-style alleles sharing the anchor base at `pos`."""
+    anchor = chr(text[pos - 1]).upper()
+    if ref == "-":
+        return anchor, anchor + alt
+    if alt == "-":
+        return anchor + ref, anchor
+    return ref, alt
+
+
+def _indel_channel(text: bytes, pos: int, ref: str, alt: str, compat: bool) -> int | str:
+    """ID83 index of one indel, or the skip reason."""
+    if pos < 1 or pos > len(text):
+        return "out_of_range"
+    dashed = ref == "-" or alt == "-"
+    ref, alt = _anchored(text, pos, ref, alt)
+    if compat:
+        if not dashed and chr(text[pos - 1]).upper() != ref[0]:
+            return "ref_mismatch"
+    else:
+        if text[pos - 1 : pos - 1 + len(ref)].upper() != ref.encode("ascii"):
+            return "ref_mismatch"
+        if ref[0] != alt[0]:
+            return "complex_indel"
+    try:
+        index = classify_indel(text, pos, ref, alt)
+    except OffContig:
+        return "out_of_range"
+    return index if index >= 0 else "complex_indel"
+
+
+def _indels(
+    text: bytes,
+    table: VariantTable,
+    rows: np.ndarray,
+    sid: np.ndarray,
+    compat: bool,
+    parts: _Parts,
+    contig: int,
+    skips: Counter,
+) -> None:
+    """Classify one contig's indels into ID83 events."""
+    keep, channel = [], []
+    for i in rows:
+        got = _indel_channel(text, int(table.pos[i]), table.ref[i], table.alt[i], compat)
+        if isinstance(got, str):
+            skips[got] += 1
+        else:
+            keep.append(i)
+            channel.append(ID_OFFSET + got)
+    keep_arr = np.asarray(keep, dtype=np.int64)
+    parts.add(sid[keep_arr], channel, np.full(len(keep), -1), contig, table.pos[keep_arr])
+
+
+def classify_table(
+    table: VariantTable, reference: Reference, compat: bool = False, pass_only: bool = True
+) -> Events:
+    """Classify every usable record of a table; skipped records are counted by reason."""
+    skips: Counter = Counter(table.skips)
+    samples = sorted(set(table.declared) | set(table.sample.tolist()))
+    table, contig = _checked(table, reference, compat, pass_only and not compat, skips)
+    sid = np.searchsorted(np.asarray(samples, dtype=object), table.sample).astype(np.int64)
+    index = {name: i for i, name in enumerate(reference.contigs)}
+    cid = pd.Series(contig, dtype=object).map(index).to_numpy(dtype=np.int64, na_value=-1)
+    rec, spos, rc, ac, indel = _split_substitutions(table, compat, skips)
+    parts = _Parts()
+    for c in np.unique(cid):
+        name = reference.contigs[c]
+        seq = reference.raw(name)
+        m = cid[rec] == c
+        _substitutions(seq, (sid[rec[m]], spos[m], rc[m], ac[m], rec[m]), compat, parts, int(c), skips)
+        rows = indel[cid[indel] == c]
+        if len(rows):
+            _indels(seq.tobytes(), table, rows, sid, compat, parts, int(c), skips)
+    s, ch, mo, co, po = parts.arrays()
+    order = np.lexsort((po, co, s))
+    # Compact dtypes: a cohort's events are held until the tokens are built (about 20 bytes each).
+    return Events(
+        samples,
+        s[order].astype(np.int32),
+        ch[order].astype(np.int16),
+        mo[order].astype(np.int16),
+        co[order].astype(np.int32),
+        po[order],
+        +skips,
+    )

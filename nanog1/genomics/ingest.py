@@ -1,0 +1,339 @@
+"""Ingestion orchestration: input files -> classified events -> one cohort .h5ad, with a report.
+
+Each input (VCF/BCF, MAF, SigProfiler text, or a ready catalogue matrix) is processed on its own,
+in worker processes with `jobs > 1`; results are merged by sample name. Nothing is dropped silently:
+every skipped record is counted by reason, per file and in total, and written into the cohort.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import nanog1
+from nanog1.genomics.events import N_CHANNELS, Events, classify_table
+from nanog1.genomics.variants import SKIP_REASONS, InputError
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """What to keep and how: FILTER policy, error policy, SigProfiler compatibility, parallelism."""
+
+    filter: str = "PASS"
+    on_error: str = "stop"
+    sigprofiler_compatible: bool = False
+    jobs: int = 1
+    bin_size: int = 1_000_000
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.filter not in ("PASS", "all"):
+            raise ValueError(f"filter must be 'PASS' or 'all', not {self.filter!r}")
+        if self.on_error not in ("stop", "skip"):
+            raise ValueError(f"on_error must be 'stop' or 'skip', not {self.on_error!r}")
+
+
+@dataclass
+class FileResult:
+    """What one input gave: its samples' counts, events (for tokens) and skip counts."""
+
+    path: str
+    kind: str
+    records: int
+    samples: list[str]
+    counts: np.ndarray
+    events: Events | None = None
+    channel_sets: tuple[str, ...] = ("SBS96", "DBS78", "ID83")
+    cancer_types: pd.Series | None = None
+    skips: Counter = field(default_factory=Counter)
+    status: str = "ok"
+
+
+@dataclass
+class IngestReport:
+    """Summary of an ingest run: per-file reads and skips by reason, and the cohort written."""
+
+    out: Path
+    files: list[dict]
+    skips: Counter
+    n_samples: int
+    n_events: int
+    no_mutation_samples: list[str]
+    channel_sets_present: list[str]
+
+    @property
+    def records(self) -> int:
+        """Records read over all files."""
+        return sum(f["records"] for f in self.files)
+
+
+def detect_kind(path: Path) -> str:
+    """Input kind from name and content: 'vcf', 'maf', 'text' or 'matrix'."""
+    from nanog1.genomics.maf import MAF_SUFFIXES
+    from nanog1.genomics.textformat import looks_like_text_format
+    from nanog1.genomics.vcf import VCF_SUFFIXES
+
+    name = path.name.lower()
+    if name.endswith(VCF_SUFFIXES):
+        return "vcf"
+    if name.endswith(MAF_SUFFIXES):
+        return "maf"
+    if path.stat().st_size and looks_like_text_format(path):
+        return "text"
+    return "matrix"
+
+
+def _read_variants(path: Path, kind: str, options: IngestOptions):
+    compat, on_error = options.sigprofiler_compatible, options.on_error
+    if kind == "vcf":
+        from nanog1.genomics.vcf import read_vcf, sample_from_filename
+
+        if path.stat().st_size == 0:
+            from nanog1.genomics.variants import table_from_lists
+
+            return table_from_lists([], [], [], [], [], [], [], declared=[sample_from_filename(path, compat)])
+        return read_vcf(path, compat=compat, on_error=on_error)
+    if kind == "maf":
+        from nanog1.genomics.maf import read_maf
+
+        return read_maf(path, compat=compat, on_error=on_error)
+    from nanog1.genomics.textformat import read_text
+
+    return read_text(path, compat=compat, on_error=on_error)
+
+
+def process_file(path: Path, reference: Path | None, options: IngestOptions) -> FileResult:
+    """Read and classify one input (the unit of parallel work)."""
+    path = Path(path)
+    kind = detect_kind(path)
+    if kind == "matrix":
+        from nanog1.genomics.matrix import read_catalogue_matrix
+
+        mat = read_catalogue_matrix(path)
+        full = _matrix_counts(mat)
+        return FileResult(
+            str(path),
+            kind,
+            int(mat.counts.shape[0]),
+            list(mat.counts.columns),
+            full,
+            channel_sets=(mat.channel_set,),
+            cancer_types=mat.cancer_types,
+        )
+    if reference is None:
+        raise InputError(str(path), None, "a reference FASTA (--reference) is needed for variant files")
+    from nanog1.genomics.reference import Reference
+
+    table = _read_variants(path, kind, options)
+    ref = Reference(reference)
+    try:
+        events = classify_table(
+            table, ref, compat=options.sigprofiler_compatible, pass_only=options.filter == "PASS"
+        )
+    finally:
+        ref.close()
+    records = len(table) + sum(table.skips.values())
+    status = "empty" if records == 0 else "ok"
+    return FileResult(
+        str(path), kind, records, events.samples, events.counts(), events, skips=events.skips, status=status
+    )
+
+
+def _matrix_counts(mat) -> np.ndarray:
+    """A single-set matrix placed into the 257-column layout."""
+    from nanog1.genomics.channels import CHANNEL_SETS
+
+    full = np.zeros((mat.counts.shape[1], N_CHANNELS), dtype=np.int64)
+    start = 0
+    for name, labels in CHANNEL_SETS.items():
+        if name == mat.channel_set:
+            full[:, start : start + len(labels)] = mat.counts.to_numpy().T
+        start += len(labels)
+    return full
+
+
+def _run_all(inputs: list[Path], reference: Path | None, options: IngestOptions) -> list[FileResult]:
+    """Process every input, in parallel when asked, with an optional progress bar; input order kept."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(inputs), unit="file", desc="ingest", disable=not options.progress)
+    results: dict[int, FileResult] = {}
+    try:
+        if options.jobs > 1 and len(inputs) > 1:
+            with ProcessPoolExecutor(max_workers=options.jobs) as pool:
+                futures = {pool.submit(_guarded, p, reference, options): i for i, p in enumerate(inputs)}
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+                    bar.update()
+        else:
+            for i, p in enumerate(inputs):
+                results[i] = _guarded(p, reference, options)
+                bar.update()
+    finally:
+        bar.close()
+    return [results[i] for i in range(len(inputs))]
+
+
+def _guarded(path: Path, reference: Path | None, options: IngestOptions) -> FileResult:
+    """process_file, turning an unreadable file into a counted failure under on_error='skip'."""
+    try:
+        return process_file(path, reference, options)
+    except (InputError, OSError) as err:
+        if options.on_error != "skip":
+            raise
+        empty = np.zeros((0, N_CHANNELS), dtype=np.int64)
+        return FileResult(
+            str(path), "unknown", 0, [], empty, skips=Counter(unreadable_file=1), status=str(err)
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _merge_counts(results: list[FileResult]) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """Samples in order of first appearance, their summed counts, and the sample -> row map."""
+    order: dict[str, int] = {}
+    for res in results:
+        for s in res.samples:
+            order.setdefault(s, len(order))
+    counts = np.zeros((len(order), N_CHANNELS), dtype=np.int64)
+    for res in results:
+        if res.samples:
+            counts[[order[s] for s in res.samples]] += res.counts
+    return list(order), counts, order
+
+
+def _merge_tokens(
+    results: list[FileResult], order: dict[str, int], reference: Path | None, bin_size: int
+) -> dict:
+    """Every file's events re-indexed to cohort rows and sorted by (sample, contig, position)."""
+    from nanog1.genomics.tokens import build_tokens
+
+    chroms: list[str] = []
+    lengths: list[int] = []
+    if reference is not None:
+        from nanog1.genomics.reference import Reference
+
+        ref = Reference(reference)
+        chroms, lengths = ref.contigs, [ref.lengths[c] for c in ref.contigs]
+        ref.close()
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "channel", "motif", "chrom", "pos")}
+    for res in results:
+        ev = res.events
+        if ev is None:
+            continue
+        remap = np.array([order[s] for s in ev.samples], dtype=np.int64)
+        parts["sample"].append(remap[ev.sample] if len(ev.sample) else ev.sample)
+        for key, arr in (("channel", ev.channel), ("motif", ev.motif), ("chrom", ev.contig), ("pos", ev.pos)):
+            parts[key].append(arr)
+    cols = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in parts.items()}
+    idx = np.lexsort((cols["pos"], cols["chrom"], cols["sample"]))
+    cols = {k: v[idx] for k, v in cols.items()}
+    return build_tokens(cols.pop("sample"), cols, len(order), chroms, lengths, bin_size)
+
+
+def _provenance(
+    inputs: list[Path],
+    results: list[FileResult],
+    reference: Path | None,
+    options: IngestOptions,
+    present: list[str],
+    skips: Counter,
+) -> dict:
+    """The `uns['nanog1']` provenance: versions, inputs with hashes, reference, options, skip counts."""
+    files = pd.DataFrame(
+        {
+            "path": [str(p) for p in inputs],
+            "kind": [r.kind for r in results],
+            "bytes": [Path(p).stat().st_size for p in inputs],
+            "sha256": [_sha256(Path(p)) for p in inputs],
+            "records": [r.records for r in results],
+            "status": [r.status for r in results],
+        }
+    )
+    reasons = sorted({k for r in results for k in r.skips}, key=_reason_order)
+    per_file = pd.DataFrame(
+        [[int(r.skips.get(k, 0)) for k in reasons] for r in results],
+        columns=reasons,
+        index=[str(i) for i in range(len(results))],
+        dtype=np.int64,
+    )
+    ref_info = {}
+    if reference is not None:
+        from nanog1.genomics.reference import Reference
+
+        ref = Reference(reference)
+        ref_info = {"path": str(reference), "fai_sha256": ref.fai_sha256()}
+        ref.close()
+    return {
+        "version": nanog1.__version__,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "inputs": files,
+        "reference": ref_info,
+        "options": {k: str(v) for k, v in asdict(options).items()},
+        "skips": {k: int(skips[k]) for k in reasons},
+        "skips_per_file": per_file,
+        "channel_sets_present": list(present),
+    }
+
+
+def _reason_order(reason: str) -> int:
+    return SKIP_REASONS.index(reason) if reason in SKIP_REASONS else len(SKIP_REASONS)
+
+
+def ingest(
+    inputs: list[Path],
+    reference: Path | None,
+    sample_sheet: Path | None,
+    out: Path,
+    options: IngestOptions = IngestOptions(),
+) -> IngestReport:
+    """Ingest variant files and/or catalogue matrices into one cohort .h5ad (written atomically)."""
+    from nanog1.genomics.channels import CHANNEL_SETS
+    from nanog1.genomics.cohort import assemble_cohort, write_cohort
+    from nanog1.genomics.samplesheet import read_sample_sheet
+
+    inputs = [Path(p) for p in inputs]
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        raise InputError(missing[0], None, "input file not found")
+    results = _run_all(inputs, reference, options)
+    samples, counts, order = _merge_counts(results)
+    present = [s for s in CHANNEL_SETS if any(s in r.channel_sets and r.samples for r in results)]
+    skips: Counter = Counter()
+    for r in results:
+        skips.update(r.skips)
+    types = [r.cancer_types for r in results if r.cancer_types is not None]
+    cancer_types = pd.concat(types).groupby(level=0).first() if types else None
+    sheet = read_sample_sheet(sample_sheet) if sample_sheet is not None else None
+    tokens = _merge_tokens(results, order, reference, options.bin_size)
+    provenance = _provenance(inputs, results, reference, options, present, skips)
+    adata = assemble_cohort(
+        counts, samples, provenance, sheet=sheet, cancer_types=cancer_types, tokens=tokens
+    )
+    write_cohort(adata, out)
+    files = [
+        {
+            "path": r.path,
+            "kind": r.kind,
+            "records": r.records,
+            "samples": len(r.samples),
+            "status": r.status,
+            "skips": dict(r.skips),
+        }
+        for r in results
+    ]
+    empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
+    return IngestReport(Path(out), files, skips, len(samples), int(len(tokens["channel"])), empty, present)

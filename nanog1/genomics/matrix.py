@@ -1,0 +1,72 @@
+"""Readers for ready catalogue matrices (SigProfiler or ICAMS/PCAWG layout, CSV or TSV).
+
+Rows are channels, columns samples. Channel labels come either as one SigProfiler column
+(`A[C>A]A`, `AC>CA`, `1:Del:C:0`) or as ICAMS/PCAWG label columns (`Mutation type`+`Trinucleotide`;
+`Ref`+`Var`; `Type`+`Subtype`+`Indel_size`+`Repeat_MH_size`). Columns named `CancerType::SampleID`
+give each sample's cancer type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from nanog1.genomics.channels import CHANNEL_SETS, canonical_dbs
+from nanog1.genomics.variants import InputError
+
+MATRIX_SUFFIXES = (".csv", ".tsv", ".txt", ".all")
+
+
+@dataclass
+class CatalogueMatrix:
+    """One channel set's counts (channels x samples, our label order) and cancer types where named."""
+
+    channel_set: str
+    counts: pd.DataFrame
+    cancer_types: pd.Series
+
+
+def _id_label(kind: str, subtype: str, size: str, count: str) -> str:
+    sub = {"repeats": "R", "MH": "M"}.get(subtype, subtype)
+    return f"{size.rstrip('+')}:{kind.title()}:{sub}:{count.rstrip('+')}"
+
+
+def _labels(frame: pd.DataFrame) -> tuple[list[str], int]:
+    """Channel labels from the leading label columns, and how many columns they take."""
+    cols = [str(c).strip() for c in frame.columns]
+    as_str = lambda i: frame.iloc[:, i].astype(str).str.strip()  # noqa: E731
+    if cols[:2] == ["Mutation type", "Trinucleotide"]:
+        return [f"{t[0]}[{m}]{t[2]}" for m, t in zip(as_str(0), as_str(1), strict=True)], 2
+    if cols[:2] == ["Ref", "Var"]:
+        return [canonical_dbs(r, v) for r, v in zip(as_str(0), as_str(1), strict=True)], 2
+    if cols[:4] == ["Type", "Subtype", "Indel_size", "Repeat_MH_size"]:
+        parts = zip(as_str(0), as_str(1), as_str(2), as_str(3), strict=True)
+        return [_id_label(*p) for p in parts], 4
+    return list(as_str(0)), 1
+
+
+def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
+    """Read a catalogue matrix; raises InputError naming the file when labels are not one channel set."""
+    path = Path(path)
+    with open(path, errors="replace") as f:
+        first = f.readline()
+    sep = "\t" if "\t" in first else ","
+    frame = pd.read_csv(path, sep=sep)
+    labels, n_label = _labels(frame)
+    channel_set = next((name for name, ch in CHANNEL_SETS.items() if set(labels) == set(ch)), None)
+    if channel_set is None:
+        unknown = [lab for lab in labels if not any(lab in ch for ch in CHANNEL_SETS.values())]
+        raise InputError(str(path), 2, f"rows are not one full SBS96/DBS78/ID83 set (e.g. {unknown[:3]})")
+    counts = frame.iloc[:, n_label:].set_axis(labels, axis=0)
+    counts = counts.reindex(list(CHANNEL_SETS[channel_set])).apply(pd.to_numeric, errors="coerce")
+    if counts.isna().any().any():
+        raise InputError(str(path), None, "non-numeric counts")
+    names = [str(c) for c in counts.columns]
+    samples = [n.split("::", 1)[-1] for n in names]
+    types = pd.Series(
+        [n.split("::", 1)[0] if "::" in n else None for n in names], index=samples, dtype=object
+    )
+    counts.columns = samples
+    return CatalogueMatrix(channel_set, counts, types)

@@ -1,0 +1,116 @@
+"""The normalised variant table every reader produces: one row per (record, ALT allele).
+
+Readers (VCF/BCF, MAF, SigProfiler text) differ only in how they fill this table; everything after
+it (filtering, reference checks, classification, tokens) is shared array code. Skipped records are
+counted by reason in a `collections.Counter`, never dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: Skip reasons, in the order the summary table lists them.
+SKIP_REASONS = (
+    "unreadable_file",
+    "malformed_line",
+    "non_pass",
+    "symbolic_allele",
+    "multiallelic",
+    "no_carrier",
+    "unsupported_allele",
+    "ref_equals_alt",
+    "duplicate",
+    "unknown_contig",
+    "ref_mismatch",
+    "out_of_range",
+    "complex_indel",
+    "mnv",
+)
+
+
+class InputError(ValueError):
+    """A malformed input line; the message names the file and line."""
+
+    def __init__(self, path: str, line: int | None, why: str) -> None:
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {why}")
+        self.path, self.line, self.why = path, line, why
+
+
+@dataclass
+class VariantTable:
+    """Variants as parallel arrays; `pos` is 1-based, alleles are upper-case strings."""
+
+    sample: np.ndarray
+    chrom: np.ndarray
+    pos: np.ndarray
+    ref: np.ndarray
+    alt: np.ndarray
+    passed: np.ndarray
+    line: np.ndarray
+    skips: Counter = field(default_factory=Counter)
+    declared: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.pos)
+
+    def take(self, index: np.ndarray) -> VariantTable:
+        """The rows selected by a boolean mask or an index array (skip counts are kept)."""
+        return VariantTable(
+            self.sample[index],
+            self.chrom[index],
+            self.pos[index],
+            self.ref[index],
+            self.alt[index],
+            self.passed[index],
+            self.line[index],
+            self.skips,
+            self.declared,
+        )
+
+
+def table_from_lists(
+    sample: list,
+    chrom: list,
+    pos: list,
+    ref: list,
+    alt: list,
+    passed: list,
+    line: list,
+    skips: Counter | None = None,
+    declared: list[str] | None = None,
+) -> VariantTable:
+    """Build a VariantTable from Python lists (readers collect rows in lists, then convert once)."""
+    return VariantTable(
+        np.asarray(sample, dtype=object),
+        np.asarray(chrom, dtype=object),
+        np.asarray(pos, dtype=np.int64),
+        np.asarray(ref, dtype=object),
+        np.asarray(alt, dtype=object),
+        np.asarray(passed, dtype=bool),
+        np.asarray(line, dtype=np.int64),
+        skips if skips is not None else Counter(),
+        declared or [],
+    )
+
+
+def concat_tables(tables: list[VariantTable]) -> VariantTable:
+    """Concatenate tables (e.g. MAF chunks), summing their skip counts."""
+    skips: Counter = Counter()
+    declared: list[str] = []
+    for t in tables:
+        skips.update(t.skips)
+        declared += [s for s in t.declared if s not in declared]
+    if not tables:
+        return table_from_lists([], [], [], [], [], [], [], skips, declared)
+    cols = ("sample", "chrom", "pos", "ref", "alt", "passed", "line")
+    arrays = [np.concatenate([getattr(t, c) for t in tables]) for c in cols]
+    return VariantTable(*arrays, skips=skips, declared=declared)
+
+
+def is_symbolic(allele: str) -> bool:
+    """True for symbolic/structural ALT alleles: <DEL>, breakends, '*' and missing '.'."""
+    return allele.startswith("<") or "[" in allele or "]" in allele or allele in ("*", ".", "")

@@ -1,0 +1,208 @@
+"""Readers: VCF (plain, bgzipped, BCF, multi-sample), MAF, SigProfiler text, catalogue matrices."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pandas as pd
+import pysam
+import pytest
+
+from nanog1.genomics.channels import CHANNEL_SETS
+from nanog1.genomics.events import classify_table
+from nanog1.genomics.maf import read_maf
+from nanog1.genomics.matrix import read_catalogue_matrix
+from nanog1.genomics.reference import Reference
+from nanog1.genomics.synthetic import GenomeSpec, make_genome, sample_records, write_vcf
+from nanog1.genomics.textformat import read_text
+from nanog1.genomics.variants import InputError
+from nanog1.genomics.vcf import read_vcf
+
+HEADER = "##fileformat=VCFv4.2\n##contig=<ID=1,length=60000>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    work = tmp_path_factory.mktemp("readers")
+    seqs = make_genome(work / "g.fa", GenomeSpec(length=60_000, seed=5))
+    records = sample_records(np.random.default_rng(2), seqs, 600)
+    write_vcf(work / "s1.vcf", records, seqs)
+    return work, seqs, records
+
+
+def _counts(table, work, **kw):
+    return classify_table(table, Reference(work / "g.fa"), **kw).counts()
+
+
+def test_plain_bgzip_and_bcf_read_the_same(world):
+    work, seqs, records = world
+    # htslib cannot re-read a BCF holding a symbolic ALT without an ##ALT header line: leave them out.
+    write_vcf(work / "s2.vcf", [r for r in records if "<" not in r[3]], seqs)
+    pysam.tabix_compress(str(work / "s2.vcf"), str(work / "s1.vcf.gz"), force=True)
+    with (
+        pysam.VariantFile(str(work / "s2.vcf")) as src,
+        pysam.VariantFile(str(work / "s1.bcf"), "wb", header=src.header) as dst,
+    ):
+        for rec in src:
+            dst.write(rec)
+    base = _counts(read_vcf(work / "s2.vcf"), work)
+    assert base.sum() > 300
+    for name in ("s1.vcf.gz", "s1.bcf"):
+        np.testing.assert_array_equal(_counts(read_vcf(work / name), work), base)
+
+
+def test_multisample_genotypes_assign_alleles(tmp_path, world):
+    work, seqs, _ = world
+    s = seqs["1"]
+    p = 5000
+    alts = [b for b in "ACGT" if b != s[p - 1]]
+    text = HEADER.replace("#CHROM", '##FORMAT=<ID=GT,Number=1,Type=String,Description="g">\n#CHROM')
+    text += "\tFORMAT\tT1\tT2\n"
+    text += f"1\t{p}\t.\t{s[p - 1]}\t{alts[0]},{alts[1]}\t.\tPASS\t.\tGT\t0/1\t0/2\n"
+    text += f"1\t{p + 100}\t.\t{s[p + 99]}\t{'A' if s[p + 99] != 'A' else 'C'}\t.\tPASS\t.\tGT\t0/0\t0/0\n"
+    (tmp_path / "m.vcf").write_text(text)
+    table = read_vcf(tmp_path / "m.vcf")
+    assert sorted(zip(table.sample, table.alt, strict=True)) == [("T1", alts[0]), ("T2", alts[1])]
+    assert table.skips["no_carrier"] == 1
+    assert table.declared == ["T1", "T2"]
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    lines = [
+        HEADER,
+        "1\t100\t.\tA\tC\t.\tPASS\t.",
+        "1\tabc\t.\tA\tC\t.\tPASS\t.",
+        "1\t300\t.\tA\tG\t.\tPASS\t.",
+    ]
+    (tmp_path / "bad.vcf").write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=r"bad\.vcf:5"):
+        read_vcf(tmp_path / "bad.vcf")
+    table = read_vcf(tmp_path / "bad.vcf", on_error="skip")
+    assert table.skips["malformed_line"] == 1 and list(table.pos) == [100, 300]
+
+
+def test_skip_reasons_are_counted(tmp_path, world):
+    work, seqs, _ = world
+    s = seqs["1"]
+    other = {b: ("A" if b != "A" else "C") for b in "ACGT"}
+    rows = [
+        ("1", 1000, s[999], other[s[999]], "PASS"),
+        ("chr1", 1100, s[1099], other[s[1099]], "PASS"),
+        ("7", 1200, "A", "C", "PASS"),
+        ("1", 1300, other[s[1299]], "T" if other[s[1299]] != "T" else "G", "PASS"),
+        ("1", 1400, s[1399], other[s[1399]], "LowQual"),
+        ("1", 1500, s[1499], "<DEL>", "PASS"),
+    ]
+    body = "\n".join(f"{c}\t{p}\t.\t{r}\t{a}\t.\t{f}\t." for c, p, r, a, f in rows)
+    (tmp_path / "r.vcf").write_text(HEADER + "\n" + body + "\n")
+    events = classify_table(read_vcf(tmp_path / "r.vcf"), Reference(work / "g.fa"))
+    assert events.counts().sum() == 2
+    assert events.skips == {"unknown_contig": 1, "ref_mismatch": 1, "non_pass": 1, "symbolic_allele": 1}
+
+
+def _maf_and_text(work, seqs, records):
+    """The same SNV/DBS/indel records as a GDC MAF (gzipped) and a SigProfiler text file."""
+    maf_rows, text_rows = [], []
+    for chrom, pos, ref, alt, flt in records:
+        if flt != "PASS" or "," in alt or "<" in alt or len(ref) > 2 and len(alt) > 2:
+            continue
+        if len(ref) == len(alt):
+            maf_rows.append(("S1", chrom, pos, ref, alt))
+            text_rows.append((chrom, pos, ref, alt))
+        elif len(ref) > len(alt):
+            maf_rows.append(("S1", chrom, pos + 1, ref[1:], "-"))
+            text_rows.append((chrom, pos, ref[1:], "-"))
+        else:
+            maf_rows.append(("S1", chrom, pos, "-", alt[1:]))
+            text_rows.append((chrom, pos, "-", alt[1:]))
+    maf = pd.DataFrame(
+        maf_rows,
+        columns=[
+            "Tumor_Sample_Barcode",
+            "Chromosome",
+            "Start_Position",
+            "Reference_Allele",
+            "Tumor_Seq_Allele2",
+        ],
+    )
+    with gzip.open(work / "s1.maf.gz", "wt") as f:
+        f.write("#version 2.4\n")
+        maf.to_csv(f, sep="\t", index=False)
+    with open(work / "s1.txt", "w") as f:
+        f.write("Project\tSamples\tID\tGenome\tmut_type\tchrom\tpos_start\tpos_end\tref\talt\tType\n")
+        for chrom, pos, ref, alt in text_rows:
+            f.write(f"P\tS1\t.\tG\tX\t{chrom}\t{pos}\t{pos}\t{ref}\t{alt}\tSOMATIC\n")
+    return [r for r in records if r[4] == "PASS" and "," not in r[3] and "<" not in r[3]]
+
+
+def test_maf_and_text_match_vcf(world):
+    work, seqs, records = world
+    kept = _maf_and_text(work, seqs, records)
+    write_vcf(work / "same.vcf", [r for r in kept if not (len(r[2]) > 2 and len(r[3]) > 2)], seqs)
+    want = _counts(read_vcf(work / "same.vcf"), work)
+    maf = read_maf(work / "s1.maf.gz", chunksize=100)
+    assert set(maf.sample) == {"S1"}
+    np.testing.assert_array_equal(_counts(maf, work), want)
+    np.testing.assert_array_equal(_counts(read_text(work / "s1.txt"), work), want)
+
+
+def test_maf_missing_columns_is_an_error(tmp_path):
+    (tmp_path / "x.maf").write_text("Hugo_Symbol\tChromosome\nTP53\t17\n")
+    with pytest.raises(InputError, match="x.maf:1"):
+        read_maf(tmp_path / "x.maf")
+
+
+def test_pcawg_matrices(pcawg_dir):
+    for name, channel_set in (
+        ("WGS_PCAWG.96.csv", "SBS96"),
+        ("WGS_PCAWG.dinucs.csv", "DBS78"),
+        ("WGS_PCAWG.indels.csv", "ID83"),
+    ):
+        mat = read_catalogue_matrix(pcawg_dir / name)
+        raw = pd.read_csv(pcawg_dir / name)
+        assert mat.channel_set == channel_set
+        assert list(mat.counts.index) == list(CHANNEL_SETS[channel_set])
+        assert mat.counts.to_numpy().sum() == raw.select_dtypes("number").to_numpy().sum()
+        assert mat.cancer_types.notna().all() and mat.counts.shape[1] == 2780
+
+
+def test_sigprofiler_matrix_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = list(CHANNEL_SETS["ID83"])
+    frame = pd.DataFrame(rng.integers(0, 50, (83, 3)), index=labels, columns=["a", "b", "c"])
+    shuffled = frame.sample(frac=1, random_state=1)
+    shuffled.rename_axis("MutationType").to_csv(tmp_path / "m.tsv", sep="\t")
+    mat = read_catalogue_matrix(tmp_path / "m.tsv")
+    assert mat.channel_set == "ID83"
+    pd.testing.assert_frame_equal(mat.counts, frame, check_dtype=False)
+
+
+def test_matrix_with_unknown_rows_is_an_error(tmp_path):
+    (tmp_path / "m.csv").write_text("MutationType,a\nfoo,1\nbar,2\n")
+    with pytest.raises(InputError, match="m.csv"):
+        read_catalogue_matrix(tmp_path / "m.csv")
+
+
+def test_bgzipped_reference_reads_the_same(world, tmp_path):
+    work, _, _ = world
+    pysam.tabix_compress(str(work / "g.fa"), str(tmp_path / "g.fa.gz"), force=True)
+    pysam.faidx(str(tmp_path / "g.fa.gz"))
+    plain, packed = Reference(work / "g.fa"), Reference(tmp_path / "g.fa.gz")
+    assert packed.resolve("chr1") == "1" and packed.resolve("chrX") is None
+    np.testing.assert_array_equal(plain.codes("1"), packed.codes("1"))
+    assert plain.codes("1")[:100].tolist() == [4] * 100
+
+
+def test_soft_masked_reference_gives_the_same_counts(world, tmp_path):
+    work, _, _ = world
+    lines = (work / "g.fa").read_text().splitlines()
+    masked = [line if line.startswith(">") else line[:30].lower() + line[30:] for line in lines]
+    (tmp_path / "m.fa").write_text("\n".join(masked) + "\n")
+    pysam.faidx(str(tmp_path / "m.fa"))
+    table = read_vcf(work / "s1.vcf")
+    for compat in (False, True):
+        want = classify_table(table, Reference(work / "g.fa"), compat=compat).counts()
+        got = classify_table(table, Reference(tmp_path / "m.fa"), compat=compat).counts()
+        assert want.sum() > 300
+        np.testing.assert_array_equal(got, want)
