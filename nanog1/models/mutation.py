@@ -1,0 +1,233 @@
+"""Mutation encoder: a bidirectional `nanog1.core.Stack` over catalogue tokens or mutation events.
+
+Two input views share one encoder body and one set of task heads:
+
+* catalogue view: one token per SBS96/DBS78/ID83 channel (257 tokens). A token is the channel's
+  embedding + its channel-set embedding + a magnitude encoding of log1p(count) and of the channel's
+  share of its set (scaled by the set size so a flat spectrum gives 1). Channel sets a cohort did
+  not measure are key-padding, so an SBS96-only cohort routes over its 96 tokens alone.
+* event view: one token per mutation event (channel + 5-mer motif + chromosome + 1 Mb bin
+  embeddings), ragged sequences padded with a key-padding mask.
+
+Heads: cancer type (logits), signature exposures per channel set (log-probabilities on the
+simplex), masked-token pretraining (log1p count of a masked channel; channel id of a masked event),
+and the pooled embedding itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nanog1.core import Stack, StackConfig
+
+#: Channel sets and sizes in cohort column order (see nanog1.genomics.channels.all_channels()).
+SET_NAMES: tuple[str, ...] = ("SBS96", "DBS78", "ID83")
+SET_SIZES: tuple[int, ...] = (96, 78, 83)
+N_CHANNELS = sum(SET_SIZES)
+
+
+@dataclass
+class MutationEncoderConfig:
+    """Shape of the encoder and its heads; saved with every checkpoint so a model rebuilds alone."""
+
+    hidden: int = 64
+    layers: int = 2
+    rank: int = 16
+    heads: int = 4
+    mixer: str = "savo"
+    query: str = "linear"
+    dropout: float = 0.1
+    pooling: str = "mean"
+    view: str = "catalogue"
+    n_types: int = 0
+    exposure_sizes: dict[str, int] = field(default_factory=dict)
+    n_motifs: int = 1025
+    n_chroms: int = 64
+    n_bins: int = 4096
+
+    def stack_config(self) -> StackConfig:
+        """The core Stack configuration: bidirectional, pre-norm, GELU FFN."""
+        return StackConfig(
+            hidden_size=self.hidden,
+            layers=self.layers,
+            rank=self.rank,
+            heads=self.heads,
+            mixer=self.mixer,
+            causal=False,
+            dropout=self.dropout,
+            query=self.query,
+        )
+
+    def to_dict(self) -> dict:
+        """Plain dict for checkpoints and MLflow params."""
+        return asdict(self)
+
+
+def _set_index() -> torch.Tensor:
+    """Channel-set id (0, 1, 2) of each of the 257 channels."""
+    return torch.repeat_interleave(torch.arange(len(SET_SIZES)), torch.tensor(SET_SIZES))
+
+
+def catalogue_features(counts: torch.Tensor) -> torch.Tensor:
+    """Per-token magnitude features [B, 257, 2]: log1p(count) and the set-size-scaled share of its set."""
+    parts = torch.split(counts, list(SET_SIZES), dim=-1)
+    shares = [p / p.sum(-1, keepdim=True).clamp_min(1.0) * p.shape[-1] for p in parts]
+    return torch.stack([torch.log1p(counts), torch.cat(shares, dim=-1)], dim=-1)
+
+
+class CatalogueEmbedding(nn.Module):
+    """257 channel tokens: channel + channel-set embedding + magnitude encoding.
+
+    The magnitude encoding is a shared MLP of the two features plus a per-channel linear map of them,
+    so a channel's count reaches the mixer already tied to its identity (a sum over tokens is then at
+    least a linear model of the spectrum, which makes early training fast).
+    """
+
+    def __init__(self, hidden: int):
+        super().__init__()
+        self.channel = nn.Embedding(N_CHANNELS, hidden)
+        self.channel_set = nn.Embedding(len(SET_SIZES), hidden)
+        self.magnitude = nn.Sequential(nn.Linear(2, hidden), nn.GELU(), nn.Linear(hidden, hidden))
+        self.per_channel = nn.Parameter(torch.randn(N_CHANNELS, 2, hidden) * 0.1)
+        self.mask_token = nn.Parameter(torch.zeros(hidden))
+        self.register_buffer("set_index", _set_index(), persistent=False)
+        # Small identity embeddings at start, so that the magnitudes (the signal) dominate the tokens.
+        nn.init.normal_(self.channel.weight, std=0.02)
+        nn.init.normal_(self.channel_set.weight, std=0.02)
+
+    def forward(self, counts: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """counts [B, 257] -> tokens [B, 257, H]; token_mask [B, 257] True hides a channel's magnitude."""
+        feats = catalogue_features(counts)
+        mag = self.magnitude(feats) + torch.einsum("blf,lfh->blh", feats, self.per_channel.to(feats.dtype))
+        if token_mask is not None:
+            mag = torch.where(token_mask.unsqueeze(-1), self.mask_token.to(mag.dtype), mag)
+        return self.channel.weight + self.channel_set(self.set_index) + mag
+
+
+class EventEmbedding(nn.Module):
+    """Mutation-event tokens: channel + motif + chromosome + genomic-bin embeddings."""
+
+    def __init__(self, cfg: MutationEncoderConfig):
+        super().__init__()
+        self.channel = nn.Embedding(N_CHANNELS + 1, cfg.hidden)  # last id = [MASK]
+        self.motif = nn.Embedding(cfg.n_motifs, cfg.hidden)
+        self.chrom = nn.Embedding(cfg.n_chroms, cfg.hidden)
+        self.bin = nn.Embedding(cfg.n_bins, cfg.hidden)
+        self.sizes = (cfg.n_motifs, cfg.n_chroms, cfg.n_bins)
+
+    def forward(self, events: dict[str, torch.Tensor]) -> torch.Tensor:
+        """events: 'channel', 'motif' (-1 = none), 'chrom', 'bin' as [B, L] integer tensors."""
+        motif = torch.where(events["motif"] < 0, self.sizes[0] - 1, events["motif"] % (self.sizes[0] - 1))
+        return (
+            self.channel(events["channel"])
+            + self.motif(motif)
+            + self.chrom(events["chrom"] % self.sizes[1])
+            + self.bin(events["bin"] % self.sizes[2])
+        )
+
+
+@dataclass
+class EncoderOutput:
+    """What one forward pass gives: the pooled embedding, token states and every head's output."""
+
+    embedding: torch.Tensor
+    tokens: torch.Tensor
+    type_logits: torch.Tensor | None
+    exposure_logp: dict[str, torch.Tensor]
+    masked_pred: torch.Tensor
+
+
+class MutationEncoder(nn.Module):
+    """Encoder body + heads. Call with `counts` (catalogue view) or `events` (event view)."""
+
+    def __init__(self, cfg: MutationEncoderConfig):
+        super().__init__()
+        self.cfg = cfg
+        h = cfg.hidden
+        if cfg.view == "catalogue":
+            self.embed = CatalogueEmbedding(h)
+            self.masked_head = nn.Linear(h, 1)
+        elif cfg.view == "events":
+            self.embed = EventEmbedding(cfg)
+            self.masked_head = nn.Linear(h, N_CHANNELS)
+        else:
+            raise ValueError(f"unknown view {cfg.view!r}; expected 'catalogue' or 'events'")
+        if cfg.pooling not in ("cls", "mean"):
+            raise ValueError(f"unknown pooling {cfg.pooling!r}; expected 'cls' or 'mean'")
+        self.cls = nn.Parameter(torch.randn(h) * 0.02)
+        self.in_norm = nn.LayerNorm(h)
+        self.stack = Stack(cfg.stack_config())
+        self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types > 0 else None
+        self.exposure_heads = nn.ModuleDict({k: nn.Linear(h, n) for k, n in cfg.exposure_sizes.items()})
+
+    def forward(
+        self,
+        counts: torch.Tensor | None = None,
+        padding_mask: torch.Tensor | None = None,
+        token_mask: torch.Tensor | None = None,
+        events: dict[str, torch.Tensor] | None = None,
+    ) -> EncoderOutput:
+        """Encode a batch. padding_mask [B, L] True = absent token; token_mask [B, L] True = masked token."""
+        if self.cfg.view == "catalogue":
+            x = self.embed(counts, token_mask)
+        else:
+            ev = dict(events)
+            if token_mask is not None:
+                ev["channel"] = torch.where(token_mask, N_CHANNELS, ev["channel"])
+            x = self.embed(ev)
+        return self._encode(x, padding_mask)
+
+    def _encode(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> EncoderOutput:
+        b = x.shape[0]
+        if padding_mask is not None and padding_mask.shape[0] != b:
+            padding_mask = padding_mask.expand(b, -1)
+        x = torch.cat([self.cls.to(x.dtype).expand(b, 1, -1), x], dim=1)
+        mask = None
+        if padding_mask is not None:
+            mask = torch.cat([torch.zeros_like(padding_mask[:, :1]), padding_mask], dim=1)
+        h = self.stack(self.in_norm(x), padding_mask=mask)
+        tokens = h[:, 1:]
+        pooled = h[:, 0] if self.cfg.pooling == "cls" else _masked_mean(tokens, padding_mask)
+        return EncoderOutput(
+            embedding=pooled,
+            tokens=tokens,
+            type_logits=self.type_head(pooled) if self.type_head is not None else None,
+            exposure_logp={
+                k: F.log_softmax(head(pooled).float(), -1) for k, head in self.exposure_heads.items()
+            },
+            masked_pred=self.masked_head(tokens).squeeze(-1),
+        )
+
+
+def _masked_mean(tokens: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean over the non-padded tokens."""
+    if padding_mask is None:
+        return tokens.mean(1)
+    keep = (~padding_mask).unsqueeze(-1).to(tokens.dtype)
+    return (tokens * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+
+
+class CataloguePredictor(nn.Module):
+    """Serving wrapper for MLflow: counts [B, 257] -> type probabilities (or the embedding)."""
+
+    def __init__(self, encoder: MutationEncoder, channel_padding: torch.Tensor, output: str = "proba"):
+        super().__init__()
+        self.encoder = encoder
+        self.register_buffer("channel_padding", channel_padding.bool())
+        self.output = output
+
+    def forward(self, counts: torch.Tensor) -> torch.Tensor:
+        """Class probabilities when the model has a type head and output == 'proba', else embeddings."""
+        out = self.encoder(counts=counts.float(), padding_mask=self.channel_padding.unsqueeze(0))
+        if self.output == "proba" and out.type_logits is not None:
+            return torch.softmax(out.type_logits.float(), -1)
+        return out.embedding.float()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameter count."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

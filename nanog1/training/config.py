@@ -1,0 +1,74 @@
+"""Training configuration: one dataclass, loadable from YAML and overridable from the command line."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import yaml
+
+TASKS = ("cancer_type", "exposures", "pretrain", "multitask")
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs besides the cohort; saved in the checkpoint and in MLflow."""
+
+    task: str = "cancer_type"
+    view: str = "catalogue"
+    mixer: str = "savo"
+    hidden: int = 64
+    layers: int = 2
+    rank: int = 16
+    heads: int = 4
+    dropout: float = 0.1
+    pooling: str = "mean"
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    warmup_frac: float = 0.1
+    grad_clip: float = 1.0
+    val_fraction: float = 0.2
+    folds: int = 1
+    patience: int = 8
+    seed: int = 0
+    mask_fraction: float = 0.15
+    max_events: int = 2048
+    recon_weight: float = 0.5
+    class_weighting: bool = True
+    min_class_size: int = 2
+    amp: bool = True
+    experiment: str | None = None
+    register_model: bool = True
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+    def to_dict(self) -> dict:
+        """Plain dict (MLflow params, checkpoint)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Build from a dict, rejecting unknown keys by name."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def load_config(path: Path | None, overrides: dict) -> TrainConfig:
+    """YAML file (optional) then command-line overrides (None values are ignored)."""
+    values: dict = {}
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: line 1: expected a mapping of training options")
+        values.update(loaded)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return TrainConfig.from_dict(values)

@@ -1,0 +1,188 @@
+"""Tensors from an AnnData cohort: catalogue counts, type labels, exposure targets and event tokens.
+
+The cohort format is the shared contract (X = samples x 257 channels; obs['cancer_type'];
+obsm['exposures_<set>']; uns['tokens']). Batches are built by a collate callable so that the same
+Dataset of sample indices serves a RandomSampler, a DistributedSampler or plain evaluation order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from nanog1.models.mutation import N_CHANNELS, SET_NAMES, SET_SIZES
+
+EVENT_FIELDS = ("channel", "motif", "chrom", "bin")
+
+
+@dataclass
+class CohortArrays:
+    """Numpy views of one cohort, aligned on obs order."""
+
+    sample_ids: list[str]
+    counts: np.ndarray
+    channel_padding: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    exposures: dict[str, np.ndarray] = field(default_factory=dict)
+    signature_names: dict[str, list[str]] = field(default_factory=dict)
+    signature_matrices: dict[str, np.ndarray] = field(default_factory=dict)
+    tokens: dict[str, np.ndarray] | None = None
+
+    @property
+    def n(self) -> int:
+        """Number of samples."""
+        return len(self.sample_ids)
+
+
+def _dense(x) -> np.ndarray:
+    return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32)
+
+
+def channel_padding(adata, counts: np.ndarray) -> np.ndarray:
+    """True for channels of sets the cohort did not measure (from uns, else all-zero sets)."""
+    present = (adata.uns.get("nanog1") or {}).get("channel_sets_present")
+    if present is None:
+        parts = np.split(counts, np.cumsum(SET_SIZES)[:-1], axis=1)
+        present = [name for name, p in zip(SET_NAMES, parts, strict=True) if p.sum() > 0] or list(SET_NAMES)
+    present = {str(p) for p in present}
+    return np.concatenate(
+        [np.full(n, name not in present) for name, n in zip(SET_NAMES, SET_SIZES, strict=True)]
+    )
+
+
+def encode_labels(
+    types: pd.Series, classes: list[str] | None, min_class_size: int
+) -> tuple[np.ndarray, list]:
+    """Integer labels (-1 = unknown or too rare) and the class list (given, or sorted frequent types)."""
+    values = types.astype("object").where(types.notna(), None)
+    if classes is None:
+        counts = values.value_counts()
+        classes = sorted(str(k) for k, c in counts.items() if c >= min_class_size)
+    lookup = {c: i for i, c in enumerate(classes)}
+    labels = np.array([lookup.get(str(v), -1) if v is not None else -1 for v in values], dtype=np.int64)
+    return labels, list(classes)
+
+
+def exposure_targets(adata) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """Exposure proportions per channel set from obsm['exposures_<set>'] (rows with no mutations are 0)."""
+    props, names = {}, {}
+    for name in SET_NAMES:
+        key = f"exposures_{name}"
+        if key not in adata.obsm:
+            continue
+        table = adata.obsm[key]
+        values = np.asarray(table, dtype=np.float64)
+        cols = (
+            [str(c) for c in table.columns]
+            if isinstance(table, pd.DataFrame)
+            else [f"{name}_{i}" for i in range(values.shape[1])]
+        )
+        totals = values.sum(1, keepdims=True)
+        props[name] = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0).astype(
+            np.float32
+        )
+        names[name] = cols
+    return props, names
+
+
+def signature_matrices(adata, names: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Reference signatures [channels, K] for each set's exposure columns, when they can be found."""
+    settings = dict(adata.uns.get("signature_fit") or {})
+    out = {}
+    try:
+        from nanog1.genomics.signatures import ReferenceSpec, load_reference
+    except ImportError:
+        return out
+    for name, cols in names.items():
+        spec_kw = {k: str(settings[k]) for k in ("cosmic_version", "genome_build") if k in settings}
+        try:
+            ref = load_reference(ReferenceSpec(channel_set=name, **spec_kw))
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            continue
+        if set(cols) <= set(ref.columns):
+            out[name] = ref[cols].to_numpy(dtype=np.float32)
+    return out
+
+
+def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int = 2) -> CohortArrays:
+    """Everything training needs from one AnnData cohort."""
+    if adata.n_vars != N_CHANNELS:
+        raise ValueError(
+            f"cohort has {adata.n_vars} channels; the format needs {N_CHANNELS} (SBS96+DBS78+ID83)"
+        )
+    counts = _dense(adata.X)
+    types = adata.obs["cancer_type"] if "cancer_type" in adata.obs else pd.Series([None] * adata.n_obs)
+    labels, classes = encode_labels(types, classes, min_class_size)
+    props, names = exposure_targets(adata)
+    tokens = adata.uns.get("tokens")
+    return CohortArrays(
+        sample_ids=[str(s) for s in adata.obs_names],
+        counts=counts,
+        channel_padding=channel_padding(adata, counts),
+        labels=labels,
+        classes=classes,
+        exposures=props,
+        signature_names=names,
+        signature_matrices=signature_matrices(adata, names),
+        tokens={k: np.asarray(tokens[k]) for k in ("offsets", *EVENT_FIELDS)} if tokens else None,
+    )
+
+
+class IndexDataset(Dataset):
+    """A list of sample indices; the collate function turns a batch of them into tensors."""
+
+    def __init__(self, indices: np.ndarray):
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> int:
+        return int(self.indices[i])
+
+
+class Collate:
+    """Turns sample indices into a batch dict; event sequences are subsampled to max_events and padded."""
+
+    def __init__(
+        self, arrays: CohortArrays, view: str = "catalogue", max_events: int = 2048, train: bool = True
+    ):
+        if view == "events" and arrays.tokens is None:
+            raise ValueError("the event view needs uns['tokens'] in the cohort (ingest from VCF/MAF files)")
+        self.a, self.view, self.max_events, self.train = arrays, view, max_events, train
+
+    def __call__(self, idx: list[int]) -> dict:
+        ix = np.asarray(idx, dtype=np.int64)
+        batch = {
+            "index": torch.from_numpy(ix),
+            "counts": torch.from_numpy(self.a.counts[ix]),
+            "labels": torch.from_numpy(self.a.labels[ix]),
+            "exposures": {k: torch.from_numpy(v[ix]) for k, v in self.a.exposures.items()},
+        }
+        if self.view == "events":
+            batch.update(self._events(ix))
+        return batch
+
+    def _pick(self, n: int) -> np.ndarray:
+        if n <= self.max_events:
+            return np.arange(n)
+        if self.train:
+            return torch.randperm(n)[: self.max_events].sort().values.numpy()
+        return np.linspace(0, n - 1, self.max_events).round().astype(np.int64)
+
+    def _events(self, ix: np.ndarray) -> dict:
+        tok, off = self.a.tokens, self.a.tokens["offsets"]
+        picks = [off[i] + self._pick(int(off[i + 1] - off[i])) for i in ix]
+        length = max(1, max(len(p) for p in picks))
+        out = {f: torch.zeros(len(ix), length, dtype=torch.long) for f in EVENT_FIELDS}
+        padding = torch.ones(len(ix), length, dtype=torch.bool)
+        for row, p in enumerate(picks):
+            for f in EVENT_FIELDS:
+                out[f][row, : len(p)] = torch.from_numpy(tok[f][p].astype(np.int64))
+            padding[row, : len(p)] = False
+        return {"events": out, "event_padding": padding}

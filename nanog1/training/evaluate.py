@@ -1,0 +1,71 @@
+"""`nanog1 evaluate`: predictions, class probabilities and embeddings back into the cohort, plus reports.
+
+Writes obs['predicted_type'], obsm['proba_type'] (DataFrame, columns = types), obsm['X_nanog1'],
+obsm['predicted_exposures_<set>'] for exposure models, and, where the cohort has known types, the
+metrics (JSON), confusion matrix and per-type report (CSV + PNG) beside the output file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from nanog1.training.cohort_io import read, write
+from nanog1.training.embed import apply_model, model_provenance
+from nanog1.training.loop import write_json
+from nanog1.training.metrics import classification_metrics
+
+
+def report_prefix(out: Path) -> Path:
+    """Reports go beside the output: cohort_eval.h5ad -> cohort_eval.metrics.json, .confusion.csv, ..."""
+    out = Path(out)
+    return out.parent / out.name.removesuffix(".h5ad")
+
+
+def evaluate_cohort(cohort: Path, run_dir: Path, out: Path, device: str = "cpu") -> dict[str, float]:
+    """Apply the run's model to `cohort`, write `out` and the reports; returns the metrics (may be empty)."""
+    from nanog1.training.run import write_reports
+
+    adata = read(cohort)
+    pred, saved, labels = apply_model(adata, run_dir, device)
+    classes = list(saved["classes"])
+    adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
+    metrics: dict[str, float] = {}
+    if pred.proba is not None:
+        _store_types(adata, pred.proba, classes)
+        metrics = classification_metrics(pred.proba, labels, classes)
+        if (labels >= 0).any():
+            prefix = report_prefix(out)
+            write_reports(prefix.parent, pred.proba, labels, classes, prefix=prefix.name + ".")
+    for name, expo in pred.exposures.items():
+        cols = list(saved["signature_names"].get(name, [f"{name}_{i}" for i in range(expo.shape[1])]))
+        adata.obsm[f"predicted_exposures_{name}"] = pd.DataFrame(expo, index=adata.obs_names, columns=cols)
+    adata.uns["nanog1_model"] = model_provenance(saved, run_dir) | {"metrics": metrics}
+    write(adata, out)
+    write_json(Path(str(report_prefix(out)) + ".metrics.json"), metrics)
+    _log_to_run(saved, metrics)
+    return metrics
+
+
+def _store_types(adata: ad.AnnData, proba: np.ndarray, classes: list[str]) -> None:
+    adata.obsm["proba_type"] = pd.DataFrame(proba, index=adata.obs_names, columns=classes)
+    adata.obs["predicted_type"] = pd.Categorical(np.asarray(classes)[proba.argmax(1)], categories=classes)
+
+
+def _log_to_run(saved: dict, metrics: dict[str, float]) -> None:
+    """Add eval_* metrics to the training run when its MLflow store is the one configured now."""
+    import mlflow
+
+    run_id, uri = str(saved.get("mlflow_run_id", "")), str(saved.get("tracking_uri", ""))
+    if not run_id or not uri or not metrics:
+        return
+    try:
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        client.get_run(run_id)
+    except mlflow.exceptions.MlflowException:
+        return
+    for k, v in metrics.items():
+        client.log_metric(run_id, f"eval_{k}", float(v))

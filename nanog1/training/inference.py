@@ -1,0 +1,141 @@
+"""Batched forward passes: the task loss of one batch, and predictions for a set of samples."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from nanog1.models.mutation import MutationEncoder
+from nanog1.training import losses
+from nanog1.training.data import CohortArrays, Collate, IndexDataset
+
+
+@dataclass
+class LossContext:
+    """Fixed tensors the loss needs: class weights, signature matrices, channel padding."""
+
+    task: str
+    view: str
+    channel_padding: torch.Tensor
+    class_weights: torch.Tensor | None = None
+    signatures: dict[str, torch.Tensor] = field(default_factory=dict)
+    mask_fraction: float = 0.15
+    recon_weight: float = 0.5
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CUDA; a no-op context on CPU."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def to_device(batch: dict, device: torch.device) -> dict:
+    """Move every tensor of a (nested) batch dict."""
+    return {
+        k: to_device(v, device) if isinstance(v, dict) else v.to(device) if torch.is_tensor(v) else v
+        for k, v in batch.items()
+    }
+
+
+def _padding(batch: dict, ctx: LossContext) -> torch.Tensor:
+    if ctx.view == "events":
+        return batch["event_padding"]
+    return ctx.channel_padding.unsqueeze(0).expand(batch["counts"].shape[0], -1)
+
+
+def batch_loss(
+    model: torch.nn.Module, batch: dict, ctx: LossContext
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The task's loss on one batch (multitask = sum of all three), with its parts for logging."""
+    padding = _padding(batch, ctx)
+    pretrain = ctx.task in ("pretrain", "multitask")
+    token_mask = losses.draw_token_mask(padding, ctx.mask_fraction) if pretrain else None
+    out = model(
+        counts=batch["counts"], padding_mask=padding, token_mask=token_mask, events=batch.get("events")
+    )
+    parts: dict[str, torch.Tensor] = {}
+    if ctx.task in ("cancer_type", "multitask"):
+        parts["loss_type"] = losses.type_loss(out, batch["labels"], ctx.class_weights)
+    if ctx.task in ("exposures", "multitask"):
+        parts["loss_exposures"] = losses.exposure_loss(
+            out, batch["exposures"], batch["counts"], ctx.signatures, ctx.recon_weight
+        )
+    if pretrain:
+        if ctx.view == "events":
+            parts["loss_masked"] = losses.masked_event_loss(out, batch["events"]["channel"], token_mask)
+        else:
+            parts["loss_masked"] = losses.masked_catalogue_loss(out, batch["counts"], token_mask)
+    total = sum(parts.values())
+    return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def _eval_batches(
+    arrays: CohortArrays, indices: np.ndarray, ctx: LossContext, batch_size: int, max_events: int
+) -> DataLoader:
+    """Batches of `indices` in order, events picked deterministically."""
+    collate = Collate(arrays, ctx.view, max_events, train=False)
+    return DataLoader(IndexDataset(indices), batch_size=batch_size, shuffle=False, collate_fn=collate)
+
+
+@dataclass
+class Predictions:
+    """Per-sample outputs in the order of the requested indices."""
+
+    index: np.ndarray
+    embedding: np.ndarray
+    proba: np.ndarray | None
+    exposures: dict[str, np.ndarray]
+
+
+@torch.no_grad()
+def predict(
+    model: MutationEncoder,
+    arrays: CohortArrays,
+    indices: np.ndarray,
+    ctx: LossContext,
+    device: torch.device,
+    batch_size: int = 64,
+    max_events: int = 2048,
+    amp: bool = True,
+) -> Predictions:
+    """Embeddings, type probabilities and exposure proportions of `indices` (eval mode, no masking)."""
+    model.eval()
+    emb, proba, expo = [], [], {}
+    for batch in _eval_batches(arrays, indices, ctx, batch_size, max_events):
+        batch = to_device(batch, device)
+        with autocast(device, amp):
+            out = model(counts=batch["counts"], padding_mask=_padding(batch, ctx), events=batch.get("events"))
+        emb.append(out.embedding.float().cpu())
+        if out.type_logits is not None:
+            proba.append(torch.softmax(out.type_logits.float(), -1).cpu())
+        for k, v in out.exposure_logp.items():
+            expo.setdefault(k, []).append(v.exp().cpu())
+    return Predictions(
+        index=np.asarray(indices),
+        embedding=_cat(emb) if emb else np.zeros((0, model.cfg.hidden), np.float32),
+        proba=_cat(proba),
+        exposures={k: _cat(v) for k, v in expo.items()},
+    )
+
+
+def _cat(parts: list[torch.Tensor]) -> np.ndarray | None:
+    return torch.cat(parts).numpy() if parts else None
+
+
+@torch.no_grad()
+def mean_loss(model, arrays, indices, ctx, device, batch_size=64, max_events=2048, amp=True) -> float:
+    """Average task loss over `indices` (eval mode); pretraining masks come from the global RNG."""
+    model.eval()
+    total, n = 0.0, 0
+    for batch in _eval_batches(arrays, indices, ctx, batch_size, max_events):
+        batch = to_device(batch, device)
+        with autocast(device, amp):
+            loss, _ = batch_loss(model, batch, ctx)
+        total += float(loss) * len(batch["index"])
+        n += len(batch["index"])
+    return total / max(n, 1)

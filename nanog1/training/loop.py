@@ -1,0 +1,320 @@
+"""The training loop: epochs over a train split, validation, early stopping, exact resume, DDP.
+
+A checkpoint is written (atomically) after every epoch with the model, optimiser, scheduler,
+sampler generator, every RNG, the step/epoch counters, the early-stopping state and the best
+weights; a run that finds one resumes from it and ends with the same parameters as a straight run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+
+from nanog1.models.mutation import MutationEncoder, MutationEncoderConfig, count_parameters
+from nanog1.training import checkpoint as ckpt
+from nanog1.training.config import TrainConfig
+from nanog1.training.data import CohortArrays, Collate, IndexDataset
+from nanog1.training.distributed import DistInfo
+from nanog1.training.inference import LossContext, autocast, batch_loss, mean_loss, predict, to_device
+from nanog1.training.losses import class_weights
+from nanog1.training.metrics import classification_metrics, mean_cosine
+from nanog1.training.optim import build_optimizer
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised when a run stops on purpose after `stop_after_epochs` (a simulated kill)."""
+
+
+@dataclass
+class FitResult:
+    """What a finished fit leaves: the best model, its validation metrics and the history."""
+
+    model: MutationEncoder
+    encoder_config: MutationEncoderConfig
+    metrics: dict[str, float]
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+
+
+def encoder_config(cfg: TrainConfig, arrays: CohortArrays) -> MutationEncoderConfig:
+    """Encoder shape for the task: a type head when types are learned, exposure heads when fitted."""
+    wants_types = cfg.task in ("cancer_type", "multitask")
+    wants_expo = cfg.task in ("exposures", "multitask")
+    if wants_types and len(arrays.classes) < 2:
+        raise ValueError("task needs obs['cancer_type'] with at least two types of >= min_class_size samples")
+    if cfg.task == "exposures" and not arrays.exposures:
+        raise ValueError("task 'exposures' needs obsm['exposures_<set>'] (run `nanog1 signatures fit` first)")
+    return MutationEncoderConfig(
+        hidden=cfg.hidden,
+        layers=cfg.layers,
+        rank=cfg.rank,
+        heads=cfg.heads,
+        mixer=cfg.mixer,
+        dropout=cfg.dropout,
+        pooling=cfg.pooling,
+        view=cfg.view,
+        n_types=len(arrays.classes) if wants_types else 0,
+        exposure_sizes={k: v.shape[1] for k, v in arrays.exposures.items()} if wants_expo else {},
+    )
+
+
+def loss_context(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray, device) -> LossContext:
+    """Class weights from the training split, signature matrices and channel padding on `device`."""
+    weights = None
+    if cfg.class_weighting and arrays.classes:
+        weights = class_weights(arrays.labels[train_idx], len(arrays.classes)).to(device)
+    return LossContext(
+        task=cfg.task,
+        view=cfg.view,
+        channel_padding=torch.from_numpy(arrays.channel_padding).to(device),
+        class_weights=weights,
+        signatures={k: torch.from_numpy(v).to(device) for k, v in arrays.signature_matrices.items()},
+        mask_fraction=cfg.mask_fraction,
+        recon_weight=cfg.recon_weight,
+    )
+
+
+def validation_metrics(model, arrays, val_idx, ctx, cfg, device) -> dict[str, float]:
+    """Validation loss plus top-k/macro-F1 (type tasks) and exposure cosine (exposure tasks)."""
+    out = {
+        "val_loss": mean_loss(model, arrays, val_idx, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
+    }
+    pred = predict(model, arrays, val_idx, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
+    if pred.proba is not None:
+        out.update(
+            {
+                f"val_{k}": v
+                for k, v in classification_metrics(pred.proba, arrays.labels[val_idx], arrays.classes).items()
+            }
+        )
+    for name, expo in pred.exposures.items():
+        out[f"val_exposure_cosine_{name}"] = mean_cosine(expo, arrays.exposures[name][val_idx])
+    return out
+
+
+def score(metrics: dict[str, float], task: str) -> float:
+    """Early-stopping score (higher is better): macro-F1 for type tasks, else minus the loss."""
+    if task in ("cancer_type", "multitask") and "val_macro_f1" in metrics:
+        return metrics["val_macro_f1"] - 1e-3 * metrics["val_loss"]
+    return -metrics["val_loss"]
+
+
+def _loader(arrays, train_idx, cfg: TrainConfig, dist_info: DistInfo, generator) -> DataLoader:
+    ds = IndexDataset(train_idx)
+    if dist_info.distributed:
+        sampler = DistributedSampler(ds, dist_info.world_size, dist_info.rank, shuffle=True, seed=cfg.seed)
+    else:
+        sampler = RandomSampler(ds, generator=generator)
+    return DataLoader(
+        ds,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        generator=generator,
+        collate_fn=Collate(arrays, cfg.view, cfg.max_events, train=True),
+    )
+
+
+def train_epoch(model, loader, opt, sched, ctx, cfg: TrainConfig, device) -> dict[str, float]:
+    """One pass over the training split; returns mean loss parts and the number of optimiser steps."""
+    model.train()
+    sums: dict[str, float] = {}
+    steps = 0
+    for batch in loader:
+        batch = to_device(batch, device)
+        with autocast(device, cfg.amp):
+            loss, parts = batch_loss(model, batch, ctx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        sched.step()
+        steps += 1
+        for k, v in {"train_loss": float(loss.detach()), **parts}.items():
+            sums[k] = sums.get(k, 0.0) + v
+    return {k: v / max(steps, 1) for k, v in sums.items()} | {"steps": steps}
+
+
+@dataclass
+class _State:
+    epoch: int = -1
+    step: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list = field(default_factory=list)
+    best_state: dict | None = None
+    mlflow_run_id: str = ""
+
+
+def _save(path: Path, model, opt, sched, gen, st: _State, cfg, ecfg) -> None:
+    ckpt.atomic_save(
+        {
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "sampler_generator": gen.get_state(),
+            "rng": ckpt.rng_state(),
+            "epoch": st.epoch,
+            "step": st.step,
+            "best_score": st.best_score,
+            "best_epoch": st.best_epoch,
+            "bad_epochs": st.bad_epochs,
+            "history": st.history,
+            "best_state": st.best_state,
+            "mlflow_run_id": st.mlflow_run_id,
+            "train_config": cfg.to_dict(),
+            "encoder_config": ecfg.to_dict(),
+        },
+        path,
+    )
+
+
+#: Options that may change between a run and its resumption (they do not touch the optimisation).
+_RESUMABLE_CHANGES = {"experiment", "register_model"}
+
+
+def _restore(path: Path, model, opt, sched, gen, device, cfg: TrainConfig) -> _State:
+    c = ckpt.load(path, map_location=device)
+    saved = c["train_config"]
+    changed = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != v and k not in _RESUMABLE_CHANGES)
+    if changed:
+        raise ValueError(
+            f"{path}: saved with other training options ({', '.join(changed)}); "
+            "resume with the same options or start over with --no-resume"
+        )
+    model.load_state_dict(c["model"])
+    opt.load_state_dict(c["optimizer"])
+    sched.load_state_dict(c["scheduler"])
+    gen.set_state(c["sampler_generator"].cpu())
+    ckpt.set_rng_state(c["rng"])
+    return _State(
+        c["epoch"],
+        c["step"],
+        c["best_score"],
+        c["best_epoch"],
+        c["bad_epochs"],
+        c["history"],
+        c["best_state"],
+        c["mlflow_run_id"],
+    )
+
+
+def peek_run_id(run_dir: Path) -> str | None:
+    """The MLflow run id stored in a run folder's checkpoint, if any (to reopen the same run)."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.exists():
+        return None
+    return ckpt.load(path).get("mlflow_run_id") or None
+
+
+def fit(
+    arrays: CohortArrays,
+    cfg: TrainConfig,
+    run_dir: Path,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    dist_info: DistInfo | None = None,
+    resume: bool = True,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    stop_after_epochs: int | None = None,
+    mlflow_run_id: str = "",
+) -> FitResult:
+    """Train on `train_idx`, validate on `val_idx`, checkpoint each epoch, return the best model."""
+    dist_info = dist_info or DistInfo()
+    device, run_dir = dist_info.device, Path(run_dir)
+    ckpt.seed_everything(cfg.seed)
+    ecfg = encoder_config(cfg, arrays)
+    model = MutationEncoder(ecfg).to(device)
+    loader_gen = torch.Generator().manual_seed(cfg.seed)
+    steps_per_epoch = math.ceil(len(train_idx) / dist_info.world_size / cfg.batch_size)
+    total = steps_per_epoch * cfg.epochs
+    opt, sched = build_optimizer(model, cfg.lr, cfg.weight_decay, int(cfg.warmup_frac * total), total)
+    ctx = loss_context(cfg, arrays, train_idx, device)
+    st = _State(mlflow_run_id=mlflow_run_id)
+    if resume and (run_dir / CHECKPOINT).exists():
+        st = _restore(run_dir / CHECKPOINT, model, opt, sched, loader_gen, device, cfg)
+    # static_graph: each task leaves the same heads unused every step (e.g. the masked head when
+    # classifying), which DDP handles without find_unused_parameters' per-step graph walk.
+    net = DDP(model, static_graph=True) if dist_info.distributed else model
+    loader = _loader(arrays, train_idx, cfg, dist_info, loader_gen)
+    while st.epoch + 1 < cfg.epochs and st.bad_epochs < cfg.patience:
+        epoch = st.epoch + 1
+        if dist_info.distributed:
+            loader.sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
+        row = train_epoch(net, loader, opt, sched, ctx, cfg, device)
+        row |= validation_metrics(model, arrays, val_idx, ctx, cfg, device)
+        row |= {"epoch": epoch, "lr": sched.get_last_lr()[0], "epoch_seconds": time.perf_counter() - t0}
+        st.step += row.pop("steps")
+        st.epoch = epoch
+        _update_best(st, model, row, cfg.task)
+        st.history.append(row)
+        if dist_info.is_main:
+            _save(run_dir / CHECKPOINT, model, opt, sched, loader_gen, st, cfg, ecfg)
+            if on_epoch is not None:
+                on_epoch(epoch, row)
+        if stop_after_epochs is not None and epoch + 1 >= stop_after_epochs and st.epoch + 1 < cfg.epochs:
+            raise TrainingInterrupted(f"stopped after {epoch + 1} epoch(s) as asked; resume to continue")
+    if st.best_state is not None:
+        model.load_state_dict(st.best_state)
+    best = st.history[st.best_epoch] if st.history else {}
+    metrics = {k: v for k, v in best.items() if k.startswith("val_")} | {
+        "best_epoch": st.best_epoch,
+        "epochs_run": st.epoch + 1,
+        "n_params": count_parameters(model),
+    }
+    return FitResult(
+        model=model, encoder_config=ecfg, metrics=metrics, history=st.history, best_epoch=st.best_epoch
+    )
+
+
+def _update_best(st: _State, model, row: dict, task: str) -> None:
+    s = score(row, task)
+    if s > st.best_score:
+        st.best_score, st.best_epoch, st.bad_epochs = s, st.epoch, 0
+        st.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        st.bad_epochs += 1
+
+
+def save_model(path: Path, result: FitResult, arrays: CohortArrays, cfg: TrainConfig, extra: dict) -> None:
+    """model.pt: encoder config + best weights + class names + channel padding (weights_only-loadable)."""
+    ckpt.atomic_save(
+        {
+            "encoder_config": result.encoder_config.to_dict(),
+            "state_dict": result.model.state_dict(),
+            "classes": list(arrays.classes),
+            "channel_padding": torch.from_numpy(arrays.channel_padding),
+            "signature_names": arrays.signature_names,
+            "train_config": cfg.to_dict(),
+            **extra,
+        },
+        path,
+    )
+
+
+def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[MutationEncoder, dict]:
+    """Rebuild the encoder from model.pt; returns (model in eval mode, the saved dict)."""
+    saved = ckpt.load(path, map_location=device)
+    model = MutationEncoder(MutationEncoderConfig(**saved["encoder_config"])).to(device)
+    model.load_state_dict(saved["state_dict"])
+    return model.eval(), saved
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Atomic JSON write."""
+    tmp = Path(path).with_suffix(Path(path).suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=float))
+    tmp.replace(path)

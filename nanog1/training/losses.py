@@ -1,0 +1,82 @@
+"""Task losses: class-weighted cross-entropy, exposure KL + reconstruction, masked-token pretraining."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from nanog1.models.mutation import SET_NAMES, SET_SIZES, EncoderOutput
+
+_SET_SLICES = dict(
+    zip(SET_NAMES, np.split(np.arange(sum(SET_SIZES)), np.cumsum(SET_SIZES)[:-1]), strict=True)
+)
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights (mean 1 over present classes); absent classes get 0."""
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
+    w = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
+    w *= (counts > 0).sum() / max(w.sum(), 1e-12)
+    return torch.tensor(w, dtype=torch.float32)
+
+
+def type_loss(out: EncoderOutput, labels: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy on labelled samples (label -1 ignored); zero when the batch has none."""
+    if out.type_logits is None or not (labels >= 0).any():
+        return out.embedding.sum() * 0.0
+    return F.cross_entropy(out.type_logits.float(), labels, weight=weights, ignore_index=-1)
+
+
+def _kl_rows(target: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
+    """KL(target || exp(logp)) per row."""
+    return (target * (torch.log(target.clamp_min(1e-12)) - logp)).sum(-1)
+
+
+def exposure_loss(
+    out: EncoderOutput,
+    targets: dict[str, torch.Tensor],
+    counts: torch.Tensor,
+    signatures: dict[str, torch.Tensor],
+    recon_weight: float,
+) -> torch.Tensor:
+    """Mean over sets of KL(attribution proportions || predicted simplex) + recon_weight * KL of spectra.
+
+    The reconstruction term pushes the predicted exposures, mapped through the reference signature
+    matrix, towards the sample's observed channel proportions in that set.
+    """
+    total = out.embedding.sum() * 0.0
+    for name, logp in out.exposure_logp.items():
+        target = targets[name]
+        valid = target.sum(-1) > 0
+        if not valid.any():
+            continue
+        total = total + _kl_rows(target[valid], logp[valid]).mean()
+        if name in signatures and recon_weight > 0:
+            obs = counts[:, _SET_SLICES[name]].float()
+            obs = obs / obs.sum(-1, keepdim=True).clamp_min(1.0)
+            keep = valid & (obs.sum(-1) > 0)
+            if keep.any():
+                recon = logp.exp() @ signatures[name].T
+                total = (
+                    total + recon_weight * _kl_rows(obs[keep], torch.log(recon[keep].clamp_min(1e-12))).mean()
+                )
+    return total
+
+
+def draw_token_mask(padding: torch.Tensor, fraction: float) -> torch.Tensor:
+    """Bernoulli(fraction) mask over non-padded tokens, at least one masked token per row."""
+    mask = (torch.rand(padding.shape, device=padding.device) < fraction) & ~padding
+    scores = torch.rand(padding.shape, device=padding.device).masked_fill(padding, -1.0)
+    first = F.one_hot(scores.argmax(-1), padding.shape[-1]).bool() & ~padding
+    return mask | first
+
+
+def masked_catalogue_loss(out: EncoderOutput, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MSE between predicted and true log1p(count) on masked channels."""
+    return F.mse_loss(out.masked_pred.float()[mask], torch.log1p(counts.float())[mask])
+
+
+def masked_event_loss(out: EncoderOutput, channels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy predicting the channel of each masked event."""
+    return F.cross_entropy(out.masked_pred.float()[mask], channels[mask])

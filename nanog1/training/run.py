@@ -1,0 +1,226 @@
+"""`nanog1 train`: cohort -> splits -> fit (or k-fold CV) -> model.pt, metrics.json, MLflow run.
+
+Rank 0 owns MLflow: it opens (or, on resume, reopens) the run, logs params and per-epoch metrics,
+the artifacts and the model; any exception ends the run FAILED, a deliberate stop ends it KILLED.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from nanog1.training import distributed
+from nanog1.training.cohort_io import atomic_write, read
+from nanog1.training.config import TrainConfig
+from nanog1.training.cv import kfold_splits, train_val_split
+from nanog1.training.data import CohortArrays, cohort_arrays
+from nanog1.training.inference import predict
+from nanog1.training.loop import (
+    MODEL,
+    FitResult,
+    TrainingInterrupted,
+    fit,
+    load_model,
+    loss_context,
+    peek_run_id,
+    save_model,
+    write_json,
+)
+from nanog1.training.metrics import classification_metrics, confusion_table, per_type_report
+from nanog1.training.tracking import Tracker, default_tracking_uri, experiment_name
+
+
+@dataclass
+class TrainOutcome:
+    """Where a training run ended: its MLflow run id, model URI and headline metrics."""
+
+    run_id: str
+    model_uri: str
+    metrics: dict
+
+
+def write_reports(
+    run_dir: Path, proba: np.ndarray, labels: np.ndarray, classes: list[str], prefix: str = ""
+) -> list[Path]:
+    """Confusion matrix and per-type report as CSV and PNG; returns the files written."""
+    from nanog1.training.plots import confusion_png, report_png
+
+    table = confusion_table(proba, labels, classes)
+    report = per_type_report(proba, labels, classes)
+    paths = [
+        run_dir / f"{prefix}confusion.csv",
+        run_dir / f"{prefix}confusion.png",
+        run_dir / f"{prefix}per_type_report.csv",
+        run_dir / f"{prefix}per_type_report.png",
+    ]
+    atomic_write(paths[0], lambda p: table.to_csv(p))
+    confusion_png(table, paths[1])
+    atomic_write(paths[2], lambda p: report.to_csv(p))
+    report_png(report, paths[3])
+    return paths
+
+
+def _fold_fit(arrays, cfg, run_dir, train_idx, test_idx, dist_info, resume, log, stop, run_id) -> tuple:
+    """Fit one fold (inner stratified validation split of its training part) or reload it when done."""
+    inner_tr, inner_val = train_val_split(arrays.labels[train_idx], cfg.val_fraction, cfg.seed)
+    tr, val = train_idx[inner_tr], train_idx[inner_val]
+    fold_dir = Path(run_dir)
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    result = fit(arrays, cfg, fold_dir, tr, val, dist_info, resume, log, stop, run_id)
+    if dist_info.is_main:
+        save_model(fold_dir / MODEL, result, arrays, cfg, {})
+    ctx = loss_context(cfg, arrays, tr, dist_info.device)
+    pred = predict(
+        result.model, arrays, test_idx, ctx, dist_info.device, cfg.batch_size, cfg.max_events, cfg.amp
+    )
+    return result, pred
+
+
+def cross_validate(
+    arrays, cfg, run_dir, dist_info, resume, tracker, stop
+) -> tuple[FitResult, dict, np.ndarray]:
+    """k-fold CV: out-of-fold probabilities, CV metrics, and the best fold's model as the run's model."""
+    oof = np.zeros((arrays.n, len(arrays.classes)), dtype=np.float32)
+    best: tuple[float, FitResult] | None = None
+    fold_metrics = []
+    for k, (tr, te) in enumerate(kfold_splits(arrays.labels, cfg.folds, cfg.seed)):
+        log = _epoch_logger(tracker, prefix=f"fold{k}_")
+        run_id = tracker.run_id if tracker is not None else ""
+        result, pred = _fold_fit(
+            arrays, cfg, run_dir / f"fold{k}", tr, te, dist_info, resume, log, stop, run_id
+        )
+        if pred.proba is not None:
+            oof[te] = pred.proba
+            fold_metrics.append(classification_metrics(pred.proba, arrays.labels[te], arrays.classes))
+        s = result.metrics.get("val_macro_f1", -result.metrics.get("val_loss", 0.0))
+        if best is None or s > best[0]:
+            best = (s, result)
+    metrics = classification_metrics(oof, arrays.labels, arrays.classes) if fold_metrics else {}
+    metrics = {f"cv_{k}": v for k, v in metrics.items()}
+    for name in fold_metrics[0] if fold_metrics else []:
+        metrics[f"cv_{name}_std"] = float(np.std([m[name] for m in fold_metrics]))
+    return best[1], metrics, oof
+
+
+def _epoch_logger(tracker: Tracker | None, prefix: str = ""):
+    if tracker is None:
+        return None
+    return lambda epoch, row: tracker.log_metrics({f"{prefix}{k}": v for k, v in row.items()}, step=epoch)
+
+
+def _log_artifacts(tracker: Tracker, run_dir: Path, result: FitResult, cfg: TrainConfig, reports: list[Path]):
+    from nanog1.training.plots import learning_curves_png
+
+    atomic_write(
+        run_dir / "config.yaml", lambda p: p.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=True))
+    )
+    atomic_write(run_dir / "history.csv", lambda p: pd.DataFrame(result.history).to_csv(p, index=False))
+    learning_curves_png(result.history, run_dir / "learning_curves.png")
+    for path in [run_dir / "config.yaml", run_dir / "history.csv", run_dir / "learning_curves.png", *reports]:
+        tracker.log_artifact(path)
+
+
+def _log_model(tracker: Tracker, result: FitResult, arrays: CohortArrays, cfg: TrainConfig) -> str:
+    """Log the catalogue model (counts -> probabilities) with signature and input example; register it."""
+    import torch
+
+    from nanog1.models.mutation import CataloguePredictor
+
+    if cfg.view != "catalogue":
+        return ""
+    model = result.model.to("cpu").float()
+    wrapped = CataloguePredictor(model, torch.from_numpy(arrays.channel_padding))
+    example = arrays.counts[: min(2, arrays.n)].astype(np.float32)
+    name = f"nanog1-{tracker.experiment.replace('/', '-')}" if cfg.register_model else None
+    return tracker.log_model(wrapped, example, name)
+
+
+def train_cohort(
+    cohort: Path,
+    run_dir: Path,
+    cfg: TrainConfig,
+    tracking_uri: str | None = None,
+    resume: bool = True,
+    stop_after_epochs: int | None = None,
+) -> TrainOutcome:
+    """Train on one cohort file; writes checkpoint.pt, model.pt, metrics.json and logs one MLflow run."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dist_info = distributed.setup()
+    arrays = cohort_arrays(read(cohort), min_class_size=cfg.min_class_size)
+    tracker = None
+    if dist_info.is_main:
+        tracker = Tracker(
+            tracking_uri or default_tracking_uri(run_dir),
+            cfg.experiment or experiment_name(cohort, cfg.task),
+            run_dir.parent / "mlartifacts",
+        )
+        tracker.start(
+            run_id=peek_run_id(run_dir / "fold0" if cfg.folds > 1 else run_dir) if resume else None,
+            run_name=run_dir.name,
+        )
+    try:
+        outcome = _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop_after_epochs)
+    except TrainingInterrupted:
+        if tracker is not None:
+            tracker.end("KILLED")
+        raise
+    except BaseException:
+        if tracker is not None:
+            tracker.end("FAILED")
+        raise
+    finally:
+        distributed.teardown()
+    if tracker is not None:
+        tracker.end("FINISHED")
+    return outcome
+
+
+def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> TrainOutcome:
+    run_id = tracker.run_id if tracker is not None else ""
+    if tracker is not None:
+        tracker.log_params(
+            cfg.to_dict() | {"cohort": str(cohort), "n_samples": arrays.n, "n_types": len(arrays.classes)}
+        )
+    if cfg.folds > 1:
+        result, metrics, oof = cross_validate(arrays, cfg, run_dir, dist_info, resume, tracker, stop)
+        proba, labels = oof, arrays.labels
+    else:
+        tr, val = train_val_split(arrays.labels, cfg.val_fraction, cfg.seed)
+        result = fit(arrays, cfg, run_dir, tr, val, dist_info, resume, _epoch_logger(tracker), stop, run_id)
+        metrics = dict(result.metrics)
+        ctx = loss_context(cfg, arrays, tr, dist_info.device)
+        pred = predict(
+            result.model, arrays, val, ctx, dist_info.device, cfg.batch_size, cfg.max_events, cfg.amp
+        )
+        proba, labels = pred.proba, arrays.labels[val]
+    if not dist_info.is_main:
+        return TrainOutcome(run_id="", model_uri="", metrics=metrics)
+    reports = write_reports(run_dir, proba, labels, arrays.classes) if proba is not None else []
+    metrics |= {"n_params": result.metrics["n_params"]}
+    summary = {("best_" + k[4:] if k.startswith("val_") else k): v for k, v in metrics.items()}
+    tracker.log_metrics(
+        {k: v for k, v in summary.items() if isinstance(v, int | float)}, step=result.best_epoch
+    )
+    _log_artifacts(tracker, run_dir, result, cfg, reports)
+    model_uri = _log_model(tracker, result, arrays, cfg)
+    save_model(
+        run_dir / MODEL,
+        result,
+        arrays,
+        cfg,
+        {"mlflow_run_id": run_id, "model_uri": model_uri, "tracking_uri": tracker.tracking_uri},
+    )
+    write_json(
+        run_dir / "metrics.json",
+        {"run_id": run_id, "model_uri": model_uri, "metrics": metrics, "history": result.history},
+    )
+    tracker.log_artifact(run_dir / "metrics.json")
+    return TrainOutcome(run_id=run_id, model_uri=model_uri, metrics=metrics)
+
+
+__all__ = ["TrainOutcome", "cross_validate", "load_model", "train_cohort", "write_reports"]

@@ -1,0 +1,89 @@
+"""MLflow tracking: one experiment per cohort/task, a run per training, FAILED/KILLED on a crash.
+
+Default store: a SQLite file `mlflow.db` and an artifact folder `mlartifacts/` beside the run
+folder (so a pipeline's runs share one store); MLFLOW_TRACKING_URI or --tracking-uri picks any server.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import torch
+from torch import nn
+
+
+def default_tracking_uri(run_dir: Path) -> str:
+    """MLFLOW_TRACKING_URI when set, else sqlite:///<parent of run_dir>/mlflow.db."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{Path(run_dir).resolve().parent / 'mlflow.db'}"
+
+
+def experiment_name(cohort: Path, task: str) -> str:
+    """One experiment per cohort file and task, e.g. 'demo/cancer_type'."""
+    return f"{Path(cohort).name.removesuffix('.h5ad')}/{task}"
+
+
+class Tracker:
+    """A thin holder of one active MLflow run: start/resume, log, end with a status."""
+
+    def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None = None):
+        mlflow.set_tracking_uri(tracking_uri)
+        self.tracking_uri = tracking_uri
+        if mlflow.get_experiment_by_name(experiment) is None:
+            location = Path(artifact_root).resolve().as_uri() if artifact_root is not None else None
+            mlflow.create_experiment(experiment, artifact_location=location)
+        mlflow.set_experiment(experiment)
+        self.experiment = experiment
+        self.run_id: str | None = None
+
+    def start(self, run_id: str | None = None, run_name: str | None = None, nested: bool = False) -> str:
+        """Start a new run, or reopen `run_id` (a resumed training keeps its run)."""
+        run = mlflow.start_run(run_id=run_id, run_name=None if run_id else run_name, nested=nested)
+        self.run_id = run.info.run_id
+        return self.run_id
+
+    def log_params(self, params: dict) -> None:
+        """Log flat params once (a resumed run already has them)."""
+        existing = mlflow.get_run(self.run_id).data.params
+        fresh = {k: v for k, v in params.items() if k not in existing}
+        if fresh:
+            mlflow.log_params(fresh)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        """Per-epoch metrics, NaNs left out."""
+        clean = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+        if clean:
+            mlflow.log_metrics(clean, step=step)
+
+    def log_artifact(self, path: Path, folder: str | None = None) -> None:
+        """Copy one file into the run's artifacts."""
+        mlflow.log_artifact(str(path), artifact_path=folder)
+
+    def log_model(self, model: nn.Module, example: np.ndarray, registered_name: str | None) -> str:
+        """Log (and register) a torch model with its signature and an input example; return its URI."""
+        import mlflow.pytorch
+        from mlflow.models import infer_signature
+
+        model.eval()
+        with torch.no_grad():
+            output = model(torch.from_numpy(example)).numpy()
+        info = mlflow.pytorch.log_model(
+            model,
+            name="model",
+            signature=infer_signature(example, output),
+            input_example=example,
+            registered_model_name=registered_name,
+            serialization_format="pickle",
+            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "nanog1"],
+        )
+        return info.model_uri
+
+    def end(self, status: str = "FINISHED") -> None:
+        """End the active run with FINISHED, FAILED or KILLED."""
+        if mlflow.active_run() is not None:
+            mlflow.end_run(status=status)
