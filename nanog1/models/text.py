@@ -1,0 +1,216 @@
+"""QuatrixLM: a causal language model on the shared core, optionally conditioned on an image prefix.
+
+tokens -> token + learned position embeddings (an image's projected patch tokens, when given, come
+first) -> ``nanog1.core.Stack`` (causal, any mixer kind, pre-norm blocks, final norm) -> head tied to
+the token embedding. ``generate`` decodes with the mixers' caches (``Stack.step``) or, for checking,
+by recomputing the whole prefix each token. Learned positions, not rotary: rotary was not shown to help.
+
+Berry-Q0 (:func:`berry_q0_config`) reproduces the paper's 44 M LM + 5.5 M vision + 0.4 M projection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from nanog1.core import Stack, StackConfig
+from nanog1.models.sampling import sample_next
+from nanog1.models.vision import VisionConfig, VisionEncoder
+
+
+@dataclass
+class TextConfig:
+    """Vocabulary, width, depth, mixer and context of a QuatrixLM; ``vision`` adds an image encoder."""
+
+    vocab_size: int = 256
+    hidden_size: int = 128
+    layers: int = 4
+    rank: int = 32
+    heads: int = 4
+    mixer: str = "savo"
+    max_len: int = 256
+    ffn_mult: int = 4
+    dropout: float = 0.0
+    query: str = "linear"
+    norm: str = "layernorm"
+    checkpointing: bool = False
+    vision: VisionConfig | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.vision, dict):
+            self.vision = VisionConfig(**self.vision)
+        if self.vision is not None and self.vision.lm_hidden != self.hidden_size:
+            raise ValueError(f"vision.lm_hidden ({self.vision.lm_hidden}) must equal hidden_size "
+                             f"({self.hidden_size}) so image tokens can prefix text tokens")
+        if min(self.vocab_size, self.max_len) < 1:
+            raise ValueError("vocab_size and max_len must be ≥ 1")
+
+    def stack_config(self) -> StackConfig:
+        """The causal stack these settings describe."""
+        return StackConfig(hidden_size=self.hidden_size, layers=self.layers, rank=self.rank, heads=self.heads,
+                           mixer=self.mixer, causal=True, ffn_mult=self.ffn_mult, dropout=self.dropout,
+                           query=self.query, norm=self.norm, checkpointing=self.checkpointing)
+
+
+def berry_q0_config(mixer: str = "qcompass") -> TextConfig:
+    """Berry-Q0: H = 512, 7 layers, r = 64, 5,120 context, vision on (≈ 49.9 M parameters).
+
+    The paper gives 44 M LM + 5.5 M vision + 0.4 M projection but not the vocabulary, FFN or vision
+    geometry; these reproduce all three (derivation in docs/architecture.md, "Text and vision"):
+    LM 19,632,128 non-embedding + 512·V → V = 47,616 (= 372·128) gives 44,011,520; vision: width 384,
+    4 QCompassBi layers at r = 32 (quatrix 0.2.1's vision block), 32×32 RGB in 4×4 patches, 10-class
+    head: 5,470,090; projection: pairs of patch tokens (2·384 = 768) -> 512 with bias: 393,728.
+    """
+    vision = VisionConfig(image_size=32, channels=3, patch_size=4, hidden_size=384, layers=4, rank=32,
+                          heads=4, num_classes=10, lm_hidden=512, merge=2)
+    return TextConfig(vocab_size=47_616, hidden_size=512, layers=7, rank=64, heads=8, mixer=mixer,
+                      max_len=5120, ffn_mult=4, vision=vision)
+
+
+class QuatrixLM(nn.Module):
+    """Causal LM over token ids [B, L] (optionally after an image prefix) -> next-token logits [B, L, V]."""
+
+    def __init__(self, config: TextConfig):
+        super().__init__()
+        self.config = config
+        self.token_emb = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.pos_emb = nn.Embedding(config.max_len, config.hidden_size)
+        nn.init.normal_(self.token_emb.weight, std=0.02)
+        nn.init.normal_(self.pos_emb.weight, std=0.02)
+        self.drop = nn.Dropout(config.dropout)
+        self.stack = Stack(config.stack_config())
+        self.head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.head.weight = self.token_emb.weight
+        self.vision = VisionEncoder(config.vision) if config.vision is not None else None
+
+    def embed_tokens(self, input_ids: Tensor, start: int = 0) -> Tensor:
+        """Token + position embeddings [B, L, H] for text positions start … start + L − 1."""
+        end = start + input_ids.shape[1]
+        if end > self.config.max_len:
+            raise ValueError(f"{end} text tokens exceed the context of {self.config.max_len}")
+        positions = torch.arange(start, end, device=input_ids.device)
+        return self.token_emb(input_ids) + self.pos_emb(positions)
+
+    def image_prefix(self, pixel_values: Tensor) -> Tensor:
+        """Projected image tokens [B, P, H] that precede the text."""
+        if self.vision is None:
+            raise ValueError("pixel_values given but this QuatrixLM was built without vision (config.vision)")
+        return self.vision.prefix(pixel_values)
+
+    def _inputs(self, input_ids: Tensor, pixel_values: Tensor | None,
+                padding_mask: Tensor | None) -> tuple[Tensor, Tensor | None, int]:
+        x = self.embed_tokens(input_ids)
+        if pixel_values is None:
+            return self.drop(x), padding_mask, 0
+        prefix = self.image_prefix(pixel_values)
+        if padding_mask is not None:
+            padding_mask = F.pad(padding_mask, (prefix.shape[1], 0), value=False)
+        return self.drop(torch.cat([prefix, x], dim=1)), padding_mask, prefix.shape[1]
+
+    def forward(self, input_ids: Tensor, pixel_values: Tensor | None = None,
+                padding_mask: Tensor | None = None) -> Tensor:
+        """Logits [B, L, V] at the text positions; ``padding_mask`` [B, L] is True at (right) padding."""
+        x, mask, n_prefix = self._inputs(input_ids, pixel_values, padding_mask)
+        return self.head(self.stack(x, mask)[:, n_prefix:])
+
+    @torch.no_grad()
+    def routing_map(self, input_ids: Tensor, layer: int = -1, pixel_values: Tensor | None = None) -> Tensor:
+        """Layer ``layer``'s causal routing weights [B, heads, T, T] over prefix + text tokens."""
+        x, _, _ = self._inputs(input_ids, pixel_values, None)
+        return self.stack(x, return_weights_layer=layer)[1]
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters by part: 'lm' (tied head counted once), 'vision' (encoder + head), 'projection'."""
+        total = sum(p.numel() for p in self.parameters())
+        proj = sum(p.numel() for p in self.vision.proj.parameters()) if self.vision is not None else 0
+        vision = sum(p.numel() for p in self.vision.parameters()) - proj if self.vision is not None else 0
+        return {"lm": total - vision - proj, "vision": vision, "projection": proj, "total": total}
+
+    @torch.no_grad()
+    def generate(self, input_ids: Tensor, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None, pixel_values: Tensor | None = None,
+                 use_cache: bool = True, generator: torch.Generator | None = None) -> Tensor:
+        """Prompt [B, L0] -> [B, L0 + max_new_tokens]; temperature 0 is greedy.
+
+        ``use_cache`` decodes one token at a time through the mixers' caches; False recomputes the
+        whole sequence for every new token (the reference the cache must match).
+        """
+        if input_ids.shape[1] < 1:
+            raise ValueError("generate needs a prompt of at least one token")
+        if input_ids.shape[1] + max_new_tokens > self.config.max_len:
+            raise ValueError(f"prompt {input_ids.shape[1]} + {max_new_tokens} new tokens exceed the context "
+                             f"of {self.config.max_len}")
+        was_training = self.training
+        self.eval()
+        sample = dict(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
+        out = (self._generate_cached if use_cache else self._generate_recompute)(
+            input_ids, max_new_tokens, pixel_values, sample)
+        self.train(was_training)
+        return out
+
+    def _generate_recompute(self, ids: Tensor, n: int, pixel_values: Tensor | None, sample: dict) -> Tensor:
+        for _ in range(n):
+            logits = self(ids, pixel_values)[:, -1]
+            ids = torch.cat([ids, sample_next(logits, **sample)[:, None]], dim=1)
+        return ids
+
+    def _generate_cached(self, ids: Tensor, n: int, pixel_values: Tensor | None, sample: dict) -> Tensor:
+        caches = self.stack.init_cache(ids.shape[0], device=ids.device, dtype=self.token_emb.weight.dtype)
+        if pixel_values is not None:
+            prefix = self.image_prefix(pixel_values)
+            for i in range(prefix.shape[1]):
+                _, caches = self.stack.step(prefix[:, i:i + 1], caches)
+        prompt = self.embed_tokens(ids)
+        for i in range(ids.shape[1]):
+            h, caches = self.stack.step(prompt[:, i:i + 1], caches)
+        for k in range(n):
+            token = sample_next(self.head(h[:, -1]), **sample)
+            ids = torch.cat([ids, token[:, None]], dim=1)
+            if k < n - 1:
+                h, caches = self.stack.step(self.embed_tokens(token[:, None], ids.shape[1] - 1), caches)
+        return ids
+
+
+def lm_loss(logits: Tensor, input_ids: Tensor) -> Tensor:
+    """Mean next-token cross-entropy (nats): logits at t predict the token at t + 1."""
+    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1))
+
+
+@dataclass
+class LoadedLM:
+    """A text checkpoint read back: model (eval mode), its tokeniser and its saved metrics."""
+
+    model: QuatrixLM
+    tokenizer: object
+    metrics: dict = field(default_factory=dict)
+
+    def complete(self, prompt: str, max_new_tokens: int = 200, **sampling) -> str:
+        """The prompt's continuation as text (``sampling``: temperature, top_k, top_p, use_cache)."""
+        ids = self.tokenizer.encode(prompt) or [0]
+        room = self.model.config.max_len - len(ids)
+        out = self.model.generate(torch.tensor([ids]), min(max_new_tokens, max(room, 0)), **sampling)
+        return self.tokenizer.decode(out[0, len(ids):].tolist())
+
+
+def save_checkpoint(path: Path, model: QuatrixLM, tokenizer, metrics: dict | None = None) -> None:
+    """Config, tokeniser, weights and metrics in one file, written atomically (temp file + os.replace)."""
+    from nanog1.training.checkpoint import atomic_save
+
+    atomic_save({"kind": "text", "config": asdict(model.config), "tokenizer": tokenizer.to_spec(),
+                 "state_dict": model.state_dict(), "metrics": dict(metrics or {})}, Path(path))
+
+
+def load_checkpoint(path: Path | str) -> LoadedLM:
+    """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
+    from nanog1.models.tokenizer import tokenizer_from_spec
+
+    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if blob.get("kind") != "text":
+        raise ValueError(f"{path}: not a NanoG1 text checkpoint (kind={blob.get('kind')!r})")
+    model = QuatrixLM(TextConfig(**blob["config"]))
+    model.load_state_dict(blob["state_dict"])
+    return LoadedLM(model.eval(), tokenizer_from_spec(blob["tokenizer"]), blob.get("metrics", {}))
