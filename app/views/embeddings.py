@@ -1,0 +1,68 @@
+"""Embeddings: PCA or UMAP of obsm['X_nanog1'] coloured by type, burden or signature; click opens a sample."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from nanog1.dashboard import charts, cohort_tables
+from nanog1.dashboard.projection import METHODS, ProjectionConfig, project
+from nanog1.dashboard.ui import burden_table, cohort_key, cohort_or_stop, current_config, open_sample
+
+
+@st.cache_data(show_spinner="Projecting embeddings…", max_entries=8)
+def coordinates(_x: np.ndarray, key: tuple, config: ProjectionConfig) -> np.ndarray:
+    """Projected coordinates, cached per cohort file version and projection settings."""
+    return project(_x, config)
+
+
+st.title("Embeddings")
+cfg = current_config()
+adata = cohort_or_stop(cfg)
+if "X_nanog1" not in adata.obsm:
+    st.info("This cohort has no embeddings (obsm['X_nanog1'] absent): run `nanog1 embed` on it first.")
+    st.stop()
+
+table = burden_table(adata, cohort_key(cfg))
+c1, c2, c3 = st.columns([1, 1, 2])
+method = c1.radio("Projection", METHODS, horizontal=True, key="emb_method")
+n_neighbors = c2.slider("UMAP neighbours", 5, 50, 15, disabled=method != "UMAP", key="emb_neighbors")
+colour_options = ["cancer_type"] + (["predicted_type"] if "predicted_type" in table else [])
+colour_options += ["log10 SBS96 burden"]
+signatures: dict[str, pd.DataFrame] = {}
+for name in cohort_tables.SET_NAMES:
+    expo = cohort_tables.exposures(adata, name)
+    if expo is not None:
+        signatures.update({f"{sig} ({name})": expo[[sig]] for sig in expo.columns})
+colour_by = c3.selectbox("Colour by", colour_options + list(signatures), key="emb_colour")
+if method == "UMAP":
+    st.caption("UMAP: the first run in a server compiles umap-learn's kernels (up to a minute on 2 cores); "
+               "each result is then cached per cohort and setting.")
+
+x = np.asarray(adata.obsm["X_nanog1"])
+try:
+    xy = coordinates(x, cohort_key(cfg), ProjectionConfig(method=method, n_neighbors=n_neighbors))
+except ValueError as exc:
+    st.error(f"Cannot project the embeddings: {exc}")
+    st.stop()
+
+points = table.assign(x=xy[:, 0], y=xy[:, 1])
+points["log10 SBS96 burden"] = np.log10(points["burden_SBS96"].clip(lower=0) + 1)
+if colour_by in signatures:
+    points[colour_by] = signatures[colour_by].iloc[:, 0].astype(float).to_numpy()
+quantitative = colour_by not in ("cancer_type", "predicted_type")
+points = points.rename(columns=lambda c: c.replace(" ", "_").replace("(", "").replace(")", ""))
+field = colour_by.replace(" ", "_").replace("(", "").replace(")", "")
+
+st.caption(f"{method} of {x.shape[1]}-dimensional embeddings of {len(points):,} samples. "
+           "Hover for details; click a point to open its Sample page.")
+event = st.altair_chart(charts.embedding_chart(points, field, quantitative), on_select="rerun",
+                        selection_mode="pick", key="emb_chart", width="stretch")
+picked = event.selection.get("pick", []) if event is not None else []
+if picked:
+    open_sample(str(picked[0]["sample"]))
+
+with st.form("emb_open"):
+    st.markdown("Or find a sample by name:")
+    name = st.selectbox("Sample", list(adata.obs_names), key="emb_find")
+    if st.form_submit_button("Open sample page"):
+        open_sample(str(name))

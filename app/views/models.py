@@ -1,0 +1,124 @@
+"""Text & vision: prompt the QuatrixLM text model; classify an image and show its Q-value routing map."""
+
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import streamlit as st
+import torch
+
+from nanog1.dashboard.config import ENV_TEXT_CKPT, ENV_VISION_CKPT
+from nanog1.dashboard.model_status import LOADER, load_model, model_status
+from nanog1.dashboard.ui import current_config
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=2)
+def cached_model(family: str, module: str, checkpoint: str, mtime: float):
+    """The model behind one checkpoint version, loaded once per server."""
+    return load_model(model_status(family, module, Path(checkpoint)))
+
+
+def text_panel(loaded) -> None:
+    """Prompt -> continuation with the decoding cache (or recomputation), and its tokens/s."""
+    model = loaded.model
+    counts = model.parameter_counts()
+    cfg = model.config
+    st.caption(f"{cfg.mixer} · H={cfg.hidden_size} · {cfg.layers} layers · r={cfg.rank} · "
+               f"context {cfg.max_len} · {counts['total'] / 1e6:.2f} M parameters · vocab {cfg.vocab_size}")
+    if "val_loss" in loaded.metrics:
+        cols = st.columns(2)
+        cols[0].metric("validation loss (nats/token)", f"{loaded.metrics['val_loss']:.3f}")
+        cols[1].metric("unigram baseline", f"{loaded.metrics.get('unigram_loss', float('nan')):.3f}")
+    prompt = st.text_area("Prompt", "The ", key="lm_prompt")
+    cols = st.columns(5)
+    new = cols[0].number_input("new tokens", 1, max(1, cfg.max_len - 1), min(120, cfg.max_len - 1))
+    temperature = cols[1].slider("temperature", 0.0, 2.0, 0.8, 0.05, help="0 = greedy")
+    top_k = cols[2].number_input("top-k (0 = off)", 0, cfg.vocab_size, 0)
+    top_p = cols[3].slider("top-p", 0.05, 1.0, 1.0, 0.05)
+    use_cache = cols[4].checkbox("decoding cache", True)
+    if st.button("Generate", type="primary"):
+        start = time.perf_counter()
+        text = loaded.complete(prompt, int(new), temperature=temperature, top_k=int(top_k) or None,
+                               top_p=top_p if top_p < 1.0 else None, use_cache=use_cache)
+        elapsed = time.perf_counter() - start
+        st.code(prompt + text, language=None, wrap_lines=True)
+        st.caption(f"{int(new)} tokens in {elapsed:.2f} s ({int(new) / elapsed:,.0f} tokens/s, "
+                   f"{'cache' if use_cache else 'recompute'}, prompt prefill included)")
+
+
+def pick_image(config) -> tuple[np.ndarray, str]:
+    """An image [C, S, S] for the model: an upload, a digit, or one of scikit-learn's sample photos."""
+    from PIL import Image
+
+    from nanog1.models.images import digits_dataset, sample_images, to_array
+
+    upload = st.file_uploader("Image (optional)", type=["png", "jpg", "jpeg", "bmp", "gif"])
+    if upload is not None:
+        return to_array(Image.open(upload), config.image_size, config.channels), upload.name
+    if config.channels == 1 and config.image_size == 8:
+        digits = digits_dataset()
+        i = st.number_input("digit index (scikit-learn digits)", 0, len(digits.labels) - 1, 0)
+        return digits.images[int(i)], f"digit #{int(i)} (label {digits.labels[int(i)]})"
+    photos, names = sample_images(config.image_size, config.channels)
+    name = st.selectbox("sample photo", names)
+    return photos[names.index(name)], name
+
+
+def routing_figure(weights: torch.Tensor, grid: int):
+    """Head-averaged N×N routing weights beside the weight each patch receives, as a grid."""
+    mean = weights[0].mean(dim=0).numpy()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    axes[0].imshow(mean, cmap="viridis")
+    axes[0].set(title="routing weights (row reads column)", xlabel="patch", ylabel="patch")
+    axes[1].imshow(mean.mean(axis=0).reshape(grid, grid), cmap="magma")
+    axes[1].set(title="weight received per patch", xticks=[], yticks=[])
+    fig.tight_layout()
+    return fig
+
+
+def vision_panel(loaded) -> None:
+    """Prediction with class probabilities and one layer's Q-value routing map."""
+    model = loaded.model
+    cfg = model.config
+    st.caption(f"{cfg.mixer} (bidirectional) · width {cfg.hidden_size} · {cfg.layers} layers · "
+               f"{cfg.image_size}×{cfg.image_size}×{cfg.channels} in {cfg.patch_size}-pixel patches")
+    if "test_accuracy" in loaded.metrics:
+        st.metric("held-out test accuracy", f"{loaded.metrics['test_accuracy']:.2%}")
+    image, name = pick_image(cfg)
+    pixels = torch.from_numpy(image)[None]
+    with torch.no_grad():
+        probs = torch.softmax(model(pixels), dim=-1)[0].numpy()
+    layer = st.slider("layer", 0, cfg.layers - 1, cfg.layers - 1)
+    cols = st.columns([1, 2])
+    shown = image[0] if cfg.channels == 1 else image.transpose(1, 2, 0)
+    cols[0].image(shown, caption=name, width=160, clamp=True)
+    best = int(probs.argmax())
+    cols[1].markdown(f"**Prediction:** {model.class_names[best]} ({probs[best]:.1%})")
+    cols[1].bar_chart({"probability": dict(zip(model.class_names, probs.tolist(), strict=True))})
+    st.pyplot(routing_figure(model.routing_map(pixels, layer=layer), cfg.grid))
+
+
+st.title("Text & vision models")
+cfg = current_config()
+families = [
+    ("text LM", "nanog1.models.text", cfg.text_checkpoint, ENV_TEXT_CKPT,
+     "prompt → generated text with the decoding cache, tokens/s", text_panel),
+    ("vision encoder", "nanog1.models.vision", cfg.vision_checkpoint, ENV_VISION_CKPT,
+     "image → prediction and the Q-value routing map of a chosen layer", vision_panel),
+]
+for family, module, checkpoint, env, what, panel in families:
+    st.subheader(family.capitalize())
+    status = model_status(family, module, checkpoint)
+    if not status.ready:
+        st.info(f"Not available: {status.missing()}. When ready this panel shows {what}. "
+                f"It needs `{module}.{LOADER}(path)` and a checkpoint set through ${env} "
+                f"(`nanog1 {'lm' if 'text' in family else 'vision'} train --out DIR` writes DIR/model.pt).")
+        continue
+    try:
+        loaded = cached_model(family, module, str(status.checkpoint), status.checkpoint.stat().st_mtime)
+    except Exception as exc:  # a model module's own loading errors are shown, not raised
+        st.error(f"Cannot load {status.checkpoint}: {type(exc).__name__}: {exc}")
+        continue
+    st.success(f"Loaded {type(loaded.model).__name__} from {status.checkpoint}")
+    panel(loaded)

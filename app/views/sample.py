@@ -1,0 +1,77 @@
+"""Sample: SBS96/DBS78/ID83 spectra in COSMIC colours and order, signature exposures, predicted type."""
+
+import pandas as pd
+import streamlit as st
+
+from nanog1.dashboard import charts, cohort_tables
+from nanog1.dashboard.ui import cohort_or_stop, current_config
+
+st.title("Sample")
+cfg = current_config()
+adata = cohort_or_stop(cfg)
+samples = list(adata.obs_names)
+wanted = st.query_params.get("sample")
+if wanted and wanted not in samples:
+    st.warning(f"Sample {wanted!r} is not in {cfg.cohort.name}; showing the first sample instead.")
+index = samples.index(wanted) if wanted in samples else 0
+sample = st.selectbox("Sample", samples, index=index, key=f"sample_pick_{wanted}",
+                      help="Type to search; the page URL (?sample=…) links to this sample.")
+st.query_params["sample"] = sample
+
+obs = adata.obs.loc[sample]
+true_type = cohort_tables.cancer_types(adata).loc[sample]
+has_prediction = "predicted_type" in adata.obs and pd.notna(obs["predicted_type"])
+predicted = str(obs["predicted_type"]) if has_prediction else "–"
+st.markdown(f"### {sample}\n**Cancer type:** {true_type} &nbsp;·&nbsp; **predicted:** {predicted}")
+cols = st.columns(3)
+present = cohort_tables.sets_present(adata)
+for col, name in zip(cols, cohort_tables.SET_NAMES, strict=True):
+    burden = int(cohort_tables.set_counts(adata, name).loc[sample].sum())
+    col.metric(f"{name} mutations", f"{burden:,}" if name in present else "not measured")
+if "no_mutations" in adata.obs and bool(obs["no_mutations"]):
+    st.warning("This sample is flagged `no_mutations`: its catalogue is empty.")
+
+st.subheader("Mutational spectra")
+scale = st.radio("Scale", ["count", "fraction"], horizontal=True, key="sample_scale")
+for name in cohort_tables.SET_NAMES:
+    if name not in present:
+        st.info(f"{name}: not measured in this cohort.")
+        continue
+    spectrum = cohort_tables.sample_spectrum(adata, sample, name)
+    total = int(spectrum["count"].sum())
+    st.altair_chart(charts.spectrum_chart(spectrum, name, value=scale, title=f"{name} · {total:,} mutations"),
+                    width="stretch")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Signature exposures")
+    fitted = False
+    for name in cohort_tables.SET_NAMES:
+        expo = cohort_tables.exposures(adata, name)
+        if expo is None:
+            continue
+        fitted = True
+        row = expo.loc[sample].astype(float)
+        row = row[row > 0].sort_values(ascending=False)
+        cosine = adata.obs.get(f"fit_cosine_{name}")
+        note = f" · reconstruction cosine {float(cosine.loc[sample]):.3f}" if cosine is not None else ""
+        st.markdown(f"**{name}**: {len(row)} active signature(s){note}")
+        if len(row):
+            frame = pd.DataFrame({"signature": row.index.astype(str), "mutations": row.to_numpy(),
+                                  "share": row.to_numpy() / row.sum()})
+            st.dataframe(frame, hide_index=True, width="stretch",
+                         column_config={"share": st.column_config.ProgressColumn(format="%.2f", min_value=0,
+                                                                                  max_value=1)})
+    if not fitted:
+        st.info("No signature exposures in this cohort (obsm['exposures_*'] absent): run signature fitting.")
+with right:
+    st.subheader("Predicted cancer type")
+    proba = cohort_tables.probabilities(adata, sample)
+    if proba is None:
+        st.info("No predictions in this cohort (obsm['proba_type'] absent): run evaluation.")
+    else:
+        st.altair_chart(charts.probability_chart(proba.head(10), true_type), width="stretch")
+        st.caption("Top 10 of the model's type probabilities; red marks the sample's recorded type.")
+
+with st.expander("Sample sheet"):
+    st.dataframe(adata.obs.loc[[sample]].T.astype(str), width="stretch")

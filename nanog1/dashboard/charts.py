@@ -1,0 +1,169 @@
+"""Altair charts for the dashboard: spectra in COSMIC colours and order, burdens, embeddings, runs."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from nanog1.genomics.channels import CHANNEL_SETS, DBS_COLORS, ID_COLORS, SBS6, SBS6_COLORS, channel_group
+
+#: Colour tables by channel set (group label -> COSMIC hex colour), in COSMIC group order.
+GROUP_COLORS: dict[str, dict[str, str]] = {"SBS96": SBS6_COLORS, "DBS78": DBS_COLORS, "ID83": ID_COLORS}
+
+#: Categorical palette for cancer types (20 distinct colours, repeats beyond that).
+TYPE_SCHEME = "tableau20"
+
+
+def plot_order(channel_set: str) -> list[str]:
+    """Channel labels in the order COSMIC plots them.
+
+    DBS78 and ID83 plots follow the table order; SBS96 plots group the table's rows by substitution
+    class (six coloured blocks of 16), each block by 5' then 3' base.
+    """
+    labels = list(CHANNEL_SETS[channel_set])
+    if channel_set == "SBS96":
+        labels.sort(key=lambda c: (SBS6.index(c[2:5]), c[0], c[-1]))
+    return labels
+
+
+def spectrum_chart(spectrum: pd.DataFrame, channel_set: str, value: str = "count",
+                   title: str = "", height: int = 340) -> alt.Chart:
+    """Bar chart of one spectrum (columns channel, count, fraction) in COSMIC plot order and colours."""
+    groups = GROUP_COLORS[channel_set]
+    data = spectrum.assign(group=spectrum["channel"].map(channel_group))
+    return (
+        alt.Chart(data, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("channel:N", sort=plot_order(channel_set), title=None,
+                    axis=alt.Axis(labelFontSize=7, labelAngle=-90, labelOverlap=False)),
+            y=alt.Y(f"{value}:Q", title="mutations" if value == "count" else "fraction"),
+            color=alt.Color("group:N", title=None,
+                            scale=alt.Scale(domain=list(groups), range=list(groups.values())),
+                            legend=alt.Legend(orient="top", columns=8, symbolType="square")),
+            tooltip=["channel:N", alt.Tooltip("count:Q", format=",.0f"),
+                     alt.Tooltip("fraction:Q", format=".3f")],
+        )
+        .properties(height=height)
+    )
+
+
+def type_count_chart(counts: pd.DataFrame) -> alt.Chart:
+    """Horizontal bars: samples per cancer type, largest first."""
+    return (
+        alt.Chart(counts)
+        .mark_bar()
+        .encode(
+            y=alt.Y("cancer_type:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
+            x=alt.X("samples:Q", title="samples"),
+            tooltip=["cancer_type:N", "samples:Q"],
+        )
+        .properties(height=80 + 24 * len(counts))
+    )
+
+
+def burden_chart(boxes: pd.DataFrame, outliers: pd.DataFrame, channel_set: str, types: list[str],
+                 show_types: bool = True) -> alt.LayerChart:
+    """Box plots of one set's burden per cancer type on a log scale, from precomputed statistics
+    (see cohort_tables.burden_boxes). `types` fixes the row order so panels side by side line up.
+    """
+    colour = {"SBS96": "#E32926", "DBS78": "#0366CC", "ID83": "#FE8002"}.get(channel_set, "#4C78A8")
+    y = alt.Y("cancer_type:N", title=None, scale=alt.Scale(domain=types),
+              axis=alt.Axis(labels=show_types, ticks=show_types, labelOverlap=False))
+    x_scale = alt.Scale(type="log")
+    tooltip = ["cancer_type:N", "n:Q"] + [alt.Tooltip(f"{c}:Q", format=",.0f") for c in
+                                          ("low", "q1", "median", "q3", "high")]
+    base = alt.Chart(boxes)
+    whisker = base.mark_rule(color=colour).encode(
+        y=y, x=alt.X("low:Q", scale=x_scale, title="mutations (log)", axis=alt.Axis(tickCount=4, grid=False)),
+        x2="high:Q", tooltip=tooltip)
+    box = base.mark_bar(size=14, color=colour).encode(y=y, x="q1:Q", x2="q3:Q", tooltip=tooltip)
+    median = base.mark_tick(color="#222222", size=14, thickness=2).encode(y=y, x="median:Q", tooltip=tooltip)
+    dots = alt.Chart(outliers).mark_point(color=colour, size=16).encode(
+        y=y, x=alt.X("burden:Q", scale=x_scale), tooltip=["sample:N", "cancer_type:N", "burden:Q"])
+    return alt.layer(whisker, box, median, dots, title=channel_set).properties(height=80 + 24 * len(types))
+
+
+def embedding_chart(points: pd.DataFrame, color: str, quantitative: bool, selection: str = "pick",
+                    height: int = 520) -> alt.Chart:
+    """Scatter of projected samples (x, y); clicking a point selects it by its `sample` field."""
+    pick = alt.selection_point(name=selection, fields=["sample"], on="click")
+    if quantitative:
+        colour = alt.Color(f"{color}:Q", scale=alt.Scale(scheme="viridis"), title=color)
+    else:
+        colour = alt.Color(f"{color}:N", scale=alt.Scale(scheme=TYPE_SCHEME), title=color)
+    tooltip = [c for c in ("sample", "cancer_type", "predicted_type", "burden_SBS96") if c in points]
+    if color not in tooltip:
+        tooltip.append(color)
+    return (
+        alt.Chart(points)
+        .mark_circle(size=40, opacity=0.8)
+        .encode(
+            x=alt.X("x:Q", title="component 1", scale=alt.Scale(zero=False)),
+            y=alt.Y("y:Q", title="component 2", scale=alt.Scale(zero=False)),
+            color=colour,
+            tooltip=tooltip,
+        )
+        .add_params(pick)
+        .properties(height=height)
+    )
+
+
+def exposure_heatmap(long: pd.DataFrame, relative: bool) -> alt.Chart:
+    """Heatmap of mean exposure per cancer type (rows) and signature (columns)."""
+    title = "mean fraction of mutations" if relative else "mean mutations attributed"
+    return (
+        alt.Chart(long)
+        .mark_rect()
+        .encode(
+            x=alt.X("signature:N", sort=None, axis=alt.Axis(labelAngle=-90)),
+            y=alt.Y("cancer_type:N", title="cancer type", axis=alt.Axis(labelOverlap=False)),
+            color=alt.Color("value:Q", scale=alt.Scale(scheme="blues"), title=title),
+            tooltip=["cancer_type:N", "signature:N", alt.Tooltip("value:Q", format=".3g")],
+        )
+        .properties(height=110 + 26 * long["cancer_type"].nunique())
+    )
+
+
+def exposure_stack(long: pd.DataFrame) -> alt.Chart:
+    """Stacked bars: each cancer type's mean signature composition, normalised to 1."""
+    return (
+        alt.Chart(long)
+        .mark_bar()
+        .encode(
+            y=alt.Y("cancer_type:N", title="cancer type"),
+            x=alt.X("value:Q", stack="normalize", title="share of attributed mutations"),
+            color=alt.Color("signature:N", scale=alt.Scale(scheme=TYPE_SCHEME)),
+            tooltip=["cancer_type:N", "signature:N", alt.Tooltip("value:Q", format=".3g")],
+        )
+    )
+
+
+def probability_chart(proba: pd.DataFrame, true_type: str | None) -> alt.Chart:
+    """Horizontal bars of predicted type probabilities; the true type (if known) is highlighted."""
+    data = proba.assign(is_true=proba["cancer_type"] == (true_type or ""))
+    return (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=alt.Y("cancer_type:N", sort="-x", title=None),
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("is_true:N", scale=alt.Scale(domain=[True, False], range=["#E32926", "#4C78A8"]),
+                            legend=alt.Legend(title="true type")),
+            tooltip=["cancer_type:N", alt.Tooltip("probability:Q", format=".3f")],
+        )
+    )
+
+
+def metric_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
+    """Lines of one metric over steps (epochs), one line per run."""
+    return (
+        alt.Chart(history, title=metric)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", title="step (epoch)"),
+            y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+            color=alt.Color("run:N"),
+            tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
+        )
+    )

@@ -1,0 +1,43 @@
+"""Two-dimensional projections of sample embeddings (`obsm['X_nanog1']`) for the Embeddings page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+METHODS = ("PCA", "UMAP")
+
+
+@dataclass(frozen=True)
+class ProjectionConfig:
+    """Which projection to draw; UMAP settings are ignored for PCA."""
+
+    method: str = "PCA"
+    n_neighbors: int = 15
+    min_dist: float = 0.1
+    seed: int = 0
+
+
+def project(x: np.ndarray, config: ProjectionConfig) -> np.ndarray:
+    """n × 2 coordinates of the rows of `x` by PCA (scikit-learn) or UMAP (umap-learn)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or x.shape[0] < 3:
+        raise ValueError(f"need at least 3 samples with 2-D embeddings, got shape {x.shape}")
+    if config.method == "PCA":
+        from sklearn.decomposition import PCA
+
+        n = min(2, x.shape[1])
+        coords = PCA(n_components=n, random_state=config.seed).fit_transform(x)
+        return coords if n == 2 else np.column_stack([coords[:, 0], np.zeros(len(x))])
+    if config.method == "UMAP":
+        import umap
+
+        reducer = umap.UMAP(
+            n_neighbors=min(config.n_neighbors, x.shape[0] - 1),
+            min_dist=config.min_dist,
+            random_state=config.seed,
+            n_jobs=1,
+        )
+        return reducer.fit_transform(x)
+    raise ValueError(f"unknown projection {config.method!r}; expected one of {METHODS}")

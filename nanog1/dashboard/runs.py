@@ -1,0 +1,104 @@
+"""Read-only views of an MLflow tracking store: experiments, runs, metric histories, image artifacts.
+
+A `sqlite:///` store that does not exist is reported, never created: MLflow would otherwise make
+an empty database at that path on first contact.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from nanog1.dashboard.config import sqlite_path
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")
+
+
+class StoreError(ValueError):
+    """A tracking store that is missing or cannot be read."""
+
+
+def open_store(tracking_uri: str):
+    """An `mlflow.MlflowClient` on the store, after checking a sqlite file exists and is readable."""
+    db = sqlite_path(tracking_uri)
+    if db is not None and not db.is_file():
+        raise StoreError(f"MLflow store not found: {db} (from {tracking_uri})")
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        client.search_experiments(max_results=1)
+    except Exception as exc:  # sqlalchemy/mlflow raise many types for a damaged store
+        raise StoreError(f"cannot read MLflow store {tracking_uri}: {type(exc).__name__}: {exc}") from exc
+    return client
+
+
+def experiments(client) -> pd.DataFrame:
+    """Active experiments: id, name, artifact location."""
+    rows = [
+        {"experiment_id": e.experiment_id, "name": e.name, "artifact_location": e.artifact_location}
+        for e in client.search_experiments()
+    ]
+    return pd.DataFrame(rows, columns=["experiment_id", "name", "artifact_location"])
+
+
+def runs_table(client, experiment_id: str) -> pd.DataFrame:
+    """One row per run (newest first): id, name, status, start, then params.* and metrics.* (last values)."""
+    rows = []
+    for run in client.search_runs([experiment_id], order_by=["attributes.start_time DESC"]):
+        row = {
+            "run_id": run.info.run_id,
+            "run": run.info.run_name or run.info.run_id[:8],
+            "status": run.info.status,
+            "start": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+        }
+        row.update({f"params.{k}": v for k, v in run.data.params.items()})
+        row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def metric_names(table: pd.DataFrame) -> list[str]:
+    """Metric keys present in a runs table."""
+    return sorted(c.removeprefix("metrics.") for c in table.columns if c.startswith("metrics."))
+
+
+def metric_history(client, runs: dict[str, str], metric: str) -> pd.DataFrame:
+    """Long table (run, step, value) of one metric for the given {run_id: run label}."""
+    rows = [
+        {"run": label, "step": m.step, "value": m.value}
+        for run_id, label in runs.items()
+        for m in client.get_metric_history(run_id, metric)
+    ]
+    return pd.DataFrame(rows, columns=["run", "step", "value"])
+
+
+def compare_runs(table: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
+    """Params and metrics of the chosen runs side by side (rows = keys, columns = runs)."""
+    chosen = table.set_index("run_id").loc[run_ids]
+    keys = [c for c in chosen.columns if c.startswith(("params.", "metrics."))]
+    side = chosen[keys].T
+    side.columns = [f"{chosen.loc[r, 'run']} ({r[:8]})" for r in run_ids]
+    side.insert(0, "differs", side.astype(str).nunique(axis=1) > 1)
+    return side
+
+
+def image_artifacts(client, run_id: str, path: str = "") -> list[str]:
+    """Paths of image artifacts of a run, searched recursively."""
+    found: list[str] = []
+    for info in client.list_artifacts(run_id, path or None):
+        if info.is_dir:
+            found += image_artifacts(client, run_id, info.path)
+        elif info.path.lower().endswith(IMAGE_SUFFIXES):
+            found.append(info.path)
+    return found
+
+
+def fetch_artifact(tracking_uri: str, run_id: str, artifact_path: str, dst: Path) -> Path:
+    """Copy one artifact into `dst` (a scratch folder) and return its local path."""
+    import mlflow.artifacts
+
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path,
+                                                dst_path=str(dst), tracking_uri=tracking_uri)
+    return Path(local)

@@ -1,0 +1,146 @@
+"""Streamlit glue shared by every page: the sources sidebar, cached loaders and clear error messages.
+
+Loaders are keyed by path, size and modification time, so a rewritten file is reloaded and an
+unchanged one is served from memory on every later visit. Failures become one `st.error` naming
+the file, then the page stops: researchers see what is wrong, never a traceback.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+import streamlit as st
+
+from nanog1.dashboard import cohort_tables, runs
+from nanog1.dashboard.cohort_tables import CohortError
+from nanog1.dashboard.config import DashboardConfig, default_config, discovered_cohorts
+from nanog1.dashboard.runs import StoreError
+
+#: Page scripts (app/views/), relative to app/Home.py (the entry script), used for links and st.switch_page.
+PAGES = {
+    "overview": "views/overview.py",
+    "cohort": "views/cohort.py",
+    "sample": "views/sample.py",
+    "embeddings": "views/embeddings.py",
+    "signatures": "views/signatures.py",
+    "runs": "views/runs.py",
+    "models": "views/models.py",
+}
+
+
+def _use_found_cohort() -> None:
+    """Sidebar callback: copy the picked results/ cohort (and its sibling MLflow store) into the inputs."""
+    picked = st.session_state.get("src_found")
+    if picked:
+        st.session_state["src_cohort"] = picked
+        db = Path(picked).parent / "mlflow.db"
+        if db.is_file():
+            st.session_state["src_mlflow"] = f"sqlite:///{db}"
+
+
+def sidebar_config() -> DashboardConfig:
+    """Draw the data-source chooser in the sidebar and return this session's sources."""
+    base = default_config()
+    with st.sidebar:
+        st.subheader("Data sources")
+        found = discovered_cohorts()
+        if found:
+            st.selectbox("Cohorts under results/", [""] + found, key="src_found", on_change=_use_found_cohort,
+                         format_func=lambda p: f"{Path(p).parent.name}/{Path(p).name}" if p else "—",
+                         help="Pick one to fill in the cohort and its pipeline's MLflow store.")
+        st.session_state.setdefault("src_cohort", str(base.cohort))
+        st.session_state.setdefault("src_mlflow", base.tracking_uri)
+        cohort = st.text_input("Cohort (.h5ad)", key="src_cohort",
+                               help="A NanoG1 cohort; default: $NANOG1_COHORT or results/demo/cohort.h5ad")
+        uri = st.text_input("MLflow tracking URI", key="src_mlflow",
+                            help="e.g. sqlite:///results/demo/mlflow.db; default: $MLFLOW_TRACKING_URI")
+        st.caption("Read-only: the dashboard never writes to these.")
+    cfg = DashboardConfig(Path(cohort.strip()).expanduser(), uri.strip(), base.text_checkpoint,
+                          base.vision_checkpoint)
+    st.session_state["nanog1_config"] = cfg
+    return cfg
+
+
+def current_config() -> DashboardConfig:
+    """The sources chosen in the sidebar this run (defaults when a page runs on its own)."""
+    return st.session_state.get("nanog1_config") or default_config()
+
+
+def _file_key(path: Path) -> tuple[str, int, float]:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime
+
+
+@st.cache_resource(show_spinner="Loading cohort…", max_entries=4)
+def _cohort(path: str, size: int, mtime: float) -> ad.AnnData:
+    return cohort_tables.read_cohort_for_display(path)
+
+
+def load_cohort(cfg: DashboardConfig) -> ad.AnnData:
+    """The session's cohort, loaded once per file version; CohortError when missing or broken."""
+    if not cfg.cohort.is_file():
+        raise CohortError(f"cohort file not found: {cfg.cohort}")
+    return _cohort(*_file_key(cfg.cohort))
+
+
+def cohort_or_stop(cfg: DashboardConfig) -> ad.AnnData:
+    """The session's cohort; on failure shows st.error and stops the page."""
+    try:
+        return load_cohort(cfg)
+    except CohortError as exc:
+        st.error(f"Cannot open the cohort. {exc}")
+        st.info("Choose another file in the sidebar, or create the demo outputs with `make demo`.")
+        st.stop()
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def burden_table(_adata: ad.AnnData, key: tuple[str, int, float]) -> pd.DataFrame:
+    """Cached per-sample burden table of a cohort (see cohort_tables.burden_table)."""
+    return cohort_tables.burden_table(_adata)
+
+
+def cohort_key(cfg: DashboardConfig) -> tuple[str, int, float]:
+    """Cache key of the session's cohort file version."""
+    return _file_key(cfg.cohort)
+
+
+@st.cache_resource(show_spinner="Opening MLflow store…", max_entries=4)
+def _client(uri: str):
+    return runs.open_store(uri)
+
+
+def client_or_stop(cfg: DashboardConfig):
+    """An MLflow client on the session's store; shows st.error and stops the page on failure."""
+    try:
+        return _client(cfg.tracking_uri)
+    except StoreError as exc:
+        st.error(f"Cannot open the MLflow store. {exc}")
+        st.info("Choose another tracking URI in the sidebar, or create the demo outputs with `make demo`.")
+        st.stop()
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def runs_table(uri: str, experiment_id: str) -> pd.DataFrame:
+    """Runs of one experiment, refreshed at most every 30 s."""
+    return runs.runs_table(_client(uri), experiment_id)
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def metric_history(uri: str, run_labels: dict[str, str], metric: str) -> pd.DataFrame:
+    """Metric history of the chosen runs, refreshed at most every 30 s."""
+    return runs.metric_history(_client(uri), run_labels, metric)
+
+
+@st.cache_data(show_spinner=False, ttl=300)
+def artifact_bytes(uri: str, run_id: str, artifact_path: str) -> bytes:
+    """The bytes of one run artifact (copied through a scratch folder, never written back)."""
+    with tempfile.TemporaryDirectory(prefix="nanog1-app-") as tmp:
+        return runs.fetch_artifact(uri, run_id, artifact_path, Path(tmp)).read_bytes()
+
+
+def open_sample(sample: str) -> None:
+    """Switch to the Sample page showing `sample`."""
+    st.switch_page(PAGES["sample"], query_params={"sample": sample})

@@ -1,0 +1,131 @@
+"""Fixture data for the dashboard tests and benchmark: a contract-following cohort and a real MLflow store.
+
+The cohort is random but realistic: per-type mutational profiles, Dirichlet-multinomial counts with
+log-normal burdens, signature exposures, type probabilities and embeddings that cluster by type.
+The MLflow store is made by MLflow itself (two runs, metrics per epoch, a confusion-matrix PNG).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from nanog1.genomics.channels import all_channels
+
+TYPES = ("Breast-AdenoCA", "Lung-SCC", "Skin-Melanoma", "ColoRect-AdenoCA", "Liver-HCC")
+SIGNATURES = {"SBS96": ["SBS1", "SBS2", "SBS5", "SBS7a", "SBS13", "SBS40"], "DBS78": ["DBS1", "DBS2"]}
+
+
+def make_cohort(n: int, seed: int = 0, sets: tuple[str, ...] = ("SBS96", "DBS78", "ID83")) -> ad.AnnData:
+    """A cohort of `n` samples following the cohort contract (cohort_format.md)."""
+    rng = np.random.default_rng(seed)
+    channels = all_channels()
+    set_of = np.array([s for s, _ in channels])
+    types = rng.choice(len(TYPES), size=n)
+    x = np.zeros((n, len(channels)), dtype=np.float32)
+    for name in sets:
+        cols = np.flatnonzero(set_of == name)
+        profiles = rng.dirichlet(np.full(len(cols), 0.3), size=len(TYPES))
+        scale = {"SBS96": 6.5, "DBS78": 3.0, "ID83": 4.0}[name]
+        burdens = rng.lognormal(scale, 1.0, size=n).astype(int)
+        for i in range(n):
+            p = rng.dirichlet(50 * profiles[types[i]] + 1e-3)
+            x[i, cols] = rng.multinomial(burdens[i], p)
+    x[0] = 0.0  # one empty sample, flagged no_mutations
+    names = [f"SA{i:05d}" for i in range(n)]
+    obs = pd.DataFrame(index=names)
+    type_names = np.array(TYPES)[types].astype(object)
+    type_names[1] = np.nan  # one sample of unknown type
+    obs["cancer_type"] = pd.Categorical(type_names, categories=list(TYPES))
+    obs["donor"] = [f"DO{i:05d}" for i in range(n)]
+    for name in ("SBS96", "DBS78", "ID83"):
+        obs[f"burden_{name}"] = x[:, set_of == name].sum(axis=1).astype(np.int64)
+    obs["no_mutations"] = x.sum(axis=1) == 0
+    var = pd.DataFrame({"channel_set": pd.Categorical(set_of, categories=["SBS96", "DBS78", "ID83"])},
+                       index=[label for _, label in channels])
+    adata = ad.AnnData(X=x, obs=obs, var=var)
+    _add_signatures(adata, rng, sets)
+    _add_predictions(adata, rng, types)
+    adata.uns["nanog1"] = {"version": "0.1.0", "created": "2026-11-23T00:00:00+00:00",
+                           "channel_sets_present": list(sets), "skipped": {"filter": 3}}
+    adata.uns["signature_fit"] = {"cosmic_version": "3.4", "genome_build": "GRCh37", "method": "nnls"}
+    return adata
+
+
+def _add_signatures(adata: ad.AnnData, rng: np.random.Generator, sets: tuple[str, ...]) -> None:
+    for name, sigs in SIGNATURES.items():
+        if name not in sets:
+            continue
+        shares = rng.dirichlet(np.full(len(sigs), 0.5), size=adata.n_obs)
+        shares[shares < 0.05] = 0.0
+        burden = adata.obs[f"burden_{name}"].to_numpy()[:, None]
+        total = shares.sum(axis=1, keepdims=True)
+        expo = np.where(total > 0, shares / np.where(total > 0, total, 1) * burden, 0.0)
+        adata.obsm[f"exposures_{name}"] = pd.DataFrame(expo, index=adata.obs_names, columns=sigs)
+        adata.obs[f"fit_cosine_{name}"] = rng.uniform(0.85, 0.99, size=adata.n_obs)
+
+
+def _add_predictions(adata: ad.AnnData, rng: np.random.Generator, types: np.ndarray) -> None:
+    logits = rng.normal(0, 1, size=(adata.n_obs, len(TYPES)))
+    logits[np.arange(adata.n_obs), types] += 2.5
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    adata.obsm["proba_type"] = pd.DataFrame(proba, index=adata.obs_names, columns=list(TYPES))
+    predicted = np.array(TYPES)[proba.argmax(axis=1)]
+    adata.obs["predicted_type"] = pd.Categorical(predicted, categories=list(TYPES))
+    centres = rng.normal(0, 4, size=(len(TYPES), 16))
+    adata.obsm["X_nanog1"] = (centres[types] + rng.normal(0, 1, size=(adata.n_obs, 16))).astype(np.float32)
+
+
+def write_cohort(adata: ad.AnnData, path: Path) -> Path:
+    """Write the cohort to `path` (.h5ad) and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    adata.write_h5ad(path)
+    return path
+
+
+def confusion_png(path: Path, seed: int) -> Path:
+    """A small confusion-matrix figure, as training would log it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    matrix = np.random.default_rng(seed).integers(0, 20, size=(len(TYPES), len(TYPES)))
+    fig, ax = plt.subplots(figsize=(3, 3), dpi=80)
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def make_mlflow_store(root: Path, epochs: int = 4) -> str:
+    """A real SQLite MLflow store under `root` with two runs; returns its tracking URI."""
+    import mlflow
+
+    root.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp_id = client.create_experiment("nanog1-demo", artifact_location=(root / "artifacts").as_uri())
+    for k, lr in enumerate((1e-3, 3e-4)):
+        run = client.create_run(exp_id, run_name=f"mixer-{k}")
+        rid = run.info.run_id
+        client.log_param(rid, "lr", lr)
+        client.log_param(rid, "mixer", ("qcompass", "mha")[k])
+        for epoch in range(epochs):
+            client.log_metric(rid, "train_loss", 2.0 / (epoch + 1) + 0.1 * k, step=epoch)
+            client.log_metric(rid, "val_accuracy", 0.5 + 0.1 * epoch - 0.05 * k, step=epoch)
+        client.log_artifact(rid, str(confusion_png(root / f"confusion_matrix_{k}.png", k)), "figures")
+        client.set_terminated(rid)
+    return uri
+
+
+@functools.cache
+def shared_store(base: Path) -> str:
+    """One MLflow store per test session (made once: MLflow's SQLite set-up takes seconds)."""
+    return make_mlflow_store(base / "app_mlflow")

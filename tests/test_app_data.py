@@ -1,0 +1,245 @@
+"""Dashboard data layer: cohort tables, projections, MLflow views, charts, launch command, model status."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from app_fixtures import make_cohort, shared_store, write_cohort
+from typer.testing import CliRunner
+
+from nanog1.cli import app as cli
+from nanog1.dashboard import charts, cohort_tables, runs
+from nanog1.dashboard.config import (
+    ENV_COHORT,
+    ENV_TRACKING,
+    app_dir,
+    default_config,
+    discovered_cohorts,
+    sqlite_path,
+)
+from nanog1.dashboard.launch import streamlit_command, streamlit_env
+from nanog1.dashboard.model_status import load_model, model_status
+from nanog1.dashboard.projection import ProjectionConfig, project
+from nanog1.genomics.channels import CHANNEL_SETS, SBS6, all_channels, channel_color, channel_group
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return make_cohort(60, seed=3)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> str:
+    return shared_store(tmp_path_factory.getbasetemp())
+
+
+def test_default_config_reads_environment(tmp_path):
+    cfg = default_config({ENV_COHORT: str(tmp_path / "c.h5ad"), ENV_TRACKING: "sqlite:///x.db"})
+    assert cfg.cohort == tmp_path / "c.h5ad" and cfg.tracking_uri == "sqlite:///x.db"
+    demo = default_config({})
+    assert demo.cohort.parts[-3:] == ("results", "demo", "cohort.h5ad")
+    assert sqlite_path(demo.tracking_uri).name == "mlflow.db"
+    assert sqlite_path("http://localhost:5000") is None
+    assert (app_dir() / "Home.py").is_file()
+
+
+def test_discovered_cohorts_lists_results_folders(tmp_path):
+    assert discovered_cohorts(tmp_path) == []
+    for name in ("demo/cohort.h5ad", "pcawg/cohort.h5ad", "pcawg/notes.txt", "deep/a/b.h5ad"):
+        (tmp_path / "results" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "results" / name).touch()
+    found = discovered_cohorts(tmp_path)
+    assert found == [str(tmp_path / "results" / n) for n in ("demo/cohort.h5ad", "pcawg/cohort.h5ad")]
+
+
+def test_read_cohort_round_trip_and_errors(cohort, tmp_path):
+    path = write_cohort(cohort, tmp_path / "c.h5ad")
+    back = cohort_tables.read_cohort_for_display(path)
+    np.testing.assert_array_equal(back.X, cohort.X)
+    with pytest.raises(cohort_tables.CohortError, match="not found"):
+        cohort_tables.read_cohort_for_display(tmp_path / "absent.h5ad")
+    junk = tmp_path / "junk.h5ad"
+    junk.write_bytes(os.urandom(2048))
+    with pytest.raises(cohort_tables.CohortError, match="junk.h5ad"):
+        cohort_tables.read_cohort_for_display(junk)
+    shuffled = cohort[:, np.r_[1, 0, 2:cohort.n_vars]].copy()
+    with pytest.raises(cohort_tables.CohortError, match="COSMIC order"):
+        cohort_tables.read_cohort_for_display(write_cohort(shuffled, tmp_path / "shuffled.h5ad"))
+
+
+def test_burden_table_matches_column_sums(cohort):
+    sets = np.array([s for s, _ in all_channels()])
+    stripped = cohort.copy()
+    stripped.obs = stripped.obs.drop(columns=[f"burden_{s}" for s in CHANNEL_SETS])
+    for adata in (cohort, stripped):
+        table = cohort_tables.burden_table(adata)
+        for name in CHANNEL_SETS:
+            expected = np.asarray(adata.X)[:, sets == name].sum(axis=1)
+            np.testing.assert_array_equal(table[f"burden_{name}"].to_numpy(), expected)
+    assert table.loc[cohort.obs_names[1], "cancer_type"] == "unknown"
+    counts = cohort_tables.type_counts(table)
+    assert counts["samples"].sum() == cohort.n_obs and counts["samples"].is_monotonic_decreasing
+
+
+def test_burden_boxes_match_reference():
+    rng = np.random.default_rng(5)
+    n = 300
+    table = pd.DataFrame({"sample": [f"s{i}" for i in range(n)], "cancer_type": rng.choice(["a", "b"], n),
+                          "burden_SBS96": rng.lognormal(5, 1.5, n).astype(int)})
+    table.loc[:9, "burden_SBS96"] = 0
+    table.loc[10, "burden_SBS96"] = 10**7  # a certain outlier
+    boxes, outliers = cohort_tables.burden_boxes(table, "SBS96")
+    assert int(boxes["n"].sum()) == int((table["burden_SBS96"] > 0).sum())
+    for box in boxes.to_dict("records"):
+        kept = table[(table.cancer_type == box["cancer_type"]) & (table.burden_SBS96 > 0)]
+        values = sorted(np.log10(kept["burden_SBS96"].to_numpy(dtype=float)))
+        q1, med, q3 = (np.quantile(values, q) for q in (0.25, 0.5, 0.75))
+        lo, hi = q1 - 1.5 * (q3 - q1), q3 + 1.5 * (q3 - q1)
+        got = np.log10([box["q1"], box["median"], box["q3"], box["low"], box["high"]])
+        want = [q1, med, q3, min(v for v in values if v >= lo), max(v for v in values if v <= hi)]
+        assert got == pytest.approx(want)
+        flagged = outliers.loc[outliers.cancer_type == box["cancer_type"], "burden"].to_numpy(dtype=float)
+        assert sorted(np.log10(flagged)) == pytest.approx([v for v in values if v < lo or v > hi])
+    assert "s10" in set(outliers["sample"])
+
+
+def test_sample_spectrum_order_and_fractions(cohort):
+    sample = cohort.obs_names[5]
+    for name, labels in CHANNEL_SETS.items():
+        spec = cohort_tables.sample_spectrum(cohort, sample, name)
+        assert list(spec["channel"]) == list(labels)
+        row = np.asarray(cohort[sample, cohort.var["channel_set"] == name].X).ravel()
+        np.testing.assert_allclose(spec["count"], row)
+        np.testing.assert_allclose(spec["fraction"].sum(), 1.0)
+
+
+def test_sets_present_follows_provenance(cohort):
+    sbs_only = make_cohort(20, seed=1, sets=("SBS96",))
+    assert cohort_tables.sets_present(sbs_only) == ["SBS96"]
+    del sbs_only.uns["nanog1"]
+    assert cohort_tables.sets_present(sbs_only) == ["SBS96"]
+    assert cohort_tables.sets_present(cohort) == list(CHANNEL_SETS)
+
+
+def test_exposure_by_type_matches_loop(rng=np.random.default_rng(7)):
+    expo = pd.DataFrame(rng.exponential(size=(40, 5)), columns=[f"S{i}" for i in range(5)],
+                        index=[f"s{i}" for i in range(40)])
+    expo.iloc[3] = 0.0
+    types = pd.Series(rng.choice(["a", "b", "c"], size=40), index=expo.index)
+    for relative in (False, True):
+        long = cohort_tables.exposure_by_type(expo, types, relative)
+        for t in "abc":
+            for sig in expo.columns:
+                vals = []
+                for s in expo.index[types == t]:
+                    row = expo.loc[s]
+                    vals.append(row[sig] / row.sum() if relative and row.sum() > 0 else
+                                (0.0 if relative else row[sig]))
+                got = long[(long.cancer_type == t) & (long.signature == sig)]["value"].item()
+                assert got == pytest.approx(np.mean(vals))
+
+
+def test_probabilities_sorted(cohort):
+    proba = cohort_tables.probabilities(cohort, cohort.obs_names[2])
+    assert proba["probability"].is_monotonic_decreasing
+    assert proba["probability"].sum() == pytest.approx(1.0)
+
+
+def test_pca_projection_matches_svd():
+    x = np.random.default_rng(0).normal(size=(50, 8)) * np.arange(1, 9)
+    xy = project(x, ProjectionConfig("PCA"))
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    ref = centred @ vt[:2].T
+    for k in range(2):  # components are defined up to sign
+        assert min(np.abs(xy[:, k] - ref[:, k]).max(), np.abs(xy[:, k] + ref[:, k]).max()) < 1e-3
+    with pytest.raises(ValueError, match="unknown projection"):
+        project(x, ProjectionConfig("tSNE"))
+
+
+@pytest.mark.slow  # umap-learn compiles its numba kernels on first use (about a minute on 2 busy cores)
+def test_umap_projection_separates_clusters():
+    rng = np.random.default_rng(1)
+    x = np.vstack([rng.normal(0, 1, (30, 6)), rng.normal(12, 1, (30, 6))])
+    xy = project(x, ProjectionConfig("UMAP", n_neighbors=10))
+    assert xy.shape == (60, 2) and np.isfinite(xy).all()
+    a, b = xy[:30].mean(axis=0), xy[30:].mean(axis=0)
+    spread = max(xy[:30].std(axis=0).max(), xy[30:].std(axis=0).max())
+    assert np.linalg.norm(a - b) > 3 * spread
+
+
+def test_missing_store_is_reported_not_created(tmp_path):
+    db = tmp_path / "nothing" / "mlflow.db"
+    with pytest.raises(runs.StoreError, match="not found"):
+        runs.open_store(f"sqlite:///{db}")
+    assert not db.exists()
+
+
+def test_runs_views_on_real_store(store, tmp_path):
+    client = runs.open_store(store)
+    exps = runs.experiments(client)
+    exp_id = exps.loc[exps["name"] == "nanog1-demo", "experiment_id"].item()
+    table = runs.runs_table(client, exp_id)
+    assert sorted(table["run"]) == ["mixer-0", "mixer-1"]
+    assert runs.metric_names(table) == ["train_loss", "val_accuracy"]
+    ids = dict(zip(table["run"], table["run_id"], strict=True))
+    hist = runs.metric_history(client, {ids["mixer-1"]: "mixer-1"}, "train_loss")
+    assert list(hist["step"]) == [0, 1, 2, 3]
+    np.testing.assert_allclose(hist["value"], [2.0 / (e + 1) + 0.1 for e in range(4)])
+    side = runs.compare_runs(table, [ids["mixer-0"], ids["mixer-1"]])
+    assert bool(side.loc["params.mixer", "differs"]) and side.shape[1] == 3
+    images = runs.image_artifacts(client, ids["mixer-0"])
+    assert images == ["figures/confusion_matrix_0.png"]
+    local = runs.fetch_artifact(store, ids["mixer-0"], images[0], tmp_path)
+    assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_spectrum_chart_uses_cosmic_order_and_colours(cohort):
+    sbs_blocks = [f"{a}[{sub}]{b}" for sub in SBS6 for a in "ACGT" for b in "ACGT"]
+    for name, labels in CHANNEL_SETS.items():
+        spec = cohort_tables.sample_spectrum(cohort, cohort.obs_names[4], name)
+        chart = charts.spectrum_chart(spec, name).to_dict()
+        enc = chart["encoding"]
+        assert enc["x"]["sort"] == (sbs_blocks if name == "SBS96" else list(labels))
+        domain, colours = enc["color"]["scale"]["domain"], enc["color"]["scale"]["range"]
+        for label in labels:
+            assert colours[domain.index(channel_group(label))] == channel_color(label)
+        groups = [channel_group(c) for c in enc["x"]["sort"]]
+        blocks = [g for i, g in enumerate(groups) if i == 0 or g != groups[i - 1]]
+        assert len(blocks) == len(set(groups)), f"{name}: each colour group is one contiguous block"
+
+
+def test_streamlit_command_binds_localhost(tmp_path):
+    cmd = streamlit_command(port=8600)
+    assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
+    assert cmd[cmd.index("--server.port") + 1] == "8600"
+    assert Path(cmd[cmd.index("run") + 1]) == app_dir() / "Home.py"
+    env = streamlit_env({"A": "1"}, cohort=tmp_path / "c.h5ad", tracking_uri="sqlite:///m.db")
+    assert env == {"A": "1", ENV_COHORT: str(tmp_path / "c.h5ad"), ENV_TRACKING: "sqlite:///m.db"}
+    assert streamlit_env({ENV_COHORT: "x"}) == {ENV_COHORT: "x"}
+
+
+def test_cli_app_options():
+    result = CliRunner().invoke(cli, ["app", "--help"])
+    assert result.exit_code == 0
+    for option in ("--cohort", "--mlflow", "--port", "--host", "--headless"):
+        assert option in result.output
+
+
+def test_model_status_names_what_is_missing(tmp_path):
+    absent = model_status("text LM", "nanog1.models.not_a_module", None)
+    assert not absent.ready and "not_a_module" in absent.missing()
+    no_ckpt = model_status("text LM", "json", None)
+    assert no_ckpt.module_found and "no text LM checkpoint" in no_ckpt.missing()
+    gone = model_status("text LM", "json", tmp_path / "missing.pt")
+    assert "does not exist" in gone.missing()
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(b"x")
+    ready = model_status("text LM", "json", ckpt)
+    assert ready.ready and ready.missing() == ""
+    with pytest.raises(AttributeError, match="load_checkpoint"):
+        load_model(ready)

@@ -1,0 +1,220 @@
+"""Every dashboard page through Streamlit's AppTest, on fixture cohorts and a real MLflow store."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from app_fixtures import make_cohort, shared_store, write_cohort
+from streamlit.testing.v1 import AppTest
+
+from nanog1.dashboard.config import ENV_COHORT, ENV_TRACKING, app_dir, sqlite_path
+
+HOME = str(app_dir() / "Home.py")
+PAGES = ("overview", "cohort", "sample", "embeddings", "signatures", "runs", "models")
+N = 150
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, object]:
+    base = tmp_path_factory.getbasetemp()
+    folder = tmp_path_factory.mktemp("app_pages")
+    full = make_cohort(N, seed=11)
+    minimal = make_cohort(40, seed=12, sets=("SBS96",))
+    for key in ("exposures_SBS96", "proba_type", "X_nanog1"):
+        minimal.obsm.pop(key, None)
+    minimal.obs = minimal.obs.drop(columns=["predicted_type"])
+    return {
+        "cohort": write_cohort(full, folder / "cohort.h5ad"),
+        "minimal": write_cohort(minimal, folder / "minimal.h5ad"),
+        "store": shared_store(base),
+        "sample": str(full.obs_names[7]),
+        "folder": folder,
+    }
+
+
+@pytest.fixture
+def env(data, monkeypatch):
+    monkeypatch.setenv(ENV_COHORT, str(data["cohort"]))
+    monkeypatch.setenv(ENV_TRACKING, str(data["store"]))
+    return data
+
+
+def run_page(page: str, query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(HOME, default_timeout=120)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.switch_page(f"views/{page}.py").run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def charts(at: AppTest) -> list:
+    return list(at.get("vega_lite_chart"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders(env, page):
+    at = run_page(page)
+    assert_clean(at)
+    assert at.title, "every page has a title"
+    assert [t.value for t in at.sidebar.text_input] == [str(env["cohort"]), str(env["store"])]
+
+
+def test_overview_summarises_cohort(env):
+    at = run_page("overview")
+    assert_clean(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Samples"] == f"{N:,}" and metrics["Cancer types"] == "6"
+    assert any("SBS96, DBS78, ID83" in m.value for m in at.markdown)
+
+
+def test_cohort_page_filters(env):
+    at = run_page("cohort")
+    assert_clean(at)
+    assert len(charts(at)) == 4  # samples per type + one burden panel per channel set
+    assert at.dataframe[0].value.shape[0] == N - 1  # the empty sample is hidden by default
+    at.multiselect(key="cohort_types").select("Lung-SCC").run()
+    shown = at.dataframe[0].value
+    assert set(shown["cancer_type"]) == {"Lung-SCC"}
+    assert {m.label: m.value for m in at.metric}["Samples shown"] == f"{len(shown):,}"
+
+
+def test_sample_page_shows_requested_sample(env):
+    sample = env["sample"]
+    at = run_page("sample", {"sample": sample})
+    assert_clean(at)
+    assert at.selectbox[0].value == sample
+    assert any(sample in m.value for m in at.markdown)
+    specs = [c for c in charts(at) if "mutations" in c.proto.spec]
+    assert len(specs) >= 3
+    assert at.dataframe, "exposure table present"
+    assert {m.label for m in at.metric} >= {"SBS96 mutations", "DBS78 mutations", "ID83 mutations"}
+
+
+def test_sample_page_unknown_sample_warns(env):
+    at = run_page("sample", {"sample": "NOT-A-SAMPLE"})
+    assert not at.exception
+    assert any("NOT-A-SAMPLE" in w.value for w in at.warning)
+
+
+def test_embeddings_open_sample_by_name(env):
+    at = run_page("embeddings")
+    assert_clean(at)
+    chart = charts(at)[0]
+    assert '"pick"' in chart.proto.spec, "points are selectable"
+    target = env["sample"]
+    at.selectbox(key="emb_find").set_value(target)
+    at.button[0].click().run()
+    assert_clean(at)
+    assert at.title[0].value == "Sample"
+    assert at.selectbox[0].value == target
+
+
+def test_embeddings_colour_by_signature(env):
+    at = run_page("embeddings")
+    options = at.selectbox(key="emb_colour").options
+    assert "SBS13 (SBS96)" in options and "predicted_type" in options
+    at.selectbox(key="emb_colour").set_value("SBS13 (SBS96)").run()
+    assert_clean(at)
+    assert "SBS13_SBS96" in charts(at)[0].proto.spec
+
+
+def test_signatures_page(env):
+    at = run_page("signatures")
+    assert_clean(at)
+    assert len(charts(at)) == 2  # exposures by type + reference signature
+    at.radio(key="sig_view").set_value("stacked bars").run()
+    assert_clean(at)
+    assert '"normalize"' in charts(at)[0].proto.spec
+
+
+def test_runs_page_shows_metrics_and_confusion_matrices(env):
+    at = run_page("runs")
+    assert_clean(at)
+    assert len(charts(at)) == 2  # train_loss and val_accuracy over epochs
+    assert len(at.get("image")) == 2  # one confusion matrix per compared run
+    assert "params.mixer" in at.dataframe[1].value.index
+
+
+def test_models_page_names_what_is_missing(env):
+    at = run_page("models")
+    assert_clean(at)
+    assert len(at.info) == 2
+    assert "nanog1.models.text" in at.info[0].value and "nanog1.models.vision" in at.info[1].value
+
+
+def test_missing_and_corrupt_cohort_show_clear_errors(env, monkeypatch, tmp_path):
+    junk = tmp_path / "junk.h5ad"
+    junk.write_bytes(os.urandom(4096))
+    for path in (tmp_path / "absent.h5ad", junk):
+        monkeypatch.setenv(ENV_COHORT, str(path))
+        for page in ("overview", "cohort", "sample", "embeddings", "signatures"):
+            at = run_page(page)
+            assert not at.exception, (page, [e.value for e in at.exception])
+            assert at.error and str(path) in at.error[0].value, page
+
+
+def test_missing_store_shows_error_and_creates_nothing(env, monkeypatch, tmp_path):
+    db = tmp_path / "none" / "mlflow.db"
+    monkeypatch.setenv(ENV_TRACKING, f"sqlite:///{db}")
+    at = run_page("runs")
+    assert not at.exception
+    assert at.error and str(db) in at.error[0].value
+    assert not db.exists() and not db.parent.exists()
+
+
+def test_minimal_cohort_explains_what_is_absent(env, monkeypatch):
+    monkeypatch.setenv(ENV_COHORT, str(env["minimal"]))
+    infos = {}
+    for page in ("cohort", "sample", "embeddings", "signatures"):
+        at = run_page(page)
+        assert_clean(at)
+        infos[page] = " ".join(i.value for i in at.info) + " ".join(c.value for c in at.caption)
+    assert "Not measured in this cohort: DBS78, ID83" in infos["cohort"]
+    assert "X_nanog1" in infos["embeddings"]
+    assert "exposures" in infos["signatures"]
+    assert "proba_type" in infos["sample"] and "not measured" in infos["sample"]
+
+
+def test_sidebar_chooser_switches_cohort(env):
+    at = run_page("overview")
+    at.sidebar.text_input(key="src_cohort").set_value(str(env["minimal"])).run()
+    assert_clean(at)
+    assert {m.label: m.value for m in at.metric}["Samples"] == "40"
+
+
+def test_results_picker_fills_cohort_and_store(env, monkeypatch, tmp_path):
+    import nanog1.dashboard.ui as ui
+
+    folder = tmp_path / "results" / "pcawg"
+    folder.mkdir(parents=True)
+    cohort = folder / "cohort.h5ad"
+    cohort.write_bytes(Path(env["minimal"]).read_bytes())
+    (folder / "mlflow.db").write_bytes(sqlite_path(str(env["store"])).read_bytes())
+    monkeypatch.setattr(ui, "discovered_cohorts", lambda: [str(cohort)])
+    at = run_page("overview")
+    at.sidebar.selectbox(key="src_found").set_value(str(cohort)).run()
+    assert_clean(at)
+    assert at.sidebar.text_input(key="src_cohort").value == str(cohort)
+    assert at.sidebar.text_input(key="src_mlflow").value == f"sqlite:///{folder / 'mlflow.db'}"
+    assert {m.label: m.value for m in at.metric}["Samples"] == "40"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_pages_are_read_only(env):
+    files = [Path(env["cohort"]), sqlite_path(str(env["store"]))]
+    before = {f: (_digest(f), f.stat().st_mtime_ns) for f in files}
+    listing = sorted(p.name for p in Path(env["folder"]).iterdir())
+    for page in PAGES:
+        assert_clean(run_page(page, {"sample": env["sample"]}))
+    assert {f: (_digest(f), f.stat().st_mtime_ns) for f in files} == before
+    assert sorted(p.name for p in Path(env["folder"]).iterdir()) == listing
