@@ -6,6 +6,8 @@ Areas add their commands in their own section below.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 app = typer.Typer(
@@ -41,33 +43,447 @@ def info() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run the main job on the embedded default data (see README)."""
-    info()
+def demo(
+    cores: int = typer.Option(2, "--cores", help="CPU cores Snakemake may use"),
+) -> None:
+    """Run the main job on the embedded demo data: pipelines/demo.yaml through Snakemake."""
+    from nanog1.pipeline.config import PIPELINES_DIR
+    from nanog1.pipeline.runner import run_pipeline
+
+    code = run_pipeline(PIPELINES_DIR / "demo.yaml", cores=cores)
+    if code != 0:
+        typer.echo("The demo stopped; run `make demo` again to finish it (done steps are kept).", err=True)
+        raise typer.Exit(code)
+    typer.echo(
+        "\nDemo outputs in results/demo/: cohort.h5ad (catalogues, exposures, predictions, embeddings),"
+        " report/report.md (+ PNG plots), run/ (model), mlflow.db + mlartifacts/ (MLflow store),"
+        " benchmarks/ (time and memory per job).\n"
+        "Open the dashboard with `make app` (or `nanog1 app`); MLflow UI: "
+        "`mlflow ui --backend-store-uri sqlite:///results/demo/mlflow.db`."
+    )
 
 
 # --- genomics: ingest --------------------------------------------------------------------------
 # (section owned by the genomics: ingest area; add commands here)
+@app.command("ingest")
+def ingest_command(
+    inputs: list[Path] = typer.Argument(
+        ..., help="VCF/BCF (plain or bgzipped), MAF, SigProfiler text, or catalogue matrices."
+    ),
+    reference: Path | None = typer.Option(None, "--reference", "-r", help="Indexed reference FASTA."),
+    samples: Path | None = typer.Option(None, "--samples", help="Sample sheet (CSV/TSV): id, cancer type."),
+    out: Path = typer.Option(..., "--out", "-o", help="Cohort .h5ad to write (atomically)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", help="Files processed in parallel."),
+    filter_: str = typer.Option("PASS", "--filter", help="PASS: keep PASS/'.' records; all: any FILTER."),
+    on_error: str = typer.Option("stop", "--on-error", help="stop: fail on a bad line; skip: count it."),
+    sigprofiler_compatible: bool = typer.Option(
+        False, "--sigprofiler-compatible", help="Reproduce SigProfilerMatrixGenerator's matrices exactly."
+    ),
+    bin_size: int = typer.Option(1_000_000, "--bin-size", help="Genome bin size of the position tokens."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
+) -> None:
+    """Turn VCF/BCF/MAF/text files or catalogue matrices into a cohort .h5ad (SBS96+DBS78+ID83, tokens)."""
+    from rich.console import Console
+
+    from nanog1.genomics.ingest import IngestOptions, ingest
+    from nanog1.genomics.summary import summary_table
+    from nanog1.genomics.variants import InputError
+
+    console = Console(stderr=True)
+    try:
+        options = IngestOptions(
+            filter=filter_, on_error=on_error, sigprofiler_compatible=sigprofiler_compatible,
+            jobs=jobs, bin_size=bin_size, progress=not quiet,
+        )
+        report = ingest(inputs, reference, samples, out, options)
+    except (InputError, ValueError, FileNotFoundError) as err:
+        console.print(f"[red]error:[/red] {err}")
+        raise typer.Exit(2) from err
+    if not quiet:
+        Console().print(summary_table(report))
+    if report.no_mutation_samples:
+        flagged = report.no_mutation_samples
+        console.print(
+            f"[yellow]{len(flagged)} sample(s) without mutations kept, flagged in obs['no_mutations']: "
+            + ", ".join(flagged[:5])
+        )
+
+
+cohort_app = typer.Typer(help="Cohort files: merge ingested parts.", no_args_is_help=True)
+app.add_typer(cohort_app, name="cohort")
+
+
+@cohort_app.command("merge")
+def cohort_merge(
+    parts: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="cohort parts (.h5ad)"),
+    out: Path = typer.Option(..., "--out", help="merged cohort .h5ad (written atomically)"),
+    samples: Path = typer.Option(None, "--samples", exists=True, dir_okay=False, help="sample sheet CSV/TSV"),
+    duplicates: str = typer.Option("error", "--duplicates", help="a sample in two parts: error | sum"),
+) -> None:
+    """The gather step: merge ingested parts (one per input file) into one AnnData cohort."""
+    from nanog1.genomics.merge import MergeOptions, merge_cohort
+
+    try:
+        rep = merge_cohort(parts, out, samples, MergeOptions(duplicates=duplicates))
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(
+        f"wrote {out}: {rep.samples} samples from {rep.parts} parts; summed {rep.samples_summed},"
+        f" sheet-only {rep.sheet_only}, not in sheet {rep.not_in_sheet}; tokens {rep.tokens}"
+    )
+    for note in rep.notes:
+        typer.echo(f"note: {note}")
 
 
 # --- signatures and simulate -------------------------------------------------------------------
 # (section owned by the signatures and simulate area; add commands here)
+signatures_app = typer.Typer(help="COSMIC reference signatures and batched fitting.", no_args_is_help=True)
+app.add_typer(signatures_app, name="signatures")
+
+
+@signatures_app.command("list")
+def signatures_list() -> None:
+    """List the COSMIC reference tables shipped by the installed SigProfilerAssignment package."""
+    from nanog1.genomics.signatures import list_references, reference_dir
+
+    typer.echo(f"# from {reference_dir()}")
+    for name in list_references():
+        typer.echo(name)
+
+
+@signatures_app.command("fit")
+def signatures_fit(
+    cohort: Path = typer.Argument(..., exists=True, dir_okay=False, help="cohort .h5ad"),
+    out: Path = typer.Option(None, "--out", "-o", help="fitted cohort .h5ad (default: overwrite input)"),
+    method: str = typer.Option("sparse", "--method", help="sparse (forward/backward) | nnls (all)"),
+    cosmic_version: str = typer.Option("3.4", "--cosmic-version"),
+    genome_build: str = typer.Option("GRCh37", "--genome-build"),
+    exome: bool = typer.Option(False, "--exome", help="use the exome-normalised tables"),
+    channel_sets: list[str] = typer.Option(None, "--set", help="SBS96/DBS78/ID83 (default: those measured)"),
+    add_penalty: float = typer.Option(0.05, "--add-penalty"),
+    remove_penalty: float = typer.Option(0.01, "--remove-penalty"),
+    device: str = typer.Option("cpu", "--device", help="torch device, e.g. cuda"),
+) -> None:
+    """Attribute COSMIC signatures to every sample; writes obsm['exposures_<set>'] and fit cosines."""
+    from nanog1.fitting.cohort import fit_cohort
+    from nanog1.fitting.fit import FitConfig
+    from nanog1.genomics.cohort import read_cohort, write_cohort
+
+    adata = read_cohort(cohort)
+    config = FitConfig(method=method, add_penalty=add_penalty, remove_penalty=remove_penalty, device=device)
+    try:
+        results = fit_cohort(adata, config, channel_sets or None, cosmic_version, genome_build, exome)
+    except (ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    write_cohort(adata, out or cohort)
+    for cs, res in results.items():
+        typer.echo(
+            f"{cs}: {len(res.cosine)} samples, median cosine {res.cosine.median():.3f}, "
+            f"{res.signatures_per_sample().mean():.1f} signatures/sample"
+        )
+
+
+@app.command("simulate")
+def simulate_command(
+    outdir: Path = typer.Argument(..., help="folder for genome.fa, vcf/, cohort.maf, samples.csv"),
+    n_samples: int = typer.Option(100, "--n-samples", "-n"),
+    types: list[str] = typer.Option(None, "--type", help="cancer types to draw (default: all in priors)"),
+    priors: Path = typer.Option(None, "--priors", exists=True, dir_okay=False, help="exposure-prior CSV"),
+    seed: int = typer.Option(0, "--seed"),
+    burden_scale: float = typer.Option(0.1, "--burden-scale", help="1.0 = whole-genome burdens"),
+    maf_fraction: float = typer.Option(0.25, "--maf-fraction", help="share of samples written to the MAF"),
+    catalogues: Path = typer.Option(None, "--catalogues", help="also write the drawn catalogues (.h5ad)"),
+    files: bool = typer.Option(True, "--files/--no-files", help="write genome, VCFs and MAF"),
+) -> None:
+    """Draw a cohort from cancer-type exposure priors; write files that ingest back to its catalogues."""
+    from nanog1.genomics.simulate import SimulationConfig, simulate_cohort, simulated_anndata
+
+    config = SimulationConfig(n_samples, tuple(types) if types else None, seed, burden_scale)
+    try:
+        sim = simulate_cohort(config=config, priors=priors)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    outdir.mkdir(parents=True, exist_ok=True)
+    if files:
+        from nanog1.genomics.simulate_files import FileOptions, write_simulated_files
+
+        written = write_simulated_files(sim, outdir, FileOptions(maf_fraction=maf_fraction, seed=seed))
+        typer.echo(
+            f"wrote {written.fasta}, {len(written.vcfs)} VCFs, MAF {written.maf}, {written.n_records} records"
+        )
+    if catalogues:
+        from nanog1.genomics.cohort import write_cohort
+
+        write_cohort(simulated_anndata(sim), catalogues)
+        typer.echo(f"wrote {catalogues}")
+    if not files:
+        sim.sample_sheet.to_csv(outdir / "samples.csv", index=False)
 
 
 # --- training: train, evaluate, embed ----------------------------------------------------------
-# (section owned by the training: train, evaluate, embed area; add commands here)
+@app.command()
+def train(
+    cohort: Path = typer.Argument(..., exists=True, dir_okay=False, help="cohort .h5ad"),
+    out: Path = typer.Option(..., "--out", help="run folder (checkpoint.pt, model.pt, metrics.json)"),
+    task: str = typer.Option(None, help="cancer_type | exposures | pretrain | multitask"),
+    mixer: str = typer.Option(None, help="savo | qcompass | mha_rank | mha"),
+    view: str = typer.Option(None, help="catalogue (257 channel tokens) | events (uns['tokens'])"),
+    epochs: int = typer.Option(None),
+    hidden: int = typer.Option(None),
+    layers: int = typer.Option(None),
+    rank: int = typer.Option(None),
+    heads: int = typer.Option(None),
+    batch_size: int = typer.Option(None, "--batch-size"),
+    lr: float = typer.Option(None),
+    folds: int = typer.Option(None, help="k-fold CV when > 1 (out-of-fold metrics)"),
+    seed: int = typer.Option(None),
+    experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/<task>)"),
+    tracking_uri: str = typer.Option(
+        None, "--tracking-uri", help="default: MLFLOW_TRACKING_URI, else a SQLite file beside OUT"
+    ),
+    config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help="training YAML"),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="continue from OUT/checkpoint.pt"),
+    stop_after_epochs: int = typer.Option(None, "--stop-after-epochs", hidden=True),
+) -> None:
+    """Train the mutation encoder on a cohort; logs an MLflow run and prints its id."""
+    from nanog1.training.config import load_config
+    from nanog1.training.run import train_cohort
+
+    overrides = dict(task=task, mixer=mixer, view=view, epochs=epochs, hidden=hidden, layers=layers,
+                     rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
+                     experiment=experiment)
+    cfg = load_config(config, overrides)
+    outcome = train_cohort(cohort, out, cfg, tracking_uri, resume, stop_after_epochs)
+    if outcome.run_id:
+        shown = {k: round(v, 4) for k, v in outcome.metrics.items() if isinstance(v, float)}
+        typer.echo(f"metrics: {shown}")
+        typer.echo(f"mlflow run: {outcome.run_id}")
+
+
+@app.command()
+def evaluate(
+    cohort: Path = typer.Argument(..., exists=True, dir_okay=False),
+    run: Path = typer.Option(..., "--run", exists=True, file_okay=False, help="run folder with model.pt"),
+    out: Path = typer.Option(..., "--out", help="output .h5ad with predictions, probabilities, embeddings"),
+) -> None:
+    """Predict types/exposures and embed a cohort with a trained run; write reports beside OUT."""
+    from nanog1.training.evaluate import evaluate_cohort
+
+    metrics = evaluate_cohort(cohort, run, out)
+    typer.echo(f"wrote {out}" + (f"  {({k: round(v, 4) for k, v in metrics.items()})}" if metrics else ""))
+
+
+@app.command()
+def embed(
+    cohort: Path = typer.Argument(..., exists=True, dir_okay=False),
+    run: Path = typer.Option(..., "--run", exists=True, file_okay=False, help="run folder with model.pt"),
+    out: Path = typer.Option(..., "--out", help="output .h5ad with obsm['X_nanog1']"),
+) -> None:
+    """Write the run's pooled embeddings of every sample to obsm['X_nanog1']."""
+    from nanog1.training.embed import embed_cohort
+
+    adata = embed_cohort(cohort, run, out)
+    typer.echo(f"wrote {out}  X_nanog1 {adata.obsm['X_nanog1'].shape}")
+
+
+@app.command()
+def baselines(
+    cohort: Path = typer.Argument(..., exists=True, dir_okay=False),
+    folds: int = typer.Option(5, help="stratified folds (same splits as `train --folds`)"),
+    seed: int = typer.Option(0),
+    experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/cancer_type)"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri"),
+    out: Path = typer.Option(None, "--out", help="CSV of the metrics table"),
+    models: str = typer.Option("logreg,random_forest,gradient_boosting", help="comma-separated subset"),
+) -> None:
+    """Logistic regression, random forest and gradient boosting on catalogues and exposures, k-fold CV."""
+    from nanog1.training.baselines import run_baselines
+
+    table = run_baselines(cohort, folds=folds, seed=seed, experiment=experiment, tracking_uri=tracking_uri,
+                          out=out, models=models.split(","))
+    typer.echo(table.round(4).to_string())
 
 
 # --- lm and vision -----------------------------------------------------------------------------
-# (section owned by the lm and vision area; add commands here)
+lm_app = typer.Typer(help="QuatrixLM: train a causal LM on text and generate from it.", no_args_is_help=True)
+app.add_typer(lm_app, name="lm")
+vision_app = typer.Typer(help="QCompassBi vision encoder: train an image classifier, predict.",
+                         no_args_is_help=True)
+app.add_typer(vision_app, name="vision")
+
+
+@lm_app.command("train")
+def lm_train(
+    out: Path = typer.Option(..., "--out", help="run folder (model.pt with config, tokenizer and weights)"),
+    corpus: Path = typer.Option(None, exists=True, dir_okay=False,
+                                help="UTF-8 text file (default: Python's embedded language reference)"),
+    tokenizer: str = typer.Option("byte", help="byte | bpe (trained locally on the training text)"),
+    bpe_vocab: int = typer.Option(2048, "--bpe-vocab"),
+    mixer: str = typer.Option("savo", help="savo | qcompass | mha_rank | mha | qdelta"),
+    hidden: int = typer.Option(128), layers: int = typer.Option(4), rank: int = typer.Option(32),
+    heads: int = typer.Option(4),
+    steps: int = typer.Option(800), batch_size: int = typer.Option(16, "--batch-size"),
+    seq_len: int = typer.Option(128, "--seq-len"), lr: float = typer.Option(3e-3),
+    checkpointing: bool = typer.Option(False, "--checkpointing", help="recompute blocks in backward"),
+    seed: int = typer.Option(0), experiment: str = typer.Option("lm/text"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
+) -> None:
+    """Train QuatrixLM; prints validation loss against the unigram baseline and the MLflow run id."""
+    from nanog1.models.text import TextConfig
+    from nanog1.training.lm import LMTrainConfig, train_lm
+
+    model = TextConfig(hidden_size=hidden, layers=layers, rank=rank, heads=heads, mixer=mixer,
+                       checkpointing=checkpointing)
+    cfg = LMTrainConfig(corpus=str(corpus) if corpus else None, tokenizer=tokenizer, bpe_vocab=bpe_vocab,
+                        steps=steps, batch_size=batch_size, seq_len=seq_len, lr=lr, seed=seed,
+                        experiment=experiment, model=model)
+    r = train_lm(cfg, out, tracking_uri)
+    typer.echo(f"val loss {r.val_loss:.4f} nats/token (unigram baseline {r.unigram_loss:.4f}), "
+               f"train {r.tokens_per_s:,.0f} tokens/s\nwrote {r.checkpoint}\nmlflow run: {r.run_id}")
+
+
+@lm_app.command("generate")
+def lm_generate(
+    model: Path = typer.Option(..., "--model", exists=True, dir_okay=False, help="model.pt from `lm train`"),
+    prompt: str = typer.Option("The ", help="text to continue"),
+    max_new_tokens: int = typer.Option(200, "--max-new-tokens"),
+    temperature: float = typer.Option(0.8, help="0 = greedy"),
+    top_k: int = typer.Option(None, "--top-k"), top_p: float = typer.Option(None, "--top-p"),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="decode with the mixers' caches"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Continue a prompt with a trained QuatrixLM."""
+    import torch
+
+    from nanog1.models.text import load_checkpoint
+
+    torch.manual_seed(seed)
+    text = load_checkpoint(model).complete(prompt, max_new_tokens, temperature=temperature, top_k=top_k,
+                                           top_p=top_p, use_cache=cache)
+    typer.echo(prompt + text)
+
+
+@vision_app.command("train")
+def vision_train(
+    out: Path = typer.Option(..., "--out", help="run folder (model.pt with config, class names, weights)"),
+    data: Path = typer.Option(None, exists=True, file_okay=False,
+                              help="folder of <class>/<image> files (default: scikit-learn digits)"),
+    image_size: int = typer.Option(8, "--image-size"), channels: int = typer.Option(1),
+    patch_size: int = typer.Option(2, "--patch-size"),
+    mixer: str = typer.Option("qcompass", help="qcompass (QCompassBi) | savo | mha_rank | mha"),
+    hidden: int = typer.Option(96), layers: int = typer.Option(3), rank: int = typer.Option(24),
+    heads: int = typer.Option(4), epochs: int = typer.Option(25), lr: float = typer.Option(5e-3),
+    seed: int = typer.Option(0), experiment: str = typer.Option("vision/images"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
+) -> None:
+    """Train the vision classifier; prints held-out accuracy and the MLflow run id."""
+    from nanog1.models.vision import VisionConfig
+    from nanog1.training.vision import VisionTrainConfig, train_vision
+
+    model = VisionConfig(image_size=image_size, channels=channels, patch_size=patch_size, hidden_size=hidden,
+                         layers=layers, rank=rank, heads=heads, mixer=mixer)
+    cfg = VisionTrainConfig(data=str(data) if data else None, epochs=epochs, lr=lr, seed=seed,
+                            experiment=experiment, model=model)
+    r = train_vision(cfg, out, tracking_uri)
+    typer.echo(f"test accuracy {r.test_accuracy:.4f}, train {r.images_per_s:,.0f} images/s\n"
+               f"wrote {r.checkpoint}\nmlflow run: {r.run_id}")
+
+
+@vision_app.command("predict")
+def vision_predict(
+    model: Path = typer.Option(..., "--model", exists=True, dir_okay=False,
+                               help="model.pt from `vision train`"),
+    images: list[Path] = typer.Argument(None, help="image files (default: scikit-learn's sample photos)"),
+) -> None:
+    """Print the predicted class and its probability for each image."""
+    from nanog1.training.vision import predict_files
+
+    for name, label, prob in predict_files(model, images or []):
+        typer.echo(f"{name}\t{label}\t{prob:.3f}")
 
 
 # --- pipeline ----------------------------------------------------------------------------------
-# (section owned by the pipeline area; add commands here)
+pipeline_app = typer.Typer(help="Batch pipelines on Snakemake (pipelines/*.yaml).", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+
+
+@pipeline_app.command(
+    "run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+def pipeline_run(
+    ctx: typer.Context,
+    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="pipeline YAML, e.g. demo.yaml"),
+    cores: int = typer.Option(2, "--cores", "-c", help="CPU cores Snakemake may use"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="show the jobs that would run; run nothing"),
+    until: str = typer.Option(None, "--until", help="run up to this rule (e.g. merge, train)"),
+    overrides: list[str] = typer.Option([], "--set", help="override a config value: --set train.epochs=3"),
+    directory: Path = typer.Option(None, "--directory", "-d", help="working directory (default: here)"),
+) -> None:
+    """Run a pipeline config through Snakemake; other options are passed to Snakemake unchanged."""
+    from nanog1.pipeline.config import ConfigError
+    from nanog1.pipeline.runner import PipelineBusyError, run_pipeline
+
+    try:
+        code = run_pipeline(config, cores, dry_run, until, ctx.args, overrides, directory)
+    except (ConfigError, PipelineBusyError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    raise typer.Exit(code)
+
+
+@pipeline_app.command("record-run", hidden=True)
+def pipeline_record_run(
+    run_dir: Path = typer.Argument(..., exists=True, file_okay=False),
+    tracking_uri: str = typer.Option(..., "--tracking-uri"),
+    rule: str = typer.Option(..., "--rule"),
+    jobid: str = typer.Option(..., "--jobid"),
+    config_json: str = typer.Option(None, "--config-json", help="the resolved pipeline config as JSON"),
+) -> None:
+    """Tag the run's MLflow run with a Snakemake job id (and log the pipeline config); used by the rules."""
+    import json
+
+    from nanog1.pipeline.record import record_run
+
+    run_id = record_run(run_dir, tracking_uri, rule, jobid, json.loads(config_json) if config_json else None)
+    typer.echo(f"recorded {rule} job {jobid} on MLflow run {run_id}")
+
+
+@app.command()
+def report(
+    cohort: Path = typer.Option(..., "--cohort", exists=True, dir_okay=False, help="evaluated .h5ad"),
+    run: Path = typer.Option(..., "--run", exists=True, file_okay=False, help="training run folder"),
+    out: Path = typer.Option(..., "--out", help="report folder (report.md + PNGs)"),
+) -> None:
+    """Write the Markdown + PNG report of an evaluated cohort (confusion matrix, embeddings, exposures)."""
+    from nanog1.report import write_report
+
+    result = write_report(cohort, run, out)
+    for note in result.notes:
+        typer.echo(f"note: {note}")
+    typer.echo(f"wrote {result.markdown} with {len(result.figures)} figure(s)")
 
 
 # --- app ---------------------------------------------------------------------------------------
-# (section owned by the app area; add commands here)
+@app.command("app")
+def app_command(
+    cohort: Path | None = typer.Option(None, help="Cohort .h5ad (default: results/demo/cohort.h5ad)."),
+    mlflow: str | None = typer.Option(None, "--mlflow", help="MLflow tracking URI (default: demo store)."),
+    port: int = typer.Option(8501, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", help="Address to bind; the default keeps the app local."),
+    headless: bool = typer.Option(False, help="Do not open a browser (for servers and tests)."),
+) -> None:
+    """Start the Streamlit dashboard on the chosen cohort and MLflow store."""
+    import os
+
+    from nanog1.dashboard.launch import streamlit_command, streamlit_env
+
+    command = streamlit_command(port=port, host=host, headless=headless)
+    env = streamlit_env(os.environ, cohort=cohort, tracking_uri=mlflow)
+    typer.echo(f"NanoG1 dashboard on http://{host}:{port}  (Ctrl-C stops it)")
+    os.execve(command[0], command, env)  # streamlit takes over this process (and its signals)
 
 
 def main() -> None:

@@ -1,0 +1,308 @@
+"""The gather step: merge per-file cohort parts (one ingest job each) into one AnnData cohort.
+
+Parts are concatenated with `anndata.concat`; the sample sheet's columns join the samples; burdens and
+flags are recomputed from the merged counts; token sequences and provenance are carried over. A sample
+found in two parts is an error unless `duplicates="sum"` (e.g. SNVs and indels in separate files, or
+the SBS/DBS/ID matrices of one cohort), which adds its counts and joins its events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+import nanog1
+from nanog1.genomics.channels import CHANNEL_SETS, all_channels
+
+TOKEN_ARRAYS = ("channel", "motif", "chrom", "pos", "bin")
+
+
+@dataclass
+class MergeOptions:
+    """How to merge: `duplicates` is 'error' (default) or 'sum'."""
+
+    duplicates: str = "error"
+
+    def __post_init__(self) -> None:
+        if self.duplicates not in ("error", "sum"):
+            raise ValueError(f"duplicates must be 'error' or 'sum', got {self.duplicates!r}")
+
+
+@dataclass
+class MergeReport:
+    """What the merge did, counted (printed by the CLI, stored in uns['nanog1']['merge'])."""
+
+    parts: int = 0
+    samples: int = 0
+    samples_summed: int = 0
+    sheet_only: int = 0
+    not_in_sheet: int = 0
+    tokens: str = "absent"
+    notes: list[str] = field(default_factory=list)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_part(adata: ad.AnnData, path: Path) -> None:
+    """A part must carry the 257 channels in contract order."""
+    labels = [label for _, label in all_channels()]
+    if list(adata.var_names) != labels:
+        raise ValueError(f"{path}: its channels are not the 257 SBS96+DBS78+ID83 labels in contract order")
+    if adata.obs_names.has_duplicates:
+        dup = adata.obs_names[adata.obs_names.duplicated()][0]
+        raise ValueError(f"{path}: sample {dup!r} appears twice in one part")
+
+
+def read_parts(paths: list[Path]) -> list[ad.AnnData]:
+    """Read and check every part (a clear error names the file at fault)."""
+    from nanog1.genomics.cohort import read_cohort
+
+    adatas = []
+    for path in paths:
+        adata = read_cohort(Path(path))
+        _check_part(adata, Path(path))
+        adatas.append(adata)
+    return adatas
+
+
+def _duplicates_across(adatas: list[ad.AnnData], paths: list[Path]) -> dict[str, list[str]]:
+    """{sample: [part files]} for samples found in more than one part."""
+    seen: dict[str, list[str]] = {}
+    for adata, path in zip(adatas, paths, strict=True):
+        for name in adata.obs_names:
+            seen.setdefault(str(name), []).append(str(path))
+    return {s: files for s, files in seen.items() if len(files) > 1}
+
+
+def _union_chroms(tables: list[dict[str, Any]]) -> tuple[list[str], dict[str, int]]:
+    """Contigs of all parts in order of first appearance, with their lengths from each part's vocab."""
+    chroms: list[str] = []
+    lengths: dict[str, int] = {}
+    for t in tables:
+        names = [str(c) for c in np.asarray(t["chroms"])]
+        sizes = np.asarray(t.get("vocab", {}).get("contig_length", []), dtype=np.int64)
+        chroms += [c for c in names if c not in chroms]
+        lengths |= {c: int(n) for c, n in zip(names, sizes, strict=False)}
+    return chroms, lengths
+
+
+def _concat_tokens(adatas: list[ad.AnnData]) -> dict[str, Any] | None:
+    """Concatenate uns['tokens'] of all parts (sample order = concatenation order).
+
+    Parts that list different contigs get their chrom ids remapped onto the union and, when every
+    contig length is known, their genome-wide bins recomputed for it (nanog1.genomics.tokens).
+    """
+    tables = [a.uns.get("tokens") for a in adatas]
+    if any(t is None for t in tables):
+        return None
+    chroms, lengths = _union_chroms(tables)
+    index = {c: i for i, c in enumerate(chroms)}
+    pieces: dict[str, list[np.ndarray]] = {k: [] for k in TOKEN_ARRAYS}
+    counts = []
+    for t in tables:
+        counts.append(np.diff(np.asarray(t["offsets"], dtype=np.int64)))
+        remap = np.array([index[str(c)] for c in np.asarray(t["chroms"])], dtype=np.int16)
+        for key in TOKEN_ARRAYS:
+            values = np.asarray(t[key])
+            pieces[key].append(remap[values] if key == "chrom" and len(values) else values)
+    merged: dict[str, Any] = {k: np.concatenate(v) for k, v in pieces.items()}
+    merged["chrom"] = merged["chrom"].astype(np.int16)
+    merged["offsets"] = np.concatenate([[0], np.cumsum(np.concatenate(counts))]).astype(np.int64)
+    merged["chroms"] = np.array(chroms, dtype=object)
+    same = all([str(c) for c in np.asarray(t["chroms"])] == chroms for t in tables)
+    vocab = tables[0].get("vocab")
+    if not same and vocab is not None and set(lengths) >= set(chroms):
+        from nanog1.genomics.tokens import bin_offsets, vocabulary
+
+        size = int(vocab.get("bin_size", 1_000_000))
+        sizes = [lengths[c] for c in chroms]
+        starts = bin_offsets(sizes, size)
+        merged["bin"] = (starts[merged["chrom"]] + (merged["pos"] - 1) // size).astype(np.int32)
+        vocab = vocabulary(chroms, sizes, size)
+    if vocab is not None:
+        merged["vocab"] = vocab
+    return merged
+
+
+def _group_tokens(tokens: dict[str, Any], group: np.ndarray, n_groups: int) -> dict[str, Any]:
+    """Regroup concatenated events under summed samples: events of group g, ordered by chrom and pos."""
+    lengths = np.diff(tokens["offsets"])
+    owner = np.repeat(group, lengths)
+    order = np.lexsort((tokens["pos"], tokens["chrom"], owner))
+    out = dict(tokens)
+    for key in TOKEN_ARRAYS:
+        out[key] = np.asarray(tokens[key])[order]
+    counts = np.bincount(owner, minlength=n_groups)
+    out["offsets"] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    return out
+
+
+def _sum_duplicates(adata: ad.AnnData, tokens: dict[str, Any] | None):
+    """Collapse repeated obs_names: counts summed, first non-missing annotation kept, events joined."""
+    names = np.asarray(adata.obs_names, dtype=str)
+    unique, first, group = np.unique(names, return_index=True, return_inverse=True)
+    order = np.argsort(first)  # keep the order in which samples first appear
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    group = rank[group]
+    n = len(unique)
+    indicator = sp.csr_matrix((np.ones(len(names)), (group, np.arange(len(names)))), shape=(n, len(names)))
+    X = np.asarray(indicator @ np.asarray(adata.X, dtype=np.float64), dtype=np.float32)
+    obs = adata.obs.reset_index(drop=True).groupby(group, sort=True).first()
+    obs.index = pd.Index(unique[order], name=adata.obs.index.name)
+    merged = ad.AnnData(X=X, obs=obs, var=adata.var.copy())
+    return merged, (_group_tokens(tokens, group, n) if tokens is not None else None)
+
+
+def _join_sheet(adata: ad.AnnData, sheet: pd.DataFrame, tokens, report: MergeReport):
+    """Add sheet columns (the sheet wins where it has a value); sheet-only samples get zero rows."""
+    missing = sheet.index.difference(adata.obs_names, sort=False)
+    report.sheet_only = len(missing)
+    report.not_in_sheet = int((~adata.obs_names.isin(sheet.index)).sum())
+    if len(missing):
+        empty = ad.AnnData(
+            X=np.zeros((len(missing), adata.n_vars), dtype=np.float32),
+            obs=pd.DataFrame(index=pd.Index(missing, name=adata.obs.index.name)),
+            var=adata.var.copy(),
+        )
+        adata = ad.concat([adata, empty], join="outer", merge="same")
+        if tokens is not None:
+            pad = np.full(len(missing), tokens["offsets"][-1], dtype=np.int64)
+            tokens = {**tokens, "offsets": np.concatenate([tokens["offsets"], pad])}
+    obs = adata.obs.copy()
+    for column in sheet.columns:
+        values = sheet[column].reindex(obs.index)
+        obs[column] = values.where(values.notna(), obs[column]) if column in obs else values
+    adata.obs = obs
+    return adata, tokens
+
+
+def _finish_obs(adata: ad.AnnData) -> None:
+    """Recompute burdens and the no-mutation flag from X; make cancer_type categorical."""
+    X = np.asarray(adata.X)
+    sets = adata.var["channel_set"].astype(str).to_numpy()
+    for name in CHANNEL_SETS:
+        adata.obs[f"burden_{name}"] = X[:, sets == name].sum(axis=1).round().astype(np.int64)
+    adata.obs["no_mutations"] = X.sum(axis=1) == 0
+    if "cancer_type" in adata.obs:
+        adata.obs["cancer_type"] = adata.obs["cancer_type"].astype("category")
+
+
+def _sum_counts(dicts: list[Any]) -> Any:
+    """Add nested {reason: count} dicts leaf by leaf (provenance skip counts of the parts)."""
+    out: dict[str, Any] = {}
+    for d in dicts:
+        for key, value in (d or {}).items():
+            if isinstance(value, dict):
+                out[key] = _sum_counts([out.get(key, {}), value])
+            elif isinstance(value, (int, float, np.integer, np.floating)):
+                out[key] = out.get(key, 0) + value
+    return out
+
+
+def _concat_frames(frames: list[Any], fill: Any = None) -> pd.DataFrame | None:
+    """Stack the parts' provenance tables (inputs, skips per file); missing counts filled with `fill`."""
+    present = [f for f in frames if isinstance(f, pd.DataFrame)]
+    if not present:
+        return None
+    table = pd.concat(present, ignore_index=True)
+    if fill is not None:
+        table = table.fillna(fill).infer_objects()
+        table = table.astype({c: np.int64 for c in table.columns if pd.api.types.is_float_dtype(table[c])})
+    table.index = table.index.astype(str)
+    return table
+
+
+def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
+    """uns['nanog1'] of the merged cohort: the parts' inputs, references and skip counts, plus the merge."""
+    provs = [dict(a.uns.get("nanog1", {})) for a in adatas]
+    present = [s for s in CHANNEL_SETS if any(s in list(p.get("channel_sets_present", [])) for p in provs)]
+    prov: dict[str, Any] = {
+        "version": nanog1.__version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "channel_sets_present": present,
+        "skips": _sum_counts([p.get("skips", {}) for p in provs]),
+        "parts": pd.DataFrame({"path": [str(p) for p in paths]}, index=[str(i) for i in range(len(paths))]),
+        "merge": {**asdict(options), **{k: v for k, v in asdict(report).items() if k != "notes"}},
+    }
+    for key, fill in (("inputs", None), ("skips_per_file", 0)):
+        table = _concat_frames([p.get(key) for p in provs], fill)
+        if table is not None:
+            prov[key] = table
+    if sample_sheet is not None:
+        prov["sample_sheet"] = {"path": str(sample_sheet), "sha256": _sha256(Path(sample_sheet))}
+    for key in ("reference", "options"):
+        if key in provs[0]:
+            prov[key] = provs[0][key]
+    shas = {str(p.get("reference", {}).get("fai_sha256")) for p in provs if "reference" in p}
+    if len(shas) > 1:
+        report.notes.append(f"parts were ingested against {len(shas)} different references")
+    return prov
+
+
+def merge_adatas(adatas, paths, sample_sheet=None, options=None) -> tuple[ad.AnnData, MergeReport]:
+    """Merge checked parts in memory; see the module docstring for the rules."""
+    options = options or MergeOptions()
+    report = MergeReport(parts=len(adatas))
+    dups = _duplicates_across(adatas, paths)
+    if dups and options.duplicates == "error":
+        sample, files = next(iter(dups.items()))
+        raise ValueError(
+            f"sample {sample!r} is in {len(files)} parts ({', '.join(files)}) and {len(dups) - 1} more"
+            " samples are duplicated; pass --duplicates sum to add their counts"
+        )
+    tokens = _concat_tokens(adatas)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Observation names are not unique")
+        merged = ad.concat(adatas, axis=0, join="outer", merge="first", label=None, index_unique=None)
+    merged.X = np.asarray(merged.X, dtype=np.float32)
+    merged.var = adatas[0].var.copy()
+    if dups:
+        report.samples_summed = len(dups)
+        merged, tokens = _sum_duplicates(merged, tokens)
+    if sample_sheet is not None:
+        from nanog1.genomics.samplesheet import read_sample_sheet
+
+        merged, tokens = _join_sheet(merged, read_sample_sheet(Path(sample_sheet)), tokens, report)
+    _finish_obs(merged)
+    report.samples = merged.n_obs
+    report.tokens = "absent" if tokens is None else "merged"
+    if tokens is None and any("tokens" in a.uns for a in adatas):
+        report.notes.append("token sequences dropped: some parts (e.g. catalogue matrices) have none")
+    merged.uns = {"nanog1": _provenance(adatas, paths, sample_sheet, options, report)}
+    if tokens is not None:
+        merged.uns["tokens"] = tokens
+    return merged, report
+
+
+def merge_cohort(
+    parts: list[Path], out: Path, sample_sheet: Path | None = None, options: MergeOptions | None = None
+) -> MergeReport:
+    """Read the parts, merge them and write the cohort atomically to `out`; return what was done."""
+    from nanog1.genomics.cohort import write_cohort
+
+    if not parts:
+        raise ValueError("no cohort parts to merge")
+    adatas = read_parts([Path(p) for p in parts])
+    merged, report = merge_adatas(adatas, [Path(p) for p in parts], sample_sheet, options)
+    files = [Path(p) for p in parts]
+    table = merged.uns["nanog1"]["parts"]
+    table["bytes"] = [p.stat().st_size for p in files]
+    table["sha256"] = [_sha256(p) for p in files]
+    write_cohort(merged, Path(out))
+    return report

@@ -1,0 +1,119 @@
+"""Pipeline configs: load a YAML config, apply overrides and validate it against the JSON schema.
+
+The same schema (pipelines/schema/config.schema.yaml) is enforced by the Snakefile's `validate`; checking
+it here first lets `nanog1 pipeline run` fail before Snakemake starts, with a message naming the bad key
+and what the schema expects there.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: The folder holding the Snakefile, the configs and the schema (found from the installed package).
+PIPELINES_DIR = Path(__file__).resolve().parents[2] / "pipelines"
+SCHEMA_PATH = PIPELINES_DIR / "schema" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A pipeline config that does not match the schema; the message names the key."""
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping, with an error naming the file (and line) when it is not one."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a pipeline config must be a YAML mapping of keys to values")
+    return data
+
+
+def deep_update(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a copy of `base` with `overrides` merged in, nested mappings merged key by key."""
+    out = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = deep_update(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_override(item: str) -> dict[str, Any]:
+    """Turn 'train.epochs=3' into {'train': {'epochs': 3}} (the value is parsed as YAML)."""
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected KEY=VALUE, e.g. train.epochs=3")
+    key, raw = item.split("=", 1)
+    value: Any = yaml.safe_load(raw) if raw else ""
+    for part in reversed(key.strip().split(".")):
+        value = {part: value}
+    return value
+
+
+def _validator(schema: dict[str, Any]):
+    """A Draft 2020-12 validator that also fills in the schema's defaults (as Snakemake's `validate`)."""
+    from jsonschema import Draft202012Validator, validators
+
+    check_properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, sub) -> Iterator[Any]:
+        if isinstance(instance, dict):
+            for name, prop in properties.items():
+                if "default" in prop:
+                    instance.setdefault(name, copy.deepcopy(prop["default"]))
+        yield from check_properties(validator, properties, instance, sub)
+
+    return validators.extend(Draft202012Validator, {"properties": set_defaults})(schema)
+
+
+def _describe(error: Any, schema: dict[str, Any]) -> str:
+    """One line naming the key at fault and what the schema expects there."""
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        keys = ", ".join(f"'{'.'.join(filter(None, [path, k]))}'" for k in extra)
+        return f"unknown config key {keys}; allowed keys here: {', '.join(allowed)}"
+    if error.validator == "required":
+        return f"config key '{path or '<top>'}' misses a required key: {error.message}"
+    expected = error.schema.get("description") or error.message
+    where = path or "<top>"
+    return f"config key '{where}' = {error.instance!r} is invalid ({error.message}); expected {expected}"
+
+
+def validate_config(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Validate a config and return a copy with the schema's defaults filled in; ConfigError otherwise."""
+    schema = load_yaml(SCHEMA_PATH)
+    filled = copy.deepcopy(config)
+    errors = sorted(_validator(schema).iter_errors(filled), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = "\n".join(f"  - {_describe(e, schema)}" for e in errors)
+        raise ConfigError(f"{source}: invalid pipeline config\n{lines}")
+    _check_inputs(filled, source)
+    return filled
+
+
+def _check_inputs(config: dict[str, Any], source: str) -> None:
+    """Cross-key rules a JSON schema states poorly: each input mode needs its own keys."""
+    inp = config["input"]
+    if inp["mode"] in ("files", "matrix") and not inp.get("files"):
+        mode = inp["mode"]
+        raise ConfigError(f"{source}: config key 'input.files' must list the input files for mode {mode!r}")
+    if inp["mode"] == "files" and not inp.get("reference"):
+        raise ConfigError(f"{source}: config key 'input.reference' (a FASTA) is required for mode 'files'")
+
+
+def load_config(path: Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Load a pipeline YAML, apply 'key.sub=value' overrides and validate; defaults filled in."""
+    config = load_yaml(path)
+    for item in overrides or []:
+        config = deep_update(config, parse_override(item))
+    return validate_config(config, source=str(path))

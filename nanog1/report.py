@@ -1,0 +1,222 @@
+"""The pipeline's short report: a Markdown page with PNG plots of one evaluated cohort and its run.
+
+Plots: the confusion matrix of predicted against true cancer type, a 2-D PCA of the encoder embeddings
+coloured by type, and the mean signature exposures per type. Each file is written atomically; the
+Markdown last, so its presence means the report is whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class ReportResult:
+    """Where the report went and which sections it holds."""
+
+    markdown: Path
+    figures: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _save_figure(fig, path: Path) -> Path:
+    """savefig to a temp PNG beside `path`, then os.replace."""
+    import matplotlib.pyplot as plt
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _evaluated_rows(adata: ad.AnnData) -> tuple[np.ndarray, str]:
+    """Samples to score: held-out ones when the cohort says which, else every labelled one."""
+    labelled = adata.obs["cancer_type"].notna().to_numpy() & adata.obs["predicted_type"].notna().to_numpy()
+    if "split" in adata.obs:
+        held = adata.obs["split"].astype(str).isin(["val", "test", "validation"]).to_numpy()
+        if (held & labelled).any():
+            return held & labelled, "held-out samples (obs['split'] in val/test)"
+    return labelled, "all labelled samples (training samples included)"
+
+
+def confusion_table(truth: pd.Series, predicted: pd.Series) -> pd.DataFrame:
+    """Counts of (true type, predicted type), rows and columns over the union of types, sorted."""
+    from sklearn.metrics import confusion_matrix
+
+    labels = sorted(set(truth.astype(str)) | set(predicted.astype(str)))
+    counts = confusion_matrix(truth.astype(str), predicted.astype(str), labels=labels)
+    index = pd.Index(labels, name="true")
+    return pd.DataFrame(counts, index=index, columns=pd.Index(labels, name="predicted"))
+
+
+def plot_confusion(table: pd.DataFrame, path: Path) -> Path:
+    """Row-normalised confusion matrix as a heat map, counts written in the cells."""
+    import matplotlib.pyplot as plt
+
+    counts = table.to_numpy()
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.45 * n, 0.8 + 0.45 * n))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(n), table.columns, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(n), table.index, fontsize=8)
+    for i, j in zip(*np.nonzero(counts), strict=True):
+        ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=7,
+                color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xlabel("predicted type")
+    ax.set_ylabel("true type")
+    return _save_figure(fig, path)
+
+
+def pca_2d(X: np.ndarray) -> np.ndarray:
+    """The first two principal components (scikit-learn PCA; zeros padded for a 1-D embedding)."""
+    from sklearn.decomposition import PCA
+
+    k = min(2, X.shape[1], X.shape[0])
+    coords = PCA(n_components=k, random_state=0).fit_transform(np.asarray(X, dtype=np.float64))
+    return np.pad(coords, ((0, 0), (0, 2 - k)))
+
+
+def plot_embedding(coords: np.ndarray, labels: pd.Series, path: Path) -> Path:
+    """Scatter of the 2-D embedding, one colour per cancer type."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    cmap = plt.get_cmap("tab20")
+    names = sorted(labels.astype(str).unique())
+    for i, name in enumerate(names):
+        rows = (labels.astype(str) == name).to_numpy()
+        ax.scatter(coords[rows, 0], coords[rows, 1], s=10, color=cmap(i % 20), label=name, alpha=0.8)
+    ax.set_xlabel("PC 1 of X_nanog1")
+    ax.set_ylabel("PC 2 of X_nanog1")
+    ax.legend(fontsize=7, markerscale=1.5, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
+    return _save_figure(fig, path)
+
+
+def mean_exposures(exposures: pd.DataFrame, types: pd.Series, top: int = 12) -> pd.DataFrame:
+    """Mean share of each signature per cancer type (rows: types), the `top` signatures overall kept."""
+    share = exposures.div(exposures.sum(axis=1).replace(0, np.nan), axis=0).fillna(0.0)
+    by_type = share.groupby(types.astype(str).to_numpy()).mean()
+    keep = by_type.mean(axis=0).sort_values(ascending=False).index[:top]
+    return by_type[keep]
+
+
+def plot_exposures(table: pd.DataFrame, path: Path, title: str) -> Path:
+    """Stacked bars of the mean signature shares per type."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(1.5 + 0.5 * len(table), 4.5))
+    bottom = np.zeros(len(table))
+    cmap = plt.get_cmap("tab20")
+    for i, sig in enumerate(table.columns):
+        ax.bar(table.index, table[sig], bottom=bottom, color=cmap(i % 20), label=sig)
+        bottom += table[sig].to_numpy()
+    ax.set_ylabel("mean share of mutations")
+    ax.set_title(title)
+    ax.tick_params(axis="x", rotation=60, labelsize=8)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left", frameon=False)
+    return _save_figure(fig, path)
+
+
+def _metrics_lines(run_dir: Path) -> list[str]:
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        return [f"No metrics file at `{path}`."]
+    saved = json.loads(path.read_text())
+    metrics = {**{k: v for k, v in saved.items() if k != "metrics"}, **saved.get("metrics", {})}
+    rows = [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
+            for k, v in metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+    return ["| metric | value |", "| --- | --- |", *rows]
+
+
+def _cohort_lines(adata: ad.AnnData) -> list[str]:
+    lines = [f"- samples: {adata.n_obs}"]
+    if "cancer_type" in adata.obs:
+        counts = adata.obs["cancer_type"].astype(str).value_counts()
+        lines.append(f"- cancer types: {len(counts)} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
+    for name in ("SBS96", "DBS78", "ID83"):
+        col = f"burden_{name}"
+        if col in adata.obs:
+            lines.append(f"- median {name} burden: {float(adata.obs[col].median()):.0f}")
+    return lines
+
+
+def write_report(cohort: Path, run_dir: Path, out_dir: Path) -> ReportResult:
+    """Write report.md and its PNGs for an evaluated, embedded cohort and its training run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    adata = ad.read_h5ad(cohort)
+    result = ReportResult(markdown=out_dir / "report.md")
+    md = ["# NanoG1 pipeline report", "", f"Cohort `{cohort}`, run folder `{run_dir}`.", "", "## Cohort", ""]
+    md += _cohort_lines(adata) + ["", "## Training metrics", ""] + _metrics_lines(run_dir) + [""]
+    md += _confusion_section(adata, out_dir, result)
+    md += _embedding_section(adata, out_dir, result)
+    md += _exposure_section(adata, out_dir, result)
+    _atomic_text(result.markdown, "\n".join(md) + "\n")
+    return result
+
+
+def _confusion_section(adata, out_dir: Path, result: ReportResult) -> list[str]:
+    md = ["## Cancer type: confusion matrix", ""]
+    if not {"cancer_type", "predicted_type"} <= set(adata.obs):
+        result.notes.append("no predictions (obs['predicted_type']) in the cohort")
+        return md + ["The cohort has no `predicted_type`: nothing to score.", ""]
+    rows, which = _evaluated_rows(adata)
+    truth, pred = adata.obs["cancer_type"][rows], adata.obs["predicted_type"][rows]
+    table = confusion_table(truth, pred)
+    result.figures.append(plot_confusion(table, out_dir / "confusion_matrix.png"))
+    hits = truth.astype(str).to_numpy() == pred.astype(str).to_numpy()
+    acc = float(hits.mean()) if len(hits) else float("nan")
+    return md + [f"Scored on {int(rows.sum())} {which}: accuracy {acc:.3f}.", "",
+                 "![confusion matrix](confusion_matrix.png)", ""]
+
+
+def _embedding_section(adata, out_dir: Path, result: ReportResult) -> list[str]:
+    md = ["## Embeddings", ""]
+    if "X_nanog1" not in adata.obsm:
+        result.notes.append("no embeddings (obsm['X_nanog1']) in the cohort")
+        return md + ["The cohort has no `X_nanog1` embedding.", ""]
+    labels = adata.obs["cancer_type"] if "cancer_type" in adata.obs else pd.Series(["?"] * adata.n_obs)
+    coords = pca_2d(np.asarray(adata.obsm["X_nanog1"]))
+    labels = labels.astype(object).where(labels.notna(), "unknown").astype(str)
+    result.figures.append(plot_embedding(coords, labels, out_dir / "embedding.png"))
+    return md + [f"PCA of the {adata.obsm['X_nanog1'].shape[1]}-d encoder embedding, coloured by type.", "",
+                 "![embedding](embedding.png)", ""]
+
+
+def _exposure_section(adata, out_dir: Path, result: ReportResult) -> list[str]:
+    md = ["## Signature exposures by cancer type", ""]
+    keys = [k for k in ("exposures_SBS96", "exposures_DBS78", "exposures_ID83") if k in adata.obsm]
+    if not keys or "cancer_type" not in adata.obs:
+        result.notes.append("no signature exposures (obsm['exposures_*']) in the cohort")
+        return md + ["The cohort has no fitted exposures.", ""]
+    for key in keys:
+        exposures = pd.DataFrame(adata.obsm[key], index=adata.obs_names)
+        table = mean_exposures(exposures, adata.obs["cancer_type"].astype(str))
+        name = f"{key}.png"
+        result.figures.append(plot_exposures(table, out_dir / name, key.removeprefix("exposures_")))
+        md += [f"![{key}]({name})", ""]
+    return md

@@ -1,0 +1,80 @@
+# Train the encoder (resuming from its checkpoint after a kill), evaluate it and embed the cohort.
+# The MLflow run records the pipeline config and each Snakemake job id (`nanog1 pipeline record-run`).
+
+_TRAIN = config["train"]
+_GPUS = _TRAIN["gpus"]
+if _GPUS > 1:
+    # torchrun starts one process per GPU; nanog1 train picks up DDP from WORLD_SIZE.
+    _TRAIN_LAUNCH = (
+        f"{shlex.quote(sys.executable)} -m torch.distributed.run --standalone --nproc_per_node {_GPUS}"
+        " -m nanog1.cli"
+    )
+else:
+    _TRAIN_LAUNCH = NANOG1
+_RECORD = f"{NANOG1} pipeline record-run {RUN_DIR} --tracking-uri {shlex.quote(TRACKING_URI)}"
+
+
+rule train:
+    input:
+        annotated_cohort,
+    output:
+        model=f"{RUN_DIR}/model.pt",
+        metrics=f"{RUN_DIR}/metrics.json",
+    params:
+        task=_TRAIN["task"],
+        mixer=_TRAIN["mixer"],
+        epochs=_TRAIN["epochs"],
+        hidden=_TRAIN["hidden"],
+        layers=_TRAIN["layers"],
+        rank=_TRAIN["rank"],
+        heads=_TRAIN["heads"],
+        seed=SEED,
+        experiment=shlex.quote(EXPERIMENT),
+        tracking=shlex.quote(TRACKING_URI),
+        extra=_TRAIN["extra"],
+    threads: config["threads"]
+    resources:
+        gpus=_GPUS,
+    log:
+        logfile("train"),
+    benchmark:
+        bench("train")
+    shell:
+        "{_TRAIN_LAUNCH} train {input:q} --out {RUN_DIR} --task {params.task} --mixer {params.mixer}"
+        " --epochs {params.epochs} --hidden {params.hidden} --layers {params.layers} --rank {params.rank}"
+        " --heads {params.heads} --seed {params.seed} --experiment {params.experiment}"
+        " --tracking-uri {params.tracking} --resume {params.extra} > {log} 2>&1"
+        " && {_RECORD} --rule {rule} --jobid {jobid} --config-json {PIPELINE_CONFIG} >> {log} 2>&1"
+        " && rm -f {RUN_DIR}/checkpoint.pt {RUN_DIR}/fold*/checkpoint.pt"
+
+
+rule evaluate:
+    input:
+        cohort=annotated_cohort,
+        model=f"{RUN_DIR}/model.pt",
+    output:
+        out("work/cohort_eval.h5ad"),
+    threads: config["threads"]
+    log:
+        logfile("evaluate"),
+    benchmark:
+        bench("evaluate")
+    shell:
+        "{NANOG1} evaluate {input.cohort:q} --run {RUN_DIR} --out {output:q} > {log} 2>&1"
+        " && {_RECORD} --rule {rule} --jobid {jobid} >> {log} 2>&1"
+
+
+rule embed:
+    input:
+        cohort=out("work/cohort_eval.h5ad"),
+        model=f"{RUN_DIR}/model.pt",
+    output:
+        out("cohort.h5ad"),
+    threads: config["threads"]
+    log:
+        logfile("embed"),
+    benchmark:
+        bench("embed")
+    shell:
+        "{NANOG1} embed {input.cohort:q} --run {RUN_DIR} --out {output:q} > {log} 2>&1"
+        " && {_RECORD} --rule {rule} --jobid {jobid} >> {log} 2>&1"

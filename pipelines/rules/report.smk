@@ -1,0 +1,15 @@
+# The short report: Markdown + PNG plots (confusion matrix, embedding scatter, exposures by type).
+
+
+rule report:
+    input:
+        cohort=out("cohort.h5ad"),
+        metrics=f"{RUN_DIR}/metrics.json",
+    output:
+        out("report/report.md"),
+    log:
+        logfile("report"),
+    benchmark:
+        bench("report")
+    shell:
+        "{NANOG1} report --cohort {input.cohort:q} --run {RUN_DIR} --out {OUT}/report > {log} 2>&1"

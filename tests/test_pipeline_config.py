@@ -1,0 +1,95 @@
+"""Pipeline configs: the shipped ones validate; a bad key or value fails with an error naming it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+from nanog1.pipeline.config import (
+    PIPELINES_DIR,
+    ConfigError,
+    deep_update,
+    load_config,
+    parse_override,
+    validate_config,
+)
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "pcawg.yaml"])
+def test_shipped_configs_validate_and_get_defaults(name: str):
+    config = load_config(PIPELINES_DIR / name)
+    assert config["train"]["mixer"] == "savo"
+    assert config["ingest"]["filter"] == "PASS"  # default filled in from the schema
+    assert config["train"]["gpus"] == 0
+
+
+def test_overrides_are_typed_and_nested():
+    assert parse_override("train.epochs=3") == {"train": {"epochs": 3}}
+    assert parse_override("input.simulate.cancer_types=[Lung, Skin]") == {
+        "input": {"simulate": {"cancer_types": ["Lung", "Skin"]}}
+    }
+    base = {"a": {"b": 1, "c": 2}, "d": 1}
+    assert deep_update(base, {"a": {"b": 5}}) == {"a": {"b": 5, "c": 2}, "d": 1}
+    assert base == {"a": {"b": 1, "c": 2}, "d": 1}
+    config = load_config(PIPELINES_DIR / "demo.yaml", ["train.epochs=3", "outdir=/tmp/x"])
+    assert config["train"]["epochs"] == 3 and config["outdir"] == "/tmp/x"
+
+
+@pytest.mark.parametrize(
+    ("override", "pattern"),
+    [
+        ("train.epoch=3", r"unknown config key 'train\.epoch'; allowed keys here: .*epochs"),
+        ("train.epochs=0", r"config key 'train\.epochs' = 0 is invalid .*expected number of epochs"),
+        ("train.hidden=wide", r"config key 'train\.hidden' = 'wide' is invalid"),
+        ("input.mode=bam", r"config key 'input\.mode' = 'bam' is invalid"),
+        ("ingest.filter=LowQual", r"config key 'ingest\.filter'"),
+        ("colour=red", r"unknown config key 'colour'"),
+    ],
+)
+def test_bad_values_name_the_key(override: str, pattern: str):
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(PIPELINES_DIR / "demo.yaml", [override])
+
+
+def test_mode_specific_requirements():
+    base = {"name": "x", "outdir": "o", "input": {"mode": "files", "files": ["a.vcf"]}}
+    with pytest.raises(ConfigError, match=r"'input\.reference'"):
+        validate_config(base)
+    with pytest.raises(ConfigError, match=r"'input\.files'"):
+        validate_config({"name": "x", "outdir": "o", "input": {"mode": "matrix"}})
+    with pytest.raises(ConfigError, match="required"):
+        validate_config({"name": "x", "input": {"mode": "simulate"}})
+
+
+def test_yaml_errors_name_file_and_line(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\noutdir: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml:\d+: not valid YAML"):
+        load_config(bad)
+
+
+def test_cli_rejects_bad_key_before_running(tmp_path: Path):
+    result = CliRunner().invoke(
+        app, ["pipeline", "run", str(PIPELINES_DIR / "demo.yaml"), "--dry-run", "--set", "train.epoch=3",
+              "--directory", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "train.epoch" in result.output
+    assert not (tmp_path / "results").exists()
+
+
+def test_snakefile_validates_too(tmp_path: Path):
+    """Plain `snakemake` (no nanog1 wrapper) rejects the same key through the Snakefile's `validate`."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\noutdir: out\ninput: {mode: matrix, files: [a.csv]}\ntrain: {epoch: 3}\n")
+    snakefile = str(PIPELINES_DIR / "Snakefile")
+    cmd = [sys.executable, "-m", "snakemake", "-s", snakefile, "--configfile", str(bad),
+           "--directory", str(tmp_path), "-n", "--cores", "1"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "'epoch' was unexpected" in out.stdout + out.stderr

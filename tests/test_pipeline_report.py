@@ -1,0 +1,92 @@
+"""The report: Markdown + PNGs from an evaluated cohort; its tables equal simple references."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+from nanog1.report import confusion_table, mean_exposures, pca_2d, write_report
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def evaluated_cohort(rng: np.random.Generator, n: int = 60) -> ad.AnnData:
+    types = rng.choice(["Lung", "Skin", "Breast"], size=n)
+    predicted = np.where(rng.random(n) < 0.7, types, rng.choice(["Lung", "Skin", "Breast"], size=n))
+    obs = pd.DataFrame({"cancer_type": pd.Categorical(types), "predicted_type": pd.Categorical(predicted),
+                        "burden_SBS96": rng.integers(10, 500, n)}, index=[f"s{i}" for i in range(n)])
+    obs["split"] = np.where(rng.random(n) < 0.3, "val", "train")
+    adata = ad.AnnData(X=rng.poisson(1.0, (n, 257)).astype(np.float32), obs=obs)
+    adata.obsm["X_nanog1"] = rng.normal(size=(n, 16)).astype(np.float32)
+    adata.obsm["exposures_SBS96"] = pd.DataFrame(rng.gamma(1.0, 50, (n, 5)), index=obs.index,
+                                                  columns=["SBS1", "SBS2", "SBS4", "SBS5", "SBS7a"])
+    return adata
+
+
+def test_confusion_table_counts_pairs():
+    rng = np.random.default_rng(0)
+    truth = pd.Series(rng.choice(list("abc"), 200))
+    pred = pd.Series(rng.choice(list("abcd"), 200))
+    table = confusion_table(truth, pred)
+    for t in table.index:
+        for p in table.columns:
+            assert table.loc[t, p] == int(((truth == t) & (pred == p)).sum())
+
+
+def test_mean_exposures_are_mean_shares_per_type():
+    rng = np.random.default_rng(1)
+    exp = pd.DataFrame(rng.gamma(1.0, 10, (40, 6)), columns=[f"S{i}" for i in range(6)])
+    types = pd.Series(rng.choice(["x", "y"], 40))
+    table = mean_exposures(exp, types, top=6)
+    share = exp.to_numpy() / exp.to_numpy().sum(1, keepdims=True)
+    for t in ("x", "y"):
+        expected = share[(types == t).to_numpy()].mean(0)
+        np.testing.assert_allclose(table.loc[t, exp.columns].to_numpy(), expected)
+
+
+def test_pca_matches_svd():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 8)) @ np.diag([5, 3, 1, 1, 1, 1, 1, 1])
+    coords = pca_2d(X)
+    centred = X - X.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    ref = centred @ vt[:2].T
+    np.testing.assert_allclose(np.abs(coords), np.abs(ref), atol=1e-8)
+
+
+def test_report_writes_markdown_and_pngs(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    adata = evaluated_cohort(rng)
+    cohort = tmp_path / "cohort.h5ad"
+    adata.write_h5ad(cohort)
+    run = tmp_path / "run"
+    run.mkdir()
+    saved = {"run_id": "abc", "metrics": {"val_accuracy": 0.71, "best_epoch": 3}}
+    (run / "metrics.json").write_text(json.dumps(saved))
+    result = CliRunner().invoke(app, ["report", "--cohort", str(cohort), "--run", str(run),
+                                      "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    md = (tmp_path / "report" / "report.md").read_text()
+    for name in ("confusion_matrix.png", "embedding.png", "exposures_SBS96.png"):
+        assert f"]({name})" in md
+        assert (tmp_path / "report" / name).read_bytes()[:8] == PNG_MAGIC
+    held = adata.obs["split"] == "val"
+    acc = (adata.obs["cancer_type"][held].astype(str) == adata.obs["predicted_type"][held].astype(str)).mean()
+    assert f"Scored on {int(held.sum())} held-out samples" in md and f"accuracy {acc:.3f}" in md
+    assert "| val_accuracy | 0.7100 |" in md and "| run_id | abc |" in md
+    assert not list((tmp_path / "report").glob(".*"))
+
+
+def test_report_says_what_is_missing(tmp_path: Path):
+    adata = ad.AnnData(X=np.zeros((4, 257), dtype=np.float32))
+    cohort = tmp_path / "bare.h5ad"
+    adata.write_h5ad(cohort)
+    result = write_report(cohort, tmp_path, tmp_path / "r")
+    assert len(result.figures) == 0 and len(result.notes) == 3
+    assert "no `predicted_type`" in result.markdown.read_text()
