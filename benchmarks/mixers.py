@@ -7,7 +7,10 @@ through ``step`` on a filled cache, tokens/s and cache bytes per token; quatrix 
 decode row is one full causal forward over the 8k context per new token.
 
 Every kind, the MHA peer included, runs on the SDPA backend torch picks by default (the table
-names it; cuDNN on an H100 with torch 2.11); ``--sdpa flash`` excludes cuDNN so flash runs.
+names it; cuDNN on an H100 with torch 2.11); ``--sdpa flash`` excludes cuDNN so flash runs. On CUDA a
+second peer row, "MHA on SDPA flash", pins MHA to the flash backend (the issues' MHA-flash bar), and
+the table gives every row's speed-up over it. ``--no-quatrix`` drops the quatrix rows, ``--skip-checks``
+the correctness checks.
 It first checks on the device that our mixers equal quatrix's (same weights, fp32) and that bf16
 stays near fp32. Run from the repo root on a CUDA machine:
 
@@ -117,9 +120,14 @@ def backend_scope(args):
     return contextlib.nullcontext()
 
 
-def train_row(name: str, kind: str, rank: int, length: int, causal: bool, args, fwd=None, module=None):
-    """Time bf16 forward+backward of one mixer at one length; memory is the peak above the inputs."""
-    with backend_scope(args):
+def train_row(name: str, kind: str, rank: int, length: int, causal: bool, args, fwd=None, module=None,
+              flash_only: bool = False):
+    """Time bf16 forward+backward of one mixer at one length; memory is the peak above the inputs.
+
+    ``flash_only`` pins SDPA to its flash backend: the MHA-flash peer the issues' targets name.
+    """
+    scope = sdpa_kernel([SDPBackend.FLASH_ATTENTION]) if flash_only else backend_scope(args)
+    with scope:
         return _train_row(name, kind, rank, length, causal, args, fwd, module)
 
 
@@ -241,6 +249,11 @@ def train_rows(args) -> list[dict]:
             torch.manual_seed(0)
             rows.append(train_row("ours mha (peer)", "mha", HIDDEN, length, causal, args,
                                   module=build_mixer("mha", HIDDEN, HIDDEN, HEADS, causal)))
+            if args.device == "cuda":
+                torch.manual_seed(0)
+                rows.append(train_row("MHA on SDPA flash (peer)", "mha_flash", HIDDEN, length, causal, args,
+                                      module=build_mixer("mha", HIDDEN, HIDDEN, HEADS, causal),
+                                      flash_only=True))
             for rank in args.ranks:
                 for kind in ("qcompass", "savo", "mha_rank"):
                     if kind == "mha_rank" and rank == HIDDEN:
@@ -248,7 +261,7 @@ def train_rows(args) -> list[dict]:
                     torch.manual_seed(0)
                     m = build_mixer(kind, HIDDEN, rank, HEADS, causal)
                     rows.append(train_row(f"ours {kind}", kind, rank, length, causal, args, module=m))
-                for kind in ("qcompass", "savo"):
+                for kind in ("qcompass", "savo") if args.quatrix else ():
                     peer = quatrix_mixer(kind, rank, causal) if causal else None
                     if peer is not None:
                         peer = peer.to(args.device, torch.bfloat16)
@@ -259,19 +272,22 @@ def train_rows(args) -> list[dict]:
 
 
 def print_tables(rows: list[dict], decode: list[dict]) -> None:
-    print("\n| mixer | r | L | B | causal | backend | ms | tok/s | peak GiB | TFLOP/s | vs MHA |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    flash = {(r["L"], r["causal"]): r.get("ms") for r in rows if r["kind"] == "mha" and "ms" in r}
+    print("\n| mixer | r | L | B | causal | backend | ms | tok/s | peak GiB | TFLOP/s | time ÷ MHA "
+          "| MHA-flash time ÷ this |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    mha = {(r["L"], r["causal"]): r.get("ms") for r in rows if r["kind"] == "mha" and "ms" in r}
+    flash = {(r["L"], r["causal"]): r.get("ms") for r in rows if r["kind"] == "mha_flash" and "ms" in r}
     for r in rows:
         if "error" in r:
             print(f"| {r['name']} | {r['rank']} | {r['L']} | {r['B']} | {r['causal']} | - | {r['error']} "
                   "| | | | |")
             continue
-        ref = flash.get((r["L"], r["causal"]))
+        ref, fl = mha.get((r["L"], r["causal"])), flash.get((r["L"], r["causal"]))
         ratio = f"{r['ms'] / ref:.2f}" if ref else "-"
+        speedup = f"{fl / r['ms']:.2f}" if fl else "-"
         print(f"| {r['name']} | {r['rank']} | {r['L']} | {r['B']} | {r['causal']} | {r.get('backend', '-')} "
               f"| {r['ms']:.2f} | {r['tok_per_s']:.3g} | {r.get('peak_GiB', float('nan')):.2f} "
-              f"| {r['tflops']:.1f} | {ratio} |")
+              f"| {r['tflops']:.1f} | {ratio} | {speedup} |")
     print("\n| decode | r | L | B | ms/step | tok/s | cache bytes/token |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for d in decode:
@@ -293,15 +309,18 @@ def main() -> None:
     parser.add_argument("--decode-batch", type=int, default=8)
     parser.add_argument("--sdpa", choices=["auto", "flash"], default="auto",
                         help="auto: torch's default dispatch (cuDNN on H100, torch 2.11); flash: no cuDNN")
+    parser.add_argument("--no-quatrix", dest="quatrix", action="store_false",
+                        help="skip the quatrix 0.2.1 peer rows (when its wheel is not on the path)")
+    parser.add_argument("--skip-checks", action="store_true", help="skip the correctness checks")
     parser.add_argument("--out", default=os.environ.get("OUT", "."))
     args = parser.parse_args()
     name = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     print(f"torch {torch.__version__}, device {name}", flush=True)
-    for line in check_correctness(args):
+    for line in [] if args.skip_checks else check_correctness(args):
         print(line, flush=True)
     rows = train_rows(args)
     decode = [decode_row(kind, 64, args) for kind in ("qcompass", "savo", "mha", "mha_rank")]
-    decode += [quatrix_decode_row(kind, 64, args) for kind in ("qcompass", "savo")]
+    decode += [quatrix_decode_row(kind, 64, args) for kind in ("qcompass", "savo") if args.quatrix]
     with open(os.path.join(args.out, "mixers.json"), "w") as f:
         json.dump(dict(train=rows, decode=decode), f, indent=1)
     print_tables(rows, decode)
