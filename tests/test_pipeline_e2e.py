@@ -66,6 +66,10 @@ def test_demo_outputs(demo: Path):
         assert list((demo / "benchmarks").rglob(f"{rule}*.tsv")) or (demo / "benchmarks" / rule).is_dir()
     assert not (demo / "run" / "checkpoint.pt").exists()  # removed once training succeeded
     runs = mlflow_runs(demo)
+    fit = runs["tags.mlflow.runName"] == "signature-fit"
+    assert fit.sum() == 1 and runs.loc[fit, "status"].item() == "FINISHED"  # the fit's settings, recorded
+    assert any("cosmic" in c.lower() for c in runs.loc[fit].dropna(axis=1).columns if c.startswith("params."))
+    runs = runs[~fit].reset_index(drop=True)
     assert len(runs) == 1 and runs.loc[0, "status"] == "FINISHED"
     for rule in ("train", "evaluate", "embed"):
         assert runs.loc[0, f"tags.snakemake.jobid.{rule}"].isdigit()

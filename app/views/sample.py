@@ -59,6 +59,13 @@ with left:
         if len(row):
             frame = pd.DataFrame({"signature": row.index.astype(str), "mutations": row.to_numpy(),
                                   "share": row.to_numpy() / row.sum()})
+            lo, hi = adata.obsm.get(f"exposures_{name}_lo"), adata.obsm.get(f"exposures_{name}_hi")
+            if lo is not None and hi is not None:  # bootstrap intervals (nanog1 signatures fit --bootstrap)
+                frame["interval"] = [f"{lo.loc[sample, s]:.0f} – {hi.loc[sample, s]:.0f}" for s in row.index]
+                frame["presence"] = adata.obsm[f"exposures_{name}_presence"].loc[sample, row.index].to_numpy()
+            low = adata.obs.get(f"fit_low_burden_{name}")
+            if low is not None and bool(low.loc[sample]):
+                st.warning(f"{name}: burden too low or fit unstable under resampling; read loosely.")
             st.dataframe(frame, hide_index=True, width="stretch",
                          column_config={"share": st.column_config.ProgressColumn(format="%.2f", min_value=0,
                                                                                   max_value=1)})

@@ -17,6 +17,8 @@ ENV_COHORT = "NANOG1_COHORT"
 ENV_TRACKING = "MLFLOW_TRACKING_URI"
 ENV_TEXT_CKPT = "NANOG1_TEXT_CHECKPOINT"
 ENV_VISION_CKPT = "NANOG1_VISION_CHECKPOINT"
+ENV_AUDIO_CKPT = "NANOG1_AUDIO_CHECKPOINT"
+ENV_WORLD_CKPT = "NANOG1_WORLD_CHECKPOINT"
 
 
 def repo_root() -> Path:
@@ -37,6 +39,8 @@ class DashboardConfig:
     tracking_uri: str
     text_checkpoint: Path | None = None
     vision_checkpoint: Path | None = None
+    audio_checkpoint: Path | None = None
+    world_checkpoint: Path | None = None
 
 
 def _optional_path(value: str | None) -> Path | None:
@@ -52,6 +56,8 @@ def default_config(environ: dict[str, str] | None = None) -> DashboardConfig:
         tracking_uri=env.get(ENV_TRACKING) or f"sqlite:///{demo / 'mlflow.db'}",
         text_checkpoint=_optional_path(env.get(ENV_TEXT_CKPT)),
         vision_checkpoint=_optional_path(env.get(ENV_VISION_CKPT)),
+        audio_checkpoint=_optional_path(env.get(ENV_AUDIO_CKPT)),
+        world_checkpoint=_optional_path(env.get(ENV_WORLD_CKPT)),
     )
 
 

@@ -8,6 +8,7 @@ the file, then the page stops: researchers see what is wrong, never a traceback.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import anndata as ad
@@ -58,8 +59,7 @@ def sidebar_config() -> DashboardConfig:
         uri = st.text_input("MLflow tracking URI", key="src_mlflow",
                             help="e.g. sqlite:///results/demo/mlflow.db; default: $MLFLOW_TRACKING_URI")
         st.caption("Read-only: the dashboard never writes to these.")
-    cfg = DashboardConfig(Path(cohort.strip()).expanduser(), uri.strip(), base.text_checkpoint,
-                          base.vision_checkpoint)
+    cfg = replace(base, cohort=Path(cohort.strip()).expanduser(), tracking_uri=uri.strip())
     st.session_state["nanog1_config"] = cfg
     return cfg
 

@@ -62,6 +62,30 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
 
 
+def solve_exposures(
+    signatures: pd.DataFrame, V: np.ndarray, config: FitConfig, candidates: np.ndarray | None = None
+) -> np.ndarray:
+    """Exposures (rows × signatures) of catalogue rows V (rows × channels in `signatures` order).
+
+    The array-level core of `fit_signatures`, also used by the bootstrap on stacked resampled rows;
+    `candidates` (rows × signatures bool) restricts which signatures each row may use.
+    """
+    W = torch.tensor(signatures.to_numpy(np.float64), device=config.device)
+    Vt = torch.tensor(np.asarray(V, dtype=np.float64), device=config.device)
+    allowed = (
+        None if candidates is None else torch.as_tensor(np.asarray(candidates, dtype=bool), device=W.device)
+    )
+    if config.method == "nnls":
+        X = nnls(W, Vt, allowed=allowed)
+    elif config.method == "sparse":
+        permanent = tuple(i for i, s in enumerate(signatures.columns) if s in config.permanent)
+        sel = SelectionConfig(config.add_penalty, config.remove_penalty, permanent, config.max_signatures)
+        X = select_signatures(W, Vt, sel, candidates=allowed)
+    else:
+        raise ValueError(f"unknown fitting method {config.method!r}; expected 'nnls' or 'sparse'")
+    return X.cpu().numpy()
+
+
 def fit_signatures(
     catalogue: pd.DataFrame, signatures: pd.DataFrame, config: FitConfig | None = None
 ) -> FitResult:
@@ -71,17 +95,7 @@ def fit_signatures(
     if missing:
         raise ValueError(f"catalogue lacks {len(missing)} signature channels, e.g. {missing[:3]}")
     V = catalogue[list(signatures.index)].to_numpy(np.float64)
-    W = torch.tensor(signatures.to_numpy(np.float64), device=config.device)
-    Vt = torch.tensor(V, device=config.device)
-    if config.method == "nnls":
-        X = nnls(W, Vt)
-    elif config.method == "sparse":
-        permanent = tuple(i for i, s in enumerate(signatures.columns) if s in config.permanent)
-        sel = SelectionConfig(config.add_penalty, config.remove_penalty, permanent, config.max_signatures)
-        X = select_signatures(W, Vt, sel)
-    else:
-        raise ValueError(f"unknown fitting method {config.method!r}; expected 'nnls' or 'sparse'")
-    X_np = X.cpu().numpy()
+    X_np = solve_exposures(signatures, V, config)
     recon = X_np @ signatures.to_numpy(np.float64).T
     resid = np.linalg.norm(V - recon, axis=1)
     norm = np.linalg.norm(V, axis=1)

@@ -104,8 +104,16 @@ def _backward(G, b, vv, support, x, err, fixed, cfg: SelectionConfig, rows: torc
     return support, x, err
 
 
-def select_signatures(W: torch.Tensor, V: torch.Tensor, cfg: SelectionConfig | None = None) -> torch.Tensor:
-    """Sparse exposures X (n × k) for catalogues V (n × c) and signatures W (c × k)."""
+def select_signatures(
+    W: torch.Tensor,
+    V: torch.Tensor,
+    cfg: SelectionConfig | None = None,
+    candidates: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Sparse exposures X (n × k) for catalogues V (n × c) and signatures W (c × k).
+
+    `candidates` (n × k bool) limits which signatures each row may add (permanent ones always enter).
+    """
     cfg = cfg or SelectionConfig()
     W = W.to(torch.float64)
     V = V.to(device=W.device, dtype=torch.float64)
@@ -121,6 +129,8 @@ def select_signatures(W: torch.Tensor, V: torch.Tensor, cfg: SelectionConfig | N
     for _ in range(k):
         grad = b - x @ G
         toggles = ~support & (grad > 0) & active.unsqueeze(-1) & (support.sum(-1, keepdim=True) < limit)
+        if candidates is not None:
+            toggles &= candidates.to(toggles.device)
         new_err, col = _best_change(G, b, vv, support, x, toggles, True, cfg.chunk)
         add = (col >= 0) & ((err - new_err > cfg.add_penalty) | ~support.any(-1))
         if not bool(add.any()):

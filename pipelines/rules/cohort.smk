@@ -52,13 +52,14 @@ rule signatures:
         out("work/cohort_signatures.h5ad"),
     params:
         extra=config["signatures"]["extra"],
+        tracking=shlex.quote(TRACKING_URI),
     threads: config["threads"]
     log:
         logfile("signatures"),
     benchmark:
         bench("signatures")
     shell:
-        "{NANOG1} signatures fit {input:q} --out {output:q} {params.extra} > {log} 2>&1"
+        "{NANOG1} signatures fit {input:q} --out {output:q} --mlflow {params.tracking} {params.extra} > {log} 2>&1"
 
 
 def annotated_cohort(wildcards=None):
