@@ -1,6 +1,8 @@
 """`nanog1 evaluate`: predictions, class probabilities and embeddings back into the cohort, plus reports.
 
-Writes obs['predicted_type'], obsm['proba_type'] (DataFrame, columns = types), obsm['X_nanog1'],
+Writes obs['predicted_type'] ("uncertain" where the run's abstention rule applies; raw top-1 in
+obs['predicted_type_raw']), obsm['proba_type'] (temperature-calibrated DataFrame, columns = types),
+obs['type_confidence'], obs['type_entropy'], obsm['X_nanog1'],
 obsm['predicted_exposures_<set>'] for exposure models, and, where the cohort has known types, the
 metrics (JSON), confusion matrix and per-type report (CSV + PNG) beside the output file.
 """
@@ -13,6 +15,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from nanog1.training.calibration import load_calibration, store_calibrated_types
 from nanog1.training.cohort_io import read, write
 from nanog1.training.embed import apply_model, model_provenance
 from nanog1.training.loop import write_json
@@ -37,6 +40,8 @@ def evaluate_cohort(cohort: Path, run_dir: Path, out: Path, device: str = "cpu")
     if pred.proba is not None:
         _store_types(adata, pred.proba, classes)
         metrics = classification_metrics(pred.proba, labels, classes)
+        calib = load_calibration(run_dir)
+        metrics |= store_calibrated_types(adata, pred.proba, _dense(adata.X), classes, labels, calib)
         if (labels >= 0).any():
             prefix = report_prefix(out)
             write_reports(prefix.parent, pred.proba, labels, classes, prefix=prefix.name + ".")
@@ -53,6 +58,11 @@ def evaluate_cohort(cohort: Path, run_dir: Path, out: Path, device: str = "cpu")
 def _store_types(adata: ad.AnnData, proba: np.ndarray, classes: list[str]) -> None:
     adata.obsm["proba_type"] = pd.DataFrame(proba, index=adata.obs_names, columns=classes)
     adata.obs["predicted_type"] = pd.Categorical(np.asarray(classes)[proba.argmax(1)], categories=classes)
+
+
+def _dense(x) -> np.ndarray:
+    """The count matrix as a dense array (cohorts may store X sparse)."""
+    return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)
 
 
 def _log_to_run(saved: dict, metrics: dict[str, float]) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 
 from nanog1.training import distributed
+from nanog1.training.calibration import calibrate_run, ood_reference
 from nanog1.training.cohort_io import atomic_write, read
 from nanog1.training.config import TrainConfig
 from nanog1.training.cv import kfold_splits, train_val_split
@@ -201,6 +202,12 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
     if not dist_info.is_main:
         return TrainOutcome(run_id="", model_uri="", metrics=metrics)
     reports = write_reports(run_dir, proba, labels, arrays.classes) if proba is not None else []
+    if proba is not None:
+        source = "out_of_fold" if cfg.folds > 1 else "validation"
+        ood = ood_reference(arrays.counts, arrays.labels, cfg.val_fraction, cfg.seed)
+        calib_metrics, calib_files = calibrate_run(run_dir, proba, labels, source, ood)
+        metrics |= calib_metrics
+        reports += calib_files
     metrics |= {"n_params": result.metrics["n_params"]}
     summary = {("best_" + k[4:] if k.startswith("val_") else k): v for k, v in metrics.items()}
     tracker.log_metrics(

@@ -50,4 +50,6 @@ def final_targets():
     targets = [out("cohort.h5ad")]
     if config["report"]["enabled"]:
         targets.append(out("report/report.md"))
+    if config["finetune"]["enabled"]:
+        targets.append(out("finetune/metrics.json"))
     return targets

@@ -78,3 +78,37 @@ rule embed:
     shell:
         "{NANOG1} embed {input.cohort:q} --run {RUN_DIR} --out {output:q} > {log} 2>&1"
         " && {_RECORD} --rule {rule} --jobid {jobid} >> {log} 2>&1"
+
+
+# Optional: fine-tune the trained encoder on another cohort (a new type head) and measure the gain
+# over a model trained from scratch with the same budget (`finetune.enabled`, off by default).
+_FINETUNE = config["finetune"]
+if _FINETUNE["enabled"]:
+    if not _FINETUNE["cohort"]:
+        raise ValueError("config key finetune.cohort: needed when finetune.enabled is true")
+
+    rule finetune:
+        input:
+            cohort=_FINETUNE["cohort"],
+            model=f"{RUN_DIR}/model.pt",
+        output:
+            out("finetune/metrics.json"),
+        params:
+            epochs=_FINETUNE["epochs"],
+            freeze="--freeze-encoder" if _FINETUNE["freeze_encoder"] else "",
+            test_fraction=_FINETUNE["test_fraction"],
+            train_fraction=_FINETUNE["train_fraction"],
+            seed=SEED,
+            experiment=shlex.quote(f"{EXPERIMENT}-finetune"),
+            tracking=shlex.quote(TRACKING_URI),
+            extra=_FINETUNE["extra"],
+        threads: config["threads"]
+        log:
+            logfile("finetune"),
+        benchmark:
+            bench("finetune")
+        shell:
+            "{NANOG1} finetune {input.cohort:q} --from {RUN_DIR} --out {OUT}/finetune"
+            " --epochs {params.epochs} {params.freeze} --test-fraction {params.test_fraction}"
+            " --train-fraction {params.train_fraction} --seed {params.seed}"
+            " --experiment {params.experiment} --tracking-uri {params.tracking} {params.extra} > {log} 2>&1"

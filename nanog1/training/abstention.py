@@ -1,0 +1,201 @@
+"""Abstention: say "uncertain" instead of a type when the model is unsure or the tumour is unlike training.
+
+Two tests, both set on held-out (validation) data: the top-1 probability must reach a confidence
+threshold chosen for a target accuracy (or coverage), and the tumour's mutational profile must lie
+within the Mahalanobis distance of the nearest training-type centroid that covers the validation
+samples (else it is unlike every training type).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nanog1.genomics.channels import CHANNEL_SETS
+
+UNCERTAIN = "uncertain"
+
+
+def confidence_entropy(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Top-1 probability and Shannon entropy (nats) of each row."""
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1.0)
+    return p.max(1), -(p * np.log(p)).sum(1)
+
+
+def coverage_curve(proba: np.ndarray, labels: np.ndarray) -> pd.DataFrame:
+    """Accuracy on the samples kept at each confidence threshold (one row per labelled sample)."""
+    keep = np.asarray(labels) >= 0
+    proba, labels = np.asarray(proba)[keep], np.asarray(labels)[keep]
+    conf = proba.max(1)
+    order = np.argsort(-conf, kind="stable")
+    correct = (proba.argmax(1) == labels)[order]
+    n_kept = np.arange(1, len(order) + 1)
+    return pd.DataFrame(
+        {
+            "threshold": conf[order],
+            "coverage": n_kept / max(len(order), 1),
+            "accuracy": np.cumsum(correct) / n_kept,
+        }
+    )
+
+
+def choose_threshold(
+    proba: np.ndarray,
+    labels: np.ndarray,
+    target_accuracy: float | None = 0.9,
+    target_coverage: float | None = None,
+) -> float:
+    """Lowest confidence threshold whose kept samples reach `target_accuracy` (or keep `target_coverage`).
+
+    0.0 (never abstain) when all samples already reach the target; the top confidence when none does.
+    """
+    curve = coverage_curve(proba, labels)
+    if curve.empty:
+        return 0.0
+    if target_coverage is not None:
+        ok = curve[curve["coverage"] <= target_coverage + 1e-12]
+        return float(ok["threshold"].iloc[-1]) if len(ok) else float(curve["threshold"].iloc[0])
+    if curve["accuracy"].iloc[-1] >= target_accuracy:
+        return 0.0
+    ok = curve[curve["accuracy"] >= target_accuracy]
+    return float(ok["threshold"].iloc[-1]) if len(ok) else float(curve["threshold"].iloc[0])
+
+
+def profile_features(counts: np.ndarray) -> np.ndarray:
+    """Square-root proportions within each channel set (SBS96, DBS78, ID83): burden-free profiles."""
+    counts = np.asarray(counts, dtype=np.float64)
+    out = np.zeros_like(counts)
+    start = 0
+    for size in (len(labels) for labels in CHANNEL_SETS.values()):
+        block = counts[:, start : start + size]
+        out[:, start : start + size] = np.sqrt(block / block.sum(1, keepdims=True).clip(1e-12))
+        start += size
+    return out
+
+
+@dataclass
+class CentroidOOD:
+    """Mahalanobis distance of features to the nearest training-type centroid (shared Ledoit-Wolf covariance).
+
+    The cut-off is a quantile of the validation samples' distances, so about (1 - quantile) of
+    in-distribution tumours are flagged while tumours unlike every training type mostly are.
+    """
+
+    centroids: list[list[float]]
+    precision: list[list[float]]
+    threshold: float
+
+    @classmethod
+    def fit(
+        cls,
+        train_embedding: np.ndarray,
+        train_labels: np.ndarray,
+        val_embedding: np.ndarray,
+        quantile: float = 0.99,
+    ) -> CentroidOOD:
+        """Centroids and within-type covariance of the training types; cut-off from validation."""
+        from sklearn.covariance import LedoitWolf
+
+        keep = np.asarray(train_labels) >= 0
+        emb, labels = np.asarray(train_embedding, np.float64)[keep], np.asarray(train_labels)[keep]
+        types = np.unique(labels)
+        centroids = np.stack([emb[labels == c].mean(0) for c in types])
+        residuals = np.concatenate([emb[labels == c] - centroids[i] for i, c in enumerate(types)])
+        precision = LedoitWolf().fit(residuals).precision_
+        rule = cls(centroids.tolist(), precision.tolist(), float("inf"))
+        rule.threshold = float(np.quantile(rule.distance(val_embedding), quantile))
+        return rule
+
+    def distance(self, embedding: np.ndarray) -> np.ndarray:
+        """Mahalanobis distance of each row to its nearest training-type centroid."""
+        diff = np.asarray(embedding, np.float64)[:, None, :] - np.asarray(self.centroids)[None, :, :]
+        sq = np.einsum("nkd,de,nke->nk", diff, np.asarray(self.precision), diff)
+        return np.sqrt(np.clip(sq, 0.0, None)).min(1)
+
+
+@dataclass
+class AbstentionRule:
+    """When a prediction becomes "uncertain": low confidence, or (optionally) far from every type."""
+
+    confidence_threshold: float = 0.0
+    target_accuracy: float | None = 0.9
+    ood: CentroidOOD | None = None
+    meta: dict = field(default_factory=dict)
+
+    def uncertain(self, proba: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
+        """Boolean mask of rows to report as "uncertain" (`features` as given to the OOD test)."""
+        mask = np.asarray(proba).max(1) < self.confidence_threshold
+        if self.ood is not None and features is not None:
+            mask |= self.ood.distance(features) > self.ood.threshold
+        return mask
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (stored in the run's calibration.json)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> AbstentionRule:
+        """Inverse of to_dict."""
+        ood = values.get("ood")
+        return cls(
+            confidence_threshold=float(values.get("confidence_threshold", 0.0)),
+            target_accuracy=values.get("target_accuracy"),
+            ood=CentroidOOD(**ood) if ood else None,
+            meta=dict(values.get("meta", {})),
+        )
+
+
+def labelled_types(
+    proba: np.ndarray, classes: list[str], uncertain: np.ndarray
+) -> tuple[pd.Categorical, pd.Categorical]:
+    """(predicted types with "uncertain" where abstaining, raw top-1 types) as categoricals."""
+    raw = np.asarray(classes, dtype=object)[np.asarray(proba).argmax(1)]
+    shown = np.where(uncertain, UNCERTAIN, raw)
+    cats = [*classes, UNCERTAIN] if UNCERTAIN not in classes else list(classes)
+    return pd.Categorical(shown, categories=cats), pd.Categorical(raw, categories=list(classes))
+
+
+def covered_accuracy(proba: np.ndarray, labels: np.ndarray, uncertain: np.ndarray) -> dict[str, float]:
+    """Coverage and top-1 accuracy on the covered labelled samples, beside accuracy on all of them."""
+    keep = np.asarray(labels) >= 0
+    if not keep.any():
+        return {}
+    correct = np.asarray(proba).argmax(1)[keep] == np.asarray(labels)[keep]
+    covered = ~np.asarray(uncertain)[keep]
+    return {
+        "coverage": float(covered.mean()),
+        "top1_covered": float(correct[covered].mean()) if covered.any() else float("nan"),
+        "top1_all": float(correct.mean()),
+    }
+
+
+def coverage_png(curve: pd.DataFrame, threshold: float, path: Path) -> None:
+    """Accuracy against coverage, with the chosen operating point marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nanog1.training.cohort_io import atomic_write
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    ax.plot(curve["coverage"], curve["accuracy"], lw=1.5)
+    kept = curve[curve["threshold"] >= threshold]
+    if len(kept):
+        ax.plot(
+            kept["coverage"].iloc[-1],
+            kept["accuracy"].iloc[-1],
+            "o",
+            color="C3",
+            label=f"threshold {threshold:.2f}",
+        )
+        ax.legend(loc="lower left", fontsize=8)
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("coverage (share predicted)")
+    ax.set_ylabel("accuracy on covered samples")
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    plt.close(fig)
