@@ -118,6 +118,8 @@ def main() -> None:
         help="per-fold checkpoints and per-model out-of-fold probabilities (resumable)",
     )
     ap.add_argument("--report-only", action="store_true", help="only tabulate what --work already holds")
+    ap.add_argument("--export-npz", type=Path, help="write arrays + folds for pcawg_device.py; stop")
+    ap.add_argument("--import-oof", type=Path, help="copy pcawg_device.py's oof/info into --work")
     ap.add_argument("--out", type=Path, default=Path("results/pcawg_typing.json"))
     args = ap.parse_args()
     adata = pcawg_cohort(args.pcawg, args.min_genomes)
@@ -128,10 +130,35 @@ def main() -> None:
         f"load {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; torch threads {torch.get_num_threads()}",
         flush=True,
     )
+    if args.export_npz:
+        export_npz(arrays, splits, args.export_npz)
+        return
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.import_oof:
+        for path in [*args.import_oof.glob("oof_*.npy"), *args.import_oof.glob("info_*.json")]:
+            (args.work / path.name).write_bytes(path.read_bytes())
     if not args.report_only:
         run_models(args, arrays, splits)
     report(arrays, splits, args.work, args.out)
+
+
+def export_npz(arrays, splits, path: Path) -> None:
+    """Counts, labels, published exposure proportions, fold of each genome and each fold's inner
+    validation split (the same ones encoder_cv uses), for the device script (no anndata/sklearn there)."""
+    fold = np.full(arrays.n, -1, dtype=np.int64)
+    payload = {"counts": arrays.counts, "labels": arrays.labels, "classes": np.array(arrays.classes)}
+    for k, (train, test) in enumerate(splits):
+        fold[test] = k
+        _, inner_val = train_val_split(arrays.labels[train], 0.2, 0)
+        mask = np.zeros(arrays.n, dtype=bool)
+        mask[train[inner_val]] = True
+        payload[f"inner_val_{k}"] = mask
+    payload |= {f"expo_{k}": v for k, v in arrays.exposures.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, fold=fold, **payload)
+    os.replace(tmp, path)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 def _store(work: Path, name: str, proba: np.ndarray, info: dict) -> None:

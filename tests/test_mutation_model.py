@@ -115,3 +115,30 @@ def test_bad_view_and_pooling_are_rejected():
         MutationEncoder(_cfg(view="reads"))
     with pytest.raises(ValueError, match="pooling"):
         MutationEncoder(_cfg(pooling="max"))
+
+
+def test_catalogue_features_burden_column_matches_numpy():
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(4.0, size=(3, N_CHANNELS)).astype(np.float64)
+    got = catalogue_features(torch.from_numpy(counts)).numpy()
+    bounds = np.cumsum((0,) + SET_SIZES)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        want = np.log1p(counts[:, a:b].sum(1, keepdims=True)).repeat(b - a, axis=1)
+        np.testing.assert_allclose(got[:, a:b, 2], want, rtol=1e-12)
+
+
+def test_summary_cls_hides_masked_channels_and_sees_the_rest():
+    """The CLS summary equals a numpy-free reference with masked channels zeroed; visible channels count."""
+    torch.manual_seed(6)
+    model = MutationEncoder(_cfg()).eval()
+    counts = torch.poisson(torch.full((2, N_CHANNELS), 3.0))
+    mask = torch.zeros(2, N_CHANNELS, dtype=torch.bool)
+    mask[:, 100:110] = True
+    visible_changed = counts.clone()
+    visible_changed[:, 0:10] += 40
+    s = model.summary(counts, mask)
+    x = model.summary.proj.weight
+    feats = catalogue_features(counts)
+    ref = torch.cat([feats[..., 1] / 10.0, feats[..., 0] / 5.0], -1).masked_fill(mask.repeat(1, 2), 0.0)
+    torch.testing.assert_close(s, ref @ x.T + model.summary.proj.bias)
+    assert not torch.allclose(model.summary(visible_changed, mask), s)

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from nanog1.cli import app
 from nanog1.training import run as run_module
+from nanog1.training.calibration import apply_temperature
 from nanog1.training.config import TrainConfig
 from nanog1.training.tracking import default_tracking_uri
 
@@ -89,7 +90,7 @@ def test_train_stop_resume_evaluate_embed(cohort, tmp_path):
     proba = adata.obsm["proba_type"]
     assert list(proba.columns) == sorted(adata.obs["cancer_type"].unique())
     np.testing.assert_allclose(proba.to_numpy().sum(1), 1.0, rtol=1e-5)
-    assert (adata.obs["predicted_type"].astype(str) == proba.idxmax(axis=1)).all()
+    assert (adata.obs["predicted_type_raw"].astype(str) == proba.idxmax(axis=1)).all()
     assert adata.obsm["X_nanog1"].shape == (adata.n_obs, 16)
     assert adata.uns["nanog1_model"]["mlflow_run_id"] == run_id
     assert (tmp_path / "eval.confusion.csv").exists() and (tmp_path / "eval.per_type_report.png").exists()
@@ -102,7 +103,9 @@ def test_train_stop_resume_evaluate_embed(cohort, tmp_path):
 
     logged = mlflow.pytorch.load_model(metrics["model_uri"])
     served = logged(__import__("torch").from_numpy(adata.X[:5])).detach().numpy()
-    np.testing.assert_allclose(served, proba.to_numpy()[:5], rtol=1e-4, atol=1e-6)
+    temperature = json.loads((run_dir / "calibration.json").read_text())["temperature"]  # evaluate calibrates
+    calibrated = apply_temperature(served, temperature)
+    np.testing.assert_allclose(calibrated, proba.to_numpy()[:5], rtol=1e-4, atol=1e-6)
 
 
 def test_crashed_run_ends_failed(cohort, tmp_path, monkeypatch):

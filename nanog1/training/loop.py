@@ -111,6 +111,16 @@ def score(metrics: dict[str, float], task: str) -> float:
     return -metrics["val_loss"]
 
 
+def wrap_ddp(model: torch.nn.Module) -> DDP:
+    """DDP that skips the heads a task leaves unused (e.g. the masked head when classifying).
+
+    find_unused_parameters walks the output's graph each step (tiny here). static_graph=True looked
+    equivalent but left the ranks' gradients unsynchronised from the second step on (torch 2.13, gloo;
+    tests/test_training_ddp.py checks the gradients agree).
+    """
+    return DDP(model, find_unused_parameters=True)
+
+
 def _loader(arrays, train_idx, cfg: TrainConfig, dist_info: DistInfo, generator) -> DataLoader:
     ds = IndexDataset(train_idx)
     if dist_info.distributed:
@@ -245,9 +255,7 @@ def fit(
     st = _State(mlflow_run_id=mlflow_run_id)
     if resume and (run_dir / CHECKPOINT).exists():
         st = _restore(run_dir / CHECKPOINT, model, opt, sched, loader_gen, device, cfg)
-    # static_graph: each task leaves the same heads unused every step (e.g. the masked head when
-    # classifying), which DDP handles without find_unused_parameters' per-step graph walk.
-    net = DDP(model, static_graph=True) if dist_info.distributed else model
+    net = wrap_ddp(model) if dist_info.distributed else model
     loader = _loader(arrays, train_idx, cfg, dist_info, loader_gen)
     while st.epoch + 1 < cfg.epochs and st.bad_epochs < cfg.patience:
         epoch = st.epoch + 1
