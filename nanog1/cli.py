@@ -164,25 +164,76 @@ def signatures_fit(
     add_penalty: float = typer.Option(0.05, "--add-penalty"),
     remove_penalty: float = typer.Option(0.01, "--remove-penalty"),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cuda"),
+    signatures: str = typer.Option(None, "--signatures", help="fit only these, e.g. SBS1,SBS5,SBS13"),
+    tables: list[Path] = typer.Option(
+        None, "--signature-table", exists=True, dir_okay=False, help="own COSMIC-format table (repeatable)"
+    ),
+    bootstrap: int = typer.Option(0, "--bootstrap", help="redraws per sample for intervals (0 = off)"),
+    level: float = typer.Option(0.95, "--level", help="bootstrap interval level"),
+    min_burden: int = typer.Option(50, "--min-burden", help="flag samples with fewer mutations"),
+    seed: int = typer.Option(0, "--seed", help="bootstrap seed"),
+    opportunity: str = typer.Option("genome", "--opportunity", help="genome | exome | panel"),
+    bed: Path = typer.Option(None, "--bed", exists=True, dir_okay=False, help="captured regions"),
+    reference: Path = typer.Option(None, "--reference", exists=True, dir_okay=False, help="FASTA for --bed"),
+    per_mutation: bool = typer.Option(
+        False, "--per-mutation/--no-per-mutation", help="write uns['tokens']['sig_prob_<set>']"
+    ),
+    mlflow_uri: str = typer.Option(None, "--mlflow", help="also record the fit in this MLflow store"),
 ) -> None:
-    """Attribute COSMIC signatures to every sample; writes obsm['exposures_<set>'] and fit cosines."""
-    from nanog1.fitting.cohort import fit_cohort
+    """Attribute signatures to every sample; writes obsm['exposures_<set>'], fit cosines and, on request,
+    bootstrap intervals, opportunity-rescaled exposures and per-mutation probabilities."""
+    from nanog1.fitting.bootstrap import BootstrapConfig
+    from nanog1.fitting.cohort import CohortFitOptions, Opportunity, fit_cohort, own_tables
     from nanog1.fitting.fit import FitConfig
     from nanog1.genomics.cohort import read_cohort, write_cohort
 
     adata = read_cohort(cohort)
     config = FitConfig(method=method, add_penalty=add_penalty, remove_penalty=remove_penalty, device=device)
     try:
-        results = fit_cohort(adata, config, channel_sets or None, cosmic_version, genome_build, exome)
-    except (ValueError, FileNotFoundError) as err:
+        options = CohortFitOptions(
+            subset=tuple(s.strip() for s in signatures.split(",") if s.strip()) if signatures else (),
+            tables=own_tables(tables or []),
+            bootstrap=BootstrapConfig(bootstrap, level, seed, min_burden) if bootstrap > 0 else None,
+            opportunity=Opportunity(
+                opportunity, str(reference) if reference else None, str(bed) if bed else None
+            ),
+            per_mutation=per_mutation,
+        )
+        sets = channel_sets or None
+        results = fit_cohort(adata, config, sets, cosmic_version, genome_build, exome, options)
+    except (ValueError, FileNotFoundError, KeyError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     write_cohort(adata, out or cohort)
     for cs, res in results.items():
+        low = adata.obs.get(f"fit_low_burden_{cs}")
+        flagged = f", {int(low.sum())} low-burden (unstable) samples" if low is not None else ""
         typer.echo(
             f"{cs}: {len(res.cosine)} samples, median cosine {res.cosine.median():.3f}, "
-            f"{res.signatures_per_sample().mean():.1f} signatures/sample"
+            f"{res.signatures_per_sample().mean():.1f} signatures/sample{flagged}"
         )
+    if mlflow_uri:
+        from nanog1.fitting.record import log_fit
+
+        typer.echo(f"MLflow run {log_fit(adata, out or cohort, mlflow_uri)}")
+
+
+@signatures_app.command("per-mutation")
+def signatures_per_mutation(
+    cohort: Path = typer.Argument(..., exists=True, dir_okay=False, help="fitted cohort .h5ad with tokens"),
+    out: Path = typer.Option(..., "--out", "-o", help="TSV: one row per event, one column per signature"),
+    channel_set: str = typer.Option("SBS96", "--set"),
+) -> None:
+    """Export per-mutation signature probabilities (uns['tokens']['sig_prob_<set>']) beside the tokens."""
+    from nanog1.fitting.per_mutation import export_table
+    from nanog1.genomics.cohort import read_cohort
+
+    try:
+        n = export_table(read_cohort(cohort), channel_set, out)
+    except (ValueError, KeyError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    typer.echo(f"wrote {n} {channel_set} events to {out}")
 
 
 @app.command("simulate")
@@ -307,6 +358,33 @@ def baselines(
     typer.echo(table.round(4).to_string())
 
 
+# --- training: finetune ------------------------------------------------------------------------
+@app.command()
+def finetune(
+    cohort: Path = typer.Argument(..., exists=True, dir_okay=False, help="the new cohort .h5ad"),
+    from_run: Path = typer.Option(..., "--from", exists=True, file_okay=False, help="trained run folder"),
+    out: Path = typer.Option(..., "--out", help="new run folder (model.pt, metrics.json, calibration)"),
+    epochs: int = typer.Option(10, help="budget for the fine-tuned and the scratch model alike"),
+    freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="train the new type head only"),
+    test_fraction: float = typer.Option(0.3, "--test-fraction", help="held-out share of the new cohort"),
+    train_fraction: float = typer.Option(1.0, "--train-fraction", help="share of the rest used to train"),
+    lr: float = typer.Option(None, help="learning rate (default: the trained run's)"),
+    seed: int = typer.Option(0),
+    experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/finetune)"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: a SQLite file beside OUT"),
+) -> None:
+    """Fine-tune a trained encoder on a new cohort (new type head) and report the gain over scratch."""
+    from nanog1.training.finetune import FinetuneConfig, finetune_cohort
+
+    fcfg = FinetuneConfig(epochs=epochs, freeze_encoder=freeze_encoder, test_fraction=test_fraction,
+                          train_fraction=train_fraction, lr=lr, seed=seed, experiment=experiment)
+    outcome = finetune_cohort(cohort, from_run, out, fcfg, tracking_uri)
+    for name, scores in (("fine-tuned", outcome.finetuned), ("scratch", outcome.scratch),
+                         ("gain", outcome.gain)):
+        typer.echo(f"{name}: {({k: round(v, 4) for k, v in scores.items()})}")
+    typer.echo(f"mlflow run: {outcome.run_id}")
+
+
 # --- lm and vision -----------------------------------------------------------------------------
 lm_app = typer.Typer(help="QuatrixLM: train a causal LM on text and generate from it.", no_args_is_help=True)
 app.add_typer(lm_app, name="lm")
@@ -403,6 +481,82 @@ def vision_predict(
 
     for name, label, prob in predict_files(model, images or []):
         typer.echo(f"{name}\t{label}\t{prob:.3f}")
+
+
+# --- audio and world ---------------------------------------------------------------------------
+audio_app = typer.Typer(help="QCompassBi audio encoder: train a log-mel clip classifier, predict.",
+                        no_args_is_help=True)
+app.add_typer(audio_app, name="audio")
+world_app = typer.Typer(help="World model: learn a simulated grid world, report rollout error.",
+                        no_args_is_help=True)
+app.add_typer(world_app, name="world")
+
+
+@audio_app.command("train")
+def audio_train(
+    out: Path = typer.Option(..., "--out", help="run folder (model.pt with config, class names, weights)"),
+    data: Path = typer.Option(None, exists=True, file_okay=False,
+                              help="folder of <class>/<clip>.wav files (default: synthetic clips)"),
+    per_class: int = typer.Option(200, "--per-class", help="synthetic clips per class"),
+    mixer: str = typer.Option("qcompass", help="qcompass (QCompassBi) | savo | mha_rank | mha"),
+    hidden: int = typer.Option(96), layers: int = typer.Option(3), rank: int = typer.Option(24),
+    heads: int = typer.Option(4), epochs: int = typer.Option(20), lr: float = typer.Option(3e-3),
+    seed: int = typer.Option(0), experiment: str = typer.Option("audio/synthetic"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
+) -> None:
+    """Train the audio classifier; prints held-out accuracy against chance and the MLflow run id."""
+    from nanog1.models.audio import AudioConfig
+    from nanog1.training.audio import AudioTrainConfig, train_audio
+
+    model = AudioConfig(hidden_size=hidden, layers=layers, rank=rank, heads=heads, mixer=mixer)
+    cfg = AudioTrainConfig(data=str(data) if data else None, per_class=per_class, epochs=epochs, lr=lr,
+                           seed=seed, experiment=experiment, model=model)
+    r = train_audio(cfg, out, tracking_uri)
+    typer.echo(f"test accuracy {r.test_accuracy:.4f} (chance {r.chance_accuracy:.4f}), "
+               f"train {r.clips_per_s:,.0f} clips/s\nwrote {r.checkpoint}\nmlflow run: {r.run_id}")
+
+
+@audio_app.command("predict")
+def audio_predict(
+    model: Path = typer.Option(..., "--model", exists=True, dir_okay=False,
+                               help="model.pt from `audio train`"),
+    clips: list[Path] = typer.Argument(None, help="WAV files (default: one fresh synthetic clip per class)"),
+) -> None:
+    """Print the predicted class and its probability for each clip."""
+    from nanog1.training.audio import predict_files
+
+    for name, label, prob in predict_files(model, clips or []):
+        typer.echo(f"{name}\t{label}\t{prob:.3f}")
+
+
+@world_app.command("train")
+def world_train(
+    out: Path = typer.Option(..., "--out", help="run folder (model.pt with config, weights, rollout errors)"),
+    grid: int = typer.Option(8, help="grid cells per side"), walls: int = typer.Option(2),
+    episodes: int = typer.Option(2000, help="training episodes"), steps: int = typer.Option(600),
+    horizon: int = typer.Option(4, help="imagined steps per training window"),
+    eval_horizon: int = typer.Option(8, "--eval-horizon", help="rollout steps compared with copy-last"),
+    mixer: str = typer.Option("qcompass", help="qcompass (QCompassBi) | savo | mha_rank | mha"),
+    hidden: int = typer.Option(64), layers: int = typer.Option(3), rank: int = typer.Option(16),
+    heads: int = typer.Option(4), lr: float = typer.Option(3e-3),
+    seed: int = typer.Option(0), experiment: str = typer.Option("world/gridworld"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
+) -> None:
+    """Train the world model; prints its open-loop rollout error against copying the last frame."""
+    from nanog1.models.gridworld import GridWorldConfig
+    from nanog1.models.world import WorldConfig
+    from nanog1.training.world import WorldTrainConfig, train_world
+
+    model = WorldConfig(hidden_size=hidden, layers=layers, rank=rank, heads=heads, mixer=mixer)
+    cfg = WorldTrainConfig(env=GridWorldConfig(grid=grid, walls=walls), train_episodes=episodes, steps=steps,
+                           horizon=horizon, eval_horizon=eval_horizon, lr=lr, seed=seed,
+                           experiment=experiment, model=model)
+    r = train_world(cfg, out, tracking_uri)
+    roll = r.rollout
+    typer.echo(f"rollout MSE over {len(roll.model_mse)} steps {roll.model_mean:.5f} "
+               f"vs copy-last {roll.copy_last_mean:.5f} "
+               f"(ratio {roll.ratio:.3f}); reward accuracy {r.reward_accuracy:.3f}, "
+               f"action accuracy {r.action_accuracy:.3f}\nwrote {r.checkpoint}\nmlflow run: {r.run_id}")
 
 
 # --- pipeline ----------------------------------------------------------------------------------
