@@ -50,6 +50,7 @@ class Recipe:
     exposure_weight: float = 0.5
     patience: int = 12
     seed: int = 0
+    thin: float = 0.0  # augmentation: each training catalogue binomially thinned to a U(1 - thin, 1) fraction
 
 
 def load_npz(path: Path, device: torch.device) -> dict:
@@ -100,6 +101,9 @@ def macro_f1(pred: np.ndarray, labels: np.ndarray) -> float:
 def batch_loss(model, data: dict, idx: torch.Tensor, cw: torch.Tensor, recipe: Recipe) -> torch.Tensor:
     """Class-weighted, label-smoothed cross-entropy + exposure KL to the published attributions."""
     counts = data["counts_t"][idx]
+    if recipe.thin > 0 and model.training:
+        keep = 1.0 - recipe.thin * torch.rand(len(idx), 1, device=counts.device)
+        counts = torch.binomial(counts, keep.expand_as(counts))
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=counts.is_cuda):
         out = model(counts=counts)
     loss = F.cross_entropy(out.type_logits.float(), data["labels_t"][idx], weight=cw,

@@ -22,12 +22,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nanog1.fitting.fit import FitConfig, fit_signatures
 from nanog1.genomics.channels import CHANNEL_SETS
 from nanog1.genomics.cohort import assemble_cohort
 from nanog1.genomics.matrix import read_catalogue_matrix
-from nanog1.genomics.signatures_pcawg import read_pcawg_attributions
+from nanog1.genomics.signatures_pcawg import read_pcawg_attributions, read_pcawg_signatures
 from nanog1.models.mutation import MutationEncoder
+from nanog1.training.abstention import coverage_curve
 from nanog1.training.baselines import catalogue_features, classifiers, exposure_features, oof_proba
+from nanog1.training.calibration import crossfit_calibration
 from nanog1.training.config import TrainConfig
 from nanog1.training.cv import kfold_splits, train_val_split
 from nanog1.training.data import cohort_arrays
@@ -109,6 +112,11 @@ def main() -> None:
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument(
+        "--features",
+        default="catalogue,exposures,refit,support",
+        help="baseline inputs: catalogue, exposures (published), refit (nanog1's type-blind fit), support",
+    )
     ap.add_argument("--min-genomes", type=int, default=20)
     ap.add_argument("--encoder-folds", type=int, default=0, help="train encoders on the first N folds only")
     ap.add_argument(
@@ -192,9 +200,12 @@ def run_models(args, arrays, splits) -> None:
         info |= {"rank": cfg.rank, "seconds": sum(info["fold_seconds"]), "config": cfg.to_dict()}
         _store(args.work, f"encoder[{mixer}]", proba, info)
     feats = {
-        "catalogue": catalogue_features(arrays.counts, arrays.channel_padding),
-        "exposures": exposure_features(arrays),
+        "catalogue": lambda: catalogue_features(arrays.counts, arrays.channel_padding),
+        "exposures": lambda: exposure_features(arrays),
+        "refit": lambda: refit_features(arrays, args.pcawg),
+        "support": lambda: support_features(arrays),
     }
+    feats = {k: make() for k, make in feats.items() if k in args.features.split(",")}
     for name, make in classifiers(seed=0).items():
         if name not in wanted:
             continue
@@ -203,6 +214,27 @@ def run_models(args, arrays, splits) -> None:
             proba = oof_proba(make, x, arrays.labels, len(arrays.classes), splits)
             _store(args.work, f"{name}[{feat}]", proba, {"seconds": time.perf_counter() - t0})
             print(f"  {name}[{feat}]: {time.perf_counter() - t0:.0f}s", flush=True)
+
+
+def refit_features(arrays, pcawg_dir: Path) -> np.ndarray:
+    """Exposure proportions + log1p burden from nanog1's own sparse fit of every PCAWG reference signature,
+    blind to cancer type (the published attributions chose each genome's signatures from those found in its
+    cancer type, so their support carries the label; see support_features)."""
+    cols, start = [], 0
+    for name, channels in CHANNEL_SETS.items():
+        part = arrays.counts[:, start : start + len(channels)]
+        start += len(channels)
+        sigs = read_pcawg_signatures(pcawg_dir, name)
+        permanent = tuple(s for s in ("SBS1", "SBS5") if s in sigs.columns)
+        res = fit_signatures(pd.DataFrame(part, columns=list(channels)), sigs, FitConfig(permanent=permanent))
+        x = res.exposures.to_numpy()
+        cols += [x / np.maximum(x.sum(1, keepdims=True), 1e-9), np.log1p(part.sum(1, keepdims=True))]
+    return np.hstack(cols).astype(np.float32)
+
+
+def support_features(arrays) -> np.ndarray:
+    """Which signatures the published attribution gave each genome (0/1), nothing else: a label-leak probe."""
+    return np.hstack([(v > 0).astype(np.float32) for v in arrays.exposures.values()])
 
 
 def _covered(splits, folds: list[int]) -> np.ndarray:
@@ -227,6 +259,14 @@ def folds_seen(work: Path, splits) -> list[str]:
     return sorted(seen)
 
 
+def calibration_columns(proba: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Held-out ECE before/after temperature scaling, and top-1 on the 90 % / 80 % most confident genomes."""
+    before, after = crossfit_calibration(proba, labels, folds=5, seed=0)
+    curve = coverage_curve(proba, labels)
+    at = {c: float(curve.loc[curve["coverage"] <= c, "accuracy"].iloc[-1]) for c in (0.9, 0.8)}
+    return {"ece": before, "ece_scaled": after, "top1@90%": at[0.9], "top1@80%": at[0.8]}
+
+
 def report(arrays, splits, work: Path, out: Path) -> None:
     """Metrics table + per-type recall of every model found in `work`, printed as markdown, saved as JSON."""
     rows, recall = {}, {}
@@ -242,6 +282,7 @@ def report(arrays, splits, work: Path, out: Path) -> None:
             rows[name] |= {f"top1[folds {k}]": _metrics(proba, arrays, splits, k).get("top1", np.nan)}
             rows[name] |= {f"macro_f1[folds {k}]": _metrics(proba, arrays, splits, k).get("macro_f1", np.nan)}
         covered = _covered(splits, folds)
+        rows[name] |= calibration_columns(proba[covered], arrays.labels[covered])
         recall[name] = per_type_report(proba[covered], arrays.labels[covered], arrays.classes)["recall"]
     table = pd.DataFrame(rows).T
     per_type = pd.DataFrame(recall)

@@ -18,7 +18,7 @@ class TrainConfig:
     view: str = "catalogue"
     mixer: str = "savo"
     # Defaults sized for CPU: on PCAWG (2,650 genomes x 257 channel tokens) the L x L routing dominates,
-    # and 2 heads at hidden 32 keep an epoch near 25 s on one core (BENCHMARKS.md, PCAWG section).
+    # and 2 heads at hidden 32 keep an epoch near 10 s on two cores (BENCHMARKS.md, PCAWG section).
     hidden: int = 32
     layers: int = 2
     rank: int = 8
