@@ -533,7 +533,8 @@ def audio_predict(
 def world_train(
     out: Path = typer.Option(..., "--out", help="run folder (model.pt with config, weights, rollout errors)"),
     grid: int = typer.Option(8, help="grid cells per side"), walls: int = typer.Option(2),
-    episodes: int = typer.Option(2000, help="training episodes"), steps: int = typer.Option(600),
+    episodes: int = typer.Option(2000, help="training episodes"),
+    steps: int = typer.Option(3000, help="optimiser steps (about 5 min on one CPU core)"),
     horizon: int = typer.Option(4, help="imagined steps per training window"),
     eval_horizon: int = typer.Option(8, "--eval-horizon", help="rollout steps compared with copy-last"),
     mixer: str = typer.Option("qcompass", help="qcompass (QCompassBi) | savo | mha_rank | mha"),

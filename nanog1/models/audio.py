@@ -13,7 +13,7 @@ key-padding mask hides the padded time patches.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
+from nanog1.models.checkpoints import read_model_file, write_model_file
 
 
 def hz_to_mel(hz: Tensor | float) -> Tensor | float:
@@ -251,17 +252,12 @@ class LoadedAudio:
 
 def save_checkpoint(path: Path, model: AudioEncoder, metrics: dict | None = None) -> None:
     """Config, class names, weights and metrics in one file, written atomically (temp file + os.replace)."""
-    from nanog1.training.checkpoint import atomic_save
-
-    atomic_save({"kind": "audio", "config": asdict(model.config), "class_names": model.class_names,
-                 "state_dict": model.state_dict(), "metrics": dict(metrics or {})}, Path(path))
+    write_model_file(path, "audio", model, metrics, class_names=model.class_names)
 
 
 def load_checkpoint(path: Path | str) -> LoadedAudio:
     """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if blob.get("kind") != "audio":
-        raise ValueError(f"{path}: not a NanoG1 audio checkpoint (kind={blob.get('kind')!r})")
+    blob = read_model_file(path, "audio")
     model = AudioEncoder(AudioConfig(**blob["config"]), blob["class_names"])
     model.load_state_dict(blob["state_dict"])
     return LoadedAudio(model.eval(), blob.get("metrics", {}))

@@ -9,13 +9,14 @@ Image [B, C, S, S] -> Conv2d patch embedding (kernel = stride = patch) + learned
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
+from nanog1.models.checkpoints import read_model_file, write_model_file
 
 
 @dataclass
@@ -124,17 +125,12 @@ class LoadedVision:
 
 def save_checkpoint(path: Path, model: VisionEncoder, metrics: dict | None = None) -> None:
     """Config, class names, weights and metrics in one file, written atomically (temp file + os.replace)."""
-    from nanog1.training.checkpoint import atomic_save
-
-    atomic_save({"kind": "vision", "config": asdict(model.config), "class_names": model.class_names,
-                 "state_dict": model.state_dict(), "metrics": dict(metrics or {})}, Path(path))
+    write_model_file(path, "vision", model, metrics, class_names=model.class_names)
 
 
 def load_checkpoint(path: Path | str) -> LoadedVision:
     """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if blob.get("kind") != "vision":
-        raise ValueError(f"{path}: not a NanoG1 vision checkpoint (kind={blob.get('kind')!r})")
+    blob = read_model_file(path, "vision")
     model = VisionEncoder(VisionConfig(**blob["config"]), blob["class_names"])
     model.load_state_dict(blob["state_dict"])
     return LoadedVision(model.eval(), blob.get("metrics", {}))

@@ -18,13 +18,14 @@ is compared with copying the last observed frame (nanog1.training.world).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
+from nanog1.models.checkpoints import read_model_file, write_model_file
 
 
 @dataclass
@@ -173,18 +174,12 @@ class LoadedWorld:
 def save_checkpoint(path: Path, model: WorldModel, metrics: dict | None = None,
                     env: dict | None = None) -> None:
     """Config, action names, weights, metrics and environment settings in one file, written atomically."""
-    from nanog1.training.checkpoint import atomic_save
-
-    atomic_save({"kind": "world", "config": asdict(model.config), "action_names": model.action_names,
-                 "state_dict": model.state_dict(), "metrics": dict(metrics or {}), "env": dict(env or {})},
-                Path(path))
+    write_model_file(path, "world", model, metrics, action_names=model.action_names, env=dict(env or {}))
 
 
 def load_checkpoint(path: Path | str) -> LoadedWorld:
     """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if blob.get("kind") != "world":
-        raise ValueError(f"{path}: not a NanoG1 world-model checkpoint (kind={blob.get('kind')!r})")
+    blob = read_model_file(path, "world", "world-model")
     model = WorldModel(WorldConfig(**blob["config"]), blob["action_names"])
     model.load_state_dict(blob["state_dict"])
     return LoadedWorld(model.eval(), blob.get("metrics", {}), blob.get("env", {}))
