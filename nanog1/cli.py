@@ -290,6 +290,7 @@ def train(
     batch_size: int = typer.Option(None, "--batch-size"),
     lr: float = typer.Option(None),
     folds: int = typer.Option(None, help="k-fold CV when > 1 (out-of-fold metrics)"),
+    thin: float = typer.Option(None, help="augment: thin training catalogues to U(1-THIN, 1) of counts"),
     seed: int = typer.Option(None),
     experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/<task>)"),
     tracking_uri: str = typer.Option(
@@ -305,7 +306,7 @@ def train(
 
     overrides = dict(task=task, mixer=mixer, view=view, epochs=epochs, hidden=hidden, layers=layers,
                      rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
-                     experiment=experiment)
+                     experiment=experiment, thin=thin)
     cfg = load_config(config, overrides)
     outcome = train_cohort(cohort, out, cfg, tracking_uri, resume, stop_after_epochs)
     if outcome.run_id:

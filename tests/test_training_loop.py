@@ -10,7 +10,7 @@ from training_cohort import make_cohort
 from nanog1.training import checkpoint as ckpt
 from nanog1.training.config import TrainConfig
 from nanog1.training.cv import train_val_split
-from nanog1.training.data import cohort_arrays
+from nanog1.training.data import cohort_arrays, thin_counts
 from nanog1.training.loop import CHECKPOINT, TrainingInterrupted, fit
 
 SMALL = dict(hidden=16, layers=1, rank=4, heads=2, batch_size=8, lr=1e-2, warmup_frac=0.05)
@@ -36,17 +36,20 @@ def test_cancer_type_learns_above_chance(arrays, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "task,view",
+    "task,view,thin",
     [
-        ("cancer_type", "catalogue"),
-        ("multitask", "catalogue"),
-        ("pretrain", "events"),
-        ("exposures", "catalogue"),
+        ("cancer_type", "catalogue", 0.0),
+        ("multitask", "catalogue", 0.0),
+        ("pretrain", "events", 0.0),
+        ("exposures", "catalogue", 0.0),
+        ("cancer_type", "catalogue", 0.5),  # thinning draws from the RNG the checkpoint restores
     ],
 )
-def test_resume_after_stop_gives_identical_parameters(arrays, tmp_path, task, view):
+def test_resume_after_stop_gives_identical_parameters(arrays, tmp_path, task, view, thin):
     tr, val = _split(arrays)
-    cfg = TrainConfig(task=task, view=view, epochs=4, dropout=0.1, max_events=64, patience=100, **SMALL)
+    cfg = TrainConfig(
+        task=task, view=view, epochs=4, dropout=0.1, max_events=64, patience=100, thin=thin, **SMALL
+    )
     straight = fit(arrays, cfg, tmp_path / "straight", tr, val, resume=False)
     with pytest.raises(TrainingInterrupted):
         fit(arrays, cfg, tmp_path / "resumed", tr, val, resume=True, stop_after_epochs=2)
@@ -62,6 +65,22 @@ def test_resume_after_stop_gives_identical_parameters(arrays, tmp_path, task, vi
     for name in last[0]:
         torch.testing.assert_close(last[0][name], last[1][name], rtol=0, atol=0, msg=name)
     assert [h["train_loss"] for h in straight.history] == [h["train_loss"] for h in resumed.history]
+
+
+def test_thinning_changes_training_and_keeps_counts_bounded(arrays, tmp_path):
+    tr, val = _split(arrays)
+    plain = fit(arrays, TrainConfig(epochs=2, **SMALL), tmp_path / "plain", tr, val, resume=False)
+    thinned = fit(arrays, TrainConfig(epochs=2, thin=0.5, **SMALL), tmp_path / "thin", tr, val, resume=False)
+    assert plain.history[0]["train_loss"] != thinned.history[0]["train_loss"]
+    torch.manual_seed(0)
+    counts = torch.from_numpy(arrays.counts[:64])
+    out = thin_counts(counts, 0.5)
+    assert out.dtype == counts.dtype and torch.all(out <= counts) and torch.all(out[counts == 0] == 0)
+    share = out.sum() / counts.sum()
+    assert 0.65 < share < 0.85  # E[keep] = 0.75
+    assert torch.equal(thin_counts(counts, 0.0), counts)
+    with pytest.raises(ValueError, match="thin"):
+        TrainConfig(thin=1.0)
 
 
 def test_early_stopping_stops_and_keeps_best(arrays, tmp_path):

@@ -38,6 +38,10 @@ class TrainConfig:
     mask_fraction: float = 0.15
     max_events: int = 2048
     recon_weight: float = 0.5
+    # Augmentation: each training catalogue binomially thinned to a U(1 - thin, 1) share of its mutations
+    # (a lower-coverage copy of the same tumour). On PCAWG fold 0, thin 0.5 took the SAVO encoder from
+    # 0.770 to 0.806 top-1 (BENCHMARKS.md); 0 turns it off.
+    thin: float = 0.0
     class_weighting: bool = True
     min_class_size: int = 2
     amp: bool = True
@@ -49,6 +53,8 @@ class TrainConfig:
             raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.thin < 1.0:
+            raise ValueError(f"thin must be in [0, 1), got {self.thin}")
 
     def to_dict(self) -> dict:
         """Plain dict (MLflow params, checkpoint)."""

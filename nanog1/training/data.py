@@ -133,6 +133,14 @@ def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int =
     )
 
 
+def thin_counts(counts: torch.Tensor, thin: float) -> torch.Tensor:
+    """Each row binomially thinned to a U(1 - thin, 1) share of its counts (thin = 0: unchanged)."""
+    if thin <= 0:
+        return counts
+    keep = 1.0 - thin * torch.rand(counts.shape[0], 1)
+    return torch.binomial(counts.float(), keep.expand(counts.shape)).to(counts.dtype)
+
+
 class IndexDataset(Dataset):
     """A list of sample indices; the collate function turns a batch of them into tensors."""
 
@@ -150,17 +158,23 @@ class Collate:
     """Turns sample indices into a batch dict; event sequences are subsampled to max_events and padded."""
 
     def __init__(
-        self, arrays: CohortArrays, view: str = "catalogue", max_events: int = 2048, train: bool = True
+        self,
+        arrays: CohortArrays,
+        view: str = "catalogue",
+        max_events: int = 2048,
+        train: bool = True,
+        thin: float = 0.0,
     ):
         if view == "events" and arrays.tokens is None:
             raise ValueError("the event view needs uns['tokens'] in the cohort (ingest from VCF/MAF files)")
         self.a, self.view, self.max_events, self.train = arrays, view, max_events, train
+        self.thin = thin if train else 0.0
 
     def __call__(self, idx: list[int]) -> dict:
         ix = np.asarray(idx, dtype=np.int64)
         batch = {
             "index": torch.from_numpy(ix),
-            "counts": torch.from_numpy(self.a.counts[ix]),
+            "counts": thin_counts(torch.from_numpy(self.a.counts[ix]), self.thin),
             "labels": torch.from_numpy(self.a.labels[ix]),
             "exposures": {k: torch.from_numpy(v[ix]) for k, v in self.a.exposures.items()},
         }
