@@ -2,7 +2,9 @@
 
 Models: the SAVO mutation encoder, the same encoder with the rank-matched MHA mixer at (nearly)
 equal parameters, and scikit-learn logistic regression / random forest / gradient boosting on
-normalised catalogues and on the published SigProfiler exposures. All use the same folds.
+normalised catalogues, on the published SigProfiler exposures, on exposures refitted by nanog1 without
+the cancer type (`refit`), and on the 0/1 pattern of published signatures (`support`, a label-leak
+probe). All use the same folds.
 Encoders stop early on an inner stratified validation split of each fold's training part.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pcawg_typing.py --out results/pcawg_typing.json
