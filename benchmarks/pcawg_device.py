@@ -117,14 +117,29 @@ def batch_loss(model, data: dict, idx: torch.Tensor, cw: torch.Tensor, recipe: R
 @torch.no_grad()
 def predict(model, data: dict, idx: np.ndarray, batch: int = 256) -> np.ndarray:
     """Class probabilities [len(idx), n_types] in eval mode."""
+    return predict_all(model, data, idx, batch)[0]
+
+
+@torch.no_grad()
+def predict_all(model, data: dict, idx: np.ndarray, batch: int = 256) -> tuple[np.ndarray, dict]:
+    """Class probabilities and, per channel set, predicted exposure proportions (eval mode)."""
     model.eval()
-    parts = []
+    parts, expo = [], {}
     for i in range(0, len(idx), batch):
         counts = data["counts_t"][torch.from_numpy(idx[i : i + batch]).to(data["counts_t"].device)]
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=counts.is_cuda):
-            logits = model(counts=counts).type_logits
-        parts.append(torch.softmax(logits.float(), -1).cpu().numpy())
-    return np.concatenate(parts)
+            out = model(counts=counts)
+        parts.append(torch.softmax(out.type_logits.float(), -1).cpu().numpy())
+        for s, logp in out.exposure_logp.items():
+            expo.setdefault(s, []).append(logp.float().exp().cpu().numpy())
+    return np.concatenate(parts), {s: np.concatenate(v) for s, v in expo.items()}
+
+
+def exposure_cosine(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-genome cosine between predicted and published exposure vectors (NaN where either is zero)."""
+    norms = np.linalg.norm(pred, axis=1) * np.linalg.norm(target, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norms > 0, (pred * target).sum(1) / norms, np.nan)
 
 
 def train_fold(data: dict, train: np.ndarray, val: np.ndarray, recipe: Recipe, rank: int = 0,
@@ -186,6 +201,7 @@ def run_cv(args, recipe: Recipe) -> None:
         recipe.rank = matched_rank(recipe, data, count_parameters(encoder(savo, n_types, expo_sizes(data))))
     args.out.mkdir(parents=True, exist_ok=True)
     proba = np.zeros((len(data["labels"]), n_types), dtype=np.float32)
+    expo: dict[str, np.ndarray] = {}
     info = {"recipe": vars(recipe), "folds": [], "fold_seconds": [], "best_epochs": [], "epochs_run": [],
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     for k in args.folds:
@@ -195,7 +211,9 @@ def run_cv(args, recipe: Recipe) -> None:
         val = np.flatnonzero((data["fold"] != k) & inner_val)
         model, history = train_fold(data, train, val, recipe, device=device,
                                     log=print if args.verbose else lambda *_, **__: None)
-        proba[test] = predict(model, data, test)
+        proba[test], fold_expo = predict_all(model, data, test)
+        for s, values in fold_expo.items():
+            expo.setdefault(s, np.zeros((len(proba), values.shape[1]), dtype=np.float32))[test] = values
         info["n_params"] = count_parameters(model)
         info["folds"].append(k)
         info["fold_seconds"].append(sum(h["epoch_seconds"] for h in history))
@@ -206,6 +224,13 @@ def run_cv(args, recipe: Recipe) -> None:
               f"{info['n_params']} params, rank {recipe.rank}", flush=True)
         name = args.name or f"encoder_{recipe.mixer}"
         np.save(args.out / f"oof_{name}.npy", proba)
+        if expo:
+            np.savez(args.out / f"oofexpo_{name}.npz", **expo)
+            done = np.isin(data["fold"], info["folds"])
+            info["exposure_cosine_median"] = {
+                s: float(np.nanmedian(exposure_cosine(v[done], data[f"expo_{s}"][done])))
+                for s, v in expo.items()
+            }
         info["seconds"] = sum(info["fold_seconds"])
         (args.out / f"info_{name}.json").write_text(json.dumps(info, default=float))
 

@@ -318,10 +318,13 @@ def train(
 @app.command()
 def evaluate(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False),
-    run: Path = typer.Option(..., "--run", exists=True, file_okay=False, help="run folder with model.pt"),
+    run: list[Path] = typer.Option(
+        ..., "--run", exists=True, file_okay=False,
+        help="run folder with model.pt; repeat it to average a seed ensemble (embedding from the first)",
+    ),
     out: Path = typer.Option(..., "--out", help="output .h5ad with predictions, probabilities, embeddings"),
 ) -> None:
-    """Predict types/exposures and embed a cohort with a trained run; write reports beside OUT."""
+    """Predict types/exposures and embed a cohort with a trained run (or an ensemble); reports beside OUT."""
     from nanog1.training.evaluate import evaluate_cohort
 
     metrics = evaluate_cohort(cohort, run, out)

@@ -119,3 +119,48 @@ def test_crashed_run_ends_failed(cohort, tmp_path, monkeypatch):
     client = mlflow.MlflowClient(tracking_uri=default_tracking_uri(run_dir))
     (failed,) = client.search_runs(client.get_experiment_by_name("crash-test").experiment_id)
     assert failed.info.status == "FAILED"
+
+
+def test_evaluate_averages_a_seed_ensemble(cohort, tmp_path):
+    """Several --run folders: the mean of the members' calibrated probabilities, the first's embedding."""
+    runner = CliRunner()
+    runs = [tmp_path / f"seed{s}" for s in (0, 1)]
+    for s, run_dir in enumerate(runs):
+        res = runner.invoke(
+            app, ["train", str(cohort), "--out", str(run_dir), "--epochs", "2", "--seed", str(s), *SMALL]
+        )
+        assert res.exit_code == 0, res.output
+    singles = []
+    for i, run_dir in enumerate(runs):
+        res = runner.invoke(
+            app, ["evaluate", str(cohort), "--run", str(run_dir), "--out", str(tmp_path / f"e{i}.h5ad")]
+        )
+        assert res.exit_code == 0, res.output
+        singles.append(ad.read_h5ad(tmp_path / f"e{i}.h5ad"))
+    both = tmp_path / "ens.h5ad"
+    args = ["evaluate", str(cohort), "--run", str(runs[0]), "--run", str(runs[1]), "--out", str(both)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    ens = ad.read_h5ad(both)
+    members = [a.obsm["proba_type"].to_numpy() for a in singles]
+    assert not np.allclose(members[0], members[1])  # two seeds really differ
+    np.testing.assert_allclose(ens.obsm["proba_type"].to_numpy(), np.mean(members, 0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(ens.obsm["X_nanog1"], singles[0].obsm["X_nanog1"], rtol=1e-6)
+    assert list(ens.uns["nanog1_model"]["ensemble"]["run_dir"]) == [str(r.resolve()) for r in runs]
+    truth = ens.obs["cancer_type"].astype(str).to_numpy()
+    top1 = (ens.obs["predicted_type_raw"].astype(str).to_numpy() == truth).mean()
+    saved = json.loads((tmp_path / "ens.metrics.json").read_text())
+    assert saved["top1"] == pytest.approx(top1)
+
+
+def test_ensemble_refuses_members_with_other_classes(tmp_path):
+    from nanog1.training.ensemble import _check_compatible
+
+    saved = {"classes": ["A", "B"], "train_config": {"task": "cancer_type"}}
+    _check_compatible([tmp_path / "a", tmp_path / "b"], [saved, dict(saved)])
+    other = {"classes": ["A", "C"], "train_config": {"task": "cancer_type"}}
+    with pytest.raises(ValueError, match="classes differ"):
+        _check_compatible([tmp_path / "a", tmp_path / "b"], [saved, other])
+    task = {"classes": ["A", "B"], "train_config": {"task": "multitask"}}
+    with pytest.raises(ValueError, match="task 'multitask' differs"):
+        _check_compatible([tmp_path / "a", tmp_path / "b"], [saved, task])

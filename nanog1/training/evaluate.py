@@ -5,6 +5,7 @@ obs['predicted_type_raw']), obsm['proba_type'] (temperature-calibrated DataFrame
 obs['type_confidence'], obs['type_entropy'], obsm['X_nanog1'],
 obsm['predicted_exposures_<set>'] for exposure models, and, where the cohort has known types, the
 metrics (JSON), confusion matrix and per-type report (CSV + PNG) beside the output file.
+Several run folders make a seed ensemble (nanog1.training.ensemble): averaged calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from nanog1.training.calibration import load_calibration, store_calibrated_types
+from nanog1.training.calibration import store_calibrated_types
 from nanog1.training.cohort_io import read, write
-from nanog1.training.embed import apply_model, model_provenance
+from nanog1.training.embed import model_provenance
+from nanog1.training.ensemble import ensemble_predictions
 from nanog1.training.loop import write_json
 from nanog1.training.metrics import classification_metrics
 
@@ -28,19 +30,25 @@ def report_prefix(out: Path) -> Path:
     return out.parent / out.name.removesuffix(".h5ad")
 
 
-def evaluate_cohort(cohort: Path, run_dir: Path, out: Path, device: str = "cpu") -> dict[str, float]:
-    """Apply the run's model to `cohort`, write `out` and the reports; returns the metrics (may be empty)."""
+def evaluate_cohort(
+    cohort: Path, run_dir: Path | list[Path], out: Path, device: str = "cpu"
+) -> dict[str, float]:
+    """Apply the run's model (or the ensemble of several runs) to `cohort`, write `out` and the reports.
+
+    Returns the metrics (empty when the cohort has no known types).
+    """
     from nanog1.training.run import write_reports
 
+    run_dirs = [Path(r) for r in run_dir] if isinstance(run_dir, (list, tuple)) else [Path(run_dir)]
     adata = read(cohort)
-    pred, saved, labels = apply_model(adata, run_dir, device)
+    pred, saved_all, labels, calib = ensemble_predictions(adata, run_dirs, device)
+    saved = saved_all[0]
     classes = list(saved["classes"])
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
     metrics: dict[str, float] = {}
     if pred.proba is not None:
         _store_types(adata, pred.proba, classes)
         metrics = classification_metrics(pred.proba, labels, classes)
-        calib = load_calibration(run_dir)
         metrics |= store_calibrated_types(adata, pred.proba, _dense(adata.X), classes, labels, calib)
         if (labels >= 0).any():
             prefix = report_prefix(out)
@@ -48,10 +56,14 @@ def evaluate_cohort(cohort: Path, run_dir: Path, out: Path, device: str = "cpu")
     for name, expo in pred.exposures.items():
         cols = list(saved["signature_names"].get(name, [f"{name}_{i}" for i in range(expo.shape[1])]))
         adata.obsm[f"predicted_exposures_{name}"] = pd.DataFrame(expo, index=adata.obs_names, columns=cols)
-    adata.uns["nanog1_model"] = model_provenance(saved, run_dir) | {"metrics": metrics}
+    adata.uns["nanog1_model"] = model_provenance(saved, run_dirs[0]) | {"metrics": metrics}
+    if len(run_dirs) > 1:
+        members = [model_provenance(s, r) for s, r in zip(saved_all, run_dirs, strict=True)]
+        adata.uns["nanog1_model"]["ensemble"] = {k: [m[k] for m in members] for k in members[0]}
     write(adata, out)
     write_json(Path(str(report_prefix(out)) + ".metrics.json"), metrics)
-    _log_to_run(saved, metrics)
+    if len(run_dirs) == 1:  # an ensemble's metrics belong to no single training run
+        _log_to_run(saved, metrics)
     return metrics
 
 
