@@ -14,12 +14,9 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from pcawg_typing import pcawg_cohort
+from pcawg_typing import pcawg_cohort, refit_exposures
 
-from nanog1.fitting.fit import FitConfig, fit_signatures
 from nanog1.genomics.channels import CHANNEL_SETS
-from nanog1.genomics.signatures_pcawg import read_pcawg_signatures
 from nanog1.training.data import cohort_arrays
 
 
@@ -28,22 +25,6 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norms > 0, (a * b).sum(1) / norms, np.nan)
-
-
-def refit_exposures(
-    counts: np.ndarray, pcawg_dir: Path, names: dict[str, list[str]]
-) -> dict[str, np.ndarray]:
-    """Type-blind sparse fit per channel set, as proportions in the published attribution's column order."""
-    out, start = {}, 0
-    for name, channels in CHANNEL_SETS.items():
-        part = counts[:, start : start + len(channels)]
-        start += len(channels)
-        sigs = read_pcawg_signatures(pcawg_dir, name)
-        permanent = tuple(s for s in ("SBS1", "SBS5") if s in sigs.columns)
-        res = fit_signatures(pd.DataFrame(part, columns=list(channels)), sigs, FitConfig(permanent=permanent))
-        x = res.exposures.reindex(columns=names[name]).fillna(0.0).to_numpy()
-        out[name] = x / np.maximum(x.sum(1, keepdims=True), 1e-12)
-    return out
 
 
 def main() -> None:

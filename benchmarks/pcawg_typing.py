@@ -222,16 +222,27 @@ def refit_features(arrays, pcawg_dir: Path) -> np.ndarray:
     """Exposure proportions + log1p burden from nanog1's own sparse fit of every PCAWG reference signature,
     blind to cancer type (the published attributions chose each genome's signatures from those found in its
     cancer type, so their support carries the label; see support_features)."""
-    cols, start = [], 0
+    props, cols, start = refit_exposures(arrays.counts, pcawg_dir), [], 0
     for name, channels in CHANNEL_SETS.items():
-        part = arrays.counts[:, start : start + len(channels)]
+        burden = arrays.counts[:, start : start + len(channels)].sum(1, keepdims=True)
+        start += len(channels)
+        cols += [props[name], np.log1p(burden)]
+    return np.hstack(cols).astype(np.float32)
+
+
+def refit_exposures(counts: np.ndarray, pcawg_dir: Path, names: dict | None = None) -> dict[str, np.ndarray]:
+    """Type-blind sparse fit per channel set as proportions (columns in `names[set]` order when given)."""
+    out, start = {}, 0
+    for name, channels in CHANNEL_SETS.items():
+        part = counts[:, start : start + len(channels)]
         start += len(channels)
         sigs = read_pcawg_signatures(pcawg_dir, name)
         permanent = tuple(s for s in ("SBS1", "SBS5") if s in sigs.columns)
         res = fit_signatures(pd.DataFrame(part, columns=list(channels)), sigs, FitConfig(permanent=permanent))
-        x = res.exposures.to_numpy()
-        cols += [x / np.maximum(x.sum(1, keepdims=True), 1e-9), np.log1p(part.sum(1, keepdims=True))]
-    return np.hstack(cols).astype(np.float32)
+        x = res.exposures if names is None else res.exposures.reindex(columns=names[name]).fillna(0.0)
+        x = x.to_numpy()
+        out[name] = x / np.maximum(x.sum(1, keepdims=True), 1e-9)
+    return out
 
 
 def support_features(arrays) -> np.ndarray:
