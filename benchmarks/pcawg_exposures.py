@@ -14,17 +14,11 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from pcawg_device import exposure_cosine
 from pcawg_typing import pcawg_cohort, refit_exposures
 
 from nanog1.genomics.channels import CHANNEL_SETS
 from nanog1.training.data import cohort_arrays
-
-
-def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-row cosine; NaN where either row is all zero (no published attribution for that set)."""
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norms > 0, (a * b).sum(1) / norms, np.nan)
 
 
 def main() -> None:
@@ -51,7 +45,7 @@ def main() -> None:
     for label, expo in rows.items():
         cells = []
         for n in CHANNEL_SETS:
-            c = cosine_rows(np.asarray(expo[n], dtype=np.float64), published[n])
+            c = exposure_cosine(np.asarray(expo[n], dtype=np.float64), published[n])
             cells.append(f"{np.nanmedian(c):.3f} ({np.nanmean(c):.3f})")
         print(f"| {label} | " + " | ".join(cells) + " |")
 
