@@ -142,3 +142,26 @@ def test_sigkill_mid_training_then_rerun_gives_the_same_result(demo: Path, tmp_p
     history = MlflowClient().get_metric_history(runs.loc[0, "run_id"], "train_loss")
     steps = [m.step for m in history]
     assert sorted(steps) == sorted(set(steps)) and len(steps) >= 2
+
+
+def test_ensemble_trains_more_seeds_and_evaluates_their_average(demo: Path, tmp_path: Path):
+    """train.ensemble=2 adds one encoder (seed + 1) to a finished run; evaluate and what follows rerun."""
+    import shutil
+
+    workdir = tmp_path / "ens"
+    shutil.copytree(demo.parents[1], workdir)
+    jobs = planned_jobs(workdir, "--set", "train.ensemble=2")
+    assert jobs == {"train_member": 1, "evaluate": 1, "embed": 1, "report": 1, "all": 1}
+    cmd = pipeline_cmd(workdir, "--set", "train.ensemble=2")
+    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = workdir / "results" / "demo"
+    assert (out / "run_seed1" / "model.pt").exists() and not (out / "run_seed1" / "checkpoint.pt").exists()
+    cohort = ad.read_h5ad(out / "cohort.h5ad")
+    members = list(cohort.uns["nanog1_model"]["ensemble"]["run_dir"])
+    assert [Path(m).name for m in members] == ["run", "run_seed1"]
+    before = ad.read_h5ad(demo / "cohort.h5ad")
+    assert not np.allclose(cohort.obsm["proba_type"].to_numpy(), before.obsm["proba_type"].to_numpy())
+    np.testing.assert_allclose(cohort.obsm["X_nanog1"], before.obsm["X_nanog1"], rtol=1e-5, atol=1e-6)
+    runs = training_runs(out)
+    assert sorted(runs["params.seed"]) == ["0", "1"] and (runs["status"] == "FINISHED").all()

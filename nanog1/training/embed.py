@@ -45,6 +45,8 @@ def embed_cohort(cohort: Path, run_dir: Path, out: Path, device: str = "cpu") ->
     adata = read(cohort)
     pred, saved, _ = apply_model(adata, run_dir, device)
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
-    adata.uns["nanog1_model"] = model_provenance(saved, run_dir)
+    provenance = model_provenance(saved, run_dir)
+    prior = dict(adata.uns.get("nanog1_model", {}))  # evaluate's metrics / ensemble, if from this run
+    adata.uns["nanog1_model"] = (prior if prior.get("run_dir") == provenance["run_dir"] else {}) | provenance
     write(adata, out)
     return adata

@@ -14,6 +14,32 @@ else:
 _RECORD = f"{NANOG1} pipeline record-run {RUN_DIR} --tracking-uri {shlex.quote(TRACKING_URI)}"
 
 
+_TRAIN_PARAMS = dict(
+    task=_TRAIN["task"],
+    mixer=_TRAIN["mixer"],
+    epochs=_TRAIN["epochs"],
+    hidden=_TRAIN["hidden"],
+    layers=_TRAIN["layers"],
+    rank=_TRAIN["rank"],
+    heads=_TRAIN["heads"],
+    experiment=shlex.quote(EXPERIMENT),
+    tracking=shlex.quote(TRACKING_URI),
+    extra=_TRAIN["extra"],
+)
+# train.ensemble > 1: more encoders with seeds SEED+1, SEED+2, ... in run_seed<N>/; evaluate averages them.
+_MEMBER_DIRS = [f"{OUT}/run_seed{SEED + k}" for k in range(1, _TRAIN["ensemble"])]
+_EVAL_RUNS = " ".join(f"--run {shlex.quote(d)}" for d in [RUN_DIR, *_MEMBER_DIRS])
+_TRAIN_SHELL = (
+    "{_TRAIN_LAUNCH} train {input:q} --out {params.run_dir} --task {params.task} --mixer {params.mixer}"
+    " --epochs {params.epochs} --hidden {params.hidden} --layers {params.layers} --rank {params.rank}"
+    " --heads {params.heads} --seed {params.seed} --experiment {params.experiment}"
+    " --tracking-uri {params.tracking} --resume {params.extra} > {log} 2>&1"
+    " && {NANOG1} pipeline record-run {params.run_dir} --tracking-uri {params.tracking}"
+    " --rule {rule} --jobid {jobid} --config-json {PIPELINE_CONFIG} >> {log} 2>&1"
+    " && rm -f {params.run_dir}/checkpoint.pt {params.run_dir}/fold*/checkpoint.pt"
+)
+
+
 rule train:
     input:
         annotated_cohort,
@@ -21,17 +47,9 @@ rule train:
         model=f"{RUN_DIR}/model.pt",
         metrics=f"{RUN_DIR}/metrics.json",
     params:
-        task=_TRAIN["task"],
-        mixer=_TRAIN["mixer"],
-        epochs=_TRAIN["epochs"],
-        hidden=_TRAIN["hidden"],
-        layers=_TRAIN["layers"],
-        rank=_TRAIN["rank"],
-        heads=_TRAIN["heads"],
+        **_TRAIN_PARAMS,
         seed=SEED,
-        experiment=shlex.quote(EXPERIMENT),
-        tracking=shlex.quote(TRACKING_URI),
-        extra=_TRAIN["extra"],
+        run_dir=RUN_DIR,
     threads: config["threads"]
     resources:
         gpus=_GPUS,
@@ -40,18 +58,37 @@ rule train:
     benchmark:
         bench("train")
     shell:
-        "{_TRAIN_LAUNCH} train {input:q} --out {RUN_DIR} --task {params.task} --mixer {params.mixer}"
-        " --epochs {params.epochs} --hidden {params.hidden} --layers {params.layers} --rank {params.rank}"
-        " --heads {params.heads} --seed {params.seed} --experiment {params.experiment}"
-        " --tracking-uri {params.tracking} --resume {params.extra} > {log} 2>&1"
-        " && {_RECORD} --rule {rule} --jobid {jobid} --config-json {PIPELINE_CONFIG} >> {log} 2>&1"
-        " && rm -f {RUN_DIR}/checkpoint.pt {RUN_DIR}/fold*/checkpoint.pt"
+        _TRAIN_SHELL
+
+
+rule train_member:
+    input:
+        annotated_cohort,
+    output:
+        model=f"{OUT}/run_seed{{member_seed}}/model.pt",
+        metrics=f"{OUT}/run_seed{{member_seed}}/metrics.json",
+    wildcard_constraints:
+        member_seed=r"\d+",
+    params:
+        **_TRAIN_PARAMS,
+        seed=lambda wc: wc.member_seed,
+        run_dir=lambda wc: f"{OUT}/run_seed{wc.member_seed}",
+    threads: config["threads"]
+    resources:
+        gpus=_GPUS,
+    log:
+        logfile("train_seed{member_seed}"),
+    benchmark:
+        bench("train_seed{member_seed}")
+    shell:
+        _TRAIN_SHELL
 
 
 rule evaluate:
     input:
         cohort=annotated_cohort,
         model=f"{RUN_DIR}/model.pt",
+        members=[f"{d}/model.pt" for d in _MEMBER_DIRS],
     output:
         out("work/cohort_eval.h5ad"),
     threads: config["threads"]
@@ -60,7 +97,7 @@ rule evaluate:
     benchmark:
         bench("evaluate")
     shell:
-        "{NANOG1} evaluate {input.cohort:q} --run {RUN_DIR} --out {output:q} > {log} 2>&1"
+        "{NANOG1} evaluate {input.cohort:q} {_EVAL_RUNS} --out {output:q} > {log} 2>&1"
         " && {_RECORD} --rule {rule} --jobid {jobid} >> {log} 2>&1"
 
 
