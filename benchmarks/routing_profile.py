@@ -1,0 +1,82 @@
+"""Where the routing kernel's fwd+bwd time goes: a torch.profiler breakdown per CUDA kernel, beside MHA-flash.
+
+GPU only. `PYTHONPATH=. python3 benchmarks/routing_profile.py [--lengths 512,32768]`. Same shapes as
+benchmarks/routing_kernel.py (32k tokens per batch, h = 8, H = 512, r = 64, bf16, causal). Prints, per
+L and per peer, the mean device time per step of every kernel launched, and the autotuner's choices.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from routing_kernel import HEADS, RANK, TOKENS, WIDTH, fwd_bwd
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.profiler import ProfilerActivity, profile
+
+import nanog1.core.kernels.routing_triton as rt
+from nanog1.core.kernels import routing_attention
+
+
+def peers(length: int) -> dict:
+    """name -> (fn, leaf inputs) at one L."""
+    b, d, dqk = TOKENS // length, WIDTH // HEADS, RANK // HEADS
+
+    def leaf(*shape):
+        return torch.randn(*shape, device="cuda", dtype=torch.bfloat16).requires_grad_()
+
+    def flash(q_, k_, v_):
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            return torch.nn.functional.scaled_dot_product_attention(q_, k_, v_, is_causal=True)
+
+    def ours(q_, k_, v_):
+        return routing_attention(q_, k_, v_, causal=True, key_padding_mask=None, scale=dqk**-0.5)
+
+    q, k = leaf(b, HEADS, length, dqk), leaf(b, HEADS, length, dqk)
+    return {
+        "mha_flash": (flash, [leaf(b, HEADS, length, d) for _ in range(3)]),
+        "kernel_savo": (ours, [q, k, leaf(b, 1, length, RANK)]),
+        "kernel_qcompass": (ours, [q, k, leaf(b, HEADS, length, d)]),
+    }
+
+
+def breakdown(fn, inputs, steps: int = 20) -> list[tuple[str, float, int]]:
+    """(kernel name, mean µs per step, launches per step), most expensive first."""
+    step = fwd_bwd(fn, inputs)
+    for _ in range(10):  # warm-up, autotuning included
+        step()
+        for t in inputs:
+            t.grad = None
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            step()
+            for t in inputs:
+                t.grad = None
+        torch.cuda.synchronize()
+    rows = []
+    for ev in prof.key_averages():
+        total = getattr(ev, "device_time_total", None) or getattr(ev, "cuda_time_total", 0)
+        if total > 0 and ev.count:
+            rows.append((ev.key[:70], total / steps, ev.count // steps))
+    return sorted(rows, key=lambda r: -r[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lengths", default="512,32768")
+    args = ap.parse_args()
+    print(torch.cuda.get_device_name(), torch.__version__, flush=True)
+    for length in (int(x) for x in args.lengths.split(",")):
+        for name, (fn, inputs) in peers(length).items():
+            rows = breakdown(fn, inputs)
+            total = sum(r[1] for r in rows if not r[0].startswith("ProfilerStep"))
+            print(f"\nL = {length}, {name}: device µs per fwd+bwd step (kernel sum {total:.1f})")
+            for key, us, n in rows[:12]:
+                print(f"  {us:9.1f} µs  x{n:<3d} {key}")
+        for label, kern in (("fwd", rt._fwd_kernel), ("bwd", rt._bwd_kernel)):
+            print(f"  autotune {label} (last shape): {getattr(kern, 'best_config', None)}")
+
+
+if __name__ == "__main__":
+    main()
