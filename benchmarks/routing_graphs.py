@@ -3,7 +3,8 @@
 GPU only. `PYTHONPATH=. python3 benchmarks/routing_graphs.py [--lengths 512,2048,8192,32768]`. Same shapes
 as benchmarks/routing_kernel.py. At short L the kernel's own device time is far below MHA-flash's, but an
 eager step is bound by the host launching four Triton/ATen kernels through Python; a captured graph
-replays the same kernels without that, as a training step under CUDA graphs would.
+replays the same kernels without that, as a training step under CUDA graphs would. MHA-flash is
+timed eagerly only (see main).
 """
 
 from __future__ import annotations
@@ -50,11 +51,11 @@ def main() -> None:
         times = {}
         for name, (fn, inputs) in peers(length).items():
             e = do_bench(fwd_bwd(fn, inputs), warmup=50, rep=300, grad_to_none=inputs, return_mode="median")
-            try:
-                gr = do_bench(graphed(fn, inputs), warmup=50, rep=300, return_mode="median")
-            except Exception as err:  # capture failure: say so, keep the eager number
-                print(f"  {name} L={length}: graph capture failed: {err!r}"[:300], flush=True)
-                gr = float("nan")
+            # SDPA's flash backward does not capture in torch 2.11 (it invalidates the capture and the
+            # RNG state); flash is device-bound at every L here (eager = its kernels' sum), so its eager
+            # time stands in for its graph time.
+            gr = e if name == "mha_flash" else do_bench(graphed(fn, inputs), warmup=50, rep=300,
+                                                        return_mode="median")
             times[name] = (e, gr)
         for name, (e, gr) in times.items():
             ratio = times['mha_flash'][1] / gr
