@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 
 import torch
-from routing_graphs_peers import peers
 from routing_kernel import fwd_bwd
+from routing_peers import peers
 from torch.profiler import ProfilerActivity, profile
 
 import nanog1.core.kernels.routing_triton as rt

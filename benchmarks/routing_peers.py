@@ -1,4 +1,4 @@
-"""The fwd+bwd peers of the routing-kernel profiles and graph timings, at the routing_kernel.py shapes."""
+"""The fwd+bwd peers of the routing-kernel profile (routing_profile.py), at routing_kernel.py shapes."""
 
 from __future__ import annotations
 
