@@ -2,7 +2,8 @@
 
 GPU only. `PYTHONPATH=. python3 benchmarks/routing_profile.py [--lengths 512,32768]`. Same shapes as
 benchmarks/routing_kernel.py (32k tokens per batch, h = 8, H = 512, r = 64, bf16, causal). Prints, per
-L and per peer, the mean device time per step of every kernel launched, and the autotuner's choices.
+L and per peer, the mean device time per step of every kernel launched, and the autotuner's choices;
+`--host` instead times and cProfiles the Python side of eager steps at the first length.
 """
 
 from __future__ import annotations
@@ -39,11 +40,43 @@ def breakdown(fn, inputs, steps: int = 20) -> list[tuple[str, float, int]]:
     return sorted(rows, key=lambda r: -r[1])
 
 
+def host_profile(fn, inputs, steps: int = 200, top: int = 25) -> None:
+    """cProfile of the Python side of `steps` eager fwd+bwd steps (no synchronisation inside the loop)."""
+    import cProfile
+    import pstats
+    import time
+
+    step = fwd_bwd(fn, inputs)
+    for _ in range(10):
+        step()
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    host = (time.perf_counter() - t0) / steps
+    torch.cuda.synchronize()
+    print(f"  host time per step, no profiler: {host * 1e6:.0f} µs")
+    prof = cProfile.Profile()
+    prof.enable()
+    for _ in range(steps):
+        step()
+    prof.disable()
+    torch.cuda.synchronize()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(top)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="512,32768")
+    ap.add_argument("--host", action="store_true", help="profile the host (Python) side at the first L")
     args = ap.parse_args()
     print(torch.cuda.get_device_name(), torch.__version__, flush=True)
+    if args.host:
+        length = int(args.lengths.split(",")[0])
+        for name, (fn, inputs) in peers(length).items():
+            print(f"\nL = {length}, {name}")
+            host_profile(fn, inputs, top=25 if name == "kernel_savo" else 0)
+        return
     for length in (int(x) for x in args.lengths.split(",")):
         for name, (fn, inputs) in peers(length).items():
             rows = breakdown(fn, inputs)
