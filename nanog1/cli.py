@@ -319,7 +319,7 @@ def train(
 def evaluate(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False),
     run: list[Path] = typer.Option(
-        ..., "--run", exists=True, file_okay=False,
+        ..., "--run", exists=True, file_okay=False, metavar="RUN_DIR",
         help="run folder with model.pt; repeat it to average a seed ensemble (embedding from the first)",
     ),
     out: Path = typer.Option(..., "--out", help="output .h5ad with predictions, probabilities, embeddings"),
