@@ -4,7 +4,10 @@ GPU only (torch + triton + nanog1.core). Run from the repo root:
     PYTHONUNBUFFERED=1 PYTHONPATH=. python3 benchmarks/routing_kernel.py [--out results.json]
 Training shapes: 32k tokens per batch (B = 32768 / L), h = 8, H = 512 (MHA head width 64),
 r = 64 (q/k width r/h = 8), bf16, causal. Decode: batch 64 at 32k context. Each line is one run,
-all peers side by side in the same process; times are do_bench medians in ms.
+all peers side by side in the same process; times are do_bench medians in ms. `kernel_savo` is the
+default (dQ in a second query-block pass); `_atomic` adds dQ with fp32 atomics instead (L ≥ 8k);
+`_tritondispatch` turns off the cached launches (NANOG1_TRITON_FAST_LAUNCH=0); `_bf16exp` runs the
+backward's exponentials on the packed bf16x2 unit (NANOG1_ROUTING_EXP=bf16x2).
 """
 
 from __future__ import annotations
@@ -108,10 +111,19 @@ def training_row(length: int) -> dict:
     for name, (fn, inputs) in peers.items():
         row[name] = do_bench(fwd_bwd(fn, inputs), warmup=50, rep=300, grad_to_none=inputs,
                              return_mode="median")
+    os.environ["NANOG1_TRITON_FAST_LAUNCH"] = "0"  # Triton's own dispatch on every launch
+    row["kernel_savo_tritondispatch"] = do_bench(fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300,
+                                                 grad_to_none=[q, k, v_shared], return_mode="median")
+    os.environ["NANOG1_TRITON_FAST_LAUNCH"] = "1"
+    rt.ATOMIC_DQ = True  # dQ by fp32 atomics in the key-block pass (long L only: autotuning costs minutes)
+    row["kernel_savo_atomic"] = float("nan") if length < 8192 else do_bench(
+        fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300, grad_to_none=[q, k, v_shared],
+        return_mode="median")
     rt.ATOMIC_DQ = False
-    row["kernel_savo_pass2"] = do_bench(fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300,
-                                        grad_to_none=[q, k, v_shared], return_mode="median")
-    rt.ATOMIC_DQ = True
+    rt.EXP_BF16 = True  # the backward's exponentials on the packed bf16x2 unit
+    row["kernel_savo_bf16exp"] = do_bench(fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300,
+                                          grad_to_none=[q, k, v_shared], return_mode="median")
+    rt.EXP_BF16 = False
     with torch.no_grad():
         row["fwd_mha_flash"] = do_bench(lambda: flash(mq, mk, mv), warmup=25, rep=150, return_mode="median")
         row["fwd_kernel_savo"] = do_bench(lambda: ours(q, k, v_shared), warmup=25, rep=150,
@@ -169,9 +181,12 @@ def main() -> None:
     print(torch.cuda.get_device_name(), "torch", torch.__version__)
     cases = [(True, None, 8), (True, "rand", 1), (False, "right", 8), (False, None, 1), (True, "left", 8)]
     checks = check_correctness(cases)
-    rt.ATOMIC_DQ = False
-    checks += check_correctness(cases[1:3])
     rt.ATOMIC_DQ = True
+    checks += check_correctness(cases[1:3])
+    rt.ATOMIC_DQ = False
+    rt.EXP_BF16 = True
+    checks += [c.replace("check", "check exp=bf16x2") for c in check_correctness(cases[:3])]
+    rt.EXP_BF16 = False
     print("\n".join(checks))
     rows = [training_row(int(n)) for n in args.lengths.split(",")]
     dec = decode_row()
@@ -181,16 +196,20 @@ def main() -> None:
     with open(args.out, "w") as fh:
         json.dump({"checks": checks, "training": rows, "decode": dec}, fh, indent=1)
     print("\nfwd+bwd ms (causal, bf16, 32k tokens, h=8, H=512, r=64); speed-up = mha_flash / kernel")
-    print(f"{'L':>6} {'B':>3} {'mha_fl':>7} {'mha_def':>7} {'padded':>7} {'k_savo':>7} {'k_pass2':>7} "
+    print(f"{'L':>6} {'B':>3} {'mha_fl':>7} {'mha_def':>7} {'padded':>7} {'k_savo':>7} "
+          f"{'k_atom':>7} "
           f"{'k_qcmp':>7} "
-          f"{'x_savo':>6} {'x_qcmp':>6} {'fl_fwd':>6} {'k_fwd':>6} {'floorM':>6} {'floorK':>6}")
+          f"{'x_savo':>6} {'x_qcmp':>6} {'fl_fwd':>6} {'k_fwd':>6} {'floorM':>6} {'floorK':>6} "
+          f"{'k_tdisp':>7} {'k_bfexp':>7}")
     for r in rows:
         print(f"{r['L']:>6} {r['B']:>3} {r['mha_flash']:7.3f} {r['mha_default']:7.3f} "
-              f"{r['padded_sdpa_savo']:7.3f} {r['kernel_savo']:7.3f} {r['kernel_savo_pass2']:7.3f} "
+              f"{r['padded_sdpa_savo']:7.3f} {r['kernel_savo']:7.3f} "
+              f"{r['kernel_savo_atomic']:7.3f} "
               f"{r['kernel_qcompass']:7.3f} "
               f"{r['mha_flash'] / r['kernel_savo']:6.2f} {r['mha_flash'] / r['kernel_qcompass']:6.2f} "
               f"{r['fwd_mha_flash']:6.3f} {r['fwd_kernel_savo']:6.3f} "
-              f"{floor_ms(r['L'], 64, 64):6.3f} {floor_ms(r['L'], 16, 64):6.3f}")
+              f"{floor_ms(r['L'], 64, 64):6.3f} {floor_ms(r['L'], 16, 64):6.3f} "
+              f"{r['kernel_savo_tritondispatch']:7.3f} {r['kernel_savo_bf16exp']:7.3f}")
     print(f"decode B={dec['batch']} T={dec['context']}: savo {dec['savo_ms']:.3f} ms "
           f"({dec['savo_tok_s']:.0f} tok/s, floor {dec['savo_floor_ms']:.3f}, "
           f"torch path {dec['savo_torch_ms']:.3f},"

@@ -9,6 +9,7 @@ L and per peer, the mean device time per step of every kernel launched, and the 
 from __future__ import annotations
 
 import argparse
+import os
 
 import torch
 from routing_kernel import fwd_bwd
@@ -76,6 +77,11 @@ def main() -> None:
         for name, (fn, inputs) in peers(length).items():
             print(f"\nL = {length}, {name}")
             host_profile(fn, inputs, top=25 if name == "kernel_savo" else 0)
+            if name.startswith("kernel"):  # the same op through Triton's own dispatch on every call
+                os.environ["NANOG1_TRITON_FAST_LAUNCH"] = "0"
+                print(f"\nL = {length}, {name}, Triton dispatch on every launch")
+                host_profile(fn, inputs, top=0)
+                os.environ["NANOG1_TRITON_FAST_LAUNCH"] = "1"
         return
     for length in (int(x) for x in args.lengths.split(",")):
         for name, (fn, inputs) in peers(length).items():

@@ -199,3 +199,69 @@ def test_decode_kernel_matches_float64_reference():
     ref = decode_reference(q_t.double(), k_cache.double(), v_cache.double(), lengths, 0.35)
     assert bool(out.isfinite().all()) and bool((out[3] == 0).all())
     assert rel(out, ref) < 1e-2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("length,causal,pad,v_heads", [(300, True, "rand", 1), (301, False, "right", 8),
+                                                       (64, True, None, 8), (4100, True, "left", 1)])
+def test_cached_launch_equals_triton_dispatch(length, causal, pad, v_heads, monkeypatch):
+    """Repeat launches skip Triton's dispatch (cache hits) and compute what Triton's own path computes.
+
+    L = 4100 runs the dQ-by-atomics backward, the shorter ones the default two-pass backward.
+    """
+    import nanog1.core.kernels.routing_triton as rt
+
+    torch.manual_seed(length)
+    dev, dt = "cuda", torch.bfloat16
+    q, k = (torch.randn(3, 8, length, 8, device=dev, dtype=dt) for _ in range(2))
+    v = torch.randn(3, v_heads, length, 64, device=dev, dtype=dt)
+    mask = padding(pad, 3, length, dev)
+    g = torch.randn(3, 8, length, 64, device=dev, dtype=dt)
+
+    def run():
+        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+        out = routing_attention(*leaves, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
+        return (out, *torch.autograd.grad(out, leaves, g))
+
+    monkeypatch.setattr(rt, "ATOMIC_DQ", length > 4096)
+    run()  # first call per shape: Triton's path, then cached
+    second_pass = rt._DELTA if rt.ATOMIC_DQ else rt._DQ
+    hits = (rt._FWD.hits, rt._BWD.hits, second_pass.hits)
+    cached = run()
+    assert (rt._FWD.hits, rt._BWD.hits, second_pass.hits) == (hits[0] + 1, hits[1] + 1, hits[2] + 1)
+    monkeypatch.setenv("NANOG1_TRITON_FAST_LAUNCH", "0")
+    plain = run()
+    assert rt._FWD.hits == hits[0] + 1
+    out_c, dq_c, dk_c, dv_c = cached
+    out_p, dq_p, dk_p, dv_p = plain
+    assert torch.equal(out_c, out_p) and torch.equal(dk_c, dk_p) and torch.equal(dv_c, dv_p)
+    assert rel(dq_c, dq_p) < 1e-3  # dQ is summed with fp32 atomics, whose order may differ
+    ref_leaves = [t.double().requires_grad_() for t in (q, k, v)]
+    ref = reference_attention(*ref_leaves, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
+    for got, want in zip(cached, (ref, *torch.autograd.grad(ref, ref_leaves, g.double())), strict=True):
+        assert rel(got, want) < 2e-2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("atomic", [True, False])
+def test_backward_with_bf16x2_exponentials_matches_float64(atomic, monkeypatch):
+    """The opt-in packed-bf16 exponentials of the backward keep gradients within bf16 tolerance (sm_90+)."""
+    import nanog1.core.kernels.routing_triton as rt
+
+    if torch.cuda.get_device_capability() < (9, 0):
+        pytest.skip("ex2.approx.bf16x2 needs sm_90")
+    monkeypatch.setattr(rt, "EXP_BF16", True)
+    monkeypatch.setattr(rt, "ATOMIC_DQ", atomic)
+    torch.manual_seed(11)
+    dev, dt = "cuda", torch.bfloat16
+    q, k = (torch.randn(2, 8, 700, 8, device=dev, dtype=dt) for _ in range(2))
+    v = torch.randn(2, 1, 700, 64, device=dev, dtype=dt)
+    mask = padding("rand", 2, 700, dev)
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    out = routing_attention(*leaves, causal=True, key_padding_mask=mask, scale=8 ** -0.5)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, leaves, g)
+    refs = [t.double().requires_grad_() for t in (q, k, v)]
+    ref = reference_attention(*refs, causal=True, key_padding_mask=mask, scale=8 ** -0.5)
+    for got, want in zip(grads, torch.autograd.grad(ref, refs, g.double()), strict=True):
+        assert bool(got.isfinite().all()) and rel(got, want) < 2e-2

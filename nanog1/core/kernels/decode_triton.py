@@ -4,18 +4,23 @@ The cache holds narrow keys k [B, h, T, d_qk] (the action) and one shared value 
 (the Q-value). A program takes one sequence and one slice of its context and serves every head, so
 each cached value row is read once for all heads. Scores for all heads come from one small matrix
 product, K_slice [T_blk, h·d_qk] · blockdiag(q) [h·d_qk, h]; the weighted sum is Pᵀ · V_slice.
-Each slice writes its (max, sum, unnormalised output) per head; a few torch ops merge the slices.
+Each slice writes its (max, sum, unnormalised output) per head; a second small kernel merges the
+slices (one program per sequence). A decode step is short enough for host time to matter, so both
+launches go through :class:`~nanog1.core.kernels.launch.CachedLaunch` and nothing else is launched.
 Import only where CUDA and Triton are present: CPU paths never load it.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
+
+from nanog1.core.kernels.launch import CachedLaunch
 
 LOG2E = 1.4426950408889634
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
@@ -66,6 +71,32 @@ def _decode_split_kernel(Q, K, V, LENS, M, LSUM, ACC, qk_scale, split_len, heads
     tl.store(ACC + b * sab + split * sas + offs_h[:, None] * sah + offs_dv[None, :], acc)
 
 
+@triton.jit
+def _decode_merge_kernel(M, LSUM, ACC, OUT, n_split, heads, smb, sms, sab, sas, sah, sob, soh,
+                         D_V: tl.constexpr, BLOCK_H: tl.constexpr):
+    """Merge one sequence's per-slice (max, sum, output) triples into softmax-weighted outputs per head."""
+    b = tl.program_id(0).to(tl.int64)
+    offs_h = tl.arange(0, BLOCK_H)
+    offs_dv = tl.arange(0, D_V)
+    top = tl.full([BLOCK_H], float("-inf"), dtype=tl.float32)
+    for s in range(0, n_split):
+        top = tl.maximum(top, tl.load(M + b * smb + s * sms + offs_h))
+    top = tl.where(top == float("-inf"), 0.0, top)
+    total = tl.zeros([BLOCK_H], dtype=tl.float32)
+    out = tl.zeros([BLOCK_H, D_V], dtype=tl.float32)
+    for s in range(0, n_split):
+        w = tl.math.exp2(tl.load(M + b * smb + s * sms + offs_h) - top)
+        total += w * tl.load(LSUM + b * smb + s * sms + offs_h)
+        out += w[:, None] * tl.load(ACC + b * sab + s * sas + offs_h[:, None] * sah + offs_dv[None, :])
+    out = out / tl.where(total == 0.0, 1.0, total)[:, None]
+    tl.store(OUT + b * sob + offs_h[:, None] * soh + offs_dv[None, :], out.to(OUT.dtype.element_ty),
+             mask=(offs_h < heads)[:, None])
+
+
+_SPLIT = CachedLaunch(_decode_split_kernel)
+_MERGE = CachedLaunch(_decode_merge_kernel)
+
+
 def decode_available(q_t: Tensor, k_cache: Tensor, v_cache: Tensor) -> bool:
     """Shapes and dtypes the split kernel takes: CUDA, fp16/bf16, one value head, d_v a power of two ≥ 16."""
     d_v = v_cache.shape[-1]
@@ -77,10 +108,16 @@ def decode_available(q_t: Tensor, k_cache: Tensor, v_cache: Tensor) -> bool:
 
 def _splits(batch: int, cap: int, block_t: int, per_sm: int, device: torch.device) -> tuple[int, int]:
     """(number of context slices, slice length): about ``per_sm`` programs per multiprocessor."""
-    sms = 4 if _INTERPRET else torch.cuda.get_device_properties(device).multi_processor_count
+    sms = 4 if _INTERPRET else _multiprocessors(device.index)
     n = max(1, min(triton.cdiv(cap, block_t), triton.cdiv(per_sm * sms, batch)))
     split_len = triton.cdiv(triton.cdiv(cap, n), block_t) * block_t
     return triton.cdiv(cap, split_len), split_len
+
+
+@functools.cache
+def _multiprocessors(index: int | None) -> int:
+    """The device's SM count, asked once (the property call costs host time on every decode step)."""
+    return torch.cuda.get_device_properties(index).multi_processor_count
 
 
 def _tuned(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor,
@@ -104,13 +141,13 @@ def _tuned(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor,
 def routing_decode_triton(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor,
                           scale: float) -> Tensor:
     """q_t [B, h, d_qk], k_cache [B, h, T, d_qk], v_cache [B, 1, T, d_v], lengths [B] -> [B, h, d_v]."""
-    lengths = lengths.to(torch.int32).contiguous()
+    lengths = lengths.contiguous()  # read in its own integer dtype: no cast launch
     return _launch(q_t, k_cache, v_cache, lengths, scale, *_tuned(q_t, k_cache, v_cache, lengths, scale))
 
 
 def _launch(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor, scale: float,
             block_t: int, per_sm: int, warps: int) -> Tensor:
-    """Split kernel plus the torch merge of its per-slice (max, sum, output) triples."""
+    """Split kernel, then the merge kernel over its per-slice (max, sum, output) triples."""
     batch, heads, cap, d_qk = k_cache.shape
     d_v = v_cache.shape[-1]
     block_h = max(16, triton.next_power_of_2(heads))
@@ -119,15 +156,14 @@ def _launch(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor, scal
     lsum = torch.empty_like(m)
     acc = torch.empty(batch, n_split, block_h, d_v, device=k_cache.device, dtype=torch.float32)
     q_t = q_t.to(k_cache.dtype)
-    _decode_split_kernel[(batch, n_split)](
-        q_t, k_cache, v_cache, lengths, m, lsum, acc, scale * LOG2E,
-        split_len, heads, q_t.stride(0), q_t.stride(1), k_cache.stride(0), k_cache.stride(1),
-        k_cache.stride(2), v_cache.stride(0), v_cache.stride(2), m.stride(0), m.stride(1),
-        acc.stride(0), acc.stride(1), acc.stride(2),
-        D_QK=d_qk, D_V=d_v, BLOCK_C=max(16, triton.next_power_of_2(heads * d_qk)), BLOCK_H=block_h,
-        BLOCK_T=block_t, num_warps=warps, num_stages=3)
-    top = m.amax(dim=1, keepdim=True)
-    weight = torch.exp2(m - top.masked_fill(top == float("-inf"), 0.0))
-    total = (lsum * weight).sum(dim=1)
-    out = (acc * weight[..., None]).sum(dim=1) / total.masked_fill(total == 0, 1.0)[..., None]
-    return out[:, :heads].to(v_cache.dtype)
+    _SPLIT(lambda _: (batch, n_split), q_t, k_cache, v_cache, lengths, m, lsum, acc, scale * LOG2E,
+           split_len, heads, q_t.stride(0), q_t.stride(1), k_cache.stride(0), k_cache.stride(1),
+           k_cache.stride(2), v_cache.stride(0), v_cache.stride(2), m.stride(0), m.stride(1),
+           acc.stride(0), acc.stride(1), acc.stride(2),
+           D_QK=d_qk, D_V=d_v, BLOCK_C=max(16, triton.next_power_of_2(heads * d_qk)), BLOCK_H=block_h,
+           BLOCK_T=block_t, num_warps=warps, num_stages=3)
+    out = torch.empty(batch, heads, d_v, device=k_cache.device, dtype=v_cache.dtype)
+    _MERGE(lambda _: (batch,), m, lsum, acc, out, n_split, heads, m.stride(0), m.stride(1),
+           acc.stride(0), acc.stride(1), acc.stride(2), out.stride(0), out.stride(1),
+           D_V=d_v, BLOCK_H=block_h, num_warps=4)
+    return out

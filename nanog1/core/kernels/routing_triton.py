@@ -5,9 +5,13 @@ Padding q/k to the value width (what SDPA needs) spends QKᵀ work on zeros; her
 their own width (masked up to Triton's minimum dot width of 16), so QKᵀ costs 16/64 of MHA's.
 Forward: online softmax per query block, causal blocks split into an unmasked stage and a masked
 diagonal stage; the log-sum-exp (base 2) is saved. Backward: one program per key block recomputes
-P once and accumulates dK and dV in registers; dQ is added with fp32 atomics (cheap at width 16),
-so each score's exponential is computed once in the backward instead of twice. Key padding is a
-[B, L] bias of 0 / -inf; a query row with no visible key outputs zeros (lse = +inf, zero grads).
+P once and accumulates dK and dV in registers; a query-block pass before it computes δ = rowsum(O·dO)
+and dQ (no atomics, no fp32 buffer to clear and convert). Adding dQ with fp32 atomics in the
+key-block pass instead (ATOMIC_DQ) saves one exponential per score but costs launches; it measured
+no faster; nor did running the backward's exponentials on sm_90's packed bf16x2 unit (opt-in:
+NANOG1_ROUTING_EXP=bf16x2). Launches after the first per shape skip Triton's Python dispatch
+(:mod:`nanog1.core.kernels.launch`). Key padding is a [B, L] bias of 0 / -inf; a query row with no
+visible key outputs zeros (lse = +inf, zero grads).
 Import only where CUDA and Triton are present: CPU paths never load it.
 """
 
@@ -20,8 +24,16 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from nanog1.core.kernels.launch import CachedLaunch
+from nanog1.core.kernels.routing import _capability
+
 LOG2E = 1.4426950408889634
-ATOMIC_DQ = os.environ.get("NANOG1_ROUTING_DQ", "atomic") == "atomic"  # else a separate dQ pass
+# dQ: "pass2" (default) computes it in its own query-block pass, which also computes δ and writes dQ in
+# the input dtype; "atomic" adds it in the key-block pass with fp32 atomics (one exponential fewer per
+# score, but a δ launch, an fp32 buffer to clear and a convert). Measured equal or slower at every L.
+ATOMIC_DQ = os.environ.get("NANOG1_ROUTING_DQ", "pass2") == "atomic"
+# The backward's exponentials on sm_90's packed bf16x2 unit ("bf16x2", opt-in) or in float32 (default).
+EXP_BF16 = os.environ.get("NANOG1_ROUTING_EXP", "fp32") == "bf16x2"
 
 _FWD_CONFIGS = [
     triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
@@ -41,6 +53,17 @@ if os.environ.get("NANOG1_ROUTING_AUTOTUNE", "1") == "0":  # quick GPU test runs
 if os.environ.get("TRITON_INTERPRET") == "1":  # CPU interpreter (tests): one small config, no autotuning
     _FWD_CONFIGS = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16})]
     _BWD_CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32})]
+
+
+@triton.jit
+def _exp2(x, BF16: tl.constexpr):
+    """2^x in float32; with BF16, sm_90's packed bf16x2 instruction (twice the rate, bf16 precision)."""
+    if BF16:
+        y = tl.inline_asm_elementwise("ex2.approx.ftz.bf16x2 $0, $1;", "=r,r", [x.to(tl.bfloat16)],
+                                      dtype=tl.bfloat16, is_pure=True, pack=2).to(tl.float32)
+    else:
+        y = tl.math.exp2(x)
+    return y
 
 
 @triton.jit
@@ -81,9 +104,13 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, qk_scale, seq_len, heads,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    """One program per (query block, batch·head): O = softmax(QKᵀ·scale + bias)·V and its base-2 lse."""
-    start_m = tl.program_id(0) * BLOCK_M
-    bh = tl.program_id(1)
+    """One program per (batch·head, query block): O = softmax(QKᵀ·scale + bias)·V and its base-2 lse.
+
+    Batch·head is the fast grid axis and query blocks run last-first, so the longest causal rows
+    (the last blocks) start first on every head and the short ones fill the tail.
+    """
+    start_m = (tl.num_programs(1) - 1 - tl.program_id(1)) * BLOCK_M
+    bh = tl.program_id(0)
     b = (bh // heads).to(tl.int64)
     h = (bh % heads).to(tl.int64)
     offs_m = start_m + tl.arange(0, BLOCK_M)
@@ -129,7 +156,8 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, qk_scale, seq_len, heads,
 def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
-               CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr):
+               CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
+               EXP_BF16: tl.constexpr):
     """Accumulate dK, dV of one key block over query blocks [lo, hi); with ATOMIC_DQ also add dQ."""
     for start_m in range(lo, hi, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
@@ -141,7 +169,7 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
         do = tl.load(do_base + offs_m[:, None] * son + offs_dv[None, :], mask=row_ok[:, None], other=0.0)
         lse = tl.load(LSE + row_base + offs_m, mask=row_ok, other=float("inf"))
         delta = tl.load(DELTA + row_base + offs_m, mask=row_ok, other=0.0)
-        p_t = tl.math.exp2(tl.dot(k, tl.trans(q)) * qk_scale - lse[None, :])
+        p_t = _exp2(tl.dot(k, tl.trans(q)) * qk_scale - lse[None, :], EXP_BF16)
         if CAUSAL_MASK:
             visible = offs_m[None, :] >= offs_n[:, None]
             if HAS_BIAS:
@@ -155,23 +183,27 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
         dk += tl.dot(ds_t, q)
         if ATOMIC_DQ:
             dq = tl.dot(tl.trans(ds_t), k) * sm_scale
-            tl.atomic_add(DQ + (row_base + offs_m)[:, None] * BLOCK_DQK + offs_dk[None, :], dq,
+            tl.atomic_add(DQ + (row_base + offs_m)[:, None] * D_QK + offs_dk[None, :], dq,
                           mask=q_mask, sem="relaxed")
     return dk, dv
 
 
-@triton.autotune(configs=_BWD_CONFIGS, key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ"],
+@triton.autotune(configs=_BWD_CONFIGS,
+                 key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ", "EXP_BF16"],
                  reset_to_zero=["DQ"])
 @triton.jit
 def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
                 sdkb, sdkh, sdkn, sdvb, sdvh, sdvn,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
-                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
+                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_BF16: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    """One program per (key block, batch·head): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ."""
-    start_n = tl.program_id(0) * BLOCK_N
-    bh = tl.program_id(1)
+    """One program per (batch·head, key block): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ.
+
+    Key block 0 sees the most causal queries, so blocks run first-first with batch·head the fast axis.
+    """
+    start_n = tl.program_id(1) * BLOCK_N
+    bh = tl.program_id(0)
     b = (bh // heads).to(tl.int64)
     h = (bh % heads).to(tl.int64)
     row_base = bh.to(tl.int64) * seq_len
@@ -195,14 +227,17 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, s
     if CAUSAL:
         dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                             sqn, son, start_n, start_n + BLOCK_N, seq_len, qk_scale, sm_scale,
-                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ)
+                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ,
+                            EXP_BF16)
         dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                             sqn, son, start_n + BLOCK_N, seq_len, seq_len, qk_scale, sm_scale,
-                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ)
+                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
+                            EXP_BF16)
     else:
         dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                             sqn, son, 0, seq_len, seq_len, qk_scale, sm_scale,
-                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ)
+                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
+                            EXP_BF16)
     tl.store(DK + b * sdkb + h * sdkh + offs_n[:, None] * sdkn + offs_dk[None, :],
              (dk * sm_scale).to(DK.dtype.element_ty), mask=k_mask)
     tl.store(DV + b * sdvb + h * sdvh + offs_n[:, None] * sdvn + offs_dv[None, :],
@@ -228,7 +263,8 @@ def _delta_kernel(O, DO, DELTA, seq_len, heads, sob, soh, son, sdb, sdh, sdn,
 @triton.jit
 def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi, seq_len, qk_scale,
               offs_m, offs_n, offs_dk, offs_dv, D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr,
-              BLOCK_N: tl.constexpr, CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr):
+              BLOCK_N: tl.constexpr, CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr,
+              EXP_BF16: tl.constexpr):
     """Accumulate dQ of one query block over key blocks [lo, hi) (P recomputed from the lse)."""
     for start_n in range(lo, hi, BLOCK_N):
         cols = start_n + offs_n
@@ -238,7 +274,7 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
             k_mask = k_mask & (offs_dk[None, :] < D_QK)
         k = tl.load(k_base + cols[:, None] * skn + offs_dk[None, :], mask=k_mask, other=0.0)
         v = tl.load(v_base + cols[:, None] * svn + offs_dv[None, :], mask=key_ok[:, None], other=0.0)
-        p = tl.math.exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None])
+        p = _exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None], EXP_BF16)
         if CAUSAL_MASK:
             visible = offs_m[:, None] >= cols[None, :]
             if HAS_BIAS:
@@ -254,16 +290,19 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
     return dq
 
 
-@triton.autotune(configs=_FWD_CONFIGS, key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS"])
+@triton.autotune(configs=_FWD_CONFIGS, key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16"])
 @triton.jit
 def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, heads,
-               sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
+               sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn,
                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
-               CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr,
+               CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr,
                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
-    """One program per (query block, batch·head): dQ = scale·(P ⊙ (dO·Vᵀ − δ))·K without atomics."""
-    start_m = tl.program_id(0) * BLOCK_M
-    bh = tl.program_id(1)
+    """One program per (batch·head, query block, last first): dQ = scale·(P ⊙ (dO·Vᵀ − δ))·K, no atomics.
+
+    δ = rowsum(O ⊙ dO) of the block is computed here and stored for the dK/dV pass that follows.
+    """
+    start_m = (tl.num_programs(1) - 1 - tl.program_id(1)) * BLOCK_M
+    bh = tl.program_id(0)
     b = (bh // heads).to(tl.int64)
     h = (bh % heads).to(tl.int64)
     row_base = bh.to(tl.int64) * seq_len
@@ -279,21 +318,27 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, h
     do = tl.load(DO + b * sob + h * soh + offs_m[:, None] * son + offs_dv[None, :], mask=row_ok[:, None],
                  other=0.0)
     lse = tl.load(LSE + row_base + offs_m, mask=row_ok, other=float("inf"))
-    delta = tl.load(DELTA + row_base + offs_m, mask=row_ok, other=0.0)
+    o = tl.load(O + b * sxb + h * sxh + offs_m[:, None] * sxn + offs_dv[None, :], mask=row_ok[:, None],
+                other=0.0)
+    delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)
+    tl.store(DELTA + row_base + offs_m, delta, mask=row_ok)
     k_base = K + b * skb + h * skh
     v_base = V + b * svb + h * svh
     bias_base = Bias + b * sbb
     dq = tl.zeros([BLOCK_M, BLOCK_DQK], dtype=tl.float32)
     if CAUSAL:
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, start_m, seq_len,
-                       qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS)
+                       qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
+                       EXP_BF16)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, start_m,
                        start_m + BLOCK_M, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS)
+                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_BF16)
     else:
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, seq_len, seq_len,
-                       qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS)
-    tl.store(DQ + (row_base + offs_m)[:, None] * BLOCK_DQK + offs_dk[None, :], dq * sm_scale, mask=q_mask)
+                       qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
+                       EXP_BF16)
+    tl.store(DQ + (row_base + offs_m)[:, None] * D_QK + offs_dk[None, :],
+             (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
 
 def _dqk_block(d_qk: int) -> int:
@@ -301,10 +346,16 @@ def _dqk_block(d_qk: int) -> int:
     return max(16, triton.next_power_of_2(d_qk))
 
 
+_FWD = CachedLaunch(_fwd_kernel)
+_BWD = CachedLaunch(_bwd_kernel)
+_DQ = CachedLaunch(_dq_kernel)
+_DELTA = CachedLaunch(_delta_kernel)
+
+
 def _bias(key_padding_mask: Tensor | None, q: Tensor) -> tuple[Tensor, int]:
-    """[B, L] fp32 additive key bias (0 keep, -inf pad) and its batch stride; a 1-element dummy if none."""
+    """[B, L] fp32 additive key bias (0 keep, -inf pad) and its batch stride; q (unread) if none."""
     if key_padding_mask is None:
-        return q.new_zeros(1, dtype=torch.float32), 0
+        return q, 0
     bias = torch.zeros(key_padding_mask.shape, dtype=torch.float32, device=q.device)
     bias.masked_fill_(key_padding_mask, float("-inf"))
     return bias, bias.stride(0)
@@ -318,42 +369,41 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
     lse = torch.empty(batch, heads, length, dtype=torch.float32, device=q.device)
 
     def grid(meta: dict) -> tuple[int, int]:
-        return triton.cdiv(length, meta["BLOCK_M"]), batch * heads
+        return batch * heads, triton.cdiv(length, meta["BLOCK_M"])
 
-    _fwd_kernel[grid](q, k, v, bias, out, lse, scale * LOG2E, length, heads,
-                      *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3], sbb,
-                      D_QK=d_qk, D_V=d_v, BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias)
+    _FWD(grid, q, k, v, bias, out, lse, scale * LOG2E, length, heads,
+         *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3], sbb,
+         D_QK=d_qk, D_V=d_v, BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias)
     return out, lse
 
 
 def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: bool, out: Tensor,
               lse: Tensor, d_out: Tensor, causal: bool, scale: float) -> tuple[Tensor, Tensor, Tensor]:
-    """dQ, dK, dV; dQ by atomics in the key-block pass (ATOMIC_DQ) or by a second, query-block pass."""
+    """dQ, dK, dV: dQ and δ, then dK/dV; or (ATOMIC_DQ) δ, then dK/dV with dQ by atomics."""
     batch, heads, length, d_qk = q.shape
     d_v = v.shape[-1]
+    atomic = ATOMIC_DQ
     d_out = d_out if d_out.stride(-1) == 1 else d_out.contiguous()
     delta = torch.empty(batch, heads, length, dtype=torch.float32, device=q.device)
-    _delta_kernel[(triton.cdiv(length, 64), batch * heads)](
-        out, d_out, delta, length, heads, *out.stride()[:3], *d_out.stride()[:3], D_V=d_v, BLOCK_M=64)
-    block_dqk = _dqk_block(d_qk)
-    dq = torch.zeros(batch, heads, length, block_dqk, dtype=torch.float32, device=q.device)
     dk = torch.empty(batch, heads, length, d_qk, dtype=k.dtype, device=q.device)
     dv = torch.empty(batch, heads, length, d_v, dtype=v.dtype, device=q.device)
-
-    def grid(meta: dict) -> tuple[int, int]:
-        return triton.cdiv(length, meta["BLOCK_N"]), batch * heads
-
     strides = (*q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *d_out.stride()[:3], sbb)
-    meta = dict(D_QK=d_qk, D_V=d_v, BLOCK_DQK=block_dqk, CAUSAL=causal, HAS_BIAS=has_bias)
-    _bwd_kernel[grid](q, k, v, bias, d_out, lse, delta, dq, dk, dv, scale * LOG2E, scale, length, heads,
-                      *strides, *dk.stride()[:3], *dv.stride()[:3], ATOMIC_DQ=ATOMIC_DQ, **meta)
-    if not ATOMIC_DQ:
-        def dq_grid(meta: dict) -> tuple[int, int]:
-            return triton.cdiv(length, meta["BLOCK_M"]), batch * heads
-
-        _dq_kernel[dq_grid](q, k, v, bias, d_out, lse, delta, dq, scale * LOG2E, scale, length, heads,
-                            *strides, **meta)
-    return dq[..., :d_qk].to(q.dtype), dk, dv
+    meta = dict(D_QK=d_qk, D_V=d_v, BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
+                EXP_BF16=EXP_BF16 and _capability(q.device.index) >= (9, 0))
+    if atomic:
+        _DELTA(lambda _: (triton.cdiv(length, 64), batch * heads), out, d_out, delta, length, heads,
+               *out.stride()[:3], *d_out.stride()[:3], D_V=d_v, BLOCK_M=64)
+        dq = torch.zeros(batch, heads, length, d_qk, dtype=torch.float32, device=q.device)
+    else:
+        dq = torch.empty(batch, heads, length, d_qk, dtype=q.dtype, device=q.device)
+        _DQ(lambda m: (batch * heads, triton.cdiv(length, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
+            dq, scale * LOG2E, scale, length, heads, *strides, out, *out.stride()[:3], **meta)
+    # the autotuner zeroes DQ between trials: with pass2 it gets a scratch tensor, not the finished dQ
+    dq_arg = dq if atomic else delta.new_empty(0)
+    _BWD(lambda m: (batch * heads, triton.cdiv(length, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
+         dq_arg, dk, dv, scale * LOG2E, scale, length, heads, *strides, *dk.stride()[:3], *dv.stride()[:3],
+         ATOMIC_DQ=atomic, **meta)
+    return (dq.to(q.dtype) if atomic else dq), dk, dv
 
 
 class RoutingAttention(torch.autograd.Function):

@@ -1,0 +1,94 @@
+"""Cheap repeat launches of Triton kernels: Triton's Python dispatch once per shape, a direct launch after.
+
+An eager fwd+bwd of a short sequence is bound by the host, not the GPU: Triton's autotuner and JIT
+dispatch (argument binding, specialisation key, cache lookup) cost tens of µs per launch in Python,
+against a few µs for the launch itself. :class:`CachedLaunch` runs the normal path on the first call
+for a given *launch key* (every integer argument, each tensor's dtype and 16-byte alignment, the
+constexprs, the device), keeps the compiled kernel and the autotuner's chosen config, and
+afterwards calls the compiled kernel's launcher directly. The key holds everything Triton specialises
+on, so the kernel launched is the one Triton itself would pick.
+
+The direct path needs Triton ≥ 3.4 (its launcher takes every argument, constexprs included); with an
+older Triton, the CPU interpreter (``TRITON_INTERPRET=1``), a launch hook set (profilers such as
+proton) or ``NANOG1_TRITON_FAST_LAUNCH=0``, every call takes Triton's normal path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+import triton
+
+try:  # Triton >= 3.4
+    from triton import knobs as _knobs
+except ImportError:  # pragma: no cover - older Triton: always the normal path
+    _knobs = None
+
+_MAX_KEYS = 4096  # shapes remembered per kernel before the cache is cleared
+
+
+def fast_launch_enabled() -> bool:
+    """True where the direct launch path may be used (see the module docstring)."""
+    return (_knobs is not None and os.environ.get("TRITON_INTERPRET") != "1"
+            and os.environ.get("NANOG1_TRITON_FAST_LAUNCH", "1") != "0")
+
+
+def _arg_key(arg: Any) -> Any:
+    """What Triton specialises an argument on: ints by value, tensors by dtype and 16-byte alignment."""
+    if isinstance(arg, torch.Tensor):
+        return arg.dtype, arg.data_ptr() % 16 == 0
+    if isinstance(arg, float):
+        return float
+    return arg
+
+
+class CachedLaunch:
+    """A Triton kernel (plain or autotuned) whose launches after the first per key skip Triton's dispatch.
+
+    Call as ``launch(grid, *args, **constexprs)``: ``grid`` maps the final meta-parameters (constexprs
+    plus the autotuner's config) to a launch grid, ``args`` are the kernel's non-constexpr arguments in
+    order and ``constexprs`` its constexpr arguments by name, exactly as for ``kernel[grid](...)``.
+    """
+
+    def __init__(self, kernel: Any):
+        self.kernel = kernel
+        self.arg_names: list[str] = list(kernel.arg_names)  # a JITFunction's or an Autotuner's
+        self.cache: dict[tuple, tuple] = {}
+        self.hits = 0
+
+    def __call__(self, grid: Callable[[dict], Sequence[int]], *args: Any, **constexprs: Any) -> None:
+        if not fast_launch_enabled() or _hooks_set():
+            self.kernel[grid](*args, **constexprs)
+            return
+        device = torch.cuda.current_device()
+        key = (device, tuple(sorted(constexprs.items())), *map(_arg_key, args))
+        entry = self.cache.get(key)
+        if entry is None:
+            self._first_launch(key, grid, args, constexprs)
+            return
+        compiled, meta, tail = entry
+        dims = (*grid(meta), 1, 1)  # the grid may depend on more than the key (e.g. the batch size)
+        stream = triton.runtime.driver.active.get_current_stream(device)
+        compiled.run(dims[0], dims[1], dims[2], stream, compiled.function, compiled.packed_metadata,
+                     None, None, None, *args, *tail)
+        self.hits += 1
+
+    def _first_launch(self, key: tuple, grid: Callable, args: tuple, constexprs: dict) -> None:
+        """Triton's normal path (autotuning included); remember what it launched."""
+        compiled = self.kernel[grid](*args, **constexprs)
+        config = getattr(self.kernel, "best_config", None)
+        meta = {**constexprs, **(config.kwargs if config is not None else {})}
+        tail = tuple(meta[name] for name in self.arg_names[len(args):])
+        if len(self.cache) >= _MAX_KEYS:
+            self.cache.clear()
+        if hasattr(compiled, "function") and hasattr(compiled, "packed_metadata"):
+            self.cache[key] = (compiled, meta, tail)
+
+
+def _hooks_set() -> bool:
+    """True when a launch hook is installed (a profiler): then Triton's own path must run every launch."""
+    hook = _knobs.runtime.launch_enter_hook
+    return hook is not None and bool(getattr(hook, "calls", True))  # Triton 3.6: an empty HookChain
