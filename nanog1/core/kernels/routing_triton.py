@@ -97,10 +97,10 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
     return acc, l_i, m_i
 
 
-@triton.autotune(configs=_FWD_CONFIGS, key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS"])
+@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS"])
 @triton.jit
 def _fwd_kernel(Q, K, V, Bias, O, LSE, qk_scale, seq_len, heads,
-                sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
+                sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -189,12 +189,12 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
 
 
 @triton.autotune(configs=_BWD_CONFIGS,
-                 key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ", "EXP_BF16"],
+                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ", "EXP_BF16"],
                  reset_to_zero=["DQ"])
 @triton.jit
 def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
-                sdkb, sdkh, sdkn, sdvb, sdvh, sdvn,
+                sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_BF16: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -290,10 +290,10 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
     return dq
 
 
-@triton.autotune(configs=_FWD_CONFIGS, key=["seq_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16"])
+@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16"])
 @triton.jit
 def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, heads,
-               sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn,
+               sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn, tune_len,
                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr,
                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -341,6 +341,14 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, h
              (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
 
+def _tune_len(length: int) -> int:
+    """L rounded up to a power of two: the autotuners' key (the kernels never read it).
+
+    Batches of varying length are then tuned once per octave, not once per distinct L.
+    """
+    return triton.next_power_of_2(max(length, 16))
+
+
 def _dqk_block(d_qk: int) -> int:
     """Triton's dot needs an inner width of at least 16 (a power of two)."""
     return max(16, triton.next_power_of_2(d_qk))
@@ -372,7 +380,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
         return batch * heads, triton.cdiv(length, meta["BLOCK_M"])
 
     _FWD(grid, q, k, v, bias, out, lse, scale * LOG2E, length, heads,
-         *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3], sbb,
+         *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3], sbb, _tune_len(length),
          D_QK=d_qk, D_V=d_v, BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias)
     return out, lse
 
@@ -397,11 +405,13 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     else:
         dq = torch.empty(batch, heads, length, d_qk, dtype=q.dtype, device=q.device)
         _DQ(lambda m: (batch * heads, triton.cdiv(length, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
-            dq, scale * LOG2E, scale, length, heads, *strides, out, *out.stride()[:3], **meta)
+            dq, scale * LOG2E, scale, length, heads, *strides, out, *out.stride()[:3], _tune_len(length),
+            **meta)
     # the autotuner zeroes DQ between trials: with pass2 it gets a scratch tensor, not the finished dQ
     dq_arg = dq if atomic else delta.new_empty(0)
     _BWD(lambda m: (batch * heads, triton.cdiv(length, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
          dq_arg, dk, dv, scale * LOG2E, scale, length, heads, *strides, *dk.stride()[:3], *dv.stride()[:3],
+         _tune_len(length),
          ATOMIC_DQ=atomic, **meta)
     return (dq.to(q.dtype) if atomic else dq), dk, dv
 
