@@ -39,6 +39,21 @@ def padding(kind: str | None, batch: int, length: int, device="cpu") -> torch.Te
     return mask.flip(1) if kind == "left" else mask
 
 
+def kernel_outputs(q, k, v, mask, causal, g=None):
+    """((out, dq, dk, dv), g) of routing_attention at scale 8^-1/2; g (upstream gradient) random if None."""
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    out = routing_attention(*leaves, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
+    g = torch.randn_like(out) if g is None else g
+    return (out, *torch.autograd.grad(out, leaves, g)), g
+
+
+def float64_reference(q, k, v, mask, causal, g):
+    """(out, dq, dk, dv) of reference_attention in float64, the same function as kernel_outputs."""
+    refs = [t.double().requires_grad_() for t in (q, k, v)]
+    ref = reference_attention(*refs, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
+    return (ref, *torch.autograd.grad(ref, refs, g.double()))
+
+
 def naive(q, k, v, causal, mask, scale):
     """Row-by-row softmax over the visible keys in float64; rows with none are zero."""
     b, h, length, _ = q.shape
@@ -175,14 +190,8 @@ def test_kernel_matches_float64_reference(atomic, causal, pad, v_heads, monkeypa
     v = torch.randn(2, v_heads, 300, 64, device=dev, dtype=dt)
     mask = padding(pad, 2, 300, dev)
     assert kernel_available(q, k, v)
-    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
-    out = routing_attention(*leaves, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
-    g = torch.randn_like(out)
-    grads = torch.autograd.grad(out, leaves, g)
-    refs = [t.double().requires_grad_() for t in (q, k, v)]
-    ref = reference_attention(*refs, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
-    ref_grads = torch.autograd.grad(ref, refs, g.double())
-    for got, want in zip((out, *grads), (ref, *ref_grads), strict=True):
+    outputs, g = kernel_outputs(q, k, v, mask, causal)
+    for got, want in zip(outputs, float64_reference(q, k, v, mask, causal, g), strict=True):
         assert got.shape == want.shape and bool(got.isfinite().all())
         assert rel(got, want) < 2e-2
 
@@ -219,9 +228,7 @@ def test_cached_launch_equals_triton_dispatch(length, causal, pad, v_heads, monk
     g = torch.randn(3, 8, length, 64, device=dev, dtype=dt)
 
     def run():
-        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
-        out = routing_attention(*leaves, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
-        return (out, *torch.autograd.grad(out, leaves, g))
+        return kernel_outputs(q, k, v, mask, causal, g)[0]
 
     monkeypatch.setattr(rt, "ATOMIC_DQ", length > 4096)
     run()  # first call per shape: Triton's path, then cached
@@ -236,9 +243,7 @@ def test_cached_launch_equals_triton_dispatch(length, causal, pad, v_heads, monk
     out_p, dq_p, dk_p, dv_p = plain
     assert torch.equal(out_c, out_p) and torch.equal(dk_c, dk_p) and torch.equal(dv_c, dv_p)
     assert rel(dq_c, dq_p) < 1e-3  # dQ is summed with fp32 atomics, whose order may differ
-    ref_leaves = [t.double().requires_grad_() for t in (q, k, v)]
-    ref = reference_attention(*ref_leaves, causal=causal, key_padding_mask=mask, scale=8 ** -0.5)
-    for got, want in zip(cached, (ref, *torch.autograd.grad(ref, ref_leaves, g.double())), strict=True):
+    for got, want in zip(cached, float64_reference(q, k, v, mask, causal, g), strict=True):
         assert rel(got, want) < 2e-2
 
 
@@ -257,11 +262,6 @@ def test_backward_with_bf16x2_exponentials_matches_float64(atomic, monkeypatch):
     q, k = (torch.randn(2, 8, 700, 8, device=dev, dtype=dt) for _ in range(2))
     v = torch.randn(2, 1, 700, 64, device=dev, dtype=dt)
     mask = padding("rand", 2, 700, dev)
-    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
-    out = routing_attention(*leaves, causal=True, key_padding_mask=mask, scale=8 ** -0.5)
-    g = torch.randn_like(out)
-    grads = torch.autograd.grad(out, leaves, g)
-    refs = [t.double().requires_grad_() for t in (q, k, v)]
-    ref = reference_attention(*refs, causal=True, key_padding_mask=mask, scale=8 ** -0.5)
-    for got, want in zip(grads, torch.autograd.grad(ref, refs, g.double()), strict=True):
+    outputs, g = kernel_outputs(q, k, v, mask, True)
+    for got, want in zip(outputs[1:], float64_reference(q, k, v, mask, True, g)[1:], strict=True):
         assert bool(got.isfinite().all()) and rel(got, want) < 2e-2
