@@ -200,7 +200,7 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, s
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program per (batch·head, key block): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ.
 
-    Key block 0 sees the most causal queries, so blocks run first-first with batch·head the fast axis.
+    Key block 0 sees the most causal queries, so key blocks run in order with batch·head the fast axis.
     """
     start_n = tl.program_id(1) * BLOCK_N
     bh = tl.program_id(0)
