@@ -23,9 +23,10 @@ Which SDPA backend runs (``torch.nn.functional.scaled_dot_product_attention``):
   :mod:`nanog1.core.kernels` (it takes the key-padding mask directly and q/k narrower than v);
   elsewhere a [B, 1, L, L] boolean mask (O(L²) bits). Bucket or right-pad long sequences on CPU.
 - Decoding (:func:`route_step`) on CUDA runs the kernels' split-context decode, which reads SAVO's
-  compressed cache (action + Q-value) directly: 4.5× MHA-flash's tokens/s at 32k context (BENCHMARKS.md).
-  Plain unmasked training stays on SDPA: on an H100 torch's default cuDNN backend was about 4 %
-  faster than the Triton kernel there (BENCHMARKS.md, "Rank-r routing kernel").
+  compressed cache (action + Q-value) directly: 6.3× MHA-flash's tokens/s at 32k context (BENCHMARKS.md).
+  Plain unmasked training stays on SDPA (torch's default cuDNN backend on an H100): against the Triton
+  kernel it was 9 % slower at L = 2k, equal at 8k and 5 % faster at 32k, and at L = 512 the order
+  changed between runs (BENCHMARKS.md, "Rank-r routing kernel", run 4).
 """
 
 from __future__ import annotations
