@@ -290,7 +290,9 @@ def train(
     batch_size: int = typer.Option(None, "--batch-size"),
     lr: float = typer.Option(None),
     folds: int = typer.Option(None, help="k-fold CV when > 1 (out-of-fold metrics)"),
-    thin: float = typer.Option(None, help="augment: thin training catalogues to U(1-THIN, 1) of counts"),
+    thin: float = typer.Option(
+        None, help="augment: thin each training sample to a U(1-THIN, 1) share of its mutations "
+        "(catalogue counts; events in the event view)"),
     seed: int = typer.Option(None),
     experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/<task>)"),
     tracking_uri: str = typer.Option(

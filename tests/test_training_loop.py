@@ -10,7 +10,7 @@ from training_cohort import make_cohort
 from nanog1.training import checkpoint as ckpt
 from nanog1.training.config import TrainConfig
 from nanog1.training.cv import train_val_split
-from nanog1.training.data import cohort_arrays, thin_counts
+from nanog1.training.data import EVENT_FIELDS, Collate, cohort_arrays, thin_counts
 from nanog1.training.loop import CHECKPOINT, TrainingInterrupted, fit
 
 SMALL = dict(hidden=16, layers=1, rank=4, heads=2, batch_size=8, lr=1e-2, warmup_frac=0.05)
@@ -43,6 +43,7 @@ def test_cancer_type_learns_above_chance(arrays, tmp_path):
         ("pretrain", "events", 0.0),
         ("exposures", "catalogue", 0.0),
         ("cancer_type", "catalogue", 0.5),  # thinning draws from the RNG the checkpoint restores
+        ("multitask", "events", 0.5),  # so does thinning the events
     ],
 )
 def test_resume_after_stop_gives_identical_parameters(arrays, tmp_path, task, view, thin):
@@ -81,6 +82,29 @@ def test_thinning_changes_training_and_keeps_counts_bounded(arrays, tmp_path):
     assert torch.equal(thin_counts(counts, 0.0), counts)
     with pytest.raises(ValueError, match="thin"):
         TrainConfig(thin=1.0)
+
+
+def test_thinning_the_event_view_drops_events_not_just_counts(arrays):
+    """With thin, the event view's input loses a U(1 - thin, 1) share of events, kept in order."""
+    rows = np.arange(32)
+    off = arrays.tokens["offsets"]
+    plain = Collate(arrays, "events", max_events=10_000, train=True)(list(rows))
+    torch.manual_seed(0)
+    thinned = Collate(arrays, "events", max_events=10_000, train=True, thin=0.5)(list(rows))
+    full = (~plain["event_padding"]).sum(1)
+    kept = (~thinned["event_padding"]).sum(1)
+    assert torch.equal(full, torch.from_numpy(off[rows + 1] - off[rows]))  # no thinning: every event
+    assert torch.all(kept >= 1) and torch.all(kept <= full)
+    assert 0.6 < kept.sum() / full.sum() < 0.9  # E[keep] = 0.75
+    assert torch.all(thinned["counts"] <= plain["counts"])
+    assert not torch.equal(thinned["counts"], plain["counts"])
+    for r in range(len(rows)):  # the kept events are a subsequence of the sample's own events
+        mine = [tuple(int(plain["events"][f][r, j]) for f in EVENT_FIELDS) for j in range(int(full[r]))]
+        got = [tuple(int(thinned["events"][f][r, j]) for f in EVENT_FIELDS) for j in range(int(kept[r]))]
+        it = iter(mine)
+        assert all(any(g == m for m in it) for g in got)
+    evaluation = Collate(arrays, "events", max_events=10_000, train=False, thin=0.5)(list(rows))
+    assert torch.equal((~evaluation["event_padding"]).sum(1), full)  # evaluation never thins
 
 
 def test_early_stopping_stops_and_keeps_best(arrays, tmp_path):

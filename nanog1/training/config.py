@@ -38,9 +38,9 @@ class TrainConfig:
     mask_fraction: float = 0.15
     max_events: int = 2048
     recon_weight: float = 0.5
-    # Augmentation: each training catalogue binomially thinned to a U(1 - thin, 1) share of its mutations
-    # (a lower-coverage copy of the same tumour). On PCAWG fold 0, thin 0.5 took the SAVO encoder from
-    # 0.770 to 0.806 top-1 (BENCHMARKS.md); 0 turns it off.
+    # Augmentation: each training sample thinned to a U(1 - thin, 1) share of its mutations (catalogue
+    # counts binomially; events in the event view), a lower-coverage copy of the same tumour. On PCAWG
+    # fold 0, thin 0.5 took the SAVO encoder from 0.770 to 0.806 top-1 (BENCHMARKS.md); 0 turns it off.
     thin: float = 0.0
     class_weighting: bool = True
     min_class_size: int = 2

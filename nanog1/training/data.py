@@ -133,11 +133,19 @@ def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int =
     )
 
 
-def thin_counts(counts: torch.Tensor, thin: float) -> torch.Tensor:
-    """Each row binomially thinned to a U(1 - thin, 1) share of its counts (thin = 0: unchanged)."""
-    if thin <= 0:
+def keep_shares(n: int, thin: float) -> torch.Tensor | None:
+    """[n, 1] shares from U(1 - thin, 1): how much of each sample a thinned copy keeps (None if thin = 0)."""
+    return None if thin <= 0 else 1.0 - thin * torch.rand(n, 1)
+
+
+def thin_counts(counts: torch.Tensor, thin: float, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Each row binomially thinned to a U(1 - thin, 1) share of its counts (thin = 0: unchanged).
+
+    ``keep`` [B, 1] gives the shares instead of drawing them (the event view thins events by the same ones).
+    """
+    keep = keep_shares(counts.shape[0], thin) if keep is None else keep
+    if keep is None:
         return counts
-    keep = 1.0 - thin * torch.rand(counts.shape[0], 1)
     return torch.binomial(counts.float(), keep.expand(counts.shape)).to(counts.dtype)
 
 
@@ -155,7 +163,12 @@ class IndexDataset(Dataset):
 
 
 class Collate:
-    """Turns sample indices into a batch dict; event sequences are subsampled to max_events and padded."""
+    """Turns sample indices into a batch dict; event sequences are subsampled to max_events and padded.
+
+    With ``thin`` (training only) each sample becomes a lower-coverage copy of itself: a share drawn from
+    U(1 - thin, 1) of its catalogue counts (binomial thinning) and, in the event view, of its events
+    (each kept with that probability, at least one), so the model input is thinned in both views.
+    """
 
     def __init__(
         self,
@@ -172,26 +185,33 @@ class Collate:
 
     def __call__(self, idx: list[int]) -> dict:
         ix = np.asarray(idx, dtype=np.int64)
+        keep = keep_shares(len(ix), self.thin)
         batch = {
             "index": torch.from_numpy(ix),
-            "counts": thin_counts(torch.from_numpy(self.a.counts[ix]), self.thin),
+            "counts": thin_counts(torch.from_numpy(self.a.counts[ix]), self.thin, keep),
             "labels": torch.from_numpy(self.a.labels[ix]),
             "exposures": {k: torch.from_numpy(v[ix]) for k, v in self.a.exposures.items()},
         }
         if self.view == "events":
-            batch.update(self._events(ix))
+            batch.update(self._events(ix, keep))
         return batch
 
-    def _pick(self, n: int) -> np.ndarray:
-        if n <= self.max_events:
-            return np.arange(n)
+    def _pick(self, n: int, keep: float | None = None) -> np.ndarray:
+        """Positions of the events used: a Bernoulli(keep) subset when thinning, then ≤ max_events of them."""
+        pool = np.arange(n)
+        if keep is not None and n > 0:
+            kept = np.flatnonzero((torch.rand(n) < keep).numpy())
+            pool = kept if len(kept) else pool[torch.randint(n, (1,)).numpy()]
+        if len(pool) <= self.max_events:
+            return pool
         if self.train:
-            return torch.randperm(n)[: self.max_events].sort().values.numpy()
-        return np.linspace(0, n - 1, self.max_events).round().astype(np.int64)
+            return pool[torch.randperm(len(pool))[: self.max_events].sort().values.numpy()]
+        return pool[np.linspace(0, len(pool) - 1, self.max_events).round().astype(np.int64)]
 
-    def _events(self, ix: np.ndarray) -> dict:
+    def _events(self, ix: np.ndarray, keep: torch.Tensor | None = None) -> dict:
         tok, off = self.a.tokens, self.a.tokens["offsets"]
-        picks = [off[i] + self._pick(int(off[i + 1] - off[i])) for i in ix]
+        shares = [None] * len(ix) if keep is None else keep[:, 0].tolist()
+        picks = [off[i] + self._pick(int(off[i + 1] - off[i]), k) for i, k in zip(ix, shares, strict=True)]
         length = max(1, max(len(p) for p in picks))
         out = {f: torch.zeros(len(ix), length, dtype=torch.long) for f in EVENT_FIELDS}
         padding = torch.ones(len(ix), length, dtype=torch.bool)
