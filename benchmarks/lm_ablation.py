@@ -1,6 +1,7 @@
 """QuatrixLM mixer ablation: one recipe, one data order, every causal mixer side by side in one process.
 
-For each mixer (SAO = qcompass, SAVO, rank-matched MHA, full MHA, Q-Delta) it trains a byte-level
+For each mixer (SAO = qcompass, SAVO, rank-matched MHA, full MHA, Q-Delta, and Q-Delta with its query
+feedback off, λ = 0: the Gated DeltaNet update with the same gates and parameters) it trains a byte-level
 QuatrixLM with the same width, depth, steps, batches and schedule, then reports validation
 perplexity (per byte), training tokens/s, and decode tokens/s at a 2k context with the decoding
 cache against recomputing the prefix. Full MHA gets ffn_mult 3 instead of 4 so its parameter budget
@@ -31,7 +32,8 @@ from nanog1.models.corpus import default_corpus, split_tokens, unigram_cross_ent
 from nanog1.models.text import QuatrixLM, TextConfig, lm_loss
 
 MIXERS = [("SAO (qcompass)", "qcompass", 4), ("SAVO", "savo", 4), ("rank-matched MHA", "mha_rank", 4),
-          ("full MHA (ffn 3)", "mha", 3), ("Q-Delta", "qdelta", 4)]
+          ("full MHA (ffn 3)", "mha", 3), ("Q-Delta", "qdelta", 4),
+          ("Q-Delta λ = 0 (Gated DeltaNet update)", "qdelta_l0", 4)]
 
 
 def corpus_bytes(megabytes: float) -> np.ndarray:
@@ -134,8 +136,16 @@ def run_one(kind: str, ffn: int, args, data, device: str, dtype) -> dict:
     train_ids, val_ids = data
     torch.manual_seed(0)
     cfg = TextConfig(vocab_size=256, hidden_size=args.hidden, layers=args.layers, rank=args.rank,
-                     heads=args.heads, mixer=kind, max_len=args.context + args.new, ffn_mult=ffn)
+                     heads=args.heads, mixer=kind.removesuffix("_l0"), max_len=args.context + args.new,
+                     ffn_mult=ffn)
     model = QuatrixLM(cfg).to(device)
+    if kind == "qdelta_l0":
+        from nanog1.core.qdelta import QDelta
+
+        layers = [m for m in model.modules() if isinstance(m, QDelta)]
+        assert layers, "no Q-Delta layer to switch λ off in"
+        for layer in layers:
+            layer.query_feedback = False
     counts = model.parameter_counts()
     tok_s = train(model, train_ids, args, device, dtype)
     loss = val_loss(model, val_ids, args.seq, args.val_windows, device, dtype)
@@ -153,7 +163,7 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--corpus-mb", type=float, default=24.0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--mixers", default="qcompass,savo,mha_rank,mha,qdelta")
+    p.add_argument("--mixers", default="qcompass,savo,mha_rank,mha,qdelta,qdelta_l0")
     p.add_argument("--out", type=Path, default=None)
     args = p.parse_args()
     device = args.device

@@ -1,7 +1,8 @@
 """Q-Delta on one GPU: correctness against the float64 recurrence, then fwd+bwd and decode timings.
 
 Compares, in one process and at equal shapes (8 heads × 64, bf16 inputs, fwd+bwd per 32k tokens):
-Q-Delta chunked (PyTorch chunk-parallel products + Triton state pass), flash-linear-attention's
+Q-Delta on its fused Triton kernels (`qdelta_fused`, the mixer's GPU path), Q-Delta chunked
+(PyTorch chunk-parallel products + Triton state pass), flash-linear-attention's
 chunk_delta_rule and chunk_gated_delta_rule, and causal MHA on SDPA's flash backend. Needs only
 torch, triton, numpy, nanog1.core and (optionally) fla. Run from the repo root:
 
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 import triton
 
 from nanog1.core.qdelta_chunk import pick_scan, qdelta_chunked, torch_scan
+from nanog1.core.qdelta_fused import qdelta_fused
 from nanog1.core.qdelta_reference import qdelta_recurrent, qdelta_step
 
 HEADS, DIM = 8, 64
@@ -59,14 +61,26 @@ def check_correctness(rows: list) -> list[tuple[str, float]]:
     g_gpu = torch.autograd.grad((o * w_o).sum() + (s * w_s).sum(), gpu_in)
     for name, a, b in zip("q k v beta lam g h0".split(), g_gpu, g_ref, strict=True):
         rows.append((f"fp32 chunked+Triton vs fp64 recurrence: d{name}", _rel(a, b)))
+    _check_fused(gpu_in, o_ref, s_ref, w_o, w_s, g_ref, rows)
     o_t, _ = qdelta_chunked(*gpu_in[:6], initial_state=gpu_in[6], scan=torch_scan)
     rows.append(("Triton state pass vs PyTorch loop (fp32): o", _rel(o, o_t)))
     bf = [x.detach().bfloat16() for x in ins]
     o_bf, _ = qdelta_chunked(*bf, scan=pick_scan(bf[0]))
     o_ref0, _ = qdelta_recurrent(*[x.double() for x in ins])
     rows.append(("bf16 inputs, chunked+Triton vs fp64 recurrence: o", _rel(o_bf, o_ref0)))
+    rows.append(("bf16 inputs, fused vs fp64 recurrence: o", _rel(qdelta_fused(*bf)[0], o_ref0)))
     _check_against_fla(ins, rows)
     return rows
+
+
+def _check_fused(gpu_in, o_ref, s_ref, w_o, w_s, g_ref, rows: list) -> None:
+    """The fused kernels (fp32 inputs) against the float64 recurrence: outputs, state, every gradient."""
+    o, s = qdelta_fused(*gpu_in[:6], initial_state=gpu_in[6])
+    rows += [("fp32 fused vs fp64 recurrence: o", _rel(o, o_ref)),
+             ("fp32 fused vs fp64 recurrence: final state", _rel(s, s_ref))]
+    grads = torch.autograd.grad((o * w_o).sum() + (s * w_s).sum(), gpu_in)
+    for name, a, b in zip("q k v beta lam g h0".split(), grads, g_ref, strict=True):
+        rows.append((f"fp32 fused vs fp64 recurrence: d{name}", _rel(a, b)))
 
 
 def _check_against_fla(ins, rows: list) -> None:
@@ -81,6 +95,9 @@ def _check_against_fla(ins, rows: list) -> None:
     ours_g, _ = qdelta_chunked(*(x.float() for x in (q, k, v, beta)), zero, g, scan=pick_scan(g))
     fla_g, _ = chunk_gated_delta_rule(t[0], t[1], t[2], t[3], t[4], scale=1.0)
     rows.append(("λ=0 vs fla chunk_gated_delta_rule (bf16 in): o", _rel(fla_g.transpose(1, 2), ours_g)))
+    fused_g, _ = qdelta_fused(q, k, v, beta, zero, g)
+    rows.append(("λ=0 fused vs fla chunk_gated_delta_rule (bf16 in): o",
+                 _rel(fla_g.transpose(1, 2), fused_g)))
     ours_d, _ = qdelta_chunked(*(x.float() for x in (q, k, v, beta)), zero, zero, scan=pick_scan(g))
     fla_d, _ = chunk_delta_rule(t[0], t[1], t[2], t[4], scale=1.0)
     rows.append(("λ=0, α=1 vs fla chunk_delta_rule (bf16 in): o", _rel(fla_d.transpose(1, 2), ours_d)))
@@ -100,6 +117,7 @@ def _train_fns(b: int, length: int) -> dict[str, Callable[[], None]]:
         finally:
             torch.set_float32_matmul_precision("highest")
 
+    fns["Q-Delta fused (ours)"] = lambda: torch.autograd.grad(qdelta_fused(*ours)[0], ours, do)
     fns["Q-Delta (ours, fp32)"] = lambda: qdelta("highest")
     fns["Q-Delta (ours, tf32)"] = lambda: qdelta("high")
     fns["Q-Delta (tf32, compiled)"] = lambda: qdelta("high", _compiled_chunked)
@@ -145,13 +163,13 @@ def _compiled_chunked(*args, **kwargs):
 
 
 def profile_ours(length: int = 8192, b: int = 4) -> None:
-    """Print the top CUDA kernels of one Q-Delta fwd+bwd (tf32): where the time goes."""
+    """Print the top CUDA kernels of one fused Q-Delta fwd+bwd: where the time goes."""
     ours = [x.requires_grad_() for x in _streams(b, HEADS, length, DIM, DIM, torch.bfloat16)]
     do = torch.randn(b, HEADS, length, DIM, device="cuda", dtype=torch.bfloat16)
     torch.set_float32_matmul_precision("high")
 
     def run():
-        torch.autograd.grad(qdelta_chunked(*ours, scan=pick_scan(ours[0]))[0], ours, do)
+        torch.autograd.grad(qdelta_fused(*ours)[0], ours, do)
 
     run()
     torch.cuda.synchronize()
@@ -253,6 +271,7 @@ def main() -> None:
         except Exception:
             traceback.print_exc()
     result.pop("profile", None)
+
     for name, err in result.get("correctness", []):
         print(f"{name:60s} {err:.2e}")
     rows = result.get("training", [])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -229,3 +231,85 @@ def test_layer_without_conv_decodes_and_bf16_tracks_float64():
     y_t, cache = layer.step(x[:, :1].to(torch.bfloat16), cache)
     assert y_t.dtype == torch.bfloat16 and cache.state.dtype == torch.float32
     torch.testing.assert_close(y_t.double(), low[:, :1], rtol=5e-2, atol=5e-2)
+
+
+_FUSED_SCRIPT = """
+import torch
+from test_qdelta import _inputs
+from nanog1.core.qdelta_fused import qdelta_fused
+from nanog1.core.qdelta_reference import qdelta_recurrent
+worst = 0.0
+for length, dk, dv, pad in ((130, 16, 24, True), (64, 32, 64, False)):
+    ins = _inputs(b=2, h=2, length=length, dk=dk, dv=dv, grad=True)
+    mask = torch.zeros(2, length, dtype=torch.bool)
+    if pad:
+        mask[1, -37:] = True
+        mask[0, :3] = True
+    o, s = qdelta_recurrent(*ins[:6], initial_state=ins[6], pad_mask=mask)
+    w_o, w_s = torch.randn_like(o), torch.randn_like(s)
+    ref = [o, s, *torch.autograd.grad((o * w_o).sum() + (s * w_s).sum(), ins)]
+    f32 = [x.detach().float().requires_grad_() for x in ins]
+    o2, s2 = qdelta_fused(*f32[:6], initial_state=f32[6], pad_mask=mask)
+    got = [o2, s2, *torch.autograd.grad((o2 * w_o.float()).sum() + (s2 * w_s.float()).sum(), f32)]
+    worst = max([worst] + [((a - b.double()).norm() / a.norm()).item() for a, b in zip(ref, got)])
+print("WORST", worst)
+"""
+
+
+@pytest.mark.slow
+def test_fused_kernels_in_interpreter_match_float64_recurrence():
+    """Fused Q-Delta forward and every gradient, padded and not, in Triton's CPU interpreter (float32)."""
+    from interpreter import run_in_interpreter
+
+    script = f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n" + _FUSED_SCRIPT
+    assert float(run_in_interpreter(script).split("WORST")[-1]) < 1e-5
+
+
+def _fused_vs_recurrence(length, dk, dv, dtype, pad):
+    from nanog1.core.qdelta_fused import qdelta_fused
+
+    ins = _inputs(b=2, h=3, length=length, dk=dk, dv=dv, device="cuda", grad=True)
+    mask = torch.zeros(2, length, dtype=torch.bool, device="cuda")
+    if pad:
+        mask[1, length // 3 :] = True
+        mask[0, :5] = True
+    o, s = qdelta_recurrent(*ins[:6], initial_state=ins[6], pad_mask=mask)
+    w_o, w_s = torch.randn_like(o), torch.randn_like(s)
+    ref = [o, s, *torch.autograd.grad((o * w_o).sum() + (s * w_s).sum(), ins)]
+    low = [x.detach().to(dtype if i < 3 else torch.float32).requires_grad_() for i, x in enumerate(ins)]
+    o2, s2 = qdelta_fused(*low[:6], initial_state=low[6], pad_mask=mask)
+    assert o2.dtype == dtype and s2.dtype == torch.float32
+    loss = (o2.float() * w_o.float()).sum() + (s2 * w_s.float()).sum()
+    got = [o2, s2, *torch.autograd.grad(loss, low)]
+    return [((a - b.double()).norm() / a.norm()).item() for a, b in zip(ref, got, strict=True)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize(
+    "length, dk, dv, pad", [(300, 64, 64, True), (64, 16, 40, False), (1000, 64, 32, True)]
+)
+def test_fused_kernels_match_float64_recurrence_on_gpu(length, dk, dv, pad):
+    errors = _fused_vs_recurrence(length, dk, dv, torch.float32, pad)
+    assert max(errors) < 1e-5, errors
+
+
+@pytest.mark.gpu
+def test_fused_kernels_with_bf16_inputs_track_float64():
+    errors = _fused_vs_recurrence(1000, 64, 64, torch.bfloat16, True)
+    assert max(errors) < 3e-2, errors
+
+
+@pytest.mark.gpu
+def test_layer_uses_fused_kernels_and_matches_chunked_path(monkeypatch):
+    import nanog1.core.qdelta_fused as fused
+
+    layer = _layer(True).float().cuda()
+    x = torch.randn(2, 150, 32, device="cuda")
+    pad = torch.zeros(2, 150, dtype=torch.bool, device="cuda")
+    pad[1, 100:] = True
+    calls, original = [], fused.qdelta_fused
+    monkeypatch.setattr(fused, "qdelta_fused", lambda *a, **k: calls.append(1) or original(*a, **k))
+    got = layer(x, padding_mask=pad)
+    monkeypatch.setenv("NANOG1_QDELTA_KERNEL", "chunked")
+    want = layer(x, padding_mask=pad)
+    assert calls and ((got - want).norm() / want.norm()).item() < 1e-5

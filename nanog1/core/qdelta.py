@@ -5,7 +5,8 @@ arXiv 2606.08804), Sec. 3: the state update uses the mixed key–query predictio
 S_t = α_t S_{t−1} + β_t (v_t − α_t S_{t−1}(k_t + λ_t q_t)) k_tᵀ, read out as o_t = S_t q_t, with
 α_t = exp(−e^{A} softplus(a_t + b)) (data-dependent decay), β_t = σ(·), query feedback λ_t = σ(·)
 and L2-normalised q, k after a short causal convolution and SiLU. The sequence is run by the
-chunked form (`qdelta_chunk`, Triton state pass on CUDA); `step` runs the recurrence
+fused Triton kernels on CUDA (`qdelta_fused`; `NANOG1_QDELTA_KERNEL=chunked` forces the other path)
+and elsewhere by the chunked PyTorch form (`qdelta_chunk`); `step` runs the recurrence
 (`qdelta_reference`) with an O(1) state for decoding.
 
 Bidirectional use (causal=False, e.g. the mutation encoder): the same causal recurrence is run
@@ -16,6 +17,7 @@ read-outs are summed per position before the per-head RMSNorm. Padding is skippe
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -24,6 +26,17 @@ from torch import Tensor, nn
 
 from nanog1.core.qdelta_chunk import pick_scan, qdelta_chunked
 from nanog1.core.qdelta_reference import qdelta_step
+
+
+def _use_fused(q: Tensor, v: Tensor, chunk_size: int) -> bool:
+    """Whether the fused Triton kernels run this scan: CUDA, Triton importable, chunk 64, d ≤ 128."""
+    if not q.is_cuda or chunk_size != 64 or os.environ.get("NANOG1_QDELTA_KERNEL") == "chunked":
+        return False
+    try:
+        from nanog1.core.qdelta_fused import fused_supported
+    except ImportError:
+        return False
+    return fused_supported(q, v)
 
 
 @dataclass
@@ -124,8 +137,16 @@ class QDelta(nn.Module):
         return F.silu(y), window[:, 1:]
 
     def _scan(self, s: _Streams, pad: Tensor | None) -> Tensor:
-        """Chunked Q-Delta over the streams, in float32 outside autocast: [B, h, L, d_v]."""
+        """Q-Delta over the streams outside autocast: [B, h, L, d_v].
+
+        The fused kernels take q, k, v as they come (bf16 under autocast: tensor-core products, fp32
+        state); the chunked PyTorch form computes in float32.
+        """
         with torch.autocast(device_type=s.q.device.type, enabled=False):
+            if _use_fused(s.q, s.v, self.chunk_size):
+                from nanog1.core.qdelta_fused import qdelta_fused
+
+                return qdelta_fused(s.q, s.k, s.v, s.beta, s.lam, s.g, pad_mask=pad)[0]
             ins = [x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
                    for x in (s.q, s.k, s.v, s.beta, s.lam, s.g)]
             o, _ = qdelta_chunked(*ins, pad_mask=pad, chunk_size=self.chunk_size, scan=pick_scan(ins[0]))

@@ -35,6 +35,9 @@ ATOMIC_DQ = os.environ.get("NANOG1_ROUTING_DQ", "pass2") == "atomic"
 # The backward's exponentials on sm_90's packed bf16x2 unit ("bf16x2", opt-in) or in float32 (default).
 EXP_BF16 = os.environ.get("NANOG1_ROUTING_EXP", "fp32") == "bf16x2"
 
+# The causal diagonal stage walks one block of the other side in whole sub-blocks: forward and dQ
+# (query block BLOCK_M over key blocks BLOCK_N) need BLOCK_M % BLOCK_N == 0, the dK/dV pass
+# (key block BLOCK_N over query blocks BLOCK_M) BLOCK_N % BLOCK_M == 0; the kernels assert it.
 _FWD_CONFIGS = [
     triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
     for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (64, 64, 4, 3),
@@ -109,6 +112,7 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, qk_scale, seq_len, heads,
     Batch·head is the fast grid axis and query blocks run last-first, so the longest causal rows
     (the last blocks) start first on every head and the short ones fill the tail.
     """
+    tl.static_assert(BLOCK_M % BLOCK_N == 0, "the causal diagonal stage needs BLOCK_M % BLOCK_N == 0")
     start_m = (tl.num_programs(1) - 1 - tl.program_id(1)) * BLOCK_M
     bh = tl.program_id(0)
     b = (bh // heads).to(tl.int64)
@@ -202,6 +206,7 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, s
 
     Key block 0 sees the most causal queries, so key blocks run in order with batch·head the fast axis.
     """
+    tl.static_assert(BLOCK_N % BLOCK_M == 0, "the causal diagonal stage needs BLOCK_N % BLOCK_M == 0")
     start_n = tl.program_id(1) * BLOCK_N
     bh = tl.program_id(0)
     b = (bh // heads).to(tl.int64)
@@ -301,6 +306,7 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, h
 
     δ = rowsum(O ⊙ dO) of the block is computed here and stored for the dK/dV pass that follows.
     """
+    tl.static_assert(BLOCK_M % BLOCK_N == 0, "the causal diagonal stage needs BLOCK_M % BLOCK_N == 0")
     start_m = (tl.num_programs(1) - 1 - tl.program_id(1)) * BLOCK_M
     bh = tl.program_id(0)
     b = (bh // heads).to(tl.int64)
