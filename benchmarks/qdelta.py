@@ -2,8 +2,9 @@
 
 Compares, in one process and at equal shapes (8 heads × 64, bf16 inputs, fwd+bwd per 32k tokens):
 Q-Delta on its fused Triton kernels (`qdelta_fused`, the mixer's GPU path), Q-Delta chunked
-(PyTorch chunk-parallel products + Triton state pass), flash-linear-attention's
-chunk_delta_rule and chunk_gated_delta_rule, and causal MHA on SDPA's flash backend. Needs only
+(PyTorch chunk-parallel products + Triton state pass), SAVO's routing op on our kernel,
+flash-linear-attention's chunk_delta_rule and chunk_gated_delta_rule, and causal MHA on SDPA's flash
+backend. Needs only
 torch, triton, numpy, nanog1.core and (optionally) fla. Run from the repo root:
 
     PYTHONPATH=. python3 benchmarks/qdelta.py --out results.json
@@ -130,6 +131,7 @@ def _train_fns(b: int, length: int) -> dict[str, Callable[[], None]]:
         torch.autograd.grad(out, mha, do)
 
     fns["MHA (SDPA flash)"] = sdpa
+    fns["SAVO (routing kernel)"] = _savo_fn(b, length, do)
     try:
         import fla.ops.common.chunk_o as chunk_o
         from fla.ops.delta_rule import chunk_delta_rule
@@ -146,6 +148,21 @@ def _train_fns(b: int, length: int) -> dict[str, Callable[[], None]]:
     fns["fla Gated DeltaNet"] = lambda: torch.autograd.grad(
         chunk_gated_delta_rule(q, k, v, g, beta)[0], [*leaves, g], do_t)
     return fns
+
+
+def _savo_fn(b: int, length: int, do: torch.Tensor) -> Callable[[], None]:
+    """SAVO's mixing op at the same H = 512, 8 heads: rank-8-per-head routing of the shared 64-wide
+    Q-value on our routing kernel, as `benchmarks/routing_kernel.py`'s kernel_savo column."""
+    from nanog1.core.kernels import routing_attention
+
+    q, k = (torch.randn(b, HEADS, length, 8, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+            for _ in range(2))
+    v = torch.randn(b, 1, length, DIM, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+
+    def run() -> None:
+        out = routing_attention(q, k, v, causal=True, key_padding_mask=None, scale=8 ** -0.5)
+        torch.autograd.grad(out, (q, k, v), do)
+    return run
 
 
 def _compiled_chunked(*args, **kwargs):

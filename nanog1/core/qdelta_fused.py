@@ -67,19 +67,25 @@ def _decay(G, INCL: tl.constexpr, C: tl.constexpr):
 
 
 @triton.jit
+def _chunk(q, k, L, K, C: tl.constexpr, BK: tl.constexpr):
+    """This program's chunk n, batch·head bh, rows t (valid where tm) and its q, k tiles in fp32."""
+    n = tl.program_id(0)
+    bh = tl.program_id(1).to(tl.int64)
+    t = n * C + tl.arange(0, C)
+    tm = t < L
+    rk = tl.arange(0, BK)
+    return n, bh, t, tm, _rows(q + bh * L * K, t, tm, rk, K), _rows(k + bh * L * K, t, tm, rk, K)
+
+
+@triton.jit
 def _prep_kernel(q, k, v, beta, lam, g, G_out, T_out, W_out, U_out, L, K, V, N,
                  C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                  DT: tl.constexpr, PREC: tl.constexpr):
     """Per chunk: cumulative gates G, T = (I + M)⁻¹ (fp32), W = T diag(βγ)R and U′ = T diag(β)V."""
-    n = tl.program_id(0)
-    bh = tl.program_id(1).to(tl.int64)
+    n, bh, t, tm, q_c, k_c = _chunk(q, k, L, K, C, BK)
     rc = tl.arange(0, C)
     rk = tl.arange(0, BK)
     rv = tl.arange(0, BV)
-    t = n * C + rc
-    tm = t < L
-    q_c = _rows(q + bh * L * K, t, tm, rk, K)
-    k_c = _rows(k + bh * L * K, t, tm, rk, K)
     v_c = _rows(v + bh * L * V, t, tm, rv, V)
     b = tl.load(beta + bh * L + t, mask=tm, other=0.0).to(tl.float32)
     lm = tl.load(lam + bh * L + t, mask=tm, other=0.0).to(tl.float32)
@@ -158,16 +164,11 @@ def _out_kernel(q, k, G, H, VN, Y, out, L, K, V, N,
                 C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                 DV_LOCAL: tl.constexpr, DT: tl.constexpr, PREC: tl.constexpr):
     """Forward outputs O = diag(γ) Q h + (QKᵀ ⊙ decay) V̂, or (DV_LOCAL) the local value adjoint Pᵀ dO."""
-    n = tl.program_id(0)
-    bh = tl.program_id(1).to(tl.int64)
+    n, bh, t, tm, q_c, k_c = _chunk(q, k, L, K, C, BK)
     rc = tl.arange(0, C)
     rk = tl.arange(0, BK)
     rv = tl.arange(0, BV)
-    t = n * C + rc
-    tm = t < L
     mv = rv < V
-    q_c = _rows(q + bh * L * K, t, tm, rk, K)
-    k_c = _rows(k + bh * L * K, t, tm, rk, K)
     G_c = tl.load(G + bh * N * C + t)
     if DV_LOCAL:
         # Pᵀ computed as K Qᵀ ⊙ decayᵀ (no register transpose of a dot result).
@@ -192,19 +193,14 @@ def _grads_kernel(q, k, v, beta, lam, G, T, H, DH, VN, DVN, DO, SCR,
                   C: tl.constexpr, BK: tl.constexpr, BV: tl.constexpr,
                   DT: tl.constexpr, PREC: tl.constexpr):
     """All parameter gradients of one chunk (see the module docstring for the forward they invert)."""
-    n = tl.program_id(0)
-    bh = tl.program_id(1).to(tl.int64)
+    n, bh, t, tm, q_c, k_c = _chunk(q, k, L, K, C, BK)
     rc = tl.arange(0, C)
     rk = tl.arange(0, BK)
     rv = tl.arange(0, BV)
-    t = n * C + rc
-    tm = t < L
     kv_off = (bh * N + n) * K * V + rk[:, None] * V + rv[None, :]
     kv_mask = (rk[:, None] < K) & (rv[None, :] < V)
     cv_off = (bh * N * C + t[:, None]) * V + rv[None, :]
     cv_mask = rv[None, :] < V
-    q_c = _rows(q + bh * L * K, t, tm, rk, K)
-    k_c = _rows(k + bh * L * K, t, tm, rk, K)
     v_c = _rows(v + bh * L * V, t, tm, rv, V)
     do = _rows(DO + bh * L * V, t, tm, rv, V)
     b = tl.load(beta + bh * L + t, mask=tm, other=0.0).to(tl.float32)
