@@ -76,7 +76,7 @@ def val_loss(model: QuatrixLM, val: np.ndarray, seq: int, windows: int, device: 
 def train(model: QuatrixLM, train_ids: np.ndarray, args, device: str, dtype) -> float:
     """Same seeded batches for every mixer; returns median training tokens/s after 10 warm-up steps."""
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(args.seed)
     times = []
     for step in range(args.steps):
         for group in opt.param_groups:
@@ -134,7 +134,7 @@ def cache_matches(model: QuatrixLM, device: str) -> bool:
 
 def run_one(kind: str, ffn: int, args, data, device: str, dtype) -> dict:
     train_ids, val_ids = data
-    torch.manual_seed(0)
+    torch.manual_seed(args.seed)
     cfg = TextConfig(vocab_size=256, hidden_size=args.hidden, layers=args.layers, rank=args.rank,
                      heads=args.heads, mixer=kind.removesuffix("_l0"), max_len=args.context + args.new,
                      ffn_mult=ffn)
@@ -161,6 +161,7 @@ def main() -> None:
                           ("val_windows", 256)]:
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=default)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0, help="weights and batch order (the same for every mixer)")
     p.add_argument("--corpus-mb", type=float, default=24.0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--mixers", default="qcompass,savo,mha_rank,mha,qdelta,qdelta_l0")
