@@ -5,9 +5,10 @@ GPU only (torch + triton + nanog1.core). Run from the repo root:
 Training shapes: 32k tokens per batch (B = 32768 / L), h = 8, H = 512 (MHA head width 64),
 r = 64 (q/k width r/h = 8), bf16, causal. Decode: batch 64 at 32k context. Each line is one run,
 all peers side by side in the same process; times are do_bench medians in ms. `kernel_savo` is the
-default (dQ in a second query-block pass); `_atomic` adds dQ with fp32 atomics instead (L ≥ 8k);
-`_tritondispatch` turns off the cached launches (NANOG1_TRITON_FAST_LAUNCH=0); `_bf16exp` runs the
-backward's exponentials on the packed bf16x2 unit (NANOG1_ROUTING_EXP=bf16x2).
+default (dQ by fp32 atomics from L = 8k, in a second query-block pass below); `_pass2` forces the
+second pass at L ≥ 8k; `_tritondispatch` turns off the cached launches (NANOG1_TRITON_FAST_LAUNCH=0);
+`_bf16exp` runs the backward's exponentials on the packed bf16x2 unit (NANOG1_ROUTING_EXP=bf16x2);
+`graph_*` replays the fwd+bwd step from a CUDA graph (device time, no host time). `--skip` drops parts.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def check_correctness(cases: list[tuple]) -> list[str]:
         ref_grads = torch.autograd.grad(ref, ref_leaves, g.double())
         errs = [rel(out, ref)] + [rel(a, r) for a, r in zip(grads, ref_grads, strict=True)]
         finite = all(bool(t.isfinite().all()) for t in (out, *grads))
-        variant = "atomic" if rt.ATOMIC_DQ else "pass2"
+        variant = "atomic" if rt._atomic_dq(length) else "pass2"
         lines.append(f"check dq={variant} causal={causal!s:5} pad={pad!s:5} v_heads={vh}: out/dq/dk/dv err "
                      + " ".join(f"{e:.1e}" for e in errs) + f" finite={finite} "
                      + ("OK" if finite and max(errs) < 2e-2 else "FAIL"))
@@ -80,8 +81,31 @@ def fwd_bwd(fn, inputs: list[torch.Tensor]):
     return step
 
 
-def training_row(length: int) -> dict:
-    """Times (ms) of each peer at one L, fwd+bwd and fwd only."""
+def graphed_ms(fn, inputs: list[torch.Tensor]) -> float:
+    """Median ms of one fwd+bwd step captured in a CUDA graph and replayed (the device-bound time).
+
+    PyTorch's whole-network capture recipe: warm up (and autotune) on a side stream, then capture.
+    """
+    g = torch.randn_like(fn(*inputs))
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn(*inputs).backward(g)
+            for t in inputs:
+                t.grad = None
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn(*inputs).backward(g)
+    ms = do_bench(graph.replay, warmup=25, rep=200, return_mode="median")
+    for t in inputs:
+        t.grad = None
+    return ms
+
+
+def training_row(length: int, variants: bool = True) -> dict:
+    """Times (ms) of each peer at one L, fwd+bwd and fwd only; `variants` adds the opt-in kernel paths."""
     b, dev, dt = TOKENS // length, "cuda", torch.bfloat16
     d, dqk, s = WIDTH // HEADS, RANK // HEADS, (RANK // HEADS) ** -0.5
 
@@ -111,23 +135,41 @@ def training_row(length: int) -> dict:
     for name, (fn, inputs) in peers.items():
         row[name] = do_bench(fwd_bwd(fn, inputs), warmup=50, rep=300, grad_to_none=inputs,
                              return_mode="median")
-    os.environ["NANOG1_TRITON_FAST_LAUNCH"] = "0"  # Triton's own dispatch on every launch
-    row["kernel_savo_tritondispatch"] = do_bench(fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300,
-                                                 grad_to_none=[q, k, v_shared], return_mode="median")
-    os.environ["NANOG1_TRITON_FAST_LAUNCH"] = "1"
-    rt.ATOMIC_DQ = True  # dQ by fp32 atomics in the key-block pass (long L only: autotuning costs minutes)
-    row["kernel_savo_atomic"] = float("nan") if length < 8192 else do_bench(
-        fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300, grad_to_none=[q, k, v_shared],
-        return_mode="median")
-    rt.ATOMIC_DQ = False
-    rt.EXP_BF16 = True  # the backward's exponentials on the packed bf16x2 unit
-    row["kernel_savo_bf16exp"] = do_bench(fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300,
-                                          grad_to_none=[q, k, v_shared], return_mode="median")
-    rt.EXP_BF16 = False
+    for name in ("mha_flash", "kernel_savo"):  # the same steps replayed from a CUDA graph: no host time
+        try:
+            row[f"graph_{name}"] = graphed_ms(*peers[name])
+        except RuntimeError as err:  # a capture failure is reported, not fatal to the table
+            print(f"CUDA graph capture of {name} at L = {length} failed: {err}")
+            row[f"graph_{name}"] = float("nan")
+    nan = float("nan")
+    row.update(kernel_savo_tritondispatch=nan, kernel_savo_pass2=nan, kernel_savo_bf16exp=nan)
+    if variants:
+        row.update(variant_rows(ours, [q, k, v_shared], length))
     with torch.no_grad():
         row["fwd_mha_flash"] = do_bench(lambda: flash(mq, mk, mv), warmup=25, rep=150, return_mode="median")
         row["fwd_kernel_savo"] = do_bench(lambda: ours(q, k, v_shared), warmup=25, rep=150,
                                           return_mode="median")
+    return row
+
+
+def variant_rows(ours, inputs: list[torch.Tensor], length: int) -> dict:
+    """The SAVO step through Triton's dispatch, with dQ by its own pass (L ≥ 8k, where the default is
+    atomics), with bf16x2 exponentials."""
+    q, k, v_shared = inputs
+    row = {}
+    os.environ["NANOG1_TRITON_FAST_LAUNCH"] = "0"  # Triton's own dispatch on every launch
+    row["kernel_savo_tritondispatch"] = do_bench(fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300,
+                                                 grad_to_none=[q, k, v_shared], return_mode="median")
+    os.environ["NANOG1_TRITON_FAST_LAUNCH"] = "1"
+    rt.ATOMIC_DQ = False  # dQ in its own query-block pass, the default below ATOMIC_DQ_MIN_LEN
+    row["kernel_savo_pass2"] = float("nan") if length < rt.ATOMIC_DQ_MIN_LEN else do_bench(
+        fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300, grad_to_none=[q, k, v_shared],
+        return_mode="median")
+    rt.ATOMIC_DQ = None
+    rt.EXP_BF16 = True  # the backward's exponentials on the packed bf16x2 unit
+    row["kernel_savo_bf16exp"] = do_bench(fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300,
+                                          grad_to_none=[q, k, v_shared], return_mode="median")
+    rt.EXP_BF16 = False
     return row
 
 
@@ -176,20 +218,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_kernel.json"))
     parser.add_argument("--lengths", default="512,2048,8192,32768")
+    parser.add_argument("--skip", default="", help="comma list of: variants (the opt-in kernel columns), "
+                        "opt-in-checks (checks of the opt-in paths), decode")
     args = parser.parse_args()
+    skip = set(args.skip.split(","))
     torch.manual_seed(0)
     print(torch.cuda.get_device_name(), "torch", torch.__version__)
     cases = [(True, None, 8), (True, "rand", 1), (False, "right", 8), (False, None, 1), (True, "left", 8)]
     checks = check_correctness(cases)
-    rt.ATOMIC_DQ = True
-    checks += check_correctness(cases[1:3])
-    rt.ATOMIC_DQ = False
-    rt.EXP_BF16 = True
-    checks += [c.replace("check", "check exp=bf16x2") for c in check_correctness(cases[:3])]
-    rt.EXP_BF16 = False
+    if "opt-in-checks" not in skip:
+        rt.ATOMIC_DQ = True
+        checks += check_correctness(cases[1:3])
+        rt.ATOMIC_DQ = None
+        rt.EXP_BF16 = True
+        checks += [c.replace("check", "check exp=bf16x2") for c in check_correctness(cases[:3])]
+        rt.EXP_BF16 = False
     print("\n".join(checks))
-    rows = [training_row(int(n)) for n in args.lengths.split(",")]
-    dec = decode_row()
+    rows = [training_row(int(n), "variants" not in skip) for n in args.lengths.split(",")]
+    dec = decode_row() if "decode" not in skip else None
     for kern in (rt._fwd_kernel, rt._bwd_kernel, rt._dq_kernel):
         for key, cfg in kern.cache.items():
             print("tuned", kern.fn.__name__, key[:6], cfg)
@@ -197,19 +243,23 @@ def main() -> None:
         json.dump({"checks": checks, "training": rows, "decode": dec}, fh, indent=1)
     print("\nfwd+bwd ms (causal, bf16, 32k tokens, h=8, H=512, r=64); speed-up = mha_flash / kernel")
     print(f"{'L':>6} {'B':>3} {'mha_fl':>7} {'mha_def':>7} {'padded':>7} {'k_savo':>7} "
-          f"{'k_atom':>7} "
+          f"{'k_pass2':>7} "
           f"{'k_qcmp':>7} "
           f"{'x_savo':>6} {'x_qcmp':>6} {'fl_fwd':>6} {'k_fwd':>6} {'floorM':>6} {'floorK':>6} "
-          f"{'k_tdisp':>7} {'k_bfexp':>7}")
+          f"{'k_tdisp':>7} {'k_bfexp':>7} {'g_flash':>7} {'g_savo':>7} {'x_graph':>7}")
     for r in rows:
         print(f"{r['L']:>6} {r['B']:>3} {r['mha_flash']:7.3f} {r['mha_default']:7.3f} "
               f"{r['padded_sdpa_savo']:7.3f} {r['kernel_savo']:7.3f} "
-              f"{r['kernel_savo_atomic']:7.3f} "
+              f"{r['kernel_savo_pass2']:7.3f} "
               f"{r['kernel_qcompass']:7.3f} "
               f"{r['mha_flash'] / r['kernel_savo']:6.2f} {r['mha_flash'] / r['kernel_qcompass']:6.2f} "
               f"{r['fwd_mha_flash']:6.3f} {r['fwd_kernel_savo']:6.3f} "
               f"{floor_ms(r['L'], 64, 64):6.3f} {floor_ms(r['L'], 16, 64):6.3f} "
-              f"{r['kernel_savo_tritondispatch']:7.3f} {r['kernel_savo_bf16exp']:7.3f}")
+              f"{r['kernel_savo_tritondispatch']:7.3f} {r['kernel_savo_bf16exp']:7.3f} "
+              f"{r['graph_mha_flash']:7.3f} {r['graph_kernel_savo']:7.3f} "
+              f"{r['graph_mha_flash'] / r['graph_kernel_savo']:7.2f}")
+    if dec is None:
+        return
     print(f"decode B={dec['batch']} T={dec['context']}: savo {dec['savo_ms']:.3f} ms "
           f"({dec['savo_tok_s']:.0f} tok/s, floor {dec['savo_floor_ms']:.3f}, "
           f"torch path {dec['savo_torch_ms']:.3f},"

@@ -257,3 +257,24 @@ def test_backward_with_bf16x2_exponentials_matches_float64(atomic, monkeypatch):
     outputs, g = kernel_outputs(q, k, v, mask, True)
     for got, want in zip(outputs[1:], float64_reference(q, k, v, mask, True, g)[1:], strict=True):
         assert bool(got.isfinite().all()) and rel(got, want) < 2e-2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("length", [8192, 8191])
+def test_default_backward_picks_dq_pass_by_length(length, monkeypatch):
+    """By default dQ comes by fp32 atomics from L = 8192 on (a δ launch) and from its own pass below."""
+    import nanog1.core.kernels.routing_triton as rt
+
+    monkeypatch.setattr(rt, "ATOMIC_DQ", None)
+    torch.manual_seed(length)
+    dev, dt = "cuda", torch.bfloat16
+    q, k = (torch.randn(2, 2, length, 8, device=dev, dtype=dt) for _ in range(2))
+    v = torch.randn(2, 1, length, 64, device=dev, dtype=dt)
+    mask = padding("right", 2, length, dev)
+    launches = (len(rt._DELTA.cache) + rt._DELTA.hits, len(rt._DQ.cache) + rt._DQ.hits)
+    outputs, g = kernel_outputs(q, k, v, mask, True)
+    atomic = length >= rt.ATOMIC_DQ_MIN_LEN
+    assert len(rt._DELTA.cache) + rt._DELTA.hits == launches[0] + atomic
+    assert len(rt._DQ.cache) + rt._DQ.hits == launches[1] + (not atomic)
+    for got, want in zip(outputs, float64_reference(q, k, v, mask, True, g), strict=True):
+        assert bool(got.isfinite().all()) and rel(got, want) < 2e-2

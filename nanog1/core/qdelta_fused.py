@@ -26,6 +26,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from nanog1.core.kernels.launch import cdiv, next_pow2
 from nanog1.core.qdelta_reference import mask_gates, zero_padded
 
 CHUNK = 64
@@ -277,18 +278,18 @@ def _dtypes(x: Tensor) -> tuple[str, str]:
 
 
 def _pow2(n: int) -> int:
-    return max(16, triton.next_power_of_2(n))
+    return max(16, next_pow2(n))
 
 
 def _state_grid(dv: int, bh: int) -> tuple[int, int]:
     """Grid of the sequential pass: (value blocks, batch·head)."""
-    return triton.cdiv(dv, STATE_BV), bh
+    return cdiv(dv, STATE_BV), bh
 
 
 def _forward(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, lam: Tensor, g: Tensor, h0: Tensor | None):
     b, nh, length, dk = q.shape
     dv = v.shape[-1]
-    bh, n = b * nh, triton.cdiv(length, CHUNK)
+    bh, n = b * nh, cdiv(length, CHUNK)
     dt, prec = _dtypes(q)
     f32 = dict(device=q.device, dtype=torch.float32)
     G = torch.empty(bh, n * CHUNK, **f32)
@@ -312,7 +313,7 @@ def _backward(q, k, v, beta, lam, saved, d_o: Tensor, d_final: Tensor | None):
     G, T, W, H, VN = saved
     b, nh, length, dk = q.shape
     dv = v.shape[-1]
-    bh, n = b * nh, triton.cdiv(length, CHUNK)
+    bh, n = b * nh, cdiv(length, CHUNK)
     dt, prec = _dtypes(q)
     consts = dict(C=CHUNK, BK=_pow2(dk), DT=dt, PREC=prec)
     d_o = d_o.contiguous()

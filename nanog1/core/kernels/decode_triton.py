@@ -20,7 +20,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from nanog1.core.kernels.launch import CachedLaunch
+from nanog1.core.kernels.launch import CachedLaunch, cdiv, next_pow2
 
 LOG2E = 1.4426950408889634
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
@@ -109,9 +109,9 @@ def decode_available(q_t: Tensor, k_cache: Tensor, v_cache: Tensor) -> bool:
 def _splits(batch: int, cap: int, block_t: int, per_sm: int, device: torch.device) -> tuple[int, int]:
     """(number of context slices, slice length): about ``per_sm`` programs per multiprocessor."""
     sms = 4 if _INTERPRET else _multiprocessors(device.index)
-    n = max(1, min(triton.cdiv(cap, block_t), triton.cdiv(per_sm * sms, batch)))
-    split_len = triton.cdiv(triton.cdiv(cap, n), block_t) * block_t
-    return triton.cdiv(cap, split_len), split_len
+    n = max(1, min(cdiv(cap, block_t), cdiv(per_sm * sms, batch)))
+    split_len = cdiv(cdiv(cap, n), block_t) * block_t
+    return cdiv(cap, split_len), split_len
 
 
 @functools.cache
@@ -126,7 +126,7 @@ def _tuned(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor,
     if _INTERPRET:
         return 64, 4, 4
     batch, heads, cap, d_qk = k_cache.shape
-    key = (batch, heads, triton.next_power_of_2(cap), d_qk, v_cache.shape[-1], k_cache.dtype, k_cache.device)
+    key = (batch, heads, next_pow2(cap), d_qk, v_cache.shape[-1], k_cache.dtype, k_cache.device)
     if key not in _TUNED:
         from triton.testing import do_bench
 
@@ -150,7 +150,7 @@ def _launch(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor, scal
     """Split kernel, then the merge kernel over its per-slice (max, sum, output) triples."""
     batch, heads, cap, d_qk = k_cache.shape
     d_v = v_cache.shape[-1]
-    block_h = max(16, triton.next_power_of_2(heads))
+    block_h = max(16, next_pow2(heads))
     n_split, split_len = _splits(batch, cap, block_t, per_sm, k_cache.device)
     m = torch.empty(batch, n_split, block_h, device=k_cache.device, dtype=torch.float32)
     lsum = torch.empty_like(m)
@@ -160,7 +160,7 @@ def _launch(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor, scal
            split_len, heads, q_t.stride(0), q_t.stride(1), k_cache.stride(0), k_cache.stride(1),
            k_cache.stride(2), v_cache.stride(0), v_cache.stride(2), m.stride(0), m.stride(1),
            acc.stride(0), acc.stride(1), acc.stride(2),
-           D_QK=d_qk, D_V=d_v, BLOCK_C=max(16, triton.next_power_of_2(heads * d_qk)), BLOCK_H=block_h,
+           D_QK=d_qk, D_V=d_v, BLOCK_C=max(16, next_pow2(heads * d_qk)), BLOCK_H=block_h,
            BLOCK_T=block_t, num_warps=warps, num_stages=3)
     out = torch.empty(batch, heads, d_v, device=k_cache.device, dtype=v_cache.dtype)
     _MERGE(lambda _: (batch,), m, lsum, acc, out, n_split, heads, m.stride(0), m.stride(1),

@@ -5,11 +5,13 @@ Padding q/k to the value width (what SDPA needs) spends QKᵀ work on zeros; her
 their own width (masked up to Triton's minimum dot width of 16), so QKᵀ costs 16/64 of MHA's.
 Forward: online softmax per query block, causal blocks split into an unmasked stage and a masked
 diagonal stage; the log-sum-exp (base 2) is saved. Backward: one program per key block recomputes
-P once and accumulates dK and dV in registers; a query-block pass before it computes δ = rowsum(O·dO)
-and dQ (no atomics, no fp32 buffer to clear and convert). Adding dQ with fp32 atomics in the
-key-block pass instead (ATOMIC_DQ) saves one exponential per score but costs launches; it measured
-no faster; nor did running the backward's exponentials on sm_90's packed bf16x2 unit (opt-in:
-NANOG1_ROUTING_EXP=bf16x2). Launches after the first per shape skip Triton's Python dispatch
+P once and accumulates dK and dV in registers. dQ either comes from a query-block pass before it that
+also computes δ = rowsum(O·dO) (no atomics, no fp32 buffer to clear and convert: fewer launches and
+host work, which rule short L), or from fp32 atomics in the key-block pass (one exponential per score
+fewer, which rules long L); the default picks by length (:func:`_atomic_dq`). Running the backward's
+exponentials on sm_90's packed bf16x2 unit measured no faster (opt-in: NANOG1_ROUTING_EXP=bf16x2).
+Interior blocks load without row masks: only the diagonal and the last block can reach past L.
+Launches after the first per shape skip Triton's Python dispatch
 (:mod:`nanog1.core.kernels.launch`). Key padding is a [B, L] bias of 0 / -inf; a query row with no
 visible key outputs zeros (lse = +inf, zero grads).
 Import only where CUDA and Triton are present: CPU paths never load it.
@@ -24,14 +26,17 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
-from nanog1.core.kernels.launch import CachedLaunch
+from nanog1.core.kernels.launch import CachedLaunch, cdiv, next_pow2
 from nanog1.core.kernels.routing import _capability
 
 LOG2E = 1.4426950408889634
-# dQ: "pass2" (default) computes it in its own query-block pass, which also computes δ and writes dQ in
-# the input dtype; "atomic" adds it in the key-block pass with fp32 atomics (one exponential fewer per
-# score, but a δ launch, an fp32 buffer to clear and a convert). Measured equal or slower at every L.
-ATOMIC_DQ = os.environ.get("NANOG1_ROUTING_DQ", "pass2") == "atomic"
+# dQ: "pass2" computes it in its own query-block pass, which also computes δ and writes dQ in the input
+# dtype; "atomic" adds it in the key-block pass with fp32 atomics (one exponential fewer per score, but a
+# δ launch, an fp32 buffer to clear and a convert); "auto" (default, ATOMIC_DQ None) takes atomics from
+# ATOMIC_DQ_MIN_LEN on. Measured on an H100 (BENCHMARKS.md, run 18), atomic against pass2 per fwd+bwd step:
+# 2.288 vs 2.346 ms at 8k, 8.575 vs 8.846 ms at 32k; below 8k the extra launches cost more than they save.
+ATOMIC_DQ: bool | None = {"atomic": True, "pass2": False}.get(os.environ.get("NANOG1_ROUTING_DQ", "auto"))
+ATOMIC_DQ_MIN_LEN = 8192
 # The backward's exponentials on sm_90's packed bf16x2 unit ("bf16x2", opt-in) or in float32 (default).
 EXP_BF16 = os.environ.get("NANOG1_ROUTING_EXP", "fp32") == "bf16x2"
 
@@ -47,7 +52,7 @@ _BWD_CONFIGS = [
     triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
     for bm, bn, w, s in [(64, 128, 8, 2), (32, 128, 4, 2), (64, 64, 4, 2), (32, 64, 4, 3),
                          (64, 128, 4, 3), (128, 128, 8, 2), (32, 128, 8, 3), (64, 256, 8, 2),
-                         (16, 128, 4, 3)]
+                         (16, 128, 4, 3), (32, 256, 8, 2)]
 ]
 
 
@@ -70,29 +75,50 @@ def _exp2(x, BF16: tl.constexpr):
 
 
 @triton.jit
+def _load_rows(ptrs, row_ok, offs_d, D: tl.constexpr, MASK_ROWS: tl.constexpr):
+    """Load a [rows, BLOCK_D] tile: rows past the end (if MASK_ROWS) and columns ≥ D read as zero.
+
+    Interior blocks skip the row mask: it costs a predicate per element in every loop iteration.
+    """
+    if MASK_ROWS:
+        mask = row_ok[:, None] & (offs_d[None, :] < D)
+    else:
+        mask = offs_d[None, :] < D
+    if offs_d.shape[0] == D and not MASK_ROWS:
+        tile = tl.load(ptrs)
+    else:
+        tile = tl.load(ptrs, mask=mask, other=0.0)
+    return tile
+
+
+@triton.jit
 def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn,
                lo, hi, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_N: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr):
-    """Online-softmax update of (acc, l, m) over key blocks [lo, hi) for one query block."""
+    """Online-softmax update of (acc, l, m) over key blocks [lo, hi) for one query block.
+
+    Only a BOUNDS or CAUSAL_MASK stage may reach past seq_len; the others load without row masks.
+    The row maximum is taken over unscaled scores (scale > 0), so the scale costs one fused
+    multiply-add per score inside the exponential instead of a multiply more.
+    """
     for start_n in range(lo, hi, BLOCK_N):
         cols = start_n + offs_n
         row_ok = cols < seq_len
-        k_mask = row_ok[:, None]
-        if BLOCK_DQK != D_QK:
-            k_mask = k_mask & (offs_dk[None, :] < D_QK)
-        k = tl.load(k_base + cols[:, None] * stride_kn + offs_dk[None, :], mask=k_mask, other=0.0)
-        v = tl.load(v_base + cols[:, None] * stride_vn + offs_dv[None, :], mask=row_ok[:, None], other=0.0)
-        qk = tl.dot(q, tl.trans(k)) * qk_scale
+        k = _load_rows(k_base + cols[:, None] * stride_kn + offs_dk[None, :], row_ok, offs_dk,
+                       D_QK, BOUNDS or CAUSAL_MASK)
+        v = _load_rows(v_base + cols[:, None] * stride_vn + offs_dv[None, :], row_ok, offs_dv,
+                       offs_dv.shape[0], BOUNDS or CAUSAL_MASK)
+        qk = tl.dot(q, tl.trans(k))
         if HAS_BIAS:
             qk += tl.load(bias_base + cols, mask=row_ok, other=float("-inf"))[None, :]
         if CAUSAL_MASK:
             qk = tl.where(offs_m[:, None] >= cols[None, :], qk, float("-inf"))
         if BOUNDS:
             qk = tl.where(row_ok[None, :], qk, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(qk, 1))
+        m_new = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
         m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.math.exp2(qk - m_use[:, None])
+        p = tl.math.exp2(qk * qk_scale - m_use[:, None])
         alpha = tl.math.exp2(m_i - m_use)
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
@@ -161,18 +187,26 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
                sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
-               EXP_BF16: tl.constexpr):
-    """Accumulate dK, dV of one key block over query blocks [lo, hi); with ATOMIC_DQ also add dQ."""
+               EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
+    """Accumulate dK, dV of one key block over query blocks [lo, hi); with ATOMIC_DQ also add dQ.
+
+    Query rows past seq_len only occur where MASK_ROWS (their lse loads as +inf, so P is 0 there).
+    """
     for start_m in range(lo, hi, BLOCK_M):
         offs_m = start_m + tl.arange(0, BLOCK_M)
         row_ok = offs_m < seq_len
         q_mask = row_ok[:, None]
         if BLOCK_DQK != D_QK:
             q_mask = q_mask & (offs_dk[None, :] < D_QK)
-        q = tl.load(q_base + offs_m[:, None] * sqn + offs_dk[None, :], mask=q_mask, other=0.0)
-        do = tl.load(do_base + offs_m[:, None] * son + offs_dv[None, :], mask=row_ok[:, None], other=0.0)
-        lse = tl.load(LSE + row_base + offs_m, mask=row_ok, other=float("inf"))
-        delta = tl.load(DELTA + row_base + offs_m, mask=row_ok, other=0.0)
+        q = _load_rows(q_base + offs_m[:, None] * sqn + offs_dk[None, :], row_ok, offs_dk, D_QK, MASK_ROWS)
+        do = _load_rows(do_base + offs_m[:, None] * son + offs_dv[None, :], row_ok, offs_dv,
+                        offs_dv.shape[0], MASK_ROWS)
+        if MASK_ROWS:
+            lse = tl.load(LSE + row_base + offs_m, mask=row_ok, other=float("inf"))
+            delta = tl.load(DELTA + row_base + offs_m, mask=row_ok, other=0.0)
+        else:
+            lse = tl.load(LSE + row_base + offs_m)
+            delta = tl.load(DELTA + row_base + offs_m)
         p_t = _exp2(tl.dot(k, tl.trans(q)) * qk_scale - lse[None, :], EXP_BF16)
         if CAUSAL_MASK:
             visible = offs_m[None, :] >= offs_n[:, None]
@@ -229,20 +263,23 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, s
     dv = tl.zeros([BLOCK_N, D_V], dtype=tl.float32)
     q_base = Q + b * sqb + h * sqh
     do_base = DO + b * sob + h * soh
+    full = (seq_len // BLOCK_M) * BLOCK_M  # query blocks below this need no row mask
     if CAUSAL:
         dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                             sqn, son, start_n, start_n + BLOCK_N, seq_len, qk_scale, sm_scale,
                             offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ,
-                            EXP_BF16)
-        dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
-                            sqn, son, start_n + BLOCK_N, seq_len, seq_len, qk_scale, sm_scale,
-                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                            EXP_BF16)
+                            EXP_BF16, True)
+        lo = start_n + BLOCK_N
     else:
-        dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
-                            sqn, son, 0, seq_len, seq_len, qk_scale, sm_scale,
-                            offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                            EXP_BF16)
+        lo = 0
+    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+                        sqn, son, lo, full, seq_len, qk_scale, sm_scale,
+                        offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
+                        EXP_BF16, False)
+    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+                        sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
+                        offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
+                        EXP_BF16, True)
     tl.store(DK + b * sdkb + h * sdkh + offs_n[:, None] * sdkn + offs_dk[None, :],
              (dk * sm_scale).to(DK.dtype.element_ty), mask=k_mask)
     tl.store(DV + b * sdvb + h * sdvh + offs_n[:, None] * sdvn + offs_dv[None, :],
@@ -269,16 +306,17 @@ def _delta_kernel(O, DO, DELTA, seq_len, heads, sob, soh, son, sdb, sdh, sdn,
 def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi, seq_len, qk_scale,
               offs_m, offs_n, offs_dk, offs_dv, D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr,
               BLOCK_N: tl.constexpr, CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr,
-              EXP_BF16: tl.constexpr):
-    """Accumulate dQ of one query block over key blocks [lo, hi) (P recomputed from the lse)."""
+              EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
+    """Accumulate dQ of one query block over key blocks [lo, hi) (P recomputed from the lse).
+
+    Keys past seq_len only occur where MASK_ROWS (they load as zeros, so their P·dP terms vanish).
+    """
     for start_n in range(lo, hi, BLOCK_N):
         cols = start_n + offs_n
         key_ok = cols < seq_len
-        k_mask = key_ok[:, None]
-        if BLOCK_DQK != D_QK:
-            k_mask = k_mask & (offs_dk[None, :] < D_QK)
-        k = tl.load(k_base + cols[:, None] * skn + offs_dk[None, :], mask=k_mask, other=0.0)
-        v = tl.load(v_base + cols[:, None] * svn + offs_dv[None, :], mask=key_ok[:, None], other=0.0)
+        k = _load_rows(k_base + cols[:, None] * skn + offs_dk[None, :], key_ok, offs_dk, D_QK, MASK_ROWS)
+        v = _load_rows(v_base + cols[:, None] * svn + offs_dv[None, :], key_ok, offs_dv,
+                       offs_dv.shape[0], MASK_ROWS)
         p = _exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None], EXP_BF16)
         if CAUSAL_MASK:
             visible = offs_m[:, None] >= cols[None, :]
@@ -335,16 +373,25 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, h
     if CAUSAL:
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, start_m, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16)
+                       EXP_BF16, False)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, start_m,
                        start_m + BLOCK_M, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_BF16)
+                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_BF16, True)
     else:
-        dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, seq_len, seq_len,
+        full = (seq_len // BLOCK_N) * BLOCK_N
+        dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, full, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16)
+                       EXP_BF16, False)
+        dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, full, seq_len, seq_len,
+                       qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
+                       EXP_BF16, True)
     tl.store(DQ + (row_base + offs_m)[:, None] * D_QK + offs_dk[None, :],
              (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
+
+
+def _atomic_dq(length: int) -> bool:
+    """Whether the backward adds dQ with atomics at this L (forced by ATOMIC_DQ, else by length)."""
+    return ATOMIC_DQ if ATOMIC_DQ is not None else length >= ATOMIC_DQ_MIN_LEN
 
 
 def _tune_len(length: int) -> int:
@@ -352,12 +399,12 @@ def _tune_len(length: int) -> int:
 
     Batches of varying length are then tuned once per octave, not once per distinct L.
     """
-    return triton.next_power_of_2(max(length, 16))
+    return next_pow2(max(length, 16))
 
 
 def _dqk_block(d_qk: int) -> int:
     """Triton's dot needs an inner width of at least 16 (a power of two)."""
-    return max(16, triton.next_power_of_2(d_qk))
+    return max(16, next_pow2(d_qk))
 
 
 _FWD = CachedLaunch(_fwd_kernel)
@@ -383,7 +430,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
     lse = torch.empty(batch, heads, length, dtype=torch.float32, device=q.device)
 
     def grid(meta: dict) -> tuple[int, int]:
-        return batch * heads, triton.cdiv(length, meta["BLOCK_M"])
+        return batch * heads, cdiv(length, meta["BLOCK_M"])
 
     _FWD(grid, q, k, v, bias, out, lse, scale * LOG2E, length, heads,
          *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3], sbb, _tune_len(length),
@@ -396,7 +443,7 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     """dQ, dK, dV: dQ and δ, then dK/dV; or (ATOMIC_DQ) δ, then dK/dV with dQ by atomics."""
     batch, heads, length, d_qk = q.shape
     d_v = v.shape[-1]
-    atomic = ATOMIC_DQ
+    atomic = _atomic_dq(length)
     d_out = d_out if d_out.stride(-1) == 1 else d_out.contiguous()
     delta = torch.empty(batch, heads, length, dtype=torch.float32, device=q.device)
     dk = torch.empty(batch, heads, length, d_qk, dtype=k.dtype, device=q.device)
@@ -405,17 +452,17 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     meta = dict(D_QK=d_qk, D_V=d_v, BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
                 EXP_BF16=EXP_BF16 and _capability(q.device.index) >= (9, 0))
     if atomic:
-        _DELTA(lambda _: (triton.cdiv(length, 64), batch * heads), out, d_out, delta, length, heads,
+        _DELTA(lambda _: (cdiv(length, 64), batch * heads), out, d_out, delta, length, heads,
                *out.stride()[:3], *d_out.stride()[:3], D_V=d_v, BLOCK_M=64)
         dq = torch.zeros(batch, heads, length, d_qk, dtype=torch.float32, device=q.device)
     else:
         dq = torch.empty(batch, heads, length, d_qk, dtype=q.dtype, device=q.device)
-        _DQ(lambda m: (batch * heads, triton.cdiv(length, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
+        _DQ(lambda m: (batch * heads, cdiv(length, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
             dq, scale * LOG2E, scale, length, heads, *strides, out, *out.stride()[:3], _tune_len(length),
             **meta)
     # the autotuner zeroes DQ between trials: with pass2 it gets a scratch tensor, not the finished dQ
     dq_arg = dq if atomic else delta.new_empty(0)
-    _BWD(lambda m: (batch * heads, triton.cdiv(length, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
+    _BWD(lambda m: (batch * heads, cdiv(length, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
          dq_arg, dk, dv, scale * LOG2E, scale, length, heads, *strides, *dk.stride()[:3], *dv.stride()[:3],
          _tune_len(length),
          ATOMIC_DQ=atomic, **meta)
@@ -423,12 +470,19 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
 
 
 class RoutingAttention(torch.autograd.Function):
-    """softmax(q·kᵀ·scale, causal / key-padded)·v with q, k [B, h, L, d_qk] and v [B, h, L, d_v]."""
+    """softmax(q·kᵀ·scale, causal / key-padded)·v with q, k [B, h, L, d_qk] and v [B, h or 1, L, d_v].
+
+    A one-head v (SAVO's shared Q-value) is read by every head through a zero head stride, and its
+    gradient is the head sum, taken here rather than by an autograd expand node (host time per step).
+    """
 
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None,
                 causal: bool, scale: float) -> Tensor:
         bias, sbb = _bias(key_padding_mask, q)
+        ctx.shared_v = v.shape[1] != q.shape[1]
+        if ctx.shared_v:
+            v = v.expand(-1, q.shape[1], -1, -1)
         out, lse = _forward(q, k, v, bias, sbb, key_padding_mask is not None, causal, scale)
         ctx.save_for_backward(q, k, v, bias, out, lse)
         ctx.meta = (sbb, key_padding_mask is not None, causal, scale)
@@ -439,12 +493,12 @@ class RoutingAttention(torch.autograd.Function):
         q, k, v, bias, out, lse = ctx.saved_tensors
         sbb, has_bias, causal, scale = ctx.meta
         dq, dk, dv = _backward(q, k, v, bias, sbb, has_bias, out, lse, d_out, causal, scale)
+        if ctx.shared_v:
+            dv = dv.sum(1, keepdim=True)
         return dq, dk, dv, None, None, None
 
 
 def routing_attention_triton(q: Tensor, k: Tensor, v: Tensor, causal: bool,
                              key_padding_mask: Tensor | None, scale: float) -> Tensor:
     """Run :class:`RoutingAttention`; v may have one head (it is broadcast to q's heads by stride)."""
-    if v.shape[1] != q.shape[1]:
-        v = v.expand(-1, q.shape[1], -1, -1)
     return RoutingAttention.apply(q, k, v, key_padding_mask, causal, scale)
