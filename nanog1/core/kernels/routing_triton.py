@@ -8,8 +8,9 @@ diagonal stage; the log-sum-exp (base 2) is saved. Backward: one program per key
 P once and accumulates dK and dV in registers. dQ either comes from a query-block pass before it that
 also computes δ = rowsum(O·dO) (no atomics, no fp32 buffer to clear and convert: fewer launches and
 host work, which rule short L), or from fp32 atomics in the key-block pass (one exponential per score
-fewer, which rules long L); the default picks by length (:func:`_atomic_dq`). Running the backward's
-exponentials on sm_90's packed bf16x2 unit measured no faster (opt-in: NANOG1_ROUTING_EXP=bf16x2).
+fewer, which rules long L); the default picks by length (:func:`_atomic_dq`). The backward's
+exponentials on sm_90's packed bf16x2 unit are faster at long L (32k: 7.44 against 8.54 ms) but triple
+the gradient error (6–11e-3 against 2–3e-3), so they are opt-in (NANOG1_ROUTING_EXP=bf16x2).
 Interior blocks load without row masks: only the diagonal and the last block can reach past L.
 Launches after the first per shape skip Triton's Python dispatch
 (:mod:`nanog1.core.kernels.launch`). Key padding is a [B, L] bias of 0 / -inf; a query row with no
@@ -81,13 +82,11 @@ def _load_rows(ptrs, row_ok, offs_d, D: tl.constexpr, MASK_ROWS: tl.constexpr):
     Interior blocks skip the row mask: it costs a predicate per element in every loop iteration.
     """
     if MASK_ROWS:
-        mask = row_ok[:, None] & (offs_d[None, :] < D)
-    else:
-        mask = offs_d[None, :] < D
-    if offs_d.shape[0] == D and not MASK_ROWS:
+        tile = tl.load(ptrs, mask=row_ok[:, None] & (offs_d[None, :] < D), other=0.0)
+    elif offs_d.shape[0] == D:
         tile = tl.load(ptrs)
     else:
-        tile = tl.load(ptrs, mask=mask, other=0.0)
+        tile = tl.load(ptrs, mask=offs_d[None, :] < D, other=0.0)
     return tile
 
 
