@@ -183,7 +183,7 @@ def _substitutions(
     parts.add(sid[single][ok], channel[ok], motif[ok], contig, pos[single][ok])
 
 
-def _anchored(text: bytes, pos: int, ref: str, alt: str) -> tuple[str, str]:
+def _anchored(text: np.ndarray, pos: int, ref: str, alt: str) -> tuple[str, str]:
     """Turn '-' alleles into VCF-style alleles sharing the anchor base at `pos`."""
     anchor = chr(text[pos - 1]).upper()
     if ref == "-":
@@ -193,7 +193,7 @@ def _anchored(text: bytes, pos: int, ref: str, alt: str) -> tuple[str, str]:
     return ref, alt
 
 
-def _indel_channel(text: bytes, pos: int, ref: str, alt: str, compat: bool) -> int | str:
+def _indel_channel(text: np.ndarray, pos: int, ref: str, alt: str, compat: bool) -> int | str:
     """ID83 index of one indel, or the skip reason."""
     if pos < 1 or pos > len(text):
         return "out_of_range"
@@ -203,7 +203,7 @@ def _indel_channel(text: bytes, pos: int, ref: str, alt: str, compat: bool) -> i
         if not dashed and chr(text[pos - 1]).upper() != ref[0]:
             return "ref_mismatch"
     else:
-        if text[pos - 1 : pos - 1 + len(ref)].upper() != ref.encode("ascii"):
+        if bytes(text[pos - 1 : pos - 1 + len(ref)]).upper() != ref.encode("ascii"):
             return "ref_mismatch"
         if ref[0] != alt[0]:
             return "complex_indel"
@@ -215,7 +215,7 @@ def _indel_channel(text: bytes, pos: int, ref: str, alt: str, compat: bool) -> i
 
 
 def _indels(
-    text: bytes,
+    text: np.ndarray,
     table: VariantTable,
     rows: np.ndarray,
     sid: np.ndarray,
@@ -256,7 +256,7 @@ def classify_table(
         _substitutions(seq, (sid[rec[m]], spos[m], rc[m], ac[m], rec[m]), compat, parts, int(c), skips)
         rows = indel[cid[indel] == c]
         if len(rows):
-            _indels(seq.tobytes(), table, rows, sid, compat, parts, int(c), skips)
+            _indels(seq, table, rows, sid, compat, parts, int(c), skips)
     s, ch, mo, co, po = parts.arrays()
     order = np.lexsort((po, co, s))
     # Compact dtypes: a cohort's events are held until the tokens are built (about 20 bytes each).

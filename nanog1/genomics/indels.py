@@ -4,12 +4,19 @@ Repeats are counted in whole copies of the inserted/deleted unit on both sides (
 at the anchor base); microhomology is looked for only when there is no repeat, as the longest prefix
 of the unit matching the bases after the event or the longest suffix matching the bases before it
 (ties go to the prefix). Insertions with microhomology count as `n:Ins:R:0`, as in its default
-(`limited_indel`). The contig is given as ASCII bytes; windows are upper-cased as they are read.
+(`limited_indel`). The contig is given as ASCII letters, either `bytes` or the uint8 array (often
+memory-mapped) that `Reference.raw` returns, read in place with no copy of the contig; windows are
+upper-cased as they are read.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from nanog1.genomics.channels import ID83
+
+#: A contig's ASCII letters: bytes, or a uint8 array such as `Reference.raw` returns.
+Letters = bytes | np.ndarray
 
 ID_INDEX = {label: i for i, label in enumerate(ID83)}
 
@@ -18,16 +25,16 @@ class OffContig(IndexError):
     """A repeat or microhomology window ran off the end of the contig."""
 
 
-def _win(seq: bytes, a: int, b: int) -> bytes:
+def _win(seq: Letters, a: int, b: int) -> bytes:
     """seq[a:b] upper-cased, read as SigProfilerMatrixGenerator reads it (negative indices wrap)."""
     if 0 <= a and b <= len(seq):
-        return seq[a:b].upper()
+        return bytes(seq[a:b]).upper()
     if b > len(seq):
         raise OffContig(b)
     return bytes(seq[i] for i in range(a, b)).upper()
 
 
-def _repeats(seq: bytes, unit: bytes, up_end: int, down_start: int) -> int:
+def _repeats(seq: Letters, unit: bytes, up_end: int, down_start: int) -> int:
     """Whole copies of `unit` directly before 0-based `up_end` and from `down_start` on."""
     size, count = len(unit), 0
     p = up_end
@@ -43,7 +50,7 @@ def _repeats(seq: bytes, unit: bytes, up_end: int, down_start: int) -> int:
     return count
 
 
-def _microhomology(seq: bytes, unit: bytes, start: int, after: int) -> int:
+def _microhomology(seq: Letters, unit: bytes, start: int, after: int) -> int:
     """Longest unit prefix matching seq from `after`, or unit suffix ending at `start`."""
     size = len(unit)
     forward = next((i for i in range(size - 1, 0, -1) if _win(seq, after, after + i) == unit[:i]), 0)
@@ -51,7 +58,7 @@ def _microhomology(seq: bytes, unit: bytes, start: int, after: int) -> int:
     return max(forward, backward)
 
 
-def classify_indel(seq: bytes | str, pos: int, ref: str, alt: str) -> int:
+def classify_indel(seq: Letters | str, pos: int, ref: str, alt: str) -> int:
     """ID83 index of an anchored simple indel at 1-based `pos`; -1 if it is not a simple indel.
 
     Raises OffContig when a window leaves the contig (the caller counts it as out of range).

@@ -129,16 +129,15 @@ def process_file(path: Path, reference: Path | None, options: IngestOptions) -> 
         )
     if reference is None:
         raise InputError(str(path), None, "a reference FASTA (--reference) is needed for variant files")
-    from nanog1.genomics.reference import Reference
+    from nanog1.genomics.reference import open_reference
 
     table = _read_variants(path, kind, options)
-    ref = Reference(reference)
-    try:
-        events = classify_table(
-            table, ref, compat=options.sigprofiler_compatible, pass_only=options.filter == "PASS"
-        )
-    finally:
-        ref.close()
+    events = classify_table(
+        table,
+        open_reference(reference),
+        compat=options.sigprofiler_compatible,
+        pass_only=options.filter == "PASS",
+    )
     records = len(table) + sum(table.skips.values())
     status = "empty" if records == 0 else "ok"
     return FileResult(
@@ -224,11 +223,10 @@ def _merge_tokens(
     chroms: list[str] = []
     lengths: list[int] = []
     if reference is not None:
-        from nanog1.genomics.reference import Reference
+        from nanog1.genomics.reference import open_reference
 
-        ref = Reference(reference)
+        ref = open_reference(reference)
         chroms, lengths = ref.contigs, [ref.lengths[c] for c in ref.contigs]
-        ref.close()
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "channel", "motif", "chrom", "pos")}
     for res in results:
         ev = res.events
@@ -272,11 +270,9 @@ def _provenance(
     )
     ref_info = {}
     if reference is not None:
-        from nanog1.genomics.reference import Reference
+        from nanog1.genomics.reference import open_reference
 
-        ref = Reference(reference)
-        ref_info = {"path": str(reference), "fai_sha256": ref.fai_sha256()}
-        ref.close()
+        ref_info = {"path": str(reference), "fai_sha256": open_reference(reference).fai_sha256()}
     return {
         "version": nanog1.__version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

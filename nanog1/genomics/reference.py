@@ -1,9 +1,13 @@
 """Reference genome access: contig-name normalisation and whole-contig sequences as byte arrays.
 
-Each contig is fetched once (pysam.FastaFile, plain or bgzipped) and kept as a uint8 array of its
-ASCII letters; callers turn only the bases they look at into codes (A=0, C=1, G=2, T=3, other=4) with
-`CODE_TABLE`, so classification is array indexing, with no fetch per variant and no pass over the
-whole contig beyond the fetch. Only the most recently used contig is cached (memory: one chromosome).
+A contig is a uint8 array of its ASCII letters (case as in the file); callers turn only the bases
+they look at into codes (A=0, C=1, G=2, T=3, other=4) with `CODE_TABLE`, so classification is array
+indexing, with no fetch per variant. The index is checked against the FASTA before anything is read
+(`fasta_index.checked_index`: a stale .fai is rebuilt or refused). Contigs come from the memory-mapped
+cache of `reference_cache` (built on first use), so opening one costs the same on any genome size
+and only the pages around the variants are read; only the most recently used contig stays mapped
+(memory: the touched pages of one chromosome). `open_reference` shares one Reference per FASTA in
+a process, so many input files cost one index check.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pysam
+
+from nanog1.genomics.fasta_index import checked_index, read_fai
+from nanog1.genomics.reference_cache import ContigCache, cache_folder
 
 #: Base code of N (or any non-ACGT letter) in the code arrays.
 N_CODE = 4
@@ -41,21 +48,26 @@ def contig_key(name: str) -> str:
 
 
 class Reference:
-    """An indexed FASTA with normalised contig names and a one-contig sequence cache."""
+    """A FASTA with a checked index, normalised contig names and memory-mapped cached contigs."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"reference FASTA not found: {self.path}")
-        self._fasta = pysam.FastaFile(str(self.path))
-        self._names = {contig_key(n): n for n in self._fasta.references}
-        self.lengths = dict(zip(self._fasta.references, self._fasta.lengths, strict=True))
+        self.fai = checked_index(self.path)
+        entries = read_fai(self.fai)
+        self._order = [e.name for e in entries]
+        self._names = {contig_key(n): n for n in self._order}
+        self.lengths = {e.name: e.length for e in entries}
+        folder = cache_folder(self.path, entries)
+        self._cache = ContigCache(folder, self.path, entries) if folder is not None else None
+        self._fasta: pysam.FastaFile | None = None
         self._cached: tuple[str, np.ndarray] | None = None
 
     @property
     def contigs(self) -> list[str]:
         """Contig names as the FASTA spells them, in FASTA order."""
-        return list(self._fasta.references)
+        return list(self._order)
 
     def resolve(self, name: str) -> str | None:
         """The FASTA's spelling of a contig given any common spelling, or None if unknown."""
@@ -63,10 +75,21 @@ class Reference:
             return name
         return self._names.get(contig_key(name))
 
+    def _fetch(self, contig: str) -> bytes:
+        """A whole contig read from the FASTA itself (htslib, plain or bgzipped)."""
+        if self._fasta is None:
+            self._fasta = pysam.FastaFile(str(self.path))
+        return self._fasta.fetch(contig).encode("ascii")
+
     def raw(self, contig: str) -> np.ndarray:
         """Whole-contig ASCII letters (uint8, case as in the file) of a contig named as the FASTA names it."""
         if self._cached is None or self._cached[0] != contig:
-            self._cached = (contig, as_bytes(self._fasta.fetch(contig)))
+            self._cached = None  # unmap the previous contig before mapping the next
+            if self._cache is None:
+                seq = as_bytes(self._fetch(contig).decode("ascii"))
+            else:
+                seq = self._cache.load(contig, self._fetch)
+            self._cached = (contig, seq)
         return self._cached[1]
 
     def codes(self, contig: str) -> np.ndarray:
@@ -75,9 +98,36 @@ class Reference:
 
     def fai_sha256(self) -> str:
         """SHA-256 of the FASTA index, a cheap fingerprint of the reference's contigs and lengths."""
-        fai = Path(str(self.path) + ".fai")
-        return hashlib.sha256(fai.read_bytes()).hexdigest() if fai.exists() else ""
+        return hashlib.sha256(self.fai.read_bytes()).hexdigest()
 
     def close(self) -> None:
-        """Release the FASTA handle."""
-        self._fasta.close()
+        """Release the FASTA handle and the mapped contig."""
+        self._cached = None
+        if self._fasta is not None:
+            self._fasta.close()
+            self._fasta = None
+
+
+_OPEN: dict[str, tuple[tuple, Reference]] = {}
+
+
+def _version(path: Path) -> tuple:
+    """Size and mtime of a FASTA and of its index (None where absent)."""
+    stats = [p.stat() if p.exists() else None for p in (path, Path(str(path) + ".fai"))]
+    return tuple((s.st_size, s.st_mtime_ns) if s else None for s in stats)
+
+
+def open_reference(path: Path | str) -> Reference:
+    """The process's shared Reference for a FASTA, opened (and its index checked) once per version.
+
+    Keyed by the FASTA's and its index's size and mtime, so a file changed on disk is opened afresh.
+    Callers must not close it.
+    """
+    path = Path(path)
+    name = str(path.resolve())
+    held = _OPEN.get(name)
+    if held is not None and held[0] == _version(path):
+        return held[1]
+    ref = Reference(path)
+    _OPEN[name] = (_version(path), ref)
+    return ref

@@ -1,0 +1,140 @@
+"""A cached binary copy of a FASTA's contigs: one .npy of ASCII letters per contig, memory-mapped.
+
+Built on first use from any FASTA htslib reads (plain or bgzipped), one contig at a time and only for
+the contigs asked for, then reused by every later process: opening a contig is an `np.load(mmap_mode=
+'r')` (tens of microseconds, whatever the genome's size), and only the pages around the variants are
+read from disk. Like SigProfiler's installed genome, but automatic and from any FASTA.
+
+Where: beside the FASTA (`<fasta>.nanog1/`) when that folder is writable, else in the user cache
+(`$XDG_CACHE_HOME/nanog1/references/`, default `~/.cache/nanog1/references/`). The environment
+variable `NANOG1_REFERENCE_CACHE` names another folder, or `off` to read contigs from the FASTA into
+memory on every use (no disk). Each cache lives in a subfolder keyed by the FASTA's size, mtime and
+contig names and lengths (from its checked index), so a changed FASTA never reuses a stale copy.
+Files are written to a temporary name and renamed into place (group-readable), so two processes
+building the same contig at once both end with a complete, identical file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from nanog1.genomics.fasta_index import FaiEntry, can_write
+
+ENV = "NANOG1_REFERENCE_CACHE"
+FORMAT = 1
+
+
+def user_cache_root() -> Path:
+    """`$XDG_CACHE_HOME/nanog1/references`, or `~/.cache/nanog1/references`."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nanog1" / "references"
+
+
+def cache_key(fasta: Path, entries: list[FaiEntry]) -> str:
+    """Fingerprint of the FASTA as it is now: size, mtime and every contig's name and length."""
+    st = fasta.stat()
+    parts = [FORMAT, st.st_size, st.st_mtime_ns, [(e.name, e.length) for e in entries]]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:20]
+
+
+def cache_folder(fasta: Path, entries: list[FaiEntry]) -> Path | None:
+    """The folder holding this FASTA's cache (not created), or None when caching is off."""
+    setting = os.environ.get(ENV, "")
+    if setting.lower() == "off":
+        return None
+    key = cache_key(fasta, entries)
+    if setting:
+        root = Path(setting) / _path_tag(fasta)
+    elif can_write(fasta.parent):
+        root = fasta.parent / f"{fasta.name}.nanog1"
+    else:
+        root = user_cache_root() / _path_tag(fasta)
+    return root / key
+
+
+def _path_tag(fasta: Path) -> str:
+    """A per-FASTA folder name for shared cache roots: the file name and a hash of its full path."""
+    digest = hashlib.sha256(str(fasta.resolve()).encode()).hexdigest()[:12]
+    return f"{fasta.name}-{digest}"
+
+
+def _atomic_save(path: Path, array: np.ndarray) -> None:
+    """np.save into a temporary file beside `path`, made group-readable, then renamed into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, array, allow_pickle=False)
+        os.chmod(tmp, (0o664 & ~_umask()) | 0o040)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class ContigCache:
+    """Per-contig .npy files of one FASTA version in `folder`; contigs are built by `fetch` on demand."""
+
+    def __init__(self, folder: Path, fasta: Path, entries: list[FaiEntry]) -> None:
+        self.folder = folder
+        self.index = {e.name: i for i, e in enumerate(entries)}
+        self.lengths = {e.name: e.length for e in entries}
+        self._manifest = {
+            "format": FORMAT,
+            "fasta": str(fasta.resolve()),
+            "size": fasta.stat().st_size,
+            "mtime_ns": fasta.stat().st_mtime_ns,
+            "contigs": [[e.name, e.length] for e in entries],
+        }
+
+    def _file(self, contig: str) -> Path:
+        return self.folder / f"{self.index[contig]}.npy"
+
+    def load(self, contig: str, fetch) -> np.ndarray:
+        """The contig's letters, memory-mapped; built from `fetch(contig) -> bytes` if not cached yet."""
+        path = self._file(contig)
+        try:
+            seq = np.load(path, mmap_mode="r")
+            if seq.shape == (self.lengths[contig],) and seq.dtype == np.uint8:
+                return seq.view(np.ndarray)
+        except (OSError, ValueError):
+            pass  # not built yet (or a damaged file): build it
+        letters = np.frombuffer(fetch(contig), dtype=np.uint8)
+        if len(letters) != self.lengths[contig]:
+            want = self.lengths[contig]
+            raise ValueError(f"contig {contig}: read {len(letters)} bases, the index says {want}")
+        self._write(path, letters)
+        return np.load(path, mmap_mode="r").view(np.ndarray)
+
+    def _write(self, path: Path, letters: np.ndarray) -> None:
+        manifest = self.folder / "manifest.json"
+        if not manifest.exists():
+            self._drop_other_versions()
+            self.folder.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.folder, self.folder.stat().st_mode | 0o050)
+            fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=self.folder)
+            with os.fdopen(fd, "w") as f:
+                json.dump(self._manifest, f, indent=1)
+            os.chmod(tmp, 0o664 & ~_umask() | 0o040)
+            os.replace(tmp, manifest)
+        _atomic_save(path, letters)
+
+    def _drop_other_versions(self) -> None:
+        """Delete caches of earlier versions of this FASTA (they can never match again)."""
+        if not self.folder.parent.is_dir():
+            return
+        for other in self.folder.parent.iterdir():
+            if other != self.folder and (other / "manifest.json").exists():
+                shutil.rmtree(other, ignore_errors=True)
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
