@@ -200,7 +200,9 @@ def signatures_fit(
             per_mutation=per_mutation,
         )
         sets = channel_sets or None
-        results = fit_cohort(adata, config, sets, cosmic_version, genome_build, exome, options)
+        results = fit_cohort(
+            adata, config, sets, cosmic_version, genome_build, exome, options, name=str(cohort)
+        )
     except (ValueError, FileNotFoundError, KeyError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
@@ -281,7 +283,7 @@ def train(
     out: Path = typer.Option(..., "--out", help="run folder (checkpoint.pt, model.pt, metrics.json)"),
     task: str = typer.Option(None, help="cancer_type | exposures | pretrain | multitask"),
     mixer: str = typer.Option(None, help="savo | qcompass | mha_rank | mha"),
-    view: str = typer.Option(None, help="catalogue (257 channel tokens) | events (uns['tokens'])"),
+    view: str = typer.Option(None, help="catalogue (one token per channel) | events (uns['tokens'])"),
     epochs: int = typer.Option(None),
     hidden: int = typer.Option(None),
     layers: int = typer.Option(None),

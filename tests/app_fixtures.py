@@ -14,7 +14,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from nanog1.genomics.channels import all_channels
+from nanog1.genomics.channels import CHANNEL_SETS, all_channels
+from nanog1.genomics.cohort import channel_set_status, channel_var, full_layout, with_derived_sets
 
 TYPES = ("Breast-AdenoCA", "Lung-SCC", "Skin-Melanoma", "ColoRect-AdenoCA", "Liver-HCC")
 SIGNATURES = {"SBS96": ["SBS1", "SBS2", "SBS5", "SBS7a", "SBS13", "SBS40"], "DBS78": ["DBS1", "DBS2"]}
@@ -36,22 +37,22 @@ def make_cohort(n: int, seed: int = 0, sets: tuple[str, ...] = ("SBS96", "DBS78"
             p = rng.dirichlet(50 * profiles[types[i]] + 1e-3)
             x[i, cols] = rng.multinomial(burdens[i], p)
     x[0] = 0.0  # one empty sample, flagged no_mutations
+    x = full_layout(x, list(sets)).astype(np.float32)
     names = [f"SA{i:05d}" for i in range(n)]
     obs = pd.DataFrame(index=names)
     type_names = np.array(TYPES)[types].astype(object)
     type_names[1] = np.nan  # one sample of unknown type
     obs["cancer_type"] = pd.Categorical(type_names, categories=list(TYPES))
     obs["donor"] = [f"DO{i:05d}" for i in range(n)]
-    for name in ("SBS96", "DBS78", "ID83"):
+    for name in CHANNEL_SETS:
         obs[f"burden_{name}"] = x[:, set_of == name].sum(axis=1).astype(np.int64)
     obs["no_mutations"] = x.sum(axis=1) == 0
-    var = pd.DataFrame({"channel_set": pd.Categorical(set_of, categories=["SBS96", "DBS78", "ID83"])},
-                       index=[label for _, label in channels])
-    adata = ad.AnnData(X=x, obs=obs, var=var)
+    adata = ad.AnnData(X=x, obs=obs, var=channel_var())
     _add_signatures(adata, rng, sets)
     _add_predictions(adata, rng, types)
     adata.uns["nanog1"] = {"version": "0.1.0", "created": "2026-11-23T00:00:00+00:00",
-                           "channel_sets_present": list(sets), "skipped": {"filter": 3}}
+                           "channel_sets_present": with_derived_sets(list(sets)),
+                           "channel_sets": channel_set_status(list(sets)), "skipped": {"filter": 3}}
     adata.uns["signature_fit"] = {"cosmic_version": "3.4", "genome_build": "GRCh37", "method": "nnls"}
     return adata
 

@@ -10,11 +10,15 @@ import pytest
 from nanog1.genomics.channels import (
     CHANNEL_SETS,
     DBS78,
+    ID12,
     ID83,
+    N_CHANNELS,
+    SBS6,
     SBS96,
     all_channels,
     canonical_dbs,
     channel_color,
+    fold_labels,
     revcomp,
 )
 
@@ -30,8 +34,20 @@ def test_order_matches_cosmic(name, labels):
 
 
 def test_sizes_and_uniqueness():
-    assert [len(v) for v in CHANNEL_SETS.values()] == [96, 78, 83]
-    assert len(set(all_channels())) == 96 + 78 + 83
+    assert [len(v) for v in CHANNEL_SETS.values()] == [96, 78, 83, 6, 12]
+    assert len({label for _, label in all_channels()}) == N_CHANNELS == 96 + 78 + 83 + 6 + 12
+
+
+def test_derived_sets_fold_their_sources():
+    sbs6 = fold_labels("SBS6")
+    assert [SBS6[sbs6[SBS96.index(lab)]] for lab in ("A[C>T]G", "T[T>G]C")] == ["C>T", "T>G"]
+    id12 = [ID12[i] for i in fold_labels("ID12")]
+    assert id12[ID83.index("1:Del:C:3")] == "1:Del:C"
+    assert id12[ID83.index("1:Ins:T:5")] == "1:Ins:T"
+    assert id12[ID83.index("3:Del:M:2")] == id12[ID83.index("3:Del:R:0")] == "3:Del"
+    assert id12[ID83.index("5:Ins:R:4")] == "5:Ins"
+    # every derived channel receives at least one source channel
+    assert set(fold_labels("SBS6")) == set(range(6)) and set(fold_labels("ID12")) == set(range(12))
 
 
 def test_dbs_strand_collapse():

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nanog1.cli import app
-from nanog1.genomics.channels import DBS78, SBS96, all_channels
+from nanog1.genomics.channels import DBS78, N_CHANNELS, SBS96, all_channels, set_slice
 from nanog1.genomics.cohort import read_cohort
 from nanog1.genomics.ingest import IngestOptions, ingest
 from nanog1.genomics.synthetic import GenomeSpec, make_cohort, make_genome
@@ -40,13 +40,19 @@ def cohort(world):
 
 def test_layout_follows_the_contract(cohort):
     report, adata = cohort
-    assert adata.shape == (4, 257) and adata.X.dtype == np.float32
+    assert adata.shape == (4, N_CHANNELS) and adata.X.dtype == np.float32
     assert list(adata.var_names) == [label for _, label in all_channels()]
-    assert adata.var["channel_set"].value_counts().to_dict() == {"SBS96": 96, "DBS78": 78, "ID83": 83}
+    sizes = {"SBS96": 96, "DBS78": 78, "ID83": 83, "SBS6": 6, "ID12": 12}
+    assert adata.var["channel_set"].value_counts().to_dict() == sizes
+    # The derived sets are the folds of the measured ones, and uns says every set is exact.
+    x = np.asarray(adata.X)
+    np.testing.assert_array_equal(x[:, set_slice("SBS6")].sum(1), x[:, set_slice("SBS96")].sum(1))
+    np.testing.assert_array_equal(x[:, set_slice("ID12")].sum(1), x[:, set_slice("ID83")].sum(1))
+    assert set(adata.uns["nanog1"]["channel_sets"].values()) == {"exact"}
     x = adata.X
     np.testing.assert_array_equal(adata.obs["burden_SBS96"], x[:, :96].sum(1))
     np.testing.assert_array_equal(adata.obs["burden_DBS78"], x[:, 96:174].sum(1))
-    np.testing.assert_array_equal(adata.obs["burden_ID83"], x[:, 174:].sum(1))
+    np.testing.assert_array_equal(adata.obs["burden_ID83"], x[:, 174:257].sum(1))
     assert adata.obs.loc["S001", "cancer_type"] == "Liver" and adata.obs["cancer_type"].isna().sum() == 1
     assert adata.obs.loc["EMPTY", "no_mutations"] and report.no_mutation_samples == ["EMPTY"]
     prov = adata.uns["nanog1"]
@@ -54,7 +60,7 @@ def test_layout_follows_the_contract(cohort):
     assert prov["inputs"]["sha256"].str.len().eq(64).all()
     assert prov["skips"] == {k: int(v) for k, v in report.skips.items()}
     assert prov["skips_per_file"].sum().to_dict() == prov["skips"]
-    assert list(prov["channel_sets_present"]) == ["SBS96", "DBS78", "ID83"]
+    assert list(prov["channel_sets_present"]) == ["SBS96", "DBS78", "ID83", "SBS6", "ID12"]
 
 
 def world_paths(report):
@@ -66,7 +72,11 @@ def test_tokens_round_trip_to_counts(cohort):
     offsets = bin_offsets([adata.uns["tokens"]["vocab"]["contig_length"][i] for i in range(2)], 10_000)
     for row, sample in enumerate(adata.obs_names):
         tokens = token_table(adata, sample)
-        np.testing.assert_array_equal(np.bincount(tokens["channel_id"], minlength=257), adata.X[row])
+        measured = set_slice("SBS96").start, set_slice("ID83").stop
+        np.testing.assert_array_equal(
+            np.bincount(tokens["channel_id"], minlength=N_CHANNELS)[slice(*measured)],
+            adata.X[row, slice(*measured)],
+        )
         chrom_idx = tokens["chrom"].map({"1": 0, "2": 1}).to_numpy()
         key = chrom_idx * 10**9 + tokens["pos"].to_numpy()
         assert (np.diff(key) >= 0).all()
@@ -120,7 +130,7 @@ def test_matrices_make_a_cohort(pcawg_dir, tmp_path):
     files = [pcawg_dir / n for n in ("WGS_PCAWG.96.csv", "WGS_PCAWG.dinucs.csv", "WGS_PCAWG.indels.csv")]
     ingest(files, None, None, tmp_path / "m.h5ad")
     adata = read_cohort(tmp_path / "m.h5ad")
-    assert adata.shape == (2780, 257)
+    assert adata.shape == (2780, N_CHANNELS)
     assert adata.obs["cancer_type"].nunique() == 37
     assert adata.obs["burden_DBS78"].sum() > 0 and len(adata.uns["tokens"]["channel"]) == 0
 
@@ -128,7 +138,8 @@ def test_matrices_make_a_cohort(pcawg_dir, tmp_path):
 def test_only_sbs_matrix_marks_sets_present(pcawg_dir, tmp_path):
     ingest([pcawg_dir / "WGS_PCAWG.96.csv"], None, None, tmp_path / "s.h5ad")
     adata = read_cohort(tmp_path / "s.h5ad")
-    assert list(adata.uns["nanog1"]["channel_sets_present"]) == ["SBS96"]
+    assert list(adata.uns["nanog1"]["channel_sets_present"]) == ["SBS96", "SBS6"]
+    assert adata.uns["nanog1"]["channel_sets"]["ID83"] == "not_computable"
     assert adata.X[:, len(SBS96) : len(SBS96) + len(DBS78)].sum() == 0
 
 

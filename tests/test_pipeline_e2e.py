@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nanog1.genomics.channels import N_CHANNELS
 from nanog1.pipeline import PIPELINES_DIR, SMALL_DEMO, run_small_demo
 
 pytestmark = pytest.mark.slow
@@ -61,7 +62,7 @@ def training_runs(outdir: Path) -> pd.DataFrame:
 
 def test_demo_outputs(demo: Path):
     cohort = ad.read_h5ad(demo / "cohort.h5ad")
-    assert cohort.n_obs == 36 and cohort.n_vars == 257
+    assert cohort.n_obs == 36 and cohort.n_vars == N_CHANNELS
     assert {"predicted_type", "cancer_type"} <= set(cohort.obs) and "X_nanog1" in cohort.obsm
     assert "exposures_SBS96" in cohort.obsm and "tokens" in cohort.uns
     assert len(list((demo / "parts").glob("*.h5ad"))) == 3  # 30 VCFs + 1 MAF, 12 files per job

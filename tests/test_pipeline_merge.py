@@ -89,7 +89,8 @@ def test_concat_equals_stacked_parts_with_tokens(tmp_path: Path):
     assert prov["skips"] == {"non_pass": 4, "ref_mismatch": 2}
     assert list(prov["inputs"]["path"]) == ["s1.vcf", "s4.vcf"]
     assert prov["skips_per_file"]["non_pass"].tolist() == [2, 2]
-    assert merged.uns["nanog1"]["channel_sets_present"] == ["SBS96", "ID83"]
+    assert merged.uns["nanog1"]["channel_sets_present"] == ["SBS96", "ID83", "SBS6", "ID12"]
+    assert merged.uns["nanog1"]["channel_sets"]["DBS78"] == "not_computable"
 
 
 def test_duplicate_sample_is_an_error_naming_it():

@@ -20,7 +20,7 @@ def test_pcawg_recipe_merges_three_matrices(pcawg_dir, tmp_path):
                         overrides=[f"input.files={files}"], workdir=tmp_path, quiet_table=True)
     assert code == 0
     cohort = read_cohort(tmp_path / "results" / "pcawg" / "work" / "cohort_merged.h5ad")
-    assert list(cohort.uns["nanog1"]["channel_sets_present"]) == ["SBS96", "DBS78", "ID83"]
+    assert list(cohort.uns["nanog1"]["channel_sets_present"]) == ["SBS96", "DBS78", "ID83", "SBS6", "ID12"]
     assert cohort.uns["nanog1"]["merge"]["samples_summed"] > 2500
     for name in FILES:
         matrix = read_catalogue_matrix(pcawg_dir / name)

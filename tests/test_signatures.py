@@ -10,11 +10,11 @@ import torch
 
 from nanog1.fitting import FitConfig, SelectionConfig, fit_signatures, nnls, select_signatures
 from nanog1.fitting.nnls import nnls_gram
-from nanog1.genomics.channels import CHANNEL_SETS
+from nanog1.genomics.channels import CHANNEL_SETS, SIGNATURE_SETS
 from nanog1.genomics.signatures import ReferenceSpec, list_references, load_reference, read_signatures
 
 
-@pytest.mark.parametrize("channel_set", list(CHANNEL_SETS))
+@pytest.mark.parametrize("channel_set", list(SIGNATURE_SETS))
 def test_reference_tables_load_in_project_order(channel_set):
     ref = load_reference(ReferenceSpec(channel_set))
     assert list(ref.index) == list(CHANNEL_SETS[channel_set])
@@ -155,8 +155,28 @@ def test_fit_cohort_writes_contract_keys():
 
     adata = simulated_anndata(simulate_cohort(12, seed=4))
     fit_cohort(adata, FitConfig(method="sparse"))
-    for cs in CHANNEL_SETS:
+    for cs in SIGNATURE_SETS:
         exp = adata.obsm[f"exposures_{cs}"]
         assert list(exp.index) == list(adata.obs_names) and (exp.to_numpy() >= 0).all()
         assert adata.obs[f"fit_cosine_{cs}"].between(0, 1 + 1e-9).all()
     assert adata.uns["signature_fit"]["cosmic_version"] == "3.4"
+
+
+def test_fit_refuses_sets_the_cohort_lacks():
+    """A cohort ingested without a reference holds SBS6, not SBS96: fitting SBS96 is a one-line error
+    naming the cohort and the missing set; the default fits what is there (DBS78)."""
+    from nanog1.fitting.cohort import fit_cohort
+    from nanog1.genomics.cohort import assemble_cohort
+
+    rng = np.random.default_rng(1)
+    counts = np.zeros((6, 275), dtype=np.int64)
+    counts[:, 96:174] = rng.poisson(3.0, (6, 78))
+    counts[:, 257:263] = rng.poisson(20.0, (6, 6))
+    present = {"channel_sets_present": ["DBS78", "SBS6", "ID12"]}
+    adata = assemble_cohort(counts, [f"s{i}" for i in range(6)], present)
+    assert adata.uns["nanog1"]["channel_sets"]["SBS96"] == "not_computable"
+    with pytest.raises(ValueError, match=r"^tcga.h5ad: cannot fit SBS96 signatures.*DBS78, SBS6, ID12$"):
+        fit_cohort(adata, FitConfig(method="nnls"), ["SBS96"], name="tcga.h5ad")
+    with pytest.raises(ValueError, match="no COSMIC signatures for SBS6"):
+        fit_cohort(adata, FitConfig(method="nnls"), ["SBS6"], name="tcga.h5ad")
+    assert list(fit_cohort(adata, FitConfig(method="nnls"))) == ["DBS78"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nanog1.genomics.channels import CHANNEL_SETS, ID83, revcomp
+from nanog1.genomics.channels import CHANNEL_SETS, ID83, SIGNATURE_SETS, revcomp
 from nanog1.genomics.indels import ID_INDEX, classify_indel
 from nanog1.genomics.simulate import read_priors, simulate_cohort
 from nanog1.genomics.simulate_files import write_simulated_files
@@ -49,7 +49,7 @@ def test_simulation_is_deterministic_and_consistent():
     c = simulate_cohort(30, seed=6, burden_scale=0.05)
     pd.testing.assert_frame_equal(a.catalogues, b.catalogues)
     assert not a.catalogues.equals(c.catalogues)
-    for cs in CHANNEL_SETS:
+    for cs in SIGNATURE_SETS:
         # Every drawn mutation is attributed: catalogue burden == sum of true exposures.
         np.testing.assert_array_equal(a.channel_set(cs).sum(1).to_numpy(), a.exposures[cs].sum(1).to_numpy())
     assert list(a.sample_sheet["sample"]) == list(a.catalogues.index)

@@ -9,6 +9,7 @@ from training_cohort import make_cohort
 from typer.testing import CliRunner
 
 from nanog1.cli import app
+from nanog1.genomics.channels import N_CHANNELS
 from nanog1.training.baselines import catalogue_features, exposure_features, oof_proba
 from nanog1.training.cv import kfold_splits
 from nanog1.training.data import cohort_arrays
@@ -16,11 +17,12 @@ from nanog1.training.data import cohort_arrays
 
 def test_catalogue_features_reference():
     rng = np.random.default_rng(0)
-    counts = rng.poisson(2.0, size=(5, 257)).astype(np.float32)
-    padding = np.zeros(257, bool)
+    counts = rng.poisson(2.0, size=(5, N_CHANNELS)).astype(np.float32)
+    padding = np.zeros(N_CHANNELS, bool)
     padding[96:174] = True  # DBS not measured
+    padding[257:] = True  # nor the derived sets (SBS6, ID12)
     x = catalogue_features(counts, padding)
-    sbs, ids = counts[:, :96], counts[:, 174:]
+    sbs, ids = counts[:, :96], counts[:, 174:257]
     want = np.hstack(
         [
             sbs / sbs.sum(1, keepdims=True),

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.genomics.channels import all_channels
+from nanog1.genomics.cohort import channel_set_status, full_layout, with_derived_sets
 from nanog1.genomics.signatures import ReferenceSpec, load_reference
 
 TYPE_SIGNATURES = {
@@ -68,15 +69,19 @@ def make_cohort(n_per_type: int = 30, seed: int = 0, tokens: bool = True) -> ad.
         index=[label for _, label in all_channels()],
     )
     obs = pd.DataFrame({"cancer_type": pd.Categorical(types)}, index=names)
-    adata = ad.AnnData(X=np.asarray(rows, dtype=np.float32), obs=obs, var=var)
+    measured = np.asarray(rows, dtype=np.int64)
+    adata = ad.AnnData(X=full_layout(measured, list(BURDEN)).astype(np.float32), obs=obs, var=var)
     for s in BURDEN:
         adata.obsm[f"exposures_{s}"] = pd.DataFrame(expo[s], index=names)
-    adata.uns["nanog1"] = {"channel_sets_present": list(BURDEN)}
+    adata.uns["nanog1"] = {
+        "channel_sets_present": with_derived_sets(list(BURDEN)),
+        "channel_sets": channel_set_status(list(BURDEN)),
+    }
     adata.uns["signature_fit"] = {
         "cosmic_version": "3.4",
         "genome_build": "GRCh37",
         "method": "simulated truth",
     }
     if tokens:
-        adata.uns["tokens"] = _tokens(rng, adata.X)
+        adata.uns["tokens"] = _tokens(rng, measured)
     return adata

@@ -23,7 +23,7 @@ true_type = cohort_tables.cancer_types(adata).loc[sample]
 has_prediction = "predicted_type" in adata.obs and pd.notna(obs["predicted_type"])
 predicted = str(obs["predicted_type"]) if has_prediction else "–"
 st.markdown(f"### {sample}\n**Cancer type:** {true_type} &nbsp;·&nbsp; **predicted:** {predicted}")
-cols = st.columns(3)
+cols = st.columns(len(cohort_tables.SET_NAMES))
 present = cohort_tables.sets_present(adata)
 for col, name in zip(cols, cohort_tables.SET_NAMES, strict=True):
     burden = int(cohort_tables.set_counts(adata, name).loc[sample].sum())

@@ -8,7 +8,13 @@ import pandas as pd
 from nanog1.genomics.channels import CHANNEL_SETS, DBS_COLORS, ID_COLORS, SBS6, SBS6_COLORS, channel_group
 
 #: Colour tables by channel set (group label -> COSMIC hex colour), in COSMIC group order.
-GROUP_COLORS: dict[str, dict[str, str]] = {"SBS96": SBS6_COLORS, "DBS78": DBS_COLORS, "ID83": ID_COLORS}
+GROUP_COLORS: dict[str, dict[str, str]] = {
+    "SBS96": SBS6_COLORS,
+    "DBS78": DBS_COLORS,
+    "ID83": ID_COLORS,
+    "SBS6": SBS6_COLORS,
+    "ID12": {channel_group(c): ID_COLORS[channel_group(c)] for c in CHANNEL_SETS["ID12"]},
+}
 
 #: Categorical palette for cancer types (20 distinct colours, repeats beyond that).
 TYPE_SCHEME = "tableau20"

@@ -20,17 +20,42 @@ import pandas as pd
 
 from nanog1.fitting.bootstrap import BootstrapConfig, bootstrap_exposures
 from nanog1.fitting.fit import FitConfig, FitResult, fit_signatures
-from nanog1.genomics.channels import CHANNEL_SETS
+from nanog1.genomics.channels import CHANNEL_SETS, EXACT, SIGNATURE_SETS
 from nanog1.genomics.signatures import ReferenceSpec, read_signatures, reference_path
 
 
 def present_sets(adata) -> list[str]:
-    """Channel sets the cohort measured (uns['nanog1']['channel_sets_present'], else non-empty sets)."""
-    listed = adata.uns.get("nanog1", {}).get("channel_sets_present")
+    """Signature sets (SBS96/DBS78/ID83) the cohort measured exactly (uns['nanog1']['channel_sets'] or
+    ['channel_sets_present'], else the non-empty sets)."""
+    meta = adata.uns.get("nanog1", {})
+    status = meta.get("channel_sets")
+    if status is not None and len(status):
+        return [cs for cs in SIGNATURE_SETS if str(status.get(cs)) == EXACT]
+    listed = meta.get("channel_sets_present")
     if listed is not None and len(listed):
-        return [str(s) for s in listed]
+        return [cs for cs in SIGNATURE_SETS if cs in {str(s) for s in listed}]
     sets = adata.var["channel_set"].astype(str)
-    return [cs for cs in CHANNEL_SETS if adata[:, (sets == cs).to_numpy()].X.sum() > 0]
+    return [cs for cs in SIGNATURE_SETS if adata[:, (sets == cs).to_numpy()].X.sum() > 0]
+
+
+def check_fittable(adata, sets: list[str], name: str = "cohort") -> None:
+    """Refuse, in one line naming the cohort, to fit a set it did not measure (e.g. SBS96 signatures on a
+    cohort ingested without a reference, which holds SBS6 only) or a set with no reference signatures."""
+    unknown = [cs for cs in sets if cs not in SIGNATURE_SETS]
+    if unknown:
+        raise ValueError(
+            f"{name}: no COSMIC signatures for {', '.join(unknown)}; fit one of {', '.join(SIGNATURE_SETS)}"
+        )
+    have = present_sets(adata)
+    missing = [cs for cs in sets if cs not in have]
+    if missing:
+        status = dict(adata.uns.get("nanog1", {}).get("channel_sets") or {})
+        measured = [str(k) for k, v in status.items() if str(v) == EXACT] or have
+        raise ValueError(
+            f"{name}: cannot fit {', '.join(missing)} signatures: the cohort does not hold exact "
+            f"{', '.join(missing)} counts (ingested without a reference?); "
+            f"it holds {', '.join(measured) or 'none'}"
+        )
 
 
 @dataclass(frozen=True)
@@ -155,8 +180,12 @@ def fit_cohort(
     genome_build: str = "GRCh37",
     exome: bool = False,
     options: CohortFitOptions | None = None,
+    name: str = "cohort",
 ) -> dict[str, FitResult]:
-    """Fit each channel set of `adata` in place and return the per-set results (see module docstring)."""
+    """Fit each channel set of `adata` in place and return the per-set results (see module docstring).
+
+    Only sets the cohort measured exactly are fitted; asking for another is an error naming `name`.
+    """
     config = config or FitConfig()
     options = options or CohortFitOptions()
     opp = options.opportunity
@@ -167,7 +196,10 @@ def fit_cohort(
     if opp.bed and not opp.fasta:
         raise ValueError("--bed needs --reference (the FASTA the regions refer to)")
     exome = exome or (opp.kind == "exome" and not opp.bed)
-    sets = channel_sets or present_sets(adata)
+    sets = list(channel_sets or present_sets(adata))
+    check_fittable(adata, sets, name)
+    if not sets:
+        raise ValueError(f"{name}: holds none of {', '.join(SIGNATURE_SETS)} exactly; nothing to fit")
     tables = {cs: _table(cs, ReferenceSpec(cs, cosmic_version, genome_build, exome), options) for cs in sets}
     _check_subset(options.subset, {cs: t for cs, (t, _) in tables.items()})
     adata.uns["signature_fit"] = {

@@ -1,8 +1,13 @@
-"""Mutation channel definitions: SBS96, DBS78 and ID83 labels in COSMIC/SigProfiler order.
+"""Mutation channel definitions: the cohort's one fixed channel layout, in COSMIC/SigProfiler order.
 
 These lists are the single source of truth for channel order across the project: catalogues,
 reference signatures, the simulator, the models and the dashboard all index channels by them.
-The order equals the row order of the COSMIC v3.x reference tables (checked in the tests).
+SBS96, DBS78 and ID83 follow the row order of the COSMIC v3.x reference tables (checked in the
+tests). Two derived sets need no reference sequence: SBS6 (the six pyrimidine-folded substitution
+classes) and ID12 (indel type x length, with the C/T base class of 1-bp indels). A cohort always
+carries all five sets (`N_CHANNELS` columns); the derived sets are always filled (folded from SBS96
+and ID83 when those were measured), so a model trained with a reference applies to a cohort ingested
+without one by masking the sets that were not computable.
 """
 
 from __future__ import annotations
@@ -67,12 +72,58 @@ def _id83() -> tuple[str, ...]:
     return tuple(out)
 
 
+def _id12() -> tuple[str, ...]:
+    """Indel classes that need no repeat context: 1-bp by base class, 2..5+ bp by type."""
+    ones = [f"1:{kind}:{base}" for kind in ("Del", "Ins") for base in ("C", "T")]
+    return tuple(ones + [f"{size}:{kind}" for kind in ("Del", "Ins") for size in range(2, 6)])
+
+
 SBS96: tuple[str, ...] = _sbs96()
 DBS78: tuple[str, ...] = _dbs78()
 ID83: tuple[str, ...] = _id83()
+ID12: tuple[str, ...] = _id12()
 
-#: Channel sets by name, in the order they are concatenated in a cohort's X.
-CHANNEL_SETS: dict[str, tuple[str, ...]] = {"SBS96": SBS96, "DBS78": DBS78, "ID83": ID83}
+#: Channel sets by name, in the order they are concatenated in a cohort's X (the one fixed layout).
+CHANNEL_SETS: dict[str, tuple[str, ...]] = {
+    "SBS96": SBS96,
+    "DBS78": DBS78,
+    "ID83": ID83,
+    "SBS6": SBS6,
+    "ID12": ID12,
+}
+#: Sets with COSMIC reference signatures (the ones signature fitting and the simulator draw from).
+SIGNATURE_SETS: tuple[str, ...] = ("SBS96", "DBS78", "ID83")
+#: Derived sets and the set each one folds from when that set was measured.
+DERIVED_FROM: dict[str, str] = {"SBS6": "SBS96", "ID12": "ID83"}
+#: Sets computable from the alleles alone (no reference sequence).
+NO_REFERENCE_SETS: tuple[str, ...] = ("DBS78", "SBS6", "ID12")
+#: Per-set status values recorded in uns['nanog1']['channel_sets'].
+EXACT, NOT_COMPUTABLE = "exact", "not_computable"
+
+SET_SIZES: dict[str, int] = {name: len(labels) for name, labels in CHANNEL_SETS.items()}
+#: Total number of channels (columns of a cohort's X).
+N_CHANNELS: int = sum(SET_SIZES.values())
+#: First column of each set in a cohort's X.
+SET_OFFSETS: dict[str, int] = {
+    name: sum(list(SET_SIZES.values())[:i]) for i, name in enumerate(CHANNEL_SETS)
+}
+
+
+def set_slice(name: str) -> slice:
+    """The columns of one channel set in a cohort's X."""
+    return slice(SET_OFFSETS[name], SET_OFFSETS[name] + SET_SIZES[name])
+
+
+def fold_labels(derived: str) -> list[int]:
+    """For each channel of the source set of `derived`, the index of the derived channel it folds into.
+
+    SBS96 'A[C>T]G' -> SBS6 'C>T'; ID83 '1:Del:C:3' -> ID12 '1:Del:C', 'n:Del:R:k'/'n:Del:M:k' -> 'n:Del'.
+    """
+    source = CHANNEL_SETS[DERIVED_FROM[derived]]
+    index = {label: i for i, label in enumerate(CHANNEL_SETS[derived])}
+    if derived == "SBS6":
+        return [index[label[2:5]] for label in source]
+    return [index[label.rsplit(":", 1 if label.startswith("1:") else 2)[0]] for label in source]
 
 #: COSMIC colours for the six SBS classes, the ten DBS REF groups and the sixteen ID83 groups.
 SBS6_COLORS = {
@@ -116,11 +167,17 @@ ID_COLORS = {
 
 
 def channel_group(label: str) -> str:
-    """The colour group of a channel label: 'C>A' for 'A[C>A]G', 'AC' for 'AC>CA', '1:Del:C' for ID."""
+    """The colour group of a channel label: 'C>A' for 'A[C>A]G' and 'C>A', 'AC' for 'AC>CA', '1:Del:C'
+    for ID83 and ID12 labels ('2:Del' -> '2:Del:R')."""
     if "[" in label:
         return label[2:5]
+    if label in SBS6:
+        return label
     if ":" in label:
-        return label.rsplit(":", 1)[0]
+        parts = label.split(":")
+        if len(parts) == 2:
+            return f"{label}:R"
+        return label if len(parts) == 3 and parts[0] == "1" else label.rsplit(":", 1)[0]
     return label.split(">")[0]
 
 
@@ -134,5 +191,5 @@ def channel_color(label: str) -> str:
 
 
 def all_channels() -> list[tuple[str, str]]:
-    """(channel_set, label) pairs for SBS96 + DBS78 + ID83, the column order of a cohort's X."""
+    """(channel_set, label) pairs of every set in `CHANNEL_SETS`, the column order of a cohort's X."""
     return [(name, label) for name, labels in CHANNEL_SETS.items() for label in labels]

@@ -1,8 +1,10 @@
 """The cohort AnnData: assembly from counts, sample sheet, provenance and tokens; atomic read/write.
 
-Layout (the shared contract): X float32 samples x 257 channels in `all_channels()` order,
-`var['channel_set']`, `obs` = sample-sheet columns + `burden_<set>` + `no_mutations`,
-`uns['nanog1']` = provenance, `uns['tokens']` = ragged token arrays (see `tokens`).
+Layout (the shared contract): X float32 samples x `N_CHANNELS` channels in `all_channels()` order
+(SBS96, DBS78, ID83, SBS6, ID12), `var['channel_set']`, `obs` = sample-sheet columns + `burden_<set>`
++ `no_mutations`, `uns['nanog1']` = provenance with `channel_sets` ({set: 'exact' | 'not_computable'})
+and `channel_sets_present` (the exact sets, layout order), `uns['tokens']` = ragged token arrays (see
+`tokens`). Derived sets (SBS6, ID12) are filled from their source set whenever that was measured.
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from nanog1.genomics.channels import CHANNEL_SETS, all_channels
+from nanog1.genomics.channels import (
+    CHANNEL_SETS,
+    DERIVED_FROM,
+    EXACT,
+    N_CHANNELS,
+    NOT_COMPUTABLE,
+    SIGNATURE_SETS,
+    all_channels,
+    fold_labels,
+    set_slice,
+)
 
 
 def channel_var() -> pd.DataFrame:
@@ -23,6 +35,38 @@ def channel_var() -> pd.DataFrame:
     pairs = all_channels()
     sets = pd.Categorical([s for s, _ in pairs], categories=list(CHANNEL_SETS))
     return pd.DataFrame({"channel_set": sets}, index=pd.Index([label for _, label in pairs]))
+
+
+def with_derived_sets(present: list[str]) -> list[str]:
+    """The exact sets, in layout order: those measured plus every derived set whose source was measured."""
+    got = {str(p) for p in present}
+    got |= {d for d, src in DERIVED_FROM.items() if src in got}
+    return [name for name in CHANNEL_SETS if name in got]
+
+
+def channel_set_status(present: list[str]) -> dict[str, str]:
+    """uns['nanog1']['channel_sets']: 'exact' for each measured (or derivable) set, else 'not_computable'."""
+    exact = set(with_derived_sets(present))
+    return {name: EXACT if name in exact else NOT_COMPUTABLE for name in CHANNEL_SETS}
+
+
+def full_layout(counts: np.ndarray, present: list[str]) -> np.ndarray:
+    """Counts in the full layout: a legacy SBS96+DBS78+ID83 matrix is widened, and each derived set is
+    folded from its source set where that source was measured (a cohort's derived sets always agree)."""
+    counts = np.asarray(counts)
+    legacy = sum(len(CHANNEL_SETS[s]) for s in SIGNATURE_SETS)
+    if counts.ndim == 2 and counts.shape[1] == legacy:
+        counts = np.hstack([counts, np.zeros((counts.shape[0], N_CHANNELS - legacy), dtype=counts.dtype)])
+    if counts.ndim != 2 or counts.shape[1] != N_CHANNELS:
+        raise ValueError(f"counts have shape {counts.shape}; the cohort layout needs {N_CHANNELS} columns")
+    counts = counts.copy()
+    for derived, source in DERIVED_FROM.items():
+        if source in present:
+            fold = np.asarray(fold_labels(derived))
+            block = np.zeros((counts.shape[0], len(CHANNEL_SETS[derived])), dtype=counts.dtype)
+            np.add.at(block.T, fold, counts[:, set_slice(source)].T)
+            counts[:, set_slice(derived)] = block
+    return counts
 
 
 def _obs(
@@ -55,8 +99,18 @@ def assemble_cohort(
     cancer_types: pd.Series | None = None,
     tokens: dict | None = None,
 ) -> ad.AnnData:
-    """Build the cohort AnnData (counts: samples x 257)."""
-    counts = np.asarray(counts)
+    """Build the cohort AnnData (counts: samples x N_CHANNELS, or the legacy 257 columns, widened).
+
+    `provenance['channel_sets_present']` names the measured sets; derived sets are filled from them,
+    and `channel_sets` / `channel_sets_present` are rewritten to the full, consistent status.
+    """
+    present = [str(s) for s in provenance.get("channel_sets_present", SIGNATURE_SETS)]
+    counts = full_layout(counts, present)
+    provenance = {
+        **provenance,
+        "channel_sets": channel_set_status(present),
+        "channel_sets_present": with_derived_sets(present),
+    }
     adata = ad.AnnData(
         X=counts.astype(np.float32), obs=_obs(counts, samples, sheet, cancer_types), var=channel_var()
     )
@@ -81,6 +135,27 @@ def write_cohort(adata: ad.AnnData, path: Path | str) -> Path:
     return path
 
 
+def conform_cohort(adata: ad.AnnData) -> ad.AnnData:
+    """A cohort in the current layout: one written with the legacy SBS96+DBS78+ID83 columns is widened,
+    its derived sets folded from the measured ones (other keys kept); a current one is returned as is."""
+    if adata.n_vars == N_CHANNELS:
+        return adata
+    legacy = [label for name in SIGNATURE_SETS for label in CHANNEL_SETS[name]]
+    if list(adata.var_names) != legacy:
+        raise ValueError(f"cohort has {adata.n_vars} channels that are not the NanoG1 layout")
+    meta = dict(adata.uns.get("nanog1") or {})
+    present = [str(s) for s in meta.get("channel_sets_present", SIGNATURE_SETS)]
+    X = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    out = ad.AnnData(X=full_layout(X, present).astype(np.float32), obs=adata.obs.copy(), var=channel_var())
+    out.obsm.update(dict(adata.obsm))
+    out.uns.update(dict(adata.uns))
+    out.uns["nanog1"] = {**meta, "channel_sets": channel_set_status(present)}
+    out.uns["nanog1"]["channel_sets_present"] = with_derived_sets(present)
+    for name in CHANNEL_SETS:
+        out.obs[f"burden_{name}"] = out.X[:, set_slice(name)].sum(axis=1).astype(np.int64)
+    return out
+
+
 def read_cohort(path: Path | str) -> ad.AnnData:
-    """Read a cohort .h5ad (fully into memory)."""
-    return ad.read_h5ad(Path(path))
+    """Read a cohort .h5ad (fully into memory), in the current channel layout (see conform_cohort)."""
+    return conform_cohort(ad.read_h5ad(Path(path)))

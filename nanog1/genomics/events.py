@@ -15,15 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from nanog1.genomics.channels import DBS78, SBS96
+from nanog1.genomics.channels import N_CHANNELS, SET_OFFSETS
 from nanog1.genomics.classify import classify_dbs, classify_sbs, find_doublets, window
 from nanog1.genomics.indels import OffContig, classify_indel
 from nanog1.genomics.reference import CODE_TABLE, Reference, encode
 from nanog1.genomics.variants import VariantTable, is_symbolic
 
-N_CHANNELS = len(SBS96) + len(DBS78) + 83
-DBS_OFFSET = len(SBS96)
-ID_OFFSET = len(SBS96) + len(DBS78)
+DBS_OFFSET = SET_OFFSETS["DBS78"]
+ID_OFFSET = SET_OFFSETS["ID83"]
 
 
 @dataclass
@@ -39,7 +38,7 @@ class Events:
     skips: Counter = field(default_factory=Counter)
 
     def counts(self) -> np.ndarray:
-        """Samples x 257 counts (int64) in `all_channels()` order."""
+        """Samples x N_CHANNELS counts (int64) in `all_channels()` order."""
         flat = np.bincount(
             self.sample.astype(np.int64) * N_CHANNELS + self.channel, minlength=len(self.samples) * N_CHANNELS
         )

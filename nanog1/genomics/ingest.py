@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 import nanog1
-from nanog1.genomics.events import N_CHANNELS, Events, classify_table
+from nanog1.genomics.channels import N_CHANNELS
+from nanog1.genomics.events import Events, classify_table
 from nanog1.genomics.variants import SKIP_REASONS, InputError
 
 
@@ -146,7 +147,7 @@ def process_file(path: Path, reference: Path | None, options: IngestOptions) -> 
 
 
 def _matrix_counts(mat) -> np.ndarray:
-    """A single-set matrix placed into the 257-column layout."""
+    """A single-set matrix placed into the cohort layout."""
     from nanog1.genomics.channels import CHANNEL_SETS
 
     full = np.zeros((mat.counts.shape[1], N_CHANNELS), dtype=np.int64)

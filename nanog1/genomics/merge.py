@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 import nanog1
 from nanog1.genomics.channels import CHANNEL_SETS, all_channels
+from nanog1.genomics.cohort import channel_set_status, with_derived_sets
 
 TOKEN_ARRAYS = ("channel", "motif", "chrom", "pos", "bin")
 
@@ -59,10 +60,11 @@ def _sha256(path: Path) -> str:
 
 
 def _check_part(adata: ad.AnnData, path: Path) -> None:
-    """A part must carry the 257 channels in contract order."""
+    """A part must carry the cohort layout's channels in contract order."""
     labels = [label for _, label in all_channels()]
     if list(adata.var_names) != labels:
-        raise ValueError(f"{path}: its channels are not the 257 SBS96+DBS78+ID83 labels in contract order")
+        sets = "+".join(CHANNEL_SETS)
+        raise ValueError(f"{path}: its channels are not the {len(labels)} {sets} labels in contract order")
     if adata.obs_names.has_duplicates:
         dup = adata.obs_names[adata.obs_names.duplicated()][0]
         raise ValueError(f"{path}: sample {dup!r} appears twice in one part")
@@ -231,11 +233,15 @@ def _concat_frames(frames: list[Any], fill: Any = None) -> pd.DataFrame | None:
 def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
     """uns['nanog1'] of the merged cohort: the parts' inputs, references and skip counts, plus the merge."""
     provs = [dict(a.uns.get("nanog1", {})) for a in adatas]
-    present = [s for s in CHANNEL_SETS if any(s in list(p.get("channel_sets_present", [])) for p in provs)]
+    # A set is exact in the merged cohort only where every part measured it (a part ingested without a
+    # reference holds no SBS96); derived sets (SBS6, ID12) are filled in every part, so they survive.
+    measured = [with_derived_sets(p.get("channel_sets_present", [])) for p in provs]
+    present = [s for s in CHANNEL_SETS if all(s in m for m in measured)]
     prov: dict[str, Any] = {
         "version": nanog1.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "channel_sets_present": present,
+        "channel_sets": channel_set_status(present),
+        "channel_sets_present": with_derived_sets(present),
         "skips": _sum_counts([p.get("skips", {}) for p in provs]),
         "parts": pd.DataFrame({"path": [str(p) for p in paths]}, index=[str(i) for i in range(len(paths))]),
         "merge": {**asdict(options), **{k: v for k, v in asdict(report).items() if k != "notes"}},

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nanog1.genomics.channels import CHANNEL_SETS
+from nanog1.genomics.channels import CHANNEL_SETS, SIGNATURE_SETS
 from nanog1.genomics.signatures import ReferenceSpec, load_reference
 
 PRIOR_COLUMNS = (
@@ -43,7 +43,7 @@ def read_priors(path: str | Path | None = None) -> pd.DataFrame:
         raise ValueError(f"{path}: missing columns {missing}")
     for i, row in table.iterrows():
         line = int(i) + 2
-        if row["channel_set"] not in CHANNEL_SETS:
+        if row["channel_set"] not in SIGNATURE_SETS:
             raise ValueError(f"{path}:{line}: unknown channel_set {row['channel_set']!r}")
         if not 0 <= float(row["prevalence"]) <= 1:
             raise ValueError(f"{path}:{line}: prevalence must lie in [0, 1]")
@@ -134,12 +134,14 @@ def simulate_cohort(
     rng = np.random.default_rng(config.seed)
     refs = {
         cs: load_reference(ReferenceSpec(cs, config.cosmic_version, config.genome_build))
-        for cs in CHANNEL_SETS
+        for cs in SIGNATURE_SETS
     }
     names = [f"{config.sample_prefix}{i + 1:04d}" for i in range(config.n_samples)]
     sample_types = [chosen[i % len(chosen)] for i in rng.permutation(config.n_samples)]
-    exposures = {cs: np.zeros((config.n_samples, refs[cs].shape[1]), dtype=np.int64) for cs in CHANNEL_SETS}
-    counts = {cs: np.zeros((config.n_samples, len(CHANNEL_SETS[cs])), dtype=np.int64) for cs in CHANNEL_SETS}
+    exposures = {cs: np.zeros((config.n_samples, refs[cs].shape[1]), dtype=np.int64) for cs in SIGNATURE_SETS}
+    counts = {
+        cs: np.zeros((config.n_samples, len(CHANNEL_SETS[cs])), dtype=np.int64) for cs in SIGNATURE_SETS
+    }
     plans = {t: _plan(table, t, refs, config.cosmic_version) for t in set(sample_types)}
     for s, cancer_type in enumerate(sample_types):
         rows, targets = plans[cancer_type]
@@ -150,9 +152,9 @@ def simulate_cohort(
                 counts[cs][s] += rng.multinomial(burden, profile)
     exposures = {cs: pd.DataFrame(v, index=names, columns=refs[cs].columns) for cs, v in exposures.items()}
     catalogue = pd.DataFrame(
-        np.hstack([counts[cs] for cs in CHANNEL_SETS]),
+        np.hstack([counts[cs] for cs in SIGNATURE_SETS]),
         index=names,
-        columns=[lab for labs in CHANNEL_SETS.values() for lab in labs],
+        columns=[lab for cs in SIGNATURE_SETS for lab in CHANNEL_SETS[cs]],
     )
     catalogue.index.name = "sample"
     sheet = pd.DataFrame({"sample": names, "cancer_type": sample_types})
@@ -174,7 +176,7 @@ def simulated_anndata(sim: SimulatedCohort):
             k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(sim.config).items() if v is not None
         },
         "source": "nanog1.genomics.simulate (drawn catalogues)",
-        "channel_sets_present": list(CHANNEL_SETS),
+        "channel_sets_present": list(SIGNATURE_SETS),
     }
     types = sim.sample_sheet.set_index("sample")["cancer_type"]
     adata = assemble_cohort(

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pysam
 
-from nanog1.genomics.channels import CHANNEL_SETS
+from nanog1.genomics.channels import CHANNEL_SETS, SIGNATURE_SETS
 from nanog1.genomics.simulate import SimulatedCohort
 from nanog1.genomics.simulate_loci import SLOT, locus
 
@@ -74,7 +74,8 @@ def _atomic_write(path: Path, text: str) -> None:
 def _events(cohort: SimulatedCohort) -> list[tuple[int, str, str]]:
     """(sample index, channel set, label) for every drawn mutation, in catalogue order."""
     out: list[tuple[int, str, str]] = []
-    for cs, labels in CHANNEL_SETS.items():
+    for cs in SIGNATURE_SETS:
+        labels = CHANNEL_SETS[cs]
         counts = cohort.channel_set(cs).to_numpy()
         for s, c in zip(*np.nonzero(counts), strict=True):
             out += [(int(s), cs, labels[c])] * int(counts[s, c])

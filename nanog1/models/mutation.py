@@ -2,7 +2,8 @@
 
 Two input views share one encoder body and one set of task heads:
 
-* catalogue view: one token per SBS96/DBS78/ID83 channel (257 tokens). A token is the channel's
+* catalogue view: one token per channel of the cohort layout (`N_CHANNELS` tokens: SBS96, DBS78,
+  ID83 and the reference-free SBS6/ID12, see nanog1.genomics.channels). A token is the channel's
   embedding + its channel-set embedding + a magnitude encoding of log1p(count), of the channel's
   share of its set (scaled by the set size so a flat spectrum gives 1) and of log1p(set burden).
   Channel sets a cohort did not measure are key-padding, so an SBS96-only cohort routes over its
@@ -27,10 +28,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from nanog1.core import Stack, StackConfig
+from nanog1.genomics.channels import CHANNEL_SETS
 
 #: Channel sets and sizes in cohort column order (see nanog1.genomics.channels.all_channels()).
-SET_NAMES: tuple[str, ...] = ("SBS96", "DBS78", "ID83")
-SET_SIZES: tuple[int, ...] = (96, 78, 83)
+SET_NAMES: tuple[str, ...] = tuple(CHANNEL_SETS)
+SET_SIZES: tuple[int, ...] = tuple(len(labels) for labels in CHANNEL_SETS.values())
 N_CHANNELS = sum(SET_SIZES)
 
 
@@ -73,7 +75,7 @@ class MutationEncoderConfig:
 
 
 def _set_index() -> torch.Tensor:
-    """Channel-set id (0, 1, 2) of each of the 257 channels."""
+    """Channel-set id (0, 1, ...) of each channel of the layout."""
     return torch.repeat_interleave(torch.arange(len(SET_SIZES)), torch.tensor(SET_SIZES))
 
 
@@ -82,7 +84,7 @@ N_FEATURES = 3
 
 
 def catalogue_features(counts: torch.Tensor) -> torch.Tensor:
-    """Per-token magnitude features [B, 257, 3]: log1p(count), the set-size-scaled share of its set and
+    """Per-token magnitude features [B, N_CHANNELS, 3]: log1p(count), the set-size-scaled share of its set and
     log1p(its set's total), so each token knows both its spectrum shape and its set's mutation burden."""
     parts = torch.split(counts, list(SET_SIZES), dim=-1)
     totals = [p.sum(-1, keepdim=True) for p in parts]
@@ -92,7 +94,7 @@ def catalogue_features(counts: torch.Tensor) -> torch.Tensor:
 
 
 class CatalogueEmbedding(nn.Module):
-    """257 channel tokens: channel + channel-set embedding + magnitude encoding.
+    """N_CHANNELS channel tokens: channel + channel-set embedding + magnitude encoding.
 
     The magnitude encoding is a shared MLP of the features plus a per-channel linear map of them,
     so a channel's count reaches the mixer already tied to its identity (a sum over tokens is then at
@@ -112,7 +114,7 @@ class CatalogueEmbedding(nn.Module):
         nn.init.normal_(self.channel_set.weight, std=0.02)
 
     def forward(self, counts: torch.Tensor, token_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """counts [B, 257] -> tokens [B, 257, H]; token_mask [B, 257] True hides a channel's magnitude."""
+        """counts [B, C] -> tokens [B, C, H] (C = N_CHANNELS); token_mask [B, C] True hides magnitudes."""
         feats = catalogue_features(counts)
         mag = self.magnitude(feats) + torch.einsum("blf,lfh->blh", feats, self.per_channel.to(feats.dtype))
         if token_mask is not None:
@@ -133,7 +135,7 @@ class CatalogueSummary(nn.Module):
         self.proj = nn.Linear(2 * N_CHANNELS, hidden)
 
     def forward(self, counts: torch.Tensor, hidden_mask: torch.Tensor | None = None) -> torch.Tensor:
-        """counts [B, 257], hidden_mask [B, 257] True = not visible -> [B, H]."""
+        """counts [B, N_CHANNELS], hidden_mask [B, N_CHANNELS] True = not visible -> [B, H]."""
         feats = catalogue_features(counts)
         x = torch.cat([feats[..., 1] / 10.0, feats[..., 0] / 5.0], dim=-1)
         if hidden_mask is not None:
@@ -265,7 +267,7 @@ def _masked_mean(tokens: torch.Tensor, padding_mask: torch.Tensor | None) -> tor
 
 
 class CataloguePredictor(nn.Module):
-    """Serving wrapper for MLflow: counts [B, 257] -> type probabilities (or the embedding)."""
+    """Serving wrapper for MLflow: counts [B, N_CHANNELS] -> type probabilities (or the embedding)."""
 
     def __init__(self, encoder: MutationEncoder, channel_padding: torch.Tensor, output: str = "proba"):
         super().__init__()

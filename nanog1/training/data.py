@@ -1,8 +1,9 @@
 """Tensors from an AnnData cohort: catalogue counts, type labels, exposure targets and event tokens.
 
-The cohort format is the shared contract (X = samples x 257 channels; obs['cancer_type'];
-obsm['exposures_<set>']; uns['tokens']). Batches are built by a collate callable so that the same
-Dataset of sample indices serves a RandomSampler, a DistributedSampler or plain evaluation order.
+The cohort format is the shared contract (X = samples x N_CHANNELS of nanog1.genomics.channels;
+obs['cancer_type']; obsm['exposures_<set>']; uns['tokens']). Batches are built by a collate callable so
+that the same Dataset of sample indices serves a RandomSampler, a DistributedSampler or plain evaluation
+order.
 """
 
 from __future__ import annotations
@@ -113,7 +114,8 @@ def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int =
     """Everything training needs from one AnnData cohort."""
     if adata.n_vars != N_CHANNELS:
         raise ValueError(
-            f"cohort has {adata.n_vars} channels; the format needs {N_CHANNELS} (SBS96+DBS78+ID83)"
+            f"cohort has {adata.n_vars} channels; the format needs {N_CHANNELS} ({'+'.join(SET_NAMES)}); "
+            "re-ingest it or pass it through nanog1.genomics.cohort.conform_cohort"
         )
     counts = _dense(adata.X)
     types = adata.obs["cancer_type"] if "cancer_type" in adata.obs else pd.Series([None] * adata.n_obs)
