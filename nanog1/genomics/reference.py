@@ -13,6 +13,7 @@ a process, so many input files cost one index check.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -124,7 +125,7 @@ def open_reference(path: Path | str) -> Reference:
     Callers must not close it.
     """
     path = Path(path)
-    name = str(path.resolve())
+    name = os.path.abspath(path)
     held = _OPEN.get(name)
     if held is not None and held[0] == _version(path):
         return held[1]

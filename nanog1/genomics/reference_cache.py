@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import shutil
 import tempfile
@@ -92,6 +93,7 @@ class ContigCache:
             "mtime_ns": fasta.stat().st_mtime_ns,
             "contigs": [[e.name, e.length] for e in entries],
         }
+        self._offsets: dict[str, int] = {}
 
     def _file(self, contig: str) -> Path:
         return self.folder / f"{self.index[contig]}.npy"
@@ -99,18 +101,41 @@ class ContigCache:
     def load(self, contig: str, fetch) -> np.ndarray:
         """The contig's letters, memory-mapped; built from `fetch(contig) -> bytes` if not cached yet."""
         path = self._file(contig)
-        try:
-            seq = np.load(path, mmap_mode="r")
-            if seq.shape == (self.lengths[contig],) and seq.dtype == np.uint8:
-                return seq.view(np.ndarray)
-        except (OSError, ValueError):
-            pass  # not built yet (or a damaged file): build it
+        seq = self._map(path, contig)
+        if seq is not None:
+            return seq
         letters = np.frombuffer(fetch(contig), dtype=np.uint8)
         if len(letters) != self.lengths[contig]:
             want = self.lengths[contig]
             raise ValueError(f"contig {contig}: read {len(letters)} bases, the index says {want}")
         self._write(path, letters)
-        return np.load(path, mmap_mode="r").view(np.ndarray)
+        seq = self._map(path, contig)
+        if seq is None:
+            raise OSError(f"{path}: written but cannot be read back")
+        return seq
+
+    def _map(self, path: Path, contig: str) -> np.ndarray | None:
+        """The contig's letters mapped read-only from its .npy, or None if it is missing or not the
+        expected array. The .npy header is parsed once per process (np.load's parsing would cost
+        more than the rest of a small file's work)."""
+        length = self.lengths[contig]
+        if length == 0:
+            return np.zeros(0, dtype=np.uint8)
+        offset = self._offsets.get(contig)
+        if offset is None:
+            offset = _data_offset(path, length)
+            if offset is None:
+                return None
+            self._offsets[contig] = offset
+        try:
+            with open(path, "rb") as f:
+                mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            mapped = None
+        if mapped is None or len(mapped) != offset + length:
+            self._offsets.pop(contig, None)
+            return None
+        return np.frombuffer(mapped, dtype=np.uint8, count=length, offset=offset)
 
     def _write(self, path: Path, letters: np.ndarray) -> None:
         manifest = self.folder / "manifest.json"
@@ -132,6 +157,19 @@ class ContigCache:
         for other in self.folder.parent.iterdir():
             if other != self.folder and (other / "manifest.json").exists():
                 shutil.rmtree(other, ignore_errors=True)
+
+
+def _data_offset(path: Path, length: int) -> int | None:
+    """Byte offset of the data in a .npy holding a 1-D uint8 array of `length`, else None."""
+    try:
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+            offset = f.tell()
+    except (OSError, ValueError):
+        return None
+    return offset if shape == (length,) and dtype == np.uint8 else None
 
 
 def _umask() -> int:
