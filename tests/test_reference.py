@@ -12,12 +12,10 @@ import pytest
 
 from nanog1.genomics import fasta_index, reference_cache
 from nanog1.genomics.cohort import read_cohort
-from nanog1.genomics.events import classify_table
 from nanog1.genomics.ingest import IngestOptions, ingest
 from nanog1.genomics.reference import Reference, open_reference
 from nanog1.genomics.synthetic import GenomeSpec, make_genome, sample_records, write_vcf
 from nanog1.genomics.variants import InputError
-from nanog1.genomics.vcf import read_vcf
 
 
 @pytest.fixture(autouse=True)
@@ -39,21 +37,25 @@ def _stale_world(tmp_path):
     return seqs
 
 
-def _fresh_counts(tmp_path, seqs) -> np.ndarray:
+def _cohort_counts(vcf, fasta, out) -> np.ndarray:
+    ingest([vcf], fasta, None, out, IngestOptions())
+    return np.asarray(read_cohort(out).X).astype(np.int64)
+
+
+def _fresh_counts(tmp_path) -> np.ndarray:
     """Counts against an untouched copy of the same genome with its own fresh index."""
     fresh = tmp_path / "fresh"
     fresh.mkdir()
     make_genome(fresh / "genome.fa", GenomeSpec(length=90_000, seed=2))
-    return classify_table(read_vcf(tmp_path / "s.vcf"), Reference(fresh / "genome.fa")).counts()
+    return _cohort_counts(tmp_path / "s.vcf", fresh / "genome.fa", fresh / "c.h5ad")
 
 
 def test_stale_fai_is_rebuilt_and_counts_match_a_fresh_index(tmp_path):
-    seqs = _stale_world(tmp_path)
+    _stale_world(tmp_path)
     assert fasta_index.index_problem(tmp_path / "genome.fa", tmp_path / "genome.fa.fai") is not None
-    want = _fresh_counts(tmp_path, seqs)
+    want = _fresh_counts(tmp_path)
     assert want.sum() > 500
-    ingest([tmp_path / "s.vcf"], tmp_path / "genome.fa", None, tmp_path / "c.h5ad", IngestOptions())
-    got = np.asarray(read_cohort(tmp_path / "c.h5ad").X).astype(np.int64)
+    got = _cohort_counts(tmp_path / "s.vcf", tmp_path / "genome.fa", tmp_path / "c.h5ad")
     np.testing.assert_array_equal(got, want)
     assert fasta_index.index_problem(tmp_path / "genome.fa", tmp_path / "genome.fa.fai") is None
 
