@@ -34,6 +34,9 @@ from queue import Empty
 
 import numpy as np
 
+#: The channel sets SigProfilerMatrixGenerator writes (nanog1's derived SBS6/ID12 are left out).
+COMPARED = ("SBS96", "DBS78", "ID83")
+
 
 def _peak_mib() -> float:
     """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's at fork)."""
@@ -53,7 +56,6 @@ def _child(target: str, work: str, genome: str, queue, fasta: str) -> None:
     """Run one tool; report wall and CPU seconds of the call (imports excluded), peak RSS (MiB) and its
     matrices (samples x 257, samples sorted)."""
     from nanog1.genomics import peer
-    from nanog1.genomics.channels import CHANNEL_SETS
     from nanog1.genomics.cohort import read_cohort
     from nanog1.genomics.ingest import IngestOptions, ingest
 
@@ -69,10 +71,12 @@ def _child(target: str, work: str, genome: str, queue, fasta: str) -> None:
     seconds, cpu = time.perf_counter() - start, _cpu() - cpu
     if target == "sigprofiler":
         samples = sorted(mats["SBS96"].columns)
-        x = np.concatenate([mats[s][samples].to_numpy().T for s in CHANNEL_SETS], axis=1)
+        x = np.concatenate([mats[s][samples].to_numpy().T for s in COMPARED], axis=1)
     else:
         adata = read_cohort(work_p / f"{target}.h5ad")
-        x = np.asarray(adata.X)[np.argsort(adata.obs_names.to_numpy())].astype(np.int64)
+        sets = adata.var["channel_set"].to_numpy()
+        cols = np.concatenate([np.flatnonzero(sets == s) for s in COMPARED])
+        x = np.asarray(adata.X)[np.argsort(adata.obs_names.to_numpy())][:, cols].astype(np.int64)
     queue.put((seconds, cpu, _peak_mib(), x))
 
 
