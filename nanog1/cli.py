@@ -584,14 +584,21 @@ def pipeline_run(
     until: str = typer.Option(None, "--until", help="run up to this rule (e.g. merge, train)"),
     overrides: list[str] = typer.Option([], "--set", help="override a config value: --set train.epochs=3"),
     directory: Path = typer.Option(None, "--directory", "-d", help="working directory (default: here)"),
+    unlock: bool = typer.Option(
+        False, "--unlock", help="only remove the lock a killed run left in the working directory (make sure"
+        " no other run uses it), then stop"),
 ) -> None:
-    """Run a pipeline config through Snakemake; other options are passed to Snakemake unchanged."""
+    """Run a pipeline config through Snakemake; other options are passed to Snakemake unchanged.
+
+    Snakemake locks the working directory while it runs; a run that finds it locked stops with an error
+    saying so. After a killed run, clear its lock with --unlock, then run the same command again.
+    """
     from nanog1.pipeline.config import ConfigError
-    from nanog1.pipeline.runner import PipelineBusyError, run_pipeline
+    from nanog1.pipeline.runner import run_pipeline
 
     try:
-        code = run_pipeline(config, cores, dry_run, until, ctx.args, overrides, directory)
-    except (ConfigError, PipelineBusyError) as err:
+        code = run_pipeline(config, cores, dry_run, until, ctx.args, overrides, directory, unlock=unlock)
+    except ConfigError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     raise typer.Exit(code)

@@ -119,6 +119,11 @@ def test_sigkill_mid_training_then_rerun_gives_the_same_result(demo: Path, tmp_p
     assert (out / "work" / "cohort_merged.h5ad").exists()
     merged_before = (out / "work" / "cohort_merged.h5ad").stat().st_mtime
 
+    # the killed Snakemake left its lock: the rerun stops and says so, and only an explicit --unlock clears it
+    locked = subprocess.run(pipeline_cmd(tmp_path), env=ENV, capture_output=True, text=True)
+    assert locked.returncode != 0 and "--unlock" in locked.stderr, locked.stderr[-3000:]
+    unlock = subprocess.run(pipeline_cmd(tmp_path, "--unlock"), env=ENV, capture_output=True, text=True)
+    assert unlock.returncode == 0, unlock.stderr[-3000:]
     rerun = subprocess.run(pipeline_cmd(tmp_path), env=ENV, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
     assert (out / "work" / "cohort_merged.h5ad").stat().st_mtime == merged_before  # finished steps kept

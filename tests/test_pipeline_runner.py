@@ -1,21 +1,22 @@
-"""The runner: the Snakemake command line it builds, its folder lock, and the resolved config file."""
+"""The runner: the Snakemake command line it builds, Snakemake's folder lock, and the resolved config file."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import yaml
 
 from nanog1.pipeline.config import PIPELINES_DIR, load_config
 from nanog1.pipeline.runner import (
+    SMALL_DEMO,
     SNAKEFILE,
-    PipelineBusyError,
     RunOptions,
     _resolved_configfile,
-    exclusive_workdir,
     snakemake_command,
+    snakemake_locks,
 )
 
 
@@ -30,13 +31,25 @@ def test_command_passes_options_through(tmp_path: Path):
         assert part in joined
 
 
-def test_one_run_per_folder(tmp_path: Path):
-    with exclusive_workdir(tmp_path):
-        with pytest.raises(PipelineBusyError, match=str(tmp_path)):
-            with exclusive_workdir(tmp_path):
-                pass
-    with exclusive_workdir(tmp_path):  # released on exit
-        pass
+def _pipeline(workdir: Path, *extra: str) -> subprocess.CompletedProcess:
+    sets = [arg for item in SMALL_DEMO for arg in ("--set", item)]
+    cmd = [sys.executable, "-m", "nanog1.cli", "pipeline", "run", str(PIPELINES_DIR / "demo.yaml"),
+           "--directory", str(workdir), *sets, *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def test_a_locked_folder_stops_the_run_and_only_unlock_clears_it(tmp_path: Path):
+    """A lock another (or a killed) run holds is for Snakemake to enforce; nanog1 never clears it itself."""
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    (locks / "0.output.lock").write_text("results/demo/cohort.h5ad\n")  # as a live run's lock on its target
+    run = _pipeline(tmp_path)
+    assert run.returncode != 0
+    assert "locked" in run.stderr and "--unlock" in run.stderr and str(tmp_path) in run.stderr
+    assert snakemake_locks(tmp_path) and not (tmp_path / "results" / "demo" / "sim").exists()
+    unlocked = _pipeline(tmp_path, "--unlock")
+    assert unlocked.returncode == 0, unlocked.stderr[-2000:]
+    assert snakemake_locks(tmp_path) == [] and not (tmp_path / "results").exists()  # ran nothing
 
 
 def test_resolved_config_is_named_by_content(tmp_path: Path):

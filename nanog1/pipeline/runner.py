@@ -1,21 +1,20 @@
 """Run a pipeline config through Snakemake's command line (`python -m snakemake`).
 
-Nothing here schedules or resumes: Snakemake does both. This module validates the config first, passes
-the options on, clears the lock a killed run leaves behind (only while it holds an OS lock proving no
-other `nanog1 pipeline run` uses the folder), and prints the per-rule time/memory table at the end.
+Nothing here schedules, resumes or locks: Snakemake does all three. This module validates the config
+first, passes the options on, explains Snakemake's lock error when a run finds the folder locked (a
+killed run leaves its lock behind; only the user can know that no other run is going on, so clearing it
+is an explicit `--unlock`), and prints the per-rule time/memory table at the end.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +23,6 @@ import yaml
 from nanog1.pipeline.config import PIPELINES_DIR, load_config
 
 SNAKEFILE = PIPELINES_DIR / "Snakefile"
-
-
-class PipelineBusyError(RuntimeError):
-    """Another `nanog1 pipeline run` holds the working directory."""
 
 
 @dataclass
@@ -56,25 +51,18 @@ def snakemake_command(configfile: Path, options: RunOptions) -> list[str]:
     return cmd + list(options.extra_args)
 
 
-@contextmanager
-def exclusive_workdir(workdir: Path) -> Iterator[None]:
-    """Hold an OS file lock on the working directory for the run (released by the kernel on any exit)."""
-    lock_dir = workdir / ".snakemake"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / "nanog1-pipeline.lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            raise PipelineBusyError(f"another `nanog1 pipeline run` is using {workdir}") from err
-        yield
+def snakemake_locks(workdir: Path) -> list[Path]:
+    """The lock files Snakemake keeps in `workdir` while a run writes there (left behind by a killed run)."""
+    return sorted((Path(workdir) / ".snakemake" / "locks").glob("*.lock"))
 
 
-def _clear_stale_lock(configfile: Path, options: RunOptions) -> None:
-    """Remove the Snakemake lock a killed run left (we hold the folder, so no nanog1 run owns it)."""
-    locks = (Path(options.workdir or ".") / ".snakemake" / "locks").glob("*.lock")
-    if any(True for _ in locks):
-        base = snakemake_command(configfile, RunOptions(cores=1, workdir=options.workdir))
-        subprocess.run(base + ["--unlock"], check=False, capture_output=True)
+def lock_message(workdir: Path) -> str:
+    """What to do when Snakemake refused to start because the folder is locked."""
+    return (
+        f"Snakemake found {workdir} locked ({workdir / '.snakemake' / 'locks'}): another Snakemake run may be"
+        " writing the same outputs. If none is running (a killed run leaves its lock behind), add --unlock"
+        " to the same `nanog1 pipeline run` command to clear the lock, then run it again."
+    )
 
 
 def _resolved_configfile(config_path: Path, config: dict, options: RunOptions) -> Path:
@@ -102,20 +90,29 @@ def run_pipeline(
     overrides: Sequence[str] = (),
     workdir: Path | None = None,
     quiet_table: bool = False,
+    unlock: bool = False,
 ) -> int:
-    """Validate `config`, run Snakemake on it and print the per-rule table; return Snakemake's exit code."""
+    """Validate `config`, run Snakemake on it and print the per-rule table; return Snakemake's exit code.
+
+    With `unlock`, only remove the lock a killed run left in the working directory (`snakemake --unlock`).
+    """
     options = RunOptions(cores, dry_run, until, list(extra_args), list(overrides), workdir, quiet_table)
     resolved = load_config(Path(config), options.overrides)
     root = Path(workdir or ".").resolve()
     options.workdir = root
     configfile = _resolved_configfile(Path(config), resolved, options)
+    if unlock:
+        base = snakemake_command(configfile, RunOptions(cores=1, workdir=root))
+        code = subprocess.run(base + ["--unlock"], check=False).returncode
+        if code == 0:
+            print(f"removed Snakemake's lock in {root}", file=sys.stderr)
+        return code
+    locked_before = bool(snakemake_locks(root))
     started = time.time()
-    if dry_run:  # a dry run locks nothing, so it may look at a folder while a run is going on
-        code = subprocess.run(snakemake_command(configfile, options), check=False).returncode
-    else:
-        with exclusive_workdir(root):
-            _clear_stale_lock(configfile, options)
-            code = subprocess.run(snakemake_command(configfile, options), check=False).returncode
+    code = subprocess.run(snakemake_command(configfile, options), check=False).returncode
+    if code != 0 and not dry_run and locked_before and snakemake_locks(root):
+        print(f"error: {lock_message(root)}", file=sys.stderr)
+        return code
     if not dry_run and not quiet_table:
         from nanog1.pipeline.rule_stats import read_benchmarks, render, summarise
 
