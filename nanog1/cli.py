@@ -70,7 +70,11 @@ def ingest_command(
     inputs: list[Path] = typer.Argument(
         ..., help="VCF/BCF (plain or bgzipped), MAF, SigProfiler text, or catalogue matrices."
     ),
-    reference: Path | None = typer.Option(None, "--reference", "-r", help="Indexed reference FASTA."),
+    reference: Path | None = typer.Option(
+        None, "--reference", "-r",
+        help="Reference FASTA. Without it: SBS6, DBS78, ID12 and tokens from the alleles alone "
+        "(SBS96 too where a MAF has a CONTEXT/ref_context column); SBS96/ID83 not computable.",
+    ),
     samples: Path | None = typer.Option(None, "--samples", help="Sample sheet (CSV/TSV): id, cancer type."),
     out: Path = typer.Option(..., "--out", "-o", help="Cohort .h5ad to write (atomically)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files processed in parallel."),
@@ -82,7 +86,7 @@ def ingest_command(
     bin_size: int = typer.Option(1_000_000, "--bin-size", help="Genome bin size of the position tokens."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
 ) -> None:
-    """Turn VCF/BCF/MAF/text files or catalogue matrices into a cohort .h5ad (SBS96+DBS78+ID83, tokens)."""
+    """Turn VCF/BCF/MAF/text files or catalogue matrices into a cohort .h5ad (channel sets, tokens)."""
     from rich.console import Console
 
     from nanog1.genomics.ingest import IngestOptions, ingest
@@ -101,6 +105,13 @@ def ingest_command(
         raise typer.Exit(2) from err
     if not quiet:
         Console().print(summary_table(report))
+    status = report.channel_sets
+    exact = [s for s, v in status.items() if v == "exact"]
+    missing = [s for s, v in status.items() if v != "exact"]
+    console.print(f"channel sets exact: {', '.join(exact) or 'none'}")
+    if missing:
+        why = " (no reference given)" if reference is None else ""
+        console.print(f"channel sets not computable{why}: {', '.join(missing)}")
     if report.no_mutation_samples:
         flagged = report.no_mutation_samples
         console.print(

@@ -141,7 +141,7 @@ def test_maf_and_text_match_vcf(world):
     kept = _maf_and_text(work, seqs, records)
     write_vcf(work / "same.vcf", [r for r in kept if not (len(r[2]) > 2 and len(r[3]) > 2)], seqs)
     want = _counts(read_vcf(work / "same.vcf"), work)
-    maf = read_maf(work / "s1.maf.gz", chunksize=100)
+    maf = read_maf(work / "s1.maf.gz", block_size=4096)
     assert set(maf.sample) == {"S1"}
     np.testing.assert_array_equal(_counts(maf, work), want)
     np.testing.assert_array_equal(_counts(read_text(work / "s1.txt"), work), want)

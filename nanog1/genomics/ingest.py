@@ -68,6 +68,7 @@ class IngestReport:
     n_events: int
     no_mutation_samples: list[str]
     channel_sets_present: list[str]
+    channel_sets: dict[str, str] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
@@ -77,14 +78,14 @@ class IngestReport:
 
 def detect_kind(path: Path) -> str:
     """Input kind from name and content: 'vcf', 'maf', 'text' or 'matrix'."""
-    from nanog1.genomics.maf import MAF_SUFFIXES
+    from nanog1.genomics.maf import MAF_SUFFIXES, looks_like_maf
     from nanog1.genomics.textformat import looks_like_text_format
     from nanog1.genomics.vcf import VCF_SUFFIXES
 
     name = path.name.lower()
     if name.endswith(VCF_SUFFIXES):
         return "vcf"
-    if name.endswith(MAF_SUFFIXES):
+    if name.endswith(MAF_SUFFIXES) or (path.stat().st_size and looks_like_maf(path)):
         return "maf"
     if path.stat().st_size and looks_like_text_format(path):
         return "text"
@@ -128,11 +129,11 @@ def process_file(path: Path, reference: Path | None, options: IngestOptions) -> 
             channel_sets=(mat.channel_set,),
             cancer_types=mat.cancer_types,
         )
+    table = _read_variants(path, kind, options)
     if reference is None:
-        raise InputError(str(path), None, "a reference FASTA (--reference) is needed for variant files")
+        return _without_reference(path, kind, table, options)
     from nanog1.genomics.reference import open_reference
 
-    table = _read_variants(path, kind, options)
     events = classify_table(
         table,
         open_reference(reference),
@@ -144,6 +145,41 @@ def process_file(path: Path, reference: Path | None, options: IngestOptions) -> 
     return FileResult(
         str(path), kind, records, events.samples, events.counts(), events, skips=events.skips, status=status
     )
+
+
+def _without_reference(path: Path, kind: str, table, options: IngestOptions) -> FileResult:
+    """Classify from the alleles alone: SBS6 (SBS96 with a context column), DBS78, ID12, tokens."""
+    from nanog1.genomics.alleles import classify_without_reference
+    from nanog1.genomics.channels import NO_REFERENCE_SETS
+
+    events, sbs96 = classify_without_reference(table, pass_only=options.filter == "PASS")
+    records = len(table) + sum(table.skips.values())
+    types = None
+    if "cohort" in table.annotations:
+        types = pd.Series(table.annotations["cohort"], index=table.sample).replace("", None)
+        types = types[~types.index.duplicated()]
+    return FileResult(
+        str(path),
+        kind,
+        records,
+        events.samples,
+        events.counts(),
+        events,
+        channel_sets=(("SBS96",) if sbs96 else ()) + NO_REFERENCE_SETS,
+        cancer_types=types,
+        skips=events.skips,
+        status="empty" if records == 0 else "ok",
+    )
+
+
+def _measured_sets(results: list[FileResult]) -> list[str]:
+    """Sets measured: any matrix's set, and a variant-file set only where every variant file had it."""
+    from nanog1.genomics.channels import CHANNEL_SETS
+
+    matrices = {s for r in results if r.kind == "matrix" and r.samples for s in r.channel_sets}
+    variant = [set(r.channel_sets) for r in results if r.kind != "matrix" and r.samples]
+    common = set.intersection(*variant) if variant else set()
+    return [s for s in CHANNEL_SETS if s in matrices | common]
 
 
 def _matrix_counts(mat) -> np.ndarray:
@@ -219,28 +255,16 @@ def _merge_tokens(
     results: list[FileResult], order: dict[str, int], reference: Path | None, bin_size: int
 ) -> dict:
     """Every file's events re-indexed to cohort rows and sorted by (sample, contig, position)."""
-    from nanog1.genomics.tokens import build_tokens
+    from nanog1.genomics.tokens import merge_events
 
-    chroms: list[str] = []
-    lengths: list[int] = []
+    chroms: list[str] | None = None
+    lengths: list[int] | None = None
     if reference is not None:
         from nanog1.genomics.reference import open_reference
 
         ref = open_reference(reference)
         chroms, lengths = ref.contigs, [ref.lengths[c] for c in ref.contigs]
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "channel", "motif", "chrom", "pos")}
-    for res in results:
-        ev = res.events
-        if ev is None:
-            continue
-        remap = np.array([order[s] for s in ev.samples], dtype=np.int64)
-        parts["sample"].append(remap[ev.sample] if len(ev.sample) else ev.sample)
-        for key, arr in (("channel", ev.channel), ("motif", ev.motif), ("chrom", ev.contig), ("pos", ev.pos)):
-            parts[key].append(arr)
-    cols = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in parts.items()}
-    idx = np.lexsort((cols["pos"], cols["chrom"], cols["sample"]))
-    cols = {k: v[idx] for k, v in cols.items()}
-    return build_tokens(cols.pop("sample"), cols, len(order), chroms, lengths, bin_size)
+    return merge_events([r.events for r in results], order, chroms, lengths, bin_size)
 
 
 def _provenance(
@@ -283,7 +307,23 @@ def _provenance(
         "skips": {k: int(skips[k]) for k in reasons},
         "skips_per_file": per_file,
         "channel_sets_present": list(present),
+        **_record_tallies(results),
     }
+
+
+def _record_tallies(results: list[FileResult]) -> dict:
+    """Per-sample accounting (read = counted + skipped by reason) and FILTER values dropped, where the
+    classifier keeps them (the reference-free path)."""
+    tallies = [r.events.tally for r in results if r.events is not None and r.events.tally is not None]
+    if not tallies:
+        return {}
+    table = pd.concat([t.table for t in tallies]).fillna(0).astype(np.int64)
+    table = table.groupby(level=0, sort=False).sum()
+    table.index = table.index.astype(str)
+    dropped: Counter = Counter()
+    for t in tallies:
+        dropped.update(t.filter_dropped)
+    return {"records_per_sample": table, "filter_dropped": {str(k): int(v) for k, v in dropped.items()}}
 
 
 def _reason_order(reason: str) -> int:
@@ -298,7 +338,6 @@ def ingest(
     options: IngestOptions = IngestOptions(),
 ) -> IngestReport:
     """Ingest variant files and/or catalogue matrices into one cohort .h5ad (written atomically)."""
-    from nanog1.genomics.channels import CHANNEL_SETS
     from nanog1.genomics.cohort import assemble_cohort, write_cohort
     from nanog1.genomics.samplesheet import read_sample_sheet
 
@@ -308,7 +347,7 @@ def ingest(
         raise InputError(missing[0], None, "input file not found")
     results = _run_all(inputs, reference, options)
     samples, counts, order = _merge_counts(results)
-    present = [s for s in CHANNEL_SETS if any(s in r.channel_sets and r.samples for r in results)]
+    present = _measured_sets(results)
     skips: Counter = Counter()
     for r in results:
         skips.update(r.skips)
@@ -333,4 +372,14 @@ def ingest(
         for r in results
     ]
     empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
-    return IngestReport(Path(out), files, skips, len(samples), int(len(tokens["channel"])), empty, present)
+    meta = adata.uns["nanog1"]
+    return IngestReport(
+        Path(out),
+        files,
+        skips,
+        len(samples),
+        int(len(tokens["channel"])),
+        empty,
+        list(meta["channel_sets_present"]),
+        dict(meta["channel_sets"]),
+    )

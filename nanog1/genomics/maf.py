@@ -1,9 +1,22 @@
-"""MAF reader (GDC/TCGA columns), plain or gzipped, read in chunks with pandas.
+"""MAF reader for the files GDC, MC3, Firehose (Oncotator) and cBioPortal write, read in chunks with pandas.
 
-Indels keep MAF's '-' alleles and are moved to the anchor convention used by the text format:
-`pos` is the base before the event (GDC deletions start at the first deleted base, so their anchor
-is Start_Position - 1; insertions start at the base before). SigProfilerMatrixGenerator takes
-Start_Position - 1 for both, which the compatible mode copies.
+What differs between producers, and how it is read:
+- header comment lines (`#version 2.4`, `#version gdc-1.0.0`) are skipped; column names are matched
+  without regard to case (Oncotator writes `Start_position`);
+- chromosomes `chr1`/`1`, `23`/`24` (Firehose for X/Y) and `M` are spelled `1`, `X`, `Y`, `MT`;
+- the alternate allele is `Tumor_Seq_Allele2` unless it equals the reference, then `Tumor_Seq_Allele1`
+  (as GDC documents: Allele1 may be the reference for heterozygous calls);
+- indels use `-` alleles; the position moves to the anchor base used by the text format (GDC deletions
+  start at the first deleted base, so their anchor is Start_Position - 1; insertions start at the base
+  before). SigProfilerMatrixGenerator takes Start_Position - 1 for both, which the compatible mode copies;
+- `FILTER` (MC3, GDC) sets `passed` (PASS or empty); the values themselves are kept so that what a
+  PASS-only ingest drops is counted by value;
+- every tumour is its own sample (`Tumor_Sample_Barcode`); several tumours of one patient stay apart.
+
+Per-record columns kept for tokens and checks (VariantTable.annotations): gene (`Hugo_Symbol`),
+consequence (`Variant_Classification`), `Variant_Type`, FILTER, sequence context (`CONTEXT` or
+`ref_context`, reference base at the centre), read counts (`t_ref_count`, `t_alt_count`, `t_depth`,
+`t_vaf`, NaN where absent) and a cancer-type column (`Cohort`, `cancer_type`) where present.
 """
 
 from __future__ import annotations
@@ -14,89 +27,197 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from nanog1.genomics.variants import InputError, VariantTable, concat_tables
 
-MAF_COLUMNS = (
-    "Tumor_Sample_Barcode",
-    "Chromosome",
-    "Start_Position",
-    "Reference_Allele",
-    "Tumor_Seq_Allele2",
-)
+#: Columns every MAF must have (matched case-insensitively); the alternate allele needs one of ALT_COLUMNS.
+MAF_COLUMNS = ("Tumor_Sample_Barcode", "Chromosome", "Start_Position", "Reference_Allele")
+ALT_COLUMNS = ("Tumor_Seq_Allele2", "Tumor_Seq_Allele1")
+#: Optional columns: annotation key -> accepted column names, first found wins.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "gene": ("Hugo_Symbol",),
+    "consequence": ("Variant_Classification",),
+    "variant_type": ("Variant_Type",),
+    "filter": ("FILTER",),
+    "context": ("CONTEXT", "ref_context"),
+    "cohort": ("Cohort", "cancer_type"),
+    "t_ref_count": ("t_ref_count",),
+    "t_alt_count": ("t_alt_count",),
+    "t_depth": ("t_depth",),
+    "t_vaf": ("t_vaf",),
+}
+NUMERIC = ("t_ref_count", "t_alt_count", "t_depth", "t_vaf")
 MAF_SUFFIXES = (".maf", ".maf.gz", ".maf.txt", ".maf.tsv")
+#: Chromosome spellings turned into the canonical ones (after any `chr` prefix is removed).
+CHROM_ALIASES = {"23": "X", "24": "Y", "M": "MT", "x": "X", "y": "Y", "m": "MT", "mt": "MT"}
 
 
-def _header_offset(path: Path) -> int:
-    """Number of '#' comment lines before the MAF header line."""
+def _opener(path: Path):
     with open(path, "rb") as raw:
         gzipped = raw.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gzipped else open
+    return gzip.open if gzipped else open
+
+
+def _header(path: Path) -> tuple[int, list[str]]:
+    """Number of '#' comment lines before the header line, and the header's column names."""
     count = 0
-    with opener(path, "rt") as f:
+    with _opener(path)(path, "rt", errors="replace") as f:
         for line in f:
             if not line.startswith("#"):
-                break
+                return count, line.rstrip("\r\n").split("\t")
             count += 1
-    return count
+    return count, []
+
+
+def looks_like_maf(path: Path) -> bool:
+    """True when the first non-comment line is a MAF header (e.g. cBioPortal's data_mutations.txt)."""
+    try:
+        _, names = _header(path)
+    except (OSError, UnicodeDecodeError, EOFError):
+        return False
+    lower = {n.lower() for n in names}
+    return all(c.lower() in lower for c in MAF_COLUMNS)
+
+
+def _per_unique(values: pd.Series, fn) -> np.ndarray:
+    """fn applied to each distinct value only (MAF columns repeat few values), as an object array."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    cleaned = np.array([fn(u) for u in uniques] + [fn(None)], dtype=object)
+    return cleaned[codes]
+
+
+def canonical_chrom_name(name: str | None) -> str:
+    """`chr1` -> `1`, `23`/`24` -> `X`/`Y`, `M`/`chrM` -> `MT`."""
+    bare = (name or "").strip()
+    bare = bare[3:] if bare.lower().startswith("chr") else bare
+    return CHROM_ALIASES.get(bare, bare)
+
+
+def _allele(value: str | None) -> str:
+    return (value or "").strip().upper()
+
+
+def _text(value: str | None) -> str:
+    return (value or "").strip()
+
+
+def _columns(path: Path, line: int, names: list[str]) -> dict[str, str]:
+    """Canonical name -> the file's spelling, for the required and optional columns found."""
+    by_lower = {n.lower(): n for n in names}
+    missing = [c for c in MAF_COLUMNS if c.lower() not in by_lower]
+    if missing or not any(c.lower() in by_lower for c in ALT_COLUMNS):
+        missing += [] if any(c.lower() in by_lower for c in ALT_COLUMNS) else [" or ".join(ALT_COLUMNS)]
+        raise InputError(str(path), line, f"MAF header lacks columns {missing}")
+    out = {c: by_lower[c.lower()] for c in (*MAF_COLUMNS, *ALT_COLUMNS) if c.lower() in by_lower}
+    for key, options in OPTIONAL_COLUMNS.items():
+        found = next((by_lower[o.lower()] for o in options if o.lower() in by_lower), None)
+        if found is not None:
+            out[key] = found
+    return out
+
+
+def _alleles(chunk: pd.DataFrame, cols: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Upper-case REF and ALT; ALT is Allele2, or Allele1 where Allele2 is missing or equals REF."""
+    ref = _per_unique(chunk[cols["Reference_Allele"]], _allele)
+    two, one = (_per_unique(chunk[cols[c]], _allele) if c in cols else None for c in ALT_COLUMNS)
+    if two is None:
+        return ref, one
+    if one is None:
+        return ref, two
+    return ref, np.where((two != ref) & (two != ""), two, one)
+
+
+def _annotations(chunk: pd.DataFrame, cols: dict[str, str], keep: np.ndarray) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for key in OPTIONAL_COLUMNS:
+        if key not in cols:
+            continue
+        values = chunk[cols[key]]
+        if key in NUMERIC:
+            out[key] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float32)[keep]
+        else:
+            out[key] = _per_unique(values, _text)[keep]
+    return out
 
 
 def _chunk_table(
-    chunk: pd.DataFrame, first_line: int, compat: bool, path: Path, on_error: str
+    chunk: pd.DataFrame, cols: dict[str, str], first_line: int, compat: bool, path: Path, on_error: str
 ) -> VariantTable:
     """Convert one MAF chunk into a VariantTable, moving indel positions to their anchor base."""
     skips: Counter = Counter()
     lines = first_line + np.arange(len(chunk), dtype=np.int64)
-    start = pd.to_numeric(chunk["Start_Position"], errors="coerce")
-    bad = start.isna().to_numpy() | chunk["Chromosome"].isna().to_numpy()
+    start = pd.to_numeric(chunk[cols["Start_Position"]], errors="coerce").to_numpy()
+    sample = _per_unique(chunk[cols["Tumor_Sample_Barcode"]], _text)
+    chrom = _per_unique(chunk[cols["Chromosome"]], canonical_chrom_name)
+    bad = np.isnan(start) | (chrom == "") | (sample == "")
     if bad.any():
         if on_error != "skip":
-            raise InputError(str(path), int(lines[bad][0]), "Start_Position/Chromosome is not usable")
+            why = "Start_Position/Chromosome/Tumor_Sample_Barcode is not usable"
+            raise InputError(str(path), int(lines[bad][0]), why)
         skips["malformed_line"] += int(bad.sum())
     keep = ~bad
-    ref = chunk["Reference_Allele"].fillna("").astype(str).str.upper().to_numpy()[keep]
-    alt = chunk["Tumor_Seq_Allele2"].fillna("").astype(str).str.upper().to_numpy()[keep]
-    pos = start.to_numpy()[keep].astype(np.int64)
+    ref, alt = _alleles(chunk, cols)
+    ref, alt = ref[keep], alt[keep]
+    pos = start[keep].astype(np.int64)
     is_del = alt == "-"
     is_ins = ref == "-"
     pos = pos - ((is_del | is_ins) if compat else is_del).astype(np.int64)
+    notes = _annotations(chunk, cols, keep)
     passed = np.ones(len(pos), dtype=bool)
-    if "FILTER" in chunk.columns:
-        flt = chunk["FILTER"].fillna(".").astype(str).to_numpy()[keep]
-        passed = (flt == "PASS") | (flt == ".")
+    if "filter" in notes:
+        passed = np.isin(notes["filter"], ("PASS", ".", ""))
     return VariantTable(
-        chunk["Tumor_Sample_Barcode"].astype(str).to_numpy()[keep].astype(object),
-        chunk["Chromosome"].astype(str).to_numpy()[keep].astype(object),
+        sample[keep],
+        chrom[keep],
         pos,
-        ref.astype(object),
-        alt.astype(object),
+        ref,
+        alt,
         passed,
         lines[keep],
         skips,
+        annotations=notes,
     )
 
 
 def read_maf(
-    path: Path, compat: bool = False, on_error: str = "stop", chunksize: int = 500_000
+    path: Path, compat: bool = False, on_error: str = "stop", block_size: int = 1 << 24
 ) -> VariantTable:
-    """Read a MAF into a VariantTable (one row per record, sample = Tumor_Sample_Barcode)."""
+    """Read a MAF into a VariantTable (one row per record, sample = Tumor_Sample_Barcode), in blocks of
+    `block_size` bytes (memory stays bounded by one block's strings plus the compact table)."""
     path = Path(path)
-    offset = _header_offset(path)
     try:
-        header = pd.read_csv(path, sep="\t", comment="#", nrows=0).columns
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise InputError(str(path), offset + 1, f"not a readable MAF ({err})") from err
-    missing = [c for c in MAF_COLUMNS if c not in header]
-    if missing:
-        raise InputError(str(path), offset + 1, f"MAF header lacks columns {missing}")
-    usecols = list(MAF_COLUMNS) + (["FILTER"] if "FILTER" in header else [])
+        offset, names = _header(path)
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise InputError(str(path), None, f"not a readable MAF ({err})") from err
+    cols = _columns(path, offset + 1, names)
     tables = []
     first_line = offset + 2
     try:
-        reader = pd.read_csv(path, sep="\t", comment="#", usecols=usecols, dtype=str, chunksize=chunksize)
-        for chunk in reader:
-            tables.append(_chunk_table(chunk, first_line, compat, path, on_error))
+        for chunk in _batches(path, offset, names, sorted(set(cols.values())), block_size):
+            tables.append(_chunk_table(chunk, cols, first_line, compat, path, on_error))
             first_line += len(chunk)
-    except pd.errors.ParserError as err:
+    except (pa.ArrowInvalid, OSError, EOFError) as err:
         raise InputError(str(path), None, f"malformed MAF ({err})") from err
     return concat_tables(tables)
+
+
+def _batches(path: Path, offset: int, names: list[str], usecols: list[str], block_size: int):
+    """The MAF's data lines as pandas chunks of string columns (pyarrow's streaming CSV reader:
+    several times faster than pandas' parser on 2 cores; strings deduplicated per chunk)."""
+    gzipped = _opener(path) is gzip.open
+    stream = pa.input_stream(str(path), compression="gzip" if gzipped else None)
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(skip_rows=offset + 1, column_names=names, block_size=block_size),
+        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=usecols,
+            column_types={c: pa.string() for c in usecols},
+            strings_can_be_null=True,
+            null_values=[""],
+        ),
+    )
+    for batch in reader:
+        yield batch.to_pandas()

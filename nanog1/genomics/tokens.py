@@ -1,8 +1,13 @@
 """Mutation-event token sequences (the models' "sentences") stored ragged in a cohort's `uns['tokens']`.
 
 One token per classified mutation, ordered by genome position within a sample: its channel (index
-into `all_channels()`), the pyrimidine-strand reference 5-mer around an SBS (0..1023, -1 otherwise),
-its contig (index into `uns['tokens']['chroms']`), 1-based position and genome-wide bin.
+into `all_channels()`: SBS96 with a reference or a context column, else SBS6; DBS78; ID83 with a
+reference, else ID12), the pyrimidine-strand reference 5-mer around an SBS (0..1023, -1 otherwise),
+its contig (index into `uns['tokens']['chroms']`), 1-based position and genome-wide bin, its gene and
+consequence (indices into the string tables `vocab['gene']` / `vocab['consequence']`, -1 = unknown;
+ids are positions in those tables, never hashes) and, where the input has them, read counts
+(`t_ref_count`, `t_alt_count`, `t_depth`, `t_vaf`; NaN where unknown). Without a reference the contig
+lengths (for bins) are the largest position seen per contig (`vocab['lengths_from'] == 'observed'`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,19 @@ import pandas as pd
 from nanog1.genomics.channels import all_channels
 
 DEFAULT_BIN_SIZE = 1_000_000
-TOKEN_FIELDS = {"channel": np.int32, "motif": np.int32, "chrom": np.int16, "pos": np.int64, "bin": np.int32}
+TOKEN_FIELDS = {
+    "channel": np.int32,
+    "motif": np.int32,
+    "chrom": np.int16,
+    "pos": np.int64,
+    "bin": np.int32,
+    "gene": np.int32,
+    "consequence": np.int16,
+}
+#: String-valued annotations turned into ids against a vocabulary table.
+VOCAB_FIELDS = ("gene", "consequence")
+#: Numeric per-mutation fields (float32, NaN = unknown), kept when any input had them.
+READ_FIELDS = ("t_ref_count", "t_alt_count", "t_depth", "t_vaf")
 
 
 def bin_offsets(lengths: list[int], bin_size: int = DEFAULT_BIN_SIZE) -> np.ndarray:
@@ -64,14 +81,15 @@ def build_tokens(
 
 
 def token_table(adata, sample: str | int) -> pd.DataFrame:
-    """One sample's tokens as a DataFrame (channel label and set, 5-mer, contig, position, bin)."""
+    """One sample's tokens as a DataFrame (channel label and set, 5-mer, contig, position, bin, and gene,
+    consequence and read counts where the cohort has them; '' = unknown)."""
     tok = adata.uns["tokens"]
     row = sample if isinstance(sample, int) else adata.obs_names.get_loc(sample)
     lo, hi = int(tok["offsets"][row]), int(tok["offsets"][row + 1])
     channel = np.asarray(tok["channel"][lo:hi], dtype=np.int64)
     vocab = tok["vocab"]
     motif = np.asarray(tok["motif"][lo:hi], dtype=np.int64)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "channel_id": channel,
             "channel": np.asarray(vocab["channel"], dtype=object)[channel],
@@ -83,3 +101,77 @@ def token_table(adata, sample: str | int) -> pd.DataFrame:
             "bin": np.asarray(tok["bin"][lo:hi], dtype=np.int64),
         }
     )
+    for key in VOCAB_FIELDS:
+        if key in tok:
+            ids = np.asarray(tok[key][lo:hi], dtype=np.int64)
+            names = np.append(np.asarray(vocab[key], dtype=object), "")
+            table[key] = names[np.where(ids >= 0, ids, len(names) - 1)]
+    for key in READ_FIELDS:
+        if key in tok:
+            table[key] = np.asarray(tok[key][lo:hi], dtype=np.float32)
+    return table
+
+
+def _vocab_ids(values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Ids into a sorted string table of the distinct non-empty values (-1 for '' / unknown)."""
+    merged = np.concatenate(values) if values else np.zeros(0, dtype=object)
+    cat = pd.Categorical(merged)
+    table = np.asarray(cat.categories, dtype=object)
+    keep = table != ""
+    remap = np.where(keep, np.cumsum(keep) - 1, -1)
+    codes = cat.codes.astype(np.int64)
+    return np.where(codes >= 0, remap[np.maximum(codes, 0)], -1), table[keep]
+
+
+def merge_events(
+    events: list,
+    order: dict[str, int],
+    chroms: list[str] | None,
+    lengths: list[int] | None,
+    bin_size: int = DEFAULT_BIN_SIZE,
+) -> dict:
+    """Every input's events re-indexed to cohort rows, sorted by (sample, contig, position), as tokens.
+
+    `chroms`/`lengths` come from the reference; None (no reference) takes the contigs the events name
+    in canonical order and the largest position seen on each as its length.
+    """
+    from nanog1.genomics.alleles import contig_order
+
+    events = [ev for ev in events if ev is not None]
+    observed = chroms is None
+    if observed:
+        chroms = contig_order([c for ev in events for c in (ev.contigs or [])])
+    index = {c: i for i, c in enumerate(chroms)}
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "channel", "motif", "chrom", "pos")}
+    notes: dict[str, list[np.ndarray]] = {k: [] for k in (*VOCAB_FIELDS, *READ_FIELDS)}
+    for ev in events:
+        remap = np.array([order[s] for s in ev.samples], dtype=np.int64)
+        n = len(ev.sample)
+        contig = np.asarray(ev.contig, dtype=np.int64)
+        if ev.contigs is not None:
+            contig = np.array([index[c] for c in ev.contigs], dtype=np.int64)[contig] if n else contig
+        for key, arr in (("sample", remap[ev.sample] if n else ev.sample), ("channel", ev.channel),
+                         ("motif", ev.motif), ("chrom", contig), ("pos", ev.pos)):
+            cols[key].append(np.asarray(arr, dtype=np.int64))
+        for key in VOCAB_FIELDS:
+            notes[key].append(np.asarray(ev.annotations.get(key, np.full(n, "", dtype=object)), dtype=object))
+        for key in READ_FIELDS:
+            notes[key].append(np.asarray(ev.annotations.get(key, np.full(n, np.nan)), dtype=np.float32))
+    arrays = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in cols.items()}
+    idx = np.lexsort((arrays["pos"], arrays["chrom"], arrays["sample"]))
+    arrays = {k: v[idx] for k, v in arrays.items()}
+    if observed:
+        top = np.zeros(len(chroms), dtype=np.int64)
+        np.maximum.at(top, arrays["chrom"], arrays["pos"])
+        lengths = [max(int(t), 1) for t in top]
+    out = build_tokens(arrays.pop("sample"), arrays, len(order), chroms, lengths, bin_size)
+    out["vocab"]["lengths_from"] = "observed" if observed else "reference"
+    for key in VOCAB_FIELDS:
+        ids, table = _vocab_ids(notes[key])
+        out[key] = ids[idx].astype(TOKEN_FIELDS[key])
+        out["vocab"][key] = table
+    for key in READ_FIELDS:
+        values = np.concatenate(notes[key]) if notes[key] else np.zeros(0, dtype=np.float32)
+        if not np.isnan(values).all():
+            out[key] = values[idx]
+    return out

@@ -53,6 +53,8 @@ class VariantTable:
     line: np.ndarray
     skips: Counter = field(default_factory=Counter)
     declared: list[str] = field(default_factory=list)
+    #: Optional per-record columns a reader keeps (MAF: gene, consequence, read counts, context, FILTER).
+    annotations: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -69,6 +71,7 @@ class VariantTable:
             self.line[index],
             self.skips,
             self.declared,
+            {k: v[index] for k, v in self.annotations.items()},
         )
 
 
@@ -108,7 +111,9 @@ def concat_tables(tables: list[VariantTable]) -> VariantTable:
         return table_from_lists([], [], [], [], [], [], [], skips, declared)
     cols = ("sample", "chrom", "pos", "ref", "alt", "passed", "line")
     arrays = [np.concatenate([getattr(t, c) for t in tables]) for c in cols]
-    return VariantTable(*arrays, skips=skips, declared=declared)
+    keys = [k for k in tables[0].annotations if all(k in t.annotations for t in tables)]
+    notes = {k: np.concatenate([t.annotations[k] for t in tables]) for k in keys}
+    return VariantTable(*arrays, skips=skips, declared=declared, annotations=notes)
 
 
 def is_symbolic(allele: str) -> bool:
