@@ -1,0 +1,249 @@
+"""MAFs as GDC, MC3, Firehose (Oncotator) and cBioPortal write them, ingested without a reference.
+
+Each file is written with its producer's header lines, column order and spelling conventions, and
+holds the same handful of mutations, so the expected counts are known by hand.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+from nanog1.genomics.channels import set_slice
+from nanog1.genomics.cohort import read_cohort
+from nanog1.genomics.ingest import IngestOptions, ingest
+from nanog1.genomics.maf import read_maf
+from nanog1.genomics.tokens import token_table
+
+# (gene, consequence, chrom, start, type, ref, allele1, allele2, sample, filter, context, alt count)
+# Chromosomes are written as GDC spells them ('chr1'); each producer re-spells them.
+ROWS = [
+    ("TP53", "Missense_Mutation", "chr17", 7577120, "SNP", "G", "G", "A", "T1", "PASS", "TTTTAGCTTTT", 12),
+    ("KRAS", "Missense_Mutation", "chr12", 25398284, "SNP", "A", "A", "C", "T1", "PASS", "GGGGCACGGGG", 30),
+    ("BRAF", "Missense_Mutation", "chr7", 140453135, "DNP", "AC", "AC", "GT", "T1", "PASS", "CCCCACACCCC", 7),
+    ("EGFR", "In_Frame_Del", "chr7", 55242465, "DEL", "CC", "CC", "-", "T1", "PASS", "AAAACCTAAAA", 9),
+    ("PTEN", "Frame_Shift_Ins", "chr10", 89692905, "INS", "-", "-", "A", "T1", "PASS", "GGGGGTCCCCC", 5),
+    ("ATRX", "Missense_Mutation", "chrX", 76937963, "SNP", "C", "C", "T", "T1", "PASS", "GGGGACGTTTT", 8),
+    (
+        "APC",
+        "Nonsense_Mutation",
+        "chr5",
+        112175639,
+        "TNP",
+        "CAG",
+        "CAG",
+        "TTC",
+        "T1",
+        "PASS",
+        "AAACAGAAAAA",
+        6,
+    ),
+    ("MUC16", "Silent", "chr19", 9057000, "SNP", "T", "T", "C", "T1", "wga,oxog", "GGGGATGCCCC", 3),
+    ("TP53", "Missense_Mutation", "chr17", 7577120, "SNP", "G", "G", "A", "T1", "PASS", "TTTTAGCTTTT", 12),
+    ("PIK3CA", "Missense_Mutation", "chr3", 178936091, "SNP", "G", "A", "G", "T2", "PASS", "CCCCTGACCCC", 20),
+    ("NRAS", "Frame_Shift_Del", "chr1", 115256529, "DEL", "TG", "TG", "A", "T2", "PASS", "CCCCTTGCCCC", 4),
+]
+GDC_COLUMNS = [
+    "Hugo_Symbol",
+    "Entrez_Gene_Id",
+    "Center",
+    "NCBI_Build",
+    "Chromosome",
+    "Start_Position",
+    "End_Position",
+    "Strand",
+    "Variant_Classification",
+    "Variant_Type",
+    "Reference_Allele",
+    "Tumor_Seq_Allele1",
+    "Tumor_Seq_Allele2",
+    "dbSNP_RS",
+    "Tumor_Sample_Barcode",
+    "Matched_Norm_Sample_Barcode",
+    "t_depth",
+    "t_ref_count",
+    "t_alt_count",
+    "n_depth",
+    "CONTEXT",
+    "FILTER",
+]
+
+
+def _fields(row: tuple, chrom: str) -> dict:
+    gene, cons, _, start, vtype, ref, a1, a2, sample, flt, ctx, alt = row
+    end = start + max(len(ref), 1) - 1 if ref != "-" else start + 1
+    return {
+        "Hugo_Symbol": gene,
+        "Entrez_Gene_Id": "0",
+        "Center": "BI",
+        "NCBI_Build": "GRCh37",
+        "Chromosome": chrom,
+        "Start_Position": str(start),
+        "End_Position": str(end),
+        "Strand": "+",
+        "Variant_Classification": cons,
+        "Variant_Type": vtype,
+        "Reference_Allele": ref,
+        "Tumor_Seq_Allele1": a1,
+        "Tumor_Seq_Allele2": a2,
+        "dbSNP_RS": "novel",
+        "Tumor_Sample_Barcode": sample,
+        "Matched_Norm_Sample_Barcode": sample + "-N",
+        "t_depth": str(alt + 40),
+        "t_ref_count": "40",
+        "t_alt_count": str(alt),
+        "n_depth": "50",
+        "CONTEXT": ctx,
+        "FILTER": flt,
+        "ref_context": ctx.lower()[:5] + ctx + ctx.lower()[:5],
+    }
+
+
+def _write(path: Path, header: list[str], columns: list[str], rows: list[dict], rename=None) -> Path:
+    rename = rename or {}
+    lines = [*header, "\t".join(rename.get(c, c) for c in columns)]
+    lines += ["\t".join(r[c] for c in columns) for r in rows]
+    text = "\n".join(lines) + "\n"
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "wt") as f:
+            f.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def gdc(path: Path) -> Path:
+    """GDC: '#version gdc-1.0.0' lines, chr-prefixed contigs, CONTEXT and FILTER."""
+    rows = [_fields(r, r[2]) for r in ROWS]
+    return _write(
+        path,
+        ["#version gdc-1.0.0", "#filedate 20190101", "#annotation.spec gdc-1.0.1-public"],
+        GDC_COLUMNS,
+        rows,
+    )
+
+
+def mc3(path: Path) -> Path:
+    """MC3: no header lines, bare contigs, multi-valued FILTER ('wga,oxog')."""
+    rows = [_fields(r, r[2][3:]) for r in ROWS]
+    return _write(path, [], GDC_COLUMNS, rows)
+
+
+def firehose(path: Path) -> Path:
+    """Firehose/Oncotator: '#version 2.4', Start_position spelling, X/Y as 23/24, ref_context, no FILTER."""
+    chrom = lambda c: {"X": "23", "Y": "24"}.get(c[3:], c[3:])  # noqa: E731
+    rows = [_fields(r, chrom(r[2])) for r in ROWS if r[9] == "PASS"]
+    cols = [c for c in GDC_COLUMNS if c not in ("CONTEXT", "FILTER", "n_depth")] + ["ref_context"]
+    return _write(
+        path,
+        ["#version 2.4"],
+        cols,
+        rows,
+        {"Start_Position": "Start_position", "End_Position": "End_position"},
+    )
+
+
+def cbioportal(path: Path) -> Path:
+    """cBioPortal data_mutations.txt: '#version 2.4', no FILTER, no context; found by its header."""
+    rows = [_fields(r, r[2][3:]) for r in ROWS if r[9] == "PASS"]
+    cols = [c for c in GDC_COLUMNS if c not in ("CONTEXT", "FILTER", "t_depth", "n_depth")]
+    return _write(path, ["#version 2.4"], cols, rows)
+
+
+def _label(adata, label: str) -> np.ndarray:
+    return np.asarray(adata[:, label].X).ravel()
+
+
+def _check_common(adata) -> None:
+    """What every producer's file gives (the duplicate and the non-PASS row are absent or skipped)."""
+    assert list(adata.obs_names) == ["T1", "T2"]
+    # T1: G>A and C>T are C>T; A>C is T>G. T2: Allele2 == REF, so the alternate allele is Allele1 (A).
+    np.testing.assert_array_equal(_label(adata, "C>T"), [2, 1])
+    np.testing.assert_array_equal(_label(adata, "T>G"), [1, 0])
+    np.testing.assert_array_equal(_label(adata, "AC>GT"), [1, 0])
+    np.testing.assert_array_equal(_label(adata, "2:Del"), [1, 0])
+    np.testing.assert_array_equal(_label(adata, "1:Ins:T"), [1, 0])
+    x = np.asarray(adata.X)
+    assert x[:, set_slice("ID12")].sum() == 2 and x[:, set_slice("DBS78")].sum() == 1
+    status = adata.uns["nanog1"]["channel_sets"]
+    assert (
+        status["ID83"] == "not_computable" and status["DBS78"] == status["SBS6"] == status["ID12"] == "exact"
+    )
+    table = adata.uns["nanog1"]["records_per_sample"]
+    assert (table["read"] == table.drop(columns=["read"]).sum(axis=1)).all()
+    assert table.loc["T1", "mnv"] == 1 and table.loc["T2", "complex_indel"] == 1
+
+
+@pytest.mark.parametrize(
+    "writer,name",
+    [(gdc, "g.maf.gz"), (mc3, "mc3.maf"), (firehose, "fh.maf.txt"), (cbioportal, "data_mutations.txt")],
+)
+def test_each_producer_without_reference(tmp_path, writer, name):
+    path = writer(tmp_path / name)
+    report = ingest([path], None, None, tmp_path / "c.h5ad")
+    adata = read_cohort(tmp_path / "c.h5ad")
+    _check_common(adata)
+    records = len(ROWS) if writer in (gdc, mc3) else len([r for r in ROWS if r[9] == "PASS"])
+    assert report.records == records == int(adata.uns["nanog1"]["records_per_sample"]["read"].sum())
+    if writer in (gdc, mc3):  # FILTER: the wga,oxog row is dropped and counted by its value
+        assert adata.uns["nanog1"]["filter_dropped"] == {"wga,oxog": 1} and report.skips["non_pass"] == 1
+    assert report.skips["duplicate"] == 1
+    # chrX is spelled X, chrX and 23 by the producers; the token names it X in every case.
+    tokens = token_table(adata, "T1")
+    assert "X" in set(tokens["chrom"]) and not any(c.startswith("chr") or c == "23" for c in tokens["chrom"])
+    with_context = writer in (gdc, mc3, firehose)
+    sbs96 = adata.uns["nanog1"]["channel_sets"]["SBS96"]
+    assert sbs96 == ("exact" if with_context else "not_computable")
+    row = tokens[tokens["gene"] == "KRAS"].iloc[0]
+    channel = "G[T>G]G" if with_context else "T>G"  # A>C in GGGGCACGGGG, pyrimidine strand
+    assert (row["channel"], row["consequence"], row["t_alt_count"]) == (channel, "Missense_Mutation", 30.0)
+
+
+def test_context_column_gives_sbs96(tmp_path):
+    """CONTEXT's centre is the REF base; G>A in TTTTAGCTTTT is G[C>T]T on the pyrimidine strand."""
+    ingest([gdc(tmp_path / "g.maf")], None, None, tmp_path / "c.h5ad")
+    adata = read_cohort(tmp_path / "c.h5ad")
+    assert _label(adata, "G[C>T]T")[0] == 1 and _label(adata, "G[T>G]G")[0] == 1
+    assert _label(adata, "A[C>T]G")[0] == 1  # chrX C>T in GGGGACGTTTT
+    assert _label(adata, "T[C>T]A")[1] == 1  # T2: G>A (Allele1) in CCCCTGACCCC
+    x = np.asarray(adata.X)
+    np.testing.assert_array_equal(x[:, set_slice("SBS96")].sum(1), x[:, set_slice("SBS6")].sum(1))
+    motifs = set(token_table(adata, "T1")["motif"])
+    assert "AGCTA" in motifs  # TAGCT around TP53's G, on the pyrimidine strand
+
+
+def test_filter_all_keeps_non_pass(tmp_path):
+    ingest([mc3(tmp_path / "m.maf")], None, None, tmp_path / "c.h5ad", IngestOptions(filter="all"))
+    adata = read_cohort(tmp_path / "c.h5ad")
+    assert _label(adata, "T>C")[0] == 1 and "non_pass" not in adata.uns["nanog1"]["skips"]
+
+
+def test_allele1_rule_and_chrom_spelling(tmp_path):
+    table = read_maf(firehose(tmp_path / "f.maf"))
+    t2 = table.sample == "T2"
+    assert list(table.alt[t2]) == ["A", "A"]  # PIK3CA: Allele2 = REF, so Allele1; NRAS: TG>A as written
+    assert "X" in set(table.chrom) and "23" not in set(table.chrom)
+    # GDC deletions start at the first deleted base: the anchor is the base before.
+    gdc_table = read_maf(gdc(tmp_path / "g.maf"))
+    assert gdc_table.pos[list(gdc_table.ref).index("CC")] == 55242464
+
+
+def test_several_tumours_of_one_patient_stay_apart(tmp_path):
+    rows = [_fields(r, r[2][3:]) for r in ROWS[:2]]
+    rows[1]["Tumor_Sample_Barcode"] = "TCGA-AB-1234-06A"  # the metastasis of the same patient
+    rows[0]["Tumor_Sample_Barcode"] = "TCGA-AB-1234-01A"
+    ingest([_write(tmp_path / "p.maf", [], GDC_COLUMNS, rows)], None, None, tmp_path / "c.h5ad")
+    assert list(read_cohort(tmp_path / "c.h5ad").obs_names) == ["TCGA-AB-1234-01A", "TCGA-AB-1234-06A"]
+
+
+def test_cli_without_reference_names_the_sets(tmp_path):
+    path = mc3(tmp_path / "m.maf")
+    result = CliRunner().invoke(app, ["ingest", str(path), "-o", str(tmp_path / "c.h5ad"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "channel sets exact: SBS96, DBS78, SBS6, ID12" in result.output
+    assert "not computable (no reference given): ID83" in result.output
