@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from nanog1.pipeline.extra import ExtraOptionError, normalise_extra
+
 #: The folder holding the Snakefile, the configs and the schema (found from the installed package).
 PIPELINES_DIR = Path(__file__).resolve().parents[2] / "pipelines"
 SCHEMA_PATH = PIPELINES_DIR / "schema" / "config.schema.yaml"
@@ -98,6 +100,10 @@ def validate_config(config: dict[str, Any], source: str = "config") -> dict[str,
         lines = "\n".join(f"  - {_describe(e, schema)}" for e in errors)
         raise ConfigError(f"{source}: invalid pipeline config\n{lines}")
     _check_inputs(filled, source)
+    try:
+        normalise_extra(filled)
+    except ExtraOptionError as err:
+        raise ConfigError(f"{source}: {err}") from err
     return filled
 
 

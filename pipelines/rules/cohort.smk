@@ -12,9 +12,9 @@ rule ingest:
     params:
         reference=lambda wc, input: opt("--reference", input.reference or None),
         filter=_INGEST["filter"],
-        spc="--sigprofiler-compatible" if _INGEST["sigprofiler_compatible"] else "",
+        spc=["--sigprofiler-compatible"] if _INGEST["sigprofiler_compatible"] else [],
         on_error=_INGEST["on_error"],
-        extra=_INGEST["extra"],
+        extra=EXTRA["ingest"],
     wildcard_constraints:
         part=r"[A-Za-z0-9_.-]+",
     threads: 1
@@ -23,8 +23,8 @@ rule ingest:
     benchmark:
         bench("ingest/{part}")
     shell:
-        "{NANOG1} ingest {input.data:q} {params.reference} --out {output:q} --filter {params.filter}"
-        " --on-error {params.on_error} {params.spc} {params.extra} -j {threads} > {log} 2>&1"
+        "{NANOG1:q} ingest {input.data:q} {params.reference:q} --out {output:q} --filter {params.filter:q}"
+        " --on-error {params.on_error:q} {params.spc:q} {params.extra:q} -j {threads} > {log:q} 2>&1"
 
 
 rule merge:
@@ -41,8 +41,8 @@ rule merge:
     benchmark:
         bench("merge")
     shell:
-        "{NANOG1} cohort merge {input.parts:q} {params.samples} --duplicates {params.duplicates}"
-        " --out {output:q} > {log} 2>&1"
+        "{NANOG1:q} cohort merge {input.parts:q} {params.samples:q} --duplicates {params.duplicates:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule signatures:
@@ -51,15 +51,16 @@ rule signatures:
     output:
         out("work/cohort_signatures.h5ad"),
     params:
-        extra=config["signatures"]["extra"],
-        tracking=shlex.quote(TRACKING_URI),
+        extra=EXTRA["signatures"],
+        tracking=TRACKING_URI,
     threads: config["threads"]
     log:
         logfile("signatures"),
     benchmark:
         bench("signatures")
     shell:
-        "{NANOG1} signatures fit {input:q} --out {output:q} --mlflow {params.tracking} {params.extra} > {log} 2>&1"
+        "{NANOG1:q} signatures fit {input:q} --out {output:q} --mlflow {params.tracking:q} {params.extra:q}"
+        " > {log:q} 2>&1"
 
 
 def annotated_cohort(wildcards=None):

@@ -1,11 +1,16 @@
 # Shared helpers: output paths, the nanog1 command, benchmark and log locations.
+# Every value reaches a rule's shell command quoted ({x:q}; a list: each item quoted), argument lists
+# rather than strings, so no config value (paths, names, `extra:` options) is ever read by the shell.
 import json
-import shlex
 import sys
 from pathlib import Path
 
+from nanog1.pipeline.extra import extra_arguments
+
 OUT = config["outdir"].rstrip("/")
-NANOG1 = f"{shlex.quote(sys.executable)} -m nanog1.cli"
+NANOG1 = [sys.executable, "-m", "nanog1.cli"]
+#: {'simulate': [...], 'ingest': [...], ...}: the `extra:` options, checked against each command.
+EXTRA = extra_arguments(config)
 SEED = config["seed"]
 RUN_DIR = f"{OUT}/run"
 TRACKING_URI = config["train"]["tracking_uri"] or f"sqlite:///{OUT}/mlflow.db"
@@ -24,7 +29,7 @@ def _recorded_config(cfg):
 
 # The resolved config, handed to the train job so that MLflow records it. It is a global (not a
 # param) on purpose: changing an unrelated key must not rerun training.
-PIPELINE_CONFIG = shlex.quote(json.dumps(_recorded_config(config), sort_keys=True))
+PIPELINE_CONFIG = json.dumps(_recorded_config(config), sort_keys=True)
 
 
 def out(path):
@@ -42,8 +47,8 @@ def logfile(name):
 
 
 def opt(flag, value):
-    """`--flag value` for a set option, nothing for None."""
-    return "" if value is None else f"{flag} {shlex.quote(str(value))}"
+    """[flag, value] for a set option, [] for None (an argument list: quote it with {...:q})."""
+    return [] if value is None else [flag, str(value)]
 
 
 def final_targets():

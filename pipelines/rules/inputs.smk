@@ -16,21 +16,19 @@ if MODE == "simulate":
             directory(SIM),
         params:
             n=config["input"]["simulate"]["n_samples"],
-            types=" ".join(
-                f"--type {shlex.quote(t)}" for t in (config["input"]["simulate"]["cancer_types"] or [])
-            ),
+            types=[arg for t in (config["input"]["simulate"]["cancer_types"] or []) for arg in ("--type", t)],
             maf=config["input"]["simulate"]["maf_fraction"],
             burden=config["input"]["simulate"]["burden_scale"],
-            extra=config["input"]["simulate"]["extra"],
+            extra=EXTRA["simulate"],
             seed=SEED,
         log:
             logfile("simulate"),
         benchmark:
             bench("simulate")
         shell:
-            "{NANOG1} simulate {output:q} --n-samples {params.n} --maf-fraction {params.maf}"
-            " --burden-scale {params.burden} --seed {params.seed} {params.types} {params.extra}"
-            " --catalogues {output:q}/truth.h5ad > {log} 2>&1"
+            "{NANOG1:q} simulate {output:q} --n-samples {params.n:q} --maf-fraction {params.maf:q}"
+            " --burden-scale {params.burden:q} --seed {params.seed:q} {params.types:q} {params.extra:q}"
+            " --catalogues {output:q}/truth.h5ad > {log:q} 2>&1"
 
 
 def _part_name(path, taken):

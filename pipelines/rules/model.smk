@@ -5,13 +5,11 @@ _TRAIN = config["train"]
 _GPUS = _TRAIN["gpus"]
 if _GPUS > 1:
     # torchrun starts one process per GPU; nanog1 train picks up DDP from WORLD_SIZE.
-    _TRAIN_LAUNCH = (
-        f"{shlex.quote(sys.executable)} -m torch.distributed.run --standalone --nproc_per_node {_GPUS}"
-        " -m nanog1.cli"
-    )
+    _TRAIN_LAUNCH = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
+                     str(_GPUS), "-m", "nanog1.cli"]
 else:
     _TRAIN_LAUNCH = NANOG1
-_RECORD = f"{NANOG1} pipeline record-run {RUN_DIR} --tracking-uri {shlex.quote(TRACKING_URI)}"
+_RECORD = [*NANOG1, "pipeline", "record-run", RUN_DIR, "--tracking-uri", TRACKING_URI]
 
 
 _TRAIN_PARAMS = dict(
@@ -22,21 +20,22 @@ _TRAIN_PARAMS = dict(
     layers=_TRAIN["layers"],
     rank=_TRAIN["rank"],
     heads=_TRAIN["heads"],
-    experiment=shlex.quote(EXPERIMENT),
-    tracking=shlex.quote(TRACKING_URI),
-    extra=_TRAIN["extra"],
+    experiment=EXPERIMENT,
+    tracking=TRACKING_URI,
+    extra=EXTRA["train"],
 )
 # train.ensemble > 1: more encoders with seeds SEED+1, SEED+2, ... in run_seed<N>/; evaluate averages them.
 _MEMBER_DIRS = [f"{OUT}/run_seed{SEED + k}" for k in range(1, _TRAIN["ensemble"])]
-_EVAL_RUNS = " ".join(f"--run {shlex.quote(d)}" for d in [RUN_DIR, *_MEMBER_DIRS])
+_EVAL_RUNS = [arg for d in [RUN_DIR, *_MEMBER_DIRS] for arg in ("--run", d)]
 _TRAIN_SHELL = (
-    "{_TRAIN_LAUNCH} train {input:q} --out {params.run_dir} --task {params.task} --mixer {params.mixer}"
-    " --epochs {params.epochs} --hidden {params.hidden} --layers {params.layers} --rank {params.rank}"
-    " --heads {params.heads} --seed {params.seed} --experiment {params.experiment}"
-    " --tracking-uri {params.tracking} --resume {params.extra} > {log} 2>&1"
-    " && {NANOG1} pipeline record-run {params.run_dir} --tracking-uri {params.tracking}"
-    " --rule {rule} --jobid {jobid} --config-json {PIPELINE_CONFIG} >> {log} 2>&1"
-    " && rm -f {params.run_dir}/checkpoint.pt {params.run_dir}/fold*/checkpoint.pt"
+    "{_TRAIN_LAUNCH:q} train {input:q} --out {params.run_dir:q} --task {params.task:q}"
+    " --mixer {params.mixer:q} --epochs {params.epochs:q} --hidden {params.hidden:q}"
+    " --layers {params.layers:q} --rank {params.rank:q} --heads {params.heads:q} --seed {params.seed:q}"
+    " --experiment {params.experiment:q} --tracking-uri {params.tracking:q} --resume {params.extra:q}"
+    " > {log:q} 2>&1"
+    " && {NANOG1:q} pipeline record-run {params.run_dir:q} --tracking-uri {params.tracking:q}"
+    " --rule {rule:q} --jobid {jobid:q} --config-json {PIPELINE_CONFIG:q} >> {log:q} 2>&1"
+    " && rm -f {params.run_dir:q}/checkpoint.pt {params.run_dir:q}/fold*/checkpoint.pt"
 )
 
 
@@ -97,8 +96,8 @@ rule evaluate:
     benchmark:
         bench("evaluate")
     shell:
-        "{NANOG1} evaluate {input.cohort:q} {_EVAL_RUNS} --out {output:q} > {log} 2>&1"
-        " && {_RECORD} --rule {rule} --jobid {jobid} >> {log} 2>&1"
+        "{NANOG1:q} evaluate {input.cohort:q} {_EVAL_RUNS:q} --out {output:q} > {log:q} 2>&1"
+        " && {_RECORD:q} --rule {rule:q} --jobid {jobid:q} >> {log:q} 2>&1"
 
 
 rule embed:
@@ -113,8 +112,8 @@ rule embed:
     benchmark:
         bench("embed")
     shell:
-        "{NANOG1} embed {input.cohort:q} --run {RUN_DIR} --out {output:q} > {log} 2>&1"
-        " && {_RECORD} --rule {rule} --jobid {jobid} >> {log} 2>&1"
+        "{NANOG1:q} embed {input.cohort:q} --run {RUN_DIR:q} --out {output:q} > {log:q} 2>&1"
+        " && {_RECORD:q} --rule {rule:q} --jobid {jobid:q} >> {log:q} 2>&1"
 
 
 # Optional: fine-tune the trained encoder on another cohort (a new type head) and measure the gain
@@ -132,20 +131,21 @@ if _FINETUNE["enabled"]:
             out("finetune/metrics.json"),
         params:
             epochs=_FINETUNE["epochs"],
-            freeze="--freeze-encoder" if _FINETUNE["freeze_encoder"] else "",
+            freeze=["--freeze-encoder"] if _FINETUNE["freeze_encoder"] else [],
             test_fraction=_FINETUNE["test_fraction"],
             train_fraction=_FINETUNE["train_fraction"],
             seed=SEED,
-            experiment=shlex.quote(f"{EXPERIMENT}-finetune"),
-            tracking=shlex.quote(TRACKING_URI),
-            extra=_FINETUNE["extra"],
+            experiment=f"{EXPERIMENT}-finetune",
+            tracking=TRACKING_URI,
+            extra=EXTRA["finetune"],
         threads: config["threads"]
         log:
             logfile("finetune"),
         benchmark:
             bench("finetune")
         shell:
-            "{NANOG1} finetune {input.cohort:q} --from {RUN_DIR} --out {OUT}/finetune"
-            " --epochs {params.epochs} {params.freeze} --test-fraction {params.test_fraction}"
-            " --train-fraction {params.train_fraction} --seed {params.seed}"
-            " --experiment {params.experiment} --tracking-uri {params.tracking} {params.extra} > {log} 2>&1"
+            "{NANOG1:q} finetune {input.cohort:q} --from {RUN_DIR:q} --out {OUT:q}/finetune"
+            " --epochs {params.epochs:q} {params.freeze:q} --test-fraction {params.test_fraction:q}"
+            " --train-fraction {params.train_fraction:q} --seed {params.seed:q}"
+            " --experiment {params.experiment:q} --tracking-uri {params.tracking:q} {params.extra:q}"
+            " > {log:q} 2>&1"
