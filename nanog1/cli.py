@@ -45,12 +45,15 @@ def info() -> None:
 @app.command()
 def demo(
     cores: int = typer.Option(2, "--cores", help="CPU cores Snakemake may use"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="show the jobs that would run; run nothing"),
 ) -> None:
-    """Run the main job on the embedded demo data: pipelines/demo.yaml through Snakemake."""
+    """Run the main job on the embedded demo data (the shipped `demo` config) through Snakemake, here."""
     from nanog1.pipeline.config import PIPELINES_DIR
     from nanog1.pipeline.runner import run_pipeline
 
-    code = run_pipeline(PIPELINES_DIR / "demo.yaml", cores=cores)
+    code = run_pipeline(PIPELINES_DIR / "demo.yaml", cores=cores, dry_run=dry_run)
+    if dry_run:
+        raise typer.Exit(code)
     if code != 0:
         typer.echo("The demo stopped; run `make demo` again to finish it (done steps are kept).", err=True)
         raise typer.Exit(code)
@@ -580,7 +583,8 @@ def world_train(
 
 
 # --- pipeline ----------------------------------------------------------------------------------
-pipeline_app = typer.Typer(help="Batch pipelines on Snakemake (pipelines/*.yaml).", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Batch pipelines on Snakemake (shipped configs: demo, pcawg).",
+                           no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 
 
@@ -589,7 +593,7 @@ app.add_typer(pipeline_app, name="pipeline")
 )
 def pipeline_run(
     ctx: typer.Context,
-    config: Path = typer.Argument(..., exists=True, dir_okay=False, help="pipeline YAML, e.g. demo.yaml"),
+    config: str = typer.Argument(..., help="pipeline YAML file, or the name of a shipped one (demo, pcawg)"),
     cores: int = typer.Option(2, "--cores", "-c", help="CPU cores Snakemake may use"),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="show the jobs that would run; run nothing"),
     until: str = typer.Option(None, "--until", help="run up to this rule (e.g. merge, train)"),
@@ -604,11 +608,12 @@ def pipeline_run(
     Snakemake locks the working directory while it runs; a run that finds it locked stops with an error
     saying so. After a killed run, clear its lock with --unlock, then run the same command again.
     """
-    from nanog1.pipeline.config import ConfigError
+    from nanog1.pipeline.config import ConfigError, find_config
     from nanog1.pipeline.runner import run_pipeline
 
     try:
-        code = run_pipeline(config, cores, dry_run, until, ctx.args, overrides, directory, unlock=unlock)
+        path = find_config(config)
+        code = run_pipeline(path, cores, dry_run, until, ctx.args, overrides, directory, unlock=unlock)
     except ConfigError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err

@@ -93,3 +93,16 @@ def test_snakefile_validates_too(tmp_path: Path):
     out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode != 0
     assert "'epoch' was unexpected" in out.stdout + out.stderr
+
+
+def test_shipped_configs_are_found_by_name(tmp_path: Path, monkeypatch):
+    from nanog1.pipeline.config import find_config
+
+    monkeypatch.chdir(tmp_path)  # anywhere: the shipped configs are package data
+    assert find_config("demo") == find_config("demo.yaml") == PIPELINES_DIR / "demo.yaml"
+    (tmp_path / "demo.yaml").write_text("name: mine\n")
+    assert find_config("demo.yaml") == Path("demo.yaml")  # a file of that name here wins
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml: no such config file.*shipped: demo, pcawg"):
+        find_config("nowhere.yaml")
+    with pytest.raises(ConfigError, match="no such config file"):
+        find_config("sub/demo.yaml")  # a path that is not there is not taken for a shipped name

@@ -24,7 +24,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBU
 
 
 def pipeline_cmd(workdir: Path, *extra: str) -> list[str]:
-    """`nanog1 pipeline run pipelines/demo.yaml` at the small size, in `workdir`."""
+    """`nanog1 pipeline run demo` at the small size, in `workdir`."""
     sets = [arg for item in SMALL_DEMO for arg in ("--set", item)]
     return [sys.executable, "-m", "nanog1.cli", "pipeline", "run", str(PIPELINES_DIR / "demo.yaml"),
             "--cores", "2", "--directory", str(workdir), *sets, *extra]

@@ -1,4 +1,4 @@
-"""The PCAWG recipe (pipelines/pcawg.yaml) through Snakemake up to the merged cohort, on the real matrices."""
+"""The PCAWG recipe (shipped pcawg.yaml) through Snakemake up to the merged cohort, on the real matrices."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Where the dashboard reads from: cohort file, MLflow store and model checkpoints.
 
 Resolution order for each source: the sidebar chooser (per browser session), then the environment
-(`nanog1 app` sets it from its options), then the demo outputs under the repository root.
+(`nanog1 app` sets it from its options), then the demo outputs in `results/demo/` of the folder the app
+was started in (where `nanog1 demo` writes them).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nanog1
+from nanog1.resources import resource_path
 
 #: Environment variables read by the dashboard (set by `nanog1 app`).
 ENV_COHORT = "NANOG1_COHORT"
@@ -22,13 +24,13 @@ ENV_WORLD_CKPT = "NANOG1_WORLD_CHECKPOINT"
 
 
 def repo_root() -> Path:
-    """The repository root of an editable install (the folder holding `nanog1/` and `app/`)."""
+    """The source checkout's root, for the notebooks that ship beside the package (not for an install)."""
     return Path(nanog1.__file__).resolve().parents[1]
 
 
 def app_dir() -> Path:
-    """The folder of the Streamlit app (`app/Home.py` and the page scripts in `app/views/`)."""
-    return repo_root() / "app"
+    """The Streamlit app shipped in the package: `Home.py` and the page scripts in `views/`."""
+    return resource_path("dashboard", "app")
 
 
 @dataclass(frozen=True)
@@ -48,9 +50,9 @@ def _optional_path(value: str | None) -> Path | None:
 
 
 def default_config(environ: dict[str, str] | None = None) -> DashboardConfig:
-    """Sources from the environment, falling back to the demo outputs in `results/demo/`."""
+    """Sources from the environment, falling back to the demo outputs in `./results/demo/`."""
     env = os.environ if environ is None else environ
-    demo = repo_root() / "results" / "demo"
+    demo = Path.cwd() / "results" / "demo"
     return DashboardConfig(
         cohort=Path(env.get(ENV_COHORT) or demo / "cohort.h5ad").expanduser(),
         tracking_uri=env.get(ENV_TRACKING) or f"sqlite:///{demo / 'mlflow.db'}",
@@ -70,6 +72,6 @@ def sqlite_path(tracking_uri: str) -> Path | None:
 
 
 def discovered_cohorts(root: Path | None = None) -> list[str]:
-    """Cohort files the pipelines wrote under `results/` (one folder level deep), as sorted paths."""
-    results = (root or repo_root()) / "results"
+    """Cohort files the pipelines wrote under `<root or here>/results/` (one level deep), as sorted paths."""
+    results = (root or Path.cwd()) / "results"
     return sorted(str(p) for p in results.glob("*/*.h5ad")) if results.is_dir() else []

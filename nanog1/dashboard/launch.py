@@ -10,10 +10,8 @@ from nanog1.dashboard.config import ENV_COHORT, ENV_TRACKING, app_dir
 
 
 def streamlit_command(port: int = 8501, host: str = "127.0.0.1", headless: bool = False) -> list[str]:
-    """`python -m streamlit run app/Home.py …` bound to `host:port`, usage statistics off."""
+    """`python -m streamlit run …/nanog1/dashboard/app/Home.py …` on `host:port`, usage statistics off."""
     entry = app_dir() / "Home.py"
-    if not entry.is_file():
-        raise FileNotFoundError(f"dashboard entry script not found: {entry} (installed from the repo?)")
     return [
         sys.executable, "-m", "streamlit", "run", str(entry),
         "--server.address", host,

@@ -20,7 +20,8 @@ from nanog1.dashboard.cohort_tables import CohortError
 from nanog1.dashboard.config import DashboardConfig, default_config, discovered_cohorts
 from nanog1.dashboard.runs import StoreError
 
-#: Page scripts (app/views/), relative to app/Home.py (the entry script), used for links and st.switch_page.
+#: Page scripts (dashboard/app/views/), relative to dashboard/app/Home.py (the entry script), for links and
+#: st.switch_page.
 PAGES = {
     "overview": "views/overview.py",
     "cohort": "views/cohort.py",

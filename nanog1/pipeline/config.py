@@ -1,8 +1,8 @@
 """Pipeline configs: load a YAML config, apply overrides and validate it against the JSON schema.
 
-The same schema (pipelines/schema/config.schema.yaml) is enforced by the Snakefile's `validate`; checking
-it here first lets `nanog1 pipeline run` fail before Snakemake starts, with a message naming the bad key
-and what the schema expects there.
+The same schema (nanog1/workflow/schema/config.schema.yaml) is enforced by the Snakefile's `validate`;
+checking it here first lets `nanog1 pipeline run` fail before Snakemake starts, with a message naming the
+bad key and what the schema expects there.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from typing import Any
 import yaml
 
 from nanog1.pipeline.extra import ExtraOptionError, normalise_extra
+from nanog1.resources import resource_path
 
-#: The folder holding the Snakefile, the configs and the schema (found from the installed package).
-PIPELINES_DIR = Path(__file__).resolve().parents[2] / "pipelines"
+#: The folder holding the Snakefile, the configs and the schema (package data: nanog1/workflow/).
+PIPELINES_DIR = resource_path("workflow")
 SCHEMA_PATH = PIPELINES_DIR / "schema" / "config.schema.yaml"
 
 
@@ -115,6 +116,23 @@ def _check_inputs(config: dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: config key 'input.files' must list the input files for mode {mode!r}")
     if inp["mode"] == "files" and not inp.get("reference"):
         raise ConfigError(f"{source}: config key 'input.reference' (a FASTA) is required for mode 'files'")
+
+
+def shipped_configs() -> list[str]:
+    """Names of the configs shipped with the package (`demo`, `pcawg`), usable in place of a path."""
+    return sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml"))
+
+
+def find_config(name_or_path: str | Path) -> Path:
+    """The config file at `name_or_path`, else the shipped config of that name (`demo`, `demo.yaml`)."""
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return path
+    shipped = PIPELINES_DIR / f"{path.name.removesuffix('.yaml')}.yaml"
+    if path.name == str(name_or_path) and shipped.is_file():
+        return shipped
+    raise ConfigError(f"{name_or_path}: no such config file, nor a shipped config"
+                      f" (shipped: {', '.join(shipped_configs())})")
 
 
 def load_config(path: Path, overrides: list[str] | None = None) -> dict[str, Any]:

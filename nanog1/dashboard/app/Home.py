@@ -1,6 +1,6 @@
-"""NanoG1 dashboard entry script: shared sidebar, then the chosen page (`streamlit run app/Home.py`).
+"""NanoG1 dashboard entry script: shared sidebar, then the chosen page (started by `nanog1 app`).
 
-Page scripts live in app/views/ (not pages/, which Streamlit would also list as a second navigation).
+Page scripts live in views/ beside it (not pages/, which Streamlit would also list as a second navigation).
 """
 
 import streamlit as st
