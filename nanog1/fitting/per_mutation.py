@@ -10,14 +10,13 @@ R the reconstruction), which is e_s wherever the fit reconstructs the catalogue.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nanog1.genomics.channels import CHANNEL_SETS, all_channels
+from nanog1.io import atomic_open
 
 
 def channel_probabilities(exposures: pd.DataFrame, signatures: pd.DataFrame) -> np.ndarray:
@@ -101,15 +100,8 @@ def probability_table(adata, channel_set: str = "SBS96") -> pd.DataFrame:
 
 
 def export_table(adata, channel_set: str, path: str | Path) -> int:
-    """Write probability_table as a TSV (atomically: temp file beside it, then os.replace); rows written."""
+    """Write probability_table as a TSV (atomically, nanog1.io); rows written."""
     table = probability_table(adata, channel_set)
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            table.to_csv(handle, sep="\t", index=False, float_format="%.6g")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as handle:
+        table.to_csv(handle, sep="\t", index=False, float_format="%.6g")
     return len(table)

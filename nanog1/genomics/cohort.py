@@ -9,8 +9,6 @@ and `channel_sets_present` (the exact sets, layout order), `uns['tokens']` = rag
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import anndata as ad
@@ -28,6 +26,7 @@ from nanog1.genomics.channels import (
     fold_labels,
     set_slice,
 )
+from nanog1.io import atomic_write_with
 
 
 def channel_var() -> pd.DataFrame:
@@ -121,18 +120,8 @@ def assemble_cohort(
 
 
 def write_cohort(adata: ad.AnnData, path: Path | str) -> Path:
-    """Write an .h5ad atomically: a temporary file in the same folder, then os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        adata.write_h5ad(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write an .h5ad atomically and group-readable (nanog1.io.atomic_write_with)."""
+    return atomic_write_with(path, adata.write_h5ad)
 
 
 def conform_cohort(adata: ad.AnnData) -> ad.AnnData:

@@ -27,6 +27,7 @@ from pathlib import Path
 import pysam
 
 from nanog1.genomics.variants import InputError
+from nanog1.io import publish
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +190,8 @@ def _rebuild(fasta: Path, fai: Path) -> None:
     try:
         pysam.faidx(*args)
         if gzi is not None:
-            os.replace(str(gzi) + tag, gzi)
-        os.replace(tmp_fai, fai)
+            publish(Path(str(gzi) + tag), gzi)
+        publish(tmp_fai, fai)
     except pysam.utils.SamtoolsError as err:
         raise InputError(str(fasta), None, f"cannot index the FASTA: {str(err).strip()}") from None
     finally:

@@ -21,12 +21,12 @@ import json
 import mmap
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from nanog1.genomics.fasta_index import FaiEntry, can_write
+from nanog1.io import atomic_open, atomic_write_text, current_umask
 
 ENV = "NANOG1_REFERENCE_CACHE"
 FORMAT = 1
@@ -66,17 +66,15 @@ def _path_tag(fasta: Path) -> str:
     return f"{fasta.name}-{digest}"
 
 
+def _shared_mode() -> int:
+    """A cache file's mode: a new file's, and group-readable even under a strict umask (a shared cache)."""
+    return (0o664 & ~current_umask()) | 0o040
+
+
 def _atomic_save(path: Path, array: np.ndarray) -> None:
-    """np.save into a temporary file beside `path`, made group-readable, then renamed into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, array, allow_pickle=False)
-        os.chmod(tmp, (0o664 & ~_umask()) | 0o040)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """np.save atomically (nanog1.io), group-readable."""
+    with atomic_open(path, "wb", _shared_mode()) as f:
+        np.save(f, array, allow_pickle=False)
 
 
 class ContigCache:
@@ -143,11 +141,7 @@ class ContigCache:
             self._drop_other_versions()
             self.folder.mkdir(parents=True, exist_ok=True)
             os.chmod(self.folder, self.folder.stat().st_mode | 0o050)
-            fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=self.folder)
-            with os.fdopen(fd, "w") as f:
-                json.dump(self._manifest, f, indent=1)
-            os.chmod(tmp, 0o664 & ~_umask() | 0o040)
-            os.replace(tmp, manifest)
+            atomic_write_text(manifest, json.dumps(self._manifest, indent=1), _shared_mode())
         _atomic_save(path, letters)
 
     def _drop_other_versions(self) -> None:
@@ -170,9 +164,3 @@ def _data_offset(path: Path, length: int) -> int | None:
     except (OSError, ValueError):
         return None
     return offset if shape == (length,) and dtype == np.uint8 else None
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask

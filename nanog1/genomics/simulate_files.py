@@ -8,8 +8,6 @@ Doublets are two adjacent SNV records in VCFs and one DNP row in the MAF. Files 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import pysam
 from nanog1.genomics.channels import CHANNEL_SETS, SIGNATURE_SETS
 from nanog1.genomics.simulate import SimulatedCohort
 from nanog1.genomics.simulate_loci import SLOT, locus
+from nanog1.io import atomic_write_text
 
 MAF_HEADER = (
     "Hugo_Symbol",
@@ -56,19 +55,6 @@ class SimulatedFiles:
     n_records: int
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    """Write text to a temporary file beside `path`, then os.replace it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _events(cohort: SimulatedCohort) -> list[tuple[int, str, str]]:
@@ -117,7 +103,7 @@ def _write_fasta(path: Path, names: list[str], seqs: list[bytearray]) -> None:
     for name, seq in zip(names, seqs, strict=True):
         text = seq.decode()
         lines.append(f">{name}\n" + "\n".join(text[i : i + 60] for i in range(0, len(text), 60)))
-    _atomic_write(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
     pysam.faidx(str(path))
 
 
@@ -179,12 +165,12 @@ def write_simulated_files(
             maf_lines += _maf_rows(samples[s], names, rows)
             continue
         path = outdir / "vcf" / f"{samples[s]}.vcf"
-        _atomic_write(path, _vcf_text(samples[s], names, seqs, rows))
+        atomic_write_text(path, _vcf_text(samples[s], names, seqs, rows))
         vcfs.append(path)
     maf = None
     if in_maf:
         maf = outdir / "cohort.maf"
-        _atomic_write(maf, "\n".join(["\t".join(MAF_HEADER), *maf_lines]) + "\n")
+        atomic_write_text(maf, "\n".join(["\t".join(MAF_HEADER), *maf_lines]) + "\n")
     sheet = outdir / "samples.csv"
-    _atomic_write(sheet, cohort.sample_sheet.to_csv(index=False))
+    atomic_write_text(sheet, cohort.sample_sheet.to_csv(index=False))
     return SimulatedFiles(fasta, vcfs, maf, sheet, len(table))

@@ -9,10 +9,8 @@ is an explicit `--unlock`), and prints the per-rule time/memory table at the end
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from nanog1.io import atomic_write_text
 from nanog1.pipeline.config import PIPELINES_DIR, load_config
 
 SNAKEFILE = PIPELINES_DIR / "Snakefile"
@@ -73,11 +72,7 @@ def _resolved_configfile(config_path: Path, config: dict, options: RunOptions) -
     # Named by content: cluster jobs re-read the config file, so another run's file must never replace it.
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     target = Path(options.workdir or ".") / ".snakemake" / "nanog1" / f"{config['name']}.{digest}.yaml"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, target)
+    atomic_write_text(target, text)
     return target.resolve()
 
 

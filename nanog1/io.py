@@ -1,0 +1,122 @@
+"""Atomic, durable, shareable writes, and weights-only loads: the one way NanoG1 puts files on disk.
+
+Every output goes through `atomic_path` (or its text/bytes shorthands): the writer fills a temporary file
+beside the target; the file is fsynced, given the mode a plain `open()` would give a new file (0o666 less
+the umask, so group-readable under the usual 022 or 002 umask, not the 0600 of `mkstemp`), renamed onto the
+target, and the folder is fsynced so that the rename survives a crash. A reader sees the old file or the
+new one, never half of one, and a failed writer leaves the old file and no temporary behind.
+
+Checkpoints are read back with `load_weights` (`torch.load(weights_only=True)`): tensors, numbers, strings,
+lists and dicts only, so loading a file never runs code from it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process umask (read from /proc where it can be; else set and restored under a lock)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    with _UMASK_LOCK:
+        umask = os.umask(0o077)
+        os.umask(umask)
+    return umask
+
+
+def new_file_mode() -> int:
+    """The mode `open(path, "w")` gives a new file: 0o666 less the umask."""
+    return 0o666 & ~current_umask()
+
+
+def fsync_dir(folder: Path) -> None:
+    """Flush a folder's entries (a rename in it) to disk; a no-op where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def publish(tmp: Path, path: Path, mode: int | None = None) -> None:
+    """Make the finished temporary file `tmp` the file `path`: fsync, chmod (`mode` or a new file's), rename,
+    fsync the folder. For writers that name their own temporary files (e.g. `pysam.faidx`)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.fchmod(fd, new_file_mode() if mode is None else mode)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(Path(path).parent)
+
+
+@contextmanager
+def atomic_path(path: str | Path, mode: int | None = None, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path (`.<name>.<random><suffix>`) beside `path` for a writer that takes a path
+    (h5ad, torch.save; give savefig a suffix it knows); once the block ends without error, publish it as
+    `path` (see the module docstring)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        publish(tmp, path, mode)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w", file_mode: int | None = None,
+                **kwargs: Any) -> Iterator[IO]:
+    """`open(path, mode)` for writing, published atomically when the block ends without error."""
+    with atomic_path(path, file_mode) as tmp, open(tmp, mode, **kwargs) as handle:
+        yield handle
+
+
+def atomic_write_text(path: str | Path, text: str, mode: int | None = None) -> Path:
+    """Write `text` to `path` atomically; returns the path."""
+    with atomic_open(path, "w", mode) as handle:
+        handle.write(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes, mode: int | None = None) -> Path:
+    """Write `data` to `path` atomically; returns the path."""
+    with atomic_open(path, "wb", mode) as handle:
+        handle.write(data)
+    return Path(path)
+
+
+def atomic_write_with(path: str | Path, writer: Callable[[Path], Any], mode: int | None = None,
+                      suffix: str = ".tmp") -> Path:
+    """Call `writer(temporary path)`, then publish the result as `path`; returns the path."""
+    with atomic_path(path, mode, suffix) as tmp:
+        writer(tmp)
+    return Path(path)
+
+
+def load_weights(path: str | Path, map_location: Any = "cpu") -> Any:
+    """`torch.load(path, weights_only=True)`: plain data only, so a file cannot run code when loaded."""
+    import torch
+
+    return torch.load(Path(path), map_location=map_location, weights_only=True)
