@@ -24,8 +24,8 @@ from sklearn.model_selection import train_test_split
 
 def audio_peer(cfg) -> float:
     """Logistic regression on the same clips, split and log-mel as the encoder's run."""
-    from nanog1.models.audio import AudioConfig, AudioEncoder, standardise
-    from nanog1.training.audio import load_audio, mel_batch
+    from nanog1.zoo.audio import AudioConfig, AudioEncoder, standardise
+    from nanog1.zoo.train_audio import load_audio, mel_batch
 
     data = load_audio(cfg)
     encoder = AudioEncoder(AudioConfig(**{**cfg.model.__dict__, "num_classes": len(data.class_names)}))
@@ -39,8 +39,8 @@ def audio_peer(cfg) -> float:
 
 def main() -> None:
     """Train both models, print a compact table."""
-    from nanog1.training.audio import AudioTrainConfig, train_audio
-    from nanog1.training.world import WorldTrainConfig, train_world
+    from nanog1.zoo.train_audio import AudioTrainConfig, train_audio
+    from nanog1.zoo.train_world import WorldTrainConfig, train_world
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)

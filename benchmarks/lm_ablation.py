@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nanog1.models.corpus import default_corpus, split_tokens, unigram_cross_entropy
-from nanog1.models.text import QuatrixLM, TextConfig, lm_loss
+from nanog1.zoo.corpus import default_corpus, split_tokens, unigram_cross_entropy
+from nanog1.zoo.text import QuatrixLM, TextConfig, lm_loss
 
 MIXERS = [("SAO (qcompass)", "qcompass", 4), ("SAVO", "savo", 4), ("rank-matched MHA", "mha_rank", 4),
           ("full MHA (ffn 3)", "mha", 3), ("Q-Delta", "qdelta", 4),
@@ -49,7 +49,7 @@ def corpus_bytes(megabytes: float) -> np.ndarray:
 
 
 def lr_at(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up then cosine to 5 % (the same shape as nanog1.training.optim)."""
+    """Linear warm-up then cosine to 5 % (the same shape as nanog1.optim)."""
     if step < warmup:
         return (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))

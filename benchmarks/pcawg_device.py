@@ -25,9 +25,9 @@ import torch.distributed as dist
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from nanog1.models.mutation import MutationEncoder, MutationEncoderConfig, count_parameters
-from nanog1.training.losses import class_weights, exposure_loss
-from nanog1.training.optim import build_optimizer
+from nanog1.encoder.losses import class_weights, exposure_loss
+from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig, count_parameters
+from nanog1.optim import build_optimizer
 
 SETS = ("SBS96", "DBS78", "ID83")
 
@@ -148,7 +148,7 @@ def train_fold(data: dict, train: np.ndarray, val: np.ndarray, recipe: Recipe, r
     torch.manual_seed(recipe.seed)
     n_types = len(data["classes"])
     model = encoder(recipe, n_types, expo_sizes(data)).to(device)
-    # As nanog1.training.loop.wrap_ddp (not imported: loop pulls in pandas/scikit-learn).
+    # As nanog1.encoder.loop.wrap_ddp (not imported: loop pulls in pandas/scikit-learn).
     net = DDP(model, find_unused_parameters=True) if world > 1 else model
     steps = math.ceil(len(train) / world / recipe.batch)
     opt, sched = build_optimizer(model, recipe.lr, recipe.weight_decay, steps * recipe.epochs // 20,

@@ -17,8 +17,8 @@ import numpy as np
 from pcawg_device import exposure_cosine
 from pcawg_typing import pcawg_cohort, refit_exposures
 
+from nanog1.encoder.data import cohort_arrays
 from nanog1.genomics.channels import CHANNEL_SETS
-from nanog1.training.data import cohort_arrays
 
 
 def main() -> None:

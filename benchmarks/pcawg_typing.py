@@ -24,21 +24,21 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nanog1.encoder.abstention import coverage_curve
+from nanog1.encoder.baselines import catalogue_features, classifiers, exposure_features, oof_proba
+from nanog1.encoder.calibration import crossfit_calibration
+from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.cv import kfold_splits, train_val_split
+from nanog1.encoder.data import cohort_arrays
+from nanog1.encoder.inference import predict
+from nanog1.encoder.loop import encoder_config, fit, loss_context
+from nanog1.encoder.metrics import classification_metrics, per_type_report
+from nanog1.encoder.model import MutationEncoder
 from nanog1.fitting.fit import FitConfig, fit_signatures
 from nanog1.genomics.channels import CHANNEL_SETS
 from nanog1.genomics.cohort import assemble_cohort
 from nanog1.genomics.matrix import read_catalogue_matrix
 from nanog1.genomics.signatures_pcawg import read_pcawg_attributions, read_pcawg_signatures
-from nanog1.models.mutation import MutationEncoder
-from nanog1.training.abstention import coverage_curve
-from nanog1.training.baselines import catalogue_features, classifiers, exposure_features, oof_proba
-from nanog1.training.calibration import crossfit_calibration
-from nanog1.training.config import TrainConfig
-from nanog1.training.cv import kfold_splits, train_val_split
-from nanog1.training.data import cohort_arrays
-from nanog1.training.inference import predict
-from nanog1.training.loop import encoder_config, fit, loss_context
-from nanog1.training.metrics import classification_metrics, per_type_report
 
 FILES = {"SBS96": "WGS_PCAWG.96.csv", "DBS78": "WGS_PCAWG.dinucs.csv", "ID83": "WGS_PCAWG.indels.csv"}
 

@@ -18,7 +18,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from nanog1.training.calibration import crossfit_calibration, fit_temperature, logits_from_proba
+from nanog1.encoder.calibration import crossfit_calibration, fit_temperature, logits_from_proba
 
 
 def pcawg_profiles(pcawg_dir: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -319,8 +319,8 @@ def train(
     stop_after_epochs: int = typer.Option(None, "--stop-after-epochs", hidden=True),
 ) -> None:
     """Train the mutation encoder on a cohort; logs an MLflow run and prints its id."""
-    from nanog1.training.config import load_config
-    from nanog1.training.run import train_cohort
+    from nanog1.encoder.config import load_config
+    from nanog1.encoder.run import train_cohort
 
     overrides = dict(task=task, mixer=mixer, view=view, epochs=epochs, hidden=hidden, layers=layers,
                      rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
@@ -343,7 +343,7 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="output .h5ad with predictions, probabilities, embeddings"),
 ) -> None:
     """Predict types/exposures and embed a cohort with a trained run (or an ensemble); reports beside OUT."""
-    from nanog1.training.evaluate import evaluate_cohort
+    from nanog1.encoder.evaluate import evaluate_cohort
 
     metrics = evaluate_cohort(cohort, run, out)
     typer.echo(f"wrote {out}" + (f"  {({k: round(v, 4) for k, v in metrics.items()})}" if metrics else ""))
@@ -356,7 +356,7 @@ def embed(
     out: Path = typer.Option(..., "--out", help="output .h5ad with obsm['X_nanog1']"),
 ) -> None:
     """Write the run's pooled embeddings of every sample to obsm['X_nanog1']."""
-    from nanog1.training.embed import embed_cohort
+    from nanog1.encoder.embed import embed_cohort
 
     adata = embed_cohort(cohort, run, out)
     typer.echo(f"wrote {out}  X_nanog1 {adata.obsm['X_nanog1'].shape}")
@@ -373,7 +373,7 @@ def baselines(
     models: str = typer.Option("logreg,random_forest,gradient_boosting", help="comma-separated subset"),
 ) -> None:
     """Logistic regression, random forest and gradient boosting on catalogues and exposures, k-fold CV."""
-    from nanog1.training.baselines import run_baselines
+    from nanog1.encoder.baselines import run_baselines
 
     table = run_baselines(cohort, folds=folds, seed=seed, experiment=experiment, tracking_uri=tracking_uri,
                           out=out, models=models.split(","))
@@ -396,7 +396,7 @@ def finetune(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: a SQLite file beside OUT"),
 ) -> None:
     """Fine-tune a trained encoder on a new cohort (new type head) and report the gain over scratch."""
-    from nanog1.training.finetune import FinetuneConfig, finetune_cohort
+    from nanog1.encoder.finetune import FinetuneConfig, finetune_cohort
 
     fcfg = FinetuneConfig(epochs=epochs, freeze_encoder=freeze_encoder, test_fraction=test_fraction,
                           train_fraction=train_fraction, lr=lr, seed=seed, experiment=experiment)
@@ -432,8 +432,8 @@ def lm_train(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
 ) -> None:
     """Train QuatrixLM; prints validation loss against the unigram baseline and the MLflow run id."""
-    from nanog1.models.text import TextConfig
-    from nanog1.training.lm import LMTrainConfig, train_lm
+    from nanog1.zoo.text import TextConfig
+    from nanog1.zoo.train_text import LMTrainConfig, train_lm
 
     model = TextConfig(hidden_size=hidden, layers=layers, rank=rank, heads=heads, mixer=mixer,
                        checkpointing=checkpointing)
@@ -458,7 +458,7 @@ def lm_generate(
     """Continue a prompt with a trained QuatrixLM."""
     import torch
 
-    from nanog1.models.text import load_checkpoint
+    from nanog1.zoo.text import load_checkpoint
 
     torch.manual_seed(seed)
     text = load_checkpoint(model).complete(prompt, max_new_tokens, temperature=temperature, top_k=top_k,
@@ -480,8 +480,8 @@ def vision_train(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
 ) -> None:
     """Train the vision classifier; prints held-out accuracy and the MLflow run id."""
-    from nanog1.models.vision import VisionConfig
-    from nanog1.training.vision import VisionTrainConfig, train_vision
+    from nanog1.zoo.train_vision import VisionTrainConfig, train_vision
+    from nanog1.zoo.vision import VisionConfig
 
     model = VisionConfig(image_size=image_size, channels=channels, patch_size=patch_size, hidden_size=hidden,
                          layers=layers, rank=rank, heads=heads, mixer=mixer)
@@ -499,7 +499,7 @@ def vision_predict(
     images: list[Path] = typer.Argument(None, help="image files (default: scikit-learn's sample photos)"),
 ) -> None:
     """Print the predicted class and its probability for each image."""
-    from nanog1.training.vision import predict_files
+    from nanog1.zoo.train_vision import predict_files
 
     for name, label, prob in predict_files(model, images or []):
         typer.echo(f"{name}\t{label}\t{prob:.3f}")
@@ -527,8 +527,8 @@ def audio_train(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
 ) -> None:
     """Train the audio classifier; prints held-out accuracy against chance and the MLflow run id."""
-    from nanog1.models.audio import AudioConfig
-    from nanog1.training.audio import AudioTrainConfig, train_audio
+    from nanog1.zoo.audio import AudioConfig
+    from nanog1.zoo.train_audio import AudioTrainConfig, train_audio
 
     model = AudioConfig(hidden_size=hidden, layers=layers, rank=rank, heads=heads, mixer=mixer)
     cfg = AudioTrainConfig(data=str(data) if data else None, per_class=per_class, epochs=epochs, lr=lr,
@@ -545,7 +545,7 @@ def audio_predict(
     clips: list[Path] = typer.Argument(None, help="WAV files (default: one fresh synthetic clip per class)"),
 ) -> None:
     """Print the predicted class and its probability for each clip."""
-    from nanog1.training.audio import predict_files
+    from nanog1.zoo.train_audio import predict_files
 
     for name, label, prob in predict_files(model, clips or []):
         typer.echo(f"{name}\t{label}\t{prob:.3f}")
@@ -566,9 +566,9 @@ def world_train(
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
 ) -> None:
     """Train the world model; prints its open-loop rollout error against copying the last frame."""
-    from nanog1.models.gridworld import GridWorldConfig
-    from nanog1.models.world import WorldConfig
-    from nanog1.training.world import WorldTrainConfig, train_world
+    from nanog1.zoo.gridworld import GridWorldConfig
+    from nanog1.zoo.train_world import WorldTrainConfig, train_world
+    from nanog1.zoo.world import WorldConfig
 
     model = WorldConfig(hidden_size=hidden, layers=layers, rank=rank, heads=heads, mixer=mixer)
     cfg = WorldTrainConfig(env=GridWorldConfig(grid=grid, walls=walls), train_episodes=episodes, steps=steps,

@@ -231,7 +231,7 @@ def test_cli_app_options():
 
 
 def test_model_status_names_what_is_missing(tmp_path):
-    absent = model_status("text LM", "nanog1.models.not_a_module", None)
+    absent = model_status("text LM", "nanog1.zoo.not_a_module", None)
     assert not absent.ready and "not_a_module" in absent.missing()
     no_ckpt = model_status("text LM", "json", None)
     assert no_ckpt.module_found and "no text LM checkpoint" in no_ckpt.missing()

@@ -146,7 +146,7 @@ def test_models_page_names_what_is_missing(env):
     at = run_page("models")
     assert_clean(at)
     assert len(at.info) == 2
-    assert "nanog1.models.text" in at.info[0].value and "nanog1.models.vision" in at.info[1].value
+    assert "nanog1.zoo.text" in at.info[0].value and "nanog1.zoo.vision" in at.info[1].value
 
 
 def test_missing_and_corrupt_cohort_show_clear_errors(env, monkeypatch, tmp_path):

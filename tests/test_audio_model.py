@@ -12,7 +12,7 @@ from scipy.io import wavfile
 from typer.testing import CliRunner
 
 from nanog1.cli import app
-from nanog1.models.audio import (
+from nanog1.zoo.audio import (
     AudioConfig,
     AudioEncoder,
     LogMel,
@@ -21,9 +21,9 @@ from nanog1.models.audio import (
     save_checkpoint,
     standardise,
 )
-from nanog1.models.audio_data import CLASS_NAMES, synthetic_audio
-from nanog1.models.text import QuatrixLM, TextConfig
-from nanog1.training.audio import AudioTrainConfig, mel_batch, predict_files, read_wav, train_audio
+from nanog1.zoo.audio_data import CLASS_NAMES, synthetic_audio
+from nanog1.zoo.text import QuatrixLM, TextConfig
+from nanog1.zoo.train_audio import AudioTrainConfig, mel_batch, predict_files, read_wav, train_audio
 
 TINY = AudioConfig(n_mels=16, max_frames=64, patch_size=8, hidden_size=32, layers=1, rank=8, heads=2,
                    dropout=0.0, num_classes=len(CLASS_NAMES))

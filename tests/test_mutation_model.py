@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nanog1.models.mutation import (
+from nanog1.encoder.model import (
     N_CHANNELS,
     SET_SIZES,
     CataloguePredictor,

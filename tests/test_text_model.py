@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from nanog1.core import MIXER_KINDS
-from nanog1.models.sampling import filter_logits, sample_next
-from nanog1.models.text import (
+from nanog1.zoo.sampling import filter_logits, sample_next
+from nanog1.zoo.text import (
     QuatrixLM,
     TextConfig,
     berry_q0_config,
@@ -16,8 +16,8 @@ from nanog1.models.text import (
     load_checkpoint,
     save_checkpoint,
 )
-from nanog1.models.tokenizer import ByteTokenizer
-from nanog1.models.vision import VisionConfig
+from nanog1.zoo.tokenizer import ByteTokenizer
+from nanog1.zoo.vision import VisionConfig
 
 SMALL = dict(vocab_size=61, hidden_size=32, layers=2, rank=8, heads=2, max_len=96)
 

@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from nanog1.cli import app
-from nanog1.models.corpus import default_corpus, load_corpus, split_tokens, unigram_cross_entropy
-from nanog1.models.text import TextConfig, load_checkpoint
-from nanog1.models.tokenizer import BPETokenizer, ByteTokenizer, build_tokenizer, tokenizer_from_spec
-from nanog1.training.lm import LMTrainConfig, train_lm
+from nanog1.zoo.corpus import default_corpus, load_corpus, split_tokens, unigram_cross_entropy
+from nanog1.zoo.text import TextConfig, load_checkpoint
+from nanog1.zoo.tokenizer import BPETokenizer, ByteTokenizer, build_tokenizer, tokenizer_from_spec
+from nanog1.zoo.train_text import LMTrainConfig, train_lm
 
 TEXT = "héllo wörld — Q-Compass ✓\nsecond line\ttab"
 

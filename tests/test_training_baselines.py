@@ -9,10 +9,10 @@ from training_cohort import make_cohort
 from typer.testing import CliRunner
 
 from nanog1.cli import app
+from nanog1.encoder.baselines import catalogue_features, exposure_features, oof_proba
+from nanog1.encoder.cv import kfold_splits
+from nanog1.encoder.data import cohort_arrays
 from nanog1.genomics.channels import N_CHANNELS
-from nanog1.training.baselines import catalogue_features, exposure_features, oof_proba
-from nanog1.training.cv import kfold_splits
-from nanog1.training.data import cohort_arrays
 
 
 def test_catalogue_features_reference():

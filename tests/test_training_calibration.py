@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from training_cohort import make_cohort
 
-from nanog1.training.abstention import (
+from nanog1.encoder.abstention import (
     UNCERTAIN,
     AbstentionRule,
     CentroidOOD,
@@ -19,7 +19,7 @@ from nanog1.training.abstention import (
     coverage_curve,
     profile_features,
 )
-from nanog1.training.calibration import (
+from nanog1.encoder.calibration import (
     apply_temperature,
     crossfit_calibration,
     expected_calibration_error,
@@ -124,8 +124,8 @@ def test_profile_features_against_reference():
 @pytest.fixture(scope="module")
 def held_out_type_run(tmp_path_factory):
     """A small encoder trained on three simulated types; the fourth (Breast) is never seen."""
-    from nanog1.training.config import TrainConfig
-    from nanog1.training.run import train_cohort
+    from nanog1.encoder.config import TrainConfig
+    from nanog1.encoder.run import train_cohort
 
     tmp = tmp_path_factory.mktemp("heldout")
     full = make_cohort(n_per_type=25, seed=3, tokens=False)
@@ -157,7 +157,7 @@ def test_training_stores_calibration_and_figures(held_out_type_run):
 
 
 def test_evaluate_marks_an_unseen_type_uncertain(held_out_type_run):
-    from nanog1.training.evaluate import evaluate_cohort
+    from nanog1.encoder.evaluate import evaluate_cohort
 
     tmp, _ = held_out_type_run
     out = tmp / "four_eval.h5ad"

@@ -13,10 +13,10 @@ from training_cohort import make_cohort
 from typer.testing import CliRunner
 
 from nanog1.cli import app
-from nanog1.training import run as run_module
-from nanog1.training.calibration import apply_temperature
-from nanog1.training.config import TrainConfig
-from nanog1.training.tracking import default_tracking_uri
+from nanog1.encoder import run as run_module
+from nanog1.encoder.calibration import apply_temperature
+from nanog1.encoder.config import TrainConfig
+from nanog1.tracking import default_tracking_uri
 
 SMALL = [
     "--hidden",
@@ -154,7 +154,7 @@ def test_evaluate_averages_a_seed_ensemble(cohort, tmp_path):
 
 
 def test_ensemble_refuses_members_with_other_classes(tmp_path):
-    from nanog1.training.ensemble import _check_compatible
+    from nanog1.encoder.ensemble import _check_compatible
 
     saved = {"classes": ["A", "B"], "train_config": {"task": "cancer_type"}}
     _check_compatible([tmp_path / "a", tmp_path / "b"], [saved, dict(saved)])

@@ -11,8 +11,8 @@ import pytest
 import torch
 from training_cohort import make_cohort
 
-from nanog1.training.cv import train_val_split
-from nanog1.training.data import cohort_arrays
+from nanog1.encoder.cv import train_val_split
+from nanog1.encoder.data import cohort_arrays
 
 
 @pytest.mark.slow
@@ -64,8 +64,8 @@ def _ddp_worker(rank: int, port: int, out: str) -> None:
     """Two gloo ranks, different batches, three steps through loop.wrap_ddp; saves each step's gradients."""
     import torch.distributed as dist
 
-    from nanog1.models.mutation import N_CHANNELS, MutationEncoder, MutationEncoderConfig
-    from nanog1.training.loop import wrap_ddp
+    from nanog1.encoder.loop import wrap_ddp
+    from nanog1.encoder.model import N_CHANNELS, MutationEncoder, MutationEncoderConfig
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)

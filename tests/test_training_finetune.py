@@ -15,10 +15,10 @@ import yaml
 from typer.testing import CliRunner
 
 from nanog1.cli import app
-from nanog1.training.config import TrainConfig
-from nanog1.training.data import cohort_arrays
-from nanog1.training.finetune import FinetuneConfig, new_head_model, split_new_cohort, train_with_budget
-from nanog1.training.loop import load_model
+from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.data import cohort_arrays
+from nanog1.encoder.finetune import FinetuneConfig, new_head_model, split_new_cohort, train_with_budget
+from nanog1.encoder.loop import load_model
 
 #: The new cohort: three types the encoder saw (a new draw) and one new type. Both cohorts have low
 #: burdens (noisy catalogues), where features learned on many tumours help a model given few labels.
@@ -34,7 +34,7 @@ LOW_BURDEN = {"SBS96": 25, "DBS78": 2, "ID83": 4}
 @pytest.fixture(scope="module")
 def cohorts(tmp_path_factory):
     """A multitask run on a four-type cohort, and a new cohort of partly different types."""
-    from nanog1.training.run import train_cohort
+    from nanog1.encoder.run import train_cohort
 
     tmp = tmp_path_factory.mktemp("finetune")
     with pytest.MonkeyPatch.context() as mp:

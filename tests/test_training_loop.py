@@ -7,11 +7,11 @@ import pytest
 import torch
 from training_cohort import make_cohort
 
-from nanog1.training import checkpoint as ckpt
-from nanog1.training.config import TrainConfig
-from nanog1.training.cv import train_val_split
-from nanog1.training.data import EVENT_FIELDS, Collate, cohort_arrays, thin_counts
-from nanog1.training.loop import CHECKPOINT, TrainingInterrupted, fit
+from nanog1 import checkpoint as ckpt
+from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.cv import train_val_split
+from nanog1.encoder.data import EVENT_FIELDS, Collate, cohort_arrays, thin_counts
+from nanog1.encoder.loop import CHECKPOINT, TrainingInterrupted, fit
 
 SMALL = dict(hidden=16, layers=1, rank=4, heads=2, batch_size=8, lr=1e-2, warmup_frac=0.05)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.cv import train_val_split
+from nanog1.encoder.data import cohort_arrays
+from nanog1.encoder.loop import fit
 from nanog1.genomics.simulate import simulate_cohort, simulated_anndata
-from nanog1.training.config import TrainConfig
-from nanog1.training.cv import train_val_split
-from nanog1.training.data import cohort_arrays
-from nanog1.training.loop import fit
 
 TYPES = ["Lung-SCC", "Skin-Melanoma", "ColoRect-AdenoCA", "Breast-AdenoCA"]
 

@@ -10,13 +10,13 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
-from nanog1.models.mutation import N_CHANNELS, EncoderOutput
-from nanog1.training import checkpoint as ckpt
-from nanog1.training import losses
-from nanog1.training.config import TrainConfig, load_config
-from nanog1.training.cv import kfold_splits, train_val_split
-from nanog1.training.metrics import classification_metrics, confusion_table, mean_cosine, top_k_accuracy
-from nanog1.training.optim import build_optimizer, warmup_cosine
+from nanog1 import checkpoint as ckpt
+from nanog1.encoder import losses
+from nanog1.encoder.config import TrainConfig, load_config
+from nanog1.encoder.cv import kfold_splits, train_val_split
+from nanog1.encoder.metrics import classification_metrics, confusion_table, mean_cosine, top_k_accuracy
+from nanog1.encoder.model import N_CHANNELS, EncoderOutput
+from nanog1.optim import build_optimizer, warmup_cosine
 
 
 def test_warmup_cosine_matches_formula():

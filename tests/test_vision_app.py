@@ -6,11 +6,11 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from nanog1.dashboard.config import ENV_TEXT_CKPT, ENV_VISION_CKPT, app_dir
-from nanog1.models.text import QuatrixLM, TextConfig
-from nanog1.models.text import save_checkpoint as save_text
-from nanog1.models.tokenizer import ByteTokenizer
-from nanog1.models.vision import VisionConfig, VisionEncoder
-from nanog1.models.vision import save_checkpoint as save_vision
+from nanog1.zoo.text import QuatrixLM, TextConfig
+from nanog1.zoo.text import save_checkpoint as save_text
+from nanog1.zoo.tokenizer import ByteTokenizer
+from nanog1.zoo.vision import VisionConfig, VisionEncoder
+from nanog1.zoo.vision import save_checkpoint as save_vision
 
 
 def test_models_page_generates_text_and_shows_a_routing_map(tmp_path, monkeypatch):

@@ -7,15 +7,15 @@ import pytest
 import torch
 from PIL import Image
 
-from nanog1.models.images import digits_dataset, image_folder, sample_images
-from nanog1.models.vision import (
+from nanog1.zoo.images import digits_dataset, image_folder, sample_images
+from nanog1.zoo.train_vision import random_shift
+from nanog1.zoo.vision import (
     VisionConfig,
     VisionEncoder,
     load_checkpoint,
     routing_grid,
     save_checkpoint,
 )
-from nanog1.training.vision import random_shift
 
 CFG = dict(image_size=8, channels=1, patch_size=2, hidden_size=16, layers=2, rank=8, heads=2, num_classes=3)
 

@@ -9,8 +9,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from nanog1.cli import app
-from nanog1.models.vision import VisionConfig, load_checkpoint
-from nanog1.training.vision import VisionTrainConfig, predict_files, train_vision
+from nanog1.zoo.train_vision import VisionTrainConfig, predict_files, train_vision
+from nanog1.zoo.vision import VisionConfig, load_checkpoint
 
 TINY = VisionConfig(image_size=8, channels=1, patch_size=2, hidden_size=16, layers=1, rank=4, heads=2,
                     dropout=0.0)

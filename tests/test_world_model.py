@@ -9,9 +9,9 @@ import torch
 from typer.testing import CliRunner
 
 from nanog1.cli import app
-from nanog1.models.gridworld import ACTIONS, GridWorldConfig, random_layouts, render, simulate, step
-from nanog1.models.world import WorldConfig, WorldModel, load_checkpoint, save_checkpoint
-from nanog1.training.world import Rollout, WorldTrainConfig, rollout_error, sample_windows, train_world
+from nanog1.zoo.gridworld import ACTIONS, GridWorldConfig, random_layouts, render, simulate, step
+from nanog1.zoo.train_world import Rollout, WorldTrainConfig, rollout_error, sample_windows, train_world
+from nanog1.zoo.world import WorldConfig, WorldModel, load_checkpoint, save_checkpoint
 
 TINY_ENV = GridWorldConfig(grid=4, cell=2, walls=1)
 TINY = WorldConfig(image_size=8, channels=3, patch_size=2, hidden_size=32, layers=3, rank=8, heads=2,
@@ -149,9 +149,9 @@ def test_models_page_shows_the_audio_and_world_panels(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     from nanog1.dashboard.config import ENV_AUDIO_CKPT, ENV_WORLD_CKPT, app_dir
-    from nanog1.models.audio import AudioConfig, AudioEncoder
-    from nanog1.models.audio import save_checkpoint as save_audio
-    from nanog1.models.audio_data import CLASS_NAMES
+    from nanog1.zoo.audio import AudioConfig, AudioEncoder
+    from nanog1.zoo.audio import save_checkpoint as save_audio
+    from nanog1.zoo.audio_data import CLASS_NAMES
 
     torch.manual_seed(0)
     audio = AudioEncoder(AudioConfig(hidden_size=16, layers=1, rank=4, heads=2), list(CLASS_NAMES))

@@ -1,6 +1,6 @@
 """What the Models page can show: is the text LM / vision encoder built, and is a checkpoint configured?
 
-The Models page stays an honest status board until `nanog1.models.text` and `nanog1.models.vision`
+The Models page stays an honest status board until `nanog1.zoo.text` and `nanog1.zoo.vision`
 exist. Whoever builds them completes the page by giving each module a `load_checkpoint(path)`
 function; this module only finds them and says precisely what is missing.
 """

@@ -52,7 +52,7 @@ def pick_image(config) -> tuple[np.ndarray, str]:
     """An image [C, S, S] for the model: an upload, a digit, or one of scikit-learn's sample photos."""
     from PIL import Image
 
-    from nanog1.models.images import digits_dataset, sample_images, to_array
+    from nanog1.zoo.images import digits_dataset, sample_images, to_array
 
     upload = st.file_uploader("Image (optional)", type=["png", "jpg", "jpeg", "bmp", "gif"])
     if upload is not None:
@@ -102,7 +102,7 @@ def vision_panel(loaded) -> None:
 
 def audio_panel(loaded) -> None:
     """A clip (upload or synthetic) -> its log-mel, the prediction and class probabilities."""
-    from nanog1.training.audio import mel_batch
+    from nanog1.zoo.train_audio import mel_batch
 
     model = loaded.model
     cfg = model.config
@@ -130,8 +130,8 @@ def audio_panel(loaded) -> None:
 
 def pick_clip(sample_rate: int) -> tuple[np.ndarray, str]:
     """A waveform: an uploaded WAV file or a fresh synthetic clip of a chosen class."""
-    from nanog1.models.audio_data import CLASS_NAMES, make_clip
-    from nanog1.training.audio import read_wav
+    from nanog1.zoo.audio_data import CLASS_NAMES, make_clip
+    from nanog1.zoo.train_audio import read_wav
 
     upload = st.file_uploader("Audio clip (optional, WAV)", type=["wav"])
     if upload is not None:
@@ -147,7 +147,7 @@ def pick_clip(sample_rate: int) -> tuple[np.ndarray, str]:
 
 def world_panel(loaded) -> None:
     """One simulated episode: true frames beside the frames the model imagines from the first one."""
-    from nanog1.models.gridworld import GridWorldConfig, simulate
+    from nanog1.zoo.gridworld import GridWorldConfig, simulate
 
     model = loaded.model
     cfg = model.config
@@ -189,13 +189,13 @@ st.title("Text & vision models")
 st.caption("Also the audio encoder and the world model, further down.")
 cfg = current_config()
 families = [
-    ("text LM", "nanog1.models.text", cfg.text_checkpoint, ENV_TEXT_CKPT, "lm",
+    ("text LM", "nanog1.zoo.text", cfg.text_checkpoint, ENV_TEXT_CKPT, "lm",
      "prompt → generated text with the decoding cache, tokens/s", text_panel),
-    ("vision encoder", "nanog1.models.vision", cfg.vision_checkpoint, ENV_VISION_CKPT, "vision",
+    ("vision encoder", "nanog1.zoo.vision", cfg.vision_checkpoint, ENV_VISION_CKPT, "vision",
      "image → prediction and the Q-value routing map of a chosen layer", vision_panel),
-    ("audio encoder", "nanog1.models.audio", cfg.audio_checkpoint, ENV_AUDIO_CKPT, "audio",
+    ("audio encoder", "nanog1.zoo.audio", cfg.audio_checkpoint, ENV_AUDIO_CKPT, "audio",
      "audio clip → log-mel, prediction and class probabilities", audio_panel),
-    ("world model", "nanog1.models.world", cfg.world_checkpoint, ENV_WORLD_CKPT, "world",
+    ("world model", "nanog1.zoo.world", cfg.world_checkpoint, ENV_WORLD_CKPT, "world",
      "a simulated episode beside the model's imagined rollout, and rollout error against copy-last",
      world_panel),
 ]

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from nanog1.training.cohort_io import atomic_write  # noqa: E402
+from nanog1.encoder.cohort_io import atomic_write  # noqa: E402
 
 
 def _save(fig, path: Path) -> None:

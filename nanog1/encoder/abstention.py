@@ -179,7 +179,7 @@ def coverage_png(curve: pd.DataFrame, threshold: float, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nanog1.training.cohort_io import atomic_write
+    from nanog1.encoder.cohort_io import atomic_write
 
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     ax.plot(curve["coverage"], curve["accuracy"], lw=1.5)

@@ -19,15 +19,15 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
-from nanog1.models.mutation import MutationEncoder, MutationEncoderConfig, count_parameters
-from nanog1.training import checkpoint as ckpt
-from nanog1.training.config import TrainConfig
-from nanog1.training.data import CohortArrays, Collate, IndexDataset
-from nanog1.training.distributed import DistInfo
-from nanog1.training.inference import LossContext, autocast, batch_loss, mean_loss, predict, to_device
-from nanog1.training.losses import class_weights
-from nanog1.training.metrics import classification_metrics, mean_cosine
-from nanog1.training.optim import build_optimizer
+from nanog1 import checkpoint as ckpt
+from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.data import CohortArrays, Collate, IndexDataset
+from nanog1.encoder.distributed import DistInfo
+from nanog1.encoder.inference import LossContext, autocast, batch_loss, mean_loss, predict, to_device
+from nanog1.encoder.losses import class_weights
+from nanog1.encoder.metrics import classification_metrics, mean_cosine
+from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig, count_parameters
+from nanog1.optim import build_optimizer
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"

@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from nanog1.models.mutation import MutationEncoder
-from nanog1.training import losses
-from nanog1.training.data import CohortArrays, Collate, IndexDataset
+from nanog1.encoder import losses
+from nanog1.encoder.data import CohortArrays, Collate, IndexDataset
+from nanog1.encoder.model import MutationEncoder
 
 
 @dataclass

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from nanog1.models.gridworld import ACTIONS, GridWorldConfig, Trajectories, simulate
-from nanog1.models.world import WorldConfig, WorldModel, save_checkpoint
-from nanog1.training.checkpoint import seed_everything
-from nanog1.training.lm import flat_params, tracked_run
-from nanog1.training.optim import build_optimizer
+from nanog1.checkpoint import seed_everything
+from nanog1.optim import build_optimizer
+from nanog1.tracking import flat_params, tracked_run
+from nanog1.zoo.gridworld import ACTIONS, GridWorldConfig, Trajectories, simulate
+from nanog1.zoo.world import WorldConfig, WorldModel, save_checkpoint
 
 
 @dataclass

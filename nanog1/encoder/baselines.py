@@ -17,10 +17,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from nanog1.models.mutation import SET_NAMES, SET_SIZES
-from nanog1.training.cv import kfold_splits
-from nanog1.training.data import CohortArrays
-from nanog1.training.metrics import classification_metrics
+from nanog1.encoder.cv import kfold_splits
+from nanog1.encoder.data import CohortArrays
+from nanog1.encoder.metrics import classification_metrics
+from nanog1.encoder.model import SET_NAMES, SET_SIZES
 
 
 def catalogue_features(counts: np.ndarray, channel_padding: np.ndarray) -> np.ndarray:
@@ -100,9 +100,9 @@ def run_baselines(
     models: list[str] | None = None,
 ) -> pd.DataFrame:
     """Every baseline on every feature set over the shared k folds; one MLflow run each; metrics table."""
-    from nanog1.training.cohort_io import atomic_write, read
-    from nanog1.training.data import cohort_arrays
-    from nanog1.training.tracking import Tracker, default_tracking_uri, experiment_name
+    from nanog1.encoder.cohort_io import atomic_write, read
+    from nanog1.encoder.data import cohort_arrays
+    from nanog1.tracking import Tracker, default_tracking_uri, experiment_name
 
     arrays = cohort_arrays(read(cohort))
     splits = kfold_splits(arrays.labels, folds, seed)

@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from nanog1.training import distributed
-from nanog1.training.calibration import calibrate_run, ood_reference
-from nanog1.training.cohort_io import atomic_write, read
-from nanog1.training.config import TrainConfig
-from nanog1.training.cv import kfold_splits, train_val_split
-from nanog1.training.data import CohortArrays, cohort_arrays
-from nanog1.training.inference import predict
-from nanog1.training.loop import (
+from nanog1.encoder import distributed
+from nanog1.encoder.calibration import calibrate_run, ood_reference
+from nanog1.encoder.cohort_io import atomic_write, read
+from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.cv import kfold_splits, train_val_split
+from nanog1.encoder.data import CohortArrays, cohort_arrays
+from nanog1.encoder.inference import predict
+from nanog1.encoder.loop import (
     MODEL,
     FitResult,
     TrainingInterrupted,
@@ -31,8 +31,8 @@ from nanog1.training.loop import (
     save_model,
     write_json,
 )
-from nanog1.training.metrics import classification_metrics, confusion_table, per_type_report
-from nanog1.training.tracking import Tracker, default_tracking_uri, experiment_name
+from nanog1.encoder.metrics import classification_metrics, confusion_table, per_type_report
+from nanog1.tracking import Tracker, default_tracking_uri, experiment_name
 
 
 @dataclass
@@ -48,7 +48,7 @@ def write_reports(
     run_dir: Path, proba: np.ndarray, labels: np.ndarray, classes: list[str], prefix: str = ""
 ) -> list[Path]:
     """Confusion matrix and per-type report as CSV and PNG; returns the files written."""
-    from nanog1.training.plots import confusion_png, report_png
+    from nanog1.encoder.plots import confusion_png, report_png
 
     table = confusion_table(proba, labels, classes)
     report = per_type_report(proba, labels, classes)
@@ -114,7 +114,7 @@ def _epoch_logger(tracker: Tracker | None, prefix: str = ""):
 
 
 def _log_artifacts(tracker: Tracker, run_dir: Path, result: FitResult, cfg: TrainConfig, reports: list[Path]):
-    from nanog1.training.plots import learning_curves_png
+    from nanog1.encoder.plots import learning_curves_png
 
     atomic_write(
         run_dir / "config.yaml", lambda p: p.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=True))
@@ -129,7 +129,7 @@ def _log_model(tracker: Tracker, result: FitResult, arrays: CohortArrays, cfg: T
     """Log the catalogue model (counts -> probabilities) with signature and input example; register it."""
     import torch
 
-    from nanog1.models.mutation import CataloguePredictor
+    from nanog1.encoder.model import CataloguePredictor
 
     if cfg.view != "catalogue":
         return ""

@@ -8,20 +8,18 @@ evaluation is logged beside the unigram baseline the model must beat.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from nanog1.models.corpus import load_corpus, split_tokens, unigram_cross_entropy
-from nanog1.models.text import QuatrixLM, TextConfig, lm_loss, save_checkpoint
-from nanog1.models.tokenizer import build_tokenizer
-from nanog1.training.checkpoint import seed_everything
-from nanog1.training.optim import build_optimizer
-from nanog1.training.tracking import Tracker, default_tracking_uri
+from nanog1.checkpoint import seed_everything
+from nanog1.optim import build_optimizer
+from nanog1.tracking import flat_params, tracked_run
+from nanog1.zoo.corpus import load_corpus, split_tokens, unigram_cross_entropy
+from nanog1.zoo.text import QuatrixLM, TextConfig, lm_loss, save_checkpoint
+from nanog1.zoo.tokenizer import build_tokenizer
 
 
 @dataclass
@@ -56,35 +54,6 @@ class LMResult:
     tokens_per_s: float
     run_id: str
     checkpoint: Path
-
-
-def flat_params(values: dict, prefix: str = "") -> dict:
-    """A nested dict (e.g. ``asdict`` of a config) as flat MLflow params: {'model.hidden_size': 128}."""
-    flat = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(flat_params(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-@contextmanager
-def tracked_run(out: Path, experiment: str, tracking_uri: str | None, params: dict) -> Iterator[Tracker]:
-    """An MLflow run (store beside ``out`` unless a URI is given) ended FINISHED, FAILED or KILLED."""
-    out = Path(out).resolve()
-    tracker = Tracker(tracking_uri or default_tracking_uri(out), experiment, out.parent / "mlartifacts")
-    tracker.start(run_name=out.name)
-    tracker.log_params(params)
-    try:
-        yield tracker
-    except KeyboardInterrupt:
-        tracker.end("KILLED")
-        raise
-    except BaseException:
-        tracker.end("FAILED")
-        raise
-    tracker.end("FINISHED")
 
 
 def random_windows(tokens: np.ndarray, batch_size: int, seq_len: int,

@@ -5,7 +5,7 @@ obs['predicted_type_raw']), obsm['proba_type'] (temperature-calibrated DataFrame
 obs['type_confidence'], obs['type_entropy'], obsm['X_nanog1'],
 obsm['predicted_exposures_<set>'] for exposure models, and, where the cohort has known types, the
 metrics (JSON), confusion matrix and per-type report (CSV + PNG) beside the output file.
-Several run folders make a seed ensemble (nanog1.training.ensemble): averaged calibrated probabilities.
+Several run folders make a seed ensemble (nanog1.encoder.ensemble): averaged calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from nanog1.training.calibration import store_calibrated_types
-from nanog1.training.cohort_io import read, write
-from nanog1.training.embed import model_provenance
-from nanog1.training.ensemble import ensemble_predictions
-from nanog1.training.loop import write_json
-from nanog1.training.metrics import classification_metrics
+from nanog1.encoder.calibration import store_calibrated_types
+from nanog1.encoder.cohort_io import read, write
+from nanog1.encoder.embed import model_provenance
+from nanog1.encoder.ensemble import ensemble_predictions
+from nanog1.encoder.loop import write_json
+from nanog1.encoder.metrics import classification_metrics
 
 
 def report_prefix(out: Path) -> Path:
@@ -37,7 +37,7 @@ def evaluate_cohort(
 
     Returns the metrics (empty when the cohort has no known types).
     """
-    from nanog1.training.run import write_reports
+    from nanog1.encoder.run import write_reports
 
     run_dirs = [Path(r) for r in run_dir] if isinstance(run_dir, (list, tuple)) else [Path(run_dir)]
     adata = read(cohort)

@@ -125,7 +125,7 @@ def reliability_png(tables: dict[str, pd.DataFrame], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nanog1.training.cohort_io import atomic_write
+    from nanog1.encoder.cohort_io import atomic_write
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="ideal")
@@ -157,9 +157,9 @@ def calibrate_run(
     `source` names the held-out data ("validation" or "out_of_fold"); `ood` is an optional
     abstention.CentroidOOD. Returns the metrics to log and the files written.
     """
-    from nanog1.training.abstention import AbstentionRule, choose_threshold, coverage_curve, coverage_png
-    from nanog1.training.cohort_io import atomic_write
-    from nanog1.training.loop import write_json
+    from nanog1.encoder.abstention import AbstentionRule, choose_threshold, coverage_curve, coverage_png
+    from nanog1.encoder.cohort_io import atomic_write
+    from nanog1.encoder.loop import write_json
 
     run_dir = Path(run_dir)
     t = fit_temperature(logits_from_proba(proba), labels)
@@ -216,7 +216,7 @@ def store_calibrated_types(
     obs['predicted_type'] says "uncertain" where the run's abstention rule applies; the raw top-1
     stays in obs['predicted_type_raw']. Returns ECE/coverage metrics on the labelled samples.
     """
-    from nanog1.training.abstention import (
+    from nanog1.encoder.abstention import (
         AbstentionRule,
         confidence_entropy,
         covered_accuracy,
@@ -247,8 +247,8 @@ def ood_reference(counts: np.ndarray, labels: np.ndarray, val_fraction: float, s
     Profiles, not encoder embeddings: a classifier's embedding keeps only what separates the training
     types, so a new type can land beside one of them (measured on simulated cohorts; see BENCHMARKS.md).
     """
-    from nanog1.training.abstention import CentroidOOD, profile_features
-    from nanog1.training.cv import train_val_split
+    from nanog1.encoder.abstention import CentroidOOD, profile_features
+    from nanog1.encoder.cv import train_val_split
 
     known = np.flatnonzero(np.asarray(labels) >= 0)
     tr, val = train_val_split(np.asarray(labels)[known], val_fraction, seed)

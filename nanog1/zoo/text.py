@@ -19,9 +19,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
-from nanog1.models.audio import AudioConfig, AudioEncoder
-from nanog1.models.sampling import sample_next
-from nanog1.models.vision import VisionConfig, VisionEncoder
+from nanog1.zoo.audio import AudioConfig, AudioEncoder
+from nanog1.zoo.sampling import sample_next
+from nanog1.zoo.vision import VisionConfig, VisionEncoder
 
 
 @dataclass
@@ -255,7 +255,7 @@ class LoadedLM:
 
 def save_checkpoint(path: Path, model: QuatrixLM, tokenizer, metrics: dict | None = None) -> None:
     """Config, tokeniser, weights and metrics in one file, written atomically (temp file + os.replace)."""
-    from nanog1.training.checkpoint import atomic_save
+    from nanog1.checkpoint import atomic_save
 
     atomic_save({"kind": "text", "config": asdict(model.config), "tokenizer": tokenizer.to_spec(),
                  "state_dict": model.state_dict(), "metrics": dict(metrics or {})}, Path(path))
@@ -263,7 +263,7 @@ def save_checkpoint(path: Path, model: QuatrixLM, tokenizer, metrics: dict | Non
 
 def load_checkpoint(path: Path | str) -> LoadedLM:
     """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
-    from nanog1.models.tokenizer import tokenizer_from_spec
+    from nanog1.zoo.tokenizer import tokenizer_from_spec
 
     blob = torch.load(Path(path), map_location="cpu", weights_only=True)
     if blob.get("kind") != "text":

@@ -16,7 +16,7 @@ from torch import nn
 def write_model_file(path: Path | str, kind: str, model: nn.Module, metrics: dict | None = None,
                      **extra: object) -> None:
     """Save `model` (its `config` dataclass and weights) with `metrics` and `extra` fields, atomically."""
-    from nanog1.training.checkpoint import atomic_save
+    from nanog1.checkpoint import atomic_save
 
     blob = {"kind": kind, "config": asdict(model.config), "state_dict": model.state_dict(),
             "metrics": dict(metrics or {}), **extra}

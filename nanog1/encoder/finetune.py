@@ -16,14 +16,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
-from nanog1.models.mutation import MutationEncoder, MutationEncoderConfig
-from nanog1.training import checkpoint as ckpt
-from nanog1.training.cohort_io import read
-from nanog1.training.config import TrainConfig
-from nanog1.training.cv import train_val_split
-from nanog1.training.data import CohortArrays, Collate, IndexDataset, cohort_arrays
-from nanog1.training.inference import predict
-from nanog1.training.loop import (
+from nanog1 import checkpoint as ckpt
+from nanog1.encoder.cohort_io import read
+from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.cv import train_val_split
+from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, cohort_arrays
+from nanog1.encoder.inference import predict
+from nanog1.encoder.loop import (
     MODEL,
     FitResult,
     load_model,
@@ -32,8 +31,9 @@ from nanog1.training.loop import (
     train_epoch,
     write_json,
 )
-from nanog1.training.metrics import classification_metrics
-from nanog1.training.optim import warmup_cosine
+from nanog1.encoder.metrics import classification_metrics
+from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig
+from nanog1.optim import warmup_cosine
 
 #: Parameters that belong to task heads and are not carried over from the pretrained model.
 _HEADS = ("type_head.", "exposure_heads.")
@@ -162,8 +162,8 @@ def finetune_cohort(
     cohort: Path, from_run: Path, out: Path, fcfg: FinetuneConfig, tracking_uri: str | None = None
 ) -> FinetuneOutcome:
     """Fine-tune `from_run`'s encoder on `cohort`, compare with scratch, write `out` as a usable run."""
-    from nanog1.training.calibration import calibrate_run, ood_reference
-    from nanog1.training.tracking import Tracker, default_tracking_uri, experiment_name
+    from nanog1.encoder.calibration import calibrate_run, ood_reference
+    from nanog1.tracking import Tracker, default_tracking_uri, experiment_name
 
     out, device = Path(out), torch.device("cpu")
     out.mkdir(parents=True, exist_ok=True)

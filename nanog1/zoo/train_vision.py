@@ -16,11 +16,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
-from nanog1.models.images import ImageSet, digits_dataset, image_folder
-from nanog1.models.vision import VisionConfig, VisionEncoder, save_checkpoint
-from nanog1.training.checkpoint import seed_everything
-from nanog1.training.lm import flat_params, tracked_run
-from nanog1.training.optim import build_optimizer
+from nanog1.checkpoint import seed_everything
+from nanog1.optim import build_optimizer
+from nanog1.tracking import flat_params, tracked_run
+from nanog1.zoo.images import ImageSet, digits_dataset, image_folder
+from nanog1.zoo.vision import VisionConfig, VisionEncoder, save_checkpoint
 
 
 @dataclass
@@ -131,7 +131,7 @@ def read_images(paths: list[Path], image_size: int, channels: int) -> tuple[np.n
     """Image files as [N, C, S, S]; scikit-learn's two sample photos when ``paths`` is empty."""
     from PIL import Image, UnidentifiedImageError
 
-    from nanog1.models.images import sample_images, to_array
+    from nanog1.zoo.images import sample_images, to_array
 
     if not paths:
         return sample_images(image_size, channels)
@@ -148,7 +148,7 @@ def read_images(paths: list[Path], image_size: int, channels: int) -> tuple[np.n
 @torch.no_grad()
 def predict_files(checkpoint: Path, paths: list[Path]) -> list[tuple[str, str, float]]:
     """(name, predicted class, its probability) for each image, with a model saved by :func:`train_vision`."""
-    from nanog1.models.vision import load_checkpoint
+    from nanog1.zoo.vision import load_checkpoint
 
     model = load_checkpoint(checkpoint).model
     images, names = read_images(paths, model.config.image_size, model.config.channels)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
-from nanog1.models.checkpoints import read_model_file, write_model_file
+from nanog1.zoo.checkpoints import read_model_file, write_model_file
 
 
 @dataclass

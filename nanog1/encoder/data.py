@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from nanog1.models.mutation import N_CHANNELS, SET_NAMES, SET_SIZES
+from nanog1.encoder.model import N_CHANNELS, SET_NAMES, SET_SIZES
 
 EVENT_FIELDS = ("channel", "motif", "chrom", "bin")
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
-from nanog1.models.checkpoints import read_model_file, write_model_file
+from nanog1.zoo.checkpoints import read_model_file, write_model_file
 
 
 def hz_to_mel(hz: Tensor | float) -> Tensor | float:

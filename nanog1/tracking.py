@@ -1,4 +1,5 @@
-"""MLflow tracking: one experiment per cohort/task, a run per training, FAILED/KILLED on a crash.
+"""MLflow tracking shared by the encoder and the zoo: one experiment per cohort/task, a run per
+training (`tracked_run`), FAILED/KILLED on a crash, configs logged as flat params (`flat_params`).
 
 Default store: a SQLite file `mlflow.db` and an artifact folder `mlartifacts/` beside the run
 folder (so a pipeline's runs share one store); MLFLOW_TRACKING_URI or --tracking-uri picks any server.
@@ -7,6 +8,8 @@ folder (so a pipeline's runs share one store); MLFLOW_TRACKING_URI or --tracking
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -87,3 +90,32 @@ class Tracker:
         """End the active run with FINISHED, FAILED or KILLED."""
         if mlflow.active_run() is not None:
             mlflow.end_run(status=status)
+
+
+def flat_params(values: dict, prefix: str = "") -> dict:
+    """A nested dict (e.g. ``asdict`` of a config) as flat MLflow params: {'model.hidden_size': 128}."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(flat_params(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+@contextmanager
+def tracked_run(out: Path, experiment: str, tracking_uri: str | None, params: dict) -> Iterator[Tracker]:
+    """An MLflow run (store beside ``out`` unless a URI is given) ended FINISHED, FAILED or KILLED."""
+    out = Path(out).resolve()
+    tracker = Tracker(tracking_uri or default_tracking_uri(out), experiment, out.parent / "mlartifacts")
+    tracker.start(run_name=out.name)
+    tracker.log_params(params)
+    try:
+        yield tracker
+    except KeyboardInterrupt:
+        tracker.end("KILLED")
+        raise
+    except BaseException:
+        tracker.end("FAILED")
+        raise
+    tracker.end("FINISHED")

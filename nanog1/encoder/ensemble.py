@@ -14,9 +14,9 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 
-from nanog1.training.calibration import apply_temperature, load_calibration
-from nanog1.training.embed import apply_model
-from nanog1.training.inference import Predictions
+from nanog1.encoder.calibration import apply_temperature, load_calibration
+from nanog1.encoder.embed import apply_model
+from nanog1.encoder.inference import Predictions
 
 
 def ensemble_predictions(

@@ -8,11 +8,11 @@ import anndata as ad
 import numpy as np
 import torch
 
-from nanog1.training.cohort_io import read, write
-from nanog1.training.config import TrainConfig
-from nanog1.training.data import cohort_arrays
-from nanog1.training.inference import LossContext, Predictions, predict
-from nanog1.training.loop import MODEL, load_model
+from nanog1.encoder.cohort_io import read, write
+from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.data import cohort_arrays
+from nanog1.encoder.inference import LossContext, Predictions, predict
+from nanog1.encoder.loop import MODEL, load_model
 
 
 def apply_model(

@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 
-from nanog1.models.audio import AudioConfig, AudioEncoder, save_checkpoint
-from nanog1.models.audio_data import AudioSet, synthetic_audio
-from nanog1.training.checkpoint import seed_everything
-from nanog1.training.lm import flat_params, tracked_run
-from nanog1.training.optim import build_optimizer
+from nanog1.checkpoint import seed_everything
+from nanog1.optim import build_optimizer
+from nanog1.tracking import flat_params, tracked_run
+from nanog1.zoo.audio import AudioConfig, AudioEncoder, save_checkpoint
+from nanog1.zoo.audio_data import AudioSet, synthetic_audio
 
 
 @dataclass
@@ -178,7 +178,7 @@ def train_audio(cfg: AudioTrainConfig, out: Path, tracking_uri: str | None = Non
 @torch.no_grad()
 def predict_files(checkpoint: Path, paths: list[Path], seed: int = 0) -> list[tuple[str, str, float]]:
     """(name, predicted class, probability) per WAV file; a fresh synthetic clip per class if none given."""
-    from nanog1.models.audio import load_checkpoint
+    from nanog1.zoo.audio import load_checkpoint
 
     model = load_checkpoint(checkpoint).model
     if paths:

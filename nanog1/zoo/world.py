@@ -13,7 +13,7 @@
   runs on the 4×4 grid, so the simpler map stays.
 
 ``rollout`` encodes one observed frame and imagines H steps open-loop from the actions alone; its error
-is compared with copying the last observed frame (nanog1.training.world).
+is compared with copying the last observed frame (nanog1.zoo.train_world).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ import torch
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
-from nanog1.models.checkpoints import read_model_file, write_model_file
+from nanog1.zoo.checkpoints import read_model_file, write_model_file
 
 
 @dataclass
 class WorldConfig:
     """Frame geometry, encoder width/depth, state and action sizes; ``reward`` adds the reward head.
 
-    The default suits :class:`nanog1.models.gridworld.GridWorldConfig`'s 16×16×3 frames: 4×4-pixel
+    The default suits :class:`nanog1.zoo.gridworld.GridWorldConfig`'s 16×16×3 frames: 4×4-pixel
     patches (16 tokens + the query), width 64, 3 layers, a 128-wide state and 5 actions. With 1 or 2
     layers the state learned where the agent is far more slowly (the inverse-dynamics loss stayed at
     chance for 250 steps on a 4×4 grid; with 3 it fell within 200).
