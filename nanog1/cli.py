@@ -6,17 +6,47 @@ Areas add their commands in their own section below.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
+
+from nanog1.errors import DEBUG_ENV, debug_enabled, describe
+
+
+class _Commands(TyperGroup):
+    """The one error wrapper of every command: an ordinary mistake (nanog1.errors) is one line on stderr and
+    exit code 2, with no traceback unless --debug or NANOG1_DEBUG asks for it; a bug keeps its traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Exception as err:
+            message = describe(err)
+            if message is None or debug_enabled():
+                raise
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(2) from None
+
 
 app = typer.Typer(
     name="nanog1",
+    cls=_Commands,
     help="NanoG1: VCF/MAF cohorts to mutational catalogues, signatures and Q-Compass encoders.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug", help="show the traceback of any error (or NANOG1_DEBUG=1)"),
+) -> None:
+    """NanoG1: VCF/MAF cohorts to mutational catalogues, signatures and Q-Compass encoders."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 # --- general -------------------------------------------------------------------------------------

@@ -13,13 +13,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS
 
 #: Channel sets in cohort column order.
 SET_NAMES: tuple[str, ...] = tuple(CHANNEL_SETS)
 
 
-class CohortError(ValueError):
+class CohortError(UserError):
     """A cohort file that is missing, unreadable or breaks the cohort contract."""
 
 

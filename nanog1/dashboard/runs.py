@@ -11,11 +11,12 @@ from pathlib import Path
 import pandas as pd
 
 from nanog1.dashboard.config import sqlite_path
+from nanog1.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".svg")
 
 
-class StoreError(ValueError):
+class StoreError(UserError):
     """A tracking store that is missing or cannot be read."""
 
 

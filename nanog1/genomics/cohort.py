@@ -12,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import anndata as ad
+import h5py
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.genomics.channels import (
     CHANNEL_SETS,
     DERIVED_FROM,
@@ -146,5 +148,27 @@ def conform_cohort(adata: ad.AnnData) -> ad.AnnData:
 
 
 def read_cohort(path: Path | str) -> ad.AnnData:
-    """Read a cohort .h5ad (fully into memory), in the current channel layout (see conform_cohort)."""
-    return conform_cohort(ad.read_h5ad(Path(path)))
+    """Read a cohort .h5ad (fully into memory), in the current channel layout (see conform_cohort).
+
+    A missing file, a file that is not HDF5 (a VCF or MAF given in its place, say) or a damaged one is a
+    UserError naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such cohort file")
+    if not h5py.is_hdf5(path):
+        hint = _not_a_cohort_hint(path)
+        raise UserError(f"{path}: not an .h5ad cohort (not an HDF5 file){hint}")
+    try:
+        adata = ad.read_h5ad(path)
+    except Exception as err:  # h5py and anndata raise many types for a damaged file
+        raise UserError(f"{path}: not a readable .h5ad cohort ({type(err).__name__}: {err})") from err
+    return conform_cohort(adata)
+
+
+def _not_a_cohort_hint(path: Path) -> str:
+    """What the file looks like instead, when that is a mutation file (so `nanog1 ingest` makes a cohort)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4096)
+    if head[:2] == b"\x1f\x8b" or head.startswith(b"##fileformat=VCF") or b"Tumor_Sample_Barcode" in head:
+        return "; it looks like a VCF/MAF: make a cohort from it with `nanog1 ingest`"
+    return ""

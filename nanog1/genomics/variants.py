@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nanog1.errors import UserError
+
 #: Skip reasons, in the order the summary table lists them.
 SKIP_REASONS = (
     "unreadable_file",
@@ -31,7 +33,7 @@ SKIP_REASONS = (
 )
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """A malformed input line; the message names the file and line."""
 
     def __init__(self, path: str, line: int | None, why: str) -> None:

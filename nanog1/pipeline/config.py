@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from nanog1.errors import UserError
 from nanog1.pipeline.extra import ExtraOptionError, normalise_extra
 from nanog1.resources import resource_path
 
@@ -22,7 +23,7 @@ PIPELINES_DIR = resource_path("workflow")
 SCHEMA_PATH = PIPELINES_DIR / "schema" / "config.schema.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A pipeline config that does not match the schema; the message names the key."""
 
 

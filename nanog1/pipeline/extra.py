@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from nanog1.errors import UserError
+
 
 @dataclass(frozen=True)
 class ExtraSlot:
@@ -39,7 +41,7 @@ SLOTS: tuple[ExtraSlot, ...] = (
 )
 
 
-class ExtraOptionError(ValueError):
+class ExtraOptionError(UserError):
     """An `extra` entry that is not an option its command accepts there; the message names the key."""
 
 

@@ -1,0 +1,76 @@
+"""One error wrapper for all commands: ordinary mistakes are one line, exit 2; --debug shows the traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def one_line_error(result, *needles: str) -> str:
+    """The single `error: ...` line of a failed command, after checking exit code 2 and no traceback."""
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def vcf(tmp_path: Path) -> Path:
+    path = tmp_path / "tumour.vcf"
+    path.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t10\t.\tC\tA\t.\tPASS\t.\n")
+    return path
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "{vcf}", "--out", "{tmp}/run"],
+    ["evaluate", "{vcf}", "--run", "{tmp}", "--out", "{tmp}/e.h5ad"],
+    ["embed", "{vcf}", "--run", "{tmp}", "--out", "{tmp}/e.h5ad"],
+    ["signatures", "fit", "{vcf}", "--out", "{tmp}/s.h5ad"],
+])
+def test_a_vcf_where_a_cohort_belongs_is_one_line(command: list[str], vcf: Path, tmp_path: Path):
+    args = [a.format(vcf=vcf, tmp=tmp_path) for a in command]
+    result = CliRunner().invoke(app, args)
+    one_line_error(result, str(vcf), "not an .h5ad cohort", "nanog1 ingest")
+
+
+def test_a_damaged_cohort_is_one_line(tmp_path: Path):
+    import h5py
+
+    damaged = tmp_path / "cohort.h5ad"
+    with h5py.File(damaged, "w") as f:
+        f["junk"] = [1, 2, 3]  # HDF5, but no AnnData inside
+    result = CliRunner().invoke(app, ["train", str(damaged), "--out", str(tmp_path / "run")])
+    one_line_error(result, str(damaged), "not a readable .h5ad cohort")
+
+
+def test_debug_shows_the_traceback(vcf: Path, tmp_path: Path):
+    cmd = [sys.executable, "-m", "nanog1.cli", "train", str(vcf), "--out", str(tmp_path / "run")]
+    plain = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr and "error: " in plain.stderr
+    for debug_cmd, env in ((cmd[:3] + ["--debug"] + cmd[3:], ENV), (cmd, {**ENV, "NANOG1_DEBUG": "1"})):
+        shown = subprocess.run(debug_cmd, capture_output=True, text=True, env=env)
+        assert shown.returncode == 1 and "Traceback" in shown.stderr and "UserError" in shown.stderr
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path: Path):
+    import nanog1.genomics.cohort as cohort
+
+    def broken(path):
+        raise ZeroDivisionError("a bug, not a user mistake")
+
+    monkeypatch.setattr(cohort, "read_cohort", broken)
+    (tmp_path / "x.h5ad").touch()
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "x.h5ad"), "--out", str(tmp_path / "run")])
+    assert isinstance(result.exception, ZeroDivisionError) and result.exit_code == 1
