@@ -1,18 +1,18 @@
 """Resumable checkpoints: model, optimiser, scheduler, every RNG, step/epoch and early-stopping state.
 
-Saved atomically (temp file in the same folder, then os.replace) and read back with
-`torch.load(weights_only=True)`, so everything inside is tensors, numbers, strings, lists and dicts.
+Saved atomically and read back weights-only (nanog1.io), so everything inside is tensors, numbers,
+strings, lists and dicts.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from nanog1.io import atomic_write_with, load_weights
 
 
 def rng_state() -> dict:
@@ -48,19 +48,10 @@ def seed_everything(seed: int) -> None:
 
 
 def atomic_save(obj: dict, path: Path) -> None:
-    """torch.save to a temp file beside `path`, then os.replace (a kill never leaves half a file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save atomically (a kill never leaves half a file; nanog1.io)."""
+    atomic_write_with(path, lambda tmp: torch.save(obj, tmp))
 
 
 def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint or model file safely (weights_only=True)."""
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+    """Read a checkpoint or model file safely (weights only; a missing or unreadable file is a UserError)."""
+    return load_weights(path, map_location)

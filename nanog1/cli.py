@@ -317,7 +317,9 @@ def simulate_command(
         write_cohort(simulated_anndata(sim), catalogues)
         typer.echo(f"wrote {catalogues}")
     if not files:
-        sim.sample_sheet.to_csv(outdir / "samples.csv", index=False)
+        from nanog1.io import atomic_write_text
+
+        atomic_write_text(outdir / "samples.csv", sim.sample_sheet.to_csv(index=False))
 
 
 # --- training: train, evaluate, embed ----------------------------------------------------------

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from nanog1.errors import UserError
+
 _UMASK_LOCK = threading.Lock()
 
 
@@ -116,7 +118,18 @@ def atomic_write_with(path: str | Path, writer: Callable[[Path], Any], mode: int
 
 
 def load_weights(path: str | Path, map_location: Any = "cpu") -> Any:
-    """`torch.load(path, weights_only=True)`: plain data only, so a file cannot run code when loaded."""
+    """`torch.load(path, weights_only=True)`: plain data only, so a file cannot run code when loaded.
+
+    A missing file, or one torch cannot read this way (damaged, not a checkpoint, or a pickled object),
+    is a UserError naming it."""
     import torch
 
-    return torch.load(Path(path), map_location=map_location, weights_only=True)
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such model or checkpoint file")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
+        why = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise UserError(f"{path}: not a readable weights-only checkpoint (damaged, or not written by"
+                        f" NanoG1: {why})") from err

@@ -8,14 +8,14 @@ Markdown last, so its presence means the report is whole.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
+
+from nanog1.io import atomic_write_text, atomic_write_with
 
 
 @dataclass
@@ -27,25 +27,14 @@ class ReportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _save_figure(fig, path: Path) -> Path:
-    """savefig to a temp PNG beside `path`, then os.replace."""
+    """savefig atomically (nanog1.io), then close the figure."""
     import matplotlib.pyplot as plt
 
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        atomic_write_with(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
     finally:
         plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
     return path
 
 
@@ -175,7 +164,7 @@ def write_report(cohort: Path, run_dir: Path, out_dir: Path) -> ReportResult:
     md += _confusion_section(adata, out_dir, result)
     md += _embedding_section(adata, out_dir, result)
     md += _exposure_section(adata, out_dir, result)
-    _atomic_text(result.markdown, "\n".join(md) + "\n")
+    atomic_write_text(result.markdown, "\n".join(md) + "\n")
     return result
 
 

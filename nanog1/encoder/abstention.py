@@ -179,7 +179,7 @@ def coverage_png(curve: pd.DataFrame, threshold: float, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nanog1.encoder.cohort_io import atomic_write
+    from nanog1.io import atomic_write_with
 
     fig, ax = plt.subplots(figsize=(4.5, 3.5))
     ax.plot(curve["coverage"], curve["accuracy"], lw=1.5)
@@ -197,5 +197,5 @@ def coverage_png(curve: pd.DataFrame, threshold: float, path: Path) -> None:
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("coverage (share predicted)")
     ax.set_ylabel("accuracy on covered samples")
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    atomic_write_with(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
     plt.close(fig)

@@ -100,8 +100,9 @@ def run_baselines(
     models: list[str] | None = None,
 ) -> pd.DataFrame:
     """Every baseline on every feature set over the shared k folds; one MLflow run each; metrics table."""
-    from nanog1.encoder.cohort_io import atomic_write, read
+    from nanog1.encoder.cohort_io import read
     from nanog1.encoder.data import cohort_arrays
+    from nanog1.io import atomic_write_with
     from nanog1.tracking import Tracker, default_tracking_uri, experiment_name
 
     arrays = cohort_arrays(read(cohort))
@@ -130,7 +131,7 @@ def run_baselines(
             )
     table = pd.DataFrame(rows).T
     if out is not None:
-        atomic_write(Path(out), lambda p: table.to_csv(p))
+        atomic_write_with(Path(out), lambda p: table.to_csv(p))
     return table
 
 

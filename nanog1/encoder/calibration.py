@@ -125,7 +125,7 @@ def reliability_png(tables: dict[str, pd.DataFrame], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from nanog1.encoder.cohort_io import atomic_write
+    from nanog1.io import atomic_write_with
 
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="ideal")
@@ -137,7 +137,7 @@ def reliability_png(tables: dict[str, pd.DataFrame], path: Path) -> None:
     ax.set_xlabel("confidence (top-1 probability)")
     ax.set_ylabel("accuracy")
     ax.legend(loc="upper left", fontsize=8)
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    atomic_write_with(Path(path), lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
     plt.close(fig)
 
 
@@ -158,8 +158,8 @@ def calibrate_run(
     abstention.CentroidOOD. Returns the metrics to log and the files written.
     """
     from nanog1.encoder.abstention import AbstentionRule, choose_threshold, coverage_curve, coverage_png
-    from nanog1.encoder.cohort_io import atomic_write
     from nanog1.encoder.loop import write_json
+    from nanog1.io import atomic_write_with
 
     run_dir = Path(run_dir)
     t = fit_temperature(logits_from_proba(proba), labels)
@@ -188,9 +188,9 @@ def calibrate_run(
         f"T = {t:.2f}": reliability_table(calibrated, labels),
     }
     both = pd.concat(tables, names=["model", "bin"])
-    atomic_write(paths[1], lambda p: both.to_csv(p))
+    atomic_write_with(paths[1], lambda p: both.to_csv(p))
     reliability_png(tables, paths[2])
-    atomic_write(paths[3], lambda p: curve.to_csv(p, index=False))
+    atomic_write_with(paths[3], lambda p: curve.to_csv(p, index=False))
     coverage_png(curve, rule.confidence_threshold, paths[4])
     return metrics, paths
 

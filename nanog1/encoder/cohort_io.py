@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import anndata as ad
@@ -24,20 +21,8 @@ def write(adata: ad.AnnData, path: Path) -> None:
     try:
         from nanog1.genomics.cohort import write_cohort
     except ImportError:
-        atomic_write(Path(path), lambda tmp: adata.write_h5ad(tmp))
+        from nanog1.io import atomic_write_with
+
+        atomic_write_with(path, adata.write_h5ad)
         return
     write_cohort(adata, path)
-
-
-def atomic_write(path: Path, writer: Callable[[Path], object]) -> None:
-    """Call writer(temp path in the same folder), then os.replace it onto `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -27,6 +27,7 @@ from nanog1.encoder.inference import LossContext, autocast, batch_loss, mean_los
 from nanog1.encoder.losses import class_weights
 from nanog1.encoder.metrics import classification_metrics, mean_cosine
 from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig, count_parameters
+from nanog1.io import atomic_write_text
 from nanog1.optim import build_optimizer
 
 CHECKPOINT = "checkpoint.pt"
@@ -322,7 +323,5 @@ def load_model(path: Path, device: str | torch.device = "cpu") -> tuple[Mutation
 
 
 def write_json(path: Path, payload: dict) -> None:
-    """Atomic JSON write."""
-    tmp = Path(path).with_suffix(Path(path).suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=float))
-    tmp.replace(path)
+    """Atomic JSON write (nanog1.io)."""
+    atomic_write_text(path, json.dumps(payload, indent=2, default=float))

@@ -15,7 +15,7 @@ import yaml
 
 from nanog1.encoder import distributed
 from nanog1.encoder.calibration import calibrate_run, ood_reference
-from nanog1.encoder.cohort_io import atomic_write, read
+from nanog1.encoder.cohort_io import read
 from nanog1.encoder.config import TrainConfig
 from nanog1.encoder.cv import kfold_splits, train_val_split
 from nanog1.encoder.data import CohortArrays, cohort_arrays
@@ -32,6 +32,7 @@ from nanog1.encoder.loop import (
     write_json,
 )
 from nanog1.encoder.metrics import classification_metrics, confusion_table, per_type_report
+from nanog1.io import atomic_write_with
 from nanog1.tracking import Tracker, default_tracking_uri, experiment_name
 
 
@@ -58,9 +59,9 @@ def write_reports(
         run_dir / f"{prefix}per_type_report.csv",
         run_dir / f"{prefix}per_type_report.png",
     ]
-    atomic_write(paths[0], lambda p: table.to_csv(p))
+    atomic_write_with(paths[0], lambda p: table.to_csv(p))
     confusion_png(table, paths[1])
-    atomic_write(paths[2], lambda p: report.to_csv(p))
+    atomic_write_with(paths[2], lambda p: report.to_csv(p))
     report_png(report, paths[3])
     return paths
 
@@ -116,10 +117,10 @@ def _epoch_logger(tracker: Tracker | None, prefix: str = ""):
 def _log_artifacts(tracker: Tracker, run_dir: Path, result: FitResult, cfg: TrainConfig, reports: list[Path]):
     from nanog1.encoder.plots import learning_curves_png
 
-    atomic_write(
+    atomic_write_with(
         run_dir / "config.yaml", lambda p: p.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=True))
     )
-    atomic_write(run_dir / "history.csv", lambda p: pd.DataFrame(result.history).to_csv(p, index=False))
+    atomic_write_with(run_dir / "history.csv", lambda p: pd.DataFrame(result.history).to_csv(p, index=False))
     learning_curves_png(result.history, run_dir / "learning_curves.png")
     for path in [run_dir / "config.yaml", run_dir / "history.csv", run_dir / "learning_curves.png", *reports]:
         tracker.log_artifact(path)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
 from torch import nn
+
+from nanog1.errors import UserError
+from nanog1.io import load_weights
 
 
 def write_model_file(path: Path | str, kind: str, model: nn.Module, metrics: dict | None = None,
@@ -25,8 +27,8 @@ def write_model_file(path: Path | str, kind: str, model: nn.Module, metrics: dic
 
 def read_model_file(path: Path | str, kind: str, label: str | None = None) -> dict:
     """The saved dict of a `kind` model file; a clear error names the file when it holds another kind."""
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    blob = load_weights(path)
     if not isinstance(blob, dict) or blob.get("kind") != kind:
         found = blob.get("kind") if isinstance(blob, dict) else type(blob).__name__
-        raise ValueError(f"{path}: not a NanoG1 {label or kind} checkpoint (kind={found!r})")
+        raise UserError(f"{path}: not a NanoG1 {label or kind} checkpoint (kind={found!r})")
     return blob

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
+from nanog1.errors import UserError
+from nanog1.io import load_weights
 from nanog1.zoo.audio import AudioConfig, AudioEncoder
 from nanog1.zoo.sampling import sample_next
 from nanog1.zoo.vision import VisionConfig, VisionEncoder
@@ -265,9 +267,9 @@ def load_checkpoint(path: Path | str) -> LoadedLM:
     """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
     from nanog1.zoo.tokenizer import tokenizer_from_spec
 
-    blob = torch.load(Path(path), map_location="cpu", weights_only=True)
+    blob = load_weights(path)
     if blob.get("kind") != "text":
-        raise ValueError(f"{path}: not a NanoG1 text checkpoint (kind={blob.get('kind')!r})")
+        raise UserError(f"{path}: not a NanoG1 text checkpoint (kind={blob.get('kind')!r})")
     model = QuatrixLM(TextConfig(**blob["config"]))
     model.load_state_dict(blob["state_dict"])
     return LoadedLM(model.eval(), tokenizer_from_spec(blob["tokenizer"]), blob.get("metrics", {}))
