@@ -1,0 +1,455 @@
+"""TCGA event encoder: masked-mutation pretraining on every tumour, then cancer-type fine-tuning on the
+fixed folds of benchmarks/tcga_typing.py, SAVO vs rank-matched MHA, pretrained vs scratch at 10/25/100 %.
+
+Two steps, because the GPU machine has torch and numpy but not pandas/scikit-learn:
+
+    # here (pandas): tokens of both sources + vocabularies + summaries + the saved folds -> one npz
+    python benchmarks/tcga_events.py export --typing-work results/tcga_typing --npz results/tcga_events.npz
+    # anywhere with torch (GPU or a small CPU run): pretrain, then fine-tune jobs, oof files per source
+    python benchmarks/tcga_events.py pretrain --npz results/tcga_events.npz --out results/tcga_events
+    python benchmarks/tcga_events.py finetune --npz ... --out results/tcga_events [--shard 0/4]
+    # here: tabulate beside the baselines (copy out/<source>/oof_* into the typing work folders)
+    python benchmarks/tcga_typing.py --report-only --work results/tcga_typing
+
+Token rule (stated, see nanog1.genomics.event_vocab): one token per mutation in genomic order; a
+tumour with more than --max-events mutations keeps a deterministic random sample of them (CRC32 of
+the barcode), and its CLS token reads the summary over all of its mutations. Vocabularies are built
+from every tumour of both sources (no labels used; genes seen in fewer than 3 tumours -> UNK).
+Pretraining, like the vocabulary, sees every tumour, labels unused (the held-out folds' tumours too,
+unlabelled); fine-tuning sees only the labelled training part of each fold, with 10 % of it held out
+to pick the epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from nanog1.encoder.event_model import EventModel, EventModelConfig
+
+FIELDS = ("channel", "gene", "consequence", "chrom", "bin", "vaf")
+SOURCES = ("mc3", "firehose")
+
+
+# ----------------------------------------------------------------------------------------- export (pandas)
+def export(args) -> None:
+    """Ingest both MAFs with NanoG1 (no reference, every FILTER value kept, as the baselines read them),
+    build the model vocabularies, tokens, summaries, labels and saved folds; write the npz."""
+    import anndata as ad
+    import pandas as pd
+
+    from nanog1.genomics import event_vocab as ev
+    from nanog1.genomics.ingest import IngestOptions, ingest
+
+    cohorts = {}
+    for source in SOURCES:
+        path = args.npz.parent / f"tcga_{source}.h5ad"
+        if not path.exists():
+            rep = ingest(
+                [args.tcga / source / "mutations.maf.gz"], None, None, path, IngestOptions(filter="all")
+            )
+            print(
+                f"{source}: ingested {rep.n_samples} tumours, {rep.n_events} events, skips {dict(rep.skips)}"
+            )
+        cohorts[source] = ad.read_h5ad(path)
+    vocab = ev.build_vocab([a.uns["tokens"] for a in cohorts.values()], {"gene": args.min_gene_tumours})
+    parts: dict[str, list] = {k: [] for k in ("ids", "lengths", "tumours", "label", "fold", "summary")}
+    for source, adata in cohorts.items():
+        tok = adata.uns["tokens"]
+        names = np.array([f"{source}|{t}" for t in adata.obs_names])
+        keep = ev.cap_per_tumour(tok["offsets"], names, args.max_events)
+        ids = {k: v[keep] for k, v in ev.encode(tok, vocab).items()}
+        ev.check_ids(ids, vocab.sizes())
+        rows = ev.tumour_index(tok)[keep]
+        saved = pd.read_csv(
+            args.typing_work / source / "folds.tsv", sep="\t", index_col="Tumor_Sample_Barcode"
+        )
+        parts["ids"].append(ids)
+        parts["lengths"].append(np.bincount(rows, minlength=adata.n_obs))
+        parts["tumours"].append(names)
+        parts["label"].append(adata.obs["cancer_type"].astype(str).to_numpy())
+        parts["fold"].append(saved["fold"].reindex(adata.obs_names).fillna(-1).astype(np.int64).to_numpy())
+        parts["summary"].append(ev.summary_features(adata, vocab.values["consequence"]))
+    lengths = np.concatenate(parts["lengths"])
+    summary = pd.concat(parts["summary"]).fillna(0.0)
+    print(
+        f"{len(lengths)} tumours, {lengths.sum()} tokens kept (cap {args.max_events}); length median "
+        f"{np.median(lengths):.0f}, p99 {np.percentile(lengths, 99):.0f}; vocab {vocab.sizes()}",
+        flush=True,
+    )
+    args.npz.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.npz.with_suffix(".tmp.npz")
+    np.savez_compressed(
+        tmp,
+        **{f"ids_{k}": np.concatenate([p[k] for p in parts["ids"]]) for k in FIELDS},
+        offsets=np.r_[0, np.cumsum(lengths)].astype(np.int64),
+        tumours=np.concatenate(parts["tumours"]).astype(str),
+        label=np.concatenate(parts["label"]).astype(str),
+        fold=np.concatenate(parts["fold"]),
+        summary=summary.to_numpy(np.float32),
+        summary_names=np.array(summary.columns, dtype=str),
+        vocab=np.array(json.dumps({"values": vocab.values})),
+        max_events=np.array(args.max_events),
+    )
+    os.replace(tmp, args.npz)
+    print(f"wrote {args.npz} ({args.npz.stat().st_size / 1e6:.1f} MB)", flush=True)
+
+
+# ------------------------------------------------------------------------------------------ data (torch)
+class Tokens:
+    """The npz's ragged tokens as one flat tensor per field on the device, gathered into padded batches."""
+
+    def __init__(self, npz: Path, device: torch.device):
+        z = np.load(npz, allow_pickle=False)
+        self.ids = {k: torch.from_numpy(z[f"ids_{k}"].astype(np.int64)).to(device) for k in FIELDS}
+        self.offsets = z["offsets"]
+        self.lengths = np.diff(self.offsets)
+        self.tumours = z["tumours"]
+        self.label = z["label"]
+        self.fold = z["fold"]
+        s = z["summary"]
+        self.summary = torch.from_numpy((s - s.mean(0)) / (s.std(0) + 1e-6)).to(device)
+        self.vocab = json.loads(str(z["vocab"]))
+        self.device = device
+
+    def sizes(self) -> dict[str, int]:
+        """Embedding-table sizes (3 specials + values)."""
+        return {k: 3 + len(v) for k, v in self.vocab["values"].items()}
+
+    def batch(self, rows: np.ndarray, max_len: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Padded ids [B, L] (L = the batch's longest, at most max_len: a random window of longer ones)
+        and summaries [B, S]."""
+        lens = np.minimum(self.lengths[rows], max_len)
+        width = int(lens.max())
+        starts = self.offsets[rows] + np.where(
+            self.lengths[rows] > max_len,
+            np.random.randint(0, 1 << 30, len(rows)) % (self.lengths[rows] - lens + 1),
+            0,
+        )
+        pos = np.arange(width)[None, :]
+        valid = pos < lens[:, None]
+        flat = torch.from_numpy(np.where(valid, starts[:, None] + pos, 0)).to(self.device)
+        valid_t = torch.from_numpy(valid).to(self.device)
+        ids = {k: torch.where(valid_t, v[flat], 0) for k, v in self.ids.items()}
+        return ids, self.summary[torch.from_numpy(rows).to(self.device)]
+
+
+def length_batches(lengths: np.ndarray, rows: np.ndarray, tokens: int, max_len: int, rng) -> list[np.ndarray]:
+    """Length-bucketed batches: rows sorted by length (ties and order shuffled), cut so that
+    batch size x longest <= tokens; batch order shuffled."""
+    lens = np.minimum(lengths[rows], max_len)
+    order = rows[np.lexsort((rng.random(len(rows)), lens))]
+    out, start = [], 0
+    for i in range(1, len(order) + 1):
+        width = min(lengths[order[i - 1]], max_len)
+        if (i - start) * width > tokens or i == len(order):
+            end = i if (i - start) * width <= tokens or i - start == 1 else i - 1
+            out.append(order[start:end])
+            start = end
+    if start < len(order):
+        out.append(order[start:])
+    rng.shuffle(out)
+    return out
+
+
+# ------------------------------------------------------------------------------------- pretraining
+def set_lr(opt: torch.optim.Optimizer, base: float, progress: float, warmup: float) -> None:
+    """Linear warm-up over the first `warmup` of training, then cosine decay to zero (progress in [0, 1])."""
+    scale = (
+        progress / warmup
+        if progress < warmup
+        else 0.5 * (1 + math.cos(math.pi * (progress - warmup) / (1 - warmup)))
+    )
+    for group in opt.param_groups:
+        group["lr"] = base * scale
+
+
+def mask_tokens(ids: dict[str, torch.Tensor], rate: float, gen: torch.Generator) -> torch.Tensor:
+    """Mask [B, L]: each real token with probability `rate`, at least one per tumour."""
+    real = ids["channel"] > 0
+    mask = (torch.rand(real.shape, device=real.device, generator=gen) < rate) & real
+    score = torch.rand(real.shape, device=real.device, generator=gen).masked_fill(~real, -1)
+    first = F.one_hot(score.argmax(1), real.shape[1]).bool() & real
+    return mask | first
+
+
+def mlm_loss(model: EventModel, ids, summary, mask) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy of the masked tokens' class and gene (UNK genes not scored)."""
+    logits = model.masked_logits(ids, summary, mask)
+    channel_t, gene_t = ids["channel"][mask], ids["gene"][mask]
+    l_channel = F.cross_entropy(logits["channel"].float(), channel_t)
+    known = gene_t > 2
+    l_gene = F.cross_entropy(logits["gene"][known].float(), gene_t[known]) if known.any() else l_channel * 0
+    acc = {"channel_acc": (logits["channel"].argmax(-1) == channel_t).float().mean().item(),
+           "gene_acc": (logits["gene"][known].argmax(-1) == gene_t[known]).float().mean().item()}  # fmt: skip
+    return l_channel + l_gene, acc
+
+
+def model_config(args, data: Tokens, mixer: str, n_types: int) -> EventModelConfig:
+    """The recipe's shape; mha_rank gets the rank whose parameter count is closest to SAVO's."""
+    base = EventModelConfig(vocab_sizes=data.sizes(), n_summary=data.summary.shape[1], hidden=args.hidden,
+                            layers=args.layers, rank=args.rank, heads=args.heads, mixer="savo",
+                            dropout=args.dropout, n_types=n_types)  # fmt: skip
+    if mixer == "savo":
+        return base
+    target = _n_params(base)
+    best = min(
+        (r for r in range(args.heads, args.hidden + 1, args.heads)),
+        key=lambda r: abs(
+            _n_params(EventModelConfig(**(base.to_dict() | {"mixer": mixer, "rank": r}))) - target
+        ),
+    )
+    return EventModelConfig(**(base.to_dict() | {"mixer": mixer, "rank": best}))
+
+
+_N_PARAMS: dict[str, int] = {}
+
+
+def _n_params(cfg: EventModelConfig) -> int:
+    key = json.dumps(cfg.to_dict(), sort_keys=True)
+    if key not in _N_PARAMS:
+        _N_PARAMS[key] = sum(p.numel() for p in EventModel(cfg).parameters())
+    return _N_PARAMS[key]
+
+
+def pretrain(args) -> None:
+    """Masked-mutation modelling on every tumour of both sources (labels unused); one checkpoint per mixer."""
+    device = torch.device(args.device)
+    data = Tokens(args.npz, device)
+    for mixer in args.mixers.split(","):
+        torch.manual_seed(args.seed)
+        cfg = model_config(args, data, mixer, n_types=0)
+        model = EventModel(cfg).to(device)
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+        rng, gen = np.random.default_rng(args.seed), torch.Generator(device=device).manual_seed(args.seed)
+        rows = np.arange(len(data.lengths))
+        if args.pt_limit:  # a small CPU check: a seeded sample of tumours
+            rows = np.sort(rng.choice(rows, min(args.pt_limit, len(rows)), replace=False))
+        t0, log = time.perf_counter(), []
+        for epoch in range(args.pt_epochs):
+            model.train()
+            tot, n, accs = 0.0, 0, []
+            batches = length_batches(data.lengths, rows, args.batch_tokens, args.max_len, rng)
+            for i, b in enumerate(batches):
+                set_lr(opt, args.lr, (epoch + i / len(batches)) / args.pt_epochs, warmup=0.05)
+                ids, summ = data.batch(b, args.max_len)
+                with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+                    loss, acc = mlm_loss(model, ids, summ, mask_tokens(ids, args.mask_rate, gen))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                tot, n = tot + loss.item(), n + 1
+                accs.append(acc)
+            row = {"epoch": epoch, "loss": tot / n, "seconds": time.perf_counter() - t0,
+                   **{k: float(np.mean([a[k] for a in accs])) for k in accs[0]}}  # fmt: skip
+            log.append(row)
+            print(f"pretrain[{mixer}] " + json.dumps(row), flush=True)
+        args.out.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {"config": cfg.to_dict(), "state": model.state_dict(), "log": log},
+            args.out / f"pretrained_{mixer}.pt",
+        )
+
+
+# ------------------------------------------------------------------------------------- fine-tuning
+def jobs(args) -> list[dict]:
+    """Every fine-tuning run, most important first: (source, fold, mixer, init, fraction, seed)."""
+    out = []
+    for frac, seed in [(1.0, 0), (0.25, 0), (0.1, 0)] + [(1.0, s) for s in range(1, args.seeds)]:
+        for source in SOURCES:
+            for fold in range(args.folds):
+                for mixer, init in (("savo", "pretrained"), ("savo", "scratch"), ("mha_rank", "pretrained"),
+                                    ("mha_rank", "scratch")):  # fmt: skip
+                    if frac < 1.0 and mixer != "savo":
+                        continue
+                    if mixer not in args.mixers.split(","):
+                        continue
+                    out.append({"source": source, "fold": fold, "mixer": mixer, "init": init,
+                                "frac": frac, "seed": seed})  # fmt: skip
+    return out
+
+
+def job_name(job: dict) -> str:
+    """Row name in the typing table, e.g. events_savo_pretrained_p100_s0."""
+    return f"events_{job['mixer']}_{job['init']}_p{round(job['frac'] * 100)}_s{job['seed']}"
+
+
+def stratified_subset(labels: np.ndarray, frac: float, rng) -> np.ndarray:
+    """Indices of a stratified `frac` of `labels` (at least one per class)."""
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        keep.append(rng.choice(idx, max(1, round(frac * len(idx))), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def run_job(args, data: Tokens, job: dict) -> None:
+    """Fine-tune one (source, fold, ...) and write its test-fold probabilities."""
+    device = data.device
+    src = np.array([t.split("|", 1)[0] == job["source"] for t in data.tumours]) & (data.fold >= 0)
+    rows_src = np.flatnonzero(src)  # the typing benchmark's row order (barcodes sorted)
+    classes = sorted(set(data.label[rows_src]))
+    y_all = np.full(len(data.label), -1)
+    y_all[rows_src] = np.searchsorted(classes, data.label[rows_src])
+    rng = np.random.default_rng(1000 * job["seed"] + job["fold"])
+    train = rows_src[data.fold[rows_src] != job["fold"]]
+    test = rows_src[data.fold[rows_src] == job["fold"]]
+    if job["frac"] < 1.0:
+        train = train[stratified_subset(y_all[train], job["frac"], rng)]
+    val = train[stratified_subset(y_all[train], 0.1, rng)]
+    train = np.setdiff1d(train, val)
+    torch.manual_seed(job["seed"])
+    np.random.seed(job["seed"])
+    cfg = model_config(args, data, job["mixer"], n_types=len(classes))
+    model = EventModel(cfg).to(device)
+    if job["init"] == "pretrained":
+        ckpt = torch.load(args.out / f"pretrained_{job['mixer']}.pt", map_location=device, weights_only=True)
+        missing = model.load_state_dict(ckpt["state"], strict=False)
+        assert set(missing.missing_keys) <= {"type_head.weight", "type_head.bias"}, missing
+    counts = np.bincount(y_all[train], minlength=len(classes)).astype(np.float64)
+    weight = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32, device=device)
+    weight = weight / weight.mean()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.ft_lr, weight_decay=0.05)
+    epochs = args.ft_epochs
+    best, best_state, t0, hist = -1.0, None, time.perf_counter(), []
+    for epoch in range(epochs):
+        model.train()
+        batches = length_batches(data.lengths, train, args.batch_tokens, args.max_len, rng)
+        for i, b in enumerate(batches):
+            set_lr(opt, args.ft_lr, (epoch + i / len(batches)) / epochs, warmup=0.1)
+            ids, summ = data.batch(b, args.max_len)
+            with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+                logits = model.type_logits(ids, summ)
+            loss = F.cross_entropy(logits.float(), torch.from_numpy(y_all[b]).to(device), weight=weight,
+                                   label_smoothing=0.1)  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+        score = float((predict(args, model, data, val).argmax(1) == y_all[val]).mean())
+        hist.append(score)
+        if score > best:
+            best, best_state = score, {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    proba = predict(args, model, data, test)
+    work = args.out / job["source"]
+    work.mkdir(parents=True, exist_ok=True)
+    name, fold = job_name(job), job["fold"]
+    np.save(work / f"part_{name}_f{fold}.npy", proba)
+    info = job | {
+        "seconds": time.perf_counter() - t0,
+        "val_top1": hist,
+        "best_epoch": int(np.argmax(hist)),
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "rank": cfg.rank,
+        "n_train": len(train),
+        "test_top1": float((proba.argmax(1) == y_all[test]).mean()),
+    }
+    (work / f"part_{name}_f{fold}.json").write_text(json.dumps(info))
+    print(f"{job['source']} fold {fold} {name}: test top1 {info['test_top1']:.3f} "
+          f"({info['seconds']:.0f}s, best epoch {info['best_epoch']})", flush=True)  # fmt: skip
+
+
+@torch.no_grad()
+def predict(args, model: EventModel, data: Tokens, rows: np.ndarray) -> np.ndarray:
+    """Class probabilities [len(rows), n_types] in `rows` order (each tumour's first max_len tokens... all
+    of a capped tumour's tokens up to --max-len)."""
+    model.eval()
+    out = np.zeros((len(rows), model.cfg.n_types), dtype=np.float32)
+    order = np.argsort(data.lengths[rows], kind="stable")
+    for chunk in np.array_split(order, max(1, math.ceil(len(rows) * args.max_len / args.batch_tokens / 4))):
+        if len(chunk) == 0:
+            continue
+        ids, summ = data.batch(rows[chunk], args.max_len)
+        with torch.autocast(data.device.type, torch.bfloat16, enabled=data.device.type == "cuda"):
+            logits = model.type_logits(ids, summ)
+        out[chunk] = torch.softmax(logits.float(), -1).cpu().numpy()
+    return out
+
+
+def finetune(args) -> None:
+    """Run this shard's jobs (job i goes to shard i % n) until --budget-s has passed."""
+    shard, n_shards = (int(x) for x in args.shard.split("/"))
+    data = Tokens(args.npz, torch.device(args.device))
+    t0 = time.perf_counter()
+    for i, job in enumerate(jobs(args)):
+        if i % n_shards != shard:
+            continue
+        if time.perf_counter() - t0 > args.budget_s:
+            print(f"budget spent: job {i} {job} not run", flush=True)
+            continue
+        run_job(args, data, job)
+
+
+def assemble(args) -> None:
+    """Per-fold parts -> oof_<name>.npy / info_<name>.json over the folds each model finished, in the
+    typing benchmark's row order (copy the files into its work folder to tabulate them)."""
+    data_fold, data_tumours = (np.load(args.npz)[k] for k in ("fold", "tumours"))
+    for source in SOURCES:
+        work = args.out / source
+        rows = np.flatnonzero(np.char.startswith(data_tumours.astype(str), source + "|") & (data_fold >= 0))
+        fold = data_fold[rows]
+        names = sorted({p.stem.rsplit("_f", 1)[0].removeprefix("part_") for p in work.glob("part_*.npy")})
+        for name in names:
+            parts = {int(p.stem.rsplit("_f", 1)[1]): p for p in work.glob(f"part_{name}_f*.npy")}
+            proba, infos = None, []
+            for k, path in sorted(parts.items()):
+                part = np.load(path)
+                proba = np.zeros((len(rows), part.shape[1])) if proba is None else proba
+                proba[fold == k] = part
+                infos.append(json.loads(path.with_suffix(".json").read_text()))
+            np.save(work / f"oof_{name}.npy", proba)
+            info = {"folds": sorted(parts), "seconds": sum(i["seconds"] for i in infos),
+                    "n_params": infos[0]["n_params"], "rank": infos[0]["rank"], "parts": infos}  # fmt: skip
+            (work / f"info_{name}.json").write_text(json.dumps(info))
+            print(f"{source} {name}: folds {sorted(parts)}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("step", choices=["export", "pretrain", "finetune", "assemble"])
+    ap.add_argument("--tcga", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/tcga")
+    ap.add_argument(
+        "--typing-work", type=Path, default=Path("results/tcga_typing"), help="holds <source>/folds.tsv"
+    )
+    ap.add_argument("--npz", type=Path, default=Path("results/tcga_events.npz"))
+    ap.add_argument("--out", type=Path, default=Path("results/tcga_events"))
+    ap.add_argument(
+        "--max-events", type=int, default=2048, help="per-tumour cap at export (sampled, see above)"
+    )
+    ap.add_argument("--max-len", type=int, default=512, help="tokens per tumour in a batch (random window)")
+    ap.add_argument("--min-gene-tumours", type=int, default=3)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--mixers", default="savo,mha_rank")
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--layers", type=int, default=3)
+    ap.add_argument("--rank", type=int, default=32)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--batch-tokens", type=int, default=32768, help="batch size x longest sequence")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--pt-epochs", type=int, default=10)
+    ap.add_argument("--pt-limit", type=int, default=0, help="pretrain on this many tumours (0 = all)")
+    ap.add_argument("--mask-rate", type=float, default=0.15)
+    ap.add_argument("--ft-lr", type=float, default=1e-3)
+    ap.add_argument("--ft-epochs", type=int, default=12)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=1, help="seeds of the 100 % rows (seed spread)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--shard", default="0/1")
+    ap.add_argument("--budget-s", type=float, default=1e9, help="start no new fine-tuning job after this")
+    args = ap.parse_args()
+    {"export": export, "pretrain": pretrain, "finetune": finetune, "assemble": assemble}[args.step](args)
+
+
+if __name__ == "__main__":
+    main()

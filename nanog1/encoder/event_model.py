@@ -1,0 +1,120 @@
+"""Event encoder over cohort vocabularies: one token per mutation, a catalogue-summary CLS token.
+
+A token is the sum of one embedding per field (mutation class, gene, consequence, chromosome,
+position bin, VAF bin; tables sized by the cohort's `EventVocab`, see nanog1.genomics.event_vocab).
+Ids outside a table raise (no modulo: two values never share a row). The CLS token starts from a
+linear map of the tumour's summary over all of its mutations (each measured channel set's shares and
+log burden, consequence shares; `event_vocab.summary_features`), so a tumour whose mutations were capped still carries its whole catalogue.
+
+Heads: cancer type from the CLS state; masked-mutation pretraining predicts a masked token's
+class and gene from its neighbours (every field of a masked token is replaced by the MASK id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from nanog1.core import Stack, StackConfig
+
+MASK_ID = 2  # nanog1.genomics.event_vocab.MASK (kept numeric here: core/encoder stay torch-side only)
+
+
+@dataclass
+class EventModelConfig:
+    """Shape of the event encoder; saved with every checkpoint beside the vocabulary."""
+
+    vocab_sizes: dict[str, int] = field(default_factory=dict)
+    n_summary: int = 0
+    hidden: int = 128
+    layers: int = 3
+    rank: int = 32
+    heads: int = 4
+    mixer: str = "savo"
+    dropout: float = 0.1
+    n_types: int = 0
+
+    def stack_config(self) -> StackConfig:
+        """Bidirectional pre-norm stack."""
+        return StackConfig(
+            hidden_size=self.hidden,
+            layers=self.layers,
+            rank=self.rank,
+            heads=self.heads,
+            mixer=self.mixer,
+            causal=False,
+            dropout=self.dropout,
+        )
+
+    def to_dict(self) -> dict:
+        """Plain dict for checkpoints and MLflow params."""
+        return asdict(self)
+
+
+class FieldEmbedding(nn.Module):
+    """Sum of one embedding per token field; ids are checked against each table's size."""
+
+    def __init__(self, sizes: dict[str, int], hidden: int):
+        super().__init__()
+        self.tables = nn.ModuleDict({k: nn.Embedding(n, hidden, padding_idx=0) for k, n in sizes.items()})
+        for t in self.tables.values():
+            nn.init.normal_(t.weight, std=0.02)
+            t.weight.data[0].zero_()
+
+    def forward(self, ids: dict[str, torch.Tensor]) -> torch.Tensor:
+        """ids: field -> [B, L] long -> [B, L, H]."""
+        out = None
+        for name, table in self.tables.items():
+            x = ids[name]
+            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= table.num_embeddings):
+                raise ValueError(f"event field {name!r}: id outside its vocabulary of {table.num_embeddings}")
+            e = table(x)
+            out = e if out is None else out + e
+        return out
+
+
+class EventModel(nn.Module):
+    """Field embeddings -> [CLS from summary] + tokens -> Stack -> type / masked-class / masked-gene heads."""
+
+    def __init__(self, cfg: EventModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        h = cfg.hidden
+        self.embed = FieldEmbedding(cfg.vocab_sizes, h)
+        self.cls = nn.Parameter(torch.randn(h) * 0.02)
+        self.summary = nn.Linear(cfg.n_summary, h) if cfg.n_summary else None
+        self.in_norm = nn.LayerNorm(h)
+        self.stack = Stack(cfg.stack_config())
+        self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types else None
+        self.mlm_heads = nn.ModuleDict({k: nn.Linear(h, cfg.vocab_sizes[k]) for k in ("channel", "gene")})
+
+    def encode(
+        self, ids: dict[str, torch.Tensor], summary: torch.Tensor | None, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """States [B, 1 + L, H] (CLS first). mask [B, L] True = hide the token (all fields -> MASK)."""
+        if mask is not None:
+            ids = {k: torch.where(mask, torch.full_like(v, MASK_ID), v) for k, v in ids.items()}
+        x = self.embed(ids)
+        b = x.shape[0]
+        cls = self.cls.expand(b, -1)
+        if self.summary is not None and summary is not None:
+            cls = cls + self.summary(summary)
+        x = torch.cat([cls.unsqueeze(1).to(x.dtype), x], dim=1)
+        padding = ids["channel"] == 0
+        padding = torch.cat([torch.zeros_like(padding[:, :1]), padding], dim=1)
+        return self.stack(self.in_norm(x), padding_mask=padding)
+
+    def type_logits(self, ids, summary) -> torch.Tensor:
+        """Cancer-type logits [B, n_types]."""
+        return self.type_head(self.encode(ids, summary)[:, 0])
+
+    def embedding(self, ids, summary) -> torch.Tensor:
+        """Pooled (CLS) embedding [B, H]."""
+        return self.encode(ids, summary)[:, 0]
+
+    def masked_logits(self, ids, summary, mask) -> dict[str, torch.Tensor]:
+        """Class and gene logits of the masked tokens [n_masked, vocab]."""
+        h = self.encode(ids, summary, mask)[:, 1:][mask]
+        return {k: head(h) for k, head in self.mlm_heads.items()}
