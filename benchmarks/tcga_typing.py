@@ -36,7 +36,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from nanog1.training.metrics import classification_metrics, per_type_report
+from nanog1.encoder.metrics import classification_metrics, per_type_report
 
 TCGA = Path(__file__).resolve().parents[2] / "shared/data/tcga"
 SBS6 = ("C>A", "C>G", "C>T", "T>A", "T>C", "T>G")
