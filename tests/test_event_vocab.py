@@ -87,7 +87,8 @@ def test_real_maf_slice_tokens_match_an_independent_count(tmp_path):
     s = ev.token_strings(adata.uns["tokens"])
     snv = maf[maf["Variant_Type"] == "SNP"]
     got = pd.Series(s["gene"][np.char.startswith(s["channel"].astype(str), "SBS6:")]).value_counts()
-    expect = snv.drop_duplicates(["Tumor_Sample_Barcode", "Chromosome", "Start_Position", "Tumor_Seq_Allele2"])
+    key = ["Tumor_Sample_Barcode", "Chromosome", "Start_Position", "Tumor_Seq_Allele2"]
+    expect = snv.drop_duplicates(key)
     expect = expect["Hugo_Symbol"].value_counts()
     # adjacent SNVs of one tumour become one DBS token, so per gene the SBS6 tokens can only be fewer
     joined = pd.concat([got, expect], axis=1).fillna(0)

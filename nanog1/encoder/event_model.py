@@ -4,7 +4,8 @@ A token is the sum of one embedding per field (mutation class, gene, consequence
 position bin, VAF bin; tables sized by the cohort's `EventVocab`, see nanog1.genomics.event_vocab).
 Ids outside a table raise (no modulo: two values never share a row). The CLS token starts from a
 linear map of the tumour's summary over all of its mutations (each measured channel set's shares and
-log burden, consequence shares; `event_vocab.summary_features`), so a tumour whose mutations were capped still carries its whole catalogue.
+log burden, consequence shares; `event_vocab.summary_features`), so a tumour whose mutations were
+capped still carries its whole catalogue.
 
 Heads: cancer type from the CLS state; masked-mutation pretraining predicts a masked token's
 class and gene from its neighbours (every field of a masked token is replaced by the MASK id).

@@ -43,7 +43,8 @@ N_VAF_BINS = 10
 
 
 def _channel_names() -> np.ndarray:
-    return np.array([f"{name}:{label}" for name, labels in CHANNEL_SETS.items() for label in labels], dtype=object)
+    names = [f"{name}:{label}" for name, labels in CHANNEL_SETS.items() for label in labels]
+    return np.array(names, dtype=object)
 
 
 def vaf(tokens: dict) -> np.ndarray:
@@ -177,7 +178,8 @@ def summary_features(adata, consequences: list[str]) -> pd.DataFrame:
     tokens = adata.uns["tokens"]
     csq = pd.crosstab(tumour_index(tokens), token_strings(tokens)["consequence"])
     csq = csq.reindex(index=range(adata.n_obs), fill_value=0)
-    shares = csq.div(csq.sum(1).clip(lower=1), axis=0).reindex(columns=consequences, fill_value=0.0).to_numpy()
+    shares = csq.div(csq.sum(1).clip(lower=1), axis=0)
+    shares = shares.reindex(columns=consequences, fill_value=0.0).to_numpy()
     parts.append(pd.DataFrame(shares, index=adata.obs_names, columns=[f"csq:{c}" for c in consequences]))
     return pd.concat(parts, axis=1)
 
