@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from nanog1.core.config import StackConfig
 from nanog1.core.mixers import build_mixer
+from nanog1.core.ragged import Ragged
 
 
 def make_norm(kind: str, hidden_size: int) -> nn.Module:
@@ -37,10 +38,14 @@ class Block(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None,
-                return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """[B, L, H] -> [B, L, H]; with ``return_weights`` also the mixer's [B, h, L, L] weights."""
+                return_weights: bool = False, ragged: Ragged | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """[B, L, H] -> [B, L, H]; with ``return_weights`` also the mixer's [B, h, L, L] weights.
+
+        ``ragged``: x is a packed [1, T, H] batch of sequences (see :mod:`nanog1.core.ragged`).
+        """
+        extra = {} if ragged is None else {"ragged": ragged}
         mixed = self.mixer(self.norm_mix(x), padding_mask, return_weights=True) if return_weights \
-            else self.mixer(self.norm_mix(x), padding_mask)
+            else self.mixer(self.norm_mix(x), padding_mask, **extra)
         weights = None
         if return_weights:
             mixed, weights = mixed

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from nanog1.core.caches import RoutingCache
 from nanog1.core.qcompass import check_heads
 from nanog1.core.queries import query_projection
+from nanog1.core.ragged import Ragged
 from nanog1.core.routing import merge_heads, route, route_explicit, route_step, split_heads
 
 
@@ -39,15 +40,20 @@ class MHA(nn.Module):
             q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         return split_heads(q, self.heads), split_heads(k, self.heads), split_heads(v, self.heads)
 
-    def forward(self, x: Tensor, padding_mask: Tensor | None = None,
-                return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """[B, L, H] -> [B, L, H]; with ``return_weights`` also the [B, h, L, L] attention weights."""
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None, return_weights: bool = False,
+                ragged: Ragged | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """[B, L, H] -> [B, L, H]; with ``return_weights`` also the [B, h, L, L] attention weights.
+
+        ``ragged``: x is a packed [1, T, H] batch of sequences (see :mod:`nanog1.core.ragged`).
+        """
         q, k, v = self._qkv(x)
         kwargs = dict(scale=self.scale, causal=self.causal, padding_mask=padding_mask)
+        if return_weights and ragged is not None:
+            raise ValueError("return_weights needs a padded batch, not a ragged one")
         if return_weights:
             routed, weights = route_explicit(q, k, v, **kwargs)
             return self.out_proj(merge_heads(routed)), weights
-        return self.out_proj(merge_heads(route(q, k, v, **kwargs)))
+        return self.out_proj(merge_heads(route(q, k, v, ragged=ragged, **kwargs)))
 
     def init_cache(self, batch_size: int, device=None, dtype=None, capacity: int = 64) -> RoutingCache:
         """Empty KV cache: keys and values [B, h, T, width/h]."""

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from nanog1.core.caches import RoutingCache
 from nanog1.core.queries import query_projection
+from nanog1.core.ragged import Ragged
 from nanog1.core.routing import merge_heads, route, route_explicit, route_step, split_heads
 
 
@@ -43,17 +44,22 @@ class QCompass(nn.Module):
         self.action_proj = nn.Linear(hidden_size, rank, bias=False)
         self.out_proj = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, x: Tensor, padding_mask: Tensor | None = None,
-                return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """[B, L, H] -> [B, L, H]; with ``return_weights`` also the [B, h, L, L] routing weights."""
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None, return_weights: bool = False,
+                ragged: Ragged | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """[B, L, H] -> [B, L, H]; with ``return_weights`` also the [B, h, L, L] routing weights.
+
+        ``ragged``: x is a packed [1, T, H] batch of sequences (see :mod:`nanog1.core.ragged`).
+        """
         s, a = state_action(self.state_proj, self.action_proj, x)
         state, action = split_heads(s, self.heads), split_heads(a, self.heads)
         content = split_heads(x, self.heads)
         kwargs = dict(scale=self.scale, causal=self.causal, padding_mask=padding_mask)
+        if return_weights and ragged is not None:
+            raise ValueError("return_weights needs a padded batch, not a ragged one")
         if return_weights:
             routed, weights = route_explicit(state, action, content, **kwargs)
             return self.out_proj(merge_heads(routed)), weights
-        return self.out_proj(merge_heads(route(state, action, content, **kwargs)))
+        return self.out_proj(merge_heads(route(state, action, content, ragged=ragged, **kwargs)))
 
     def init_cache(self, batch_size: int, device=None, dtype=None, capacity: int = 64) -> RoutingCache:
         """Empty decoding cache: action [B, h, T, r/h] as keys, x [B, h, T, H/h] as values."""

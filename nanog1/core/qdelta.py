@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from nanog1.core.qdelta_chunk import pick_scan, qdelta_chunked
 from nanog1.core.qdelta_reference import qdelta_step
+from nanog1.core.ragged import Ragged, repack, unpack
 
 
 def _use_fused(q: Tensor, v: Tensor, chunk_size: int) -> bool:
@@ -37,6 +38,15 @@ def _use_fused(q: Tensor, v: Tensor, chunk_size: int) -> bool:
     except ImportError:
         return False
     return fused_supported(q, v)
+
+
+def _fused_conv(z: Tensor) -> bool:
+    """Whether the short convolution runs on its Triton kernels: CUDA, Triton, not forced off."""
+    if not z.is_cuda or os.environ.get("NANOG1_QDELTA_CONV") == "torch":
+        return False
+    from nanog1.core.kernels.routing import triton_importable
+
+    return triton_importable()
 
 
 @dataclass
@@ -122,7 +132,14 @@ class QDelta(nn.Module):
         return _Streams(q, k, v, beta.sigmoid(), lam, g)
 
     def _conv_full(self, z: Tensor) -> Tensor:
-        """Causal depthwise convolution + SiLU over a whole sequence [B, L, C]."""
+        """Causal depthwise convolution + SiLU over a whole sequence [B, L, C].
+
+        On CUDA one Triton kernel each way (`qdelta_conv`; NANOG1_QDELTA_CONV=torch forces conv1d).
+        """
+        if self.conv is not None and _fused_conv(z):
+            from nanog1.core.qdelta_conv import causal_conv_silu
+
+            return causal_conv_silu(z, self.conv.weight[:, 0, :])
         if self.conv is not None:
             pad = self.conv.kernel_size[0] - 1
             z = self.conv(F.pad(z.transpose(1, 2), (pad, 0))).transpose(1, 2)
@@ -159,10 +176,18 @@ class QDelta(nn.Module):
         y = self.out(o * F.silu(self.out_gate(x)))
         return y if pad is None else y.masked_fill(pad[..., None], 0.0)
 
-    def forward(self, x: Tensor, padding_mask: Tensor | None = None, return_weights: bool = False) -> Tensor:
-        """Mix x [B, L, H] (padding_mask bool [B, L], True = padding) into [B, L, H]."""
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None, return_weights: bool = False,
+                ragged: Ragged | None = None) -> Tensor:
+        """Mix x [B, L, H] (padding_mask bool [B, L], True = padding) into [B, L, H].
+
+        ``ragged``: x is a packed [1, T, H] batch; it runs padded to its longest sequence (the scan
+        kernels take no offsets yet) and comes back packed.
+        """
         if return_weights:
             raise ValueError("QDelta keeps no L×L attention map: return_weights is not supported")
+        if ragged is not None:
+            padded, mask = unpack(x, ragged)
+            return repack(self.forward(padded, mask), mask)
         if padding_mask is not None:
             x = x.masked_fill(padding_mask[..., None], 0.0)
         s = self._streams(self._conv_full(self.qkv(x)), x)

@@ -19,14 +19,16 @@ Which SDPA backend runs (``torch.nn.functional.scaled_dot_product_attention``):
   fused flash kernel. bf16 fwd+bwd then costs what MHA on the same backend does (BENCHMARKS.md).
 - Bidirectional with padding: a broadcast key mask [B, 1, 1, L]. CUDA runs the memory-efficient
   kernel; torch ≥ 2.13's CPU flash kernel accepts it too (measured: +20 MB at L = 8k, 8 heads).
-- Causal with left or irregular padding: on CUDA, the rank-r Triton kernel of
-  :mod:`nanog1.core.kernels` (it takes the key-padding mask directly and q/k narrower than v);
-  elsewhere a [B, 1, L, L] boolean mask (O(L²) bits). Bucket or right-pad long sequences on CPU.
-- Decoding (:func:`route_step`) on CUDA runs the kernels' split-context decode, which reads SAVO's
-  compressed cache (action + Q-value) directly: 6.3× MHA-flash's tokens/s at 32k context (BENCHMARKS.md).
-  Plain unmasked training stays on SDPA (torch's default cuDNN backend on an H100): against the Triton
-  kernel it was 9 % slower at L = 2k, equal at 8k and 5 % faster at 32k, and at L = 512 the order
-  changed between runs (BENCHMARKS.md, "Rank-r routing kernel", run 4).
+- Causal with left or irregular padding: a [B, 1, L, L] boolean mask (O(L²) bits), unless the kernel
+  runs it. Bucket or right-pad long sequences on CPU.
+- Ragged batches (``ragged``: sequences packed into one [1, h, T, d] row with offsets, see
+  :mod:`nanog1.core.ragged`): the kernel, or SDPA one sequence at a time.
+
+On CUDA the rank-r Triton kernel of :mod:`nanog1.core.kernels` (q/k narrower than v, any key-padding
+mask, ragged batches) takes a call where :mod:`nanog1.core.route_dispatch`'s measured table says it
+is faster (on an H100: every narrow-q/k shape); ``path=`` or ``NANOG1_ROUTE`` forces either path.
+Decoding (:func:`route_step`) on CUDA runs the kernels' split-context decode, which reads SAVO's
+compressed cache (action + Q-value) directly: 6.3× MHA-flash's tokens/s at 32k context (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nanog1.core.kernels import kernel_available, routing_attention, routing_decode
+from nanog1.core.ragged import Ragged
+from nanog1.core.route_dispatch import choose_path, forced_path
 
 
 def split_heads(t: Tensor, heads: int) -> Tensor:
@@ -101,16 +105,66 @@ def _fused_mask(padding_mask: Tensor | None, batch: int, length: int, causal: bo
 
 
 def route(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool,
-          padding_mask: Tensor | None = None) -> Tensor:
-    """softmax(q·kᵀ·scale [masked])·v through SDPA; q, k [B, h, L, dk], v [B, h|1, L, dv] -> [B, h, L, dv].
+          padding_mask: Tensor | None = None, ragged: Ragged | None = None,
+          path: str | None = None) -> Tensor:
+    """softmax(q·kᵀ·scale [masked])·v; q, k [B, h, L, dk], v [B, h|1, L, dv] -> [B, h, L, dv].
 
-    ``padding_mask`` is bool [B, L], True at padding; it hides padded keys.
+    ``padding_mask`` is bool [B, L], True at padding; it hides padded keys. ``ragged``: B = 1 and the
+    L axis packs sequences back to back (no padding); each attends only inside itself. ``path``:
+    "kernel", "sdpa" or "auto" (default: NANOG1_ROUTE, else the measured table).
     """
-    dv = v.shape[-1]
-    irregular = causal and padding_mask is not None and bool(padding_mask.any()) \
-        and not _is_right_padded(padding_mask)
-    if irregular and kernel_available(q, k, v):
+    mask_kind = "ragged" if ragged is not None else "none" if padding_mask is None else "mask"
+    length = ragged.max_len if ragged is not None else q.shape[2]
+    if choose_path(q, k, v, causal=causal, mask_kind=mask_kind, length=length, path=path) == "kernel":
+        if ragged is not None:
+            return routing_attention(q, k, v, causal=causal, key_padding_mask=None, scale=scale,
+                                     cu_seqlens=ragged.cu_seqlens, max_len=ragged.max_len)
+        return routing_attention(q, k, v, causal=causal, key_padding_mask=padding_mask, scale=scale)
+    if ragged is not None:
+        return _route_each(q, k, v, scale=scale, causal=causal, ragged=ragged)
+    if mask_kind == "mask" and causal and forced_path(path) == "auto" and kernel_available(q, k, v) \
+            and bool(padding_mask.any()) and not _is_right_padded(padding_mask):
+        # SDPA would need an O(L²) mask for causal left / irregular padding
         return routing_attention(q, k, v, causal=True, key_padding_mask=padding_mask, scale=scale)
+    return _route_sdpa(q, k, v, scale=scale, causal=causal, padding_mask=padding_mask)
+
+
+def _route_each(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool, ragged: Ragged) -> Tensor:
+    """A ragged batch through SDPA: on CUDA as one nested (jagged) batch, which runs SDPA's varlen
+    kernels; elsewhere, or if torch refuses the nested call, one sequence at a time."""
+    if q.is_cuda and min(ragged.lengths, default=0) > 0:
+        try:
+            return _route_nested(q, k, v, scale=scale, causal=causal, ragged=ragged)
+        except RuntimeError:  # a torch without nested SDPA for these inputs: the loop below
+            pass
+    parts, start = [], 0
+    for n in ragged.lengths:
+        if n:
+            sl = slice(start, start + n)
+            parts.append(_route_sdpa(q[:, :, sl], k[:, :, sl], v[:, :, sl], scale=scale, causal=causal,
+                                     padding_mask=None))
+        start += n
+    return torch.cat(parts, dim=2) if parts else q.new_zeros(*q.shape[:3], v.shape[-1])
+
+
+def _route_nested(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool, ragged: Ragged) -> Tensor:
+    """SDPA over torch's jagged nested tensors (flash/cuDNN varlen): [1, h, T, d] -> [1, h, T, dv]."""
+    dv = v.shape[-1]
+    if v.shape[1] != q.shape[1]:
+        v = v.expand(-1, q.shape[1], -1, -1)
+    q, k, v = _equal_widths(q, k, v)
+    offsets = ragged.cu_seqlens.long()
+    nested = [torch.nested.nested_tensor_from_jagged(t[0].transpose(0, 1).contiguous(), offsets,
+                                                     max_seqlen=ragged.max_len)
+              .transpose(1, 2) for t in (q, k, v)]
+    y = F.scaled_dot_product_attention(*nested, is_causal=causal, scale=scale)
+    return y.transpose(1, 2).values().transpose(0, 1)[None, ..., :dv]
+
+
+def _route_sdpa(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool,
+                padding_mask: Tensor | None) -> Tensor:
+    """route() on SDPA: equal widths by zero padding, the smallest mask the padding pattern allows."""
+    dv = v.shape[-1]
     if v.shape[1] != q.shape[1]:
         v = v.expand(-1, q.shape[1], -1, -1)
     q, k, v = _equal_widths(q, k, v)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from nanog1.core.caches import RoutingCache
 from nanog1.core.qcompass import check_heads, state_action
 from nanog1.core.queries import query_projection
+from nanog1.core.ragged import Ragged
 from nanog1.core.routing import merge_heads, route, route_explicit, route_step, split_heads
 
 
@@ -40,22 +41,27 @@ class SAVO(nn.Module):
         out = torch.einsum("bhlr,hdr->blhd", routed, w_c)
         return out.reshape(out.shape[0], out.shape[1], self.hidden_size)
 
-    def forward(self, x: Tensor, padding_mask: Tensor | None = None,
-                return_weights: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """[B, L, H] -> [B, L, H]; with ``return_weights`` also the [B, h, L, L] routing weights."""
+    def forward(self, x: Tensor, padding_mask: Tensor | None = None, return_weights: bool = False,
+                ragged: Ragged | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """[B, L, H] -> [B, L, H]; with ``return_weights`` also the [B, h, L, L] routing weights.
+
+        ``ragged``: x is a packed [1, T, H] batch of sequences (see :mod:`nanog1.core.ragged`).
+        """
         s, a = state_action(self.state_proj, self.action_proj, x)
         state, action = split_heads(s, self.heads), split_heads(a, self.heads)
         qvalue = s * a
         kwargs = dict(scale=self.scale, causal=self.causal, padding_mask=padding_mask)
+        if return_weights and ragged is not None:
+            raise ValueError("return_weights needs a padded batch, not a ragged one")
         if return_weights:
             content = split_heads(self.content_proj(qvalue), self.heads)
             routed, weights = route_explicit(state, action, content, **kwargs)
             return self.out_proj(merge_heads(routed)), weights
         if self.route_qvalue:
-            routed = route(state, action, qvalue.unsqueeze(1), **kwargs)
+            routed = route(state, action, qvalue.unsqueeze(1), ragged=ragged, **kwargs)
             return self.out_proj(self._project_routed_qvalue(routed))
         content = split_heads(self.content_proj(qvalue), self.heads)
-        return self.out_proj(merge_heads(route(state, action, content, **kwargs)))
+        return self.out_proj(merge_heads(route(state, action, content, ragged=ragged, **kwargs)))
 
     def init_cache(self, batch_size: int, device=None, dtype=None, capacity: int = 64) -> RoutingCache:
         """Empty decoding cache: action [B, h, T, r/h] as keys, Q-value [B, 1, T, r] as values."""

@@ -10,6 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from nanog1.core.block import Block, make_norm
 from nanog1.core.config import StackConfig
+from nanog1.core.ragged import Ragged
 
 
 class Stack(nn.Module):
@@ -21,14 +22,22 @@ class Stack(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.layers))
         self.norm = make_norm(config.norm, config.hidden_size)
 
-    def _run_block(self, block: Block, x: Tensor, padding_mask: Tensor | None) -> Tensor:
+    def _run_block(self, block: Block, x: Tensor, padding_mask: Tensor | None,
+                   ragged: Ragged | None = None) -> Tensor:
+        extra = {} if ragged is None else {"ragged": ragged}
         if self.config.checkpointing and self.training and torch.is_grad_enabled():
-            return checkpoint(block, x, padding_mask, use_reentrant=False)
-        return block(x, padding_mask)
+            return checkpoint(block, x, padding_mask, use_reentrant=False, **extra)
+        return block(x, padding_mask, **extra)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None,
-                return_weights_layer: int | None = None) -> Tensor | tuple[Tensor, Tensor]:
-        """Run every block; with ``return_weights_layer`` = i also return block i's [B, h, L, L] weights."""
+                return_weights_layer: int | None = None,
+                ragged: Ragged | None = None) -> Tensor | tuple[Tensor, Tensor]:
+        """Run every block; with ``return_weights_layer`` = i also return block i's [B, h, L, L] weights.
+
+        ``ragged``: x is a packed [1, T, H] batch of sequences (see :mod:`nanog1.core.ragged`).
+        """
+        if ragged is not None and return_weights_layer is not None:
+            raise ValueError("return_weights_layer needs a padded batch, not a ragged one")
         n = len(self.blocks)
         if return_weights_layer is not None and not -n <= return_weights_layer < n:
             raise ValueError(f"return_weights_layer {return_weights_layer} out of range for "
@@ -39,7 +48,7 @@ class Stack(nn.Module):
             if i == wanted:
                 x, weights = block(x, padding_mask, return_weights=True)
             else:
-                x = self._run_block(block, x, padding_mask)
+                x = self._run_block(block, x, padding_mask, ragged)
         x = self.norm(x)
         return x if wanted is None else (x, weights)
 

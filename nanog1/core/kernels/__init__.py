@@ -4,12 +4,18 @@ Public API: :func:`routing_attention` and :func:`kernel_available` (training / p
 :func:`routing_decode` (one new query per sequence over a narrow key cache, pure PyTorch).
 """
 
-from nanog1.core.kernels.routing import kernel_available, reference_attention, routing_attention
+from nanog1.core.kernels.routing import (
+    kernel_available,
+    ragged_reference_attention,
+    reference_attention,
+    routing_attention,
+)
 from nanog1.core.kernels.routing_decode import decode_reference, routing_decode
 
 __all__ = [
     "decode_reference",
     "kernel_available",
+    "ragged_reference_attention",
     "reference_attention",
     "routing_attention",
     "routing_decode",

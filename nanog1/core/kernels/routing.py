@@ -71,15 +71,35 @@ def reference_attention(q: Tensor, k: Tensor, v: Tensor, *, causal: bool, key_pa
     return torch.matmul(weights.to(v.dtype), v)
 
 
+def ragged_reference_attention(q: Tensor, k: Tensor, v: Tensor, *, causal: bool, cu_seqlens: Tensor,
+                               scale: float) -> Tensor:
+    """Ragged batch one sequence at a time: q, k [1, h, T, d_qk], v [1, h|1, T, d_v], packed by cu_seqlens.
+
+    Sequence i holds rows cu_seqlens[i]..cu_seqlens[i+1] and attends only inside itself; the plain
+    PyTorch form of the ragged kernel (reads the offsets on the host: a reference, not a fast path).
+    """
+    bounds = cu_seqlens.tolist()
+    parts = [reference_attention(q[:, :, a:b], k[:, :, a:b], v[:, :, a:b], causal=causal,
+                                 key_padding_mask=None, scale=scale)
+             for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    return torch.cat(parts, dim=2) if parts else q.new_zeros(*q.shape[:3], v.shape[-1])
+
+
 def routing_attention(q: Tensor, k: Tensor, v: Tensor, *, causal: bool, key_padding_mask: Tensor | None,
-                      scale: float) -> Tensor:
+                      scale: float, cu_seqlens: Tensor | None = None, max_len: int = 0) -> Tensor:
     """softmax(q·kᵀ·scale, masked)·v: q, k [B, h, L, d_qk], v [B, h|1, L, d_v] -> [B, h, L, d_v].
 
-    Runs the Triton kernel when :func:`kernel_available`, else :func:`reference_attention`.
-    Differentiable in q, k and v either way.
+    Ragged batches: ``cu_seqlens`` int32 [n + 1] offsets of n sequences packed along L of a B = 1
+    batch (no padding, no ``key_padding_mask``), ``max_len`` ≥ the longest of them (a host int: the
+    launch grid needs it without a device sync). Runs the Triton kernel when :func:`kernel_available`,
+    else the PyTorch reference. Differentiable in q, k and v either way.
     """
+    if cu_seqlens is not None and (key_padding_mask is not None or q.shape[0] != 1):
+        raise ValueError("a ragged batch (cu_seqlens) is one packed row: B = 1 and no key_padding_mask")
     if kernel_available(q, k, v):
         from nanog1.core.kernels.routing_triton import routing_attention_triton
 
-        return routing_attention_triton(q, k, v, causal, key_padding_mask, scale)
+        return routing_attention_triton(q, k, v, causal, key_padding_mask, scale, cu_seqlens, max_len)
+    if cu_seqlens is not None:
+        return ragged_reference_attention(q, k, v, causal=causal, cu_seqlens=cu_seqlens, scale=scale)
     return reference_attention(q, k, v, causal=causal, key_padding_mask=key_padding_mask, scale=scale)

@@ -59,6 +59,9 @@ _BWD_CONFIGS = [
 
 if os.environ.get("NANOG1_ROUTING_AUTOTUNE", "1") == "0":  # quick GPU test runs: one config each
     _FWD_CONFIGS, _BWD_CONFIGS = _FWD_CONFIGS[:1], _BWD_CONFIGS[:1]
+if os.environ.get("NANOG1_ROUTING_CONFIGS"):  # the first n candidates only (quicker tuning)
+    _n = int(os.environ["NANOG1_ROUTING_CONFIGS"])
+    _FWD_CONFIGS, _BWD_CONFIGS = _FWD_CONFIGS[:_n], _BWD_CONFIGS[:_n]
 if os.environ.get("TRITON_INTERPRET") == "1":  # CPU interpreter (tests): one small config, no autotuning
     _FWD_CONFIGS = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16})]
     _BWD_CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32})]
@@ -88,6 +91,33 @@ def _load_rows(ptrs, row_ok, offs_d, D: tl.constexpr, MASK_ROWS: tl.constexpr):
     else:
         tile = tl.load(ptrs, mask=offs_d[None, :] < D, other=0.0)
     return tile
+
+
+@triton.jit
+def _sequence(CU, b, bh, heads, length, VARLEN: tl.constexpr):
+    """(first row, row count, lse/δ row base) of this program's sequence.
+
+    Padded batches: sequence b is row b of a [B, h, L, d] tensor (first row 0, L rows, lse rows
+    bh·L). Ragged (VARLEN): every tensor is one packed [1, h, T, d] batch, sequence b holds rows
+    CU[b]..CU[b+1] of it, and its lse/δ rows start at h·T + CU[b].
+    """
+    if VARLEN:
+        start = tl.load(CU + b).to(tl.int64)
+        rows = (tl.load(CU + b + 1) - start).to(tl.int32)
+        row_base = (bh % heads).to(tl.int64) * length + start
+    else:
+        start = b * 0
+        rows = length
+        row_base = bh.to(tl.int64) * length
+    return start, rows, row_base
+
+
+@triton.jit
+def _upto(active, x, otherwise, VARLEN: tl.constexpr):
+    """x, or (ragged batches, where this program lies past its sequence's end) ``otherwise``."""
+    if VARLEN:
+        x = tl.where(active, x, otherwise)
+    return x
 
 
 @triton.jit
@@ -125,23 +155,27 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
     return acc, l_i, m_i
 
 
-@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS"])
+@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "VARLEN"])
 @triton.jit
-def _fwd_kernel(Q, K, V, Bias, O, LSE, qk_scale, seq_len, heads,
+def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
-                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr,
+                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, VARLEN: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program per (batch·head, query block): O = softmax(QKᵀ·scale + bias)·V and its base-2 lse.
 
     Batch·head is the fast grid axis and query blocks run last-first, so the longest causal rows
-    (the last blocks) start first on every head and the short ones fill the tail.
+    (the last blocks) start first on every head and the short ones fill the tail. A ragged batch's
+    programs past their own sequence's end do no work.
     """
     tl.static_assert(BLOCK_M % BLOCK_N == 0, "the causal diagonal stage needs BLOCK_M % BLOCK_N == 0")
     start_m = (tl.num_programs(1) - 1 - tl.program_id(1)) * BLOCK_M
     bh = tl.program_id(0)
     b = (bh // heads).to(tl.int64)
     h = (bh % heads).to(tl.int64)
+    first, seq_len, row_base = _sequence(CU, b, bh, heads, seq_len, VARLEN)
+    active = start_m < seq_len
+    seq_len = _upto(active, seq_len, 0, VARLEN)
     offs_m = start_m + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     offs_dk = tl.arange(0, BLOCK_DQK)
@@ -149,19 +183,22 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, qk_scale, seq_len, heads,
     q_mask = (offs_m < seq_len)[:, None]
     if BLOCK_DQK != D_QK:
         q_mask = q_mask & (offs_dk[None, :] < D_QK)
-    q = tl.load(Q + b * sqb + h * sqh + offs_m[:, None] * sqn + offs_dk[None, :], mask=q_mask, other=0.0)
-    k_base = K + b * skb + h * skh
-    v_base = V + b * svb + h * svh
+    q = tl.load(Q + b * sqb + h * sqh + (first + offs_m[:, None]) * sqn + offs_dk[None, :], mask=q_mask,
+                other=0.0)
+    k_base = K + b * skb + h * skh + first * skn
+    v_base = V + b * svb + h * svh + first * svn
     bias_base = Bias + b * sbb
     acc = tl.zeros([BLOCK_M, D_V], dtype=tl.float32)
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
     if CAUSAL:
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
-                                   0, start_m, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
+                                   0, _upto(active, start_m, 0, VARLEN), seq_len, qk_scale,
+                                   offs_m, offs_n, offs_dk, offs_dv,
                                    D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS)
+        diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
-                                   start_m, start_m + BLOCK_M, seq_len, qk_scale,
+                                   start_m, diag_end, seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
                                    D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS)
     else:
@@ -176,9 +213,9 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, qk_scale, seq_len, heads,
     out = acc / tl.where(empty, 1.0, l_i)[:, None]
     lse = tl.where(empty, float("inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
     row_ok = offs_m < seq_len
-    tl.store(O + b * sob + h * soh + offs_m[:, None] * son + offs_dv[None, :],
+    tl.store(O + b * sob + h * soh + (first + offs_m[:, None]) * son + offs_dv[None, :],
              out.to(O.dtype.element_ty), mask=row_ok[:, None])
-    tl.store(LSE + bh.to(tl.int64) * seq_len + offs_m, lse, mask=row_ok)
+    tl.store(LSE + row_base + offs_m, lse, mask=row_ok)
 
 
 @triton.jit
@@ -226,15 +263,15 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
 
 
 @triton.autotune(configs=_BWD_CONFIGS,
-                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ", "EXP_BF16"],
+                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ", "EXP_BF16", "VARLEN"],
                  reset_to_zero=["DQ"])
 @triton.jit
-def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, seq_len, heads,
+def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
                 sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_BF16: tl.constexpr,
-                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+                VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program per (batch·head, key block): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ.
 
     Key block 0 sees the most causal queries, so key blocks run in order with batch·head the fast axis.
@@ -244,7 +281,8 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, s
     bh = tl.program_id(0)
     b = (bh // heads).to(tl.int64)
     h = (bh % heads).to(tl.int64)
-    row_base = bh.to(tl.int64) * seq_len
+    first, seq_len, row_base = _sequence(CU, b, bh, heads, seq_len, VARLEN)
+    seq_len = _upto(start_n < seq_len, seq_len, 0, VARLEN)  # ragged: key blocks past the end: no work
     offs_n = start_n + tl.arange(0, BLOCK_N)
     offs_dk = tl.arange(0, BLOCK_DQK)
     offs_dv = tl.arange(0, D_V)
@@ -252,20 +290,22 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, s
     k_mask = key_ok[:, None]
     if BLOCK_DQK != D_QK:
         k_mask = k_mask & (offs_dk[None, :] < D_QK)
-    k = tl.load(K + b * skb + h * skh + offs_n[:, None] * skn + offs_dk[None, :], mask=k_mask, other=0.0)
-    v = tl.load(V + b * svb + h * svh + offs_n[:, None] * svn + offs_dv[None, :],
+    k = tl.load(K + b * skb + h * skh + (first + offs_n[:, None]) * skn + offs_dk[None, :], mask=k_mask,
+                other=0.0)
+    v = tl.load(V + b * svb + h * svh + (first + offs_n[:, None]) * svn + offs_dv[None, :],
                 mask=key_ok[:, None], other=0.0)
     keep = key_ok
     if HAS_BIAS:
         keep = tl.load(Bias + b * sbb + offs_n, mask=key_ok, other=float("-inf")) == 0.0
     dk = tl.zeros([BLOCK_N, BLOCK_DQK], dtype=tl.float32)
     dv = tl.zeros([BLOCK_N, D_V], dtype=tl.float32)
-    q_base = Q + b * sqb + h * sqh
-    do_base = DO + b * sob + h * soh
+    q_base = Q + b * sqb + h * sqh + first * sqn
+    do_base = DO + b * sob + h * soh + first * son
     full = (seq_len // BLOCK_M) * BLOCK_M  # query blocks below this need no row mask
     if CAUSAL:
         dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
-                            sqn, son, start_n, start_n + BLOCK_N, seq_len, qk_scale, sm_scale,
+                            sqn, son, start_n, tl.minimum(start_n + BLOCK_N, seq_len), seq_len, qk_scale,
+                            sm_scale,
                             offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ,
                             EXP_BF16, True)
         lo = start_n + BLOCK_N
@@ -279,9 +319,9 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, qk_scale, sm_scale, s
                         sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
                         EXP_BF16, True)
-    tl.store(DK + b * sdkb + h * sdkh + offs_n[:, None] * sdkn + offs_dk[None, :],
+    tl.store(DK + b * sdkb + h * sdkh + (first + offs_n[:, None]) * sdkn + offs_dk[None, :],
              (dk * sm_scale).to(DK.dtype.element_ty), mask=k_mask)
-    tl.store(DV + b * sdvb + h * sdvh + offs_n[:, None] * sdvn + offs_dv[None, :],
+    tl.store(DV + b * sdvb + h * sdvh + (first + offs_n[:, None]) * sdvn + offs_dv[None, :],
              dv.to(DV.dtype.element_ty), mask=key_ok[:, None])
 
 
@@ -332,12 +372,13 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
     return dq
 
 
-@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16"])
+@triton.autotune(configs=_FWD_CONFIGS,
+                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16", "VARLEN"])
 @triton.jit
-def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, heads,
+def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_len, heads,
                sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn, tune_len,
                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
-               CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr,
+               CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr, VARLEN: tl.constexpr,
                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program per (batch·head, query block, last first): dQ = scale·(P ⊙ (dO·Vᵀ − δ))·K, no atomics.
 
@@ -348,7 +389,9 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, h
     bh = tl.program_id(0)
     b = (bh // heads).to(tl.int64)
     h = (bh % heads).to(tl.int64)
-    row_base = bh.to(tl.int64) * seq_len
+    first, seq_len, row_base = _sequence(CU, b, bh, heads, seq_len, VARLEN)
+    active = start_m < seq_len
+    seq_len = _upto(active, seq_len, 0, VARLEN)
     offs_m = start_m + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     offs_dk = tl.arange(0, BLOCK_DQK)
@@ -357,24 +400,25 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, qk_scale, sm_scale, seq_len, h
     q_mask = row_ok[:, None]
     if BLOCK_DQK != D_QK:
         q_mask = q_mask & (offs_dk[None, :] < D_QK)
-    q = tl.load(Q + b * sqb + h * sqh + offs_m[:, None] * sqn + offs_dk[None, :], mask=q_mask, other=0.0)
-    do = tl.load(DO + b * sob + h * soh + offs_m[:, None] * son + offs_dv[None, :], mask=row_ok[:, None],
-                 other=0.0)
+    rows = first + offs_m[:, None]
+    q = tl.load(Q + b * sqb + h * sqh + rows * sqn + offs_dk[None, :], mask=q_mask, other=0.0)
+    do = tl.load(DO + b * sob + h * soh + rows * son + offs_dv[None, :], mask=row_ok[:, None], other=0.0)
     lse = tl.load(LSE + row_base + offs_m, mask=row_ok, other=float("inf"))
-    o = tl.load(O + b * sxb + h * sxh + offs_m[:, None] * sxn + offs_dv[None, :], mask=row_ok[:, None],
-                other=0.0)
+    o = tl.load(O + b * sxb + h * sxh + rows * sxn + offs_dv[None, :], mask=row_ok[:, None], other=0.0)
     delta = tl.sum(o.to(tl.float32) * do.to(tl.float32), 1)
     tl.store(DELTA + row_base + offs_m, delta, mask=row_ok)
-    k_base = K + b * skb + h * skh
-    v_base = V + b * svb + h * svh
+    k_base = K + b * skb + h * skh + first * skn
+    v_base = V + b * svb + h * svh + first * svn
     bias_base = Bias + b * sbb
     dq = tl.zeros([BLOCK_M, BLOCK_DQK], dtype=tl.float32)
     if CAUSAL:
-        dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, start_m, seq_len,
+        dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0,
+                       _upto(active, start_m, 0, VARLEN), seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
                        EXP_BF16, False)
+        diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, start_m,
-                       start_m + BLOCK_M, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
+                       diag_end, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
                        D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_BF16, True)
     else:
         full = (seq_len // BLOCK_N) * BLOCK_N
@@ -421,51 +465,75 @@ def _bias(key_padding_mask: Tensor | None, q: Tensor) -> tuple[Tensor, int]:
     return bias, bias.stride(0)
 
 
+class _Layout:
+    """How the kernels see one call: padded [B, h, L, d] tensors, or one packed [1, h, T, d] ragged batch.
+
+    ``seqs`` sequences of ``rows`` rows each (ragged: ``rows`` is the longest, and ``cu`` [seqs + 1]
+    int32 holds each one's first row); ``length`` is the L axis of the tensors. Ragged batches zero
+    the batch strides (sequence b starts at row cu[b] of batch 0).
+    """
+
+    def __init__(self, q: Tensor, cu: Tensor | None, max_len: int):
+        self.batch, self.heads, self.length, self.d_qk = q.shape
+        self.cu, self.varlen = cu, cu is not None
+        self.seqs = cu.shape[0] - 1 if self.varlen else self.batch
+        self.rows = max_len if self.varlen else self.length
+        self.cu_arg = cu if self.varlen else q
+
+    def strides(self, *tensors: Tensor) -> tuple[int, ...]:
+        """(batch, head, row) strides of each tensor; batch strides 0 for a ragged batch."""
+        out: list[int] = []
+        for t in tensors:
+            sb, sh, sn = t.stride()[:3]
+            out += [0 if self.varlen else sb, sh, sn]
+        return tuple(out)
+
+
 def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: bool,
-             causal: bool, scale: float) -> tuple[Tensor, Tensor]:
-    batch, heads, length, d_qk = q.shape
-    d_v = v.shape[-1]
-    out = torch.empty(batch, heads, length, d_v, dtype=v.dtype, device=q.device)
-    lse = torch.empty(batch, heads, length, dtype=torch.float32, device=q.device)
+             causal: bool, scale: float, lay: _Layout, out: Tensor) -> Tensor:
+    """Run the forward kernel into ``out``; returns the base-2 lse [B, h, L] (fp32)."""
+    heads, length, d_qk = lay.heads, lay.length, lay.d_qk
+    lse = torch.empty(lay.batch, heads, length, dtype=torch.float32, device=q.device)
 
     def grid(meta: dict) -> tuple[int, int]:
-        return batch * heads, cdiv(length, meta["BLOCK_M"])
+        return lay.seqs * heads, cdiv(lay.rows, meta["BLOCK_M"])
 
-    _FWD(grid, q, k, v, bias, out, lse, scale * LOG2E, length, heads,
-         *q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *out.stride()[:3], sbb, _tune_len(length),
-         D_QK=d_qk, D_V=d_v, BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias)
-    return out, lse
+    _FWD(grid, q, k, v, bias, out, lse, lay.cu_arg, scale * LOG2E, length, heads,
+         *lay.strides(q, k, v, out), sbb, _tune_len(lay.rows),
+         D_QK=d_qk, D_V=v.shape[-1], BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
+         VARLEN=lay.varlen)
+    return lse
 
 
 def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: bool, out: Tensor,
-              lse: Tensor, d_out: Tensor, causal: bool, scale: float) -> tuple[Tensor, Tensor, Tensor]:
-    """dQ, dK, dV: dQ and δ, then dK/dV; or (ATOMIC_DQ) δ, then dK/dV with dQ by atomics."""
-    batch, heads, length, d_qk = q.shape
+              lse: Tensor, d_out: Tensor, causal: bool, scale: float, lay: _Layout,
+              dk: Tensor, dv: Tensor) -> Tensor:
+    """dK, dV into ``dk``/``dv``; returns dQ [B, h, L, d_qk] contiguous. dQ and δ first, then dK/dV;
+    or (atomic dQ) δ, then dK/dV with dQ added by fp32 atomics."""
+    heads, length, d_qk = lay.heads, lay.length, lay.d_qk
+    seqs, rows = lay.seqs, lay.rows
     d_v = v.shape[-1]
-    atomic = _atomic_dq(length)
+    atomic = _atomic_dq(rows)
     d_out = d_out if d_out.stride(-1) == 1 else d_out.contiguous()
-    delta = torch.empty(batch, heads, length, dtype=torch.float32, device=q.device)
-    dk = torch.empty(batch, heads, length, d_qk, dtype=k.dtype, device=q.device)
-    dv = torch.empty(batch, heads, length, d_v, dtype=v.dtype, device=q.device)
-    strides = (*q.stride()[:3], *k.stride()[:3], *v.stride()[:3], *d_out.stride()[:3], sbb)
+    delta = torch.empty(lay.batch, heads, length, dtype=torch.float32, device=q.device)
+    strides = (*lay.strides(q, k, v, d_out), sbb)
     meta = dict(D_QK=d_qk, D_V=d_v, BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
-                EXP_BF16=EXP_BF16 and _capability(q.device.index) >= (9, 0))
-    if atomic:
-        _DELTA(lambda _: (cdiv(length, 64), batch * heads), out, d_out, delta, length, heads,
+                EXP_BF16=EXP_BF16 and _capability(q.device.index) >= (9, 0), VARLEN=lay.varlen)
+    if atomic:  # δ is per row: a ragged batch is one sequence of T rows here
+        _DELTA(lambda _: (cdiv(length, 64), lay.batch * heads), out, d_out, delta, length, heads,
                *out.stride()[:3], *d_out.stride()[:3], D_V=d_v, BLOCK_M=64)
-        dq = torch.zeros(batch, heads, length, d_qk, dtype=torch.float32, device=q.device)
+        dq = torch.zeros(lay.batch, heads, length, d_qk, dtype=torch.float32, device=q.device)
     else:
-        dq = torch.empty(batch, heads, length, d_qk, dtype=q.dtype, device=q.device)
-        _DQ(lambda m: (batch * heads, cdiv(length, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
-            dq, scale * LOG2E, scale, length, heads, *strides, out, *out.stride()[:3], _tune_len(length),
-            **meta)
+        dq = torch.empty(lay.batch, heads, length, d_qk, dtype=q.dtype, device=q.device)
+        _DQ(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
+            dq, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides, out, *lay.strides(out),
+            _tune_len(rows), **meta)
     # the autotuner zeroes DQ between trials: with pass2 it gets a scratch tensor, not the finished dQ
     dq_arg = dq if atomic else delta.new_empty(0)
-    _BWD(lambda m: (batch * heads, cdiv(length, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
-         dq_arg, dk, dv, scale * LOG2E, scale, length, heads, *strides, *dk.stride()[:3], *dv.stride()[:3],
-         _tune_len(length),
-         ATOMIC_DQ=atomic, **meta)
-    return (dq.to(q.dtype) if atomic else dq), dk, dv
+    _BWD(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
+         dq_arg, dk, dv, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides, *lay.strides(dk, dv),
+         _tune_len(rows), ATOMIC_DQ=atomic, **meta)
+    return dq.to(q.dtype) if atomic else dq
 
 
 class RoutingAttention(torch.autograd.Function):
@@ -473,31 +541,48 @@ class RoutingAttention(torch.autograd.Function):
 
     A one-head v (SAVO's shared Q-value) is read by every head through a zero head stride, and its
     gradient is the head sum, taken here rather than by an autograd expand node (host time per step).
+    With ``cu_seqlens`` the batch is ragged: B = 1, the L axis packs sequences back to back, sequence
+    i holding rows cu_seqlens[i]..cu_seqlens[i+1] (int32), none longer than ``max_len``; attention
+    stays inside each sequence. Outputs and gradients come in q's/v's memory layout (the packed
+    token-major [T, h, d] layout of a projection stays free to merge back to [T, h·d]).
     """
 
     @staticmethod
     def forward(ctx, q: Tensor, k: Tensor, v: Tensor, key_padding_mask: Tensor | None,
-                causal: bool, scale: float) -> Tensor:
+                causal: bool, scale: float, cu_seqlens: Tensor | None = None, max_len: int = 0) -> Tensor:
         bias, sbb = _bias(key_padding_mask, q)
         ctx.shared_v = v.shape[1] != q.shape[1]
         if ctx.shared_v:
             v = v.expand(-1, q.shape[1], -1, -1)
-        out, lse = _forward(q, k, v, bias, sbb, key_padding_mask is not None, causal, scale)
-        ctx.save_for_backward(q, k, v, bias, out, lse)
-        ctx.meta = (sbb, key_padding_mask is not None, causal, scale)
+        lay = _Layout(q, cu_seqlens, max_len)
+        out = _like(q, v.shape[-1], v.dtype)
+        lse = _forward(q, k, v, bias, sbb, key_padding_mask is not None, causal, scale, lay, out)
+        ctx.save_for_backward(q, k, v, bias, out, lse, cu_seqlens)
+        ctx.meta = (sbb, key_padding_mask is not None, causal, scale, max_len)
         return out
 
     @staticmethod
     def backward(ctx, d_out: Tensor):
-        q, k, v, bias, out, lse = ctx.saved_tensors
-        sbb, has_bias, causal, scale = ctx.meta
-        dq, dk, dv = _backward(q, k, v, bias, sbb, has_bias, out, lse, d_out, causal, scale)
+        q, k, v, bias, out, lse, cu_seqlens = ctx.saved_tensors
+        sbb, has_bias, causal, scale, max_len = ctx.meta
+        lay = _Layout(q, cu_seqlens, max_len)
+        dk, dv = _like(k, k.shape[-1], k.dtype), _like(q, v.shape[-1], v.dtype)
+        dq = _backward(q, k, v, bias, sbb, has_bias, out, lse, d_out, causal, scale, lay, dk, dv)
         if ctx.shared_v:
             dv = dv.sum(1, keepdim=True)
-        return dq, dk, dv, None, None, None
+        return dq, dk, dv, None, None, None, None, None
+
+
+def _like(t: Tensor, width: int, dtype: torch.dtype) -> Tensor:
+    """An empty [B, h, L, width] tensor in t's axis order (token-major stays token-major)."""
+    b, h, length, _ = t.shape
+    if t.stride(1) < t.stride(2):  # heads inner, rows outer: [B, L, h, d] memory, a packed projection
+        return torch.empty(b, length, h, width, dtype=dtype, device=t.device).transpose(1, 2)
+    return torch.empty(b, h, length, width, dtype=dtype, device=t.device)
 
 
 def routing_attention_triton(q: Tensor, k: Tensor, v: Tensor, causal: bool,
-                             key_padding_mask: Tensor | None, scale: float) -> Tensor:
+                             key_padding_mask: Tensor | None, scale: float,
+                             cu_seqlens: Tensor | None = None, max_len: int = 0) -> Tensor:
     """Run :class:`RoutingAttention`; v may have one head (it is broadcast to q's heads by stride)."""
-    return RoutingAttention.apply(q, k, v, key_padding_mask, causal, scale)
+    return RoutingAttention.apply(q, k, v, key_padding_mask, causal, scale, cu_seqlens, max_len)

@@ -1,0 +1,221 @@
+"""The mixer block as the models use it, fwd+bwd: SAVO / Q-Compass per routing path vs MHA (cuDNN, flash).
+
+GPU only. Run from the repo root:
+    PYTHONUNBUFFERED=1 PYTHONPATH=. python3 benchmarks/routing_block.py [--skip qdelta,masks]
+Shapes: H = 512, 8 heads, r = 64 (q/k 8 wide per head, values 64), bf16 autocast over fp32 weights,
+32k tokens per batch (B = 32768 // L), input gradient on (a block inside a stack). Every row is the
+whole mixer module (projections included), forward and backward, do_bench median in ms, all rows in
+one process. Paths: ``sdpa`` / ``kernel`` force route()'s path (NANOG1_ROUTE), ``auto`` is the
+dispatch table's choice. MHA peers: the same MHA module on SDPA's default dispatch (cuDNN on an H100)
+and pinned to the flash backend. ``best MHA`` is the faster of the two; ratios are best-MHA time ÷ ours.
+Sections: ``causal`` and ``bidir`` (no padding), ``masks`` (right / irregular padding at 2k),
+``qdelta`` (the Q-Delta layer against its op and its projections, with a profile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+
+import torch
+import triton
+from torch.nn.attention import SDPBackend, sdpa_kernel
+from triton.testing import do_bench
+
+from nanog1.core import build_mixer
+
+HIDDEN, HEADS, RANK, TOKENS = 512, 8, 64, 32768
+
+
+def bench(fn) -> float:
+    return do_bench(fn, warmup=30, rep=150, return_mode="median")
+
+
+@contextlib.contextmanager
+def route_env(path: str):
+    """Force route()'s path for the rows inside (NANOG1_ROUTE is read per call)."""
+    old = os.environ.get("NANOG1_ROUTE")
+    os.environ["NANOG1_ROUTE"] = path
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("NANOG1_ROUTE")
+        else:
+            os.environ["NANOG1_ROUTE"] = old
+
+
+def block_step(module, batch: int, length: int, mask: torch.Tensor | None):
+    """fwd+bwd closure of one mixer module under bf16 autocast (fp32 weights), input gradient on."""
+    x = torch.randn(batch, length, HIDDEN, device="cuda", requires_grad=True)
+    grad = torch.randn(batch, length, HIDDEN, device="cuda")
+
+    def step():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            y = module(x, mask)
+        y.backward(grad)
+        x.grad = None
+        for p in module.parameters():
+            p.grad = None
+    return step
+
+
+def rows_at(length: int, causal: bool, mask_kind: str | None = None) -> list[dict]:
+    batch = max(1, TOKENS // length)
+    mask = padding_mask(mask_kind, batch, length)
+    out = []
+    peers = [("mha", "sdpa-default", contextlib.nullcontext), ("mha", "sdpa-flash",
+             lambda: sdpa_kernel([SDPBackend.FLASH_ATTENTION]))]
+    ours = [(kind, path, lambda p=path: route_env(p)) for kind in ("savo", "qcompass")
+            for path in ("sdpa", "kernel", "auto")]
+    for kind, path, scope in peers + ours:
+        torch.manual_seed(0)
+        module = build_mixer(kind, HIDDEN, RANK, HEADS, causal).cuda()
+        row = dict(kind=kind, path=path, L=length, B=batch, causal=causal, mask=mask_kind or "none")
+        try:
+            with scope():
+                step = block_step(module, batch, length, mask)
+                row["ms"] = bench(step)
+        except RuntimeError as err:  # e.g. flash refusing a mask: report, keep the table
+            row["error"] = str(err).splitlines()[0][:100]
+        out.append(row)
+        print(json.dumps(row), flush=True)
+        del module
+        torch.cuda.empty_cache()
+    return out
+
+
+def padding_mask(kind: str | None, batch: int, length: int) -> torch.Tensor | None:
+    """None, right padding (row i keeps L − i·L/(2B) tokens) or irregular (30 % random, first kept)."""
+    if kind is None:
+        return None
+    if kind == "right":
+        keep = length - torch.arange(batch, device="cuda") * (length // (2 * batch))
+        return torch.arange(length, device="cuda")[None] >= keep[:, None]
+    mask = torch.rand(batch, length, device="cuda") < 0.3
+    mask[:, 0] = False
+    return mask
+
+
+def print_table(rows: list[dict]) -> None:
+    print("\n| L | B | causal | mask | MHA cuDNN | MHA flash | SAVO sdpa | SAVO kernel | SAVO auto "
+          "| Q-Compass sdpa | Q-Compass kernel | Q-Compass auto | best MHA ÷ SAVO auto "
+          "| best MHA ÷ Q-Compass auto |")
+    print("| --- " * 14 + "|")
+    keys = sorted({(r["L"], r["causal"], r["mask"]) for r in rows}, key=lambda k: (k[2], not k[1], k[0]))
+    for key in keys:
+        got = {(r["kind"], r["path"]): r.get("ms", float("nan")) for r in rows
+               if (r["L"], r["causal"], r["mask"]) == key}
+        b = next(r["B"] for r in rows if (r["L"], r["causal"], r["mask"]) == key)
+        best = min(got[("mha", "sdpa-default")], got[("mha", "sdpa-flash")])
+        cells = [got.get(k, float("nan")) for k in [("mha", "sdpa-default"), ("mha", "sdpa-flash"),
+                 ("savo", "sdpa"), ("savo", "kernel"), ("savo", "auto"), ("qcompass", "sdpa"),
+                 ("qcompass", "kernel"), ("qcompass", "auto")]]
+        print(f"| {key[0]} | {b} | {key[1]} | {key[2]} | " + " | ".join(f"{c:.3f}" for c in cells)
+              + f" | {best / got[('savo', 'auto')]:.2f}× | {best / got[('qcompass', 'auto')]:.2f}× |")
+
+
+def qdelta_rows(lengths: list[int]) -> list[dict]:
+    """The Q-Delta layer fwd+bwd vs its op (both scans when bidirectional) and its projections alone."""
+    from nanog1.core.qdelta import QDelta
+    from nanog1.core.qdelta_fused import qdelta_fused
+
+    out = []
+    for causal in (True, False):
+        for length in lengths:
+            batch = max(1, TOKENS // length)
+            torch.manual_seed(0)
+            layer = QDelta(HIDDEN, RANK, HEADS, causal).cuda()
+            row = dict(L=length, B=batch, causal=causal)
+            row["layer_ms"] = bench(block_step(layer, batch, length, None))
+            os.environ["NANOG1_QDELTA_CONV"] = "torch"
+            row["layer_conv1d_ms"] = bench(block_step(layer, batch, length, None))
+            os.environ.pop("NANOG1_QDELTA_CONV")
+            row["op_ms"] = bench(op_step(layer, batch, length, causal, qdelta_fused))
+            row["proj_ms"] = bench(projection_step(layer, batch, length))
+            row["ratio"] = row["layer_ms"] / (row["op_ms"] + row["proj_ms"])
+            out.append(row)
+            print(json.dumps(row), flush=True)
+    profile_layer(QDelta(HIDDEN, RANK, HEADS, True).cuda(), 4, 8192)
+    return out
+
+
+def op_step(layer, batch: int, length: int, causal: bool, qdelta_fused):
+    """fwd+bwd of the fused Q-Delta op alone on the layer's own streams (both scans if bidirectional)."""
+    x = torch.randn(batch, length, HIDDEN, device="cuda")
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        s = layer._streams(layer._conv_full(layer.qkv(x)), x)
+    streams = [t.detach().requires_grad_() for t in (s.q, s.k, s.v, s.beta, s.lam, s.g)]
+    d_o = torch.randn_like(s.v)
+
+    def op():
+        o = qdelta_fused(*streams)[0]
+        if not causal:
+            o = o + qdelta_fused(*(t.flip(2) for t in streams))[0].flip(2)
+        torch.autograd.grad(o, streams, d_o)
+    return op
+
+
+def projection_step(layer, batch: int, length: int):
+    """fwd+bwd of the layer's four linear projections alone (bf16 autocast)."""
+    lins = [layer.qkv, layer.gates, layer.out_gate, layer.out]
+    xin = torch.randn(batch, length, HIDDEN, device="cuda", requires_grad=True)
+
+    def proj():
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            total = sum(lin(xin).float().sum() for lin in lins)
+        total.backward()
+    return proj
+
+
+def profile_layer(layer, batch: int, length: int) -> None:
+    """Top CUDA kernels of the Q-Delta layer's fwd+bwd (new conv, then conv1d): where the time goes."""
+    for conv in ("triton", "torch"):
+        os.environ["NANOG1_QDELTA_CONV"] = conv
+        step = block_step(layer, batch, length, None)
+        step()
+        torch.cuda.synchronize()
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA,
+                                                torch.profiler.ProfilerActivity.CPU]) as prof:
+            for _ in range(3):
+                step()
+            torch.cuda.synchronize()
+        print(f"--- Q-Delta layer profile, conv={conv}, L={length}, B={batch}, 3 steps")
+        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=50))
+    os.environ.pop("NANOG1_QDELTA_CONV")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lengths", default="257,512,2048,8192,32768")
+    parser.add_argument("--qdelta-lengths", default="512,2048,8192")
+    parser.add_argument("--skip", default="", help="comma list of: causal, bidir, masks, qdelta")
+    parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_block.json"))
+    args = parser.parse_args()
+    skip = set(args.skip.split(","))
+    print(torch.cuda.get_device_name(), "torch", torch.__version__, "triton", triton.__version__, flush=True)
+    lengths = [int(n) for n in args.lengths.split(",")]
+    rows: list[dict] = []
+    for causal, name in ((True, "causal"), (False, "bidir")):
+        if name not in skip:
+            for length in lengths:
+                rows += rows_at(length, causal)
+    if "masks" not in skip:
+        rows += rows_at(2048, False, "right") + rows_at(2048, True, "irregular")
+        rows += rows_at(512, False, "right")
+    qd = [] if "qdelta" in skip else qdelta_rows([int(n) for n in args.qdelta_lengths.split(",")])
+    with open(args.out, "w") as fh:
+        json.dump({"block": rows, "qdelta": qd}, fh, indent=1)
+    print_table(rows)
+    print("\n| Q-Delta L | B | causal | layer ms | layer, conv1d ms | op ms | projections ms "
+          "| layer ÷ (op + proj) |")
+    print("| --- " * 8 + "|")
+    for r in qd:
+        print(f"| {r['L']} | {r['B']} | {r['causal']} | {r['layer_ms']:.3f} | {r['layer_conv1d_ms']:.3f} "
+              f"| {r['op_ms']:.3f} | {r['proj_ms']:.3f} | {r['ratio']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Which routing path runs a call: the rank-r Triton kernel or SDPA, from a table of measurements.
+
+The choice is keyed on the device's compute capability (major), the head widths (q/k narrower than
+v — Q-Compass and SAVO at r < H — or equal, MHA), causal or bidirectional, the mask kind (none, a
+key-padding mask of any pattern, or a ragged batch) and the sequence length. Each entry of
+:data:`DISPATCH` lists (longest L, path) steps, read in order; the first whose bound covers L wins.
+The numbers behind the entries are in BENCHMARKS.md ("Routing dispatch in the model path"): the
+whole mixer block, fwd+bwd, bf16, against MHA on SDPA's cuDNN and flash backends.
+
+Forcing a path: the ``path`` argument of :func:`nanog1.core.routing.route`, or the environment
+variable ``NANOG1_ROUTE`` = ``kernel`` | ``sdpa`` | ``auto`` (default; read per call). A forced
+``kernel`` still falls back to SDPA where the kernel cannot take the inputs (CPU, fp32, widths
+it does not support: :func:`nanog1.core.kernels.kernel_available`).
+
+Padding classification (right / left / irregular, which costs host syncs) matters only to the SDPA
+path; the kernel takes any key-padding mask as it is, so a kernel choice needs no sync.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import Tensor
+
+from nanog1.core.kernels import kernel_available
+
+ROUTE_PATHS = ("auto", "kernel", "sdpa")
+MASK_KINDS = ("none", "mask", "ragged")
+_INF = 1 << 62
+
+# (capability major, narrow q/k, causal, mask kind) -> ((longest L, path), ...). Hopper (sm_90):
+# measured on an H100 (BENCHMARKS.md). Narrow q/k take the kernel at every length: QKᵀ costs
+# d_qk/d_v of MHA's there while SDPA pads q/k to the value width. Equal widths (MHA) keep SDPA
+# (cuDNN/flash), except under masks SDPA can only take as an L×L mask (handled by route()).
+DISPATCH: dict[tuple[int, bool, bool, str], tuple[tuple[int, str], ...]] = {
+    (9, True, True, "none"): ((_INF, "kernel"),),
+    (9, True, False, "none"): ((_INF, "kernel"),),
+    (9, True, True, "mask"): ((_INF, "kernel"),),
+    (9, True, False, "mask"): ((_INF, "kernel"),),
+    (9, True, True, "ragged"): ((_INF, "kernel"),),
+    (9, True, False, "ragged"): ((_INF, "kernel"),),
+}
+# Unmeasured devices: SDPA, except where SDPA would need an L×L mask or a per-sequence loop.
+_DEFAULT = {"none": "sdpa", "mask": "sdpa", "ragged": "kernel"}
+
+
+def forced_path(path: str | None) -> str:
+    """The requested path: the argument, else NANOG1_ROUTE, else "auto"; rejects unknown names."""
+    chosen = path if path is not None else os.environ.get("NANOG1_ROUTE", "auto")
+    if chosen not in ROUTE_PATHS:
+        raise ValueError(f"routing path must be one of {ROUTE_PATHS}, got {chosen!r} "
+                         f"(argument path= or NANOG1_ROUTE)")
+    return chosen
+
+
+def table_path(capability: int, narrow: bool, causal: bool, mask_kind: str, length: int) -> str:
+    """The measured choice for this key (see :data:`DISPATCH`), or the default for unmeasured keys."""
+    steps = DISPATCH.get((capability, narrow, causal, mask_kind))
+    if steps is None:
+        return _DEFAULT[mask_kind]
+    for bound, path in steps:
+        if length <= bound:
+            return path
+    return steps[-1][1]
+
+
+def choose_path(q: Tensor, k: Tensor, v: Tensor, *, causal: bool, mask_kind: str, length: int,
+                path: str | None = None) -> str:
+    """"kernel" or "sdpa" for route(): forced if asked (where the kernel can run), else by the table."""
+    chosen = forced_path(path)
+    if not kernel_available(q, k, v):
+        return "sdpa"
+    if chosen != "auto":
+        return chosen
+    narrow = q.shape[-1] < v.shape[-1]
+    return table_path(_major(q.device), narrow, causal, mask_kind, length)
+
+
+def _major(device: torch.device) -> int:
+    from nanog1.core.kernels.routing import _capability
+
+    return _capability(device.index)[0]

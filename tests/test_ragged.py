@@ -1,0 +1,211 @@
+"""Ragged batches: packing, the length-bucketing sampler, and ragged routing equal to one sequence at a time.
+
+CPU: the PyTorch paths (reference and route()'s per-sequence SDPA) against float64, and the Triton
+ragged kernel plus Q-Delta's convolution kernels in Triton's CPU interpreter (tests/interpreter.py).
+GPU: the ragged kernel against float64 and against each sequence run alone, with gradients.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from interpreter import run_in_interpreter
+
+from nanog1.core import Stack, StackConfig
+from nanog1.core.kernels import ragged_reference_attention, reference_attention, routing_attention
+from nanog1.core.ragged import LengthBucketSampler, Ragged, pack, repack, unpack
+from nanog1.core.routing import route
+
+LENGTHS = [37, 1, 70, 0, 5]
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
+
+
+def packed_inputs(lengths, h=2, dqk=8, dv=16, v_heads=1, device="cpu", dtype=torch.float32):
+    """q, k, v as the projections of a packed [T, H] batch give them: [1, h, T, d] token-major views."""
+    total = sum(lengths)
+    q = torch.randn(total, h, dqk, device=device, dtype=dtype).transpose(0, 1)[None]
+    k = torch.randn(total, h, dqk, device=device, dtype=dtype).transpose(0, 1)[None]
+    v = torch.randn(total, v_heads, dv, device=device, dtype=dtype).transpose(0, 1)[None]
+    return q, k, v
+
+
+def one_by_one(q, k, v, lengths, causal, scale):
+    """Each sequence alone through the padded reference (float64)."""
+    outs, start = [], 0
+    for n in lengths:
+        sl = slice(start, start + n)
+        outs.append(reference_attention(q[:, :, sl].double(), k[:, :, sl].double(), v[:, :, sl].double(),
+                                        causal=causal, key_padding_mask=None, scale=scale))
+        start += n
+    return torch.cat(outs, dim=2)
+
+
+def test_ragged_from_lengths_offsets_and_validation():
+    r = Ragged.from_lengths(LENGTHS)
+    assert r.cu_seqlens.tolist() == [0, 37, 38, 108, 108, 113] and r.cu_seqlens.dtype == torch.int32
+    assert (r.max_len, r.total) == (70, 113)
+    with pytest.raises(ValueError, match=">= 0"):
+        Ragged.from_lengths([3, -1])
+
+
+def test_pack_unpack_round_trip_and_right_padding_check():
+    torch.manual_seed(0)
+    x = torch.randn(3, 6, 4)
+    mask = torch.arange(6)[None] >= torch.tensor([[6], [2], [0]])
+    packed, r = pack(x, mask)
+    assert packed.shape == (1, 8, 4) and r.lengths == (6, 2, 0)
+    padded, mask2 = unpack(packed, r)
+    assert torch.equal(mask2, mask) and torch.equal(padded[~mask], x[~mask])
+    assert bool((padded[mask] == 0).all()) and torch.equal(repack(padded, mask2), packed)
+    with pytest.raises(ValueError, match="right padding"):
+        pack(x, mask.flip(1))
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("v_heads", [1, 2])
+def test_ragged_reference_and_route_equal_one_by_one(causal, v_heads):
+    torch.manual_seed(1)
+    q, k, v = packed_inputs(LENGTHS, v_heads=v_heads)
+    r = Ragged.from_lengths(LENGTHS)
+    want = one_by_one(q, k, v, LENGTHS, causal, 0.35)
+    assert rel(ragged_reference_attention(q, k, v, causal=causal, cu_seqlens=r.cu_seqlens, scale=0.35),
+               want) < 1e-6
+    assert rel(routing_attention(q, k, v, causal=causal, key_padding_mask=None, scale=0.35,
+                                 cu_seqlens=r.cu_seqlens, max_len=r.max_len), want) < 1e-6
+    assert rel(route(q, k, v, scale=0.35, causal=causal, ragged=r), want) < 1e-5
+
+
+def test_ragged_rejects_padding_mask_or_batch():
+    q, k, v = packed_inputs([3, 4])
+    r = Ragged.from_lengths([3, 4])
+    with pytest.raises(ValueError, match="B = 1"):
+        routing_attention(q, k, v, causal=False, key_padding_mask=torch.zeros(1, 7, dtype=torch.bool),
+                          scale=1.0, cu_seqlens=r.cu_seqlens, max_len=4)
+
+
+@pytest.mark.parametrize("mixer", ["savo", "qcompass", "mha", "qdelta"])
+def test_stack_on_packed_batch_equals_padded_batch(mixer):
+    """A whole encoder stack on a packed batch equals the right-padded batch's real rows, gradients too."""
+    torch.manual_seed(2)
+    cfg = StackConfig(hidden_size=32, rank=16, heads=4, layers=2, causal=False, mixer=mixer)
+    stack = Stack(cfg).double()
+    lengths = [9, 3, 14]
+    mask = torch.arange(14)[None] >= torch.tensor(lengths)[:, None]
+    x = torch.randn(3, 14, 32, dtype=torch.float64).masked_fill(mask[..., None], 0.0)
+    packed, r = pack(x, mask)
+    xp = packed.clone().requires_grad_()
+    xs = x.clone().requires_grad_()
+    y_packed = stack(xp, ragged=r)
+    y_padded = stack(xs, padding_mask=mask)
+    assert rel(y_packed[0], y_padded[~mask]) < 1e-9
+    g = torch.randn_like(y_packed)
+    (gp,) = torch.autograd.grad(y_packed, xp, g)
+    g_pad, _ = unpack(g, r)
+    (gs,) = torch.autograd.grad(y_padded, xs, g_pad)
+    assert rel(gp[0], gs[~mask]) < 1e-9
+
+
+def test_bucket_sampler_groups_similar_lengths_under_the_budget():
+    lengths = [10, 5000, 12, 4800, 11, 300, 280, 9000, 13, 310]
+    sampler = LengthBucketSampler(lengths, max_tokens=9000, seed=3)
+    batches = sampler.batches()
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    spans = sorted((min(lengths[i] for i in b), max(lengths[i] for i in b)) for b in batches)
+    for b in batches:
+        assert sum(lengths[i] for i in b) <= 9000 or len(b) == 1
+    for (_, hi), (lo, _) in zip(spans, spans[1:], strict=False):
+        assert hi <= lo  # batches are runs of the length order: no two interleave
+    padded = LengthBucketSampler(lengths, max_tokens=9000, padded=True, seed=3)
+    for b in padded.batches():
+        assert len(b) * max(lengths[i] for i in b) <= 9000 or len(b) == 1
+    assert sampler.batches() == sampler.batches() and len(sampler) == len(batches)
+    sampler.set_epoch(1)
+    assert sorted(map(sorted, sampler.batches())) == sorted(map(sorted, batches))
+    with pytest.raises(ValueError, match="max_tokens"):
+        LengthBucketSampler(lengths, max_tokens=0)
+
+
+_INTERPRET_SCRIPT = """
+import torch
+import nanog1.core.kernels.routing_triton as rt
+from nanog1.core.kernels import ragged_reference_attention
+from nanog1.core.qdelta_conv import causal_conv_silu, causal_conv_silu_reference
+torch.manual_seed(0)
+worst = 0.0
+lens = [37, 1, 70, 0, 5]
+cu = torch.tensor([0] + torch.tensor(lens).cumsum(0).tolist(), dtype=torch.int32)
+T = int(cu[-1])
+for atomic in (False, True):
+    rt.ATOMIC_DQ = atomic
+    for causal in (False, True):
+        for vh in (1, 2):
+            q, k = (torch.randn(T, 2, 8).transpose(0, 1)[None] for _ in range(2))
+            v = torch.randn(T, vh, 16).transpose(0, 1)[None]
+            leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+            refs = [t.detach().double().requires_grad_() for t in (q, k, v)]
+            out = rt.routing_attention_triton(*leaves, causal, None, 0.35, cu, max(lens))
+            ref = ragged_reference_attention(*refs, causal=causal, cu_seqlens=cu, scale=0.35)
+            g = torch.randn(ref.shape, dtype=torch.float64)
+            grads = zip(torch.autograd.grad(out, leaves, g.float()), torch.autograd.grad(ref, refs, g))
+            pairs = [(out, ref), *grads]
+            worst = max([worst] + [((a.double() - b).norm() / b.norm()).item() for a, b in pairs])
+z, w = torch.randn(2, 70, 40), torch.randn(40, 4)
+zl, wl = z.clone().requires_grad_(), w.clone().requires_grad_()
+zr, wr = z.double().requires_grad_(), w.double().requires_grad_()
+y, yr = causal_conv_silu(zl, wl), causal_conv_silu_reference(zr, wr)
+g = torch.randn(yr.shape, dtype=torch.float64)
+pairs = [(y, yr), *zip(torch.autograd.grad(y, (zl, wl), g.float()), torch.autograd.grad(yr, (zr, wr), g))]
+worst = max([worst] + [((a.double() - b).norm() / b.norm()).item() for a, b in pairs])
+print("WORST", worst)
+"""
+
+
+@pytest.mark.slow
+def test_ragged_kernel_and_qdelta_conv_in_interpreter_match_float64():
+    """The ragged routing kernel (fwd, dq/dk/dv; both dQ variants) and Q-Delta's conv kernels, fp32."""
+    assert float(run_in_interpreter(_INTERPRET_SCRIPT).split("WORST")[-1]) < 1e-5
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("atomic", [True, False])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("v_heads", [1, 8])
+def test_ragged_kernel_equals_each_sequence_alone_on_gpu(atomic, causal, v_heads, monkeypatch):
+    """bf16 ragged kernel vs float64 one-by-one (out, dq, dk, dv), lengths crossing block edges."""
+    import nanog1.core.kernels.routing_triton as rt
+
+    monkeypatch.setattr(rt, "ATOMIC_DQ", atomic)
+    torch.manual_seed(hash((atomic, causal, v_heads)) % 10_000)
+    lengths = [700, 1, 129, 0, 64, 2000, 33]
+    r = Ragged.from_lengths(lengths, "cuda")
+    q, k, v = packed_inputs(lengths, h=8, dqk=8, dv=64, v_heads=v_heads, device="cuda", dtype=torch.bfloat16)
+    leaves = [t.detach().clone().requires_grad_() for t in (q, k, v)]
+    out = routing_attention(*leaves, causal=causal, key_padding_mask=None, scale=8 ** -0.5,
+                            cu_seqlens=r.cu_seqlens, max_len=r.max_len)
+    g = torch.randn_like(out)
+    grads = torch.autograd.grad(out, leaves, g)
+    refs = [t.detach().double().requires_grad_() for t in (q, k, v)]
+    ref = one_by_one(*refs, lengths, causal, 8 ** -0.5)
+    ref_grads = torch.autograd.grad(ref, refs, g.double())
+    for got, want in zip((out, *grads), (ref, *ref_grads), strict=True):
+        assert got.shape == want.shape and bool(got.isfinite().all())
+        assert rel(got, want) < 2e-2
+
+
+@pytest.mark.gpu
+def test_qdelta_conv_kernels_match_float64_on_gpu():
+    from nanog1.core.qdelta_conv import causal_conv_silu, causal_conv_silu_reference
+
+    torch.manual_seed(4)
+    z, w = torch.randn(3, 1000, 640, device="cuda"), torch.randn(640, 4, device="cuda")
+    zl, wl = z.to(torch.bfloat16).requires_grad_(), w.clone().requires_grad_()
+    zr, wr = zl.detach().double().requires_grad_(), w.double().requires_grad_()
+    y, yr = causal_conv_silu(zl, wl), causal_conv_silu_reference(zr, wr)
+    g = torch.randn(yr.shape, dtype=torch.float64, device="cuda")
+    got = (y, *torch.autograd.grad(y, (zl, wl), g.to(torch.bfloat16)))
+    want = (yr, *torch.autograd.grad(yr, (zr, wr), g))
+    for a, b in zip(got, want, strict=True):
+        assert bool(a.isfinite().all()) and rel(a, b) < 1e-2
