@@ -115,6 +115,7 @@ def run(args) -> None:
         return sorted(times)[len(times) // 2]
 
     print(torch.cuda.get_device_name(), "torch", torch.__version__, "triton", triton.__version__, flush=True)
+    print("mha varlen path:", nested_sdpa_works(), flush=True)
     results = []
     for name, clip in (("tcga_mc3_exome", args.clip), ("pcawg_wgs_sbs", args.clip)):
         lengths = sample_lengths(name, args.tokens, clip)
@@ -160,6 +161,22 @@ def run(args) -> None:
         else:
             err = r.get("error", "-")
             print(f"| {r['dist']} | {r['method']} | {r['batches']} | {waste:.2f} | {err} | | |")
+
+
+def nested_sdpa_works() -> str:
+    """Whether route()'s nested-tensor SDPA runs here (else MHA varlen loops over sequences)."""
+    import torch
+
+    from nanog1.core import routing
+    from nanog1.core.ragged import Ragged
+
+    r = Ragged.from_lengths([100, 3], "cuda")
+    q = torch.randn(1, 8, 103, 64, device="cuda", dtype=torch.bfloat16)
+    try:
+        routing._route_nested(q, q, q, scale=0.125, causal=False, ragged=r)
+    except RuntimeError as err:
+        return f"per-sequence SDPA loop (nested SDPA refused: {str(err).splitlines()[0][:80]})"
+    return "nested (jagged) SDPA"
 
 
 def main() -> None:

@@ -41,8 +41,8 @@ DISPATCH: dict[tuple[int, bool, bool, str], tuple[tuple[int, str], ...]] = {
     (9, True, True, "ragged"): ((_INF, "kernel"),),
     (9, True, False, "ragged"): ((_INF, "kernel"),),
 }
-# Unmeasured devices: SDPA, except where SDPA would need an L×L mask or a per-sequence loop.
-_DEFAULT = {"none": "sdpa", "mask": "sdpa", "ragged": "kernel"}
+# Unmeasured keys (other devices, equal widths): SDPA (nested varlen SDPA for ragged batches on CUDA).
+_DEFAULT = {"none": "sdpa", "mask": "sdpa", "ragged": "sdpa"}
 
 
 def forced_path(path: str | None) -> str:
