@@ -230,7 +230,8 @@ def test_build_mixer_rejects_bad_arguments(monkeypatch):
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("kind", KINDS)
 def test_cuda_bf16_on_fused_kernels_matches_fp64(kind, causal):
-    """On CUDA, bf16 without padding runs on flash alone; with padding on the memory-efficient kernel."""
+    """On CUDA, bf16 matches float64; where route() takes SDPA, unpadded on flash alone and padded on the
+    memory-efficient kernel (narrow q/k take the rank-r kernel on Hopper, see the next test)."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     torch.manual_seed(0)
@@ -272,3 +273,43 @@ def test_cuda_kernel_paths_left_padding_and_decode(kind):
     for ours, ref64 in ((y_padded[~pad].double(), expected_padded[~pad]), (decoded, expected[:, :24])):
         assert torch.isfinite(ours).all()
         assert float((ours - ref64).norm() / ref64.norm()) < 2e-2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["qcompass", "savo"])
+@pytest.mark.parametrize("causal,pad", [(True, None), (False, None), (False, "right"), (True, "left"),
+                                        (True, "rand"), (False, "rand")])
+def test_cuda_forced_paths_agree_and_auto_follows_the_table(kind, causal, pad, monkeypatch):
+    """NANOG1_ROUTE=kernel and =sdpa give the float64 result on real rows; auto takes the table's path."""
+    import nanog1.core.routing as routing
+    from nanog1.core.route_dispatch import table_path
+
+    torch.manual_seed(3)
+    m = build_mixer(kind, 512, 64, 8, causal).cuda().double()
+    x = torch.randn(2, 300, 512, device="cuda", dtype=torch.float64)
+    mask = None
+    if pad is not None:
+        mask = torch.zeros(2, 300, dtype=torch.bool, device="cuda")
+        mask[1, 230:] = True
+        if pad == "left":
+            mask = mask.flip(1)
+        elif pad == "rand":
+            mask[0] = torch.rand(300, device="cuda") < 0.3
+            mask[0, 0] = False
+    real = slice(None) if mask is None else ~mask
+    with torch.no_grad():
+        want = m(x, mask)[real]
+        m = m.to(torch.bfloat16)
+        for path in ("kernel", "sdpa"):
+            monkeypatch.setenv("NANOG1_ROUTE", path)
+            got = m(x.bfloat16(), mask)[real].double()
+            assert float((got - want).norm() / want.norm()) < 2e-2, path
+        monkeypatch.setenv("NANOG1_ROUTE", "auto")
+        calls, original = [], routing.routing_attention
+        spy = lambda *a, **k: calls.append(1) or original(*a, **k)  # noqa: E731
+        monkeypatch.setattr(routing, "routing_attention", spy)
+        m(x.bfloat16(), mask)
+    major = torch.cuda.get_device_capability()[0]
+    expected = table_path(major, True, causal, "none" if mask is None else "mask", 300)
+    irregular_causal = causal and pad in ("left", "rand")
+    assert bool(calls) == (expected == "kernel" or irregular_causal)
