@@ -62,14 +62,16 @@ def block_step(module, batch: int, length: int, mask: torch.Tensor | None):
     return step
 
 
-def rows_at(length: int, causal: bool, mask_kind: str | None = None) -> list[dict]:
+def rows_at(length: int, causal: bool, mask_kind: str | None = None, kinds=("savo", "qcompass"),
+            paths=("sdpa", "kernel", "auto"), repeat: int = 1) -> list[dict]:
+    """One row per (mixer, path) at this L; with ``repeat`` > 1 each is timed that many times (median
+    kept, min and max too: at short L the eager step is host-bound and moves between timings)."""
     batch = max(1, TOKENS // length)
     mask = padding_mask(mask_kind, batch, length)
     out = []
     peers = [("mha", "sdpa-default", contextlib.nullcontext), ("mha", "sdpa-flash",
              lambda: sdpa_kernel([SDPBackend.FLASH_ATTENTION]))]
-    ours = [(kind, path, lambda p=path: route_env(p)) for kind in ("savo", "qcompass")
-            for path in ("sdpa", "kernel", "auto")]
+    ours = [(kind, path, lambda p=path: route_env(p)) for kind in kinds for path in paths]
     for kind, path, scope in peers + ours:
         torch.manual_seed(0)
         module = build_mixer(kind, HIDDEN, RANK, HEADS, causal).cuda()
@@ -77,7 +79,8 @@ def rows_at(length: int, causal: bool, mask_kind: str | None = None) -> list[dic
         try:
             with scope():
                 step = block_step(module, batch, length, mask)
-                row["ms"] = bench(step)
+                times = sorted(bench(step) for _ in range(repeat))
+                row.update(ms=times[len(times) // 2], min_ms=times[0], max_ms=times[-1])
         except RuntimeError as err:  # e.g. flash refusing a mask: report, keep the table
             row["error"] = str(err).splitlines()[0][:100]
         out.append(row)
@@ -108,6 +111,8 @@ def print_table(rows: list[dict]) -> None:
     for key in keys:
         got = {(r["kind"], r["path"]): r.get("ms", float("nan")) for r in rows
                if (r["L"], r["causal"], r["mask"]) == key}
+        got = {k: got.get(k, float("nan")) for k in [("mha", "sdpa-default"), ("mha", "sdpa-flash")]
+               + [(kind, p) for kind in ("savo", "qcompass") for p in ("sdpa", "kernel", "auto")]} | got
         b = next(r["B"] for r in rows if (r["L"], r["causal"], r["mask"]) == key)
         best = min(got[("mha", "sdpa-default")], got[("mha", "sdpa-flash")])
         cells = [got.get(k, float("nan")) for k in [("mha", "sdpa-default"), ("mha", "sdpa-flash"),
@@ -140,6 +145,25 @@ def qdelta_rows(lengths: list[int]) -> list[dict]:
             print(json.dumps(row), flush=True)
     profile_layer(QDelta(HIDDEN, RANK, HEADS, True).cuda(), 4, 8192)
     return out
+
+
+def profile_blocks(length: int) -> None:
+    """CPU (host) and CUDA time of the SAVO block on each path and of MHA, 5 eager steps at L."""
+    for kind, path in (("mha", "auto"), ("savo", "sdpa"), ("savo", "kernel")):
+        module = build_mixer(kind, HIDDEN, RANK, HEADS, True).cuda()
+        with route_env(path):
+            step = block_step(module, TOKENS // length, length, None)
+            step()
+            torch.cuda.synchronize()
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA,
+                                                    torch.profiler.ProfilerActivity.CPU]) as prof:
+                for _ in range(5):
+                    step()
+                torch.cuda.synchronize()
+        print(f"--- block profile {kind} path={path} L={length}, 5 steps")
+        table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=12,
+                                          max_name_column_width=45)
+        print(table)
 
 
 def op_step(layer, batch: int, length: int, causal: bool, qdelta_fused):
@@ -192,20 +216,27 @@ def main() -> None:
     parser.add_argument("--lengths", default="257,512,2048,8192,32768")
     parser.add_argument("--qdelta-lengths", default="512,2048,8192")
     parser.add_argument("--skip", default="", help="comma list of: causal, bidir, masks, qdelta")
+    parser.add_argument("--kinds", default="savo,qcompass")
+    parser.add_argument("--paths", default="sdpa,kernel,auto")
+    parser.add_argument("--repeat", type=int, default=1, help="timings per row (median, min, max kept)")
+    parser.add_argument("--profile-block", type=int, default=0, help="profile the blocks at this L")
     parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_block.json"))
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     print(torch.cuda.get_device_name(), "torch", torch.__version__, "triton", triton.__version__, flush=True)
     lengths = [int(n) for n in args.lengths.split(",")]
     rows: list[dict] = []
+    sel = dict(kinds=args.kinds.split(","), paths=args.paths.split(","), repeat=args.repeat)
     for causal, name in ((True, "causal"), (False, "bidir")):
         if name not in skip:
             for length in lengths:
-                rows += rows_at(length, causal)
+                rows += rows_at(length, causal, **sel)
     if "masks" not in skip:
         rows += rows_at(2048, False, "right") + rows_at(2048, True, "irregular")
         rows += rows_at(512, False, "right")
     qd = [] if "qdelta" in skip else qdelta_rows([int(n) for n in args.qdelta_lengths.split(",")])
+    if args.profile_block:
+        profile_blocks(args.profile_block)
     with open(args.out, "w") as fh:
         json.dump({"block": rows, "qdelta": qd}, fh, indent=1)
     print_table(rows)

@@ -52,7 +52,7 @@ class QCompass(nn.Module):
         """
         s, a = state_action(self.state_proj, self.action_proj, x)
         state, action = split_heads(s, self.heads), split_heads(a, self.heads)
-        content = split_heads(x, self.heads)
+        content = split_heads(x.to(s.dtype), self.heads)  # under autocast x may be fp32, s bf16
         kwargs = dict(scale=self.scale, causal=self.causal, padding_mask=padding_mask)
         if return_weights and ragged is not None:
             raise ValueError("return_weights needs a padded batch, not a ragged one")

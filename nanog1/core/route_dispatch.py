@@ -30,12 +30,17 @@ MASK_KINDS = ("none", "mask", "ragged")
 _INF = 1 << 62
 
 # (capability major, narrow q/k, causal, mask kind) -> ((longest L, path), ...). Hopper (sm_90):
-# measured on an H100 (BENCHMARKS.md). Narrow q/k take the kernel at every length: QKᵀ costs
-# d_qk/d_v of MHA's there while SDPA pads q/k to the value width. Equal widths (MHA) keep SDPA
-# (cuDNN/flash), except under masks SDPA can only take as an L×L mask (handled by route()).
+# the SAVO block (H = 512, 8 heads, r = 64, bf16 autocast, 32k tokens, fwd+bwd) on an H100,
+# 2026-12-06 (BENCHMARKS.md, "Routing dispatch in the model path", run B1), SDPA (q/k zero-padded to
+# the value width, cuDNN) against the kernel, ms: causal 257: 1.68 / 2.41, 512: 2.23 / 2.04,
+# 2k: 1.91 / 1.59, 8k: 2.88 / 2.90, 32k: 9.19 / 9.74; bidirectional 257: 2.02 / 2.11, 512: 1.73 /
+# 1.86, 2k: 2.15 / 1.92, 8k: 4.67 / 5.26, 32k: 16.15 / 19.89; bidirectional right-padded 512:
+# 2.26 / 1.89, 2k: 2.72 / 2.29; causal irregular 2k (SDPA needs an L×L mask): 3.40 / 1.78. Masks
+# take the kernel at every L (no host sync to classify the padding; SDPA's masked backends are the
+# slower ones); ragged batches take it always. Equal widths (MHA) keep SDPA (unmeasured keys below).
 DISPATCH: dict[tuple[int, bool, bool, str], tuple[tuple[int, str], ...]] = {
-    (9, True, True, "none"): ((_INF, "kernel"),),
-    (9, True, False, "none"): ((_INF, "kernel"),),
+    (9, True, True, "none"): ((384, "sdpa"), (4096, "kernel"), (_INF, "sdpa")),
+    (9, True, False, "none"): ((1024, "sdpa"), (4096, "kernel"), (_INF, "sdpa")),
     (9, True, True, "mask"): ((_INF, "kernel"),),
     (9, True, False, "mask"): ((_INF, "kernel"),),
     (9, True, True, "ragged"): ((_INF, "kernel"),),
