@@ -30,17 +30,20 @@ MASK_KINDS = ("none", "mask", "ragged")
 _INF = 1 << 62
 
 # (capability major, narrow q/k, causal, mask kind) -> ((longest L, path), ...). Hopper (sm_90):
-# the SAVO block (H = 512, 8 heads, r = 64, bf16 autocast, 32k tokens, fwd+bwd) on an H100,
-# 2026-12-06 (BENCHMARKS.md, "Routing dispatch in the model path", run B1), SDPA (q/k zero-padded to
-# the value width, cuDNN) against the kernel, ms: causal 257: 1.68 / 2.41, 512: 2.23 / 2.04,
-# 2k: 1.91 / 1.59, 8k: 2.88 / 2.90, 32k: 9.19 / 9.74; bidirectional 257: 2.02 / 2.11, 512: 1.73 /
-# 1.86, 2k: 2.15 / 1.92, 8k: 4.67 / 5.26, 32k: 16.15 / 19.89; bidirectional right-padded 512:
-# 2.26 / 1.89, 2k: 2.72 / 2.29; causal irregular 2k (SDPA needs an L×L mask): 3.40 / 1.78. Masks
-# take the kernel at every L (no host sync to classify the padding; SDPA's masked backends are the
-# slower ones); ragged batches take it always. Equal widths (MHA) keep SDPA (unmeasured keys below).
+# the SAVO and Q-Compass blocks (H = 512, 8 heads, r = 64, bf16 autocast, 32k tokens, fwd+bwd),
+# 2026-12-06, BENCHMARKS.md "Routing dispatch in the model path" (runs B1 on an H100, B2 on an H200).
+# SDPA (q/k zero-padded to the value width, cuDNN) against the kernel, SAVO block, ms, B1 / B2:
+# causal 257: 1.68 / 2.41 and 1.98 / 2.28; 512: 2.23 / 2.04 and 1.91 / 2.54; 2k: 1.91 / 1.59 and
+# 2.16 / 2.53; 8k: 2.88 / 2.90; 32k: 9.19 / 9.74; bidirectional 257: 2.02 / 2.11 and 2.52 / 1.99;
+# 512: 1.73 / 1.86 and 2.32 / 2.14; 2k: 2.15 / 1.92; 8k: 4.67 / 5.26; 32k: 16.15 / 19.89. Up to 2k
+# the eager step is host-bound and the two machines order the paths differently; from 8k SDPA is
+# level or faster. So unmasked batches keep SDPA. With a key mask the kernel wins where measured
+# (bidirectional right-padded 512: 2.26 / 1.89, 2k: 2.72 / 2.29; causal irregular 2k, where SDPA
+# needs an L×L mask: 3.40 / 1.78) and needs no host sync to classify the padding, so masks take the
+# kernel; ragged batches take it always. Equal widths (MHA) keep SDPA (the defaults below).
 DISPATCH: dict[tuple[int, bool, bool, str], tuple[tuple[int, str], ...]] = {
-    (9, True, True, "none"): ((384, "sdpa"), (4096, "kernel"), (_INF, "sdpa")),
-    (9, True, False, "none"): ((1024, "sdpa"), (4096, "kernel"), (_INF, "sdpa")),
+    (9, True, True, "none"): ((_INF, "sdpa"),),
+    (9, True, False, "none"): ((_INF, "sdpa"),),
     (9, True, True, "mask"): ((_INF, "kernel"),),
     (9, True, False, "mask"): ((_INF, "kernel"),),
     (9, True, True, "ragged"): ((_INF, "kernel"),),

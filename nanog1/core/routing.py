@@ -26,7 +26,8 @@ Which SDPA backend runs (``torch.nn.functional.scaled_dot_product_attention``):
 
 On CUDA the rank-r Triton kernel of :mod:`nanog1.core.kernels` (q/k narrower than v, any key-padding
 mask, ragged batches) takes a call where :mod:`nanog1.core.route_dispatch`'s measured table says it
-is faster (on an H100: every narrow-q/k shape); ``path=`` or ``NANOG1_ROUTE`` forces either path.
+is faster (on Hopper: masked and ragged batches; unmasked ones stay on SDPA's cuDNN backend, level
+or faster in the block); ``path=`` or ``NANOG1_ROUTE`` forces either path.
 Decoding (:func:`route_step`) on CUDA runs the kernels' split-context decode, which reads SAVO's
 compressed cache (action + Q-value) directly: 6.3× MHA-flash's tokens/s at 32k context (BENCHMARKS.md).
 """
