@@ -152,18 +152,21 @@ def profile_blocks(length: int) -> None:
     for kind, path in (("mha", "auto"), ("savo", "sdpa"), ("savo", "kernel")):
         module = build_mixer(kind, HIDDEN, RANK, HEADS, True).cuda()
         with route_env(path):
-            step = block_step(module, TOKENS // length, length, None)
+            profile_steps(block_step(module, TOKENS // length, length, None), 5,
+                          f"block profile {kind} path={path} L={length}")
+
+
+def profile_steps(step, n: int, title: str) -> None:
+    """Print the profiler's table (host and CUDA time per op) of n eager steps after one warm step."""
+    step()
+    torch.cuda.synchronize()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA,
+                                            torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(n):
             step()
-            torch.cuda.synchronize()
-            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA,
-                                                    torch.profiler.ProfilerActivity.CPU]) as prof:
-                for _ in range(5):
-                    step()
-                torch.cuda.synchronize()
-        print(f"--- block profile {kind} path={path} L={length}, 5 steps")
-        table = prof.key_averages().table(sort_by="self_cuda_time_total", row_limit=12,
-                                          max_name_column_width=45)
-        print(table)
+        torch.cuda.synchronize()
+    print(f"--- {title}, {n} steps")
+    print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=50))
 
 
 def op_step(layer, batch: int, length: int, causal: bool, qdelta_fused):
@@ -198,16 +201,8 @@ def profile_layer(layer, batch: int, length: int) -> None:
     """Top CUDA kernels of the Q-Delta layer's fwd+bwd (new conv, then conv1d): where the time goes."""
     for conv in ("triton", "torch"):
         os.environ["NANOG1_QDELTA_CONV"] = conv
-        step = block_step(layer, batch, length, None)
-        step()
-        torch.cuda.synchronize()
-        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA,
-                                                torch.profiler.ProfilerActivity.CPU]) as prof:
-            for _ in range(3):
-                step()
-            torch.cuda.synchronize()
-        print(f"--- Q-Delta layer profile, conv={conv}, L={length}, B={batch}, 3 steps")
-        print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=50))
+        profile_steps(block_step(layer, batch, length, None), 3,
+                      f"Q-Delta layer profile, conv={conv}, L={length}, B={batch}")
     os.environ.pop("NANOG1_QDELTA_CONV")
 
 

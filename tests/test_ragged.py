@@ -136,6 +136,16 @@ from nanog1.core.kernels import ragged_reference_attention
 from nanog1.core.qdelta_conv import causal_conv_silu, causal_conv_silu_reference
 torch.manual_seed(0)
 worst = 0.0
+
+
+def gap(outs, refs, leaves, ref_leaves):
+    # worst relative error of the outputs and of every gradient, against float64
+    g = [torch.randn(r.shape, dtype=torch.float64) for r in refs]
+    got = [*outs, *torch.autograd.grad(outs, leaves, [x.float() for x in g])]
+    want = [*refs, *torch.autograd.grad(refs, ref_leaves, g)]
+    return max(((a.double() - b).norm() / b.norm()).item() for a, b in zip(got, want))
+
+
 lens = [37, 1, 70, 0, 5]
 cu = torch.tensor([0] + torch.tensor(lens).cumsum(0).tolist(), dtype=torch.int32)
 T = int(cu[-1])
@@ -149,17 +159,12 @@ for atomic in (False, True):
             refs = [t.detach().double().requires_grad_() for t in (q, k, v)]
             out = rt.routing_attention_triton(*leaves, causal, None, 0.35, cu, max(lens))
             ref = ragged_reference_attention(*refs, causal=causal, cu_seqlens=cu, scale=0.35)
-            g = torch.randn(ref.shape, dtype=torch.float64)
-            grads = zip(torch.autograd.grad(out, leaves, g.float()), torch.autograd.grad(ref, refs, g))
-            pairs = [(out, ref), *grads]
-            worst = max([worst] + [((a.double() - b).norm() / b.norm()).item() for a, b in pairs])
+            worst = max(worst, gap([out], [ref], leaves, refs))
 z, w = torch.randn(2, 70, 40), torch.randn(40, 4)
-zl, wl = z.clone().requires_grad_(), w.clone().requires_grad_()
-zr, wr = z.double().requires_grad_(), w.double().requires_grad_()
-y, yr = causal_conv_silu(zl, wl), causal_conv_silu_reference(zr, wr)
-g = torch.randn(yr.shape, dtype=torch.float64)
-pairs = [(y, yr), *zip(torch.autograd.grad(y, (zl, wl), g.float()), torch.autograd.grad(yr, (zr, wr), g))]
-worst = max([worst] + [((a.double() - b).norm() / b.norm()).item() for a, b in pairs])
+conv_leaves = [z.clone().requires_grad_(), w.clone().requires_grad_()]
+conv_refs = [z.double().requires_grad_(), w.double().requires_grad_()]
+worst = max(worst, gap([causal_conv_silu(*conv_leaves)], [causal_conv_silu_reference(*conv_refs)],
+                       conv_leaves, conv_refs))
 print("WORST", worst)
 """
 
@@ -170,16 +175,18 @@ def test_ragged_kernel_and_qdelta_conv_in_interpreter_match_float64():
     assert float(run_in_interpreter(_INTERPRET_SCRIPT).split("WORST")[-1]) < 1e-5
 
 
+CASES = [(atomic, causal, v_heads) for atomic in (True, False) for causal in (True, False)
+         for v_heads in (1, 8)]
+
+
 @pytest.mark.gpu
-@pytest.mark.parametrize("atomic", [True, False])
-@pytest.mark.parametrize("causal", [True, False])
-@pytest.mark.parametrize("v_heads", [1, 8])
+@pytest.mark.parametrize("atomic,causal,v_heads", CASES)
 def test_ragged_kernel_equals_each_sequence_alone_on_gpu(atomic, causal, v_heads, monkeypatch):
     """bf16 ragged kernel vs float64 one-by-one (out, dq, dk, dv), lengths crossing block edges."""
-    import nanog1.core.kernels.routing_triton as rt
+    from nanog1.core.kernels import routing_triton
 
-    monkeypatch.setattr(rt, "ATOMIC_DQ", atomic)
     torch.manual_seed(stable_seed("ragged", atomic, causal, v_heads))
+    monkeypatch.setattr(routing_triton, "ATOMIC_DQ", atomic)
     lengths = [700, 1, 129, 0, 64, 2000, 33]
     r = Ragged.from_lengths(lengths, "cuda")
     q, k, v = packed_inputs(lengths, h=8, dqk=8, dv=64, v_heads=v_heads, device="cuda", dtype=torch.bfloat16)
