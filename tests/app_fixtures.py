@@ -21,8 +21,18 @@ TYPES = ("Breast-AdenoCA", "Lung-SCC", "Skin-Melanoma", "ColoRect-AdenoCA", "Liv
 SIGNATURES = {"SBS96": ["SBS1", "SBS2", "SBS5", "SBS7a", "SBS13", "SBS40"], "DBS78": ["DBS1", "DBS2"]}
 
 
-def make_cohort(n: int, seed: int = 0, sets: tuple[str, ...] = ("SBS96", "DBS78", "ID83")) -> ad.AnnData:
-    """A cohort of `n` samples following the cohort contract (cohort_format.md)."""
+#: 40 COSMIC SBS signatures: a realistic fit has this many active, more than any 20-colour scheme.
+MANY_SBS = ("SBS1 SBS2 SBS3 SBS4 SBS5 SBS6 SBS7a SBS7b SBS7c SBS7d SBS8 SBS9 SBS10a SBS10b SBS11 SBS12 SBS13 "
+            "SBS14 SBS15 SBS16 SBS17a SBS17b SBS18 SBS19 SBS20 SBS21 SBS22 SBS23 SBS24 SBS25 SBS26 "
+            "SBS28 SBS29 SBS30 SBS31 SBS32 SBS33 SBS34 SBS35 SBS40").split()
+
+
+def make_cohort(n: int, seed: int = 0, sets: tuple[str, ...] = ("SBS96", "DBS78", "ID83"),
+                signatures: dict[str, list[str]] | None = None) -> ad.AnnData:
+    """A cohort of `n` samples following the cohort contract (cohort_format.md).
+
+    `signatures` (channel set -> names) replaces the default six SBS and two DBS signatures.
+    """
     rng = np.random.default_rng(seed)
     channels = all_channels()
     set_of = np.array([s for s, _ in channels])
@@ -48,7 +58,7 @@ def make_cohort(n: int, seed: int = 0, sets: tuple[str, ...] = ("SBS96", "DBS78"
         obs[f"burden_{name}"] = x[:, set_of == name].sum(axis=1).astype(np.int64)
     obs["no_mutations"] = x.sum(axis=1) == 0
     adata = ad.AnnData(X=x, obs=obs, var=channel_var())
-    _add_signatures(adata, rng, sets)
+    _add_signatures(adata, rng, sets, signatures or SIGNATURES)
     _add_predictions(adata, rng, types)
     adata.uns["nanog1"] = {"version": "0.1.0", "created": "2026-11-23T00:00:00+00:00",
                            "channel_sets_present": with_derived_sets(list(sets)),
@@ -57,8 +67,9 @@ def make_cohort(n: int, seed: int = 0, sets: tuple[str, ...] = ("SBS96", "DBS78"
     return adata
 
 
-def _add_signatures(adata: ad.AnnData, rng: np.random.Generator, sets: tuple[str, ...]) -> None:
-    for name, sigs in SIGNATURES.items():
+def _add_signatures(adata: ad.AnnData, rng: np.random.Generator, sets: tuple[str, ...],
+                    signatures: dict[str, list[str]]) -> None:
+    for name, sigs in signatures.items():
         if name not in sets:
             continue
         shares = rng.dirichlet(np.full(len(sigs), 0.5), size=adata.n_obs)
@@ -105,16 +116,24 @@ def confusion_png(path: Path, seed: int) -> Path:
     return path
 
 
-def make_mlflow_store(root: Path, epochs: int = 4) -> str:
-    """A real SQLite MLflow store under `root` with two runs; returns its tracking URI."""
+def make_mlflow_store(root: Path, epochs: int = 4, experiments: tuple[str, ...] = ("nanog1-demo",)) -> str:
+    """A real SQLite MLflow store under `root` with two runs per experiment; returns its tracking URI."""
     import mlflow
 
     root.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = mlflow.MlflowClient(tracking_uri=uri)
-    exp_id = client.create_experiment("nanog1-demo", artifact_location=(root / "artifacts").as_uri())
+    for name in experiments:
+        _log_runs(client, root, name, epochs)
+    return uri
+
+
+def _log_runs(client, root: Path, experiment: str, epochs: int) -> None:
+    artifacts = (root / "artifacts" / experiment).as_uri()
+    exp_id = client.create_experiment(experiment, artifact_location=artifacts)
     for k, lr in enumerate((1e-3, 3e-4)):
-        run = client.create_run(exp_id, run_name=f"mixer-{k}")
+        name = f"mixer-{k}" if experiment == "nanog1-demo" else f"{experiment}-{k}"
+        run = client.create_run(exp_id, run_name=name)
         rid = run.info.run_id
         client.log_param(rid, "lr", lr)
         client.log_param(rid, "mixer", ("qcompass", "mha")[k])
@@ -123,7 +142,6 @@ def make_mlflow_store(root: Path, epochs: int = 4) -> str:
             client.log_metric(rid, "val_accuracy", 0.5 + 0.1 * epoch - 0.05 * k, step=epoch)
         client.log_artifact(rid, str(confusion_png(root / f"confusion_matrix_{k}.png", k)), "figures")
         client.set_terminated(rid)
-    return uri
 
 
 @functools.cache

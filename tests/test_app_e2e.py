@@ -1,6 +1,8 @@
 """End to end: `nanog1 app` serves the dashboard; headless Chromium (playwright) loads every page,
-clicks a sample on the embedding map and finds it on the Sample page. Screenshots are kept as
-artifacts under $NANOG1_TEST_ARTIFACTS (else the test's tmp folder).
+clicks a sample on the embedding map and finds it on the Sample page, and checks the answers a
+researcher reads off the screen: the picked sample, one colour per signature, readable box plots,
+run selections that survive switching, clear store errors. One server for the module. Screenshots
+are kept as artifacts under $NANOG1_TEST_ARTIFACTS (else the test's tmp folder).
 
 Needs Debian's chromium (`apt-get install -y chromium`): without it this test fails, it does not skip.
 """
@@ -18,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from app_fixtures import make_cohort, shared_store, write_cohort
+from app_fixtures import MANY_SBS, make_cohort, make_mlflow_store, shared_store, write_cohort
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -60,8 +62,8 @@ def artifacts(tmp_path_factory) -> Path:
 def server(tmp_path_factory):
     """The real server, started through the CLI on a free localhost port; stopped afterwards."""
     folder = tmp_path_factory.mktemp("app_e2e")
-    cohort = write_cohort(make_cohort(150, seed=21), folder / "cohort.h5ad")
-    store = shared_store(tmp_path_factory.getbasetemp())
+    cohort = write_cohort(make_cohort(150, seed=21, signatures={"SBS96": MANY_SBS}), folder / "cohort.h5ad")
+    store = make_mlflow_store(folder / "store", epochs=3, experiments=("nanog1-demo", "pcawg-typing"))
     port = _free_port()
     log = folder / "server.log"
     exe = Path(sys.executable).parent / "nanog1"
@@ -74,7 +76,7 @@ def server(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(url, proc, log)
-        yield url
+        yield url, store
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -82,6 +84,11 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def url(server) -> str:
+    return server[0]
 
 
 @pytest.fixture(scope="module")
@@ -111,9 +118,9 @@ def _problems(page) -> list[str]:
 
 
 @pytest.mark.slow
-def test_every_page_loads_in_chromium(server, page, artifacts):
+def test_every_page_loads_in_chromium(url, page, artifacts):
     for path, title in PAGES.items():
-        page.goto(f"{server}/{path}")
+        page.goto(f"{url}/{path}")
         page.get_by_role("heading", name=title, exact=True).first.wait_for()
         _settle(page)
         assert not _problems(page), (path, _problems(page))
@@ -125,8 +132,8 @@ def test_every_page_loads_in_chromium(server, page, artifacts):
 
 
 @pytest.mark.slow
-def test_click_on_embedding_opens_sample(server, page, artifacts):
-    page.goto(f"{server}/embeddings")
+def test_click_on_embedding_opens_sample(url, page, artifacts):
+    page.goto(f"{url}/embeddings")
     points = page.locator("[data-testid='stVegaLiteChart'] svg g.mark-symbol path[aria-label*='sample: ']")
     points.first.wait_for()
     _settle(page)
@@ -144,3 +151,125 @@ def test_click_on_embedding_opens_sample(server, page, artifacts):
     assert page.locator("[data-testid='stMetric']").filter(has_text="SBS96 mutations").count() == 1
     page.locator("[data-testid='stVegaLiteChart'] svg").nth(2).wait_for()  # the three spectra
     page.screenshot(path=str(artifacts / "sample_from_embedding.png"), full_page=True)
+
+
+def _choose(page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label` by typing it, as a user searching does."""
+    box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+    box.locator("input").click()
+    box.locator("input").fill(option)
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(100)
+    _settle(page)
+
+
+def _set_store(page, uri: str) -> None:
+    field = page.get_by_role("textbox", name="MLflow tracking URI")
+    field.fill(uri)
+    field.press("Enter")
+    page.wait_for_timeout(100)
+
+
+@pytest.mark.slow
+def test_sample_picker_shows_every_choice(url, page):
+    page.goto(f"{url}/sample?sample=SA00002")
+    page.get_by_role("heading", name="SA00002", exact=True).wait_for()
+    for sample in ("SA00003", "SA00004", "SA00005", "SA00006"):
+        _choose(page, "Sample", sample)
+        page.get_by_role("heading", name=sample, exact=True).wait_for(timeout=15_000)
+        assert page.url.endswith(f"sample={sample}")
+
+
+def _bounds(locator) -> list[dict]:
+    return [b for b in (e.bounding_box() for e in locator.all()) if b]
+
+
+@pytest.mark.slow
+def test_signature_bars_one_colour_each_and_full_legend(url, page, artifacts):
+    page.goto(f"{url}/signatures")
+    _settle(page)
+    page.get_by_text("stacked bars", exact=True).click()
+    _settle(page)
+    chart = page.get_by_test_id("stVegaLiteChart").first
+    bars = chart.locator("g.mark-rect path[aria-label*='signature: ']")
+    bars.first.wait_for()
+    colour_of: dict[str, set[str]] = {}
+    for bar in bars.all():
+        name = re.search(r"signature: (\S+?);", bar.get_attribute("aria-label")).group(1)
+        colour_of.setdefault(name, set()).add(bar.get_attribute("fill"))
+    assert set(colour_of) == set(MANY_SBS)
+    assert all(len(c) == 1 for c in colour_of.values()), "a signature drawn in two colours"
+    fills = [next(iter(c)) for c in colour_of.values()]
+    assert len(set(fills)) == len(MANY_SBS), "two signatures share a colour"
+    labels = chart.locator("g.role-legend-label text")
+    assert sorted(labels.all_text_contents()) == sorted(MANY_SBS), "legend entries missing"
+    box = chart.bounding_box()
+    for label in _bounds(labels):  # every entry inside the visible chart, none cut off
+        assert box["y"] <= label["y"] and label["y"] + label["height"] <= box["y"] + box["height"] + 1
+    for bar in _bounds(bars):
+        assert bar["height"] >= 10, "bars squashed"
+    page.screenshot(path=str(artifacts / "signatures_stacked.png"), full_page=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_burden_boxes_stay_apart_with_few_types(url, page, artifacts, width):
+    page.set_viewport_size({"width": width, "height": 1000})
+    try:
+        page.goto(f"{url}/cohort")
+        _settle(page)
+        picker = page.get_by_test_id("stMultiSelect").first
+        for n, cancer_type in enumerate(("Lung-SCC", "Liver-HCC", "Skin-Melanoma"), start=1):
+            picker.locator("input").click()
+            page.get_by_role("option", name=cancer_type, exact=True).click()
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(100)
+            _settle(page)
+            sbs = page.get_by_test_id("stVegaLiteChart").nth(1)
+            labels = _bounds(sbs.locator("g.role-axis-label text").filter(has_text=re.compile("-")))
+            boxes = [b for b in _bounds(sbs.locator("g.mark-rect path")) if b["width"] > 2]  # not medians
+            assert len(labels) == n and len(boxes) == n
+            for group in (labels, boxes):
+                group.sort(key=lambda b: b["y"])
+                for upper, lower in zip(group, group[1:], strict=False):
+                    assert upper["y"] + upper["height"] <= lower["y"], (width, n, "overlap")
+            assert all(b["height"] >= 10 for b in boxes), (width, n, "boxes squashed")
+        page.screenshot(path=str(artifacts / f"cohort_3types_{width}.png"), full_page=True)
+    finally:
+        page.set_viewport_size({"width": 1400, "height": 1000})
+
+
+def _chosen_runs(page) -> list[str]:
+    picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs to compare").first
+    return picker.locator(".react-aria-ComboBox [data-tag] span[title]").all_inner_texts()
+
+
+@pytest.mark.slow
+def test_runs_selection_survives_switching_experiment_and_store(server, url, page, tmp_path_factory):
+    store = server[1]
+    page.goto(f"{url}/runs")
+    _settle(page)
+    first = _chosen_runs(page)
+    assert len(first) == 2 and all(r.startswith("pcawg-typing") for r in first), first
+    _choose(page, "Experiment", "nanog1-demo (id 1)")
+    second = _chosen_runs(page)
+    assert len(second) == 2 and all(r.startswith("mixer-") for r in second), second
+    _set_store(page, shared_store(tmp_path_factory.getbasetemp()))
+    _settle(page)
+    third = _chosen_runs(page)
+    assert len(third) == 2 and not set(third) & set(first + second), third
+    _set_store(page, store)
+    _settle(page)
+
+
+@pytest.mark.slow
+def test_runs_store_errors_are_clear_and_quick(url, page, tmp_path):
+    (tmp_path / "mlruns").mkdir()
+    closed = f"http://127.0.0.1:{_free_port()}"
+    page.goto(f"{url}/runs")
+    _settle(page)
+    for uri, says in ((f"file:{tmp_path / 'mlruns'}", "filesystem store"), (closed, "unreachable")):
+        _set_store(page, uri)
+        error = page.get_by_test_id("stAlertContentError").filter(has_text=says)
+        error.wait_for(timeout=30_000)  # MLflow's defaults kept an unreachable server spinning for minutes
+        assert not page.get_by_test_id("stException").count(), uri

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import colorsys
+import re
+
 import altair as alt
 import pandas as pd
 
@@ -15,6 +18,9 @@ GROUP_COLORS: dict[str, dict[str, str]] = {
     "SBS6": SBS6_COLORS,
     "ID12": {channel_group(c): ID_COLORS[channel_group(c)] for c in CHANNEL_SETS["ID12"]},
 }
+
+#: Pixels per cancer type in the burden box plots (boxes and medians are 14 px high) and stacked bars.
+BOX_STEP = 26
 
 #: Categorical palette for cancer types (20 distinct colours, repeats beyond that).
 TYPE_SCHEME = "tableau20"
@@ -87,7 +93,8 @@ def burden_chart(boxes: pd.DataFrame, outliers: pd.DataFrame, channel_set: str, 
     median = base.mark_tick(color="#222222", size=14, thickness=2).encode(y=y, x="median:Q", tooltip=tooltip)
     dots = alt.Chart(outliers).mark_point(color=colour, size=16).encode(
         y=y, x=alt.X("burden:Q", scale=x_scale), tooltip=["sample:N", "cancer_type:N", "burden:Q"])
-    return alt.layer(whisker, box, median, dots, title=channel_set).properties(height=80 + 24 * len(types))
+    # A fixed step per type: a total height is shared out by the renderer and left 1-3 types squashed.
+    return alt.layer(whisker, box, median, dots, title=channel_set).properties(height=alt.Step(BOX_STEP))
 
 
 def embedding_chart(points: pd.DataFrame, color: str, quantitative: bool, selection: str = "pick",
@@ -131,17 +138,51 @@ def exposure_heatmap(long: pd.DataFrame, relative: bool) -> alt.Chart:
     )
 
 
+def signature_order(names) -> list[str]:
+    """Signature names in COSMIC's natural order: SBS1, SBS2, …, SBS7a, SBS7b, …, SBS10a, …, SBS40."""
+    def key(name: str) -> tuple:
+        match = re.fullmatch(r"([A-Za-z]+)(\d+)(.*)", name)
+        return (match.group(1), int(match.group(2)), match.group(3)) if match else (name, 0, "")
+    return sorted(map(str, names), key=key)
+
+
+def distinct_colors(n: int) -> list[str]:
+    """`n` different hex colours, neighbours far apart: hues by the golden angle in three lightness bands.
+
+    Qualitative schemes stop at 20 colours; a cohort fit to COSMIC v3 has 40–80 active signatures,
+    and a repeated colour makes two signatures read as one.
+    """
+    bands = ((0.45, 0.80), (0.68, 0.70), (0.28, 0.75))  # (lightness, saturation)
+    out: list[str] = []
+    for i in range(n):
+        lightness, saturation = bands[i % len(bands)]
+        hue = (i * 0.381966) % 1.0
+        r, g, b = colorsys.hls_to_rgb(hue, lightness, saturation)
+        colour = f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+        out.append(colour if colour not in out else f"#{(int(colour[1:], 16) + i) % 0xFFFFFF:06x}")
+    return out
+
+
 def exposure_stack(long: pd.DataFrame) -> alt.Chart:
-    """Stacked bars: each cancer type's mean signature composition, normalised to 1."""
+    """Stacked bars: each cancer type's mean signature composition, normalised to 1.
+
+    Every signature gets its own colour and a legend entry (in COSMIC order, below the bars).
+    """
+    names = signature_order(long["signature"].unique())
+    legend = alt.Legend(orient="bottom", columns=10, symbolLimit=0, labelLimit=90, symbolType="square",
+                        title="signature")
     return (
-        alt.Chart(long)
+        alt.Chart(long.assign(signature_rank=long["signature"].map({n: i for i, n in enumerate(names)})))
         .mark_bar()
         .encode(
-            y=alt.Y("cancer_type:N", title="cancer type"),
+            y=alt.Y("cancer_type:N", title="cancer type", axis=alt.Axis(labelOverlap=False)),
             x=alt.X("value:Q", stack="normalize", title="share of attributed mutations"),
-            color=alt.Color("signature:N", scale=alt.Scale(scheme=TYPE_SCHEME)),
+            color=alt.Color("signature:N", sort=names,
+                            scale=alt.Scale(domain=names, range=distinct_colors(len(names))), legend=legend),
+            order=alt.Order("signature_rank:Q"),
             tooltip=["cancer_type:N", "signature:N", alt.Tooltip("value:Q", format=".3g")],
         )
+        .properties(height=alt.Step(BOX_STEP))
     )
 
 

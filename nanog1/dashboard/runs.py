@@ -6,7 +6,10 @@ an empty database at that path on first contact.
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -20,18 +23,57 @@ class StoreError(UserError):
     """A tracking store that is missing or cannot be read."""
 
 
+#: Seconds an HTTP tracking server gets per request, and retries, before the page says it is unreachable
+#: (MLflow's own defaults, 120 s and 7 retries with back-off, kept the page spinning for minutes).
+HTTP_TIMEOUT_S, HTTP_RETRIES = 10, 0
+
+
+def _check_http(tracking_uri: str) -> None:
+    """Fail fast on an HTTP store nobody answers at, and bound MLflow's later requests."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(HTTP_TIMEOUT_S))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(HTTP_RETRIES))
+    url = urlsplit(tracking_uri)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname or "localhost", port), timeout=5).close()
+    except OSError as exc:
+        raise StoreError(f"MLflow tracking server {tracking_uri} is unreachable ({exc}); "
+                         "is `mlflow server` running there?") from exc
+
+
+def _check_file_store(tracking_uri: str) -> None:
+    """A `file:` store must exist (MLflow would create one) and MLflow 3 must be allowed to read it."""
+    path = Path(urlsplit(tracking_uri).path) if tracking_uri.startswith("file:") else Path(tracking_uri)
+    if not path.is_dir():
+        raise StoreError(f"MLflow store not found: {path} (from {tracking_uri})")
+    if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() != "true":
+        raise StoreError(f"{tracking_uri} is a filesystem store, which MLflow 3 reads only with "
+                         "MLFLOW_ALLOW_FILE_STORE=true; better, convert it once with "
+                         f"`mlflow migrate-filestore` and open the sqlite:/// store it writes.")
+
+
 def open_store(tracking_uri: str):
-    """An `mlflow.MlflowClient` on the store, after checking a sqlite file exists and is readable."""
+    """An `mlflow.MlflowClient` on the store, after checking it exists, answers and is readable.
+
+    Every failure is a StoreError with one sentence: missing sqlite or `file:` stores (never created),
+    filesystem stores MLflow 3 refuses, HTTP servers that do not answer within seconds.
+    """
     db = sqlite_path(tracking_uri)
+    scheme = urlsplit(tracking_uri).scheme
     if db is not None and not db.is_file():
         raise StoreError(f"MLflow store not found: {db} (from {tracking_uri})")
+    if scheme in ("http", "https"):
+        _check_http(tracking_uri)
+    elif scheme in ("file", ""):
+        _check_file_store(tracking_uri)
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
     try:
+        client = MlflowClient(tracking_uri=tracking_uri)
         client.search_experiments(max_results=1)
-    except Exception as exc:  # sqlalchemy/mlflow raise many types for a damaged store
-        raise StoreError(f"cannot read MLflow store {tracking_uri}: {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # sqlalchemy/mlflow/requests raise many types for a damaged store
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise StoreError(f"cannot read MLflow store {tracking_uri}: {type(exc).__name__}: {first}") from exc
     return client
 
 

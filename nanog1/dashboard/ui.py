@@ -145,3 +145,17 @@ def artifact_bytes(uri: str, run_id: str, artifact_path: str) -> bytes:
 def open_sample(sample: str) -> None:
     """Switch to the Sample page showing `sample`."""
     st.switch_page(PAGES["sample"], query_params={"sample": sample})
+
+
+def sync_sample_picker(samples: list[str], wanted: str | None) -> None:
+    """Point the Sample page's picker (key `sample_pick`) at `?sample=` when the URL changed from outside.
+
+    The picker keeps one key, so every choice sticks; only a link, a reload or another page's
+    `open_sample` (a `?sample=` that differs from what the page last showed) moves it.
+    """
+    state = st.session_state
+    if wanted in samples and (wanted != state.get("sample_shown") or "sample_pick" not in state):
+        state["sample_pick"] = wanted
+    elif state.get("sample_pick") not in samples:  # first visit, another cohort, or back from a page
+        shown = state.get("sample_shown")
+        state["sample_pick"] = shown if shown in samples else samples[0]

@@ -18,7 +18,7 @@ labels = dict(zip(exps["experiment_id"], exps["name"], strict=True))
 nonempty = [e for e in labels if not runs_table(cfg.tracking_uri, e).empty]
 default = nonempty[0] if nonempty else next(iter(labels))
 exp_id = st.selectbox("Experiment", list(labels), index=list(labels).index(default),
-                      format_func=lambda e: f"{labels[e]} (id {e})", key="runs_exp")
+                      format_func=lambda e: f"{labels[e]} (id {e})", key=f"runs_exp_{cfg.tracking_uri}")
 table = runs_table(cfg.tracking_uri, exp_id)
 if table.empty:
     st.info(f"Experiment {labels[exp_id]!r} has no runs.")
@@ -27,8 +27,10 @@ if table.empty:
 st.subheader(f"{len(table)} run(s)")
 st.dataframe(table.drop(columns=["run_id"]), hide_index=True, width="stretch")
 run_label = dict(zip(table["run_id"], table["run"], strict=True))
+# One selection per store and experiment: a shared key kept the old runs, none of which are offered here.
 chosen = st.multiselect("Runs to compare", list(run_label), default=list(run_label)[:2],
-                        format_func=lambda r: f"{run_label[r]} ({r[:8]})", key="runs_chosen")
+                        format_func=lambda r: f"{run_label[r]} ({r[:8]})",
+                        key=f"runs_chosen_{cfg.tracking_uri}_{exp_id}")
 if not chosen:
     st.info("Choose one or more runs to see their metrics.")
     st.stop()

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from nanog1.dashboard import charts, cohort_tables
-from nanog1.dashboard.ui import cohort_or_stop, current_config
+from nanog1.dashboard.ui import cohort_or_stop, current_config, sync_sample_picker
 
 st.title("Sample")
 cfg = current_config()
@@ -13,10 +13,10 @@ samples = list(adata.obs_names)
 wanted = st.query_params.get("sample")
 if wanted and wanted not in samples:
     st.warning(f"Sample {wanted!r} is not in {cfg.cohort.name}; showing the first sample instead.")
-index = samples.index(wanted) if wanted in samples else 0
-sample = st.selectbox("Sample", samples, index=index, key=f"sample_pick_{wanted}",
+sync_sample_picker(samples, wanted)
+sample = st.selectbox("Sample", samples, key="sample_pick",
                       help="Type to search; the page URL (?sample=…) links to this sample.")
-st.query_params["sample"] = sample
+st.query_params["sample"] = st.session_state["sample_shown"] = sample
 
 obs = adata.obs.loc[sample]
 true_type = cohort_tables.cancer_types(adata).loc[sample]
