@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +178,29 @@ def test_missing_store_is_reported_not_created(tmp_path):
     with pytest.raises(runs.StoreError, match="not found"):
         runs.open_store(f"sqlite:///{db}")
     assert not db.exists()
+
+
+def test_file_and_http_stores_fail_clearly_and_create_nothing(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    with pytest.raises(runs.StoreError, match="not found"):
+        runs.open_store(f"file:{tmp_path / 'none'}")
+    assert not (tmp_path / "none").exists()
+    (tmp_path / "mlruns").mkdir()
+    with pytest.raises(runs.StoreError, match="filesystem store.*migrate-filestore"):
+        runs.open_store(f"file:{tmp_path / 'mlruns'}")
+    assert not any((tmp_path / "mlruns").iterdir())
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(runs.StoreError, match="unreachable"):
+        runs.open_store(f"http://127.0.0.1:{port}")
+
+
+def test_signature_colours_distinct_and_ordered():
+    colours = charts.distinct_colors(90)
+    assert len(set(colours)) == 90 and all(len(c) == 7 and c[0] == "#" for c in colours)
+    assert charts.signature_order(["SBS10a", "SBS2", "SBS1", "SBS7b", "SBS7a", "DBS2"]) == [
+        "DBS2", "SBS1", "SBS2", "SBS7a", "SBS7b", "SBS10a"]
 
 
 def test_runs_views_on_real_store(store, tmp_path):

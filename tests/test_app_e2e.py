@@ -187,6 +187,7 @@ def _bounds(locator) -> list[dict]:
 @pytest.mark.slow
 def test_signature_bars_one_colour_each_and_full_legend(url, page, artifacts):
     page.goto(f"{url}/signatures")
+    page.get_by_role("heading", name="Signatures", exact=True).first.wait_for()
     _settle(page)
     page.get_by_text("stacked bars", exact=True).click()
     _settle(page)
@@ -217,6 +218,7 @@ def test_burden_boxes_stay_apart_with_few_types(url, page, artifacts, width):
     page.set_viewport_size({"width": width, "height": 1000})
     try:
         page.goto(f"{url}/cohort")
+        page.get_by_role("heading", name="Cohort", exact=True).first.wait_for()
         _settle(page)
         picker = page.get_by_test_id("stMultiSelect").first
         for n, cancer_type in enumerate(("Lung-SCC", "Liver-HCC", "Skin-Melanoma"), start=1):
