@@ -18,13 +18,13 @@ from nanog1.genomics.channels import CHANNEL_SETS, all_channels
 from nanog1.genomics.cohort import channel_set_status, channel_var, full_layout, with_derived_sets
 
 TYPES = ("Breast-AdenoCA", "Lung-SCC", "Skin-Melanoma", "ColoRect-AdenoCA", "Liver-HCC")
-SIGNATURES = {"SBS96": ["SBS1", "SBS2", "SBS5", "SBS7a", "SBS13", "SBS40"], "DBS78": ["DBS1", "DBS2"]}
+SIGNATURES = {"SBS96": ["SBS1", "SBS2", "SBS5", "SBS7a", "SBS13", "SBS40a"], "DBS78": ["DBS1", "DBS2"]}
 
 
 #: 40 COSMIC SBS signatures: a realistic fit has this many active, more than any 20-colour scheme.
 MANY_SBS = ("SBS1 SBS2 SBS3 SBS4 SBS5 SBS6 SBS7a SBS7b SBS7c SBS7d SBS8 SBS9 SBS10a SBS10b SBS11 SBS12 SBS13 "
-            "SBS14 SBS15 SBS16 SBS17a SBS17b SBS18 SBS19 SBS20 SBS21 SBS22 SBS23 SBS24 SBS25 SBS26 "
-            "SBS28 SBS29 SBS30 SBS31 SBS32 SBS33 SBS34 SBS35 SBS40").split()
+            "SBS14 SBS15 SBS16 SBS17a SBS17b SBS18 SBS19 SBS20 SBS21 SBS22a SBS23 SBS24 SBS25 SBS26 "
+            "SBS28 SBS29 SBS30 SBS31 SBS32 SBS33 SBS34 SBS35 SBS40a").split()
 
 
 def make_cohort(n: int, seed: int = 0, sets: tuple[str, ...] = ("SBS96", "DBS78", "ID83"),

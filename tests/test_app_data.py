@@ -13,7 +13,7 @@ from app_fixtures import make_cohort, shared_store, write_cohort
 from typer.testing import CliRunner
 
 from nanog1.cli import app as cli
-from nanog1.dashboard import charts, cohort_tables, runs
+from nanog1.dashboard import charts, cohort_tables, fit_view, runs
 from nanog1.dashboard.config import (
     ENV_COHORT,
     ENV_TRACKING,
@@ -196,6 +196,36 @@ def test_file_and_http_stores_fail_clearly_and_create_nothing(tmp_path, monkeypa
         runs.open_store(f"http://127.0.0.1:{port}")
 
 
+def test_reconstruction_cosine_and_flags(rng=np.random.default_rng(3)):
+    channels = [f"c{i}" for i in range(10)]
+    reference = pd.DataFrame(rng.dirichlet(np.ones(10), size=3).T, index=channels, columns=["S1", "S2", "S3"])
+    exposures = pd.Series([300.0, 0.0, 100.0], index=["S1", "S2", "S3"])
+    counts = pd.Series(reference.to_numpy() @ exposures.to_numpy(), index=channels)
+    counts.iloc[0] += 40.0
+    frame = fit_view.reconstruction(counts, exposures, reference)
+    expected = 300 * reference["S1"] + 100 * reference["S3"]
+    np.testing.assert_allclose(frame["reconstruction"], expected.to_numpy())
+    np.testing.assert_allclose(frame["residual"], [40.0] + [0.0] * 9, atol=1e-9)
+    a, b = counts.to_numpy(), expected.to_numpy()
+    assert fit_view.cosine(a, b) == pytest.approx(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+    assert fit_view.cosine(np.zeros(3), np.ones(3)) == 0.0
+    with pytest.raises(KeyError, match="S9"):
+        fit_view.reconstruction(counts, pd.Series([1.0], index=["S9"]), reference)
+    assert fit_view.fit_flags(500, 0.97) == []
+    low, poor = fit_view.fit_flags(12, 0.5)
+    assert "low burden: 12" in low and "cosine 0.500" in poor
+
+
+def test_spectrum_chart_draws_class_bands_and_short_labels():
+    spectrum = pd.DataFrame({"channel": list(CHANNEL_SETS["SBS96"]), "count": 1.0, "fraction": 1 / 96})
+    spec = charts.spectrum_chart(spectrum, "SBS96").to_dict()
+    band_text = [layer for layer in spec["layer"] if layer["mark"]["type"] == "text"][0]
+    labels = spec["datasets"][band_text["data"]["name"]]
+    assert [r["label"] for r in labels] == list(SBS6)
+    assert charts.band_labels("ID83")["1:Del:C"] == "1bp Del C"
+    assert charts.band_labels("ID83")["5:Del:M"] == "MH 5+"
+
+
 def test_signature_colours_distinct_and_ordered():
     colours = charts.distinct_colors(90)
     assert len(set(colours)) == 90 and all(len(c) == 7 and c[0] == "#" for c in colours)
@@ -227,7 +257,7 @@ def test_spectrum_chart_uses_cosmic_order_and_colours(cohort):
     for name, labels in CHANNEL_SETS.items():
         spec = cohort_tables.sample_spectrum(cohort, cohort.obs_names[4], name)
         chart = charts.spectrum_chart(spec, name).to_dict()
-        enc = chart["encoding"]
+        enc = chart["layer"][0]["encoding"]  # the bars (then the class bands and their names)
         assert enc["x"]["sort"] == (sbs_blocks if name == "SBS96" else list(labels))
         domain, colours = enc["color"]["scale"]["domain"], enc["color"]["scale"]["range"]
         for label in labels:

@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from app_fixtures import MANY_SBS, make_cohort, make_mlflow_store, shared_store, write_cohort
 
+from nanog1.genomics.channels import SBS6
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -178,6 +180,8 @@ def test_sample_picker_shows_every_choice(url, page):
         _choose(page, "Sample", sample)
         page.get_by_role("heading", name=sample, exact=True).wait_for(timeout=15_000)
         assert page.url.endswith(f"sample={sample}")
+    texts = page.get_by_test_id("stVegaLiteChart").first.locator("text").all_text_contents()
+    assert set(SBS6) <= set(texts) and {"ACA", "TTT"} <= set(texts), "SBS96 class bands and contexts"
 
 
 def _bounds(locator) -> list[dict]:
@@ -229,7 +233,7 @@ def test_burden_boxes_stay_apart_with_few_types(url, page, artifacts, width):
             _settle(page)
             sbs = page.get_by_test_id("stVegaLiteChart").nth(1)
             labels = _bounds(sbs.locator("g.role-axis-label text").filter(has_text=re.compile("-")))
-            boxes = [b for b in _bounds(sbs.locator("g.mark-rect path")) if b["width"] > 2]  # not medians
+            boxes = [b for b in _bounds(sbs.locator("g.mark-rect path")) if b["width"] > 3]  # not medians
             assert len(labels) == n and len(boxes) == n
             for group in (labels, boxes):
                 group.sort(key=lambda b: b["y"])

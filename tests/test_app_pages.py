@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
+import anndata as ad
 import pytest
 from app_fixtures import make_cohort, shared_store, write_cohort
 from streamlit.testing.v1 import AppTest
 
+from nanog1.dashboard import cohort_tables
 from nanog1.dashboard.config import ENV_COHORT, ENV_TRACKING, app_dir, sqlite_path
 
 HOME = str(app_dir() / "Home.py")
@@ -77,7 +80,8 @@ def test_overview_summarises_cohort(env):
 def test_cohort_page_filters(env):
     at = run_page("cohort")
     assert_clean(at)
-    assert len(charts(at)) == 4  # samples per type + one burden panel per channel set
+    present = cohort_tables.sets_present(ad.read_h5ad(env["cohort"]))
+    assert len(charts(at)) == 1 + len(present)  # samples per type + one burden panel per channel set
     assert at.dataframe[0].value.shape[0] == N - 1  # the empty sample is hidden by default
     at.multiselect(key="cohort_types").select("Lung-SCC").run()
     shown = at.dataframe[0].value
@@ -95,6 +99,11 @@ def test_sample_page_shows_requested_sample(env):
     assert len(specs) >= 3
     assert at.dataframe, "exposure table present"
     assert {m.label for m in at.metric} >= {"SBS96 mutations", "DBS78 mutations", "ID83 mutations"}
+    fits = [e for e in at.expander if "sample vs reconstruction vs residual" in e.label]
+    assert [e.label.split()[0] for e in fits] == ["SBS96", "DBS78"]  # the fitted sets
+    assert all(re.search(r"cosine 0\.\d{3}$", e.label) for e in fits)
+    # the fixture's exposures are random, not fitted: the page says so
+    assert any("poorly fitted" in w.value for w in at.warning)
 
 
 def test_sample_page_unknown_sample_warns(env):

@@ -38,26 +38,87 @@ def plot_order(channel_set: str) -> list[str]:
     return labels
 
 
-def spectrum_chart(spectrum: pd.DataFrame, channel_set: str, value: str = "count",
-                   title: str = "", height: int = 340) -> alt.Chart:
-    """Bar chart of one spectrum (columns channel, count, fraction) in COSMIC plot order and colours."""
+#: Vega expressions turning a channel label into the tick label SigProfiler prints under each bar.
+_TICK_LABELS = {
+    "SBS96": "substring(datum.label, 0, 1) + substring(datum.label, 2, 3) + substring(datum.label, 6, 7)",
+    "DBS78": "substring(datum.label, 3)",
+    "ID83": "split(datum.label, ':')[3]",
+}
+_BAND_PX = 12  # height of the coloured class bands above the bars
+
+
+def band_labels(channel_set: str) -> dict[str, str]:
+    """Short text printed in each class band: 'C>A' for SBS, 'AC>NN' for DBS, '1bp Del C', 'Ins 3', 'MH 4'."""
+    out = {}
+    for group in GROUP_COLORS[channel_set]:
+        parts = group.split(":")
+        if channel_set == "DBS78":
+            out[group] = f"{group}>NN"
+        elif len(parts) == 3 and parts[0] == "1":
+            out[group] = f"1bp {parts[1]} {parts[2]}"
+        elif len(parts) == 3:
+            size = "5+" if parts[0] == "5" else parts[0]
+            out[group] = f"MH {size}" if parts[2] == "M" else f"{parts[1]} {size}"
+        else:
+            out[group] = group
+    return out
+
+
+def _band_rows(channel_set: str, order: list[str]) -> pd.DataFrame:
+    """One row per class: its middle channel (where the label sits), label and width in channels."""
+    groups = pd.Series([channel_group(c) for c in order], index=order)
+    labels = band_labels(channel_set)
+    rows = []
+    for group, members in groups.groupby(groups, sort=False):
+        names = list(members.index)
+        rows.append({"channel": names[len(names) // 2], "group": group, "label": labels[group],
+                     "width": len(names)})
+    return pd.DataFrame(rows)
+
+
+def spectrum_chart(spectrum: pd.DataFrame, channel_set: str, value: str = "count", title: str = "",
+                   height: int = 260, y_title: str | None = None, bands: bool = True,
+                   tick_labels: bool = True) -> alt.LayerChart | alt.Chart:
+    """One spectrum as SigProfiler draws it: bars in COSMIC order and colours, coloured class bands
+    with their names above, and the short context (ACA, CA, repeat length) under each bar.
+
+    `spectrum` has a `channel` column and the `value` column (plus any columns for the tooltip).
+    """
     groups = GROUP_COLORS[channel_set]
+    order = plot_order(channel_set)
     data = spectrum.assign(group=spectrum["channel"].map(channel_group))
-    return (
-        alt.Chart(data, title=title)
-        .mark_bar()
-        .encode(
-            x=alt.X("channel:N", sort=plot_order(channel_set), title=None,
-                    axis=alt.Axis(labelFontSize=7, labelAngle=-90, labelOverlap=False)),
-            y=alt.Y(f"{value}:Q", title="mutations" if value == "count" else "fraction"),
-            color=alt.Color("group:N", title=None,
-                            scale=alt.Scale(domain=list(groups), range=list(groups.values())),
-                            legend=alt.Legend(orient="top", columns=8, symbolType="square")),
-            tooltip=["channel:N", alt.Tooltip("count:Q", format=",.0f"),
-                     alt.Tooltip("fraction:Q", format=".3f")],
-        )
-        .properties(height=height)
-    )
+    axis = alt.Axis(labelExpr=_TICK_LABELS.get(channel_set, "datum.label"), labelFont="monospace",
+                    labelFontSize=8, labelAngle=-90, labelOverlap=False, labelPadding=2, ticks=False,
+                    labels=tick_labels)
+    x = alt.X("channel:N", sort=order, scale=alt.Scale(domain=order), title=None, axis=axis)
+    colour = alt.Color("group:N", scale=alt.Scale(domain=list(groups), range=list(groups.values())),
+                       legend=None)
+    tooltip = [alt.Tooltip("channel:N")] + [
+        alt.Tooltip(f"{c}:Q", format=",.0f" if c in ("count", "sample", "reconstruction") else ".3f")
+        for c in data.columns if c not in ("channel", "group") and pd.api.types.is_numeric_dtype(data[c])]
+    y_title = y_title or ("mutations" if value == "count" else value)
+    bars = alt.Chart(data).mark_bar().encode(x=x, y=alt.Y(f"{value}:Q", title=y_title), color=colour,
+                                             tooltip=tooltip)
+    if not bands:
+        return bars.properties(height=height, title=title)
+    band_data = data[["channel", "group"]].assign(label=data["group"].map(band_labels(channel_set)))
+    band = alt.Chart(band_data).mark_rect().encode(
+        x=x, y=alt.value(-_BAND_PX - 4), y2=alt.value(-4), color=colour, tooltip=["label:N"])
+    rows = _band_rows(channel_set, order)
+    text = alt.Chart(rows[rows["width"] >= 3]).mark_text(fontSize=10, fontWeight="bold", dy=-_BAND_PX - 12,
+                                                         align="center").encode(
+        x=x, y=alt.value(0), text="label:N")
+    return alt.layer(bars, band, text, title=alt.TitleParams(title, offset=24)).properties(height=height)
+
+
+def fit_chart(frame: pd.DataFrame, channel_set: str, similarity: float) -> alt.VConcatChart:
+    """Sample, reconstruction and residual (sample − reconstruction) stacked on one channel axis."""
+    sample = spectrum_chart(frame, channel_set, value="sample", height=150, tick_labels=False,
+                            title=f"sample vs reconstruction · cosine {similarity:.3f}")
+    recon = spectrum_chart(frame, channel_set, value="reconstruction", height=110, bands=False,
+                           tick_labels=False)
+    residual = spectrum_chart(frame, channel_set, value="residual", height=110, bands=False)
+    return alt.vconcat(sample, recon, residual, spacing=6).resolve_scale(x="shared")
 
 
 def type_count_chart(counts: pd.DataFrame) -> alt.Chart:

@@ -142,6 +142,14 @@ def artifact_bytes(uri: str, run_id: str, artifact_path: str) -> bytes:
         return runs.fetch_artifact(uri, run_id, artifact_path, Path(tmp)).read_bytes()
 
 
+@st.cache_data(show_spinner="Reading reference signatures…", max_entries=8)
+def reference_signatures(channel_set: str, cosmic_version: str, genome_build: str) -> pd.DataFrame:
+    """The COSMIC table (channels × signatures) a cohort was fitted with, read once per server."""
+    from nanog1.genomics.signatures import load_reference
+
+    return load_reference(channel_set=channel_set, cosmic_version=cosmic_version, genome_build=genome_build)
+
+
 def open_sample(sample: str) -> None:
     """Switch to the Sample page showing `sample`."""
     st.switch_page(PAGES["sample"], query_params={"sample": sample})
