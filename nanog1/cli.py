@@ -688,7 +688,8 @@ def report(
 @app.command("app")
 def app_command(
     cohort: Path | None = typer.Option(None, help="Cohort .h5ad (default: results/demo/cohort.h5ad)."),
-    mlflow: str | None = typer.Option(None, "--mlflow", help="MLflow tracking URI (default: demo store)."),
+    mlflow: str | None = typer.Option(None, "--mlflow", help="MLflow tracking URI or .db file; relative "
+                                      "paths are resolved from here (default: demo store)."),
     port: int = typer.Option(8501, help="Port to serve on."),
     host: str = typer.Option("127.0.0.1", help="Address to bind; the default keeps the app local."),
     headless: bool = typer.Option(False, help="Do not open a browser (for servers and tests)."),
@@ -696,10 +697,12 @@ def app_command(
     """Start the Streamlit dashboard on the chosen cohort and MLflow store."""
     import os
 
-    from nanog1.dashboard.launch import streamlit_command, streamlit_env
+    from nanog1.dashboard.launch import launch_warnings, streamlit_command, streamlit_env
 
     command = streamlit_command(port=port, host=host, headless=headless)
     env = streamlit_env(os.environ, cohort=cohort, tracking_uri=mlflow)
+    for line in launch_warnings(cohort, mlflow):
+        typer.echo(line, err=True)
     typer.echo(f"NanoG1 dashboard on http://{host}:{port}  (Ctrl-C stops it)")
     os.execve(command[0], command, env)  # streamlit takes over this process (and its signals)
 

@@ -22,7 +22,7 @@ from nanog1.dashboard.config import (
     discovered_cohorts,
     sqlite_path,
 )
-from nanog1.dashboard.launch import streamlit_command, streamlit_env
+from nanog1.dashboard.launch import launch_warnings, resolve_tracking_uri, streamlit_command, streamlit_env
 from nanog1.dashboard.model_status import load_model, model_status
 from nanog1.dashboard.projection import ProjectionConfig, project
 from nanog1.genomics.channels import CHANNEL_SETS, SBS6, all_channels, channel_color, channel_group
@@ -267,14 +267,30 @@ def test_spectrum_chart_uses_cosmic_order_and_colours(cohort):
         assert len(blocks) == len(set(groups)), f"{name}: each colour group is one contiguous block"
 
 
-def test_streamlit_command_binds_localhost(tmp_path):
+def test_streamlit_command_binds_localhost(tmp_path, monkeypatch):
     cmd = streamlit_command(port=8600)
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     assert cmd[cmd.index("--server.port") + 1] == "8600"
+    assert cmd[cmd.index("--client.toolbarMode") + 1] == "viewer"  # no Deploy button, no developer menu
     assert Path(cmd[cmd.index("run") + 1]) == app_dir() / "Home.py"
-    env = streamlit_env({"A": "1"}, cohort=tmp_path / "c.h5ad", tracking_uri="sqlite:///m.db")
-    assert env == {"A": "1", ENV_COHORT: str(tmp_path / "c.h5ad"), ENV_TRACKING: "sqlite:///m.db"}
+    monkeypatch.chdir(tmp_path)
+    env = streamlit_env({"A": "1"}, cohort=Path("c.h5ad"), tracking_uri="sqlite:///m.db")
+    db = f"sqlite:///{tmp_path / 'm.db'}"
+    assert env == {"A": "1", ENV_COHORT: str(tmp_path / "c.h5ad"), ENV_TRACKING: db}
     assert streamlit_env({ENV_COHORT: "x"}) == {ENV_COHORT: "x"}
+
+
+def test_relative_stores_resolved_and_missing_sources_warned(tmp_path):
+    assert resolve_tracking_uri("sqlite:///r/m.db", tmp_path) == f"sqlite:///{tmp_path / 'r' / 'm.db'}"
+    assert resolve_tracking_uri("sqlite:////abs/m.db", tmp_path) == "sqlite:////abs/m.db"
+    assert resolve_tracking_uri("r/m.db", tmp_path) == f"sqlite:///{tmp_path / 'r' / 'm.db'}"
+    assert resolve_tracking_uri("file:mlruns", tmp_path) == f"file:{tmp_path / 'mlruns'}"
+    assert resolve_tracking_uri("http://host:5000", tmp_path) == "http://host:5000"
+    (tmp_path / "m.db").write_bytes(b"")
+    (tmp_path / "c.h5ad").write_bytes(b"")
+    assert launch_warnings(tmp_path / "c.h5ad", f"sqlite:///{tmp_path / 'm.db'}") == []
+    lines = launch_warnings(tmp_path / "none.h5ad", f"sqlite:///{tmp_path / 'none.db'}")
+    assert len(lines) == 2 and "none.h5ad does not exist" in lines[0] and "none.db does not exist" in lines[1]
 
 
 def test_cli_app_options():

@@ -196,6 +196,24 @@ def test_sidebar_chooser_switches_cohort(env):
     at.sidebar.text_input(key="src_cohort").set_value(str(env["minimal"])).run()
     assert_clean(at)
     assert {m.label: m.value for m in at.metric}["Samples"] == "40"
+    assert at.query_params["cohort"] == str(env["minimal"])  # a link or reload keeps it
+
+
+def test_sources_from_the_url(env):
+    at = run_page("overview", {"cohort": str(env["minimal"]), "store": str(env["store"])})
+    assert_clean(at)
+    assert {m.label: m.value for m in at.metric}["Samples"] == "40"
+    assert at.sidebar.text_input(key="src_cohort").value == str(env["minimal"])
+
+
+def test_home_shows_provenance_tables_and_newest_runs(env):
+    at = run_page("overview")
+    assert_clean(at)
+    frames = [d.value for d in at.dataframe]
+    provenance = next(f for f in frames if list(f.columns) == ["field", "value"])
+    assert "skipped.filter" in set(provenance["field"])
+    runs = next(f for f in frames if "experiment" in f.columns)
+    assert set(runs["run"]) == {"mixer-0", "mixer-1"} and "val_accuracy" in runs.columns
 
 
 def test_results_picker_fills_cohort_and_store(env, monkeypatch, tmp_path):

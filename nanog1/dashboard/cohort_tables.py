@@ -170,3 +170,34 @@ def probabilities(adata: ad.AnnData, sample: str) -> pd.DataFrame | None:
         return None
     row = frame.loc[sample].astype(np.float64).sort_values(ascending=False)
     return pd.DataFrame({"cancer_type": row.index.astype(str), "probability": row.to_numpy()})
+
+
+def provenance_table(record: object, prefix: str = "") -> pd.DataFrame:
+    """A nested provenance record (`uns[...]`: dicts, lists, arrays, scalars) as rows of (field, value).
+
+    Nested keys are joined with dots; short lists of scalars stay on one row, so a reader scans a
+    table instead of a JSON tree or a DataFrame repr.
+    """
+    rows: list[tuple[str, str]] = []
+
+    def walk(value: object, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+            return
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if isinstance(value, pd.DataFrame):
+            for i, row in value.iterrows():
+                walk(row.to_dict(), f"{key}[{i}]")
+            return
+        if isinstance(value, list | tuple) and any(isinstance(v, dict | list | tuple) for v in value):
+            for i, v in enumerate(value):
+                walk(v, f"{key}[{i}]")
+            return
+        if isinstance(value, list | tuple):
+            value = ", ".join(map(str, value))
+        rows.append((key or "value", str(value)))
+
+    walk(record, prefix)
+    return pd.DataFrame(rows, columns=["field", "value"])

@@ -102,6 +102,21 @@ def runs_table(client, experiment_id: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def recent_runs(client, limit: int = 5) -> pd.DataFrame:
+    """The newest runs of the whole store: experiment, run, status, start and their final metrics."""
+    names = {e.experiment_id: e.name for e in client.search_experiments()}
+    if not names:
+        return pd.DataFrame(columns=["experiment", "run", "status", "start"])
+    rows = []
+    for run in client.search_runs(list(names), order_by=["attributes.start_time DESC"], max_results=limit):
+        row = {"experiment": names.get(run.info.experiment_id, run.info.experiment_id),
+               "run": run.info.run_name or run.info.run_id[:8], "status": run.info.status,
+               "start": pd.to_datetime(run.info.start_time, unit="ms", utc=True)}
+        row.update({k: round(v, 4) for k, v in sorted(run.data.metrics.items())})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def metric_names(table: pd.DataFrame) -> list[str]:
     """Metric keys present in a runs table."""
     return sorted(c.removeprefix("metrics.") for c in table.columns if c.startswith("metrics."))

@@ -53,8 +53,9 @@ def sidebar_config() -> DashboardConfig:
             st.selectbox("Cohorts under results/", [""] + found, key="src_found", on_change=_use_found_cohort,
                          format_func=lambda p: f"{Path(p).parent.name}/{Path(p).name}" if p else "—",
                          help="Pick one to fill in the cohort and its pipeline's MLflow store.")
-        st.session_state.setdefault("src_cohort", str(base.cohort))
-        st.session_state.setdefault("src_mlflow", base.tracking_uri)
+        # A link or reload carries the session's sources in the URL (?cohort=…&store=…).
+        st.session_state.setdefault("src_cohort", st.query_params.get("cohort") or str(base.cohort))
+        st.session_state.setdefault("src_mlflow", st.query_params.get("store") or base.tracking_uri)
         cohort = st.text_input("Cohort (.h5ad)", key="src_cohort",
                                help="A NanoG1 cohort; default: $NANOG1_COHORT or results/demo/cohort.h5ad")
         uri = st.text_input("MLflow tracking URI", key="src_mlflow",
@@ -62,7 +63,18 @@ def sidebar_config() -> DashboardConfig:
         st.caption("Read-only: the dashboard never writes to these.")
     cfg = replace(base, cohort=Path(cohort.strip()).expanduser(), tracking_uri=uri.strip())
     st.session_state["nanog1_config"] = cfg
+    _sources_to_url(cfg, base)
     return cfg
+
+
+def _sources_to_url(cfg: DashboardConfig, base: DashboardConfig) -> None:
+    """Put sources that differ from the launch defaults in the URL; drop those that do not."""
+    for key, value, default in (("cohort", str(cfg.cohort), str(base.cohort)),
+                                ("store", cfg.tracking_uri, base.tracking_uri)):
+        if value != default:
+            st.query_params[key] = value
+        elif key in st.query_params:
+            del st.query_params[key]
 
 
 def current_config() -> DashboardConfig:
@@ -127,6 +139,12 @@ def client_or_stop(cfg: DashboardConfig):
 def runs_table(uri: str, experiment_id: str) -> pd.DataFrame:
     """Runs of one experiment, refreshed at most every 30 s."""
     return runs.runs_table(_client(uri), experiment_id)
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def recent_runs(uri: str) -> pd.DataFrame:
+    """The store's newest runs with their final metrics, refreshed at most every 30 s."""
+    return runs.recent_runs(_client(uri))
 
 
 @st.cache_data(show_spinner=False, ttl=30)

@@ -1,11 +1,10 @@
 """Home: what is loaded (cohort, provenance, MLflow store) and where to go next."""
 
-import json
-
 import streamlit as st
 
 from nanog1.dashboard import cohort_tables
-from nanog1.dashboard.ui import PAGES, burden_table, cohort_key, current_config, load_cohort
+from nanog1.dashboard.runs import StoreError
+from nanog1.dashboard.ui import PAGES, burden_table, cohort_key, current_config, load_cohort, recent_runs
 
 #: Provenance records a cohort may carry in .uns, with their display names.
 UNS_SECTIONS = (("nanog1", "Provenance"), ("signature_fit", "Signature fit"), ("nanog1_model", "Model"))
@@ -39,10 +38,21 @@ with left:
         for key, label in UNS_SECTIONS:
             if key in adata.uns:
                 with st.expander(f"{label} (uns['{key}'])"):
-                    st.json(json.loads(json.dumps(adata.uns[key], default=str)), expanded=1)
+                    st.dataframe(cohort_tables.provenance_table(adata.uns[key]), hide_index=True,
+                                 width="stretch")
 with right:
     st.subheader("Training runs")
     st.code(cfg.tracking_uri, language=None)
+    try:
+        latest = recent_runs(cfg.tracking_uri)
+    except StoreError as exc:
+        latest = None
+        st.warning(f"Cannot open the MLflow store. {exc}")
+    if latest is not None and latest.empty:
+        st.info("No training runs in this store yet: train a model first (`nanog1 train`).")
+    elif latest is not None:
+        st.caption("Newest runs, with their final metrics:")
+        st.dataframe(latest, hide_index=True, width="stretch")
     st.page_link(PAGES["runs"], label="Open the Runs page", icon=":material/monitoring:")
 
 st.divider()
