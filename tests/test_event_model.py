@@ -51,3 +51,23 @@ def test_out_of_range_id_is_an_error_not_a_modulo():
     ids["bin"][0, 0] = SIZES["bin"]
     with pytest.raises(ValueError, match="'bin'"):
         model.type_logits(ids, torch.randn(1, 4))
+
+
+def test_catalogue_model_event_view_refuses_out_of_range_ids_and_sizes_tables_to_the_cohort():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from nanog1.encoder.loop import _event_table_sizes
+    from nanog1.encoder.model import EventEmbedding, MutationEncoderConfig
+
+    emb = EventEmbedding(MutationEncoderConfig(hidden=8, n_chroms=4, n_bins=10))
+    ev = {k: torch.zeros(1, 3, dtype=torch.long) for k in ("channel", "motif", "chrom", "bin")}
+    ev["motif"][0, 0] = -1  # no motif is its own id
+    assert emb(ev).shape == (1, 3, 8)
+    ev["bin"][0, 1] = 10  # was wrapped to bin 0 by a modulo before
+    with pytest.raises(ValueError, match="'bin'"):
+        emb(ev)
+    tokens = {"chrom": np.array([0, 70]), "bin": np.array([5, 30000])}
+    assert _event_table_sizes(SimpleNamespace(tokens=tokens)) == {"n_chroms": 71, "n_bins": 30001}
+    assert _event_table_sizes(SimpleNamespace(tokens=None)) == {}

@@ -68,7 +68,8 @@ def test_event_view_padded_batch_equals_one_by_one(pooling):
     torch.manual_seed(2)
     model = MutationEncoder(_cfg(view="events", pooling=pooling)).eval()
     lengths = [7, 3, 5]
-    seqs = [{k: torch.randint(0, 200, (n,)) for k in ("channel", "motif", "chrom", "bin")} for n in lengths]
+    highs = {"channel": 200, "motif": 200, "chrom": 24, "bin": 200}  # ids inside the tables (no modulo)
+    seqs = [{k: torch.randint(0, hi, (n,)) for k, hi in highs.items()} for n in lengths]
     batch = {k: torch.zeros(3, 7, dtype=torch.long) for k in seqs[0]}
     padding = torch.ones(3, 7, dtype=torch.bool)
     for i, (s, n) in enumerate(zip(seqs, lengths, strict=True)):

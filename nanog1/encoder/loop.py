@@ -68,7 +68,18 @@ def encoder_config(cfg: TrainConfig, arrays: CohortArrays) -> MutationEncoderCon
         view=cfg.view,
         n_types=len(arrays.classes) if wants_types else 0,
         exposure_sizes={k: v.shape[1] for k, v in arrays.exposures.items()} if wants_expo else {},
+        **_event_table_sizes(arrays),
     )
+
+
+def _event_table_sizes(arrays: CohortArrays) -> dict[str, int]:
+    """Chromosome and bin tables large enough for every id of the cohort's tokens (no modulo anywhere)."""
+    base = MutationEncoderConfig()
+    tok = arrays.tokens
+    if not tok or len(tok["chrom"]) == 0:
+        return {}
+    return {"n_chroms": max(base.n_chroms, int(tok["chrom"].max()) + 1),
+            "n_bins": max(base.n_bins, int(tok["bin"].max()) + 1)}  # fmt: skip
 
 
 def loss_context(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray, device) -> LossContext:

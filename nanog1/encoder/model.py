@@ -144,24 +144,38 @@ class CatalogueSummary(nn.Module):
 
 
 class EventEmbedding(nn.Module):
-    """Mutation-event tokens: channel + motif + chromosome + genomic-bin embeddings."""
+    """Mutation-event tokens: channel + motif + chromosome + genomic-bin embeddings.
+
+    Table sizes come from the config (`encoder_config` sizes them to the training cohort's tokens); an id
+    outside its table is an error, never wrapped around: with a modulo, chr3:100 Mb and chr1:181.5 Mb
+    shared a bin embedding at --bin-size 100000.
+    """
 
     def __init__(self, cfg: MutationEncoderConfig):
         super().__init__()
         self.channel = nn.Embedding(N_CHANNELS + 1, cfg.hidden)  # last id = [MASK]
-        self.motif = nn.Embedding(cfg.n_motifs, cfg.hidden)
+        self.motif = nn.Embedding(cfg.n_motifs, cfg.hidden)  # last id = no motif (-1)
         self.chrom = nn.Embedding(cfg.n_chroms, cfg.hidden)
         self.bin = nn.Embedding(cfg.n_bins, cfg.hidden)
-        self.sizes = (cfg.n_motifs, cfg.n_chroms, cfg.n_bins)
 
     def forward(self, events: dict[str, torch.Tensor]) -> torch.Tensor:
         """events: 'channel', 'motif' (-1 = none), 'chrom', 'bin' as [B, L] integer tensors."""
-        motif = torch.where(events["motif"] < 0, self.sizes[0] - 1, events["motif"] % (self.sizes[0] - 1))
-        return (
-            self.channel(events["channel"])
-            + self.motif(motif)
-            + self.chrom(events["chrom"] % self.sizes[1])
-            + self.bin(events["bin"] % self.sizes[2])
+        motif = torch.where(events["motif"] < 0, self.motif.num_embeddings - 1, events["motif"])
+        parts = (("channel", events["channel"], self.channel), ("motif", motif, self.motif),
+                 ("chrom", events["chrom"], self.chrom), ("bin", events["bin"], self.bin))  # fmt: skip
+        out = None
+        for name, ids, table in parts:
+            _check_range(name, ids, table.num_embeddings)
+            out = table(ids) if out is None else out + table(ids)
+        return out
+
+
+def _check_range(name: str, ids: torch.Tensor, size: int) -> None:
+    """Refuse event ids outside [0, size): the model was built for a smaller vocabulary."""
+    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= size):
+        raise ValueError(
+            f"event field {name!r}: id {int(ids.max())} outside the model's table of {size}; "
+            "the cohort's tokens need a model built for them (see encoder_config)"
         )
 
 
