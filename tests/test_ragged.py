@@ -231,3 +231,25 @@ def test_route_sdpa_ragged_bidirectional_runs_nested_varlen_on_gpu():
     got = routing._route_nested(q, k, v, scale=0.125, causal=False, ragged=r)  # raises if torch refuses
     assert rel(route(q, k, v, scale=0.125, causal=False, ragged=r, path="sdpa"), got) == 0.0
     assert rel(got, one_by_one(q, k, v, lengths, False, 0.125)) < 2e-2
+
+
+def test_event_encoder_packed_stack_equals_padded_stack():
+    """The event encoder's packed path (its GPU default) gives the padded path's states and gradients."""
+    from nanog1.encoder.event_model import EventModel, EventModelConfig
+
+    torch.manual_seed(6)
+    sizes = {"channel": 10, "gene": 20}
+    model = EventModel(EventModelConfig(vocab_sizes=sizes, hidden=16, layers=2, rank=4, heads=2,
+                                        dropout=0.0, n_types=3)).double()
+    padding = torch.arange(9)[None] >= torch.tensor([[9], [4], [1]])
+    x = torch.randn(3, 9, 16, dtype=torch.float64, requires_grad=True)
+    packed, padded = model.stack_packed(x, padding), model.stack(x, padding_mask=padding)
+    keep = ~padding
+    assert rel(packed[keep], padded[keep]) < 1e-9 and bool((packed[padding] == 0).all())
+    g = torch.randn_like(packed).masked_fill(padding[..., None], 0.0)
+    (g_packed,), (g_padded,) = (torch.autograd.grad(y, x, g) for y in (packed, padded))
+    assert rel(g_packed[keep], g_padded[keep]) < 1e-9
+    irregular = padding.clone()
+    irregular[1] = irregular[1].flip(0)  # not right-padded: the padded path, same result
+    kept = ~irregular
+    assert rel(model.stack_packed(x, irregular)[kept], model.stack(x, padding_mask=irregular)[kept]) < 1e-12

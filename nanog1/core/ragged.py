@@ -47,6 +47,13 @@ class Ragged:
         return cls(cu.to(device) if device is not None else cu, tuple(int(n) for n in lengths))
 
 
+def right_padded_lengths(padding_mask: Tensor) -> list[int] | None:
+    """Each row's length if every row is right-padded (real tokens first), else None (host syncs)."""
+    lengths = (~padding_mask).sum(1)
+    expected = torch.arange(padding_mask.shape[1], device=padding_mask.device)[None] >= lengths[:, None]
+    return lengths.tolist() if bool((expected == padding_mask).all()) else None
+
+
 def pack(x: Tensor, padding_mask: Tensor | None) -> tuple[Tensor, Ragged]:
     """[B, L, H] with right padding (bool [B, L], True = pad) -> packed [1, T, H] and its offsets.
 
@@ -55,11 +62,10 @@ def pack(x: Tensor, padding_mask: Tensor | None) -> tuple[Tensor, Ragged]:
     b, length = x.shape[:2]
     if padding_mask is None:
         return x.reshape(1, b * length, *x.shape[2:]), Ragged.from_lengths([length] * b, x.device)
-    lengths = (~padding_mask).sum(1)
-    expected = torch.arange(length, device=x.device)[None] >= lengths[:, None]
-    if not bool((expected == padding_mask).all()):
+    lengths = right_padded_lengths(padding_mask)
+    if lengths is None:
         raise ValueError("pack() needs right padding: every row's real tokens first")
-    return x[~padding_mask][None], Ragged.from_lengths(lengths.tolist(), x.device)
+    return x[~padding_mask][None], Ragged.from_lengths(lengths, x.device)
 
 
 def unpack(packed: Tensor, ragged: Ragged) -> tuple[Tensor, Tensor]:

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from nanog1.core import Stack, StackConfig
+from nanog1.core.ragged import Ragged, right_padded_lengths
 
 MASK_ID = 2  # nanog1.genomics.event_vocab.MASK (kept numeric here: core/encoder stay torch-side only)
 
@@ -36,6 +37,7 @@ class EventModelConfig:
     mixer: str = "savo"
     dropout: float = 0.1
     n_types: int = 0
+    packed: bool = True  # on CUDA, run the stack on the packed real tokens (ragged kernel), not the padding
 
     def stack_config(self) -> StackConfig:
         """Bidirectional pre-norm stack."""
@@ -105,7 +107,22 @@ class EventModel(nn.Module):
         x = torch.cat([cls.unsqueeze(1).to(x.dtype), x], dim=1)
         padding = ids["channel"] == 0
         padding = torch.cat([torch.zeros_like(padding[:, :1]), padding], dim=1)
+        if self.cfg.packed and x.is_cuda:
+            return self.stack_packed(self.in_norm(x), padding)
         return self.stack(self.in_norm(x), padding_mask=padding)
+
+    def stack_packed(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """The stack over the real tokens only, packed into one ragged row (nanog1.core.ragged), then
+        scattered back to [B, L, H] with zeros at padding. Exomes carry 1–20,000 mutations, so a
+        padded batch is mostly padding; rows not right-padded take the padded path."""
+        lengths = right_padded_lengths(padding)
+        if lengths is None:
+            return self.stack(x, padding_mask=padding)
+        keep = ~padding
+        out = self.stack(x[keep][None], ragged=Ragged.from_lengths(lengths, x.device))[0]
+        full = out.new_zeros(*padding.shape, out.shape[-1])
+        full[keep] = out
+        return full
 
     def type_logits(self, ids, summary) -> torch.Tensor:
         """Cancer-type logits [B, n_types]."""
