@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -313,3 +314,54 @@ def test_layer_uses_fused_kernels_and_matches_chunked_path(monkeypatch):
     monkeypatch.setenv("NANOG1_QDELTA_KERNEL", "chunked")
     want = layer(x, padding_mask=pad)
     assert calls and ((got - want).norm() / want.norm()).item() < 1e-5
+
+
+_DECODE_SCRIPT = """
+import torch
+from nanog1.core.qdelta_decode import qdelta_step_fused
+from nanog1.core.qdelta_reference import qdelta_step
+torch.manual_seed(0)
+worst = 0.0
+for dk, dv in ((8, 64), (16, 40), (64, 130)):
+    h = torch.randn(3, 2, dk, dv)
+    q, k = (torch.nn.functional.normalize(torch.randn(3, 2, dk), dim=-1) for _ in range(2))
+    v = torch.randn(3, 2, dv)
+    beta, lam, g = torch.rand(3, 2), torch.rand(3, 2), -torch.rand(3, 2)
+    before = h.clone()
+    o, h2 = qdelta_step_fused(h, q, k, v, beta, lam, g)
+    o_ref, h_ref = qdelta_step(*(x.double() for x in (h, q, k, v, beta, lam, g)))
+    assert torch.equal(h, before)
+    for got, want in ((o, o_ref), (h2, h_ref)):
+        worst = max(worst, ((got - want).norm() / want.norm()).item())
+print("WORST", worst)
+"""
+
+
+@pytest.mark.slow
+def test_fused_decode_step_in_interpreter_matches_float64_step():
+    """The one-kernel decode step (fp32, odd widths, d_v over one value block) against the float64 step."""
+    from interpreter import run_in_interpreter
+
+    assert float(run_in_interpreter(_DECODE_SCRIPT).split("WORST")[-1]) < 1e-5
+
+
+@pytest.mark.gpu
+def test_fused_decode_step_matches_float64_step_on_gpu(monkeypatch):
+    """The layer's opt-in fused step (NANOG1_QDELTA_DECODE=fused, fp32 state) decodes what the float64
+    PyTorch step does."""
+    import nanog1.core.qdelta_decode as decode
+
+    layer = _layer(True).cuda()
+    x = torch.randn(2, 12, 32, device="cuda", dtype=torch.float64)
+    calls, original = [], decode.qdelta_step_fused
+    monkeypatch.setattr(decode, "qdelta_step_fused", lambda *a: calls.append(1) or original(*a))
+    outs = {}
+    for mode, model, inputs in (("torch", layer, x), ("fused", copy.deepcopy(layer).float(), x.float())):
+        monkeypatch.setenv("NANOG1_QDELTA_DECODE", mode)
+        cache, ys = model.init_cache(2), []
+        for t in range(12):
+            y, cache = model.step(inputs[:, t : t + 1], cache)
+            ys.append(y.double())
+        outs[mode] = torch.cat(ys, 1)
+    assert len(calls) == 12
+    assert ((outs["fused"] - outs["torch"]).norm() / outs["torch"].norm()).item() < 1e-5

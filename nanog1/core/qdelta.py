@@ -218,5 +218,10 @@ class QDelta(nn.Module):
         z, conv = self._conv_step(self.qkv(x_t), cache.conv)
         s = self._streams(z, x_t)
         dt = cache.state.dtype
-        o, state = qdelta_step(cache.state, *(x[:, :, 0].to(dt) for x in (s.q, s.k, s.v, s.beta, s.lam, s.g)))
+        step = qdelta_step
+        if x_t.is_cuda and dt == torch.float32 and os.environ.get("NANOG1_QDELTA_DECODE") == "fused":
+            from nanog1.core import qdelta_decode  # opt-in until timed on a GPU (one kernel, fp32 state)
+
+            step = qdelta_decode.qdelta_step_fused
+        o, state = step(cache.state, *(x[:, :, 0].to(dt) for x in (s.q, s.k, s.v, s.beta, s.lam, s.g)))
         return self._project(o[:, :, None], x_t, None), QDeltaCache(state, conv)
