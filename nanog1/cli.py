@@ -490,11 +490,11 @@ def lm_generate(
     """Continue a prompt with a trained QuatrixLM."""
     import torch
 
-    from nanog1.zoo.text import load_checkpoint
+    from nanog1.zoo.text import complete, load_checkpoint
 
     torch.manual_seed(seed)
-    text = load_checkpoint(model).complete(prompt, max_new_tokens, temperature=temperature, top_k=top_k,
-                                           top_p=top_p, use_cache=cache)
+    text = complete(load_checkpoint(model), prompt, max_new_tokens, temperature=temperature, top_k=top_k,
+                    top_p=top_p, use_cache=cache)
     typer.echo(prompt + text)
 
 
@@ -520,7 +520,7 @@ def vision_train(
     cfg = VisionTrainConfig(data=str(data) if data else None, epochs=epochs, lr=lr, seed=seed,
                             experiment=experiment, model=model)
     r = train_vision(cfg, out, tracking_uri)
-    typer.echo(f"test accuracy {r.test_accuracy:.4f}, train {r.images_per_s:,.0f} images/s\n"
+    typer.echo(f"test accuracy {r.test_accuracy:.4f}, train {r.items_per_s:,.0f} images/s\n"
                f"wrote {r.checkpoint}\nmlflow run: {r.run_id}")
 
 
@@ -567,7 +567,7 @@ def audio_train(
                            seed=seed, experiment=experiment, model=model)
     r = train_audio(cfg, out, tracking_uri)
     typer.echo(f"test accuracy {r.test_accuracy:.4f} (chance {r.chance_accuracy:.4f}), "
-               f"train {r.clips_per_s:,.0f} clips/s\nwrote {r.checkpoint}\nmlflow run: {r.run_id}")
+               f"train {r.items_per_s:,.0f} clips/s\nwrote {r.checkpoint}\nmlflow run: {r.run_id}")
 
 
 @audio_app.command("predict")

@@ -12,6 +12,7 @@ from nanog1.zoo.text import (
     QuatrixLM,
     TextConfig,
     berry_q0_config,
+    complete,
     lm_loss,
     load_checkpoint,
     save_checkpoint,
@@ -165,5 +166,5 @@ def test_checkpoint_round_trip(tmp_path):
     ids = torch.randint(0, 256, (2, 9))
     torch.testing.assert_close(loaded.model(ids), model(ids))
     assert loaded.metrics == {"val_loss": 1.5}
-    assert isinstance(loaded.complete("ab", 5, temperature=0), str)
+    assert isinstance(complete(loaded, "ab", 5, temperature=0), str)
     assert [p.name for p in path.parent.iterdir()] == ["model.pt"]  # no temp file left behind

@@ -13,7 +13,7 @@ key-padding mask hides the padded time patches.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
-from nanog1.zoo.checkpoints import read_model_file, write_model_file
+from nanog1.zoo.checkpoints import Loaded, load_model, write_model_file
 
 
 def hz_to_mel(hz: Tensor | float) -> Tensor | float:
@@ -242,22 +242,12 @@ class AudioEncoder(nn.Module):
         return self.encode(mel_values, frame_lengths, return_weights_layer=layer)[2]
 
 
-@dataclass
-class LoadedAudio:
-    """An audio checkpoint read back: the model (eval mode) and the metrics it was saved with."""
-
-    model: AudioEncoder
-    metrics: dict = field(default_factory=dict)
-
-
 def save_checkpoint(path: Path, model: AudioEncoder, metrics: dict | None = None) -> None:
-    """Config, class names, weights and metrics in one file, written atomically (temp file + os.replace)."""
+    """Config, class names, weights and metrics in one model file, written atomically."""
     write_model_file(path, "audio", model, metrics, class_names=model.class_names)
 
 
-def load_checkpoint(path: Path | str) -> LoadedAudio:
+def load_checkpoint(path: Path | str) -> Loaded:
     """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
-    blob = read_model_file(path, "audio")
-    model = AudioEncoder(AudioConfig(**blob["config"]), blob["class_names"])
-    model.load_state_dict(blob["state_dict"])
-    return LoadedAudio(model.eval(), blob.get("metrics", {}))
+    return load_model(path, "audio", lambda blob: AudioEncoder(AudioConfig(**blob["config"]),
+                                                               blob["class_names"]))

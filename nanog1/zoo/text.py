@@ -11,7 +11,7 @@ Berry-Q0 (:func:`berry_q0_config`) reproduces the paper's 44 M LM + 5.5 M vision
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,9 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
-from nanog1.errors import UserError
-from nanog1.io import load_weights
 from nanog1.zoo.audio import AudioConfig, AudioEncoder
+from nanog1.zoo.checkpoints import Loaded, load_model, write_model_file
 from nanog1.zoo.sampling import sample_next
 from nanog1.zoo.vision import VisionConfig, VisionEncoder
 
@@ -239,37 +238,24 @@ def lm_loss(logits: Tensor, input_ids: Tensor) -> Tensor:
     return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), input_ids[:, 1:].reshape(-1))
 
 
-@dataclass
-class LoadedLM:
-    """A text checkpoint read back: model (eval mode), its tokeniser and its saved metrics."""
-
-    model: QuatrixLM
-    tokenizer: object
-    metrics: dict = field(default_factory=dict)
-
-    def complete(self, prompt: str, max_new_tokens: int = 200, **sampling) -> str:
-        """The prompt's continuation as text (``sampling``: temperature, top_k, top_p, use_cache)."""
-        ids = self.tokenizer.encode(prompt) or [0]
-        room = self.model.config.max_len - len(ids)
-        out = self.model.generate(torch.tensor([ids]), min(max_new_tokens, max(room, 0)), **sampling)
-        return self.tokenizer.decode(out[0, len(ids):].tolist())
+def complete(loaded: Loaded, prompt: str, max_new_tokens: int = 200, **sampling) -> str:
+    """The prompt's continuation as text (``sampling``: temperature, top_k, top_p, use_cache)."""
+    tokenizer = loaded.extra["tokenizer"]
+    ids = tokenizer.encode(prompt) or [0]
+    room = loaded.model.config.max_len - len(ids)
+    out = loaded.model.generate(torch.tensor([ids]), min(max_new_tokens, max(room, 0)), **sampling)
+    return tokenizer.decode(out[0, len(ids):].tolist())
 
 
 def save_checkpoint(path: Path, model: QuatrixLM, tokenizer, metrics: dict | None = None) -> None:
-    """Config, tokeniser, weights and metrics in one file, written atomically (temp file + os.replace)."""
-    from nanog1.checkpoint import atomic_save
-
-    atomic_save({"kind": "text", "config": asdict(model.config), "tokenizer": tokenizer.to_spec(),
-                 "state_dict": model.state_dict(), "metrics": dict(metrics or {})}, Path(path))
+    """Config, tokeniser spec, weights and metrics in one model file, written atomically."""
+    write_model_file(path, "text", model, metrics, tokenizer=tokenizer.to_spec())
 
 
-def load_checkpoint(path: Path | str) -> LoadedLM:
-    """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
+def load_checkpoint(path: Path | str) -> Loaded:
+    """Read a checkpoint written by :func:`save_checkpoint`; its extra 'tokenizer' is a live tokeniser."""
     from nanog1.zoo.tokenizer import tokenizer_from_spec
 
-    blob = load_weights(path)
-    if blob.get("kind") != "text":
-        raise UserError(f"{path}: not a NanoG1 text checkpoint (kind={blob.get('kind')!r})")
-    model = QuatrixLM(TextConfig(**blob["config"]))
-    model.load_state_dict(blob["state_dict"])
-    return LoadedLM(model.eval(), tokenizer_from_spec(blob["tokenizer"]), blob.get("metrics", {}))
+    loaded = load_model(path, "text", lambda blob: QuatrixLM(TextConfig(**blob["config"])))
+    loaded.extra["tokenizer"] = tokenizer_from_spec(loaded.extra["tokenizer"])
+    return loaded

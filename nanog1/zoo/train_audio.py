@@ -8,49 +8,27 @@ split) is logged beside the test accuracy.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from sklearn.model_selection import train_test_split
 
 from nanog1.checkpoint import seed_everything
-from nanog1.optim import build_optimizer
-from nanog1.tracking import flat_params, tracked_run
 from nanog1.zoo.audio import AudioConfig, AudioEncoder, save_checkpoint
 from nanog1.zoo.audio_data import AudioSet, synthetic_audio
+from nanog1.zoo.classifier import ClassifierData, ClassifierResult, ClassifierTrainConfig, train_classifier
 
 
 @dataclass
-class AudioTrainConfig:
+class AudioTrainConfig(ClassifierTrainConfig):
     """One classifier run; ``data`` = None trains on ``per_class`` synthetic clips of every class."""
 
     data: str | None = None
     per_class: int = 200
-    epochs: int = 20
-    batch_size: int = 32
-    lr: float = 3e-3
-    weight_decay: float = 0.05
-    warmup_frac: float = 0.05
-    test_fraction: float = 0.2
-    seed: int = 0
     experiment: str = "audio/synthetic"
     model: AudioConfig = field(default_factory=AudioConfig)
-
-
-@dataclass
-class AudioResult:
-    """Held-out accuracy, chance accuracy, clips/s while training, MLflow run id and checkpoint path."""
-
-    test_accuracy: float
-    chance_accuracy: float
-    clips_per_s: float
-    run_id: str
-    checkpoint: Path
 
 
 def read_wav(path: Path, sample_rate: int) -> np.ndarray:
@@ -108,32 +86,6 @@ def mel_batch(model: AudioEncoder, clips: list[np.ndarray]) -> tuple[torch.Tenso
     return out, lengths
 
 
-@torch.no_grad()
-def accuracy(model: AudioEncoder, mel: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 256) -> float:
-    """Fraction of clips whose arg-max class is the label."""
-    was_training = model.training
-    model.eval()
-    chunks = zip(mel.split(batch_size), lengths.split(batch_size), strict=True)
-    preds = torch.cat([model(m, n).argmax(-1) for m, n in chunks])
-    model.train(was_training)
-    return float((preds == labels).float().mean())
-
-
-def train_epoch(model: AudioEncoder, mel: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor,
-                opt, sched, batch_size: int, generator: torch.Generator) -> float:
-    """One shuffled pass over the training clips; returns the mean loss."""
-    losses = []
-    for idx in torch.randperm(len(labels), generator=generator).split(batch_size):
-        loss = F.cross_entropy(model(mel[idx], lengths[idx]), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-    return float(np.mean(losses))
-
-
 def load_audio(cfg: AudioTrainConfig) -> AudioSet:
     """The synthetic clips, or every readable WAV under ``cfg.data`` at the model's sample rate."""
     if cfg.data is None:
@@ -141,38 +93,15 @@ def load_audio(cfg: AudioTrainConfig) -> AudioSet:
     return wav_folder(cfg.data, cfg.model.sample_rate)
 
 
-def train_audio(cfg: AudioTrainConfig, out: Path, tracking_uri: str | None = None) -> AudioResult:
+def train_audio(cfg: AudioTrainConfig, out: Path, tracking_uri: str | None = None) -> ClassifierResult:
     """Train the classifier per ``cfg``; writes ``out``/model.pt and logs one MLflow run."""
     seed_everything(cfg.seed)
     data = load_audio(cfg)
     model = AudioEncoder(AudioConfig(**{**asdict(cfg.model), "num_classes": len(data.class_names)}),
                          data.class_names)
-    mel, lengths = mel_batch(model, data.waveforms)
-    labels = torch.from_numpy(data.labels)
-    tr, te = train_test_split(np.arange(len(labels)), test_size=cfg.test_fraction, stratify=data.labels,
-                              random_state=cfg.seed)
-    tr, te = torch.from_numpy(tr), torch.from_numpy(te)
-    steps = cfg.epochs * -(-len(tr) // cfg.batch_size)
-    opt, sched = build_optimizer(model, cfg.lr, cfg.weight_decay, int(cfg.warmup_frac * steps), steps)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    chance = float(np.bincount(data.labels[te.numpy()]).max() / len(te))
-    params = flat_params(asdict(cfg)) | {"train_clips": len(tr), "test_clips": len(te),
-                                         "parameters": sum(p.numel() for p in model.parameters()),
-                                         **{f"skipped.{k}": v for k, v in data.skipped.items()}}
-    with tracked_run(out, cfg.experiment, tracking_uri, params) as tracker:
-        start = time.perf_counter()
-        for epoch in range(1, cfg.epochs + 1):
-            loss = train_epoch(model, mel[tr], lengths[tr], labels[tr], opt, sched, cfg.batch_size, gen)
-            tracker.log_metrics({"train_loss": loss}, epoch)
-        clips_per_s = cfg.epochs * len(tr) / (time.perf_counter() - start)
-        metrics = {"test_accuracy": accuracy(model, mel[te], lengths[te], labels[te]),
-                   "train_accuracy": accuracy(model, mel[tr], lengths[tr], labels[tr]),
-                   "chance_accuracy": chance, "train_clips_per_s": clips_per_s}
-        ckpt = Path(out) / "model.pt"
-        save_checkpoint(ckpt, model, metrics)
-        tracker.log_metrics(metrics, cfg.epochs)
-        tracker.log_artifact(ckpt)
-        return AudioResult(metrics["test_accuracy"], chance, clips_per_s, tracker.run_id, ckpt)
+    inputs = ClassifierData(mel_batch(model, data.waveforms), data.labels, data.class_names, "clips",
+                            data.skipped)
+    return train_classifier(model, inputs, cfg, out, save_checkpoint, tracking_uri)
 
 
 @torch.no_grad()

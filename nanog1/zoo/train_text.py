@@ -7,7 +7,6 @@ evaluation is logged beside the unigram baseline the model must beat.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from nanog1.checkpoint import seed_everything
 from nanog1.optim import build_optimizer
 from nanog1.tracking import flat_params, tracked_run
 from nanog1.zoo.corpus import load_corpus, split_tokens, unigram_cross_entropy
+from nanog1.zoo.loop import optimise
 from nanog1.zoo.text import QuatrixLM, TextConfig, lm_loss, save_checkpoint
 from nanog1.zoo.tokenizer import build_tokenizer
 
@@ -104,22 +104,19 @@ def train_lm(cfg: LMTrainConfig, out: Path, tracking_uri: str | None = None) -> 
     params = flat_params(asdict(cfg)) | {"train_tokens": len(train), "val_tokens": len(val),
                                  "parameters": model.parameter_counts()["total"]}
     with tracked_run(out, cfg.experiment, tracking_uri, params) as tracker:
-        train_loss, elapsed = float("nan"), 0.0
-        for step in range(1, cfg.steps + 1):
-            start = time.perf_counter()
-            batch = random_windows(train, cfg.batch_size, cfg.seq_len, rng)
-            loss = lm_loss(model(batch), batch)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
-            elapsed += time.perf_counter() - start
-            train_loss = loss.item()
+        val_loss = float("nan")
+
+        def evaluate(step: int, losses: dict[str, float]) -> None:
+            nonlocal val_loss
             if step % cfg.eval_every == 0 or step == cfg.steps:
                 val_loss = evaluate_lm(model, val_windows, cfg.batch_size)
-                tracker.log_metrics({"train_loss": train_loss, "val_loss": val_loss,
+                tracker.log_metrics({"train_loss": losses["total"], "val_loss": val_loss,
                                      "unigram_loss": unigram}, step)
+
+        batches = (random_windows(train, cfg.batch_size, cfg.seq_len, rng) for _ in range(cfg.steps))
+        done = optimise(model, batches, lambda batch: lm_loss(model(batch), batch), opt, sched,
+                        cfg.grad_clip, evaluate)
+        train_loss, elapsed = done.last.get("total", float("nan")), done.seconds
         tokens_per_s = cfg.steps * cfg.batch_size * cfg.seq_len / elapsed
         metrics = {"val_loss": val_loss, "unigram_loss": unigram, "train_loss": train_loss,
                    "train_tokens_per_s": tokens_per_s}

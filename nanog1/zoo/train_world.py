@@ -11,7 +11,6 @@ copy-last baseline (predict the first frame again).
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from nanog1.checkpoint import seed_everything
 from nanog1.optim import build_optimizer
 from nanog1.tracking import flat_params, tracked_run
 from nanog1.zoo.gridworld import ACTIONS, GridWorldConfig, Trajectories, simulate
+from nanog1.zoo.loop import optimise
 from nanog1.zoo.world import WorldConfig, WorldModel, save_checkpoint
 
 
@@ -177,22 +177,19 @@ def train_world(cfg: WorldTrainConfig, out: Path, tracking_uri: str | None = Non
     rng = np.random.default_rng(cfg.seed)
     params = flat_params(asdict(cfg)) | {"parameters": sum(p.numel() for p in model.parameters())}
     with tracked_run(out, cfg.experiment, tracking_uri, params) as tracker:
-        start, losses = time.perf_counter(), {}
-        for step in range(1, cfg.steps + 1):
-            losses = world_losses(model, *sample_windows(train, cfg.batch_size, cfg.horizon, rng))
-            opt.zero_grad(set_to_none=True)
-            losses["total"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
-            sched.step()
+        def log(step: int, losses: dict[str, float]) -> None:
             if step % 50 == 0 or step == cfg.steps:
-                tracker.log_metrics({f"train_{k}": v.item() for k, v in losses.items()}, step)
-        windows_per_s = cfg.steps * cfg.batch_size / (time.perf_counter() - start)
+                tracker.log_metrics({f"train_{k}": v for k, v in losses.items()}, step)
+
+        batches = (sample_windows(train, cfg.batch_size, cfg.horizon, rng) for _ in range(cfg.steps))
+        done = optimise(model, batches, lambda batch: world_losses(model, *batch), opt, sched,
+                        cfg.grad_clip, log)
+        windows_per_s = cfg.steps * cfg.batch_size / done.seconds
         roll = rollout_error(model, test, cfg.eval_horizon)
         reward_acc, action_acc = head_accuracies(model, test)
         metrics = {"rollout_mse": roll.model_mean, "copy_last_mse": roll.copy_last_mean,
                    "rollout_ratio": roll.ratio, "reward_accuracy": reward_acc, "action_accuracy": action_acc,
-                   "train_loss": losses["total"].item(), "train_windows_per_s": windows_per_s}
+                   "train_loss": done.last["total"], "train_windows_per_s": windows_per_s}
         for h, (m, c) in enumerate(zip(roll.model_mse, roll.copy_last_mse, strict=True), start=1):
             tracker.log_metrics({"rollout_mse_by_step": m, "copy_last_mse_by_step": c}, h)
         ckpt = Path(out) / "model.pt"

@@ -9,14 +9,14 @@ Image [B, C, S, S] -> Conv2d patch embedding (kernel = stride = patch) + learned
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
-from nanog1.zoo.checkpoints import read_model_file, write_model_file
+from nanog1.zoo.checkpoints import Loaded, load_model, write_model_file
 
 
 @dataclass
@@ -115,22 +115,12 @@ def routing_grid(weights: Tensor, grid: int) -> Tensor:
     return weights.mean(dim=1).mean(dim=1).reshape(-1, grid, grid)
 
 
-@dataclass
-class LoadedVision:
-    """A vision checkpoint read back: the model (eval mode) and the metrics it was saved with."""
-
-    model: VisionEncoder
-    metrics: dict = field(default_factory=dict)
-
-
 def save_checkpoint(path: Path, model: VisionEncoder, metrics: dict | None = None) -> None:
-    """Config, class names, weights and metrics in one file, written atomically (temp file + os.replace)."""
+    """Config, class names, weights and metrics in one model file, written atomically."""
     write_model_file(path, "vision", model, metrics, class_names=model.class_names)
 
 
-def load_checkpoint(path: Path | str) -> LoadedVision:
+def load_checkpoint(path: Path | str) -> Loaded:
     """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
-    blob = read_model_file(path, "vision")
-    model = VisionEncoder(VisionConfig(**blob["config"]), blob["class_names"])
-    model.load_state_dict(blob["state_dict"])
-    return LoadedVision(model.eval(), blob.get("metrics", {}))
+    return load_model(path, "vision", lambda blob: VisionEncoder(VisionConfig(**blob["config"]),
+                                                                 blob["class_names"]))

@@ -18,14 +18,14 @@ is compared with copying the last observed frame (nanog1.zoo.train_world).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from nanog1.core import Stack, StackConfig
-from nanog1.zoo.checkpoints import read_model_file, write_model_file
+from nanog1.zoo.checkpoints import Loaded, load_model, write_model_file
 
 
 @dataclass
@@ -162,24 +162,13 @@ class WorldModel(nn.Module):
         return self.encode(frames, return_weights_layer=layer)[1]
 
 
-@dataclass
-class LoadedWorld:
-    """A world-model checkpoint read back: the model (eval mode), its metrics and environment settings."""
-
-    model: WorldModel
-    metrics: dict = field(default_factory=dict)
-    env: dict = field(default_factory=dict)
-
-
 def save_checkpoint(path: Path, model: WorldModel, metrics: dict | None = None,
                     env: dict | None = None) -> None:
-    """Config, action names, weights, metrics and environment settings in one file, written atomically."""
+    """Config, action names, weights, metrics and environment settings (extra 'env') in one model file."""
     write_model_file(path, "world", model, metrics, action_names=model.action_names, env=dict(env or {}))
 
 
-def load_checkpoint(path: Path | str) -> LoadedWorld:
+def load_checkpoint(path: Path | str) -> Loaded:
     """Read a checkpoint written by :func:`save_checkpoint` (weights_only, so no code is unpickled)."""
-    blob = read_model_file(path, "world", "world-model")
-    model = WorldModel(WorldConfig(**blob["config"]), blob["action_names"])
-    model.load_state_dict(blob["state_dict"])
-    return LoadedWorld(model.eval(), blob.get("metrics", {}), blob.get("env", {}))
+    return load_model(path, "world", lambda blob: WorldModel(WorldConfig(**blob["config"]),
+                                                             blob["action_names"]), "world-model")

@@ -22,6 +22,8 @@ def cached_model(family: str, module: str, checkpoint: str, mtime: float):
 
 def text_panel(loaded) -> None:
     """Prompt -> continuation with the decoding cache (or recomputation), and its tokens/s."""
+    from nanog1.zoo.text import complete
+
     model = loaded.model
     counts = model.parameter_counts()
     cfg = model.config
@@ -40,8 +42,8 @@ def text_panel(loaded) -> None:
     use_cache = cols[4].checkbox("decoding cache", True)
     if st.button("Generate", type="primary"):
         start = time.perf_counter()
-        text = loaded.complete(prompt, int(new), temperature=temperature, top_k=int(top_k) or None,
-                               top_p=top_p if top_p < 1.0 else None, use_cache=use_cache)
+        text = complete(loaded, prompt, int(new), temperature=temperature, top_k=int(top_k) or None,
+                        top_p=top_p if top_p < 1.0 else None, use_cache=use_cache)
         elapsed = time.perf_counter() - start
         st.code(prompt + text, language=None, wrap_lines=True)
         st.caption(f"{int(new)} tokens in {elapsed:.2f} s ({int(new) / elapsed:,.0f} tokens/s, "
@@ -151,7 +153,8 @@ def world_panel(loaded) -> None:
 
     model = loaded.model
     cfg = model.config
-    env = GridWorldConfig(**loaded.env) if loaded.env else GridWorldConfig(grid=cfg.image_size // 2, cell=2)
+    saved_env = loaded.extra.get("env")
+    env = GridWorldConfig(**saved_env) if saved_env else GridWorldConfig(grid=cfg.image_size // 2, cell=2)
     st.caption(f"state encoder: learned query + {cfg.mixer} (bidirectional) · width {cfg.hidden_size} · "
                f"{cfg.layers} layers · state {cfg.state_size} · {env.grid}×{env.grid} grid, "
                f"{env.walls} walls")
