@@ -43,7 +43,8 @@ def test_epoch_batches_cover_every_sample_once_and_accuracy_counts_argmax():
 def test_one_model_file_round_trips_extras_and_refuses_another_kind(tmp_path):
     model = VisionEncoder(VisionConfig(hidden_size=16, layers=1, rank=4, heads=2, num_classes=3),
                           ["a", "b", "c"]).eval()
-    write_model_file(tmp_path / "m.pt", "vision", model, {"acc": 0.5}, class_names=model.class_names, note="x")
+    write_model_file(tmp_path / "m.pt", "vision", model, {"acc": 0.5}, class_names=model.class_names,
+                     note="x")
     loaded = load_model(tmp_path / "m.pt", "vision",
                         lambda blob: VisionEncoder(VisionConfig(**blob["config"]), blob["class_names"]))
     images = torch.rand(2, 1, 8, 8)
