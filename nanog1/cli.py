@@ -117,6 +117,11 @@ def ingest_command(
         False, "--sigprofiler-compatible", help="Reproduce SigProfilerMatrixGenerator's matrices exactly."
     ),
     bin_size: int = typer.Option(1_000_000, "--bin-size", help="Genome bin size of the position tokens."),
+    genes: Path | None = typer.Option(
+        None, "--genes", exists=True, dir_okay=False,
+        help="Gene annotation (BED, GTF or GFF3): names the gene of each token by interval overlap where "
+        "the input has no gene column (VCFs); consequence stays unknown.",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
 ) -> None:
     """Turn VCF/BCF/MAF/text files or catalogue matrices into a cohort .h5ad (channel sets, tokens)."""
@@ -130,7 +135,7 @@ def ingest_command(
     try:
         options = IngestOptions(
             filter=filter_, on_error=on_error, sigprofiler_compatible=sigprofiler_compatible,
-            jobs=jobs, bin_size=bin_size, progress=not quiet,
+            jobs=jobs, bin_size=bin_size, progress=not quiet, genes=str(genes) if genes else None,
         )
         report = ingest(inputs, reference, samples, out, options)
     except (InputError, ValueError, FileNotFoundError) as err:

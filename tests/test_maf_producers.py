@@ -7,6 +7,8 @@ holds the same handful of mutations, so the expected counts are known by hand.
 from __future__ import annotations
 
 import gzip
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +217,16 @@ def test_context_column_gives_sbs96(tmp_path):
     np.testing.assert_array_equal(x[:, set_slice("SBS96")].sum(1), x[:, set_slice("SBS6")].sum(1))
     motifs = set(token_table(adata, "T1")["motif"])
     assert "AGCTA" in motifs  # TAGCT around TP53's G, on the pyrimidine strand
+
+
+def test_cohort_file_gets_the_umask_permissions(tmp_path):
+    """Written through a private temporary file, the cohort still ends group-readable (umask 022)."""
+    old = os.umask(0o022)
+    try:
+        ingest([mc3(tmp_path / "m.maf")], None, None, tmp_path / "c.h5ad")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "c.h5ad").stat().st_mode) == 0o644
 
 
 def test_filter_all_keeps_non_pass(tmp_path):

@@ -33,6 +33,7 @@ class IngestOptions:
     jobs: int = 1
     bin_size: int = 1_000_000
     progress: bool = False
+    genes: str | None = None
 
     def __post_init__(self) -> None:
         if self.filter not in ("PASS", "all"):
@@ -252,7 +253,7 @@ def _merge_counts(results: list[FileResult]) -> tuple[list[str], np.ndarray, dic
 
 
 def _merge_tokens(
-    results: list[FileResult], order: dict[str, int], reference: Path | None, bin_size: int
+    results: list[FileResult], order: dict[str, int], reference: Path | None, bin_size: int, genes=None
 ) -> dict:
     """Every file's events re-indexed to cohort rows and sorted by (sample, contig, position)."""
     from nanog1.genomics.tokens import merge_events
@@ -264,7 +265,12 @@ def _merge_tokens(
 
         ref = open_reference(reference)
         chroms, lengths = ref.contigs, [ref.lengths[c] for c in ref.contigs]
-    return merge_events([r.events for r in results], order, chroms, lengths, bin_size)
+    index = None
+    if genes is not None:
+        from nanog1.genomics.genes import GeneIndex
+
+        index = GeneIndex.from_file(Path(genes))
+    return merge_events([r.events for r in results], order, chroms, lengths, bin_size, index)
 
 
 def _provenance(
@@ -354,7 +360,7 @@ def ingest(
     types = [r.cancer_types for r in results if r.cancer_types is not None]
     cancer_types = pd.concat(types).groupby(level=0).first() if types else None
     sheet = read_sample_sheet(sample_sheet) if sample_sheet is not None else None
-    tokens = _merge_tokens(results, order, reference, options.bin_size)
+    tokens = _merge_tokens(results, order, reference, options.bin_size, options.genes)
     provenance = _provenance(inputs, results, reference, options, present, skips)
     adata = assemble_cohort(
         counts, samples, provenance, sheet=sheet, cancer_types=cancer_types, tokens=tokens

@@ -14,7 +14,7 @@ What differs between producers, and how it is read:
 - every tumour is its own sample (`Tumor_Sample_Barcode`); several tumours of one patient stay apart.
 
 Per-record columns kept for tokens and checks (VariantTable.annotations): gene (`Hugo_Symbol`),
-consequence (`Variant_Classification`), `Variant_Type`, FILTER, sequence context (`CONTEXT` or
+consequence (`Variant_Classification`), FILTER, sequence context (`CONTEXT` or
 `ref_context`, reference base at the centre), read counts (`t_ref_count`, `t_alt_count`, `t_depth`,
 `t_vaf`, NaN where absent) and a cancer-type column (`Cohort`, `cancer_type`) where present.
 """
@@ -39,7 +39,6 @@ ALT_COLUMNS = ("Tumor_Seq_Allele2", "Tumor_Seq_Allele1")
 OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "gene": ("Hugo_Symbol",),
     "consequence": ("Variant_Classification",),
-    "variant_type": ("Variant_Type",),
     "filter": ("FILTER",),
     "context": ("CONTEXT", "ref_context"),
     "cohort": ("Cohort", "cancer_type"),
@@ -182,7 +181,7 @@ def _chunk_table(
 
 
 def read_maf(
-    path: Path, compat: bool = False, on_error: str = "stop", block_size: int = 1 << 24
+    path: Path, compat: bool = False, on_error: str = "stop", block_size: int = 1 << 22
 ) -> VariantTable:
     """Read a MAF into a VariantTable (one row per record, sample = Tumor_Sample_Barcode), in blocks of
     `block_size` bytes (memory stays bounded by one block's strings plus the compact table)."""

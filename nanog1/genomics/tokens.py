@@ -129,11 +129,13 @@ def merge_events(
     chroms: list[str] | None,
     lengths: list[int] | None,
     bin_size: int = DEFAULT_BIN_SIZE,
+    genes=None,
 ) -> dict:
     """Every input's events re-indexed to cohort rows, sorted by (sample, contig, position), as tokens.
 
     `chroms`/`lengths` come from the reference; None (no reference) takes the contigs the events name
-    in canonical order and the largest position seen on each as its length.
+    in canonical order and the largest position seen on each as its length. `genes` (a
+    `genes.GeneIndex`) names the gene of events whose input gave none (VCFs).
     """
     from nanog1.genomics.alleles import contig_order
 
@@ -155,6 +157,11 @@ def merge_events(
             cols[key].append(np.asarray(arr, dtype=np.int64))
         for key in VOCAB_FIELDS:
             notes[key].append(np.asarray(ev.annotations.get(key, np.full(n, "", dtype=object)), dtype=object))
+        if genes is not None and n:
+            unnamed = notes["gene"][-1] == ""
+            named = notes["gene"][-1].copy()
+            named[unnamed] = genes.lookup(np.asarray(chroms, dtype=object)[contig[unnamed]], ev.pos[unnamed])
+            notes["gene"][-1] = named
         for key in READ_FIELDS:
             notes[key].append(np.asarray(ev.annotations.get(key, np.full(n, np.nan)), dtype=np.float32))
     arrays = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in cols.items()}

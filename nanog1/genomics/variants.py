@@ -103,7 +103,7 @@ def table_from_lists(
 
 
 def concat_tables(tables: list[VariantTable]) -> VariantTable:
-    """Concatenate tables (e.g. MAF chunks), summing their skip counts."""
+    """Concatenate tables (e.g. MAF chunks), summing their skip counts; the parts are emptied."""
     skips: Counter = Counter()
     declared: list[str] = []
     for t in tables:
@@ -112,9 +112,17 @@ def concat_tables(tables: list[VariantTable]) -> VariantTable:
     if not tables:
         return table_from_lists([], [], [], [], [], [], [], skips, declared)
     cols = ("sample", "chrom", "pos", "ref", "alt", "passed", "line")
-    arrays = [np.concatenate([getattr(t, c) for t in tables]) for c in cols]
     keys = [k for k in tables[0].annotations if all(k in t.annotations for t in tables)]
-    notes = {k: np.concatenate([t.annotations[k] for t in tables]) for k in keys}
+    # Column by column, releasing each part's column once copied: the peak is one table plus one
+    # column, not two tables (10 M MAF records).
+    arrays = []
+    for c in cols:
+        arrays.append(np.concatenate([getattr(t, c) for t in tables]))
+        for t in tables:
+            setattr(t, c, None)
+    notes = {}
+    for k in keys:
+        notes[k] = np.concatenate([t.annotations.pop(k) for t in tables])
     return VariantTable(*arrays, skips=skips, declared=declared, annotations=notes)
 
 
