@@ -226,6 +226,23 @@ def test_spectrum_chart_draws_class_bands_and_short_labels():
     assert charts.band_labels("ID83")["5:Del:M"] == "MH 5+"
 
 
+def test_embedding_chart_rings_the_found_sample():
+    points = pd.DataFrame({"sample": [f"s{i}" for i in range(6)], "x": np.arange(6.0), "y": np.arange(6.0),
+                           "cancer_type": ["A", "B", "uncertain"] * 2})
+    spec = charts.embedding_chart(points, "cancer_type", False, highlight="s4").to_dict()
+    ring = spec["datasets"][spec["layer"][1]["data"]["name"]]
+    assert [r["sample"] for r in ring] == ["s4"]
+    assert {p["name"] for p in spec["params"]} == {"pick", "brush", "zoom", "types"}
+
+
+def test_uncertain_is_grey_and_many_types_stay_distinct():
+    domain, colours = charts.category_colours(["b", "uncertain", "a", "unknown"])
+    assert domain == ["a", "b", "uncertain", "unknown"]
+    assert colours[2:] == [charts.UNCERTAIN_GREY] * 2 and charts.UNCERTAIN_GREY not in colours[:2]
+    domain, colours = charts.category_colours([f"T{i}" for i in range(33)])  # TCGA's 33 types
+    assert len(set(colours)) == 33
+
+
 def test_signature_colours_distinct_and_ordered():
     colours = charts.distinct_colors(90)
     assert len(set(colours)) == 90 and all(len(c) == 7 and c[0] == "#" for c in colours)

@@ -279,3 +279,43 @@ def test_runs_store_errors_are_clear_and_quick(url, page, tmp_path):
         error = page.get_by_test_id("stAlertContentError").filter(has_text=says)
         error.wait_for(timeout=30_000)  # MLflow's defaults kept an unreachable server spinning for minutes
         assert not page.get_by_test_id("stException").count(), uri
+
+
+@pytest.mark.slow
+def test_embedding_map_browses_like_a_cell_browser(url, page, artifacts):
+    page.goto(f"{url}/embeddings")
+    page.get_by_role("heading", name="Embeddings", exact=True).first.wait_for()
+    _settle(page)
+    chart = page.get_by_test_id("stVegaLiteChart").first
+    points = chart.locator("g.mark-symbol path[aria-label*='sample: ']")
+    points.first.wait_for()
+    # the legend: clicking a type keeps it in view and fades the others
+    chart.locator("g.role-legend-label text", has_text="Lung-SCC").click()
+    page.wait_for_timeout(300)
+    faded = {p.get_attribute("aria-label").split("cancer_type: ")[1].split(";")[0]: p.get_attribute("opacity")
+             for p in points.all()[:60]}
+    assert faded["Lung-SCC"] == "0.85" and {v for k, v in faded.items() if k != "Lung-SCC"} == {"0.05"}
+    chart.locator("g.role-legend-label text", has_text="Lung-SCC").click(modifiers=["Shift"])
+    page.mouse.dblclick(*_centre(chart))  # back to every type
+    # shift-drag over the left half of the plot: the samples there are listed
+    box = chart.locator("g.mark-symbol").first.bounding_box()
+    page.keyboard.down("Shift")
+    page.mouse.move(box["x"] + 2, box["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 2, steps=8)
+    page.mouse.up()
+    page.keyboard.up("Shift")
+    page.wait_for_timeout(200)
+    _settle(page)
+    heading = page.get_by_role("heading", name=re.compile(r"^\d+ samples in the selected region$"))
+    heading.wait_for()
+    assert int(heading.inner_text().split()[0]) > 0
+    # a searched sample is ringed and named on the map
+    _choose(page, "Find a sample", "SA00009")
+    chart.locator("g.mark-text text", has_text="SA00009").wait_for()
+    page.screenshot(path=str(artifacts / "embeddings_browse.png"), full_page=True)
+
+
+def _centre(locator) -> tuple[float, float]:
+    box = locator.bounding_box()
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2

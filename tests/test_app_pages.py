@@ -116,9 +116,12 @@ def test_embeddings_open_sample_by_name(env):
     at = run_page("embeddings")
     assert_clean(at)
     chart = charts(at)[0]
-    assert '"pick"' in chart.proto.spec, "points are selectable"
+    for param in ('"pick"', '"brush"', '"zoom"', '"types"'):  # click, region, zoom/pan, legend
+        assert param in chart.proto.spec
+    assert "PC1 (" in chart.proto.spec and "of variance)" in chart.proto.spec
     target = env["sample"]
-    at.selectbox(key="emb_find").set_value(target)
+    at.selectbox(key="emb_find").set_value(target).run()
+    assert_clean(at)
     at.button[0].click().run()
     assert_clean(at)
     assert at.title[0].value == "Sample"

@@ -21,6 +21,21 @@ class ProjectionConfig:
 
 def project(x: np.ndarray, config: ProjectionConfig) -> np.ndarray:
     """n × 2 coordinates of the rows of `x` by PCA (scikit-learn) or UMAP (umap-learn)."""
+    return project_with_titles(x, config)[0]
+
+
+def project_with_titles(x: np.ndarray, config: ProjectionConfig) -> tuple[np.ndarray, tuple[str, str]]:
+    """Coordinates and axis titles; PCA titles carry each component's share of the variance."""
+    coords = _project(x, config)
+    if config.method != "PCA":
+        return coords, (f"{config.method} 1", f"{config.method} 2")
+    x = np.asarray(x, dtype=np.float64)
+    total = float(((x - x.mean(axis=0)) ** 2).sum())
+    shares = [float((c - c.mean()) @ (c - c.mean())) / total if total > 0 else 0.0 for c in coords.T]
+    return coords, (f"PC1 ({shares[0]:.1%} of variance)", f"PC2 ({shares[1]:.1%} of variance)")
+
+
+def _project(x: np.ndarray, config: ProjectionConfig) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2 or x.shape[0] < 3:
         raise ValueError(f"need at least 3 samples with 2-D embeddings, got shape {x.shape}")

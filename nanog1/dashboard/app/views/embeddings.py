@@ -5,14 +5,14 @@ import pandas as pd
 import streamlit as st
 
 from nanog1.dashboard import charts, cohort_tables
-from nanog1.dashboard.projection import METHODS, ProjectionConfig, project
+from nanog1.dashboard.projection import METHODS, ProjectionConfig, project_with_titles
 from nanog1.dashboard.ui import burden_table, cohort_key, cohort_or_stop, current_config, open_sample
 
 
 @st.cache_data(show_spinner="Projecting embeddings…", max_entries=8)
-def coordinates(_x: np.ndarray, key: tuple, config: ProjectionConfig) -> np.ndarray:
-    """Projected coordinates, cached per cohort file version and projection settings."""
-    return project(_x, config)
+def coordinates(_x: np.ndarray, key: tuple, config: ProjectionConfig) -> tuple[np.ndarray, tuple[str, str]]:
+    """Projected coordinates and axis titles, cached per cohort file version and projection settings."""
+    return project_with_titles(_x, config)
 
 
 st.title("Embeddings")
@@ -40,7 +40,7 @@ if method == "UMAP":
 
 x = np.asarray(adata.obsm["X_nanog1"])
 try:
-    xy = coordinates(x, cohort_key(cfg), ProjectionConfig(method=method, n_neighbors=n_neighbors))
+    xy, titles = coordinates(x, cohort_key(cfg), ProjectionConfig(method=method, n_neighbors=n_neighbors))
 except ValueError as exc:
     st.error(f"Cannot project the embeddings: {exc}")
     st.stop()
@@ -53,16 +53,29 @@ quantitative = colour_by not in ("cancer_type", "predicted_type")
 points = points.rename(columns=lambda c: c.replace(" ", "_").replace("(", "").replace(")", ""))
 field = colour_by.replace(" ", "_").replace("(", "").replace(")", "")
 
-st.caption(f"{method} of {x.shape[1]}-dimensional embeddings of {len(points):,} samples. "
-           "Hover for details; click a point to open its Sample page.")
-event = st.altair_chart(charts.embedding_chart(points, field, quantitative), on_select="rerun",
-                        selection_mode="pick", key="emb_chart", width="stretch")
-picked = event.selection.get("pick", []) if event is not None else []
+highlight = st.selectbox("Find a sample", list(adata.obs_names), index=None, key="emb_find",
+                         placeholder="type a sample name to ring it on the map")
+st.caption(f"{method} of {x.shape[1]}-dimensional embeddings of {len(points):,} samples. Wheel: zoom · drag: "
+           "pan · shift-drag: select a region · click a point: open its Sample page · click a legend entry: "
+           "show that type only (shift-click: add; double-click the map: reset).")
+event = st.altair_chart(charts.embedding_chart(points, field, quantitative, highlight, titles),
+                        on_select="rerun", selection_mode=["pick", "brush"], key="emb_chart", width="stretch")
+selection = event.selection if event is not None else {}
+picked = selection.get("pick", [])
 if picked:
     open_sample(str(picked[0]["sample"]))
+if highlight and st.button(f"Open {highlight}'s Sample page"):
+    open_sample(str(highlight))
 
-with st.form("emb_open"):
-    st.markdown("Or find a sample by name:")
-    name = st.selectbox("Sample", list(adata.obs_names), key="emb_find")
-    if st.form_submit_button("Open sample page"):
-        open_sample(str(name))
+region = selection.get("brush", {})
+if region.get("x") and region.get("y"):
+    (x0, x1), (y0, y1) = sorted(region["x"]), sorted(region["y"])
+    inside = points[points["x"].between(x0, x1) & points["y"].between(y0, y1)]
+    st.subheader(f"{len(inside):,} samples in the selected region")
+    if len(inside):
+        st.caption(", ".join(f"{t}: {n}" for t, n in inside["cancer_type"].value_counts().items()))
+    shown = [c for c in ("sample", "cancer_type", "predicted_type", "burden_SBS96") if c in inside]
+    chosen = st.dataframe(inside[shown], hide_index=True, on_select="rerun", selection_mode="single-row",
+                          key="emb_region", width="stretch", height=280)
+    if chosen.selection.rows:
+        open_sample(str(inside.iloc[chosen.selection.rows[0]]["sample"]))
