@@ -1,13 +1,19 @@
-"""Dashboard page-load times on a 3,000-sample cohort: first visit against later visits, side by side.
+"""Dashboard page loads and interactions on a demo-sized and a TCGA-sized cohort, in headless Chromium.
 
-Starts `nanog1 app` on a free localhost port with a generated contract cohort (tests/app_fixtures.py),
-drives headless Chromium (playwright) and times, per page, from navigation to the end of the script
-run with every chart drawn. "reload" opens the URL afresh (new page load, new session); "in-app" clicks
-the page in the sidebar as a researcher does. Run: `.venv/bin/python benchmarks/app_page_load.py`.
+Starts `nanog1 app` on a generated contract cohort (tests/app_fixtures.py: 40 SBS signatures,
+type probabilities, 16-d embeddings) and a real MLflow store, drives Debian's chromium through
+playwright and times, per page, from the click in the sidebar to the end of the script run with
+every chart drawn: the first visit of a fresh server (cold: imports, reading the .h5ad, building
+tables) and the median of later visits (warm). Interactions are timed the same way: picking a
+sample, filtering the cohort by a type, switching the signature view, colouring the map by
+predicted type. Peer = the first visit; ratio = warm ÷ first.
+
+Run: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/app_page_load.py [--samples 300,13000]`.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import signal
@@ -22,13 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from app_fixtures import make_cohort, write_cohort  # noqa: E402
+from app_fixtures import MANY_SBS, make_cohort, make_mlflow_store, write_cohort  # noqa: E402
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-#: page url -> (sidebar label, number of charts it draws on the benchmark cohort)
-PAGES = {"cohort": ("Cohort", 4), "sample": ("Sample", 4), "embeddings": ("Embeddings", 1)}
+#: sidebar label -> page title
+PAGES = {"Home": "NanoG1 dashboard", "Cohort": "Cohort", "Sample": "Sample", "Embeddings": "Embeddings",
+         "Signatures": "Signatures", "Runs": "Training runs"}
 
 
 def free_port() -> int:
@@ -37,7 +44,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_healthy(url: str, timeout: float = 120.0) -> None:
+def wait_healthy(url: str, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -48,66 +55,120 @@ def wait_healthy(url: str, timeout: float = 120.0) -> None:
     raise RuntimeError(f"server at {url} not healthy after {timeout} s")
 
 
-def drawn(page, charts: int) -> None:
-    """Block until the script run ended and `charts` Vega charts are on screen."""
+def drawn(page, title: str | None = None) -> None:
+    """Block until the page's title is up, the script run ended and every Vega chart has its marks."""
+    page.wait_for_timeout(30)  # let the rerun request leave before polling for idle
+    if title:
+        page.get_by_role("heading", name=title, exact=True).first.wait_for()
     page.wait_for_selector(IDLE)
-    page.locator("[data-testid='stVegaLiteChart'] :is(svg.marks, canvas.marks)").nth(charts - 1).wait_for()
+    charts = page.get_by_test_id("stVegaLiteChart")
+    for i in range(charts.count()):
+        charts.nth(i).locator(":is(svg.marks, canvas.marks)").wait_for(state="attached")
     page.wait_for_selector(IDLE)
 
 
-def time_reload(page, url: str, charts: int) -> float:
+def timed(action, page, title: str | None = None) -> float:
     start = time.perf_counter()
-    page.goto(url)
-    drawn(page, charts)
+    action()
+    drawn(page, title)
     return time.perf_counter() - start
 
 
-def time_in_app(page, label: str, charts: int) -> float:
-    page.get_by_role("link", name=label, exact=True).first.wait_for()
-    start = time.perf_counter()
-    page.get_by_role("link", name=label, exact=True).first.click()
-    page.wait_for_timeout(50)  # let the rerun request leave before polling for idle
-    drawn(page, charts)
-    return time.perf_counter() - start
+def visit(page, label: str) -> float:
+    link = page.get_by_test_id("stSidebarNav").get_by_role("link", name=label, exact=True)
+    return timed(link.click, page, PAGES[label])
 
 
-def main(n_samples: int = 3000, repeats: int = 5) -> None:
+def choose(page, label: str, option: str):
+    def act() -> None:
+        box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
+        box.locator("input").click()
+        box.locator("input").fill(option)
+        page.get_by_role("option", name=option, exact=True).click()
+    return act
+
+
+def interactions(page, samples: list[str], repeats: int) -> dict[str, list[float]]:
+    """Times of the clicks researchers make most, each `repeats` times on warm pages."""
+    out: dict[str, list[float]] = {"Sample: pick another sample": [], "Cohort: filter one type": [],
+                                   "Signatures: stacked bars": [], "Embeddings: colour by prediction": []}
+    visit(page, "Sample")
+    for k in range(repeats):
+        out["Sample: pick another sample"].append(timed(choose(page, "Sample", samples[k + 3]), page))
+    visit(page, "Cohort")
+    for k in range(repeats):
+        def filter_type(k: int = k) -> None:
+            page.get_by_test_id("stMultiSelect").first.locator("input").click()
+            name = ("Lung-SCC", "Liver-HCC", "Skin-Melanoma")[k % 3]
+            page.get_by_role("option", name=name, exact=True).click()
+            page.keyboard.press("Escape")
+        out["Cohort: filter one type"].append(timed(filter_type, page))
+    visit(page, "Signatures")
+    for view in (["stacked bars", "heatmap"] * repeats)[: 2 * repeats]:
+        elapsed = timed(lambda view=view: page.get_by_text(view, exact=True).click(), page)
+        if view == "stacked bars":
+            out["Signatures: stacked bars"].append(elapsed)
+    visit(page, "Embeddings")
+    for _ in range(repeats):
+        elapsed = timed(choose(page, "Colour by", "predicted_type"), page)
+        out["Embeddings: colour by prediction"].append(elapsed)
+        timed(choose(page, "Colour by", "cancer_type"), page)
+    return out
+
+
+def measure(n_samples: int, repeats: int, tmp: Path) -> tuple[list[tuple], dict[str, list[float]]]:
     from playwright.sync_api import sync_playwright
 
+    adata = make_cohort(n_samples, seed=0, signatures={"SBS96": MANY_SBS, "DBS78": ["DBS1", "DBS2"]})
+    cohort = write_cohort(adata, tmp / f"cohort_{n_samples}.h5ad")
+    store = make_mlflow_store(tmp / f"store_{n_samples}", epochs=20)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [str(Path(sys.executable).parent / "nanog1"), "app", "--cohort", str(cohort), "--port", str(port),
+           "--mlflow", store, "--headless"]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(url)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(300_000)
+            page.goto(url)
+            drawn(page, PAGES["Home"])
+            first = {label: visit(page, label) for label in PAGES}
+            warm: dict[str, list[float]] = {label: [] for label in PAGES}
+            for _ in range(repeats):
+                for label in PAGES:
+                    warm[label].append(visit(page, label))
+            acts = interactions(page, list(adata.obs_names), repeats)
+            browser.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    rows = [(label, first[label], sorted(warm[label])[repeats // 2]) for label in PAGES]
+    return rows, acts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", default="300,13000", help="cohort sizes, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nanog1-bench-app-") as tmp:
-        cohort = write_cohort(make_cohort(n_samples, seed=0), Path(tmp) / "cohort.h5ad")
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        cmd = [str(Path(sys.executable).parent / "nanog1"), "app", "--cohort", str(cohort),
-               "--port", str(port), "--mlflow", f"sqlite:///{Path(tmp) / 'none.db'}", "--headless"]
-        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            wait_healthy(url)
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(180_000)
-                rows = []
-                for path, (label, charts) in PAGES.items():
-                    first = time_reload(page, f"{url}/{path}", charts)
-                    reloads = [time_reload(page, f"{url}/{path}", charts) for _ in range(repeats)]
-                    in_app = []
-                    for _ in range(repeats):
-                        page.get_by_role("link", name="Home", exact=True).first.click()
-                        page.wait_for_selector(IDLE)
-                        in_app.append(time_in_app(page, label, charts))
-                    rows.append((path, first, sorted(reloads)[repeats // 2], sorted(in_app)[repeats // 2]))
-                browser.close()
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
-    load = os.getloadavg()
-    print(f"{n_samples} samples · {platform.node()} · {os.cpu_count()} cores · load {load[0]:.2f} · "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    print(f"{'page':<12}{'first (s)':>10}{'reload med (s)':>16}{'in-app med (s)':>16}{'reload/first':>14}")
-    for path, first, reload, in_app in rows:
-        print(f"{path:<12}{first:>10.2f}{reload:>16.2f}{in_app:>16.2f}{reload / first:>14.2f}")
+        for n in (int(v) for v in args.samples.split(",")):
+            rows, acts = measure(n, args.repeats, Path(tmp))
+            load = os.getloadavg()
+            print(f"\n{n:,} samples · {platform.node()} · {os.cpu_count()} cores · load {load[0]:.2f} "
+                  f"{load[1]:.2f} {load[2]:.2f} · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+            print(f"| page ({n:,} samples) | first visit (s) | warm, median (s) | warm ÷ first |")
+            print("| --- | --- | --- | --- |")
+            for label, first, warm in rows:
+                print(f"| {label} | {first:.2f} | {warm:.2f} | {warm / first:.2f} |")
+            print(f"| interaction ({n:,} samples) | median (s) | max (s) | |")
+            print("| --- | --- | --- | --- |")
+            for label, times in acts.items():
+                print(f"| {label} | {sorted(times)[len(times) // 2]:.2f} | {max(times):.2f} | |")
 
 
 if __name__ == "__main__":

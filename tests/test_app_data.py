@@ -13,7 +13,7 @@ from app_fixtures import make_cohort, shared_store, write_cohort
 from typer.testing import CliRunner
 
 from nanog1.cli import app as cli
-from nanog1.dashboard import charts, cohort_tables, fit_view, runs
+from nanog1.dashboard import charts, cohort_tables, fit_view, prediction_view, runs
 from nanog1.dashboard.config import (
     ENV_COHORT,
     ENV_TRACKING,
@@ -233,6 +233,26 @@ def test_embedding_chart_rings_the_found_sample():
     ring = spec["datasets"][spec["layer"][1]["data"]["name"]]
     assert [r["sample"] for r in ring] == ["s4"]
     assert {p["name"] for p in spec["params"]} == {"pick", "brush", "zoom", "types"}
+
+
+def test_prediction_explained_against_the_abstention_rule(tmp_path):
+    import json
+
+    proba = pd.DataFrame({"cancer_type": ["Lung-SCC", "Breast"], "probability": [0.42, 0.3]})
+    low = pd.Series({"predicted_type": "uncertain", "predicted_type_raw": "Lung-SCC",
+                     "type_confidence": 0.42})
+    why = prediction_view.explain(low, proba, 0.6)
+    assert (why.raw_top1, why.ood) == ("Lung-SCC", False) and "below the threshold" in why.sentence()
+    far = prediction_view.explain(low.copy().replace({0.42: 0.8}), proba, 0.6)
+    assert far.ood and "out-of-distribution" in far.sentence()
+    sure = pd.Series({"predicted_type": "Breast", "type_confidence": 0.9})
+    assert prediction_view.explain(sure, proba, 0.6).sentence() == (
+        "Predicted **Breast** with calibrated confidence 0.90 (abstention threshold 0.60).")
+    assert prediction_view.explain(pd.Series({"cancer_type": "x"}), None, None) is None
+    (tmp_path / "calibration.json").write_text(json.dumps({"abstention": {"confidence_threshold": 0.55}}))
+    assert prediction_view.abstention_threshold({"run_dir": str(tmp_path)}) == 0.55
+    assert prediction_view.abstention_threshold({"metrics": {"abstain_threshold": 0.7}}) == 0.7
+    assert prediction_view.abstention_threshold(None) is None
 
 
 def test_uncertain_is_grey_and_many_types_stay_distinct():

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from nanog1.dashboard import charts, cohort_tables, fit_view
+from nanog1.dashboard import charts, cohort_tables, fit_view, prediction_view
 from nanog1.dashboard.ui import cohort_or_stop, current_config, reference_signatures, sync_sample_picker
 
 st.title("Sample")
@@ -101,8 +101,14 @@ with right:
     if proba is None:
         st.info("No predictions in this cohort (obsm['proba_type'] absent): run evaluation.")
     else:
+        why = prediction_view.explain(obs, proba,
+                                      prediction_view.abstention_threshold(adata.uns.get("nanog1_model")))
+        if why is not None:
+            (st.warning if why.shown == prediction_view.UNCERTAIN else st.markdown)(why.sentence())
+            if why.ood:
+                st.caption("OOD: this tumour's profile is unlike every type the model was trained on.")
         st.altair_chart(charts.probability_chart(proba.head(10), true_type), width="stretch")
-        st.caption("Top 10 of the model's type probabilities; red marks the sample's recorded type.")
+        st.caption("Top 10 calibrated type probabilities; red marks the sample's recorded type.")
 
 with st.expander("Sample sheet"):
     st.dataframe(adata.obs.loc[[sample]].T.astype(str), width="stretch")
