@@ -3,10 +3,14 @@ training (`tracked_run`), FAILED/KILLED on a crash, configs logged as flat param
 
 Default store: a SQLite file `mlflow.db` and an artifact folder `mlartifacts/` beside the run
 folder (so a pipeline's runs share one store); MLFLOW_TRACKING_URI or --tracking-uri picks any server.
+A new experiment on a SQLite store keeps its artifacts in `mlartifacts/` beside the database, never in
+`./mlruns` of whatever folder a command ran in. Models are logged as their weights-only `model.pt` plus
+a config JSON, never as pickles: loading a model from a shared store must not run code from it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,8 +18,6 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
-import torch
-from torch import nn
 
 
 def default_tracking_uri(run_dir: Path) -> str:
@@ -31,6 +33,20 @@ def experiment_name(cohort: Path, task: str) -> str:
     return f"{Path(cohort).name.removesuffix('.h5ad')}/{task}"
 
 
+def sqlite_artifact_root(tracking_uri: str) -> Path | None:
+    """`<folder of the database>/mlartifacts` for a `sqlite:///…` store, None for other stores."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    return Path(tracking_uri[len(prefix):].split("?", 1)[0]).parent / "mlartifacts"
+
+
+def download_model(model_uri: str) -> Path:
+    """The local `model.pt` of a logged model (`runs:/<id>/model` or `models:/<name>/<version>`); load it
+    with the weights-only loader of its kind (e.g. `nanog1.encoder.loop.load_model`)."""
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri)) / "model.pt"
+
+
 class Tracker:
     """A thin holder of one active MLflow run: start/resume, log, end with a status."""
 
@@ -38,7 +54,8 @@ class Tracker:
         mlflow.set_tracking_uri(tracking_uri)
         self.tracking_uri = tracking_uri
         if mlflow.get_experiment_by_name(experiment) is None:
-            location = Path(artifact_root).resolve().as_uri() if artifact_root is not None else None
+            root = artifact_root if artifact_root is not None else sqlite_artifact_root(tracking_uri)
+            location = Path(root).resolve().as_uri() if root is not None else None
             mlflow.create_experiment(experiment, artifact_location=location)
         mlflow.set_experiment(experiment)
         self.experiment = experiment
@@ -67,24 +84,19 @@ class Tracker:
         """Copy one file into the run's artifacts."""
         mlflow.log_artifact(str(path), artifact_path=folder)
 
-    def log_model(self, model: nn.Module, example: np.ndarray, registered_name: str | None) -> str:
-        """Log (and register) a torch model with its signature and an input example; return its URI."""
-        import mlflow.pytorch
-        from mlflow.models import infer_signature
-
-        model.eval()
-        with torch.no_grad():
-            output = model(torch.from_numpy(example)).numpy()
-        info = mlflow.pytorch.log_model(
-            model,
-            name="model",
-            signature=infer_signature(example, output),
-            input_example=example,
-            registered_model_name=registered_name,
-            serialization_format="pickle",
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "nanog1"],
-        )
-        return info.model_uri
+    def log_model(self, model_file: Path, config: dict, registered_name: str | None) -> str:
+        """Log a model as the run's `model/` artifacts: its weights-only file (`model.pt`) and `config.json`;
+        register that folder as a new version of `registered_name` when given. Returns `runs:/<id>/model`
+        (a registered version is `models:/<name>/<version>`); `download_model` fetches it back."""
+        mlflow.log_artifact(str(model_file), artifact_path="model")
+        mlflow.log_dict(json.loads(json.dumps(config, default=str)), "model/config.json")
+        if registered_name:
+            client = mlflow.MlflowClient()
+            if not client.search_registered_models(filter_string=f"name = '{registered_name}'"):
+                client.create_registered_model(registered_name)
+            client.create_model_version(registered_name, source=mlflow.get_artifact_uri("model"),
+                                        run_id=self.run_id)
+        return f"runs:/{self.run_id}/model"
 
     def end(self, status: str = "FINISHED") -> None:
         """End the active run with FINISHED, FAILED or KILLED."""

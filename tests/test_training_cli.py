@@ -9,6 +9,7 @@ import anndata as ad
 import mlflow
 import numpy as np
 import pytest
+import torch
 from training_cohort import make_cohort
 from typer.testing import CliRunner
 
@@ -16,7 +17,9 @@ from nanog1.cli import app
 from nanog1.encoder import run as run_module
 from nanog1.encoder.calibration import apply_temperature
 from nanog1.encoder.config import TrainConfig
-from nanog1.tracking import default_tracking_uri
+from nanog1.encoder.loop import load_model
+from nanog1.encoder.model import CataloguePredictor
+from nanog1.tracking import default_tracking_uri, download_model
 
 SMALL = [
     "--hidden",
@@ -46,7 +49,8 @@ def _no_env_store(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
-def test_train_stop_resume_evaluate_embed(cohort, tmp_path):
+def test_train_stop_resume_evaluate_embed(cohort, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # MLflow must not write ./mlruns here (asserted below)
     runner = CliRunner()
     run_dir = tmp_path / "runs" / "savo"
     args = ["train", str(cohort), "--out", str(run_dir), "--epochs", "4", *SMALL]
@@ -80,6 +84,10 @@ def test_train_stop_resume_evaluate_embed(cohort, tmp_path):
     } <= arts
     versions = client.search_model_versions("name='nanog1-sim-cancer_type'")
     assert versions and versions[0].run_id == run_id
+    # the model is logged as weights + config JSON, nothing pickled; artifacts beside the store, not ./mlruns
+    assert {a.path for a in client.list_artifacts(run_id, "model")} == {"model/model.pt", "model/config.json"}
+    assert versions[0].source.endswith("/model") and "mlartifacts" in versions[0].source
+    assert not (tmp_path / "mlruns").exists()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["run_id"] == run_id and 0.0 <= metrics["metrics"]["val_top1"] <= 1.0
 
@@ -101,11 +109,13 @@ def test_train_stop_resume_evaluate_embed(cohort, tmp_path):
     assert res.exit_code == 0, res.output
     np.testing.assert_allclose(ad.read_h5ad(embedded).obsm["X_nanog1"], adata.obsm["X_nanog1"], rtol=1e-6)
 
-    logged = mlflow.pytorch.load_model(metrics["model_uri"])
-    served = logged(__import__("torch").from_numpy(adata.X[:5])).detach().numpy()
-    temperature = json.loads((run_dir / "calibration.json").read_text())["temperature"]  # evaluate calibrates
-    calibrated = apply_temperature(served, temperature)
-    np.testing.assert_allclose(calibrated, proba.to_numpy()[:5], rtol=1e-4, atol=1e-6)
+    for uri in (metrics["model_uri"], f"models:/{versions[0].name}/{versions[0].version}"):
+        logged, saved = load_model(download_model(uri))  # weights only: loading runs no code from the store
+        served = CataloguePredictor(logged, saved["channel_padding"])(torch.from_numpy(adata.X[:5]))
+        served = served.detach().numpy()
+        temperature = json.loads((run_dir / "calibration.json").read_text())["temperature"]  # calibrated
+        calibrated = apply_temperature(served, temperature)
+        np.testing.assert_allclose(calibrated, proba.to_numpy()[:5], rtol=1e-4, atol=1e-6)
 
 
 def test_crashed_run_ends_failed(cohort, tmp_path, monkeypatch):

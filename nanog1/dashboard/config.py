@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import nanog1
 from nanog1.resources import resource_path
 
 #: Environment variables read by the dashboard (set by `nanog1 app`).
@@ -21,11 +20,6 @@ ENV_TEXT_CKPT = "NANOG1_TEXT_CHECKPOINT"
 ENV_VISION_CKPT = "NANOG1_VISION_CHECKPOINT"
 ENV_AUDIO_CKPT = "NANOG1_AUDIO_CHECKPOINT"
 ENV_WORLD_CKPT = "NANOG1_WORLD_CHECKPOINT"
-
-
-def repo_root() -> Path:
-    """The source checkout's root, for the notebooks that ship beside the package (not for an install)."""
-    return Path(nanog1.__file__).resolve().parents[1]
 
 
 def app_dir() -> Path:

@@ -126,19 +126,15 @@ def _log_artifacts(tracker: Tracker, run_dir: Path, result: FitResult, cfg: Trai
         tracker.log_artifact(path)
 
 
-def _log_model(tracker: Tracker, result: FitResult, arrays: CohortArrays, cfg: TrainConfig) -> str:
-    """Log the catalogue model (counts -> probabilities) with signature and input example; register it."""
-    import torch
-
-    from nanog1.encoder.model import CataloguePredictor
-
-    if cfg.view != "catalogue":
-        return ""
-    model = result.model.to("cpu").float()
-    wrapped = CataloguePredictor(model, torch.from_numpy(arrays.channel_padding))
-    example = arrays.counts[: min(2, arrays.n)].astype(np.float32)
+def _log_model(tracker: Tracker, model_file: Path, result: FitResult, arrays: CohortArrays,
+               cfg: TrainConfig) -> None:
+    """Log model.pt (weights only) with its config as JSON, registered as nanog1-<cohort>-<task> if asked.
+    Load it back with `load_model(nanog1.tracking.download_model(uri))`; `CataloguePredictor` serves it."""
+    config = {"encoder_config": result.encoder_config.to_dict(), "classes": list(arrays.classes),
+              "signature_names": arrays.signature_names, "train_config": cfg.to_dict(),
+              "format": "torch weights_only: encoder_config, state_dict, classes, channel_padding"}
     name = f"nanog1-{tracker.experiment.replace('/', '-')}" if cfg.register_model else None
-    return tracker.log_model(wrapped, example, name)
+    tracker.log_model(model_file, config, name)
 
 
 def train_cohort(
@@ -215,7 +211,7 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
         {k: v for k, v in summary.items() if isinstance(v, int | float)}, step=result.best_epoch
     )
     _log_artifacts(tracker, run_dir, result, cfg, reports)
-    model_uri = _log_model(tracker, result, arrays, cfg)
+    model_uri = f"runs:/{run_id}/model"
     save_model(
         run_dir / MODEL,
         result,
@@ -223,6 +219,7 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
         cfg,
         {"mlflow_run_id": run_id, "model_uri": model_uri, "tracking_uri": tracker.tracking_uri},
     )
+    _log_model(tracker, run_dir / MODEL, result, arrays, cfg)
     write_json(
         run_dir / "metrics.json",
         {"run_id": run_id, "model_uri": model_uri, "metrics": metrics, "history": result.history},

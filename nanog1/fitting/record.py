@@ -42,9 +42,11 @@ def log_fit(adata, cohort: Path, tracking_uri: str) -> str:
     """Log the fit recorded in `adata` to MLflow and return the run id."""
     import mlflow
 
+    from nanog1.tracking import Tracker
+
     record = dict(adata.uns["signature_fit"])
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(f"{Path(cohort).name.removesuffix('.h5ad')}/signatures")
+    # through Tracker: a new experiment keeps its artifacts beside a SQLite store, not in ./mlruns
+    Tracker(tracking_uri, f"{Path(cohort).name.removesuffix('.h5ad')}/signatures")
     with mlflow.start_run(run_name="signature-fit") as run:
         params = {k: v for k, v in _flat(record).items() if not k.endswith(("_counts", ".capture"))}
         mlflow.log_params(params)
