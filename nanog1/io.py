@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,9 +128,13 @@ def load_weights(path: str | Path, map_location: Any = "cpu") -> Any:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such model or checkpoint file")
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a torch checkpoint (damaged, cut short, or another kind of file)")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError... for a bad file
+        if "Weights only load failed" in str(err):
+            raise UserError(f"{path}: holds pickled Python objects, not just weights; NanoG1 loads only"
+                            " weights-only checkpoints, so that loading never runs code") from err
         why = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise UserError(f"{path}: not a readable weights-only checkpoint (damaged, or not written by"
-                        f" NanoG1: {why})") from err
+        raise UserError(f"{path}: not a readable torch checkpoint ({why})") from err

@@ -74,3 +74,42 @@ def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path: Path):
     (tmp_path / "x.h5ad").touch()
     result = CliRunner().invoke(app, ["train", str(tmp_path / "x.h5ad"), "--out", str(tmp_path / "run")])
     assert isinstance(result.exception, ZeroDivisionError) and result.exit_code == 1
+
+
+@pytest.fixture(scope="module")
+def cohorts(tmp_path_factory) -> tuple[Path, Path]:
+    """(labelled, unlabelled) small simulated cohorts."""
+    from training_cohort import make_cohort
+
+    from nanog1.genomics.cohort import write_cohort
+
+    folder = tmp_path_factory.mktemp("cohorts")
+    labelled = make_cohort()
+    unlabelled = labelled.copy()
+    del unlabelled.obs["cancer_type"]
+    return write_cohort(labelled, folder / "lab.h5ad"), write_cohort(unlabelled, folder / "unlab.h5ad")
+
+
+def test_an_unlabelled_cohort_for_training_is_one_line(cohorts, tmp_path: Path):
+    _, unlabelled = cohorts
+    args = ["train", str(unlabelled), "--out", str(tmp_path / "run"), "--epochs", "1"]
+    result = CliRunner().invoke(app, args)
+    one_line_error(result, str(unlabelled), "no labelled samples", "sample sheet")
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+@pytest.mark.parametrize("command", ["evaluate", "embed"])
+@pytest.mark.parametrize(("content", "needle"), [
+    (None, "model.pt: no such model"),
+    (b"garbage, not a checkpoint", "model.pt: not a torch checkpoint"),
+])
+def test_a_missing_or_corrupt_model_is_named(cohorts, tmp_path: Path, command: str, content, needle: str):
+    labelled, _ = cohorts
+    run = tmp_path / "run"
+    run.mkdir()
+    if content is not None:
+        (run / "model.pt").write_bytes(content)
+    args = [command, str(labelled), "--run", str(run), "--out", str(tmp_path / "o.h5ad")]
+    result = CliRunner().invoke(app, args)
+    one_line_error(result, str(run / "model.pt"), needle.split(": ", 1)[1])
+    assert not (tmp_path / "o.h5ad").exists()

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from nanog1 import io
+from nanog1.errors import UserError
 
 
 @pytest.fixture
@@ -79,5 +80,10 @@ def test_load_weights_reads_tensors_and_refuses_pickled_objects(tmp_path: Path):
     assert io.load_weights(good)["w"].tolist() == [0, 1, 2]
     bad = tmp_path / "bad.pt"
     torch.save({"model": _Payload()}, bad)
-    with pytest.raises(Exception, match="[Ww]eights only load failed|Unsupported global"):
+    with pytest.raises(UserError, match=r"bad\.pt: holds pickled Python objects"):
         io.load_weights(bad)
+    (tmp_path / "cut.pt").write_bytes(good.read_bytes()[:100])
+    with pytest.raises(UserError, match=r"cut\.pt: not a torch checkpoint"):
+        io.load_weights(tmp_path / "cut.pt")
+    with pytest.raises(UserError, match=r"gone\.pt: no such model"):
+        io.load_weights(tmp_path / "gone.pt")

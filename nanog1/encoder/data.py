@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset
 
 from nanog1.encoder.model import N_CHANNELS, SET_NAMES, SET_SIZES
+from nanog1.errors import UserError
 
 EVENT_FIELDS = ("channel", "motif", "chrom", "bin")
 
@@ -113,7 +114,7 @@ def signature_matrices(adata, names: dict[str, list[str]]) -> dict[str, np.ndarr
 def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int = 2) -> CohortArrays:
     """Everything training needs from one AnnData cohort."""
     if adata.n_vars != N_CHANNELS:
-        raise ValueError(
+        raise UserError(
             f"cohort has {adata.n_vars} channels; the format needs {N_CHANNELS} ({'+'.join(SET_NAMES)}); "
             "re-ingest it or pass it through nanog1.genomics.cohort.conform_cohort"
         )
@@ -181,7 +182,7 @@ class Collate:
         thin: float = 0.0,
     ):
         if view == "events" and arrays.tokens is None:
-            raise ValueError("the event view needs uns['tokens'] in the cohort (ingest from VCF/MAF files)")
+            raise UserError("the event view needs uns['tokens'] in the cohort (ingest from VCF/MAF files)")
         self.a, self.view, self.max_events, self.train = arrays, view, max_events, train
         self.thin = thin if train else 0.0
 

@@ -27,6 +27,7 @@ from nanog1.encoder.inference import LossContext, autocast, batch_loss, mean_los
 from nanog1.encoder.losses import class_weights
 from nanog1.encoder.metrics import classification_metrics, mean_cosine
 from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig, count_parameters
+from nanog1.errors import UserError
 from nanog1.io import atomic_write_text
 from nanog1.optim import build_optimizer
 
@@ -54,9 +55,12 @@ def encoder_config(cfg: TrainConfig, arrays: CohortArrays) -> MutationEncoderCon
     wants_types = cfg.task in ("cancer_type", "multitask")
     wants_expo = cfg.task in ("exposures", "multitask")
     if wants_types and len(arrays.classes) < 2:
-        raise ValueError("task needs obs['cancer_type'] with at least two types of >= min_class_size samples")
+        found = "no labelled samples" if not len(arrays.classes) else f"only the type {arrays.classes[0]!r}"
+        raise UserError(f"task {cfg.task!r} needs obs['cancer_type'] with at least two types of"
+                        f" >= min_class_size samples, and the cohort has {found} (label it with a sample"
+                        " sheet at `nanog1 ingest` or `nanog1 cohort merge`, or train --task exposures)")
     if cfg.task == "exposures" and not arrays.exposures:
-        raise ValueError("task 'exposures' needs obsm['exposures_<set>'] (run `nanog1 signatures fit` first)")
+        raise UserError("task 'exposures' needs obsm['exposures_<set>'] (run `nanog1 signatures fit` first)")
     return MutationEncoderConfig(
         hidden=cfg.hidden,
         layers=cfg.layers,

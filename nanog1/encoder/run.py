@@ -24,6 +24,7 @@ from nanog1.encoder.loop import (
     MODEL,
     FitResult,
     TrainingInterrupted,
+    encoder_config,
     fit,
     load_model,
     loss_context,
@@ -32,6 +33,7 @@ from nanog1.encoder.loop import (
     write_json,
 )
 from nanog1.encoder.metrics import classification_metrics, confusion_table, per_type_report
+from nanog1.errors import UserError
 from nanog1.io import atomic_write_with
 from nanog1.tracking import Tracker, default_tracking_uri, experiment_name
 
@@ -149,7 +151,12 @@ def train_cohort(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dist_info = distributed.setup()
-    arrays = cohort_arrays(read(cohort), min_class_size=cfg.min_class_size)
+    adata = read(cohort)
+    try:  # the cohort has what the task needs (channels, labels, exposures): say which file lacks it
+        arrays = cohort_arrays(adata, min_class_size=cfg.min_class_size)
+        encoder_config(cfg, arrays)
+    except UserError as err:
+        raise UserError(f"{cohort}: {err}") from None
     tracker = None
     if dist_info.is_main:
         tracker = Tracker(
