@@ -26,7 +26,6 @@ order; `summary_features` describes every tumour by all of its mutations (the CL
 from __future__ import annotations
 
 import json
-import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.genomics.channels import CHANNEL_SETS, set_slice
+from nanog1.io import atomic_write_text
 
 PAD, UNK, MASK = 0, 1, 2
 N_SPECIAL = 3
@@ -102,11 +102,8 @@ class EventVocab:
         return {k: self.size(k) for k in self.values}
 
     def save(self, path: Path) -> None:
-        """Write as JSON (atomically)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"values": self.values}))
-        os.replace(tmp, path)
+        """Write as JSON (atomically, nanog1.io)."""
+        atomic_write_text(path, json.dumps({"values": self.values}))
 
     @classmethod
     def load(cls, path: Path) -> EventVocab:
