@@ -8,6 +8,7 @@ order.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -46,11 +47,23 @@ def _dense(x) -> np.ndarray:
 
 
 def channel_padding(adata, counts: np.ndarray) -> np.ndarray:
-    """True for channels of sets the cohort did not measure (from uns, else all-zero sets)."""
-    present = (adata.uns.get("nanog1") or {}).get("channel_sets_present")
+    """True for channels of sets the cohort did not measure.
+
+    The cohort's own record (`nanog1.genomics.cohort.measured_sets`) decides; only a cohort with no
+    record at all falls back to "sets with any counts", with a warning, since an all-zero set may be
+    a measured zero or a set never called.
+    """
+    from nanog1.genomics.cohort import measured_sets
+
+    present = measured_sets(adata)
     if present is None:
         parts = np.split(counts, np.cumsum(SET_SIZES)[:-1], axis=1)
         present = [name for name, p in zip(SET_NAMES, parts, strict=True) if p.sum() > 0] or list(SET_NAMES)
+        warnings.warn(
+            "cohort has no uns['nanog1']['channel_sets'] record; treating sets with no counts at all "
+            f"as unmeasured (measured: {'+'.join(present)})",
+            stacklevel=2,
+        )
     present = {str(p) for p in present}
     return np.concatenate(
         [np.full(n, name not in present) for name, n in zip(SET_NAMES, SET_SIZES, strict=True)]

@@ -13,6 +13,8 @@ from nanog1.encoder.config import TrainConfig
 from nanog1.encoder.data import cohort_arrays
 from nanog1.encoder.inference import LossContext, Predictions, predict
 from nanog1.encoder.loop import MODEL, load_model
+from nanog1.encoder.model import SET_NAMES, SET_SIZES
+from nanog1.errors import UserError
 
 
 def apply_model(
@@ -22,11 +24,38 @@ def apply_model(
     model, saved = load_model(Path(run_dir) / MODEL, device)
     cfg = TrainConfig.from_dict(saved["train_config"])
     arrays = cohort_arrays(adata, classes=list(saved["classes"]) or None, min_class_size=1)
-    ctx = LossContext(task=cfg.task, view=cfg.view, channel_padding=saved["channel_padding"].to(device))
+    padding = scoring_padding(arrays.channel_padding, saved["channel_padding"].numpy(), source=str(run_dir))
+    ctx = LossContext(task=cfg.task, view=cfg.view, channel_padding=torch.from_numpy(padding).to(device))
     pred = predict(
         model, arrays, np.arange(arrays.n), ctx, torch.device(device), cfg.batch_size, cfg.max_events, cfg.amp
     )
     return pred, saved, arrays.labels
+
+
+def scoring_padding(cohort: np.ndarray, trained: np.ndarray, source: str = "the model") -> np.ndarray:
+    """Channels masked when scoring: the sets the cohort did not measure, plus those the model never read.
+
+    The cohort's own record decides what was measured (never the training run's sets, never zeros).
+    Refuses a cohort that shares no measured set with the model: there would be nothing to read.
+    """
+    cohort, trained = np.asarray(cohort, bool), np.asarray(trained, bool)
+    padding = cohort | trained
+    if padding.all():
+        raise UserError(
+            f"the cohort measured {_set_names(~cohort) or 'no channel set'} but {source} reads only "
+            f"{_set_names(~trained)}: nothing in common to score; re-ingest with a set the model reads"
+        )
+    return padding
+
+
+def _set_names(keep: np.ndarray) -> str:
+    """'SBS96+DBS78' for the sets whose channels are all True in `keep`."""
+    names, start = [], 0
+    for name, n in zip(SET_NAMES, SET_SIZES, strict=True):
+        if keep[start : start + n].all():
+            names.append(name)
+        start += n
+    return "+".join(names)
 
 
 def model_provenance(saved: dict, run_dir: Path) -> dict:

@@ -51,6 +51,23 @@ def channel_set_status(present: list[str]) -> dict[str, str]:
     return {name: EXACT if name in exact else NOT_COMPUTABLE for name in CHANNEL_SETS}
 
 
+def measured_sets(adata: ad.AnnData) -> list[str] | None:
+    """The channel sets this cohort measured, from its own record (layout order), None when it has none.
+
+    `uns['nanog1']['channel_sets']` ({set: 'exact' | 'not_computable'}) wins; else
+    `channel_sets_present`. A model applied to the cohort masks every other set as unmeasured, so an
+    absent ID83 is never read as "zero indels".
+    """
+    meta = adata.uns.get("nanog1") or {}
+    status = meta.get("channel_sets")
+    if isinstance(status, dict) and status:
+        return with_derived_sets([str(k) for k, v in status.items() if str(v) == EXACT])
+    present = meta.get("channel_sets_present")
+    if present is None:
+        return None
+    return with_derived_sets([str(p) for p in np.atleast_1d(present)])
+
+
 def full_layout(counts: np.ndarray, present: list[str]) -> np.ndarray:
     """Counts in the full layout: a legacy SBS96+DBS78+ID83 matrix is widened, and each derived set is
     folded from its source set where that source was measured (a cohort's derived sets always agree)."""
