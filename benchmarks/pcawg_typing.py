@@ -49,17 +49,17 @@ def pcawg_cohort(pcawg_dir: Path, min_genomes: int):
     samples = list(mats["SBS96"].counts.columns)
     for m in mats.values():
         samples = [s for s in samples if s in m.counts.columns]
-    counts = np.hstack([mats[n].counts[samples].T.to_numpy() for n in CHANNEL_SETS])
+    counts = np.hstack([mats[n].counts[samples].T.to_numpy() for n in FILES])
     types = mats["SBS96"].cancer_types.reindex(samples)
     keep_types = types.value_counts()[lambda c: c >= min_genomes].index
     keep = types.isin(keep_types).to_numpy()
     adata = assemble_cohort(
         counts[keep],
         [s for s, k in zip(samples, keep, strict=True) if k],
-        {"channel_sets_present": list(CHANNEL_SETS), "source": str(pcawg_dir)},
+        {"channel_sets_present": list(FILES), "source": str(pcawg_dir)},
         cancer_types=types[keep],
     )
-    for name in CHANNEL_SETS:
+    for name in FILES:
         attr = read_pcawg_attributions(pcawg_dir, name)
         sigs = [c for c in attr.columns if c not in ("cancer_type", "accuracy")]
         adata.obsm[f"exposures_{name}"] = attr[sigs].reindex(adata.obs_names).fillna(0.0).astype(float)

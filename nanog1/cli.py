@@ -346,6 +346,9 @@ def train(
     thin: float = typer.Option(
         None, help="augment: thin each training sample to a U(1-THIN, 1) share of its mutations "
         "(catalogue counts; events in the event view)"),
+    set_dropout: float = typer.Option(
+        None, "--set-dropout", help="augment: mask DBS78, the indels (ID83+ID12) each with this probability "
+        "per draw (ID83 alone with half, SBS96 alone with a third), so cohorts missing a set score alike"),
     seed: int = typer.Option(None),
     experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/<task>)"),
     tracking_uri: str = typer.Option(
@@ -361,7 +364,7 @@ def train(
 
     overrides = dict(task=task, mixer=mixer, view=view, epochs=epochs, hidden=hidden, layers=layers,
                      rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
-                     experiment=experiment, thin=thin)
+                     experiment=experiment, thin=thin, set_dropout=set_dropout)
     cfg = load_config(config, overrides)
     outcome = train_cohort(cohort, out, cfg, tracking_uri, resume, stop_after_epochs)
     if outcome.run_id:

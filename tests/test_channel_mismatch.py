@@ -92,3 +92,19 @@ def test_a_cohort_with_nothing_the_model_reads_is_refused(trained):
             only_sbs,
             source="m",
         )
+
+
+def test_set_dropout_masks_whole_sets_at_the_stated_rates():
+    from nanog1.encoder.data import set_dropout_mask
+
+    torch.manual_seed(0)
+    mask = set_dropout_mask(20000, 0.3).numpy()
+    whole = {name: mask[:, set_slice(name)] for name in SET_NAMES}
+    for name, block in whole.items():  # a set is masked whole or not at all
+        assert (block.all(1) | ~block.any(1)).all(), name
+    rate = {name: block[:, 0].mean() for name, block in whole.items()}
+    assert rate["SBS6"] == 0 and rate["DBS78"] == pytest.approx(0.3, abs=0.02)
+    assert rate["ID12"] == pytest.approx(0.3, abs=0.02)
+    assert rate["ID83"] == pytest.approx(1 - 0.7 * 0.85, abs=0.02)  # with ID12, or alone (no reference)
+    assert rate["SBS96"] == pytest.approx(0.1, abs=0.02)
+    assert (whole["ID83"][:, 0] >= whole["ID12"][:, 0]).all()  # ID12 never masked while ID83 is read

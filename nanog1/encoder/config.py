@@ -42,6 +42,11 @@ class TrainConfig:
     # counts binomially; events in the event view), a lower-coverage copy of the same tumour. On PCAWG
     # fold 0, thin 0.5 took the SAVO encoder from 0.770 to 0.806 top-1 (BENCHMARKS.md); 0 turns it off.
     thin: float = 0.0
+    # Channel-set dropout: in each training draw DBS78 is masked as unmeasured with this probability, the
+    # indels (ID83 + ID12) likewise, ID83 alone (reference-free input) with half of it and SBS96 alone
+    # (SBS6 kept) with a third, so a cohort that lacks a set (a study without DBS or indel calls, a MAF
+    # without a reference) meets inputs the model trained on (#31). 0 turns it off.
+    set_dropout: float = 0.0
     class_weighting: bool = True
     min_class_size: int = 2
     amp: bool = True
@@ -55,6 +60,8 @@ class TrainConfig:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0.0 <= self.thin < 1.0:
             raise ValueError(f"thin must be in [0, 1), got {self.thin}")
+        if not 0.0 <= self.set_dropout < 1.0:
+            raise ValueError(f"set_dropout must be in [0, 1), got {self.set_dropout}")
 
     def to_dict(self) -> dict:
         """Plain dict (MLflow params, checkpoint)."""

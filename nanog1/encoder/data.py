@@ -165,6 +165,26 @@ def thin_counts(counts: torch.Tensor, thin: float, keep: torch.Tensor | None = N
     return torch.binomial(counts.float(), keep.expand(counts.shape)).to(counts.dtype)
 
 
+#: Channel-set dropout groups: (sets masked together, probability as a multiple of `set_dropout`).
+DROPOUT_GROUPS: tuple[tuple[tuple[str, ...], float], ...] = (
+    (("DBS78",), 1.0),
+    (("ID83", "ID12"), 1.0),
+    (("ID83",), 0.5),
+    (("SBS96",), 1 / 3),
+)
+
+
+def set_dropout_mask(n: int, p: float) -> torch.Tensor:
+    """[n, N_CHANNELS] True where a training draw masks a set as unmeasured (see `DROPOUT_GROUPS`)."""
+    owner = np.repeat(np.arange(len(SET_NAMES)), SET_SIZES)
+    mask = torch.zeros(n, N_CHANNELS, dtype=torch.bool)
+    for sets, scale in DROPOUT_GROUPS:
+        cols = torch.from_numpy(np.isin(owner, [SET_NAMES.index(s) for s in sets]))
+        hit = torch.rand(n, 1) < p * scale
+        mask |= hit & cols
+    return mask
+
+
 class IndexDataset(Dataset):
     """A list of sample indices; the collate function turns a batch of them into tensors."""
 
@@ -193,11 +213,13 @@ class Collate:
         max_events: int = 2048,
         train: bool = True,
         thin: float = 0.0,
+        set_dropout: float = 0.0,
     ):
         if view == "events" and arrays.tokens is None:
             raise UserError("the event view needs uns['tokens'] in the cohort (ingest from VCF/MAF files)")
         self.a, self.view, self.max_events, self.train = arrays, view, max_events, train
         self.thin = thin if train else 0.0
+        self.set_dropout = set_dropout if train else 0.0
 
     def __call__(self, idx: list[int]) -> dict:
         ix = np.asarray(idx, dtype=np.int64)
@@ -208,6 +230,8 @@ class Collate:
             "labels": torch.from_numpy(self.a.labels[ix]),
             "exposures": {k: torch.from_numpy(v[ix]) for k, v in self.a.exposures.items()},
         }
+        if self.set_dropout > 0:
+            batch["set_padding"] = set_dropout_mask(len(ix), self.set_dropout)
         if self.view == "events":
             batch.update(self._events(ix, keep))
         return batch

@@ -137,7 +137,9 @@ def train_with_budget(
         IndexDataset(train_idx),
         batch_size=cfg.batch_size,
         sampler=RandomSampler(IndexDataset(train_idx), generator=gen),
-        collate_fn=Collate(arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin),
+        collate_fn=Collate(
+            arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin, set_dropout=cfg.set_dropout
+        ),
     )
     total = math.ceil(len(train_idx) / cfg.batch_size) * cfg.epochs
     opt = torch.optim.AdamW(_lr_groups(model, cfg.lr, cfg.weight_decay, lr_scales), lr=cfg.lr)

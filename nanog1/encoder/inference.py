@@ -45,7 +45,8 @@ def to_device(batch: dict, device: torch.device) -> dict:
 def _padding(batch: dict, ctx: LossContext) -> torch.Tensor:
     if ctx.view == "events":
         return batch["event_padding"]
-    return ctx.channel_padding.unsqueeze(0).expand(batch["counts"].shape[0], -1)
+    padding = ctx.channel_padding.unsqueeze(0).expand(batch["counts"].shape[0], -1)
+    return padding | batch["set_padding"] if "set_padding" in batch else padding
 
 
 def batch_loss(

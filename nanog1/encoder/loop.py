@@ -148,7 +148,9 @@ def _loader(arrays, train_idx, cfg: TrainConfig, dist_info: DistInfo, generator)
         batch_size=cfg.batch_size,
         sampler=sampler,
         generator=generator,
-        collate_fn=Collate(arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin),
+        collate_fn=Collate(
+            arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin, set_dropout=cfg.set_dropout
+        ),
     )
 
 
