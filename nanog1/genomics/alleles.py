@@ -55,19 +55,22 @@ def contig_order(names: list[str]) -> list[str]:
     return sorted(set(names), key=lambda c: (rank.get(c, 26), c))
 
 
-def _lengths(alleles: np.ndarray) -> np.ndarray:
-    return np.fromiter(map(len, alleles), dtype=np.int64, count=len(alleles))
+_PLAIN = frozenset("ACGT")
 
 
-def _plain(alleles: np.ndarray) -> np.ndarray:
-    """True where an allele is A/C/G/T letters only, or a lone '-' (MAF/text indel notation)."""
-    if len(alleles) == 0:
-        return np.zeros(0, dtype=bool)
-    lengths = _lengths(alleles)
-    bad = (encode("".join(alleles)) == 4).astype(np.int64)
-    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    n_bad = np.add.reduceat(np.append(bad, 0), np.minimum(starts, len(bad)))
-    return ((n_bad == 0) & (lengths > 0)) | (alleles == "-")
+def _per_allele(alleles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Length (int32) and plain-ness of each allele, computed once per distinct allele: True where it
+    is A/C/G/T letters only, or a lone '-' (MAF/text indel notation)."""
+    codes, uniques = pd.factorize(alleles)
+    lengths = np.array([len(u) for u in uniques] + [0], dtype=np.int32)
+    plain = np.array([u == "-" or (bool(u) and set(u) <= _PLAIN) for u in uniques] + [False], dtype=bool)
+    return lengths[codes], plain[codes]
+
+
+def _mask(n: int, rows: np.ndarray) -> np.ndarray:
+    out = np.zeros(n, dtype=bool)
+    out[rows] = True
+    return out
 
 
 class _Fate:
@@ -91,7 +94,7 @@ def _check(table: VariantTable, pass_only: bool, fate: _Fate) -> Counter:
         if "filter" in table.annotations and bad.any():
             dropped.update(pd.Series(table.annotations["filter"][bad]).value_counts().to_dict())
         fate.skip(bad, "non_pass")
-    ok = _plain(table.ref) & _plain(table.alt)
+    ok = _per_allele(table.ref)[1] & _per_allele(table.alt)[1]
     symbolic = ~ok
     symbolic[symbolic] = [is_symbolic(a) for a in table.alt[symbolic]]
     fate.skip(symbolic, "symbolic_allele")
@@ -194,13 +197,15 @@ def classify_without_reference(table: VariantTable, pass_only: bool = True) -> t
     samples = sorted(set(table.declared) | set(table.sample.tolist()))
     fate = _Fate(len(table))
     dropped = _check(table, pass_only, fate)
-    names = pd.Series(table.chrom, dtype=object)
-    chrom = names.map({c: contig_key(str(c)) for c in names.unique()}).to_numpy(dtype=object)
-    contigs = contig_order(chrom[fate.alive].tolist())
+    codes, names = pd.factorize(table.chrom)
+    keys = np.array([contig_key(str(c)) for c in names], dtype=object)
+    contigs = contig_order(list(keys[np.unique(codes[fate.alive])]) if len(codes) else [])
     index = {c: i for i, c in enumerate(contigs)}
-    cid = pd.Series(chrom, dtype=object).map(index).fillna(-1).to_numpy(np.int64)
-    sid = np.searchsorted(np.asarray(samples, dtype=object), table.sample).astype(np.int64)
-    lr, la = _lengths(table.ref), _lengths(table.alt)
+    cid = np.array([index.get(k, -1) for k in keys] + [-1], dtype=np.int32)[codes]
+    sample_codes, sample_names = pd.factorize(table.sample)
+    rank = np.searchsorted(np.asarray(samples, dtype=object), np.asarray(sample_names, dtype=object))
+    sid = np.append(rank, -1).astype(np.int32)[sample_codes]
+    lr, la = _per_allele(table.ref)[0], _per_allele(table.alt)[0]
     dash = (table.ref == "-") | (table.alt == "-")
     single = fate.alive & (lr == 1) & (la == 1) & ~dash
     multi = fate.alive & (lr == la) & (lr > 1) & ~dash
@@ -212,8 +217,8 @@ def classify_without_reference(table: VariantTable, pass_only: bool = True) -> t
     rec, pos, rc, ac = (np.concatenate([np.asarray(a, np.int64), b]) for a, b in zip(snv, extra, strict=True))
     order = np.lexsort((rec, pos, cid[rec], sid[rec]))
     rec, pos, rc, ac = rec[order], pos[order], rc[order], ac[order]
-    starts, runs = find_doublets(sid[rec] * (len(contigs) + 1) + cid[rec], pos, compat=False)
-    fate.skip(np.isin(np.arange(len(table)), rec[runs]), "mnv")
+    starts, runs = find_doublets(sid[rec].astype(np.int64) * (len(contigs) + 1) + cid[rec], pos, compat=False)
+    fate.skip(_mask(len(table), rec[runs]), "mnv")
     lone = np.ones(len(rec), dtype=bool)
     lone[starts] = lone[starts + 1] = False
     lone &= ~runs & fate.alive[rec]
@@ -224,7 +229,7 @@ def classify_without_reference(table: VariantTable, pass_only: bool = True) -> t
     channel, motif, sbs96 = _sbs(rc[lone], ac[lone], context[rec[lone]] if use_context else None)
     dbs = DBS_OFFSET + classify_dbs(rc[starts], rc[starts + 1], ac[starts], ac[starts + 1])
     ids = _indel_channels(table.ref[indel], table.alt[indel])
-    fate.skip(np.isin(np.arange(len(table)), indel[ids < 0]), "complex_indel")
+    fate.skip(_mask(len(table), indel[ids < 0]), "complex_indel")
     ev_rec = np.concatenate([rec[lone], rec[starts], indel[ids >= 0]])
     ev_channel = np.concatenate([channel, dbs, ID12_OFFSET + ids[ids >= 0]])
     ev_motif = np.concatenate([motif, np.full(len(starts) + int((ids >= 0).sum()), -1)])

@@ -22,6 +22,7 @@ consequence (`Variant_Classification`), FILTER, sequence context (`CONTEXT` or
 from __future__ import annotations
 
 import gzip
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -81,9 +82,12 @@ def looks_like_maf(path: Path) -> bool:
 
 
 def _per_unique(values: pd.Series, fn) -> np.ndarray:
-    """fn applied to each distinct value only (MAF columns repeat few values), as an object array."""
+    """fn applied to each distinct value only (MAF columns repeat few values), as an object array.
+
+    Results are interned, so one gene or tumour name is one string object across all blocks of a file
+    (10 M records would otherwise hold a copy per block)."""
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    cleaned = np.array([fn(u) for u in uniques] + [fn(None)], dtype=object)
+    cleaned = np.array([sys.intern(fn(u)) for u in uniques] + [fn(None)], dtype=object)
     return cleaned[codes]
 
 
