@@ -65,6 +65,13 @@ def channel_padding(adata, counts: np.ndarray) -> np.ndarray:
             stacklevel=2,
         )
     present = {str(p) for p in present}
+    if not present & set(SET_NAMES):
+        from nanog1.errors import UserError
+
+        raise UserError(
+            f"the cohort measured none of the channel sets {', '.join(SET_NAMES)} "
+            "(uns['nanog1']['channel_sets_present'] is empty): re-ingest it"
+        )
     return np.concatenate(
         [np.full(n, name not in present) for name, n in zip(SET_NAMES, SET_SIZES, strict=True)]
     )
