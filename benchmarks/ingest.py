@@ -211,7 +211,7 @@ def _human(args) -> bool:
     from ingest_inputs import make_big_genome
 
     genome_dir = Path(args.genome_dir)
-    fasta = make_big_genome(genome_dir / "genome.fa")
+    fasta = make_big_genome(genome_dir / "genome.fa", scale=args.genome_scale)
     tools = args.tools.split(",")
     _prepare_references(fasta, tools)
     if args.fixed_cost:
@@ -246,6 +246,8 @@ def main() -> None:
     parser.add_argument("--tools", default="sigprofiler,nanog1-compatible,nanog1-default",
                         help="comma-separated subset to run; ratios need sigprofiler")
     parser.add_argument("--genome-dir", help="human-size mode: folder for the GRCh38-sized genome and VCFs")
+    parser.add_argument("--genome-scale", type=float, default=1.0,
+                        help="contig lengths as a share of GRCh38's (0.01: a 31 Mb genome)")
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--min-variants", type=int, default=1000)
     parser.add_argument("--max-variants", type=int, default=10000)
