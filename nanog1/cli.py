@@ -106,7 +106,9 @@ def ingest_command(
     reference: Path | None = typer.Option(
         None, "--reference", "-r",
         help="Reference FASTA. Without it: SBS6, DBS78, ID12 and tokens from the alleles alone "
-        "(SBS96 too where a MAF has a CONTEXT/ref_context column); SBS96/ID83 not computable.",
+        "(SBS96 too where a MAF has a CONTEXT/ref_context column); SBS96/ID83 not computable. "
+        "Its .fai is checked first (rebuilt if stale, or refused if not writable); contigs are cached as "
+        ".npy beside it or in ~/.cache/nanog1 (NANOG1_REFERENCE_CACHE=DIR|off).",
     ),
     samples: Path | None = typer.Option(None, "--samples", help="Sample sheet (CSV/TSV): id, cancer type."),
     out: Path = typer.Option(..., "--out", "-o", help="Cohort .h5ad to write (atomically)."),
