@@ -111,7 +111,7 @@ def ingest_command(
         ".npy beside it or in ~/.cache/nanog1 (NANOG1_REFERENCE_CACHE=DIR|off).",
     ),
     samples: Path | None = typer.Option(None, "--samples", help="Sample sheet (CSV/TSV): id, cancer type."),
-    out: Path = typer.Option(..., "--out", "-o", help="Cohort .h5ad to write (atomically)."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Cohort .h5ad to write (atomically)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files processed in parallel."),
     filter_: str = typer.Option("PASS", "--filter", help="PASS: keep PASS/'.' records; all: any FILTER."),
     on_error: str = typer.Option("stop", "--on-error", help="stop: fail on a bad line; skip: count it."),
@@ -124,12 +124,42 @@ def ingest_command(
         help="Gene annotation (BED, GTF or GFF3): names the gene of each token by interval overlap where "
         "the input has no gene column (VCFs); consequence stays unknown.",
     ),
+    tumor_sample: str | None = typer.Option(
+        None, "--tumor-sample", help="Tumour column of the VCFs (default: ##tumor_sample header, or TUMOR)."
+    ),
+    normal_sample: str | None = typer.Option(
+        None, "--normal-sample", help="Normal column of the VCFs (never a cohort sample)."
+    ),
+    duplicates: str = typer.Option(
+        "error", "--duplicates", help="A sample given by two files: error, or sum (e.g. SNV + indel files)."
+    ),
+    sheet_policy: str = typer.Option(
+        "strict",
+        "--sheet-policy",
+        help="strict: every sheet row needs an input and every input a row; subset: rows may lack an"
+        " input; lenient: mismatches only reported.",
+    ),
+    max_skip_fraction: float = typer.Option(
+        0.05,
+        "--max-skip-fraction",
+        help="Refuse a file that loses more than this share of its calls (REF mismatch, unknown contig,"
+        " no carrier, ...; FILTER and somatic status aside). 1 allows any loss.",
+    ),
+    check_only: bool = typer.Option(
+        False, "--check-only", help="Check inputs and sheet only (VCF headers; no record read)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
 ) -> None:
-    """Turn VCF/BCF/MAF/text files or catalogue matrices into a cohort .h5ad (channel sets, tokens)."""
-    from rich.console import Console
+    """Turn VCF/BCF/MAF/text files or catalogue matrices into a cohort .h5ad (channel sets, tokens).
 
-    from nanog1.genomics.ingest import IngestOptions, ingest
+    Tumour/normal VCFs give their tumour only. Errors (exit 2) name the file and line; nothing is
+    written then. The summary counts every call: read = counted + skipped by reason, per file and
+    per sample (also in the cohort's uns['nanog1']['accounting']).
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    from nanog1.genomics.ingest import IngestOptions, check_inputs, ingest
     from nanog1.genomics.summary import summary_table
     from nanog1.genomics.variants import InputError
 
@@ -138,11 +168,25 @@ def ingest_command(
         options = IngestOptions(
             filter=filter_, on_error=on_error, sigprofiler_compatible=sigprofiler_compatible,
             jobs=jobs, bin_size=bin_size, progress=not quiet, genes=str(genes) if genes else None,
+            tumor_sample=tumor_sample,
+            normal_sample=normal_sample, duplicates=duplicates, sheet_policy=sheet_policy,
+            max_skip_fraction=max_skip_fraction,
         )
-        report = ingest(inputs, reference, samples, out, options)
+        if check_only:
+            plans, notes = check_inputs(inputs, samples, options)
+        elif out is None:
+            raise ValueError("--out is required (or --check-only)")
+        else:
+            report = ingest(inputs, reference, samples, out, options)
     except (InputError, ValueError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/red] {err}")
+        console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from err
+    if check_only:
+        for note in notes:
+            console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
+        named = sum(len(p.samples) for p in plans if p.samples)
+        typer.echo(f"checked {len(plans)} inputs ({named} samples named by VCF headers): no errors")
+        return
     if not quiet:
         Console().print(summary_table(report))
     status = report.channel_sets
@@ -152,6 +196,8 @@ def ingest_command(
     if missing:
         why = " (no reference given)" if reference is None else ""
         console.print(f"channel sets not computable{why}: {', '.join(missing)}")
+    for note in report.notes:
+        console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
     if report.no_mutation_samples:
         flagged = report.no_mutation_samples
         console.print(
@@ -170,18 +216,25 @@ def cohort_merge(
     out: Path = typer.Option(..., "--out", help="merged cohort .h5ad (written atomically)"),
     samples: Path = typer.Option(None, "--samples", exists=True, dir_okay=False, help="sample sheet CSV/TSV"),
     duplicates: str = typer.Option("error", "--duplicates", help="a sample in two parts: error | sum"),
+    sheet_policy: str = typer.Option(
+        "strict",
+        "--sheet-policy",
+        help="strict: a sheet sample in no part, or a part's sample not in the sheet, is an error;"
+        " lenient: reported only (never added as a zero-mutation sample)",
+    ),
 ) -> None:
     """The gather step: merge ingested parts (one per input file) into one AnnData cohort."""
     from nanog1.genomics.merge import MergeOptions, merge_cohort
 
     try:
-        rep = merge_cohort(parts, out, samples, MergeOptions(duplicates=duplicates))
+        options = MergeOptions(duplicates=duplicates, sheet_policy=sheet_policy)
+        rep = merge_cohort(parts, out, samples, options)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
     typer.echo(
         f"wrote {out}: {rep.samples} samples from {rep.parts} parts; summed {rep.samples_summed},"
-        f" sheet-only {rep.sheet_only}, not in sheet {rep.not_in_sheet}; tokens {rep.tokens}"
+        f" sheet rows without a part {rep.sheet_only}, not in sheet {rep.not_in_sheet}; tokens {rep.tokens}"
     )
     for note in rep.notes:
         typer.echo(f"note: {note}")

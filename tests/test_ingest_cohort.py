@@ -34,7 +34,8 @@ def world(tmp_path_factory):
 @pytest.fixture(scope="module")
 def cohort(world):
     work, _, paths, sheet = world
-    report = ingest(paths, work / "g.fa", sheet, work / "c.h5ad", IngestOptions(bin_size=10_000))
+    options = IngestOptions(bin_size=10_000, sheet_policy="lenient")
+    report = ingest(paths, work / "g.fa", sheet, work / "c.h5ad", options)
     return report, read_cohort(work / "c.h5ad")
 
 
@@ -89,7 +90,8 @@ def test_tokens_round_trip_to_counts(cohort):
 
 def test_parallel_equals_serial(world, cohort, tmp_path):
     work, _, paths, sheet = world
-    ingest(paths, work / "g.fa", sheet, tmp_path / "p.h5ad", IngestOptions(bin_size=10_000, jobs=2))
+    options = IngestOptions(bin_size=10_000, jobs=2, sheet_policy="lenient")
+    ingest(paths, work / "g.fa", sheet, tmp_path / "p.h5ad", options)
     a, b = cohort[1], read_cohort(tmp_path / "p.h5ad")
     np.testing.assert_array_equal(a.X, b.X)
     for key in ("offsets", "channel", "pos", "bin"):
@@ -173,6 +175,8 @@ def test_cli_summary_and_errors(world, tmp_path):
             str(out),
             "-j",
             "2",
+            "--sheet-policy",
+            "lenient",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -197,6 +201,8 @@ def test_cli_summary_and_errors(world, tmp_path):
             "skip",
             "--filter",
             "all",
+            "--max-skip-fraction",
+            "1",
             "-q",
         ],
     )

@@ -66,8 +66,11 @@ def bins_consistent(adata: ad.AnnData) -> bool:
     """Every event's bin equals the genome-wide bin of its contig and position under the cohort's vocab."""
     t = adata.uns["tokens"]
     starts = bin_offsets(list(t["vocab"]["contig_length"]))
-    return bool((np.asarray(t["bin"]) == starts[np.asarray(t["chrom"])] + (np.asarray(t["pos"]) - 1)
-                 // 1_000_000).all())
+    return bool(
+        (
+            np.asarray(t["bin"]) == starts[np.asarray(t["chrom"])] + (np.asarray(t["pos"]) - 1) // 1_000_000
+        ).all()
+    )
 
 
 def test_concat_equals_stacked_parts_with_tokens(tmp_path: Path):
@@ -96,7 +99,9 @@ def test_concat_equals_stacked_parts_with_tokens(tmp_path: Path):
 def test_duplicate_sample_is_an_error_naming_it():
     rng = np.random.default_rng(2)
     a, b = make_part(rng, ["s1", "dup"], ["1"]), make_part(rng, ["dup", "s9"], ["1"])
-    with pytest.raises(ValueError, match=r"'dup'.*a\.h5ad.*b\.h5ad.*--duplicates sum"):
+    with pytest.raises(
+        ValueError, match=r"'dup' is given by 2 files \(.*a\.h5ad, .*b\.h5ad\).*--duplicates sum"
+    ):
         merge_adatas([a, b], [Path("a.h5ad"), Path("b.h5ad")])
 
 
@@ -121,21 +126,29 @@ def test_duplicates_sum_adds_counts_and_joins_events():
     assert bins_consistent(merged)
 
 
-def test_sample_sheet_joins_and_adds_samples_without_mutations(tmp_path: Path):
+def test_sample_sheet_joins_and_mismatches_are_errors_never_zero_rows(tmp_path: Path):
     rng = np.random.default_rng(4)
     a = make_part(rng, ["s1", "s2"], ["1"], types=["Lung", "Lung"])
     sheet = tmp_path / "samples.tsv"
     sheet.write_text("sample\tcancer_type\tdonor\ns2\tSkin\td2\ns8\tBreast\td8\n")
-    merged, report = merge_adatas([a], [Path("a")], sample_sheet=sheet)
-    assert list(merged.obs_names) == ["s1", "s2", "s8"]
-    assert (report.sheet_only, report.not_in_sheet) == (1, 1)
-    assert list(merged.obs["cancer_type"].astype(str)) == ["Lung", "Skin", "Breast"]
-    assert merged.obs.loc["s8", "no_mutations"]
-    assert merged.obs.loc["s1", "no_mutations"] == (a.X[0].sum() == 0)
-    assert merged.X[2].sum() == 0 and merged.obs.loc["s8", "donor"] == "d8"
+    with pytest.raises(
+        ValueError, match=r"samples\.tsv: sample 's8' of the sheet is in no part; sample 's1' has no row"
+    ):
+        merge_adatas([a], [Path("a")], sample_sheet=sheet)
+    merged, report = merge_adatas(
+        [a], [Path("a")], sample_sheet=sheet, options=MergeOptions(sheet_policy="lenient")
+    )
+    assert list(merged.obs_names) == ["s1", "s2"]
+    assert (report.sheet_only, report.not_in_sheet) == (1, 1) and len(report.notes) == 2
+    assert list(merged.obs["cancer_type"].astype(str)) == ["Lung", "Skin"]
+    assert merged.obs.loc["s2", "donor"] == "d2" and merged.obs.loc["s1", "no_mutations"] == (
+        a.X[0].sum() == 0
+    )
     assert isinstance(merged.obs["cancer_type"].dtype, pd.CategoricalDtype)
-    t = merged.uns["tokens"]
-    assert len(t["offsets"]) == 4 and t["offsets"][3] == t["offsets"][2]
+    np.testing.assert_array_equal(merged.uns["tokens"]["offsets"], a.uns["tokens"]["offsets"])
+    sheet.write_text("sample\tcancer_type\ns1\tLiver\ns2\tSkin\n")
+    merged, report = merge_adatas([a], [Path("a")], sample_sheet=sheet)
+    assert list(merged.obs["cancer_type"].astype(str)) == ["Liver", "Skin"] and report.notes == []
 
 
 def test_bad_parts_are_named():
@@ -169,5 +182,23 @@ def test_merge_cohort_writes_a_readable_cohort(tmp_path: Path):
     assert list(parts["path"]) == [str(p) for p in paths]
     assert list(parts["bytes"]) == [p.stat().st_size for p in paths]
     assert back.uns["nanog1"]["skips_per_file"].to_dict("list") == {
-        "non_pass": [2, 0], "ref_mismatch": [1, 0], "duplicate": [0, 4]}
+        "non_pass": [2, 0],
+        "ref_mismatch": [1, 0],
+        "duplicate": [0, 4],
+    }
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
+    with pytest.raises(ValueError, match="the same file is given twice"):
+        merge_cohort([paths[0], paths[1], paths[0]], tmp_path / "twice.h5ad", options=MergeOptions("sum"))
+
+
+def test_complementary_channel_sets_combine_without_sum_overlapping_ones_do_not():
+    rng = np.random.default_rng(6)
+    sbs, ids = make_part(rng, ["s1", "s2"], ["1"]), make_part(rng, ["s1", "s3"], ["1"])
+    sbs.uns["nanog1"]["channel_sets_present"] = ["SBS96"]
+    ids.uns["nanog1"]["channel_sets_present"] = ["ID83"]
+    merged, report = merge_adatas([sbs, ids], [Path("sbs.h5ad"), Path("id.h5ad")])
+    assert list(merged.obs_names) == ["s1", "s2", "s3"] and report.samples_summed == 1
+    np.testing.assert_allclose(merged["s1"].X[0], sbs["s1"].X[0] + ids["s1"].X[0])
+    ids.uns["nanog1"]["channel_sets_present"] = ["ID83", "SBS96"]
+    with pytest.raises(ValueError, match=r"'s1' is given by 2 files \(sbs\.h5ad, id\.h5ad\)"):
+        merge_adatas([sbs, ids], [Path("sbs.h5ad"), Path("id.h5ad")])

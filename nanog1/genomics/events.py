@@ -10,7 +10,7 @@ SigProfilerMatrixGenerator's matrices (see `classify.find_doublets` and `indels`
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,8 @@ class Events:
     annotations: dict[str, np.ndarray] = field(default_factory=dict)
     #: Per-sample record accounting (alleles.RecordTally) where the classifier keeps one.
     tally: object | None = None
+    #: Per-sample call accounting of the reference path (calls, counted, skipped by reason; `Tally`).
+    accounting: pd.DataFrame | None = None
 
     def counts(self) -> np.ndarray:
         """Samples x N_CHANNELS counts (int64) in `all_channels()` order."""
@@ -53,28 +55,77 @@ class Events:
         return flat.reshape(len(self.samples), N_CHANNELS)
 
 
+class Tally:
+    """What became of each row (call) of a VariantTable: counted, or skipped for its first reason.
+
+    A row is counted when it gave at least one event (a doublet's two rows, or both bases of a 2-bp
+    record, count once each); otherwise it is skipped, under the first reason recorded for it. Rows
+    are identified by `VariantTable.line` renumbered 0..n-1 (see `classify_table`).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.reasons: list[str] = []
+        self.outcome = np.full(n, -1, dtype=np.int64)
+        self.counted = np.zeros(n, dtype=bool)
+
+    def skip(self, reason: str, rows: np.ndarray) -> None:
+        """Record `reason` for rows that have none yet."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if not len(rows):
+            return
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        fresh = rows[self.outcome[rows] < 0]
+        self.outcome[fresh] = self.reasons.index(reason)
+
+    def count(self, rows: np.ndarray) -> None:
+        """Mark rows that gave an event."""
+        self.counted[np.asarray(rows, dtype=np.int64)] = True
+
+    def result(self, sample: np.ndarray, samples: list[str]) -> tuple[Counter, pd.DataFrame]:
+        """Skips by reason, and per sample: calls = counted + skipped by reason (a DataFrame)."""
+        skipped = ~self.counted
+        if (self.outcome[skipped] < 0).any():
+            raise AssertionError("a call was neither counted nor skipped (classification bug)")
+        codes = self.outcome[skipped]
+        skips = Counter({r: int((codes == i).sum()) for i, r in enumerate(self.reasons)})
+        table = pd.DataFrame(0, index=pd.Index(samples, dtype=object), columns=["calls", "counted"])
+        table["calls"] = np.bincount(sample, minlength=len(samples))
+        table["counted"] = np.bincount(sample[self.counted], minlength=len(samples))
+        for i, r in enumerate(self.reasons):
+            table[r] = np.bincount(sample[skipped][codes == i], minlength=len(samples))
+        return +skips, table
+
+
+def _row_samples(table: VariantTable, samples: list[str]) -> np.ndarray:
+    """Sample index of every row."""
+    return np.searchsorted(np.asarray(samples, dtype=object), table.sample).astype(np.int64)
+
+
 @dataclass
 class _Parts:
-    """Event arrays collected contig by contig."""
+    """Event arrays collected contig by contig, marking the rows they came from as counted."""
 
+    tally: Tally
     cols: tuple[list, ...] = field(default_factory=lambda: ([], [], [], [], []))
 
-    def add(self, sample, channel, motif, contig: int, pos) -> None:
-        """Append one batch of events of one contig."""
+    def add(self, sample, channel, motif, contig: int, pos, rows) -> None:
+        """Append one batch of events of one contig (`rows`: the calls each event came from)."""
         n = len(sample)
         values = (sample, channel, motif, np.full(n, contig), pos)
         for col, value in zip(self.cols, values, strict=True):
             col.append(np.asarray(value, dtype=np.int64))
+        self.tally.count(rows)
 
     def arrays(self) -> list[np.ndarray]:
         """sample, channel, motif, contig, pos as int64 arrays."""
         return [np.concatenate(c) if c else np.zeros(0, dtype=np.int64) for c in self.cols]
 
 
-def _drop(table: VariantTable, bad: np.ndarray, reason: str, skips: Counter) -> VariantTable:
+def _drop(table: VariantTable, bad: np.ndarray, reason: str, skips: Tally) -> VariantTable:
     """Rows not flagged `bad`; the flagged ones are counted under `reason`."""
     if bad.any():
-        skips[reason] += int(bad.sum())
+        skips.skip(reason, table.line[bad])
         return table.take(~bad)
     return table
 
@@ -90,7 +141,7 @@ def _plain_alleles(alleles: np.ndarray) -> np.ndarray:
     return ((n_bad == 0) & (lengths > 0)) | (alleles == "-")
 
 
-def _checked(table: VariantTable, reference: Reference, compat: bool, pass_only: bool, skips: Counter):
+def _checked(table: VariantTable, reference: Reference, compat: bool, pass_only: bool, skips: Tally):
     """Apply FILTER, allele, contig and duplicate checks; returns the table and resolved contigs."""
     if pass_only:
         table = _drop(table, ~table.passed, "non_pass", skips)
@@ -125,7 +176,7 @@ def _checked(table: VariantTable, reference: Reference, compat: bool, pass_only:
     return _drop(table, dup, "duplicate", skips), contig[~dup]
 
 
-def _split_substitutions(table: VariantTable, compat: bool, skips: Counter) -> tuple[np.ndarray, ...]:
+def _split_substitutions(table: VariantTable, compat: bool, skips: Tally) -> tuple[np.ndarray, ...]:
     """SNV rows (record index, pos, ref code, alt code) including bases of equal-length substitutions."""
     lr = np.fromiter(map(len, table.ref), dtype=np.int64, count=len(table))
     la = np.fromiter(map(len, table.alt), dtype=np.int64, count=len(table))
@@ -138,7 +189,7 @@ def _split_substitutions(table: VariantTable, compat: bool, skips: Counter) -> t
     for i in multi:
         r, a = table.ref[i], table.alt[i]
         if compat and (len(r) > 2 or r[0] == a[0] or r[1] == a[1]):
-            skips["complex_indel" if len(r) > 2 else "ref_equals_alt"] += 1
+            skips.skip("complex_indel" if len(r) > 2 else "ref_equals_alt", table.line[[i]])
             continue
         k = np.array([j for j in range(len(r)) if r[j] != a[j]], dtype=np.int64)
         rec.append(np.full(len(k), i))
@@ -150,44 +201,47 @@ def _split_substitutions(table: VariantTable, compat: bool, skips: Counter) -> t
 
 
 def _substitutions(
-    seq: np.ndarray, snv: tuple[np.ndarray, ...], compat: bool, parts: _Parts, contig: int, skips: Counter
+    seq: np.ndarray, snv: tuple[np.ndarray, ...], compat: bool, parts: _Parts, contig: int, skips: Tally
 ) -> None:
-    """Classify one contig's SNVs (sample, pos, ref code, alt code, record) into DBS78 and SBS96 events.
+    """Classify one contig's SNVs (sample, pos, ref code, alt code, row) into DBS78 and SBS96 events.
 
     Ties in position keep record order, as SigProfilerMatrixGenerator's stable sort does.
     """
     order = np.lexsort((snv[4], snv[1], snv[0]))
-    sid, pos, rc, ac = (x[order] for x in snv[:4])
+    sid, pos, rc, ac, row = (x[order] for x in snv)
     inside = (pos >= 1) & (pos <= len(seq))
     mism = inside & (CODE_TABLE[seq[np.clip(pos - 1, 0, len(seq) - 1)]] != rc)
     if not compat:
-        skips["out_of_range"] += int((~inside).sum())
-        skips["ref_mismatch"] += int(mism.sum())
+        skips.skip("out_of_range", row[~inside])
+        skips.skip("ref_mismatch", row[mism])
         keep = inside & ~mism
-        sid, pos, rc, ac = sid[keep], pos[keep], rc[keep], ac[keep]
+        sid, pos, rc, ac, row = sid[keep], pos[keep], rc[keep], ac[keep], row[keep]
     starts, runs = find_doublets(sid, pos, compat)
     if compat:
         flank = window(seq, pos[starts] - 1, range(-1, 3))
         ok = (flank[0] < 4) & (flank[3] < 4) & (pos[starts] >= 2)
-        skips["out_of_range"] += int((~ok).sum())
+        skips.skip("out_of_range", np.concatenate([row[starts[~ok]], row[starts[~ok] + 1]]))
         starts = starts[ok]
     dbs = classify_dbs(rc[starts], rc[starts + 1], ac[starts], ac[starts + 1])
-    parts.add(sid[starts], DBS_OFFSET + dbs, np.full(len(starts), -1), contig, pos[starts])
+    parts.add(sid[starts], DBS_OFFSET + dbs, np.full(len(starts), -1), contig, pos[starts], row[starts])
+    parts.tally.count(row[starts + 1])
     single = np.ones(len(pos), dtype=bool)
     if not compat:
         single[starts] = single[starts + 1] = False
         single &= ~runs
-        skips["mnv"] += int(runs.sum())
+        skips.skip("mnv", row[runs])
     channel, motif = classify_sbs(seq, pos[single], rc[single], ac[single], flank=2 if compat else 1)
     ok = channel >= 0
+    srow = row[single]
     if compat:
         bad_ref = mism[single]
         ok &= ~bad_ref & (pos[single] >= 3)
-        skips["ref_mismatch"] += int((bad_ref & inside[single]).sum())
-        skips["out_of_range"] += int((~ok & ~bad_ref).sum())
+        skips.skip("ref_mismatch", srow[bad_ref & inside[single]])
+        skips.skip("out_of_range", srow[~ok & ~bad_ref])
+        skips.skip("out_of_range", srow[bad_ref & ~inside[single]])
     else:
-        skips["out_of_range"] += int((~ok).sum())
-    parts.add(sid[single][ok], channel[ok], motif[ok], contig, pos[single][ok])
+        skips.skip("out_of_range", srow[~ok])
+    parts.add(sid[single][ok], channel[ok], motif[ok], contig, pos[single][ok], srow[ok])
 
 
 def _anchored(text: np.ndarray, pos: int, ref: str, alt: str) -> tuple[str, str]:
@@ -229,42 +283,54 @@ def _indels(
     compat: bool,
     parts: _Parts,
     contig: int,
-    skips: Counter,
+    skips: Tally,
 ) -> None:
     """Classify one contig's indels into ID83 events."""
     keep, channel = [], []
     for i in rows:
         got = _indel_channel(text, int(table.pos[i]), table.ref[i], table.alt[i], compat)
         if isinstance(got, str):
-            skips[got] += 1
+            skips.skip(got, table.line[[i]])
         else:
             keep.append(i)
             channel.append(ID_OFFSET + got)
     keep_arr = np.asarray(keep, dtype=np.int64)
-    parts.add(sid[keep_arr], channel, np.full(len(keep), -1), contig, table.pos[keep_arr])
+    parts.add(
+        sid[keep_arr], channel, np.full(len(keep), -1), contig, table.pos[keep_arr], table.line[keep_arr]
+    )
 
 
 def classify_table(
     table: VariantTable, reference: Reference, compat: bool = False, pass_only: bool = True
 ) -> Events:
-    """Classify every usable record of a table; skipped records are counted by reason."""
-    skips: Counter = Counter(table.skips)
+    """Classify every usable call (table row) of a table; skipped calls are counted by reason.
+
+    `Events.skips` holds the table's own (reader) skips plus one reason per call that gave no event;
+    `Events.accounting` has, per sample, calls = counted + skipped by reason.
+    """
     samples = sorted(set(table.declared) | set(table.sample.tolist()))
+    reader_skips = Counter(table.skips)
+    # Rows are renumbered 0..n-1 in `line` (file order kept) so that every skip and event names its call.
+    table = replace(table, line=np.arange(len(table)))
+    row_sample = _row_samples(table, samples)
+    skips = Tally(len(table))
     table, contig = _checked(table, reference, compat, pass_only and not compat, skips)
-    sid = np.searchsorted(np.asarray(samples, dtype=object), table.sample).astype(np.int64)
+    sid = _row_samples(table, samples)
     index = {name: i for i, name in enumerate(reference.contigs)}
     cid = pd.Series(contig, dtype=object).map(index).to_numpy(dtype=np.int64, na_value=-1)
     rec, spos, rc, ac, indel = _split_substitutions(table, compat, skips)
-    parts = _Parts()
+    parts = _Parts(skips)
     for c in np.unique(cid):
         name = reference.contigs[c]
         seq = reference.raw(name)
         m = cid[rec] == c
-        _substitutions(seq, (sid[rec[m]], spos[m], rc[m], ac[m], rec[m]), compat, parts, int(c), skips)
+        snv = (sid[rec[m]], spos[m], rc[m], ac[m], table.line[rec[m]])
+        _substitutions(seq, snv, compat, parts, int(c), skips)
         rows = indel[cid[indel] == c]
         if len(rows):
             _indels(seq, table, rows, sid, compat, parts, int(c), skips)
     s, ch, mo, co, po = parts.arrays()
+    call_skips, accounting = skips.result(row_sample, samples)
     order = np.lexsort((po, co, s))
     # Compact dtypes: a cohort's events are held until the tokens are built (about 20 bytes each).
     return Events(
@@ -274,5 +340,6 @@ def classify_table(
         mo[order].astype(np.int16),
         co[order].astype(np.int32),
         po[order],
-        +skips,
+        +(reader_skips + call_skips),
+        accounting=accounting,
     )

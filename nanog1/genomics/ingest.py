@@ -1,8 +1,13 @@
 """Ingestion orchestration: input files -> classified events -> one cohort .h5ad, with a report.
 
-Each input (VCF/BCF, MAF, SigProfiler text, or a ready catalogue matrix) is processed on its own,
-in worker processes with `jobs > 1`; results are merged by sample name. Nothing is dropped silently:
-every skipped record is counted by reason, per file and in total, and written into the cohort.
+Before any record is read, the inputs are planned (`plan_inputs`): a file named twice, an empty
+file, a VCF whose tumour column cannot be told, a sample sheet that disagrees with the inputs, and
+a sample given by two files are errors naming the files. Each input (VCF/BCF, MAF, SigProfiler text,
+or a ready catalogue matrix) is then processed on its own, in worker processes with `jobs > 1`
+(their errors reach the user as in one process); results are merged by sample name. Nothing is
+dropped silently: every call is counted or skipped by reason, per file and per sample (`read =
+counted + skipped`, in `uns['nanog1']['accounting']`), and a file that loses more than
+`max_skip_fraction` of its calls (FILTER and somatic-status choices aside) is an error.
 """
 
 from __future__ import annotations
@@ -34,12 +39,55 @@ class IngestOptions:
     bin_size: int = 1_000_000
     progress: bool = False
     genes: str | None = None
+    tumor_sample: str | None = None
+    normal_sample: str | None = None
+    duplicates: str = "error"
+    sheet_policy: str = "strict"
+    max_skip_fraction: float = 0.05
 
     def __post_init__(self) -> None:
+        from nanog1.genomics.duplicates import DUPLICATE_POLICIES
+        from nanog1.genomics.samplesheet import SHEET_POLICIES
+
         if self.filter not in ("PASS", "all"):
             raise ValueError(f"filter must be 'PASS' or 'all', not {self.filter!r}")
         if self.on_error not in ("stop", "skip"):
             raise ValueError(f"on_error must be 'stop' or 'skip', not {self.on_error!r}")
+        if self.duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, not {self.duplicates!r}")
+        if self.sheet_policy not in SHEET_POLICIES:
+            raise ValueError(f"sheet policy must be one of {SHEET_POLICIES}, not {self.sheet_policy!r}")
+        if not 0 <= self.max_skip_fraction <= 1:
+            raise ValueError(f"max_skip_fraction must be in [0, 1], not {self.max_skip_fraction}")
+
+
+#: Skip reasons that signal a wrong reference, wrong sample columns or a broken file: the share of
+#: a file's calls lost to them is bounded by `max_skip_fraction`. The others are choices (FILTER,
+#: somatic status) or what the SBS96/DBS78/ID83 classes cannot hold (structural alleles, runs of 3+
+#: substitutions, complex indels, repeated records); they are counted and reported, never refused.
+LOSS_REASONS = (
+    "malformed_line",
+    "unreadable_file",
+    "no_carrier",
+    "unsupported_allele",
+    "ref_equals_alt",
+    "unknown_contig",
+    "ref_mismatch",
+    "out_of_range",
+)
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """One input as planned before reading: its kind, the samples it gives (if known) and VCF routing."""
+
+    path: Path
+    kind: str
+    samples: tuple[str, ...] | None = None
+    vcf: dict = field(default_factory=dict)
+
+
+VARIANT_SETS = ("SBS96", "DBS78", "ID83")
 
 
 @dataclass
@@ -52,10 +100,11 @@ class FileResult:
     samples: list[str]
     counts: np.ndarray
     events: Events | None = None
-    channel_sets: tuple[str, ...] = ("SBS96", "DBS78", "ID83")
+    channel_sets: tuple[str, ...] = VARIANT_SETS
     cancer_types: pd.Series | None = None
     skips: Counter = field(default_factory=Counter)
     status: str = "ok"
+    accounting: pd.DataFrame | None = None
 
 
 @dataclass
@@ -70,6 +119,8 @@ class IngestReport:
     no_mutation_samples: list[str]
     channel_sets_present: list[str]
     channel_sets: dict[str, str] = field(default_factory=dict)
+    accounting: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -93,16 +144,12 @@ def detect_kind(path: Path) -> str:
     return "matrix"
 
 
-def _read_variants(path: Path, kind: str, options: IngestOptions):
+def _read_variants(path: Path, kind: str, options: IngestOptions, vcf: dict):
     compat, on_error = options.sigprofiler_compatible, options.on_error
     if kind == "vcf":
-        from nanog1.genomics.vcf import read_vcf, sample_from_filename
+        from nanog1.genomics.vcf import read_vcf
 
-        if path.stat().st_size == 0:
-            from nanog1.genomics.variants import table_from_lists
-
-            return table_from_lists([], [], [], [], [], [], [], declared=[sample_from_filename(path, compat)])
-        return read_vcf(path, compat=compat, on_error=on_error)
+        return read_vcf(path, compat=compat, on_error=on_error, **vcf)
     if kind == "maf":
         from nanog1.genomics.maf import read_maf
 
@@ -112,8 +159,10 @@ def _read_variants(path: Path, kind: str, options: IngestOptions):
     return read_text(path, compat=compat, on_error=on_error)
 
 
-def process_file(path: Path, reference: Path | None, options: IngestOptions) -> FileResult:
-    """Read and classify one input (the unit of parallel work)."""
+def process_file(
+    path: Path, reference: Path | None, options: IngestOptions, vcf: dict | None = None
+) -> FileResult:
+    """Read and classify one input (the unit of parallel work); `vcf`: tumour/normal/name routing."""
     path = Path(path)
     kind = detect_kind(path)
     if kind == "matrix":
@@ -130,7 +179,7 @@ def process_file(path: Path, reference: Path | None, options: IngestOptions) -> 
             channel_sets=(mat.channel_set,),
             cancer_types=mat.cancer_types,
         )
-    table = _read_variants(path, kind, options)
+    table = _read_variants(path, kind, options, vcf or {})
     if reference is None:
         return _without_reference(path, kind, table, options)
     from nanog1.genomics.reference import open_reference
@@ -143,8 +192,17 @@ def process_file(path: Path, reference: Path | None, options: IngestOptions) -> 
     )
     records = len(table) + sum(table.skips.values())
     status = "empty" if records == 0 else "ok"
+    accounting = _file_accounting(events.accounting, table.skips, events.samples)
     return FileResult(
-        str(path), kind, records, events.samples, events.counts(), events, skips=events.skips, status=status
+        str(path),
+        kind,
+        records,
+        events.samples,
+        events.counts(),
+        events,
+        skips=events.skips,
+        status=status,
+        accounting=accounting,
     )
 
 
@@ -170,6 +228,7 @@ def _without_reference(path: Path, kind: str, table, options: IngestOptions) -> 
         cancer_types=types,
         skips=events.skips,
         status="empty" if records == 0 else "ok",
+        accounting=_tally_accounting(events.tally.table) if events.tally is not None else None,
     )
 
 
@@ -181,6 +240,37 @@ def _measured_sets(results: list[FileResult]) -> list[str]:
     variant = [set(r.channel_sets) for r in results if r.kind != "matrix" and r.samples]
     common = set.intersection(*variant) if variant else set()
     return [s for s in CHANNEL_SETS if s in matrices | common]
+
+
+def _file_accounting(per_sample: pd.DataFrame, reader_skips: Counter, samples: list[str]) -> pd.DataFrame:
+    """Per sample of one file: read = counted + skipped by reason.
+
+    The reader's skips (records dropped before a call existed: malformed lines, no carrier, ...)
+    belong to the file's sample when it has one, else to a row with sample '' (the file itself).
+    """
+    table = per_sample.rename(columns={"calls": "read"}).copy()
+    owner = samples[0] if len(samples) == 1 else ""
+    if owner == "" and sum(reader_skips.values()):
+        table.loc[""] = 0
+    for reason, n in reader_skips.items():
+        if reason not in table:
+            table[reason] = 0
+        table.loc[owner, reason] += n
+        table.loc[owner, "read"] += n
+    reasons = sorted([c for c in table.columns if c not in ("read", "counted")], key=_reason_order)
+    table = table[["read", "counted", *reasons]].astype(np.int64)
+    table.insert(2, "skipped", table[reasons].sum(axis=1))
+    table.index.name = "sample"
+    return table
+
+
+def _tally_accounting(table: pd.DataFrame) -> pd.DataFrame:
+    """The reference-free path's per-sample table (alleles.RecordTally) laid out as `_file_accounting`'s."""
+    table = table.copy()
+    reasons = [c for c in table.columns if c not in ("read", "counted")]
+    table.insert(2, "skipped", table[reasons].sum(axis=1))
+    table.index.name = "sample"
+    return table.astype(np.int64)
 
 
 def _matrix_counts(mat) -> np.ndarray:
@@ -196,39 +286,151 @@ def _matrix_counts(mat) -> np.ndarray:
     return full
 
 
-def _run_all(inputs: list[Path], reference: Path | None, options: IngestOptions) -> list[FileResult]:
-    """Process every input, in parallel when asked, with an optional progress bar; input order kept."""
+def _run_all(plans: list[FilePlan], reference: Path | None, options: IngestOptions) -> list[FileResult]:
+    """Process every input, in parallel when asked, with an optional progress bar; input order kept.
+
+    A worker's InputError is re-raised here unchanged (file and line), exactly as in one process.
+    """
     from tqdm import tqdm
 
-    bar = tqdm(total=len(inputs), unit="file", desc="ingest", disable=not options.progress)
+    bar = tqdm(total=len(plans), unit="file", desc="ingest", disable=not options.progress)
     results: dict[int, FileResult] = {}
     try:
-        if options.jobs > 1 and len(inputs) > 1:
+        if options.jobs > 1 and len(plans) > 1:
             with ProcessPoolExecutor(max_workers=options.jobs) as pool:
-                futures = {pool.submit(_guarded, p, reference, options): i for i, p in enumerate(inputs)}
-                for fut in as_completed(futures):
-                    results[futures[fut]] = fut.result()
-                    bar.update()
+                futures = {
+                    pool.submit(_guarded, p.path, reference, options, p.vcf): i for i, p in enumerate(plans)
+                }
+                try:
+                    for fut in as_completed(futures):
+                        results[futures[fut]] = fut.result()
+                        bar.update()
+                except BaseException:
+                    for fut in futures:
+                        fut.cancel()
+                    raise
         else:
-            for i, p in enumerate(inputs):
-                results[i] = _guarded(p, reference, options)
+            for i, p in enumerate(plans):
+                results[i] = _guarded(p.path, reference, options, p.vcf)
                 bar.update()
     finally:
         bar.close()
-    return [results[i] for i in range(len(inputs))]
+    return [results[i] for i in range(len(plans))]
 
 
-def _guarded(path: Path, reference: Path | None, options: IngestOptions) -> FileResult:
+def _guarded(path: Path, reference: Path | None, options: IngestOptions, vcf: dict) -> FileResult:
     """process_file, turning an unreadable file into a counted failure under on_error='skip'."""
     try:
-        return process_file(path, reference, options)
+        return process_file(path, reference, options, vcf)
     except (InputError, OSError) as err:
         if options.on_error != "skip":
-            raise
+            if isinstance(err, InputError):
+                raise
+            raise InputError(str(path), None, f"could not be read ({err})") from err
         empty = np.zeros((0, N_CHANNELS), dtype=np.int64)
-        return FileResult(
-            str(path), "unknown", 0, [], empty, skips=Counter(unreadable_file=1), status=str(err)
+        accounting = pd.DataFrame(
+            {"read": [1], "counted": [0], "skipped": [1], "unreadable_file": [1]},
+            index=pd.Index([""], name="sample"),
         )
+        return FileResult(
+            str(path),
+            "unknown",
+            1,
+            [],
+            empty,
+            skips=Counter(unreadable_file=1),
+            status=str(err),
+            accounting=accounting,
+        )
+
+
+def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list[FilePlan], list[str]]:
+    """Check the inputs before any record is read; return one plan per input and notes.
+
+    Errors (InputError/ValueError, naming the files): a missing or empty file, the same file twice,
+    a VCF whose tumour column cannot be told, disagreement with the sample sheet (see
+    `samplesheet.check_sheet`), and, under duplicates='error', a sample given by two files.
+    """
+    from nanog1.genomics.duplicates import check_same_file
+    from nanog1.genomics.samplesheet import check_sheet
+
+    for p in inputs:
+        if not p.exists():
+            raise InputError(str(p), None, "input file not found")
+        if p.stat().st_size == 0:
+            raise InputError(str(p), None, "empty file (zero bytes)")
+    check_same_file(inputs)
+    plans = [_plan_one(p, sheet, options) for p in inputs]
+    notes: list[str] = []
+    if sheet is not None:
+        known = {str(p.path): list(p.samples) for p in plans if p.samples is not None}
+        complete = all(p.samples is not None for p in plans)
+        routed = {str(p.path) for p in plans if p.kind == "vcf"}
+        notes = check_sheet(sheet, inputs, known, options.sheet_policy, complete, routed)
+    _check_owners([(str(p.path), list(p.samples), VARIANT_SETS) for p in plans if p.samples], sheet, options)
+    return plans, notes
+
+
+def _plan_one(path: Path, sheet, options: IngestOptions) -> FilePlan:
+    """Kind, and for VCFs the tumour/normal routing (option, sheet row, or header) and sample names."""
+    kind = detect_kind(path)
+    if kind != "vcf":
+        return FilePlan(path, kind)
+    from nanog1.genomics.vcf import vcf_layout
+
+    route: dict = {"tumor": options.tumor_sample, "normal": options.normal_sample, "name": None}
+    rows = sheet.rows_for(path) if sheet is not None else None
+    if rows is not None and len(rows) == 1:
+        row = rows.iloc[0]
+        route["name"] = row["sample"]
+        for key in ("tumor", "normal"):
+            value = row.get(f"{key}_sample")
+            if isinstance(value, str) and value:
+                route[key] = value
+    route = {k: v for k, v in route.items() if v is not None}
+    layout = vcf_layout(path, compat=options.sigprofiler_compatible, **route)
+    return FilePlan(path, kind, layout.samples, route)
+
+
+def _check_owners(given: list[tuple[str, list[str], tuple[str, ...]]], sheet, options: IngestOptions) -> None:
+    """Apply the duplicate policy to samples given by several files, per channel set (a cohort's SBS,
+    DBS and ID matrices complete each other). (path, samples, channel sets) per file; sheet rows that
+    name one sample for several files declare that sum and are allowed."""
+    from nanog1.genomics.channels import CHANNEL_SETS
+    from nanog1.genomics.duplicates import check_duplicates
+
+    declared = set()
+    if sheet is not None and sheet.files is not None:
+        declared = set(sheet.files["sample"][sheet.files["sample"].duplicated(keep=False)])
+    for channel_set in CHANNEL_SETS:
+        owners: dict[str, list[str]] = {}
+        for path, names, sets in given:
+            if channel_set in sets:
+                for name in names:
+                    if name not in declared:
+                        owners.setdefault(name, []).append(path)
+        check_duplicates(owners, options.duplicates)
+
+
+def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
+    """A file that lost more than `max_skip_fraction` of what it read to LOSS_REASONS is an error.
+
+    Under `on_error='skip'` malformed lines and unreadable files were asked for: they do not count.
+    """
+    limit = options.max_skip_fraction
+    skipped_on_request = ("malformed_line", "unreadable_file") if options.on_error == "skip" else ()
+    for r in results:
+        lost = {k: v for k, v in r.skips.items() if k in LOSS_REASONS and k not in skipped_on_request}
+        read = r.records
+        n_lost = sum(lost.values())
+        if read > 0 and n_lost > limit * read:
+            reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(lost.items(), key=lambda kv: -kv[1]))
+            raise InputError(
+                r.path,
+                None,
+                f"{n_lost:,} of {read:,} calls lost ({n_lost / read:.0%}: {reasons}), more than"
+                f" --max-skip-fraction {limit:g}; check the reference and the file, or raise the limit",
+            )
 
 
 def _sha256(path: Path) -> str:
@@ -336,6 +538,17 @@ def _reason_order(reason: str) -> int:
     return SKIP_REASONS.index(reason) if reason in SKIP_REASONS else len(SKIP_REASONS)
 
 
+def check_inputs(
+    inputs: list[Path], sample_sheet: Path | None, options: IngestOptions = IngestOptions()
+) -> tuple[list[FilePlan], list[str]]:
+    """The checks `ingest` makes before reading any record, alone (`nanog1 ingest --check-only`, the
+    pipeline's first step): VCF headers and the sample sheet only."""
+    from nanog1.genomics.samplesheet import load_sample_sheet
+
+    sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
+    return plan_inputs([Path(p) for p in inputs], sheet, options)
+
+
 def ingest(
     inputs: list[Path],
     reference: Path | None,
@@ -343,15 +556,27 @@ def ingest(
     out: Path,
     options: IngestOptions = IngestOptions(),
 ) -> IngestReport:
-    """Ingest variant files and/or catalogue matrices into one cohort .h5ad (written atomically)."""
+    """Ingest variant files and/or catalogue matrices into one cohort .h5ad (written atomically).
+
+    Nothing is written when a check fails: the plan (before reading), a file's read, the loss limit,
+    or the post-read checks of samples known only after reading (MAF, text, matrices).
+    """
     from nanog1.genomics.cohort import assemble_cohort, write_cohort
-    from nanog1.genomics.samplesheet import read_sample_sheet
+    from nanog1.genomics.samplesheet import check_sheet, load_sample_sheet
 
     inputs = [Path(p) for p in inputs]
-    missing = [str(p) for p in inputs if not p.exists()]
-    if missing:
-        raise InputError(missing[0], None, "input file not found")
-    results = _run_all(inputs, reference, options)
+    sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
+    plans, notes = plan_inputs(inputs, sheet, options)
+    results = _run_all(plans, reference, options)
+    _check_losses(results, options)
+    unplanned = {r.path: r.samples for p, r in zip(plans, results, strict=True) if p.samples is None}
+    if unplanned:
+        owners = {r.path: r.samples for r in results}
+        _check_owners([(r.path, r.samples, r.channel_sets) for r in results], sheet, options)
+        if sheet is not None:
+            routed = {str(p.path) for p in plans if p.kind == "vcf"}
+            notes += check_sheet(sheet, inputs, owners, options.sheet_policy, True, routed)
+            notes = list(dict.fromkeys(notes))
     samples, counts, order = _merge_counts(results)
     present = _measured_sets(results)
     skips: Counter = Counter()
@@ -359,11 +584,19 @@ def ingest(
         skips.update(r.skips)
     types = [r.cancer_types for r in results if r.cancer_types is not None]
     cancer_types = pd.concat(types).groupby(level=0).first() if types else None
-    sheet = read_sample_sheet(sample_sheet) if sample_sheet is not None else None
     tokens = _merge_tokens(results, order, reference, options.bin_size, options.genes)
+    accounting = _accounting(results)
     provenance = _provenance(inputs, results, reference, options, present, skips)
+    provenance["accounting"] = accounting
+    if sheet is not None:
+        provenance["sample_sheet"] = {"path": str(sheet.path), "sha256": _sha256(sheet.path)}
     adata = assemble_cohort(
-        counts, samples, provenance, sheet=sheet, cancer_types=cancer_types, tokens=tokens
+        counts,
+        samples,
+        provenance,
+        sheet=sheet.samples if sheet is not None else None,
+        cancer_types=cancer_types,
+        tokens=tokens,
     )
     write_cohort(adata, out)
     files = [
@@ -371,6 +604,7 @@ def ingest(
             "path": r.path,
             "kind": r.kind,
             "records": r.records,
+            "counted": int(r.accounting["counted"].sum()) if r.accounting is not None else r.records,
             "samples": len(r.samples),
             "status": r.status,
             "skips": dict(r.skips),
@@ -378,14 +612,44 @@ def ingest(
         for r in results
     ]
     empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
+    n_events = int(len(tokens["channel"]))
     meta = adata.uns["nanog1"]
     return IngestReport(
         Path(out),
         files,
         skips,
         len(samples),
-        int(len(tokens["channel"])),
+        n_events,
         empty,
         list(meta["channel_sets_present"]),
         dict(meta["channel_sets"]),
+        accounting,
+        notes,
     )
+
+
+def _accounting(results: list[FileResult]) -> pd.DataFrame:
+    """Per (file, sample): read = counted + skipped, and skipped by reason (`uns['nanog1']['accounting']`).
+
+    Catalogue matrices carry counts, not calls: they have no rows here.
+    """
+    frames = []
+    for i, r in enumerate(results):
+        if r.accounting is None:
+            continue
+        frame = r.accounting.reset_index()
+        frame.insert(0, "file", str(i))
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame({"file": [], "sample": [], "read": [], "counted": [], "skipped": []})
+    table = pd.concat(frames, ignore_index=True)
+    reasons = sorted(
+        [c for c in table.columns if c not in ("file", "sample", "read", "counted", "skipped")],
+        key=_reason_order,
+    )
+    table[reasons] = table[reasons].fillna(0)
+    table = table[["file", "sample", "read", "counted", "skipped", *reasons]]
+    table = table.astype({c: np.int64 for c in ("read", "counted", "skipped", *reasons)})
+    table["sample"] = table["sample"].astype(str)
+    table.index = table.index.astype(str)
+    return table

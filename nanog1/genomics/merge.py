@@ -3,7 +3,10 @@
 Parts are concatenated with `anndata.concat`; the sample sheet's columns join the samples; burdens and
 flags are recomputed from the merged counts; token sequences and provenance are carried over. A sample
 found in two parts is an error unless `duplicates="sum"` (e.g. SNVs and indels in separate files, or
-the SBS/DBS/ID matrices of one cohort), which adds its counts and joins its events.
+the SBS/DBS/ID matrices of one cohort), which adds its counts and joins its events: the policy of
+`nanog1.genomics.duplicates`, shared with `ingest`. The sheet is held to `sheet_policy` as in
+`ingest`: a sheet sample with no part, or a part's sample with no sheet row, is an error (strict,
+the default) or a note (lenient); a sheet row never becomes a made-up zero-mutation sample.
 """
 
 from __future__ import annotations
@@ -29,13 +32,18 @@ TOKEN_ARRAYS = ("channel", "motif", "chrom", "pos", "bin")
 
 @dataclass
 class MergeOptions:
-    """How to merge: `duplicates` is 'error' (default) or 'sum'."""
+    """`duplicates` 'error' (default) or 'sum'; `sheet_policy` 'strict' (default) or 'lenient'."""
 
     duplicates: str = "error"
+    sheet_policy: str = "strict"
 
     def __post_init__(self) -> None:
-        if self.duplicates not in ("error", "sum"):
+        from nanog1.genomics.duplicates import DUPLICATE_POLICIES
+
+        if self.duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicates must be 'error' or 'sum', got {self.duplicates!r}")
+        if self.sheet_policy not in ("strict", "lenient"):
+            raise ValueError(f"sheet_policy must be 'strict' or 'lenient', got {self.sheet_policy!r}")
 
 
 @dataclass
@@ -82,13 +90,28 @@ def read_parts(paths: list[Path]) -> list[ad.AnnData]:
     return adatas
 
 
-def _duplicates_across(adatas: list[ad.AnnData], paths: list[Path]) -> dict[str, list[str]]:
-    """{sample: [part files]} for samples found in more than one part."""
+def _owners(
+    adatas: list[ad.AnnData], paths: list[Path], channel_set: str | None = None
+) -> dict[str, list[str]]:
+    """{sample: [part files holding it]}, among the parts that carry `channel_set` (None: all parts)."""
     seen: dict[str, list[str]] = {}
     for adata, path in zip(adatas, paths, strict=True):
+        present = list(adata.uns.get("nanog1", {}).get("channel_sets_present", CHANNEL_SETS))
+        if channel_set is not None and channel_set not in present:
+            continue
         for name in adata.obs_names:
             seen.setdefault(str(name), []).append(str(path))
-    return {s: files for s, files in seen.items() if len(files) > 1}
+    return seen
+
+
+def _check_duplicates(adatas: list[ad.AnnData], paths: list[Path], policy: str) -> dict[str, list[str]]:
+    """The shared duplicate policy, per channel set (a sample's SBS, DBS and ID parts complete each
+    other); returns every sample found in more than one part, to be summed."""
+    from nanog1.genomics.duplicates import check_duplicates, duplicated_samples
+
+    for channel_set in CHANNEL_SETS:
+        check_duplicates(_owners(adatas, paths, channel_set), policy)
+    return duplicated_samples(_owners(adatas, paths))
 
 
 def _union_chroms(tables: list[dict[str, Any]]) -> tuple[list[str], dict[str, int]]:
@@ -171,27 +194,31 @@ def _sum_duplicates(adata: ad.AnnData, tokens: dict[str, Any] | None):
     return merged, (_group_tokens(tokens, group, n) if tokens is not None else None)
 
 
-def _join_sheet(adata: ad.AnnData, sheet: pd.DataFrame, tokens, report: MergeReport):
-    """Add sheet columns (the sheet wins where it has a value); sheet-only samples get zero rows."""
-    missing = sheet.index.difference(adata.obs_names, sort=False)
-    report.sheet_only = len(missing)
-    report.not_in_sheet = int((~adata.obs_names.isin(sheet.index)).sum())
-    if len(missing):
-        empty = ad.AnnData(
-            X=np.zeros((len(missing), adata.n_vars), dtype=np.float32),
-            obs=pd.DataFrame(index=pd.Index(missing, name=adata.obs.index.name)),
-            var=adata.var.copy(),
+def _check_sheet(names: pd.Index, sheet: pd.DataFrame, path: Path, policy: str, report: MergeReport) -> None:
+    """Sheet samples without a part and parts' samples without a row: errors (strict) or notes."""
+    missing = sheet.index.difference(names, sort=False)
+    unlisted = names[~names.isin(sheet.index)]
+    report.sheet_only, report.not_in_sheet = len(missing), len(unlisted)
+    problems = [f"sample {s!r} of the sheet is in no part" for s in missing[:3]]
+    problems += [f"sample {s!r} has no row in the sheet" for s in unlisted[:3]]
+    if problems and policy == "strict":
+        total = len(missing) + len(unlisted)
+        raise ValueError(
+            f"{path}: {'; '.join(problems[:2])}"
+            + (f" (and {total - 2} more mismatches)" if total > 2 else "")
+            + "; fix the sheet or the inputs (--sheet-policy lenient only reports them)"
         )
-        adata = ad.concat([adata, empty], join="outer", merge="same")
-        if tokens is not None:
-            pad = np.full(len(missing), tokens["offsets"][-1], dtype=np.int64)
-            tokens = {**tokens, "offsets": np.concatenate([tokens["offsets"], pad])}
+    report.notes += [f"{path}: {p}" for p in problems]
+
+
+def _join_sheet(adata: ad.AnnData, sheet: pd.DataFrame) -> ad.AnnData:
+    """Add sheet columns to the samples the parts hold (the sheet wins where it has a value)."""
     obs = adata.obs.copy()
     for column in sheet.columns:
         values = sheet[column].reindex(obs.index)
         obs[column] = values.where(values.notna(), obs[column]) if column in obs else values
     adata.obs = obs
-    return adata, tokens
+    return adata
 
 
 def _finish_obs(adata: ad.AnnData) -> None:
@@ -230,6 +257,20 @@ def _concat_frames(frames: list[Any], fill: Any = None) -> pd.DataFrame | None:
     return table
 
 
+def _concat_accounting(provs: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """The parts' per-(file, sample) accounting, file ids renumbered to the merged `inputs` table."""
+    frames, offset = [], 0
+    for prov in provs:
+        table = prov.get("accounting")
+        if isinstance(table, pd.DataFrame):
+            table = table.copy()
+            table["file"] = (table["file"].astype(int) + offset).astype(str)
+            frames.append(table)
+        inputs = prov.get("inputs")
+        offset += len(inputs) if isinstance(inputs, pd.DataFrame) else 0
+    return _concat_frames(frames, 0) if frames else None
+
+
 def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
     """uns['nanog1'] of the merged cohort: the parts' inputs, references and skip counts, plus the merge."""
     provs = [dict(a.uns.get("nanog1", {})) for a in adatas]
@@ -250,6 +291,9 @@ def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
         table = _concat_frames([p.get(key) for p in provs], fill)
         if table is not None:
             prov[key] = table
+    accounting = _concat_accounting(provs)
+    if accounting is not None:
+        prov["accounting"] = accounting
     if sample_sheet is not None:
         prov["sample_sheet"] = {"path": str(sample_sheet), "sha256": _sha256(Path(sample_sheet))}
     for key in ("reference", "options"):
@@ -265,13 +309,14 @@ def merge_adatas(adatas, paths, sample_sheet=None, options=None) -> tuple[ad.Ann
     """Merge checked parts in memory; see the module docstring for the rules."""
     options = options or MergeOptions()
     report = MergeReport(parts=len(adatas))
-    dups = _duplicates_across(adatas, paths)
-    if dups and options.duplicates == "error":
-        sample, files = next(iter(dups.items()))
-        raise ValueError(
-            f"sample {sample!r} is in {len(files)} parts ({', '.join(files)}) and {len(dups) - 1} more"
-            " samples are duplicated; pass --duplicates sum to add their counts"
-        )
+    dups = _check_duplicates(adatas, paths, options.duplicates)
+    sheet = None
+    if sample_sheet is not None:
+        from nanog1.genomics.samplesheet import read_sample_sheet
+
+        sheet = read_sample_sheet(Path(sample_sheet))
+        names = pd.Index(list(_owners(adatas, paths)))
+        _check_sheet(names, sheet, Path(sample_sheet), options.sheet_policy, report)
     tokens = _concat_tokens(adatas)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Observation names are not unique")
@@ -281,10 +326,8 @@ def merge_adatas(adatas, paths, sample_sheet=None, options=None) -> tuple[ad.Ann
     if dups:
         report.samples_summed = len(dups)
         merged, tokens = _sum_duplicates(merged, tokens)
-    if sample_sheet is not None:
-        from nanog1.genomics.samplesheet import read_sample_sheet
-
-        merged, tokens = _join_sheet(merged, read_sample_sheet(Path(sample_sheet)), tokens, report)
+    if sheet is not None:
+        merged = _join_sheet(merged, sheet)
     _finish_obs(merged)
     report.samples = merged.n_obs
     report.tokens = "absent" if tokens is None else "merged"
@@ -301,9 +344,11 @@ def merge_cohort(
 ) -> MergeReport:
     """Read the parts, merge them and write the cohort atomically to `out`; return what was done."""
     from nanog1.genomics.cohort import write_cohort
+    from nanog1.genomics.duplicates import check_same_file
 
     if not parts:
         raise ValueError("no cohort parts to merge")
+    check_same_file([Path(p) for p in parts])
     adatas = read_parts([Path(p) for p in parts])
     merged, report = merge_adatas(adatas, [Path(p) for p in parts], sample_sheet, options)
     files = [Path(p) for p in parts]

@@ -1,7 +1,15 @@
-"""Sample sheets (CSV/TSV: a sample id column, a cancer type column, any others) joined onto cohorts."""
+"""Sample sheets (CSV/TSV): a sample id column, a cancer type column, optional routing columns, any others.
+
+Routing columns tie rows to input files: `file` (the input's path or file name; one row per file, so
+a sample split over several files, e.g. Strelka2's SNV and indel VCFs, has one row per file), and
+`tumor_sample`/`normal_sample` (the tumour and normal column names inside that file). They are
+checked against the inputs before any record is read (`check_sheet`); the other columns annotate
+the cohort's samples.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +28,39 @@ TYPE_COLUMNS = (
     "project",
     "dcc_project_code",
 )
+FILE_COLUMNS = ("file", "path", "filename", "file_name", "vcf", "input")
+TUMOR_COLUMNS = ("tumor_sample", "tumour_sample")
+NORMAL_COLUMNS = ("normal_sample",)
+#: Words that mark a column meant as the cancer type, but not spelled as one of TYPE_COLUMNS.
+TYPE_HINTS = ("cancer", "tumor_type", "tumour_type", "histolog", "diagnosis", "disease")
+#: How sheet and inputs must agree: strict (every row has an input, every input a row), subset
+#: (rows may belong to other jobs' inputs, as in the pipeline's per-part ingest), lenient (reported).
+SHEET_POLICIES = ("strict", "subset", "lenient")
+
+
+@dataclass
+class SampleSheet:
+    """A parsed sheet: per-sample annotations, and per-file routing rows when the sheet has them."""
+
+    path: Path
+    samples: pd.DataFrame
+    files: pd.DataFrame | None
+
+    def rows_for(self, path: Path) -> pd.DataFrame:
+        """The routing rows naming this input (by path, or by file name when the row gives no folder)."""
+        if self.files is None:
+            return self.files
+        return self.files[[_same_file(entry, path, self.path.parent) for entry in self.files["file"]]]
+
+
+def _same_file(entry: str, path: Path, base: Path) -> bool:
+    entry_path = Path(entry)
+    if entry_path.parent == Path("."):
+        return entry_path.name == Path(path).name
+    for candidate in (entry_path, base / entry_path):
+        if candidate.exists() and Path(path).exists() and candidate.resolve() == Path(path).resolve():
+            return True
+    return False
 
 
 def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
@@ -27,9 +68,7 @@ def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
     return next((lower[w] for w in wanted if w in lower), None)
 
 
-def read_sample_sheet(path: Path) -> pd.DataFrame:
-    """Sample sheet indexed by sample id (strings), its cancer-type column renamed `cancer_type`."""
-    path = Path(path)
+def _read_table(path: Path) -> pd.DataFrame:
     with open(path, errors="replace") as f:
         first = f.readline()
     sep = "\t" if "\t" in first else ","
@@ -39,15 +78,110 @@ def read_sample_sheet(path: Path) -> pd.DataFrame:
         raise InputError(str(path), None, f"not a readable sample sheet ({err})") from err
     if sheet.empty and not len(sheet.columns):
         raise InputError(str(path), 1, "empty sample sheet")
-    id_col = _pick(list(sheet.columns), ID_COLUMNS) or sheet.columns[0]
-    dup = sheet[id_col].duplicated()
+    return sheet
+
+
+def _first_duplicate(frame: pd.DataFrame, columns: list[str], path: Path, what: str) -> None:
+    dup = frame.duplicated(subset=columns)
     if dup.any():
         line = int(dup.to_numpy().nonzero()[0][0]) + 2
-        raise InputError(str(path), line, f"duplicate sample id {sheet[id_col][dup].iloc[0]!r}")
-    sheet = sheet.set_index(id_col)
-    sheet.index = sheet.index.astype(str)
-    sheet.index.name = None
-    type_col = _pick(list(sheet.columns), TYPE_COLUMNS)
+        raise InputError(str(path), line, f"duplicate {what} {tuple(frame.loc[dup, columns].iloc[0])!r}")
+
+
+def load_sample_sheet(path: Path) -> SampleSheet:
+    """Parse a sheet; duplicate ids (or id+file pairs), conflicting annotations of one id and a
+    cancer-type column under an unrecognised name are errors that name the sheet and line."""
+    path = Path(path)
+    sheet = _read_table(path)
+    columns = list(sheet.columns)
+    id_col = _pick(columns, ID_COLUMNS) or columns[0]
+    file_col = _pick(columns, FILE_COLUMNS)
+    tumor_col, normal_col = _pick(columns, TUMOR_COLUMNS), _pick(columns, NORMAL_COLUMNS)
+    type_col = _pick(columns, TYPE_COLUMNS)
+    if type_col is None:
+        hinted = [c for c in columns if any(h in c.lower() for h in TYPE_HINTS)]
+        if hinted:
+            raise InputError(
+                str(path),
+                1,
+                f"column {hinted[0]!r} is not a recognised cancer-type column; name it one of {TYPE_COLUMNS}",
+            )
+    sheet[id_col] = sheet[id_col].astype(str)
+    routing = [c for c in (file_col, tumor_col, normal_col) if c is not None]
+    files = None
+    if file_col is not None:
+        _first_duplicate(sheet, [id_col, file_col], path, "sample id and file")
+        _first_duplicate(sheet, [file_col], path, "file")
+        names = {id_col: "sample", file_col: "file", tumor_col: "tumor_sample", normal_col: "normal_sample"}
+        files = sheet[[id_col, *routing]].rename(columns={k: v for k, v in names.items() if k})
+        files["line"] = range(2, len(files) + 2)
+    else:
+        _first_duplicate(sheet, [id_col], path, "sample id")
+        if tumor_col is not None or normal_col is not None:
+            raise InputError(
+                str(path), 1, "tumor_sample/normal_sample columns need a file column saying which file"
+            )
+    samples = sheet.drop(columns=routing).drop_duplicates()
+    _first_duplicate(samples, [id_col], path, "sample id with different annotations:")
+    samples = samples.set_index(id_col)
+    samples.index.name = None
     if type_col and type_col != "cancer_type":
-        sheet = sheet.rename(columns={type_col: "cancer_type"})
-    return sheet
+        samples = samples.rename(columns={type_col: "cancer_type"})
+    return SampleSheet(path, samples, files)
+
+
+def read_sample_sheet(path: Path) -> pd.DataFrame:
+    """Sheet annotations indexed by sample id (strings), the cancer-type column renamed `cancer_type`."""
+    return load_sample_sheet(path).samples
+
+
+def check_sheet(
+    sheet: SampleSheet,
+    inputs: list[Path],
+    samples_of: dict[str, list[str]],
+    policy: str,
+    complete: bool = True,
+    routed: set[str] | None = None,
+) -> list[str]:
+    """Check the sheet against the inputs; return notes (lenient policy) or raise InputError.
+
+    `samples_of` maps input paths to the cohort samples they give (before reading: what the VCF
+    headers say); `complete` says whether every input's samples are known, so that sheet rows without
+    any input can be told apart. With a `file` column, every input in `routed` (the VCFs; default: all
+    inputs) needs a row naming it, and under strict every such row an input. Samples without a row are
+    errors under strict and subset; sheet samples without data under strict.
+    """
+    if policy not in SHEET_POLICIES:
+        raise ValueError(f"sheet policy must be one of {SHEET_POLICIES}, not {policy!r}")
+    problems: list[str] = []
+    if sheet.files is not None:
+        problems += _file_rows(sheet, inputs, {str(p) for p in inputs} if routed is None else routed, policy)
+    ids = set(sheet.samples.index)
+    found = set()
+    for path in inputs:
+        names = samples_of.get(str(path), [])
+        found.update(names)
+        problems += [
+            f"{path}: sample {n!r} has no row in the sample sheet {sheet.path}" for n in names if n not in ids
+        ]
+    if complete and policy == "strict":
+        problems += [f"{sheet.path}: sample {name!r} has no input file" for name in sorted(ids - found)]
+    if problems and policy != "lenient":
+        more = f" (and {len(problems) - 1} more sheet/input mismatches)" if len(problems) > 1 else ""
+        path, _, why = problems[0].partition(": ")
+        raise InputError(path, None, why + more)
+    return problems
+
+
+def _file_rows(sheet: SampleSheet, inputs: list[Path], routed: set[str], policy: str) -> list[str]:
+    """Routed inputs without a row naming them; under strict, rows naming no input."""
+    problems, used = [], set()
+    for path in inputs:
+        rows = sheet.rows_for(path)
+        if str(path) in routed and not len(rows):
+            problems.append(f"{path}: no row of the sample sheet {sheet.path} names this file")
+        used.update(rows.index)
+    if policy == "strict":
+        for _, row in sheet.files.drop(index=list(used)).iterrows():
+            problems.append(f"{sheet.path}:{row['line']}: file {row['file']!r} is not among the inputs")
+    return problems

@@ -1,4 +1,4 @@
-"""The ingest summary (rich): records read per file, and records skipped by reason."""
+"""The ingest summary (rich): per file and per sample, read = counted + skipped; skips by reason."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ REASON_TEXT = {
     "non_pass": "FILTER not PASS",
     "symbolic_allele": "symbolic/structural ALT (<DEL>, breakend, *)",
     "multiallelic": "multi-allelic record (SigProfiler-compatible mode)",
-    "no_carrier": "ALT carried by no sample's genotype",
+    "no_carrier": "ALT carried by no sample (GT, or Strelka2 tumour counts)",
+    "not_somatic": "caller's somatic status not somatic (VarScan2 SS != 2)",
     "unsupported_allele": "allele with non-ACGT letters",
     "ref_equals_alt": "REF equals ALT",
     "duplicate": "same variant repeated",
@@ -27,26 +28,34 @@ REASON_TEXT = {
 }
 
 
+#: Per-sample rows printed in full up to this many samples; beyond, those with the most skipped.
+MAX_SAMPLE_ROWS = 20
+
+
 def summary_table(report: IngestReport) -> Group:
-    """A per-file table (records, samples, skipped, status) and a skip-reason table with totals."""
+    """Per-file and per-sample tables (read, counted, skipped) and a skip-reason table with totals."""
     files = Table(title=f"ingest -> {report.out}: {report.n_samples} samples, {report.n_events:,} events")
-    for name in ("file", "kind", "records", "samples", "skipped", "status"):
-        files.add_column(name, justify="right" if name in ("records", "samples", "skipped") else "left")
+    numeric = ("read", "counted", "skipped", "samples")
+    for name in ("file", "kind", *numeric, "status"):
+        files.add_column(name, justify="right" if name in numeric else "left")
     for f in report.files:
+        skipped = sum(f["skips"].values())
         files.add_row(
             Path(f["path"]).name,
             f["kind"],
             f"{f['records']:,}",
+            f"{f['counted']:,}",
+            f"{skipped:,}",
             str(f["samples"]),
-            f"{sum(f['skips'].values()):,}",
             f["status"],
         )
     files.add_row(
         "total",
         "",
         f"{report.records:,}",
-        str(report.n_samples),
+        f"{sum(f['counted'] for f in report.files):,}",
         f"{sum(report.skips.values()):,}",
+        str(report.n_samples),
         "",
         style="bold",
     )
@@ -55,4 +64,29 @@ def summary_table(report: IngestReport) -> Group:
         reasons.add_column(name, justify="right" if name == "count" else "left")
     for r in sorted(report.skips, key=_reason_order):
         reasons.add_row(r, f"{report.skips[r]:,}", REASON_TEXT.get(r, ""))
-    return Group(files, reasons)
+    parts = [files]
+    if report.accounting is not None and len(report.accounting):
+        parts.append(_sample_table(report))
+    return Group(*parts, reasons)
+
+
+def _sample_table(report: IngestReport) -> Table:
+    """Per sample (summed over its files): read, counted, skipped and the skip reasons it has."""
+    acc = report.accounting
+    per = acc.drop(columns=["file"]).groupby("sample", sort=False).sum()
+    reasons = [c for c in per.columns if c not in ("read", "counted", "skipped") and per[c].any()]
+    shown = per
+    title = "per sample (read = counted + skipped)"
+    if len(per) > MAX_SAMPLE_ROWS:
+        shown = per.sort_values("skipped", ascending=False, kind="stable").head(MAX_SAMPLE_ROWS)
+        title += (
+            f": the {MAX_SAMPLE_ROWS} of {len(per)} with most skipped (all in uns['nanog1']['accounting'])"
+        )
+    table = Table(title=title)
+    table.add_column("sample")
+    for name in ("read", "counted", "skipped", *reasons):
+        table.add_column(name, justify="right")
+    for sample, row in shown.iterrows():
+        label = sample if sample else "(file, no sample)"
+        table.add_row(label, *(f"{int(row[c]):,}" for c in ("read", "counted", "skipped", *reasons)))
+    return table

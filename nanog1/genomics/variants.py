@@ -22,6 +22,7 @@ SKIP_REASONS = (
     "symbolic_allele",
     "multiallelic",
     "no_carrier",
+    "not_somatic",
     "unsupported_allele",
     "ref_equals_alt",
     "duplicate",
@@ -40,6 +41,10 @@ class InputError(UserError):
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {why}")
         self.path, self.line, self.why = path, line, why
+
+    def __reduce__(self):
+        """Rebuild from (path, line, why): the error crosses process boundaries (`ingest -j N`) intact."""
+        return (type(self), (self.path, self.line, self.why))
 
 
 @dataclass

@@ -1,15 +1,30 @@
 """VCF/BCF reader (pysam.VariantFile): records into a VariantTable, multi-allelic records split.
 
-Sample assignment: a sites-only or SigProfiler-compatible read gives every record to the sample
-named after the file; a single-sample VCF gives it to that sample; a multi-sample VCF gives each
-ALT allele to the samples whose genotype carries it. Unparseable records stop the read with the
-file and line, or are counted as `malformed_line` when `on_error="skip"`.
+Which column is the sample (`vcf_layout`, read from the header alone, so it can be checked before
+any record is read):
+
+- sites-only files and the SigProfiler-compatible mode: every record belongs to the sample named
+  after the file;
+- tumour/normal files: the tumour column is named by `--tumor-sample` (or the sample sheet), by
+  the caller's `##tumor_sample=`/`##normal_sample=` header lines (Mutect2 and others), or by a
+  column literally named TUMOR/TUMOUR (Strelka2, VarScan2, MuSE). Only the tumour becomes a sample;
+  a column named TUMOR takes the cohort name given by the sheet or the file name. A record counts
+  when the tumour carries its ALT: by GT, or, in Strelka2 files (no GT), by the tumour's tier-1
+  count of the ALT (AU/CU/GU/TU for SNVs, TIR for indels). VarScan2 records count only with its
+  somatic status SS=2 (others: `not_somatic`);
+- one sample column: every record belongs to it;
+- several columns with GT: each ALT goes to the samples whose genotype carries it. Several columns
+  without GT and no tumour/normal convention are an error naming the file.
+
+Unparseable records stop the read with the file and line, or are counted as `malformed_line` when
+`on_error="skip"`. Empty (zero-byte) and header-less files are errors.
 """
 
 from __future__ import annotations
 
 import gzip
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +33,8 @@ import pysam
 from nanog1.genomics.variants import InputError, VariantTable, is_symbolic, table_from_lists
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
+TUMOR_NAMES = ("TUMOR", "TUMOUR")
+NORMAL_NAMES = ("NORMAL",)
 
 
 def sample_from_filename(path: Path, compat: bool) -> str:
@@ -48,30 +65,181 @@ def _header_lines(path: Path) -> int | None:
     return count
 
 
-def read_vcf(path: Path, compat: bool = False, on_error: str = "stop") -> VariantTable:
-    """Read one VCF/BCF into a VariantTable; FILTER is recorded in `passed` ('PASS' or '.' pass)."""
-    path = Path(path)
-    offset = _header_lines(path)
+@dataclass(frozen=True)
+class Layout:
+    """How a VCF's columns map to cohort samples (decided from the header alone).
+
+    mode: 'file' (every record to `name`), 'single' (every record to the one column), 'genotypes'
+    (each ALT to the columns whose GT carries it) or 'tumor' (the `tumor` column only, carriers by
+    GT or Strelka2 counts). `source` says how the tumour was found.
+    """
+
+    mode: str
+    samples: tuple[str, ...]
+    tumor: str | None = None
+    normal: str | None = None
+    carrier: str = "gt"
+    somatic_info: bool = False
+    source: str = ""
+
+
+def _open(path: Path) -> pysam.VariantFile:
+    """Open a VCF/BCF with htslib's messages silenced; empty and unreadable files are InputErrors."""
+    if path.stat().st_size == 0:
+        raise InputError(str(path), None, "empty file (zero bytes): not a VCF")
     previous = pysam.set_verbosity(0)
     try:
-        vf = pysam.VariantFile(str(path))
+        return pysam.VariantFile(str(path))
     except (OSError, ValueError) as err:
+        raise InputError(str(path), None, f"not a readable VCF/BCF, or no #CHROM header ({err})") from err
+    finally:
         pysam.set_verbosity(previous)
-        raise InputError(str(path), None, f"not a readable VCF/BCF ({err})") from err
-    samples = list(vf.header.samples)
-    fixed = sample_from_filename(path, compat) if compat or not samples else None
-    if fixed is None and len(samples) == 1:
-        fixed = samples[0]
+
+
+def _header_value(header: pysam.VariantHeader, key: str) -> str | None:
+    """Value of a `##key=value` header line (quotes stripped), or None."""
+    for rec in header.records:
+        if rec.key == key and rec.value is not None:
+            return rec.value.strip('"')
+    return None
+
+
+def _pick_column(samples: list[str], names: tuple[str, ...]) -> str | None:
+    return next((s for s in samples if s.upper() in names), None)
+
+
+def vcf_layout(
+    path: Path,
+    header: pysam.VariantHeader | None = None,
+    *,
+    compat: bool = False,
+    tumor: str | None = None,
+    normal: str | None = None,
+    name: str | None = None,
+) -> Layout:
+    """Which column(s) of a VCF become cohort samples, and under which names (see module docstring).
+
+    `tumor`/`normal` name the columns explicitly (option or sample sheet); `name` is the cohort name
+    the sheet gives this file. Raises InputError (naming the file) when the columns are ambiguous.
+    """
+    path = Path(path)
+    if header is None:
+        with _open(path) as vf:
+            return vcf_layout(path, vf.header, compat=compat, tumor=tumor, normal=normal, name=name)
+    samples = list(header.samples)
+    if compat or not samples:
+        return Layout("file", (name or sample_from_filename(path, compat),), source="file name")
+    source = "option"
+    if tumor is None:
+        tumor, normal_h = _header_value(header, "tumor_sample"), _header_value(header, "normal_sample")
+        normal = normal or normal_h
+        source = "##tumor_sample header"
+        if tumor is None and normal_h is not None and len(samples) == 2 and normal_h in samples:
+            tumor, source = next(s for s in samples if s != normal_h), "##normal_sample header"
+    if tumor is None and len(samples) > 1:
+        tumor, source = _pick_column(samples, TUMOR_NAMES), "TUMOR column"
+        normal = normal or _pick_column(samples, NORMAL_NAMES)
+    for role, column in (("tumour", tumor), ("normal", normal)):
+        if column is not None and column not in samples:
+            raise InputError(
+                str(path), None, f"{role} sample {column!r} is not a column (columns: {samples})"
+            )
+    formats = set(header.formats)
+    if tumor is None:
+        if len(samples) == 1:
+            return Layout("single", (name or samples[0],), source="one sample column")
+        if "GT" not in formats:
+            raise InputError(
+                str(path),
+                None,
+                f"{len(samples)} sample columns, no GT field and no tumour/normal convention: name the "
+                "tumour with --tumor-sample (or the sheet's tumor_sample column)",
+            )
+        return Layout("genotypes", tuple(samples), source="genotypes")
+    strelka = "GT" not in formats and ("TIR" in formats or {"AU", "CU", "GU", "TU"} <= formats)
+    carrier = "gt" if "GT" in formats else ("strelka" if strelka else "all")
+    cohort = name or (sample_from_filename(path, False) if tumor.upper() in TUMOR_NAMES else tumor)
+    varscan = "SS" in header.info and (_header_value(header, "source") or "").lower().startswith("varscan")
+    return Layout("tumor", (cohort,), tumor, normal, carrier, varscan, source)
+
+
+def read_vcf(
+    path: Path,
+    compat: bool = False,
+    on_error: str = "stop",
+    *,
+    tumor: str | None = None,
+    normal: str | None = None,
+    name: str | None = None,
+) -> VariantTable:
+    """Read one VCF/BCF into a VariantTable; FILTER is recorded in `passed` ('PASS' or '.' pass).
+
+    The samples are those of `vcf_layout` (a normal column never becomes a sample).
+    """
+    path = Path(path)
+    vf = _open(path)
+    previous = pysam.set_verbosity(0)
     try:
-        raw = _collect(vf, str(path), offset, on_error, fixed is None)
+        layout = vcf_layout(path, vf.header, compat=compat, tumor=tumor, normal=normal, name=name)
+        raw = _collect(vf, str(path), _header_lines(path), on_error, _carrier_getter(layout))
     finally:
         vf.close()
         pysam.set_verbosity(previous)
     if compat:
         _drop_file_order_duplicates(raw)
-    table = _split(raw, fixed, samples, compat)
-    table.declared = [fixed] if fixed is not None else samples
+    fixed = layout.samples[0] if layout.mode != "genotypes" else None
+    table = _split(raw, fixed, list(layout.samples), compat)
+    table.declared = list(layout.samples)
     return table
+
+
+def _carrier_getter(layout: Layout):
+    """Per-record function giving, per cohort sample, the ALT numbers it carries (None: no check).
+
+    Kept to one field access per record; 'not_somatic' marks a VarScan2 record without SS=2.
+    """
+    if layout.mode in ("file", "single") or (layout.mode == "tumor" and layout.carrier == "all"):
+        get = None
+    elif layout.mode == "genotypes":
+
+        def get(rec):
+            return [s.get("GT") for s in rec.samples.values()]
+    elif layout.carrier == "gt":
+        tumor = layout.tumor
+
+        def get(rec):
+            return [rec.samples[tumor].get("GT")]
+    else:
+        get = _strelka_getter(layout.tumor)
+    if layout.somatic_info and get is not None:
+        inner = get
+
+        def get(rec):
+            return inner(rec) if rec.info.get("SS") in ("2", 2) else "not_somatic"
+    elif layout.somatic_info:
+
+        def get(rec):
+            return None if rec.info.get("SS") in ("2", 2) else "not_somatic"
+
+    return get
+
+
+def _strelka_getter(tumor: str):
+    """Strelka2 somatic files have no GT: the tumour carries an ALT with a tier-1 read count > 0."""
+
+    def get(rec):
+        fields = rec.samples[tumor]
+        if "TIR" in fields:
+            tir = fields.get("TIR")
+            return [(1,) if tir and (tir[0] or 0) > 0 else ()]
+        carried = []
+        for number, alt in enumerate(rec.alts or (), start=1):
+            count = fields.get(f"{alt}U") if len(alt) == 1 and alt in "ACGT" else None
+            if count and (count[0] or 0) > 0:
+                carried.append(number)
+        return [tuple(carried)]
+
+    return get
 
 
 class _Raw:
@@ -87,10 +255,8 @@ class _Raw:
         self.skips: Counter = Counter()
 
 
-def _collect(
-    vf: pysam.VariantFile, path: str, offset: int | None, on_error: str, genotypes: bool
-) -> _Raw:
-    """Read every record's contig, position, alleles, FILTER (and genotypes for multi-sample files).
+def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str, carriers) -> _Raw:
+    """Read every record's contig, position, alleles, FILTER (and, via `carriers`, who carries it).
 
     The loop body is kept minimal (it runs once per record); a malformed record breaks out of the
     `for`, is reported or counted, and reading resumes with the next record.
@@ -106,8 +272,8 @@ def _collect(
                 pos.append(rec.pos)
                 alleles.append(rec.alleles)
                 passed.append("PASS" in rec.filter or not len(rec.filter))
-                if genotypes:
-                    raw.genotypes.append([s.get("GT") for s in rec.samples.values()])
+                if carriers is not None:
+                    raw.genotypes.append(carriers(rec))
             break
         except (OSError, ValueError) as err:
             bad.append(len(pos) + len(bad) + 1)
@@ -163,7 +329,7 @@ def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> Va
     n = len(raw.pos)
     passed = raw.filters if raw.filters else [True] * n
     cols: tuple[list, ...] = ([], [], [], [], [], [], [])
-    if fixed is not None and _all_biallelic(raw.alleles):
+    if fixed is not None and not raw.genotypes and _all_biallelic(raw.alleles):
         ref = [a[0] for a in raw.alleles]
         alt = [a[1] for a in raw.alleles]
         cols = ([fixed] * n, raw.chrom, raw.pos, ref, alt, passed, raw.line)
@@ -199,14 +365,18 @@ def _split_one(
     if compat and len(alleles) > 2:
         skips["multiallelic"] += 1
         return
+    carried = raw.genotypes[i] if raw.genotypes else None
     for number, alt in enumerate(alleles[1:], start=1):
         if is_symbolic(alt):
             skips["symbolic_allele"] += 1
             continue
-        if fixed is not None:
-            owners = [fixed]
+        if carried == "not_somatic":
+            skips["not_somatic"] += 1
+            continue
+        if carried is None:
+            owners = [fixed] if fixed is not None else samples
         else:
-            owners = [s for s, gt in zip(samples, raw.genotypes[i], strict=True) if gt and number in gt]
+            owners = [s for s, gt in zip(samples, carried, strict=True) if gt and number in gt]
         if not owners:
             skips["no_carrier"] += 1
         for sample in owners:

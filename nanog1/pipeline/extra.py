@@ -30,7 +30,8 @@ SLOTS: tuple[ExtraSlot, ...] = (
     ExtraSlot(("input", "simulate"), ("simulate",), frozenset(
         {"--n-samples", "--type", "--seed", "--burden-scale", "--maf-fraction", "--catalogues"})),
     ExtraSlot(("ingest",), ("ingest",), frozenset(
-        {"--reference", "--out", "--jobs", "--filter", "--on-error", "--sigprofiler-compatible"})),
+        {"--reference", "--out", "--jobs", "--filter", "--on-error", "--sigprofiler-compatible", "--samples",
+         "--sheet-policy", "--duplicates", "--max-skip-fraction", "--check-only"})),
     ExtraSlot(("signatures",), ("signatures", "fit"), frozenset({"--out", "--mlflow"})),
     ExtraSlot(("train",), ("train",), frozenset(
         {"--out", "--task", "--mixer", "--epochs", "--hidden", "--layers", "--rank", "--heads", "--seed",

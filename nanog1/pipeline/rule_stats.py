@@ -48,7 +48,8 @@ def summarise(jobs: pd.DataFrame) -> pd.DataFrame:
             "cpu_s": grouped["cpu_s"].sum(min_count=1),
         }
     )
-    order = ["simulate", "ingest", "merge", "signatures", "train", "evaluate", "embed", "report"]
+    order = ["simulate", "check_inputs", "ingest", "merge", "signatures", "train", "evaluate", "embed"]
+    order.append("report")
     rank = {name: i for i, name in enumerate(order)}
     return table.sort_index(key=lambda idx: idx.map(lambda r: rank.get(r, len(order))))
 

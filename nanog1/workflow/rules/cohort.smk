@@ -1,18 +1,54 @@
-# Scatter: one `nanog1 ingest` job per part; gather: `nanog1 cohort merge`; then signature fitting.
+# Check: the sample sheet against every input, before any record is read (`ingest --check-only`);
+# scatter: one `nanog1 ingest` job per part; gather: `nanog1 cohort merge`; then signature fitting.
+# One sheet policy and one duplicate policy for all three (config merge.sheet_policy / duplicates):
+# the parts see the sheet with policy `subset` (its other rows belong to other parts), and the merge
+# holds the whole cohort to it again, so a sheet row without data is an error, never a zero row.
 
 _INGEST = config["ingest"]
+_SHEET_POLICY = config["merge"]["sheet_policy"]
+_PART_POLICY = "subset" if _SHEET_POLICY == "strict" else _SHEET_POLICY
+_SPC = ["--sigprofiler-compatible"] if _INGEST["sigprofiler_compatible"] else []
+
+
+# The data files are params, not inputs: a file's new content reruns its own ingest part only (which
+# checks that file's header against the sheet again), not every part.
+rule check_inputs:
+    input:
+        samples=sample_sheet,
+    output:
+        touch(out("work/inputs_checked")),
+    params:
+        data=lambda wc: [str(f) for f in input_files()],
+        samples=lambda wc, input: opt("--samples", input.samples or None),
+        policy=_SHEET_POLICY,
+        duplicates=config["merge"]["duplicates"],
+        spc=_SPC,
+        extra=EXTRA["ingest"],
+    log:
+        logfile("check_inputs"),
+    benchmark:
+        bench("check_inputs")
+    shell:
+        "{NANOG1:q} ingest {params.data:q} {params.samples:q} --check-only --sheet-policy {params.policy:q}"
+        " --duplicates {params.duplicates:q} {params.spc:q} {params.extra:q} > {log:q} 2>&1"
 
 
 rule ingest:
     input:
         data=lambda wc: parts()[wc.part],
         reference=reference,
+        samples=sample_sheet,
+        checked=ancient(out("work/inputs_checked")),
     output:
         out("parts/{part}.h5ad"),
     params:
         reference=lambda wc, input: opt("--reference", input.reference or None),
+        samples=lambda wc, input: opt("--samples", input.samples or None),
+        policy=_PART_POLICY,
+        duplicates=config["merge"]["duplicates"],
+        max_skip=_INGEST["max_skip_fraction"],
         filter=_INGEST["filter"],
-        spc=["--sigprofiler-compatible"] if _INGEST["sigprofiler_compatible"] else [],
+        spc=_SPC,
         on_error=_INGEST["on_error"],
         extra=EXTRA["ingest"],
     wildcard_constraints:
@@ -23,8 +59,10 @@ rule ingest:
     benchmark:
         bench("ingest/{part}")
     shell:
-        "{NANOG1:q} ingest {input.data:q} {params.reference:q} --out {output:q} --filter {params.filter:q}"
-        " --on-error {params.on_error:q} {params.spc:q} {params.extra:q} -j {threads} > {log:q} 2>&1"
+        "{NANOG1:q} ingest {input.data:q} {params.reference:q} {params.samples:q} --sheet-policy {params.policy:q}"
+        " --duplicates {params.duplicates:q} --max-skip-fraction {params.max_skip:q} --out {output:q}"
+        " --filter {params.filter:q} --on-error {params.on_error:q} {params.spc:q} {params.extra:q}"
+        " -j {threads} > {log:q} 2>&1"
 
 
 rule merge:
@@ -36,13 +74,14 @@ rule merge:
     params:
         samples=lambda wc, input: opt("--samples", input.samples or None),
         duplicates=config["merge"]["duplicates"],
+        policy=_SHEET_POLICY,
     log:
         logfile("merge"),
     benchmark:
         bench("merge")
     shell:
         "{NANOG1:q} cohort merge {input.parts:q} {params.samples:q} --duplicates {params.duplicates:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        " --sheet-policy {params.policy:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule signatures:

@@ -1,0 +1,48 @@
+"""One duplicate-sample policy for `ingest` (across input files) and `cohort merge` (across parts).
+
+A sample given by two inputs is an error by default, naming both files; `sum` adds its counts and
+joins its events (e.g. SNVs and indels of one tumour in separate files). The same file given twice
+is always an error: summing it would double every count.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DUPLICATE_POLICIES = ("error", "sum")
+
+
+def check_same_file(paths: list[Path]) -> None:
+    """Raise ValueError when one file is given twice (by the same or another path, or a link)."""
+    seen: dict[tuple[int, int], Path] = {}
+    for path in paths:
+        stat = os.stat(path)
+        key = (stat.st_dev, stat.st_ino)
+        if key in seen:
+            raise ValueError(
+                f"{path}: the same file is given twice (also as {seen[key]}); it would double every count"
+            )
+        seen[key] = Path(path)
+
+
+def duplicated_samples(owners: dict[str, list[str]]) -> dict[str, list[str]]:
+    """{sample: files} for samples given by more than one file."""
+    return {s: files for s, files in owners.items() if len(files) > 1}
+
+
+def check_duplicates(
+    owners: dict[str, list[str]], policy: str, hint: str = "--duplicates sum"
+) -> dict[str, list[str]]:
+    """Apply the policy to {sample: [files giving it]}; returns the duplicated ones (policy 'sum')."""
+    if policy not in DUPLICATE_POLICIES:
+        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {policy!r}")
+    dups = duplicated_samples(owners)
+    if dups and policy == "error":
+        sample, files = next(iter(dups.items()))
+        more = f"; {len(dups) - 1} more samples are duplicated" if len(dups) > 1 else ""
+        raise ValueError(
+            f"sample {sample!r} is given by {len(files)} files ({', '.join(files)}){more}; pass {hint}"
+            " to add their counts (e.g. separate SNV and indel files of one tumour)"
+        )
+    return dups

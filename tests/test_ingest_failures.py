@@ -1,0 +1,244 @@
+"""Fail loudly, lose nothing: the failures a new user meets, each an error that names the file (exit 2,
+no traceback, nothing written), and every call accounted for (read = counted + skipped by reason)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+from nanog1.genomics.cohort import read_cohort
+from nanog1.genomics.ingest import IngestOptions, ingest
+from nanog1.genomics.synthetic import GenomeSpec, make_genome
+from nanog1.genomics.variants import InputError
+
+HEADER = "##fileformat=VCFv4.2\n##contig=<ID=1,length=30000>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO"
+GT = '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">'
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fail")
+    seqs = make_genome(work / "g.fa", GenomeSpec(n_contigs=1, length=30_000, seed=21))
+    seq = seqs["1"]
+    positions = [p for p in range(1000, 29_000, 211) if all(b in "ACGT" for b in seq[p - 3 : p + 2])][:60]
+    return work, seq, positions
+
+
+def alt_of(base: str) -> str:
+    return "ACGT"[("ACGT".index(base) + 1) % 4]
+
+
+def sites_vcf(path, seq, positions, extra: str = "") -> None:
+    body = "".join(f"1\t{p}\t.\t{seq[p - 1]}\t{alt_of(seq[p - 1])}\t.\tPASS\t.\n" for p in positions)
+    path.write_text(HEADER + "\n" + body + extra)
+
+
+def run(*args):
+    return CliRunner().invoke(app, ["ingest", *map(str, args)])
+
+
+def test_worker_errors_reach_the_user_as_in_one_process(world, tmp_path):
+    work, seq, positions = world
+    sites_vcf(tmp_path / "good.vcf", seq, positions[:10])
+    sites_vcf(tmp_path / "bad.vcf", seq, positions[:3], extra="1\tabc\t.\tA\tC\t.\tPASS\t.\n")
+    outs = []
+    for jobs in ("1", "2"):
+        result = run(
+            tmp_path / "good.vcf",
+            tmp_path / "bad.vcf",
+            "-r",
+            work / "g.fa",
+            "-o",
+            tmp_path / "c.h5ad",
+            "-j",
+            jobs,
+            "-q",
+        )
+        assert result.exit_code == 2, result.output
+        assert "BrokenProcessPool" not in result.output and "Traceback" not in result.output
+        outs.append(result.output)
+    assert outs[0] == outs[1] and "bad.vcf:7: malformed VCF record" in outs[1]
+    assert not (tmp_path / "c.h5ad").exists()
+
+
+def test_the_same_file_twice_is_an_error_even_when_summing(world, tmp_path):
+    work, seq, positions = world
+    sites_vcf(tmp_path / "a.vcf", seq, positions)
+    os.symlink(tmp_path / "a.vcf", tmp_path / "link.vcf")
+    for second in ("a.vcf", "link.vcf"):
+        for policy in ("error", "sum"):
+            with pytest.raises(ValueError, match="the same file is given twice"):
+                ingest(
+                    [tmp_path / "a.vcf", tmp_path / second],
+                    work / "g.fa",
+                    None,
+                    tmp_path / "c.h5ad",
+                    IngestOptions(duplicates=policy),
+                )
+    result = run(tmp_path / "a.vcf", tmp_path / "a.vcf", "-r", work / "g.fa", "-o", tmp_path / "c.h5ad")
+    assert result.exit_code == 2 and "given twice" in result.output and not (tmp_path / "c.h5ad").exists()
+
+
+def test_one_sample_in_two_files_errors_by_default_or_sums(world, tmp_path):
+    work, seq, positions = world
+    (tmp_path / "x").mkdir()
+    sites_vcf(tmp_path / "S1.vcf", seq, positions[:20])
+    sites_vcf(tmp_path / "x" / "S1.vcf", seq, positions[20:50])
+    files = [tmp_path / "S1.vcf", tmp_path / "x" / "S1.vcf"]
+    with pytest.raises(ValueError, match=r"'S1' is given by 2 files \(.*S1\.vcf, .*x/S1\.vcf\)"):
+        ingest(files, work / "g.fa", None, tmp_path / "c.h5ad")
+    ingest(files, work / "g.fa", None, tmp_path / "c.h5ad", IngestOptions(duplicates="sum"))
+    adata = read_cohort(tmp_path / "c.h5ad")
+    assert list(adata.obs_names) == ["S1"] and adata.obs.loc["S1", "burden_SBS96"] == 50
+
+
+def test_empty_and_headerless_files_are_errors(world, tmp_path):
+    work, seq, positions = world
+    (tmp_path / "zero.vcf").write_bytes(b"")
+    sites_vcf(tmp_path / "ok.vcf", seq, positions)
+    (tmp_path / "nohead.vcf").write_text(f"1\t{positions[0]}\t.\t{seq[positions[0] - 1]}\tA\t.\tPASS\t.\n")
+    with pytest.raises(InputError, match=r"zero\.vcf: empty file \(zero bytes\)"):
+        ingest([tmp_path / "ok.vcf", tmp_path / "zero.vcf"], work / "g.fa", None, tmp_path / "c.h5ad")
+    with pytest.raises(InputError, match=r"nohead\.vcf: not a readable VCF/BCF, or no #CHROM header"):
+        ingest([tmp_path / "nohead.vcf"], work / "g.fa", None, tmp_path / "c.h5ad")
+    assert not (tmp_path / "c.h5ad").exists()
+
+
+def test_large_losses_are_refused_unless_allowed(world, tmp_path):
+    work, seq, positions = world
+    other = make_genome(tmp_path / "other.fa", GenomeSpec(n_contigs=1, length=30_000, seed=99))["1"]
+    assert other != seq
+    sites_vcf(tmp_path / "s.vcf", seq, positions)
+    n_bad = sum(other[p - 1] != seq[p - 1] for p in positions)
+    result = run(tmp_path / "s.vcf", "-r", tmp_path / "other.fa", "-o", tmp_path / "c.h5ad", "-q")
+    assert result.exit_code == 2 and not (tmp_path / "c.h5ad").exists()
+    assert f"s.vcf: {n_bad} of 60 calls lost" in result.output and f"ref_mismatch {n_bad}" in result.output
+    result = run(
+        tmp_path / "s.vcf",
+        "-r",
+        tmp_path / "other.fa",
+        "-o",
+        tmp_path / "c.h5ad",
+        "-q",
+        "--max-skip-fraction",
+        "1",
+    )
+    assert result.exit_code == 0
+    assert read_cohort(tmp_path / "c.h5ad").uns["nanog1"]["skips"]["ref_mismatch"] == n_bad
+    # under the limit: 2 unknown contigs of 60 calls (3 %) pass, counted
+    sites_vcf(
+        tmp_path / "t.vcf",
+        seq,
+        positions[:58],
+        extra="7\t100\t.\tA\tC\t.\tPASS\t.\n7\t200\t.\tA\tC\t.\tPASS\t.\n",
+    )
+    report = ingest([tmp_path / "t.vcf"], work / "g.fa", None, tmp_path / "t.h5ad")
+    assert dict(report.skips) == {"unknown_contig": 2}
+
+
+def _sheet_case(tmp_path, text):
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(text)
+    return sheet
+
+
+def test_sheet_is_checked_before_any_file_is_read(world, tmp_path):
+    work, seq, positions = world
+    sites_vcf(tmp_path / "S1.vcf", seq, positions[:10])
+    # S2.vcf is malformed: a sheet error is reported first, so the sheet was checked before reading
+    sites_vcf(tmp_path / "S2.vcf", seq, positions[:3], extra="1\tabc\t.\tA\tC\t.\tPASS\t.\n")
+    files = [tmp_path / "S1.vcf", tmp_path / "S2.vcf"]
+    cases = {
+        "sample\tcancer_type\nS1\tLung\nS2\tSkin\nS3\tLiver\n": r"sheet\.tsv: sample 'S3' has no input file",
+        "sample\tcancer_type\nS1\tLung\n": r"S2\.vcf: sample 'S2' has no row in the sample sheet",
+        "sample\tcancer_type\nS1\tLung\nS2\tSkin\nS1\tLung\n": r"sheet\.tsv:4: duplicate sample id",
+        "sample\tprimary_cancer\nS1\tLung\nS2\tSkin\n": r"'primary_cancer' is not a recognised cancer-type",
+        "sample\tfile\nS1\tS1.vcf\nS2\tS2.vcf\nS3\tS3.vcf\n": r"sheet\.tsv:4: file 'S3\.vcf' is not",
+        "sample\tfile\tcancer_type\nS1\tS1.vcf\tLung\n": r"S2\.vcf: no row of the sample sheet",
+    }
+    for text, message in cases.items():
+        with pytest.raises(InputError, match=message):
+            ingest(files, work / "g.fa", _sheet_case(tmp_path, text), tmp_path / "c.h5ad")
+    # subset: rows may belong to other jobs' inputs (the pipeline's per-part ingest)
+    sheet = _sheet_case(tmp_path, "sample\tcancer_type\nS1\tLung\nS3\tLiver\n")
+    ingest(files[:1], work / "g.fa", sheet, tmp_path / "c.h5ad", IngestOptions(sheet_policy="subset"))
+    assert list(read_cohort(tmp_path / "c.h5ad").obs_names) == ["S1"]
+    result = run(files[0], "-r", work / "g.fa", "--samples", sheet, "-o", tmp_path / "d.h5ad", "-q")
+    assert result.exit_code == 2 and "sample 'S3' has no input file" in result.output
+
+
+def test_every_call_accounted_per_file_and_per_sample(world, tmp_path):
+    work, seq, positions = world
+    p = positions
+    rows = []
+    for i, pos in enumerate(p[:30]):
+        gt = (
+            ("0/1", "0/0")
+            if i < 12
+            else ("0/0", "0/1")
+            if i < 25
+            else ("0/1", "0/1")
+            if i < 29
+            else ("0/0", "0/0")
+        )
+        flt = "LowQual" if i == 5 else "PASS"
+        rows.append(f"1\t{pos}\t.\t{seq[pos - 1]}\t{alt_of(seq[pos - 1])}\t.\t{flt}\t.\tGT\t{gt[0]}\t{gt[1]}")
+    header = HEADER.replace("#CHROM", GT + "\n#CHROM") + "\tFORMAT\tA\tB\n"
+    (tmp_path / "multi.vcf").write_text(header + "\n".join(rows) + "\n")
+    sites_vcf(tmp_path / "C.vcf", seq, p[30:55], extra=f"1\t{p[55]}\t.\tA\t<DEL>\t.\tPASS\t.\n")
+    report = ingest([tmp_path / "multi.vcf", tmp_path / "C.vcf"], work / "g.fa", None, tmp_path / "c.h5ad")
+    acc = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]["accounting"]
+    reasons = [c for c in acc.columns if c not in ("file", "sample", "read", "counted", "skipped")]
+    assert (acc["read"] == acc["counted"] + acc["skipped"]).all()
+    assert (acc["skipped"] == acc[reasons].sum(axis=1)).all()
+    got = {(r.file, r.sample): (r.read, r.counted, r.skipped) for r in acc.itertuples()}
+    # A carries 12 + 4, B 13 + 4 (one of A's is LowQual); 1 record carried by nobody; C 25 + 1 symbolic
+    assert got == {
+        ("0", "A"): (16, 15, 1),
+        ("0", "B"): (17, 17, 0),
+        ("0", ""): (1, 0, 1),
+        ("1", "C"): (26, 25, 1),
+    }
+    assert acc.set_index(["file", "sample"]).loc[("0", ""), "no_carrier"] == 1
+    files = {
+        f["path"].rsplit("/", 1)[1]: (f["records"], f["counted"], sum(f["skips"].values()))
+        for f in report.files
+    }
+    assert files == {"multi.vcf": (34, 32, 2), "C.vcf": (26, 25, 1)}
+    assert read_cohort(tmp_path / "c.h5ad").obs["burden_SBS96"].sum() == 15 + 17 + 25
+    result = run(tmp_path / "multi.vcf", tmp_path / "C.vcf", "-r", work / "g.fa", "-o", tmp_path / "d.h5ad")
+    assert result.exit_code == 0 and "per sample (read = counted + skipped)" in result.output
+
+
+def test_maf_samples_are_held_to_the_sheet_once_read(world, tmp_path):
+    work, seq, positions = world
+    sites_vcf(tmp_path / "S1.vcf", seq, positions[:10])
+    head = "Tumor_Sample_Barcode\tChromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\n"
+    owners = ["M1"] * 3 + ["M2"] * 2
+    rows = [
+        f"{s}\t1\t{p}\t{seq[p - 1]}\t{alt_of(seq[p - 1])}\n"
+        for s, p in zip(owners, positions[20:25], strict=True)
+    ]
+    (tmp_path / "c.maf").write_text(head + "".join(rows))
+    files = [tmp_path / "S1.vcf", tmp_path / "c.maf"]
+    cases = {
+        "sample,cancer_type\nS1,Lung\nM1,Skin\n": r"c\.maf: sample 'M2' has no row in the sample sheet",
+        "sample,cancer_type\nS1,Lung\nM1,Skin\nM2,Skin\nX,Skin\n": r"sample 'X' has no input file",
+    }
+    for text, message in cases.items():
+        with pytest.raises(InputError, match=message):
+            ingest(files, work / "g.fa", _sheet_case(tmp_path, text), tmp_path / "c.h5ad")
+        assert not (tmp_path / "c.h5ad").exists()
+    sheet = _sheet_case(tmp_path, "sample,cancer_type\nS1,Lung\nM1,Skin\nM2,Liver\n")
+    ingest(files, work / "g.fa", sheet, tmp_path / "c.h5ad")
+    adata = read_cohort(tmp_path / "c.h5ad")
+    assert adata.obs["cancer_type"].astype(str).to_dict() == {"S1": "Lung", "M1": "Skin", "M2": "Liver"}
+    acc = adata.uns["nanog1"]["accounting"]
+    assert acc[["file", "sample", "read", "counted"]].values.tolist() == [
+        ["0", "S1", 10, 10],
+        ["1", "M1", 3, 3],
+        ["1", "M2", 2, 2],
+    ]
