@@ -11,7 +11,6 @@ pytest.importorskip("SigProfilerMatrixGenerator")
 pytestmark = pytest.mark.slow  # about 15-45 s on 2 cores, most of it SigProfilerMatrixGenerator
 
 from nanog1.genomics import peer  # noqa: E402
-from nanog1.genomics.channels import CHANNEL_SETS  # noqa: E402
 from nanog1.genomics.cohort import read_cohort  # noqa: E402
 from nanog1.genomics.ingest import IngestOptions, ingest  # noqa: E402
 from nanog1.genomics.synthetic import GenomeSpec, make_cohort, make_genome  # noqa: E402
@@ -37,7 +36,7 @@ def side_by_side(tmp_path_factory):
     return read_cohort(work / "cohort.h5ad"), theirs
 
 
-@pytest.mark.parametrize("channel_set", list(CHANNEL_SETS))
+@pytest.mark.parametrize("channel_set", ["SBS96", "DBS78", "ID83"])  # the sets the peer writes
 def test_matrix_equals_sigprofiler(side_by_side, channel_set):
     adata, theirs = side_by_side
     ours = adata[:, adata.var["channel_set"] == channel_set].to_df().T
