@@ -273,5 +273,6 @@ def test_models_mask_what_was_not_computable(tmp_path):
     for name, padded in (("SBS96", True), ("ID83", True), ("DBS78", False), ("SBS6", False), ("ID12", False)):
         assert padding[set_slice(name)].all() == padded and padding[set_slice(name)].any() == padded
     adata.uns["nanog1"]["channel_sets_present"] = []
+    adata.uns["nanog1"]["channel_sets"] = {k: "not_computable" for k in adata.uns["nanog1"]["channel_sets"]}
     with pytest.raises(UserError, match="measured none of the channel sets"):
         channel_padding(adata, np.asarray(adata.X))

@@ -70,7 +70,7 @@ def channel_padding(adata, counts: np.ndarray) -> np.ndarray:
 
         raise UserError(
             f"the cohort measured none of the channel sets {', '.join(SET_NAMES)} "
-            "(uns['nanog1']['channel_sets_present'] is empty): re-ingest it"
+            "(uns['nanog1']['channel_sets'] marks none exact): re-ingest it"
         )
     return np.concatenate(
         [np.full(n, name not in present) for name, n in zip(SET_NAMES, SET_SIZES, strict=True)]
