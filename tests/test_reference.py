@@ -93,11 +93,11 @@ def test_index_checks_catch_each_kind_of_change(tmp_path, change):
     assert fasta_index.index_problem(fa, tmp_path / "g.fa.fai") is not None
 
 
-def test_multi_line_contigs_and_crlf_pass_the_check(tmp_path):
+def test_multi_line_contigs_long_headers_and_crlf_pass_the_check(tmp_path):
     fa = tmp_path / "g.fa"
     seq = "ACGTTGCA" * 40 + "ACG"
     body = "\r\n".join(seq[i : i + 60] for i in range(0, len(seq), 60))
-    fa.write_bytes(f">a desc\r\n{body}\r\n>b\r\n{seq[:120]}".encode())
+    fa.write_bytes(f">a {'long description ' * 60}\r\n{body}\r\n>b\r\n{seq[:120]}".encode())
     pysam.faidx(str(fa))
     assert fasta_index.index_problem(fa, tmp_path / "g.fa.fai") is None
     assert Reference(fa).raw("a").tobytes().decode() == seq

@@ -89,10 +89,15 @@ def _header_start(data: mmap.mmap, e: FaiEntry) -> int | str:
     """Byte offset where the header line of `e` starts, or why the bytes before its offset are no header."""
     if e.offset > len(data):
         return f"contig {e.name} starts past the end of the file"
-    chunk = data[max(0, e.offset - MAX_HEADER) : e.offset]
+    size = len(e.name) + 256  # most headers fit; a long description is read in a second, wider look
+    while True:
+        chunk = data[max(0, e.offset - size) : e.offset]
+        start = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
+        if start > 0 or len(chunk) < size or size >= MAX_HEADER:
+            break
+        size = MAX_HEADER
     if not chunk.endswith(b"\n"):
         return f"no line break before the sequence of contig {e.name}"
-    start = chunk.rfind(b"\n", 0, len(chunk) - 1) + 1
     line = chunk[start:].rstrip(b"\r\n")
     if not line.startswith(b">") or line[1:].split(maxsplit=1)[:1] != [e.name.encode()]:
         return f"the line before contig {e.name}'s offset is not its header"
