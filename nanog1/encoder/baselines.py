@@ -80,10 +80,13 @@ def oof_proba(
     labels: np.ndarray,
     n_classes: int,
     splits: list[tuple[np.ndarray, np.ndarray]],
+    label: str = "folds",
 ) -> np.ndarray:
     """Out-of-fold class probabilities [n, n_classes] (labelled samples only are fitted)."""
+    from nanog1.progress import bar
+
     proba = np.zeros((len(x), n_classes), dtype=np.float64)
-    for train, test in splits:
+    for train, test in bar(splits, label, unit="fold"):
         train = train[labels[train] >= 0]
         model = make().fit(x[train], labels[train])
         proba[np.ix_(test, model.classes_)] = model.predict_proba(x[test])
@@ -103,6 +106,7 @@ def run_baselines(
     from nanog1.encoder.cohort_io import read
     from nanog1.encoder.data import cohort_arrays
     from nanog1.io import atomic_write_with
+    from nanog1.progress import report, step
     from nanog1.tracking import Tracker, default_tracking_uri, experiment_name
 
     arrays = cohort_arrays(read(cohort))
@@ -114,14 +118,17 @@ def run_baselines(
     uri = tracking_uri or default_tracking_uri(Path(cohort).resolve().parent / "runs" / "baselines")
     tracker = Tracker(uri, experiment or experiment_name(cohort, "cancer_type"))
     rows = {}
+    report(f"baselines: {arrays.n} samples, {len(arrays.classes)} types, {folds} folds")
     for feat, x in features.items():
         if x is None:
             continue
         for name, make in classifiers(seed).items():
             if models is not None and name not in models:
                 continue
-            proba = oof_proba(make, x, arrays.labels, len(arrays.classes), splits)
-            metrics = classification_metrics(proba, arrays.labels, arrays.classes)
+            with step(f"baselines: {name}[{feat}]") as shown:
+                proba = oof_proba(make, x, arrays.labels, len(arrays.classes), splits, f"{name}[{feat}]")
+                metrics = classification_metrics(proba, arrays.labels, arrays.classes)
+                shown |= {k: metrics[k] for k in ("top1", "macro_f1") if k in metrics}
             rows[f"{name}[{feat}]"] = metrics
             _log_run(
                 tracker,

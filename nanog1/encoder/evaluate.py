@@ -22,6 +22,7 @@ from nanog1.encoder.embed import model_provenance
 from nanog1.encoder.ensemble import ensemble_predictions
 from nanog1.encoder.loop import write_json
 from nanog1.encoder.metrics import classification_metrics
+from nanog1.progress import step
 
 
 def report_prefix(out: Path) -> Path:
@@ -41,7 +42,8 @@ def evaluate_cohort(
 
     run_dirs = [Path(r) for r in run_dir] if isinstance(run_dir, (list, tuple)) else [Path(run_dir)]
     adata = read(cohort)
-    pred, saved_all, labels, calib = ensemble_predictions(adata, run_dirs, device)
+    with step(f"evaluate: {adata.n_obs} samples through {len(run_dirs)} model(s)"):
+        pred, saved_all, labels, calib = ensemble_predictions(adata, run_dirs, device)
     saved = saved_all[0]
     classes = list(saved["classes"])
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
@@ -60,8 +62,10 @@ def evaluate_cohort(
     if len(run_dirs) > 1:
         members = [model_provenance(s, r) for s, r in zip(saved_all, run_dirs, strict=True)]
         adata.uns["nanog1_model"]["ensemble"] = {k: [m[k] for m in members] for k in members[0]}
-    write(adata, out)
-    write_json(Path(str(report_prefix(out)) + ".metrics.json"), metrics)
+    with step(f"evaluate: wrote {out}") as shown:
+        write(adata, out)
+        write_json(Path(str(report_prefix(out)) + ".metrics.json"), metrics)
+        shown |= {k: metrics[k] for k in ("top1", "macro_f1", "coverage") if k in metrics}
     if len(run_dirs) == 1:  # an ensemble's metrics belong to no single training run
         _log_to_run(saved, metrics)
     return metrics

@@ -30,6 +30,7 @@ from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig, count_p
 from nanog1.errors import UserError
 from nanog1.io import atomic_write_text
 from nanog1.optim import build_optimizer
+from nanog1.progress import epoch_line, report
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -289,6 +290,7 @@ def fit(
         st.history.append(row)
         if dist_info.is_main:
             _save(run_dir / CHECKPOINT, model, opt, sched, loader_gen, st, cfg, ecfg)
+            report(epoch_line(epoch, cfg.epochs, row))
             if on_epoch is not None:
                 on_epoch(epoch, row)
         if stop_after_epochs is not None and epoch + 1 >= stop_after_epochs and st.epoch + 1 < cfg.epochs:

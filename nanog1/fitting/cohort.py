@@ -22,6 +22,7 @@ from nanog1.fitting.bootstrap import BootstrapConfig, bootstrap_exposures
 from nanog1.fitting.fit import FitConfig, FitResult, fit_signatures
 from nanog1.genomics.channels import CHANNEL_SETS, EXACT, SIGNATURE_SETS
 from nanog1.genomics.signatures import ReferenceSpec, read_signatures, reference_path
+from nanog1.progress import step
 
 
 def present_sets(adata) -> list[str]:
@@ -149,7 +150,14 @@ def _bootstrap(adata, cs, catalogue, table, res: FitResult, config, boot: Bootst
 
 
 def _fit_set(adata, cs, config, options, table, path) -> FitResult:
-    """Fit one channel set and write its keys; returns the point fit."""
+    """Fit one channel set and write its keys; returns the point fit (one progress line when done)."""
+    with step(f"signatures fit: {cs}, {adata.n_obs} samples, {table.shape[1]} signatures") as shown:
+        res = _fit_set_keys(adata, cs, config, options, table, path)
+        shown["median_cosine"] = float(np.median(res.cosine.to_numpy()))
+    return res
+
+
+def _fit_set_keys(adata, cs, config, options, table, path) -> FitResult:
     record = {"signatures": [str(c) for c in table.columns], "table": path, "table_sha256": _sha256(path)}
     catalogue = adata.to_df()[list(CHANNEL_SETS[cs])]
     opp = options.opportunity

@@ -1,0 +1,59 @@
+"""Progress of long steps, on stderr: one plain line per finished step (what, its numbers, its seconds),
+and a live bar over a step's items only when stderr is a terminal, so pipeline logs and CI stay short.
+NANOG1_QUIET=1 silences both (the results and errors are unaffected).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+QUIET_ENV = "NANOG1_QUIET"
+T = TypeVar("T")
+
+
+def quiet() -> bool:
+    """True when NANOG1_QUIET asks for no progress output."""
+    return os.environ.get(QUIET_ENV, "") not in ("", "0")
+
+
+def report(message: str) -> None:
+    """One line on stderr, flushed at once (logs show it while the step runs)."""
+    if not quiet():
+        print(message, file=sys.stderr, flush=True)
+
+
+def bar(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterable[T]:
+    """`items` with a tqdm bar on a terminal; the plain iterable in a log, CI or when quiet."""
+    if quiet() or not sys.stderr.isatty():
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, total=total, unit=unit, leave=False, file=sys.stderr)
+
+
+@contextmanager
+def step(what: str) -> Iterator[dict]:
+    """Time a block, then report `what` and whatever the block put in the yielded dict ('key value')."""
+    extra: dict = {}
+    started = time.perf_counter()
+    yield extra
+    numbers = "".join(f"  {k} {_fmt(v)}" for k, v in extra.items())
+    report(f"{what}{numbers}  ({time.perf_counter() - started:.1f} s)")
+
+
+def epoch_line(epoch: int, epochs: int, row: dict) -> str:
+    """'epoch 3/12  train_loss 1.23  val_loss 1.31  val_top1 0.61 ... (4.2 s)' for one training epoch."""
+    shown = [k for k in row if k.startswith(("train_", "val_")) and isinstance(row[k], int | float)]
+    numbers = "".join(f"  {k} {_fmt(row[k])}" for k in shown[:8])
+    seconds = row.get("epoch_seconds")
+    tail = f"  ({seconds:.1f} s)" if isinstance(seconds, int | float) else ""
+    return f"epoch {epoch + 1}/{epochs}{numbers}{tail}"
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
