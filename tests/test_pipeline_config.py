@@ -49,6 +49,17 @@ def test_overrides_are_typed_and_nested():
         ("input.mode=bam", r"config key 'input\.mode' = 'bam' is invalid"),
         ("ingest.filter=LowQual", r"config key 'ingest\.filter'"),
         ("colour=red", r"unknown config key 'colour'"),
+        # extra: only the command's own options the rule does not set, never shell syntax
+        ("train.extra=; touch /tmp/x", r"'train\.extra': ';' is neither an option of `nanog1 train`"),
+        ("train.extra=$(touch /tmp/x)", r"'train\.extra': '\$\(touch' is neither an option"),
+        ("ingest.extra=--quiet `touch /tmp/x`", r"'ingest\.extra': '`touch' is neither"),
+        ("ingest.extra=--quiet && touch /tmp/x", r"'&&' is neither"),
+        ("train.extra=--out /elsewhere", r"'train\.extra': --out is set by the pipeline's rule"),
+        ("signatures.extra=[-o, /elsewhere]", r"-o \(--out\) is set by the pipeline's rule"),
+        ("train.extra=--no-such-option 1", r"'--no-such-option' is neither an option.*allowed there: .*--lr"),
+        ("train.extra=--lr", r"--lr needs a value"),
+        ("input.simulate.extra=--help", r"'input\.simulate\.extra': '--help' is neither"),
+        ("train.extra=--lr 'unclosed", r"cannot split"),
     ],
 )
 def test_bad_values_name_the_key(override: str, pattern: str):
