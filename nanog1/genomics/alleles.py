@@ -92,7 +92,8 @@ def _check(table: VariantTable, pass_only: bool, fate: _Fate) -> Counter:
     if pass_only:
         bad = ~table.passed
         if "filter" in table.annotations and bad.any():
-            dropped.update(pd.Series(table.annotations["filter"][bad]).value_counts().to_dict())
+            counts = pd.Series(table.annotations["filter"][bad]).value_counts()
+            dropped.update({str(k): int(v) for k, v in counts[counts > 0].items()})
         fate.skip(bad, "non_pass")
     ok = _per_allele(table.ref)[1] & _per_allele(table.alt)[1]
     symbolic = ~ok

@@ -215,8 +215,8 @@ def _without_reference(path: Path, kind: str, table, options: IngestOptions) -> 
     records = len(table) + sum(table.skips.values())
     types = None
     if "cohort" in table.annotations:
-        types = pd.Series(table.annotations["cohort"], index=table.sample).replace("", None)
-        types = types[~types.index.duplicated()]
+        types = pd.Series(np.asarray(table.annotations["cohort"], dtype=object), index=table.sample)
+        types = types[~types.index.duplicated()].replace("", None)
     return FileResult(
         str(path),
         kind,

@@ -86,9 +86,31 @@ def _per_unique(values: pd.Series, fn) -> np.ndarray:
 
     Results are interned, so one gene or tumour name is one string object across all blocks of a file
     (10 M records would otherwise hold a copy per block)."""
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    codes, uniques = _codes(values)
     cleaned = np.array([sys.intern(fn(u)) for u in uniques] + [fn(None)], dtype=object)
     return cleaned[codes]
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, list]:
+    """Integer codes (-1 = missing) and distinct values of a column (read dictionary-encoded)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), list(values.cat.categories)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes, list(uniques)
+
+
+def _categorical(values: pd.Series, fn) -> pd.Categorical:
+    """fn applied per distinct value, kept as a Categorical (a few bytes per record, not a pointer)."""
+    codes, uniques = _codes(values)
+    cleaned = pd.Categorical([fn(u) for u in uniques] + [fn(None)])
+    return pd.Categorical.from_codes(cleaned.codes[codes], cleaned.categories)
+
+
+def _numeric(values: pd.Series, dtype=np.float32) -> np.ndarray:
+    """Numbers per record (float32 for read counts; float64 keeps positions exact); NaN where missing."""
+    codes, uniques = _codes(values)
+    numbers = pd.to_numeric(pd.Series(uniques + [None], dtype=object), errors="coerce").to_numpy(np.float64)
+    return numbers[codes].astype(dtype)
 
 
 def canonical_chrom_name(name: str | None) -> str:
@@ -139,9 +161,9 @@ def _annotations(chunk: pd.DataFrame, cols: dict[str, str], keep: np.ndarray) ->
             continue
         values = chunk[cols[key]]
         if key in NUMERIC:
-            out[key] = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float32)[keep]
+            out[key] = _numeric(values)[keep]
         else:
-            out[key] = _per_unique(values, _text)[keep]
+            out[key] = _categorical(values, _text)[keep]
     return out
 
 
@@ -151,7 +173,7 @@ def _chunk_table(
     """Convert one MAF chunk into a VariantTable, moving indel positions to their anchor base."""
     skips: Counter = Counter()
     lines = first_line + np.arange(len(chunk), dtype=np.int64)
-    start = pd.to_numeric(chunk[cols["Start_Position"]], errors="coerce").to_numpy()
+    start = _numeric(chunk[cols["Start_Position"]], np.float64)
     sample = _per_unique(chunk[cols["Tumor_Sample_Barcode"]], _text)
     chrom = _per_unique(chunk[cols["Chromosome"]], canonical_chrom_name)
     bad = np.isnan(start) | (chrom == "") | (sample == "")
@@ -217,7 +239,7 @@ def _batches(path: Path, offset: int, names: list[str], usecols: list[str], bloc
         parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(
             include_columns=usecols,
-            column_types={c: pa.string() for c in usecols},
+            column_types={c: pa.dictionary(pa.int32(), pa.string()) for c in usecols},
             strings_can_be_null=True,
             null_values=[""],
         ),

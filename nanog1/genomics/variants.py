@@ -11,6 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
 
 from nanog1.errors import UserError
 
@@ -60,7 +62,8 @@ class VariantTable:
     line: np.ndarray
     skips: Counter = field(default_factory=Counter)
     declared: list[str] = field(default_factory=list)
-    #: Optional per-record columns a reader keeps (MAF: gene, consequence, read counts, context, FILTER).
+    #: Optional per-record columns a reader keeps (MAF: gene, consequence, read counts, context, FILTER);
+    #: numpy arrays or pandas Categoricals (string columns of large files).
     annotations: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -127,7 +130,11 @@ def concat_tables(tables: list[VariantTable]) -> VariantTable:
             setattr(t, c, None)
     notes = {}
     for k in keys:
-        notes[k] = np.concatenate([t.annotations.pop(k) for t in tables])
+        parts = [t.annotations.pop(k) for t in tables]
+        if isinstance(parts[0], pd.Categorical):
+            notes[k] = union_categoricals(parts)
+        else:
+            notes[k] = np.concatenate(parts)
     return VariantTable(*arrays, skips=skips, declared=declared, annotations=notes)
 
 
