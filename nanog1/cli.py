@@ -703,15 +703,11 @@ def pipeline_run(
     Snakemake locks the working directory while it runs; a run that finds it locked stops with an error
     saying so. After a killed run, clear its lock with --unlock, then run the same command again.
     """
-    from nanog1.pipeline.config import ConfigError, find_config
+    from nanog1.pipeline.config import find_config
     from nanog1.pipeline.runner import run_pipeline
 
-    try:
-        path = find_config(config)
-        code = run_pipeline(path, cores, dry_run, until, ctx.args, overrides, directory, unlock=unlock)
-    except ConfigError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    path = find_config(config)
+    code = run_pipeline(path, cores, dry_run, until, ctx.args, overrides, directory, unlock=unlock)
     raise typer.Exit(code)
 
 
