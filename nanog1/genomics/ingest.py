@@ -247,21 +247,31 @@ def _file_accounting(per_sample: pd.DataFrame, reader_skips: Counter, samples: l
 
     The reader's skips (records dropped before a call existed: malformed lines, no carrier, ...)
     belong to the file's sample when it has one, else to a row with sample '' (the file itself).
+    Built with numpy (one DataFrame at the end): this runs once per file.
     """
-    table = per_sample.rename(columns={"calls": "read"}).copy()
     owner = samples[0] if len(samples) == 1 else ""
-    if owner == "" and sum(reader_skips.values()):
-        table.loc[""] = 0
-    for reason, n in reader_skips.items():
-        if reason not in table:
-            table[reason] = 0
-        table.loc[owner, reason] += n
-        table.loc[owner, "read"] += n
-    reasons = sorted([c for c in table.columns if c not in ("read", "counted")], key=_reason_order)
-    table = table[["read", "counted", *reasons]].astype(np.int64)
-    table.insert(2, "skipped", table[reasons].sum(axis=1))
-    table.index.name = "sample"
-    return table
+    index = list(per_sample.index)
+    if owner not in index and sum(reader_skips.values()):
+        index.append(owner)
+    reasons = sorted(
+        set(per_sample.columns[2:]) | {r for r, k in reader_skips.items() if k}, key=_reason_order
+    )
+    data = {name: np.zeros(len(index), dtype=np.int64) for name in ("read", "counted", *reasons)}
+    base = len(per_sample)
+    data["read"][:base] = per_sample["calls"].to_numpy()
+    data["counted"][:base] = per_sample["counted"].to_numpy()
+    for reason in per_sample.columns[2:]:
+        data[reason][:base] = per_sample[reason].to_numpy()
+    if sum(reader_skips.values()):
+        row = index.index(owner)
+        for reason, n in reader_skips.items():
+            if n:
+                data[reason][row] += n
+                data["read"][row] += n
+    skipped = sum((data[r] for r in reasons), np.zeros(len(index), dtype=np.int64))
+    columns = {"read": data["read"], "counted": data["counted"], "skipped": skipped}
+    columns.update({r: data[r] for r in reasons})
+    return pd.DataFrame(columns, index=pd.Index(index, dtype=object, name="sample"))
 
 
 def _tally_accounting(table: pd.DataFrame) -> pd.DataFrame:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pysam
 
-from nanog1.genomics.variants import InputError, VariantTable, is_symbolic, table_from_lists
+from nanog1.genomics.variants import InputError, VariantTable, concat_tables, is_symbolic, table_from_lists
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
 TUMOR_NAMES = ("TUMOR", "TUMOUR")
@@ -324,27 +324,38 @@ def _drop_file_order_duplicates(raw: _Raw) -> None:
 
 
 def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> VariantTable:
-    """One row per (record, usable ALT allele, carrying sample); skips counted by reason."""
+    """One row per (record, usable ALT allele, carrying sample); skips counted by reason.
+
+    Records of one sample with one ALT (nearly all) become rows without a per-record loop; only the
+    others (multi-allelic, genotype-assigned) go through `_split_one`. Rows stay in file order.
+    """
     skips = raw.skips
     n = len(raw.pos)
     passed = raw.filters if raw.filters else [True] * n
+    simple = np.zeros(n, dtype=bool)
+    if fixed is not None and not raw.genotypes:
+        simple = np.fromiter((a is not None and len(a) == 2 for a in raw.alleles), dtype=bool, count=n)
+    rows = np.flatnonzero(simple)
+    alleles = [raw.alleles[i] for i in rows]
+    fast = table_from_lists(
+        [fixed] * len(rows),
+        np.asarray(raw.chrom, dtype=object)[rows],
+        np.asarray(raw.pos, dtype=np.int64)[rows],
+        [a[0] for a in alleles],
+        [a[1] for a in alleles],
+        np.asarray(passed, dtype=bool)[rows],
+        raw.line[rows],
+    )
     cols: tuple[list, ...] = ([], [], [], [], [], [], [])
-    if fixed is not None and not raw.genotypes and _all_biallelic(raw.alleles):
-        ref = [a[0] for a in raw.alleles]
-        alt = [a[1] for a in raw.alleles]
-        cols = ([fixed] * n, raw.chrom, raw.pos, ref, alt, passed, raw.line)
-    else:
-        for i in range(n):
-            _split_one(raw, i, fixed, samples, compat, passed[i], cols, skips)
-    table = table_from_lists(*cols, skips=skips)
+    for i in np.flatnonzero(~simple):
+        _split_one(raw, int(i), fixed, samples, compat, passed[i], cols, skips)
+    table = fast if not len(cols[0]) else concat_tables([fast, table_from_lists(*cols)])
+    if len(cols[0]) and len(rows):
+        table = table.take(np.argsort(table.line, kind="stable"))
+    table.skips = skips
     table.ref = _upper(table.ref)
     table.alt = _upper(table.alt)
     return table
-
-
-def _all_biallelic(alleles: list) -> bool:
-    """True when every record has exactly one ALT (the common case, handled without a per-row loop)."""
-    return all(a is not None and len(a) == 2 for a in alleles)
 
 
 def _split_one(
