@@ -124,9 +124,17 @@ def burden_boxes(table: pd.DataFrame, channel_set: str) -> tuple[pd.DataFrame, p
     return boxes, out.reset_index(drop=True)
 
 
+def sample_counts(adata: ad.AnnData, sample: str, channel_set: str) -> pd.Series:
+    """One sample's counts of one set (indexed by channel): reads one row, not the whole matrix."""
+    mask = (adata.var["channel_set"].astype(str) == channel_set).to_numpy()
+    row = adata.X[adata.obs_names.get_loc(sample)]
+    row = row.toarray().ravel() if hasattr(row, "toarray") else np.asarray(row).ravel()
+    return pd.Series(row[mask], index=adata.var_names[mask], name=sample)
+
+
 def sample_spectrum(adata: ad.AnnData, sample: str, channel_set: str) -> pd.DataFrame:
     """One sample's spectrum of one set: channel, count and fraction, in COSMIC order."""
-    row = set_counts(adata, channel_set).loc[sample]
+    row = sample_counts(adata, sample, channel_set)
     total = float(row.sum())
     return pd.DataFrame({
         "channel": row.index.astype(str),

@@ -26,7 +26,7 @@ st.markdown(f"### {sample}\n**Cancer type:** {true_type} &nbsp;·&nbsp; **predic
 cols = st.columns(len(cohort_tables.SET_NAMES))
 present = cohort_tables.sets_present(adata)
 for col, name in zip(cols, cohort_tables.SET_NAMES, strict=True):
-    burden = int(cohort_tables.set_counts(adata, name).loc[sample].sum())
+    burden = int(cohort_tables.sample_counts(adata, sample, name).sum())
     col.metric(f"{name} mutations", f"{burden:,}" if name in present else "not measured")
 if "no_mutations" in adata.obs and bool(obs["no_mutations"]):
     st.warning("This sample is flagged `no_mutations`: its catalogue is empty.")
@@ -48,7 +48,7 @@ for name in cohort_tables.SET_NAMES:
     expo = cohort_tables.exposures(adata, name)
     if expo is None or name not in present:
         continue
-    counts = cohort_tables.set_counts(adata, name).loc[sample]
+    counts = cohort_tables.sample_counts(adata, sample, name)
     try:
         reference = reference_signatures(name, str(fit_meta.get("cosmic_version", "3.4")),
                                          str(fit_meta.get("genome_build", "GRCh37")))
