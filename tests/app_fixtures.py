@@ -141,7 +141,27 @@ def _log_runs(client, root: Path, experiment: str, epochs: int) -> None:
             client.log_metric(rid, "train_loss", 2.0 / (epoch + 1) + 0.1 * k, step=epoch)
             client.log_metric(rid, "val_accuracy", 0.5 + 0.1 * epoch - 0.05 * k, step=epoch)
         client.log_artifact(rid, str(confusion_png(root / f"confusion_matrix_{k}.png", k)), "figures")
+        for table in _report_tables(root / f"reports_{experiment}_{k}", k):
+            client.log_artifact(rid, str(table))
         client.set_terminated(rid)
+
+
+def _report_tables(folder: Path, seed: int) -> list[Path]:
+    """confusion.csv and reliability.csv in the layout `nanog1 train` writes them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    n = len(TYPES)
+    counts = rng.integers(0, 5, size=(n, n)) + np.diag(rng.integers(20, 40, size=n))
+    confusion = pd.DataFrame(counts, index=pd.Index(TYPES, name="true"),
+                             columns=pd.Index(TYPES, name="predicted"))
+    confusion.to_csv(folder / "confusion.csv")
+    edges = np.linspace(0, 1, 6)
+    mids = (edges[:-1] + edges[1:]) / 2
+    rows = [{"model": model, "bin": b, "lower": edges[b], "upper": edges[b + 1],
+             "count": int(rng.integers(5, 50)), "confidence": mids[b], "accuracy": min(1.0, mids[b] + shift)}
+            for model, shift in (("uncalibrated", -0.1), ("T = 1.30", 0.0)) for b in range(5)]
+    pd.DataFrame(rows).to_csv(folder / "reliability.csv", index=False)
+    return [folder / "confusion.csv", folder / "reliability.csv"]
 
 
 @functools.cache

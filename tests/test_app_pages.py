@@ -149,9 +149,16 @@ def test_signatures_page(env):
 def test_runs_page_shows_metrics_and_confusion_matrices(env):
     at = run_page("runs")
     assert_clean(at)
-    assert len(charts(at)) == 2  # train_loss and val_accuracy over epochs
+    # train_loss and val_accuracy over epochs, then a confusion matrix and a reliability diagram per run
+    specs = [c.proto.spec for c in charts(at)]
+    assert len(specs) == 6
+    assert sum('"share of true type"' in s for s in specs) == 2
+    assert sum('"mean confidence"' in s for s in specs) == 2
+    best = next(d.value for d in at.dataframe if "best step" in d.value.columns)
+    loss = best[(best["metric"] == "train_loss") & (best["run"] == "mixer-1")].iloc[0]
+    assert loss["best"] == pytest.approx(2.0 / 4 + 0.1) and loss["best step"] == 3 and loss["steps"] == 4
     assert len(at.get("image")) == 2  # one confusion matrix per compared run
-    assert "params.mixer" in at.dataframe[1].value.index
+    assert any("params.mixer" in d.value.index for d in at.dataframe)  # side by side
 
 
 def test_models_page_names_what_is_missing(env):

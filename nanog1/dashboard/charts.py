@@ -304,3 +304,40 @@ def metric_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
             tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
         )
     )
+
+
+def confusion_chart(table: pd.DataFrame) -> alt.LayerChart:
+    """Confusion counts (rows true, columns predicted) as a heatmap with the counts written in; hover
+    gives the count and its share of the true type."""
+    long = table.rename_axis(index="true", columns="predicted").stack().rename("count").reset_index()
+    long["share of true type"] = long["count"] / long.groupby("true")["count"].transform("sum").replace(0, 1)
+    order = [str(c) for c in table.index]
+    base = alt.Chart(long).encode(
+        x=alt.X("predicted:N", sort=order, axis=alt.Axis(labelAngle=-45, labelOverlap=False)),
+        y=alt.Y("true:N", sort=order, axis=alt.Axis(labelOverlap=False)))
+    cells = base.mark_rect().encode(
+        color=alt.Color("share of true type:Q", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        tooltip=["true:N", "predicted:N", alt.Tooltip("count:Q", format=",d"),
+                 alt.Tooltip("share of true type:Q", format=".1%")])
+    text = base.mark_text(fontSize=10).encode(
+        text=alt.Text("count:Q", format="d"),
+        color=alt.condition("datum['share of true type'] > 0.5", alt.value("white"), alt.value("#222222")))
+    side = max(240, 22 * len(order))
+    return alt.layer(cells, text).properties(width=side, height=side)
+
+
+def reliability_chart(table: pd.DataFrame) -> alt.LayerChart:
+    """Reliability diagram: accuracy against mean confidence per bin, one line per model (e.g.
+    uncalibrated and temperature-scaled), dot size = samples in the bin, the diagonal = calibrated."""
+    data = table.dropna(subset=["confidence", "accuracy"])
+    diagonal = alt.Chart(pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0]})).mark_line(
+        color="#999999", strokeDash=[4, 4]).encode(x="x:Q", y="y:Q")
+    lines = alt.Chart(data).mark_line(point=False).encode(
+        x=alt.X("confidence:Q", scale=alt.Scale(domain=[0, 1]), title="mean confidence"),
+        y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="accuracy"), color="model:N")
+    dots = alt.Chart(data).mark_circle().encode(
+        x="confidence:Q", y="accuracy:Q", color="model:N", size=alt.Size("count:Q", title="samples"),
+        tooltip=["model:N", alt.Tooltip("lower:Q", format=".2f"), alt.Tooltip("upper:Q", format=".2f"),
+                 alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f"),
+                 alt.Tooltip("count:Q", format=",d")])
+    return alt.layer(diagonal, lines, dots).properties(height=320)

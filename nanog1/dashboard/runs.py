@@ -132,6 +132,36 @@ def metric_history(client, runs: dict[str, str], metric: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "step", "value"])
 
 
+def default_metrics(names: list[str], limit: int = 4) -> list[str]:
+    """Metrics a run opens on: losses first, then accuracies, then the rest (learning curves)."""
+    def rank(name: str) -> tuple[int, str]:
+        lower = name.lower()
+        return (0 if "loss" in lower else 1 if "acc" in lower else 2 if "f1" in lower else 3, name)
+    return sorted(names, key=rank)[:limit]
+
+
+def best_and_final(history: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per run: final value, best value (lowest for losses and errors, else highest) and its step."""
+    lower_better = any(k in metric.lower() for k in ("loss", "error", "ece", "perplexity"))
+    rows = []
+    for run, group in history.sort_values("step").groupby("run", sort=False):
+        best = group.loc[group["value"].idxmin() if lower_better else group["value"].idxmax()]
+        rows.append({"run": run, "metric": metric, "final": group["value"].iloc[-1], "best": best["value"],
+                     "best step": int(best["step"]), "steps": len(group)})
+    return pd.DataFrame(rows, columns=["run", "metric", "final", "best", "best step", "steps"])
+
+
+def csv_artifacts(client, run_id: str, suffix: str, path: str = "") -> list[str]:
+    """Paths of a run's artifacts whose name ends with `suffix` (e.g. 'confusion.csv'), recursively."""
+    found: list[str] = []
+    for info in client.list_artifacts(run_id, path or None):
+        if info.is_dir:
+            found += csv_artifacts(client, run_id, suffix, info.path)
+        elif info.path.endswith(suffix):
+            found.append(info.path)
+    return found
+
+
 def compare_runs(table: pd.DataFrame, run_ids: list[str]) -> pd.DataFrame:
     """Params and metrics of the chosen runs side by side (rows = keys, columns = runs)."""
     chosen = table.set_index("run_id").loc[run_ids]

@@ -168,6 +168,19 @@ def reference_signatures(channel_set: str, cosmic_version: str, genome_build: st
     return load_reference(channel_set=channel_set, cosmic_version=cosmic_version, genome_build=genome_build)
 
 
+@st.cache_data(show_spinner=False, ttl=300)
+def artifact_table(uri: str, run_id: str, artifact_path: str) -> pd.DataFrame:
+    """A CSV artifact of a run as a DataFrame (first column as index when it is unnamed or 'true')."""
+    import io
+
+    frame = pd.read_csv(io.BytesIO(artifact_bytes(uri, run_id, artifact_path)))
+    first = frame.columns[0]
+    if first.startswith("Unnamed") or first == "true":
+        frame = frame.set_index(first)
+        frame.index.name = "true" if first == "true" else None
+    return frame
+
+
 def open_sample(sample: str) -> None:
     """Switch to the Sample page showing `sample`."""
     st.switch_page(PAGES["sample"], query_params={"sample": sample})

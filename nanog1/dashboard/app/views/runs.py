@@ -1,9 +1,17 @@
 """Runs: MLflow experiments and runs, metrics over epochs, side-by-side comparison, confusion matrices."""
 
+import pandas as pd
 import streamlit as st
 
 from nanog1.dashboard import charts, runs
-from nanog1.dashboard.ui import artifact_bytes, client_or_stop, current_config, metric_history, runs_table
+from nanog1.dashboard.ui import (
+    artifact_bytes,
+    artifact_table,
+    client_or_stop,
+    current_config,
+    metric_history,
+    runs_table,
+)
 
 st.title("Training runs")
 cfg = current_config()
@@ -38,18 +46,49 @@ if not chosen:
 metrics = runs.metric_names(table)
 st.subheader("Metrics over epochs")
 if metrics:
-    shown = st.multiselect("Metrics", metrics, default=metrics[:2], key="runs_metrics")
+    shown = st.multiselect("Metrics", metrics, default=runs.default_metrics(metrics),
+                           key=f"runs_metrics_{cfg.tracking_uri}_{exp_id}")
     cols = st.columns(max(1, min(2, len(shown))))
+    summaries = []
     for i, metric in enumerate(shown):
         history = metric_history(cfg.tracking_uri, {r: run_label[r] for r in chosen}, metric)
         cols[i % len(cols)].altair_chart(charts.metric_chart(history, metric), width="stretch")
+        summaries.append(runs.best_and_final(history, metric))
+    if summaries:
+        st.markdown("**Best and final values**")
+        number = st.column_config.NumberColumn(format="%.4g")
+        st.dataframe(pd.concat(summaries, ignore_index=True), hide_index=True, width="stretch",
+                     column_config={"final": number, "best": number})
 else:
     st.info("These runs logged no metrics.")
 
 st.subheader("Side by side")
 st.dataframe(runs.compare_runs(table, chosen).astype(str), width="stretch")
 
-st.subheader("Confusion matrix and other figures")
+for suffix, title, draw in (("confusion.csv", "Confusion matrix", charts.confusion_chart),
+                            ("reliability.csv", "Reliability diagram", None)):
+    found = {r: runs.csv_artifacts(client, r, suffix) for r in chosen}
+    if not any(found.values()):
+        continue
+    st.subheader(f"{title} (from {suffix})")
+    cols = st.columns(len(chosen))
+    for col, run_id in zip(cols, chosen, strict=True):
+        with col:
+            st.markdown(f"**{run_label[run_id]}**")
+            if not found[run_id]:
+                st.info(f"No {suffix} in this run.")
+                continue
+            path = st.selectbox("Table", found[run_id], key=f"runs_{suffix}_{run_id}")
+            frame = artifact_table(cfg.tracking_uri, run_id, path)
+            if draw is not None:
+                st.altair_chart(draw(frame), width="content")
+            else:
+                frame = frame.reset_index()
+                model = "model" if "model" in frame else frame.columns[0]
+                st.altair_chart(charts.reliability_chart(frame.rename(columns={model: "model"})),
+                                width="stretch")
+
+st.subheader("Figures")
 img_cols = st.columns(len(chosen))
 for col, run_id in zip(img_cols, chosen, strict=True):
     with col:
