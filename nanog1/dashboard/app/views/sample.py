@@ -5,6 +5,7 @@ import streamlit as st
 
 from nanog1.dashboard import charts, cohort_tables, fit_view, prediction_view
 from nanog1.dashboard.ui import cohort_or_stop, current_config, reference_signatures, sync_sample_picker
+from nanog1.genomics.channels import DERIVED_FROM
 
 st.title("Sample")
 cfg = current_config()
@@ -34,6 +35,8 @@ if "no_mutations" in adata.obs and bool(obs["no_mutations"]):
 st.subheader("Mutational spectra")
 scale = st.radio("Scale", ["count", "fraction"], horizontal=True, key="sample_scale")
 for name in cohort_tables.SET_NAMES:
+    if DERIVED_FROM.get(name) in present:
+        continue  # SBS6 / ID12 are folds of the SBS96 / ID83 spectra drawn here
     if name not in present:
         st.info(f"{name}: not measured in this cohort.")
         continue
