@@ -219,12 +219,13 @@ def exposure_heatmap(long: pd.DataFrame, relative: bool) -> alt.Chart:
         alt.Chart(long)
         .mark_rect()
         .encode(
-            x=alt.X("signature:N", sort=None, axis=alt.Axis(labelAngle=-90)),
+            x=alt.X("signature:N", sort=signature_order(long["signature"].unique()),
+                    axis=alt.Axis(labelAngle=-90, labelOverlap=False, labelFontSize=9)),
             y=alt.Y("cancer_type:N", title="cancer type", axis=alt.Axis(labelOverlap=False)),
             color=alt.Color("value:Q", scale=alt.Scale(scheme="blues"), title=title),
             tooltip=["cancer_type:N", "signature:N", alt.Tooltip("value:Q", format=".3g")],
         )
-        .properties(height=110 + 26 * long["cancer_type"].nunique())
+        .properties(height=alt.Step(BOX_STEP))
     )
 
 
