@@ -165,11 +165,14 @@ def _choose(page, label: str, option: str) -> None:
     _settle(page)
 
 
-def _set_store(page, uri: str) -> None:
+def _set_store(page, uri: str, readable: bool = True) -> None:
     field = page.get_by_role("textbox", name="MLflow tracking URI")
     field.fill(uri)
     field.press("Enter")
     page.wait_for_timeout(100)
+    _settle(page)
+    if readable:  # wait until the Runs page has run on the new store
+        page.get_by_text(f"MLflow store: {uri}", exact=True).wait_for()
 
 
 @pytest.mark.slow
@@ -275,7 +278,7 @@ def test_runs_store_errors_are_clear_and_quick(url, page, tmp_path):
     page.goto(f"{url}/runs")
     _settle(page)
     for uri, says in ((f"file:{tmp_path / 'mlruns'}", "filesystem store"), (closed, "unreachable")):
-        _set_store(page, uri)
+        _set_store(page, uri, readable=False)
         error = page.get_by_test_id("stAlertContentError").filter(has_text=says)
         error.wait_for(timeout=30_000)  # MLflow's defaults kept an unreachable server spinning for minutes
         assert not page.get_by_test_id("stException").count(), uri
