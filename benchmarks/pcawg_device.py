@@ -51,6 +51,7 @@ class Recipe:
     patience: int = 12
     seed: int = 0
     thin: float = 0.0  # augmentation: each training catalogue binomially thinned to a U(1 - thin, 1) fraction
+    set_dropout: float = 0.0  # channel-set dropout (nanog1.encoder.data.set_dropout_mask)
 
 
 def load_npz(path: Path, device: torch.device) -> dict:
@@ -68,8 +69,14 @@ def encoder(recipe: Recipe, n_types: int, expo_sizes: dict[str, int]) -> Mutatio
     sizes = expo_sizes if recipe.exposure_weight > 0 else {}
     return MutationEncoder(
         MutationEncoderConfig(
-            hidden=recipe.hidden, layers=recipe.layers, rank=recipe.rank, heads=recipe.heads,
-            mixer=recipe.mixer, dropout=recipe.dropout, n_types=n_types, exposure_sizes=sizes,
+            hidden=recipe.hidden,
+            layers=recipe.layers,
+            rank=recipe.rank,
+            heads=recipe.heads,
+            mixer=recipe.mixer,
+            dropout=recipe.dropout,
+            n_types=n_types,
+            exposure_sizes=sizes,
         )
     )
 
@@ -83,8 +90,9 @@ def matched_rank(recipe: Recipe, data: dict, target: int) -> int:
     """The mha_rank rank whose encoder's parameter count is closest to `target`."""
     ranks = list(range(recipe.heads, recipe.hidden + 1, recipe.heads))
     n_types, sizes_e = len(data["classes"]), expo_sizes(data)
-    sizes = {r: count_parameters(encoder(Recipe(**(vars(recipe) | {"rank": r})), n_types, sizes_e))
-             for r in ranks}
+    sizes = {
+        r: count_parameters(encoder(Recipe(**(vars(recipe) | {"rank": r})), n_types, sizes_e)) for r in ranks
+    }
     return min(ranks, key=lambda r: abs(sizes[r] - target))
 
 
@@ -104,10 +112,16 @@ def batch_loss(model, data: dict, idx: torch.Tensor, cw: torch.Tensor, recipe: R
     if recipe.thin > 0 and model.training:
         keep = 1.0 - recipe.thin * torch.rand(len(idx), 1, device=counts.device)
         counts = torch.binomial(counts, keep.expand_as(counts))
+    padding = None
+    if recipe.set_dropout > 0 and model.training:
+        from nanog1.encoder.data import set_dropout_mask
+
+        padding = set_dropout_mask(len(idx), recipe.set_dropout).to(counts.device)
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=counts.is_cuda):
-        out = model(counts=counts)
-    loss = F.cross_entropy(out.type_logits.float(), data["labels_t"][idx], weight=cw,
-                           label_smoothing=recipe.label_smoothing)
+        out = model(counts=counts, padding_mask=padding)
+    loss = F.cross_entropy(
+        out.type_logits.float(), data["labels_t"][idx], weight=cw, label_smoothing=recipe.label_smoothing
+    )
     if recipe.exposure_weight > 0:
         targets = {s: v[idx] for s, v in data["expo_t"].items()}
         loss = loss + recipe.exposure_weight * exposure_loss(out, targets, counts, {}, 0.0)
@@ -121,14 +135,19 @@ def predict(model, data: dict, idx: np.ndarray, batch: int = 256) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_all(model, data: dict, idx: np.ndarray, batch: int = 256) -> tuple[np.ndarray, dict]:
-    """Class probabilities and, per channel set, predicted exposure proportions (eval mode)."""
+def predict_all(
+    model, data: dict, idx: np.ndarray, batch: int = 256, padding: torch.Tensor | None = None
+) -> tuple[np.ndarray, dict]:
+    """Class probabilities and, per channel set, predicted exposure proportions (eval mode).
+
+    `padding` [channels] masks channel sets as unmeasured (a cohort without, say, indel calls)."""
     model.eval()
     parts, expo = [], {}
     for i in range(0, len(idx), batch):
         counts = data["counts_t"][torch.from_numpy(idx[i : i + batch]).to(data["counts_t"].device)]
+        mask = None if padding is None else padding.to(counts.device)[None].expand(len(counts), -1)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=counts.is_cuda):
-            out = model(counts=counts)
+            out = model(counts=counts, padding_mask=mask)
         parts.append(torch.softmax(out.type_logits.float(), -1).cpu().numpy())
         for s, logp in out.exposure_logp.items():
             expo.setdefault(s, []).append(logp.float().exp().cpu().numpy())
@@ -142,8 +161,16 @@ def exposure_cosine(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
         return np.where(norms > 0, (pred * target).sum(1) / norms, np.nan)
 
 
-def train_fold(data: dict, train: np.ndarray, val: np.ndarray, recipe: Recipe, rank: int = 0,
-               world: int = 1, device: torch.device = torch.device("cpu"), log=print) -> tuple:
+def train_fold(
+    data: dict,
+    train: np.ndarray,
+    val: np.ndarray,
+    recipe: Recipe,
+    rank: int = 0,
+    world: int = 1,
+    device: torch.device = torch.device("cpu"),
+    log=print,
+) -> tuple:
     """Train on `train` (sharded over `world` ranks), keep the weights with the best validation macro-F1."""
     torch.manual_seed(recipe.seed)
     n_types = len(data["classes"])
@@ -151,8 +178,9 @@ def train_fold(data: dict, train: np.ndarray, val: np.ndarray, recipe: Recipe, r
     # As nanog1.encoder.loop.wrap_ddp (not imported: loop pulls in pandas/scikit-learn).
     net = DDP(model, find_unused_parameters=True) if world > 1 else model
     steps = math.ceil(len(train) / world / recipe.batch)
-    opt, sched = build_optimizer(model, recipe.lr, recipe.weight_decay, steps * recipe.epochs // 20,
-                                 steps * recipe.epochs)
+    opt, sched = build_optimizer(
+        model, recipe.lr, recipe.weight_decay, steps * recipe.epochs // 20, steps * recipe.epochs
+    )
     cw = class_weights(data["labels"][train], n_types).to(device)
     gen = torch.Generator().manual_seed(recipe.seed)
     best, best_state, bad, history = -1.0, None, 0, []
@@ -176,10 +204,19 @@ def train_fold(data: dict, train: np.ndarray, val: np.ndarray, recipe: Recipe, r
         proba = predict(model, data, val)
         f1 = macro_f1(proba.argmax(1), data["labels"][val])
         top1 = float((proba.argmax(1) == data["labels"][val]).mean())
-        history.append({"epoch": epoch, "loss": float(loss.detach()), "val_macro_f1": f1, "val_top1": top1,
-                        "epoch_seconds": seconds})
-        log(f"    epoch {epoch:3d} loss {float(loss.detach()):.3f} val top1 {top1:.3f} macro-F1 {f1:.3f} "
-            f"{seconds:.2f}s")
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": float(loss.detach()),
+                "val_macro_f1": f1,
+                "val_top1": top1,
+                "epoch_seconds": seconds,
+            }
+        )
+        log(
+            f"    epoch {epoch:3d} loss {float(loss.detach()):.3f} val top1 {top1:.3f} macro-F1 {f1:.3f} "
+            f"{seconds:.2f}s"
+        )
         if f1 > best:
             best, bad = f1, 0
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -191,10 +228,26 @@ def train_fold(data: dict, train: np.ndarray, val: np.ndarray, recipe: Recipe, r
     return model, history
 
 
+def masked_scores(model, data: dict, test: np.ndarray) -> dict[str, float]:
+    """Test top-1 with whole channel sets masked as unmeasured (what a study without them gives)."""
+    from nanog1.encoder.model import SET_NAMES, SET_SIZES
+
+    owner = np.repeat(np.array(SET_NAMES), SET_SIZES)
+    out = {}
+    masks = {"no_indels": ("ID83", "ID12"), "no_dbs": ("DBS78",), "no_reference": ("SBS96", "ID83")}
+    for name, sets in masks.items():
+        pad = torch.from_numpy(np.isin(owner, sets))
+        proba, _ = predict_all(model, data, test, padding=pad)
+        out[name] = float((proba.argmax(1) == data["labels"][test]).mean())
+        np.save(data["_out"] / f"masked_{name}_fold.npy", proba) if name == "no_indels" else None
+    return out
+
+
 def run_cv(args, recipe: Recipe) -> None:
     """Out-of-fold probabilities of one mixer over the requested folds, saved after every fold."""
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     data = load_npz(args.npz, device)
+    data["_out"] = args.out
     n_types = len(data["classes"])
     if recipe.mixer == "mha_rank":
         savo = Recipe(**(vars(recipe) | {"mixer": "savo"}))
@@ -202,26 +255,45 @@ def run_cv(args, recipe: Recipe) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     proba = np.zeros((len(data["labels"]), n_types), dtype=np.float32)
     expo: dict[str, np.ndarray] = {}
-    info = {"recipe": vars(recipe), "folds": [], "fold_seconds": [], "best_epochs": [], "epochs_run": [],
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
+    info = {
+        "recipe": vars(recipe),
+        "folds": [],
+        "fold_seconds": [],
+        "best_epochs": [],
+        "epochs_run": [],
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+    }
     for k in args.folds:
         test = np.flatnonzero(data["fold"] == k)
         inner_val = data[f"inner_val_{k}"]
         train = np.flatnonzero((data["fold"] != k) & ~inner_val)
         val = np.flatnonzero((data["fold"] != k) & inner_val)
-        model, history = train_fold(data, train, val, recipe, device=device,
-                                    log=print if args.verbose else lambda *_, **__: None)
+        model, history = train_fold(
+            data, train, val, recipe, device=device, log=print if args.verbose else lambda *_, **__: None
+        )
         proba[test], fold_expo = predict_all(model, data, test)
         for s, values in fold_expo.items():
             expo.setdefault(s, np.zeros((len(proba), values.shape[1]), dtype=np.float32))[test] = values
+        info.setdefault("masked_top1", {})[k] = masked_scores(model, data, test)
+        if args.save_models:
+            torch.save(
+                {
+                    "encoder_config": model.cfg.to_dict(),
+                    "state_dict": {n: t.cpu() for n, t in model.state_dict().items()},
+                },
+                args.out / f"model_{args.name or recipe.mixer}_fold{k}.pt",
+            )
         info["n_params"] = count_parameters(model)
         info["folds"].append(k)
         info["fold_seconds"].append(sum(h["epoch_seconds"] for h in history))
         info["epochs_run"].append(len(history))
         info["best_epochs"].append(int(np.argmax([h["val_macro_f1"] for h in history])))
         top1 = float((proba[test].argmax(1) == data["labels"][test]).mean())
-        print(f"  {recipe.mixer} fold {k}: test top1 {top1:.3f} in {info['fold_seconds'][-1]:.0f}s, "
-              f"{info['n_params']} params, rank {recipe.rank}", flush=True)
+        print(
+            f"  {recipe.mixer} fold {k}: test top1 {top1:.3f} in {info['fold_seconds'][-1]:.0f}s, "
+            f"{info['n_params']} params, rank {recipe.rank}",
+            flush=True,
+        )
         name = args.name or f"encoder_{recipe.mixer}"
         np.save(args.out / f"oof_{name}.npy", proba)
         if expo:
@@ -249,16 +321,20 @@ def run_ddp(args, recipe: Recipe) -> None:
     train = np.flatnonzero((data["fold"] != 0) & ~inner_val)
     val = np.flatnonzero((data["fold"] != 0) & inner_val)
     log = print if rank == 0 else (lambda *_, **__: None)
-    log(f"DDP: world {world}, backend {dist.get_backend()}, device {device}, mixer {recipe.mixer}",
-        flush=True)
+    log(
+        f"DDP: world {world}, backend {dist.get_backend()}, device {device}, mixer {recipe.mixer}", flush=True
+    )
     model, history = train_fold(data, train, val, recipe, rank, world, device, log)
     flat = torch.cat([p.detach().float().flatten() for p in model.parameters()])
     spread = flat.clone()
     dist.all_reduce(spread, op=dist.ReduceOp.MAX)
     low = flat.clone()
     dist.all_reduce(low, op=dist.ReduceOp.MIN)
-    log(f"DDP: max |weight difference| across ranks {float((spread - low).abs().max()):.3g}; "
-        f"mean epoch {np.mean([h['epoch_seconds'] for h in history]):.2f}s", flush=True)
+    log(
+        f"DDP: max |weight difference| across ranks {float((spread - low).abs().max()):.3g}; "
+        f"mean epoch {np.mean([h['epoch_seconds'] for h in history]):.2f}s",
+        flush=True,
+    )
     dist.destroy_process_group()
 
 
@@ -271,6 +347,7 @@ def main() -> None:
     ap.add_argument("--device", default=None)
     ap.add_argument("--name", default=None, help="model name in the oof_/info_ files (default encoder_MIXER)")
     ap.add_argument("--verbose", action="store_true", help="print every epoch in cv mode")
+    ap.add_argument("--save-models", action="store_true", help="write each fold's weights (weights-only .pt)")
     for name, value in vars(Recipe()).items():
         ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = ap.parse_args()

@@ -457,6 +457,69 @@ def embed(
     typer.echo(f"wrote {out}  X_nanog1 {adata.obsm['X_nanog1'].shape}")
 
 
+@app.command("predict")
+def predict_command(
+    inputs: list[Path] = typer.Argument(
+        ..., help="VCF/BCF, MAF, catalogue matrices (SigProfiler-style TSV/CSV) or one cohort .h5ad"
+    ),
+    out: Path = typer.Option(..., "--out", help="folder for predictions.tsv, predictions.json and reports"),
+    model: str = typer.Option(
+        "pcawg-catalogue", "--model", help="packaged model name (nanog1 models list) or a run folder"
+    ),
+    reference: Path = typer.Option(
+        None, "--reference", exists=True, dir_okay=False,
+        help="FASTA for VCF/MAF inputs (SBS96/ID83); without it SBS6/DBS78/ID12 are scored",
+    ),
+    neighbours: int = typer.Option(5, help="nearest reference tumours to list (0: none)"),
+    exposures: bool = typer.Option(
+        True, "--exposures/--no-exposures", help="COSMIC exposures with intervals"
+    ),
+    draws: int = typer.Option(50, help="bootstrap draws for the exposure intervals"),
+    reports: bool = typer.Option(
+        None, "--reports/--no-reports", help="one-page report per tumour (default: batches of <= 50)"
+    ),
+) -> None:
+    """Type tumours with a packaged or trained model: calibrated top-3 types, abstention with its reason,
+    exposures with intervals, nearest reference tumours; research use, not a diagnosis."""
+    from nanog1.encoder.predict_report import write_outputs
+    from nanog1.encoder.pretrained import resolve
+    from nanog1.encoder.predictor import PredictOptions, predict, prediction_table, read_inputs
+
+    resolve(model)  # an unknown model is told before any input is read
+    adata = read_inputs(inputs, reference)
+    predict(adata, model, PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws))
+    table = prediction_table(adata)
+    write_outputs(adata, table, out, reports)
+    shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(20)
+    typer.echo(shown.to_string())
+    n_abstained = int(table["abstain"].sum())
+    typer.echo(f"{len(table)} tumour(s), {n_abstained} abstained; wrote {out}/predictions.tsv")
+
+
+models_app = typer.Typer(help="Models that ship with the package (model cards).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Name, cancer types and headline metrics of each packaged model."""
+    from nanog1.encoder import pretrained
+
+    for name in pretrained.available():
+        card = pretrained.card(name)
+        typer.echo(f"{name}\t{len(card.get('classes', []))} types\t{card.get('summary', '')}")
+
+
+@models_app.command("show")
+def models_show(name: str = typer.Argument(..., help="packaged model name")) -> None:
+    """Print a model's card (JSON): data and licence, recipe, metrics, calibration, intended use."""
+    import json
+
+    from nanog1.encoder import pretrained
+
+    typer.echo(json.dumps(pretrained.card(name), indent=1))
+
+
 @app.command()
 def baselines(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False),

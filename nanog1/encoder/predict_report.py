@@ -1,0 +1,135 @@
+"""What `nanog1 predict` writes: a TSV table, a JSON document and a one-page report per tumour
+(Markdown beside a PNG of its mutational spectrum). Files are written atomically, group-readable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from nanog1.io import atomic_write_text
+
+#: Per-tumour reports are written for batches up to this size unless asked otherwise.
+REPORT_LIMIT = 50
+
+
+def write_outputs(
+    adata: ad.AnnData, table: pd.DataFrame, out: Path, reports: bool | None = None
+) -> list[Path]:
+    """predictions.tsv, predictions.json and (for small batches, or when asked) <sample>.report.md/.png."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [atomic_write_text(out / "predictions.tsv", table.to_csv(sep="\t"))]
+    doc = {
+        "model": adata.uns.get("nanog1_predict", {}),
+        "exposures": adata.uns.get("nanog1_predict_exposures", {}),
+        "tumours": [_record(adata, table, i) for i in range(adata.n_obs)],
+    }
+    written.append(atomic_write_text(out / "predictions.json", json.dumps(doc, indent=1, default=_plain)))
+    if reports if reports is not None else adata.n_obs <= REPORT_LIMIT:
+        for i, sample in enumerate(adata.obs_names):
+            written += tumour_report(adata, table, i, out / _safe(sample))
+    return written
+
+
+def _plain(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in str(name))
+
+
+def _record(adata: ad.AnnData, table: pd.DataFrame, i: int) -> dict:
+    row = table.iloc[i]
+    proba = adata.obsm["proba_type"].iloc[i]
+    rec = {
+        "sample": str(adata.obs_names[i]),
+        "predicted_type": row["predicted_type"],
+        "top": [
+            {"type": str(t), "probability": float(proba[t])}
+            for t in proba.sort_values(ascending=False).index[:3]
+        ],
+        "abstain": bool(row["abstain"]),
+        "abstain_reason": row["abstain_reason"],
+        "mutations": int(row["mutations"]),
+        "nearest_reference": str(row.get("nearest_reference", "")),
+        "exposures": {},
+    }
+    for name in adata.uns.get("nanog1_predict_exposures", {}).get("sets", []):
+        point, lo, hi = (adata.obsm[f"exposures_{name}{s}"].iloc[i] for s in ("", "_lo", "_hi"))
+        rec["exposures"][name] = {
+            s: {"mutations": float(point[s]), "lo": float(lo[s]), "hi": float(hi[s])}
+            for s in point.index
+            if point[s] > 0
+        }
+    return rec
+
+
+def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) -> list[Path]:
+    """One page: type probabilities, abstention, neighbours, exposures, and the spectrum PNG."""
+    rec = _record(adata, table, i)
+    png = stem.with_suffix(".spectrum.png")
+    spectrum_png(adata, i, png)
+    lines = [
+        f"# NanoG1 tumour report: {rec['sample']}",
+        "",
+        "Research use only; not a diagnosis.",
+        "",
+        f"- Model: `{adata.uns.get('nanog1_predict', {}).get('model', '')}`; channel sets scored: "
+        f"{'+'.join(adata.uns.get('nanog1_predict', {}).get('channel_sets_scored', []))}",
+        f"- Mutations: {rec['mutations']}",
+        f"- Predicted type: **{rec['predicted_type']}**"
+        + (f" (abstained: {rec['abstain_reason']})" if rec["abstain"] else ""),
+        "",
+        "| rank | type | calibrated probability |",
+        "|--:|:--|--:|",
+        *[f"| {k + 1} | {t['type']} | {t['probability']:.3f} |" for k, t in enumerate(rec["top"])],
+        "",
+        f"Nearest reference tumours (embedding cosine): {rec['nearest_reference'] or 'n/a'}",
+        "",
+    ]
+    for name, sigs in rec["exposures"].items():
+        lines += [f"Signature exposures, {name} (mutations, bootstrap 95 % interval):", ""]
+        lines += [f"- {s}: {v['mutations']:.0f} [{v['lo']:.0f}–{v['hi']:.0f}]" for s, v in sigs.items()]
+        lines.append("")
+    lines.append(f"![spectrum]({png.name})")
+    md = atomic_write_text(stem.with_suffix(".report.md"), "\n".join(lines) + "\n")
+    return [md, png]
+
+
+def spectrum_png(adata: ad.AnnData, i: int, path: Path) -> None:
+    """Bar plot of the tumour's measured sets in COSMIC colours (SBS96 or SBS6, DBS78, ID83 or ID12)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nanog1.genomics.channels import CHANNEL_SETS, channel_color, set_slice
+    from nanog1.genomics.cohort import measured_sets
+    from nanog1.io import atomic_write_with
+
+    measured = measured_sets(adata) or list(CHANNEL_SETS)
+    shown = [s for s in ("SBS96", "DBS78", "ID83") if s in measured]
+    shown += [d for d, src in (("SBS6", "SBS96"), ("ID12", "ID83")) if d in measured and src not in measured]
+    x = np.asarray(adata.X[i].toarray() if hasattr(adata.X, "toarray") else adata.X[i]).ravel()
+    fig, axes = plt.subplots(len(shown) or 1, 1, figsize=(10, 1.8 * max(len(shown), 1)), squeeze=False)
+    for ax, name in zip(axes[:, 0], shown, strict=False):
+        labels = CHANNEL_SETS[name]
+        ax.bar(
+            range(len(labels)), x[set_slice(name)], color=[channel_color(lab) for lab in labels], width=0.8
+        )
+        ax.set_ylabel(name)
+        ax.set_xlim(-1, len(labels))
+        ax.set_xticks([])
+    axes[0, 0].set_title(str(adata.obs_names[i]))
+    fig.tight_layout()
+    atomic_write_with(path, lambda p: fig.savefig(p, dpi=90, format="png"))
+    plt.close(fig)

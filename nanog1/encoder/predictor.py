@@ -1,0 +1,255 @@
+"""Type new tumours with a trained or packaged model: `nanog1 predict` and `nanog1.encoder.predict`.
+
+In: a cohort AnnData (or, through `read_inputs`, VCF/BCF, MAF, SigProfiler-style catalogue matrices
+and .h5ad cohorts). Out, written into the AnnData (scanpy style; `copy=True` returns a new one):
+obsm['proba_type'] (temperature-calibrated), obs['predicted_type'] ("uncertain" when abstaining),
+obs['predicted_type_raw'], obs['type_confidence'], obs['abstain'] with obs['abstain_reason'],
+obsm['X_nanog1'], obs['neighbours'] (nearest reference tumours by embedding cosine), and signature
+exposures with bootstrap intervals (obsm['exposures_<set>'], '_lo', '_hi'; nanog1.fitting) for
+each measured set with COSMIC signatures. Sets the cohort did not measure are masked as unmeasured,
+for the type head and for the out-of-distribution test alike (issue 31).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from nanog1.errors import UserError
+
+DEFAULT_MODEL = "pcawg-catalogue"
+
+
+@dataclass
+class PredictOptions:
+    """How much to compute beside the type: neighbours, exposure fitting and its bootstrap draws."""
+
+    top: int = 3
+    neighbours: int = 5
+    exposures: bool = True
+    draws: int = 50
+    seed: int = 0
+
+
+def read_inputs(paths: list[Path], reference: Path | None = None) -> ad.AnnData:
+    """One cohort from input files: an .h5ad as is, anything else through `nanog1 ingest` (same rules:
+    tumour column, FILTER, skips), into a temporary file that is read back."""
+    from nanog1.genomics.cohort import conform_cohort, read_cohort
+    from nanog1.genomics.ingest import ingest
+
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise UserError("predict: give at least one input file")
+    for p in paths:
+        if not p.exists():
+            raise UserError(f"{p}: input file not found")
+        if p.is_file() and p.stat().st_size == 0:
+            raise UserError(f"{p}: empty file")
+    cohorts = [p for p in paths if p.name.endswith(".h5ad")]
+    if cohorts:
+        if len(paths) > 1:
+            raise UserError(f"{cohorts[0]}: give a cohort .h5ad alone, not beside other inputs")
+        try:
+            return conform_cohort(read_cohort(cohorts[0]))
+        except (OSError, ValueError) as err:
+            raise UserError(f"{cohorts[0]}: not a readable NanoG1 cohort ({err})") from None
+    with tempfile.TemporaryDirectory(prefix="nanog1-predict-") as tmp:
+        out = Path(tmp) / "cohort.h5ad"
+        ingest(paths, reference, None, out)
+        return read_cohort(out)
+
+
+def predict(
+    adata: ad.AnnData,
+    model: str | Path = DEFAULT_MODEL,
+    options: PredictOptions | None = None,
+    copy: bool = False,
+) -> ad.AnnData | None:
+    """Score `adata` with `model` (a packaged name or a run folder); results go into the AnnData.
+
+    Returns the annotated copy when `copy`, else None (the input is annotated in place).
+    """
+    from nanog1.encoder import pretrained
+    from nanog1.encoder.abstention import AbstentionRule, confidence_entropy, labelled_types
+    from nanog1.encoder.calibration import apply_temperature, load_calibration
+    from nanog1.encoder.embed import apply_model
+
+    options = options or PredictOptions()
+    adata = adata.copy() if copy else adata
+    folder = pretrained.resolve(model)
+    pred, saved, _ = apply_model(adata, folder)
+    if pred.proba is None:
+        raise UserError(f"{model}: this model has no cancer-type head (task {saved['train_config']['task']})")
+    classes = list(saved["classes"])
+    calib = load_calibration(folder) or {}
+    proba = apply_temperature(pred.proba, float(calib.get("temperature", 1.0)))
+    rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
+    reasons = abstain_reasons(adata, proba, rule)
+    uncertain = reasons != ""
+    shown, raw = labelled_types(proba, classes, uncertain)
+    adata.obsm["proba_type"] = pd.DataFrame(proba, index=adata.obs_names, columns=classes)
+    adata.obs["predicted_type"], adata.obs["predicted_type_raw"] = shown, raw
+    adata.obs["type_confidence"] = confidence_entropy(proba)[0].astype(np.float32)
+    adata.obs["abstain"] = uncertain
+    adata.obs["abstain_reason"] = reasons
+    adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
+    ref = pretrained.reference(folder)
+    if ref is not None and options.neighbours > 0:
+        adata.obs["neighbours"] = nearest_reference(pred.embedding, ref, options.neighbours)
+    if options.exposures:
+        fit_exposures(adata, options)
+    adata.uns["nanog1_predict"] = {
+        "model": str(model),
+        "model_dir": str(folder),
+        "classes": classes,
+        "temperature": float(calib.get("temperature", 1.0)),
+        "confidence_threshold": float(rule.confidence_threshold),
+        "channel_sets_scored": _scored_sets(adata),
+    }
+    return adata if copy else None
+
+
+def _scored_sets(adata: ad.AnnData) -> list[str]:
+    from nanog1.genomics.cohort import measured_sets
+
+    return measured_sets(adata) or []
+
+
+def abstain_reasons(adata: ad.AnnData, proba: np.ndarray, rule) -> np.ndarray:
+    """Why each tumour is not given a type ('' = accepted): no mutations, low confidence, or a
+    mutational profile unlike every training type (over the sets the cohort measured)."""
+    from nanog1.encoder.abstention import profile_features
+    from nanog1.encoder.data import channel_padding
+
+    counts = _dense(adata.X)
+    reasons = np.full(adata.n_obs, "", dtype=object)
+    conf = proba.max(1)
+    low = conf < rule.confidence_threshold
+    reasons[low] = [f"low confidence ({c:.2f} < {rule.confidence_threshold:.2f})" for c in conf[low]]
+    if rule.ood is not None:
+        keep = ~channel_padding(adata, counts)
+        dist, cut = masked_ood_distance(rule.ood, profile_features(counts), keep)
+        far = dist > cut
+        reasons[far] = [
+            _join(r, f"out of distribution (profile distance {d:.1f} > {cut:.1f})")
+            for r, d in zip(reasons[far], dist[far], strict=True)
+        ]
+    empty = counts.sum(1) == 0
+    reasons[empty] = "no mutations"
+    return reasons.astype(str)
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+def masked_ood_distance(ood, features: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, float]:
+    """Mahalanobis distance to the nearest training-type centroid over the measured features only,
+    and the cut-off rescaled to that many dimensions (squared distances grow with them, like chi²).
+
+    The marginal precision of the measured block is the inverse of its covariance block."""
+    keep = np.asarray(keep, bool)
+    precision = np.asarray(ood.precision, np.float64)
+    if keep.all():
+        return ood.distance(features), float(ood.threshold)
+    cov = np.linalg.pinv(precision)
+    sub = np.linalg.pinv(cov[np.ix_(keep, keep)])
+    diff = np.asarray(features, np.float64)[:, None, keep] - np.asarray(ood.centroids)[None, :, keep]
+    sq = np.einsum("nkd,de,nke->nk", diff, sub, diff)
+    dist = np.sqrt(np.clip(sq, 0.0, None)).min(1)
+    return dist, float(ood.threshold) * float(np.sqrt(keep.sum() / keep.size))
+
+
+def nearest_reference(embedding: np.ndarray, ref: dict[str, np.ndarray], k: int) -> list[str]:
+    """'sample (type, project, cosine); ...' for the k reference tumours nearest by embedding cosine."""
+    a = np.asarray(embedding, np.float64)
+    b = np.asarray(ref["embedding"], np.float64)
+    a = a / np.linalg.norm(a, axis=1, keepdims=True).clip(1e-12)
+    b = b / np.linalg.norm(b, axis=1, keepdims=True).clip(1e-12)
+    sim = a @ b.T
+    top = np.argsort(-sim, axis=1)[:, :k]
+    return [
+        "; ".join(
+            f"{ref['sample'][j]} ({ref['cancer_type'][j]}, {ref['project'][j]}, {sim[i, j]:.3f})" for j in row
+        )
+        for i, row in enumerate(top)
+    ]
+
+
+def fit_exposures(adata: ad.AnnData, options: PredictOptions) -> None:
+    """COSMIC v3.4 exposures with bootstrap intervals for each measured set that has signatures."""
+    from nanog1.fitting.bootstrap import BootstrapConfig, bootstrap_exposures
+    from nanog1.fitting.fit import fit_signatures
+    from nanog1.genomics.channels import SIGNATURE_SETS, set_slice
+    from nanog1.genomics.signatures import ReferenceSpec, load_reference
+
+    measured = set(_scored_sets(adata))
+    counts = _dense(adata.X)
+    done = []
+    for name in SIGNATURE_SETS:
+        if name not in measured:
+            continue
+        sigs = load_reference(ReferenceSpec(channel_set=name))
+        block = pd.DataFrame(
+            counts[:, set_slice(name)], index=adata.obs_names, columns=adata.var_names[set_slice(name)]
+        )
+        catalogue = block[list(sigs.index)]
+        point = fit_signatures(catalogue, sigs).exposures
+        boot = bootstrap_exposures(
+            catalogue, sigs, point, config=BootstrapConfig(draws=options.draws, seed=options.seed)
+        )
+        adata.obsm[f"exposures_{name}"] = point
+        adata.obsm[f"exposures_{name}_lo"] = boot.lo
+        adata.obsm[f"exposures_{name}_hi"] = boot.hi
+        done.append(name)
+    adata.uns["nanog1_predict_exposures"] = {"sets": done, "cosmic": "v3.4 GRCh37", "draws": options.draws}
+
+
+def prediction_table(adata: ad.AnnData, top: int = 3) -> pd.DataFrame:
+    """One row per tumour: top-k types with probabilities, abstention, neighbours and main exposures."""
+    proba = adata.obsm["proba_type"]
+    classes = np.asarray(proba.columns, dtype=str)
+    values = proba.to_numpy()
+    order = np.argsort(-values, axis=1)[:, :top]
+    table = pd.DataFrame(index=pd.Index(adata.obs_names, name="sample"))
+    table["predicted_type"] = adata.obs["predicted_type"].astype(str).to_numpy()
+    for r in range(order.shape[1]):
+        table[f"type_{r + 1}"] = classes[order[:, r]]
+        table[f"p_{r + 1}"] = np.round(values[np.arange(len(values)), order[:, r]], 4)
+    table["abstain"] = adata.obs["abstain"].to_numpy()
+    table["abstain_reason"] = adata.obs["abstain_reason"].astype(str).to_numpy()
+    table["mutations"] = mutation_totals(adata)
+    table["channel_sets"] = "+".join(adata.uns.get("nanog1_predict", {}).get("channel_sets_scored", []))
+    for name in adata.uns.get("nanog1_predict_exposures", {}).get("sets", []):
+        table[f"top_signatures_{name}"] = _top_signatures(adata, name)
+    if "neighbours" in adata.obs:
+        table["nearest_reference"] = adata.obs["neighbours"].astype(str).to_numpy()
+    return table
+
+
+def mutation_totals(adata: ad.AnnData) -> np.ndarray:
+    """Mutations per tumour: SBS6 + DBS78 + ID12 (the derived sets hold SBS96/ID83 folded, so every
+    measured mutation counts once, with or without a reference)."""
+    from nanog1.genomics.channels import set_slice
+
+    x = _dense(adata.X)
+    return sum(x[:, set_slice(s)].sum(1) for s in ("SBS6", "DBS78", "ID12")).astype(np.int64)
+
+
+def _top_signatures(adata: ad.AnnData, name: str, k: int = 3) -> list[str]:
+    point, lo, hi = (adata.obsm[f"exposures_{name}{s}"] for s in ("", "_lo", "_hi"))
+    out = []
+    for i in range(adata.n_obs):
+        row = point.iloc[i]
+        best = row[row > 0].sort_values(ascending=False).index[:k]
+        out.append("; ".join(f"{s} {row[s]:.0f} [{lo.iloc[i][s]:.0f}-{hi.iloc[i][s]:.0f}]" for s in best))
+    return out
+
+
+def _dense(x) -> np.ndarray:
+    return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float64)

@@ -1,0 +1,71 @@
+"""Models that ship with the package: a registry of folders of package data, and their export.
+
+Each model is one folder here: `model.pt` (weights-only torch file: encoder config, state dict,
+classes, channel padding; read with `torch.load(weights_only=True)`), `calibration.json`
+(temperature and abstention rule), `reference.npz` (embeddings of the training tumours with their
+ids and types, for nearest-neighbour look-ups; no pickled objects) and `card.json` (the model card:
+data and licence, recipe, metrics, intended use). `nanog1 models list|show` reads them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nanog1.errors import UserError
+
+ROOT = Path(__file__).resolve().parent
+FILES = ("model.pt", "calibration.json", "reference.npz", "card.json")
+
+
+def available() -> list[str]:
+    """Names of the packaged models (folders holding every file of a model)."""
+    return sorted(p.name for p in ROOT.iterdir() if p.is_dir() and all((p / f).exists() for f in FILES))
+
+
+def resolve(model: str | Path) -> Path:
+    """The folder of a packaged model name, or a trained run folder given as a path."""
+    path = Path(model)
+    if (ROOT / str(model)).is_dir() and (ROOT / str(model) / "model.pt").exists():
+        return ROOT / str(model)
+    if path.is_dir() and (path / "model.pt").exists():
+        return path
+    names = ", ".join(available()) or "none"
+    raise UserError(f"{model}: no such model (packaged: {names}; or give a run folder holding model.pt)")
+
+
+def card(model: str | Path) -> dict:
+    """The model card (card.json) of a packaged model or run folder ({} for a run without one)."""
+    path = resolve(model) / "card.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path}: line {err.lineno}: not valid JSON ({err.msg})") from None
+
+
+def reference(model: str | Path) -> dict[str, np.ndarray] | None:
+    """Reference embeddings (`embedding`, `sample`, `cancer_type`, `project`), None when absent."""
+    path = resolve(model) / "reference.npz"
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def export_reference(embedding: np.ndarray, adata, out: Path) -> Path:
+    """reference.npz: float16 embeddings of reference tumours with their ids, types and projects."""
+    out = Path(out)
+    project = adata.obs["project_code"] if "project_code" in adata.obs else adata.obs_names
+    tmp = out / "reference.tmp.npz"
+    np.savez_compressed(
+        tmp,
+        embedding=np.asarray(embedding, dtype=np.float16),
+        sample=np.asarray(adata.obs_names, dtype=str),
+        cancer_type=np.asarray(adata.obs["cancer_type"], dtype=str),
+        project=np.asarray(project, dtype=str),
+    )
+    return tmp.replace(out / "reference.npz")

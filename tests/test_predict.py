@@ -1,0 +1,177 @@
+"""`nanog1 predict` and `nanog1.encoder.predictor`: every input kind, an unseen type, bad inputs (#31).
+
+The model here is a small encoder with random weights but a real calibration file: its out-of-
+distribution rule is fitted on the profiles of three simulated types, so a fourth type must be
+flagged whatever the weights say. The packaged model is checked separately (weights-only load, card).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nanog1.encoder.predictor import PredictOptions, predict, prediction_table, read_inputs
+from nanog1.errors import UserError
+from nanog1.genomics.channels import SBS96, set_slice
+from tests.training_cohort import make_cohort
+
+FAST = PredictOptions(neighbours=2, exposures=True, draws=5)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder: random-weight encoder over three simulated types, OOD rule fitted on their profiles."""
+    from nanog1.encoder.abstention import AbstentionRule
+    from nanog1.encoder.calibration import ood_reference
+    from nanog1.encoder.config import TrainConfig
+    from nanog1.encoder.model import N_CHANNELS, MutationEncoder, MutationEncoderConfig
+    from nanog1.encoder.pretrained import export_reference
+
+    tmp = tmp_path_factory.mktemp("predict_model")
+    cohort = make_cohort(n_per_type=30, seed=4, tokens=False)
+    seen = cohort[cohort.obs["cancer_type"] != "Breast"].copy()
+    classes = sorted(seen.obs["cancer_type"].astype(str).unique())
+    torch.manual_seed(0)
+    ecfg = MutationEncoderConfig(hidden=8, layers=1, rank=2, heads=2, n_types=len(classes))
+    model = MutationEncoder(ecfg)
+    torch.save(
+        {
+            "encoder_config": ecfg.to_dict(),
+            "state_dict": model.state_dict(),
+            "classes": classes,
+            "channel_padding": torch.zeros(N_CHANNELS, dtype=torch.bool),
+            "signature_names": {},
+            "train_config": TrainConfig(hidden=8, layers=1, rank=2, heads=2).to_dict(),
+        },
+        tmp / "model.pt",
+    )
+    labels = np.array([classes.index(t) for t in seen.obs["cancer_type"].astype(str)])
+    ood = ood_reference(np.asarray(seen.X, dtype=np.float64), labels, 0.3, 0)
+    rule = AbstentionRule(confidence_threshold=0.0, ood=ood)
+    (tmp / "calibration.json").write_text(json.dumps({"temperature": 1.0, "abstention": rule.to_dict()}))
+    seen.obs["project_code"] = "SIM"
+    export_reference(np.random.default_rng(0).normal(size=(seen.n_obs, 8)), seen, tmp)
+    return tmp
+
+
+def _matrix_tsv(path, counts: np.ndarray, samples: list[str]) -> None:
+    frame = pd.DataFrame(counts.T, index=pd.Index(SBS96, name="MutationType"), columns=samples)
+    frame.to_csv(path, sep="\t")
+
+
+def test_cohort_h5ad_batch_and_unseen_type_flagged(run_dir, tmp_path):
+    full = make_cohort(n_per_type=10, seed=11, tokens=False)
+    full.write_h5ad(tmp_path / "c.h5ad")
+    adata = read_inputs([tmp_path / "c.h5ad"])
+    predict(adata, run_dir, FAST)
+    unseen = (adata.obs["cancer_type"].astype(str) == "Breast").to_numpy()
+    reasons = adata.obs["abstain_reason"].astype(str)
+    assert reasons[unseen].str.contains("out of distribution").mean() >= 0.8
+    assert reasons[~unseen].str.contains("out of distribution").mean() <= 0.2
+    assert (adata.obs["predicted_type"].astype(str)[unseen] == "uncertain").mean() >= 0.8
+    np.testing.assert_allclose(adata.obsm["proba_type"].to_numpy().sum(1), 1.0, rtol=1e-5)
+    table = prediction_table(adata)
+    assert list(table.columns[:7]) == ["predicted_type", "type_1", "p_1", "type_2", "p_2", "type_3", "p_3"]
+    assert (table["p_1"] >= table["p_2"]).all() and (table["mutations"] > 0).all()
+    lo, hi = adata.obsm["exposures_SBS96_lo"], adata.obsm["exposures_SBS96_hi"]
+    assert (hi.to_numpy() >= lo.to_numpy()).all() and (hi.to_numpy() > lo.to_numpy()).any()
+    assert list(lo.columns) == list(adata.obsm["exposures_SBS96"].columns)
+    assert table["nearest_reference"].str.count("SIM").eq(2).all()
+
+
+def test_missing_set_is_masked_for_the_ood_test_too(run_dir):
+    """A study without indel calls is not flagged out-of-distribution for lacking indels."""
+    from nanog1.genomics.cohort import channel_set_status, with_derived_sets
+
+    adata = make_cohort(n_per_type=10, seed=12, tokens=False)
+    adata = adata[adata.obs["cancer_type"].astype(str) != "Breast"].copy()
+    adata.X[:, set_slice("ID83")] = 0
+    adata.X[:, set_slice("ID12")] = 0
+    adata.uns["nanog1"] = {
+        "channel_sets_present": with_derived_sets(["SBS96", "DBS78"]),
+        "channel_sets": channel_set_status(["SBS96", "DBS78"]),
+    }
+    predict(adata, run_dir, PredictOptions(neighbours=0, exposures=False))
+    assert adata.obs["abstain_reason"].astype(str).str.contains("out of distribution").mean() <= 0.2
+    assert adata.uns["nanog1_predict"]["channel_sets_scored"] == ["SBS96", "DBS78", "SBS6"]
+
+
+def test_every_file_kind_through_the_cli(run_dir, tmp_path):
+    from nanog1.cli import app
+
+    rng = np.random.default_rng(0)
+    _matrix_tsv(tmp_path / "m.tsv", rng.poisson(3, (2, 96)), ["T1", "T2"])
+    vcf = tmp_path / "tumour.vcf"
+    lines = [
+        "##fileformat=VCFv4.2",
+        "##contig=<ID=1,length=100000>",
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+    ]
+    lines += [f"1\t{1000 + 37 * i}\t.\t{'CT'[i % 2]}\t{'AG'[i % 2]}\t.\tPASS\t." for i in range(40)]
+    vcf.write_text("\n".join(lines) + "\n")
+    maf = tmp_path / "t.maf"
+    cols = ["Hugo_Symbol", "Chromosome", "Start_Position", "End_Position", "Reference_Allele",
+            "Tumor_Seq_Allele2", "Tumor_Sample_Barcode", "Variant_Type"]  # fmt: skip
+    rows = [["G", "1", str(500 + 11 * i), str(500 + 11 * i), "C", "T", "TCGA-X", "SNP"] for i in range(30)]
+    maf.write_text("\t".join(cols) + "\n" + "\n".join("\t".join(r) for r in rows) + "\n")
+    runner = CliRunner()
+    for name, path in {"matrix": tmp_path / "m.tsv", "vcf": vcf, "maf": maf}.items():
+        out = tmp_path / f"out_{name}"
+        res = runner.invoke(
+            app, ["predict", str(path), "--model", str(run_dir), "--out", str(out), "--draws", "5"]
+        )
+        assert res.exit_code == 0, (name, res.output)
+        table = pd.read_csv(out / "predictions.tsv", sep="\t", index_col=0)
+        doc = json.loads((out / "predictions.json").read_text())
+        assert len(doc["tumours"]) == len(table) >= 1
+        sample = table.index[0]
+        stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(sample))
+        assert (out / f"{stem}.report.md").read_text().count("Research use only") == 1
+        assert (out / f"{stem}.spectrum.png").read_bytes()[:4] == b"\x89PNG"
+        if name == "matrix":
+            assert table.loc["T1", "channel_sets"] == "SBS96+SBS6"
+        if name != "matrix":  # no reference: SBS6 scored, SBS96 masked
+            assert "SBS96" not in table["channel_sets"].iloc[0].split("+")
+
+
+def test_bad_inputs_are_clear_errors(run_dir, tmp_path):
+    from nanog1.cli import app
+
+    runner = CliRunner()
+    empty = tmp_path / "empty.vcf"
+    empty.write_text("")
+    res = runner.invoke(app, ["predict", str(empty), "--model", str(run_dir), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "empty.vcf: empty file" in res.output and "Traceback" not in res.output
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("MutationType\tS1\nnot_a_channel\t3\n")
+    res = runner.invoke(app, ["predict", str(bad), "--model", str(run_dir), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "bad.tsv" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["predict", str(bad), "--model", "no-such-model", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no-such-model: no such model" in res.output
+    corrupt = tmp_path / "x.h5ad"
+    corrupt.write_bytes(b"not hdf5 at all")
+    with pytest.raises(UserError, match="x.h5ad"):
+        read_inputs([corrupt])
+
+
+def test_packaged_model_loads_weights_only_and_its_card_parses():
+    from nanog1.encoder import pretrained
+
+    if "pcawg-catalogue" not in pretrained.available():
+        pytest.skip("packaged model not built")
+    folder = pretrained.resolve("pcawg-catalogue")
+    saved = torch.load(folder / "model.pt", weights_only=True)
+    card = pretrained.card("pcawg-catalogue")
+    assert card["classes"] == list(saved["classes"]) and len(card["classes"]) >= 20
+    assert (
+        "not a diagnosis" in card["intended_use"].lower() and "Alexandrov" in card["training_data"]["source"]
+    )
+    ref = pretrained.reference("pcawg-catalogue")
+    assert ref["embedding"].shape[0] == len(ref["sample"]) == len(ref["cancer_type"])
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    assert size < 50e6
