@@ -482,8 +482,8 @@ def predict_command(
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention with its reason,
     exposures with intervals, nearest reference tumours; research use, not a diagnosis."""
     from nanog1.encoder.predict_report import write_outputs
-    from nanog1.encoder.pretrained import resolve
     from nanog1.encoder.predictor import PredictOptions, predict, prediction_table, read_inputs
+    from nanog1.encoder.pretrained import resolve
 
     resolve(model)  # an unknown model is told before any input is read
     adata = read_inputs(inputs, reference)
