@@ -125,7 +125,7 @@ def baselines(args) -> None:
 
     adata, arrays, test, _ = cohort(args.pcawg)
     fold = np.load(args.work / "cv.npz")["fold"]
-    x = catalogue_features(np.asarray(adata.X, dtype=np.float64))
+    x = catalogue_features(np.asarray(adata.X, dtype=np.float64), arrays.channel_padding)
     n = len(arrays.classes)
     for name, tr, te in (("transfer", ~test, test), ("fold0", fold != 0, fold == 0)):
         proba = gradient_boosting(x, arrays.labels, np.flatnonzero(tr), np.flatnonzero(te), n)
