@@ -323,8 +323,8 @@ def confusion_chart(table: pd.DataFrame) -> alt.LayerChart:
     text = base.mark_text(fontSize=10).encode(
         text=alt.Text("count:Q", format="d"),
         color=alt.condition("datum['share of true type'] > 0.5", alt.value("white"), alt.value("#222222")))
-    side = max(240, 22 * len(order))
-    return alt.layer(cells, text).properties(width=side, height=side)
+    # Steps, not a total size: the renderer's fit-to-width squashed a fixed width to a sliver.
+    return alt.layer(cells, text).properties(width=alt.Step(34), height=alt.Step(26))
 
 
 def reliability_chart(table: pd.DataFrame) -> alt.LayerChart:
