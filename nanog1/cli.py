@@ -185,7 +185,7 @@ def ingest_command(
         for note in notes:
             console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
         named = sum(len(p.samples) for p in plans if p.samples)
-        typer.echo(f"checked {len(plans)} inputs ({named} samples named by VCF headers): no errors")
+        typer.echo(f"checked {len(plans)} inputs ({named} samples named before reading): no errors")
         return
     if not quiet:
         Console().print(summary_table(report))
