@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pysam
 
+from nanog1.io import atomic_open
+
 BASES = np.array(list("ACGT"))
 
 
@@ -44,7 +46,7 @@ def make_genome(path: Path, spec: GenomeSpec = GenomeSpec()) -> dict[str, str]:
         codes[:100] = 4
         codes[-100:] = 4
         seqs[str(c)] = letters[codes].tobytes().decode("ascii")
-    with open(path, "w") as f:
+    with atomic_open(path) as f:
         for name, seq in seqs.items():
             f.write(f">{name}\n")
             f.writelines(seq[i : i + 60] + "\n" for i in range(0, len(seq), 60))
@@ -122,7 +124,7 @@ def write_vcf(
     ]
     head += [f"##contig=<ID={prefix}{c},length={len(s)}>" for c, s in seqs.items()]
     head.append("#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO")
-    with open(path, "w") as f:
+    with atomic_open(path) as f:
         f.write("\n".join(head) + "\n")
         for i, (chrom, pos, ref, alt, flt) in enumerate(records):
             line = f"{prefix}{chrom}\t{pos}\t.\t{ref}\t{alt}\t.\t{flt}\t.\n"
