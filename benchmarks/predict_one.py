@@ -36,7 +36,8 @@ def write_inputs(folder: Path, n: int, seed: int = 0) -> tuple[Path, Path]:
                 rows.append((chrom, pos, ref, rng.choice([b for b in "ACGT" if b != ref])))
             elif kind < 0.95:
                 ref2 = seqs[chrom][pos - 1 : pos + 1]
-                rows.append((chrom, pos, ref2, "".join(rng.choice([b for b in "ACGT" if b != r]) for r in ref2)))
+                alt = "".join(rng.choice([b for b in "ACGT" if b != r]) for r in ref2)
+                rows.append((chrom, pos, ref2, alt))
             else:
                 rows.append((chrom, pos, seqs[chrom][pos - 1 : pos + 1], ref))
     vcf = folder / "TUMOUR1.vcf"
@@ -63,7 +64,8 @@ def main() -> None:
             wall = time.perf_counter() - t0
             if done.returncode:
                 raise SystemExit(done.stderr[-2000:])
-            print(f"predict one VCF ({args.variants} variants): {wall:.2f} s wall; load {os.getloadavg()[0]:.1f}")
+            load = os.getloadavg()[0]
+            print(f"predict one VCF ({args.variants} variants): {wall:.2f} s wall; load {load:.1f}")
         print(done.stdout[-800:])
 
 
