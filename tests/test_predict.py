@@ -96,7 +96,13 @@ def test_missing_set_is_masked_for_the_ood_test_too(run_dir):
         "channel_sets_present": with_derived_sets(["SBS96", "DBS78"]),
         "channel_sets": channel_set_status(["SBS96", "DBS78"]),
     }
-    predict(adata, run_dir, PredictOptions(neighbours=0, exposures=False))
+    import nanog1.encoder
+
+    scored = nanog1.encoder.predict(
+        adata, model=run_dir, options=PredictOptions(neighbours=0, exposures=False), copy=True
+    )
+    assert "abstain_reason" not in adata.obs  # copy=True leaves the input as it was
+    adata = scored
     assert adata.obs["abstain_reason"].astype(str).str.contains("out of distribution").mean() <= 0.2
     assert adata.uns["nanog1_predict"]["channel_sets_scored"] == ["SBS96", "DBS78", "SBS6"]
 

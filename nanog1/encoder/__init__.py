@@ -10,3 +10,14 @@ splits, folds, calibration, reports, MLflow), `evaluate` (`nanog1 evaluate`), `e
 Shared with the other models (`nanog1.zoo`): `nanog1.tracking` (MLflow), `nanog1.checkpoint`
 (resumable state, seeding) and `nanog1.optim` (AdamW with warm-up/cosine).
 """
+
+_API = {"predict": "nanog1.encoder.predictor", "read_inputs": "nanog1.encoder.predictor"}
+
+
+def __getattr__(name: str):
+    """`nanog1.encoder.predict(adata, model="pcawg-catalogue")` and `read_inputs(paths)`, imported on use."""
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'nanog1.encoder' has no attribute {name!r}")

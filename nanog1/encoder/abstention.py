@@ -115,6 +115,22 @@ class CentroidOOD:
         sq = np.einsum("nkd,de,nke->nk", diff, np.asarray(self.precision), diff)
         return np.sqrt(np.clip(sq, 0.0, None)).min(1)
 
+    def measured_distance(self, features: np.ndarray, keep: np.ndarray | None) -> tuple[np.ndarray, float]:
+        """Distance over the measured features only (`keep`), and the cut-off rescaled to them.
+
+        A cohort that did not measure a set must not look far from every type for lacking it: the
+        distance uses the marginal precision of the kept block (the inverse of its covariance block),
+        and the cut-off shrinks with sqrt(kept / all dimensions), as squared distances grow like chi².
+        """
+        if keep is None or np.asarray(keep, bool).all():
+            return self.distance(features), float(self.threshold)
+        keep = np.asarray(keep, bool)
+        cov = np.linalg.pinv(np.asarray(self.precision, np.float64))
+        sub = np.linalg.pinv(cov[np.ix_(keep, keep)])
+        diff = np.asarray(features, np.float64)[:, None, keep] - np.asarray(self.centroids)[None, :, keep]
+        sq = np.einsum("nkd,de,nke->nk", diff, sub, diff)
+        return np.sqrt(np.clip(sq, 0.0, None)).min(1), float(self.threshold) * float(np.sqrt(keep.mean()))
+
 
 @dataclass
 class AbstentionRule:
@@ -125,11 +141,15 @@ class AbstentionRule:
     ood: CentroidOOD | None = None
     meta: dict = field(default_factory=dict)
 
-    def uncertain(self, proba: np.ndarray, features: np.ndarray | None = None) -> np.ndarray:
-        """Boolean mask of rows to report as "uncertain" (`features` as given to the OOD test)."""
+    def uncertain(
+        self, proba: np.ndarray, features: np.ndarray | None = None, keep: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Boolean mask of rows to report as "uncertain" (`features` as given to the OOD test; `keep`
+        marks the measured features, see CentroidOOD.measured_distance)."""
         mask = np.asarray(proba).max(1) < self.confidence_threshold
         if self.ood is not None and features is not None:
-            mask |= self.ood.distance(features) > self.ood.threshold
+            dist, cut = self.ood.measured_distance(features, keep)
+            mask |= dist > cut
         return mask
 
     def to_dict(self) -> dict:

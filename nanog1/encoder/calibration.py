@@ -227,7 +227,10 @@ def store_calibrated_types(
     t = float(calib["temperature"]) if calib else 1.0
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib else AbstentionRule(0.0, None)
     calibrated = apply_temperature(proba, t)
-    uncertain = rule.uncertain(calibrated, profile_features(counts))
+    from nanog1.encoder.data import channel_padding
+
+    keep = ~channel_padding(adata, counts)  # the sets this cohort measured (its own record)
+    uncertain = rule.uncertain(calibrated, profile_features(counts), keep)
     conf, entropy = confidence_entropy(calibrated)
     adata.obsm["proba_type"] = pd.DataFrame(calibrated, index=adata.obs_names, columns=list(classes))
     adata.obs["type_confidence"] = conf.astype(np.float32)

@@ -133,7 +133,7 @@ def abstain_reasons(adata: ad.AnnData, proba: np.ndarray, rule) -> np.ndarray:
     reasons[low] = [f"low confidence ({c:.2f} < {rule.confidence_threshold:.2f})" for c in conf[low]]
     if rule.ood is not None:
         keep = ~channel_padding(adata, counts)
-        dist, cut = masked_ood_distance(rule.ood, profile_features(counts), keep)
+        dist, cut = rule.ood.measured_distance(profile_features(counts), keep)
         far = dist > cut
         reasons[far] = [
             _join(r, f"out of distribution (profile distance {d:.1f} > {cut:.1f})")
@@ -146,23 +146,6 @@ def abstain_reasons(adata: ad.AnnData, proba: np.ndarray, rule) -> np.ndarray:
 
 def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
-
-
-def masked_ood_distance(ood, features: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, float]:
-    """Mahalanobis distance to the nearest training-type centroid over the measured features only,
-    and the cut-off rescaled to that many dimensions (squared distances grow with them, like chi²).
-
-    The marginal precision of the measured block is the inverse of its covariance block."""
-    keep = np.asarray(keep, bool)
-    precision = np.asarray(ood.precision, np.float64)
-    if keep.all():
-        return ood.distance(features), float(ood.threshold)
-    cov = np.linalg.pinv(precision)
-    sub = np.linalg.pinv(cov[np.ix_(keep, keep)])
-    diff = np.asarray(features, np.float64)[:, None, keep] - np.asarray(ood.centroids)[None, :, keep]
-    sq = np.einsum("nkd,de,nke->nk", diff, sub, diff)
-    dist = np.sqrt(np.clip(sq, 0.0, None)).min(1)
-    return dist, float(ood.threshold) * float(np.sqrt(keep.sum() / keep.size))
 
 
 def nearest_reference(embedding: np.ndarray, ref: dict[str, np.ndarray], k: int) -> list[str]:
