@@ -253,9 +253,12 @@ def pretrain(args) -> None:
                    **{k: float(np.mean([a[k] for a in accs])) for k in accs[0]}}  # fmt: skip
             log.append(row)
             print(f"pretrain[{mixer}] " + json.dumps(row), flush=True)
+            if time.perf_counter() - t0 > args.pt_budget_s:
+                print(f"pretrain[{mixer}]: --pt-budget-s spent after epoch {epoch}", flush=True)
+                break
         args.out.mkdir(parents=True, exist_ok=True)
         torch.save(
-            {"config": cfg.to_dict(), "state": model.state_dict(), "log": log},
+            {"config": cfg.to_dict(), "vocab": data.vocab, "state": model.state_dict(), "log": log},
             args.out / f"pretrained_{mixer}.pt",
         )
 
@@ -387,7 +390,10 @@ def finetune(args) -> None:
         if time.perf_counter() - t0 > args.budget_s:
             print(f"budget spent: job {i} {job} not run", flush=True)
             continue
-        run_job(args, data, job)
+        try:
+            run_job(args, data, job)
+        except Exception as err:  # one failed job must not cost the others (a GPU lease is short)
+            print(f"job {i} {job} failed: {type(err).__name__}: {err}", flush=True)
 
 
 def assemble(args) -> None:
@@ -438,6 +444,7 @@ def main() -> None:
     ap.add_argument("--batch-tokens", type=int, default=32768, help="batch size x longest sequence")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--pt-epochs", type=int, default=10)
+    ap.add_argument("--pt-budget-s", type=float, default=1e9, help="stop pretraining a mixer after this")
     ap.add_argument("--pt-limit", type=int, default=0, help="pretrain on this many tumours (0 = all)")
     ap.add_argument("--mask-rate", type=float, default=0.15)
     ap.add_argument("--ft-lr", type=float, default=1e-3)
