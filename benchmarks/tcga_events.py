@@ -267,7 +267,9 @@ def pretrain(args) -> None:
 def jobs(args) -> list[dict]:
     """Every fine-tuning run, most important first: (source, fold, mixer, init, fraction, seed)."""
     out = []
-    for frac, seed in [(1.0, 0), (0.25, 0), (0.1, 0)] + [(1.0, s) for s in range(1, args.seeds)]:
+    plan = [(1.0, 0), (0.25, 0), (0.1, 0)] + [(1.0, s) for s in range(1, args.seeds)]
+    wanted = [float(f) for f in args.fractions.split(",")]
+    for frac, seed in [(f, s) for f, s in plan if f in wanted]:
         for source in SOURCES:
             for fold in range(args.folds):
                 for mixer, init in (("savo", "pretrained"), ("savo", "scratch"), ("mha_rank", "pretrained"),
@@ -450,6 +452,7 @@ def main() -> None:
     ap.add_argument("--ft-lr", type=float, default=1e-3)
     ap.add_argument("--ft-epochs", type=int, default=12)
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--fractions", default="1.0,0.25,0.1", help="labelled shares to fine-tune on")
     ap.add_argument("--seeds", type=int, default=1, help="seeds of the 100 % rows (seed spread)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard", default="0/1")
