@@ -211,30 +211,18 @@ def classify_without_reference(table: VariantTable, pass_only: bool = True) -> t
     single = fate.alive & (lr == 1) & (la == 1) & ~dash
     multi = fate.alive & (lr == la) & (lr > 1) & ~dash
     fate.skip(multi & (lr > 2), "mnv")
+    del lr, la, dash
     indel = np.flatnonzero(fate.alive & ~single & ~multi)
-    rows = np.flatnonzero(single)
-    snv = (rows, table.pos[rows], encode("".join(table.ref[rows])), encode("".join(table.alt[rows])))
-    extra = _substitution_bases(table, np.flatnonzero(multi & fate.alive))
-    rec, pos, rc, ac = (np.concatenate([np.asarray(a, np.int64), b]) for a, b in zip(snv, extra, strict=True))
-    order = np.lexsort((rec, pos, cid[rec], sid[rec]))
-    rec, pos, rc, ac = rec[order], pos[order], rc[order], ac[order]
-    starts, runs = find_doublets(sid[rec].astype(np.int64) * (len(contigs) + 1) + cid[rec], pos, compat=False)
-    fate.skip(_mask(len(table), rec[runs]), "mnv")
-    lone = np.ones(len(rec), dtype=bool)
-    lone[starts] = lone[starts + 1] = False
-    lone &= ~runs & fate.alive[rec]
-    # A 2-bp record whose bases are not both changed is a lone SNV; its context centre is not its base.
-    from_single = single[rec[lone]]
-    context = table.annotations.get("context")
-    use_context = context is not None and bool(from_single.all())
-    channel, motif, sbs96 = _sbs(rc[lone], ac[lone], context[rec[lone]] if use_context else None)
-    dbs = DBS_OFFSET + classify_dbs(rc[starts], rc[starts + 1], ac[starts], ac[starts + 1])
+    subs, sbs96 = _substitution_events(table, fate, single, multi, sid, cid, len(contigs))
+    del single, multi
     ids = _indel_channels(table.ref[indel], table.alt[indel])
     fate.skip(_mask(len(table), indel[ids < 0]), "complex_indel")
-    ev_rec = np.concatenate([rec[lone], rec[starts], indel[ids >= 0]])
-    ev_channel = np.concatenate([channel, dbs, ID12_OFFSET + ids[ids >= 0]])
-    ev_motif = np.concatenate([motif, np.full(len(starts) + int((ids >= 0).sum()), -1)])
-    ev_pos = np.concatenate([pos[lone], pos[starts], table.pos[indel[ids >= 0]]])
+    indel, ids = indel[ids >= 0], ids[ids >= 0]
+    ev_rec = np.concatenate([subs[0], indel])
+    ev_channel = np.concatenate([subs[1], (ID12_OFFSET + ids).astype(np.int16)])
+    ev_motif = np.concatenate([subs[2], np.full(len(ids), -1, dtype=np.int16)])
+    ev_pos = np.concatenate([subs[3], table.pos[indel]])
+    del subs, indel, ids
     order = np.lexsort((ev_pos, cid[ev_rec], sid[ev_rec]))
     tally = _tally(samples, sid, fate, table.skips, dropped)
     codes, n = np.unique(fate.code[fate.code >= 0], return_counts=True)
@@ -243,8 +231,8 @@ def classify_without_reference(table: VariantTable, pass_only: bool = True) -> t
     events = Events(
         samples,
         sid[ev_rec].astype(np.int32),
-        ev_channel[order].astype(np.int16),
-        ev_motif[order].astype(np.int16),
+        ev_channel[order],
+        ev_motif[order],
         cid[ev_rec].astype(np.int32),
         ev_pos[order],
         skips,
@@ -253,6 +241,42 @@ def classify_without_reference(table: VariantTable, pass_only: bool = True) -> t
         tally=tally,
     )
     return events, sbs96
+
+
+def _substitution_events(
+    table: VariantTable, fate: _Fate, single: np.ndarray, multi: np.ndarray, sid: np.ndarray, cid: np.ndarray,
+    n_contigs: int,
+) -> tuple[tuple[np.ndarray, ...], bool]:
+    """(record, channel int16, motif int16, pos) of lone SNVs then doublets, and whether SBS96 was exact.
+
+    A function of its own so that its per-base arrays (several int64 columns at 10 M records) are
+    released before the events are sorted."""
+    rows = np.flatnonzero(single)
+    snv = (rows, table.pos[rows], encode("".join(table.ref[rows])), encode("".join(table.alt[rows])))
+    extra = _substitution_bases(table, np.flatnonzero(multi & fate.alive))
+    rec, pos, rc, ac = (np.concatenate([np.asarray(a, np.int64), b]) for a, b in zip(snv, extra, strict=True))
+    del snv, extra, rows
+    rc, ac = rc.astype(np.int8), ac.astype(np.int8)
+    order = np.lexsort((rec, pos, cid[rec], sid[rec]))
+    rec, pos, rc, ac = rec[order], pos[order], rc[order], ac[order]
+    del order
+    starts, runs = find_doublets(sid[rec].astype(np.int64) * (n_contigs + 1) + cid[rec], pos, compat=False)
+    fate.skip(_mask(len(table), rec[runs]), "mnv")
+    lone = np.ones(len(rec), dtype=bool)
+    lone[starts] = lone[starts + 1] = False
+    lone &= ~runs & fate.alive[rec]
+    # A 2-bp record whose bases are not both changed is a lone SNV; its context centre is not its base.
+    context = table.annotations.get("context")
+    use_context = context is not None and bool(single[rec[lone]].all())
+    channel, motif, sbs96 = _sbs(rc[lone], ac[lone], context[rec[lone]] if use_context else None)
+    base = [np.asarray(c, np.int64) for c in (rc[starts], rc[starts + 1], ac[starts], ac[starts + 1])]
+    dbs = DBS_OFFSET + classify_dbs(*base)
+    return (
+        np.concatenate([rec[lone], rec[starts]]),
+        np.concatenate([channel, dbs]).astype(np.int16),
+        np.concatenate([motif.astype(np.int16), np.full(len(starts), -1, dtype=np.int16)]),
+        np.concatenate([pos[lone], pos[starts]]),
+    ), sbs96
 
 
 def _tally(

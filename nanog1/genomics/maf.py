@@ -220,6 +220,7 @@ def read_maf(
     except (OSError, UnicodeDecodeError, EOFError) as err:
         raise InputError(str(path), None, f"not a readable MAF ({err})") from err
     cols = _columns(path, offset + 1, names)
+    _map_large_allocations()
     numbers = [cols[c] for c in ("Start_Position", *NUMERIC) if c in cols]
     try:
         return _read_blocks(path, offset, names, cols, compat, on_error, block_size, numbers)
@@ -256,6 +257,17 @@ def _pool() -> pa.MemoryPool:
         return pa.jemalloc_memory_pool()
     except (NotImplementedError, pa.ArrowNotImplementedError):
         return pa.default_memory_pool()
+
+
+def _map_large_allocations() -> None:
+    """Serve every allocation over 128 KiB with its own mapping, returned to the system when freed.
+
+    glibc raises this threshold each time such a block is freed, after which the blocks' arrays come
+    from the heap and stay resident between blocks (≈ 180 MB more peak at 10 M MAF records)."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def _release_freed_memory() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from nanog1.genomics.channels import all_channels
 
@@ -112,10 +113,19 @@ def token_table(adata, sample: str | int) -> pd.DataFrame:
     return table
 
 
-def _vocab_ids(values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _as_categorical(values, n: int) -> pd.Categorical:
+    """A per-event string column as a Categorical ('' where the input had none): a few bytes an event
+    where an object array costs a pointer each (9 M MAF events)."""
+    if values is None:
+        return pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), [""])
+    if isinstance(values, pd.Categorical):
+        return values
+    return pd.Categorical(np.asarray(values, dtype=object))
+
+
+def _vocab_ids(values: list[pd.Categorical]) -> tuple[np.ndarray, np.ndarray]:
     """Ids into a sorted string table of the distinct non-empty values (-1 for '' / unknown)."""
-    merged = np.concatenate(values) if values else np.zeros(0, dtype=object)
-    cat = pd.Categorical(merged)
+    cat = union_categoricals(values, sort_categories=True) if values else pd.Categorical([])
     table = np.asarray(cat.categories, dtype=object)
     keep = table != ""
     remap = np.where(keep, np.cumsum(keep) - 1, -1)
@@ -154,19 +164,26 @@ def merge_events(
             contig = np.array([index[c] for c in ev.contigs], dtype=np.int64)[contig] if n else contig
         for key, arr in (("sample", remap[ev.sample] if n else ev.sample), ("channel", ev.channel),
                          ("motif", ev.motif), ("chrom", contig), ("pos", ev.pos)):
-            cols[key].append(np.asarray(arr, dtype=np.int64))
+            cols[key].append(np.asarray(arr, dtype=TOKEN_FIELDS.get(key, np.int64)))
         for key in VOCAB_FIELDS:
-            notes[key].append(np.asarray(ev.annotations.get(key, np.full(n, "", dtype=object)), dtype=object))
+            notes[key].append(_as_categorical(ev.annotations.get(key), n))
         if genes is not None and n:
-            unnamed = notes["gene"][-1] == ""
-            named = notes["gene"][-1].copy()
+            named = np.asarray(notes["gene"][-1], dtype=object)
+            unnamed = named == ""
             named[unnamed] = genes.lookup(np.asarray(chroms, dtype=object)[contig[unnamed]], ev.pos[unnamed])
-            notes["gene"][-1] = named
+            notes["gene"][-1] = pd.Categorical(named)
         for key in READ_FIELDS:
             notes[key].append(np.asarray(ev.annotations.get(key, np.full(n, np.nan)), dtype=np.float32))
-    arrays = {k: np.concatenate(v) if v else np.zeros(0, dtype=np.int64) for k, v in cols.items()}
+    # Column by column, each part released once copied and each column replaced by its sorted copy:
+    # at 10 M MAF records the peak is one column over the token arrays, not two copies of them all.
+    arrays = {}
+    for key in list(cols):
+        parts = cols.pop(key)
+        arrays[key] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        parts.clear()
     idx = np.lexsort((arrays["pos"], arrays["chrom"], arrays["sample"]))
-    arrays = {k: v[idx] for k, v in arrays.items()}
+    for key in list(arrays):
+        arrays[key] = arrays[key][idx]
     if observed:
         top = np.zeros(len(chroms), dtype=np.int64)
         np.maximum.at(top, arrays["chrom"], arrays["pos"])
@@ -174,11 +191,12 @@ def merge_events(
     out = build_tokens(arrays.pop("sample"), arrays, len(order), chroms, lengths, bin_size)
     out["vocab"]["lengths_from"] = "observed" if observed else "reference"
     for key in VOCAB_FIELDS:
-        ids, table = _vocab_ids(notes[key])
+        ids, table = _vocab_ids(notes.pop(key))
         out[key] = ids[idx].astype(TOKEN_FIELDS[key])
         out["vocab"][key] = table
     for key in READ_FIELDS:
-        values = np.concatenate(notes[key]) if notes[key] else np.zeros(0, dtype=np.float32)
+        parts = notes.pop(key)
+        values = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
         if not np.isnan(values).all():
             out[key] = values[idx]
     return out

@@ -302,18 +302,30 @@ def _substitution_kept(alleles: tuple | None) -> bool | None:
 def _drop_file_order_duplicates(raw: _Raw) -> None:
     """Compatible mode: drop a substitution record identical to the previous record it kept, in file
     order (SigProfilerMatrixGenerator compares each whole line with the last line it did not skip; here
-    contig, position, alleles and PASS status are compared)."""
-    prev = None
-    keep = []
-    for i, alleles in enumerate(raw.alleles):
-        key = (raw.chrom[i], raw.pos[i], alleles, raw.filters[i])
-        kept = _substitution_kept(alleles)
-        if kept is not None and key == prev:
-            raw.skips["duplicate"] += 1
+    contig, position, alleles and PASS status are compared).
+
+    Only records whose position occurs more than once (on any contig) can be dropped, so only those are
+    looked at (a per-record loop cost ≈ 2.5 µs a record): record i goes when it is a substitution and
+    equals the nearest earlier record that SigProfiler did not skip (a record it skips for its
+    letters can never equal a kept one, as the alleles decide both)."""
+    n = len(raw.alleles)
+    if n < 2:
+        return
+    pos = np.asarray(raw.pos, dtype=np.int64)
+    _, inverse, counts = np.unique(pos, return_inverse=True, return_counts=True)
+    dropped = []
+    for i in np.flatnonzero(counts[inverse] > 1).tolist():
+        if i == 0 or _substitution_kept(raw.alleles[i]) is None:
             continue
-        keep.append(i)
-        if kept is not False:
-            prev = key
+        j = i - 1
+        while j > 0 and _substitution_kept(raw.alleles[j]) is False:
+            j -= 1
+        if _file_key(raw, j) == _file_key(raw, i) and _substitution_kept(raw.alleles[j]) is not False:
+            dropped.append(i)
+    if not dropped:
+        return
+    raw.skips["duplicate"] += len(dropped)
+    keep = np.delete(np.arange(n), dropped).tolist()
     if len(keep) < len(raw.alleles):
         raw.chrom = [raw.chrom[i] for i in keep]
         raw.pos = [raw.pos[i] for i in keep]
@@ -321,6 +333,10 @@ def _drop_file_order_duplicates(raw: _Raw) -> None:
         raw.filters = [raw.filters[i] for i in keep] if raw.filters else raw.filters
         raw.genotypes = [raw.genotypes[i] for i in keep] if raw.genotypes else raw.genotypes
         raw.line = raw.line[np.asarray(keep, dtype=np.int64)]
+
+
+def _file_key(raw: _Raw, i: int) -> tuple:
+    return raw.chrom[i], raw.pos[i], raw.alleles[i], raw.filters[i] if raw.filters else None
 
 
 def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> VariantTable:
