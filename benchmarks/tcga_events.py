@@ -11,6 +11,10 @@ Two steps, because the GPU machine has torch and numpy but not pandas/scikit-lea
     # here: tabulate beside the baselines (copy out/<source>/oof_* into the typing work folders)
     python benchmarks/tcga_typing.py --report-only --work results/tcga_typing
 
+Defaults are the GPU recipe of BENCHMARKS.md. A CPU check of the whole path (not a result; about 4 min
+on 2 busy cores): `pretrain --hidden 32 --layers 1 --rank 8 --max-len 64 --batch-tokens 8192 --pt-limit
+1500 --pt-epochs 2`, then `finetune` with the same shape, `--ft-epochs 2 --shard 0/80 --budget-s 1` (one job).
+
 Token rule (stated, see nanog1.genomics.event_vocab): one token per mutation in genomic order; a
 tumour with more than --max-events mutations keeps a deterministic random sample of them (CRC32 of
 the barcode), and its CLS token reads the summary over all of its mutations. Vocabularies are built
