@@ -244,7 +244,7 @@ def _substitutions(
     parts.add(sid[single][ok], channel[ok], motif[ok], contig, pos[single][ok], srow[ok])
 
 
-def _anchored(text: np.ndarray, pos: int, ref: str, alt: str) -> tuple[str, str]:
+def _anchored(text: np.ndarray | memoryview, pos: int, ref: str, alt: str) -> tuple[str, str]:
     """Turn '-' alleles into VCF-style alleles sharing the anchor base at `pos`."""
     anchor = chr(text[pos - 1]).upper()
     if ref == "-":
@@ -254,7 +254,7 @@ def _anchored(text: np.ndarray, pos: int, ref: str, alt: str) -> tuple[str, str]
     return ref, alt
 
 
-def _indel_channel(text: np.ndarray, pos: int, ref: str, alt: str, compat: bool) -> int | str:
+def _indel_channel(text: np.ndarray | memoryview, pos: int, ref: str, alt: str, compat: bool) -> int | str:
     """ID83 index of one indel, or the skip reason."""
     if pos < 1 or pos > len(text):
         return "out_of_range"
@@ -287,8 +287,9 @@ def _indels(
 ) -> None:
     """Classify one contig's indels into ID83 events."""
     keep, channel = [], []
+    view = memoryview(text)  # slices of a memoryview cost ~0.3 µs where numpy's cost ~0.6 µs
     for i in rows:
-        got = _indel_channel(text, int(table.pos[i]), table.ref[i], table.alt[i], compat)
+        got = _indel_channel(view, int(table.pos[i]), table.ref[i], table.alt[i], compat)
         if isinstance(got, str):
             skips.skip(got, table.line[[i]])
         else:

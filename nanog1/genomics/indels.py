@@ -16,7 +16,7 @@ import numpy as np
 from nanog1.genomics.channels import ID83
 
 #: A contig's ASCII letters: bytes, or a uint8 array such as `Reference.raw` returns.
-Letters = bytes | np.ndarray
+Letters = bytes | memoryview | np.ndarray
 
 ID_INDEX = {label: i for i, label in enumerate(ID83)}
 
