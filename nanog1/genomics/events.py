@@ -176,6 +176,22 @@ def _checked(table: VariantTable, reference: Reference, compat: bool, pass_only:
     return _drop(table, dup, "duplicate", skips), contig[~dup]
 
 
+def _letters(alleles: np.ndarray) -> np.ndarray:
+    """[n, 2] ASCII codes of 2-bp alleles."""
+    return np.frombuffer("".join(alleles).encode("ascii"), np.uint8).reshape(-1, 2)
+
+
+def _skip_multi(table: VariantTable, multi: np.ndarray, lr: np.ndarray, both: np.ndarray, skips: Tally):
+    """Compatible mode: multi-base records SigProfiler drops (3+ bp: complex; 2 bp with a base unchanged),
+    skipped in the order their reasons first occur (the order of the accounting's columns)."""
+    why = np.where(lr[multi] > 2, 1, 0)
+    why[lr[multi] == 2] = np.where(both, 0, 2)
+    _, first = np.unique(why, return_index=True)
+    for code in why[np.sort(first)]:
+        if code:
+            skips.skip(("", "complex_indel", "ref_equals_alt")[code], table.line[multi[why == code]])
+
+
 def _split_substitutions(table: VariantTable, compat: bool, skips: Tally) -> tuple[np.ndarray, ...]:
     """SNV rows (record index, pos, ref code, alt code) including bases of equal-length substitutions."""
     lr = np.fromiter(map(len, table.ref), dtype=np.int64, count=len(table))
@@ -186,11 +202,20 @@ def _split_substitutions(table: VariantTable, compat: bool, skips: Tally) -> tup
     rc.append(encode("".join(table.ref[single])))
     ac.append(encode("".join(table.alt[single])))
     multi = np.flatnonzero((lr == la) & (lr > 1))
-    for i in multi:
+    two, longer = multi[lr[multi] == 2], multi[lr[multi] > 2]
+    ref2, alt2 = (_letters(x[two]) for x in (table.ref, table.alt))
+    differ = ref2 != alt2
+    if compat:
+        _skip_multi(table, multi, lr, differ.all(axis=1), skips)
+        differ &= differ.all(axis=1, keepdims=True)
+        longer = longer[:0]
+    i, k = np.nonzero(differ)
+    rec.append(two[i])
+    pos.append(table.pos[two[i]] + k)
+    rc.append(CODE_TABLE[ref2[i, k]])
+    ac.append(CODE_TABLE[alt2[i, k]])
+    for i in longer:
         r, a = table.ref[i], table.alt[i]
-        if compat and (len(r) > 2 or r[0] == a[0] or r[1] == a[1]):
-            skips.skip("complex_indel" if len(r) > 2 else "ref_equals_alt", table.line[[i]])
-            continue
         k = np.array([j for j in range(len(r)) if r[j] != a[j]], dtype=np.int64)
         rec.append(np.full(len(k), i))
         pos.append(table.pos[i] + k)
