@@ -14,6 +14,8 @@ import pandas as pd
 from nanog1.genomics.channels import all_channels
 from nanog1.genomics.cohort import channel_set_status, full_layout, with_derived_sets
 from nanog1.genomics.signatures import ReferenceSpec, load_reference
+from nanog1.genomics.tokens import vocabulary
+from nanog1.schema import attach_tokens
 
 TYPE_SIGNATURES = {
     "Lung": {"SBS96": ["SBS1", "SBS4", "SBS5"], "DBS78": ["DBS2", "DBS4"], "ID83": ["ID3", "ID1"]},
@@ -45,6 +47,7 @@ def _tokens(rng, counts: np.ndarray) -> dict:
         "pos": rng.integers(0, 1_000_000, total).astype(np.int64),
         "bin": rng.integers(0, 30, total).astype(np.int32),
         "chroms": np.array(["1", "2", "3"]),
+        "vocab": vocabulary(["1", "2", "3"], [10_000_000] * 3),  # 30 bins of 1 Mb, as drawn above
     }
 
 
@@ -83,5 +86,5 @@ def make_cohort(n_per_type: int = 30, seed: int = 0, tokens: bool = True) -> ad.
         "method": "simulated truth",
     }
     if tokens:
-        adata.uns["tokens"] = _tokens(rng, measured)
+        attach_tokens(adata, _tokens(rng, measured))
     return adata

@@ -15,9 +15,8 @@ import pandas as pd
 
 from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS
-
-#: Channel sets in cohort column order.
-SET_NAMES: tuple[str, ...] = tuple(CHANNEL_SETS)
+from nanog1.schema import SET_NAMES, cancer_types
+from nanog1.schema import channel_sets_present as sets_present  # noqa: F401  (the views read it here)
 
 
 class CohortError(UserError):
@@ -52,28 +51,12 @@ def _check_contract(adata: ad.AnnData, path: Path) -> None:
             raise CohortError(f"{path}: obsm['{key}'] index does not match obs_names")
 
 
-def sets_present(adata: ad.AnnData) -> list[str]:
-    """Channel sets actually measured: `uns['nanog1']['channel_sets_present']`, else sets with counts."""
-    meta = adata.uns.get("nanog1", {})
-    listed = meta.get("channel_sets_present") if isinstance(meta, dict) else None
-    if listed is not None:
-        return [str(s) for s in np.atleast_1d(listed)]
-    return [s for s in SET_NAMES if float(set_counts(adata, s).to_numpy().sum()) > 0]
-
-
 def set_counts(adata: ad.AnnData, channel_set: str) -> pd.DataFrame:
     """Samples × channels counts of one set, columns in COSMIC order."""
     mask = (adata.var["channel_set"].astype(str) == channel_set).to_numpy()
     x = adata.X[:, mask]
     dense = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
     return pd.DataFrame(dense, index=adata.obs_names, columns=adata.var_names[mask])
-
-
-def cancer_types(adata: ad.AnnData, column: str = "cancer_type") -> pd.Series:
-    """One label per sample, 'unknown' where the column is absent or NaN."""
-    if column not in adata.obs:
-        return pd.Series("unknown", index=adata.obs_names, name=column)
-    return adata.obs[column].astype(object).where(adata.obs[column].notna(), "unknown").astype(str)
 
 
 def burden_table(adata: ad.AnnData) -> pd.DataFrame:

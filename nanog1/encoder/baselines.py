@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from nanog1.encoder.cv import kfold_splits
 from nanog1.encoder.data import CohortArrays
 from nanog1.encoder.metrics import classification_metrics
-from nanog1.encoder.model import SET_NAMES, SET_SIZES
+from nanog1.schema import SET_NAMES, SET_SIZES
 
 
 def catalogue_features(counts: np.ndarray, channel_padding: np.ndarray) -> np.ndarray:

@@ -8,7 +8,6 @@ order.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,8 +15,8 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from nanog1.encoder.model import N_CHANNELS, SET_NAMES, SET_SIZES
 from nanog1.errors import UserError
+from nanog1.schema import CANCER_TYPE, N_CHANNELS, SET_NAMES, SET_SIZES, TOKENS, channel_padding, row_tokens
 
 EVENT_FIELDS = ("channel", "motif", "chrom", "bin")
 
@@ -44,37 +43,6 @@ class CohortArrays:
 
 def _dense(x) -> np.ndarray:
     return np.asarray(x.toarray() if hasattr(x, "toarray") else x, dtype=np.float32)
-
-
-def channel_padding(adata, counts: np.ndarray) -> np.ndarray:
-    """True for channels of sets the cohort did not measure.
-
-    The cohort's own record (`nanog1.genomics.cohort.measured_sets`) decides; only a cohort with no
-    record at all falls back to "sets with any counts", with a warning, since an all-zero set may be
-    a measured zero or a set never called.
-    """
-    from nanog1.genomics.cohort import measured_sets
-
-    present = measured_sets(adata)
-    if present is None:
-        parts = np.split(counts, np.cumsum(SET_SIZES)[:-1], axis=1)
-        present = [name for name, p in zip(SET_NAMES, parts, strict=True) if p.sum() > 0] or list(SET_NAMES)
-        warnings.warn(
-            "cohort has no uns['nanog1']['channel_sets'] record; treating sets with no counts at all "
-            f"as unmeasured (measured: {'+'.join(present)})",
-            stacklevel=2,
-        )
-    present = {str(p) for p in present}
-    if not present & set(SET_NAMES):
-        from nanog1.errors import UserError
-
-        raise UserError(
-            f"the cohort measured none of the channel sets {', '.join(SET_NAMES)} "
-            "(uns['nanog1']['channel_sets'] marks none exact): re-ingest it"
-        )
-    return np.concatenate(
-        [np.full(n, name not in present) for name, n in zip(SET_NAMES, SET_SIZES, strict=True)]
-    )
 
 
 def encode_labels(
@@ -139,14 +107,14 @@ def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int =
             "re-ingest it or pass it through nanog1.genomics.cohort.conform_cohort"
         )
     counts = _dense(adata.X)
-    types = adata.obs["cancer_type"] if "cancer_type" in adata.obs else pd.Series([None] * adata.n_obs)
+    types = adata.obs[CANCER_TYPE] if CANCER_TYPE in adata.obs else pd.Series([None] * adata.n_obs)
     labels, classes = encode_labels(types, classes, min_class_size)
     props, names = exposure_targets(adata)
-    tokens = adata.uns.get("tokens")
+    tokens = row_tokens(adata) if TOKENS in adata.uns else None
     return CohortArrays(
         sample_ids=[str(s) for s in adata.obs_names],
         counts=counts,
-        channel_padding=channel_padding(adata, counts),
+        channel_padding=channel_padding(adata),
         labels=labels,
         classes=classes,
         exposures=props,

@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from nanog1.encoder.model import SET_NAMES, SET_SIZES, EncoderOutput
+from nanog1.encoder.model import EncoderOutput
+from nanog1.schema import SET_NAMES, SET_SIZES
 
 _SET_SLICES = dict(
     zip(SET_NAMES, np.split(np.arange(sum(SET_SIZES)), np.cumsum(SET_SIZES)[:-1]), strict=True)

@@ -28,12 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nanog1.core import Stack, StackConfig
-from nanog1.genomics.channels import CHANNEL_SETS
-
-#: Channel sets and sizes in cohort column order (see nanog1.genomics.channels.all_channels()).
-SET_NAMES: tuple[str, ...] = tuple(CHANNEL_SETS)
-SET_SIZES: tuple[int, ...] = tuple(len(labels) for labels in CHANNEL_SETS.values())
-N_CHANNELS = sum(SET_SIZES)
+from nanog1.schema import N_CHANNELS, SET_SIZES  # the cohort layout, in column order
 
 
 @dataclass

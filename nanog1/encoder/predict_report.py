@@ -113,8 +113,8 @@ def spectrum_png(adata: ad.AnnData, i: int, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     from nanog1.genomics.channels import CHANNEL_SETS, channel_color, set_slice
-    from nanog1.genomics.cohort import measured_sets
     from nanog1.io import atomic_write_with
+    from nanog1.schema import recorded_channel_sets as measured_sets
 
     measured = measured_sets(adata) or list(CHANNEL_SETS)
     shown = [s for s in ("SBS96", "DBS78", "ID83") if s in measured]

@@ -115,7 +115,7 @@ def predict(
 
 
 def _scored_sets(adata: ad.AnnData) -> list[str]:
-    from nanog1.genomics.cohort import measured_sets
+    from nanog1.schema import recorded_channel_sets as measured_sets
 
     return measured_sets(adata) or []
 

@@ -23,20 +23,13 @@ from nanog1.fitting.fit import FitConfig, FitResult, fit_signatures
 from nanog1.genomics.channels import CHANNEL_SETS, EXACT, SIGNATURE_SETS
 from nanog1.genomics.signatures import ReferenceSpec, read_signatures, reference_path
 from nanog1.progress import step
+from nanog1.schema import channel_sets_present
 
 
 def present_sets(adata) -> list[str]:
-    """Signature sets (SBS96/DBS78/ID83) the cohort measured exactly (uns['nanog1']['channel_sets'] or
-    ['channel_sets_present'], else the non-empty sets)."""
-    meta = adata.uns.get("nanog1", {})
-    status = meta.get("channel_sets")
-    if status is not None and len(status):
-        return [cs for cs in SIGNATURE_SETS if str(status.get(cs)) == EXACT]
-    listed = meta.get("channel_sets_present")
-    if listed is not None and len(listed):
-        return [cs for cs in SIGNATURE_SETS if cs in {str(s) for s in listed}]
-    sets = adata.var["channel_set"].astype(str)
-    return [cs for cs in SIGNATURE_SETS if adata[:, (sets == cs).to_numpy()].X.sum() > 0]
+    """Signature sets (SBS96/DBS78/ID83) the cohort measured exactly (nanog1.schema.channel_sets_present)."""
+    present = channel_sets_present(adata)
+    return [cs for cs in SIGNATURE_SETS if cs in present]
 
 
 def check_fittable(adata, sets: list[str], name: str = "cohort") -> None:

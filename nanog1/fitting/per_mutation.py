@@ -17,6 +17,7 @@ import pandas as pd
 
 from nanog1.genomics.channels import CHANNEL_SETS, all_channels
 from nanog1.io import atomic_open
+from nanog1.schema import row_tokens, token_rows
 
 
 def channel_probabilities(exposures: pd.DataFrame, signatures: pd.DataFrame) -> np.ndarray:
@@ -71,20 +72,22 @@ def annotate_tokens(adata, signatures: pd.DataFrame, channel_set: str = "SBS96")
     key = f"exposures_{channel_set}"
     if key not in adata.obsm:
         raise ValueError(f"cohort has no obsm['{key}']: run `nanog1 signatures fit` first")
-    probs, names = token_probabilities(adata.uns["tokens"], adata.obsm[key], signatures, channel_set)
-    adata.uns["tokens"][f"sig_prob_{channel_set}"] = probs
+    index, _ = token_rows(adata)
+    probs, names = token_probabilities(row_tokens(adata), adata.obsm[key], signatures, channel_set)
+    full = np.zeros((len(adata.uns["tokens"]["channel"]), probs.shape[1]), dtype=np.float32)
+    full[index] = probs  # tokens of rows not in this AnnData stay 0
+    adata.uns["tokens"][f"sig_prob_{channel_set}"] = full
     adata.uns["tokens"][f"sig_names_{channel_set}"] = np.array(names, dtype=object)
     return names
 
 
 def probability_table(adata, channel_set: str = "SBS96") -> pd.DataFrame:
     """One row per event of the set: sample, contig, position, channel, then one column per signature."""
-    tok = adata.uns["tokens"]
     key = f"sig_prob_{channel_set}"
-    if key not in tok:
+    if key not in adata.uns["tokens"]:
         raise ValueError(f"cohort has no uns['tokens']['{key}']: run `nanog1 signatures fit` on it first")
-    offsets = np.asarray(tok["offsets"], dtype=np.int64)
-    sample = np.repeat(np.asarray(adata.obs_names, dtype=object), np.diff(offsets))
+    tok = row_tokens(adata)
+    sample = np.repeat(np.asarray(adata.obs_names, dtype=object), np.diff(tok["offsets"]))
     channel = np.asarray(tok["channel"], dtype=np.int64)
     labels = np.array([lab for _, lab in all_channels()], dtype=object)
     frame = pd.DataFrame({"sample": sample, "channel": labels[channel]})

@@ -29,6 +29,8 @@ from nanog1.genomics.channels import (
     set_slice,
 )
 from nanog1.io import atomic_write_with
+from nanog1.schema import CANCER_TYPE, SchemaError, attach_tokens, upgrade_tokens, with_derived_sets
+from nanog1.schema import recorded_channel_sets as measured_sets  # noqa: F401  (one rule: nanog1.schema)
 
 
 def channel_var() -> pd.DataFrame:
@@ -38,34 +40,10 @@ def channel_var() -> pd.DataFrame:
     return pd.DataFrame({"channel_set": sets}, index=pd.Index([label for _, label in pairs]))
 
 
-def with_derived_sets(present: list[str]) -> list[str]:
-    """The exact sets, in layout order: those measured plus every derived set whose source was measured."""
-    got = {str(p) for p in present}
-    got |= {d for d, src in DERIVED_FROM.items() if src in got}
-    return [name for name in CHANNEL_SETS if name in got]
-
-
 def channel_set_status(present: list[str]) -> dict[str, str]:
     """uns['nanog1']['channel_sets']: 'exact' for each measured (or derivable) set, else 'not_computable'."""
     exact = set(with_derived_sets(present))
     return {name: EXACT if name in exact else NOT_COMPUTABLE for name in CHANNEL_SETS}
-
-
-def measured_sets(adata: ad.AnnData) -> list[str] | None:
-    """The channel sets this cohort measured, from its own record (layout order), None when it has none.
-
-    `uns['nanog1']['channel_sets']` ({set: 'exact' | 'not_computable'}) wins; else
-    `channel_sets_present`. A model applied to the cohort masks every other set as unmeasured, so an
-    absent ID83 is never read as "zero indels".
-    """
-    meta = adata.uns.get("nanog1") or {}
-    status = meta.get("channel_sets")
-    if isinstance(status, dict) and status:
-        return with_derived_sets([str(k) for k, v in status.items() if str(v) == EXACT])
-    present = meta.get("channel_sets_present")
-    if present is None:
-        return None
-    return with_derived_sets([str(p) for p in np.atleast_1d(present)])
 
 
 def full_layout(counts: np.ndarray, present: list[str]) -> np.ndarray:
@@ -96,7 +74,7 @@ def _obs(
         obs = obs.join(sheet, how="left")
     if cancer_types is not None:
         known = cancer_types.reindex(obs.index)
-        obs["cancer_type"] = obs["cancer_type"].fillna(known) if "cancer_type" in obs else known
+        obs[CANCER_TYPE] = obs[CANCER_TYPE].fillna(known) if CANCER_TYPE in obs else known
     for col in obs.columns:
         if obs[col].dtype == object:
             obs[col] = pd.Categorical(obs[col])
@@ -134,7 +112,7 @@ def assemble_cohort(
     )
     adata.uns["nanog1"] = provenance
     if tokens is not None:
-        adata.uns["tokens"] = tokens
+        attach_tokens(adata, tokens)
     return adata
 
 
@@ -179,7 +157,12 @@ def read_cohort(path: Path | str) -> ad.AnnData:
         adata = ad.read_h5ad(path)
     except Exception as err:  # h5py and anndata raise many types for a damaged file
         raise UserError(f"{path}: not a readable .h5ad cohort ({type(err).__name__}: {err})") from err
-    return conform_cohort(adata)
+    adata = conform_cohort(adata)
+    try:
+        upgrade_tokens(adata, str(path))
+    except SchemaError as err:
+        raise UserError(str(err)) from err
+    return adata
 
 
 def _not_a_cohort_hint(path: Path) -> str:

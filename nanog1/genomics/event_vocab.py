@@ -35,6 +35,7 @@ import pandas as pd
 
 from nanog1.genomics.channels import CHANNEL_SETS, set_slice
 from nanog1.io import atomic_write_text
+from nanog1.schema import channel_sets_present, row_tokens
 
 PAD, UNK, MASK = 0, 1, 2
 N_SPECIAL = 3
@@ -166,13 +167,13 @@ def summary_features(adata, consequences: list[str]) -> pd.DataFrame:
     (from X), and consequence shares (from the tokens) — the input of the event model's CLS token."""
     x = np.asarray(adata.X.todense() if hasattr(adata.X, "todense") else adata.X, dtype=np.float64)
     parts = []
-    for name in adata.uns["nanog1"]["channel_sets_present"]:
+    for name in channel_sets_present(adata):
         block = x[:, set_slice(name)]
         total = block.sum(1, keepdims=True)
         labels = [f"{name}:{c}" for c in CHANNEL_SETS[name]]
         parts.append(pd.DataFrame(block / np.maximum(total, 1), index=adata.obs_names, columns=labels))
         parts.append(pd.DataFrame({f"{name}:log_burden": np.log1p(total[:, 0])}, index=adata.obs_names))
-    tokens = adata.uns["tokens"]
+    tokens = row_tokens(adata)
     csq = pd.crosstab(tumour_index(tokens), token_strings(tokens)["consequence"])
     csq = csq.reindex(index=range(adata.n_obs), fill_value=0)
     shares = csq.div(csq.sum(1).clip(lower=1), axis=0)

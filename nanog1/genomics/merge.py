@@ -26,6 +26,15 @@ import scipy.sparse as sp
 import nanog1
 from nanog1.genomics.channels import CHANNEL_SETS, all_channels
 from nanog1.genomics.cohort import channel_set_status, with_derived_sets
+from nanog1.schema import (
+    CANCER_TYPE,
+    TOKEN_COUNT,
+    TOKEN_START,
+    TOKEN_TABLE,
+    TOKENS,
+    attach_tokens,
+    row_tokens,
+)
 
 TOKEN_ARRAYS = ("channel", "motif", "chrom", "pos", "bin")
 
@@ -132,7 +141,7 @@ def _concat_tokens(adatas: list[ad.AnnData]) -> dict[str, Any] | None:
     Parts that list different contigs get their chrom ids remapped onto the union and, when every
     contig length is known, their genome-wide bins recomputed for it (nanog1.genomics.tokens).
     """
-    tables = [a.uns.get("tokens") for a in adatas]
+    tables = [row_tokens(a) if TOKENS in a.uns else None for a in adatas]
     if any(t is None for t in tables):
         return None
     chroms, lengths = _union_chroms(tables)
@@ -228,8 +237,8 @@ def _finish_obs(adata: ad.AnnData) -> None:
     for name in CHANNEL_SETS:
         adata.obs[f"burden_{name}"] = X[:, sets == name].sum(axis=1).round().astype(np.int64)
     adata.obs["no_mutations"] = X.sum(axis=1) == 0
-    if "cancer_type" in adata.obs:
-        adata.obs["cancer_type"] = adata.obs["cancer_type"].astype("category")
+    if CANCER_TYPE in adata.obs:
+        adata.obs[CANCER_TYPE] = adata.obs[CANCER_TYPE].astype("category")
 
 
 def _sum_counts(dicts: list[Any]) -> Any:
@@ -334,8 +343,9 @@ def merge_adatas(adatas, paths, sample_sheet=None, options=None) -> tuple[ad.Ann
     if tokens is None and any("tokens" in a.uns for a in adatas):
         report.notes.append("token sequences dropped: some parts (e.g. catalogue matrices) have none")
     merged.uns = {"nanog1": _provenance(adatas, paths, sample_sheet, options, report)}
+    merged.obs = merged.obs.drop(columns=[TOKEN_START, TOKEN_COUNT, TOKEN_TABLE], errors="ignore")
     if tokens is not None:
-        merged.uns["tokens"] = tokens
+        attach_tokens(merged, tokens)
     return merged, report
 
 

@@ -84,9 +84,12 @@ def build_tokens(
 def token_table(adata, sample: str | int) -> pd.DataFrame:
     """One sample's tokens as a DataFrame (channel label and set, 5-mer, contig, position, bin, and gene,
     consequence and read counts where the cohort has them; '' = unknown)."""
+    from nanog1.schema import token_spans
+
     tok = adata.uns["tokens"]
     row = sample if isinstance(sample, int) else adata.obs_names.get_loc(sample)
-    lo, hi = int(tok["offsets"][row]), int(tok["offsets"][row + 1])
+    starts, counts = token_spans(adata)
+    lo, hi = int(starts[row]), int(starts[row] + counts[row])
     channel = np.asarray(tok["channel"][lo:hi], dtype=np.int64)
     vocab = tok["vocab"]
     motif = np.asarray(tok["motif"][lo:hi], dtype=np.int64)
