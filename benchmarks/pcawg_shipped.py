@@ -139,7 +139,7 @@ def package(args) -> None:
     from nanog1.encoder.abstention import AbstentionRule
     from nanog1.encoder.calibration import apply_temperature, calibrate_run, ood_reference
     from nanog1.encoder.config import TrainConfig
-    from nanog1.encoder.embed import apply_model
+    from nanog1.encoder.embedding import apply_model
     from nanog1.encoder.model import N_CHANNELS
     from nanog1.encoder.pretrained import export_reference
     from nanog1.io import atomic_write_text

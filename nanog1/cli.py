@@ -451,7 +451,7 @@ def embed(
     out: Path = typer.Option(..., "--out", help="output .h5ad with obsm['X_nanog1']"),
 ) -> None:
     """Write the run's pooled embeddings of every sample to obsm['X_nanog1']."""
-    from nanog1.encoder.embed import embed_cohort
+    from nanog1.encoder.embedding import embed_cohort
 
     adata = embed_cohort(cohort, run, out)
     typer.echo(f"wrote {out}  X_nanog1 {adata.obsm['X_nanog1'].shape}")

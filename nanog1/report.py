@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.io import atomic_write_text, atomic_write_with
+from nanog1.schema import CANCER_TYPE
 
 
 @dataclass
@@ -40,12 +41,13 @@ def _save_figure(fig, path: Path) -> Path:
 
 def _evaluated_rows(adata: ad.AnnData) -> tuple[np.ndarray, str]:
     """Samples to score: held-out ones when the cohort says which, else every labelled one."""
-    labelled = adata.obs["cancer_type"].notna().to_numpy() & adata.obs["predicted_type"].notna().to_numpy()
+    labelled = adata.obs[CANCER_TYPE].notna().to_numpy() & adata.obs["predicted_type"].notna().to_numpy()
     if "split" in adata.obs:
-        held = adata.obs["split"].astype(str).isin(["val", "test", "validation"]).to_numpy()
+        held = (adata.obs["split"].astype(str) == "test").to_numpy()
         if (held & labelled).any():
-            return held & labelled, "held-out samples (obs['split'] in val/test)"
-    return labelled, "all labelled samples (training samples included)"
+            return held & labelled, ("held-out test samples (obs['split'] == 'test': never trained on, "
+                                     "nor used to pick the epoch, temperature or abstention threshold)")
+    return labelled, "all labelled samples (NOT held out: training samples included)"
 
 
 def confusion_table(truth: pd.Series, predicted: pd.Series) -> pd.DataFrame:
@@ -140,8 +142,8 @@ def _metrics_lines(run_dir: Path) -> list[str]:
 
 def _cohort_lines(adata: ad.AnnData) -> list[str]:
     lines = [f"- samples: {adata.n_obs}"]
-    if "cancer_type" in adata.obs:
-        counts = adata.obs["cancer_type"].astype(str).value_counts()
+    if CANCER_TYPE in adata.obs:
+        counts = adata.obs[CANCER_TYPE].astype(str).value_counts()
         lines.append(f"- cancer types: {len(counts)} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
     for name in ("SBS96", "DBS78", "ID83"):
         col = f"burden_{name}"
@@ -170,17 +172,31 @@ def write_report(cohort: Path, run_dir: Path, out_dir: Path) -> ReportResult:
 
 def _confusion_section(adata, out_dir: Path, result: ReportResult) -> list[str]:
     md = ["## Cancer type: confusion matrix", ""]
-    if not {"cancer_type", "predicted_type"} <= set(adata.obs):
+    if not {CANCER_TYPE, "predicted_type"} <= set(adata.obs):
         result.notes.append("no predictions (obs['predicted_type']) in the cohort")
         return md + ["The cohort has no `predicted_type`: nothing to score.", ""]
     rows, which = _evaluated_rows(adata)
-    truth, pred = adata.obs["cancer_type"][rows], adata.obs["predicted_type"][rows]
+    truth, pred = adata.obs[CANCER_TYPE][rows], adata.obs["predicted_type"][rows]
     table = confusion_table(truth, pred)
     result.figures.append(plot_confusion(table, out_dir / "confusion_matrix.png"))
-    hits = truth.astype(str).to_numpy() == pred.astype(str).to_numpy()
-    acc = float(hits.mean()) if len(hits) else float("nan")
-    return md + [f"Scored on {int(rows.sum())} {which}: accuracy {acc:.3f}.", "",
-                 "![confusion matrix](confusion_matrix.png)", ""]
+    return md + [_headline(adata, rows, which), "", "![confusion matrix](confusion_matrix.png)", ""]
+
+
+def _headline(adata, rows: np.ndarray, which: str) -> str:
+    """Accuracy on the accepted samples, coverage, and accuracy on all (abstentions scored by top-1)."""
+    truth = adata.obs[CANCER_TYPE][rows].astype(str).to_numpy()
+    shown = adata.obs["predicted_type"][rows].astype(str).to_numpy()
+    raw_col = "predicted_type_raw" if "predicted_type_raw" in adata.obs else "predicted_type"
+    raw = adata.obs[raw_col][rows].astype(str).to_numpy()
+    accepted = shown != "uncertain"
+    n = int(rows.sum())
+    if not n:
+        return f"Scored on 0 {which}."
+    on_accepted = float((truth == shown)[accepted].mean()) if accepted.any() else float("nan")
+    on_all = float((truth == raw).mean())
+    return (f"Scored on {n} {which}: accuracy on accepted {on_accepted:.3f} at coverage "
+            f"{accepted.mean():.3f} ({int(accepted.sum())} of {n} accepted; the rest abstained as "
+            f"'uncertain'); top-1 accuracy on all {n}, abstentions included, {on_all:.3f}.")
 
 
 def _embedding_section(adata, out_dir: Path, result: ReportResult) -> list[str]:
@@ -188,7 +204,7 @@ def _embedding_section(adata, out_dir: Path, result: ReportResult) -> list[str]:
     if "X_nanog1" not in adata.obsm:
         result.notes.append("no embeddings (obsm['X_nanog1']) in the cohort")
         return md + ["The cohort has no `X_nanog1` embedding.", ""]
-    labels = adata.obs["cancer_type"] if "cancer_type" in adata.obs else pd.Series(["?"] * adata.n_obs)
+    labels = adata.obs[CANCER_TYPE] if CANCER_TYPE in adata.obs else pd.Series(["?"] * adata.n_obs)
     coords = pca_2d(np.asarray(adata.obsm["X_nanog1"]))
     labels = labels.astype(object).where(labels.notna(), "unknown").astype(str)
     result.figures.append(plot_embedding(coords, labels, out_dir / "embedding.png"))
@@ -199,12 +215,12 @@ def _embedding_section(adata, out_dir: Path, result: ReportResult) -> list[str]:
 def _exposure_section(adata, out_dir: Path, result: ReportResult) -> list[str]:
     md = ["## Signature exposures by cancer type", ""]
     keys = [k for k in ("exposures_SBS96", "exposures_DBS78", "exposures_ID83") if k in adata.obsm]
-    if not keys or "cancer_type" not in adata.obs:
+    if not keys or CANCER_TYPE not in adata.obs:
         result.notes.append("no signature exposures (obsm['exposures_*']) in the cohort")
         return md + ["The cohort has no fitted exposures.", ""]
     for key in keys:
         exposures = pd.DataFrame(adata.obsm[key], index=adata.obs_names)
-        table = mean_exposures(exposures, adata.obs["cancer_type"].astype(str))
+        table = mean_exposures(exposures, adata.obs[CANCER_TYPE].astype(str))
         name = f"{key}.png"
         result.figures.append(plot_exposures(table, out_dir / name, key.removeprefix("exposures_")))
         md += [f"![{key}]({name})", ""]

@@ -50,7 +50,7 @@ def test_measured_sets_reads_the_cohort_record():
 
 
 def test_missing_id83_is_masked_not_read_as_zero(trained, monkeypatch):
-    import nanog1.encoder.embed as embed
+    import nanog1.encoder.embedding as embed
     from nanog1.encoder.loop import MODEL, load_model
 
     cohort = _without(make_cohort(n_per_type=3, seed=9, tokens=False), {"ID83"})
@@ -77,7 +77,7 @@ def test_missing_id83_is_masked_not_read_as_zero(trained, monkeypatch):
 
 
 def test_a_cohort_with_nothing_the_model_reads_is_refused(trained):
-    from nanog1.encoder.embed import apply_model, scoring_padding
+    from nanog1.encoder.embedding import apply_model, scoring_padding
 
     cohort = _without(make_cohort(n_per_type=1, seed=2, tokens=False), {"SBS96", "DBS78", "ID83"})
     with pytest.raises(UserError, match="measured none of the channel sets|nothing in common"):

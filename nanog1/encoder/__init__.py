@@ -1,8 +1,15 @@
 """The cancer encoder and its whole lifecycle: model, data, training, evaluation, inference.
 
+On AnnData, scanpy-style: `nanog1.encoder.train(adata, run_dir)`, `score(adata, run,
+key_added=None, copy=False)` (predictions plus metrics on held-out samples), `embed(adata, run,
+key_added='X_nanog1', copy=False)` (module `api`, which documents the keys each writes), and
+`predict(adata, model)` for new tumours with a packaged or trained model (module `predictor`).
+The CLI and the Snakemake rules call the path-level `run.train_cohort`, `evaluate.evaluate_cohort`
+and `embedding.embed_cohort`, which read, call the same code and write.
+
 `model` is the mutation/catalogue encoder with its heads, read top to bottom in one file. Around it,
 one module per job: `data` (cohort -> tensors), `loop` (one training run), `run` (`nanog1 train`:
-splits, folds, calibration, reports, MLflow), `evaluate` (`nanog1 evaluate`), `embed`
+splits, folds, calibration, reports, MLflow), `evaluate` (`nanog1 evaluate`), `embedding`
 (`nanog1 embed`), `inference`, `calibration` and `abstention` (temperature and reject option),
 `ensemble`, `finetune`, `baselines` (`nanog1 baselines`), `cv`, `losses`, `metrics`, `plots`,
 `distributed`, `config`, `cohort_io`. Modules are imported on demand so that the CLI stays fast.
@@ -11,11 +18,13 @@ Shared with the other models (`nanog1.zoo`): `nanog1.tracking` (MLflow), `nanog1
 (resumable state, seeding) and `nanog1.optim` (AdamW with warm-up/cosine).
 """
 
-_API = {"predict": "nanog1.encoder.predictor", "read_inputs": "nanog1.encoder.predictor"}
+_API = {"predict": "nanog1.encoder.predictor", "read_inputs": "nanog1.encoder.predictor",
+        "train": "nanog1.encoder.api", "score": "nanog1.encoder.api", "embed": "nanog1.encoder.api"}
 
 
 def __getattr__(name: str):
-    """`nanog1.encoder.predict(adata, model="pcawg-catalogue")` and `read_inputs(paths)`, imported on use."""
+    """`predict(adata, model="pcawg-catalogue")`, `read_inputs(paths)`, `train(adata, run_dir)`,
+    `score(adata, run, key_added, copy)` and `embed(adata, run, key_added, copy)`, imported on use."""
     if name in _API:
         import importlib
 

@@ -217,29 +217,44 @@ def store_calibrated_types(
     stays in obs['predicted_type_raw']. Returns ECE/coverage metrics on the labelled samples.
     """
     from nanog1.encoder.abstention import (
-        AbstentionRule,
         confidence_entropy,
-        covered_accuracy,
         labelled_types,
-        profile_features,
     )
+    from nanog1.schema import channel_padding
 
-    t = float(calib["temperature"]) if calib else 1.0
-    rule = AbstentionRule.from_dict(calib["abstention"]) if calib else AbstentionRule(0.0, None)
-    calibrated = apply_temperature(proba, t)
-    from nanog1.encoder.data import channel_padding
-
-    keep = ~channel_padding(adata, counts)  # the sets this cohort measured (its own record)
-    uncertain = rule.uncertain(calibrated, profile_features(counts), keep)
+    keep = ~channel_padding(adata)  # the sets this cohort measured (its own record)
+    calibrated, uncertain = calibrate(proba, counts, calib, keep)
     conf, entropy = confidence_entropy(calibrated)
     adata.obsm["proba_type"] = pd.DataFrame(calibrated, index=adata.obs_names, columns=list(classes))
     adata.obs["type_confidence"] = conf.astype(np.float32)
     adata.obs["type_entropy"] = entropy.astype(np.float32)
     shown, raw = labelled_types(calibrated, classes, uncertain)
     adata.obs["predicted_type"], adata.obs["predicted_type_raw"] = shown, raw
+    return calibrated_metrics(proba, counts, labels, calib, keep)
+
+
+def calibrate(proba: np.ndarray, counts: np.ndarray, calib: dict | None,
+              keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The run's temperature applied to `proba`, and where its abstention rule says 'uncertain'."""
+    from nanog1.encoder.abstention import AbstentionRule, profile_features
+
+    t = float(calib["temperature"]) if calib else 1.0
+    rule = AbstentionRule.from_dict(calib["abstention"]) if calib else AbstentionRule(0.0, None)
+    calibrated = apply_temperature(proba, t)
+    return calibrated, rule.uncertain(calibrated, profile_features(counts), keep)
+
+
+def calibrated_metrics(proba: np.ndarray, counts: np.ndarray, labels: np.ndarray,
+                       calib: dict | None, keep: np.ndarray | None = None) -> dict[str, float]:
+    """ECE before/after temperature, coverage and accuracy on accepted (`top1_covered`) and on all
+    (`top1_all`) labelled samples ({} when none is labelled)."""
+    from nanog1.encoder.abstention import covered_accuracy
+
     if not (labels >= 0).any():
         return {}
-    out = {"ece": expected_calibration_error(proba, labels), "temperature": t}
+    calibrated, uncertain = calibrate(proba, counts, calib, keep)
+    out = {"ece": expected_calibration_error(proba, labels),
+           "temperature": float(calib["temperature"]) if calib else 1.0}
     out["ece_calibrated"] = expected_calibration_error(calibrated, labels)
     return out | covered_accuracy(calibrated, labels, uncertain)
 

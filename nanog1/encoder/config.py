@@ -32,6 +32,9 @@ class TrainConfig:
     warmup_frac: float = 0.1
     grad_clip: float = 1.0
     val_fraction: float = 0.2
+    # A test fold cut before training: never trained on nor used to choose the epoch, temperature or
+    # abstention threshold; `nanog1 evaluate` scores only such held-out samples (obs['split'] == 'test').
+    test_fraction: float = 0.15
     folds: int = 1
     patience: int = 8
     seed: int = 0
@@ -58,6 +61,8 @@ class TrainConfig:
             raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not 0.0 <= self.test_fraction < 1.0 - self.val_fraction:
+            raise ValueError(f"test_fraction must be in [0, 1 - val_fraction), got {self.test_fraction}")
         if not 0.0 <= self.thin < 1.0:
             raise ValueError(f"thin must be in [0, 1), got {self.thin}")
         if not 0.0 <= self.set_dropout < 1.0:

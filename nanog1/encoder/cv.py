@@ -1,4 +1,4 @@
-"""Stratified train/validation splits and k-fold CV on labelled samples (scikit-learn)."""
+"""Stratified train/validation/test splits and k-fold CV on labelled samples (scikit-learn)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,25 @@ def train_val_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple
     idx = np.arange(len(labels))
     train, val = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=_strata(labels))
     return np.sort(train), np.sort(val)
+
+
+def train_val_test_split(labels: np.ndarray, val_fraction: float, test_fraction: float,
+                          seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train, validation and test indices, fixed by `seed`: the test fold is cut first and never seen
+    in training or tuning; validation (epoch choice, temperature, abstention) comes from the rest."""
+    if test_fraction <= 0:
+        train, val = train_val_split(labels, val_fraction, seed)
+        return train, val, np.zeros(0, dtype=np.int64)
+    rest, test = train_val_split(labels, test_fraction, seed)
+    inner_tr, inner_val = train_val_split(labels[rest], val_fraction / (1.0 - test_fraction), seed)
+    return rest[inner_tr], rest[inner_val], test
+
+
+def split_roles(n: int, train: np.ndarray, val: np.ndarray, test: np.ndarray) -> list[str]:
+    """obs['split'] values: 'train' / 'val' / 'test' per sample (nanog1.schema.SPLITS)."""
+    roles = np.full(n, "train", dtype=object)
+    roles[val], roles[test] = "val", "test"
+    return [str(r) for r in roles]
 
 
 def kfold_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

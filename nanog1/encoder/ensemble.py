@@ -15,7 +15,7 @@ import anndata as ad
 import numpy as np
 
 from nanog1.encoder.calibration import apply_temperature, load_calibration
-from nanog1.encoder.embed import apply_model
+from nanog1.encoder.embedding import apply_model
 from nanog1.encoder.inference import Predictions
 
 
@@ -24,9 +24,10 @@ def ensemble_predictions(
 ) -> tuple[Predictions, list[dict], np.ndarray, dict | None]:
     """Averaged predictions of `run_dirs` on `adata`: (predictions, saved dicts, labels, calibration).
 
-    The returned calibration has temperature 1 (members are calibrated before averaging) and keeps
-    the first run's tumour-profile (out-of-distribution) test but no confidence threshold, because
-    each member's threshold was chosen for that member's probabilities, not for their mean.
+    The returned calibration has temperature 1 (members are calibrated before averaging), keeps the
+    first run's tumour-profile (out-of-distribution) test and, as confidence threshold, the mean of
+    the members' thresholds (each chosen on its member's calibrated validation probabilities): an
+    ensemble abstains as its members would, instead of accepting almost every sample.
     """
     if not run_dirs:
         raise ValueError("an ensemble needs at least one run folder")
@@ -39,7 +40,7 @@ def ensemble_predictions(
     proba = None if probas[0] is None else np.mean(probas, axis=0)
     exposures = {k: np.mean([m[0].exposures[k] for m in members], axis=0) for k in first[0].exposures}
     pred = Predictions(index=first[0].index, embedding=first[0].embedding, proba=proba, exposures=exposures)
-    return pred, saved_all, first[2], _ensemble_calibration(load_calibration(run_dirs[0]))
+    return pred, saved_all, first[2], _ensemble_calibration([load_calibration(r) for r in run_dirs])
 
 
 def _calibrated(proba: np.ndarray | None, run_dir: Path) -> np.ndarray | None:
@@ -49,9 +50,11 @@ def _calibrated(proba: np.ndarray | None, run_dir: Path) -> np.ndarray | None:
     return apply_temperature(proba, float(calib["temperature"]))
 
 
-def _ensemble_calibration(first: dict | None) -> dict:
-    rule = dict((first or {}).get("abstention") or {})
-    rule["confidence_threshold"] = 0.0
+def _ensemble_calibration(calibs: list[dict | None]) -> dict:
+    """Temperature 1, the first member's profile test, the members' mean confidence threshold."""
+    rule = dict((calibs[0] or {}).get("abstention") or {})
+    thresholds = [float((c or {}).get("abstention", {}).get("confidence_threshold", 0.0)) for c in calibs]
+    rule["confidence_threshold"] = float(np.mean(thresholds))
     return {"temperature": 1.0, "abstention": rule}
 
 

@@ -6,6 +6,12 @@ obs['type_confidence'], obs['type_entropy'], obsm['X_nanog1'],
 obsm['predicted_exposures_<set>'] for exposure models, and, where the cohort has known types, the
 metrics (JSON), confusion matrix and per-type report (CSV + PNG) beside the output file.
 Several run folders make a seed ensemble (nanog1.encoder.ensemble): averaged calibrated probabilities.
+
+What the metrics mean: obs['split'] says, per sample, what the run did with it ('train': trained on;
+'val': chose the epoch, temperature and abstention threshold; 'test': never seen, either the run's
+test fold or a sample the run's cohort did not hold). Metrics (and the eval_* metrics logged to the
+training run) are computed on the labelled 'test' samples only; `top1_covered` is the accuracy on the
+samples the abstention rule accepted, `coverage` their share, `top1_all` the accuracy on all of them.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ import pandas as pd
 
 from nanog1.encoder.calibration import store_calibrated_types
 from nanog1.encoder.cohort_io import read, write
-from nanog1.encoder.embed import model_provenance
+from nanog1.encoder.embedding import model_provenance
 from nanog1.encoder.ensemble import ensemble_predictions
 from nanog1.encoder.loop import write_json
 from nanog1.encoder.metrics import classification_metrics
 from nanog1.progress import step
+from nanog1.schema import SPLIT, SPLITS
 
 
 def report_prefix(out: Path) -> Path:
@@ -36,25 +43,47 @@ def evaluate_cohort(
 ) -> dict[str, float]:
     """Apply the run's model (or the ensemble of several runs) to `cohort`, write `out` and the reports.
 
-    Returns the metrics (empty when the cohort has no known types).
+    Returns the metrics on held-out samples (empty when none of them has a known type).
     """
     from nanog1.encoder.run import write_reports
 
-    run_dirs = [Path(r) for r in run_dir] if isinstance(run_dir, (list, tuple)) else [Path(run_dir)]
+    run_dirs = _run_dirs(run_dir)
     adata = read(cohort)
     with step(f"evaluate: {adata.n_obs} samples through {len(run_dirs)} model(s)"):
-        pred, saved_all, labels, calib = ensemble_predictions(adata, run_dirs, device)
+        metrics, pred, labels, saved_all = annotate(adata, run_dirs, device)
+    if metrics:
+        prefix = report_prefix(out)
+        classes = list(saved_all[0]["classes"])
+        write_reports(prefix.parent, pred.proba, labels, classes, prefix=prefix.name + ".")
+    with step(f"evaluate: wrote {out}") as shown:
+        write(adata, out)
+        write_json(Path(str(report_prefix(out)) + ".metrics.json"), metrics)
+        shown |= {k: metrics[k] for k in ("top1", "macro_f1", "coverage") if k in metrics}
+    if len(run_dirs) == 1:  # an ensemble's metrics belong to no single training run
+        _log_to_run(saved_all[0], metrics)
+    return metrics
+
+
+def _run_dirs(run_dir: Path | list[Path]) -> list[Path]:
+    return [Path(r) for r in run_dir] if isinstance(run_dir, (list, tuple)) else [Path(run_dir)]
+
+
+def annotate(adata: ad.AnnData, run_dirs: list[Path], device: str = "cpu"):
+    """Write the run(s)' predictions into `adata` (keys in the module docstring); return (held-out
+    metrics, predictions, the labels scored (-1 for samples not held out), the saved model dicts)."""
+    pred, saved_all, labels, calib = ensemble_predictions(adata, run_dirs, device)
     saved = saved_all[0]
     classes = list(saved["classes"])
+    roles = split_of(adata.obs_names, saved_all)
+    adata.obs[SPLIT] = pd.Categorical(roles, categories=list(SPLITS))
+    labels = np.where(np.asarray(roles) == "test", labels, -1)  # score held-out samples only
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
     metrics: dict[str, float] = {}
     if pred.proba is not None:
         _store_types(adata, pred.proba, classes)
         metrics = classification_metrics(pred.proba, labels, classes)
         metrics |= store_calibrated_types(adata, pred.proba, _dense(adata.X), classes, labels, calib)
-        if (labels >= 0).any():
-            prefix = report_prefix(out)
-            write_reports(prefix.parent, pred.proba, labels, classes, prefix=prefix.name + ".")
+        metrics |= {"n_scored": int((labels >= 0).sum())} if metrics else {}
     for name, expo in pred.exposures.items():
         cols = list(saved["signature_names"].get(name, [f"{name}_{i}" for i in range(expo.shape[1])]))
         adata.obsm[f"predicted_exposures_{name}"] = pd.DataFrame(expo, index=adata.obs_names, columns=cols)
@@ -62,13 +91,20 @@ def evaluate_cohort(
     if len(run_dirs) > 1:
         members = [model_provenance(s, r) for s, r in zip(saved_all, run_dirs, strict=True)]
         adata.uns["nanog1_model"]["ensemble"] = {k: [m[k] for m in members] for k in members[0]}
-    with step(f"evaluate: wrote {out}") as shown:
-        write(adata, out)
-        write_json(Path(str(report_prefix(out)) + ".metrics.json"), metrics)
-        shown |= {k: metrics[k] for k in ("top1", "macro_f1", "coverage") if k in metrics}
-    if len(run_dirs) == 1:  # an ensemble's metrics belong to no single training run
-        _log_to_run(saved, metrics)
-    return metrics
+    return metrics, pred, labels, saved_all
+
+
+def split_of(samples, saved_all: list[dict]) -> list[str]:
+    """Each sample's role for the run(s): 'train' if any member trained on it, else 'val' if any tuned
+    on it, else 'test' (held out, or not in the training cohort at all)."""
+    rank = {"test": 0, "val": 1, "train": 2}
+    best = dict.fromkeys(map(str, samples), "test")
+    for saved in saved_all:
+        split = saved.get("split") or {}
+        for sample, role in zip(split.get("samples", []), split.get("roles", []), strict=True):
+            if sample in best and rank[str(role)] > rank[best[sample]]:
+                best[sample] = str(role)
+    return [best[str(s)] for s in samples]
 
 
 def _store_types(adata: ad.AnnData, proba: np.ndarray, classes: list[str]) -> None:

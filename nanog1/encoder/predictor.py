@@ -77,7 +77,7 @@ def predict(
     from nanog1.encoder import pretrained
     from nanog1.encoder.abstention import AbstentionRule, confidence_entropy, labelled_types
     from nanog1.encoder.calibration import apply_temperature, load_calibration
-    from nanog1.encoder.embed import apply_model
+    from nanog1.encoder.embedding import apply_model
 
     options = options or PredictOptions()
     adata = adata.copy() if copy else adata

@@ -17,7 +17,7 @@ from nanog1.encoder import distributed
 from nanog1.encoder.calibration import calibrate_run, ood_reference
 from nanog1.encoder.cohort_io import read
 from nanog1.encoder.config import TrainConfig
-from nanog1.encoder.cv import kfold_splits, train_val_split
+from nanog1.encoder.cv import kfold_splits, split_roles, train_val_split, train_val_test_split
 from nanog1.encoder.data import CohortArrays, cohort_arrays
 from nanog1.encoder.inference import predict
 from nanog1.encoder.loop import (
@@ -45,6 +45,7 @@ class TrainOutcome:
     run_id: str
     model_uri: str
     metrics: dict
+    roles: list[str] | None = None  # obs['split'] per sample: 'train' / 'val' / 'test'
 
 
 def write_reports(
@@ -148,10 +149,22 @@ def train_cohort(
     stop_after_epochs: int | None = None,
 ) -> TrainOutcome:
     """Train on one cohort file; writes checkpoint.pt, model.pt, metrics.json and logs one MLflow run."""
+    return train_adata(read(cohort), run_dir, cfg, tracking_uri, resume, stop_after_epochs, Path(cohort))
+
+
+def train_adata(
+    adata,
+    run_dir: Path,
+    cfg: TrainConfig,
+    tracking_uri: str | None = None,
+    resume: bool = True,
+    stop_after_epochs: int | None = None,
+    cohort: Path = Path("cohort.h5ad"),
+) -> TrainOutcome:
+    """Train on an in-memory cohort (`cohort` names it in MLflow); see :func:`train_cohort`."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dist_info = distributed.setup()
-    adata = read(cohort)
     try:  # the cohort has what the task needs (channels, labels, exposures): say which file lacks it
         arrays = cohort_arrays(adata, min_class_size=cfg.min_class_size)
         encoder_config(cfg, arrays)
@@ -191,11 +204,14 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
         tracker.log_params(
             cfg.to_dict() | {"cohort": str(cohort), "n_samples": arrays.n, "n_types": len(arrays.classes)}
         )
-    if cfg.folds > 1:
+    test = np.zeros(0, dtype=np.int64)
+    if cfg.folds > 1:  # every sample trains some fold's model: none is held out from the saved one
         result, metrics, oof = cross_validate(arrays, cfg, run_dir, dist_info, resume, tracker, stop)
         proba, labels = oof, arrays.labels
+        roles = ["train"] * arrays.n
     else:
-        tr, val = train_val_split(arrays.labels, cfg.val_fraction, cfg.seed)
+        tr, val, test = train_val_test_split(arrays.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+        roles = split_roles(arrays.n, tr, val, test)
         result = fit(arrays, cfg, run_dir, tr, val, dist_info, resume, _epoch_logger(tracker), stop, run_id)
         metrics = dict(result.metrics)
         ctx = loss_context(cfg, arrays, tr, dist_info.device)
@@ -204,7 +220,7 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
         )
         proba, labels = pred.proba, arrays.labels[val]
     if not dist_info.is_main:
-        return TrainOutcome(run_id="", model_uri="", metrics=metrics)
+        return TrainOutcome(run_id="", model_uri="", metrics=metrics, roles=roles)
     reports = write_reports(run_dir, proba, labels, arrays.classes) if proba is not None else []
     if proba is not None:
         source = "out_of_fold" if cfg.folds > 1 else "validation"
@@ -212,6 +228,8 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
         calib_metrics, calib_files = calibrate_run(run_dir, proba, labels, source, ood)
         metrics |= calib_metrics
         reports += calib_files
+        if len(test):
+            metrics |= _test_metrics(result.model, arrays, cfg, test, ctx, dist_info.device, run_dir)
     metrics |= {"n_params": result.metrics["n_params"]}
     summary = {("best_" + k[4:] if k.startswith("val_") else k): v for k, v in metrics.items()}
     tracker.log_metrics(
@@ -224,7 +242,8 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
         result,
         arrays,
         cfg,
-        {"mlflow_run_id": run_id, "model_uri": model_uri, "tracking_uri": tracker.tracking_uri},
+        {"mlflow_run_id": run_id, "model_uri": model_uri, "tracking_uri": tracker.tracking_uri,
+         "split": {"samples": list(arrays.sample_ids), "roles": roles}},
     )
     _log_model(tracker, run_dir / MODEL, result, arrays, cfg)
     write_json(
@@ -232,7 +251,21 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
         {"run_id": run_id, "model_uri": model_uri, "metrics": metrics, "history": result.history},
     )
     tracker.log_artifact(run_dir / "metrics.json")
-    return TrainOutcome(run_id=run_id, model_uri=model_uri, metrics=metrics)
+    return TrainOutcome(run_id=run_id, model_uri=model_uri, metrics=metrics, roles=roles)
+
+
+def _test_metrics(model, arrays, cfg: TrainConfig, test: np.ndarray, ctx, device, run_dir: Path) -> dict:
+    """test_* metrics on the held-out test fold, with the temperature and abstention rule fitted on val."""
+    from nanog1.encoder.calibration import calibrated_metrics, load_calibration
+
+    pred = predict(model, arrays, test, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
+    if pred.proba is None:
+        return {}
+    labels = arrays.labels[test]
+    out = classification_metrics(pred.proba, labels, arrays.classes)
+    out |= calibrated_metrics(pred.proba, arrays.counts[test], labels, load_calibration(run_dir),
+                              ~arrays.channel_padding)
+    return {f"test_{k}": v for k, v in out.items()} | {"test_n": int((labels >= 0).sum())}
 
 
 __all__ = ["TrainOutcome", "cross_validate", "load_model", "train_cohort", "write_reports"]

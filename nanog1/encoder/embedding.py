@@ -70,12 +70,9 @@ def model_provenance(saved: dict, run_dir: Path) -> dict:
 
 
 def embed_cohort(cohort: Path, run_dir: Path, out: Path, device: str = "cpu") -> ad.AnnData:
-    """Write a copy of the cohort with obsm['X_nanog1'] (float32 [n_samples, hidden])."""
-    adata = read(cohort)
-    pred, saved, _ = apply_model(adata, run_dir, device)
-    adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
-    provenance = model_provenance(saved, run_dir)
-    prior = dict(adata.uns.get("nanog1_model", {}))  # evaluate's metrics / ensemble, if from this run
-    adata.uns["nanog1_model"] = (prior if prior.get("run_dir") == provenance["run_dir"] else {}) | provenance
+    """Write a copy of the cohort with obsm['X_nanog1'] (float32 [n_samples, hidden]); see api.embed."""
+    from nanog1.encoder.api import embed
+
+    adata = embed(read(cohort), run_dir, device=device)
     write(adata, out)
     return adata

@@ -1,0 +1,79 @@
+"""The encoder on AnnData, scanpy-style: `train`, `score`, `embed` take a cohort AnnData and write into it.
+
+The path-level commands (`nanog1 train` / `evaluate` / `embed`, the Snakemake rules) read a file, call
+the same code and write the file. Keys written (nanog1.schema names them):
+
+* `train(adata, run_dir)`: obs['split'] ('train' / 'val' / 'test': what the run did with each sample);
+  the run folder (model.pt, metrics.json, calibration) and one MLflow run.
+* `score(adata, run)`: obs['predicted_type'] ('uncertain' where the run abstains),
+  obs['predicted_type_raw'], obs['type_confidence'], obs['type_entropy'], obs['split'],
+  obsm['proba_type'] (calibrated), obsm['X_nanog1'], obsm['predicted_exposures_<set>'] (exposure
+  models) and uns['nanog1_model'] (run provenance and the metrics on held-out samples).
+* `embed(adata, run)`: obsm[key_added] (float32 [n_samples, hidden]) and uns['nanog1_model'].
+
+`key_added` puts a second model's results beside the first: with `score(..., key_added='m2')` every
+key above is written as 'm2_<key>' (obs 'm2_predicted_type', obsm 'm2_proba_type', uns 'm2_model').
+`copy=True` leaves `adata` untouched and returns a new AnnData; otherwise `adata` is written in place
+and returned.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+
+from nanog1.encoder.config import TrainConfig
+from nanog1.schema import EMBEDDING, SPLIT, SPLITS
+
+#: obs / obsm keys that `score` writes (besides predicted_exposures_<set>).
+PREDICT_OBS = ("predicted_type", "predicted_type_raw", "type_confidence", "type_entropy", SPLIT)
+PREDICT_OBSM = ("proba_type", EMBEDDING)
+
+
+def train(adata: ad.AnnData, run_dir: Path | str, config: TrainConfig | None = None,
+          tracking_uri: str | None = None, resume: bool = True, copy: bool = False):
+    """Train the encoder on `adata` into `run_dir`; writes obs['split']. Returns (adata, TrainOutcome)."""
+    import pandas as pd
+
+    from nanog1.encoder.run import train_adata
+
+    adata = adata.copy() if copy else adata
+    outcome = train_adata(adata, Path(run_dir), config or TrainConfig(), tracking_uri, resume)
+    if outcome.roles is not None:
+        adata.obs[SPLIT] = pd.Categorical(outcome.roles, categories=list(SPLITS))
+    return adata, outcome
+
+
+def score(adata: ad.AnnData, run: Path | str | list, key_added: str | None = None, copy: bool = False,
+            device: str = "cpu") -> ad.AnnData:
+    """The run's (or an ensemble's, given several run folders) predictions written into `adata`."""
+    from nanog1.encoder.evaluate import _run_dirs, annotate
+
+    target = adata.copy() if copy else adata
+    work = target if key_added is None else target.copy()
+    annotate(work, _run_dirs(run), device)
+    if key_added is not None:
+        for key in PREDICT_OBS:
+            if key in work.obs:
+                target.obs[f"{key_added}_{key}"] = work.obs[key].to_numpy()
+        for key in [*PREDICT_OBSM, *[k for k in work.obsm if k.startswith("predicted_exposures_")]]:
+            if key in work.obsm:
+                target.obsm[f"{key_added}_{key}"] = work.obsm[key]
+        target.uns[f"{key_added}_model"] = work.uns["nanog1_model"]
+    return target
+
+
+def embed(adata: ad.AnnData, run: Path | str, key_added: str = EMBEDDING, copy: bool = False,
+          device: str = "cpu") -> ad.AnnData:
+    """The run's pooled embeddings in obsm[key_added] and its provenance in uns['nanog1_model']."""
+    from nanog1.encoder.embedding import apply_model, model_provenance
+
+    adata = adata.copy() if copy else adata
+    pred, saved, _ = apply_model(adata, Path(run), device)
+    adata.obsm[key_added] = pred.embedding.astype(np.float32)
+    provenance = model_provenance(saved, Path(run))
+    prior = dict(adata.uns.get("nanog1_model", {}))  # score's metrics / ensemble, if from this run
+    adata.uns["nanog1_model"] = (prior if prior.get("run_dir") == provenance["run_dir"] else {}) | provenance
+    return adata

@@ -1,0 +1,79 @@
+"""The encoder on AnnData (train / predict / embed) and what its evaluation means (held-out only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import nanog1.encoder as encoder
+from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.cv import split_roles, train_val_test_split
+from nanog1.encoder.ensemble import _ensemble_calibration
+from nanog1.encoder.evaluate import split_of
+from nanog1.schema import EMBEDDING, SPLIT
+from tests.training_cohort import make_cohort
+
+SMALL = dict(hidden=16, layers=1, rank=4, heads=2, batch_size=16, lr=1e-2, warmup_frac=0.05, epochs=2,
+             register_model=False, amp=False)
+
+
+def test_three_way_split_is_disjoint_fixed_by_seed_and_stratified():
+    labels = np.repeat(np.arange(4), 25)
+    tr, val, test = train_val_test_split(labels, 0.2, 0.2, seed=5)
+    assert len(set(tr) | set(val) | set(test)) == 100
+    assert not (set(tr) & set(test)) and not (set(val) & set(test)) and not (set(tr) & set(val))
+    assert len(test) == 20 and len(val) == 20 and np.bincount(labels[test]).tolist() == [5, 5, 5, 5]
+    again = train_val_test_split(labels, 0.2, 0.2, seed=5)
+    assert all(np.array_equal(a, b) for a, b in zip((tr, val, test), again, strict=True))
+    assert not np.array_equal(test, train_val_test_split(labels, 0.2, 0.2, seed=6)[2])
+    roles = split_roles(100, tr, val, test)
+    assert roles.count("test") == 20 and roles.count("val") == 20 and roles.count("train") == 60
+
+
+def test_split_of_ranks_train_over_val_over_test():
+    members = [{"split": {"samples": ["a", "b", "c"], "roles": ["train", "val", "test"]}},
+               {"split": {"samples": ["a", "b", "c"], "roles": ["test", "test", "val"]}}]
+    assert split_of(["a", "b", "c", "new"], members) == ["train", "val", "val", "test"]
+    assert split_of(["a"], [{}]) == ["test"]  # a model saved without its split: nothing known
+
+
+def test_ensemble_keeps_an_abstention_threshold():
+    calibs = [{"temperature": 1.3, "abstention": {"confidence_threshold": 0.4, "ood": None}},
+              {"temperature": 0.9, "abstention": {"confidence_threshold": 0.6}}]
+    out = _ensemble_calibration(calibs)
+    assert out["temperature"] == 1.0 and out["abstention"]["confidence_threshold"] == pytest.approx(0.5)
+
+
+def test_train_predict_embed_on_anndata(tmp_path):
+    adata = make_cohort(n_per_type=10, seed=1)
+    adata.obs.loc[adata.obs_names[:3], "cancer_type"] = np.nan  # unlabelled samples are never scored
+    trained, outcome = encoder.train(adata, tmp_path / "run", TrainConfig(**SMALL),
+                                     tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", copy=True)
+    assert SPLIT not in adata.obs and trained is not adata  # copy=True leaves the input alone
+    roles = trained.obs[SPLIT].astype(str)
+    assert set(roles) == {"train", "val", "test"} and (roles == "test").sum() == 6  # 15 % of 40
+    assert outcome.metrics["test_n"] == int(((roles == "test") & trained.obs["cancer_type"].notna()).sum())
+    assert {"test_top1", "test_coverage", "test_top1_covered"} <= set(outcome.metrics)
+
+    out = encoder.score(trained, tmp_path / "run")
+    assert out is trained and {"predicted_type", "predicted_type_raw", "type_confidence"} <= set(out.obs)
+    assert list(out.obs[SPLIT].astype(str)) == list(roles)  # the run's own record of its split
+    scored = (roles == "test") & trained.obs["cancer_type"].notna()
+    metrics = out.uns["nanog1_model"]["metrics"]
+    assert metrics["n_scored"] == int(scored.sum())  # eval metrics never count train or val samples
+    truth = out.obs["cancer_type"][scored].astype(str)
+    raw = out.obs["predicted_type_raw"][scored].astype(str)
+    assert metrics["top1"] == pytest.approx(float((truth == raw).mean()))
+
+    other = make_cohort(n_per_type=2, seed=9)
+    other.obs_names = [f"new{i}" for i in range(other.n_obs)]  # samples are known by their ids
+    side = encoder.score(other, tmp_path / "run", key_added="m2", copy=False)
+    assert "m2_predicted_type" in side.obs and "predicted_type" not in side.obs
+    assert (side.obs["m2_split"].astype(str) == "test").all()  # another cohort: every sample unseen
+    assert "m2_proba_type" in side.obsm and "m2_model" in side.uns
+
+    emb = encoder.embed(trained, tmp_path / "run", key_added="X_mine", copy=True)
+    assert emb.obsm["X_mine"].shape == (trained.n_obs, 16) and "X_mine" not in trained.obsm
+    np.testing.assert_allclose(emb.obsm["X_mine"], out.obsm[EMBEDDING], rtol=1e-5, atol=1e-5)
+    assert isinstance(out.obsm["proba_type"], pd.DataFrame)
