@@ -441,7 +441,9 @@ def evaluate(
     from nanog1.encoder.evaluate import evaluate_cohort
 
     metrics = evaluate_cohort(cohort, run, out)
-    typer.echo(f"wrote {out}" + (f"  {({k: round(v, 4) for k, v in metrics.items()})}" if metrics else ""))
+    shown = {k: round(v, 4) for k, v in metrics.items()}
+    typer.echo(f"wrote {out}" + (f"  held-out (obs['split'] == 'test') {shown}" if metrics
+                                 else "  (no labelled held-out sample: nothing scored)"))
 
 
 @app.command()
