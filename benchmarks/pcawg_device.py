@@ -230,7 +230,7 @@ def train_fold(
 
 def masked_scores(model, data: dict, test: np.ndarray) -> dict[str, float]:
     """Test top-1 with whole channel sets masked as unmeasured (what a study without them gives)."""
-    from nanog1.encoder.model import SET_NAMES, SET_SIZES
+    from nanog1.schema import SET_NAMES, SET_SIZES
 
     owner = np.repeat(np.array(SET_NAMES), SET_SIZES)
     out = {}

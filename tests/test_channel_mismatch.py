@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from nanog1.encoder.model import SET_NAMES, SET_SIZES
 from nanog1.errors import UserError
 from nanog1.genomics.channels import set_slice
 from nanog1.genomics.cohort import channel_set_status, measured_sets, with_derived_sets
+from nanog1.schema import SET_NAMES, SET_SIZES
 from tests.training_cohort import make_cohort
 
 

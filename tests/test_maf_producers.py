@@ -264,15 +264,15 @@ def test_cli_without_reference_names_the_sets(tmp_path):
 def test_models_mask_what_was_not_computable(tmp_path):
     """The catalogue view pads SBS96 and ID83 of a reference-free cohort and uses the rest; a cohort that
     measured nothing is refused in one line."""
-    from nanog1.encoder.data import channel_padding
     from nanog1.errors import UserError
+    from nanog1.schema import channel_padding
 
     ingest([cbioportal(tmp_path / "data_mutations.txt")], None, None, tmp_path / "c.h5ad")
     adata = read_cohort(tmp_path / "c.h5ad")
-    padding = channel_padding(adata, np.asarray(adata.X))
+    padding = channel_padding(adata)
     for name, padded in (("SBS96", True), ("ID83", True), ("DBS78", False), ("SBS6", False), ("ID12", False)):
         assert padding[set_slice(name)].all() == padded and padding[set_slice(name)].any() == padded
     adata.uns["nanog1"]["channel_sets_present"] = []
     adata.uns["nanog1"]["channel_sets"] = {k: "not_computable" for k in adata.uns["nanog1"]["channel_sets"]}
     with pytest.raises(UserError, match="measured none of the channel sets"):
-        channel_padding(adata, np.asarray(adata.X))
+        channel_padding(adata)

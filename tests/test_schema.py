@@ -93,13 +93,15 @@ def test_channel_sets_present_one_rule(cohort):
     a.uns["nanog1"] = {"channel_sets": status, "channel_sets_present": ["SBS96"]}
     assert schema.channel_sets_present(a) == ["DBS78", "SBS6"]  # the status wins, layout order
     a.uns["nanog1"] = {"channel_sets_present": ["ID83", "SBS96"]}
-    assert schema.channel_sets_present(a) == ["SBS96", "ID83"]
+    assert schema.channel_sets_present(a) == ["SBS96", "ID83", "SBS6", "ID12"]  # + sets folded from them
     a.uns["nanog1"] = {"channel_sets_present": []}
     assert schema.channel_sets_present(a) == []  # a recorded empty list is not second-guessed
-    with pytest.raises(schema.SchemaError, match="no channel set"):
+    with pytest.raises(schema.SchemaError, match="measured none of the channel sets"):
         schema.channel_padding(a)
     a.uns["nanog1"] = {}
     a.X[:] = 0
     a.X[:, schema.SET_SIZES[0]] = 1  # one DBS78 count, nothing else
-    assert schema.channel_sets_present(a) == ["DBS78"]
-    assert schema.channel_padding(a).sum() == schema.N_CHANNELS - schema.SET_SIZES[1]
+    with pytest.warns(UserWarning, match="no uns"):  # no record: counted from X, and said so
+        assert schema.channel_sets_present(a) == ["DBS78"]
+    with pytest.warns(UserWarning):
+        assert schema.channel_padding(a).sum() == schema.N_CHANNELS - schema.SET_SIZES[1]

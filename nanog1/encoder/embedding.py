@@ -13,8 +13,8 @@ from nanog1.encoder.config import TrainConfig
 from nanog1.encoder.data import cohort_arrays
 from nanog1.encoder.inference import LossContext, Predictions, predict
 from nanog1.encoder.loop import MODEL, load_model
-from nanog1.encoder.model import SET_NAMES, SET_SIZES
 from nanog1.errors import UserError
+from nanog1.schema import SET_NAMES, SET_SIZES
 
 
 def apply_model(

@@ -124,7 +124,7 @@ def abstain_reasons(adata: ad.AnnData, proba: np.ndarray, rule) -> np.ndarray:
     """Why each tumour is not given a type ('' = accepted): no mutations, low confidence, or a
     mutational profile unlike every training type (over the sets the cohort measured)."""
     from nanog1.encoder.abstention import profile_features
-    from nanog1.encoder.data import channel_padding
+    from nanog1.schema import channel_padding
 
     counts = _dense(adata.X)
     reasons = np.full(adata.n_obs, "", dtype=object)
@@ -132,7 +132,7 @@ def abstain_reasons(adata: ad.AnnData, proba: np.ndarray, rule) -> np.ndarray:
     low = conf < rule.confidence_threshold
     reasons[low] = [f"low confidence ({c:.2f} < {rule.confidence_threshold:.2f})" for c in conf[low]]
     if rule.ood is not None:
-        keep = ~channel_padding(adata, counts)
+        keep = ~channel_padding(adata)
         dist, cut = rule.ood.measured_distance(profile_features(counts), keep)
         far = dist > cut
         reasons[far] = [
