@@ -178,21 +178,22 @@ def category_colours(categories) -> tuple[list[str], list[str]]:
 
 def embedding_chart(points: pd.DataFrame, color: str, quantitative: bool, highlight: str | None = None,
                     axis_titles: tuple[str, str] = ("component 1", "component 2"),
-                    height: int = 560) -> alt.LayerChart:
+                    height: int = 560, prefix: str = "") -> alt.LayerChart:
     """Scatter of projected samples (x, y) to browse: wheel zooms, drag pans, shift-drag selects a region
     (`brush`), a click picks a sample (`pick`), a click on a legend entry keeps that type in view
-    (shift-click adds types); `highlight` rings one sample."""
-    pick = alt.selection_point(name="pick", fields=["sample"], on="click")
+    (shift-click adds types); `highlight` rings one sample. `prefix` names the selections apart
+    (`{prefix}pick`, …) so that two maps can stand side by side in one chart."""
+    pick = alt.selection_point(name=f"{prefix}pick", fields=["sample"], on="click")
     drag = "[pointerdown[{}event.shiftKey], window:pointerup] > window:pointermove!"
-    brush = alt.selection_interval(name="brush", encodings=["x", "y"], on=drag.format(""))
-    zoom = alt.selection_interval(name="zoom", bind="scales", translate=drag.format("!"))
+    brush = alt.selection_interval(name=f"{prefix}brush", encodings=["x", "y"], on=drag.format(""))
+    zoom = alt.selection_interval(name=f"{prefix}zoom", bind="scales", translate=drag.format("!"))
     params = [pick, brush, zoom]
     if quantitative:
         colour = alt.Color(f"{color}:Q", scale=alt.Scale(scheme="viridis"), title=color)
         opacity = alt.value(0.8)
     else:
         domain, colours = category_colours(points[color].unique())
-        types = alt.selection_point(name="types", fields=[color], bind="legend")
+        types = alt.selection_point(name=f"{prefix}types", fields=[color], bind="legend")
         params.append(types)
         colour = alt.Color(f"{color}:N", scale=alt.Scale(domain=domain, range=colours), title=color,
                            legend=alt.Legend(symbolLimit=0, columns=1 if len(domain) <= 24 else 2))
