@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from nanog1.genomics.channels import all_channels
-from nanog1.genomics.merge import MergeOptions, merge_adatas
+from nanog1.genomics.merge import MergeOptions, _measured_sets, merge_adatas
 from nanog1.genomics.tokens import bin_offsets, vocabulary
 
 SETS = [s for s, _ in all_channels()]
@@ -202,3 +202,19 @@ def test_complementary_channel_sets_combine_without_sum_overlapping_ones_do_not(
     ids.uns["nanog1"]["channel_sets_present"] = ["ID83", "SBS96"]
     with pytest.raises(ValueError, match=r"'s1' is given by 2 files \(sbs\.h5ad, id\.h5ad\)"):
         merge_adatas([sbs, ids], [Path("sbs.h5ad"), Path("id.h5ad")])
+
+
+def test_measured_sets_complete_across_parts_of_one_sample():
+    """A sample's SBS, DBS and ID parts complete each other (PCAWG's three matrices); a sample held only by
+    a part ingested without a reference leaves SBS96 unmeasured for the cohort while SBS6 stays measured."""
+    def part(names, sets):
+        adata = ad.AnnData(np.zeros((len(names), 1), dtype=np.float32))
+        adata.obs_names = names
+        adata.uns["nanog1"] = {"channel_sets_present": sets}
+        return adata
+
+    pcawg = [part(["a", "b"], ["SBS96"]), part(["a", "b"], ["DBS78"]), part(["a", "b"], ["ID83"])]
+    assert _measured_sets(pcawg) == ["SBS96", "DBS78", "ID83", "SBS6", "ID12"]
+    mixed = [part(["a"], ["SBS96", "DBS78", "ID83"]), part(["b"], ["DBS78", "SBS6", "ID12"])]
+    assert _measured_sets(mixed) == ["DBS78", "SBS6", "ID12"]
+    assert _measured_sets([part([], ["SBS96"])]) == []

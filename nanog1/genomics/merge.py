@@ -280,13 +280,22 @@ def _concat_accounting(provs: list[dict[str, Any]]) -> pd.DataFrame | None:
     return _concat_frames(frames, 0) if frames else None
 
 
+def _measured_sets(adatas: list[ad.AnnData]) -> list[str]:
+    """Sets measured for every merged sample: some part holding the sample measured it. A sample's SBS,
+    DBS and ID parts complete each other (PCAWG's three matrices); a sample whose only part was ingested
+    without a reference has no SBS96, so SBS96 is then not exact for the cohort (SBS6 still is)."""
+    holders: dict[str, set[str]] = {}
+    for adata in adatas:
+        sets = set(with_derived_sets(adata.uns.get("nanog1", {}).get("channel_sets_present", [])))
+        for name in adata.obs_names:
+            holders.setdefault(str(name), set()).update(sets)
+    return [s for s in CHANNEL_SETS if holders and all(s in held for held in holders.values())]
+
+
 def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
     """uns['nanog1'] of the merged cohort: the parts' inputs, references and skip counts, plus the merge."""
     provs = [dict(a.uns.get("nanog1", {})) for a in adatas]
-    # A set is exact in the merged cohort only where every part measured it (a part ingested without a
-    # reference holds no SBS96); derived sets (SBS6, ID12) are filled in every part, so they survive.
-    measured = [with_derived_sets(p.get("channel_sets_present", [])) for p in provs]
-    present = [s for s in CHANNEL_SETS if all(s in m for m in measured)]
+    present = _measured_sets(adatas)
     prov: dict[str, Any] = {
         "version": nanog1.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
