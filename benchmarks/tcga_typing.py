@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from nanog1.encoder.baselines import classifiers as package_classifiers
 from nanog1.encoder.metrics import classification_metrics, per_type_report
 
 TCGA = Path(__file__).resolve().parents[2] / "shared/data/tcga"
@@ -155,17 +155,10 @@ def fold_features(cohort: Cohort, train: np.ndarray) -> np.ndarray:
 
 
 def classifiers(seed: int) -> dict:
-    """Factories for the two baselines (fresh estimator per fold)."""
+    """Factories for the two baselines (fresh estimator per fold): the package's gradient boosting
+    (nanog1.encoder.baselines) and a logistic regression regularised for these 600+ features."""
     return {
-        "gradient_boosting": lambda: HistGradientBoostingClassifier(
-            learning_rate=0.08,
-            max_iter=250,
-            max_leaf_nodes=15,
-            l2_regularization=1.0,
-            class_weight="balanced",
-            early_stopping=False,
-            random_state=seed,
-        ),  # fmt: skip
+        "gradient_boosting": package_classifiers(seed)["gradient_boosting"],
         "logreg": lambda: make_pipeline(
             StandardScaler(), LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced")
         ),
