@@ -168,8 +168,7 @@ def test_bad_inputs_are_clear_errors(run_dir, tmp_path):
 def test_packaged_model_loads_weights_only_and_its_card_parses():
     from nanog1.encoder import pretrained
 
-    if "pcawg-catalogue" not in pretrained.available():
-        pytest.skip("packaged model not built")
+    assert "pcawg-catalogue" in pretrained.available(), "the packaged model is missing from the package"
     folder = pretrained.resolve("pcawg-catalogue")
     saved = torch.load(folder / "model.pt", weights_only=True)
     card = pretrained.card("pcawg-catalogue")
