@@ -146,7 +146,9 @@ def ingest_command(
         " no carrier, ...; FILTER and somatic status aside). 1 allows any loss.",
     ),
     check_only: bool = typer.Option(
-        False, "--check-only", help="Check inputs and sheet only (VCF headers; no record read)."
+        False,
+        "--check-only",
+        help="Check inputs and sheet only (VCF headers, MAF/text sample columns; no record read).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
 ) -> None:

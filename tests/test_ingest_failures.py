@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from nanog1.cli import app
 from nanog1.genomics.cohort import read_cohort
-from nanog1.genomics.ingest import IngestOptions, ingest
+from nanog1.genomics.ingest import IngestOptions, check_inputs, ingest
 from nanog1.genomics.synthetic import GenomeSpec, make_genome
 from nanog1.genomics.variants import InputError
 
@@ -213,7 +213,7 @@ def test_every_call_accounted_per_file_and_per_sample(world, tmp_path):
     assert result.exit_code == 0 and "per sample (read = counted + skipped)" in result.output
 
 
-def test_maf_samples_are_held_to_the_sheet_once_read(world, tmp_path):
+def test_maf_and_text_samples_are_held_to_the_sheet_before_any_record_is_read(world, tmp_path):
     work, seq, positions = world
     sites_vcf(tmp_path / "S1.vcf", seq, positions[:10])
     head = "Tumor_Sample_Barcode\tChromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\n"
@@ -223,15 +223,37 @@ def test_maf_samples_are_held_to_the_sheet_once_read(world, tmp_path):
         for s, p in zip(owners, positions[20:25], strict=True)
     ]
     (tmp_path / "c.maf").write_text(head + "".join(rows))
-    files = [tmp_path / "S1.vcf", tmp_path / "c.maf"]
+    # bad.maf's second record is malformed: a sheet error reported first means no record was read
+    (tmp_path / "bad.maf").write_text(head + rows[0].replace("M1", "B1") + "B1\t1\tabc\tA\tC\n")
+    text_head = "Project Sample ID Genome mut_type chrom pos_start pos_end ref alt Type\n"
+    text_rows = "P X1 i GRCh37 SNP 1 12 12 A C SOMATIC\nP X1 i GRCh37 SNP 1 zz\n"
+    (tmp_path / "t.txt").write_text(text_head + text_rows)
+    files = [tmp_path / "S1.vcf", tmp_path / "c.maf", tmp_path / "bad.maf", tmp_path / "t.txt"]
     cases = {
-        "sample,cancer_type\nS1,Lung\nM1,Skin\n": r"c\.maf: sample 'M2' has no row in the sample sheet",
-        "sample,cancer_type\nS1,Lung\nM1,Skin\nM2,Skin\nX,Skin\n": r"sample 'X' has no input file",
+        "sample,cancer_type\nS1,Lung\nM1,Skin\nB1,Skin\nX1,Skin\n": r"c\.maf: sample 'M2' has no row in the",
+        "sample,cancer_type\nS1,Lung\nM1,Skin\nM2,Skin\nB1,Skin\n": r"t\.txt: sample 'X1' has no row in the",
+        "sample,cancer_type\nS1,Lung\nM1,Skin\nM2,Skin\nB1,Skin\nX1,Skin\nY,Skin\n": r"'Y' has no input file",
     }
     for text, message in cases.items():
+        sheet = _sheet_case(tmp_path, text)
         with pytest.raises(InputError, match=message):
-            ingest(files, work / "g.fa", _sheet_case(tmp_path, text), tmp_path / "c.h5ad")
+            ingest(files, work / "g.fa", sheet, tmp_path / "c.h5ad")
         assert not (tmp_path / "c.h5ad").exists()
+        # the same check alone (`ingest --check-only`, the pipeline's check_inputs rule)
+        with pytest.raises(InputError, match=message):
+            check_inputs(files, sheet)
+        result = run(*files, "--samples", sheet, "--check-only")
+        assert result.exit_code == 2 and "has no" in result.output
+    # a tumour in two MAFs: the duplicate policy, before reading either
+    (tmp_path / "d.maf").write_text(head + rows[3] + "M2\t1\tabc\tA\tC\n")
+    with pytest.raises(ValueError, match=r"'M2'.*c\.maf.*d\.maf"):
+        check_inputs([tmp_path / "c.maf", tmp_path / "d.maf"], None)
+    with pytest.raises(ValueError, match=r"'M2'.*c\.maf.*d\.maf"):
+        ingest([tmp_path / "c.maf", tmp_path / "d.maf"], None, None, tmp_path / "c.h5ad")
+    sheet = _sheet_case(tmp_path, "sample,cancer_type\nS1,Lung\nM1,Skin\nM2,Skin\n")
+    plans, _ = check_inputs(files[:2], sheet)
+    assert [p.samples for p in plans] == [("S1",), ("M1", "M2")]
+    files = files[:2]
     sheet = _sheet_case(tmp_path, "sample,cancer_type\nS1,Lung\nM1,Skin\nM2,Liver\n")
     ingest(files, work / "g.fa", sheet, tmp_path / "c.h5ad")
     adata = read_cohort(tmp_path / "c.h5ad")

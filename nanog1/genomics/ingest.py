@@ -382,8 +382,20 @@ def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list
 
 
 def _plan_one(path: Path, sheet, options: IngestOptions) -> FilePlan:
-    """Kind, and for VCFs the tumour/normal routing (option, sheet row, or header) and sample names."""
+    """Kind, the sample names, and for VCFs the tumour/normal routing (option, sheet row, or header).
+
+    MAF and text files name their samples inside: only that column is read here (pyarrow, cheap), so
+    that the sheet and the duplicate policy are checked before any record is. Catalogue matrices are
+    checked once read (their samples are columns of a small table)."""
     kind = detect_kind(path)
+    if kind == "maf":
+        from nanog1.genomics.maf import maf_samples
+
+        return FilePlan(path, kind, maf_samples(path))
+    if kind == "text":
+        from nanog1.genomics.textformat import text_samples
+
+        return FilePlan(path, kind, text_samples(path))
     if kind != "vcf":
         return FilePlan(path, kind)
     from nanog1.genomics.vcf import vcf_layout
@@ -552,7 +564,7 @@ def check_inputs(
     inputs: list[Path], sample_sheet: Path | None, options: IngestOptions = IngestOptions()
 ) -> tuple[list[FilePlan], list[str]]:
     """The checks `ingest` makes before reading any record, alone (`nanog1 ingest --check-only`, the
-    pipeline's first step): VCF headers and the sample sheet only."""
+    pipeline's first step): VCF headers, the sample column of MAF/text files and the sample sheet."""
     from nanog1.genomics.samplesheet import load_sample_sheet
 
     sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
@@ -569,7 +581,7 @@ def ingest(
     """Ingest variant files and/or catalogue matrices into one cohort .h5ad (written atomically).
 
     Nothing is written when a check fails: the plan (before reading), a file's read, the loss limit,
-    or the post-read checks of samples known only after reading (MAF, text, matrices).
+    or the post-read checks of samples known only after reading (catalogue matrices).
     """
     from nanog1.genomics.cohort import assemble_cohort, write_cohort
     from nanog1.genomics.samplesheet import check_sheet, load_sample_sheet

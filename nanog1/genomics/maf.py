@@ -302,3 +302,41 @@ def _batches(
     )
     for batch in reader:
         yield batch.to_pandas()
+
+
+def maf_samples(path: Path) -> tuple[str, ...]:
+    """The tumour ids of a MAF (distinct `Tumor_Sample_Barcode` values, sorted), reading that column
+    only: what the sample sheet is checked against before any record is read."""
+    import pyarrow.compute as pc
+
+    path = Path(path)
+    try:
+        offset, names = _header(path)
+    except (OSError, UnicodeDecodeError, EOFError) as err:
+        raise InputError(str(path), None, f"not a readable MAF ({err})") from err
+    column = _columns(path, offset + 1, names)["Tumor_Sample_Barcode"]
+    found: set[str] = set()
+    try:
+        for chunk in _column_batches(path, offset, names, column):
+            values = pc.utf8_trim_whitespace(pc.unique(chunk.column(0)).cast(pa.string()))
+            found.update(v for v in values.to_pylist() if v)
+    except (OSError, EOFError, pa.ArrowInvalid) as err:
+        raise InputError(str(path), None, f"malformed MAF ({err})") from err
+    return tuple(sorted(found))
+
+
+def _column_batches(path: Path, offset: int, names: list[str], column: str):
+    """One text column of a MAF as pyarrow record batches (the other columns are not converted)."""
+    gzipped = _opener(path) is gzip.open
+    stream = pa.input_stream(str(path), compression="gzip" if gzipped else None)
+    return pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(skip_rows=offset + 1, column_names=names, block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, newlines_in_values=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=[column],
+            column_types={column: pa.dictionary(pa.int32(), pa.string())},
+            strings_can_be_null=True,
+            null_values=["", "NA", "."],
+        ),
+    )

@@ -45,3 +45,16 @@ def read_text(path: Path, compat: bool = False, on_error: str = "stop") -> Varia
             for col, value in zip(cols, (*row, True, number), strict=True):
                 col.append(value)
     return table_from_lists(*cols, skips=skips)
+
+
+def text_samples(path: Path) -> tuple[str, ...]:
+    """The sample ids of a SigProfiler text file (its second column, sorted), read before the records
+    so that the sample sheet can be checked first; malformed lines are left to `read_text`."""
+    found: set[str] = set()
+    with open(path, errors="replace") as f:
+        next(f, None)
+        for raw in f:
+            fields = raw.split(None, 2)
+            if len(fields) >= 2:
+                found.add(fields[1])
+    return tuple(sorted(found))
