@@ -107,18 +107,18 @@ class _Parts:
     """Event arrays collected contig by contig, marking the rows they came from as counted."""
 
     tally: Tally
-    cols: tuple[list, ...] = field(default_factory=lambda: ([], [], [], [], []))
+    cols: tuple[list, ...] = field(default_factory=lambda: ([], [], [], [], [], []))
 
     def add(self, sample, channel, motif, contig: int, pos, rows) -> None:
         """Append one batch of events of one contig (`rows`: the calls each event came from)."""
         n = len(sample)
-        values = (sample, channel, motif, np.full(n, contig), pos)
+        values = (sample, channel, motif, np.full(n, contig), pos, rows)
         for col, value in zip(self.cols, values, strict=True):
             col.append(np.asarray(value, dtype=np.int64))
         self.tally.count(rows)
 
     def arrays(self) -> list[np.ndarray]:
-        """sample, channel, motif, contig, pos as int64 arrays."""
+        """sample, channel, motif, contig, pos and source row as int64 arrays."""
         return [np.concatenate(c) if c else np.zeros(0, dtype=np.int64) for c in self.cols]
 
 
@@ -338,6 +338,7 @@ def classify_table(
     reader_skips = Counter(table.skips)
     # Rows are renumbered 0..n-1 in `line` (file order kept) so that every skip and event names its call.
     table = replace(table, line=np.arange(len(table)))
+    notes = table.annotations  # gene, consequence, read counts: carried onto each event by its row
     row_sample = _row_samples(table, samples)
     skips = Tally(len(table))
     table, contig = _checked(table, reference, compat, pass_only and not compat, skips)
@@ -355,9 +356,10 @@ def classify_table(
         rows = indel[cid[indel] == c]
         if len(rows):
             _indels(seq, table, rows, sid, compat, parts, int(c), skips)
-    s, ch, mo, co, po = parts.arrays()
+    s, ch, mo, co, po, source = parts.arrays()
     call_skips, accounting = skips.result(row_sample, samples)
     order = np.lexsort((po, co, s))
+    source = source[order]
     # Compact dtypes: a cohort's events are held until the tokens are built (about 20 bytes each).
     return Events(
         samples,
@@ -367,5 +369,6 @@ def classify_table(
         co[order].astype(np.int32),
         po[order],
         +(reader_skips + call_skips),
+        annotations={k: v[source] for k, v in notes.items() if k in EVENT_ANNOTATIONS},
         accounting=accounting,
     )
