@@ -176,8 +176,10 @@ def _check_common(adata) -> None:
     assert (
         status["ID83"] == "not_computable" and status["DBS78"] == status["SBS6"] == status["ID12"] == "exact"
     )
-    table = adata.uns["nanog1"]["records_per_sample"]
-    assert (table["read"] == table.drop(columns=["read"]).sum(axis=1)).all()
+    acc = adata.uns["nanog1"]["accounting"]
+    table = acc.drop(columns=["file"]).groupby("sample").sum()
+    assert (table["read"] == table["counted"] + table["skipped"]).all()
+    assert (table["skipped"] == table.drop(columns=["read", "counted", "skipped"]).sum(axis=1)).all()
     assert table.loc["T1", "mnv"] == 1 and table.loc["T2", "complex_indel"] == 1
 
 
@@ -191,7 +193,9 @@ def test_each_producer_without_reference(tmp_path, writer, name):
     adata = read_cohort(tmp_path / "c.h5ad")
     _check_common(adata)
     records = len(ROWS) if writer in (gdc, mc3) else len([r for r in ROWS if r[9] == "PASS"])
-    assert report.records == records == int(adata.uns["nanog1"]["records_per_sample"]["read"].sum())
+    acc = adata.uns["nanog1"]["accounting"]
+    assert report.records == records == int(acc["read"].sum())
+    assert report.files[0]["counted"] == int(acc["counted"].sum()) == records - sum(report.skips.values())
     if writer in (gdc, mc3):  # FILTER: the wga,oxog row is dropped and counted by its value
         assert adata.uns["nanog1"]["filter_dropped"] == {"wga,oxog": 1} and report.skips["non_pass"] == 1
     assert report.skips["duplicate"] == 1

@@ -120,9 +120,14 @@ def test_per_tumour_counts_match_pandas(tcga_slice, ingested):
 def test_every_record_accounted_for(tcga_slice, ingested):
     report, adata = ingested
     meta = adata.uns["nanog1"]
-    table = meta["records_per_sample"]
+    acc = meta["accounting"]
+    assert "records_per_sample" not in meta  # one accounting table
+    table = acc.drop(columns="file").groupby("sample").sum()
     assert report.records == 2 * LINES == int(table["read"].sum())
-    assert (table["read"] == table.drop(columns="read").sum(axis=1)).all()
+    assert (table["read"] == table["counted"] + table["skipped"]).all()
+    assert (table["skipped"] == table.drop(columns=["read", "counted", "skipped"]).sum(axis=1)).all()
+    per_file = acc.groupby("file")["read"].sum()
+    assert per_file.to_dict() == {"0": LINES, "1": LINES}
     per_tumour = pd.concat(
         [
             pd.read_csv(p, sep="\t", usecols=["Tumor_Sample_Barcode"])["Tumor_Sample_Barcode"]

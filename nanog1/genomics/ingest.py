@@ -5,9 +5,16 @@ file, a VCF whose tumour column cannot be told, a sample sheet that disagrees wi
 a sample given by two files are errors naming the files. Each input (VCF/BCF, MAF, SigProfiler text,
 or a ready catalogue matrix) is then processed on its own, in worker processes with `jobs > 1`
 (their errors reach the user as in one process); results are merged by sample name. Nothing is
-dropped silently: every call is counted or skipped by reason, per file and per sample (`read =
-counted + skipped`, in `uns['nanog1']['accounting']`), and a file that loses more than
+dropped silently: every call is counted or skipped by reason, and a file that loses more than
 `max_skip_fraction` of its calls (FILTER and somatic-status choices aside) is an error.
+
+The accounting table is the one record of what became of every call: `uns['nanog1']['accounting']`,
+also `IngestReport.accounting`, printed per file and per sample by the summary. One row per (file,
+sample): `file` is the row of `uns['nanog1']['inputs']`; sample '' holds the calls of a multi-sample
+file that belong to no sample (no carrier, a malformed line). Columns `read`, `counted`, `skipped`
+and one per skip reason (`variants.SKIP_REASONS` order), with `read = counted + skipped` and
+`skipped = sum of the reasons` on every row; per-file and per-sample totals are its group sums and
+`uns['nanog1']['skips']` its column sums. Catalogue matrices carry counts, not calls: no rows.
 """
 
 from __future__ import annotations
@@ -109,7 +116,8 @@ class FileResult:
 
 @dataclass
 class IngestReport:
-    """Summary of an ingest run: per-file reads and skips by reason, and the cohort written."""
+    """Summary of an ingest run: per-file reads and skips by reason, the accounting table (see the
+    module docstring) and the cohort written."""
 
     out: Path
     files: list[dict]
@@ -516,13 +524,6 @@ def _provenance(
             "status": [r.status for r in results],
         }
     )
-    reasons = sorted({k for r in results for k in r.skips}, key=_reason_order)
-    per_file = pd.DataFrame(
-        [[int(r.skips.get(k, 0)) for k in reasons] for r in results],
-        columns=reasons,
-        index=[str(i) for i in range(len(results))],
-        dtype=np.int64,
-    )
     ref_info = {}
     if reference is not None:
         from nanog1.genomics.reference import open_reference
@@ -534,26 +535,22 @@ def _provenance(
         "inputs": files,
         "reference": ref_info,
         "options": {k: str(v) for k, v in asdict(options).items()},
-        "skips": {k: int(skips[k]) for k in reasons},
-        "skips_per_file": per_file,
+        "skips": {k: int(skips[k]) for k in sorted(skips, key=_reason_order)},
         "channel_sets_present": list(present),
-        **_record_tallies(results),
+        **_filter_values(results),
     }
 
 
-def _record_tallies(results: list[FileResult]) -> dict:
-    """Per-sample accounting (read = counted + skipped by reason) and FILTER values dropped, where the
-    classifier keeps them (the reference-free path)."""
+def _filter_values(results: list[FileResult]) -> dict:
+    """FILTER values a PASS-only ingest dropped, counted by value, where the classifier keeps them (the
+    reference-free path); their records are the accounting's `non_pass` column."""
     tallies = [r.events.tally for r in results if r.events is not None and r.events.tally is not None]
     if not tallies:
         return {}
-    table = pd.concat([t.table for t in tallies]).fillna(0).astype(np.int64)
-    table = table.groupby(level=0, sort=False).sum()
-    table.index = table.index.astype(str)
     dropped: Counter = Counter()
     for t in tallies:
         dropped.update(t.filter_dropped)
-    return {"records_per_sample": table, "filter_dropped": {str(k): int(v) for k, v in dropped.items()}}
+    return {"filter_dropped": {str(k): int(v) for k, v in dropped.items()}}
 
 
 def _reason_order(reason: str) -> int:
@@ -621,18 +618,7 @@ def ingest(
         tokens=tokens,
     )
     write_cohort(adata, out)
-    files = [
-        {
-            "path": r.path,
-            "kind": r.kind,
-            "records": r.records,
-            "counted": int(r.accounting["counted"].sum()) if r.accounting is not None else r.records,
-            "samples": len(r.samples),
-            "status": r.status,
-            "skips": dict(r.skips),
-        }
-        for r in results
-    ]
+    files = [_file_row(r) for r in results]
     empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
     n_events = int(len(tokens["channel"]))
     meta = adata.uns["nanog1"]
@@ -648,6 +634,22 @@ def ingest(
         accounting,
         notes,
     )
+
+
+def _file_row(result: FileResult) -> dict:
+    """One file's line of the summary: its accounting rows summed (a matrix: its rows, all counted)."""
+    acc = result.accounting
+    counted = int(acc["counted"].sum()) if acc is not None else result.records
+    return {
+        "path": result.path,
+        "kind": result.kind,
+        "records": int(acc["read"].sum()) if acc is not None else result.records,
+        "counted": counted,
+        "skipped": int(acc["skipped"].sum()) if acc is not None else 0,
+        "samples": len(result.samples),
+        "status": result.status,
+        "skips": dict(result.skips),
+    }
 
 
 def _accounting(results: list[FileResult]) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""The ingest summary (rich): per file and per sample, read = counted + skipped; skips by reason."""
+"""The ingest summary (rich): the accounting table (`ingest` module docstring) per file and per
+sample, read = counted + skipped, and the skips by reason with their meaning."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def summary_table(report: IngestReport) -> Group:
     for name in ("file", "kind", *numeric, "status"):
         files.add_column(name, justify="right" if name in numeric else "left")
     for f in report.files:
-        skipped = sum(f["skips"].values())
+        skipped = f["skipped"]
         files.add_row(
             Path(f["path"]).name,
             f["kind"],
@@ -54,7 +55,7 @@ def summary_table(report: IngestReport) -> Group:
         "",
         f"{report.records:,}",
         f"{sum(f['counted'] for f in report.files):,}",
-        f"{sum(report.skips.values()):,}",
+        f"{sum(f['skipped'] for f in report.files):,}",
         str(report.n_samples),
         "",
         style="bold",
