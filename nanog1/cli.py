@@ -108,7 +108,8 @@ def ingest_command(
         help="Reference FASTA. Without it: SBS6, DBS78, ID12 and tokens from the alleles alone "
         "(SBS96 too where a MAF has a CONTEXT/ref_context column); SBS96/ID83 not computable. "
         "Its .fai is checked first (rebuilt if stale, or refused if not writable); contigs are cached as "
-        ".npy beside it or in ~/.cache/nanog1 (NANOG1_REFERENCE_CACHE=DIR|off).",
+        ".npy beside it or in ~/.cache/nanog1 (NANOG1_REFERENCE_CACHE=DIR|off). Calls on contigs it lacks "
+        "are classified without context (SBS6/DBS78/ID12; SBS96/ID83 then 'partial').",
     ),
     samples: Path | None = typer.Option(None, "--samples", help="Sample sheet (CSV/TSV): id, cancer type."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Cohort .h5ad to write (atomically)."),
@@ -142,8 +143,9 @@ def ingest_command(
     max_skip_fraction: float = typer.Option(
         0.05,
         "--max-skip-fraction",
-        help="Refuse a file that loses more than this share of its calls (REF mismatch, unknown contig,"
-        " no carrier, ...; FILTER and somatic status aside). 1 allows any loss.",
+        help="Refuse a file that loses more than this share of its calls (REF mismatch, no carrier, ...;"
+        " FILTER and somatic status aside), or has more than this share on contigs the reference lacks"
+        " (a wrong reference?). 1 allows any loss.",
     ),
     check_only: bool = typer.Option(
         False,
@@ -193,11 +195,24 @@ def ingest_command(
         Console().print(summary_table(report))
     status = report.channel_sets
     exact = [s for s, v in status.items() if v == "exact"]
-    missing = [s for s, v in status.items() if v != "exact"]
+    missing = [s for s, v in status.items() if v == "not_computable"]
+    partial = [s for s, v in status.items() if v == "partial"]
     console.print(f"channel sets exact: {', '.join(exact) or 'none'}")
     if missing:
         why = " (no reference given)" if reference is None else ""
         console.print(f"channel sets not computable{why}: {', '.join(missing)}")
+    if report.missing_contigs:
+        n = sum(report.missing_contigs.values())
+        top = ", ".join(f"{k} {v:,}" for k, v in report.missing_contigs.most_common(5))
+        console.print(
+            f"[yellow]{n:,} call(s) on contigs the reference lacks ({top}) were classified without context"
+            " (SBS6, DBS78, ID12; accounting column counted_without_context)[/yellow]"
+        )
+    if partial:
+        console.print(
+            f"channel sets partial (exact only for the samples in uns['nanog1']['exact_for']; not used"
+            f" as a whole by fitting or the models): {', '.join(partial)}"
+        )
     for note in report.notes:
         console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
     if report.no_mutation_samples:

@@ -8,8 +8,9 @@ added there is picked up everywhere. Keys:
   `burden_<set>`, `no_mutations`, and the per-sample token pointers `TOKEN_START` / `TOKEN_COUNT` /
   `TOKEN_TABLE` (below); the encoder adds `<key_added>_pred` / `_confidence` / `_accepted`.
 * ``obsm``: `exposures_<set>` (signature fit), `EMBEDDING` ('X_nanog1', `nanog1 embed`).
-* ``uns``: `META` ('nanog1': provenance, `channel_sets` {set: 'exact' | 'not_computable'},
-  `channel_sets_present`), `TOKENS` ('tokens': whole-cohort token arrays, see `genomics.tokens`),
+* ``uns``: `META` ('nanog1': provenance, `channel_sets` {set: 'exact' | 'not_computable' | 'partial'},
+  `channel_sets_present`; a 'partial' set is exact only for the samples in `exact_for` and is not
+  used as a whole), `TOKENS` ('tokens': whole-cohort token arrays, see `genomics.tokens`),
   `SIGNATURE_FIT`.
 
 Per-mutation tokens live once, for the whole cohort, in ``uns['tokens']``; each sample points into

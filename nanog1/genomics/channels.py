@@ -97,8 +97,11 @@ SIGNATURE_SETS: tuple[str, ...] = ("SBS96", "DBS78", "ID83")
 DERIVED_FROM: dict[str, str] = {"SBS6": "SBS96", "ID12": "ID83"}
 #: Sets computable from the alleles alone (no reference sequence).
 NO_REFERENCE_SETS: tuple[str, ...] = ("DBS78", "SBS6", "ID12")
-#: Per-set status values recorded in uns['nanog1']['channel_sets'].
-EXACT, NOT_COMPUTABLE = "exact", "not_computable"
+#: Per-set status values recorded in uns['nanog1']['channel_sets']: exact for every sample; not
+#: computable (no reference, or never measured); partial: exact only for the samples listed in
+#: uns['nanog1']['exact_for'] (others had calls on contigs the FASTA lacks, counted in the derived
+#: set instead). Only 'exact' sets are used by fitting and the models.
+EXACT, NOT_COMPUTABLE, PARTIAL = "exact", "not_computable", "partial"
 
 SET_SIZES: dict[str, int] = {name: len(labels) for name, labels in CHANNEL_SETS.items()}
 #: Total number of channels (columns of a cohort's X).

@@ -31,7 +31,8 @@ import pandas as pd
 
 import nanog1
 from nanog1.genomics.channels import N_CHANNELS
-from nanog1.genomics.events import Events, classify_table
+from nanog1.genomics.events import Events
+from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
 from nanog1.genomics.variants import SKIP_REASONS, InputError
 
 
@@ -95,6 +96,10 @@ class FilePlan:
 
 
 VARIANT_SETS = ("SBS96", "DBS78", "ID83")
+#: The accounting table's count columns, before the skip reasons; `counted_without_context` (part of
+#: `counted`: calls classified from their alleles alone because the FASTA lacks their contig) is
+#: written only when some call was.
+ACCOUNTING_TOTALS = ("read", "counted", "counted_without_context", "skipped")
 
 
 @dataclass
@@ -112,6 +117,10 @@ class FileResult:
     skips: Counter = field(default_factory=Counter)
     status: str = "ok"
     accounting: pd.DataFrame | None = None
+    #: samples x N_CHANNELS of the calls classified without context (their contig is not in the FASTA).
+    without_context: np.ndarray | None = None
+    #: Calls on contigs absent from the FASTA, by contig.
+    missing_contigs: Counter = field(default_factory=Counter)
 
 
 @dataclass
@@ -129,6 +138,8 @@ class IngestReport:
     channel_sets: dict[str, str] = field(default_factory=dict)
     accounting: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    #: Calls on contigs absent from the FASTA (classified without context), by contig.
+    missing_contigs: Counter = field(default_factory=Counter)
 
     @property
     def records(self) -> int:
@@ -190,28 +201,55 @@ def process_file(
     table = _read_variants(path, kind, options, vcf or {})
     if reference is None:
         return _without_reference(path, kind, table, options)
+    from nanog1.genomics.partial_reference import classify_with_reference
     from nanog1.genomics.reference import open_reference
 
-    events = classify_table(
+    got = classify_with_reference(
         table,
         open_reference(reference),
         compat=options.sigprofiler_compatible,
         pass_only=options.filter == "PASS",
     )
+    events = got.events
     records = len(table) + sum(table.skips.values())
     status = "empty" if records == 0 else "ok"
     accounting = _file_accounting(events.accounting, table.skips, events.samples)
+    if got.free_accounting is not None:
+        accounting = _with_free_part(accounting, _tally_accounting(got.free_accounting))
     return FileResult(
         str(path),
         kind,
         records,
         events.samples,
-        events.counts(),
+        got.counts,
         events,
+        channel_sets=_context_sets(got.without_context),
         skips=events.skips,
         status=status,
         accounting=accounting,
+        without_context=got.without_context,
+        missing_contigs=got.missing_contigs,
     )
+
+
+def _context_sets(without_context: np.ndarray) -> tuple[str, ...]:
+    """The sets a reference-path file measured for every sample: all five, less SBS96 (ID83) when some
+    single substitution (indel) fell back to SBS6 (ID12) for lack of its contig in the FASTA."""
+    from nanog1.genomics.channels import CHANNEL_SETS, DERIVED_FROM, set_slice
+
+    lost = {src for derived, src in DERIVED_FROM.items() if without_context[:, set_slice(derived)].any()}
+    return tuple(s for s in CHANNEL_SETS if s not in lost)
+
+
+def _with_free_part(accounting: pd.DataFrame, free: pd.DataFrame) -> pd.DataFrame:
+    """One file's accounting: the calls classified in context plus those classified from their alleles
+    alone (contig absent from the FASTA), the latter also as `counted_without_context`."""
+    total = accounting.add(free, fill_value=0).fillna(0)
+    total["counted_without_context"] = free["counted"].reindex(total.index, fill_value=0)
+    reasons = sorted((c for c in total.columns if c not in ACCOUNTING_TOTALS), key=_reason_order)
+    total = total[[*ACCOUNTING_TOTALS, *reasons]].astype(np.int64)
+    total.index.name = "sample"
+    return total
 
 
 def _without_reference(path: Path, kind: str, table, options: IngestOptions) -> FileResult:
@@ -446,6 +484,8 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
     """A file that lost more than `max_skip_fraction` of what it read to LOSS_REASONS is an error.
 
     Under `on_error='skip'` malformed lines and unreadable files were asked for: they do not count.
+    Calls on contigs the FASTA lacks are not lost (they are counted without context), but more than
+    the same share of them signals a wrong reference: an error of its own, allowed the same way.
     """
     limit = options.max_skip_fraction
     skipped_on_request = ("malformed_line", "unreadable_file") if options.on_error == "skip" else ()
@@ -460,6 +500,16 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
                 None,
                 f"{n_lost:,} of {read:,} calls lost ({n_lost / read:.0%}: {reasons}), more than"
                 f" --max-skip-fraction {limit:g}; check the reference and the file, or raise the limit",
+            )
+        n_free = sum(r.missing_contigs.values())
+        if read > 0 and n_free > limit * read:
+            contigs = ", ".join(f"{k} {v:,}" for k, v in r.missing_contigs.most_common(5))
+            raise InputError(
+                r.path,
+                None,
+                f"{n_free:,} of {read:,} calls ({n_free / read:.0%}) are on contigs the reference lacks"
+                f" ({contigs}), more than --max-skip-fraction {limit:g}: is it the right reference? They"
+                " are not lost (raise the limit to count them without context: SBS6, DBS78, ID12)",
             )
 
 
@@ -617,6 +667,7 @@ def ingest(
         cancer_types=cancer_types,
         tokens=tokens,
     )
+    _mark_partial(adata, results, order)
     write_cohort(adata, out)
     files = [_file_row(r) for r in results]
     empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
@@ -633,7 +684,43 @@ def ingest(
         dict(meta["channel_sets"]),
         accounting,
         notes,
+        _missing_contigs(results),
     )
+
+
+def _missing_contigs(results: list[FileResult]) -> Counter:
+    total: Counter = Counter()
+    for r in results:
+        total.update(r.missing_contigs)
+    return total
+
+
+def _mark_partial(adata, results: list[FileResult], order: dict[str, int]) -> None:
+    """Record what calls on contigs absent from the FASTA did to the context sets (see
+    `partial_reference`): SBS96/ID83 that some sample's calls fell back from are `partial` (not exact:
+    fitting and the models refuse them as a whole), with the samples they are exact for in
+    `uns['nanog1']['exact_for']` ({set: sample ids}), and those calls by contig in
+    `uns['nanog1']['without_context']` ({'contig_not_in_reference': {contig: calls}})."""
+    from nanog1.genomics.channels import DERIVED_FROM, EXACT, PARTIAL, set_slice
+
+    missing = _missing_contigs(results)
+    if not missing:
+        return
+    without = np.zeros(adata.shape, dtype=np.int64)
+    for r in results:
+        if r.without_context is not None and r.samples:
+            without[[order[s] for s in r.samples]] += r.without_context
+    meta = adata.uns["nanog1"]
+    status = dict(meta["channel_sets"])
+    exact_for = {}
+    for derived, source in DERIVED_FROM.items():
+        fell_back = without[:, set_slice(derived)].sum(axis=1) > 0
+        if fell_back.any() and status[source] != EXACT:
+            status[source] = PARTIAL
+            exact_for[source] = np.asarray(adata.obs_names[~fell_back], dtype=object)
+    meta["channel_sets"] = status
+    meta["exact_for"] = exact_for
+    meta["without_context"] = {WITHOUT_CONTEXT: {str(k): int(v) for k, v in missing.items()}}
 
 
 def _file_row(result: FileResult) -> dict:
@@ -667,13 +754,11 @@ def _accounting(results: list[FileResult]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame({"file": [], "sample": [], "read": [], "counted": [], "skipped": []})
     table = pd.concat(frames, ignore_index=True)
-    reasons = sorted(
-        [c for c in table.columns if c not in ("file", "sample", "read", "counted", "skipped")],
-        key=_reason_order,
-    )
-    table[reasons] = table[reasons].fillna(0)
-    table = table[["file", "sample", "read", "counted", "skipped", *reasons]]
-    table = table.astype({c: np.int64 for c in ("read", "counted", "skipped", *reasons)})
+    totals = [c for c in ACCOUNTING_TOTALS if c in table.columns]
+    reasons = sorted([c for c in table.columns if c not in ("file", "sample", *totals)], key=_reason_order)
+    table[totals + reasons] = table[totals + reasons].fillna(0)
+    table = table[["file", "sample", *totals, *reasons]]
+    table = table.astype({c: np.int64 for c in (*totals, *reasons)})
     table["sample"] = table["sample"].astype(str)
     table.index = table.index.astype(str)
     return table

@@ -292,6 +292,37 @@ def _measured_sets(adatas: list[ad.AnnData]) -> list[str]:
     return [s for s in CHANNEL_SETS if holders and all(s in held for held in holders.values())]
 
 
+def _carry_partial(prov: dict[str, Any], adatas: list[ad.AnnData], provs: list[dict[str, Any]]) -> None:
+    """Sets some part had `partial` (calls on contigs its FASTA lacked) stay partial when not exact,
+    exact for the samples of the parts that had them exact plus each partial part's `exact_for`; the
+    calls classified without context are summed by contig."""
+    from nanog1.genomics.channels import EXACT, PARTIAL
+    from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
+
+    status = dict(prov["channel_sets"])
+    exact_for = {}
+    for name, value in status.items():
+        parts = [dict(p.get("channel_sets") or {}).get(name) for p in provs]
+        if value == EXACT or PARTIAL not in parts:
+            continue
+        status[name] = PARTIAL
+        ids: list[str] = []
+        for adata, meta, part in zip(adatas, provs, parts, strict=True):
+            if part == EXACT:
+                ids += [str(s) for s in adata.obs_names]
+            elif part == PARTIAL:
+                ids += [str(s) for s in dict(meta.get("exact_for") or {}).get(name, [])]
+        exact_for[name] = np.asarray(ids, dtype=object)
+    if exact_for:
+        prov["channel_sets"], prov["exact_for"] = status, exact_for
+    contigs: dict[str, int] = {}
+    for meta in provs:
+        for contig, n in dict(dict(meta.get("without_context") or {}).get(WITHOUT_CONTEXT, {})).items():
+            contigs[str(contig)] = contigs.get(str(contig), 0) + int(n)
+    if contigs:
+        prov["without_context"] = {WITHOUT_CONTEXT: contigs}
+
+
 def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
     """uns['nanog1'] of the merged cohort: the parts' inputs, references and skip counts, plus the merge."""
     provs = [dict(a.uns.get("nanog1", {})) for a in adatas]
@@ -312,6 +343,7 @@ def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
     accounting = _concat_accounting(provs)
     if accounting is not None:
         prov["accounting"] = accounting
+    _carry_partial(prov, adatas, provs)
     if sample_sheet is not None:
         prov["sample_sheet"] = {"path": str(sample_sheet), "sha256": _sha256(Path(sample_sheet))}
     for key in ("reference", "options"):

@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Group
 from rich.table import Table
 
-from nanog1.genomics.ingest import IngestReport, _reason_order
+from nanog1.genomics.ingest import ACCOUNTING_TOTALS, IngestReport, _reason_order
 
 REASON_TEXT = {
     "malformed_line": "line could not be parsed",
@@ -75,7 +75,8 @@ def _sample_table(report: IngestReport) -> Table:
     """Per sample (summed over its files): read, counted, skipped and the skip reasons it has."""
     acc = report.accounting
     per = acc.drop(columns=["file"]).groupby("sample", sort=False).sum()
-    reasons = [c for c in per.columns if c not in ("read", "counted", "skipped") and per[c].any()]
+    totals = [c for c in ACCOUNTING_TOTALS if c in per.columns]
+    reasons = [c for c in per.columns if c not in totals and per[c].any()]
     shown = per
     title = "per sample (read = counted + skipped)"
     if len(per) > MAX_SAMPLE_ROWS:
@@ -85,9 +86,9 @@ def _sample_table(report: IngestReport) -> Table:
         )
     table = Table(title=title)
     table.add_column("sample")
-    for name in ("read", "counted", "skipped", *reasons):
+    for name in (*totals, *reasons):
         table.add_column(name, justify="right")
     for sample, row in shown.iterrows():
         label = sample if sample else "(file, no sample)"
-        table.add_row(label, *(f"{int(row[c]):,}" for c in ("read", "counted", "skipped", *reasons)))
+        table.add_row(label, *(f"{int(row[c]):,}" for c in (*totals, *reasons)))
     return table

@@ -7,7 +7,8 @@ its contig (index into `uns['tokens']['chroms']`), 1-based position and genome-w
 consequence (indices into the string tables `vocab['gene']` / `vocab['consequence']`, -1 = unknown;
 ids are positions in those tables, never hashes) and, where the input has them, read counts
 (`t_ref_count`, `t_alt_count`, `t_depth`, `t_vaf`; NaN where unknown). Without a reference the contig
-lengths (for bins) are the largest position seen per contig (`vocab['lengths_from'] == 'observed'`).
+lengths (for bins) are the largest position seen per contig (`vocab['lengths_from'] == 'observed'`);
+contigs the reference lacks follow its own, with observed lengths.
 """
 
 from __future__ import annotations
@@ -154,8 +155,13 @@ def merge_events(
 
     events = [ev for ev in events if ev is not None]
     observed = chroms is None
+    named = contig_order([c for ev in events for c in (ev.contigs or [])])
+    n_reference = 0 if observed else len(chroms)
     if observed:
-        chroms = contig_order([c for ev in events for c in (ev.contigs or [])])
+        chroms = named
+    else:
+        # Contigs the reference lacks (their calls were classified without context) come after its own.
+        chroms = list(chroms) + [c for c in named if c not in set(chroms)]
     index = {c: i for i, c in enumerate(chroms)}
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "channel", "motif", "chrom", "pos")}
     notes: dict[str, list[np.ndarray]] = {k: [] for k in (*VOCAB_FIELDS, *READ_FIELDS)}
@@ -187,12 +193,14 @@ def merge_events(
     idx = np.lexsort((arrays["pos"], arrays["chrom"], arrays["sample"]))
     for key in list(arrays):
         arrays[key] = arrays[key][idx]
-    if observed:
+    if observed or len(chroms) > n_reference:
         top = np.zeros(len(chroms), dtype=np.int64)
         np.maximum.at(top, arrays["chrom"], arrays["pos"])
-        lengths = [max(int(t), 1) for t in top]
+        lengths = list(lengths or [])[:n_reference] + [max(int(t), 1) for t in top[n_reference:]]
     out = build_tokens(arrays.pop("sample"), arrays, len(order), chroms, lengths, bin_size)
     out["vocab"]["lengths_from"] = "observed" if observed else "reference"
+    if not observed and len(chroms) > n_reference:
+        out["vocab"]["lengths_from"] = "reference, observed for contigs it lacks"
     for key in VOCAB_FIELDS:
         ids, table = _vocab_ids(notes.pop(key))
         out[key] = ids[idx].astype(TOKEN_FIELDS[key])

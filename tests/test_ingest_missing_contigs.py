@@ -1,0 +1,137 @@
+"""A FASTA that lacks contigs the calls use: those calls are counted from their alleles alone (SBS6,
+DBS78, ID12, tokens), the rest in full context, and the cohort says which sets are exact for whom."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+from nanog1.genomics.channels import set_slice
+from nanog1.genomics.cohort import read_cohort
+from nanog1.genomics.ingest import IngestOptions, ingest
+from nanog1.genomics.synthetic import GenomeSpec, make_genome
+from nanog1.genomics.tokens import token_table
+from nanog1.genomics.variants import InputError
+from nanog1.schema import recorded_channel_sets
+
+HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory):
+    work = tmp_path_factory.mktemp("gaps")
+    seqs = make_genome(work / "g.fa", GenomeSpec(n_contigs=2, length=20_000, seed=9))
+    return work / "g.fa", seqs
+
+
+def alt_of(base: str) -> str:
+    return "ACGT"[("ACGT".index(base) + 1) % 4]
+
+
+def snvs(seqs, chrom: str, n: int, start: int = 1_000) -> list[str]:
+    out, pos = [], start
+    while len(out) < n:
+        if all(b in "ACGT" for b in seqs[chrom][pos - 3 : pos + 2]):
+            base = seqs[chrom][pos - 1]
+            out.append(f"{chrom}\t{pos}\t.\t{base}\t{alt_of(base)}\t.\tPASS\t.\n")
+        pos += 97
+    return out
+
+
+def write_vcf(path, lines) -> None:
+    path.write_text(HEADER + "".join(lines))
+
+
+# Calls on MT, which the FASTA lacks: a G>T (SBS6 C>A after folding) and a 1-bp C deletion.
+MT = ["MT\t300\t.\tG\tT\t.\tPASS\t.\n", "MT\t500\t.\tAC\tA\t.\tPASS\t.\n"]
+
+
+@pytest.fixture
+def cohort(genome, tmp_path):
+    fasta, seqs = genome
+    write_vcf(tmp_path / "A.vcf", snvs(seqs, "1", 20) + snvs(seqs, "2", 20) + MT)
+    write_vcf(tmp_path / "B.vcf", snvs(seqs, "1", 20, start=5_000))
+    report = ingest([tmp_path / "A.vcf", tmp_path / "B.vcf"], fasta, None, tmp_path / "c.h5ad")
+    return report, read_cohort(tmp_path / "c.h5ad")
+
+
+def test_calls_on_missing_contigs_are_counted_without_context(cohort):
+    report, adata = cohort
+    x = np.asarray(adata.X, dtype=np.int64)
+    a, b = adata.obs_names.get_loc("A"), adata.obs_names.get_loc("B")
+    assert x[a, set_slice("SBS96")].sum() == 40 and x[a, set_slice("SBS6")].sum() == 41
+    assert x[a, set_slice("ID83")].sum() == 0 and x[a, set_slice("ID12")].sum() == 1
+    assert x[a, adata.var_names.get_loc("1:Del:C")] == 1 and x[a, adata.var_names.get_loc("C>A")] >= 1
+    assert x[b, set_slice("SBS96")].sum() == x[b, set_slice("SBS6")].sum() == 20
+    assert "unknown_contig" not in report.skips and report.missing_contigs == {"MT": 2}
+    meta = adata.uns["nanog1"]
+    assert meta["channel_sets"] == {
+        "SBS96": "partial",
+        "DBS78": "exact",
+        "ID83": "partial",
+        "SBS6": "exact",
+        "ID12": "exact",
+    }
+    assert {k: list(v) for k, v in meta["exact_for"].items()} == {"SBS96": ["B"], "ID83": ["B"]}
+    assert meta["without_context"] == {"contig_not_in_reference": {"MT": 2}}
+    # fitting and the models take only the exact sets
+    assert recorded_channel_sets(adata) == ["DBS78", "SBS6", "ID12"]
+    acc = meta["accounting"].set_index("sample")
+    assert acc.loc["A", ["read", "counted", "counted_without_context", "skipped"]].tolist() == [42, 42, 2, 0]
+    assert acc.loc["B", ["read", "counted", "counted_without_context", "skipped"]].tolist() == [20, 20, 0, 0]
+    tokens = token_table(adata, "A")
+    on_mt = tokens[tokens["chrom"] == "MT"]
+    assert list(on_mt["channel_set"]) == ["SBS6", "ID12"] and list(on_mt["pos"]) == [300, 500]
+    assert list(adata.uns["tokens"]["chroms"]) == ["1", "2", "MT"]
+
+
+def test_a_mostly_missing_reference_is_refused_unless_allowed(genome, tmp_path):
+    fasta, seqs = genome
+    write_vcf(tmp_path / "A.vcf", snvs(seqs, "1", 10) + MT)
+    with pytest.raises(
+        InputError, match=r"A\.vcf: 2 of 12 calls \(17%\) are on contigs the reference lacks \(MT 2\)"
+    ):
+        ingest([tmp_path / "A.vcf"], fasta, None, tmp_path / "c.h5ad")
+    assert not (tmp_path / "c.h5ad").exists()
+    ingest([tmp_path / "A.vcf"], fasta, None, tmp_path / "c.h5ad", IngestOptions(max_skip_fraction=0.2))
+    assert read_cohort(tmp_path / "c.h5ad").obs.loc["A", "burden_SBS6"] == 11
+    # SigProfiler-compatible mode skips them, as SigProfilerMatrixGenerator does
+    report = ingest(
+        [tmp_path / "A.vcf"],
+        fasta,
+        None,
+        tmp_path / "d.h5ad",
+        IngestOptions(sigprofiler_compatible=True, max_skip_fraction=0.2),
+    )
+    assert report.skips["unknown_contig"] == 2 and not report.missing_contigs
+
+
+def test_the_summary_says_which_calls_lost_their_context(genome, tmp_path):
+    fasta, seqs = genome
+    write_vcf(tmp_path / "A.vcf", snvs(seqs, "1", 40) + MT)
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "A.vcf"), "-r", str(fasta), "-o", str(tmp_path / "c.h5ad")]
+    )
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "2 call(s) on contigs the reference lacks (MT 2) were classified without context" in out
+    assert "channel sets partial" in out and "SBS96, ID83" in out
+    assert "counted_without_context" in out  # the per-sample table's column, apart from the skip reasons
+
+
+def test_cohort_merge_keeps_partial_sets_and_whom_they_are_exact_for(genome, tmp_path):
+    from nanog1.genomics.merge import merge_cohort
+
+    fasta, seqs = genome
+    write_vcf(tmp_path / "A.vcf", snvs(seqs, "1", 40) + MT)
+    write_vcf(tmp_path / "B.vcf", snvs(seqs, "1", 20, start=5_000))
+    for name in ("A", "B"):
+        ingest([tmp_path / f"{name}.vcf"], fasta, None, tmp_path / f"{name}.h5ad")
+    merge_cohort([tmp_path / "A.h5ad", tmp_path / "B.h5ad"], tmp_path / "m.h5ad")
+    meta = read_cohort(tmp_path / "m.h5ad").uns["nanog1"]
+    assert meta["channel_sets"]["SBS96"] == meta["channel_sets"]["ID83"] == "partial"
+    assert meta["channel_sets"]["SBS6"] == "exact"
+    assert list(meta["exact_for"]["SBS96"]) == ["B"]
+    assert meta["without_context"] == {"contig_not_in_reference": {"MT": 2}}
