@@ -36,4 +36,19 @@ def pcawg_dir() -> Path:
     return PCAWG
 
 
+@pytest.fixture(scope="session")
+def two_contig_genome(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """A generated, indexed FASTA of contigs '1' and '2' (20 kb each) and their sequences."""
+    from nanog1.genomics.synthetic import GenomeSpec, make_genome
+
+    work = tmp_path_factory.mktemp("genome")
+    seqs = make_genome(work / "g.fa", GenomeSpec(n_contigs=2, length=20_000, seed=9))
+    return work / "g.fa", seqs
+
+
+def alt_of(base: str) -> str:
+    """A base other than `base` (the next one in ACGT order): an ALT allele for generated calls."""
+    return "ACGT"[("ACGT".index(base) + 1) % 4]
+
+
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import pytest
+from conftest import alt_of
 
 from nanog1.genomics.cohort import read_cohort
 from nanog1.genomics.ingest import ingest
-from nanog1.genomics.synthetic import GenomeSpec, make_genome
 from nanog1.genomics.tokens import token_table
 
 HEAD = (
@@ -17,14 +17,8 @@ HEAD = (
 
 
 @pytest.fixture(scope="module")
-def genome(tmp_path_factory):
-    work = tmp_path_factory.mktemp("mafref")
-    seqs = make_genome(work / "g.fa", GenomeSpec(n_contigs=2, length=20_000, seed=5))
-    return work / "g.fa", seqs
-
-
-def alt_of(base: str) -> str:
-    return "ACGT"[("ACGT".index(base) + 1) % 4]
+def genome(two_contig_genome):
+    return two_contig_genome
 
 
 def maf_rows(seqs: dict[str, str]) -> list[tuple]:

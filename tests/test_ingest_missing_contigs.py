@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import alt_of
 from typer.testing import CliRunner
 
 from nanog1.cli import app
 from nanog1.genomics.channels import set_slice
 from nanog1.genomics.cohort import read_cohort
 from nanog1.genomics.ingest import IngestOptions, ingest
-from nanog1.genomics.synthetic import GenomeSpec, make_genome
 from nanog1.genomics.tokens import token_table
 from nanog1.genomics.variants import InputError
 from nanog1.schema import recorded_channel_sets
@@ -20,14 +20,8 @@ HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 
 
 @pytest.fixture(scope="module")
-def genome(tmp_path_factory):
-    work = tmp_path_factory.mktemp("gaps")
-    seqs = make_genome(work / "g.fa", GenomeSpec(n_contigs=2, length=20_000, seed=9))
-    return work / "g.fa", seqs
-
-
-def alt_of(base: str) -> str:
-    return "ACGT"[("ACGT".index(base) + 1) % 4]
+def genome(two_contig_genome):
+    return two_contig_genome
 
 
 def snvs(seqs, chrom: str, n: int, start: int = 1_000) -> list[str]:
