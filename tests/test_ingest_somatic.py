@@ -9,6 +9,8 @@ of the classifier.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nanog1.genomics.cohort import read_cohort
@@ -353,3 +355,29 @@ def test_sheet_tumor_and_normal_columns_route_a_file(genome, tmp_path):
     ingest([tmp_path / "x.vcf"], fasta, None, tmp_path / "d.h5ad")
     d = read_cohort(tmp_path / "d.h5ad")
     assert d.obs["burden_SBS96"].to_dict() == {"N1": 0, "T1": 10}
+
+
+def test_mutect2_bgzipped_with_tabix_index_and_as_bcf(genome, tmp_path):
+    """The compressed forms Mutect2 pipelines hand on (`.vcf.gz` + `.tbi`, and BCF) give the same tumour
+    and counts: the tumour/normal header lines are read through htslib, not as text."""
+    import pysam
+
+    fasta, seq = genome
+    positions = sites(seq, 30)
+    mutect2(tmp_path / "p1.vcf", seq, positions[:27], positions[27:])
+    gz = pysam.tabix_index(str(tmp_path / "p1.vcf"), preset="vcf", keep_original=True, force=True)
+    assert (tmp_path / "p1.vcf.gz.tbi").exists()
+    with (
+        pysam.VariantFile(str(tmp_path / "p1.vcf")) as src,
+        pysam.VariantFile(str(tmp_path / "p1.bcf"), "wb", header=src.header) as dst,
+    ):
+        for record in src:
+            dst.write(record)
+    want = expected_sbs(seq, positions[:27])
+    for path in (tmp_path / "p1.vcf", Path(gz), tmp_path / "p1.bcf"):
+        out = tmp_path / f"{path.name}.h5ad"
+        report = ingest([path], fasta, None, out)
+        adata = read_cohort(out)
+        assert list(adata.obs_names) == ["P1-T"], path
+        assert observed_sbs(adata, "P1-T") == want, path
+        assert report.skips == {"non_pass": 3}, path
