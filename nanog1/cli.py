@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
-from nanog1.errors import DEBUG_ENV, debug_enabled, describe
+from nanog1.errors import DEBUG_ENV, UserError, debug_enabled, describe
 
 
 class _Commands(TyperGroup):
@@ -43,10 +43,17 @@ app = typer.Typer(
 @app.callback()
 def _options(
     debug: bool = typer.Option(False, "--debug", help="show the traceback of any error (or NANOG1_DEBUG=1)"),
+    quiet: bool = typer.Option(
+        False, "--quiet", help="no progress lines or bars on stderr (or NANOG1_QUIET=1); results and errors"
+        " still show. Bars only ever show on a terminal."),
 ) -> None:
     """NanoG1: VCF/MAF cohorts to mutational catalogues, signatures and Q-Compass encoders."""
     if debug:
         os.environ[DEBUG_ENV] = "1"
+    if quiet:
+        from nanog1.progress import QUIET_ENV
+
+        os.environ[QUIET_ENV] = "1"
 
 
 # --- general -------------------------------------------------------------------------------------
@@ -165,26 +172,21 @@ def ingest_command(
 
     from nanog1.genomics.ingest import IngestOptions, check_inputs, ingest
     from nanog1.genomics.summary import summary_table
-    from nanog1.genomics.variants import InputError
 
     console = Console(stderr=True)
-    try:
-        options = IngestOptions(
-            filter=filter_, on_error=on_error, sigprofiler_compatible=sigprofiler_compatible,
-            jobs=jobs, bin_size=bin_size, progress=not quiet, genes=str(genes) if genes else None,
-            tumor_sample=tumor_sample,
-            normal_sample=normal_sample, duplicates=duplicates, sheet_policy=sheet_policy,
-            max_skip_fraction=max_skip_fraction,
-        )
-        if check_only:
-            plans, notes = check_inputs(inputs, samples, options)
-        elif out is None:
-            raise ValueError("--out is required (or --check-only)")
-        else:
-            report = ingest(inputs, reference, samples, out, options)
-    except (InputError, ValueError, FileNotFoundError) as err:
-        console.print(f"[red]error:[/red] {escape(str(err))}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2) from err
+    options = IngestOptions(
+        filter=filter_, on_error=on_error, sigprofiler_compatible=sigprofiler_compatible,
+        jobs=jobs, bin_size=bin_size, progress=not quiet, genes=str(genes) if genes else None,
+        tumor_sample=tumor_sample,
+        normal_sample=normal_sample, duplicates=duplicates, sheet_policy=sheet_policy,
+        max_skip_fraction=max_skip_fraction,
+    )
+    if check_only:
+        plans, notes = check_inputs(inputs, samples, options)
+    elif out is None:
+        raise UserError("--out is required (or --check-only)")
+    else:
+        report = ingest(inputs, reference, samples, out, options)
     if check_only:
         for note in notes:
             console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
@@ -243,12 +245,8 @@ def cohort_merge(
     """The gather step: merge ingested parts (one per input file) into one AnnData cohort."""
     from nanog1.genomics.merge import MergeOptions, merge_cohort
 
-    try:
-        options = MergeOptions(duplicates=duplicates, sheet_policy=sheet_policy)
-        rep = merge_cohort(parts, out, samples, options)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    options = MergeOptions(duplicates=duplicates, sheet_policy=sheet_policy)
+    rep = merge_cohort(parts, out, samples, options)
     typer.echo(
         f"wrote {out}: {rep.samples} samples from {rep.parts} parts; summed {rep.samples_summed},"
         f" sheet rows without a part {rep.sheet_only}, not in sheet {rep.not_in_sheet}; tokens {rep.tokens}"
@@ -310,23 +308,19 @@ def signatures_fit(
 
     adata = read_cohort(cohort)
     config = FitConfig(method=method, add_penalty=add_penalty, remove_penalty=remove_penalty, device=device)
-    try:
-        options = CohortFitOptions(
-            subset=tuple(s.strip() for s in signatures.split(",") if s.strip()) if signatures else (),
-            tables=own_tables(tables or []),
-            bootstrap=BootstrapConfig(bootstrap, level, seed, min_burden) if bootstrap > 0 else None,
-            opportunity=Opportunity(
-                opportunity, str(reference) if reference else None, str(bed) if bed else None
-            ),
-            per_mutation=per_mutation,
-        )
-        sets = channel_sets or None
-        results = fit_cohort(
-            adata, config, sets, cosmic_version, genome_build, exome, options, name=str(cohort)
-        )
-    except (ValueError, FileNotFoundError, KeyError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    options = CohortFitOptions(
+        subset=tuple(s.strip() for s in signatures.split(",") if s.strip()) if signatures else (),
+        tables=own_tables(tables or []),
+        bootstrap=BootstrapConfig(bootstrap, level, seed, min_burden) if bootstrap > 0 else None,
+        opportunity=Opportunity(
+            opportunity, str(reference) if reference else None, str(bed) if bed else None
+        ),
+        per_mutation=per_mutation,
+    )
+    sets = channel_sets or None
+    results = fit_cohort(
+        adata, config, sets, cosmic_version, genome_build, exome, options, name=str(cohort)
+    )
     write_cohort(adata, out or cohort)
     for cs, res in results.items():
         low = adata.obs.get(f"fit_low_burden_{cs}")
@@ -351,11 +345,7 @@ def signatures_per_mutation(
     from nanog1.fitting.per_mutation import export_table
     from nanog1.genomics.cohort import read_cohort
 
-    try:
-        n = export_table(read_cohort(cohort), channel_set, out)
-    except (ValueError, KeyError) as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    n = export_table(read_cohort(cohort), channel_set, out)
     typer.echo(f"wrote {n} {channel_set} events to {out}")
 
 
@@ -375,11 +365,7 @@ def simulate_command(
     from nanog1.genomics.simulate import SimulationConfig, simulate_cohort, simulated_anndata
 
     config = SimulationConfig(n_samples, tuple(types) if types else None, seed, burden_scale)
-    try:
-        sim = simulate_cohort(config=config, priors=priors)
-    except ValueError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(2) from err
+    sim = simulate_cohort(config=config, priors=priors)
     outdir.mkdir(parents=True, exist_ok=True)
     if files:
         from nanog1.genomics.simulate_files import FileOptions, write_simulated_files
@@ -779,17 +765,20 @@ def pipeline_run(
     unlock: bool = typer.Option(
         False, "--unlock", help="only remove the lock a killed run left in the working directory (make sure"
         " no other run uses it), then stop"),
+    profile: str = typer.Option(
+        None, "--profile", help="Snakemake profile: a folder, or a shipped one by name (slurm)"),
 ) -> None:
     """Run a pipeline config through Snakemake; other options are passed to Snakemake unchanged.
 
     Snakemake locks the working directory while it runs; a run that finds it locked stops with an error
     saying so. After a killed run, clear its lock with --unlock, then run the same command again.
     """
-    from nanog1.pipeline.config import find_config
+    from nanog1.pipeline.config import find_config, find_profile
     from nanog1.pipeline.runner import run_pipeline
 
     path = find_config(config)
-    code = run_pipeline(path, cores, dry_run, until, ctx.args, overrides, directory, unlock=unlock)
+    extra = [*ctx.args, *(["--profile", str(find_profile(profile))] if profile else [])]
+    code = run_pipeline(path, cores, dry_run, until, extra, overrides, directory, unlock=unlock)
     raise typer.Exit(code)
 
 

@@ -138,3 +138,23 @@ def load_weights(path: str | Path, map_location: Any = "cpu") -> Any:
                             " weights-only checkpoints, so that loading never runs code") from err
         why = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise UserError(f"{path}: not a readable torch checkpoint ({why})") from err
+
+
+def read_yaml_mapping(path: str | Path, what: str = "a YAML mapping of keys to values") -> dict[str, Any]:
+    """A YAML file that must hold a mapping; a syntax error or another shape is a UserError naming the
+    file and line (so a config mistake is one line, not a parser traceback)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise UserError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from err
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not a text file (a YAML file was expected)") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}:1: expected {what}")
+    return data

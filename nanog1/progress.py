@@ -27,9 +27,14 @@ def report(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
+def terminal() -> bool:
+    """True when stderr is a terminal (where a live bar belongs)."""
+    return sys.stderr.isatty()
+
+
 def bar(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterable[T]:
     """`items` with a tqdm bar on a terminal; the plain iterable in a log, CI or when quiet."""
-    if quiet() or not sys.stderr.isatty():
+    if quiet() or not terminal():
         return items
     from tqdm import tqdm
 

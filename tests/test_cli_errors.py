@@ -38,6 +38,8 @@ def vcf(tmp_path: Path) -> Path:
     ["evaluate", "{vcf}", "--run", "{tmp}", "--out", "{tmp}/e.h5ad"],
     ["embed", "{vcf}", "--run", "{tmp}", "--out", "{tmp}/e.h5ad"],
     ["signatures", "fit", "{vcf}", "--out", "{tmp}/s.h5ad"],
+    ["baselines", "{vcf}", "--folds", "2"],
+    ["cohort", "merge", "{vcf}", "--out", "{tmp}/m.h5ad"],
 ])
 def test_a_vcf_where_a_cohort_belongs_is_one_line(command: list[str], vcf: Path, tmp_path: Path):
     args = [a.format(vcf=vcf, tmp=tmp_path) for a in command]
@@ -98,7 +100,53 @@ def test_an_unlabelled_cohort_for_training_is_one_line(cohorts, tmp_path: Path):
     assert not (tmp_path / "run" / "model.pt").exists()
 
 
-@pytest.mark.parametrize("command", ["evaluate", "embed"])
+def test_an_unlabelled_cohort_for_baselines_is_one_line(cohorts, tmp_path: Path):
+    _, unlabelled = cohorts
+    args = ["baselines", str(unlabelled), "--folds", "2", "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]
+    one_line_error(CliRunner().invoke(app, args), str(unlabelled), "no labelled samples", "sample sheet")
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("epochs: 2\n\tbad: [", "config.yaml:2: not valid YAML"),
+    ("- a list\n", "config.yaml:1: expected a mapping of training options"),
+    ("epoch: 2\n", "unknown training option(s) (not fields of TrainConfig): epoch"),
+    ("task: typing\n", "unknown task 'typing'"),
+])
+def test_a_bad_training_config_is_one_line(cohorts, tmp_path: Path, text: str, needle: str):
+    labelled, _ = cohorts
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    args = ["train", str(labelled), "--out", str(tmp_path / "run"), "--config", str(config)]
+    one_line_error(CliRunner().invoke(app, args), needle)
+    assert not (tmp_path / "run" / "model.pt").exists()
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["simulate", "{tmp}/sim", "--type", "Not-A-Type", "-n", "2", "--no-files"], "not in the prior"),
+    (["cohort", "merge", "{lab}", "--out", "{tmp}/m.h5ad", "--duplicates", "keep"], "duplicates must be"),
+    (["signatures", "fit", "{lab}", "--out", "{tmp}/s.h5ad", "--method", "lasso"], "unknown fitting method"),
+    (["signatures", "per-mutation", "{lab}", "--out", "{tmp}/p.tsv"], "no uns['tokens']"),
+])
+def test_commands_leave_their_mistakes_to_the_one_wrapper(cohorts, tmp_path: Path, args: list[str], needle):
+    labelled, _ = cohorts
+    result = CliRunner().invoke(app, [a.format(tmp=tmp_path, lab=labelled) for a in args])
+    one_line_error(result, needle)
+
+
+def test_no_command_catches_errors_itself():
+    """Only the wrapper (`_Commands.invoke`) turns exceptions into messages: no command swallows a bug."""
+    import ast
+
+    import nanog1.cli as cli
+
+    tree = ast.parse(Path(cli.__file__).read_text())
+    handlers = [node for node in ast.walk(tree) if isinstance(node, ast.ExceptHandler)]
+    wrapper = next(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "invoke")
+    inside = {id(n) for n in ast.walk(wrapper)}
+    assert handlers and all(id(h) in inside for h in handlers), [h.lineno for h in handlers]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "embed", "predict", "finetune"])
 @pytest.mark.parametrize(("content", "needle"), [
     (None, "model.pt: no such model"),
     (b"garbage, not a checkpoint", "model.pt: not a torch checkpoint"),
@@ -109,7 +157,9 @@ def test_a_missing_or_corrupt_model_is_named(cohorts, tmp_path: Path, command: s
     run.mkdir()
     if content is not None:
         (run / "model.pt").write_bytes(content)
-    args = [command, str(labelled), "--run", str(run), "--out", str(tmp_path / "o.h5ad")]
+    run_option = {"predict": "--model", "finetune": "--from"}.get(command, "--run")
+    args = [command, str(labelled), run_option, str(run), "--out", str(tmp_path / "o.h5ad")]
     result = CliRunner().invoke(app, args)
-    one_line_error(result, str(run / "model.pt"), needle.split(": ", 1)[1])
+    named = run if (command, content) == ("predict", None) else run / "model.pt"  # predict names the model
+    one_line_error(result, str(named), "no such model" if content is None else needle.split(": ", 1)[1])
     assert not (tmp_path / "o.h5ad").exists()

@@ -74,3 +74,19 @@ def test_installed_commands_work_from_another_folder(installed, tmp_path: Path):
     assert "simulate" in dry.stdout + dry.stderr
     assert str(venv) in dry.stdout + dry.stderr  # Snakemake ran the installed Snakefile
     assert not (tmp_path / "results").exists()  # a dry run writes no outputs
+
+
+def test_shipped_configs_and_profiles_by_name_from_another_folder(installed, tmp_path: Path):
+    """`pipeline run pcawg --profile default` from a folder outside the checkout: both found in the wheel."""
+    venv, _, env = installed
+    matrix = tmp_path / "WGS.96.csv"
+    matrix.write_text("Mutation type,Trinucleotide,S1\nC>A,ACA,1\n")
+    args = [str(venv / "bin" / "nanog1"), "pipeline", "run", "pcawg", "--dry-run", "--cores", "1",
+            "--profile", "default", "--set", f"input.files=[{matrix}]"]
+    dry = _run(args, tmp_path, env)
+    shown = dry.stdout + dry.stderr
+    assert "merge" in shown and "train" in shown  # the PCAWG recipe's jobs were planned
+    assert str(venv) in shown and not (tmp_path / "results").exists()
+    missing = subprocess.run(args[:-4] + ["--profile", "nowhere"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert missing.returncode == 2 and "shipped: default, slurm" in missing.stderr

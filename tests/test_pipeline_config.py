@@ -117,3 +117,19 @@ def test_shipped_configs_are_found_by_name(tmp_path: Path, monkeypatch):
         find_config("nowhere.yaml")
     with pytest.raises(ConfigError, match="no such config file"):
         find_config("sub/demo.yaml")  # a path that is not there is not taken for a shipped name
+
+
+def test_shipped_profiles_are_found_by_name(tmp_path: Path, monkeypatch):
+    from nanog1.pipeline.config import find_profile
+
+    monkeypatch.chdir(tmp_path)
+    assert find_profile("slurm") == PIPELINES_DIR / "profiles" / "slurm"
+    assert (find_profile("default") / "config.yaml").is_file()
+    mine = tmp_path / "slurm"
+    mine.mkdir()
+    with pytest.raises(ConfigError, match=r"mine: no such Snakemake profile.*shipped: default, slurm"):
+        find_profile("mine")
+    (mine / "config.yaml").write_text("jobs: 2\n")
+    assert find_profile("slurm") == Path("slurm")  # a profile folder of that name here wins
+    with pytest.raises(ConfigError, match="no such Snakemake profile"):
+        find_profile("sub/slurm")

@@ -66,3 +66,27 @@ def test_baselines_report_each_model(cohort: Path, tmp_path: Path, capsys):
     assert "baselines: 24 samples, 4 types, 2 folds" in err
     assert re.search(r"^baselines: logreg\[catalogue\]  top1 [\d.]+  macro_f1 [\d.]+  \(", err, re.M)
     assert re.search(r"^baselines: logreg\[exposures\]  top1 ", err, re.M)
+
+
+def test_bars_show_batches_and_bootstrap_blocks_on_a_terminal_only(cohort: Path, tmp_path: Path, monkeypatch):
+    """On a terminal, training shows a bar per epoch over its batches and the bootstrap one over its blocks;
+    `nanog1 --quiet` (like NANOG1_QUIET) silences bars and lines while the results still come."""
+    monkeypatch.setattr(progress, "terminal", lambda: True)
+    monkeypatch.setenv(progress.QUIET_ENV, "0")  # restored after the test (`--quiet` below sets it)
+    runner = CliRunner()
+    args = ["train", str(cohort), "--out", str(tmp_path / "run"), "--epochs", "2", *SMALL]
+    trained = runner.invoke(app, args)
+    assert trained.exit_code == 0, trained.output
+    for epoch in ("1/2", "2/2"):  # a bar over each epoch's batches
+        assert re.search(rf"epoch {epoch}: +0%.* 0/\d+ \[.*batch/s\]", trained.stderr), trained.stderr
+    fit = ["signatures", "fit", str(cohort), "--out", str(tmp_path / "s.h5ad"), "--set", "SBS96",
+           "--bootstrap", "4"]
+    fitted = runner.invoke(app, fit)
+    assert fitted.exit_code == 0, fitted.output
+    assert "bootstrap (4 draws" in fitted.stderr
+    assert re.search(r"(^|\r)signatures fit: SBS96 bootstrap, 24 samples x 4 draws  \(", fitted.stderr, re.M)
+
+    quiet = runner.invoke(app, ["--quiet", *args[:3], str(tmp_path / "quiet"), *args[4:]])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stderr == "" and "mlflow run:" in quiet.stdout
+    assert (tmp_path / "quiet" / "model.pt").is_file()

@@ -9,6 +9,7 @@ import altair as alt
 import pandas as pd
 
 from nanog1.genomics.channels import CHANNEL_SETS, DBS_COLORS, ID_COLORS, SBS6, SBS6_COLORS, channel_group
+from nanog1.schema import CANCER_TYPE
 
 #: Colour tables by channel set (group label -> COSMIC hex colour), in COSMIC group order.
 GROUP_COLORS: dict[str, dict[str, str]] = {
@@ -198,7 +199,7 @@ def embedding_chart(points: pd.DataFrame, color: str, quantitative: bool, highli
         colour = alt.Color(f"{color}:N", scale=alt.Scale(domain=domain, range=colours), title=color,
                            legend=alt.Legend(symbolLimit=0, columns=1 if len(domain) <= 24 else 2))
         opacity = alt.condition(types, alt.value(0.85), alt.value(0.05))
-    tooltip = [c for c in ("sample", "cancer_type", "predicted_type", "burden_SBS96") if c in points]
+    tooltip = [c for c in ("sample", CANCER_TYPE, "predicted_type", "burden_SBS96") if c in points]
     if color not in tooltip:
         tooltip.append(color)
     size = 40 if len(points) <= 2000 else 12
@@ -280,7 +281,7 @@ def exposure_stack(long: pd.DataFrame) -> alt.Chart:
 
 def probability_chart(proba: pd.DataFrame, true_type: str | None) -> alt.Chart:
     """Horizontal bars of predicted type probabilities; the true type (if known) is highlighted."""
-    data = proba.assign(is_true=proba["cancer_type"] == (true_type or ""))
+    data = proba.assign(is_true=proba[CANCER_TYPE] == (true_type or ""))
     return (
         alt.Chart(data)
         .mark_bar()

@@ -15,7 +15,7 @@ import pandas as pd
 
 from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS
-from nanog1.schema import SET_NAMES, cancer_types
+from nanog1.schema import CANCER_TYPE, SET_NAMES, cancer_types
 from nanog1.schema import channel_sets_present as sets_present  # noqa: F401  (the views read it here)
 
 
@@ -61,7 +61,7 @@ def set_counts(adata: ad.AnnData, channel_set: str) -> pd.DataFrame:
 
 def burden_table(adata: ad.AnnData) -> pd.DataFrame:
     """Per-sample cancer type and burden of each set (from obs['burden_*'], else summed from X)."""
-    out = pd.DataFrame({"sample": adata.obs_names, "cancer_type": cancer_types(adata).to_numpy()})
+    out = pd.DataFrame({"sample": adata.obs_names, CANCER_TYPE: cancer_types(adata).to_numpy()})
     out.index = adata.obs_names
     if "predicted_type" in adata.obs:
         out["predicted_type"] = cancer_types(adata, "predicted_type").to_numpy()
@@ -78,8 +78,8 @@ def burden_table(adata: ad.AnnData) -> pd.DataFrame:
 
 def type_counts(table: pd.DataFrame) -> pd.DataFrame:
     """Samples per cancer type, largest first."""
-    counts = table["cancer_type"].value_counts()
-    return pd.DataFrame({"cancer_type": counts.index.astype(str), "samples": counts.to_numpy()})
+    counts = table[CANCER_TYPE].value_counts()
+    return pd.DataFrame({CANCER_TYPE: counts.index.astype(str), "samples": counts.to_numpy()})
 
 
 def burden_boxes(table: pd.DataFrame, channel_set: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -91,18 +91,18 @@ def burden_boxes(table: pd.DataFrame, channel_set: str) -> tuple[pd.DataFrame, p
     axis). Returns (boxes: cancer_type, n, q1, median, q3, low, high; outliers: sample, cancer_type,
     burden).
     """
-    data = table.loc[table[f"burden_{channel_set}"] > 0, ["sample", "cancer_type", f"burden_{channel_set}"]]
+    data = table.loc[table[f"burden_{channel_set}"] > 0, ["sample", CANCER_TYPE, f"burden_{channel_set}"]]
     data = data.rename(columns={f"burden_{channel_set}": "burden"})
     rows, outliers = [], []
-    for cancer_type, group in data.groupby("cancer_type", sort=True):
+    for cancer_type, group in data.groupby(CANCER_TYPE, sort=True):
         logs = np.log10(group["burden"].to_numpy(dtype=np.float64))
         q1, med, q3 = np.percentile(logs, [25, 50, 75])
         reach = 1.5 * (q3 - q1)
         inside = logs[(logs >= q1 - reach) & (logs <= q3 + reach)]
-        rows.append({"cancer_type": cancer_type, "n": len(logs), "q1": 10**q1, "median": 10**med,
+        rows.append({CANCER_TYPE: cancer_type, "n": len(logs), "q1": 10**q1, "median": 10**med,
                      "q3": 10**q3, "low": 10 ** inside.min(), "high": 10 ** inside.max()})
         outliers.append(group[(logs < q1 - reach) | (logs > q3 + reach)])
-    boxes = pd.DataFrame(rows, columns=["cancer_type", "n", "q1", "median", "q3", "low", "high"])
+    boxes = pd.DataFrame(rows, columns=[CANCER_TYPE, "n", "q1", "median", "q3", "low", "high"])
     out = pd.concat(outliers) if outliers else data.iloc[:0]
     return boxes, out.reset_index(drop=True)
 
@@ -147,8 +147,8 @@ def exposure_by_type(expo: pd.DataFrame, types: pd.Series, relative: bool) -> pd
         totals = values.sum(axis=1).replace(0.0, np.nan)
         values = values.div(totals, axis=0).fillna(0.0)
     means = values.groupby(types.reindex(values.index).to_numpy()).mean()
-    means.index.name = "cancer_type"
-    long = means.reset_index().melt(id_vars="cancer_type", var_name="signature", value_name="value")
+    means.index.name = CANCER_TYPE
+    long = means.reset_index().melt(id_vars=CANCER_TYPE, var_name="signature", value_name="value")
     return long
 
 
@@ -160,7 +160,7 @@ def probabilities(adata: ad.AnnData, sample: str) -> pd.DataFrame | None:
     if not isinstance(frame, pd.DataFrame):
         return None
     row = frame.loc[sample].astype(np.float64).sort_values(ascending=False)
-    return pd.DataFrame({"cancer_type": row.index.astype(str), "probability": row.to_numpy()})
+    return pd.DataFrame({CANCER_TYPE: row.index.astype(str), "probability": row.to_numpy()})
 
 
 def provenance_table(record: object, prefix: str = "") -> pd.DataFrame:

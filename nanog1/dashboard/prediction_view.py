@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from nanog1.schema import CANCER_TYPE
+
 UNCERTAIN = "uncertain"
 
 
@@ -65,7 +67,7 @@ def explain(obs: pd.Series, proba: pd.DataFrame | None, threshold: float | None)
     shown = str(obs["predicted_type"])
     raw = obs.get("predicted_type_raw")
     if (raw is None or pd.isna(raw)) and proba is not None and len(proba):
-        raw = proba.iloc[0]["cancer_type"]
+        raw = proba.iloc[0][CANCER_TYPE]
     confidence = obs.get("type_confidence")
     if (confidence is None or pd.isna(confidence)) and proba is not None and len(proba):
         confidence = proba.iloc[0]["probability"]

@@ -17,8 +17,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from nanog1.encoder.config import TYPE_TASK
 from nanog1.encoder.cv import kfold_splits
-from nanog1.encoder.data import CohortArrays
+from nanog1.encoder.data import CohortArrays, require_types
 from nanog1.encoder.metrics import classification_metrics
 from nanog1.schema import SET_NAMES, SET_SIZES
 
@@ -110,13 +111,14 @@ def run_baselines(
     from nanog1.tracking import Tracker, default_tracking_uri, experiment_name
 
     arrays = cohort_arrays(read(cohort))
+    require_types(arrays, "baselines", source=cohort)
     splits = kfold_splits(arrays.labels, folds, seed)
     features = {
         "catalogue": catalogue_features(arrays.counts, arrays.channel_padding),
         "exposures": exposure_features(arrays),
     }
     uri = tracking_uri or default_tracking_uri(Path(cohort).resolve().parent / "runs" / "baselines")
-    tracker = Tracker(uri, experiment or experiment_name(cohort, "cancer_type"))
+    tracker = Tracker(uri, experiment or experiment_name(cohort, TYPE_TASK))
     rows = {}
     report(f"baselines: {arrays.n} samples, {len(arrays.classes)} types, {folds} folds")
     for feat, x in features.items():

@@ -5,16 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import yaml
+from nanog1.errors import UserError
+from nanog1.io import read_yaml_mapping
+from nanog1.schema import CANCER_TYPE
 
-TASKS = ("cancer_type", "exposures", "pretrain", "multitask")
+#: The `--task` value that learns obs[CANCER_TYPE], named after that key (a documented user value).
+TYPE_TASK = CANCER_TYPE
+TASKS = (TYPE_TASK, "exposures", "pretrain", "multitask")
+#: Tasks with a cancer-type head.
+TYPE_TASKS = (TYPE_TASK, "multitask")
 
 
 @dataclass
 class TrainConfig:
     """Everything one training run needs besides the cohort; saved in the checkpoint and in MLflow."""
 
-    task: str = "cancer_type"
+    task: str = TYPE_TASK
     view: str = "catalogue"
     mixer: str = "savo"
     # Defaults sized for CPU: on PCAWG (2,650 genomes x 257 channel tokens) the L x L routing dominates,
@@ -58,15 +64,15 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
-            raise ValueError(f"unknown task {self.task!r}; expected one of {TASKS}")
+            raise UserError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+            raise UserError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0.0 <= self.test_fraction < 1.0 - self.val_fraction:
-            raise ValueError(f"test_fraction must be in [0, 1 - val_fraction), got {self.test_fraction}")
+            raise UserError(f"test_fraction must be in [0, 1 - val_fraction), got {self.test_fraction}")
         if not 0.0 <= self.thin < 1.0:
-            raise ValueError(f"thin must be in [0, 1), got {self.thin}")
+            raise UserError(f"thin must be in [0, 1), got {self.thin}")
         if not 0.0 <= self.set_dropout < 1.0:
-            raise ValueError(f"set_dropout must be in [0, 1), got {self.set_dropout}")
+            raise UserError(f"set_dropout must be in [0, 1), got {self.set_dropout}")
 
     def to_dict(self) -> dict:
         """Plain dict (MLflow params, checkpoint)."""
@@ -78,7 +84,7 @@ class TrainConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown training option(s): {', '.join(unknown)}")
+            raise UserError(f"unknown training option(s) (not fields of TrainConfig): {', '.join(unknown)}")
         return cls(**values)
 
 
@@ -86,9 +92,6 @@ def load_config(path: Path | None, overrides: dict) -> TrainConfig:
     """YAML file (optional) then command-line overrides (None values are ignored)."""
     values: dict = {}
     if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: line 1: expected a mapping of training options")
-        values.update(loaded)
+        values.update(read_yaml_mapping(path, "a mapping of training options"))
     values.update({k: v for k, v in overrides.items() if v is not None})
     return TrainConfig.from_dict(values)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from nanog1.errors import UserError
+
 
 def _strata(labels: np.ndarray) -> np.ndarray | None:
     """Labels to stratify on, or None when there are no usable labels (unlabelled cohorts)."""
@@ -44,7 +46,7 @@ def split_roles(n: int, train: np.ndarray, val: np.ndarray, test: np.ndarray) ->
 def kfold_splits(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Stratified k-fold (train, test) index pairs over all samples; the same for every model."""
     if folds < 2:
-        raise ValueError(f"k-fold needs folds >= 2, got {folds}")
+        raise UserError(f"k-fold needs --folds >= 2, got {folds}")
     skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     y = np.where(labels >= 0, labels, -1)
     return [(np.sort(tr), np.sort(te)) for tr, te in skf.split(np.zeros(len(y)), y)]

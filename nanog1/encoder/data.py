@@ -99,6 +99,19 @@ def signature_matrices(adata, names: dict[str, list[str]]) -> dict[str, np.ndarr
     return out
 
 
+def require_types(arrays: CohortArrays, needed_by: str, alternative: str = "", source: object = None) -> None:
+    """UserError (naming the `source` file, when given) unless `arrays` holds at least two cancer types,
+    each of >= min_class_size samples."""
+    if len(arrays.classes) >= 2:
+        return
+    found = "no labelled samples" if not len(arrays.classes) else f"only the type {arrays.classes[0]!r}"
+    where = f"{source}: " if source is not None else ""
+    alternative = f", {alternative}" if alternative else ""
+    raise UserError(f"{where}{needed_by} needs obs[{CANCER_TYPE!r}] with at least two types of"
+                    f" >= min_class_size samples, and the cohort has {found} (label it with a sample sheet"
+                    f" at `nanog1 ingest` or `nanog1 cohort merge`{alternative})")
+
+
 def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int = 2) -> CohortArrays:
     """Everything training needs from one AnnData cohort."""
     if adata.n_vars != N_CHANNELS:

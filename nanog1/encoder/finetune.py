@@ -18,9 +18,9 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from nanog1 import checkpoint as ckpt
 from nanog1.encoder.cohort_io import read
-from nanog1.encoder.config import TrainConfig
+from nanog1.encoder.config import TYPE_TASK, TrainConfig
 from nanog1.encoder.cv import train_val_split
-from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, cohort_arrays
+from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, cohort_arrays, require_types
 from nanog1.encoder.inference import predict
 from nanog1.encoder.loop import (
     MODEL,
@@ -168,12 +168,11 @@ def finetune_cohort(
     from nanog1.tracking import Tracker, default_tracking_uri, experiment_name
 
     out, device = Path(out), torch.device("cpu")
-    out.mkdir(parents=True, exist_ok=True)
     _, saved = load_model(Path(from_run) / MODEL)
     base = TrainConfig.from_dict(saved["train_config"])
     cfg = replace(
         base,
-        task="cancer_type",
+        task=TYPE_TASK,
         epochs=fcfg.epochs,
         seed=fcfg.seed,
         lr=fcfg.lr or base.lr,
@@ -181,8 +180,8 @@ def finetune_cohort(
         register_model=False,
     )
     arrays = cohort_arrays(read(cohort), min_class_size=fcfg.min_class_size)
-    if len(arrays.classes) < 2:
-        raise ValueError(f"{cohort}: fine-tuning needs obs['cancer_type'] with at least two types")
+    require_types(arrays, "fine-tuning", source=cohort)
+    out.mkdir(parents=True, exist_ok=True)  # only once the inputs hold what the run needs
     tr, te = split_new_cohort(arrays.labels, fcfg)
     tracker = Tracker(
         tracking_uri or default_tracking_uri(out),

@@ -10,6 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from nanog1.encoder import losses
+from nanog1.encoder.config import TYPE_TASKS
 from nanog1.encoder.data import CohortArrays, Collate, IndexDataset
 from nanog1.encoder.model import MutationEncoder
 
@@ -60,7 +61,7 @@ def batch_loss(
         counts=batch["counts"], padding_mask=padding, token_mask=token_mask, events=batch.get("events")
     )
     parts: dict[str, torch.Tensor] = {}
-    if ctx.task in ("cancer_type", "multitask"):
+    if ctx.task in TYPE_TASKS:
         parts["loss_type"] = losses.type_loss(out, batch["labels"], ctx.class_weights)
     if ctx.task in ("exposures", "multitask"):
         parts["loss_exposures"] = losses.exposure_loss(

@@ -20,8 +20,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from nanog1 import checkpoint as ckpt
-from nanog1.encoder.config import TrainConfig
-from nanog1.encoder.data import CohortArrays, Collate, IndexDataset
+from nanog1.encoder.config import TYPE_TASKS, TrainConfig
+from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, require_types
 from nanog1.encoder.distributed import DistInfo
 from nanog1.encoder.inference import LossContext, autocast, batch_loss, mean_loss, predict, to_device
 from nanog1.encoder.losses import class_weights
@@ -30,7 +30,7 @@ from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig, count_p
 from nanog1.errors import UserError
 from nanog1.io import atomic_write_text
 from nanog1.optim import build_optimizer
-from nanog1.progress import epoch_line, report
+from nanog1.progress import bar, epoch_line, report
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
@@ -53,13 +53,10 @@ class FitResult:
 
 def encoder_config(cfg: TrainConfig, arrays: CohortArrays) -> MutationEncoderConfig:
     """Encoder shape for the task: a type head when types are learned, exposure heads when fitted."""
-    wants_types = cfg.task in ("cancer_type", "multitask")
+    wants_types = cfg.task in TYPE_TASKS
     wants_expo = cfg.task in ("exposures", "multitask")
-    if wants_types and len(arrays.classes) < 2:
-        found = "no labelled samples" if not len(arrays.classes) else f"only the type {arrays.classes[0]!r}"
-        raise UserError(f"task {cfg.task!r} needs obs['cancer_type'] with at least two types of"
-                        f" >= min_class_size samples, and the cohort has {found} (label it with a sample"
-                        " sheet at `nanog1 ingest` or `nanog1 cohort merge`, or train --task exposures)")
+    if wants_types:
+        require_types(arrays, f"task {cfg.task!r}", "or train --task exposures")
     if cfg.task == "exposures" and not arrays.exposures:
         raise UserError("task 'exposures' needs obsm['exposures_<set>'] (run `nanog1 signatures fit` first)")
     return MutationEncoderConfig(
@@ -123,7 +120,7 @@ def validation_metrics(model, arrays, val_idx, ctx, cfg, device) -> dict[str, fl
 
 def score(metrics: dict[str, float], task: str) -> float:
     """Early-stopping score (higher is better): macro-F1 for type tasks, else minus the loss."""
-    if task in ("cancer_type", "multitask") and "val_macro_f1" in metrics:
+    if task in TYPE_TASKS and "val_macro_f1" in metrics:
         return metrics["val_macro_f1"] - 1e-3 * metrics["val_loss"]
     return -metrics["val_loss"]
 
@@ -155,12 +152,14 @@ def _loader(arrays, train_idx, cfg: TrainConfig, dist_info: DistInfo, generator)
     )
 
 
-def train_epoch(model, loader, opt, sched, ctx, cfg: TrainConfig, device) -> dict[str, float]:
-    """One pass over the training split; returns mean loss parts and the number of optimiser steps."""
+def train_epoch(model, loader, opt, sched, ctx, cfg: TrainConfig, device, desc: str | None = None
+                ) -> dict[str, float]:
+    """One pass over the training split; returns mean loss parts and the number of optimiser steps.
+    With `desc`, a per-batch bar shows on a terminal (nanog1.progress: never in logs or when quiet)."""
     model.train()
     sums: dict[str, float] = {}
     steps = 0
-    for batch in loader:
+    for batch in bar(loader, desc, total=len(loader), unit="batch") if desc else loader:
         batch = to_device(batch, device)
         with autocast(device, cfg.amp):
             loss, parts = batch_loss(model, batch, ctx)
@@ -281,7 +280,8 @@ def fit(
         if dist_info.distributed:
             loader.sampler.set_epoch(epoch)
         t0 = time.perf_counter()
-        row = train_epoch(net, loader, opt, sched, ctx, cfg, device)
+        desc = f"epoch {epoch + 1}/{cfg.epochs}" if dist_info.is_main else None
+        row = train_epoch(net, loader, opt, sched, ctx, cfg, device, desc)
         row |= validation_metrics(model, arrays, val_idx, ctx, cfg, device)
         row |= {"epoch": epoch, "lr": sched.get_last_lr()[0], "epoch_seconds": time.perf_counter() - t0}
         st.step += row.pop("steps")

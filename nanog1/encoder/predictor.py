@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.errors import UserError
+from nanog1.schema import CANCER_TYPE
 
 DEFAULT_MODEL = "pcawg-catalogue"
 
@@ -158,7 +159,7 @@ def nearest_reference(embedding: np.ndarray, ref: dict[str, np.ndarray], k: int)
     top = np.argsort(-sim, axis=1)[:, :k]
     return [
         "; ".join(
-            f"{ref['sample'][j]} ({ref['cancer_type'][j]}, {ref['project'][j]}, {sim[i, j]:.3f})" for j in row
+            f"{ref['sample'][j]} ({ref[CANCER_TYPE][j]}, {ref['project'][j]}, {sim[i, j]:.3f})" for j in row
         )
         for i, row in enumerate(top)
     ]

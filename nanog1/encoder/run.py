@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from nanog1 import progress
 from nanog1.encoder import distributed
 from nanog1.encoder.calibration import calibrate_run, ood_reference
 from nanog1.encoder.cohort_io import read
@@ -93,6 +94,8 @@ def cross_validate(
     best: tuple[float, FitResult] | None = None
     fold_metrics = []
     for k, (tr, te) in enumerate(kfold_splits(arrays.labels, cfg.folds, cfg.seed)):
+        if dist_info.is_main:
+            progress.report(f"train: fold {k + 1}/{cfg.folds} ({len(tr)} samples to fit, {len(te)} held out)")
         log = _epoch_logger(tracker, prefix=f"fold{k}_")
         run_id = tracker.run_id if tracker is not None else ""
         result, pred = _fold_fit(

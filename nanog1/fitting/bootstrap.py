@@ -19,7 +19,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.fitting.fit import FitConfig, cosine_rows, solve_exposures
+from nanog1.progress import bar
 
 
 @dataclass(frozen=True)
@@ -109,14 +111,15 @@ def bootstrap_exposures(
     fit = fit or FitConfig()
     cfg = config or BootstrapConfig()
     if cfg.draws < 1 or not 0 < cfg.level < 1 or (cfg.candidates is not None and cfg.candidates < 1):
-        raise ValueError(f"bootstrap needs draws >= 1, 0 < level < 1 and candidates >= 1 or None: {cfg}")
+        raise UserError(f"bootstrap needs draws >= 1, 0 < level < 1 and candidates >= 1 or None: {cfg}")
     V = catalogue[list(signatures.index)].to_numpy(np.float64)
     P = point[list(signatures.columns)].to_numpy(np.float64)
     rng = np.random.default_rng(cfg.seed)
     per_chunk = max(1, cfg.chunk_rows // cfg.draws)
+    starts = range(0, len(V), per_chunk)
     parts = [
         _chunk_stats(signatures, V[s : s + per_chunk], P[s : s + per_chunk], fit, cfg, rng)
-        for s in range(0, len(V), per_chunk)
+        for s in bar(starts, f"bootstrap ({cfg.draws} draws, {per_chunk} samples a block)", unit="block")
     ]
     lo, hi, presence, stability = (np.concatenate([p[i] for p in parts]) for i in range(4))
     idx, cols = catalogue.index, signatures.columns

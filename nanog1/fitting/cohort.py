@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.fitting.bootstrap import BootstrapConfig, bootstrap_exposures
 from nanog1.fitting.fit import FitConfig, FitResult, fit_signatures
 from nanog1.genomics.channels import CHANNEL_SETS, EXACT, SIGNATURE_SETS
@@ -37,7 +38,7 @@ def check_fittable(adata, sets: list[str], name: str = "cohort") -> None:
     cohort ingested without a reference, which holds SBS6 only) or a set with no reference signatures."""
     unknown = [cs for cs in sets if cs not in SIGNATURE_SETS]
     if unknown:
-        raise ValueError(
+        raise UserError(
             f"{name}: no COSMIC signatures for {', '.join(unknown)}; fit one of {', '.join(SIGNATURE_SETS)}"
         )
     have = present_sets(adata)
@@ -45,7 +46,7 @@ def check_fittable(adata, sets: list[str], name: str = "cohort") -> None:
     if missing:
         status = dict(adata.uns.get("nanog1", {}).get("channel_sets") or {})
         measured = [str(k) for k, v in status.items() if str(v) == EXACT] or have
-        raise ValueError(
+        raise UserError(
             f"{name}: cannot fit {', '.join(missing)} signatures: the cohort does not hold exact "
             f"{', '.join(missing)} counts (ingested without a reference?); "
             f"it holds {', '.join(measured) or 'none'}"
@@ -87,7 +88,7 @@ def own_tables(paths: list[str | Path]) -> dict[str, str]:
         n = len(read_signatures(path).index)
         cs = by_len[n]
         if cs in out:
-            raise ValueError(f"{path}: a second {cs} table (first: {out[cs]})")
+            raise UserError(f"{path}: a second {cs} table (first: {out[cs]})")
         out[cs] = str(path)
     return out
 
@@ -105,7 +106,7 @@ def _check_subset(subset: tuple[str, ...], tables: dict[str, pd.DataFrame]) -> N
     known = {c for t in tables.values() for c in t.columns}
     unknown = sorted(set(subset) - known)
     if unknown:
-        raise ValueError(f"--signatures names not in the signature tables used: {unknown}")
+        raise UserError(f"--signatures names not in the signature tables used: {unknown}")
 
 
 def _opportunity_fit(adata, cs, table, config, opportunity: Opportunity, record: dict):
@@ -132,7 +133,8 @@ def _opportunity_fit(adata, cs, table, config, opportunity: Opportunity, record:
 
 def _bootstrap(adata, cs, catalogue, table, res: FitResult, config, boot: BootstrapConfig, record: dict):
     """Bootstrap intervals, presence, stability and the low-burden flag into obsm/obs."""
-    out = bootstrap_exposures(catalogue, table, res.exposures, config, boot)
+    with step(f"signatures fit: {cs} bootstrap, {len(catalogue)} samples x {boot.draws} draws"):
+        out = bootstrap_exposures(catalogue, table, res.exposures, config, boot)
     for name, frame in (("lo", out.lo), ("hi", out.hi), ("presence", out.presence)):
         adata.obsm[f"exposures_{cs}_{name}"] = frame.set_axis(adata.obs_names)
     adata.obs[f"fit_stability_{cs}"] = out.stability.to_numpy()
@@ -191,16 +193,16 @@ def fit_cohort(
     options = options or CohortFitOptions()
     opp = options.opportunity
     if opp.kind not in ("genome", "exome", "panel"):
-        raise ValueError(f"unknown opportunity {opp.kind!r}; expected genome, exome or panel")
+        raise UserError(f"unknown opportunity {opp.kind!r}; expected genome, exome or panel")
     if opp.kind == "panel" and not (opp.bed and opp.fasta):
-        raise ValueError("a panel fit needs --bed (captured regions) and --reference (FASTA)")
+        raise UserError("a panel fit needs --bed (captured regions) and --reference (FASTA)")
     if opp.bed and not opp.fasta:
-        raise ValueError("--bed needs --reference (the FASTA the regions refer to)")
+        raise UserError("--bed needs --reference (the FASTA the regions refer to)")
     exome = exome or (opp.kind == "exome" and not opp.bed)
     sets = list(channel_sets or present_sets(adata))
     check_fittable(adata, sets, name)
     if not sets:
-        raise ValueError(f"{name}: holds none of {', '.join(SIGNATURE_SETS)} exactly; nothing to fit")
+        raise UserError(f"{name}: holds none of {', '.join(SIGNATURE_SETS)} exactly; nothing to fit")
     tables = {cs: _table(cs, ReferenceSpec(cs, cosmic_version, genome_build, exome), options) for cs in sets}
     _check_subset(options.subset, {cs: t for cs, (t, _) in tables.items()})
     adata.uns["signature_fit"] = {

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from nanog1.errors import UserError
 from nanog1.fitting.nnls import nnls
 from nanog1.fitting.selection import SelectionConfig, select_signatures
 
@@ -82,7 +83,7 @@ def solve_exposures(
         sel = SelectionConfig(config.add_penalty, config.remove_penalty, permanent, config.max_signatures)
         X = select_signatures(W, Vt, sel, candidates=allowed)
     else:
-        raise ValueError(f"unknown fitting method {config.method!r}; expected 'nnls' or 'sparse'")
+        raise UserError(f"unknown fitting method {config.method!r}; expected 'nnls' or 'sparse'")
     return X.cpu().numpy()
 
 
@@ -93,7 +94,7 @@ def fit_signatures(
     config = config or FitConfig()
     missing = [c for c in signatures.index if c not in catalogue.columns]
     if missing:
-        raise ValueError(f"catalogue lacks {len(missing)} signature channels, e.g. {missing[:3]}")
+        raise UserError(f"catalogue lacks {len(missing)} signature channels, e.g. {missing[:3]}")
     V = catalogue[list(signatures.index)].to_numpy(np.float64)
     X_np = solve_exposures(signatures, V, config)
     recon = X_np @ signatures.to_numpy(np.float64).T

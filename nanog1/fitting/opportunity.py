@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.fitting.fit import FitConfig, FitResult, fit_signatures
 from nanog1.genomics.opportunity import channel_opportunity
 
@@ -45,7 +46,7 @@ def rescale_signatures(signatures: pd.DataFrame, ratio: pd.Series) -> tuple[pd.D
     capture = scaled.sum(0)
     if not (capture > 0).all():
         bad = list(signatures.columns[capture <= 0])
-        raise ValueError(f"signatures with no opportunity in the target: {bad}")
+        raise UserError(f"signatures with no opportunity in the target: {bad}")
     frame = pd.DataFrame(scaled / capture, index=signatures.index, columns=signatures.columns)
     return frame, pd.Series(capture, index=signatures.columns, name="capture")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS, all_channels
 from nanog1.io import atomic_open
 from nanog1.schema import row_tokens, token_rows
@@ -62,16 +63,16 @@ def _set_start(channel_set: str) -> int:
     for i, (name, _) in enumerate(all_channels()):
         if name == channel_set:
             return i
-    raise ValueError(f"unknown channel set {channel_set!r}; expected one of {list(CHANNEL_SETS)}")
+    raise UserError(f"unknown channel set {channel_set!r}; expected one of {list(CHANNEL_SETS)}")
 
 
 def annotate_tokens(adata, signatures: pd.DataFrame, channel_set: str = "SBS96") -> list[str]:
     """Write uns['tokens']['sig_prob_<set>'] (float32) and ['sig_names_<set>'] from the set's exposures."""
     if "tokens" not in adata.uns:
-        raise ValueError("cohort has no uns['tokens'] (event tokens come from `nanog1 ingest` of VCF/MAF)")
+        raise UserError("cohort has no uns['tokens'] (event tokens come from `nanog1 ingest` of VCF/MAF)")
     key = f"exposures_{channel_set}"
     if key not in adata.obsm:
-        raise ValueError(f"cohort has no obsm['{key}']: run `nanog1 signatures fit` first")
+        raise UserError(f"cohort has no obsm['{key}']: run `nanog1 signatures fit` first")
     index, _ = token_rows(adata)
     probs, names = token_probabilities(row_tokens(adata), adata.obsm[key], signatures, channel_set)
     full = np.zeros((len(adata.uns["tokens"]["channel"]), probs.shape[1]), dtype=np.float32)
@@ -85,7 +86,7 @@ def probability_table(adata, channel_set: str = "SBS96") -> pd.DataFrame:
     """One row per event of the set: sample, contig, position, channel, then one column per signature."""
     key = f"sig_prob_{channel_set}"
     if key not in adata.uns["tokens"]:
-        raise ValueError(f"cohort has no uns['tokens']['{key}']: run `nanog1 signatures fit` on it first")
+        raise UserError(f"cohort has no uns['tokens']['{key}']: run `nanog1 signatures fit` on it first")
     tok = row_tokens(adata)
     sample = np.repeat(np.asarray(adata.obs_names, dtype=object), np.diff(tok["offsets"]))
     channel = np.asarray(tok["channel"], dtype=np.int64)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from nanog1.errors import UserError
+
 DUPLICATE_POLICIES = ("error", "sum")
 
 
@@ -20,7 +22,7 @@ def check_same_file(paths: list[Path]) -> None:
         stat = os.stat(path)
         key = (stat.st_dev, stat.st_ino)
         if key in seen:
-            raise ValueError(
+            raise UserError(
                 f"{path}: the same file is given twice (also as {seen[key]}); it would double every count"
             )
         seen[key] = Path(path)
@@ -36,12 +38,12 @@ def check_duplicates(
 ) -> dict[str, list[str]]:
     """Apply the policy to {sample: [files giving it]}; returns the duplicated ones (policy 'sum')."""
     if policy not in DUPLICATE_POLICIES:
-        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {policy!r}")
+        raise UserError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {policy!r}")
     dups = duplicated_samples(owners)
     if dups and policy == "error":
         sample, files = next(iter(dups.items()))
         more = f"; {len(dups) - 1} more samples are duplicated" if len(dups) > 1 else ""
-        raise ValueError(
+        raise UserError(
             f"sample {sample!r} is given by {len(files)} files ({', '.join(files)}){more}; pass {hint}"
             " to add their counts (e.g. separate SNV and indel files of one tumour)"
         )

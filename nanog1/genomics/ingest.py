@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 import nanog1
+from nanog1.errors import UserError
 from nanog1.genomics.channels import N_CHANNELS
 from nanog1.genomics.events import Events
 from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
@@ -58,15 +59,15 @@ class IngestOptions:
         from nanog1.genomics.samplesheet import SHEET_POLICIES
 
         if self.filter not in ("PASS", "all"):
-            raise ValueError(f"filter must be 'PASS' or 'all', not {self.filter!r}")
+            raise UserError(f"filter must be 'PASS' or 'all', not {self.filter!r}")
         if self.on_error not in ("stop", "skip"):
-            raise ValueError(f"on_error must be 'stop' or 'skip', not {self.on_error!r}")
+            raise UserError(f"on_error must be 'stop' or 'skip', not {self.on_error!r}")
         if self.duplicates not in DUPLICATE_POLICIES:
-            raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, not {self.duplicates!r}")
+            raise UserError(f"duplicates must be one of {DUPLICATE_POLICIES}, not {self.duplicates!r}")
         if self.sheet_policy not in SHEET_POLICIES:
-            raise ValueError(f"sheet policy must be one of {SHEET_POLICIES}, not {self.sheet_policy!r}")
+            raise UserError(f"sheet policy must be one of {SHEET_POLICIES}, not {self.sheet_policy!r}")
         if not 0 <= self.max_skip_fraction <= 1:
-            raise ValueError(f"max_skip_fraction must be in [0, 1], not {self.max_skip_fraction}")
+            raise UserError(f"max_skip_fraction must be in [0, 1], not {self.max_skip_fraction}")
 
 
 #: Skip reasons that signal a wrong reference, wrong sample columns or a broken file: the share of

@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from nanog1.genomics.variants import InputError, VariantTable, concat_tables
+from nanog1.schema import CANCER_TYPE
 
 #: Columns every MAF must have (matched case-insensitively); the alternate allele needs one of ALT_COLUMNS.
 MAF_COLUMNS = ("Tumor_Sample_Barcode", "Chromosome", "Start_Position", "Reference_Allele")
@@ -43,7 +44,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "consequence": ("Variant_Classification",),
     "filter": ("FILTER",),
     "context": ("CONTEXT", "ref_context"),
-    "cohort": ("Cohort", "cancer_type"),
+    "cohort": ("Cohort", CANCER_TYPE),
     "t_ref_count": ("t_ref_count",),
     "t_alt_count": ("t_alt_count",),
     "t_depth": ("t_depth",),

@@ -24,6 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 import nanog1
+from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS, all_channels
 from nanog1.genomics.cohort import channel_set_status, with_derived_sets
 from nanog1.schema import (
@@ -50,9 +51,9 @@ class MergeOptions:
         from nanog1.genomics.duplicates import DUPLICATE_POLICIES
 
         if self.duplicates not in DUPLICATE_POLICIES:
-            raise ValueError(f"duplicates must be 'error' or 'sum', got {self.duplicates!r}")
+            raise UserError(f"duplicates must be 'error' or 'sum', got {self.duplicates!r}")
         if self.sheet_policy not in ("strict", "lenient"):
-            raise ValueError(f"sheet_policy must be 'strict' or 'lenient', got {self.sheet_policy!r}")
+            raise UserError(f"sheet_policy must be 'strict' or 'lenient', got {self.sheet_policy!r}")
 
 
 @dataclass
@@ -81,10 +82,10 @@ def _check_part(adata: ad.AnnData, path: Path) -> None:
     labels = [label for _, label in all_channels()]
     if list(adata.var_names) != labels:
         sets = "+".join(CHANNEL_SETS)
-        raise ValueError(f"{path}: its channels are not the {len(labels)} {sets} labels in contract order")
+        raise UserError(f"{path}: its channels are not the {len(labels)} {sets} labels in contract order")
     if adata.obs_names.has_duplicates:
         dup = adata.obs_names[adata.obs_names.duplicated()][0]
-        raise ValueError(f"{path}: sample {dup!r} appears twice in one part")
+        raise UserError(f"{path}: sample {dup!r} appears twice in one part")
 
 
 def read_parts(paths: list[Path]) -> list[ad.AnnData]:
@@ -212,7 +213,7 @@ def _check_sheet(names: pd.Index, sheet: pd.DataFrame, path: Path, policy: str, 
     problems += [f"sample {s!r} has no row in the sheet" for s in unlisted[:3]]
     if problems and policy == "strict":
         total = len(missing) + len(unlisted)
-        raise ValueError(
+        raise UserError(
             f"{path}: {'; '.join(problems[:2])}"
             + (f" (and {total - 2} more mismatches)" if total > 2 else "")
             + "; fix the sheet or the inputs (--sheet-policy lenient only reports them)"
@@ -398,7 +399,7 @@ def merge_cohort(
     from nanog1.genomics.duplicates import check_same_file
 
     if not parts:
-        raise ValueError("no cohort parts to merge")
+        raise UserError("no cohort parts to merge")
     check_same_file([Path(p) for p in parts])
     adatas = read_parts([Path(p) for p in parts])
     merged, report = merge_adatas(adatas, [Path(p) for p in parts], sample_sheet, options)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS, revcomp
 from nanog1.genomics.reference import CODE_TABLE, Reference
 
@@ -49,12 +50,12 @@ def read_bed(path: str | Path) -> pd.DataFrame:
             try:
                 chrom, start, end = fields[0], int(fields[1]), int(fields[2])
             except (IndexError, ValueError) as err:
-                raise ValueError(f"{path}:{line_no}: expected 'chrom<TAB>start<TAB>end'") from err
+                raise UserError(f"{path}:{line_no}: expected 'chrom<TAB>start<TAB>end'") from err
             if start < 0 or end < start:
-                raise ValueError(f"{path}:{line_no}: bad interval {start}-{end}")
+                raise UserError(f"{path}:{line_no}: bad interval {start}-{end}")
             rows.append((chrom, start, end))
     if not rows:
-        raise ValueError(f"{path}: no regions")
+        raise UserError(f"{path}: no regions")
     return merge_regions(pd.DataFrame(rows, columns=["chrom", "start", "end"]))
 
 
@@ -89,7 +90,7 @@ def _contig_regions(ref: Reference, regions: pd.DataFrame | None) -> dict[str, l
     for chrom, grp in regions.groupby("chrom", sort=False):
         name = ref.resolve(str(chrom))
         if name is None:
-            raise ValueError(f"BED contig {chrom!r} is not in {ref.path}")
+            raise UserError(f"BED contig {chrom!r} is not in {ref.path}")
         spans[name] = list(zip(grp["start"], grp["end"], strict=True))
     return spans
 

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.genomics.variants import InputError
+from nanog1.schema import CANCER_TYPE
 
 ID_COLUMNS = ("sample", "sample_id", "sample_name", "samples", "tumor_sample_barcode", "aliquot_id", "id")
 TYPE_COLUMNS = (
-    "cancer_type",
+    CANCER_TYPE,
     "cancer type",
     "cancer_types",
     "cancer types",
@@ -125,8 +127,8 @@ def load_sample_sheet(path: Path) -> SampleSheet:
     _first_duplicate(samples, [id_col], path, "sample id with different annotations:")
     samples = samples.set_index(id_col)
     samples.index.name = None
-    if type_col and type_col != "cancer_type":
-        samples = samples.rename(columns={type_col: "cancer_type"})
+    if type_col and type_col != CANCER_TYPE:
+        samples = samples.rename(columns={type_col: CANCER_TYPE})
     return SampleSheet(path, samples, files)
 
 
@@ -152,7 +154,7 @@ def check_sheet(
     errors under strict and subset; sheet samples without data under strict.
     """
     if policy not in SHEET_POLICIES:
-        raise ValueError(f"sheet policy must be one of {SHEET_POLICIES}, not {policy!r}")
+        raise UserError(f"sheet policy must be one of {SHEET_POLICIES}, not {policy!r}")
     problems: list[str] = []
     if sheet.files is not None:
         problems += _file_rows(sheet, inputs, {str(p) for p in inputs} if routed is None else routed, policy)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS, canonical_dbs
 
 #: File-name fragment of each channel set in the COSMIC tables.
@@ -40,7 +41,7 @@ def reference_dir() -> Path:
 def reference_path(spec: ReferenceSpec) -> Path:
     """Path of the COSMIC table that `spec` names; FileNotFoundError lists what is available."""
     if spec.channel_set not in _SET_FILE:
-        raise ValueError(f"unknown channel set {spec.channel_set!r}; expected one of {list(_SET_FILE)}")
+        raise UserError(f"unknown channel set {spec.channel_set!r}; expected one of {list(_SET_FILE)}")
     suffix = "_exome" if spec.exome else ""
     name = f"COSMIC_v{spec.cosmic_version}_{_SET_FILE[spec.channel_set]}_{spec.genome_build}{suffix}.txt"
     path = reference_dir() / spec.genome_build / name
@@ -80,19 +81,19 @@ def read_signatures(path: str | Path, channel_set: str | None = None) -> pd.Data
     if channel_set is None:
         by_len = {len(v): k for k, v in CHANNEL_SETS.items()}
         if len(table) not in by_len:
-            raise ValueError(f"{path}: {len(table)} rows match no channel set (96, 78 or 83)")
+            raise UserError(f"{path}: {len(table)} rows match no channel set (96, 78 or 83)")
         channel_set = by_len[len(table)]
     labels = CHANNEL_SETS[channel_set]
     table.index = [_row_label(str(i), channel_set) for i in table.index]
     missing = sorted(set(labels) - set(table.index))
     if missing:
-        raise ValueError(f"{path}: {len(missing)} {channel_set} channels missing, e.g. {missing[:3]}")
+        raise UserError(f"{path}: {len(missing)} {channel_set} channels missing, e.g. {missing[:3]}")
     table = table.loc[list(labels)].astype(np.float64)
     table.columns = [str(c).strip() for c in table.columns]
     sums = table.sum(axis=0)
     bad = sums[~(sums > 0)]
     if len(bad):
-        raise ValueError(f"{path}: signatures with no mass: {list(bad.index)}")
+        raise UserError(f"{path}: signatures with no mass: {list(bad.index)}")
     table.index.name = "Type"
     return table / sums
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from nanog1.genomics.channels import CHANNEL_SETS, canonical_dbs
+from nanog1.schema import CANCER_TYPE
 
 _CATALOGUE_FILES = {
     "SBS96": "WGS_PCAWG.96.csv",
@@ -59,7 +60,7 @@ def read_pcawg_catalogue(pcawg_dir: str | Path, channel_set: str = "SBS96") -> p
     types = [c.split("::")[0] for c in counts.index]
     counts.index = [c.split("::")[1] for c in counts.index]
     counts.index.name = "sample"
-    counts.attrs["cancer_type"] = pd.Series(types, index=counts.index, name="cancer_type")
+    counts.attrs[CANCER_TYPE] = pd.Series(types, index=counts.index, name=CANCER_TYPE)
     return counts.astype("float64")
 
 
@@ -69,7 +70,7 @@ def read_pcawg_attributions(pcawg_dir: str | Path, channel_set: str = "SBS96") -
     table = pd.read_csv(path, skipinitialspace=True)
     table.columns = [c.strip() for c in table.columns]
     table = table.rename(
-        columns={"Cancer Types": "cancer_type", "Sample Names": "sample", "Accuracy": "accuracy"}
+        columns={"Cancer Types": CANCER_TYPE, "Sample Names": "sample", "Accuracy": "accuracy"}
     )
     return table.set_index("sample")
 

@@ -15,11 +15,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS, SIGNATURE_SETS
 from nanog1.genomics.signatures import ReferenceSpec, load_reference
+from nanog1.schema import CANCER_TYPE
 
 PRIOR_COLUMNS = (
-    "cancer_type",
+    CANCER_TYPE,
     "channel_set",
     "signature",
     "group",
@@ -40,15 +42,15 @@ def read_priors(path: str | Path | None = None) -> pd.DataFrame:
     table = pd.read_csv(path, dtype={"group": str}, keep_default_na=False)
     missing = [c for c in PRIOR_COLUMNS if c not in table.columns]
     if missing:
-        raise ValueError(f"{path}: missing columns {missing}")
+        raise UserError(f"{path}: missing columns {missing}")
     for i, row in table.iterrows():
         line = int(i) + 2
         if row["channel_set"] not in SIGNATURE_SETS:
-            raise ValueError(f"{path}:{line}: unknown channel_set {row['channel_set']!r}")
+            raise UserError(f"{path}:{line}: unknown channel_set {row['channel_set']!r}")
         if not 0 <= float(row["prevalence"]) <= 1:
-            raise ValueError(f"{path}:{line}: prevalence must lie in [0, 1]")
+            raise UserError(f"{path}:{line}: prevalence must lie in [0, 1]")
         if float(row["mean_burden"]) < 0 or float(row["dispersion"]) <= 0:
-            raise ValueError(f"{path}:{line}: mean_burden must be >= 0 and dispersion > 0")
+            raise UserError(f"{path}:{line}: mean_burden must be >= 0 and dispersion > 0")
     return table
 
 
@@ -80,7 +82,7 @@ class SimulatedCohort:
 
 
 def _type_rows(priors: pd.DataFrame, cancer_type: str) -> pd.DataFrame:
-    return priors[(priors["cancer_type"] == cancer_type) | (priors["cancer_type"] == "*")]
+    return priors[(priors[CANCER_TYPE] == cancer_type) | (priors[CANCER_TYPE] == "*")]
 
 
 def _plan(table: pd.DataFrame, cancer_type: str, refs: dict[str, pd.DataFrame], version: str):
@@ -94,7 +96,7 @@ def _plan(table: pd.DataFrame, cancer_type: str, refs: dict[str, pd.DataFrame], 
     for row in rows.itertuples(index=False):
         ref = refs[row.channel_set]
         if row.signature not in ref.columns:
-            raise ValueError(f"signature {row.signature} is not in COSMIC v{version} {row.channel_set}")
+            raise UserError(f"signature {row.signature} is not in COSMIC v{version} {row.channel_set}")
         targets.append((row.channel_set, ref.columns.get_loc(row.signature), ref[row.signature].to_numpy()))
     return draws, targets
 
@@ -126,11 +128,11 @@ def simulate_cohort(
         n_samples=n_samples, types=tuple(types) if types else None, seed=seed, **kwargs
     )  # type: ignore[arg-type]
     table = priors.fillna({"group": ""}) if isinstance(priors, pd.DataFrame) else read_priors(priors)
-    known = sorted(set(table["cancer_type"]) - {"*"})
+    known = sorted(set(table[CANCER_TYPE]) - {"*"})
     chosen = list(config.types) if config.types else known
     unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise ValueError(f"cancer types not in the prior table: {unknown}; known: {known}")
+        raise UserError(f"cancer types not in the prior table: {unknown}; known: {known}")
     rng = np.random.default_rng(config.seed)
     refs = {
         cs: load_reference(ReferenceSpec(cs, config.cosmic_version, config.genome_build))
@@ -157,7 +159,7 @@ def simulate_cohort(
         columns=[lab for cs in SIGNATURE_SETS for lab in CHANNEL_SETS[cs]],
     )
     catalogue.index.name = "sample"
-    sheet = pd.DataFrame({"sample": names, "cancer_type": sample_types})
+    sheet = pd.DataFrame({"sample": names, CANCER_TYPE: sample_types})
     return SimulatedCohort(catalogue, exposures, sheet, config)
 
 
@@ -178,7 +180,7 @@ def simulated_anndata(sim: SimulatedCohort):
         "source": "nanog1.genomics.simulate (drawn catalogues)",
         "channel_sets_present": list(SIGNATURE_SETS),
     }
-    types = sim.sample_sheet.set_index("sample")["cancer_type"]
+    types = sim.sample_sheet.set_index("sample")[CANCER_TYPE]
     adata = assemble_cohort(
         sim.catalogues.to_numpy(), list(sim.catalogues.index), provenance, cancer_types=types
     )

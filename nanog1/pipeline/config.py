@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from nanog1.errors import UserError
+from nanog1.io import read_yaml_mapping
 from nanog1.pipeline.extra import ExtraOptionError, normalise_extra
 from nanog1.resources import resource_path
 
@@ -30,14 +31,11 @@ class ConfigError(UserError):
 def load_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML mapping, with an error naming the file (and line) when it is not one."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: not valid YAML ({getattr(err, 'problem', err)})") from err
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a pipeline config must be a YAML mapping of keys to values")
-    return data
+        return read_yaml_mapping(path, "a pipeline config: a YAML mapping of keys to values")
+    except ConfigError:
+        raise
+    except UserError as err:
+        raise ConfigError(str(err)) from err
 
 
 def deep_update(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,6 +132,23 @@ def find_config(name_or_path: str | Path) -> Path:
         return shipped
     raise ConfigError(f"{name_or_path}: no such config file, nor a shipped config"
                       f" (shipped: {', '.join(shipped_configs())})")
+
+
+def shipped_profiles() -> list[str]:
+    """Names of the Snakemake profiles shipped with the package (`default`, `slurm`)."""
+    return sorted(p.name for p in (PIPELINES_DIR / "profiles").iterdir() if (p / "config.yaml").is_file())
+
+
+def find_profile(name_or_path: str | Path) -> Path:
+    """The Snakemake profile folder at `name_or_path`, else the shipped profile of that name (`slurm`)."""
+    path = Path(name_or_path).expanduser()
+    if (path / "config.yaml").is_file():
+        return path
+    shipped = PIPELINES_DIR / "profiles" / path.name
+    if path.name == str(name_or_path) and (shipped / "config.yaml").is_file():
+        return shipped
+    raise ConfigError(f"{name_or_path}: no such Snakemake profile folder (with a config.yaml), nor a shipped"
+                      f" profile (shipped: {', '.join(shipped_profiles())})")
 
 
 def load_config(path: Path, overrides: list[str] | None = None) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nanog1.errors import UserError
+from nanog1.schema import CANCER_TYPE
 
 ROOT = Path(__file__).resolve().parent
 FILES = ("model.pt", "calibration.json", "reference.npz", "card.json")
@@ -65,7 +66,7 @@ def export_reference(embedding: np.ndarray, adata, out: Path) -> Path:
         tmp,
         embedding=np.asarray(embedding, dtype=np.float16),
         sample=np.asarray(adata.obs_names, dtype=str),
-        cancer_type=np.asarray(adata.obs["cancer_type"], dtype=str),
+        cancer_type=np.asarray(adata.obs[CANCER_TYPE], dtype=str),
         project=np.asarray(project, dtype=str),
     )
     return tmp.replace(out / "reference.npz")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from nanog1.dashboard import charts, cohort_tables
 from nanog1.dashboard.ui import burden_table, cohort_key, cohort_or_stop, current_config, open_sample
+from nanog1.schema import CANCER_TYPE
 
 st.title("Cohort")
 cfg = current_config()
@@ -14,7 +15,7 @@ st.caption(f"{cfg.cohort} · {adata.n_obs:,} samples · measured: {', '.join(pre
 
 with st.expander("Filters", expanded=True):
     f1, f2, f3 = st.columns([3, 1, 1])
-    all_types = sorted(table["cancer_type"].unique())
+    all_types = sorted(table[CANCER_TYPE].unique())
     chosen = f1.multiselect("Cancer types (none = all)", all_types, key="cohort_types")
     min_sbs = f2.number_input("Min SBS96 burden", min_value=0, value=0, step=10, key="cohort_min_sbs")
     hide_empty = f3.toggle("Hide no-mutation samples", value=True, key="cohort_hide_empty",
@@ -22,7 +23,7 @@ with st.expander("Filters", expanded=True):
 
 view = table
 if chosen:
-    view = view[view["cancer_type"].isin(chosen)]
+    view = view[view[CANCER_TYPE].isin(chosen)]
 view = view[view["burden_SBS96"] >= min_sbs]
 if hide_empty and "no_mutations" in view:
     view = view[~view["no_mutations"]]
@@ -31,9 +32,9 @@ a, b, c, d = st.columns(4)
 dropped = len(table) - len(view)
 a.metric("Samples shown", f"{len(view):,}", delta=f"-{dropped:,} filtered" if dropped else None,
          delta_color="off")
-b.metric("Cancer types", view["cancer_type"].nunique())
+b.metric("Cancer types", view[CANCER_TYPE].nunique())
 c.metric("Median SBS96 burden", f"{view['burden_SBS96'].median():,.0f}" if len(view) else "–")
-d.metric("Unknown type", int((view["cancer_type"] == "unknown").sum()))
+d.metric("Unknown type", int((view[CANCER_TYPE] == "unknown").sum()))
 if view.empty:
     st.warning("No sample passes the filters.")
     st.stop()
@@ -48,7 +49,7 @@ with right:
     if missing:
         st.caption(f"Not measured in this cohort: {', '.join(missing)} (their columns are zeros).")
     panels = st.columns([1.5] + [1] * (len(present) - 1) if present else [1])
-    types = sorted(view["cancer_type"].unique())
+    types = sorted(view[CANCER_TYPE].unique())
     for i, (panel, name) in enumerate(zip(panels, present, strict=False)):
         boxes, outliers = cohort_tables.burden_boxes(view, name)
         with panel:

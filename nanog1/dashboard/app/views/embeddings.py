@@ -7,6 +7,7 @@ import streamlit as st
 from nanog1.dashboard import charts, cohort_tables
 from nanog1.dashboard.projection import METHODS, ProjectionConfig, project_with_titles
 from nanog1.dashboard.ui import burden_table, cohort_key, cohort_or_stop, current_config, open_sample
+from nanog1.schema import CANCER_TYPE
 
 
 @st.cache_data(show_spinner="Projecting embeddings…", max_entries=8)
@@ -26,7 +27,7 @@ table = burden_table(adata, cohort_key(cfg))
 c1, c2, c3 = st.columns([1, 1, 2])
 method = c1.radio("Projection", METHODS, horizontal=True, key="emb_method")
 n_neighbors = c2.slider("UMAP neighbours", 5, 50, 15, disabled=method != "UMAP", key="emb_neighbors")
-colour_options = ["cancer_type"] + (["predicted_type"] if "predicted_type" in table else [])
+colour_options = [CANCER_TYPE] + (["predicted_type"] if "predicted_type" in table else [])
 colour_options += ["log10 SBS96 burden"]
 signatures: dict[str, pd.DataFrame] = {}
 for name in cohort_tables.SET_NAMES:
@@ -49,7 +50,7 @@ points = table.assign(x=xy[:, 0], y=xy[:, 1])
 points["log10 SBS96 burden"] = np.log10(points["burden_SBS96"].clip(lower=0) + 1)
 if colour_by in signatures:
     points[colour_by] = signatures[colour_by].iloc[:, 0].astype(float).to_numpy()
-quantitative = colour_by not in ("cancer_type", "predicted_type")
+quantitative = colour_by not in (CANCER_TYPE, "predicted_type")
 points = points.rename(columns=lambda c: c.replace(" ", "_").replace("(", "").replace(")", ""))
 field = colour_by.replace(" ", "_").replace("(", "").replace(")", "")
 
@@ -73,8 +74,8 @@ if region.get("x") and region.get("y"):
     inside = points[points["x"].between(x0, x1) & points["y"].between(y0, y1)]
     st.subheader(f"{len(inside):,} samples in the selected region")
     if len(inside):
-        st.caption(", ".join(f"{t}: {n}" for t, n in inside["cancer_type"].value_counts().items()))
-    shown = [c for c in ("sample", "cancer_type", "predicted_type", "burden_SBS96") if c in inside]
+        st.caption(", ".join(f"{t}: {n}" for t, n in inside[CANCER_TYPE].value_counts().items()))
+    shown = [c for c in ("sample", CANCER_TYPE, "predicted_type", "burden_SBS96") if c in inside]
     chosen = st.dataframe(inside[shown], hide_index=True, on_select="rerun", selection_mode="single-row",
                           key="emb_region", width="stretch", height=280)
     if chosen.selection.rows:

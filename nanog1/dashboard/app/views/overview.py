@@ -5,6 +5,7 @@ import streamlit as st
 from nanog1.dashboard import cohort_tables
 from nanog1.dashboard.runs import StoreError
 from nanog1.dashboard.ui import PAGES, burden_table, cohort_key, current_config, load_cohort, recent_runs
+from nanog1.schema import CANCER_TYPE
 
 #: Provenance records a cohort may carry in .uns, with their display names.
 UNS_SECTIONS = (("nanog1", "Provenance"), ("signature_fit", "Signature fit"), ("nanog1_model", "Model"))
@@ -27,7 +28,7 @@ with left:
         table = burden_table(adata, cohort_key(cfg))
         a, b = st.columns(2)
         a.metric("Samples", f"{adata.n_obs:,}")
-        b.metric("Cancer types", table["cancer_type"].nunique())
+        b.metric("Cancer types", table[CANCER_TYPE].nunique())
         fitted = [s for s in cohort_tables.SET_NAMES if f"exposures_{s}" in adata.obsm]
         st.markdown(
             f"- channel sets measured: **{', '.join(cohort_tables.sets_present(adata)) or 'none'}**\n"
