@@ -7,7 +7,7 @@ import pytest
 
 from nanog1.genomics.channels import DBS78, ID83, SBS96, revcomp
 from nanog1.genomics.classify import classify_dbs, classify_sbs, find_doublets
-from nanog1.genomics.indels import OffContig, classify_indel
+from nanog1.genomics.indels import REASONS, IndelBatch, OffContig, classify_indel, indel_channel
 from nanog1.genomics.reference import as_bytes, contig_key, encode
 
 
@@ -96,3 +96,80 @@ def test_indel_window_off_contig_raises():
 def test_contig_names_normalised():
     assert contig_key("chr1") == contig_key("1") == "1"
     assert contig_key("chrM") == contig_key("MT") == contig_key("M") == "MT"
+
+
+def _random_indels(rng: np.random.Generator, seq: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indels of every shape at random positions (some off the contig or at its ends): deletions that
+    match the contig or not, insertions of repeat units, '-' alleles, complex and lower-case ones."""
+    pos, ref, alt = [], [], []
+    for _ in range(n):
+        p = int(
+            rng.choice([rng.integers(-2, len(seq) + 3), rng.integers(1, 12), len(seq) - rng.integers(0, 12)])
+        )
+        size = int(rng.choice([1, 1, 2, 3, 4, 5, 7, 12, 70]))
+        p0 = min(max(p, 1), len(seq)) - 1
+        here = seq[p0 : p0 + size + 1].upper() or "A"
+        unit = "".join(rng.choice(list("ACGT"), size))
+        shape = rng.integers(0, 7)
+        if shape == 0:  # deletion of the contig's own bases
+            r, a = here, here[0]
+        elif shape == 1:  # insertion of the next bases (a repeat) or of random ones
+            r, a = here[0], here[0] + (here[1:] if rng.random() < 0.5 and len(here) > 1 else unit)
+        elif shape == 2:
+            r, a = "-", here[1:] or unit
+        elif shape == 3:
+            r, a = here[1:] or unit, "-"
+        elif shape == 4:  # REF that does not match
+            r, a = "A" + unit, "A"
+        elif shape == 5:  # complex
+            r, a = unit + "A", "GT"
+        else:  # lower-case allele letters
+            r, a = here[0], (here[0] + unit).lower()
+        pos.append(p)
+        ref.append(r)
+        alt.append(a)
+    return np.array(pos), np.array(ref, dtype=object), np.array(alt, dtype=object)
+
+
+def _repeat_contig(rng: np.random.Generator, length: int) -> str:
+    """Random bases with homopolymers and tandem repeats (some longer than IndelBatch's windows),
+    lower-case stretches and Ns."""
+    parts, total = [], 0
+    while total < length:
+        pick = rng.integers(0, 5)
+        if pick == 0:
+            piece = "".join(rng.choice(list("ACGT"), rng.integers(1, 6))) * int(rng.integers(2, 40))
+        elif pick == 1:
+            piece = "".join(rng.choice(list("acgt"), rng.integers(1, 20)))
+        elif pick == 2:
+            piece = "N" * int(rng.integers(1, 4))
+        else:
+            piece = "".join(rng.choice(list("ACGT"), rng.integers(1, 30)))
+        parts.append(piece)
+        total += len(piece)
+    return "".join(parts)[:length]
+
+
+@pytest.mark.parametrize("compat", [False, True])
+def test_indel_batch_equals_one_by_one(compat):
+    """The vectorised classifier gives every indel the answer of `indel_channel` (index or skip reason),
+    including repeats longer than its windows, contig ends, '-' alleles, lower case and complex indels."""
+    rng = np.random.default_rng(11 + compat)
+    contigs = [as_bytes(_repeat_contig(rng, n)) for n in (300, 2000, 40)]
+    pos, ref, alt, which = [], [], [], []
+    for c, seq in enumerate(contigs):
+        p, r, a = _random_indels(rng, seq.tobytes().decode(), 1500)
+        pos.append(p), ref.append(r), alt.append(a), which.append(np.full(len(p), c))
+    pos, ref, alt, which = (np.concatenate(x) for x in (pos, ref, alt, which))
+    batch = IndelBatch(pos, ref, alt, compat)
+    for c, seq in enumerate(contigs):
+        batch.gather(seq, np.flatnonzero(which == c), c)
+    index, reason = batch.classify(lambda c: contigs[c])
+    want = [
+        indel_channel(memoryview(contigs[c]), int(p), r, a, compat)
+        for c, p, r, a in zip(which, pos, ref, alt, strict=True)
+    ]
+    got = [REASONS[k] if k else int(i) for i, k in zip(index, reason, strict=True)]
+    assert got == want
+    assert {w for w in want if isinstance(w, str)} == {"out_of_range", "ref_mismatch", "complex_indel"}
+    assert len({w for w in want if not isinstance(w, str)}) > 40
