@@ -264,3 +264,18 @@ def test_maf_and_text_samples_are_held_to_the_sheet_before_any_record_is_read(wo
         ["1", "M1", 3, 3],
         ["1", "M2", 2, 2],
     ]
+
+
+def test_a_maf_line_with_the_wrong_field_count_is_named(tmp_path):
+    head = "Tumor_Sample_Barcode\tChromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\n"
+    rows = "T1\t1\t100\tA\tC\nT1\t1\t200\tA\tC\textra\nT1\t1\t300\tA\tC\n"
+    (tmp_path / "bad.maf").write_text("#version 2.4\n" + head + rows)
+    message = r"bad\.maf:4: malformed MAF: 6 fields where the header has 5"
+    with pytest.raises(InputError, match=message):  # before reading: the sample column alone
+        check_inputs([tmp_path / "bad.maf"], None)
+    from nanog1.genomics.maf import read_maf
+
+    with pytest.raises(InputError, match=message):
+        read_maf(tmp_path / "bad.maf")
+    result = run(tmp_path / "bad.maf", "-o", tmp_path / "c.h5ad")
+    assert result.exit_code == 2 and "bad.maf:4: malformed MAF" in result.output

@@ -245,7 +245,7 @@ def _read_blocks(path, offset, names, cols, compat, on_error, block_size, numeri
     except pa.ArrowInvalid as err:
         if numeric:
             raise
-        raise InputError(str(path), None, f"malformed MAF ({err})") from err
+        raise _malformed(path, offset, len(names), err) from err
     table = concat_tables(tables)
     _release_freed_memory()
     return table
@@ -321,9 +321,24 @@ def maf_samples(path: Path) -> tuple[str, ...]:
         for chunk in _column_batches(path, offset, names, column):
             values = pc.utf8_trim_whitespace(pc.unique(chunk.column(0)).cast(pa.string()))
             found.update(v for v in values.to_pylist() if v)
-    except (OSError, EOFError, pa.ArrowInvalid) as err:
+    except (OSError, EOFError) as err:
         raise InputError(str(path), None, f"malformed MAF ({err})") from err
+    except pa.ArrowInvalid as err:
+        raise _malformed(path, offset, len(names), err) from err
     return tuple(sorted(found))
+
+
+def _malformed(path: Path, offset: int, n_columns: int, err: Exception) -> InputError:
+    """The error for a MAF pyarrow could not split, naming the first line whose field count differs
+    from the header's (pyarrow's message quotes the line but not its number); found by a plain scan,
+    on this error path only."""
+    with _opener(path)(path, "rt", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if number > offset + 1 and line.strip("\r\n") and line.count("\t") + 1 != n_columns:
+                got = line.count("\t") + 1
+                why = f"malformed MAF: {got} fields where the header has {n_columns}"
+                return InputError(str(path), number, why)
+    return InputError(str(path), None, f"malformed MAF ({err})")
 
 
 def _column_batches(path: Path, offset: int, names: list[str], column: str):
