@@ -9,6 +9,8 @@ from conftest import alt_of
 from typer.testing import CliRunner
 
 from nanog1.cli import app
+from nanog1.errors import UserError
+from nanog1.fitting.cohort import check_fittable
 from nanog1.genomics.channels import set_slice
 from nanog1.genomics.cohort import read_cohort
 from nanog1.genomics.ingest import IngestOptions, ingest
@@ -70,8 +72,11 @@ def test_calls_on_missing_contigs_are_counted_without_context(cohort):
     }
     assert {k: list(v) for k, v in meta["exact_for"].items()} == {"SBS96": ["B"], "ID83": ["B"]}
     assert meta["without_context"] == {"contig_not_in_reference": {"MT": 2}}
-    # fitting and the models take only the exact sets
+    # fitting and the models take only the exact sets; fitting says why and what to do
     assert recorded_channel_sets(adata) == ["DBS78", "SBS6", "ID12"]
+    with pytest.raises(UserError, match=r"SBS96 partial: .* exact for the 1 samples in uns"):
+        check_fittable(adata, ["SBS96"])
+    check_fittable(adata, ["DBS78"])
     acc = meta["accounting"].set_index("sample")
     assert acc.loc["A", ["read", "counted", "counted_without_context", "skipped"]].tolist() == [42, 42, 2, 0]
     assert acc.loc["B", ["read", "counted", "counted_without_context", "skipped"]].tolist() == [20, 20, 0, 0]

@@ -21,7 +21,7 @@ import pandas as pd
 from nanog1.errors import UserError
 from nanog1.fitting.bootstrap import BootstrapConfig, bootstrap_exposures
 from nanog1.fitting.fit import FitConfig, FitResult, fit_signatures
-from nanog1.genomics.channels import CHANNEL_SETS, EXACT, SIGNATURE_SETS
+from nanog1.genomics.channels import CHANNEL_SETS, EXACT, PARTIAL, SIGNATURE_SETS
 from nanog1.genomics.signatures import ReferenceSpec, read_signatures, reference_path
 from nanog1.progress import step
 from nanog1.schema import channel_sets_present
@@ -44,12 +44,21 @@ def check_fittable(adata, sets: list[str], name: str = "cohort") -> None:
     have = present_sets(adata)
     missing = [cs for cs in sets if cs not in have]
     if missing:
-        status = dict(adata.uns.get("nanog1", {}).get("channel_sets") or {})
+        meta = adata.uns.get("nanog1", {})
+        status = dict(meta.get("channel_sets") or {})
         measured = [str(k) for k, v in status.items() if str(v) == EXACT] or have
+        partial = [cs for cs in missing if str(status.get(cs)) == PARTIAL]
+        why = "ingested without a reference?"
+        if partial:
+            exact_for = dict(meta.get("exact_for") or {})
+            n = len(exact_for.get(partial[0], []))
+            why = (
+                f"{', '.join(partial)} partial: some samples had calls on contigs the reference lacks;"
+                f" exact for the {n} samples in uns['nanog1']['exact_for'], fit those alone"
+            )
         raise UserError(
             f"{name}: cannot fit {', '.join(missing)} signatures: the cohort does not hold exact "
-            f"{', '.join(missing)} counts (ingested without a reference?); "
-            f"it holds {', '.join(measured) or 'none'}"
+            f"{', '.join(missing)} counts ({why}); it holds {', '.join(measured) or 'none'}"
         )
 
 
