@@ -168,3 +168,12 @@ def _report_tables(folder: Path, seed: int) -> list[Path]:
 def shared_store(base: Path) -> str:
     """One MLflow store per test session (made once: MLflow's SQLite set-up takes seconds)."""
     return make_mlflow_store(base / "app_mlflow")
+
+
+def simulated_vcfs(folder: Path, n: int = 2, cancer_type: str = "Skin-Melanoma", seed: int = 5):
+    """`nanog1 simulate`'s files in `folder`: genome.fa (+.fai), vcf/<sample>.vcf and samples.csv."""
+    from nanog1.genomics.simulate import SimulationConfig, simulate_cohort
+    from nanog1.genomics.simulate_files import FileOptions, write_simulated_files
+
+    sim = simulate_cohort(config=SimulationConfig(n, (cancer_type,), seed, 0.1))
+    return write_simulated_files(sim, folder, FileOptions(maf_fraction=0.0, seed=seed, min_length=1_000_000))

@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from app_fixtures import MANY_SBS, make_cohort, make_mlflow_store, shared_store, write_cohort
+from app_fixtures import MANY_SBS, make_cohort, make_mlflow_store, shared_store, simulated_vcfs, write_cohort
 
 from nanog1.genomics.channels import SBS6
 
@@ -29,7 +29,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 PAGES = {"": "NanoG1 dashboard", "cohort": "Cohort", "sample": "Sample", "embeddings": "Embeddings",
-         "signatures": "Signatures", "runs": "Training runs", "models": "Text & vision models"}
+         "signatures": "Signatures", "runs": "Training runs", "models": "Text & vision models",
+         "predict": "Predict"}
 
 
 def _free_port() -> int:
@@ -322,3 +323,62 @@ def test_embedding_map_browses_like_a_cell_browser(url, page, artifacts):
 def _centre(locator) -> tuple[float, float]:
     box = locator.bounding_box()
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def _listing(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))}
+
+
+def _type_path(page, label: str, path: str) -> None:
+    field = page.get_by_role("textbox", name=label)
+    field.fill(path)
+    field.press("Enter")
+    page.wait_for_timeout(100)
+    _settle(page)
+
+
+def _api_call(files, folder: Path) -> str:
+    """The type `nanog1.encoder.predict` gives the first VCF (its FASTA copied: the API indexes beside it)."""
+    import shutil
+
+    import nanog1.encoder
+
+    folder.mkdir()
+    adata = nanog1.encoder.read_inputs([files.vcfs[0]], Path(shutil.copy(files.fasta, folder)))
+    nanog1.encoder.predict(adata, "pcawg-catalogue")
+    return str(adata.obs["predicted_type"].iloc[0])
+
+
+@pytest.mark.slow
+def test_predict_a_vcf_with_the_packaged_model(url, page, artifacts, tmp_path):
+    files = simulated_vcfs(tmp_path / "sim")
+    before = _listing(tmp_path / "sim")
+    page.goto(f"{url}/predict")
+    page.get_by_role("heading", name="Predict", exact=True).first.wait_for()
+    _settle(page)
+    model = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
+    assert "pcawg-catalogue (packaged)" in model.locator("input").input_value()
+    _type_path(page, "Input file on the server", str(files.vcfs[0]))
+    _type_path(page, "Reference FASTA (optional, VCF/BCF only)", str(files.fasta))
+    page.get_by_role("button", name="Predict", exact=True).click()
+    page.get_by_text(f"tumour(s) in {files.vcfs[0].name}, predicted by pcawg-catalogue").wait_for()
+    _settle(page)
+    assert not _problems(page)
+    call = _api_call(files, tmp_path / "api")
+    said = "Uncertain: the raw top-1" if call == "uncertain" else f"Predicted {call} with"
+    page.get_by_text(re.compile("^" + re.escape(said))).first.wait_for(timeout=5_000)
+    page.locator("[data-testid='stVegaLiteChart'] svg").nth(3).wait_for()  # top-3 bars and three spectra
+    page.screenshot(path=str(artifacts / "predict_vcf.png"), full_page=True)
+    assert _listing(tmp_path / "sim") == before, "the page wrote beside the VCF or its FASTA"
+
+
+@pytest.mark.slow
+def test_predict_names_a_wrong_path(url, page):
+    page.goto(f"{url}/predict")
+    page.get_by_role("heading", name="Predict", exact=True).first.wait_for()
+    _settle(page)
+    _type_path(page, "Input file on the server", "/no/such/tumour.vcf")
+    error = page.get_by_test_id("stAlertContentError").filter(has_text="/no/such/tumour.vcf: no such file")
+    error.wait_for()
+    assert not page.get_by_test_id("stException").count()
+    assert not page.get_by_role("button", name="Predict", exact=True).count()

@@ -16,7 +16,7 @@ from nanog1.dashboard import cohort_tables
 from nanog1.dashboard.config import ENV_COHORT, ENV_TRACKING, app_dir, sqlite_path
 
 HOME = str(app_dir() / "Home.py")
-PAGES = ("overview", "cohort", "sample", "embeddings", "signatures", "runs", "models")
+PAGES = ("overview", "cohort", "sample", "embeddings", "signatures", "runs", "models", "predict")
 N = 150
 
 

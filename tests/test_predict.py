@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from nanog1.encoder.predictor import PredictOptions, predict, prediction_table, read_inputs
 from nanog1.errors import UserError
 from nanog1.genomics.channels import SBS96, set_slice
+from tests.predict_models import write_model_folder
 from tests.training_cohort import make_cohort
 
 FAST = PredictOptions(neighbours=2, exposures=True, draws=5)
@@ -26,37 +27,9 @@ FAST = PredictOptions(neighbours=2, exposures=True, draws=5)
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A run folder: random-weight encoder over three simulated types, OOD rule fitted on their profiles."""
-    from nanog1.encoder.abstention import AbstentionRule
-    from nanog1.encoder.calibration import ood_reference
-    from nanog1.encoder.config import TrainConfig
-    from nanog1.encoder.model import N_CHANNELS, MutationEncoder, MutationEncoderConfig
-    from nanog1.encoder.pretrained import export_reference
-
-    tmp = tmp_path_factory.mktemp("predict_model")
     cohort = make_cohort(n_per_type=30, seed=4, tokens=False)
     seen = cohort[cohort.obs["cancer_type"] != "Breast"].copy()
-    classes = sorted(seen.obs["cancer_type"].astype(str).unique())
-    torch.manual_seed(0)
-    ecfg = MutationEncoderConfig(hidden=8, layers=1, rank=2, heads=2, n_types=len(classes))
-    model = MutationEncoder(ecfg)
-    torch.save(
-        {
-            "encoder_config": ecfg.to_dict(),
-            "state_dict": model.state_dict(),
-            "classes": classes,
-            "channel_padding": torch.zeros(N_CHANNELS, dtype=torch.bool),
-            "signature_names": {},
-            "train_config": TrainConfig(hidden=8, layers=1, rank=2, heads=2).to_dict(),
-        },
-        tmp / "model.pt",
-    )
-    labels = np.array([classes.index(t) for t in seen.obs["cancer_type"].astype(str)])
-    ood = ood_reference(np.asarray(seen.X, dtype=np.float64), labels, 0.3, 0)
-    rule = AbstentionRule(confidence_threshold=0.0, ood=ood)
-    (tmp / "calibration.json").write_text(json.dumps({"temperature": 1.0, "abstention": rule.to_dict()}))
-    seen.obs["project_code"] = "SIM"
-    export_reference(np.random.default_rng(0).normal(size=(seen.n_obs, 8)), seen, tmp)
-    return tmp
+    return write_model_folder(tmp_path_factory.mktemp("predict_model"), seen)
 
 
 def _matrix_tsv(path, counts: np.ndarray, samples: list[str]) -> None:

@@ -4,7 +4,8 @@
 obs['predicted_type'] ("uncertain" where the rule abstains) and obs['predicted_type_raw'] (the top-1
 before abstaining); the run folder named in uns['nanog1_model'] holds calibration.json with the
 confidence threshold. A sample that reaches the threshold yet is "uncertain" was abstained on by the
-out-of-distribution test.
+out-of-distribution test. `nanog1 predict` (and the Predict page) also record the reason itself in
+obs['abstain_reason'] and the threshold in uns['nanog1_predict']; those are read first.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Explanation:
     confidence: float | None
     threshold: float | None
     ood: bool
+    reason: str | None = None
 
     def sentence(self) -> str:
         """One plain sentence: the call, its confidence against the threshold, and why it abstained."""
@@ -37,6 +39,8 @@ class Explanation:
             return f"Predicted **{self.shown}** with {conf}{rule}."
         why = ("it lies far from every training type (out-of-distribution test)" if self.ood
                else "its confidence is below the threshold")
+        if self.reason:
+            why = f"it was abstained on: {self.reason}"
         return f"**Uncertain**: the raw top-1 is **{self.raw_top1}** with {conf}{rule}, but {why}."
 
 
@@ -60,6 +64,14 @@ def abstention_threshold(model_record: object) -> float | None:
     return float(value) if value is not None else None
 
 
+def cohort_threshold(uns: dict) -> float | None:
+    """The abstention threshold behind a cohort's predictions: `nanog1 predict`'s record, else the run's."""
+    record = uns.get("nanog1_predict")
+    if isinstance(record, dict) and "confidence_threshold" in record:
+        return float(record["confidence_threshold"])
+    return abstention_threshold(uns.get("nanog1_model"))
+
+
 def explain(obs: pd.Series, proba: pd.DataFrame | None, threshold: float | None) -> Explanation | None:
     """The explanation of one sample (its obs row and probability table), or None without predictions."""
     if "predicted_type" not in obs or pd.isna(obs["predicted_type"]):
@@ -72,5 +84,12 @@ def explain(obs: pd.Series, proba: pd.DataFrame | None, threshold: float | None)
     if (confidence is None or pd.isna(confidence)) and proba is not None and len(proba):
         confidence = proba.iloc[0]["probability"]
     confidence = float(confidence) if confidence is not None and pd.notna(confidence) else None
-    ood = shown == UNCERTAIN and threshold is not None and confidence is not None and confidence >= threshold
-    return Explanation(shown, None if raw is None or pd.isna(raw) else str(raw), confidence, threshold, ood)
+    reason = obs.get("abstain_reason")
+    reason = str(reason) if reason is not None and pd.notna(reason) and str(reason) else None
+    if reason is not None:
+        ood = "out of distribution" in reason
+    else:
+        ood = (shown == UNCERTAIN and threshold is not None and confidence is not None
+               and confidence >= threshold)
+    raw = None if raw is None or pd.isna(raw) else str(raw)
+    return Explanation(shown, raw, confidence, threshold, ood, reason if shown == UNCERTAIN else None)

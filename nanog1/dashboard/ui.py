@@ -30,6 +30,7 @@ PAGES = {
     "signatures": "views/signatures.py",
     "runs": "views/runs.py",
     "models": "views/models.py",
+    "predict": "views/predict.py",
 }
 
 
@@ -123,6 +124,14 @@ def cohort_key(cfg: DashboardConfig) -> tuple[str, int, float]:
 @st.cache_resource(show_spinner="Opening MLflow store…", max_entries=4)
 def _client(uri: str):
     return runs.open_store(uri)
+
+
+def store_client(uri: str):
+    """(MLflow client on `uri`, None) or (None, why it cannot be opened): for pages that work without one."""
+    try:
+        return _client(uri), None
+    except StoreError as exc:
+        return None, str(exc)
 
 
 def client_or_stop(cfg: DashboardConfig):

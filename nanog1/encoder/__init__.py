@@ -3,7 +3,8 @@
 On AnnData, scanpy-style: `nanog1.encoder.train(adata, run_dir)`, `score(adata, run,
 key_added=None, copy=False)` (predictions plus metrics on held-out samples), `embed(adata, run,
 key_added='X_nanog1', copy=False)` (module `api`, which documents the keys each writes), and
-`predict(adata, model)` for new tumours with a packaged or trained model (module `predictor`).
+`predict(adata, model)` for new tumours with a packaged or trained model (module `predictor`;
+`load_predictor(model)` reads a model once for repeated calls).
 The CLI and the Snakemake rules call the path-level `run.train_cohort`, `evaluate.evaluate_cohort`
 and `embedding.embed_cohort`, which read, call the same code and write.
 
@@ -19,6 +20,7 @@ Shared with the other models (`nanog1.zoo`): `nanog1.tracking` (MLflow), `nanog1
 """
 
 _API = {"predict": "nanog1.encoder.predictor", "read_inputs": "nanog1.encoder.predictor",
+        "load_predictor": "nanog1.encoder.predictor",
         "train": "nanog1.encoder.api", "score": "nanog1.encoder.api", "embed": "nanog1.encoder.api"}
 
 

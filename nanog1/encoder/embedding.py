@@ -18,10 +18,14 @@ from nanog1.schema import SET_NAMES, SET_SIZES
 
 
 def apply_model(
-    adata: ad.AnnData, run_dir: Path, device: str = "cpu"
+    adata: ad.AnnData, run_dir: Path, device: str = "cpu", loaded: tuple[torch.nn.Module, dict] | None = None
 ) -> tuple[Predictions, dict, np.ndarray]:
-    """The run's predictions on every sample, the saved model dict, and labels in the model's classes."""
-    model, saved = load_model(Path(run_dir) / MODEL, device)
+    """The run's predictions on every sample, the saved model dict, and labels in the model's classes.
+
+    `loaded` is the run's (model, saved dict) from `load_model`, when the caller keeps it in memory; then
+    `run_dir` only names the model in messages.
+    """
+    model, saved = loaded if loaded is not None else load_model(Path(run_dir) / MODEL, device)
     cfg = TrainConfig.from_dict(saved["train_config"])
     arrays = cohort_arrays(adata, classes=list(saved["classes"]) or None, min_class_size=1)
     padding = scoring_padding(arrays.channel_padding, saved["channel_padding"].numpy(), source=str(run_dir))

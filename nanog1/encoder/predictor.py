@@ -15,6 +15,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anndata as ad
 import numpy as np
@@ -22,6 +23,9 @@ import pandas as pd
 
 from nanog1.errors import UserError
 from nanog1.schema import CANCER_TYPE
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_MODEL = "pcawg-catalogue"
 
@@ -65,29 +69,57 @@ def read_inputs(paths: list[Path], reference: Path | None = None) -> ad.AnnData:
         return read_cohort(out)
 
 
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model read once and kept in memory (the dashboard caches it): weights, calibration, reference."""
+
+    name: str
+    folder: Path
+    network: torch.nn.Module  # the MutationEncoder, in eval mode
+    saved: dict
+    calibration: dict
+    reference: dict[str, np.ndarray] | None
+
+
+def load_predictor(model: str | Path = DEFAULT_MODEL) -> LoadedModel:
+    """Read a packaged model (by name) or a run folder (holding model.pt) for repeated `predict` calls."""
+    from nanog1.encoder import pretrained
+    from nanog1.encoder.calibration import load_calibration
+    from nanog1.encoder.loop import MODEL
+    from nanog1.encoder.loop import load_model as load_network
+
+    folder = pretrained.resolve(model)
+    network, saved = load_network(folder / MODEL)
+    calib = load_calibration(folder) or {}
+    return LoadedModel(str(model), folder, network, saved, calib, pretrained.reference(folder))
+
+
 def predict(
     adata: ad.AnnData,
-    model: str | Path = DEFAULT_MODEL,
+    model: str | Path | LoadedModel = DEFAULT_MODEL,
     options: PredictOptions | None = None,
     copy: bool = False,
 ) -> ad.AnnData | None:
-    """Score `adata` with `model` (a packaged name or a run folder); results go into the AnnData.
+    """Score `adata` with `model` (a packaged name, a run folder, or a `load_predictor` result); results go
+    into the AnnData.
 
     Returns the annotated copy when `copy`, else None (the input is annotated in place).
     """
-    from nanog1.encoder import pretrained
     from nanog1.encoder.abstention import AbstentionRule, confidence_entropy, labelled_types
-    from nanog1.encoder.calibration import apply_temperature, load_calibration
+    from nanog1.encoder.calibration import apply_temperature
     from nanog1.encoder.embedding import apply_model
 
     options = options or PredictOptions()
     adata = adata.copy() if copy else adata
-    folder = pretrained.resolve(model)
-    pred, saved, _ = apply_model(adata, folder)
+    loaded = model if isinstance(model, LoadedModel) else load_predictor(model)
+    folder = loaded.folder
+    pred, saved, _ = apply_model(adata, Path(loaded.name), loaded=(loaded.network, loaded.saved))
     if pred.proba is None:
-        raise UserError(f"{model}: this model has no cancer-type head (task {saved['train_config']['task']})")
+        raise UserError(
+            f"{loaded.name}: this model has no cancer-type head (task {saved['train_config']['task']})"
+        )
     classes = list(saved["classes"])
-    calib = load_calibration(folder) or {}
+    calib = loaded.calibration
     proba = apply_temperature(pred.proba, float(calib.get("temperature", 1.0)))
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
     reasons = abstain_reasons(adata, proba, rule)
@@ -99,13 +131,12 @@ def predict(
     adata.obs["abstain"] = uncertain
     adata.obs["abstain_reason"] = reasons
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
-    ref = pretrained.reference(folder)
-    if ref is not None and options.neighbours > 0:
-        adata.obs["neighbours"] = nearest_reference(pred.embedding, ref, options.neighbours)
+    if loaded.reference is not None and options.neighbours > 0:
+        adata.obs["neighbours"] = nearest_reference(pred.embedding, loaded.reference, options.neighbours)
     if options.exposures:
         fit_exposures(adata, options)
     adata.uns["nanog1_predict"] = {
-        "model": str(model),
+        "model": loaded.name,
         "model_dir": str(folder),
         "classes": classes,
         "temperature": float(calib.get("temperature", 1.0)),

@@ -229,3 +229,24 @@ def checked_index(fasta: Path | str) -> Path:
     if problem is not None:
         raise InputError(str(fasta), None, f"its freshly built index {fai} still does not match ({problem})")
     return fai
+
+
+def linked_reference(fasta: Path | str, folder: Path | str) -> Path:
+    """A symbolic link to `fasta` in `folder`, beside links to its .fai/.gzi when they match it.
+
+    Reading through the link keeps every file NanoG1 would add (a rebuilt index, the contig cache)
+    in `folder`: nothing is written beside the FASTA itself (the dashboard reads, never writes).
+    """
+    fasta, folder = Path(fasta).resolve(), Path(folder)
+    if not fasta.is_file():
+        raise InputError(str(fasta), None, "reference FASTA not found")
+    link = folder / fasta.name
+    if not link.is_symlink():
+        link.symlink_to(fasta)
+    fai = Path(str(fasta) + ".fai")
+    if fai.is_file() and index_problem(fasta, fai) is None:
+        for index in (fai, Path(str(fasta) + ".gzi")):
+            target = folder / index.name
+            if index.is_file() and not target.is_symlink() and not target.exists():
+                target.symlink_to(index)
+    return link

@@ -21,6 +21,8 @@ navigation = st.navigation(
                     url_path="signatures"),
         ],
         "Models": [
+            st.Page(PAGES["predict"], title="Predict", icon=":material/online_prediction:",
+                    url_path="predict"),
             st.Page(PAGES["runs"], title="Runs", icon=":material/monitoring:", url_path="runs"),
             st.Page(PAGES["models"], title="Text & vision", icon=":material/smart_toy:", url_path="models"),
         ],

@@ -1,0 +1,160 @@
+"""Predict: type new tumours from a file on the server with a packaged model or a trained MLflow run.
+
+Reads only: the input is ingested into a temporary AnnData, a reference FASTA is read through a link in a
+scratch folder, and a run's model is copied out of the store; nothing is written beside any of them.
+"""
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import streamlit as st
+
+from nanog1.dashboard import cohort_tables, predict_sources, sample_panels
+from nanog1.dashboard.ui import current_config, store_client
+from nanog1.encoder.predictor import load_predictor, prediction_table
+from nanog1.errors import UserError, describe
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=4)
+def packaged_model(name: str):
+    """A packaged model, read once per server."""
+    return load_predictor(name)
+
+
+@st.cache_resource(show_spinner="Copying the run's model out of the store…", max_entries=4)
+def run_model(uri: str, run_id: str, label: str):
+    """A trained run's model (model.pt and calibration.json copied into a scratch folder), read once."""
+    with tempfile.TemporaryDirectory(prefix="nanog1-app-model-") as tmp:
+        folder = predict_sources.fetch_run_model(store_client(uri)[0], uri, run_id, Path(tmp))
+        return replace(load_predictor(folder), name=label)
+
+
+@st.cache_resource(max_entries=4)
+def reference_scratch(path: str, size: int, mtime: float) -> tempfile.TemporaryDirectory:
+    """A scratch folder per reference FASTA for its index and contig cache, kept while the server runs."""
+    return tempfile.TemporaryDirectory(prefix="nanog1-app-reference-")
+
+
+@st.cache_resource(show_spinner="Reading the input and predicting…", max_entries=8)
+def predicted(model_key: tuple, input_key: tuple, reference_key: tuple | None, _model):
+    """The input's tumours with their predictions (an in-memory AnnData), once per model and file version."""
+    reference = Path(reference_key[0]) if reference_key else None
+    scratch = Path(reference_scratch(*reference_key).name) if reference_key else None
+    return predict_sources.predict_file(_model, Path(input_key[0]), reference, scratch)
+
+
+def _file_key(path: Path) -> tuple:
+    stat = path.stat()
+    return str(path.resolve()), stat.st_size, stat.st_mtime
+
+
+def _copy_found(source: str, target: str) -> None:
+    picked = st.session_state.get(source)
+    if picked:
+        st.session_state[target] = picked
+
+
+def pick_model(cfg) -> tuple[predict_sources.ModelChoice, str]:
+    """The model chooser: packaged models, then runs of the session's MLflow store that logged a model."""
+    choices = predict_sources.packaged_models()
+    client, problem = store_client(cfg.tracking_uri)
+    if client is not None:
+        try:
+            choices += predict_sources.run_models(client)
+        except Exception as exc:  # a store that opened but cannot list its runs
+            problem = f"cannot list the runs of {cfg.tracking_uri}: {type(exc).__name__}: {exc}"
+    choice = st.selectbox("Model", choices, format_func=lambda c: c.label, key="predict_model",
+                          help="Packaged models (`nanog1 models list`) and finished runs of the MLflow store "
+                               "chosen in the sidebar that logged a model.")
+    if problem:
+        st.caption(f"Trained runs not listed: {problem}")
+    return choice, cfg.tracking_uri
+
+
+def load_choice(choice: predict_sources.ModelChoice, uri: str):
+    """The chosen model, from the cache after its first use."""
+    if choice.packaged is not None:
+        return packaged_model(choice.packaged), ("packaged", choice.packaged)
+    return run_model(uri, choice.run_id, choice.label), ("run", uri, choice.run_id)
+
+
+def pick_input(cfg) -> tuple[str, str]:
+    """Text boxes for the input file and the optional FASTA, each with the files found on the server."""
+    roots = list(dict.fromkeys([Path.cwd() / "results", cfg.cohort.expanduser().parent]))
+    found = predict_sources.find_inputs(roots)
+    if found:
+        st.selectbox(f"Input files found under {', '.join(map(str, roots))}", [""] + [str(p) for p in found],
+                     key="predict_found", on_change=_copy_found, args=("predict_found", "predict_input"),
+                     format_func=lambda p: p or "—", help="Pick one to fill in the path below.")
+    text = st.text_input("Input file on the server", key="predict_input",
+                         help="VCF/VCF.gz/BCF, MAF, catalogue matrix (SigProfiler layout) or a cohort .h5ad")
+    fastas = predict_sources.find_references(roots)
+    if fastas:
+        st.selectbox("Reference FASTAs found", [""] + [str(p) for p in fastas], key="predict_found_ref",
+                     on_change=_copy_found, args=("predict_found_ref", "predict_reference"),
+                     format_func=lambda p: p or "—")
+    reference = st.text_input("Reference FASTA (optional, VCF/BCF only)", key="predict_reference",
+                              help="Without it a VCF gives SBS6, DBS78 and ID12 only (SBS96 and ID83 need "
+                                   "the bases around each mutation).")
+    return text, reference
+
+
+def show_result(adata, label: str, path: Path) -> None:
+    """The summary table of every tumour, then one tumour in full."""
+    table = prediction_table(adata)
+    st.success(f"{adata.n_obs} tumour(s) in {path.name}, predicted by {label}.")
+    skips = adata.uns.get("nanog1", {}).get("skips", {})
+    if skips:
+        st.caption("Records skipped while reading: " + ", ".join(f"{k} {v:,}" for k, v in skips.items()))
+    st.dataframe(table[["predicted_type", "type_1", "p_1", "type_2", "p_2", "type_3", "p_3", "abstain",
+                        "abstain_reason", "mutations", "channel_sets"]], width="stretch")
+    st.caption("type_k / p_k: the top 3 types with their calibrated probabilities; research use only, "
+               "not a diagnosis.")
+    samples = list(adata.obs_names)
+    sample = st.selectbox("Tumour", samples, key="predict_sample") if len(samples) > 1 else samples[0]
+    st.markdown(f"### {sample}")
+    known = cohort_tables.cancer_types(adata).loc[sample]
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Predicted cancer type")
+        sample_panels.prediction(adata, sample, None if known == "unknown" else known, top=3)
+        if "neighbours" in adata.obs:
+            st.caption(f"Nearest reference tumours (embedding cosine): {adata.obs.loc[sample, 'neighbours']}")
+    with right:
+        st.subheader("Signature exposures")
+        sample_panels.exposures(adata, sample)
+        st.caption("COSMIC v3.4 exposures; interval: 95 % bootstrap range of the fitted mutations.")
+    st.subheader("Mutational spectra")
+    sample_panels.spectra(adata, sample, key="predict_scale")
+
+
+st.title("Predict")
+st.caption("Type new tumours from a file on this server. Reads only: the file is ingested into memory, "
+           "nothing is written beside it or into results/.")
+cfg = current_config()
+choice, uri = pick_model(cfg)
+text, reference_text = pick_input(cfg)
+try:
+    path = predict_sources.check_input(text) if text.strip() else None
+    kind = predict_sources.input_kind(path) if path else None
+    reference = predict_sources.check_reference(reference_text, kind) if path else None
+except UserError as exc:
+    st.error(f"Cannot use this input. {exc}")
+    st.stop()
+if path is None:
+    st.info("Choose an input file above (or type its path), then press Predict.")
+    st.stop()
+keys = (_file_key(path), _file_key(reference) if reference else None)
+if st.button("Predict", type="primary"):
+    st.session_state["predict_asked"] = (choice, *keys)
+if st.session_state.get("predict_asked") != (choice, *keys):
+    st.stop()
+try:
+    model, model_key = load_choice(choice, uri)
+    adata = predicted(model_key, keys[0], keys[1], model)
+except Exception as exc:  # shown in one line: the researcher needs the file and the reason, not a traceback
+    message = describe(exc) or f"{type(exc).__name__}: {exc}"
+    st.error(f"Cannot predict {path.name} with {choice.label.split(':')[0]}. {message}")
+    st.stop()
+show_result(adata, choice.label.split(":")[0], path)

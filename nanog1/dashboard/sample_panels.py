@@ -1,0 +1,83 @@
+"""One tumour drawn the same way wherever the dashboard shows it (the Sample and Predict pages).
+
+Spectra in COSMIC colours and order, signature exposures with their bootstrap intervals, and the
+predicted type explained against the abstention rule, each read from a cohort AnnData.
+"""
+
+from __future__ import annotations
+
+import anndata as ad
+import pandas as pd
+import streamlit as st
+
+from nanog1.dashboard import charts, cohort_tables, prediction_view
+from nanog1.genomics.channels import DERIVED_FROM
+
+
+def spectra(adata: ad.AnnData, sample: str, key: str) -> None:
+    """The sample's measured spectra (SBS6 / ID12 only where SBS96 / ID83 are absent), count or fraction."""
+    scale = st.radio("Scale", ["count", "fraction"], horizontal=True, key=key)
+    present = cohort_tables.sets_present(adata)
+    for name in cohort_tables.SET_NAMES:
+        if DERIVED_FROM.get(name) in present:
+            continue  # SBS6 / ID12 are folds of the SBS96 / ID83 spectra drawn here
+        if name not in present:
+            st.info(f"{name}: not measured in this cohort.")
+            continue
+        spectrum = cohort_tables.sample_spectrum(adata, sample, name)
+        total = int(spectrum["count"].sum())
+        title = f"{name} · {total:,} mutations"
+        st.altair_chart(charts.spectrum_chart(spectrum, name, value=scale, title=title), width="stretch")
+
+
+def exposures(adata: ad.AnnData, sample: str) -> None:
+    """Active signatures of each fitted set: mutations, share and, when bootstrapped, the 95 % interval."""
+    fitted = False
+    for name in cohort_tables.SET_NAMES:
+        expo = cohort_tables.exposures(adata, name)
+        if expo is None:
+            continue
+        fitted = True
+        row = expo.loc[sample].astype(float)
+        row = row[row > 0].sort_values(ascending=False)
+        cosine = adata.obs.get(f"fit_cosine_{name}")
+        note = f" · reconstruction cosine {float(cosine.loc[sample]):.3f}" if cosine is not None else ""
+        st.markdown(f"**{name}**: {len(row)} active signature(s){note}")
+        if len(row):
+            low = adata.obs.get(f"fit_low_burden_{name}")
+            if low is not None and bool(low.loc[sample]):
+                st.warning(f"{name}: burden too low or fit unstable under resampling; read loosely.")
+            st.dataframe(_exposure_frame(adata, sample, name, row), hide_index=True, width="stretch",
+                         column_config={"share": st.column_config.ProgressColumn(format="%.2f", min_value=0,
+                                                                                  max_value=1)})
+    if not fitted:
+        st.info("No signature exposures in this cohort (obsm['exposures_*'] absent): run signature fitting.")
+
+
+def _exposure_frame(adata: ad.AnnData, sample: str, name: str, row: pd.Series) -> pd.DataFrame:
+    frame = pd.DataFrame({"signature": row.index.astype(str), "mutations": row.to_numpy(),
+                          "share": row.to_numpy() / row.sum()})
+    lo, hi = adata.obsm.get(f"exposures_{name}_lo"), adata.obsm.get(f"exposures_{name}_hi")
+    if lo is not None and hi is not None:  # bootstrap intervals (`signatures fit --bootstrap`, `predict`)
+        frame["interval"] = [f"{lo.loc[sample, s]:.0f} – {hi.loc[sample, s]:.0f}" for s in row.index]
+        presence = adata.obsm.get(f"exposures_{name}_presence")
+        if presence is not None:
+            frame["presence"] = presence.loc[sample, row.index].to_numpy()
+    return frame
+
+
+def prediction(adata: ad.AnnData, sample: str, true_type: str | None, top: int = 10) -> None:
+    """The call with its calibrated confidence against the abstention threshold (and why it abstained),
+    then the `top` calibrated type probabilities."""
+    proba = cohort_tables.probabilities(adata, sample)
+    if proba is None:
+        st.info("No predictions in this cohort (obsm['proba_type'] absent): run evaluation.")
+        return
+    why = prediction_view.explain(adata.obs.loc[sample], proba, prediction_view.cohort_threshold(adata.uns))
+    if why is not None:
+        (st.warning if why.shown == prediction_view.UNCERTAIN else st.markdown)(why.sentence())
+        if why.ood:
+            st.caption("OOD: this tumour's profile is unlike every type the model was trained on.")
+    st.altair_chart(charts.probability_chart(proba.head(top), true_type), width="stretch")
+    st.caption(f"Top {top} calibrated type probabilities" + ("; red marks the sample's recorded type."
+                                                               if true_type else "."))

@@ -1,0 +1,54 @@
+"""Small model folders for the prediction tests: a random-weight encoder with a real calibration file.
+
+Its out-of-distribution rule is fitted on the profiles of the types it was "trained" on, so an unseen
+type is flagged whatever the weights say. `reads` limits the channel sets the model reads (the others are
+padding), to make a model that does not fit an input.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import torch
+
+
+def write_model_folder(folder: Path, seen: ad.AnnData, reads: tuple[str, ...] | None = None) -> Path:
+    """model.pt, calibration.json and reference.npz in `folder`, for the types of `seen` (obs cancer_type)."""
+    from nanog1.encoder.abstention import AbstentionRule
+    from nanog1.encoder.calibration import ood_reference
+    from nanog1.encoder.config import TrainConfig
+    from nanog1.encoder.model import N_CHANNELS, MutationEncoder, MutationEncoderConfig
+    from nanog1.encoder.pretrained import export_reference
+    from nanog1.genomics.channels import set_slice
+
+    folder.mkdir(parents=True, exist_ok=True)
+    classes = sorted(seen.obs["cancer_type"].astype(str).unique())
+    torch.manual_seed(0)
+    ecfg = MutationEncoderConfig(hidden=8, layers=1, rank=2, heads=2, n_types=len(classes))
+    padding = torch.zeros(N_CHANNELS, dtype=torch.bool)
+    if reads is not None:
+        padding[:] = True
+        for name in reads:
+            padding[set_slice(name)] = False
+    torch.save(
+        {
+            "encoder_config": ecfg.to_dict(),
+            "state_dict": MutationEncoder(ecfg).state_dict(),
+            "classes": classes,
+            "channel_padding": padding,
+            "signature_names": {},
+            "train_config": TrainConfig(hidden=8, layers=1, rank=2, heads=2).to_dict(),
+        },
+        folder / "model.pt",
+    )
+    labels = np.array([classes.index(t) for t in seen.obs["cancer_type"].astype(str)])
+    ood = ood_reference(np.asarray(seen.X, dtype=np.float64), labels, 0.3, 0)
+    rule = AbstentionRule(confidence_threshold=0.0, ood=ood)
+    (folder / "calibration.json").write_text(json.dumps({"temperature": 1.0, "abstention": rule.to_dict()}))
+    seen = seen.copy()
+    seen.obs["project_code"] = "SIM"
+    export_reference(np.random.default_rng(0).normal(size=(seen.n_obs, 8)), seen, folder)
+    return folder

@@ -1,0 +1,217 @@
+"""The Predict page through Streamlit's AppTest: a packaged model and a trained MLflow run, files found on the
+server, clear errors for bad paths, corrupt files and a model that does not fit the input, and nothing
+written beside the inputs or into results/ (file list and modification times compared)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from app_fixtures import make_cohort, simulated_vcfs, write_cohort
+from streamlit.testing.v1 import AppTest
+
+from nanog1.dashboard import predict_sources
+from nanog1.dashboard.config import ENV_COHORT, ENV_TRACKING, app_dir
+from nanog1.genomics.channels import SBS96
+from tests.predict_models import write_model_folder
+from tests.training_cohort import make_cohort as make_training_cohort
+
+HOME = str(app_dir() / "Home.py")
+
+
+@pytest.fixture(scope="module")
+def server_files(tmp_path_factory) -> dict[str, Path]:
+    """A lab's folder: results/demo/ with a cohort, simulated VCFs and their genome, a catalogue matrix."""
+    root = tmp_path_factory.mktemp("predict_page")
+    demo = root / "results" / "demo"
+    write_cohort(make_cohort(20, seed=3), demo / "cohort.h5ad")
+    files = simulated_vcfs(demo / "sim")
+    Path(str(files.fasta) + ".fai").unlink()  # the page must index the FASTA elsewhere, not beside it
+    counts = make_training_cohort(n_per_type=2, seed=8, tokens=False)
+    matrix = pd.DataFrame(counts.X[:, :96].T, index=pd.Index(SBS96, name="MutationType"),
+                          columns=list(counts.obs_names))
+    matrix.to_csv(demo / "catalogue.tsv", sep="\t")
+    return {"root": root, "cohort": demo / "cohort.h5ad", "vcf": sorted(files.vcfs)[0], "fasta": files.fasta,
+            "matrix": demo / "catalogue.tsv"}
+
+
+@pytest.fixture(scope="module")
+def run_store(tmp_path_factory) -> dict[str, str]:
+    """A real MLflow store with two trained runs: one reads every set, one reads DBS78 only."""
+    import mlflow
+
+    root = tmp_path_factory.mktemp("predict_store")
+    cohort = make_training_cohort(n_per_type=10, seed=4, tokens=False)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment("lab/cancer_type", artifact_location=(root / "mlartifacts").as_uri())
+    ids = {}
+    for name, reads in (("all-sets", None), ("dbs-only", ("DBS78",))):
+        folder = write_model_folder(root / name, cohort, reads)
+        run = client.create_run(exp, run_name=name)
+        client.log_artifact(run.info.run_id, str(folder / "model.pt"), "model")
+        client.log_artifact(run.info.run_id, str(folder / "calibration.json"))
+        client.set_terminated(run.info.run_id)
+        ids[name] = run.info.run_id
+    unfinished = client.create_run(exp, run_name="still-training")  # no model yet: not offered
+    ids["unfinished"] = unfinished.info.run_id
+    return {"uri": uri, **ids}
+
+
+@pytest.fixture
+def page_env(server_files, run_store, monkeypatch):
+    monkeypatch.setenv(ENV_COHORT, str(server_files["cohort"]))
+    monkeypatch.setenv(ENV_TRACKING, run_store["uri"])
+    monkeypatch.chdir(server_files["root"])
+    return server_files
+
+
+def _snapshot(root: Path) -> dict[str, int]:
+    """Every file and folder under `root` with its modification time."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))}
+
+
+def _open() -> AppTest:
+    return AppTest.from_file(HOME, default_timeout=180).switch_page("views/predict.py").run()
+
+
+def _predict(at: AppTest, path: str, reference: str = "", model: str | None = None) -> AppTest:
+    if model is not None:
+        box = at.selectbox(key="predict_model")
+        box.select_index(next(i for i, o in enumerate(box.options) if o.startswith(model))).run()
+    at.text_input(key="predict_input").set_value(path)
+    at.text_input(key="predict_reference").set_value(reference).run()
+    if not at.error:
+        at.button[0].click().run()
+    return at
+
+
+def _errors(at: AppTest) -> list[str]:
+    assert not at.exception, [e.value for e in at.exception]
+    return [e.value for e in at.error]
+
+
+def test_packaged_model_on_a_vcf_found_on_the_server_writes_nothing(page_env, tmp_path):
+    import shutil
+
+    import nanog1.encoder
+
+    before = _snapshot(page_env["root"])
+    at = _open()
+    found = at.selectbox(key="predict_found")
+    assert str(page_env["vcf"]) in found.options and str(page_env["matrix"]) in found.options
+    assert str(page_env["cohort"]) in found.options
+    found.set_value(str(page_env["vcf"])).run()
+    at.selectbox(key="predict_found_ref").set_value(str(page_env["fasta"])).run()
+    assert at.text_input(key="predict_input").value == str(page_env["vcf"])
+    assert at.selectbox(key="predict_model").value.packaged == "pcawg-catalogue"
+    at.button[0].click().run()
+    assert not _errors(at)
+    assert _snapshot(page_env["root"]) == before, "the page wrote beside its inputs or into results/"
+    fasta = Path(shutil.copy(page_env["fasta"], tmp_path))  # the API indexes and caches beside its FASTA
+    expected = nanog1.encoder.read_inputs([page_env["vcf"]], fasta)
+    nanog1.encoder.predict(expected, "pcawg-catalogue")
+    call = str(expected.obs["predicted_type"].iloc[0])
+    shown = [m.value for m in at.markdown] + [w.value for w in at.warning]
+    assert any(f"**{call}**" in text for text in shown), shown
+    table = at.dataframe[0].value
+    assert list(table.index) == list(expected.obs_names)
+    assert table["type_1"].iloc[0] == expected.obsm["proba_type"].iloc[0].idxmax()
+    assert table["p_1"].iloc[0] >= table["p_2"].iloc[0] >= table["p_3"].iloc[0]
+    exposures = [d.value for d in at.dataframe[1:]]
+    assert any("interval" in frame.columns for frame in exposures), "exposures with bootstrap intervals"
+    assert len(at.get("vega_lite_chart")) >= 4  # top-3 bars and SBS96, DBS78, ID83 spectra
+
+
+@pytest.mark.parametrize(("path", "says"), [
+    ("/no/such/tumour.vcf", "no such file on the server"),
+    ("results/demo", "a folder"),
+    ("results/demo/sim/genome.fa", "not an input NanoG1 reads"),
+])
+def test_wrong_paths_are_named_before_predicting(page_env, path, says):
+    at = _predict(_open(), path)
+    errors = _errors(at)
+    assert len(errors) == 1 and says in errors[0], errors
+    assert not at.button, "no Predict button under an unusable path"
+
+
+def test_corrupt_files_and_misplaced_reference_are_clear_errors(page_env, tmp_path):
+    garbage = tmp_path / "broken.vcf"
+    garbage.write_bytes(b"\x00\x01 not a VCF at all\n\xff\xfe")
+    cohort = tmp_path / "broken.h5ad"
+    cohort.write_bytes(b"not hdf5")
+    for path, says in ((garbage, "broken.vcf"), (cohort, "broken.h5ad")):
+        errors = _errors(_predict(_open(), str(path)))
+        assert len(errors) == 1 and says in errors[0] and "Traceback" not in errors[0], errors
+    errors = _errors(_predict(_open(), str(page_env["matrix"]), reference=str(page_env["fasta"])))
+    assert len(errors) == 1 and "only with VCF/BCF" in errors[0], errors
+
+
+def test_trained_runs_from_the_store_and_a_model_that_does_not_fit(page_env, run_store):
+    at = _open()
+    labels = at.selectbox(key="predict_model").options
+    assert any(run_store["all-sets"][:8] in label for label in labels)
+    assert any(run_store["dbs-only"][:8] in label for label in labels)
+    assert not any(run_store["unfinished"][:8] in label for label in labels)
+    at = _predict(at, str(page_env["matrix"]), model="lab/cancer_type / all-sets")
+    assert not _errors(at)
+    tumours = pd.read_csv(page_env["matrix"], sep="\t", nrows=0).columns[1:]
+    assert list(at.dataframe[0].value.index) == list(tumours)
+    assert at.selectbox(key="predict_sample").options  # several tumours: one is picked for the details
+    at = _predict(_open(), str(page_env["matrix"]), model="lab/cancer_type / dbs-only")
+    errors = _errors(at)
+    assert len(errors) == 1 and "nothing in common" in errors[0] and "dbs-only" in errors[0], errors
+
+
+def test_find_inputs_skips_caches_and_artifacts(tmp_path):
+    for rel in ("a/x.vcf.gz", "a/y.maf", "b/m.tsv", "c.h5ad", "mlartifacts/1/model.tsv", "g.fa.nanog1/z.tsv",
+                ".hidden/h.vcf", "a/notes.md", "a/genome.fa"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    found = [str(p.relative_to(tmp_path)) for p in predict_sources.find_inputs([tmp_path, tmp_path / "a"])]
+    assert found == ["a/x.vcf.gz", "a/y.maf", "b/m.tsv", "c.h5ad"]
+    assert [p.name for p in predict_sources.find_references([tmp_path])] == ["genome.fa"]
+    assert len(predict_sources.find_inputs([tmp_path], limit=2)) == 2
+    assert predict_sources.input_kind(Path("T.VCF.GZ")) == "VCF"
+    assert predict_sources.input_kind(Path("genome.fa")) is None
+
+
+def test_recorded_abstention_reason_is_told():
+    from nanog1.dashboard import prediction_view
+
+    proba = pd.DataFrame({"cancer_type": ["Lung", "Skin"], "probability": [0.9, 0.1]})
+    far = pd.Series({"predicted_type": "uncertain", "predicted_type_raw": "Lung", "type_confidence": 0.9,
+                     "abstain_reason": "out of distribution (profile distance 9.1 > 4.0)"})
+    why = prediction_view.explain(far, proba, 0.5)
+    assert why.ood and "abstained on: out of distribution (profile distance 9.1 > 4.0)" in why.sentence()
+    low = far.copy()
+    low["abstain_reason"], low["type_confidence"] = "low confidence (0.30 < 0.50)", 0.3
+    why = prediction_view.explain(low, proba, 0.5)
+    assert not why.ood and "low confidence (0.30 < 0.50)" in why.sentence() and "**Lung**" in why.sentence()
+    assert prediction_view.cohort_threshold({"nanog1_predict": {"confidence_threshold": 0.42}}) == 0.42
+    assert prediction_view.cohort_threshold({}) is None
+
+
+def test_linked_reference_reads_through_a_scratch_folder(tmp_path):
+    from nanog1.genomics.fasta_index import linked_reference
+    from nanog1.genomics.reference import Reference
+
+    genome, scratch = tmp_path / "genome", tmp_path / "scratch"
+    genome.mkdir()
+    scratch.mkdir()
+    fasta = genome / "g.fa"
+    fasta.write_text(">1\n" + "ACGTTGCA" * 50 + "\n>2\n" + "GGCCAATT" * 20 + "\n")
+    link = linked_reference(fasta, scratch)
+    ref = Reference(link)  # no index beside the FASTA: built in the scratch folder
+    assert ref.lengths == {"1": 400, "2": 160} and bytes(ref.raw("2")[:4]) == b"GGCC"
+    assert sorted(p.name for p in genome.iterdir()) == ["g.fa"]
+    assert (scratch / "g.fa.fai").is_file() and not (scratch / "g.fa.fai").is_symlink()
+    import pysam
+
+    pysam.faidx(str(fasta))  # a matching index beside it is used through a link, not rebuilt
+    other = tmp_path / "other"
+    other.mkdir()
+    assert Reference(linked_reference(fasta, other)).lengths == {"1": 400, "2": 160}
+    assert (other / "g.fa.fai").is_symlink()
+    assert sorted(p.name for p in genome.iterdir()) == ["g.fa", "g.fa.fai"]
