@@ -33,14 +33,17 @@ def _dbs_table() -> np.ndarray:
 DBS_TABLE = _dbs_table()
 
 
+#: Offsets around an SNV's 0-based position read for its SBS96 channel, 5-mer and doublet flanks.
+SNV_WINDOW = range(-2, 3)
+
+
 def window(seq: np.ndarray, pos0: np.ndarray, offsets: range) -> np.ndarray:
     """Base codes at 0-based pos0 + k for each k (rows) of an ASCII contig array; N (4) off the contig."""
-    out = np.full((len(offsets), len(pos0)), 4, dtype=np.int64)
-    for row, k in enumerate(offsets):
-        at = pos0 + k
-        inside = (at >= 0) & (at < len(seq))
-        out[row, inside] = CODE_TABLE[seq[at[inside]]]
-    return out
+    at = np.asarray(pos0, dtype=np.int64)[None, :] + np.asarray(offsets, dtype=np.int64)[:, None]
+    inside = (at >= 0) & (at < len(seq))
+    if not len(seq):
+        return np.full(at.shape, 4, dtype=np.int64)
+    return np.where(inside, CODE_TABLE[seq[np.clip(at, 0, len(seq) - 1)]], 4).astype(np.int64)
 
 
 def classify_sbs(
@@ -52,7 +55,13 @@ def classify_sbs(
     within `flank` bases on each side (1 for SBS96 itself; 2 reproduces SigProfilerMatrixGenerator,
     which reads a 5-mer).
     """
-    w = window(seq, np.asarray(pos, dtype=np.int64) - 1, range(-2, 3))
+    return sbs_from_window(window(seq, np.asarray(pos, dtype=np.int64) - 1, SNV_WINDOW), ref, alt, flank)
+
+
+def sbs_from_window(
+    w: np.ndarray, ref: np.ndarray, alt: np.ndarray, flank: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """`classify_sbs` given the base codes `w` at SNV_WINDOW around each SNV (5 rows, one column each)."""
     purine = (ref == 0) | (ref == 2)
     flip = lambda x: np.where(purine, 3 - x, x)  # noqa: E731
     oriented = np.where(purine, 3 - w[::-1], w)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.genomics.channels import N_CHANNELS, SET_OFFSETS
-from nanog1.genomics.classify import classify_dbs, classify_sbs, find_doublets, window
+from nanog1.genomics.classify import SNV_WINDOW, classify_dbs, find_doublets, sbs_from_window, window
 from nanog1.genomics.indels import REASONS as INDEL_REASONS
 from nanog1.genomics.indels import IndelBatch
 from nanog1.genomics.reference import CODE_TABLE, Reference, encode
@@ -98,9 +98,21 @@ class Tally:
         return +skips, table
 
 
+def _by_contig(cid: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices grouped by contig id (stable), and where the group of each id 0..n-1 starts (n + 1)."""
+    rows = np.argsort(cid, kind="stable")
+    return rows, np.searchsorted(cid[rows], np.arange(n + 1))
+
+
 def _row_samples(table: VariantTable, samples: list[str]) -> np.ndarray:
     """Sample index of every row."""
-    return np.searchsorted(np.asarray(samples, dtype=object), table.sample).astype(np.int64)
+    codes, names = pd.factorize(table.sample)
+    index = {name: i for i, name in enumerate(samples)}
+    return (
+        np.array([index[name] for name in names], dtype=np.int64)[codes]
+        if len(names)
+        else codes.astype(np.int64)
+    )
 
 
 @dataclass
@@ -142,8 +154,19 @@ def _plain_alleles(alleles: np.ndarray) -> np.ndarray:
     return ((n_bad == 0) & (lengths > 0)) | (alleles == "-")
 
 
-def _checked(table: VariantTable, reference: Reference, compat: bool, pass_only: bool, skips: Tally):
-    """Apply FILTER, allele, contig and duplicate checks; returns the table and resolved contigs."""
+def _contig_ids(chrom: np.ndarray, reference: Reference) -> np.ndarray:
+    """Reference contig index of every row's contig name (-1 where the reference lacks it)."""
+    codes, names = pd.factorize(chrom)
+    index = {name: i for i, name in enumerate(reference.contigs)}
+    ids = np.array([index.get(reference.resolve(c) or "", -1) for c in names], dtype=np.int64)
+    return ids[codes] if len(ids) else np.full(len(chrom), -1, dtype=np.int64)
+
+
+def _checked(
+    table: VariantTable, reference: Reference, compat: bool, pass_only: bool, skips: Tally, row_sample
+) -> tuple[VariantTable, np.ndarray, np.ndarray]:
+    """Apply FILTER, allele, contig and duplicate checks; returns the table sorted by (sample, contig,
+    position, row), each row's reference contig index and its sample index."""
     if pass_only:
         table = _drop(table, ~table.passed, "non_pass", skips)
     ok_allele = _plain_alleles(table.ref) & _plain_alleles(table.alt)
@@ -153,16 +176,16 @@ def _checked(table: VariantTable, reference: Reference, compat: bool, pass_only:
     ok_allele = ok_allele[~symbolic]
     table = _drop(table, ~ok_allele, "unsupported_allele", skips)
     table = _drop(table, table.ref == table.alt, "ref_equals_alt", skips)
-    names = {c: reference.resolve(c) for c in set(table.chrom.tolist())}
-    contig = np.array([names[c] or "" for c in table.chrom], dtype=object)
-    table = _drop(table, contig == "", "unknown_contig", skips)
-    contig = contig[contig != ""]
-    order = np.lexsort((table.line, table.pos, contig, table.sample))
-    table, contig = table.take(order), contig[order]
+    contig = _contig_ids(table.chrom, reference)
+    table = _drop(table, contig < 0, "unknown_contig", skips)
+    contig = contig[contig >= 0]
+    sid = row_sample[table.line]
+    order = np.lexsort((table.line, table.pos, contig, sid))
+    table, contig, sid = table.take(order), contig[order], sid[order]
     dup = np.zeros(len(table), dtype=bool)
     if len(table) > 1:
         dup[1:] = (
-            (table.sample[1:] == table.sample[:-1])
+            (sid[1:] == sid[:-1])
             & (contig[1:] == contig[:-1])
             & (table.pos[1:] == table.pos[:-1])
             & (table.ref[1:] == table.ref[:-1])
@@ -174,7 +197,7 @@ def _checked(table: VariantTable, reference: Reference, compat: bool, pass_only:
         lr = np.fromiter(map(len, table.ref), dtype=np.int64, count=len(table))
         la = np.fromiter(map(len, table.alt), dtype=np.int64, count=len(table))
         dup &= ~((lr == la) & (lr <= 2) & (table.ref != "-") & (table.alt != "-"))
-    return _drop(table, dup, "duplicate", skips), contig[~dup]
+    return _drop(table, dup, "duplicate", skips), contig[~dup], sid[~dup]
 
 
 def _letters(alleles: np.ndarray) -> np.ndarray:
@@ -227,36 +250,52 @@ def _split_substitutions(table: VariantTable, compat: bool, skips: Tally) -> tup
 
 
 def _substitutions(
-    seq: np.ndarray, snv: tuple[np.ndarray, ...], compat: bool, parts: _Parts, contig: int, skips: Tally
+    bases: np.ndarray,
+    length: np.ndarray,
+    snv: tuple[np.ndarray, ...],
+    compat: bool,
+    parts: _Parts,
+    skips: Tally,
 ) -> None:
-    """Classify one contig's SNVs (sample, pos, ref code, alt code, row) into DBS78 and SBS96 events.
+    """Classify SNVs (sample, contig, pos, ref code, alt code, row) into DBS78 and SBS96 events, all
+    contigs at once: `bases` holds, per SNV, the base codes at pos-3..pos+1 (0-based; `SNV_WINDOW`) of
+    its contig, `length` that contig's length.
 
     Ties in position keep record order, as SigProfilerMatrixGenerator's stable sort does.
     """
-    order = np.lexsort((snv[4], snv[1], snv[0]))
-    sid, pos, rc, ac, row = (x[order] for x in snv)
-    inside = (pos >= 1) & (pos <= len(seq))
-    mism = inside & (CODE_TABLE[seq[np.clip(pos - 1, 0, len(seq) - 1)]] != rc)
+    order = np.lexsort((snv[5], snv[2], snv[1], snv[0]))
+    sid, cid, pos, rc, ac, row = (x[order] for x in snv)
+    bases, length = bases[:, order], length[order]
+    inside = (pos >= 1) & (pos <= length)
+    mism = inside & (bases[2] != rc)
     if not compat:
         skips.skip("out_of_range", row[~inside])
         skips.skip("ref_mismatch", row[mism])
         keep = inside & ~mism
-        sid, pos, rc, ac, row = sid[keep], pos[keep], rc[keep], ac[keep], row[keep]
-    starts, runs = find_doublets(sid, pos, compat)
+        sid, cid, pos, rc, ac, row, bases = (
+            sid[keep],
+            cid[keep],
+            pos[keep],
+            rc[keep],
+            ac[keep],
+            row[keep],
+            bases[:, keep],
+        )
+    # Doublets are adjacent SNVs of one sample on one contig.
+    starts, runs = find_doublets(sid * (int(cid.max(initial=0)) + 1) + cid, pos, compat)
     if compat:
-        flank = window(seq, pos[starts] - 1, range(-1, 3))
-        ok = (flank[0] < 4) & (flank[3] < 4) & (pos[starts] >= 2)
+        ok = (bases[1, starts] < 4) & (bases[3, starts + 1] < 4) & (pos[starts] >= 2)
         skips.skip("out_of_range", np.concatenate([row[starts[~ok]], row[starts[~ok] + 1]]))
         starts = starts[ok]
     dbs = classify_dbs(rc[starts], rc[starts + 1], ac[starts], ac[starts + 1])
-    parts.add(sid[starts], DBS_OFFSET + dbs, np.full(len(starts), -1), contig, pos[starts], row[starts])
+    parts.add(sid[starts], DBS_OFFSET + dbs, np.full(len(starts), -1), cid[starts], pos[starts], row[starts])
     parts.tally.count(row[starts + 1])
     single = np.ones(len(pos), dtype=bool)
     if not compat:
         single[starts] = single[starts + 1] = False
         single &= ~runs
         skips.skip("mnv", row[runs])
-    channel, motif = classify_sbs(seq, pos[single], rc[single], ac[single], flank=2 if compat else 1)
+    channel, motif = sbs_from_window(bases[:, single], rc[single], ac[single], flank=2 if compat else 1)
     ok = channel >= 0
     srow = row[single]
     if compat:
@@ -267,7 +306,7 @@ def _substitutions(
         skips.skip("out_of_range", srow[bad_ref & ~inside[single]])
     else:
         skips.skip("out_of_range", srow[~ok])
-    parts.add(sid[single][ok], channel[ok], motif[ok], contig, pos[single][ok], srow[ok])
+    parts.add(sid[single][ok], channel[ok], motif[ok], cid[single][ok], pos[single][ok], srow[ok])
 
 
 def _indels(
@@ -313,23 +352,26 @@ def classify_table(
     notes = table.annotations  # gene, consequence, read counts: carried onto each event by its row
     row_sample = _row_samples(table, samples)
     skips = Tally(len(table))
-    table, contig = _checked(table, reference, compat, pass_only and not compat, skips)
-    sid = _row_samples(table, samples)
-    index = {name: i for i, name in enumerate(reference.contigs)}
-    cid = pd.Series(contig, dtype=object).map(index).to_numpy(dtype=np.int64, na_value=-1)
+    table, cid, sid = _checked(table, reference, compat, pass_only and not compat, skips, row_sample)
     rec, spos, rc, ac, indel = _split_substitutions(table, compat, skips)
-    parts = _Parts(skips)
+    scid = cid[rec]
+    bases = np.full((len(SNV_WINDOW), len(rec)), 4, dtype=np.int64)
+    length = np.zeros(len(rec), dtype=np.int64)
     batch = IndelBatch(table.pos[indel], table.ref[indel], table.alt[indel], compat)
-    indel_cid = cid[indel]
+    # One pass over the contigs, each mapped once: read the bases every SNV and indel needs.
+    snv_rows, snv_at = _by_contig(scid, len(reference.contigs))
+    indel_rows, indel_at = _by_contig(cid[indel], len(reference.contigs))
     for c in np.unique(cid):
-        name = reference.contigs[c]
-        seq = reference.raw(name)
-        m = cid[rec] == c
-        snv = (sid[rec[m]], spos[m], rc[m], ac[m], table.line[rec[m]])
-        _substitutions(seq, snv, compat, parts, int(c), skips)
-        rows = np.flatnonzero(indel_cid == c)
+        seq = reference.raw(reference.contigs[c])
+        rows = snv_rows[snv_at[c] : snv_at[c + 1]]
+        bases[:, rows] = window(seq, spos[rows] - 1, SNV_WINDOW)
+        length[rows] = len(seq)
+        rows = indel_rows[indel_at[c] : indel_at[c + 1]]
         if len(rows):
             batch.gather(seq, rows, int(c))
+    parts = _Parts(skips)
+    snv = (sid[rec], scid, spos, rc, ac, table.line[rec])
+    _substitutions(bases, length, snv, compat, parts, skips)
     _indels(batch, table, indel, sid, parts, reference)
     s, ch, mo, co, po, source = parts.arrays()
     call_skips, accounting = skips.result(row_sample, samples)
