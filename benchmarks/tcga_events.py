@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from nanog1.encoder import losses
 from nanog1.encoder.event_model import EventModel, EventModelConfig
 
 FIELDS = ("channel", "gene", "consequence", "chrom", "bin", "vaf")
@@ -185,23 +186,30 @@ def mask_tokens(ids: dict[str, torch.Tensor], rate: float, gen: torch.Generator)
     return mask | first
 
 
-def mlm_loss(model: EventModel, ids, summary, mask) -> tuple[torch.Tensor, dict[str, float]]:
-    """Cross-entropy of the masked tokens' class and gene (UNK genes not scored)."""
+def mlm_loss(model: EventModel, ids, summary, mask, gene_weights) -> tuple[torch.Tensor, dict[str, float]]:
+    """The masked-event objective (losses.masked_event_loss: class + consequence + capped gene, weighted),
+    with each head's accuracy and its majority-class baseline on this batch's masked tokens."""
     logits = model.masked_logits(ids, summary, mask)
-    channel_t, gene_t = ids["channel"][mask], ids["gene"][mask]
-    l_channel = F.cross_entropy(logits["channel"].float(), channel_t)
-    known = gene_t > 2
-    l_gene = F.cross_entropy(logits["gene"][known].float(), gene_t[known]) if known.any() else l_channel * 0
-    acc = {"channel_acc": (logits["channel"].argmax(-1) == channel_t).float().mean().item(),
-           "gene_acc": (logits["gene"][known].argmax(-1) == gene_t[known]).float().mean().item()}  # fmt: skip
-    return l_channel + l_gene, acc
+    k = logits["gene"].shape[-1] - 1
+    targets = losses.masked_targets(ids, mask, k)
+    stats = {}
+    for name in losses.MASKED_HEADS:
+        t = targets[name]
+        stats[f"{name}_acc"] = (logits[name].argmax(-1) == t).float().mean().item()
+        stats[f"{name}_majority"] = torch.bincount(t).max().item() / len(t)
+    top = targets["gene"] < k
+    if top.any():
+        t = targets["gene"][top]
+        stats["gene_topk_acc"] = (logits["gene"][top].argmax(-1) == t).float().mean().item()
+        stats["gene_topk_majority"] = torch.bincount(t).max().item() / len(t)
+    return losses.masked_event_loss(logits, targets, gene_weights), stats
 
 
 def model_config(args, data: Tokens, mixer: str, n_types: int) -> EventModelConfig:
     """The recipe's shape; mha_rank gets the rank whose parameter count is closest to SAVO's."""
     base = EventModelConfig(vocab_sizes=data.sizes(), n_summary=data.summary.shape[1], hidden=args.hidden,
                             layers=args.layers, rank=args.rank, heads=args.heads, mixer="savo",
-                            dropout=args.dropout, n_types=n_types)  # fmt: skip
+                            dropout=args.dropout, n_types=n_types, gene_top_k=args.gene_top_k)  # fmt: skip
     if mixer == "savo":
         return base
     target = _n_params(base)
@@ -232,6 +240,9 @@ def pretrain(args) -> None:
         torch.manual_seed(args.seed)
         cfg = model_config(args, data, mixer, n_types=0)
         model = EventModel(cfg).to(device)
+        k = model.mlm_heads["gene"].out_features - 1
+        gene_weights = losses.gene_class_weights(data.ids["gene"].cpu().numpy(), k, args.gene_weight_power)
+        gene_weights = gene_weights.to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
         rng, gen = np.random.default_rng(args.seed), torch.Generator(device=device).manual_seed(args.seed)
         rows = np.arange(len(data.lengths))
@@ -246,15 +257,17 @@ def pretrain(args) -> None:
                 set_lr(opt, args.lr, (epoch + i / len(batches)) / args.pt_epochs, warmup=0.05)
                 ids, summ = data.batch(b, args.max_len)
                 with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-                    loss, acc = mlm_loss(model, ids, summ, mask_tokens(ids, args.mask_rate, gen))
+                    mask = mask_tokens(ids, args.mask_rate, gen)
+                    loss, acc = mlm_loss(model, ids, summ, mask, gene_weights)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
                 tot, n = tot + loss.item(), n + 1
                 accs.append(acc)
+            names = sorted(set().union(*accs))
             row = {"epoch": epoch, "loss": tot / n, "seconds": time.perf_counter() - t0,
-                   **{k: float(np.mean([a[k] for a in accs])) for k in accs[0]}}  # fmt: skip
+                   **{k: float(np.nanmean([a.get(k, np.nan) for a in accs])) for k in names}}  # fmt: skip
             log.append(row)
             print(f"pretrain[{mixer}] " + json.dumps(row), flush=True)
             if time.perf_counter() - t0 > args.pt_budget_s:
@@ -274,7 +287,7 @@ def jobs(args) -> list[dict]:
     plan = [(1.0, 0), (0.25, 0), (0.1, 0)] + [(1.0, s) for s in range(1, args.seeds)]
     wanted = [float(f) for f in args.fractions.split(",")]
     for frac, seed in [(f, s) for f, s in plan if f in wanted]:
-        for source in SOURCES:
+        for source in args.sources.split(","):
             for fold in range(args.folds):
                 for mixer, init in (("savo", "pretrained"), ("savo", "scratch"), ("mha_rank", "pretrained"),
                                     ("mha_rank", "scratch")):  # fmt: skip
@@ -453,9 +466,12 @@ def main() -> None:
     ap.add_argument("--pt-budget-s", type=float, default=1e9, help="stop pretraining a mixer after this")
     ap.add_argument("--pt-limit", type=int, default=0, help="pretrain on this many tumours (0 = all)")
     ap.add_argument("--mask-rate", type=float, default=0.15)
+    ap.add_argument("--gene-top-k", type=int, default=256, help="masked-gene head: K commonest genes + other")
+    ap.add_argument("--gene-weight-power", type=float, default=1.0, help="gene class weight = count^-power")
     ap.add_argument("--ft-lr", type=float, default=1e-3)
     ap.add_argument("--ft-epochs", type=int, default=12)
-    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--folds", type=int, default=5, help="fine-tune folds 0..N-1")
+    ap.add_argument("--sources", default=",".join(SOURCES), help="sources to fine-tune on")
     ap.add_argument("--fractions", default="1.0,0.25,0.1", help="labelled shares to fine-tune on")
     ap.add_argument("--seeds", type=int, default=1, help="seeds of the 100 % rows (seed spread)")
     ap.add_argument("--seed", type=int, default=0)

@@ -37,7 +37,9 @@ def test_masked_logits_and_mask_hides_the_token():
     mask = torch.zeros(2, 6, dtype=torch.bool)
     mask[0, 2] = mask[1, 4] = True
     out = model.masked_logits(ids, summary, mask)
-    assert out["channel"].shape == (2, SIZES["channel"]) and out["gene"].shape == (2, SIZES["gene"])
+    assert out["channel"].shape == (2, SIZES["channel"])
+    assert out["consequence"].shape == (2, SIZES["consequence"])
+    assert out["gene"].shape == (2, SIZES["gene"] - 3 + 1)  # every gene of the small vocabulary + other
     changed = {k: v.clone() for k, v in ids.items()}
     changed["gene"][0, 2] = 3 if ids["gene"][0, 2] != 3 else 4  # the masked token's own gene must not leak
     with torch.no_grad():
@@ -53,21 +55,35 @@ def test_out_of_range_id_is_an_error_not_a_modulo():
         model.type_logits(ids, torch.randn(1, 4))
 
 
-def test_catalogue_model_event_view_refuses_out_of_range_ids_and_sizes_tables_to_the_cohort():
-    from types import SimpleNamespace
+def test_catalogue_model_event_view_sizes_tables_to_its_vocabulary_and_refuses_out_of_range_ids():
+    from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig
 
+    vocab = {k: [f"{k}{i}" for i in range(n - 3)] for k, n in SIZES.items()}
+    model = MutationEncoder(MutationEncoderConfig(hidden=8, layers=1, rank=4, heads=2, view="events",
+                                                  event_vocab=vocab, gene_top_k=5)).eval()  # fmt: skip
+    assert {k: t.num_embeddings for k, t in model.embed.tables.items()} == SIZES
+    assert model.cfg.masked_sizes() == {"channel": 10, "consequence": 6, "gene": 6}  # 5 genes + other
+    ids = _ids(1, 4)
+    mask = torch.zeros(1, 4, dtype=torch.bool)
+    mask[0, 1] = True
+    out = model(events=ids, padding_mask=torch.zeros(1, 4, dtype=torch.bool), token_mask=mask)
+    assert out.masked_logits["gene"].shape == (1, 6) and out.masked_logits["channel"].shape == (1, 10)
+    ids["bin"][0, 0] = SIZES["bin"]  # a modulo would have wrapped it onto bin 0
+    with pytest.raises(ValueError, match="'bin'"):
+        model(events=ids)
+    with pytest.raises(ValueError, match="event_vocab"):
+        MutationEncoder(MutationEncoderConfig(view="events"))
+
+
+def test_capped_gene_targets_and_weights_do_not_reward_the_prior():
     import numpy as np
 
-    from nanog1.encoder.loop import _event_table_sizes
-    from nanog1.encoder.model import EventEmbedding, MutationEncoderConfig
+    from nanog1.encoder.losses import gene_class_weights, gene_targets
 
-    emb = EventEmbedding(MutationEncoderConfig(hidden=8, n_chroms=4, n_bins=10))
-    ev = {k: torch.zeros(1, 3, dtype=torch.long) for k in ("channel", "motif", "chrom", "bin")}
-    ev["motif"][0, 0] = -1  # no motif is its own id
-    assert emb(ev).shape == (1, 3, 8)
-    ev["bin"][0, 1] = 10  # was wrapped to bin 0 by a modulo before
-    with pytest.raises(ValueError, match="'bin'"):
-        emb(ev)
-    tokens = {"chrom": np.array([0, 70]), "bin": np.array([5, 30000])}
-    assert _event_table_sizes(SimpleNamespace(tokens=tokens)) == {"n_chroms": 71, "n_bins": 30001}
-    assert _event_table_sizes(SimpleNamespace(tokens=None)) == {}
+    ids = np.array([3, 3, 3, 3, 4, 5, 9, 1])  # commonest-first vocabulary: 3 = the commonest gene; 1 = UNK
+    assert gene_targets(ids, 2).tolist() == [0, 0, 0, 0, 1, 2, 2, 2]  # K = 2, then "other"
+    assert gene_targets(torch.from_numpy(ids), 2).tolist() == [0, 0, 0, 0, 1, 2, 2, 2]
+    w = gene_class_weights(ids, 2).numpy()
+    counts = np.array([4, 1, 3])
+    assert w[1] > w[2] > w[0]  # rarer classes weigh more
+    assert (w * counts).sum() == pytest.approx(counts.sum())  # the average event weighs 1

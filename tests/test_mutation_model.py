@@ -21,6 +21,9 @@ def _cfg(**kw) -> MutationEncoderConfig:
     return MutationEncoderConfig(**(base | kw))
 
 
+VOCAB_SIZES = {"channel": 30, "gene": 12, "consequence": 5, "chrom": 4, "bin": 40, "vaf": 10}
+
+
 def test_catalogue_features_match_numpy():
     rng = np.random.default_rng(0)
     counts = rng.poisson(3.0, size=(4, N_CHANNELS)).astype(np.float64)
@@ -66,10 +69,10 @@ def test_unmeasured_sets_are_padding():
 @pytest.mark.parametrize("pooling", ["cls", "mean"])
 def test_event_view_padded_batch_equals_one_by_one(pooling):
     torch.manual_seed(2)
-    model = MutationEncoder(_cfg(view="events", pooling=pooling)).eval()
+    vocab = {k: [f"{k}{i}" for i in range(n)] for k, n in VOCAB_SIZES.items()}
+    model = MutationEncoder(_cfg(view="events", pooling=pooling, event_vocab=vocab)).eval()
     lengths = [7, 3, 5]
-    highs = {"channel": 200, "motif": 200, "chrom": 24, "bin": 200}  # ids inside the tables (no modulo)
-    seqs = [{k: torch.randint(0, hi, (n,)) for k, hi in highs.items()} for n in lengths]
+    seqs = [{k: torch.randint(1, n + 3, (n_tok,)) for k, n in VOCAB_SIZES.items()} for n_tok in lengths]
     batch = {k: torch.zeros(3, 7, dtype=torch.long) for k in seqs[0]}
     padding = torch.ones(3, 7, dtype=torch.bool)
     for i, (s, n) in enumerate(zip(seqs, lengths, strict=True)):

@@ -11,7 +11,7 @@ from nanog1 import checkpoint as ckpt
 from nanog1.encoder.config import TrainConfig
 from nanog1.encoder.cv import train_val_split
 from nanog1.encoder.data import EVENT_FIELDS, Collate, cohort_arrays, thin_counts
-from nanog1.encoder.loop import CHECKPOINT, TrainingInterrupted, fit
+from nanog1.encoder.loop import CHECKPOINT, TrainingInterrupted, fit, prepare_events
 
 SMALL = dict(hidden=16, layers=1, rank=4, heads=2, batch_size=8, lr=1e-2, warmup_frac=0.05)
 
@@ -86,6 +86,7 @@ def test_thinning_changes_training_and_keeps_counts_bounded(arrays, tmp_path):
 
 def test_thinning_the_event_view_drops_events_not_just_counts(arrays):
     """With thin, the event view's input loses a U(1 - thin, 1) share of events, kept in order."""
+    arrays = prepare_events(TrainConfig(view="events"), arrays)
     rows = np.arange(32)
     off = arrays.tokens["offsets"]
     plain = Collate(arrays, "events", max_events=10_000, train=True)(list(rows))

@@ -46,6 +46,10 @@ class TrainConfig:
     seed: int = 0
     mask_fraction: float = 0.15
     max_events: int = 2048
+    # Event view: genes carried by fewer tumours of the training cohort are UNK; the masked-gene head
+    # predicts the gene_top_k commonest genes + "other" (class-weighted), so it cannot win by the prior.
+    min_gene_tumours: int = 3
+    gene_top_k: int = 256
     recon_weight: float = 0.5
     # Augmentation: each training sample thinned to a U(1 - thin, 1) share of its mutations (catalogue
     # counts binomially; events in the event view), a lower-coverage copy of the same tumour. On PCAWG

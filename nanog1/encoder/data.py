@@ -8,7 +8,7 @@ order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -16,9 +16,10 @@ import torch
 from torch.utils.data import Dataset
 
 from nanog1.errors import UserError
+from nanog1.genomics import event_vocab as ev
 from nanog1.schema import CANCER_TYPE, N_CHANNELS, SET_NAMES, SET_SIZES, TOKENS, channel_padding, row_tokens
 
-EVENT_FIELDS = ("channel", "motif", "chrom", "bin")
+EVENT_FIELDS = ev.FIELDS
 
 
 @dataclass
@@ -33,7 +34,9 @@ class CohortArrays:
     exposures: dict[str, np.ndarray] = field(default_factory=dict)
     signature_names: dict[str, list[str]] = field(default_factory=dict)
     signature_matrices: dict[str, np.ndarray] = field(default_factory=dict)
-    tokens: dict[str, np.ndarray] | None = None
+    tokens: dict | None = None  # the cohort's uns['tokens'] (its own ids and string tables)
+    event_ids: dict[str, np.ndarray] | None = None  # model ids per field + 'offsets' (`with_event_vocab`)
+    event_vocab: ev.EventVocab | None = None  # the vocabulary those ids index
 
     @property
     def n(self) -> int:
@@ -133,8 +136,25 @@ def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int =
         exposures=props,
         signature_names=names,
         signature_matrices=signature_matrices(adata, names),
-        tokens={k: np.asarray(tokens[k]) for k in ("offsets", *EVENT_FIELDS)} if tokens else None,
+        tokens=tokens or None,
     )
+
+
+def with_event_vocab(arrays: CohortArrays, vocab: ev.EventVocab) -> CohortArrays:
+    """The cohort's tokens as a model's ids (values the vocabulary lacks -> UNK; ids checked in range)."""
+    if arrays.tokens is None:
+        raise UserError("the event view needs uns['tokens'] in the cohort (ingest it from VCF/MAF files)")
+    ids = ev.encode(arrays.tokens, vocab)
+    ev.check_ids(ids, vocab.sizes())
+    offsets = np.asarray(arrays.tokens["offsets"], dtype=np.int64)
+    return replace(arrays, event_ids=ids | {"offsets": offsets}, event_vocab=vocab)
+
+
+def for_model(arrays: CohortArrays, encoder_config: dict) -> CohortArrays:
+    """Arrays as a saved model reads them: event ids in the model's own vocabulary (event view)."""
+    if encoder_config.get("view") != "events":
+        return arrays
+    return with_event_vocab(arrays, ev.EventVocab(values=encoder_config["event_vocab"]))
 
 
 def keep_shares(n: int, thin: float) -> torch.Tensor | None:
@@ -203,7 +223,7 @@ class Collate:
         thin: float = 0.0,
         set_dropout: float = 0.0,
     ):
-        if view == "events" and arrays.tokens is None:
+        if view == "events" and arrays.event_ids is None:
             raise UserError("the event view needs uns['tokens'] in the cohort (ingest from VCF/MAF files)")
         self.a, self.view, self.max_events, self.train = arrays, view, max_events, train
         self.thin = thin if train else 0.0
@@ -237,7 +257,7 @@ class Collate:
         return pool[np.linspace(0, len(pool) - 1, self.max_events).round().astype(np.int64)]
 
     def _events(self, ix: np.ndarray, keep: torch.Tensor | None = None) -> dict:
-        tok, off = self.a.tokens, self.a.tokens["offsets"]
+        tok, off = self.a.event_ids, self.a.event_ids["offsets"]
         shares = [None] * len(ix) if keep is None else keep[:, 0].tolist()
         picks = [off[i] + self._pick(int(off[i + 1] - off[i]), k) for i, k in zip(ix, shares, strict=True)]
         length = max(1, max(len(p) for p in picks))

@@ -10,7 +10,7 @@ import torch
 
 from nanog1.encoder.cohort_io import read, write
 from nanog1.encoder.config import TrainConfig
-from nanog1.encoder.data import cohort_arrays
+from nanog1.encoder.data import cohort_arrays, for_model
 from nanog1.encoder.inference import LossContext, Predictions, predict
 from nanog1.encoder.loop import MODEL, load_model
 from nanog1.errors import UserError
@@ -28,6 +28,7 @@ def apply_model(
     model, saved = loaded if loaded is not None else load_model(Path(run_dir) / MODEL, device)
     cfg = TrainConfig.from_dict(saved["train_config"])
     arrays = cohort_arrays(adata, classes=list(saved["classes"]) or None, min_class_size=1)
+    arrays = for_model(arrays, saved["encoder_config"])  # event view: the model's own vocabulary
     padding = scoring_padding(arrays.channel_padding, saved["channel_padding"].numpy(), source=str(run_dir))
     ctx = LossContext(task=cfg.task, view=cfg.view, channel_padding=torch.from_numpy(padding).to(device))
     pred = predict(

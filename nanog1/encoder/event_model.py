@@ -7,8 +7,10 @@ linear map of the tumour's summary over all of its mutations (each measured chan
 log burden, consequence shares; `event_vocab.summary_features`), so a tumour whose mutations were
 capped still carries its whole catalogue.
 
-Heads: cancer type from the CLS state; masked-mutation pretraining predicts a masked token's
-class and gene from its neighbours (every field of a masked token is replaced by the MASK id).
+Heads: cancer type from the CLS state; masked-mutation pretraining predicts a masked token's class,
+consequence and gene (the `gene_top_k` commonest genes of a commonest-first vocabulary, or "other")
+from its neighbours and the tumour's summary (every field of a masked token is replaced by the MASK id;
+losses.masked_event_loss).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class EventModelConfig:
     mixer: str = "savo"
     dropout: float = 0.1
     n_types: int = 0
+    gene_top_k: int = 256
     packed: bool = True  # on CUDA, run the stack on the packed real tokens (ragged kernel), not the padding
 
     def stack_config(self) -> StackConfig:
@@ -91,7 +94,9 @@ class EventModel(nn.Module):
         self.in_norm = nn.LayerNorm(h)
         self.stack = Stack(cfg.stack_config())
         self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types else None
-        self.mlm_heads = nn.ModuleDict({k: nn.Linear(h, cfg.vocab_sizes[k]) for k in ("channel", "gene")})
+        sizes = {"channel": cfg.vocab_sizes["channel"], "consequence": cfg.vocab_sizes["consequence"],
+                 "gene": min(cfg.gene_top_k, cfg.vocab_sizes["gene"] - MASK_ID - 1) + 1}  # fmt: skip
+        self.mlm_heads = nn.ModuleDict({k: nn.Linear(h, n) for k, n in sizes.items()})
 
     def encode(
         self, ids: dict[str, torch.Tensor], summary: torch.Tensor | None, mask: torch.Tensor | None = None
@@ -133,6 +138,6 @@ class EventModel(nn.Module):
         return self.encode(ids, summary)[:, 0]
 
     def masked_logits(self, ids, summary, mask) -> dict[str, torch.Tensor]:
-        """Class and gene logits of the masked tokens [n_masked, vocab]."""
+        """Class, consequence and capped-gene logits of the masked tokens [n_masked, classes]."""
         h = self.encode(ids, summary, mask)[:, 1:][mask]
         return {k: head(h) for k, head in self.mlm_heads.items()}

@@ -20,7 +20,7 @@ from nanog1 import checkpoint as ckpt
 from nanog1.encoder.cohort_io import read
 from nanog1.encoder.config import TYPE_TASK, TrainConfig
 from nanog1.encoder.cv import train_val_split
-from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, cohort_arrays, require_types
+from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, cohort_arrays, for_model, require_types
 from nanog1.encoder.inference import predict
 from nanog1.encoder.loop import (
     MODEL,
@@ -181,6 +181,7 @@ def finetune_cohort(
     )
     arrays = cohort_arrays(read(cohort), min_class_size=fcfg.min_class_size)
     require_types(arrays, "fine-tuning", source=cohort)
+    arrays = for_model(arrays, saved["encoder_config"])  # event view: the pretrained run's vocabulary
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs hold what the run needs
     tr, te = split_new_cohort(arrays.labels, fcfg)
     tracker = Tracker(

@@ -26,6 +26,8 @@ class LossContext:
     signatures: dict[str, torch.Tensor] = field(default_factory=dict)
     mask_fraction: float = 0.15
     recon_weight: float = 0.5
+    gene_top_k: int = 0  # event view: the masked-gene head's K (its K + 1 classes: the K commonest + other)
+    gene_weights: torch.Tensor | None = None  # event view: weights of those K + 1 classes
 
 
 def autocast(device: torch.device, enabled: bool):
@@ -69,7 +71,8 @@ def batch_loss(
         )
     if pretrain:
         if ctx.view == "events":
-            parts["loss_masked"] = losses.masked_event_loss(out, batch["events"]["channel"], token_mask)
+            targets = losses.masked_targets(batch["events"], token_mask, ctx.gene_top_k)
+            parts["loss_masked"] = losses.masked_event_loss(out.masked_logits, targets, ctx.gene_weights)
         else:
             parts["loss_masked"] = losses.masked_catalogue_loss(out, batch["counts"], token_mask)
     total = sum(parts.values())
@@ -141,3 +144,41 @@ def mean_loss(model, arrays, indices, ctx, device, batch_size=64, max_events=204
         total += float(loss) * len(batch["index"])
         n += len(batch["index"])
     return total / max(n, 1)
+
+
+@torch.no_grad()
+def masked_accuracy(
+    model, arrays, indices, ctx: LossContext, device, batch_size=64, max_events=2048, amp=True, seed=0
+) -> dict[str, float]:
+    """Event view: accuracy of each masked-event head on `indices` under a seeded mask, beside the
+    majority baseline (the share of the commonest target among the same masked events), so a head that
+    only learned the prior reads as level with it. `gene_topk` scores the events whose gene is among
+    the K commonest (the "other" class left out)."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    hits: dict[str, list] = {k: [] for k in losses.MASKED_HEADS}
+    truth: dict[str, list] = {k: [] for k in losses.MASKED_HEADS}
+    for batch in _eval_batches(arrays, indices, ctx, batch_size, max_events):
+        mask = losses.draw_token_mask(batch["event_padding"], ctx.mask_fraction, gen).to(device)
+        batch = to_device(batch, device)
+        with autocast(device, amp):
+            out = model(counts=batch["counts"], padding_mask=batch["event_padding"], token_mask=mask,
+                        events=batch["events"])  # fmt: skip
+        targets = losses.masked_targets(batch["events"], mask, ctx.gene_top_k)
+        for k in losses.MASKED_HEADS:
+            hits[k].append((out.masked_logits[k].argmax(-1) == targets[k]).cpu())
+            truth[k].append(targets[k].cpu())
+    scores = {}
+    for k in losses.MASKED_HEADS:
+        hit, t = torch.cat(hits[k]), torch.cat(truth[k])
+        scores |= _accuracy_and_majority(k, hit, t)
+    gene, hit = torch.cat(truth["gene"]), torch.cat(hits["gene"])
+    top = gene < ctx.gene_top_k
+    return scores | _accuracy_and_majority("gene_topk", hit[top], gene[top])
+
+
+def _accuracy_and_majority(name: str, hit: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+    if not len(target):
+        return {}
+    return {f"masked_acc_{name}": float(hit.float().mean()),
+            f"masked_majority_{name}": float(torch.bincount(target).max()) / len(target)}  # fmt: skip

@@ -21,13 +21,22 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from nanog1 import checkpoint as ckpt
 from nanog1.encoder.config import TYPE_TASKS, TrainConfig
-from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, require_types
+from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, require_types, with_event_vocab
 from nanog1.encoder.distributed import DistInfo
-from nanog1.encoder.inference import LossContext, autocast, batch_loss, mean_loss, predict, to_device
-from nanog1.encoder.losses import class_weights
+from nanog1.encoder.inference import (
+    LossContext,
+    autocast,
+    batch_loss,
+    masked_accuracy,
+    mean_loss,
+    predict,
+    to_device,
+)
+from nanog1.encoder.losses import class_weights, gene_class_weights
 from nanog1.encoder.metrics import classification_metrics, mean_cosine
 from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig, count_parameters
 from nanog1.errors import UserError
+from nanog1.genomics.event_vocab import build_vocab
 from nanog1.io import atomic_write_text
 from nanog1.optim import build_optimizer
 from nanog1.progress import bar, epoch_line, report
@@ -70,18 +79,26 @@ def encoder_config(cfg: TrainConfig, arrays: CohortArrays) -> MutationEncoderCon
         view=cfg.view,
         n_types=len(arrays.classes) if wants_types else 0,
         exposure_sizes={k: v.shape[1] for k, v in arrays.exposures.items()} if wants_expo else {},
-        **_event_table_sizes(arrays),
+        **_event_fields(cfg, arrays),
     )
 
 
-def _event_table_sizes(arrays: CohortArrays) -> dict[str, int]:
-    """Chromosome and bin tables large enough for every id of the cohort's tokens (no modulo anywhere)."""
-    base = MutationEncoderConfig()
-    tok = arrays.tokens
-    if not tok or len(tok["chrom"]) == 0:
+def _event_fields(cfg: TrainConfig, arrays: CohortArrays) -> dict:
+    """Event view: the vocabulary the ids index (saved with the model) and the masked-gene head's K."""
+    if cfg.view != "events":
         return {}
-    return {"n_chroms": max(base.n_chroms, int(tok["chrom"].max()) + 1),
-            "n_bins": max(base.n_bins, int(tok["bin"].max()) + 1)}  # fmt: skip
+    if arrays.event_vocab is None:
+        raise UserError("the event view needs uns['tokens'] in the cohort (ingest it from VCF/MAF files)")
+    return {"event_vocab": arrays.event_vocab.values, "gene_top_k": cfg.gene_top_k}
+
+
+def prepare_events(cfg: TrainConfig, arrays: CohortArrays) -> CohortArrays:
+    """Event view: a vocabulary built from the training cohort's tokens (labels unused) and its ids."""
+    if cfg.view != "events":
+        return arrays
+    if arrays.tokens is None:
+        raise UserError("the event view needs uns['tokens'] in the cohort (ingest it from VCF/MAF files)")
+    return with_event_vocab(arrays, build_vocab([arrays.tokens], {"gene": cfg.min_gene_tumours}))
 
 
 def loss_context(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray, device) -> LossContext:
@@ -97,7 +114,16 @@ def loss_context(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray, 
         signatures={k: torch.from_numpy(v).to(device) for k, v in arrays.signature_matrices.items()},
         mask_fraction=cfg.mask_fraction,
         recon_weight=cfg.recon_weight,
+        **_masked_gene_head(cfg, arrays, device),
     )
+
+
+def _masked_gene_head(cfg: TrainConfig, arrays: CohortArrays, device) -> dict:
+    """Event view: the gene head's K (the vocabulary may hold fewer genes) and its class weights."""
+    if cfg.view != "events" or arrays.event_vocab is None:
+        return {}
+    k = min(cfg.gene_top_k, len(arrays.event_vocab.values["gene"]))
+    return {"gene_top_k": k, "gene_weights": gene_class_weights(arrays.event_ids["gene"], k).to(device)}
 
 
 def validation_metrics(model, arrays, val_idx, ctx, cfg, device) -> dict[str, float]:
@@ -106,6 +132,9 @@ def validation_metrics(model, arrays, val_idx, ctx, cfg, device) -> dict[str, fl
         "val_loss": mean_loss(model, arrays, val_idx, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
     }
     pred = predict(model, arrays, val_idx, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
+    if cfg.view == "events" and cfg.task in ("pretrain", "multitask"):
+        masked = masked_accuracy(model, arrays, val_idx, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
+        out.update({f"val_{k}": v for k, v in masked.items()})
     if pred.proba is not None:
         out.update(
             {
@@ -259,7 +288,10 @@ def fit(
     stop_after_epochs: int | None = None,
     mlflow_run_id: str = "",
 ) -> FitResult:
-    """Train on `train_idx`, validate on `val_idx`, checkpoint each epoch, return the best model."""
+    """Train on `train_idx`, validate on `val_idx`, checkpoint each epoch, return the best model.
+    Event view: arrays without event ids get a vocabulary from their own tokens (`prepare_events`)."""
+    if cfg.view == "events" and arrays.event_vocab is None:
+        arrays = prepare_events(cfg, arrays)
     dist_info = dist_info or DistInfo()
     device, run_dir = dist_info.device, Path(run_dir)
     ckpt.seed_everything(cfg.seed)

@@ -8,14 +8,18 @@ Two input views share one encoder body and one set of task heads:
   share of its set (scaled by the set size so a flat spectrum gives 1) and of log1p(set burden).
   Channel sets a cohort did not measure are key-padding, so an SBS96-only cohort routes over its
   96 tokens alone.
-* event view: one token per mutation event (channel + 5-mer motif + chromosome + 1 Mb bin
-  embeddings), ragged sequences padded with a key-padding mask.
+* event view: one token per mutation, the sum of one embedding per field (class, gene, consequence,
+  chromosome, position bin, VAF bin) over the model's own vocabularies (`event_vocab`, built from the
+  training cohort and saved in this config; unseen values are UNK, an id outside a table is an error;
+  nanog1.genomics.event_vocab), ragged sequences padded with a key-padding mask.
 
-With `summary` (default), the CLS token starts from a linear embedding of the whole catalogue and the
-pooled embedding is the CLS token's final state (`pooling="cls"`).
+With `summary` (default), the CLS token starts from a linear embedding of the whole catalogue (in the
+event view too: both views in one model, so a tumour whose events were capped keeps its whole
+spectrum) and the pooled embedding is the CLS token's final state (`pooling="cls"`).
 
 Heads: cancer type (logits), signature exposures per channel set (log-probabilities on the
-simplex), masked-token pretraining (log1p count of a masked channel; channel id of a masked event),
+simplex), masked-token pretraining (log1p count of a masked channel; for a masked event: its class,
+its consequence and its gene among the `gene_top_k` commonest or "other", see losses.masked_event_loss),
 and the pooled embedding itself.
 """
 
@@ -28,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nanog1.core import Stack, StackConfig
+from nanog1.encoder.event_model import MASK_ID, FieldEmbedding
 from nanog1.schema import N_CHANNELS, SET_SIZES  # the cohort layout, in column order
 
 
@@ -47,9 +52,23 @@ class MutationEncoderConfig:
     view: str = "catalogue"
     n_types: int = 0
     exposure_sizes: dict[str, int] = field(default_factory=dict)
+    # Event view: value lists per field (model id = 3 + position; 0 pad, 1 UNK, 2 MASK), commonest first.
+    event_vocab: dict[str, list[str]] = field(default_factory=dict)
+    gene_top_k: int = 256  # masked-gene head: the K commonest genes of the vocabulary + "other"
+    # Tables of the earlier event view (channel/motif/chrom/bin ids): read from old model.pt files, unused.
     n_motifs: int = 1025
     n_chroms: int = 64
     n_bins: int = 4096
+
+    def event_sizes(self) -> dict[str, int]:
+        """Embedding-table size of every event field (3 specials + the vocabulary's values)."""
+        return {k: 3 + len(v) for k, v in self.event_vocab.items()}
+
+    def masked_sizes(self) -> dict[str, int]:
+        """Classes of each masked-event head: class and consequence tables, capped genes + other."""
+        sizes = self.event_sizes()
+        return {"channel": sizes["channel"], "consequence": sizes["consequence"],
+                "gene": min(self.gene_top_k, len(self.event_vocab["gene"])) + 1}  # fmt: skip
 
     def stack_config(self) -> StackConfig:
         """The core Stack configuration: bidirectional, pre-norm, GELU FFN."""
@@ -138,42 +157,6 @@ class CatalogueSummary(nn.Module):
         return self.proj(x)
 
 
-class EventEmbedding(nn.Module):
-    """Mutation-event tokens: channel + motif + chromosome + genomic-bin embeddings.
-
-    Table sizes come from the config (`encoder_config` sizes them to the training cohort's tokens); an id
-    outside its table is an error, never wrapped around: with a modulo, chr3:100 Mb and chr1:181.5 Mb
-    shared a bin embedding at --bin-size 100000.
-    """
-
-    def __init__(self, cfg: MutationEncoderConfig):
-        super().__init__()
-        self.channel = nn.Embedding(N_CHANNELS + 1, cfg.hidden)  # last id = [MASK]
-        self.motif = nn.Embedding(cfg.n_motifs, cfg.hidden)  # last id = no motif (-1)
-        self.chrom = nn.Embedding(cfg.n_chroms, cfg.hidden)
-        self.bin = nn.Embedding(cfg.n_bins, cfg.hidden)
-
-    def forward(self, events: dict[str, torch.Tensor]) -> torch.Tensor:
-        """events: 'channel', 'motif' (-1 = none), 'chrom', 'bin' as [B, L] integer tensors."""
-        motif = torch.where(events["motif"] < 0, self.motif.num_embeddings - 1, events["motif"])
-        parts = (("channel", events["channel"], self.channel), ("motif", motif, self.motif),
-                 ("chrom", events["chrom"], self.chrom), ("bin", events["bin"], self.bin))  # fmt: skip
-        out = None
-        for name, ids, table in parts:
-            _check_range(name, ids, table.num_embeddings)
-            out = table(ids) if out is None else out + table(ids)
-        return out
-
-
-def _check_range(name: str, ids: torch.Tensor, size: int) -> None:
-    """Refuse event ids outside [0, size): the model was built for a smaller vocabulary."""
-    if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= size):
-        raise ValueError(
-            f"event field {name!r}: id {int(ids.max())} outside the model's table of {size}; "
-            "the cohort's tokens need a model built for them (see encoder_config)"
-        )
-
-
 @dataclass
 class EncoderOutput:
     """What one forward pass gives: the pooled embedding, token states and every head's output."""
@@ -183,6 +166,7 @@ class EncoderOutput:
     type_logits: torch.Tensor | None
     exposure_logp: dict[str, torch.Tensor]
     masked_pred: torch.Tensor
+    masked_logits: dict[str, torch.Tensor] = field(default_factory=dict)  # event view: [n_masked, classes]
 
 
 # DDP finds the output's tensors through torch's pytree: an unregistered dataclass is one opaque leaf,
@@ -202,14 +186,16 @@ class MutationEncoder(nn.Module):
             self.embed = CatalogueEmbedding(h)
             self.masked_head = nn.Linear(h, 1)
         elif cfg.view == "events":
-            self.embed = EventEmbedding(cfg)
-            self.masked_head = nn.Linear(h, N_CHANNELS)
+            if not cfg.event_vocab:
+                raise ValueError("the event view needs event_vocab (built from the training cohort)")
+            self.embed = FieldEmbedding(cfg.event_sizes(), h)
+            self.masked_heads = nn.ModuleDict({k: nn.Linear(h, n) for k, n in cfg.masked_sizes().items()})
         else:
             raise ValueError(f"unknown view {cfg.view!r}; expected 'catalogue' or 'events'")
         if cfg.pooling not in ("cls", "mean"):
             raise ValueError(f"unknown pooling {cfg.pooling!r}; expected 'cls' or 'mean'")
         self.cls = nn.Parameter(torch.randn(h) * 0.02)
-        self.summary = CatalogueSummary(h) if cfg.summary and cfg.view == "catalogue" else None
+        self.summary = CatalogueSummary(h) if cfg.summary else None
         self.in_norm = nn.LayerNorm(h)
         self.stack = Stack(cfg.stack_config())
         self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types > 0 else None
@@ -228,12 +214,18 @@ class MutationEncoder(nn.Module):
             x = self.embed(counts, token_mask)
             if self.summary is not None:
                 cls = self._summary(counts, padding_mask, token_mask).to(x.dtype)
-        else:
-            ev = dict(events)
-            if token_mask is not None:
-                ev["channel"] = torch.where(token_mask, N_CHANNELS, ev["channel"])
-            x = self.embed(ev)
-        return self._encode(x, padding_mask, cls)
+            return self._encode(x, padding_mask, cls)
+        ev = {k: events[k] for k in self.embed.tables}
+        if token_mask is not None:  # every field of a masked event hidden
+            ev = {k: torch.where(token_mask, MASK_ID, v) for k, v in ev.items()}
+        x = self.embed(ev)
+        if self.summary is not None and counts is not None:  # unmeasured sets: zero counts; thinned alike
+            cls = (self.cls + self.summary(counts.to(x.dtype))).to(x.dtype)
+        out = self._encode(x, padding_mask, cls)
+        if token_mask is not None:
+            states = out.tokens[token_mask]
+            out.masked_logits = {k: head(states) for k, head in self.masked_heads.items()}
+        return out
 
     def _summary(self, counts, padding_mask, token_mask) -> torch.Tensor:
         hidden = None
@@ -263,7 +255,9 @@ class MutationEncoder(nn.Module):
             exposure_logp={
                 k: F.log_softmax(head(pooled).float(), -1) for k, head in self.exposure_heads.items()
             },
-            masked_pred=self.masked_head(tokens).squeeze(-1),
+            masked_pred=(  # event view: per-head logits of the masked events, in masked_logits
+                self.masked_head(tokens).squeeze(-1) if self.cfg.view == "catalogue" else tokens.new_zeros(())
+            ),
         )
 
 

@@ -30,6 +30,7 @@ from nanog1.encoder.loop import (
     load_model,
     loss_context,
     peek_run_id,
+    prepare_events,
     save_model,
     write_json,
 )
@@ -169,7 +170,7 @@ def train_adata(
     run_dir.mkdir(parents=True, exist_ok=True)
     dist_info = distributed.setup()
     try:  # the cohort has what the task needs (channels, labels, exposures): say which file lacks it
-        arrays = cohort_arrays(adata, min_class_size=cfg.min_class_size)
+        arrays = prepare_events(cfg, cohort_arrays(adata, min_class_size=cfg.min_class_size))
         encoder_config(cfg, arrays)
     except UserError as err:
         raise UserError(f"{cohort}: {err}") from None

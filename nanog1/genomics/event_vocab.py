@@ -14,9 +14,10 @@ the cohort's own tables. Those ids differ between cohorts, so a model keeps its 
   alt / (alt + ref)); UNK where the input had no read counts.
 
 Model ids: 0 = padding, 1 = unknown (a value the vocabulary has not seen: a rare gene, a new bin),
-2 = the mask of masked-mutation pretraining, then the vocabulary's values. `encode` maps unseen values
-to UNK; `check_ids` refuses an id out of range: an error, never a modulo (two values must not share an
-embedding row).
+2 = the mask of masked-mutation pretraining, then the vocabulary's values, commonest first (by the
+number of tumours carrying the value; ties by name), so the K commonest genes are ids 3..K+2.
+`encode` maps unseen values to UNK; `check_ids` refuses an id out of range: an error, never a modulo
+(two values must not share an embedding row).
 
 Hypermutated tumours: `cap_per_tumour` keeps a deterministic random sample of at most ``max_events``
 mutations of a tumour (seeded by CRC32 of its name, so a tumour always keeps the same ones), in genomic
@@ -114,7 +115,8 @@ class EventVocab:
 
 def build_vocab(cohorts: list[dict], min_tumours: dict[str, int] | None = None) -> EventVocab:
     """Vocabulary of every field over the tokens of one or more cohorts. A value is kept when it occurs
-    in at least `min_tumours[field]` tumours (default 1; {'gene': 3} sends genes of 1-2 tumours to UNK)."""
+    in at least `min_tumours[field]` tumours (default 1; {'gene': 3} sends genes of 1-2 tumours to UNK).
+    Values are ordered by that tumour count, highest first, then by name."""
     min_tumours = min_tumours or {}
     seen: dict[str, pd.Series] = {}
     for tokens in cohorts:
@@ -123,7 +125,13 @@ def build_vocab(cohorts: list[dict], min_tumours: dict[str, int] | None = None) 
             pairs = pd.DataFrame({"row": rows, "v": strings[name]})
             n = pairs[pairs["v"] != ""].drop_duplicates()["v"].value_counts()
             seen[name] = n if name not in seen else seen[name].add(n, fill_value=0)
-    return EventVocab({k: sorted(n.index[n >= min_tumours.get(k, 1)]) for k, n in seen.items()})
+    return EventVocab({k: _commonest_first(n[n >= min_tumours.get(k, 1)]) for k, n in seen.items()})
+
+
+def _commonest_first(counts: pd.Series) -> list[str]:
+    """Values by count, highest first, ties by name."""
+    frame = pd.DataFrame({"v": counts.index.astype(str), "n": counts.to_numpy()})
+    return frame.sort_values(["n", "v"], ascending=[False, True])["v"].tolist()
 
 
 def encode(tokens: dict, vocab: EventVocab) -> dict[str, np.ndarray]:

@@ -34,8 +34,8 @@ SLOTS: tuple[ExtraSlot, ...] = (
          "--sheet-policy", "--duplicates", "--max-skip-fraction", "--check-only"})),
     ExtraSlot(("signatures",), ("signatures", "fit"), frozenset({"--out", "--mlflow"})),
     ExtraSlot(("train",), ("train",), frozenset(
-        {"--out", "--task", "--mixer", "--epochs", "--hidden", "--layers", "--rank", "--heads", "--seed",
-         "--experiment", "--tracking-uri", "--resume"})),
+        {"--out", "--task", "--mixer", "--view", "--epochs", "--hidden", "--layers", "--rank", "--heads",
+         "--seed", "--experiment", "--tracking-uri", "--resume"})),
     ExtraSlot(("finetune",), ("finetune",), frozenset(
         {"--from", "--out", "--epochs", "--freeze-encoder", "--test-fraction", "--train-fraction", "--seed",
          "--experiment", "--tracking-uri"})),

@@ -15,6 +15,7 @@ _RECORD = [*NANOG1, "pipeline", "record-run", RUN_DIR, "--tracking-uri", TRACKIN
 _TRAIN_PARAMS = dict(
     task=_TRAIN["task"],
     mixer=_TRAIN["mixer"],
+    view=_TRAIN["view"],
     epochs=_TRAIN["epochs"],
     hidden=_TRAIN["hidden"],
     layers=_TRAIN["layers"],
@@ -29,7 +30,7 @@ _MEMBER_DIRS = [f"{OUT}/run_seed{SEED + k}" for k in range(1, _TRAIN["ensemble"]
 _EVAL_RUNS = [arg for d in [RUN_DIR, *_MEMBER_DIRS] for arg in ("--run", d)]
 _TRAIN_SHELL = (
     "{_TRAIN_LAUNCH:q} train {input:q} --out {params.run_dir:q} --task {params.task:q}"
-    " --mixer {params.mixer:q} --epochs {params.epochs:q} --hidden {params.hidden:q}"
+    " --mixer {params.mixer:q} --view {params.view:q} --epochs {params.epochs:q} --hidden {params.hidden:q}"
     " --layers {params.layers:q} --rank {params.rank:q} --heads {params.heads:q} --seed {params.seed:q}"
     " --experiment {params.experiment:q} --tracking-uri {params.tracking:q} --resume {params.extra:q}"
     " > {log:q} 2>&1"
