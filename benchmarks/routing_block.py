@@ -62,10 +62,27 @@ def block_step(module, batch: int, length: int, mask: torch.Tensor | None):
     return step
 
 
+def graphed(step) -> float:
+    """Median ms of ``step`` replayed from a CUDA graph: its device time without the host's.
+
+    PyTorch's whole-network capture: warm up on a side stream (autotuning included), then capture."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            step()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        step()
+    return bench(graph.replay)
+
+
 def rows_at(length: int, causal: bool, mask_kind: str | None = None, kinds=("savo", "qcompass"),
-            paths=("sdpa", "kernel", "auto"), repeat: int = 1) -> list[dict]:
+            paths=("sdpa", "kernel", "auto"), repeat: int = 1, graph: bool = False) -> list[dict]:
     """One row per (mixer, path) at this L; with ``repeat`` > 1 each is timed that many times (median
-    kept, min and max too: at short L the eager step is host-bound and moves between timings)."""
+    kept, min and max too: at short L the eager step is host-bound and moves between timings);
+    ``graph`` adds the step's CUDA-graph replay time (``graph_ms``: device time, host time taken out)."""
     batch = max(1, TOKENS // length)
     mask = padding_mask(mask_kind, batch, length)
     out = []
@@ -81,6 +98,8 @@ def rows_at(length: int, causal: bool, mask_kind: str | None = None, kinds=("sav
                 step = block_step(module, batch, length, mask)
                 times = sorted(bench(step) for _ in range(repeat))
                 row.update(ms=times[len(times) // 2], min_ms=times[0], max_ms=times[-1])
+                if graph:
+                    row["graph_ms"] = graphed(step)
         except RuntimeError as err:  # e.g. flash refusing a mask: report, keep the table
             row["error"] = str(err).splitlines()[0][:100]
         out.append(row)
@@ -120,6 +139,14 @@ def print_table(rows: list[dict]) -> None:
                  ("qcompass", "kernel"), ("qcompass", "auto")]]
         print(f"| {key[0]} | {b} | {key[1]} | {key[2]} | " + " | ".join(f"{c:.3f}" for c in cells)
               + f" | {best / got[('savo', 'auto')]:.2f}× | {best / got[('qcompass', 'auto')]:.2f}× |")
+
+
+def print_graph_table(rows: list[dict]) -> None:
+    """Eager ms and CUDA-graph ms per row (host-bound rows shrink in the graph)."""
+    for r in rows:
+        if "graph_ms" in r:
+            print(f"graph {r['kind']:8s} {r['path']:12s} L={r['L']:6d} causal={r['causal']!s:5} "
+                  f"mask={r['mask']:9s} eager {r['ms']:.3f} ms  graph {r['graph_ms']:.3f} ms")
 
 
 def qdelta_rows(lengths: list[int]) -> list[dict]:
@@ -169,6 +196,66 @@ def profile_steps(step, n: int, title: str) -> None:
     print(prof.key_averages().table(sort_by="cuda_time_total", row_limit=14, max_name_column_width=50))
 
 
+def sdpa_rows(lengths: list[int]) -> list[dict]:
+    """SAVO's routing op alone on SDPA (bf16 fwd+bwd, 8 heads, q/k 8 wide, one shared 64-wide value head,
+    32k tokens): the forms route() could hand to SDPA, per backend, with the backend torch picks.
+
+    ``padded+expand``: q/k zero-padded to 64, v expanded over the heads (stride 0); ``padded+copy``: v
+    copied to 8 heads; ``narrow``: q/k left 8 wide (unequal widths), v copied. MHA rows: q, k, v 64 wide.
+    """
+    from torch.nn.attention import SDPBackend
+
+    backends = {"default": None, "cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+                "efficient": SDPBackend.EFFICIENT_ATTENTION}
+    out = []
+    for causal in (True, False):
+        for length in lengths:
+            for form in ("padded+expand", "padded+copy", "narrow", "mha"):
+                for name, backend in backends.items():
+                    row = dict(form=form, backend=name, L=length, B=max(1, TOKENS // length), causal=causal)
+                    try:
+                        row.update(sdpa_time(form, backend, row["B"], length, causal))
+                    except RuntimeError as err:
+                        row["error"] = str(err).splitlines()[0][:90]
+                    out.append(row)
+                    print(json.dumps(row), flush=True)
+            torch.cuda.empty_cache()
+    return out
+
+
+def sdpa_time(form: str, backend, batch: int, length: int, causal: bool) -> dict:
+    """ms of one SDPA form's fwd+bwd (see :func:`sdpa_rows`) and, on the default dispatch, torch's pick."""
+    import torch.nn.functional as F
+    from torch.nn.attention import sdpa_kernel
+
+    def leaf(*shape):
+        return torch.randn(*shape, device="cuda", dtype=torch.bfloat16, requires_grad=True)
+    if form == "mha":
+        q, k, v = (leaf(batch, HEADS, length, 64) for _ in range(3))
+    else:
+        q, k, v = leaf(batch, HEADS, length, 8), leaf(batch, HEADS, length, 8), leaf(batch, 1, length, 64)
+
+    def make():
+        if form == "mha":
+            return q, k, v
+        wide = v.expand(-1, HEADS, -1, -1)
+        if form == "padded+expand":
+            return F.pad(q, (0, 56)), F.pad(k, (0, 56)), wide
+        if form == "padded+copy":
+            return F.pad(q, (0, 56)), F.pad(k, (0, 56)), wide.contiguous()
+        return q, k, wide.contiguous()
+
+    def step():
+        with contextlib.nullcontext() if backend is None else sdpa_kernel([backend]):
+            y = F.scaled_dot_product_attention(*make(), is_causal=causal, scale=8 ** -0.5)
+        y.backward(torch.ones_like(y))
+    step()
+    row = {"ms": bench(step)}
+    if backend is None:
+        row["picked"] = int(torch._fused_sdp_choice(*[t.detach() for t in make()], is_causal=causal))
+    return row
+
+
 def op_step(layer, batch: int, length: int, causal: bool, qdelta_fused):
     """fwd+bwd of the fused Q-Delta op alone on the layer's own streams (both scans if bidirectional)."""
     x = torch.randn(batch, length, HIDDEN, device="cuda")
@@ -215,13 +302,16 @@ def main() -> None:
     parser.add_argument("--paths", default="sdpa,kernel,auto")
     parser.add_argument("--repeat", type=int, default=1, help="timings per row (median, min, max kept)")
     parser.add_argument("--profile-block", type=int, default=0, help="profile the blocks at this L")
+    parser.add_argument("--graph", action="store_true", help="also time each block as a CUDA-graph replay")
+    parser.add_argument("--sdpa-lengths", default="", help="time SAVO's op on each SDPA form at these L")
     parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_block.json"))
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     print(torch.cuda.get_device_name(), "torch", torch.__version__, "triton", triton.__version__, flush=True)
     lengths = [int(n) for n in args.lengths.split(",")]
     rows: list[dict] = []
-    sel = dict(kinds=args.kinds.split(","), paths=args.paths.split(","), repeat=args.repeat)
+    sel = dict(kinds=args.kinds.split(","), paths=args.paths.split(","), repeat=args.repeat, graph=args.graph)
+    sdpa = sdpa_rows([int(n) for n in args.sdpa_lengths.split(",")]) if args.sdpa_lengths else []
     for causal, name in ((True, "causal"), (False, "bidir")):
         if name not in skip:
             for length in lengths:
@@ -233,8 +323,13 @@ def main() -> None:
     if args.profile_block:
         profile_blocks(args.profile_block)
     with open(args.out, "w") as fh:
-        json.dump({"block": rows, "qdelta": qd}, fh, indent=1)
-    print_table(rows)
+        json.dump({"block": rows, "qdelta": qd, "sdpa": sdpa}, fh, indent=1)
+    if rows:
+        print_table(rows)
+    print_graph_table(rows)
+    for r in sdpa:
+        print(f"sdpa {r['form']:14s} {r['backend']:9s} L={r['L']:6d} causal={r['causal']!s:5} "
+              + (f"{r['ms']:.3f} ms" if "ms" in r else r["error"]) + f"  picked={r.get('picked', '')}")
     print("\n| Q-Delta L | B | causal | layer ms | layer, conv1d ms | op ms | projections ms "
           "| layer ÷ (op + proj) |")
     print("| --- " * 8 + "|")

@@ -313,3 +313,31 @@ def test_cuda_forced_paths_agree_and_auto_follows_the_table(kind, causal, pad, m
     expected = table_path(major, True, causal, "none" if mask is None else "mask", 300)
     irregular_causal = causal and pad in ("left", "rand")
     assert bool(calls) == (expected == "kernel" or irregular_causal)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("v_heads", [1, 8])
+def test_cuda_sdpa_narrow_qk_matches_float64_with_gradients(causal, v_heads, monkeypatch):
+    """route() on SDPA with q/k narrower than v (SAVO's 8 vs 64) and no mask hands cuDNN the narrow q/k
+    unpadded on Hopper; output and q/k/v gradients equal the float64 softmax routing."""
+    import torch.nn.functional as F
+
+    import nanog1.core.routing as routing
+
+    widths, original = [], F.scaled_dot_product_attention
+    monkeypatch.setattr(routing.F, "scaled_dot_product_attention",
+                        lambda q, *a, **k: widths.append(q.shape[-1]) or original(q, *a, **k))
+    torch.manual_seed(5)
+    q, k = (torch.randn(2, 8, 300, 8, device="cuda", dtype=torch.float64) for _ in range(2))
+    v = torch.randn(2, v_heads, 300, 64, device="cuda", dtype=torch.float64)
+    w = torch.randn(2, 8, 300, 64, device="cuda", dtype=torch.float64)
+    leaves = [t.bfloat16().requires_grad_() for t in (q, k, v)]
+    out = routing.route(*leaves, scale=8 ** -0.5, causal=causal, path="sdpa")
+    got = [out, *torch.autograd.grad((out.double() * w).sum(), leaves)]
+    ref_leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    want, _ = routing.route_explicit(*ref_leaves, scale=8 ** -0.5, causal=causal)
+    want = [want, *torch.autograd.grad((want * w).sum(), ref_leaves)]
+    for a, b in zip(got, want, strict=True):
+        assert float((a.double() - b).norm() / b.norm()) < 2e-2
+    assert widths == [8 if torch.cuda.get_device_capability()[0] >= 9 else 64]

@@ -240,7 +240,8 @@ from test_qdelta import _inputs
 from nanog1.core.qdelta_fused import qdelta_fused
 from nanog1.core.qdelta_reference import qdelta_recurrent
 worst = 0.0
-for length, dk, dv, pad in ((130, 16, 24, True), (64, 32, 64, False)):
+for length, dk, dv, pad in ((130, 16, 24, True), (64, 32, 64, False), (70, 8, 130, True),
+                           (64, 128, 16, False)):
     ins = _inputs(b=2, h=2, length=length, dk=dk, dv=dv, grad=True)
     mask = torch.zeros(2, length, dtype=torch.bool)
     if pad:
@@ -287,16 +288,20 @@ def _fused_vs_recurrence(length, dk, dv, dtype, pad):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize(
-    "length, dk, dv, pad", [(300, 64, 64, True), (64, 16, 40, False), (1000, 64, 32, True)]
+    "length, dk, dv, pad",
+    [(300, 64, 64, True), (64, 16, 40, False), (1000, 64, 32, True), (300, 8, 128, True)],
 )
 def test_fused_kernels_match_float64_recurrence_on_gpu(length, dk, dv, pad):
+    """Forward, final state and every gradient in fp32; d_v 128 runs as two value blocks."""
     errors = _fused_vs_recurrence(length, dk, dv, torch.float32, pad)
     assert max(errors) < 1e-5, errors
 
 
 @pytest.mark.gpu
-def test_fused_kernels_with_bf16_inputs_track_float64():
-    errors = _fused_vs_recurrence(1000, 64, 64, torch.bfloat16, True)
+@pytest.mark.parametrize("dk, dv", [(64, 64), (16, 128), (128, 128)])
+def test_fused_kernels_with_bf16_inputs_track_float64(dk, dv):
+    """bf16 inputs, head width 128 included (d_k 128 on 8 warps; d_v 128 as two value blocks)."""
+    errors = _fused_vs_recurrence(1000, dk, dv, torch.bfloat16, True)
     assert max(errors) < 3e-2, errors
 
 

@@ -30,7 +30,7 @@ from nanog1.core.ragged import Ragged, repack, unpack
 
 
 def _use_fused(q: Tensor, v: Tensor, chunk_size: int) -> bool:
-    """Whether the fused Triton kernels run this scan: CUDA, Triton importable, chunk 64, d_k, d_v ≤ 64."""
+    """Whether the fused Triton kernels run this scan: CUDA, Triton importable, chunk 64, d_k ≤ 128."""
     if not q.is_cuda or chunk_size != 64 or os.environ.get("NANOG1_QDELTA_KERNEL") == "chunked":
         return False
     try:

@@ -30,7 +30,9 @@ from nanog1.core.kernels.launch import cdiv, next_pow2
 from nanog1.core.qdelta_reference import mask_gates, zero_padded
 
 CHUNK = 64
-MAX_DIM = 64  # widest d_k / d_v the one-tile kernels hold (128 overflows the H100's shared memory)
+MAX_DIM = 128  # widest d_k the one-tile kernels take (bf16/fp16 past 64); d_v: any, in VALUE_BLOCK columns
+VALUE_BLOCK = 64  # widest d_v one launch holds; wider values run as column blocks (`_value_blocks`)
+WIDE_OPTS = dict(num_warps=8, num_stages=1)  # launch options of the chunk kernels when d_k > 64
 _INTERPRET = os.environ.get("TRITON_INTERPRET") == "1"
 
 STATE_BV = 16  # value columns per program of the sequential pass (16 beat 32 and 64 at 8k–64k, run 15)
@@ -281,6 +283,11 @@ def _pow2(n: int) -> int:
     return max(16, next_pow2(n))
 
 
+def _wide(dk: int) -> dict:
+    """Launch options of the chunk kernels: 8 warps and one stage for d_k > 64 (the tiles double)."""
+    return WIDE_OPTS if dk > 64 and not _INTERPRET else {}
+
+
 def _state_grid(dv: int, bh: int) -> tuple[int, int]:
     """Grid of the sequential pass: (value blocks, batch·head)."""
     return cdiv(dv, STATE_BV), bh
@@ -297,7 +304,9 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, lam: Tensor, g: Tens
     W = q.new_empty(bh, n * CHUNK, dk)
     U = q.new_empty(bh, n * CHUNK, dv)
     consts = dict(C=CHUNK, BK=_pow2(dk), DT=dt, PREC=prec)
-    _prep_kernel[(n, bh)](q, k, v, beta, lam, g, G, T, W, U, length, dk, dv, n, BV=_pow2(dv), **consts)
+    wide = _wide(dk)
+    _prep_kernel[(n, bh)](q, k, v, beta, lam, g, G, T, W, U, length, dk, dv, n, BV=_pow2(dv), **consts,
+                          **wide)
     H = q.new_empty(bh, n, dk, dv)
     VN = q.new_empty(bh, n * CHUNK, dv)
     final = torch.empty(bh, dk, dv, **f32)
@@ -305,7 +314,8 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, lam: Tensor, g: Tens
         k, q, G, W, U, U, h0 if h0 is not None else final, H, VN, final, length, dk, dv, n,
         BV=STATE_BV, REVERSE=False, HAS_X0=h0 is not None, **consts)
     o = torch.empty_like(v)
-    _out_kernel[(n, bh)](q, k, G, H, VN, VN, o, length, dk, dv, n, BV=_pow2(dv), DV_LOCAL=False, **consts)
+    _out_kernel[(n, bh)](q, k, G, H, VN, VN, o, length, dk, dv, n, BV=_pow2(dv), DV_LOCAL=False, **consts,
+                         **wide)
     return o, final.view(b, nh, dk, dv), (G, T, W, H, VN)
 
 
@@ -316,9 +326,11 @@ def _backward(q, k, v, beta, lam, saved, d_o: Tensor, d_final: Tensor | None):
     bh, n = b * nh, cdiv(length, CHUNK)
     dt, prec = _dtypes(q)
     consts = dict(C=CHUNK, BK=_pow2(dk), DT=dt, PREC=prec)
+    wide = _wide(dk)
     d_o = d_o.contiguous()
     dvl = torch.empty(bh, n * CHUNK, dv, device=q.device, dtype=torch.float32)
-    _out_kernel[(n, bh)](q, k, G, H, VN, d_o, dvl, length, dk, dv, n, BV=_pow2(dv), DV_LOCAL=True, **consts)
+    _out_kernel[(n, bh)](q, k, G, H, VN, d_o, dvl, length, dk, dv, n, BV=_pow2(dv), DV_LOCAL=True, **consts,
+                         **wide)
     DH = torch.empty_like(H)
     DVN = torch.empty_like(VN)
     d_h0 = torch.empty(bh, dk, dv, device=q.device, dtype=torch.float32)
@@ -330,7 +342,7 @@ def _backward(q, k, v, beta, lam, saved, d_o: Tensor, d_final: Tensor | None):
     grads = [torch.empty_like(x) for x in (q, k, v)]
     gates = [torch.empty(bh, length, device=q.device, dtype=torch.float32) for _ in range(3)]
     _grads_kernel[(n, bh)](q, k, v, beta, lam, G, T, H, DH, VN, DVN, d_o, scratch, *grads, *gates,
-                           length, dk, dv, n, BV=_pow2(dv), **consts)
+                           length, dk, dv, n, BV=_pow2(dv), **consts, **wide)
     return grads, gates, d_h0.view(b, nh, dk, dv)
 
 
@@ -357,9 +369,33 @@ class _QDeltaFused(torch.autograd.Function):
 
 
 def fused_supported(q: Tensor, v: Tensor) -> bool:
-    """True where the fused kernels apply: CUDA (or the interpreter), d_k and d_v ≤ 128."""
-    return (q.is_cuda or _INTERPRET) and q.shape[-1] <= MAX_DIM and v.shape[-1] <= MAX_DIM and \
+    """True where the fused kernels apply: CUDA (or the interpreter), any d_v, d_k ≤ 64, or d_k ≤ 128
+    with bf16/fp16 inputs (fp32 tiles at d_k = 128 need 295 KB of shared memory, over the H100's 227 KB:
+    measured 2026-12-06; those take the chunked path)."""
+    dk = q.shape[-1]
+    narrow_enough = dk <= 64 or (dk <= MAX_DIM and (q.dtype != torch.float32 or _INTERPRET))
+    return (q.is_cuda or _INTERPRET) and narrow_enough and \
         q.dtype in (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _value_blocks(q: Tensor, k: Tensor, v: Tensor, beta: Tensor, lam: Tensor, g: Tensor,
+                  h0: Tensor | None) -> tuple[Tensor, Tensor]:
+    """The fused op over d_v > VALUE_BLOCK, one launch set per block of value columns.
+
+    The recurrence is separable in the state's value columns: e = v − (k + λq)ᵀh, h ← e^g h + β k eᵀ
+    and o = qᵀh each act on column j of h [d_k, d_v] alone. So blocks of columns run independently
+    and are concatenated; autograd sums the shared q, k and gates' gradients over the blocks.
+    """
+    dv = v.shape[-1]
+    n_blocks = cdiv(dv, VALUE_BLOCK)
+    width = cdiv(dv, n_blocks)  # equal blocks (d_v = 128: two of 64)
+    outs, finals = [], []
+    for start in range(0, dv, width):
+        cols = slice(start, min(start + width, dv))
+        o, final = _QDeltaFused.apply(q, k, v[..., cols], beta, lam, g, None if h0 is None else h0[..., cols])
+        outs.append(o)
+        finals.append(final)
+    return torch.cat(outs, -1), torch.cat(finals, -1)
 
 
 def qdelta_fused(
@@ -375,8 +411,11 @@ def qdelta_fused(
     Returns (o [B, h, L, d_v] in v's dtype, final state [B, h, d_k, d_v] in fp32).
     """
     if not fused_supported(q, v):
-        raise ValueError(f"fused Q-Delta needs CUDA tensors with d_k, d_v <= {MAX_DIM}; got "
+        raise ValueError(f"fused Q-Delta needs CUDA tensors with d_k <= 64 (<= {MAX_DIM} in bf16/fp16); got "
                          f"{q.device} {tuple(q.shape)} / {tuple(v.shape)}")
     beta, g = mask_gates(beta, g, pad_mask)
-    o, final = _QDeltaFused.apply(q, k, v, beta, lam, g, initial_state)
+    if v.shape[-1] > VALUE_BLOCK:
+        o, final = _value_blocks(q, k, v, beta, lam, g, initial_state)
+    else:
+        o, final = _QDeltaFused.apply(q, k, v, beta, lam, g, initial_state)
     return zero_padded(o, pad_mask), final

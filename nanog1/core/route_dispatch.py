@@ -82,10 +82,11 @@ def choose_path(q: Tensor, k: Tensor, v: Tensor, *, causal: bool, mask_kind: str
     if chosen != "auto":
         return chosen
     narrow = q.shape[-1] < v.shape[-1]
-    return table_path(_major(q.device), narrow, causal, mask_kind, length)
+    return table_path(device_major(q.device), narrow, causal, mask_kind, length)
 
 
-def _major(device: torch.device) -> int:
+def device_major(device: torch.device) -> int:
+    """The CUDA device's compute capability major (9 on Hopper)."""
     from nanog1.core.kernels.routing import _capability
 
     return _capability(device.index)[0]

@@ -7,7 +7,10 @@ padding pattern forces an explicit mask (causal with left or irregular padding) 
 
 Which SDPA backend runs (``torch.nn.functional.scaled_dot_product_attention``):
 
-- q, k and v are zero-padded to one head width (a multiple of 8) with the scale passed explicitly,
+- Narrow q/k (Q-Compass, SAVO) without a mask on Hopper, L ≤ ``NARROW_MAX_LEN``: q/k go to cuDNN's
+  attention at their own width (it takes q/k narrower than v; 1.2-1.6× the padded form's speed at
+  L ≤ 2k, level from 8k), unless an ``sdpa_kernel`` scope has disabled cuDNN.
+- Otherwise q, k and v are zero-padded to one head width (a multiple of 8) with the scale passed explicitly,
   so the dot products are unchanged. Without this, torch's CPU kernel falls back to the math path
   (L×L memory) and CUDA's flash kernel refuses the inputs (it needs equal widths, multiples of 8).
   For Q-Compass at r = H/8 the padded q/k make QKᵀ cost what MHA's does: attention time equals
@@ -40,7 +43,7 @@ from torch import Tensor
 
 from nanog1.core.kernels import kernel_available, routing_attention, routing_decode
 from nanog1.core.ragged import Ragged
-from nanog1.core.route_dispatch import choose_path, forced_path
+from nanog1.core.route_dispatch import choose_path, device_major, forced_path
 
 
 def split_heads(t: Tensor, heads: int) -> Tensor:
@@ -162,16 +165,42 @@ def _route_nested(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool
     return y.transpose(1, 2).values().transpose(0, 1)[None, ..., :dv]
 
 
+# Longest L at which unmasked narrow q/k go to cuDNN unpadded (see _narrow_cudnn). SAVO's op, bf16 fwd+bwd,
+# 32k tokens, H100, 2026-12-06 (BENCHMARKS.md, issue 30, call C1), ms narrow / padded: causal 512 0.39 /
+# 0.62, 2k 0.79 / 0.88, 8k 2.39 / 2.40, 32k 8.69 / 8.69; bidirectional 512 0.46 / 0.56, 2k 1.22 / 1.26,
+# 8k 4.14 / 4.08, 32k 15.95 / 15.38.
+NARROW_MAX_LEN = 4096
+
+
+def _narrow_cudnn(q: Tensor, v: Tensor, mask: Tensor | None) -> bool:
+    """Whether SDPA gets q/k at their own width (narrower than v) instead of zero-padded.
+
+    cuDNN's attention (SDPA's default on Hopper) takes q/k widths unlike v's (multiples of 8, bf16/fp16,
+    no mask); flash refuses them and the memory-efficient kernel is 2-4× slower. So only where cuDNN is
+    enabled (not excluded by an ``sdpa_kernel`` scope), on sm_90+, and short L, where it is faster.
+    """
+    dq, dv = q.shape[-1], v.shape[-1]
+    return (mask is None and q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) and dq < dv
+            and dq % 8 == 0 and dv % 8 == 0 and q.shape[2] <= NARROW_MAX_LEN
+            and torch.backends.cuda.cudnn_sdp_enabled() and device_major(q.device) >= 9)
+
+
 def _route_sdpa(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool,
                 padding_mask: Tensor | None) -> Tensor:
-    """route() on SDPA: equal widths by zero padding, the smallest mask the padding pattern allows."""
+    """route() on SDPA: the smallest mask the padding pattern allows; q/k at their own width on cuDNN
+    where that pays (:func:`_narrow_cudnn`), else equal widths by zero padding."""
     dv = v.shape[-1]
     if v.shape[1] != q.shape[1]:
         v = v.expand(-1, q.shape[1], -1, -1)
-    q, k, v = _equal_widths(q, k, v)
     mask, is_causal = _fused_mask(padding_mask, q.shape[0], q.shape[2], causal, q.device)
+    if _narrow_cudnn(q, v, mask):
+        try:
+            return F.scaled_dot_product_attention(q, k, v.contiguous(), is_causal=is_causal, scale=scale)
+        except RuntimeError:  # no backend took unequal widths here: pad below
+            pass
+    q, k, v = _equal_widths(q, k, v)
     y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=is_causal, scale=scale)
-    return y[..., :dv]
+    return y if y.shape[-1] == dv else y[..., :dv]  # no slice node (its backward copies) when unpadded
 
 
 def route_step(q: Tensor, k: Tensor, v: Tensor, *, scale: float) -> Tensor:
