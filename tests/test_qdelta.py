@@ -352,8 +352,8 @@ def test_fused_decode_step_in_interpreter_matches_float64_step():
 
 @pytest.mark.gpu
 def test_fused_decode_step_matches_float64_step_on_gpu(monkeypatch):
-    """The layer's opt-in fused step (NANOG1_QDELTA_DECODE=fused, fp32 state) decodes what the float64
-    PyTorch step does."""
+    """The layer's fused step (the CUDA default; NANOG1_QDELTA_DECODE=torch forces PyTorch) decodes what
+    the float64 PyTorch step does."""
     import nanog1.core.qdelta_decode as decode
 
     layer = _layer(True).cuda()

@@ -49,6 +49,17 @@ def _fused_conv(z: Tensor) -> bool:
     return triton_importable()
 
 
+def _fused_decode(x_t: Tensor) -> bool:
+    """Whether `step` runs the one-kernel decode step: CUDA, Triton, not forced off
+    (NANOG1_QDELTA_DECODE=torch). 11.2 µs per step against 39.6 µs for the PyTorch step and fla's
+    16.3 µs at batch 64 on an H100 (BENCHMARKS.md, issue 30)."""
+    if not x_t.is_cuda or os.environ.get("NANOG1_QDELTA_DECODE", "fused") == "torch":
+        return False
+    from nanog1.core.kernels.routing import triton_importable
+
+    return triton_importable()
+
+
 @dataclass
 class QDeltaCache:
     """Decoding state of one QDelta layer: O(1) in the sequence length."""
@@ -219,8 +230,8 @@ class QDelta(nn.Module):
         s = self._streams(z, x_t)
         dt = cache.state.dtype
         step = qdelta_step
-        if x_t.is_cuda and dt == torch.float32 and os.environ.get("NANOG1_QDELTA_DECODE") == "fused":
-            from nanog1.core import qdelta_decode  # opt-in until timed on a GPU (one kernel, fp32 state)
+        if dt == torch.float32 and _fused_decode(x_t):
+            from nanog1.core import qdelta_decode  # one kernel per step (fp32 state)
 
             step = qdelta_decode.qdelta_step_fused
         o, state = step(cache.state, *(x[:, :, 0].to(dt) for x in (s.q, s.k, s.v, s.beta, s.lam, s.g)))
