@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nanog1.core import Stack, StackConfig
+from nanog1.core import Stack
 from nanog1.zoo.checkpoints import Loaded, load_model, write_model_file
+from nanog1.zoo.patch_stack import PatchHeadsConfig
 
 
 def hz_to_mel(hz: Tensor | float) -> Tensor | float:
@@ -81,8 +82,8 @@ class LogMel(nn.Module):
 
 
 @dataclass
-class AudioConfig:
-    """Front-end, geometry and width; ``lm_hidden`` = 0: no LM projection, ``num_classes`` = 0: no head.
+class AudioConfig(PatchHeadsConfig):
+    """Front-end and geometry; width, depth and heads come from :class:`PatchHeadsConfig` (7 classes here).
 
     The default suits 1-second clips at 8 kHz (126 frames, padded to 128): 32 mel bands × 128 frames in
     16×16 patches give 2 × 8 = 16 tokens. ``merge`` concatenates that many frequency patches of one time
@@ -97,24 +98,13 @@ class AudioConfig:
     f_max: float = 4000.0
     max_frames: int = 128
     patch_size: int = 16
-    hidden_size: int = 96
-    layers: int = 3
-    rank: int = 24
-    heads: int = 4
-    mixer: str = "qcompass"
-    ffn_mult: int = 4
-    dropout: float = 0.1
     num_classes: int = 7
-    lm_hidden: int = 0
-    merge: int = 1
 
     def __post_init__(self) -> None:
         if self.n_mels % self.patch_size or self.max_frames % self.patch_size:
             raise ValueError(f"n_mels {self.n_mels} and max_frames {self.max_frames} must divide by "
                              f"patch_size {self.patch_size}")
-        if self.merge < 1 or self.freq_patches % self.merge:
-            raise ValueError(f"merge {self.merge} must be ≥ 1 and divide the {self.freq_patches} "
-                             "frequency patches")
+        self.check_merge(self.freq_patches, "frequency patches")
 
     @property
     def freq_patches(self) -> int:
@@ -135,11 +125,6 @@ class AudioConfig:
     def max_samples(self) -> int:
         """Longest waveform (samples) whose frames fit ``max_frames``."""
         return self.max_frames * self.hop - 1
-
-    def stack_config(self) -> StackConfig:
-        """The bidirectional stack these settings describe."""
-        return StackConfig(hidden_size=self.hidden_size, layers=self.layers, rank=self.rank, heads=self.heads,
-                           mixer=self.mixer, causal=False, ffn_mult=self.ffn_mult, dropout=self.dropout)
 
 
 def standardise(mel_values: Tensor, frame_lengths: Tensor | None = None) -> Tensor:

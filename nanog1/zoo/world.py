@@ -24,13 +24,14 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from nanog1.core import Stack, StackConfig
+from nanog1.core import Stack
 from nanog1.zoo.checkpoints import Loaded, load_model, write_model_file
+from nanog1.zoo.patch_stack import BiStackConfig
 
 
 @dataclass
-class WorldConfig:
-    """Frame geometry, encoder width/depth, state and action sizes; ``reward`` adds the reward head.
+class WorldConfig(BiStackConfig):
+    """Frame geometry, state and action sizes (the stack: :class:`BiStackConfig`); ``reward`` adds its head.
 
     The default suits :class:`nanog1.zoo.gridworld.GridWorldConfig`'s 16×16×3 frames: 4×4-pixel
     patches (16 tokens + the query), width 64, 3 layers, a 128-wide state and 5 actions. With 1 or 2
@@ -42,11 +43,7 @@ class WorldConfig:
     channels: int = 3
     patch_size: int = 4
     hidden_size: int = 64
-    layers: int = 3
     rank: int = 16
-    heads: int = 4
-    mixer: str = "qcompass"
-    ffn_mult: int = 4
     dropout: float = 0.0
     state_size: int = 128
     num_actions: int = 5
@@ -64,11 +61,6 @@ class WorldConfig:
     def num_patches(self) -> int:
         """Patch tokens per frame (the query token comes on top)."""
         return (self.image_size // self.patch_size) ** 2
-
-    def stack_config(self) -> StackConfig:
-        """The bidirectional stack of the state encoder."""
-        return StackConfig(hidden_size=self.hidden_size, layers=self.layers, rank=self.rank, heads=self.heads,
-                           mixer=self.mixer, causal=False, ffn_mult=self.ffn_mult, dropout=self.dropout)
 
 
 def mlp(inputs: int, hidden: int, outputs: int) -> nn.Sequential:
