@@ -228,16 +228,23 @@ def train_fold(
     return model, history
 
 
-def masked_scores(model, data: dict, test: np.ndarray) -> dict[str, float]:
-    """Test top-1 with whole channel sets masked as unmeasured (what a study without them gives)."""
+#: Channel sets masked as unmeasured in the masked-set scores (a study without indels, without DBS,
+#: or without a reference genome, which leaves SBS6 + DBS78 + ID12).
+MASKS = {"no_indels": ("ID83", "ID12"), "no_dbs": ("DBS78",), "no_reference": ("SBS96", "ID83")}
+
+
+def set_padding(mask: str) -> torch.Tensor:
+    """[channels] True on the channels of the sets that MASKS[mask] removes."""
     from nanog1.schema import SET_NAMES, SET_SIZES
 
-    owner = np.repeat(np.array(SET_NAMES), SET_SIZES)
+    return torch.from_numpy(np.isin(np.repeat(np.array(SET_NAMES), SET_SIZES), MASKS[mask]))
+
+
+def masked_scores(model, data: dict, test: np.ndarray) -> dict[str, float]:
+    """Test top-1 with whole channel sets masked as unmeasured (what a study without them gives)."""
     out = {}
-    masks = {"no_indels": ("ID83", "ID12"), "no_dbs": ("DBS78",), "no_reference": ("SBS96", "ID83")}
-    for name, sets in masks.items():
-        pad = torch.from_numpy(np.isin(owner, sets))
-        proba, _ = predict_all(model, data, test, padding=pad)
+    for name in MASKS:
+        proba, _ = predict_all(model, data, test, padding=set_padding(name))
         out[name] = float((proba.argmax(1) == data["labels"][test]).mean())
         np.save(data["_out"] / f"masked_{name}_fold.npy", proba) if name == "no_indels" else None
     return out

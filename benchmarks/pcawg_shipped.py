@@ -69,9 +69,70 @@ def cohort(pcawg_dir: Path):
 def export(args) -> None:
     from nanog1.encoder.cv import kfold_splits
 
-    _, arrays, test, _ = cohort(args.pcawg)
+    adata, arrays, test, held = cohort(args.pcawg)
     export_npz(arrays, kfold_splits(arrays.labels, 5, seed=0), args.work / "cv.npz")
     export_npz(arrays, [(np.flatnonzero(~test), np.flatnonzero(test))], args.work / "transfer.npz")
+    export_jobs(adata, arrays, test, held, args.work / "ship.npz")
+
+
+#: Roles of a genome in one training job of `ship.npz` (benchmarks/pcawg_ship_jobs.py).
+TRAIN, VAL, TEST = 0, 1, 2
+
+
+def loso_projects(types: pd.Series, projects: pd.Series) -> list[str]:
+    """Projects whose every type is also drawn from another project (a held-out study of seen types)."""
+    out = []
+    for p in sorted(set(projects) - {"unknown"}):
+        mine = types[projects == p].unique()
+        if all(((types == t) & (projects != p) & (projects != "unknown")).any() for t in mine):
+            out.append(str(p))
+    return out
+
+
+def job_splits(labels: np.ndarray, types: pd.Series, projects: pd.Series, test: np.ndarray) -> dict:
+    """Role of every genome (TRAIN / VAL / TEST) in each job: the 5 stratified CV folds, the 12-project
+    hold-out, leave-one-study-out per eligible project, and the final model (15 % validation, no test)."""
+    from nanog1.encoder.cv import kfold_splits, train_val_split
+
+    def roles(test_mask: np.ndarray, val_fraction: float = 0.2) -> np.ndarray:
+        pool = np.flatnonzero(~test_mask)
+        _, val = train_val_split(labels[pool], val_fraction, 0)
+        out = np.where(test_mask, TEST, TRAIN).astype(np.int8)
+        out[pool[val]] = VAL
+        return out
+
+    jobs = {}
+    for k, (_, te) in enumerate(kfold_splits(labels, 5, seed=0)):
+        jobs[f"cv{k}"] = roles(np.isin(np.arange(len(labels)), te))
+    jobs["transfer12"] = roles(test)
+    jobs["final"] = roles(np.zeros(len(labels), dtype=bool), 0.15)
+    for p in loso_projects(types, projects):
+        jobs[f"loso_{p}"] = roles((projects == p).to_numpy())
+    return jobs
+
+
+def export_jobs(adata, arrays, test: np.ndarray, held: list[str], path: Path) -> None:
+    """ship.npz: counts, labels, exposure targets, gradient-boosting features, projects and job roles."""
+    from nanog1.encoder.baselines import catalogue_features
+
+    types = adata.obs["cancer_type"].astype(str).reset_index(drop=True)
+    projects = adata.obs["project_code"].astype(str).reset_index(drop=True)
+    jobs = job_splits(arrays.labels, types, projects, test)
+    payload = {
+        "counts": arrays.counts.astype(np.float32),
+        "labels": arrays.labels,
+        "classes": np.array(arrays.classes),
+        "project": projects.to_numpy(dtype=str),
+        "held_out_projects": np.array(held),
+        "gb_x": catalogue_features(np.asarray(adata.X, dtype=np.float64), arrays.channel_padding),
+        "jobs": np.array(list(jobs)),
+        **{f"expo_{k}": v for k, v in arrays.exposures.items()},
+        **{f"roles_{k}": v for k, v in jobs.items()},
+    }
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, **payload)
+    tmp.replace(path)
+    print(f"wrote {path}: {len(jobs)} jobs ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 def scores(proba: np.ndarray, labels: np.ndarray) -> dict[str, float]:
