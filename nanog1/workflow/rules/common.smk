@@ -52,9 +52,13 @@ def opt(flag, value):
 
 
 def final_targets():
+    if config["predict"]["enabled"] and config["predict"]["only"]:
+        return [out("predict/predictions.tsv")]
     targets = [out("cohort.h5ad")]
     if config["report"]["enabled"]:
         targets.append(out("report/report.md"))
     if config["finetune"]["enabled"]:
         targets.append(out("finetune/metrics.json"))
+    if config["predict"]["enabled"]:
+        targets.append(out("predict/predictions.tsv"))
     return targets

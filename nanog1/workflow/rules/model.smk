@@ -150,3 +150,35 @@ if _FINETUNE["enabled"]:
             " --train-fraction {params.train_fraction:q} --seed {params.seed:q}"
             " --experiment {params.experiment:q} --tracking-uri {params.tracking:q} {params.extra:q}"
             " > {log:q} 2>&1"
+
+
+# Optional: type the cohort's tumours with a packaged model (default pcawg-catalogue) or, with
+# `predict.model: run`, the encoder trained above (`predict.enabled`, off by default; `predict.only`
+# skips training for a cohort of new tumours).
+_PREDICT = config["predict"]
+if _PREDICT["enabled"]:
+    _OWN_RUN = _PREDICT["model"] == "run"
+    if _OWN_RUN and _PREDICT["only"]:
+        raise ValueError("config key predict.only: needs a packaged model or run folder, not 'run'")
+
+    rule predict:
+        input:
+            cohort=annotated_cohort,
+            model=[f"{RUN_DIR}/model.pt"] if _OWN_RUN else [],
+        output:
+            table=out("predict/predictions.tsv"),
+            json=out("predict/predictions.json"),
+        params:
+            model=RUN_DIR if _OWN_RUN else _PREDICT["model"],
+            neighbours=_PREDICT["neighbours"],
+            exposures="--exposures" if _PREDICT["exposures"] else "--no-exposures",
+            draws=_PREDICT["draws"],
+        threads: config["threads"]
+        log:
+            logfile("predict"),
+        benchmark:
+            bench("predict")
+        shell:
+            "{NANOG1:q} predict {input.cohort:q} --model {params.model:q} --out {OUT:q}/predict"
+            " --neighbours {params.neighbours:q} {params.exposures:q} --draws {params.draws:q}"
+            " > {log:q} 2>&1"
