@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 
+import anndata as ad
 import numpy as np
 import pandas as pd
+import pysam
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -93,13 +95,17 @@ def test_every_file_kind_through_the_cli(run_dir, tmp_path):
     ]
     lines += [f"1\t{1000 + 37 * i}\t.\t{'CT'[i % 2]}\t{'AG'[i % 2]}\t.\tPASS\t." for i in range(40)]
     vcf.write_text("\n".join(lines) + "\n")
+    bcf = tmp_path / "tumour.bcf"
+    with pysam.VariantFile(str(vcf)) as src, pysam.VariantFile(str(bcf), "wb", header=src.header) as dst:
+        for record in src:
+            dst.write(record)
     maf = tmp_path / "t.maf"
     cols = ["Hugo_Symbol", "Chromosome", "Start_Position", "End_Position", "Reference_Allele",
             "Tumor_Seq_Allele2", "Tumor_Sample_Barcode", "Variant_Type"]  # fmt: skip
     rows = [["G", "1", str(500 + 11 * i), str(500 + 11 * i), "C", "T", "TCGA-X", "SNP"] for i in range(30)]
     maf.write_text("\t".join(cols) + "\n" + "\n".join("\t".join(r) for r in rows) + "\n")
     runner = CliRunner()
-    for name, path in {"matrix": tmp_path / "m.tsv", "vcf": vcf, "maf": maf}.items():
+    for name, path in {"matrix": tmp_path / "m.tsv", "vcf": vcf, "bcf": bcf, "maf": maf}.items():
         out = tmp_path / f"out_{name}"
         res = runner.invoke(
             app, ["predict", str(path), "--model", str(run_dir), "--out", str(out), "--draws", "5"]
@@ -132,6 +138,13 @@ def test_bad_inputs_are_clear_errors(run_dir, tmp_path):
     assert res.exit_code == 2 and "bad.tsv" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["predict", str(bad), "--model", "no-such-model", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "no-such-model: no such model" in res.output
+    mismatched = tmp_path / "other_layout.h5ad"
+    ad.AnnData(np.ones((2, 10), dtype=np.float32), obs=pd.DataFrame(index=["a", "b"]),
+               var=pd.DataFrame(index=[f"c{i}" for i in range(10)])).write_h5ad(mismatched)
+    args = ["predict", str(mismatched), "--model", str(run_dir), "--out", str(tmp_path / "o")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "other_layout.h5ad" in res.output and "not the NanoG1 layout" in res.output
+    assert not (tmp_path / "o").exists()  # nothing written for a refused input
     corrupt = tmp_path / "x.h5ad"
     corrupt.write_bytes(b"not hdf5 at all")
     with pytest.raises(UserError, match="x.h5ad"):
@@ -153,3 +166,40 @@ def test_packaged_model_loads_weights_only_and_its_card_parses():
     assert ref["embedding"].shape[0] == len(ref["sample"]) == len(ref["cancer_type"])
     size = sum(p.stat().st_size for p in folder.iterdir())
     assert size < 50e6
+
+
+def test_ood_arrays_beside_calibration_give_the_same_rule(run_dir, tmp_path):
+    """split_ood_arrays moves the 2-D OOD arrays into an npz; load_calibration reads back the same rule."""
+    import shutil
+
+    from nanog1.encoder.abstention import AbstentionRule, profile_features
+    from nanog1.encoder.calibration import load_calibration, split_ood_arrays
+
+    shutil.copy(run_dir / "calibration.json", tmp_path / "calibration.json")
+    inline = load_calibration(tmp_path)
+    split_ood_arrays(tmp_path)
+    assert json.loads((tmp_path / "calibration.json").read_text())["abstention"]["ood"] == "ood.npz"
+    split = load_calibration(tmp_path)
+    assert split["abstention"]["ood"]["precision"] == inline["abstention"]["ood"]["precision"]
+    feats = profile_features(make_cohort(n_per_type=5, seed=13, tokens=False).X)
+    proba = np.full((len(feats), 3), 1 / 3)
+    a = AbstentionRule.from_dict(inline["abstention"]).uncertain(proba, feats)
+    b = AbstentionRule.from_dict(split["abstention"]).uncertain(proba, feats)
+    assert a.tolist() == b.tolist()
+
+
+def test_packaged_model_flags_a_profile_unlike_any_pcawg_type(tmp_path):
+    """The shipped model on two SBS96-only tumours: a clock-like (SBS1/SBS5-style C>T at CpG plus a flat
+    background) profile is typed; every mutation in one T>G channel is like no PCAWG type and abstains."""
+    flat = np.full(96, 20)
+    flat[[SBS96.index(c) for c in ("A[C>T]G", "C[C>T]G", "G[C>T]G", "T[C>T]G")]] = 400
+    spike = np.zeros(96, dtype=int)
+    spike[SBS96.index("T[T>G]T")] = 3000
+    _matrix_tsv(tmp_path / "m.tsv", np.stack([flat, spike]), ["clock", "spike"])
+    adata = read_inputs([tmp_path / "m.tsv"])
+    predict(adata, "pcawg-catalogue", PredictOptions(neighbours=1, exposures=False))
+    reasons = adata.obs["abstain_reason"].astype(str)
+    assert "out of distribution" in reasons["spike"]
+    assert adata.obs.loc["spike", "predicted_type"] == "uncertain"
+    assert "out of distribution" not in reasons["clock"]
+    assert adata.uns["nanog1_predict"]["channel_sets_scored"] == ["SBS96", "SBS6"]

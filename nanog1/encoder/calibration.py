@@ -195,12 +195,53 @@ def calibrate_run(
     return metrics, paths
 
 
+#: Where a calibration.json may keep its out-of-distribution rule's arrays instead of inline JSON
+#: (packaged models: a 275 x 275 precision matrix is 2.5 MB of JSON, 0.3 MB of npz).
+OOD_ARRAYS = "ood.npz"
+
+
 def load_calibration(run_dir: Path) -> dict | None:
-    """The run's calibration.json as a dict, or None for runs trained before calibration existed."""
+    """The run's calibration.json as a dict, or None for runs trained before calibration existed.
+
+    An abstention rule whose `ood` is the name of an npz beside it (OOD_ARRAYS) gets its centroids,
+    precision and threshold from that file (no pickles), as lists as if they had been inline."""
     import json
 
     path = Path(run_dir) / CALIBRATION
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    calib = json.loads(path.read_text())
+    ood = calib.get("abstention", {}).get("ood")
+    if isinstance(ood, str):
+        with np.load(Path(run_dir) / ood, allow_pickle=False) as z:
+            calib["abstention"]["ood"] = {
+                "centroids": z["centroids"].tolist(),
+                "precision": z["precision"].tolist(),
+                "threshold": float(z["threshold"]),
+            }
+    return calib
+
+
+def split_ood_arrays(run_dir: Path) -> Path:
+    """Move calibration.json's inline OOD arrays into OOD_ARRAYS beside it (atomic writes)."""
+    import json
+
+    from nanog1.io import atomic_write_text
+
+    run_dir = Path(run_dir)
+    calib = json.loads((run_dir / CALIBRATION).read_text())
+    ood = calib["abstention"]["ood"]
+    tmp = run_dir / "ood.tmp.npz"
+    np.savez_compressed(
+        tmp,
+        centroids=np.asarray(ood["centroids"], dtype=np.float64),
+        precision=np.asarray(ood["precision"], dtype=np.float64),
+        threshold=np.float64(ood["threshold"]),
+    )
+    tmp.replace(run_dir / OOD_ARRAYS)
+    calib["abstention"]["ood"] = OOD_ARRAYS
+    atomic_write_text(run_dir / CALIBRATION, json.dumps(calib, indent=1))
+    return run_dir / OOD_ARRAYS
 
 
 def store_calibrated_types(
