@@ -32,8 +32,11 @@ def state_action(state_proj: nn.Module, action_proj: nn.Linear, x: Tensor) -> tu
     return state_proj(x), action_proj(x)
 
 
-class QCompass(nn.Module):
-    """Three projections: W_s, W_a (no bias) and W_o (bias). Step cache: action (r) and x (H) per token."""
+class StateActionMixer(nn.Module):
+    """What Q-Compass and SAVO share: W_s and W_a (no bias), the head check and the routing scale.
+
+    Subclasses add their own projections after these two, so a seed draws the same initial weights.
+    """
 
     def __init__(self, hidden_size: int, rank: int, heads: int, causal: bool, query: str = "linear"):
         super().__init__()
@@ -42,6 +45,26 @@ class QCompass(nn.Module):
         self.scale = (rank / heads) ** -0.5
         self.state_proj = query_projection(hidden_size, rank, query)
         self.action_proj = nn.Linear(hidden_size, rank, bias=False)
+
+    def _routing_inputs(self, x: Tensor, padding_mask: Tensor | None, return_weights: bool,
+                        ragged: Ragged | None) -> tuple[Tensor, Tensor, Tensor, Tensor, dict]:
+        """x·W_s and x·W_a [B, L, r], their heads [B, h, L, r/h] and the keyword arguments of a route."""
+        if return_weights and ragged is not None:
+            raise ValueError("return_weights needs a padded batch, not a ragged one")
+        s, a = state_action(self.state_proj, self.action_proj, x)
+        kwargs = dict(scale=self.scale, causal=self.causal, padding_mask=padding_mask)
+        return s, a, split_heads(s, self.heads), split_heads(a, self.heads), kwargs
+
+    def _check_causal(self) -> None:
+        if not self.causal:
+            raise ValueError("step() decodes causally; this mixer was built with causal=False")
+
+
+class QCompass(StateActionMixer):
+    """Three projections: W_s, W_a (no bias) and W_o (bias). Step cache: action (r) and x (H) per token."""
+
+    def __init__(self, hidden_size: int, rank: int, heads: int, causal: bool, query: str = "linear"):
+        super().__init__(hidden_size, rank, heads, causal, query)
         self.out_proj = nn.Linear(hidden_size, hidden_size)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None = None, return_weights: bool = False,
@@ -50,12 +73,8 @@ class QCompass(nn.Module):
 
         ``ragged``: x is a packed [1, T, H] batch of sequences (see :mod:`nanog1.core.ragged`).
         """
-        s, a = state_action(self.state_proj, self.action_proj, x)
-        state, action = split_heads(s, self.heads), split_heads(a, self.heads)
+        s, _, state, action, kwargs = self._routing_inputs(x, padding_mask, return_weights, ragged)
         content = split_heads(x.to(s.dtype), self.heads)  # under autocast x may be fp32, s bf16
-        kwargs = dict(scale=self.scale, causal=self.causal, padding_mask=padding_mask)
-        if return_weights and ragged is not None:
-            raise ValueError("return_weights needs a padded batch, not a ragged one")
         if return_weights:
             routed, weights = route_explicit(state, action, content, **kwargs)
             return self.out_proj(merge_heads(routed)), weights
@@ -69,8 +88,7 @@ class QCompass(nn.Module):
 
     def step(self, x_t: Tensor, cache: RoutingCache) -> tuple[Tensor, RoutingCache]:
         """Decode one token: x_t [B, 1, H] -> y_t [B, 1, H], equal to the causal forward's last row."""
-        if not self.causal:
-            raise ValueError("step() decodes causally; this mixer was built with causal=False")
+        self._check_causal()
         cache.append(split_heads(self.action_proj(x_t), self.heads), split_heads(x_t, self.heads))
         action, content = cache.valid()
         state = split_heads(self.state_proj(x_t), self.heads)

@@ -14,22 +14,16 @@ import torch
 from torch import Tensor, nn
 
 from nanog1.core.caches import RoutingCache
-from nanog1.core.qcompass import check_heads, state_action
-from nanog1.core.queries import query_projection
+from nanog1.core.qcompass import StateActionMixer
 from nanog1.core.ragged import Ragged
 from nanog1.core.routing import merge_heads, route, route_explicit, route_step, split_heads
 
 
-class SAVO(nn.Module):
+class SAVO(StateActionMixer):
     """Four projections: W_s, W_a, W_c (no bias) and W_o (bias). Step cache: action and Q-value (2r)."""
 
     def __init__(self, hidden_size: int, rank: int, heads: int, causal: bool, query: str = "linear"):
-        super().__init__()
-        check_heads(hidden_size, rank, heads)
-        self.hidden_size, self.rank, self.heads, self.causal = hidden_size, rank, heads, causal
-        self.scale = (rank / heads) ** -0.5
-        self.state_proj = query_projection(hidden_size, rank, query)
-        self.action_proj = nn.Linear(hidden_size, rank, bias=False)
+        super().__init__(hidden_size, rank, heads, causal, query)
         self.content_proj = nn.Linear(rank, hidden_size, bias=False)
         self.out_proj = nn.Linear(hidden_size, hidden_size)
         self.route_qvalue = heads * rank < hidden_size
@@ -47,12 +41,8 @@ class SAVO(nn.Module):
 
         ``ragged``: x is a packed [1, T, H] batch of sequences (see :mod:`nanog1.core.ragged`).
         """
-        s, a = state_action(self.state_proj, self.action_proj, x)
-        state, action = split_heads(s, self.heads), split_heads(a, self.heads)
+        s, a, state, action, kwargs = self._routing_inputs(x, padding_mask, return_weights, ragged)
         qvalue = s * a
-        kwargs = dict(scale=self.scale, causal=self.causal, padding_mask=padding_mask)
-        if return_weights and ragged is not None:
-            raise ValueError("return_weights needs a padded batch, not a ragged one")
         if return_weights:
             content = split_heads(self.content_proj(qvalue), self.heads)
             routed, weights = route_explicit(state, action, content, **kwargs)
@@ -70,8 +60,7 @@ class SAVO(nn.Module):
 
     def step(self, x_t: Tensor, cache: RoutingCache) -> tuple[Tensor, RoutingCache]:
         """Decode one token: x_t [B, 1, H] -> y_t [B, 1, H], equal to the causal forward's last row."""
-        if not self.causal:
-            raise ValueError("step() decodes causally; this mixer was built with causal=False")
+        self._check_causal()
         s, a = self.state_proj(x_t), self.action_proj(x_t)
         cache.append(split_heads(a, self.heads), (s * a).unsqueeze(1))
         action, qvalue = cache.valid()
