@@ -284,8 +284,8 @@ def pretrain(args) -> None:
 def jobs(args) -> list[dict]:
     """Every fine-tuning run, most important first: (source, fold, mixer, init, fraction, seed)."""
     out = []
-    plan = [(1.0, 0), (0.25, 0), (0.1, 0)] + [(1.0, s) for s in range(1, args.seeds)]
     wanted = [float(f) for f in args.fractions.split(",")]
+    plan = [(f, s) for s in range(args.seeds) for f in (1.0, 0.25, 0.1)]  # a seed also redraws the subset
     for frac, seed in [(f, s) for f, s in plan if f in wanted]:
         for source in args.sources.split(","):
             for fold in range(args.folds):
@@ -473,7 +473,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5, help="fine-tune folds 0..N-1")
     ap.add_argument("--sources", default=",".join(SOURCES), help="sources to fine-tune on")
     ap.add_argument("--fractions", default="1.0,0.25,0.1", help="labelled shares to fine-tune on")
-    ap.add_argument("--seeds", type=int, default=1, help="seeds of the 100 % rows (seed spread)")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds of every row (seed spread; subsets redrawn)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard", default="0/1")
     ap.add_argument("--budget-s", type=float, default=1e9, help="start no new fine-tuning job after this")

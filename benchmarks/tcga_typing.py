@@ -228,6 +228,10 @@ def report(cohort: Cohort, work: Path, draws: int) -> dict:
         if ref is not None and name != REFERENCE:
             ci = paired_bootstrap(proba, ref[idx], labels, draws, seed=0)
             rows[name] |= {f"d{k} vs GB 95%": f"[{lo:+.3f}, {hi:+.3f}]" for k, (lo, hi) in ci.items()}
+        scratch = work / f"oof_{name.replace('_pretrained_', '_scratch_')}.npy"
+        if "_pretrained_" in name and scratch.exists():  # what pretraining buys, same folds, same subset
+            ci = paired_bootstrap(proba, np.load(scratch)[idx], labels, draws, seed=0)
+            rows[name] |= {f"d{k} vs scratch 95%": f"[{lo:+.3f}, {hi:+.3f}]" for k, (lo, hi) in ci.items()}
         recall[name] = per_type_report(proba, labels, cohort.classes)["recall"]
     table = pd.DataFrame(rows).T
     per_type = pd.DataFrame(recall)
