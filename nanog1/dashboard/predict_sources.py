@@ -99,8 +99,12 @@ def check_reference(text: str, kind: str) -> Path | None:
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """One model the page offers: a packaged name, or an MLflow run that logged `model/model.pt`."""
+    """One model the page offers: a packaged name, or an MLflow run that logged `model/model.pt`.
 
+    `name` is how messages call it; `label` adds the card summary or the run's start for the chooser.
+    """
+
+    name: str
     label: str
     packaged: str | None = None
     run_id: str | None = None
@@ -113,7 +117,8 @@ def packaged_models() -> list[ModelChoice]:
     choices = []
     for name in pretrained.available():
         summary = pretrained.card(name).get("summary", "")
-        choices.append(ModelChoice(f"{name} (packaged){': ' + summary if summary else ''}", packaged=name))
+        label = f"{name} (packaged){': ' + summary if summary else ''}"
+        choices.append(ModelChoice(f"{name} (packaged)", label, packaged=name))
     return choices
 
 
@@ -129,9 +134,9 @@ def run_models(client, limit: int = MAX_RUNS) -> list[ModelChoice]:
         if "model/model.pt" not in files:
             continue
         start = pd.to_datetime(run.info.start_time, unit="ms", utc=True).strftime("%Y-%m-%d %H:%M")
-        label = (f"{names.get(run.info.experiment_id, '?')} / {run.info.run_name or run.info.run_id[:8]} "
-                 f"(MLflow run {run.info.run_id[:8]}, {start})")
-        choices.append(ModelChoice(label, run_id=run.info.run_id))
+        name = (f"{names.get(run.info.experiment_id, '?')} / {run.info.run_name or run.info.run_id[:8]} "
+                f"(MLflow run {run.info.run_id[:8]})")
+        choices.append(ModelChoice(name, f"{name[:-1]}, {start})", run_id=run.info.run_id))
     return choices
 
 

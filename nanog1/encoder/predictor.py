@@ -61,6 +61,8 @@ def read_inputs(paths: list[Path], reference: Path | None = None) -> ad.AnnData:
             raise UserError(f"{cohorts[0]}: give a cohort .h5ad alone, not beside other inputs")
         try:
             return conform_cohort(read_cohort(cohorts[0]))
+        except UserError:
+            raise  # read_cohort names the file and what is wrong with it
         except (OSError, ValueError) as err:
             raise UserError(f"{cohorts[0]}: not a readable NanoG1 cohort ({err})") from None
     with tempfile.TemporaryDirectory(prefix="nanog1-predict-") as tmp:

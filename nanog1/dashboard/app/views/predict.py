@@ -44,6 +44,24 @@ def predicted(model_key: tuple, input_key: tuple, reference_key: tuple | None, _
     return predict_sources.predict_file(_model, Path(input_key[0]), reference, scratch)
 
 
+@st.cache_data(show_spinner=False, ttl=30)
+def store_models(uri: str) -> tuple[list[predict_sources.ModelChoice], str | None]:
+    """Runs of the store that logged a model, and why there are none when it cannot be read (30 s cache)."""
+    client, problem = store_client(uri)
+    if client is None:
+        return [], problem
+    try:
+        return predict_sources.run_models(client), None
+    except Exception as exc:  # a store that opened but cannot list its runs
+        return [], f"cannot list the runs of {uri}: {type(exc).__name__}: {exc}"
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def files_found(roots: tuple[Path, ...]) -> tuple[list[Path], list[Path]]:
+    """Input files and FASTAs under `roots`, listed again at most every 30 s."""
+    return predict_sources.find_inputs(list(roots)), predict_sources.find_references(list(roots))
+
+
 def _file_key(path: Path) -> tuple:
     stat = path.stat()
     return str(path.resolve()), stat.st_size, stat.st_mtime
@@ -57,13 +75,8 @@ def _copy_found(source: str, target: str) -> None:
 
 def pick_model(cfg) -> tuple[predict_sources.ModelChoice, str]:
     """The model chooser: packaged models, then runs of the session's MLflow store that logged a model."""
-    choices = predict_sources.packaged_models()
-    client, problem = store_client(cfg.tracking_uri)
-    if client is not None:
-        try:
-            choices += predict_sources.run_models(client)
-        except Exception as exc:  # a store that opened but cannot list its runs
-            problem = f"cannot list the runs of {cfg.tracking_uri}: {type(exc).__name__}: {exc}"
+    runs, problem = store_models(cfg.tracking_uri)
+    choices = predict_sources.packaged_models() + runs
     choice = st.selectbox("Model", choices, format_func=lambda c: c.label, key="predict_model",
                           help="Packaged models (`nanog1 models list`) and finished runs of the MLflow store "
                                "chosen in the sidebar that logged a model.")
@@ -76,20 +89,19 @@ def load_choice(choice: predict_sources.ModelChoice, uri: str):
     """The chosen model, from the cache after its first use."""
     if choice.packaged is not None:
         return packaged_model(choice.packaged), ("packaged", choice.packaged)
-    return run_model(uri, choice.run_id, choice.label), ("run", uri, choice.run_id)
+    return run_model(uri, choice.run_id, choice.name), ("run", uri, choice.run_id)
 
 
 def pick_input(cfg) -> tuple[str, str]:
     """Text boxes for the input file and the optional FASTA, each with the files found on the server."""
-    roots = list(dict.fromkeys([Path.cwd() / "results", cfg.cohort.expanduser().parent]))
-    found = predict_sources.find_inputs(roots)
+    roots = tuple(dict.fromkeys([Path.cwd() / "results", cfg.cohort.expanduser().parent]))
+    found, fastas = files_found(roots)
     if found:
         st.selectbox(f"Input files found under {', '.join(map(str, roots))}", [""] + [str(p) for p in found],
                      key="predict_found", on_change=_copy_found, args=("predict_found", "predict_input"),
                      format_func=lambda p: p or "—", help="Pick one to fill in the path below.")
     text = st.text_input("Input file on the server", key="predict_input",
                          help="VCF/VCF.gz/BCF, MAF, catalogue matrix (SigProfiler layout) or a cohort .h5ad")
-    fastas = predict_sources.find_references(roots)
     if fastas:
         st.selectbox("Reference FASTAs found", [""] + [str(p) for p in fastas], key="predict_found_ref",
                      on_change=_copy_found, args=("predict_found_ref", "predict_reference"),
@@ -155,6 +167,6 @@ try:
     adata = predicted(model_key, keys[0], keys[1], model)
 except Exception as exc:  # shown in one line: the researcher needs the file and the reason, not a traceback
     message = describe(exc) or f"{type(exc).__name__}: {exc}"
-    st.error(f"Cannot predict {path.name} with {choice.label.split(':')[0]}. {message}")
+    st.error(f"Cannot predict {path.name} with {choice.name}. {message}")
     st.stop()
-show_result(adata, choice.label.split(":")[0], path)
+show_result(adata, choice.name, path)
