@@ -77,3 +77,24 @@ def test_train_predict_embed_on_anndata(tmp_path):
     assert emb.obsm["X_mine"].shape == (trained.n_obs, 16) and "X_mine" not in trained.obsm
     np.testing.assert_allclose(emb.obsm["X_mine"], out.obsm[EMBEDDING], rtol=1e-5, atol=1e-5)
     assert isinstance(out.obsm["proba_type"], pd.DataFrame)
+
+    info = encoder.run_info(tmp_path / "run")  # read-only helpers for analysis (the notebooks use them)
+    assert info["config"].hidden == 16 and info["classes"] == list(out.obsm["proba_type"].columns)
+    shown = encoder.type_metrics(out, "proba_type", scored.to_numpy())
+    assert shown["top1"] == pytest.approx(metrics["top1"])
+    labels, classes = encoder.type_labels(out, info["classes"])
+    assert classes == info["classes"] and (labels == -1).sum() == 3
+    catalogue = encoder.features(out, "catalogue")
+    assert catalogue.shape[0] == out.n_obs and np.isfinite(catalogue).all()
+    exposures = encoder.features(out, "exposures")  # the cohort's obsm['exposures_<set>']
+    assert exposures.shape[0] == out.n_obs and not np.array_equal(exposures, catalogue)
+    with pytest.raises(ValueError, match="'catalogue' or 'exposures'"):
+        encoder.features(out, "spectra")
+    labelled = labels >= 0
+    table = encoder.baseline_scores(out, labelled, labelled, classes=classes)  # scored on the rows it fitted
+    models = ("logreg", "random_forest", "gradient_boosting")
+    assert list(table.index) == [f"{m}[{f}]" for f in ("catalogue", "exposures") for m in models]
+    assert table.loc["random_forest[catalogue]", "top1"] == 1.0  # a forest recalls its training samples
+    fitted = labelled & (roles != "test").to_numpy()
+    held_out = encoder.baseline_scores(out, fitted, scored.to_numpy(), classes=classes)
+    assert (held_out["top1"] <= 1.0).all() and set(held_out.columns) == set(table.columns)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -120,3 +121,64 @@ def test_notebook_is_stored_clean_with_one_results_variable(name: str):
     assert "RESULTS = " in first.source and "NANOG1_RESULTS" in first.source and '"pcawg"' in first.source
     for cell in cells[1:]:  # every later cell reaches the outputs through RESULTS only
         assert not any(s in cell.source for s in ("RESULTS =", "results/", '"results"')), cell.source
+
+
+#: What a notebook may import from nanog1: package roots and top-level modules (their `__all__`, where
+#: they declare one); modules below a package (nanog1.dashboard.charts, nanog1.encoder.data, ...) are
+#: internals that may move.
+PUBLIC = ("nanog1.dashboard", "nanog1.encoder", "nanog1.fitting", "nanog1.genomics", "nanog1.schema",
+          "nanog1.report", "nanog1.tracking")
+
+
+def nanog1_imports(source: str) -> list[tuple[str, str]]:
+    """(module, name) for each nanog1 name a cell's code imports (`import nanog1.x as y`: name '')."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("nanog1"):
+            found += [(node.module, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, "") for alias in node.names if alias.name.startswith("nanog1")]
+    return found
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_notebook_uses_the_public_api_only(name: str):
+    import importlib
+
+    imports = [i for cell in code_cells(read(name)) for i in nanog1_imports(cell.source)]
+    assert imports
+    for module, attr in imports:
+        assert module in PUBLIC, f"{name} imports the internal module {module}"
+        mod = importlib.import_module(module)
+        public = getattr(mod, "__all__", [n for n in dir(mod) if not n.startswith("_")])
+        assert not attr or attr in public, f"{name}: {module}.{attr} is not in its public API"
+    source = "\n".join(c.source for c in code_cells(read(name)))
+    for module, alias in re.findall(r"^import (nanog1\.\w+) as (\w+)$", source, re.M):
+        used = set(re.findall(rf"\b{alias}\.(\w+)", source))  # attributes of an imported package
+        assert used <= set(importlib.import_module(module).__all__), (name, used)
+
+def test_the_public_api_check_sees_an_internal_import():
+    assert nanog1_imports("from nanog1.dashboard import charts\nimport nanog1.encoder.data as d") == [
+        ("nanog1.dashboard", "charts"), ("nanog1.encoder.data", "")]
+    import nanog1.dashboard
+
+    assert "charts" not in nanog1.dashboard.__all__ and "spectrum_chart" in nanog1.dashboard.__all__
+
+
+@pytest.mark.parametrize("package", ["nanog1.dashboard", "nanog1.encoder", "nanog1.fitting",
+                                     "nanog1.genomics"])
+def test_public_names_stay_themselves_once_every_submodule_is_imported(package: str):
+    """Importing a submodule sets it as the package's attribute: a lazily exported function of the same
+    name would then turn into that module (`nanog1.encoder.baselines` is the CLI's module, so the function
+    is `baseline_scores`)."""
+    import importlib
+    import pkgutil
+
+    pkg = importlib.import_module(package)
+    for module in pkgutil.iter_modules(pkg.__path__):
+        if module.name != "app":  # the Streamlit scripts' folder, not an importable module
+            importlib.import_module(f"{package}.{module.name}")
+    shadowed = [name for name in pkg.__all__ if isinstance(getattr(pkg, name), type(pkg))]
+    assert not shadowed, f"{package}: {shadowed} became submodules"

@@ -2,4 +2,30 @@
 
 Everything here except `ui` is free of Streamlit, so it can be tested and reused in notebooks;
 `ui` holds the cached loaders and the shared sidebar that every page calls.
+
+The public API (`__all__`, for notebooks and user code; the modules behind it may move):
+tables on a cohort AnnData (`read_cohort_for_display`, `sets_present`, `cancer_types`, `burden_table`,
+`type_counts`, `burden_boxes`, `set_counts`, `sample_spectrum`, `exposures`, `exposure_by_type`),
+Altair charts of those tables (`spectrum_chart`, `type_count_chart`, `burden_chart`, `embedding_chart`,
+`exposure_heatmap`, `metric_chart`), 2-D projections (`project`, `ProjectionConfig`) and the MLflow store
+(`open_store`, `experiments`, `metric_history`). Imported on first use.
 """
+
+_API = {
+    **dict.fromkeys(("read_cohort_for_display", "sets_present", "cancer_types", "burden_table", "type_counts",
+                     "burden_boxes", "set_counts", "sample_spectrum", "exposures", "exposure_by_type"),
+                    "nanog1.dashboard.cohort_tables"),
+    **dict.fromkeys(("spectrum_chart", "type_count_chart", "burden_chart", "embedding_chart",
+                     "exposure_heatmap", "metric_chart"), "nanog1.dashboard.charts"),
+    **dict.fromkeys(("project", "ProjectionConfig"), "nanog1.dashboard.projection"),
+    **dict.fromkeys(("open_store", "experiments", "metric_history"), "nanog1.dashboard.runs"),
+}
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str):
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'nanog1.dashboard' has no attribute {name!r}")

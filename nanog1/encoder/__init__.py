@@ -4,7 +4,10 @@ On AnnData, scanpy-style: `nanog1.encoder.train(adata, run_dir)`, `score(adata, 
 key_added=None, copy=False)` (predictions plus metrics on held-out samples), `embed(adata, run,
 key_added='X_nanog1', copy=False)` (module `api`, which documents the keys each writes), and
 `predict(adata, model)` for new tumours with a packaged or trained model (module `predictor`;
-`load_predictor(model)` reads a model once for repeated calls).
+`load_predictor(model)` reads a model once for repeated calls); read-only helpers for analysis:
+`run_info(run)`, `features(adata, kind)`, `type_labels(adata)`, `type_metrics(adata, key, mask)` and
+`baseline_scores(adata, train, test)`. `__all__` lists the public API; notebooks and user code import
+from `nanog1.encoder` only.
 The CLI and the Snakemake rules call the path-level `run.train_cohort`, `evaluate.evaluate_cohort`
 and `embedding.embed_cohort`, which read, call the same code and write.
 
@@ -19,14 +22,18 @@ Shared with the other models (`nanog1.zoo`): `nanog1.tracking` (MLflow), `nanog1
 (resumable state, seeding) and `nanog1.optim` (AdamW with warm-up/cosine).
 """
 
-_API = {"predict": "nanog1.encoder.predictor", "read_inputs": "nanog1.encoder.predictor",
-        "load_predictor": "nanog1.encoder.predictor",
-        "train": "nanog1.encoder.api", "score": "nanog1.encoder.api", "embed": "nanog1.encoder.api"}
+_API = {
+    **dict.fromkeys(("predict", "read_inputs", "load_predictor", "PredictOptions"),
+                    "nanog1.encoder.predictor"),
+    **dict.fromkeys(("train", "score", "embed", "run_info", "features", "type_labels", "type_metrics",
+                     "baseline_scores"), "nanog1.encoder.api"),
+    "TrainConfig": "nanog1.encoder.config",
+}
+__all__ = sorted(_API)
 
 
 def __getattr__(name: str):
-    """`predict(adata, model="pcawg-catalogue")`, `read_inputs(paths)`, `train(adata, run_dir)`,
-    `score(adata, run, key_added, copy)` and `embed(adata, run, key_added, copy)`, imported on use."""
+    """The public API (`__all__`), imported on first use so that `import nanog1.encoder` stays light."""
     if name in _API:
         import importlib
 

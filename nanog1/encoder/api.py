@@ -11,6 +11,11 @@ the same code and write the file. Keys written (nanog1.schema names them):
   models) and uns['nanog1_model'] (run provenance and the metrics on held-out samples).
 * `embed(adata, run)`: obsm[key_added] (float32 [n_samples, hidden]) and uns['nanog1_model'].
 
+Read-only helpers for analysis (they write nothing): `run_info(run)` (the run's TrainConfig, classes and
+MLflow ids), `features(adata, kind)` (the baselines' 'catalogue' or 'exposures' features),
+`type_metrics(adata, key, mask)` (top-1, macro-F1, ... of obsm[key] against obs['cancer_type']) and
+`baseline_scores(adata, train, test)` (the classical baselines fitted on one set of rows, scored on another).
+
 `key_added` puts a second model's results beside the first: with `score(..., key_added='m2')` every
 key above is written as 'm2_<key>' (obs 'm2_predicted_type', obsm 'm2_proba_type', uns 'm2_model').
 `copy=True` leaves `adata` untouched and returns a new AnnData; otherwise `adata` is written in place
@@ -23,8 +28,10 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 
 from nanog1.encoder.config import TrainConfig
+from nanog1.errors import UserError
 from nanog1.schema import EMBEDDING, SPLIT, SPLITS
 
 #: obs / obsm keys that `score` writes (besides predicted_exposures_<set>).
@@ -35,8 +42,6 @@ PREDICT_OBSM = ("proba_type", EMBEDDING)
 def train(adata: ad.AnnData, run_dir: Path | str, config: TrainConfig | None = None,
           tracking_uri: str | None = None, resume: bool = True, copy: bool = False):
     """Train the encoder on `adata` into `run_dir`; writes obs['split']. Returns (adata, TrainOutcome)."""
-    import pandas as pd
-
     from nanog1.encoder.run import train_adata
 
     adata = adata.copy() if copy else adata
@@ -77,3 +82,71 @@ def embed(adata: ad.AnnData, run: Path | str, key_added: str = EMBEDDING, copy: 
     prior = dict(adata.uns.get("nanog1_model", {}))  # score's metrics / ensemble, if from this run
     adata.uns["nanog1_model"] = (prior if prior.get("run_dir") == provenance["run_dir"] else {}) | provenance
     return adata
+
+
+def run_info(run: Path | str) -> dict:
+    """What a run folder's model.pt records: 'config' (its TrainConfig), 'classes', 'mlflow_run_id' and
+    'model_uri'."""
+    from nanog1.encoder.loop import MODEL, load_model
+
+    _, saved = load_model(Path(run) / MODEL)
+    return {"config": TrainConfig.from_dict(saved["train_config"]), "classes": list(saved.get("classes", [])),
+            "mlflow_run_id": str(saved.get("mlflow_run_id", "")),
+            "model_uri": str(saved.get("model_uri", ""))}
+
+
+def features(adata: ad.AnnData, kind: str = "catalogue") -> np.ndarray | None:
+    """The classical baselines' features per sample: 'catalogue' (each measured set's channel proportions
+    and log1p burden) or 'exposures' (each fitted set's exposure proportions and log1p burden; None when
+    the cohort has no obsm['exposures_<set>'])."""
+    from nanog1.encoder.baselines import catalogue_features, exposure_features
+    from nanog1.encoder.data import cohort_arrays
+
+    arrays = cohort_arrays(adata, min_class_size=1)
+    if kind == "catalogue":
+        return catalogue_features(arrays.counts, arrays.channel_padding)
+    if kind == "exposures":
+        return exposure_features(arrays)
+    raise UserError(f"features: kind must be 'catalogue' or 'exposures', not {kind!r}")
+
+
+def type_labels(adata: ad.AnnData, classes: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
+    """obs['cancer_type'] as integer codes into `classes` (default: every type present), -1 where unlabelled
+    or not one of `classes`; returns (codes, classes)."""
+    from nanog1.encoder.data import cohort_arrays
+
+    arrays = cohort_arrays(adata, classes=classes, min_class_size=1)
+    return arrays.labels, list(arrays.classes)
+
+
+def type_metrics(adata: ad.AnnData, key: str = "proba_type", mask: np.ndarray | None = None
+                 ) -> dict[str, float]:
+    """top-1, top-3, macro-F1 and balanced accuracy of the probabilities obsm[key] (columns: the types)
+    against obs['cancer_type'], on the labelled samples of `mask` (default: all)."""
+    from nanog1.encoder.metrics import classification_metrics
+
+    proba = adata.obsm[key]
+    labels, classes = type_labels(adata, [str(c) for c in proba.columns])
+    rows = np.ones(adata.n_obs, bool) if mask is None else np.asarray(mask, bool)
+    return classification_metrics(np.asarray(proba)[rows], labels[rows], classes)
+
+
+def baseline_scores(adata: ad.AnnData, train: np.ndarray, test: np.ndarray, classes: list[str] | None = None,
+                    seed: int = 0) -> pd.DataFrame:
+    """Each classical baseline (logistic regression, random forest, gradient boosting) on each feature set,
+    fitted on the labelled rows of the boolean mask `train`, scored on those of `test`; one row of metrics
+    per 'model[features]'. `nanog1 baselines` runs the same models in k-fold CV."""
+    from nanog1.encoder.baselines import classifiers, oof_proba
+    from nanog1.encoder.metrics import classification_metrics
+
+    labels, classes = type_labels(adata, classes)
+    tr, te = np.flatnonzero(np.asarray(train, bool)), np.flatnonzero(np.asarray(test, bool))
+    rows = {}
+    for kind in ("catalogue", "exposures"):
+        x = features(adata, kind)
+        if x is None:
+            continue
+        for name, make in classifiers(seed=seed).items():
+            proba = oof_proba(make, x, labels, len(classes), [(tr, te)], f"{name}[{kind}]")
+            rows[f"{name}[{kind}]"] = classification_metrics(proba[te], labels[te], classes)
+    return pd.DataFrame.from_dict(rows, orient="index")
