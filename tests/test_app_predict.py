@@ -122,6 +122,8 @@ def test_packaged_model_on_a_vcf_found_on_the_server_writes_nothing(page_env, tm
     exposures = [d.value for d in at.dataframe[1:]]
     assert any("interval" in frame.columns for frame in exposures), "exposures with bootstrap intervals"
     assert len(at.get("vega_lite_chart")) >= 4  # top-3 bars and SBS96, DBS78, ID83 spectra
+    fits = [e.label for e in at.expander]
+    assert any(label.startswith("SBS96 fit: sample vs reconstruction vs residual") for label in fits), fits
 
 
 @pytest.mark.parametrize(("path", "says"), [

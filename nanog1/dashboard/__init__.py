@@ -1,7 +1,8 @@
 """Data loading, projections and charts behind the Streamlit dashboard in `nanog1/dashboard/app/`.
 
-Everything here except `ui` is free of Streamlit, so it can be tested and reused in notebooks;
-`ui` holds the cached loaders and the shared sidebar that every page calls.
+Everything here except `ui` and `sample_panels` is free of Streamlit, so it can be tested and reused in
+notebooks; `ui` holds the cached loaders and the shared sidebar that every page calls, `sample_panels`
+draws one tumour for the Sample and Predict pages.
 
 The public API (`__all__`, for notebooks and user code; the modules behind it may move):
 tables on a cohort AnnData (`read_cohort_for_display`, `sets_present`, `cancer_types`, `burden_table`,

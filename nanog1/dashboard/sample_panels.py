@@ -1,7 +1,8 @@
 """One tumour drawn the same way wherever the dashboard shows it (the Sample and Predict pages).
 
-Spectra in COSMIC colours and order, signature exposures with their bootstrap intervals, and the
-predicted type explained against the abstention rule, each read from a cohort AnnData.
+Spectra in COSMIC colours and order, the signature fit (sample vs reconstruction vs residual, flags),
+signature exposures with their bootstrap intervals, and the predicted type explained against the
+abstention rule, each read from a cohort AnnData.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import anndata as ad
 import pandas as pd
 import streamlit as st
 
-from nanog1.dashboard import charts, cohort_tables, prediction_view
+from nanog1.dashboard import charts, cohort_tables, fit_view, prediction_view
 from nanog1.genomics.channels import DERIVED_FROM
 
 
@@ -81,3 +82,32 @@ def prediction(adata: ad.AnnData, sample: str, true_type: str | None, top: int =
     st.altair_chart(charts.probability_chart(proba.head(top), true_type), width="stretch")
     st.caption(f"Top {top} calibrated type probabilities" + ("; red marks the sample's recorded type."
                                                                if true_type else "."))
+
+
+def fits(adata: ad.AnnData, sample: str) -> None:
+    """Per fitted set: sample vs reconstruction vs residual with the cosine; low-burden and poor-fit flags."""
+    from nanog1.dashboard.ui import reference_signatures
+
+    fit_meta = adata.uns.get("signature_fit", {})
+    fit_meta = fit_meta if isinstance(fit_meta, dict) else {}
+    version, build = str(fit_meta.get("cosmic_version", "3.4")), str(fit_meta.get("genome_build", "GRCh37"))
+    present = cohort_tables.sets_present(adata)
+    for name in cohort_tables.SET_NAMES:
+        expo = cohort_tables.exposures(adata, name)
+        if expo is None or name not in present:
+            continue
+        counts = cohort_tables.sample_counts(adata, sample, name)
+        try:
+            reference = reference_signatures(name, version, build)
+            frame = fit_view.reconstruction(counts, expo.loc[sample].astype(float), reference)
+        except (KeyError, ValueError, OSError) as exc:
+            st.info(f"{name}: cannot rebuild the fit from the COSMIC reference ({exc}).")
+            continue
+        similarity = fit_view.cosine(frame["sample"], frame["reconstruction"])
+        for flag in fit_view.fit_flags(float(counts.sum()), similarity if counts.sum() > 0 else None):
+            st.warning(f"{name}: {flag}.")
+        with st.expander(f"{name} fit: sample vs reconstruction vs residual · cosine {similarity:.3f}",
+                         expanded=name == "SBS96"):
+            st.altair_chart(charts.fit_chart(frame, name, similarity), width="stretch")
+            st.caption("Reconstruction: the fitted exposures times the COSMIC reference profiles "
+                       f"(v{version}, {build}); residual: sample − reconstruction.")

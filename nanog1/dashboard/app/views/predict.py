@@ -139,6 +139,7 @@ def show_result(adata, label: str, path: Path) -> None:
         st.caption("COSMIC v3.4 exposures; interval: 95 % bootstrap range of the fitted mutations.")
     st.subheader("Mutational spectra")
     sample_panels.spectra(adata, sample, key="predict_scale")
+    sample_panels.fits(adata, sample)
 
 
 st.title("Predict")

@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from nanog1.dashboard import charts, cohort_tables, fit_view, sample_panels
-from nanog1.dashboard.ui import cohort_or_stop, current_config, reference_signatures, sync_sample_picker
+from nanog1.dashboard import cohort_tables, sample_panels
+from nanog1.dashboard.ui import cohort_or_stop, current_config, sync_sample_picker
 
 st.title("Sample")
 cfg = current_config()
@@ -34,29 +34,7 @@ if "no_mutations" in adata.obs and bool(obs["no_mutations"]):
 st.subheader("Mutational spectra")
 sample_panels.spectra(adata, sample, key="sample_scale")
 
-fit_meta = adata.uns.get("signature_fit", {})
-fit_meta = fit_meta if isinstance(fit_meta, dict) else {}
-for name in cohort_tables.SET_NAMES:
-    expo = cohort_tables.exposures(adata, name)
-    if expo is None or name not in present:
-        continue
-    counts = cohort_tables.sample_counts(adata, sample, name)
-    try:
-        reference = reference_signatures(name, str(fit_meta.get("cosmic_version", "3.4")),
-                                         str(fit_meta.get("genome_build", "GRCh37")))
-        frame = fit_view.reconstruction(counts, expo.loc[sample].astype(float), reference)
-    except (KeyError, ValueError, OSError) as exc:
-        st.info(f"{name}: cannot rebuild the fit from the COSMIC reference ({exc}).")
-        continue
-    similarity = fit_view.cosine(frame["sample"], frame["reconstruction"])
-    for flag in fit_view.fit_flags(float(counts.sum()), similarity if counts.sum() > 0 else None):
-        st.warning(f"{name}: {flag}.")
-    with st.expander(f"{name} fit: sample vs reconstruction vs residual · cosine {similarity:.3f}",
-                     expanded=name == "SBS96"):
-        st.altair_chart(charts.fit_chart(frame, name, similarity), width="stretch")
-        st.caption("Reconstruction: the fitted exposures times the COSMIC reference profiles "
-                   f"(v{fit_meta.get('cosmic_version', '3.4')}, {fit_meta.get('genome_build', 'GRCh37')}); "
-                   "residual: sample − reconstruction.")
+sample_panels.fits(adata, sample)
 
 left, right = st.columns(2)
 with left:
