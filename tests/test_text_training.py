@@ -95,6 +95,7 @@ def test_lm_cli_train_then_generate(tmp_path):
                               "--bpe-vocab", "300", "--mixer", "qcompass"])
     assert res.exit_code == 0, res.output
     assert "unigram baseline" in res.output and "mlflow run:" in res.output
+    assert "step 4/4  train_loss " in res.stderr and " val_loss " in res.stderr  # progress on stderr
     res = runner.invoke(app, ["lm", "generate", "--model", str(out / "model.pt"), "--prompt", "the ",
                               "--max-new-tokens", "5", "--temperature", "0"])
     assert res.exit_code == 0, res.output

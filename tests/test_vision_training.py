@@ -57,6 +57,8 @@ def test_vision_cli_train_then_predict(tmp_path):
                               "--hidden", "16", "--layers", "1", "--rank", "4", "--heads", "2"])
     assert res.exit_code == 0, res.output
     assert "test accuracy" in res.output and "mlflow run:" in res.output
+    epochs = [line.split()[1] for line in res.stderr.splitlines() if line.startswith("epoch ")]
+    assert epochs == ["1/2", "2/2"] and "train_loss" in res.stderr  # one progress line per epoch
     res = runner.invoke(app, ["vision", "predict", "--model", str(out / "model.pt"),
                               str(data / "left" / "0.png")])
     assert res.exit_code == 0, res.output

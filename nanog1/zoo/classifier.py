@@ -8,6 +8,7 @@ share of the test split) is logged beside the test accuracy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from nanog1.optim import build_optimizer
+from nanog1.progress import report
 from nanog1.tracking import flat_params, tracked_run
 from nanog1.zoo.loop import optimise
 
@@ -111,9 +113,11 @@ def train_classifier(model: nn.Module, data: ClassifierData, cfg: ClassifierTrai
         seconds = 0.0
         for epoch in range(1, cfg.epochs + 1):
             done = optimise(model, epoch_batches(train_x, labels[tr], cfg.batch_size, gen, aug), loss,
-                            opt, sched)
+                            opt, sched, desc=f"epoch {epoch}/{cfg.epochs}",
+                            total=math.ceil(len(tr) / cfg.batch_size))
             seconds += done.seconds
             tracker.log_metrics({"train_loss": done.mean()}, epoch)
+            report(f"epoch {epoch}/{cfg.epochs}  train_loss {done.mean():.4g}  ({done.seconds:.1f} s)")
         per_s = cfg.epochs * len(tr) / seconds
         metrics = {"test_accuracy": accuracy(model, test_x, labels[te]),
                    "train_accuracy": accuracy(model, train_x, labels[tr]),

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from nanog1.progress import bar
+
 LossFn = Callable[[Any], "torch.Tensor | dict[str, torch.Tensor]"]
 
 
@@ -38,13 +40,16 @@ class Steps:
 
 def optimise(model: nn.Module, batches: Iterable[Any], loss_fn: LossFn, opt: torch.optim.Optimizer,
              sched: torch.optim.lr_scheduler.LRScheduler, grad_clip: float | None = None,
-             on_step: Callable[[int, dict[str, float]], None] | None = None, first_step: int = 1) -> Steps:
+             on_step: Callable[[int, dict[str, float]], None] | None = None, first_step: int = 1,
+             desc: str | None = None, total: int | None = None) -> Steps:
     """One optimiser step per batch; ``loss_fn`` returns a scalar or a dict with a 'total' entry.
 
-    ``on_step(step, losses)`` runs after each step (evaluation, logging) and is not timed.
+    ``on_step(step, losses)`` runs after each step (evaluation, logging) and is not timed. With `desc`, a
+    bar over the batches (`total` of them) shows on a terminal (nanog1.progress; never in logs or quiet).
     """
     steps = Steps()
     model.train()
+    batches = bar(batches, desc, total=total, unit="batch") if desc else batches
     for step, batch in enumerate(batches, start=first_step):
         start = time.perf_counter()
         out = loss_fn(batch)

@@ -15,6 +15,7 @@ import torch
 
 from nanog1.checkpoint import seed_everything
 from nanog1.optim import build_optimizer
+from nanog1.progress import report
 from nanog1.tracking import flat_params, tracked_run
 from nanog1.zoo.corpus import load_corpus, split_tokens, unigram_cross_entropy
 from nanog1.zoo.loop import optimise
@@ -112,10 +113,11 @@ def train_lm(cfg: LMTrainConfig, out: Path, tracking_uri: str | None = None) -> 
                 val_loss = evaluate_lm(model, val_windows, cfg.batch_size)
                 tracker.log_metrics({"train_loss": losses["total"], "val_loss": val_loss,
                                      "unigram_loss": unigram}, step)
+                report(f"step {step}/{cfg.steps}  train_loss {losses['total']:.4g}  val_loss {val_loss:.4g}")
 
         batches = (random_windows(train, cfg.batch_size, cfg.seq_len, rng) for _ in range(cfg.steps))
         done = optimise(model, batches, lambda batch: lm_loss(model(batch), batch), opt, sched,
-                        cfg.grad_clip, evaluate)
+                        cfg.grad_clip, evaluate, desc="lm train", total=cfg.steps)
         train_loss, elapsed = done.last.get("total", float("nan")), done.seconds
         tokens_per_s = cfg.steps * cfg.batch_size * cfg.seq_len / elapsed
         metrics = {"val_loss": val_loss, "unigram_loss": unigram, "train_loss": train_loss,

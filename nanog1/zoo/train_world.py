@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from nanog1.checkpoint import seed_everything
 from nanog1.optim import build_optimizer
+from nanog1.progress import report
 from nanog1.tracking import flat_params, tracked_run
 from nanog1.zoo.gridworld import ACTIONS, GridWorldConfig, Trajectories, simulate
 from nanog1.zoo.loop import optimise
@@ -180,10 +181,12 @@ def train_world(cfg: WorldTrainConfig, out: Path, tracking_uri: str | None = Non
         def log(step: int, losses: dict[str, float]) -> None:
             if step % 50 == 0 or step == cfg.steps:
                 tracker.log_metrics({f"train_{k}": v for k, v in losses.items()}, step)
+            if step % max(1, cfg.steps // 10) == 0 or step == cfg.steps:
+                report(f"step {step}/{cfg.steps}  train_loss {losses['total']:.4g}")
 
         batches = (sample_windows(train, cfg.batch_size, cfg.horizon, rng) for _ in range(cfg.steps))
         done = optimise(model, batches, lambda batch: world_losses(model, *batch), opt, sched,
-                        cfg.grad_clip, log)
+                        cfg.grad_clip, log, desc="world train", total=cfg.steps)
         windows_per_s = cfg.steps * cfg.batch_size / done.seconds
         roll = rollout_error(model, test, cfg.eval_horizon)
         reward_acc, action_acc = head_accuracies(model, test)
