@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.model_selection import StratifiedKFold
 
 #: Smallest probability kept when probabilities are turned back into logits.
 _TINY = 1e-12
@@ -102,6 +101,8 @@ def crossfit_calibration(
 
     Gives an honest 'after' figure when the same held-out predictions also choose the temperature.
     """
+    from sklearn.model_selection import StratifiedKFold  # here, not at import: `predict` never needs it
+
     keep = np.asarray(labels) >= 0
     proba, labels = np.asarray(proba)[keep], np.asarray(labels)[keep]
     _, counts = np.unique(labels, return_counts=True)

@@ -1,10 +1,13 @@
-"""Classification metrics (top-k, macro-F1, per-type recall, confusion) and exposure agreement."""
+"""Classification metrics (top-k, macro-F1, per-type recall, confusion) and exposure agreement.
+
+scikit-learn is imported inside the functions that use it: `nanog1 predict` imports this module (through
+the training loop's imports) and needs none of them, and importing scikit-learn costs about a second.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
 
 def top_k_accuracy(proba: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -16,6 +19,8 @@ def top_k_accuracy(proba: np.ndarray, labels: np.ndarray, k: int) -> float:
 
 def classification_metrics(proba: np.ndarray, labels: np.ndarray, classes: list[str]) -> dict[str, float]:
     """top-1, top-3, macro-F1 and balanced accuracy on the labelled samples."""
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+
     keep = labels >= 0
     proba, labels = proba[keep], labels[keep]
     if labels.size == 0:
@@ -34,6 +39,8 @@ def classification_metrics(proba: np.ndarray, labels: np.ndarray, classes: list[
 
 def per_type_report(proba: np.ndarray, labels: np.ndarray, classes: list[str]) -> pd.DataFrame:
     """Per-type precision, recall, F1 and support (rows = types)."""
+    from sklearn.metrics import precision_recall_fscore_support
+
     keep = labels >= 0
     pred = proba[keep].argmax(1)
     p, r, f, s = precision_recall_fscore_support(
@@ -46,6 +53,8 @@ def per_type_report(proba: np.ndarray, labels: np.ndarray, classes: list[str]) -
 
 def confusion_table(proba: np.ndarray, labels: np.ndarray, classes: list[str]) -> pd.DataFrame:
     """Confusion counts, rows = true type, columns = predicted type."""
+    from sklearn.metrics import confusion_matrix
+
     keep = labels >= 0
     cm = confusion_matrix(labels[keep], proba[keep].argmax(1), labels=list(range(len(classes))))
     return pd.DataFrame(cm, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
