@@ -2,9 +2,10 @@
 
 Each model is one folder here: `model.pt` (weights-only torch file: encoder config, state dict,
 classes, channel padding; read with `torch.load(weights_only=True)`), `calibration.json`
-(temperature and abstention rule), `reference.npz` (embeddings of the training tumours with their
-ids and types, for nearest-neighbour look-ups; no pickled objects) and `card.json` (the model card:
-data and licence, recipe, metrics, intended use). `nanog1 models list|show` reads them.
+(temperature and abstention rule) with `ood.npz` (the rule's OOD centroids and precision, read back by
+`calibration.load_calibration`), `reference.npz` (embeddings of the training tumours with their ids and
+types, for nearest-neighbour look-ups; no pickled objects) and `card.json` (the model card: data and
+licence, recipe, metrics, intended use). `nanog1 models list|show` reads them.
 """
 
 from __future__ import annotations
