@@ -217,3 +217,16 @@ def test_linked_reference_reads_through_a_scratch_folder(tmp_path):
     assert Reference(linked_reference(fasta, other)).lengths == {"1": 400, "2": 160}
     assert (other / "g.fa.fai").is_symlink()
     assert sorted(p.name for p in genome.iterdir()) == ["g.fa", "g.fa.fai"]
+
+
+def test_a_profile_unlike_any_type_shows_the_abstention_and_its_reason(page_env, tmp_path):
+    """Every mutation in one T>G channel: the packaged model abstains as out of distribution, and says so."""
+    spike = pd.DataFrame({"spike": 0}, index=pd.Index(SBS96, name="MutationType"))
+    spike.loc["T[T>G]T", "spike"] = 3000
+    spike.to_csv(tmp_path / "spike.tsv", sep="\t")
+    at = _predict(_open(), str(tmp_path / "spike.tsv"))
+    assert not _errors(at)
+    assert at.dataframe[0].value.loc["spike", "predicted_type"] == "uncertain"
+    said = [w.value for w in at.warning]
+    assert any(s.startswith("**Uncertain**") and "out of distribution" in s for s in said), said
+    assert any(c.value.startswith("OOD:") for c in at.caption)
