@@ -7,14 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
+from training_cohort import SMALL_TRAIN_ARGS as SMALL
 from training_cohort import make_cohort
 from typer.testing import CliRunner
 
 from nanog1 import progress
 from nanog1.cli import app
 from nanog1.genomics.cohort import write_cohort
-
-SMALL = ["--hidden", "16", "--layers", "1", "--rank", "4", "--heads", "2", "--batch-size", "8"]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import mlflow
 import numpy as np
 import pytest
 import torch
-from training_cohort import make_cohort
+from training_cohort import SMALL_TRAIN_ARGS, make_cohort
 from typer.testing import CliRunner
 
 from nanog1.cli import app
@@ -21,20 +21,7 @@ from nanog1.encoder.loop import load_model
 from nanog1.encoder.model import CataloguePredictor
 from nanog1.tracking import default_tracking_uri, download_model
 
-SMALL = [
-    "--hidden",
-    "16",
-    "--layers",
-    "1",
-    "--rank",
-    "4",
-    "--heads",
-    "2",
-    "--batch-size",
-    "8",
-    "--lr",
-    "0.01",
-]
+SMALL = [*SMALL_TRAIN_ARGS, "--lr", "0.01"]
 
 
 @pytest.fixture(scope="module")

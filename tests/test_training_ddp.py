@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from training_cohort import make_cohort
+from training_cohort import SMALL_TRAIN_ARGS, make_cohort
 
 from nanog1.encoder.cv import train_val_split
 from nanog1.encoder.data import cohort_arrays
@@ -39,16 +39,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
         str(run_dir),
         "--epochs",
         "2",
-        "--hidden",
-        "16",
-        "--layers",
-        "1",
-        "--rank",
-        "4",
-        "--heads",
-        "2",
-        "--batch-size",
-        "8",
+        *SMALL_TRAIN_ARGS,
     ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

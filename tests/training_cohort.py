@@ -24,6 +24,8 @@ TYPE_SIGNATURES = {
     "Breast": {"SBS96": ["SBS2", "SBS13", "SBS3"], "DBS78": ["DBS11", "DBS4"], "ID83": ["ID6", "ID8"]},
 }
 BURDEN = {"SBS96": 150, "DBS78": 8, "ID83": 20}
+#: `nanog1 train` options for a model small enough that a CLI run on these cohorts takes seconds.
+SMALL_TRAIN_ARGS = ["--hidden", "16", "--layers", "1", "--rank", "4", "--heads", "2", "--batch-size", "8"]
 
 
 def _draw_set(rng, ref: pd.DataFrame, names: list[str], burden: int, all_names: list[str]):
