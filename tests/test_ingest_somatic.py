@@ -9,6 +9,7 @@ of the classifier.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,17 @@ def observed_sbs(adata, sample: str) -> dict[str, int]:
     return {label: int(v) for label, v in zip(adata.var_names[:96], row, strict=True) if v}
 
 
+def snv_rows(seq: str, positions: list[int], columns: Callable[[int, str, str], str],
+             filtered: Collection[int] = (), flag: str = "") -> list[str]:
+    """VCF lines of SNVs at `positions` (sorted) on contig 1: FILTER `flag` at those in `filtered`,
+    PASS elsewhere; `columns(p, ref, alt)` gives the rest (INFO, FORMAT and sample columns, tab-joined)."""
+    rows = []
+    for p in sorted(positions):
+        ref, alt = snv(seq, p)
+        rows.append(f"1\t{p}\t.\t{ref}\t{alt}\t.\t{flag if p in filtered else 'PASS'}\t{columns(p, ref, alt)}")
+    return rows
+
+
 def write(path, meta: list[str], columns: list[str], rows: list[str]) -> None:
     head = ["##fileformat=VCFv4.2", "##contig=<ID=1,length=20000>", *meta]
     cols = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO" + (
@@ -93,13 +105,8 @@ MUTECT2_META = [
 
 
 def mutect2(path, seq: str, positions: list[int], weak: list[int]) -> None:
-    rows = []
-    for p in sorted(positions + weak):
-        ref, alt = snv(seq, p)
-        flt = "weak_evidence" if p in weak else "PASS"
-        rows.append(
-            f"1\t{p}\t.\t{ref}\t{alt}\t.\t{flt}\tTLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29"
-        )
+    rows = snv_rows(seq, positions + weak, lambda p, ref, alt: "TLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29",
+                    weak, "weak_evidence")
     write(path, MUTECT2_META, ["P1-N", "P1-T"], rows)
 
 
@@ -161,16 +168,12 @@ def strelka_counts(ref: str, alt: str, tumour_alt: int) -> str:
 
 
 def strelka_snvs(path, seq: str, positions: list[int], low: list[int], absent: list[int]) -> None:
-    rows = []
-    for p in sorted(positions + low + absent):
-        ref, alt = snv(seq, p)
-        flt = "LowEVS" if p in low else "PASS"
+    def columns(p: int, ref: str, alt: str) -> str:
         tumour = strelka_counts(ref, alt, 0 if p in absent else 11)
         info = f"SOMATIC;QSS=40;NT=ref;SGT={ref}{ref}->{ref}{alt}"
-        rows.append(
-            f"1\t{p}\t.\t{ref}\t{alt}\t.\t{flt}\t{info}\tDP:FDP:AU:CU:GU:TU\t{strelka_counts(ref, alt, 0)}\t{tumour}"
-        )
-    write(path, STRELKA_SNV_META, ["NORMAL", "TUMOR"], rows)
+        return f"{info}\tDP:FDP:AU:CU:GU:TU\t{strelka_counts(ref, alt, 0)}\t{tumour}"
+
+    write(path, STRELKA_SNV_META, ["NORMAL", "TUMOR"], snv_rows(seq, positions + low + absent, columns, low, "LowEVS"))
 
 
 def strelka_indels(path, seq: str, positions: list[int], absent: list[int]) -> None:
@@ -301,15 +304,10 @@ MUSE_META = [
 def test_muse_tumour_column_first_and_plain_single_sample(genome, tmp_path):
     fasta, seq = genome
     positions = sites(seq, 25)
-    rows = []
-    for p in positions[:20]:
-        ref, alt = snv(seq, p)
-        flt = "Tier3" if p in positions[18:20] else "PASS"
-        rows.append(
-            f"1\t{p}\t.\t{ref}\t{alt}\t.\t{flt}\tSOMATIC\tGT:DP:AD:BQ:SS\t0/1:30:20,10:30,30:2\t0/0:30:30,0:30:0"
-        )
+    rows = snv_rows(seq, positions[:20], lambda p, ref, alt: "SOMATIC\tGT:DP:AD:BQ:SS\t0/1:30:20,10:30,30:2\t0/0:30:30,0:30:0",
+                    positions[18:20], "Tier3")
     write(tmp_path / "P4.vcf", MUSE_META, ["TUMOR", "NORMAL"], rows)
-    plain = [f"1\t{p}\t.\t{snv(seq, p)[0]}\t{snv(seq, p)[1]}\t.\tPASS\t.\tGT\t0/1" for p in positions[20:]]
+    plain = snv_rows(seq, positions[20:], lambda p, ref, alt: ".\tGT\t0/1")
     write(
         tmp_path / "plain.vcf",
         ['##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">'],
@@ -327,7 +325,7 @@ def test_multisample_without_gt_is_an_error_unless_the_tumour_is_named(genome, t
     fasta, seq = genome
     positions = sites(seq, 10)
     meta = ['##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">']
-    rows = [f"1\t{p}\t.\t{snv(seq, p)[0]}\t{snv(seq, p)[1]}\t.\tPASS\t.\tDP\t30\t31" for p in positions]
+    rows = snv_rows(seq, positions, lambda p, ref, alt: ".\tDP\t30\t31")
     write(tmp_path / "pair.vcf", meta, ["blood", "biopsy"], rows)
     with pytest.raises(InputError, match=r"pair\.vcf: 2 sample columns, no GT field"):
         ingest([tmp_path / "pair.vcf"], fasta, None, tmp_path / "c.h5ad")
@@ -344,7 +342,7 @@ def test_sheet_tumor_and_normal_columns_route_a_file(genome, tmp_path):
     fasta, seq = genome
     positions = sites(seq, 10)
     meta = ['##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">']
-    rows = [f"1\t{p}\t.\t{snv(seq, p)[0]}\t{snv(seq, p)[1]}\t.\tPASS\t.\tGT\t0/0\t0/1" for p in positions]
+    rows = snv_rows(seq, positions, lambda p, ref, alt: ".\tGT\t0/0\t0/1")
     write(tmp_path / "x.vcf", meta, ["N1", "T1"], rows)
     sheet = tmp_path / "s.tsv"
     sheet.write_text("sample\tfile\ttumor_sample\tnormal_sample\tcancer_type\nDonor7\tx.vcf\tT1\tN1\tSkin\n")
