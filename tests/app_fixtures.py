@@ -177,3 +177,23 @@ def simulated_vcfs(folder: Path, n: int = 2, cancer_type: str = "Skin-Melanoma",
 
     sim = simulate_cohort(config=SimulationConfig(n, (cancer_type,), seed, 0.1))
     return write_simulated_files(sim, folder, FileOptions(maf_fraction=0.0, seed=seed, min_length=1_000_000))
+
+
+def models_page(monkeypatch, checkpoints: dict[str, tuple[str, Path]]):
+    """The dashboard's Models page run with each environment variable of `checkpoints` naming a model file.
+
+    `checkpoints` maps a variable to (the model class the page must load, the file); the page must raise
+    nothing and report each model loaded, in that order. Returns the AppTest for further checks.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    from nanog1.dashboard.config import app_dir
+
+    for var, (_, path) in checkpoints.items():
+        monkeypatch.setenv(var, str(path))
+    at = AppTest.from_file(str(app_dir() / "Home.py"), default_timeout=120)
+    at = at.switch_page("views/models.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    loaded = [f"Loaded {name} from {path}" for name, path in checkpoints.values()]
+    assert [s.value for s in at.success] == loaded
+    return at

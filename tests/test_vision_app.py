@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from streamlit.testing.v1 import AppTest
+from app_fixtures import models_page
 
-from nanog1.dashboard.config import ENV_TEXT_CKPT, ENV_VISION_CKPT, app_dir
+from nanog1.dashboard.config import ENV_TEXT_CKPT, ENV_VISION_CKPT
 from nanog1.zoo.text import QuatrixLM, TextConfig
 from nanog1.zoo.text import save_checkpoint as save_text
 from nanog1.zoo.tokenizer import ByteTokenizer
@@ -19,13 +19,8 @@ def test_models_page_generates_text_and_shows_a_routing_map(tmp_path, monkeypatc
     save_text(tmp_path / "lm.pt", lm, ByteTokenizer(), {"val_loss": 2.0, "unigram_loss": 3.0})
     vision = VisionEncoder(VisionConfig(hidden_size=16, layers=2, rank=4, heads=2))
     save_vision(tmp_path / "vision.pt", vision, {"test_accuracy": 0.9})
-    monkeypatch.setenv(ENV_TEXT_CKPT, str(tmp_path / "lm.pt"))
-    monkeypatch.setenv(ENV_VISION_CKPT, str(tmp_path / "vision.pt"))
-    at = AppTest.from_file(str(app_dir() / "Home.py"), default_timeout=120)
-    at = at.switch_page("views/models.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert [s.value for s in at.success] == [f"Loaded QuatrixLM from {tmp_path / 'lm.pt'}",
-                                             f"Loaded VisionEncoder from {tmp_path / 'vision.pt'}"]
+    at = models_page(monkeypatch, {ENV_TEXT_CKPT: ("QuatrixLM", tmp_path / "lm.pt"),
+                                   ENV_VISION_CKPT: ("VisionEncoder", tmp_path / "vision.pt")})
     assert any(m.value.startswith("**Prediction:**") for m in at.markdown)
     assert len(at.get("image")) == 2  # the digit and the routing-map figure
     at.number_input[0].set_value(12)

@@ -146,9 +146,9 @@ def test_world_cli_train(tmp_path):
 
 
 def test_models_page_shows_the_audio_and_world_panels(tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
+    from app_fixtures import models_page
 
-    from nanog1.dashboard.config import ENV_AUDIO_CKPT, ENV_WORLD_CKPT, app_dir
+    from nanog1.dashboard.config import ENV_AUDIO_CKPT, ENV_WORLD_CKPT
     from nanog1.zoo.audio import AudioConfig, AudioEncoder
     from nanog1.zoo.audio import save_checkpoint as save_audio
     from nanog1.zoo.audio_data import CLASS_NAMES
@@ -160,13 +160,8 @@ def test_models_page_shows_the_audio_and_world_panels(tmp_path, monkeypatch):
                     {"rollout_mse": 0.01, "copy_last_mse": 0.02, "rollout_ratio": 0.5,
                      "rollout_model_mse": [0.01, 0.01], "rollout_copy_last_mse": [0.02, 0.02]},
                     TINY_ENV.__dict__)
-    monkeypatch.setenv(ENV_AUDIO_CKPT, str(tmp_path / "audio.pt"))
-    monkeypatch.setenv(ENV_WORLD_CKPT, str(tmp_path / "world.pt"))
-    at = AppTest.from_file(str(app_dir() / "Home.py"), default_timeout=120)
-    at = at.switch_page("views/models.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    assert [s.value for s in at.success] == [f"Loaded AudioEncoder from {tmp_path / 'audio.pt'}",
-                                             f"Loaded WorldModel from {tmp_path / 'world.pt'}"]
+    at = models_page(monkeypatch, {ENV_AUDIO_CKPT: ("AudioEncoder", tmp_path / "audio.pt"),
+                                   ENV_WORLD_CKPT: ("WorldModel", tmp_path / "world.pt")})
     prediction = [m.value for m in at.markdown if m.value.startswith("**Audio prediction:**")]
     assert len(prediction) == 1 and any(name in prediction[0] for name in CLASS_NAMES)
     assert len(at.get("image")) == 2  # the log-mel and the true/imagined frames
