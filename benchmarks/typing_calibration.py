@@ -11,32 +11,17 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from nanog1.encoder.calibration import crossfit_calibration, fit_temperature, logits_from_proba
-
-
-def pcawg_profiles(pcawg_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """SBS96 shares + log10 burden of every PCAWG genome of a type with >= 20 genomes, and type ids."""
-    df = pd.read_csv(pcawg_dir / "WGS_PCAWG.96.csv")
-    counts = df.iloc[:, 2:].to_numpy(float).T
-    types = np.array([c.split("::")[0] for c in df.columns[2:]])
-    common = pd.Series(types).value_counts()
-    keep = np.isin(types, common[common >= 20].index)
-    counts, types = counts[keep], types[keep]
-    share = counts / counts.sum(1, keepdims=True).clip(1)
-    return np.hstack([share, np.log10(counts.sum(1, keepdims=True) + 1)]), np.unique(
-        types, return_inverse=True
-    )[1]
+from nanog1.genomics.signatures_pcawg import pcawg_typing_features
 
 
 def main(pcawg_dir: Path) -> None:
-    x, y = pcawg_profiles(pcawg_dir)
+    x, y = pcawg_typing_features(pcawg_dir)
     print(f"{len(y)} genomes, {y.max() + 1} types")
     print(f"{'C':>6} {'top1':>6} {'T':>6} {'ECE before':>11} {'ECE after':>10} {'ratio':>6} {'s':>5}")
     for c in (1.0, 10.0, 100.0):

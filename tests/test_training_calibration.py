@@ -6,7 +6,6 @@ import json
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 import pytest
 from training_cohort import make_cohort
 
@@ -177,18 +176,6 @@ def test_evaluate_marks_an_unseen_type_uncertain(held_out_type_run):
     assert {"ece", "ece_calibrated", "coverage", "top1_covered"} <= set(metrics)
 
 
-def _pcawg_features(pcawg_dir):
-    df = pd.read_csv(pcawg_dir / "WGS_PCAWG.96.csv")
-    counts = df.iloc[:, 2:].to_numpy(float).T
-    types = np.array([c.split("::")[0] for c in df.columns[2:]])
-    common = pd.Series(types).value_counts()
-    keep = np.isin(types, common[common >= 20].index)
-    counts, types = counts[keep], types[keep]
-    share = counts / counts.sum(1, keepdims=True).clip(1)
-    features = np.hstack([share, np.log10(counts.sum(1, keepdims=True) + 1)])
-    return features, np.unique(types, return_inverse=True)[1]
-
-
 def test_pcawg_temperature_scaling_lowers_heldout_ece(pcawg_dir):
     """Out-of-fold logistic regression on PCAWG SBS96 catalogues; T fitted on other folds' predictions."""
     from sklearn.linear_model import LogisticRegression
@@ -196,7 +183,9 @@ def test_pcawg_temperature_scaling_lowers_heldout_ece(pcawg_dir):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x, y = _pcawg_features(pcawg_dir)
+    from nanog1.genomics.signatures_pcawg import pcawg_typing_features
+
+    x, y = pcawg_typing_features(pcawg_dir)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=10.0, max_iter=500))
     folds = StratifiedKFold(5, shuffle=True, random_state=0)
     proba = cross_val_predict(model, x, y, cv=folds, method="predict_proba")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nanog1.genomics.channels import CHANNEL_SETS, canonical_dbs
@@ -95,3 +96,19 @@ def read_pcawg_signatures(pcawg_dir: str | Path, channel_set: str = "SBS96") -> 
     table.index = labels.to_numpy()
     table = table.loc[list(CHANNEL_SETS[channel_set])].astype("float64")
     return table / table.sum(axis=0)
+
+
+def pcawg_typing_features(pcawg_dir: str | Path, min_genomes: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """SBS96 shares + log10(burden + 1) of every PCAWG genome whose cancer type has ≥ `min_genomes`
+    genomes, and each genome's type id (types in sorted order).
+
+    The calibration benchmark and test type tumours from these with an out-of-fold logistic regression.
+    """
+    counts = read_pcawg_catalogue(pcawg_dir, "SBS96")
+    types = counts.attrs[CANCER_TYPE].to_numpy()
+    common = pd.Series(types).value_counts()
+    keep = np.isin(types, common[common >= min_genomes].index)
+    x = counts.to_numpy()[keep]
+    burden = x.sum(1, keepdims=True)
+    features = np.hstack([x / burden.clip(1), np.log10(burden + 1)])
+    return features, np.unique(types[keep], return_inverse=True)[1]
