@@ -324,9 +324,8 @@ def test_muse_tumour_column_first_and_plain_single_sample(genome, tmp_path):
 def test_multisample_without_gt_is_an_error_unless_the_tumour_is_named(genome, tmp_path):
     fasta, seq = genome
     positions = sites(seq, 10)
-    meta = ['##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">']
-    rows = snv_rows(seq, positions, lambda p, ref, alt: ".\tDP\t30\t31")
-    write(tmp_path / "pair.vcf", meta, ["blood", "biopsy"], rows)
+    dp = '##FORMAT=<ID=DP,Number=1,Type=Integer,Description="Read depth">'
+    write(tmp_path / "pair.vcf", [dp], ["blood", "biopsy"], snv_rows(seq, positions, lambda *_: ".\tDP\t30\t31"))
     with pytest.raises(InputError, match=r"pair\.vcf: 2 sample columns, no GT field"):
         ingest([tmp_path / "pair.vcf"], fasta, None, tmp_path / "c.h5ad")
     options = IngestOptions(tumor_sample="biopsy", normal_sample="blood")
@@ -341,9 +340,8 @@ def test_multisample_without_gt_is_an_error_unless_the_tumour_is_named(genome, t
 def test_sheet_tumor_and_normal_columns_route_a_file(genome, tmp_path):
     fasta, seq = genome
     positions = sites(seq, 10)
-    meta = ['##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">']
-    rows = snv_rows(seq, positions, lambda p, ref, alt: ".\tGT\t0/0\t0/1")
-    write(tmp_path / "x.vcf", meta, ["N1", "T1"], rows)
+    gt = '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">'
+    write(tmp_path / "x.vcf", [gt], ["N1", "T1"], snv_rows(seq, positions, lambda *_: ".\tGT\t0/0\t0/1"))
     sheet = tmp_path / "s.tsv"
     sheet.write_text("sample\tfile\ttumor_sample\tnormal_sample\tcancer_type\nDonor7\tx.vcf\tT1\tN1\tSkin\n")
     ingest([tmp_path / "x.vcf"], fasta, sheet, tmp_path / "c.h5ad")
