@@ -106,6 +106,16 @@ def test_an_unlabelled_cohort_for_baselines_is_one_line(cohorts, tmp_path: Path)
     one_line_error(CliRunner().invoke(app, args), str(unlabelled), "no labelled samples", "sample sheet")
 
 
+def test_a_damaged_checkpoint_to_resume_is_one_line(cohorts, tmp_path: Path):
+    labelled, _ = cohorts
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"cut short")
+    result = CliRunner().invoke(app, ["train", str(labelled), "--out", str(run), "--epochs", "1"])
+    one_line_error(result, str(run / "checkpoint.pt"), "not a torch checkpoint")
+    assert not (run / "model.pt").exists() and not (run.parent / "mlflow.db").exists()  # nothing begun
+
+
 @pytest.mark.parametrize(("text", "needle"), [
     ("epochs: 2\n\tbad: [", "config.yaml:2: not valid YAML"),
     ("- a list\n", "config.yaml:1: expected a mapping of training options"),

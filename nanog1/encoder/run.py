@@ -174,6 +174,8 @@ def train_adata(
         encoder_config(cfg, arrays)
     except UserError as err:
         raise UserError(f"{cohort}: {err}") from None
+    # a damaged checkpoint to resume from is told before the MLflow store is touched
+    resumed_run = peek_run_id(run_dir / "fold0" if cfg.folds > 1 else run_dir) if resume else None
     tracker = None
     if dist_info.is_main:
         tracker = Tracker(
@@ -181,10 +183,7 @@ def train_adata(
             cfg.experiment or experiment_name(cohort, cfg.task),
             run_dir.parent / "mlartifacts",
         )
-        tracker.start(
-            run_id=peek_run_id(run_dir / "fold0" if cfg.folds > 1 else run_dir) if resume else None,
-            run_name=run_dir.name,
-        )
+        tracker.start(run_id=resumed_run, run_name=run_dir.name)
     try:
         outcome = _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop_after_epochs)
     except TrainingInterrupted:
