@@ -172,11 +172,13 @@ def ingest_command(
 
     from nanog1.genomics.ingest import IngestOptions, check_inputs, ingest
     from nanog1.genomics.summary import summary_table
+    from nanog1.progress import shows_bars
 
     console = Console(stderr=True)
     options = IngestOptions(
         filter=filter_, on_error=on_error, sigprofiler_compatible=sigprofiler_compatible,
-        jobs=jobs, bin_size=bin_size, progress=not quiet, genes=str(genes) if genes else None,
+        jobs=jobs, bin_size=bin_size, progress=not quiet and shows_bars(),
+        genes=str(genes) if genes else None,
         tumor_sample=tumor_sample,
         normal_sample=normal_sample, duplicates=duplicates, sheet_policy=sheet_policy,
         max_skip_fraction=max_skip_fraction,

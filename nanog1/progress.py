@@ -32,9 +32,14 @@ def terminal() -> bool:
     return sys.stderr.isatty()
 
 
+def shows_bars() -> bool:
+    """True when a live bar belongs on stderr: a terminal, and not quiet."""
+    return not quiet() and terminal()
+
+
 def bar(items: Iterable[T], desc: str, total: int | None = None, unit: str = "it") -> Iterable[T]:
     """`items` with a tqdm bar on a terminal; the plain iterable in a log, CI or when quiet."""
-    if quiet() or not terminal():
+    if not shows_bars():
         return items
     from tqdm import tqdm
 

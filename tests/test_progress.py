@@ -29,9 +29,12 @@ def test_epoch_line_and_step_report(capsys, monkeypatch):
         shown["median_cosine"] = 0.97
     assert re.fullmatch(r"fit: SBS96  median_cosine 0\.97  \(\d+\.\d s\)\n", capsys.readouterr().err)
     assert progress.bar([1, 2], "x") == [1, 2]  # captured stderr is no terminal: no bar, the plain items
+    assert not progress.shows_bars()  # ingest's bar follows the same rule
+    monkeypatch.setattr(progress, "terminal", lambda: True)
+    assert progress.shows_bars()
     monkeypatch.setenv(progress.QUIET_ENV, "1")
     progress.report("hidden")
-    assert capsys.readouterr().err == ""
+    assert capsys.readouterr().err == "" and not progress.shows_bars()
 
 
 def test_train_evaluate_and_signature_fit_report_each_step(cohort: Path, tmp_path: Path):
