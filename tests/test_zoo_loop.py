@@ -9,7 +9,7 @@ from torch import nn
 from nanog1.optim import build_optimizer
 from nanog1.zoo.checkpoints import load_model, write_model_file
 from nanog1.zoo.classifier import accuracy, epoch_batches
-from nanog1.zoo.loop import optimise
+from nanog1.zoo.loop import evaluating, optimise
 from nanog1.zoo.vision import VisionConfig, VisionEncoder
 
 
@@ -27,6 +27,21 @@ def test_optimise_steps_calls_back_and_lowers_a_regression_loss():
     assert len(done.losses) == 200 and done.last["total"] < 0.01 * done.losses[0]["total"]
     assert done.seconds > 0
 
+
+
+def test_evaluating_switches_to_eval_and_restores_the_mode_before_also_on_error():
+    model = nn.Sequential(nn.Dropout(0.5))
+    with evaluating(model) as m:
+        assert m is model and not model.training
+    assert model.training
+    model.eval()
+    with evaluating(model):
+        assert not model.training
+    assert not model.training
+    model.train()
+    with pytest.raises(RuntimeError, match="boom"), evaluating(model):
+        raise RuntimeError("boom")
+    assert model.training and model[0].training
 
 def test_epoch_batches_cover_every_sample_once_and_accuracy_counts_argmax():
     inputs, labels = (torch.arange(10).float()[:, None],), torch.arange(10)

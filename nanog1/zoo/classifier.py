@@ -22,7 +22,7 @@ from torch import nn
 from nanog1.optim import build_optimizer
 from nanog1.progress import report
 from nanog1.tracking import flat_params, tracked_run
-from nanog1.zoo.loop import optimise
+from nanog1.zoo.loop import evaluating, finish_run, optimise
 
 Inputs = tuple[torch.Tensor, ...]
 
@@ -71,11 +71,9 @@ def take(inputs: Inputs, idx: torch.Tensor) -> Inputs:
 @torch.no_grad()
 def accuracy(model: nn.Module, inputs: Inputs, labels: torch.Tensor, batch_size: int = 256) -> float:
     """Fraction of samples whose arg-max class is the label."""
-    was_training = model.training
-    model.eval()
     chunks = zip(*(x.split(batch_size) for x in inputs), strict=True)
-    preds = torch.cat([model(*chunk).argmax(-1) for chunk in chunks])
-    model.train(was_training)
+    with evaluating(model):
+        preds = torch.cat([model(*chunk).argmax(-1) for chunk in chunks])
     return float((preds == labels).float().mean())
 
 
@@ -122,8 +120,5 @@ def train_classifier(model: nn.Module, data: ClassifierData, cfg: ClassifierTrai
         metrics = {"test_accuracy": accuracy(model, test_x, labels[te]),
                    "train_accuracy": accuracy(model, train_x, labels[tr]),
                    "chance_accuracy": chance, f"train_{data.noun}_per_s": per_s}
-        ckpt = Path(out) / "model.pt"
-        save(ckpt, model, metrics)
-        tracker.log_metrics(metrics, cfg.epochs)
-        tracker.log_artifact(ckpt)
+        ckpt = finish_run(tracker, out, metrics, cfg.epochs, lambda path: save(path, model, metrics))
         return ClassifierResult(metrics["test_accuracy"], chance, per_s, tracker.run_id, ckpt)

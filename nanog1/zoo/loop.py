@@ -3,14 +3,17 @@
 Every zoo model trains through :func:`optimise`; what differs between them is only where batches
 come from and what their loss is. The classifiers (vision, audio) add their epochs, split and
 accuracy in :mod:`nanog1.zoo.classifier`; the LM and the world model draw random windows.
+Evaluation runs inside :func:`evaluating`, and every run ends in :func:`finish_run`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,7 +21,31 @@ from torch import nn
 
 from nanog1.progress import bar
 
+if TYPE_CHECKING:  # mlflow loads with nanog1.tracking; models that only evaluate need not
+    from nanog1.tracking import Tracker
+
 LossFn = Callable[[Any], "torch.Tensor | dict[str, torch.Tensor]"]
+
+
+@contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode inside the block; its mode before comes back after it, also on an error."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
+def finish_run(tracker: Tracker, out: Path, metrics: dict[str, float], step: int,
+               save: Callable[[Path], None]) -> Path:
+    """``save`` writes ``out``/model.pt; the final metrics are logged at ``step``, the file as artifact."""
+    ckpt = Path(out) / "model.pt"
+    save(ckpt)
+    tracker.log_metrics(metrics, step)
+    tracker.log_artifact(ckpt)
+    return ckpt
 
 
 @dataclass

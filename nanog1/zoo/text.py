@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from nanog1.core import Stack, StackConfig
 from nanog1.zoo.audio import AudioConfig, AudioEncoder
 from nanog1.zoo.checkpoints import Loaded, load_model, write_model_file
+from nanog1.zoo.loop import evaluating
 from nanog1.zoo.sampling import sample_next
 from nanog1.zoo.vision import VisionConfig, VisionEncoder
 
@@ -198,14 +199,11 @@ class QuatrixLM(nn.Module):
         if input_ids.shape[1] + max_new_tokens > self.config.max_len:
             raise ValueError(f"prompt {input_ids.shape[1]} + {max_new_tokens} new tokens exceed the context "
                              f"of {self.config.max_len}")
-        was_training = self.training
-        self.eval()
         sample = dict(temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
         media = dict(pixel_values=pixel_values, mel_values=mel_values, mel_lengths=mel_lengths)
-        out = (self._generate_cached if use_cache else self._generate_recompute)(
-            input_ids, max_new_tokens, media, sample)
-        self.train(was_training)
-        return out
+        with evaluating(self):
+            return (self._generate_cached if use_cache else self._generate_recompute)(
+                input_ids, max_new_tokens, media, sample)
 
     def _generate_recompute(self, ids: Tensor, n: int, media: dict, sample: dict) -> Tensor:
         for _ in range(n):

@@ -18,7 +18,7 @@ from nanog1.optim import build_optimizer
 from nanog1.progress import report
 from nanog1.tracking import flat_params, tracked_run
 from nanog1.zoo.corpus import load_corpus, split_tokens, unigram_cross_entropy
-from nanog1.zoo.loop import optimise
+from nanog1.zoo.loop import evaluating, finish_run, optimise
 from nanog1.zoo.text import QuatrixLM, TextConfig, lm_loss, save_checkpoint
 from nanog1.zoo.tokenizer import build_tokenizer
 
@@ -76,10 +76,8 @@ def fixed_windows(tokens: np.ndarray, seq_len: int, limit: int) -> torch.Tensor:
 @torch.no_grad()
 def evaluate_lm(model: QuatrixLM, windows: torch.Tensor, batch_size: int) -> float:
     """Mean next-token cross-entropy (nats/token) over the windows."""
-    was_training = model.training
-    model.eval()
-    losses = [lm_loss(model(chunk), chunk).item() for chunk in windows.split(batch_size)]
-    model.train(was_training)
+    with evaluating(model):
+        losses = [lm_loss(model(chunk), chunk).item() for chunk in windows.split(batch_size)]
     return float(np.mean(losses))
 
 
@@ -122,8 +120,6 @@ def train_lm(cfg: LMTrainConfig, out: Path, tracking_uri: str | None = None) -> 
         tokens_per_s = cfg.steps * cfg.batch_size * cfg.seq_len / elapsed
         metrics = {"val_loss": val_loss, "unigram_loss": unigram, "train_loss": train_loss,
                    "train_tokens_per_s": tokens_per_s}
-        ckpt = Path(out) / "model.pt"
-        save_checkpoint(ckpt, model, tokenizer, metrics)
-        tracker.log_metrics(metrics, cfg.steps)
-        tracker.log_artifact(ckpt)
+        ckpt = finish_run(tracker, out, metrics, cfg.steps,
+                          lambda path: save_checkpoint(path, model, tokenizer, metrics))
         return LMResult(val_loss, unigram, train_loss, tokens_per_s, tracker.run_id, ckpt)

@@ -23,7 +23,7 @@ from nanog1.optim import build_optimizer
 from nanog1.progress import report
 from nanog1.tracking import flat_params, tracked_run
 from nanog1.zoo.gridworld import ACTIONS, GridWorldConfig, Trajectories, simulate
-from nanog1.zoo.loop import optimise
+from nanog1.zoo.loop import evaluating, finish_run, optimise
 from nanog1.zoo.world import WorldConfig, WorldModel, save_checkpoint
 
 
@@ -130,15 +130,13 @@ def world_losses(model: WorldModel, frames: torch.Tensor, actions: torch.Tensor,
 @torch.no_grad()
 def rollout_error(model: WorldModel, data: Trajectories, horizon: int, batch_size: int = 256) -> Rollout:
     """Open-loop rollouts from each episode's first frame against copy-last, per step 1 … ``horizon``."""
-    was_training = model.training
-    model.eval()
     frames, actions = torch.from_numpy(data.frames), torch.from_numpy(data.actions[:, :horizon])
     sq_model, sq_copy = torch.zeros(horizon), torch.zeros(horizon)
-    for f, a in zip(frames.split(batch_size), actions.split(batch_size), strict=True):
-        truth = f[:, 1:horizon + 1]
-        sq_model += ((model.rollout(f[:, 0], a) - truth) ** 2).mean(dim=(2, 3, 4)).sum(dim=0)
-        sq_copy += ((f[:, :1] - truth) ** 2).mean(dim=(2, 3, 4)).sum(dim=0)
-    model.train(was_training)
+    with evaluating(model):
+        for f, a in zip(frames.split(batch_size), actions.split(batch_size), strict=True):
+            truth = f[:, 1:horizon + 1]
+            sq_model += ((model.rollout(f[:, 0], a) - truth) ** 2).mean(dim=(2, 3, 4)).sum(dim=0)
+            sq_copy += ((f[:, :1] - truth) ** 2).mean(dim=(2, 3, 4)).sum(dim=0)
     n = len(frames)
     return Rollout((sq_model / n).tolist(), (sq_copy / n).tolist())
 
@@ -146,20 +144,19 @@ def rollout_error(model: WorldModel, data: Trajectories, horizon: int, batch_siz
 @torch.no_grad()
 def head_accuracies(model: WorldModel, data: Trajectories, batch_size: int = 256) -> tuple[float, float]:
     """(reward accuracy of one imagined step, action accuracy of the inverse-dynamics head) on every step."""
-    was_training = model.training
-    model.eval()
     frames = torch.from_numpy(data.frames[:, :-1]).flatten(0, 1)
     after = torch.from_numpy(data.frames[:, 1:]).flatten(0, 1)
     actions = torch.from_numpy(data.actions).flatten()
     rewards = torch.from_numpy(data.rewards).flatten()
     hits_r = hits_a = 0
-    for f, g, a, r in zip(frames.split(batch_size), after.split(batch_size), actions.split(batch_size),
-                          rewards.split(batch_size), strict=True):
-        s, s_next = model.encode(f), model.encode(g)
-        hits_a += int((model.action_logits(s, s_next).argmax(-1) == a).sum())
-        if model.reward_head is not None:
-            hits_r += int(((model.reward_logits(model.next_state(s, a)) > 0).float() == r).sum())
-    model.train(was_training)
+    batches = zip(frames.split(batch_size), after.split(batch_size), actions.split(batch_size),
+                  rewards.split(batch_size), strict=True)
+    with evaluating(model):
+        for f, g, a, r in batches:
+            s, s_next = model.encode(f), model.encode(g)
+            hits_a += int((model.action_logits(s, s_next).argmax(-1) == a).sum())
+            if model.reward_head is not None:
+                hits_r += int(((model.reward_logits(model.next_state(s, a)) > 0).float() == r).sum())
     reward_acc = hits_r / len(actions) if model.reward_head is not None else float("nan")
     return reward_acc, hits_a / len(actions)
 
@@ -195,10 +192,8 @@ def train_world(cfg: WorldTrainConfig, out: Path, tracking_uri: str | None = Non
                    "train_loss": done.last["total"], "train_windows_per_s": windows_per_s}
         for h, (m, c) in enumerate(zip(roll.model_mse, roll.copy_last_mse, strict=True), start=1):
             tracker.log_metrics({"rollout_mse_by_step": m, "copy_last_mse_by_step": c}, h)
-        ckpt = Path(out) / "model.pt"
-        save_checkpoint(ckpt, model, metrics | {"rollout_model_mse": roll.model_mse,
-                                                "rollout_copy_last_mse": roll.copy_last_mse}, asdict(cfg.env))
-        tracker.log_metrics(metrics, cfg.steps)
-        tracker.log_artifact(ckpt)
+        saved = metrics | {"rollout_model_mse": roll.model_mse, "rollout_copy_last_mse": roll.copy_last_mse}
+        ckpt = finish_run(tracker, out, metrics, cfg.steps,
+                          lambda path: save_checkpoint(path, model, saved, asdict(cfg.env)))
         return WorldResult(metrics["train_loss"], roll, reward_acc, action_acc, windows_per_s,
                            tracker.run_id, ckpt)
