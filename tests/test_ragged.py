@@ -238,7 +238,7 @@ def test_event_encoder_packed_stack_equals_padded_stack():
     from nanog1.encoder.event_model import EventModel, EventModelConfig
 
     torch.manual_seed(6)
-    sizes = {"channel": 10, "gene": 20}
+    sizes = {"channel": 10, "consequence": 6, "gene": 20}
     model = EventModel(EventModelConfig(vocab_sizes=sizes, hidden=16, layers=2, rank=4, heads=2,
                                         dropout=0.0, n_types=3)).double()
     padding = torch.arange(9)[None] >= torch.tensor([[9], [4], [1]])
