@@ -24,7 +24,7 @@ FORBIDDEN = {
     "edge": ("nanog1.encoder", "nanog1.zoo", "nanog1.fitting", "nanog1.dashboard", "nanog1.pipeline",
              "nanog1.cli", "nanog1.core"),
 }
-EDGES = {"schema", "io", "errors", "progress", "resources", "tracking", "checkpoint", "optim"}
+EDGES = {"schema", "io", "errors", "progress", "resources", "exports", "tracking", "checkpoint", "optim"}
 
 
 def area(path: Path) -> str | None:

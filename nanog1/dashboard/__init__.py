@@ -12,6 +12,8 @@ Altair charts of those tables (`spectrum_chart`, `type_count_chart`, `burden_cha
 (`open_store`, `experiments`, `metric_history`). Imported on first use.
 """
 
+from nanog1.exports import lazy_attributes
+
 _API = {
     **dict.fromkeys(("read_cohort_for_display", "sets_present", "cancer_types", "burden_table", "type_counts",
                      "burden_boxes", "set_counts", "sample_spectrum", "exposures", "exposure_by_type"),
@@ -23,10 +25,4 @@ _API = {
 }
 __all__ = sorted(_API)
 
-
-def __getattr__(name: str):
-    if name in _API:
-        import importlib
-
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'nanog1.dashboard' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _API)

@@ -22,6 +22,8 @@ Shared with the other models (`nanog1.zoo`): `nanog1.tracking` (MLflow), `nanog1
 (resumable state, seeding) and `nanog1.optim` (AdamW with warm-up/cosine).
 """
 
+from nanog1.exports import lazy_attributes
+
 _API = {
     **dict.fromkeys(("predict", "read_inputs", "load_predictor", "PredictOptions"),
                     "nanog1.encoder.predictor"),
@@ -31,11 +33,4 @@ _API = {
 }
 __all__ = sorted(_API)
 
-
-def __getattr__(name: str):
-    """The public API (`__all__`), imported on first use so that `import nanog1.encoder` stays light."""
-    if name in _API:
-        import importlib
-
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'nanog1.encoder' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _API)

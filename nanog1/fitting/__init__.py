@@ -4,6 +4,7 @@ Kept apart from `nanog1.genomics`, which stays free of torch. Public API: `__all
 whole-cohort fit behind `nanog1 signatures fit`, writing obsm['exposures_<set>']) is imported on first use.
 """
 
+from nanog1.exports import lazy_attributes
 from nanog1.fitting.fit import FitConfig, FitResult, cosine_rows, fit_signatures
 from nanog1.fitting.nnls import nnls, nnls_gram
 from nanog1.fitting.selection import SelectionConfig, select_signatures
@@ -20,10 +21,4 @@ __all__ = [
     "select_signatures",
 ]
 
-
-def __getattr__(name: str):
-    if name == "fit_cohort":
-        from nanog1.fitting.cohort import fit_cohort
-
-        return fit_cohort
-    raise AttributeError(f"module 'nanog1.fitting' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"fit_cohort": "nanog1.fitting.cohort"})

@@ -6,6 +6,8 @@ written atomically), `SIGNATURE_SETS` (the channel sets with COSMIC reference si
 (`read_priors`, `simulate_cohort`, `simulated_anndata`).
 """
 
+from nanog1.exports import lazy_attributes
+
 _API = {
     **dict.fromkeys(("read_cohort", "write_cohort"), "nanog1.genomics.cohort"),
     "SIGNATURE_SETS": "nanog1.genomics.channels",
@@ -13,10 +15,4 @@ _API = {
 }
 __all__ = sorted(_API)
 
-
-def __getattr__(name: str):
-    if name in _API:
-        import importlib
-
-        return getattr(importlib.import_module(_API[name]), name)
-    raise AttributeError(f"module 'nanog1.genomics' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _API)
