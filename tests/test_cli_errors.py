@@ -47,6 +47,15 @@ def test_a_vcf_where_a_cohort_belongs_is_one_line(command: list[str], vcf: Path,
     one_line_error(result, str(vcf), "not an .h5ad cohort", "nanog1 ingest")
 
 
+def test_predict_names_a_vcf_given_as_a_cohort(vcf: Path, tmp_path: Path):
+    """predict reads VCFs itself, so the mistake is a VCF under a cohort's name (.h5ad)."""
+    named = tmp_path / "tumour.h5ad"
+    named.write_text(vcf.read_text())
+    result = CliRunner().invoke(app, ["predict", str(named), "--out", str(tmp_path / "out")])
+    one_line_error(result, str(named), "not an .h5ad cohort", "nanog1 ingest")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_damaged_cohort_is_one_line(tmp_path: Path):
     import h5py
 
