@@ -130,6 +130,8 @@ def test_a_damaged_checkpoint_to_resume_is_one_line(cohorts, tmp_path: Path):
     ("- a list\n", "config.yaml:1: expected a mapping of training options"),
     ("epoch: 2\n", "unknown training option(s) (not fields of TrainConfig): epoch"),
     ("task: typing\n", "unknown task 'typing'"),
+    ("mixer: transformer\n", "unknown mixer 'transformer'"),
+    ("view: tokens\n", "unknown view 'tokens'"),
 ])
 def test_a_bad_training_config_is_one_line(cohorts, tmp_path: Path, text: str, needle: str):
     labelled, _ = cohorts

@@ -14,6 +14,8 @@ TYPE_TASK = CANCER_TYPE
 TASKS = (TYPE_TASK, "exposures", "pretrain", "multitask")
 #: Tasks with a cancer-type head.
 TYPE_TASKS = (TYPE_TASK, "multitask")
+VIEWS = ("catalogue", "events")
+POOLINGS = ("cls", "mean")
 
 
 @dataclass
@@ -67,8 +69,14 @@ class TrainConfig:
     register_model: bool = True
 
     def __post_init__(self) -> None:
+        from nanog1.core.mixers import MIXER_KINDS
+
         if self.task not in TASKS:
             raise UserError(f"unknown task {self.task!r}; expected one of {TASKS}")
+        for option, value, known in (("mixer", self.mixer, MIXER_KINDS), ("view", self.view, VIEWS),
+                                     ("pooling", self.pooling, POOLINGS)):
+            if value not in known:
+                raise UserError(f"unknown {option} {value!r}; expected one of {known}")
         if not 0.0 < self.val_fraction < 1.0:
             raise UserError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0.0 <= self.test_fraction < 1.0 - self.val_fraction:

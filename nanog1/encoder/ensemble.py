@@ -17,6 +17,7 @@ import numpy as np
 from nanog1.encoder.calibration import apply_temperature, load_calibration
 from nanog1.encoder.embedding import apply_model
 from nanog1.encoder.inference import Predictions
+from nanog1.errors import UserError
 
 
 def ensemble_predictions(
@@ -30,7 +31,7 @@ def ensemble_predictions(
     ensemble abstains as its members would, instead of accepting almost every sample.
     """
     if not run_dirs:
-        raise ValueError("an ensemble needs at least one run folder")
+        raise UserError("an ensemble needs at least one run folder")
     members = [apply_model(adata, run, device) for run in run_dirs]
     first, saved_all = members[0], [m[1] for m in members]
     _check_compatible(run_dirs, saved_all)
@@ -63,9 +64,9 @@ def _check_compatible(run_dirs: list[Path], saved_all: list[dict]) -> None:
     ref = saved_all[0]
     for run, saved in zip(run_dirs[1:], saved_all[1:], strict=True):
         if list(saved["classes"]) != list(ref["classes"]):
-            raise ValueError(f"{run}: its classes differ from those of {run_dirs[0]}; cannot average them")
+            raise UserError(f"{run}: its classes differ from those of {run_dirs[0]}; cannot average them")
         if saved["train_config"]["task"] != ref["train_config"]["task"]:
-            raise ValueError(
+            raise UserError(
                 f"{run}: task {saved['train_config']['task']!r} differs from "
                 f"{ref['train_config']['task']!r} of {run_dirs[0]}"
             )

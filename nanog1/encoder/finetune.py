@@ -33,6 +33,7 @@ from nanog1.encoder.loop import (
 )
 from nanog1.encoder.metrics import classification_metrics
 from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig
+from nanog1.errors import UserError
 from nanog1.optim import warmup_cosine
 
 #: Parameters that belong to task heads and are not carried over from the pretrained model.
@@ -57,9 +58,9 @@ class FinetuneConfig:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
+            raise UserError(f"test_fraction must be in (0, 1), got {self.test_fraction}")
         if not 0.0 < self.train_fraction <= 1.0:
-            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+            raise UserError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
 
 
 @dataclass

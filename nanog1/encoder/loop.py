@@ -247,7 +247,7 @@ def _restore(path: Path, model, opt, sched, gen, device, cfg: TrainConfig) -> _S
     saved = c["train_config"]
     changed = sorted(k for k, v in cfg.to_dict().items() if saved.get(k) != v and k not in _RESUMABLE_CHANGES)
     if changed:
-        raise ValueError(
+        raise UserError(
             f"{path}: saved with other training options ({', '.join(changed)}); "
             "resume with the same options or start over with --no-resume"
         )
