@@ -6,7 +6,8 @@ playwright and times, per page, from the click in the sidebar to the end of the 
 every chart drawn: the first visit of a fresh server (cold: imports, reading the .h5ad, building
 tables) and the median of later visits (warm). Interactions are timed the same way: picking a
 sample, filtering the cohort by a type, switching the signature view, colouring the map by
-predicted type. Peer = the first visit; ratio = warm ÷ first.
+predicted type, searching a sample by name, lassoing a region of the map, hiding a type from the
+map's legend. Peer = the first visit; ratio = warm ÷ first.
 
 Run: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/app_page_load.py [--samples 300,13000]`.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -64,6 +66,9 @@ def drawn(page, title: str | None = None) -> None:
     charts = page.get_by_test_id("stVegaLiteChart")
     for i in range(charts.count()):
         charts.nth(i).locator(":is(svg.marks, canvas.marks)").wait_for(state="attached")
+    maps = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot")
+    for i in range(maps.count()):  # Plotly draws its axes once the WebGL points are in
+        maps.nth(i).locator("g.xaxislayer-above").first.wait_for(state="attached")
     page.wait_for_selector(IDLE)
 
 
@@ -88,13 +93,59 @@ def choose(page, label: str, option: str):
     return act
 
 
+def search(page, name: str, title: str | None = None):
+    """Type a full sample name in the page's search box and press Enter."""
+    def act() -> None:
+        field = page.get_by_role("textbox", name="Search samples")
+        field.fill(name)
+        field.press("Enter")
+    return act
+
+
+def lasso(page, right: float):
+    """Take the map's lasso tool and circle the samples left of `right` (a fraction of the width)."""
+    def act() -> None:
+        heading = page.get_by_role("heading", name=re.compile(r"samples selected$"))
+        before = heading.inner_text() if heading.count() else ""
+        plot = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
+        plot.locator(".modebar-btn[data-val='lasso']").click()
+        area = plot.locator(".nsewdrag").first.bounding_box()
+        x0, x1 = area["x"] + 10, area["x"] + right * area["width"]
+        y0, y1 = area["y"] + 10, area["y"] + area["height"] - 10
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0)):
+            page.mouse.move(x, y, steps=4)
+        page.mouse.up()
+        deadline = time.monotonic() + 60
+        while (not heading.count() or heading.inner_text() == before) and time.monotonic() < deadline:
+            page.wait_for_timeout(20)  # until the new selection's list is up
+    return act
+
+
+def hide_type(page, name: str):
+    """Click a type's legend entry on the map until Plotly has hidden (or shown again) its points."""
+    def act() -> None:
+        plot = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
+        hidden = plot.evaluate("g => g._fullData.filter(t => t.visible === 'legendonly').length")
+        plot.locator("g.legend g.traces", has_text=name).locator("rect.legendtoggle").click()
+        page.wait_for_function("n => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"
+                               "._fullData.filter(t => t.visible === 'legendonly').length !== n", arg=hidden)
+    return act
+
+
 def interactions(page, samples: list[str], repeats: int) -> dict[str, list[float]]:
     """Times of the clicks researchers make most, each `repeats` times on warm pages."""
-    out: dict[str, list[float]] = {"Sample: pick another sample": [], "Cohort: filter one type": [],
-                                   "Signatures: stacked bars": [], "Embeddings: colour by prediction": []}
+    out: dict[str, list[float]] = {
+        "Sample: pick another sample": [], "Sample: search a name (Enter)": [], "Cohort: filter one type": [],
+        "Signatures: stacked bars": [], "Embeddings: colour by prediction": [],
+        "Embeddings: lasso a region": [], "Embeddings: legend click hides a type": [],
+        "Embeddings: search a sample (ringed)": []}
     visit(page, "Sample")
     for k in range(repeats):
         out["Sample: pick another sample"].append(timed(choose(page, "Sample", samples[k + 3]), page))
+        name = samples[len(samples) // 2 + k]
+        out["Sample: search a name (Enter)"].append(timed(search(page, name), page, name))
     visit(page, "Cohort")
     for k in range(repeats):
         def filter_type(k: int = k) -> None:
@@ -113,6 +164,13 @@ def interactions(page, samples: list[str], repeats: int) -> dict[str, list[float
         elapsed = timed(choose(page, "Colour by", "predicted_type"), page)
         out["Embeddings: colour by prediction"].append(elapsed)
         timed(choose(page, "Colour by", "cancer_type"), page)
+    for k in range(repeats):
+        out["Embeddings: lasso a region"].append(timed(lasso(page, 0.3 + 0.1 * k), page))
+        out["Embeddings: legend click hides a type"].append(timed(hide_type(page, "Lung-SCC"), page))
+        timed(hide_type(page, "Lung-SCC"), page)  # and back
+    for k in range(repeats):
+        name = samples[100 + k]
+        out["Embeddings: search a sample (ringed)"].append(timed(search(page, name), page))
     return out
 
 

@@ -13,7 +13,7 @@ from app_fixtures import make_cohort, shared_store, write_cohort
 from typer.testing import CliRunner
 
 from nanog1.cli import app as cli
-from nanog1.dashboard import charts, cohort_tables, fit_view, prediction_view, runs
+from nanog1.dashboard import charts, cohort_tables, embedding_map, fit_view, prediction_view, runs
 from nanog1.dashboard.config import (
     ENV_COHORT,
     ENV_TRACKING,
@@ -226,13 +226,36 @@ def test_spectrum_chart_draws_class_bands_and_short_labels():
     assert charts.band_labels("ID83")["5:Del:M"] == "MH 5+"
 
 
-def test_embedding_chart_rings_the_found_sample():
+def test_map_draws_one_webgl_trace_per_type_greys_uncertain_and_rings_the_found_sample():
     points = pd.DataFrame({"sample": [f"s{i}" for i in range(6)], "x": np.arange(6.0), "y": np.arange(6.0),
                            "cancer_type": ["A", "B", "uncertain"] * 2})
-    spec = charts.embedding_chart(points, "cancer_type", False, highlight="s4").to_dict()
-    ring = spec["datasets"][spec["layer"][1]["data"]["name"]]
-    assert [r["sample"] for r in ring] == ["s4"]
-    assert {p["name"] for p in spec["params"]} == {"pick", "brush", "zoom", "types"}
+    fig = embedding_map.map_figure(points, "cancer_type", False, highlight="s4")
+    types, ring = fig.data[:3], fig.data[3]
+    assert [t.name for t in types] == ["A (2)", "B (2)", "uncertain (2)"]
+    assert all(t.type == "scattergl" for t in types)
+    assert types[2].marker.color == charts.UNCERTAIN_GREY and types[0].marker.color != charts.UNCERTAIN_GREY
+    assert [c[0] for c in types[1].customdata] == ["s1", "s4"]
+    assert list(ring.text) == ["s4"] and ring.name == "found: s4"
+    assert fig.layout.dragmode == "pan"
+    quantitative = embedding_map.map_figure(points.assign(v=np.arange(6.0)), "v", True)
+    assert len(quantitative.data) == 1 and list(quantitative.data[0].marker.color) == list(range(6))
+
+
+def test_selection_reads_sample_names_once_in_order():
+    points = [{"customdata": ["s3", "A"]}, {"customdata": ["s1", "B"]}, {"customdata": ["s3"]}, {"x": 1}]
+    assert embedding_map.selected_samples({"points": points}) == ["s3", "s1"]
+    assert embedding_map.selected_samples(None) == []
+
+
+def test_sample_matches_scale_to_a_tcga_sized_cohort():
+    names = pd.Index([f"SA{i:05d}" for i in range(13_000)])
+    shown, total = cohort_tables.sample_matches(names, "")
+    assert (len(shown), total) == (cohort_tables.PICKER_LIMIT, 13_000)
+    shown, total = cohort_tables.sample_matches(names, "1234")
+    assert shown == ["SA01234", "SA11234"] + [f"SA1234{d}" for d in range(10)] and total == 12
+    assert cohort_tables.sample_matches(names, "sa0123 ")[0] == [f"SA0123{d}" for d in range(10)]  # any case
+    assert cohort_tables.sample_matches(pd.Index(["x1", "ax", "x"]), "x") == (["x", "x1", "ax"], 3)
+    assert cohort_tables.sample_matches(names, "nope") == ([], 0)
 
 
 def test_prediction_explained_against_the_abstention_rule(tmp_path):

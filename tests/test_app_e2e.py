@@ -16,11 +16,20 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
-from app_fixtures import MANY_SBS, make_cohort, make_mlflow_store, shared_store, simulated_vcfs, write_cohort
+from app_fixtures import (
+    MANY_SBS,
+    make_cohort,
+    make_mlflow_store,
+    shared_store,
+    simulated_vcfs,
+    tile_cohort,
+    write_cohort,
+)
 
 from nanog1.genomics.channels import SBS6
 
@@ -127,26 +136,77 @@ def test_every_page_loads_in_chromium(url, page, artifacts):
         page.get_by_role("heading", name=title, exact=True).first.wait_for()
         _settle(page)
         assert not _problems(page), (path, _problems(page))
-        if path in ("cohort", "embeddings", "signatures", "runs"):
+        if path in ("cohort", "signatures", "runs"):
             page.locator("[data-testid='stVegaLiteChart'] svg").first.wait_for()
+        if path == "embeddings":
+            _map(page)
         if path == "runs":
             page.locator("[data-testid='stImage'] img").nth(1).wait_for()  # both confusion matrices
         page.screenshot(path=str(artifacts / f"{path or 'home'}.png"), full_page=True)
 
 
+#: Every point of the embedding map in page pixels: (sample, trace name, x, y) of the traces shown.
+_MAP_POINTS = """g => {
+  const box = g.getBoundingClientRect(), xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, out = [];
+  g._fullData.forEach(t => { if (t.visible !== true || !t.customdata) return;
+    for (let i = 0; i < t.x.length; i++) out.push([t.customdata[i][0], t.name,
+      box.left + xa._offset + xa.l2p(t.x[i]), box.top + ya._offset + ya.l2p(t.y[i])]); });
+  return out; }"""
+
+
+def _map(page):
+    """The Plotly map of the Embeddings page, once drawn."""
+    plot = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
+    plot.locator("g.xaxislayer-above").first.wait_for(state="attached", timeout=30_000)
+    plot.scroll_into_view_if_needed()
+    return plot
+
+
+def _lasso(page, plot, left: float, right: float) -> dict:
+    """Take the mode bar's lasso tool and draw a rectangle from `left` to `right` (fractions of the plot's
+    width), full height less 10 px at each edge (the corners of a Plotly plot zoom the axes instead).
+    Returns the lasso's rectangle in page pixels."""
+    plot.locator(".modebar-btn[data-val='lasso']").click()
+    area = plot.locator(".nsewdrag").first.bounding_box()
+    width = area["width"]
+    x0, x1 = area["x"] + max(left * width, 10), area["x"] + min(right * width, width - 10)
+    y0, y1 = area["y"] + 10, area["y"] + area["height"] - 10
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0)):
+        page.mouse.move(x, y, steps=6)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    _settle(page)
+    return {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
+
+
+def _listed_samples(page) -> list[str]:
+    """The sample list the selection gave, as a user gets it: the downloaded CSV."""
+    heading = page.get_by_role("heading", name=re.compile(r"^[\d,]+ samples selected$"))
+    heading.wait_for(timeout=30_000)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download the sample list (.csv)").click()
+    names = Path(download.value.path()).read_text().splitlines()[1:]
+    assert int(heading.inner_text().split()[0].replace(",", "")) == len(names)
+    return [n.split(",")[0] for n in names]
+
+
+def _inside(points: list, area: dict, margin: float) -> set[str]:
+    """Samples drawn at least `margin` px inside a rectangle of page pixels."""
+    return {s for s, _, x, y in points if area["x"] + margin < x < area["x"] + area["width"] - margin
+            and area["y"] + margin < y < area["y"] + area["height"] - margin}
+
+
 @pytest.mark.slow
 def test_click_on_embedding_opens_sample(url, page, artifacts):
     page.goto(f"{url}/embeddings")
-    points = page.locator("[data-testid='stVegaLiteChart'] svg g.mark-symbol path[aria-label*='sample: ']")
-    points.first.wait_for()
+    plot = _map(page)
     _settle(page)
-    point = points.nth(17)
-    sample = re.search(r"sample: (\S+?);", point.get_attribute("aria-label")).group(1)
-    point.hover()
-    tooltip = page.locator("#vg-tooltip-element")
-    tooltip.wait_for(state="visible")
-    assert sample in tooltip.inner_text()
-    point.click()
+    sample, _, x, y = plot.evaluate(_MAP_POINTS)[17]
+    page.mouse.move(x, y)
+    plot.locator(".hoverlayer .hovertext").filter(has_text=sample).wait_for()
+    page.mouse.click(x, y)
     page.wait_for_url(re.compile(rf"/sample\?sample={re.escape(sample)}$"))
     page.get_by_role("heading", name=sample, exact=True).wait_for()
     _settle(page)
@@ -154,6 +214,46 @@ def test_click_on_embedding_opens_sample(url, page, artifacts):
     assert page.locator("[data-testid='stMetric']").filter(has_text="SBS96 mutations").count() == 1
     page.locator("[data-testid='stVegaLiteChart'] svg").nth(2).wait_for()  # the three spectra
     page.screenshot(path=str(artifacts / "sample_from_embedding.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_lasso_on_the_map_lists_the_samples_inside(url, page, artifacts):
+    page.goto(f"{url}/embeddings")
+    plot = _map(page)
+    _settle(page)
+    points = plot.evaluate(_MAP_POINTS)
+    left = _lasso(page, plot, 0.0, 0.5)  # the left half of the map
+    listed = set(_listed_samples(page))
+    assert _inside(points, left, 3) <= listed <= _inside(points, left, -3), "lasso ≠ the samples inside it"
+    assert 0 < len(listed) < len(points)
+    page.screenshot(path=str(artifacts / "embeddings_lasso.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_legend_click_hides_a_type_and_search_rings_a_sample(url, page, artifacts):
+    page.goto(f"{url}/embeddings")
+    plot = _map(page)
+    _settle(page)
+    before = plot.evaluate(_MAP_POINTS)
+    plot.locator("g.legend g.traces", has_text="Lung-SCC").locator("rect.legendtoggle").click()
+    page.wait_for_function(  # Plotly waits out a possible double-click before it hides the trace
+        "() => document.querySelector('.js-plotly-plot')._fullData.some(t => t.visible === 'legendonly')")
+    after = plot.evaluate(_MAP_POINTS)
+    lung = {s for s, name, _, _ in before if name.startswith("Lung-SCC")}
+    assert lung and {s for s, *_ in after} == {s for s, *_ in before} - lung
+    # a lasso over the whole map now lists every sample but the hidden type's
+    whole = _lasso(page, plot, 0.0, 1.0)
+    listed = set(_listed_samples(page))
+    assert _inside(after, whole, 3) <= listed <= _inside(after, whole, -3) and not listed & lung
+    assert len(listed) >= 0.9 * len(after)
+    # a searched sample is ringed and named on the map
+    field = page.get_by_role("textbox", name="Search samples")
+    field.fill("SA00009")
+    field.press("Enter")
+    page.wait_for_timeout(100)
+    _settle(page)
+    _map(page).locator("g.textpoint text", has_text="SA00009").wait_for()
+    page.screenshot(path=str(artifacts / "embeddings_legend_search.png"), full_page=True)
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -286,43 +386,31 @@ def test_runs_store_errors_are_clear_and_quick(url, page, tmp_path):
 
 
 @pytest.mark.slow
-def test_embedding_map_browses_like_a_cell_browser(url, page, artifacts):
-    page.goto(f"{url}/embeddings")
-    page.get_by_role("heading", name="Embeddings", exact=True).first.wait_for()
+def test_sample_search_at_tcga_size(url, page, tmp_path_factory, artifacts):
+    cohort = write_cohort(tile_cohort(make_cohort(100, seed=5), 13_000),
+                          tmp_path_factory.mktemp("tcga_sized") / "cohort.h5ad")
+    page.goto(f"{url}/sample?cohort={urllib.parse.quote(str(cohort))}")
+    page.get_by_role("heading", name="SA00000", exact=True).wait_for()
     _settle(page)
-    chart = page.get_by_test_id("stVegaLiteChart").first
-    points = chart.locator("g.mark-symbol path[aria-label*='sample: ']")
-    points.first.wait_for()
-    # the legend: clicking a type keeps it in view and fades the others
-    chart.locator("g.role-legend-label text", has_text="Lung-SCC").click()
-    page.wait_for_timeout(300)
-    faded = {p.get_attribute("aria-label").split("cancer_type: ")[1].split(";")[0]: p.get_attribute("opacity")
-             for p in points.all()[:60]}
-    assert faded["Lung-SCC"] == "0.85" and {v for k, v in faded.items() if k != "Lung-SCC"} == {"0.05"}
-    chart.locator("g.role-legend-label text", has_text="Lung-SCC").click(modifiers=["Shift"])
-    page.mouse.dblclick(*_centre(chart))  # back to every type
-    # shift-drag over the left half of the plot: the samples there are listed
-    box = chart.locator("g.mark-symbol").first.bounding_box()
-    page.keyboard.down("Shift")
-    page.mouse.move(box["x"] + 2, box["y"] + 2)
-    page.mouse.down()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] - 2, steps=8)
-    page.mouse.up()
-    page.keyboard.up("Shift")
-    page.wait_for_timeout(200)
+    field = page.get_by_role("textbox", name="Search samples")
+    field.wait_for(timeout=30_000)
+    field.fill("1234")
+    field.press("Enter")
+    page.wait_for_timeout(100)
     _settle(page)
-    heading = page.get_by_role("heading", name=re.compile(r"^\d+ samples in the selected region$"))
-    heading.wait_for()
-    assert int(heading.inner_text().split()[0]) > 0
-    # a searched sample is ringed and named on the map
-    _choose(page, "Find a sample", "SA00009")
-    chart.locator("g.mark-text text", has_text="SA00009").wait_for()
-    page.screenshot(path=str(artifacts / "embeddings_browse.png"), full_page=True)
-
-
-def _centre(locator) -> tuple[float, float]:
-    box = locator.bounding_box()
-    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    picker = page.get_by_test_id("stSelectbox").filter(has_text="Sample").first
+    picker.locator("input").click()
+    options = page.get_by_role("option").all_inner_texts()  # the matches, not 13,000 names
+    assert options == ["SA00000", "SA01234", "SA11234"] + [f"SA1234{d}" for d in range(10)], options
+    page.get_by_role("option", name="SA12345", exact=True).click()
+    page.get_by_role("heading", name="SA12345", exact=True).wait_for(timeout=15_000)
+    _settle(page)
+    field.fill("SA07777")  # a full name typed in the search box opens that sample at once
+    field.press("Enter")
+    page.get_by_role("heading", name="SA07777", exact=True).wait_for(timeout=15_000)
+    _settle(page)
+    assert page.url.endswith("sample=SA07777") and not _problems(page)
+    page.screenshot(path=str(artifacts / "sample_search_13000.png"), full_page=True)
 
 
 def _listing(root: Path) -> dict[str, int]:

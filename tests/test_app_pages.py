@@ -112,16 +112,24 @@ def test_sample_page_unknown_sample_warns(env):
     assert any("NOT-A-SAMPLE" in w.value for w in at.warning)
 
 
+def plotly_spec(at: AppTest) -> dict:
+    import json
+
+    return json.loads(at.get("plotly_chart")[0].proto.spec)
+
+
 def test_embeddings_open_sample_by_name(env):
     at = run_page("embeddings")
     assert_clean(at)
-    chart = charts(at)[0]
-    for param in ('"pick"', '"brush"', '"zoom"', '"types"'):  # click, region, zoom/pan, legend
-        assert param in chart.proto.spec
-    assert "PC1 (" in chart.proto.spec and "of variance)" in chart.proto.spec
+    spec = plotly_spec(at)
+    assert {t["type"] for t in spec["data"]} == {"scattergl"}  # WebGL: responsive at TCGA size
+    assert spec["layout"]["dragmode"] == "pan"  # clicks pick a sample; the lasso is in the mode bar
+    assert spec["layout"]["xaxis"]["title"]["text"].startswith("PC1 (")
+    assert "of variance)" in spec["layout"]["yaxis"]["title"]["text"]
     target = env["sample"]
     at.selectbox(key="emb_find").set_value(target).run()
     assert_clean(at)
+    assert f"found: {target}" in [t["name"] for t in plotly_spec(at)["data"]]  # ringed on the map
     at.button[0].click().run()
     assert_clean(at)
     assert at.title[0].value == "Sample"
@@ -134,7 +142,21 @@ def test_embeddings_colour_by_signature(env):
     assert "SBS13 (SBS96)" in options and "predicted_type" in options
     at.selectbox(key="emb_colour").set_value("SBS13 (SBS96)").run()
     assert_clean(at)
-    assert "SBS13_SBS96" in charts(at)[0].proto.spec
+    (trace,) = plotly_spec(at)["data"]
+    assert trace["marker"]["colorbar"]["title"]["text"] == "SBS13 (SBS96)"
+
+
+def test_sample_search_narrows_the_picker_and_picks_a_full_name(env):
+    at = run_page("sample")
+    names = list(ad.read_h5ad(env["cohort"], backed="r").obs_names)
+    at.text_input(key="sample_pick_query").input("A0001").run()
+    assert_clean(at)
+    # the matches, after the sample still shown (a search alone never changes the page's sample)
+    assert at.selectbox(key="sample_pick").options == [names[0]] + [n for n in names if "A0001" in n]
+    at.text_input(key="sample_pick_query").input(names[42]).run()
+    assert_clean(at)
+    assert at.selectbox(key="sample_pick").value == names[42]
+    assert any(names[42] in m.value for m in at.markdown)
 
 
 def test_signatures_page(env):

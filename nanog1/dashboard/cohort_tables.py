@@ -107,6 +107,28 @@ def burden_boxes(table: pd.DataFrame, channel_set: str) -> tuple[pd.DataFrame, p
     return boxes, out.reset_index(drop=True)
 
 
+#: At most this many sample names are offered in a picker at once: a list the browser draws instantly
+#: at any cohort size; typing in the search box narrows it.
+PICKER_LIMIT = 200
+
+
+def sample_matches(names: pd.Index, query: str, limit: int = PICKER_LIMIT) -> tuple[list[str], int]:
+    """Sample names containing `query` (any case; an exact name first), at most `limit` of them, and how
+    many names match in all. An empty query matches every name.
+
+    The pickers offer these few names instead of the whole cohort: 13,000 options in one widget took
+    seconds per choice in the browser.
+    """
+    query = query.strip()
+    if not query:
+        return [str(n) for n in names[:limit]], len(names)
+    hits = names[names.str.contains(query, case=False, regex=False)]
+    shown = [str(n) for n in hits[:limit]]
+    if query in hits and query not in shown[:1]:
+        shown = [query] + [n for n in shown if n != query][: limit - 1]
+    return shown, len(hits)
+
+
 def sample_counts(adata: ad.AnnData, sample: str, channel_set: str) -> pd.Series:
     """One sample's counts of one set (indexed by channel): reads one row, not the whole matrix."""
     mask = (adata.var["channel_set"].astype(str) == channel_set).to_numpy()

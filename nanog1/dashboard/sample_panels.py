@@ -11,7 +11,8 @@ import anndata as ad
 import pandas as pd
 import streamlit as st
 
-from nanog1.dashboard import charts, cohort_tables, fit_view, prediction_view
+from nanog1.dashboard import cohort_tables, fit_view, prediction_view
+from nanog1.dashboard.ui import chart
 from nanog1.genomics.channels import DERIVED_FROM
 
 
@@ -28,7 +29,7 @@ def spectra(adata: ad.AnnData, sample: str, key: str) -> None:
         spectrum = cohort_tables.sample_spectrum(adata, sample, name)
         total = int(spectrum["count"].sum())
         title = f"{name} · {total:,} mutations"
-        st.altair_chart(charts.spectrum_chart(spectrum, name, value=scale, title=title), width="stretch")
+        chart("spectrum_chart", spectrum, name, value=scale, title=title)
 
 
 def exposures(adata: ad.AnnData, sample: str) -> None:
@@ -79,7 +80,7 @@ def prediction(adata: ad.AnnData, sample: str, true_type: str | None, top: int =
         (st.warning if why.shown == prediction_view.UNCERTAIN else st.markdown)(why.sentence())
         if why.ood:
             st.caption("OOD: this tumour's profile is unlike every type the model was trained on.")
-    st.altair_chart(charts.probability_chart(proba.head(top), true_type), width="stretch")
+    chart("probability_chart", proba.head(top), true_type)
     st.caption(f"Top {top} calibrated type probabilities" + ("; red marks the sample's recorded type."
                                                                if true_type else "."))
 
@@ -108,6 +109,6 @@ def fits(adata: ad.AnnData, sample: str) -> None:
             st.warning(f"{name}: {flag}.")
         with st.expander(f"{name} fit: sample vs reconstruction vs residual · cosine {similarity:.3f}",
                          expanded=name == "SBS96"):
-            st.altair_chart(charts.fit_chart(frame, name, similarity), width="stretch")
+            chart("fit_chart", frame, name, similarity)
             st.caption("Reconstruction: the fitted exposures times the COSMIC reference profiles "
                        f"(v{version}, {build}); residual: sample − reconstruction.")

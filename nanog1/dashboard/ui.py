@@ -190,12 +190,25 @@ def artifact_table(uri: str, run_id: str, artifact_path: str) -> pd.DataFrame:
     return frame
 
 
+@st.cache_data(show_spinner=False, max_entries=512)
+def _vega_spec(build: str, args: tuple, kwargs: dict) -> dict:
+    from nanog1.dashboard import charts
+
+    return getattr(charts, build)(*args, **kwargs).to_dict()
+
+
+def chart(build: str, *args, where=None, width: str = "stretch", **kwargs) -> None:
+    """Draw `charts.<build>(*args, **kwargs)` in `where` (default: here), its Vega-Lite spec cached per
+    arguments: Altair spends 0.1–0.3 s building and validating each chart, on every rerun otherwise."""
+    (where or st).vega_lite_chart(_vega_spec(build, args, kwargs), width=width)
+
+
 def open_sample(sample: str) -> None:
     """Switch to the Sample page showing `sample`."""
     st.switch_page(PAGES["sample"], query_params={"sample": sample})
 
 
-def sync_sample_picker(samples: list[str], wanted: str | None) -> None:
+def sync_sample_picker(samples: pd.Index, wanted: str | None) -> None:
     """Point the Sample page's picker (key `sample_pick`) at `?sample=` when the URL changed from outside.
 
     The picker keeps one key, so every choice sticks; only a link, a reload or another page's
@@ -207,3 +220,34 @@ def sync_sample_picker(samples: list[str], wanted: str | None) -> None:
     elif state.get("sample_pick") not in samples:  # first visit, another cohort, or back from a page
         shown = state.get("sample_shown")
         state["sample_pick"] = shown if shown in samples else samples[0]
+
+
+def _pick_exact_name(key: str, names: pd.Index) -> None:
+    """Search-box callback: a typed full sample name is chosen at once (no second click)."""
+    query = st.session_state.get(f"{key}_query", "").strip()
+    if query in names:
+        st.session_state[key] = query
+
+
+def sample_picker(names: pd.Index, key: str, label: str = "Sample", search_label: str = "Search samples",
+                  optional: bool = False, help: str | None = None) -> str | None:
+    """A search box and a picker over the names it matches: scales to any cohort size.
+
+    The picker (session key `key`) lists at most `cohort_tables.PICKER_LIMIT` names containing the
+    search text, always with the current choice; a full name typed in the search box is picked at
+    once. `optional` starts with nothing chosen (returns None until a choice).
+    """
+    search, pick = st.columns(2)
+    query = search.text_input(search_label, key=f"{key}_query", placeholder="part of a name, then Enter",
+                              on_change=_pick_exact_name, args=(key, names))
+    options, total = cohort_tables.sample_matches(names, query)
+    current = st.session_state.get(key)
+    if current is not None and current not in options and current in names:
+        options = [current] + options
+    if query.strip() and not total:
+        search.caption(f"No sample name contains {query.strip()!r}.")
+    elif query.strip() and total > len(options):
+        search.caption(f"{total:,} names match; the first {cohort_tables.PICKER_LIMIT} are listed: "
+                       "type more of a name to narrow them.")
+    return pick.selectbox(label, options, key=key, index=None if optional else 0, help=help,
+                        placeholder="choose a sample" if optional else None)

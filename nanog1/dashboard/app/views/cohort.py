@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from nanog1.dashboard import charts, cohort_tables
-from nanog1.dashboard.ui import burden_table, cohort_key, cohort_or_stop, current_config, open_sample
+from nanog1.dashboard import cohort_tables
+from nanog1.dashboard.ui import burden_table, chart, cohort_key, cohort_or_stop, current_config, open_sample
 from nanog1.schema import CANCER_TYPE
 
 st.title("Cohort")
@@ -42,7 +42,7 @@ if view.empty:
 left, right = st.columns([1, 3])
 with left:
     st.subheader("Samples per cancer type")
-    st.altair_chart(charts.type_count_chart(cohort_tables.type_counts(view)), width="stretch")
+    chart("type_count_chart", cohort_tables.type_counts(view))
 with right:
     st.subheader("Mutation burden per channel set")
     missing = [s for s in cohort_tables.SET_NAMES if s not in present]
@@ -56,8 +56,7 @@ with right:
             if boxes.empty:
                 st.info(f"{name}: no sample with mutations.")
                 continue
-            chart = charts.burden_chart(boxes, outliers, name, types, show_types=i == 0)
-            st.altair_chart(chart, width="stretch")
+            chart("burden_chart", boxes, outliers, name, types, show_types=i == 0)
             zeros = int((view[f"burden_{name}"] <= 0).sum())
             if zeros:
                 st.caption(f"{zeros:,} sample(s) with 0 {name} mutations are not drawn on the log scale.")

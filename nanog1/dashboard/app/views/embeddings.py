@@ -1,12 +1,20 @@
-"""Embeddings: PCA or UMAP of obsm['X_nanog1'] coloured by type, burden or signature; click opens a sample."""
+"""Embeddings: PCA or UMAP of obsm['X_nanog1'] coloured by type, burden or signature, browsed like cellxgene:
+zoom, pan, legend to hide or isolate types, lasso to a sample list, click to open a sample."""
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from nanog1.dashboard import charts, cohort_tables
+from nanog1.dashboard import cohort_tables, embedding_map
 from nanog1.dashboard.projection import METHODS, ProjectionConfig, project_with_titles
-from nanog1.dashboard.ui import burden_table, cohort_key, cohort_or_stop, current_config, open_sample
+from nanog1.dashboard.ui import (
+    burden_table,
+    cohort_key,
+    cohort_or_stop,
+    current_config,
+    open_sample,
+    sample_picker,
+)
 from nanog1.schema import CANCER_TYPE
 
 
@@ -51,32 +59,31 @@ points["log10 SBS96 burden"] = np.log10(points["burden_SBS96"].clip(lower=0) + 1
 if colour_by in signatures:
     points[colour_by] = signatures[colour_by].iloc[:, 0].astype(float).to_numpy()
 quantitative = colour_by not in (CANCER_TYPE, "predicted_type")
-points = points.rename(columns=lambda c: c.replace(" ", "_").replace("(", "").replace(")", ""))
-field = colour_by.replace(" ", "_").replace("(", "").replace(")", "")
 
-highlight = st.selectbox("Find a sample", list(adata.obs_names), index=None, key="emb_find",
-                         placeholder="type a sample name to ring it on the map")
+highlight = sample_picker(adata.obs_names, "emb_find", label="Find a sample", search_label="Search samples",
+                          optional=True, help="Rings the sample on the map.")
 st.caption(f"{method} of {x.shape[1]}-dimensional embeddings of {len(points):,} samples. Wheel: zoom · drag: "
-           "pan · shift-drag: select a region · click a point: open its Sample page · click a legend entry: "
-           "show that type only (shift-click: add; double-click the map: reset).")
-event = st.altair_chart(charts.embedding_chart(points, field, quantitative, highlight, titles),
-                        on_select="rerun", selection_mode=["pick", "brush"], key="emb_chart", width="stretch")
+           "pan · lasso or box tool (bar above the map): list the samples inside · double-click: reset the "
+           "view · click a point: open its Sample page · click a legend entry: hide that type "
+           "(double-click: show it alone).")
+figure = embedding_map.map_figure(points, colour_by, quantitative, highlight, titles)
+event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "lasso", "box"), key="emb_chart",
+                        config=embedding_map.CONFIG, width="stretch")
 selection = event.selection if event is not None else {}
-picked = selection.get("pick", [])
-if picked:
-    open_sample(str(picked[0]["sample"]))
+chosen_names = embedding_map.selected_samples(selection)
+if chosen_names and not (selection.get("lasso") or selection.get("box")):
+    open_sample(chosen_names[0])  # a click on one point
 if highlight and st.button(f"Open {highlight}'s Sample page"):
     open_sample(str(highlight))
 
-region = selection.get("brush", {})
-if region.get("x") and region.get("y"):
-    (x0, x1), (y0, y1) = sorted(region["x"]), sorted(region["y"])
-    inside = points[points["x"].between(x0, x1) & points["y"].between(y0, y1)]
-    st.subheader(f"{len(inside):,} samples in the selected region")
-    if len(inside):
-        st.caption(", ".join(f"{t}: {n}" for t, n in inside[CANCER_TYPE].value_counts().items()))
+if chosen_names:
+    inside = points.loc[chosen_names]
+    st.subheader(f"{len(inside):,} samples selected")
+    st.caption(", ".join(f"{t}: {n}" for t, n in inside[CANCER_TYPE].value_counts().items()))
     shown = [c for c in ("sample", CANCER_TYPE, "predicted_type", "burden_SBS96") if c in inside]
     chosen = st.dataframe(inside[shown], hide_index=True, on_select="rerun", selection_mode="single-row",
                           key="emb_region", width="stretch", height=280)
+    st.download_button("Download the sample list (.csv)", inside[shown].to_csv(index=False),
+                       file_name="selected_samples.csv", mime="text/csv")
     if chosen.selection.rows:
         open_sample(str(inside.iloc[chosen.selection.rows[0]]["sample"]))

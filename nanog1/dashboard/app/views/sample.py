@@ -4,18 +4,17 @@ import pandas as pd
 import streamlit as st
 
 from nanog1.dashboard import cohort_tables, sample_panels
-from nanog1.dashboard.ui import cohort_or_stop, current_config, sync_sample_picker
+from nanog1.dashboard.ui import cohort_or_stop, current_config, sample_picker, sync_sample_picker
 
 st.title("Sample")
 cfg = current_config()
 adata = cohort_or_stop(cfg)
-samples = list(adata.obs_names)
+samples = adata.obs_names
 wanted = st.query_params.get("sample")
 if wanted and wanted not in samples:
     st.warning(f"Sample {wanted!r} is not in {cfg.cohort.name}; showing the first sample instead.")
 sync_sample_picker(samples, wanted)
-sample = st.selectbox("Sample", samples, key="sample_pick",
-                      help="Type to search; the page URL (?sample=…) links to this sample.")
+sample = sample_picker(samples, "sample_pick", help="The page URL (?sample=…) links to this sample.")
 st.query_params["sample"] = st.session_state["sample_shown"] = sample
 
 obs = adata.obs.loc[sample]

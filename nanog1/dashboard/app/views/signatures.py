@@ -3,8 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from nanog1.dashboard import charts, cohort_tables
-from nanog1.dashboard.ui import cohort_or_stop, current_config
+from nanog1.dashboard import cohort_tables
+from nanog1.dashboard.ui import chart, cohort_or_stop, current_config
 
 _SET_OF_FILE = {"_SBS_": "SBS96", "_DBS_": "DBS78", "_ID_": "ID83"}
 
@@ -48,8 +48,10 @@ else:
     long = cohort_tables.exposure_by_type(expo, cohort_tables.cancer_types(adata), relative)
     active = long.groupby("signature")["value"].max()
     long = long[long["signature"].isin(active[active > 0].index)]
-    chart = charts.exposure_heatmap(long, relative) if view == "heatmap" else charts.exposure_stack(long)
-    st.altair_chart(chart, width="stretch")
+    if view == "heatmap":
+        chart("exposure_heatmap", long, relative)
+    else:
+        chart("exposure_stack", long)
     st.caption(f"{long['signature'].nunique()} of {expo.shape[1]} signatures are active in some type.")
     cosine = adata.obs.get(f"fit_cosine_{channel_set}")
     if cosine is not None:
@@ -75,6 +77,5 @@ except (ValueError, OSError, StopIteration) as exc:
 signature = r2.selectbox("Signature", list(reference.columns), key="sig_name")
 profile = pd.DataFrame({"channel": reference.index.astype(str), "fraction": reference[signature].to_numpy()})
 profile["count"] = profile["fraction"]
-chart = charts.spectrum_chart(profile, ref_set, value="fraction", title=f"{signature} · {table_name}")
-st.altair_chart(chart, width="stretch")
+chart("spectrum_chart", profile, ref_set, value="fraction", title=f"{signature} · {table_name}")
 st.caption("COSMIC reference signatures (Alexandrov et al. 2020), as shipped with SigProfilerAssignment.")

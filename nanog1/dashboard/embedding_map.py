@@ -1,0 +1,81 @@
+"""The Embeddings page's map of samples as a browser (cellxgene-like), drawn by Plotly in WebGL.
+
+WebGL (`Scattergl`) keeps 13,000 points responsive where an SVG chart draws one element per point.
+One trace per type gives the legend for free: a click hides a type, a double-click shows it alone.
+The wheel zooms, a drag pans, a click on a point picks that sample, and the mode bar's lasso and box
+tools select regions that come back to the page (Streamlit's `on_select`) as a list of samples;
+Streamlit lets clicks pick points only while the drag pans, so panning is the starting tool.
+"uncertain" and "unknown" are grey (`charts.category_colours`); a searched sample is ringed and named.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from nanog1.dashboard.charts import category_colours
+from nanog1.schema import CANCER_TYPE
+
+#: Columns shown on hover when the table has them, in this order.
+HOVER = ("sample", CANCER_TYPE, "predicted_type", "burden_SBS96")
+
+#: Plotly options: the wheel zooms, double-click resets, no logo; the mode bar offers pan, lasso, box.
+CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset",
+          "modeBarButtonsToRemove": ["autoScale2d", "toggleSpikelines", "hoverClosestGl2d"]}
+
+
+def _hover(points: pd.DataFrame, colour: str) -> tuple[np.ndarray, str]:
+    """customdata (sample first) and the hover template naming each column."""
+    cols = [c for c in HOVER if c in points] + ([colour] if colour not in HOVER else [])
+    template = "<br>".join(f"{c}: %{{customdata[{i}]}}" for i, c in enumerate(cols)) + "<extra></extra>"
+    return points[cols].astype(str).to_numpy(), template
+
+
+def map_figure(points: pd.DataFrame, colour: str, quantitative: bool, highlight: str | None = None,
+               axis_titles: tuple[str, str] = ("component 1", "component 2"), height: int = 600) -> go.Figure:
+    """Scatter of projected samples (`points`: sample, x, y and the `colour` column).
+
+    Categorical colours make one trace per category (legend order = `category_colours` order, greys
+    last); a quantitative colour is one trace with a viridis colour bar. Every point's customdata
+    starts with its sample name, which is what a selection reads back.
+    """
+    size = 7 if len(points) <= 2000 else 4
+    fig = go.Figure()
+    if quantitative:
+        data, template = _hover(points, colour)
+        fig.add_trace(go.Scattergl(
+            x=points["x"], y=points["y"], mode="markers", name=colour, customdata=data,
+            hovertemplate=template, showlegend=False,
+            marker={"size": size, "color": points[colour].astype(float), "colorscale": "Viridis",
+                    "colorbar": {"title": {"text": colour}}, "opacity": 0.85}))
+    else:
+        labels = points[colour].astype(str)
+        for name, hex_colour in zip(*category_colours(labels.unique()), strict=True):
+            part = points[labels.to_numpy() == name]
+            data, template = _hover(part, colour)
+            fig.add_trace(go.Scattergl(
+                x=part["x"], y=part["y"], mode="markers", name=f"{name} ({len(part):,})", legendgroup=name,
+                customdata=data, hovertemplate=template,
+                marker={"size": size, "color": hex_colour, "opacity": 0.85}))
+    ring = points[points["sample"] == highlight] if highlight else points.iloc[:0]
+    if len(ring):
+        fig.add_trace(go.Scatter(
+            x=ring["x"], y=ring["y"], mode="markers+text", text=ring["sample"], textposition="top center",
+            textfont={"size": 14, "color": "#111111"}, name=f"found: {highlight}", hoverinfo="skip",
+            customdata=ring[["sample"]].to_numpy(),
+            marker={"size": 22, "symbol": "circle-open", "color": "#111111", "line": {"width": 3}}))
+    fig.update_layout(
+        height=height, dragmode="pan", hovermode="closest", uirevision="map",
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        legend={"title": {"text": f"{colour}: click hides, double-click isolates"}, "itemsizing": "constant"},
+        xaxis={"title": {"text": axis_titles[0]}, "zeroline": False},
+        yaxis={"title": {"text": axis_titles[1]}, "zeroline": False})
+    return fig
+
+
+def selected_samples(selection: dict | None) -> list[str]:
+    """Names of the samples a lasso, box or click selected (customdata[0] of each point), in order, once."""
+    points = (selection or {}).get("points", [])
+    names = [p["customdata"][0] for p in points if p.get("customdata")]
+    return list(dict.fromkeys(names))
