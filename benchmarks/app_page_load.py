@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from app_browser import MAP, draw_lasso  # noqa: E402
 from app_fixtures import MANY_SBS, make_cohort, make_mlflow_store, write_cohort  # noqa: E402
 
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
@@ -66,7 +67,7 @@ def drawn(page, title: str | None = None) -> None:
     charts = page.get_by_test_id("stVegaLiteChart")
     for i in range(charts.count()):
         charts.nth(i).locator(":is(svg.marks, canvas.marks)").wait_for(state="attached")
-    maps = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot")
+    maps = page.locator(MAP)
     for i in range(maps.count()):  # Plotly draws its axes once the WebGL points are in
         maps.nth(i).locator("g.xaxislayer-above").first.wait_for(state="attached")
     page.wait_for_selector(IDLE)
@@ -93,7 +94,7 @@ def choose(page, label: str, option: str):
     return act
 
 
-def search(page, name: str, title: str | None = None):
+def search(page, name: str):
     """Type a full sample name in the page's search box and press Enter."""
     def act() -> None:
         field = page.get_by_role("textbox", name="Search samples")
@@ -107,16 +108,7 @@ def lasso(page, right: float):
     def act() -> None:
         heading = page.get_by_role("heading", name=re.compile(r"samples selected$"))
         before = heading.inner_text() if heading.count() else ""
-        plot = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
-        plot.locator(".modebar-btn[data-val='lasso']").click()
-        area = plot.locator(".nsewdrag").first.bounding_box()
-        x0, x1 = area["x"] + 10, area["x"] + right * area["width"]
-        y0, y1 = area["y"] + 10, area["y"] + area["height"] - 10
-        page.mouse.move(x0, y0)
-        page.mouse.down()
-        for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0)):
-            page.mouse.move(x, y, steps=4)
-        page.mouse.up()
+        draw_lasso(page, page.locator(MAP).first, 0.0, right)
         deadline = time.monotonic() + 60
         while (not heading.count() or heading.inner_text() == before) and time.monotonic() < deadline:
             page.wait_for_timeout(20)  # until the new selection's list is up
@@ -126,7 +118,7 @@ def lasso(page, right: float):
 def hide_type(page, name: str):
     """Click a type's legend entry on the map until Plotly has hidden (or shown again) its points."""
     def act() -> None:
-        plot = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
+        plot = page.locator(MAP).first
         hidden = plot.evaluate("g => g._fullData.filter(t => t.visible === 'legendonly').length")
         plot.locator("g.legend g.traces", has_text=name).locator("rect.legendtoggle").click()
         page.wait_for_function("n => document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot')"

@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from app_browser import MAP, MAP_POINTS, draw_lasso
 from app_fixtures import (
     MANY_SBS,
     make_cohort,
@@ -145,40 +146,28 @@ def test_every_page_loads_in_chromium(url, page, artifacts):
         page.screenshot(path=str(artifacts / f"{path or 'home'}.png"), full_page=True)
 
 
-#: Every point of the embedding map in page pixels: (sample, trace name, x, y) of the traces shown.
-_MAP_POINTS = """g => {
-  const box = g.getBoundingClientRect(), xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, out = [];
-  g._fullData.forEach(t => { if (t.visible !== true || !t.customdata) return;
-    for (let i = 0; i < t.x.length; i++) out.push([t.customdata[i][0], t.name,
-      box.left + xa._offset + xa.l2p(t.x[i]), box.top + ya._offset + ya.l2p(t.y[i])]); });
-  return out; }"""
+def _open_map(page, url: str):
+    """Open the Embeddings page and return its Plotly map, once drawn."""
+    page.goto(f"{url}/embeddings")
+    plot = _map(page)
+    _settle(page)
+    return plot
 
 
 def _map(page):
     """The Plotly map of the Embeddings page, once drawn."""
-    plot = page.locator("[data-testid='stPlotlyChart'] .js-plotly-plot").first
+    plot = page.locator(MAP).first
     plot.locator("g.xaxislayer-above").first.wait_for(state="attached", timeout=30_000)
     plot.scroll_into_view_if_needed()
     return plot
 
 
 def _lasso(page, plot, left: float, right: float) -> dict:
-    """Take the mode bar's lasso tool and draw a rectangle from `left` to `right` (fractions of the plot's
-    width), full height less 10 px at each edge (the corners of a Plotly plot zoom the axes instead).
-    Returns the lasso's rectangle in page pixels."""
-    plot.locator(".modebar-btn[data-val='lasso']").click()
-    area = plot.locator(".nsewdrag").first.bounding_box()
-    width = area["width"]
-    x0, x1 = area["x"] + max(left * width, 10), area["x"] + min(right * width, width - 10)
-    y0, y1 = area["y"] + 10, area["y"] + area["height"] - 10
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0)):
-        page.mouse.move(x, y, steps=6)
-    page.mouse.up()
+    """Lasso the samples between `left` and `right` (fractions of the map's width); the rectangle drawn."""
+    rectangle = draw_lasso(page, plot, left, right)
     page.wait_for_timeout(300)
     _settle(page)
-    return {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
+    return rectangle
 
 
 def _listed_samples(page) -> list[str]:
@@ -200,10 +189,8 @@ def _inside(points: list, area: dict, margin: float) -> set[str]:
 
 @pytest.mark.slow
 def test_click_on_embedding_opens_sample(url, page, artifacts):
-    page.goto(f"{url}/embeddings")
-    plot = _map(page)
-    _settle(page)
-    sample, _, x, y = plot.evaluate(_MAP_POINTS)[17]
+    plot = _open_map(page, url)
+    sample, _, x, y = plot.evaluate(MAP_POINTS)[17]
     page.mouse.move(x, y)
     plot.locator(".hoverlayer .hovertext").filter(has_text=sample).wait_for()
     page.mouse.click(x, y)
@@ -218,10 +205,8 @@ def test_click_on_embedding_opens_sample(url, page, artifacts):
 
 @pytest.mark.slow
 def test_lasso_on_the_map_lists_the_samples_inside(url, page, artifacts):
-    page.goto(f"{url}/embeddings")
-    plot = _map(page)
-    _settle(page)
-    points = plot.evaluate(_MAP_POINTS)
+    plot = _open_map(page, url)
+    points = plot.evaluate(MAP_POINTS)
     left = _lasso(page, plot, 0.0, 0.5)  # the left half of the map
     listed = set(_listed_samples(page))
     assert _inside(points, left, 3) <= listed <= _inside(points, left, -3), "lasso ≠ the samples inside it"
@@ -231,14 +216,12 @@ def test_lasso_on_the_map_lists_the_samples_inside(url, page, artifacts):
 
 @pytest.mark.slow
 def test_legend_click_hides_a_type_and_search_rings_a_sample(url, page, artifacts):
-    page.goto(f"{url}/embeddings")
-    plot = _map(page)
-    _settle(page)
-    before = plot.evaluate(_MAP_POINTS)
+    plot = _open_map(page, url)
+    before = plot.evaluate(MAP_POINTS)
     plot.locator("g.legend g.traces", has_text="Lung-SCC").locator("rect.legendtoggle").click()
     page.wait_for_function(  # Plotly waits out a possible double-click before it hides the trace
         "() => document.querySelector('.js-plotly-plot')._fullData.some(t => t.visible === 'legendonly')")
-    after = plot.evaluate(_MAP_POINTS)
+    after = plot.evaluate(MAP_POINTS)
     lung = {s for s, name, _, _ in before if name.startswith("Lung-SCC")}
     assert lung and {s for s, *_ in after} == {s for s, *_ in before} - lung
     # a lasso over the whole map now lists every sample but the hidden type's

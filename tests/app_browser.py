@@ -1,0 +1,31 @@
+"""Playwright helpers for the dashboard's Plotly map, shared by the browser tests and the benchmark."""
+
+from __future__ import annotations
+
+#: The Embeddings page's map (Plotly's graph div).
+MAP = "[data-testid='stPlotlyChart'] .js-plotly-plot"
+
+#: Every point of the map in page pixels: (sample, trace name, x, y) of the traces shown.
+MAP_POINTS = """g => {
+  const box = g.getBoundingClientRect(), xa = g._fullLayout.xaxis, ya = g._fullLayout.yaxis, out = [];
+  g._fullData.forEach(t => { if (t.visible !== true || !t.customdata) return;
+    for (let i = 0; i < t.x.length; i++) out.push([t.customdata[i][0], t.name,
+      box.left + xa._offset + xa.l2p(t.x[i]), box.top + ya._offset + ya.l2p(t.y[i])]); });
+  return out; }"""
+
+
+def draw_lasso(page, plot, left: float, right: float) -> dict:
+    """Take the mode bar's lasso tool and draw a rectangle from `left` to `right` (fractions of the plot's
+    width), full height less 10 px at each edge (the corners of a Plotly plot zoom the axes instead).
+    Returns the lasso's rectangle in page pixels."""
+    plot.locator(".modebar-btn[data-val='lasso']").click()
+    area = plot.locator(".nsewdrag").first.bounding_box()
+    width = area["width"]
+    x0, x1 = area["x"] + max(left * width, 10), area["x"] + min(right * width, width - 10)
+    y0, y1 = area["y"] + 10, area["y"] + area["height"] - 10
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0)):
+        page.mouse.move(x, y, steps=6)
+    page.mouse.up()
+    return {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
