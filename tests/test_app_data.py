@@ -226,6 +226,15 @@ def test_spectrum_chart_draws_class_bands_and_short_labels():
     assert charts.band_labels("ID83")["5:Del:M"] == "MH 5+"
 
 
+def test_embedding_chart_rings_the_found_sample():
+    points = pd.DataFrame({"sample": [f"s{i}" for i in range(6)], "x": np.arange(6.0), "y": np.arange(6.0),
+                           "cancer_type": ["A", "B", "uncertain"] * 2})
+    spec = charts.embedding_chart(points, "cancer_type", False, highlight="s4").to_dict()
+    ring = spec["datasets"][spec["layer"][1]["data"]["name"]]
+    assert [r["sample"] for r in ring] == ["s4"]
+    assert {p["name"] for p in spec["params"]} == {"pick", "brush", "zoom", "types"}
+
+
 def test_map_draws_one_webgl_trace_per_type_greys_uncertain_and_rings_the_found_sample():
     points = pd.DataFrame({"sample": [f"s{i}" for i in range(6)], "x": np.arange(6.0), "y": np.arange(6.0),
                            "cancer_type": ["A", "B", "uncertain"] * 2})

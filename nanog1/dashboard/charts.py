@@ -1,5 +1,4 @@
-"""Altair charts for the dashboard: spectra in COSMIC colours and order, burdens, signatures, runs
-(the embedding map is Plotly: embedding_map.py)."""
+"""Altair charts for the dashboard: spectra in COSMIC colours and order, burdens, embeddings, runs."""
 
 from __future__ import annotations
 
@@ -176,6 +175,44 @@ def category_colours(categories) -> tuple[list[str], list[str]]:
     palette = tab20 if len(named) <= 20 else distinct_colors(len(named))
     greys = [c for c in names if c in _GREY_LABELS]
     return named + greys, palette[:len(named)] + [UNCERTAIN_GREY] * len(greys)
+
+
+def embedding_chart(points: pd.DataFrame, color: str, quantitative: bool, highlight: str | None = None,
+                    axis_titles: tuple[str, str] = ("component 1", "component 2"),
+                    height: int = 560, prefix: str = "") -> alt.LayerChart:
+    """Scatter of projected samples (x, y), static-friendly for notebooks (the dashboard's browsable
+    map is `embedding_map.map_figure`, WebGL): wheel zooms, drag pans, shift-drag selects a region
+    (`brush`), a click picks a sample (`pick`), a click on a legend entry keeps that type in view
+    (shift-click adds types); `highlight` rings one sample. `prefix` names the selections apart
+    (`{prefix}pick`, …) so that two maps can stand side by side in one chart."""
+    pick = alt.selection_point(name=f"{prefix}pick", fields=["sample"], on="click")
+    drag = "[pointerdown[{}event.shiftKey], window:pointerup] > window:pointermove!"
+    brush = alt.selection_interval(name=f"{prefix}brush", encodings=["x", "y"], on=drag.format(""))
+    zoom = alt.selection_interval(name=f"{prefix}zoom", bind="scales", translate=drag.format("!"))
+    params = [pick, brush, zoom]
+    if quantitative:
+        colour = alt.Color(f"{color}:Q", scale=alt.Scale(scheme="viridis"), title=color)
+        opacity = alt.value(0.8)
+    else:
+        domain, colours = category_colours(points[color].unique())
+        types = alt.selection_point(name=f"{prefix}types", fields=[color], bind="legend")
+        params.append(types)
+        colour = alt.Color(f"{color}:N", scale=alt.Scale(domain=domain, range=colours), title=color,
+                           legend=alt.Legend(symbolLimit=0, columns=1 if len(domain) <= 24 else 2))
+        opacity = alt.condition(types, alt.value(0.85), alt.value(0.05))
+    tooltip = [c for c in ("sample", CANCER_TYPE, "predicted_type", "burden_SBS96") if c in points]
+    if color not in tooltip:
+        tooltip.append(color)
+    size = 40 if len(points) <= 2000 else 12
+    x = alt.X("x:Q", title=axis_titles[0], scale=alt.Scale(zero=False))
+    y = alt.Y("y:Q", title=axis_titles[1], scale=alt.Scale(zero=False))
+    dots = (alt.Chart(points).mark_circle(size=size)
+            .encode(x=x, y=y, color=colour, opacity=opacity, tooltip=tooltip).add_params(*params))
+    ring = points[points["sample"] == highlight] if highlight else points.iloc[:0]
+    mark = alt.Chart(ring).mark_point(size=420, filled=False, color="#111111", strokeWidth=3).encode(x=x, y=y)
+    label = alt.Chart(ring).mark_text(dy=-18, fontWeight="bold", fontSize=13).encode(x=x, y=y,
+                                                                              text="sample:N")
+    return alt.layer(dots, mark, label).properties(height=height)
 
 
 def exposure_heatmap(long: pd.DataFrame, relative: bool) -> alt.Chart:
