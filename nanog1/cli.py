@@ -502,12 +502,14 @@ def predict_command(
     inputs: list[Path] = typer.Argument(
         ..., help="VCF/BCF, MAF, catalogue matrices (SigProfiler-style TSV/CSV) or one cohort .h5ad"
     ),
-    out: Path = typer.Option(..., "--out", help="folder for predictions.tsv, predictions.json and reports"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="folder for predictions.tsv, predictions.json and reports"
+    ),
     model: str = typer.Option(
         "pcawg-catalogue", "--model", help="packaged model name (nanog1 models list) or a run folder"
     ),
     reference: Path = typer.Option(
-        None, "--reference", exists=True, dir_okay=False,
+        None, "--reference", "-r", exists=True, dir_okay=False,
         help="FASTA for VCF/MAF inputs (SBS96/ID83); without it SBS6/DBS78/ID12 are scored",
     ),
     neighbours: int = typer.Option(5, help="nearest reference tumours to list (0: none)"),

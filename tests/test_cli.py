@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -23,3 +25,33 @@ def test_console_script_runs():
     out = subprocess.run([str(exe), "info"], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("nanog1 ")
     assert "torch" in out.stdout
+
+
+def _readme_commands() -> list[list[str]]:
+    """The `nanog1 ...` command lines of the README's code blocks, as argument lists."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+    commands = []
+    for line in "\n".join(blocks).splitlines():
+        for part in line.split("#", 1)[0].split("&&"):
+            words = shlex.split(part)
+            if words[:1] == ["nanog1"]:
+                commands.append(words[1:])
+    return commands
+
+
+def test_every_option_in_the_readme_examples_exists():
+    """Each option the README's examples pass is one the command's parser accepts."""
+    import typer
+
+    commands = _readme_commands()
+    assert len(commands) >= 15
+    for words in commands:
+        cmd, path = typer.main.get_command(app), ["nanog1"]
+        while words and words[0] in getattr(cmd, "commands", {}):
+            cmd = cmd.commands[words[0]]
+            path.append(words.pop(0))
+        accepted = {opt for p in cmd.params for opt in (*p.opts, *p.secondary_opts)}
+        for word in words:
+            if word.startswith("-"):
+                assert word.split("=", 1)[0] in accepted, f"README: `{' '.join(path)} {word}` does not exist"
