@@ -206,3 +206,56 @@ def test_soft_masked_reference_gives_the_same_counts(world, tmp_path):
         got = classify_table(table, Reference(tmp_path / "m.fa"), compat=compat).counts()
         assert want.sum() > 300
         np.testing.assert_array_equal(got, want)
+
+
+def _tables_equal(a, b) -> None:
+    for col in ("sample", "chrom", "pos", "ref", "alt", "passed", "line"):
+        np.testing.assert_array_equal(getattr(a, col), getattr(b, col))
+    assert a.skips == b.skips and a.declared == b.declared
+
+
+@pytest.mark.parametrize("compat", [False, True])
+def test_sites_only_fast_path_reads_as_pysam(tmp_path, monkeypatch, compat):
+    """Sites-only text VCFs are parsed by pyarrow; every field the table keeps equals pysam's reading, with
+    lower case, multi-allelic records, FILTER lists, '.' FILTER, duplicate lines and unknown contigs."""
+    import nanog1.genomics.vcf as vcf
+
+    rows = [
+        ("1", 100, "A", "C", "PASS"),
+        ("1", 100, "A", "C", "PASS"),  # the same line again (compat mode drops it)
+        ("1", 150, "a", "g", "."),
+        ("1", 200, "AC", "GT", "PASS;LowQual"),
+        ("1", 250, "C", "A,G", "PASS"),
+        ("1", 300, "G", "GTT", "LowQual;PASS"),
+        ("chr9", 350, "T", "A", "LowQual"),
+        ("1", 400, "ACG", "A", "."),
+        ("1", 400, "T", "N", "PASS"),
+    ]
+    body = "\n".join(f"{c}\t{p}\t.\t{r}\t{a}\t30\t{f}\tDP=3" for c, p, r, a, f in rows)
+    path = tmp_path / "sites.vcf"
+    path.write_text(HEADER + "\n" + body + "\n")
+    assert vcf._collect_sites(path, vcf._header_lines(path)) is not None
+    fast = read_vcf(path, compat=compat)
+    monkeypatch.setattr(vcf, "_collect_sites", lambda *a: None)
+    slow = read_vcf(path, compat=compat)
+    _tables_equal(fast, slow)
+    assert len(fast) == (7 if compat else 10)  # compat: the repeated line and the 2-ALT record go
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1\t500\t.\tA\t<DEL>\t.\tPASS\t.",
+        "1\t500\t.\tA\t*\t.\tPASS\t.",
+        "1\t500\t.\tA\tC\t.\tPASS",
+        "1\t-5\t.\tA\tC\t.\tPASS\t.",
+        "",
+    ],
+)
+def test_sites_fast_path_leaves_unusual_files_to_pysam(tmp_path, line):
+    """A symbolic or '*' ALT, a missing column, a negative POS or a blank line: pysam reads the file."""
+    import nanog1.genomics.vcf as vcf
+
+    path = tmp_path / "odd.vcf"
+    path.write_text(HEADER + "\n1\t100\t.\tA\tC\t.\tPASS\t.\n" + line + "\n1\t600\t.\tA\tC\t.\tPASS\t.\n")
+    assert vcf._collect_sites(path, vcf._header_lines(path)) is None

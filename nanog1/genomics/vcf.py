@@ -181,7 +181,12 @@ def read_vcf(
     previous = pysam.set_verbosity(0)
     try:
         layout = vcf_layout(path, vf.header, compat=compat, tumor=tumor, normal=normal, name=name)
-        raw = _collect(vf, str(path), _header_lines(path), on_error, _carrier_getter(layout))
+        offset = _header_lines(path)
+        raw = None
+        if layout.mode == "file" and not len(vf.header.samples) and offset is not None:
+            raw = _collect_sites(path, offset)
+        if raw is None:
+            raw = _collect(vf, str(path), offset, on_error, _carrier_getter(layout))
     finally:
         vf.close()
         pysam.set_verbosity(previous)
@@ -242,17 +247,35 @@ def _strelka_getter(tumor: str):
     return get
 
 
+class _Alleles:
+    """Records' allele tuples (REF, ALT1, ...) as pysam gives them, built from REF/ALT arrays on access."""
+
+    def __init__(self, ref: np.ndarray, alt: np.ndarray) -> None:
+        self.ref, self.alt = ref, alt
+
+    def __len__(self) -> int:
+        return len(self.ref)
+
+    def __getitem__(self, i: int) -> tuple:
+        return (self.ref[i], *self.alt[i].split(","))
+
+
 class _Raw:
     """Per-record fields as read (alleles not yet split), and skip counts."""
 
     def __init__(self) -> None:
         self.chrom: list[str] = []
         self.pos: list[int] = []
-        self.alleles: list[tuple | None] = []
+        self.alleles: list[tuple | None] | _Alleles = []
         self.filters: list[bool] = []
         self.genotypes: list[list] = []
         self.line: np.ndarray = np.zeros(0, dtype=np.int64)
         self.skips: Counter = Counter()
+        #: REF and ALT (comma-separated) of every record as arrays, where the reader has them (sites-only
+        #: text files); `_split` then takes single-ALT records from them without a per-record loop.
+        self.ref: np.ndarray | None = None
+        self.alt: np.ndarray | None = None
+        self.multi: np.ndarray | None = None
 
 
 def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str, carriers) -> _Raw:
@@ -285,6 +308,88 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
         np.arange(1, len(pos) + len(bad) + 1, dtype=np.int64), np.asarray(bad, dtype=np.int64) - 1
     )
     raw.line = index + (offset or 0)
+    return raw
+
+
+#: What `_collect_sites` accepts: REF and (comma-separated) ALT letters, FILTER values, a plain POS.
+_BASES = r"^[ACGTNacgtn]+$"
+_ALTS = r"^[ACGTNacgtn]+(,[ACGTNacgtn]+)*$"
+_PASS = r"(^|;)PASS(;|$)"
+SITES_COLUMNS = 8
+
+
+def _collect_sites(path: Path, offset: int) -> _Raw | None:
+    """A plain-text sites-only VCF's CHROM, POS, REF, ALT and FILTER, parsed by pyarrow's CSV reader in C
+    (a pysam record per line costs ≈ 2 µs, most of reading a file).
+
+    Returns None, and the caller reads the file with pysam, unless every line after the header is a
+    record pysam reads to the same values without complaint: 8 tab-separated columns, an integer POS,
+    A/C/G/T/N letters in REF and ALT (ALT comma-separated), a FILTER value, no blank or '#' lines.
+    FILTER passes as in `_collect`: '.' or PASS among its ';'-separated values. QUAL and INFO are not
+    read here (htslib reads malformed values there as missing, without an error).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv
+
+    data = path.read_bytes()
+    start = 0
+    for _ in range(offset):
+        start = data.find(b"\n", start) + 1
+        if start == 0:
+            return None
+    body = memoryview(data)[start:]
+    n_lines = data.count(b"\n", start) + (0 if data.endswith(b"\n") or not len(body) else 1)
+    if not n_lines or data.find(b"\r", start) >= 0:
+        return None
+    names = ["chrom", "pos", "id", "ref", "alt", "qual", "filter", "info"]
+    types = {
+        "chrom": pa.string(),
+        "pos": pa.int64(),
+        "ref": pa.string(),
+        "alt": pa.string(),
+        "filter": pa.string(),
+    }
+    try:
+        table = csv.read_csv(
+            pa.py_buffer(body),
+            read_options=csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 26),
+            parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
+            convert_options=csv.ConvertOptions(
+                include_columns=["chrom", "pos", "ref", "alt", "filter"],
+                column_types=types,
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, ValueError):
+        return None
+    chrom, pos, ref, alt, filt = (table.column(k) for k in ("chrom", "pos", "ref", "alt", "filter"))
+    plain = (
+        table.num_rows == n_lines
+        and pos.null_count == 0
+        and pc.all(pc.greater_equal(pos, 0)).as_py()
+        and pc.all(pc.match_substring_regex(ref, _BASES)).as_py()
+        and pc.all(pc.match_substring_regex(alt, _ALTS)).as_py()
+        and not pc.any(pc.equal(filt, "")).as_py()
+        and not pc.any(pc.or_(pc.equal(chrom, ""), pc.starts_with(chrom, "#"))).as_py()
+    )
+    if not plain:
+        return None
+    raw = _Raw()
+    names_ = chrom.dictionary_encode().combine_chunks()
+    raw.chrom = np.asarray(names_.dictionary.to_pylist(), dtype=object)[names_.indices.to_numpy()].tolist()
+    raw.pos = pos.to_numpy().tolist()
+    raw.ref = ref.to_numpy(zero_copy_only=False).astype(object)
+    raw.alt = alt.to_numpy(zero_copy_only=False).astype(object)
+    raw.filters = (
+        pc.or_(pc.equal(filt, "."), pc.match_substring_regex(filt, _PASS))
+        .to_numpy(zero_copy_only=False)
+        .tolist()
+    )
+    raw.multi = pc.match_substring(alt, ",").to_numpy(zero_copy_only=False)
+    raw.alleles = _Alleles(raw.ref, raw.alt)
+    raw.line = np.arange(1, len(raw.pos) + 1, dtype=np.int64) + offset
     return raw
 
 
@@ -332,6 +437,8 @@ def _drop_file_order_duplicates(raw: _Raw) -> None:
         raw.alleles = [raw.alleles[i] for i in keep]
         raw.filters = [raw.filters[i] for i in keep] if raw.filters else raw.filters
         raw.genotypes = [raw.genotypes[i] for i in keep] if raw.genotypes else raw.genotypes
+        if raw.ref is not None:
+            raw.ref, raw.alt, raw.multi = raw.ref[keep], raw.alt[keep], raw.multi[keep]
         raw.line = raw.line[np.asarray(keep, dtype=np.int64)]
 
 
@@ -349,16 +456,22 @@ def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> Va
     n = len(raw.pos)
     passed = raw.filters if raw.filters else [True] * n
     simple = np.zeros(n, dtype=bool)
-    if fixed is not None and not raw.genotypes:
+    if fixed is not None and not raw.genotypes and raw.multi is not None:
+        simple = ~raw.multi
+    elif fixed is not None and not raw.genotypes:
         simple = np.fromiter((a is not None and len(a) == 2 for a in raw.alleles), dtype=bool, count=n)
     rows = np.flatnonzero(simple)
-    alleles = [raw.alleles[i] for i in rows]
+    if raw.ref is not None:
+        refs, alts = raw.ref[rows], raw.alt[rows]
+    else:
+        alleles = [raw.alleles[i] for i in rows]
+        refs, alts = [a[0] for a in alleles], [a[1] for a in alleles]
     fast = table_from_lists(
         [fixed] * len(rows),
         np.asarray(raw.chrom, dtype=object)[rows],
         np.asarray(raw.pos, dtype=np.int64)[rows],
-        [a[0] for a in alleles],
-        [a[1] for a in alleles],
+        refs,
+        alts,
         np.asarray(passed, dtype=bool)[rows],
         raw.line[rows],
     )
