@@ -6,8 +6,10 @@ Shapes: H = 512, 8 heads, r = 64 (q/k 8 wide per head, values 64), bf16 autocast
 32k tokens per batch (B = 32768 // L), input gradient on (a block inside a stack). Every row is the
 whole mixer module (projections included), forward and backward, do_bench median in ms, all rows in
 one process. Paths: ``sdpa`` / ``kernel`` force route()'s path (NANOG1_ROUTE), ``auto`` is the
-dispatch table's choice. MHA peers: the same MHA module on SDPA's default dispatch (cuDNN on an H100)
-and pinned to the flash backend. ``best MHA`` is the faster of the two; ratios are best-MHA time ÷ ours.
+dispatch table's choice, ``unfused`` SDPA through the modules' autograd path (the one-node
+block of nanog1.core.fused_block off; ``sdpa`` and ``auto`` take that block where it applies).
+MHA peers: the same MHA module on SDPA's default dispatch (cuDNN on an H100) and pinned
+to the flash backend. ``best MHA`` is the faster of the two; ratios are best-MHA time ÷ ours.
 Sections: ``causal`` and ``bidir`` (no padding), ``masks`` (right / irregular padding at 2k),
 ``qdelta`` (the Q-Delta layer against its op and its projections, with a profile).
 """
@@ -35,16 +37,19 @@ def bench(fn) -> float:
 
 @contextlib.contextmanager
 def route_env(path: str):
-    """Force route()'s path for the rows inside (NANOG1_ROUTE is read per call)."""
-    old = os.environ.get("NANOG1_ROUTE")
-    os.environ["NANOG1_ROUTE"] = path
+    """Force route()'s path for the rows inside (NANOG1_ROUTE is read per call); ``unfused`` is SDPA with
+    the one-node block (nanog1.core.fused_block) switched off (NANOG1_FUSED_BLOCK=0): the autograd path."""
+    env = {"NANOG1_ROUTE": "sdpa", "NANOG1_FUSED_BLOCK": "0"} if path == "unfused" else {"NANOG1_ROUTE": path}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         yield
     finally:
-        if old is None:
-            os.environ.pop("NANOG1_ROUTE")
-        else:
-            os.environ["NANOG1_ROUTE"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
 
 
 def block_step(module, batch: int, length: int, mask: torch.Tensor | None):
@@ -149,6 +154,23 @@ def print_graph_table(rows: list[dict]) -> None:
                   f"mask={r['mask']:9s} eager {r['ms']:.3f} ms  graph {r['graph_ms']:.3f} ms")
 
 
+def print_ratio_table(rows: list[dict]) -> None:
+    """Per row of ours: eager and graph ms and best MHA ÷ ours (> 1: ours faster), each in one process."""
+    print("\n| L | causal | mask | mixer | path | ms eager | ms graph | best MHA eager | best MHA graph "
+          "| best MHA ÷ ours, eager | same, graph |")
+    print("| --- " * 11 + "|")
+    for r in rows:
+        if r["kind"] == "mha" or "ms" not in r:
+            continue
+        peers = [p for p in rows if p["kind"] == "mha" and "ms" in p
+                 and (p["L"], p["causal"], p["mask"]) == (r["L"], r["causal"], r["mask"])]
+        best = min(p["ms"] for p in peers)
+        best_g = min((p["graph_ms"] for p in peers if "graph_ms" in p), default=float("nan"))
+        g = r.get("graph_ms", float("nan"))
+        print(f"| {r['L']} | {r['causal']} | {r['mask']} | {r['kind']} | {r['path']} | {r['ms']:.3f} "
+              f"| {g:.3f} | {best:.3f} | {best_g:.3f} | {best / r['ms']:.2f}× | {best_g / g:.2f}× |")
+
+
 def qdelta_rows(lengths: list[int]) -> list[dict]:
     """The Q-Delta layer fwd+bwd vs its op (both scans when bidirectional) and its projections alone."""
     from nanog1.core.qdelta import QDelta
@@ -176,7 +198,7 @@ def qdelta_rows(lengths: list[int]) -> list[dict]:
 
 def profile_blocks(length: int) -> None:
     """CPU (host) and CUDA time of the SAVO block on each path and of MHA, 5 eager steps at L."""
-    for kind, path in (("mha", "auto"), ("savo", "sdpa"), ("savo", "kernel")):
+    for kind, path in (("mha", "auto"), ("savo", "sdpa"), ("savo", "unfused")):
         module = build_mixer(kind, HIDDEN, RANK, HEADS, True).cuda()
         with route_env(path):
             profile_steps(block_step(module, TOKENS // length, length, None), 5,
@@ -327,6 +349,7 @@ def main() -> None:
     if rows:
         print_table(rows)
     print_graph_table(rows)
+    print_ratio_table(rows)
     for r in sdpa:
         print(f"sdpa {r['form']:14s} {r['backend']:9s} L={r['L']:6d} causal={r['causal']!s:5} "
               + (f"{r['ms']:.3f} ms" if "ms" in r else r["error"]) + f"  picked={r.get('picked', '')}")

@@ -179,10 +179,15 @@ def _narrow_cudnn(q: Tensor, v: Tensor, mask: Tensor | None) -> bool:
     no mask); flash refuses them and the memory-efficient kernel is 2-4× slower. So only where cuDNN is
     enabled (not excluded by an ``sdpa_kernel`` scope), on sm_90+, and short L, where it is faster.
     """
-    dq, dv = q.shape[-1], v.shape[-1]
-    return (mask is None and q.is_cuda and q.dtype in (torch.bfloat16, torch.float16) and dq < dv
-            and dq % 8 == 0 and dv % 8 == 0 and q.shape[2] <= NARROW_MAX_LEN
-            and torch.backends.cuda.cudnn_sdp_enabled() and device_major(q.device) >= 9)
+    return (mask is None and q.is_cuda and q.dtype in (torch.bfloat16, torch.float16)
+            and cudnn_narrow_supported(q.shape[-1], v.shape[-1], q.shape[2], q.device))
+
+
+def cudnn_narrow_supported(dq: int, dv: int, length: int, device: torch.device) -> bool:
+    """The shape and device half of :func:`_narrow_cudnn` (head widths dq < dv, multiples of 8, L ≤
+    ``NARROW_MAX_LEN``, sm_90+ CUDA with cuDNN attention enabled); also the fused block's condition."""
+    return (dq < dv and dq % 8 == 0 and dv % 8 == 0 and length <= NARROW_MAX_LEN and device.type == "cuda"
+            and torch.backends.cuda.cudnn_sdp_enabled() and device_major(device) >= 9)
 
 
 def _route_sdpa(q: Tensor, k: Tensor, v: Tensor, *, scale: float, causal: bool,

@@ -1,0 +1,147 @@
+"""The one-node SAVO / Q-Compass block (nanog1.core.fused_block) against the modules' autograd path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from seeds import stable_seed
+
+import nanog1.core.fused_block as fb
+from nanog1.core import build_mixer
+from nanog1.core.ragged import Ragged
+
+# (H, r, h): q/k 8 wide per head under 16- or 32-wide values; SAVO routing its content (h·r = H) or not
+SIZES = [(64, 16, 2), (64, 32, 4), (48, 48, 6)]
+
+
+def _mixer(kind: str, size, causal: bool, seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    m = build_mixer(kind, *size, causal).double()
+    with torch.no_grad():  # off the init scale, so every term of the backward is exercised
+        for p in m.parameters():
+            p.uniform_(-0.5, 0.5)
+    return m
+
+
+def _grads(m, x, w, forward):
+    y = forward(x)
+    return [y, *torch.autograd.grad((y * w).sum(), [x, *m.parameters()])]
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("kind", ["savo", "qcompass"])
+def test_fused_block_equals_autograd_path_in_float64(kind, size, causal):
+    """Output, input and every weight gradient equal the module's own forward through autograd."""
+    m = _mixer(kind, size, causal, seed=7)
+    gen = torch.Generator().manual_seed(stable_seed(kind, size, causal))
+    x = torch.randn(3, 13, size[0], generator=gen, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 13, size[0], generator=gen, dtype=torch.float64)
+    want = _grads(m, x, w, m)
+    got = _grads(m, x, w, lambda t: fb.fused_forward(m, t, fb.MathAttention))
+    assert got[0].grad_fn.name() == "RoutedBlockBackward"
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["savo", "qcompass"])
+def test_fused_block_under_autocast_computes_in_bf16_and_returns_fp32_gradients(kind):
+    """Under autocast the block computes in autocast's dtype, as the autograd path does, and hands back
+    gradients in the parameters' (and input's) own dtype."""
+    torch.manual_seed(2)
+    m = build_mixer(kind, 64, 16, 2, True)
+    x = torch.randn(2, 40, 64, requires_grad=True)
+    w = torch.randn(2, 40, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want = _grads(m, x, w, m)
+        got = _grads(m, x, w, lambda t: fb.fused_forward(m, t, fb.MathAttention))
+    assert got[0].dtype == want[0].dtype == torch.bfloat16
+    for a, b, p in zip(got[1:], want[1:], [x, *m.parameters()], strict=True):
+        assert a.dtype == p.dtype == torch.float32
+        assert float((a - b).norm() / b.norm()) < 2e-2
+
+
+def test_fused_block_takes_only_its_shapes(monkeypatch):
+    """fused_eligible: on for an unmasked bf16 batch where cuDNN takes narrow q/k, off for every case the
+    block does not cover (mask, ragged, weights, nonlinear query, SAVO's Q-value route, fp32, switches)."""
+    monkeypatch.setattr(fb, "cudnn_narrow_supported", lambda dq, dv, length, device: dq < dv)
+    monkeypatch.delenv("NANOG1_FUSED_BLOCK", raising=False)
+    monkeypatch.delenv("NANOG1_ROUTE", raising=False)
+    m = build_mixer("savo", 64, 32, 4, True)
+    x = torch.randn(2, 9, 64, dtype=torch.bfloat16)
+    assert fb.fused_eligible(m, x, None, None, False)
+    assert not fb.fused_eligible(m, x, torch.zeros(2, 9, dtype=torch.bool), None, False)
+    assert not fb.fused_eligible(m, x, None, Ragged.from_lengths([4, 5]), False)
+    assert not fb.fused_eligible(m, x, None, None, True)
+    assert not fb.fused_eligible(m, x.float(), None, None, False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert fb.fused_eligible(m, x.float(), None, None, False)
+    # a nonlinear state; SAVO routing its Q-value (h·r < H)
+    for args, query, want in (((64, 32, 4), "nonlinear", False), ((64, 16, 2), "linear", False)):
+        assert fb.fused_eligible(build_mixer("savo", *args, True, query=query), x, None, None, False) == want
+    for args, want in (((64, 16, 2), True), ((64, 64, 8), False)):  # equal q/k and value widths: not narrow
+        assert fb.fused_eligible(build_mixer("qcompass", *args, True), x, None, None, False) == want
+    for var, value in (("NANOG1_FUSED_BLOCK", "0"), ("NANOG1_ROUTE", "kernel")):
+        monkeypatch.setenv(var, value)
+        assert not fb.fused_eligible(m, x, None, None, False)
+        monkeypatch.delenv(var)
+    monkeypatch.setenv("NANOG1_ROUTE", "sdpa")
+    assert fb.fused_eligible(m, x, None, None, False)
+
+
+def test_fused_block_turns_itself_off_when_the_attention_call_fails(monkeypatch):
+    """A torch whose cuDNN op refuses the call: a warning, None (the caller's autograd path runs) and the
+    block stays off for later calls."""
+    monkeypatch.setattr(fb, "_broken", [])
+    monkeypatch.setattr(fb, "cudnn_narrow_supported", lambda dq, dv, length, device: True)
+
+    class Refusing:
+        @staticmethod
+        def forward(*args):
+            raise TypeError("unexpected argument 'attn_bias'")
+
+    m = build_mixer("qcompass", 64, 16, 2, True)
+    x = torch.randn(2, 9, 64, dtype=torch.bfloat16)
+    assert fb.fused_eligible(m, x, None, None, False)
+    with pytest.warns(UserWarning, match="attn_bias"):
+        assert fb.fused_forward(m, x, Refusing) is None
+    assert not fb.fused_eligible(m, x, None, None, False)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("length", [257, 512])
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("kind", ["savo", "qcompass"])
+def test_cuda_fused_block_matches_float64_with_gradients(kind, causal, length, monkeypatch):
+    """On Hopper, the block under bf16 autocast runs as one cuDNN node and equals the float64 module:
+    output, input gradient and every weight gradient (< 2e-2 relative)."""
+    if torch.cuda.get_device_capability()[0] < 9:
+        pytest.skip("the fused block runs on sm_90+")
+    monkeypatch.delenv("NANOG1_FUSED_BLOCK", raising=False)
+    monkeypatch.delenv("NANOG1_ROUTE", raising=False)
+    torch.manual_seed(11)
+    m = build_mixer(kind, 512, 64, 8, causal).cuda()
+    x = torch.randn(3, length, 512, device="cuda", requires_grad=True)
+    w = torch.randn(3, length, 512, device="cuda")
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        got = _grads(m, x, w, m)
+    assert got[0].grad_fn.name() == "RoutedBlockBackward"
+    m64, x64 = m.double(), x.detach().double().requires_grad_()
+    want = _grads(m64, x64, w.double(), m64)
+    for a, b in zip(got, want, strict=True):
+        assert a.shape == b.shape and torch.isfinite(a).all()
+        assert float((a.double() - b).norm() / b.norm()) < 2e-2
+
+
+def test_cudnn_attention_contract_on_meta_tensors():
+    """The private cuDNN ops take the arguments CudnnAttention passes (torch's meta kernels check the
+    schema): forward output [B, h, L, dv], backward gradients shaped like q, k and v."""
+    b, length, h = 2, 16, 8
+    sa = torch.empty(b * length, 128, device="meta", dtype=torch.bfloat16).view(b, length, 2, h, 8)
+    q, k = sa[:, :, 0].transpose(1, 2), sa[:, :, 1].transpose(1, 2)
+    c = torch.empty(b * length, 512, device="meta", dtype=torch.bfloat16)
+    v = c.view(b, length, h, 64).transpose(1, 2)
+    o, saved = fb.CudnnAttention.forward(q, k, v, True, 0.35)
+    assert o.shape == (b, h, length, 64) and len(saved) == 7
+    grads = fb.CudnnAttention.backward(o, q, k, v, o, saved, True, 0.35)
+    assert [g.shape for g in grads] == [q.shape, k.shape, v.shape]
