@@ -23,6 +23,10 @@ def _mixer(kind: str, size, causal: bool, seed: int) -> torch.nn.Module:
     return m
 
 
+def eligible(*args) -> bool:
+    return fb.fused_dtype(*args) is not None
+
+
 def _grads(m, x, w, forward):
     y = forward(x)
     return [y, *torch.autograd.grad((y * w).sum(), [x, *m.parameters()])]
@@ -38,7 +42,7 @@ def test_fused_block_equals_autograd_path_in_float64(kind, size, causal):
     x = torch.randn(3, 13, size[0], generator=gen, dtype=torch.float64, requires_grad=True)
     w = torch.randn(3, 13, size[0], generator=gen, dtype=torch.float64)
     want = _grads(m, x, w, m)
-    got = _grads(m, x, w, lambda t: fb.fused_forward(m, t, fb.MathAttention))
+    got = _grads(m, x, w, lambda t: fb.fused_forward(m, t, fb.compute_dtype(t), fb.MathAttention))
     assert got[0].grad_fn.name() == "RoutedBlockBackward"
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
@@ -54,7 +58,7 @@ def test_fused_block_under_autocast_computes_in_bf16_and_returns_fp32_gradients(
     w = torch.randn(2, 40, 64)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         want = _grads(m, x, w, m)
-        got = _grads(m, x, w, lambda t: fb.fused_forward(m, t, fb.MathAttention))
+        got = _grads(m, x, w, lambda t: fb.fused_forward(m, t, fb.compute_dtype(t), fb.MathAttention))
     assert got[0].dtype == want[0].dtype == torch.bfloat16
     for a, b, p in zip(got[1:], want[1:], [x, *m.parameters()], strict=True):
         assert a.dtype == p.dtype == torch.float32
@@ -62,31 +66,31 @@ def test_fused_block_under_autocast_computes_in_bf16_and_returns_fp32_gradients(
 
 
 def test_fused_block_takes_only_its_shapes(monkeypatch):
-    """fused_eligible: on for an unmasked bf16 batch where cuDNN takes narrow q/k, off for every case the
+    """fused_dtype: on for an unmasked bf16 batch where cuDNN takes narrow q/k, off for every case the
     block does not cover (mask, ragged, weights, nonlinear query, SAVO's Q-value route, fp32, switches)."""
     monkeypatch.setattr(fb, "cudnn_narrow_supported", lambda dq, dv, length, device: dq < dv)
     monkeypatch.delenv("NANOG1_FUSED_BLOCK", raising=False)
     monkeypatch.delenv("NANOG1_ROUTE", raising=False)
     m = build_mixer("savo", 64, 32, 4, True)
     x = torch.randn(2, 9, 64, dtype=torch.bfloat16)
-    assert fb.fused_eligible(m, x, None, None, False)
-    assert not fb.fused_eligible(m, x, torch.zeros(2, 9, dtype=torch.bool), None, False)
-    assert not fb.fused_eligible(m, x, None, Ragged.from_lengths([4, 5]), False)
-    assert not fb.fused_eligible(m, x, None, None, True)
-    assert not fb.fused_eligible(m, x.float(), None, None, False)
+    assert eligible(m, x, None, None, False)
+    assert not eligible(m, x, torch.zeros(2, 9, dtype=torch.bool), None, False)
+    assert not eligible(m, x, None, Ragged.from_lengths([4, 5]), False)
+    assert not eligible(m, x, None, None, True)
+    assert not eligible(m, x.float(), None, None, False)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert fb.fused_eligible(m, x.float(), None, None, False)
+        assert eligible(m, x.float(), None, None, False)
     # a nonlinear state; SAVO routing its Q-value (h·r < H)
     for args, query, want in (((64, 32, 4), "nonlinear", False), ((64, 16, 2), "linear", False)):
-        assert fb.fused_eligible(build_mixer("savo", *args, True, query=query), x, None, None, False) == want
+        assert eligible(build_mixer("savo", *args, True, query=query), x, None, None, False) == want
     for args, want in (((64, 16, 2), True), ((64, 64, 8), False)):  # equal q/k and value widths: not narrow
-        assert fb.fused_eligible(build_mixer("qcompass", *args, True), x, None, None, False) == want
+        assert eligible(build_mixer("qcompass", *args, True), x, None, None, False) == want
     for var, value in (("NANOG1_FUSED_BLOCK", "0"), ("NANOG1_ROUTE", "kernel")):
         monkeypatch.setenv(var, value)
-        assert not fb.fused_eligible(m, x, None, None, False)
+        assert not eligible(m, x, None, None, False)
         monkeypatch.delenv(var)
     monkeypatch.setenv("NANOG1_ROUTE", "sdpa")
-    assert fb.fused_eligible(m, x, None, None, False)
+    assert eligible(m, x, None, None, False)
 
 
 def test_fused_block_turns_itself_off_when_the_attention_call_fails(monkeypatch):
@@ -102,10 +106,10 @@ def test_fused_block_turns_itself_off_when_the_attention_call_fails(monkeypatch)
 
     m = build_mixer("qcompass", 64, 16, 2, True)
     x = torch.randn(2, 9, 64, dtype=torch.bfloat16)
-    assert fb.fused_eligible(m, x, None, None, False)
+    assert eligible(m, x, None, None, False)
     with pytest.warns(UserWarning, match="attn_bias"):
-        assert fb.fused_forward(m, x, Refusing) is None
-    assert not fb.fused_eligible(m, x, None, None, False)
+        assert fb.fused_forward(m, x, torch.bfloat16, Refusing) is None
+    assert not eligible(m, x, None, None, False)
 
 
 @pytest.mark.gpu

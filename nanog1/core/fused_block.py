@@ -3,27 +3,27 @@
 Why: at the encoders' short sequences (L ≤ 2k, 32k tokens per batch) the eager block is bound by host
 time, not by the GPU (BENCHMARKS.md, issue 30, round 2: SAVO's step replayed from a CUDA graph beats
 MHA on SDPA's fastest backend, eager it lost 0.69-0.89×). Through autograd the SAVO block records
-about twenty nodes, and autocast casts each weight on its own. Here the whole block — W_s·x and W_a·x
+about twenty nodes and 85 aten calls per fwd+bwd (MHA's: 67). Here the whole block — W_s·x and W_a·x
 in one GEMM, the Q-value product and W_c, cuDNN's attention, W_o — is one ``autograd.Function`` whose
-backward calls the kernels directly:
+backward calls the kernels directly (65 aten calls, 31 Python-level torch calls, counted on CPU):
 
-- every weight (and W_o's bias) is cast to the compute dtype by one ``cat`` into a flat buffer, and
-  their gradients are written into one flat buffer cast back by one copy (autocast: a cast per weight
-  forward and a cast per gradient backward);
-- q and k are strided views of the one [N, 2r] projection, v a strided view of the content, and the
-  output feeds W_o as a view: cuDNN takes the (B, L, h, d) layouts as they are, so no transposing
-  copies; its gradients are written back through views (``addcmul`` into the [N, 2r] gradient);
-- no SDPA dispatch logic per call: the cuDNN ops are called as SDPA's own dispatch would call them.
+- q and k are strided (B, L, h, d) views of the one [N, 2r] projection, v a view of the content, and
+  the output feeds W_o as a view: cuDNN takes these layouts as they are, so no transposing copies;
+- the Q-value product's gradient reaches the state through the action and back by two ``addcmul``
+  into the stacked [N, 2r] gradient, one GEMM each for W_s/W_a's gradient and the input's;
+- no SDPA dispatch logic per call: the cuDNN ops are called as SDPA's dispatch and autograd formula
+  call them; weights' gradients leave in the compute dtype and the engine casts them in C++.
 
-Numerics are autocast's: bf16/fp16 operands, the same GEMMs and the same attention kernel; gradients of
-weights are formed in the compute dtype and cast once, as autocast's cast-backward does.
+Numerics are autocast's: bf16/fp16 operands, the same GEMMs and the same attention kernel, weight
+gradients formed in the compute dtype and cast to the parameters' dtype, as autocast's cast-backward does.
 
-Where it runs (:func:`fused_eligible`): CUDA, sm_90+, cuDNN attention enabled, bf16/fp16 compute
+Where it runs (:func:`fused_dtype`): CUDA, sm_90+, cuDNN attention enabled, bf16/fp16 compute
 (autocast or native), linear state projection, no padding mask, no ragged batch, no returned weights,
 SAVO routing its content (h·r ≥ H), head widths multiples of 8 with q/k narrower than v and
 L ≤ ``NARROW_MAX_LEN`` — the shapes on which :func:`nanog1.core.routing.route` itself hands the
 narrow q/k to cuDNN. Everything else takes the module's autograd path. ``NANOG1_FUSED_BLOCK=0``
-switches it off; ``NANOG1_ROUTE=kernel`` (forcing the Triton kernel) does too.
+switches it off; ``NANOG1_ROUTE=kernel`` (forcing the Triton kernel) does too. Parameters and
+state_dict keys are the modules' own: checkpoints load unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import os
 import warnings
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nanog1.core.route_dispatch import forced_path
@@ -94,28 +95,32 @@ def compute_dtype(x: Tensor) -> torch.dtype:
 _broken: list[str] = []  # the first error of the cuDNN call, if this torch refused it: the block stays off
 
 
-def fused_eligible(mixer: nn.Module, x: Tensor, padding_mask, ragged, return_weights: bool) -> bool:
-    """Whether ``mixer``'s forward on x may run as one :class:`RoutedBlock` node (see the module doc)."""
+def fused_dtype(mixer: nn.Module, x: Tensor, padding_mask, ragged,
+                return_weights: bool) -> torch.dtype | None:
+    """The compute dtype if ``mixer``'s forward on x may run as one :class:`RoutedBlock` node, else None."""
     if padding_mask is not None or ragged is not None or return_weights or _broken:
-        return False
+        return None
     if os.environ.get("NANOG1_FUSED_BLOCK", "1") == "0" or forced_path(None) == "kernel":
-        return False
+        return None
     if not isinstance(mixer.state_proj, nn.Linear) or getattr(mixer, "route_qvalue", False):
-        return False
+        return None
     dtype = compute_dtype(x)
     if dtype not in _LOW or x.dim() != 3 or mixer.out_proj.bias is None:
-        return False
+        return None
     h = mixer.heads
-    return cudnn_narrow_supported(mixer.rank // h, mixer.hidden_size // h, x.shape[1], x.device)
+    return dtype if cudnn_narrow_supported(mixer.rank // h, mixer.hidden_size // h, x.shape[1], x.device) \
+        else None
 
 
-def fused_forward(mixer: nn.Module, x: Tensor, attention=CudnnAttention) -> Tensor | None:
-    """The mixer's forward [B, L, H] -> [B, L, H] as one node (SAVO when it has a W_c, else Q-Compass).
+def fused_forward(mixer: nn.Module, x: Tensor, dtype: torch.dtype,
+                  attention=CudnnAttention) -> Tensor | None:
+    """The mixer's forward [B, L, H] -> [B, L, H] as one node (SAVO when it has a W_c, else Q-Compass),
+    computing in ``dtype`` (:func:`fused_dtype`).
 
     None (and the block off for the rest of the process, with a warning) if the attention call fails:
     a torch whose private cuDNN ops take other arguments; the caller then runs its autograd path."""
     try:
-        return _apply(mixer, x, attention)
+        return _apply(mixer, x, dtype, attention)
     except torch.OutOfMemoryError:
         raise
     except (RuntimeError, TypeError) as err:
@@ -124,92 +129,68 @@ def fused_forward(mixer: nn.Module, x: Tensor, attention=CudnnAttention) -> Tens
         return None
 
 
-def _apply(mixer: nn.Module, x: Tensor, attention) -> Tensor:
-    content = getattr(mixer, "content_proj", None)
-    return RoutedBlock.apply(x, mixer.state_proj.weight, mixer.action_proj.weight,
-                             None if content is None else content.weight, mixer.out_proj.weight,
-                             mixer.out_proj.bias, mixer.heads, mixer.scale, mixer.causal, compute_dtype(x),
-                             attention)
+def _apply(mixer: nn.Module, x: Tensor, dtype: torch.dtype, attention) -> Tensor:
+    content = mixer.content_proj.weight if isinstance(mixer, _savo_type()) else None
+    return RoutedBlock.apply(x, mixer.state_proj.weight, mixer.action_proj.weight, content,
+                             mixer.out_proj.weight, mixer.out_proj.bias, mixer.heads, mixer.scale,
+                             mixer.causal, dtype, attention)
+
+
+def _savo_type() -> type:
+    from nanog1.core.savo import SAVO  # savo imports this module
+
+    return SAVO
 
 
 class RoutedBlock(torch.autograd.Function):
-    """y = W_o·route(q = x·W_s, k = x·W_a, v = content) + b; content = (x·W_s ⊙ x·W_a)·W_c (SAVO) or x."""
+    """y = W_o·route(q = x·W_s, k = x·W_a, v = content) + b; content = (x·W_s ⊙ x·W_a)·W_c (SAVO) or x.
+
+    Written for few host calls: 2-D GEMMs over N = B·L rows, (B, L, h, d) views for the attention, and
+    gradients returned in the compute dtype (the autograd engine casts them to the parameters' dtype in
+    C++, as it does autocast's)."""
 
     @staticmethod
     def forward(ctx, x, w_s, w_a, w_c, w_o, b_o, heads, scale, causal, dtype, attention):
-        weights = [w_s, w_a, w_o, b_o] if w_c is None else [w_s, w_a, w_c, w_o, b_o]
-        shapes = [w.shape for w in weights]
-        flat = torch.cat([w.reshape(-1) for w in weights]).to(dtype)  # two launches for every weight
-        w_sa, w_c_, w_o_, b_ = _unflatten(flat, shapes)
         batch, length, hidden = x.shape
-        rank, dk, dv = w_s.shape[0], w_s.shape[0] // heads, hidden // heads
-        xb = x.reshape(batch * length, hidden).to(dtype)
-        sa = torch.mm(xb, w_sa.t())  # [N, 2r]: state | action
-        sa5 = sa.view(batch, length, 2, heads, dk)
-        q, k = sa5[:, :, 0].transpose(1, 2), sa5[:, :, 1].transpose(1, 2)
-        qv = c = None
+        xb = x.to(dtype).reshape(-1, hidden)
+        w_sa = torch.cat((w_s, w_a)).to(dtype)
+        sa = F.linear(xb, w_sa)  # [N, 2r]: state | action
+        s4, a4 = sa.view(batch, length, 2, heads, -1).unbind(2)  # [B, L, h, r/h] views
+        q, k = s4.transpose(1, 2), a4.transpose(1, 2)
+        w_c_ = qv = None
         if w_c is None:
             c = xb
         else:
-            qv = sa[:, :rank] * sa[:, rank:]
-            c = torch.mm(qv, w_c_.t())
-        v = c.view(batch, length, heads, dv).transpose(1, 2)
+            w_c_ = w_c.to(dtype)
+            qv = (s4 * a4).reshape(-1, w_s.shape[0])
+            c = F.linear(qv, w_c_)
+        v = c.view(batch, length, heads, -1).transpose(1, 2)
         o, saved = attention.forward(q, k, v, causal, scale)
-        o2 = o.transpose(1, 2).reshape(batch * length, hidden)
-        y = torch.addmm(b_, o2, w_o_.t())
-        ctx.xb, ctx.flat, ctx.sa, ctx.qv, ctx.c, ctx.o, ctx.saved = xb, flat, sa, qv, c, o, saved
-        ctx.weights = (w_sa, w_c_, w_o_)
-        ctx.shapes = shapes
-        ctx.param_dtype, ctx.meta = w_s.dtype, (heads, scale, causal, attention, w_c is not None)
+        o2 = o.transpose(1, 2).reshape(-1, hidden)  # a view: cuDNN writes o in (B, L, h, d) order
+        w_o_ = w_o.to(dtype)
+        y = F.linear(o2, w_o_, b_o.to(dtype))
+        ctx.tensors = xb, w_sa, s4, a4, q, k, v, qv, w_c_, o, o2, w_o_, saved
+        ctx.meta = scale, causal, attention, dtype
         return y.view(batch, length, hidden)
 
     @staticmethod
     def backward(ctx, gy):
-        xb = ctx.xb
-        heads, scale, causal, attention, savo = ctx.meta
-        flat, sa, o = ctx.flat, ctx.sa, ctx.o
+        xb, w_sa, s4, a4, q, k, v, qv, w_c, o, o2, w_o, saved = ctx.tensors
+        scale, causal, attention, dtype = ctx.meta
         batch, length, hidden = gy.shape
-        n, rank = batch * length, sa.shape[1] // 2
-        dk, dv = rank // heads, hidden // heads
-        g = gy.reshape(n, hidden).to(flat.dtype)
-        gflat = torch.empty_like(flat)
-        grads = _unflatten(gflat, ctx.shapes)
-        w_sa, w_c, w_o = ctx.weights
-        o2 = o.transpose(1, 2).reshape(n, hidden)
-        torch.mm(g.t(), o2, out=grads[2])
-        torch.sum(g, 0, out=grads[3])
-        do = torch.mm(g, w_o).view(batch, length, heads, dv).transpose(1, 2)
-        sa5 = sa.view(batch, length, 2, heads, dk)
-        q, k = sa5[:, :, 0].transpose(1, 2), sa5[:, :, 1].transpose(1, 2)
-        v = ctx.c.view(batch, length, heads, dv).transpose(1, 2)
-        dq, dkey, dval = attention.backward(do, q, k, v, o, ctx.saved, causal, scale)
-        dc = dval.transpose(1, 2).reshape(n, hidden)
-        dsa = torch.empty_like(sa)
-        d5 = dsa.view(batch, length, 2, heads, dk)
-        if savo:
-            torch.mm(dc.t(), ctx.qv, out=grads[1])
-            dqv = torch.mm(dc, w_c).view(batch, length, heads, dk)
-            torch.addcmul(dq.transpose(1, 2), dqv, sa5[:, :, 1], out=d5[:, :, 0])
-            torch.addcmul(dkey.transpose(1, 2), dqv, sa5[:, :, 0], out=d5[:, :, 1])
-        else:
-            torch.stack([dq.transpose(1, 2), dkey.transpose(1, 2)], dim=2, out=d5)
-        torch.mm(dsa.t(), xb, out=grads[0])
+        g = gy.to(dtype).reshape(-1, hidden)
+        d_wo, d_b = torch.mm(g.t(), o2), g.sum(0)
+        do = torch.mm(g, w_o).view(o2.shape[0] // length, length, q.shape[1], -1).transpose(1, 2)
+        dq, dk, dv = attention.backward(do, q, k, v, o, saved, causal, scale)
+        dc = dv.transpose(1, 2).reshape(-1, hidden)
+        dq, dk, d_wc = dq.transpose(1, 2), dk.transpose(1, 2), None
+        if w_c is not None:  # qv = s ⊙ a feeds W_c: its gradient reaches s through a and a through s
+            d_wc = torch.mm(dc.t(), qv)
+            dqv = torch.mm(dc, w_c).view(dq.shape)
+            dq, dk = torch.addcmul(dq, dqv, a4), torch.addcmul(dk, dqv, s4)
+        dsa = torch.stack((dq, dk), 2).view(-1, w_sa.shape[0])
+        d_ws, d_wa = torch.mm(dsa.t(), xb).chunk(2)
         dx = None
         if ctx.needs_input_grad[0]:
-            dx = torch.mm(dsa, w_sa) if savo else torch.addmm(dc, dsa, w_sa)
-            dx = dx.view(batch, length, hidden)
-        w_sa_grad, *rest = _unflatten(gflat.to(ctx.param_dtype), ctx.shapes)  # one cast for all
-        return (dx, w_sa_grad[:rank], w_sa_grad[rank:], *rest, None, None, None, None, None)
-
-
-def _unflatten(flat: Tensor, shapes: list) -> list:
-    """[W_s; W_a] as one [2r, H] view, then W_c (None for Q-Compass), W_o and b as views of ``flat``."""
-    views, start = [], 0
-    for shape in shapes:
-        size = 1
-        for d in shape:
-            size *= d
-        views.append(flat[start:start + size].view(shape))
-        start += size
-    sa = flat[:views[0].numel() * 2].view(2 * shapes[0][0], shapes[0][1])
-    return [sa, *views[2:]] if len(shapes) == 5 else [sa, None, *views[2:]]
+            dx = (torch.mm(dsa, w_sa) if w_c is not None else torch.addmm(dc, dsa, w_sa)).view(gy.shape)
+        return dx, d_ws, d_wa, d_wc, d_wo, d_b, None, None, None, None, None

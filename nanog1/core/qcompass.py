@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nanog1.core.caches import RoutingCache
-from nanog1.core.fused_block import fused_eligible, fused_forward
+from nanog1.core.fused_block import fused_dtype, fused_forward
 from nanog1.core.queries import query_projection
 from nanog1.core.ragged import Ragged
 from nanog1.core.routing import merge_heads, route, route_explicit, route_step, split_heads
@@ -74,8 +74,8 @@ class QCompass(StateActionMixer):
 
         ``ragged``: x is a packed [1, T, H] batch of sequences (see :mod:`nanog1.core.ragged`).
         """
-        if fused_eligible(self, x, padding_mask, ragged, return_weights) \
-                and (y := fused_forward(self, x)) is not None:
+        dtype = fused_dtype(self, x, padding_mask, ragged, return_weights)
+        if dtype is not None and (y := fused_forward(self, x, dtype)) is not None:
             return y
         s, _, state, action, kwargs = self._routing_inputs(x, padding_mask, return_weights, ragged)
         content = split_heads(x.to(s.dtype), self.heads)  # under autocast x may be fp32, s bf16

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from nanog1.core.caches import RoutingCache
-from nanog1.core.fused_block import fused_eligible, fused_forward
+from nanog1.core.fused_block import fused_dtype, fused_forward
 from nanog1.core.qcompass import StateActionMixer
 from nanog1.core.ragged import Ragged
 from nanog1.core.routing import merge_heads, route, route_explicit, route_step, split_heads
@@ -42,8 +42,8 @@ class SAVO(StateActionMixer):
 
         ``ragged``: x is a packed [1, T, H] batch of sequences (see :mod:`nanog1.core.ragged`).
         """
-        if fused_eligible(self, x, padding_mask, ragged, return_weights) \
-                and (y := fused_forward(self, x)) is not None:
+        dtype = fused_dtype(self, x, padding_mask, ragged, return_weights)
+        if dtype is not None and (y := fused_forward(self, x, dtype)) is not None:
             return y
         s, a, state, action, kwargs = self._routing_inputs(x, padding_mask, return_weights, ragged)
         qvalue = s * a
