@@ -27,6 +27,10 @@ Which SDPA backend runs (``torch.nn.functional.scaled_dot_product_attention``):
 - Ragged batches (``ragged``: sequences packed into one [1, h, T, d] row with offsets, see
   :mod:`nanog1.core.ragged`): the kernel, or SDPA one sequence at a time.
 
+In the Q-Compass and SAVO modules, the unmasked narrow-q/k case on Hopper (bf16/fp16, L ≤
+``NARROW_MAX_LEN``) does not come through here: the whole block runs as one autograd node on the same
+cuDNN attention (:mod:`nanog1.core.fused_block`, fewer host calls; ``NANOG1_FUSED_BLOCK=0`` turns it off).
+
 On CUDA the rank-r Triton kernel of :mod:`nanog1.core.kernels` (q/k narrower than v, any key-padding
 mask, ragged batches) takes a call where :mod:`nanog1.core.route_dispatch`'s measured table says it
 is faster (on Hopper: masked and ragged batches; unmasked ones stay on SDPA's cuDNN backend, level
