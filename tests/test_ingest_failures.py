@@ -99,12 +99,37 @@ def test_empty_and_headerless_files_are_errors(world, tmp_path):
     work, seq, positions = world
     (tmp_path / "zero.vcf").write_bytes(b"")
     sites_vcf(tmp_path / "ok.vcf", seq, positions)
-    (tmp_path / "nohead.vcf").write_text(f"1\t{positions[0]}\t.\t{seq[positions[0] - 1]}\tA\t.\tPASS\t.\n")
+    (tmp_path / "nohead.vcf").write_text("not a variant file\nat all\n")
     with pytest.raises(InputError, match=r"zero\.vcf: empty file \(zero bytes\)"):
         ingest([tmp_path / "ok.vcf", tmp_path / "zero.vcf"], work / "g.fa", None, tmp_path / "c.h5ad")
     with pytest.raises(InputError, match=r"nohead\.vcf: not a readable VCF/BCF, or no #CHROM header"):
         ingest([tmp_path / "nohead.vcf"], work / "g.fa", None, tmp_path / "c.h5ad")
     assert not (tmp_path / "c.h5ad").exists()
+
+
+def test_headerless_vcfs_as_sigprofiler_ships_them_read_like_their_headed_twin(world, tmp_path):
+    """The example VCFs of SigProfilerAssignment/MatrixGenerator have no header (`CHROM POS ID REF ALT`,
+    free text after): read as SigProfilerMatrixGenerator reads them, the sample named by the file (or
+    the sheet's `file` column), the same counts as the same records under a header."""
+    work, seq, positions = world
+    rows = "".join(f"1\t{p}\tPD1\t{seq[p - 1]}\t{alt_of(seq[p - 1])}\t.\tSims\tGRCh37\n" for p in positions)
+    (tmp_path / "PD1.vcf").write_text(rows)
+    (tmp_path / "headed").mkdir()
+    sites_vcf(tmp_path / "headed" / "PD1.vcf", seq, positions)
+    ingest([tmp_path / "PD1.vcf"], work / "g.fa", None, tmp_path / "a.h5ad")
+    ingest([tmp_path / "headed" / "PD1.vcf"], work / "g.fa", None, tmp_path / "b.h5ad")
+    a, b = read_cohort(tmp_path / "a.h5ad"), read_cohort(tmp_path / "b.h5ad")
+    assert list(a.obs_names) == ["PD1"] and a.X.sum() > 0
+    assert (a.X == b.X).all()
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(f"sample\tcancer_type\tfile\nT9\tBreast\t{tmp_path / 'PD1.vcf'}\n")
+    ingest([tmp_path / "PD1.vcf"], work / "g.fa", sheet, tmp_path / "s.h5ad")
+    named = read_cohort(tmp_path / "s.h5ad")
+    assert list(named.obs_names) == ["T9"] and named.obs["cancer_type"].tolist() == ["Breast"]
+    (tmp_path / "bad.vcf").write_text(rows + "1\tnot_a_position\tx\tA\tC\n")
+    res = run(tmp_path / "bad.vcf", "-r", work / "g.fa", "-o", tmp_path / "c.h5ad")
+    assert res.exit_code == 2 and f"bad.vcf:{len(positions) + 1}: expected CHROM POS" in res.output
+    assert "Traceback" not in res.output and not (tmp_path / "c.h5ad").exists()
 
 
 def test_large_losses_are_refused_unless_allowed(world, tmp_path):

@@ -148,15 +148,20 @@ class IngestReport:
         return sum(f["records"] for f in self.files)
 
 
+#: Kinds read as VCFs (sample from the header, the sheet's `file` column or the file name).
+VCF_KINDS = ("vcf", "headerless")
+
+
 def detect_kind(path: Path) -> str:
-    """Input kind from name and content: 'vcf', 'maf', 'text' or 'matrix'."""
+    """Input kind from name and content: 'vcf', 'headerless' (a VCF with no header, as in the SigProfiler
+    examples), 'maf', 'text' or 'matrix'."""
     from nanog1.genomics.maf import MAF_SUFFIXES, looks_like_maf
-    from nanog1.genomics.textformat import looks_like_text_format
+    from nanog1.genomics.textformat import looks_like_headerless_vcf, looks_like_text_format
     from nanog1.genomics.vcf import VCF_SUFFIXES
 
     name = path.name.lower()
     if name.endswith(VCF_SUFFIXES):
-        return "vcf"
+        return "headerless" if name.endswith(".vcf") and looks_like_headerless_vcf(path) else "vcf"
     if name.endswith(MAF_SUFFIXES) or (path.stat().st_size and looks_like_maf(path)):
         return "maf"
     if path.stat().st_size and looks_like_text_format(path):
@@ -174,6 +179,12 @@ def _read_variants(path: Path, kind: str, options: IngestOptions, vcf: dict):
         from nanog1.genomics.maf import read_maf
 
         return read_maf(path, compat=compat, on_error=on_error)
+    if kind == "headerless":
+        from nanog1.genomics.textformat import read_headerless_vcf
+        from nanog1.genomics.vcf import sample_from_filename
+
+        name = vcf.get("name") or sample_from_filename(path, compat)
+        return read_headerless_vcf(path, name, on_error=on_error)
     from nanog1.genomics.textformat import read_text
 
     return read_text(path, compat=compat, on_error=on_error)
@@ -422,7 +433,7 @@ def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list
     if sheet is not None:
         known = {str(p.path): list(p.samples) for p in plans if p.samples is not None}
         complete = all(p.samples is not None for p in plans)
-        routed = {str(p.path) for p in plans if p.kind == "vcf"}
+        routed = {str(p.path) for p in plans if p.kind in VCF_KINDS}
         notes = check_sheet(sheet, inputs, known, options.sheet_policy, complete, routed)
     _check_owners([(str(p.path), list(p.samples), VARIANT_SETS) for p in plans if p.samples], sheet, options)
     return plans, notes
@@ -443,9 +454,9 @@ def _plan_one(path: Path, sheet, options: IngestOptions) -> FilePlan:
         from nanog1.genomics.textformat import text_samples
 
         return FilePlan(path, kind, text_samples(path))
-    if kind != "vcf":
+    if kind not in VCF_KINDS:
         return FilePlan(path, kind)
-    from nanog1.genomics.vcf import vcf_layout
+    from nanog1.genomics.vcf import sample_from_filename, vcf_layout
 
     route: dict = {"tumor": options.tumor_sample, "normal": options.normal_sample, "name": None}
     rows = sheet.rows_for(path) if sheet is not None else None
@@ -457,6 +468,9 @@ def _plan_one(path: Path, sheet, options: IngestOptions) -> FilePlan:
             if isinstance(value, str) and value:
                 route[key] = value
     route = {k: v for k, v in route.items() if v is not None}
+    if kind == "headerless":  # one sample: the sheet row's, or the file's name
+        name = route.get("name") or sample_from_filename(path, options.sigprofiler_compatible)
+        return FilePlan(path, kind, (name,), {"name": name})
     layout = vcf_layout(path, compat=options.sigprofiler_compatible, **route)
     return FilePlan(path, kind, layout.samples, route)
 
@@ -644,7 +658,7 @@ def ingest(
         owners = {r.path: r.samples for r in results}
         _check_owners([(r.path, r.samples, r.channel_sets) for r in results], sheet, options)
         if sheet is not None:
-            routed = {str(p.path) for p in plans if p.kind == "vcf"}
+            routed = {str(p.path) for p in plans if p.kind in VCF_KINDS}
             notes += check_sheet(sheet, inputs, owners, options.sheet_policy, True, routed)
             notes = list(dict.fromkeys(notes))
     samples, counts, order = _merge_counts(results)

@@ -1,8 +1,12 @@
-"""The simple text format of the SigProfiler examples: a header line, then whitespace-separated
-`Project Sample ID Genome mut_type chrom pos_start pos_end ref alt Type` rows.
+"""The simple text formats of the SigProfiler examples.
 
-Indels may be written with '-' alleles; `pos_start` is then the base before the event, as
-SigProfilerMatrixGenerator reads it.
+- Text: a header line, then whitespace-separated
+  `Project Sample ID Genome mut_type chrom pos_start pos_end ref alt Type` rows. Indels may be written
+  with '-' alleles; `pos_start` is then the base before the event, as SigProfilerMatrixGenerator reads it.
+- Headerless VCF: `.vcf` files with no header at all, tab-separated `CHROM POS ID REF ALT [...]` rows
+  (the example VCFs SigProfilerAssignment and SigProfilerMatrixGenerator ship). As
+  SigProfilerMatrixGenerator reads them, the sample is the file's name and columns after ALT are
+  ignored (FILTER included: their sixth-to-eighth columns are free text there).
 """
 
 from __future__ import annotations
@@ -20,6 +24,39 @@ def looks_like_text_format(path: Path) -> bool:
     with open(path, errors="replace") as f:
         fields = f.readline().split()
     return len(fields) >= 10 and fields[0].lower() == "project" and fields[1].lower().startswith("sample")
+
+
+def looks_like_headerless_vcf(path: Path) -> bool:
+    """True for a plain-text file whose first line is a VCF record with no header before it
+    (`CHROM POS ID REF ALT`, tab-separated, an integer POS)."""
+    with open(path, "rb") as f:
+        first = f.readline(4096)
+    fields = first.decode("utf-8", errors="replace").rstrip("\r\n").split("\t")
+    return len(fields) >= 5 and not fields[0].startswith("#") and fields[1].isdigit() and fields[3] != ""
+
+
+def read_headerless_vcf(path: Path, sample: str, on_error: str = "stop") -> VariantTable:
+    """Read a headerless VCF (see the module docstring) into a VariantTable for `sample`; every record
+    counts as PASS and each ALT of a multi-allelic record is its own row, as in a VCF with a header."""
+    path = Path(path)
+    skips: Counter = Counter()
+    cols: tuple[list, ...] = ([], [], [], [], [], [], [])
+    with open(path, errors="replace") as f:
+        for number, raw in enumerate(f, start=1):
+            fields = raw.rstrip("\r\n").split("\t")
+            if fields == [""] or fields[0].startswith("#"):
+                continue
+            if len(fields) < 5 or not fields[1].isdigit():
+                if on_error != "skip":
+                    why = "expected CHROM POS ID REF ALT (tab-separated, no header)"
+                    raise InputError(str(path), number, why)
+                skips["malformed_line"] += 1
+                continue
+            for alt in fields[4].upper().split(","):
+                row = (sample, fields[0], int(fields[1]), fields[3].upper(), alt, True, number)
+                for col, value in zip(cols, row, strict=True):
+                    col.append(value)
+    return table_from_lists(*cols, skips=skips, declared=[sample])
 
 
 def read_text(path: Path, compat: bool = False, on_error: str = "stop") -> VariantTable:
