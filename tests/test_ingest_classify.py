@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
 
 from nanog1.genomics.channels import DBS78, ID83, SBS96, revcomp
 from nanog1.genomics.classify import classify_dbs, classify_sbs, find_doublets
 from nanog1.genomics.indels import REASONS, IndelBatch, OffContig, classify_indel, indel_channel
-from nanog1.genomics.reference import as_bytes, contig_key, encode
+from nanog1.genomics.reference import as_bytes, contig_key, encode, text_spans
 
 
 def _sbs_reference(seq: str, pos: int, alt: str) -> str | None:
@@ -163,7 +165,7 @@ def test_indel_batch_equals_one_by_one(compat):
     pos, ref, alt, which = (np.concatenate(x) for x in (pos, ref, alt, which))
     batch = IndelBatch(pos, ref, alt, compat)
     for c, seq in enumerate(contigs):
-        batch.gather(seq, np.flatnonzero(which == c), c)
+        batch.gather(partial(text_spans, seq), len(seq), np.flatnonzero(which == c), c)
     index, reason = batch.classify(lambda c: contigs[c])
     want = [
         indel_channel(memoryview(contigs[c]), int(p), r, a, compat)

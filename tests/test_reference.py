@@ -178,3 +178,25 @@ def test_open_reference_is_shared_until_the_fasta_changes(tmp_path):
     shutil.copy(tmp_path / "g.fa", tmp_path / "copy.fa")
     os.replace(tmp_path / "copy.fa", tmp_path / "g.fa")
     assert open_reference(tmp_path / "g.fa") is not first
+
+
+@pytest.mark.parametrize("cache", ["beside", "off"])
+def test_spans_read_the_contig_with_zeros_off_its_ends(tmp_path, monkeypatch, cache):
+    """`Reference.spans` (preads from the cache, or slices of the in-memory contig when caching is off)
+    gives each span's letters end to end, 0 for the bases before the start or after the end."""
+    seqs = make_genome(tmp_path / "g.fa", GenomeSpec(length=5_000, seed=6))
+    if cache == "off":
+        monkeypatch.setenv(reference_cache.ENV, "off")
+    ref = Reference(tmp_path / "g.fa")
+    text = seqs["1"].encode()
+    rng = np.random.default_rng(0)
+    starts = np.concatenate([rng.integers(-30, len(text) + 30, 200), [-5000, len(text) + 10, 0]])
+    lengths = np.concatenate([rng.integers(0, 80, 200), [10, 10, len(text) + 40]])
+    want = b"".join(
+        bytes(text[i] if 0 <= i < len(text) else 0 for i in range(s, s + n))
+        for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)
+    )
+    assert ref.spans("1", starts, lengths).tobytes() == want
+    inside = (starts >= 0) & (starts + lengths <= len(text))
+    got = ref.spans("1", starts[inside], lengths[inside]).tobytes()
+    assert got == b"".join(text[s : s + n] for s, n in zip(starts[inside], lengths[inside], strict=True))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.genomics.channels import N_CHANNELS, SET_OFFSETS
-from nanog1.genomics.classify import SNV_WINDOW, classify_dbs, find_doublets, sbs_from_window, window
+from nanog1.genomics.classify import SNV_WINDOW, classify_dbs, find_doublets, sbs_from_window
 from nanog1.genomics.indels import REASONS as INDEL_REASONS
 from nanog1.genomics.indels import IndelBatch
 from nanog1.genomics.reference import CODE_TABLE, Reference, encode
@@ -358,17 +358,25 @@ def classify_table(
     bases = np.full((len(SNV_WINDOW), len(rec)), 4, dtype=np.int64)
     length = np.zeros(len(rec), dtype=np.int64)
     batch = IndelBatch(table.pos[indel], table.ref[indel], table.alt[indel], compat)
-    # One pass over the contigs, each mapped once: read the bases every SNV and indel needs.
+    # One pass over the contigs: read the bases every SNV and indel needs (one small read each).
     snv_rows, snv_at = _by_contig(scid, len(reference.contigs))
     indel_rows, indel_at = _by_contig(cid[indel], len(reference.contigs))
+    width = len(SNV_WINDOW)
     for c in np.unique(cid):
-        seq = reference.raw(reference.contigs[c])
+        name = reference.contigs[c]
+        size = reference.lengths[name]
+
+        def read(starts, lengths, name=name):
+            return reference.spans(name, starts, lengths)
+
         rows = snv_rows[snv_at[c] : snv_at[c + 1]]
-        bases[:, rows] = window(seq, spos[rows] - 1, SNV_WINDOW)
-        length[rows] = len(seq)
+        if len(rows):
+            text = read(spos[rows] - 1 + SNV_WINDOW[0], np.full(len(rows), width))
+            bases[:, rows] = CODE_TABLE[text.reshape(-1, width)].T
+        length[rows] = size
         rows = indel_rows[indel_at[c] : indel_at[c + 1]]
         if len(rows):
-            batch.gather(seq, rows, int(c))
+            batch.gather(read, size, rows, int(c))
     parts = _Parts(skips)
     snv = (sid[rec], scid, spos, rc, ac, table.line[rec])
     _substitutions(bases, length, snv, compat, parts, skips)

@@ -152,20 +152,14 @@ def _leading(match: np.ndarray) -> np.ndarray:
     return np.where(match.all(axis=1), match.shape[1], (~match).argmax(axis=1))
 
 
-def _window(seq: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Upper-cased letters of `seq` at indices `at`, 0 where `at` is off the contig."""
-    inside = (at >= 0) & (at < len(seq))
-    return np.where(inside, _UPPER[seq[np.clip(at, 0, len(seq) - 1)]], 0)
-
-
 class IndelBatch:
     """The indels of one table, classified together by `indel_channel`'s rules, with no per-indel Python.
 
-    Alleles are anchored and measured once for all rows; `gather` reads, contig by contig, FLANK
-    upper-cased bases before each anchor and from the base after each event (and, in the default mode,
-    checks the bases under REF); `classify` then counts repeat copies and microhomology on those windows
-    for all rows at once. Rows whose repeat run fills a window, or reaches the contig's first base, are
-    classified one by one by `indel_channel`, so every row gets exactly its answer.
+    Alleles are anchored and measured once for all rows; `gather` reads, contig by contig, one span per
+    indel: FLANK upper-cased bases before the anchor, the bases under REF (checked in the default mode)
+    and FLANK bases from the base after the event; `classify` then counts repeat copies and microhomology
+    on those windows for all rows at once. Rows whose repeat run fills a window, or reaches the contig's
+    first base, are classified one by one by `indel_channel`, so every row gets exactly its answer.
     """
 
     def __init__(self, pos: np.ndarray, ref: np.ndarray, alt: np.ndarray, compat: bool) -> None:
@@ -195,26 +189,35 @@ class IndelBatch:
         self.down = np.zeros((self.n, FLANK), dtype=np.uint8)
         self.ref_ok = np.ones(self.n, dtype=bool)
 
-    def gather(self, seq: np.ndarray, rows: np.ndarray, contig: int) -> None:
-        """Read the windows of `rows` (indices into the batch) from their contig's ASCII array."""
-        self.contig[rows] = contig
-        self.length[rows] = len(seq)
-        span = np.arange(FLANK)
-        self.up[rows] = _window(seq, self.pos[rows, None] - FLANK + span)
-        self.down[rows] = _window(seq, self.after[rows, None] + span)
-        if not self.compat:
-            self.ref_ok[rows] = self._ref_matches(seq, rows)
+    def gather(self, read, size: int, rows: np.ndarray, contig: int) -> None:
+        """Read the windows of `rows` (indices into the batch) on one contig of `size` bases.
 
-    def _ref_matches(self, seq: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Default mode: the contig's bases under REF (anchor included) equal REF's letters."""
+        `read(starts, lengths)` gives the contig's letters of each span end to end, 0 off the contig
+        (`Reference.spans`): one span per indel, from FLANK bases before the anchor to FLANK bases
+        after the event (or the end of REF, if later).
+        """
+        self.contig[rows] = contig
+        self.length[rows] = size
+        pos, after = self.pos[rows], self.after[rows]
+        ref_start = pos - 1 + self.alt_dash[rows]  # REF as written: the anchor on, or after it for 'A'>'-'
+        start = pos - FLANK
+        length = np.maximum(after + FLANK, ref_start + self.raw_lr[rows]) - start
+        text = _UPPER[read(start, length)]
+        first = np.cumsum(length) - length
+        span = np.arange(FLANK)
+        self.up[rows] = text[first[:, None] + span]
+        self.down[rows] = text[(first + after - start)[:, None] + span]
+        if not self.compat:
+            self.ref_ok[rows] = self._ref_matches(text, first + ref_start - start, rows)
+
+    def _ref_matches(self, text: np.ndarray, at: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Default mode: the contig's bases under REF (from `at` in `text`) equal REF's letters."""
         ok = np.ones(len(rows), dtype=bool)
         check = np.flatnonzero(~self.ref_dash[rows])
-        rows = rows[check]
-        # The REF letters as written start at the anchor, or after it for a '-'-anchored deletion.
-        start = self.pos[rows] - 1 + self.alt_dash[rows]
+        rows, at = rows[check], at[check]
         length = self.raw_lr[rows]
         step = np.arange(int(length.sum())) - np.repeat(np.cumsum(length) - length, length)
-        got = _window(seq, np.repeat(start, length) + step)
+        got = text[np.repeat(at, length) + step]
         want = self.letters[np.repeat(self.roff[rows], length) + step]
         owner = np.repeat(np.arange(len(rows)), length)
         ok[check] = np.bincount(owner[got != want], minlength=len(rows)) == 0

@@ -42,6 +42,18 @@ def as_bytes(seq: str) -> np.ndarray:
     return np.frombuffer(seq.encode("ascii"), dtype=np.uint8)
 
 
+def text_spans(text: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """`Reference.spans` on a contig's letters in memory: text[start : start + length] for each span, end
+    to end, 0 where a span runs off the contig."""
+    starts = np.asarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+    inside = (at >= 0) & (at < len(text))
+    if not len(text):
+        return np.zeros(len(at), dtype=np.uint8)
+    return np.where(inside, text[np.clip(at, 0, len(text) - 1)], 0).astype(np.uint8)
+
+
 def contig_key(name: str) -> str:
     """Canonical spelling of a contig name: 'chr1'/'1' -> '1', 'chrM'/'MT'/'M' -> 'MT'."""
     key = name[3:] if name.lower().startswith("chr") else name
@@ -64,6 +76,7 @@ class Reference:
         self._cache = ContigCache(folder, self.path, entries) if folder is not None else None
         self._fasta: pysam.FastaFile | None = None
         self._cached: tuple[str, np.ndarray] | None = None
+        self._fds: dict[str, tuple[int, int]] = {}
 
     @property
     def contigs(self) -> list[str]:
@@ -93,6 +106,40 @@ class Reference:
             self._cached = (contig, seq)
         return self._cached[1]
 
+    def spans(self, contig: str, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        """contig[start : start + length] for each span, end to end (uint8 ASCII, case as in the file;
+        0 where a span runs off the contig).
+
+        Read from the cached .npy with one `os.pread` per span rather than through a memory map: the
+        variants of one file are sparse on a human genome, so each would be its own page fault, and a
+        fault costs several times a small read on a virtual machine (≈ 5 µs against ≈ 1.5 µs).
+        """
+        starts = np.asarray(starts, dtype=np.int64)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        size = self.lengths[contig]
+        lo, hi = np.clip(starts, 0, size), np.clip(starts + lengths, 0, size)
+        hi = np.maximum(hi, lo)
+        if self._cache is None or size == 0:
+            return text_spans(self.raw(contig), starts, lengths)
+        fd, offset = self._descriptor(contig)
+        data = [os.pread(fd, b - a, offset + a) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+        got = np.frombuffer(b"".join(data), dtype=np.uint8)
+        if len(got) == int(lengths.sum()):
+            return got
+        out = np.zeros(int(lengths.sum()), dtype=np.uint8)
+        inside = hi - lo
+        first = np.cumsum(lengths) - lengths + (lo - starts)
+        out[np.repeat(first - (np.cumsum(inside) - inside), inside) + np.arange(len(got))] = got
+        return out
+
+    def _descriptor(self, contig: str) -> tuple[int, int]:
+        """An open file descriptor on the contig's cached .npy, and where its letters start."""
+        held = self._fds.get(contig)
+        if held is None:
+            path, offset = self._cache.located(contig, self._fetch)
+            held = self._fds[contig] = (os.open(path, os.O_RDONLY), offset)
+        return held
+
     def codes(self, contig: str) -> np.ndarray:
         """Whole-contig base codes (A0 C1 G2 T3 N4) of a contig."""
         return CODE_TABLE[self.raw(contig)]
@@ -104,6 +151,9 @@ class Reference:
     def close(self) -> None:
         """Release the FASTA handle and the mapped contig."""
         self._cached = None
+        for fd, _ in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
         if self._fasta is not None:
             self._fasta.close()
             self._fasta = None

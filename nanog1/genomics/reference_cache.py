@@ -112,6 +112,13 @@ class ContigCache:
             raise OSError(f"{path}: written but cannot be read back")
         return seq
 
+    def located(self, contig: str, fetch) -> tuple[Path, int]:
+        """The contig's .npy and the byte offset of its letters in it (the file is built if missing)."""
+        path = self._file(contig)
+        if self._offsets.get(contig) is None or not path.exists():
+            self.load(contig, fetch)
+        return path, self._offsets.get(contig, 0)
+
     def _map(self, path: Path, contig: str) -> np.ndarray | None:
         """The contig's letters mapped read-only from its .npy, or None if it is missing or not the
         expected array. The .npy header is parsed once per process (np.load's parsing would cost
