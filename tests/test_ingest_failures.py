@@ -3,12 +3,14 @@ no traceback, nothing written), and every call accounted for (read = counted + s
 
 from __future__ import annotations
 
+import gzip
 import os
 
 import pytest
 from typer.testing import CliRunner
 
 from nanog1.cli import app
+from nanog1.genomics.channels import SBS96
 from nanog1.genomics.cohort import read_cohort
 from nanog1.genomics.ingest import IngestOptions, check_inputs, ingest
 from nanog1.genomics.synthetic import GenomeSpec, make_genome
@@ -304,3 +306,21 @@ def test_a_maf_line_with_the_wrong_field_count_is_named(tmp_path):
         read_maf(tmp_path / "bad.maf")
     result = run(tmp_path / "bad.maf", "-o", tmp_path / "c.h5ad")
     assert result.exit_code == 2 and "bad.maf:4: malformed MAF" in result.output
+
+
+def test_a_cohort_or_binary_file_given_as_input_is_one_clear_error(world, tmp_path):
+    """A cohort .h5ad (or any binary file) passed to ingest names the file, exit 2, no decoding traceback;
+    a gzipped matrix is read whatever its name."""
+    work, seq, positions = world
+    sites_vcf(tmp_path / "s.vcf", seq, positions)
+    assert run(tmp_path / "s.vcf", "-r", work / "g.fa", "-o", tmp_path / "c.h5ad").exit_code == 0
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)) * 8)
+    cases = ((tmp_path / "c.h5ad", "an HDF5 file (a cohort .h5ad?)"), (tmp_path / "binary.csv", "not a text"))
+    for bad, why in cases:
+        res = run(bad, "-o", tmp_path / "out.h5ad")
+        assert res.exit_code == 2 and f"{bad.name}: {why}" in res.output, res.output
+        assert "Traceback" not in res.output and not (tmp_path / "out.h5ad").exists()
+    table = "MutationType\tS1\n" + "".join(f"{label}\t{i % 5}\n" for i, label in enumerate(SBS96))
+    (tmp_path / "matrix.tsv").write_bytes(gzip.compress(table.encode()))
+    assert run(tmp_path / "matrix.tsv", "-o", tmp_path / "m.h5ad").exit_code == 0
+    assert read_cohort(tmp_path / "m.h5ad")[:, :96].X.sum() == sum(i % 5 for i in range(96))

@@ -8,6 +8,7 @@ give each sample's cancer type.
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +48,35 @@ def _labels(frame: pd.DataFrame) -> tuple[list[str], int]:
     return list(as_str(0)), 1
 
 
+def _read_table(path: Path) -> pd.DataFrame:
+    """The matrix as a table (tab- or comma-separated, plain or gzipped whatever its name); a cohort
+    .h5ad or another binary file given here is an InputError naming it, not a decoding traceback."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x89HDF"):
+        raise InputError(
+            str(path),
+            None,
+            "an HDF5 file (a cohort .h5ad?), not a VCF/BCF, MAF or catalogue matrix: "
+            "cohorts are ingest's output (`nanog1 cohort merge` joins them)",
+        )
+    compression = "gzip" if head[:2] == b"\x1f\x8b" else None
+    with (gzip.open if compression else open)(path, "rt", errors="replace") as f:
+        sep = "\t" if "\t" in f.readline() else ","
+    try:
+        return pd.read_csv(path, sep=sep, compression=compression)
+    except pd.errors.EmptyDataError as err:
+        raise InputError(str(path), None, "empty file: no catalogue matrix") from err
+    except UnicodeDecodeError as err:
+        raise InputError(
+            str(path), None, "not a text file: expected a VCF/BCF, MAF, SigProfiler text or catalogue matrix"
+        ) from err
+
+
 def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
     """Read a catalogue matrix; raises InputError naming the file when labels are not one channel set."""
     path = Path(path)
-    with open(path, errors="replace") as f:
-        first = f.readline()
-    sep = "\t" if "\t" in first else ","
-    frame = pd.read_csv(path, sep=sep)
+    frame = _read_table(path)
     labels, n_label = _labels(frame)
     channel_set = next((name for name, ch in CHANNEL_SETS.items() if set(labels) == set(ch)), None)
     if channel_set is None:
