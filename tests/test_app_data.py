@@ -226,6 +226,28 @@ def test_spectrum_chart_draws_class_bands_and_short_labels():
     assert charts.band_labels("ID83")["5:Del:M"] == "MH 5+"
 
 
+def test_spectrum_spec_from_a_template_equals_the_chart_built_anew():
+    import json
+
+    def resolved(spec: dict) -> str:  # dataset names are content hashes: compare the rows they name
+        text = json.dumps({k: v for k, v in spec.items() if k != "datasets"}, sort_keys=True)
+        for name, rows in spec["datasets"].items():
+            text = text.replace(json.dumps(name), json.dumps(rows, sort_keys=True))
+        return text
+
+    rng = np.random.default_rng(3)
+    for channel_set in ("SBS96", "ID83"):
+        counts = rng.integers(0, 20, len(CHANNEL_SETS[channel_set])).astype(float)
+        spectrum = pd.DataFrame({"channel": list(CHANNEL_SETS[channel_set]), "count": counts,
+                                 "fraction": counts / counts.sum()})
+        layouts = ({"value": "count", "title": "a · 12"}, {"value": "fraction", "bands": False, "height": 90})
+        for layout in layouts:
+            built = charts.spectrum_chart(spectrum, channel_set, **layout).to_dict()
+            assert resolved(charts.spectrum_spec(spectrum, channel_set, **layout)) == resolved(built)
+        other = charts.spectrum_spec(spectrum.assign(count=counts + 1), channel_set, title="b")
+        assert resolved(other) != resolved(charts.spectrum_spec(spectrum, channel_set, title="b"))
+
+
 def test_embedding_chart_rings_the_found_sample():
     points = pd.DataFrame({"sample": [f"s{i}" for i in range(6)], "x": np.arange(6.0), "y": np.arange(6.0),
                            "cancer_type": ["A", "B", "uncertain"] * 2})

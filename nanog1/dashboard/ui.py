@@ -199,8 +199,15 @@ def _vega_spec(build: str, args: tuple, kwargs: dict) -> dict:
 
 def chart(build: str, *args, where=None, width: str = "stretch", **kwargs) -> None:
     """Draw `charts.<build>(*args, **kwargs)` in `where` (default: here), its Vega-Lite spec cached per
-    arguments: Altair spends 0.1–0.3 s building and validating each chart, on every rerun otherwise."""
-    (where or st).vega_lite_chart(_vega_spec(build, args, kwargs), width=width)
+    arguments: Altair spends 0.1–0.3 s building and validating each chart, on every rerun otherwise.
+    Spectra fill a template built once per layout (`charts.spectrum_spec`): new samples are quick too."""
+    from nanog1.dashboard import charts
+
+    if build == "spectrum_chart":
+        spec = charts.spectrum_spec(*args, **kwargs)
+    else:
+        spec = _vega_spec(build, args, kwargs)
+    (where or st).vega_lite_chart(spec, width=width)
 
 
 def open_sample(sample: str) -> None:
