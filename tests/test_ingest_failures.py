@@ -197,6 +197,25 @@ def test_sheet_is_checked_before_any_file_is_read(world, tmp_path):
     assert result.exit_code == 2 and "sample 'S3' has no input file" in result.output
 
 
+def test_a_sheet_as_spreadsheets_export_it_reads_like_a_clean_one(world, tmp_path):
+    """A byte-order mark, Windows line endings and cells padded with spaces (header, ids, types, file
+    names) give the same cohort as the clean sheet; a blank cell is empty, not a type named ' '."""
+    work, seq, positions = world
+    sites_vcf(tmp_path / "S1.vcf", seq, positions[:10])
+    sites_vcf(tmp_path / "S2.vcf", seq, positions[10:30])
+    files = [tmp_path / "S1.vcf", tmp_path / "S2.vcf"]
+    clean = tmp_path / "clean.tsv"
+    clean.write_text("sample\tcancer_type\tfile\nS1\tLung\tS1.vcf\nS2\t\tS2.vcf\n")
+    messy = tmp_path / "messy.tsv"
+    text = "\ufeffsample \t cancer_type\tfile\r\n S1 \tLung \t S1.vcf\r\nS2\t  \tS2.vcf \r\n"
+    messy.write_bytes(text.encode())
+    ingest(files, work / "g.fa", clean, tmp_path / "a.h5ad")
+    ingest(files, work / "g.fa", messy, tmp_path / "b.h5ad")
+    a, b = read_cohort(tmp_path / "a.h5ad"), read_cohort(tmp_path / "b.h5ad")
+    assert list(b.obs_names) == ["S1", "S2"] and (a.X == b.X).all()
+    assert b.obs["cancer_type"].iloc[0] == "Lung" and a.obs["cancer_type"].equals(b.obs["cancer_type"])
+
+
 def test_every_call_accounted_per_file_and_per_sample(world, tmp_path):
     work, seq, positions = world
     p = positions

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nanog1.errors import UserError
@@ -80,7 +81,9 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise InputError(str(path), None, f"not a readable sample sheet ({err})") from err
     if sheet.empty and not len(sheet.columns):
         raise InputError(str(path), 1, "empty sample sheet")
-    return sheet
+    # Spreadsheet exports pad cells and headers with spaces: ' S1 ' is the sample S1, a blank cell empty.
+    sheet.columns = [str(c).strip() for c in sheet.columns]
+    return sheet.apply(lambda col: col.str.strip().replace("", np.nan))
 
 
 def _first_duplicate(frame: pd.DataFrame, columns: list[str], path: Path, what: str) -> None:
