@@ -165,12 +165,19 @@ def classifiers(seed: int) -> dict:
     }
 
 
-def oof_proba(make, cohort: Cohort, folds: list[int]) -> np.ndarray:
-    """Out-of-fold class probabilities on the given folds (other rows stay zero)."""
+def oof_proba(make, cohort: Cohort, folds: list[int], frac: float = 1.0, seed: int = 0) -> np.ndarray:
+    """Out-of-fold class probabilities on the given folds (other rows stay zero). With `frac` < 1 each
+    fold trains on the labelled subset the event encoder's job of that fraction and seed drew
+    (tcga_events.stratified_subset, same generator), its validation part included."""
+    from tcga_events import stratified_subset
+
     proba = np.zeros((len(cohort.labels), len(cohort.classes)))
     for k, (train, test) in enumerate(cohort.splits()):
         if k not in folds:
             continue
+        if frac < 1.0:
+            rng = np.random.default_rng(1000 * seed + k)
+            train = train[stratified_subset(cohort.labels[train], frac, rng)]
         x = fold_features(cohort, train)
         model = make().fit(x[train], cohort.labels[train])
         proba[np.ix_(test, model.classes_)] = model.predict_proba(x[test])
@@ -241,6 +248,13 @@ def report(cohort: Cohort, work: Path, draws: int) -> dict:
     return {"summary": table.to_dict(orient="index"), "per_type_recall": per_type.to_dict()}
 
 
+def _label_budgets(args) -> list[tuple[float, int]]:
+    """(label fraction, subset seed) of every baseline row: all labels, then each --label-fractions
+    share with --subset-seeds seeds (the event encoder's subsets, see tcga_events.jobs)."""
+    fracs = [float(f) for f in args.label_fractions.split(",") if f]
+    return [(1.0, 0)] * (not args.skip_full) + [(f, s) for s in range(args.subset_seeds) for f in fracs]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tcga", type=Path, default=TCGA, help="folder with mc3/ and firehose/ (see its README)")
@@ -252,6 +266,9 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=1000, help="paired bootstrap redraws")
     ap.add_argument("--work", type=Path, default=Path("results/tcga_typing"))
     ap.add_argument("--report-only", action="store_true", help="only tabulate what --work already holds")
+    ap.add_argument("--label-fractions", default="", help="also train on these shares of each fold's labels")
+    ap.add_argument("--subset-seeds", type=int, default=1, help="subsets drawn per --label-fractions share")
+    ap.add_argument("--skip-full", action="store_true", help="no all-labels row (already in --work)")
     ap.add_argument("--out", type=Path, default=None, help="JSON of the tables (default <work>/report.json)")
     args = ap.parse_args()
     payload = {}
@@ -272,10 +289,12 @@ def main() -> None:
             for name, make in classifiers(args.seed).items():
                 if name not in args.models.split(","):
                     continue
-                print(f"  {name}", flush=True)
-                t0 = time.perf_counter()
-                proba = oof_proba(make, cohort, folds)
-                _store(work, name, proba, {"seconds": time.perf_counter() - t0, "folds": folds})
+                for frac, seed in _label_budgets(args):
+                    row = name if frac == 1.0 else f"{name}_p{round(frac * 100)}_s{seed}"
+                    print(f"  {row}", flush=True)
+                    t0 = time.perf_counter()
+                    proba = oof_proba(make, cohort, folds, frac, seed)
+                    _store(work, row, proba, {"seconds": time.perf_counter() - t0, "folds": folds})
         payload[source] = report(cohort, work, args.draws)
     out = args.out or args.work / "report.json"
     tmp = out.with_suffix(".tmp")
