@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 
+import pysam
 import pytest
 from typer.testing import CliRunner
 
@@ -343,3 +344,18 @@ def test_a_cohort_or_binary_file_given_as_input_is_one_clear_error(world, tmp_pa
     (tmp_path / "matrix.tsv").write_bytes(gzip.compress(table.encode()))
     assert run(tmp_path / "matrix.tsv", "-o", tmp_path / "m.h5ad").exit_code == 0
     assert read_cohort(tmp_path / "m.h5ad")[:, :96].X.sum() == sum(i % 5 for i in range(96))
+
+
+def test_a_plain_gzip_vcf_is_one_clear_error_whatever_its_name(world, tmp_path):
+    """htslib reads bgzip (BGZF) only: a VCF compressed with plain gzip, named .vcf.gz or .vcf, is an
+    error that says so (was a NotImplementedError traceback); the same file bgzipped is read."""
+    work, seq, positions = world
+    sites_vcf(tmp_path / "s.vcf", seq, positions)
+    data = gzip.compress((tmp_path / "s.vcf").read_bytes())
+    for name in ("a.vcf.gz", "b.vcf"):
+        (tmp_path / name).write_bytes(data)
+        res = run(tmp_path / name, "-r", work / "g.fa", "-o", tmp_path / "c.h5ad")
+        assert res.exit_code == 2 and f"{name}: compressed with gzip, not bgzip" in res.output, res.output
+        assert "Traceback" not in res.output and not (tmp_path / "c.h5ad").exists()
+    pysam.tabix_compress(str(tmp_path / "s.vcf"), str(tmp_path / "s.vcf.gz"))
+    assert run(tmp_path / "s.vcf.gz", "-r", work / "g.fa", "-o", tmp_path / "c.h5ad").exit_code == 0

@@ -90,6 +90,9 @@ def _open(path: Path) -> pysam.VariantFile:
     previous = pysam.set_verbosity(0)
     try:
         return pysam.VariantFile(str(path))
+    except NotImplementedError as err:  # htslib reads BGZF only; plain gzip fails on its first seek
+        why = "compressed with gzip, not bgzip (htslib reads BGZF only): decompress or recompress with bgzip"
+        raise InputError(str(path), None, why) from err
     except (OSError, ValueError) as err:
         raise InputError(str(path), None, f"not a readable VCF/BCF, or no #CHROM header ({err})") from err
     finally:
