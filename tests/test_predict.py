@@ -116,7 +116,9 @@ def test_every_file_kind_through_the_cli(run_dir, tmp_path):
         assert len(doc["tumours"]) == len(table) >= 1
         sample = table.index[0]
         stem = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(sample))
-        assert (out / f"{stem}.report.md").read_text().count("Research use only") == 1
+        report = (out / f"{stem}.report.md").read_text()
+        assert report.count("Research use only") == 1
+        assert "interval):\n\n\n" not in report  # every exposure section lists signatures or says none
         assert (out / f"{stem}.spectrum.png").read_bytes()[:4] == b"\x89PNG"
         if name == "matrix":
             assert table.loc["T1", "channel_sets"] == "SBS96+SBS6"
@@ -203,3 +205,19 @@ def test_packaged_model_flags_a_profile_unlike_any_pcawg_type(tmp_path):
     assert adata.obs.loc["spike", "predicted_type"] == "uncertain"
     assert "out of distribution" not in reasons["clock"]
     assert adata.uns["nanog1_predict"]["channel_sets_scored"] == ["SBS96", "SBS6"]
+
+
+def test_spectrum_axis_groups_channels_as_cosmic_plots_them():
+    """The report's spectrum shows SBS96 by substitution class (stored by 5' base, the classes would
+    interleave), each run of one colour labelled at its centre."""
+    from nanog1.encoder.predict_report import group_ticks, grouped_order
+    from nanog1.genomics.channels import CHANNEL_SETS
+
+    order = grouped_order(SBS96)
+    assert sorted(order) == list(range(96))
+    ticks, names = group_ticks([SBS96[k] for k in order])
+    assert names == ["C>A", "C>G", "C>T", "T>A", "T>C", "T>G"] and ticks == [7.5 + 16 * k for k in range(6)]
+    assert [SBS96[k] for k in order][16:18] == ["A[C>G]A", "A[C>G]C"]
+    ticks, names = group_ticks(CHANNEL_SETS["ID83"])
+    assert len(names) == 16 and names[0] == "1:Del:C" and ticks[0] == 2.5 and names[-1] == "5:Del:M"
+    assert grouped_order(CHANNEL_SETS["DBS78"]) == list(range(78))  # already grouped: unchanged

@@ -99,10 +99,39 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
     for name, sigs in rec["exposures"].items():
         lines += [f"Signature exposures, {name} (mutations, bootstrap 95 % interval):", ""]
         lines += [f"- {s}: {v['mutations']:.0f} [{v['lo']:.0f}–{v['hi']:.0f}]" for s, v in sigs.items()]
+        lines += [] if sigs else [f"- none (no {name} mutation attributed)"]
         lines.append("")
     lines.append(f"![spectrum]({png.name})")
     md = atomic_write_text(stem.with_suffix(".report.md"), "\n".join(lines) + "\n")
     return [md, png]
+
+
+def grouped_order(labels: tuple[str, ...] | list[str]) -> list[int]:
+    """Channel indices with each colour group's channels together (stable): SBS96 is stored by 5' base,
+    so its C>A ... T>G classes interleave unless reordered as COSMIC plots them."""
+    from nanog1.genomics.channels import channel_group
+
+    groups = [channel_group(lab) for lab in labels]
+    first = {g: k for k, g in reversed(list(enumerate(groups)))}
+    return sorted(range(len(labels)), key=lambda k: first[groups[k]])
+
+
+def group_ticks(labels: tuple[str, ...] | list[str]) -> tuple[list[float], list[str]]:
+    """x positions (each run's centre) and names of the runs of channels sharing a COSMIC colour group
+    (C>A ... T>G for SBS96/SBS6, AC ... TT for DBS78, 1:Del:C ... 5:Del:M for ID83/ID12): the spectrum's
+    axis labels, so a reader can tell which bars are which."""
+    from nanog1.genomics.channels import channel_group
+
+    ticks: list[float] = []
+    names: list[str] = []
+    start = 0
+    groups = [channel_group(lab) for lab in labels]
+    for k, group in enumerate(groups):
+        if k + 1 == len(groups) or groups[k + 1] != group:
+            ticks.append((start + k) / 2)
+            names.append(group)
+            start = k + 1
+    return ticks, names
 
 
 def spectrum_png(adata: ad.AnnData, i: int, path: Path) -> None:
@@ -122,13 +151,14 @@ def spectrum_png(adata: ad.AnnData, i: int, path: Path) -> None:
     x = np.asarray(adata.X[i].toarray() if hasattr(adata.X, "toarray") else adata.X[i]).ravel()
     fig, axes = plt.subplots(len(shown) or 1, 1, figsize=(10, 1.8 * max(len(shown), 1)), squeeze=False)
     for ax, name in zip(axes[:, 0], shown, strict=False):
-        labels = CHANNEL_SETS[name]
-        ax.bar(
-            range(len(labels)), x[set_slice(name)], color=[channel_color(lab) for lab in labels], width=0.8
-        )
+        order = grouped_order(CHANNEL_SETS[name])
+        labels = [CHANNEL_SETS[name][k] for k in order]
+        values = x[set_slice(name)][order]
+        ax.bar(range(len(labels)), values, color=[channel_color(lab) for lab in labels], width=0.8)
         ax.set_ylabel(name)
         ax.set_xlim(-1, len(labels))
-        ax.set_xticks([])
+        ticks, names = group_ticks(labels)
+        ax.set_xticks(ticks, names, fontsize=7, rotation=0 if len(names) <= 10 else 45)
     axes[0, 0].set_title(str(adata.obs_names[i]))
     fig.tight_layout()
     atomic_write_with(path, lambda p: fig.savefig(p, dpi=90, format="png"))
