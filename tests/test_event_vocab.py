@@ -50,6 +50,8 @@ def test_vocab_unk_for_rare_and_unseen_values_and_range_check(tmp_path):
     adata = _cohort(tmp_path, ROWS)
     vocab = ev.build_vocab([adata.uns["tokens"]], {"gene": 2})
     assert vocab.values["gene"] == ["TP53"]  # KRAS and RARE1 occur in one tumour each
+    everything = ev.build_vocab([adata.uns["tokens"]])
+    assert everything.values["gene"] == ["TP53", "KRAS", "RARE1"]  # commonest first (2 tumours), ties by name
     genes = ev.token_strings(adata.uns["tokens"])["gene"]
     ids = ev.encode(adata.uns["tokens"], vocab)
     assert ids["gene"].tolist() == [ev.N_SPECIAL if g == "TP53" else ev.UNK for g in genes]
