@@ -38,6 +38,8 @@ def test_overrides_are_typed_and_nested():
     assert base == {"a": {"b": 1, "c": 2}, "d": 1}
     config = load_config(PIPELINES_DIR / "demo.yaml", ["train.epochs=3", "outdir=/tmp/x"])
     assert config["train"]["epochs"] == 3 and config["outdir"] == "/tmp/x"
+    assert config["train"]["view"] == "catalogue"  # the default; the event view is one override away
+    assert load_config(PIPELINES_DIR / "demo.yaml", ["train.view=events"])["train"]["view"] == "events"
 
 
 @pytest.mark.parametrize(
@@ -46,6 +48,8 @@ def test_overrides_are_typed_and_nested():
         ("train.epoch=3", r"unknown config key 'train\.epoch'; allowed keys here: .*epochs"),
         ("train.epochs=0", r"config key 'train\.epochs' = 0 is invalid .*expected number of epochs"),
         ("train.hidden=wide", r"config key 'train\.hidden' = 'wide' is invalid"),
+        ("train.view=reads", r"config key 'train\.view' = 'reads' is invalid"),
+        ("train.extra=--view events", r"'train\.extra': --view is set by the pipeline's rule"),
         ("input.mode=bam", r"config key 'input\.mode' = 'bam' is invalid"),
         ("ingest.filter=LowQual", r"config key 'ingest\.filter'"),
         ("colour=red", r"unknown config key 'colour'"),
