@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.io import atomic_write_text, atomic_write_with
-from nanog1.schema import CANCER_TYPE
+from nanog1.schema import CANCER_TYPE, recorded_channel_sets
 
 
 @dataclass
@@ -145,10 +145,17 @@ def _cohort_lines(adata: ad.AnnData) -> list[str]:
     if CANCER_TYPE in adata.obs:
         counts = adata.obs[CANCER_TYPE].astype(str).value_counts()
         lines.append(f"- cancer types: {len(counts)} ({', '.join(f'{k} {v}' for k, v in counts.items())})")
-    for name in ("SBS96", "DBS78", "ID83"):
+    recorded = recorded_channel_sets(adata)  # None: no ingest record, every burden column shown
+    measured = recorded if recorded is not None else ["SBS96", "DBS78", "ID83"]
+    shown = [s for s in ("SBS96", "DBS78", "ID83") if s in measured]
+    shown += [d for d, src in (("SBS6", "SBS96"), ("ID12", "ID83")) if d in measured and src not in measured]
+    for name in shown:
         col = f"burden_{name}"
         if col in adata.obs:
             lines.append(f"- median {name} burden: {float(adata.obs[col].median()):.0f}")
+    unmeasured = [s for s in ("SBS96", "DBS78", "ID83") if s not in measured]
+    if unmeasured:  # not a burden of 0: the cohort's record says these were never computed
+        lines.append(f"- not measured (e.g. ingested without a reference): {', '.join(unmeasured)}")
     return lines
 
 

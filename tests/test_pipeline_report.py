@@ -91,3 +91,18 @@ def test_report_says_what_is_missing(tmp_path: Path):
     result = write_report(cohort, tmp_path, tmp_path / "r")
     assert len(result.figures) == 0 and len(result.notes) == 3
     assert "no `predicted_type`" in result.markdown.read_text()
+
+
+def test_report_never_shows_an_unmeasured_set_as_a_zero_burden(tmp_path: Path):
+    """A cohort ingested without a reference records SBS96/ID83 as not computable: the report gives the
+    burdens of what was measured (SBS6, DBS78, ID12) and names the rest as not measured, not 'median 0'."""
+    adata = evaluated_cohort(np.random.default_rng(5))
+    adata.obs = adata.obs.drop(columns="burden_SBS96").assign(burden_SBS6=7, burden_DBS78=2, burden_ID12=3)
+    status = {"SBS96": "not_computable", "DBS78": "exact", "ID83": "not_computable", "SBS6": "exact"}
+    adata.uns["nanog1"] = {"channel_sets": {**status, "ID12": "exact"}}
+    adata.write_h5ad(tmp_path / "c.h5ad")
+    md = write_report(tmp_path / "c.h5ad", tmp_path, tmp_path / "r").markdown.read_text()
+    assert "- median SBS6 burden: 7" in md and "- median ID12 burden: 3" in md
+    assert "- median DBS78 burden: 2" in md
+    assert "median SBS96" not in md and "median ID83" not in md
+    assert "- not measured (e.g. ingested without a reference): SBS96, ID83" in md
