@@ -2,7 +2,10 @@
 
 A contig is a uint8 array of its ASCII letters (case as in the file); callers turn only the bases
 they look at into codes (A=0, C=1, G=2, T=3, other=4) with `CODE_TABLE`, so classification is array
-indexing, with no fetch per variant. The index is checked against the FASTA before anything is read
+indexing, with no fetch per variant. Classification reads only the few bases around each variant,
+with `Reference.spans` (one small `pread` per variant from the cached contig: on a human-size genome
+a file's variants are sparse, and touching each through a memory map costs a page fault apiece).
+The index is checked against the FASTA before anything is read
 (`fasta_index.checked_index`: a stale .fai is rebuilt or refused). Contigs come from the memory-mapped
 cache of `reference_cache` (built on first use), so opening one costs the same on any genome size
 and only the pages around the variants are read; only the most recently used contig stays mapped
