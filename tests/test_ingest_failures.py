@@ -217,6 +217,22 @@ def test_a_sheet_as_spreadsheets_export_it_reads_like_a_clean_one(world, tmp_pat
     assert b.obs["cancer_type"].iloc[0] == "Lung" and a.obs["cancer_type"].equals(b.obs["cancer_type"])
 
 
+def test_a_tcga_sample_table_is_a_sheet_its_cohort_the_type(world, tmp_path):
+    """TCGA's tables (the shared data's samples.tsv) name the type `Cohort`, beside clinical columns
+    whose names hint at a type (`..._diagnosis`, `..._histological_type`): the sheet reads, the types
+    come from `Cohort` (was refused: 'age_at_initial_pathologic_diagnosis is not a cancer-type column')."""
+    work, seq, positions = world
+    sites_vcf(tmp_path / "TCGA-A1.vcf", seq, positions[:10])
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text(
+        "Tumor_Sample_Barcode\tCohort\tCDR_age_at_initial_pathologic_diagnosis\tCDR_histological_type\n"
+        "TCGA-A1\tLUAD\t58\tAdenocarcinoma\n"
+    )
+    ingest([tmp_path / "TCGA-A1.vcf"], work / "g.fa", sheet, tmp_path / "c.h5ad")
+    cohort = read_cohort(tmp_path / "c.h5ad")
+    assert cohort.obs["cancer_type"].tolist() == ["LUAD"]
+
+
 def test_every_call_accounted_per_file_and_per_sample(world, tmp_path):
     work, seq, positions = world
     p = positions

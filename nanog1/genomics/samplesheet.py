@@ -30,6 +30,7 @@ TYPE_COLUMNS = (
     "histology",
     "project",
     "dcc_project_code",
+    "cohort",  # TCGA's study code (LUAD, BRCA ...), as in GDC/TCGAmutations tables and MAFs
 )
 FILE_COLUMNS = ("file", "path", "filename", "file_name", "vcf", "input")
 TUMOR_COLUMNS = ("tumor_sample", "tumour_sample")
