@@ -503,7 +503,7 @@ def predict_command(
         ..., help="VCF/BCF, MAF, catalogue matrices (SigProfiler-style TSV/CSV) or one cohort .h5ad"
     ),
     out: Path = typer.Option(
-        ..., "--out", "-o", help="folder for predictions.tsv, predictions.json and reports"
+        ..., "--out", "-o", file_okay=False, help="folder for predictions.tsv, predictions.json and reports"
     ),
     model: str = typer.Option(
         "pcawg-catalogue", "--model", help="packaged model name (nanog1 models list) or a run folder"

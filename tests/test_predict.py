@@ -147,6 +147,11 @@ def test_bad_inputs_are_clear_errors(run_dir, tmp_path):
     res = runner.invoke(app, args)
     assert res.exit_code == 2 and "other_layout.h5ad" in res.output and "not the NanoG1 layout" in res.output
     assert not (tmp_path / "o").exists()  # nothing written for a refused input
+    (tmp_path / "a_file").write_text("")
+    args = ["predict", str(bad), "--model", str(run_dir), "--out", str(tmp_path / "a_file")]
+    res = runner.invoke(app, args)
+    said = " ".join(res.output.replace("│", " ").split())  # the error box wraps lines
+    assert res.exit_code == 2 and "a_file' is a file" in said, res.output
     corrupt = tmp_path / "x.h5ad"
     corrupt.write_bytes(b"not hdf5 at all")
     with pytest.raises(UserError, match="x.h5ad"):
