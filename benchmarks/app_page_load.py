@@ -136,6 +136,7 @@ def interactions(page, samples: list[str], repeats: int) -> dict[str, list[float
     visit(page, "Sample")
     for k in range(repeats):
         out["Sample: pick another sample"].append(timed(choose(page, "Sample", samples[k + 3]), page))
+    for k in range(repeats):  # after the picks: a search narrows the picker to its matches
         name = samples[len(samples) // 2 + k]
         out["Sample: search a name (Enter)"].append(timed(search(page, name), page, name))
     visit(page, "Cohort")

@@ -17,15 +17,16 @@ MAP_POINTS = """g => {
 def draw_lasso(page, plot, left: float, right: float) -> dict:
     """Take the mode bar's lasso tool and draw a rectangle from `left` to `right` (fractions of the plot's
     width), full height less 10 px at each edge (the corners of a Plotly plot zoom the axes instead).
-    Returns the lasso's rectangle in page pixels."""
+    Returns the lasso's rectangle in page pixels; a later lasso must reach further right than an earlier."""
+    plot.scroll_into_view_if_needed()  # mouse events off screen reach nothing
     plot.locator(".modebar-btn[data-val='lasso']").click()
     area = plot.locator(".nsewdrag").first.bounding_box()
     width = area["width"]
     x0, x1 = area["x"] + max(left * width, 10), area["x"] + min(right * width, width - 10)
     y0, y1 = area["y"] + 10, area["y"] + area["height"] - 10
-    page.mouse.move(x0, y0)
+    page.mouse.move(x1, y0)  # from the right: a drag that starts inside an earlier lasso moves that one
     page.mouse.down()
-    for x, y in ((x1, y0), (x1, y1), (x0, y1), (x0, y0)):
+    for x, y in ((x1, y1), (x0, y1), (x0, y0), (x1, y0)):
         page.mouse.move(x, y, steps=6)
     page.mouse.up()
     return {"x": x0, "y": y0, "width": x1 - x0, "height": y1 - y0}
