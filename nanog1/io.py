@@ -77,6 +77,8 @@ def atomic_path(path: str | Path, mode: int | None = None, suffix: str = ".tmp")
     (h5ad, torch.save; give savefig a suffix it knows); once the block ends without error, publish it as
     `path` (see the module docstring)."""
     path = Path(path)
+    if path.is_dir():  # os.replace would fail naming the temporary file, not the user's path
+        raise UserError(f"{path}: is a folder; give the path of the file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)

@@ -87,3 +87,13 @@ def test_load_weights_reads_tensors_and_refuses_pickled_objects(tmp_path: Path):
         io.load_weights(tmp_path / "cut.pt")
     with pytest.raises(UserError, match=r"gone\.pt: no such model"):
         io.load_weights(tmp_path / "gone.pt")
+
+
+def test_a_folder_given_as_the_output_file_is_named_in_the_error(tmp_path: Path):
+    """`-o results/` (a folder) is an error naming that folder, not the temporary file beside it, and
+    leaves nothing behind (was '.results.x1y2.tmp: Is a directory')."""
+    (tmp_path / "results").mkdir()
+    with pytest.raises(UserError, match=r"results: is a folder; give the path of the file to write"):
+        io.atomic_write_text(tmp_path / "results", "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+    assert not list((tmp_path / "results").iterdir())
