@@ -205,6 +205,12 @@ def ingest_command(
     if missing:
         why = " (no reference given)" if reference is None else ""
         console.print(f"channel sets not computable{why}: {', '.join(missing)}")
+        if reference is None and sigprofiler_compatible:
+            console.print(
+                "[yellow]--sigprofiler-compatible changes nothing without a reference: SigProfiler"
+                "MatrixGenerator needs one (its SBS96, collapsed to SBS6, would also count both bases of each"
+                " doublet)[/yellow]"
+            )
     if report.missing_contigs:
         n = sum(report.missing_contigs.values())
         top = ", ".join(f"{k} {v:,}" for k, v in report.missing_contigs.most_common(5))

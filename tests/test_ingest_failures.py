@@ -135,6 +135,18 @@ def test_headerless_vcfs_as_sigprofiler_ships_them_read_like_their_headed_twin(w
     assert "Traceback" not in res.output and not (tmp_path / "c.h5ad").exists()
 
 
+def test_compatible_mode_without_a_reference_says_it_changes_nothing(tmp_path):
+    """SigProfilerMatrixGenerator needs a reference: asked to reproduce it without one, ingest says the
+    option changes nothing (its counts would differ: it counts doublet bases in SBS96, hence SBS6)."""
+    (tmp_path / "PD1.vcf").write_text("1\t100\t.\tC\tT\n1\t101\t.\tA\tG\n1\t500\t.\tG\tA\n")
+    res = run(tmp_path / "PD1.vcf", "--sigprofiler-compatible", "-o", tmp_path / "a.h5ad", "-q")
+    said = " ".join(res.output.split())
+    assert res.exit_code == 0 and "--sigprofiler-compatible changes nothing without a reference" in said
+    res = run(tmp_path / "PD1.vcf", "-o", tmp_path / "b.h5ad", "-q")
+    assert res.exit_code == 0 and "sigprofiler" not in res.output
+    assert (read_cohort(tmp_path / "a.h5ad").X == read_cohort(tmp_path / "b.h5ad").X).all()
+
+
 def test_large_losses_are_refused_unless_allowed(world, tmp_path):
     work, seq, positions = world
     other = make_genome(tmp_path / "other.fa", GenomeSpec(n_contigs=1, length=30_000, seed=99))["1"]
