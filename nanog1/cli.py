@@ -872,6 +872,10 @@ def app_command(
 
     from nanog1.dashboard.launch import launch_warnings, streamlit_command, streamlit_env
 
+    if cohort is not None and cohort.expanduser().is_file():  # a missing one: warned below, chosen in the app
+        from nanog1.genomics.cohort import check_hdf5
+
+        check_hdf5(cohort.expanduser())
     command = streamlit_command(port=port, host=host, headless=headless)
     env = streamlit_env(os.environ, cohort=cohort, tracking_uri=mlflow)
     for line in launch_warnings(cohort, mlflow):

@@ -384,6 +384,16 @@ def test_relative_stores_resolved_and_missing_sources_warned(tmp_path):
     assert len(lines) == 2 and "none.h5ad does not exist" in lines[0] and "none.db does not exist" in lines[1]
 
 
+def test_cli_app_refuses_a_vcf_given_as_the_cohort(tmp_path: Path, monkeypatch):
+    """`nanog1 app --cohort calls.vcf` is one error naming the file (exit 2), before Streamlit starts."""
+    started = []
+    monkeypatch.setattr(os, "execve", lambda *args: started.append(args))
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    result = CliRunner().invoke(cli, ["app", "--cohort", str(vcf), "--headless"])
+    assert result.exit_code == 2 and "calls.vcf: not an .h5ad cohort" in result.output and not started
+
+
 def test_cli_app_options():
     result = CliRunner().invoke(cli, ["app", "--help"])
     assert result.exit_code == 0

@@ -150,9 +150,7 @@ def read_cohort(path: Path | str) -> ad.AnnData:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such cohort file")
-    if not h5py.is_hdf5(path):
-        hint = _not_a_cohort_hint(path)
-        raise UserError(f"{path}: not an .h5ad cohort (not an HDF5 file){hint}")
+    check_hdf5(path)
     try:
         adata = ad.read_h5ad(path)
     except Exception as err:  # h5py and anndata raise many types for a damaged file
@@ -163,6 +161,12 @@ def read_cohort(path: Path | str) -> ad.AnnData:
     except SchemaError as err:
         raise UserError(str(err)) from err
     return adata
+
+
+def check_hdf5(path: Path) -> None:
+    """Refuse, naming it, an existing file that is not HDF5 (a VCF or MAF given for a cohort, say)."""
+    if not h5py.is_hdf5(path):
+        raise UserError(f"{path}: not an .h5ad cohort (not an HDF5 file){_not_a_cohort_hint(path)}")
 
 
 def _not_a_cohort_hint(path: Path) -> str:
