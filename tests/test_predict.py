@@ -212,6 +212,43 @@ def test_packaged_model_flags_a_profile_unlike_any_pcawg_type(tmp_path):
     assert adata.uns["nanog1_predict"]["channel_sets_scored"] == ["SBS96", "SBS6"]
 
 
+def test_packaged_model_abstains_below_the_burden_it_was_trained_on(tmp_path):
+    """A 4-mutation SBS96 profile (the QA case: typed CNS-PiloAstro at 0.97) is abstained for its burden,
+    with the floor taken from the shipped reference tumours (1st percentile of their SBS totals); a
+    clock-like profile of PCAWG-like burden is not."""
+    from nanog1.encoder import pretrained
+    from nanog1.encoder.abstention import burden_range
+
+    flat = np.full(96, 20)
+    flat[[SBS96.index(c) for c in ("A[C>T]G", "C[C>T]G", "G[C>T]G", "T[C>T]G")]] = 400
+    four = np.zeros(96, dtype=int)
+    four[[SBS96.index(c) for c in ("A[C>T]G", "C[C>T]G", "T[C>T]A", "T[T>C]A")]] = 1
+    _matrix_tsv(tmp_path / "m.tsv", np.stack([flat, four]), ["clock", "four"])
+    adata = read_inputs([tmp_path / "m.tsv"])
+    predict(adata, "pcawg-catalogue", PredictOptions(neighbours=1, exposures=False))
+    floor, _ = burden_range(pretrained.reference("pcawg-catalogue"), ["SBS96", "SBS6"])
+    assert 20 < floor < 1000
+    reasons = prediction_table(adata)["abstain_reason"]
+    assert f"burden 4 below the range the model was trained on (≥ {floor:.0f})" in reasons["four"]
+    assert adata.obs.loc["four", "predicted_type"] == "uncertain"
+    assert "burden" not in reasons["clock"]
+
+
+def test_run_folder_with_reference_burdens_gets_the_burden_rule(run_dir):
+    """A model folder whose reference.npz keeps burdens flags a tumour thinned to 4 mutations only."""
+    adata = make_cohort(n_per_type=5, seed=12, tokens=False)
+    x = np.asarray(adata.X, dtype=np.float64).copy()
+    x[0] = 0
+    x[0, set_slice("SBS96")][:4] = 1
+    x[0, set_slice("SBS6")][:1] = 4
+    adata.X = x
+    predict(adata, run_dir, PredictOptions(neighbours=0, exposures=False))
+    reasons = adata.obs["abstain_reason"].astype(str).to_numpy()
+    assert reasons[0].startswith("burden 4 below the range") or "; burden 4 below the range" in reasons[0]
+    assert adata.obs["abstain"].iloc[0]
+    assert not any("burden" in r for r in reasons[1:])
+
+
 def test_spectrum_axis_groups_channels_as_cosmic_plots_them():
     """The report's spectrum shows SBS96 by substitution class (stored by 5' base, the classes would
     interleave), each run of one colour labelled at its centre."""

@@ -76,6 +76,28 @@ def profile_features(counts: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Sets whose per-tumour totals a model's reference.npz keeps (`burden_<set>`): together they count
+#: every measured mutation once (SBS96/ID83 fold into SBS6/ID12, so catalogues without a reference count too).
+BURDEN_SETS = ("SBS6", "DBS78", "ID12")
+
+
+def burden_range(
+    reference: dict[str, np.ndarray] | None, measured: list[str], quantile: float = 0.01, factor: float = 10.0
+) -> tuple[float, float] | None:
+    """(floor, ceiling) of the mutation burden the model was trained on, over the sets `measured`.
+
+    The floor is the `quantile` of the reference tumours' totals over those sets, the ceiling `factor` x
+    their maximum: a profile of a few mutations (an exome, a 4-variant VCF) is noise the model never saw,
+    and it types it with confidence all the same. None when the reference keeps no burdens (runs
+    trained before they were stored, or without a reference.npz) or no burden set was measured.
+    """
+    sets = [s for s in BURDEN_SETS if s in measured and reference is not None and f"burden_{s}" in reference]
+    if not sets:
+        return None
+    total = sum(np.asarray(reference[f"burden_{s}"], np.float64) for s in sets)
+    return float(np.ceil(np.quantile(total, quantile))), float(total.max() * factor)
+
+
 @dataclass
 class CentroidOOD:
     """Mahalanobis distance of features to the nearest training-type centroid (shared Ledoit-Wolf covariance).

@@ -8,6 +8,13 @@ obsm['X_nanog1'], obs['neighbours'] (nearest reference tumours by embedding cosi
 exposures with bootstrap intervals (obsm['exposures_<set>'], '_lo', '_hi'; nanog1.fitting) for
 each measured set with COSMIC signatures. Sets the cohort did not measure are masked as unmeasured,
 for the type head and for the out-of-distribution test alike (issue 31).
+
+A tumour whose mutation count (over the sets it measured) lies below the 1st percentile of the model's
+reference tumours over the same sets, or above 10x their maximum, abstains with reason "burden N below
+the range the model was trained on (≥ M)": a few mutations (an exome, a tiny VCF) are typed with
+confidence by a whole-genome model all the same. The range comes from `burden_<set>` arrays of the
+model's reference.npz, so packaged models have it; run folders of `nanog1 train` (MLflow runs) keep no
+training burdens and get no burden check.
 """
 
 from __future__ import annotations
@@ -107,7 +114,7 @@ def predict(
 
     Returns the annotated copy when `copy`, else None (the input is annotated in place).
     """
-    from nanog1.encoder.abstention import AbstentionRule, confidence_entropy, labelled_types
+    from nanog1.encoder.abstention import AbstentionRule, burden_range, confidence_entropy, labelled_types
     from nanog1.encoder.calibration import apply_temperature
     from nanog1.encoder.embedding import apply_model
 
@@ -124,7 +131,7 @@ def predict(
     calib = loaded.calibration
     proba = apply_temperature(pred.proba, float(calib.get("temperature", 1.0)))
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
-    reasons = abstain_reasons(adata, proba, rule)
+    reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)))
     uncertain = reasons != ""
     shown, raw = labelled_types(proba, classes, uncertain)
     adata.obsm["proba_type"] = pd.DataFrame(proba, index=adata.obs_names, columns=classes)
@@ -154,9 +161,12 @@ def _scored_sets(adata: ad.AnnData) -> list[str]:
     return measured_sets(adata) or []
 
 
-def abstain_reasons(adata: ad.AnnData, proba: np.ndarray, rule) -> np.ndarray:
-    """Why each tumour is not given a type ('' = accepted): no mutations, low confidence, or a
-    mutational profile unlike every training type (over the sets the cohort measured)."""
+def abstain_reasons(
+    adata: ad.AnnData, proba: np.ndarray, rule, burden: tuple[float, float] | None = None
+) -> np.ndarray:
+    """Why each tumour is not given a type ('' = accepted): no mutations, low confidence, a
+    mutational profile unlike every training type (over the sets the cohort measured), or a burden
+    outside `burden` (floor, ceiling), the range the model was trained on (abstention.burden_range)."""
     from nanog1.encoder.abstention import profile_features
     from nanog1.schema import channel_padding
 
@@ -173,6 +183,14 @@ def abstain_reasons(adata: ad.AnnData, proba: np.ndarray, rule) -> np.ndarray:
             _join(r, f"out of distribution (profile distance {d:.1f} > {cut:.1f})")
             for r, d in zip(reasons[far], dist[far], strict=True)
         ]
+    if burden is not None:
+        total = mutation_totals(adata)
+        for i in np.flatnonzero(total < burden[0]):
+            reasons[i] = _join(reasons[i], f"burden {total[i]} below the range the model was trained on "
+                                           f"(≥ {burden[0]:.0f})")
+        for i in np.flatnonzero(total > burden[1]):
+            reasons[i] = _join(reasons[i], f"burden {total[i]} above the range the model was trained on "
+                                           f"(≤ {burden[1]:.0f})")
     empty = counts.sum(1) == 0
     reasons[empty] = "no mutations"
     return reasons.astype(str)

@@ -3,8 +3,9 @@
 Each model is one folder here: `model.pt` (weights-only torch file: encoder config, state dict,
 classes, channel padding; read with `torch.load(weights_only=True)`), `calibration.json`
 (temperature and abstention rule) with `ood.npz` (the rule's OOD centroids and precision, read back by
-`calibration.load_calibration`), `reference.npz` (embeddings of the training tumours with their ids and
-types, for nearest-neighbour look-ups; no pickled objects) and `card.json` (the model card: data and
+`calibration.load_calibration`), `reference.npz` (embeddings of the training tumours with their ids,
+types and per-set mutation totals `burden_<set>`, for nearest-neighbour look-ups and the burden range
+the model was trained on; no pickled objects) and `card.json` (the model card: data and
 licence, recipe, metrics, intended use). `nanog1 models list|show` reads them.
 """
 
@@ -50,7 +51,8 @@ def card(model: str | Path) -> dict:
 
 
 def reference(model: str | Path) -> dict[str, np.ndarray] | None:
-    """Reference embeddings (`embedding`, `sample`, `cancer_type`, `project`), None when absent."""
+    """Reference embeddings (`embedding`, `sample`, `cancer_type`, `project`, `burden_<set>` where
+    stored), None when absent."""
     path = resolve(model) / "reference.npz"
     if not path.exists():
         return None
@@ -59,8 +61,14 @@ def reference(model: str | Path) -> dict[str, np.ndarray] | None:
 
 
 def export_reference(embedding: np.ndarray, adata, out: Path) -> Path:
-    """reference.npz: float16 embeddings of reference tumours with their ids, types and projects."""
+    """reference.npz: float16 embeddings of reference tumours with their ids, types, projects and
+    mutation totals per set of abstention.BURDEN_SETS (the burden range the model was trained on)."""
+    from nanog1.encoder.abstention import BURDEN_SETS
+    from nanog1.genomics.channels import set_slice
+
     out = Path(out)
+    x = adata.X.toarray() if hasattr(adata.X, "toarray") else np.asarray(adata.X)
+    burdens = {f"burden_{s}": x[:, set_slice(s)].sum(1).astype(np.int64) for s in BURDEN_SETS}
     project = adata.obs["project_code"] if "project_code" in adata.obs else adata.obs_names
     tmp = out / "reference.tmp.npz"
     np.savez_compressed(
@@ -69,5 +77,6 @@ def export_reference(embedding: np.ndarray, adata, out: Path) -> Path:
         sample=np.asarray(adata.obs_names, dtype=str),
         cancer_type=np.asarray(adata.obs[CANCER_TYPE], dtype=str),
         project=np.asarray(project, dtype=str),
+        **burdens,
     )
     return tmp.replace(out / "reference.npz")
