@@ -134,3 +134,44 @@ def test_cohort_merge_keeps_partial_sets_and_whom_they_are_exact_for(genome, tmp
     assert meta["channel_sets"]["SBS6"] == "exact"
     assert list(meta["exact_for"]["SBS96"]) == ["B"]
     assert meta["without_context"] == {"contig_not_in_reference": {"MT": 2}}
+
+
+MAF_HEAD = "Chromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\tTumor_Sample_Barcode\n"
+
+
+def test_cohort_merge_of_a_reference_free_part_keeps_the_referenced_samples_exact(genome, tmp_path):
+    """QA (issue 26): a part ingested without a reference merged with one ingested with it made SBS96 and
+    ID83 not computable for all; now they are partial, exact for the referenced part's samples."""
+    fasta, seqs = genome
+    write_vcf(tmp_path / "B.vcf", snvs(seqs, "1", 20, start=5_000))
+    ingest([tmp_path / "B.vcf"], fasta, None, tmp_path / "ref.h5ad")
+    rows = [line.split("\t") for line in snvs(seqs, "2", 12)]
+    body = "".join(f"{c}\t{p}\t{r}\t{a}\tF\n" for c, p, _, r, a, *_ in rows)
+    (tmp_path / "F.maf").write_text(MAF_HEAD + body)
+    ingest([tmp_path / "F.maf"], None, None, tmp_path / "free.h5ad")
+    assert read_cohort(tmp_path / "free.h5ad").uns["nanog1"]["channel_sets"]["SBS96"] == "not_computable"
+    parts = [str(tmp_path / "free.h5ad"), str(tmp_path / "ref.h5ad")]
+    result = CliRunner().invoke(app, ["cohort", "merge", *parts, "--out", str(tmp_path / "m.h5ad")])
+    assert result.exit_code == 0, result.output
+    assert "SBS96 partial: exact for 1 of the merged samples" in " ".join(result.output.split())
+    merged, part = read_cohort(tmp_path / "m.h5ad"), read_cohort(tmp_path / "ref.h5ad")
+    meta = merged.uns["nanog1"]
+    assert meta["channel_sets"] == {
+        "SBS96": "partial",
+        "DBS78": "exact",
+        "ID83": "partial",
+        "SBS6": "exact",
+        "ID12": "exact",
+    }
+    assert {k: list(v) for k, v in meta["exact_for"].items()} == {"SBS96": ["B"], "ID83": ["B"]}
+    x = np.asarray(merged.X, dtype=np.int64)
+    b, f = merged.obs_names.get_loc("B"), merged.obs_names.get_loc("F")
+    kept = np.asarray(part.X, dtype=np.int64)[0, set_slice("SBS96")]
+    assert x[b, set_slice("SBS96")].tolist() == kept.tolist()
+    assert x[b, set_slice("SBS96")].sum() == 20 and x[f, set_slice("SBS96")].sum() == 0
+    assert x[f, set_slice("SBS6")].sum() == 12
+    assert recorded_channel_sets(merged) == ["DBS78", "SBS6", "ID12"]
+    refused = r"SBS96 partial: .*without a reference.* exact for the 1 samples in uns"
+    with pytest.raises(UserError, match=refused):
+        check_fittable(merged, ["SBS96"])
+    check_fittable(merged, ["DBS78"])

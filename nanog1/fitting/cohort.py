@@ -53,8 +53,9 @@ def check_fittable(adata, sets: list[str], name: str = "cohort") -> None:
             exact_for = dict(meta.get("exact_for") or {})
             n = len(exact_for.get(partial[0], []))
             why = (
-                f"{', '.join(partial)} partial: some samples had calls on contigs the reference lacks;"
-                f" exact for the {n} samples in uns['nanog1']['exact_for'], fit those alone"
+                f"{', '.join(partial)} partial: some samples were ingested without a reference or had"
+                f" calls on contigs it lacks; exact for the {n} samples in"
+                " uns['nanog1']['exact_for'], fit those alone"
             )
         raise UserError(
             f"{name}: cannot fit {', '.join(missing)} signatures: the cohort does not hold exact "

@@ -100,7 +100,8 @@ NO_REFERENCE_SETS: tuple[str, ...] = ("DBS78", "SBS6", "ID12")
 #: Per-set status values recorded in uns['nanog1']['channel_sets']: exact for every sample; not
 #: computable (no reference, or never measured); partial: exact only for the samples listed in
 #: uns['nanog1']['exact_for'] (others had calls on contigs the FASTA lacks, counted in the derived
-#: set instead). Only 'exact' sets are used by fitting and the models.
+#: set instead, or came from a part merged in that was ingested without a reference).
+#: Only 'exact' sets are used by fitting and the models.
 EXACT, NOT_COMPUTABLE, PARTIAL = "exact", "not_computable", "partial"
 
 SET_SIZES: dict[str, int] = {name: len(labels) for name, labels in CHANNEL_SETS.items()}

@@ -293,27 +293,44 @@ def _measured_sets(adatas: list[ad.AnnData]) -> list[str]:
     return [s for s in CHANNEL_SETS if holders and all(s in held for held in holders.values())]
 
 
+def _exact_ids(name: str, adatas: list[ad.AnnData], provs: list[dict[str, Any]]) -> list[str]:
+    """Samples for which `name` stays exact: those of the parts where it was exact plus each partial
+    part's `exact_for`, less any sample a part holds without it (partial and not listed, or not
+    computable there while the set's folded form, SBS6 or ID12, was measured: calls without context)."""
+    from nanog1.genomics.channels import DERIVED_FROM, EXACT, PARTIAL
+
+    folded = [d for d, source in DERIVED_FROM.items() if source == name]
+    ids: list[str] = []
+    spoiled: set[str] = set()
+    for adata, meta in zip(adatas, provs, strict=True):
+        status = dict(meta.get("channel_sets") or {})
+        names = [str(s) for s in adata.obs_names]
+        if status.get(name) == EXACT:
+            ids += names
+        elif status.get(name) == PARTIAL:
+            own = [str(s) for s in dict(meta.get("exact_for") or {}).get(name, [])]
+            ids += own
+            spoiled |= set(names) - set(own)
+        elif any(status.get(d) == EXACT for d in folded):
+            spoiled |= set(names)
+    return list(dict.fromkeys(s for s in ids if s not in spoiled))
+
+
 def _carry_partial(prov: dict[str, Any], adatas: list[ad.AnnData], provs: list[dict[str, Any]]) -> None:
-    """Sets some part had `partial` (calls on contigs its FASTA lacked) stay partial when not exact,
-    exact for the samples of the parts that had them exact plus each partial part's `exact_for`; the
-    calls classified without context are summed by contig."""
+    """A set not exact for the whole merge but exact or `partial` in some part (a part ingested without
+    a reference beside one with, or calls on contigs a FASTA lacked) becomes `partial`, exact for the
+    samples `_exact_ids` lists; the calls classified without context are summed by contig."""
     from nanog1.genomics.channels import EXACT, PARTIAL
     from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
 
     status = dict(prov["channel_sets"])
     exact_for = {}
     for name, value in status.items():
-        parts = [dict(p.get("channel_sets") or {}).get(name) for p in provs]
-        if value == EXACT or PARTIAL not in parts:
+        parts = {dict(p.get("channel_sets") or {}).get(name) for p in provs}
+        if value == EXACT or not parts & {EXACT, PARTIAL}:
             continue
         status[name] = PARTIAL
-        ids: list[str] = []
-        for adata, meta, part in zip(adatas, provs, parts, strict=True):
-            if part == EXACT:
-                ids += [str(s) for s in adata.obs_names]
-            elif part == PARTIAL:
-                ids += [str(s) for s in dict(meta.get("exact_for") or {}).get(name, [])]
-        exact_for[name] = np.asarray(ids, dtype=object)
+        exact_for[name] = np.asarray(_exact_ids(name, adatas, provs), dtype=object)
     if exact_for:
         prov["channel_sets"], prov["exact_for"] = status, exact_for
     contigs: dict[str, int] = {}
@@ -345,6 +362,11 @@ def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
     if accounting is not None:
         prov["accounting"] = accounting
     _carry_partial(prov, adatas, provs)
+    for name, ids in dict(prov.get("exact_for") or {}).items():
+        report.notes.append(
+            f"{name} partial: exact for {len(ids)} of the merged samples (uns['nanog1']['exact_for']);"
+            " fitting and the models do not use it as a whole"
+        )
     if sample_sheet is not None:
         prov["sample_sheet"] = {"path": str(sample_sheet), "sha256": _sha256(Path(sample_sheet))}
     for key in ("reference", "options"):
