@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.io import atomic_write_text, atomic_write_with
-from nanog1.schema import CANCER_TYPE, recorded_channel_sets
+from nanog1.schema import CANCER_TYPE, SPLIT, recorded_channel_sets, scored_held_out
 
 
 @dataclass
@@ -40,13 +40,17 @@ def _save_figure(fig, path: Path) -> Path:
 
 
 def _evaluated_rows(adata: ad.AnnData) -> tuple[np.ndarray, str]:
-    """Samples to score: held-out ones when the cohort says which, else every labelled one."""
+    """Samples to score: the held-out ones the run's metrics score too (`scored_held_out`: split 'test',
+    a type the model has a class in obsm['proba_type'] for), else every labelled one."""
     labelled = adata.obs[CANCER_TYPE].notna().to_numpy() & adata.obs["predicted_type"].notna().to_numpy()
-    if "split" in adata.obs:
-        held = (adata.obs["split"].astype(str) == "test").to_numpy()
-        if (held & labelled).any():
-            return held & labelled, ("held-out test samples (obs['split'] == 'test': never trained on, "
-                                     "nor used to pick the epoch, temperature or abstention threshold)")
+    if SPLIT in adata.obs:
+        proba = adata.obsm.get("proba_type")
+        classes = list(proba.columns) if isinstance(proba, pd.DataFrame) else None
+        held = scored_held_out(adata.obs[SPLIT], adata.obs[CANCER_TYPE], classes) & labelled
+        if held.any():
+            return held, ("held-out test samples (obs['split'] == 'test': never trained on, nor used to "
+                          "pick the epoch, temperature or abstention threshold; types the model has "
+                          "no class for not scored)")
     return labelled, "all labelled samples (NOT held out: training samples included)"
 
 

@@ -52,6 +52,17 @@ SET_SIZES: tuple[int, ...] = tuple(len(labels) for labels in CHANNEL_SETS.values
 N_CHANNELS: int = sum(SET_SIZES)
 
 
+def scored_held_out(split, types: pd.Series, classes) -> np.ndarray:
+    """THE held-out samples that every test_* / eval_* metric and the pipeline report score (one rule,
+    issue 27): obs['split'] == 'test' and a known type that is one of the model's `classes` (a type
+    it has no class for cannot be scored, so it is never counted). `classes` None: any known type."""
+    held = np.asarray(split).astype(str) == "test"
+    known = types.notna().to_numpy()
+    if classes is not None:
+        known &= types.astype(object).astype(str).isin([str(c) for c in classes]).to_numpy()
+    return held & known
+
+
 class SchemaError(UserError):
     """A cohort that breaks the contract; the message says which key and what is wrong."""
 

@@ -98,3 +98,49 @@ def test_train_predict_embed_on_anndata(tmp_path):
     fitted = labelled & (roles != "test").to_numpy()
     held_out = encoder.baseline_scores(out, fitted, scored.to_numpy(), classes=classes)
     assert (held_out["top1"] <= 1.0).all() and set(held_out.columns) == set(table.columns)
+
+
+def _with_singleton(adata, name: str = "CESC"):
+    """`adata` with its first sample relabelled as the only tumour of type `name`."""
+    types = adata.obs["cancer_type"].astype(object)
+    types.iloc[0] = name
+    adata.obs["cancer_type"] = pd.Categorical(types)
+    return adata
+
+
+def test_a_single_tumour_type_and_unknown_types_always_train():
+    labels = np.repeat(np.arange(5), 8)
+    labels[0], labels[1] = 5, -1  # one tumour of type 5 (a known class), one of an unknown type
+    for seed in range(20):  # the old rule split such cohorts at random: these landed in val/test
+        tr, val, test = train_val_test_split(labels, 0.2, 0.2, seed=seed)
+        assert {0, 1} <= set(tr) and len(set(tr) | set(val) | set(test)) == 40
+        assert sorted(np.bincount(labels[test], minlength=6)[:5]) == [1, 1, 2, 2, 2]  # still stratified
+
+
+def _report_n(evaluated, run, tmp_path, name: str) -> int:
+    import re
+
+    from nanog1.report import write_report
+
+    path = tmp_path / f"{name}.h5ad"
+    evaluated.write_h5ad(path)
+    md = write_report(path, run, tmp_path / name).markdown.read_text()
+    return int(re.search(r"Scored on (\d+) held-out", md).group(1))
+
+
+def test_run_metrics_evaluation_and_report_score_the_same_held_out_samples(tmp_path):
+    """Issue 27 (MC3: 18 test tumours in the run's metrics, 19 in the report)."""
+    adata = _with_singleton(make_cohort(n_per_type=10, seed=1, tokens=False))
+    run = tmp_path / "run"
+    trained, outcome = encoder.train(adata, run, TrainConfig(**SMALL),
+                                     tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", copy=True)
+    assert trained.obs[SPLIT].astype(str).iloc[0] == "train"  # the single CESC tumour is never held out
+    scored = encoder.score(trained, run, copy=True)
+    n = scored.uns["nanog1_model"]["metrics"]["n_scored"]
+    assert n == outcome.metrics["test_n"] == _report_n(scored, run, tmp_path, "own")
+
+    other = _with_singleton(make_cohort(n_per_type=2, seed=9, tokens=False))  # CESC: a type with no class
+    other.obs_names = [f"new{i}" for i in range(other.n_obs)]
+    side = encoder.score(other, run, copy=True)
+    assert (side.obs[SPLIT].astype(str) == "test").all()
+    assert side.uns["nanog1_model"]["metrics"]["n_scored"] == 7 == _report_n(side, run, tmp_path, "other")

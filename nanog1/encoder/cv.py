@@ -8,20 +8,31 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from nanog1.errors import UserError
 
 
-def _strata(labels: np.ndarray) -> np.ndarray | None:
-    """Labels to stratify on, or None when there are no usable labels (unlabelled cohorts)."""
-    known = labels[labels >= 0]
-    if known.size == 0:
-        return None
-    _, counts = np.unique(known, return_counts=True)
-    return labels if counts.min() >= 2 and (labels >= 0).all() else None
+def _pinned_to_train(labels: np.ndarray) -> np.ndarray:
+    """Samples that can never be validation or test: an unknown or too-rare type (label -1) or the only
+    sample of its type here. A held-out sample of a type the model has no class for (or cannot also
+    have learnt) cannot be scored, and one such sample used to turn the whole split unstratified
+    (issue 27: an MC3 cohort's single CESC tumour was put in the test fold). None pinned when no label
+    is known (an unlabelled cohort splits at random)."""
+    known = labels >= 0
+    if not known.any():
+        return np.zeros(len(labels), dtype=bool)
+    values, counts = np.unique(labels[known], return_counts=True)
+    single = np.isin(labels, values[counts < 2])
+    return ~known | single
 
 
 def train_val_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """One stratified split of all samples (plain random split when labels cannot stratify)."""
-    idx = np.arange(len(labels))
-    train, val = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=_strata(labels))
-    return np.sort(train), np.sort(val)
+    """One split of all samples, stratified by type over the samples that may be held out; samples
+    pinned to train (`_pinned_to_train`) always train. Plain random split when no label is known."""
+    pinned = _pinned_to_train(labels)
+    idx = np.flatnonzero(~pinned)
+    strata = labels[idx] if (labels >= 0).any() else None
+    try:
+        train, val = train_test_split(idx, test_size=val_fraction, random_state=seed, stratify=strata)
+    except ValueError:  # too few held-out samples for one per type: random over the eligible ones
+        train, val = train_test_split(idx, test_size=val_fraction, random_state=seed)
+    return np.sort(np.concatenate([train, np.flatnonzero(pinned)])), np.sort(val)
 
 
 def train_val_test_split(labels: np.ndarray, val_fraction: float, test_fraction: float,

@@ -10,7 +10,9 @@ Several run folders make a seed ensemble (nanog1.encoder.ensemble): averaged cal
 What the metrics mean: obs['split'] says, per sample, what the run did with it ('train': trained on;
 'val': chose the epoch, temperature and abstention threshold; 'test': never seen, either the run's
 test fold or a sample the run's cohort did not hold). Metrics (and the eval_* metrics logged to the
-training run) are computed on the labelled 'test' samples only; `top1_covered` is the accuracy on the
+training run, and the pipeline report) are computed on the 'test' samples of a type the model
+has a class for only (one rule: nanog1.schema.scored_held_out; a type with a single tumour, or none
+the run could learn, always trains: nanog1.encoder.cv); `top1_covered` is the accuracy on the
 samples the abstention rule accepted, `coverage` their share, `top1_all` the accuracy on all of them.
 """
 
@@ -29,7 +31,7 @@ from nanog1.encoder.ensemble import ensemble_predictions
 from nanog1.encoder.loop import write_json
 from nanog1.encoder.metrics import classification_metrics
 from nanog1.progress import step
-from nanog1.schema import SPLIT, SPLITS
+from nanog1.schema import CANCER_TYPE, SPLIT, SPLITS, scored_held_out
 
 
 def report_prefix(out: Path) -> Path:
@@ -76,7 +78,8 @@ def annotate(adata: ad.AnnData, run_dirs: list[Path], device: str = "cpu"):
     classes = list(saved["classes"])
     roles = split_of(adata.obs_names, saved_all)
     adata.obs[SPLIT] = pd.Categorical(roles, categories=list(SPLITS))
-    labels = np.where(np.asarray(roles) == "test", labels, -1)  # score held-out samples only
+    if CANCER_TYPE in adata.obs:  # score held-out samples only, by the rule the report uses too
+        labels = np.where(scored_held_out(roles, adata.obs[CANCER_TYPE], classes), labels, -1)
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
     metrics: dict[str, float] = {}
     if pred.proba is not None:
