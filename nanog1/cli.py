@@ -108,7 +108,10 @@ def demo(
 @app.command("ingest")
 def ingest_command(
     inputs: list[Path] = typer.Argument(
-        ..., help="VCF/BCF (plain or bgzipped), MAF, SigProfiler text, or catalogue matrices."
+        ..., help="VCF/BCF (plain or bgzipped), headerless .vcf (tab-separated CHROM POS ID REF ALT rows,"
+        " as SigProfilerAssignment/MatrixGenerator ship: sample from the sheet or the file name, later"
+        " columns ignored, every row PASS), MAF,"
+        " SigProfiler text, or catalogue matrices. Files, not directories: use a glob (dir/*.vcf.gz)."
     ),
     reference: Path | None = typer.Option(
         None, "--reference", "-r",
@@ -823,6 +826,21 @@ def pipeline_run(
     extra = [*ctx.args, *(["--profile", str(find_profile(profile))] if profile else [])]
     code = run_pipeline(path, cores, dry_run, until, extra, overrides, directory, unlock=unlock)
     raise typer.Exit(code)
+
+
+@pipeline_app.command("config")
+def pipeline_config(
+    name: str = typer.Argument(..., help="shipped config to copy (demo, pcawg)"),
+    out: Path = typer.Option(None, "--out", "-o", dir_okay=False,
+                             help="file to write (default: ./NAME.yaml)"),
+    force: bool = typer.Option(False, "--force", help="overwrite an existing file"),
+) -> None:
+    """Write a copy of a shipped pipeline config, to edit (input files, reference, sample sheet) and then
+    run with `nanog1 pipeline run FILE`."""
+    from nanog1.pipeline.config import write_shipped_config
+
+    path = write_shipped_config(name, out, force)
+    typer.echo(f"wrote {path}; edit it, then: nanog1 pipeline run {path}")
 
 
 @pipeline_app.command("record-run", hidden=True)

@@ -184,3 +184,16 @@ def test_a_missing_or_corrupt_model_is_named(cohorts, tmp_path: Path, command: s
     named = run if (command, content) == ("predict", None) else run / "model.pt"  # predict names the model
     one_line_error(result, str(named), "no such model" if content is None else needle.split(": ", 1)[1])
     assert not (tmp_path / "o.h5ad").exists()
+
+
+@pytest.mark.parametrize("command", [["ingest", "{dir}", "{vcf}", "--out", "{tmp}/c.h5ad"],
+                                     ["ingest", "{dir}", "--check-only"],
+                                     ["predict", "{vcf}", "{dir}", "--out", "{tmp}/out"]])
+def test_a_directory_given_as_input_names_it_and_suggests_a_glob(command: list[str], vcf: Path,
+                                                                  tmp_path: Path):
+    folder = tmp_path / "vcfs"
+    folder.mkdir()
+    args = [a.format(dir=folder, vcf=vcf, tmp=tmp_path) for a in command]
+    result = CliRunner().invoke(app, args)
+    one_line_error(result, f"{folder}: a directory", f"{folder / '*.vcf.gz'}")
+    assert not (tmp_path / "c.h5ad").exists() and not (tmp_path / "out").exists()

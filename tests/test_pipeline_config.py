@@ -137,3 +137,22 @@ def test_shipped_profiles_are_found_by_name(tmp_path: Path, monkeypatch):
     assert find_profile("slurm") == Path("slurm")  # a profile folder of that name here wins
     with pytest.raises(ConfigError, match="no such Snakemake profile"):
         find_profile("sub/slurm")
+
+
+def test_pipeline_config_writes_a_shipped_config_to_edit(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["pipeline", "config", "pcawg"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pcawg.yaml").read_bytes() == (PIPELINES_DIR / "pcawg.yaml").read_bytes()
+    mine = tmp_path / "my.yaml"
+    assert CliRunner().invoke(app, ["pipeline", "config", "demo", "-o", str(mine)]).exit_code == 0
+    assert load_config(mine)["name"] == "demo"
+    mine.write_text("name: edited\n")
+    kept = CliRunner().invoke(app, ["pipeline", "config", "demo", "-o", str(mine)])
+    assert kept.exit_code == 2 and "already exists" in kept.output
+    assert mine.read_text() == "name: edited\n"  # nothing lost
+    assert CliRunner().invoke(app, ["pipeline", "config", "demo", "-o", str(mine), "--force"]).exit_code == 0
+    assert mine.read_bytes() == (PIPELINES_DIR / "demo.yaml").read_bytes()
+    unknown = CliRunner().invoke(app, ["pipeline", "config", "nowhere"])
+    assert unknown.exit_code == 2 and "shipped: demo, pcawg" in unknown.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["my.yaml", "pcawg.yaml"]  # no temporary left

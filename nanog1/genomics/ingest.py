@@ -425,6 +425,9 @@ def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list
     for p in inputs:
         if not p.exists():
             raise InputError(str(p), None, "input file not found")
+        if p.is_dir():
+            raise InputError(str(p), None, f"a directory, not an input file: give its files with a glob,"
+                             f" e.g. {p / '*.vcf.gz'}")
         if p.stat().st_size == 0:
             raise InputError(str(p), None, "empty file (zero bytes)")
     check_same_file(inputs)

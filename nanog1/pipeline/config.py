@@ -133,6 +133,20 @@ def find_config(name_or_path: str | Path) -> Path:
                       f" (shipped: {', '.join(shipped_configs())})")
 
 
+def write_shipped_config(name: str, out: Path | None = None, force: bool = False) -> Path:
+    """Copy the shipped config `name` (`demo`, `pcawg`) to `out` (default `./NAME.yaml`), atomically, as
+    the starting point of one's own pipeline; an existing file is kept unless `force`."""
+    from nanog1.io import atomic_write_bytes
+
+    source = PIPELINES_DIR / f"{name.removesuffix('.yaml')}.yaml"
+    if "/" in name or not source.is_file():
+        raise ConfigError(f"{name}: not a shipped config (shipped: {', '.join(shipped_configs())})")
+    out = Path(out) if out is not None else Path(source.name)
+    if out.exists() and not force:
+        raise ConfigError(f"{out}: already exists; give another --out, or --force to overwrite it")
+    return atomic_write_bytes(out, source.read_bytes())
+
+
 def shipped_profiles() -> list[str]:
     """Names of the Snakemake profiles shipped with the package (`default`, `slurm`)."""
     return sorted(p.name for p in (PIPELINES_DIR / "profiles").iterdir() if (p / "config.yaml").is_file())
