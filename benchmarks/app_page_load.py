@@ -9,7 +9,7 @@ sample, filtering the cohort by a type, switching the signature view, colouring 
 predicted type, searching a sample by name, lassoing a region of the map, hiding a type from the
 map's legend. Peer = the first visit; ratio = warm ÷ first.
 
-Run: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/app_page_load.py [--samples 300,13000]`.
+Run: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/app_page_load.py [--samples 300,13000] [--map-only]`.
 """
 
 from __future__ import annotations
@@ -126,13 +126,15 @@ def hide_type(page, name: str):
     return act
 
 
+MAP_ROWS = ("Embeddings: colour by prediction", "Embeddings: lasso a region",
+            "Embeddings: legend click hides a type", "Embeddings: search a sample (ringed)")
+
+
 def interactions(page, samples: list[str], repeats: int) -> dict[str, list[float]]:
     """Times of the clicks researchers make most, each `repeats` times on warm pages."""
     out: dict[str, list[float]] = {
         "Sample: pick another sample": [], "Sample: search a name (Enter)": [], "Cohort: filter one type": [],
-        "Signatures: stacked bars": [], "Embeddings: colour by prediction": [],
-        "Embeddings: lasso a region": [], "Embeddings: legend click hides a type": [],
-        "Embeddings: search a sample (ringed)": []}
+        "Signatures: stacked bars": []}
     visit(page, "Sample")
     for k in range(repeats):
         out["Sample: pick another sample"].append(timed(choose(page, "Sample", samples[k + 3]), page))
@@ -152,6 +154,12 @@ def interactions(page, samples: list[str], repeats: int) -> dict[str, list[float
         elapsed = timed(lambda view=view: page.get_by_text(view, exact=True).click(), page)
         if view == "stacked bars":
             out["Signatures: stacked bars"].append(elapsed)
+    return {**out, **map_interactions(page, samples, repeats)}
+
+
+def map_interactions(page, samples: list[str], repeats: int) -> dict[str, list[float]]:
+    """Times of the Embeddings map's interactions (colour, lasso, legend, search), `repeats` times each."""
+    out: dict[str, list[float]] = {row: [] for row in MAP_ROWS}
     visit(page, "Embeddings")
     for _ in range(repeats):
         elapsed = timed(choose(page, "Colour by", "predicted_type"), page)
@@ -167,7 +175,8 @@ def interactions(page, samples: list[str], repeats: int) -> dict[str, list[float
     return out
 
 
-def measure(n_samples: int, repeats: int, tmp: Path) -> tuple[list[tuple], dict[str, list[float]]]:
+def measure(n_samples: int, repeats: int, tmp: Path,
+            map_only: bool = False) -> tuple[list[tuple], dict[str, list[float]]]:
     from playwright.sync_api import sync_playwright
 
     adata = make_cohort(n_samples, seed=0, signatures={"SBS96": MANY_SBS, "DBS78": ["DBS1", "DBS2"]})
@@ -187,17 +196,18 @@ def measure(n_samples: int, repeats: int, tmp: Path) -> tuple[list[tuple], dict[
             page.set_default_timeout(300_000)
             page.goto(url)
             drawn(page, PAGES["Home"])
-            first = {label: visit(page, label) for label in PAGES}
-            warm: dict[str, list[float]] = {label: [] for label in PAGES}
+            pages = [] if map_only else list(PAGES)
+            first = {label: visit(page, label) for label in pages}
+            warm: dict[str, list[float]] = {label: [] for label in pages}
             for _ in range(repeats):
-                for label in PAGES:
+                for label in pages:
                     warm[label].append(visit(page, label))
-            acts = interactions(page, list(adata.obs_names), repeats)
+            acts = (map_interactions if map_only else interactions)(page, list(adata.obs_names), repeats)
             browser.close()
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    rows = [(label, first[label], sorted(warm[label])[repeats // 2]) for label in PAGES]
+    rows = [(label, first[label], sorted(warm[label])[repeats // 2]) for label in pages]
     return rows, acts
 
 
@@ -205,17 +215,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", default="300,13000", help="cohort sizes, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--map-only", action="store_true",
+                        help="time only the Embeddings map's interactions (no page visits, no other clicks)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nanog1-bench-app-") as tmp:
         for n in (int(v) for v in args.samples.split(",")):
-            rows, acts = measure(n, args.repeats, Path(tmp))
+            rows, acts = measure(n, args.repeats, Path(tmp), args.map_only)
             load = os.getloadavg()
             print(f"\n{n:,} samples · {platform.node()} · {os.cpu_count()} cores · load {load[0]:.2f} "
                   f"{load[1]:.2f} {load[2]:.2f} · {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-            print(f"| page ({n:,} samples) | first visit (s) | warm, median (s) | warm ÷ first |")
-            print("| --- | --- | --- | --- |")
-            for label, first, warm in rows:
-                print(f"| {label} | {first:.2f} | {warm:.2f} | {warm / first:.2f} |")
+            if rows:
+                print(f"| page ({n:,} samples) | first visit (s) | warm, median (s) | warm ÷ first |")
+                print("| --- | --- | --- | --- |")
+                for label, first, warm in rows:
+                    print(f"| {label} | {first:.2f} | {warm:.2f} | {warm / first:.2f} |")
             print(f"| interaction ({n:,} samples) | median (s) | max (s) | |")
             print("| --- | --- | --- | --- |")
             for label, times in acts.items():

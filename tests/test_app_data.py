@@ -257,19 +257,22 @@ def test_embedding_chart_rings_the_found_sample():
     assert {p["name"] for p in spec["params"]} == {"pick", "brush", "zoom", "types"}
 
 
-def test_map_draws_one_webgl_trace_per_type_greys_uncertain_and_rings_the_found_sample():
+def test_map_draws_one_trace_per_type_greys_uncertain_and_rings_the_found_sample():
     points = pd.DataFrame({"sample": [f"s{i}" for i in range(6)], "x": np.arange(6.0), "y": np.arange(6.0),
                            "cancer_type": ["A", "B", "uncertain"] * 2})
     fig = embedding_map.map_figure(points, "cancer_type", False, highlight="s4")
     types, ring = fig.data[:3], fig.data[3]
     assert [t.name for t in types] == ["A (2)", "B (2)", "uncertain (2)"]
-    assert all(t.type == "scattergl" for t in types)
+    assert all(t.type == "scatter" for t in types)  # a small cohort in SVG
     assert types[2].marker.color == charts.UNCERTAIN_GREY and types[0].marker.color != charts.UNCERTAIN_GREY
     assert [c[0] for c in types[1].customdata] == ["s1", "s4"]
     assert list(ring.text) == ["s4"] and ring.name == "found: s4"
     assert fig.layout.dragmode == "pan"
     quantitative = embedding_map.map_figure(points.assign(v=np.arange(6.0)), "v", True)
     assert len(quantitative.data) == 1 and list(quantitative.data[0].marker.color) == list(range(6))
+    many = pd.DataFrame({"sample": [f"s{i}" for i in range(embedding_map.WEBGL_FROM)], "x": 0.0, "y": 0.0,
+                         "cancer_type": "A"})
+    assert embedding_map.map_figure(many, "cancer_type", False).data[0].type == "scattergl"
 
 
 def test_selection_reads_sample_names_once_in_order():

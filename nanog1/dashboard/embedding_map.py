@@ -1,6 +1,7 @@
 """The Embeddings page's map of samples as a browser (cellxgene-like), drawn by Plotly in WebGL.
 
-WebGL (`Scattergl`) keeps 13,000 points responsive where an SVG chart draws one element per point.
+WebGL (`Scattergl`) keeps 13,000 points responsive where an SVG chart draws one element per point;
+a small cohort is drawn in SVG, where a lasso is cheaper (`WEBGL_FROM`).
 One trace per type gives the legend for free: a click hides a type, a double-click shows it alone.
 The wheel zooms, a drag pans, a click on a point picks that sample, and the mode bar's lasso and box
 tools select regions that come back to the page (Streamlit's `on_select`) as a list of samples;
@@ -19,6 +20,11 @@ from nanog1.schema import CANCER_TYPE
 
 #: Columns shown on hover when the table has them, in this order.
 HOVER = ("sample", CANCER_TYPE, "predicted_type", "burden_SBS96")
+
+#: From this many points the map draws in WebGL (`Scattergl`); below, in SVG (`Scatter`), where a lasso
+#: restyles a few hundred elements instead of redrawing a WebGL canvas on every mouse move (the larger
+#: cost on a small cohort, and all of it where the browser renders WebGL in software).
+WEBGL_FROM = 2000
 
 #: Plotly options: the wheel zooms, double-click resets, no logo; the mode bar offers pan, lasso, box.
 CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset",
@@ -40,11 +46,12 @@ def map_figure(points: pd.DataFrame, colour: str, quantitative: bool, highlight:
     last); a quantitative colour is one trace with a viridis colour bar. Every point's customdata
     starts with its sample name, which is what a selection reads back.
     """
-    size = 7 if len(points) <= 2000 else 4
+    size = 7 if len(points) < WEBGL_FROM else 4
+    scatter = go.Scattergl if len(points) >= WEBGL_FROM else go.Scatter
     fig = go.Figure()
     if quantitative:
         data, template = _hover(points, colour)
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(scatter(
             x=points["x"], y=points["y"], mode="markers", name=colour, customdata=data,
             hovertemplate=template, showlegend=False,
             marker={"size": size, "color": points[colour].astype(float), "colorscale": "Viridis",
@@ -54,7 +61,7 @@ def map_figure(points: pd.DataFrame, colour: str, quantitative: bool, highlight:
         for name, hex_colour in zip(*category_colours(labels.unique()), strict=True):
             part = points[labels.to_numpy() == name]
             data, template = _hover(part, colour)
-            fig.add_trace(go.Scattergl(
+            fig.add_trace(scatter(
                 x=part["x"], y=part["y"], mode="markers", name=f"{name} ({len(part):,})", legendgroup=name,
                 customdata=data, hovertemplate=template,
                 marker={"size": size, "color": hex_colour, "opacity": 0.85}))
