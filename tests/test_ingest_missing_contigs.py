@@ -53,6 +53,18 @@ def cohort(genome, tmp_path):
     return report, read_cohort(tmp_path / "c.h5ad")
 
 
+def assert_partial_for_b(meta: dict) -> None:
+    """SBS96/ID83 partial (exact for sample B only); the sets that need no context exact."""
+    assert meta["channel_sets"] == {
+        "SBS96": "partial",
+        "DBS78": "exact",
+        "ID83": "partial",
+        "SBS6": "exact",
+        "ID12": "exact",
+    }
+    assert {k: list(v) for k, v in meta["exact_for"].items()} == {"SBS96": ["B"], "ID83": ["B"]}
+
+
 def test_calls_on_missing_contigs_are_counted_without_context(cohort):
     report, adata = cohort
     x = np.asarray(adata.X, dtype=np.int64)
@@ -63,14 +75,7 @@ def test_calls_on_missing_contigs_are_counted_without_context(cohort):
     assert x[b, set_slice("SBS96")].sum() == x[b, set_slice("SBS6")].sum() == 20
     assert "unknown_contig" not in report.skips and report.missing_contigs == {"MT": 2}
     meta = adata.uns["nanog1"]
-    assert meta["channel_sets"] == {
-        "SBS96": "partial",
-        "DBS78": "exact",
-        "ID83": "partial",
-        "SBS6": "exact",
-        "ID12": "exact",
-    }
-    assert {k: list(v) for k, v in meta["exact_for"].items()} == {"SBS96": ["B"], "ID83": ["B"]}
+    assert_partial_for_b(meta)
     assert meta["without_context"] == {"contig_not_in_reference": {"MT": 2}}
     # fitting and the models take only the exact sets; fitting says why and what to do
     assert recorded_channel_sets(adata) == ["DBS78", "SBS6", "ID12"]
@@ -156,14 +161,7 @@ def test_cohort_merge_of_a_reference_free_part_keeps_the_referenced_samples_exac
     assert "SBS96 partial: exact for 1 of the merged samples" in " ".join(result.output.split())
     merged, part = read_cohort(tmp_path / "m.h5ad"), read_cohort(tmp_path / "ref.h5ad")
     meta = merged.uns["nanog1"]
-    assert meta["channel_sets"] == {
-        "SBS96": "partial",
-        "DBS78": "exact",
-        "ID83": "partial",
-        "SBS6": "exact",
-        "ID12": "exact",
-    }
-    assert {k: list(v) for k, v in meta["exact_for"].items()} == {"SBS96": ["B"], "ID83": ["B"]}
+    assert_partial_for_b(meta)
     x = np.asarray(merged.X, dtype=np.int64)
     b, f = merged.obs_names.get_loc("B"), merged.obs_names.get_loc("F")
     kept = np.asarray(part.X, dtype=np.int64)[0, set_slice("SBS96")]
