@@ -215,6 +215,28 @@ def test_lasso_on_the_map_lists_the_samples_inside(url, page, artifacts):
 
 
 @pytest.mark.slow
+def test_lasso_on_a_webgl_map_lists_the_samples_inside(url, page, tmp_path_factory, artifacts):
+    """From WEBGL_FROM points the map is WebGL, drawn at one canvas pixel per screen pixel (a lasso
+    redraws it on every mouse move): the lasso still lists exactly the samples inside it."""
+    from nanog1.dashboard.embedding_map import WEBGL_FROM
+
+    cohort = write_cohort(make_cohort(WEBGL_FROM + 500, seed=7),
+                          tmp_path_factory.mktemp("webgl_map") / "cohort.h5ad")
+    page.goto(f"{url}/embeddings?cohort={urllib.parse.quote(str(cohort))}")
+    plot = _map(page)
+    _settle(page)
+    assert set(plot.evaluate("g => g._fullData.map(t => t.type)")) == {"scattergl"}
+    assert plot.evaluate("g => g._context.plotGlPixelRatio") == 1
+    points = plot.evaluate(MAP_POINTS)
+    assert len(points) == WEBGL_FROM + 500
+    area = _lasso(page, plot, 0.0, 0.45)
+    listed = set(_listed_samples(page))
+    assert _inside(points, area, 3) <= listed <= _inside(points, area, -3), "lasso ≠ the samples inside it"
+    assert 0.1 * len(points) < len(listed) < len(points)
+    page.screenshot(path=str(artifacts / "embeddings_lasso_webgl.png"), full_page=True)
+
+
+@pytest.mark.slow
 def test_legend_click_hides_a_type_and_search_rings_a_sample(url, page, artifacts):
     plot = _open_map(page, url)
     before = plot.evaluate(MAP_POINTS)

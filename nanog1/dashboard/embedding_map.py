@@ -27,7 +27,11 @@ HOVER = ("sample", CANCER_TYPE, "predicted_type", "burden_SBS96")
 WEBGL_FROM = 2000
 
 #: Plotly options: the wheel zooms, double-click resets, no logo; the mode bar offers pan, lasso, box.
-CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset",
+#: WebGL draws at one canvas pixel per screen pixel (`plotGlPixelRatio`, Plotly's default 2): a lasso
+#: redraws the canvas on every mouse move, and a browser without a GPU (a VM, a remote desktop, headless
+#: Chromium) rasterises each redraw in software, where 4x the pixels made a 13,000-point lasso about twice
+#: as slow (BENCHMARKS.md, issue 29). On a high-DPI screen the 4-px markers are a little softer.
+CONFIG = {"scrollZoom": True, "displaylogo": False, "doubleClick": "reset", "plotGlPixelRatio": 1,
           "modeBarButtonsToRemove": ["autoScale2d", "toggleSpikelines", "hoverClosestGl2d"]}
 
 
