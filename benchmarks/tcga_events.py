@@ -39,6 +39,7 @@ from torch.nn import functional as F
 
 from nanog1.encoder import losses
 from nanog1.encoder.event_model import EventModel, EventModelConfig
+from nanog1.genomics.gene_bag import gene_bag, gene_pairs, top_genes
 
 FIELDS = ("channel", "gene", "consequence", "chrom", "bin", "vaf")
 SOURCES = ("mc3", "firehose")
@@ -66,12 +67,18 @@ def export(args) -> None:
             )
         cohorts[source] = ad.read_h5ad(path)
     vocab = ev.build_vocab([a.uns["tokens"] for a in cohorts.values()], {"gene": args.min_gene_tumours})
-    parts: dict[str, list] = {k: [] for k in ("ids", "lengths", "tumours", "label", "fold", "summary")}
+    keys = ("ids", "lengths", "tumours", "label", "fold", "summary", "pairs")
+    parts: dict[str, list] = {k: [] for k in keys}
+    first_row = 0
     for source, adata in cohorts.items():
         tok = adata.uns["tokens"]
         names = np.array([f"{source}|{t}" for t in adata.obs_names])
         keep = ev.cap_per_tumour(tok["offsets"], names, args.max_events)
-        ids = {k: v[keep] for k, v in ev.encode(tok, vocab).items()}
+        all_ids = ev.encode(tok, vocab)
+        rows, genes = gene_pairs(tok["offsets"], all_ids["gene"])  # every mutation, before the cap
+        parts["pairs"].append(np.stack([rows + first_row, genes], axis=1))
+        first_row += adata.n_obs
+        ids = {k: v[keep] for k, v in all_ids.items()}
         ev.check_ids(ids, vocab.sizes())
         rows = ev.tumour_index(tok)[keep]
         saved = pd.read_csv(
@@ -101,6 +108,7 @@ def export(args) -> None:
         fold=np.concatenate(parts["fold"]),
         summary=summary.to_numpy(np.float32),
         summary_names=np.array(summary.columns, dtype=str),
+        gene_pairs=np.concatenate(parts["pairs"]).astype(np.int64),  # (tumour row, gene id), all mutations
         vocab=np.array(json.dumps({"values": vocab.values})),
         max_events=np.array(args.max_events),
     )
@@ -124,14 +132,28 @@ class Tokens:
         self.summary = torch.from_numpy((s - s.mean(0)) / (s.std(0) + 1e-6)).to(device)
         self.vocab = json.loads(str(z["vocab"]))
         self.device = device
+        pairs = z["gene_pairs"] if "gene_pairs" in z.files else np.zeros((0, 2), dtype=np.int64)
+        self.pair_rows, self.pair_genes = pairs[:, 0], pairs[:, 1]
+
+    def with_gene_bag(self, train: np.ndarray, k: int) -> tuple[torch.Tensor, np.ndarray]:
+        """Summaries [N, S + k]: the standardised summary + every tumour's 0/1 gene bag over the k genes
+        mutated in most `train` tumours (chosen from those rows only; nanog1.genomics.gene_bag), and
+        the chosen gene ids."""
+        if not len(self.pair_rows):
+            raise SystemExit("this npz has no gene_pairs: re-run `export` to use --gene-bag")
+        chosen = top_genes(self.pair_rows, self.pair_genes, train, k)
+        bag = gene_bag(self.pair_rows, self.pair_genes, chosen, len(self.lengths))
+        return torch.cat([self.summary, torch.from_numpy(bag).to(self.device)], 1), chosen
 
     def sizes(self) -> dict[str, int]:
         """Embedding-table sizes (3 specials + values)."""
         return {k: 3 + len(v) for k, v in self.vocab["values"].items()}
 
-    def batch(self, rows: np.ndarray, max_len: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def batch(
+        self, rows: np.ndarray, max_len: int, summary: torch.Tensor | None = None
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Padded ids [B, L] (L = the batch's longest, at most max_len: a random window of longer ones)
-        and summaries [B, S]."""
+        and summaries [B, S] (rows of `summary`, default the npz's own)."""
         lens = np.minimum(self.lengths[rows], max_len)
         width = int(lens.max())
         starts = self.offsets[rows] + np.where(
@@ -144,7 +166,8 @@ class Tokens:
         flat = torch.from_numpy(np.where(valid, starts[:, None] + pos, 0)).to(self.device)
         valid_t = torch.from_numpy(valid).to(self.device)
         ids = {k: torch.where(valid_t, v[flat], 0) for k, v in self.ids.items()}
-        return ids, self.summary[torch.from_numpy(rows).to(self.device)]
+        summary = self.summary if summary is None else summary
+        return ids, summary[torch.from_numpy(rows).to(self.device)]
 
 
 def length_batches(lengths: np.ndarray, rows: np.ndarray, tokens: int, max_len: int, rng) -> list[np.ndarray]:
@@ -209,7 +232,8 @@ def model_config(args, data: Tokens, mixer: str, n_types: int) -> EventModelConf
     """The recipe's shape; mha_rank gets the rank whose parameter count is closest to SAVO's."""
     base = EventModelConfig(vocab_sizes=data.sizes(), n_summary=data.summary.shape[1], hidden=args.hidden,
                             layers=args.layers, rank=args.rank, heads=args.heads, mixer="savo",
-                            dropout=args.dropout, n_types=n_types, gene_top_k=args.gene_top_k)  # fmt: skip
+                            dropout=args.dropout, n_types=n_types, gene_top_k=args.gene_top_k,
+                            gene_bag=args.gene_bag if n_types else 0)  # fmt: skip
     if mixer == "savo":
         return base
     target = _n_params(base)
@@ -295,14 +319,17 @@ def jobs(args) -> list[dict]:
                         continue
                     if mixer not in args.mixers.split(","):
                         continue
+                    if init not in args.inits.split(","):
+                        continue
                     out.append({"source": source, "fold": fold, "mixer": mixer, "init": init,
-                                "frac": frac, "seed": seed})  # fmt: skip
+                                "frac": frac, "seed": seed, "gene_bag": args.gene_bag})  # fmt: skip
     return out
 
 
 def job_name(job: dict) -> str:
     """Row name in the typing table, e.g. events_savo_pretrained_p100_s0."""
-    return f"events_{job['mixer']}_{job['init']}_p{round(job['frac'] * 100)}_s{job['seed']}"
+    bag = f"_bag{job['gene_bag']}" if job.get("gene_bag") else ""
+    return f"events_{job['mixer']}_{job['init']}{bag}_p{round(job['frac'] * 100)}_s{job['seed']}"
 
 
 def stratified_subset(labels: np.ndarray, frac: float, rng) -> np.ndarray:
@@ -327,6 +354,9 @@ def run_job(args, data: Tokens, job: dict) -> None:
     test = rows_src[data.fold[rows_src] == job["fold"]]
     if job["frac"] < 1.0:
         train = train[stratified_subset(y_all[train], job["frac"], rng)]
+    summary, bag_genes = data.summary, np.zeros(0, dtype=np.int64)
+    if job.get("gene_bag"):  # genes chosen on this job's labelled training tumours only (validation part too)
+        summary, bag_genes = data.with_gene_bag(train, job["gene_bag"])
     val = train[stratified_subset(y_all[train], 0.1, rng)]
     train = np.setdiff1d(train, val)
     torch.manual_seed(job["seed"])
@@ -336,7 +366,8 @@ def run_job(args, data: Tokens, job: dict) -> None:
     if job["init"] == "pretrained":
         ckpt = torch.load(args.out / f"pretrained_{job['mixer']}.pt", map_location=device, weights_only=True)
         missing = model.load_state_dict(ckpt["state"], strict=False)
-        assert set(missing.missing_keys) <= {"type_head.weight", "type_head.bias"}, missing
+        new = {"type_head.weight", "type_head.bias", "gene_bag.weight", "gene_bag.bias"}  # fresh heads
+        assert set(missing.missing_keys) <= new, missing
     counts = np.bincount(y_all[train], minlength=len(classes)).astype(np.float64)
     weight = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32, device=device)
     weight = weight / weight.mean()
@@ -348,7 +379,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
         batches = length_batches(data.lengths, train, args.batch_tokens, args.max_len, rng)
         for i, b in enumerate(batches):
             set_lr(opt, args.ft_lr, (epoch + i / len(batches)) / epochs, warmup=0.1)
-            ids, summ = data.batch(b, args.max_len)
+            ids, summ = data.batch(b, args.max_len, summary)
             with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
                 logits = model.type_logits(ids, summ)
             loss = F.cross_entropy(logits.float(), torch.from_numpy(y_all[b]).to(device), weight=weight,
@@ -357,12 +388,12 @@ def run_job(args, data: Tokens, job: dict) -> None:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-        score = float((predict(args, model, data, val).argmax(1) == y_all[val]).mean())
+        score = float((predict(args, model, data, val, summary).argmax(1) == y_all[val]).mean())
         hist.append(score)
         if score > best:
             best, best_state = score, {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
-    proba = predict(args, model, data, test)
+    proba = predict(args, model, data, test, summary)
     work = args.out / job["source"]
     work.mkdir(parents=True, exist_ok=True)
     name, fold = job_name(job), job["fold"]
@@ -375,6 +406,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
         "rank": cfg.rank,
         "n_train": len(train),
         "test_top1": float((proba.argmax(1) == y_all[test]).mean()),
+        "gene_bag_genes": [data.vocab["values"]["gene"][g - 3] for g in bag_genes],
     }
     (work / f"part_{name}_f{fold}.json").write_text(json.dumps(info))
     print(f"{job['source']} fold {fold} {name}: test top1 {info['test_top1']:.3f} "
@@ -382,7 +414,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
 
 
 @torch.no_grad()
-def predict(args, model: EventModel, data: Tokens, rows: np.ndarray) -> np.ndarray:
+def predict(args, model: EventModel, data: Tokens, rows: np.ndarray, summary=None) -> np.ndarray:
     """Class probabilities [len(rows), n_types] in `rows` order (each tumour's first max_len tokens... all
     of a capped tumour's tokens up to --max-len)."""
     model.eval()
@@ -391,7 +423,7 @@ def predict(args, model: EventModel, data: Tokens, rows: np.ndarray) -> np.ndarr
     for chunk in np.array_split(order, max(1, math.ceil(len(rows) * args.max_len / args.batch_tokens / 4))):
         if len(chunk) == 0:
             continue
-        ids, summ = data.batch(rows[chunk], args.max_len)
+        ids, summ = data.batch(rows[chunk], args.max_len, summary)
         with torch.autocast(data.device.type, torch.bfloat16, enabled=data.device.type == "cuda"):
             logits = model.type_logits(ids, summ)
         out[chunk] = torch.softmax(logits.float(), -1).cpu().numpy()
@@ -468,6 +500,9 @@ def main() -> None:
     ap.add_argument("--mask-rate", type=float, default=0.15)
     ap.add_argument("--gene-top-k", type=int, default=256, help="masked-gene head: K commonest genes + other")
     ap.add_argument("--gene-weight-power", type=float, default=1.0, help="gene class weight = count^-power")
+    ap.add_argument("--gene-bag", type=int, default=0, help="fine-tuning: CLS gene bag over the K genes "
+                    "mutated in most training tumours of the fold (0 = none; see nanog1.genomics.gene_bag)")
+    ap.add_argument("--inits", default="pretrained,scratch", help="fine-tuning starts to run")
     ap.add_argument("--ft-lr", type=float, default=1e-3)
     ap.add_argument("--ft-epochs", type=int, default=12)
     ap.add_argument("--folds", type=int, default=5, help="fine-tune folds 0..N-1")

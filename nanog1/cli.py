@@ -406,7 +406,10 @@ def train(
     view: str = typer.Option(
         None, help="catalogue (one token per channel) | events (one token per mutation from "
         "uns['tokens']: class, gene, consequence, position, VAF; vocabularies built from this cohort, "
-        "saved with the model)"),
+        "saved with the model; length-bucketed batches of <= batch_tokens padded tokens)"),
+    gene_bag: int = typer.Option(
+        None, "--gene-bag", help="event view: the CLS token also reads a 0/1 bag of the K genes mutated in "
+        "most training-split tumours, over all of each tumour's mutations (default 300; 0 = none)"),
     epochs: int = typer.Option(None),
     hidden: int = typer.Option(None),
     layers: int = typer.Option(None),
@@ -436,7 +439,7 @@ def train(
 
     overrides = dict(task=task, mixer=mixer, view=view, epochs=epochs, hidden=hidden, layers=layers,
                      rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
-                     experiment=experiment, thin=thin, set_dropout=set_dropout)
+                     experiment=experiment, thin=thin, set_dropout=set_dropout, gene_bag=gene_bag)
     cfg = load_config(config, overrides)
     outcome = train_cohort(cohort, out, cfg, tracking_uri, resume, stop_after_epochs)
     if outcome.run_id:

@@ -77,6 +77,9 @@ def test_train_events_saves_its_vocabulary_and_evaluates_another_cohort(cohorts,
     assert {"TP53", "IDH1", "VHL"} <= set(vocab["gene"]) and "NEVERSEEN" not in vocab["gene"]
     assert "Missense_Mutation" in vocab["consequence"]
     assert model.embed.tables["gene"].num_embeddings == 3 + len(vocab["gene"])
+    bag = saved["encoder_config"]["gene_bag"]  # K = 300 > the genes here: all of the training part's
+    assert {"TP53", "IDH1", "VHL"} <= set(bag) <= set(vocab["gene"])
+    assert model.gene_bag.in_features == len(bag)
     client = mlflow.MlflowClient(tracking_uri=default_tracking_uri(run_dir))
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.params["view"] == "events"
@@ -116,6 +119,7 @@ def test_pretrain_beats_the_majority_class_then_finetune_from_it(cohorts, tmp_pa
     assert float(masked["channel"]) > float(majority["channel"]) + 0.05
     _, saved = load_model(pre / "model.pt")
     assert saved["encoder_config"]["n_types"] == 0 and saved["train_config"]["task"] == "pretrain"
+    assert saved["encoder_config"]["gene_bag"] == []  # a bag would show the masked events' genes
 
     tuned = runner.invoke(app, ["finetune", str(cohorts["other"]), "--from", str(pre), "--out",
                                 str(tmp_path / "runs" / "tuned"), "--epochs", "3"])  # fmt: skip
@@ -125,6 +129,7 @@ def test_pretrain_beats_the_majority_class_then_finetune_from_it(cohorts, tmp_pa
     pretrained_vocab = load_model(pre / "model.pt")[1]["encoder_config"]["event_vocab"]
     assert saved["encoder_config"]["event_vocab"] == pretrained_vocab  # carried over from pretraining
     assert model.type_head.out_features == 3
+    assert "TP53" in saved["encoder_config"]["gene_bag"]  # a fresh bag to classify, from its training part
 
 
 def test_event_view_on_a_cohort_without_tokens_is_a_clear_error(tmp_path):

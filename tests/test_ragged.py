@@ -127,6 +127,10 @@ def test_bucket_sampler_groups_similar_lengths_under_the_budget():
     assert sorted(map(sorted, sampler.batches())) == sorted(map(sorted, batches))
     with pytest.raises(ValueError, match="max_tokens"):
         LengthBucketSampler(lengths, max_tokens=0)
+    capped = LengthBucketSampler(lengths, max_tokens=10**6, padded=True, max_batch=3, seed=3).batches()
+    assert max(map(len, capped)) == 3 and sorted(i for b in capped for i in b) == list(range(len(lengths)))
+    with pytest.raises(ValueError, match="max_batch"):
+        LengthBucketSampler(lengths, max_tokens=9000, max_batch=0)
 
 
 _INTERPRET_SCRIPT = """

@@ -89,16 +89,19 @@ class LengthBucketSampler(Sampler[list[int]]):
     ``max_tokens``, and the batches come in random order each epoch. Cost is Σ lengths for packed
     batches (``padded=False``) or n · max length for padded ones. A sequence longer than the budget
     forms a batch alone. ``bucket=False`` skips the sort: batches of random composition under the
-    same budget (the plain loader, a baseline for what bucketing buys).
+    same budget (the plain loader, a baseline for what bucketing buys). ``max_batch`` also caps the
+    number of sequences in a batch (short sequences would otherwise make a few huge batches).
     """
 
     def __init__(self, lengths: Sequence[int], max_tokens: int, *, padded: bool = False,
-                 shuffle: bool = True, seed: int = 0, bucket: bool = True):
+                 shuffle: bool = True, seed: int = 0, bucket: bool = True, max_batch: int | None = None):
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        if max_batch is not None and max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.lengths = [int(n) for n in lengths]
         self.max_tokens, self.padded, self.shuffle = max_tokens, padded, shuffle
-        self.seed, self.epoch, self.bucket = seed, 0, bucket
+        self.seed, self.epoch, self.bucket, self.max_batch = seed, 0, bucket, max_batch
 
     def set_epoch(self, epoch: int) -> None:
         """Reseed the order (as DistributedSampler does)."""
@@ -118,7 +121,7 @@ class LengthBucketSampler(Sampler[list[int]]):
             n = self.lengths[i]
             longest = max(cost_len, n)
             cost = longest * (len(batch) + 1) if self.padded else total + n
-            if batch and cost > self.max_tokens:
+            if batch and (cost > self.max_tokens or len(batch) == (self.max_batch or -1)):
                 out.append(batch)
                 batch, cost_len, total = [], 0, 0
                 longest = n

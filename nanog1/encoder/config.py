@@ -52,6 +52,13 @@ class TrainConfig:
     # predicts the gene_top_k commonest genes + "other" (class-weighted), so it cannot win by the prior.
     min_gene_tumours: int = 3
     gene_top_k: int = 256
+    # Event view: training batches grouped by length (nanog1.core.ragged.LengthBucketSampler), each at most
+    # batch_tokens padded tokens (tumours x longest, after the max_events cap) and batch_size tumours, so a
+    # batch of 40-mutation exomes is not padded to one hypermutator's 2,048. 0: plain random batches.
+    batch_tokens: int = 16384
+    # Event view: the CLS token also reads a 0/1 gene bag over the gene_bag genes mutated in most training
+    # tumours, counted over all of each tumour's mutations (nanog1.genomics.gene_bag). 0 turns it off.
+    gene_bag: int = 300
     recon_weight: float = 0.5
     # Augmentation: each training sample thinned to a U(1 - thin, 1) share of its mutations (catalogue
     # counts binomially; events in the event view), a lower-coverage copy of the same tumour. On PCAWG
@@ -83,6 +90,9 @@ class TrainConfig:
             raise UserError(f"test_fraction must be in [0, 1 - val_fraction), got {self.test_fraction}")
         if not 0.0 <= self.thin < 1.0:
             raise UserError(f"thin must be in [0, 1), got {self.thin}")
+        for option in ("batch_tokens", "gene_bag"):
+            if getattr(self, option) < 0:
+                raise UserError(f"{option} must be >= 0 (0 turns it off), got {getattr(self, option)}")
         if not 0.0 <= self.set_dropout < 1.0:
             raise UserError(f"set_dropout must be in [0, 1), got {self.set_dropout}")
 

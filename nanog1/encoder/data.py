@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from nanog1.errors import UserError
 from nanog1.genomics import event_vocab as ev
+from nanog1.genomics.gene_bag import gene_bag, gene_pairs, top_genes
 from nanog1.schema import CANCER_TYPE, N_CHANNELS, SET_NAMES, SET_SIZES, TOKENS, channel_padding, row_tokens
 
 EVENT_FIELDS = ev.FIELDS
@@ -37,6 +38,8 @@ class CohortArrays:
     tokens: dict | None = None  # the cohort's uns['tokens'] (its own ids and string tables)
     event_ids: dict[str, np.ndarray] | None = None  # model ids per field + 'offsets' (`with_event_vocab`)
     event_vocab: ev.EventVocab | None = None  # the vocabulary those ids index
+    gene_bag: np.ndarray | None = None  # [n, K] 0/1 over a model's bag genes, all events (`with_gene_bag`)
+    gene_bag_genes: list[str] = field(default_factory=list)  # those K genes, in column order
 
     @property
     def n(self) -> int:
@@ -150,11 +153,33 @@ def with_event_vocab(arrays: CohortArrays, vocab: ev.EventVocab) -> CohortArrays
     return replace(arrays, event_ids=ids | {"offsets": offsets}, event_vocab=vocab)
 
 
+def bag_genes(arrays: CohortArrays, train_idx: np.ndarray, k: int) -> list[str]:
+    """The k genes mutated in most tumours of `train_idx` (nanog1.genomics.gene_bag: chosen from those
+    samples only, so a held-out sample never picks a bag gene)."""
+    rows, genes = gene_pairs(arrays.event_ids["offsets"], arrays.event_ids["gene"])
+    values = arrays.event_vocab.values["gene"]
+    return [values[g - ev.N_SPECIAL] for g in top_genes(rows, genes, np.asarray(train_idx), k)]
+
+
+def with_gene_bag(arrays: CohortArrays, genes: list[str]) -> CohortArrays:
+    """Each sample's 0/1 bag over `genes` (a model's bag, by name), every one of its events counted."""
+    ids = pd.Index(arrays.event_vocab.values["gene"]).get_indexer(genes)
+    if (ids < 0).any():
+        missing = np.asarray(genes)[ids < 0][:5]
+        raise UserError(f"gene-bag genes missing from the model's vocabulary: {', '.join(missing)}")
+    rows, found = gene_pairs(arrays.event_ids["offsets"], arrays.event_ids["gene"])
+    bag = gene_bag(rows, found, ids + ev.N_SPECIAL, arrays.n)
+    return replace(arrays, gene_bag=bag, gene_bag_genes=list(genes))
+
+
 def for_model(arrays: CohortArrays, encoder_config: dict) -> CohortArrays:
-    """Arrays as a saved model reads them: event ids in the model's own vocabulary (event view)."""
+    """Arrays as a saved model reads them: event ids in the model's own vocabulary (event view), and its
+    gene bag when it has one."""
     if encoder_config.get("view") != "events":
         return arrays
-    return with_event_vocab(arrays, ev.EventVocab(values=encoder_config["event_vocab"]))
+    arrays = with_event_vocab(arrays, ev.EventVocab(values=encoder_config["event_vocab"]))
+    genes = encoder_config.get("gene_bag") or []
+    return with_gene_bag(arrays, genes) if genes else arrays
 
 
 def keep_shares(n: int, thin: float) -> torch.Tensor | None:
@@ -242,6 +267,8 @@ class Collate:
             batch["set_padding"] = set_dropout_mask(len(ix), self.set_dropout)
         if self.view == "events":
             batch.update(self._events(ix, keep))
+            if self.a.gene_bag is not None:  # the whole tumour's genes (not thinned: not an event)
+                batch["gene_bag"] = torch.from_numpy(self.a.gene_bag[ix])
         return batch
 
     def _pick(self, n: int, keep: float | None = None) -> np.ndarray:

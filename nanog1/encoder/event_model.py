@@ -5,7 +5,10 @@ position bin, VAF bin; tables sized by the cohort's `EventVocab`, see nanog1.gen
 Ids outside a table raise (no modulo: two values never share a row). The CLS token starts from a
 linear map of the tumour's summary over all of its mutations (each measured channel set's shares and
 log burden, consequence shares; `event_vocab.summary_features`), so a tumour whose mutations were
-capped still carries its whole catalogue.
+capped still carries its whole catalogue. With `gene_bag` = K > 0 the CLS token also gets a linear map
+of the tumour's gene bag: 0/1 over the K genes mutated in most training tumours, over all of its
+mutations (nanog1.genomics.gene_bag states the rule): the whole tumour's gene content, which a window
+of tokens misses. The bag rides in the last K columns of the `summary` tensor the methods take.
 
 Heads: cancer type from the CLS state; masked-mutation pretraining predicts a masked token's class,
 consequence and gene (the `gene_top_k` commonest genes of a commonest-first vocabulary, or "other")
@@ -40,6 +43,7 @@ class EventModelConfig:
     dropout: float = 0.1
     n_types: int = 0
     gene_top_k: int = 256
+    gene_bag: int = 0  # K genes of the CLS gene bag (0: none); summary tensors carry n_summary + K columns
     packed: bool = True  # on CUDA, run the stack on the packed real tokens (ragged kernel), not the padding
 
     def stack_config(self) -> StackConfig:
@@ -91,6 +95,7 @@ class EventModel(nn.Module):
         self.embed = FieldEmbedding(cfg.vocab_sizes, h)
         self.cls = nn.Parameter(torch.randn(h) * 0.02)
         self.summary = nn.Linear(cfg.n_summary, h) if cfg.n_summary else None
+        self.gene_bag = nn.Linear(cfg.gene_bag, h) if cfg.gene_bag else None
         self.in_norm = nn.LayerNorm(h)
         self.stack = Stack(cfg.stack_config())
         self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types else None
@@ -107,14 +112,26 @@ class EventModel(nn.Module):
         x = self.embed(ids)
         b = x.shape[0]
         cls = self.cls.expand(b, -1)
-        if self.summary is not None and summary is not None:
-            cls = cls + self.summary(summary)
+        if summary is not None:
+            cls = cls + self._summary(summary)
         x = torch.cat([cls.unsqueeze(1).to(x.dtype), x], dim=1)
         padding = ids["channel"] == 0
         padding = torch.cat([torch.zeros_like(padding[:, :1]), padding], dim=1)
         if self.cfg.packed and x.is_cuda:
             return self.stack_packed(self.in_norm(x), padding)
         return self.stack(self.in_norm(x), padding_mask=padding)
+
+    def _summary(self, summary: torch.Tensor) -> torch.Tensor:
+        """CLS content [B, H] from the summary [B, n_summary (+ gene_bag)] columns."""
+        n, k = self.cfg.n_summary, self.cfg.gene_bag
+        if summary.shape[-1] != n + k:
+            raise ValueError(
+                f"summary has {summary.shape[-1]} columns; this model reads {n} + a gene bag of {k}"
+            )
+        out = self.summary(summary[:, :n]) if self.summary is not None else 0.0
+        if self.gene_bag is not None:
+            out = out + self.gene_bag(summary[:, n:])
+        return out
 
     def stack_packed(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         """The stack over the real tokens only, packed into one ragged row (nanog1.core.ragged), then

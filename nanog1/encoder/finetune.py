@@ -8,19 +8,25 @@ budget (epochs, batches, learning rate). Both are scored on the held-out part an
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
 
 from nanog1 import checkpoint as ckpt
 from nanog1.encoder.cohort_io import read
 from nanog1.encoder.config import TYPE_TASK, TrainConfig
 from nanog1.encoder.cv import train_val_split
-from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, cohort_arrays, for_model, require_types
+from nanog1.encoder.data import (
+    CohortArrays,
+    bag_genes,
+    cohort_arrays,
+    for_model,
+    require_types,
+    with_gene_bag,
+)
+from nanog1.encoder.distributed import DistInfo
 from nanog1.encoder.inference import predict
 from nanog1.encoder.loop import (
     MODEL,
@@ -28,7 +34,9 @@ from nanog1.encoder.loop import (
     load_model,
     loss_context,
     save_model,
+    set_epoch,
     train_epoch,
+    train_loader,
     write_json,
 )
 from nanog1.encoder.metrics import classification_metrics
@@ -88,14 +96,18 @@ def split_new_cohort(labels: np.ndarray, fcfg: FinetuneConfig) -> tuple[np.ndarr
     return tr, te
 
 
-def new_head_model(saved: dict, n_types: int, pretrained: bool, freeze_encoder: bool) -> MutationEncoder:
-    """The saved encoder shape with a fresh type head of `n_types`; pretrained weights when asked."""
-    ecfg = MutationEncoderConfig(**(saved["encoder_config"] | {"n_types": n_types, "exposure_sizes": {}}))
+def new_head_model(saved: dict, n_types: int, pretrained: bool, freeze_encoder: bool,
+                   gene_bag: list[str] | None = None) -> MutationEncoder:  # fmt: skip
+    """The saved encoder shape with a fresh type head of `n_types`; pretrained weights when asked.
+    `gene_bag`: genes of a fresh CLS gene bag (event view, for a pretrained model without one)."""
+    fresh = {"n_types": n_types, "exposure_sizes": {}} | ({"gene_bag": gene_bag} if gene_bag else {})
+    ecfg = MutationEncoderConfig(**(saved["encoder_config"] | fresh))
     model = MutationEncoder(ecfg)
     if pretrained:
         encoder = {k: v for k, v in saved["state_dict"].items() if not k.startswith(_HEADS)}
         missing, unexpected = model.load_state_dict(encoder, strict=False)
-        if unexpected or any(not k.startswith(_HEADS) for k in missing):
+        new = _HEADS + (("gene_bag.",) if gene_bag else ())
+        if unexpected or any(not k.startswith(new) for k in missing):
             raise ValueError(f"pretrained weights do not fit the encoder: {unexpected or missing}")
         torch.nn.init.zeros_(model.type_head.weight)  # a new head starts neutral on pretrained features
         torch.nn.init.zeros_(model.type_head.bias)
@@ -134,15 +146,8 @@ def train_with_budget(
     """
     ckpt.seed_everything(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(
-        IndexDataset(train_idx),
-        batch_size=cfg.batch_size,
-        sampler=RandomSampler(IndexDataset(train_idx), generator=gen),
-        collate_fn=Collate(
-            arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin, set_dropout=cfg.set_dropout
-        ),
-    )
-    total = math.ceil(len(train_idx) / cfg.batch_size) * cfg.epochs
+    loader = train_loader(arrays, train_idx, cfg, DistInfo(), gen, loader_generator=False)
+    total = len(loader) * cfg.epochs
     opt = torch.optim.AdamW(_lr_groups(model, cfg.lr, cfg.weight_decay, lr_scales), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: warmup_cosine(s, int(cfg.warmup_frac * total), total)
@@ -150,6 +155,7 @@ def train_with_budget(
     ctx = loss_context(cfg, arrays, train_idx, device)
     history = []
     for epoch in range(cfg.epochs):
+        set_epoch(loader, epoch)
         row = train_epoch(model, loader, opt, sched, ctx, cfg, device)
         history.append({"epoch": epoch, "train_loss": row["train_loss"]})
     return history
@@ -185,6 +191,7 @@ def finetune_cohort(
     arrays = for_model(arrays, saved["encoder_config"])  # event view: the pretrained run's vocabulary
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs hold what the run needs
     tr, te = split_new_cohort(arrays.labels, fcfg)
+    arrays = _fresh_gene_bag(saved["encoder_config"], cfg, arrays, tr)
     tracker = Tracker(
         tracking_uri or default_tracking_uri(out),
         fcfg.experiment or experiment_name(cohort, "finetune"),
@@ -229,6 +236,15 @@ def finetune_cohort(
     return FinetuneOutcome(run_id, outcome.finetuned, outcome.scratch)
 
 
+def _fresh_gene_bag(saved_config: dict, cfg: TrainConfig, arrays: CohortArrays, tr: np.ndarray
+                    ) -> CohortArrays:  # fmt: skip
+    """Event view: a model pretrained without a gene bag (masked-event pretraining has none) gets a fresh
+    one for classifying, over the cfg.gene_bag genes mutated in most of the fine-tuning training part."""
+    if saved_config.get("view") != "events" or saved_config.get("gene_bag") or not cfg.gene_bag:
+        return arrays
+    return with_gene_bag(arrays, bag_genes(arrays, tr, cfg.gene_bag))
+
+
 def _compare(saved, arrays, cfg, fcfg, tr, te, device, tracker) -> tuple[FinetuneOutcome, FitResult]:
     """Train the fine-tuned and the scratch model with one budget; score both on the held-out part."""
     tracker.log_params(
@@ -246,7 +262,8 @@ def _compare(saved, arrays, cfg, fcfg, tr, te, device, tracker) -> tuple[Finetun
     for name, pretrained in (("finetuned", True), ("scratch", False)):
         torch.manual_seed(cfg.seed)
         freeze = fcfg.freeze_encoder and pretrained
-        model = new_head_model(saved, len(arrays.classes), pretrained, freeze).to(device)
+        fresh_bag = [] if saved["encoder_config"].get("gene_bag") else arrays.gene_bag_genes
+        model = new_head_model(saved, len(arrays.classes), pretrained, freeze, fresh_bag).to(device)
         scales = (fcfg.head_lr_scale, fcfg.encoder_lr_scale) if pretrained else (1.0, 1.0)
         for row in train_with_budget(model, arrays, cfg, tr, device, scales):
             tracker.log_metrics({f"{name}_train_loss": row["train_loss"]}, step=row["epoch"])

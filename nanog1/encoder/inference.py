@@ -60,7 +60,8 @@ def batch_loss(
     pretrain = ctx.task in ("pretrain", "multitask")
     token_mask = losses.draw_token_mask(padding, ctx.mask_fraction) if pretrain else None
     out = model(
-        counts=batch["counts"], padding_mask=padding, token_mask=token_mask, events=batch.get("events")
+        counts=batch["counts"], padding_mask=padding, token_mask=token_mask, events=batch.get("events"),
+        gene_bag=batch.get("gene_bag"),
     )
     parts: dict[str, torch.Tensor] = {}
     if ctx.task in TYPE_TASKS:
@@ -114,7 +115,8 @@ def predict(
     for batch in _eval_batches(arrays, indices, ctx, batch_size, max_events):
         batch = to_device(batch, device)
         with autocast(device, amp):
-            out = model(counts=batch["counts"], padding_mask=_padding(batch, ctx), events=batch.get("events"))
+            out = model(counts=batch["counts"], padding_mask=_padding(batch, ctx), events=batch.get("events"),
+                        gene_bag=batch.get("gene_bag"))  # fmt: skip
         emb.append(out.embedding.float().cpu())
         if out.type_logits is not None:
             proba.append(torch.softmax(out.type_logits.float(), -1).cpu())
@@ -163,7 +165,7 @@ def masked_accuracy(
         batch = to_device(batch, device)
         with autocast(device, amp):
             out = model(counts=batch["counts"], padding_mask=batch["event_padding"], token_mask=mask,
-                        events=batch["events"])  # fmt: skip
+                        events=batch["events"], gene_bag=batch.get("gene_bag"))  # fmt: skip
         targets = losses.masked_targets(batch["events"], mask, ctx.gene_top_k)
         for k in losses.MASKED_HEADS:
             hits[k].append((out.masked_logits[k].argmax(-1) == targets[k]).cpu())

@@ -11,7 +11,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +20,17 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from nanog1 import checkpoint as ckpt
+from nanog1.core.ragged import LengthBucketSampler
 from nanog1.encoder.config import TYPE_TASKS, TrainConfig
-from nanog1.encoder.data import CohortArrays, Collate, IndexDataset, require_types, with_event_vocab
+from nanog1.encoder.data import (
+    CohortArrays,
+    Collate,
+    IndexDataset,
+    bag_genes,
+    require_types,
+    with_event_vocab,
+    with_gene_bag,
+)
 from nanog1.encoder.distributed import DistInfo
 from nanog1.encoder.inference import (
     LossContext,
@@ -58,6 +67,7 @@ class FitResult:
     metrics: dict[str, float]
     history: list[dict] = field(default_factory=list)
     best_epoch: int = -1
+    arrays: CohortArrays | None = None  # the samples as this model reads them (event ids, gene bag)
 
 
 def encoder_config(cfg: TrainConfig, arrays: CohortArrays) -> MutationEncoderConfig:
@@ -89,7 +99,20 @@ def _event_fields(cfg: TrainConfig, arrays: CohortArrays) -> dict:
         return {}
     if arrays.event_vocab is None:
         raise UserError("the event view needs uns['tokens'] in the cohort (ingest it from VCF/MAF files)")
-    return {"event_vocab": arrays.event_vocab.values, "gene_top_k": cfg.gene_top_k}
+    genes = list(arrays.gene_bag_genes)
+    return {"event_vocab": arrays.event_vocab.values, "gene_top_k": cfg.gene_top_k, "gene_bag": genes}
+
+
+#: Tasks whose event-view model gets no gene bag: a masked event's gene would be visible in the bag.
+_NO_BAG_TASKS = ("pretrain", "multitask")
+
+
+def prepare_gene_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray) -> CohortArrays:
+    """Event view, cfg.gene_bag = K > 0, a task without masked events: every sample's 0/1 bag over the K
+    genes mutated in most `train_idx` samples (chosen from those only; nanog1.genomics.gene_bag)."""
+    if cfg.view != "events" or not cfg.gene_bag or cfg.task in _NO_BAG_TASKS:
+        return replace(arrays, gene_bag=None, gene_bag_genes=[])
+    return with_gene_bag(arrays, bag_genes(arrays, train_idx, cfg.gene_bag))
 
 
 def prepare_events(cfg: TrainConfig, arrays: CohortArrays) -> CohortArrays:
@@ -164,21 +187,38 @@ def wrap_ddp(model: torch.nn.Module) -> DDP:
     return DDP(model, find_unused_parameters=True)
 
 
-def _loader(arrays, train_idx, cfg: TrainConfig, dist_info: DistInfo, generator) -> DataLoader:
+def train_loader(
+    arrays: CohortArrays, train_idx: np.ndarray, cfg: TrainConfig, dist_info: DistInfo, generator,
+    loader_generator: bool = True,
+) -> DataLoader:
+    """Training batches. Event view on one process with cfg.batch_tokens: length-bucketed batches
+    (LengthBucketSampler: <= batch_tokens padded tokens, <= batch_size tumours, seeded by cfg.seed and
+    the epoch, see `set_epoch`); otherwise batch_size samples drawn at random by `generator`
+    (DistributedSampler under DDP), which also seeds the loader itself when `loader_generator` (the
+    training loop checkpoints it; fine-tuning leaves the loader on the global RNG, as it always did).
+    The sampler yields positions into `train_idx`; the dataset maps them to samples."""
     ds = IndexDataset(train_idx)
+    collate = Collate(arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin,
+                      set_dropout=cfg.set_dropout)  # fmt: skip
+    if cfg.view == "events" and cfg.batch_tokens > 0 and not dist_info.distributed:
+        off = arrays.event_ids["offsets"]
+        lengths = np.minimum(off[train_idx + 1] - off[train_idx], cfg.max_events).clip(min=1)
+        sampler = LengthBucketSampler(lengths, cfg.batch_tokens, padded=True, seed=cfg.seed,
+                                      max_batch=cfg.batch_size)  # fmt: skip
+        return DataLoader(ds, batch_sampler=sampler, collate_fn=collate)
     if dist_info.distributed:
         sampler = DistributedSampler(ds, dist_info.world_size, dist_info.rank, shuffle=True, seed=cfg.seed)
     else:
         sampler = RandomSampler(ds, generator=generator)
-    return DataLoader(
-        ds,
-        batch_size=cfg.batch_size,
-        sampler=sampler,
-        generator=generator,
-        collate_fn=Collate(
-            arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin, set_dropout=cfg.set_dropout
-        ),
-    )
+    return DataLoader(ds, batch_size=cfg.batch_size, sampler=sampler, collate_fn=collate,
+                      generator=generator if loader_generator else None)  # fmt: skip
+
+
+def set_epoch(loader: DataLoader, epoch: int) -> None:
+    """Reseed an epoch-seeded sampler (length buckets, DDP) so a resumed run draws the same batches."""
+    for sampler in (loader.batch_sampler, loader.sampler):
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
 
 
 def train_epoch(model, loader, opt, sched, ctx, cfg: TrainConfig, device, desc: str | None = None
@@ -292,25 +332,24 @@ def fit(
     Event view: arrays without event ids get a vocabulary from their own tokens (`prepare_events`)."""
     if cfg.view == "events" and arrays.event_vocab is None:
         arrays = prepare_events(cfg, arrays)
+    arrays = prepare_gene_bag(cfg, arrays, train_idx)
     dist_info = dist_info or DistInfo()
     device, run_dir = dist_info.device, Path(run_dir)
     ckpt.seed_everything(cfg.seed)
     ecfg = encoder_config(cfg, arrays)
     model = MutationEncoder(ecfg).to(device)
     loader_gen = torch.Generator().manual_seed(cfg.seed)
-    steps_per_epoch = math.ceil(len(train_idx) / dist_info.world_size / cfg.batch_size)
-    total = steps_per_epoch * cfg.epochs
+    loader = train_loader(arrays, train_idx, cfg, dist_info, loader_gen)
+    total = len(loader) * cfg.epochs
     opt, sched = build_optimizer(model, cfg.lr, cfg.weight_decay, int(cfg.warmup_frac * total), total)
     ctx = loss_context(cfg, arrays, train_idx, device)
     st = _State(mlflow_run_id=mlflow_run_id)
     if resume and (run_dir / CHECKPOINT).exists():
         st = _restore(run_dir / CHECKPOINT, model, opt, sched, loader_gen, device, cfg)
     net = wrap_ddp(model) if dist_info.distributed else model
-    loader = _loader(arrays, train_idx, cfg, dist_info, loader_gen)
     while st.epoch + 1 < cfg.epochs and st.bad_epochs < cfg.patience:
         epoch = st.epoch + 1
-        if dist_info.distributed:
-            loader.sampler.set_epoch(epoch)
+        set_epoch(loader, epoch)
         t0 = time.perf_counter()
         desc = f"epoch {epoch + 1}/{cfg.epochs}" if dist_info.is_main else None
         row = train_epoch(net, loader, opt, sched, ctx, cfg, device, desc)
@@ -335,9 +374,8 @@ def fit(
         "epochs_run": st.epoch + 1,
         "n_params": count_parameters(model),
     }
-    return FitResult(
-        model=model, encoder_config=ecfg, metrics=metrics, history=st.history, best_epoch=st.best_epoch
-    )
+    return FitResult(model=model, encoder_config=ecfg, metrics=metrics, history=st.history,
+                     best_epoch=st.best_epoch, arrays=arrays)  # fmt: skip
 
 
 def _update_best(st: _State, model, row: dict, task: str) -> None:

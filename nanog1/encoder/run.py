@@ -78,6 +78,7 @@ def _fold_fit(arrays, cfg, run_dir, train_idx, test_idx, dist_info, resume, log,
     fold_dir = Path(run_dir)
     fold_dir.mkdir(parents=True, exist_ok=True)
     result = fit(arrays, cfg, fold_dir, tr, val, dist_info, resume, log, stop, run_id)
+    arrays = result.arrays  # as the model reads them (its gene bag)
     if dist_info.is_main:
         save_model(fold_dir / MODEL, result, arrays, cfg, {})
     ctx = loss_context(cfg, arrays, tr, dist_info.device)
@@ -216,6 +217,7 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
         tr, val, test = train_val_test_split(arrays.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
         roles = split_roles(arrays.n, tr, val, test)
         result = fit(arrays, cfg, run_dir, tr, val, dist_info, resume, _epoch_logger(tracker), stop, run_id)
+        arrays = result.arrays  # as the model reads them (its gene bag)
         metrics = dict(result.metrics)
         ctx = loss_context(cfg, arrays, tr, dist_info.device)
         pred = predict(
