@@ -275,6 +275,34 @@ def test_map_draws_one_trace_per_type_greys_uncertain_and_rings_the_found_sample
     assert embedding_map.map_figure(many, "cancer_type", False).data[0].type == "scattergl"
 
 
+def test_map_draws_a_kept_selection_selected():
+    points = pd.DataFrame({"sample": [f"s{i}" for i in range(6)], "x": np.arange(6.0), "y": np.arange(6.0),
+                           "cancer_type": ["A", "B", "uncertain"] * 2})
+    fig = embedding_map.map_figure(points, "cancer_type", False, highlight="s0", selected=("s4", "s1", "s3"))
+    assert [list(t.selectedpoints) for t in fig.data[:3]] == [[1], [0, 1], []]  # s3; s1, s4; none
+    assert fig.data[3].selectedpoints is None  # the ring
+    assert all(t.selectedpoints is None for t in embedding_map.map_figure(points, "cancer_type", False).data)
+    (one,) = embedding_map.map_figure(points.assign(v=np.arange(6.0)), "v", True, selected=("s5", "s2")).data
+    assert list(one.selectedpoints) == [2, 5]
+
+
+def test_carried_selection_survives_a_new_map_until_replaced_or_cleared():
+    memory: dict = {}
+    pca, coloured = ("cohort", "PCA", 15, "cancer_type", None), ("cohort", "PCA", 15, "predicted_type", None)
+    assert embedding_map.carried_selection(memory, pca, []) == ([], ())
+    assert embedding_map.carried_selection(memory, pca, ["b", "a"]) == (["b", "a"], ())  # a lasso
+    # the colour changes: the old chart's selection is kept, in its order, and drawn on the new map
+    assert embedding_map.carried_selection(memory, coloured, ["b", "a"]) == (["b", "a"], ("b", "a"))
+    assert embedding_map.carried_selection(memory, coloured, []) == (["b", "a"], ("b", "a"))  # other reruns
+    # a lasso on the new map lists its samples; the kept ones stay in the figure (same chart, same id)
+    assert embedding_map.carried_selection(memory, coloured, ["c"]) == (["c"], ("b", "a"))
+    assert embedding_map.carried_selection(memory, coloured, []) == ([], ())  # a deselect clears both
+    assert embedding_map.carried_selection(memory, pca, []) == ([], ())
+    embedding_map.carried_selection(memory, pca, ["d"])
+    other = ("another cohort", "PCA", 15, "cancer_type", None)
+    assert embedding_map.carried_selection(memory, other, ["d"]) == ([], ())  # names of another cohort
+
+
 def test_selection_reads_sample_names_once_in_order():
     points = [{"customdata": ["s3", "A"]}, {"customdata": ["s1", "B"]}, {"customdata": ["s3"]}, {"x": 1}]
     assert embedding_map.selected_samples({"points": points}) == ["s3", "s1"]

@@ -271,6 +271,39 @@ def _choose(page, label: str, option: str) -> None:
     _settle(page)
 
 
+def _drawn_selected(page) -> set[str]:
+    """Samples the map draws selected (Plotly's selectedpoints of every trace shown)."""
+    return set(_map(page).evaluate("g => g._fullData.filter(t => t.visible === true && t.customdata)"
+                                   ".flatMap(t => (t.selectedpoints || []).map(i => t.customdata[i][0]))"))
+
+
+@pytest.mark.slow
+def test_lasso_survives_a_colour_change_and_a_search(url, page):
+    plot = _open_map(page, url)
+    _lasso(page, plot, 0.0, 0.5)
+    listed = _listed_samples(page)
+    assert listed and _drawn_selected(page) == set(listed)
+    _choose(page, "Colour by", "predicted_type")  # a new figure: Streamlit draws a new chart
+    assert _map(page).evaluate("g => g._fullLayout.legend.title.text").startswith("predicted_type:")
+    assert _listed_samples(page) == listed and _drawn_selected(page) == set(listed)
+    field = page.get_by_role("textbox", name="Search samples")
+    field.fill("SA00009")
+    field.press("Enter")
+    page.wait_for_timeout(100)
+    _settle(page)
+    _map(page).locator("g.textpoint text", has_text="SA00009").wait_for()
+    assert _listed_samples(page) == listed and _drawn_selected(page) == set(listed)
+    page.get_by_role("button", name="Clear the selection").click()
+    page.wait_for_timeout(100)
+    _settle(page)
+    assert not page.get_by_role("heading", name=re.compile(r"samples selected$")).count()
+    assert not _drawn_selected(page)
+    # a lasso after a kept selection lists its own samples
+    _lasso(page, _map(page), 0.0, 0.3)
+    fewer = _listed_samples(page)
+    assert fewer and set(fewer) < set(listed)
+
+
 def _set_store(page, uri: str, readable: bool = True) -> None:
     field = page.get_by_role("textbox", name="MLflow tracking URI")
     field.fill(uri)

@@ -7,6 +7,9 @@ The wheel zooms, a drag pans, a click on a point picks that sample, and the mode
 tools select regions that come back to the page (Streamlit's `on_select`) as a list of samples;
 Streamlit lets clicks pick points only while the drag pans, so panning is the starting tool.
 "uncertain" and "unknown" are grey (`charts.category_colours`); a searched sample is ringed and named.
+Streamlit draws a new chart whenever the figure changes (its element id hashes the figure), which would
+drop a lasso on every colour change or search: `carried_selection` keeps the listed samples instead, and
+the new map shows them selected (`selectedpoints`).
 """
 
 from __future__ import annotations
@@ -42,13 +45,20 @@ def _hover(points: pd.DataFrame, colour: str) -> tuple[np.ndarray, str]:
     return points[cols].astype(str).to_numpy(), template
 
 
+def _selected(part: pd.DataFrame, selected: tuple[str, ...]) -> list[int] | None:
+    """Positions of the `selected` samples in one trace (None: no selection, every point plain)."""
+    return np.flatnonzero(part["sample"].isin(selected)).tolist() if selected else None
+
+
 def map_figure(points: pd.DataFrame, colour: str, quantitative: bool, highlight: str | None = None,
-               axis_titles: tuple[str, str] = ("component 1", "component 2"), height: int = 600) -> go.Figure:
+               axis_titles: tuple[str, str] = ("component 1", "component 2"), height: int = 600,
+               selected: tuple[str, ...] = ()) -> go.Figure:
     """Scatter of projected samples (`points`: sample, x, y and the `colour` column).
 
     Categorical colours make one trace per category (legend order = `category_colours` order, greys
     last); a quantitative colour is one trace with a viridis colour bar. Every point's customdata
-    starts with its sample name, which is what a selection reads back.
+    starts with its sample name, which is what a selection reads back. `selected` samples are drawn
+    selected (the others dimmed), as after a lasso.
     """
     size = 7 if len(points) < WEBGL_FROM else 4
     scatter = go.Scattergl if len(points) >= WEBGL_FROM else go.Scatter
@@ -57,7 +67,7 @@ def map_figure(points: pd.DataFrame, colour: str, quantitative: bool, highlight:
         data, template = _hover(points, colour)
         fig.add_trace(scatter(
             x=points["x"], y=points["y"], mode="markers", name=colour, customdata=data,
-            hovertemplate=template, showlegend=False,
+            hovertemplate=template, showlegend=False, selectedpoints=_selected(points, selected),
             marker={"size": size, "color": points[colour].astype(float), "colorscale": "Viridis",
                     "colorbar": {"title": {"text": colour}}, "opacity": 0.85}))
     else:
@@ -67,7 +77,7 @@ def map_figure(points: pd.DataFrame, colour: str, quantitative: bool, highlight:
             data, template = _hover(part, colour)
             fig.add_trace(scatter(
                 x=part["x"], y=part["y"], mode="markers", name=f"{name} ({len(part):,})", legendgroup=name,
-                customdata=data, hovertemplate=template,
+                customdata=data, hovertemplate=template, selectedpoints=_selected(part, selected),
                 marker={"size": size, "color": hex_colour, "opacity": 0.85}))
     ring = points[points["sample"] == highlight] if highlight else points.iloc[:0]
     if len(ring):
@@ -90,3 +100,25 @@ def selected_samples(selection: dict | None) -> list[str]:
     points = (selection or {}).get("points", [])
     names = [p["customdata"][0] for p in points if p.get("customdata")]
     return list(dict.fromkeys(names))
+
+
+def carried_selection(memory: dict, view: tuple, live: list[str]) -> tuple[list[str], tuple[str, ...]]:
+    """The samples to list, and those the map must draw selected, across rebuilds of the map.
+
+    `view` names the map drawn (cohort first, then projection, colour, found sample); `live` is the chart's
+    selection as the run starts (the session state of the chart drawn last). When the view changes,
+    Streamlit starts a new chart with no selection (`live` was the old chart's), so the samples listed
+    so far are kept (same cohort only) and drawn selected on the new map; a lasso on it replaces them.
+    A live selection emptied on the same map (a deselect) clears the kept one too.
+    `memory` (the page's session state) holds: view, kept, listed, live.
+    """
+    if memory.get("view") != view:
+        same_cohort = bool(memory.get("view")) and memory["view"][0] == view[0]
+        memory.update(view=view, kept=tuple(memory.get("listed", ())) if same_cohort else (), live=False)
+        live = []
+    elif memory.get("live") and not live:
+        memory["kept"] = ()
+    memory["live"] = bool(live)
+    listed = live or list(memory["kept"])
+    memory["listed"] = listed
+    return listed, memory["kept"]

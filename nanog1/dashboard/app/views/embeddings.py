@@ -26,10 +26,12 @@ def coordinates(_x: np.ndarray, key: tuple, config: ProjectionConfig) -> tuple[n
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def map_figure(key: tuple, method: str, n_neighbors: int, colour_by: str, highlight: str | None,
-               _points: pd.DataFrame, _quantitative: bool, _titles: tuple[str, str]):
-    """The map, built once per cohort version, projection, colour and found sample: building 13,000
-    points into Plotly traces takes about half a second, and a lasso or a click reruns the page."""
-    return embedding_map.map_figure(_points, colour_by, _quantitative, highlight, _titles)
+               selected: tuple[str, ...], _points: pd.DataFrame, _quantitative: bool,
+               _titles: tuple[str, str]):
+    """The map, built once per cohort version, projection, colour, found sample and kept selection:
+    building 13,000 points into Plotly traces takes about half a second, and a lasso or a click reruns
+    the page."""
+    return embedding_map.map_figure(_points, colour_by, _quantitative, highlight, _titles, selected=selected)
 
 
 st.title("Embeddings")
@@ -74,19 +76,29 @@ st.caption(f"{method} of {x.shape[1]}-dimensional embeddings of {len(points):,} 
            "pan · lasso or box tool (bar above the map): list the samples inside · double-click: reset the "
            "view · click a point: open its Sample page · click a legend entry: hide that type "
            "(double-click: show it alone).")
-figure = map_figure(cohort_key(cfg), method, n_neighbors, colour_by, highlight, points, quantitative, titles)
+# A new colour, search or projection draws a new chart (Streamlit has no selection for it): the samples
+# listed so far stay listed and drawn selected until a new lasso, a deselect or "Clear the selection".
+view = (cohort_key(cfg), method, n_neighbors, colour_by, highlight)
+memory = st.session_state.setdefault("emb_selection", {})
+live = embedding_map.selected_samples(st.session_state.get("emb_chart", {}).get("selection"))
+chosen_names, kept = embedding_map.carried_selection(memory, view, live)
+figure = map_figure(view[0], method, n_neighbors, colour_by, highlight, kept, points, quantitative, titles)
 event = st.plotly_chart(figure, on_select="rerun", selection_mode=("points", "lasso", "box"), key="emb_chart",
                         config=embedding_map.CONFIG, width="stretch")
 selection = event.selection if event is not None else {}
-chosen_names = embedding_map.selected_samples(selection)
-if chosen_names and not (selection.get("lasso") or selection.get("box")):
-    open_sample(chosen_names[0])  # a click on one point
+clicked = embedding_map.selected_samples(selection)
+if clicked and not (selection.get("lasso") or selection.get("box")):
+    open_sample(clicked[0])  # a click on one point
 if highlight and st.button(f"Open {highlight}'s Sample page"):
     open_sample(str(highlight))
 
 if chosen_names:
     inside = points.loc[chosen_names]
     st.subheader(f"{len(inside):,} samples selected")
+    if not clicked:
+        st.caption("Kept from the map before the last colour, search or projection change: a new lasso "
+                   "replaces it.")
+        st.button("Clear the selection", key="emb_clear", on_click=memory.update, kwargs={"kept": ()})
     st.caption(", ".join(f"{t}: {n}" for t, n in inside[CANCER_TYPE].value_counts().items()))
     shown = [c for c in ("sample", CANCER_TYPE, "predicted_type", "burden_SBS96") if c in inside]
     chosen = st.dataframe(inside[shown], hide_index=True, on_select="rerun", selection_mode="single-row",
