@@ -12,9 +12,17 @@ cut short still returns what it finished:
     python benchmarks/pcawg_ship_jobs.py --npz ship.npz --out DIR --gpu-workers 8 --gb-workers 7 \\
         --hidden 64 --rank 16 --epochs 40 --thin 0.5 --set-dropout 0.3
 
-Out: `ship_results.npz` (per job: calibrated-later probabilities of val and test genomes, NaN
-elsewhere; test probabilities with indels / DBS masked as unmeasured; GB test probabilities),
-`ship_info.json` (per-job seconds, epochs, validation history) and `model_final.pt` (weights-only).
+`--seeds N` trains every job with seeds 0..N-1 (the members of an ensemble; `--loso-seeds M` for
+the 31 leave-one-study-out jobs). Jobs start in order of need: every seed of the final model, CV and
+12-project jobs seed by seed, then leave-one-study-out seed by seed, so a `--budget-s` cut drops the
+least needed ones.
+
+Out: `ship_results.npz` and `ship_results_loso.npz` (per job and seed, keys `JOB__sSEED__ARRAY`:
+probabilities of its val and test genomes, NaN elsewhere, in the full view and with indels / DBS
+masked as unmeasured (the test-time views an ensemble may average; chosen later on the val genomes),
+the test genomes also without a reference; gradient boosting's test probabilities as `JOB__gb`),
+`ship_info.json` (per-job seconds, epochs, validation history) and `models_final.pt` (weights-only:
+{seed: encoder config + state dict}).
 """
 
 from __future__ import annotations
@@ -33,10 +41,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 TRAIN, VAL, TEST = 0, 1, 2  # as pcawg_shipped.TRAIN / VAL / TEST (that module needs anndata)
+#: Masked views scored on validation genomes too (candidates for test-time view averaging).
+VIEWS = ("no_indels", "no_dbs")
 
 
-def _gpu_job(npz: str, name: str, recipe: dict, out: str) -> dict:
-    """Train one job's encoder; probabilities of its val + test genomes (and masked test variants)."""
+def _gpu_job(npz: str, name: str, recipe: dict, seed: int, deadline: float = float("inf")) -> dict | None:
+    """Train one job's encoder with `seed`; probabilities of its val + test genomes in every view.
+    None when it would start after `deadline` (time.time(); the pool's queued calls cannot be cancelled)."""
+    if time.time() > deadline:
+        return None
     import torch
     from pcawg_device import MASKS, Recipe, load_npz, predict_all, set_padding, train_fold
 
@@ -46,26 +59,25 @@ def _gpu_job(npz: str, name: str, recipe: dict, out: str) -> dict:
     roles = data[f"roles_{name}"]
     train, val, test = (np.flatnonzero(roles == r) for r in (TRAIN, VAL, TEST))
     t0 = time.perf_counter()
-    model, history = train_fold(data, train, val, Recipe(**recipe), device=device, log=lambda *_: None)
+    model, history = train_fold(data, train, val, Recipe(**(recipe | {"seed": seed})), device=device,
+                                log=lambda *_: None)
     seconds = time.perf_counter() - t0
     n, k = len(roles), len(data["classes"])
     res = {"proba": np.full((n, k), np.nan, dtype=np.float32)}
     shown = np.concatenate([val, test])
     res["proba"][shown] = predict_all(model, data, shown)[0]
-    if len(test):
-        for mask in MASKS:
+    for mask in MASKS:
+        rows = shown if mask in VIEWS else test
+        if len(rows):
             res[f"proba_{mask}"] = np.full((n, k), np.nan, dtype=np.float32)
-            res[f"proba_{mask}"][test] = predict_all(model, data, test, padding=set_padding(mask))[0]
+            res[f"proba_{mask}"][rows] = predict_all(model, data, rows, padding=set_padding(mask))[0]
     if name == "final":
-        torch.save(
-            {"encoder_config": model.cfg.to_dict(),
-             "state_dict": {p: t.cpu() for p, t in model.state_dict().items()}},
-            Path(out) / "model_final.pt",
-        )
+        res["weights"] = {"encoder_config": model.cfg.to_dict(),
+                          "state_dict": {p: t.cpu() for p, t in model.state_dict().items()}}
     best = int(np.argmax([h["val_macro_f1"] for h in history]))
     info = {"seconds": seconds, "epochs_run": len(history), "best_epoch": best,
             "val_history": [round(h["val_macro_f1"], 4) for h in history]}
-    return {"name": name, "kind": "gpu", "arrays": res, "info": info}
+    return {"name": f"{name}__s{seed}", "kind": "gpu", "arrays": res, "info": info}
 
 
 def _gb_job(npz: str, name: str) -> dict:
@@ -86,12 +98,26 @@ def _gb_job(npz: str, name: str) -> dict:
     return {"name": name, "kind": "gb", "arrays": {"gb": proba}, "info": {"gb_seconds": seconds}}
 
 
-def _save(out: Path, arrays: dict, info: dict) -> None:
+def _save(out: Path, arrays: dict, info: dict, final: dict) -> None:
     """Merged results so far (atomic replace, so a cut-short run leaves a readable file)."""
-    tmp = out / "ship_results.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, out / "ship_results.npz")
+    for part, keep in (("", lambda k: not k.startswith("loso_")), ("_loso", lambda k: k.startswith("loso_"))):
+        tmp = out / f"ship_results{part}.tmp.npz"  # two files: each under the device tool's 16 MiB
+        np.savez_compressed(tmp, **{k: v for k, v in arrays.items() if keep(k)})
+        os.replace(tmp, out / f"ship_results{part}.npz")
+    if final:
+        import torch
+
+        torch.save(final, out / "models_final.tmp.pt")
+        os.replace(out / "models_final.tmp.pt", out / "models_final.pt")
     (out / "ship_info.json").write_text(json.dumps(info, indent=1, default=float))
+
+
+def job_order(jobs: list[str], seeds: int, loso_seeds: int | None) -> list[tuple[int, str]]:
+    """(seed, job) in order of need: final, CV and hold-out jobs seed by seed, then leave-one-study-out."""
+    main = sorted((j for j in jobs if not j.startswith("loso_")), key=lambda j: j != "final")
+    loso = [j for j in jobs if j.startswith("loso_")]
+    loso_seeds = seeds if loso_seeds is None else loso_seeds
+    return [(s, j) for s in range(seeds) for j in main] + [(s, j) for s in range(loso_seeds) for j in loso]
 
 
 def main() -> None:
@@ -105,42 +131,56 @@ def main() -> None:
     ap.add_argument("--jobs", default="", help="comma-separated job names (default: all in the npz)")
     ap.add_argument("--no-gb", action="store_true")
     ap.add_argument("--budget-s", type=float, default=1e9, help="start no job after this many seconds")
+    ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per job (ensemble members)")
+    ap.add_argument("--loso-seeds", type=int, default=None, help="seeds of leave-one-study-out jobs "
+                    "(default: --seeds)")
     for name, value in vars(Recipe()).items():
         ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = ap.parse_args()
-    recipe = {k: getattr(args, k) for k in vars(Recipe())}
+    recipe = {k: getattr(args, k) for k in vars(Recipe()) if k != "seed"}
     with np.load(args.npz, allow_pickle=False) as z:
         jobs = [str(j) for j in z["jobs"]]
     if args.jobs:
         jobs = [j for j in jobs if j in args.jobs.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    info: dict = {"recipe": recipe, "jobs": {}, "started": time.time()}
+    info: dict = {"recipe": recipe, "seeds": args.seeds, "jobs": {}, "started": time.time()}
     arrays: dict = {}
-    t0 = time.perf_counter()
+    final: dict = {}
+    t0 = saved = time.perf_counter()
     ctx = mp.get_context("spawn")  # CUDA in workers needs spawn
     with ProcessPoolExecutor(args.gpu_workers, mp_context=ctx) as gpu, \
-         ProcessPoolExecutor(args.gb_workers, mp_context=ctx) as cpu:
-        pending = {gpu.submit(_gpu_job, str(args.npz), j, recipe, str(args.out)) for j in jobs}
+         ProcessPoolExecutor(max(args.gb_workers, 1), mp_context=ctx) as cpu:
+        deadline = time.time() + args.budget_s
+        pending = {gpu.submit(_gpu_job, str(args.npz), j, recipe, s, deadline)
+                   for s, j in job_order(jobs, args.seeds, args.loso_seeds)}
         if not args.no_gb:
             pending |= {cpu.submit(_gb_job, str(args.npz), j) for j in jobs if j != "final"}
         while pending:
             done, pending = wait(pending, timeout=30, return_when=FIRST_COMPLETED)
             for fut in done:
+                if fut.cancelled():
+                    continue
                 try:
                     res = fut.result()
                 except Exception as err:  # one failed job must not lose the others
                     print(f"job failed: {err!r}", flush=True)
                     continue
+                if res is None:  # reached the budget before it started
+                    continue
+                if "weights" in res["arrays"]:
+                    final[int(res["name"].rsplit("__s", 1)[1])] = res["arrays"].pop("weights")
                 arrays |= {f"{res['name']}__{k}": v for k, v in res["arrays"].items()}
                 info["jobs"].setdefault(res["name"], {}).update(res["info"])
                 line = f"{time.perf_counter() - t0:6.0f}s {res['kind']} {res['name']} {res['info']}"
                 print(line[:200], flush=True)
-            if done:
-                info["elapsed_s"] = time.perf_counter() - t0
-                _save(args.out, arrays, info)
+            if done and (not pending or time.perf_counter() - saved > 20):
+                saved = time.perf_counter()
+                info["elapsed_s"] = saved - t0
+                _save(args.out, arrays, info, final)
             if time.perf_counter() - t0 > args.budget_s:
-                for fut in pending:
-                    fut.cancel()  # not started yet: dropped; running ones finish
+                dropped = sum(fut.cancel() for fut in pending)  # not started: dropped; running ones finish
+                if dropped:
+                    print(f"budget reached: {dropped} jobs not started", flush=True)
     print(f"all done in {time.perf_counter() - t0:.0f}s", flush=True)
 
 
