@@ -216,6 +216,7 @@ def model_card(classes: list[str], metrics: dict, args) -> dict:
         "model": "NanoG1 SAVO mutation encoder over SBS96+DBS78+ID83 (+SBS6/ID12) channel tokens, type head",
         "inputs": "catalogues of any measured subset of SBS96/DBS78/ID83 (SBS6/ID12 without a reference); "
         "unmeasured sets are masked (key-padding), never read as zeros",
+        "assay": "genome",
         "training_data": {
             "source": "PCAWG whole-genome catalogues (Alexandrov, Kim, Haradhvala, Huang et al., "
             "'The repertoire of mutational signatures in human cancer', Nature 578, 94-101 (2020), "
@@ -241,7 +242,9 @@ def model_card(classes: list[str], metrics: dict, args) -> dict:
         "intended_use": "research use: QC of a cohort's labels, typing tumours for exploration, cancers of "
         "unknown primary as a research hypothesis. NOT a diagnosis; not for clinical decisions.",
         "limits": [
-            "trained on PCAWG whole genomes only; exomes/panels have far fewer mutations and were not evaluated",
+            "trained on PCAWG whole genomes only (\"assay\": \"genome\"): `nanog1 predict` abstains on exomes "
+            "(stated with --assay exome, or detected: >= 50 % of a tumour's mutations protein-coding or inside "
+            "exome capture targets)",
             "26 PCAWG types only: any other type is at best flagged out-of-distribution",
             "calling pipeline differences shift burdens; the cross-project numbers above are the honest guide",
         ],

@@ -1,5 +1,5 @@
 """The packaged PCAWG model on MC3 exomes: how many are typed CNS-PiloAstro, and how many now abstain
-for a burden below the range it was trained on (issue 31 QA).
+for a burden below the range it was trained on or as exome input (issue 31 QA).
 
     PYTHONPATH=. python benchmarks/predict_burden_mc3.py [--n 123] [--seed 0]
 
@@ -40,14 +40,18 @@ def main() -> None:
     predict(adata, "pcawg-catalogue", PredictOptions(neighbours=0, exposures=False))
     reasons = adata.obs["abstain_reason"].astype(str)
     burden = reasons.str.contains("burden")
-    other = reasons.str.replace(r"(; )?burden [^;]*", "", regex=True).str.strip("; ") != ""
+    exome = reasons.str.startswith("exome input")
+    other = reasons.str.replace(r"(; )?(burden|exome input)[^;]*", "", regex=True).str.strip("; ") != ""
     totals = mutation_totals(adata)
     print(json.dumps({
         "tumours": int(adata.n_obs),
         "types": sorted(TYPES),
         "raw_top1_CNS-PiloAstro": int((adata.obs["predicted_type_raw"].astype(str) == "CNS-PiloAstro").sum()),
-        "abstained_without_burden_rule": int(other.sum()),
+        "abstained_without_burden_or_exome_rule": int(other.sum()),
         "abstained_for_burden": int(burden.sum()),
+        "abstained_as_exome_input": int(exome.sum()),
+        "abstained_for_burden_or_other_not_exome": int((reasons.ne("") & ~exome).sum()),
+        "assay_detected": adata.obs["assay"].astype(str).value_counts().to_dict(),
         "abstained_now": int(adata.obs["abstain"].sum()),
         "accepted_now": int((~adata.obs["abstain"]).sum()),
         "accepted_now_types": adata.obs.loc[~adata.obs["abstain"], "predicted_type"].astype(str)

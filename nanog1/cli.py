@@ -532,6 +532,12 @@ def predict_command(
     reports: bool = typer.Option(
         None, "--reports/--no-reports", help="one-page report per tumour (default: batches of <= 50)"
     ),
+    assay: str = typer.Option(
+        "auto", "--assay",
+        help="genome | exome | auto: what the inputs are. A whole-genome model abstains on exomes; auto "
+        "calls a tumour an exome when >= 50 % of >= 10 mutations are protein-coding/splice (MAF) or "
+        "inside exome capture targets (GRCh37/38); catalogue matrices cannot be told: say --assay exome",
+    ),
 ) -> None:
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention with its reason,
     exposures with intervals, nearest reference tumours; research use, not a diagnosis."""
@@ -539,15 +545,20 @@ def predict_command(
     from nanog1.encoder.predictor import PredictOptions, predict, prediction_table, read_inputs
     from nanog1.encoder.pretrained import resolve
 
+    if assay not in ("auto", "genome", "exome"):
+        raise UserError(f"--assay {assay}: choose genome, exome or auto")
     resolve(model)  # an unknown model is told before any input is read
     adata = read_inputs(inputs, reference)
-    predict(adata, model, PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws))
+    options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay)
+    predict(adata, model, options)
     table = prediction_table(adata)
     write_outputs(adata, table, out, reports)
     shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(20)
     typer.echo(shown.to_string())
     n_abstained = int(table["abstain"].sum())
-    typer.echo(f"{len(table)} tumour(s), {n_abstained} abstained; wrote {out}/predictions.tsv")
+    kinds = adata.uns["nanog1_predict"]["abstained_by_reason"]
+    why = f" ({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
+    typer.echo(f"{len(table)} tumour(s), {n_abstained} abstained{why}; wrote {out}/predictions.tsv")
 
 
 models_app = typer.Typer(help="Models that ship with the package (model cards).", no_args_is_help=True)

@@ -15,6 +15,11 @@ the range the model was trained on (≥ M)": a few mutations (an exome, a tiny V
 confidence by a whole-genome model all the same. The range comes from `burden_<set>` arrays of the
 model's reference.npz, so packaged models have it; run folders of `nanog1 train` (MLflow runs) keep no
 training burdens and get no burden check.
+
+A model whose card says it was trained on whole genomes (`"assay": "genome"`) never types an exome: each
+tumour's assay is stated (`PredictOptions.assay` 'genome' / 'exome') or detected ('auto', the rules of
+`nanog1.genomics.assay`: mostly protein-coding consequences, or mostly inside exome capture targets),
+and an exome abstains with reason "exome input: model trained on whole genomes (evidence)".
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ class PredictOptions:
     exposures: bool = True
     draws: int = 50
     seed: int = 0
+    assay: str = "auto"  # genome | exome | auto (nanog1.genomics.assay); checked for whole-genome models
 
 
 def read_inputs(paths: list[Path], reference: Path | None = None) -> ad.AnnData:
@@ -88,6 +94,7 @@ class LoadedModel:
     saved: dict
     calibration: dict
     reference: dict[str, np.ndarray] | None
+    assay: str | None = None  # what the model was trained on (its card's "assay"), None when unstated
 
 
 def load_predictor(model: str | Path = DEFAULT_MODEL) -> LoadedModel:
@@ -100,7 +107,8 @@ def load_predictor(model: str | Path = DEFAULT_MODEL) -> LoadedModel:
     folder = pretrained.resolve(model)
     network, saved = load_network(folder / MODEL)
     calib = load_calibration(folder) or {}
-    return LoadedModel(str(model), folder, network, saved, calib, pretrained.reference(folder))
+    assay = pretrained.card(folder).get("assay")
+    return LoadedModel(str(model), folder, network, saved, calib, pretrained.reference(folder), assay)
 
 
 def predict(
@@ -131,7 +139,8 @@ def predict(
     calib = loaded.calibration
     proba = apply_temperature(pred.proba, float(calib.get("temperature", 1.0)))
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
-    reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)))
+    exome = exome_inputs(adata, loaded, options.assay)
+    reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)), exome)
     uncertain = reasons != ""
     shown, raw = labelled_types(proba, classes, uncertain)
     adata.obsm["proba_type"] = pd.DataFrame(proba, index=adata.obs_names, columns=classes)
@@ -151,8 +160,35 @@ def predict(
         "temperature": float(calib.get("temperature", 1.0)),
         "confidence_threshold": float(rule.confidence_threshold),
         "channel_sets_scored": _scored_sets(adata),
+        "model_assay": loaded.assay or "unstated",
+        "assay_mode": options.assay,
+        "abstained_by_reason": reason_counts(reasons),
     }
     return adata if copy else None
+
+
+def exome_inputs(adata: ad.AnnData, loaded: LoadedModel, mode: str) -> np.ndarray | None:
+    """Per tumour, the evidence that it is an exome ('' = not), when `loaded` is a whole-genome model;
+    None otherwise. Sets obs['assay'] (genome / exome / unknown) when checked."""
+    from nanog1.genomics.assay import detect_assay
+
+    if loaded.assay != "genome":
+        return None
+    call = detect_assay(adata, mode)
+    adata.obs["assay"] = pd.Categorical(call.assay.astype(str), categories=["genome", "exome", "unknown"])
+    return np.where(call.assay == "exome", call.evidence, "").astype(str)
+
+
+#: Abstention reasons by kind, in the order the summary lists them (prefix of the reason text).
+REASON_KINDS = {"exome input": "exome input", "no mutations": "no mutations", "burden": "burden",
+                "low confidence": "low confidence", "out of distribution": "out of distribution"}
+
+
+def reason_counts(reasons: np.ndarray) -> dict[str, int]:
+    """Abstaining tumours by kind of reason (a tumour with several reasons counts under each)."""
+    parts = [r.split("; ") for r in np.asarray(reasons, dtype=str) if r]
+    return {kind: n for kind, n in
+            ((k, sum(any(p.startswith(k) for p in ps) for ps in parts)) for k in REASON_KINDS) if n}
 
 
 def _scored_sets(adata: ad.AnnData) -> list[str]:
@@ -162,9 +198,11 @@ def _scored_sets(adata: ad.AnnData) -> list[str]:
 
 
 def abstain_reasons(
-    adata: ad.AnnData, proba: np.ndarray, rule, burden: tuple[float, float] | None = None
+    adata: ad.AnnData, proba: np.ndarray, rule, burden: tuple[float, float] | None = None,
+    exome: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Why each tumour is not given a type ('' = accepted): no mutations, low confidence, a
+    """Why each tumour is not given a type ('' = accepted): no mutations, an exome scored by a
+    whole-genome model (`exome`: per tumour the evidence, '' = not an exome), low confidence, a
     mutational profile unlike every training type (over the sets the cohort measured), or a burden
     outside `burden` (floor, ceiling), the range the model was trained on (abstention.burden_range)."""
     from nanog1.encoder.abstention import profile_features
@@ -191,9 +229,15 @@ def abstain_reasons(
         for i in np.flatnonzero(total > burden[1]):
             reasons[i] = _join(reasons[i], f"burden {total[i]} above the range the model was trained on "
                                            f"(≤ {burden[1]:.0f})")
+    if exome is not None:
+        for i in np.flatnonzero(exome != ""):
+            reasons[i] = _join(f"{EXOME_REASON} ({exome[i]})", reasons[i])
     empty = counts.sum(1) == 0
     reasons[empty] = "no mutations"
     return reasons.astype(str)
+
+
+EXOME_REASON = "exome input: model trained on whole genomes"
 
 
 def _join(a: str, b: str) -> str:

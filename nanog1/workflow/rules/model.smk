@@ -173,6 +173,7 @@ if _PREDICT["enabled"]:
             neighbours=_PREDICT["neighbours"],
             exposures="--exposures" if _PREDICT["exposures"] else "--no-exposures",
             draws=_PREDICT["draws"],
+            assay=_PREDICT["assay"],
         threads: config["threads"]
         log:
             logfile("predict"),
@@ -181,4 +182,4 @@ if _PREDICT["enabled"]:
         shell:
             "{NANOG1:q} predict {input.cohort:q} --model {params.model:q} --out {OUT:q}/predict"
             " --neighbours {params.neighbours:q} {params.exposures:q} --draws {params.draws:q}"
-            " > {log:q} 2>&1"
+            " --assay {params.assay:q} > {log:q} 2>&1"
