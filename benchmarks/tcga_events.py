@@ -132,6 +132,7 @@ class Tokens:
         self.summary = torch.from_numpy((s - s.mean(0)) / (s.std(0) + 1e-6)).to(device)
         self.vocab = json.loads(str(z["vocab"]))
         self.device = device
+        self.gene_ids = z["ids_gene"]
         pairs = z["gene_pairs"] if "gene_pairs" in z.files else np.zeros((0, 2), dtype=np.int64)
         self.pair_rows, self.pair_genes = pairs[:, 0], pairs[:, 1]
 
@@ -150,24 +151,45 @@ class Tokens:
         return {k: 3 + len(v) for k, v in self.vocab["values"].items()}
 
     def batch(
-        self, rows: np.ndarray, max_len: int, summary: torch.Tensor | None = None
+        self,
+        rows: np.ndarray,
+        max_len: int,
+        summary: torch.Tensor | None = None,
+        keep: np.ndarray | None = None,
     ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Padded ids [B, L] (L = the batch's longest, at most max_len: a random window of longer ones)
-        and summaries [B, S] (rows of `summary`, default the npz's own)."""
+        """Padded ids [B, L] (L = the batch's longest, at most max_len) and summaries [B, S] (rows of
+        `summary`, default the npz's own). A tumour longer than max_len gives a random contiguous window,
+        or with `keep` (a flag per token) its flagged tokens first (a random max_len of them if more),
+        then random others up to max_len, in genomic order (`window_positions`)."""
         lens = np.minimum(self.lengths[rows], max_len)
         width = int(lens.max())
-        starts = self.offsets[rows] + np.where(
-            self.lengths[rows] > max_len,
-            np.random.randint(0, 1 << 30, len(rows)) % (self.lengths[rows] - lens + 1),
-            0,
-        )
         pos = np.arange(width)[None, :]
         valid = pos < lens[:, None]
-        flat = torch.from_numpy(np.where(valid, starts[:, None] + pos, 0)).to(self.device)
+        if keep is None:
+            starts = self.offsets[rows] + np.where(
+                self.lengths[rows] > max_len,
+                np.random.randint(0, 1 << 30, len(rows)) % (self.lengths[rows] - lens + 1),
+                0,
+            )
+            flat = np.where(valid, starts[:, None] + pos, 0)
+        else:
+            flat = np.zeros(valid.shape, dtype=np.int64)
+            for i, row in enumerate(rows):
+                flat[i, : lens[i]] = window_positions(self.offsets[row], self.offsets[row + 1], max_len, keep)
+        flat = torch.from_numpy(flat).to(self.device)
         valid_t = torch.from_numpy(valid).to(self.device)
         ids = {k: torch.where(valid_t, v[flat], 0) for k, v in self.ids.items()}
         summary = self.summary if summary is None else summary
         return ids, summary[torch.from_numpy(rows).to(self.device)]
+
+
+def window_positions(start: int, end: int, max_len: int, keep: np.ndarray) -> np.ndarray:
+    """Flat token positions of one tumour's window: all of them when it has <= max_len; else its `keep`
+    tokens first (a random max_len of them when more), filled with random others, in genomic order."""
+    if end - start <= max_len:
+        return np.arange(start, end)
+    key = np.random.random(end - start) - keep[start:end]  # flagged tokens sort first
+    return start + np.sort(np.argsort(key)[:max_len])
 
 
 def length_batches(lengths: np.ndarray, rows: np.ndarray, tokens: int, max_len: int, rng) -> list[np.ndarray]:
@@ -322,13 +344,15 @@ def jobs(args) -> list[dict]:
                     if init not in args.inits.split(","):
                         continue
                     out.append({"source": source, "fold": fold, "mixer": mixer, "init": init,
-                                "frac": frac, "seed": seed, "gene_bag": args.gene_bag})  # fmt: skip
+                                "frac": frac, "seed": seed, "gene_bag": args.gene_bag,
+                                "window": args.window})  # fmt: skip
     return out
 
 
 def job_name(job: dict) -> str:
     """Row name in the typing table, e.g. events_savo_pretrained_p100_s0."""
     bag = f"_bag{job['gene_bag']}" if job.get("gene_bag") else ""
+    bag += "_keep" if job.get("window") == "bag" else ""
     return f"events_{job['mixer']}_{job['init']}{bag}_p{round(job['frac'] * 100)}_s{job['seed']}"
 
 
@@ -357,6 +381,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
     summary, bag_genes = data.summary, np.zeros(0, dtype=np.int64)
     if job.get("gene_bag"):  # genes chosen on this job's labelled training tumours only (validation part too)
         summary, bag_genes = data.with_gene_bag(train, job["gene_bag"])
+    keep = np.isin(data.gene_ids, bag_genes) if job.get("window") == "bag" else None  # tokens always kept
     val = train[stratified_subset(y_all[train], 0.1, rng)]
     train = np.setdiff1d(train, val)
     torch.manual_seed(job["seed"])
@@ -379,7 +404,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
         batches = length_batches(data.lengths, train, args.batch_tokens, args.max_len, rng)
         for i, b in enumerate(batches):
             set_lr(opt, args.ft_lr, (epoch + i / len(batches)) / epochs, warmup=0.1)
-            ids, summ = data.batch(b, args.max_len, summary)
+            ids, summ = data.batch(b, args.max_len, summary, keep)
             with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
                 logits = model.type_logits(ids, summ)
             loss = F.cross_entropy(logits.float(), torch.from_numpy(y_all[b]).to(device), weight=weight,
@@ -388,12 +413,12 @@ def run_job(args, data: Tokens, job: dict) -> None:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-        score = float((predict(args, model, data, val, summary).argmax(1) == y_all[val]).mean())
+        score = float((predict(args, model, data, val, summary, keep).argmax(1) == y_all[val]).mean())
         hist.append(score)
         if score > best:
             best, best_state = score, {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
-    proba = predict(args, model, data, test, summary)
+    proba = predict(args, model, data, test, summary, keep)
     work = args.out / job["source"]
     work.mkdir(parents=True, exist_ok=True)
     name, fold = job_name(job), job["fold"]
@@ -414,7 +439,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
 
 
 @torch.no_grad()
-def predict(args, model: EventModel, data: Tokens, rows: np.ndarray, summary=None) -> np.ndarray:
+def predict(args, model: EventModel, data: Tokens, rows: np.ndarray, summary=None, keep=None) -> np.ndarray:
     """Class probabilities [len(rows), n_types] in `rows` order (each tumour's first max_len tokens... all
     of a capped tumour's tokens up to --max-len)."""
     model.eval()
@@ -423,7 +448,7 @@ def predict(args, model: EventModel, data: Tokens, rows: np.ndarray, summary=Non
     for chunk in np.array_split(order, max(1, math.ceil(len(rows) * args.max_len / args.batch_tokens / 4))):
         if len(chunk) == 0:
             continue
-        ids, summ = data.batch(rows[chunk], args.max_len, summary)
+        ids, summ = data.batch(rows[chunk], args.max_len, summary, keep)
         with torch.autocast(data.device.type, torch.bfloat16, enabled=data.device.type == "cuda"):
             logits = model.type_logits(ids, summ)
         out[chunk] = torch.softmax(logits.float(), -1).cpu().numpy()
@@ -502,6 +527,9 @@ def main() -> None:
     ap.add_argument("--gene-weight-power", type=float, default=1.0, help="gene class weight = count^-power")
     ap.add_argument("--gene-bag", type=int, default=0, help="fine-tuning: CLS gene bag over the K genes "
                     "mutated in most training tumours of the fold (0 = none; see nanog1.genomics.gene_bag)")
+    ap.add_argument("--window", choices=["random", "bag"], default="random",
+                    help="tokens of a tumour over --max-len: a random contiguous window, or (bag, with "
+                    "--gene-bag) every token in a bag gene first, then random others, in genomic order")
     ap.add_argument("--inits", default="pretrained,scratch", help="fine-tuning starts to run")
     ap.add_argument("--ft-lr", type=float, default=1e-3)
     ap.add_argument("--ft-epochs", type=int, default=12)
@@ -513,6 +541,8 @@ def main() -> None:
     ap.add_argument("--shard", default="0/1")
     ap.add_argument("--budget-s", type=float, default=1e9, help="start no new fine-tuning job after this")
     args = ap.parse_args()
+    if args.window == "bag" and not args.gene_bag:
+        ap.error("--window bag keeps the tokens of the bag's genes: give --gene-bag K")
     {"export": export, "pretrain": pretrain, "finetune": finetune, "assemble": assemble}[args.step](args)
 
 

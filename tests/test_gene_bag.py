@@ -142,3 +142,23 @@ def test_cli_model_bag_changes_the_prediction_and_is_required():
     assert not torch.allclose(a, b)
     with pytest.raises(ValueError, match="gene bag of 2 genes"):
         model(events=events)
+
+
+def test_benchmark_window_keeps_the_bag_genes_tokens_first():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "tcga_events.py"
+    spec = importlib.util.spec_from_file_location("tcga_events", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    keep = np.zeros(40, dtype=bool)
+    keep[[12, 30, 33]] = True  # tumour = tokens 10..39 (30 tokens), three in bag genes
+    np.random.seed(0)
+    for _ in range(20):
+        pos = bench.window_positions(10, 40, 8, keep)
+        assert len(pos) == 8 and {12, 30, 33} <= set(pos.tolist())
+        assert (np.diff(pos) > 0).all() and pos.min() >= 10 and pos.max() < 40  # genomic order, own tokens
+    assert bench.window_positions(10, 15, 8, keep).tolist() == [10, 11, 12, 13, 14]  # short: all of it
+    many = np.ones(40, dtype=bool)
+    assert len(set(bench.window_positions(0, 40, 8, many).tolist())) == 8  # more flagged than room: 8 of them
