@@ -22,6 +22,13 @@ from every tumour of both sources (no labels used; genes seen in fewer than 3 tu
 Pretraining, like the vocabulary, sees every tumour, labels unused (the held-out folds' tumours too,
 unlabelled); fine-tuning sees only the labelled training part of each fold, with 10 % of it held out
 to pick the epoch.
+
+Gene bag (`--gene-bag K`, fine-tuning only; nanog1.genomics.gene_bag): the CLS token also reads each
+tumour's 0/1 presence of the K genes mutated in most of the job's labelled training tumours (chosen
+inside the fold, as gradient boosting's 300 genes are), over *all* of its mutations (export stores the
+uncapped (tumour, gene) pairs). `--window bag` also keeps a long tumour's tokens in those genes in its
+max-len window first (then random others, genomic order) instead of a random contiguous window.
+Pretraining gets no bag: it would show the masked tokens' genes.
 """
 
 from __future__ import annotations

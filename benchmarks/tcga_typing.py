@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,6 +217,20 @@ def _store(work: Path, name: str, proba: np.ndarray, info: dict) -> None:
     (work / f"info_{name}.json").write_text(json.dumps(info | {"load": os.getloadavg()}, default=float))
 
 
+def _peers(name: str) -> dict[str, str]:
+    """Rows an encoder row is compared with: its scratch twin (a pretrained row) and its twin without the
+    CLS gene bag (a `_bag<K>[_keep]` row of benchmarks/tcga_events.py), and a `_keep` row's twin with
+    the random window."""
+    out = {}
+    if "_pretrained_" in name:
+        out["scratch"] = name.replace("_pretrained_", "_scratch_")
+    if re.search(r"_bag\d+", name):
+        out["no bag"] = re.sub(r"_bag\d+(_keep)?", "", name)
+    if "_keep" in name:
+        out["random window"] = name.replace("_keep", "")
+    return out
+
+
 def report(cohort: Cohort, work: Path, draws: int) -> dict:
     """Metrics of every model found in `work` on the tumours of the folds it covered, bootstrap vs the
     reference on those same tumours, per-type recall; printed as markdown, returned as a dict."""
@@ -235,10 +250,10 @@ def report(cohort: Cohort, work: Path, draws: int) -> dict:
         if ref is not None and name != REFERENCE:
             ci = paired_bootstrap(proba, ref[idx], labels, draws, seed=0)
             rows[name] |= {f"d{k} vs GB 95%": f"[{lo:+.3f}, {hi:+.3f}]" for k, (lo, hi) in ci.items()}
-        scratch = work / f"oof_{name.replace('_pretrained_', '_scratch_')}.npy"
-        if "_pretrained_" in name and scratch.exists():  # what pretraining buys, same folds, same subset
-            ci = paired_bootstrap(proba, np.load(scratch)[idx], labels, draws, seed=0)
-            rows[name] |= {f"d{k} vs scratch 95%": f"[{lo:+.3f}, {hi:+.3f}]" for k, (lo, hi) in ci.items()}
+        for what, other in _peers(name).items():  # what pretraining / the gene bag buys: same folds, subset
+            if (work / f"oof_{other}.npy").exists():
+                ci = paired_bootstrap(proba, np.load(work / f"oof_{other}.npy")[idx], labels, draws, seed=0)
+                rows[name] |= {f"d{k} vs {what} 95%": f"[{lo:+.3f}, {hi:+.3f}]" for k, (lo, hi) in ci.items()}
         recall[name] = per_type_report(proba, labels, cohort.classes)["recall"]
     table = pd.DataFrame(rows).T
     per_type = pd.DataFrame(recall)
