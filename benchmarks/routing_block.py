@@ -83,11 +83,44 @@ def graphed(step) -> float:
     return bench(graph.replay)
 
 
+def training_step_times(module, batch: int, length: int, mask: torch.Tensor | None, repeat: int) -> dict:
+    """ms of one whole training step of the block as the encoders now run it (nanog1.core.step_graph):
+    forward + backward (input gradient on) + fused, capturable AdamW; eager (``step_eager_ms``) and
+    replayed from its CUDA graph (``step_graph_ms``), median of ``repeat`` timings each."""
+    from nanog1.core.step_graph import GraphedStep, capturable_kwargs
+
+    opt = torch.optim.AdamW(module.parameters(), lr=1e-4, weight_decay=0.01, **capturable_kwargs(True))
+    x = torch.randn(batch, length, HIDDEN, device="cuda", requires_grad=True)
+    grad = torch.randn(batch, length, HIDDEN, device="cuda")
+
+    def step(_batch: dict) -> dict:
+        x.grad = None
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            y = module(x, mask)
+        y.backward(grad)
+        opt.step()
+        return {}
+    out = {}
+    for name, enabled in (("step_eager_ms", False), ("step_graph_ms", True)):
+        stepper = GraphedStep(step, opt, "cuda", enabled=enabled)
+        for _ in range(4):  # two warm-up steps, the capture, a replay
+            stepper({})
+        if enabled and stepper.stats.captured != 1:
+            raise RuntimeError(f"the step was not captured: {stepper.stats.reasons}")
+        times = sorted(bench(lambda s=stepper: s({})) for _ in range(repeat))
+        out[name] = times[len(times) // 2]
+        out[name.replace("_ms", "_min_ms")], out[name.replace("_ms", "_max_ms")] = times[0], times[-1]
+    return out
+
+
 def rows_at(length: int, causal: bool, mask_kind: str | None = None, kinds=("savo", "qcompass"),
-            paths=("sdpa", "kernel", "auto"), repeat: int = 1, graph: bool = False) -> list[dict]:
+            paths=("sdpa", "kernel", "auto"), repeat: int = 1, graph: bool = False,
+            step_graph: bool = False) -> list[dict]:
     """One row per (mixer, path) at this L; with ``repeat`` > 1 each is timed that many times (median
     kept, min and max too: at short L the eager step is host-bound and moves between timings);
-    ``graph`` adds the step's CUDA-graph replay time (``graph_ms``: device time, host time taken out)."""
+    ``graph`` adds the step's CUDA-graph replay time (``graph_ms``: device time, host time taken out);
+    ``step_graph`` times only the whole training step with AdamW, eager and graphed
+    (:func:`training_step_times`), not the fwd+bwd closure."""
     batch = max(1, TOKENS // length)
     mask = padding_mask(mask_kind, batch, length)
     out = []
@@ -100,6 +133,11 @@ def rows_at(length: int, causal: bool, mask_kind: str | None = None, kinds=("sav
         row = dict(kind=kind, path=path, L=length, B=batch, causal=causal, mask=mask_kind or "none")
         try:
             with scope():
+                if step_graph:
+                    row.update(training_step_times(module, batch, length, mask, repeat))
+                    out.append(row)
+                    print(json.dumps(row), flush=True)
+                    continue
                 step = block_step(module, batch, length, mask)
                 times = sorted(bench(step) for _ in range(repeat))
                 row.update(ms=times[len(times) // 2], min_ms=times[0], max_ms=times[-1])
@@ -124,6 +162,31 @@ def padding_mask(kind: str | None, batch: int, length: int) -> torch.Tensor | No
     mask = torch.rand(batch, length, device="cuda") < 0.3
     mask[:, 0] = False
     return mask
+
+
+def print_step_table(rows: list[dict]) -> None:
+    """The whole training step (fwd+bwd+AdamW), eager and graphed; ratios = the faster MHA ÷ ours, graphed
+    against graphed (as the encoders now run on CUDA) and eager against eager."""
+    print("\n| L | causal | mask | mixer | path | step eager ms (min–max) | step graph ms (min–max) "
+          "| MHA cuDNN eager / graph | MHA flash eager / graph | best MHA ÷ ours, graph | same, eager |")
+    print("| --- " * 11 + "|")
+    for r in rows:
+        if r["kind"] == "mha" or "step_graph_ms" not in r:
+            continue
+        peers = {p["path"]: p for p in rows if p["kind"] == "mha" and "step_graph_ms" in p
+                 and (p["L"], p["causal"], p["mask"]) == (r["L"], r["causal"], r["mask"])}
+        if not peers:
+            continue
+        best_g = min(p["step_graph_ms"] for p in peers.values())
+        best_e = min(p["step_eager_ms"] for p in peers.values())
+
+        def pair(p):
+            return f"{p['step_eager_ms']:.3f} / {p['step_graph_ms']:.3f}" if p else "–"
+        print(f"| {r['L']} | {r['causal']} | {r['mask']} | {r['kind']} | {r['path']} "
+              f"| {r['step_eager_ms']:.3f} ({r['step_eager_min_ms']:.3f}–{r['step_eager_max_ms']:.3f}) "
+              f"| {r['step_graph_ms']:.3f} ({r['step_graph_min_ms']:.3f}–{r['step_graph_max_ms']:.3f}) "
+              f"| {pair(peers.get('sdpa-default'))} | {pair(peers.get('sdpa-flash'))} "
+              f"| **{best_g / r['step_graph_ms']:.2f}×** | {best_e / r['step_eager_ms']:.2f}× |")
 
 
 def print_table(rows: list[dict]) -> None:
@@ -325,6 +388,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="timings per row (median, min, max kept)")
     parser.add_argument("--profile-block", type=int, default=0, help="profile the blocks at this L")
     parser.add_argument("--graph", action="store_true", help="also time each block as a CUDA-graph replay")
+    parser.add_argument("--step-graph", action="store_true",
+                        help="time the whole training step (fwd+bwd+AdamW) eager and as the CUDA graph the "
+                             "encoders now replay (nanog1.core.step_graph), instead of the fwd+bwd closure")
     parser.add_argument("--sdpa-lengths", default="", help="time SAVO's op on each SDPA form at these L")
     parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_block.json"))
     args = parser.parse_args()
@@ -332,21 +398,25 @@ def main() -> None:
     print(torch.cuda.get_device_name(), "torch", torch.__version__, "triton", triton.__version__, flush=True)
     lengths = [int(n) for n in args.lengths.split(",")]
     rows: list[dict] = []
-    sel = dict(kinds=args.kinds.split(","), paths=args.paths.split(","), repeat=args.repeat, graph=args.graph)
+    sel = dict(kinds=args.kinds.split(","), paths=args.paths.split(","), repeat=args.repeat, graph=args.graph,
+               step_graph=args.step_graph)
     sdpa = sdpa_rows([int(n) for n in args.sdpa_lengths.split(",")]) if args.sdpa_lengths else []
     for causal, name in ((True, "causal"), (False, "bidir")):
         if name not in skip:
             for length in lengths:
                 rows += rows_at(length, causal, **sel)
     if "masks" not in skip:
-        rows += rows_at(2048, False, "right") + rows_at(2048, True, "irregular")
-        rows += rows_at(512, False, "right")
+        masked = sel if args.step_graph else {}
+        rows += rows_at(2048, False, "right", **masked) + rows_at(2048, True, "irregular", **masked)
+        rows += rows_at(512, False, "right", **masked)
     qd = [] if "qdelta" in skip else qdelta_rows([int(n) for n in args.qdelta_lengths.split(",")])
     if args.profile_block:
         profile_blocks(args.profile_block)
     with open(args.out, "w") as fh:
         json.dump({"block": rows, "qdelta": qd, "sdpa": sdpa}, fh, indent=1)
-    if rows:
+    if args.step_graph:
+        print_step_table(rows)
+    elif rows:
         print_table(rows)
     print_graph_table(rows)
     print_ratio_table(rows)

@@ -14,6 +14,7 @@ second pass at L ≥ 8k; `_tritondispatch` turns off the cached launches (NANOG1
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 
@@ -186,7 +187,8 @@ def decode_row(batch: int = 64, context: int = 32768) -> dict:
     dev, dt = "cuda", torch.bfloat16
     d, dqk, s = WIDTH // HEADS, RANK // HEADS, (RANK // HEADS) ** -0.5
     q_t = torch.randn(batch, HEADS, dqk, device=dev, dtype=dt)
-    k_cache = torch.randn(batch, HEADS, context, dqk, device=dev, dtype=dt)
+    # token-major, as SAVO's CUDA cache stores it (nanog1.core.caches.RoutingCache)
+    k_cache = torch.randn(batch, context, HEADS, dqk, device=dev, dtype=dt).transpose(1, 2)
     v_cache = torch.randn(batch, 1, context, RANK, device=dev, dtype=dt)
     lengths = torch.full((batch,), context, device=dev)
     mq = torch.randn(batch, HEADS, 1, d, device=dev, dtype=dt)
@@ -217,14 +219,92 @@ def decode_row(batch: int = 64, context: int = 32768) -> dict:
             "mha_floor_ms": 1e3 * mha_bytes / BYTES_PER_S}
 
 
+def graph_ms(fn) -> float:
+    """Median ms of ``fn`` replayed from a CUDA graph (its device time, the host's launch cost taken out)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return do_bench(graph.replay, warmup=25, rep=200, return_mode="median")
+
+
+def decode_sweep(batch: int = 64, context: int = 32768) -> list[dict]:
+    """The split decode kernel over every launch config of a grid, with the action cache head-major
+    ([B, h, T, d], the old layout) and token-major ([B, T, h, d] seen as [B, h, T, d]: one 128-byte row per
+    token), eager and CUDA-graph replay, beside an MHA step on SDPA's default (eager and graph)."""
+    dev, dt = "cuda", torch.bfloat16
+    d, dqk = WIDTH // HEADS, RANK // HEADS
+    q_t = torch.randn(batch, HEADS, dqk, device=dev, dtype=dt)
+    caches = {"head": torch.randn(batch, HEADS, context, dqk, device=dev, dtype=dt),
+              "token": torch.randn(batch, context, HEADS, dqk, device=dev, dtype=dt).transpose(1, 2)}
+    v_cache = torch.randn(batch, 1, context, RANK, device=dev, dtype=dt)
+    mq = torch.randn(batch, HEADS, 1, d, device=dev, dtype=dt)
+    mk, mv = (torch.randn(batch, HEADS, context, d, device=dev, dtype=dt) for _ in range(2))
+
+    def mha():
+        return F.scaled_dot_product_attention(mq, mk, mv)
+    rows = [{"what": "mha_default", "ms": do_bench(mha, warmup=25, rep=200, return_mode="median"),
+             "graph_ms": graph_ms(mha)}]
+    for layout, k_cache in caches.items():
+        rows += _sweep_layout(layout, q_t, k_cache, v_cache)
+    for r in rows:
+        if "graph_ms" in r:
+            print(f"decode sweep {r['what']:28s} {str(r.get('cfg', '')):18s} eager {r['ms']:.4f} ms  graph "
+                  f"{r['graph_ms']:.4f} ms  MHA-default ÷ this: eager {rows[0]['ms'] / r['ms']:.2f}×, graph "
+                  f"{rows[0]['graph_ms'] / r['graph_ms']:.2f}×  err {r.get('err', float('nan')):.1e}",
+                  flush=True)
+    return rows
+
+
+def _sweep_layout(layout: str, q_t, k_cache, v_cache) -> list[dict]:
+    """decode_sweep's rows for one cache layout: every config eager, the best again eager and graphed (with
+    its error against float64 at random lengths), and the autotuned routing_decode eager and graphed."""
+    batch, context, s = k_cache.shape[0], k_cache.shape[2], (RANK // HEADS) ** -0.5
+    full = torch.full((batch,), context, device=k_cache.device)
+    lengths_r = torch.randint(0, context + 1, (batch,), device=k_cache.device)
+
+    def launch(cfg, lengths=full):
+        return decode_kernel._launch(q_t, k_cache, v_cache, lengths, s, *cfg)
+    rows = []
+    for cfg in itertools.product((64, 128, 256), (2, 4, 8, 16, 32), (4, 8), (2, 3, 4)):
+        try:
+            rows.append({"what": layout, "cfg": cfg, "ms": do_bench(lambda c=cfg: launch(c), warmup=5, rep=25,
+                                                                    return_mode="median")})
+        except Exception as err:  # noqa: BLE001 — e.g. out of shared memory: report, go on
+            rows.append({"what": layout, "cfg": cfg, "error": str(err).splitlines()[0][:80]})
+    best = dict(min((r for r in rows if "ms" in r), key=lambda r: r["ms"]), best=True)
+    best["ms"] = do_bench(lambda: launch(best["cfg"]), warmup=25, rep=200, return_mode="median")
+    best["graph_ms"] = graph_ms(lambda: launch(best["cfg"]))
+    best["err"] = rel(launch(best["cfg"], lengths_r),
+                      decode_reference(q_t.double(), k_cache.double(), v_cache.double(), lengths_r, s))
+
+    def tuned():
+        return routing_decode(q_t, k_cache, v_cache, full, s)
+    return rows + [best, {"what": f"{layout} (routing_decode)", "ms": do_bench(tuned, warmup=25, rep=200,
+                                                                               return_mode="median"),
+                          "graph_ms": graph_ms(tuned), "tuned": str(decode_kernel._TUNED)}]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_kernel.json"))
     parser.add_argument("--lengths", default="512,2048,8192,32768")
     parser.add_argument("--skip", default="", help="comma list of: variants (the opt-in kernel columns), "
                         "opt-in-checks (checks of the opt-in paths), training (the fwd+bwd rows), decode")
+    parser.add_argument("--decode-sweep", action="store_true",
+                        help="only the decode kernel's launch-config and cache-layout sweep (then exit)")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
+    if args.decode_sweep:
+        print(torch.cuda.get_device_name(), "torch", torch.__version__)
+        with open(args.out, "w") as fh:
+            json.dump({"decode_sweep": decode_sweep()}, fh, indent=1)
+        return
     torch.manual_seed(0)
     print(torch.cuda.get_device_name(), "torch", torch.__version__)
     cases = [(True, None, 8), (True, "rand", 1), (False, "right", 8), (False, None, 1), (True, "left", 8)]

@@ -101,6 +101,26 @@ def test_no_leak_from_future_or_padding(kind):
         torch.testing.assert_close(mixer(x3, pad)[:, real], mixer(x, pad)[:, real], rtol=0, atol=1e-12)
 
 
+def test_token_major_cache_holds_the_same_tokens_and_grows():
+    """SAVO's CUDA cache layout: the same [B, h, T, d] view as head-major, one contiguous row per token."""
+    from nanog1.core.caches import RoutingCache
+    from nanog1.core.kernels import decode_reference
+
+    torch.manual_seed(0)
+    a = RoutingCache.empty(2, (4, 3), (1, 5), dtype=torch.float64, capacity=2)
+    b = RoutingCache.empty(2, (4, 3), (1, 5), dtype=torch.float64, capacity=2, token_major=True)
+    for n in (1, 2, 1, 3):  # grows twice
+        k, v = torch.randn(2, 4, n, 3, dtype=torch.float64), torch.randn(2, 1, n, 5, dtype=torch.float64)
+        a.append(k, v)
+        b.append(k, v)
+    assert b.length == 7 and b.keys.shape == a.keys.shape and (b.keys.stride(1), b.keys.stride(2)) == (3, 12)
+    for x, y in zip(a.valid(), b.valid(), strict=True):
+        assert torch.equal(x, y)
+    q = torch.randn(2, 4, 3, dtype=torch.float64)
+    ours, heads_first = (decode_reference(q, *c.valid(), None, 0.5) for c in (b, a))
+    torch.testing.assert_close(ours, heads_first, rtol=1e-12, atol=0)
+
+
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("query", ["linear", "nonlinear"])
 @pytest.mark.parametrize("kind", KINDS)

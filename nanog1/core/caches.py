@@ -21,20 +21,27 @@ class RoutingCache:
 
     ``values`` may have a single head (SAVO's Q-value is shared by every head). Buffers double when
     full, so appending one token at a time costs amortised O(1) copies.
+
+    ``token_major`` stores the buffers' memory as [B, capacity, h_k, d] (still seen as [B, h_k, capacity, d]):
+    one token's keys for every head are one contiguous row. SAVO's CUDA cache uses it: the decode kernel
+    then reads a 128-byte row per token (8 heads × 8 numbers) instead of 8 scattered 16-byte pieces, 1.27×
+    faster at batch 64 and 32k context (BENCHMARKS.md, issue 30). Matmul paths (CPU, MHA) keep head-major
+    buffers, which they read without a copy.
     """
 
     keys: Tensor
     values: Tensor
     length: int = 0
+    token_major: bool = False
 
     @classmethod
     def empty(cls, batch_size: int, key_shape: tuple[int, int], value_shape: tuple[int, int],
               device: torch.device | str | None = None, dtype: torch.dtype | None = None,
-              capacity: int = 64) -> RoutingCache:
+              capacity: int = 64, token_major: bool = False) -> RoutingCache:
         """An empty cache; ``key_shape``/``value_shape`` are (heads, width) per token."""
-        keys = torch.zeros(batch_size, key_shape[0], capacity, key_shape[1], device=device, dtype=dtype)
-        values = torch.zeros(batch_size, value_shape[0], capacity, value_shape[1], device=device, dtype=dtype)
-        return cls(keys, values, 0)
+        keys = _zeros(batch_size, *key_shape, capacity, token_major, device, dtype)
+        values = _zeros(batch_size, *value_shape, capacity, token_major, device, dtype)
+        return cls(keys, values, 0, token_major)
 
     def append(self, keys: Tensor, values: Tensor) -> None:
         """Append new tokens ([B, h_k, n, d] each), growing the buffers when needed."""
@@ -48,7 +55,8 @@ class RoutingCache:
         self.length += n
 
     def _grown(self, buffer: Tensor, capacity: int) -> Tensor:
-        grown = buffer.new_zeros(buffer.shape[0], buffer.shape[1], capacity, buffer.shape[3])
+        grown = _zeros(buffer.shape[0], buffer.shape[1], buffer.shape[3], capacity, self.token_major,
+                       buffer.device, buffer.dtype)
         grown[:, :, :self.length] = buffer[:, :, :self.length]
         return grown
 
@@ -60,3 +68,10 @@ class RoutingCache:
         """Bytes one token of one sequence occupies (keys plus values)."""
         k, v = self.keys, self.values
         return k.shape[1] * k.shape[3] * k.element_size() + v.shape[1] * v.shape[3] * v.element_size()
+
+
+def _zeros(batch: int, heads: int, width: int, capacity: int, token_major: bool, device, dtype) -> Tensor:
+    """Zeros [B, h, capacity, d]; with ``token_major`` its memory is [B, capacity, h, d]."""
+    if token_major:
+        return torch.zeros(batch, capacity, heads, width, device=device, dtype=dtype).transpose(1, 2)
+    return torch.zeros(batch, heads, capacity, width, device=device, dtype=dtype)

@@ -58,9 +58,12 @@ class SAVO(StateActionMixer):
         return self.out_proj(merge_heads(route(state, action, content, ragged=ragged, **kwargs)))
 
     def init_cache(self, batch_size: int, device=None, dtype=None, capacity: int = 64) -> RoutingCache:
-        """Empty decoding cache: action [B, h, T, r/h] as keys, Q-value [B, 1, T, r] as values."""
+        """Empty decoding cache: action [B, h, T, r/h] as keys, Q-value [B, 1, T, r] as values; token-major
+        on CUDA, where the decode kernel reads every head's keys of a token as one row."""
         h = self.heads
-        return RoutingCache.empty(batch_size, (h, self.rank // h), (1, self.rank), device, dtype, capacity)
+        cuda = device is not None and torch.device(device).type == "cuda"
+        return RoutingCache.empty(batch_size, (h, self.rank // h), (1, self.rank), device, dtype, capacity,
+                                  token_major=cuda)
 
     def step(self, x_t: Tensor, cache: RoutingCache) -> tuple[Tensor, RoutingCache]:
         """Decode one token: x_t [B, 1, H] -> y_t [B, 1, H], equal to the causal forward's last row."""

@@ -72,6 +72,11 @@ class TrainConfig:
     class_weighting: bool = True
     min_class_size: int = 2
     amp: bool = True
+    # On CUDA, each training step (forward, backward, AdamW) is captured once per batch shape and replayed
+    # as a CUDA graph (nanog1.core.step_graph): no host time per op, which bounds short-sequence encoders
+    # (BENCHMARKS.md, issue 30). Shapes whose step syncs with the host stay eager; NANOG1_STEP_GRAPH=0|1
+    # overrides this field. No effect on CPU or with DDP.
+    step_graph: bool = True
     experiment: str | None = None
     register_model: bool = True
 

@@ -56,6 +56,14 @@ def batch_loss(
     model: torch.nn.Module, batch: dict, ctx: LossContext
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The task's loss on one batch (multitask = sum of all three), with its parts for logging."""
+    total, parts = batch_loss_parts(model, batch, ctx)
+    return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def batch_loss_parts(
+    model: torch.nn.Module, batch: dict, ctx: LossContext
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """:func:`batch_loss` with its parts left on the device (no host sync: a graphed training step)."""
     padding = _padding(batch, ctx)
     pretrain = ctx.task in ("pretrain", "multitask")
     token_mask = losses.draw_token_mask(padding, ctx.mask_fraction) if pretrain else None
@@ -76,8 +84,7 @@ def batch_loss(
             parts["loss_masked"] = losses.masked_event_loss(out.masked_logits, targets, ctx.gene_weights)
         else:
             parts["loss_masked"] = losses.masked_catalogue_loss(out, batch["counts"], token_mask)
-    total = sum(parts.values())
-    return total, {k: float(v.detach()) for k, v in parts.items()}
+    return sum(parts.values()), parts
 
 
 def _eval_batches(

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 
 from nanog1 import checkpoint as ckpt
 from nanog1.core.ragged import LengthBucketSampler
+from nanog1.core.step_graph import GraphedStep, capturable_kwargs, graphs_wanted
 from nanog1.encoder.config import TYPE_TASKS, TrainConfig
 from nanog1.encoder.data import (
     CohortArrays,
@@ -35,11 +36,10 @@ from nanog1.encoder.distributed import DistInfo
 from nanog1.encoder.inference import (
     LossContext,
     autocast,
-    batch_loss,
+    batch_loss_parts,
     masked_accuracy,
     mean_loss,
     predict,
-    to_device,
 )
 from nanog1.encoder.losses import class_weights, gene_class_weights
 from nanog1.encoder.metrics import classification_metrics, mean_cosine
@@ -221,26 +221,38 @@ def set_epoch(loader: DataLoader, epoch: int) -> None:
             sampler.set_epoch(epoch)
 
 
-def train_epoch(model, loader, opt, sched, ctx, cfg: TrainConfig, device, desc: str | None = None
-                ) -> dict[str, float]:
-    """One pass over the training split; returns mean loss parts and the number of optimiser steps.
-    With `desc`, a per-batch bar shows on a terminal (nanog1.progress: never in logs or when quiet)."""
-    model.train()
-    sums: dict[str, float] = {}
-    steps = 0
-    for batch in bar(loader, desc, total=len(loader), unit="batch") if desc else loader:
-        batch = to_device(batch, device)
+def train_step(model, opt, ctx, cfg: TrainConfig, device, graphed: bool = False) -> GraphedStep:
+    """One optimiser step per call (forward, loss, backward, clipping, AdamW), replayed from a CUDA graph
+    per batch shape when `graphed` and the optimiser is capturable (nanog1.core.step_graph), else eager.
+    Returns the loss and its parts as device scalars (no host sync per step)."""
+
+    def step(batch: dict) -> dict[str, torch.Tensor]:
         with autocast(device, cfg.amp):
-            loss, parts = batch_loss(model, batch, ctx)
-        opt.zero_grad(set_to_none=True)
+            loss, parts = batch_loss_parts(model, batch, ctx)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        return {"train_loss": loss.detach(), **{k: v.detach() for k, v in parts.items()}}
+
+    return GraphedStep(step, opt, device, enabled=graphed)
+
+
+def train_epoch(model, loader, opt, sched, ctx, cfg: TrainConfig, device, desc: str | None = None,
+                step: GraphedStep | None = None) -> dict[str, float]:
+    """One pass over the training split; returns mean loss parts and the number of optimiser steps.
+    With `desc`, a per-batch bar shows on a terminal (nanog1.progress: never in logs or when quiet).
+    `step` (from :func:`train_step`; eager when None) keeps its CUDA graphs from epoch to epoch."""
+    model.train()
+    step = step or train_step(model, opt, ctx, cfg, device)
+    sums: dict[str, torch.Tensor] = {}
+    steps = 0
+    for batch in bar(loader, desc, total=len(loader), unit="batch") if desc else loader:
+        out = step(batch)
         sched.step()
         steps += 1
-        for k, v in {"train_loss": float(loss.detach()), **parts}.items():
-            sums[k] = sums.get(k, 0.0) + v
-    return {k: v / max(steps, 1) for k, v in sums.items()} | {"steps": steps}
+        for k, v in out.items():
+            sums[k] = sums[k] + v.double() if k in sums else v.double()
+    return {k: float(v) / max(steps, 1) for k, v in sums.items()} | {"steps": steps}
 
 
 @dataclass
@@ -279,7 +291,7 @@ def _save(path: Path, model, opt, sched, gen, st: _State, cfg, ecfg) -> None:
 
 
 #: Options that may change between a run and its resumption (they do not touch the optimisation).
-_RESUMABLE_CHANGES = {"experiment", "register_model"}
+_RESUMABLE_CHANGES = {"experiment", "register_model", "step_graph"}
 
 
 def _restore(path: Path, model, opt, sched, gen, device, cfg: TrainConfig) -> _State:
@@ -341,18 +353,21 @@ def fit(
     loader_gen = torch.Generator().manual_seed(cfg.seed)
     loader = train_loader(arrays, train_idx, cfg, dist_info, loader_gen)
     total = len(loader) * cfg.epochs
-    opt, sched = build_optimizer(model, cfg.lr, cfg.weight_decay, int(cfg.warmup_frac * total), total)
+    graphed = graphs_wanted(cfg.step_graph, device) and not dist_info.distributed
+    opt, sched = build_optimizer(model, cfg.lr, cfg.weight_decay, int(cfg.warmup_frac * total), total,
+                                 **capturable_kwargs(graphed))
     ctx = loss_context(cfg, arrays, train_idx, device)
     st = _State(mlflow_run_id=mlflow_run_id)
     if resume and (run_dir / CHECKPOINT).exists():
         st = _restore(run_dir / CHECKPOINT, model, opt, sched, loader_gen, device, cfg)
     net = wrap_ddp(model) if dist_info.distributed else model
+    step = train_step(net, opt, ctx, cfg, device, graphed)
     while st.epoch + 1 < cfg.epochs and st.bad_epochs < cfg.patience:
         epoch = st.epoch + 1
         set_epoch(loader, epoch)
         t0 = time.perf_counter()
         desc = f"epoch {epoch + 1}/{cfg.epochs}" if dist_info.is_main else None
-        row = train_epoch(net, loader, opt, sched, ctx, cfg, device, desc)
+        row = train_epoch(net, loader, opt, sched, ctx, cfg, device, desc, step)
         row |= validation_metrics(model, arrays, val_idx, ctx, cfg, device)
         row |= {"epoch": epoch, "lr": sched.get_last_lr()[0], "epoch_seconds": time.perf_counter() - t0}
         st.step += row.pop("steps")

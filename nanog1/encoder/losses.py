@@ -9,9 +9,11 @@ from torch.nn import functional as F
 from nanog1.encoder.model import EncoderOutput
 from nanog1.schema import SET_NAMES, SET_SIZES
 
-_SET_SLICES = dict(
-    zip(SET_NAMES, np.split(np.arange(sum(SET_SIZES)), np.cumsum(SET_SIZES)[:-1]), strict=True)
-)
+# Each channel set's columns as a slice (a view: no index tensor copied to the device per call).
+_SET_SLICES = {
+    name: slice(int(stop) - size, int(stop))
+    for name, size, stop in zip(SET_NAMES, SET_SIZES, np.cumsum(SET_SIZES), strict=True)
+}
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -23,10 +25,21 @@ def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
 
 
 def type_loss(out: EncoderOutput, labels: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """Cross-entropy on labelled samples (label -1 ignored); zero when the batch has none."""
-    if out.type_logits is None or not (labels >= 0).any():
+    """Cross-entropy on labelled samples (label -1 ignored); zero when the batch has none.
+
+    The weighted mean Σ w·nll / Σ w over labelled rows, written without host syncs (no data-dependent
+    branch), so a training step can run as a CUDA graph (nanog1.core.step_graph)."""
+    if out.type_logits is None:
         return out.embedding.sum() * 0.0
-    return F.cross_entropy(out.type_logits.float(), labels, weight=weights, ignore_index=-1)
+    nll = F.cross_entropy(out.type_logits.float(), labels, weight=weights, ignore_index=-1, reduction="none")
+    labelled = (labels >= 0).float()
+    w = labelled if weights is None else weights[labels.clamp_min(0)] * labelled
+    return nll.sum() / w.sum().clamp_min(1e-12)
+
+
+def _masked_mean(values: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """Mean of `values` over rows where `keep` (0/1 floats) is 1; 0 when none is (no host sync)."""
+    return (values * keep).sum() / keep.sum().clamp_min(1.0)
 
 
 def _kl_rows(target: torch.Tensor, logp: torch.Tensor) -> torch.Tensor:
@@ -49,19 +62,15 @@ def exposure_loss(
     total = out.embedding.sum() * 0.0
     for name, logp in out.exposure_logp.items():
         target = targets[name]
-        valid = target.sum(-1) > 0
-        if not valid.any():
-            continue
-        total = total + _kl_rows(target[valid], logp[valid]).mean()
+        valid = (target.sum(-1) > 0).float()  # rows without attribution: weight 0 (no host sync)
+        total = total + _masked_mean(_kl_rows(target, logp), valid)
         if name in signatures and recon_weight > 0:
             obs = counts[:, _SET_SLICES[name]].float()
             obs = obs / obs.sum(-1, keepdim=True).clamp_min(1.0)
-            keep = valid & (obs.sum(-1) > 0)
-            if keep.any():
-                recon = logp.exp() @ signatures[name].T
-                total = (
-                    total + recon_weight * _kl_rows(obs[keep], torch.log(recon[keep].clamp_min(1e-12))).mean()
-                )
+            keep = valid * (obs.sum(-1) > 0).float()
+            recon = logp.exp() @ signatures[name].T
+            recon_kl = _kl_rows(obs, torch.log(recon.clamp_min(1e-12)))
+            total = total + recon_weight * _masked_mean(recon_kl, keep)
     return total
 
 
@@ -76,8 +85,9 @@ def draw_token_mask(
 
 
 def masked_catalogue_loss(out: EncoderOutput, counts: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """MSE between predicted and true log1p(count) on masked channels."""
-    return F.mse_loss(out.masked_pred.float()[mask], torch.log1p(counts.float())[mask])
+    """MSE between predicted and true log1p(count) on masked channels (a weighted mean: no host sync)."""
+    err = (out.masked_pred.float() - torch.log1p(counts.float())) ** 2
+    return _masked_mean(err, mask.float())
 
 
 #: Masked-event heads, in the order their losses are summed.
