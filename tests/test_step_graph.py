@@ -254,16 +254,22 @@ def test_syncing_step_is_detected_and_stays_eager(monkeypatch):
 
 @pytest.mark.gpu
 def test_fit_on_cuda_with_graphs_matches_eager_fit(monkeypatch, tmp_path):
-    from training_cohort import make_cohort
-
     from nanog1.encoder.config import TrainConfig
-    from nanog1.encoder.cv import train_val_split
-    from nanog1.encoder.data import cohort_arrays
+    from nanog1.encoder.data import CohortArrays
     from nanog1.encoder.distributed import DistInfo
     from nanog1.encoder.loop import fit
+    from nanog1.schema import N_CHANNELS
 
-    arrays = cohort_arrays(make_cohort(n_per_type=20, seed=0))
-    tr, val = train_val_split(arrays.labels, 0.25, seed=0)
+    rng = np.random.default_rng(0)  # four types, each with its own channel rates (no AnnData needed)
+    labels = np.repeat(np.arange(4), 20)
+    rates = rng.gamma(1.0, 2.0, (4, N_CHANNELS))
+    padding = np.zeros(N_CHANNELS, dtype=bool)
+    padding[-12:] = True  # an unmeasured set: a key mask, as real cohorts have
+    arrays = CohortArrays(sample_ids=[f"s{i}" for i in range(80)],
+                          counts=rng.poisson(rates[labels]).astype(np.float32) * ~padding,
+                          channel_padding=padding, labels=labels, classes=list("ABCD"))
+    order = rng.permutation(80)
+    tr, val = order[:60], order[60:]
     cfg = TrainConfig(hidden=64, layers=1, rank=16, heads=2, batch_size=8, lr=1e-2, warmup_frac=0.2, epochs=3,
                       dropout=0.0)
     made = []
