@@ -36,7 +36,8 @@ mask, ragged batches) takes a call where :mod:`nanog1.core.route_dispatch`'s mea
 is faster (on Hopper: masked and ragged batches; unmasked ones stay on SDPA's cuDNN backend, level
 or faster in the block); ``path=`` or ``NANOG1_ROUTE`` forces either path.
 Decoding (:func:`route_step`) on CUDA runs the kernels' split-context decode, which reads SAVO's
-compressed cache (action + Q-value) directly: 6.3× MHA-flash's tokens/s at 32k context (BENCHMARKS.md).
+compressed cache (action + Q-value) directly: 6.2× an MHA step on SDPA's default (cuDNN) at 32k context,
+batch 64 (BENCHMARKS.md, issue 30).
 """
 
 from __future__ import annotations

@@ -156,7 +156,8 @@ def _tuned(q_t: Tensor, k_cache: Tensor, v_cache: Tensor, lengths: Tensor,
     if _INTERPRET:
         return 64, 4, 4, 3
     batch, heads, cap, d_qk = k_cache.shape
-    key = (batch, heads, next_pow2(cap), d_qk, v_cache.shape[-1], k_cache.dtype, k_cache.device)
+    token_major = k_cache.stride(2) > k_cache.stride(1)  # the layouts tune to different launches
+    key = (batch, heads, next_pow2(cap), d_qk, v_cache.shape[-1], k_cache.dtype, k_cache.device, token_major)
     if key not in _TUNED:
         from triton.testing import do_bench
 
