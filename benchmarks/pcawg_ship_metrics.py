@@ -2,10 +2,17 @@
 
 Every job's probabilities are scored on its own test genomes; a kind of split (the 5 CV folds, the
 31 leave-one-study-out jobs, the 12-project hold-out) pools its jobs' test genomes, each genome
-scored once. Abstention is measured as it would ship: each job's temperature, confidence threshold
-(0.90 accuracy on its validation genomes) and profile OOD rule (its training genomes) are fitted on
-that job alone, then applied to its test genomes. Gradient boosting is compared on the same genomes
-with paired bootstrap intervals.
+scored once. Models compared on the same genomes: the single model (seed 0, input as it is), the
+seed ensemble (mean log-probabilities of every seed), and the ensemble with test-time views (the
+input as it is averaged with DBS78 and/or indels masked as unmeasured), the views chosen per job on
+that job's VALIDATION genomes (top-1; ties go to fewer views), never on its test genomes. Abstention is
+measured as it would ship: each job's temperature, confidence threshold (0.90 accuracy on its
+validation genomes) and profile OOD rule (its training genomes) are fitted on that job and model alone
+(on the model's validation output), then applied to its test genomes. Gradient boosting and the models
+are compared with paired bootstrap intervals.
+
+Results keys: `JOB__sSEED__proba[_VIEW]` (probabilities on val + test genomes; the masked views of older
+runs on test genomes only), `JOB__gb`.
 """
 
 from __future__ import annotations
@@ -15,6 +22,9 @@ import numpy as np
 TRAIN, VAL, TEST = 0, 1, 2
 KINDS = {"cv_5fold": "cv", "leave_one_study_out": "loso_", "transfer_12_projects": "transfer12"}
 MASKED = ("no_indels", "no_dbs", "no_reference")
+#: View sets an ensemble may average, in order of preference on a tie (fewer views first).
+CANDIDATE_VIEWS = (("full",), ("full", "no_dbs"), ("full", "no_indels"), ("full", "no_dbs", "no_indels"))
+ARRAY = {"full": "proba", **{m: f"proba_{m}" for m in MASKED}}
 
 
 def scores(proba: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -48,63 +58,147 @@ def paired_bootstrap(
     return {"top1": np.quantile(top1, q).tolist(), "macro_f1": np.quantile(f1, q).tolist()}
 
 
-def job_rule(proba_val: np.ndarray, y_val: np.ndarray, counts_train: np.ndarray, y_train: np.ndarray):
-    """(temperature, AbstentionRule) fitted on one job's validation and training genomes, as shipped."""
+def job_rule(proba_val: np.ndarray, y_val: np.ndarray, ood):
+    """(temperature, AbstentionRule) fitted on one job's validation output, as shipped."""
     from nanog1.encoder.abstention import AbstentionRule, choose_threshold
-    from nanog1.encoder.calibration import (
-        apply_temperature,
-        fit_temperature,
-        logits_from_proba,
-        ood_reference,
-    )
+    from nanog1.encoder.calibration import apply_temperature, fit_temperature, logits_from_proba
 
     t = fit_temperature(logits_from_proba(proba_val), y_val)
     threshold = choose_threshold(apply_temperature(proba_val, t), y_val, 0.9)
-    return t, AbstentionRule(threshold, 0.9, ood_reference(counts_train, y_train, 0.2, 0))
+    return t, AbstentionRule(threshold, 0.9, ood)
 
 
-def pooled(results, ship, prefix: str) -> dict:
-    """Scores of one kind of split: encoder, masked sets, gradient boosting, bootstrap, abstention."""
+def seeds_of(results, job: str) -> list[int]:
+    """Seeds of `job` present in the results, in order."""
+    tail = "__proba"
+    seeds = (k[len(job) + 3 : -len(tail)] for k in results if k.startswith(f"{job}__s") and k.endswith(tail))
+    return sorted(int(s) for s in seeds if s.isdigit())
+
+
+def combine(results, job: str, seeds: list[int], views: tuple[str, ...], rows: np.ndarray):
+    """Probabilities of the mean log-probability over seeds x views on `rows` (None: a view is missing)."""
+    from nanog1.encoder.calibration import logits_from_proba, softmax
+
+    parts = []
+    for s in seeds:
+        for v in views:
+            arr = results.get(f"{job}__s{s}__{ARRAY[v]}")
+            if arr is None or not np.isfinite(arr[rows]).all():
+                return None
+            parts.append(logits_from_proba(arr[rows]))
+    return softmax(np.mean(parts, axis=0))
+
+
+def choose_views(results, job: str, seeds: list[int], y: np.ndarray, val: np.ndarray) -> tuple[str, ...]:
+    """The view set with the best top-1 on the job's validation genomes (ties: fewer views)."""
+    best = (-1.0, ("full",))
+    for views in CANDIDATE_VIEWS:
+        p = combine(results, job, seeds, views, val)
+        if p is not None and (acc := float((p.argmax(1) == y[val]).mean())) > best[0] + 1e-12:
+            best = (acc, views)
+    return best[1]
+
+
+def model_specs(results, job: str, y, val, fixed_views: tuple[str, ...] | None) -> dict[str, tuple]:
+    """(seeds, views) of each compared model on one job."""
+    seeds = seeds_of(results, job)
+    specs = {"single": ([0], ("full",)), "ensemble_full": (seeds, ("full",)),
+             "ensemble": (seeds, choose_views(results, job, seeds, y, val)),
+             "single_views": ([0], choose_views(results, job, [0], y, val))}
+    if fixed_views is not None:
+        specs["single_shipped_views"] = ([0], fixed_views)
+    return specs
+
+
+def pooled(results, ship, prefix: str, fixed_views: tuple[str, ...] | None = None) -> dict:
+    """Scores of one kind of split for every compared model, GB, bootstrap intervals and abstention.
+
+    `fixed_views`: also score seed 0 with these views (chosen elsewhere on validation genomes), for runs
+    whose jobs kept no masked views of their validation genomes (no calibrated abstention then)."""
     from nanog1.encoder.abstention import profile_features
-    from nanog1.encoder.calibration import apply_temperature
+    from nanog1.encoder.calibration import apply_temperature, ood_reference
 
     y, counts = ship["labels"], ship["counts"].astype(np.float64)
-    jobs = [str(j) for j in ship["jobs"] if str(j).startswith(prefix)]
+    jobs = [str(j) for j in ship["jobs"] if str(j).startswith(prefix) and seeds_of(results, str(j))]
     shape = (len(y), len(ship["classes"]))
-    prob = {k: np.full(shape, np.nan) for k in ("proba", "gb", *(f"proba_{m}" for m in MASKED))}
-    uncertain = np.zeros(len(y), dtype=bool)
-    per_job = {}
+    prob: dict[str, np.ndarray] = {"gb": np.full(shape, np.nan)}
+    prob |= {f"masked_{m}": np.full(shape, np.nan) for m in MASKED}
+    uncertain: dict[str, np.ndarray] = {}
+    per_job, chosen, n_seeds = {}, {}, {}
     for j in jobs:
         roles = ship[f"roles_{j}"]
-        test, val, train = roles == TEST, roles == VAL, roles == TRAIN
-        for k in prob:
-            prob[k][test] = results[f"{j}__{k}"][test]
-        t, rule = job_rule(results[f"{j}__proba"][val], y[val], counts[train], y[train])
-        calibrated = apply_temperature(results[f"{j}__proba"][test], t)
-        uncertain[test] = rule.uncertain(calibrated, profile_features(counts[test]))
-        hit = calibrated.argmax(1) == y[test]
-        per_job[j] = {"n": int(test.sum()), "encoder_top1": float(hit.mean()),
-                      "gb_top1": float((prob["gb"][test].argmax(1) == y[test]).mean()),
-                      "temperature": t, "threshold": rule.confidence_threshold}
-    done = np.isfinite(prob["proba"]).all(1)
-    yd, enc, gb = y[done], prob["proba"][done].argmax(1), prob["gb"][done].argmax(1)
-    kept = ~uncertain[done]
+        test, val, train = (np.flatnonzero(roles == r) for r in (TEST, VAL, TRAIN))
+        prob["gb"][test] = results[f"{j}__gb"][test]
+        seeds = seeds_of(results, j)
+        n_seeds[j] = len(seeds)
+        for m in MASKED:
+            masked = combine(results, j, seeds, (m,), test)
+            prob[f"masked_{m}"][test] = np.nan if masked is None else masked
+        ood = ood_reference(counts[train], y[train], 0.2, 0)
+        row = {"n": len(test), "seeds": len(seeds),
+               "gb_top1": float((prob["gb"][test].argmax(1) == y[test]).mean())}
+        for name, (sd, views) in model_specs(results, j, y, val, fixed_views).items():
+            p_test = combine(results, j, sd, views, test)
+            if p_test is None:
+                continue
+            prob.setdefault(name, np.full(shape, np.nan))[test] = p_test
+            chosen.setdefault(name, {})[j] = list(views)
+            row[f"{name}_top1"] = float((p_test.argmax(1) == y[test]).mean())
+            p_val = combine(results, j, sd, views, val)
+            if p_val is None:
+                continue
+            t, rule = job_rule(p_val, y[val], ood)
+            flag = uncertain.setdefault(name, np.zeros(len(y), dtype=bool))
+            flag[test] = rule.uncertain(apply_temperature(p_test, t), profile_features(counts[test]))
+            row[f"{name}_temperature"], row[f"{name}_threshold"] = t, rule.confidence_threshold
+        per_job[j] = row
+    done = np.isfinite(prob["single"]).all(1)
+    yd = y[done]
+    pred = {k: v[done].argmax(1) for k, v in prob.items() if np.isfinite(v[done]).all()}
+    models = {}
+    for name in chosen:
+        if not np.isfinite(prob[name][done]).all():
+            continue
+        entry = {"scores": scores(prob[name][done], yd), "views_per_job": chosen[name]}
+        if name in uncertain:
+            kept = ~uncertain[name][done]
+            entry["abstention"] = {"coverage": float(kept.mean()),
+                                   "top1_accepted": float((pred[name][kept] == yd[kept]).mean())}
+        models[name] = entry
+    pairs = [("ensemble", "gb"), ("single", "gb"), ("ensemble", "single"), ("ensemble_full", "single"),
+             ("single_shipped_views", "single")]
     return {
         "jobs": len(jobs),
+        "seeds_per_job": sorted(set(n_seeds.values())),
         "n_genomes": int(done.sum()),
-        "encoder": scores(prob["proba"][done], yd),
+        "models": models,
         "gradient_boosting": scores(prob["gb"][done], yd),
-        "encoder_minus_gb_ci95_paired_bootstrap": paired_bootstrap(enc, gb, yd),
-        "encoder_masked": {m: scores(prob[f"proba_{m}"][done], yd) for m in MASKED},
-        "abstention_per_job_calibration": {
-            "coverage": float(kept.mean()),
-            "top1_accepted": float((enc[kept] == yd[kept]).mean()) if kept.any() else float("nan"),
-        },
+        "paired_bootstrap_ci95": {f"{a}_minus_{b}": paired_bootstrap(pred[a], pred[b], yd)
+                                  for a, b in pairs if a in pred and b in pred},
+        "masked_ensemble": {m: scores(prob[f"masked_{m}"][done], yd) for m in MASKED
+                            if np.isfinite(prob[f"masked_{m}"][done]).all()},
         "per_job": per_job,
     }
 
 
-def all_metrics(results, ship) -> dict:
+def all_metrics(results, ship, fixed_views: tuple[str, ...] | None = None) -> dict:
     """`pooled` for every kind of split present in the results."""
-    return {name: pooled(results, ship, prefix) for name, prefix in KINDS.items()
-            if any(str(j).startswith(prefix) and f"{j}__gb" in results for j in ship["jobs"])}
+    return {name: pooled(results, ship, prefix, fixed_views) for name, prefix in KINDS.items()
+            if any(str(j).startswith(prefix) and f"{j}__gb" in results and seeds_of(results, str(j))
+                   for j in ship["jobs"])}
+
+
+def merge_earlier(results: dict, earlier: dict) -> dict:
+    """`results` completed by an earlier run on the same ship.npz: its GB arrays, and its jobs (old
+    single-seed keys `JOB__ARRAY` read as seed 0) where this run has no seed of that job."""
+    out = dict(results)
+    for key, value in earlier.items():
+        job, _, array = key.partition("__")
+        if array == "gb":
+            out.setdefault(key, value)
+        elif not array.startswith("s") or not array[1:2].isdigit():
+            if not any(k.startswith(f"{job}__s") for k in results):
+                out[f"{job}__s0__{array}"] = value
+        elif not any(k.startswith(f"{job}__s") for k in results):
+            out[key] = value
+    return out

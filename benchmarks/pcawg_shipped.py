@@ -6,11 +6,13 @@ Three steps (the training is `benchmarks/pcawg_ship_jobs.py`, one GPU call for e
     # 1. the cohort arrays and every job's roles (5-fold CV, leave-one-study-out, 12-project
     #    hold-out, final model) plus gradient-boosting features -> results/dev/ship.npz
     PYTHONPATH=. python benchmarks/pcawg_shipped.py export-npz --work results/dev
-    # 2. train every job (GPU) and gradient boosting on the same genomes (its CPU cores)
-    python benchmarks/pcawg_ship_jobs.py --npz results/dev/ship.npz --out results/ship RECIPE
-    # 3. package the final model (calibrated on its 15 % validation genomes), score every job kind
-    #    beside gradient boosting, write the model card
-    PYTHONPATH=. python benchmarks/pcawg_shipped.py package --results results/ship --device "1x H100"
+    # 2. train every job (GPU; --seeds N for an ensemble) and gradient boosting on the same genomes
+    python benchmarks/pcawg_ship_jobs.py --npz results/dev/ship.npz --out results/ship --seeds 5 RECIPE
+    # 3. package the final model(s) (ensemble or single, calibrated on the 15 % validation genomes),
+    #    score every job kind beside gradient boosting, write the model card; --earlier fills GB and
+    #    jobs this run did not train from an earlier run on the same ship.npz
+    PYTHONPATH=. python benchmarks/pcawg_shipped.py package --results results/ship --device "1x H100" \
+        [--earlier results/ship_before]
 
 12-project hold-out: for each cancer type that PCAWG drew from several projects, the smallest project
 with >= 10 genomes is held out together (e.g. BRCA-UK; BRCA-US/EU stay in training). Leave-one-study-
@@ -136,82 +138,145 @@ def export_jobs(adata, arrays, test: np.ndarray, held: list[str], path: Path) ->
 
 
 def package(args) -> None:
-    """Ship the final model of `pcawg_ship_jobs.py` (calibrated on its 15 % validation genomes) with its
-    reference embeddings and a model card holding every job kind's metrics."""
+    """Ship the final model(s) of `pcawg_ship_jobs.py` with reference embeddings and a model card holding
+    every job kind's metrics: the seed ensemble with the test-time views its validation genomes chose,
+    if it beats the single model in CV and is not worse on the study hold-outs; else the single model.
+    Calibrated (temperature, abstention threshold) on the shipped model's output for the final job's
+    15 % validation genomes, computed here on the CPU by the code `nanog1 predict` runs."""
     import torch
-    from pcawg_ship_metrics import all_metrics
+    from pcawg_ship_metrics import all_metrics, choose_views, combine, merge_earlier, seeds_of
 
     from nanog1.encoder.abstention import AbstentionRule, covered_accuracy, profile_features
     from nanog1.encoder.calibration import apply_temperature, calibrate_run, ood_reference, split_ood_arrays
-    from nanog1.encoder.config import TrainConfig
-    from nanog1.encoder.embedding import apply_model
-    from nanog1.encoder.model import N_CHANNELS
+    from nanog1.encoder.ensemble import member_views_proba
+    from nanog1.encoder.predictor import load_predictor
     from nanog1.encoder.pretrained import export_reference
     from nanog1.io import atomic_write_text
 
     adata, arrays, _, held = cohort(args.pcawg)
     ship = dict(np.load(args.work / "ship.npz", allow_pickle=False))
     results = dict(np.load(args.results / "ship_results.npz", allow_pickle=False))
+    if (args.results / "ship_results_loso.npz").exists():
+        results |= dict(np.load(args.results / "ship_results_loso.npz", allow_pickle=False))
+    if args.earlier:
+        results = merge_earlier(results, dict(np.load(args.earlier / "ship_results.npz", allow_pickle=False)))
     info = json.loads((args.results / "ship_info.json").read_text())
     classes = list(arrays.classes)
     if classes != [str(c) for c in ship["classes"]]:
         raise SystemExit("ship.npz was exported from another cohort: run export-npz again")
-    recipe = info["recipe"]
-    weights = torch.load(args.results / "model_final.pt", weights_only=True)
-    shape = {k: recipe[k] for k in ("hidden", "layers", "rank", "heads", "epochs", "thin", "set_dropout")}
-    cfg = TrainConfig(task="cancer_type", register_model=False, **shape)
-    args.out.mkdir(parents=True, exist_ok=True)
-    torch.save(
-        {**weights, "classes": classes, "channel_padding": torch.zeros(N_CHANNELS, dtype=torch.bool),
-         "signature_names": {k: list(v) for k, v in arrays.signature_names.items()},
-         "train_config": cfg.to_dict()},
-        args.out / "model.pt",
-    )
     labels, counts = arrays.labels, arrays.counts.astype(np.float64)
     roles = ship["roles_final"]
     train, val = np.flatnonzero(roles == TRAIN), np.flatnonzero(roles == VAL)
-    pred, _, _ = apply_model(adata, args.out)
+    seeds = seeds_of(results, "final")
+    views = choose_views(results, "final", seeds, labels, val)
+    metrics = all_metrics(results, ship, fixed_views=views)
+    decision = ship_decision(metrics)
+    shipped = "ensemble" if decision["ship_ensemble"] else "single"
+    members = seeds if decision["ship_ensemble"] else [0]
+    views = views if decision["ship_ensemble"] else ("full",)
+    write_weights(torch.load(args.results / "models_final.pt", weights_only=True), members, views, arrays,
+                  info["recipe"], args.out)
+    loaded = load_predictor(args.out)
+    pred, _ = member_views_proba(adata, str(args.out), [loaded.network], loaded.saved, ["full"])
+    _, proba_val = member_views_proba(adata[val].copy(), str(args.out), [loaded.network, *loaded.members],
+                                      loaded.saved, list(views))
     with tempfile.TemporaryDirectory() as tmp:
         ood = ood_reference(counts[train], labels[train], 0.2, 0)
-        calib, _ = calibrate_run(Path(tmp), pred.proba[val], labels[val], "validation", ood=ood)
+        calib, _ = calibrate_run(Path(tmp), proba_val, labels[val], "validation", ood=ood)
         (args.out / "calibration.json").write_bytes((Path(tmp) / "calibration.json").read_bytes())
     split_ood_arrays(args.out)
     rule = AbstentionRule(calib["abstain_threshold"], 0.9, ood)
-    calibrated = apply_temperature(pred.proba[val], calib["temperature"])
+    calibrated = apply_temperature(proba_val, calib["temperature"])
     export_reference(pred.embedding, adata, args.out)
-    metrics = all_metrics(results, ship)
+    device_val = combine(results, "final", members, views, val)
     metrics["shipped_model"] = {
+        "kind": shipped, "members": len(members), "seeds": members, "views": list(views),
+        "views_chosen_on": f"the final job's {len(val)} validation genomes (top-1 of the seed ensemble; "
+        "ties to fewer views), never on test genomes",
+        "decision": decision,
         "train_genomes": len(train), "validation_genomes": len(val),
         "calibration": {k: float(v) for k, v in calib.items()},
         "validation_in_sample": covered_accuracy(
             calibrated, labels[val], rule.uncertain(calibrated, profile_features(counts[val]))
         ),
-        "device_top1_on_validation": float(
-            (np.nan_to_num(results["final__proba"][val]).argmax(1) == labels[val]).mean()
-        ),
+        "device_top1_on_validation": float((device_val.argmax(1) == labels[val]).mean()),
+        "cpu_top1_on_validation": float((proba_val.argmax(1) == labels[val]).mean()),
     }
     metrics["transfer_12_projects"] = metrics.get("transfer_12_projects", {}) | {"held_out_projects": held}
-    metrics["train"] = {"recipe": recipe, "device": args.device, "elapsed_s": info.get("elapsed_s"),
+    metrics["train"] = {"recipe": info["recipe"], "device": args.device, "elapsed_s": info.get("elapsed_s"),
+                        "seeds_trained": info.get("seeds"),
                         "jobs": {j: {k: v for k, v in d.items() if k != "val_history"}
                                  for j, d in info["jobs"].items()}}
     card = model_card(classes, metrics, args)
     atomic_write_text(args.out / "card.json", json.dumps(card, indent=1, default=float))
     (args.results / "package_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
-    print(json.dumps({k: {m: v.get(m) for m in ("encoder", "gradient_boosting",
-                                                    "abstention_per_job_calibration")}
-                      for k, v in metrics.items() if k in ("cv_5fold", "leave_one_study_out",
-                                                           "transfer_12_projects")}, indent=1))
+    print(json.dumps({"shipped": metrics["shipped_model"]} | {
+        k: {m: e["scores"] | e.get("abstention", {}) for m, e in v["models"].items()}
+        for k, v in metrics.items() if k in KIND_NAMES}, indent=1, default=float))
+
+
+#: Kinds of split in the metrics, with their names in the card's summary.
+KIND_NAMES = {"cv_5fold": "5-fold CV", "leave_one_study_out": "leave-one-study-out",
+              "transfer_12_projects": "12-project hold-out"}
+
+
+def ship_decision(metrics: dict) -> dict:
+    """Ship the ensemble only if better than the single model in CV top-1 and not worse on transfer
+    (12-project hold-out top-1 and macro-F1; leave-one-study-out top-1 and macro-F1 of seed 0 with the
+    shipped views, where the ensemble's seeds were not trained)."""
+    def top(kind: str, model: str, key: str = "top1") -> float:
+        entry = metrics.get(kind, {}).get("models", {}).get(model)
+        return float("nan") if entry is None else entry["scores"][key]
+
+    checks = {
+        "cv_top1_better": top("cv_5fold", "ensemble") > top("cv_5fold", "single"),
+        "transfer12_not_worse": all(top("transfer_12_projects", "ensemble", k)
+                                    >= top("transfer_12_projects", "single", k) for k in ("top1", "macro_f1")),
+        "loso_not_worse": all(top("leave_one_study_out", "single_shipped_views", k)
+                              >= top("leave_one_study_out", "single", k) for k in ("top1", "macro_f1")),
+    }
+    return {**checks, "ship_ensemble": all(checks.values())}
+
+
+def write_weights(final: dict, members: list[int], views, arrays, recipe: dict, out: Path) -> None:
+    """model.pt (weights-only): member 0 as any single model, the others' state dicts and the views under
+    `ensemble` (nanog1.encoder.ensemble.packaged_members reads them)."""
+    import torch
+
+    from nanog1.encoder.config import TrainConfig
+    from nanog1.encoder.model import N_CHANNELS
+
+    first = final[members[0]]
+    shape = {k: recipe[k] for k in ("hidden", "layers", "rank", "heads", "epochs", "thin", "set_dropout")}
+    cfg = TrainConfig(task="cancer_type", register_model=False, **shape)
+    payload = {**first, "classes": list(arrays.classes),
+               "channel_padding": torch.zeros(N_CHANNELS, dtype=torch.bool),
+               "signature_names": {k: list(v) for k, v in arrays.signature_names.items()},
+               "train_config": cfg.to_dict()}
+    if len(members) > 1 or tuple(views) != ("full",):
+        payload["ensemble"] = {"members": [final[m]["state_dict"] for m in members[1:]], "views": list(views),
+                               "seeds": list(members)}
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, out / "model.pt")
 
 
 def model_card(classes: list[str], metrics: dict, args) -> dict:
     """The JSON model card: what it is, what it was trained on, how well it does, what it is not for."""
-    cv, loso = metrics["cv_5fold"]["encoder"], metrics["leave_one_study_out"]["encoder"]
+    shipped = metrics["shipped_model"]
+    kind = shipped["kind"]
+    cv = metrics["cv_5fold"]["models"][kind]["scores"]
+    loso = metrics["leave_one_study_out"]["models"]["single_shipped_views"]["scores"]
+    t12 = metrics["transfer_12_projects"]["models"][kind]["scores"]
     recipe = metrics["train"]["recipe"]
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in recipe.items() if k != "seed")
+    what = (f"ensemble of {shipped['members']} seeds x views {'+'.join(shipped['views'])}" if kind == "ensemble"
+            else "single model")
     return {
         "name": "pcawg-catalogue",
-        "summary": f"PCAWG catalogue encoder, {len(classes)} types; 5-fold CV top-1 {cv['top1']:.3f}, "
-        f"leave-one-study-out top-1 {loso['top1']:.3f} / macro-F1 {loso['macro_f1']:.3f}",
+        "summary": f"PCAWG catalogue encoder ({what}), {len(classes)} types; 5-fold CV top-1 {cv['top1']:.3f}, "
+        f"12-project hold-out {t12['top1']:.3f}, leave-one-study-out (seed 0 + views) top-1 {loso['top1']:.3f} / "
+        f"macro-F1 {loso['macro_f1']:.3f}",
+        "ensemble": {k: shipped[k] for k in ("kind", "members", "seeds", "views", "views_chosen_on", "decision")},
         "classes": classes,
         "model": "NanoG1 SAVO mutation encoder over SBS96+DBS78+ID83 (+SBS6/ID12) channel tokens, type head",
         "inputs": "catalogues of any measured subset of SBS96/DBS78/ID83 (SBS6/ID12 without a reference); "
@@ -221,22 +286,25 @@ def model_card(classes: list[str], metrics: dict, args) -> dict:
             "source": "PCAWG whole-genome catalogues (Alexandrov, Kim, Haradhvala, Huang et al., "
             "'The repertoire of mutational signatures in human cancer', Nature 578, 94-101 (2020), "
             "doi:10.1038/s41586-020-1943-3), as redistributed in steverozen/PCAWG7 data-raw/",
-            "genomes": "2,650 genomes of the 26 types with >= 20 genomes (of 2,780); the shipped weights are "
-            "trained on 85 % of them (stratified), early-stopped and calibrated on the other 15 %. The metrics "
-            "come from the same recipe retrained per split: 5-fold CV, leave-one-study-out over the 31 PCAWG "
-            "projects whose types PCAWG also drew from another project, and a 12-project hold-out",
+            "genomes": "2,650 genomes of the 26 types with >= 20 genomes (of 2,780); every shipped member is "
+            "trained on 85 % of them (stratified; the same split, different seeds), early-stopped and calibrated "
+            "on the other 15 %. The metrics come from the same recipe retrained per split with the same seeds: "
+            "5-fold CV, a 12-project hold-out, and leave-one-study-out over the 31 PCAWG projects whose types "
+            "PCAWG also drew from another project (seed 0 only)",
             "licence": "PCAWG mutational catalogues: published open data (ICGC/TCGA PCAWG, open tier); cite the "
             "paper above. Model weights: the project's licence.",
         },
         "recipe": {
-            "command": "python benchmarks/pcawg_ship_jobs.py --npz results/dev/ship.npz --out DIR " + flags,
+            "command": "python benchmarks/pcawg_ship_jobs.py --npz results/dev/ship.npz --out DIR --seeds 5 "
+            + flags,
             "device": args.device,
             "augmentation": "binomial thinning to U(0.5,1) of each draw; channel-set dropout 0.3 (DBS78, "
             "ID83+ID12 each masked in ~30 % of draws, ID83 alone 15 %, SBS96 alone 10 %)",
             "objective": "class-weighted label-smoothed cross-entropy + 0.5 x exposure KL to published attributions",
         },
         "metrics": metrics,
-        "calibration": "temperature scaling on the 15 % validation split; abstention = confidence below the "
+        "calibration": "ensemble: mean of the members' log-probabilities over the shipped views, then one "
+        "temperature fitted on that mean's output for the 15 % validation split; abstention = confidence below the "
         "threshold reaching 0.90 accuracy on validation, or a mutational profile beyond the 99th percentile "
         "of validation Mahalanobis distances to the nearest type centroid (over the measured sets)",
         "intended_use": "research use: QC of a cohort's labels, typing tumours for exploration, cancers of "
@@ -258,6 +326,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("results/dev"), help="where export-npz writes")
     ap.add_argument("--results", type=Path, default=Path("results/ship"), help="pcawg_ship_jobs.py's --out")
     ap.add_argument("--device", default="", help="the machine the jobs ran on, for the card")
+    ap.add_argument("--earlier", type=Path, default=None,
+                    help="an earlier pcawg_ship_jobs.py results folder (same ship.npz): its GB arrays and the "
+                    "jobs this run lacks (read as seed 0)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     {"export-npz": export, "package": package}[args.mode](args)

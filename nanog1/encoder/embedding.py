@@ -18,23 +18,30 @@ from nanog1.schema import SET_NAMES, SET_SIZES
 
 
 def apply_model(
-    adata: ad.AnnData, run_dir: Path, device: str = "cpu", loaded: tuple[torch.nn.Module, dict] | None = None
+    adata: ad.AnnData, run_dir: Path, device: str = "cpu", loaded: tuple[torch.nn.Module, dict] | None = None,
+    arrays=None,
 ) -> tuple[Predictions, dict, np.ndarray]:
     """The run's predictions on every sample, the saved model dict, and labels in the model's classes.
 
     `loaded` is the run's (model, saved dict) from `load_model`, when the caller keeps it in memory; then
-    `run_dir` only names the model in messages.
+    `run_dir` only names the model in messages. `arrays` (`model_arrays` of this adata and model) saves
+    building them again when several members of one ensemble score the same cohort.
     """
     model, saved = loaded if loaded is not None else load_model(Path(run_dir) / MODEL, device)
     cfg = TrainConfig.from_dict(saved["train_config"])
-    arrays = cohort_arrays(adata, classes=list(saved["classes"]) or None, min_class_size=1)
-    arrays = for_model(arrays, saved["encoder_config"])  # event view: the model's own vocabulary
+    arrays = model_arrays(adata, saved) if arrays is None else arrays
     padding = scoring_padding(arrays.channel_padding, saved["channel_padding"].numpy(), source=str(run_dir))
     ctx = LossContext(task=cfg.task, view=cfg.view, channel_padding=torch.from_numpy(padding).to(device))
     pred = predict(
         model, arrays, np.arange(arrays.n), ctx, torch.device(device), cfg.batch_size, cfg.max_events, cfg.amp
     )
     return pred, saved, arrays.labels
+
+
+def model_arrays(adata: ad.AnnData, saved: dict):
+    """The cohort's arrays as the saved model reads them (its classes; the event view in its vocabulary)."""
+    arrays = cohort_arrays(adata, classes=list(saved["classes"]) or None, min_class_size=1)
+    return for_model(arrays, saved["encoder_config"])
 
 
 def scoring_padding(cohort: np.ndarray, trained: np.ndarray, source: str = "the model") -> np.ndarray:

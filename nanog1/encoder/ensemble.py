@@ -1,5 +1,12 @@
 """Seed ensembles at prediction time: several trained runs, one averaged set of predictions.
 
+Two kinds. Run folders (`nanog1 evaluate --run A --run B`): each member calibrated with its own
+temperature, probabilities averaged. A packaged model's members (`model.pt` holds member 0 as any
+model does and, under `ensemble`, the other members' weights-only state dicts and the test-time
+views): `member_views_proba` averages the log-probabilities of every member in every view (the full
+input, and e.g. with DBS78 masked as unmeasured), and one temperature, fitted on that average's
+validation output, calibrates the result.
+
 On PCAWG five thinned SAVO encoders averaged beat each member by about 2 points of top-1
 (BENCHMARKS.md, "Cancer-type prediction"), so `nanog1 evaluate --run A --run B ...` offers it.
 Each member's type probabilities are first calibrated with its own temperature, then averaged;
@@ -14,10 +21,13 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 
-from nanog1.encoder.calibration import apply_temperature, load_calibration
+from nanog1.encoder.calibration import apply_temperature, load_calibration, logits_from_proba, softmax
 from nanog1.encoder.embedding import apply_model
 from nanog1.encoder.inference import Predictions
 from nanog1.errors import UserError
+
+#: Test-time views a packaged ensemble may average: channel sets additionally masked as unmeasured.
+VIEWS = {"full": (), "no_dbs": ("DBS78",), "no_indels": ("ID83", "ID12")}
 
 
 def ensemble_predictions(
@@ -70,3 +80,60 @@ def _check_compatible(run_dirs: list[Path], saved_all: list[dict]) -> None:
                 f"{run}: task {saved['train_config']['task']!r} differs from "
                 f"{ref['train_config']['task']!r} of {run_dirs[0]}"
             )
+
+
+def view_padding(view: str) -> np.ndarray:
+    """[channels] True on the channel sets that `view` masks as unmeasured."""
+    from nanog1.schema import SET_NAMES, SET_SIZES
+
+    if view not in VIEWS:
+        raise UserError(f"view {view!r}: not one of {', '.join(VIEWS)}")
+    return np.isin(np.repeat(np.array(SET_NAMES), SET_SIZES), VIEWS[view])
+
+
+def packaged_members(saved: dict) -> tuple[list, list[str]]:
+    """(networks of members 1.., views) of a packaged model.pt; ([], ['full']) for a single model."""
+    from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig
+
+    extra = saved.get("ensemble") or {}
+    nets = []
+    for state in extra.get("members", []):
+        net = MutationEncoder(MutationEncoderConfig(**saved["encoder_config"]))
+        net.load_state_dict(state)
+        nets.append(net.eval())
+    return nets, list(extra.get("views", ["full"]))
+
+
+def member_views_proba(
+    adata: ad.AnnData, name: str, networks: list, saved: dict, views: list[str]
+) -> tuple[Predictions, np.ndarray | None]:
+    """(Predictions of member 0 on the input as it is, probabilities from the mean over members x views
+    of log-probabilities). A view that would leave no measured set is skipped."""
+    from nanog1.encoder.embedding import model_arrays
+
+    arrays = model_arrays(adata, saved)  # built once for every member and view
+    first, _, _ = apply_model(adata, Path(name), loaded=(networks[0], saved), arrays=arrays)
+    if first.proba is None:
+        return first, None
+    logps = []
+    for view in views:
+        seen = {**saved, "channel_padding": _as_tensor(np.asarray(saved["channel_padding"], bool)
+                                                       | view_padding(view))}
+        for i, net in enumerate(networks):
+            if view == "full" and i == 0:
+                logps.append(logits_from_proba(first.proba))
+                continue
+            try:
+                pred, _, _ = apply_model(adata, Path(name), loaded=(net, seen), arrays=arrays)
+            except UserError:
+                break  # this view masks every set the cohort measured
+            logps.append(logits_from_proba(pred.proba))
+    if not logps:  # no view left anything measured: the input as it is
+        logps = [logits_from_proba(first.proba)]
+    return first, softmax(np.mean(logps, axis=0)).astype(np.float32)
+
+
+def _as_tensor(mask: np.ndarray):
+    import torch
+
+    return torch.from_numpy(np.asarray(mask, bool))

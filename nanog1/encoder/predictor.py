@@ -6,7 +6,10 @@ obsm['proba_type'] (temperature-calibrated), obs['predicted_type'] ("uncertain" 
 obs['predicted_type_raw'], obs['type_confidence'], obs['abstain'] with obs['abstain_reason'],
 obsm['X_nanog1'], obs['neighbours'] (nearest reference tumours by embedding cosine), and signature
 exposures with bootstrap intervals (obsm['exposures_<set>'], '_lo', '_hi'; nanog1.fitting) for
-each measured set with COSMIC signatures. Sets the cohort did not measure are masked as unmeasured,
+each measured set with COSMIC signatures. A packaged ensemble (several members, test-time views) is
+scored as one model: mean log-probabilities over members x views, then its one temperature
+(nanog1.encoder.ensemble.member_views_proba); embeddings and neighbours come from member 0.
+Sets the cohort did not measure are masked as unmeasured,
 for the type head and for the out-of-distribution test alike (issue 31).
 
 A tumour whose mutation count (over the sets it measured) lies below the 1st percentile of the model's
@@ -95,20 +98,25 @@ class LoadedModel:
     calibration: dict
     reference: dict[str, np.ndarray] | None
     assay: str | None = None  # what the model was trained on (its card's "assay"), None when unstated
+    members: tuple = ()  # further ensemble members (MutationEncoders) of a packaged model
+    views: tuple[str, ...] = ("full",)  # test-time views averaged (nanog1.encoder.ensemble.VIEWS)
 
 
 def load_predictor(model: str | Path = DEFAULT_MODEL) -> LoadedModel:
     """Read a packaged model (by name) or a run folder (holding model.pt) for repeated `predict` calls."""
     from nanog1.encoder import pretrained
     from nanog1.encoder.calibration import load_calibration
+    from nanog1.encoder.ensemble import packaged_members
     from nanog1.encoder.loop import MODEL
     from nanog1.encoder.loop import load_model as load_network
 
     folder = pretrained.resolve(model)
     network, saved = load_network(folder / MODEL)
+    members, views = packaged_members(saved)
     calib = load_calibration(folder) or {}
     assay = pretrained.card(folder).get("assay")
-    return LoadedModel(str(model), folder, network, saved, calib, pretrained.reference(folder), assay)
+    return LoadedModel(str(model), folder, network, saved, calib, pretrained.reference(folder), assay,
+                       tuple(members), tuple(views))
 
 
 def predict(
@@ -124,20 +132,21 @@ def predict(
     """
     from nanog1.encoder.abstention import AbstentionRule, burden_range, confidence_entropy, labelled_types
     from nanog1.encoder.calibration import apply_temperature
-    from nanog1.encoder.embedding import apply_model
+    from nanog1.encoder.ensemble import member_views_proba
 
     options = options or PredictOptions()
     adata = adata.copy() if copy else adata
     loaded = model if isinstance(model, LoadedModel) else load_predictor(model)
-    folder = loaded.folder
-    pred, saved, _ = apply_model(adata, Path(loaded.name), loaded=(loaded.network, loaded.saved))
-    if pred.proba is None:
+    folder, saved = loaded.folder, loaded.saved
+    networks = [loaded.network, *loaded.members]
+    pred, averaged = member_views_proba(adata, loaded.name, networks, saved, list(loaded.views))
+    if averaged is None:
         raise UserError(
             f"{loaded.name}: this model has no cancer-type head (task {saved['train_config']['task']})"
         )
     classes = list(saved["classes"])
     calib = loaded.calibration
-    proba = apply_temperature(pred.proba, float(calib.get("temperature", 1.0)))
+    proba = apply_temperature(averaged, float(calib.get("temperature", 1.0)))
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
     exome = exome_inputs(adata, loaded, options.assay)
     reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)), exome)
@@ -160,6 +169,8 @@ def predict(
         "temperature": float(calib.get("temperature", 1.0)),
         "confidence_threshold": float(rule.confidence_threshold),
         "channel_sets_scored": _scored_sets(adata),
+        "ensemble_members": len(networks),
+        "views": list(loaded.views),
         "model_assay": loaded.assay or "unstated",
         "assay_mode": options.assay,
         "abstained_by_reason": reason_counts(reasons),

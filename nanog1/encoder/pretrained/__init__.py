@@ -1,7 +1,9 @@
 """Models that ship with the package: a registry of folders of package data, and their export.
 
 Each model is one folder here: `model.pt` (weights-only torch file: encoder config, state dict,
-classes, channel padding; read with `torch.load(weights_only=True)`), `calibration.json`
+classes, channel padding; read with `torch.load(weights_only=True)`; an ensemble keeps the further
+members' state dicts and its test-time views under `ensemble`, see nanog1.encoder.ensemble),
+`calibration.json`
 (temperature and abstention rule) with `ood.npz` (the rule's OOD centroids and precision, read back by
 `calibration.load_calibration`), `reference.npz` (embeddings of the training tumours with their ids,
 types and per-set mutation totals `burden_<set>`, for nearest-neighbour look-ups and the burden range
