@@ -233,6 +233,8 @@ def test_lasso_on_a_webgl_map_lists_the_samples_inside(url, page, tmp_path_facto
     listed = set(_listed_samples(page))
     assert _inside(points, area, 3) <= listed <= _inside(points, area, -3), "lasso ≠ the samples inside it"
     assert 0.1 * len(points) < len(listed) < len(points)
+    _choose(page, "Colour by", "predicted_type")  # a new WebGL chart draws the kept selection
+    assert set(_listed_samples(page)) == listed and _drawn_selected(page) == listed
     page.screenshot(path=str(artifacts / "embeddings_lasso_webgl.png"), full_page=True)
 
 
