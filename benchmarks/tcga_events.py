@@ -352,7 +352,7 @@ def jobs(args) -> list[dict]:
                         continue
                     out.append({"source": source, "fold": fold, "mixer": mixer, "init": init,
                                 "frac": frac, "seed": seed, "gene_bag": args.gene_bag,
-                                "window": args.window})  # fmt: skip
+                                "window": args.window, "predict_windows": args.predict_windows})  # fmt: skip
     return out
 
 
@@ -360,6 +360,7 @@ def job_name(job: dict) -> str:
     """Row name in the typing table, e.g. events_savo_pretrained_p100_s0."""
     bag = f"_bag{job['gene_bag']}" if job.get("gene_bag") else ""
     bag += "_keep" if job.get("window") == "bag" else ""
+    bag += f"_w{job['predict_windows']}" if job.get("predict_windows", 1) > 1 else ""
     return f"events_{job['mixer']}_{job['init']}{bag}_p{round(job['frac'] * 100)}_s{job['seed']}"
 
 
@@ -447,18 +448,21 @@ def run_job(args, data: Tokens, job: dict) -> None:
 
 @torch.no_grad()
 def predict(args, model: EventModel, data: Tokens, rows: np.ndarray, summary=None, keep=None) -> np.ndarray:
-    """Class probabilities [len(rows), n_types] in `rows` order (each tumour's first max_len tokens... all
-    of a capped tumour's tokens up to --max-len)."""
+    """Class probabilities [len(rows), n_types] in `rows` order. A tumour over --max-len tokens is read
+    through a window drawn as in training; with --predict-windows N its probabilities are the mean over
+    N windows (test-time averaging: one model sees more of a long tumour)."""
     model.eval()
     out = np.zeros((len(rows), model.cfg.n_types), dtype=np.float32)
     order = np.argsort(data.lengths[rows], kind="stable")
     for chunk in np.array_split(order, max(1, math.ceil(len(rows) * args.max_len / args.batch_tokens / 4))):
         if len(chunk) == 0:
             continue
-        ids, summ = data.batch(rows[chunk], args.max_len, summary, keep)
-        with torch.autocast(data.device.type, torch.bfloat16, enabled=data.device.type == "cuda"):
-            logits = model.type_logits(ids, summ)
-        out[chunk] = torch.softmax(logits.float(), -1).cpu().numpy()
+        passes = args.predict_windows if data.lengths[rows[chunk]].max() > args.max_len else 1
+        for _ in range(passes):
+            ids, summ = data.batch(rows[chunk], args.max_len, summary, keep)
+            with torch.autocast(data.device.type, torch.bfloat16, enabled=data.device.type == "cuda"):
+                logits = model.type_logits(ids, summ)
+            out[chunk] += torch.softmax(logits.float(), -1).cpu().numpy() / passes
     return out
 
 
@@ -537,6 +541,8 @@ def main() -> None:
     ap.add_argument("--window", choices=["random", "bag"], default="random",
                     help="tokens of a tumour over --max-len: a random contiguous window, or (bag, with "
                     "--gene-bag) every token in a bag gene first, then random others, in genomic order")
+    ap.add_argument("--predict-windows", type=int, default=1,
+                    help="average a long tumour's probabilities over this many windows (validation, test)")
     ap.add_argument("--inits", default="pretrained,scratch", help="fine-tuning starts to run")
     ap.add_argument("--ft-lr", type=float, default=1e-3)
     ap.add_argument("--ft-epochs", type=int, default=12)

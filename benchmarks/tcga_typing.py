@@ -219,8 +219,8 @@ def _store(work: Path, name: str, proba: np.ndarray, info: dict) -> None:
 
 def _peers(name: str) -> dict[str, str]:
     """Rows an encoder row is compared with: its scratch twin (a pretrained row) and its twin without the
-    CLS gene bag (a `_bag<K>[_keep]` row of benchmarks/tcga_events.py), and a `_keep` row's twin with
-    the random window."""
+    CLS gene bag (a `_bag<K>` row of benchmarks/tcga_events.py), a `_keep` row's twin with the random
+    window and a `_w<N>` row's (N windows averaged at prediction) twin with one."""
     out = {}
     if "_pretrained_" in name:
         out["scratch"] = name.replace("_pretrained_", "_scratch_")
@@ -228,6 +228,8 @@ def _peers(name: str) -> dict[str, str]:
         out["no bag"] = re.sub(r"_bag\d+(_keep)?", "", name)
     if "_keep" in name:
         out["random window"] = name.replace("_keep", "")
+    if re.search(r"_w\d+_", name):
+        out["one window"] = re.sub(r"_w\d+_", "_", name)
     return out
 
 
