@@ -44,7 +44,6 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from nanog1.encoder import losses
 from nanog1.encoder.event_model import EventModel, EventModelConfig
 from nanog1.genomics.gene_bag import gene_bag, gene_pairs, top_genes
 
@@ -241,6 +240,8 @@ def mask_tokens(ids: dict[str, torch.Tensor], rate: float, gen: torch.Generator)
 def mlm_loss(model: EventModel, ids, summary, mask, gene_weights) -> tuple[torch.Tensor, dict[str, float]]:
     """The masked-event objective (losses.masked_event_loss: class + consequence + capped gene, weighted),
     with each head's accuracy and its majority-class baseline on this batch's masked tokens."""
+    from nanog1.encoder import losses  # imports pandas (nanog1.schema): off the fine-tuning path
+
     logits = model.masked_logits(ids, summary, mask)
     k = logits["gene"].shape[-1] - 1
     targets = losses.masked_targets(ids, mask, k)
@@ -287,6 +288,8 @@ def _n_params(cfg: EventModelConfig) -> int:
 
 def pretrain(args) -> None:
     """Masked-mutation modelling on every tumour of both sources (labels unused); one checkpoint per mixer."""
+    from nanog1.encoder import losses  # see mlm_loss
+
     device = torch.device(args.device)
     data = Tokens(args.npz, device)
     for mixer in args.mixers.split(","):
