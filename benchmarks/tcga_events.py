@@ -28,7 +28,9 @@ tumour's 0/1 presence of the K genes mutated in most of the job's labelled train
 inside the fold, as gradient boosting's 300 genes are), over *all* of its mutations (export stores the
 uncapped (tumour, gene) pairs). `--window bag` also keeps a long tumour's tokens in those genes in its
 max-len window first (then random others, genomic order) instead of a random contiguous window.
-Pretraining gets no bag: it would show the masked tokens' genes.
+Pretraining gets no bag: it would show the masked tokens' genes. Best measured so far (BENCHMARKS.md,
+CPU, 5 folds): `--gene-bag 300 --max-len 8 --batch-tokens 768` with hidden 64, 2 layers, rank 16 (with
+the bag, a long window overfits the gene-token embedding).
 """
 
 from __future__ import annotations
