@@ -23,6 +23,7 @@ import os
 
 import torch
 import triton
+from routing_kernel import captured
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from triton.testing import do_bench
 
@@ -68,19 +69,8 @@ def block_step(module, batch: int, length: int, mask: torch.Tensor | None):
 
 
 def graphed(step) -> float:
-    """Median ms of ``step`` replayed from a CUDA graph: its device time without the host's.
-
-    PyTorch's whole-network capture: warm up on a side stream (autotuning included), then capture."""
-    side = torch.cuda.Stream()
-    side.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(side):
-        for _ in range(3):
-            step()
-    torch.cuda.current_stream().wait_stream(side)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        step()
-    return bench(graph.replay)
+    """Median ms of ``step`` replayed from a CUDA graph: its device time without the host's."""
+    return bench(captured(step).replay)
 
 
 def training_step_times(module, batch: int, length: int, mask: torch.Tensor | None, repeat: int) -> dict:

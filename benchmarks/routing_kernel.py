@@ -219,8 +219,9 @@ def decode_row(batch: int = 64, context: int = 32768) -> dict:
             "mha_floor_ms": 1e3 * mha_bytes / BYTES_PER_S}
 
 
-def graph_ms(fn) -> float:
-    """Median ms of ``fn`` replayed from a CUDA graph (its device time, the host's launch cost taken out)."""
+def captured(fn) -> torch.cuda.CUDAGraph:
+    """``fn`` captured in a CUDA graph, PyTorch's whole-network way: three warm-up calls on a side stream
+    (autotuning included), then one capture."""
     side = torch.cuda.Stream()
     side.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(side):
@@ -230,7 +231,12 @@ def graph_ms(fn) -> float:
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         fn()
-    return do_bench(graph.replay, warmup=25, rep=200, return_mode="median")
+    return graph
+
+
+def graph_ms(fn) -> float:
+    """Median ms of ``fn`` replayed from a CUDA graph (its device time, the host's launch cost taken out)."""
+    return do_bench(captured(fn).replay, warmup=25, rep=200, return_mode="median")
 
 
 def decode_sweep(batch: int = 64, context: int = 32768) -> list[dict]:

@@ -254,13 +254,18 @@ def test_legend_click_hides_a_type_and_search_rings_a_sample(url, page, artifact
     assert _inside(after, whole, 3) <= listed <= _inside(after, whole, -3) and not listed & lung
     assert len(listed) >= 0.9 * len(after)
     # a searched sample is ringed and named on the map
+    _search_on_map(page, "SA00009")
+    page.screenshot(path=str(artifacts / "embeddings_legend_search.png"), full_page=True)
+
+
+def _search_on_map(page, name: str) -> None:
+    """Search `name` in the Embeddings search box and wait for the map to ring and name it."""
     field = page.get_by_role("textbox", name="Search samples")
-    field.fill("SA00009")
+    field.fill(name)
     field.press("Enter")
     page.wait_for_timeout(100)
     _settle(page)
-    _map(page).locator("g.textpoint text", has_text="SA00009").wait_for()
-    page.screenshot(path=str(artifacts / "embeddings_legend_search.png"), full_page=True)
+    _map(page).locator("g.textpoint text", has_text=name).wait_for()
 
 
 def _choose(page, label: str, option: str) -> None:
@@ -288,12 +293,7 @@ def test_lasso_survives_a_colour_change_and_a_search(url, page):
     _choose(page, "Colour by", "predicted_type")  # a new figure: Streamlit draws a new chart
     assert _map(page).evaluate("g => g._fullLayout.legend.title.text").startswith("predicted_type:")
     assert _listed_samples(page) == listed and _drawn_selected(page) == set(listed)
-    field = page.get_by_role("textbox", name="Search samples")
-    field.fill("SA00009")
-    field.press("Enter")
-    page.wait_for_timeout(100)
-    _settle(page)
-    _map(page).locator("g.textpoint text", has_text="SA00009").wait_for()
+    _search_on_map(page, "SA00009")
     assert _listed_samples(page) == listed and _drawn_selected(page) == set(listed)
     page.get_by_role("button", name="Clear the selection").click()
     page.wait_for_timeout(100)
