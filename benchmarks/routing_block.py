@@ -154,6 +154,12 @@ def padding_mask(kind: str | None, batch: int, length: int) -> torch.Tensor | No
     return mask
 
 
+def mha_peers(rows: list[dict], row: dict, field: str) -> list[dict]:
+    """The MHA rows timed at ``row``'s shape (L, causal, mask) that carry ``field``."""
+    return [p for p in rows if p["kind"] == "mha" and field in p
+            and (p["L"], p["causal"], p["mask"]) == (row["L"], row["causal"], row["mask"])]
+
+
 def print_step_table(rows: list[dict]) -> None:
     """The whole training step (fwd+bwd+AdamW), eager and graphed; ratios = the faster MHA ÷ ours, graphed
     against graphed (as the encoders now run on CUDA) and eager against eager."""
@@ -163,8 +169,7 @@ def print_step_table(rows: list[dict]) -> None:
     for r in rows:
         if r["kind"] == "mha" or "step_graph_ms" not in r:
             continue
-        peers = {p["path"]: p for p in rows if p["kind"] == "mha" and "step_graph_ms" in p
-                 and (p["L"], p["causal"], p["mask"]) == (r["L"], r["causal"], r["mask"])}
+        peers = {p["path"]: p for p in mha_peers(rows, r, "step_graph_ms")}
         if not peers:
             continue
         best_g = min(p["step_graph_ms"] for p in peers.values())
@@ -215,8 +220,7 @@ def print_ratio_table(rows: list[dict]) -> None:
     for r in rows:
         if r["kind"] == "mha" or "ms" not in r:
             continue
-        peers = [p for p in rows if p["kind"] == "mha" and "ms" in p
-                 and (p["L"], p["causal"], p["mask"]) == (r["L"], r["causal"], r["mask"])]
+        peers = mha_peers(rows, r, "ms")
         best = min(p["ms"] for p in peers)
         best_g = min((p["graph_ms"] for p in peers if "graph_ms" in p), default=float("nan"))
         g = r.get("graph_ms", float("nan"))
