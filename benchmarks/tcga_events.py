@@ -47,7 +47,7 @@ import torch
 from torch.nn import functional as F
 
 from nanog1.encoder.event_model import EventModel, EventModelConfig
-from nanog1.genomics.gene_bag import gene_bag, gene_pairs, top_genes
+from nanog1.genomics.gene_bag import gene_bag, gene_pairs, site_keys, site_pairs, top_genes
 
 FIELDS = ("channel", "gene", "consequence", "chrom", "bin", "vaf")
 SOURCES = ("mc3", "firehose")
@@ -75,7 +75,7 @@ def export(args) -> None:
             )
         cohorts[source] = ad.read_h5ad(path)
     vocab = ev.build_vocab([a.uns["tokens"] for a in cohorts.values()], {"gene": args.min_gene_tumours})
-    keys = ("ids", "lengths", "tumours", "label", "fold", "summary", "pairs")
+    keys = ("ids", "lengths", "tumours", "label", "fold", "summary", "pairs", "bins", "sites", "site_counts")
     parts: dict[str, list] = {k: [] for k in keys}
     first_row = 0
     for source, adata in cohorts.items():
@@ -83,8 +83,11 @@ def export(args) -> None:
         names = np.array([f"{source}|{t}" for t in adata.obs_names])
         keep = ev.cap_per_tumour(tok["offsets"], names, args.max_events)
         all_ids = ev.encode(tok, vocab)
-        rows, genes = gene_pairs(tok["offsets"], all_ids["gene"])  # every mutation, before the cap
-        parts["pairs"].append(np.stack([rows + first_row, genes], axis=1))
+        for key, field in (("pairs", "gene"), ("bins", "bin")):  # every mutation, before the cap
+            rows, values = gene_pairs(tok["offsets"], all_ids[field])
+            parts[key].append(np.stack([rows + first_row, values], axis=1))
+        parts["sites"].append(site_keys(tok))
+        parts["site_counts"].append(np.diff(tok["offsets"]))
         first_row += adata.n_obs
         ids = {k: v[keep] for k, v in all_ids.items()}
         ev.check_ids(ids, vocab.sizes())
@@ -100,6 +103,12 @@ def export(args) -> None:
         parts["summary"].append(ev.summary_features(adata, vocab.values["consequence"]))
     lengths = np.concatenate(parts["lengths"])
     summary = pd.concat(parts["summary"]).fillna(0.0)
+    site_rows, site_ids, site_names = site_pairs(
+        np.r_[0, np.cumsum(np.concatenate(parts["site_counts"]))], np.concatenate(parts["sites"])
+    )
+    # only sites of >= 2 tumours can ever be recurrent in a training part (labels unused): a smaller npz
+    recurrent = np.bincount(site_ids, minlength=len(site_names) + 3)[site_ids] >= 2
+    site_rows, site_ids = site_rows[recurrent], site_ids[recurrent]
     print(
         f"{len(lengths)} tumours, {lengths.sum()} tokens kept (cap {args.max_events}); length median "
         f"{np.median(lengths):.0f}, p99 {np.percentile(lengths, 99):.0f}; vocab {vocab.sizes()}",
@@ -117,6 +126,9 @@ def export(args) -> None:
         summary=summary.to_numpy(np.float32),
         summary_names=np.array(summary.columns, dtype=str),
         gene_pairs=np.concatenate(parts["pairs"]).astype(np.int64),  # (tumour row, gene id), all mutations
+        bin_pairs=np.concatenate(parts["bins"]).astype(np.int64),  # (tumour row, 1 Mb bin id), all mutations
+        site_pairs=np.stack([site_rows, site_ids], axis=1).astype(np.int64),  # (row, 3 + site), sites of >= 2
+        site_names=site_names.astype(str),
         vocab=np.array(json.dumps({"values": vocab.values})),
         max_events=np.array(args.max_events),
     )
@@ -143,6 +155,33 @@ class Tokens:
         self.gene_ids = z["ids_gene"]
         pairs = z["gene_pairs"] if "gene_pairs" in z.files else np.zeros((0, 2), dtype=np.int64)
         self.pair_rows, self.pair_genes = pairs[:, 0], pairs[:, 1]
+        self.pairs = {"gene": pairs}  # field -> (row, id) pairs over every mutation, sorted by row
+        self.site_names = z["site_names"] if "site_names" in z.files else np.zeros(0, dtype=str)
+        for key, name in (("bin_pairs", "bin"), ("site_pairs", "site")):
+            if key in z.files:
+                self.pairs[name] = z[key]
+
+    def with_hotspot_bag(self, summary: torch.Tensor, train: np.ndarray, min_count: int, k: int):
+        """`summary` + every tumour's 0/1 hotspot bag: the (at most k) sites mutated in >= min_count `train`
+        tumours (nanog1.genomics.gene_bag), and the chosen site names."""
+        if "site" not in self.pairs:
+            raise SystemExit("this npz has no site_pairs: re-run `export` to use --hotspots")
+        rows, sites = self.pairs["site"][:, 0], self.pairs["site"][:, 1]
+        chosen = top_genes(rows, sites, train, k, min_count=min_count)
+        bag = gene_bag(rows, sites, chosen, len(self.lengths))
+        return torch.cat([summary, torch.from_numpy(bag).to(self.device)], 1), self.site_names[chosen - 3]
+
+    def bags(self, rows: np.ndarray, fields: tuple[str, ...]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """field -> (flat ids of every distinct value of each of `rows`, count per row) on the device."""
+        out = {}
+        for name in fields:
+            pairs = self.pairs[name]
+            start = np.searchsorted(pairs[:, 0], rows, side="left")
+            counts = np.searchsorted(pairs[:, 0], rows, side="right") - start
+            flat = np.repeat(start - np.r_[0, np.cumsum(counts)[:-1]], counts) + np.arange(counts.sum())
+            out[name] = (torch.from_numpy(pairs[flat, 1]).to(self.device),
+                         torch.from_numpy(counts).to(self.device))  # fmt: skip
+        return out
 
     def with_gene_bag(self, train: np.ndarray, k: int) -> tuple[torch.Tensor, np.ndarray]:
         """Summaries [N, S + k]: the standardised summary + every tumour's 0/1 gene bag over the k genes
@@ -260,12 +299,15 @@ def mlm_loss(model: EventModel, ids, summary, mask, gene_weights) -> tuple[torch
     return losses.masked_event_loss(logits, targets, gene_weights), stats
 
 
-def model_config(args, data: Tokens, mixer: str, n_types: int) -> EventModelConfig:
-    """The recipe's shape; mha_rank gets the rank whose parameter count is closest to SAVO's."""
+def model_config(args, data: Tokens, mixer: str, n_types: int, n_hotspots: int = 0) -> EventModelConfig:
+    """The recipe's shape; mha_rank gets the rank whose parameter count is closest to SAVO's. Bags only
+    when fine-tuning (n_types > 0): in masked pretraining they would show the masked tokens' genes."""
     base = EventModelConfig(vocab_sizes=data.sizes(), n_summary=data.summary.shape[1], hidden=args.hidden,
                             layers=args.layers, rank=args.rank, heads=args.heads, mixer="savo",
                             dropout=args.dropout, n_types=n_types, gene_top_k=args.gene_top_k,
-                            gene_bag=args.gene_bag if n_types else 0)  # fmt: skip
+                            gene_bag=args.gene_bag if n_types else 0, hotspot_bag=n_hotspots,
+                            embed_bags=embed_fields(args) if n_types else (),
+                            bag_dropout=args.bag_dropout)  # fmt: skip
     if mixer == "savo":
         return base
     target = _n_params(base)
@@ -276,6 +318,11 @@ def model_config(args, data: Tokens, mixer: str, n_types: int) -> EventModelConf
         ),
     )
     return EventModelConfig(**(base.to_dict() | {"mixer": mixer, "rank": best}))
+
+
+def embed_fields(args) -> tuple[str, ...]:
+    """Token fields of --embed-bags (e.g. "gene,bin"), in order."""
+    return tuple(f for f in args.embed_bags.split(",") if f)
 
 
 _N_PARAMS: dict[str, int] = {}
@@ -357,7 +404,9 @@ def jobs(args) -> list[dict]:
                         continue
                     out.append({"source": source, "fold": fold, "mixer": mixer, "init": init,
                                 "frac": frac, "seed": seed, "gene_bag": args.gene_bag,
-                                "window": args.window, "predict_windows": args.predict_windows})  # fmt: skip
+                                "window": args.window, "predict_windows": args.predict_windows,
+                                "hotspots": args.hotspots, "embed_bags": args.embed_bags,
+                                "bag_dropout": args.bag_dropout, "tag": args.tag})  # fmt: skip
     return out
 
 
@@ -366,6 +415,9 @@ def job_name(job: dict) -> str:
     bag = f"_bag{job['gene_bag']}" if job.get("gene_bag") else ""
     bag += "_keep" if job.get("window") == "bag" else ""
     bag += f"_w{job['predict_windows']}" if job.get("predict_windows", 1) > 1 else ""
+    bag += f"_hot{job['hotspots']}" if job.get("hotspots") else ""
+    bag += "".join(f"_e{f}" for f in job.get("embed_bags", "").split(",") if f)
+    bag += f"_{job['tag']}" if job.get("tag") else ""
     return f"events_{job['mixer']}_{job['init']}{bag}_p{round(job['frac'] * 100)}_s{job['seed']}"
 
 
@@ -394,18 +446,21 @@ def run_job(args, data: Tokens, job: dict) -> None:
     summary, bag_genes = data.summary, np.zeros(0, dtype=np.int64)
     if job.get("gene_bag"):  # genes chosen on this job's labelled training tumours only (validation part too)
         summary, bag_genes = data.with_gene_bag(train, job["gene_bag"])
+    hot_sites = np.zeros(0, dtype=str)
+    if job.get("hotspots"):  # sites recurrent in >= N of this job's labelled training tumours
+        summary, hot_sites = data.with_hotspot_bag(summary, train, job["hotspots"], args.max_hotspots)
     keep = np.isin(data.gene_ids, bag_genes) if job.get("window") == "bag" else None  # tokens always kept
     val = train[stratified_subset(y_all[train], 0.1, rng)]
     train = np.setdiff1d(train, val)
     torch.manual_seed(job["seed"])
     np.random.seed(job["seed"])
-    cfg = model_config(args, data, job["mixer"], n_types=len(classes))
+    cfg = model_config(args, data, job["mixer"], n_types=len(classes), n_hotspots=len(hot_sites))
     model = EventModel(cfg).to(device)
     if job["init"] == "pretrained":
         ckpt = torch.load(args.out / f"pretrained_{job['mixer']}.pt", map_location=device, weights_only=True)
         missing = model.load_state_dict(ckpt["state"], strict=False)
-        new = {"type_head.weight", "type_head.bias", "gene_bag.weight", "gene_bag.bias"}  # fresh heads
-        assert set(missing.missing_keys) <= new, missing
+        fresh = ("type_head.", "gene_bag.", "hotspot_bag.", "embed_bags.")  # fresh heads and bag maps
+        assert all(k.startswith(fresh) for k in missing.missing_keys), missing
     counts = np.bincount(y_all[train], minlength=len(classes)).astype(np.float64)
     weight = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32, device=device)
     weight = weight / weight.mean()
@@ -419,7 +474,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
             set_lr(opt, args.ft_lr, (epoch + i / len(batches)) / epochs, warmup=0.1)
             ids, summ = data.batch(b, args.max_len, summary, keep)
             with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model.type_logits(ids, summ)
+                logits = model.type_logits(ids, summ, data.bags(b, cfg.embed_bags))
             loss = F.cross_entropy(logits.float(), torch.from_numpy(y_all[b]).to(device), weight=weight,
                                    label_smoothing=0.1)  # fmt: skip
             opt.zero_grad(set_to_none=True)
@@ -445,6 +500,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
         "n_train": len(train),
         "test_top1": float((proba.argmax(1) == y_all[test]).mean()),
         "gene_bag_genes": [data.vocab["values"]["gene"][g - 3] for g in bag_genes],
+        "hotspot_sites": hot_sites.tolist(),
     }
     (work / f"part_{name}_f{fold}.json").write_text(json.dumps(info))
     print(f"{job['source']} fold {fold} {name}: test top1 {info['test_top1']:.3f} "
@@ -466,7 +522,7 @@ def predict(args, model: EventModel, data: Tokens, rows: np.ndarray, summary=Non
         for _ in range(passes):
             ids, summ = data.batch(rows[chunk], args.max_len, summary, keep)
             with torch.autocast(data.device.type, torch.bfloat16, enabled=data.device.type == "cuda"):
-                logits = model.type_logits(ids, summ)
+                logits = model.type_logits(ids, summ, data.bags(rows[chunk], model.cfg.embed_bags))
             out[chunk] += torch.softmax(logits.float(), -1).cpu().numpy() / passes
     return out
 
@@ -548,6 +604,14 @@ def main() -> None:
                     "--gene-bag) every token in a bag gene first, then random others, in genomic order")
     ap.add_argument("--predict-windows", type=int, default=1,
                     help="average a long tumour's probabilities over this many windows (validation, test)")
+    ap.add_argument("--hotspots", type=int, default=0, help="fine-tuning: CLS hotspot bag over the sites "
+                    "mutated in >= N training tumours of the fold (0 = none; nanog1.genomics.gene_bag)")
+    ap.add_argument("--max-hotspots", type=int, default=2000, help="at most this many sites (commonest)")
+    ap.add_argument("--embed-bags", default="", help="fine-tuning: token fields (gene, bin) whose mean "
+                    "embedding over all the tumour's distinct values feeds the CLS (comma-separated)")
+    ap.add_argument("--bag-dropout", type=float, default=0.0, help="drop each value of an embedding bag "
+                    "with this probability in training")
+    ap.add_argument("--tag", default="", help="suffix of the row names (a variant's own name)")
     ap.add_argument("--inits", default="pretrained,scratch", help="fine-tuning starts to run")
     ap.add_argument("--ft-lr", type=float, default=1e-3)
     ap.add_argument("--ft-epochs", type=int, default=12)

@@ -44,6 +44,7 @@ SBS6 = ("C>A", "C>G", "C>T", "T>A", "T>C", "T>G")
 VARIANT_TYPES = ("SNP", "DNP", "TNP", "ONP", "INS", "DEL")
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 N_GENES = 300
+MAX_HOTSPOTS = 2000
 REFERENCE = "gradient_boosting"
 
 
@@ -59,6 +60,7 @@ class Cohort:
     genes: sparse.csr_matrix
     gene_names: np.ndarray
     fold: np.ndarray
+    sites: sparse.csr_matrix | None = None  # tumour x mutated site ("chrom:Start_Position") 0/1
 
     def splits(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(train, test) index pairs of the saved folds."""
@@ -70,8 +72,8 @@ class Cohort:
 
 def read_mutations(source_dir: Path) -> pd.DataFrame:
     """The columns the features need, one row per variant (tumours labelled UNKNOWN dropped)."""
-    cols = ["Hugo_Symbol", "Variant_Classification", "Variant_Type", "Reference_Allele",
-            "Tumor_Seq_Allele2", "Tumor_Sample_Barcode", "Cohort"]  # fmt: skip
+    cols = ["Hugo_Symbol", "Variant_Classification", "Variant_Type", "Reference_Allele", "Tumor_Seq_Allele2",
+            "Tumor_Sample_Barcode", "Cohort", "Chromosome", "Start_Position"]  # fmt: skip
     maf = pd.read_csv(source_dir / "mutations.maf.gz", sep="\t", usecols=cols, dtype=str, low_memory=False)
     return maf[maf["Cohort"] != "UNKNOWN"].reset_index(drop=True)
 
@@ -106,12 +108,8 @@ def build_cohort(source_dir: Path, folds_path: Path, n_folds: int, seed: int) ->
         np.log1p(maf.groupby("Tumor_Sample_Barcode").size().reindex(index)).rename("log_burden").to_frame(),
     ]
     dense = pd.concat(parts, axis=1)
-    genes = maf.dropna(subset=["Hugo_Symbol"])[["Tumor_Sample_Barcode", "Hugo_Symbol"]].drop_duplicates()
-    gene_names, gene_idx = np.unique(genes["Hugo_Symbol"].to_numpy(), return_inverse=True)
-    rows = index.get_indexer(genes["Tumor_Sample_Barcode"])
-    gmat = sparse.csr_matrix(
-        (np.ones(len(rows), np.float32), (rows, gene_idx)), shape=(len(index), len(gene_names))
-    )
+    gene_names, gmat = _presence(maf, maf["Hugo_Symbol"], index)
+    _, smat = _presence(maf, maf["Chromosome"] + ":" + maf["Start_Position"], index)
     classes = sorted(tumours.unique())
     labels = tumours.map({c: i for i, c in enumerate(classes)}).to_numpy()
     fold = load_or_draw_folds(folds_path, index, labels, n_folds, seed)
@@ -124,7 +122,17 @@ def build_cohort(source_dir: Path, folds_path: Path, n_folds: int, seed: int) ->
         gmat,
         gene_names,
         fold,
+        smat,
     )
+
+
+def _presence(maf: pd.DataFrame, key: pd.Series, index: pd.Index) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """Distinct values of `key` and the tumour x value 0/1 matrix (rows: `index`; missing keys dropped)."""
+    pairs = pd.DataFrame({"t": maf["Tumor_Sample_Barcode"], "k": key}).dropna().drop_duplicates()
+    names, idx = np.unique(pairs["k"].to_numpy(), return_inverse=True)
+    rows = index.get_indexer(pairs["t"])
+    ones = np.ones(len(rows), np.float32)
+    return names, sparse.csr_matrix((ones, (rows, idx)), shape=(len(index), len(names)))
 
 
 def load_or_draw_folds(
@@ -148,11 +156,18 @@ def load_or_draw_folds(
     return fold
 
 
-def fold_features(cohort: Cohort, train: np.ndarray) -> np.ndarray:
-    """Dense features + the N_GENES genes mutated in most training tumours (chosen on `train` only)."""
+def fold_features(cohort: Cohort, train: np.ndarray, hotspots: int = 0) -> np.ndarray:
+    """Dense features + the N_GENES genes mutated in most training tumours (chosen on `train` only);
+    with `hotspots` = N > 0 also 0/1 over the sites (chrom:Start_Position) mutated in >= N training
+    tumours (at most MAX_HOTSPOTS, commonest first; the event encoder's --hotspots rule)."""
     freq = np.asarray(cohort.genes[train].sum(0)).ravel()
     top = np.argsort(-freq, kind="stable")[:N_GENES]
-    return np.hstack([cohort.dense, cohort.genes[:, top].toarray()])
+    parts = [cohort.dense, cohort.genes[:, top].toarray()]
+    if hotspots:
+        freq = np.asarray(cohort.sites[train].sum(0)).ravel()
+        hot = np.argsort(-freq, kind="stable")[: min(MAX_HOTSPOTS, int((freq >= hotspots).sum()))]
+        parts.append(cohort.sites[:, hot].toarray())
+    return np.hstack(parts)
 
 
 def classifiers(seed: int) -> dict:
@@ -166,7 +181,9 @@ def classifiers(seed: int) -> dict:
     }
 
 
-def oof_proba(make, cohort: Cohort, folds: list[int], frac: float = 1.0, seed: int = 0) -> np.ndarray:
+def oof_proba(
+    make, cohort: Cohort, folds: list[int], frac: float = 1.0, seed: int = 0, hotspots: int = 0
+) -> np.ndarray:
     """Out-of-fold class probabilities on the given folds (other rows stay zero). With `frac` < 1 each
     fold trains on the labelled subset the event encoder's job of that fraction and seed drew
     (tcga_events.stratified_subset, same generator), its validation part included."""
@@ -179,7 +196,7 @@ def oof_proba(make, cohort: Cohort, folds: list[int], frac: float = 1.0, seed: i
         if frac < 1.0:
             rng = np.random.default_rng(1000 * seed + k)
             train = train[stratified_subset(cohort.labels[train], frac, rng)]
-        x = fold_features(cohort, train)
+        x = fold_features(cohort, train, hotspots)
         model = make().fit(x[train], cohort.labels[train])
         proba[np.ix_(test, model.classes_)] = model.predict_proba(x[test])
         print(f"    fold {k}: top1 {(proba[test].argmax(1) == cohort.labels[test]).mean():.3f}", flush=True)
@@ -221,7 +238,8 @@ def _peers(name: str) -> dict[str, str]:
     """Rows an encoder row is compared with: its scratch twin (a pretrained row) and its twin without the
     CLS gene bag (a `_bag<K>` row of benchmarks/tcga_events.py), a `_keep` row's twin with the random
     window, a `_w<N>` row's (N windows averaged at prediction) twin with one, and a SAVO row's
-    rank-matched MHA twin (issue 28: is SAVO ahead of MHA-r on the same folds?)."""
+    rank-matched MHA twin (issue 28: is SAVO ahead of MHA-r on the same folds?), a `_hot<N>` row's twin
+    without the hotspot bag and an `_e<field>` row's twin without that embedding bag."""
     out = {}
     if "_savo_" in name:
         out["MHA-r"] = name.replace("_savo_", "_mha_rank_")
@@ -233,6 +251,10 @@ def _peers(name: str) -> dict[str, str]:
         out["random window"] = name.replace("_keep", "")
     if re.search(r"_w\d+_", name):
         out["one window"] = re.sub(r"_w\d+_", "_", name)
+    if re.search(r"_hot\d+", name):
+        out["no hotspots"] = re.sub(r"_hot\d+", "", name)
+    for field in re.findall(r"_e(gene|bin)(?=_)", name):
+        out[f"no {field} emb. bag"] = name.replace(f"_e{field}", "")
     return out
 
 
@@ -289,6 +311,8 @@ def main() -> None:
     ap.add_argument("--label-fractions", default="", help="also train on these shares of each fold's labels")
     ap.add_argument("--subset-seeds", type=int, default=1, help="subsets drawn per --label-fractions share")
     ap.add_argument("--skip-full", action="store_true", help="no all-labels row (already in --work)")
+    ap.add_argument("--hotspots", type=int, default=0, help="add 0/1 features of the sites mutated in "
+                    ">= N training tumours of each fold (rows named <model>_hot<N>)")
     ap.add_argument("--out", type=Path, default=None, help="JSON of the tables (default <work>/report.json)")
     args = ap.parse_args()
     payload = {}
@@ -311,9 +335,10 @@ def main() -> None:
                     continue
                 for frac, seed in _label_budgets(args):
                     row = name if frac == 1.0 else f"{name}_p{round(frac * 100)}_s{seed}"
+                    row = row.replace(name, f"{name}_hot{args.hotspots}") if args.hotspots else row
                     print(f"  {row}", flush=True)
                     t0 = time.perf_counter()
-                    proba = oof_proba(make, cohort, folds, frac, seed)
+                    proba = oof_proba(make, cohort, folds, frac, seed, args.hotspots)
                     _store(work, row, proba, {"seconds": time.perf_counter() - t0, "folds": folds})
         payload[source] = report(cohort, work, args.draws)
     out = args.out or args.work / "report.json"

@@ -410,6 +410,9 @@ def train(
     gene_bag: int = typer.Option(
         None, "--gene-bag", help="event view: the CLS token also reads a 0/1 bag of the K genes mutated in "
         "most training-split tumours, over all of each tumour's mutations (default 300; 0 = none)"),
+    hotspots: int = typer.Option(
+        None, "--hotspots", help="event view: the CLS bag also reads 0/1 over the sites (contig:position) "
+        "mutated in >= N training-split tumours, e.g. IDH1 R132H (default 0 = none)"),
     epochs: int = typer.Option(None),
     hidden: int = typer.Option(None),
     layers: int = typer.Option(None),
@@ -439,7 +442,8 @@ def train(
 
     overrides = dict(task=task, mixer=mixer, view=view, epochs=epochs, hidden=hidden, layers=layers,
                      rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
-                     experiment=experiment, thin=thin, set_dropout=set_dropout, gene_bag=gene_bag)
+                     experiment=experiment, thin=thin, set_dropout=set_dropout, gene_bag=gene_bag,
+                     hotspots=hotspots)
     cfg = load_config(config, overrides)
     outcome = train_cohort(cohort, out, cfg, tracking_uri, resume, stop_after_epochs)
     if outcome.run_id:

@@ -59,6 +59,9 @@ class TrainConfig:
     # Event view: the CLS token also reads a 0/1 gene bag over the gene_bag genes mutated in most training
     # tumours, counted over all of each tumour's mutations (nanog1.genomics.gene_bag). 0 turns it off.
     gene_bag: int = 300
+    # Event view: the CLS bag also reads 0/1 over the sites (contig:position) mutated in >= hotspots training
+    # tumours (at most 2,000, commonest first): IDH1 R132H, BRAF V600E... 0 turns it off.
+    hotspots: int = 0
     recon_weight: float = 0.5
     # Augmentation: each training sample thinned to a U(1 - thin, 1) share of its mutations (catalogue
     # counts binomially; events in the event view), a lower-coverage copy of the same tumour. On PCAWG
@@ -95,7 +98,7 @@ class TrainConfig:
             raise UserError(f"test_fraction must be in [0, 1 - val_fraction), got {self.test_fraction}")
         if not 0.0 <= self.thin < 1.0:
             raise UserError(f"thin must be in [0, 1), got {self.thin}")
-        for option in ("batch_tokens", "gene_bag"):
+        for option in ("batch_tokens", "gene_bag", "hotspots"):
             if getattr(self, option) < 0:
                 raise UserError(f"{option} must be >= 0 (0 turns it off), got {getattr(self, option)}")
         if not 0.0 <= self.set_dropout < 1.0:

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from nanog1.errors import UserError
 from nanog1.genomics import event_vocab as ev
-from nanog1.genomics.gene_bag import gene_bag, gene_pairs, top_genes
+from nanog1.genomics.gene_bag import gene_bag, gene_pairs, site_keys, site_pairs, top_genes
 from nanog1.schema import CANCER_TYPE, N_CHANNELS, SET_NAMES, SET_SIZES, TOKENS, channel_padding, row_tokens
 
 EVENT_FIELDS = ev.FIELDS
@@ -38,8 +38,9 @@ class CohortArrays:
     tokens: dict | None = None  # the cohort's uns['tokens'] (its own ids and string tables)
     event_ids: dict[str, np.ndarray] | None = None  # model ids per field + 'offsets' (`with_event_vocab`)
     event_vocab: ev.EventVocab | None = None  # the vocabulary those ids index
-    gene_bag: np.ndarray | None = None  # [n, K] 0/1 over a model's bag genes, all events (`with_gene_bag`)
+    gene_bag: np.ndarray | None = None  # [n, K + H] 0/1 over a model's bag genes, then its hotspot sites
     gene_bag_genes: list[str] = field(default_factory=list)  # those K genes, in column order
+    gene_bag_sites: list[str] = field(default_factory=list)  # those H sites ("contig:position"), in order
 
     @property
     def n(self) -> int:
@@ -161,25 +162,39 @@ def bag_genes(arrays: CohortArrays, train_idx: np.ndarray, k: int) -> list[str]:
     return [values[g - ev.N_SPECIAL] for g in top_genes(rows, genes, np.asarray(train_idx), k)]
 
 
-def with_gene_bag(arrays: CohortArrays, genes: list[str]) -> CohortArrays:
-    """Each sample's 0/1 bag over `genes` (a model's bag, by name), every one of its events counted."""
+def bag_sites(arrays: CohortArrays, train_idx: np.ndarray, min_count: int, k: int = 2000) -> list[str]:
+    """The hotspot sites ("contig:position") mutated in >= `min_count` tumours of `train_idx`, at most k,
+    commonest first (nanog1.genomics.gene_bag: chosen from those samples only)."""
+    rows, sites, table = site_pairs(arrays.tokens["offsets"], site_keys(arrays.tokens))
+    chosen = top_genes(rows, sites, np.asarray(train_idx), k, min_count=min_count)
+    return [str(s) for s in table[chosen - ev.N_SPECIAL]]
+
+
+def with_gene_bag(arrays: CohortArrays, genes: list[str], sites: list[str] = ()) -> CohortArrays:
+    """Each sample's 0/1 bag over `genes` (a model's bag, by name), then over its hotspot `sites`, every
+    one of its events counted (a site no event of this cohort hits is a column of zeros)."""
     ids = pd.Index(arrays.event_vocab.values["gene"]).get_indexer(genes)
     if (ids < 0).any():
         missing = np.asarray(genes)[ids < 0][:5]
         raise UserError(f"gene-bag genes missing from the model's vocabulary: {', '.join(missing)}")
     rows, found = gene_pairs(arrays.event_ids["offsets"], arrays.event_ids["gene"])
     bag = gene_bag(rows, found, ids + ev.N_SPECIAL, arrays.n)
-    return replace(arrays, gene_bag=bag, gene_bag_genes=list(genes))
+    if len(sites):
+        rows, hit, table = site_pairs(arrays.tokens["offsets"], site_keys(arrays.tokens))
+        where = pd.Index(table).get_indexer(list(sites))
+        chosen = np.where(where >= 0, where + ev.N_SPECIAL, -1)  # -1: a site this cohort never hits
+        bag = np.hstack([bag, gene_bag(rows, hit, chosen, arrays.n)])
+    return replace(arrays, gene_bag=bag, gene_bag_genes=list(genes), gene_bag_sites=list(sites))
 
 
 def for_model(arrays: CohortArrays, encoder_config: dict) -> CohortArrays:
     """Arrays as a saved model reads them: event ids in the model's own vocabulary (event view), and its
-    gene bag when it has one."""
+    gene and hotspot bag when it has one."""
     if encoder_config.get("view") != "events":
         return arrays
     arrays = with_event_vocab(arrays, ev.EventVocab(values=encoder_config["event_vocab"]))
-    genes = encoder_config.get("gene_bag") or []
-    return with_gene_bag(arrays, genes) if genes else arrays
+    genes, sites = encoder_config.get("gene_bag") or [], encoder_config.get("hotspots") or []
+    return with_gene_bag(arrays, genes, sites) if genes or sites else arrays
 
 
 def keep_shares(n: int, thin: float) -> torch.Tensor | None:

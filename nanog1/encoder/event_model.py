@@ -8,7 +8,12 @@ log burden, consequence shares; `event_vocab.summary_features`), so a tumour who
 capped still carries its whole catalogue. With `gene_bag` = K > 0 the CLS token also gets a linear map
 of the tumour's gene bag: 0/1 over the K genes mutated in most training tumours, over all of its
 mutations (nanog1.genomics.gene_bag states the rule): the whole tumour's gene content, which a window
-of tokens misses. The bag rides in the last K columns of the `summary` tensor the methods take.
+of tokens misses. The bag rides in the last K columns of the `summary` tensor the methods take, followed
+by the `hotspot_bag` columns (0/1 over recurrent mutated sites, nanog1.genomics.gene_bag), which get a
+linear map of their own. `embed_bags` (fields, e.g. ("gene",)) add, per field, a linear map of the mean
+embedding (the token table's own rows) over *every* distinct value the tumour carries (all its genes,
+not only the bag's K and not only the window), given as `bags` = field -> (flat ids, count per tumour);
+during training each value is dropped with probability `bag_dropout` before the mean.
 
 Heads: cancer type from the CLS state; masked-mutation pretraining predicts a masked token's class,
 consequence and gene (the `gene_top_k` commonest genes of a commonest-first vocabulary, or "other")
@@ -22,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from nanog1.core import Stack, StackConfig
 from nanog1.core.ragged import Ragged, right_padded_lengths
@@ -44,6 +50,9 @@ class EventModelConfig:
     n_types: int = 0
     gene_top_k: int = 256
     gene_bag: int = 0  # K genes of the CLS gene bag (0: none); summary tensors carry n_summary + K columns
+    hotspot_bag: int = 0  # recurrent sites of the CLS hotspot bag: H more summary columns after the K
+    embed_bags: tuple[str, ...] = ()  # token fields read as a mean-embedding bag over all the tumour's values
+    bag_dropout: float = 0.0  # training: drop each value of an embedding bag with this probability
     packed: bool = True  # on CUDA, run the stack on the packed real tokens (ragged kernel), not the padding
 
     def stack_config(self) -> StackConfig:
@@ -96,6 +105,8 @@ class EventModel(nn.Module):
         self.cls = nn.Parameter(torch.randn(h) * 0.02)
         self.summary = nn.Linear(cfg.n_summary, h) if cfg.n_summary else None
         self.gene_bag = nn.Linear(cfg.gene_bag, h) if cfg.gene_bag else None
+        self.hotspot_bag = nn.Linear(cfg.hotspot_bag, h) if cfg.hotspot_bag else None
+        self.embed_bags = nn.ModuleDict({f: nn.Linear(h, h) for f in cfg.embed_bags})
         self.in_norm = nn.LayerNorm(h)
         self.stack = Stack(cfg.stack_config())
         self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types else None
@@ -104,9 +115,14 @@ class EventModel(nn.Module):
         self.mlm_heads = nn.ModuleDict({k: nn.Linear(h, n) for k, n in sizes.items()})
 
     def encode(
-        self, ids: dict[str, torch.Tensor], summary: torch.Tensor | None, mask: torch.Tensor | None = None
+        self,
+        ids: dict[str, torch.Tensor],
+        summary: torch.Tensor | None,
+        mask: torch.Tensor | None = None,
+        bags: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
-        """States [B, 1 + L, H] (CLS first). mask [B, L] True = hide the token (all fields -> MASK)."""
+        """States [B, 1 + L, H] (CLS first). mask [B, L] True = hide the token (all fields -> MASK).
+        bags: field -> (flat ids [N], count per tumour [B]) for each of cfg.embed_bags."""
         if mask is not None:
             ids = {k: torch.where(mask, torch.full_like(v, MASK_ID), v) for k, v in ids.items()}
         x = self.embed(ids)
@@ -114,6 +130,10 @@ class EventModel(nn.Module):
         cls = self.cls.expand(b, -1)
         if summary is not None:
             cls = cls + self._summary(summary)
+        for name, proj in self.embed_bags.items():
+            if bags is None or name not in bags:
+                raise ValueError(f"this model reads an embedding bag of {name!r}; none given")
+            cls = cls + proj(self._mean_bag(name, *bags[name]))
         x = torch.cat([cls.unsqueeze(1).to(x.dtype), x], dim=1)
         padding = ids["channel"] == 0
         padding = torch.cat([torch.zeros_like(padding[:, :1]), padding], dim=1)
@@ -123,15 +143,31 @@ class EventModel(nn.Module):
 
     def _summary(self, summary: torch.Tensor) -> torch.Tensor:
         """CLS content [B, H] from the summary [B, n_summary (+ gene_bag)] columns."""
-        n, k = self.cfg.n_summary, self.cfg.gene_bag
-        if summary.shape[-1] != n + k:
-            raise ValueError(
-                f"summary has {summary.shape[-1]} columns; this model reads {n} + a gene bag of {k}"
-            )
+        n, k, hot = self.cfg.n_summary, self.cfg.gene_bag, self.cfg.hotspot_bag
+        if summary.shape[-1] != n + k + hot:
+            raise ValueError(f"summary has {summary.shape[-1]} columns; this model reads {n} + a gene bag of "
+                             f"{k} + a hotspot bag of {hot}")  # fmt: skip
         out = self.summary(summary[:, :n]) if self.summary is not None else 0.0
         if self.gene_bag is not None:
-            out = out + self.gene_bag(summary[:, n:])
+            out = out + self.gene_bag(summary[:, n : n + k])
+        if self.hotspot_bag is not None:
+            out = out + self.hotspot_bag(summary[:, n + k :])
         return out
+
+    def _mean_bag(self, name: str, flat: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """[B, H] mean of field `name`'s embeddings over each tumour's values (zeros for none); in training
+        each value is kept with probability 1 - bag_dropout (the mean is over the kept ones)."""
+        table = self.embed.tables[name].weight
+        if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= table.shape[0]):
+            raise ValueError(f"{name} bag: id outside its vocabulary of {table.shape[0]}")
+        which = torch.repeat_interleave(torch.arange(len(counts), device=flat.device), counts)
+        keep = torch.ones(flat.shape, device=flat.device, dtype=table.dtype)
+        if self.training and self.cfg.bag_dropout > 0:
+            keep = (torch.rand(flat.shape, device=flat.device) >= self.cfg.bag_dropout).to(table.dtype)
+        kept = torch.zeros(len(counts), device=flat.device, dtype=table.dtype).index_add_(0, which, keep)
+        weights = keep / kept.clamp(min=1)[which]
+        offsets = torch.cumsum(counts, 0) - counts
+        return F.embedding_bag(flat, table, offsets, mode="sum", per_sample_weights=weights)
 
     def stack_packed(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
         """The stack over the real tokens only, packed into one ragged row (nanog1.core.ragged), then
@@ -146,13 +182,13 @@ class EventModel(nn.Module):
         full[keep] = out
         return full
 
-    def type_logits(self, ids, summary) -> torch.Tensor:
+    def type_logits(self, ids, summary, bags=None) -> torch.Tensor:
         """Cancer-type logits [B, n_types]."""
-        return self.type_head(self.encode(ids, summary)[:, 0])
+        return self.type_head(self.encode(ids, summary, bags=bags)[:, 0])
 
-    def embedding(self, ids, summary) -> torch.Tensor:
+    def embedding(self, ids, summary, bags=None) -> torch.Tensor:
         """Pooled (CLS) embedding [B, H]."""
-        return self.encode(ids, summary)[:, 0]
+        return self.encode(ids, summary, bags=bags)[:, 0]
 
     def masked_logits(self, ids, summary, mask) -> dict[str, torch.Tensor]:
         """Class, consequence and capped-gene logits of the masked tokens [n_masked, classes]."""

@@ -20,7 +20,6 @@ from nanog1.encoder.config import TYPE_TASK, TrainConfig
 from nanog1.encoder.cv import train_val_split
 from nanog1.encoder.data import (
     CohortArrays,
-    bag_genes,
     cohort_arrays,
     for_model,
     require_types,
@@ -31,6 +30,7 @@ from nanog1.encoder.inference import predict
 from nanog1.encoder.loop import (
     MODEL,
     FitResult,
+    chosen_bag,
     load_model,
     loss_context,
     save_model,
@@ -97,16 +97,19 @@ def split_new_cohort(labels: np.ndarray, fcfg: FinetuneConfig) -> tuple[np.ndarr
 
 
 def new_head_model(saved: dict, n_types: int, pretrained: bool, freeze_encoder: bool,
-                   gene_bag: list[str] | None = None) -> MutationEncoder:  # fmt: skip
+                   gene_bag: list[str] | None = None,
+                   hotspots: list[str] | None = None) -> MutationEncoder:  # fmt: skip
     """The saved encoder shape with a fresh type head of `n_types`; pretrained weights when asked.
-    `gene_bag`: genes of a fresh CLS gene bag (event view, for a pretrained model without one)."""
+    `gene_bag`, `hotspots`: genes and sites of a fresh CLS bag (event view, for a pretrained model
+    without one)."""
     fresh = {"n_types": n_types, "exposure_sizes": {}} | ({"gene_bag": gene_bag} if gene_bag else {})
+    fresh |= {"hotspots": hotspots} if hotspots else {}
     ecfg = MutationEncoderConfig(**(saved["encoder_config"] | fresh))
     model = MutationEncoder(ecfg)
     if pretrained:
         encoder = {k: v for k, v in saved["state_dict"].items() if not k.startswith(_HEADS)}
         missing, unexpected = model.load_state_dict(encoder, strict=False)
-        new = _HEADS + (("gene_bag.",) if gene_bag else ())
+        new = _HEADS + (("gene_bag.",) if gene_bag or hotspots else ())
         if unexpected or any(not k.startswith(new) for k in missing):
             raise ValueError(f"pretrained weights do not fit the encoder: {unexpected or missing}")
         torch.nn.init.zeros_(model.type_head.weight)  # a new head starts neutral on pretrained features
@@ -239,10 +242,15 @@ def finetune_cohort(
 def _fresh_gene_bag(saved_config: dict, cfg: TrainConfig, arrays: CohortArrays, tr: np.ndarray
                     ) -> CohortArrays:  # fmt: skip
     """Event view: a model pretrained without a gene bag (masked-event pretraining has none) gets a fresh
-    one for classifying, over the cfg.gene_bag genes mutated in most of the fine-tuning training part."""
-    if saved_config.get("view") != "events" or saved_config.get("gene_bag") or not cfg.gene_bag:
+    one for classifying, over the cfg.gene_bag genes mutated in most of the fine-tuning training part
+    (and the sites in >= cfg.hotspots of its tumours)."""
+    if saved_config.get("view") != "events" or _has_bag(saved_config) or not (cfg.gene_bag or cfg.hotspots):
         return arrays
-    return with_gene_bag(arrays, bag_genes(arrays, tr, cfg.gene_bag))
+    return with_gene_bag(arrays, *chosen_bag(cfg, arrays, tr))
+
+
+def _has_bag(encoder_config: dict) -> bool:
+    return bool(encoder_config.get("gene_bag") or encoder_config.get("hotspots"))
 
 
 def _compare(saved, arrays, cfg, fcfg, tr, te, device, tracker) -> tuple[FinetuneOutcome, FitResult]:
@@ -262,8 +270,9 @@ def _compare(saved, arrays, cfg, fcfg, tr, te, device, tracker) -> tuple[Finetun
     for name, pretrained in (("finetuned", True), ("scratch", False)):
         torch.manual_seed(cfg.seed)
         freeze = fcfg.freeze_encoder and pretrained
-        fresh_bag = [] if saved["encoder_config"].get("gene_bag") else arrays.gene_bag_genes
-        model = new_head_model(saved, len(arrays.classes), pretrained, freeze, fresh_bag).to(device)
+        saved_bag = _has_bag(saved["encoder_config"])
+        fresh_bag = ([], []) if saved_bag else (arrays.gene_bag_genes, arrays.gene_bag_sites)
+        model = new_head_model(saved, len(arrays.classes), pretrained, freeze, *fresh_bag).to(device)
         scales = (fcfg.head_lr_scale, fcfg.encoder_lr_scale) if pretrained else (1.0, 1.0)
         for row in train_with_budget(model, arrays, cfg, tr, device, scales):
             tracker.log_metrics({f"{name}_train_loss": row["train_loss"]}, step=row["epoch"])

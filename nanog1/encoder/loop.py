@@ -28,6 +28,7 @@ from nanog1.encoder.data import (
     Collate,
     IndexDataset,
     bag_genes,
+    bag_sites,
     require_types,
     with_event_vocab,
     with_gene_bag,
@@ -99,8 +100,9 @@ def _event_fields(cfg: TrainConfig, arrays: CohortArrays) -> dict:
         return {}
     if arrays.event_vocab is None:
         raise UserError("the event view needs uns['tokens'] in the cohort (ingest it from VCF/MAF files)")
-    genes = list(arrays.gene_bag_genes)
-    return {"event_vocab": arrays.event_vocab.values, "gene_top_k": cfg.gene_top_k, "gene_bag": genes}
+    genes, sites = list(arrays.gene_bag_genes), list(arrays.gene_bag_sites)
+    return {"event_vocab": arrays.event_vocab.values, "gene_top_k": cfg.gene_top_k, "gene_bag": genes,
+            "hotspots": sites}  # fmt: skip
 
 
 #: Tasks whose event-view model gets no gene bag: a masked event's gene would be visible in the bag.
@@ -108,11 +110,19 @@ _NO_BAG_TASKS = ("pretrain", "multitask")
 
 
 def prepare_gene_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray) -> CohortArrays:
-    """Event view, cfg.gene_bag = K > 0, a task without masked events: every sample's 0/1 bag over the K
-    genes mutated in most `train_idx` samples (chosen from those only; nanog1.genomics.gene_bag)."""
-    if cfg.view != "events" or not cfg.gene_bag or cfg.task in _NO_BAG_TASKS:
-        return replace(arrays, gene_bag=None, gene_bag_genes=[])
-    return with_gene_bag(arrays, bag_genes(arrays, train_idx, cfg.gene_bag))
+    """Event view, cfg.gene_bag = K > 0 or cfg.hotspots = N > 0, a task without masked events: every
+    sample's 0/1 bag over the K genes mutated in most `train_idx` samples, then over the sites mutated in
+    >= N of them (chosen from those only; nanog1.genomics.gene_bag)."""
+    if cfg.view != "events" or not (cfg.gene_bag or cfg.hotspots) or cfg.task in _NO_BAG_TASKS:
+        return replace(arrays, gene_bag=None, gene_bag_genes=[], gene_bag_sites=[])
+    return with_gene_bag(arrays, *chosen_bag(cfg, arrays, train_idx))
+
+
+def chosen_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray) -> tuple[list[str], list[str]]:
+    """The bag's genes (cfg.gene_bag commonest) and hotspot sites (in >= cfg.hotspots tumours) of
+    `train_idx`; either list is empty when its option is 0."""
+    genes = bag_genes(arrays, train_idx, cfg.gene_bag) if cfg.gene_bag else []
+    return genes, (bag_sites(arrays, train_idx, cfg.hotspots) if cfg.hotspots else [])
 
 
 def prepare_events(cfg: TrainConfig, arrays: CohortArrays) -> CohortArrays:

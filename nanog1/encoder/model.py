@@ -18,7 +18,8 @@ event view too: both views in one model, so a tumour whose events were capped ke
 spectrum) and the pooled embedding is the CLS token's final state (`pooling="cls"`). An event-view
 model with a `gene_bag` (gene names, chosen from its training tumours; nanog1.genomics.gene_bag) adds a
 linear embedding of the tumour's 0/1 bag over those genes, counted over all of its mutations, so the
-CLS token sees the whole tumour's gene content and not just the events in its window.
+CLS token sees the whole tumour's gene content and not just the events in its window; its `hotspots`
+(sites mutated in several training tumours) add columns after the genes in the same linear map.
 
 Heads: cancer type (logits), signature exposures per channel set (log-probabilities on the
 simplex), masked-token pretraining (log1p count of a masked channel; for a masked event: its class,
@@ -60,6 +61,8 @@ class MutationEncoderConfig:
     gene_top_k: int = 256  # masked-gene head: the K commonest genes of the vocabulary + "other"
     # Event view: the CLS gene bag's genes (mutated in most training tumours, commonest first); [] = none.
     gene_bag: list[str] = field(default_factory=list)
+    # Event view: the bag's hotspot sites ("contig:position", recurrent in training tumours), after its genes.
+    hotspots: list[str] = field(default_factory=list)
     # Tables of the earlier event view (channel/motif/chrom/bin ids): read from old model.pt files, unused.
     n_motifs: int = 1025
     n_chroms: int = 64
@@ -201,7 +204,8 @@ class MutationEncoder(nn.Module):
             raise ValueError(f"unknown pooling {cfg.pooling!r}; expected 'cls' or 'mean'")
         self.cls = nn.Parameter(torch.randn(h) * 0.02)
         self.summary = CatalogueSummary(h) if cfg.summary else None
-        self.gene_bag = nn.Linear(len(cfg.gene_bag), h) if cfg.view == "events" and cfg.gene_bag else None
+        n_bag = len(cfg.gene_bag) + len(cfg.hotspots)
+        self.gene_bag = nn.Linear(n_bag, h) if cfg.view == "events" and n_bag else None
         self.in_norm = nn.LayerNorm(h)
         self.stack = Stack(cfg.stack_config())
         self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types > 0 else None
@@ -216,7 +220,8 @@ class MutationEncoder(nn.Module):
         gene_bag: torch.Tensor | None = None,
     ) -> EncoderOutput:
         """Encode a batch. padding_mask [B, L] True = absent token; token_mask [B, L] True = masked token;
-        gene_bag [B, len(cfg.gene_bag)] 0/1 (event view, required when the model has a bag)."""
+        gene_bag [B, len(cfg.gene_bag) + len(cfg.hotspots)] 0/1, genes then sites (event view, required
+        when the model has a bag)."""
         cls = None
         if self.cfg.view == "catalogue":
             x = self.embed(counts, token_mask)
@@ -231,7 +236,8 @@ class MutationEncoder(nn.Module):
             cls = (self.cls + self.summary(counts.to(x.dtype))).to(x.dtype)
         if self.gene_bag is not None:
             if gene_bag is None:
-                raise ValueError(f"this model reads a gene bag of {len(self.cfg.gene_bag)} genes; none given")
+                raise ValueError(f"this model reads a gene bag of {len(self.cfg.gene_bag)} genes and "
+                                 f"{len(self.cfg.hotspots)} hotspot sites; none given")
             cls = (self.cls if cls is None else cls) + self.gene_bag(gene_bag.to(x.dtype))
         out = self._encode(x, padding_mask, cls)
         if token_mask is not None:

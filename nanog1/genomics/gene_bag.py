@@ -15,6 +15,13 @@ Rule (stated, and saved with a model as its list of genes):
 * a tumour's bag is 1 for every chosen gene hit by any of its mutations (every mutation, before any
   cap or window), else 0; genes outside the K and unknown genes (UNK) do not enter it.
 
+The hotspot bag is the same job one level down: 0/1 over the mutated *sites* (contig + position, the
+token's position: the MAF's Start_Position, an indel's anchor base) carried by at least `min_count`
+training tumours of the split (IDH1 R132H, BRAF V600E, GNAQ Q209 are such sites). A site, not the
+protein change, because every input has one (VCFs carry no HGVSp) and the ingest keeps no protein
+column; two alleles at one position (GNAQ Q209L / Q209P) share a site. `site_keys` names every token's
+site ("3:41266101"), `top_genes(..., min_count=N)` picks the recurrent ones, `gene_bag` fills the 0/1.
+
 Numpy only (the GPU side of benchmarks/tcga_events.py has no pandas). Gene ids are a model's event
 ids (nanog1.genomics.event_vocab: 0 pad, 1 UNK, 2 MASK, then the values).
 """
@@ -41,25 +48,48 @@ def gene_pairs(offsets: np.ndarray, gene_ids: np.ndarray) -> tuple[np.ndarray, n
     return pairs[:, 0].copy(), pairs[:, 1].copy()
 
 
-def top_genes(rows: np.ndarray, genes: np.ndarray, train_rows: np.ndarray, k: int) -> np.ndarray:
-    """The `k` gene ids carried by the most tumours of `train_rows` (ties: lower id first). Fewer than
-    `k` when the training tumours carry fewer distinct genes. Only `train_rows` count."""
+def top_genes(
+    rows: np.ndarray, genes: np.ndarray, train_rows: np.ndarray, k: int, min_count: int = 1
+) -> np.ndarray:
+    """The `k` gene (or site) ids carried by the most tumours of `train_rows` (ties: lower id first),
+    keeping only those carried by >= `min_count` of them. Fewer than `k` when the training tumours carry
+    fewer such ids. Only `train_rows` count; (row, id) pairs must be unique (`gene_pairs`)."""
     if k < 1:
         raise ValueError(f"the gene bag needs k >= 1, got {k}")
     hit = np.isin(rows, np.asarray(train_rows))
     ids, counts = np.unique(genes[hit], return_counts=True)
     order = np.lexsort((ids, -counts))
+    order = order[counts[order] >= min_count]
     return ids[order][:k]
 
 
+def site_keys(tokens: dict) -> np.ndarray:
+    """Every token's site as "contig:position" (object array), from an ingested cohort's
+    `uns['tokens']` (`chroms`, `chrom`, `pos`): the hotspot bag's vocabulary, the same in every cohort
+    (contig names are canonical at ingest)."""
+    chroms = np.asarray(tokens["chroms"], dtype=object)
+    contig = chroms[np.asarray(tokens["chrom"], dtype=np.int64)]
+    return contig + ":" + np.asarray(tokens["pos"], dtype=np.int64).astype(str).astype(object)
+
+
+def site_pairs(offsets: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique (tumour row, site id) pairs over every token, and the site table (sorted strings; site id
+    = FIRST_ID + its index there, so the ids read like gene ids in `top_genes` / `gene_bag`)."""
+    table, inverse = np.unique(np.asarray(keys, dtype=str), return_inverse=True)
+    rows, ids = gene_pairs(offsets, inverse.ravel() + FIRST_ID)
+    return rows, ids, table
+
+
 def gene_bag(rows: np.ndarray, genes: np.ndarray, chosen: np.ndarray, n_tumours: int) -> np.ndarray:
-    """[n_tumours, len(chosen)] float32: 1 where the tumour carries the chosen gene (columns: `chosen`)."""
+    """[n_tumours, len(chosen)] float32: 1 where the tumour carries the chosen gene (columns: `chosen`;
+    a negative id, a value this cohort never names, is a column of zeros)."""
     genes, chosen = np.asarray(genes, dtype=np.int64), np.asarray(chosen, dtype=np.int64)
     out = np.zeros((n_tumours, len(chosen)), dtype=np.float32)
     if not len(genes) or not len(chosen):
         return out
     lookup = np.full(max(int(genes.max()), int(chosen.max())) + 1, -1, dtype=np.int64)
-    lookup[chosen] = np.arange(len(chosen))
+    named = chosen >= 0
+    lookup[chosen[named]] = np.flatnonzero(named)
     j = lookup[genes]
     keep = j >= 0
     out[np.asarray(rows)[keep], j[keep]] = 1.0

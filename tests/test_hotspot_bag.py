@@ -1,0 +1,160 @@
+"""The CLS hotspot bag (recurrent mutated sites, chosen from training tumours only) and the all-gene
+embedding bag of the event model, on tiny hand-made MAFs ingested by NanoG1."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from nanog1.genomics.gene_bag import FIRST_ID, gene_bag, site_keys, site_pairs, top_genes
+from nanog1.genomics.ingest import IngestOptions, ingest
+
+COLS = ["Tumor_Sample_Barcode", "Hugo_Symbol", "Chromosome", "Start_Position", "End_Position",
+        "Variant_Classification", "Variant_Type", "Reference_Allele", "Tumor_Seq_Allele2",
+        "Cohort"]  # fmt: skip
+IDH1 = ("IDH1", "2", 209113112, "C", "T")  # R132H
+BRAF = ("BRAF", "7", 140453136, "A", "T")  # V600E
+
+
+def _row(tumour: str, site: tuple, alt: str | None = None, chrom: str | None = None) -> tuple:
+    gene, c, pos, ref, a = site
+    return (tumour, gene, chrom or c, pos, pos, "Missense_Mutation", "SNP", ref, alt or a, "LGG")
+
+
+def _tokens(tmp_path, rows: list[tuple], name: str) -> dict:
+    maf = tmp_path / f"{name}.maf"
+    pd.DataFrame(rows, columns=COLS).to_csv(maf, sep="\t", index=False)
+    ingest([maf], None, None, tmp_path / f"{name}.h5ad", IngestOptions(filter="all"))
+    import anndata as ad
+
+    adata = ad.read_h5ad(tmp_path / f"{name}.h5ad")
+    return adata.uns["tokens"], list(adata.obs_names)
+
+
+def _cohort() -> list[tuple]:
+    """A, B, C train; D, E held out. IDH1 R132H in A and B (twice in A: counted once); BRAF V600E in A
+    and in both held-out tumours; a private TP53 site in C; one on chromosome X in B."""
+    tp53 = ("TP53", "17", 7577120, "C", "T")
+    atrx = ("ATRX", "X", 76938000, "G", "A")
+    return [_row("A", IDH1), _row("A", (*IDH1[:2], IDH1[2], "C", "A")), _row("A", BRAF), _row("B", IDH1),
+            _row("B", atrx), _row("C", tp53), _row("D", BRAF), _row("E", BRAF)]  # fmt: skip
+
+
+def test_hotspots_are_sites_recurrent_in_training_tumours_only(tmp_path):
+    tok, names = _tokens(tmp_path, _cohort(), "c")
+    keys = site_keys(tok)
+    assert "2:209113112" in set(keys) and "X:76938000" in set(keys)
+    rows, sites, table = site_pairs(tok["offsets"], keys)
+    assert len(set(zip(rows.tolist(), sites.tolist(), strict=True))) == len(rows)  # a tumour counts once
+    train = np.array([names.index(t) for t in "ABC"])
+    chosen = top_genes(rows, sites, train, k=100, min_count=2)
+    # IDH1 in A and B (A twice: still 2 tumours); BRAF is in 3 tumours, but only one of them trains
+    assert table[chosen - FIRST_ID].tolist() == ["2:209113112"]
+    held_out = np.array([names.index(t) for t in "ADE"])
+    assert table[top_genes(rows, sites, held_out, 100, min_count=2) - FIRST_ID].tolist() == ["7:140453136"]
+    assert len(top_genes(rows, sites, train, 100, min_count=3)) == 0  # nothing in 3 training tumours
+    bag = gene_bag(rows, sites, chosen, len(names))
+    assert bag[:, 0].tolist() == [float(t in "AB") for t in names]
+
+
+def test_site_keys_agree_across_chromosome_spellings(tmp_path):
+    """Firehose writes X as 23: the same site must get the same key as MC3's 'X'."""
+    atrx = ("ATRX", "X", 76938000, "G", "A")
+    mc3, _ = _tokens(tmp_path, [_row("A", atrx), _row("A", IDH1)], "mc3")
+    firehose, _ = _tokens(tmp_path, [_row("B", atrx, chrom="23"), _row("B", IDH1)], "fh")
+    assert sorted(site_keys(mc3).tolist()) == sorted(site_keys(firehose).tolist())
+
+
+def _model(**kw):
+    from nanog1.encoder.event_model import EventModel, EventModelConfig
+
+    sizes = {"channel": 10, "gene": 20, "consequence": 6, "chrom": 5, "bin": 30, "vaf": 13}
+    torch.manual_seed(0)
+    cfg = EventModelConfig(vocab_sizes=sizes, n_summary=4, hidden=16, layers=1, rank=4, heads=2, dropout=0.0,
+                           n_types=3, **kw)  # fmt: skip
+    return EventModel(cfg).eval(), {k: torch.full((2, 5), 3) for k in sizes}
+
+
+def test_event_model_hotspot_columns_change_the_prediction_and_are_checked():
+    model, ids = _model(gene_bag=2, hotspot_bag=3)
+    summary = torch.randn(2, 4)
+    genes = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    without = torch.cat([summary, genes, torch.zeros(2, 3)], 1)
+    with_hot = torch.cat([summary, genes, torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])], 1)
+    with torch.no_grad():
+        a, b = model.type_logits(ids, without), model.type_logits(ids, with_hot)
+    assert not torch.allclose(a[0], b[0]) and torch.allclose(a[1], b[1])  # only the tumour with the site
+    with pytest.raises(ValueError, match="hotspot bag of 3"):
+        model.type_logits(ids, torch.cat([summary, genes], 1))
+
+
+def test_event_model_gene_embedding_bag_reads_every_gene_and_drops_only_in_training():
+    model, ids = _model(embed_bags=("gene",), bag_dropout=0.5)
+    summary = torch.randn(2, 4)
+    # tumour 0 carries genes 4, 5, 6 (none of them in its token window), tumour 1 gene 4 only
+    bags = {"gene": (torch.tensor([4, 5, 6, 4]), torch.tensor([3, 1]))}
+    other = {"gene": (torch.tensor([4, 4]), torch.tensor([1, 1]))}
+    with torch.no_grad():
+        a, b = model.type_logits(ids, summary, bags), model.type_logits(ids, summary, other)
+        assert torch.equal(a, model.type_logits(ids, summary, bags))  # eval: no dropout, deterministic
+        mean = model.embed.tables["gene"].weight[[4, 5, 6]].mean(0)
+        assert torch.allclose(model._mean_bag("gene", *bags["gene"])[0], mean, atol=1e-6)
+    assert not torch.allclose(a[0], b[0]) and torch.allclose(a[1], b[1])
+    model.train()
+    draws = {tuple(model._mean_bag("gene", *bags["gene"])[0].tolist()) for _ in range(20)}
+    assert len(draws) > 1  # training: genes dropped at random
+    with pytest.raises(ValueError, match="embedding bag of 'gene'"):
+        model.type_logits(ids, summary)
+    with pytest.raises(ValueError, match="outside its vocabulary"):
+        model.type_logits(ids, summary, {"gene": (torch.tensor([25]), torch.tensor([1, 0]))})
+
+
+def _typed_maf(path, n_per_type: int, seed: int) -> None:
+    """Tumours of three types among random mutations; AAA tumours carry IDH1 R132H, BBB ones BRAF V600E
+    (a recurrent site each), CCC none."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for cancer, site in (("AAA", IDH1), ("BBB", BRAF), ("CCC", None)):
+        for t in range(n_per_type):
+            name = f"{path.stem}{cancer}{t:02d}"
+            rows += [_row(name, site)[:-1] + (cancer,)] if site else []
+            for _ in range(int(rng.integers(5, 15))):
+                pos = int(rng.integers(1, 50_000_000))
+                rows.append((name, f"G{int(rng.integers(0, 30))}", str(rng.integers(1, 23)), pos, pos,
+                             "Missense_Mutation", "SNP", "C", str(rng.choice(["A", "G", "T"])), cancer))  # fmt: skip
+    pd.DataFrame(rows, columns=COLS).to_csv(path, sep="\t", index=False)
+
+
+def test_cli_train_with_hotspots_saves_the_sites_and_evaluate_recomputes_them(tmp_path, monkeypatch):
+    import anndata as ad
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+    from nanog1.encoder.loop import load_model
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    for name, n, seed in (("train", 12, 0), ("other", 6, 1)):
+        _typed_maf(tmp_path / f"{name}.maf", n, seed)
+        ingest([tmp_path / f"{name}.maf"], None, None, tmp_path / f"{name}.h5ad", IngestOptions(filter="all"))
+    run = tmp_path / "runs" / "hot"
+    done = CliRunner().invoke(app, ["train", str(tmp_path / "train.h5ad"), "--out", str(run), "--view", "events",
+                                    "--hotspots", "3", "--gene-bag", "5", "--epochs", "12", "--hidden", "16",
+                                    "--layers", "1", "--rank", "4", "--heads", "2", "--batch-size", "8",
+                                    "--lr", "0.01"])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    model, saved = load_model(run / "model.pt")
+    # the two type sites are in >= 3 training tumours (of the training split); random positions never are
+    assert saved["encoder_config"]["hotspots"] == ["2:209113112", "7:140453136"]
+    assert len(saved["encoder_config"]["gene_bag"]) == 5
+    assert model.gene_bag.in_features == 5 + 2
+    out = tmp_path / "other_eval.h5ad"
+    evaluated = CliRunner().invoke(app, ["evaluate", str(tmp_path / "other.h5ad"), "--run", str(run),
+                                         "--out", str(out)])  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    scored = ad.read_h5ad(out)
+    predicted = scored.obs["predicted_type"].astype(str).to_numpy()
+    truth = scored.obs["cancer_type"].astype(str).to_numpy()
+    assert (predicted == truth).mean() >= 0.6  # the sites name AAA and BBB; chance is 1/3
