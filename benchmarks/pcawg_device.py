@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ import torch.distributed as dist
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from nanog1.core.step_graph import capturable_kwargs
 from nanog1.encoder.losses import class_weights, exposure_loss
 from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig, count_parameters
 from nanog1.optim import build_optimizer
@@ -106,26 +107,55 @@ def macro_f1(pred: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(f1))
 
 
-def batch_loss(model, data: dict, idx: torch.Tensor, cw: torch.Tensor, recipe: Recipe) -> torch.Tensor:
-    """Class-weighted, label-smoothed cross-entropy + exposure KL to the published attributions."""
+def draw_batch(data: dict, idx: torch.Tensor, recipe: Recipe, training: bool) -> dict:
+    """One batch's tensors: counts (binomially thinned in training), the channel-set dropout mask (None
+    when off or not training), labels and exposure targets. Drawn eagerly, outside any CUDA graph, so a
+    graphed step replays on fresh draws (a host-made mask copied inside a graph would be frozen)."""
     counts = data["counts_t"][idx]
-    if recipe.thin > 0 and model.training:
+    if recipe.thin > 0 and training:
         keep = 1.0 - recipe.thin * torch.rand(len(idx), 1, device=counts.device)
         counts = torch.binomial(counts, keep.expand_as(counts))
-    padding = None
-    if recipe.set_dropout > 0 and model.training:
+    batch = {"counts": counts, "labels": data["labels_t"][idx],
+             "targets": {s: v[idx] for s, v in data["expo_t"].items()}}
+    if recipe.set_dropout > 0 and training:
         from nanog1.encoder.data import set_dropout_mask
 
-        padding = set_dropout_mask(len(idx), recipe.set_dropout).to(counts.device)
+        batch["padding"] = set_dropout_mask(len(idx), recipe.set_dropout).to(counts.device)
+    return batch
+
+
+def loss_of(model, batch: dict, cw: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """Class-weighted, label-smoothed cross-entropy + exposure KL to the published attributions (no host
+    sync, so it can run inside a CUDA graph)."""
+    counts = batch["counts"]
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=counts.is_cuda):
-        out = model(counts=counts, padding_mask=padding)
+        out = model(counts=counts, padding_mask=batch.get("padding"))
     loss = F.cross_entropy(
-        out.type_logits.float(), data["labels_t"][idx], weight=cw, label_smoothing=recipe.label_smoothing
+        out.type_logits.float(), batch["labels"], weight=cw, label_smoothing=recipe.label_smoothing
     )
     if recipe.exposure_weight > 0:
-        targets = {s: v[idx] for s, v in data["expo_t"].items()}
-        loss = loss + recipe.exposure_weight * exposure_loss(out, targets, counts, {}, 0.0)
+        loss = loss + recipe.exposure_weight * exposure_loss(out, batch["targets"], counts, {}, 0.0)
     return loss
+
+
+def batch_loss(model, data: dict, idx: torch.Tensor, cw: torch.Tensor, recipe: Recipe) -> torch.Tensor:
+    """Class-weighted, label-smoothed cross-entropy + exposure KL to the published attributions."""
+    return loss_of(model, draw_batch(data, idx, recipe, model.training), cw, recipe)
+
+
+def graphed_step(model, opt, cw: torch.Tensor, recipe: Recipe, device: torch.device, enabled: bool):
+    """A training step (loss, backward, clipping, AdamW) replayed from a CUDA graph per batch shape when
+    `enabled` on CUDA (nanog1.core.step_graph; the optimiser must be capturable), else eager."""
+    from nanog1.core.step_graph import GraphedStep
+
+    def step(batch: dict) -> dict[str, torch.Tensor]:
+        loss = loss_of(model, batch, cw, recipe)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return {"loss": loss.detach()}
+
+    return GraphedStep(step, opt, device, enabled=enabled)
 
 
 @torch.no_grad()
@@ -170,18 +200,25 @@ def train_fold(
     world: int = 1,
     device: torch.device = torch.device("cpu"),
     log=print,
+    graphed: bool = False,
 ) -> tuple:
-    """Train on `train` (sharded over `world` ranks), keep the weights with the best validation macro-F1."""
+    """Train on `train` (sharded over `world` ranks), keep the weights with the best validation macro-F1.
+
+    `graphed` (one process, CUDA): each step replayed from a CUDA graph (fused capturable AdamW; batches
+    drawn eagerly), the same recipe without the host's per-op cost; the eager path is unchanged."""
     torch.manual_seed(recipe.seed)
     n_types = len(data["classes"])
     model = encoder(recipe, n_types, expo_sizes(data)).to(device)
     # As nanog1.encoder.loop.wrap_ddp (not imported: loop pulls in pandas/scikit-learn).
     net = DDP(model, find_unused_parameters=True) if world > 1 else model
     steps = math.ceil(len(train) / world / recipe.batch)
+    graphed = graphed and world == 1  # on the CPU GraphedStep runs the same step eagerly
     opt, sched = build_optimizer(
-        model, recipe.lr, recipe.weight_decay, steps * recipe.epochs // 20, steps * recipe.epochs
+        model, recipe.lr, recipe.weight_decay, steps * recipe.epochs // 20, steps * recipe.epochs,
+        **capturable_kwargs(graphed and device.type == "cuda"),
     )
     cw = class_weights(data["labels"][train], n_types).to(device)
+    step = graphed_step(model, opt, cw, recipe, device, graphed) if graphed else None
     gen = torch.Generator().manual_seed(recipe.seed)
     best, best_state, bad, history = -1.0, None, 0, []
     for epoch in range(recipe.epochs):
@@ -192,6 +229,10 @@ def train_fold(
             idx = order[i : i + recipe.batch].to(device)
             if len(idx) == 0:
                 idx = order[:1].to(device)  # every rank takes the same number of steps
+            if step is not None:
+                loss = step(draw_batch(data, idx, recipe, True))["loss"]
+                sched.step()
+                continue
             loss = batch_loss(net, data, idx, cw, recipe)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -224,6 +265,8 @@ def train_fold(
             bad += 1
             if bad >= recipe.patience:
                 break
+    if step is not None:
+        history[-1]["step_graph"] = asdict(step.stats)
     model.load_state_dict(best_state)
     return model, history
 

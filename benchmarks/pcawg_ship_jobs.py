@@ -17,7 +17,7 @@ the 31 leave-one-study-out jobs). Jobs start in order of need: every seed of the
 12-project jobs seed by seed, then leave-one-study-out seed by seed, so a `--budget-s` cut drops the
 least needed ones.
 
-Out: `ship_results.npz` and `ship_results_loso.npz` (per job and seed, keys `JOB__sSEED__ARRAY`:
+Out: `ship_results.npz` and `ship_results_loso_sSEED.npz` (per job and seed, keys `JOB__sSEED__ARRAY`:
 probabilities of its val and test genomes, NaN elsewhere, in the full view and with indels / DBS
 masked as unmeasured (the test-time views an ensemble may average; chosen later on the val genomes),
 the test genomes also without a reference; gradient boosting's test probabilities as `JOB__gb`),
@@ -45,9 +45,11 @@ TRAIN, VAL, TEST = 0, 1, 2  # as pcawg_shipped.TRAIN / VAL / TEST (that module n
 VIEWS = ("no_indels", "no_dbs")
 
 
-def _gpu_job(npz: str, name: str, recipe: dict, seed: int, deadline: float = float("inf")) -> dict | None:
+def _gpu_job(npz: str, name: str, recipe: dict, seed: int, deadline: float = float("inf"),
+             graphed: bool = False) -> dict | None:
     """Train one job's encoder with `seed`; probabilities of its val + test genomes in every view.
-    None when it would start after `deadline` (time.time(); the pool's queued calls cannot be cancelled)."""
+    None when it would start after `deadline` (time.time(); the pool's queued calls cannot be cancelled).
+    `graphed`: each training step replayed from a CUDA graph (pcawg_device.train_fold)."""
     if time.time() > deadline:
         return None
     import torch
@@ -60,7 +62,7 @@ def _gpu_job(npz: str, name: str, recipe: dict, seed: int, deadline: float = flo
     train, val, test = (np.flatnonzero(roles == r) for r in (TRAIN, VAL, TEST))
     t0 = time.perf_counter()
     model, history = train_fold(data, train, val, Recipe(**(recipe | {"seed": seed})), device=device,
-                                log=lambda *_: None)
+                                log=lambda *_: None, graphed=graphed)
     seconds = time.perf_counter() - t0
     n, k = len(roles), len(data["classes"])
     res = {"proba": np.full((n, k), np.nan, dtype=np.float32)}
@@ -77,6 +79,9 @@ def _gpu_job(npz: str, name: str, recipe: dict, seed: int, deadline: float = flo
     best = int(np.argmax([h["val_macro_f1"] for h in history]))
     info = {"seconds": seconds, "epochs_run": len(history), "best_epoch": best,
             "val_history": [round(h["val_macro_f1"], 4) for h in history]}
+    if "step_graph" in history[-1]:
+        info["step_graph"] = {k: v for k, v in history[-1]["step_graph"].items() if k != "reasons"} | {
+            "reasons": list(history[-1]["step_graph"]["reasons"].values())}
     return {"name": f"{name}__s{seed}", "kind": "gpu", "arrays": res, "info": info}
 
 
@@ -98,11 +103,21 @@ def _gb_job(npz: str, name: str) -> dict:
     return {"name": name, "kind": "gb", "arrays": {"gb": proba}, "info": {"gb_seconds": seconds}}
 
 
+def result_parts(arrays: dict) -> dict[str, list[str]]:
+    """File suffix -> keys: CV, hold-out and final jobs in one file, leave-one-study-out one file per seed
+    (`_loso_sSEED`; 31 jobs x 4 views of one seed fit the device tool's 16 MiB per file)."""
+    parts: dict[str, list[str]] = {"": []}
+    for k in arrays:
+        part = f"_loso_s{k.split('__')[1][1:]}" if k.startswith("loso_") else ""
+        parts.setdefault(part, []).append(k)
+    return parts
+
+
 def _save(out: Path, arrays: dict, info: dict, final: dict) -> None:
     """Merged results so far (atomic replace, so a cut-short run leaves a readable file)."""
-    for part, keep in (("", lambda k: not k.startswith("loso_")), ("_loso", lambda k: k.startswith("loso_"))):
-        tmp = out / f"ship_results{part}.tmp.npz"  # two files: each under the device tool's 16 MiB
-        np.savez_compressed(tmp, **{k: v for k, v in arrays.items() if keep(k)})
+    for part, keys in result_parts(arrays).items():
+        tmp = out / f"ship_results{part}.tmp.npz"  # one file per part: each under the device tool's 16 MiB
+        np.savez_compressed(tmp, **{k: arrays[k] for k in keys})
         os.replace(tmp, out / f"ship_results{part}.npz")
     if final:
         import torch
@@ -112,12 +127,15 @@ def _save(out: Path, arrays: dict, info: dict, final: dict) -> None:
     (out / "ship_info.json").write_text(json.dumps(info, indent=1, default=float))
 
 
-def job_order(jobs: list[str], seeds: int, loso_seeds: int | None) -> list[tuple[int, str]]:
-    """(seed, job) in order of need: final, CV and hold-out jobs seed by seed, then leave-one-study-out."""
+def job_order(jobs: list[str], seeds: int, loso_seeds: int | None,
+              main_start: int = 0) -> list[tuple[int, str]]:
+    """(seed, job) in order of need: final, CV and hold-out jobs seed by seed (from seed `main_start`: an
+    earlier run trained the seeds below it), then leave-one-study-out seed by seed from seed 0."""
     main = sorted((j for j in jobs if not j.startswith("loso_")), key=lambda j: j != "final")
     loso = [j for j in jobs if j.startswith("loso_")]
     loso_seeds = seeds if loso_seeds is None else loso_seeds
-    return [(s, j) for s in range(seeds) for j in main] + [(s, j) for s in range(loso_seeds) for j in loso]
+    return [(s, j) for s in range(main_start, seeds) for j in main] + [(s, j) for s in range(loso_seeds)
+                                                                       for j in loso]
 
 
 def main() -> None:
@@ -134,6 +152,10 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1 per job (ensemble members)")
     ap.add_argument("--loso-seeds", type=int, default=None, help="seeds of leave-one-study-out jobs "
                     "(default: --seeds)")
+    ap.add_argument("--main-start-seed", type=int, default=0, help="CV, hold-out and final jobs start at "
+                    "this seed (an earlier run trained the ones below; leave-one-study-out starts at 0)")
+    ap.add_argument("--step-graph", action="store_true", help="replay each training step from a CUDA graph "
+                    "(same recipe, fused capturable AdamW; nanog1.core.step_graph)")
     for name, value in vars(Recipe()).items():
         ap.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = ap.parse_args()
@@ -143,7 +165,9 @@ def main() -> None:
     if args.jobs:
         jobs = [j for j in jobs if j in args.jobs.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    info: dict = {"recipe": recipe, "seeds": args.seeds, "jobs": {}, "started": time.time()}
+    info: dict = {"recipe": recipe, "seeds": args.seeds, "loso_seeds": args.loso_seeds,
+                  "main_start_seed": args.main_start_seed, "step_graph": args.step_graph, "jobs": {},
+                  "started": time.time()}
     arrays: dict = {}
     final: dict = {}
     t0 = saved = time.perf_counter()
@@ -151,8 +175,8 @@ def main() -> None:
     with ProcessPoolExecutor(args.gpu_workers, mp_context=ctx) as gpu, \
          ProcessPoolExecutor(max(args.gb_workers, 1), mp_context=ctx) as cpu:
         deadline = time.time() + args.budget_s
-        pending = {gpu.submit(_gpu_job, str(args.npz), j, recipe, s, deadline)
-                   for s, j in job_order(jobs, args.seeds, args.loso_seeds)}
+        pending = {gpu.submit(_gpu_job, str(args.npz), j, recipe, s, deadline, args.step_graph)
+                   for s, j in job_order(jobs, args.seeds, args.loso_seeds, args.main_start_seed)}
         if not args.no_gb:
             pending |= {cpu.submit(_gb_job, str(args.npz), j) for j in jobs if j != "final"}
         while pending:

@@ -188,17 +188,51 @@ def all_metrics(results, ship, fixed_views: tuple[str, ...] | None = None) -> di
                    for j in ship["jobs"])}
 
 
+def job_seed(key: str) -> tuple[str, int | None, str]:
+    """(job, seed, array) of a results key: `JOB__sSEED__ARRAY`, an older single-seed `JOB__ARRAY` (seed
+    0), or `JOB__gb` (seed None)."""
+    job, _, rest = key.partition("__")
+    if rest == "gb":
+        return job, None, rest
+    head, _, array = rest.partition("__")
+    if head[:1] == "s" and head[1:].isdigit() and array:
+        return job, int(head[1:]), array
+    return job, 0, rest
+
+
 def merge_earlier(results: dict, earlier: dict) -> dict:
-    """`results` completed by an earlier run on the same ship.npz: its GB arrays, and its jobs (old
-    single-seed keys `JOB__ARRAY` read as seed 0) where this run has no seed of that job."""
+    """`results` completed by an earlier run on the same ship.npz: its GB arrays, and every (job, seed) this
+    run lacks (old single-seed keys `JOB__ARRAY` read as seed 0); this run's (job, seed) wins."""
     out = dict(results)
+    have = {(j, s) for j, s, _ in map(job_seed, results) if s is not None}
     for key, value in earlier.items():
-        job, _, array = key.partition("__")
-        if array == "gb":
+        job, seed, array = job_seed(key)
+        if seed is None:
             out.setdefault(key, value)
-        elif not array.startswith("s") or not array[1:2].isdigit():
-            if not any(k.startswith(f"{job}__s") for k in results):
-                out[f"{job}__s0__{array}"] = value
-        elif not any(k.startswith(f"{job}__s") for k in results):
-            out[key] = value
+        elif (job, seed) not in have:
+            out[f"{job}__s{seed}__{array}"] = value
     return out
+
+
+def load_run(folder) -> dict:
+    """Every results array of one pcawg_ship_jobs.py output folder (`ship_results*.npz`)."""
+    from pathlib import Path
+
+    out: dict = {}
+    for path in sorted(Path(folder).glob("ship_results*.npz")):
+        with np.load(path, allow_pickle=False) as z:
+            out |= {k: z[k] for k in z.files}
+    return out
+
+
+def keep_seeds(results: dict, prefix: str, seeds) -> dict:
+    """`results` without the seeds outside `seeds` of the jobs named `prefix...` (GB arrays kept)."""
+    keep = set(seeds)
+    return {k: v for k, v in results.items()
+            if not k.startswith(prefix) or job_seed(k)[1] is None or job_seed(k)[1] in keep}
+
+
+def common_seeds(results: dict, jobs: list[str]) -> list[int]:
+    """Seeds trained for every one of `jobs` (an ensemble that is the same on each of them)."""
+    sets = [set(seeds_of(results, j)) for j in jobs]
+    return sorted(set.intersection(*sets)) if sets else []

@@ -12,7 +12,7 @@ Three steps (the training is `benchmarks/pcawg_ship_jobs.py`, one GPU call for e
     #    score every job kind beside gradient boosting, write the model card; --earlier fills GB and
     #    jobs this run did not train from an earlier run on the same ship.npz
     PYTHONPATH=. python benchmarks/pcawg_shipped.py package --results results/ship --device "1x H100" \
-        [--earlier results/ship_before]
+        [--earlier results/ship_before ...]
 
 12-project hold-out: for each cancer type that PCAWG drew from several projects, the smallest project
 with >= 10 genomes is held out together (e.g. BRCA-UK; BRCA-US/EU stay in training). Leave-one-study-
@@ -144,7 +144,7 @@ def package(args) -> None:
     Calibrated (temperature, abstention threshold) on the shipped model's output for the final job's
     15 % validation genomes, computed here on the CPU by the code `nanog1 predict` runs."""
     import torch
-    from pcawg_ship_metrics import all_metrics, choose_views, combine, merge_earlier, seeds_of
+    from pcawg_ship_metrics import all_metrics, choose_views, combine, load_run, merge_earlier, seeds_of
 
     from nanog1.encoder.abstention import AbstentionRule, covered_accuracy, profile_features
     from nanog1.encoder.calibration import apply_temperature, calibrate_run, ood_reference, split_ood_arrays
@@ -155,12 +155,15 @@ def package(args) -> None:
 
     adata, arrays, _, held = cohort(args.pcawg)
     ship = dict(np.load(args.work / "ship.npz", allow_pickle=False))
-    results = dict(np.load(args.results / "ship_results.npz", allow_pickle=False))
-    if (args.results / "ship_results_loso.npz").exists():
-        results |= dict(np.load(args.results / "ship_results_loso.npz", allow_pickle=False))
-    if args.earlier:
-        results = merge_earlier(results, dict(np.load(args.earlier / "ship_results.npz", allow_pickle=False)))
+    results = load_run(args.results)
     info = json.loads((args.results / "ship_info.json").read_text())
+    final_models = torch.load(args.results / "models_final.pt", weights_only=True)
+    for earlier in args.earlier:  # each fills the (job, seed) pairs the folders before it lack
+        results = merge_earlier(results, load_run(earlier))
+        if (earlier / "models_final.pt").exists():
+            final_models = torch.load(earlier / "models_final.pt", weights_only=True) | final_models
+        if (earlier / "ship_info.json").exists():
+            info["jobs"] = json.loads((earlier / "ship_info.json").read_text())["jobs"] | info["jobs"]
     classes = list(arrays.classes)
     if classes != [str(c) for c in ship["classes"]]:
         raise SystemExit("ship.npz was exported from another cohort: run export-npz again")
@@ -174,8 +177,7 @@ def package(args) -> None:
     shipped = "ensemble" if decision["ship_ensemble"] else "single"
     members = seeds if decision["ship_ensemble"] else [0]
     views = views if decision["ship_ensemble"] else ("full",)
-    write_weights(torch.load(args.results / "models_final.pt", weights_only=True), members, views, arrays,
-                  info["recipe"], args.out)
+    write_weights(final_models, members, views, arrays, info["recipe"], args.out)
     loaded = load_predictor(args.out)
     pred, _ = member_views_proba(adata, str(args.out), [loaded.network], loaded.saved, ["full"])
     _, proba_val = member_views_proba(adata[val].copy(), str(args.out), [loaded.network, *loaded.members],
@@ -330,9 +332,10 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("results/dev"), help="where export-npz writes")
     ap.add_argument("--results", type=Path, default=Path("results/ship"), help="pcawg_ship_jobs.py's --out")
     ap.add_argument("--device", default="", help="the machine the jobs ran on, for the card")
-    ap.add_argument("--earlier", type=Path, default=None,
-                    help="an earlier pcawg_ship_jobs.py results folder (same ship.npz): its GB arrays and the "
-                    "jobs this run lacks (read as seed 0)")
+    ap.add_argument("--earlier", type=Path, nargs="*", default=[],
+                    help="earlier pcawg_ship_jobs.py results folders (same ship.npz), in order: their GB arrays, "
+                    "final models and the (job, seed) pairs the folders before them lack (old single-seed "
+                    "keys read as seed 0)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     {"export-npz": export, "package": package}[args.mode](args)
