@@ -31,6 +31,12 @@ max-len window first (then random others, genomic order) instead of a random con
 Pretraining gets no bag: it would show the masked tokens' genes. Best measured so far (BENCHMARKS.md,
 CPU, 5 folds): `--gene-bag 300 --max-len 8 --batch-tokens 768` with hidden 64, 2 layers, rank 16 (with
 the bag, a long window overfits the gene-token embedding).
+
+More of the tumour in the CLS (fine-tuning only, chosen inside the fold; BENCHMARKS.md): `--hotspots N`
+adds 0/1 over the sites (contig:position) mutated in >= N of the job's labelled training tumours (at most
+--max-hotspots; export stores the (tumour, site) pairs of sites in >= 2 tumours of either source);
+`--embed-bags gene[,bin]` adds the mean learned embedding over *all* of the tumour's distinct genes (or
+1 Mb bins), each dropped with probability --bag-dropout in training. `--skip-done` resumes a sweep.
 """
 
 from __future__ import annotations
@@ -538,6 +544,9 @@ def finetune(args) -> None:
         if time.perf_counter() - t0 > args.budget_s:
             print(f"budget spent: job {i} {job} not run", flush=True)
             continue
+        done = args.out / job["source"] / f"part_{job_name(job)}_f{job['fold']}.npy"
+        if args.skip_done and done.exists():
+            continue
         try:
             run_job(args, data, job)
         except Exception as err:  # one failed job must not cost the others (a GPU lease is short)
@@ -621,6 +630,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="seeds of every row (seed spread; subsets redrawn)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard", default="0/1")
+    ap.add_argument("--skip-done", action="store_true", help="skip jobs whose part file is already in --out")
     ap.add_argument("--budget-s", type=float, default=1e9, help="start no new fine-tuning job after this")
     args = ap.parse_args()
     if args.window == "bag" and not args.gene_bag:
