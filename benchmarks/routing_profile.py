@@ -70,6 +70,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="512,32768")
     ap.add_argument("--host", action="store_true", help="profile the host (Python) side at the first L")
+    ap.add_argument("--kinds", default="causal", help="comma list of: causal, bidir")
     args = ap.parse_args()
     print(torch.cuda.get_device_name(), torch.__version__, flush=True)
     if args.host:
@@ -83,14 +84,14 @@ def main() -> None:
                 host_profile(fn, inputs, top=0)
                 os.environ["NANOG1_TRITON_FAST_LAUNCH"] = "1"
         return
-    for length in (int(x) for x in args.lengths.split(",")):
-        for name, (fn, inputs) in peers(length).items():
+    for length, kind in ((int(n), kind) for n in args.lengths.split(",") for kind in args.kinds.split(",")):
+        for name, (fn, inputs) in peers(length, kind == "causal").items():
             rows = breakdown(fn, inputs)
             total = sum(r[1] for r in rows if not r[0].startswith("ProfilerStep"))
-            print(f"\nL = {length}, {name}: device µs per fwd+bwd step (kernel sum {total:.1f})")
+            print(f"\nL = {length} {kind}, {name}: device µs per fwd+bwd step (kernel sum {total:.1f})")
             for key, us, n in rows[:12]:
                 print(f"  {us:9.1f} µs  x{n:<3d} {key}")
-        for label, kern in (("fwd", rt._fwd_kernel), ("bwd", rt._bwd_kernel)):
+        for label, kern in (("fwd", rt._fwd_kernel), ("dq", rt._dq_kernel), ("bwd", rt._bwd_kernel)):
             print(f"  autotune {label} (last shape): {getattr(kern, 'best_config', None)}")
 
 

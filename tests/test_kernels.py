@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -131,14 +132,17 @@ def test_decode_equals_core_route_step_over_full_cache():
 
 
 _INTERPRET_SCRIPT = """
+import itertools
 import torch
+import triton
 import nanog1.core.kernels.routing_triton as rt
 from nanog1.core.kernels.decode_triton import routing_decode_triton
 from nanog1.core.kernels import decode_reference, reference_attention
 torch.manual_seed(0)
 worst = 0.0
-for atomic in (True, False):
+for atomic, early_dp in itertools.product((True, False), (0, 1)):
     rt.ATOMIC_DQ = atomic
+    rt._bwd_kernel.configs = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32, "EARLY_DP": early_dp})]
     for causal, pad in ((True, "rand"), (False, "right")):
         q, k = torch.randn(2, 2, 70, 8), torch.randn(2, 2, 70, 8)
         v = torch.randn(2, 1, 70, 16)
@@ -212,6 +216,34 @@ def test_kernel_matches_float64_reference(atomic, causal, pad, v_heads, monkeypa
     for got, want in zip(outputs, float64_reference(q, k, v, mask, causal, g), strict=True):
         assert got.shape == want.shape and bool(got.isfinite().all())
         assert rel(got, want) < 2e-2
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("causal", [True, False])
+def test_every_tile_candidate_matches_float64(causal, monkeypatch):
+    """Each configuration the autotuners may pick, pinned alone: forward/dQ tiles and dK/dV tiles (with
+    dQ by atomics and by its own pass), random padding, SAVO's shared v, against float64."""
+    import nanog1.core.kernels.routing_triton as rt
+
+    torch.manual_seed(stable_seed(causal))
+    dev, dt = "cuda", torch.bfloat16
+    q, k = (torch.randn(2, 8, 1000, 8, device=dev, dtype=dt) for _ in range(2))
+    v = torch.randn(2, 1, 1000, 64, device=dev, dtype=dt)
+    mask = padding("rand", 2, 1000, dev)
+    g = torch.randn(2, 8, 1000, 64, device=dev, dtype=dt)
+    want = float64_reference(q, k, v, mask, causal, g)
+    pairs = [(i, rt.BWD_CANDIDATES[0]) for i in range(len(rt.FWD_CANDIDATES))]
+    pairs += [(0, b) for b in rt.BWD_CANDIDATES[1:]]
+    for (i, bwd), atomic in itertools.product(pairs, (True, False)):
+        fwd, dq = rt.FWD_CANDIDATES[i], rt.DQ_CANDIDATES[i]
+        for kernel, cfg in ((rt._fwd_kernel, fwd), (rt._dq_kernel, dq), (rt._bwd_kernel, bwd)):
+            monkeypatch.setattr(kernel, "configs", [cfg])
+        for launch in (rt._FWD, rt._DQ, rt._BWD):
+            launch.cache.clear()
+        monkeypatch.setattr(rt, "ATOMIC_DQ", atomic)
+        got = kernel_outputs(q, k, v, mask, causal, g)[0]
+        errs = [rel(a, b) for a, b in zip(got, want, strict=True)]
+        assert max(errs) < 2e-2, (fwd, bwd, atomic, errs)
 
 
 @pytest.mark.gpu

@@ -44,27 +44,30 @@ EXP_BF16 = os.environ.get("NANOG1_ROUTING_EXP", "fp32") == "bf16x2"
 # The causal diagonal stage walks one block of the other side in whole sub-blocks: forward and dQ
 # (query block BLOCK_M over key blocks BLOCK_N) need BLOCK_M % BLOCK_N == 0, the dK/dV pass
 # (key block BLOCK_N over query blocks BLOCK_M) BLOCK_N % BLOCK_M == 0; the kernels assert it.
-_FWD_CONFIGS = [
+FWD_CANDIDATES = [
     triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
     for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (64, 64, 4, 3),
                          (128, 128, 4, 2), (128, 32, 4, 4), (256, 64, 8, 3)]
 ]
-_BWD_CONFIGS = [
-    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
+BWD_CANDIDATES = [
+    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "EARLY_DP": 0}, num_warps=w, num_stages=s)
     for bm, bn, w, s in [(64, 128, 8, 2), (32, 128, 4, 2), (64, 64, 4, 2), (32, 64, 4, 3),
                          (64, 128, 4, 3), (128, 128, 8, 2), (32, 128, 8, 3), (64, 256, 8, 2),
                          (16, 128, 4, 3), (32, 256, 8, 2)]
 ]
 
-
+DQ_CANDIDATES = [triton.Config({**c.kwargs, "EARLY_DP": 0}, num_warps=c.num_warps, num_stages=c.num_stages)
+                 for c in FWD_CANDIDATES]
+_FWD_CONFIGS, _DQ_CONFIGS, _BWD_CONFIGS = FWD_CANDIDATES, DQ_CANDIDATES, BWD_CANDIDATES
 if os.environ.get("NANOG1_ROUTING_AUTOTUNE", "1") == "0":  # quick GPU test runs: one config each
-    _FWD_CONFIGS, _BWD_CONFIGS = _FWD_CONFIGS[:1], _BWD_CONFIGS[:1]
+    _FWD_CONFIGS, _DQ_CONFIGS, _BWD_CONFIGS = _FWD_CONFIGS[:1], _DQ_CONFIGS[:1], _BWD_CONFIGS[:1]
 if os.environ.get("NANOG1_ROUTING_CONFIGS"):  # the first n candidates only (quicker tuning)
     _n = int(os.environ["NANOG1_ROUTING_CONFIGS"])
-    _FWD_CONFIGS, _BWD_CONFIGS = _FWD_CONFIGS[:_n], _BWD_CONFIGS[:_n]
+    _FWD_CONFIGS, _DQ_CONFIGS, _BWD_CONFIGS = _FWD_CONFIGS[:_n], _DQ_CONFIGS[:_n], _BWD_CONFIGS[:_n]
 if os.environ.get("TRITON_INTERPRET") == "1":  # CPU interpreter (tests): one small config, no autotuning
     _FWD_CONFIGS = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16})]
-    _BWD_CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32})]
+    _DQ_CONFIGS = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16, "EARLY_DP": 0})]
+    _BWD_CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32, "EARLY_DP": 0})]
 
 
 @triton.jit
@@ -223,7 +226,7 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
                sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
-               EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
+               EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr, EARLY_DP: tl.constexpr):
     """Accumulate dK, dV of one key block over query blocks [lo, hi); with ATOMIC_DQ also add dQ.
 
     Query rows past seq_len only occur where MASK_ROWS (their lse loads as +inf, so P is 0 there).
@@ -243,6 +246,8 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
         else:
             lse = tl.load(LSE + row_base + offs_m)
             delta = tl.load(DELTA + row_base + offs_m)
+        if EARLY_DP:  # dP's product issued before the exponentials, so tensor cores and MUFU overlap
+            dp_t = tl.dot(v, tl.trans(do))
         p_t = _exp2(tl.dot(k, tl.trans(q)) * qk_scale - lse[None, :], EXP_BF16)
         if CAUSAL_MASK:
             visible = offs_m[None, :] >= offs_n[:, None]
@@ -252,7 +257,8 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
         elif HAS_BIAS:
             p_t = tl.where(keep[:, None], p_t, 0.0)
         dv += tl.dot(p_t.to(do.dtype), do)
-        dp_t = tl.dot(v, tl.trans(do))
+        if not EARLY_DP:
+            dp_t = tl.dot(v, tl.trans(do))
         ds_t = (p_t * (dp_t - delta[None, :])).to(q.dtype)
         dk += tl.dot(ds_t, q)
         if ATOMIC_DQ:
@@ -271,7 +277,7 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
                 sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_BF16: tl.constexpr,
-                VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+                VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, EARLY_DP: tl.constexpr):
     """One program per (batch·head, key block): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ.
 
     Key block 0 sees the most causal queries, so key blocks run in order with batch·head the fast axis.
@@ -307,18 +313,18 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
                             sqn, son, start_n, tl.minimum(start_n + BLOCK_N, seq_len), seq_len, qk_scale,
                             sm_scale,
                             offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ,
-                            EXP_BF16, True)
+                            EXP_BF16, True, EARLY_DP)
         lo = start_n + BLOCK_N
     else:
         lo = 0
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, lo, full, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                        EXP_BF16, False)
+                        EXP_BF16, False, EARLY_DP)
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                        EXP_BF16, True)
+                        EXP_BF16, True, EARLY_DP)
     tl.store(DK + b * sdkb + h * sdkh + (first + offs_n[:, None]) * sdkn + offs_dk[None, :],
              (dk * sm_scale).to(DK.dtype.element_ty), mask=k_mask)
     tl.store(DV + b * sdvb + h * sdvh + (first + offs_n[:, None]) * sdvn + offs_dv[None, :],
@@ -345,7 +351,7 @@ def _delta_kernel(O, DO, DELTA, seq_len, heads, sob, soh, son, sdb, sdh, sdn,
 def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi, seq_len, qk_scale,
               offs_m, offs_n, offs_dk, offs_dv, D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr,
               BLOCK_N: tl.constexpr, CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr,
-              EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
+              EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr, EARLY_DP: tl.constexpr):
     """Accumulate dQ of one query block over key blocks [lo, hi) (P recomputed from the lse).
 
     Keys past seq_len only occur where MASK_ROWS (they load as zeros, so their P·dP terms vanish).
@@ -356,6 +362,8 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
         k = _load_rows(k_base + cols[:, None] * skn + offs_dk[None, :], key_ok, offs_dk, D_QK, MASK_ROWS)
         v = _load_rows(v_base + cols[:, None] * svn + offs_dv[None, :], key_ok, offs_dv,
                        offs_dv.shape[0], MASK_ROWS)
+        if EARLY_DP:
+            dp = tl.dot(do, tl.trans(v))
         p = _exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None], EXP_BF16)
         if CAUSAL_MASK:
             visible = offs_m[:, None] >= cols[None, :]
@@ -366,20 +374,21 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
         elif HAS_BIAS:
             keep = tl.load(bias_base + cols, mask=key_ok, other=float("-inf")) == 0.0
             p = tl.where(keep[None, :], p, 0.0)
-        dp = tl.dot(do, tl.trans(v))
+        if not EARLY_DP:
+            dp = tl.dot(do, tl.trans(v))
         ds = (p * (dp - delta[:, None])).to(k.dtype)
         dq += tl.dot(ds, k)
     return dq
 
 
-@triton.autotune(configs=_FWD_CONFIGS,
+@triton.autotune(configs=_DQ_CONFIGS,
                  key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16", "VARLEN"])
 @triton.jit
 def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_len, heads,
                sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn, tune_len,
                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr, VARLEN: tl.constexpr,
-               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, EARLY_DP: tl.constexpr):
     """One program per (batch·head, query block, last first): dQ = scale·(P ⊙ (dO·Vᵀ − δ))·K, no atomics.
 
     δ = rowsum(O ⊙ dO) of the block is computed here and stored for the dK/dV pass that follows.
@@ -415,19 +424,19 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_le
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0,
                        _upto(active, start_m, 0, VARLEN), seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16, False)
+                       EXP_BF16, False, EARLY_DP)
         diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, start_m,
                        diag_end, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_BF16, True)
+                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_BF16, True, EARLY_DP)
     else:
         full = (seq_len // BLOCK_N) * BLOCK_N
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, full, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16, False)
+                       EXP_BF16, False, EARLY_DP)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, full, seq_len, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16, True)
+                       EXP_BF16, True, EARLY_DP)
     tl.store(DQ + (row_base + offs_m)[:, None] * D_QK + offs_dk[None, :],
              (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 

@@ -1,0 +1,185 @@
+"""Device time of each routing kernel (forward, dQ pass, dK/dV pass) per tile configuration, one at a time.
+
+GPU only. `PYTHONUNBUFFERED=1 PYTHONPATH=. NANOG1_ROUTING_AUTOTUNE=0 python3 benchmarks/routing_tiles.py
+[--lengths 2048,8192,32768]` (with the autotuners off, the reference launch takes each first candidate).
+Shapes as benchmarks/routing_kernel.py (32k tokens per batch, h = 8, r = 64, SAVO's shared v, bf16). One
+fwd+bwd through the default path records every launch's arguments; each kernel is then launched
+again with every candidate configuration (``FWD``, ``BWD``) pinned, timed as a CUDA-graph replay (device
+time, no host time), and its output compared with the default's (relative difference; dQ by atomics is
+summed over the timing repeats, so only dK/dV are compared there). Configurations are compiled first in
+parallel worker processes (Triton's disk cache), since one compile costs seconds. Prints a table per
+(L, causal, kernel) fastest first and writes $OUT/routing_tiles.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import torch
+import triton
+from triton.testing import do_bench_cudagraph
+
+import nanog1.core.kernels.routing_triton as rt
+
+HEADS, RANK, D_V, TOKENS = 8, 64, 64, 32768
+# (BLOCK_M, BLOCK_N, num_warps, num_stages); the dQ and dK/dV passes also try EARLY_DP on their best few.
+FWD = [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (64, 64, 4, 3), (128, 128, 4, 2), (128, 32, 4, 4),
+       (256, 64, 8, 3), (128, 64, 4, 4), (128, 128, 8, 2), (128, 64, 8, 3)]
+BWD = [(64, 128, 8, 2), (32, 128, 4, 2), (64, 64, 4, 2), (32, 64, 4, 3), (64, 128, 4, 3), (128, 128, 8, 2),
+       (32, 128, 8, 3), (64, 256, 8, 2), (16, 128, 4, 3), (32, 256, 8, 2), (32, 128, 4, 3), (32, 128, 4, 4),
+       (64, 128, 4, 2), (64, 128, 8, 3), (64, 128, 8, 4), (128, 128, 8, 3), (64, 256, 8, 3), (32, 256, 8, 3),
+       (64, 64, 4, 3), (128, 128, 4, 2)]
+KERNELS = {"fwd": ("_fwd_kernel", "_FWD"), "dq": ("_dq_kernel", "_DQ"), "dkdv": ("_bwd_kernel", "_BWD")}
+
+
+class Recorder:
+    """Stands in for a CachedLaunch: launches through it, keeps (grid, args, constexprs) of the last call."""
+
+    def __init__(self, launch):
+        self.launch, self.last = launch, None
+
+    def __call__(self, grid, *args, **constexprs):
+        self.launch(grid, *args, **constexprs)
+        self.last = (grid, args, constexprs)
+
+
+def record(length: int, causal: bool, atomic: bool) -> dict:
+    """One default fwd+bwd at L; the recorded launches {name: (grid, args, constexprs)}."""
+    b, dqk = TOKENS // length, RANK // HEADS
+    recs = {name: Recorder(getattr(rt, attr)) for name, (_, attr) in KERNELS.items()}
+    saved = {attr: getattr(rt, attr) for _, attr in KERNELS.values()}
+    for name, (_, attr) in KERNELS.items():
+        setattr(rt, attr, recs[name])
+    rt.ATOMIC_DQ = atomic
+    try:
+        q, k = (torch.randn(b, HEADS, length, dqk, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+        v = torch.randn(b, 1, length, RANK, device="cuda", dtype=torch.bfloat16)
+        leaves = [t.requires_grad_() for t in (q, k, v)]
+        out = rt.routing_attention_triton(*leaves, causal, None, dqk ** -0.5)
+        out.backward(torch.randn_like(out))
+        torch.cuda.synchronize()
+    finally:
+        for attr, launch in saved.items():
+            setattr(rt, attr, launch)
+        rt.ATOMIC_DQ = None
+    return {name: rec.last for name, rec in recs.items() if rec.last is not None}
+
+
+def launch(name: str, rec: tuple, cfg: tuple, early: int = 0) -> None:
+    """Launch one recorded kernel with one configuration pinned (Triton's JIT path, no autotuner)."""
+    grid, args, constexprs = rec
+    bm, bn, warps, stages = cfg
+    meta = {**constexprs, "BLOCK_M": bm, "BLOCK_N": bn}
+    if name != "fwd":
+        meta["EARLY_DP"] = early
+    getattr(rt, KERNELS[name][0]).fn[grid(meta)](*args, **meta, num_warps=warps, num_stages=stages)
+
+
+def valid(name: str, cfg: tuple) -> bool:
+    bm, bn = cfg[:2]
+    return bn % bm == 0 if name == "dkdv" else bm % bn == 0
+
+
+def outputs(name: str, rec: tuple) -> list[torch.Tensor]:
+    """The tensors a kernel writes (by position in its argument list)."""
+    args = rec[1]
+    return {"fwd": [args[4]], "dq": [args[7]], "dkdv": [args[8], args[9]]}[name]
+
+
+def _compile_job(job: tuple) -> str:
+    """Worker: record at a short L and launch one configuration once (compiles it into the disk cache)."""
+    causal, atomic, name, cfg, early = job
+    try:
+        rec = record(2048, causal, atomic)
+        launch(name, rec[name], cfg, early)
+        torch.cuda.synchronize()
+        return "ok"
+    except Exception as err:  # noqa: BLE001 - reported, the config is then skipped
+        return f"{type(err).__name__}: {str(err)[:200]}"
+
+
+def jobs() -> list[tuple]:
+    """(causal, atomic, kernel, config, EARLY_DP) of every variant to compile."""
+    out = []
+    for causal in (True, False):
+        for atomic in (False, True):
+            for name, cfgs in (("fwd", FWD), ("dq", FWD), ("dkdv", BWD)):
+                if atomic and name != "dkdv":
+                    continue
+                for cfg in cfgs:
+                    if valid(name, cfg):
+                        out.append((causal, atomic, name, cfg, 0))
+    return out
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
+
+
+def sweep(length: int, causal: bool, atomic: bool, failed: set) -> list[dict]:
+    recs = record(length, causal, atomic)
+    rows = []
+    for name, cfgs in (("fwd", FWD), ("dq", FWD), ("dkdv", BWD)):
+        if name not in recs or (atomic and name != "dkdv"):
+            continue
+        want = [t.clone() for t in outputs(name, recs[name])]
+        found = []
+        for early in ((0, 1) if name != "fwd" else (0,)):
+            pool = [c for c in cfgs if valid(name, c)] if early == 0 else [r["cfg"] for r in found[:4]]
+            for cfg in pool:
+                if (causal, atomic, name, tuple(cfg), early) in failed:
+                    continue
+                try:
+                    ms = do_bench_cudagraph(lambda n=name, c=tuple(cfg), e=early: launch(n, recs[n], c, e),
+                                            rep=20)
+                except Exception as err:  # noqa: BLE001
+                    print(f"  {name} {cfg} early={early}: {type(err).__name__} {str(err)[:120]}", flush=True)
+                    continue
+                got = outputs(name, recs[name])
+                err = max(rel(g, w) for g, w in zip(got, want, strict=True))
+                found.append({"L": length, "causal": causal, "atomic": atomic, "kernel": name,
+                              "cfg": list(cfg), "early_dp": early, "ms": ms, "diff": err})
+            found.sort(key=lambda r: r["ms"])
+        rows += found
+        tuned = getattr(getattr(rt, KERNELS[name][0]), "best_config", None)
+        print(f"\nL={length} causal={causal} dq={'atomic' if atomic else 'pass2'} {name} "
+              f"(autotuned default: {tuned}):", flush=True)
+        for r in found[:8]:
+            print(f"  {r['ms'] * 1e3:8.1f} µs  {tuple(r['cfg'])} early_dp={r['early_dp']} "
+                  f"diff {r['diff']:.1e}")
+        print(f"  worst: {found[-1]['ms'] * 1e3:.1f} µs {tuple(found[-1]['cfg'])}; "
+              f"max diff of all {max(r['diff'] for r in found):.1e}", flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lengths", default="2048,8192,32768")
+    ap.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1))
+    ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_tiles.json"))
+    args = ap.parse_args()
+    print(torch.cuda.get_device_name(), torch.__version__, triton.__version__, flush=True)
+    todo = jobs()
+    # EARLY_DP variants of every dK/dV config are compiled too (the sweep tries them on the best few)
+    todo += [(c, a, n, cfg, 1) for c, a, n, cfg, _ in todo if n != "fwd"]
+    ctx = torch.multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+        results = list(pool.map(_compile_job, todo))
+    failed = {j for j, r in zip(todo, results, strict=True) if r != "ok"}
+    print(f"compiled {len(todo) - len(failed)} of {len(todo)} kernel variants", flush=True)
+    for j in sorted(failed, key=str)[:10]:
+        print("  failed:", j, results[todo.index(j)], flush=True)
+    rows = []
+    for length in (int(x) for x in args.lengths.split(",")):
+        for causal in (True, False):
+            for atomic in (False, True):
+                rows += sweep(length, causal, atomic, failed)
+    with open(args.out, "w") as f:
+        json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
