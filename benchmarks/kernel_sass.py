@@ -46,7 +46,7 @@ def compile_sass(name: str, block_m: int, block_n: int, warps: int, stages: int,
         else:
             sig[arg] = "i32"
     consts = dict(D_QK=8, D_V=64, BLOCK_DQK=16, CAUSAL=True, HAS_BIAS=False, ATOMIC_DQ=atomic,
-                  EXP_BF16=False, BLOCK_M=block_m, BLOCK_N=block_n, EARLY_DP=0, VARLEN=False)
+                  EXP_BF16=False, BLOCK_M=block_m, BLOCK_N=block_n, VARLEN=False)
     consts = {k: v for k, v in consts.items() if k in fn.arg_names}
     attrs = {(i,): [["tt.divisibility", 16]] for i, a in enumerate(fn.arg_names)
              if sig[a] not in ("constexpr", "fp32") and a != "heads"}

@@ -65,7 +65,7 @@ def check_correctness(cases: list[tuple]) -> list[str]:
         ref_grads = torch.autograd.grad(ref, ref_leaves, g.double())
         errs = [rel(out, ref)] + [rel(a, r) for a, r in zip(grads, ref_grads, strict=True)]
         finite = all(bool(t.isfinite().all()) for t in (out, *grads))
-        variant = "atomic" if rt._atomic_dq(length) else "pass2"
+        variant = "atomic" if rt._atomic_dq(length, causal) else "pass2"
         lines.append(f"check dq={variant} causal={causal!s:5} pad={pad!s:5} v_heads={vh}: out/dq/dk/dv err "
                      + " ".join(f"{e:.1e}" for e in errs) + f" finite={finite} "
                      + ("OK" if finite and max(errs) < 2e-2 else "FAIL"))

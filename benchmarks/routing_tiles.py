@@ -25,7 +25,7 @@ from triton.testing import do_bench_cudagraph
 import nanog1.core.kernels.routing_triton as rt
 
 HEADS, RANK, D_V, TOKENS = 8, 64, 64, 32768
-# (BLOCK_M, BLOCK_N, num_warps, num_stages); the dQ and dK/dV passes also try EARLY_DP on their best few.
+# (BLOCK_M, BLOCK_N, num_warps, num_stages)
 FWD = [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (64, 64, 4, 3), (128, 128, 4, 2), (128, 32, 4, 4),
        (256, 64, 8, 3), (128, 64, 4, 4), (128, 128, 8, 2), (128, 64, 8, 3)]
 BWD = [(64, 128, 8, 2), (32, 128, 4, 2), (64, 64, 4, 2), (32, 64, 4, 3), (64, 128, 4, 3), (128, 128, 8, 2),
@@ -68,13 +68,11 @@ def record(length: int, causal: bool, atomic: bool) -> dict:
     return {name: rec.last for name, rec in recs.items() if rec.last is not None}
 
 
-def launch(name: str, rec: tuple, cfg: tuple, early: int = 0) -> None:
+def launch(name: str, rec: tuple, cfg: tuple) -> None:
     """Launch one recorded kernel with one configuration pinned (Triton's JIT path, no autotuner)."""
     grid, args, constexprs = rec
     bm, bn, warps, stages = cfg
     meta = {**constexprs, "BLOCK_M": bm, "BLOCK_N": bn}
-    if name != "fwd":
-        meta["EARLY_DP"] = early
     getattr(rt, KERNELS[name][0]).fn[grid(meta)](*args, **meta, num_warps=warps, num_stages=stages)
 
 
@@ -91,10 +89,10 @@ def outputs(name: str, rec: tuple) -> list[torch.Tensor]:
 
 def _compile_job(job: tuple) -> str:
     """Worker: record at a short L and launch one configuration once (compiles it into the disk cache)."""
-    causal, atomic, name, cfg, early = job
+    causal, atomic, name, cfg = job
     try:
         rec = record(2048, causal, atomic)
-        launch(name, rec[name], cfg, early)
+        launch(name, rec[name], cfg)
         torch.cuda.synchronize()
         return "ok"
     except Exception as err:  # noqa: BLE001 - reported, the config is then skipped
@@ -102,7 +100,7 @@ def _compile_job(job: tuple) -> str:
 
 
 def jobs() -> list[tuple]:
-    """(causal, atomic, kernel, config, EARLY_DP) of every variant to compile."""
+    """(causal, atomic, kernel, config) of every variant to compile."""
     out = []
     for causal in (True, False):
         for atomic in (False, True):
@@ -111,7 +109,7 @@ def jobs() -> list[tuple]:
                     continue
                 for cfg in cfgs:
                     if valid(name, cfg):
-                        out.append((causal, atomic, name, cfg, 0))
+                        out.append((causal, atomic, name, cfg))
     return out
 
 
@@ -127,29 +125,24 @@ def sweep(length: int, causal: bool, atomic: bool, failed: set) -> list[dict]:
             continue
         want = [t.clone() for t in outputs(name, recs[name])]
         found = []
-        for early in ((0, 1) if name != "fwd" else (0,)):
-            pool = [c for c in cfgs if valid(name, c)] if early == 0 else [r["cfg"] for r in found[:4]]
-            for cfg in pool:
-                if (causal, atomic, name, tuple(cfg), early) in failed:
-                    continue
-                try:
-                    ms = do_bench_cudagraph(lambda n=name, c=tuple(cfg), e=early: launch(n, recs[n], c, e),
-                                            rep=20)
-                except Exception as err:  # noqa: BLE001
-                    print(f"  {name} {cfg} early={early}: {type(err).__name__} {str(err)[:120]}", flush=True)
-                    continue
-                got = outputs(name, recs[name])
-                err = max(rel(g, w) for g, w in zip(got, want, strict=True))
-                found.append({"L": length, "causal": causal, "atomic": atomic, "kernel": name,
-                              "cfg": list(cfg), "early_dp": early, "ms": ms, "diff": err})
-            found.sort(key=lambda r: r["ms"])
+        for cfg in (c for c in cfgs if valid(name, c)):
+            if (causal, atomic, name, cfg) in failed:
+                continue
+            try:
+                ms = do_bench_cudagraph(lambda n=name, c=cfg: launch(n, recs[n], c), rep=20)
+            except Exception as err:  # noqa: BLE001
+                print(f"  {name} {cfg}: {type(err).__name__} {str(err)[:120]}", flush=True)
+                continue
+            err = max(rel(g, w) for g, w in zip(outputs(name, recs[name]), want, strict=True))
+            found.append({"L": length, "causal": causal, "atomic": atomic, "kernel": name, "cfg": list(cfg),
+                          "ms": ms, "diff": err})
+        found.sort(key=lambda r: r["ms"])
         rows += found
         tuned = getattr(getattr(rt, KERNELS[name][0]), "best_config", None)
         print(f"\nL={length} causal={causal} dq={'atomic' if atomic else 'pass2'} {name} "
               f"(autotuned default: {tuned}):", flush=True)
         for r in found[:8]:
-            print(f"  {r['ms'] * 1e3:8.1f} µs  {tuple(r['cfg'])} early_dp={r['early_dp']} "
-                  f"diff {r['diff']:.1e}")
+            print(f"  {r['ms'] * 1e3:8.1f} µs  {tuple(r['cfg'])} diff {r['diff']:.1e}")
         print(f"  worst: {found[-1]['ms'] * 1e3:.1f} µs {tuple(found[-1]['cfg'])}; "
               f"max diff of all {max(r['diff'] for r in found):.1e}", flush=True)
     return rows
@@ -163,8 +156,6 @@ def main() -> None:
     args = ap.parse_args()
     print(torch.cuda.get_device_name(), torch.__version__, triton.__version__, flush=True)
     todo = jobs()
-    # EARLY_DP variants of every dK/dV config are compiled too (the sweep tries them on the best few)
-    todo += [(c, a, n, cfg, 1) for c, a, n, cfg, _ in todo if n != "fwd"]
     ctx = torch.multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
         results = list(pool.map(_compile_job, todo))

@@ -93,6 +93,32 @@ def test_fused_block_takes_only_its_shapes(monkeypatch):
     assert eligible(m, x, None, None, False)
 
 
+def test_block_attention_follows_the_dispatch_table(monkeypatch):
+    """The block runs the rank-r kernel where route()'s table picks it for unmasked batches (any L, also past
+    cuDNN's narrow limit), cuDNN where the table says SDPA or a path is forced to it, nothing elsewhere."""
+    import nanog1.core.route_dispatch as rd
+
+    monkeypatch.setattr(fb, "kernel_supports", lambda dq, dv, device: True)
+    monkeypatch.setattr(fb, "device_major", lambda device: 9)
+    monkeypatch.setattr(fb, "cudnn_narrow_supported", lambda dq, dv, n, device: dq < dv and n <= 4096)
+    monkeypatch.setattr(rd, "DISPATCH", {(9, True, True, "none"): ((2047, "sdpa"), (1 << 62, "kernel")),
+                                         (9, True, False, "none"): ((1 << 62, "sdpa"),)})
+    monkeypatch.delenv("NANOG1_ROUTE", raising=False)
+    causal, bidir = build_mixer("savo", 64, 32, 4, True), build_mixer("savo", 64, 32, 4, False)
+    for mixer, length, want in ((causal, 2047, fb.CudnnAttention), (causal, 2048, fb.TritonAttention),
+                                (causal, 9000, fb.TritonAttention), (bidir, 2048, fb.CudnnAttention),
+                                (bidir, 9000, None)):
+        x = torch.zeros(1, length, 64, dtype=torch.bfloat16)
+        assert fb.block_attention(mixer, x) is want
+        assert eligible(mixer, x, None, None, False) == (want is not None)
+    monkeypatch.setenv("NANOG1_ROUTE", "sdpa")
+    assert fb.block_attention(causal, torch.zeros(1, 2048, 64)) is fb.CudnnAttention
+    assert fb.block_attention(causal, torch.zeros(1, 9000, 64)) is None
+    monkeypatch.setattr(fb, "kernel_supports", lambda dq, dv, device: False)  # e.g. no Triton, CPU
+    monkeypatch.setenv("NANOG1_ROUTE", "auto")
+    assert fb.block_attention(causal, torch.zeros(1, 2048, 64)) is fb.CudnnAttention
+
+
 def test_fused_block_turns_itself_off_when_the_attention_call_fails(monkeypatch):
     """A torch whose cuDNN op refuses the call: a warning, None (the caller's autograd path runs) and the
     block stays off for later calls."""
@@ -113,20 +139,25 @@ def test_fused_block_turns_itself_off_when_the_attention_call_fails(monkeypatch)
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("length", [257, 512])
+@pytest.mark.parametrize("length", [257, 512, 2048])
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("kind", ["savo", "qcompass"])
 def test_cuda_fused_block_matches_float64_with_gradients(kind, causal, length, monkeypatch):
-    """On Hopper, the block under bf16 autocast runs as one cuDNN node and equals the float64 module:
-    output, input gradient and every weight gradient (< 2e-2 relative)."""
+    """On Hopper, the block under bf16 autocast runs as one node (on cuDNN or, where the dispatch table
+    picks it, the rank-r kernel) and equals the float64 module: output, input gradient and every weight
+    gradient (< 2e-2 relative)."""
+    from nanog1.core.route_dispatch import table_path
+
     if torch.cuda.get_device_capability()[0] < 9:
         pytest.skip("the fused block runs on sm_90+")
     monkeypatch.delenv("NANOG1_FUSED_BLOCK", raising=False)
     monkeypatch.delenv("NANOG1_ROUTE", raising=False)
     torch.manual_seed(11)
     m = build_mixer(kind, 512, 64, 8, causal).cuda()
-    x = torch.randn(3, length, 512, device="cuda", requires_grad=True)
-    w = torch.randn(3, length, 512, device="cuda")
+    x = torch.randn(3 if length < 2048 else 1, length, 512, device="cuda", requires_grad=True)
+    w = torch.randn(*x.shape, device="cuda")
+    kernel = table_path(9, True, causal, "none", length) == "kernel"
+    assert fb.block_attention(m, x) is (fb.TritonAttention if kernel else fb.CudnnAttention)
     with torch.autocast("cuda", dtype=torch.bfloat16):
         got = _grads(m, x, w, m)
     assert got[0].grad_fn.name() == "RoutedBlockBackward"

@@ -132,17 +132,14 @@ def test_decode_equals_core_route_step_over_full_cache():
 
 
 _INTERPRET_SCRIPT = """
-import itertools
 import torch
-import triton
 import nanog1.core.kernels.routing_triton as rt
 from nanog1.core.kernels.decode_triton import routing_decode_triton
 from nanog1.core.kernels import decode_reference, reference_attention
 torch.manual_seed(0)
 worst = 0.0
-for atomic, early_dp in itertools.product((True, False), (0, 1)):
+for atomic in (True, False):
     rt.ATOMIC_DQ = atomic
-    rt._bwd_kernel.configs = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32, "EARLY_DP": early_dp})]
     for causal, pad in ((True, "rand"), (False, "right")):
         q, k = torch.randn(2, 2, 70, 8), torch.randn(2, 2, 70, 8)
         v = torch.randn(2, 1, 70, 16)
@@ -158,6 +155,16 @@ for atomic, early_dp in itertools.product((True, False), (0, 1)):
         grads = zip(torch.autograd.grad(out, leaves, g), torch.autograd.grad(ref, refs, g))
         pairs = [(out, ref), *grads]
         worst = max([worst] + [((a - b).norm() / b.norm()).item() for a, b in pairs])
+for causal in (True, False):  # the one-node block's entry points: token-major views of packed projections
+    sa, c = torch.randn(2, 70, 2, 2, 8), torch.randn(2, 70, 2, 16)
+    q, k, v = sa[:, :, 0].transpose(1, 2), sa[:, :, 1].transpose(1, 2), c.transpose(1, 2)
+    out, lse = rt.attention_forward(q, k, v, causal, 0.35)
+    g = torch.randn(2, 70, 2, 16).transpose(1, 2)
+    grads = rt.attention_backward(g, q, k, v, out, lse, causal, 0.35)
+    refs = [t.clone().requires_grad_() for t in (q, k, v)]
+    ref = reference_attention(*refs, causal=causal, key_padding_mask=None, scale=0.35)
+    pairs = [(out, ref), *zip(grads, torch.autograd.grad(ref, refs, g))]
+    worst = max([worst] + [((a - b).norm() / b.norm()).item() for a, b in pairs])
 q, kc, vc = torch.randn(3, 8, 8), torch.randn(3, 8, 300, 8), torch.randn(3, 1, 300, 32)
 lengths = torch.tensor([300, 77, 0])
 a, b = routing_decode_triton(q, kc, vc, lengths, 0.35), decode_reference(q, kc, vc, lengths, 0.35)
@@ -232,18 +239,16 @@ def test_every_tile_candidate_matches_float64(causal, monkeypatch):
     mask = padding("rand", 2, 1000, dev)
     g = torch.randn(2, 8, 1000, 64, device=dev, dtype=dt)
     want = float64_reference(q, k, v, mask, causal, g)
-    pairs = [(i, rt.BWD_CANDIDATES[0]) for i in range(len(rt.FWD_CANDIDATES))]
-    pairs += [(0, b) for b in rt.BWD_CANDIDATES[1:]]
-    for (i, bwd), atomic in itertools.product(pairs, (True, False)):
-        fwd, dq = rt.FWD_CANDIDATES[i], rt.DQ_CANDIDATES[i]
-        for kernel, cfg in ((rt._fwd_kernel, fwd), (rt._dq_kernel, dq), (rt._bwd_kernel, bwd)):
-            monkeypatch.setattr(kernel, "configs", [cfg])
+    cands = (rt.FWD_CANDIDATES, rt.DQ_CANDIDATES, rt.BWD_CANDIDATES)
+    for i, atomic in itertools.product(range(max(map(len, cands))), (True, False)):
+        for kernel, cfgs in zip((rt._fwd_kernel, rt._dq_kernel, rt._bwd_kernel), cands, strict=True):
+            monkeypatch.setattr(kernel, "configs", [cfgs[i % len(cfgs)]])
         for launch in (rt._FWD, rt._DQ, rt._BWD):
             launch.cache.clear()
         monkeypatch.setattr(rt, "ATOMIC_DQ", atomic)
         got = kernel_outputs(q, k, v, mask, causal, g)[0]
         errs = [rel(a, b) for a, b in zip(got, want, strict=True)]
-        assert max(errs) < 2e-2, (fwd, bwd, atomic, errs)
+        assert max(errs) < 2e-2, (i, atomic, errs)
 
 
 @pytest.mark.gpu
@@ -318,9 +323,10 @@ def test_backward_with_bf16x2_exponentials_matches_float64(atomic, monkeypatch):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("length", [8192, 8191])
-def test_default_backward_picks_dq_pass_by_length(length, monkeypatch):
-    """By default dQ comes by fp32 atomics from L = 8192 on (a δ launch) and from its own pass below."""
+@pytest.mark.parametrize("length,causal", [(8192, True), (8191, True), (2048, False), (2047, False)])
+def test_default_backward_picks_dq_pass_by_length(length, causal, monkeypatch):
+    """By default dQ comes by fp32 atomics (a δ launch) from L = 8192 on causally, from 2048 bidirectionally,
+    and from its own pass below."""
     import nanog1.core.kernels.routing_triton as rt
 
     monkeypatch.setattr(rt, "ATOMIC_DQ", None)
@@ -330,9 +336,9 @@ def test_default_backward_picks_dq_pass_by_length(length, monkeypatch):
     v = torch.randn(2, 1, length, 64, device=dev, dtype=dt)
     mask = padding("right", 2, length, dev)
     launches = (len(rt._DELTA.cache) + rt._DELTA.hits, len(rt._DQ.cache) + rt._DQ.hits)
-    outputs, g = kernel_outputs(q, k, v, mask, True)
-    atomic = length >= rt.ATOMIC_DQ_MIN_LEN
+    outputs, g = kernel_outputs(q, k, v, mask, causal)
+    atomic = length >= (rt.ATOMIC_DQ_MIN_LEN if causal else rt.ATOMIC_DQ_MIN_LEN_BIDIR)
     assert len(rt._DELTA.cache) + rt._DELTA.hits == launches[0] + atomic
     assert len(rt._DQ.cache) + rt._DQ.hits == launches[1] + (not atomic)
-    for got, want in zip(outputs, float64_reference(q, k, v, mask, True, g), strict=True):
+    for got, want in zip(outputs, float64_reference(q, k, v, mask, causal, g), strict=True):
         assert bool(got.isfinite().all()) and rel(got, want) < 2e-2

@@ -1,4 +1,4 @@
-"""The Q-Compass / SAVO block as one autograd node on cuDNN attention: the eager path, lean on host time.
+"""The Q-Compass / SAVO block as one autograd node on cuDNN attention or the rank-r kernel: lean on host time.
 
 Why: at the encoders' short sequences (L ≤ 2k, 32k tokens per batch) the eager block is bound by host
 time, not by the GPU (BENCHMARKS.md, issue 30, round 2: SAVO's step replayed from a CUDA graph beats
@@ -17,13 +17,15 @@ backward calls the kernels directly (65 aten calls, 31 Python-level torch calls,
 Numerics are autocast's: bf16/fp16 operands, the same GEMMs and the same attention kernel, weight
 gradients formed in the compute dtype and cast to the parameters' dtype, as autocast's cast-backward does.
 
-Where it runs (:func:`fused_dtype`): CUDA, sm_90+, cuDNN attention enabled, bf16/fp16 compute
-(autocast or native), linear state projection, no padding mask, no ragged batch, no returned weights,
-SAVO routing its content (h·r ≥ H), head widths multiples of 8 with q/k narrower than v and
-L ≤ ``NARROW_MAX_LEN`` — the shapes on which :func:`nanog1.core.routing.route` itself hands the
-narrow q/k to cuDNN. Everything else takes the module's autograd path. ``NANOG1_FUSED_BLOCK=0``
-switches it off; ``NANOG1_ROUTE=kernel`` (forcing the Triton kernel) does too. Parameters and
-state_dict keys are the modules' own: checkpoints load unchanged.
+Where it runs (:func:`fused_dtype`): CUDA, sm_90+, bf16/fp16 compute (autocast or native), linear state
+projection, no padding mask, no ragged batch, no returned weights, SAVO routing its content (h·r ≥ H),
+q/k narrower than v, and an attention for the shape (:func:`block_attention`): the rank-r Triton kernel
+where route()'s dispatch table picks it for unmasked batches (on Hopper from L = 2048, any length), else
+cuDNN where it takes the narrow q/k (head widths multiples of 8, cuDNN attention enabled,
+L ≤ ``NARROW_MAX_LEN``) — the same choice :func:`nanog1.core.routing.route` makes. Everything else takes
+the module's autograd path. ``NANOG1_FUSED_BLOCK=0`` switches it off; ``NANOG1_ROUTE=kernel`` (forcing the
+Triton kernel) does too, and ``NANOG1_ROUTE=sdpa`` keeps it on cuDNN. Parameters and state_dict keys are
+the modules' own: checkpoints load unchanged.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nanog1.core.route_dispatch import forced_path
+from nanog1.core.kernels import kernel_supports
+from nanog1.core.route_dispatch import device_major, forced_path, table_path
 from nanog1.core.routing import cudnn_narrow_supported
 
 _CUDNN_FWD = torch.ops.aten._scaled_dot_product_cudnn_attention.default
@@ -57,6 +60,25 @@ class CudnnAttention:
         lse, cum_q, cum_k, max_q, max_k, seed, offset = saved
         return _CUDNN_BWD(do, q, k, v, o, lse, seed, offset, None, cum_q, cum_k, max_q, max_k, 0.0, causal,
                           scale=scale)
+
+
+class TritonAttention:
+    """The rank-r Triton kernel (:mod:`nanog1.core.kernels.routing_triton`) under the same contract: q/k at
+    their own width, the (B, L, h, d) views taken as they are, the output written token-major."""
+
+    @staticmethod
+    def forward(q: Tensor, k: Tensor, v: Tensor, causal: bool, scale: float) -> tuple[Tensor, tuple]:
+        from nanog1.core.kernels.routing_triton import attention_forward
+
+        out, lse = attention_forward(q, k, v, causal, scale)
+        return out, (lse,)
+
+    @staticmethod
+    def backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, saved: tuple, causal: bool,
+                 scale: float) -> tuple[Tensor, Tensor, Tensor]:
+        from nanog1.core.kernels.routing_triton import attention_backward
+
+        return attention_backward(do, q, k, v, o, saved[0], causal, scale)
 
 
 class MathAttention:
@@ -107,20 +129,29 @@ def fused_dtype(mixer: nn.Module, x: Tensor, padding_mask, ragged,
     dtype = compute_dtype(x)
     if dtype not in _LOW or x.dim() != 3 or mixer.out_proj.bias is None:
         return None
-    h = mixer.heads
-    return dtype if cudnn_narrow_supported(mixer.rank // h, mixer.hidden_size // h, x.shape[1], x.device) \
-        else None
+    return dtype if block_attention(mixer, x) is not None else None
 
 
-def fused_forward(mixer: nn.Module, x: Tensor, dtype: torch.dtype,
-                  attention=CudnnAttention) -> Tensor | None:
+def block_attention(mixer: nn.Module, x: Tensor) -> type | None:
+    """The attention the block runs on x [B, L, H]: the rank-r Triton kernel where route()'s dispatch table
+    picks the kernel for an unmasked batch of this L (and no path is forced), else cuDNN at the narrow
+    widths where it takes them (:func:`nanog1.core.routing.cudnn_narrow_supported`), else None."""
+    h, length = mixer.heads, x.shape[1]
+    d_qk, d_v = mixer.rank // h, mixer.hidden_size // h
+    if (forced_path(None) == "auto" and d_qk < d_v and kernel_supports(d_qk, d_v, x.device)
+            and table_path(device_major(x.device), True, mixer.causal, "none", length) == "kernel"):
+        return TritonAttention
+    return CudnnAttention if cudnn_narrow_supported(d_qk, d_v, length, x.device) else None
+
+
+def fused_forward(mixer: nn.Module, x: Tensor, dtype: torch.dtype, attention=None) -> Tensor | None:
     """The mixer's forward [B, L, H] -> [B, L, H] as one node (SAVO when it has a W_c, else Q-Compass),
-    computing in ``dtype`` (:func:`fused_dtype`).
+    computing in ``dtype`` (:func:`fused_dtype`), on ``attention`` (default :func:`block_attention`'s).
 
     None (and the block off for the rest of the process, with a warning) if the attention call fails:
     a torch whose private cuDNN ops take other arguments; the caller then runs its autograd path."""
     try:
-        return _apply(mixer, x, dtype, attention)
+        return _apply(mixer, x, dtype, attention or block_attention(mixer, x))
     except torch.OutOfMemoryError:
         raise
     except (RuntimeError, TypeError) as err:

@@ -37,13 +37,17 @@ _INF = 1 << 62
 # 2.16 / 2.53; 8k: 2.88 / 2.90; 32k: 9.19 / 9.74; bidirectional 257: 2.02 / 2.11 and 2.52 / 1.99;
 # 512: 1.73 / 1.86 and 2.32 / 2.14; 2k: 2.15 / 1.92; 8k: 4.67 / 5.26; 32k: 16.15 / 19.89. Up to 2k
 # the eager step is host-bound and the two machines order the paths differently; from 8k SDPA is
-# level or faster. So unmasked batches keep SDPA. With a key mask the kernel wins where measured
-# (bidirectional right-padded 512: 2.26 / 1.89, 2k: 2.72 / 2.29; causal irregular 2k, where SDPA
-# needs an L×L mask: 3.40 / 1.78) and needs no host sync to classify the padding, so masks take the
-# kernel; ragged batches take it always. Equal widths (MHA) keep SDPA (the defaults below).
+# level or faster. So unmasked batches kept SDPA (until round 5, below). With a key mask the kernel
+# wins where measured (bidirectional right-padded 512: 2.26 / 1.89, 2k: 2.72 / 2.29; causal irregular
+# 2k, where SDPA needs an L×L mask: 3.40 / 1.78) and needs no host sync to classify the padding, so
+# masks take the kernel; ragged batches take it always. Equal widths (MHA) keep SDPA (the defaults below).
+# Round 5 (call F1, H100, device time per op fwd+bwd, µs): with the dK/dV pass retuned, the kernel beats
+# cuDNN at SAVO's narrow widths from 2k — causal 2k ≈ 655 vs 703, 8k ≈ 2180 vs 2348, 32k ≈ 8150 vs 8685;
+# bidirectional 2k ≈ 1060 vs 1105, 8k ≈ 3765 vs 4124, 32k ≈ 14440 vs 16041 — so unmasked batches take the
+# kernel from 2048 (in the one-node block too, nanog1.core.fused_block) and SDPA's cuDNN below.
 DISPATCH: dict[tuple[int, bool, bool, str], tuple[tuple[int, str], ...]] = {
-    (9, True, True, "none"): ((_INF, "sdpa"),),
-    (9, True, False, "none"): ((_INF, "sdpa"),),
+    (9, True, True, "none"): ((2047, "sdpa"), (_INF, "kernel")),
+    (9, True, False, "none"): ((2047, "sdpa"), (_INF, "kernel")),
     (9, True, True, "mask"): ((_INF, "kernel"),),
     (9, True, False, "mask"): ((_INF, "kernel"),),
     (9, True, True, "ragged"): ((_INF, "kernel"),),

@@ -33,13 +33,19 @@ def kernel_available(q: Tensor, k: Tensor, v: Tensor) -> bool:
     if k.dtype != q.dtype or v.dtype != q.dtype or q.dim() != 4 or k.shape != q.shape:
         return False
     d_v = v.shape[-1]
-    if q.shape[-1] > 64 or d_v < 16 or d_v > 128 or d_v & (d_v - 1):
-        return False
     if v.shape[0] != q.shape[0] or v.shape[2] != q.shape[2] or v.shape[1] not in (1, q.shape[1]):
         return False
     if q.stride(-1) != 1 or k.stride(-1) != 1 or v.stride(-1) != 1:
         return False
-    return _capability(q.device.index)[0] >= 8 and triton_importable()
+    return kernel_supports(q.shape[-1], d_v, q.device)
+
+
+def kernel_supports(d_qk: int, d_v: int, device: torch.device) -> bool:
+    """The widths and device half of :func:`kernel_available` (no tensors needed): d_qk ≤ 64, d_v a power of
+    two in 16..128, CUDA sm80+ with Triton importable."""
+    if device.type != "cuda" or d_qk > 64 or d_v < 16 or d_v > 128 or d_v & (d_v - 1):
+        return False
+    return _capability(device.index)[0] >= 8 and triton_importable()
 
 
 @functools.cache

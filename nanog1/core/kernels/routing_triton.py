@@ -34,30 +34,36 @@ LOG2E = 1.4426950408889634
 # dQ: "pass2" computes it in its own query-block pass, which also computes δ and writes dQ in the input
 # dtype; "atomic" adds it in the key-block pass with fp32 atomics (one exponential fewer per score, but a
 # δ launch, an fp32 buffer to clear and a convert); "auto" (default, ATOMIC_DQ None) takes atomics from
-# ATOMIC_DQ_MIN_LEN on. Measured on an H100 (BENCHMARKS.md, run 18), atomic against pass2 per fwd+bwd step:
-# 2.288 vs 2.346 ms at 8k, 8.575 vs 8.846 ms at 32k; below 8k the extra launches cost more than they save.
+# ATOMIC_DQ_MIN_LEN on (causal) or ATOMIC_DQ_MIN_LEN_BIDIR (bidirectional). Device time per pass on an H100
+# (BENCHMARKS.md, issue 30, round 5, call F1; SAVO, 32k tokens), atomic dK/dV pass against dK/dV + dQ
+# passes: causal 2k 445 vs 314 + 162 µs, 8k 1525 vs 1004 + 553, 32k 5830 vs 3743 + 2134 (level);
+# bidirectional 2k 698 vs 555 + 302, 8k 2546 vs 2012 + 1118, 32k 9849 vs 7820 + 4349 (atomics win).
 ATOMIC_DQ: bool | None = {"atomic": True, "pass2": False}.get(os.environ.get("NANOG1_ROUTING_DQ", "auto"))
 ATOMIC_DQ_MIN_LEN = 8192
+ATOMIC_DQ_MIN_LEN_BIDIR = 2048
 # The backward's exponentials on sm_90's packed bf16x2 unit ("bf16x2", opt-in) or in float32 (default).
 EXP_BF16 = os.environ.get("NANOG1_ROUTING_EXP", "fp32") == "bf16x2"
 
 # The causal diagonal stage walks one block of the other side in whole sub-blocks: forward and dQ
 # (query block BLOCK_M over key blocks BLOCK_N) need BLOCK_M % BLOCK_N == 0, the dK/dV pass
 # (key block BLOCK_N over query blocks BLOCK_M) BLOCK_N % BLOCK_M == 0; the kernels assert it.
+# The candidates are the fastest of a sweep on an H100 (benchmarks/routing_tiles.py: 10 forward/dQ and
+# 20 dK/dV tiles, each alone, at L = 2k/8k/32k, causal and not, both dQ forms; round 5, call F1): the
+# dK/dV pass runs best on one warpgroup (4 warps; every 8-warp tile was slower, up to 2×).
+# The first of each list is what NANOG1_ROUTING_AUTOTUNE=0 runs (quick GPU tests).
 FWD_CANDIDATES = [
     triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
-    for bm, bn, w, s in [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (64, 64, 4, 3),
-                         (128, 128, 4, 2), (128, 32, 4, 4), (256, 64, 8, 3)]
+    for bm, bn, w, s in [(128, 64, 8, 4), (64, 64, 4, 3), (128, 64, 8, 3), (128, 128, 4, 2), (128, 64, 4, 3)]
+]
+DQ_CANDIDATES = [
+    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
+    for bm, bn, w, s in [(64, 64, 4, 3), (128, 64, 8, 3), (128, 32, 4, 4), (128, 64, 8, 4)]
 ]
 BWD_CANDIDATES = [
-    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn, "EARLY_DP": 0}, num_warps=w, num_stages=s)
-    for bm, bn, w, s in [(64, 128, 8, 2), (32, 128, 4, 2), (64, 64, 4, 2), (32, 64, 4, 3),
-                         (64, 128, 4, 3), (128, 128, 8, 2), (32, 128, 8, 3), (64, 256, 8, 2),
-                         (16, 128, 4, 3), (32, 256, 8, 2)]
+    triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
+    for bm, bn, w, s in [(64, 128, 4, 2), (64, 128, 4, 3), (64, 64, 4, 2), (32, 128, 4, 2), (64, 64, 4, 3),
+                         (32, 128, 4, 4)]
 ]
-
-DQ_CANDIDATES = [triton.Config({**c.kwargs, "EARLY_DP": 0}, num_warps=c.num_warps, num_stages=c.num_stages)
-                 for c in FWD_CANDIDATES]
 _FWD_CONFIGS, _DQ_CONFIGS, _BWD_CONFIGS = FWD_CANDIDATES, DQ_CANDIDATES, BWD_CANDIDATES
 if os.environ.get("NANOG1_ROUTING_AUTOTUNE", "1") == "0":  # quick GPU test runs: one config each
     _FWD_CONFIGS, _DQ_CONFIGS, _BWD_CONFIGS = _FWD_CONFIGS[:1], _DQ_CONFIGS[:1], _BWD_CONFIGS[:1]
@@ -65,9 +71,8 @@ if os.environ.get("NANOG1_ROUTING_CONFIGS"):  # the first n candidates only (qui
     _n = int(os.environ["NANOG1_ROUTING_CONFIGS"])
     _FWD_CONFIGS, _DQ_CONFIGS, _BWD_CONFIGS = _FWD_CONFIGS[:_n], _DQ_CONFIGS[:_n], _BWD_CONFIGS[:_n]
 if os.environ.get("TRITON_INTERPRET") == "1":  # CPU interpreter (tests): one small config, no autotuning
-    _FWD_CONFIGS = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16})]
-    _DQ_CONFIGS = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16, "EARLY_DP": 0})]
-    _BWD_CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32, "EARLY_DP": 0})]
+    _FWD_CONFIGS = _DQ_CONFIGS = [triton.Config({"BLOCK_M": 32, "BLOCK_N": 16})]
+    _BWD_CONFIGS = [triton.Config({"BLOCK_M": 16, "BLOCK_N": 32})]
 
 
 @triton.jit
@@ -226,7 +231,7 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
                sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
-               EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr, EARLY_DP: tl.constexpr):
+               EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
     """Accumulate dK, dV of one key block over query blocks [lo, hi); with ATOMIC_DQ also add dQ.
 
     Query rows past seq_len only occur where MASK_ROWS (their lse loads as +inf, so P is 0 there).
@@ -246,8 +251,7 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
         else:
             lse = tl.load(LSE + row_base + offs_m)
             delta = tl.load(DELTA + row_base + offs_m)
-        if EARLY_DP:  # dP's product issued before the exponentials, so tensor cores and MUFU overlap
-            dp_t = tl.dot(v, tl.trans(do))
+        dp_t = tl.dot(v, tl.trans(do))  # issued before the exponentials: tensor cores and MUFU overlap
         p_t = _exp2(tl.dot(k, tl.trans(q)) * qk_scale - lse[None, :], EXP_BF16)
         if CAUSAL_MASK:
             visible = offs_m[None, :] >= offs_n[:, None]
@@ -257,8 +261,6 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
         elif HAS_BIAS:
             p_t = tl.where(keep[:, None], p_t, 0.0)
         dv += tl.dot(p_t.to(do.dtype), do)
-        if not EARLY_DP:
-            dp_t = tl.dot(v, tl.trans(do))
         ds_t = (p_t * (dp_t - delta[None, :])).to(q.dtype)
         dk += tl.dot(ds_t, q)
         if ATOMIC_DQ:
@@ -277,7 +279,7 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
                 sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_BF16: tl.constexpr,
-                VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, EARLY_DP: tl.constexpr):
+                VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program per (batch·head, key block): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ.
 
     Key block 0 sees the most causal queries, so key blocks run in order with batch·head the fast axis.
@@ -313,18 +315,18 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
                             sqn, son, start_n, tl.minimum(start_n + BLOCK_N, seq_len), seq_len, qk_scale,
                             sm_scale,
                             offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ,
-                            EXP_BF16, True, EARLY_DP)
+                            EXP_BF16, True)
         lo = start_n + BLOCK_N
     else:
         lo = 0
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, lo, full, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                        EXP_BF16, False, EARLY_DP)
+                        EXP_BF16, False)
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                        EXP_BF16, True, EARLY_DP)
+                        EXP_BF16, True)
     tl.store(DK + b * sdkb + h * sdkh + (first + offs_n[:, None]) * sdkn + offs_dk[None, :],
              (dk * sm_scale).to(DK.dtype.element_ty), mask=k_mask)
     tl.store(DV + b * sdvb + h * sdvh + (first + offs_n[:, None]) * sdvn + offs_dv[None, :],
@@ -351,7 +353,7 @@ def _delta_kernel(O, DO, DELTA, seq_len, heads, sob, soh, son, sdb, sdh, sdn,
 def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi, seq_len, qk_scale,
               offs_m, offs_n, offs_dk, offs_dv, D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr,
               BLOCK_N: tl.constexpr, CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr,
-              EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr, EARLY_DP: tl.constexpr):
+              EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
     """Accumulate dQ of one query block over key blocks [lo, hi) (P recomputed from the lse).
 
     Keys past seq_len only occur where MASK_ROWS (they load as zeros, so their P·dP terms vanish).
@@ -362,8 +364,6 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
         k = _load_rows(k_base + cols[:, None] * skn + offs_dk[None, :], key_ok, offs_dk, D_QK, MASK_ROWS)
         v = _load_rows(v_base + cols[:, None] * svn + offs_dv[None, :], key_ok, offs_dv,
                        offs_dv.shape[0], MASK_ROWS)
-        if EARLY_DP:
-            dp = tl.dot(do, tl.trans(v))
         p = _exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None], EXP_BF16)
         if CAUSAL_MASK:
             visible = offs_m[:, None] >= cols[None, :]
@@ -374,8 +374,7 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
         elif HAS_BIAS:
             keep = tl.load(bias_base + cols, mask=key_ok, other=float("-inf")) == 0.0
             p = tl.where(keep[None, :], p, 0.0)
-        if not EARLY_DP:
-            dp = tl.dot(do, tl.trans(v))
+        dp = tl.dot(do, tl.trans(v))
         ds = (p * (dp - delta[:, None])).to(k.dtype)
         dq += tl.dot(ds, k)
     return dq
@@ -388,7 +387,7 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_le
                sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn, tune_len,
                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr, VARLEN: tl.constexpr,
-               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, EARLY_DP: tl.constexpr):
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program per (batch·head, query block, last first): dQ = scale·(P ⊙ (dO·Vᵀ − δ))·K, no atomics.
 
     δ = rowsum(O ⊙ dO) of the block is computed here and stored for the dK/dV pass that follows.
@@ -424,26 +423,28 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_le
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0,
                        _upto(active, start_m, 0, VARLEN), seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16, False, EARLY_DP)
+                       EXP_BF16, False)
         diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, start_m,
                        diag_end, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_BF16, True, EARLY_DP)
+                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_BF16, True)
     else:
         full = (seq_len // BLOCK_N) * BLOCK_N
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, full, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16, False, EARLY_DP)
+                       EXP_BF16, False)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, full, seq_len, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16, True, EARLY_DP)
+                       EXP_BF16, True)
     tl.store(DQ + (row_base + offs_m)[:, None] * D_QK + offs_dk[None, :],
              (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
 
-def _atomic_dq(length: int) -> bool:
+def _atomic_dq(length: int, causal: bool = True) -> bool:
     """Whether the backward adds dQ with atomics at this L (forced by ATOMIC_DQ, else by length)."""
-    return ATOMIC_DQ if ATOMIC_DQ is not None else length >= ATOMIC_DQ_MIN_LEN
+    if ATOMIC_DQ is not None:
+        return ATOMIC_DQ
+    return length >= (ATOMIC_DQ_MIN_LEN if causal else ATOMIC_DQ_MIN_LEN_BIDIR)
 
 
 def _tune_len(length: int) -> int:
@@ -522,7 +523,7 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     heads, length, d_qk = lay.heads, lay.length, lay.d_qk
     seqs, rows = lay.seqs, lay.rows
     d_v = v.shape[-1]
-    atomic = _atomic_dq(rows)
+    atomic = _atomic_dq(rows, causal)
     d_out = d_out if d_out.stride(-1) == 1 else d_out.contiguous()
     delta = torch.empty(lay.batch, heads, length, dtype=torch.float32, device=q.device)
     strides = (*lay.strides(q, k, v, d_out), sbb)
@@ -543,6 +544,22 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
          dq_arg, dk, dv, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides, *lay.strides(dk, dv),
          _tune_len(rows), ATOMIC_DQ=atomic, **meta)
     return dq.to(q.dtype) if atomic else dq
+
+
+def attention_forward(q: Tensor, k: Tensor, v: Tensor, causal: bool, scale: float) -> tuple[Tensor, Tensor]:
+    """(out, lse) of an unmasked padded-layout batch, for callers that are their own autograd node (the
+    one-node mixer block, :mod:`nanog1.core.fused_block`); q, k [B, h, L, d_qk], v [B, h, L, d_v], any
+    strides with a unit last one. ``out`` comes in q's memory layout (token-major stays token-major)."""
+    out = _like(q, v.shape[-1], v.dtype)
+    return out, _forward(q, k, v, q, 0, False, causal, scale, _Layout(q, None, 0), out)
+
+
+def attention_backward(d_out: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, causal: bool,
+                       scale: float) -> tuple[Tensor, Tensor, Tensor]:
+    """(dq, dk, dv) of :func:`attention_forward`'s call, given its (out, lse) and the output's gradient."""
+    dk, dv = _like(k, k.shape[-1], k.dtype), _like(q, v.shape[-1], v.dtype)
+    dq = _backward(q, k, v, q, 0, False, out, lse, d_out, causal, scale, _Layout(q, None, 0), dk, dv)
+    return dq, dk, dv
 
 
 class RoutingAttention(torch.autograd.Function):
