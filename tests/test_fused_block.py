@@ -139,17 +139,23 @@ def test_fused_block_turns_itself_off_when_the_attention_call_fails(monkeypatch)
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("length", [257, 512, 2048])
+@pytest.mark.parametrize("length,kernel_from", [(257, None), (512, None), (2048, None), (2048, 2048)])
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("kind", ["savo", "qcompass"])
-def test_cuda_fused_block_matches_float64_with_gradients(kind, causal, length, monkeypatch):
+def test_cuda_fused_block_matches_float64_with_gradients(kind, causal, length, kernel_from, monkeypatch):
     """On Hopper, the block under bf16 autocast runs as one node (on cuDNN or, where the dispatch table
     picks it, the rank-r kernel) and equals the float64 module: output, input gradient and every weight
-    gradient (< 2e-2 relative)."""
+    gradient (< 2e-2 relative). ``kernel_from``: the table's unmasked entries moved to take the kernel from
+    that L (the block on the kernel at a length whose float64 reference stays small)."""
+    import nanog1.core.route_dispatch as rd
     from nanog1.core.route_dispatch import table_path
 
     if torch.cuda.get_device_capability()[0] < 9:
         pytest.skip("the fused block runs on sm_90+")
+    if kernel_from is not None:
+        steps = ((kernel_from - 1, "sdpa"), (1 << 62, "kernel"))
+        monkeypatch.setattr(rd, "DISPATCH", {**rd.DISPATCH, (9, True, True, "none"): steps,
+                                             (9, True, False, "none"): steps})
     monkeypatch.delenv("NANOG1_FUSED_BLOCK", raising=False)
     monkeypatch.delenv("NANOG1_ROUTE", raising=False)
     torch.manual_seed(11)

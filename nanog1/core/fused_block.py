@@ -20,7 +20,7 @@ gradients formed in the compute dtype and cast to the parameters' dtype, as auto
 Where it runs (:func:`fused_dtype`): CUDA, sm_90+, bf16/fp16 compute (autocast or native), linear state
 projection, no padding mask, no ragged batch, no returned weights, SAVO routing its content (h·r ≥ H),
 q/k narrower than v, and an attention for the shape (:func:`block_attention`): the rank-r Triton kernel
-where route()'s dispatch table picks it for unmasked batches (on Hopper from L = 2048, any length), else
+where route()'s dispatch table picks it for unmasked batches (on Hopper past L = 4096, any length), else
 cuDNN where it takes the narrow q/k (head widths multiples of 8, cuDNN attention enabled,
 L ≤ ``NARROW_MAX_LEN``) — the same choice :func:`nanog1.core.routing.route` makes. Everything else takes
 the module's autograd path. ``NANOG1_FUSED_BLOCK=0`` switches it off; ``NANOG1_ROUTE=kernel`` (forcing the

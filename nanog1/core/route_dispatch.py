@@ -41,13 +41,16 @@ _INF = 1 << 62
 # wins where measured (bidirectional right-padded 512: 2.26 / 1.89, 2k: 2.72 / 2.29; causal irregular
 # 2k, where SDPA needs an L×L mask: 3.40 / 1.78) and needs no host sync to classify the padding, so
 # masks take the kernel; ragged batches take it always. Equal widths (MHA) keep SDPA (the defaults below).
-# Round 5 (call F1, H100, device time per op fwd+bwd, µs): with the dK/dV pass retuned, the kernel beats
-# cuDNN at SAVO's narrow widths from 2k — causal 2k ≈ 655 vs 703, 8k ≈ 2180 vs 2348, 32k ≈ 8150 vs 8685;
-# bidirectional 2k ≈ 1060 vs 1105, 8k ≈ 3765 vs 4124, 32k ≈ 14440 vs 16041 — so unmasked batches take the
-# kernel from 2048 (in the one-node block too, nanog1.core.fused_block) and SDPA's cuDNN below.
+# Round 5 (calls F1, F2, H100; BENCHMARKS.md, issue 30, round 5). With the dK/dV pass retuned the op beats
+# cuDNN at SAVO's narrow widths from 2k in device time (F2, fwd+bwd µs, kernel / cuDNN narrow: causal 2k
+# 679 / 698, 8k 2019 / 2356, 32k 7489 / 8671; bidirectional 2k 1067 / 1110, 8k 3776 / 4106, 32k 14510 /
+# 16047). In the one-node block (strided token-major q/k/v; training step as a CUDA graph, ms, kernel /
+# SDPA) it pays from 8k — causal 8k 2.667 / 2.914, 32k 8.466 / 9.094; bidirectional 8k 4.504 / 4.660,
+# 32k 16.070 / 16.152 — but not at 2k (causal 1.249 / 1.187, bidirectional 1.658 / 1.603, SDPA there
+# being cuDNN at the narrow widths). So unmasked batches take the kernel past NARROW_MAX_LEN (4096).
 DISPATCH: dict[tuple[int, bool, bool, str], tuple[tuple[int, str], ...]] = {
-    (9, True, True, "none"): ((2047, "sdpa"), (_INF, "kernel")),
-    (9, True, False, "none"): ((2047, "sdpa"), (_INF, "kernel")),
+    (9, True, True, "none"): ((4096, "sdpa"), (_INF, "kernel")),
+    (9, True, False, "none"): ((4096, "sdpa"), (_INF, "kernel")),
     (9, True, True, "mask"): ((_INF, "kernel"),),
     (9, True, False, "mask"): ((_INF, "kernel"),),
     (9, True, True, "ragged"): ((_INF, "kernel"),),

@@ -29,12 +29,12 @@ Which SDPA backend runs (``torch.nn.functional.scaled_dot_product_attention``):
 
 In the Q-Compass and SAVO modules, the unmasked narrow-q/k case on Hopper (bf16/fp16) does not come
 through here: the whole block runs as one autograd node on the attention this module would pick (the
-kernel from L = 2048, cuDNN below; :mod:`nanog1.core.fused_block`, fewer host calls;
+kernel past L = 4096, cuDNN up to it; :mod:`nanog1.core.fused_block`, fewer host calls;
 ``NANOG1_FUSED_BLOCK=0`` turns it off).
 
 On CUDA the rank-r Triton kernel of :mod:`nanog1.core.kernels` (q/k narrower than v, any key-padding
 mask, ragged batches) takes a call where :mod:`nanog1.core.route_dispatch`'s measured table says it
-is faster (on Hopper: masked and ragged batches, and unmasked ones from L = 2048; shorter unmasked
+is faster (on Hopper: masked and ragged batches, and unmasked ones past L = 4096; shorter unmasked
 ones stay on SDPA's cuDNN backend); ``path=`` or ``NANOG1_ROUTE`` forces either path.
 Decoding (:func:`route_step`) on CUDA runs the kernels' split-context decode, which reads SAVO's
 compressed cache (action + Q-value) directly: 6.2× an MHA step on SDPA's default (cuDNN) at 32k context,
