@@ -39,6 +39,7 @@ from pcawg_ship_metrics import (  # noqa: E402
     keep_seeds,
     load_run,
     merge_earlier,
+    paired_bootstrap,
     seeds_of,
 )
 
@@ -76,6 +77,30 @@ def seed_decision(more: dict, fewer: dict) -> dict:
               "transfer12_not_worse": not_worse("transfer_12_projects"),
               "loso_not_worse": not_worse("leave_one_study_out")}
     return {**checks, "ship_more_seeds": all(v is True for v in checks.values())}
+
+
+def pooled_predictions(results: dict, ship: dict, prefix: str,
+                       seeds: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(predicted type, true type) of the seed ensemble over the jobs named `prefix...`, test genomes pooled,
+    views chosen per job on its validation genomes."""
+    y, pred, rows = ship["labels"], [], []
+    for job in (str(j) for j in ship["jobs"] if str(j).startswith(prefix)):
+        roles = ship[f"roles_{job}"]
+        test, val = np.flatnonzero(roles == TEST), np.flatnonzero(roles == VAL)
+        views = choose_views(results, job, seeds, y, val)
+        pred.append(combine(results, job, seeds, views, test).argmax(1))
+        rows.append(test)
+    return np.concatenate(pred), y[np.concatenate(rows)]
+
+
+def more_seeds_ci(results: dict, ship: dict, shipped: int, more: int, draws: int = 1000) -> dict:
+    """95 % paired-bootstrap intervals of the larger ensemble minus the shipped one (CV, 12-project)."""
+    out = {}
+    for kind, prefix in (("cv_5fold", "cv"), ("transfer_12_projects", "transfer12")):
+        a, y = pooled_predictions(results, ship, prefix, list(range(more)))
+        b, _ = pooled_predictions(results, ship, prefix, list(range(shipped)))
+        out[kind] = paired_bootstrap(a, b, y, draws)
+    return out
 
 
 def job_outputs(results: dict, ship: dict, job: str, seeds: list[int]) -> dict:
@@ -155,7 +180,8 @@ def report(ship: dict, results: dict, shipped: int) -> dict:
     more_n = len(common_seeds(results, [str(j) for j in ship["jobs"] if not str(j).startswith("loso_")]))
     if more_n > shipped:
         more = all_metrics(main_seeds(results, more_n), ship, fixed_views=views)
-        out |= {"more_seeds": more_n, "with_more_seeds": more, "decision": seed_decision(more, fewer)}
+        out |= {"more_seeds": more_n, "with_more_seeds": more, "decision": seed_decision(more, fewer),
+                "more_minus_shipped_ci95": more_seeds_ci(results, ship, shipped, more_n)}
     out["transfer_abstention"] = transfer_abstention(results, ship, loso_seeds, shipped)
     return out
 
@@ -171,7 +197,8 @@ def summary(rep: dict) -> dict:
     out = {"loso_seeds": rep["loso_seeds"], "shipped": models(rep["shipped"]),
            "transfer_abstention": rep["transfer_abstention"]}
     if "with_more_seeds" in rep:
-        out |= {"with_more_seeds": models(rep["with_more_seeds"]), "decision": rep["decision"]}
+        out |= {"with_more_seeds": models(rep["with_more_seeds"]), "decision": rep["decision"],
+                "more_minus_shipped_ci95": rep["more_minus_shipped_ci95"]}
     return out
 
 

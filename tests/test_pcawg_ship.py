@@ -135,3 +135,24 @@ def test_transfer_threshold_reaches_the_target_on_the_genomes_it_was_fitted_on()
     assert res["top1_accepted"] >= 0.9 and 0.05 < res["coverage"] < 0.9 and res["n"] == 600
     outs[0]["ood"][:] = True  # out-of-distribution tumours are never accepted
     assert coverage_accuracy(outs, [accepted(o, t) for o in outs])["coverage"] < res["coverage"]
+
+
+def test_pooled_predictions_average_seeds_on_each_jobs_test_genomes():
+    from pcawg_ship_report import more_seeds_ci, pooled_predictions
+
+    labels = np.array([0, 1, 0, 1, 0, 1])
+    ship = {"labels": labels, "jobs": np.array(["cv0", "cv1", "transfer12"]),
+            "roles_cv0": np.array([2, 2, 1, 1, 0, 0]), "roles_cv1": np.array([1, 1, 2, 2, 0, 0]),
+            "roles_transfer12": np.array([1, 1, 0, 0, 2, 2])}
+    right = np.eye(2)[labels] * 0.8 + 0.1  # every genome typed right
+    wrong = 1.0 - right
+    results = {}
+    for job in ("cv0", "cv1", "transfer12"):
+        results[f"{job}__s0__proba"] = right
+        results[f"{job}__s1__proba"] = np.where(np.arange(6)[:, None] < 3, wrong * 0.9 + 0.05, right)
+    pred, y = pooled_predictions(results, ship, "cv", [0])
+    assert y.tolist() == [0, 1, 0, 1] and (pred == y).all()  # cv0's test rows 0, 1, then cv1's 2, 3
+    pred, _ = pooled_predictions(results, ship, "cv", [0, 1])  # mean log-probability: confident seed 0 wins
+    assert (pred == y).all()
+    ci = more_seeds_ci(results, ship, 1, 2, draws=20)
+    assert ci["cv_5fold"]["top1"] == [0.0, 0.0] and ci["transfer_12_projects"]["top1"] == [0.0, 0.0]
