@@ -412,7 +412,7 @@ def train(
         "most training-split tumours, over all of each tumour's mutations (default 300; 0 = none)"),
     hotspots: int = typer.Option(
         None, "--hotspots", help="event view: the CLS bag also reads 0/1 over the sites (contig:position) "
-        "mutated in >= N training-split tumours, e.g. IDH1 R132H (default 0 = none)"),
+        "mutated in >= N training-split tumours, e.g. IDH1 R132H (default 5; 0 = none)"),
     epochs: int = typer.Option(None),
     hidden: int = typer.Option(None),
     layers: int = typer.Option(None),

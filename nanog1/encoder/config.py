@@ -60,8 +60,9 @@ class TrainConfig:
     # tumours, counted over all of each tumour's mutations (nanog1.genomics.gene_bag). 0 turns it off.
     gene_bag: int = 300
     # Event view: the CLS bag also reads 0/1 over the sites (contig:position) mutated in >= hotspots training
-    # tumours (at most 2,000, commonest first): IDH1 R132H, BRAF V600E... 0 turns it off.
-    hotspots: int = 0
+    # tumours (at most 2,000, commonest first): IDH1 R132H, BRAF V600E... On TCGA (5 folds) it added 1-2
+    # points of top-1 (BENCHMARKS.md, issue 28). 0 turns it off.
+    hotspots: int = 5
     recon_weight: float = 0.5
     # Augmentation: each training sample thinned to a U(1 - thin, 1) share of its mutations (catalogue
     # counts binomially; events in the event view), a lower-coverage copy of the same tumour. On PCAWG

@@ -164,7 +164,10 @@ def bag_genes(arrays: CohortArrays, train_idx: np.ndarray, k: int) -> list[str]:
 
 def bag_sites(arrays: CohortArrays, train_idx: np.ndarray, min_count: int, k: int = 2000) -> list[str]:
     """The hotspot sites ("contig:position") mutated in >= `min_count` tumours of `train_idx`, at most k,
-    commonest first (nanog1.genomics.gene_bag: chosen from those samples only)."""
+    commonest first (nanog1.genomics.gene_bag: chosen from those samples only). None without token
+    positions (arrays built without a cohort's tokens)."""
+    if arrays.tokens is None or "pos" not in arrays.tokens:
+        return []
     rows, sites, table = site_pairs(arrays.tokens["offsets"], site_keys(arrays.tokens))
     chosen = top_genes(rows, sites, np.asarray(train_idx), k, min_count=min_count)
     return [str(s) for s in table[chosen - ev.N_SPECIAL]]
