@@ -122,8 +122,9 @@ def _typed_maf(path, n_per_type: int, seed: int) -> None:
             rows += [_row(name, site)[:-1] + (cancer,)] if site else []
             for _ in range(int(rng.integers(5, 15))):
                 pos = int(rng.integers(1, 50_000_000))
-                rows.append((name, f"G{int(rng.integers(0, 30))}", str(rng.integers(1, 23)), pos, pos,
-                             "Missense_Mutation", "SNP", "C", str(rng.choice(["A", "G", "T"])), cancer))  # fmt: skip
+                gene, chrom = f"G{int(rng.integers(0, 30))}", str(rng.integers(1, 23))
+                alt = str(rng.choice(["A", "G", "T"]))
+                rows.append((name, gene, chrom, pos, pos, "Missense_Mutation", "SNP", "C", alt, cancer))
     pd.DataFrame(rows, columns=COLS).to_csv(path, sep="\t", index=False)
 
 
@@ -140,10 +141,10 @@ def test_cli_train_with_hotspots_saves_the_sites_and_evaluate_recomputes_them(tm
         _typed_maf(tmp_path / f"{name}.maf", n, seed)
         ingest([tmp_path / f"{name}.maf"], None, None, tmp_path / f"{name}.h5ad", IngestOptions(filter="all"))
     run = tmp_path / "runs" / "hot"
-    done = CliRunner().invoke(app, ["train", str(tmp_path / "train.h5ad"), "--out", str(run), "--view", "events",
-                                    "--hotspots", "3", "--gene-bag", "5", "--epochs", "12", "--hidden", "16",
-                                    "--layers", "1", "--rank", "4", "--heads", "2", "--batch-size", "8",
-                                    "--lr", "0.01"])  # fmt: skip
+    args = ["train", str(tmp_path / "train.h5ad"), "--out", str(run), "--view", "events", "--hotspots", "3",
+            "--gene-bag", "5", "--epochs", "20", "--hidden", "16", "--layers", "1", "--rank", "4", "--heads",
+            "2", "--batch-size", "8", "--lr", "0.01"]  # fmt: skip
+    done = CliRunner().invoke(app, args)
     assert done.exit_code == 0, done.output
     model, saved = load_model(run / "model.pt")
     # the two type sites are in >= 3 training tumours (of the training split); random positions never are
