@@ -128,14 +128,14 @@ def _save(out: Path, arrays: dict, info: dict, final: dict) -> None:
 
 
 def job_order(jobs: list[str], seeds: int, loso_seeds: int | None,
-              main_start: int = 0) -> list[tuple[int, str]]:
+              main_start: int = 0, loso_start: int = 0) -> list[tuple[int, str]]:
     """(seed, job) in order of need: final, CV and hold-out jobs seed by seed (from seed `main_start`: an
-    earlier run trained the seeds below it), then leave-one-study-out seed by seed from seed 0."""
+    earlier run trained the seeds below it), then leave-one-study-out seed by seed from seed `loso_start`."""
     main = sorted((j for j in jobs if not j.startswith("loso_")), key=lambda j: j != "final")
     loso = [j for j in jobs if j.startswith("loso_")]
     loso_seeds = seeds if loso_seeds is None else loso_seeds
-    return [(s, j) for s in range(main_start, seeds) for j in main] + [(s, j) for s in range(loso_seeds)
-                                                                       for j in loso]
+    first = [(s, j) for s in range(main_start, seeds) for j in main]
+    return first + [(s, j) for s in range(loso_start, loso_seeds) for j in loso]
 
 
 def main() -> None:
@@ -153,7 +153,9 @@ def main() -> None:
     ap.add_argument("--loso-seeds", type=int, default=None, help="seeds of leave-one-study-out jobs "
                     "(default: --seeds)")
     ap.add_argument("--main-start-seed", type=int, default=0, help="CV, hold-out and final jobs start at "
-                    "this seed (an earlier run trained the ones below; leave-one-study-out starts at 0)")
+                    "this seed (an earlier run trained the ones below)")
+    ap.add_argument("--loso-start-seed", type=int, default=0,
+                    help="leave-one-study-out jobs start at this seed")
     ap.add_argument("--step-graph", action="store_true", help="replay each training step from a CUDA graph "
                     "(same recipe, fused capturable AdamW; nanog1.core.step_graph)")
     for name, value in vars(Recipe()).items():
@@ -176,7 +178,8 @@ def main() -> None:
          ProcessPoolExecutor(max(args.gb_workers, 1), mp_context=ctx) as cpu:
         deadline = time.time() + args.budget_s
         pending = {gpu.submit(_gpu_job, str(args.npz), j, recipe, s, deadline, args.step_graph)
-                   for s, j in job_order(jobs, args.seeds, args.loso_seeds, args.main_start_seed)}
+                   for s, j in job_order(jobs, args.seeds, args.loso_seeds, args.main_start_seed,
+                                                  args.loso_start_seed)}
         if not args.no_gb:
             pending |= {cpu.submit(_gb_job, str(args.npz), j) for j in jobs if j != "final"}
         while pending:

@@ -23,6 +23,8 @@ def test_job_order_starts_main_jobs_at_a_seed_and_loso_at_zero():
     assert order[:4] == [(4, "final"), (4, "cv0"), (4, "cv1"), (4, "transfer12")]
     assert order[4:] == [(0, "loso_A"), (0, "loso_B"), (1, "loso_A"), (1, "loso_B")]
     assert len(pcawg_ship_jobs.job_order(jobs, 2, None)) == 12  # default: every seed of every job
+    later = pcawg_ship_jobs.job_order(jobs, 5, 4, main_start=5, loso_start=1)  # LOSO seeds 1-3 only
+    assert later == [(s, j) for s in (1, 2, 3) for j in ("loso_A", "loso_B")]
 
 
 def _tiny_data(n: int = 48, seed: int = 0) -> dict:
