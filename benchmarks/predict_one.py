@@ -2,6 +2,8 @@
 exposures with bootstrap intervals, report), the way a lab would run it on one tumour.
 
     OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/predict_one.py --variants 5000 --repeats 3
+    # one tumour exome MAF (no reference) with the packaged exome model:
+    OMP_NUM_THREADS=1 PYTHONPATH=. python benchmarks/predict_one.py --maf ONE.maf --model tcga-exome
 
 Writes a generated 4 Mb genome (FASTA) and a single-sample VCF of SNVs, doublets and indels drawn on it.
 Prints wall and CPU (user + sys) seconds per run and the machine's load.
@@ -53,10 +55,15 @@ def main() -> None:
     ap.add_argument("--variants", type=int, default=5000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", default="pcawg-catalogue")
+    ap.add_argument("--maf", type=Path, default=None, help="time this MAF (no reference) instead of a VCF")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        fasta, vcf = write_inputs(Path(tmp), args.variants)
-        cmd = [sys.executable, "-m", "nanog1.cli", "predict", str(vcf), "--reference", str(fasta),
+        if args.maf is None:
+            fasta, vcf = write_inputs(Path(tmp), args.variants)
+            inputs = [str(vcf), "--reference", str(fasta)]
+        else:
+            inputs = [str(args.maf)]
+        cmd = [sys.executable, "-m", "nanog1.cli", "predict", *inputs,
                "--model", args.model, "--out", str(Path(tmp) / "out")]  # fmt: skip
         print(f"load before: {os.getloadavg()}; {' '.join(cmd[1:])}")
         for _ in range(args.repeats):
@@ -68,7 +75,8 @@ def main() -> None:
                 raise SystemExit(done.stderr[-2000:])
             load = os.getloadavg()[0]
             shown = f"{wall:.2f} s wall, {cpu:.2f} s CPU; load {load:.1f}"
-            print(f"predict one VCF ({args.variants} variants): {shown}")
+            what = f"MAF {args.maf.name}" if args.maf else f"VCF ({args.variants} variants)"
+            print(f"predict one {what}: {shown}")
         print(done.stdout[-800:])
 
 

@@ -522,7 +522,8 @@ def predict_command(
         ..., "--out", "-o", file_okay=False, help="folder for predictions.tsv, predictions.json and reports"
     ),
     model: str = typer.Option(
-        "pcawg-catalogue", "--model", help="packaged model name (nanog1 models list) or a run folder"
+        "pcawg-catalogue", "--model", help="packaged model name (nanog1 models list: pcawg-catalogue for "
+        "whole genomes or catalogues, tcga-exome for exome MAFs) or a run folder"
     ),
     reference: Path = typer.Option(
         None, "--reference", "-r", exists=True, dir_okay=False,
@@ -538,9 +539,10 @@ def predict_command(
     ),
     assay: str = typer.Option(
         "auto", "--assay",
-        help="genome | exome | auto: what the inputs are. A whole-genome model abstains on exomes; auto "
-        "calls a tumour an exome when >= 50 % of >= 10 mutations are protein-coding/splice (MAF) or "
-        "inside exome capture targets (GRCh37/38); catalogue matrices cannot be told: say --assay exome",
+        help="genome | exome | auto: what the inputs are. A whole-genome model (pcawg-catalogue) abstains on "
+        "exomes, an exome model (tcga-exome) on whole genomes; auto calls a tumour an exome when >= 50 % of "
+        ">= 10 mutations are protein-coding/splice (MAF) or inside exome capture targets (GRCh37/38), else a "
+        "genome; catalogue matrices cannot be told: say --assay",
     ),
 ) -> None:
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention with its reason,

@@ -19,10 +19,12 @@ confidence by a whole-genome model all the same. The range comes from `burden_<s
 model's reference.npz, so packaged models have it; run folders of `nanog1 train` (MLflow runs) keep no
 training burdens and get no burden check.
 
-A model whose card says it was trained on whole genomes (`"assay": "genome"`) never types an exome: each
-tumour's assay is stated (`PredictOptions.assay` 'genome' / 'exome') or detected ('auto', the rules of
-`nanog1.genomics.assay`: mostly protein-coding consequences, or mostly inside exome capture targets),
-and an exome abstains with reason "exome input: model trained on whole genomes (evidence)".
+A model whose card states its assay never types the other one: each tumour's assay is stated
+(`PredictOptions.assay` 'genome' / 'exome') or detected ('auto', the rules of `nanog1.genomics.assay`:
+mostly protein-coding consequences, or mostly inside exome capture targets). An exome given to a
+whole-genome model (`"assay": "genome"`, pcawg-catalogue) abstains with reason "exome input: model trained
+on whole genomes (evidence)"; a whole genome given to an exome model (`"assay": "exome"`, tcga-exome)
+abstains with reason "genome input: model trained on exomes (evidence)".
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ class PredictOptions:
     exposures: bool = True
     draws: int = 50
     seed: int = 0
-    assay: str = "auto"  # genome | exome | auto (nanog1.genomics.assay); checked for whole-genome models
+    assay: str = "auto"  # genome | exome | auto (nanog1.genomics.assay); checked against the model's
 
 
 def read_inputs(paths: list[Path], reference: Path | None = None) -> ad.AnnData:
@@ -139,6 +141,7 @@ def predict(
     loaded = model if isinstance(model, LoadedModel) else load_predictor(model)
     folder, saved = loaded.folder, loaded.saved
     networks = [loaded.network, *loaded.members]
+    _check_tokens(adata, loaded)
     pred, averaged = member_views_proba(adata, loaded.name, networks, saved, list(loaded.views))
     if averaged is None:
         raise UserError(
@@ -148,8 +151,9 @@ def predict(
     calib = loaded.calibration
     proba = apply_temperature(averaged, float(calib.get("temperature", 1.0)))
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
-    exome = exome_inputs(adata, loaded, options.assay)
-    reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)), exome)
+    mismatch = assay_mismatch(adata, loaded, options.assay)
+    reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)),
+                              mismatch)
     uncertain = reasons != ""
     shown, raw = labelled_types(proba, classes, uncertain)
     adata.obsm["proba_type"] = pd.DataFrame(proba, index=adata.obs_names, columns=classes)
@@ -178,21 +182,42 @@ def predict(
     return adata if copy else None
 
 
-def exome_inputs(adata: ad.AnnData, loaded: LoadedModel, mode: str) -> np.ndarray | None:
-    """Per tumour, the evidence that it is an exome ('' = not), when `loaded` is a whole-genome model;
-    None otherwise. Sets obs['assay'] (genome / exome / unknown) when checked."""
+def _check_tokens(adata: ad.AnnData, loaded: LoadedModel) -> None:
+    """An event-view model (one token per mutation) cannot read tumours whose mutations are only counted
+    (catalogue matrices, cohorts without uns['tokens']): they would be read as having no mutations."""
+    from nanog1.schema import TOKENS, token_spans
+
+    if loaded.saved["encoder_config"].get("view") != "events":
+        return
+    lengths = token_spans(adata)[1] if adata.uns.get(TOKENS) else np.zeros(adata.n_obs, dtype=np.int64)
+    bare = (np.asarray(lengths) == 0) & (_dense(adata.X).sum(1) > 0)
+    if bare.any():
+        raise UserError(
+            f"{loaded.name}: this model reads one token per mutation (class, gene, consequence, position), "
+            f"and {int(bare.sum())} of {adata.n_obs} tumour(s) have catalogue counts only (e.g. "
+            f"{adata.obs_names[np.flatnonzero(bare)[0]]}): give MAF or VCF files (catalogue matrices and "
+            "cohorts without uns['tokens'] cannot be scored by it)"
+        )
+
+
+def assay_mismatch(adata: ad.AnnData, loaded: LoadedModel, mode: str) -> np.ndarray | None:
+    """Per tumour, why its assay is not the model's ('' = it is, or cannot be told), when the model states
+    its assay (whole genome or exome); None otherwise. Sets obs['assay'] (genome / exome / unknown)."""
     from nanog1.genomics.assay import detect_assay
 
-    if loaded.assay != "genome":
+    if loaded.assay not in MISMATCH_REASONS:
         return None
     call = detect_assay(adata, mode)
     adata.obs["assay"] = pd.Categorical(call.assay.astype(str), categories=["genome", "exome", "unknown"])
-    return np.where(call.assay == "exome", call.evidence, "").astype(str)
+    other = "exome" if loaded.assay == "genome" else "genome"
+    reason = MISMATCH_REASONS[loaded.assay]
+    return np.array([f"{reason} ({e})" if a == other else "" for a, e in zip(call.assay, call.evidence,
+                                                                              strict=True)], dtype=object)
 
 
 #: Abstention reasons by kind, in the order the summary lists them (prefix of the reason text).
-REASON_KINDS = {"exome input": "exome input", "no mutations": "no mutations", "burden": "burden",
-                "low confidence": "low confidence", "out of distribution": "out of distribution"}
+REASON_KINDS = {k: k for k in ("exome input", "genome input", "no mutations", "burden", "low confidence",
+                                "out of distribution")}
 
 
 def reason_counts(reasons: np.ndarray) -> dict[str, int]:
@@ -210,10 +235,10 @@ def _scored_sets(adata: ad.AnnData) -> list[str]:
 
 def abstain_reasons(
     adata: ad.AnnData, proba: np.ndarray, rule, burden: tuple[float, float] | None = None,
-    exome: np.ndarray | None = None,
+    mismatch: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Why each tumour is not given a type ('' = accepted): no mutations, an exome scored by a
-    whole-genome model (`exome`: per tumour the evidence, '' = not an exome), low confidence, a
+    """Why each tumour is not given a type ('' = accepted): no mutations, an assay other than the model's
+    (`mismatch`: per tumour the reason with its evidence, '' = none; `assay_mismatch`), low confidence, a
     mutational profile unlike every training type (over the sets the cohort measured), or a burden
     outside `burden` (floor, ceiling), the range the model was trained on (abstention.burden_range)."""
     from nanog1.encoder.abstention import profile_features
@@ -240,15 +265,18 @@ def abstain_reasons(
         for i in np.flatnonzero(total > burden[1]):
             reasons[i] = _join(reasons[i], f"burden {total[i]} above the range the model was trained on "
                                            f"(≤ {burden[1]:.0f})")
-    if exome is not None:
-        for i in np.flatnonzero(exome != ""):
-            reasons[i] = _join(f"{EXOME_REASON} ({exome[i]})", reasons[i])
+    if mismatch is not None:
+        for i in np.flatnonzero(mismatch != ""):
+            reasons[i] = _join(mismatch[i], reasons[i])
     empty = counts.sum(1) == 0
     reasons[empty] = "no mutations"
     return reasons.astype(str)
 
 
 EXOME_REASON = "exome input: model trained on whole genomes"
+GENOME_REASON = "genome input: model trained on exomes"
+#: The abstention reason of an input of the other assay, by the model's assay (its card's "assay").
+MISMATCH_REASONS = {"genome": EXOME_REASON, "exome": GENOME_REASON}
 
 
 def _join(a: str, b: str) -> str:

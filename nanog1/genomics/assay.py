@@ -11,7 +11,8 @@ mutations ingest kept (`uns['tokens']`: contig, position, consequence):
   build need not be known). A whole genome has ~2 % there.
 
 A tumour is exome-like when either share is >= `EXOME_SHARE` (0.5) over >= `MIN_MUTATIONS` (10) such
-mutations. Tumours without positions or consequences (catalogue matrices, cohorts without tokens) are
+mutations; otherwise, with >= 10 such mutations, a genome (its evidence: every share that was measured,
+all below 0.5). Tumours without positions or consequences (catalogue matrices, cohorts without tokens) are
 'unknown': no rule can see them, so `--assay exome` is how to say so.
 """
 
@@ -63,6 +64,7 @@ def detect_assay(adata, mode: str = "auto") -> AssayCall:
     row = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
     rules = [("protein-coding or splice", *coding_hits(tokens))]
     rules += [(f"inside {b} exome capture targets", *hits) for b, hits in territory_hits(tokens).items()]
+    genome_evidence = [[] for _ in range(n)]
     for what, hit, known in rules:
         n_known = np.bincount(row[known], minlength=n)
         share = np.bincount(row[known & hit], minlength=n) / np.maximum(n_known, 1)
@@ -70,9 +72,13 @@ def detect_assay(adata, mode: str = "auto") -> AssayCall:
         assay[seen & (assay == "unknown")] = "genome"
         exome = seen & (share >= EXOME_SHARE)
         assay[exome] = "exome"
-        for i in np.flatnonzero(exome):
-            if not evidence[i]:
-                evidence[i] = f"{share[i]:.0%} of {n_known[i]} mutations {what}"
+        for i in np.flatnonzero(seen):
+            said = f"{share[i]:.0%} of {n_known[i]} mutations {what}"
+            if exome[i] and not evidence[i]:
+                evidence[i] = said
+            genome_evidence[i].append(said)
+    for i in np.flatnonzero(assay == "genome"):
+        evidence[i] = "; ".join(genome_evidence[i])
     return AssayCall(assay, evidence)
 
 

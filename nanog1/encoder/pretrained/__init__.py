@@ -1,5 +1,8 @@
 """Models that ship with the package: a registry of folders of package data, and their export.
 
+Shipped: `pcawg-catalogue` (whole-genome catalogues, 26 PCAWG types; benchmarks/pcawg_shipped.py) and
+`tcga-exome` (tumour exome MAFs, one token per mutation, 32 TCGA types; benchmarks/tcga_exome_ship.py).
+
 Each model is one folder here: `model.pt` (weights-only torch file: encoder config, state dict,
 classes, channel padding; read with `torch.load(weights_only=True)`; an ensemble keeps the further
 members' state dicts and its test-time views under `ensemble`, see nanog1.encoder.ensemble),

@@ -1,0 +1,295 @@
+# ruff: noqa: E501
+"""Package the `final` job of tcga_exome_ship.py as nanog1/encoder/pretrained/tcga-exome, and score every
+job for its card (CV, transfer across the TCGA sources, calibration, abstention, gradient boosting).
+
+Calibration is the one `nanog1 train` fits: a temperature and the confidence threshold reaching 0.90
+accuracy on the job's validation tumours, plus the profile out-of-distribution rule fitted on its
+training tumours. On CV and transfer jobs that rule is fitted on each job alone and applied to its test
+tumours, as it would ship.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from tcga_exome_ship import JOBS, RECIPE, SAME, SOURCES, TEST, VAL, read_sources
+from tcga_typing import paired_bootstrap
+
+DRAWS = 1000
+
+
+def load_job(folders: list[Path], job: str) -> dict:
+    """A job's scored rows (probabilities, labels, roles, barcodes, classes) and its training counts; with
+    several seed folders, the probabilities are the members' mean log-probabilities (as shipped)."""
+    from nanog1.encoder.calibration import logits_from_proba, softmax
+
+    parts = []
+    for folder in folders:
+        with np.load(folder / f"{job}.npz", allow_pickle=False) as z:
+            parts.append({k: z[k] for k in z.files})
+    first = parts[0]
+    for other in parts[1:]:
+        if not all(np.array_equal(first[k], other[k]) for k in ("barcode", "role", "labels", "classes")):
+            raise SystemExit(f"{job}: the seed folders scored different tumours or classes")
+    if len(parts) > 1:
+        first["proba"] = softmax(np.mean([logits_from_proba(p["proba"]) for p in parts], axis=0))
+    return first
+
+
+def job_calibration(job: dict):
+    """(temperature, AbstentionRule, ECE before/after on validation) fitted on the job's VAL rows."""
+    from nanog1.encoder.abstention import AbstentionRule
+    from nanog1.encoder.calibration import calibrate_run, ood_reference
+
+    val = job["role"] == VAL
+    ood = ood_reference(job["train_counts"].astype(np.float64), job["train_labels"], 0.2, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        calib, _ = calibrate_run(Path(tmp), job["proba"][val], job["labels"][val], "validation", ood=ood)
+    return calib, AbstentionRule(calib["abstain_threshold"], 0.9, ood)
+
+
+def scored(job: dict, role: int, calib: dict, rule) -> dict:
+    """Calibrated probabilities, labels and the abstention mask of one role's rows."""
+    from nanog1.encoder.abstention import profile_features
+    from nanog1.encoder.calibration import apply_temperature
+
+    rows = job["role"] == role
+    proba = apply_temperature(job["proba"][rows], calib["temperature"])
+    counts = job["counts"][rows].astype(np.float64)
+    return {"proba": proba, "labels": job["labels"][rows], "barcode": job["barcode"][rows],
+            "uncertain": rule.uncertain(proba, profile_features(counts))}
+
+
+def summary(parts: list[dict], classes: list[str]) -> dict:
+    """Scores, ECE and abstention of pooled rows."""
+    from nanog1.encoder.abstention import covered_accuracy
+    from nanog1.encoder.calibration import expected_calibration_error
+    from nanog1.encoder.metrics import classification_metrics
+
+    proba = np.concatenate([p["proba"] for p in parts])
+    labels = np.concatenate([p["labels"] for p in parts])
+    unc = np.concatenate([p["uncertain"] for p in parts])
+    return {"n": int(len(labels)), "scores": classification_metrics(proba, labels, classes),
+            "ece_calibrated": expected_calibration_error(proba, labels),
+            "abstention": covered_accuracy(proba, labels, unc)}
+
+
+def gb_cv(work: Path, source: str, classes: list[str]) -> pd.DataFrame:
+    """tcga_typing.py's out-of-fold GB probabilities of one source, as a frame (barcode x `classes`)."""
+    from tcga_typing import read_mutations
+
+    oof = np.load(work / source / "oof_gradient_boosting.npy")
+    folds = pd.read_csv(work / source / "folds.tsv", sep="\t", index_col=0)
+    maf = read_mutations(Path(__file__).resolve().parents[2] / "shared/data/tcga" / source)
+    own = sorted(maf["Cohort"].unique())
+    index = maf.groupby("Tumor_Sample_Barcode")["Cohort"].first().sort_index().index
+    if len(index) != len(oof) or set(index) != set(folds.index):
+        raise SystemExit(f"{work}/{source}: GB predictions do not match the MAF's tumours")
+    return pd.DataFrame(oof, index=index, columns=own).reindex(columns=classes, fill_value=0.0)
+
+
+def versus_gb(part: dict, gb: pd.DataFrame, classes: list[str]) -> dict:
+    """GB's scores on the same tumours and the paired bootstrap interval (model - GB)."""
+    from nanog1.encoder.metrics import classification_metrics
+
+    ref = gb.reindex(index=part["barcode"], columns=classes, fill_value=0.0).to_numpy()
+    ci = paired_bootstrap(part["proba"], ref, part["labels"], DRAWS, seed=0)
+    return {"gradient_boosting": classification_metrics(ref, part["labels"], classes),
+            "model_minus_gb_95": {k: list(v) for k, v in ci.items()}}
+
+
+def cv_metrics(results: list[Path], work: Path, source_of: pd.Series) -> dict:
+    """Pooled 5-fold CV (all tumours and per source), with GB per source on the same tumours."""
+    parts, classes = [], None
+    for job in [j for j in JOBS if j.startswith("cv")]:
+        data = load_job(results, job)
+        classes = [str(c) for c in data["classes"]]
+        calib, rule = job_calibration(data)
+        parts.append(scored(data, TEST, calib, rule) | {"temperature": calib["temperature"]})
+    out = {"all": summary(parts, classes), "temperatures": [p["temperature"] for p in parts]}
+    pooled = {k: np.concatenate([p[k] for p in parts]) for k in ("proba", "labels", "barcode", "uncertain")}
+    for source in SOURCES:
+        rows = source_of.reindex(pooled["barcode"]).to_numpy() == source
+        part = {k: v[rows] for k, v in pooled.items()}
+        out[source] = summary([part], classes) | versus_gb(part, gb_cv(work, source, classes), classes)
+    return out
+
+
+def transfer_metrics(results: list[Path], job: str) -> dict:
+    """Test tumours (patients the training source lacks) and same-patient tumours of a transfer job."""
+    data = load_job(results, job)
+    classes = [str(c) for c in data["classes"]]
+    calib, rule = job_calibration(data)
+    test = scored(data, TEST, calib, rule)
+    src, dst = job.split("_to_")
+    with np.load(results[0] / f"gb_{src}_to_{dst}.npz", allow_pickle=False) as z:
+        gb = pd.DataFrame(z["proba"], index=z["barcode"], columns=[str(c) for c in z["classes"]])
+    out = {"train_source": src, "test_source": dst, "types": len(classes),
+           "temperature": calib["temperature"], "abstain_threshold": calib["abstain_threshold"],
+           "test_new_patients": summary([test], classes) | versus_gb(test, gb, classes)}
+    if (data["role"] == SAME).any():
+        out["test_same_patients"] = summary([scored(data, SAME, calib, rule)], classes)
+    return out
+
+
+def metrics_of(folders: list[Path], work: Path, source_of: pd.Series) -> dict:
+    """CV and transfer metrics of the model the seed folders make (one folder: a single model)."""
+    return {"cv_5fold": cv_metrics(folders, work, source_of),
+            "transfer": {j: transfer_metrics(folders, j) for j in ("mc3_to_firehose", "firehose_to_mc3")}}
+
+
+def ship_decision(single: dict, ensemble: dict) -> dict:
+    """Ship the seed ensemble only if better than seed 0 in CV top-1 and not worse in either transfer's
+    top-1 and macro-F1 (new patients), as pcawg-catalogue decides."""
+    def top(m: dict, key: str) -> list[float]:
+        return [m["transfer"][j]["test_new_patients"]["scores"][key] for j in ("mc3_to_firehose", "firehose_to_mc3")]
+
+    checks = {"cv_top1_better": ensemble["cv_5fold"]["all"]["scores"]["top1"] > single["cv_5fold"]["all"]["scores"]["top1"],
+              "transfer_not_worse": all(e >= s for k in ("top1", "macro_f1") for e, s in zip(top(ensemble, k), top(single, k), strict=True))}
+    return {**checks, "ship_ensemble": all(checks.values())}
+
+
+def write_weights(folders: list[Path], out: Path) -> None:
+    """model.pt: seed 0's model as any single model; the other seeds' state dicts under `ensemble`
+    (nanog1.encoder.ensemble.packaged_members), after checking they read the same vocabulary and bag."""
+    import torch
+
+    saved = [torch.load(f / "final" / "model.pt", weights_only=True) for f in folders]
+    for other in saved[1:]:
+        if other["encoder_config"] != saved[0]["encoder_config"] or other["classes"] != saved[0]["classes"]:
+            raise SystemExit("the seeds' final models differ in vocabulary, gene bag or classes")
+    payload = saved[0]
+    if len(saved) > 1:
+        payload["ensemble"] = {"members": [s["state_dict"] for s in saved[1:]], "views": ["full"],
+                               "seeds": [int(s["train_config"]["seed"]) for s in saved]}
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, out / "model.pt")
+
+
+def package(args) -> None:
+    """Ship the final model: weights, calibration (+ OOD arrays), reference embeddings, card."""
+    from nanog1.encoder.calibration import calibrate_run, ood_reference, split_ood_arrays
+    from nanog1.encoder.ensemble import member_views_proba
+    from nanog1.encoder.predictor import load_predictor
+    from nanog1.encoder.pretrained import export_reference
+    from nanog1.io import atomic_write_text
+    from nanog1.schema import CANCER_TYPE
+
+    out, seeds = args.model_out, [args.results, *args.seed_results]
+    parts = read_sources(args.mc3, args.firehose)
+    source_of = pd.concat([a.obs["source"].astype(str) for a in parts])
+    metrics = {"single": metrics_of(seeds[:1], args.typing_work, source_of)}
+    decision = {"ship_ensemble": False}
+    if len(seeds) > 1:
+        metrics["ensemble"] = metrics_of(seeds, args.typing_work, source_of)
+        decision = ship_decision(metrics["single"], metrics["ensemble"])
+    shipped = seeds if decision["ship_ensemble"] else seeds[:1]
+    write_weights(shipped, out)
+    final = load_job(shipped, "final")
+    val = final["role"] == VAL
+    ood = ood_reference(final["train_counts"].astype(np.float64), final["train_labels"], 0.2, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        calib, _ = calibrate_run(Path(tmp), final["proba"][val], final["labels"][val], "validation", ood=ood)
+        (out / "calibration.json").write_bytes((Path(tmp) / "calibration.json").read_bytes())
+    split_ood_arrays(out)
+    loaded = load_predictor(out)
+    scored = [member_views_proba(a, str(out), [loaded.network, *loaded.members], loaded.saved, ["full"])
+              for a in parts]  # the predictor's own path, source by source
+    reference = ad.concat([ad.AnnData(a.X, obs=a.obs[[CANCER_TYPE]].assign(project_code=a.obs["source"]))
+                           for a in parts])
+    export_reference(np.concatenate([p.embedding for p, _ in scored]), reference, out)
+    averaged = np.concatenate([proba for _, proba in scored])
+    rows = pd.Index(reference.obs_names).get_indexer(final["barcode"][val])
+    shipped_name = "ensemble" if decision["ship_ensemble"] else "single"
+    metrics |= {k: v for k, v in metrics[shipped_name].items()}
+    metrics["shipped_model"] = {
+        "kind": shipped_name, "seeds": [int(s.name.rsplit("_s", 1)[-1]) if "_s" in s.name else 0 for s in shipped],
+        "decision": decision, "validation_tumours": int(val.sum()), "calibration": calib,
+        "train_tumours": int(len(final["train_labels"])),
+        "predictor_top1_on_validation": float((averaged[rows].argmax(1) == final["labels"][val]).mean()),
+        "job_top1_on_validation": float((final["proba"][val].argmax(1) == final["labels"][val]).mean()),
+        "jobs": {f"{s.name}/{j}": json.loads((s / f"{j}.json").read_text()) | {"history": None}
+                 for s in seeds for j in JOBS},
+    }
+    card = model_card([str(c) for c in final["classes"]], metrics)
+    atomic_write_text(out / "card.json", json.dumps(card, indent=1, default=float))
+    (args.results / "package_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
+    print(json.dumps({k: metrics[k] for k in ("cv_5fold", "transfer")} | {"shipped": {
+        k: v for k, v in metrics["shipped_model"].items() if k != "jobs"}}, indent=1, default=float))
+    print(f"load {os.getloadavg()}")
+
+
+def model_card(classes: list[str], metrics: dict) -> dict:
+    """The JSON model card: what it is, what it was trained on, how well it does, what it is not for."""
+    cv = metrics["cv_5fold"]
+    t_mf, t_fm = (metrics["transfer"][j]["test_new_patients"] for j in ("mc3_to_firehose", "firehose_to_mc3"))
+    shipped = metrics["shipped_model"]
+    what = f"ensemble of {len(shipped['seeds'])} seeds" if shipped["kind"] == "ensemble" else "single model"
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in RECIPE.items() if k not in ("task", "view", "register_model"))
+    return {
+        "name": "tcga-exome",
+        "summary": f"TCGA exome event encoder ({what}; one token per mutation + CLS gene bag of 300 genes), {len(classes)} "
+        f"TCGA types; patient-grouped 5-fold CV top-1 {cv['all']['scores']['top1']:.3f} / macro-F1 "
+        f"{cv['all']['scores']['macro_f1']:.3f}; MC3->Firehose {t_mf['scores']['top1']:.3f}, "
+        f"Firehose->MC3 {t_fm['scores']['top1']:.3f} (new patients)",
+        "classes": classes,
+        "model": "NanoG1 SAVO event encoder (`nanog1 train --view events`): one token per mutation (SBS6/DBS78/ID12 "
+        "class, gene, consequence, chromosome, 1 Mb bin, VAF decile; vocabularies saved in model.pt), a CLS token "
+        "from the tumour's catalogue and its 0/1 bag of the 300 genes mutated in most training tumours, type head",
+        "inputs": "somatic mutations with gene and consequence: a MAF (GDC/MC3/Firehose style; Hugo_Symbol, "
+        "Variant_Classification) or an annotated VCF; no reference genome needed (reference-free channels only). "
+        "Catalogue matrices cannot be scored (no per-mutation tokens).",
+        "assay": "exome",
+        "training_data": {
+            "source": "TCGA somatic mutation calls of whole exomes, GRCh37, as compiled by the R package "
+            "TCGAmutations (github.com/PoisonAlien/TCGAmutations, MIT licence, 2024 snapshot): MC3 (Ellrott et al., "
+            "Cell Systems 6, 271-281, 2018; one multi-caller pipeline, every FILTER value kept) and the Broad "
+            "Firehose MAFs (each cohort's own calling); TCGA open-access tier",
+            "tumours": f"{metrics['shipped_model']['train_tumours'] + metrics['shipped_model']['validation_tumours']:,} "
+            "tumours of the four fifths of TCGA patients in ../shared/data/tcga (the held-back fifth never read): "
+            "MC3 5,952 (UNKNOWN dropped) + Firehose 7,102, ingested with `nanog1 ingest --filter all` and no "
+            "reference. Types: the union of both sources' TCGA study codes (MC3 has MESO only; Firehose has COAD, "
+            "LUAD, LUSC, STAD, UCEC only). 5,404 patients are in both sources (one tumour called twice): every split "
+            "is by patient",
+            "licence": "TCGAmutations: MIT; TCGA open-access data (cite Ellrott 2018, Liu 2018 (Cell 173, 400-416), "
+            "Mayakonda 2018 (maftools)). Model weights: the project's licence.",
+        },
+        "recipe": {
+            "command": "python benchmarks/tcga_exome_ship.py jobs --mc3 MC3.h5ad --firehose FH.h5ad --typing-work W "
+            "--jobs final (+ cv0-4, mc3_to_firehose, firehose_to_mc3); then `... package`",
+            "equivalent": f"nanog1 train --view events {flags}",
+            "seeds": f"{what}: seeds {shipped['seeds']} (same splits); an ensemble averages the members' "
+            "log-probabilities and is calibrated as one model; shipped as an ensemble only if it beats seed 0 in "
+            f"CV top-1 and is not worse on either transfer ({shipped['decision']})",
+            "device": "CPU (2-core VM, 1 thread, niced)",
+            "validation": "the final model trains on 6/7 of the patients (type-stratified, grouped by patient) and "
+            "picks its epoch, temperature and abstention threshold on the other 1/7",
+            "objective": "class-weighted cross-entropy (inverse type frequency)",
+        },
+        "metrics": metrics,
+        "calibration": "temperature fitted on the validation tumours; abstention = calibrated confidence below the "
+        "threshold reaching 0.90 accuracy on validation, or a mutational profile beyond the 99th percentile of "
+        "validation distances to the nearest type centroid, or a burden outside the training range, or a "
+        "whole-genome input (see limits)",
+        "intended_use": "research use: typing tumour exomes for exploration and cohort QC, cancers of unknown "
+        "primary as a research hypothesis. NOT a diagnosis; not for clinical decisions.",
+        "limits": [
+            "trained on TCGA exomes only (\"assay\": \"exome\"): `nanog1 predict` abstains on whole genomes (stated "
+            "with --assay genome, or detected: < 50 % of >= 10 mutations protein-coding/splice and inside exome "
+            "capture targets)",
+            f"{len(classes)} TCGA study codes only (no SKCM: absent from both sources here); any other type is at "
+            "best flagged out-of-distribution",
+            "GRCh37 TCGA-like calling: other pipelines shift burden and indel/DNP shares; the transfer numbers "
+            "(train on one TCGA source, test on the other's new patients) are the honest guide",
+            "MC3 training calls include non-PASS records; `nanog1 predict` keeps PASS records by default",
+            "the abstention threshold is fitted on validation tumours of the training sources: on the other source "
+            f"the accepted tumours were typed right {t_mf['abstention'].get('top1_covered', float('nan')):.2f} "
+            f"(MC3->Firehose) and {t_fm['abstention'].get('top1_covered', float('nan')):.2f} (Firehose->MC3) of the time",
+        ],
+    }

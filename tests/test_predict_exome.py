@@ -1,0 +1,172 @@
+"""The packaged TCGA exome model `tcga-exome` (issue 31): a tumour exome MAF in, calibrated types out.
+
+Inputs are written the way GDC / MC3 write MAFs (version line, the GDC column set, GRCh37, read counts,
+FILTER). The model reads one token per mutation (gene, consequence, class, position), so a catalogue
+matrix is refused with a clear message; a whole genome (mostly intronic/intergenic calls) given to this
+exome model abstains with the reverse of the whole-genome model's assay rule.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nanog1.encoder.predictor import GENOME_REASON, PredictOptions, predict, prediction_table, read_inputs
+from nanog1.errors import UserError
+
+MODEL = "tcga-exome"
+FAST = PredictOptions(neighbours=2, exposures=False)
+GDC_COLUMNS = [
+    "Hugo_Symbol", "Entrez_Gene_Id", "Center", "NCBI_Build", "Chromosome", "Start_Position", "End_Position",
+    "Strand", "Variant_Classification", "Variant_Type", "Reference_Allele", "Tumor_Seq_Allele1",
+    "Tumor_Seq_Allele2", "dbSNP_RS", "Tumor_Sample_Barcode", "Matched_Norm_Sample_Barcode",
+    "HGVSp_Short", "t_depth", "t_ref_count", "t_alt_count", "n_depth", "FILTER",
+]  # fmt: skip
+#: Driver calls typical of a low-grade glioma (GRCh37): IDH1 R132H, TP53 R273C, ATRX truncations.
+GLIOMA = [
+    ("IDH1", "2", 209113112, "C", "T", "Missense_Mutation", "p.R132H"),
+    ("TP53", "17", 7577121, "G", "A", "Missense_Mutation", "p.R273C"),
+    ("TP53", "17", 7578406, "C", "T", "Missense_Mutation", "p.R175H"),
+    ("ATRX", "X", 76938210, "G", "A", "Nonsense_Mutation", "p.R1426*"),
+    ("ATRX", "X", 76889100, "C", "T", "Nonsense_Mutation", "p.R2111*"),
+    ("CIC", "19", 42796000, "C", "T", "Missense_Mutation", "p.R215W"),
+]
+#: A papillary thyroid carcinoma's usual lone driver: BRAF V600E.
+THYROID = [("BRAF", "7", 140453136, "A", "T", "Missense_Mutation", "p.V600E")]
+
+
+def _row(barcode: str, gene: str, chrom: str, pos: int, ref: str, alt: str, cls: str, hgvs: str) -> dict:
+    depth = 80
+    return {"Hugo_Symbol": gene, "Entrez_Gene_Id": "0", "Center": "BI", "NCBI_Build": "GRCh37",
+            "Chromosome": chrom, "Start_Position": pos, "End_Position": pos, "Strand": "+",
+            "Variant_Classification": cls, "Variant_Type": "SNP", "Reference_Allele": ref,
+            "Tumor_Seq_Allele1": ref, "Tumor_Seq_Allele2": alt, "dbSNP_RS": "novel",
+            "Tumor_Sample_Barcode": barcode, "Matched_Norm_Sample_Barcode": barcode[:13] + "10A",
+            "HGVSp_Short": hgvs, "t_depth": depth, "t_ref_count": depth - 30, "t_alt_count": 30,
+            "n_depth": 60, "FILTER": "PASS"}  # fmt: skip
+
+
+def write_gdc_maf(path, tumours: dict[str, list[tuple]]) -> None:
+    """A GDC-style MAF (version line, GDC columns) of `tumours`: barcode -> calls."""
+    rows = [_row(b, *call) for b, calls in tumours.items() for call in calls]
+    with open(path, "w") as f:
+        f.write("#version gdc-1.0.0\n")
+        pd.DataFrame(rows, columns=GDC_COLUMNS).to_csv(f, sep="\t", index=False)
+
+
+def _passengers(rng, n: int, cls: str = "Missense_Mutation") -> list[tuple]:
+    """`n` C>T / C>A / T>C SNVs on chr1 in made-up gene names (UNK to the model), of class `cls`."""
+    pairs = [("C", "T"), ("C", "A"), ("T", "C")]
+    pos = np.sort(rng.choice(np.arange(2_000_000, 240_000_000), n, replace=False))
+    return [(f"NOTAGENE{i}", "1", int(p), *pairs[i % 3], cls, "") for i, p in enumerate(pos)]
+
+
+@pytest.fixture(scope="module")
+def exome_maf(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("exome") / "cohort.maf"
+    write_gdc_maf(path, {
+        "TCGA-AA-0001-01A-11D-A000-08": GLIOMA + _passengers(rng, 12),
+        "TCGA-AA-0002-01A-11D-A000-08": THYROID + _passengers(rng, 10),
+    })  # fmt: skip
+    return path
+
+
+def test_packaged_exome_model_loads_weights_only_with_its_card():
+    from nanog1.encoder import pretrained
+
+    assert MODEL in pretrained.available(), "the packaged exome model is missing from the package"
+    folder = pretrained.resolve(MODEL)
+    saved = torch.load(folder / "model.pt", weights_only=True)
+    card = pretrained.card(MODEL)
+    assert card["assay"] == "exome" and card["classes"] == list(saved["classes"])
+    assert {"LGG", "THCA", "COAD", "MESO"} <= set(card["classes"])  # the union of both sources' types
+    assert saved["encoder_config"]["view"] == "events" and len(saved["encoder_config"]["gene_bag"]) == 300
+    assert "MIT" in card["training_data"]["licence"] and "not a diagnosis" in card["intended_use"].lower()
+    for kind in ("cv_5fold", "transfer"):
+        assert kind in card["metrics"]
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 50e6
+
+
+def test_exome_maf_typed_with_calibrated_top3(exome_maf):
+    """Both tumours are read as exomes; probabilities are a distribution over the 32 types; the glioma's
+    drivers put LGG (or GBM) first and the BRAF V600E tumour gets THCA among its top three."""
+    adata = read_inputs([exome_maf])
+    predict(adata, MODEL, FAST)
+    proba = adata.obsm["proba_type"]
+    assert proba.shape == (2, 32) and np.allclose(proba.to_numpy().sum(1), 1, atol=1e-4)
+    assert list(adata.obs["assay"].astype(str)) == ["exome", "exome"]
+    reasons = adata.obs["abstain_reason"].astype(str)
+    assert not reasons.str.contains("genome input").any()
+    table = prediction_table(adata)
+    glioma, thyroid = table.index
+    assert table.loc[glioma, "type_1"] in ("LGG", "GBM"), table.loc[glioma].to_dict()
+    assert "THCA" in table.loc[thyroid, ["type_1", "type_2", "type_3"]].tolist(), table.loc[thyroid].to_dict()
+    shown = adata.obs["predicted_type"].astype(str)
+    assert ((shown == "uncertain") == (reasons != "")).all()
+    assert adata.uns["nanog1_predict"]["model_assay"] == "exome"
+
+
+def test_genome_given_to_the_exome_model_is_flagged(tmp_path):
+    """300 calls mostly intronic/intergenic, off the capture targets: a whole genome; it abstains with the
+    reverse assay rule, and --assay genome says so for any input."""
+    rng = np.random.default_rng(1)
+    calls = _passengers(rng, 240, "Intron") + _passengers(rng, 50, "IGR") + _passengers(rng, 10)
+    write_gdc_maf(tmp_path / "genome.maf", {"TCGA-BB-0001-01A-11D-A000-08": calls})
+    adata = read_inputs([tmp_path / "genome.maf"])
+    predict(adata, MODEL, FAST)
+    reason = adata.obs["abstain_reason"].iloc[0]
+    assert reason.startswith(f"{GENOME_REASON} (") and "protein-coding or splice" in reason
+    assert adata.obs["predicted_type"].iloc[0] == "uncertain"
+    assert adata.uns["nanog1_predict"]["abstained_by_reason"]["genome input"] == 1
+
+
+def test_cli_batch_table_json_and_genome_stated(exome_maf, tmp_path):
+    from nanog1.cli import app
+
+    res = CliRunner().invoke(app, ["predict", str(exome_maf), "--model", MODEL, "--out", str(tmp_path / "o"),
+                                   "--no-exposures", "--no-reports"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "o" / "predictions.tsv", sep="\t", index_col=0)
+    assert len(table) == 2 and {"type_1", "p_1", "type_3", "abstain_reason"} <= set(table.columns)
+    payload = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert len(json.dumps(payload)) > 100
+    res = CliRunner().invoke(app, ["predict", str(exome_maf), "--model", MODEL, "--out", str(tmp_path / "g"),
+                                   "--no-exposures", "--no-reports", "--assay", "genome"])
+    assert res.exit_code == 0, res.output
+    assert "genome input 2" in res.output
+
+
+def test_catalogue_matrix_and_corrupt_maf_are_clear_errors(tmp_path):
+    """A catalogue matrix has no per-mutation tokens: refused, naming what to give instead. A MAF whose
+    allele column is missing is refused by ingest with its file named; neither prints a traceback."""
+    from nanog1.cli import app
+    from nanog1.genomics.channels import SBS96
+
+    frame = pd.DataFrame({"T1": np.full(96, 5)}, index=pd.Index(SBS96, name="MutationType"))
+    frame.to_csv(tmp_path / "m.tsv", sep="\t")
+    with pytest.raises(UserError, match="one token per mutation.*MAF or VCF"):
+        predict(read_inputs([tmp_path / "m.tsv"]), MODEL, FAST)
+    write_gdc_maf(tmp_path / "bad.maf", {"TCGA-CC-0001-01A-11D-A000-08": THYROID})
+    text = (tmp_path / "bad.maf").read_text().replace("Tumor_Seq_Allele2", "Allele_Two")
+    (tmp_path / "bad.maf").write_text(text.replace("Tumor_Seq_Allele1", "Allele_One"))
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "bad.maf"), "--model", MODEL,
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    assert "bad.maf" in res.output
+
+
+def test_models_list_and_show_include_the_exome_model():
+    from nanog1.cli import app
+
+    res = CliRunner().invoke(app, ["models", "list"])
+    assert res.exit_code == 0 and "tcga-exome\t32 types" in res.output and "pcawg-catalogue" in res.output
+    res = CliRunner().invoke(app, ["models", "show", MODEL])
+    card = json.loads(res.output)
+    assert card["name"] == MODEL and card["assay"] == "exome"
+    assert card["metrics"]["transfer"]["mc3_to_firehose"]["test_new_patients"]["n"] > 100
