@@ -48,10 +48,11 @@ SOURCES = ("mc3", "firehose")
 JOBS = ("cv0", "cv1", "cv2", "cv3", "cv4", "mc3_to_firehose", "firehose_to_mc3", "final")
 #: `nanog1 train --view events` as measured on the MC3 CLI split (BENCHMARKS.md, TCGA typing: 0.466 top-1),
 #: regularised (thinning 0.5, genes of < 10 tumours -> UNK, dropout 0.2, weight decay 0.05): chosen over the
-#: unregularised recipe on the final job's validation tumours (BENCHMARKS.md, issue 31, tcga-exome).
+#: unregularised recipe on the final job's validation tumours (BENCHMARKS.md, issue 31, tcga-exome); no
+#: hotspot bag (the shipped model predates it; these arrays carry no token positions for it anyway).
 RECIPE = dict(task="cancer_type", view="events", mixer="savo", hidden=32, layers=1, rank=8, heads=2,
               epochs=10, batch_size=32, max_events=128, gene_bag=300, patience=4, register_model=False,
-              thin=0.5, min_gene_tumours=10, dropout=0.2, weight_decay=0.05)
+              thin=0.5, min_gene_tumours=10, dropout=0.2, weight_decay=0.05, hotspots=0)
 TRAIN, VAL, TEST, SAME = 0, 1, 2, 3  # SAME: the test source's tumours of patients the training source has
 
 
