@@ -170,3 +170,27 @@ def test_models_list_and_show_include_the_exome_model():
     card = json.loads(res.output)
     assert card["name"] == MODEL and card["assay"] == "exome"
     assert card["metrics"]["transfer"]["mc3_to_firehose"]["test_new_patients"]["n"] > 100
+
+
+def test_cohort_merged_from_parts_keeps_genes_and_scores_as_one_ingest(exome_maf, tmp_path):
+    """The pipeline ingests each file alone and merges the parts (nanog1.genomics.merge): the merged
+    tokens keep gene, consequence and read counts, so the model scores it exactly as one ingest of both."""
+    from nanog1.genomics.cohort import read_cohort
+    from nanog1.genomics.ingest import ingest
+    from nanog1.genomics.merge import merge_adatas
+
+    text = exome_maf.read_text().splitlines(keepends=True)
+    head, rows = text[:2], text[2:]
+    parts = []
+    for name, barcode in (("a", "TCGA-AA-0001"), ("b", "TCGA-AA-0002")):
+        path = tmp_path / f"{name}.maf"
+        path.write_text("".join(head + [r for r in rows if barcode in r]))
+        ingest([path], None, None, tmp_path / f"{name}.h5ad")
+        parts.append(read_cohort(tmp_path / f"{name}.h5ad"))
+    merged, _ = merge_adatas(parts, [tmp_path / "a.h5ad", tmp_path / "b.h5ad"])
+    genes = merged.uns["tokens"]["vocab"]["gene"][merged.uns["tokens"]["gene"]]
+    assert {"IDH1", "BRAF", "TP53"} <= set(genes) and np.isfinite(merged.uns["tokens"]["t_alt_count"]).all()
+    once = read_inputs([exome_maf])
+    for adata in (merged, once):
+        predict(adata, MODEL, FAST)
+    assert np.allclose(merged.obsm["proba_type"].to_numpy(), once.obsm["proba_type"].to_numpy(), atol=1e-5)

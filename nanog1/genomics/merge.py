@@ -1,7 +1,8 @@
 """The gather step: merge per-file cohort parts (one ingest job each) into one AnnData cohort.
 
 Parts are concatenated with `anndata.concat`; the sample sheet's columns join the samples; burdens and
-flags are recomputed from the merged counts; token sequences and provenance are carried over. A sample
+flags are recomputed from the merged counts; token sequences (with their genes, consequences and read
+counts) and provenance are carried over. A sample
 found in two parts is an error unless `duplicates="sum"` (e.g. SNVs and indels in separate files, or
 the SBS/DBS/ID matrices of one cohort), which adds its counts and joins its events: the policy of
 `nanog1.genomics.duplicates`, shared with `ingest`. The sheet is held to `sheet_policy` as in
@@ -34,6 +35,7 @@ from nanog1.schema import (
     TOKEN_TABLE,
     TOKENS,
     attach_tokens,
+    is_per_token,
     row_tokens,
 )
 
@@ -170,8 +172,34 @@ def _concat_tokens(adatas: list[ad.AnnData]) -> dict[str, Any] | None:
         merged["bin"] = (starts[merged["chrom"]] + (merged["pos"] - 1) // size).astype(np.int32)
         vocab = vocabulary(chroms, sizes, size)
     if vocab is not None:
-        merged["vocab"] = vocab
+        merged["vocab"] = dict(vocab)
+        _carry_annotations(tables, merged)
     return merged
+
+
+def _carry_annotations(tables: list[dict[str, Any]], merged: dict[str, Any]) -> None:
+    """Gene and consequence ids (remapped onto the union of the parts' string tables, -1 = unknown) and
+    read counts (NaN where a part has none) of every token, so the event view keeps what ingest kept."""
+    from nanog1.genomics.tokens import READ_FIELDS, TOKEN_FIELDS, VOCAB_FIELDS
+
+    sizes = [len(np.asarray(t["channel"])) for t in tables]
+    for key in VOCAB_FIELDS:
+        if not any(key in t for t in tables):
+            continue
+        union: dict[str, int] = {}
+        ids = []
+        for t, n in zip(tables, sizes, strict=True):
+            values = [str(v) for v in np.asarray(t.get("vocab", {}).get(key, []), dtype=object)]
+            remap = np.array([union.setdefault(v, len(union)) for v in values] + [-1], dtype=np.int64)
+            own = np.asarray(t[key], dtype=np.int64) if key in t else np.full(n, -1, dtype=np.int64)
+            ids.append(remap[np.where(own >= 0, own, len(values))])
+        merged[key] = np.concatenate(ids).astype(TOKEN_FIELDS[key])
+        merged["vocab"][key] = np.array(list(union), dtype=object)
+    for key in READ_FIELDS:
+        if any(key in t for t in tables):
+            merged[key] = np.concatenate([np.asarray(t[key], dtype=np.float32) if key in t
+                                          else np.full(n, np.nan, dtype=np.float32)
+                                          for t, n in zip(tables, sizes, strict=True)])
 
 
 def _group_tokens(tokens: dict[str, Any], group: np.ndarray, n_groups: int) -> dict[str, Any]:
@@ -180,7 +208,7 @@ def _group_tokens(tokens: dict[str, Any], group: np.ndarray, n_groups: int) -> d
     owner = np.repeat(group, lengths)
     order = np.lexsort((tokens["pos"], tokens["chrom"], owner))
     out = dict(tokens)
-    for key in TOKEN_ARRAYS:
+    for key in [k for k in tokens if is_per_token(k)]:
         out[key] = np.asarray(tokens[key])[order]
     counts = np.bincount(owner, minlength=n_groups)
     out["offsets"] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
