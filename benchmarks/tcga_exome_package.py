@@ -240,7 +240,9 @@ def model_card(classes: list[str], metrics: dict) -> dict:
         f"Firehose->MC3 {t_fm['scores']['top1']:.3f} (new patients)",
         "classes": classes,
         "model": "NanoG1 SAVO event encoder (`nanog1 train --view events`): one token per mutation (SBS6/DBS78/ID12 "
-        "class, gene, consequence, chromosome, 1 Mb bin, VAF decile; vocabularies saved in model.pt), a CLS token "
+        "class, gene, consequence, chromosome, 1 Mb bin; vocabularies saved in model.pt; the VAF field is left out "
+        "(empty vocabulary): Firehose has no read counts for CESC, COAD, GBM, KICH, KIRC, OV and READ, so their "
+        "absence named the type), a CLS token "
         "from the tumour's catalogue and its 0/1 bag of the 300 genes mutated in most training tumours, type head",
         "inputs": "somatic mutations with gene and consequence: a MAF (GDC/MC3/Firehose style; Hugo_Symbol, "
         "Variant_Classification) or an annotated VCF; no reference genome needed (reference-free channels only). "
