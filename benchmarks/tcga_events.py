@@ -35,6 +35,10 @@ the bag, a long window overfits the gene-token embedding).
 More of the tumour in the CLS (fine-tuning only, chosen inside the fold; BENCHMARKS.md): `--hotspots N`
 adds 0/1 over the sites (contig:position) mutated in >= N of the job's labelled training tumours (at most
 --max-hotspots; export stores the (tumour, site) pairs of sites in >= 2 tumours of either source);
+`--hotspot-key codon` keys the
+hotspots by protein codon instead (gene + first reference residue + position of the MAF's HGVSp_Short /
+Protein_Change, allele-agnostic: KRAS:p.G12 for G12D/V/C; export stores the (tumour, codon) pairs of
+codons in >= 2 tumours), `both` puts sites and codons in one bag.
 `--embed-bags gene[,bin]` adds the mean learned embedding over *all* of the tumour's distinct genes (or
 1 Mb bins), each dropped with probability --bag-dropout in training. `--skip-done` resumes a sweep.
 """
@@ -53,7 +57,15 @@ import torch
 from torch.nn import functional as F
 
 from nanog1.encoder.event_model import EventModel, EventModelConfig
-from nanog1.genomics.gene_bag import gene_bag, gene_pairs, site_keys, site_pairs, top_genes
+from nanog1.genomics.gene_bag import (
+    HOTSPOT_KEYS,
+    codon_keys,
+    gene_bag,
+    gene_pairs,
+    site_keys,
+    site_pairs,
+    top_genes,
+)
 
 FIELDS = ("channel", "gene", "consequence", "chrom", "bin", "vaf")
 SOURCES = ("mc3", "firehose")
@@ -81,7 +93,8 @@ def export(args) -> None:
             )
         cohorts[source] = ad.read_h5ad(path)
     vocab = ev.build_vocab([a.uns["tokens"] for a in cohorts.values()], {"gene": args.min_gene_tumours})
-    keys = ("ids", "lengths", "tumours", "label", "fold", "summary", "pairs", "bins", "sites", "site_counts")
+    keys = ("ids", "lengths", "tumours", "label", "fold", "summary", "pairs", "bins", "sites", "site_counts",
+            "codons")
     parts: dict[str, list] = {k: [] for k in keys}
     first_row = 0
     for source, adata in cohorts.items():
@@ -93,6 +106,7 @@ def export(args) -> None:
             rows, values = gene_pairs(tok["offsets"], all_ids[field])
             parts[key].append(np.stack([rows + first_row, values], axis=1))
         parts["sites"].append(site_keys(tok))
+        parts["codons"].append(codon_keys(tok))  # '' where the MAF gave no usable protein change
         parts["site_counts"].append(np.diff(tok["offsets"]))
         first_row += adata.n_obs
         ids = {k: v[keep] for k, v in all_ids.items()}
@@ -109,12 +123,10 @@ def export(args) -> None:
         parts["summary"].append(ev.summary_features(adata, vocab.values["consequence"]))
     lengths = np.concatenate(parts["lengths"])
     summary = pd.concat(parts["summary"]).fillna(0.0)
-    site_rows, site_ids, site_names = site_pairs(
-        np.r_[0, np.cumsum(np.concatenate(parts["site_counts"]))], np.concatenate(parts["sites"])
-    )
-    # only sites of >= 2 tumours can ever be recurrent in a training part (labels unused): a smaller npz
-    recurrent = np.bincount(site_ids, minlength=len(site_names) + 3)[site_ids] >= 2
-    site_rows, site_ids = site_rows[recurrent], site_ids[recurrent]
+    all_offsets = np.r_[0, np.cumsum(np.concatenate(parts["site_counts"]))]
+    # only sites / codons of >= 2 tumours can ever be recurrent in a training part (labels unused): smaller
+    site_rows, site_ids, site_names = _recurrent(site_pairs(all_offsets, np.concatenate(parts["sites"])))
+    codon_rows, codon_ids, codon_names = _recurrent(site_pairs(all_offsets, np.concatenate(parts["codons"])))
     print(
         f"{len(lengths)} tumours, {lengths.sum()} tokens kept (cap {args.max_events}); length median "
         f"{np.median(lengths):.0f}, p99 {np.percentile(lengths, 99):.0f}; vocab {vocab.sizes()}",
@@ -135,11 +147,20 @@ def export(args) -> None:
         bin_pairs=np.concatenate(parts["bins"]).astype(np.int64),  # (tumour row, 1 Mb bin id), all mutations
         site_pairs=np.stack([site_rows, site_ids], axis=1).astype(np.int64),  # (row, 3 + site), sites of >= 2
         site_names=site_names.astype(str),
+        codon_pairs=np.stack([codon_rows, codon_ids], axis=1).astype(np.int64),  # (row, 3 + codon), >= 2
+        codon_names=codon_names.astype(str),  # "KRAS:p.G12" (nanog1.genomics.protein)
         vocab=np.array(json.dumps({"values": vocab.values})),
         max_events=np.array(args.max_events),
     )
     os.replace(tmp, args.npz)
     print(f"wrote {args.npz} ({args.npz.stat().st_size / 1e6:.1f} MB)", flush=True)
+
+
+def _recurrent(pairs: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, ids, names) of `site_pairs` keeping the pairs of ids carried by >= 2 tumours."""
+    rows, ids, names = pairs
+    keep = np.bincount(ids, minlength=len(names) + 3)[ids] >= 2
+    return rows[keep], ids[keep], names
 
 
 # ------------------------------------------------------------------------------------------ data (torch)
@@ -162,20 +183,34 @@ class Tokens:
         pairs = z["gene_pairs"] if "gene_pairs" in z.files else np.zeros((0, 2), dtype=np.int64)
         self.pair_rows, self.pair_genes = pairs[:, 0], pairs[:, 1]
         self.pairs = {"gene": pairs}  # field -> (row, id) pairs over every mutation, sorted by row
-        self.site_names = z["site_names"] if "site_names" in z.files else np.zeros(0, dtype=str)
-        for key, name in (("bin_pairs", "bin"), ("site_pairs", "site")):
+        self.names = {}  # hotspot kind -> names of its ids (id = 3 + index)
+        for key, name in (("bin_pairs", "bin"), ("site_pairs", "site"), ("codon_pairs", "codon")):
             if key in z.files:
                 self.pairs[name] = z[key]
+        for name in ("site", "codon"):
+            self.names[name] = z[f"{name}_names"] if f"{name}_names" in z.files else np.zeros(0, dtype=str)
 
-    def with_hotspot_bag(self, summary: torch.Tensor, train: np.ndarray, min_count: int, k: int):
-        """`summary` + every tumour's 0/1 hotspot bag: the (at most k) sites mutated in >= min_count `train`
-        tumours (nanog1.genomics.gene_bag), and the chosen site names."""
-        if "site" not in self.pairs:
-            raise SystemExit("this npz has no site_pairs: re-run `export` to use --hotspots")
-        rows, sites = self.pairs["site"][:, 0], self.pairs["site"][:, 1]
-        chosen = top_genes(rows, sites, train, k, min_count=min_count)
-        bag = gene_bag(rows, sites, chosen, len(self.lengths))
-        return torch.cat([summary, torch.from_numpy(bag).to(self.device)], 1), self.site_names[chosen - 3]
+    def hotspot_pairs(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(rows, ids, names) of the hotspot `key`: site, codon, or both (codon ids after the sites')."""
+        kinds = ("site", "codon") if key == "both" else (key,)
+        missing = [k for k in kinds if k not in self.pairs]
+        if missing:
+            raise SystemExit(f"this npz has no {missing[0]}_pairs: re-run `export` for --hotspot-key {key}")
+        rows, ids, names, shift = [], [], [], 0
+        for kind in kinds:
+            rows.append(self.pairs[kind][:, 0])
+            ids.append(self.pairs[kind][:, 1] + shift)
+            names.append(self.names[kind])
+            shift += len(self.names[kind])
+        return np.concatenate(rows), np.concatenate(ids), np.concatenate(names)
+
+    def with_hotspot_bag(self, summary: torch.Tensor, train: np.ndarray, min_count: int, k: int, key: str):
+        """`summary` + every tumour's 0/1 hotspot bag: the (at most k) hotspots (`key`: sites, codons or
+        both) mutated in >= min_count `train` tumours (nanog1.genomics.gene_bag), and their names."""
+        rows, ids, names = self.hotspot_pairs(key)
+        chosen = top_genes(rows, ids, train, k, min_count=min_count)
+        bag = gene_bag(rows, ids, chosen, len(self.lengths))
+        return torch.cat([summary, torch.from_numpy(bag).to(self.device)], 1), names[chosen - 3]
 
     def bags(self, rows: np.ndarray, fields: tuple[str, ...]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """field -> (flat ids of every distinct value of each of `rows`, count per row) on the device."""
@@ -411,7 +446,8 @@ def jobs(args) -> list[dict]:
                     out.append({"source": source, "fold": fold, "mixer": mixer, "init": init,
                                 "frac": frac, "seed": seed, "gene_bag": args.gene_bag,
                                 "window": args.window, "predict_windows": args.predict_windows,
-                                "hotspots": args.hotspots, "embed_bags": args.embed_bags,
+                                "hotspots": args.hotspots, "hotspot_key": args.hotspot_key,
+                                "embed_bags": args.embed_bags,
                                 "bag_dropout": args.bag_dropout, "tag": args.tag})  # fmt: skip
     return out
 
@@ -421,7 +457,8 @@ def job_name(job: dict) -> str:
     bag = f"_bag{job['gene_bag']}" if job.get("gene_bag") else ""
     bag += "_keep" if job.get("window") == "bag" else ""
     bag += f"_w{job['predict_windows']}" if job.get("predict_windows", 1) > 1 else ""
-    bag += f"_hot{job['hotspots']}" if job.get("hotspots") else ""
+    key = job.get("hotspot_key", "site")
+    bag += f"_hot{job['hotspots']}{'' if key == 'site' else key}" if job.get("hotspots") else ""
     bag += "".join(f"_e{f}" for f in job.get("embed_bags", "").split(",") if f)
     bag += f"_{job['tag']}" if job.get("tag") else ""
     return f"events_{job['mixer']}_{job['init']}{bag}_p{round(job['frac'] * 100)}_s{job['seed']}"
@@ -454,7 +491,8 @@ def run_job(args, data: Tokens, job: dict) -> None:
         summary, bag_genes = data.with_gene_bag(train, job["gene_bag"])
     hot_sites = np.zeros(0, dtype=str)
     if job.get("hotspots"):  # sites recurrent in >= N of this job's labelled training tumours
-        summary, hot_sites = data.with_hotspot_bag(summary, train, job["hotspots"], args.max_hotspots)
+        key = job.get("hotspot_key", "site")
+        summary, hot_sites = data.with_hotspot_bag(summary, train, job["hotspots"], args.max_hotspots, key)
     keep = np.isin(data.gene_ids, bag_genes) if job.get("window") == "bag" else None  # tokens always kept
     val = train[stratified_subset(y_all[train], 0.1, rng)]
     train = np.setdiff1d(train, val)
@@ -616,6 +654,10 @@ def main() -> None:
     ap.add_argument("--hotspots", type=int, default=0, help="fine-tuning: CLS hotspot bag over the sites "
                     "mutated in >= N training tumours of the fold (0 = none; nanog1.genomics.gene_bag)")
     ap.add_argument("--max-hotspots", type=int, default=2000, help="at most this many sites (commonest)")
+    ap.add_argument("--hotspot-key", choices=HOTSPOT_KEYS, default="site",
+                    help="what a hotspot is: the site (contig:position), the protein codon (gene + residue + "
+                    "position of the MAF's protein change, allele-agnostic: KRAS:p.G12) or both kinds in "
+                    "one bag (rows named _hot<N>codon / _hot<N>both)")
     ap.add_argument("--embed-bags", default="", help="fine-tuning: token fields (gene, bin) whose mean "
                     "embedding over all the tumour's distinct values feeds the CLS (comma-separated)")
     ap.add_argument("--bag-dropout", type=float, default=0.0, help="drop each value of an embedding bag "

@@ -38,6 +38,7 @@ from sklearn.preprocessing import StandardScaler
 
 from nanog1.encoder.baselines import classifiers as package_classifiers
 from nanog1.encoder.metrics import classification_metrics, per_type_report
+from nanog1.genomics.protein import codon_key
 
 TCGA = Path(__file__).resolve().parents[2] / "shared/data/tcga"
 SBS6 = ("C>A", "C>G", "C>T", "T>A", "T>C", "T>G")
@@ -46,6 +47,7 @@ _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 N_GENES = 300
 MAX_HOTSPOTS = 2000
 REFERENCE = "gradient_boosting"
+PROTEIN = ("HGVSp_Short", "Protein_Change")  # the two sources' protein-change columns
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Cohort:
     gene_names: np.ndarray
     fold: np.ndarray
     sites: sparse.csr_matrix | None = None  # tumour x mutated site ("chrom:Start_Position") 0/1
+    codons: sparse.csr_matrix | None = None  # tumour x mutated codon ("KRAS:p.G12", protein change) 0/1
 
     def splits(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """(train, test) index pairs of the saved folds."""
@@ -73,9 +76,22 @@ class Cohort:
 def read_mutations(source_dir: Path) -> pd.DataFrame:
     """The columns the features need, one row per variant (tumours labelled UNKNOWN dropped)."""
     cols = ["Hugo_Symbol", "Variant_Classification", "Variant_Type", "Reference_Allele", "Tumor_Seq_Allele2",
-            "Tumor_Sample_Barcode", "Cohort", "Chromosome", "Start_Position"]  # fmt: skip
-    maf = pd.read_csv(source_dir / "mutations.maf.gz", sep="\t", usecols=cols, dtype=str, low_memory=False)
+            "Tumor_Sample_Barcode", "Cohort", "Chromosome", "Start_Position", *PROTEIN]  # fmt: skip
+    maf = pd.read_csv(source_dir / "mutations.maf.gz", sep="\t", usecols=lambda c: c in cols, dtype=str,
+                      low_memory=False)  # fmt: skip
     return maf[maf["Cohort"] != "UNKNOWN"].reset_index(drop=True)
+
+
+def codon_column(maf: pd.DataFrame) -> pd.Series:
+    """Each variant's codon key "GENE:p.<residue><position>" from the MAF's protein change (the event
+    encoder's rule, nanog1.genomics.protein); NaN where there is none or no protein column."""
+    column = next((c for c in PROTEIN if c in maf), None)
+    if column is None:
+        return pd.Series(np.nan, index=maf.index)
+    values = maf[column]
+    codon = values.map({v: codon_key(v) for v in values.dropna().unique()})  # parsed once per spelling
+    gene = maf["Hugo_Symbol"].fillna("")
+    return (gene + ":" + codon.fillna("")).where((codon.fillna("") != "") & (gene != ""))
 
 
 def sbs6_class(ref: pd.Series, alt: pd.Series) -> pd.Series:
@@ -110,6 +126,7 @@ def build_cohort(source_dir: Path, folds_path: Path, n_folds: int, seed: int) ->
     dense = pd.concat(parts, axis=1)
     gene_names, gmat = _presence(maf, maf["Hugo_Symbol"], index)
     _, smat = _presence(maf, maf["Chromosome"] + ":" + maf["Start_Position"], index)
+    _, cmat = _presence(maf, codon_column(maf), index)
     classes = sorted(tumours.unique())
     labels = tumours.map({c: i for i, c in enumerate(classes)}).to_numpy()
     fold = load_or_draw_folds(folds_path, index, labels, n_folds, seed)
@@ -123,6 +140,7 @@ def build_cohort(source_dir: Path, folds_path: Path, n_folds: int, seed: int) ->
         gene_names,
         fold,
         smat,
+        cmat,
     )
 
 
@@ -156,17 +174,21 @@ def load_or_draw_folds(
     return fold
 
 
-def fold_features(cohort: Cohort, train: np.ndarray, hotspots: int = 0) -> np.ndarray:
+def fold_features(cohort: Cohort, train: np.ndarray, hotspots: int = 0, key: str = "site") -> np.ndarray:
     """Dense features + the N_GENES genes mutated in most training tumours (chosen on `train` only);
-    with `hotspots` = N > 0 also 0/1 over the sites (chrom:Start_Position) mutated in >= N training
-    tumours (at most MAX_HOTSPOTS, commonest first; the event encoder's --hotspots rule)."""
+    with `hotspots` = N > 0 also 0/1 over the hotspots mutated in >= N training tumours (at most
+    MAX_HOTSPOTS, commonest first; the event encoder's --hotspots rule), keyed by `key`: sites
+    (chrom:Start_Position), codons (gene:p.<residue><position> of the protein change) or both in one
+    ranking (the event encoder's --hotspot-key)."""
     freq = np.asarray(cohort.genes[train].sum(0)).ravel()
     top = np.argsort(-freq, kind="stable")[:N_GENES]
     parts = [cohort.dense, cohort.genes[:, top].toarray()]
     if hotspots:
-        freq = np.asarray(cohort.sites[train].sum(0)).ravel()
+        kinds = [cohort.sites] * (key in ("site", "both")) + [cohort.codons] * (key in ("codon", "both"))
+        table = sparse.hstack(kinds).tocsr()
+        freq = np.asarray(table[train].sum(0)).ravel()
         hot = np.argsort(-freq, kind="stable")[: min(MAX_HOTSPOTS, int((freq >= hotspots).sum()))]
-        parts.append(cohort.sites[:, hot].toarray())
+        parts.append(table[:, hot].toarray())
     return np.hstack(parts)
 
 
@@ -182,7 +204,8 @@ def classifiers(seed: int) -> dict:
 
 
 def oof_proba(
-    make, cohort: Cohort, folds: list[int], frac: float = 1.0, seed: int = 0, hotspots: int = 0
+    make, cohort: Cohort, folds: list[int], frac: float = 1.0, seed: int = 0, hotspots: int = 0,
+    key: str = "site",
 ) -> np.ndarray:
     """Out-of-fold class probabilities on the given folds (other rows stay zero). With `frac` < 1 each
     fold trains on the labelled subset the event encoder's job of that fraction and seed drew
@@ -196,7 +219,7 @@ def oof_proba(
         if frac < 1.0:
             rng = np.random.default_rng(1000 * seed + k)
             train = train[stratified_subset(cohort.labels[train], frac, rng)]
-        x = fold_features(cohort, train, hotspots)
+        x = fold_features(cohort, train, hotspots, key)
         model = make().fit(x[train], cohort.labels[train])
         proba[np.ix_(test, model.classes_)] = model.predict_proba(x[test])
         print(f"    fold {k}: top1 {(proba[test].argmax(1) == cohort.labels[test]).mean():.3f}", flush=True)
@@ -251,8 +274,13 @@ def _peers(name: str) -> dict[str, str]:
         out["random window"] = name.replace("_keep", "")
     if re.search(r"_w\d+_", name):
         out["one window"] = re.sub(r"_w\d+_", "_", name)
-    if re.search(r"_hot\d+", name):
-        out["no hotspots"] = re.sub(r"_hot\d+", "", name)
+    hot = re.search(r"_hot\d+(codon|both)?", name)
+    if hot:
+        out["no hotspots"] = name.replace(hot.group(0), "")
+        if hot.group(1):
+            out["site hotspots"] = name.replace(hot.group(0), hot.group(0).removesuffix(hot.group(1)))
+        if name.startswith("events_"):
+            out["GB same hotspots"] = f"{REFERENCE}{hot.group(0)}"
     for field in re.findall(r"_e(gene|bin)(?=_)", name):
         out[f"no {field} emb. bag"] = name.replace(f"_e{field}", "")
     return out
@@ -313,6 +341,9 @@ def main() -> None:
     ap.add_argument("--skip-full", action="store_true", help="no all-labels row (already in --work)")
     ap.add_argument("--hotspots", type=int, default=0, help="add 0/1 features of the sites mutated in "
                     ">= N training tumours of each fold (rows named <model>_hot<N>)")
+    ap.add_argument("--hotspot-key", choices=("site", "codon", "both"), default="site",
+                    help="hotspots keyed by site, protein codon (gene:p.G12, allele-agnostic) or both "
+                    "(rows named <model>_hot<N>codon / _hot<N>both)")
     ap.add_argument("--out", type=Path, default=None, help="JSON of the tables (default <work>/report.json)")
     args = ap.parse_args()
     payload = {}
@@ -335,10 +366,11 @@ def main() -> None:
                     continue
                 for frac, seed in _label_budgets(args):
                     row = name if frac == 1.0 else f"{name}_p{round(frac * 100)}_s{seed}"
-                    row = row.replace(name, f"{name}_hot{args.hotspots}") if args.hotspots else row
+                    key = "" if args.hotspot_key == "site" else args.hotspot_key
+                    row = row.replace(name, f"{name}_hot{args.hotspots}{key}") if args.hotspots else row
                     print(f"  {row}", flush=True)
                     t0 = time.perf_counter()
-                    proba = oof_proba(make, cohort, folds, frac, seed, args.hotspots)
+                    proba = oof_proba(make, cohort, folds, frac, seed, args.hotspots, args.hotspot_key)
                     _store(work, row, proba, {"seconds": time.perf_counter() - t0, "folds": folds})
         payload[source] = report(cohort, work, args.draws)
     out = args.out or args.work / "report.json"

@@ -413,6 +413,9 @@ def train(
     hotspots: int = typer.Option(
         None, "--hotspots", help="event view: the CLS bag also reads 0/1 over the sites (contig:position) "
         "mutated in >= N training-split tumours, e.g. IDH1 R132H (default 5; 0 = none)"),
+    hotspot_key: str = typer.Option(
+        None, "--hotspot-key", help="event view: what a hotspot is: site (contig:position, default) | codon "
+        "(gene + residue + position from the MAF's protein change, allele-agnostic: KRAS:p.G12) | both"),
     epochs: int = typer.Option(None),
     hidden: int = typer.Option(None),
     layers: int = typer.Option(None),
@@ -443,7 +446,7 @@ def train(
     overrides = dict(task=task, mixer=mixer, view=view, epochs=epochs, hidden=hidden, layers=layers,
                      rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
                      experiment=experiment, thin=thin, set_dropout=set_dropout, gene_bag=gene_bag,
-                     hotspots=hotspots)
+                     hotspots=hotspots, hotspot_key=hotspot_key)
     cfg = load_config(config, overrides)
     outcome = train_cohort(cohort, out, cfg, tracking_uri, resume, stop_after_epochs)
     if outcome.run_id:

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from nanog1.errors import UserError
+from nanog1.genomics.gene_bag import HOTSPOT_KEYS
 from nanog1.io import read_yaml_mapping
 from nanog1.schema import CANCER_TYPE
 
@@ -63,6 +64,9 @@ class TrainConfig:
     # tumours (at most 2,000, commonest first): IDH1 R132H, BRAF V600E... On TCGA (5 folds) it added 1-2
     # points of top-1 (BENCHMARKS.md, issue 28). 0 turns it off.
     hotspots: int = 5
+    # Event view: what a hotspot is: the genomic `site`, the protein `codon` (gene + residue + position,
+    # allele-agnostic: KRAS:p.G12; needs a MAF protein-change column at ingest) or `both` kinds in one bag.
+    hotspot_key: str = "site"
     recon_weight: float = 0.5
     # Augmentation: each training sample thinned to a U(1 - thin, 1) share of its mutations (catalogue
     # counts binomially; events in the event view), a lower-coverage copy of the same tumour. On PCAWG
@@ -102,6 +106,8 @@ class TrainConfig:
         for option in ("batch_tokens", "gene_bag", "hotspots"):
             if getattr(self, option) < 0:
                 raise UserError(f"{option} must be >= 0 (0 turns it off), got {getattr(self, option)}")
+        if self.hotspot_key not in HOTSPOT_KEYS:
+            raise UserError(f"unknown hotspot_key {self.hotspot_key!r}; expected one of {HOTSPOT_KEYS}")
         if not 0.0 <= self.set_dropout < 1.0:
             raise UserError(f"set_dropout must be in [0, 1), got {self.set_dropout}")
 

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from nanog1.errors import UserError
 from nanog1.genomics import event_vocab as ev
-from nanog1.genomics.gene_bag import gene_bag, gene_pairs, site_keys, site_pairs, top_genes
+from nanog1.genomics.gene_bag import gene_bag, gene_pairs, hotspot_pairs, key_of, top_genes
 from nanog1.schema import CANCER_TYPE, N_CHANNELS, SET_NAMES, SET_SIZES, TOKENS, channel_padding, row_tokens
 
 EVENT_FIELDS = ev.FIELDS
@@ -162,13 +162,19 @@ def bag_genes(arrays: CohortArrays, train_idx: np.ndarray, k: int) -> list[str]:
     return [values[g - ev.N_SPECIAL] for g in top_genes(rows, genes, np.asarray(train_idx), k)]
 
 
-def bag_sites(arrays: CohortArrays, train_idx: np.ndarray, min_count: int, k: int = 2000) -> list[str]:
-    """The hotspot sites ("contig:position") mutated in >= `min_count` tumours of `train_idx`, at most k,
-    commonest first (nanog1.genomics.gene_bag: chosen from those samples only). None without token
-    positions (arrays built without a cohort's tokens)."""
+def bag_sites(
+    arrays: CohortArrays, train_idx: np.ndarray, min_count: int, k: int = 2000, key: str = "site"
+) -> list[str]:
+    """The hotspots mutated in >= `min_count` tumours of `train_idx`, at most k, commonest first
+    (nanog1.genomics.gene_bag: chosen from those samples only), keyed by `key`: sites
+    ("contig:position"), codons ("KRAS:p.G12", from the ingested protein changes) or both. None without
+    token positions (arrays built without a cohort's tokens)."""
     if arrays.tokens is None or "pos" not in arrays.tokens:
         return []
-    rows, sites, table = site_pairs(arrays.tokens["offsets"], site_keys(arrays.tokens))
+    if key != "site" and "codon" not in arrays.tokens:
+        raise UserError(f"hotspot_key {key!r} needs protein changes: this cohort was ingested without a "
+                        "protein-change column (MAF HGVSp_Short / Protein_Change); use hotspot_key 'site'")
+    rows, sites, table = hotspot_pairs(arrays.tokens, key)
     chosen = top_genes(rows, sites, np.asarray(train_idx), k, min_count=min_count)
     return [str(s) for s in table[chosen - ev.N_SPECIAL]]
 
@@ -183,7 +189,7 @@ def with_gene_bag(arrays: CohortArrays, genes: list[str], sites: list[str] = ())
     rows, found = gene_pairs(arrays.event_ids["offsets"], arrays.event_ids["gene"])
     bag = gene_bag(rows, found, ids + ev.N_SPECIAL, arrays.n)
     if len(sites):
-        rows, hit, table = site_pairs(arrays.tokens["offsets"], site_keys(arrays.tokens))
+        rows, hit, table = hotspot_pairs(arrays.tokens, key_of(sites))
         where = pd.Index(table).get_indexer(list(sites))
         chosen = np.where(where >= 0, where + ev.N_SPECIAL, -1)  # -1: a site this cohort never hits
         bag = np.hstack([bag, gene_bag(rows, hit, chosen, arrays.n)])

@@ -122,7 +122,7 @@ def chosen_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray) ->
     """The bag's genes (cfg.gene_bag commonest) and hotspot sites (in >= cfg.hotspots tumours) of
     `train_idx`; either list is empty when its option is 0."""
     genes = bag_genes(arrays, train_idx, cfg.gene_bag) if cfg.gene_bag else []
-    return genes, (bag_sites(arrays, train_idx, cfg.hotspots) if cfg.hotspots else [])
+    return genes, (bag_sites(arrays, train_idx, cfg.hotspots, key=cfg.hotspot_key) if cfg.hotspots else [])
 
 
 def prepare_events(cfg: TrainConfig, arrays: CohortArrays) -> CohortArrays:

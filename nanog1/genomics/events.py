@@ -23,7 +23,7 @@ from nanog1.genomics.reference import CODE_TABLE, Reference, encode
 from nanog1.genomics.variants import VariantTable, is_symbolic
 
 #: Input columns carried onto each event for the token table.
-EVENT_ANNOTATIONS = ("gene", "consequence", "t_ref_count", "t_alt_count", "t_depth", "t_vaf")
+EVENT_ANNOTATIONS = ("gene", "consequence", "protein", "t_ref_count", "t_alt_count", "t_depth", "t_vaf")
 DBS_OFFSET = SET_OFFSETS["DBS78"]
 ID_OFFSET = SET_OFFSETS["ID83"]
 
@@ -41,7 +41,8 @@ class Events:
     skips: Counter = field(default_factory=Counter)
     #: Contig names the `contig` ids index when there is no reference (else the reference's contigs).
     contigs: list[str] | None = None
-    #: Per-event columns carried from the input (EVENT_ANNOTATIONS: gene, consequence, read counts).
+    #: Per-event columns carried from the input (EVENT_ANNOTATIONS: gene, consequence, protein change,
+    #: read counts).
     annotations: dict[str, np.ndarray] = field(default_factory=dict)
     #: Per-sample record accounting (alleles.RecordTally) where the classifier keeps one.
     tally: object | None = None

@@ -22,6 +22,14 @@ protein change, because every input has one (VCFs carry no HGVSp) and the ingest
 column; two alleles at one position (GNAQ Q209L / Q209P) share a site. `site_keys` names every token's
 site ("3:41266101"), `top_genes(..., min_count=N)` picks the recurrent ones, `gene_bag` fills the 0/1.
 
+Where the input had a protein change (MAF `HGVSp_Short` / `Protein_Change`, kept by ingest as the token
+field `codon`), the hotspot can be keyed by **codon** instead: gene + first reference residue and its
+position, allele-agnostic ("KRAS:p.G12" for G12D / G12V / G12C, whose alleles sit at two genomic
+sites; nanog1.genomics.protein states the parse). `hotspot_pairs(tokens, key)` gives the pairs of the
+key `site`, `codon` or `both` (one vocabulary of both kinds: a name with ":p." is a codon). Tokens
+without a codon (non-coding, unparsed) have no codon key; a chosen name is recomputed from any cohort's
+tokens, so a saved model's hotspots need no table of ids.
+
 Numpy only (the GPU side of benchmarks/tcga_events.py has no pandas). Gene ids are a model's event
 ids (nanog1.genomics.event_vocab: 0 pad, 1 UNK, 2 MASK, then the values).
 """
@@ -74,10 +82,61 @@ def site_keys(tokens: dict) -> np.ndarray:
 
 def site_pairs(offsets: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Unique (tumour row, site id) pairs over every token, and the site table (sorted strings; site id
-    = FIRST_ID + its index there, so the ids read like gene ids in `top_genes` / `gene_bag`)."""
-    table, inverse = np.unique(np.asarray(keys, dtype=str), return_inverse=True)
-    rows, ids = gene_pairs(offsets, inverse.ravel() + FIRST_ID)
-    return rows, ids, table
+    = FIRST_ID + its index there, so the ids read like gene ids in `top_genes` / `gene_bag`). An empty
+    key ('': a token with no codon) gives no pair."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    return _key_pairs(np.repeat(np.arange(len(offsets) - 1), np.diff(offsets)), np.asarray(keys, dtype=str))
+
+
+def _key_pairs(rows: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if len(rows) != len(keys):
+        raise ValueError(f"{len(keys)} keys for offsets covering {len(rows)} tokens")
+    named = keys != ""
+    table, inverse = np.unique(keys[named], return_inverse=True)
+    pairs = np.unique(np.stack([rows[named], inverse.ravel() + FIRST_ID], axis=1).reshape(-1, 2), axis=0)
+    return pairs[:, 0].copy(), pairs[:, 1].copy(), table
+
+
+#: Hotspot keys: genomic site, protein codon, or both kinds in one bag.
+HOTSPOT_KEYS = ("site", "codon", "both")
+
+
+def is_codon(name: str) -> bool:
+    """Whether a hotspot name is a codon key ("KRAS:p.G12") rather than a site ("12:25398284")."""
+    return ":p." in name
+
+
+def key_of(names) -> str:
+    """The hotspot key whose pairs name every one of `names` (a saved model's hotspots)."""
+    kinds = {is_codon(str(n)) for n in names}
+    return "both" if len(kinds) > 1 else "codon" if kinds == {True} else "site"
+
+
+def codon_keys(tokens: dict) -> np.ndarray:
+    """Every token's codon key "GENE:p.<residue><position>" (object array; '' where the token has no
+    gene or no codon, or the cohort no `codon` field: ingested without a protein-change column)."""
+    n = len(tokens["pos"])
+    if "codon" not in tokens or "gene" not in tokens:
+        return np.full(n, "", dtype=object)
+
+    def names(field: str) -> np.ndarray:
+        table = np.append(np.asarray(tokens["vocab"][field], dtype=object), "")
+        ids = np.asarray(tokens[field], dtype=np.int64)
+        return table[np.where(ids >= 0, ids, len(table) - 1)]
+
+    gene, codon = names("gene"), names("codon")
+    return np.where((gene != "") & (codon != ""), gene + ":" + codon, "")
+
+
+def hotspot_pairs(tokens: dict, key: str = "site") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unique (tumour row, id) pairs of the hotspot `key` (`site`, `codon` or `both`) over every token,
+    and the name table (as `site_pairs`)."""
+    if key not in HOTSPOT_KEYS:
+        raise ValueError(f"unknown hotspot key {key!r}; expected one of {HOTSPOT_KEYS}")
+    offsets = np.asarray(tokens["offsets"], dtype=np.int64)
+    rows = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    keys = [fn(tokens) for kind, fn in (("site", site_keys), ("codon", codon_keys)) if key in (kind, "both")]
+    return _key_pairs(np.tile(rows, len(keys)), np.concatenate(keys).astype(str))
 
 
 def gene_bag(rows: np.ndarray, genes: np.ndarray, chosen: np.ndarray, n_tumours: int) -> np.ndarray:

@@ -675,6 +675,7 @@ def ingest(
     accounting = _accounting(results)
     provenance = _provenance(inputs, results, reference, options, present, skips)
     provenance["accounting"] = accounting
+    notes += _protein_note(results, provenance)
     if sheet is not None:
         provenance["sample_sheet"] = {"path": str(sheet.path), "sha256": _sha256(sheet.path)}
     adata = assemble_cohort(
@@ -704,6 +705,21 @@ def ingest(
         notes,
         _missing_contigs(results),
     )
+
+
+def _protein_note(results: list[FileResult], provenance: dict) -> list[str]:
+    """Where an input had a protein-change column: how many events got a codon key and how many none,
+    by reason (nanog1.genomics.protein), in the provenance (`protein_change`) and as a report note."""
+    from nanog1.genomics.protein import MISSING_REASONS, tally
+
+    events = [r.events for r in results if r.events is not None]
+    if not any("protein" in ev.annotations for ev in events):
+        return []
+    counts = tally([ev.annotations.get("protein", np.full(len(ev.sample), "", object)) for ev in events])
+    provenance["protein_change"] = {k: int(counts[k]) for k in ("codon", *MISSING_REASONS)}
+    total = sum(counts.values())
+    missing = ", ".join(f"{counts[k]:,} {k}" for k in MISSING_REASONS)
+    return [f"protein change: {counts['codon']:,} of {total:,} events have a codon key ({missing})"]
 
 
 def _missing_contigs(results: list[FileResult]) -> Counter:

@@ -15,7 +15,9 @@ What differs between producers, and how it is read:
 
 Per-record columns kept for tokens and checks (VariantTable.annotations): gene (`Hugo_Symbol`),
 consequence (`Variant_Classification`), FILTER, sequence context (`CONTEXT` or
-`ref_context`, reference base at the centre), read counts (`t_ref_count`, `t_alt_count`, `t_depth`,
+`ref_context`, reference base at the centre), protein change (`HGVSp_Short` of MC3/GDC/VEP,
+`Protein_Change` of Firehose/Oncotator, or `HGVSp`; as written, parsed into codon keys by
+nanog1.genomics.protein when the tokens are built), read counts (`t_ref_count`, `t_alt_count`, `t_depth`,
 `t_vaf`, NaN where absent) and a cancer-type column (`Cohort`, `cancer_type`) where present.
 """
 
@@ -45,6 +47,7 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "filter": ("FILTER",),
     "context": ("CONTEXT", "ref_context"),
     "cohort": ("Cohort", CANCER_TYPE),
+    "protein": ("HGVSp_Short", "Protein_Change", "HGVSp"),
     "t_ref_count": ("t_ref_count",),
     "t_alt_count": ("t_alt_count",),
     "t_depth": ("t_depth",),

@@ -178,7 +178,7 @@ def _concat_tokens(adatas: list[ad.AnnData]) -> dict[str, Any] | None:
 
 
 def _carry_annotations(tables: list[dict[str, Any]], merged: dict[str, Any]) -> None:
-    """Gene and consequence ids (remapped onto the union of the parts' string tables, -1 = unknown) and
+    """Gene, consequence and codon ids (remapped onto the union of the parts' string tables, -1 = unknown) and
     read counts (NaN where a part has none) of every token, so the event view keeps what ingest kept."""
     from nanog1.genomics.tokens import READ_FIELDS, TOKEN_FIELDS, VOCAB_FIELDS
 
@@ -379,6 +379,8 @@ def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
         "channel_sets": channel_set_status(present),
         "channel_sets_present": with_derived_sets(present),
         "skips": _sum_counts([p.get("skips", {}) for p in provs]),
+        **({"protein_change": _sum_counts([p.get("protein_change", {}) for p in provs])}
+           if any("protein_change" in p for p in provs) else {}),  # fmt: skip
         "parts": pd.DataFrame({"path": [str(p) for p in paths]}, index=[str(i) for i in range(len(paths))]),
         "merge": {**asdict(options), **{k: v for k, v in asdict(report).items() if k != "notes"}},
     }

@@ -5,7 +5,9 @@ into `all_channels()`: SBS96 with a reference or a context column, else SBS6; DB
 reference, else ID12), the pyrimidine-strand reference 5-mer around an SBS (0..1023, -1 otherwise),
 its contig (index into `uns['tokens']['chroms']`), 1-based position and genome-wide bin, its gene and
 consequence (indices into the string tables `vocab['gene']` / `vocab['consequence']`, -1 = unknown;
-ids are positions in those tables, never hashes) and, where the input has them, read counts
+ids are positions in those tables, never hashes), where the input has a protein change (MAF
+`HGVSp_Short` / `Protein_Change`) its codon (`codon`, into `vocab['codon']`: `p.G12`, allele-agnostic,
+nanog1.genomics.protein; -1 = none) and, where the input has them, read counts
 (`t_ref_count`, `t_alt_count`, `t_depth`, `t_vaf`; NaN where unknown). Without a reference the contig
 lengths (for bins) are the largest position seen per contig (`vocab['lengths_from'] == 'observed'`);
 contigs the reference lacks follow its own, with observed lengths.
@@ -18,6 +20,7 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from nanog1.genomics.channels import all_channels
+from nanog1.genomics.protein import codon_categorical
 
 DEFAULT_BIN_SIZE = 1_000_000
 TOKEN_FIELDS = {
@@ -28,9 +31,11 @@ TOKEN_FIELDS = {
     "bin": np.int32,
     "gene": np.int32,
     "consequence": np.int16,
+    "codon": np.int32,
 }
-#: String-valued annotations turned into ids against a vocabulary table.
-VOCAB_FIELDS = ("gene", "consequence")
+#: String-valued annotations turned into ids against a vocabulary table (`codon`: the codon key of the
+#: input's protein change, nanog1.genomics.protein, kept only when some input had a protein column).
+VOCAB_FIELDS = ("gene", "consequence", "codon")
 #: Numeric per-mutation fields (float32, NaN = unknown), kept when any input had them.
 READ_FIELDS = ("t_ref_count", "t_alt_count", "t_depth", "t_vaf")
 
@@ -165,6 +170,7 @@ def merge_events(
     index = {c: i for i, c in enumerate(chroms)}
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("sample", "channel", "motif", "chrom", "pos")}
     notes: dict[str, list[np.ndarray]] = {k: [] for k in (*VOCAB_FIELDS, *READ_FIELDS)}
+    has_protein = False
     for ev in events:
         remap = np.array([order[s] for s in ev.samples], dtype=np.int64)
         n = len(ev.sample)
@@ -175,7 +181,12 @@ def merge_events(
                          ("motif", ev.motif), ("chrom", contig), ("pos", ev.pos)):
             cols[key].append(np.asarray(arr, dtype=TOKEN_FIELDS.get(key, np.int64)))
         for key in VOCAB_FIELDS:
-            notes[key].append(_as_categorical(ev.annotations.get(key), n))
+            if key == "codon":
+                protein = ev.annotations.get("protein")
+                notes[key].append(_as_categorical(None if protein is None else codon_categorical(protein), n))
+                has_protein = has_protein or protein is not None
+            else:
+                notes[key].append(_as_categorical(ev.annotations.get(key), n))
         if genes is not None and n:
             named = np.asarray(notes["gene"][-1], dtype=object)
             unnamed = named == ""
@@ -203,6 +214,8 @@ def merge_events(
         out["vocab"]["lengths_from"] = "reference, observed for contigs it lacks"
     for key in VOCAB_FIELDS:
         ids, table = _vocab_ids(notes.pop(key))
+        if key == "codon" and not has_protein:
+            continue
         out[key] = ids[idx].astype(TOKEN_FIELDS[key])
         out["vocab"][key] = table
     for key in READ_FIELDS:
