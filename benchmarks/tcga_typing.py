@@ -260,12 +260,15 @@ def _store(work: Path, name: str, proba: np.ndarray, info: dict) -> None:
 def _peers(name: str) -> dict[str, str]:
     """Rows an encoder row is compared with: its scratch twin (a pretrained row) and its twin without the
     CLS gene bag (a `_bag<K>` row of benchmarks/tcga_events.py), a `_keep` row's twin with the random
-    window, a `_w<N>` row's (N windows averaged at prediction) twin with one, and a SAVO row's
-    rank-matched MHA twin (issue 28: is SAVO ahead of MHA-r on the same folds?), a `_hot<N>` row's twin
+    window, a `_w<N>` row's (N windows averaged at prediction) twin with one, a SAVO row's
+    rank-matched MHA twin (issue 28: is SAVO ahead of MHA-r on the same folds?) and a Q-Delta row's SAVO
+    twin, a `_hot<N>` row's twin
     without the hotspot bag and an `_e<field>` row's twin without that embedding bag."""
     out = {}
     if "_savo_" in name:
         out["MHA-r"] = name.replace("_savo_", "_mha_rank_")
+    if "_qdelta_" in name:  # Q-Delta (rank-matched) against the SAVO row of the same configuration
+        out["SAVO"] = name.replace("_qdelta_", "_savo_")
     if "_pretrained_" in name:
         out["scratch"] = name.replace("_pretrained_", "_scratch_")
     if re.search(r"_bag\d+", name):

@@ -1,0 +1,108 @@
+"""Issue 28's missing benchmark rows: Q-Delta in benchmarks/tcga_events.py and the catalogue-view encoder
+on the saved folds (benchmarks/tcga_catalogue.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _load(name: str):
+    sys.path.insert(0, str(BENCH))  # tcga_catalogue imports pcawg_typing beside it
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # its dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_qdelta_rows_planned_and_chunk_is_exact(monkeypatch):
+    """`--mixers qdelta` plans Q-Delta fine-tuning jobs (rank-matched like mha_rank: not SAVO's rank 16
+    here), the model's every Q-Delta layer takes --qdelta-chunk, and the chunk changes no output."""
+    from nanog1.core.qdelta import QDelta
+    from nanog1.encoder.event_model import EventModel, EventModelConfig
+
+    ev = _load("tcga_events")
+    args = type("A", (), dict(fractions="1.0", seeds=2, sources="mc3,firehose", folds=2, mixers="savo,qdelta",
+                              inits="scratch", gene_bag=300, window="random", predict_windows=1, hotspots=5,
+                              embed_bags="", bag_dropout=0.0, tag="L8"))()  # fmt: skip
+    plan = ev.jobs(args)
+    assert len(plan) == 2 * 2 * 2 * 2 and {j["mixer"] for j in plan} == {"savo", "qdelta"}
+    first = [j for j in plan if j["mixer"] == "qdelta"][0]
+    assert ev.job_name(first).startswith("events_qdelta_scratch_bag300")
+    peers = _load("tcga_typing")._peers("events_qdelta_scratch_bag300_hot5_L8_p100_s0")  # vs its SAVO row
+    assert peers["SAVO"] == "events_savo_scratch_bag300_hot5_L8_p100_s0"
+
+    torch.manual_seed(0)
+    sizes = {"channel": 20, "gene": 40, "consequence": 8, "chrom": 27, "bin": 50, "vaf": 13}
+    cfg = EventModelConfig(vocab_sizes=sizes, n_summary=5, hidden=16, layers=2, rank=8, heads=2,
+                           mixer="qdelta", n_types=3, dropout=0.0)  # fmt: skip
+    model = EventModel(cfg).eval()
+    ids = {k: torch.randint(3, n, (4, 7)) for k, n in sizes.items()}
+    ids = {k: v.masked_fill(torch.arange(7) >= torch.tensor([[7], [5], [2], [6]]), 0) for k, v in ids.items()}
+    summ = torch.randn(4, 5)
+    with torch.no_grad():
+        before = model.type_logits(ids, summ)
+        ev.set_qdelta_chunk(model, 4)  # 8 steps (CLS + 7) in two chunks: the chunk-to-chunk pass runs too
+        after = model.type_logits(ids, summ)
+    layers = [m for m in model.modules() if isinstance(m, QDelta)]
+    assert len(layers) == 2 and all(m.chunk_size == 4 for m in layers)
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
+
+    monkeypatch.setattr(sys, "argv", ["tcga_events.py", "finetune", "--mixers", "savo,qdleta"])
+    with pytest.raises(SystemExit):
+        ev.main()
+
+
+def _cohort(path: Path, n: int = 48) -> list[str]:
+    from nanog1.genomics.cohort import assemble_cohort
+
+    rng = np.random.default_rng(0)
+    counts = np.zeros((n, 275), dtype=np.int64)
+    types = np.array(["BRCA", "LUAD", "SKCM"])[np.arange(n) % 3]
+    counts[:, 257:263] = rng.poisson(5.0, (n, 6)) + 40 * (types == "SKCM")[:, None] * (np.arange(6) == 4)
+    counts[:, 263:275] = rng.poisson(1.0, (n, 12))
+    samples = [f"TCGA-{i:02d}" for i in range(n)]
+    adata = assemble_cohort(counts, samples, {"channel_sets_present": ["SBS6", "ID12"]},
+                            cancer_types=pd.Series(types, index=samples))  # fmt: skip
+    adata.write_h5ad(path)
+    return samples
+
+
+def test_catalogue_rows_on_saved_folds(tmp_path, monkeypatch):
+    """The catalogue encoder's rows follow the folds file (its tumours, its order, sorted types), fill the
+    run folds only, and a folds file naming a tumour the cohort lacks is refused."""
+    cat = _load("tcga_catalogue")
+    samples = _cohort(tmp_path / "c.h5ad")
+    keep = sorted(samples[:45])  # the typing benchmark's rows, barcodes sorted; 3 tumours not in its folds
+    (tmp_path / "w" / "toy").mkdir(parents=True)
+    folds = pd.DataFrame({"Tumor_Sample_Barcode": keep, "fold": np.arange(45) % 3})
+    folds.to_csv(tmp_path / "w" / "toy" / "folds.tsv", sep="\t", index=False)
+    arrays, fold = cat.source_arrays(tmp_path / "c.h5ad", tmp_path / "w" / "toy" / "folds.tsv")
+    assert list(arrays.sample_ids) == keep and arrays.classes == ["BRCA", "LUAD", "SKCM"]
+    assert fold.tolist() == (np.arange(45) % 3).tolist()
+
+    argv = ["--cohort", f"toy={tmp_path / 'c.h5ad'}", "--typing-work", str(tmp_path / "w"), "--out",
+            str(tmp_path / "o"), "--run-folds", "1", "--epochs", "1", "--hidden", "8", "--layers", "1",
+            "--rank", "4", "--heads", "2"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["tcga_catalogue.py", *argv])
+    cat.main()
+    proba = np.load(tmp_path / "o" / "toy" / "oof_catalogue_savo_s0.npy")
+    info = json.loads((tmp_path / "o" / "toy" / "info_catalogue_savo_s0.json").read_text())
+    assert proba.shape == (45, 3) and info["folds"] == [1]
+    np.testing.assert_allclose(proba[fold == 1].sum(1), 1.0, rtol=1e-5)
+    assert (proba[fold != 1] == 0).all()
+
+    folds.iloc[0, 0] = "TCGA-99"
+    folds.to_csv(tmp_path / "w" / "toy" / "folds.tsv", sep="\t", index=False)
+    with pytest.raises(SystemExit, match="1 tumours of .* are not in the cohort"):
+        cat.source_arrays(tmp_path / "c.h5ad", tmp_path / "w" / "toy" / "folds.tsv")
