@@ -21,6 +21,8 @@ import pandas as pd
 from tcga_exome_ship import JOBS, RECIPE, SAME, SOURCES, TEST, VAL, read_sources
 from tcga_typing import paired_bootstrap
 
+from nanog1.encoder.input_filter import DESCRIBED
+
 DRAWS = 1000
 
 
@@ -155,21 +157,34 @@ def ship_decision(single: dict, ensemble: dict) -> dict:
     return {**checks, "ship_ensemble": all(checks.values())}
 
 
-def write_weights(folders: list[Path], out: Path) -> None:
+def write_weights(folders: list[Path], out: Path, input_filter: str) -> dict:
     """model.pt: seed 0's model as any single model; the other seeds' state dicts under `ensemble`
-    (nanog1.encoder.ensemble.packaged_members), after checking they read the same vocabulary and bag."""
+    (nanog1.encoder.ensemble.packaged_members), after checking they read the same vocabulary and bag;
+    `input_filter` = the FILTER rule of the training calls (`nanog1 predict` applies it by default).
+    Returns seed 0's train_config and encoder config (for the card)."""
     import torch
 
     saved = [torch.load(f / "final" / "model.pt", weights_only=True) for f in folders]
     for other in saved[1:]:
         if other["encoder_config"] != saved[0]["encoder_config"] or other["classes"] != saved[0]["classes"]:
             raise SystemExit("the seeds' final models differ in vocabulary, gene bag or classes")
-    payload = saved[0]
+    payload = saved[0] | {"input_filter": input_filter}
     if len(saved) > 1:
         payload["ensemble"] = {"members": [s["state_dict"] for s in saved[1:]], "views": ["full"],
                                "seeds": [int(s["train_config"]["seed"]) for s in saved]}
     out.mkdir(parents=True, exist_ok=True)
     torch.save(payload, out / "model.pt")
+    return {"train_config": payload["train_config"], "encoder_config": payload["encoder_config"]}
+
+
+def training_filter(parts: list) -> str:
+    """The FILTER rule both sources were ingested with (their provenance); they must agree."""
+    from nanog1.encoder.input_filter import cohort_rule
+
+    rules = {cohort_rule(a) for a in parts}
+    if len(rules) != 1 or None in rules:
+        raise SystemExit(f"the sources were ingested with different or unrecorded FILTER rules: {rules}")
+    return rules.pop()
 
 
 def package(args) -> None:
@@ -190,7 +205,8 @@ def package(args) -> None:
         metrics["ensemble"] = metrics_of(seeds, args.typing_work, source_of)
         decision = ship_decision(metrics["single"], metrics["ensemble"])
     shipped = seeds if decision["ship_ensemble"] else seeds[:1]
-    write_weights(shipped, out)
+    rule = training_filter(parts)
+    written = write_weights(shipped, out, rule)
     final = load_job(shipped, "final")
     val = final["role"] == VAL
     ood = ood_reference(final["train_counts"].astype(np.float64), final["train_labels"], 0.2, 0)
@@ -217,7 +233,7 @@ def package(args) -> None:
         "jobs": {f"{s.name}/{j}": json.loads((s / f"{j}.json").read_text()) | {"history": None}
                  for s in seeds for j in JOBS},
     }
-    card = model_card([str(c) for c in final["classes"]], metrics)
+    card = model_card([str(c) for c in final["classes"]], metrics, written, rule)
     atomic_write_text(out / "card.json", json.dumps(card, indent=1, default=float))
     (args.results / "package_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
     print(json.dumps({k: metrics[k] for k in ("cv_5fold", "transfer")} | {"shipped": {
@@ -225,16 +241,23 @@ def package(args) -> None:
     print(f"load {os.getloadavg()}")
 
 
-def model_card(classes: list[str], metrics: dict) -> dict:
-    """The JSON model card: what it is, what it was trained on, how well it does, what it is not for."""
+def model_card(classes: list[str], metrics: dict, written: dict, input_filter: str) -> dict:
+    """The JSON model card: what it is, what it was trained on (FILTER rule `input_filter`), how well it
+    does, what it is not for; the recipe and bag as `written` (the shipped model.pt's configs)."""
     cv = metrics["cv_5fold"]
+    recipe = {k: written["train_config"][k] for k in RECIPE}
+    n_genes, n_sites = len(written["encoder_config"]["gene_bag"]), len(written["encoder_config"]["hotspots"])
+    bag = f"CLS gene bag of {n_genes} genes" + (f" + {n_sites} hotspot sites" if n_sites else "")
+    sites = (f" and its 0/1 bag of the {n_sites} hotspot sites (contig:position, chromosome names canonical: 23 = "
+             f"X) mutated in >= {recipe['hotspots']} training tumours, recomputed for a new tumour from its own "
+             "mutations" if n_sites else "")
     t_mf, t_fm = (metrics["transfer"][j]["test_new_patients"] for j in ("mc3_to_firehose", "firehose_to_mc3"))
     shipped = metrics["shipped_model"]
     what = f"ensemble of {len(shipped['seeds'])} seeds" if shipped["kind"] == "ensemble" else "single model"
-    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in RECIPE.items() if k not in ("task", "view", "register_model"))
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in recipe.items() if k not in ("task", "view", "register_model"))
     return {
         "name": "tcga-exome",
-        "summary": f"TCGA exome event encoder ({what}; one token per mutation + CLS gene bag of 300 genes), {len(classes)} "
+        "summary": f"TCGA exome event encoder ({what}; one token per mutation + {bag}), {len(classes)} "
         f"TCGA types; patient-grouped 5-fold CV top-1 {cv['all']['scores']['top1']:.3f} / macro-F1 "
         f"{cv['all']['scores']['macro_f1']:.3f}; MC3->Firehose {t_mf['scores']['top1']:.3f}, "
         f"Firehose->MC3 {t_fm['scores']['top1']:.3f} (new patients)",
@@ -243,11 +266,13 @@ def model_card(classes: list[str], metrics: dict) -> dict:
         "class, gene, consequence, chromosome, 1 Mb bin; vocabularies saved in model.pt; the VAF field is left out "
         "(empty vocabulary): Firehose has no read counts for CESC, COAD, GBM, KICH, KIRC, OV and READ, so their "
         "absence named the type), a CLS token "
-        "from the tumour's catalogue and its 0/1 bag of the 300 genes mutated in most training tumours, type head",
+        f"from the tumour's catalogue and its 0/1 bag of the {n_genes} genes mutated in most training tumours{sites}, "
+        "type head",
         "inputs": "somatic mutations with gene and consequence: a MAF (GDC/MC3/Firehose style; Hugo_Symbol, "
         "Variant_Classification) or an annotated VCF; no reference genome needed (reference-free channels only). "
         "Catalogue matrices cannot be scored (no per-mutation tokens).",
         "assay": "exome",
+        "input_filter": input_filter,
         "training_data": {
             "source": "TCGA somatic mutation calls of whole exomes, GRCh37, as compiled by the R package "
             "TCGAmutations (github.com/PoisonAlien/TCGAmutations, MIT licence, 2024 snapshot): MC3 (Ellrott et al., "
@@ -289,7 +314,9 @@ def model_card(classes: list[str], metrics: dict) -> dict:
             "best flagged out-of-distribution",
             "GRCh37 TCGA-like calling: other pipelines shift burden and indel/DNP shares; the transfer numbers "
             "(train on one TCGA source, test on the other's new patients) are the honest guide",
-            "MC3 training calls include non-PASS records; `nanog1 predict` keeps PASS records by default",
+            f"trained on {DESCRIBED[input_filter]} (\"input_filter\": \"{input_filter}\"; MC3's FILTER column "
+            "ignored): `nanog1 predict` reads VCF/MAF inputs the same way by default; `--filter` overrides it, and "
+            "the outputs then state the mismatch",
             "the abstention threshold is fitted on validation tumours of the training sources: on the other source "
             f"the accepted tumours were typed right {t_mf['abstention'].get('top1_covered', float('nan')):.2f} "
             f"(MC3->Firehose) and {t_fm['abstention'].get('top1_covered', float('nan')):.2f} (Firehose->MC3) of the time",

@@ -49,7 +49,7 @@ JOBS = ("cv0", "cv1", "cv2", "cv3", "cv4", "mc3_to_firehose", "firehose_to_mc3",
 #: `nanog1 train --view events` as measured on the MC3 CLI split (BENCHMARKS.md, TCGA typing: 0.466 top-1),
 #: regularised (thinning 0.5, genes of < 10 tumours -> UNK, dropout 0.2, weight decay 0.05): chosen over the
 #: unregularised recipe on the final job's validation tumours (BENCHMARKS.md, issue 31, tcga-exome); no
-#: hotspot bag (the shipped model predates it; these arrays carry no token positions for it anyway).
+#: hotspot bag by default (`--set hotspots=5` adds #28's bag of sites in >= 5 training tumours: `site_tokens`).
 RECIPE = dict(task="cancer_type", view="events", mixer="savo", hidden=32, layers=1, rank=8, heads=2,
               epochs=10, batch_size=32, max_events=128, gene_bag=300, patience=4, register_model=False,
               thin=0.5, min_gene_tumours=10, dropout=0.2, weight_decay=0.05, hotspots=0)
@@ -104,7 +104,19 @@ def source_arrays(parts: list, classes: list[str] | None, min_gene_tumours: int,
         raise SystemExit("the sources measured different channel sets")
     return replace(arrays[0], sample_ids=[s for a in arrays for s in a.sample_ids],
                    counts=np.concatenate([a.counts for a in arrays]),
-                   labels=np.concatenate([a.labels for a in arrays]), tokens=None, event_ids=ids)
+                   labels=np.concatenate([a.labels for a in arrays]), tokens=site_tokens(arrays, ids["offsets"]),
+                   event_ids=ids)
+
+
+def site_tokens(arrays: list, offsets: np.ndarray) -> dict:
+    """The parts' token sites (contig table, contig id, position) joined in row order: what the hotspot bag
+    reads (nanog1.genomics.gene_bag.site_keys); the other token fields are already in `event_ids`."""
+    chroms = sorted({str(c) for a in arrays for c in a.tokens["chroms"]})
+    index = {c: i for i, c in enumerate(chroms)}
+    chrom = [np.asarray([index[str(c)] for c in a.tokens["chroms"]], dtype=np.int64)[np.asarray(a.tokens["chrom"])]
+             for a in arrays]
+    return {"offsets": offsets, "chroms": np.asarray(chroms, dtype=object), "chrom": np.concatenate(chrom),
+            "pos": np.concatenate([np.asarray(a.tokens["pos"], dtype=np.int64) for a in arrays])}
 
 
 def patient_folds(barcodes, source: np.ndarray, work: Path) -> np.ndarray:
@@ -160,6 +172,7 @@ def run_job(parts: list, job: str, roles: np.ndarray, out: Path, recipe: dict) -
 
     from nanog1.encoder.config import TrainConfig
     from nanog1.encoder.inference import predict
+    from nanog1.encoder.input_filter import cohort_rule
     from nanog1.encoder.loop import MODEL, fit, loss_context, save_model
     from nanog1.schema import CANCER_TYPE
 
@@ -184,12 +197,13 @@ def run_job(parts: list, job: str, roles: np.ndarray, out: Path, recipe: dict) -
     info = {"job": job, "seconds": time.perf_counter() - t0, "load": os.getloadavg(),
             "n": {k: int((roles == v).sum()) for k, v in (("train", TRAIN), ("val", VAL), ("test", TEST), ("same", SAME))},
             "best_epoch": result.best_epoch, "history": result.history, "n_params": result.metrics["n_params"],
-            "gene_bag": len(result.encoder_config.gene_bag), "genes_in_vocab": len(arrays.event_vocab.values["gene"])}
+            "gene_bag": len(result.encoder_config.gene_bag), "hotspots": len(result.encoder_config.hotspots),
+            "genes_in_vocab": len(arrays.event_vocab.values["gene"])}
     (out / f"{job}.json").write_text(json.dumps(info, indent=1, default=float))
     if job == "final":
-        save_model(out / job / MODEL, result, arrays, cfg, {})
+        save_model(out / job / MODEL, result, arrays, cfg, {"input_filter": cohort_rule(parts[0])})
     print(f"{job}: {info['n']} best epoch {result.best_epoch} {info['seconds']:.0f}s; bag {info['gene_bag']} of "
-          f"{info['genes_in_vocab']} genes", flush=True)
+          f"{info['genes_in_vocab']} genes + {info['hotspots']} hotspot sites", flush=True)
 
 
 def recipe_of(pairs: list[str]) -> dict:

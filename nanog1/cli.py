@@ -547,19 +547,37 @@ def predict_command(
         ">= 10 mutations are protein-coding/splice (MAF) or inside exome capture targets (GRCh37/38), else a "
         "genome; catalogue matrices cannot be told: say --assay",
     ),
+    filter: str = typer.Option(
+        None, "--filter",
+        help="PASS | all: which VCF/MAF calls to read. Default: the rule the model was trained with "
+        "(tcga-exome: all, PASS and non-PASS; a model that states none, such as pcawg-catalogue: PASS); "
+        "another rule is applied and the mismatch stated in the outputs",
+    ),
 ) -> None:
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention with its reason,
     exposures with intervals, nearest reference tumours; research use, not a diagnosis."""
+    import warnings
+
+    from nanog1.encoder.input_filter import FilterMismatchWarning, check_rule, describe
     from nanog1.encoder.predict_report import write_outputs
-    from nanog1.encoder.predictor import PredictOptions, predict, prediction_table, read_inputs
-    from nanog1.encoder.pretrained import resolve
+    from nanog1.encoder.predictor import (
+        PredictOptions,
+        load_predictor,
+        predict,
+        prediction_table,
+        read_inputs,
+    )
 
     if assay not in ("auto", "genome", "exome"):
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
-    resolve(model)  # an unknown model is told before any input is read
-    adata = read_inputs(inputs, reference)
-    options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay)
-    predict(adata, model, options)
+    check_rule(filter)
+    loaded = load_predictor(model)  # an unknown model is told before any input is read
+    adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule)
+    options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay,
+                             filter=filter)
+    with warnings.catch_warnings():  # the mismatch is echoed below and written into the outputs
+        warnings.simplefilter("ignore", FilterMismatchWarning)
+        predict(adata, loaded, options)
     table = prediction_table(adata)
     write_outputs(adata, table, out, reports)
     shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(20)
@@ -567,7 +585,12 @@ def predict_command(
     n_abstained = int(table["abstain"].sum())
     kinds = adata.uns["nanog1_predict"]["abstained_by_reason"]
     why = f" ({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
-    typer.echo(f"{len(table)} tumour(s), {n_abstained} abstained{why}; wrote {out}/predictions.tsv")
+    record = adata.uns["nanog1_predict"]
+    typer.echo(f"{len(table)} tumour(s), {n_abstained} abstained{why}; {describe(record)}; "
+               f"wrote {out}/predictions.tsv")
+    mismatch = record["filter_mismatch"]
+    if mismatch:
+        typer.echo(f"warning: {mismatch}", err=True)
 
 
 models_app = typer.Typer(help="Models that ship with the package (model cards).", no_args_is_help=True)

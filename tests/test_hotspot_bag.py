@@ -67,6 +67,26 @@ def test_site_keys_agree_across_chromosome_spellings(tmp_path):
     assert sorted(site_keys(mc3).tolist()) == sorted(site_keys(firehose).tolist())
 
 
+def test_site_keys_and_saved_sites_are_spelled_canonically():
+    """A cohort whose contigs kept a UCSC spelling (a VCF read against a chr-named reference) and a model
+    that saved a site as 'chr2:...' or '23:...' still meet on the same site."""
+    from nanog1.encoder.data import CohortArrays, with_gene_bag
+    from nanog1.genomics.event_vocab import EventVocab
+    from nanog1.genomics.gene_bag import canonical_site
+
+    tokens = {"chroms": np.array(["chr2", "chrX", "23"], dtype=object), "chrom": np.array([0, 1, 2, 0]),
+              "pos": np.array([209113112, 76938000, 76938000, 5]), "offsets": np.array([0, 2, 4])}
+    assert site_keys(tokens).tolist() == ["2:209113112", "X:76938000", "X:76938000", "2:5"]
+    spelled = [canonical_site(s) for s in ("chr23:7", "chrM:3", "17:9", "M:p.G12")]
+    assert spelled == ["X:7", "MT:3", "17:9", "M:p.G12"]  # a codon key (gene M, codon 12) is left alone
+    arrays = CohortArrays(sample_ids=["a", "b"], counts=np.zeros((2, 1)), channel_padding=np.zeros(1, bool),
+                          labels=np.zeros(2, int), classes=["T"], tokens=tokens,
+                          event_ids={"gene": np.full(4, 1), "offsets": tokens["offsets"]},
+                          event_vocab=EventVocab(values={"gene": ["IDH1"]}))  # fmt: skip
+    bag = with_gene_bag(arrays, ["IDH1"], ["chr2:209113112", "23:76938000", "7:140453136"]).gene_bag
+    assert bag.tolist() == [[0, 1, 1, 0], [0, 0, 1, 0]]  # IDH1's gene id is UNK here: its column stays 0
+
+
 def _model(**kw):
     from nanog1.encoder.event_model import EventModel, EventModelConfig
 
@@ -159,3 +179,40 @@ def test_cli_train_with_hotspots_saves_the_sites_and_evaluate_recomputes_them(tm
     predicted = scored.obs["predicted_type"].astype(str).to_numpy()
     truth = scored.obs["cancer_type"].astype(str).to_numpy()
     assert (predicted == truth).mean() >= 0.6  # the sites name AAA and BBB; chance is 1/3
+    assert saved["input_filter"] == "all"  # the training cohort's FILTER rule, which predict applies
+
+
+def test_predict_loads_a_hotspot_model_and_recomputes_the_sites_for_each_new_tumour(tmp_path, monkeypatch):
+    """`nanog1 predict` with a model that has a hotspot bag: each new tumour's bag is 1 for exactly the
+    saved sites among its own mutations, however its MAF spells the chromosome (2 or chr2)."""
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+    from nanog1.encoder.embedding import model_arrays
+    from nanog1.encoder.predictor import load_predictor, predict, read_inputs
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _typed_maf(tmp_path / "train.maf", 10, 0)
+    ingest([tmp_path / "train.maf"], None, None, tmp_path / "train.h5ad", IngestOptions(filter="all"))
+    run = tmp_path / "run"
+    args = ["train", str(tmp_path / "train.h5ad"), "--out", str(run), "--view", "events", "--hotspots", "3",
+            "--gene-bag", "4", "--epochs", "2", "--hidden", "8", "--layers", "1", "--rank", "2", "--heads",
+            "2", "--batch-size", "8"]  # fmt: skip
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    loaded = load_predictor(run)
+    assert loaded.saved["encoder_config"]["hotspots"] == ["2:209113112", "7:140453136"]
+    names = ("new_idh1", "new_braf", "new_idh1_other_allele")
+    rows = [_row(names[0], IDH1, chrom="chr2"), _row(names[1], BRAF), _row(names[2], IDH1, alt="A")]
+    rows += [_row(t, ("G1", "5", 1000 + i, "C", "T")) for i, t in enumerate(names)]
+    pd.DataFrame(rows, columns=COLS).to_csv(tmp_path / "new.maf", sep="\t", index=False)
+    adata = read_inputs([tmp_path / "new.maf"], filter=loaded.filter_choice().rule)
+    bag = model_arrays(adata, loaded.saved).gene_bag
+    sites = pd.DataFrame(bag[:, 4:], index=adata.obs_names, columns=["idh1", "braf"])
+    # another allele at the IDH1 position is the same site (R132H / R132C share it)
+    assert sites.to_dict("index") == {"new_braf": {"idh1": 0.0, "braf": 1.0},
+                                      "new_idh1": {"idh1": 1.0, "braf": 0.0},
+                                      "new_idh1_other_allele": {"idh1": 1.0, "braf": 0.0}}  # fmt: skip
+    predict(adata, loaded)
+    assert adata.obsm["proba_type"].shape == (3, 3) and adata.uns["nanog1_predict"]["filter_mismatch"] == ""

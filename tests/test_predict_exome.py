@@ -194,3 +194,80 @@ def test_cohort_merged_from_parts_keeps_genes_and_scores_as_one_ingest(exome_maf
     for adata in (merged, once):
         predict(adata, MODEL, FAST)
     assert np.allclose(merged.obsm["proba_type"].to_numpy(), once.obsm["proba_type"].to_numpy(), atol=1e-5)
+
+
+def _mixed_filter_maf(path) -> tuple[int, int]:
+    """One tumour of the GLIOMA calls + 20 passengers, 8 of the passengers non-PASS (MC3 writes such
+    FILTER values); returns (all calls, PASS calls)."""
+    rng = np.random.default_rng(2)
+    write_gdc_maf(path, {"TCGA-DD-0001-01A-11D-A000-08": GLIOMA + _passengers(rng, 20)})
+    frame = pd.read_csv(path, sep="\t", comment="#")
+    frame.loc[frame.index[-8:], "FILTER"] = ["wga", "oxog", "common_in_exac", "wga;oxog"] * 2
+    with open(path, "w") as f:
+        f.write("#version gdc-1.0.0\n")
+        frame.to_csv(f, sep="\t", index=False)
+    return len(frame), int((frame["FILTER"] == "PASS").sum())
+
+
+def _rules(record: dict) -> tuple[str, str, str]:
+    """(rule the input was read with, the model's rule, where the applied rule came from)."""
+    return record["input_filter"], record["model_input_filter"], record["filter_source"]
+
+
+def test_exome_model_reads_every_call_by_default_and_states_an_override(tmp_path):
+    """tcga-exome was trained on every MC3 call (FILTER ignored): by default `predict` reads PASS and
+    non-PASS calls alike and says so; `--filter PASS` drops the non-PASS calls and the table line, JSON
+    and report state the mismatch with the count dropped."""
+    from nanog1.cli import app
+
+    n_all, n_pass = _mixed_filter_maf(tmp_path / "t.maf")
+    args = ["predict", str(tmp_path / "t.maf"), "--model", MODEL, "--no-exposures", "--neighbours", "1"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "d"), "--no-reports"])
+    assert res.exit_code == 0, res.output
+    assert "calls read with --filter all (the model's rule)" in res.output and "mismatch" not in res.output
+    table = pd.read_csv(tmp_path / "d" / "predictions.tsv", sep="\t", index_col=0)
+    assert table["mutations"].tolist() == [n_all]
+    record = json.loads((tmp_path / "d" / "predictions.json").read_text())["model"]
+    assert _rules(record) == ("all", "all", "model")
+    assert record["filter_mismatch"] == ""
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "p"), "--reports", "--filter", "PASS"])
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(tmp_path / "p" / "predictions.tsv", sep="\t")["mutations"].tolist() == [n_pass]
+    record = json.loads((tmp_path / "p" / "predictions.json").read_text())["model"]
+    assert _rules(record) == ("PASS", "all", "user")
+    note = record["filter_mismatch"]
+    assert note.startswith("FILTER mismatch") and f"{n_all - n_pass} non-PASS calls dropped" in note
+    assert "warning: FILTER mismatch" in res.output and "your --filter; the model's rule: all" in res.output
+    assert note in next((tmp_path / "p").glob("*.report.md")).read_text()
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "x"), "--filter", "LOW"])
+    assert res.exit_code != 0 and "--filter LOW: choose PASS or all" in res.output
+
+
+def test_python_api_warns_on_a_filter_mismatch_and_an_ingested_cohort_is_not_refiltered(tmp_path):
+    from nanog1.encoder.input_filter import FilterMismatchWarning
+
+    _mixed_filter_maf(tmp_path / "t.maf")
+    adata = read_inputs([tmp_path / "t.maf"])  # the ingest default: PASS only
+    with pytest.warns(FilterMismatchWarning, match="trained on every call"):
+        predict(adata, MODEL, FAST)
+    assert adata.uns["nanog1_predict"]["filter_source"] == "input"
+    same = read_inputs([tmp_path / "t.maf"], filter="all")
+    with pytest.raises(UserError, match="ingested with --filter all, so --filter PASS cannot be applied"):
+        predict(same, MODEL, PredictOptions(neighbours=0, exposures=False, filter="PASS"))
+
+
+def test_catalogue_model_keeps_reading_pass_calls_only(tmp_path):
+    """pcawg-catalogue was trained on catalogues and states no FILTER rule: its VCF/MAF inputs keep the
+    ingest default (PASS only), with no mismatch reported."""
+    from nanog1.cli import app
+    from nanog1.encoder import pretrained
+
+    assert "input_filter" not in pretrained.card("pcawg-catalogue")
+    n_all, n_pass = _mixed_filter_maf(tmp_path / "t.maf")
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "t.maf"), "--out", str(tmp_path / "o"),
+                                   "--no-exposures", "--no-reports", "--neighbours", "0"])
+    assert res.exit_code == 0, res.output
+    assert pd.read_csv(tmp_path / "o" / "predictions.tsv", sep="\t")["mutations"].tolist() == [n_pass]
+    record = json.loads((tmp_path / "o" / "predictions.json").read_text())["model"]
+    assert _rules(record) == ("PASS", "unstated", "default") and record["filter_mismatch"] == ""
+    assert "--filter PASS (the default; the model states no rule)" in res.output

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from nanog1.errors import UserError
 from nanog1.genomics import event_vocab as ev
-from nanog1.genomics.gene_bag import gene_bag, gene_pairs, hotspot_pairs, key_of, top_genes
+from nanog1.genomics.gene_bag import canonical_site, gene_bag, gene_pairs, hotspot_pairs, key_of, top_genes
 from nanog1.schema import CANCER_TYPE, N_CHANNELS, SET_NAMES, SET_SIZES, TOKENS, channel_padding, row_tokens
 
 EVENT_FIELDS = ev.FIELDS
@@ -190,7 +190,7 @@ def with_gene_bag(arrays: CohortArrays, genes: list[str], sites: list[str] = ())
     bag = gene_bag(rows, found, ids + ev.N_SPECIAL, arrays.n)
     if len(sites):
         rows, hit, table = hotspot_pairs(arrays.tokens, key_of(sites))
-        where = pd.Index(table).get_indexer(list(sites))
+        where = pd.Index(table).get_indexer([canonical_site(s) for s in sites])
         chosen = np.where(where >= 0, where + ev.N_SPECIAL, -1)  # -1: a site this cohort never hits
         bag = np.hstack([bag, gene_bag(rows, hit, chosen, arrays.n)])
     return replace(arrays, gene_bag=bag, gene_bag_genes=list(genes), gene_bag_sites=list(sites))

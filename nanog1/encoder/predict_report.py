@@ -10,6 +10,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from nanog1.encoder.input_filter import describe
 from nanog1.io import atomic_write_text
 
 #: Per-tumour reports are written for batches up to this size unless asked otherwise.
@@ -85,7 +86,8 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
         "",
         f"- Model: `{adata.uns.get('nanog1_predict', {}).get('model', '')}`; channel sets scored: "
         f"{'+'.join(adata.uns.get('nanog1_predict', {}).get('channel_sets_scored', []))}",
-        f"- Mutations: {rec['mutations']}",
+        f"- Mutations: {rec['mutations']}; {describe(adata.uns.get('nanog1_predict', {}))}",
+        *_mismatch_line(adata),
         f"- Predicted type: **{rec['predicted_type']}**"
         + (f" (abstained: {rec['abstain_reason']})" if rec["abstain"] else ""),
         "",
@@ -104,6 +106,11 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
     lines.append(f"![spectrum]({png.name})")
     md = atomic_write_text(stem.with_suffix(".report.md"), "\n".join(lines) + "\n")
     return [md, png]
+
+
+def _mismatch_line(adata: ad.AnnData) -> list[str]:
+    note = adata.uns.get("nanog1_predict", {}).get("filter_mismatch", "")
+    return [f"- **{note}**"] if note else []
 
 
 def grouped_order(labels: tuple[str, ...] | list[str]) -> list[int]:

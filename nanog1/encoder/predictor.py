@@ -25,6 +25,11 @@ mostly protein-coding consequences, or mostly inside exome capture targets). An 
 whole-genome model (`"assay": "genome"`, pcawg-catalogue) abstains with reason "exome input: model trained
 on whole genomes (evidence)"; a whole genome given to an exome model (`"assay": "exome"`, tcga-exome)
 abstains with reason "genome input: model trained on exomes (evidence)".
+
+FILTER: a model that records the rule it was trained with (`input_filter`, nanog1.encoder.input_filter;
+tcga-exome: every call) has its VCF/MAF inputs ingested with that rule unless the user names another
+(`PredictOptions.filter`, `--filter`); uns['nanog1_predict'] (and so the JSON and the reports) states
+both rules and any mismatch, and a mismatch also raises a FilterMismatchWarning.
 """
 
 from __future__ import annotations
@@ -57,13 +62,15 @@ class PredictOptions:
     draws: int = 50
     seed: int = 0
     assay: str = "auto"  # genome | exome | auto (nanog1.genomics.assay); checked against the model's
+    filter: str | None = None  # PASS | all: the user's FILTER rule; None = the model's own (input_filter)
 
 
-def read_inputs(paths: list[Path], reference: Path | None = None) -> ad.AnnData:
-    """One cohort from input files: an .h5ad as is, anything else through `nanog1 ingest` (same rules:
-    tumour column, FILTER, skips), into a temporary file that is read back."""
+def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = "PASS") -> ad.AnnData:
+    """One cohort from input files: an .h5ad as is (read with whatever FILTER rule made it), anything else
+    through `nanog1 ingest` (same rules: tumour column, skips; FILTER rule `filter`, PASS or all), into a
+    temporary file that is read back."""
     from nanog1.genomics.cohort import conform_cohort, read_cohort
-    from nanog1.genomics.ingest import ingest
+    from nanog1.genomics.ingest import IngestOptions, ingest
 
     paths = [Path(p) for p in paths]
     if not paths:
@@ -85,7 +92,7 @@ def read_inputs(paths: list[Path], reference: Path | None = None) -> ad.AnnData:
             raise UserError(f"{cohorts[0]}: not a readable NanoG1 cohort ({err})") from None
     with tempfile.TemporaryDirectory(prefix="nanog1-predict-") as tmp:
         out = Path(tmp) / "cohort.h5ad"
-        ingest(paths, reference, None, out)
+        ingest(paths, reference, None, out, IngestOptions(filter=filter))
         return read_cohort(out)
 
 
@@ -102,6 +109,14 @@ class LoadedModel:
     assay: str | None = None  # what the model was trained on (its card's "assay"), None when unstated
     members: tuple = ()  # further ensemble members (MutationEncoders) of a packaged model
     views: tuple[str, ...] = ("full",)  # test-time views averaged (nanog1.encoder.ensemble.VIEWS)
+    input_filter: str | None = None  # FILTER rule it was trained with (PASS / all), None when unstated
+
+    def filter_choice(self, asked: str | None = None):
+        """The FILTER rule to ingest inputs with: `asked` (the user's) when given, else the model's, else
+        PASS (nanog1.encoder.input_filter.choose)."""
+        from nanog1.encoder.input_filter import choose
+
+        return choose(self.input_filter, asked)
 
 
 def load_predictor(model: str | Path = DEFAULT_MODEL) -> LoadedModel:
@@ -109,6 +124,7 @@ def load_predictor(model: str | Path = DEFAULT_MODEL) -> LoadedModel:
     from nanog1.encoder import pretrained
     from nanog1.encoder.calibration import load_calibration
     from nanog1.encoder.ensemble import packaged_members
+    from nanog1.encoder.input_filter import model_rule
     from nanog1.encoder.loop import MODEL
     from nanog1.encoder.loop import load_model as load_network
 
@@ -116,9 +132,9 @@ def load_predictor(model: str | Path = DEFAULT_MODEL) -> LoadedModel:
     network, saved = load_network(folder / MODEL)
     members, views = packaged_members(saved)
     calib = load_calibration(folder) or {}
-    assay = pretrained.card(folder).get("assay")
-    return LoadedModel(str(model), folder, network, saved, calib, pretrained.reference(folder), assay,
-                       tuple(members), tuple(views))
+    card = pretrained.card(folder)
+    return LoadedModel(str(model), folder, network, saved, calib, pretrained.reference(folder),
+                       card.get("assay"), tuple(members), tuple(views), model_rule(saved, card))
 
 
 def predict(
@@ -178,8 +194,31 @@ def predict(
         "model_assay": loaded.assay or "unstated",
         "assay_mode": options.assay,
         "abstained_by_reason": reason_counts(reasons),
+        **filter_record(adata, loaded, options.filter),
     }
     return adata if copy else None
+
+
+def filter_record(adata: ad.AnnData, loaded: LoadedModel, asked: str | None) -> dict:
+    """What uns['nanog1_predict'] says about FILTER: the rule the input was read with (its provenance;
+    'n/a' for catalogue counts), the model's, where the applied rule came from ('user', 'model',
+    'default', or 'input': a cohort ingested beforehand with its own rule), and the mismatch sentence
+    ('' = none; also raised as a FilterMismatchWarning). A rule `asked` for that the cohort was not read
+    with is a UserError (an ingested cohort cannot be re-filtered)."""
+    import warnings
+
+    from nanog1.encoder.input_filter import FilterMismatchWarning, cohort_rule, dropped_calls, mismatch
+
+    applied, choice = cohort_rule(adata), loaded.filter_choice(asked)
+    if asked and applied and asked != applied:
+        raise UserError(f"the cohort was ingested with --filter {applied}, so --filter {asked} cannot be "
+                        "applied to it: give the VCF/MAF files, or re-ingest with that rule")
+    note = mismatch(loaded.input_filter, applied, dropped_calls(adata))
+    if note:
+        warnings.warn(f"{loaded.name}: {note}", FilterMismatchWarning, stacklevel=3)
+    source = choice.source if applied == choice.rule else "input"
+    return {"input_filter": applied or "n/a", "model_input_filter": loaded.input_filter or "unstated",
+            "filter_source": source, "filter_mismatch": note}
 
 
 def _check_tokens(adata: ad.AnnData, loaded: LoadedModel) -> None:

@@ -21,6 +21,7 @@ from nanog1.encoder.config import TrainConfig
 from nanog1.encoder.cv import kfold_splits, split_roles, train_val_split, train_val_test_split
 from nanog1.encoder.data import CohortArrays, cohort_arrays
 from nanog1.encoder.inference import predict
+from nanog1.encoder.input_filter import cohort_rule
 from nanog1.encoder.loop import (
     MODEL,
     FitResult,
@@ -186,7 +187,8 @@ def train_adata(
         )
         tracker.start(run_id=resumed_run, run_name=run_dir.name)
     try:
-        outcome = _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop_after_epochs)
+        outcome = _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop_after_epochs,
+                         cohort_rule(adata))
     except TrainingInterrupted:
         if tracker is not None:
             tracker.end("KILLED")
@@ -202,7 +204,7 @@ def train_adata(
     return outcome
 
 
-def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> TrainOutcome:
+def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop, input_filter=None) -> TrainOutcome:
     run_id = tracker.run_id if tracker is not None else ""
     if tracker is not None:
         tracker.log_params(
@@ -248,7 +250,8 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop) -> Tr
         arrays,
         cfg,
         {"mlflow_run_id": run_id, "model_uri": model_uri, "tracking_uri": tracker.tracking_uri,
-         "split": {"samples": list(arrays.sample_ids), "roles": roles}},
+         "split": {"samples": list(arrays.sample_ids), "roles": roles}}
+        | ({"input_filter": input_filter} if input_filter else {}),  # the FILTER rule `predict` applies
     )
     _log_model(tracker, run_dir / MODEL, result, arrays, cfg)
     write_json(

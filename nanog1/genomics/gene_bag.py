@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nanog1.genomics.contigs import canonical_chrom_name
+
 #: First id of a real gene (= nanog1.genomics.event_vocab.N_SPECIAL; tests check they agree).
 FIRST_ID = 3
 
@@ -74,10 +76,19 @@ def top_genes(
 def site_keys(tokens: dict) -> np.ndarray:
     """Every token's site as "contig:position" (object array), from an ingested cohort's
     `uns['tokens']` (`chroms`, `chrom`, `pos`): the hotspot bag's vocabulary, the same in every cohort
-    (contig names are canonical at ingest)."""
-    chroms = np.asarray(tokens["chroms"], dtype=object)
+    (contig names canonical, nanog1.genomics.contigs: chromosome 23 and chrX are both X)."""
+    chroms = np.asarray([canonical_chrom_name(str(c)) for c in tokens["chroms"]], dtype=object)
     contig = chroms[np.asarray(tokens["chrom"], dtype=np.int64)]
     return contig + ":" + np.asarray(tokens["pos"], dtype=np.int64).astype(str).astype(object)
+
+
+def canonical_site(name: str) -> str:
+    """A saved hotspot name spelled as `site_keys` spells it: "chr23:5" -> "X:5" (a codon key, "KRAS:p.G12",
+    is left as it is)."""
+    if is_codon(str(name)):
+        return str(name)
+    contig, _, pos = str(name).rpartition(":")
+    return f"{canonical_chrom_name(contig)}:{pos}"
 
 
 def site_pairs(offsets: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

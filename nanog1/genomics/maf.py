@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from nanog1.genomics.contigs import canonical_chrom_name
 from nanog1.genomics.variants import InputError, VariantTable, concat_tables
 from nanog1.schema import CANCER_TYPE
 
@@ -55,8 +56,6 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 NUMERIC = ("t_ref_count", "t_alt_count", "t_depth", "t_vaf")
 MAF_SUFFIXES = (".maf", ".maf.gz", ".maf.txt", ".maf.tsv")
-#: Chromosome spellings turned into the canonical ones (after any `chr` prefix is removed).
-CHROM_ALIASES = {"23": "X", "24": "Y", "M": "MT", "x": "X", "y": "Y", "m": "MT", "mt": "MT"}
 
 
 def _opener(path: Path):
@@ -118,13 +117,6 @@ def _numeric(values: pd.Series, dtype=np.float32) -> np.ndarray:
     codes, uniques = _codes(values)
     numbers = pd.to_numeric(pd.Series(uniques + [None], dtype=object), errors="coerce").to_numpy(np.float64)
     return numbers[codes].astype(dtype)
-
-
-def canonical_chrom_name(name: str | None) -> str:
-    """`chr1` -> `1`, `23`/`24` -> `X`/`Y`, `M`/`chrM` -> `MT`."""
-    bare = (name or "").strip()
-    bare = bare[3:] if bare.lower().startswith("chr") else bare
-    return CHROM_ALIASES.get(bare, bare)
 
 
 def _allele(value: str | None) -> str:
