@@ -310,7 +310,13 @@ def report(cohort: Cohort, work: Path, draws: int) -> dict:
             rows[name] |= {f"d{k} vs GB 95%": f"[{lo:+.3f}, {hi:+.3f}]" for k, (lo, hi) in ci.items()}
         for what, other in _peers(name).items():  # what pretraining / the gene bag buys: same folds, subset
             if (work / f"oof_{other}.npy").exists():
-                ci = paired_bootstrap(proba, np.load(work / f"oof_{other}.npy")[idx], labels, draws, seed=0)
+                # on the folds both rows ran (a peer run on fewer folds, e.g. GB on fold 0 only, says so)
+                theirs = json.loads((work / f"info_{other}.json").read_text()).get("folds", folds)
+                common = np.isin(cohort.fold[idx], theirs)
+                shared = ",".join(map(str, sorted(set(folds) & set(theirs))))
+                what += "" if common.all() else f" (folds {shared})"
+                ci = paired_bootstrap(proba[common], np.load(work / f"oof_{other}.npy")[idx][common],
+                                      labels[common], draws, seed=0)  # fmt: skip
                 rows[name] |= {f"d{k} vs {what} 95%": f"[{lo:+.3f}, {hi:+.3f}]" for k, (lo, hi) in ci.items()}
         recall[name] = per_type_report(proba, labels, cohort.classes)["recall"]
     table = pd.DataFrame(rows).T
