@@ -14,7 +14,8 @@ inputs of the model), so these rows are the catalogue alone.
     cp O/<source>/oof_* O/<source>/info_* W/<source>/; python benchmarks/tcga_typing.py --report-only --work W
 
 Rows: `catalogue_<mixer>_s<seed>` (out-of-fold probabilities over the folds run, classes in the typing
-benchmark's order: its types sorted). Per-fold checkpoints stay in O/runs/ and a rerun resumes them.
+benchmark's order: its types sorted), rewritten after every fold, so an interrupted run leaves the folds it
+finished (`folds` in the info file); per-fold checkpoints stay in O/runs/ and a rerun resumes them.
 """
 
 from __future__ import annotations
@@ -71,17 +72,21 @@ def run_source(args, source: str, h5ad: Path) -> None:
                           rank=args.rank, heads=args.heads, epochs=args.epochs, patience=args.patience,
                           lr=args.lr, batch_size=args.batch_size, val_fraction=args.val_fraction,
                           test_fraction=0.0, seed=seed, amp=False)  # fmt: skip
-        t0 = time.perf_counter()
-        work = args.out / "runs" / source / f"s{seed}_folds{'-'.join(map(str, folds))}"  # resumes only itself
-        proba, info = encoder_cv(arrays, cfg, fold_splits(fold, folds), work, len(folds))
-        info = info | {"folds": folds, "seconds": time.perf_counter() - t0, "load": os.getloadavg(),
-                       "config": cfg.to_dict()}  # fmt: skip
-        name = f"catalogue_{args.mixer}_s{seed}"
-        tmp = out / f"oof_{name}.tmp.npy"
-        np.save(tmp, proba)
-        tmp.replace(out / f"oof_{name}.npy")
-        (out / f"info_{name}.json").write_text(json.dumps(info, default=float))
-        print(f"{source} {name}: {info['seconds']:.0f}s", flush=True)
+        name, t0 = f"catalogue_{args.mixer}_s{seed}", time.perf_counter()
+        proba, infos = np.zeros((arrays.n, len(arrays.classes))), []
+        for k, split in zip(folds, fold_splits(fold, folds), strict=True):  # written after every fold
+            work = args.out / "runs" / source / f"s{seed}_fold{k}"  # a rerun resumes the fold's checkpoint
+            part, info = encoder_cv(arrays, cfg, [split], work, 1)
+            proba[split[1]] = part[split[1]]
+            infos.append(info | {"fold": k})
+            info = {"folds": [i["fold"] for i in infos], "seconds": time.perf_counter() - t0,
+                    "n_params": info["n_params"], "rank": cfg.rank, "load": os.getloadavg(),
+                    "config": cfg.to_dict(), "parts": infos}  # fmt: skip
+            tmp = out / f"oof_{name}.tmp.npy"
+            np.save(tmp, proba)
+            tmp.replace(out / f"oof_{name}.npy")
+            (out / f"info_{name}.json").write_text(json.dumps(info, default=float))
+        print(f"{source} {name}: {time.perf_counter() - t0:.0f}s", flush=True)
 
 
 def main() -> None:

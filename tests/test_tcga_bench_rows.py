@@ -26,8 +26,8 @@ def _load(name: str):
 
 
 def test_qdelta_rows_planned_and_chunk_is_exact(monkeypatch):
-    """`--mixers qdelta` plans Q-Delta fine-tuning jobs (rank-matched like mha_rank: not SAVO's rank 16
-    here), the model's every Q-Delta layer takes --qdelta-chunk, and the chunk changes no output."""
+    """`--mixers qdelta` plans Q-Delta fine-tuning jobs at SAVO's rank (mha_rank alone is rank-matched),
+    the model's every Q-Delta layer takes --qdelta-chunk, and the chunk changes no output."""
     from nanog1.core.qdelta import QDelta
     from nanog1.encoder.event_model import EventModel, EventModelConfig
 
@@ -44,6 +44,11 @@ def test_qdelta_rows_planned_and_chunk_is_exact(monkeypatch):
 
     torch.manual_seed(0)
     sizes = {"channel": 20, "gene": 40, "consequence": 8, "chrom": 27, "bin": 50, "vaf": 13}
+    data = type("D", (), {"sizes": lambda self: sizes, "summary": np.zeros((1, 5))})()
+    shape = type("S", (), dict(hidden=16, layers=2, rank=8, heads=2, dropout=0.0, gene_top_k=8, gene_bag=0,
+                               embed_bags="", bag_dropout=0.0))()  # fmt: skip
+    qd, mha = (ev.model_config(shape, data, m, n_types=3) for m in ("qdelta", "mha_rank"))
+    assert (qd.mixer, qd.rank) == ("qdelta", 8) and mha.rank != 8  # MHA-r's rank moves to match SAVO's size
     cfg = EventModelConfig(vocab_sizes=sizes, n_summary=5, hidden=16, layers=2, rank=8, heads=2,
                            mixer="qdelta", n_types=3, dropout=0.0)  # fmt: skip
     model = EventModel(cfg).eval()
