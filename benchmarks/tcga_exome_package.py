@@ -157,6 +157,24 @@ def ship_decision(single: dict, ensemble: dict) -> dict:
     return {**checks, "ship_ensemble": all(checks.values())}
 
 
+def versus_previous(new: dict, previous: Path, spread: float) -> dict:
+    """The rule, fixed before the runs, for replacing the shipped model by this one (the hotspot bag):
+    CV top-1 better by more than the seed spread, and neither transfer's top-1 (new patients) worse by
+    more than 1 point. `previous`: the shipped model's package_metrics.json."""
+    old = json.loads(Path(previous).read_text())
+
+    def top1(m: dict) -> dict:
+        return {"cv": m["cv_5fold"]["all"]["scores"]["top1"],
+                **{j: m["transfer"][j]["test_new_patients"]["scores"]["top1"] for j in ("mc3_to_firehose", "firehose_to_mc3")}}
+
+    a, b = top1(old), top1(new)
+    checks = {"cv_top1_gain_above_seed_spread": b["cv"] - a["cv"] > spread,
+              "transfer_top1_drop_at_most_1_point": all(b[j] - a[j] >= -0.01 for j in a if j != "cv")}
+    return {"rule": "ship only if CV top-1 improves by more than the seed spread and neither transfer's top-1 "
+            "(new patients) falls by more than 1 point", "seed_spread": spread, "previous_top1": a, "top1": b,
+            **checks, "ship": all(checks.values())}
+
+
 def write_weights(folders: list[Path], out: Path, input_filter: str) -> dict:
     """model.pt: seed 0's model as any single model; the other seeds' state dicts under `ensemble`
     (nanog1.encoder.ensemble.packaged_members), after checking they read the same vocabulary and bag;
@@ -224,6 +242,7 @@ def package(args) -> None:
     rows = pd.Index(reference.obs_names).get_indexer(final["barcode"][val])
     shipped_name = "ensemble" if decision["ship_ensemble"] else "single"
     metrics |= {k: v for k, v in metrics[shipped_name].items()}
+    versus = versus_previous(metrics[shipped_name], args.versus, args.seed_spread) if args.versus else None
     metrics["shipped_model"] = {
         "kind": shipped_name, "seeds": [int(s.name.rsplit("_s", 1)[-1]) if "_s" in s.name else 0 for s in shipped],
         "decision": decision, "validation_tumours": int(val.sum()), "calibration": calib,
@@ -232,7 +251,7 @@ def package(args) -> None:
         "job_top1_on_validation": float((final["proba"][val].argmax(1) == final["labels"][val]).mean()),
         "jobs": {f"{s.name}/{j}": json.loads((s / f"{j}.json").read_text()) | {"history": None}
                  for s in seeds for j in JOBS},
-    }
+    } | ({"versus_previous": versus} if versus else {})
     card = model_card([str(c) for c in final["classes"]], metrics, written, rule)
     atomic_write_text(out / "card.json", json.dumps(card, indent=1, default=float))
     (args.results / "package_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
@@ -249,8 +268,9 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
     n_genes, n_sites = len(written["encoder_config"]["gene_bag"]), len(written["encoder_config"]["hotspots"])
     bag = f"CLS gene bag of {n_genes} genes" + (f" + {n_sites} hotspot sites" if n_sites else "")
     sites = (f" and its 0/1 bag of the {n_sites} hotspot sites (contig:position, chromosome names canonical: 23 = "
-             f"X) mutated in >= {recipe['hotspots']} training tumours, recomputed for a new tumour from its own "
-             "mutations" if n_sites else "")
+             f"X) mutated in >= {recipe['hotspots']} training tumours (at most 2,000, commonest first; a tumour "
+             "called by both sources counts once per call), recomputed for a new tumour from its own mutations"
+             if n_sites else "")
     t_mf, t_fm = (metrics["transfer"][j]["test_new_patients"] for j in ("mc3_to_firehose", "firehose_to_mc3"))
     shipped = metrics["shipped_model"]
     what = f"ensemble of {len(shipped['seeds'])} seeds" if shipped["kind"] == "ensemble" else "single model"
@@ -289,7 +309,8 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
         },
         "recipe": {
             "command": "python benchmarks/tcga_exome_ship.py jobs --mc3 MC3.h5ad --firehose FH.h5ad --typing-work W "
-            "--jobs final (+ cv0-4, mc3_to_firehose, firehose_to_mc3); then `... package`",
+            + "".join(f"--set {k}={v} " for k, v in recipe.items() if v != RECIPE[k])
+            + "--jobs final (+ cv0-4, mc3_to_firehose, firehose_to_mc3); then `... package`",
             "equivalent": f"nanog1 train --view events {flags}",
             "seeds": f"{what}: seeds {shipped['seeds']} (same splits); an ensemble averages the members' "
             "log-probabilities and is calibrated as one model; shipped as an ensemble only if it beats seed 0 in "

@@ -277,6 +277,9 @@ def main() -> None:
     ap.add_argument("--jobs", default=",".join(JOBS))
     ap.add_argument("--model-out", type=Path, default=OUT)
     ap.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE (repeatable)")
+    ap.add_argument("--versus", type=Path, help="package: the shipped model's package_metrics.json; the card then "
+                    "records the replacement rule's checks (versus_previous in tcga_exome_package.py)")
+    ap.add_argument("--seed-spread", type=float, default=0.0, help="package --versus: CV top-1 gain it must beat")
     args = ap.parse_args()
     if args.mode == "package":
         from tcga_exome_package import package

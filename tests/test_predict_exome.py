@@ -93,6 +93,29 @@ def test_packaged_exome_model_loads_weights_only_with_its_card():
     assert sum(p.stat().st_size for p in folder.iterdir()) < 50e6
 
 
+def test_card_states_the_shipped_hotspot_bag_filter_rule_and_its_own_numbers():
+    """The card and model.pt agree: the FILTER rule (every call), the hotspot bag (IDH1 R132H and BRAF V600E
+    among its sites, chosen with --hotspots 5), and the summary quotes the card's own metrics; the
+    replacement rule it was shipped by holds on those metrics."""
+    from nanog1.encoder import pretrained
+
+    saved = torch.load(pretrained.resolve(MODEL) / "model.pt", weights_only=True)
+    card = pretrained.card(MODEL)
+    assert saved["input_filter"] == card["input_filter"] == "all"
+    sites = saved["encoder_config"]["hotspots"]
+    assert {"2:209113112", "7:140453136"} <= set(sites) and len(sites) == len(set(sites)) > 100
+    assert f"+ {len(sites)} hotspot sites" in card["summary"]
+    assert "--hotspots 5" in card["recipe"]["equivalent"]
+    cv, transfer = card["metrics"]["cv_5fold"]["all"]["scores"], card["metrics"]["transfer"]
+    jobs = ("mc3_to_firehose", "firehose_to_mc3")
+    quoted = [cv["top1"], cv["macro_f1"]] + [transfer[j]["test_new_patients"]["scores"]["top1"] for j in jobs]
+    assert all(f"{x:.3f}" in card["summary"] for x in quoted), card["summary"]
+    versus = card["metrics"]["shipped_model"]["versus_previous"]
+    assert versus["top1"]["cv"] == cv["top1"]
+    assert versus["top1"]["cv"] - versus["previous_top1"]["cv"] > versus["seed_spread"]
+    assert all(versus["top1"][j] >= versus["previous_top1"][j] - 0.01 for j in jobs)
+
+
 def test_exome_maf_typed_with_calibrated_top3(exome_maf):
     """Both tumours are read as exomes; probabilities are a distribution over the 32 types; the glioma's
     drivers put LGG (or GBM) first and the BRAF V600E tumour gets THCA among its top three."""
