@@ -95,3 +95,21 @@ def test_real_maf_slice_tokens_match_an_independent_count(tmp_path):
     # adjacent SNVs of one tumour become one DBS token, so per gene the SBS6 tokens can only be fewer
     joined = pd.concat([got, expect], axis=1).fillna(0)
     assert (joined.iloc[:, 0] <= joined.iloc[:, 1]).all() and joined.iloc[:, 0].sum() > 0.98 * len(expect)
+
+
+def test_encode_finds_contigs_spelled_otherwise(tmp_path):
+    """A UCSC-style input (chr1, chrX) typed by a vocabulary of plain names, and the reverse, gets the same
+    chromosome and bin ids; a contig the vocabulary lacks in every spelling stays UNK."""
+    tok = _cohort(tmp_path, ROWS).uns["tokens"]
+    ucsc = dict(tok, chroms=np.array(["chr" + str(c) for c in tok["chroms"]], dtype=object))
+    assert set(ev.token_strings(ucsc)["chrom"]) == {"chr17", "chrX", "chr1"}
+    for vocab in (ev.build_vocab([tok]), ev.build_vocab([ucsc])):
+        plain, prefixed = ev.encode(tok, vocab), ev.encode(ucsc, vocab)
+        for name in ("chrom", "bin"):
+            assert prefixed[name].tolist() == plain[name].tolist()
+            assert (plain[name] != ev.UNK).all()
+    firehose = dict(tok, chroms=np.array(["23" if c == "X" else str(c) for c in tok["chroms"]], dtype=object))
+    vocab = ev.build_vocab([tok])
+    assert ev.encode(firehose, vocab)["bin"].tolist() == ev.encode(tok, vocab)["bin"].tolist()
+    row = ("T9", "TP53", "chr5", 1, 1, "Silent", "SNP", "C", "A", None, None, "BRCA")
+    assert ev.encode(_cohort(tmp_path, [row], "b").uns["tokens"], vocab)["chrom"].tolist() == [ev.UNK]

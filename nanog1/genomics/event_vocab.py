@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.genomics.channels import CHANNEL_SETS, set_slice
+from nanog1.genomics.contigs import canonical_chrom_name
 from nanog1.io import atomic_write_text
 from nanog1.schema import channel_sets_present, row_tokens
 
@@ -135,13 +136,39 @@ def _commonest_first(counts: pd.Series) -> list[str]:
 
 
 def encode(tokens: dict, vocab: EventVocab) -> dict[str, np.ndarray]:
-    """Model ids [n_tokens] per field ('' or a value the vocabulary lacks -> UNK)."""
+    """Model ids [n_tokens] per field ('' or a value the vocabulary lacks -> UNK). A contig or bin the
+    vocabulary spells otherwise (`chr1` / `1`, `23` / `X`: a UCSC-style VCF typed by a model trained on
+    MAFs) is found by its canonical contig name (:func:`nanog1.genomics.contigs.canonical_chrom_name`)."""
     strings = token_strings(tokens)
     out = {}
     for name in FIELDS:
         idx = pd.Index(vocab.values[name]).get_indexer(strings[name])
+        if name in ("chrom", "bin"):
+            idx = _by_canonical_contig(strings[name], vocab.values[name], idx)
         out[name] = np.where(idx >= 0, idx + N_SPECIAL, UNK).astype(np.int32)
     return out
+
+
+def _canonical_locus(value: str) -> str:
+    """`chr3:100` -> `3:100`, `23` -> `X`: the contig part spelled canonically, the rest kept."""
+    contig, sep, rest = value.partition(":")
+    return canonical_chrom_name(contig) + sep + rest if value else ""
+
+
+def _by_canonical_contig(values: np.ndarray, table: list[str], idx: np.ndarray) -> np.ndarray:
+    """``idx`` with the values not found as spelled looked up again by canonical contig name (the
+    vocabulary's commonest spelling of that contig wins)."""
+    missing = (idx < 0) & (values != "")
+    if not missing.any():
+        return idx
+    canonical: dict[str, int] = {}
+    for i, value in enumerate(table):
+        canonical.setdefault(_canonical_locus(value), i)
+    uniq, inverse = np.unique(values[missing].astype(str), return_inverse=True)
+    found = np.array([canonical.get(_canonical_locus(u), -1) for u in uniq], dtype=idx.dtype)
+    idx = idx.copy()
+    idx[missing] = found[inverse]
+    return idx
 
 
 def check_ids(ids: dict[str, np.ndarray], sizes: dict[str, int]) -> None:
