@@ -175,6 +175,38 @@ def versus_previous(new: dict, previous: Path, spread: float) -> dict:
             **checks, "ship": all(checks.values())}
 
 
+def single_seed_scores(folder: Path) -> dict:
+    """Top-1 and macro-F1 of one seed's jobs, uncalibrated (a temperature does not move the argmax, so
+    these equal the card's calibrated rows): pooled CV test folds and each transfer's new patients; jobs
+    not (yet) run are left out."""
+    from nanog1.encoder.metrics import classification_metrics
+
+    out, cv = {}, [j for j in JOBS if j.startswith("cv")]
+    if all((folder / f"{j}.npz").is_file() for j in cv):
+        parts = [load_job([folder], j) for j in cv]
+        rows = [p["role"] == TEST for p in parts]
+        out["cv"] = classification_metrics(np.concatenate([p["proba"][r] for p, r in zip(parts, rows, strict=True)]),
+                                           np.concatenate([p["labels"][r] for p, r in zip(parts, rows, strict=True)]),
+                                           [str(c) for c in parts[0]["classes"]])
+    for job in ("mc3_to_firehose", "firehose_to_mc3"):
+        if (folder / f"{job}.npz").is_file():
+            data = load_job([folder], job)
+            test = data["role"] == TEST
+            out[job] = classification_metrics(data["proba"][test], data["labels"][test], [str(c) for c in data["classes"]])
+    return {k: {m: v[m] for m in ("top1", "macro_f1")} for k, v in out.items()}
+
+
+def seed_spread(args) -> None:
+    """`seeds` mode: each folder's scores (--results and --seed-results: one recipe, several seeds) and the
+    spread (max - min) of every score the folders share: the noise a recipe comparison must beat."""
+    folders = [args.results, *args.seed_results]
+    scores = {str(f): single_seed_scores(f) for f in folders}
+    shared = set.intersection(*(set(s) for s in scores.values()))
+    spread = {k: {m: max(s[k][m] for s in scores.values()) - min(s[k][m] for s in scores.values())
+                  for m in ("top1", "macro_f1")} for k in sorted(shared)}
+    print(json.dumps({"scores": scores, "spread": spread}, indent=1))
+
+
 def write_weights(folders: list[Path], out: Path, input_filter: str) -> dict:
     """model.pt: seed 0's model as any single model; the other seeds' state dicts under `ensemble`
     (nanog1.encoder.ensemble.packaged_members), after checking they read the same vocabulary and bag;

@@ -25,6 +25,8 @@ source alone, the saved folds); its transfer rows are trained here (`gb-transfer
         --typing-work $W --out results/exome [--jobs cv0,cv1,cv2,cv3,cv4,mc3_to_firehose,firehose_to_mc3,final]
     OMP_NUM_THREADS=1 python benchmarks/tcga_exome_ship.py package --mc3 MC3.h5ad --firehose FH.h5ad \
         --typing-work $W --results results/exome
+    python benchmarks/tcga_exome_ship.py seeds --results results/exome --seed-results results/exome_s1
+        # top-1 / macro-F1 per seed folder (`jobs --set seed=1 --out results/exome_s1`) and their spread
 """
 
 from __future__ import annotations
@@ -265,7 +267,8 @@ def gb_transfer(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["jobs", "gb-transfer", "package"])
+    ap.add_argument("mode", choices=["jobs", "gb-transfer", "package", "seeds"],
+                    help="seeds: top-1 / macro-F1 of --results and each --seed-results folder and their spread")
     ap.add_argument("--tcga", type=Path, default=TCGA)
     ap.add_argument("--mc3", type=Path, help="MC3 ingested by `nanog1 ingest --filter all` (.h5ad)")
     ap.add_argument("--firehose", type=Path, help="Firehose ingested likewise (.h5ad)")
@@ -281,10 +284,10 @@ def main() -> None:
                     "records the replacement rule's checks (versus_previous in tcga_exome_package.py)")
     ap.add_argument("--seed-spread", type=float, default=0.0, help="package --versus: CV top-1 gain it must beat")
     args = ap.parse_args()
-    if args.mode == "package":
-        from tcga_exome_package import package
+    if args.mode in ("package", "seeds"):
+        from tcga_exome_package import package, seed_spread
 
-        package(args)
+        (package if args.mode == "package" else seed_spread)(args)
     else:
         {"jobs": jobs, "gb-transfer": gb_transfer}[args.mode](args)
 
