@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from interpreter import run_in_interpreter
 from seeds import stable_seed
 
 import nanog1.core.fused_block as fb
@@ -176,7 +177,8 @@ def test_cuda_fused_block_matches_float64_with_gradients(kind, causal, length, k
 
 def test_cudnn_attention_contract_on_meta_tensors():
     """The private cuDNN ops take the arguments CudnnAttention passes (torch's meta kernels check the
-    schema): forward output [B, h, L, dv], backward gradients shaped like q, k and v."""
+    schema): forward output [B, h, L, dv]; backward dV shaped like v, dQ and dK stacked into the block's
+    [B, L, 2, h, d] gradient."""
     b, length, h = 2, 16, 8
     sa = torch.empty(b * length, 128, device="meta", dtype=torch.bfloat16).view(b, length, 2, h, 8)
     q, k = sa[:, :, 0].transpose(1, 2), sa[:, :, 1].transpose(1, 2)
@@ -184,5 +186,40 @@ def test_cudnn_attention_contract_on_meta_tensors():
     v = c.view(b, length, h, 64).transpose(1, 2)
     o, saved = fb.CudnnAttention.forward(q, k, v, True, 0.35)
     assert o.shape == (b, h, length, 64) and len(saved) == 7
-    grads = fb.CudnnAttention.backward(o, q, k, v, o, saved, True, 0.35)
-    assert [g.shape for g in grads] == [q.shape, k.shape, v.shape]
+    dqk = torch.empty(b, length, 2, h, 8, device="meta", dtype=torch.bfloat16)
+    dv = fb.CudnnAttention.backward(o, q, k, v, o, saved, True, 0.35, dqk)
+    assert dv.shape == v.shape
+
+
+_BLOCK_ON_KERNEL_SCRIPT = """
+import torch
+import nanog1.core.fused_block as fb
+import nanog1.core.kernels.routing_triton as rt
+from nanog1.core import build_mixer
+worst = 0.0
+for kind in ("savo", "qcompass"):
+    for causal, atomic in ((True, True), (True, False), (False, True), (False, False)):
+        rt.ATOMIC_DQ = atomic
+        torch.manual_seed(3)
+        m = build_mixer(kind, 64, 16, 2, causal)
+        with torch.no_grad():
+            for p in m.parameters():
+                p.uniform_(-0.5, 0.5)
+        x = torch.randn(2, 70, 64, requires_grad=True)
+        w = torch.randn(2, 70, 64)
+        res = []
+        for fwd in (m, lambda t: fb.fused_forward(m, t, torch.float32, fb.TritonAttention)):
+            y = fwd(x)
+            res.append([y, *torch.autograd.grad((y * w).sum(), [x, *m.parameters()])])
+        assert res[1][0].grad_fn.name() == "RoutedBlockBackward"
+        worst = max([worst] + [((a - b).norm() / b.norm()).item() for a, b in zip(res[1], res[0])])
+print("WORST", worst)
+"""
+
+
+@pytest.mark.slow
+def test_block_on_the_triton_kernel_in_interpreter():
+    """The whole one-node block on the rank-r kernel (Triton's CPU interpreter, float32) against the module's
+    autograd path: output, input and every weight gradient, SAVO and Q-Compass, causal or not, both dQ
+    forms; the kernels write dQ and dK straight into the block's stacked gradient."""
+    assert float(run_in_interpreter(_BLOCK_ON_KERNEL_SCRIPT).split("WORST")[-1]) < 1e-4

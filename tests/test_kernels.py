@@ -155,12 +155,16 @@ for atomic in (True, False):
         grads = zip(torch.autograd.grad(out, leaves, g), torch.autograd.grad(ref, refs, g))
         pairs = [(out, ref), *grads]
         worst = max([worst] + [((a - b).norm() / b.norm()).item() for a, b in pairs])
-for causal in (True, False):  # the one-node block's entry points: token-major views of packed projections
+token_major = True
+for atomic, causal in ((True, True), (False, True), (True, False), (False, False)):
+    # the one-node block's entry points: token-major views of packed projections, gradients token-major too
+    rt.ATOMIC_DQ = atomic
     sa, c = torch.randn(2, 70, 2, 2, 8), torch.randn(2, 70, 2, 16)
     q, k, v = sa[:, :, 0].transpose(1, 2), sa[:, :, 1].transpose(1, 2), c.transpose(1, 2)
     out, lse = rt.attention_forward(q, k, v, causal, 0.35)
     g = torch.randn(2, 70, 2, 16).transpose(1, 2)
     grads = rt.attention_backward(g, q, k, v, out, lse, causal, 0.35)
+    token_major = token_major and all(t.stride(1) < t.stride(2) for t in (out, *grads))
     refs = [t.clone().requires_grad_() for t in (q, k, v)]
     ref = reference_attention(*refs, causal=causal, key_padding_mask=None, scale=0.35)
     pairs = [(out, ref), *zip(grads, torch.autograd.grad(ref, refs, g))]
@@ -169,6 +173,7 @@ q, kc, vc = torch.randn(3, 8, 8), torch.randn(3, 8, 300, 8), torch.randn(3, 1, 3
 lengths = torch.tensor([300, 77, 0])
 a, b = routing_decode_triton(q, kc, vc, lengths, 0.35), decode_reference(q, kc, vc, lengths, 0.35)
 worst = max(worst, ((a - b).norm() / b.norm()).item())
+print("TOKEN_MAJOR", token_major)
 print("WORST", worst)
 """
 
@@ -200,8 +205,11 @@ def test_decode_kernel_layouts_in_interpreter():
 
 @pytest.mark.slow
 def test_triton_kernels_in_interpreter_mode():
-    """Both Triton kernels in Triton's CPU interpreter (float32), where triton is installed."""
-    assert float(run_in_interpreter(_INTERPRET_SCRIPT).split("WORST")[-1]) < 1e-4
+    """Both Triton kernels in Triton's CPU interpreter (float32), where triton is installed; the block's
+    entry points return every gradient in its input's token-major layout (both dQ forms)."""
+    out = run_in_interpreter(_INTERPRET_SCRIPT)
+    assert float(out.split("WORST")[-1]) < 1e-4
+    assert "TOKEN_MAJOR True" in out
 
 
 @pytest.mark.gpu

@@ -9,8 +9,9 @@ backward calls the kernels directly (65 aten calls, 31 Python-level torch calls,
 
 - q and k are strided (B, L, h, d) views of the one [N, 2r] projection, v a view of the content, and
   the output feeds W_o as a view: cuDNN takes these layouts as they are, so no transposing copies;
-- the Q-value product's gradient reaches the state through the action and back by two ``addcmul``
-  into the stacked [N, 2r] gradient, one GEMM each for W_s/W_a's gradient and the input's;
+- dQ and dK land in one stacked [N, 2r] gradient (the Triton kernel writes them there; cuDNN's are
+  stacked into it), the Q-value product's gradient reaches the state through the action and back by
+  two in-place ``addcmul_`` on it, then one GEMM each for W_s/W_a's gradient and the input's;
 - no SDPA dispatch logic per call: the cuDNN ops are called as SDPA's dispatch and autograd formula
   call them; weights' gradients leave in the compute dtype and the engine casts them in C++.
 
@@ -56,15 +57,23 @@ class CudnnAttention:
 
     @staticmethod
     def backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, saved: tuple, causal: bool,
-                 scale: float) -> tuple[Tensor, Tensor, Tensor]:
+                 scale: float, dqk: Tensor) -> Tensor:
         lse, cum_q, cum_k, max_q, max_k, seed, offset = saved
-        return _CUDNN_BWD(do, q, k, v, o, lse, seed, offset, None, cum_q, cum_k, max_q, max_k, 0.0, causal,
-                          scale=scale)
+        dq, dk, dv = _CUDNN_BWD(do, q, k, v, o, lse, seed, offset, None, cum_q, cum_k, max_q, max_k, 0.0,
+                                causal, scale=scale)
+        return _stack_into(dqk, dq, dk, dv)
+
+
+def _stack_into(dqk: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) -> Tensor:
+    """dq, dk [B, h, L, d] into dqk [B, L, 2, h, d] (one stacking kernel); returns dv."""
+    torch.stack((dq.transpose(1, 2), dk.transpose(1, 2)), 2, out=dqk)
+    return dv
 
 
 class TritonAttention:
     """The rank-r Triton kernel (:mod:`nanog1.core.kernels.routing_triton`) under the same contract: q/k at
-    their own width, the (B, L, h, d) views taken as they are, the output written token-major."""
+    their own width, the (B, L, h, d) views taken as they are, the output written token-major, and dQ, dK
+    written by the kernels straight into the block's stacked [N, 2r] gradient (no copy after)."""
 
     @staticmethod
     def forward(q: Tensor, k: Tensor, v: Tensor, causal: bool, scale: float) -> tuple[Tensor, tuple]:
@@ -75,10 +84,11 @@ class TritonAttention:
 
     @staticmethod
     def backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, saved: tuple, causal: bool,
-                 scale: float) -> tuple[Tensor, Tensor, Tensor]:
+                 scale: float, dqk: Tensor) -> Tensor:
         from nanog1.core.kernels.routing_triton import attention_backward
 
-        return attention_backward(do, q, k, v, o, saved[0], causal, scale)
+        dq, dk = (t.transpose(1, 2) for t in dqk.unbind(2))
+        return attention_backward(do, q, k, v, o, saved[0], causal, scale, into=(dq, dk))[2]
 
 
 class MathAttention:
@@ -100,12 +110,12 @@ class MathAttention:
 
     @staticmethod
     def backward(do: Tensor, q: Tensor, k: Tensor, v: Tensor, o: Tensor, saved: tuple, causal: bool,
-                 scale: float) -> tuple[Tensor, Tensor, Tensor]:
+                 scale: float, dqk: Tensor) -> Tensor:
         p = MathAttention._weights(q, k, causal, scale)
         dp = torch.matmul(do, v.transpose(-2, -1))
         ds = p * (dp - (do * o).sum(-1, keepdim=True))
-        return torch.matmul(ds, k) * scale, torch.matmul(ds.transpose(-2, -1), q) * scale, \
-            torch.matmul(p.transpose(-2, -1), do)
+        return _stack_into(dqk, torch.matmul(ds, k) * scale, torch.matmul(ds.transpose(-2, -1), q) * scale,
+                           torch.matmul(p.transpose(-2, -1), do))
 
 
 def compute_dtype(x: Tensor) -> torch.dtype:
@@ -212,14 +222,17 @@ class RoutedBlock(torch.autograd.Function):
         g = gy.to(dtype).reshape(-1, hidden)
         d_wo, d_b = torch.mm(g.t(), o2), g.sum(0)
         do = torch.mm(g, w_o).view(o2.shape[0] // length, length, q.shape[1], -1).transpose(1, 2)
-        dq, dk, dv = attention.backward(do, q, k, v, o, saved, causal, scale)
+        dqk = s4.new_empty(batch, length, 2, *s4.shape[2:])  # [B, L, 2, h, r/h]: the stacked gradient
+        dv = attention.backward(do, q, k, v, o, saved, causal, scale, dqk)
         dc = dv.transpose(1, 2).reshape(-1, hidden)
-        dq, dk, d_wc = dq.transpose(1, 2), dk.transpose(1, 2), None
+        d_wc = None
         if w_c is not None:  # qv = s ⊙ a feeds W_c: its gradient reaches s through a and a through s
             d_wc = torch.mm(dc.t(), qv)
-            dqv = torch.mm(dc, w_c).view(dq.shape)
-            dq, dk = torch.addcmul(dq, dqv, a4), torch.addcmul(dk, dqv, s4)
-        dsa = torch.stack((dq, dk), 2).view(-1, w_sa.shape[0])
+            dqv = torch.mm(dc, w_c).view(s4.shape)
+            dq, dk = dqk.unbind(2)
+            dq.addcmul_(dqv, a4)
+            dk.addcmul_(dqv, s4)
+        dsa = dqk.view(-1, w_sa.shape[0])
         d_ws, d_wa = torch.mm(dsa.t(), xb).chunk(2)
         dx = None
         if ctx.needs_input_grad[0]:

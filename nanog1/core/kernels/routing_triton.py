@@ -43,8 +43,13 @@ LOG2E = 1.4426950408889634
 ATOMIC_DQ: bool | None = {"atomic": True, "pass2": False}.get(os.environ.get("NANOG1_ROUTING_DQ", "auto"))
 ATOMIC_DQ_MIN_LEN = 8192
 ATOMIC_DQ_MIN_LEN_BIDIR = 2048
-# The backward's exponentials on sm_90's packed bf16x2 unit ("bf16x2", opt-in) or in float32 (default).
-EXP_BF16 = os.environ.get("NANOG1_ROUTING_EXP", "fp32") == "bf16x2"
+# The exponentials on sm_90's packed bf16x2 unit (twice the rate, bf16 precision) or in float32 (default):
+# NANOG1_ROUTING_EXP = "bf16x2" for the backward's, "bf16x2-all" for the forward's too (opt-in).
+_EXP_MODE = os.environ.get("NANOG1_ROUTING_EXP", "fp32")
+if _EXP_MODE not in ("fp32", "bf16x2", "bf16x2-all"):
+    raise ValueError(f"NANOG1_ROUTING_EXP must be fp32, bf16x2 or bf16x2-all, got {_EXP_MODE!r}")
+EXP_BF16 = _EXP_MODE in ("bf16x2", "bf16x2-all")
+EXP_BF16_FWD = _EXP_MODE == "bf16x2-all"
 
 # The causal diagonal stage walks one block of the other side in whole sub-blocks: forward and dQ
 # (query block BLOCK_M over key blocks BLOCK_N) need BLOCK_M % BLOCK_N == 0, the dK/dV pass
@@ -134,7 +139,8 @@ def _upto(active, x, otherwise, VARLEN: tl.constexpr):
 def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn,
                lo, hi, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_N: tl.constexpr,
-               CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr):
+               CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr,
+               EXP_BF16: tl.constexpr):
     """Online-softmax update of (acc, l, m) over key blocks [lo, hi) for one query block.
 
     Only a BOUNDS or CAUSAL_MASK stage may reach past seq_len; the others load without row masks.
@@ -157,7 +163,7 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
             qk = tl.where(row_ok[None, :], qk, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
         m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.math.exp2(qk * qk_scale - m_use[:, None])
+        p = _exp2(qk * qk_scale - m_use[:, None], EXP_BF16)
         alpha = tl.math.exp2(m_i - m_use)
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
@@ -165,12 +171,13 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
     return acc, l_i, m_i
 
 
-@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "VARLEN"])
+@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16",
+                                             "VARLEN"])
 @triton.jit
 def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
-                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, VARLEN: tl.constexpr,
+                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr, VARLEN: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program per (batch·head, query block): O = softmax(QKᵀ·scale + bias)·V and its base-2 lse.
 
@@ -205,20 +212,20 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, _upto(active, start_m, 0, VARLEN), seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, EXP_BF16)
         diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    start_m, diag_end, seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS, EXP_BF16)
     else:
         full = (seq_len // BLOCK_N) * BLOCK_N
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, full, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, EXP_BF16)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    full, seq_len, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS, EXP_BF16)
     empty = l_i == 0.0
     out = acc / tl.where(empty, 1.0, l_i)[:, None]
     lse = tl.where(empty, float("inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
@@ -229,8 +236,8 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
 
 
 @triton.jit
-def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
-               sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
+def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, row_base,
+               sqn, son, sdqn, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
                EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
@@ -267,8 +274,8 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
         dk += tl.dot(ds_t, q)
         if ATOMIC_DQ:
             dq = tl.dot(tl.trans(ds_t), k) * sm_scale
-            tl.atomic_add(DQ + (row_base + offs_m)[:, None] * D_QK + offs_dk[None, :], dq,
-                          mask=q_mask, sem="relaxed")
+            tl.atomic_add(dq_base + offs_m[:, None] * sdqn + offs_dk[None, :], dq, mask=q_mask,
+                          sem="relaxed")
     return dk, dv
 
 
@@ -278,7 +285,7 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
 @triton.jit
 def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
-                sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, tune_len,
+                sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, sdqb, sdqh, sdqn, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_BF16: tl.constexpr,
                 VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -311,22 +318,23 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
     dv = tl.zeros([BLOCK_N, D_V], dtype=tl.float32)
     q_base = Q + b * sqb + h * sqh + first * sqn
     do_base = DO + b * sob + h * soh + first * son
+    dq_base = DQ + b * sdqb + h * sdqh + first * sdqn
     full = (seq_len // BLOCK_M) * BLOCK_M  # query blocks below this need no row mask
     if CAUSAL:
-        dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
-                            sqn, son, start_n, tl.minimum(start_n + BLOCK_N, seq_len), seq_len, qk_scale,
-                            sm_scale,
+        dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, row_base,
+                            sqn, son, sdqn, start_n, tl.minimum(start_n + BLOCK_N, seq_len), seq_len,
+                            qk_scale, sm_scale,
                             offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ,
                             EXP_BF16, True)
         lo = start_n + BLOCK_N
     else:
         lo = 0
-    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
-                        sqn, son, lo, full, seq_len, qk_scale, sm_scale,
+    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, row_base,
+                        sqn, son, sdqn, lo, full, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
                         EXP_BF16, False)
-    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
-                        sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
+    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, row_base,
+                        sqn, son, sdqn, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
                         EXP_BF16, True)
     tl.store(DK + b * sdkb + h * sdkh + (first + offs_n[:, None]) * sdkn + offs_dk[None, :],
@@ -386,7 +394,8 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
                  key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16", "VARLEN"])
 @triton.jit
 def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_len, heads,
-               sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn, tune_len,
+               sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn,
+               sdqb, sdqh, sdqn, tune_len,
                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr, VARLEN: tl.constexpr,
                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -438,7 +447,7 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_le
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, full, seq_len, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
                        EXP_BF16, True)
-    tl.store(DQ + (row_base + offs_m)[:, None] * D_QK + offs_dk[None, :],
+    tl.store(DQ + b * sdqb + h * sdqh + rows * sdqn + offs_dk[None, :],
              (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
 
@@ -513,15 +522,17 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
     _FWD(grid, q, k, v, bias, out, lse, lay.cu_arg, scale * LOG2E, length, heads,
          *lay.strides(q, k, v, out), sbb, _tune_len(lay.rows),
          D_QK=d_qk, D_V=v.shape[-1], BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
-         VARLEN=lay.varlen)
+         EXP_BF16=EXP_BF16_FWD and _capability(q.device.index) >= (9, 0), VARLEN=lay.varlen)
     return lse
 
 
 def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: bool, out: Tensor,
               lse: Tensor, d_out: Tensor, causal: bool, scale: float, lay: _Layout,
-              dk: Tensor, dv: Tensor) -> Tensor:
-    """dK, dV into ``dk``/``dv``; returns dQ [B, h, L, d_qk] contiguous. dQ and δ first, then dK/dV;
-    or (atomic dQ) δ, then dK/dV with dQ added by fp32 atomics."""
+              dk: Tensor, dv: Tensor, dq_into: Tensor | None = None) -> Tensor:
+    """dK, dV into ``dk``/``dv``; returns dQ [B, h, L, d_qk] in q's memory layout (a token-major view of a
+    projection gets a token-major gradient: no transposing copy after), or into ``dq_into`` (any strides,
+    unit last) if given. dQ and δ first, then dK/dV; or (atomic dQ) δ, then dK/dV with dQ added by fp32
+    atomics."""
     heads, length, d_qk = lay.heads, lay.length, lay.d_qk
     seqs, rows = lay.seqs, lay.rows
     d_v = v.shape[-1]
@@ -534,18 +545,20 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     if atomic:  # δ is per row: a ragged batch is one sequence of T rows here
         _DELTA(lambda _: (cdiv(length, 64), lay.batch * heads), out, d_out, delta, length, heads,
                *out.stride()[:3], *d_out.stride()[:3], D_V=d_v, BLOCK_M=64)
-        dq = torch.zeros(lay.batch, heads, length, d_qk, dtype=torch.float32, device=q.device)
+        dq = _like(q, d_qk, torch.float32).zero_()
     else:
-        dq = torch.empty(lay.batch, heads, length, d_qk, dtype=q.dtype, device=q.device)
+        dq = _like(q, d_qk, q.dtype) if dq_into is None else dq_into
         _DQ(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
             dq, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides, out, *lay.strides(out),
-            _tune_len(rows), **meta)
+            *lay.strides(dq), _tune_len(rows), **meta)
     # the autotuner zeroes DQ between trials: with pass2 it gets a scratch tensor, not the finished dQ
     dq_arg = dq if atomic else delta.new_empty(0)
     _BWD(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
-         dq_arg, dk, dv, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides, *lay.strides(dk, dv),
-         _tune_len(rows), ATOMIC_DQ=atomic, **meta)
-    return dq.to(q.dtype) if atomic else dq
+         dq_arg, dk, dv, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides,
+         *lay.strides(dk, dv, dq), _tune_len(rows), ATOMIC_DQ=atomic, **meta)
+    if atomic:
+        return dq.to(q.dtype) if dq_into is None else dq_into.copy_(dq)
+    return dq
 
 
 def attention_forward(q: Tensor, k: Tensor, v: Tensor, causal: bool, scale: float) -> tuple[Tensor, Tensor]:
@@ -557,10 +570,15 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, causal: bool, scale: floa
 
 
 def attention_backward(d_out: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor, causal: bool,
-                       scale: float) -> tuple[Tensor, Tensor, Tensor]:
-    """(dq, dk, dv) of :func:`attention_forward`'s call, given its (out, lse) and the output's gradient."""
-    dk, dv = _like(k, k.shape[-1], k.dtype), _like(q, v.shape[-1], v.dtype)
-    dq = _backward(q, k, v, q, 0, False, out, lse, d_out, causal, scale, _Layout(q, None, 0), dk, dv)
+                       scale: float, into: tuple[Tensor, Tensor] | None = None
+                       ) -> tuple[Tensor, Tensor, Tensor]:
+    """(dq, dk, dv) of :func:`attention_forward`'s call, given its (out, lse) and the output's gradient.
+
+    ``into`` = (dq, dk) [B, h, L, d_qk] tensors (any strides, unit last) the kernels write the gradients
+    to, e.g. views of the caller's stacked projection gradient; else new ones in q's/k's layout."""
+    dq_into, dk = into if into is not None else (None, _like(k, k.shape[-1], k.dtype))
+    dv = _like(q, v.shape[-1], v.dtype)
+    dq = _backward(q, k, v, q, 0, False, out, lse, d_out, causal, scale, _Layout(q, None, 0), dk, dv, dq_into)
     return dq, dk, dv
 
 
