@@ -2,13 +2,13 @@
 
 GPU only. Run from the repo root (or with PYTHONPATH at another checkout to time its ``nanog1``):
     PYTHONUNBUFFERED=1 PYTHONPATH=. python3 benchmarks/routing_step_ab.py --lengths 2048 \
-        --attention cudnn,kernel --exp fp32,bf16x2,bf16x2-all --peers --errors
+        --attention cudnn,kernel --exp fp32,bf16x2 --peers --errors
 Rows: the SAVO mixer (H = 512, 8 heads, r = 64, bf16 autocast, 32k tokens per batch) as the encoders train
 it — forward, backward and fused AdamW replayed from one CUDA graph (``routing_block.training_step_times``)
 — with the one-node block's attention pinned by ``--attention``: ``cudnn`` (SDPA's cuDNN at the narrow
 widths up to 4096, the unfused SDPA path beyond) or ``kernel`` (the rank-r Triton kernel at every L), and
-the kernel's exponentials by ``--exp`` (``fp32``; ``bf16x2``: the backward's on sm_90's packed unit;
-``bf16x2-all``: the forward's too). ``--peers`` adds MHA on SDPA's default (cuDNN) and flash backends.
+the backward's exponentials by ``--exp`` (``fp32``, or ``bf16x2`` on sm_90's packed unit). ``--peers``
+adds MHA on SDPA's default (cuDNN) and flash backends.
 ``--errors`` measures each exponential mode's error against float64 on the op (per-head values, as in the
 block): relative Frobenius error of the output and of dQ, dK, dV.
 """
@@ -28,7 +28,7 @@ import nanog1.core.kernels.routing_triton as rt
 import nanog1.core.route_dispatch as rd
 from nanog1.core import build_mixer
 
-EXP_MODES = {"fp32": (False, False), "bf16x2": (True, False), "bf16x2-all": (True, True)}
+EXP_MODES = {"fp32": False, "bf16x2": True}
 
 
 @contextlib.contextmanager
@@ -45,13 +45,8 @@ def block_attention(kind: str):
 
 
 def set_exp(mode: str) -> None:
-    """The kernel's exponential mode (``EXP_BF16_FWD`` exists only in checkouts that have the option)."""
-    bwd, fwd = EXP_MODES[mode]
-    rt.EXP_BF16 = bwd
-    if fwd and not hasattr(rt, "EXP_BF16_FWD"):
-        raise SystemExit("this checkout's kernel has no bf16x2 forward")
-    if hasattr(rt, "EXP_BF16_FWD"):
-        rt.EXP_BF16_FWD = fwd
+    """The backward's exponential mode (``NANOG1_ROUTING_EXP``, set per row)."""
+    rt.EXP_BF16 = EXP_MODES[mode]
 
 
 def step_row(kind: str, causal: bool, length: int, repeat: int, scope=contextlib.nullcontext) -> dict:

@@ -155,7 +155,7 @@ for atomic in (True, False):
         grads = zip(torch.autograd.grad(out, leaves, g), torch.autograd.grad(ref, refs, g))
         pairs = [(out, ref), *grads]
         worst = max([worst] + [((a - b).norm() / b.norm()).item() for a, b in pairs])
-token_major = True
+token_major = into_ok = True
 for atomic, causal in ((True, True), (False, True), (True, False), (False, False)):
     # the one-node block's entry points: token-major views of packed projections, gradients token-major too
     rt.ATOMIC_DQ = atomic
@@ -164,7 +164,13 @@ for atomic, causal in ((True, True), (False, True), (True, False), (False, False
     out, lse = rt.attention_forward(q, k, v, causal, 0.35)
     g = torch.randn(2, 70, 2, 16).transpose(1, 2)
     grads = rt.attention_backward(g, q, k, v, out, lse, causal, 0.35)
-    token_major = token_major and all(t.stride(1) < t.stride(2) for t in (out, *grads))
+    kept = (out, *grads[1:]) if atomic else (out, *grads)  # atomics leave dQ head-major
+    token_major = token_major and all(t.stride(1) < t.stride(2) for t in kept)
+    dqk = torch.full((2, 70, 2, 2, 8), float("nan"))  # the block's stacked gradient, written in place
+    into = tuple(t.transpose(1, 2) for t in dqk.unbind(2))
+    got = rt.attention_backward(g, q, k, v, out, lse, causal, 0.35, into=into)
+    into_ok = into_ok and got[0].data_ptr() == into[0].data_ptr() and got[1].data_ptr() == into[1].data_ptr()
+    into_ok = into_ok and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(into, grads[:2]))
     refs = [t.clone().requires_grad_() for t in (q, k, v)]
     ref = reference_attention(*refs, causal=causal, key_padding_mask=None, scale=0.35)
     pairs = [(out, ref), *zip(grads, torch.autograd.grad(ref, refs, g))]
@@ -173,7 +179,7 @@ q, kc, vc = torch.randn(3, 8, 8), torch.randn(3, 8, 300, 8), torch.randn(3, 1, 3
 lengths = torch.tensor([300, 77, 0])
 a, b = routing_decode_triton(q, kc, vc, lengths, 0.35), decode_reference(q, kc, vc, lengths, 0.35)
 worst = max(worst, ((a - b).norm() / b.norm()).item())
-print("TOKEN_MAJOR", token_major)
+print("TOKEN_MAJOR", token_major, "INTO", into_ok)
 print("WORST", worst)
 """
 
@@ -206,10 +212,11 @@ def test_decode_kernel_layouts_in_interpreter():
 @pytest.mark.slow
 def test_triton_kernels_in_interpreter_mode():
     """Both Triton kernels in Triton's CPU interpreter (float32), where triton is installed; the block's
-    entry points return every gradient in its input's token-major layout (both dQ forms)."""
+    entry points return their gradients in the inputs' token-major layout (dQ too where its own pass writes
+    it) or write dQ, dK straight into the caller's stacked gradient (both dQ forms)."""
     out = run_in_interpreter(_INTERPRET_SCRIPT)
     assert float(out.split("WORST")[-1]) < 1e-4
-    assert "TOKEN_MAJOR True" in out
+    assert "TOKEN_MAJOR True INTO True" in out
 
 
 @pytest.mark.gpu

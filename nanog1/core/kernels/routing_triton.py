@@ -43,13 +43,8 @@ LOG2E = 1.4426950408889634
 ATOMIC_DQ: bool | None = {"atomic": True, "pass2": False}.get(os.environ.get("NANOG1_ROUTING_DQ", "auto"))
 ATOMIC_DQ_MIN_LEN = 8192
 ATOMIC_DQ_MIN_LEN_BIDIR = 2048
-# The exponentials on sm_90's packed bf16x2 unit (twice the rate, bf16 precision) or in float32 (default):
-# NANOG1_ROUTING_EXP = "bf16x2" for the backward's, "bf16x2-all" for the forward's too (opt-in).
-_EXP_MODE = os.environ.get("NANOG1_ROUTING_EXP", "fp32")
-if _EXP_MODE not in ("fp32", "bf16x2", "bf16x2-all"):
-    raise ValueError(f"NANOG1_ROUTING_EXP must be fp32, bf16x2 or bf16x2-all, got {_EXP_MODE!r}")
-EXP_BF16 = _EXP_MODE in ("bf16x2", "bf16x2-all")
-EXP_BF16_FWD = _EXP_MODE == "bf16x2-all"
+# The backward's exponentials on sm_90's packed bf16x2 unit ("bf16x2", opt-in) or in float32 (default).
+EXP_BF16 = os.environ.get("NANOG1_ROUTING_EXP", "fp32") == "bf16x2"
 
 # The causal diagonal stage walks one block of the other side in whole sub-blocks: forward and dQ
 # (query block BLOCK_M over key blocks BLOCK_N) need BLOCK_M % BLOCK_N == 0, the dK/dV pass
@@ -139,8 +134,7 @@ def _upto(active, x, otherwise, VARLEN: tl.constexpr):
 def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn,
                lo, hi, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_N: tl.constexpr,
-               CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr,
-               EXP_BF16: tl.constexpr):
+               CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr):
     """Online-softmax update of (acc, l, m) over key blocks [lo, hi) for one query block.
 
     Only a BOUNDS or CAUSAL_MASK stage may reach past seq_len; the others load without row masks.
@@ -163,7 +157,7 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
             qk = tl.where(row_ok[None, :], qk, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
         m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = _exp2(qk * qk_scale - m_use[:, None], EXP_BF16)
+        p = tl.math.exp2(qk * qk_scale - m_use[:, None])
         alpha = tl.math.exp2(m_i - m_use)
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
@@ -171,13 +165,12 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
     return acc, l_i, m_i
 
 
-@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16",
-                                             "VARLEN"])
+@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "VARLEN"])
 @triton.jit
 def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
-                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr, VARLEN: tl.constexpr,
+                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, VARLEN: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program per (batch·head, query block): O = softmax(QKᵀ·scale + bias)·V and its base-2 lse.
 
@@ -212,20 +205,20 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, _upto(active, start_m, 0, VARLEN), seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, EXP_BF16)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS)
         diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    start_m, diag_end, seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS, EXP_BF16)
+                                   D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS)
     else:
         full = (seq_len // BLOCK_N) * BLOCK_N
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, full, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, EXP_BF16)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    full, seq_len, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS, EXP_BF16)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS)
     empty = l_i == 0.0
     out = acc / tl.where(empty, 1.0, l_i)[:, None]
     lse = tl.where(empty, float("inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
@@ -522,17 +515,17 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
     _FWD(grid, q, k, v, bias, out, lse, lay.cu_arg, scale * LOG2E, length, heads,
          *lay.strides(q, k, v, out), sbb, _tune_len(lay.rows),
          D_QK=d_qk, D_V=v.shape[-1], BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
-         EXP_BF16=EXP_BF16_FWD and _capability(q.device.index) >= (9, 0), VARLEN=lay.varlen)
+         VARLEN=lay.varlen)
     return lse
 
 
 def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: bool, out: Tensor,
               lse: Tensor, d_out: Tensor, causal: bool, scale: float, lay: _Layout,
               dk: Tensor, dv: Tensor, dq_into: Tensor | None = None) -> Tensor:
-    """dK, dV into ``dk``/``dv``; returns dQ [B, h, L, d_qk] in q's memory layout (a token-major view of a
-    projection gets a token-major gradient: no transposing copy after), or into ``dq_into`` (any strides,
-    unit last) if given. dQ and δ first, then dK/dV; or (atomic dQ) δ, then dK/dV with dQ added by fp32
-    atomics."""
+    """dK, dV into ``dk``/``dv``; returns dQ [B, h, L, d_qk], written into ``dq_into`` (any strides, unit
+    last) if given, else in q's memory layout by the dQ pass and head-major after atomics. dQ and δ first,
+    then dK/dV; or (atomic dQ) δ, then dK/dV with dQ added by fp32 atomics (into a head-major buffer,
+    converted after)."""
     heads, length, d_qk = lay.heads, lay.length, lay.d_qk
     seqs, rows = lay.seqs, lay.rows
     d_v = v.shape[-1]
@@ -545,7 +538,8 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     if atomic:  # δ is per row: a ragged batch is one sequence of T rows here
         _DELTA(lambda _: (cdiv(length, 64), lay.batch * heads), out, d_out, delta, length, heads,
                *out.stride()[:3], *d_out.stride()[:3], D_V=d_v, BLOCK_M=64)
-        dq = _like(q, d_qk, torch.float32).zero_()
+        # head-major fp32 (a token-major one made the atomics 5 % slower at 32k: issue 30, round 6)
+        dq = torch.zeros(lay.batch, heads, length, d_qk, dtype=torch.float32, device=q.device)
     else:
         dq = _like(q, d_qk, q.dtype) if dq_into is None else dq_into
         _DQ(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
