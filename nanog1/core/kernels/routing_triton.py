@@ -584,7 +584,8 @@ class RoutingAttention(torch.autograd.Function):
     With ``cu_seqlens`` the batch is ragged: B = 1, the L axis packs sequences back to back, sequence
     i holding rows cu_seqlens[i]..cu_seqlens[i+1] (int32), none longer than ``max_len``; attention
     stays inside each sequence. Outputs and gradients come in q's/v's memory layout (the packed
-    token-major [T, h, d] layout of a projection stays free to merge back to [T, h·d]).
+    token-major [T, h, d] layout of a projection stays free to merge back to [T, h·d]), except dQ
+    after fp32 atomics, which is head-major (a token-major atomic buffer is slower).
     """
 
     @staticmethod
