@@ -229,8 +229,8 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
 
 
 @triton.jit
-def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, row_base,
-               sqn, son, sdqn, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
+def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+               sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
                EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
@@ -267,8 +267,9 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, 
         dk += tl.dot(ds_t, q)
         if ATOMIC_DQ:
             dq = tl.dot(tl.trans(ds_t), k) * sm_scale
-            tl.atomic_add(dq_base + offs_m[:, None] * sdqn + offs_dk[None, :], dq, mask=q_mask,
-                          sem="relaxed")
+            # the head-major fp32 buffer's row stride as a constant: the compiler can then vectorise the adds
+            tl.atomic_add(DQ + (row_base + offs_m)[:, None] * D_QK + offs_dk[None, :], dq,
+                          mask=q_mask, sem="relaxed")
     return dk, dv
 
 
@@ -278,7 +279,7 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, 
 @triton.jit
 def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
-                sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, sdqb, sdqh, sdqn, tune_len,
+                sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_BF16: tl.constexpr,
                 VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
@@ -311,23 +312,22 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
     dv = tl.zeros([BLOCK_N, D_V], dtype=tl.float32)
     q_base = Q + b * sqb + h * sqh + first * sqn
     do_base = DO + b * sob + h * soh + first * son
-    dq_base = DQ + b * sdqb + h * sdqh + first * sdqn
     full = (seq_len // BLOCK_M) * BLOCK_M  # query blocks below this need no row mask
     if CAUSAL:
-        dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, row_base,
-                            sqn, son, sdqn, start_n, tl.minimum(start_n + BLOCK_N, seq_len), seq_len,
+        dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+                            sqn, son, start_n, tl.minimum(start_n + BLOCK_N, seq_len), seq_len,
                             qk_scale, sm_scale,
                             offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ,
                             EXP_BF16, True)
         lo = start_n + BLOCK_N
     else:
         lo = 0
-    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, row_base,
-                        sqn, son, sdqn, lo, full, seq_len, qk_scale, sm_scale,
+    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+                        sqn, son, lo, full, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
                         EXP_BF16, False)
-    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, dq_base, q_base, do_base, row_base,
-                        sqn, son, sdqn, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
+    dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
+                        sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
                         EXP_BF16, True)
     tl.store(DK + b * sdkb + h * sdkh + (first + offs_n[:, None]) * sdkn + offs_dk[None, :],
@@ -549,7 +549,7 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     dq_arg = dq if atomic else delta.new_empty(0)
     _BWD(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
          dq_arg, dk, dv, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides,
-         *lay.strides(dk, dv, dq), _tune_len(rows), ATOMIC_DQ=atomic, **meta)
+         *lay.strides(dk, dv), _tune_len(rows), ATOMIC_DQ=atomic, **meta)
     if atomic:
         return dq.to(q.dtype) if dq_into is None else dq_into.copy_(dq)
     return dq
