@@ -59,6 +59,7 @@ from torch.nn import functional as F
 
 from nanog1.core.qdelta import QDelta
 from nanog1.encoder.event_model import EventModel, EventModelConfig
+from nanog1.encoder.losses import class_weights, logit_offsets
 from nanog1.genomics.gene_bag import (
     HOTSPOT_KEYS,
     codon_keys,
@@ -462,7 +463,9 @@ def jobs(args) -> list[dict]:
                                 "window": args.window, "predict_windows": args.predict_windows,
                                 "hotspots": args.hotspots, "hotspot_key": args.hotspot_key,
                                 "embed_bags": args.embed_bags,
-                                "bag_dropout": args.bag_dropout, "tag": args.tag})  # fmt: skip
+                                "bag_dropout": args.bag_dropout, "logit_adjust": args.logit_adjust,
+                                "class_weight_power": args.class_weight_power,
+                                "label_smoothing": args.label_smoothing, "tag": args.tag})  # fmt: skip
     return out
 
 
@@ -474,6 +477,9 @@ def job_name(job: dict) -> str:
     key = job.get("hotspot_key", "site")
     bag += f"_hot{job['hotspots']}{'' if key == 'site' else key}" if job.get("hotspots") else ""
     bag += "".join(f"_e{f}" for f in job.get("embed_bags", "").split(",") if f)
+    bag += f"_la{job['logit_adjust']:g}" if job.get("logit_adjust") else ""  # non-default loss options
+    bag += f"_cw{job['class_weight_power']:g}" if job.get("class_weight_power", 0.5) != 0.5 else ""
+    bag += f"_ls{job['label_smoothing']:g}" if job.get("label_smoothing", 0.1) != 0.1 else ""
     bag += f"_{job['tag']}" if job.get("tag") else ""
     return f"events_{job['mixer']}_{job['init']}{bag}_p{round(job['frac'] * 100)}_s{job['seed']}"
 
@@ -519,12 +525,11 @@ def run_job(args, data: Tokens, job: dict) -> None:
         missing = model.load_state_dict(ckpt["state"], strict=False)
         fresh = ("type_head.", "gene_bag.", "hotspot_bag.", "embed_bags.")  # fresh heads and bag maps
         assert all(k.startswith(fresh) for k in missing.missing_keys), missing
-    counts = np.bincount(y_all[train], minlength=len(classes)).astype(np.float64)
-    weight = torch.tensor((counts.sum() / np.maximum(counts, 1)) ** 0.5, dtype=torch.float32, device=device)
-    weight = weight / weight.mean()
+    weight = class_weights(y_all[train], len(classes), job.get("class_weight_power", 0.5)).to(device)
+    offsets = logit_offsets(y_all[train], len(classes), job.get("logit_adjust", 0.0)).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=args.ft_lr, weight_decay=0.05)
     epochs = args.ft_epochs
-    best, best_state, t0, hist = -1.0, None, time.perf_counter(), []
+    best, best_state, t0, hist, hist_f1 = -1.0, None, time.perf_counter(), [], []
     for epoch in range(epochs):
         model.train()
         batches = length_batches(data.lengths, train, args.batch_tokens, args.max_len, rng)
@@ -533,14 +538,17 @@ def run_job(args, data: Tokens, job: dict) -> None:
             ids, summ = data.batch(b, args.max_len, summary, keep)
             with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
                 logits = model.type_logits(ids, summ, data.bags(b, cfg.embed_bags))
-            loss = F.cross_entropy(logits.float(), torch.from_numpy(y_all[b]).to(device), weight=weight,
-                                   label_smoothing=0.1)  # fmt: skip
+            target = torch.from_numpy(y_all[b]).to(device)
+            loss = F.cross_entropy(logits.float() + offsets, target, weight=weight,
+                                   label_smoothing=job.get("label_smoothing", 0.1))  # fmt: skip
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
-        score = float((predict(args, model, data, val, summary, keep).argmax(1) == y_all[val]).mean())
+        pred = predict(args, model, data, val, summary, keep).argmax(1)
+        score = float((pred == y_all[val]).mean())
         hist.append(score)
+        hist_f1.append(macro_f1(y_all[val], pred, len(classes)))
         if score > best:
             best, best_state = score, {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
@@ -552,6 +560,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
     info = job | {
         "seconds": time.perf_counter() - t0,
         "val_top1": hist,
+        "val_macro_f1": hist_f1,
         "best_epoch": int(np.argmax(hist)),
         "n_params": sum(p.numel() for p in model.parameters()),
         "rank": cfg.rank,
@@ -563,6 +572,14 @@ def run_job(args, data: Tokens, job: dict) -> None:
     (work / f"part_{name}_f{fold}.json").write_text(json.dumps(info))
     print(f"{job['source']} fold {fold} {name}: test top1 {info['test_top1']:.3f} "
           f"({info['seconds']:.0f}s, best epoch {info['best_epoch']})", flush=True)  # fmt: skip
+
+
+def macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
+    """Macro-F1 over the classes present in `y` (numpy only: the GPU machine has no scikit-learn)."""
+    cm = np.bincount(y * n_classes + pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
+    f1 = np.divide(2 * tp, support + predicted, out=np.zeros(n_classes), where=support + predicted > 0)
+    return float(f1[support > 0].mean())
 
 
 @torch.no_grad()
@@ -679,6 +696,11 @@ def main() -> None:
                     "embedding over all the tumour's distinct values feeds the CLS (comma-separated)")
     ap.add_argument("--bag-dropout", type=float, default=0.0, help="drop each value of an embedding bag "
                     "with this probability in training")
+    ap.add_argument("--logit-adjust", type=float, default=0.0, help="fine-tuning: add TAU x log(training "
+                    "class share) to the logits in the loss (logit adjustment, Menon et al. 2021); 0 = off")
+    ap.add_argument("--class-weight-power", type=float, default=0.5, help="fine-tuning: class weights "
+                    "n_c^-P (mean 1); 0 = unweighted")
+    ap.add_argument("--label-smoothing", type=float, default=0.1, help="fine-tuning: cross-entropy smoothing")
     ap.add_argument("--tag", default="", help="suffix of the row names (a variant's own name)")
     ap.add_argument("--inits", default="pretrained,scratch", help="fine-tuning starts to run")
     ap.add_argument("--ft-lr", type=float, default=1e-3)

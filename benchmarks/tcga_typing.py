@@ -286,6 +286,10 @@ def _peers(name: str) -> dict[str, str]:
             out["GB same hotspots"] = f"{REFERENCE}{hot.group(0)}"
     for field in re.findall(r"_e(gene|bin)(?=_)", name):
         out[f"no {field} emb. bag"] = name.replace(f"_e{field}", "")
+    for option, label in (("la", "no logit adj."), ("cw", "weights n^-0.5"), ("ls", "smoothing 0.1")):
+        found = re.search(rf"_{option}[\d.]+(?=_)", name)
+        if found:
+            out[label] = name.replace(found.group(0), "")
     return out
 
 

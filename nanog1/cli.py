@@ -430,6 +430,12 @@ def train(
     set_dropout: float = typer.Option(
         None, "--set-dropout", help="augment: mask DBS78, the indels (ID83+ID12) each with this probability "
         "per draw (ID83 alone with half, SBS96 alone with a third), so cohorts missing a set score alike"),
+    logit_adjust: float = typer.Option(
+        None, "--logit-adjust", help="cancer-type loss: add TAU x log(training class share) to the logits in "
+        "training only (logit adjustment, Menon et al. 2021: balanced predictions; default 0 = off)"),
+    class_weighting: bool = typer.Option(
+        None, "--class-weighting/--no-class-weighting", help="cancer-type loss: inverse-frequency class "
+        "weights (default on; the logit-adjustment paper turns them off)"),
     seed: int = typer.Option(None),
     experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/<task>)"),
     tracking_uri: str = typer.Option(
@@ -446,7 +452,8 @@ def train(
     overrides = dict(task=task, mixer=mixer, view=view, epochs=epochs, hidden=hidden, layers=layers,
                      rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
                      experiment=experiment, thin=thin, set_dropout=set_dropout, gene_bag=gene_bag,
-                     hotspots=hotspots, hotspot_key=hotspot_key)
+                     hotspots=hotspots, hotspot_key=hotspot_key, logit_adjust=logit_adjust,
+                     class_weighting=class_weighting)
     cfg = load_config(config, overrides)
     outcome = train_cohort(cohort, out, cfg, tracking_uri, resume, stop_after_epochs)
     if outcome.run_id:

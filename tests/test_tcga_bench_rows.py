@@ -34,7 +34,8 @@ def test_qdelta_rows_planned_and_chunk_is_exact(monkeypatch):
     ev = _load("tcga_events")
     args = type("A", (), dict(fractions="1.0", seeds=2, sources="mc3,firehose", folds=2, mixers="savo,qdelta",
                               inits="scratch", gene_bag=300, window="random", predict_windows=1, hotspots=5,
-                              hotspot_key="site", embed_bags="", bag_dropout=0.0, tag="L8"))()  # fmt: skip
+                              hotspot_key="site", embed_bags="", bag_dropout=0.0, tag="L8", logit_adjust=0.0,
+                              class_weight_power=0.5, label_smoothing=0.1))()  # fmt: skip
     plan = ev.jobs(args)
     assert len(plan) == 2 * 2 * 2 * 2 and {j["mixer"] for j in plan} == {"savo", "qdelta"}
     first = [j for j in plan if j["mixer"] == "qdelta"][0]

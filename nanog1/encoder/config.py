@@ -77,7 +77,12 @@ class TrainConfig:
     # (SBS6 kept) with a third, so a cohort that lacks a set (a study without DBS or indel calls, a MAF
     # without a reference) meets inputs the model trained on (#31). 0 turns it off.
     set_dropout: float = 0.0
+    # Cancer-type loss: class weights n_c^-1 (inverse frequency, mean 1), and/or logit adjustment (Menon et
+    # al. 2021): tau * log(training class share) added to the logits in the loss only, so the model's own
+    # logits come out prior-free (balanced); tau = logit_adjust, 0 turns it off. The paper uses it instead
+    # of weights (class_weighting false). TCGA fold-0 validation: BENCHMARKS.md, issue 28.
     class_weighting: bool = True
+    logit_adjust: float = 0.0
     min_class_size: int = 2
     amp: bool = True
     # On CUDA, each training step (forward, backward, AdamW) is captured once per batch shape and replayed
@@ -106,6 +111,8 @@ class TrainConfig:
         for option in ("batch_tokens", "gene_bag", "hotspots"):
             if getattr(self, option) < 0:
                 raise UserError(f"{option} must be >= 0 (0 turns it off), got {getattr(self, option)}")
+        if not 0.0 <= self.logit_adjust <= 10.0:
+            raise UserError(f"logit_adjust (tau) must be in [0, 10] (0: off), got {self.logit_adjust}")
         if self.hotspot_key not in HOTSPOT_KEYS:
             raise UserError(f"unknown hotspot_key {self.hotspot_key!r}; expected one of {HOTSPOT_KEYS}")
         if not 0.0 <= self.set_dropout < 1.0:

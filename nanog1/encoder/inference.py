@@ -23,6 +23,7 @@ class LossContext:
     view: str
     channel_padding: torch.Tensor
     class_weights: torch.Tensor | None = None
+    logit_offsets: torch.Tensor | None = None  # logit adjustment: tau * log prior, added in the loss only
     signatures: dict[str, torch.Tensor] = field(default_factory=dict)
     mask_fraction: float = 0.15
     recon_weight: float = 0.5
@@ -73,7 +74,7 @@ def batch_loss_parts(
     )
     parts: dict[str, torch.Tensor] = {}
     if ctx.task in TYPE_TASKS:
-        parts["loss_type"] = losses.type_loss(out, batch["labels"], ctx.class_weights)
+        parts["loss_type"] = losses.type_loss(out, batch["labels"], ctx.class_weights, ctx.logit_offsets)
     if ctx.task in ("exposures", "multitask"):
         parts["loss_exposures"] = losses.exposure_loss(
             out, batch["exposures"], batch["counts"], ctx.signatures, ctx.recon_weight

@@ -42,7 +42,7 @@ from nanog1.encoder.inference import (
     mean_loss,
     predict,
 )
-from nanog1.encoder.losses import class_weights, gene_class_weights
+from nanog1.encoder.losses import class_weights, gene_class_weights, logit_offsets
 from nanog1.encoder.metrics import classification_metrics, mean_cosine
 from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig, count_parameters
 from nanog1.errors import UserError
@@ -136,14 +136,17 @@ def prepare_events(cfg: TrainConfig, arrays: CohortArrays) -> CohortArrays:
 
 def loss_context(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray, device) -> LossContext:
     """Class weights from the training split, signature matrices and channel padding on `device`."""
-    weights = None
+    weights = offsets = None
     if cfg.class_weighting and arrays.classes:
         weights = class_weights(arrays.labels[train_idx], len(arrays.classes)).to(device)
+    if cfg.logit_adjust and arrays.classes:
+        offsets = logit_offsets(arrays.labels[train_idx], len(arrays.classes), cfg.logit_adjust).to(device)
     return LossContext(
         task=cfg.task,
         view=cfg.view,
         channel_padding=torch.from_numpy(arrays.channel_padding).to(device),
         class_weights=weights,
+        logit_offsets=offsets,
         signatures={k: torch.from_numpy(v).to(device) for k, v in arrays.signature_matrices.items()},
         mask_fraction=cfg.mask_fraction,
         recon_weight=cfg.recon_weight,

@@ -16,22 +16,40 @@ _SET_SLICES = {
 }
 
 
-def class_weights(labels: np.ndarray, n_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights (mean 1 over present classes); absent classes get 0."""
+def class_weights(labels: np.ndarray, n_classes: int, power: float = 1.0) -> torch.Tensor:
+    """Class weights n_c^-power (mean 1 over present classes); absent classes get 0. power 1 is inverse
+    frequency, 0.5 its square root (the TCGA event benchmark's), 0 no weighting."""
     counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
-    w = np.divide(1.0, counts, out=np.zeros_like(counts), where=counts > 0)
+    w = np.divide(1.0, counts**power, out=np.zeros_like(counts), where=counts > 0)
     w *= (counts > 0).sum() / max(w.sum(), 1e-12)
     return torch.tensor(w, dtype=torch.float32)
 
 
-def type_loss(out: EncoderOutput, labels: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
-    """Cross-entropy on labelled samples (label -1 ignored); zero when the batch has none.
+def logit_offsets(labels: np.ndarray, n_classes: int, tau: float) -> torch.Tensor:
+    """Logit adjustment (Menon et al., ICLR 2021, "Long-tail learning via logit adjustment"): tau * log
+    prior, the training split's class shares (a class absent from it counted once, so no -inf). Added to
+    the logits in the training loss only, so the unadjusted logits fit p(y | x) / prior^tau: a balanced
+    classifier, which is what macro-F1 and balanced accuracy reward. Use it instead of class weights."""
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes).astype(np.float64)
+    counts = np.maximum(counts, 1.0)
+    return torch.tensor(tau * np.log(counts / counts.sum()), dtype=torch.float32)
+
+
+def type_loss(
+    out: EncoderOutput,
+    labels: torch.Tensor,
+    weights: torch.Tensor | None,
+    offsets: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Cross-entropy on labelled samples (label -1 ignored); zero when the batch has none. `offsets`
+    (:func:`logit_offsets`, one per class) are added to the logits first: logit-adjusted training.
 
     The weighted mean Σ w·nll / Σ w over labelled rows, written without host syncs (no data-dependent
     branch), so a training step can run as a CUDA graph (nanog1.core.step_graph)."""
     if out.type_logits is None:
         return out.embedding.sum() * 0.0
-    nll = F.cross_entropy(out.type_logits.float(), labels, weight=weights, ignore_index=-1, reduction="none")
+    logits = out.type_logits.float() if offsets is None else out.type_logits.float() + offsets
+    nll = F.cross_entropy(logits, labels, weight=weights, ignore_index=-1, reduction="none")
     labelled = (labels >= 0).float()
     w = labelled if weights is None else weights[labels.clamp_min(0)] * labelled
     return nll.sum() / w.sum().clamp_min(1e-12)
