@@ -54,7 +54,8 @@ JOBS = ("cv0", "cv1", "cv2", "cv3", "cv4", "mc3_to_firehose", "firehose_to_mc3",
 #: hotspot bag by default (`--set hotspots=5` adds #28's bag of sites in >= 5 training tumours: `site_tokens`).
 RECIPE = dict(task="cancer_type", view="events", mixer="savo", hidden=32, layers=1, rank=8, heads=2,
               epochs=10, batch_size=32, max_events=128, gene_bag=300, patience=4, register_model=False,
-              thin=0.5, min_gene_tumours=10, dropout=0.2, weight_decay=0.05, hotspots=0)
+              thin=0.5, min_gene_tumours=10, dropout=0.2, weight_decay=0.05, hotspots=0,
+              hotspot_key="site")
 #: Token fields left out (see source_arrays): VAF presence is a Firehose calling artefact tied to the type.
 DROP = ("vaf",)
 TRAIN, VAL, TEST, SAME = 0, 1, 2, 3  # SAME: the test source's tumours of patients the training source has
@@ -106,19 +107,21 @@ def source_arrays(parts: list, classes: list[str] | None, min_gene_tumours: int,
         raise SystemExit("the sources measured different channel sets")
     return replace(arrays[0], sample_ids=[s for a in arrays for s in a.sample_ids],
                    counts=np.concatenate([a.counts for a in arrays]),
-                   labels=np.concatenate([a.labels for a in arrays]), tokens=site_tokens(arrays, ids["offsets"]),
+                   labels=np.concatenate([a.labels for a in arrays]), tokens=joined_tokens(parts, ids["offsets"]),
                    event_ids=ids)
 
 
-def site_tokens(arrays: list, offsets: np.ndarray) -> dict:
-    """The parts' token sites (contig table, contig id, position) joined in row order: what the hotspot bag
-    reads (nanog1.genomics.gene_bag.site_keys); the other token fields are already in `event_ids`."""
-    chroms = sorted({str(c) for a in arrays for c in a.tokens["chroms"]})
-    index = {c: i for i, c in enumerate(chroms)}
-    chrom = [np.asarray([index[str(c)] for c in a.tokens["chroms"]], dtype=np.int64)[np.asarray(a.tokens["chrom"])]
-             for a in arrays]
-    return {"offsets": offsets, "chroms": np.asarray(chroms, dtype=object), "chrom": np.concatenate(chrom),
-            "pos": np.concatenate([np.asarray(a.tokens["pos"], dtype=np.int64) for a in arrays])}
+def joined_tokens(parts: list, offsets: np.ndarray) -> dict:
+    """The parts' tokens joined in row order (nanog1.genomics.merge.concat_tokens: contigs, gene and codon
+    ids remapped onto the union of the parts' tables): what the hotspot bag reads (sites from contig and
+    position, codons from gene and protein change: nanog1.genomics.gene_bag.hotspot_pairs); the other token
+    fields are already in `event_ids`. `offsets` (the joined event ids') must agree."""
+    from nanog1.genomics.merge import concat_tokens
+
+    tokens = concat_tokens(parts)
+    if tokens is None or not np.array_equal(tokens["offsets"], offsets):
+        raise SystemExit("the sources' tokens do not line up with their event ids")
+    return tokens
 
 
 def patient_folds(barcodes, source: np.ndarray, work: Path) -> np.ndarray:
@@ -209,12 +212,22 @@ def run_job(parts: list, job: str, roles: np.ndarray, out: Path, recipe: dict) -
 
 
 def recipe_of(pairs: list[str]) -> dict:
-    """RECIPE with `key=value` overrides (numbers parsed)."""
+    """RECIPE with `key=value` overrides (numbers parsed; other values kept as strings)."""
     out = dict(RECIPE)
     for pair in pairs:
         key, value = pair.split("=", 1)
-        out[key] = int(value) if value.isdigit() else float(value)
+        out[key] = _parsed(value)
     return out
+
+
+def _parsed(value: str):
+    """An override's value: an int, a float, else the string itself (hotspot_key=both)."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 def jobs(args) -> None:

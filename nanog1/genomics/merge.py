@@ -138,7 +138,7 @@ def _union_chroms(tables: list[dict[str, Any]]) -> tuple[list[str], dict[str, in
     return chroms, lengths
 
 
-def _concat_tokens(adatas: list[ad.AnnData]) -> dict[str, Any] | None:
+def concat_tokens(adatas: list[ad.AnnData]) -> dict[str, Any] | None:
     """Concatenate uns['tokens'] of all parts (sample order = concatenation order).
 
     Parts that list different contigs get their chrom ids remapped onto the union and, when every
@@ -420,7 +420,7 @@ def merge_adatas(adatas, paths, sample_sheet=None, options=None) -> tuple[ad.Ann
         sheet = read_sample_sheet(Path(sample_sheet))
         names = pd.Index(list(_owners(adatas, paths)))
         _check_sheet(names, sheet, Path(sample_sheet), options.sheet_policy, report)
-    tokens = _concat_tokens(adatas)
+    tokens = concat_tokens(adatas)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Observation names are not unique")
         merged = ad.concat(adatas, axis=0, join="outer", merge="first", label=None, index_unique=None)
