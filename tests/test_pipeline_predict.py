@@ -53,3 +53,28 @@ def test_predict_with_the_pipelines_own_run_waits_for_training(tmp_path: Path):
 def test_predict_only_with_its_own_run_is_refused(tmp_path: Path):
     res = _dry_run(tmp_path, {"enabled": True, "model": "run", "only": True})
     assert res.returncode != 0 and "predict.only" in res.stdout + res.stderr
+
+
+def test_predict_filter_is_passed_to_the_predict_rule(tmp_path: Path):
+    res = _dry_run(tmp_path, {"enabled": True, "only": True, "filter": "all"})
+    assert res.returncode == 0, res.stderr
+    shell = next(line for line in (res.stdout + res.stderr).splitlines() if " predict " in line)
+    assert "--filter all" in shell
+    res = _dry_run(tmp_path, {"enabled": True, "only": True})  # default: the cohort as ingested
+    shell = next(line for line in (res.stdout + res.stderr).splitlines() if " predict " in line)
+    assert "--filter" not in shell
+
+
+def test_predict_filter_is_validated_against_the_ingest_rule():
+    import pytest
+
+    from nanog1.pipeline.config import ConfigError, validate_config
+
+    files = {"name": "p", "outdir": "out", "input": {"mode": "files", "files": ["a.maf"]}}
+    with pytest.raises(ConfigError, match="predict.filter' = 'all' but 'ingest.filter' = 'PASS'"):
+        validate_config(files | {"predict": {"enabled": True, "filter": "all"}})
+    ok = validate_config(files | {"ingest": {"filter": "all"}, "predict": {"enabled": True, "filter": "all"}})
+    assert ok["predict"]["filter"] == "all"
+    assert validate_config(files | {"predict": {"enabled": True}})["predict"]["filter"] == "model"
+    with pytest.raises(ConfigError, match="predict.filter"):
+        validate_config(files | {"predict": {"enabled": True, "filter": "pass"}})

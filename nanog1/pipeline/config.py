@@ -114,6 +114,19 @@ def _check_inputs(config: dict[str, Any], source: str) -> None:
     if inp["mode"] in ("files", "matrix") and not inp.get("files"):
         mode = inp["mode"]
         raise ConfigError(f"{source}: config key 'input.files' must list the input files for mode {mode!r}")
+    _check_predict_filter(config, source)
+
+
+def _check_predict_filter(config: dict[str, Any], source: str) -> None:
+    """predict.filter PASS / all names the FILTER rule the typed calls must be read with; the pipeline
+    reads its input files once (ingest.filter), so the two must agree when it ingests them (mode files).
+    A cohort given as is (mode cohort) is checked by `nanog1 predict --filter` when the rule runs."""
+    rule, ingested = config["predict"].get("filter", "model"), config["ingest"]["filter"]
+    ingests = config["input"]["mode"] == "files"
+    if config["predict"]["enabled"] and ingests and rule not in ("model", ingested):
+        raise ConfigError(f"{source}: config key 'predict.filter' = {rule!r} but 'ingest.filter' = "
+                          f"{ingested!r}: the cohort is ingested once, so set ingest.filter to the rule "
+                          "predict should read (or predict.filter: model to type the cohort as ingested)")
 
 
 def shipped_configs() -> list[str]:
