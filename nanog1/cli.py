@@ -574,6 +574,7 @@ def predict_command(
         prediction_table,
         read_inputs,
     )
+    from nanog1.encoder.protein_input import ProteinChangeMismatchWarning
 
     if assay not in ("auto", "genome", "exome"):
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
@@ -582,8 +583,9 @@ def predict_command(
     adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule)
     options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay,
                              filter=filter)
-    with warnings.catch_warnings():  # the mismatch is echoed below and written into the outputs
+    with warnings.catch_warnings():  # the mismatches are echoed below and written into the outputs
         warnings.simplefilter("ignore", FilterMismatchWarning)
+        warnings.simplefilter("ignore", ProteinChangeMismatchWarning)
         predict(adata, loaded, options)
     table = prediction_table(adata)
     write_outputs(adata, table, out, reports)
@@ -593,11 +595,13 @@ def predict_command(
     kinds = adata.uns["nanog1_predict"]["abstained_by_reason"]
     why = f" ({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
     record = adata.uns["nanog1_predict"]
-    typer.echo(f"{len(table)} tumour(s), {n_abstained} abstained{why}; {describe(record)}; "
+    bare = record.get("tumours_without_protein_change", 0) if record["protein_change_mismatch"] else 0
+    unannotated = f"; {bare} without protein change" if bare else ""
+    typer.echo(f"{len(table)} tumour(s), {n_abstained} abstained{why}; {describe(record)}{unannotated}; "
                f"wrote {out}/predictions.tsv")
-    mismatch = record["filter_mismatch"]
-    if mismatch:
-        typer.echo(f"warning: {mismatch}", err=True)
+    for mismatch in (record["filter_mismatch"], record["protein_change_mismatch"]):
+        if mismatch:
+            typer.echo(f"warning: {mismatch}", err=True)
 
 
 models_app = typer.Typer(help="Models that ship with the package (model cards).", no_args_is_help=True)

@@ -170,3 +170,67 @@ def test_cli_train_with_codon_hotspots_saves_codons_and_evaluate_recomputes_them
     bad = CliRunner().invoke(app, ["train", str(tmp_path / "train.h5ad"), "--out", str(run) + "x", "--view",
                                    "events", "--hotspot-key", "allele"])  # fmt: skip
     assert bad.exit_code != 0 and "unknown hotspot_key 'allele'" in bad.output
+
+
+def _write_typed_maf(path, prefix: str, n: int, seed: int, protein: bool = True) -> None:
+    """`_typed_rows` as a MAF, with its HGVSp_Short column or (protein False) without it."""
+    records = [(t, g, c, p, p, "Missense_Mutation", "SNP", r, a, typ, ch)
+               for t, (g, c, p, r, a), ch, typ in _typed_rows(prefix, n, seed)]  # fmt: skip
+    frame = pd.DataFrame(records, columns=BASE + ["HGVSp_Short"])
+    (frame if protein else frame.drop(columns="HGVSp_Short")).to_csv(path, sep="\t", index=False)
+
+
+def test_codon_model_states_inputs_without_protein_changes(tmp_path, monkeypatch):
+    """A model with codon hotspots given a MAF without HGVSp_Short (as a plain VCF: no protein change)
+    says so per tumour, in uns / JSON / report / the CLI's warning and as a Python warning; the same MAF
+    with the column is scored without a word."""
+    import json
+    import warnings
+
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+    from nanog1.encoder.predictor import PredictOptions, predict, read_inputs
+    from nanog1.encoder.protein_input import ProteinChangeMismatchWarning
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _write_typed_maf(tmp_path / "train.maf", "train", 12, 0)
+    ingest([tmp_path / "train.maf"], None, None, tmp_path / "train.h5ad", IngestOptions(filter="all"))
+    base = ["train", str(tmp_path / "train.h5ad"), "--view", "events", "--hotspots", "6", "--gene-bag", "5",
+            "--epochs", "1", "--hidden", "16", "--layers", "1", "--rank", "4", "--heads", "2"]  # fmt: skip
+    done = CliRunner().invoke(app, [*base, "--hotspot-key", "codon", "--out", str(tmp_path / "codon")])
+    assert done.exit_code == 0, done.output
+    _write_typed_maf(tmp_path / "with.maf", "new", 3, 1)
+    _write_typed_maf(tmp_path / "bare.maf", "new", 3, 1, protein=False)
+    fast = PredictOptions(neighbours=0, exposures=False)
+    with_protein = read_inputs([tmp_path / "with.maf"], filter="all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ProteinChangeMismatchWarning)
+        predict(with_protein, tmp_path / "codon", fast)
+    record = with_protein.uns["nanog1_predict"]
+    assert record["codon_hotspots"] == 2 and record["protein_change_mismatch"] == ""
+    assert with_protein.obs["protein_change"].all()
+    bare = read_inputs([tmp_path / "bare.maf"], filter="all")
+    with pytest.warns(ProteinChangeMismatchWarning, match="9 of 9 tumour"):
+        predict(bare, tmp_path / "codon", fast)
+    assert not bare.obs["protein_change"].any()
+    assert bare.uns["nanog1_predict"]["protein_change_mismatch"].startswith("protein-change mismatch")
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "bare.maf"), "--model", str(tmp_path / "codon"),
+                                   "--out", str(tmp_path / "o"), "--no-exposures", "--neighbours", "0",
+                                   "--reports"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "warning: protein-change mismatch" in res.output and "9 without protein change" in res.output
+    note = json.loads((tmp_path / "o" / "predictions.json").read_text())["model"]["protein_change_mismatch"]
+    assert "2 protein codons" in note and note in next((tmp_path / "o").glob("*.report.md")).read_text()
+
+
+def test_protein_mismatch_sentence_counts_only_tumours_with_calls():
+    from nanog1.encoder.protein_input import codon_hotspots, mismatch
+
+    assert codon_hotspots({"hotspots": ["2:209113112", "KRAS:p.G12"]}) == ["KRAS:p.G12"]
+    assert codon_hotspots({"hotspots": ["2:209113112"]}) == [] and codon_hotspots({}) == []
+    has, calls = np.array([True, False, False]), np.array([True, True, False])
+    assert "1 of 2 tumour(s) carry no protein change" in mismatch(876, has, calls)
+    assert mismatch(0, has, calls) == ""
+    assert mismatch(876, np.array([True, False]), np.array([True, False])) == ""

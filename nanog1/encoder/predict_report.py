@@ -109,8 +109,9 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
 
 
 def _mismatch_line(adata: ad.AnnData) -> list[str]:
-    note = adata.uns.get("nanog1_predict", {}).get("filter_mismatch", "")
-    return [f"- **{note}**"] if note else []
+    record = adata.uns.get("nanog1_predict", {})
+    notes = [record.get(k, "") for k in ("filter_mismatch", "protein_change_mismatch")]
+    return [f"- **{note}**" for note in notes if note]
 
 
 def grouped_order(labels: tuple[str, ...] | list[str]) -> list[int]:

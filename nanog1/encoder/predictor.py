@@ -26,6 +26,12 @@ whole-genome model (`"assay": "genome"`, pcawg-catalogue) abstains with reason "
 on whole genomes (evidence)"; a whole genome given to an exome model (`"assay": "exome"`, tcga-exome)
 abstains with reason "genome input: model trained on exomes (evidence)".
 
+Protein changes: a model whose hotspot bag reads protein codons (tcga-exome: sites + codons) states, per
+tumour, whether its calls carry a protein change (obs['protein_change']; a plain VCF or a MAF without
+HGVSp_Short / Protein_Change has none, so its codon columns read "absent"), and uns['nanog1_predict']
+(JSON, report, table line) and a ProteinChangeMismatchWarning state the mismatch
+(nanog1.encoder.protein_input).
+
 FILTER: a model that records the rule it was trained with (`input_filter`, nanog1.encoder.input_filter;
 tcga-exome: every call) has its VCF/MAF inputs ingested with that rule unless the user names another
 (`PredictOptions.filter`, `--filter`); uns['nanog1_predict'] (and so the JSON and the reports) states
@@ -195,8 +201,30 @@ def predict(
         "assay_mode": options.assay,
         "abstained_by_reason": reason_counts(reasons),
         **filter_record(adata, loaded, options.filter),
+        **protein_record(adata, loaded),
     }
     return adata if copy else None
+
+
+def protein_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
+    """What uns['nanog1_predict'] says about protein changes (nanog1.encoder.protein_input): how many of
+    the model's hotspots are protein codons, how many tumours carry no protein change, and the mismatch
+    sentence ('' = none; also raised as a ProteinChangeMismatchWarning). Sets obs['protein_change']
+    (whether any of the tumour's calls carries one) when the model reads codons."""
+    import warnings
+
+    from nanog1.encoder.protein_input import ProteinChangeMismatchWarning, annotated, codon_hotspots, mismatch
+
+    codons = codon_hotspots(loaded.saved["encoder_config"])
+    if not codons:
+        return {"codon_hotspots": 0, "protein_change_mismatch": ""}
+    has = annotated(adata)
+    adata.obs["protein_change"] = has
+    note = mismatch(len(codons), has, mutation_totals(adata) > 0)
+    if note:
+        warnings.warn(f"{loaded.name}: {note}", ProteinChangeMismatchWarning, stacklevel=3)
+    return {"codon_hotspots": len(codons), "tumours_without_protein_change": int((~has).sum()),
+            "protein_change_mismatch": note}
 
 
 def filter_record(adata: ad.AnnData, loaded: LoadedModel, asked: str | None) -> dict:
