@@ -40,6 +40,13 @@ adds 0/1 over the sites (contig:position) mutated in >= N of the job's labelled 
 hotspots by protein codon instead (gene + first reference residue + position of the MAF's HGVSp_Short /
 Protein_Change, allele-agnostic: KRAS:p.G12 for G12D/V/C; export stores the (tumour, codon) pairs of
 codons in >= 2 tumours), `both` puts sites and codons in one bag.
+Contrastive pretraining (`pretrain --objective contrastive --pt-name N --pt-folds 0,1,2`, labels unused,
+nanog1.encoder.contrastive): one pretraining per (source, fold), on both sources' tumours except the patients
+(first 12 characters of the barcode) of that fold's test part; its bag (the --gene-bag genes and --hotspots
+sites/codons of the pretraining tumours) is saved with it. Two views a tumour: independent random --max-len
+windows, each present bag entry dropped with --pt-bag-drop, summary jittered by --pt-summary-noise; InfoNCE
+at --temperature over --pt-batch tumours through a projection head that fine-tuning drops. `finetune
+--pt-name N` fine-tunes the pretrained init on that bag (`--bag-from pretrained`: scratch too, a control).
 `--embed-bags gene[,bin]` adds the mean learned embedding over *all* of the tumour's distinct genes (or
 1 Mb bins), each dropped with probability --bag-dropout in training. `--skip-done` resumes a sweep.
 """
@@ -73,6 +80,7 @@ from nanog1.genomics.gene_bag import (
 FIELDS = ("channel", "gene", "consequence", "chrom", "bin", "vaf")
 SOURCES = ("mc3", "firehose")
 MIXERS = ("savo", "mha_rank", "qdelta")  # qdelta: bidirectional (forward + backward scans), SAVO's rank
+SETTINGS = ("temperature", "pt_bag_drop", "pt_summary_noise", "pt_batch", "pt_epochs", "lr", "max_len")
 
 
 # ----------------------------------------------------------------------------------------- export (pandas)
@@ -228,6 +236,16 @@ class Tokens:
                          torch.from_numpy(counts).to(self.device))  # fmt: skip
         return out
 
+    def with_bags(self, genes: np.ndarray, hotspots: np.ndarray, key: str) -> torch.Tensor:
+        """Summaries [N, S + len(genes) + len(hotspots)]: the standardised summary + every tumour's 0/1 bag
+        over the given gene ids and hotspot ids (of `hotspot_pairs(key)`), e.g. a pretraining's own bag."""
+        n = len(self.lengths)
+        out = [self.summary, torch.from_numpy(gene_bag(self.pair_rows, self.pair_genes, genes, n))]
+        if len(hotspots):
+            rows, ids, _ = self.hotspot_pairs(key)
+            out.append(torch.from_numpy(gene_bag(rows, ids, hotspots, n)))
+        return torch.cat([o.to(self.device) for o in out], 1)
+
     def with_gene_bag(self, train: np.ndarray, k: int) -> tuple[torch.Tensor, np.ndarray]:
         """Summaries [N, S + k]: the standardised summary + every tumour's 0/1 gene bag over the k genes
         mutated in most `train` tumours (chosen from those rows only; nanog1.genomics.gene_bag), and
@@ -344,15 +362,19 @@ def mlm_loss(model: EventModel, ids, summary, mask, gene_weights) -> tuple[torch
     return losses.masked_event_loss(logits, targets, gene_weights), stats
 
 
-def model_config(args, data: Tokens, mixer: str, n_types: int, n_hotspots: int = 0) -> EventModelConfig:
+def model_config(
+    args, data: Tokens, mixer: str, n_types: int, n_hotspots: int = 0, n_genes: int | None = None
+) -> EventModelConfig:
     """The recipe's shape; mha_rank gets the rank whose parameter count is closest to SAVO's, qdelta SAVO's
     own rank (its smallest rank still has more mixer parameters than SAVO's: at hidden 64 the nearest is 4,
     one key dimension a head; at rank 16 the whole model is < 1 % larger, the embeddings dominate). Bags only
-    when fine-tuning (n_types > 0): in masked pretraining they would show the masked tokens' genes."""
+    when fine-tuning (n_types > 0) or given (`n_genes`, contrastive pretraining): in masked pretraining
+    they would show the masked tokens' genes."""
+    n_genes = (args.gene_bag if n_types else 0) if n_genes is None else n_genes
     base = EventModelConfig(vocab_sizes=data.sizes(), n_summary=data.summary.shape[1], hidden=args.hidden,
                             layers=args.layers, rank=args.rank, heads=args.heads, mixer="savo",
                             dropout=args.dropout, n_types=n_types, gene_top_k=args.gene_top_k,
-                            gene_bag=args.gene_bag if n_types else 0, hotspot_bag=n_hotspots,
+                            gene_bag=n_genes, hotspot_bag=n_hotspots,
                             embed_bags=embed_fields(args) if n_types else (),
                             bag_dropout=args.bag_dropout)  # fmt: skip
     if mixer != "mha_rank":
@@ -392,7 +414,116 @@ def _n_params(cfg: EventModelConfig) -> int:
     return _N_PARAMS[key]
 
 
+def patient_ids(tumours: np.ndarray) -> np.ndarray:
+    """TCGA patient of each "source|barcode" row: the barcode's first 12 characters (TCGA-XX-XXXX); the
+    two sources share patients, so a held-out fold is held out of pretraining by patient."""
+    return np.array([str(t).split("|", 1)[1][:12] for t in tumours])
+
+
+def pretraining_rows(data: Tokens, source: str, fold: int) -> np.ndarray:
+    """Rows of both sources whose patient has no tumour in `source`'s test fold `fold` (labels unused)."""
+    patients = patient_ids(data.tumours)
+    src = np.char.startswith(data.tumours.astype(str), source + "|")
+    held = np.unique(patients[src & (data.fold == fold)])
+    return np.flatnonzero(~np.isin(patients, held))
+
+
+def checkpoint_path(args, mixer: str, source: str | None = None, fold: int | None = None) -> Path:
+    """pretrained_<mixer>.pt (one masked pretraining on every tumour), or with --pt-name N a contrastive
+    one per evaluated (source, fold): pretrained_<mixer>_<N>_<source>_f<fold>.pt."""
+    if not args.pt_name:
+        return args.out / f"pretrained_{mixer}.pt"
+    return args.out / f"pretrained_{mixer}_{args.pt_name}_{source}_f{fold}.pt"
+
+
 def pretrain(args) -> None:
+    """--objective masked: masked-mutation modelling on every tumour of both sources, one checkpoint per
+    mixer; contrastive: one two-view pretraining per (source, fold of --pt-folds), held-out patients out."""
+    if args.objective == "contrastive":
+        data = Tokens(args.npz, torch.device(args.device))
+        for source in args.sources.split(","):
+            for fold in (int(f) for f in args.pt_folds.split(",")):
+                for mixer in args.mixers.split(","):
+                    pretrain_contrastive(args, data, source, fold, mixer)
+        return
+    pretrain_masked(args)
+
+
+def pretrain_contrastive(args, data: Tokens, source: str, fold: int, mixer: str) -> None:
+    """Two-view InfoNCE on the CLS embedding (nanog1.encoder.contrastive) over every tumour of both sources
+    except `source` fold `fold`'s test patients, labels unused. Its own bag (genes in most pretraining
+    tumours, hotspots in >= --hotspots of them) is saved with it: the pretrained init fine-tunes on that bag.
+    5 % of the pretraining tumours are kept aside to report the view accuracy (chance 1 / --pt-batch)."""
+    from nanog1.encoder import contrastive as con
+
+    path = checkpoint_path(args, mixer, source, fold)
+    if args.skip_done and path.exists():
+        return
+    device = data.device
+    rng = np.random.default_rng(args.seed + 100 * fold)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    rows = pretraining_rows(data, source, fold)
+    genes, hot = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if args.gene_bag:
+        genes = top_genes(data.pair_rows, data.pair_genes, rows, args.gene_bag)
+    if args.hotspots:
+        h_rows, h_ids, _ = data.hotspot_pairs(args.hotspot_key)
+        hot = top_genes(h_rows, h_ids, rows, args.max_hotspots, min_count=args.hotspots)
+    summary = data.with_bags(genes, hot, args.hotspot_key)
+    aside = rng.choice(rows, max(args.pt_batch, len(rows) // 20), replace=False)
+    train = np.setdiff1d(rows, aside)
+    cfg = model_config(args, data, mixer, n_types=0, n_hotspots=len(hot), n_genes=len(genes))
+    model = set_qdelta_chunk(EventModel(cfg), args.qdelta_chunk).to(device)
+    head = con.ProjectionHead(cfg.hidden).to(device)
+    opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=args.lr, weight_decay=0.01)
+    n_plain = data.summary.shape[1]
+
+    def views(b: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        out = []
+        for _ in range(2):  # two independent random windows, bag drops and summary jitters
+            ids, summ = data.batch(b, args.max_len, summary)
+            summ = con.augment_summary(summ, n_plain, args.pt_bag_drop, args.pt_summary_noise, gen)
+            with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
+                out.append(head(model.embedding(ids, summ)).float())
+        return out[0], out[1]
+
+    t0, log, n_batches = time.perf_counter(), [], max(1, len(train) // args.pt_batch)
+    for epoch in range(args.pt_epochs):
+        model.train()
+        order = rng.permutation(train)
+        tot, accs = 0.0, []
+        for i in range(n_batches):
+            set_lr(opt, args.lr, (epoch + i / n_batches) / args.pt_epochs, warmup=0.05)
+            z1, z2 = views(order[i * args.pt_batch : (i + 1) * args.pt_batch])
+            loss = con.info_nce(z1, z2, args.temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([*model.parameters(), *head.parameters()], 1.0)
+            opt.step()
+            tot += loss.item()
+            accs.append(con.view_accuracy(z1, z2))
+        model.eval()
+        with torch.no_grad():
+            held = [views(b) for b in np.array_split(aside, len(aside) // args.pt_batch)]
+        row = {"epoch": epoch, "loss": tot / n_batches, "view_acc": float(np.mean(accs)),
+               "aside_loss": float(np.mean([con.info_nce(a, b, args.temperature).item() for a, b in held])),
+               "aside_view_acc": float(np.mean([con.view_accuracy(a, b) for a, b in held])),
+               "chance": 1 / args.pt_batch, "seconds": time.perf_counter() - t0}  # fmt: skip
+        log.append(row)
+        print(f"pretrain[{mixer} {source} f{fold}] " + json.dumps(row), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ckpt = {"config": cfg.to_dict(), "vocab": data.vocab, "state": model.state_dict(), "log": log,
+            "objective": "contrastive", "bag_genes": genes.tolist(), "hotspot_ids": hot.tolist(),
+            "hotspot_key": args.hotspot_key, "n_pretrain": len(rows), "source": source, "fold": fold,
+            "settings": {k: getattr(args, k) for k in SETTINGS}}  # fmt: skip
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def pretrain_masked(args) -> None:
     """Masked-mutation modelling on every tumour of both sources (labels unused); one checkpoint per mixer."""
     from nanog1.encoder import losses  # see mlm_loss
 
@@ -465,7 +596,9 @@ def jobs(args) -> list[dict]:
                                 "embed_bags": args.embed_bags,
                                 "bag_dropout": args.bag_dropout, "logit_adjust": args.logit_adjust,
                                 "class_weight_power": args.class_weight_power,
-                                "label_smoothing": args.label_smoothing, "tag": args.tag})  # fmt: skip
+                                "label_smoothing": args.label_smoothing, "tag": args.tag,
+                                "pt_name": getattr(args, "pt_name", ""),
+                                "bag_from": getattr(args, "bag_from", "labelled")})  # fmt: skip
     return out
 
 
@@ -481,6 +614,10 @@ def job_name(job: dict) -> str:
     bag += f"_cw{job['class_weight_power']:g}" if job.get("class_weight_power", 0.5) != 0.5 else ""
     bag += f"_ls{job['label_smoothing']:g}" if job.get("label_smoothing", 0.1) != 0.1 else ""
     bag += f"_{job['tag']}" if job.get("tag") else ""
+    if job.get("pt_name") and job["init"] == "pretrained":
+        bag += f"_{job['pt_name']}"
+    elif job.get("pt_name") and job.get("bag_from") == "pretrained":
+        bag += f"_ptbag{job['pt_name']}"
     return f"events_{job['mixer']}_{job['init']}{bag}_p{round(job['frac'] * 100)}_s{job['seed']}"
 
 
@@ -507,10 +644,17 @@ def run_job(args, data: Tokens, job: dict) -> None:
     if job["frac"] < 1.0:
         train = train[stratified_subset(y_all[train], job["frac"], rng)]
     summary, bag_genes = data.summary, np.zeros(0, dtype=np.int64)
-    if job.get("gene_bag"):  # genes chosen on this job's labelled training tumours only (validation part too)
+    hot_sites, ckpt = np.zeros(0, dtype=str), None
+    if job.get("pt_name") and (job["init"] == "pretrained" or job.get("bag_from") == "pretrained"):
+        path = checkpoint_path(args, job["mixer"], job["source"], job["fold"])
+        ckpt = torch.load(path, map_location=device, weights_only=True)
+    if ckpt is not None and "bag_genes" in ckpt:  # the pretraining's own bag (chosen without labels)
+        bag_genes, hot_ids = np.asarray(ckpt["bag_genes"], dtype=np.int64), np.asarray(ckpt["hotspot_ids"])
+        summary = data.with_bags(bag_genes, hot_ids, ckpt["hotspot_key"])
+        hot_sites = data.hotspot_pairs(ckpt["hotspot_key"])[2][hot_ids - 3] if len(hot_ids) else hot_sites
+    elif job.get("gene_bag"):  # genes chosen on the job's labelled training tumours (validation part too)
         summary, bag_genes = data.with_gene_bag(train, job["gene_bag"])
-    hot_sites = np.zeros(0, dtype=str)
-    if job.get("hotspots"):  # sites recurrent in >= N of this job's labelled training tumours
+    if job.get("hotspots") and ckpt is None:  # sites recurrent in >= N of the job's labelled training tumours
         key = job.get("hotspot_key", "site")
         summary, hot_sites = data.with_hotspot_bag(summary, train, job["hotspots"], args.max_hotspots, key)
     keep = np.isin(data.gene_ids, bag_genes) if job.get("window") == "bag" else None  # tokens always kept
@@ -518,12 +662,15 @@ def run_job(args, data: Tokens, job: dict) -> None:
     train = np.setdiff1d(train, val)
     torch.manual_seed(job["seed"])
     np.random.seed(job["seed"])
-    cfg = model_config(args, data, job["mixer"], n_types=len(classes), n_hotspots=len(hot_sites))
+    cfg = model_config(args, data, job["mixer"], n_types=len(classes), n_hotspots=len(hot_sites),
+                       n_genes=len(bag_genes))  # fmt: skip
     model = set_qdelta_chunk(EventModel(cfg), args.qdelta_chunk).to(device)
     if job["init"] == "pretrained":
-        ckpt = torch.load(args.out / f"pretrained_{job['mixer']}.pt", map_location=device, weights_only=True)
+        if ckpt is None:
+            ckpt = torch.load(checkpoint_path(args, job["mixer"]), map_location=device, weights_only=True)
         missing = model.load_state_dict(ckpt["state"], strict=False)
-        fresh = ("type_head.", "gene_bag.", "hotspot_bag.", "embed_bags.")  # fresh heads and bag maps
+        fresh = ("type_head.", "embed_bags.")  # fresh heads (and bag maps, after masked pretraining)
+        fresh += () if "bag_genes" in ckpt else ("gene_bag.", "hotspot_bag.")
         assert all(k.startswith(fresh) for k in missing.missing_keys), missing
     weight = class_weights(y_all[train], len(classes), job.get("class_weight_power", 0.5)).to(device)
     offsets = logit_offsets(y_all[train], len(classes), job.get("logit_adjust", 0.0)).to(device)
@@ -675,6 +822,24 @@ def main() -> None:
     ap.add_argument("--pt-epochs", type=int, default=10)
     ap.add_argument("--pt-budget-s", type=float, default=1e9, help="stop pretraining a mixer after this")
     ap.add_argument("--pt-limit", type=int, default=0, help="pretrain on this many tumours (0 = all)")
+    ap.add_argument("--objective", choices=["masked", "contrastive"], default="masked",
+                    help="pretraining: masked mutations (one checkpoint, every tumour) or two-view "
+                    "contrastive on the CLS (nanog1.encoder.contrastive; one per --sources x --pt-folds, "
+                    "that fold's test patients left out; needs --pt-name; --gene-bag/--hotspots/"
+                    "--hotspot-key make its bag)")
+    ap.add_argument("--pt-name", default="", help="contrastive checkpoints' name; with finetune: the "
+                    "pretrained init loads pretrained_<mixer>_<name>_<source>_f<fold>.pt, fine-tuned on its "
+                    "bag")
+    ap.add_argument("--pt-folds", default="0,1,2,3,4", help="contrastive: folds to pretrain for (per source)")
+    ap.add_argument("--pt-batch", type=int, default=256, help="contrastive: tumours a batch (negatives)")
+    ap.add_argument("--temperature", type=float, default=0.1, help="contrastive: InfoNCE temperature")
+    ap.add_argument("--pt-bag-drop", type=float, default=0.4, help="contrastive: drop each present bag entry "
+                    "with this probability, independently per view")
+    ap.add_argument("--pt-summary-noise", type=float, default=0.5, help="contrastive: Gaussian noise (sd, "
+                    "standardised units) on the summary columns of each view")
+    ap.add_argument("--bag-from", choices=["labelled", "pretrained"], default="labelled",
+                    help="finetune: scratch rows' bag from the labelled training part (the recipe) or, as a "
+                    "control, from the --pt-name checkpoint (the pretrained init always uses that one)")
     ap.add_argument("--mask-rate", type=float, default=0.15)
     ap.add_argument("--gene-top-k", type=int, default=256, help="masked-gene head: K commonest genes + other")
     ap.add_argument("--gene-weight-power", type=float, default=1.0, help="gene class weight = count^-power")
@@ -717,6 +882,8 @@ def main() -> None:
     unknown = sorted(set(args.mixers.split(",")) - set(MIXERS))
     if unknown:
         ap.error(f"--mixers: unknown {', '.join(unknown)}; expected some of {', '.join(MIXERS)}")
+    if args.objective == "contrastive" and args.step == "pretrain" and not args.pt_name:
+        ap.error("--objective contrastive writes one checkpoint per (source, fold): give --pt-name NAME")
     if args.window == "bag" and not args.gene_bag:
         ap.error("--window bag keeps the tokens of the bag's genes: give --gene-bag K")
     {"export": export, "pretrain": pretrain, "finetune": finetune, "assemble": assemble}[args.step](args)

@@ -503,18 +503,31 @@ def pretrain(
     gene_top_k: int = typer.Option(
         None, "--gene-top-k", help="masked-gene head: the K commonest genes + 'other' (default 256)"),
     seed: int = typer.Option(None),
+    objective: str = typer.Option(
+        None, "--objective", help="masked (default): predict hidden mutations | contrastive (event view): "
+        "two thinned views of each tumour, bag entries dropped, should embed alike (InfoNCE over the batch)"),
+    temperature: float = typer.Option(None, "--temperature", help="contrastive: InfoNCE temperature (0.1)"),
+    view_drop: float = typer.Option(
+        None, "--view-drop", help="contrastive: each view keeps U(1 - D, 1) of the events and drops each "
+        "present gene/hotspot bag entry with probability D (0.4)"),
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help="training YAML"),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: a SQLite file beside OUT"),
 ) -> None:
-    """Masked-mutation pretraining: hide 15 % of each tumour's mutations and predict each one's class,
-    consequence and gene (the K commonest or 'other', class-weighted) from the rest; labels unused.
-    Reports each head's masked accuracy beside the majority-class baseline."""
+    """Self-supervised pretraining, labels unused. masked: hide 15 % of each tumour's mutations and predict
+    each one's class, consequence and gene (the K commonest or 'other', class-weighted) from the rest;
+    reports each head's masked accuracy beside the majority-class baseline. contrastive: the CLS embeddings
+    of two random views of a tumour must pick each other out of the batch; reports that view accuracy
+    beside chance (1 / batch size). The model keeps its gene bag for `nanog1 finetune --from`."""
     from nanog1.encoder.config import load_config
     from nanog1.encoder.run import train_cohort
 
     overrides = dict(task="pretrain", view=view, epochs=epochs, hidden=hidden, layers=layers, lr=lr,
-                     batch_size=batch_size, gene_top_k=gene_top_k, seed=seed)  # fmt: skip
+                     batch_size=batch_size, gene_top_k=gene_top_k, seed=seed, objective=objective,
+                     temperature=temperature, view_drop=view_drop)  # fmt: skip
     outcome = train_cohort(cohort, out, load_config(config, overrides), tracking_uri)
+    if "val_view_acc" in outcome.metrics:
+        typer.echo(f"view accuracy: {outcome.metrics['val_view_acc']:.3f} (chance "
+                   f"{outcome.metrics['val_view_chance']:.3f})")  # fmt: skip
     for name, value in sorted(outcome.metrics.items()):
         if name.startswith("val_masked_acc_"):
             head = name.removeprefix("val_masked_acc_")

@@ -132,6 +132,33 @@ def test_pretrain_beats_the_majority_class_then_finetune_from_it(cohorts, tmp_pa
     assert "TP53" in saved["encoder_config"]["gene_bag"]  # a fresh bag to classify, from its training part
 
 
+def test_contrastive_pretrain_matches_views_then_finetune_keeps_its_bag(cohorts, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    pre = tmp_path / "runs" / "contrastive"
+    opts = ["--objective", "contrastive", "--epochs", "6", "--hidden", "16", "--layers", "1", "--batch-size",
+            "16", "--lr", "0.005", "--view-drop", "0.4", "--temperature", "0.1"]  # fmt: skip
+    done = runner.invoke(app, ["pretrain", str(cohorts["train"]), "--out", str(pre), *opts])
+    assert done.exit_code == 0, done.output
+    found = re.search(r"view accuracy: ([\d.]+) \(chance ([\d.]+)\)", done.output)
+    acc, chance = float(found.group(1)), float(found.group(2))
+    assert 0.05 < chance < 0.2 and acc > 2 * chance  # each tumour's other view found well above chance
+    _, saved = load_model(pre / "model.pt")
+    ecfg = saved["encoder_config"]
+    assert saved["train_config"]["objective"] == "contrastive" and ecfg["projection"] == 64
+    assert {"TP53", "IDH1", "VHL"} <= set(ecfg["gene_bag"])  # the bag is kept (its entries are dropped)
+
+    tuned = runner.invoke(app, ["finetune", str(cohorts["other"]), "--from", str(pre), "--out",
+                                str(tmp_path / "runs" / "tuned"), "--epochs", "3"])  # fmt: skip
+    assert tuned.exit_code == 0, tuned.output
+    model, saved = load_model(tmp_path / "runs" / "tuned" / "model.pt")
+    assert model.projection is None and saved["encoder_config"]["projection"] == 0  # head dropped
+    assert saved["encoder_config"]["gene_bag"] == ecfg["gene_bag"]  # fine-tuned on the pretraining's bag
+    bad = runner.invoke(app, ["pretrain", str(cohorts["train"]), "--out", str(tmp_path / "x"), "--objective",
+                              "contrastive", "--view", "catalogue"])  # fmt: skip
+    assert bad.exit_code != 0 and "event view" in bad.output
+
+
 def test_event_view_on_a_cohort_without_tokens_is_a_clear_error(tmp_path):
     from training_cohort import make_cohort
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from nanog1.encoder.contrastive import OBJECTIVES
 from nanog1.errors import UserError
 from nanog1.genomics.gene_bag import HOTSPOT_KEYS
 from nanog1.io import read_yaml_mapping
@@ -48,6 +49,14 @@ class TrainConfig:
     patience: int = 8
     seed: int = 0
     mask_fraction: float = 0.15
+    # Pretraining objective (task pretrain, event view): `masked` mutations (predict a hidden event's class,
+    # consequence and gene) or `contrastive` (nanog1.encoder.contrastive): two views of each tumour, each a
+    # thinned copy keeping U(1 - view_drop, 1) of its events and counts with each present bag entry dropped
+    # with probability view_drop, should give matching CLS embeddings (InfoNCE at `temperature` over the
+    # batch, through a projection head dropped for fine-tuning). Contrastive pretraining keeps the gene bag.
+    objective: str = "masked"
+    temperature: float = 0.1
+    view_drop: float = 0.4
     max_events: int = 2048
     # Event view: genes carried by fewer tumours of the training cohort are UNK; the masked-gene head
     # predicts the gene_top_k commonest genes + "other" (class-weighted), so it cannot win by the prior.
@@ -115,6 +124,13 @@ class TrainConfig:
             raise UserError(f"logit_adjust (tau) must be in [0, 10] (0: off), got {self.logit_adjust}")
         if self.hotspot_key not in HOTSPOT_KEYS:
             raise UserError(f"unknown hotspot_key {self.hotspot_key!r}; expected one of {HOTSPOT_KEYS}")
+        if self.objective not in OBJECTIVES:
+            raise UserError(f"unknown objective {self.objective!r}; expected one of {OBJECTIVES}")
+        if self.objective == "contrastive" and self.view != "events":
+            raise UserError("the contrastive objective reads the event view: give --view events")
+        if not 0.0 <= self.view_drop < 1.0 or self.temperature <= 0:
+            raise UserError(f"view_drop must be in [0, 1) and temperature > 0, got {self.view_drop}, "
+                            f"{self.temperature}")  # fmt: skip
         if not 0.0 <= self.set_dropout < 1.0:
             raise UserError(f"set_dropout must be in [0, 1), got {self.set_dropout}")
 

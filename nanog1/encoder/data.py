@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from nanog1.encoder.contrastive import drop_present
 from nanog1.errors import UserError
 from nanog1.genomics import event_vocab as ev
 from nanog1.genomics.gene_bag import canonical_site, gene_bag, gene_pairs, hotspot_pairs, key_of, top_genes
@@ -261,6 +262,11 @@ class Collate:
     With ``thin`` (training only) each sample becomes a lower-coverage copy of itself: a share drawn from
     U(1 - thin, 1) of its catalogue counts (binomial thinning) and, in the event view, of its events
     (each kept with that probability, at least one), so the model input is thinned in both views.
+
+    With ``views`` = 2 (contrastive pretraining, training and validation alike) the batch also carries
+    ``view2``: a second, independent draw of the same tumours. Each of the two views is thinned with
+    ``view_drop`` as above and drops each present gene-bag entry with probability ``view_drop``
+    (nanog1.encoder.contrastive.drop_present); labels are never part of a view.
     """
 
     def __init__(
@@ -271,14 +277,25 @@ class Collate:
         train: bool = True,
         thin: float = 0.0,
         set_dropout: float = 0.0,
+        views: int = 1,
+        view_drop: float = 0.0,
     ):
         if view == "events" and arrays.event_ids is None:
             raise UserError("the event view needs uns['tokens'] in the cohort (ingest from VCF/MAF files)")
         self.a, self.view, self.max_events, self.train = arrays, view, max_events, train
         self.thin = thin if train else 0.0
         self.set_dropout = set_dropout if train else 0.0
+        self.views, self.view_drop = views, view_drop
+        if views == 2:
+            self.thin = view_drop
 
     def __call__(self, idx: list[int]) -> dict:
+        batch = self._draw(idx)
+        if self.views == 2:
+            batch["view2"] = self._draw(idx)
+        return batch
+
+    def _draw(self, idx: list[int]) -> dict:
         ix = np.asarray(idx, dtype=np.int64)
         keep = keep_shares(len(ix), self.thin)
         batch = {
@@ -293,6 +310,8 @@ class Collate:
             batch.update(self._events(ix, keep))
             if self.a.gene_bag is not None:  # the whole tumour's genes (not thinned: not an event)
                 batch["gene_bag"] = torch.from_numpy(self.a.gene_bag[ix])
+                if self.views == 2:
+                    batch["gene_bag"] = drop_present(batch["gene_bag"], self.view_drop)
         return batch
 
     def _pick(self, n: int, keep: float | None = None) -> np.ndarray:

@@ -45,7 +45,7 @@ from nanog1.errors import UserError
 from nanog1.optim import warmup_cosine
 
 #: Parameters that belong to task heads and are not carried over from the pretrained model.
-_HEADS = ("type_head.", "exposure_heads.")
+_HEADS = ("type_head.", "exposure_heads.", "projection.")  # not carried over (projection: contrastive)
 
 
 @dataclass
@@ -102,7 +102,8 @@ def new_head_model(saved: dict, n_types: int, pretrained: bool, freeze_encoder: 
     """The saved encoder shape with a fresh type head of `n_types`; pretrained weights when asked.
     `gene_bag`, `hotspots`: genes and sites of a fresh CLS bag (event view, for a pretrained model
     without one)."""
-    fresh = {"n_types": n_types, "exposure_sizes": {}} | ({"gene_bag": gene_bag} if gene_bag else {})
+    fresh = {"n_types": n_types, "exposure_sizes": {}, "projection": 0}
+    fresh |= {"gene_bag": gene_bag} if gene_bag else {}
     fresh |= {"hotspots": hotspots} if hotspots else {}
     ecfg = MutationEncoderConfig(**(saved["encoder_config"] | fresh))
     model = MutationEncoder(ecfg)

@@ -11,6 +11,8 @@ from torch.utils.data import DataLoader
 
 from nanog1.encoder import losses
 from nanog1.encoder.config import TYPE_TASKS
+from nanog1.encoder.contrastive import info_nce
+from nanog1.encoder.contrastive import view_accuracy as contrastive_accuracy
 from nanog1.encoder.data import CohortArrays, Collate, IndexDataset
 from nanog1.encoder.model import MutationEncoder
 
@@ -29,6 +31,14 @@ class LossContext:
     recon_weight: float = 0.5
     gene_top_k: int = 0  # event view: the masked-gene head's K (its K + 1 classes: the K commonest + other)
     gene_weights: torch.Tensor | None = None  # event view: weights of those K + 1 classes
+    objective: str = "masked"  # pretraining: masked events or two views (nanog1.encoder.contrastive)
+    temperature: float = 0.1
+    view_drop: float = 0.4
+
+    @property
+    def contrastive(self) -> bool:
+        """Pretraining by two views (batches carry `view2`) rather than masked events."""
+        return self.task in ("pretrain", "multitask") and self.objective == "contrastive"
 
 
 def autocast(device: torch.device, enabled: bool):
@@ -66,13 +76,16 @@ def batch_loss_parts(
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """:func:`batch_loss` with its parts left on the device (no host sync: a graphed training step)."""
     padding = _padding(batch, ctx)
-    pretrain = ctx.task in ("pretrain", "multitask")
+    pretrain = ctx.task in ("pretrain", "multitask") and not ctx.contrastive
     token_mask = losses.draw_token_mask(padding, ctx.mask_fraction) if pretrain else None
     out = model(
         counts=batch["counts"], padding_mask=padding, token_mask=token_mask, events=batch.get("events"),
         gene_bag=batch.get("gene_bag"),
     )
     parts: dict[str, torch.Tensor] = {}
+    if ctx.contrastive:
+        z1, z2 = _projected_views(model, batch, ctx, out)
+        parts["loss_contrastive"] = info_nce(z1, z2, ctx.temperature)
     if ctx.task in TYPE_TASKS:
         parts["loss_type"] = losses.type_loss(out, batch["labels"], ctx.class_weights, ctx.logit_offsets)
     if ctx.task in ("exposures", "multitask"):
@@ -88,11 +101,24 @@ def batch_loss_parts(
     return sum(parts.values()), parts
 
 
+def _projected_views(model, batch: dict, ctx: LossContext, out) -> tuple[torch.Tensor, torch.Tensor]:
+    """Projection-head outputs of the batch's two views (`out`: the first view's forward pass)."""
+    v2 = batch["view2"]
+    out2 = model(counts=v2["counts"], padding_mask=_padding(v2, ctx), events=v2.get("events"),
+                 gene_bag=v2.get("gene_bag"))  # fmt: skip
+    proj = (model.module if hasattr(model, "module") else model).projection
+    return proj(out.embedding), proj(out2.embedding)
+
+
 def _eval_batches(
-    arrays: CohortArrays, indices: np.ndarray, ctx: LossContext, batch_size: int, max_events: int
+    arrays: CohortArrays, indices: np.ndarray, ctx: LossContext, batch_size: int, max_events: int,
+    views: bool = False,
 ) -> DataLoader:
-    """Batches of `indices` in order, events picked deterministically."""
-    collate = Collate(arrays, ctx.view, max_events, train=False)
+    """Batches of `indices` in order, events picked deterministically (with `views` and a contrastive
+    context: two random views of each tumour, as in training)."""
+    two = views and ctx.contrastive
+    collate = Collate(arrays, ctx.view, max_events, train=False, views=2 if two else 1,
+                      view_drop=ctx.view_drop if two else 0.0)  # fmt: skip
     return DataLoader(IndexDataset(indices), batch_size=batch_size, shuffle=False, collate_fn=collate)
 
 
@@ -147,7 +173,7 @@ def mean_loss(model, arrays, indices, ctx, device, batch_size=64, max_events=204
     """Average task loss over `indices` (eval mode); pretraining masks come from the global RNG."""
     model.eval()
     total, n = 0.0, 0
-    for batch in _eval_batches(arrays, indices, ctx, batch_size, max_events):
+    for batch in _eval_batches(arrays, indices, ctx, batch_size, max_events, views=True):
         batch = to_device(batch, device)
         with autocast(device, amp):
             loss, _ = batch_loss(model, batch, ctx)
@@ -185,6 +211,24 @@ def masked_accuracy(
     gene, hit = torch.cat(truth["gene"]), torch.cat(hits["gene"])
     top = gene < ctx.gene_top_k
     return scores | _accuracy_and_majority("gene_topk", hit[top], gene[top])
+
+
+@torch.no_grad()
+def view_accuracy(model, arrays, indices, ctx: LossContext, device, batch_size=64, max_events=2048,
+                  amp=True) -> dict[str, float]:  # fmt: skip
+    """Contrastive pretraining's health on `indices`: the share of tumours whose other view is the nearest
+    in their batch (contrastive.view_accuracy), beside chance (the mean of 1 / batch size)."""
+    model.eval()
+    hits, chance, n = 0.0, 0.0, 0
+    for batch in _eval_batches(arrays, indices, ctx, batch_size, max_events, views=True):
+        batch = to_device(batch, device)
+        with autocast(device, amp):
+            out = model(counts=batch["counts"], padding_mask=_padding(batch, ctx), events=batch.get("events"),
+                        gene_bag=batch.get("gene_bag"))  # fmt: skip
+            z1, z2 = _projected_views(model, batch, ctx, out)
+        b = len(batch["index"])
+        hits, chance, n = hits + b * contrastive_accuracy(z1, z2), chance + 1.0, n + b
+    return {"view_acc": hits / max(n, 1), "view_chance": chance / max(n, 1)}
 
 
 def _accuracy_and_majority(name: str, hit: torch.Tensor, target: torch.Tensor) -> dict[str, float]:

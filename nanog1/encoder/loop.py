@@ -41,6 +41,7 @@ from nanog1.encoder.inference import (
     masked_accuracy,
     mean_loss,
     predict,
+    view_accuracy,
 )
 from nanog1.encoder.losses import class_weights, gene_class_weights, logit_offsets
 from nanog1.encoder.metrics import classification_metrics, mean_cosine
@@ -90,6 +91,7 @@ def encoder_config(cfg: TrainConfig, arrays: CohortArrays) -> MutationEncoderCon
         view=cfg.view,
         n_types=len(arrays.classes) if wants_types else 0,
         exposure_sizes={k: v.shape[1] for k, v in arrays.exposures.items()} if wants_expo else {},
+        projection=PROJECTION if _contrastive(cfg) else 0,
         **_event_fields(cfg, arrays),
     )
 
@@ -105,15 +107,23 @@ def _event_fields(cfg: TrainConfig, arrays: CohortArrays) -> dict:
             "hotspots": sites}  # fmt: skip
 
 
-#: Tasks whose event-view model gets no gene bag: a masked event's gene would be visible in the bag.
+#: Tasks whose event-view model gets no gene bag under the masked objective: a masked event's gene would
+#: be visible in the bag (contrastive pretraining keeps it: the bag is what its views drop entries of).
 _NO_BAG_TASKS = ("pretrain", "multitask")
+#: Width of the contrastive projection head (nanog1.encoder.contrastive.ProjectionHead).
+PROJECTION = 64
+
+
+def _contrastive(cfg: TrainConfig) -> bool:
+    return cfg.task in _NO_BAG_TASKS and cfg.objective == "contrastive"
 
 
 def prepare_gene_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray) -> CohortArrays:
     """Event view, cfg.gene_bag = K > 0 or cfg.hotspots = N > 0, a task without masked events: every
     sample's 0/1 bag over the K genes mutated in most `train_idx` samples, then over the sites mutated in
     >= N of them (chosen from those only; nanog1.genomics.gene_bag)."""
-    if cfg.view != "events" or not (cfg.gene_bag or cfg.hotspots) or cfg.task in _NO_BAG_TASKS:
+    masked = cfg.task in _NO_BAG_TASKS and not _contrastive(cfg)
+    if cfg.view != "events" or not (cfg.gene_bag or cfg.hotspots) or masked:
         return replace(arrays, gene_bag=None, gene_bag_genes=[], gene_bag_sites=[])
     return with_gene_bag(arrays, *chosen_bag(cfg, arrays, train_idx))
 
@@ -150,6 +160,9 @@ def loss_context(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray, 
         signatures={k: torch.from_numpy(v).to(device) for k, v in arrays.signature_matrices.items()},
         mask_fraction=cfg.mask_fraction,
         recon_weight=cfg.recon_weight,
+        objective=cfg.objective,
+        temperature=cfg.temperature,
+        view_drop=cfg.view_drop,
         **_masked_gene_head(cfg, arrays, device),
     )
 
@@ -168,7 +181,10 @@ def validation_metrics(model, arrays, val_idx, ctx, cfg, device) -> dict[str, fl
         "val_loss": mean_loss(model, arrays, val_idx, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
     }
     pred = predict(model, arrays, val_idx, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
-    if cfg.view == "events" and cfg.task in ("pretrain", "multitask"):
+    if _contrastive(cfg):
+        views = view_accuracy(model, arrays, val_idx, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
+        out.update({f"val_{k}": v for k, v in views.items()})
+    elif cfg.view == "events" and cfg.task in ("pretrain", "multitask"):
         masked = masked_accuracy(model, arrays, val_idx, ctx, device, cfg.batch_size, cfg.max_events, cfg.amp)
         out.update({f"val_{k}": v for k, v in masked.items()})
     if pred.proba is not None:
@@ -211,8 +227,10 @@ def train_loader(
     training loop checkpoints it; fine-tuning leaves the loader on the global RNG, as it always did).
     The sampler yields positions into `train_idx`; the dataset maps them to samples."""
     ds = IndexDataset(train_idx)
+    two = _contrastive(cfg)
     collate = Collate(arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin,
-                      set_dropout=cfg.set_dropout)  # fmt: skip
+                      set_dropout=cfg.set_dropout, views=2 if two else 1,
+                      view_drop=cfg.view_drop if two else 0.0)  # fmt: skip
     if cfg.view == "events" and cfg.batch_tokens > 0 and not dist_info.distributed:
         off = arrays.event_ids["offsets"]
         lengths = np.minimum(off[train_idx + 1] - off[train_idx], cfg.max_events).clip(min=1)

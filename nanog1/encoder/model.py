@@ -22,7 +22,8 @@ CLS token sees the whole tumour's gene content and not just the events in its wi
 (sites mutated in several training tumours) add columns after the genes in the same linear map.
 
 Heads: cancer type (logits), signature exposures per channel set (log-probabilities on the
-simplex), masked-token pretraining (log1p count of a masked channel; for a masked event: its class,
+simplex), the contrastive projection of the pooled embedding (`projection`, pretraining only), masked-token
+pretraining (log1p count of a masked channel; for a masked event: its class,
 its consequence and its gene among the `gene_top_k` commonest or "other", see losses.masked_event_loss),
 and the pooled embedding itself.
 """
@@ -36,6 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nanog1.core import Stack, StackConfig
+from nanog1.encoder.contrastive import ProjectionHead
 from nanog1.encoder.event_model import MASK_ID, FieldEmbedding
 from nanog1.schema import N_CHANNELS, SET_SIZES  # the cohort layout, in column order
 
@@ -63,6 +65,9 @@ class MutationEncoderConfig:
     gene_bag: list[str] = field(default_factory=list)
     # Event view: the bag's hotspot sites ("contig:position", recurrent in training tumours), after its genes.
     hotspots: list[str] = field(default_factory=list)
+    # Contrastive pretraining: width of the projection head on the pooled embedding (0 = none; dropped for
+    # fine-tuning, nanog1.encoder.contrastive).
+    projection: int = 0
     # Tables of the earlier event view (channel/motif/chrom/bin ids): read from old model.pt files, unused.
     n_motifs: int = 1025
     n_chroms: int = 64
@@ -210,6 +215,7 @@ class MutationEncoder(nn.Module):
         self.stack = Stack(cfg.stack_config())
         self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types > 0 else None
         self.exposure_heads = nn.ModuleDict({k: nn.Linear(h, n) for k, n in cfg.exposure_sizes.items()})
+        self.projection = ProjectionHead(h, cfg.projection) if cfg.projection else None
 
     def forward(
         self,
