@@ -175,6 +175,39 @@ def versus_previous(new: dict, previous: Path, spread: float) -> dict:
             **checks, "ship": all(checks.values())}
 
 
+def seed_means_rule(candidate: list[Path], previous: list[Path], floor: float) -> dict:
+    """The replacement rule written before the runs (BENCHMARKS.md, tcga-exome with #28's recipe): the
+    candidate's CV top-1 must beat the shipped recipe's by more than S = max(floor, the candidate's own
+    seed spread), on the seed means and on seed 0 against seed 0; neither transfer's mean top-1 (new
+    patients) may fall by more than 1 point. Each argument: one recipe's seed folders, seed 0 first."""
+    def scores(folders: list[Path]) -> list[dict]:
+        return [single_seed_scores(f) for f in folders]
+
+    new, old = scores(candidate), scores(previous)
+    keys = ("cv", "mc3_to_firehose", "firehose_to_mc3")
+    mean = {name: {k: float(np.mean([s[k]["top1"] for s in runs])) for k in keys}
+            for name, runs in (("candidate", new), ("previous", old))}
+    own = [s["cv"]["top1"] for s in new]
+    spread = max(floor, max(own) - min(own))
+    gain = {"means": mean["candidate"]["cv"] - mean["previous"]["cv"], "seed0": new[0]["cv"]["top1"] - old[0]["cv"]["top1"]}
+    drop = {k: mean["candidate"][k] - mean["previous"][k] for k in keys[1:]}
+    checks = {"cv_top1_gain_above_seed_spread": all(g > spread for g in gain.values()),
+              "transfer_mean_top1_drop_at_most_1_point": all(d >= -0.01 for d in drop.values())}
+    return {"rule": "ship only if CV top-1 rises by more than S = max(measured CV seed spread of this model "
+            "class, the candidate's own) on the seed means and seed 0 vs seed 0, and neither transfer's mean "
+            "top-1 (new patients) falls by more than 1 point", "seed_spread": spread, "cv_gain": gain,
+            "transfer_change": drop, "means": mean, "candidate": {str(f): s for f, s in zip(candidate, new, strict=True)},
+            "previous": {str(f): s for f, s in zip(previous, old, strict=True)}, **checks, "ship": all(checks.values())}
+
+
+def rule_mode(args) -> None:
+    """`rule` mode: the seed-means replacement rule of --results + --seed-results (the candidate) against
+    --versus-seeds (the shipped recipe's seed folders); printed and written to <results>/rule.json."""
+    decision = seed_means_rule([args.results, *args.seed_results], args.versus_seeds, args.seed_spread)
+    (args.results / "rule.json").write_text(json.dumps(decision, indent=1, default=float))
+    print(json.dumps(decision, indent=1, default=float))
+
+
 def single_seed_scores(folder: Path) -> dict:
     """Top-1 and macro-F1 of one seed's jobs, uncalibrated (a temperature does not move the argmax, so
     these equal the card's calibrated rows): pooled CV test folds and each transfer's new patients; jobs

@@ -27,6 +27,8 @@ source alone, the saved folds); its transfer rows are trained here (`gb-transfer
         --typing-work $W --results results/exome
     python benchmarks/tcga_exome_ship.py seeds --results results/exome --seed-results results/exome_s1
         # top-1 / macro-F1 per seed folder (`jobs --set seed=1 --out results/exome_s1`) and their spread
+    python benchmarks/tcga_exome_ship.py rule --results NEW --seed-results NEW_s1 --versus-seeds OLD OLD_s1 \
+        --seed-spread 0.0103   # the seed-means replacement rule (BENCHMARKS.md), written to NEW/rule.json
 """
 
 from __future__ import annotations
@@ -280,8 +282,9 @@ def gb_transfer(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["jobs", "gb-transfer", "package", "seeds"],
-                    help="seeds: top-1 / macro-F1 of --results and each --seed-results folder and their spread")
+    ap.add_argument("mode", choices=["jobs", "gb-transfer", "package", "seeds", "rule"],
+                    help="seeds: top-1 / macro-F1 of --results and each --seed-results folder and their spread; "
+                    "rule: the seed-means replacement rule of --results + --seed-results against --versus-seeds")
     ap.add_argument("--tcga", type=Path, default=TCGA)
     ap.add_argument("--mc3", type=Path, help="MC3 ingested by `nanog1 ingest --filter all` (.h5ad)")
     ap.add_argument("--firehose", type=Path, help="Firehose ingested likewise (.h5ad)")
@@ -296,11 +299,13 @@ def main() -> None:
     ap.add_argument("--versus", type=Path, help="package: the shipped model's package_metrics.json; the card then "
                     "records the replacement rule's checks (versus_previous in tcga_exome_package.py)")
     ap.add_argument("--seed-spread", type=float, default=0.0, help="package --versus: CV top-1 gain it must beat")
+    ap.add_argument("--versus-seeds", type=Path, nargs="*", default=[],
+                    help="rule: the shipped recipe's seed folders (seed 0 first); --seed-spread is the floor of S")
     args = ap.parse_args()
-    if args.mode in ("package", "seeds"):
-        from tcga_exome_package import package, seed_spread
+    if args.mode in ("package", "seeds", "rule"):
+        from tcga_exome_package import package, rule_mode, seed_spread
 
-        (package if args.mode == "package" else seed_spread)(args)
+        {"package": package, "seeds": seed_spread, "rule": rule_mode}[args.mode](args)
     else:
         {"jobs": jobs, "gb-transfer": gb_transfer}[args.mode](args)
 

@@ -130,3 +130,21 @@ def test_resume_refuses_changed_options(arrays, tmp_path):
         fit(arrays, cfg, tmp_path, tr, val, stop_after_epochs=1)
     with pytest.raises(ValueError, match="epochs"):
         fit(arrays, TrainConfig(epochs=3, **SMALL), tmp_path, tr, val)
+
+
+def test_an_eight_event_window_at_evaluation_is_fixed_and_spans_the_tumour(arrays):
+    """max_events 8 (the #28 recipe): a tumour with more events is read at evaluation (`predict`) through 8
+    evenly spaced events in genomic order, first and last included, the same on every call; training draws
+    a random 8 instead."""
+    arrays = prepare_events(TrainConfig(view="events"), arrays)
+    collate = Collate(arrays, "events", max_events=8, train=False)
+    assert np.array_equal(collate._pick(20), [0, 3, 5, 8, 11, 14, 16, 19])
+    assert np.array_equal(collate._pick(5), np.arange(5))  # short tumours: every event
+    long = int(np.argmax(np.diff(arrays.tokens["offsets"])))
+    assert arrays.tokens["offsets"][long + 1] - arrays.tokens["offsets"][long] > 8
+    once, twice = collate([long]), collate([long])
+    assert all(torch.equal(once["events"][f], twice["events"][f]) for f in EVENT_FIELDS)
+    assert int((~once["event_padding"]).sum()) == 8
+    torch.manual_seed(0)
+    drawn = {tuple(Collate(arrays, "events", max_events=8, train=True)._pick(20)) for _ in range(5)}
+    assert len(drawn) > 1
