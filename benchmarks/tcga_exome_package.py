@@ -330,12 +330,22 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
     does, what it is not for; the recipe and bag as `written` (the shipped model.pt's configs)."""
     cv = metrics["cv_5fold"]
     recipe = {k: written["train_config"][k] for k in RECIPE}
+    from nanog1.encoder.protein_input import codon_hotspots
+
     n_genes, n_sites = len(written["encoder_config"]["gene_bag"]), len(written["encoder_config"]["hotspots"])
+    n_codons = len(codon_hotspots(written["encoder_config"]))
+    kinds = (f"{n_sites - n_codons} sites + {n_codons} protein codons" if n_codons else f"{n_sites} sites")
     bag = f"CLS gene bag of {n_genes} genes" + (f" + {n_sites} hotspot sites" if n_sites else "")
-    sites = (f" and its 0/1 bag of the {n_sites} hotspot sites (contig:position, chromosome names canonical: 23 = "
-             f"X) mutated in >= {recipe['hotspots']} training tumours (at most 2,000, commonest first; a tumour "
+    sites = (f" and its 0/1 bag of the hotspots ({kinds}: contig:position, chromosome names canonical: 23 = X"
+             + ("; codons as gene + first reference residue + position of the MAF's protein change, "
+                "allele-agnostic: KRAS:p.G12" if n_codons else "")
+             + f") mutated in >= {recipe['hotspots']} training tumours (at most 2,000, commonest first; a tumour "
              "called by both sources counts once per call), recomputed for a new tumour from its own mutations"
              if n_sites else "")
+    window = (f"; the token sequence holds at most {recipe['max_events']} of a tumour's mutations (training: a "
+              f"random {recipe['max_events']} of a thinned copy each epoch; `predict`: {recipe['max_events']} "
+              "evenly spaced in genomic order, first and last included, the same on every call), while the CLS "
+              "token reads the whole tumour (catalogue summary and bags over all of its mutations)")
     t_mf, t_fm = (metrics["transfer"][j]["test_new_patients"] for j in ("mc3_to_firehose", "firehose_to_mc3"))
     shipped = metrics["shipped_model"]
     what = f"ensemble of {len(shipped['seeds'])} seeds" if shipped["kind"] == "ensemble" else "single model"
@@ -352,10 +362,13 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
         "(empty vocabulary): Firehose has no read counts for CESC, COAD, GBM, KICH, KIRC, OV and READ, so their "
         "absence named the type), a CLS token "
         f"from the tumour's catalogue and its 0/1 bag of the {n_genes} genes mutated in most training tumours{sites}, "
-        "type head",
+        f"type head{window}",
         "inputs": "somatic mutations with gene and consequence: a MAF (GDC/MC3/Firehose style; Hugo_Symbol, "
         "Variant_Classification) or an annotated VCF; no reference genome needed (reference-free channels only). "
-        "Catalogue matrices cannot be scored (no per-mutation tokens).",
+        "Catalogue matrices cannot be scored (no per-mutation tokens)."
+        + (" The codon hotspots read the MAF's protein change (HGVSp_Short / Protein_Change): a plain VCF or a MAF "
+           "without that column reads every codon as absent, and `predict` states it per tumour (obs['protein_change'], "
+           "a warning in the table line, JSON and report)" if n_codons else ""),
         "assay": "exome",
         "input_filter": input_filter,
         "training_data": {

@@ -187,6 +187,7 @@ def test_codon_model_states_inputs_without_protein_changes(tmp_path, monkeypatch
     import json
     import warnings
 
+    import torch
     from typer.testing import CliRunner
 
     from nanog1.cli import app
@@ -198,9 +199,11 @@ def test_codon_model_states_inputs_without_protein_changes(tmp_path, monkeypatch
     _write_typed_maf(tmp_path / "train.maf", "train", 12, 0)
     ingest([tmp_path / "train.maf"], None, None, tmp_path / "train.h5ad", IngestOptions(filter="all"))
     base = ["train", str(tmp_path / "train.h5ad"), "--view", "events", "--hotspots", "6", "--gene-bag", "5",
-            "--epochs", "1", "--hidden", "16", "--layers", "1", "--rank", "4", "--heads", "2"]  # fmt: skip
+            "--epochs", "1", "--hidden", "16", "--layers", "1", "--rank", "4", "--heads", "2",
+            "--max-events", "8"]  # fmt: skip
     done = CliRunner().invoke(app, [*base, "--hotspot-key", "codon", "--out", str(tmp_path / "codon")])
     assert done.exit_code == 0, done.output
+    assert torch.load(tmp_path / "codon" / "model.pt", weights_only=True)["train_config"]["max_events"] == 8
     _write_typed_maf(tmp_path / "with.maf", "new", 3, 1)
     _write_typed_maf(tmp_path / "bare.maf", "new", 3, 1, protein=False)
     fast = PredictOptions(neighbours=0, exposures=False)
