@@ -208,6 +208,42 @@ def rule_mode(args) -> None:
     print(json.dumps(decision, indent=1, default=float))
 
 
+def without_protein(adata):
+    """A copy of an ingested cohort as a MAF without a protein-change column (or a VCF) would give it: no
+    `codon` token field and no codon table."""
+    out = adata.copy()
+    tokens = dict(out.uns["tokens"])
+    tokens.pop("codon", None)
+    tokens["vocab"] = {k: v for k, v in dict(tokens["vocab"]).items() if k != "codon"}
+    out.uns["tokens"] = tokens
+    return out
+
+
+def protein_ablation(args) -> None:
+    """`no-protein` mode: the final job's model (--results/final/model.pt) on its validation tumours, read
+    with their protein changes and without them (as from a VCF): what a codon-hotspot model loses when the
+    input carries no HGVSp_Short / Protein_Change. Top-1 and macro-F1 of both, uncalibrated (argmax)."""
+    from nanog1.encoder.ensemble import member_views_proba
+    from nanog1.encoder.loop import load_model
+    from nanog1.encoder.metrics import classification_metrics
+
+    network, saved = load_model(args.results / "final" / "model.pt")
+    final = load_job([args.results], "final")
+    val = final["role"] == VAL
+    classes = [str(c) for c in final["classes"]]
+    out = {}
+    for name, read in (("with_protein", lambda a: a), ("without_protein", without_protein)):
+        parts = [read(a) for a in read_sources(args.mc3, args.firehose)]
+        proba = np.concatenate([member_views_proba(a, "final", [network], saved, ["full"])[1] for a in parts])
+        barcodes = np.concatenate([np.asarray(a.obs_names, dtype=str) for a in parts])
+        rows = pd.Index(barcodes).get_indexer(final["barcode"][val])
+        scores = classification_metrics(proba[rows], final["labels"][val], classes)
+        out[name] = {k: scores[k] for k in ("top1", "macro_f1")}
+    out["n"] = int(val.sum())
+    (args.results / "no_protein.json").write_text(json.dumps(out, indent=1, default=float))
+    print(json.dumps(out, indent=1, default=float), f"load {os.getloadavg()}")
+
+
 def single_seed_scores(folder: Path) -> dict:
     """Top-1 and macro-F1 of one seed's jobs, uncalibrated (a temperature does not move the argmax, so
     these equal the card's calibrated rows): pooled CV test folds and each transfer's new patients; jobs

@@ -282,9 +282,10 @@ def gb_transfer(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["jobs", "gb-transfer", "package", "seeds", "rule"],
+    ap.add_argument("mode", choices=["jobs", "gb-transfer", "package", "seeds", "rule", "no-protein"],
                     help="seeds: top-1 / macro-F1 of --results and each --seed-results folder and their spread; "
-                    "rule: the seed-means replacement rule of --results + --seed-results against --versus-seeds")
+                    "rule: the seed-means replacement rule of --results + --seed-results against --versus-seeds; "
+                    "no-protein: --results' final model on its validation tumours with and without protein changes")
     ap.add_argument("--tcga", type=Path, default=TCGA)
     ap.add_argument("--mc3", type=Path, help="MC3 ingested by `nanog1 ingest --filter all` (.h5ad)")
     ap.add_argument("--firehose", type=Path, help="Firehose ingested likewise (.h5ad)")
@@ -302,10 +303,10 @@ def main() -> None:
     ap.add_argument("--versus-seeds", type=Path, nargs="*", default=[],
                     help="rule: the shipped recipe's seed folders (seed 0 first); --seed-spread is the floor of S")
     args = ap.parse_args()
-    if args.mode in ("package", "seeds", "rule"):
-        from tcga_exome_package import package, rule_mode, seed_spread
+    if args.mode in ("package", "seeds", "rule", "no-protein"):
+        from tcga_exome_package import package, protein_ablation, rule_mode, seed_spread
 
-        {"package": package, "seeds": seed_spread, "rule": rule_mode}[args.mode](args)
+        {"package": package, "seeds": seed_spread, "rule": rule_mode, "no-protein": protein_ablation}[args.mode](args)
     else:
         {"jobs": jobs, "gb-transfer": gb_transfer}[args.mode](args)
 

@@ -55,3 +55,17 @@ def test_seed_means_rule_needs_the_cv_gain_on_means_and_seed_zero_and_no_transfe
     worse = [_seed(tmp_path / "w0", 0.56, 0.30, 0.29), _seed(tmp_path / "w1", 0.56, 0.31, 0.29)]
     rule = tcga_exome_package.seed_means_rule(worse, old, 0.0103)
     assert rule["cv_top1_gain_above_seed_spread"] and not rule["ship"]  # MC3 -> Firehose mean -2 points
+
+
+def test_without_protein_reads_a_cohort_as_a_vcf_would_give_it_and_leaves_the_input():
+    import anndata as ad
+
+    from nanog1.genomics.gene_bag import codon_keys
+
+    tokens = {"offsets": np.array([0, 2]), "pos": np.array([5, 9]), "gene": np.array([0, 0]),
+              "codon": np.array([0, -1]), "vocab": {"gene": np.array(["KRAS"]), "codon": np.array(["p.G12"])}}
+    adata = ad.AnnData(np.zeros((1, 2), dtype=np.float32), uns={"tokens": tokens})
+    bare = tcga_exome_package.without_protein(adata)
+    assert "codon" not in bare.uns["tokens"] and "codon" not in bare.uns["tokens"]["vocab"]
+    assert list(codon_keys(bare.uns["tokens"])) == ["", ""]
+    assert list(codon_keys(adata.uns["tokens"])) == ["KRAS:p.G12", ""]  # the input keeps its codons
