@@ -200,10 +200,38 @@ def seed_means_rule(candidate: list[Path], previous: list[Path], floor: float) -
             "previous": {str(f): s for f, s in zip(previous, old, strict=True)}, **checks, "ship": all(checks.values())}
 
 
+def test_rows(folder: Path, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(barcodes, probabilities, labels) of a seed folder's TEST rows: pooled CV folds (kind 'cv') or one
+    transfer job's new patients."""
+    jobs = [j for j in JOBS if j.startswith("cv")] if kind == "cv" else [kind]
+    parts = [load_job([folder], j) for j in jobs]
+    rows = [p["role"] == TEST for p in parts]
+    return tuple(np.concatenate([p[k][r] for p, r in zip(parts, rows, strict=True)])
+                 for k in ("barcode", "proba", "labels"))
+
+
+def paired_intervals(candidate: list[Path], previous: list[Path]) -> dict:
+    """Paired bootstrap 95 % intervals (candidate - previous) of top-1 and macro-F1 on the same tumours,
+    seed i against seed i: pooled CV and each transfer's new patients."""
+    out = {}
+    for i, (new, old) in enumerate(zip(candidate, previous, strict=False)):
+        for kind in ("cv", "mc3_to_firehose", "firehose_to_mc3"):
+            b_new, p_new, labels = test_rows(new, kind)
+            b_old, p_old, labels_old = test_rows(old, kind)
+            order = pd.Index(b_old).get_indexer(b_new)
+            if (order < 0).any() or not np.array_equal(labels_old[order], labels):
+                raise SystemExit(f"{new} and {old} scored different {kind} tumours")
+            ci = paired_bootstrap(p_new, p_old[order], labels, DRAWS, seed=0)
+            out[f"seed{i}/{kind}"] = {k: list(v) for k, v in ci.items()}
+    return out
+
+
 def rule_mode(args) -> None:
     """`rule` mode: the seed-means replacement rule of --results + --seed-results (the candidate) against
     --versus-seeds (the shipped recipe's seed folders); printed and written to <results>/rule.json."""
-    decision = seed_means_rule([args.results, *args.seed_results], args.versus_seeds, args.seed_spread)
+    candidate = [args.results, *args.seed_results]
+    decision = seed_means_rule(candidate, args.versus_seeds, args.seed_spread)
+    decision["paired_95"] = paired_intervals(candidate, args.versus_seeds)
     (args.results / "rule.json").write_text(json.dumps(decision, indent=1, default=float))
     print(json.dumps(decision, indent=1, default=float))
 

@@ -30,7 +30,7 @@ def _job(folder: Path, job: str, right: float, n: int = 200, seed: int = 0) -> N
     proba = np.full((n, 3), 0.1)
     proba[np.arange(n), guess] = 0.8
     np.savez(folder / f"{job}.npz", proba=proba, labels=labels, role=np.full(n, tcga_exome_ship.TEST),
-             barcode=np.array([f"T{i}" for i in range(n)]), classes=CLASSES)
+             barcode=np.array([f"{job}-T{i}" for i in range(n)]), classes=CLASSES)
 
 
 def _seed(folder: Path, cv: float, m2f: float, f2m: float) -> Path:
@@ -50,6 +50,10 @@ def test_seed_means_rule_needs_the_cv_gain_on_means_and_seed_zero_and_no_transfe
     assert abs(rule["seed_spread"] - 0.0103) < 1e-9  # own spread 0.01 < the floor
     # one seed's transfer falls 2 points, the mean (0.320 vs 0.325) half a point: within the bound
     assert abs(rule["transfer_change"]["mc3_to_firehose"] + 0.005) < 1e-9
+    paired = tcga_exome_package.paired_intervals(better, old)
+    kinds = ("cv", "mc3_to_firehose", "firehose_to_mc3")
+    assert set(paired) == {f"seed{i}/{k}" for i in (0, 1) for k in kinds}
+    assert paired["seed0/cv"]["top1"][0] > 0 and paired["seed0/mc3_to_firehose"]["top1"] == [0.0, 0.0]
     noisy = [better[0], _seed(tmp_path / "n2", 0.49, 0.33, 0.29)]  # own spread 0.06 > the 0.02 mean gain
     assert not tcga_exome_package.seed_means_rule(noisy, old, 0.0103)["cv_top1_gain_above_seed_spread"]
     worse = [_seed(tmp_path / "w0", 0.56, 0.30, 0.29), _seed(tmp_path / "w1", 0.56, 0.31, 0.29)]
