@@ -134,14 +134,15 @@ def _upto(active, x, otherwise, VARLEN: tl.constexpr):
 def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn,
                lo, hi, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_N: tl.constexpr,
-               CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr):
+               CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr,
+               WS: tl.constexpr = False):
     """Online-softmax update of (acc, l, m) over key blocks [lo, hi) for one query block.
 
     Only a BOUNDS or CAUSAL_MASK stage may reach past seq_len; the others load without row masks.
     The row maximum is taken over unscaled scores (scale > 0), so the scale costs one fused
     multiply-add per score inside the exponential instead of a multiply more.
     """
-    for start_n in range(lo, hi, BLOCK_N):
+    for start_n in tl.range(lo, hi, BLOCK_N, warp_specialize=WS):
         cols = start_n + offs_n
         row_ok = cols < seq_len
         k = _load_rows(k_base + cols[:, None] * stride_kn + offs_dk[None, :], row_ok, offs_dk,
@@ -171,7 +172,7 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, VARLEN: tl.constexpr,
-                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, WS: tl.constexpr = False):
     """One program per (batch·head, query block): O = softmax(QKᵀ·scale + bias)·V and its base-2 lse.
 
     Batch·head is the fast grid axis and query blocks run last-first, so the longest causal rows
@@ -205,7 +206,7 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, _upto(active, start_m, 0, VARLEN), seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, WS)
         diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    start_m, diag_end, seq_len, qk_scale,
@@ -215,7 +216,7 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
         full = (seq_len // BLOCK_N) * BLOCK_N
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, full, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, WS)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    full, seq_len, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
                                    D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS)
@@ -233,12 +234,12 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
                sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
-               EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
+               EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr, WS: tl.constexpr = False):
     """Accumulate dK, dV of one key block over query blocks [lo, hi); with ATOMIC_DQ also add dQ.
 
     Query rows past seq_len only occur where MASK_ROWS (their lse loads as +inf, so P is 0 there).
     """
-    for start_m in range(lo, hi, BLOCK_M):
+    for start_m in tl.range(lo, hi, BLOCK_M, warp_specialize=WS):
         offs_m = start_m + tl.arange(0, BLOCK_M)
         row_ok = offs_m < seq_len
         q_mask = row_ok[:, None]
@@ -282,7 +283,7 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
                 sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_BF16: tl.constexpr,
-                VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+                VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, WS: tl.constexpr = False):
     """One program per (batch·head, key block): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ.
 
     Key block 0 sees the most causal queries, so key blocks run in order with batch·head the fast axis.
@@ -325,7 +326,7 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, lo, full, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                        EXP_BF16, False)
+                        EXP_BF16, False, WS)
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
