@@ -516,7 +516,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
     _FWD(grid, q, k, v, bias, out, lse, lay.cu_arg, scale * LOG2E, length, heads,
          *lay.strides(q, k, v, out), sbb, _tune_len(lay.rows),
          D_QK=d_qk, D_V=v.shape[-1], BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
-         VARLEN=lay.varlen)
+         VARLEN=lay.varlen, WS=False)
     return lse
 
 
@@ -550,7 +550,7 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     dq_arg = dq if atomic else delta.new_empty(0)
     _BWD(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
          dq_arg, dk, dv, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides,
-         *lay.strides(dk, dv), _tune_len(rows), ATOMIC_DQ=atomic, **meta)
+         *lay.strides(dk, dv), _tune_len(rows), ATOMIC_DQ=atomic, WS=False, **meta)
     if atomic:
         return dq.to(q.dtype) if dq_into is None else dq_into.copy_(dq)
     return dq
