@@ -45,6 +45,11 @@ ATOMIC_DQ_MIN_LEN = 8192
 ATOMIC_DQ_MIN_LEN_BIDIR = 2048
 # The backward's exponentials on sm_90's packed bf16x2 unit ("bf16x2", opt-in) or in float32 (default).
 EXP_BF16 = os.environ.get("NANOG1_ROUTING_EXP", "fp32") == "bf16x2"
+# WS (a constexpr of the forward and dK/dV kernels, False in every launch here) asks Triton to warp-specialise
+# their unmasked interior loops. With Triton 3.6 on an H100 the pass fails on every dK/dV tile and on the
+# 4-warp forward tiles (pointer loads, no TMA descriptors), and the 8-warp forward tiles it compiles are
+# bit-identical and within 1 % (BENCHMARKS.md, issue 30, round 7): kept only for
+# benchmarks/routing_ws_probe.py, to measure again on a newer Triton.
 
 # The causal diagonal stage walks one block of the other side in whole sub-blocks: forward and dQ
 # (query block BLOCK_M over key blocks BLOCK_N) need BLOCK_M % BLOCK_N == 0, the dK/dV pass
