@@ -226,12 +226,33 @@ def paired_intervals(candidate: list[Path], previous: list[Path]) -> dict:
     return out
 
 
+def calibrated_rows(folder: Path) -> dict:
+    """One seed folder's calibrated rows as the card states them (temperature, threshold and OOD rule per
+    job on its validation tumours): ECE, accepted share and accuracy on the accepted, pooled CV and each
+    transfer's new patients (no gradient-boosting columns)."""
+    out, parts, classes = {}, [], None
+    for job in JOBS:
+        if job == "final":
+            continue
+        data = load_job([folder], job)
+        classes = [str(c) for c in data["classes"]]
+        calib, rule = job_calibration(data)
+        rows = scored(data, TEST, calib, rule)
+        if job.startswith("cv"):
+            parts.append(rows)
+        else:
+            out[job] = summary([rows], classes)
+    return {"cv": summary(parts, classes), **out}
+
+
 def rule_mode(args) -> None:
     """`rule` mode: the seed-means replacement rule of --results + --seed-results (the candidate) against
     --versus-seeds (the shipped recipe's seed folders); printed and written to <results>/rule.json."""
     candidate = [args.results, *args.seed_results]
     decision = seed_means_rule(candidate, args.versus_seeds, args.seed_spread)
     decision["paired_95"] = paired_intervals(candidate, args.versus_seeds)
+    decision["calibrated_seed0"] = {name: calibrated_rows(folder) for name, folder in
+                                    (("candidate", candidate[0]), ("previous", args.versus_seeds[0]))}
     (args.results / "rule.json").write_text(json.dumps(decision, indent=1, default=float))
     print(json.dumps(decision, indent=1, default=float))
 
