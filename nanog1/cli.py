@@ -579,7 +579,9 @@ def predict_command(
     ),
 ) -> None:
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention with its reason,
-    exposures with intervals, nearest reference tumours; research use, not a diagnosis."""
+    exposures with intervals, nearest reference tumours; research use, not a diagnosis. A FILTER rule other
+    than the model's, and (for a model with protein-codon hotspots) tumours whose calls carry no protein
+    change (a VCF, a MAF without HGVSp_Short / Protein_Change), are stated as warnings in the outputs."""
     import warnings
 
     from nanog1.encoder.input_filter import FilterMismatchWarning, check_rule, describe
