@@ -38,9 +38,10 @@ def source_labels(npz: Path, source: str) -> tuple[np.ndarray, np.ndarray]:
     return np.searchsorted(classes, z["label"][rows]), z["fold"][rows]
 
 
-def compare(a: dict, b: dict, labels: np.ndarray, fold: np.ndarray, draws: int) -> dict | None:
-    """Pooled scores of rows a and b over their common folds, and the interval of a - b."""
-    folds = sorted(set(a) & set(b))
+def compare(a: dict, b: dict, labels: np.ndarray, fold: np.ndarray, draws: int, only=None) -> dict | None:
+    """Pooled scores of rows a and b over their common folds (of `only`, when given), and the interval
+    of a - b."""
+    folds = sorted(set(a) & set(b) & (set(a) if only is None else set(only)))
     if not folds:
         return None
     y = np.concatenate([labels[fold == k] for k in folds])
@@ -80,6 +81,7 @@ def main() -> None:
     ap.add_argument("--fractions", default="10,25,100")
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--folds", default="", help="pool only these folds (comma-separated; default: all)")
     args = ap.parse_args()
     head = "| pretrained vs twin top-1 | macro-F1 | d top-1 95 % | d macro-F1 95 % | per-fold top-1 |"
     for source in ("mc3", "firehose"):
@@ -97,7 +99,8 @@ def main() -> None:
                 if args.control:
                     pairs.append(("control", peers["control"], "scratch", peers["scratch"]))
                 for a_name, a, b_name, b in pairs:
-                    c = compare(a, b, labels, fold, args.draws)
+                    only = [int(k) for k in args.folds.split(",")] if args.folds else None
+                    c = compare(a, b, labels, fold, args.draws, only)
                     if c is not None:
                         folds = ",".join(str(k) for k in c["folds"])
                         row = f"| {frac} % | {seed} | {a_name} vs {b_name} | {folds} ({c['n']})"

@@ -109,8 +109,8 @@ def test_pretrain_beats_the_majority_class_then_finetune_from_it(cohorts, tmp_pa
     runner = CliRunner()
     pre = tmp_path / "runs" / "pretrained"
     done = runner.invoke(app, ["pretrain", str(cohorts["train"]), "--out", str(pre), "--epochs", "25",
-                               "--hidden", "16", "--layers", "1", "--gene-top-k", "8", "--batch-size", "8",
-                               "--lr", "0.005"])  # fmt: skip
+                               "--objective", "masked", "--hidden", "16", "--layers", "1", "--gene-top-k",
+                               "8", "--batch-size", "8", "--lr", "0.005"])  # fmt: skip
     assert done.exit_code == 0, done.output
     masked = dict(re.findall(r"masked (\w+): accuracy ([\d.]+)", done.output))
     majority = dict(re.findall(r"masked (\w+): accuracy [\d.]+ \(majority class ([\d.]+)\)", done.output))
@@ -136,7 +136,7 @@ def test_contrastive_pretrain_matches_views_then_finetune_keeps_its_bag(cohorts,
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
     pre = tmp_path / "runs" / "contrastive"
-    opts = ["--objective", "contrastive", "--epochs", "6", "--hidden", "16", "--layers", "1", "--batch-size",
+    opts = ["--epochs", "6", "--hidden", "16", "--layers", "1", "--batch-size",
             "16", "--lr", "0.005", "--view-drop", "0.4", "--temperature", "0.1"]  # fmt: skip
     done = runner.invoke(app, ["pretrain", str(cohorts["train"]), "--out", str(pre), *opts])
     assert done.exit_code == 0, done.output
@@ -145,7 +145,7 @@ def test_contrastive_pretrain_matches_views_then_finetune_keeps_its_bag(cohorts,
     assert 0.05 < chance < 0.2 and acc > 2 * chance  # each tumour's other view found well above chance
     _, saved = load_model(pre / "model.pt")
     ecfg = saved["encoder_config"]
-    assert saved["train_config"]["objective"] == "contrastive" and ecfg["projection"] == 64
+    assert saved["train_config"]["objective"] == "contrastive" and ecfg["projection"] == 64  # the default
     assert {"TP53", "IDH1", "VHL"} <= set(ecfg["gene_bag"])  # the bag is kept (its entries are dropped)
 
     tuned = runner.invoke(app, ["finetune", str(cohorts["other"]), "--from", str(pre), "--out",
