@@ -57,7 +57,7 @@ JOBS = ("cv0", "cv1", "cv2", "cv3", "cv4", "mc3_to_firehose", "firehose_to_mc3",
 RECIPE = dict(task="cancer_type", view="events", mixer="savo", hidden=32, layers=1, rank=8, heads=2,
               epochs=10, batch_size=32, max_events=128, gene_bag=300, patience=4, register_model=False,
               thin=0.5, min_gene_tumours=10, dropout=0.2, weight_decay=0.05, hotspots=0,
-              hotspot_key="site")
+              hotspot_key="site", consequence_shares=False)
 #: Token fields left out (see source_arrays): VAF presence is a Firehose calling artefact tied to the type.
 DROP = ("vaf",)
 TRAIN, VAL, TEST, SAME = 0, 1, 2, 3  # SAME: the test source's tumours of patients the training source has
@@ -223,7 +223,9 @@ def recipe_of(pairs: list[str]) -> dict:
 
 
 def _parsed(value: str):
-    """An override's value: an int, a float, else the string itself (hotspot_key=both)."""
+    """An override's value: true/false, an int, a float, else the string itself (hotspot_key=both)."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
     for kind in (int, float):
         try:
             return kind(value)

@@ -416,6 +416,10 @@ def train(
     hotspot_key: str = typer.Option(
         None, "--hotspot-key", help="event view: what a hotspot is: site (contig:position, default) | codon "
         "(gene + residue + position from the MAF's protein change, allele-agnostic: KRAS:p.G12) | both"),
+    consequence_shares: bool = typer.Option(
+        None, "--consequence-shares/--no-consequence-shares", help="event view: the CLS bag also reads each "
+        "tumour's share of mutations per consequence (missense, silent, nonsense...) over all of them, "
+        "scaled by the training split's sd (default on)"),
     max_events: int = typer.Option(
         None, "--max-events", help="event view: mutation tokens per tumour in the sequence (training: a "
         "random N of the thinned tumour each epoch; evaluate/predict: N evenly spaced in genomic order, the "
@@ -457,7 +461,8 @@ def train(
                      rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
                      experiment=experiment, thin=thin, set_dropout=set_dropout, gene_bag=gene_bag,
                      hotspots=hotspots, hotspot_key=hotspot_key, logit_adjust=logit_adjust,
-                     class_weighting=class_weighting, max_events=max_events)
+                     class_weighting=class_weighting, max_events=max_events,
+                     consequence_shares=consequence_shares)
     cfg = load_config(config, overrides)
     outcome = train_cohort(cohort, out, cfg, tracking_uri, resume, stop_after_epochs)
     if outcome.run_id:

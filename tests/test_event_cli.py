@@ -79,7 +79,7 @@ def test_train_events_saves_its_vocabulary_and_evaluates_another_cohort(cohorts,
     assert model.embed.tables["gene"].num_embeddings == 3 + len(vocab["gene"])
     bag = saved["encoder_config"]["gene_bag"]  # K = 300 > the genes here: all of the training part's
     assert {"TP53", "IDH1", "VHL"} <= set(bag) <= set(vocab["gene"])
-    assert model.gene_bag.in_features == len(bag)
+    assert model.gene_bag.in_features == len(bag) + len(vocab["consequence"])  # + the consequence shares
     client = mlflow.MlflowClient(tracking_uri=default_tracking_uri(run_dir))
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.params["view"] == "events"

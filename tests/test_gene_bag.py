@@ -89,7 +89,7 @@ def test_cli_bag_is_chosen_on_the_training_split_only():
     # tumours 0-3 train (TP53 in three, KRAS in two); 4-7 held out, every one carrying LEAK many times
     genes = [["TP53", "KRAS"], ["TP53"], ["TP53", "KRAS"], ["APC"]] + [["LEAK"]] * 4
     arrays = _arrays([4, 2, 3, 5, 9, 9, 9, 9], genes)
-    cfg = TrainConfig(view="events", gene_bag=2)
+    cfg = TrainConfig(view="events", gene_bag=2, consequence_shares=False)
     bagged = prepare_gene_bag(cfg, arrays, np.arange(4))
     assert bagged.gene_bag_genes == ["TP53", "KRAS"]  # not LEAK, the commonest over all tumours
     assert bagged.gene_bag.tolist() == [[1, 1], [1, 0], [1, 1], [0, 0]] + [[0, 0]] * 4
@@ -105,7 +105,8 @@ def test_cli_event_batches_are_length_bucketed_under_the_token_budget():
 
     lengths = [3, 300, 4, 280, 5, 290, 3, 6, 310, 4, 2, 295]
     arrays = _arrays(lengths, [["TP53", "KRAS"]] * len(lengths))
-    cfg = TrainConfig(view="events", batch_tokens=1200, batch_size=4, max_events=256, gene_bag=2)
+    cfg = TrainConfig(view="events", batch_tokens=1200, batch_size=4, max_events=256, gene_bag=2,
+                      consequence_shares=False)
     train = np.arange(len(lengths))
     arrays = prepare_gene_bag(cfg, arrays, train)
     loader = train_loader(arrays, train, cfg, DistInfo(), None)

@@ -170,7 +170,10 @@ def test_cli_train_with_hotspots_saves_the_sites_and_evaluate_recomputes_them(tm
     # the two type sites are in >= 3 training tumours (of the training split); random positions never are
     assert saved["encoder_config"]["hotspots"] == ["2:209113112", "7:140453136"]
     assert len(saved["encoder_config"]["gene_bag"]) == 5
-    assert model.gene_bag.in_features == 5 + 2
+    n_csq = len(saved["encoder_config"]["event_vocab"]["consequence"])  # the consequence shares (default on)
+    assert saved["encoder_config"]["consequence_shares"] and n_csq >= 1
+    assert len(saved["encoder_config"]["consequence_scale"]) == n_csq
+    assert model.gene_bag.in_features == 5 + 2 + n_csq
     out = tmp_path / "other_eval.h5ad"
     evaluated = CliRunner().invoke(app, ["evaluate", str(tmp_path / "other.h5ad"), "--run", str(run),
                                          "--out", str(out)])  # fmt: skip
@@ -209,7 +212,7 @@ def test_predict_loads_a_hotspot_model_and_recomputes_the_sites_for_each_new_tum
     pd.DataFrame(rows, columns=COLS).to_csv(tmp_path / "new.maf", sep="\t", index=False)
     adata = read_inputs([tmp_path / "new.maf"], filter=loaded.filter_choice().rule)
     bag = model_arrays(adata, loaded.saved).gene_bag
-    sites = pd.DataFrame(bag[:, 4:], index=adata.obs_names, columns=["idh1", "braf"])
+    sites = pd.DataFrame(bag[:, 4:6], index=adata.obs_names, columns=["idh1", "braf"])
     # another allele at the IDH1 position is the same site (R132H / R132C share it)
     assert sites.to_dict("index") == {"new_braf": {"idh1": 0.0, "braf": 1.0},
                                       "new_idh1": {"idh1": 1.0, "braf": 0.0},

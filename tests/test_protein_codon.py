@@ -156,12 +156,13 @@ def test_cli_train_with_codon_hotspots_saves_codons_and_evaluate_recomputes_them
     # G12D and G12V are each in ~6 of the 12 AAA tumours (fewer in the training split): as sites neither
     # reaches 6 training tumours, as one codon KRAS:p.G12 does; IDH1 R132H is in every BBB tumour
     assert saved["encoder_config"]["hotspots"] == ["IDH1:p.R132", "KRAS:p.G12"]
-    assert model.gene_bag.in_features == 5 + 2
+    n_csq = len(saved["encoder_config"]["consequence_scale"])  # then the consequence shares (default on)
+    assert model.gene_bag.in_features == 5 + 2 + n_csq
     # another cohort's columns are recomputed from its own tokens by name: KRAS G12D and G12V tumours alike
     other = ad.read_h5ad(tmp_path / "other.h5ad")
     arrays = for_model(cohort_arrays(other), saved["encoder_config"])
     kras = np.array([n.startswith("otherAAA") for n in other.obs_names], dtype=np.float32)
-    assert np.array_equal(arrays.gene_bag[:, -1], kras) and arrays.gene_bag[:, -2].sum() == 6  # 6 BBB: IDH1
+    assert np.array_equal(arrays.gene_bag[:, 6], kras) and arrays.gene_bag[:, 5].sum() == 6  # 6 BBB: IDH1
     out = tmp_path / "other_eval.h5ad"
     evaluated = CliRunner().invoke(app, ["evaluate", str(tmp_path / "other.h5ad"), "--run", str(run),
                                          "--out", str(out)])  # fmt: skip

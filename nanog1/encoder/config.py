@@ -76,6 +76,11 @@ class TrainConfig:
     # Event view: what a hotspot is: the genomic `site`, the protein `codon` (gene + residue + position,
     # allele-agnostic: KRAS:p.G12; needs a MAF protein-change column at ingest) or `both` kinds in one bag.
     hotspot_key: str = "site"
+    # Event view: the CLS bag also reads the tumour's share of events per consequence (missense, silent,
+    # nonsense...) over all of its mutations, each scaled by its sd over the training split: a summary a
+    # window of max_events tokens misses (the TCGA event benchmark's CLS has it). On MC3 fold 0 it took the
+    # product path from 0.508 to 0.538 test top-1, two seeds (BENCHMARKS.md, issue 28/31). False: off.
+    consequence_shares: bool = True
     recon_weight: float = 0.5
     # Augmentation: each training sample thinned to a U(1 - thin, 1) share of its mutations (catalogue
     # counts binomially; events in the event view), a lower-coverage copy of the same tumour. On PCAWG

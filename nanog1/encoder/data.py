@@ -42,6 +42,8 @@ class CohortArrays:
     gene_bag: np.ndarray | None = None  # [n, K + H] 0/1 over a model's bag genes, then its hotspot sites
     gene_bag_genes: list[str] = field(default_factory=list)  # those K genes, in column order
     gene_bag_sites: list[str] = field(default_factory=list)  # those H sites ("contig:position"), in order
+    # The bag ends with the consequence shares (`consequence_shares`) divided by these sds; None: no shares.
+    consequence_scale: list[float] | None = None
 
     @property
     def n(self) -> int:
@@ -180,9 +182,37 @@ def bag_sites(
     return [str(s) for s in table[chosen - ev.N_SPECIAL]]
 
 
-def with_gene_bag(arrays: CohortArrays, genes: list[str], sites: list[str] = ()) -> CohortArrays:
+def consequence_shares(arrays: CohortArrays) -> np.ndarray:
+    """[n, C] each sample's share of its events per consequence of the vocabulary (C values, UNK not a
+    column), over all of its events: the whole tumour's consequence mix (silent, missense, nonsense...),
+    which a window of max_events tokens only samples."""
+    off, ids = arrays.event_ids["offsets"], arrays.event_ids["consequence"]
+    n_values = len(arrays.event_vocab.values["consequence"])
+    lengths = np.diff(off)
+    rows = np.repeat(np.arange(arrays.n), lengths)
+    known = ids >= ev.N_SPECIAL
+    flat = rows[known] * n_values + ids[known] - ev.N_SPECIAL
+    counts = np.bincount(flat, minlength=arrays.n * n_values).reshape(arrays.n, n_values)
+    return (counts / np.maximum(lengths, 1)[:, None]).astype(np.float32)
+
+
+def consequence_scale(arrays: CohortArrays, train_idx: np.ndarray) -> list[float]:
+    """Per consequence, the sd of its share over the `train_idx` samples (1 where it never varies): the
+    divisor that puts a rare consequence's share (nonsense, frameshift: sd ~0.01) on the scale of the 0/1
+    bag columns, as the TCGA event benchmark's standardised summary does (BENCHMARKS.md, issue 28/31)."""
+    sd = consequence_shares(arrays)[np.asarray(train_idx)].std(0)
+    return np.where(sd > 1e-6, sd, 1.0).astype(float).tolist()
+
+
+def with_gene_bag(
+    arrays: CohortArrays,
+    genes: list[str],
+    sites: list[str] = (),
+    consequence_scale: list[float] | None = None,
+) -> CohortArrays:
     """Each sample's 0/1 bag over `genes` (a model's bag, by name), then over its hotspot `sites`, every
-    one of its events counted (a site no event of this cohort hits is a column of zeros)."""
+    one of its events counted (a site no event of this cohort hits is a column of zeros), then, given a
+    `consequence_scale` (a model's, `consequence_scale`), its consequence shares divided by it."""
     ids = pd.Index(arrays.event_vocab.values["gene"]).get_indexer(genes)
     if (ids < 0).any():
         missing = np.asarray(genes)[ids < 0][:5]
@@ -194,7 +224,14 @@ def with_gene_bag(arrays: CohortArrays, genes: list[str], sites: list[str] = ())
         where = pd.Index(table).get_indexer([canonical_site(s) for s in sites])
         chosen = np.where(where >= 0, where + ev.N_SPECIAL, -1)  # -1: a site this cohort never hits
         bag = np.hstack([bag, gene_bag(rows, hit, chosen, arrays.n)])
-    return replace(arrays, gene_bag=bag, gene_bag_genes=list(genes), gene_bag_sites=list(sites))
+    if consequence_scale is not None:
+        scale = np.asarray(consequence_scale, dtype=np.float32)
+        n_values = len(arrays.event_vocab.values["consequence"])
+        if len(scale) != n_values:
+            raise UserError(f"{len(scale)} consequence scales for the vocabulary's {n_values} consequences")
+        bag = np.hstack([bag, consequence_shares(arrays) / scale])
+    return replace(arrays, gene_bag=bag, gene_bag_genes=list(genes), gene_bag_sites=list(sites),
+                   consequence_scale=None if consequence_scale is None else list(consequence_scale))
 
 
 def for_model(arrays: CohortArrays, encoder_config: dict) -> CohortArrays:
@@ -204,7 +241,8 @@ def for_model(arrays: CohortArrays, encoder_config: dict) -> CohortArrays:
         return arrays
     arrays = with_event_vocab(arrays, ev.EventVocab(values=encoder_config["event_vocab"]))
     genes, sites = encoder_config.get("gene_bag") or [], encoder_config.get("hotspots") or []
-    return with_gene_bag(arrays, genes, sites) if genes or sites else arrays
+    scale = encoder_config.get("consequence_scale") if encoder_config.get("consequence_shares") else None
+    return with_gene_bag(arrays, genes, sites, scale) if genes or sites or scale is not None else arrays
 
 
 def keep_shares(n: int, thin: float) -> torch.Tensor | None:

@@ -29,6 +29,7 @@ from nanog1.encoder.data import (
     IndexDataset,
     bag_genes,
     bag_sites,
+    consequence_scale,
     require_types,
     with_event_vocab,
     with_gene_bag,
@@ -104,7 +105,8 @@ def _event_fields(cfg: TrainConfig, arrays: CohortArrays) -> dict:
         raise UserError("the event view needs uns['tokens'] in the cohort (ingest it from VCF/MAF files)")
     genes, sites = list(arrays.gene_bag_genes), list(arrays.gene_bag_sites)
     return {"event_vocab": arrays.event_vocab.values, "gene_top_k": cfg.gene_top_k, "gene_bag": genes,
-            "hotspots": sites}  # fmt: skip
+            "hotspots": sites, "consequence_shares": arrays.consequence_scale is not None,
+            "consequence_scale": list(arrays.consequence_scale or [])}  # fmt: skip
 
 
 #: Tasks whose event-view model gets no gene bag under the masked objective: a masked event's gene would
@@ -121,11 +123,13 @@ def _contrastive(cfg: TrainConfig) -> bool:
 def prepare_gene_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray) -> CohortArrays:
     """Event view, cfg.gene_bag = K > 0 or cfg.hotspots = N > 0, a task without masked events: every
     sample's 0/1 bag over the K genes mutated in most `train_idx` samples, then over the sites mutated in
-    >= N of them (chosen from those only; nanog1.genomics.gene_bag)."""
+    >= N of them (chosen from those only; nanog1.genomics.gene_bag), then (cfg.consequence_shares) its
+    consequence shares scaled by their sd over `train_idx`."""
     masked = cfg.task in _NO_BAG_TASKS and not _contrastive(cfg)
-    if cfg.view != "events" or not (cfg.gene_bag or cfg.hotspots) or masked:
-        return replace(arrays, gene_bag=None, gene_bag_genes=[], gene_bag_sites=[])
-    return with_gene_bag(arrays, *chosen_bag(cfg, arrays, train_idx))
+    if cfg.view != "events" or not (cfg.gene_bag or cfg.hotspots or cfg.consequence_shares) or masked:
+        return replace(arrays, gene_bag=None, gene_bag_genes=[], gene_bag_sites=[], consequence_scale=None)
+    scale = consequence_scale(arrays, train_idx) if cfg.consequence_shares else None
+    return with_gene_bag(arrays, *chosen_bag(cfg, arrays, train_idx), scale)
 
 
 def chosen_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray) -> tuple[list[str], list[str]]:

@@ -65,6 +65,11 @@ class MutationEncoderConfig:
     gene_bag: list[str] = field(default_factory=list)
     # Event view: the bag's hotspot sites ("contig:position", recurrent in training tumours), after its genes.
     hotspots: list[str] = field(default_factory=list)
+    # Event view: the bag ends with the tumour's share of events per consequence of event_vocab (all of its
+    # events; nanog1.encoder.data.consequence_shares), each divided by its consequence_scale entry (the
+    # training tumours' sd of that share). False in models saved before it existed.
+    consequence_shares: bool = False
+    consequence_scale: list[float] = field(default_factory=list)
     # Contrastive pretraining: width of the projection head on the pooled embedding (0 = none; dropped for
     # fine-tuning, nanog1.encoder.contrastive).
     projection: int = 0
@@ -76,6 +81,10 @@ class MutationEncoderConfig:
     def event_sizes(self) -> dict[str, int]:
         """Embedding-table size of every event field (3 specials + the vocabulary's values)."""
         return {k: 3 + len(v) for k, v in self.event_vocab.items()}
+
+    def n_consequence_columns(self) -> int:
+        """Bag columns of the consequence shares (one per consequence value; 0 when off)."""
+        return len(self.event_vocab.get("consequence", [])) if self.consequence_shares else 0
 
     def masked_sizes(self) -> dict[str, int]:
         """Classes of each masked-event head: class and consequence tables, capped genes + other."""
@@ -209,7 +218,7 @@ class MutationEncoder(nn.Module):
             raise ValueError(f"unknown pooling {cfg.pooling!r}; expected 'cls' or 'mean'")
         self.cls = nn.Parameter(torch.randn(h) * 0.02)
         self.summary = CatalogueSummary(h) if cfg.summary else None
-        n_bag = len(cfg.gene_bag) + len(cfg.hotspots)
+        n_bag = len(cfg.gene_bag) + len(cfg.hotspots) + cfg.n_consequence_columns()
         self.gene_bag = nn.Linear(n_bag, h) if cfg.view == "events" and n_bag else None
         self.in_norm = nn.LayerNorm(h)
         self.stack = Stack(cfg.stack_config())
@@ -242,8 +251,9 @@ class MutationEncoder(nn.Module):
             cls = (self.cls + self.summary(counts.to(x.dtype))).to(x.dtype)
         if self.gene_bag is not None:
             if gene_bag is None:
-                raise ValueError(f"this model reads a gene bag of {len(self.cfg.gene_bag)} genes and "
-                                 f"{len(self.cfg.hotspots)} hotspot sites; none given")
+                raise ValueError(f"this model reads a gene bag of {len(self.cfg.gene_bag)} genes, "
+                                 f"{len(self.cfg.hotspots)} hotspot sites and "
+                                 f"{self.cfg.n_consequence_columns()} consequence shares; none given")
             cls = (self.cls if cls is None else cls) + self.gene_bag(gene_bag.to(x.dtype))
         out = self._encode(x, padding_mask, cls)
         if token_mask is not None:

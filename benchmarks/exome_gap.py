@@ -1,0 +1,116 @@
+# ruff: noqa: E501
+"""Product path vs the benchmark's EventModel on one split (issues 28/31): MC3 fold 0, one job per call.
+
+Trains the event-view encoder of `nanog1 train --view events` (the product path, nanog1.encoder.loop.fit) on
+MC3 alone with the split of `tcga_events.py finetune` fold 0: test = the saved fold 0 (`folds.tsv`), and
+the validation part drawn exactly as that benchmark draws it (a stratified 10 % of the training tumours,
+rng seeded 1000 x seed + fold, over the tumours in barcode order), the rest training. The recipe is
+tcga_exome_ship.py's RECIPE with #28's shape (hidden 64, 2 layers, rank 16, 4 heads, max_events 8, gene
+bag 300, hotspots 5 keyed `both`), then any `--set KEY=VALUE` overrides: one ablation per call.
+
+    OMP_NUM_THREADS=1 python benchmarks/exome_gap.py --mc3 MC3.h5ad --folds results/typing/mc3/folds.tsv \
+        --out results/gap/NAME [--set batch_size=96 ...] [--keep-vaf]
+
+Writes NAME.json (test top-1 / macro-F1, best epoch, validation history, seconds, load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+#: #28's best CPU shape (tcga_events.py finetune, BENCHMARKS.md "Protein-change keys...") on the product path.
+SHAPE = dict(hidden=64, layers=2, rank=16, heads=4, max_events=8, gene_bag=300, hotspots=5, hotspot_key="both")
+
+
+def diagnostics(args) -> None:
+    """Diagnostic switches that the product has no option for, patched in for this process only."""
+    import torch.nn.functional as F
+
+    from nanog1.encoder import data, loop, losses
+
+    if args.csq_zscore:
+        raw = data.consequence_shares
+
+        def zscored(arrays):
+            x = raw(arrays)
+            return (x - x.mean(0)) / (x.std(0) + 1e-6)
+
+        data.consequence_shares = zscored
+    if args.bench_loss:
+        loop.class_weights = lambda labels, n: losses.class_weights(labels, n, 0.5)
+        plain = F.cross_entropy
+        losses.F = type("F", (), {"cross_entropy": staticmethod(
+            lambda *a, **kw: plain(*a, **kw, label_smoothing=0.1) if kw.get("ignore_index") == -1
+            else plain(*a, **kw))})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mc3", type=Path, required=True, help="MC3 ingested with codons (.h5ad)")
+    ap.add_argument("--folds", type=Path, required=True, help="tcga_typing.py's mc3/folds.tsv")
+    ap.add_argument("--fold", type=int, default=0)
+    ap.add_argument("--out", type=Path, required=True, help="job folder; NAME.json is written beside it")
+    ap.add_argument("--set", action="append", default=[], help="recipe override KEY=VALUE (repeatable)")
+    ap.add_argument("--keep-vaf", action="store_true", help="keep the VAF token field (the benchmark has it)")
+    ap.add_argument("--csq-zscore", action="store_true", help="diagnostic: the consequence shares z-scored over "
+                    "the cohort, as the benchmark's summary is (needs --set consequence_shares=true)")
+    ap.add_argument("--bench-loss", action="store_true", help="diagnostic: the benchmark's loss, class weights "
+                    "n_c^-0.5 and label smoothing 0.1 (the product's: n_c^-1, no smoothing)")
+    args = ap.parse_args()
+    diagnostics(args)
+
+    import torch
+    from tcga_events import stratified_subset
+    from tcga_exome_ship import DROP, read_sources, recipe_of, source_arrays
+
+    from nanog1.encoder.config import TrainConfig
+    from nanog1.encoder.inference import predict
+    from nanog1.encoder.loop import fit, loss_context
+    from nanog1.encoder.metrics import classification_metrics
+
+    torch.set_num_threads(1)
+    recipe = recipe_of([f"{k}={v}" for k, v in SHAPE.items()] + args.set)
+    cfg = TrainConfig(**recipe)
+    mc3 = read_sources(args.mc3, args.mc3)[0]  # UNKNOWN dropped, as in every TCGA benchmark
+    mc3 = mc3[np.argsort(np.asarray(mc3.obs_names, dtype=str), kind="stable")].copy()  # barcode order
+    fold = pd.read_csv(args.folds, sep="\t", index_col=0)["fold"].reindex(mc3.obs_names).to_numpy()
+    if np.isnan(fold).any():
+        raise SystemExit(f"{int(np.isnan(fold).sum())} tumours have no saved fold")
+    arrays = source_arrays([mc3], None, cfg.min_gene_tumours, () if args.keep_vaf else DROP)
+    rows = np.arange(len(fold))
+    train, test = rows[fold != args.fold], rows[fold == args.fold]
+    rng = np.random.default_rng(1000 * cfg.seed + args.fold)  # tcga_events.run_job's draw
+    val = train[stratified_subset(arrays.labels[train], 0.1, rng)]
+    train = np.setdiff1d(train, val)
+    t0 = time.perf_counter()
+    result = fit(arrays, cfg, args.out, train, val, resume=False)
+    ctx = loss_context(cfg, result.arrays, train, torch.device("cpu"))
+    pred = predict(result.model, result.arrays, test, ctx, torch.device("cpu"), cfg.batch_size,
+                   cfg.max_events, False)  # fmt: skip
+    test_m = classification_metrics(pred.proba, result.arrays.labels[test], result.arrays.classes)
+    info = {"set": args.set, "keep_vaf": args.keep_vaf, "csq_zscore": args.csq_zscore,
+            "bench_loss": args.bench_loss, "recipe": recipe, "n_train": len(train),
+            "n_val": len(val), "n_test": len(test), "test_top1": test_m["top1"],
+            "test_macro_f1": test_m["macro_f1"], "best_epoch": result.best_epoch,
+            "val_top1": [h["val_top1"] for h in result.history],
+            "val_top1_best": result.history[result.best_epoch]["val_top1"],
+            "seconds": time.perf_counter() - t0, "load": os.getloadavg(),
+            "n_params": result.metrics["n_params"]}  # fmt: skip
+    path = args.out.parent / f"{args.out.name}.json"
+    path.write_text(json.dumps(info, indent=1, default=float))
+    print(f"{args.out.name}: test top1 {info['test_top1']:.3f} macro-F1 {info['test_macro_f1']:.3f}, val top1 "
+          f"{info['val_top1_best']:.3f} at epoch {result.best_epoch}, {info['seconds']:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
