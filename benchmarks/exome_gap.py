@@ -33,10 +33,8 @@ SHAPE = dict(hidden=64, layers=2, rank=16, heads=4, max_events=8, gene_bag=300, 
 
 
 def diagnostics(args) -> None:
-    """Diagnostic switches that the product has no option for, patched in for this process only."""
-    import torch.nn.functional as F
-
-    from nanog1.encoder import data, loop, losses
+    """A diagnostic switch the product has no option for, patched in for this process only."""
+    from nanog1.encoder import data
 
     if args.csq_zscore:
         raw = data.consequence_shares
@@ -46,12 +44,6 @@ def diagnostics(args) -> None:
             return (x - x.mean(0)) / (x.std(0) + 1e-6)
 
         data.consequence_shares = zscored
-    if args.bench_loss:
-        loop.class_weights = lambda labels, n: losses.class_weights(labels, n, 0.5)
-        plain = F.cross_entropy
-        losses.F = type("F", (), {"cross_entropy": staticmethod(
-            lambda *a, **kw: plain(*a, **kw, label_smoothing=0.1) if kw.get("ignore_index") == -1
-            else plain(*a, **kw))})
 
 
 def main() -> None:
@@ -64,8 +56,9 @@ def main() -> None:
     ap.add_argument("--keep-vaf", action="store_true", help="keep the VAF token field (the benchmark has it)")
     ap.add_argument("--csq-zscore", action="store_true", help="diagnostic: the consequence shares z-scored over "
                     "the cohort, as the benchmark's summary is (needs --set consequence_shares=true)")
-    ap.add_argument("--bench-loss", action="store_true", help="diagnostic: the benchmark's loss, class weights "
-                    "n_c^-0.5 and label smoothing 0.1 (the product's: n_c^-1, no smoothing)")
+    ap.add_argument("--bench-loss", action="store_true", help="the benchmark's loss: class weights n_c^-0.5 and "
+                    "label smoothing 0.1 (--set class_weight_power=0.5 --set label_smoothing=0.1; the product's "
+                    "default: n_c^-1, no smoothing)")
     args = ap.parse_args()
     diagnostics(args)
 
@@ -79,7 +72,8 @@ def main() -> None:
     from nanog1.encoder.metrics import classification_metrics
 
     torch.set_num_threads(1)
-    recipe = recipe_of([f"{k}={v}" for k, v in SHAPE.items()] + args.set)
+    loss = ["class_weight_power=0.5", "label_smoothing=0.1"] if args.bench_loss else []
+    recipe = recipe_of([f"{k}={v}" for k, v in SHAPE.items()] + loss + args.set)
     cfg = TrainConfig(**recipe)
     mc3 = read_sources(args.mc3, args.mc3)[0]  # UNKNOWN dropped, as in every TCGA benchmark
     mc3 = mc3[np.argsort(np.asarray(mc3.obs_names, dtype=str), kind="stable")].copy()  # barcode order

@@ -151,3 +151,27 @@ def test_benchmark_macro_f1_matches_scikit_learn():
     pred = np.where(rng.random(200) < 0.6, y, rng.integers(0, 6, 200))
     want = f1_score(y, pred, labels=np.unique(y), average="macro")
     assert ev.macro_f1(y, pred, 6) == pytest.approx(want, abs=1e-12)
+
+
+def test_product_loss_takes_the_benchmarks_weight_power_and_label_smoothing():
+    """TrainConfig class_weight_power / label_smoothing (issue 28/31: the product path's loss can be the
+    TCGA event benchmark's): weights n_c^-power from the training split, torch's smoothing in type_loss."""
+    from nanog1.encoder.loop import loss_context
+
+    arrays = SimpleNamespace(classes=["A", "B"], labels=np.array([0, 0, 0, 0, 1]),
+                             channel_padding=np.zeros(4, dtype=bool), signature_matrices={})  # fmt: skip
+    ctx = loss_context(TrainConfig(class_weight_power=0.5, label_smoothing=0.1), arrays, np.arange(5), "cpu")
+    w = ctx.class_weights.numpy()
+    np.testing.assert_allclose(w[1] / w[0], 2.0, rtol=1e-6)  # (1/4)^-0.5 : the square root of 4
+    assert ctx.label_smoothing == 0.1
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(6, 2, generator=g)
+    labels = torch.tensor([0, 1, -1, 0, 0, 1])
+    wt = torch.from_numpy(w)
+    got = losses.type_loss(_out(logits), labels, wt, label_smoothing=0.1)
+    want = F.cross_entropy(logits, labels, weight=wt, ignore_index=-1, label_smoothing=0.1)
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
+    assert abs(got.item() - losses.type_loss(_out(logits), labels, wt).item()) > 1e-3
+    for bad in (dict(class_weight_power=-0.5), dict(label_smoothing=1.0)):
+        with pytest.raises(UserError, match=next(iter(bad))):
+            TrainConfig(**bad)

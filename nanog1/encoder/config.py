@@ -96,6 +96,10 @@ class TrainConfig:
     # logits come out prior-free (balanced); tau = logit_adjust, 0 turns it off. The paper uses it instead
     # of weights (class_weighting false). TCGA fold-0 validation: BENCHMARKS.md, issue 28.
     class_weighting: bool = True
+    # The weights' power: n_c^-power (1 inverse frequency; 0.5 the TCGA event benchmark's) and the loss's
+    # label smoothing (0 off; the benchmark's 0.1). MC3 fold 0: BENCHMARKS.md, issue 28/31.
+    class_weight_power: float = 1.0
+    label_smoothing: float = 0.0
     logit_adjust: float = 0.0
     min_class_size: int = 2
     amp: bool = True
@@ -127,6 +131,12 @@ class TrainConfig:
                 raise UserError(f"{option} must be >= 0 (0 turns it off), got {getattr(self, option)}")
         if not 0.0 <= self.logit_adjust <= 10.0:
             raise UserError(f"logit_adjust (tau) must be in [0, 10] (0: off), got {self.logit_adjust}")
+        if not 0.0 <= self.class_weight_power <= 2.0:
+            raise UserError(
+                f"class_weight_power must be in [0, 2] (1: inverse frequency), got {self.class_weight_power}"
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise UserError(f"label_smoothing must be in [0, 1) (0: off), got {self.label_smoothing}")
         if self.hotspot_key not in HOTSPOT_KEYS:
             raise UserError(f"unknown hotspot_key {self.hotspot_key!r}; expected one of {HOTSPOT_KEYS}")
         if self.objective not in OBJECTIVES:

@@ -26,6 +26,7 @@ class LossContext:
     channel_padding: torch.Tensor
     class_weights: torch.Tensor | None = None
     logit_offsets: torch.Tensor | None = None  # logit adjustment: tau * log prior, added in the loss only
+    label_smoothing: float = 0.0  # cancer-type loss (losses.type_loss)
     signatures: dict[str, torch.Tensor] = field(default_factory=dict)
     mask_fraction: float = 0.15
     recon_weight: float = 0.5
@@ -87,7 +88,8 @@ def batch_loss_parts(
         z1, z2 = _projected_views(model, batch, ctx, out)
         parts["loss_contrastive"] = info_nce(z1, z2, ctx.temperature)
     if ctx.task in TYPE_TASKS:
-        parts["loss_type"] = losses.type_loss(out, batch["labels"], ctx.class_weights, ctx.logit_offsets)
+        parts["loss_type"] = losses.type_loss(out, batch["labels"], ctx.class_weights, ctx.logit_offsets,
+                                             ctx.label_smoothing)
     if ctx.task in ("exposures", "multitask"):
         parts["loss_exposures"] = losses.exposure_loss(
             out, batch["exposures"], batch["counts"], ctx.signatures, ctx.recon_weight

@@ -152,7 +152,8 @@ def loss_context(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray, 
     """Class weights from the training split, signature matrices and channel padding on `device`."""
     weights = offsets = None
     if cfg.class_weighting and arrays.classes:
-        weights = class_weights(arrays.labels[train_idx], len(arrays.classes)).to(device)
+        power = cfg.class_weight_power
+        weights = class_weights(arrays.labels[train_idx], len(arrays.classes), power).to(device)
     if cfg.logit_adjust and arrays.classes:
         offsets = logit_offsets(arrays.labels[train_idx], len(arrays.classes), cfg.logit_adjust).to(device)
     return LossContext(
@@ -161,6 +162,7 @@ def loss_context(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray, 
         channel_padding=torch.from_numpy(arrays.channel_padding).to(device),
         class_weights=weights,
         logit_offsets=offsets,
+        label_smoothing=cfg.label_smoothing,
         signatures={k: torch.from_numpy(v).to(device) for k, v in arrays.signature_matrices.items()},
         mask_fraction=cfg.mask_fraction,
         recon_weight=cfg.recon_weight,

@@ -40,16 +40,19 @@ def type_loss(
     labels: torch.Tensor,
     weights: torch.Tensor | None,
     offsets: torch.Tensor | None = None,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Cross-entropy on labelled samples (label -1 ignored); zero when the batch has none. `offsets`
     (:func:`logit_offsets`, one per class) are added to the logits first: logit-adjusted training.
+    `label_smoothing`: torch's, the target a (1 - e) / e-uniform mix (the TCGA event benchmark's 0.1).
 
     The weighted mean Σ w·nll / Σ w over labelled rows, written without host syncs (no data-dependent
     branch), so a training step can run as a CUDA graph (nanog1.core.step_graph)."""
     if out.type_logits is None:
         return out.embedding.sum() * 0.0
     logits = out.type_logits.float() if offsets is None else out.type_logits.float() + offsets
-    nll = F.cross_entropy(logits, labels, weight=weights, ignore_index=-1, reduction="none")
+    nll = F.cross_entropy(logits, labels, weight=weights, ignore_index=-1, reduction="none",
+                          label_smoothing=label_smoothing)  # fmt: skip
     labelled = (labels >= 0).float()
     w = labelled if weights is None else weights[labels.clamp_min(0)] * labelled
     return nll.sum() / w.sum().clamp_min(1e-12)
