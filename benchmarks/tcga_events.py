@@ -415,8 +415,9 @@ def _n_params(cfg: EventModelConfig) -> int:
 
 
 def patient_ids(tumours: np.ndarray) -> np.ndarray:
-    """TCGA patient of each "source|barcode" row: the barcode's first 12 characters (TCGA-XX-XXXX); the
-    two sources share patients, so a held-out fold is held out of pretraining by patient."""
+    """TCGA patient of each "source|barcode" row: the barcode's first 12 characters (TCGA-02-0001 of
+    TCGA-02-0001-01C); the two sources share patients, so a held-out fold is held out of pretraining by
+    patient."""
     return np.array([str(t).split("|", 1)[1][:12] for t in tumours])
 
 

@@ -64,7 +64,7 @@ TRAIN, VAL, TEST, SAME = 0, 1, 2, 3  # SAME: the test source's tumours of patien
 
 
 def patient(barcodes) -> np.ndarray:
-    """TCGA patient id (TCGA-XX-XXXX) of each tumour barcode."""
+    """TCGA patient id of each tumour barcode: its first 12 characters (TCGA-02-0001 of TCGA-02-0001-01C)."""
     return np.asarray([str(b)[:12] for b in barcodes])
 
 
