@@ -34,6 +34,7 @@ source alone, the saved folds); its transfer rows are trained here (`gb-transfer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -227,10 +228,8 @@ def _parsed(value: str):
     if value.lower() in ("true", "false"):
         return value.lower() == "true"
     for kind in (int, float):
-        try:
+        with contextlib.suppress(ValueError):
             return kind(value)
-        except ValueError:
-            pass
     return value
 
 
