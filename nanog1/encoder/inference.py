@@ -64,6 +64,15 @@ def _padding(batch: dict, ctx: LossContext) -> torch.Tensor:
     return padding | batch["set_padding"] if "set_padding" in batch else padding
 
 
+def _encode(model: torch.nn.Module, batch: dict, ctx: LossContext, token_mask: torch.Tensor | None = None,
+            padding: torch.Tensor | None = None):
+    """The model's forward pass on one batch (or one view of it): counts, padding (the batch's own unless
+    given), events and bag."""
+    padding = _padding(batch, ctx) if padding is None else padding
+    return model(counts=batch["counts"], padding_mask=padding, token_mask=token_mask,
+                 events=batch.get("events"), gene_bag=batch.get("gene_bag"))  # fmt: skip
+
+
 def batch_loss(
     model: torch.nn.Module, batch: dict, ctx: LossContext
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -79,10 +88,7 @@ def batch_loss_parts(
     padding = _padding(batch, ctx)
     pretrain = ctx.task in ("pretrain", "multitask") and not ctx.contrastive
     token_mask = losses.draw_token_mask(padding, ctx.mask_fraction) if pretrain else None
-    out = model(
-        counts=batch["counts"], padding_mask=padding, token_mask=token_mask, events=batch.get("events"),
-        gene_bag=batch.get("gene_bag"),
-    )
+    out = _encode(model, batch, ctx, token_mask, padding)
     parts: dict[str, torch.Tensor] = {}
     if ctx.contrastive:
         z1, z2 = _projected_views(model, batch, ctx, out)
@@ -105,9 +111,7 @@ def batch_loss_parts(
 
 def _projected_views(model, batch: dict, ctx: LossContext, out) -> tuple[torch.Tensor, torch.Tensor]:
     """Projection-head outputs of the batch's two views (`out`: the first view's forward pass)."""
-    v2 = batch["view2"]
-    out2 = model(counts=v2["counts"], padding_mask=_padding(v2, ctx), events=v2.get("events"),
-                 gene_bag=v2.get("gene_bag"))  # fmt: skip
+    out2 = _encode(model, batch["view2"], ctx)
     proj = (model.module if hasattr(model, "module") else model).projection
     return proj(out.embedding), proj(out2.embedding)
 
@@ -151,8 +155,7 @@ def predict(
     for batch in _eval_batches(arrays, indices, ctx, batch_size, max_events):
         batch = to_device(batch, device)
         with autocast(device, amp):
-            out = model(counts=batch["counts"], padding_mask=_padding(batch, ctx), events=batch.get("events"),
-                        gene_bag=batch.get("gene_bag"))  # fmt: skip
+            out = _encode(model, batch, ctx)
         emb.append(out.embedding.float().cpu())
         if out.type_logits is not None:
             proba.append(torch.softmax(out.type_logits.float(), -1).cpu())
@@ -225,8 +228,7 @@ def view_accuracy(model, arrays, indices, ctx: LossContext, device, batch_size=6
     for batch in _eval_batches(arrays, indices, ctx, batch_size, max_events, views=True):
         batch = to_device(batch, device)
         with autocast(device, amp):
-            out = model(counts=batch["counts"], padding_mask=_padding(batch, ctx), events=batch.get("events"),
-                        gene_bag=batch.get("gene_bag"))  # fmt: skip
+            out = _encode(model, batch, ctx)
             z1, z2 = _projected_views(model, batch, ctx, out)
         b = len(batch["index"])
         hits, chance, n = hits + b * contrastive_accuracy(z1, z2), chance + 1.0, n + b
