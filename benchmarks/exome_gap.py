@@ -46,6 +46,30 @@ def diagnostics(args) -> None:
         data.consequence_shares = zscored
 
 
+def mc3_in_barcode_order(mc3_path: Path, folds: Path):
+    """The MC3 cohort (UNKNOWN dropped, as in every TCGA benchmark) in barcode order, and each tumour's
+    saved fold (tcga_typing.py's folds.tsv)."""
+    from tcga_exome_ship import read_sources
+
+    mc3 = read_sources(mc3_path, mc3_path)[0]
+    mc3 = mc3[np.argsort(np.asarray(mc3.obs_names, dtype=str), kind="stable")].copy()
+    fold = pd.read_csv(folds, sep="\t", index_col=0)["fold"].reindex(mc3.obs_names).to_numpy()
+    if np.isnan(fold).any():
+        raise SystemExit(f"{int(np.isnan(fold).sum())} tumours have no saved fold")
+    return mc3, fold
+
+
+def fold_split(labels: np.ndarray, fold: np.ndarray, k: int, seed: int):
+    """(training, validation, test) rows: test = saved fold `k`; validation = a stratified 10 % of the
+    rest drawn as tcga_events.run_job draws it (rng 1000 x seed + fold); training = the remainder."""
+    from tcga_events import stratified_subset
+
+    rows = np.arange(len(fold))
+    train, test = rows[fold != k], rows[fold == k]
+    val = train[stratified_subset(labels[train], 0.1, np.random.default_rng(1000 * seed + k))]
+    return np.setdiff1d(train, val), val, test
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mc3", type=Path, required=True, help="MC3 ingested with codons (.h5ad)")
@@ -63,8 +87,7 @@ def main() -> None:
     diagnostics(args)
 
     import torch
-    from tcga_events import stratified_subset
-    from tcga_exome_ship import DROP, read_sources, recipe_of, source_arrays
+    from tcga_exome_ship import DROP, recipe_of, source_arrays
 
     from nanog1.encoder.config import TrainConfig
     from nanog1.encoder.inference import predict
@@ -75,17 +98,9 @@ def main() -> None:
     loss = ["class_weight_power=0.5", "label_smoothing=0.1"] if args.bench_loss else []
     recipe = recipe_of([f"{k}={v}" for k, v in SHAPE.items()] + loss + args.set)
     cfg = TrainConfig(**recipe)
-    mc3 = read_sources(args.mc3, args.mc3)[0]  # UNKNOWN dropped, as in every TCGA benchmark
-    mc3 = mc3[np.argsort(np.asarray(mc3.obs_names, dtype=str), kind="stable")].copy()  # barcode order
-    fold = pd.read_csv(args.folds, sep="\t", index_col=0)["fold"].reindex(mc3.obs_names).to_numpy()
-    if np.isnan(fold).any():
-        raise SystemExit(f"{int(np.isnan(fold).sum())} tumours have no saved fold")
+    mc3, fold = mc3_in_barcode_order(args.mc3, args.folds)
     arrays = source_arrays([mc3], None, cfg.min_gene_tumours, () if args.keep_vaf else DROP)
-    rows = np.arange(len(fold))
-    train, test = rows[fold != args.fold], rows[fold == args.fold]
-    rng = np.random.default_rng(1000 * cfg.seed + args.fold)  # tcga_events.run_job's draw
-    val = train[stratified_subset(arrays.labels[train], 0.1, rng)]
-    train = np.setdiff1d(train, val)
+    train, val, test = fold_split(arrays.labels, fold, args.fold, cfg.seed)
     t0 = time.perf_counter()
     result = fit(arrays, cfg, args.out, train, val, resume=False)
     ctx = loss_context(cfg, result.arrays, train, torch.device("cpu"))

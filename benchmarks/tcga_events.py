@@ -485,7 +485,7 @@ def pretrain_contrastive(args, data: Tokens, source: str, fold: int, mixer: str)
         out = []
         for _ in range(2):  # two independent random windows, bag drops and summary jitters
             ids, summ = data.batch(b, args.max_len, summary)
-            summ = con.augment_summary(summ, n_plain, args.pt_bag_drop, args.pt_summary_noise, gen)
+            summ = con.augment_view(summ, slice(n_plain, None), args.pt_bag_drop, args.pt_summary_noise, gen)
             with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
                 out.append(head(model.embedding(ids, summ)).float())
         return out[0], out[1]

@@ -520,6 +520,9 @@ def pretrain(
     view_drop: float = typer.Option(
         None, "--view-drop", help="contrastive: each view keeps U(1 - D, 1) of the events and drops each "
         "present gene/hotspot bag entry with probability D (0.4)"),
+    view_noise: float = typer.Option(
+        None, "--view-noise", help="contrastive: Gaussian noise (sd, in sd units) on each view's consequence "
+        "shares, which are jittered, never dropped (0.5)"),
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help="training YAML"),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: a SQLite file beside OUT"),
 ) -> None:
@@ -540,7 +543,8 @@ def pretrain(
 
     overrides = dict(task="pretrain", view=view, epochs=epochs, hidden=hidden, layers=layers, lr=lr,
                      batch_size=batch_size, gene_top_k=gene_top_k, seed=seed, objective=objective,
-                     temperature=temperature, view_drop=view_drop)  # fmt: skip
+                     temperature=temperature, view_drop=view_drop,
+                     view_noise=view_noise)  # fmt: skip
     outcome = train_cohort(cohort, out, load_config(config, overrides), tracking_uri)
     if "val_view_acc" in outcome.metrics:
         typer.echo(f"view accuracy: {outcome.metrics['val_view_acc']:.3f} (chance "

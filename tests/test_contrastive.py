@@ -64,15 +64,18 @@ def test_drop_present_drops_never_adds_and_views_are_independent():
         con.drop_present(bag, 1.0)
 
 
-def test_augment_summary_jitters_plain_columns_and_drops_bag_entries_only():
+def test_augment_view_jitters_continuous_columns_and_drops_bag_entries_only():
     gen = torch.Generator().manual_seed(1)
     plain = torch.randn(32, 5, generator=gen)
     bag = (torch.rand(32, 20, generator=gen) < 0.5).float()
-    view = con.augment_summary(torch.cat([plain, bag], 1), 5, 0.5, 0.3, gen)
+    both = torch.cat([plain, bag], 1)  # the benchmark's layout: summary, then bags
+    view = con.augment_view(both, slice(5, None), 0.5, 0.3, gen)
     assert view.shape == (32, 25)
     assert (view[:, 5:] <= bag).all() and view[:, 5:].sum() < bag.sum()
     assert 0.2 < (view[:, :5] - plain).std() < 0.4
-    assert torch.equal(con.augment_summary(torch.cat([plain, bag], 1), 5, 0.0, 0.0, gen)[:, 5:], bag)
+    assert torch.equal(con.augment_view(both, slice(5, None), 0.0, 0.0, gen)[:, 5:], bag)
+    first = con.augment_view(torch.cat([bag, plain], 1), slice(0, 20), 0.5, 0.3, gen)  # the product's layout
+    assert (first[:, :20] <= bag).all() and 0.2 < (first[:, 20:] - plain).std() < 0.4
 
 
 def _cohort_arrays(n: int = 12):
@@ -120,6 +123,62 @@ def test_two_view_batches_and_the_product_loss_ignore_labels():
     assert batch_loss(model, relabelled, ctx)[0].item() == loss.item()  # labels never read
     loss.backward()
     assert model.stack.parameters().__next__().grad is not None and model.gene_bag.weight.grad.abs().sum() > 0
+
+
+def test_product_views_jitter_consequence_shares_and_drop_only_bag_entries():
+    """The bag is [genes | hotspots | consequence shares / sd] (data.with_gene_bag): a view drops present
+    0/1 entries at view_drop and jitters the shares (never zeroes them as if they were absent entries)."""
+    from dataclasses import replace
+
+    from nanog1.encoder.data import Collate
+
+    base = _cohort_arrays(400)
+    rng = np.random.default_rng(1)
+    shares = rng.uniform(0.5, 3.0, (400, 3)).astype(np.float32)  # every tumour has all three consequences
+    arrays = replace(base, gene_bag=np.hstack([base.gene_bag, shares]), consequence_scale=[0.1, 0.2, 0.3])
+    assert arrays.bag_entries == slice(0, 10)
+    torch.manual_seed(0)
+    batch = Collate(arrays, "events", 8, train=True, views=2, view_drop=0.4, view_noise=0.5)(list(range(400)))
+    entries, full = torch.from_numpy(base.gene_bag), torch.from_numpy(shares)
+    for view in (batch, batch["view2"]):
+        bag = view["gene_bag"]
+        assert ((bag[:, :10] == 0) | (bag[:, :10] == 1)).all() and (bag[:, :10] <= entries).all()
+        assert 0.55 < bag[:, :10].sum() / entries.sum() < 0.65  # ~2,000 present entries, ~60 % kept
+        assert (bag[:, 10:] != 0).all()  # a share is never dropped to 0
+        noise = bag[:, 10:] - full
+        assert 0.45 < noise.std() < 0.55 and abs(noise.mean()) < 0.05  # jittered: sd 0.5, centred
+    assert not torch.equal(batch["gene_bag"][:, 10:], batch["view2"]["gene_bag"][:, 10:])  # two draws
+    plain = Collate(arrays, "events", 8, train=True)(list(range(400)))["gene_bag"]
+    assert torch.equal(plain, torch.from_numpy(arrays.gene_bag))  # one-view batches: the bag as it is
+
+
+def test_bag_layout_follows_the_bag_and_the_shares_are_computed_once(monkeypatch):
+    from nanog1.encoder import data, loop
+    from nanog1.encoder.config import TrainConfig
+    from nanog1.genomics.event_vocab import EventVocab
+
+    arrays = _cohort_arrays(12)
+    vocab = {f: [str(i) for i in range(6)] for f in ("channel", "gene", "consequence", "chrom", "bin", "vaf")}
+    arrays.event_vocab = EventVocab(values=vocab)
+    calls = []
+    real = data.consequence_shares
+
+    def counted(a):
+        calls.append(1)
+        return real(a)
+
+    monkeypatch.setattr(data, "consequence_shares", counted)
+    monkeypatch.setattr(loop, "consequence_shares", counted)
+    cfg = TrainConfig(view="events", gene_bag=4, hotspots=0, task="pretrain", objective="contrastive")
+    bagged = loop.prepare_gene_bag(cfg, arrays, np.arange(8))
+    assert len(calls) == 1  # one pass over the events feeds the scale and the bag
+    assert bagged.gene_bag.shape[1] == len(bagged.gene_bag_genes) + 6 and len(bagged.gene_bag_genes) >= 1
+    assert bagged.bag_entries == slice(0, len(bagged.gene_bag_genes))  # then the 6 consequence shares
+    assert np.isin(bagged.gene_bag[:, bagged.bag_entries], (0.0, 1.0)).all()
+    plain = TrainConfig(view="events", gene_bag=4, hotspots=0, consequence_shares=False, task="pretrain",
+                        objective="contrastive")  # fmt: skip
+    off = loop.prepare_gene_bag(plain, arrays, np.arange(8))
+    assert off.bag_entries == slice(0, off.gene_bag.shape[1])  # no shares: every column an entry
 
 
 def test_benchmark_pretraining_leaves_out_the_test_patients_of_both_sources():

@@ -51,12 +51,15 @@ class TrainConfig:
     mask_fraction: float = 0.15
     # Pretraining objective (task pretrain, event view): `masked` mutations (predict a hidden event's class,
     # consequence and gene) or `contrastive` (nanog1.encoder.contrastive): two views of each tumour, each a
-    # thinned copy keeping U(1 - view_drop, 1) of its events and counts with each present bag entry dropped
-    # with probability view_drop, should give matching CLS embeddings (InfoNCE at `temperature` over the
-    # batch, through a projection head dropped for fine-tuning). Contrastive pretraining keeps the gene bag.
+    # thinned copy keeping U(1 - view_drop, 1) of its events and counts with each present 0/1 bag entry
+    # (gene, hotspot) dropped with probability view_drop and Gaussian noise of sd view_noise on its
+    # consequence shares (sd-scaled; jittered, never dropped), should give matching CLS embeddings (InfoNCE
+    # at `temperature` over the batch, through a projection head dropped for fine-tuning). Contrastive
+    # pretraining keeps the gene bag.
     objective: str = "masked"
     temperature: float = 0.1
     view_drop: float = 0.4
+    view_noise: float = 0.5
     max_events: int = 2048
     # Event view: genes carried by fewer tumours of the training cohort are UNK; the masked-gene head
     # predicts the gene_top_k commonest genes + "other" (class-weighted), so it cannot win by the prior.
@@ -143,9 +146,9 @@ class TrainConfig:
             raise UserError(f"unknown objective {self.objective!r}; expected one of {OBJECTIVES}")
         if self.objective == "contrastive" and self.view != "events":
             raise UserError("the contrastive objective reads the event view: give --view events")
-        if not 0.0 <= self.view_drop < 1.0 or self.temperature <= 0:
-            raise UserError(f"view_drop must be in [0, 1) and temperature > 0, got {self.view_drop}, "
-                            f"{self.temperature}")  # fmt: skip
+        if not 0.0 <= self.view_drop < 1.0 or self.temperature <= 0 or self.view_noise < 0:
+            raise UserError(f"view_drop must be in [0, 1), temperature > 0 and view_noise >= 0, got "
+                            f"{self.view_drop}, {self.temperature}, {self.view_noise}")  # fmt: skip
         if not 0.0 <= self.set_dropout < 1.0:
             raise UserError(f"set_dropout must be in [0, 1), got {self.set_dropout}")
 

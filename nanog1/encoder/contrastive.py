@@ -4,9 +4,10 @@ Why: the masked-mutation objective asks a tumour's other mutations to name one h
 they say little about it (BENCHMARKS.md, issue 28). The typing recipe takes most of its signal from
 the CLS token's whole-tumour bags (gene presence, hotspots) and summary, which masked pretraining never
 trained. Here the CLS embedding itself is the pretrained object: two views of the same tumour (two
-independent random windows of its events, and its bags with a random share of the *present* entries
-dropped in each view, summary jittered) pass through the encoder and a small projection head; the
-InfoNCE loss pulls the two views of a tumour together against every other tumour's views in the batch.
+independent random windows of its events; its 0/1 bags with a random share of the *present* entries
+dropped in each view; its continuous summary columns, such as consequence shares, jittered and never
+dropped: `augment_view`) pass through the encoder and a small projection head; the InfoNCE loss pulls
+the two views of a tumour together against every other tumour's views in the batch.
 The head is discarded for fine-tuning (SimCLR: the layer before the head transfers better). Labels
 are never read.
 
@@ -74,17 +75,24 @@ def drop_present(bag: torch.Tensor, rate: float, generator: torch.Generator | No
     return bag * keep.to(bag.dtype)
 
 
-def augment_summary(
-    summary: torch.Tensor,
-    n_plain: int,
+def augment_view(
+    cls_inputs: torch.Tensor,
+    entries: slice,
     bag_drop: float,
     noise: float,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """One view of CLS inputs [B, n_plain + bags]: Gaussian noise (sd `noise`, standardised units) on the
-    first `n_plain` summary columns, `drop_present` on the 0/1 bag columns after them. Without the jitter
-    the two views would share an exact summary vector and the task could be solved from it alone."""
-    plain, bags = summary[:, :n_plain], summary[:, n_plain:]
+    """One view of CLS inputs [B, S] whose columns `entries` are 0/1 bag entries (genes, hotspots) and
+    whose other columns are continuous summaries (shares, burdens; standardised or sd-scaled units):
+    Gaussian noise (sd `noise`) on the continuous columns, then `drop_present` on the entries. A share is
+    jittered, never zeroed as if it were an absent entry. Without the jitter the two views would share an
+    exact summary vector and the task could be solved from it alone. The caller's layout says which
+    columns are entries (the benchmark: after its summary; the product: CohortArrays.bag_entries)."""
+    continuous = torch.ones(cls_inputs.shape[1], dtype=torch.bool, device=cls_inputs.device)
+    continuous[entries] = False
+    out = cls_inputs.clone()
     if noise > 0:
-        plain = plain + noise * torch.randn(plain.shape, device=plain.device, generator=generator)
-    return torch.cat([plain, drop_present(bags, bag_drop, generator)], dim=1)
+        part = cls_inputs[:, continuous]
+        out[:, continuous] = part + noise * torch.randn(part.shape, device=part.device, generator=generator)
+    out[:, entries] = drop_present(cls_inputs[:, entries], bag_drop, generator)
+    return out

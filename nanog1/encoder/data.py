@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from nanog1.encoder.contrastive import drop_present
+from nanog1.encoder.contrastive import augment_view
 from nanog1.errors import UserError
 from nanog1.genomics import event_vocab as ev
 from nanog1.genomics.gene_bag import canonical_site, gene_bag, gene_pairs, hotspot_pairs, key_of, top_genes
@@ -49,6 +49,14 @@ class CohortArrays:
     def n(self) -> int:
         """Number of samples."""
         return len(self.sample_ids)
+
+    @property
+    def bag_entries(self) -> slice:
+        """The `gene_bag` columns that are 0/1 entries (its genes, then its hotspot sites); the columns after
+        them are the consequence shares (continuous, one per `consequence_scale` value). The one statement
+        of the bag's layout that a contrastive view reads: it drops entries and jitters shares."""
+        width = 0 if self.gene_bag is None else self.gene_bag.shape[1]
+        return slice(0, width - len(self.consequence_scale or []))
 
 
 def _dense(x) -> np.ndarray:
@@ -196,11 +204,15 @@ def consequence_shares(arrays: CohortArrays) -> np.ndarray:
     return (counts / np.maximum(lengths, 1)[:, None]).astype(np.float32)
 
 
-def consequence_scale(arrays: CohortArrays, train_idx: np.ndarray) -> list[float]:
+def consequence_scale(
+    arrays: CohortArrays, train_idx: np.ndarray, shares: np.ndarray | None = None
+) -> list[float]:
     """Per consequence, the sd of its share over the `train_idx` samples (1 where it never varies): the
     divisor that puts a rare consequence's share (nonsense, frameshift: sd ~0.01) on the scale of the 0/1
-    bag columns, as the TCGA event benchmark's standardised summary does (BENCHMARKS.md, issue 28/31)."""
-    sd = consequence_shares(arrays)[np.asarray(train_idx)].std(0)
+    bag columns, as the TCGA event benchmark's standardised summary does (BENCHMARKS.md, issue 28/31).
+    `shares`: `consequence_shares(arrays)` when the caller has it already."""
+    shares = consequence_shares(arrays) if shares is None else shares
+    sd = shares[np.asarray(train_idx)].std(0)
     return np.where(sd > 1e-6, sd, 1.0).astype(float).tolist()
 
 
@@ -209,10 +221,13 @@ def with_gene_bag(
     genes: list[str],
     sites: list[str] = (),
     consequence_scale: list[float] | None = None,
+    shares: np.ndarray | None = None,
 ) -> CohortArrays:
     """Each sample's 0/1 bag over `genes` (a model's bag, by name), then over its hotspot `sites`, every
     one of its events counted (a site no event of this cohort hits is a column of zeros), then, given a
-    `consequence_scale` (a model's, `consequence_scale`), its consequence shares divided by it."""
+    `consequence_scale` (a model's, `consequence_scale`), its consequence shares divided by it (`shares`:
+    `consequence_shares(arrays)` when the caller has it already). `CohortArrays.bag_entries` states this
+    layout."""
     ids = pd.Index(arrays.event_vocab.values["gene"]).get_indexer(genes)
     if (ids < 0).any():
         missing = np.asarray(genes)[ids < 0][:5]
@@ -229,7 +244,8 @@ def with_gene_bag(
         n_values = len(arrays.event_vocab.values["consequence"])
         if len(scale) != n_values:
             raise UserError(f"{len(scale)} consequence scales for the vocabulary's {n_values} consequences")
-        bag = np.hstack([bag, consequence_shares(arrays) / scale])
+        shares = consequence_shares(arrays) if shares is None else shares
+        bag = np.hstack([bag, shares / scale])
     return replace(arrays, gene_bag=bag, gene_bag_genes=list(genes), gene_bag_sites=list(sites),
                    consequence_scale=None if consequence_scale is None else list(consequence_scale))
 
@@ -303,8 +319,10 @@ class Collate:
 
     With ``views`` = 2 (contrastive pretraining, training and validation alike) the batch also carries
     ``view2``: a second, independent draw of the same tumours. Each of the two views is thinned with
-    ``view_drop`` as above and drops each present gene-bag entry with probability ``view_drop``
-    (nanog1.encoder.contrastive.drop_present); labels are never part of a view.
+    ``view_drop`` as above, drops each present 0/1 bag entry (gene, hotspot) with probability ``view_drop``
+    and adds Gaussian noise of sd ``view_noise`` to the bag's consequence shares (sd-scaled units), which
+    are never dropped (nanog1.encoder.contrastive.augment_view over `CohortArrays.bag_entries`); labels
+    are never part of a view.
     """
 
     def __init__(
@@ -317,13 +335,14 @@ class Collate:
         set_dropout: float = 0.0,
         views: int = 1,
         view_drop: float = 0.0,
+        view_noise: float = 0.0,
     ):
         if view == "events" and arrays.event_ids is None:
             raise UserError("the event view needs uns['tokens'] in the cohort (ingest from VCF/MAF files)")
         self.a, self.view, self.max_events, self.train = arrays, view, max_events, train
         self.thin = thin if train else 0.0
         self.set_dropout = set_dropout if train else 0.0
-        self.views, self.view_drop = views, view_drop
+        self.views, self.view_drop, self.view_noise = views, view_drop, view_noise
         if views == 2:
             self.thin = view_drop
 
@@ -349,7 +368,8 @@ class Collate:
             if self.a.gene_bag is not None:  # the whole tumour's genes (not thinned: not an event)
                 batch["gene_bag"] = torch.from_numpy(self.a.gene_bag[ix])
                 if self.views == 2:
-                    batch["gene_bag"] = drop_present(batch["gene_bag"], self.view_drop)
+                    batch["gene_bag"] = augment_view(batch["gene_bag"], self.a.bag_entries, self.view_drop,
+                                                     self.view_noise)  # fmt: skip
         return batch
 
     def _pick(self, n: int, keep: float | None = None) -> np.ndarray:

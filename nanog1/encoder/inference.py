@@ -35,6 +35,7 @@ class LossContext:
     objective: str = "masked"  # pretraining: masked events or two views (nanog1.encoder.contrastive)
     temperature: float = 0.1
     view_drop: float = 0.4
+    view_noise: float = 0.5
 
     @property
     def contrastive(self) -> bool:
@@ -124,7 +125,8 @@ def _eval_batches(
     context: two random views of each tumour, as in training)."""
     two = views and ctx.contrastive
     collate = Collate(arrays, ctx.view, max_events, train=False, views=2 if two else 1,
-                      view_drop=ctx.view_drop if two else 0.0)  # fmt: skip
+                      view_drop=ctx.view_drop if two else 0.0,
+                      view_noise=ctx.view_noise if two else 0.0)  # fmt: skip
     return DataLoader(IndexDataset(indices), batch_size=batch_size, shuffle=False, collate_fn=collate)
 
 

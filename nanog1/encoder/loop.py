@@ -30,6 +30,7 @@ from nanog1.encoder.data import (
     bag_genes,
     bag_sites,
     consequence_scale,
+    consequence_shares,
     require_types,
     with_event_vocab,
     with_gene_bag,
@@ -128,8 +129,11 @@ def prepare_gene_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarr
     masked = cfg.task in _NO_BAG_TASKS and not _contrastive(cfg)
     if cfg.view != "events" or not (cfg.gene_bag or cfg.hotspots or cfg.consequence_shares) or masked:
         return replace(arrays, gene_bag=None, gene_bag_genes=[], gene_bag_sites=[], consequence_scale=None)
-    scale = consequence_scale(arrays, train_idx) if cfg.consequence_shares else None
-    return with_gene_bag(arrays, *chosen_bag(cfg, arrays, train_idx), scale)
+    if not cfg.consequence_shares:
+        return with_gene_bag(arrays, *chosen_bag(cfg, arrays, train_idx))
+    shares = consequence_shares(arrays)  # once: the scale and the bag both read it
+    scale = consequence_scale(arrays, train_idx, shares)
+    return with_gene_bag(arrays, *chosen_bag(cfg, arrays, train_idx), scale, shares)
 
 
 def chosen_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray) -> tuple[list[str], list[str]]:
@@ -169,6 +173,7 @@ def loss_context(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray, 
         objective=cfg.objective,
         temperature=cfg.temperature,
         view_drop=cfg.view_drop,
+        view_noise=cfg.view_noise,
         **_masked_gene_head(cfg, arrays, device),
     )
 
@@ -236,7 +241,8 @@ def train_loader(
     two = _contrastive(cfg)
     collate = Collate(arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin,
                       set_dropout=cfg.set_dropout, views=2 if two else 1,
-                      view_drop=cfg.view_drop if two else 0.0)  # fmt: skip
+                      view_drop=cfg.view_drop if two else 0.0,
+                      view_noise=cfg.view_noise if two else 0.0)  # fmt: skip
     if cfg.view == "events" and cfg.batch_tokens > 0 and not dist_info.distributed:
         off = arrays.event_ids["offsets"]
         lengths = np.minimum(off[train_idx + 1] - off[train_idx], cfg.max_events).clip(min=1)
