@@ -410,11 +410,63 @@ def package(args) -> None:
     print(f"load {os.getloadavg()}")
 
 
+def card_recipe(train_config: dict) -> dict:
+    """The recipe a model was trained with, as its card states it: every RECIPE key (one its saved config
+    predates, e.g. consequence_shares, at RECIPE's value: the behaviour before the option existed) plus every
+    other TrainConfig setting away from today's default (lr, class_weight_power, label_smoothing...)."""
+    from nanog1.encoder.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    recipe = {k: train_config.get(k, v) for k, v in RECIPE.items()}
+    return recipe | {k: v for k, v in train_config.items() if k not in recipe and k in defaults and v != defaults[k]}
+
+
+def recipe_text(recipe: dict) -> dict:
+    """The card's recipe entries: the script's command, the `nanog1 train` line with only flags train has
+    (nanog1.train_command) and the `--config` YAML for the settings without one, what the CLI cannot
+    express, and the loss."""
+    from nanog1.encoder.config import TrainConfig
+    from nanog1.train_command import train_command
+
+    line = train_command(recipe)
+    full = TrainConfig().to_dict() | recipe
+    power, smoothing = full["class_weight_power"], full["label_smoothing"]
+    weights = ("unweighted" if not full["class_weighting"] else "class-weighted (inverse type frequency)"
+               if power == 1 else f"class-weighted (type frequency ^ -{power:g})")
+    return {
+        "command": "python benchmarks/tcga_exome_ship.py jobs --mc3 MC3.h5ad --firehose FH.h5ad --typing-work W "
+        + "".join(f"--set {k}={v} " for k, v in recipe.items() if k not in RECIPE or v != RECIPE[k])
+        + "--jobs final (+ cv0-4, mc3_to_firehose, firehose_to_mc3); then `... package`",
+        "equivalent": line.command,
+        "equivalent_config": line.config,
+        "equivalent_limits": "`equivalent` is `nanog1 train` with the same recipe: options train has as flags, the "
+        "others in the YAML file given to --config (`equivalent_config`). It does not reproduce the data handling "
+        "of the command above, which has no train option: the two TCGA ingests joined row by row by the script, "
+        "the VAF token field given an empty vocabulary, and a validation part drawn by patient (a patient-grouped, "
+        "type-stratified 1/7 and no test part; train draws val_fraction / test_fraction of tumours at random)",
+        "objective": f"{weights} cross-entropy" + (f", label smoothing {smoothing:g}" if smoothing else ""),
+    }
+
+
+def recard(args) -> None:
+    """`card` mode: rewrite the recipe entries of --model-out's card.json from its model.pt's training config
+    (no retraining; every other entry kept as written)."""
+    import torch
+
+    from nanog1.io import atomic_write_text
+
+    saved = torch.load(args.model_out / "model.pt", map_location="cpu", weights_only=True)
+    card = json.loads((args.model_out / "card.json").read_text())
+    card["recipe"] |= recipe_text(card_recipe(saved["train_config"]))
+    atomic_write_text(args.model_out / "card.json", json.dumps(card, indent=1, default=float))
+    print(json.dumps(card["recipe"], indent=1))
+
+
 def model_card(classes: list[str], metrics: dict, written: dict, input_filter: str) -> dict:
     """The JSON model card: what it is, what it was trained on (FILTER rule `input_filter`), how well it
     does, what it is not for; the recipe and bag as `written` (the shipped model.pt's configs)."""
     cv = metrics["cv_5fold"]
-    recipe = {k: written["train_config"][k] for k in RECIPE}
+    recipe = card_recipe(written["train_config"])
     from nanog1.encoder.protein_input import codon_hotspots
 
     n_genes, n_sites = len(written["encoder_config"]["gene_bag"]), len(written["encoder_config"]["hotspots"])
@@ -434,7 +486,6 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
     t_mf, t_fm = (metrics["transfer"][j]["test_new_patients"] for j in ("mc3_to_firehose", "firehose_to_mc3"))
     shipped = metrics["shipped_model"]
     what = f"ensemble of {len(shipped['seeds'])} seeds" if shipped["kind"] == "ensemble" else "single model"
-    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in recipe.items() if k not in ("task", "view", "register_model"))
     return {
         "name": "tcga-exome",
         "summary": f"TCGA exome event encoder ({what}; one token per mutation + {bag}), {len(classes)} "
@@ -470,18 +521,13 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
             "licence": "TCGAmutations: MIT; TCGA open-access data (cite Ellrott 2018, Liu 2018 (Cell 173, 400-416), "
             "Mayakonda 2018 (maftools)). Model weights: the project's licence.",
         },
-        "recipe": {
-            "command": "python benchmarks/tcga_exome_ship.py jobs --mc3 MC3.h5ad --firehose FH.h5ad --typing-work W "
-            + "".join(f"--set {k}={v} " for k, v in recipe.items() if v != RECIPE[k])
-            + "--jobs final (+ cv0-4, mc3_to_firehose, firehose_to_mc3); then `... package`",
-            "equivalent": f"nanog1 train --view events {flags}",
+        "recipe": recipe_text(recipe) | {
             "seeds": f"{what}: seeds {shipped['seeds']} (same splits); an ensemble averages the members' "
             "log-probabilities and is calibrated as one model; shipped as an ensemble only if it beats seed 0 in "
             f"CV top-1 and is not worse on either transfer ({shipped['decision']})",
             "device": "CPU (2-core VM, 1 thread, niced)",
             "validation": "the final model trains on 6/7 of the patients (type-stratified, grouped by patient) and "
             "picks its epoch, temperature and abstention threshold on the other 1/7",
-            "objective": "class-weighted cross-entropy (inverse type frequency)",
         },
         "metrics": metrics,
         "calibration": "temperature fitted on the validation tumours; abstention = calibrated confidence below the "
