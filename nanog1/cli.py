@@ -596,12 +596,13 @@ def predict_command(
     ),
 ) -> None:
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention with its reason,
-    exposures with intervals, nearest reference tumours; research use, not a diagnosis. A FILTER rule other
-    than the model's, and (for a model with protein-codon hotspots) tumours whose calls carry no protein
-    change (a VCF, a MAF without HGVSp_Short / Protein_Change), are stated as warnings in the outputs."""
-    import warnings
-
-    from nanog1.encoder.input_filter import FilterMismatchWarning, check_rule, describe
+    exposures with intervals, nearest reference tumours; research use, not a diagnosis. The closing line
+    counts the calls read, counted and skipped by reason. A FILTER rule other than the model's, (for a model
+    with protein-codon hotspots) tumours whose calls carry no protein change (a VCF, a MAF without
+    HGVSp_Short / Protein_Change), and channel sets the model reads but the input did not measure (masked
+    as unmeasured) are stated as warnings in the outputs."""
+    from nanog1.encoder.input_filter import check_rule
+    from nanog1.encoder.predict_notes import WARNING_KINDS, mismatch_warnings_stated, notices, summary_line
     from nanog1.encoder.predict_report import write_outputs
     from nanog1.encoder.predictor import (
         PredictOptions,
@@ -610,7 +611,6 @@ def predict_command(
         prediction_table,
         read_inputs,
     )
-    from nanog1.encoder.protein_input import ProteinChangeMismatchWarning
 
     if assay not in ("auto", "genome", "exome"):
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
@@ -619,25 +619,16 @@ def predict_command(
     adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule)
     options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay,
                              filter=filter)
-    with warnings.catch_warnings():  # the mismatches are echoed below and written into the outputs
-        warnings.simplefilter("ignore", FilterMismatchWarning)
-        warnings.simplefilter("ignore", ProteinChangeMismatchWarning)
+    with mismatch_warnings_stated():  # echoed below and written into the outputs
         predict(adata, loaded, options)
     table = prediction_table(adata)
     write_outputs(adata, table, out, reports)
     shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(20)
     typer.echo(shown.to_string())
-    n_abstained = int(table["abstain"].sum())
-    kinds = adata.uns["nanog1_predict"]["abstained_by_reason"]
-    why = f" ({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
-    record = adata.uns["nanog1_predict"]
-    bare = record.get("tumours_without_protein_change", 0) if record["protein_change_mismatch"] else 0
-    unannotated = f"; {bare} without protein change" if bare else ""
-    typer.echo(f"{len(table)} tumour(s), {n_abstained} abstained{why}; {describe(record)}{unannotated}; "
-               f"wrote {out}/predictions.tsv")
-    for mismatch in (record["filter_mismatch"], record["protein_change_mismatch"]):
-        if mismatch:
-            typer.echo(f"warning: {mismatch}", err=True)
+    typer.echo(f"{summary_line(adata, table)}; wrote {out}/predictions.tsv")
+    for notice in notices(adata):
+        if notice.kind in WARNING_KINDS:
+            typer.echo(f"warning: {notice.text}", err=True)
 
 
 models_app = typer.Typer(help="Models that ship with the package (model cards).", no_args_is_help=True)

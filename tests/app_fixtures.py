@@ -205,3 +205,55 @@ def models_page(monkeypatch, checkpoints: dict[str, tuple[str, Path]]):
     loaded = [f"Loaded {name} from {path}" for name, path in checkpoints.values()]
     assert [s.value for s in at.success] == loaded
     return at
+
+
+def mutect2_vcf(folder: Path, n_pass: int = 30, n_weak: int = 6) -> tuple[Path, int]:
+    """A Mutect2 tumour/normal VCF as Mutect2 writes it (tests/test_ingest_somatic.py: its header, FORMAT,
+    the tumour named in `##tumor_sample`) with FILTER `weak_evidence` on `n_weak` of its SNVs, on a generated
+    genome; returns the VCF and the number of non-PASS calls written."""
+    from nanog1.genomics.synthetic import GenomeSpec, make_genome
+    from tests.test_ingest_somatic import mutect2, sites
+
+    folder.mkdir(parents=True, exist_ok=True)
+    seq = make_genome(folder / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=11))["1"]
+    positions = sites(seq, n_pass + n_weak)
+    mutect2(folder / "p1.mutect2.vcf", seq, positions[:n_pass], positions[n_pass:])
+    return folder / "p1.mutect2.vcf", n_weak
+
+
+def unannotated_gdc_maf(path: Path) -> tuple[Path, int]:
+    """A GDC/MC3-style exome MAF of one tumour with PASS and non-PASS calls (MC3's FILTER values; see
+    tests/test_predict_exome.py) and no protein-change column (HGVSp_Short dropped); returns the MAF and
+    its number of non-PASS calls."""
+    from tests.test_predict_exome import _mixed_filter_maf
+
+    n_all, n_pass = _mixed_filter_maf(path)
+    frame = pd.read_csv(path, sep="\t", comment="#").drop(columns="HGVSp_Short")
+    with open(path, "w") as f:
+        f.write("#version gdc-1.0.0\n")
+        frame.to_csv(f, sep="\t", index=False)
+    return path, n_all - n_pass
+
+
+def codon_model(folder: Path) -> Path:
+    """A small event-view model whose hotspot bag reads protein codons (KRAS:p.G12, IDH1:p.R132), trained by
+    `nanog1 train` on an annotated MAF (tests/test_protein_codon.py) with every call read; its run folder."""
+    import pytest
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+    from nanog1.genomics.ingest import IngestOptions, ingest
+    from tests.test_protein_codon import _write_typed_maf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_typed_maf(folder / "train.maf", "train", 12, 0)
+    ingest([folder / "train.maf"], None, None, folder / "train.h5ad", IngestOptions(filter="all"))
+    args = ["train", str(folder / "train.h5ad"), "--view", "events", "--hotspots", "6", "--gene-bag", "5",
+            "--epochs", "1", "--hidden", "16", "--layers", "1", "--rank", "4", "--heads", "2",
+            "--max-events", "8", "--hotspot-key", "codon", "--out", str(folder / "codon")]  # fmt: skip
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.chdir(folder)
+        done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    return folder / "codon"

@@ -1,6 +1,8 @@
 """The Predict page through Streamlit's AppTest: a packaged model and a trained MLflow run, files found on the
 server, clear errors for bad paths, corrupt files and a model that does not fit the input, and nothing
-written beside the inputs or into results/ (file list and modification times compared)."""
+written beside the inputs or into results/ (file list and modification times compared). How the calls were
+read (skips by reason, the FILTER rule, chosen on the page) and every warning `nanog1 predict` states (FILTER
+and protein-change mismatches, sets masked as unmeasured, abstentions) are shown as the product words them."""
 
 from __future__ import annotations
 
@@ -8,11 +10,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from app_fixtures import make_cohort, simulated_vcfs, write_cohort
+from app_fixtures import (
+    codon_model,
+    make_cohort,
+    mutect2_vcf,
+    simulated_vcfs,
+    unannotated_gdc_maf,
+    write_cohort,
+)
 from streamlit.testing.v1 import AppTest
 
 from nanog1.dashboard import predict_sources
 from nanog1.dashboard.config import ENV_COHORT, ENV_TRACKING, app_dir
+from nanog1.encoder import predict_notes
 from nanog1.genomics.channels import SBS96
 from tests.predict_models import write_model_folder
 from tests.training_cohort import make_cohort as make_training_cohort
@@ -76,12 +86,15 @@ def _open() -> AppTest:
     return AppTest.from_file(HOME, default_timeout=180).switch_page("views/predict.py").run()
 
 
-def _predict(at: AppTest, path: str, reference: str = "", model: str | None = None) -> AppTest:
+def _predict(at: AppTest, path: str, reference: str = "", model: str | None = None,
+             rule: str | None = None) -> AppTest:
     if model is not None:
         box = at.selectbox(key="predict_model")
         box.select_index(next(i for i, o in enumerate(box.options) if o.startswith(model))).run()
     at.text_input(key="predict_input").set_value(path)
     at.text_input(key="predict_reference").set_value(reference).run()
+    if rule is not None:
+        at.radio(key="predict_filter").set_value(rule).run()
     if not at.error:
         at.button[0].click().run()
     return at
@@ -230,3 +243,83 @@ def test_a_profile_unlike_any_type_shows_the_abstention_and_its_reason(page_env,
     said = [w.value for w in at.warning]
     assert any(s.startswith("**Uncertain**") and "out of distribution" in s for s in said), said
     assert any(c.value.startswith("OOD:") for c in at.caption)
+
+
+@pytest.fixture(scope="module")
+def codon_run(run_store, tmp_path_factory) -> tuple[str, Path]:
+    """A run of the page's store whose model's hotspot bag reads protein codons (trained here): its label in
+    the chooser and its run folder."""
+    import mlflow
+
+    folder = codon_model(tmp_path_factory.mktemp("codon_run"))
+    client = mlflow.MlflowClient(tracking_uri=run_store["uri"])
+    run = client.create_run(client.get_experiment_by_name("lab/cancer_type").experiment_id, run_name="codon")
+    client.log_artifact(run.info.run_id, str(folder / "model.pt"), "model")
+    if (folder / "calibration.json").exists():
+        client.log_artifact(run.info.run_id, str(folder / "calibration.json"))
+    client.set_terminated(run.info.run_id)
+    return "lab/cancer_type / codon", folder
+
+
+def _expected(path: Path, model, rule: str | None = None):
+    """What `nanog1 predict` states for `path` (the Python API, the model's rule unless `rule`)."""
+    from nanog1.encoder.predictor import PredictOptions, load_predictor, predict, read_inputs
+
+    loaded = model if not isinstance(model, (str, Path)) else load_predictor(model)
+    adata = read_inputs([path], None, loaded.filter_choice(rule).rule)
+    with predict_notes.mismatch_warnings_stated():
+        predict(adata, loaded, PredictOptions(filter=rule))
+    return adata
+
+
+def _shown_as_stated(at: AppTest, expected) -> list[str]:
+    """The page shows the product's reading line, its skip table and one warning box per notice; returns
+    the notices' kinds."""
+    assert not _errors(at)
+    texts = [m.value for m in at.markdown]
+    assert f"**Input:** {predict_notes.reading_line(expected)}." in texts, texts
+    skips = predict_notes.skip_table(expected)
+    if len(skips):
+        pd.testing.assert_frame_equal(at.table[0].value, skips, check_dtype=False)
+    else:
+        assert not at.table
+    boxes = [w.value for w in at.warning]
+    for notice in predict_notes.notices(expected):
+        assert notice.text[0].upper() + notice.text[1:] in boxes, (notice, boxes)
+    return [n.kind for n in predict_notes.notices(expected)]
+
+
+def test_vcf_non_pass_calls_are_counted_by_reason_and_masked_sets_said(page_env, tmp_path):
+    """A Mutect2 VCF with weak_evidence calls, no FASTA, the packaged whole-genome model (no FILTER rule of
+    its own: PASS): the page counts the calls read, counted and skipped by reason, names the FILTER rule,
+    and says SBS96 and ID83 are masked as unmeasured."""
+    vcf, n_weak = mutect2_vcf(tmp_path / "mutect2")
+    at = _predict(_open(), str(vcf))
+    assert at.radio(key="predict_filter").value is None  # the model's own rule unless chosen
+    expected = _expected(vcf, "pcawg-catalogue")
+    kinds = _shown_as_stated(at, expected)
+    assert predict_notes.skip_table(expected).loc["non_pass", "calls"] == n_weak
+    assert "masked_sets" in kinds and "filter" not in kinds
+    assert "--filter PASS (the default; the model states no rule)" in predict_notes.reading_line(expected)
+
+
+def test_maf_without_protein_change_and_a_chosen_filter_rule(page_env, tmp_path, codon_run):
+    """An MC3-style MAF without HGVSp_Short, with non-PASS calls. tcga-exome with PASS chosen on the page:
+    the non-PASS calls are skipped and counted, and the FILTER mismatch is said. A model with codon hotspots
+    on the same MAF (its rule, all): nothing skipped, and the protein-change mismatch is said."""
+    import streamlit as st
+
+    maf, n_non_pass = unannotated_gdc_maf(tmp_path / "mc3.maf")
+    at = _predict(_open(), str(maf), model="tcga-exome", rule="PASS")
+    expected = _expected(maf, "tcga-exome", "PASS")
+    kinds = _shown_as_stated(at, expected)
+    assert "filter" in kinds and predict_notes.skip_table(expected).loc["non_pass", "calls"] == n_non_pass
+    assert f"{n_non_pass} non-PASS calls dropped" in expected.uns["nanog1_predict"]["filter_mismatch"]
+    st.cache_data.clear()  # the store's runs are listed once per 30 s: see the run trained for this test
+    label, folder = codon_run
+    at = _predict(_open(), str(maf), model=label)
+    expected = _expected(maf, folder)
+    kinds = _shown_as_stated(at, expected)
+    assert "protein_change" in kinds and "filter" not in kinds and not at.table
+    record = expected.uns["nanog1_predict"]
+    assert record["codon_hotspots"] > 0 and record["tumours_without_protein_change"] == expected.n_obs

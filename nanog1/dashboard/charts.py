@@ -136,7 +136,8 @@ def _spectrum_template(columns: tuple[str, ...], channel_set: str, layout: tuple
     channels = list(CHANNEL_SETS[channel_set])
     placeholder = pd.DataFrame({c: channels if c == "channel" else _PLACEHOLDER for c in columns})
     spec = spectrum_chart(placeholder, channel_set, title="", **dict(layout)).to_dict()
-    names = [name for name, rows in spec["datasets"].items() if _PLACEHOLDER in rows[0].values()]
+    # an empty dataset (SBS6's band labels: no class is 3 channels wide) holds no placeholder to swap
+    names = [name for name, rows in spec["datasets"].items() if rows and _PLACEHOLDER in rows[0].values()]
     return spec, names
 
 

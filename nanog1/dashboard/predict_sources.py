@@ -158,8 +158,11 @@ def predict_file(model, path: Path, reference: Path | None, reference_folder: Pa
     A reference FASTA is read through a link in `reference_folder` (a scratch folder the caller may keep
     between calls, so its index and contig cache are built once); nothing is written beside the input
     or the FASTA. VCF/MAF calls are read with the model's FILTER rule (nanog1.encoder.input_filter) unless
-    `options.filter` names one. UserError for a file that cannot be read or does not fit the model.
+    `options.filter` names one. The mismatch warnings are not raised: the page shows them from
+    uns['nanog1_predict'] (nanog1.encoder.predict_notes). UserError for a file that cannot be read or does
+    not fit the model.
     """
+    from nanog1.encoder.predict_notes import mismatch_warnings_stated
     from nanog1.encoder.predictor import PredictOptions, predict, read_inputs
     from nanog1.genomics.fasta_index import linked_reference
 
@@ -168,5 +171,6 @@ def predict_file(model, path: Path, reference: Path | None, reference_folder: Pa
         adata = read_inputs([path], ref, model.filter_choice((options or PredictOptions()).filter).rule)
     if adata.n_obs == 0:
         raise UserError(f"{path}: no tumours with mutations to predict")
-    predict(adata, model, options or PredictOptions())
+    with mismatch_warnings_stated():
+        predict(adata, model, options or PredictOptions())
     return adata

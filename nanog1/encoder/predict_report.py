@@ -10,7 +10,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from nanog1.encoder.input_filter import describe
+from nanog1.encoder.predict_notes import WARNING_KINDS, call_counts, notices, reading_line
 from nanog1.io import atomic_write_text
 
 #: Per-tumour reports are written for batches up to this size unless asked otherwise.
@@ -26,6 +26,7 @@ def write_outputs(
     written = [atomic_write_text(out / "predictions.tsv", table.to_csv(sep="\t"))]
     doc = {
         "model": adata.uns.get("nanog1_predict", {}),
+        "calls": call_counts(adata),
         "exposures": adata.uns.get("nanog1_predict_exposures", {}),
         "tumours": [_record(adata, table, i) for i in range(adata.n_obs)],
     }
@@ -86,7 +87,7 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
         "",
         f"- Model: `{adata.uns.get('nanog1_predict', {}).get('model', '')}`; channel sets scored: "
         f"{'+'.join(adata.uns.get('nanog1_predict', {}).get('channel_sets_scored', []))}",
-        f"- Mutations: {rec['mutations']}; {describe(adata.uns.get('nanog1_predict', {}))}",
+        f"- Mutations: {rec['mutations']}; input: {reading_line(adata)}",
         *_mismatch_line(adata),
         f"- Predicted type: **{rec['predicted_type']}**"
         + (f" (abstained: {rec['abstain_reason']})" if rec["abstain"] else ""),
@@ -109,9 +110,7 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
 
 
 def _mismatch_line(adata: ad.AnnData) -> list[str]:
-    record = adata.uns.get("nanog1_predict", {})
-    notes = [record.get(k, "") for k in ("filter_mismatch", "protein_change_mismatch")]
-    return [f"- **{note}**" for note in notes if note]
+    return [f"- **{n.text}**" for n in notices(adata) if n.kind in WARNING_KINDS]
 
 
 def grouped_order(labels: tuple[str, ...] | list[str]) -> list[int]:

@@ -10,7 +10,8 @@ each measured set with COSMIC signatures. A packaged ensemble (several members, 
 scored as one model: mean log-probabilities over members x views, then its one temperature
 (nanog1.encoder.ensemble.member_views_proba); embeddings and neighbours come from member 0.
 Sets the cohort did not measure are masked as unmeasured,
-for the type head and for the out-of-distribution test alike (issue 31).
+for the type head and for the out-of-distribution test alike (issue 31); uns['nanog1_predict']
+['channel_sets_masked'] names those the model reads (nanog1.encoder.predict_notes says it).
 
 A tumour whose mutation count (over the sets it measured) lies below the 1st percentile of the model's
 reference tumours over the same sets, or above 10x their maximum, abstains with reason "burden N below
@@ -195,6 +196,7 @@ def predict(
         "temperature": float(calib.get("temperature", 1.0)),
         "confidence_threshold": float(rule.confidence_threshold),
         "channel_sets_scored": _scored_sets(adata),
+        "channel_sets_masked": masked_sets(adata, saved),
         "ensemble_members": len(networks),
         "views": list(loaded.views),
         "model_assay": loaded.assay or "unstated",
@@ -292,6 +294,19 @@ def reason_counts(reasons: np.ndarray) -> dict[str, int]:
     parts = [r.split("; ") for r in np.asarray(reasons, dtype=str) if r]
     return {kind: n for kind, n in
             ((k, sum(any(p.startswith(k) for p in ps) for ps in parts)) for k in REASON_KINDS) if n}
+
+
+def masked_sets(adata: ad.AnnData, saved: dict) -> list[str]:
+    """The channel sets the model reads (not padding in its `channel_padding`) that the cohort's own record
+    says it did not measure: scored as unmeasured (the encoder's key-padding), never read as zeros."""
+    from nanog1.schema import SET_NAMES, SET_SIZES
+
+    if saved.get("channel_padding") is None:
+        return []
+    reads = ~np.asarray(saved["channel_padding"], dtype=bool)
+    measured, ends = set(_scored_sets(adata)), np.cumsum(SET_SIZES)
+    return [name for name, end, n in zip(SET_NAMES, ends, SET_SIZES, strict=True)
+            if reads[end - n : end].all() and name not in measured]
 
 
 def _scored_sets(adata: ad.AnnData) -> list[str]:

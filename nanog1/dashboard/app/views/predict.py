@@ -12,7 +12,9 @@ import streamlit as st
 
 from nanog1.dashboard import cohort_tables, predict_sources, sample_panels
 from nanog1.dashboard.ui import current_config, store_client
-from nanog1.encoder.predictor import load_predictor, prediction_table
+from nanog1.encoder import predict_notes
+from nanog1.encoder.input_filter import RULES
+from nanog1.encoder.predictor import PredictOptions, load_predictor, prediction_table
 from nanog1.errors import UserError, describe
 
 
@@ -37,11 +39,13 @@ def reference_scratch(path: str, size: int, mtime: float) -> tempfile.TemporaryD
 
 
 @st.cache_resource(show_spinner="Reading the input and predicting…", max_entries=8)
-def predicted(model_key: tuple, input_key: tuple, reference_key: tuple | None, _model):
-    """The input's tumours with their predictions (an in-memory AnnData), once per model and file version."""
+def predicted(model_key: tuple, input_key: tuple, reference_key: tuple | None, rule: str | None, _model):
+    """The input's tumours with their predictions (an in-memory AnnData), once per model, file version and
+    FILTER rule (None: the model's own)."""
     reference = Path(reference_key[0]) if reference_key else None
     scratch = Path(reference_scratch(*reference_key).name) if reference_key else None
-    return predict_sources.predict_file(_model, Path(input_key[0]), reference, scratch)
+    return predict_sources.predict_file(_model, Path(input_key[0]), reference, scratch,
+                                        PredictOptions(filter=rule))
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -112,13 +116,35 @@ def pick_input(cfg) -> tuple[str, str]:
     return text, reference
 
 
+def pick_filter(kind: str | None) -> str | None:
+    """The FILTER rule chooser for VCF/BCF/MAF inputs (`nanog1 predict --filter`): the model's own rule
+    (None) unless PASS or all is chosen; other inputs carry counts or were ingested with their own rule."""
+    if kind not in ("VCF", "BCF", "MAF"):
+        return None
+    names = {None: "the model's own rule", "PASS": "PASS only", "all": "all, PASS and non-PASS"}
+    return st.radio("Calls to read (FILTER, as `nanog1 predict --filter`)", [None, *RULES],
+                    key="predict_filter", horizontal=True, format_func=names.__getitem__,
+                    help="Default: the rule the model was trained with (tcga-exome: all; a model stating "
+                         "none: PASS). Another rule is applied and the mismatch stated with the results.")
+
+
+def show_input(adata) -> None:
+    """How the input's calls were read (counts, skips by reason, FILTER rule) and every warning of the run,
+    worded as `nanog1 predict` words them (nanog1.encoder.predict_notes)."""
+    st.markdown(f"**Input:** {predict_notes.reading_line(adata)}.")
+    skips = predict_notes.skip_table(adata)
+    if len(skips):
+        st.caption("Calls skipped while reading, by reason")
+        st.table(skips)
+    for notice in predict_notes.notices(adata):
+        st.warning(notice.text[0].upper() + notice.text[1:], icon="⚠️")
+
+
 def show_result(adata, label: str, path: Path) -> None:
-    """The summary table of every tumour, then one tumour in full."""
+    """How the input was read and what to beware of, the summary table of every tumour, then one in full."""
     table = prediction_table(adata)
     st.success(f"{adata.n_obs} tumour(s) in {path.name}, predicted by {label}.")
-    skips = adata.uns.get("nanog1", {}).get("skips", {})
-    if skips:
-        st.caption("Records skipped while reading: " + ", ".join(f"{k} {v:,}" for k, v in skips.items()))
+    show_input(adata)
     st.dataframe(table[["predicted_type", "type_1", "p_1", "type_2", "p_2", "type_3", "p_3", "abstain",
                         "abstain_reason", "mutations", "channel_sets"]], width="stretch")
     st.caption("type_k / p_k: the top 3 types with their calibrated probabilities; research use only, "
@@ -158,14 +184,15 @@ except UserError as exc:
 if path is None:
     st.info("Choose an input file above (or type its path), then press Predict.")
     st.stop()
-keys = (_file_key(path), _file_key(reference) if reference else None)
+rule = pick_filter(kind)
+keys = (_file_key(path), _file_key(reference) if reference else None, rule)
 if st.button("Predict", type="primary"):
     st.session_state["predict_asked"] = (choice, *keys)
 if st.session_state.get("predict_asked") != (choice, *keys):
     st.stop()
 try:
     model, model_key = load_choice(choice, uri)
-    adata = predicted(model_key, keys[0], keys[1], model)
+    adata = predicted(model_key, *keys, model)
 except Exception as exc:  # shown in one line: the researcher needs the file and the reason, not a traceback
     message = describe(exc) or f"{type(exc).__name__}: {exc}"
     st.error(f"Cannot predict {path.name} with {choice.name}. {message}")

@@ -1,0 +1,133 @@
+"""What a prediction must tell its reader beside the types: how the input's calls were read, and every
+mismatch or warning (issue 31: a mismatch is never silent).
+
+Why one module: `nanog1 predict` (its table line and warnings), its JSON and one-page reports, and the
+dashboard's Predict page say the same things from the same records, so the wording lives here once.
+Everything is read from the AnnData `predict` annotated: the ingest provenance `uns['nanog1']` (the
+accounting table and skip counts, the FILTER values dropped) and `uns['nanog1_predict']` (FILTER rules,
+protein-change mismatch, channel sets masked, abstentions by reason).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import anndata as ad
+import pandas as pd
+
+from nanog1.encoder.input_filter import describe
+
+#: Notice kinds, in the order they are shown. The first three are warnings about the input as a whole
+#: (the CLI prints them on stderr); the rest summarise the tumours abstained on, by kind of reason.
+WARNING_KINDS = ("filter", "protein_change", "masked_sets")
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing the reader must be told: its kind (WARNING_KINDS, or 'abstain:<reason kind>') and the
+    sentence, which names the problem first ('FILTER mismatch: ...')."""
+
+    kind: str
+    text: str
+
+
+def call_counts(adata: ad.AnnData) -> dict | None:
+    """Calls read, counted and skipped (by reason, and the FILTER values a PASS-only read dropped), from
+    the ingest's accounting table; None for inputs without calls (catalogue matrices)."""
+    meta = adata.uns.get("nanog1") or {}
+    acc = meta.get("accounting")
+    if not isinstance(acc, pd.DataFrame) or not len(acc):
+        return None
+    skips = {str(k): int(v) for k, v in dict(meta.get("skips") or {}).items() if int(v)}
+    return {"read": int(acc["read"].sum()), "counted": int(acc["counted"].sum()),
+            "skipped": int(acc["skipped"].sum()), "skips": skips,
+            "filter_values": {str(k): int(v) for k, v in dict(meta.get("filter_dropped") or {}).items()}}
+
+
+def skip_table(adata: ad.AnnData) -> pd.DataFrame:
+    """One row per skip reason with calls skipped and what it means (empty when nothing was skipped)."""
+    from nanog1.genomics.summary import REASON_TEXT
+
+    counts = call_counts(adata) or {"skips": {}}
+    values = _filter_values(counts)
+    rows = [(r, n, REASON_TEXT.get(r, "") + (f" ({values})" if r == "non_pass" and values else ""))
+            for r, n in counts["skips"].items()]
+    return pd.DataFrame(rows, columns=["reason", "calls", "meaning"]).set_index("reason")
+
+
+def _filter_values(counts: dict) -> str:
+    """'FILTER wga 2, oxog 2' for the FILTER values a PASS-only read dropped, where the reader kept them."""
+    values = ", ".join(f"{v} {n:,}" for v, n in counts.get("filter_values", {}).items())
+    return f"FILTER {values}" if values else ""
+
+
+def reading_line(adata: ad.AnnData) -> str:
+    """'26 calls read, 18 counted, 8 skipped (non_pass 8: FILTER wga 2, oxog 2, ...); calls read with
+    --filter PASS (your --filter; ...)', or the FILTER phrase alone for catalogue counts."""
+    record = adata.uns.get("nanog1_predict", {})
+    counts = call_counts(adata)
+    if counts is None:
+        return describe(record)
+    values = _filter_values(counts)
+    why = "; ".join(f"{r} {n:,}" + (f": {values}" if r == "non_pass" and values else "")
+                    for r, n in counts["skips"].items())
+    return (f"{counts['read']:,} calls read, {counts['counted']:,} counted, {counts['skipped']:,} skipped"
+            f"{f' ({why})' if why else ''}; {describe(record)}")
+
+
+def masked_note(record: dict) -> str:
+    """'' when every set the model reads was measured; else which sets are masked as unmeasured, and why."""
+    masked = list(record.get("channel_sets_masked", []))
+    if not masked:
+        return ""
+    measured = "+".join(record.get("channel_sets_scored", [])) or "none"
+    return (f"channel sets masked as unmeasured: {'+'.join(masked)}. The model reads them but the input "
+            f"did not measure them (it measured {measured}; a VCF without a reference FASTA gives SBS6, "
+            "DBS78 and ID12 only): they are scored as unmeasured, never as zero mutations, and the "
+            "prediction rests on the other sets")
+
+
+def notices(adata: ad.AnnData, examples: int = 3) -> list[Notice]:
+    """Every warning of one prediction run, warnings about the input first, then one notice per kind of
+    abstention reason (out of distribution, burden, assay, low confidence, ...) naming a few tumours."""
+    record = adata.uns.get("nanog1_predict", {})
+    found = [Notice(kind, text) for kind, text in (
+        ("filter", record.get("filter_mismatch", "")),
+        ("protein_change", record.get("protein_change_mismatch", "")),
+        ("masked_sets", masked_note(record)),
+    ) if text]  # fmt: skip
+    reasons = adata.obs.get("abstain_reason", pd.Series(dtype=str)).astype(str)
+    for kind, n in record.get("abstained_by_reason", {}).items():
+        hits = [(s, r) for s, r in reasons.items() if any(p.startswith(kind) for p in r.split("; "))]
+        shown = "; ".join(f"{s}: {r}" for s, r in hits[:examples]) + ("; …" if len(hits) > examples else "")
+        text = f"abstained ({kind}): {n} of {adata.n_obs} tumour(s): {shown}"
+        found.append(Notice(f"abstain:{kind}", text))
+    return found
+
+
+def summary_line(adata: ad.AnnData, table: pd.DataFrame) -> str:
+    """The CLI's closing line: tumours, abstentions by reason, how the calls were read, tumours without
+    protein change (when the model reads codons)."""
+    record = adata.uns["nanog1_predict"]
+    kinds = record["abstained_by_reason"]
+    why = f" ({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
+    bare = record.get("tumours_without_protein_change", 0) if record["protein_change_mismatch"] else 0
+    unannotated = f"; {bare} without protein change" if bare else ""
+    n_abstained = int(table["abstain"].sum())
+    return f"{len(table)} tumour(s), {n_abstained} abstained{why}; {reading_line(adata)}{unannotated}"
+
+
+@contextmanager
+def mismatch_warnings_stated() -> Iterator[None]:
+    """Run `predict` without raising its FILTER and protein-change mismatch warnings: for callers (the CLI,
+    the dashboard) that state them from uns['nanog1_predict'] through `notices`."""
+    from nanog1.encoder.input_filter import FilterMismatchWarning
+    from nanog1.encoder.protein_input import ProteinChangeMismatchWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FilterMismatchWarning)
+        warnings.simplefilter("ignore", ProteinChangeMismatchWarning)
+        yield
