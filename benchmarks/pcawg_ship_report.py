@@ -54,9 +54,9 @@ def merged_runs(folders: list[Path]) -> dict:
     return results
 
 
-def main_seeds(results: dict, n: int) -> dict:
-    """`results` with the CV, 12-project and final jobs cut to seeds 0..n-1."""
-    for prefix in MAIN:
+def main_seeds(results: dict, n: int, loso: bool = False) -> dict:
+    """`results` with the CV, 12-project and final jobs (and the LOSO jobs, if `loso`) cut to seeds 0..n-1."""
+    for prefix in MAIN + (("loso_",) if loso else ()):
         results = keep_seeds(results, prefix, range(n))
     return results
 
@@ -175,14 +175,17 @@ def report(ship: dict, results: dict, shipped: int) -> dict:
     seeds_final = seeds_of(results, "final")
     views = choose_views(results, "final", seeds_final[:shipped], ship["labels"],
                          np.flatnonzero(ship["roles_final"] == VAL))
-    fewer = all_metrics(main_seeds(results, shipped), ship, fixed_views=views)
+    # With more LOSO seeds than the shipped ensemble has, LOSO is scored with the shipped seed count here and
+    # with the larger count below, so the seed decision has its LOSO half.
+    loso_more = len(loso_seeds) > shipped
+    fewer = all_metrics(main_seeds(results, shipped, loso=loso_more), ship, fixed_views=views)
     out = {"loso_seeds": loso_seeds, "shipped_seeds": shipped, "final_views": list(views), "shipped": fewer}
     more_n = len(common_seeds(results, [str(j) for j in ship["jobs"] if not str(j).startswith("loso_")]))
     if more_n > shipped:
-        more = all_metrics(main_seeds(results, more_n), ship, fixed_views=views)
+        more = all_metrics(main_seeds(results, more_n, loso=loso_more), ship, fixed_views=views)
         out |= {"more_seeds": more_n, "with_more_seeds": more, "decision": seed_decision(more, fewer),
                 "more_minus_shipped_ci95": more_seeds_ci(results, ship, shipped, more_n)}
-    out["transfer_abstention"] = transfer_abstention(results, ship, loso_seeds, shipped)
+    out["transfer_abstention"] = transfer_abstention(results, ship, loso_seeds[:shipped], shipped)
     return out
 
 
