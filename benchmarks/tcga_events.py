@@ -584,7 +584,7 @@ def jobs(args) -> list[dict]:
         for source in args.sources.split(","):
             for fold in range(args.folds):
                 for mixer, init in [(m, i) for m in MIXERS for i in ("pretrained", "scratch")]:
-                    if frac < 1.0 and mixer != "savo":
+                    if frac < 1.0 and mixer not in args.low_label_mixers.split(","):
                         continue
                     if mixer not in args.mixers.split(","):
                         continue
@@ -874,6 +874,7 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5, help="fine-tune folds 0..N-1")
     ap.add_argument("--sources", default=",".join(SOURCES), help="sources to fine-tune on")
     ap.add_argument("--fractions", default="1.0,0.25,0.1", help="labelled shares to fine-tune on")
+    ap.add_argument("--low-label-mixers", default="savo", help="mixers (of --mixers) run below 100 %% labels")
     ap.add_argument("--seeds", type=int, default=1, help="seeds of every row (seed spread; subsets redrawn)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--shard", default="0/1")

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS, DERIVED_FROM, EXACT, all_channels
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # --- key names --------------------------------------------------------------------------------------
 CANCER_TYPE = "cancer_type"
@@ -141,6 +144,8 @@ def channel_padding(adata) -> np.ndarray:
 def cancer_types(adata, column: str = CANCER_TYPE) -> pd.Series:
     """One label per sample, 'unknown' where the column is absent or NaN."""
     if column not in adata.obs:
+        import pandas as pd  # here, not at import: the GPU benchmark machines have torch but no pandas
+
         return pd.Series("unknown", index=adata.obs_names, name=column)
     col = adata.obs[column]
     return col.astype(object).where(col.notna(), "unknown").astype(str)
@@ -189,6 +194,8 @@ def attach_tokens(adata, tokens: dict) -> None:
     adata.uns[TOKENS] = tokens
     adata.obs[TOKEN_START] = offsets[:-1]
     adata.obs[TOKEN_COUNT] = np.diff(offsets)
+    import pandas as pd
+
     adata.obs[TOKEN_TABLE] = pd.Categorical([tokens["table_id"]] * adata.n_obs)
 
 

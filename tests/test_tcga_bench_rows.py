@@ -112,3 +112,19 @@ def test_catalogue_rows_on_saved_folds(tmp_path, monkeypatch):
     folds.to_csv(tmp_path / "w" / "toy" / "folds.tsv", sep="\t", index=False)
     with pytest.raises(SystemExit, match="1 tumours of .* are not in the cohort"):
         cat.source_arrays(tmp_path / "c.h5ad", tmp_path / "w" / "toy" / "folds.tsv")
+
+
+def test_event_benchmark_runs_without_pandas():
+    """The GPU machines the event benchmark runs on have torch but no pandas, scikit-learn or anndata: its
+    fine-tuning and pretraining path (everything but `export`) must import without them."""
+    import subprocess
+
+    code = ("import runpy, sys\n"
+            "for m in ('pandas', 'sklearn', 'anndata'):\n"
+            "    sys.modules[m] = None\n"
+            "sys.argv = ['tcga_events.py', '--help']\n"
+            f"runpy.run_path({str(BENCH / 'tcga_events.py')!r}, run_name='__main__')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          cwd=BENCH.parent, env={**__import__("os").environ, "PYTHONPATH": str(BENCH.parent)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--low-label-mixers" in done.stdout
