@@ -24,6 +24,9 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except Exception as err:
             message = describe(err)
+            if isinstance(err, EOFError) and (message is None or debug_enabled()):
+                # click would print a bare "Aborted!" for it (its Ctrl-D answer to a prompt): a bug, traced
+                raise RuntimeError(f"unexpected end of data: {err}") from err
             if message is None or debug_enabled():
                 raise
             typer.echo(f"error: {message}", err=True)

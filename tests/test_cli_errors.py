@@ -87,6 +87,22 @@ def test_a_bug_keeps_its_traceback(monkeypatch, tmp_path: Path):
     assert isinstance(result.exception, ZeroDivisionError) and result.exit_code == 1
 
 
+def test_an_uncaught_end_of_stream_is_a_traced_bug_not_a_bare_aborted(monkeypatch, tmp_path: Path):
+    """click answers EOFError (Ctrl-D at a prompt) with a bare 'Aborted!', even under --debug: a damaged
+    stream nobody caught must keep its traceback instead."""
+    import nanog1.genomics.cohort as cohort
+
+    def cut_short(path):
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+
+    monkeypatch.setattr(cohort, "read_cohort", cut_short)
+    (tmp_path / "x.h5ad").touch()
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "x.h5ad"), "--out", str(tmp_path / "run")])
+    assert "Aborted" not in result.output and result.exit_code == 1
+    assert isinstance(result.exception, RuntimeError) and "end-of-stream" in str(result.exception)
+    assert isinstance(result.exception.__cause__, EOFError)
+
+
 @pytest.fixture(scope="module")
 def cohorts(tmp_path_factory) -> tuple[Path, Path]:
     """(labelled, unlabelled) small simulated cohorts."""

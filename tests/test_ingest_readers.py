@@ -259,3 +259,40 @@ def test_sites_fast_path_leaves_unusual_files_to_pysam(tmp_path, line):
     path = tmp_path / "odd.vcf"
     path.write_text(HEADER + "\n1\t100\t.\tA\tC\t.\tPASS\t.\n" + line + "\n1\t600\t.\tA\tC\t.\tPASS\t.\n")
     assert vcf._collect_sites(path, vcf._header_lines(path)) is None
+
+
+def _sbs_matrix(tmp_path, labels: list[str], name: str = "m.tsv"):
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(rng.integers(0, 50, (len(labels), 2)), index=labels, columns=["a", "b"])
+    frame.rename_axis("MutationType").to_csv(tmp_path / name, sep="\t")
+    return tmp_path / name
+
+
+@pytest.mark.parametrize(
+    "edit,where,needle",
+    [
+        (lambda ls: ls[:40] + ["A[C>A]X"] + ls[41:], ":42:", r"unknown channel label 'A\[C>A\]X'"),
+        (lambda ls: ls + [ls[7]], ":98:", r"channel 'A\[C>G\]T' repeated \(first on line 9\)"),
+        (lambda ls: ls[:90], ": ", r"90 of 96 SBS96 channels \(missing e\.g\. \['T\[T>C\]G'"),
+        (lambda ls: ls + ["AC>CA"], ":98:", r"'AC>CA' is not a SBS96 channel: rows mix channel sets"),
+    ],
+)
+def test_matrix_label_errors_name_the_line_and_the_label(tmp_path, edit, where, needle):
+    """A bad row is named by its line; a repeated one is an error, not a pandas traceback."""
+    path = _sbs_matrix(tmp_path, edit(list(CHANNEL_SETS["SBS96"])))
+    with pytest.raises(InputError, match=rf"m\.tsv{where}.*{needle}"):
+        read_catalogue_matrix(path)
+
+
+def test_truncated_gzip_matrix_is_one_error_line_not_aborted(tmp_path):
+    """A cut-off .gz matrix is named by the CLI (click used to swallow gzip's EOFError as 'Aborted!')."""
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+
+    whole = gzip.compress(_sbs_matrix(tmp_path, list(CHANNEL_SETS["SBS96"])).read_bytes())
+    (tmp_path / "cut.tsv.gz").write_bytes(whole[: len(whole) // 2])
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "cut.tsv.gz"), "-o", str(tmp_path / "c.h5ad")])
+    assert result.exit_code == 2, result.output
+    assert "cut.tsv.gz: truncated or damaged gzip file" in result.output
+    assert not (tmp_path / "c.h5ad").exists()

@@ -9,6 +9,7 @@ give each sample's cancer type.
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,9 +62,9 @@ def _read_table(path: Path) -> pd.DataFrame:
             "cohorts are ingest's output (`nanog1 cohort merge` joins them)",
         )
     compression = "gzip" if head[:2] == b"\x1f\x8b" else None
-    with (gzip.open if compression else open)(path, "rt", errors="replace") as f:
-        sep = "\t" if "\t" in f.readline() else ","
     try:
+        with (gzip.open if compression else open)(path, "rt", errors="replace") as f:
+            sep = "\t" if "\t" in f.readline() else ","
         return pd.read_csv(path, sep=sep, compression=compression)
     except pd.errors.EmptyDataError as err:
         raise InputError(str(path), None, "empty file: no catalogue matrix") from err
@@ -71,6 +72,31 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise InputError(
             str(path), None, "not a text file: expected a VCF/BCF, MAF, SigProfiler text or catalogue matrix"
         ) from err
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # a cut-off download, a damaged gzip stream
+        raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
+
+
+def _label_problem(labels: list[str]) -> tuple[int | None, str]:
+    """Where and why channel labels (rows from file line 2 on) are not one full channel set: the first
+    unknown or repeated label with its line, else the set they come closest to and what it misses."""
+    known = set().union(*CHANNEL_SETS.values())
+    unknown = [(i, lab) for i, lab in enumerate(labels) if lab not in known]
+    if unknown:
+        i, lab = unknown[0]
+        return i + 2, (f"unknown channel label {lab!r} ({len(unknown)} of {len(labels)} rows unknown; "
+                       "expected SigProfiler labels such as A[C>A]A, AC>CA or 1:Del:C:0)")
+    seen: dict[str, int] = {}
+    for i, lab in enumerate(labels):
+        if lab in seen:
+            return i + 2, f"channel {lab!r} repeated (first on line {seen[lab] + 2})"
+        seen[lab] = i
+    name, channels = max(CHANNEL_SETS.items(), key=lambda item: len(seen.keys() & set(item[1])))
+    other = [i for i, lab in enumerate(labels) if lab not in channels]
+    if other:
+        return other[0] + 2, (f"{labels[other[0]]!r} is not a {name} channel: rows mix channel sets; "
+                              "give one SBS96, DBS78 or ID83 matrix per file")
+    missing = [c for c in channels if c not in seen]
+    return None, f"{len(seen)} of {len(channels)} {name} channels (missing e.g. {missing[:3]})"
 
 
 def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
@@ -79,9 +105,8 @@ def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
     frame = _read_table(path)
     labels, n_label = _labels(frame)
     channel_set = next((name for name, ch in CHANNEL_SETS.items() if set(labels) == set(ch)), None)
-    if channel_set is None:
-        unknown = [lab for lab in labels if not any(lab in ch for ch in CHANNEL_SETS.values())]
-        raise InputError(str(path), 2, f"rows are not one full SBS96/DBS78/ID83 set (e.g. {unknown[:3]})")
+    if channel_set is None or len(labels) != len(CHANNEL_SETS[channel_set]):
+        raise InputError(str(path), *_label_problem(labels))
     counts = frame.iloc[:, n_label:].set_axis(labels, axis=0)
     counts = counts.reindex(list(CHANNEL_SETS[channel_set])).apply(pd.to_numeric, errors="coerce")
     if counts.isna().any().any():
