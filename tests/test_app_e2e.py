@@ -26,12 +26,16 @@ from app_fixtures import (
     MANY_SBS,
     make_cohort,
     make_mlflow_store,
+    mutect2_vcf,
     shared_store,
     simulated_vcfs,
+    stated_prediction,
     tile_cohort,
+    unannotated_gdc_maf,
     write_cohort,
 )
 
+from nanog1.encoder import predict_notes
 from nanog1.genomics.channels import SBS6
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -510,3 +514,54 @@ def test_predict_names_a_wrong_path(url, page):
     error.wait_for()
     assert not page.get_by_test_id("stException").count()
     assert not page.get_by_role("button", name="Predict", exact=True).count()
+
+
+def _predict_on_page(page, path: Path, model: str) -> None:
+    page.get_by_role("button", name="Predict", exact=True).click()
+    page.get_by_text(f"tumour(s) in {path.name}, predicted by {model}").wait_for()
+    _settle(page)
+    assert not _problems(page)
+
+
+def _shown_as_stated(page, expected, reason: str, calls: int) -> None:
+    """The skip table's `reason` row counts `calls` as the product's skip_table does, and every notice of
+    the product (FILTER / protein-change mismatch, masked sets, abstentions) is in a warning box."""
+    assert predict_notes.skip_table(expected).loc[reason, "calls"] == calls
+    rows = [r.split("\t") for r in page.locator("[data-testid='stTable'] tbody tr").all_inner_texts()]
+    assert [reason, f"{calls}"] in [[c.strip() for c in r[:2]] for r in rows], rows
+    boxes = [" ".join(b.split()) for b in page.get_by_test_id("stAlertContentWarning").all_inner_texts()]
+    for notice in predict_notes.notices(expected):
+        said = " ".join((notice.text[0].upper() + notice.text[1:]).split())
+        assert any(said in box for box in boxes), (said, boxes)
+    page.get_by_text(f"Input: {predict_notes.reading_line(expected)}.", exact=True).wait_for(timeout=5_000)
+
+
+@pytest.mark.slow
+def test_predict_states_skips_filter_rule_and_mismatches(url, page, artifacts, tmp_path):
+    """A Mutect2 VCF with weak_evidence calls (packaged whole-genome model, no FASTA: PASS calls, SBS96 and
+    ID83 masked), then an MC3 MAF without HGVSp_Short for tcga-exome with PASS chosen on the page (its
+    rule is all: FILTER mismatch): the skip table and warning boxes show what `nanog1 predict` states."""
+    vcf, n_weak = mutect2_vcf(tmp_path / "mutect2")
+    maf, n_non_pass = unannotated_gdc_maf(tmp_path / "mc3.maf")
+    page.goto(f"{url}/predict")
+    page.get_by_role("heading", name="Predict", exact=True).first.wait_for()
+    _settle(page)
+    _type_path(page, "Input file on the server", str(vcf))
+    _predict_on_page(page, vcf, "pcawg-catalogue")
+    expected = stated_prediction(vcf, "pcawg-catalogue")
+    assert expected.uns["nanog1_predict"]["channel_sets_masked"] == ["SBS96", "ID83"]
+    _shown_as_stated(page, expected, "non_pass", n_weak)
+    page.screenshot(path=str(artifacts / "predict_mutect2_skips.png"), full_page=True)
+    box = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
+    box.locator("input").click()
+    box.locator("input").fill("tcga-exome")
+    page.get_by_role("option").filter(has_text="tcga-exome").first.click()
+    _settle(page)
+    _type_path(page, "Input file on the server", str(maf))
+    page.get_by_text("PASS only", exact=True).click()
+    _settle(page)
+    _predict_on_page(page, maf, "tcga-exome")
+    expected = stated_prediction(maf, "tcga-exome", "PASS")
+    assert expected.uns["nanog1_predict"]["filter_mismatch"].startswith("FILTER mismatch")
+    _shown_as_stated(page, expected, "non_pass", n_non_pass)
+    page.screenshot(path=str(artifacts / "predict_mc3_filter.png"), full_page=True)

@@ -15,6 +15,7 @@ from app_fixtures import (
     make_cohort,
     mutect2_vcf,
     simulated_vcfs,
+    stated_prediction,
     unannotated_gdc_maf,
     write_cohort,
 )
@@ -261,17 +262,6 @@ def codon_run(run_store, tmp_path_factory) -> tuple[str, Path]:
     return "lab/cancer_type / codon", folder
 
 
-def _expected(path: Path, model, rule: str | None = None):
-    """What `nanog1 predict` states for `path` (the Python API, the model's rule unless `rule`)."""
-    from nanog1.encoder.predictor import PredictOptions, load_predictor, predict, read_inputs
-
-    loaded = model if not isinstance(model, (str, Path)) else load_predictor(model)
-    adata = read_inputs([path], None, loaded.filter_choice(rule).rule)
-    with predict_notes.mismatch_warnings_stated():
-        predict(adata, loaded, PredictOptions(filter=rule))
-    return adata
-
-
 def _shown_as_stated(at: AppTest, expected) -> list[str]:
     """The page shows the product's reading line, its skip table and one warning box per notice; returns
     the notices' kinds."""
@@ -296,7 +286,7 @@ def test_vcf_non_pass_calls_are_counted_by_reason_and_masked_sets_said(page_env,
     vcf, n_weak = mutect2_vcf(tmp_path / "mutect2")
     at = _predict(_open(), str(vcf))
     assert at.radio(key="predict_filter").value is None  # the model's own rule unless chosen
-    expected = _expected(vcf, "pcawg-catalogue")
+    expected = stated_prediction(vcf, "pcawg-catalogue")
     kinds = _shown_as_stated(at, expected)
     assert predict_notes.skip_table(expected).loc["non_pass", "calls"] == n_weak
     assert "masked_sets" in kinds and "filter" not in kinds
@@ -311,14 +301,14 @@ def test_maf_without_protein_change_and_a_chosen_filter_rule(page_env, tmp_path,
 
     maf, n_non_pass = unannotated_gdc_maf(tmp_path / "mc3.maf")
     at = _predict(_open(), str(maf), model="tcga-exome", rule="PASS")
-    expected = _expected(maf, "tcga-exome", "PASS")
+    expected = stated_prediction(maf, "tcga-exome", "PASS")
     kinds = _shown_as_stated(at, expected)
     assert "filter" in kinds and predict_notes.skip_table(expected).loc["non_pass", "calls"] == n_non_pass
     assert f"{n_non_pass} non-PASS calls dropped" in expected.uns["nanog1_predict"]["filter_mismatch"]
     st.cache_data.clear()  # the store's runs are listed once per 30 s: see the run trained for this test
     label, folder = codon_run
     at = _predict(_open(), str(maf), model=label)
-    expected = _expected(maf, folder)
+    expected = stated_prediction(maf, folder)
     kinds = _shown_as_stated(at, expected)
     assert "protein_change" in kinds and "filter" not in kinds and not at.table
     record = expected.uns["nanog1_predict"]

@@ -53,15 +53,14 @@ def skip_table(adata: ad.AnnData) -> pd.DataFrame:
 
     counts = call_counts(adata) or {"skips": {}}
     values = _filter_values(counts)
-    rows = [(r, n, REASON_TEXT.get(r, "") + (f" ({values})" if r == "non_pass" and values else ""))
+    rows = [(r, n, REASON_TEXT.get(r, "") + (f": {values}" if r == "non_pass" and values else ""))
             for r, n in counts["skips"].items()]
     return pd.DataFrame(rows, columns=["reason", "calls", "meaning"]).set_index("reason")
 
 
 def _filter_values(counts: dict) -> str:
-    """'FILTER wga 2, oxog 2' for the FILTER values a PASS-only read dropped, where the reader kept them."""
-    values = ", ".join(f"{v} {n:,}" for v, n in counts.get("filter_values", {}).items())
-    return f"FILTER {values}" if values else ""
+    """'wga 2, oxog 2' for the FILTER values a PASS-only read dropped, where the reader kept them."""
+    return ", ".join(f"{v} {n:,}" for v, n in counts.get("filter_values", {}).items())
 
 
 def reading_line(adata: ad.AnnData) -> str:
@@ -72,7 +71,7 @@ def reading_line(adata: ad.AnnData) -> str:
     if counts is None:
         return describe(record)
     values = _filter_values(counts)
-    why = "; ".join(f"{r} {n:,}" + (f": {values}" if r == "non_pass" and values else "")
+    why = "; ".join(f"{r} {n:,}" + (f": FILTER {values}" if r == "non_pass" and values else "")
                     for r, n in counts["skips"].items())
     return (f"{counts['read']:,} calls read, {counts['counted']:,} counted, {counts['skipped']:,} skipped"
             f"{f' ({why})' if why else ''}; {describe(record)}")
