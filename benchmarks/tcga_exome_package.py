@@ -500,7 +500,9 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
         f"from the tumour's catalogue and its 0/1 bag of the {n_genes} genes mutated in most training tumours{sites}, "
         f"type head{window}",
         "inputs": "somatic mutations with gene and consequence: a MAF (GDC/MC3/Firehose style; Hugo_Symbol, "
-        "Variant_Classification) or an annotated VCF; no reference genome needed (reference-free channels only). "
+        "Variant_Classification) or a VCF ingested with `nanog1 ingest --genes` (genes from a BED/GTF/GFF3; VEP/snpEff "
+        "annotations inside a VCF are not read; a tumour with no gene on any call abstains: 'no gene annotation'); "
+        "no reference genome needed (reference-free channels only). "
         "Catalogue matrices cannot be scored (no per-mutation tokens)."
         + (" The codon hotspots read the MAF's protein change (HGVSp_Short / Protein_Change): a plain VCF or a MAF "
            "without that column reads every codon as absent, and `predict` states it per tumour (obs['protein_change'], "

@@ -603,7 +603,8 @@ def predict_command(
     counts the calls read, counted and skipped by reason. A FILTER rule other than the model's, (for a model
     with protein-codon hotspots) tumours whose calls carry no protein change (a VCF, a MAF without
     HGVSp_Short / Protein_Change), and channel sets the model reads but the input did not measure (masked
-    as unmeasured) are stated as warnings in the outputs."""
+    as unmeasured) are stated as warnings in the outputs. An event model (tcga-exome) abstains on tumours with
+    no gene on any call (a plain VCF: `nanog1 ingest --genes` it first, then predict that cohort)."""
     from nanog1.encoder.input_filter import check_rule
     from nanog1.encoder.predict_notes import WARNING_KINDS, mismatch_warnings_stated, notices, summary_line
     from nanog1.encoder.predict_report import write_outputs

@@ -294,3 +294,29 @@ def test_catalogue_model_keeps_reading_pass_calls_only(tmp_path):
     record = json.loads((tmp_path / "o" / "predictions.json").read_text())["model"]
     assert _rules(record) == ("PASS", "unstated", "default") and record["filter_mismatch"] == ""
     assert "--filter PASS (the default; the model states no rule)" in res.output
+
+
+def test_calls_without_genes_abstain_with_that_reason(exome_maf, tmp_path):
+    """The exome model reads each mutation's gene: the same tumours without Hugo_Symbol, or as a plain VCF
+    (no gene on any call), abstain saying so instead of being typed from class and position alone."""
+    from nanog1.cli import app
+    from nanog1.encoder.predictor import GENE_REASON
+
+    with_genes = read_inputs([exome_maf], filter="all")
+    predict(with_genes, MODEL, FAST)
+    assert not with_genes.obs["abstain_reason"].str.contains("no gene annotation").any()
+    table = pd.read_csv(exome_maf, sep="\t", comment="#")
+    table.drop(columns="Hugo_Symbol").to_csv(tmp_path / "nogene.maf", sep="\t", index=False)
+    bare = read_inputs([tmp_path / "nogene.maf"], filter="all")
+    predict(bare, MODEL, FAST)
+    assert (bare.obs["predicted_type"] == "uncertain").all()
+    assert bare.obs["abstain_reason"].str.startswith(GENE_REASON).all(), bare.obs["abstain_reason"].tolist()
+    assert bare.uns["nanog1_predict"]["abstained_by_reason"]["no gene annotation"] == 2
+    rows = [f"{c}\t{p}\t.\t{r}\t{a}\t.\tPASS\t.\tGT\t0/1" for _, c, p, r, a, _, _ in GLIOMA]
+    (tmp_path / "glioma.vcf").write_text("##fileformat=VCFv4.2\n##FORMAT=<ID=GT,Number=1,Type=String,"
+                                         'Description="Genotype">\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\t'
+                                         "INFO\tFORMAT\tT1\n" + "\n".join(rows) + "\n")
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "glioma.vcf"), "--model", MODEL, "--assay",
+                                   "exome", "--out", str(tmp_path / "o"), "--no-exposures", "--no-reports"])
+    assert res.exit_code == 0, res.output
+    assert "1 abstained (no gene annotation 1" in res.output, res.output

@@ -27,6 +27,11 @@ whole-genome model (`"assay": "genome"`, pcawg-catalogue) abstains with reason "
 on whole genomes (evidence)"; a whole genome given to an exome model (`"assay": "exome"`, tcga-exome)
 abstains with reason "genome input: model trained on exomes (evidence)".
 
+Genes: an event model that reads each mutation's gene (tcga-exome) makes a tumour with no gene on any of
+its calls (a plain VCF, a MAF without Hugo_Symbol) abstain with reason "no gene annotation: ..."
+(`gene_mismatch`): typed from class and position alone it was confidently wrong. A VCF gets genes
+through `nanog1 ingest --genes` (BED/GTF/GFF3) and is then predicted as that cohort.
+
 Protein changes: a model whose hotspot bag reads protein codons (tcga-exome: sites + codons) states, per
 tumour, whether its calls carry a protein change (obs['protein_change']; a plain VCF or a MAF without
 HGVSp_Short / Protein_Change has none, so its codon columns read "absent"), and uns['nanog1_predict']
@@ -174,7 +179,7 @@ def predict(
     calib = loaded.calibration
     proba = apply_temperature(averaged, float(calib.get("temperature", 1.0)))
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
-    mismatch = assay_mismatch(adata, loaded, options.assay)
+    mismatch = _either(assay_mismatch(adata, loaded, options.assay), gene_mismatch(adata, loaded))
     reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)),
                               mismatch)
     uncertain = reasons != ""
@@ -284,9 +289,34 @@ def assay_mismatch(adata: ad.AnnData, loaded: LoadedModel, mode: str) -> np.ndar
                                                                               strict=True)], dtype=object)
 
 
+GENE_REASON = ("no gene annotation: the model reads each mutation's gene (give a MAF with Hugo_Symbol, or "
+               "`nanog1 ingest` the VCF with --genes and predict on that cohort)")
+
+
+def gene_mismatch(adata: ad.AnnData, loaded: LoadedModel) -> np.ndarray | None:
+    """Per tumour with mutations but no gene on any of them, GENE_REASON ('' = it has genes), when the
+    model is an event model that reads genes; None otherwise. Such a tumour (a plain VCF, a MAF without
+    Hugo_Symbol) would be typed from its class and position tokens alone, confidently and wrongly (40 MC3
+    LIHC exomes without genes: 0 of 40 typed LIHC, 6 accepted, against 34 of 40 with them)."""
+    from nanog1.encoder.protein_input import annotated
+
+    config = loaded.saved["encoder_config"]
+    if config.get("view") != "events" or not (config.get("event_vocab") or {}).get("gene"):
+        return None
+    bare = ~annotated(adata, "gene") & (mutation_totals(adata) > 0)
+    return np.where(bare, GENE_REASON, "").astype(object)
+
+
+def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Per-tumour reasons of two checks joined ('; '), None when neither applies."""
+    if a is None or b is None:
+        return b if a is None else a
+    return np.array([_join(x, y) for x, y in zip(a, b, strict=True)], dtype=object)
+
+
 #: Abstention reasons by kind, in the order the summary lists them (prefix of the reason text).
-REASON_KINDS = {k: k for k in ("exome input", "genome input", "no mutations", "burden", "low confidence",
-                                "out of distribution")}
+REASON_KINDS = {k: k for k in ("exome input", "genome input", "no gene annotation", "no mutations", "burden",
+                                "low confidence", "out of distribution")}
 
 
 def reason_counts(reasons: np.ndarray) -> dict[str, int]:

@@ -26,19 +26,19 @@ def codon_hotspots(encoder_config: dict) -> list[str]:
     return [str(s) for s in encoder_config.get("hotspots") or [] if is_codon(str(s))]
 
 
-def annotated(adata) -> np.ndarray:
-    """Per tumour, whether any of its mutations carries a protein change (a `codon` token id >= 0); all
-    False when the cohort was ingested without a protein-change column (no `codon` field)."""
+def annotated(adata, field: str = "codon") -> np.ndarray:
+    """Per tumour, whether any of its mutations carries token `field` (an id >= 0; `codon`: a protein
+    change, `gene`: a gene); all False when the cohort was ingested without that field."""
     from nanog1.schema import TOKENS, row_tokens
 
     if not adata.uns.get(TOKENS):
         return np.zeros(adata.n_obs, dtype=bool)
     tokens = row_tokens(adata)
     offsets = np.asarray(tokens["offsets"], dtype=np.int64)
-    if "codon" not in tokens:
+    if field not in tokens:
         return np.zeros(adata.n_obs, dtype=bool)
     rows = np.repeat(np.arange(adata.n_obs), np.diff(offsets))
-    return np.bincount(rows[np.asarray(tokens["codon"]) >= 0], minlength=adata.n_obs) > 0
+    return np.bincount(rows[np.asarray(tokens[field]) >= 0], minlength=adata.n_obs) > 0
 
 
 def mismatch(n_codons: int, has_protein: np.ndarray, has_calls: np.ndarray) -> str:
