@@ -229,8 +229,8 @@ def ingest_command(
             f"channel sets partial (exact only for the samples in uns['nanog1']['exact_for']; not used"
             f" as a whole by fitting or the models): {', '.join(partial)}"
         )
-    for note in report.notes:
-        console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
+    for note in report.notes:  # sheet problems (each names the sheet) and the protein-change count
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
     if report.no_mutation_samples:
         flagged = report.no_mutation_samples
         console.print(

@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -21,6 +22,7 @@ from nanog1.genomics.cohort import read_cohort
 from nanog1.genomics.ingest import IngestOptions, ingest
 from nanog1.genomics.maf import read_maf
 from nanog1.genomics.tokens import token_table
+from nanog1.genomics.variants import InputError
 
 # (gene, consequence, chrom, start, type, ref, allele1, allele2, sample, filter, context, alt count)
 # Chromosomes are written as GDC spells them ('chr1'); each producer re-spells them.
@@ -249,6 +251,20 @@ def test_allele1_rule_and_chrom_spelling(tmp_path):
     assert gdc_table.pos[list(gdc_table.ref).index("CC")] == 55242464
 
 
+def test_a_maf_without_allele2_whose_allele1_is_the_reference_is_named_at_its_header(tmp_path):
+    """GDC writes the reference in Tumor_Seq_Allele1: with Tumor_Seq_Allele2 cut off, the alternate allele
+    is gone. The reader says so at the header line, not a loss refusal naming 'ref_equals_alt'."""
+    frame = pd.read_csv(mc3(tmp_path / "m.maf"), sep="\t", dtype=str)
+    frame.drop(columns="Tumor_Seq_Allele2").to_csv(tmp_path / "cut.maf", sep="\t", index=False)
+    with pytest.raises(InputError, match=r"cut\.maf:1: no Tumor_Seq_Allele2 column, and Tumor_Seq_Allele1 "
+                                         r"equals Reference_Allele on 10 of 11 calls"):
+        read_maf(tmp_path / "cut.maf")
+    # an Allele1-only MAF whose Allele1 holds the alternate allele still reads
+    alt = frame.assign(Tumor_Seq_Allele1=frame["Tumor_Seq_Allele2"]).drop(columns="Tumor_Seq_Allele2")
+    alt.to_csv(tmp_path / "one.maf", sep="\t", index=False)
+    assert list(read_maf(tmp_path / "one.maf").alt) == list(frame["Tumor_Seq_Allele2"])
+
+
 def test_several_tumours_of_one_patient_stay_apart(tmp_path):
     rows = [_fields(r, r[2][3:]) for r in ROWS[:2]]
     rows[1]["Tumor_Sample_Barcode"] = "TCGA-AB-1234-06A"  # the metastasis of the same patient
@@ -263,6 +279,16 @@ def test_cli_without_reference_names_the_sets(tmp_path):
     assert result.exit_code == 0, result.output
     assert "channel sets exact: SBS96, DBS78, SBS6, ID12" in result.output
     assert "not computable (no reference given): ID83" in result.output
+
+
+def test_cli_protein_change_count_is_a_note_not_a_sheet_problem(tmp_path):
+    """Without a sample sheet, the count of calls with a protein change is not printed as one."""
+    frame = pd.read_csv(mc3(tmp_path / "m.maf"), sep="\t", dtype=str).assign(HGVSp_Short="p.G12D")
+    frame.to_csv(tmp_path / "p.maf", sep="\t", index=False)
+    args = ["ingest", str(tmp_path / "p.maf"), "-o", str(tmp_path / "c.h5ad"), "-q"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "note: protein change:" in result.output and "sample sheet" not in result.output, result.output
 
 
 def test_models_mask_what_was_not_computable(tmp_path):

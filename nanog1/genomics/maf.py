@@ -219,10 +219,25 @@ def read_maf(
     _map_large_allocations()
     numbers = [cols[c] for c in ("Start_Position", *NUMERIC) if c in cols]
     try:
-        return _read_blocks(path, offset, names, cols, compat, on_error, block_size, numbers)
+        table = _read_blocks(path, offset, names, cols, compat, on_error, block_size, numbers)
     except pa.ArrowInvalid:
         # A value that is not a number: read those columns as text, so the line can be named.
-        return _read_blocks(path, offset, names, cols, compat, on_error, block_size, [])
+        table = _read_blocks(path, offset, names, cols, compat, on_error, block_size, [])
+    _check_allele_one_only(path, offset + 1, cols, table)
+    return table
+
+
+def _check_allele_one_only(path: Path, line: int, cols: dict[str, str], table: VariantTable) -> None:
+    """A MAF with Tumor_Seq_Allele1 but no Tumor_Seq_Allele2 whose Allele1 is mostly the reference (as GDC
+    writes it for heterozygous calls) has lost its alternate allele: say so at the header, rather than let
+    ingest refuse it later for 'ref_equals_alt' losses."""
+    if "Tumor_Seq_Allele2" in cols or not len(table.ref):
+        return
+    same = int((table.ref == table.alt).sum())
+    if same > len(table.ref) / 2:
+        raise InputError(str(path), line, f"no Tumor_Seq_Allele2 column, and Tumor_Seq_Allele1 equals "
+                                          f"Reference_Allele on {same:,} of {len(table.ref):,} calls: the "
+                                          "alternate allele (Tumor_Seq_Allele2) is missing from this MAF")
 
 
 def _read_blocks(path, offset, names, cols, compat, on_error, block_size, numeric) -> VariantTable:
