@@ -576,6 +576,11 @@ def predict_command(
         None, "--reference", "-r", exists=True, dir_okay=False,
         help="FASTA for VCF/MAF inputs (SBS96/ID83); without it SBS6/DBS78/ID12 are scored",
     ),
+    samples: Path = typer.Option(
+        None, "--samples", exists=True, dir_okay=False,
+        help="sample sheet CSV/TSV, as for `nanog1 ingest` (sample, file, tumor_sample...): e.g. one "
+        "tumour's Strelka2 SNV and indel files as one sample",
+    ),
     neighbours: int = typer.Option(5, help="nearest reference tumours to list (0: none)"),
     exposures: bool = typer.Option(
         True, "--exposures/--no-exposures", help="COSMIC exposures with intervals"
@@ -620,7 +625,7 @@ def predict_command(
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
     check_rule(filter)
     loaded = load_predictor(model)  # an unknown model is told before any input is read
-    adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule)
+    adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples)
     options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay,
                              filter=filter)
     with mismatch_warnings_stated():  # echoed below and written into the outputs

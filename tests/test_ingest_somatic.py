@@ -377,3 +377,27 @@ def test_mutect2_bgzipped_with_tabix_index_and_as_bcf(genome, tmp_path):
         assert list(adata.obs_names) == ["P1-T"], path
         assert observed_sbs(adata, "P1-T") == want, path
         assert report.skips == {"non_pass": 3}, path
+
+
+def test_predict_refuses_strelka_snv_and_indel_files_as_two_tumours_unless_a_sheet_names_one(genome, tmp_path):
+    """`nanog1 predict` has no other way to learn that Strelka2's two files are one tumour: without a sheet
+    they are refused (naming both files), with one they are one tumour with its SNVs and indels."""
+    from nanog1.encoder.predictor import read_inputs
+    from nanog1.errors import UserError
+
+    fasta, seq = genome
+    snvs, dels = sites(seq, 30), sites(seq, 8, start=1050)
+    strelka_snvs(tmp_path / "somatic.snvs.vcf", seq, snvs, [], [])
+    strelka_indels(tmp_path / "somatic.indels.vcf", seq, dels, [])
+    files = [tmp_path / "somatic.snvs.vcf", tmp_path / "somatic.indels.vcf"]
+    with pytest.raises(UserError, match=r"somatic\.snvs\.vcf \('somatic\.snvs'\), .*somatic\.indels\.vcf "
+                                        r"\('somatic\.indels'\): Strelka2 VCFs of one folder.*--samples"):
+        read_inputs(files, fasta)
+    alone = read_inputs(files[:1], fasta)  # one file is one tumour: nothing to join
+    assert list(alone.obs_names) == ["somatic.snvs"]
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("sample\tfile\nP9\tsomatic.snvs.vcf\nP9\tsomatic.indels.vcf\n")
+    adata = read_inputs(files, fasta, samples=sheet)
+    assert list(adata.obs_names) == ["P9"]
+    assert observed_sbs(adata, "P9") == expected_sbs(seq, snvs)
+    assert adata.obs.loc["P9", "burden_ID83"] == len(dels)

@@ -77,10 +77,13 @@ class PredictOptions:
     filter: str | None = None  # PASS | all: the user's FILTER rule; None = the model's own (input_filter)
 
 
-def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = "PASS") -> ad.AnnData:
+def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = "PASS",
+                samples: Path | None = None) -> ad.AnnData:
     """One cohort from input files: an .h5ad as is (read with whatever FILTER rule made it), anything else
-    through `nanog1 ingest` (same rules: tumour column, skips; FILTER rule `filter`, PASS or all), into a
-    temporary file that is read back."""
+    through `nanog1 ingest` (same rules: tumour column, skips; FILTER rule `filter`, PASS or all; sample
+    sheet `samples`, e.g. one tumour's SNV and indel files as one sample), into a temporary file that is
+    read back. Strelka2's SNV and indel files of one folder without a sheet are refused: they would be
+    typed as two tumours, each with half its mutations."""
     from nanog1.genomics.cohort import conform_cohort, read_cohort
     from nanog1.genomics.ingest import IngestOptions, ingest
 
@@ -96,16 +99,33 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
     if cohorts:
         if len(paths) > 1:
             raise UserError(f"{cohorts[0]}: give a cohort .h5ad alone, not beside other inputs")
+        if samples is not None:
+            raise UserError(f"{samples}: a sample sheet names the samples of VCF/MAF inputs, not of a cohort")
         try:
             return conform_cohort(read_cohort(cohorts[0]))
         except UserError:
             raise  # read_cohort names the file and what is wrong with it
         except (OSError, ValueError) as err:
             raise UserError(f"{cohorts[0]}: not a readable NanoG1 cohort ({err})") from None
+    if samples is None:
+        _refuse_split_strelka(paths)
     with tempfile.TemporaryDirectory(prefix="nanog1-predict-") as tmp:
         out = Path(tmp) / "cohort.h5ad"
-        ingest(paths, reference, None, out, IngestOptions(filter=filter))
+        ingest(paths, reference, samples, out, IngestOptions(filter=filter))
         return read_cohort(out)
+
+
+def _refuse_split_strelka(paths: list[Path]) -> None:
+    from nanog1.genomics.vcf import strelka_file_named, vcf_layout
+
+    for files in strelka_file_named(paths):
+        names = ", ".join(f"{f} ({vcf_layout(f).samples[0]!r})" for f in files)
+        raise UserError(
+            f"{names}: Strelka2 VCFs of one folder, each with a TUMOR column, would be typed as {len(files)} "
+            "tumours named after their files, each with part of the mutations (Strelka2 writes one tumour's "
+            "SNVs and indels to two files): name the tumour with --samples SHEET (columns sample and file, "
+            "one row per file, the same sample on both)"
+        )
 
 
 @dataclass(frozen=True)

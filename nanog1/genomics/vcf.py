@@ -166,6 +166,23 @@ def vcf_layout(
     return Layout("tumor", (cohort,), tumor, normal, carrier, varscan, source)
 
 
+def strelka_file_named(paths: list[Path]) -> list[list[Path]]:
+    """Groups (per folder, two or more) of Strelka2 somatic VCFs whose tumour would be named after the
+    file: Strelka2 writes one tumour's SNVs and indels to two files of one folder (somatic.snvs.vcf.gz,
+    somatic.indels.vcf.gz) with a TUMOR column, so without a sample sheet they read as two tumours, each
+    with half its mutations. Header lines only are read."""
+    from nanog1.genomics.ingest import detect_kind
+
+    by_folder: dict[Path, list[Path]] = {}
+    for path in map(Path, paths):
+        if detect_kind(path) != "vcf":
+            continue
+        layout = vcf_layout(path)
+        if layout.carrier == "strelka" and layout.source == "TUMOR column":
+            by_folder.setdefault(path.resolve().parent, []).append(path)
+    return [files for files in by_folder.values() if len(files) > 1]
+
+
 def read_vcf(
     path: Path,
     compat: bool = False,
