@@ -296,3 +296,26 @@ def test_truncated_gzip_matrix_is_one_error_line_not_aborted(tmp_path):
     assert result.exit_code == 2, result.output
     assert "cut.tsv.gz: truncated or damaged gzip file" in result.output
     assert not (tmp_path / "c.h5ad").exists()
+
+
+@pytest.mark.parametrize(
+    "cell,where,needle",
+    [
+        ("0.25", ":7:", r"count 0\.25 of sample 'b' \(A\[C>G\]C\) is not a whole number: give mutation"),
+        ("-3", ":7:", r"count -3 of sample 'b' \(A\[C>G\]C\) is negative"),
+        ("NA", ":7:", r"count \(empty or NA\) of sample 'b' \(A\[C>G\]C\) is not a number"),
+    ],
+)
+def test_matrix_counts_must_be_whole_non_negative_numbers(tmp_path, cell, where, needle):
+    """A matrix of proportions read as whole counts would type tumours with no mutations; a negative or
+    missing cell is named by its line and sample."""
+    path = _sbs_matrix(tmp_path, list(CHANNEL_SETS["SBS96"]))
+    lines = path.read_text().splitlines()
+    label, a, _ = lines[6].split("\t")
+    lines[6] = "\t".join([label, a, cell])
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InputError, match=rf"m\.tsv{where} {needle}"):
+        read_catalogue_matrix(path)
+    lines[6] = "\t".join([label, a, "7.0"])  # a whole number written as a float is a count
+    path.write_text("\n".join(lines) + "\n")
+    assert read_catalogue_matrix(path).counts.loc["A[C>G]C", "b"] == 7

@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nanog1.genomics.channels import CHANNEL_SETS, canonical_dbs
@@ -99,6 +100,29 @@ def _label_problem(labels: list[str]) -> tuple[int | None, str]:
     return None, f"{len(seen)} of {len(channels)} {name} channels (missing e.g. {missing[:3]})"
 
 
+def _check_counts(path: Path, counts: pd.DataFrame) -> None:
+    """Every cell a whole, non-negative number of mutations; else an InputError naming the first bad cell
+    by line and sample (a matrix of proportions would otherwise read as tumours with no mutations)."""
+    values = counts.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    problems = (
+        (np.isnan(values), "is not a number"),
+        (values < 0, "is negative"),
+        (values != np.round(values), "is not a whole number: give mutation counts, not proportions or "
+                                     "normalised values"),
+    )
+    for bad, why in problems:
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise InputError(str(path), int(row) + 2, f"count {_shown(counts.iat[row, col])} of sample "
+                                                      f"{counts.columns[col]!r} ({counts.index[row]}) {why}")
+
+
+def _shown(value) -> str:
+    if pd.isna(value):
+        return "(empty or NA)"
+    return f"{value:g}" if isinstance(value, int | float | np.number) else repr(value)
+
+
 def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
     """Read a catalogue matrix; raises InputError naming the file when labels are not one channel set."""
     path = Path(path)
@@ -108,9 +132,8 @@ def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
     if channel_set is None or len(labels) != len(CHANNEL_SETS[channel_set]):
         raise InputError(str(path), *_label_problem(labels))
     counts = frame.iloc[:, n_label:].set_axis(labels, axis=0)
+    _check_counts(path, counts)
     counts = counts.reindex(list(CHANNEL_SETS[channel_set])).apply(pd.to_numeric, errors="coerce")
-    if counts.isna().any().any():
-        raise InputError(str(path), None, "non-numeric counts")
     names = [str(c) for c in counts.columns]
     samples = [n.split("::", 1)[-1] for n in names]
     types = pd.Series(
