@@ -135,3 +135,22 @@ def test_catalogue_matrix_is_an_exome_only_when_stated(tmp_path):
     run = read_inputs([tmp_path / "m.tsv"])
     predict(run, run_dir, PredictOptions(neighbours=0, exposures=False, assay="exome"))
     assert "assay" not in run.obs and "exome" not in run.obs.loc["clock", "abstain_reason"]
+
+
+def test_catalogue_counts_are_not_said_to_be_filtered_and_their_masked_sets_say_why(tmp_path):
+    """An SBS96 matrix has no calls to filter: the outputs say so, not '--filter PASS'; its masked sets
+    point at the matrices it lacks. A VCF without a FASTA points at the FASTA instead."""
+    from nanog1.encoder.input_filter import describe
+    from nanog1.encoder.predict_notes import masked_note
+
+    _matrix_tsv(tmp_path / "m.tsv", np.full((1, 96), 20), ["flat"])
+    matrix = read_inputs([tmp_path / "m.tsv"])
+    predict(matrix, "pcawg-catalogue", FAST)
+    record = matrix.uns["nanog1_predict"]
+    assert record["input_filter"] == "n/a" and describe(record) == "catalogue counts (no FILTER to apply)"
+    assert "give the tumours' SBS96, DBS78 and ID83 matrices together" in masked_note(record)
+    _vcf(tmp_path / "t.vcf", _random_positions(np.random.default_rng(3), 200))
+    calls = read_inputs([tmp_path / "t.vcf"])
+    predict(calls, "pcawg-catalogue", FAST)
+    record = calls.uns["nanog1_predict"]
+    assert record["input_filter"] == "PASS" and "without a reference FASTA" in masked_note(record)

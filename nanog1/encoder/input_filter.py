@@ -43,10 +43,12 @@ def model_rule(saved: dict, card: dict) -> str | None:
 
 def cohort_rule(adata) -> str | None:
     """The FILTER rule an ingested cohort was read with (its provenance `uns['nanog1']['options']`), when it
-    holds per-mutation records (tokens); None for catalogue counts (no FILTER to apply) or no record."""
+    holds per-mutation records (tokens); None for catalogue counts (no FILTER to apply: a matrix's cohort
+    has an empty token table) or no record."""
     from nanog1.schema import TOKENS
 
-    if not adata.uns.get(TOKENS):
+    tokens = adata.uns.get(TOKENS)
+    if not tokens or not len(tokens.get("channel", ())):
         return None
     rule = ((adata.uns.get("nanog1") or {}).get("options") or {}).get("filter")
     return str(rule) if rule in RULES else None

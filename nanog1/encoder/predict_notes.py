@@ -83,10 +83,12 @@ def masked_note(record: dict) -> str:
     if not masked:
         return ""
     measured = "+".join(record.get("channel_sets_scored", [])) or "none"
+    why = ("a VCF or MAF without a reference FASTA gives SBS6, DBS78 and ID12 only"
+           if record.get("input_filter", "n/a") != "n/a"  # per-mutation input, not catalogue counts
+           else "a catalogue matrix holds one set: give the tumours' SBS96, DBS78 and ID83 matrices together")
     return (f"channel sets masked as unmeasured: {'+'.join(masked)}. The model reads them but the input "
-            f"did not measure them (it measured {measured}; a VCF without a reference FASTA gives SBS6, "
-            "DBS78 and ID12 only): they are scored as unmeasured, never as zero mutations, and the "
-            "prediction rests on the other sets")
+            f"did not measure them (it measured {measured}; {why}): they are scored as unmeasured, never as "
+            "zero mutations, and the prediction rests on the other sets")
 
 
 def notices(adata: ad.AnnData, examples: int = 3) -> list[Notice]:
