@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,25 @@ def test_malformed_line_names_file_and_line(tmp_path):
         read_vcf(tmp_path / "bad.vcf")
     table = read_vcf(tmp_path / "bad.vcf", on_error="skip")
     assert table.skips["malformed_line"] == 1 and list(table.pos) == [100, 300]
+
+
+@pytest.mark.parametrize(
+    "line,needle",
+    [
+        ("1\tabc\t.\tA\tC\t.\tPASS\t.", "POS 'abc' is not a whole number"),
+        ("1\t300\t.\tA", "4 tab-separated columns where the #CHROM header has 8"),
+        ("1 300 . A G . PASS .", "1 tab-separated columns where the #CHROM header has 8"),  # spaces, not tabs
+    ],
+)
+@pytest.mark.parametrize("packed", [False, True])
+def test_malformed_line_says_what_is_wrong_with_it(tmp_path, line, needle, packed):
+    """htslib calls a short record or a bad POS "truncated file": the error says what is wrong instead."""
+    path = tmp_path / "bad.vcf"
+    path.write_text("\n".join([HEADER, "1\t100\t.\tA\tC\t.\tPASS\t.", line]) + "\n")
+    if packed:
+        path = Path(pysam.tabix_compress(str(path), str(tmp_path / "bad.vcf.gz")) or tmp_path / "bad.vcf.gz")
+    with pytest.raises(InputError, match=rf"{path.name}:5: malformed VCF record \({needle}\)"):
+        read_vcf(path)
 
 
 def test_skip_reasons_are_counted(tmp_path, world):

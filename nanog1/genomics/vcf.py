@@ -50,9 +50,7 @@ def sample_from_filename(path: Path, compat: bool) -> str:
 
 def _header_lines(path: Path) -> int | None:
     """Number of header lines of a text VCF (plain or gzipped); None for BCF."""
-    with open(path, "rb") as raw:
-        magic = raw.read(2)
-    opener = gzip.open if magic == b"\x1f\x8b" else open
+    opener = gzip.open if _is_gzip(path) else open
     with opener(path, "rb") as f:
         if f.read(3) == b"BCF":
             return None
@@ -322,13 +320,40 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
             bad.append(len(pos) + len(bad) + 1)
             if on_error != "skip":
                 where = offset + bad[-1] if offset is not None else bad[-1]
-                raise InputError(path, where, f"malformed VCF record ({err})") from err
+                why = _what_is_wrong(Path(path), where) if offset is not None else None
+                raise InputError(path, where, f"malformed VCF record ({why or err})") from err
             raw.skips["malformed_line"] = len(bad)
     index = np.delete(
         np.arange(1, len(pos) + len(bad) + 1, dtype=np.int64), np.asarray(bad, dtype=np.int64) - 1
     )
     raw.line = index + (offset or 0)
     return raw
+
+
+def _what_is_wrong(path: Path, line: int) -> str | None:
+    """What is wrong with text line `line` of a VCF, where it can be told plainly (htslib says "truncated
+    file" for a record with too few columns or a POS that is not a number); None otherwise."""
+    opener = gzip.open if _is_gzip(path) else open
+    header: list[str] = []
+    with opener(path, "rt", errors="replace") as f:
+        for number, text in enumerate(f, 1):
+            if text.startswith("#CHROM"):
+                header = text.rstrip("\r\n").split("\t")
+            if number == line:
+                fields = text.rstrip("\r\n").split("\t")
+                break
+        else:
+            return None
+    if header and len(fields) != len(header):
+        return f"{len(fields)} tab-separated columns where the #CHROM header has {len(header)}"
+    if len(fields) > 1 and not fields[1].isdigit():
+        return f"POS {fields[1]!r} is not a whole number"
+    return None
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as raw:
+        return raw.read(2) == b"\x1f\x8b"
 
 
 #: What `_collect_sites` accepts: REF and (comma-separated) ALT letters, FILTER values, a plain POS.
