@@ -11,7 +11,10 @@ arrays from whichever has them), then reports, from `pcawg_ship_metrics.all_metr
   either transfer split; a transfer split where both have the same seeds is "not measured");
 * a transfer threshold: the confidence threshold reaching 0.90 accuracy on OTHER studies' held-out genomes
   (the other LOSO jobs' test output), applied to each LOSO split (nested: a split never sees its own test
-  genomes) and to the 12-project hold-out (fitted on LOSO jobs of projects outside it).
+  genomes) and to the 12-project hold-out (fitted on LOSO jobs of projects outside it); with more seeds on
+  every job than the shipped ensemble, also for the larger ensemble (`transfer_abstention_more_seeds`).
+  `--transfer-only` computes just this for `--shipped-seeds` members: the threshold fitted on every LOSO
+  job's test genomes is the new-study operating point `pcawg_shipped.py package --transfer` stores.
 
     PYTHONPATH=. python benchmarks/pcawg_ship_report.py --npz results/dev/ship.npz \\
         --runs results/ship_loso results/ship_ens results/ship --shipped-seeds 4 --out report.json
@@ -94,9 +97,14 @@ def pooled_predictions(results: dict, ship: dict, prefix: str,
 
 
 def more_seeds_ci(results: dict, ship: dict, shipped: int, more: int, draws: int = 1000) -> dict:
-    """95 % paired-bootstrap intervals of the larger ensemble minus the shipped one (CV, 12-project)."""
+    """95 % paired-bootstrap intervals of the larger ensemble minus the shipped one (CV, 12-project, and LOSO
+    when every LOSO job has the larger count of seeds)."""
     out = {}
-    for kind, prefix in (("cv_5fold", "cv"), ("transfer_12_projects", "transfer12")):
+    kinds = [("cv_5fold", "cv"), ("transfer_12_projects", "transfer12")]
+    loso = [str(j) for j in ship["jobs"] if str(j).startswith("loso_")]
+    if len(common_seeds(results, loso)) >= more:
+        kinds.append(("leave_one_study_out", "loso_"))
+    for kind, prefix in kinds:
         a, y = pooled_predictions(results, ship, prefix, list(range(more)))
         b, _ = pooled_predictions(results, ship, prefix, list(range(shipped)))
         out[kind] = paired_bootstrap(a, b, y, draws)
@@ -186,7 +194,21 @@ def report(ship: dict, results: dict, shipped: int) -> dict:
         out |= {"more_seeds": more_n, "with_more_seeds": more, "decision": seed_decision(more, fewer),
                 "more_minus_shipped_ci95": more_seeds_ci(results, ship, shipped, more_n)}
     out["transfer_abstention"] = transfer_abstention(results, ship, loso_seeds[:shipped], shipped)
+    if more_n > shipped and len(loso_seeds) >= more_n:
+        more_loso = loso_seeds[:more_n]
+        out["transfer_abstention_more_seeds"] = transfer_abstention(results, ship, more_loso, more_n)
     return out
+
+
+def transfer_only(ship: dict, results: dict, seeds: int) -> dict:
+    """The transfer abstention of a `seeds`-member ensemble alone (the threshold a package stores as its
+    new-study operating point: `threshold_from_every_loso_job`), without the slower scores and bootstraps."""
+    loso_jobs = [str(j) for j in ship["jobs"] if str(j).startswith("loso_")]
+    loso_seeds = common_seeds(results, loso_jobs)
+    if len(loso_seeds) < seeds:
+        raise SystemExit(f"only {len(loso_seeds)} seeds on every LOSO job ({loso_seeds}); {seeds} asked")
+    return {"seeds": seeds, "loso_seeds": loso_seeds[:seeds],
+            "transfer_abstention": transfer_abstention(results, ship, loso_seeds[:seeds], seeds)}
 
 
 def summary(rep: dict) -> dict:
@@ -199,6 +221,8 @@ def summary(rep: dict) -> dict:
                 for kind, entry in m.items()}
     out = {"loso_seeds": rep["loso_seeds"], "shipped": models(rep["shipped"]),
            "transfer_abstention": rep["transfer_abstention"]}
+    if "transfer_abstention_more_seeds" in rep:
+        out["transfer_abstention_more_seeds"] = rep["transfer_abstention_more_seeds"]
     if "with_more_seeds" in rep:
         out |= {"with_more_seeds": models(rep["with_more_seeds"]), "decision": rep["decision"],
                 "more_minus_shipped_ci95": rep["more_minus_shipped_ci95"]}
@@ -212,8 +236,17 @@ def main() -> None:
                     help="pcawg_ship_jobs.py output folders, the first winning shared (job, seed)")
     ap.add_argument("--shipped-seeds", type=int, default=4, help="members of the shipped ensemble")
     ap.add_argument("--out", type=Path, default=None, help="full report as JSON")
+    ap.add_argument("--transfer-only", action="store_true",
+                    help="only the transfer abstention of the --shipped-seeds ensemble (pcawg_shipped.py "
+                    "package --transfer reads it)")
     args = ap.parse_args()
     ship = dict(np.load(args.npz, allow_pickle=False))
+    if args.transfer_only:
+        rep = transfer_only(ship, merged_runs(args.runs), args.shipped_seeds)
+        if args.out:
+            args.out.write_text(json.dumps(rep, indent=1, default=float))
+        print(json.dumps(rep, indent=1, default=float))
+        return
     rep = report(ship, merged_runs(args.runs), args.shipped_seeds)
     if args.out:
         args.out.write_text(json.dumps(rep, indent=1, default=float))

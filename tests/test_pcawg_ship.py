@@ -158,3 +158,19 @@ def test_pooled_predictions_average_seeds_on_each_jobs_test_genomes():
     assert (pred == y).all()
     ci = more_seeds_ci(results, ship, 1, 2, draws=20)
     assert ci["cv_5fold"]["top1"] == [0.0, 0.0] and ci["transfer_12_projects"]["top1"] == [0.0, 0.0]
+
+
+def test_more_seeds_ci_covers_loso_only_when_every_split_has_the_larger_count():
+    from pcawg_ship_report import more_seeds_ci
+
+    labels = np.array([0, 1, 0, 1])
+    roles = np.array([2, 2, 1, 1])
+    ship = {"labels": labels, "jobs": np.array(["cv0", "transfer12", "loso_A", "loso_B"]),
+            **{f"roles_{j}": roles for j in ("cv0", "transfer12", "loso_A", "loso_B")}}
+    right = np.eye(2)[labels] * 0.8 + 0.1
+    results = {f"{j}__s{s}__proba": right for j in ("cv0", "transfer12", "loso_A") for s in (0, 1)}
+    results["loso_B__s0__proba"] = right
+    assert "leave_one_study_out" not in more_seeds_ci(results, ship, 1, 2, draws=10)  # loso_B has seed 0 only
+    results["loso_B__s1__proba"] = 1.0 - right  # the second seed is wrong, and confident
+    ci = more_seeds_ci(results, ship, 1, 2, draws=10)["leave_one_study_out"]
+    assert ci["top1"][1] <= 0.0  # the pair of seeds is never better than seed 0 alone on LOSO
