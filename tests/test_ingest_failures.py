@@ -156,6 +156,7 @@ def test_large_losses_are_refused_unless_allowed(world, tmp_path):
     result = run(tmp_path / "s.vcf", "-r", tmp_path / "other.fa", "-o", tmp_path / "c.h5ad", "-q")
     assert result.exit_code == 2 and not (tmp_path / "c.h5ad").exists()
     assert f"s.vcf: {n_bad} of 60 calls lost" in result.output and f"ref_mismatch {n_bad}" in result.output
+    assert "probably another genome build than the calls'" in " ".join(result.output.split())
     result = run(
         tmp_path / "s.vcf",
         "-r",

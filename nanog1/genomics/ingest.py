@@ -513,11 +513,14 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
         n_lost = sum(lost.values())
         if read > 0 and n_lost > limit * read:
             reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(lost.items(), key=lambda kv: -kv[1]))
+            build = lost.get("ref_mismatch", 0) > n_lost / 2
+            hint = (": REF disagrees with the FASTA, so the FASTA is probably another genome build than "
+                    "the calls' (GRCh37 vs GRCh38?); give the one they were called on") if build else ""
             raise InputError(
                 r.path,
                 None,
                 f"{n_lost:,} of {read:,} calls lost ({n_lost / read:.0%}: {reasons}), more than"
-                f" --max-skip-fraction {limit:g}; check the reference and the file, or raise the limit",
+                f" --max-skip-fraction {limit:g}{hint}; check the reference and the file, or raise the limit",
             )
         n_free = sum(r.missing_contigs.values())
         if read > 0 and n_free > limit * read:
