@@ -508,6 +508,7 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
            "without that column reads every codon as absent, and `predict` states it per tumour (obs['protein_change'], "
            "a warning in the table line, JSON and report)" if n_codons else ""),
         "assay": "exome",
+        "genome_build": "GRCh37",  # positions (bins, hotspot sites); predict checks NCBI_Build
         "input_filter": input_filter,
         "training_data": {
             "source": "TCGA somatic mutation calls of whole exomes, GRCh37, as compiled by the R package "

@@ -320,3 +320,23 @@ def test_calls_without_genes_abstain_with_that_reason(exome_maf, tmp_path):
                                    "exome", "--out", str(tmp_path / "o"), "--no-exposures", "--no-reports"])
     assert res.exit_code == 0, res.output
     assert "1 abstained (no gene annotation 1" in res.output, res.output
+
+
+def test_a_maf_on_another_genome_build_abstains_saying_so(tmp_path):
+    """GDC's MAFs are GRCh38 (NCBI_Build); the exome model reads GRCh37 positions (bins, hotspot sites):
+    such tumours abstain with the build named; a GRCh37 tumour of the same file is typed as before."""
+    from nanog1.genomics.maf import maf_builds
+
+    rng = np.random.default_rng(5)
+    write_gdc_maf(tmp_path / "two.maf", {"TCGA-CC-0001-01A-11D-A000-08": GLIOMA + _passengers(rng, 12),
+                                         "TCGA-CC-0002-01A-11D-A000-08": GLIOMA + _passengers(rng, 12)})
+    table = pd.read_csv(tmp_path / "two.maf", sep="\t", comment="#", dtype=str)
+    table.loc[table["Tumor_Sample_Barcode"].str.endswith("0002-01A-11D-A000-08"), "NCBI_Build"] = "GRCh38"
+    table.to_csv(tmp_path / "mixed.maf", sep="\t", index=False)
+    assert set(maf_builds(tmp_path / "mixed.maf").values()) == {"GRCh37", "GRCh38"}
+    adata = read_inputs([tmp_path / "mixed.maf"], filter="all")
+    predict(adata, MODEL, FAST)
+    reasons = adata.obs["abstain_reason"]
+    assert reasons.iloc[1].startswith("genome build GRCh38 (NCBI_Build): model trained on GRCh37 positions")
+    assert "genome build" not in reasons.iloc[0]
+    assert adata.uns["nanog1_predict"]["abstained_by_reason"]["genome build"] == 1

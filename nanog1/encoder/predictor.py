@@ -112,7 +112,22 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
     with tempfile.TemporaryDirectory(prefix="nanog1-predict-") as tmp:
         out = Path(tmp) / "cohort.h5ad"
         ingest(paths, reference, samples, out, IngestOptions(filter=filter))
-        return read_cohort(out)
+        adata = read_cohort(out)
+    builds = _maf_builds(paths)
+    if builds:  # checked against a model that states its build (gene_mismatch's neighbour, build_mismatch)
+        adata.obs["genome_build"] = [builds.get(s, "") for s in adata.obs_names]
+    return adata
+
+
+def _maf_builds(paths: list[Path]) -> dict[str, str]:
+    from nanog1.genomics.ingest import detect_kind
+    from nanog1.genomics.maf import maf_builds
+
+    builds: dict[str, str] = {}
+    for path in paths:
+        if detect_kind(path) == "maf":
+            builds.update(maf_builds(path))
+    return builds
 
 
 def _refuse_split_strelka(paths: list[Path]) -> None:
@@ -142,6 +157,7 @@ class LoadedModel:
     members: tuple = ()  # further ensemble members (MutationEncoders) of a packaged model
     views: tuple[str, ...] = ("full",)  # test-time views averaged (nanog1.encoder.ensemble.VIEWS)
     input_filter: str | None = None  # FILTER rule it was trained with (PASS / all), None when unstated
+    genome_build: str | None = None  # build of the positions it reads (its card's "genome_build")
 
     def filter_choice(self, asked: str | None = None):
         """The FILTER rule to ingest inputs with: `asked` (the user's) when given, else the model's, else
@@ -166,7 +182,8 @@ def load_predictor(model: str | Path = DEFAULT_MODEL) -> LoadedModel:
     calib = load_calibration(folder) or {}
     card = pretrained.card(folder)
     return LoadedModel(str(model), folder, network, saved, calib, pretrained.reference(folder),
-                       card.get("assay"), tuple(members), tuple(views), model_rule(saved, card))
+                       card.get("assay"), tuple(members), tuple(views), model_rule(saved, card),
+                       card.get("genome_build"))
 
 
 def predict(
@@ -199,7 +216,8 @@ def predict(
     calib = loaded.calibration
     proba = apply_temperature(averaged, float(calib.get("temperature", 1.0)))
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
-    mismatch = _either(assay_mismatch(adata, loaded, options.assay), gene_mismatch(adata, loaded))
+    mismatch = _either(_either(assay_mismatch(adata, loaded, options.assay), gene_mismatch(adata, loaded)),
+                       build_mismatch(adata, loaded))
     reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)),
                               mismatch)
     uncertain = reasons != ""
@@ -327,6 +345,18 @@ def gene_mismatch(adata: ad.AnnData, loaded: LoadedModel) -> np.ndarray | None:
     return np.where(bare, GENE_REASON, "").astype(object)
 
 
+def build_mismatch(adata: ad.AnnData, loaded: LoadedModel) -> np.ndarray | None:
+    """Per tumour whose MAF states another genome build (obs['genome_build'], from NCBI_Build) than the
+    model's card ("genome_build"), the reason ('' = same or unstated); None when either is not known. An
+    event model reads positions (1 Mb bins, hotspot sites): GRCh38 positions (GDC's MAFs) given to a
+    GRCh37 model miss its hotspots and shift its bins."""
+    if loaded.genome_build is None or "genome_build" not in adata.obs:
+        return None
+    stated = adata.obs["genome_build"].astype(str).to_numpy()
+    return np.array([f"genome build {b} (NCBI_Build): model trained on {loaded.genome_build} positions"
+                     if b and b != loaded.genome_build else "" for b in stated], dtype=object)
+
+
 def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     """Per-tumour reasons of two checks joined ('; '), None when neither applies."""
     if a is None or b is None:
@@ -335,8 +365,8 @@ def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
 
 
 #: Abstention reasons by kind, in the order the summary lists them (prefix of the reason text).
-REASON_KINDS = {k: k for k in ("exome input", "genome input", "no gene annotation", "no mutations", "burden",
-                                "low confidence", "out of distribution")}
+REASON_KINDS = {k: k for k in ("exome input", "genome input", "no gene annotation", "genome build",
+                                "no mutations", "burden", "low confidence", "out of distribution")}
 
 
 def reason_counts(reasons: np.ndarray) -> dict[str, int]:

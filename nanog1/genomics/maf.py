@@ -338,6 +338,30 @@ def maf_samples(path: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+#: NCBI_Build spellings (GDC: GRCh38; MC3: GRCh37; Firehose: 37; others hg19 / b37 / GRCh37-lite).
+BUILDS = {"grch37": "GRCh37", "37": "GRCh37", "hg19": "GRCh37", "b37": "GRCh37", "grch37-lite": "GRCh37",
+          "grch38": "GRCh38", "38": "GRCh38", "hg38": "GRCh38"}
+
+
+def maf_builds(path: Path) -> dict[str, str]:
+    """Tumour id -> genome build its calls are on (`NCBI_Build`, spelled GRCh37 / GRCh38 where known, else
+    as written); empty when the MAF has no NCBI_Build column. Reads those two columns only."""
+    path = Path(path)
+    offset, names = _header(path)
+    cols = _columns(path, offset + 1, names)
+    build = next((n for n in names if n.lower() == "ncbi_build"), None)
+    if build is None:
+        return {}
+    found: dict[str, str] = {}
+    for chunk in _column_batches(path, offset, names, cols["Tumor_Sample_Barcode"], build):
+        pairs = chunk.to_pandas().astype(str).drop_duplicates()
+        for sample, value in pairs.itertuples(index=False):
+            value = value.strip()
+            if value not in ("", "None", "nan"):
+                found.setdefault(sample.strip(), BUILDS.get(value.lower(), value))
+    return found
+
+
 def _malformed(path: Path, offset: int, n_columns: int, err: Exception) -> InputError:
     """The error for a MAF pyarrow could not split, naming the first line whose field count differs
     from the header's (pyarrow's message quotes the line but not its number); found by a plain scan,
@@ -351,8 +375,8 @@ def _malformed(path: Path, offset: int, n_columns: int, err: Exception) -> Input
     return InputError(str(path), None, f"malformed MAF ({err})")
 
 
-def _column_batches(path: Path, offset: int, names: list[str], column: str):
-    """One text column of a MAF as pyarrow record batches (the other columns are not converted)."""
+def _column_batches(path: Path, offset: int, names: list[str], *columns: str):
+    """Text columns of a MAF as pyarrow record batches (the other columns are not converted)."""
     gzipped = _opener(path) is gzip.open
     stream = pa.input_stream(str(path), compression="gzip" if gzipped else None)
     return pacsv.open_csv(
@@ -360,8 +384,8 @@ def _column_batches(path: Path, offset: int, names: list[str], column: str):
         read_options=pacsv.ReadOptions(skip_rows=offset + 1, column_names=names, block_size=1 << 24),
         parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, newlines_in_values=False),
         convert_options=pacsv.ConvertOptions(
-            include_columns=[column],
-            column_types={column: pa.dictionary(pa.int32(), pa.string())},
+            include_columns=list(columns),
+            column_types={c: pa.dictionary(pa.int32(), pa.string()) for c in columns},
             strings_can_be_null=True,
             null_values=["", "NA", "."],
         ),
