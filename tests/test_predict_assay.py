@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from nanog1.encoder.predictor import EXOME_REASON, PredictOptions, predict, read_inputs
@@ -154,3 +155,21 @@ def test_catalogue_counts_are_not_said_to_be_filtered_and_their_masked_sets_say_
     predict(calls, "pcawg-catalogue", FAST)
     record = calls.uns["nanog1_predict"]
     assert record["input_filter"] == "PASS" and "without a reference FASTA" in masked_note(record)
+
+
+def test_a_vcf_without_records_is_still_read_calls_and_a_maf_without_any_is_named(tmp_path):
+    """A header-only VCF names its tumour: it abstains for no mutations, its FILTER rule still stated; a
+    header-only MAF names none: one error naming the file, not the schema's 'measured none' message."""
+    from nanog1.errors import UserError
+
+    _vcf(tmp_path / "none.vcf", np.array([], dtype=int))
+    lines = (tmp_path / "none.vcf").read_text().splitlines()
+    lines[-1] += "\tFORMAT\tT9"  # a sample column: the tumour is named though it has no calls
+    (tmp_path / "none.vcf").write_text("\n".join(lines) + "\n")
+    empty = read_inputs([tmp_path / "none.vcf"])
+    predict(empty, "pcawg-catalogue", FAST)
+    assert empty.obs.loc["T9", "abstain_reason"] == "no mutations"
+    assert empty.uns["nanog1_predict"]["input_filter"] == "PASS"
+    _maf(tmp_path / "none.maf", {})
+    with pytest.raises(UserError, match=r"none\.maf: no tumour to type"):
+        read_inputs([tmp_path / "none.maf"])

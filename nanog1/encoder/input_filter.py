@@ -47,8 +47,8 @@ def cohort_rule(adata) -> str | None:
     has an empty token table) or no record."""
     from nanog1.schema import TOKENS
 
-    tokens = adata.uns.get(TOKENS)
-    if not tokens or not len(tokens.get("channel", ())):
+    tokens, accounting = adata.uns.get(TOKENS), (adata.uns.get("nanog1") or {}).get("accounting")
+    if not tokens or not (len(tokens.get("channel", ())) or (accounting is not None and len(accounting))):
         return None
     rule = ((adata.uns.get("nanog1") or {}).get("options") or {}).get("filter")
     return str(rule) if rule in RULES else None

@@ -113,6 +113,9 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
         out = Path(tmp) / "cohort.h5ad"
         ingest(paths, reference, samples, out, IngestOptions(filter=filter))
         adata = read_cohort(out)
+    if not adata.n_obs:
+        names = ", ".join(map(str, paths))
+        raise UserError(f"{names}: no tumour to type (no call records, and no sample columns naming one)")
     builds = _maf_builds(paths)
     if builds:  # checked against a model that states its build (gene_mismatch's neighbour, build_mismatch)
         adata.obs["genome_build"] = [builds.get(s, "") for s in adata.obs_names]
