@@ -339,3 +339,27 @@ def test_matrix_counts_must_be_whole_non_negative_numbers(tmp_path, cell, where,
     lines[6] = "\t".join([label, a, "7.0"])  # a whole number written as a float is a count
     path.write_text("\n".join(lines) + "\n")
     assert read_catalogue_matrix(path).counts.loc["A[C>G]C", "b"] == 7
+
+
+def test_a_vcf_or_bcf_under_another_name_is_read_as_one(world, tmp_path):
+    """A VCF saved as .txt (or a BCF as .dat) is told by its first bytes, not sent to the matrix reader
+    (a pandas tokenizing traceback); a ragged matrix is one error naming its line."""
+    import shutil
+
+    from nanog1.genomics.ingest import IngestOptions, detect_kind, process_file
+
+    work, _, _ = world
+    test_plain_bgzip_and_bcf_read_the_same(world)  # writes s2.vcf and s1.bcf
+    shutil.copy(work / "s2.vcf", tmp_path / "calls.txt")
+    shutil.copy(work / "s1.bcf", tmp_path / "calls.dat")
+    base = process_file(work / "s2.vcf", work / "g.fa", IngestOptions())
+    for name in ("calls.txt", "calls.dat"):
+        assert detect_kind(tmp_path / name) == "vcf"
+        got = process_file(tmp_path / name, work / "g.fa", IngestOptions())
+        np.testing.assert_array_equal(got.counts, base.counts)
+    labels = list(CHANNEL_SETS["SBS96"])
+    (tmp_path / "m.tsv").write_text("MutationType\ta\tb\n" + "".join(f"{c}\t1\t2\n" for c in labels[:3])
+                                    + f"{labels[3]}\t1\t2\t3\t4\n")
+    assert detect_kind(tmp_path / "m.tsv") == "matrix"
+    with pytest.raises(InputError, match=r"m\.tsv:5: not a catalogue matrix: rows of unequal length"):
+        read_catalogue_matrix(tmp_path / "m.tsv")

@@ -157,11 +157,13 @@ def detect_kind(path: Path) -> str:
     examples), 'maf', 'text' or 'matrix'."""
     from nanog1.genomics.maf import MAF_SUFFIXES, looks_like_maf
     from nanog1.genomics.textformat import looks_like_headerless_vcf, looks_like_text_format
-    from nanog1.genomics.vcf import VCF_SUFFIXES
+    from nanog1.genomics.vcf import VCF_SUFFIXES, looks_like_vcf
 
     name = path.name.lower()
     if name.endswith(VCF_SUFFIXES):
         return "headerless" if name.endswith(".vcf") and looks_like_headerless_vcf(path) else "vcf"
+    if looks_like_vcf(path):  # a VCF saved as .txt or .tsv: its first line says so
+        return "vcf"
     if name.endswith(MAF_SUFFIXES) or (path.stat().st_size and looks_like_maf(path)):
         return "maf"
     if path.stat().st_size and looks_like_text_format(path):

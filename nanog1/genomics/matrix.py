@@ -9,6 +9,7 @@ give each sample's cancer type.
 from __future__ import annotations
 
 import gzip
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,10 @@ def _read_table(path: Path) -> pd.DataFrame:
         ) from err
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # a cut-off download, a damaged gzip stream
         raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
+    except pd.errors.ParserError as err:  # "Expected 2 fields in line 6, saw 4"
+        line = re.search(r"line (\d+)", str(err))
+        raise InputError(str(path), int(line.group(1)) if line else None,
+                         f"not a catalogue matrix: rows of unequal length ({str(err).strip()})") from err
 
 
 def _label_problem(labels: list[str]) -> tuple[int | None, str]:

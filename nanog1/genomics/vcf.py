@@ -351,6 +351,17 @@ def _what_is_wrong(path: Path, line: int) -> str | None:
     return None
 
 
+def looks_like_vcf(path: Path) -> bool:
+    """True when the file (plain or gzipped text, or BCF) starts as a VCF does, whatever its name."""
+    try:
+        opener = gzip.open if _is_gzip(path) else open
+        with opener(path, "rb") as f:
+            head = f.read(16)
+    except (OSError, EOFError):
+        return False
+    return head.startswith((b"##fileformat=VCF", b"BCF\x02"))
+
+
 def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as raw:
         return raw.read(2) == b"\x1f\x8b"
