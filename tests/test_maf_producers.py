@@ -265,6 +265,19 @@ def test_a_maf_without_allele2_whose_allele1_is_the_reference_is_named_at_its_he
     assert list(read_maf(tmp_path / "one.maf").alt) == list(frame["Tumor_Seq_Allele2"])
 
 
+def test_germline_and_loh_rows_of_a_cbioportal_maf_are_skipped_and_counted(tmp_path):
+    """cBioPortal's Mutation_Status: Germline and LOH rows are not somatic calls; they are skipped and
+    counted as not_somatic, the Somatic (and unstated) rows read as before."""
+    frame = pd.read_csv(cbioportal(tmp_path / "c.maf"), sep="\t", comment="#", dtype=str)
+    status = ["Somatic", "GERMLINE", "Somatic", "LOH", "", *["Somatic"] * 5]
+    assert len(status) == len(frame)
+    frame.assign(Mutation_Status=status).to_csv(tmp_path / "s.maf", sep="\t", index=False)
+    table = read_maf(tmp_path / "s.maf")
+    assert table.skips["not_somatic"] == 2 and len(table.pos) == len(frame) - 2
+    somatic = [i for i, s in enumerate(status) if s.lower() not in ("germline", "loh")]
+    assert list(table.pos) == list(read_maf(tmp_path / "c.maf").pos[somatic])
+
+
 def test_several_tumours_of_one_patient_stay_apart(tmp_path):
     rows = [_fields(r, r[2][3:]) for r in ROWS[:2]]
     rows[1]["Tumor_Sample_Barcode"] = "TCGA-AB-1234-06A"  # the metastasis of the same patient

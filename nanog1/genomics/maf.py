@@ -11,7 +11,9 @@ What differs between producers, and how it is read:
   before). SigProfilerMatrixGenerator takes Start_Position - 1 for both, which the compatible mode copies;
 - `FILTER` (MC3, GDC) sets `passed` (PASS or empty); the values themselves are kept so that what a
   PASS-only ingest drops is counted by value;
-- every tumour is its own sample (`Tumor_Sample_Barcode`); several tumours of one patient stay apart.
+- every tumour is its own sample (`Tumor_Sample_Barcode`); several tumours of one patient stay apart;
+- `Mutation_Status` Germline, LOH or Post-transcriptional modification (cBioPortal files keep some) is
+  not a somatic call: skipped and counted as `not_somatic`.
 
 Per-record columns kept for tokens and checks (VariantTable.annotations): gene (`Hugo_Symbol`),
 consequence (`Variant_Classification`), FILTER, sequence context (`CONTEXT` or
@@ -55,6 +57,8 @@ OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
     "t_vaf": ("t_vaf",),
 }
 NUMERIC = ("t_ref_count", "t_alt_count", "t_depth", "t_vaf")
+#: Mutation_Status values (lower-cased) that are not somatic calls: skipped as 'not_somatic'.
+NOT_SOMATIC = ("germline", "loh", "post-transcriptional modification")
 MAF_SUFFIXES = (".maf", ".maf.gz", ".maf.txt", ".maf.tsv")
 
 
@@ -135,6 +139,8 @@ def _columns(path: Path, line: int, names: list[str]) -> dict[str, str]:
         missing += [] if any(c.lower() in by_lower for c in ALT_COLUMNS) else [" or ".join(ALT_COLUMNS)]
         raise InputError(str(path), line, f"MAF header lacks columns {missing}")
     out = {c: by_lower[c.lower()] for c in (*MAF_COLUMNS, *ALT_COLUMNS) if c.lower() in by_lower}
+    if "mutation_status" in by_lower:
+        out["status"] = by_lower["mutation_status"]
     for key, options in OPTIONAL_COLUMNS.items():
         found = next((by_lower[o.lower()] for o in options if o.lower() in by_lower), None)
         if found is not None:
@@ -182,6 +188,11 @@ def _chunk_table(
             raise InputError(str(path), int(lines[bad][0]), why)
         skips["malformed_line"] += int(bad.sum())
     keep = ~bad
+    if "status" in cols:  # Mutation_Status: germline / LOH rows (cBioPortal keeps some) are not somatic
+        status = _per_unique(chunk[cols["status"]], lambda v: (v or "").strip().lower())
+        germline = keep & np.isin(status, NOT_SOMATIC)
+        skips["not_somatic"] += int(germline.sum())
+        keep &= ~germline
     ref, alt = _alleles(chunk, cols)
     ref, alt = ref[keep], alt[keep]
     pos = start[keep].astype(np.int64)

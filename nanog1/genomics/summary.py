@@ -17,7 +17,7 @@ REASON_TEXT = {
     "symbolic_allele": "symbolic/structural ALT (<DEL>, breakend, *)",
     "multiallelic": "multi-allelic record (SigProfiler-compatible mode)",
     "no_carrier": "ALT carried by no sample (GT, or Strelka2 tumour counts)",
-    "not_somatic": "caller's somatic status not somatic (VarScan2 SS != 2)",
+    "not_somatic": "caller's somatic status not somatic (VarScan2 SS != 2; MAF Mutation_Status Germline/LOH)",
     "unsupported_allele": "allele with non-ACGT letters",
     "ref_equals_alt": "REF equals ALT",
     "duplicate": "same variant repeated",
