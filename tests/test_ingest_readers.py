@@ -292,6 +292,9 @@ def _sbs_matrix(tmp_path, labels: list[str], name: str = "m.tsv"):
     "edit,where,needle",
     [
         (lambda ls: ls[:40] + ["A[C>A]X"] + ls[41:], ":42:", r"unknown channel label 'A\[C>A\]X'"),
+        (lambda ls: [f"T:{c}" for c in ls] + [f"U:{c}" for c in ls], ":2:",
+         r"'T:A\[C>A\]A' \(192 of 192 rows unknown; a strand-resolved matrix \(SBS288"),
+        (lambda ls: [f"A{c}C" for c in ls], ":2:", r"'AA\[C>A\]AC' .*an SBS1536 matrix"),
         (lambda ls: ls + [ls[7]], ":98:", r"channel 'A\[C>G\]T' repeated \(first on line 9\)"),
         (lambda ls: ls[:90], ": ", r"90 of 96 SBS96 channels \(missing e\.g\. \['T\[T>C\]G'"),
         (lambda ls: ls + ["AC>CA"], ":98:", r"'AC>CA' is not a SBS96 channel: rows mix channel sets"),

@@ -90,7 +90,7 @@ def _label_problem(labels: list[str]) -> tuple[int | None, str]:
     if unknown:
         i, lab = unknown[0]
         return i + 2, (f"unknown channel label {lab!r} ({len(unknown)} of {len(labels)} rows unknown; "
-                       "expected SigProfiler labels such as A[C>A]A, AC>CA or 1:Del:C:0)")
+                       f"{_other_layout(lab, known)})")
     seen: dict[str, int] = {}
     for i, lab in enumerate(labels):
         if lab in seen:
@@ -126,6 +126,16 @@ def _shown(value) -> str:
     if pd.isna(value):
         return "(empty or NA)"
     return f"{value:g}" if isinstance(value, int | float | np.number) else repr(value)
+
+
+def _other_layout(label: str, known: set[str]) -> str:
+    """What a label from another SigProfilerMatrixGenerator matrix is, and which one to give instead."""
+    if label[:2] in ("T:", "U:", "B:", "N:", "Q:") and label[2:] in known:
+        return ("a strand-resolved matrix (SBS288, DBS186 or ID415, 'T:' / 'U:' prefixes): give the SBS96, "
+                "DBS78 or ID83 matrix written beside it")
+    if re.fullmatch(r"[ACGT]{2}\[[ACGT]>[ACGT]\][ACGT]{2}", label):
+        return "an SBS1536 matrix (pentanucleotide context): give the SBS96 matrix written beside it"
+    return "expected SigProfiler labels such as A[C>A]A, AC>CA or 1:Del:C:0"
 
 
 def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
