@@ -602,6 +602,15 @@ def predict_command(
         "(tcga-exome: all, PASS and non-PASS; a model that states none, such as pcawg-catalogue: PASS); "
         "another rule is applied and the mismatch stated in the outputs",
     ),
+    operating_point: str = typer.Option(
+        "in-study", "--operating-point",
+        help="in-study | new-study: which abstention threshold. in-study (default): fitted for 0.90 "
+        "accuracy on the model's own validation tumours; on other studies it accepts more at lower accuracy "
+        "(pcawg-catalogue: about 0.80 on leave-one-study-out). new-study: fitted on tumours of studies the "
+        "model was not trained on (packaged models that store it: pcawg-catalogue); fewer tumours accepted, "
+        "about 0.90 accuracy on other "
+        "studies. The outputs state the point used and what it gave on other studies",
+    ),
 ) -> None:
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention with its reason,
     exposures with intervals, nearest reference tumours; research use, not a diagnosis. The closing line
@@ -610,8 +619,15 @@ def predict_command(
     HGVSp_Short / Protein_Change), and channel sets the model reads but the input did not measure (masked
     as unmeasured) are stated as warnings in the outputs. An event model (tcga-exome) abstains on tumours with
     no gene on any call (a plain VCF: `nanog1 ingest --genes` it first, then predict that cohort)."""
+    from nanog1.encoder.abstention import operating_point as check_point
     from nanog1.encoder.input_filter import check_rule
-    from nanog1.encoder.predict_notes import WARNING_KINDS, mismatch_warnings_stated, notices, summary_line
+    from nanog1.encoder.predict_notes import (
+        WARNING_KINDS,
+        mismatch_warnings_stated,
+        notices,
+        operating_point_line,
+        summary_line,
+    )
     from nanog1.encoder.predict_report import write_outputs
     from nanog1.encoder.predictor import (
         PredictOptions,
@@ -625,9 +641,10 @@ def predict_command(
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
     check_rule(filter)
     loaded = load_predictor(model)  # an unknown model is told before any input is read
+    check_point(loaded.calibration, operating_point, loaded.name)  # so is an operating point it lacks
     adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples)
     options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay,
-                             filter=filter)
+                             filter=filter, operating_point=operating_point)
     with mismatch_warnings_stated():  # echoed below and written into the outputs
         predict(adata, loaded, options)
     table = prediction_table(adata)
@@ -635,6 +652,7 @@ def predict_command(
     shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(20)
     typer.echo(shown.to_string())
     typer.echo(f"{summary_line(adata, table)}; wrote {out}/predictions.tsv")
+    typer.echo(operating_point_line(adata))
     for notice in notices(adata):
         if notice.kind in WARNING_KINDS:
             typer.echo(f"warning: {notice.text}", err=True)

@@ -33,14 +33,15 @@ def test_predict_is_off_by_default_in_the_shipped_configs():
 
 
 def test_predict_only_types_with_the_packaged_model_without_training(tmp_path: Path):
-    settings = {"enabled": True, "only": True, "exposures": False, "draws": 7, "assay": "exome"}
+    settings = {"enabled": True, "only": True, "exposures": False, "draws": 7, "assay": "exome",
+                "operating_point": "new-study"}
     res = _dry_run(tmp_path, settings)
     assert res.returncode == 0, res.stderr
     jobs = _jobs(res.stdout + res.stderr)
     assert "predict" in jobs and "train" not in jobs and "report" not in jobs
     shell = next(line for line in (res.stdout + res.stderr).splitlines() if " predict " in line)
     assert "--model pcawg-catalogue" in shell and "--no-exposures" in shell and "--draws 7" in shell
-    assert "--assay exome" in shell
+    assert "--assay exome" in shell and "--operating-point new-study" in shell
 
 
 def test_predict_with_the_pipelines_own_run_waits_for_training(tmp_path: Path):
@@ -62,7 +63,7 @@ def test_predict_filter_is_passed_to_the_predict_rule(tmp_path: Path):
     assert "--filter all" in shell
     res = _dry_run(tmp_path, {"enabled": True, "only": True})  # default: the cohort as ingested
     shell = next(line for line in (res.stdout + res.stderr).splitlines() if " predict " in line)
-    assert "--filter" not in shell
+    assert "--filter" not in shell and "--operating-point in-study" in shell
 
 
 def test_predict_filter_is_validated_against_the_ingest_rule():

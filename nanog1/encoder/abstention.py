@@ -190,6 +190,39 @@ class AbstentionRule:
         )
 
 
+#: `nanog1 predict --operating-point` names and their keys in calibration.json's `operating_points`.
+OPERATING_POINTS = {"in-study": "in_study", "new-study": "new_study"}
+
+
+def operating_point(calib: dict, name: str, model: str = "model") -> dict:
+    """The confidence threshold of operating point `name`, with what it gave on studies the model was not
+    trained on where its calibration.json records it (`transfer`: split -> coverage, top1_accepted, n).
+
+    'in-study' (the default) is the calibration's own abstention threshold, fitted for 0.90 accuracy on the
+    model's validation tumours; on other studies it accepts more tumours than it should (pcawg-catalogue:
+    about 0.80 accuracy on leave-one-study-out). 'new-study' is a threshold fitted on tumours of studies the
+    models were not trained on (packaging stores it in `operating_points.new_study`, issue 31): fewer tumours
+    accepted, 0.90 accuracy on other studies. A calibration without `operating_points` (every run folder,
+    models packaged before) has the in-study point only; asking it for 'new-study' is a UserError."""
+    from nanog1.errors import UserError
+
+    if name not in OPERATING_POINTS:
+        raise UserError(f"--operating-point {name}: choose {' or '.join(OPERATING_POINTS)}")
+    points = calib.get("operating_points") or {}
+    stored = points.get(OPERATING_POINTS[name])
+    if name == "in-study":
+        threshold = (calib.get("abstention") or {}).get("confidence_threshold", 0.0)  # as before: no rule, 0
+        return {"name": name, "threshold": float(threshold),
+                "fitted_on": (stored or {}).get("fitted_on", "the model's validation tumours"),
+                "transfer": dict((stored or {}).get("transfer", {}))}
+    if stored is None:
+        raise UserError(f"{model}: no new-study operating point (its calibration.json has no "
+                        "operating_points.new_study; packaged models carry one from issue 31 on): use "
+                        "--operating-point in-study")
+    return {"name": name, "threshold": float(stored["threshold"]), "fitted_on": stored.get("fitted_on", ""),
+            "transfer": dict(stored.get("transfer", {}))}
+
+
 def labelled_types(
     proba: np.ndarray, classes: list[str], uncertain: np.ndarray
 ) -> tuple[pd.Categorical, pd.Categorical]:

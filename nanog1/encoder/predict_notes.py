@@ -77,6 +77,24 @@ def reading_line(adata: ad.AnnData) -> str:
             f"{f' ({why})' if why else ''}; {describe(record)}")
 
 
+def operating_point_line(adata: ad.AnnData) -> str:
+    """'operating point new-study: confidence threshold 0.859 (fitted on ...); on studies the model was not
+    trained on: leave-one-study-out 52 % accepted at 0.90 top-1, ...' (what the threshold gave there, where
+    the model's calibration records it)."""
+    record = adata.uns.get("nanog1_predict", {})
+    name = record.get("operating_point", "in-study")
+    threshold = float(record.get("confidence_threshold", 0.0))
+    head = f"operating point {name}: confidence threshold {threshold:.3f}"
+    fitted = record.get("operating_point_fitted_on", "")
+    head += f" (fitted on {fitted})" if fitted else ""
+    measured = record.get("operating_point_transfer") or {}
+    if not measured:
+        return f"{head}; not measured on other studies"
+    parts = [f"{split.replace('_', ' ')} {float(m['coverage']):.0%} accepted at "
+             f"{float(m['top1_accepted']):.2f} top-1" for split, m in measured.items()]
+    return f"{head}; on studies the model was not trained on: {', '.join(parts)}"
+
+
 def masked_note(record: dict) -> str:
     """'' when every set the model reads was measured; else which sets are masked as unmeasured, and why."""
     masked = list(record.get("channel_sets_masked", []))

@@ -10,7 +10,13 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from nanog1.encoder.predict_notes import WARNING_KINDS, call_counts, notices, reading_line
+from nanog1.encoder.predict_notes import (
+    WARNING_KINDS,
+    call_counts,
+    notices,
+    operating_point_line,
+    reading_line,
+)
 from nanog1.io import atomic_write_text
 
 #: Per-tumour reports are written for batches up to this size unless asked otherwise.
@@ -91,6 +97,7 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
         *_mismatch_line(adata),
         f"- Predicted type: **{rec['predicted_type']}**"
         + (f" (abstained: {rec['abstain_reason']})" if rec["abstain"] else ""),
+        f"- Abstention: {operating_point_line(adata)}",
         "",
         "| rank | type | calibrated probability |",
         "|--:|:--|--:|",

@@ -75,6 +75,7 @@ class PredictOptions:
     seed: int = 0
     assay: str = "auto"  # genome | exome | auto (nanog1.genomics.assay); checked against the model's
     filter: str | None = None  # PASS | all: the user's FILTER rule; None = the model's own (input_filter)
+    operating_point: str = "in-study"  # in-study | new-study: which threshold (abstention.operating_point)
 
 
 def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = "PASS",
@@ -200,13 +201,22 @@ def predict(
 
     Returns the annotated copy when `copy`, else None (the input is annotated in place).
     """
-    from nanog1.encoder.abstention import AbstentionRule, burden_range, confidence_entropy, labelled_types
+    from dataclasses import replace
+
+    from nanog1.encoder.abstention import (
+        AbstentionRule,
+        burden_range,
+        confidence_entropy,
+        labelled_types,
+        operating_point,
+    )
     from nanog1.encoder.calibration import apply_temperature
     from nanog1.encoder.ensemble import member_views_proba
 
     options = options or PredictOptions()
-    adata = adata.copy() if copy else adata
     loaded = model if isinstance(model, LoadedModel) else load_predictor(model)
+    point = operating_point(loaded.calibration, options.operating_point, loaded.name)  # before any work
+    adata = adata.copy() if copy else adata
     folder, saved = loaded.folder, loaded.saved
     networks = [loaded.network, *loaded.members]
     _check_tokens(adata, loaded)
@@ -219,6 +229,7 @@ def predict(
     calib = loaded.calibration
     proba = apply_temperature(averaged, float(calib.get("temperature", 1.0)))
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
+    rule = replace(rule, confidence_threshold=point["threshold"])
     mismatch = _either(_either(assay_mismatch(adata, loaded, options.assay), gene_mismatch(adata, loaded)),
                        build_mismatch(adata, loaded))
     reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)),
@@ -241,6 +252,9 @@ def predict(
         "classes": classes,
         "temperature": float(calib.get("temperature", 1.0)),
         "confidence_threshold": float(rule.confidence_threshold),
+        "operating_point": point["name"],
+        "operating_point_fitted_on": point["fitted_on"],
+        "operating_point_transfer": point["transfer"],
         "channel_sets_scored": _scored_sets(adata),
         "channel_sets_masked": masked_sets(adata, saved),
         "ensemble_members": len(networks),

@@ -174,6 +174,7 @@ if _PREDICT["enabled"]:
             exposures="--exposures" if _PREDICT["exposures"] else "--no-exposures",
             draws=_PREDICT["draws"],
             assay=_PREDICT["assay"],
+            point=_PREDICT["operating_point"],
             filter="" if _PREDICT["filter"] == "model" else f"--filter {_PREDICT['filter']}",
         threads: config["threads"]
         log:
@@ -183,4 +184,4 @@ if _PREDICT["enabled"]:
         shell:
             "{NANOG1:q} predict {input.cohort:q} --model {params.model:q} --out {OUT:q}/predict"
             " --neighbours {params.neighbours:q} {params.exposures:q} --draws {params.draws:q}"
-            " --assay {params.assay:q} {params.filter} > {log:q} 2>&1"
+            " --assay {params.assay:q} --operating-point {params.point:q} {params.filter} > {log:q} 2>&1"
