@@ -174,3 +174,29 @@ def test_more_seeds_ci_covers_loso_only_when_every_split_has_the_larger_count():
     results["loso_B__s1__proba"] = 1.0 - right  # the second seed is wrong, and confident
     ci = more_seeds_ci(results, ship, 1, 2, draws=10)["leave_one_study_out"]
     assert ci["top1"][1] <= 0.0  # the pair of seeds is never better than seed 0 alone on LOSO
+
+
+def test_package_scores_loso_with_the_ensemble_once_every_split_has_its_seeds():
+    from pcawg_shipped import loso_model, ship_decision, targets_line
+
+    def kind(seeds, **models):
+        return {"seeds_per_job": [seeds], "models": {m: {"scores": {"top1": v[0], "macro_f1": v[1]}}
+                                                     for m, v in models.items()}}
+
+    metrics = {"cv_5fold": kind(5, single=(0.79, 0.73), ensemble=(0.83, 0.78)),
+               "transfer_12_projects": kind(5, single=(0.66, 0.66), ensemble=(0.70, 0.69)),
+               "leave_one_study_out": kind(5, single=(0.65, 0.61), ensemble=(0.64, 0.60),
+                                           single_shipped_views=(0.69, 0.64))}
+    assert loso_model(metrics) == "ensemble"
+    assert ship_decision(metrics)["loso_not_worse"] is False  # the ensemble row decides, not seed 0's
+    metrics["leave_one_study_out"]["seeds_per_job"] = [1]  # LOSO trained with seed 0 only
+    assert loso_model(metrics) == "single_shipped_views" and ship_decision(metrics)["ship_ensemble"]
+    metrics["shipped_model"] = {"operating_points": {"new_study": {"transfer": {
+        "leave_one_study_out_nested": {"coverage": 0.52, "top1_accepted": 0.90}}}}}
+    line = targets_line({"top1": 0.833}, {"top1": 0.701, "macro_f1": 0.651}, {"top1": 0.76, "macro_f1": 0.69},
+                        metrics)
+    assert "top-1 >= 0.75 MISSED" in line and "tumours MISSED" in line and "macro-F1 >= 0.60 met" in line
+    metrics["shipped_model"]["operating_points"]["new_study"]["transfer"]["leave_one_study_out_nested"][
+        "coverage"] = 0.71
+    assert "tumours met" in targets_line({"top1": 0.833}, {"top1": 0.76, "macro_f1": 0.651},
+                                         {"top1": 0.76, "macro_f1": 0.69}, metrics)

@@ -78,7 +78,7 @@ def reading_line(adata: ad.AnnData) -> str:
 
 
 def operating_point_line(adata: ad.AnnData) -> str:
-    """'operating point new-study: confidence threshold 0.859 (fitted on ...); on studies the model was not
+    """'operating point new-study: confidence threshold 0.859, fitted on ...; on studies the model was not
     trained on: leave-one-study-out 52 % accepted at 0.90 top-1, ...' (what the threshold gave there, where
     the model's calibration records it)."""
     record = adata.uns.get("nanog1_predict", {})
@@ -86,7 +86,7 @@ def operating_point_line(adata: ad.AnnData) -> str:
     threshold = float(record.get("confidence_threshold", 0.0))
     head = f"operating point {name}: confidence threshold {threshold:.3f}"
     fitted = record.get("operating_point_fitted_on", "")
-    head += f" (fitted on {fitted})" if fitted else ""
+    head += f", fitted on {fitted}" if fitted else ""
     measured = record.get("operating_point_transfer") or {}
     if not measured:
         return f"{head}; not measured on other studies"
