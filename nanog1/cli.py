@@ -581,11 +581,11 @@ def predict_command(
         help="sample sheet CSV/TSV, as for `nanog1 ingest` (sample, file, tumor_sample...): e.g. one "
         "tumour's Strelka2 SNV and indel files as one sample",
     ),
-    neighbours: int = typer.Option(5, help="nearest reference tumours to list (0: none)"),
+    neighbours: int = typer.Option(5, min=0, help="nearest reference tumours to list (0: none)"),
     exposures: bool = typer.Option(
         True, "--exposures/--no-exposures", help="COSMIC exposures with intervals"
     ),
-    draws: int = typer.Option(50, help="bootstrap draws for the exposure intervals"),
+    draws: int = typer.Option(50, min=1, help="bootstrap draws for the exposure intervals"),
     reports: bool = typer.Option(
         None, "--reports/--no-reports", help="one-page report per tumour (default: batches of <= 50)"
     ),

@@ -152,6 +152,10 @@ def test_bad_inputs_are_clear_errors(run_dir, tmp_path):
     res = runner.invoke(app, args)
     said = " ".join(res.output.replace("│", " ").split())  # the error box wraps lines
     assert res.exit_code == 2 and "a_file' is a file" in said, res.output
+    for option in (["--draws", "0"], ["--neighbours", "-1"]):  # refused before any model or input is read
+        res = runner.invoke(app, ["predict", str(bad), "--out", str(tmp_path / "o"), *option])
+        said = " ".join(res.output.replace("│", " ").split())
+        assert res.exit_code == 2 and f"Invalid value for '{option[0]}'" in said, res.output
     corrupt = tmp_path / "x.h5ad"
     corrupt.write_bytes(b"not hdf5 at all")
     with pytest.raises(UserError, match="x.h5ad"):
