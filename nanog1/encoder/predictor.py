@@ -129,7 +129,7 @@ def _maf_builds(paths: list[Path]) -> dict[str, str]:
 
     builds: dict[str, str] = {}
     for path in paths:
-        if detect_kind(path) == "maf":
+        if path.is_file() and detect_kind(path) == "maf":
             builds.update(maf_builds(path))
     return builds
 

@@ -173,7 +173,7 @@ def strelka_file_named(paths: list[Path]) -> list[list[Path]]:
 
     by_folder: dict[Path, list[Path]] = {}
     for path in map(Path, paths):
-        if detect_kind(path) != "vcf":
+        if not path.is_file() or detect_kind(path) != "vcf":  # a folder is ingest's to name
             continue
         layout = vcf_layout(path)
         if layout.carrier == "strelka" and layout.source == "TUMOR column":
