@@ -102,6 +102,12 @@ def test_malformed_line_says_what_is_wrong_with_it(tmp_path, line, needle, packe
         read_vcf(path)
 
 
+def test_a_vcf_with_a_byte_order_mark_says_so(tmp_path):
+    (tmp_path / "bom.vcf").write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\n1\t100\t.\tA\tC\t.\tPASS\t.\n".encode())
+    with pytest.raises(InputError, match=r"bom\.vcf:1: starts with a UTF-8 byte-order mark"):
+        read_vcf(tmp_path / "bom.vcf")
+
+
 def test_skip_reasons_are_counted(tmp_path, world):
     work, seqs, _ = world
     s = seqs["1"]

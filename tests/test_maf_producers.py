@@ -278,6 +278,16 @@ def test_germline_and_loh_rows_of_a_cbioportal_maf_are_skipped_and_counted(tmp_p
     assert list(table.pos) == list(read_maf(tmp_path / "c.maf").pos[somatic])
 
 
+def test_a_byte_order_mark_does_not_hide_the_first_column(tmp_path):
+    """A MAF saved by a spreadsheet starts with a UTF-8 BOM: its first column (Hugo_Symbol here) is still
+    found, so genes are read as without it."""
+    plain = mc3(tmp_path / "m.maf")
+    (tmp_path / "bom.maf").write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    want, got = read_maf(plain), read_maf(tmp_path / "bom.maf")
+    assert list(got.annotations["gene"]) == list(want.annotations["gene"])
+    assert "TP53" in set(got.annotations["gene"])
+
+
 def test_several_tumours_of_one_patient_stay_apart(tmp_path):
     rows = [_fields(r, r[2][3:]) for r in ROWS[:2]]
     rows[1]["Tumor_Sample_Barcode"] = "TCGA-AB-1234-06A"  # the metastasis of the same patient

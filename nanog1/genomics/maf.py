@@ -71,7 +71,8 @@ def _opener(path: Path):
 def _header(path: Path) -> tuple[int, list[str]]:
     """Number of '#' comment lines before the header line, and the header's column names."""
     count = 0
-    with _opener(path)(path, "rt", errors="replace") as f:
+    # utf-8-sig: a spreadsheet's byte-order mark would otherwise glue itself to the first column's name
+    with _opener(path)(path, "rt", encoding="utf-8-sig", errors="replace") as f:
         for line in f:
             if not line.startswith("#"):
                 return count, line.rstrip("\r\n").split("\t")

@@ -92,6 +92,10 @@ def _open(path: Path) -> pysam.VariantFile:
         why = "compressed with gzip, not bgzip (htslib reads BGZF only): decompress or recompress with bgzip"
         raise InputError(str(path), None, why) from err
     except (OSError, ValueError) as err:
+        with open(path, "rb") as raw:
+            if raw.read(3) == b"\xef\xbb\xbf":
+                why = "starts with a UTF-8 byte-order mark (saved by a spreadsheet or editor?)"
+                raise InputError(str(path), 1, why + ": save it without one") from err
         raise InputError(str(path), None, f"not a readable VCF/BCF, or no #CHROM header ({err})") from err
     finally:
         pysam.set_verbosity(previous)
