@@ -267,3 +267,25 @@ def test_spectrum_axis_groups_channels_as_cosmic_plots_them():
     ticks, names = group_ticks(CHANNEL_SETS["ID83"])
     assert len(names) == 16 and names[0] == "1:Del:C" and ticks[0] == 2.5 and names[-1] == "5:Del:M"
     assert grouped_order(CHANNEL_SETS["DBS78"]) == list(range(78))  # already grouped: unchanged
+
+
+def test_rerun_into_the_same_folder_leaves_only_its_own_reports(run_dir, tmp_path):
+    """A second predict into one --out removes the first run's reports it did not rewrite (stale files
+    that look current), and leaves the user's own files alone."""
+    from nanog1.cli import app
+
+    rng = np.random.default_rng(1)
+    _matrix_tsv(tmp_path / "a.tsv", rng.poisson(3, (2, 96)), ["A1", "A2"])
+    _matrix_tsv(tmp_path / "b.tsv", rng.poisson(3, (1, 96)), ["B1"])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.report.md").write_text("mine")
+    args = ["--model", str(run_dir), "--out", str(out), "--draws", "5", "--neighbours", "0"]
+    for matrix in ("a.tsv", "b.tsv"):
+        res = CliRunner().invoke(app, ["predict", str(tmp_path / matrix), *args])
+        assert res.exit_code == 0, res.output
+    reports = sorted(p.name for p in out.iterdir() if p.name.endswith((".report.md", ".spectrum.png")))
+    assert reports == ["B1.report.md", "B1.spectrum.png", "notes.report.md"]
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "a.tsv"), *args, "--no-reports"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["notes.report.md", "predictions.json", "predictions.tsv"]

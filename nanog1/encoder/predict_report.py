@@ -26,9 +26,14 @@ REPORT_LIMIT = 50
 def write_outputs(
     adata: ad.AnnData, table: pd.DataFrame, out: Path, reports: bool | None = None
 ) -> list[Path]:
-    """predictions.tsv, predictions.json and (for small batches, or when asked) <sample>.report.md/.png."""
+    """predictions.tsv, predictions.json and (for small batches, or when asked) <sample>.report.md/.png.
+
+    A rerun into the same folder leaves exactly this run's outputs: the reports of the tumours the previous
+    predictions.json lists, and which this run did not rewrite, are removed (stale reports would look
+    current); other files in the folder are never touched."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    previous = _previous_reports(out)
     written = [atomic_write_text(out / "predictions.tsv", table.to_csv(sep="\t"))]
     doc = {
         "model": adata.uns.get("nanog1_predict", {}),
@@ -40,7 +45,25 @@ def write_outputs(
     if reports if reports is not None else adata.n_obs <= REPORT_LIMIT:
         for i, sample in enumerate(adata.obs_names):
             written += tumour_report(adata, table, i, out / _safe(sample))
+    for stale in previous - set(written):
+        stale.unlink(missing_ok=True)
     return written
+
+
+def _previous_reports(out: Path) -> set[Path]:
+    """The report files a previous `predict` into `out` may have written: one .report.md and one
+    .spectrum.png per tumour its predictions.json lists (empty if there is none or it cannot be read)."""
+    try:
+        tumours = json.loads((out / "predictions.json").read_text()).get("tumours", [])
+        stems = {_safe(t["sample"]) for t in tumours}
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return set()
+    return {path for stem in stems for path in _report_paths(out / stem)}
+
+
+def _report_paths(stem: Path) -> tuple[Path, Path]:
+    """A tumour's one-page report and its spectrum PNG."""
+    return stem.with_suffix(".report.md"), stem.with_suffix(".spectrum.png")
 
 
 def _plain(value):
@@ -84,7 +107,7 @@ def _record(adata: ad.AnnData, table: pd.DataFrame, i: int) -> dict:
 def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) -> list[Path]:
     """One page: type probabilities, abstention, neighbours, exposures, and the spectrum PNG."""
     rec = _record(adata, table, i)
-    png = stem.with_suffix(".spectrum.png")
+    md_path, png = _report_paths(stem)
     spectrum_png(adata, i, png)
     lines = [
         f"# NanoG1 tumour report: {rec['sample']}",
@@ -112,7 +135,7 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
         lines += [] if sigs else [f"- none (no {name} mutation attributed)"]
         lines.append("")
     lines.append(f"![spectrum]({png.name})")
-    md = atomic_write_text(stem.with_suffix(".report.md"), "\n".join(lines) + "\n")
+    md = atomic_write_text(md_path, "\n".join(lines) + "\n")
     return [md, png]
 
 
