@@ -372,3 +372,20 @@ def test_a_vcf_or_bcf_under_another_name_is_read_as_one(world, tmp_path):
     assert detect_kind(tmp_path / "m.tsv") == "matrix"
     with pytest.raises(InputError, match=r"m\.tsv:5: not a catalogue matrix: rows of unequal length"):
         read_catalogue_matrix(tmp_path / "m.tsv")
+
+
+@pytest.mark.parametrize("layout", ["activities", "transposed"])
+def test_samples_as_rows_are_named_for_what_they_are(tmp_path, layout):
+    """A signature-activity table (SigProfilerAssignment's layout, cancer type first) or a catalogue
+    matrix transposed is said to be one, at the header line, with what to give instead."""
+    activities = layout == "activities"
+    columns = ["SBS1", "SBS2", "SBS5", "SBS13", "SBS40"] if activities else list(CHANNEL_SETS["SBS96"])
+    frame = pd.DataFrame(np.arange(2 * len(columns)).reshape(2, -1), columns=columns)
+    frame.insert(0, "Samples", ["SP1", "SP2"])
+    frame.insert(0, "Cancer Types", ["Biliary-AdenoCA", "Biliary-AdenoCA"])
+    path = tmp_path / "Assignment_Solution_Activities.txt"
+    frame.to_csv(path, sep="\t", index=False)
+    needle = (r"signature names \(SBS1, SBS2, SBS5, ...\).*signature-activity table.*give the catalogue"
+              if activities else r"channel labels \(A\[C>A\]A, .*transposed; give channels as rows")
+    with pytest.raises(InputError, match=rf"Activities\.txt:1: the column headers are {needle}"):
+        read_catalogue_matrix(path)

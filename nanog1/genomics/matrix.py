@@ -138,6 +138,33 @@ def _other_layout(label: str, known: set[str]) -> str:
     return "expected SigProfiler labels such as A[C>A]A, AC>CA or 1:Del:C:0"
 
 
+#: Signature names as column headers: COSMIC (SBS1, DBS2, ID6, SBS7a, SBS288A), SigProfiler's de novo and
+#: older names (Signature.1, Signature Subs-01, Signature_5).
+_SIGNATURE = re.compile(r"(SBS|DBS|ID|CN|SV|RS)\d+[a-z]?|(SBS|DBS|ID)\d+[A-Z]|Signature[ ._-]?(Subs-)?\d+\w*",
+                        re.IGNORECASE)
+
+
+def _transposed_layout(frame: pd.DataFrame) -> str | None:
+    """What a table with samples as rows is, when most column headers are channel labels (a catalogue
+    matrix transposed) or signature names (a signature-activity table), and what to give instead."""
+    cols = [str(c).strip() for c in frame.columns]
+    known = set().union(*CHANNEL_SETS.values())
+    channels = [c for c in cols if c in known]
+    signatures = [c for c in cols if _SIGNATURE.fullmatch(c)]
+    if len(channels) >= 2 and 2 * len(channels) >= len(cols):
+        shown = ", ".join(channels[:3])
+        return (f"the column headers are channel labels ({shown}, ...) and the rows samples: a catalogue "
+                "matrix transposed; give channels as rows and samples as columns (SigProfiler layout: first "
+                "column MutationType, one column per sample), e.g. transpose it with pandas `frame.T`")
+    if len(signatures) >= 2 and 2 * len(signatures) >= len(cols):
+        return (f"the column headers are signature names ({', '.join(signatures[:3])}, ...) and the rows "
+                "samples: a signature-activity table (e.g. SigProfilerAssignment's "
+                "Assignment_Solution_Activities.txt), not mutation counts; give the catalogue matrix it was "
+                "fitted from (channels as rows, samples as columns: SigProfilerMatrixGenerator's SBS96 / "
+                "DBS78 / ID83 matrix, e.g. output/SBS/<project>.SBS96.all)")
+    return None
+
+
 def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
     """Read a catalogue matrix; raises InputError naming the file when labels are not one channel set."""
     path = Path(path)
@@ -145,6 +172,9 @@ def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
     labels, n_label = _labels(frame)
     channel_set = next((name for name, ch in CHANNEL_SETS.items() if set(labels) == set(ch)), None)
     if channel_set is None or len(labels) != len(CHANNEL_SETS[channel_set]):
+        transposed = _transposed_layout(frame)
+        if transposed:
+            raise InputError(str(path), 1, transposed)
         raise InputError(str(path), *_label_problem(labels))
     counts = frame.iloc[:, n_label:].set_axis(labels, axis=0)
     _check_counts(path, counts)
