@@ -1,8 +1,9 @@
 """The Predict page through Streamlit's AppTest: a packaged model and a trained MLflow run, files found on the
 server, clear errors for bad paths, corrupt files and a model that does not fit the input, and nothing
 written beside the inputs or into results/ (file list and modification times compared). How the calls were
-read (skips by reason, the FILTER rule, chosen on the page) and every warning `nanog1 predict` states (FILTER
-and protein-change mismatches, sets masked as unmeasured, abstentions) are shown as the product words them."""
+read (skips by reason, the FILTER rule and the operating point, chosen on the page) and every warning
+`nanog1 predict` states (FILTER and protein-change mismatches, sets masked as unmeasured, abstentions) are
+shown as the product words them."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def _open() -> AppTest:
 
 
 def _predict(at: AppTest, path: str, reference: str = "", model: str | None = None,
-             rule: str | None = None) -> AppTest:
+             rule: str | None = None, point: str | None = None) -> AppTest:
     if model is not None:
         box = at.selectbox(key="predict_model")
         box.select_index(next(i for i, o in enumerate(box.options) if o.startswith(model))).run()
@@ -96,6 +97,8 @@ def _predict(at: AppTest, path: str, reference: str = "", model: str | None = No
     at.text_input(key="predict_reference").set_value(reference).run()
     if rule is not None:
         at.radio(key="predict_filter").set_value(rule).run()
+    if point is not None:
+        at.radio(key="predict_point").set_value(point).run()
     if not at.error:
         at.button[0].click().run()
     return at
@@ -313,3 +316,33 @@ def test_maf_without_protein_change_and_a_chosen_filter_rule(page_env, tmp_path,
     assert "protein_change" in kinds and "filter" not in kinds and not at.table
     record = expected.uns["nanog1_predict"]
     assert record["codon_hotspots"] > 0 and record["tumours_without_protein_change"] == expected.n_obs
+
+
+def _abstained(at: AppTest) -> int:
+    assert not _errors(at)
+    return int(at.dataframe[0].value["abstain"].sum())
+
+
+def test_operating_point_chosen_on_the_page_is_the_products(page_env):
+    """pcawg-catalogue offers in-study and new-study: on the catalogue matrix the page's abstentions under
+    new-study are the product's under new-study, more than under in-study, and the threshold used is said.
+    tcga-exome stores no new-study point: no chooser, and the in-study threshold is used."""
+    matrix = page_env["matrix"]
+    expected = {p: stated_prediction(matrix, "pcawg-catalogue", point=p) for p in ("in-study", "new-study")}
+    counts = {p: int((a.obs["predicted_type"].astype(str) == "uncertain").sum()) for p, a in expected.items()}
+    assert counts["new-study"] > counts["in-study"], counts  # the input was chosen for a difference
+    at = _open()
+    at = _predict(at, str(matrix))
+    points = at.radio(key="predict_point")
+    assert points.value == "in-study" and len(points.options) == 2  # the default: as `nanog1 predict`
+    assert _abstained(at) == counts["in-study"]
+    at = _predict(at, str(matrix), point="new-study")
+    assert _abstained(at) == counts["new-study"]
+    line = predict_notes.operating_point_line(expected["new-study"])
+    assert "new-study: confidence threshold 0.859" in line
+    assert f"**Abstention:** {line}." in [m.value for m in at.markdown]
+    labels = [str(o) for o in at.radio(key="predict_point").options]
+    stricter = [o for o in labels if o.startswith("Tumour from a new study/cohort: stricter")]
+    assert len(stricter) == 1 and "threshold 0.859" in stricter[0], labels
+    at = _predict(_open(), str(matrix), model="tcga-exome")
+    assert "predict_point" not in [r.key for r in at.radio]

@@ -223,6 +223,20 @@ def operating_point(calib: dict, name: str, model: str = "model") -> dict:
             "transfer": dict(stored.get("transfer", {}))}
 
 
+def offered_operating_points(calib: dict, model: str = "model") -> list[dict]:
+    """Every operating point `calib` offers (in-study always; new-study where calibration.json stores it),
+    each as `operating_point` gives it: what a chooser (the dashboard's Predict page) may offer."""
+    from nanog1.errors import UserError
+
+    offered = []
+    for name in OPERATING_POINTS:
+        try:
+            offered.append(operating_point(calib, name, model))
+        except UserError:  # a point this calibration does not store
+            continue
+    return offered
+
+
 def labelled_types(
     proba: np.ndarray, classes: list[str], uncertain: np.ndarray
 ) -> tuple[pd.Categorical, pd.Categorical]:

@@ -13,6 +13,7 @@ import streamlit as st
 from nanog1.dashboard import cohort_tables, predict_sources, sample_panels
 from nanog1.dashboard.ui import current_config, store_client
 from nanog1.encoder import predict_notes
+from nanog1.encoder.abstention import offered_operating_points
 from nanog1.encoder.input_filter import RULES
 from nanog1.encoder.predictor import PredictOptions, load_predictor, prediction_table
 from nanog1.errors import UserError, describe
@@ -39,13 +40,14 @@ def reference_scratch(path: str, size: int, mtime: float) -> tempfile.TemporaryD
 
 
 @st.cache_resource(show_spinner="Reading the input and predicting…", max_entries=8)
-def predicted(model_key: tuple, input_key: tuple, reference_key: tuple | None, rule: str | None, _model):
-    """The input's tumours with their predictions (an in-memory AnnData), once per model, file version and
-    FILTER rule (None: the model's own)."""
+def predicted(model_key: tuple, input_key: tuple, reference_key: tuple | None, rule: str | None, point: str,
+              _model):
+    """The input's tumours with their predictions (an in-memory AnnData), once per model, file version,
+    FILTER rule (None: the model's own) and operating point."""
     reference = Path(reference_key[0]) if reference_key else None
     scratch = Path(reference_scratch(*reference_key).name) if reference_key else None
     return predict_sources.predict_file(_model, Path(input_key[0]), reference, scratch,
-                                        PredictOptions(filter=rule))
+                                        PredictOptions(filter=rule, operating_point=point))
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -128,6 +130,32 @@ def pick_filter(kind: str | None) -> str | None:
                          "none: PASS). Another rule is applied and the mismatch stated with the results.")
 
 
+def _point_label(point: dict) -> str:
+    """An operating point in plain words, with its threshold and what it gave on other studies' tumours."""
+    measured = next(iter(point["transfer"].values()), None)
+    gave = (f"; on other studies {float(measured['top1_accepted']):.2f} accuracy on "
+            f"{float(measured['coverage']):.0%} of tumours" if measured else "")
+    if point["name"] == "in-study":
+        return (f"Tumour from a study like the model's training data (in-study, threshold "
+                f"{point['threshold']:.3f}{gave})")
+    return (f"Tumour from a new study/cohort: stricter, fewer tumours typed (new-study, threshold "
+            f"{point['threshold']:.3f}{gave})")
+
+
+def pick_operating_point(model) -> str:
+    """The operating-point chooser (`nanog1 predict --operating-point`), shown only when the model's
+    calibration offers more than one point (abstention.offered_operating_points); else 'in-study'."""
+    points = {p["name"]: p for p in offered_operating_points(model.calibration, model.name)}
+    if len(points) < 2:
+        return "in-study"
+    return st.radio("Where the tumours come from (abstention threshold, as `nanog1 predict "
+                    "--operating-point`)", list(points), key="predict_point",
+                    format_func=lambda name: _point_label(points[name]),
+                    help="in-study: threshold fitted on the model's own validation tumours; on tumours of "
+                         "other studies it accepts more at lower accuracy. new-study: threshold fitted on "
+                         "tumours of studies the model was not trained on.")
+
+
 def show_input(adata) -> None:
     """How the input's calls were read (counts, skips by reason, FILTER rule) and every warning of the run,
     worded as `nanog1 predict` words them (nanog1.encoder.predict_notes)."""
@@ -138,6 +166,7 @@ def show_input(adata) -> None:
         st.table(skips)
     for notice in predict_notes.notices(adata):
         st.warning(notice.text[0].upper() + notice.text[1:], icon="⚠️")
+    st.markdown(f"**Abstention:** {predict_notes.operating_point_line(adata)}.")
 
 
 def show_result(adata, label: str, path: Path) -> None:
@@ -185,13 +214,18 @@ if path is None:
     st.info("Choose an input file above (or type its path), then press Predict.")
     st.stop()
 rule = pick_filter(kind)
-keys = (_file_key(path), _file_key(reference) if reference else None, rule)
+try:
+    model, model_key = load_choice(choice, uri)
+except Exception as exc:  # shown in one line, as below
+    st.error(f"Cannot load {choice.name}. {describe(exc) or f'{type(exc).__name__}: {exc}'}")
+    st.stop()
+point = pick_operating_point(model)
+keys = (_file_key(path), _file_key(reference) if reference else None, rule, point)
 if st.button("Predict", type="primary"):
     st.session_state["predict_asked"] = (choice, *keys)
 if st.session_state.get("predict_asked") != (choice, *keys):
     st.stop()
 try:
-    model, model_key = load_choice(choice, uri)
     adata = predicted(model_key, *keys, model)
 except Exception as exc:  # shown in one line: the researcher needs the file and the reason, not a traceback
     message = describe(exc) or f"{type(exc).__name__}: {exc}"
