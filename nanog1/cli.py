@@ -616,7 +616,8 @@ def predict_command(
     exposures with intervals, nearest reference tumours; research use, not a diagnosis. The closing line
     counts the calls read, counted and skipped by reason. A FILTER rule other than the model's, (for a model
     with protein-codon hotspots) tumours whose calls carry no protein change (a VCF, a MAF without
-    HGVSp_Short / Protein_Change), and channel sets the model reads but the input did not measure (masked
+    HGVSp_Short / Protein_Change), (for an event model) tumours whose calls carry no consequence (a MAF
+    without Variant_Classification), and channel sets the model reads but the input did not measure (masked
     as unmeasured) are stated as warnings in the outputs. An event model (tcga-exome) abstains on tumours with
     no gene on any call (a plain VCF: `nanog1 ingest --genes` it first, then predict that cohort)."""
     from nanog1.encoder.abstention import operating_point as check_point

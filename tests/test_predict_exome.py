@@ -340,3 +340,34 @@ def test_a_maf_on_another_genome_build_abstains_saying_so(tmp_path):
     assert reasons.iloc[1].startswith("genome build GRCh38 (NCBI_Build): model trained on GRCh37 positions")
     assert "genome build" not in reasons.iloc[0]
     assert adata.uns["nanog1_predict"]["abstained_by_reason"]["genome build"] == 1
+
+
+def test_a_maf_without_variant_classification_is_stated_not_abstained(exome_maf, tmp_path):
+    """tcga-exome's tokens carry each call's consequence: the same tumours without Variant_Classification
+    are scored, with a consequence mismatch stated in obs, the CLI line, the JSON and the report."""
+    import json
+    import warnings
+
+    from nanog1.cli import app
+    from nanog1.encoder.protein_input import ConsequenceMismatchWarning
+
+    annotated = read_inputs([exome_maf], filter="all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConsequenceMismatchWarning)
+        predict(annotated, MODEL, FAST)
+    assert annotated.obs["consequence"].all()
+    assert annotated.uns["nanog1_predict"]["consequence_mismatch"] == ""
+    table = pd.read_csv(exome_maf, sep="\t", comment="#")
+    table.drop(columns="Variant_Classification").to_csv(tmp_path / "nocsq.maf", sep="\t", index=False)
+    bare = read_inputs([tmp_path / "nocsq.maf"], filter="all")
+    with pytest.warns(ConsequenceMismatchWarning, match="2 of 2 tumour"):
+        predict(bare, MODEL, FAST)
+    assert not bare.obs["consequence"].any()
+    assert not bare.obs["abstain_reason"].str.contains("consequence").any()
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "nocsq.maf"), "--model", MODEL, "--assay",
+                                   "exome", "--out", str(tmp_path / "o"), "--no-exposures", "--neighbours",
+                                   "0", "--reports"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "warning: consequence mismatch" in res.output and "2 without consequence" in res.output
+    note = json.loads((tmp_path / "o" / "predictions.json").read_text())["model"]["consequence_mismatch"]
+    assert "Variant_Classification" in note and note in next((tmp_path / "o").glob("*.report.md")).read_text()

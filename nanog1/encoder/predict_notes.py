@@ -20,9 +20,9 @@ import pandas as pd
 
 from nanog1.encoder.input_filter import describe
 
-#: Notice kinds, in the order they are shown. The first three are warnings about the input as a whole
+#: Notice kinds, in the order they are shown. The first four are warnings about the input as a whole
 #: (the CLI prints them on stderr); the rest summarise the tumours abstained on, by kind of reason.
-WARNING_KINDS = ("filter", "protein_change", "masked_sets")
+WARNING_KINDS = ("filter", "protein_change", "consequence", "masked_sets")
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,7 @@ def notices(adata: ad.AnnData, examples: int = 3) -> list[Notice]:
     found = [Notice(kind, text) for kind, text in (
         ("filter", record.get("filter_mismatch", "")),
         ("protein_change", record.get("protein_change_mismatch", "")),
+        ("consequence", record.get("consequence_mismatch", "")),
         ("masked_sets", masked_note(record)),
     ) if text]  # fmt: skip
     reasons = adata.obs.get("abstain_reason", pd.Series(dtype=str)).astype(str)
@@ -135,18 +136,21 @@ def summary_line(adata: ad.AnnData, table: pd.DataFrame) -> str:
     why = f" ({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
     bare = record.get("tumours_without_protein_change", 0) if record["protein_change_mismatch"] else 0
     unannotated = f"; {bare} without protein change" if bare else ""
+    no_csq = record.get("tumours_without_consequence", 0) if record.get("consequence_mismatch") else 0
+    unannotated += f"; {no_csq} without consequence" if no_csq else ""
     n_abstained = int(table["abstain"].sum())
     return f"{len(table)} tumour(s), {n_abstained} abstained{why}; {reading_line(adata)}{unannotated}"
 
 
 @contextmanager
 def mismatch_warnings_stated() -> Iterator[None]:
-    """Run `predict` without raising its FILTER and protein-change mismatch warnings: for callers (the CLI,
-    the dashboard) that state them from uns['nanog1_predict'] through `notices`."""
+    """Run `predict` without raising its FILTER, protein-change and consequence mismatch warnings: for
+    callers (the CLI, the dashboard) that state them from uns['nanog1_predict'] through `notices`."""
     from nanog1.encoder.input_filter import FilterMismatchWarning
-    from nanog1.encoder.protein_input import ProteinChangeMismatchWarning
+    from nanog1.encoder.protein_input import ConsequenceMismatchWarning, ProteinChangeMismatchWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FilterMismatchWarning)
         warnings.simplefilter("ignore", ProteinChangeMismatchWarning)
+        warnings.simplefilter("ignore", ConsequenceMismatchWarning)
         yield

@@ -264,6 +264,7 @@ def predict(
         "abstained_by_reason": reason_counts(reasons),
         **filter_record(adata, loaded, options.filter),
         **protein_record(adata, loaded),
+        **consequence_record(adata, loaded),
     }
     return adata if copy else None
 
@@ -287,6 +288,30 @@ def protein_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
         warnings.warn(f"{loaded.name}: {note}", ProteinChangeMismatchWarning, stacklevel=3)
     return {"codon_hotspots": len(codons), "tumours_without_protein_change": int((~has).sum()),
             "protein_change_mismatch": note}
+
+
+def consequence_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
+    """What uns['nanog1_predict'] says about consequences, as `protein_record` does about protein changes:
+    for an event model whose tokens carry them, obs['consequence'] (whether any of the tumour's calls has
+    one), the tumours without, and the mismatch sentence ('' = none; also a ConsequenceMismatchWarning)."""
+    import warnings
+
+    from nanog1.encoder.protein_input import (
+        ConsequenceMismatchWarning,
+        annotated,
+        consequence_mismatch,
+        consequence_values,
+    )
+
+    n_values = consequence_values(loaded.saved["encoder_config"])
+    if not n_values:
+        return {"consequence_mismatch": ""}
+    has = annotated(adata, "consequence")
+    adata.obs["consequence"] = has
+    note = consequence_mismatch(n_values, has, mutation_totals(adata) > 0)
+    if note:
+        warnings.warn(f"{loaded.name}: {note}", ConsequenceMismatchWarning, stacklevel=3)
+    return {"tumours_without_consequence": int((~has).sum()), "consequence_mismatch": note}
 
 
 def filter_record(adata: ad.AnnData, loaded: LoadedModel, asked: str | None) -> dict:
