@@ -529,13 +529,14 @@ def pretrain(
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help="training YAML"),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: a SQLite file beside OUT"),
 ) -> None:
-    """Self-supervised pretraining, labels unused. masked: hide 15 % of each tumour's mutations and predict
-    each one's class, consequence and gene (the K commonest or 'other', class-weighted) from the rest;
-    reports each head's masked accuracy beside the majority-class baseline. contrastive: the CLS embeddings
-    of two random views of a tumour must pick each other out of the batch; reports that view accuracy
-    beside chance (1 / batch size). The model keeps its gene bag for `nanog1 finetune --from`.
-    Contrastive is the event view's default: on TCGA it beat masked pretraining and scratch on validation
-    and test at 10 / 25 / 100 % labels (BENCHMARKS.md, issue 28)."""
+    """Self-supervised pretraining of the encoder (labels unused): masked or contrastive objective.
+
+    masked: hide 15 % of each tumour's mutations and predict each one's class, consequence and gene (the K
+    commonest or 'other', class-weighted) from the rest; reports each head's masked accuracy beside the
+    majority-class baseline. contrastive: the CLS embeddings of two random views of a tumour must pick each
+    other out of the batch; reports that view accuracy beside chance (1 / batch size). The model keeps its
+    gene bag for `nanog1 finetune --from`. Contrastive is the event view's default: on TCGA it beat masked
+    pretraining and scratch on validation and test at 10 / 25 / 100 % labels (BENCHMARKS.md, issue 28)."""
     from nanog1.encoder.config import load_config
     from nanog1.encoder.run import train_cohort
     from nanog1.io import read_yaml_mapping
@@ -612,14 +613,16 @@ def predict_command(
         "studies. The outputs state the point used and what it gave on other studies",
     ),
 ) -> None:
-    """Type tumours with a packaged or trained model: calibrated top-3 types, abstention with its reason,
-    exposures with intervals, nearest reference tumours; research use, not a diagnosis. The closing line
-    counts the calls read, counted and skipped by reason. A FILTER rule other than the model's, (for a model
-    with protein-codon hotspots) tumours whose calls carry no protein change (a VCF, a MAF without
-    HGVSp_Short / Protein_Change), (for an event model) tumours whose calls carry no consequence (a MAF
-    without Variant_Classification), and channel sets the model reads but the input did not measure (masked
-    as unmeasured) are stated as warnings in the outputs. An event model (tcga-exome) abstains on tumours with
-    no gene on any call (a plain VCF: `nanog1 ingest --genes` it first, then predict that cohort)."""
+    """Type tumours with a packaged or trained model: calibrated top-3 types, abstention, exposures.
+
+    Calibrated top-3 types, abstention with its reason, exposures with intervals, nearest reference tumours;
+    research use, not a diagnosis. The closing line counts the calls read, counted and skipped by reason. A
+    FILTER rule other than the model's, (for a model with protein-codon hotspots) tumours whose calls carry
+    no protein change (a VCF, a MAF without HGVSp_Short / Protein_Change), (for an event model) tumours whose
+    calls carry no consequence (a MAF without Variant_Classification), and channel sets the model reads but
+    the input did not measure (masked as unmeasured) are stated as warnings in the outputs. An event model
+    (tcga-exome) abstains on tumours with no gene on any call (a plain VCF: `nanog1 ingest --genes` it first,
+    then predict that cohort)."""
     from nanog1.encoder.abstention import operating_point as check_point
     from nanog1.encoder.input_filter import check_rule
     from nanog1.encoder.predict_notes import (

@@ -20,6 +20,23 @@ def test_help_lists_commands():
         assert name in result.output
 
 
+def test_every_command_in_a_help_list_is_one_line(monkeypatch):
+    """`nanog1 --help` (and each group's) lists a one-line summary per command: a docstring's first paragraph
+    is what the list shows, so a summary with hard line breaks spilled the whole text into the list."""
+    import click
+    import typer
+
+    monkeypatch.setenv("COLUMNS", "300")  # wide enough that no summary wraps: only hard breaks make rows
+    root = typer.main.get_command(app)
+    groups = {(): root} | {(n,): c for n, c in root.commands.items() if isinstance(c, click.Group)}
+    for words, group in groups.items():
+        result = CliRunner().invoke(app, [*words, "--help"])
+        assert result.exit_code == 0, result.output
+        panel = result.output.split("Commands", 1)[1].split("╰", 1)[0].splitlines()[1:]
+        rows = [line.strip("│ ") for line in panel if line.strip("│ ")]
+        assert len(rows) == len(group.commands), (words, rows)  # one row per command, nothing spilled
+
+
 def test_console_script_runs():
     exe = Path(sys.executable).parent / "nanog1"
     out = subprocess.run([str(exe), "info"], capture_output=True, text=True, check=True)
