@@ -82,8 +82,10 @@ def test_old_calibration_loads_and_has_the_in_study_point_only(old_model, cohort
         operating_point(calib, "newstudy")
 
 
-def test_cli_states_the_point_used_and_refuses_one_the_model_lacks(old_model, cohort, tmp_path):
+def test_cli_states_the_point_used_and_refuses_one_the_model_lacks(old_model, cohort, tmp_path, monkeypatch):
     from nanog1.cli import app
+
+    monkeypatch.setenv("COLUMNS", "300")  # rich sizes --help by COLUMNS, not CliRunner's terminal_width
 
     cohort[:3].copy().write_h5ad(tmp_path / "c.h5ad")  # three tumours: three one-page reports
     model = _with_new_study(old_model, tmp_path, 0.99)
@@ -101,7 +103,7 @@ def test_cli_states_the_point_used_and_refuses_one_the_model_lacks(old_model, co
                               str(tmp_path / "o2"), "--no-exposures", "--operating-point", "new-study"])
     assert res.exit_code != 0 and "no new-study operating point" in res.output
     assert not (tmp_path / "o2").exists()  # refused before any input was read or output written
-    helptext = runner.invoke(app, ["predict", "--help"], terminal_width=200).output
+    helptext = runner.invoke(app, ["predict", "--help"]).output
     assert "--operating-point" in helptext and "new-study" in helptext and "in-study" in helptext
 
 
