@@ -289,3 +289,18 @@ def test_rerun_into_the_same_folder_leaves_only_its_own_reports(run_dir, tmp_pat
     res = CliRunner().invoke(app, ["predict", str(tmp_path / "a.tsv"), *args, "--no-reports"])
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == ["notes.report.md", "predictions.json", "predictions.tsv"]
+
+
+def test_sample_names_with_dots_get_one_report_each(run_dir, tmp_path):
+    """Samples named 'T.1' and 'T.2' (aliquot suffixes) each get their own report and spectrum, under their
+    whole name: a dot in the name is not a file suffix to replace."""
+    from nanog1.cli import app
+
+    _matrix_tsv(tmp_path / "m.tsv", np.random.default_rng(2).poisson(3, (2, 96)), ["T.1", "T.2"])
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "m.tsv"), "--model", str(run_dir), "--out",
+                                   str(out), "--draws", "5", "--neighbours", "0"])
+    assert res.exit_code == 0, res.output
+    reports = sorted(p.name for p in out.iterdir() if p.name.endswith((".report.md", ".spectrum.png")))
+    assert reports == ["T.1.report.md", "T.1.spectrum.png", "T.2.report.md", "T.2.spectrum.png"]
+    assert "T.2" in (out / "T.2.report.md").read_text()

@@ -62,8 +62,9 @@ def _previous_reports(out: Path) -> set[Path]:
 
 
 def _report_paths(stem: Path) -> tuple[Path, Path]:
-    """A tumour's one-page report and its spectrum PNG."""
-    return stem.with_suffix(".report.md"), stem.with_suffix(".spectrum.png")
+    """A tumour's one-page report and its spectrum PNG. Suffixes are appended, not swapped in: a sample
+    named like 'SP1.1' and 'SP1.2' keeps its whole name (with_suffix would write both to SP1.report.md)."""
+    return stem.parent / f"{stem.name}.report.md", stem.parent / f"{stem.name}.spectrum.png"
 
 
 def _plain(value):
