@@ -626,9 +626,8 @@ def predict_command(
     from nanog1.encoder.abstention import operating_point as check_point
     from nanog1.encoder.input_filter import check_rule
     from nanog1.encoder.predict_notes import (
-        WARNING_KINDS,
+        input_warnings,
         mismatch_warnings_stated,
-        notices,
         operating_point_line,
         summary_line,
     )
@@ -657,9 +656,8 @@ def predict_command(
     typer.echo(shown.to_string())
     typer.echo(f"{summary_line(adata, table)}; wrote {out}/predictions.tsv")
     typer.echo(operating_point_line(adata))
-    for notice in notices(adata):
-        if notice.kind in WARNING_KINDS:
-            typer.echo(f"warning: {notice.text}", err=True)
+    for notice in input_warnings(adata):
+        typer.echo(f"warning: {notice.text}", err=True)
 
 
 models_app = typer.Typer(help="Models that ship with the package (model cards).", no_args_is_help=True)

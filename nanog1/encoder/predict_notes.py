@@ -109,16 +109,24 @@ def masked_note(record: dict) -> str:
             "zero mutations, and the prediction rests on the other sets")
 
 
-def notices(adata: ad.AnnData, examples: int = 3) -> list[Notice]:
-    """Every warning of one prediction run, warnings about the input first, then one notice per kind of
-    abstention reason (out of distribution, burden, assay, low confidence, ...) naming a few tumours."""
+def input_warnings(adata: ad.AnnData) -> list[Notice]:
+    """The warnings about the input as a whole (WARNING_KINDS, in that order): what the CLI prints on stderr
+    and each one-page report repeats. Read from uns['nanog1_predict'] alone (no per-tumour work)."""
     record = adata.uns.get("nanog1_predict", {})
-    found = [Notice(kind, text) for kind, text in (
+    return [Notice(kind, text) for kind, text in (
         ("filter", record.get("filter_mismatch", "")),
         ("protein_change", record.get("protein_change_mismatch", "")),
         ("consequence", record.get("consequence_mismatch", "")),
         ("masked_sets", masked_note(record)),
     ) if text]  # fmt: skip
+
+
+def notices(adata: ad.AnnData, examples: int = 3) -> list[Notice]:
+    """Every warning of one prediction run, warnings about the input first (`input_warnings`), then one
+    notice per kind of abstention reason (out of distribution, burden, assay, low confidence, ...) naming a
+    few tumours."""
+    record = adata.uns.get("nanog1_predict", {})
+    found = input_warnings(adata)
     reasons = adata.obs.get("abstain_reason", pd.Series(dtype=str)).astype(str)
     for kind, n in record.get("abstained_by_reason", {}).items():
         hits = [(s, r) for s, r in reasons.items() if any(p.startswith(kind) for p in r.split("; "))]

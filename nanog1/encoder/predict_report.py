@@ -10,13 +10,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from nanog1.encoder.predict_notes import (
-    WARNING_KINDS,
-    call_counts,
-    notices,
-    operating_point_line,
-    reading_line,
-)
+from nanog1.encoder.predict_notes import call_counts, input_warnings, operating_point_line, reading_line
 from nanog1.io import atomic_write_text
 
 #: Per-tumour reports are written for batches up to this size unless asked otherwise.
@@ -141,7 +135,7 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
 
 
 def _mismatch_line(adata: ad.AnnData) -> list[str]:
-    return [f"- **{n.text}**" for n in notices(adata) if n.kind in WARNING_KINDS]
+    return [f"- **{n.text}**" for n in input_warnings(adata)]
 
 
 def grouped_order(labels: tuple[str, ...] | list[str]) -> list[int]:
