@@ -274,19 +274,14 @@ def protein_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
     the model's hotspots are protein codons, how many tumours carry no protein change, and the mismatch
     sentence ('' = none; also raised as a ProteinChangeMismatchWarning). Sets obs['protein_change']
     (whether any of the tumour's calls carries one) when the model reads codons."""
-    import warnings
-
-    from nanog1.encoder.protein_input import ProteinChangeMismatchWarning, annotated, codon_hotspots, mismatch
+    from nanog1.encoder.protein_input import ProteinChangeMismatchWarning, codon_hotspots, mismatch
 
     codons = codon_hotspots(loaded.saved["encoder_config"])
     if not codons:
         return {"codon_hotspots": 0, "protein_change_mismatch": ""}
-    has = annotated(adata)
-    adata.obs["protein_change"] = has
-    note = mismatch(len(codons), has, mutation_totals(adata) > 0)
-    if note:
-        warnings.warn(f"{loaded.name}: {note}", ProteinChangeMismatchWarning, stacklevel=3)
-    return {"codon_hotspots": len(codons), "tumours_without_protein_change": int((~has).sum()),
+    lacking, note = _annotation_stated(adata, loaded, "codon", "protein_change", len(codons), mismatch,
+                                       ProteinChangeMismatchWarning)
+    return {"codon_hotspots": len(codons), "tumours_without_protein_change": lacking,
             "protein_change_mismatch": note}
 
 
@@ -294,11 +289,8 @@ def consequence_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
     """What uns['nanog1_predict'] says about consequences, as `protein_record` does about protein changes:
     for an event model whose tokens carry them, obs['consequence'] (whether any of the tumour's calls has
     one), the tumours without, and the mismatch sentence ('' = none; also a ConsequenceMismatchWarning)."""
-    import warnings
-
     from nanog1.encoder.protein_input import (
         ConsequenceMismatchWarning,
-        annotated,
         consequence_mismatch,
         consequence_values,
     )
@@ -306,12 +298,26 @@ def consequence_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
     n_values = consequence_values(loaded.saved["encoder_config"])
     if not n_values:
         return {"consequence_mismatch": ""}
-    has = annotated(adata, "consequence")
-    adata.obs["consequence"] = has
-    note = consequence_mismatch(n_values, has, mutation_totals(adata) > 0)
+    lacking, note = _annotation_stated(adata, loaded, "consequence", "consequence", n_values,
+                                       consequence_mismatch, ConsequenceMismatchWarning)
+    return {"tumours_without_consequence": lacking, "consequence_mismatch": note}
+
+
+def _annotation_stated(adata: ad.AnnData, loaded: LoadedModel, field: str, column: str, n: int, sentence,
+                       warning: type[Warning]) -> tuple[int, str]:
+    """Shared by the records above: obs[column] = whether any of the tumour's calls carries token `field`,
+    the mismatch `sentence(n, has, has_calls)` raised as `warning` when not '', and (tumours without it,
+    the sentence)."""
+    import warnings
+
+    from nanog1.encoder.protein_input import annotated
+
+    has = annotated(adata, field)
+    adata.obs[column] = has
+    note = sentence(n, has, mutation_totals(adata) > 0)
     if note:
-        warnings.warn(f"{loaded.name}: {note}", ConsequenceMismatchWarning, stacklevel=3)
-    return {"tumours_without_consequence": int((~has).sum()), "consequence_mismatch": note}
+        warnings.warn(f"{loaded.name}: {note}", warning, stacklevel=4)  # predict's caller
+    return int((~has).sum()), note
 
 
 def filter_record(adata: ad.AnnData, loaded: LoadedModel, asked: str | None) -> dict:
