@@ -237,14 +237,20 @@ def test_route_sdpa_ragged_bidirectional_runs_nested_varlen_on_gpu():
     assert rel(got, one_by_one(q, k, v, lengths, False, 0.125)) < 2e-2
 
 
-def test_event_encoder_packed_stack_equals_padded_stack():
-    """The event encoder's packed path (its GPU default) gives the padded path's states and gradients."""
-    from nanog1.encoder.event_model import EventModel, EventModelConfig
+def _event_encoder(**kw):
+    from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig
 
-    torch.manual_seed(6)
     sizes = {"channel": 10, "consequence": 6, "gene": 20}
-    model = EventModel(EventModelConfig(vocab_sizes=sizes, hidden=16, layers=2, rank=4, heads=2,
-                                        dropout=0.0, n_types=3)).double()
+    vocab = {k: [f"{k}{i}" for i in range(n - 3)] for k, n in sizes.items()}
+    cfg = MutationEncoderConfig(view="events", event_vocab=vocab, hidden=16, layers=2, rank=4, heads=2,
+                                dropout=0.0, n_types=3, **kw)  # fmt: skip
+    return MutationEncoder(cfg).double(), sizes
+
+
+def test_event_encoder_packed_stack_equals_padded_stack():
+    """The event view's packed stack (its CUDA default) gives the padded path's states and gradients."""
+    torch.manual_seed(6)
+    model, _ = _event_encoder()
     padding = torch.arange(9)[None] >= torch.tensor([[9], [4], [1]])
     x = torch.randn(3, 9, 16, dtype=torch.float64, requires_grad=True)
     packed, padded = model.stack_packed(x, padding), model.stack(x, padding_mask=padding)
@@ -257,3 +263,43 @@ def test_event_encoder_packed_stack_equals_padded_stack():
     irregular[1] = irregular[1].flip(0)  # not right-padded: the padded path, same result
     kept = ~irregular
     assert rel(model.stack_packed(x, irregular)[kept], model.stack(x, padding_mask=irregular)[kept]) < 1e-12
+
+
+@pytest.mark.parametrize("mixer", ["savo", "mha_rank", "qdelta"])
+def test_event_encoder_forward_packed_equals_padded(mixer, monkeypatch):
+    """The whole event-view forward (CLS from the counts summary, gene bag and mean pooling; the masked
+    heads) run packed, as on CUDA, equals the padded forward on CPU in float64: every output and the
+    gradient of every parameter."""
+    from nanog1.encoder.model import MutationEncoder
+    from nanog1.schema import N_CHANNELS
+
+    torch.manual_seed(7)
+    model, sizes = _event_encoder(mixer=mixer, gene_bag=["gene0", "gene1"], pooling="mean")
+    lengths = torch.tensor([9, 4, 1, 6])
+    padding = torch.arange(9)[None] >= lengths[:, None]
+    events = {k: torch.randint(3, n, (4, 9)).masked_fill(padding, 0) for k, n in sizes.items()}
+    token_mask = torch.zeros(4, 9, dtype=torch.bool)
+    token_mask[0, 5] = token_mask[1, 3] = token_mask[3, 0] = True
+    counts = torch.poisson(torch.full((4, N_CHANNELS), 1.0)).double()
+    bag = (torch.rand(4, 2) < 0.5).double()
+
+    calls = []
+    stack_packed = MutationEncoder.stack_packed
+    monkeypatch.setattr(MutationEncoder, "stack_packed", lambda *a: calls.append(1) or stack_packed(*a))
+
+    def run(packs: bool):
+        monkeypatch.setattr(MutationEncoder, "_packs", lambda self, x: packs)
+        model.zero_grad()
+        out = model(counts=counts, padding_mask=padding, token_mask=token_mask, events=events, gene_bag=bag)
+        heads = [out.embedding, out.type_logits, *out.masked_logits.values()]
+        torch.manual_seed(8)
+        sum((h * torch.randn_like(h)).sum() for h in heads).backward()
+        return [h.detach() for h in heads], {k: p.grad.clone() for k, p in model.named_parameters()}
+
+    (packed, g_packed), (padded, g_padded) = run(True), run(False)
+    assert len(calls) == 1  # the packed run took the packed path, the padded one did not
+    for a, b in zip(packed, padded, strict=True):
+        assert rel(a, b) < 1e-12
+    assert g_packed.keys() == g_padded.keys()
+    for k in g_padded:
+        assert rel(g_packed[k], g_padded[k]) < 1e-10, k

@@ -21,6 +21,20 @@ linear embedding of the tumour's 0/1 bag over those genes, counted over all of i
 CLS token sees the whole tumour's gene content and not just the events in its window; its `hotspots`
 (sites mutated in several training tumours) add columns after the genes in the same linear map.
 
+Options of the event view that the research benchmark uses (benchmarks/tcga_events.py; all off or empty in
+the product's configs, so models saved before they existed rebuild with the same parameters): `n_summary`
+columns of per-tumour summary features (nanog1.genomics.event_vocab.summary_features, standardised) through
+their own linear map into the CLS token; `embed_bags` (token fields, e.g. ["gene"]): per field, a linear map
+of the mean embedding (the token table's own rows) over *every* distinct value the tumour carries, given as
+`bags` = field -> (flat ids, count per tumour), each value dropped with probability `bag_dropout` in
+training. The benchmark's separate gene and hotspot maps are this model's one bag map over both column
+blocks: a sum of two linear maps is one linear map of the concatenated columns (one bias instead of two).
+
+On CUDA the event view runs its stack on the packed real tokens (`packed`, nanog1.core.ragged: exomes carry
+1-20,000 mutations, so a padded batch is mostly padding) and scatters the states back to the padded layout;
+equal to the padded path (tests/test_ragged.py, float64 with gradients). A CUDA-graphed training step
+(nanog1.core.step_graph) keeps the padded path, which needs no host sync.
+
 Heads: cancer type (logits), signature exposures per channel set (log-probabilities on the
 simplex), the contrastive projection of the pooled embedding (`projection`, pretraining only), masked-token
 pretraining (log1p count of a masked channel; for a masked event: its class,
@@ -37,9 +51,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from nanog1.core import Stack, StackConfig
+from nanog1.core.ragged import Ragged, right_padded_lengths
 from nanog1.encoder.contrastive import ProjectionHead
-from nanog1.encoder.event_model import MASK_ID, FieldEmbedding
 from nanog1.schema import N_CHANNELS, SET_SIZES  # the cohort layout, in column order
+
+MASK_ID = 2  # nanog1.genomics.event_vocab.MASK (kept numeric here: the model stays torch-side only)
 
 
 @dataclass
@@ -73,6 +89,14 @@ class MutationEncoderConfig:
     # Contrastive pretraining: width of the projection head on the pooled embedding (0 = none; dropped for
     # fine-tuning, nanog1.encoder.contrastive).
     projection: int = 0
+    # Event view, the research benchmark's CLS inputs (module docstring; off in the product's configs): the
+    # width of the summary-feature input (0 = none), the token fields read as mean-embedding bags over all
+    # of a tumour's values, and the share of a bag's values dropped in training.
+    n_summary: int = 0
+    embed_bags: list[str] = field(default_factory=list)
+    bag_dropout: float = 0.0
+    # Event view on CUDA: run the stack on the packed real tokens, not the padding (same outputs).
+    packed: bool = True
     # Tables of the earlier event view (channel/motif/chrom/bin ids): read from old model.pt files, unused.
     n_motifs: int = 1025
     n_chroms: int = 64
@@ -158,6 +182,28 @@ class CatalogueEmbedding(nn.Module):
         return self.channel.weight + self.channel_set(self.set_index) + mag
 
 
+class FieldEmbedding(nn.Module):
+    """Event tokens: the sum of one embedding per field; ids are checked against each table's size."""
+
+    def __init__(self, sizes: dict[str, int], hidden: int):
+        super().__init__()
+        self.tables = nn.ModuleDict({k: nn.Embedding(n, hidden, padding_idx=0) for k, n in sizes.items()})
+        for t in self.tables.values():
+            nn.init.normal_(t.weight, std=0.02)
+            t.weight.data[0].zero_()
+
+    def forward(self, ids: dict[str, torch.Tensor]) -> torch.Tensor:
+        """ids: field -> [B, L] long -> [B, L, H]."""
+        out = None
+        for name, table in self.tables.items():
+            x = ids[name]
+            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= table.num_embeddings):
+                raise ValueError(f"event field {name!r}: id outside its vocabulary of {table.num_embeddings}")
+            e = table(x)
+            out = e if out is None else out + e
+        return out
+
+
 class CatalogueSummary(nn.Module):
     """The CLS token's content: a linear embedding of the whole catalogue (scaled shares and log1p counts).
 
@@ -220,6 +266,9 @@ class MutationEncoder(nn.Module):
         self.summary = CatalogueSummary(h) if cfg.summary else None
         n_bag = len(cfg.gene_bag) + len(cfg.hotspots) + cfg.n_consequence_columns()
         self.gene_bag = nn.Linear(n_bag, h) if cfg.view == "events" and n_bag else None
+        events = cfg.view == "events"
+        self.summary_features = nn.Linear(cfg.n_summary, h) if events and cfg.n_summary else None
+        self.embed_bags = nn.ModuleDict({f: nn.Linear(h, h) for f in (cfg.embed_bags if events else ())})
         self.in_norm = nn.LayerNorm(h)
         self.stack = Stack(cfg.stack_config())
         self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types > 0 else None
@@ -233,10 +282,13 @@ class MutationEncoder(nn.Module):
         token_mask: torch.Tensor | None = None,
         events: dict[str, torch.Tensor] | None = None,
         gene_bag: torch.Tensor | None = None,
+        summary_features: torch.Tensor | None = None,
+        bags: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> EncoderOutput:
         """Encode a batch. padding_mask [B, L] True = absent token; token_mask [B, L] True = masked token;
-        gene_bag [B, len(cfg.gene_bag) + len(cfg.hotspots)] 0/1, genes then sites (event view, required
-        when the model has a bag)."""
+        gene_bag [B, len(cfg.gene_bag) + len(cfg.hotspots) (+ consequence shares)] 0/1, genes then sites
+        (event view, required when the model has a bag); summary_features [B, cfg.n_summary] and bags
+        (field -> (flat ids [N], count per tumour [B]), each of cfg.embed_bags) when the model reads them."""
         cls = None
         if self.cfg.view == "catalogue":
             x = self.embed(counts, token_mask)
@@ -254,12 +306,40 @@ class MutationEncoder(nn.Module):
                 raise ValueError(f"this model reads a gene bag of {len(self.cfg.gene_bag)} genes, "
                                  f"{len(self.cfg.hotspots)} hotspot sites and "
                                  f"{self.cfg.n_consequence_columns()} consequence shares; none given")
+            if gene_bag.shape[-1] != self.gene_bag.in_features:
+                raise ValueError(f"gene_bag has {gene_bag.shape[-1]} columns; this model reads a gene bag "
+                                 f"of {len(self.cfg.gene_bag)} genes, {len(self.cfg.hotspots)} hotspot sites "
+                                 f"and {self.cfg.n_consequence_columns()} consequence shares")
             cls = (self.cls if cls is None else cls) + self.gene_bag(gene_bag.to(x.dtype))
+        if self.summary_features is not None:
+            if summary_features is None or summary_features.shape[-1] != self.cfg.n_summary:
+                got = "none" if summary_features is None else f"{summary_features.shape[-1]} columns"
+                raise ValueError(f"this model reads {self.cfg.n_summary} summary features; {got} given")
+            cls = (self.cls if cls is None else cls) + self.summary_features(summary_features.to(x.dtype))
+        for name, proj in self.embed_bags.items():
+            if bags is None or name not in bags:
+                raise ValueError(f"this model reads an embedding bag of {name!r}; none given")
+            cls = (self.cls if cls is None else cls) + proj(self._mean_bag(name, *bags[name]).to(x.dtype))
         out = self._encode(x, padding_mask, cls)
         if token_mask is not None:
             states = out.tokens[token_mask]
             out.masked_logits = {k: head(states) for k, head in self.masked_heads.items()}
         return out
+
+    def _mean_bag(self, name: str, flat: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """[B, H] mean of field `name`'s embeddings over each tumour's values (zeros for none); in training
+        each value is kept with probability 1 - bag_dropout (the mean is over the kept ones)."""
+        table = self.embed.tables[name].weight
+        if flat.numel() and (int(flat.min()) < 0 or int(flat.max()) >= table.shape[0]):
+            raise ValueError(f"{name} bag: id outside its vocabulary of {table.shape[0]}")
+        which = torch.repeat_interleave(torch.arange(len(counts), device=flat.device), counts)
+        keep = torch.ones(flat.shape, device=flat.device, dtype=table.dtype)
+        if self.training and self.cfg.bag_dropout > 0:
+            keep = (torch.rand(flat.shape, device=flat.device) >= self.cfg.bag_dropout).to(table.dtype)
+        kept = torch.zeros(len(counts), device=flat.device, dtype=table.dtype).index_add_(0, which, keep)
+        weights = keep / kept.clamp(min=1)[which]
+        offsets = torch.cumsum(counts, 0) - counts
+        return F.embedding_bag(flat, table, offsets, mode="sum", per_sample_weights=weights)
 
     def _summary(self, counts, padding_mask, token_mask) -> torch.Tensor:
         hidden = None
@@ -279,7 +359,9 @@ class MutationEncoder(nn.Module):
         mask = None
         if padding_mask is not None:
             mask = torch.cat([torch.zeros_like(padding_mask[:, :1]), padding_mask], dim=1)
-        h = self.stack(self.in_norm(x), padding_mask=mask)
+        x = self.in_norm(x)
+        packed = mask is not None and self._packs(x)
+        h = self.stack_packed(x, mask) if packed else self.stack(x, padding_mask=mask)
         tokens = h[:, 1:]
         pooled = h[:, 0] if self.cfg.pooling == "cls" else _masked_mean(tokens, padding_mask)
         return EncoderOutput(
@@ -293,6 +375,28 @@ class MutationEncoder(nn.Module):
                 self.masked_head(tokens).squeeze(-1) if self.cfg.view == "catalogue" else tokens.new_zeros(())
             ),
         )
+
+
+    def _packs(self, x: torch.Tensor) -> bool:
+        """Whether this batch runs packed: the event view with cfg.packed on CUDA, unless a CUDA graph is
+        being captured or the caller watches for host syncs (a graphed training step's warm-up,
+        nanog1.core.step_graph): packing reads the lengths on the host, and the padded path does not."""
+        return (self.cfg.view == "events" and self.cfg.packed and x.is_cuda
+                and not torch.cuda.is_current_stream_capturing() and torch.cuda.get_sync_debug_mode() == 0)
+
+    def stack_packed(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
+        """The stack over the real tokens only, packed into one ragged row (nanog1.core.ragged), then
+        scattered back to [B, L, H] with zeros at padding. Rows not right-padded take the padded path."""
+        if padding.shape[0] != x.shape[0]:
+            padding = padding.expand(x.shape[0], -1)
+        lengths = right_padded_lengths(padding)
+        if lengths is None:
+            return self.stack(x, padding_mask=padding)
+        keep = ~padding
+        out = self.stack(x[keep][None], ragged=Ragged.from_lengths(lengths, x.device))[0]
+        full = out.new_zeros(*padding.shape, out.shape[-1])
+        full[keep] = out
+        return full
 
 
 def _masked_mean(tokens: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
