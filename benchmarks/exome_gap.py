@@ -1,5 +1,9 @@
 # ruff: noqa: E501
-"""Product path vs the benchmark's EventModel on one split (issues 28/31): MC3 fold 0, one job per call.
+"""Product path vs the event benchmark's model on one split (issues 28/31): MC3 fold 0, one job per call.
+
+The benchmark's model (`tcga_events.py`) was a class of its own, EventModel, when these runs were made; it is
+now the product's MutationEncoder event view with the benchmark's CLS inputs (the same function), so the gap
+measured here is one of recipe and inputs, not of model class.
 
 Trains the event-view encoder of `nanog1 train --view events` (the product path, nanog1.encoder.loop.fit) on
 MC3 alone with the split of `tcga_events.py finetune` fold 0: test = the saved fold 0 (`folds.tsv`), and

@@ -49,6 +49,11 @@ at --temperature over --pt-batch tumours through a projection head that fine-tun
 --pt-name N` fine-tunes the pretrained init on that bag (`--bag-from pretrained`: scratch too, a control).
 `--embed-bags gene[,bin]` adds the mean learned embedding over *all* of the tumour's distinct genes (or
 1 Mb bins), each dropped with probability --bag-dropout in training. `--skip-done` resumes a sweep.
+
+The model is the product's event-view encoder (nanog1.encoder.model.MutationEncoder, `view="events"`) with
+the benchmark's CLS inputs: `n_summary` summary features, the gene and hotspot bags in its one bag map, and
+`embed_bags`. Runs before its merge used a separate class (EventModel, the same function: BENCHMARKS.md);
+its pretrained checkpoints still load (`port_state`).
 """
 
 from __future__ import annotations
@@ -65,8 +70,8 @@ import torch
 from torch.nn import functional as F
 
 from nanog1.core.qdelta import QDelta
-from nanog1.encoder.event_model import EventModel, EventModelConfig
 from nanog1.encoder.losses import class_weights, logit_offsets
+from nanog1.encoder.model import EncoderOutput, MutationEncoder, MutationEncoderConfig
 from nanog1.genomics.gene_bag import (
     HOTSPOT_KEYS,
     codon_keys,
@@ -256,10 +261,6 @@ class Tokens:
         bag = gene_bag(self.pair_rows, self.pair_genes, chosen, len(self.lengths))
         return torch.cat([self.summary, torch.from_numpy(bag).to(self.device)], 1), chosen
 
-    def sizes(self) -> dict[str, int]:
-        """Embedding-table sizes (3 specials + values)."""
-        return {k: 3 + len(v) for k, v in self.vocab["values"].items()}
-
     def batch(
         self,
         rows: np.ndarray,
@@ -341,12 +342,44 @@ def mask_tokens(ids: dict[str, torch.Tensor], rate: float, gen: torch.Generator)
     return mask | first
 
 
-def mlm_loss(model: EventModel, ids, summary, mask, gene_weights) -> tuple[torch.Tensor, dict[str, float]]:
+def run_model(model: MutationEncoder, ids, summary, token_mask=None, bags=None) -> EncoderOutput:
+    """The encoder on a padded batch (padding = channel id 0): `summary`'s first cfg.n_summary columns are
+    the summary features, the rest the 0/1 bag (genes, then hotspots); `bags` the embedding bags."""
+    n, width = model.cfg.n_summary, model.gene_bag.in_features if model.gene_bag is not None else 0
+    if summary.shape[-1] != n + width:
+        raise ValueError(f"summary has {summary.shape[-1]} columns; this model reads {n} + a gene bag of "
+                         f"{len(model.cfg.gene_bag)} + a hotspot bag of {len(model.cfg.hotspots)}")
+    return model(events=ids, padding_mask=ids["channel"] == 0, token_mask=token_mask,
+                 summary_features=summary[:, :n], gene_bag=summary[:, n:] if width else None, bags=bags)
+
+
+def port_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict of the former EventModel (pretrained before the merge) in MutationEncoder's names:
+    summary -> summary_features, mlm_heads -> masked_heads, and its gene_bag + hotspot_bag maps -> one bag
+    map over both column blocks (weights side by side, biases summed: the same function). Others as is."""
+    if not any(k.startswith("mlm_heads.") for k in state):
+        return state
+    out = {}
+    for k, v in state.items():
+        if k.startswith(("gene_bag.", "hotspot_bag.")):
+            continue
+        k = "summary_features." + k.removeprefix("summary.") if k.startswith("summary.") else k
+        out["masked_heads." + k.removeprefix("mlm_heads.") if k.startswith("mlm_heads.") else k] = v
+    parts = [p for p in ("gene_bag", "hotspot_bag") if f"{p}.weight" in state]
+    if parts:
+        out["gene_bag.weight"] = torch.cat([state[f"{p}.weight"] for p in parts], 1)
+        out["gene_bag.bias"] = sum(state[f"{p}.bias"] for p in parts)
+    return out
+
+
+def mlm_loss(
+    model: MutationEncoder, ids, summary, mask, gene_weights
+) -> tuple[torch.Tensor, dict[str, float]]:
     """The masked-event objective (losses.masked_event_loss: class + consequence + capped gene, weighted),
     with each head's accuracy and its majority-class baseline on this batch's masked tokens."""
     from nanog1.encoder import losses  # imports pandas (nanog1.schema): off the fine-tuning path
 
-    logits = model.masked_logits(ids, summary, mask)
+    logits = run_model(model, ids, summary, mask).masked_logits
     k = logits["gene"].shape[-1] - 1
     targets = losses.masked_targets(ids, mask, k)
     stats = {}
@@ -363,33 +396,34 @@ def mlm_loss(model: EventModel, ids, summary, mask, gene_weights) -> tuple[torch
 
 
 def model_config(
-    args, data: Tokens, mixer: str, n_types: int, n_hotspots: int = 0, n_genes: int | None = None
-) -> EventModelConfig:
-    """The recipe's shape; mha_rank gets the rank whose parameter count is closest to SAVO's, qdelta SAVO's
+    args, data: Tokens, mixer: str, n_types: int, genes=(), hotspots=()
+) -> MutationEncoderConfig:
+    """The recipe's shape on the event-view encoder (the npz's vocabularies, its summary features, no
+    catalogue summary); mha_rank gets the rank whose parameter count is closest to SAVO's, qdelta SAVO's
     own rank (its smallest rank still has more mixer parameters than SAVO's: at hidden 64 the nearest is 4,
-    one key dimension a head; at rank 16 the whole model is < 1 % larger, the embeddings dominate). Bags only
-    when fine-tuning (n_types > 0) or given (`n_genes`, contrastive pretraining): in masked pretraining
+    one key dimension a head; at rank 16 the whole model is < 1 % larger, the embeddings dominate). Bags
+    (`genes`, `hotspots`: names) only when fine-tuning or contrastive pretraining: in masked pretraining
     they would show the masked tokens' genes."""
-    n_genes = (args.gene_bag if n_types else 0) if n_genes is None else n_genes
-    base = EventModelConfig(vocab_sizes=data.sizes(), n_summary=data.summary.shape[1], hidden=args.hidden,
-                            layers=args.layers, rank=args.rank, heads=args.heads, mixer="savo",
-                            dropout=args.dropout, n_types=n_types, gene_top_k=args.gene_top_k,
-                            gene_bag=n_genes, hotspot_bag=n_hotspots,
-                            embed_bags=embed_fields(args) if n_types else (),
-                            bag_dropout=args.bag_dropout)  # fmt: skip
+    base = MutationEncoderConfig(view="events", event_vocab=data.vocab["values"], summary=False,
+                                 n_summary=data.summary.shape[1], hidden=args.hidden, layers=args.layers,
+                                 rank=args.rank, heads=args.heads, mixer="savo", dropout=args.dropout,
+                                 n_types=n_types, gene_top_k=args.gene_top_k,
+                                 gene_bag=[str(g) for g in genes], hotspots=[str(h) for h in hotspots],
+                                 embed_bags=list(embed_fields(args)) if n_types else [],
+                                 bag_dropout=args.bag_dropout)  # fmt: skip
     if mixer != "mha_rank":
-        return EventModelConfig(**(base.to_dict() | {"mixer": mixer}))
+        return MutationEncoderConfig(**(base.to_dict() | {"mixer": mixer}))
     target = _n_params(base)
     best = min(
         (r for r in range(args.heads, args.hidden + 1, args.heads)),
         key=lambda r: abs(
-            _n_params(EventModelConfig(**(base.to_dict() | {"mixer": mixer, "rank": r}))) - target
+            _n_params(MutationEncoderConfig(**(base.to_dict() | {"mixer": mixer, "rank": r}))) - target
         ),
     )
-    return EventModelConfig(**(base.to_dict() | {"mixer": mixer, "rank": best}))
+    return MutationEncoderConfig(**(base.to_dict() | {"mixer": mixer, "rank": best}))
 
 
-def set_qdelta_chunk(model: EventModel, chunk: int) -> EventModel:
+def set_qdelta_chunk(model: MutationEncoder, chunk: int) -> MutationEncoder:
     """Q-Delta layers scan in chunks of `chunk` steps (the chunkwise form is exact: outputs equal for any
     chunk). The layer's default 64 pads an 8-token window + CLS to 64 steps: on CPU chunk 16 was 30x faster
     at max-len 8, same outputs. On CUDA the fused kernels need 64 (another chunk runs the PyTorch form)."""
@@ -397,6 +431,11 @@ def set_qdelta_chunk(model: EventModel, chunk: int) -> EventModel:
         if isinstance(layer, QDelta):
             layer.chunk_size = chunk
     return model
+
+
+def gene_names(data: Tokens, ids: np.ndarray) -> list[str]:
+    """The vocabulary's names of gene ids (id = 3 + position)."""
+    return [data.vocab["values"]["gene"][g - 3] for g in ids]
 
 
 def embed_fields(args) -> tuple[str, ...]:
@@ -407,10 +446,10 @@ def embed_fields(args) -> tuple[str, ...]:
 _N_PARAMS: dict[str, int] = {}
 
 
-def _n_params(cfg: EventModelConfig) -> int:
+def _n_params(cfg: MutationEncoderConfig) -> int:
     key = json.dumps(cfg.to_dict(), sort_keys=True)
     if key not in _N_PARAMS:
-        _N_PARAMS[key] = sum(p.numel() for p in EventModel(cfg).parameters())
+        _N_PARAMS[key] = sum(p.numel() for p in MutationEncoder(cfg).parameters())
     return _N_PARAMS[key]
 
 
@@ -475,8 +514,9 @@ def pretrain_contrastive(args, data: Tokens, source: str, fold: int, mixer: str)
     summary = data.with_bags(genes, hot, args.hotspot_key)
     aside = rng.choice(rows, max(args.pt_batch, len(rows) // 20), replace=False)
     train = np.setdiff1d(rows, aside)
-    cfg = model_config(args, data, mixer, n_types=0, n_hotspots=len(hot), n_genes=len(genes))
-    model = set_qdelta_chunk(EventModel(cfg), args.qdelta_chunk).to(device)
+    hot_names = data.hotspot_pairs(args.hotspot_key)[2][hot - 3] if len(hot) else []
+    cfg = model_config(args, data, mixer, n_types=0, genes=gene_names(data, genes), hotspots=hot_names)
+    model = set_qdelta_chunk(MutationEncoder(cfg), args.qdelta_chunk).to(device)
     head = con.ProjectionHead(cfg.hidden).to(device)
     opt = torch.optim.AdamW([*model.parameters(), *head.parameters()], lr=args.lr, weight_decay=0.01)
     n_plain = data.summary.shape[1]
@@ -487,7 +527,7 @@ def pretrain_contrastive(args, data: Tokens, source: str, fold: int, mixer: str)
             ids, summ = data.batch(b, args.max_len, summary)
             summ = con.augment_view(summ, slice(n_plain, None), args.pt_bag_drop, args.pt_summary_noise, gen)
             with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-                out.append(head(model.embedding(ids, summ)).float())
+                out.append(head(run_model(model, ids, summ).embedding).float())
         return out[0], out[1]
 
     t0, log, n_batches = time.perf_counter(), [], max(1, len(train) // args.pt_batch)
@@ -533,8 +573,8 @@ def pretrain_masked(args) -> None:
     for mixer in args.mixers.split(","):
         torch.manual_seed(args.seed)
         cfg = model_config(args, data, mixer, n_types=0)
-        model = set_qdelta_chunk(EventModel(cfg), args.qdelta_chunk).to(device)
-        k = model.mlm_heads["gene"].out_features - 1
+        model = set_qdelta_chunk(MutationEncoder(cfg), args.qdelta_chunk).to(device)
+        k = model.masked_heads["gene"].out_features - 1
         gene_weights = losses.gene_class_weights(data.ids["gene"].cpu().numpy(), k, args.gene_weight_power)
         gene_weights = gene_weights.to(device)
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
@@ -663,15 +703,15 @@ def run_job(args, data: Tokens, job: dict) -> None:
     train = np.setdiff1d(train, val)
     torch.manual_seed(job["seed"])
     np.random.seed(job["seed"])
-    cfg = model_config(args, data, job["mixer"], n_types=len(classes), n_hotspots=len(hot_sites),
-                       n_genes=len(bag_genes))  # fmt: skip
-    model = set_qdelta_chunk(EventModel(cfg), args.qdelta_chunk).to(device)
+    cfg = model_config(args, data, job["mixer"], n_types=len(classes), genes=gene_names(data, bag_genes),
+                       hotspots=hot_sites)  # fmt: skip
+    model = set_qdelta_chunk(MutationEncoder(cfg), args.qdelta_chunk).to(device)
     if job["init"] == "pretrained":
         if ckpt is None:
             ckpt = torch.load(checkpoint_path(args, job["mixer"]), map_location=device, weights_only=True)
-        missing = model.load_state_dict(ckpt["state"], strict=False)
+        missing = model.load_state_dict(port_state(ckpt["state"]), strict=False)
         fresh = ("type_head.", "embed_bags.")  # fresh heads (and bag maps, after masked pretraining)
-        fresh += () if "bag_genes" in ckpt else ("gene_bag.", "hotspot_bag.")
+        fresh += () if "bag_genes" in ckpt else ("gene_bag.",)
         assert all(k.startswith(fresh) for k in missing.missing_keys), missing
     weight = class_weights(y_all[train], len(classes), job.get("class_weight_power", 0.5)).to(device)
     offsets = logit_offsets(y_all[train], len(classes), job.get("logit_adjust", 0.0)).to(device)
@@ -685,7 +725,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
             set_lr(opt, args.ft_lr, (epoch + i / len(batches)) / epochs, warmup=0.1)
             ids, summ = data.batch(b, args.max_len, summary, keep)
             with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-                logits = model.type_logits(ids, summ, data.bags(b, cfg.embed_bags))
+                logits = run_model(model, ids, summ, bags=data.bags(b, cfg.embed_bags)).type_logits
             target = torch.from_numpy(y_all[b]).to(device)
             loss = F.cross_entropy(logits.float() + offsets, target, weight=weight,
                                    label_smoothing=job.get("label_smoothing", 0.1))  # fmt: skip
@@ -714,7 +754,7 @@ def run_job(args, data: Tokens, job: dict) -> None:
         "rank": cfg.rank,
         "n_train": len(train),
         "test_top1": float((proba.argmax(1) == y_all[test]).mean()),
-        "gene_bag_genes": [data.vocab["values"]["gene"][g - 3] for g in bag_genes],
+        "gene_bag_genes": gene_names(data, bag_genes),
         "hotspot_sites": hot_sites.tolist(),
     }
     (work / f"part_{name}_f{fold}.json").write_text(json.dumps(info))
@@ -731,7 +771,9 @@ def macro_f1(y: np.ndarray, pred: np.ndarray, n_classes: int) -> float:
 
 
 @torch.no_grad()
-def predict(args, model: EventModel, data: Tokens, rows: np.ndarray, summary=None, keep=None) -> np.ndarray:
+def predict(
+    args, model: MutationEncoder, data: Tokens, rows: np.ndarray, summary=None, keep=None
+) -> np.ndarray:
     """Class probabilities [len(rows), n_types] in `rows` order. A tumour over --max-len tokens is read
     through a window drawn as in training; with --predict-windows N its probabilities are the mean over
     N windows (test-time averaging: one model sees more of a long tumour)."""
@@ -745,7 +787,8 @@ def predict(args, model: EventModel, data: Tokens, rows: np.ndarray, summary=Non
         for _ in range(passes):
             ids, summ = data.batch(rows[chunk], args.max_len, summary, keep)
             with torch.autocast(data.device.type, torch.bfloat16, enabled=data.device.type == "cuda"):
-                logits = model.type_logits(ids, summ, data.bags(rows[chunk], model.cfg.embed_bags))
+                bags = data.bags(rows[chunk], model.cfg.embed_bags)
+                logits = run_model(model, ids, summ, bags=bags).type_logits
             out[chunk] += torch.softmax(logits.float(), -1).cpu().numpy() / passes
     return out
 

@@ -1,20 +1,22 @@
-"""Event encoder over cohort vocabularies: shapes, padding invariance, masking, out-of-range ids refused."""
+"""The event view of the encoder (MutationEncoder, view="events") with the research benchmark's options
+(summary features, no catalogue summary): shapes, padding invariance, masking, out-of-range ids refused."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from nanog1.encoder.event_model import MASK_ID, EventModel, EventModelConfig
+from nanog1.encoder.model import MASK_ID, MutationEncoder, MutationEncoderConfig
 
 SIZES = {"channel": 10, "gene": 20, "consequence": 6, "chrom": 5, "bin": 30, "vaf": 13}
+VOCAB = {k: [f"{k}{i}" for i in range(n - 3)] for k, n in SIZES.items()}  # ids 3.. = the values
 
 
-def _model(mixer: str = "savo") -> EventModel:
+def _model(mixer: str = "savo") -> MutationEncoder:
     torch.manual_seed(0)
-    cfg = EventModelConfig(vocab_sizes=SIZES, n_summary=4, hidden=16, layers=1, rank=4, heads=2,
-                           mixer=mixer, dropout=0.0, n_types=3)  # fmt: skip
-    return EventModel(cfg).eval()
+    cfg = MutationEncoderConfig(view="events", event_vocab=VOCAB, summary=False, n_summary=4, hidden=16,
+                                layers=1, rank=4, heads=2, mixer=mixer, dropout=0.0, n_types=3)  # fmt: skip
+    return MutationEncoder(cfg).eval()
 
 
 def _ids(b: int, length: int) -> dict[str, torch.Tensor]:
@@ -22,12 +24,17 @@ def _ids(b: int, length: int) -> dict[str, torch.Tensor]:
     return {k: torch.randint(3, n, (b, length), generator=g) for k, n in SIZES.items()}
 
 
+def _run(model, ids, summary, token_mask=None):
+    padding = ids["channel"] == 0
+    return model(events=ids, padding_mask=padding, token_mask=token_mask, summary_features=summary)
+
+
 @pytest.mark.parametrize("mixer", ["savo", "mha_rank"])
 def test_padding_does_not_change_a_tumour(mixer):
     model, ids, summary = _model(mixer), _ids(1, 5), torch.randn(1, 4)
     padded = {k: torch.cat([v, torch.zeros(1, 3, dtype=v.dtype)], 1) for k, v in ids.items()}
     with torch.no_grad():
-        a, b = model.type_logits(ids, summary), model.type_logits(padded, summary)
+        a, b = _run(model, ids, summary).type_logits, _run(model, padded, summary).type_logits
     assert a.shape == (1, 3)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
@@ -36,15 +43,15 @@ def test_masked_logits_and_mask_hides_the_token():
     model, ids, summary = _model(), _ids(2, 6), torch.randn(2, 4)
     mask = torch.zeros(2, 6, dtype=torch.bool)
     mask[0, 2] = mask[1, 4] = True
-    out = model.masked_logits(ids, summary, mask)
+    out = _run(model, ids, summary, mask).masked_logits
     assert out["channel"].shape == (2, SIZES["channel"])
     assert out["consequence"].shape == (2, SIZES["consequence"])
     assert out["gene"].shape == (2, SIZES["gene"] - 3 + 1)  # every gene of the small vocabulary + other
     changed = {k: v.clone() for k, v in ids.items()}
     changed["gene"][0, 2] = 3 if ids["gene"][0, 2] != 3 else 4  # the masked token's own gene must not leak
     with torch.no_grad():
-        torch.testing.assert_close(model.masked_logits(changed, summary, mask)["gene"],
-                                   model.masked_logits(ids, summary, mask)["gene"])  # fmt: skip
+        torch.testing.assert_close(_run(model, changed, summary, mask).masked_logits["gene"],
+                                   _run(model, ids, summary, mask).masked_logits["gene"])  # fmt: skip
     assert MASK_ID == 2
 
 
@@ -52,7 +59,21 @@ def test_out_of_range_id_is_an_error_not_a_modulo():
     model, ids = _model(), _ids(1, 4)
     ids["bin"][0, 0] = SIZES["bin"]
     with pytest.raises(ValueError, match="'bin'"):
-        model.type_logits(ids, torch.randn(1, 4))
+        _run(model, ids, torch.randn(1, 4))
+
+
+def test_summary_features_are_read_and_their_width_checked():
+    model, ids = _model(), _ids(2, 4)
+    summary = torch.randn(2, 4)
+    other = summary.clone()
+    other[1, 0] += 1.0
+    with torch.no_grad():
+        a, b = _run(model, ids, summary).type_logits, _run(model, ids, other).type_logits
+    assert torch.equal(a[0], b[0]) and not torch.allclose(a[1], b[1])
+    with pytest.raises(ValueError, match="4 summary features; 3 columns"):
+        _run(model, ids, summary[:, :3])
+    with pytest.raises(ValueError, match="4 summary features; none"):
+        _run(model, ids, None)
 
 
 def test_catalogue_model_event_view_sizes_tables_to_its_vocabulary_and_refuses_out_of_range_ids():

@@ -47,21 +47,24 @@ def test_bag_reads_every_mutation_not_a_window():
 
 
 def test_event_model_bag_changes_the_prediction_and_checks_its_width():
-    from nanog1.encoder.event_model import EventModel, EventModelConfig
+    from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig
 
     sizes = {"channel": 10, "gene": 20, "consequence": 6, "chrom": 5, "bin": 30, "vaf": 13}
+    vocab = {k: [f"{k}{i}" for i in range(n - 3)] for k, n in sizes.items()}
     torch.manual_seed(0)
-    model = EventModel(EventModelConfig(vocab_sizes=sizes, n_summary=4, hidden=16, layers=1, rank=4, heads=2,
-                                        dropout=0.0, n_types=3, gene_bag=3)).eval()  # fmt: skip
+    cfg = MutationEncoderConfig(view="events", event_vocab=vocab, summary=False, n_summary=4, hidden=16,
+                                layers=1, rank=4, heads=2, dropout=0.0, n_types=3,
+                                gene_bag=["gene0", "gene1", "gene2"])  # fmt: skip
+    model = MutationEncoder(cfg).eval()
     ids = {k: torch.full((1, 5), 3) for k in sizes}
     summary = torch.randn(1, 4)
-    without = torch.cat([summary, torch.zeros(1, 3)], 1)
-    with_gene = torch.cat([summary, torch.tensor([[0.0, 1.0, 0.0]])], 1)
+    without, with_gene = torch.zeros(1, 3), torch.tensor([[0.0, 1.0, 0.0]])
     with torch.no_grad():
-        a, b = model.type_logits(ids, without), model.type_logits(ids, with_gene)
+        a, b = (model(events=ids, summary_features=summary, gene_bag=g).type_logits
+                for g in (without, with_gene))
     assert not torch.allclose(a, b)  # the same tokens, another gene content: another prediction
-    with pytest.raises(ValueError, match="gene bag of 3"):
-        model.type_logits(ids, summary)
+    with pytest.raises(ValueError, match="gene bag of 3 genes"):
+        model(events=ids, summary_features=summary, gene_bag=torch.zeros(1, 2))
 
 
 def _arrays(n_tokens: list[int], genes: list[list[str]]):

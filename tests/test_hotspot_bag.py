@@ -88,37 +88,43 @@ def test_site_keys_and_saved_sites_are_spelled_canonically():
 
 
 def _model(**kw):
-    from nanog1.encoder.event_model import EventModel, EventModelConfig
+    from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig
 
     sizes = {"channel": 10, "gene": 20, "consequence": 6, "chrom": 5, "bin": 30, "vaf": 13}
+    vocab = {k: [f"{k}{i}" for i in range(n - 3)] for k, n in sizes.items()}
     torch.manual_seed(0)
-    cfg = EventModelConfig(vocab_sizes=sizes, n_summary=4, hidden=16, layers=1, rank=4, heads=2, dropout=0.0,
-                           n_types=3, **kw)  # fmt: skip
-    return EventModel(cfg).eval(), {k: torch.full((2, 5), 3) for k in sizes}
+    cfg = MutationEncoderConfig(view="events", event_vocab=vocab, summary=False, n_summary=4, hidden=16,
+                                layers=1, rank=4, heads=2, dropout=0.0, n_types=3, **kw)  # fmt: skip
+    return MutationEncoder(cfg).eval(), {k: torch.full((2, 5), 3) for k in sizes}
 
 
 def test_event_model_hotspot_columns_change_the_prediction_and_are_checked():
-    model, ids = _model(gene_bag=2, hotspot_bag=3)
+    model, ids = _model(gene_bag=["gene0", "gene1"], hotspots=["1:1", "1:2", "1:3"])
     summary = torch.randn(2, 4)
     genes = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
-    without = torch.cat([summary, genes, torch.zeros(2, 3)], 1)
-    with_hot = torch.cat([summary, genes, torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])], 1)
+    without = torch.cat([genes, torch.zeros(2, 3)], 1)
+    with_hot = torch.cat([genes, torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])], 1)
     with torch.no_grad():
-        a, b = model.type_logits(ids, without), model.type_logits(ids, with_hot)
+        a, b = (model(events=ids, summary_features=summary, gene_bag=g).type_logits
+                for g in (without, with_hot))
     assert not torch.allclose(a[0], b[0]) and torch.allclose(a[1], b[1])  # only the tumour with the site
-    with pytest.raises(ValueError, match="hotspot bag of 3"):
-        model.type_logits(ids, torch.cat([summary, genes], 1))
+    with pytest.raises(ValueError, match="3 hotspot sites"):
+        model(events=ids, summary_features=summary, gene_bag=genes)
 
 
 def test_event_model_gene_embedding_bag_reads_every_gene_and_drops_only_in_training():
-    model, ids = _model(embed_bags=("gene",), bag_dropout=0.5)
+    model, ids = _model(embed_bags=["gene"], bag_dropout=0.5)
     summary = torch.randn(2, 4)
     # tumour 0 carries genes 4, 5, 6 (none of them in its token window), tumour 1 gene 4 only
     bags = {"gene": (torch.tensor([4, 5, 6, 4]), torch.tensor([3, 1]))}
     other = {"gene": (torch.tensor([4, 4]), torch.tensor([1, 1]))}
+
+    def logits(b=None):
+        return model(events=ids, summary_features=summary, bags=b).type_logits
+
     with torch.no_grad():
-        a, b = model.type_logits(ids, summary, bags), model.type_logits(ids, summary, other)
-        assert torch.equal(a, model.type_logits(ids, summary, bags))  # eval: no dropout, deterministic
+        a, b = logits(bags), logits(other)
+        assert torch.equal(a, logits(bags))  # eval: no dropout, deterministic
         mean = model.embed.tables["gene"].weight[[4, 5, 6]].mean(0)
         assert torch.allclose(model._mean_bag("gene", *bags["gene"])[0], mean, atol=1e-6)
     assert not torch.allclose(a[0], b[0]) and torch.allclose(a[1], b[1])
@@ -126,9 +132,9 @@ def test_event_model_gene_embedding_bag_reads_every_gene_and_drops_only_in_train
     draws = {tuple(model._mean_bag("gene", *bags["gene"])[0].tolist()) for _ in range(20)}
     assert len(draws) > 1  # training: genes dropped at random
     with pytest.raises(ValueError, match="embedding bag of 'gene'"):
-        model.type_logits(ids, summary)
+        logits()
     with pytest.raises(ValueError, match="outside its vocabulary"):
-        model.type_logits(ids, summary, {"gene": (torch.tensor([25]), torch.tensor([1, 0]))})
+        logits({"gene": (torch.tensor([25]), torch.tensor([1, 0]))})
 
 
 def _typed_maf(path, n_per_type: int, seed: int) -> None:

@@ -29,7 +29,7 @@ def test_qdelta_rows_planned_and_chunk_is_exact(monkeypatch):
     """`--mixers qdelta` plans Q-Delta fine-tuning jobs at SAVO's rank (mha_rank alone is rank-matched),
     the model's every Q-Delta layer takes --qdelta-chunk, and the chunk changes no output."""
     from nanog1.core.qdelta import QDelta
-    from nanog1.encoder.event_model import EventModel, EventModelConfig
+    from nanog1.encoder.model import MutationEncoder
 
     ev = _load("tcga_events")
     args = type("A", (), dict(fractions="1.0", seeds=2, sources="mc3,firehose", folds=2, mixers="savo,qdelta",
@@ -45,21 +45,21 @@ def test_qdelta_rows_planned_and_chunk_is_exact(monkeypatch):
 
     torch.manual_seed(0)
     sizes = {"channel": 20, "gene": 40, "consequence": 8, "chrom": 27, "bin": 50, "vaf": 13}
-    data = type("D", (), {"sizes": lambda self: sizes, "summary": np.zeros((1, 5))})()
+    vocab = {k: [f"{k}{i}" for i in range(n - 3)] for k, n in sizes.items()}
+    data = type("D", (), {"vocab": {"values": vocab}, "summary": np.zeros((1, 5))})()
     shape = type("S", (), dict(hidden=16, layers=2, rank=8, heads=2, dropout=0.0, gene_top_k=8, gene_bag=0,
                                embed_bags="", bag_dropout=0.0))()  # fmt: skip
     qd, mha = (ev.model_config(shape, data, m, n_types=3) for m in ("qdelta", "mha_rank"))
     assert (qd.mixer, qd.rank) == ("qdelta", 8) and mha.rank != 8  # MHA-r's rank moves to match SAVO's size
-    cfg = EventModelConfig(vocab_sizes=sizes, n_summary=5, hidden=16, layers=2, rank=8, heads=2,
-                           mixer="qdelta", n_types=3, dropout=0.0)  # fmt: skip
-    model = EventModel(cfg).eval()
+    assert (qd.view, qd.summary, qd.n_summary) == ("events", False, 5)  # the npz summary, not the catalogue
+    model = MutationEncoder(qd).eval()
     ids = {k: torch.randint(3, n, (4, 7)) for k, n in sizes.items()}
     ids = {k: v.masked_fill(torch.arange(7) >= torch.tensor([[7], [5], [2], [6]]), 0) for k, v in ids.items()}
     summ = torch.randn(4, 5)
     with torch.no_grad():
-        before = model.type_logits(ids, summ)
+        before = ev.run_model(model, ids, summ).type_logits
         ev.set_qdelta_chunk(model, 4)  # 8 steps (CLS + 7) in two chunks: the chunk-to-chunk pass runs too
-        after = model.type_logits(ids, summ)
+        after = ev.run_model(model, ids, summ).type_logits
     layers = [m for m in model.modules() if isinstance(m, QDelta)]
     assert len(layers) == 2 and all(m.chunk_size == 4 for m in layers)
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-5)
@@ -67,6 +67,39 @@ def test_qdelta_rows_planned_and_chunk_is_exact(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["tcga_events.py", "finetune", "--mixers", "savo,qdleta"])
     with pytest.raises(SystemExit):
         ev.main()
+
+
+def test_port_state_loads_an_event_model_checkpoint_as_the_same_function():
+    """A pretrained checkpoint of the former EventModel class loads into the merged encoder: renamed heads and
+    summary map, and its separate gene and hotspot maps become the one bag map (weights side by side, biases
+    summed), which gives the sum of the two maps."""
+    from nanog1.encoder.model import MutationEncoder
+
+    ev = _load("tcga_events")
+    torch.manual_seed(1)
+    sizes = {"channel": 12, "gene": 30, "consequence": 7, "chrom": 5, "bin": 20, "vaf": 13}
+    vocab = {k: [f"{k}{i}" for i in range(n - 3)] for k, n in sizes.items()}
+    data = type("D", (), {"vocab": {"values": vocab}, "summary": np.zeros((1, 4))})()
+    shape = type("S", (), dict(hidden=16, layers=1, rank=4, heads=2, dropout=0.0, gene_top_k=8, embed_bags="",
+                               bag_dropout=0.0))()  # fmt: skip
+    cfg = ev.model_config(shape, data, "savo", 3, genes=["gene0", "gene1"], hotspots=["1:5", "2:9", "X:1"])
+    model = MutationEncoder(cfg)
+    old = {k: v for k, v in model.state_dict().items() if not k.startswith(("gene_bag.", "summary_features.",
+                                                                            "masked_heads."))}  # fmt: skip
+    old |= {"mlm_heads." + k.removeprefix("masked_heads."): torch.randn_like(v)
+            for k, v in model.state_dict().items() if k.startswith("masked_heads.")}  # fmt: skip
+    old |= {"summary.weight": torch.randn(16, 4), "summary.bias": torch.randn(16),
+            "gene_bag.weight": torch.randn(16, 2), "gene_bag.bias": torch.randn(16),
+            "hotspot_bag.weight": torch.randn(16, 3), "hotspot_bag.bias": torch.randn(16)}  # fmt: skip
+    model.load_state_dict(ev.port_state(old), strict=True)
+    x = torch.rand(5, 5)
+    want = (x[:, :2] @ old["gene_bag.weight"].T + old["gene_bag.bias"]
+            + x[:, 2:] @ old["hotspot_bag.weight"].T + old["hotspot_bag.bias"])  # fmt: skip
+    torch.testing.assert_close(model.gene_bag(x), want)
+    assert torch.equal(model.summary_features.weight, old["summary.weight"])
+    assert torch.equal(model.masked_heads["gene"].weight, old["mlm_heads.gene.weight"])
+    state = model.state_dict()
+    assert ev.port_state(state) is state  # a merged model's state is left as is
 
 
 def _cohort(path: Path, n: int = 48) -> list[str]:
