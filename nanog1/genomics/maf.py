@@ -350,14 +350,12 @@ def maf_samples(path: Path) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-#: NCBI_Build spellings (GDC: GRCh38; MC3: GRCh37; Firehose: 37; others hg19 / b37 / GRCh37-lite).
-BUILDS = {"grch37": "GRCh37", "37": "GRCh37", "hg19": "GRCh37", "b37": "GRCh37", "grch37-lite": "GRCh37",
-          "grch38": "GRCh38", "38": "GRCh38", "hg38": "GRCh38"}
-
-
 def maf_builds(path: Path) -> dict[str, str]:
     """Tumour id -> genome build its calls are on (`NCBI_Build`, spelled GRCh37 / GRCh38 where known, else
-    as written); empty when the MAF has no NCBI_Build column. Reads those two columns only."""
+    as written: the spellings of `nanog1.genomics.build`); empty when the MAF has no NCBI_Build column.
+    Reads those two columns only."""
+    from nanog1.genomics.build import canonical_build
+
     path = Path(path)
     offset, names = _header(path)
     cols = _columns(path, offset + 1, names)
@@ -370,7 +368,7 @@ def maf_builds(path: Path) -> dict[str, str]:
         for sample, value in pairs.itertuples(index=False):
             value = value.strip()
             if value not in ("", "None", "nan"):
-                found.setdefault(sample.strip(), BUILDS.get(value.lower(), value))
+                found.setdefault(sample.strip(), canonical_build(value))
     return found
 
 
