@@ -622,7 +622,10 @@ def predict_command(
     calls carry no consequence (a MAF without Variant_Classification), and channel sets the model reads but
     the input did not measure (masked as unmeasured) are stated as warnings in the outputs. An event model
     (tcga-exome) abstains on tumours with no gene on any call (a plain VCF: `nanog1 ingest --genes` it first,
-    then predict that cohort)."""
+    then predict that cohort). A model that reads positions (tcga-exome: GRCh37) abstains on tumours on
+    another genome build (a VCF header's ##contig lengths or ##reference/##assembly, a MAF's NCBI_Build, a
+    cohort's ingest record) and warns of tumours whose build is unknown. A VCF whose ##contig lengths differ
+    from --reference's, and catalogue matrices of different sets sharing no sample name, are refused."""
     from nanog1.encoder.abstention import operating_point as check_point
     from nanog1.encoder.input_filter import check_rule
     from nanog1.encoder.predict_notes import (

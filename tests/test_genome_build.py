@@ -11,11 +11,18 @@ no sample name are refused.
 
 from __future__ import annotations
 
-import pytest
+import json
 
+import pysam
+import pytest
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+from nanog1.encoder.predictor import PredictOptions, predict, read_inputs
 from nanog1.genomics.build import GRCH37, GRCH38, build_from_lengths, canonical_build, vcf_build
 from tests.test_ingest_somatic import MUTECT2_META, STRELKA_SNV_META, VARSCAN_META, strelka_counts
 
+FAST = PredictOptions(neighbours=0, exposures=False)
 #: Exome calls of a glioma (GRCh37 positions; only the header's build matters here).
 CALLS = [("2", 209113112, "C", "T"), ("17", 7577121, "G", "A"), ("17", 7578406, "C", "T"),
          ("X", 76938210, "G", "A"), ("X", 76889100, "C", "T"), ("19", 42796000, "C", "T")]
@@ -106,3 +113,106 @@ def test_build_names_and_lengths_share_one_rule():
     assert canonical_build("CHM13v2") == "T2T-CHM13" and canonical_build("mm10") == "mm10"
     assert build_from_lengths({"1": 20_000, "2": 20_000})[0] is None
     assert build_from_lengths({"chrX": GRCH38["X"], "chrY": GRCH38["Y"]})[0] == "GRCh38"
+
+
+def _predict_cli(tmp_path, *inputs, model="tcga-exome", extra=()):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["predict", *map(str, inputs), "--model", model, "--assay", "exome",
+                                   "--out", str(out), "--no-exposures", "--no-reports", "--neighbours", "0",
+                                   *extra])
+    return res, out
+
+
+def test_exome_model_abstains_on_a_grch38_vcf_and_says_so_everywhere(tmp_path, monkeypatch):
+    """tcga-exome reads GRCh37 positions: a Mutect2 VCF whose contig lengths are GRCh38 abstains with the
+    build and its evidence in the reason, a stderr warning, predictions.json; a GRCh37 header beside it
+    does not, and a VarScan2 VCF (no build stated) is scored with a 'build unknown' warning."""
+    monkeypatch.setenv("COLUMNS", "300")
+    new = mutect2_vcf(tmp_path / "grch38.vcf", primary(GRCH38), "/r/Homo_sapiens_assembly38.fasta", "chr")
+    old = mutect2_vcf(tmp_path / "b37.vcf", primary(GRCH37), "file:///refs/human_g1k_v37.fasta")
+    bare = varscan2_vcf(tmp_path / "varscan.vcf")
+    res, out = _predict_cli(tmp_path, new, old, bare)
+    assert res.exit_code == 0, res.output
+    assert "genome build 1" in res.output, res.output  # the closing line counts it by reason
+    assert "warning: genome build mismatch: 1 of 3 tumour(s) on GRCh38" in res.output, res.output
+    assert "warning: genome build mismatch" in res.stderr and "genome build unknown for 1 of 3" in res.stderr
+    doc = json.loads((out / "predictions.json").read_text())
+    reasons = {t["sample"]: t["abstain_reason"] for t in doc["tumours"]}
+    assert "genome build GRCh38 (##contig lengths): model trained on GRCh37 positions" in reasons["grch38"]
+    assert "genome build" not in reasons["b37"] and "genome build" not in reasons["varscan"]
+    record = doc["model"]
+    assert record["abstained_by_reason"]["genome build"] == 1
+    assert record["genome_builds"] == {"GRCh38": 1, "GRCh37": 1, "unknown": 1}
+    assert "varscan.vcf: no ##contig lengths, ##reference or ##assembly" in record["genome_build_note"]
+
+
+def test_cohort_h5ad_carries_the_build_to_predict(tmp_path):
+    """`nanog1 ingest` records each tumour's build (and the evidence) in uns['nanog1']['genome_build']; a
+    prediction on the .h5ad abstains as on the VCF itself, and on parts merged by `cohort merge`. An older
+    cohort without the record is scored with a 'build not recorded' note, never refused."""
+    from nanog1.genomics.cohort import read_cohort, write_cohort
+
+    vcf = mutect2_vcf(tmp_path / "t1.vcf", primary(GRCH38), "file:///refs/GRCh38.fa", "chr")
+    res = CliRunner().invoke(app, ["ingest", str(vcf), "--out", str(tmp_path / "c.h5ad"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    table = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]["genome_build"]
+    assert table["genome_build"].tolist() == ["GRCh38"]
+    assert table["evidence"].iloc[0].startswith("t1.vcf: ##contig lengths: 24 of 24")
+    adata = read_inputs([tmp_path / "c.h5ad"])
+    predict(adata, "tcga-exome", FAST)
+    assert "genome build GRCh38 (##contig lengths)" in adata.obs["abstain_reason"].iloc[0]
+    assert adata.obs["genome_build"].tolist() == ["GRCh38"]
+    other = mutect2_vcf(tmp_path / "t2.vcf", primary(GRCH37), "file:///refs/hs37d5.fa")
+    res = CliRunner().invoke(app, ["ingest", str(other), "--out", str(tmp_path / "c2.h5ad"), "--quiet"])
+    res = CliRunner().invoke(app, ["cohort", "merge", str(tmp_path / "c.h5ad"), str(tmp_path / "c2.h5ad"),
+                                   "--out", str(tmp_path / "merged.h5ad")])
+    assert res.exit_code == 0, res.output
+    merged = read_inputs([tmp_path / "merged.h5ad"])  # `cohort merge` (the pipeline's gather) keeps them
+    predict(merged, "tcga-exome", FAST)
+    assert merged.obs["genome_build"].tolist() == ["GRCh38", "GRCh37"]
+    assert merged.uns["nanog1_predict"]["abstained_by_reason"]["genome build"] == 1
+    older = read_cohort(tmp_path / "c.h5ad")
+    del older.uns["nanog1"]["genome_build"]
+    write_cohort(older, tmp_path / "old.h5ad")
+    adata = read_inputs([tmp_path / "old.h5ad"])
+    with pytest.warns(UserWarning, match="genome build not recorded"):
+        predict(adata, "tcga-exome", FAST)
+    assert "genome build" not in adata.obs["abstain_reason"].iloc[0]
+    assert adata.uns["nanog1_predict"]["genome_build_note"].startswith("genome build not recorded")
+
+
+@pytest.fixture
+def small_chr1(tmp_path):
+    """A 20 kb generated FASTA whose one contig has the real name chr1 (indexed), and its sequence."""
+    from nanog1.genomics.synthetic import GenomeSpec, make_genome
+
+    seq = make_genome(tmp_path / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=3))["1"]
+    fasta = tmp_path / "chr1.fa"
+    fasta.write_text(">chr1\n" + "\n".join(seq[i : i + 60] for i in range(0, len(seq), 60)) + "\n")
+    pysam.faidx(str(fasta))
+    return fasta, seq
+
+
+def _calls_on(seq: str) -> list[tuple]:
+    return [("1", p, seq[p - 1], "ACGT"[("ACGT".index(seq[p - 1]) + 1) % 4]) for p in range(1000, 19000, 900)
+            if seq[p - 1] in "ACGT"]
+
+
+def test_a_grch38_vcf_against_another_fasta_is_one_clear_error(tmp_path, small_chr1):
+    """The header claims GRCh38's chr1 (248,956,422 bp), the FASTA's chr1 has 20,000: `predict` (with the
+    catalogue model, which reads the FASTA's contexts) and `ingest` stop with one line naming the file, the
+    contig and both lengths, exit 2, no traceback. The same calls with the FASTA's own length go through."""
+    fasta, seq = small_chr1
+    calls = _calls_on(seq)
+    vcf = mutect2_vcf(tmp_path / "t.vcf", {"1": GRCH38["1"]}, "file:///refs/GRCh38.fa", "chr", calls)
+    res, _ = _predict_cli(tmp_path, vcf, model="pcawg-catalogue", extra=["--reference", str(fasta)])
+    expected = (f"error: {vcf}: contig chr1 is 248,956,422 bp in the VCF header (GRCh38) but 20,000 bp in "
+                f"the reference {fasta}: the calls are on another genome build than the FASTA")
+    assert res.exit_code == 2, res.output
+    assert expected in res.output and "Traceback" not in res.output, res.output
+    res = CliRunner().invoke(app, ["ingest", str(vcf), "-r", str(fasta), "--out", str(tmp_path / "c.h5ad")])
+    assert res.exit_code == 2 and expected in res.output, res.output
+    assert not (tmp_path / "c.h5ad").exists()
+    same = mutect2_vcf(tmp_path / "ok.vcf", {"1": 20_000}, "file:///refs/chr1.fa", "chr", calls)
+    res = CliRunner().invoke(app, ["ingest", str(same), "-r", str(fasta), "--out", str(tmp_path / "c.h5ad")])
+    assert res.exit_code == 0, res.output

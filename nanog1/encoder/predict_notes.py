@@ -5,7 +5,7 @@ Why one module: `nanog1 predict` (its table line and warnings), its JSON and one
 dashboard's Predict page say the same things from the same records, so the wording lives here once.
 Everything is read from the AnnData `predict` annotated: the ingest provenance `uns['nanog1']` (the
 accounting table and skip counts, the FILTER values dropped) and `uns['nanog1_predict']` (FILTER rules,
-protein-change mismatch, channel sets masked, abstentions by reason).
+genome builds, protein-change mismatch, channel sets masked, abstentions by reason).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import pandas as pd
 
 from nanog1.encoder.input_filter import describe
 
-#: Notice kinds, in the order they are shown. The first four are warnings about the input as a whole
+#: Notice kinds, in the order they are shown. The first five are warnings about the input as a whole
 #: (the CLI prints them on stderr); the rest summarise the tumours abstained on, by kind of reason.
-WARNING_KINDS = ("filter", "protein_change", "consequence", "masked_sets")
+WARNING_KINDS = ("filter", "genome_build", "protein_change", "consequence", "masked_sets")
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,7 @@ def input_warnings(adata: ad.AnnData) -> list[Notice]:
     record = adata.uns.get("nanog1_predict", {})
     return [Notice(kind, text) for kind, text in (
         ("filter", record.get("filter_mismatch", "")),
+        ("genome_build", record.get("genome_build_note", "")),
         ("protein_change", record.get("protein_change_mismatch", "")),
         ("consequence", record.get("consequence_mismatch", "")),
         ("masked_sets", masked_note(record)),
@@ -152,13 +153,16 @@ def summary_line(adata: ad.AnnData, table: pd.DataFrame) -> str:
 
 @contextmanager
 def mismatch_warnings_stated() -> Iterator[None]:
-    """Run `predict` without raising its FILTER, protein-change and consequence mismatch warnings: for
-    callers (the CLI, the dashboard) that state them from uns['nanog1_predict'] through `notices`."""
+    """Run `predict` without raising its FILTER, genome-build, protein-change and consequence mismatch
+    warnings: for callers (the CLI, the dashboard) that state them from uns['nanog1_predict'] through
+    `notices`."""
     from nanog1.encoder.input_filter import FilterMismatchWarning
+    from nanog1.encoder.predictor import GenomeBuildWarning
     from nanog1.encoder.protein_input import ConsequenceMismatchWarning, ProteinChangeMismatchWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FilterMismatchWarning)
+        warnings.simplefilter("ignore", GenomeBuildWarning)
         warnings.simplefilter("ignore", ProteinChangeMismatchWarning)
         warnings.simplefilter("ignore", ConsequenceMismatchWarning)
         yield

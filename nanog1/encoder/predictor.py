@@ -117,21 +117,7 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
     if not adata.n_obs:
         names = ", ".join(map(str, paths))
         raise UserError(f"{names}: no tumour to type (no call records, and no sample columns naming one)")
-    builds = _maf_builds(paths)
-    if builds:  # checked against a model that states its build (gene_mismatch's neighbour, build_mismatch)
-        adata.obs["genome_build"] = [builds.get(s, "") for s in adata.obs_names]
     return adata
-
-
-def _maf_builds(paths: list[Path]) -> dict[str, str]:
-    from nanog1.genomics.ingest import detect_kind
-    from nanog1.genomics.maf import maf_builds
-
-    builds: dict[str, str] = {}
-    for path in paths:
-        if path.is_file() and detect_kind(path) == "maf":
-            builds.update(maf_builds(path))
-    return builds
 
 
 def _refuse_split_strelka(paths: list[Path]) -> None:
@@ -265,6 +251,7 @@ def predict(
         **filter_record(adata, loaded, options.filter),
         **protein_record(adata, loaded),
         **consequence_record(adata, loaded),
+        **build_record(adata, loaded),
     }
     return adata if copy else None
 
@@ -393,16 +380,101 @@ def gene_mismatch(adata: ad.AnnData, loaded: LoadedModel) -> np.ndarray | None:
     return np.where(bare, GENE_REASON, "").astype(object)
 
 
-def build_mismatch(adata: ad.AnnData, loaded: LoadedModel) -> np.ndarray | None:
-    """Per tumour whose MAF states another genome build (obs['genome_build'], from NCBI_Build) than the
-    model's card ("genome_build"), the reason ('' = same or unstated); None when either is not known. An
-    event model reads positions (1 Mb bins, hotspot sites): GRCh38 positions (GDC's MAFs) given to a
-    GRCh37 model miss its hotspots and shift its bins."""
-    if loaded.genome_build is None or "genome_build" not in adata.obs:
+class GenomeBuildWarning(UserWarning):
+    """Tumours on another genome build than the model reads, or whose build is unknown or not recorded."""
+
+
+def recorded_builds(adata: ad.AnnData) -> pd.DataFrame | None:
+    """Per tumour (index: obs_names) the genome build its calls are on ('' = not known) and the evidence,
+    from the ingest provenance uns['nanog1']['genome_build'] (nanog1.genomics.ingest.genome_builds);
+    None for a cohort ingested before NanoG1 recorded it. A tumour a merged cohort holds twice keeps the
+    build its parts state (two different ones read 'mixed')."""
+    table = (adata.uns.get("nanog1") or {}).get("genome_build")
+    if not isinstance(table, pd.DataFrame) or "sample" not in table:
         return None
-    stated = adata.obs["genome_build"].astype(str).to_numpy()
-    return np.array([f"genome build {b} (NCBI_Build): model trained on {loaded.genome_build} positions"
-                     if b and b != loaded.genome_build else "" for b in stated], dtype=object)
+    table = table.astype({"sample": str, "genome_build": str, "evidence": str})
+    names = pd.Index(adata.obs_names.astype(str))
+    if not table["sample"].is_unique:  # a merged cohort's sample held by several parts
+        table = table.assign(unknown=table["genome_build"] == "")
+        table = table.sort_values(["sample", "unknown"], kind="stable")  # a known build's evidence first
+        builds = table[~table["unknown"]].groupby("sample")["genome_build"].agg(
+            lambda b: b.iloc[0] if b.nunique() == 1 else "mixed")
+        table = table.drop_duplicates("sample").set_index("sample")
+        table["genome_build"] = builds.reindex(table.index, fill_value="")
+        table = table.reset_index()
+    table = table.set_index("sample").reindex(names, fill_value="")
+    return pd.DataFrame({"genome_build": table["genome_build"].to_numpy(),
+                         "evidence": table["evidence"].to_numpy()}, index=adata.obs_names)
+
+
+def _source(evidence: str) -> str:
+    """'NCBI_Build' of 'x.maf: NCBI_Build: GRCh38' (the evidence's source, between its file and detail)."""
+    parts = evidence.split(": ")
+    return parts[1] if len(parts) > 2 else parts[0]
+
+
+def build_mismatch(adata: ad.AnnData, loaded: LoadedModel) -> np.ndarray | None:
+    """Per tumour whose calls are on another genome build than the model's card states ("genome_build"),
+    the reason naming the build and its source ('' = same or not known); None when the model states no
+    build (it reads no positions: pcawg-catalogue). The build comes from the ingest provenance
+    (`recorded_builds`: a VCF header's contig lengths or names, a MAF's NCBI_Build, the reference FASTA);
+    obs['genome_build'] is set (the build, 'unknown', or 'not recorded' for an older cohort). An event
+    model reads positions (1 Mb bins, hotspot sites): GRCh38 positions (GDC's MAFs, most new VCFs) given
+    to a GRCh37 model miss its hotspots and shift its bins."""
+    if loaded.genome_build is None:
+        return None
+    table = recorded_builds(adata)
+    if table is None:
+        adata.obs["genome_build"] = pd.Categorical(["not recorded"] * adata.n_obs)
+        return np.full(adata.n_obs, "", dtype=object)
+    adata.obs["genome_build"] = pd.Categorical(table["genome_build"].replace("", "unknown"))
+    return np.array([f"genome build {b} ({_source(e)}): model trained on {loaded.genome_build} positions"
+                     if b and b != loaded.genome_build else "" for b, e in table.itertuples(index=False)],
+                    dtype=object)
+
+
+def _examples(table: pd.DataFrame, samples: pd.Index, k: int = 3) -> str:
+    """'T1: t1.vcf: ##contig lengths: ...; T2: ...' for the first `k` samples, with their evidence."""
+    shown = "; ".join(f"{s}: {table.loc[s, 'evidence'] or 'no build stated'}" for s in samples[:k])
+    return shown + ("; …" if len(samples) > k else "")
+
+
+def build_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
+    """What uns['nanog1_predict'] says about genome builds, for a model that states one (it reads
+    positions): its build, the tumours by build, and the note ('' = every tumour on the model's build;
+    also raised as a GenomeBuildWarning): tumours on another build (they abstain), tumours whose build
+    is unknown (a VCF header without ##contig lengths, ##reference or ##assembly, as VarScan2 writes),
+    or a cohort that does not record it (ingested before NanoG1 did): those are not checked."""
+    import warnings
+
+    if loaded.genome_build is None:
+        return {"model_genome_build": "unstated", "genome_build_note": ""}
+    model = loaded.genome_build
+    stated = adata.obs["genome_build"].astype(str)
+    counts = {str(k): int(v) for k, v in stated.value_counts().items()}
+    table = recorded_builds(adata)
+    if table is None:
+        note = (f"genome build not recorded: the cohort was ingested before NanoG1 recorded it, so its "
+                f"tumours are not checked against the model's {model} positions; re-ingest the VCF/MAF files "
+                "to check them")
+    else:
+        other = stated[(stated != model) & (stated != "unknown")]
+        unknown = stated[stated == "unknown"]
+        parts = []
+        if len(other):
+            builds = "/".join(sorted(set(other)))
+            parts.append(f"genome build mismatch: {len(other)} of {adata.n_obs} tumour(s) on {builds}, "
+                         f"the model reads {model} positions, so they abstain "
+                         f"({_examples(table, other.index)})")
+        if len(unknown):
+            parts.append(f"genome build unknown for {len(unknown)} of {adata.n_obs} tumour(s), not "
+                         f"checked against the model's {model} positions ({_examples(table, unknown.index)})"
+                         f": make sure they are on {model} (a VCF header with ##contig lengths, or a MAF "
+                         "with NCBI_Build, states it)")
+        note = ". ".join(parts)
+    if note:
+        warnings.warn(f"{loaded.name}: {note}", GenomeBuildWarning, stacklevel=3)
+    return {"model_genome_build": model, "genome_builds": counts, "genome_build_note": note}
 
 
 def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:

@@ -599,9 +599,13 @@ def _provenance(
     )
     ref_info = {}
     if reference is not None:
+        from nanog1.genomics.build import build_from_lengths
         from nanog1.genomics.reference import open_reference
 
-        ref_info = {"path": str(reference), "fai_sha256": open_reference(reference).fai_sha256()}
+        ref = open_reference(reference)
+        build, evidence = build_from_lengths(ref.lengths)
+        ref_info = {"path": str(reference), "fai_sha256": ref.fai_sha256(), "genome_build": build or "",
+                    "genome_build_evidence": evidence}
     return {
         "version": nanog1.__version__,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -659,6 +663,8 @@ def ingest(
     inputs = [Path(p) for p in inputs]
     sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
     plans, notes = plan_inputs(inputs, sheet, options)
+    if reference is not None:
+        check_reference_lengths([p.path for p in plans if p.kind == "vcf"], reference)
     results = _run_all(plans, reference, options)
     _check_losses(results, options)
     unplanned = {r.path: r.samples for p, r in zip(plans, results, strict=True) if p.samples is None}
@@ -680,6 +686,7 @@ def ingest(
     accounting = _accounting(results)
     provenance = _provenance(inputs, results, reference, options, present, skips)
     provenance["accounting"] = accounting
+    provenance["genome_build"] = genome_builds(plans, results, samples, reference)
     notes += _protein_note(results, provenance)
     if sheet is not None:
         provenance["sample_sheet"] = {"path": str(sheet.path), "sha256": _sha256(sheet.path)}
@@ -710,6 +717,82 @@ def ingest(
         notes,
         _missing_contigs(results),
     )
+
+
+def check_reference_lengths(vcfs: list[Path], reference: Path) -> None:
+    """Refuse a VCF whose header gives a contig another length than the FASTA does (build.length_conflict):
+    its calls were made on another genome build, and classifying them against this FASTA would read the
+    wrong bases as their context. Header lines only are read, before any record."""
+    from nanog1.genomics.build import build_from_lengths, length_conflict, vcf_header_facts
+    from nanog1.genomics.reference import open_reference
+
+    if not vcfs:
+        return
+    ref = open_reference(reference)
+    for path in vcfs:
+        contigs = vcf_header_facts(path)[0]
+        conflict = length_conflict(contigs, ref.lengths)
+        if conflict is None:
+            continue
+        name, theirs, ours = conflict
+        builds = [build_from_lengths(lengths)[0] for lengths in (contigs, ref.lengths)]
+        vcf_says, fasta_says = (f" ({b})" if b else "" for b in builds)
+        raise InputError(
+            str(path), None,
+            f"contig {name} is {theirs:,} bp in the VCF header{vcf_says} but {ours:,} bp in the reference "
+            f"{reference}{fasta_says}: the calls are on another genome build than the FASTA, whose bases "
+            "would be read as their contexts; give the FASTA they were called on",
+        )
+
+
+def genome_builds(plans: list[FilePlan], results: list[FileResult], samples: list[str],
+                  reference: Path | None) -> pd.DataFrame:
+    """uns['nanog1']['genome_build']: per sample (cohort order) the genome build its calls are on
+    ('' = not known) and the evidence ('<file>: <source>: <detail>'): the file's own statement (a VCF
+    header's contig lengths or names, nanog1.genomics.build; a MAF's NCBI_Build), else the reference
+    FASTA's contig lengths (the calls were classified against it). Catalogue matrices state none. A
+    sample whose files state different builds is an error naming them."""
+    from nanog1.genomics.build import build_from_lengths, vcf_build
+    from nanog1.genomics.maf import maf_builds
+
+    fasta: tuple[str | None, str] = (None, "")
+    if reference is not None:
+        from nanog1.genomics.reference import open_reference
+
+        fasta = build_from_lengths(open_reference(reference).lengths)
+    found: dict[str, list[tuple[str, str, str]]] = {}  # sample -> (build, evidence, file)
+    for plan, result in zip(plans, results, strict=True):
+        if result.kind == "matrix" or not result.samples:
+            continue
+        name = plan.path.name
+        per_sample: dict[str, tuple[str | None, str]] = {}
+        if result.kind == "vcf":
+            build, why = vcf_build(plan.path)
+            per_sample = dict.fromkeys(result.samples, (build, f"{name}: {why}"))
+        elif result.kind == "maf":
+            stated = maf_builds(plan.path)
+            per_sample = {s: (stated[s], f"{name}: NCBI_Build: {stated[s]}") if s in stated
+                          else (None, f"{name}: no NCBI_Build") for s in result.samples}
+        else:
+            per_sample = dict.fromkeys(result.samples, (None, f"{name}: states no build"))
+        for sample, (build, why) in per_sample.items():
+            if build is None and fasta[0] is not None:
+                build, why = fasta[0], f"{name}: reference FASTA {fasta[1]}"
+            found.setdefault(sample, []).append((build or "", why, str(plan.path)))
+    rows = []
+    for sample in samples:
+        stated = found.get(sample, [])
+        builds = {b for b, _, _ in stated if b}
+        if len(builds) > 1:
+            files = ", ".join(f"{f} {b}" for b, _, f in stated if b)
+            raise UserError(f"sample {sample!r} has calls on different genome builds ({files}): give "
+                            "files of one build per sample")
+        build = builds.pop() if builds else ""
+        why = next((w for b, w, _ in stated if b == build), "") if stated else ""
+        rows.append((sample, build, why))
+    table = pd.DataFrame(rows, columns=["sample", "genome_build", "evidence"], dtype=object)
+    table.index = table.index.astype(str)
+    return table
 
 
 def _protein_note(results: list[FileResult], provenance: dict) -> list[str]:

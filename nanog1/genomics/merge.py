@@ -384,7 +384,7 @@ def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
         "parts": pd.DataFrame({"path": [str(p) for p in paths]}, index=[str(i) for i in range(len(paths))]),
         "merge": {**asdict(options), **{k: v for k, v in asdict(report).items() if k != "notes"}},
     }
-    for key, fill in (("inputs", None), ("skips_per_file", 0)):
+    for key, fill in (("inputs", None), ("skips_per_file", 0), ("genome_build", None)):
         table = _concat_frames([p.get(key) for p in provs], fill)
         if table is not None:
             prov[key] = table
