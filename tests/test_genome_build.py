@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+import pandas as pd
 import pysam
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +22,7 @@ from typer.testing import CliRunner
 from nanog1.cli import app
 from nanog1.encoder.predictor import PredictOptions, predict, read_inputs
 from nanog1.genomics.build import GRCH37, GRCH38, build_from_lengths, canonical_build, vcf_build
+from nanog1.genomics.channels import CHANNEL_SETS
 from tests.test_ingest_somatic import MUTECT2_META, STRELKA_SNV_META, VARSCAN_META, strelka_counts
 
 FAST = PredictOptions(neighbours=0, exposures=False)
@@ -216,3 +219,29 @@ def test_a_grch38_vcf_against_another_fasta_is_one_clear_error(tmp_path, small_c
     same = mutect2_vcf(tmp_path / "ok.vcf", {"1": 20_000}, "file:///refs/chr1.fa", "chr", calls)
     res = CliRunner().invoke(app, ["ingest", str(same), "-r", str(fasta), "--out", str(tmp_path / "c.h5ad")])
     assert res.exit_code == 0, res.output
+
+
+def _matrix(path, channel_set: str, samples: list[str], seed: int):
+    labels = list(CHANNEL_SETS[channel_set])
+    counts = np.random.default_rng(seed).poisson(5, (len(labels), len(samples)))
+    pd.DataFrame(counts, index=pd.Index(labels, name="MutationType"), columns=samples).to_csv(path, sep="\t")
+    return path
+
+
+def test_matrices_of_different_sets_sharing_no_sample_name_are_refused(tmp_path):
+    """An SBS96 matrix of A, B and an ID83 matrix of A_id, B_id would be four tumours, each reading the
+    other matrix's set as zero mutations: refused naming both files, their sets and what to do. Sharing the
+    names, they are two tumours with both sets."""
+    sbs = _matrix(tmp_path / "sbs.tsv", "SBS96", ["A", "B"], 1)
+    ids = _matrix(tmp_path / "ids.tsv", "ID83", ["A_id", "B_id"], 2)
+    res, _ = _predict_cli(tmp_path, sbs, ids, model="pcawg-catalogue")
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    message = " ".join(res.output.split())
+    assert (f"{sbs} (SBS96 matrix, 2 sample(s): A, B) and {ids} (ID83 matrix, 2: A_id, B_id) share no sample "
+            "names: they would be typed as 2 + 2 separate tumours") in message, message
+    assert "rename the columns to join them" in message
+    res = CliRunner().invoke(app, ["ingest", str(sbs), str(ids), "--out", str(tmp_path / "c.h5ad")])
+    assert res.exit_code == 2 and "share no sample names" in res.output, res.output
+    joined = _matrix(tmp_path / "ids2.tsv", "ID83", ["A", "B"], 2)
+    adata = read_inputs([sbs, joined])
+    assert list(adata.obs_names) == ["A", "B"] and adata.obs["burden_ID83"].gt(0).all()

@@ -667,6 +667,7 @@ def ingest(
         check_reference_lengths([p.path for p in plans if p.kind == "vcf"], reference)
     results = _run_all(plans, reference, options)
     _check_losses(results, options)
+    check_matrix_names(results)
     unplanned = {r.path: r.samples for p, r in zip(plans, results, strict=True) if p.samples is None}
     if unplanned:
         owners = {r.path: r.samples for r in results}
@@ -743,6 +744,30 @@ def check_reference_lengths(vcfs: list[Path], reference: Path) -> None:
             f"{reference}{fasta_says}: the calls are on another genome build than the FASTA, whose bases "
             "would be read as their contexts; give the FASTA they were called on",
         )
+
+
+def check_matrix_names(results: list[FileResult]) -> None:
+    """Refuse catalogue matrices of different channel sets that share no sample name (an SBS96 matrix
+    of A, B and an ID83 matrix of A_id, B_id): merged by name they give separate tumours, each recorded
+    as measuring both sets, so each would read the other matrix's set as zero mutations (not as
+    unmeasured). Matrices of one set, or sharing some names, are merged as before."""
+    matrices = [r for r in results if r.kind == "matrix" and r.samples]
+    for i, a in enumerate(matrices):
+        for b in matrices[i + 1:]:
+            if set(a.channel_sets) == set(b.channel_sets) or set(a.samples) & set(b.samples):
+                continue
+            sa, sb = "+".join(a.channel_sets), "+".join(b.channel_sets)
+            raise UserError(
+                f"{a.path} ({sa} matrix, {len(a.samples)} sample(s): {_few(a.samples)}) and {b.path} ({sb} "
+                f"matrix, {len(b.samples)}: {_few(b.samples)}) share no sample names: they would be typed as "
+                f"{len(a.samples)} + {len(b.samples)} separate tumours, each reading the other matrix's set "
+                "as zero mutations; rename the columns to join them (one name per tumour in both), or give "
+                "each matrix on its own"
+            )
+
+
+def _few(names: list[str], k: int = 3) -> str:
+    return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
 
 
 def genome_builds(plans: list[FilePlan], results: list[FileResult], samples: list[str],
