@@ -508,7 +508,7 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
            "without that column reads every codon as absent, and `predict` states it per tumour (obs['protein_change'], "
            "a warning in the table line, JSON and report)" if n_codons else ""),
         "assay": "exome",
-        "genome_build": "GRCh37",  # positions (bins, hotspot sites); predict checks NCBI_Build
+        "genome_build": "GRCh37",  # positions (bins, hotspot sites); predict checks each tumour's build
         "input_filter": input_filter,
         "training_data": {
             "source": "TCGA somatic mutation calls of whole exomes, GRCh37, as compiled by the R package "
@@ -547,6 +547,10 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
             "best flagged out-of-distribution",
             "GRCh37 TCGA-like calling: other pipelines shift burden and indel/DNP shares; the transfer numbers "
             "(train on one TCGA source, test on the other's new patients) are the honest guide",
+            "reads GRCh37 positions (\"genome_build\": \"GRCh37\"; 1 Mb bins, hotspot sites): `nanog1 predict` "
+            "abstains on tumours on another build (a MAF's NCBI_Build, a VCF header's ##contig lengths or "
+            "##reference/##assembly, an ingested cohort's record) and warns where a tumour's build is unknown (a VCF "
+            "header stating none)",
             f"trained on {DESCRIBED[input_filter]} (\"input_filter\": \"{input_filter}\"; MC3's FILTER column "
             "ignored): `nanog1 predict` reads VCF/MAF inputs the same way by default; `--filter` overrides it, and "
             "the outputs then state the mismatch",
