@@ -118,11 +118,10 @@ def test_build_names_and_lengths_share_one_rule():
     assert build_from_lengths({"chrX": GRCH38["X"], "chrY": GRCH38["Y"]})[0] == "GRCh38"
 
 
-def _predict_cli(tmp_path, *inputs, model="tcga-exome", extra=()):
+def _predict_cli(tmp_path, *inputs, model="tcga-exome", extra=("--no-reports",)):
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["predict", *map(str, inputs), "--model", model, "--assay", "exome",
-                                   "--out", str(out), "--no-exposures", "--no-reports", "--neighbours", "0",
-                                   *extra])
+                                   "--out", str(out), "--no-exposures", "--neighbours", "0", *extra])
     return res, out
 
 
@@ -134,7 +133,7 @@ def test_exome_model_abstains_on_a_grch38_vcf_and_says_so_everywhere(tmp_path, m
     new = mutect2_vcf(tmp_path / "grch38.vcf", primary(GRCH38), "/r/Homo_sapiens_assembly38.fasta", "chr")
     old = mutect2_vcf(tmp_path / "b37.vcf", primary(GRCH37), "file:///refs/human_g1k_v37.fasta")
     bare = varscan2_vcf(tmp_path / "varscan.vcf")
-    res, out = _predict_cli(tmp_path, new, old, bare)
+    res, out = _predict_cli(tmp_path, new, old, bare, extra=["--reports"])
     assert res.exit_code == 0, res.output
     assert "genome build 1" in res.output, res.output  # the closing line counts it by reason
     assert "warning: genome build mismatch: 1 of 3 tumour(s) on GRCh38" in res.output, res.output
@@ -147,6 +146,10 @@ def test_exome_model_abstains_on_a_grch38_vcf_and_says_so_everywhere(tmp_path, m
     assert record["abstained_by_reason"]["genome build"] == 1
     assert record["genome_builds"] == {"GRCh38": 1, "GRCh37": 1, "unknown": 1}
     assert "varscan.vcf: no ##contig lengths, ##reference or ##assembly" in record["genome_build_note"]
+    for sample in ("grch38", "b37"):  # each one-page report repeats the input's warnings
+        report = (out / f"{sample}.report.md").read_text()
+        assert "genome build mismatch: 1 of 3 tumour(s) on GRCh38" in report, report
+    assert "genome build GRCh38 (##contig lengths)" in (out / "grch38.report.md").read_text()
 
 
 def test_cohort_h5ad_carries_the_build_to_predict(tmp_path):
@@ -208,7 +211,7 @@ def test_a_grch38_vcf_against_another_fasta_is_one_clear_error(tmp_path, small_c
     fasta, seq = small_chr1
     calls = _calls_on(seq)
     vcf = mutect2_vcf(tmp_path / "t.vcf", {"1": GRCH38["1"]}, "file:///refs/GRCh38.fa", "chr", calls)
-    res, _ = _predict_cli(tmp_path, vcf, model="pcawg-catalogue", extra=["--reference", str(fasta)])
+    res, _ = _predict_cli(tmp_path, vcf, model="pcawg-catalogue", extra=["--no-reports", "-r", str(fasta)])
     expected = (f"error: {vcf}: contig chr1 is 248,956,422 bp in the VCF header (GRCh38) but 20,000 bp in "
                 f"the reference {fasta}: the calls are on another genome build than the FASTA")
     assert res.exit_code == 2, res.output
