@@ -213,7 +213,7 @@ def test_a_grch38_vcf_against_another_fasta_is_one_clear_error(tmp_path, small_c
     vcf = mutect2_vcf(tmp_path / "t.vcf", {"1": GRCH38["1"]}, "file:///refs/GRCh38.fa", "chr", calls)
     res, _ = _predict_cli(tmp_path, vcf, model="pcawg-catalogue", extra=["--no-reports", "-r", str(fasta)])
     expected = (f"error: {vcf}: contig chr1 is 248,956,422 bp in the VCF header (GRCh38) but 20,000 bp in "
-                f"the reference {fasta}: the calls are on another genome build than the FASTA")
+                f"the reference {fasta}: the calls were made on another genome build than this FASTA")
     assert res.exit_code == 2, res.output
     assert expected in res.output and "Traceback" not in res.output, res.output
     res = CliRunner().invoke(app, ["ingest", str(vcf), "-r", str(fasta), "--out", str(tmp_path / "c.h5ad")])

@@ -741,8 +741,8 @@ def check_reference_lengths(vcfs: list[Path], reference: Path) -> None:
         raise InputError(
             str(path), None,
             f"contig {name} is {theirs:,} bp in the VCF header{vcf_says} but {ours:,} bp in the reference "
-            f"{reference}{fasta_says}: the calls are on another genome build than the FASTA, whose bases "
-            "would be read as their contexts; give the FASTA they were called on",
+            f"{reference}{fasta_says}: the calls were made on another genome build than this FASTA, so their "
+            "trinucleotide contexts would be read at the wrong places; give the FASTA they were called on",
         )
 
 
