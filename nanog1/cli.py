@@ -229,6 +229,9 @@ def ingest_command(
             f"channel sets partial (exact only for the samples in uns['nanog1']['exact_for']; not used"
             f" as a whole by fitting or the models): {', '.join(partial)}"
         )
+    if report.genome_builds:  # per sample in uns['nanog1']['genome_build'], with the evidence
+        builds = ", ".join(f"{b} {n:,}" for b, n in report.genome_builds.most_common())
+        console.print(f"genome build (samples): {builds}")
     for note in report.notes:  # sheet problems (each names the sheet) and the protein-change count
         console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
     if report.no_mutation_samples:

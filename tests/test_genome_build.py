@@ -161,6 +161,7 @@ def test_cohort_h5ad_carries_the_build_to_predict(tmp_path):
     vcf = mutect2_vcf(tmp_path / "t1.vcf", primary(GRCH38), "file:///refs/GRCh38.fa", "chr")
     res = CliRunner().invoke(app, ["ingest", str(vcf), "--out", str(tmp_path / "c.h5ad"), "--quiet"])
     assert res.exit_code == 0, res.output
+    assert "genome build (samples): GRCh38 1" in res.output, res.output
     table = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]["genome_build"]
     assert table["genome_build"].tolist() == ["GRCh38"]
     assert table["evidence"].iloc[0].startswith("t1.vcf: ##contig lengths: 24 of 24")

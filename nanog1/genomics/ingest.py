@@ -141,6 +141,8 @@ class IngestReport:
     notes: list[str] = field(default_factory=list)
     #: Calls on contigs absent from the FASTA (classified without context), by contig.
     missing_contigs: Counter = field(default_factory=Counter)
+    #: Samples by the genome build their calls are on ('unknown' where nothing states it).
+    genome_builds: Counter = field(default_factory=Counter)
 
     @property
     def records(self) -> int:
@@ -717,6 +719,7 @@ def ingest(
         accounting,
         notes,
         _missing_contigs(results),
+        Counter(b or "unknown" for b in meta["genome_build"]["genome_build"]),
     )
 
 
