@@ -7,11 +7,19 @@ added there is picked up everywhere. Keys:
 * ``obs``: `CANCER_TYPE` (label), `SPLIT` ('train' / 'val' / 'test', written by `nanog1 train`),
   `burden_<set>`, `no_mutations`, and the per-sample token pointers `TOKEN_START` / `TOKEN_COUNT` /
   `TOKEN_TABLE` (below); the encoder adds `<key_added>_pred` / `_confidence` / `_accepted`.
-* ``obsm``: `exposures_<set>` (signature fit), `EMBEDDING` ('X_nanog1', `nanog1 embed`).
+* ``obsm``: `exposures_<set>` (signature fit), `EMBEDDING` ('X_nanog1', `nanog1 embed`),
+  `MEASURED_SETS` ('measured_sets': bool DataFrame samples x sets, True where that sample's files
+  measured the set exactly; :func:`measured_sets_per_sample`).
 * ``uns``: `META` ('nanog1': provenance, `channel_sets` {set: 'exact' | 'not_computable' | 'partial'},
-  `channel_sets_present`; a 'partial' set is exact only for the samples in `exact_for` and is not
-  used as a whole), `TOKENS` ('tokens': whole-cohort token arrays, see `genomics.tokens`),
-  `SIGNATURE_FIT`.
+  `channel_sets_present`; an 'exact' set was measured for EVERY sample; a 'partial' set is exact only
+  for the samples in `exact_for` and is not used as a whole), `TOKENS` ('tokens': whole-cohort token
+  arrays, see `genomics.tokens`), `SIGNATURE_FIT`.
+
+Measured sets are per sample (issue 31): a Strelka2 SNV file alone measures no indels, so its tumour's
+ID83/ID12 are unmeasured (never zero indels) while a tumour of the same cohort given by a Mutect2 VCF
+keeps its indels. `obsm['measured_sets']` is that record; `uns['nanog1']['channel_sets']` stays the sets
+measured for every sample (what readers of the cohort as a whole use), and cohorts written before the
+per-sample record fall back to it (:func:`measured_sets_per_sample`).
 
 Per-mutation tokens live once, for the whole cohort, in ``uns['tokens']``; each sample points into
 them with ``obs['token_start']`` and ``obs['token_count']``. Those are obs columns, so they move with
@@ -47,6 +55,7 @@ TOKENS = "tokens"
 SIGNATURE_FIT = "signature_fit"
 EMBEDDING = "X_nanog1"
 PREDICTION = "nanog1"
+MEASURED_SETS = "measured_sets"
 TOKEN_START, TOKEN_COUNT, TOKEN_TABLE = "token_start", "token_count", "token_table"
 
 # --- the channel layout (derived) -------------------------------------------------------------------
@@ -139,6 +148,65 @@ def channel_padding(adata) -> np.ndarray:
                           "(uns['nanog1']['channel_sets'] marks none exact): re-ingest it")
     return np.concatenate([np.full(n, name not in present) for name, n in zip(SET_NAMES, SET_SIZES,
                                                                                 strict=True)])
+
+
+def measured_sets_per_sample(adata) -> pd.DataFrame:
+    """Bool DataFrame samples x `SET_NAMES`: True where that sample measured the set exactly (the one rule
+    per sample, beside :func:`recorded_channel_sets` for the cohort as a whole).
+
+    ``obsm['measured_sets']`` decides where present (written by `nanog1 ingest` and `nanog1 cohort merge`);
+    a cohort written before it falls back to its cohort-wide record: the sets exact for every sample, and a
+    'partial' set for the samples its ``uns['nanog1']['exact_for']`` lists. The sets the cohort measured
+    for every sample are always measured for each, and a derived set (SBS6, ID12) wherever its source was.
+    """
+    import pandas as pd
+
+    from nanog1.genomics.channels import PARTIAL
+
+    n = adata.n_obs
+    table = np.zeros((n, len(SET_NAMES)), dtype=bool)
+    meta = adata.uns.get(META) or {}
+    record = adata.obsm[MEASURED_SETS] if MEASURED_SETS in adata.obsm else None
+    if record is not None:
+        frame = record if isinstance(record, pd.DataFrame) else pd.DataFrame(np.asarray(record))
+        for j, name in enumerate(SET_NAMES):
+            if name in frame.columns:
+                table[:, j] = np.asarray(frame[name], dtype=bool)
+    else:
+        status = dict(meta.get("channel_sets") or {}) if hasattr(meta, "get") else {}
+        exact_for = dict(meta.get("exact_for") or {}) if hasattr(meta, "get") else {}
+        names = np.asarray(adata.obs_names, dtype=str)
+        for name, ids in exact_for.items():
+            if str(status.get(name)) == PARTIAL and str(name) in SET_NAMES:
+                table[:, SET_NAMES.index(str(name))] = np.isin(names, np.asarray(ids, dtype=str))
+    whole = recorded_channel_sets(adata)
+    if whole is None:
+        whole = channel_sets_present(adata) if n else []
+    table[:, [SET_NAMES.index(s) for s in whole]] = True
+    for derived, source in DERIVED_FROM.items():
+        table[:, SET_NAMES.index(derived)] |= table[:, SET_NAMES.index(source)]
+    return pd.DataFrame(table, index=adata.obs_names.copy(), columns=list(SET_NAMES))
+
+
+def channel_padding_per_sample(adata) -> np.ndarray:
+    """Bool [n_obs, N_CHANNELS]: True for the channels of the sets each sample did not measure (what the
+    models key-pad per tumour; :func:`measured_sets_per_sample`)."""
+    measured = measured_sets_per_sample(adata).to_numpy(dtype=bool)
+    return np.repeat(~measured, SET_SIZES, axis=1)
+
+
+#: What each set counts, in words (a sentence about unmeasured sets names the kind of mutation first).
+SET_KINDS = {"SBS96": "substitutions", "SBS6": "substitutions", "DBS78": "doublets", "ID83": "indels",
+             "ID12": "indels"}
+
+
+def describe_sets(sets) -> str:
+    """'indels (ID83+ID12)', 'doublets (DBS78) and indels (ID83+ID12)': the sets grouped by kind."""
+    kinds: dict[str, list[str]] = {}
+    for name in SET_NAMES:
+        if name in set(map(str, sets)):
+            kinds.setdefault(SET_KINDS.get(name, name), []).append(name)
+    return " and ".join(f"{kind} ({'+'.join(names)})" for kind, names in kinds.items())
 
 
 def cancer_types(adata, column: str = CANCER_TYPE) -> pd.Series:
