@@ -226,8 +226,9 @@ def ingest_command(
         )
     if partial:
         console.print(
-            f"channel sets partial (exact only for the samples in uns['nanog1']['exact_for']; not used"
-            f" as a whole by fitting or the models): {', '.join(partial)}"
+            f"channel sets partial (exact only for the samples in uns['nanog1']['exact_for'] and"
+            f" obsm['measured_sets']; not fitted as a whole; the models mask them for the other samples):"
+            f" {', '.join(partial)}"
         )
     if report.genome_builds:  # per sample in uns['nanog1']['genome_build'], with the evidence
         builds = ", ".join(f"{b} {n:,}" for b, n in report.genome_builds.most_common())

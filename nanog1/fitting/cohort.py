@@ -53,8 +53,9 @@ def check_fittable(adata, sets: list[str], name: str = "cohort") -> None:
             exact_for = dict(meta.get("exact_for") or {})
             n = len(exact_for.get(partial[0], []))
             why = (
-                f"{', '.join(partial)} partial: some samples were ingested without a reference or had"
-                f" calls on contigs it lacks; exact for the {n} samples in"
+                f"{', '.join(partial)} partial: some samples were ingested without a reference, had"
+                f" calls on contigs it lacks, or came from files that do not cover it (a Strelka2 SNV file"
+                f" without its indel file); exact for the {n} samples in"
                 " uns['nanog1']['exact_for'], fit those alone"
             )
         raise UserError(

@@ -100,8 +100,11 @@ NO_REFERENCE_SETS: tuple[str, ...] = ("DBS78", "SBS6", "ID12")
 #: Per-set status values recorded in uns['nanog1']['channel_sets']: exact for every sample; not
 #: computable (no reference, or never measured); partial: exact only for the samples listed in
 #: uns['nanog1']['exact_for'] (others had calls on contigs the FASTA lacks, counted in the derived
-#: set instead, or came from a part merged in that was ingested without a reference).
-#: Only 'exact' sets are used by fitting and the models.
+#: set instead, came from a part merged in that was ingested without a reference, or were given by
+#: files that do not cover the set, e.g. a Strelka2 SNV file without its indel file).
+#: Only 'exact' sets are used by fitting as a whole; the models read a 'partial' set for the samples
+#: that measured it (obsm['measured_sets'], nanog1.schema.measured_sets_per_sample) and mask it for the
+#: others.
 EXACT, NOT_COMPUTABLE, PARTIAL = "exact", "not_computable", "partial"
 
 SET_SIZES: dict[str, int] = {name: len(labels) for name, labels in CHANNEL_SETS.items()}

@@ -31,7 +31,7 @@ import pandas as pd
 
 import nanog1
 from nanog1.errors import UserError
-from nanog1.genomics.channels import N_CHANNELS
+from nanog1.genomics.channels import DERIVED_FROM, N_CHANNELS
 from nanog1.genomics.events import Events
 from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
 from nanog1.genomics.variants import SKIP_REASONS, InputError
@@ -97,6 +97,14 @@ class FilePlan:
 
 
 VARIANT_SETS = ("SBS96", "DBS78", "ID83")
+#: What a file can measure, by what its caller's header says it holds (vcf.split_content): every set, the
+#: substitution sets (adjacent SNVs merge into DBS78 doublets, as SigProfilerMatrixGenerator does), or the
+#: indel sets. A file measures a set it does not cover for no sample: it is unmeasured, never zero.
+COVERS = {
+    None: ("SBS96", "DBS78", "ID83", "SBS6", "ID12"),
+    "snv": ("SBS96", "DBS78", "SBS6"),
+    "indel": ("ID83", "ID12"),
+}
 #: The accounting table's count columns, before the skip reasons; `counted_without_context` (part of
 #: `counted`: calls classified from their alleles alone because the FASTA lacks their contig) is
 #: written only when some call was.
@@ -122,6 +130,23 @@ class FileResult:
     without_context: np.ndarray | None = None
     #: Calls on contigs absent from the FASTA, by contig.
     missing_contigs: Counter = field(default_factory=Counter)
+    #: What the file's header says it holds ('' = every kind of call; else vcf.SPLIT_CONTENT's words).
+    content: str = ""
+
+    def sample_sets(self, i: int) -> tuple[str, ...]:
+        """The sets this file measured for its i-th sample: its `channel_sets`, and on the reference path
+        the sample's own context sets (SBS96/ID83 lost only where that sample's calls fell back)."""
+        if self.without_context is None or self.kind == "matrix":
+            return self.channel_sets
+        covers = _covers(self)
+        return tuple(s for s in _context_sets(self.without_context[i : i + 1]) if s in covers)
+
+
+def _covers(result: FileResult) -> tuple[str, ...]:
+    from nanog1.genomics.vcf import SPLIT_CONTENT
+
+    kind = next((k for k, v in SPLIT_CONTENT.items() if v == result.content), None)
+    return COVERS[kind]
 
 
 @dataclass
@@ -229,6 +254,7 @@ def process_file(
     events = got.events
     records = len(table) + sum(table.skips.values())
     status = "empty" if records == 0 else "ok"
+    covers, content = _split_file(path, kind, table)
     accounting = _file_accounting(events.accounting, table.skips, events.samples)
     if got.free_accounting is not None:
         accounting = _with_free_part(accounting, _tally_accounting(got.free_accounting))
@@ -239,13 +265,33 @@ def process_file(
         events.samples,
         got.counts,
         events,
-        channel_sets=_context_sets(got.without_context),
+        channel_sets=tuple(s for s in _context_sets(got.without_context) if s in covers),
         skips=events.skips,
         status=status,
         accounting=accounting,
         without_context=got.without_context,
         missing_contigs=got.missing_contigs,
+        content=content,
     )
+
+
+def _split_file(path: Path, kind: str, table) -> tuple[tuple[str, ...], str]:
+    """(sets the file can measure, what it holds) from its caller's header (vcf.split_content), where its
+    records agree: a Strelka2 SNV file (no indel record) measures SBS96, DBS78 and SBS6, not the indel
+    sets; a Strelka2 indel file (no substitution record) the indel sets only. Every set otherwise."""
+    if kind != "vcf":
+        return COVERS[None], ""
+    from nanog1.genomics.vcf import SPLIT_CONTENT, file_split_content
+
+    split = file_split_content(path)
+    if split is None:
+        return COVERS[None], ""
+    ref_len = np.fromiter(map(len, table.ref), dtype=np.int64, count=len(table))
+    alt_len = np.fromiter(map(len, table.alt), dtype=np.int64, count=len(table))
+    same = ref_len == alt_len
+    if (split == "snv" and same.all()) or (split == "indel" and not same.any()):
+        return COVERS[split], SPLIT_CONTENT[split]
+    return COVERS[None], ""
 
 
 def _context_sets(without_context: np.ndarray) -> tuple[str, ...]:
@@ -275,6 +321,7 @@ def _without_reference(path: Path, kind: str, table, options: IngestOptions) -> 
 
     events, sbs96 = classify_without_reference(table, pass_only=options.filter == "PASS")
     records = len(table) + sum(table.skips.values())
+    covers, content = _split_file(path, kind, table)
     types = None
     if "cohort" in table.annotations:
         types = pd.Series(np.asarray(table.annotations["cohort"], dtype=object), index=table.sample)
@@ -286,22 +333,42 @@ def _without_reference(path: Path, kind: str, table, options: IngestOptions) -> 
         events.samples,
         events.counts(),
         events,
-        channel_sets=(("SBS96",) if sbs96 else ()) + NO_REFERENCE_SETS,
+        channel_sets=tuple(s for s in (("SBS96",) if sbs96 else ()) + NO_REFERENCE_SETS if s in covers),
         cancer_types=types,
         skips=events.skips,
         status="empty" if records == 0 else "ok",
         accounting=_tally_accounting(events.tally.table) if events.tally is not None else None,
+        content=content,
     )
 
 
-def _measured_sets(results: list[FileResult]) -> list[str]:
-    """Sets measured: any matrix's set, and a variant-file set only where every variant file had it."""
-    from nanog1.genomics.channels import CHANNEL_SETS
+def measured_per_sample(results: list[FileResult], order: dict[str, int]) -> np.ndarray:
+    """Bool [samples, sets] (`schema.SET_NAMES` columns): the sets each sample measured exactly, the one
+    rule per sample (issue 31). A sample's sets are the union of those its files measured (a Strelka2 SNV
+    file and its indel file, a PCAWG sample's SBS, DBS and ID matrices), less any set a file lost: one
+    holding the folded set (SBS6, ID12) without its source (no reference, or calls on contigs the FASTA
+    lacks) leaves the sample's SBS96/ID83 incomplete."""
+    from nanog1.schema import SET_NAMES, with_derived_sets
 
-    matrices = {s for r in results if r.kind == "matrix" and r.samples for s in r.channel_sets}
-    variant = [set(r.channel_sets) for r in results if r.kind != "matrix" and r.samples]
-    common = set.intersection(*variant) if variant else set()
-    return [s for s in CHANNEL_SETS if s in matrices | common]
+    names = np.asarray(SET_NAMES)
+    got = np.zeros((len(order), len(SET_NAMES)), dtype=bool)
+    lost = np.zeros_like(got)
+    for r in results:
+        for i, sample in enumerate(r.samples):
+            sets = with_derived_sets(list(r.sample_sets(i)))
+            row = order[sample]
+            got[row] |= np.isin(names, sets)
+            folded = [src for d, src in DERIVED_FROM.items() if d in sets and src not in sets]
+            lost[row] |= np.isin(names, folded)
+    return got & ~lost
+
+
+def _measured_sets(measured: np.ndarray) -> list[str]:
+    """Sets measured for every sample (the cohort-wide record, `uns['nanog1']['channel_sets']`); none
+    for a cohort without samples."""
+    from nanog1.schema import SET_NAMES
+
+    return [s for j, s in enumerate(SET_NAMES) if len(measured) and measured[:, j].all()]
 
 
 def _file_accounting(per_sample: pd.DataFrame, reader_skips: Counter, samples: list[str]) -> pd.DataFrame:
@@ -419,9 +486,11 @@ def _guarded(path: Path, reference: Path | None, options: IngestOptions, vcf: di
 def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list[FilePlan], list[str]]:
     """Check the inputs before any record is read; return one plan per input and notes.
 
-    Errors (InputError/ValueError, naming the files): a missing or empty file, the same file twice,
-    a VCF whose tumour column cannot be told, disagreement with the sample sheet (see
-    `samplesheet.check_sheet`), and, under duplicates='error', a sample given by two files.
+    Errors (InputError/ValueError/UserError, naming the files): a missing or empty file, the same file
+    twice, Strelka2's SNV and indel files of one folder without a sheet saying they are one tumour
+    (they would read as two tumours, each with half its calls), a VCF whose tumour column cannot be
+    told, disagreement with the sample sheet (see `samplesheet.check_sheet`), and, under
+    duplicates='error', a sample given by two files.
     """
     from nanog1.genomics.duplicates import check_same_file
     from nanog1.genomics.samplesheet import check_sheet
@@ -435,6 +504,10 @@ def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list
         if p.stat().st_size == 0:
             raise InputError(str(p), None, "empty file (zero bytes)")
     check_same_file(inputs)
+    if sheet is None and options.tumor_sample is None:  # a sheet (or a named tumour) says who is who
+        from nanog1.genomics.vcf import refuse_split_strelka
+
+        refuse_split_strelka(inputs)
     plans = [_plan_one(p, sheet, options) for p in inputs]
     notes: list[str] = []
     if sheet is not None:
@@ -597,6 +670,7 @@ def _provenance(
             "sha256": [_sha256(Path(p)) for p in inputs],
             "records": [r.records for r in results],
             "status": [r.status for r in results],
+            "content": [r.content for r in results],
         }
     )
     ref_info = {}
@@ -679,7 +753,8 @@ def ingest(
             notes += check_sheet(sheet, inputs, owners, options.sheet_policy, True, routed)
             notes = list(dict.fromkeys(notes))
     samples, counts, order = _merge_counts(results)
-    present = _measured_sets(results)
+    measured = measured_per_sample(results, order)
+    present = _measured_sets(measured)
     skips: Counter = Counter()
     for r in results:
         skips.update(r.skips)
@@ -701,7 +776,9 @@ def ingest(
         cancer_types=cancer_types,
         tokens=tokens,
     )
-    _mark_partial(adata, results, order)
+    mark_measured(adata, measured)
+    _mark_partial(adata, results)
+    notes += _unmeasured_notes(adata)
     write_cohort(adata, out)
     files = [_file_row(r) for r in results]
     empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
@@ -845,32 +922,85 @@ def _missing_contigs(results: list[FileResult]) -> Counter:
     return total
 
 
-def _mark_partial(adata, results: list[FileResult], order: dict[str, int]) -> None:
-    """Record what calls on contigs absent from the FASTA did to the context sets (see
-    `partial_reference`): SBS96/ID83 that some sample's calls fell back from are `partial` (not exact:
-    fitting and the models refuse them as a whole), with the samples they are exact for in
-    `uns['nanog1']['exact_for']` ({set: sample ids}), and those calls by contig in
-    `uns['nanog1']['without_context']` ({'contig_not_in_reference': {contig: calls}})."""
-    from nanog1.genomics.channels import DERIVED_FROM, EXACT, PARTIAL, set_slice
+def mark_measured(adata, measured: np.ndarray) -> None:
+    """Record the sets each sample measured (`measured_per_sample`): `obsm['measured_sets']` (bool,
+    samples x sets), and in `uns['nanog1']['channel_sets']` a set measured for some samples but not all
+    as 'partial', exact for the samples `uns['nanog1']['exact_for']` lists (the sets measured for every
+    sample stay 'exact', so a reader of the cohort as a whole never reads an unmeasured set as zeros)."""
+    from nanog1.genomics.channels import PARTIAL
+    from nanog1.schema import MEASURED_SETS, SET_NAMES
+
+    adata.obsm[MEASURED_SETS] = pd.DataFrame(measured, index=adata.obs_names.copy(), columns=list(SET_NAMES))
+    meta = adata.uns["nanog1"]
+    status = dict(meta["channel_sets"])
+    exact_for = dict(meta.get("exact_for") or {})
+    for j, name in enumerate(SET_NAMES):
+        column = measured[:, j]
+        if column.any() and not column.all():
+            status[name] = PARTIAL
+            exact_for[name] = np.asarray(adata.obs_names[column], dtype=object)
+    meta["channel_sets"] = status
+    if exact_for:
+        meta["exact_for"] = exact_for
+
+
+def _mark_partial(adata, results: list[FileResult]) -> None:
+    """Record the calls on contigs absent from the FASTA (see `partial_reference`) by contig in
+    `uns['nanog1']['without_context']` ({'contig_not_in_reference': {contig: calls}}); the sets they
+    left inexact for their samples are in the per-sample record (`mark_measured`: SBS96/ID83 'partial',
+    exact for the samples in `uns['nanog1']['exact_for']`, not used as a whole by fitting and the models),
+    and 'partial' (exact for no sample) where every sample's calls fell back."""
+    from nanog1.genomics.channels import DERIVED_FROM, NOT_COMPUTABLE, PARTIAL, set_slice
 
     missing = _missing_contigs(results)
     if not missing:
         return
-    without = np.zeros(adata.shape, dtype=np.int64)
-    for r in results:
-        if r.without_context is not None and r.samples:
-            without[[order[s] for s in r.samples]] += r.without_context
     meta = adata.uns["nanog1"]
-    status = dict(meta["channel_sets"])
-    exact_for = {}
+    status, exact_for = dict(meta["channel_sets"]), dict(meta.get("exact_for") or {})
     for derived, source in DERIVED_FROM.items():
-        fell_back = without[:, set_slice(derived)].sum(axis=1) > 0
-        if fell_back.any() and status[source] != EXACT:
+        fell_back = any(r.without_context is not None and r.without_context[:, set_slice(derived)].any()
+                        for r in results)
+        if fell_back and status[source] == NOT_COMPUTABLE:
             status[source] = PARTIAL
-            exact_for[source] = np.asarray(adata.obs_names[~fell_back], dtype=object)
-    meta["channel_sets"] = status
-    meta["exact_for"] = exact_for
+            exact_for[source] = np.asarray([], dtype=object)
+    meta["channel_sets"], meta["exact_for"] = status, exact_for
     meta["without_context"] = {WITHOUT_CONTEXT: {str(k): int(v) for k, v in missing.items()}}
+
+
+def split_file_reasons(adata) -> dict[str, str]:
+    """Per sample whose every input file holds one kind of call only (a Strelka2 SNV file without its
+    indel file), why it lacks the other sets: {'T1': 'Strelka2 SNV file only'}. From the provenance's
+    `inputs` (column `content`) and accounting tables (which files fed which sample); {} without them."""
+    meta = adata.uns.get("nanog1") or {}
+    inputs, acc = meta.get("inputs"), meta.get("accounting")
+    if not isinstance(inputs, pd.DataFrame) or "content" not in inputs or not isinstance(acc, pd.DataFrame):
+        return {}
+    content = inputs["content"].fillna("").astype(str).to_numpy()
+    files: dict[str, set[str]] = {}
+    for file, sample in zip(acc["file"].astype(int), acc["sample"].astype(str), strict=True):
+        if sample and 0 <= file < len(content):
+            files.setdefault(sample, set()).add(content[file])
+    return {s: " + ".join(sorted(c)) + " only" for s, c in files.items() if c and "" not in c}
+
+
+def _unmeasured_notes(adata) -> list[str]:
+    """One note per kind of split file: which samples lack which sets, recorded as unmeasured."""
+    from nanog1.schema import describe_sets, measured_sets_per_sample
+
+    reasons = split_file_reasons(adata)
+    if not reasons:
+        return []
+    measured = measured_sets_per_sample(adata)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for sample, why in reasons.items():
+        if sample in measured.index:
+            row = measured.loc[sample]
+            missing = [s for s in measured.columns if not row[s]]
+            if missing:
+                groups.setdefault((describe_sets(missing), why), []).append(sample)
+    return [f"{what} not measured for {', '.join(samples[:5])}{' …' if len(samples) > 5 else ''} ({why}): "
+            "recorded as unmeasured (obsm['measured_sets']), never as zero mutations; give the tumour's "
+            "other file with a sample sheet naming both" for (what, why), samples in groups.items()]
 
 
 def _file_row(result: FileResult) -> dict:

@@ -168,6 +168,38 @@ def vcf_layout(
     return Layout("tumor", (cohort,), tumor, normal, carrier, varscan, source)
 
 
+#: What a caller's header says a file holds, when it writes one tumour's calls to several files by type:
+#: (kind, description); kind 'snv' (single and adjacent substitutions only) or 'indel' (indels only).
+SPLIT_CONTENT = {"snv": "Strelka2 SNV file", "indel": "Strelka2 indel file"}
+
+
+def split_content(header: pysam.VariantHeader) -> str | None:
+    """'snv' or 'indel' when the header says the file holds one kind of call only, else None.
+
+    Strelka2 writes somatic.snvs.vcf.gz and somatic.indels.vcf.gz: `##content=strelka somatic snv calls`
+    (or `... indel calls`), or, in headers without that line, `##source=strelka` with the SNV file's
+    tier counts (AU/CU/GU/TU) or the indel file's (TIR) and not the other's. Only the header is evidence
+    here (never the file name); `ingest` also requires the records to agree (no indel in an SNV file).
+    """
+    content = (_header_value(header, "content") or "").lower()
+    if content.startswith("strelka"):
+        if "snv" in content:
+            return "snv"
+        if "indel" in content:
+            return "indel"
+    if not (_header_value(header, "source") or "").lower().startswith("strelka"):
+        return None
+    formats = set(header.formats)
+    snv, indel = {"AU", "CU", "GU", "TU"} <= formats, "TIR" in formats
+    return "snv" if snv and not indel else "indel" if indel and not snv else None
+
+
+def file_split_content(path: Path) -> str | None:
+    """`split_content` of a VCF/BCF's header (header lines only are read)."""
+    with _open(Path(path)) as vf:
+        return split_content(vf.header)
+
+
 def strelka_file_named(paths: list[Path]) -> list[list[Path]]:
     """Groups (per folder, two or more) of Strelka2 somatic VCFs whose tumour would be named after the
     file: Strelka2 writes one tumour's SNVs and indels to two files of one folder (somatic.snvs.vcf.gz,
@@ -183,6 +215,21 @@ def strelka_file_named(paths: list[Path]) -> list[list[Path]]:
         if layout.carrier == "strelka" and layout.source == "TUMOR column":
             by_folder.setdefault(path.resolve().parent, []).append(path)
     return [files for files in by_folder.values() if len(files) > 1]
+
+
+def refuse_split_strelka(paths: list[Path], reads_as: str = "read") -> None:
+    """UserError naming the files when `strelka_file_named` finds a group: without a sample sheet they
+    would be `reads_as` ('read', 'typed') two tumours, each with half its mutations (issue 31)."""
+    from nanog1.errors import UserError
+
+    for files in strelka_file_named(paths):
+        names = ", ".join(f"{f} ({vcf_layout(f).samples[0]!r})" for f in files)
+        raise UserError(
+            f"{names}: Strelka2 VCFs of one folder, each with a TUMOR column, would be {reads_as} as "
+            f"{len(files)} tumours named after their files, each with part of the mutations (Strelka2 "
+            "writes one tumour's SNVs and indels to two files): name the tumour with --samples SHEET "
+            "(columns sample and file, one row per file, the same sample on both)"
+        )
 
 
 def read_vcf(
