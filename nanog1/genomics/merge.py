@@ -30,6 +30,7 @@ from nanog1.genomics.channels import CHANNEL_SETS, all_channels
 from nanog1.genomics.cohort import channel_set_status, with_derived_sets
 from nanog1.schema import (
     CANCER_TYPE,
+    MEASURED_SETS,
     TOKEN_COUNT,
     TOKEN_START,
     TOKEN_TABLE,
@@ -309,56 +310,49 @@ def _concat_accounting(provs: list[dict[str, Any]]) -> pd.DataFrame | None:
     return _concat_frames(frames, 0) if frames else None
 
 
-def _measured_sets(adatas: list[ad.AnnData]) -> list[str]:
-    """Sets measured for every merged sample: some part holding the sample measured it. A sample's SBS,
-    DBS and ID parts complete each other (PCAWG's three matrices); a sample whose only part was ingested
-    without a reference has no SBS96, so SBS96 is then not exact for the cohort (SBS6 still is)."""
-    holders: dict[str, set[str]] = {}
+def measured_per_sample(adatas: list[ad.AnnData]) -> pd.DataFrame:
+    """Bool samples x sets (samples in order of first appearance): the sets each merged sample measured,
+    the per-sample rule of `ingest` across parts. A sample's SBS, DBS and ID parts complete each other
+    (PCAWG's three matrices, a Strelka2 SNV part and its indel part); a part holding a sample's folded set
+    (SBS6, ID12) without its source (ingested without a reference, or calls on contigs the FASTA lacked)
+    leaves that sample's SBS96/ID83 inexact. Each part's own record is read with
+    `schema.measured_sets_per_sample` (parts written before the per-sample record: their cohort-wide one)."""
+    from nanog1.genomics.channels import DERIVED_FROM
+    from nanog1.schema import SET_NAMES, measured_sets_per_sample
+
+    got: dict[str, np.ndarray] = {}
+    lost: dict[str, np.ndarray] = {}
     for adata in adatas:
-        sets = set(with_derived_sets(adata.uns.get("nanog1", {}).get("channel_sets_present", [])))
-        for name in adata.obs_names:
-            holders.setdefault(str(name), set()).update(sets)
-    return [s for s in CHANNEL_SETS if holders and all(s in held for held in holders.values())]
+        table = measured_sets_per_sample(adata)
+        folded = np.zeros(table.shape, dtype=bool)
+        for derived, source in DERIVED_FROM.items():
+            folded[:, SET_NAMES.index(source)] = table[derived].to_numpy() & ~table[source].to_numpy()
+        for name, row, gone in zip(map(str, table.index), table.to_numpy(dtype=bool), folded, strict=True):
+            got[name] = got.get(name, np.zeros(len(SET_NAMES), dtype=bool)) | row
+            lost[name] = lost.get(name, np.zeros(len(SET_NAMES), dtype=bool)) | gone
+    values = np.array([got[n] & ~lost[n] for n in got], dtype=bool).reshape(len(got), len(SET_NAMES))
+    return pd.DataFrame(values, index=pd.Index(list(got), dtype=object), columns=list(SET_NAMES))
 
 
-def _exact_ids(name: str, adatas: list[ad.AnnData], provs: list[dict[str, Any]]) -> list[str]:
-    """Samples for which `name` stays exact: those of the parts where it was exact plus each partial
-    part's `exact_for`, less any sample a part holds without it (partial and not listed, or not
-    computable there while the set's folded form, SBS6 or ID12, was measured: calls without context)."""
-    from nanog1.genomics.channels import DERIVED_FROM, EXACT, PARTIAL
-
-    folded = [d for d, source in DERIVED_FROM.items() if source == name]
-    ids: list[str] = []
-    spoiled: set[str] = set()
-    for adata, meta in zip(adatas, provs, strict=True):
-        status = dict(meta.get("channel_sets") or {})
-        names = [str(s) for s in adata.obs_names]
-        if status.get(name) == EXACT:
-            ids += names
-        elif status.get(name) == PARTIAL:
-            own = [str(s) for s in dict(meta.get("exact_for") or {}).get(name, [])]
-            ids += own
-            spoiled |= set(names) - set(own)
-        elif any(status.get(d) == EXACT for d in folded):
-            spoiled |= set(names)
-    return list(dict.fromkeys(s for s in ids if s not in spoiled))
+def _measured_sets(adatas: list[ad.AnnData], table: pd.DataFrame | None = None) -> list[str]:
+    """Sets measured for every merged sample (`measured_per_sample`): the merged cohort-wide record."""
+    table = measured_per_sample(adatas) if table is None else table
+    return [s for s in CHANNEL_SETS if len(table) and bool(table[s].all())]
 
 
-def _carry_partial(prov: dict[str, Any], adatas: list[ad.AnnData], provs: list[dict[str, Any]]) -> None:
-    """A set not exact for the whole merge but exact or `partial` in some part (a part ingested without
-    a reference beside one with, or calls on contigs a FASTA lacked) becomes `partial`, exact for the
-    samples `_exact_ids` lists; the calls classified without context are summed by contig."""
-    from nanog1.genomics.channels import EXACT, PARTIAL
+def _carry_partial(prov: dict[str, Any], table: pd.DataFrame, provs: list[dict[str, Any]]) -> None:
+    """A set measured for some merged samples but not all becomes `partial`, exact for the samples
+    `measured_per_sample` marks (`exact_for`); the calls classified without context are summed by contig."""
+    from nanog1.genomics.channels import PARTIAL
     from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
 
     status = dict(prov["channel_sets"])
     exact_for = {}
-    for name, value in status.items():
-        parts = {dict(p.get("channel_sets") or {}).get(name) for p in provs}
-        if value == EXACT or not parts & {EXACT, PARTIAL}:
-            continue
-        status[name] = PARTIAL
-        exact_for[name] = np.asarray(_exact_ids(name, adatas, provs), dtype=object)
+    for name in status:
+        column = table[name].to_numpy(dtype=bool)
+        if column.any() and not column.all():
+            status[name] = PARTIAL
+            exact_for[name] = np.asarray(table.index[column], dtype=object)
     if exact_for:
         prov["channel_sets"], prov["exact_for"] = status, exact_for
     contigs: dict[str, int] = {}
@@ -369,10 +363,11 @@ def _carry_partial(prov: dict[str, Any], adatas: list[ad.AnnData], provs: list[d
         prov["without_context"] = {WITHOUT_CONTEXT: contigs}
 
 
-def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
+def _provenance(adatas, paths, sample_sheet, options, report, measured=None) -> dict[str, Any]:
     """uns['nanog1'] of the merged cohort: the parts' inputs, references and skip counts, plus the merge."""
     provs = [dict(a.uns.get("nanog1", {})) for a in adatas]
-    present = _measured_sets(adatas)
+    measured = measured_per_sample(adatas) if measured is None else measured
+    present = _measured_sets(adatas, measured)
     prov: dict[str, Any] = {
         "version": nanog1.__version__,
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -391,7 +386,7 @@ def _provenance(adatas, paths, sample_sheet, options, report) -> dict[str, Any]:
     accounting = _concat_accounting(provs)
     if accounting is not None:
         prov["accounting"] = accounting
-    _carry_partial(prov, adatas, provs)
+    _carry_partial(prov, measured, provs)
     for name, ids in dict(prov.get("exact_for") or {}).items():
         report.notes.append(
             f"{name} partial: exact for {len(ids)} of the merged samples (uns['nanog1']['exact_for']);"
@@ -436,7 +431,9 @@ def merge_adatas(adatas, paths, sample_sheet=None, options=None) -> tuple[ad.Ann
     report.tokens = "absent" if tokens is None else "merged"
     if tokens is None and any("tokens" in a.uns for a in adatas):
         report.notes.append("token sequences dropped: some parts (e.g. catalogue matrices) have none")
-    merged.uns = {"nanog1": _provenance(adatas, paths, sample_sheet, options, report)}
+    measured = measured_per_sample(adatas)
+    merged.uns = {"nanog1": _provenance(adatas, paths, sample_sheet, options, report, measured)}
+    merged.obsm[MEASURED_SETS] = measured.reindex(merged.obs_names, fill_value=False).astype(bool)
     merged.obs = merged.obs.drop(columns=[TOKEN_START, TOKEN_COUNT, TOKEN_TABLE], errors="ignore")
     if tokens is not None:
         attach_tokens(merged, tokens)
