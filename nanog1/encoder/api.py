@@ -16,6 +16,12 @@ MLflow ids), `features(adata, kind)` (the baselines' 'catalogue' or 'exposures' 
 `type_metrics(adata, key, mask)` (top-1, macro-F1, ... of obsm[key] against obs['cancer_type']) and
 `baseline_scores(adata, train, test)` (the classical baselines fitted on one set of rows, scored on another).
 
+Every model reads, per tumour, only the channel sets that tumour measured (`obsm['measured_sets']`,
+nanog1.schema.measured_sets_per_sample; the others are key-padded, never read as zero mutations).
+`nanog1.encoder.predict` also writes obs['channel_sets_scored'] / obs['channel_sets_masked'] ('+'-joined
+sets each tumour was read with / had masked of those the model reads) and states the masking in
+uns['nanog1_predict'] (nanog1.encoder.predictor).
+
 `key_added` puts a second model's results beside the first: with `score(..., key_added='m2')` every
 key above is written as 'm2_<key>' (obs 'm2_predicted_type', obsm 'm2_proba_type', uns 'm2_model').
 `copy=True` leaves `adata` untouched and returns a new AnnData; otherwise `adata` is written in place
@@ -104,7 +110,7 @@ def features(adata: ad.AnnData, kind: str = "catalogue") -> np.ndarray | None:
 
     arrays = cohort_arrays(adata, min_class_size=1)
     if kind == "catalogue":
-        return catalogue_features(arrays.counts, arrays.channel_padding)
+        return catalogue_features(arrays.counts, arrays.shared_padding)
     if kind == "exposures":
         return exposure_features(arrays)
     raise UserError(f"features: kind must be 'catalogue' or 'exposures', not {kind!r}")

@@ -114,7 +114,7 @@ def run_baselines(
     require_types(arrays, "baselines", source=cohort)
     splits = kfold_splits(arrays.labels, folds, seed)
     features = {
-        "catalogue": catalogue_features(arrays.counts, arrays.channel_padding),
+        "catalogue": catalogue_features(arrays.counts, arrays.shared_padding),
         "exposures": exposure_features(arrays),
     }
     uri = tracking_uri or default_tracking_uri(Path(cohort).resolve().parent / "runs" / "baselines")

@@ -19,7 +19,16 @@ from nanog1.encoder.contrastive import augment_view
 from nanog1.errors import UserError
 from nanog1.genomics import event_vocab as ev
 from nanog1.genomics.gene_bag import canonical_site, gene_bag, gene_pairs, hotspot_pairs, key_of, top_genes
-from nanog1.schema import CANCER_TYPE, N_CHANNELS, SET_NAMES, SET_SIZES, TOKENS, channel_padding, row_tokens
+from nanog1.schema import (
+    CANCER_TYPE,
+    N_CHANNELS,
+    SET_NAMES,
+    SET_SIZES,
+    TOKENS,
+    SchemaError,
+    channel_padding_per_sample,
+    row_tokens,
+)
 
 EVENT_FIELDS = ev.FIELDS
 
@@ -44,11 +53,23 @@ class CohortArrays:
     gene_bag_sites: list[str] = field(default_factory=list)  # those H sites ("contig:position"), in order
     # The bag ends with the consequence shares (`consequence_shares`) divided by these sds; None: no shares.
     consequence_scale: list[float] | None = None
+    #: [n, N_CHANNELS] True on the sets each sample did not measure, where samples differ (a Strelka2 SNV
+    #: file's tumour beside a complete one); None when every sample measured the same sets. Every batch
+    #: key-pads them per row (`Collate`), beside `channel_padding` (the sets no sample measured).
+    row_padding: np.ndarray | None = None
 
     @property
     def n(self) -> int:
         """Number of samples."""
         return len(self.sample_ids)
+
+    @property
+    def shared_padding(self) -> np.ndarray:
+        """[N_CHANNELS] True on the sets some sample did not measure: what readers of the cohort as a whole
+        (the baselines' features, the profile test of held-out metrics) leave out."""
+        if self.row_padding is None:
+            return self.channel_padding
+        return self.channel_padding | self.row_padding.any(axis=0)
 
     @property
     def bag_entries(self) -> slice:
@@ -142,10 +163,12 @@ def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int =
     labels, classes = encode_labels(types, classes, min_class_size)
     props, names = exposure_targets(adata)
     tokens = row_tokens(adata) if TOKENS in adata.uns else None
+    padding, rows = measured_padding(adata)
     return CohortArrays(
         sample_ids=[str(s) for s in adata.obs_names],
         counts=counts,
-        channel_padding=channel_padding(adata),
+        channel_padding=padding,
+        row_padding=rows,
         labels=labels,
         classes=classes,
         exposures=props,
@@ -153,6 +176,22 @@ def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int =
         signature_matrices=signature_matrices(adata, names),
         tokens=tokens or None,
     )
+
+
+def measured_padding(adata) -> tuple[np.ndarray, np.ndarray | None]:
+    """(channels no sample measured [N_CHANNELS], per-sample padding [n, N_CHANNELS] or None when every
+    sample measured the same sets), from `schema.measured_sets_per_sample`. Refuses a cohort that
+    measured no set at all."""
+    rows = channel_padding_per_sample(adata)
+    padding = rows.all(axis=0) if len(rows) else np.zeros(N_CHANNELS, dtype=bool)
+    if len(rows) and padding.all():
+        raise SchemaError(f"the cohort measured none of the channel sets {', '.join(SET_NAMES)} "
+                          "(uns['nanog1']['channel_sets'] marks none exact): re-ingest it")
+    if not len(rows):
+        from nanog1.schema import channel_padding
+
+        padding = channel_padding(adata)
+    return padding, (rows if (rows != padding).any() else None)
 
 
 def with_event_vocab(arrays: CohortArrays, vocab: ev.EventVocab) -> CohortArrays:
@@ -363,6 +402,9 @@ class Collate:
         }
         if self.set_dropout > 0:
             batch["set_padding"] = set_dropout_mask(len(ix), self.set_dropout)
+        if self.a.row_padding is not None:  # each tumour's own unmeasured sets (issue 31)
+            own = torch.from_numpy(self.a.row_padding[ix])
+            batch["set_padding"] = own | batch["set_padding"] if "set_padding" in batch else own
         if self.view == "events":
             batch.update(self._events(ix, keep))
             if self.a.gene_bag is not None:  # the whole tumour's genes (not thinned: not an event)

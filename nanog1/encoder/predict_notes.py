@@ -19,6 +19,7 @@ import anndata as ad
 import pandas as pd
 
 from nanog1.encoder.input_filter import describe
+from nanog1.schema import describe_sets
 
 #: Notice kinds, in the order they are shown. The first five are warnings about the input as a whole
 #: (the CLI prints them on stderr); the rest summarise the tumours abstained on, by kind of reason.
@@ -96,10 +97,32 @@ def operating_point_line(adata: ad.AnnData) -> str:
 
 
 def masked_note(record: dict) -> str:
-    """'' when every set the model reads was measured; else which sets are masked as unmeasured, and why."""
-    masked = list(record.get("channel_sets_masked", []))
-    if not masked:
-        return ""
+    """'' when every set the model reads was measured for every tumour; else which sets are masked as
+    unmeasured, for which tumours, and why ('indels (ID83+ID12) not measured for T1 (Strelka2 SNV file
+    only): masked as unmeasured, never read as zero mutations')."""
+    masked = [str(m) for m in record.get("channel_sets_masked", [])]
+    per = {str(k): [str(m) for m in v]
+           for k, v in dict(record.get("channel_sets_masked_per_tumour") or {}).items()}
+    why = {str(k): str(v) for k, v in dict(record.get("unmeasured_why") or {}).items()}
+    n_masked = int(record.get("tumours_masked", len(per)))
+    parts = [_whole_note(record, masked)] if masked and len(why) < n_masked else []
+    groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
+    for sample, reason in why.items():  # the tumours whose files say why: all their masked sets
+        groups.setdefault((tuple(per.get(sample, masked)), reason), []).append(sample)
+    for sample, sets in per.items():
+        if sample not in why:  # the others: the sets beyond those masked for every tumour
+            extra = tuple(m for m in sets if m not in masked)
+            groups.setdefault((extra, "its input files did not measure them"), []).append(sample)
+    for (sets, reason), samples in groups.items():
+        if sets:
+            names = ", ".join(samples[:5]) + (f" and {len(samples) - 5} more" if len(samples) > 5 else "")
+            parts.append(f"{describe_sets(sets)} not measured for {names} ({reason}): masked as unmeasured, "
+                         "never read as zero mutations")
+    return "; ".join(parts)
+
+
+def _whole_note(record: dict, masked: list[str]) -> str:
+    """The sentence for sets masked for every tumour, when the input files do not say why."""
     measured = "+".join(record.get("channel_sets_scored", [])) or "none"
     why = ("a VCF or MAF without a reference FASTA gives SBS6, DBS78 and ID12 only"
            if record.get("input_filter", "n/a") != "n/a"  # per-mutation input, not catalogue counts

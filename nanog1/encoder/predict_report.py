@@ -175,9 +175,10 @@ def spectrum_png(adata: ad.AnnData, i: int, path: Path) -> None:
 
     from nanog1.genomics.channels import CHANNEL_SETS, channel_color, set_slice
     from nanog1.io import atomic_write_with
-    from nanog1.schema import recorded_channel_sets as measured_sets
+    from nanog1.schema import measured_sets_per_sample
 
-    measured = measured_sets(adata) or list(CHANNEL_SETS)
+    row = measured_sets_per_sample(adata).iloc[i]  # this tumour's own measured sets (issue 31)
+    measured = [name for name in CHANNEL_SETS if row[name]] or list(CHANNEL_SETS)
     shown = [s for s in ("SBS96", "DBS78", "ID83") if s in measured]
     shown += [d for d, src in (("SBS6", "SBS96"), ("ID12", "ID83")) if d in measured and src not in measured]
     x = np.asarray(adata.X[i].toarray() if hasattr(adata.X, "toarray") else adata.X[i]).ravel()

@@ -9,9 +9,13 @@ exposures with bootstrap intervals (obsm['exposures_<set>'], '_lo', '_hi'; nanog
 each measured set with COSMIC signatures. A packaged ensemble (several members, test-time views) is
 scored as one model: mean log-probabilities over members x views, then its one temperature
 (nanog1.encoder.ensemble.member_views_proba); embeddings and neighbours come from member 0.
-Sets the cohort did not measure are masked as unmeasured,
-for the type head and for the out-of-distribution test alike (issue 31); uns['nanog1_predict']
-['channel_sets_masked'] names those the model reads (nanog1.encoder.predict_notes says it).
+Sets a tumour did not measure are masked as unmeasured (key-padded, per tumour: a Strelka2 SNV file
+alone measured no indels, while a Mutect2 tumour of the same cohort keeps its own; the record is
+nanog1.schema.measured_sets_per_sample), for the type head and for the out-of-distribution test alike
+(issue 31); uns['nanog1_predict']['channel_sets_masked'] names those the model reads that are masked for
+every tumour, obs['channel_sets_masked'] each tumour's own, uns['nanog1_predict']
+['channel_sets_masked_per_tumour'] those of the tumours masked beyond the former, with the reason in
+['unmeasured_why'] where the input files tell it (nanog1.encoder.predict_notes says it).
 
 A tumour whose mutation count (over the sets it measured) lies below the 1st percentile of the model's
 reference tumours over the same sets, or above 10x their maximum, abstains with reason "burden N below
@@ -121,16 +125,9 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
 
 
 def _refuse_split_strelka(paths: list[Path]) -> None:
-    from nanog1.genomics.vcf import strelka_file_named, vcf_layout
+    from nanog1.genomics.vcf import refuse_split_strelka
 
-    for files in strelka_file_named(paths):
-        names = ", ".join(f"{f} ({vcf_layout(f).samples[0]!r})" for f in files)
-        raise UserError(
-            f"{names}: Strelka2 VCFs of one folder, each with a TUMOR column, would be typed as {len(files)} "
-            "tumours named after their files, each with part of the mutations (Strelka2 writes one tumour's "
-            "SNVs and indels to two files): name the tumour with --samples SHEET (columns sample and file, "
-            "one row per file, the same sample on both)"
-        )
+    refuse_split_strelka(paths, "typed")
 
 
 @dataclass(frozen=True)
@@ -242,7 +239,7 @@ def predict(
         "operating_point_fitted_on": point["fitted_on"],
         "operating_point_transfer": point["transfer"],
         "channel_sets_scored": _scored_sets(adata),
-        "channel_sets_masked": masked_sets(adata, saved),
+        **masked_record(adata, saved),
         "ensemble_members": len(networks),
         "views": list(loaded.views),
         "model_assay": loaded.assay or "unstated",
@@ -496,17 +493,33 @@ def reason_counts(reasons: np.ndarray) -> dict[str, int]:
             ((k, sum(any(p.startswith(k) for p in ps) for ps in parts)) for k in REASON_KINDS) if n}
 
 
-def masked_sets(adata: ad.AnnData, saved: dict) -> list[str]:
-    """The channel sets the model reads (not padding in its `channel_padding`) that the cohort's own record
-    says it did not measure: scored as unmeasured (the encoder's key-padding), never read as zeros."""
-    from nanog1.schema import SET_NAMES, SET_SIZES
+def masked_record(adata: ad.AnnData, saved: dict) -> dict:
+    """What uns['nanog1_predict'] says about unmeasured sets, per tumour (issue 31), and obs
+    ['channel_sets_scored'] / obs['channel_sets_masked'] ('+'-joined sets each tumour was read with / had
+    key-padded of those the model reads): `channel_sets_masked` (masked for every tumour),
+    `channel_sets_masked_per_tumour` ({tumour: sets} for tumours masked beyond those), `tumours_masked`
+    (how many have any set masked) and `unmeasured_why` ({tumour: 'Strelka2 SNV file only'} where the
+    input files tell why)."""
+    from nanog1.genomics.ingest import split_file_reasons
+    from nanog1.schema import SET_NAMES, SET_SIZES, measured_sets_per_sample
 
-    if saved.get("channel_padding") is None:
-        return []
-    reads = ~np.asarray(saved["channel_padding"], dtype=bool)
-    measured, ends = set(_scored_sets(adata)), np.cumsum(SET_SIZES)
-    return [name for name, end, n in zip(SET_NAMES, ends, SET_SIZES, strict=True)
-            if reads[end - n : end].all() and name not in measured]
+    measured = measured_sets_per_sample(adata).to_numpy(dtype=bool)
+    reads = np.zeros(len(SET_NAMES), dtype=bool)  # a model that keeps no padding record: none stated
+    if saved.get("channel_padding") is not None:
+        padding, ends = np.asarray(saved["channel_padding"], dtype=bool), np.cumsum(SET_SIZES)
+        reads = np.array([not padding[end - n : end].any() for end, n in zip(ends, SET_SIZES, strict=True)])
+    names = np.asarray(SET_NAMES)
+    masked = ~measured & reads
+    everyone = [str(n) for n in names[masked.all(axis=0) & reads]] if len(masked) else []
+    samples = [str(s) for s in adata.obs_names]
+    adata.obs["channel_sets_scored"] = ["+".join(names[row]) for row in measured]
+    adata.obs["channel_sets_masked"] = ["+".join(names[row]) for row in masked]
+    per = {s: [str(n) for n in names[row]] for s, row in zip(samples, masked, strict=True)}
+    beyond = {s: m for s, m in per.items() if set(m) - set(everyone)}
+    why = split_file_reasons(adata)
+    return {"channel_sets_masked": everyone, "channel_sets_masked_per_tumour": beyond,
+            "tumours_masked": int(masked.any(axis=1).sum()),
+            "unmeasured_why": {s: why[s] for s in per if per[s] and s in why}}
 
 
 def _scored_sets(adata: ad.AnnData) -> list[str]:
@@ -524,7 +537,6 @@ def abstain_reasons(
     mutational profile unlike every training type (over the sets the cohort measured), or a burden
     outside `burden` (floor, ceiling), the range the model was trained on (abstention.burden_range)."""
     from nanog1.encoder.abstention import profile_features
-    from nanog1.schema import channel_padding
 
     counts = _dense(adata.X)
     reasons = np.full(adata.n_obs, "", dtype=object)
@@ -532,12 +544,11 @@ def abstain_reasons(
     low = conf < rule.confidence_threshold
     reasons[low] = [f"low confidence ({c:.2f} < {rule.confidence_threshold:.2f})" for c in conf[low]]
     if rule.ood is not None:
-        keep = ~channel_padding(adata)
-        dist, cut = rule.ood.measured_distance(profile_features(counts), keep)
+        dist, cut = _ood_distance(rule.ood, profile_features(counts), adata)
         far = dist > cut
         reasons[far] = [
-            _join(r, f"out of distribution (profile distance {d:.1f} > {cut:.1f})")
-            for r, d in zip(reasons[far], dist[far], strict=True)
+            _join(r, f"out of distribution (profile distance {d:.1f} > {c:.1f})")
+            for r, d, c in zip(reasons[far], dist[far], cut[far], strict=True)
         ]
     if burden is not None:
         total = mutation_totals(adata)
@@ -553,6 +564,22 @@ def abstain_reasons(
     empty = counts.sum(1) == 0
     reasons[empty] = "no mutations"
     return reasons.astype(str)
+
+
+def _ood_distance(ood, features: np.ndarray, adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
+    """Each tumour's profile distance and cut-off over the sets it measured (tumours that measured the same
+    sets together; one that measured none is never far)."""
+    from nanog1.schema import channel_padding_per_sample
+
+    rows = channel_padding_per_sample(adata)
+    dist, cut = np.zeros(len(rows)), np.full(len(rows), np.inf)
+    patterns, group = np.unique(rows, axis=0, return_inverse=True)
+    for g, pattern in enumerate(patterns):
+        if pattern.all():
+            continue
+        idx = np.flatnonzero(np.ravel(group) == g)
+        dist[idx], cut[idx] = ood.measured_distance(features[idx], ~pattern)
+    return dist, cut
 
 
 EXOME_REASON = "exome input: model trained on whole genomes"
@@ -624,7 +651,10 @@ def prediction_table(adata: ad.AnnData, top: int = 3) -> pd.DataFrame:
     table["abstain"] = adata.obs["abstain"].to_numpy()
     table["abstain_reason"] = adata.obs["abstain_reason"].astype(str).to_numpy()
     table["mutations"] = mutation_totals(adata)
-    table["channel_sets"] = "+".join(adata.uns.get("nanog1_predict", {}).get("channel_sets_scored", []))
+    if "channel_sets_scored" in adata.obs:  # each tumour's own measured sets (issue 31)
+        table["channel_sets"] = adata.obs["channel_sets_scored"].astype(str).to_numpy()
+    else:
+        table["channel_sets"] = "+".join(adata.uns.get("nanog1_predict", {}).get("channel_sets_scored", []))
     for name in adata.uns.get("nanog1_predict_exposures", {}).get("sets", []):
         table[f"top_signatures_{name}"] = _top_signatures(adata, name)
     if "neighbours" in adata.obs:

@@ -272,7 +272,7 @@ def _test_metrics(model, arrays, cfg: TrainConfig, test: np.ndarray, ctx, device
     labels = arrays.labels[test]
     out = classification_metrics(pred.proba, labels, arrays.classes)
     out |= calibrated_metrics(pred.proba, arrays.counts[test], labels, load_calibration(run_dir),
-                              ~arrays.channel_padding)
+                              ~arrays.shared_padding)
     return {f"test_{k}": v for k, v in out.items()} | {"test_n": int((labels >= 0).sum())}
 
 
