@@ -57,6 +57,10 @@ def complete(folder, seq: str):
     return folder / "p1.vcf"
 
 
+def warning_lines(result) -> str:
+    return " ".join(line for line in result.stderr.splitlines() if line.startswith("warning: "))
+
+
 def measured(adata) -> dict[str, dict[str, bool]]:
     from nanog1.schema import measured_sets_per_sample
 
@@ -107,6 +111,32 @@ def test_predict_masks_the_indels_of_a_strelka2_snv_tumour_instead_of_reading_ze
     assert np.abs(got - scored(["SBS96", "DBS78", "ID83"])).max() > 1e-3  # zeros read as no indels
 
 
+def test_predict_cli_states_which_sets_a_strelka2_snv_tumour_did_not_measure_and_why(genome, tmp_path):
+    """The CLI's warning lines and predictions.json say it; without a reference the SBS96 that the
+    Strelka2 file did cover is masked too, and said to be for another reason."""
+    import json
+
+    from nanog1.cli import app
+
+    fasta, seq = genome
+    snvs = strelka_alone(tmp_path / "T1", seq)
+    args = ["predict", str(snvs), "--no-exposures", "--neighbours", "0", "--no-reports"]
+    result = CliRunner().invoke(app, [*args, "-r", str(fasta), "--out", str(tmp_path / "typed")])
+    assert result.exit_code == 0, result.output
+    warned = warning_lines(result)
+    assert ("indels (ID83+ID12) not measured for somatic.snvs (Strelka2 SNV file only): masked as unmeasured"
+            in warned), result.stderr
+    assert "channel sets masked as unmeasured:" not in warned
+    doc = json.loads((tmp_path / "typed" / "predictions.json").read_text())
+    assert doc["model"]["unmeasured_why"]["why"] == ["Strelka2 SNV file only"]
+
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bare")])
+    assert result.exit_code == 0, result.output
+    warned = warning_lines(result)
+    assert "channel sets masked as unmeasured: SBS96." in warned, warned
+    assert "indels (ID83+ID12) not measured for somatic.snvs (Strelka2 SNV file only)" in warned, warned
+
+
 def test_a_complete_tumour_keeps_its_indels_beside_a_strelka2_snv_tumour(genome, tmp_path):
     """Each tumour is scored as it would be alone: the Mutect2 tumour with its indels read, the Strelka2
     SNV tumour with them masked (before, the cohort-wide rule masked the indels of both)."""
@@ -130,7 +160,10 @@ def test_a_complete_tumour_keeps_its_indels_beside_a_strelka2_snv_tumour(genome,
         np.testing.assert_allclose(both.obsm["proba_type"].loc[name].to_numpy(),
                                    alone.obsm["proba_type"].loc[name].to_numpy(), atol=1e-5)
     assert both.obs["channel_sets_masked"].to_dict() == {"P1-T": "", "somatic.snvs": "ID83+ID12"}
-    assert both.uns["nanog1_predict"]["channel_sets_masked_per_tumour"] == {"somatic.snvs": ["ID83", "ID12"]}
+    record = both.uns["nanog1_predict"]
+    assert record["channel_sets_masked_per_tumour"] == {"tumour": ["somatic.snvs"], "sets": ["ID83+ID12"]}
+    assert record["unmeasured_why"] == {"tumour": ["somatic.snvs"], "sets": ["ID83+ID12"],
+                                        "why": ["Strelka2 SNV file only"]}
     assert measured(adata) == {"P1-T": dict.fromkeys(ALL, True), "somatic.snvs": NO_INDELS}
 
 

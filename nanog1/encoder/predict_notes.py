@@ -101,24 +101,32 @@ def masked_note(record: dict) -> str:
     unmeasured, for which tumours, and why ('indels (ID83+ID12) not measured for T1 (Strelka2 SNV file
     only): masked as unmeasured, never read as zero mutations')."""
     masked = [str(m) for m in record.get("channel_sets_masked", [])]
-    per = {str(k): [str(m) for m in v]
-           for k, v in dict(record.get("channel_sets_masked_per_tumour") or {}).items()}
-    why = {str(k): str(v) for k, v in dict(record.get("unmeasured_why") or {}).items()}
+    per = {t: s.split("+") for t, s in _columns(record.get("channel_sets_masked_per_tumour"), "sets")}
+    why = dict(_columns(record.get("unmeasured_why"), "why"))
+    told = {t: (s.split("+"), why[t]) for t, s in _columns(record.get("unmeasured_why"), "sets")}
     n_masked = int(record.get("tumours_masked", len(per)))
-    parts = [_whole_note(record, masked)] if masked and len(why) < n_masked else []
+    unexplained = [m for m in masked if sum(m in sets for sets, _ in told.values()) < n_masked]
+    parts = [_whole_note(record, unexplained)] if unexplained else []
     groups: dict[tuple[tuple[str, ...], str], list[str]] = {}
-    for sample, reason in why.items():  # the tumours whose files say why: all their masked sets
-        groups.setdefault((tuple(per.get(sample, masked)), reason), []).append(sample)
-    for sample, sets in per.items():
-        if sample not in why:  # the others: the sets beyond those masked for every tumour
-            extra = tuple(m for m in sets if m not in masked)
-            groups.setdefault((extra, "its input files did not measure them"), []).append(sample)
-    for (sets, reason), samples in groups.items():
+    for sample, (sets, why) in told.items():  # the sets its input files do not cover, and which files
+        groups.setdefault((tuple(sets), why), []).append(sample)
+    for sample, sets in per.items():  # the rest of a tumour's own masked sets
+        extra = tuple(m for m in sets if m not in masked and m not in told.get(sample, ([], ""))[0])
+        groups.setdefault((extra, "its input files did not measure them"), []).append(sample)
+    for (sets, why), samples in groups.items():
         if sets:
             names = ", ".join(samples[:5]) + (f" and {len(samples) - 5} more" if len(samples) > 5 else "")
-            parts.append(f"{describe_sets(sets)} not measured for {names} ({reason}): masked as unmeasured, "
+            parts.append(f"{describe_sets(sets)} not measured for {names} ({why}): masked as unmeasured, "
                          "never read as zero mutations")
     return "; ".join(parts)
+
+
+def _columns(table, column: str) -> list[tuple[str, str]]:
+    """(tumour, value) pairs of a record of parallel lists ({'tumour': [...], column: [...]})."""
+    table = dict(table or {})
+    if "tumour" not in table:
+        return []
+    return [(str(t), str(v)) for t, v in zip(table["tumour"], table[column], strict=True)]
 
 
 def _whole_note(record: dict, masked: list[str]) -> str:

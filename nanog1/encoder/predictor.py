@@ -497,9 +497,11 @@ def masked_record(adata: ad.AnnData, saved: dict) -> dict:
     """What uns['nanog1_predict'] says about unmeasured sets, per tumour (issue 31), and obs
     ['channel_sets_scored'] / obs['channel_sets_masked'] ('+'-joined sets each tumour was read with / had
     key-padded of those the model reads): `channel_sets_masked` (masked for every tumour),
-    `channel_sets_masked_per_tumour` ({tumour: sets} for tumours masked beyond those), `tumours_masked`
-    (how many have any set masked) and `unmeasured_why` ({tumour: 'Strelka2 SNV file only'} where the
-    input files tell why)."""
+    `channel_sets_masked_per_tumour` (parallel lists 'tumour', 'sets' ('+'-joined): the tumours masked
+    beyond those, with all their masked sets), `tumours_masked` (how many have any set masked) and
+    `unmeasured_why` (parallel lists 'tumour', 'sets', 'why': the masked sets a tumour's input files do not
+    cover, and which files those are, e.g. 'ID83+ID12', 'Strelka2 SNV file only'). Lists, not dicts keyed
+    by tumour, so that any sample name (one with a '/') writes to .h5ad."""
     from nanog1.genomics.ingest import split_file_reasons
     from nanog1.schema import SET_NAMES, SET_SIZES, measured_sets_per_sample
 
@@ -517,9 +519,14 @@ def masked_record(adata: ad.AnnData, saved: dict) -> dict:
     per = {s: [str(n) for n in names[row]] for s, row in zip(samples, masked, strict=True)}
     beyond = {s: m for s, m in per.items() if set(m) - set(everyone)}
     why = split_file_reasons(adata)
-    return {"channel_sets_masked": everyone, "channel_sets_masked_per_tumour": beyond,
+    told = {s: ([m for m in per[s] if m in why[s][0]], why[s][1]) for s in per if s in why}
+    told = {s: t for s, t in told.items() if t[0]}
+    return {"channel_sets_masked": everyone,
+            "channel_sets_masked_per_tumour": {"tumour": list(beyond),
+                                               "sets": ["+".join(m) for m in beyond.values()]},
             "tumours_masked": int(masked.any(axis=1).sum()),
-            "unmeasured_why": {s: why[s] for s in per if per[s] and s in why}}
+            "unmeasured_why": {"tumour": list(told), "sets": ["+".join(t[0]) for t in told.values()],
+                               "why": [t[1] for t in told.values()]}}
 
 
 def _scored_sets(adata: ad.AnnData) -> list[str]:

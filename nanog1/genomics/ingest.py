@@ -967,10 +967,13 @@ def _mark_partial(adata, results: list[FileResult]) -> None:
     meta["without_context"] = {WITHOUT_CONTEXT: {str(k): int(v) for k, v in missing.items()}}
 
 
-def split_file_reasons(adata) -> dict[str, str]:
+def split_file_reasons(adata) -> dict[str, tuple[list[str], str]]:
     """Per sample whose every input file holds one kind of call only (a Strelka2 SNV file without its
-    indel file), why it lacks the other sets: {'T1': 'Strelka2 SNV file only'}. From the provenance's
-    `inputs` (column `content`) and accounting tables (which files fed which sample); {} without them."""
+    indel file): the sets none of its files covers and why ({'T1': (['ID83', 'ID12'], 'Strelka2 SNV file
+    only')}). From the provenance's `inputs` (column `content`) and accounting tables (which files fed
+    which sample); {} without them."""
+    from nanog1.genomics.vcf import SPLIT_CONTENT
+
     meta = adata.uns.get("nanog1") or {}
     inputs, acc = meta.get("inputs"), meta.get("accounting")
     if not isinstance(inputs, pd.DataFrame) or "content" not in inputs or not isinstance(acc, pd.DataFrame):
@@ -980,7 +983,13 @@ def split_file_reasons(adata) -> dict[str, str]:
     for file, sample in zip(acc["file"].astype(int), acc["sample"].astype(str), strict=True):
         if sample and 0 <= file < len(content):
             files.setdefault(sample, set()).add(content[file])
-    return {s: " + ".join(sorted(c)) + " only" for s, c in files.items() if c and "" not in c}
+    kinds = {words: kind for kind, words in SPLIT_CONTENT.items()}
+    out = {}
+    for sample, held in files.items():
+        if held and all(c in kinds for c in held):
+            covered = {s for c in held for s in COVERS[kinds[c]]}
+            out[sample] = ([s for s in COVERS[None] if s not in covered], " + ".join(sorted(held)) + " only")
+    return out
 
 
 def _unmeasured_notes(adata) -> list[str]:
@@ -992,10 +1001,10 @@ def _unmeasured_notes(adata) -> list[str]:
         return []
     measured = measured_sets_per_sample(adata)
     groups: dict[tuple[str, str], list[str]] = {}
-    for sample, why in reasons.items():
+    for sample, (uncovered, why) in reasons.items():
         if sample in measured.index:
             row = measured.loc[sample]
-            missing = [s for s in measured.columns if not row[s]]
+            missing = [s for s in uncovered if not row[s]]
             if missing:
                 groups.setdefault((describe_sets(missing), why), []).append(sample)
     return [f"{what} not measured for {', '.join(samples[:5])}{' …' if len(samples) > 5 else ''} ({why}): "
