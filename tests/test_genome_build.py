@@ -249,3 +249,26 @@ def test_matrices_of_different_sets_sharing_no_sample_name_are_refused(tmp_path)
     joined = _matrix(tmp_path / "ids2.tsv", "ID83", ["A", "B"], 2)
     adata = read_inputs([sbs, joined])
     assert list(adata.obs_names) == ["A", "B"] and adata.obs["burden_ID83"].gt(0).all()
+
+
+def test_matrices_sharing_some_sample_names_fold_each_tumours_own_sbs6_and_id12(tmp_path):
+    """An SBS96 matrix of A, B and an ID83 matrix of A, C: A has both sets, B substitutions only, C indels
+    only. Each tumour's SBS6/ID12 are recorded measured where its SBS96/ID83 are, so they must hold the fold
+    of its own counts (as for matrices sharing every name), never zeros the models would read as no
+    substitutions / no indels."""
+    from nanog1.genomics.channels import fold_labels, set_slice
+    from nanog1.schema import measured_sets_per_sample
+
+    sbs = _matrix(tmp_path / "sbs.tsv", "SBS96", ["A", "B"], 1)
+    ids = _matrix(tmp_path / "ids.tsv", "ID83", ["A", "C"], 2)
+    adata = read_inputs([sbs, ids])
+    measured = measured_sets_per_sample(adata)
+    X = np.asarray(adata.X)
+    for derived, source in (("SBS6", "SBS96"), ("ID12", "ID83")):
+        want = np.zeros((adata.n_obs, len(CHANNEL_SETS[derived])))
+        np.add.at(want.T, np.asarray(fold_labels(derived)), X[:, set_slice(source)].T)
+        np.testing.assert_array_equal(X[:, set_slice(derived)], want)
+        assert (measured[derived] == measured[source]).all()
+        assert (adata.obs[f"burden_{derived}"] == adata.obs[f"burden_{source}"]).all()
+    assert adata.obs.loc["A", "burden_SBS6"] > 0 and adata.obs.loc["C", "burden_ID12"] > 0
+

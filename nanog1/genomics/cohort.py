@@ -50,7 +50,11 @@ def channel_set_status(present: list[str]) -> dict[str, str]:
 
 def full_layout(counts: np.ndarray, present: list[str]) -> np.ndarray:
     """Counts in the full layout: a legacy SBS96+DBS78+ID83 matrix is widened, and each derived set is
-    folded from its source set where that source was measured (a cohort's derived sets always agree)."""
+    folded from its source set where that source was measured (a cohort's derived sets always agree).
+    Where the source is measured for some samples only (an SBS96 and an ID83 matrix sharing some sample
+    names; calls on contigs the FASTA lacked), each sample's derived block is at least the fold of its own
+    source block: a matrix row holds its source set only, and its derived set would otherwise read as zero
+    mutations while recorded measured (calls read without context already hold more than the fold)."""
     counts = np.asarray(counts)
     legacy = sum(len(CHANNEL_SETS[s]) for s in SIGNATURE_SETS)
     if counts.ndim == 2 and counts.shape[1] == legacy:
@@ -59,11 +63,13 @@ def full_layout(counts: np.ndarray, present: list[str]) -> np.ndarray:
         raise ValueError(f"counts have shape {counts.shape}; the cohort layout needs {N_CHANNELS} columns")
     counts = counts.copy()
     for derived, source in DERIVED_FROM.items():
+        fold = np.asarray(fold_labels(derived))
+        block = np.zeros((counts.shape[0], len(CHANNEL_SETS[derived])), dtype=counts.dtype)
+        np.add.at(block.T, fold, counts[:, set_slice(source)].T)
         if source in present:
-            fold = np.asarray(fold_labels(derived))
-            block = np.zeros((counts.shape[0], len(CHANNEL_SETS[derived])), dtype=counts.dtype)
-            np.add.at(block.T, fold, counts[:, set_slice(source)].T)
             counts[:, set_slice(derived)] = block
+        else:
+            counts[:, set_slice(derived)] = np.maximum(counts[:, set_slice(derived)], block)
     return counts
 
 
