@@ -12,6 +12,7 @@ no sample name are refused.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -272,3 +273,14 @@ def test_matrices_sharing_some_sample_names_fold_each_tumours_own_sbs6_and_id12(
         assert (adata.obs[f"burden_{derived}"] == adata.obs[f"burden_{source}"]).all()
     assert adata.obs.loc["A", "burden_SBS6"] > 0 and adata.obs.loc["C", "burden_ID12"] > 0
 
+
+def test_abstention_reasons_hold_no_empty_parts_where_the_build_check_found_nothing(tmp_path):
+    """A GRCh37 VCF (no gene: abstains) and a GRCh38 MAF-like cohort that abstains on its build only: the
+    build check's '' (same build) must not leave '; ;' or a trailing '; ' in the reason users read."""
+    old = mutect2_vcf(tmp_path / "b37.vcf", primary(GRCH37), "file:///refs/human_g1k_v37.fasta")
+    new = mutect2_vcf(tmp_path / "grch38.vcf", primary(GRCH38), "/r/Homo_sapiens_assembly38.fasta", "chr")
+    adata = read_inputs([old, new], filter="all")
+    predict(adata, "tcga-exome", replace(FAST, assay="exome"))
+    for sample, reason in adata.obs["abstain_reason"].items():
+        parts = reason.split("; ")
+        assert reason and all(p.strip() for p in parts), (sample, reason)

@@ -596,7 +596,8 @@ MISMATCH_REASONS = {"genome": EXOME_REASON, "exome": GENOME_REASON}
 
 
 def _join(a: str, b: str) -> str:
-    return f"{a}; {b}" if a else b
+    """'a; b', or whichever is not empty (a check that found nothing gives '')."""
+    return "; ".join(part for part in (a, b) if part)
 
 
 def nearest_reference(embedding: np.ndarray, ref: dict[str, np.ndarray], k: int) -> list[str]:
