@@ -98,6 +98,35 @@ def burden_range(
     return float(np.ceil(np.quantile(total, quantile))), float(total.max() * factor)
 
 
+def burden_ranges(
+    reference: dict[str, np.ndarray] | None, measured: np.ndarray, counts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per tumour (issue 31): its burden over the `BURDEN_SETS` it measured (`measured`: bool [n, SET_NAMES],
+    nanog1.schema.measured_sets_per_sample; `counts` [n, N_CHANNELS]) and the `burden_range` of the reference
+    over those same sets, as (total, floor, ceiling) arrays; floor/ceiling NaN where there is no range (no
+    burden set measured, or no reference burdens). Tumours that measured the same sets share one range."""
+    from nanog1.genomics.channels import set_slice
+    from nanog1.schema import SET_NAMES
+
+    measured = np.asarray(measured, bool)
+    counts = np.asarray(counts, np.float64)
+    cols = [SET_NAMES.index(s) for s in BURDEN_SETS]
+    used = measured[:, cols]
+    sums = np.stack([counts[:, set_slice(s)].sum(1) for s in BURDEN_SETS], axis=1) if len(counts) else \
+        np.zeros((0, len(BURDEN_SETS)))
+    total = (sums * used).sum(1)
+    floor, ceiling = np.full(len(counts), np.nan), np.full(len(counts), np.nan)
+    if not len(counts):
+        return total, floor, ceiling
+    patterns, group = np.unique(used, axis=0, return_inverse=True)
+    for g, pattern in enumerate(patterns):
+        bounds = burden_range(reference, [s for s, on in zip(BURDEN_SETS, pattern, strict=True) if on])
+        if bounds is not None:
+            idx = np.ravel(group) == g
+            floor[idx], ceiling[idx] = bounds
+    return total, floor, ceiling
+
+
 @dataclass
 class CentroidOOD:
     """Mahalanobis distance of features to the nearest training-type centroid (shared Ledoit-Wolf covariance).
@@ -153,6 +182,28 @@ class CentroidOOD:
         sq = np.einsum("nkd,de,nke->nk", diff, sub, diff)
         return np.sqrt(np.clip(sq, 0.0, None)).min(1), float(self.threshold) * float(np.sqrt(keep.mean()))
 
+    def per_row_distance(self, features: np.ndarray,
+                         keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """`measured_distance` with `keep` per row ([n, features]: each tumour's own measured sets, issue
+        31), or one row for all ([features] / None). Rows that kept the same features are measured
+        together; a row that kept none is never far (distance 0, cut-off inf). Returns per-row distances
+        and cut-offs."""
+        features = np.asarray(features, np.float64)
+        if keep is None or np.ndim(keep) == 1:
+            dist, cut = self.measured_distance(features, keep)
+            return dist, np.full(len(features), cut)
+        keep = np.asarray(keep, bool)
+        dist, cut = np.zeros(len(features)), np.full(len(features), np.inf)
+        if not len(features):
+            return dist, cut
+        patterns, group = np.unique(keep, axis=0, return_inverse=True)
+        for g, pattern in enumerate(patterns):
+            if not pattern.any():
+                continue
+            idx = np.flatnonzero(np.ravel(group) == g)
+            dist[idx], cut[idx] = self.measured_distance(features[idx], pattern)
+        return dist, cut
+
 
 @dataclass
 class AbstentionRule:
@@ -167,10 +218,10 @@ class AbstentionRule:
         self, proba: np.ndarray, features: np.ndarray | None = None, keep: np.ndarray | None = None
     ) -> np.ndarray:
         """Boolean mask of rows to report as "uncertain" (`features` as given to the OOD test; `keep`
-        marks the measured features, see CentroidOOD.measured_distance)."""
+        marks the measured features, one row for all or one per row: CentroidOOD.per_row_distance)."""
         mask = np.asarray(proba).max(1) < self.confidence_threshold
         if self.ood is not None and features is not None:
-            dist, cut = self.ood.measured_distance(features, keep)
+            dist, cut = self.ood.per_row_distance(features, keep)
             mask |= dist > cut
         return mask
 

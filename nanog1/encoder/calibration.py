@@ -262,9 +262,9 @@ def store_calibrated_types(
         confidence_entropy,
         labelled_types,
     )
-    from nanog1.schema import channel_padding
+    from nanog1.schema import channel_padding_per_sample
 
-    keep = ~channel_padding(adata)  # the sets this cohort measured (its own record)
+    keep = ~channel_padding_per_sample(adata)  # the sets each tumour measured (its own record, issue 31)
     calibrated, uncertain = calibrate(proba, counts, calib, keep)
     conf, entropy = confidence_entropy(calibrated)
     adata.obsm["proba_type"] = pd.DataFrame(calibrated, index=adata.obs_names, columns=list(classes))
@@ -277,7 +277,8 @@ def store_calibrated_types(
 
 def calibrate(proba: np.ndarray, counts: np.ndarray, calib: dict | None,
               keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The run's temperature applied to `proba`, and where its abstention rule says 'uncertain'."""
+    """The run's temperature applied to `proba`, and where its abstention rule says 'uncertain' (`keep`:
+    the measured channels, [N_CHANNELS] for every row or [n, N_CHANNELS] per tumour)."""
     from nanog1.encoder.abstention import AbstentionRule, profile_features
 
     t = float(calib["temperature"]) if calib else 1.0

@@ -271,8 +271,9 @@ def _test_metrics(model, arrays, cfg: TrainConfig, test: np.ndarray, ctx, device
         return {}
     labels = arrays.labels[test]
     out = classification_metrics(pred.proba, labels, arrays.classes)
-    out |= calibrated_metrics(pred.proba, arrays.counts[test], labels, load_calibration(run_dir),
-                              ~arrays.shared_padding)
+    keep = ~arrays.channel_padding if arrays.row_padding is None else \
+        ~(arrays.channel_padding | arrays.row_padding[test])  # each tumour's own measured sets (issue 31)
+    out |= calibrated_metrics(pred.proba, arrays.counts[test], labels, load_calibration(run_dir), keep)
     return {f"test_{k}": v for k, v in out.items()} | {"test_n": int((labels >= 0).sum())}
 
 
