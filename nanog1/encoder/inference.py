@@ -61,6 +61,13 @@ def to_device(batch: dict, device: torch.device) -> dict:
 def _padding(batch: dict, ctx: LossContext) -> torch.Tensor:
     if ctx.view == "events":
         return batch["event_padding"]
+    return set_padding(batch, ctx)
+
+
+def set_padding(batch: dict, ctx: LossContext) -> torch.Tensor:
+    """[B, N_CHANNELS] True on the channels not read for each tumour: those the model or cohort never
+    read (ctx.channel_padding), the tumour's own unmeasured sets and set dropout (batch['set_padding']).
+    The catalogue view key-pads them; the event view hides them from its CLS summary (issue 31)."""
     padding = ctx.channel_padding.unsqueeze(0).expand(batch["counts"].shape[0], -1)
     return padding | batch["set_padding"] if "set_padding" in batch else padding
 
@@ -68,10 +75,12 @@ def _padding(batch: dict, ctx: LossContext) -> torch.Tensor:
 def _encode(model: torch.nn.Module, batch: dict, ctx: LossContext, token_mask: torch.Tensor | None = None,
             padding: torch.Tensor | None = None):
     """The model's forward pass on one batch (or one view of it): counts, padding (the batch's own unless
-    given), events and bag."""
+    given), events and bag; the event view's summary mask (`set_padding`)."""
     padding = _padding(batch, ctx) if padding is None else padding
+    hidden = set_padding(batch, ctx) if ctx.view == "events" else None
     return model(counts=batch["counts"], padding_mask=padding, token_mask=token_mask,
-                 events=batch.get("events"), gene_bag=batch.get("gene_bag"))  # fmt: skip
+                 events=batch.get("events"), gene_bag=batch.get("gene_bag"),
+                 summary_mask=hidden)  # fmt: skip
 
 
 def batch_loss(
@@ -206,7 +215,8 @@ def masked_accuracy(
         batch = to_device(batch, device)
         with autocast(device, amp):
             out = model(counts=batch["counts"], padding_mask=batch["event_padding"], token_mask=mask,
-                        events=batch["events"], gene_bag=batch.get("gene_bag"))  # fmt: skip
+                        events=batch["events"], gene_bag=batch.get("gene_bag"),
+                        summary_mask=set_padding(batch, ctx))  # fmt: skip
         targets = losses.masked_targets(batch["events"], mask, ctx.gene_top_k)
         for k in losses.MASKED_HEADS:
             hits[k].append((out.masked_logits[k].argmax(-1) == targets[k]).cpu())

@@ -284,11 +284,15 @@ class MutationEncoder(nn.Module):
         gene_bag: torch.Tensor | None = None,
         summary_features: torch.Tensor | None = None,
         bags: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+        summary_mask: torch.Tensor | None = None,
     ) -> EncoderOutput:
         """Encode a batch. padding_mask [B, L] True = absent token; token_mask [B, L] True = masked token;
         gene_bag [B, len(cfg.gene_bag) + len(cfg.hotspots) (+ consequence shares)] 0/1, genes then sites
         (event view, required when the model has a bag); summary_features [B, cfg.n_summary] and bags
-        (field -> (flat ids [N], count per tumour [B]), each of cfg.embed_bags) when the model reads them."""
+        (field -> (flat ids [N], count per tumour [B]), each of cfg.embed_bags) when the model reads them.
+        summary_mask [B, N_CHANNELS] (or [N_CHANNELS]) True = channel not read (event view): the channel
+        sets each tumour did not measure and those the model never read, hidden from its catalogue summary
+        as the catalogue view key-pads them (issue 31); the catalogue view takes them in padding_mask."""
         cls = None
         if self.cfg.view == "catalogue":
             x = self.embed(counts, token_mask)
@@ -299,8 +303,9 @@ class MutationEncoder(nn.Module):
         if token_mask is not None:  # every field of a masked event hidden
             ev = {k: torch.where(token_mask, MASK_ID, v) for k, v in ev.items()}
         x = self.embed(ev)
-        if self.summary is not None and counts is not None:  # unmeasured sets: zero counts; thinned alike
-            cls = (self.cls + self.summary(counts.to(x.dtype))).to(x.dtype)
+        if self.summary is not None and counts is not None:  # thinned alike; unmeasured sets hidden
+            hidden = None if summary_mask is None else summary_mask.expand(counts.shape[0], -1)
+            cls = (self.cls + self.summary(counts.to(x.dtype), hidden)).to(x.dtype)
         if self.gene_bag is not None:
             if gene_bag is None:
                 raise ValueError(f"this model reads a gene bag of {len(self.cfg.gene_bag)} genes, "
