@@ -41,6 +41,9 @@ def exposures(adata: ad.AnnData, sample: str) -> None:
             continue
         fitted = True
         row = expo.loc[sample].astype(float)
+        if row.isna().all():  # `predict` fits a set per tumour; NaN: this tumour did not measure it
+            st.markdown(f"**{name}**: not measured for this tumour (no exposures fitted, none read as zero)")
+            continue
         row = row[row > 0].sort_values(ascending=False)
         cosine = adata.obs.get(f"fit_cosine_{name}")
         note = f" · reconstruction cosine {float(cosine.loc[sample]):.3f}" if cosine is not None else ""

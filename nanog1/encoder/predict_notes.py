@@ -116,9 +116,16 @@ def masked_note(record: dict) -> str:
     for (sets, why), samples in groups.items():
         if sets:
             names = ", ".join(samples[:5]) + (f" and {len(samples) - 5} more" if len(samples) > 5 else "")
-            parts.append(f"{describe_sets(sets)} not measured for {names} ({why}): masked as unmeasured, "
-                         "never read as zero mutations")
-    return "; ".join(parts)
+            parts.append(f"{describe_sets(sets)} not measured for {names} ({why}): {_how_masked(record)}")
+    event_view = str(record.get("event_view_masking", ""))
+    return "; ".join(parts) + (f". {event_view}" if parts and event_view else "")
+
+
+def _how_masked(record: dict) -> str:
+    """How a masked set is read: key-padded by a catalogue model; hidden from an event model's summary."""
+    if record.get("event_view_masking"):
+        return "hidden from the model's catalogue summary"
+    return "masked as unmeasured, never read as zero mutations"
 
 
 def _columns(table, column: str) -> list[tuple[str, str]]:
@@ -135,9 +142,11 @@ def _whole_note(record: dict, masked: list[str]) -> str:
     why = ("a VCF or MAF without a reference FASTA gives SBS6, DBS78 and ID12 only"
            if record.get("input_filter", "n/a") != "n/a"  # per-mutation input, not catalogue counts
            else "a catalogue matrix holds one set: give the tumours' SBS96, DBS78 and ID83 matrices together")
+    how = ("they are hidden from the model's catalogue summary" if record.get("event_view_masking") else
+           "they are scored as unmeasured, never as zero mutations, and the prediction rests on the other "
+           "sets")
     return (f"channel sets masked as unmeasured: {'+'.join(masked)}. The model reads them but the input "
-            f"did not measure them (it measured {measured}; {why}): they are scored as unmeasured, never as "
-            "zero mutations, and the prediction rests on the other sets")
+            f"did not measure them (it measured {measured}; {why}): {how}")
 
 
 def input_warnings(adata: ad.AnnData) -> list[Notice]:

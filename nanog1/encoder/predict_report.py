@@ -91,6 +91,10 @@ def _record(adata: ad.AnnData, table: pd.DataFrame, i: int) -> dict:
     }
     for name in adata.uns.get("nanog1_predict_exposures", {}).get("sets", []):
         point, lo, hi = (adata.obsm[f"exposures_{name}{s}"].iloc[i] for s in ("", "_lo", "_hi"))
+        if point.isna().all():  # this tumour did not measure the set (issue 31): absent, never zeros
+            rec["exposures"][name] = None
+            rec.setdefault("exposures_not_measured", []).append(name)
+            continue
         rec["exposures"][name] = {
             s: {"mutations": float(point[s]), "lo": float(lo[s]), "hi": float(hi[s])}
             for s in point.index
@@ -110,7 +114,7 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
         "Research use only; not a diagnosis.",
         "",
         f"- Model: `{adata.uns.get('nanog1_predict', {}).get('model', '')}`; channel sets scored: "
-        f"{'+'.join(adata.uns.get('nanog1_predict', {}).get('channel_sets_scored', []))}",
+        f"{_scored_line(adata, i)}",
         f"- Mutations: {rec['mutations']}; input: {reading_line(adata)}",
         *_mismatch_line(adata),
         f"- Predicted type: **{rec['predicted_type']}**"
@@ -125,6 +129,10 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
         "",
     ]
     for name, sigs in rec["exposures"].items():
+        if sigs is None:
+            lines += [f"Signature exposures, {name}: not measured for this tumour (its input did not measure "
+                      f"{name}; no exposures fitted, none reported as zero)", ""]
+            continue
         lines += [f"Signature exposures, {name} (mutations, bootstrap 95 % interval):", ""]
         lines += [f"- {s}: {v['mutations']:.0f} [{v['lo']:.0f}–{v['hi']:.0f}]" for s, v in sigs.items()]
         lines += [] if sigs else [f"- none (no {name} mutation attributed)"]
@@ -132,6 +140,13 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
     lines.append(f"![spectrum]({png.name})")
     md = atomic_write_text(md_path, "\n".join(lines) + "\n")
     return [md, png]
+
+
+def _scored_line(adata: ad.AnnData, i: int) -> str:
+    """The sets tumour `i` was scored with (its own, issue 31; the cohort's for an older annotation)."""
+    if "channel_sets_scored" in adata.obs:
+        return str(adata.obs["channel_sets_scored"].iloc[i])
+    return "+".join(adata.uns.get("nanog1_predict", {}).get("channel_sets_scored", []))
 
 
 def _mismatch_line(adata: ad.AnnData) -> list[str]:

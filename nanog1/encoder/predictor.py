@@ -6,8 +6,9 @@ obsm['proba_type'] (temperature-calibrated), obs['predicted_type'] ("uncertain" 
 obs['predicted_type_raw'], obs['type_confidence'], obs['abstain'] with obs['abstain_reason'],
 obsm['X_nanog1'], obs['neighbours'] (nearest reference tumours by embedding cosine), and signature
 exposures with bootstrap intervals (obsm['exposures_<set>'], '_lo', '_hi'; nanog1.fitting) for
-each measured set with COSMIC signatures. A packaged ensemble (several members, test-time views) is
-scored as one model: mean log-probabilities over members x views, then its one temperature
+each set with COSMIC signatures, per tumour over the sets it measured (NaN rows, "not measured", for a
+tumour that did not measure the set; `fit_exposures`). A packaged ensemble (several members,
+test-time views) is scored as one model: mean log-probabilities over members x views, then its one temperature
 (nanog1.encoder.ensemble.member_views_proba); embeddings and neighbours come from member 0.
 Sets a tumour did not measure are masked as unmeasured (key-padded, per tumour: a Strelka2 SNV file
 alone measured no indels, while a Mutect2 tumour of the same cohort keeps its own; the record is
@@ -15,14 +16,16 @@ nanog1.schema.measured_sets_per_sample), for the type head and for the out-of-di
 (issue 31); uns['nanog1_predict']['channel_sets_masked'] names those the model reads that are masked for
 every tumour, obs['channel_sets_masked'] each tumour's own, uns['nanog1_predict']
 ['channel_sets_masked_per_tumour'] those of the tumours masked beyond the former, with the reason in
-['unmeasured_why'] where the input files tell it (nanog1.encoder.predict_notes says it).
+['unmeasured_why'] where the input files tell it (nanog1.encoder.predict_notes says it). An event-view
+model hides them from its CLS catalogue summary only (it has no "unmeasured" token: such a tumour reads
+as one without those mutations), which uns['nanog1_predict']['event_view_masking'] states.
 
 A tumour whose mutation count (over the sets it measured) lies below the 1st percentile of the model's
-reference tumours over the same sets, or above 10x their maximum, abstains with reason "burden N below
-the range the model was trained on (≥ M)": a few mutations (an exome, a tiny VCF) are typed with
-confidence by a whole-genome model all the same. The range comes from `burden_<set>` arrays of the
-model's reference.npz, so packaged models have it; run folders of `nanog1 train` (MLflow runs) keep no
-training burdens and get no burden check.
+reference tumours over the same sets (each tumour its own: `tumour_burden_ranges`), or above 10x their
+maximum, abstains with reason "burden N below the range the model was trained on (≥ M)": a few
+mutations (an exome, a tiny VCF) are typed with confidence by a whole-genome model all the same. The
+range comes from `burden_<set>` arrays of the model's reference.npz, so packaged models have it; run
+folders of `nanog1 train` (MLflow runs) keep no training burdens and get no burden check.
 
 A model whose card states its assay never types the other one: each tumour's assay is stated
 (`PredictOptions.assay` 'genome' / 'exome') or detected ('auto', the rules of `nanog1.genomics.assay`:
@@ -188,7 +191,6 @@ def predict(
 
     from nanog1.encoder.abstention import (
         AbstentionRule,
-        burden_range,
         confidence_entropy,
         labelled_types,
         operating_point,
@@ -215,8 +217,7 @@ def predict(
     rule = replace(rule, confidence_threshold=point["threshold"])
     mismatch = _either(_either(assay_mismatch(adata, loaded, options.assay), gene_mismatch(adata, loaded)),
                        build_mismatch(adata, loaded))
-    reasons = abstain_reasons(adata, proba, rule, burden_range(loaded.reference, _scored_sets(adata)),
-                              mismatch)
+    reasons = abstain_reasons(adata, proba, rule, tumour_burden_ranges(adata, loaded.reference), mismatch)
     uncertain = reasons != ""
     shown, raw = labelled_types(proba, classes, uncertain)
     adata.obsm["proba_type"] = pd.DataFrame(proba, index=adata.obs_names, columns=classes)
@@ -239,7 +240,7 @@ def predict(
         "operating_point_fitted_on": point["fitted_on"],
         "operating_point_transfer": point["transfer"],
         "channel_sets_scored": _scored_sets(adata),
-        **masked_record(adata, saved),
+        **masked_record(adata, saved, loaded.name),
         "ensemble_members": len(networks),
         "views": list(loaded.views),
         "model_assay": loaded.assay or "unstated",
@@ -493,7 +494,7 @@ def reason_counts(reasons: np.ndarray) -> dict[str, int]:
             ((k, sum(any(p.startswith(k) for p in ps) for ps in parts)) for k in REASON_KINDS) if n}
 
 
-def masked_record(adata: ad.AnnData, saved: dict) -> dict:
+def masked_record(adata: ad.AnnData, saved: dict, name: str = "the model") -> dict:
     """What uns['nanog1_predict'] says about unmeasured sets, per tumour (issue 31), and obs
     ['channel_sets_scored'] / obs['channel_sets_masked'] ('+'-joined sets each tumour was read with / had
     key-padded of those the model reads): `channel_sets_masked` (masked for every tumour),
@@ -501,7 +502,10 @@ def masked_record(adata: ad.AnnData, saved: dict) -> dict:
     beyond those, with all their masked sets), `tumours_masked` (how many have any set masked) and
     `unmeasured_why` (parallel lists 'tumour', 'sets', 'why': the masked sets a tumour's input files do not
     cover, and which files those are, e.g. 'ID83+ID12', 'Strelka2 SNV file only'). Lists, not dicts keyed
-    by tumour, so that any sample name (one with a '/') writes to .h5ad."""
+    by tumour, so that any sample name (one with a '/') writes to .h5ad. An event-view model (one token per
+    mutation: tcga-exome) hides a tumour's masked sets from its catalogue summary only, which it reads as
+    none of those mutations; `event_view_masking` says so, and whether its accuracy with masked sets was
+    ever measured ('' when no tumour has a set masked or the model reads catalogues)."""
     from nanog1.genomics.ingest import split_file_reasons
     from nanog1.schema import SET_NAMES, SET_SIZES, measured_sets_per_sample
 
@@ -526,7 +530,25 @@ def masked_record(adata: ad.AnnData, saved: dict) -> dict:
                                                "sets": ["+".join(m) for m in beyond.values()]},
             "tumours_masked": int(masked.any(axis=1).sum()),
             "unmeasured_why": {"tumour": list(told), "sets": ["+".join(t[0]) for t in told.values()],
-                               "why": [t[1] for t in told.values()]}}
+                               "why": [t[1] for t in told.values()]},
+            "event_view_masking": _event_view_note(saved, name, names[masked.any(axis=0)])}
+
+
+def _event_view_note(saved: dict, name: str, masked: np.ndarray) -> str:
+    """The caveat of an event-view model scoring tumours with sets masked ('' for none, or a catalogue
+    model, which key-pads them: nanog1.encoder.model)."""
+    from nanog1.schema import describe_sets
+
+    config = saved.get("train_config") or {}
+    if not len(masked) or config.get("view", saved["encoder_config"].get("view")) != "events":
+        return ""
+    trained = ("it was trained with every set it reads measured for every tumour (no set dropout), so its "
+               "accuracy on tumours with masked sets is not measured"
+               if not float(config.get("set_dropout", 0.0)) else
+               f"it was trained with set dropout {float(config['set_dropout']):g}")
+    return (f"{name} reads one token per mutation: a tumour whose {describe_sets(masked)} were not measured "
+            "has no such tokens, and those sets are hidden from its catalogue summary, so the model reads it "
+            f"as a tumour without those mutations (it has no sign for 'not measured'); {trained}")
 
 
 def _scored_sets(adata: ad.AnnData) -> list[str]:
@@ -535,58 +557,63 @@ def _scored_sets(adata: ad.AnnData) -> list[str]:
     return measured_sets(adata) or []
 
 
+def tumour_burden_ranges(adata: ad.AnnData,
+                         reference: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each tumour's burden and the model's training range, both over the sets THAT tumour measured
+    (abstention.burden_ranges; issue 31: a complete tumour beside a Strelka2 SNV-only one is held to the
+    range over SNVs, doublets and indels, the SNV-only one to the range over SNVs and doublets)."""
+    from nanog1.encoder.abstention import burden_ranges
+    from nanog1.schema import measured_sets_per_sample
+
+    return burden_ranges(reference, measured_sets_per_sample(adata).to_numpy(dtype=bool), _dense(adata.X))
+
+
 def abstain_reasons(
-    adata: ad.AnnData, proba: np.ndarray, rule, burden: tuple[float, float] | None = None,
+    adata: ad.AnnData, proba: np.ndarray, rule, burden: tuple | None = None,
     mismatch: np.ndarray | None = None,
 ) -> np.ndarray:
     """Why each tumour is not given a type ('' = accepted): no mutations, an assay other than the model's
     (`mismatch`: per tumour the reason with its evidence, '' = none; `assay_mismatch`), low confidence, a
-    mutational profile unlike every training type (over the sets the cohort measured), or a burden
-    outside `burden` (floor, ceiling), the range the model was trained on (abstention.burden_range)."""
+    mutational profile unlike every training type (over the sets that tumour measured), or a burden
+    outside the range the model was trained on: `burden` is (total, floor, ceiling) per tumour, each over
+    the sets that tumour measured (`tumour_burden_ranges`; NaN = no range), or one (floor, ceiling) for
+    every tumour against `mutation_totals` (abstention.burden_range)."""
     from nanog1.encoder.abstention import profile_features
+    from nanog1.schema import channel_padding_per_sample
 
     counts = _dense(adata.X)
     reasons = np.full(adata.n_obs, "", dtype=object)
     conf = proba.max(1)
     low = conf < rule.confidence_threshold
     reasons[low] = [f"low confidence ({c:.2f} < {rule.confidence_threshold:.2f})" for c in conf[low]]
-    if rule.ood is not None:
-        dist, cut = _ood_distance(rule.ood, profile_features(counts), adata)
+    if rule.ood is not None:  # over each tumour's own measured sets (tumours that measured the same together)
+        dist, cut = rule.ood.per_row_distance(profile_features(counts), ~channel_padding_per_sample(adata))
         far = dist > cut
         reasons[far] = [
             _join(r, f"out of distribution (profile distance {d:.1f} > {c:.1f})")
             for r, d, c in zip(reasons[far], dist[far], cut[far], strict=True)
         ]
     if burden is not None:
-        total = mutation_totals(adata)
-        for i in np.flatnonzero(total < burden[0]):
+        if len(burden) == 2:  # one range for every tumour
+            total = mutation_totals(adata)
+            floor, ceiling = np.full(len(total), burden[0]), np.full(len(total), burden[1])
+        else:
+            total, floor, ceiling = (np.asarray(b, np.float64) for b in burden)
+        total = np.rint(total).astype(np.int64)
+        with np.errstate(invalid="ignore"):
+            below, above = total < floor, total > ceiling  # NaN (no range) compares False
+        for i in np.flatnonzero(below):
             reasons[i] = _join(reasons[i], f"burden {total[i]} below the range the model was trained on "
-                                           f"(≥ {burden[0]:.0f})")
-        for i in np.flatnonzero(total > burden[1]):
+                                           f"(≥ {floor[i]:.0f})")
+        for i in np.flatnonzero(above):
             reasons[i] = _join(reasons[i], f"burden {total[i]} above the range the model was trained on "
-                                           f"(≤ {burden[1]:.0f})")
+                                           f"(≤ {ceiling[i]:.0f})")
     if mismatch is not None:
         for i in np.flatnonzero(mismatch != ""):
             reasons[i] = _join(mismatch[i], reasons[i])
     empty = counts.sum(1) == 0
     reasons[empty] = "no mutations"
     return reasons.astype(str)
-
-
-def _ood_distance(ood, features: np.ndarray, adata: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
-    """Each tumour's profile distance and cut-off over the sets it measured (tumours that measured the same
-    sets together; one that measured none is never far)."""
-    from nanog1.schema import channel_padding_per_sample
-
-    rows = channel_padding_per_sample(adata)
-    dist, cut = np.zeros(len(rows)), np.full(len(rows), np.inf)
-    patterns, group = np.unique(rows, axis=0, return_inverse=True)
-    for g, pattern in enumerate(patterns):
-        if pattern.all():
-            continue
-        idx = np.flatnonzero(np.ravel(group) == g)
-        dist[idx], cut[idx] = ood.measured_distance(features[idx], ~pattern)
-    return dist, cut
 
 
 EXOME_REASON = "exome input: model trained on whole genomes"
@@ -617,32 +644,51 @@ def nearest_reference(embedding: np.ndarray, ref: dict[str, np.ndarray], k: int)
 
 
 def fit_exposures(adata: ad.AnnData, options: PredictOptions) -> None:
-    """COSMIC v3.4 exposures with bootstrap intervals for each measured set that has signatures."""
+    """COSMIC v3.4 exposures with bootstrap intervals, per tumour over the sets THAT tumour measured
+    (issue 31; nanog1.schema.measured_sets_per_sample): a set's exposures depend on that set's counts only,
+    so each set is fitted once, over the tumours that measured it (one batched fit and one bootstrap,
+    whatever their other sets), and is NaN for the tumours that did not measure it: absent ("not
+    measured"), never zero exposures. obsm['exposures_<set>'] / '_lo' / '_hi' exist for every set with
+    signatures that some tumour measured; uns['nanog1_predict_exposures'] lists them ('sets') with the
+    tumours each could not be fitted for ('not_measured': parallel lists 'set', 'tumours' ('+'-joined))."""
     from nanog1.fitting.bootstrap import BootstrapConfig, bootstrap_exposures
     from nanog1.fitting.fit import fit_signatures
     from nanog1.genomics.channels import SIGNATURE_SETS, set_slice
     from nanog1.genomics.signatures import ReferenceSpec, load_reference
+    from nanog1.schema import measured_sets_per_sample
 
-    measured = set(_scored_sets(adata))
+    measured = measured_sets_per_sample(adata)
     counts = _dense(adata.X)
-    done = []
+    done, absent = [], {}
     for name in SIGNATURE_SETS:
-        if name not in measured:
+        rows = measured[name].to_numpy(dtype=bool)
+        if not rows.any():
             continue
         sigs = load_reference(ReferenceSpec(channel_set=name))
-        block = pd.DataFrame(
-            counts[:, set_slice(name)], index=adata.obs_names, columns=adata.var_names[set_slice(name)]
-        )
+        block = pd.DataFrame(counts[rows][:, set_slice(name)], index=adata.obs_names[rows],
+                             columns=adata.var_names[set_slice(name)])
         catalogue = block[list(sigs.index)]
         point = fit_signatures(catalogue, sigs).exposures
         boot = bootstrap_exposures(
             catalogue, sigs, point, config=BootstrapConfig(draws=options.draws, seed=options.seed)
         )
-        adata.obsm[f"exposures_{name}"] = point
-        adata.obsm[f"exposures_{name}_lo"] = boot.lo
-        adata.obsm[f"exposures_{name}_hi"] = boot.hi
+        for suffix, frame in (("", point), ("_lo", boot.lo), ("_hi", boot.hi)):  # NaN: not measured
+            adata.obsm[f"exposures_{name}{suffix}"] = frame.reindex(adata.obs_names)
         done.append(name)
-    adata.uns["nanog1_predict_exposures"] = {"sets": done, "cosmic": "v3.4 GRCh37", "draws": options.draws}
+        if not rows.all():
+            absent[name] = [str(t) for t in adata.obs_names[~rows]]
+    adata.uns["nanog1_predict_exposures"] = {
+        "sets": done, "cosmic": "v3.4 GRCh37", "draws": options.draws,
+        "not_measured": {"set": list(absent), "tumours": ["+".join(t) for t in absent.values()]},
+    }
+
+
+def exposures_measured(adata: ad.AnnData, name: str) -> np.ndarray:
+    """Bool per tumour: whether set `name`'s exposures were fitted for it (False: not measured, NaN rows)."""
+    key = f"exposures_{name}"
+    if key not in adata.obsm:
+        return np.zeros(adata.n_obs, dtype=bool)
+    return ~np.isnan(np.asarray(adata.obsm[key], dtype=np.float64)).all(axis=1)
 
 
 def prediction_table(adata: ad.AnnData, top: int = 3) -> pd.DataFrame:
@@ -679,10 +725,18 @@ def mutation_totals(adata: ad.AnnData) -> np.ndarray:
     return sum(x[:, set_slice(s)].sum(1) for s in ("SBS6", "DBS78", "ID12")).astype(np.int64)
 
 
+#: What the table, JSON and report say for a set a tumour did not measure (its exposures are NaN, not 0).
+NOT_MEASURED = "not measured"
+
+
 def _top_signatures(adata: ad.AnnData, name: str, k: int = 3) -> list[str]:
     point, lo, hi = (adata.obsm[f"exposures_{name}{s}"] for s in ("", "_lo", "_hi"))
+    fitted = exposures_measured(adata, name)
     out = []
     for i in range(adata.n_obs):
+        if not fitted[i]:
+            out.append(NOT_MEASURED)
+            continue
         row = point.iloc[i]
         best = row[row > 0].sort_values(ascending=False).index[:k]
         out.append("; ".join(f"{s} {row[s]:.0f} [{lo.iloc[i][s]:.0f}-{hi.iloc[i][s]:.0f}]" for s in best))
