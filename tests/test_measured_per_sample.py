@@ -235,3 +235,70 @@ def test_merge_keeps_per_sample_records_and_reads_cohorts_without_them(genome, t
     p9 = read_cohort(tmp_path / "p9.h5ad")
     assert measured(p9) == {"P9": dict.fromkeys(ALL, True)}
     assert all(v == "exact" for v in p9.uns["nanog1"]["channel_sets"].values())
+
+
+def varscan_pair(folder, seq: str, prefix: str = "T7", indel: bool = True) -> list:
+    """VarScan2 `somatic --output-vcf 1` outputs: PREFIX.snp.vcf and PREFIX.indel.vcf, one header for both
+    (##source=VarScan2, NORMAL/TUMOR columns), which does not say which file holds which calls."""
+    from tests.test_ingest_somatic import VARSCAN_META
+
+    folder.mkdir(exist_ok=True)
+    fields = "DP=60;SOMATIC;SS=2;SSC=40;GPV=1;SPV=1e-05\tGT:GQ:DP:RD:AD:FREQ:DP4\t" \
+             "0/0:.:30:30:0:0%:15,15,0,0\t0/1:.:30:20:10:33.3%:10,10,5,5"
+    snp = folder / f"{prefix}.snp.vcf"
+    write(snp, VARSCAN_META, ["NORMAL", "TUMOR"], snv_rows(seq, sites(seq, 40), lambda p, ref, alt: fields))
+    if not indel:
+        return [snp]
+    rows = [f"1\t{p}\t.\t{seq[p - 1 : p + 1]}\t{seq[p - 1]}\t.\tPASS\t{fields}"
+            for p in sites(seq, 9, start=1050)]
+    write(folder / f"{prefix}.indel.vcf", VARSCAN_META, ["NORMAL", "TUMOR"], rows)
+    return [snp, folder / f"{prefix}.indel.vcf"]
+
+
+def test_a_lone_varscan2_snp_file_measures_no_indels(genome, tmp_path):
+    """VarScan2 writes a tumour's SNPs and indels to PREFIX.snp.vcf and PREFIX.indel.vcf: the SNP file alone
+    is a tumour whose indels are unmeasured (before: 0 indels, read as such by the models)."""
+    fasta, seq = genome
+    snp = varscan_pair(tmp_path / "V", seq, indel=False)
+    report = ingest(snp, fasta, None, tmp_path / "c.h5ad")
+    adata = read_cohort(tmp_path / "c.h5ad")
+    assert measured(adata) == {"T7.snp": NO_INDELS}
+    assert adata.uns["nanog1"]["inputs"]["content"].tolist() == ["VarScan2 SNP file"]
+    assert any("indels (ID83+ID12) not measured for T7.snp (VarScan2 SNP file only)" in n
+               for n in report.notes), report.notes
+    # two tumours' SNP files of one folder are two tumours (not refused), each without indels
+    more = varscan_pair(tmp_path / "V", seq, prefix="T8", indel=False)
+    ingest([*snp, *more], fasta, None, tmp_path / "c2.h5ad")
+    assert measured(read_cohort(tmp_path / "c2.h5ad")) == {"T7.snp": NO_INDELS, "T8.snp": NO_INDELS}
+
+
+def test_split_varscan2_files_are_one_tumour_with_a_sheet_and_refused_without(genome, tmp_path):
+    from nanog1.cli import app
+
+    fasta, seq = genome
+    files = [str(p) for p in varscan_pair(tmp_path, seq)]
+    for command in ("ingest", "predict"):
+        result = CliRunner().invoke(app, [command, *files, "-r", str(fasta), "-o", str(tmp_path / "c.h5ad")])
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        line = " ".join(result.stderr.split())
+        for needle in ("T7.snp.vcf", "T7.indel.vcf", "VarScan2 VCFs of one folder", "--samples SHEET"):
+            assert needle in line, line
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("sample\tfile\nT7\tT7.snp.vcf\nT7\tT7.indel.vcf\n")
+    result = CliRunner().invoke(app, ["ingest", *files, "-r", str(fasta), "--samples", str(sheet),
+                                      "-o", str(tmp_path / "c.h5ad")])
+    assert result.exit_code == 0, result.output
+    adata = read_cohort(tmp_path / "c.h5ad")
+    assert measured(adata) == {"T7": dict.fromkeys(ALL, True)}
+    assert adata.obs.loc["T7", "burden_ID83"] == 9 and adata.obs.loc["T7", "burden_SBS96"] == 40
+
+
+def test_a_snp_named_file_of_another_caller_measures_every_set(genome, tmp_path):
+    """Only VarScan2's header makes the file name evidence: a Mutect2 VCF named calls.snp.vcf holds every
+    kind of call it found."""
+    fasta, seq = genome
+    folder = tmp_path / "M"
+    folder.mkdir()
+    mutect2_complete(folder / "P1.snp.vcf", seq, sites(seq, 30), sites(seq, 5, start=1050))
+    ingest([folder / "P1.snp.vcf"], fasta, None, tmp_path / "c.h5ad")
+    assert measured(read_cohort(tmp_path / "c.h5ad")) == {"P1-T": dict.fromkeys(ALL, True)}

@@ -143,10 +143,9 @@ class FileResult:
 
 
 def _covers(result: FileResult) -> tuple[str, ...]:
-    from nanog1.genomics.vcf import SPLIT_CONTENT
+    from nanog1.genomics.vcf import SPLIT_KIND
 
-    kind = next((k for k, v in SPLIT_CONTENT.items() if v == result.content), None)
-    return COVERS[kind]
+    return COVERS[SPLIT_KIND.get(result.content)]
 
 
 @dataclass
@@ -276,21 +275,23 @@ def process_file(
 
 
 def _split_file(path: Path, kind: str, table) -> tuple[tuple[str, ...], str]:
-    """(sets the file can measure, what it holds) from its caller's header (vcf.split_content), where its
+    """(sets the file can measure, what it holds) from its caller's convention (vcf.file_split: a Strelka2
+    header, a VarScan2 header and file name), where its
     records agree: a Strelka2 SNV file (no indel record) measures SBS96, DBS78 and SBS6, not the indel
     sets; a Strelka2 indel file (no substitution record) the indel sets only. Every set otherwise."""
     if kind != "vcf":
         return COVERS[None], ""
-    from nanog1.genomics.vcf import SPLIT_CONTENT, file_split_content
+    from nanog1.genomics.vcf import file_split
 
-    split = file_split_content(path)
-    if split is None:
+    found = file_split(path)
+    if found is None:
         return COVERS[None], ""
+    split, words = found
     ref_len = np.fromiter(map(len, table.ref), dtype=np.int64, count=len(table))
     alt_len = np.fromiter(map(len, table.alt), dtype=np.int64, count=len(table))
     same = ref_len == alt_len
     if (split == "snv" and same.all()) or (split == "indel" and not same.any()):
-        return COVERS[split], SPLIT_CONTENT[split]
+        return COVERS[split], words
     return COVERS[None], ""
 
 
@@ -972,7 +973,7 @@ def split_file_reasons(adata) -> dict[str, tuple[list[str], str]]:
     indel file): the sets none of its files covers and why ({'T1': (['ID83', 'ID12'], 'Strelka2 SNV file
     only')}). From the provenance's `inputs` (column `content`) and accounting tables (which files fed
     which sample); {} without them."""
-    from nanog1.genomics.vcf import SPLIT_CONTENT
+    from nanog1.genomics.vcf import SPLIT_KIND
 
     meta = adata.uns.get("nanog1") or {}
     inputs, acc = meta.get("inputs"), meta.get("accounting")
@@ -983,7 +984,7 @@ def split_file_reasons(adata) -> dict[str, tuple[list[str], str]]:
     for file, sample in zip(acc["file"].astype(int), acc["sample"].astype(str), strict=True):
         if sample and 0 <= file < len(content):
             files.setdefault(sample, set()).add(content[file])
-    kinds = {words: kind for kind, words in SPLIT_CONTENT.items()}
+    kinds = SPLIT_KIND
     out = {}
     for sample, held in files.items():
         if held and all(c in kinds for c in held):

@@ -23,6 +23,7 @@ Unparseable records stop the read with the file and line, or are counted as `mal
 from __future__ import annotations
 
 import gzip
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,14 @@ def vcf_layout(
 #: What a caller's header says a file holds, when it writes one tumour's calls to several files by type:
 #: (kind, description); kind 'snv' (single and adjacent substitutions only) or 'indel' (indels only).
 SPLIT_CONTENT = {"snv": "Strelka2 SNV file", "indel": "Strelka2 indel file"}
+#: VarScan2 (`somatic --output-vcf 1`) writes one tumour's calls to PREFIX.snp.vcf and PREFIX.indel.vcf
+#: (processSomatic: PREFIX.snp.Somatic.hc.vcf, ...) under one header (`##source=VarScan2`) that does not
+#: say which: the file name does.
+VARSCAN_SPLIT_CONTENT = {"snv": "VarScan2 SNP file", "indel": "VarScan2 indel file"}
+#: Every caller's words (the cohort's inputs['content']) -> kind ('snv' or 'indel').
+SPLIT_KIND = {words: kind for table in (SPLIT_CONTENT, VARSCAN_SPLIT_CONTENT)
+              for kind, words in table.items()}
+_VARSCAN_PART = re.compile(r"(?:^|[._-])(snps?|indels?)(?:[._-]|$)", re.IGNORECASE)
 
 
 def split_content(header: pysam.VariantHeader) -> str | None:
@@ -200,6 +209,28 @@ def file_split_content(path: Path) -> str | None:
         return split_content(vf.header)
 
 
+def varscan_split(header: pysam.VariantHeader, path: Path) -> str | None:
+    """'snv' or 'indel' for a VarScan2 VCF (`##source=VarScan2`) named as VarScan2 names its two outputs
+    (PREFIX.snp.vcf, PREFIX.indel.vcf, PREFIX.snp.Somatic.hc.vcf.gz, ...), else None."""
+    if not (_header_value(header, "source") or "").lower().startswith("varscan"):
+        return None
+    stem = sample_from_filename(path, False)
+    kinds = {m.group(1).lower().rstrip("s") for m in _VARSCAN_PART.finditer(stem)}
+    return {"snp": "snv", "indel": "indel"}.get(kinds.pop()) if len(kinds) == 1 else None
+
+
+def file_split(path: Path) -> tuple[str, str] | None:
+    """(kind, words) when a VCF/BCF holds one kind of call only by its caller's convention: a Strelka2 file
+    (`split_content`, its header) or a VarScan2 one (`varscan_split`, its header and name); else None."""
+    path = Path(path)
+    with _open(path) as vf:
+        kind = split_content(vf.header)
+        if kind is not None:
+            return kind, SPLIT_CONTENT[kind]
+        kind = varscan_split(vf.header, path)
+    return (kind, VARSCAN_SPLIT_CONTENT[kind]) if kind is not None else None
+
+
 def strelka_file_named(paths: list[Path]) -> list[list[Path]]:
     """Groups (per folder, two or more) of Strelka2 somatic VCFs whose tumour would be named after the
     file: Strelka2 writes one tumour's SNVs and indels to two files of one folder (somatic.snvs.vcf.gz,
@@ -208,13 +239,21 @@ def strelka_file_named(paths: list[Path]) -> list[list[Path]]:
     from nanog1.genomics.ingest import detect_kind
 
     by_folder: dict[Path, list[Path]] = {}
+    varscan: dict[Path, list[tuple[Path, str]]] = {}
     for path in map(Path, paths):
         if not path.is_file() or detect_kind(path) != "vcf":  # a folder is ingest's to name
             continue
         layout = vcf_layout(path)
-        if layout.carrier == "strelka" and layout.source == "TUMOR column":
+        if layout.source != "TUMOR column":
+            continue
+        if layout.carrier == "strelka":
             by_folder.setdefault(path.resolve().parent, []).append(path)
-    return [files for files in by_folder.values() if len(files) > 1]
+        elif (split := file_split(path)) is not None and split[1] in VARSCAN_SPLIT_CONTENT.values():
+            varscan.setdefault(path.resolve().parent, []).append((path, split[0]))
+    groups = [files for files in by_folder.values() if len(files) > 1]
+    # VarScan2 folders often hold many tumours' files: refuse where an SNP and an indel file meet
+    return groups + [[f for f, _ in held] for held in varscan.values()
+                     if {k for _, k in held} == {"snv", "indel"}]
 
 
 def refuse_split_strelka(paths: list[Path], reads_as: str = "read") -> None:
@@ -224,9 +263,10 @@ def refuse_split_strelka(paths: list[Path], reads_as: str = "read") -> None:
 
     for files in strelka_file_named(paths):
         names = ", ".join(f"{f} ({vcf_layout(f).samples[0]!r})" for f in files)
+        caller = "VarScan2" if (file_split(files[0]) or ("", ""))[1].startswith("VarScan2") else "Strelka2"
         raise UserError(
-            f"{names}: Strelka2 VCFs of one folder, each with a TUMOR column, would be {reads_as} as "
-            f"{len(files)} tumours named after their files, each with part of the mutations (Strelka2 "
+            f"{names}: {caller} VCFs of one folder, each with a TUMOR column, would be {reads_as} as "
+            f"{len(files)} tumours named after their files, each with part of the mutations ({caller} "
             "writes one tumour's SNVs and indels to two files): name the tumour with --samples SHEET "
             "(columns sample and file, one row per file, the same sample on both)"
         )
