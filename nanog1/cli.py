@@ -108,6 +108,20 @@ def demo(
 
 # --- genomics: ingest --------------------------------------------------------------------------
 # (section owned by the genomics: ingest area; add commands here)
+def _not_computable_why(status: dict[str, str], missing: list[str], no_reference: bool) -> list:
+    """The not-computable sets grouped by why: a context set (SBS96, ID83) whose folded set (SBS6, ID12)
+    was measured lacks only the reference; any other is not in the inputs (a catalogue matrix holds one
+    set, a Strelka2/VarScan2 file one kind of call), which a reference would not change."""
+    from nanog1.genomics.channels import DERIVED_FROM
+
+    source_of = {source: derived for derived, source in DERIVED_FROM.items()}
+    by_ref = [s for s in missing if no_reference and s in source_of
+              and status.get(source_of[s]) != "not_computable"]
+    other = [s for s in missing if s not in by_ref]
+    groups = (("no reference given", by_ref), ("not in the inputs", other))
+    return [(why, sets) for why, sets in groups if sets]
+
+
 @app.command("ingest")
 def ingest_command(
     inputs: list[Path] = typer.Argument(
@@ -209,8 +223,8 @@ def ingest_command(
     partial = [s for s, v in status.items() if v == "partial"]
     console.print(f"channel sets exact: {', '.join(exact) or 'none'}")
     if missing:
-        why = " (no reference given)" if reference is None else ""
-        console.print(f"channel sets not computable{why}: {', '.join(missing)}")
+        for why, sets in _not_computable_why(status, missing, reference is None):
+            console.print(f"channel sets not computable ({why}): {', '.join(sets)}")
         if reference is None and sigprofiler_compatible:
             console.print(
                 "[yellow]--sigprofiler-compatible changes nothing without a reference: SigProfiler"

@@ -329,3 +329,23 @@ def test_models_mask_what_was_not_computable(tmp_path):
     adata.uns["nanog1"]["channel_sets"] = {k: "not_computable" for k in adata.uns["nanog1"]["channel_sets"]}
     with pytest.raises(UserError, match="measured none of the channel sets"):
         channel_padding(adata)
+
+
+def test_cli_names_why_each_set_is_not_computable(tmp_path):
+    """An SBS96 catalogue matrix alone lacks DBS78 and the indel sets because it holds none of them, not for
+    want of a reference (which would not change it); a MAF without a reference lacks ID83 for that reason."""
+    from nanog1.genomics.channels import CHANNEL_SETS
+
+    labels = list(CHANNEL_SETS["SBS96"])
+    matrix = pd.DataFrame({"MutationType": labels, "A": range(len(labels))})
+    matrix.to_csv(tmp_path / "a.SBS96.all", sep="\t", index=False)
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "a.SBS96.all"), "-o", str(tmp_path / "c.h5ad"),
+                                      "-q"])
+    assert result.exit_code == 0, result.output
+    line = "channel sets not computable (not in the inputs): DBS78, ID83, ID12"
+    assert line in result.output, result.output
+    assert "no reference given" not in result.output
+    result = CliRunner().invoke(app, ["ingest", str(mc3(tmp_path / "m.maf")), "-o", str(tmp_path / "m.h5ad"),
+                                      "-q"])
+    assert "channel sets not computable (no reference given): ID83" in result.output, result.output
+    assert "not in the inputs" not in result.output
