@@ -284,3 +284,19 @@ def test_abstention_reasons_hold_no_empty_parts_where_the_build_check_found_noth
     for sample, reason in adata.obs["abstain_reason"].items():
         parts = reason.split("; ")
         assert reason and all(p.strip() for p in parts), (sample, reason)
+
+
+def test_masked_note_of_matrices_sharing_some_names_reads_right(tmp_path):
+    """An SBS96 matrix of A, B, D and an ID83 matrix of A, C, E: B, D, C, E each measure one set, so no set
+    is measured for every tumour; the warning must not say the input 'measured none', and names B, D with
+    plural grammar where they share a reason."""
+    from nanog1.encoder.predict_notes import masked_note
+
+    sbs = _matrix(tmp_path / "sbs.tsv", "SBS96", ["A", "B", "D"], 1)
+    ids = _matrix(tmp_path / "ids.tsv", "ID83", ["A", "C", "E"], 2)
+    adata = read_inputs([sbs, ids])
+    predict(adata, "pcawg-catalogue", FAST)
+    note = masked_note(adata.uns["nanog1_predict"])
+    assert "it measured none" not in note, note
+    assert "no set was measured for every tumour" in note, note
+    assert "not measured for B, D (their input files did not measure them)" in note, note

@@ -116,6 +116,7 @@ def masked_note(record: dict) -> str:
     for (sets, why), samples in groups.items():
         if sets:
             names = ", ".join(samples[:5]) + (f" and {len(samples) - 5} more" if len(samples) > 5 else "")
+            why = why.replace("its input files", "their input files") if len(samples) > 1 else why
             parts.append(f"{describe_sets(sets)} not measured for {names} ({why}): {_how_masked(record)}")
     event_view = str(record.get("event_view_masking", ""))
     return "; ".join(parts) + (f". {event_view}" if parts and event_view else "")
@@ -138,7 +139,9 @@ def _columns(table, column: str) -> list[tuple[str, str]]:
 
 def _whole_note(record: dict, masked: list[str]) -> str:
     """The sentence for sets masked for every tumour, when the input files do not say why."""
-    measured = "+".join(record.get("channel_sets_scored", [])) or "none"
+    scored = "+".join(record.get("channel_sets_scored", []))
+    # channel_sets_scored: the sets measured for every tumour (each may have measured more of its own)
+    measured = f"it measured {scored}" if scored else "no set was measured for every tumour"
     why = ("a VCF or MAF without a reference FASTA gives SBS6, DBS78 and ID12 only"
            if record.get("input_filter", "n/a") != "n/a"  # per-mutation input, not catalogue counts
            else "a catalogue matrix holds one set: give the tumours' SBS96, DBS78 and ID83 matrices together")
@@ -146,7 +149,7 @@ def _whole_note(record: dict, masked: list[str]) -> str:
            "they are scored as unmeasured, never as zero mutations, and the prediction rests on the other "
            "sets")
     return (f"channel sets masked as unmeasured: {'+'.join(masked)}. The model reads them but the input "
-            f"did not measure them (it measured {measured}; {why}): {how}")
+            f"did not measure them ({measured}; {why}): {how}")
 
 
 def input_warnings(adata: ad.AnnData) -> list[Notice]:
