@@ -388,3 +388,23 @@ def test_a_plain_gzip_vcf_is_one_clear_error_whatever_its_name(world, tmp_path):
         assert "Traceback" not in res.output and not (tmp_path / "c.h5ad").exists()
     pysam.tabix_compress(str(tmp_path / "s.vcf"), str(tmp_path / "s.vcf.gz"))
     assert run(tmp_path / "s.vcf.gz", "-r", work / "g.fa", "-o", tmp_path / "c.h5ad").exit_code == 0
+
+
+def test_a_vcf_and_its_bgzipped_copy_are_refused_even_with_duplicates_sum(tmp_path):
+    """x.vcf and x.vcf.gz (bgzip -k leaves both) give one tumour's calls twice: the error must not advise
+    --duplicates sum, and sum must not double every count."""
+    from nanog1.errors import UserError
+    from nanog1.genomics.synthetic import GenomeSpec, make_genome
+    from tests.test_ingest_somatic import MUTECT2_META, sites, snv_rows, write
+
+    seq = make_genome(tmp_path / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
+    fields = "TLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29"
+    rows = snv_rows(seq, sites(seq, 20), lambda *a: fields)
+    write(tmp_path / "p1.vcf", MUTECT2_META, ["P1-N", "P1-T"], rows)
+    pysam.tabix_compress(str(tmp_path / "p1.vcf"), str(tmp_path / "p1.vcf.gz"))
+    files = [tmp_path / "p1.vcf", tmp_path / "p1.vcf.gz"]
+    for policy in ("error", "sum"):
+        with pytest.raises(UserError, match="copies of one call file") as err:
+            ingest(files, tmp_path / "g.fa", None, tmp_path / "c.h5ad", IngestOptions(duplicates=policy))
+        assert "p1.vcf.gz" in str(err.value) and "--duplicates sum" not in str(err.value)
+    assert not (tmp_path / "c.h5ad").exists()

@@ -40,6 +40,14 @@ def check_duplicates(
     if policy not in DUPLICATE_POLICIES:
         raise UserError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {policy!r}")
     dups = duplicated_samples(owners)
+    for sample, files in dups.items():
+        copies = _copies(files)
+        if copies:
+            raise UserError(
+                f"sample {sample!r} is given by {', '.join(copies)}: copies of one call file (plain, "
+                "bgzipped or BCF), not parts of a tumour; give one of them (adding their counts would double "
+                "every count)"
+            )
     if dups and policy == "error":
         sample, files = next(iter(dups.items()))
         more = f"; {len(dups) - 1} more samples are duplicated" if len(dups) > 1 else ""
@@ -48,3 +56,18 @@ def check_duplicates(
             " to add their counts (e.g. separate SNV and indel files of one tumour)"
         )
     return dups
+
+
+def _copies(files: list[str]) -> list[str]:
+    """The files of one folder whose names differ only by a VCF/BCF suffix (x.vcf, x.vcf.gz, x.bcf): the
+    same calls written twice, which `--duplicates sum` would count twice."""
+    from nanog1.genomics.vcf import VCF_SUFFIXES
+
+    stems: dict[tuple[Path, str], list[str]] = {}
+    for file in files:
+        path = Path(file)
+        name = path.name.lower()
+        suffix = next((x for x in sorted(VCF_SUFFIXES, key=len, reverse=True) if name.endswith(x)), None)
+        if suffix is not None:
+            stems.setdefault((path.resolve().parent, name[: -len(suffix)]), []).append(file)
+    return next((group for group in stems.values() if len(group) > 1), [])
