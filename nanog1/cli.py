@@ -212,8 +212,8 @@ def ingest_command(
     if check_only:
         for note in notes:
             console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
-        named = sum(len(p.samples) for p in plans if p.samples)
-        typer.echo(f"checked {len(plans)} inputs ({named} samples named before reading): no errors")
+        named = len({s for p in plans if p.samples for s in p.samples})  # a sheet joins split files
+        typer.echo(f"checked {len(plans)} inputs ({named} sample(s) named before reading): no errors")
         return
     if not quiet:
         Console().print(summary_table(report))

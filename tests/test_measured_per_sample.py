@@ -285,6 +285,8 @@ def test_split_varscan2_files_are_one_tumour_with_a_sheet_and_refused_without(ge
             assert needle in line, line
     sheet = tmp_path / "sheet.tsv"
     sheet.write_text("sample\tfile\nT7\tT7.snp.vcf\nT7\tT7.indel.vcf\n")
+    result = CliRunner().invoke(app, ["ingest", *files, "--samples", str(sheet), "--check-only"])
+    assert result.exit_code == 0 and "checked 2 inputs (1 sample(s) named" in result.output, result.output
     result = CliRunner().invoke(app, ["ingest", *files, "-r", str(fasta), "--samples", str(sheet),
                                       "-o", str(tmp_path / "c.h5ad")])
     assert result.exit_code == 0, result.output
