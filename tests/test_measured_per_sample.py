@@ -304,3 +304,30 @@ def test_a_snp_named_file_of_another_caller_measures_every_set(genome, tmp_path)
     mutect2_complete(folder / "P1.snp.vcf", seq, sites(seq, 30), sites(seq, 5, start=1050))
     ingest([folder / "P1.snp.vcf"], fasta, None, tmp_path / "c.h5ad")
     assert measured(read_cohort(tmp_path / "c.h5ad")) == {"P1-T": dict.fromkeys(ALL, True)}
+
+
+def test_each_one_page_report_counts_its_own_tumours_calls(genome, tmp_path):
+    """Two tumours typed together: each report's input line gives that tumour's calls read/counted/skipped,
+    not the batch's (before: 'Mutations: 95; input: 175 calls read' for the Mutect2 tumour)."""
+    from nanog1.cli import app
+
+    fasta, seq = genome
+    full, snv = complete(tmp_path / "A", seq), strelka_alone(tmp_path / "B", seq)
+    out = tmp_path / "typed"
+    result = CliRunner().invoke(app, ["predict", str(full), str(snv), "-r", str(fasta), "--out", str(out),
+                                      "--no-exposures", "--neighbours", "0", "--reports"])
+    assert result.exit_code == 0, result.output
+    acc = read_inputs_accounting(full, snv, fasta)
+    for sample in ("P1-T", "somatic.snvs"):
+        own = acc[acc["sample"] == sample]
+        line = next(x for x in (out / f"{sample}.report.md").read_text().splitlines() if "input:" in x)
+        want = f"input: {own['read'].sum():,} calls read, {own['counted'].sum():,} counted"
+        assert want in line, (sample, line)
+
+
+def read_inputs_accounting(*paths):
+    from nanog1.encoder.predictor import read_inputs
+
+    *files, fasta = paths
+    return read_inputs(list(files), fasta).uns["nanog1"]["accounting"]
+

@@ -35,13 +35,22 @@ class Notice:
     text: str
 
 
-def call_counts(adata: ad.AnnData) -> dict | None:
+def call_counts(adata: ad.AnnData, sample: str | None = None) -> dict | None:
     """Calls read, counted and skipped (by reason, and the FILTER values a PASS-only read dropped), from
-    the ingest's accounting table; None for inputs without calls (catalogue matrices)."""
+    the ingest's accounting table; None for inputs without calls (catalogue matrices). With `sample`,
+    that tumour's own rows (its files; the FILTER values are kept for the whole input only)."""
+    from nanog1.genomics.ingest import ACCOUNTING_TOTALS
+
     meta = adata.uns.get("nanog1") or {}
     acc = meta.get("accounting")
     if not isinstance(acc, pd.DataFrame) or not len(acc):
         return None
+    if sample is not None and "sample" in acc and len(acc["sample"].unique()) > 1:
+        acc = acc[acc["sample"].astype(str) == str(sample)]
+        reasons = [c for c in acc.columns if c not in (*ACCOUNTING_TOTALS, "file", "sample")]
+        skips = {str(c): int(acc[c].sum()) for c in reasons if int(acc[c].sum())}
+        return {"read": int(acc["read"].sum()), "counted": int(acc["counted"].sum()),
+                "skipped": int(acc["skipped"].sum()), "skips": skips, "filter_values": {}}
     skips = {str(k): int(v) for k, v in dict(meta.get("skips") or {}).items() if int(v)}
     return {"read": int(acc["read"].sum()), "counted": int(acc["counted"].sum()),
             "skipped": int(acc["skipped"].sum()), "skips": skips,
@@ -64,11 +73,12 @@ def _filter_values(counts: dict) -> str:
     return ", ".join(f"{v} {n:,}" for v, n in counts.get("filter_values", {}).items())
 
 
-def reading_line(adata: ad.AnnData) -> str:
+def reading_line(adata: ad.AnnData, sample: str | None = None) -> str:
     """'26 calls read, 18 counted, 8 skipped (non_pass 8: FILTER wga 2, oxog 2, ...); calls read with
-    --filter PASS (your --filter; ...)', or the FILTER phrase alone for catalogue counts."""
+    --filter PASS (your --filter; ...)', or the FILTER phrase alone for catalogue counts; with `sample`,
+    that tumour's own calls (a one-page report)."""
     record = adata.uns.get("nanog1_predict", {})
-    counts = call_counts(adata)
+    counts = call_counts(adata, sample)
     if counts is None:
         return describe(record)
     values = _filter_values(counts)

@@ -115,7 +115,7 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
         "",
         f"- Model: `{adata.uns.get('nanog1_predict', {}).get('model', '')}`; channel sets scored: "
         f"{_scored_line(adata, i)}",
-        f"- Mutations: {rec['mutations']}; input: {reading_line(adata)}",
+        f"- Mutations: {rec['mutations']}; input: {reading_line(adata, rec['sample'])}",
         *_mismatch_line(adata),
         f"- Predicted type: **{rec['predicted_type']}**"
         + (f" (abstained: {rec['abstain_reason']})" if rec["abstain"] else ""),
