@@ -331,3 +331,21 @@ def read_inputs_accounting(*paths):
     *files, fasta = paths
     return read_inputs(list(files), fasta).uns["nanog1"]["accounting"]
 
+
+def test_two_tumours_strelka2_snv_files_of_one_name_ask_for_a_sheet(genome, tmp_path):
+    """T1/somatic.snvs.vcf and T2/somatic.snvs.vcf (each tumour's Strelka2 folder) both read as sample
+    'somatic.snvs': the error asks for a sheet naming each tumour (predict has no --duplicates option, and
+    summing would make one tumour of two)."""
+    from nanog1.cli import app
+
+    fasta, seq = genome
+    files = [str(strelka_alone(tmp_path / name, seq)) for name in ("T1", "T2")]
+    result = CliRunner().invoke(app, ["predict", *files, "-r", str(fasta), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    line = " ".join(result.stderr.split())
+    assert "files of one name in different folders" in line and "--samples SHEET" in line, line
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text(f"sample\tfile\nT1\t{files[0]}\nT2\t{files[1]}\n")
+    result = CliRunner().invoke(app, ["predict", *files, "-r", str(fasta), "--samples", str(sheet), "--out",
+                                      str(tmp_path / "o"), "--no-exposures", "--neighbours", "0"])
+    assert result.exit_code == 0, result.output

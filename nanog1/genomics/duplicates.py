@@ -51,6 +51,14 @@ def check_duplicates(
     if dups and policy == "error":
         sample, files = next(iter(dups.items()))
         more = f"; {len(dups) - 1} more samples are duplicated" if len(dups) > 1 else ""
+        paths = [Path(f) for f in files]
+        if len({p.name for p in paths}) == 1 and len({p.resolve().parent for p in paths}) == len(paths):
+            raise UserError(  # Strelka2's somatic.snvs.vcf.gz of each tumour's folder, named after the file
+                f"sample {sample!r} is given by {len(files)} files ({', '.join(files)}){more}: files of one "
+                "name in different folders, each likely another tumour named after its file; name each "
+                "tumour with --samples SHEET (columns sample and file); for parts of one tumour give the "
+                f"sheet one sample for them, or pass {hint}"
+            )
         raise UserError(
             f"sample {sample!r} is given by {len(files)} files ({', '.join(files)}){more}; pass {hint}"
             " to add their counts (e.g. separate SNV and indel files of one tumour)"
