@@ -177,8 +177,8 @@ def test_cuda_fused_block_matches_float64_with_gradients(kind, causal, length, k
 
 def test_cudnn_attention_contract_on_meta_tensors():
     """The private cuDNN ops take the arguments CudnnAttention passes (torch's meta kernels check the
-    schema): forward output [B, h, L, dv]; backward dV shaped like v, dQ and dK stacked into the block's
-    [B, L, 2, h, d] gradient."""
+    schema): forward output [B, h, L, dv]; backward dQ, dK, dV shaped like q, k, v (the block adds the
+    Q-value terms and writes both into its [B, L, 2, h, d] gradient)."""
     b, length, h = 2, 16, 8
     sa = torch.empty(b * length, 128, device="meta", dtype=torch.bfloat16).view(b, length, 2, h, 8)
     q, k = sa[:, :, 0].transpose(1, 2), sa[:, :, 1].transpose(1, 2)
@@ -187,8 +187,8 @@ def test_cudnn_attention_contract_on_meta_tensors():
     o, saved = fb.CudnnAttention.forward(q, k, v, True, 0.35)
     assert o.shape == (b, h, length, 64) and len(saved) == 7
     dqk = torch.empty(b, length, 2, h, 8, device="meta", dtype=torch.bfloat16)
-    dv = fb.CudnnAttention.backward(o, q, k, v, o, saved, True, 0.35, dqk)
-    assert dv.shape == v.shape
+    dq, dk, dv = fb.CudnnAttention.backward(o, q, k, v, o, saved, True, 0.35, dqk)
+    assert dq.shape == q.shape and dk.shape == k.shape and dv.shape == v.shape
 
 
 _BLOCK_ON_KERNEL_SCRIPT = """

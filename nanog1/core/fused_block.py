@@ -9,9 +9,11 @@ backward calls the kernels directly (65 aten calls, 31 Python-level torch calls,
 
 - q and k are strided (B, L, h, d) views of the one [N, 2r] projection, v a view of the content, and
   the output feeds W_o as a view: cuDNN takes these layouts as they are, so no transposing copies;
-- dQ and dK land in one stacked [N, 2r] gradient (the Triton kernel writes them there; cuDNN's are
-  stacked into it), the Q-value product's gradient reaches the state through the action and back by
-  two in-place ``addcmul_`` on it, then one GEMM each for W_s/W_a's gradient and the input's;
+- dQ and dK land in one stacked [N, 2r] gradient, with the Q-value product's terms (its gradient reaches
+  the state through the action and back): the Triton kernel writes dQ, dK there and two in-place
+  ``addcmul_`` add the terms; cuDNN's dQ, dK and the terms are summed by two ``addcmul(out=)`` straight
+  into it (no stacking copy); then one GEMM each for W_s/W_a's gradient and the input's, and the bias
+  gradient as a GEMV;
 - no SDPA dispatch logic per call: the cuDNN ops are called as SDPA's dispatch and autograd formula
   call them; weights' gradients leave in the compute dtype and the engine casts them in C++.
 
@@ -61,13 +63,12 @@ class CudnnAttention:
         lse, cum_q, cum_k, max_q, max_k, seed, offset = saved
         dq, dk, dv = _CUDNN_BWD(do, q, k, v, o, lse, seed, offset, None, cum_q, cum_k, max_q, max_k, 0.0,
                                 causal, scale=scale)
-        return _stack_into(dqk, dq, dk, dv)
+        return dq, dk, dv
 
 
-def _stack_into(dqk: Tensor, dq: Tensor, dk: Tensor, dv: Tensor) -> Tensor:
-    """dq, dk [B, h, L, d] into dqk [B, L, 2, h, d] (one stacking kernel); returns dv."""
+def _stack_into(dqk: Tensor, dq: Tensor, dk: Tensor) -> None:
+    """dq, dk [B, h, L, d] into dqk [B, L, 2, h, d] (one stacking kernel)."""
     torch.stack((dq.transpose(1, 2), dk.transpose(1, 2)), 2, out=dqk)
-    return dv
 
 
 class TritonAttention:
@@ -88,7 +89,7 @@ class TritonAttention:
         from nanog1.core.kernels.routing_triton import attention_backward
 
         dq, dk = (t.transpose(1, 2) for t in dqk.unbind(2))
-        return attention_backward(do, q, k, v, o, saved[0], causal, scale, into=(dq, dk))[2]
+        return None, None, attention_backward(do, q, k, v, o, saved[0], causal, scale, into=(dq, dk))[2]
 
 
 class MathAttention:
@@ -114,8 +115,8 @@ class MathAttention:
         p = MathAttention._weights(q, k, causal, scale)
         dp = torch.matmul(do, v.transpose(-2, -1))
         ds = p * (dp - (do * o).sum(-1, keepdim=True))
-        return _stack_into(dqk, torch.matmul(ds, k) * scale, torch.matmul(ds.transpose(-2, -1), q) * scale,
-                           torch.matmul(p.transpose(-2, -1), do))
+        return torch.matmul(ds, k) * scale, torch.matmul(ds.transpose(-2, -1), q) * scale, \
+            torch.matmul(p.transpose(-2, -1), do)
 
 
 def compute_dtype(x: Tensor) -> torch.dtype:
@@ -220,18 +221,27 @@ class RoutedBlock(torch.autograd.Function):
         scale, causal, attention, dtype = ctx.meta
         batch, length, hidden = gy.shape
         g = gy.to(dtype).reshape(-1, hidden)
-        d_wo, d_b = torch.mm(g.t(), o2), g.sum(0)
+        # the bias gradient as a GEMV against ones: at 32k x 512 on an H100 about 9 µs, where the column
+        # reduction g.sum(0) took 48 µs (BENCHMARKS, issue 30, round 8)
+        d_wo, d_b = torch.mm(g.t(), o2), torch.mv(g.t(), g.new_ones(g.shape[0]))
         do = torch.mm(g, w_o).view(o2.shape[0] // length, length, q.shape[1], -1).transpose(1, 2)
         dqk = s4.new_empty(batch, length, 2, *s4.shape[2:])  # [B, L, 2, h, r/h]: the stacked gradient
-        dv = attention.backward(do, q, k, v, o, saved, causal, scale, dqk)
+        dq_a, dk_a, dv = attention.backward(do, q, k, v, o, saved, causal, scale, dqk)
         dc = dv.transpose(1, 2).reshape(-1, hidden)
         d_wc = None
-        if w_c is not None:  # qv = s ⊙ a feeds W_c: its gradient reaches s through a and a through s
+        if w_c is None:
+            if dq_a is not None:
+                _stack_into(dqk, dq_a, dk_a)
+        else:  # qv = s ⊙ a feeds W_c: its gradient reaches s through a and a through s
             d_wc = torch.mm(dc.t(), qv)
             dqv = torch.mm(dc, w_c).view(s4.shape)
             dq, dk = dqk.unbind(2)
-            dq.addcmul_(dqv, a4)
-            dk.addcmul_(dqv, s4)
+            if dq_a is None:  # the kernel wrote dQ, dK into dqk: add the Q-value terms in place
+                dq.addcmul_(dqv, a4)
+                dk.addcmul_(dqv, s4)
+            else:  # one pass each: attention's gradient + the Q-value term, written into dqk
+                torch.addcmul(dq_a.transpose(1, 2), dqv, a4, out=dq)
+                torch.addcmul(dk_a.transpose(1, 2), dqv, s4, out=dk)
         dsa = dqk.view(-1, w_sa.shape[0])
         d_ws, d_wa = torch.mm(dsa.t(), xb).chunk(2)
         dx = None
