@@ -506,7 +506,7 @@ def evaluate(
 
     metrics = evaluate_cohort(cohort, run, out)
     shown = {k: round(v, 4) for k, v in metrics.items()}
-    typer.echo(f"wrote {out}" + (f"  held-out (obs['split'] == 'test') {shown}" if metrics
+    typer.echo(f"wrote {out}" + (f"  scored: {metrics.scored}  {shown}" if metrics
                                  else "  (no labelled held-out sample: nothing scored)"))
 
 

@@ -51,7 +51,10 @@ def _evaluated_rows(adata: ad.AnnData) -> tuple[np.ndarray, str]:
             return held, ("held-out test samples (obs['split'] == 'test': never trained on, nor used to "
                           "pick the epoch, temperature or abstention threshold; types the model has "
                           "no class for not scored)")
-    return labelled, "all labelled samples (NOT held out: training samples included)"
+    if SPLIT in adata.obs:
+        return labelled, "all labelled samples (NOT held out: training samples included)"
+    return labelled, ("all labelled samples (NOT known to be held out: the cohort has no split column, so "
+                      "whether the model saw them in training is not known)")
 
 
 def confusion_table(truth: pd.Series, predicted: pd.Series) -> pd.DataFrame:

@@ -192,3 +192,48 @@ def test_pcawg_temperature_scaling_lowers_heldout_ece(pcawg_dir):
     before, after = crossfit_calibration(proba, y, folds=5, seed=0)
     print(f"PCAWG logreg OOF top1={np.mean(proba.argmax(1) == y):.3f} ECE {before:.4f} -> {after:.4f}")
     assert after < before
+
+
+def test_evaluate_without_a_split_record_does_not_call_tumours_held_out(held_out_type_run, tmp_path):
+    """A model that records no split (the packaged ones) and a cohort with no split column: evaluate
+    scores all tumours under all_* names, says whether the model saw them is not known, and counts
+    (and warns about) the scored tumours its reference.npz lists as trained on (QA: MC3 tumours the
+    packaged tcga-exome model trained on were called 'held-out', top-1 1.0)."""
+    import shutil
+
+    import torch
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+    from nanog1.encoder.evaluate import UNKNOWN_SPLIT, evaluate_cohort
+
+    tmp, _ = held_out_type_run
+    model = tmp_path / "packaged"
+    shutil.copytree(tmp / "runs" / "r", model)
+    saved = torch.load(model / "model.pt", weights_only=True)
+    saved.pop("split")
+    torch.save(saved, model / "model.pt")
+    cohort = ad.read_h5ad(tmp / "four.h5ad")
+    assert "split" not in cohort.obs
+    known = (cohort.obs["cancer_type"] != "Breast").to_numpy()
+    metrics = evaluate_cohort(tmp / "four.h5ad", model, tmp_path / "e.h5ad")
+    assert metrics and not any(k in metrics for k in ("top1", "macro_f1", "coverage"))
+    assert metrics["all_n_scored"] == known.sum() and 0.0 <= metrics["all_top1"] <= 1.0
+    assert metrics.scored.startswith(f"all {known.sum()} tumours {UNKNOWN_SPLIT}")
+    assert "lists no training tumours" in metrics.scored
+    written = ad.read_h5ad(tmp_path / "e.h5ad")
+    assert "split" not in written.obs and written.uns["nanog1_model"]["scored"] == metrics.scored
+    saved_json = json.loads((tmp_path / "e.metrics.json").read_text())
+    assert "top1" not in saved_json and saved_json["scored"] == metrics.scored
+
+    seen = list(cohort.obs_names[known][:3])  # the model lists three of the scored tumours as trained on
+    np.savez(model / "reference.npz", sample=np.asarray([*seen, "not-in-cohort"]))
+    with pytest.warns(UserWarning, match="3 of the .* scored tumours are among the tumours the model"):
+        metrics = evaluate_cohort(tmp / "four.h5ad", model, tmp_path / "e2.h5ad")
+    assert metrics["all_n_scored_seen_in_training"] == 3
+    assert "3 of them among the 4 tumours the model lists as trained on" in metrics.scored
+
+    res = CliRunner().invoke(app, ["evaluate", str(tmp / "four.h5ad"), "--run", str(model),
+                                   "--out", str(tmp_path / "e3.h5ad")])
+    assert res.exit_code == 0, res.output
+    assert "held-out" not in res.output and f"all {known.sum()} tumours {UNKNOWN_SPLIT}" in res.output

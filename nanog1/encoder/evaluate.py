@@ -14,10 +14,19 @@ training run, and the pipeline report) are computed on the 'test' samples of a t
 has a class for only (one rule: nanog1.schema.scored_held_out; a type with a single tumour, or none
 the run could learn, always trains: nanog1.encoder.cv); `top1_covered` is the accuracy on the
 samples the abstention rule accepted, `coverage` their share, `top1_all` the accuracy on all of them.
+
+A model that records no split (the packaged models: `nanog1 models`) cannot say which tumours it saw:
+evaluate then uses the cohort's own obs['split'] column where it has one, and otherwise scores all
+tumours of a known type and says so ("all N tumours (the cohort has no split column: whether the
+model saw them in training is not known)"); obs['split'] is then not written, and the metrics are
+logged as all_* (eval_all_* in MLflow), never as held-out ones. Where the model lists its training
+tumours (a packaged model's reference.npz `sample`: every tumour it was trained or validated on),
+scored tumours among them are counted (`n_scored_seen_in_training`) and warned about.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import anndata as ad
@@ -40,12 +49,20 @@ def report_prefix(out: Path) -> Path:
     return out.parent / out.name.removesuffix(".h5ad")
 
 
+class Metrics(dict):
+    """evaluate's metrics (name -> float) plus `scored`: which tumours they score, in words."""
+
+    scored: str = ""
+
+
 def evaluate_cohort(
     cohort: Path, run_dir: Path | list[Path], out: Path, device: str = "cpu"
-) -> dict[str, float]:
+) -> Metrics:
     """Apply the run's model (or the ensemble of several runs) to `cohort`, write `out` and the reports.
 
-    Returns the metrics on held-out samples (empty when none of them has a known type).
+    Returns the metrics on held-out samples (empty when none of them has a known type); where neither
+    the model nor the cohort records a split, on all tumours of a known type (keys all_*, and
+    `.scored` says so).
     """
     from nanog1.encoder.run import write_reports
 
@@ -57,13 +74,22 @@ def evaluate_cohort(
         prefix = report_prefix(out)
         classes = list(saved_all[0]["classes"])
         write_reports(prefix.parent, pred.proba, labels, classes, prefix=prefix.name + ".")
+    scored = str(adata.uns["nanog1_model"].get("scored", ""))
     with step(f"evaluate: wrote {out}") as shown:
         write(adata, out)
-        write_json(Path(str(report_prefix(out)) + ".metrics.json"), metrics)
-        shown |= {k: metrics[k] for k in ("top1", "macro_f1", "coverage") if k in metrics}
+        written = metrics | ({"scored": scored} if metrics else {})
+        write_json(Path(str(report_prefix(out)) + ".metrics.json"), written)
+        shown |= {k: metrics[k] for k in ("top1", "macro_f1", "coverage", *ALL_PREFIXED) if k in metrics}
     if len(run_dirs) == 1:  # an ensemble's metrics belong to no single training run
         _log_to_run(saved_all[0], metrics)
-    return metrics
+    result = Metrics(metrics)
+    result.scored = scored
+    return result
+
+
+#: metric names when the scored tumours are not known to be held out (all_top1, ...: never top1 alone)
+ALL_PREFIXED = ("all_top1", "all_macro_f1", "all_coverage")
+UNKNOWN_SPLIT = "(the cohort has no split column: whether the model saw them in training is not known)"
 
 
 def _run_dirs(run_dir: Path | list[Path]) -> list[Path]:
@@ -76,10 +102,40 @@ def annotate(adata: ad.AnnData, run_dirs: list[Path], device: str = "cpu"):
     pred, saved_all, labels, calib = ensemble_predictions(adata, run_dirs, device)
     saved = saved_all[0]
     classes = list(saved["classes"])
-    roles = split_of(adata.obs_names, saved_all)
-    adata.obs[SPLIT] = pd.Categorical(roles, categories=list(SPLITS))
+    recorded = any((s.get("split") or {}).get("samples") for s in saved_all)
+    cohort_split = SPLIT in adata.obs and adata.obs[SPLIT].notna().all() and \
+        set(adata.obs[SPLIT].astype(str)) <= set(SPLITS)
+    if recorded:
+        roles = split_of(adata.obs_names, saved_all)
+        adata.obs[SPLIT] = pd.Categorical(roles, categories=list(SPLITS))
+    elif cohort_split:
+        roles = list(adata.obs[SPLIT].astype(str))
+    else:  # nothing says which tumours the model saw: score them all, and say so
+        roles = None
     if CANCER_TYPE in adata.obs:  # score held-out samples only, by the rule the report uses too
-        labels = np.where(scored_held_out(roles, adata.obs[CANCER_TYPE], classes), labels, -1)
+        rows = scored_held_out(roles if roles is not None else ["test"] * adata.n_obs,
+                               adata.obs[CANCER_TYPE], classes)
+        labels = np.where(rows, labels, -1)
+    has_types = CANCER_TYPE in adata.obs
+    scored_names = adata.obs_names[np.asarray(labels) >= 0] if has_types else adata.obs_names[:0]
+    seen = training_samples(run_dirs)
+    n_seen = int(pd.Index(scored_names).isin(list(seen)).sum()) if seen is not None else None
+    if roles is None:
+        scope = f"all {len(scored_names)} tumours {UNKNOWN_SPLIT}"
+    elif recorded:
+        scope = f"{len(scored_names)} held-out tumours (obs['split'] == 'test', the run's split record)"
+    else:
+        scope = (f"{len(scored_names)} tumours the cohort's split column calls 'test' (the model records "
+                 "no split)")
+    if seen is None:
+        scope += "; the model lists no training tumours to check them against"
+    else:
+        scope += f"; {n_seen} of them among the {len(seen)} tumours the model lists as trained on " \
+            "(reference.npz)"
+        if n_seen:
+            warnings.warn(f"evaluate: {n_seen} of the {len(scored_names)} scored tumours are among the "
+                          "tumours the model was trained or validated on (its reference.npz): their scores "
+                          "are not held-out scores", UserWarning, stacklevel=2)
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
     metrics: dict[str, float] = {}
     if pred.proba is not None:
@@ -87,10 +143,14 @@ def annotate(adata: ad.AnnData, run_dirs: list[Path], device: str = "cpu"):
         metrics = classification_metrics(pred.proba, labels, classes)
         metrics |= store_calibrated_types(adata, pred.proba, _dense(adata.X), classes, labels, calib)
         metrics |= {"n_scored": int((labels >= 0).sum())} if metrics else {}
+        if metrics and n_seen is not None:
+            metrics["n_scored_seen_in_training"] = n_seen
+        if metrics and roles is None:  # not held-out scores: never under the held-out names
+            metrics = {f"all_{k}": v for k, v in metrics.items()}
     for name, expo in pred.exposures.items():
         cols = list(saved["signature_names"].get(name, [f"{name}_{i}" for i in range(expo.shape[1])]))
         adata.obsm[f"predicted_exposures_{name}"] = pd.DataFrame(expo, index=adata.obs_names, columns=cols)
-    adata.uns["nanog1_model"] = model_provenance(saved, run_dirs[0]) | {"metrics": metrics}
+    adata.uns["nanog1_model"] = model_provenance(saved, run_dirs[0]) | {"metrics": metrics, "scored": scope}
     if len(run_dirs) > 1:
         members = [model_provenance(s, r) for s, r in zip(saved_all, run_dirs, strict=True)]
         adata.uns["nanog1_model"]["ensemble"] = {k: [m[k] for m in members] for k in members[0]}
@@ -108,6 +168,19 @@ def split_of(samples, saved_all: list[dict]) -> list[str]:
             if sample in best and rank[str(role)] > rank[best[sample]]:
                 best[sample] = str(role)
     return [best[str(s)] for s in samples]
+
+
+def training_samples(run_dirs: list[Path]) -> set[str] | None:
+    """The tumours the model(s) were trained or validated on, as listed by their reference.npz
+    (`sample`: packaged models); None when no member lists them."""
+    from nanog1.encoder.pretrained import reference
+
+    seen: set[str] | None = None
+    for run in run_dirs:
+        ref = reference(run) if (Path(run) / "reference.npz").exists() else None
+        if ref is not None and "sample" in ref:
+            seen = (seen or set()) | {str(x) for x in ref["sample"]}
+    return seen
 
 
 def _store_types(adata: ad.AnnData, proba: np.ndarray, classes: list[str]) -> None:
