@@ -408,3 +408,25 @@ def test_a_vcf_and_its_bgzipped_copy_are_refused_even_with_duplicates_sum(tmp_pa
             ingest(files, tmp_path / "g.fa", None, tmp_path / "c.h5ad", IngestOptions(duplicates=policy))
         assert "p1.vcf.gz" in str(err.value) and "--duplicates sum" not in str(err.value)
     assert not (tmp_path / "c.h5ad").exists()
+
+
+def test_predict_names_its_own_option_for_a_sample_in_two_files(tmp_path):
+    """One tumour's SNV and indel calls in two Mutect2 VCFs (both naming P1-T): ingest's error advises
+    --duplicates sum, predict's (which has no such option) asks for a --samples sheet instead."""
+    from nanog1.encoder.predictor import read_inputs
+    from nanog1.errors import UserError
+    from nanog1.genomics.synthetic import GenomeSpec, make_genome
+    from tests.test_ingest_somatic import MUTECT2_META, sites, snv_rows, write
+
+    seq = make_genome(tmp_path / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
+    fields = "TLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29"
+    at = sites(seq, 40)
+    write(tmp_path / "p1_a.vcf", MUTECT2_META, ["P1-N", "P1-T"], snv_rows(seq, at[:20], lambda *a: fields))
+    write(tmp_path / "p1_b.vcf", MUTECT2_META, ["P1-N", "P1-T"], snv_rows(seq, at[20:], lambda *a: fields))
+    files = [tmp_path / "p1_a.vcf", tmp_path / "p1_b.vcf"]
+    with pytest.raises(UserError, match="'P1-T' is given by 2 files") as err:
+        ingest(files, tmp_path / "g.fa", None, tmp_path / "c.h5ad", IngestOptions())
+    assert "--duplicates sum" in str(err.value)
+    with pytest.raises(UserError, match="'P1-T' is given by 2 files") as err:
+        read_inputs(files, tmp_path / "g.fa")
+    assert "--duplicates" not in str(err.value) and "--samples SHEET" in str(err.value), str(err.value)

@@ -119,7 +119,7 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
         _refuse_split_strelka(paths)
     with tempfile.TemporaryDirectory(prefix="nanog1-predict-") as tmp:
         out = Path(tmp) / "cohort.h5ad"
-        ingest(paths, reference, samples, out, IngestOptions(filter=filter))
+        ingest(paths, reference, samples, out, IngestOptions(filter=filter, command="predict"))
         adata = read_cohort(out)
     if not adata.n_obs:
         names = ", ".join(map(str, paths))

@@ -34,9 +34,11 @@ def duplicated_samples(owners: dict[str, list[str]]) -> dict[str, list[str]]:
 
 
 def check_duplicates(
-    owners: dict[str, list[str]], policy: str, hint: str = "--duplicates sum"
+    owners: dict[str, list[str]], policy: str, hint: str | None = "--duplicates sum"
 ) -> dict[str, list[str]]:
-    """Apply the policy to {sample: [files giving it]}; returns the duplicated ones (policy 'sum')."""
+    """Apply the policy to {sample: [files giving it]}; returns the duplicated ones (policy 'sum').
+    `hint`: the asking command's option that sums them, None for a command without one (predict: its
+    errors then ask for a sample sheet only)."""
     if policy not in DUPLICATE_POLICIES:
         raise UserError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {policy!r}")
     dups = duplicated_samples(owners)
@@ -52,12 +54,19 @@ def check_duplicates(
         sample, files = next(iter(dups.items()))
         more = f"; {len(dups) - 1} more samples are duplicated" if len(dups) > 1 else ""
         paths = [Path(f) for f in files]
+        sheet = "--samples SHEET (columns sample and file)"
         if len({p.name for p in paths}) == 1 and len({p.resolve().parent for p in paths}) == len(paths):
             raise UserError(  # Strelka2's somatic.snvs.vcf.gz of each tumour's folder, named after the file
                 f"sample {sample!r} is given by {len(files)} files ({', '.join(files)}){more}: files of one "
-                "name in different folders, each likely another tumour named after its file; name each "
-                "tumour with --samples SHEET (columns sample and file); for parts of one tumour give the "
-                f"sheet one sample for them, or pass {hint}"
+                f"name in different folders, each likely another tumour named after its file; name each "
+                f"tumour with {sheet}; for parts of one tumour give the sheet one sample for them"
+                + (f", or pass {hint}" if hint else "")
+            )
+        if hint is None:  # a command without a sum option (predict): a sheet says which files are one
+            raise UserError(
+                f"sample {sample!r} is given by {len(files)} files ({', '.join(files)}){more}; for parts of "
+                f"one tumour (e.g. separate SNV and indel files) give {sheet} naming that one sample for "
+                "each of them; for different tumours, give each its own sample name"
             )
         raise UserError(
             f"sample {sample!r} is given by {len(files)} files ({', '.join(files)}){more}; pass {hint}"

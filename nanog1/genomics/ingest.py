@@ -53,6 +53,9 @@ class IngestOptions:
     duplicates: str = "error"
     sheet_policy: str = "strict"
     max_skip_fraction: float = 0.05
+    #: the command asking (ingest / predict): its errors name only options that command has (predict has
+    #: no --duplicates: a sample given by several files asks for a --samples sheet there)
+    command: str = "ingest"
 
     def __post_init__(self) -> None:
         from nanog1.genomics.duplicates import DUPLICATE_POLICIES
@@ -573,7 +576,8 @@ def _check_owners(given: list[tuple[str, list[str], tuple[str, ...]]], sheet, op
                 for name in names:
                     if name not in declared:
                         owners.setdefault(name, []).append(path)
-        check_duplicates(owners, options.duplicates)
+        hint = "--duplicates sum" if options.command == "ingest" else None
+        check_duplicates(owners, options.duplicates, hint)
 
 
 def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
