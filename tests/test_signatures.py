@@ -180,3 +180,47 @@ def test_fit_refuses_sets_the_cohort_lacks():
     with pytest.raises(ValueError, match="no COSMIC signatures for SBS6"):
         fit_cohort(adata, FitConfig(method="nnls"), ["SBS6"], name="tcga.h5ad")
     assert list(fit_cohort(adata, FitConfig(method="nnls"))) == ["DBS78"]
+
+
+def test_exposures_sum_to_the_tumours_mutations_as_in_sigprofilerassignment():
+    """QA: a Mutect2 tumour's ID83 exposures summed to 10 of its 25 indels (an L2 fit of counts sums to
+    its fitted mass, not the total). Exposures are rescaled to the total, as SigProfilerAssignment's
+    NNLS weights are: an exact mix of two COSMIC ID signatures at 25 indels and noisy 25-indel draws of
+    it sum to 25 and name the two; the bootstrap draws are on the same scale."""
+    from nanog1.fitting.bootstrap import BootstrapConfig, bootstrap_exposures
+
+    sigs = load_reference(ReferenceSpec(channel_set="ID83"))
+    mix = (0.6 * sigs["ID2"] + 0.4 * sigs["ID8"]).to_numpy()
+    rng = np.random.default_rng(0)
+    rows = np.vstack([25 * mix, *(rng.multinomial(25, mix / mix.sum()) for _ in range(6))])
+    cat = pd.DataFrame(rows, index=[f"t{i}" for i in range(len(rows))], columns=sigs.index)
+    res = fit_signatures(cat, sigs)
+    np.testing.assert_allclose(res.exposures.sum(1), 25.0, rtol=1e-9)
+    top2 = set(res.exposures.loc["t0"].nlargest(2).index)
+    assert top2 == {"ID2", "ID8"} and res.exposures.loc["t0"].drop(["ID2", "ID8"]).sum() < 0.5
+    raw = fit_signatures(cat, sigs, FitConfig(conserve_total=False)).exposures.sum(1)
+    assert (np.abs(raw - 25) > 2).any()  # the least-squares mass alone misses the total
+    boot = bootstrap_exposures(cat, sigs, res.exposures, config=BootstrapConfig(draws=40, seed=1))
+    assert (boot.hi.sum(1) >= 25 - 1e-6).all() and (boot.lo.sum(1) <= 25 + 1e-6).all()
+
+
+def test_predict_exposures_sum_to_the_tumours_indels(tmp_path):
+    """The Mutect2 tumour P1-T (25 deletions) through `nanog1 predict`: its ID83 exposures in
+    predictions.json add up to its 25 indels (before: 35), its SBS96 ones to its 70 SNVs."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+    from nanog1.genomics.synthetic import GenomeSpec, make_genome
+    from tests.test_measured_per_sample import complete
+
+    seq = make_genome(tmp_path / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=11))["1"]
+    vcf = complete(tmp_path / "P1", seq)
+    res = CliRunner().invoke(app, ["predict", str(vcf), "-r", str(tmp_path / "g.fa"), "--out",
+                                   str(tmp_path / "o"), "--neighbours", "0", "--draws", "10"])
+    assert res.exit_code == 0, res.output
+    tumour = json.loads((tmp_path / "o" / "predictions.json").read_text())["tumours"][0]
+    expo = tumour["exposures"]
+    assert sum(v["mutations"] for v in expo["ID83"].values()) == pytest.approx(25.0)
+    assert sum(v["mutations"] for v in expo["SBS96"].values()) == pytest.approx(70.0)

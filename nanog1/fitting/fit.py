@@ -1,7 +1,13 @@
 """Fit reference signatures to a cohort's catalogues: exposures, reconstruction, cosine, accuracy.
 
-Exposures are mutation counts attributed to each signature (they sum to the fitted mass, as in
-the PCAWG tables); `accuracy` is the cosine similarity of reconstruction and catalogue, the
+Exposures are mutation counts attributed to each signature: the least-squares (NNLS) weights rescaled
+so that they sum to the sample's mutations in the set, as SigProfilerAssignment does (its
+single_sample.fit_signatures: weights / sum(weights) * sum(genome)) and as the PCAWG attribution tables
+read. Unrescaled, an L2 fit of counts sums to its fitted mass, which a catalogue the signatures explain
+poorly puts well below or above the sample's total (a 25-indel tumour read as 10, or 35). `FitConfig(
+conserve_total=False)` keeps the raw weights. `reconstruction` is exposures × signatures (it sums to
+the total too; its cosine to the catalogue is the least-squares fit's, rescaling a row leaves it as is);
+`accuracy` is the cosine similarity of reconstruction and catalogue, the
 quantity the PCAWG SigProfiler attribution tables report in their `Accuracy` column.
 """
 
@@ -28,6 +34,7 @@ class FitConfig:
     permanent: tuple[str, ...] = ("SBS1", "SBS5")
     max_signatures: int | None = None
     device: str = "cpu"
+    conserve_total: bool = True  # exposures sum to each sample's mutations (SigProfilerAssignment)
 
     def settings(self) -> dict:
         """Plain-dict form for provenance records."""
@@ -63,14 +70,31 @@ def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=float), where=den > 0)
 
 
+def to_totals(X: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """Each row of exposures X rescaled to sum to its catalogue row's total (rows fitted to nothing stay
+    zero), as SigProfilerAssignment rescales its NNLS weights."""
+    fitted = X.sum(1, keepdims=True)
+    total = np.asarray(V, dtype=np.float64).sum(1, keepdims=True)
+    return np.divide(X * total, fitted, out=np.zeros_like(X), where=fitted > 0)
+
+
 def solve_exposures(
     signatures: pd.DataFrame, V: np.ndarray, config: FitConfig, candidates: np.ndarray | None = None
 ) -> np.ndarray:
-    """Exposures (rows × signatures) of catalogue rows V (rows × channels in `signatures` order).
+    """Exposures (rows × signatures) of catalogue rows V (rows × channels in `signatures` order), summing
+    to each row's total unless `config.conserve_total` is off.
 
     The array-level core of `fit_signatures`, also used by the bootstrap on stacked resampled rows;
     `candidates` (rows × signatures bool) restricts which signatures each row may use.
     """
+    X = _least_squares(signatures, V, config, candidates)
+    return to_totals(X, V) if config.conserve_total else X
+
+
+def _least_squares(
+    signatures: pd.DataFrame, V: np.ndarray, config: FitConfig, candidates: np.ndarray | None = None
+) -> np.ndarray:
+    """The NNLS / sparse-selection weights themselves (their sum: the fitted mass)."""
     W = torch.tensor(signatures.to_numpy(np.float64), device=config.device)
     Vt = torch.tensor(np.asarray(V, dtype=np.float64), device=config.device)
     allowed = (
