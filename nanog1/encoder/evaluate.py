@@ -130,8 +130,8 @@ def annotate(adata: ad.AnnData, run_dirs: list[Path], device: str = "cpu"):
     if seen is None:
         scope += "; the model lists no training tumours to check them against"
     else:
-        scope += f"; {n_seen} of them among the {len(seen)} tumours the model lists as trained on " \
-            "(reference.npz)"
+        scope += f"; the model's list of the {len(seen)} tumours it was trained on (reference.npz) holds " \
+            f"{n_seen} of them" + (": those are not held out" if n_seen else "")
         if n_seen:
             warnings.warn(f"evaluate: {n_seen} of the {len(scored_names)} scored tumours are among the "
                           "tumours the model was trained or validated on (its reference.npz): their scores "
