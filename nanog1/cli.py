@@ -502,9 +502,13 @@ def evaluate(
     out: Path = typer.Option(..., "--out", help="output .h5ad with predictions, probabilities, embeddings"),
 ) -> None:
     """Predict types/exposures and embed a cohort with a trained run (or an ensemble); reports beside OUT."""
-    from nanog1.encoder.evaluate import evaluate_cohort
+    import warnings
 
-    metrics = evaluate_cohort(cohort, run, out)
+    from nanog1.encoder.evaluate import TrainingOverlapWarning, evaluate_cohort
+
+    with warnings.catch_warnings():  # the overlap is said in the 'scored:' line below, once, in words
+        warnings.simplefilter("ignore", TrainingOverlapWarning)
+        metrics = evaluate_cohort(cohort, run, out)
     shown = {k: round(v, 4) for k, v in metrics.items()}
     typer.echo(f"wrote {out}" + (f"  scored: {metrics.scored}  {shown}" if metrics
                                  else "  (no labelled held-out sample: nothing scored)"))

@@ -234,7 +234,13 @@ def test_evaluate_without_a_split_record_does_not_call_tumours_held_out(held_out
     assert "list of the 4 tumours it was trained on (reference.npz) holds 3 of them: those are not held out" \
         in metrics.scored
 
-    res = CliRunner().invoke(app, ["evaluate", str(tmp / "four.h5ad"), "--run", str(model),
-                                   "--out", str(tmp_path / "e3.h5ad")])
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # the CLI says it in words, not as a Python warning
+        warnings.simplefilter("always")
+        res = CliRunner().invoke(app, ["evaluate", str(tmp / "four.h5ad"), "--run", str(model),
+                                       "--out", str(tmp_path / "e3.h5ad")])
     assert res.exit_code == 0, res.output
     assert "held-out" not in res.output and f"all {known.sum()} tumours {UNKNOWN_SPLIT}" in res.output
+    assert "holds 3 of them: those are not held out" in res.output
+    assert not [w for w in caught if "scored tumours are among" in str(w.message)]

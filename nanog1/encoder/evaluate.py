@@ -89,6 +89,11 @@ def evaluate_cohort(
 
 #: metric names when the scored tumours are not known to be held out (all_top1, ...: never top1 alone)
 ALL_PREFIXED = ("all_top1", "all_macro_f1", "all_coverage")
+class TrainingOverlapWarning(UserWarning):
+    """Some scored tumours are among those the model was trained or validated on: their scores are not
+    held-out scores. `nanog1 evaluate` states it in its one 'scored:' line instead of a Python warning."""
+
+
 UNKNOWN_SPLIT = "(the cohort has no split column: whether the model saw them in training is not known)"
 
 
@@ -135,7 +140,7 @@ def annotate(adata: ad.AnnData, run_dirs: list[Path], device: str = "cpu"):
         if n_seen:
             warnings.warn(f"evaluate: {n_seen} of the {len(scored_names)} scored tumours are among the "
                           "tumours the model was trained or validated on (its reference.npz): their scores "
-                          "are not held-out scores", UserWarning, stacklevel=2)
+                          "are not held-out scores", TrainingOverlapWarning, stacklevel=2)
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
     metrics: dict[str, float] = {}
     if pred.proba is not None:
