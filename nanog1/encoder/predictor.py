@@ -116,7 +116,7 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
         except (OSError, ValueError) as err:
             raise UserError(f"{cohorts[0]}: not a readable NanoG1 cohort ({err})") from None
     if samples is None:
-        _refuse_split_strelka(paths)
+        _refuse_split_call_files(paths)
     with tempfile.TemporaryDirectory(prefix="nanog1-predict-") as tmp:
         out = Path(tmp) / "cohort.h5ad"
         ingest(paths, reference, samples, out, IngestOptions(filter=filter, command="predict"))
@@ -127,10 +127,10 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
     return adata
 
 
-def _refuse_split_strelka(paths: list[Path]) -> None:
-    from nanog1.genomics.vcf import refuse_split_strelka
+def _refuse_split_call_files(paths: list[Path]) -> None:
+    from nanog1.genomics.vcf import refuse_split_call_files
 
-    refuse_split_strelka(paths, "typed")
+    refuse_split_call_files(paths, "typed")
 
 
 @dataclass(frozen=True)

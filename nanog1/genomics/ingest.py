@@ -509,9 +509,9 @@ def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list
             raise InputError(str(p), None, "empty file (zero bytes)")
     check_same_file(inputs)
     if sheet is None and options.tumor_sample is None:  # a sheet (or a named tumour) says who is who
-        from nanog1.genomics.vcf import refuse_split_strelka
+        from nanog1.genomics.vcf import refuse_split_call_files
 
-        refuse_split_strelka(inputs)
+        refuse_split_call_files(inputs)
     plans = [_plan_one(p, sheet, options) for p in inputs]
     notes: list[str] = []
     if sheet is not None:

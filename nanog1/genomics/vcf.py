@@ -203,12 +203,6 @@ def split_content(header: pysam.VariantHeader) -> str | None:
     return "snv" if snv and not indel else "indel" if indel and not snv else None
 
 
-def file_split_content(path: Path) -> str | None:
-    """`split_content` of a VCF/BCF's header (header lines only are read)."""
-    with _open(Path(path)) as vf:
-        return split_content(vf.header)
-
-
 def varscan_split(header: pysam.VariantHeader, path: Path) -> str | None:
     """'snv' or 'indel' for a VarScan2 VCF (`##source=VarScan2`) named as VarScan2 names its two outputs
     (PREFIX.snp.vcf, PREFIX.indel.vcf, PREFIX.snp.Somatic.hc.vcf.gz, ...), else None."""
@@ -231,11 +225,12 @@ def file_split(path: Path) -> tuple[str, str] | None:
     return (kind, VARSCAN_SPLIT_CONTENT[kind]) if kind is not None else None
 
 
-def strelka_file_named(paths: list[Path]) -> list[list[Path]]:
-    """Groups (per folder, two or more) of Strelka2 somatic VCFs whose tumour would be named after the
-    file: Strelka2 writes one tumour's SNVs and indels to two files of one folder (somatic.snvs.vcf.gz,
-    somatic.indels.vcf.gz) with a TUMOR column, so without a sample sheet they read as two tumours, each
-    with half its mutations. Header lines only are read."""
+def split_call_files_named(paths: list[Path]) -> list[list[Path]]:
+    """Groups (per folder) of one tumour's split call files whose tumour would be named after the file:
+    Strelka2 writes one tumour's SNVs and indels to two files of one folder (somatic.snvs.vcf.gz,
+    somatic.indels.vcf.gz) with a TUMOR column, VarScan2 to PREFIX.snp.vcf and PREFIX.indel.vcf, so
+    without a sample sheet they read as two tumours, each with half its mutations. Header lines only are
+    read."""
     from nanog1.genomics.ingest import detect_kind
 
     by_folder: dict[Path, list[Path]] = {}
@@ -256,12 +251,12 @@ def strelka_file_named(paths: list[Path]) -> list[list[Path]]:
                      if {k for _, k in held} == {"snv", "indel"}]
 
 
-def refuse_split_strelka(paths: list[Path], reads_as: str = "read") -> None:
-    """UserError naming the files when `strelka_file_named` finds a group: without a sample sheet they
+def refuse_split_call_files(paths: list[Path], reads_as: str = "read") -> None:
+    """UserError naming the files when `split_call_files_named` finds a group: without a sample sheet they
     would be `reads_as` ('read', 'typed') two tumours, each with half its mutations (issue 31)."""
     from nanog1.errors import UserError
 
-    for files in strelka_file_named(paths):
+    for files in split_call_files_named(paths):
         names = ", ".join(f"{f} ({vcf_layout(f).samples[0]!r})" for f in files)
         caller = "VarScan2" if (file_split(files[0]) or ("", ""))[1].startswith("VarScan2") else "Strelka2"
         raise UserError(
