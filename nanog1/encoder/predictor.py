@@ -576,8 +576,7 @@ def abstain_reasons(
     (`mismatch`: per tumour the reason with its evidence, '' = none; `assay_mismatch`), low confidence, a
     mutational profile unlike every training type (over the sets that tumour measured), or a burden
     outside the range the model was trained on: `burden` is (total, floor, ceiling) per tumour, each over
-    the sets that tumour measured (`tumour_burden_ranges`; NaN = no range), or one (floor, ceiling) for
-    every tumour against `mutation_totals` (abstention.burden_range)."""
+    the sets that tumour measured (`tumour_burden_ranges`; NaN = no range)."""
     from nanog1.encoder.abstention import profile_features
     from nanog1.schema import channel_padding_per_sample
 
@@ -594,11 +593,7 @@ def abstain_reasons(
             for r, d, c in zip(reasons[far], dist[far], cut[far], strict=True)
         ]
     if burden is not None:
-        if len(burden) == 2:  # one range for every tumour
-            total = mutation_totals(adata)
-            floor, ceiling = np.full(len(total), burden[0]), np.full(len(total), burden[1])
-        else:
-            total, floor, ceiling = (np.asarray(b, np.float64) for b in burden)
+        total, floor, ceiling = (np.asarray(b, np.float64) for b in burden)
         total = np.rint(total).astype(np.int64)
         with np.errstate(invalid="ignore"):
             below, above = total < floor, total > ceiling  # NaN (no range) compares False
