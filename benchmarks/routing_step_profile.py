@@ -68,8 +68,9 @@ def main() -> None:
         for causal in (c == "1" for c in args.causal.split(",")):
             for kind in args.kinds.split(","):
                 times = kernel_times(kind, causal, length, args.steps)
-                rows.append(dict(kind=kind, L=length, causal=causal, total_us=sum(times.values()), kernels=times))
-                print(f"\n## {kind} L={length} causal={causal}: {sum(times.values()):.1f} µs of kernels per step")
+                total = sum(times.values())
+                rows.append(dict(kind=kind, L=length, causal=causal, total_us=total, kernels=times))
+                print(f"\n## {kind} L={length} causal={causal}: {total:.1f} µs of kernels per step")
                 for name, us in times.items():
                     print(f"{us:9.1f}  {name}")
     with open(args.out, "w") as fh:
