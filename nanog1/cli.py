@@ -647,7 +647,8 @@ def predict_command(
     then predict that cohort). A model that reads positions (tcga-exome: GRCh37) abstains on tumours on
     another genome build (a VCF header's ##contig lengths or ##reference/##assembly, a MAF's NCBI_Build, a
     cohort's ingest record) and warns of tumours whose build is unknown. A VCF whose ##contig lengths differ
-    from --reference's, and catalogue matrices of different sets sharing no sample name, are refused."""
+    from --reference's, a MAF whose NCBI_Build names another build than --reference's lengths (or two
+    builds), and catalogue matrices of different sets sharing no sample name, are refused."""
     from nanog1.encoder.abstention import operating_point as check_point
     from nanog1.encoder.input_filter import check_rule
     from nanog1.encoder.predict_notes import (

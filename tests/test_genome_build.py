@@ -4,8 +4,9 @@ Headers are written the way somatic callers write them: Mutect2 (##contig lines 
 reference's .dict, ##reference), Strelka2 (##reference, ##contig with lengths, UCSC `chr` names) and
 VarScan2 (neither). The detector (nanog1.genomics.build) reads the build from contig lengths first, names
 second, and says so when there is nothing to read; `nanog1 predict` with the GRCh37 exome model abstains on
-a GRCh38 VCF, `ingest`/`predict` refuse a VCF whose contig lengths disagree with the FASTA given, the build
-travels in the cohort's provenance to .h5ad predictions, and catalogue matrices of different sets that share
+a GRCh38 VCF, `ingest`/`predict` refuse a VCF whose contig lengths disagree with the FASTA given (and a
+MAF whose NCBI_Build names another build than the FASTA's lengths, or two builds), the build travels
+in the cohort's provenance to .h5ad predictions, and catalogue matrices of different sets that share
 no sample name are refused.
 """
 
@@ -300,3 +301,85 @@ def test_masked_note_of_matrices_sharing_some_names_reads_right(tmp_path):
     assert "it measured none" not in note, note
     assert "no set was measured for every tumour" in note, note
     assert "not measured for B, D (their input files did not measure them)" in note, note
+
+
+@pytest.fixture(scope="module")
+def grch37_chr21(tmp_path_factory):
+    """A generated FASTA whose one contig is named 21 and has GRCh37's chr21 length (48,129,895 bp, where
+    GRCh38's is 46,709,983), so its contig lengths mark GRCh37 as a real b37 FASTA's do; and its letters."""
+    n = GRCH37["21"]
+    letters = np.frombuffer(b"ACGT", dtype=np.uint8)[np.random.default_rng(21).integers(0, 4, n)]
+    full = n // 60 * 60
+    rows = np.hstack([letters[:full].reshape(-1, 60), np.full((full // 60, 1), ord("\n"), np.uint8)])
+    fasta = tmp_path_factory.mktemp("b37") / "b37_chr21.fa"
+    with open(fasta, "wb") as f:
+        f.write(b">21\n")
+        f.write(rows.tobytes())
+        f.write(letters[full:].tobytes() + b"\n")
+    pysam.faidx(str(fasta))
+    assert build_from_lengths({"21": n})[0] == "GRCh37"
+    return fasta, letters
+
+
+def _maf_on(letters: np.ndarray, path, builds: list[str], barcode="TCGA-AB-0001-01A-11D-A000-08"):
+    """A MAF written as GDC (GRCh38) and MC3 (GRCh37) write them (version line, GDC columns, NCBI_Build per
+    record): one C/G/T-changing SNV per entry of `builds`, on chr21 at bases the FASTA holds."""
+    from tests.test_predict_exome import GDC_COLUMNS
+
+    rows = []
+    for i, build in enumerate(builds):
+        pos = 15_000_000 + 40_000 * i
+        ref = chr(letters[pos - 1])
+        alt = "ACGT"[("ACGT".index(ref) + 1) % 4]
+        rows.append({"Hugo_Symbol": f"GENE{i}", "Entrez_Gene_Id": "0", "Center": "BI", "NCBI_Build": build,
+                     "Chromosome": "21", "Start_Position": pos, "End_Position": pos, "Strand": "+",
+                     "Variant_Classification": "Missense_Mutation", "Variant_Type": "SNP",
+                     "Reference_Allele": ref, "Tumor_Seq_Allele1": ref, "Tumor_Seq_Allele2": alt,
+                     "dbSNP_RS": "novel",
+                     "Tumor_Sample_Barcode": barcode, "Matched_Norm_Sample_Barcode": barcode[:13] + "10A",
+                     "HGVSp_Short": "", "t_depth": 80, "t_ref_count": 50, "t_alt_count": 30, "n_depth": 60,
+                     "FILTER": "PASS"})  # fmt: skip
+    with open(path, "w") as f:
+        f.write("#version gdc-1.0.0\n")
+        pd.DataFrame(rows, columns=GDC_COLUMNS).to_csv(f, sep="\t", index=False)
+    return path
+
+
+def test_a_grch38_maf_against_a_grch37_fasta_is_one_clear_error(tmp_path, grch37_chr21):
+    """GDC writes NCBI_Build GRCh38; the FASTA's chr21 length is GRCh37's. The calls' reference bases even
+    match the FASTA (so nothing else stops them), yet they would be classified on the wrong genome: `ingest`
+    and `predict` stop with one line naming the MAF, its build and the FASTA's, exit 2, nothing written. The
+    same calls stated GRCh37 (as MC3 writes it, or Firehose's 37) go through."""
+    fasta, letters = grch37_chr21
+    maf = _maf_on(letters, tmp_path / "gdc.maf", ["GRCh38"] * 8)
+    expected = (f"error: {maf}: NCBI_Build is GRCh38 but the reference {fasta} is GRCh37 (contig "
+                "lengths: 1 of 1 chromosomes match GRCh37 (chr21 48,129,895 bp)): the calls were made on "
+                "another genome build than this FASTA")
+    res = CliRunner().invoke(app, ["ingest", str(maf), "-r", str(fasta), "--out", str(tmp_path / "c.h5ad")])
+    assert res.exit_code == 2, res.output
+    assert expected in " ".join(res.output.split()) and "Traceback" not in res.output, res.output
+    assert not (tmp_path / "c.h5ad").exists()
+    res, out = _predict_cli(tmp_path, maf, extra=["--no-reports", "-r", str(fasta)])
+    assert res.exit_code == 2 and expected in " ".join(res.output.split()), res.output
+    assert "Traceback" not in res.output and not out.exists()
+    for build in ("GRCh37", "37"):
+        ok = _maf_on(letters, tmp_path / f"mc3_{build}.maf", [build] * 8)
+        res = CliRunner().invoke(app, ["ingest", str(ok), "-r", str(fasta), "--out", str(tmp_path / "o")])
+        assert res.exit_code == 0, res.output
+
+
+def test_a_maf_of_two_builds_against_a_fasta_names_the_first_differing_record(tmp_path, grch37_chr21):
+    """Records 1-5 state GRCh37, record 6 (line 8: a version line, the header, then records) GRCh38: with a
+    FASTA the MAF is refused at that line; the records above are named by
+    their first line. A version line and blank NCBI_Build cells do not shift or break the count."""
+    fasta, letters = grch37_chr21
+    builds = ["GRCh37", "", "GRCh37", "37", "GRCh37", "GRCh38", "GRCh37"]
+    maf = _maf_on(letters, tmp_path / "mixed.maf", builds)
+    res = CliRunner().invoke(app, ["ingest", str(maf), "-r", str(fasta), "--out", str(tmp_path / "c.h5ad")])
+    assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+    message = " ".join(res.output.split())
+    assert (f"error: {maf}:8: NCBI_Build GRCh38 (GRCh38) where the records above state GRCh37 (from line 3): "
+            f"one MAF of two genome builds, against one reference {fasta} (GRCh37,") in message, message
+    assert "split the MAF by NCBI_Build" in message
+    res, out = _predict_cli(tmp_path, maf, extra=["--no-reports", "-r", str(fasta)])
+    assert res.exit_code == 2 and f"error: {maf}:8: NCBI_Build GRCh38" in " ".join(res.output.split())

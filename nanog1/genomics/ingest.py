@@ -746,6 +746,7 @@ def ingest(
     plans, notes = plan_inputs(inputs, sheet, options)
     if reference is not None:
         check_reference_lengths([p.path for p in plans if p.kind == "vcf"], reference)
+        check_maf_builds([p.path for p in plans if p.kind == "maf"], reference)
     results = _run_all(plans, reference, options)
     _check_losses(results, options)
     check_matrix_names(results)
@@ -805,6 +806,11 @@ def ingest(
     )
 
 
+#: Why a file of another genome build than the FASTA is refused (VCF contig lengths, a MAF's NCBI_Build).
+OTHER_BUILD = ("the calls were made on another genome build than this FASTA, so their trinucleotide contexts "
+               "would be read at the wrong places; give the FASTA they were called on")
+
+
 def check_reference_lengths(vcfs: list[Path], reference: Path) -> None:
     """Refuse a VCF whose header gives a contig another length than the FASTA does (build.length_conflict):
     its calls were made on another genome build, and classifying them against this FASTA would read the
@@ -826,9 +832,40 @@ def check_reference_lengths(vcfs: list[Path], reference: Path) -> None:
         raise InputError(
             str(path), None,
             f"contig {name} is {theirs:,} bp in the VCF header{vcf_says} but {ours:,} bp in the reference "
-            f"{reference}{fasta_says}: the calls were made on another genome build than this FASTA, so their "
-            "trinucleotide contexts would be read at the wrong places; give the FASTA they were called on",
+            f"{reference}{fasta_says}: {OTHER_BUILD}",
         )
+
+
+def check_maf_builds(mafs: list[Path], reference: Path) -> None:
+    """Refuse a MAF whose NCBI_Build names another build than the FASTA's contig lengths do
+    (build.build_from_lengths), as `check_reference_lengths` refuses a VCF; and a MAF whose records state two
+    builds (one FASTA is one build), naming the line of the first record that differs. A MAF stating no
+    build, or a FASTA whose lengths tell none (a toy genome), passes: nothing to compare. Only the
+    NCBI_Build column is read, before any record is classified."""
+    from nanog1.genomics.build import KNOWN_BUILDS, build_from_lengths
+    from nanog1.genomics.maf import maf_build_change
+    from nanog1.genomics.reference import open_reference
+
+    if not mafs:
+        return
+    fasta, evidence = build_from_lengths(open_reference(reference).lengths)
+    fasta_says = f"{fasta}, {evidence}" if fasta else evidence
+    for path in mafs:
+        stated, change = maf_build_change(path)
+        if change is not None:
+            line, build, value, first_line = change
+            raise InputError(
+                str(path), line,
+                f"NCBI_Build {value} ({build}) where the records above state {stated} (from line "
+                f"{first_line}): one MAF of two genome builds, against one reference {reference} "
+                f"({fasta_says}); split the MAF by NCBI_Build and give each part the FASTA it was called on",
+            )
+        if fasta is not None and stated in KNOWN_BUILDS and stated != fasta:
+            raise InputError(
+                str(path), None,
+                f"NCBI_Build is {stated} but the reference {reference} is {fasta} ({evidence}): "
+                f"{OTHER_BUILD}",
+            )
 
 
 def check_matrix_names(results: list[FileResult]) -> None:

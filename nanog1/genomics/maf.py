@@ -372,6 +372,49 @@ def maf_builds(path: Path) -> dict[str, str]:
     return found
 
 
+#: NCBI_Build values that state no build (as the column reader's null values, plus pandas' spellings).
+_NO_BUILD = ("", "na", ".", "none", "nan")
+
+
+def maf_build_change(path: Path) -> tuple[str | None, tuple[int, str, str, int] | None]:
+    """The genome build a MAF's records state (`NCBI_Build`, spelled as `maf_builds` spells it; None when it
+    has no such column or no record states one) and, when a later record states another, where:
+    (its line number in the file, its build, its value as written, the line of the first record stating a
+    build). The column alone is read; the lines are found by a plain scan only when two builds occur."""
+    import pyarrow.compute as pc
+
+    from nanog1.genomics.build import canonical_build
+
+    path = Path(path)
+    offset, names = _header(path)
+    _columns(path, offset + 1, names)
+    column = next((n for n in names if n.lower() == "ncbi_build"), None)
+    if column is None:
+        return None, None
+    seen: set[str] = set()
+    for chunk in _column_batches(path, offset, names, column):
+        values = pc.utf8_trim_whitespace(pc.unique(chunk.column(0)).cast(pa.string()))
+        seen.update(canonical_build(v) for v in values.to_pylist() if v and v.lower() not in _NO_BUILD)
+    if len(seen) <= 1:
+        return (seen.pop() if seen else None), None
+    at = names.index(column)
+    first: tuple[int, str] | None = None
+    with _opener(path)(path, "rt", encoding="utf-8-sig", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if number <= offset + 1 or not line.strip("\r\n"):
+                continue
+            fields = line.rstrip("\r\n").split("\t")
+            value = fields[at].strip() if at < len(fields) else ""
+            if value.lower() in _NO_BUILD:
+                continue
+            build = canonical_build(value)
+            if first is None:
+                first = (number, build)
+            elif build != first[1]:
+                return first[1], (number, build, value, first[0])
+    return (first[1] if first else None), None
+
+
 def _malformed(path: Path, offset: int, n_columns: int, err: Exception) -> InputError:
     """The error for a MAF pyarrow could not split, naming the first line whose field count differs
     from the header's (pyarrow's message quotes the line but not its number); found by a plain scan,
