@@ -430,3 +430,30 @@ def test_predict_names_its_own_option_for_a_sample_in_two_files(tmp_path):
     with pytest.raises(UserError, match="'P1-T' is given by 2 files") as err:
         read_inputs(files, tmp_path / "g.fa")
     assert "--duplicates" not in str(err.value) and "--samples SHEET" in str(err.value), str(err.value)
+
+
+def test_predict_names_no_max_skip_fraction_option_it_lacks(tmp_path):
+    """A Mutect2 VCF whose REF disagrees with the FASTA on 10 of 40 calls: ingest's refusal advises raising
+    --max-skip-fraction; predict's (which has no such option) says to ingest with it, then predict."""
+    from nanog1.encoder.predictor import read_inputs
+    from nanog1.errors import UserError
+    from nanog1.genomics.synthetic import GenomeSpec, make_genome
+    from tests.test_ingest_somatic import MUTECT2_META, sites, snv_rows, write
+
+    seq = make_genome(tmp_path / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
+    fields = "TLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29"
+    rows = snv_rows(seq, sites(seq, 40), lambda *a: fields)
+    for i in range(0, 40, 4):  # REF replaced by another base: the calls were made on another genome
+        cols = rows[i].split("\t")
+        cols[3] = "ACGT"[("ACGT".index(cols[3]) + 2) % 4]
+        rows[i] = "\t".join(cols)
+    write(tmp_path / "p1.vcf", MUTECT2_META, ["P1-N", "P1-T"], rows)
+    files = [tmp_path / "p1.vcf"]
+    with pytest.raises(UserError, match="10 of 40 calls lost") as err:
+        ingest(files, tmp_path / "g.fa", None, tmp_path / "c.h5ad", IngestOptions())
+    assert "more than --max-skip-fraction 0.05" in str(err.value) and "raise the limit" in str(err.value)
+    with pytest.raises(UserError, match="10 of 40 calls lost") as err:
+        read_inputs(files, tmp_path / "g.fa")
+    message = str(err.value)
+    assert "raise the limit" not in message and "more than the 0.05 allowed" in message, message
+    assert "`nanog1 ingest` the files with a higher --max-skip-fraction and predict that cohort" in message

@@ -588,6 +588,12 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
     the same share of them signals a wrong reference: an error of its own, allowed the same way.
     """
     limit = options.max_skip_fraction
+    # predict has no --max-skip-fraction: its errors point to ingest, whose cohort predict then reads
+    if options.command == "ingest":
+        over, allow = f"more than --max-skip-fraction {limit:g}", "raise the limit"
+    else:
+        over = f"more than the {limit:g} allowed"
+        allow = ("`nanog1 ingest` the files with a higher --max-skip-fraction and predict that cohort .h5ad")
     skipped_on_request = ("malformed_line", "unreadable_file") if options.on_error == "skip" else ()
     for r in results:
         lost = {k: v for k, v in r.skips.items() if k in LOSS_REASONS and k not in skipped_on_request}
@@ -601,8 +607,8 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
             raise InputError(
                 r.path,
                 None,
-                f"{n_lost:,} of {read:,} calls lost ({n_lost / read:.0%}: {reasons}), more than"
-                f" --max-skip-fraction {limit:g}{hint}; check the reference and the file, or raise the limit",
+                f"{n_lost:,} of {read:,} calls lost ({n_lost / read:.0%}: {reasons}), {over}{hint};"
+                f" check the reference and the file, or {allow}",
             )
         n_free = sum(r.missing_contigs.values())
         if read > 0 and n_free > limit * read:
@@ -611,8 +617,8 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
                 r.path,
                 None,
                 f"{n_free:,} of {read:,} calls ({n_free / read:.0%}) are on contigs the reference lacks"
-                f" ({contigs}), more than --max-skip-fraction {limit:g}: is it the right reference? They"
-                " are not lost (raise the limit to count them without context: SBS6, DBS78, ID12)",
+                f" ({contigs}), {over}: is it the right reference? They are not lost ({allow} to count them"
+                " without context: SBS6, DBS78, ID12)",
             )
 
 
