@@ -492,12 +492,24 @@ def train(
         typer.echo(f"mlflow run: {outcome.run_id}")
 
 
+def _run_folder(run: str) -> Path:
+    """`--run`: a run folder, or the folder of a packaged model given by name (as `predict --model` takes
+    it) when no folder of that name exists here. A missing folder is named when its model.pt is read."""
+    from nanog1.encoder import pretrained
+
+    path = Path(run)
+    if not path.exists() and run in pretrained.available():
+        return pretrained.ROOT / run
+    return path
+
+
 @app.command()
 def evaluate(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False),
-    run: list[Path] = typer.Option(
-        ..., "--run", exists=True, file_okay=False, metavar="RUN_DIR",
-        help="run folder with model.pt; repeat it to average a seed ensemble (embedding from the first)",
+    run: list[str] = typer.Option(
+        ..., "--run", metavar="RUN_DIR|MODEL",
+        help="run folder with model.pt, or a packaged model name (nanog1 models list); repeat it to average"
+        " a seed ensemble (embedding from the first)",
     ),
     out: Path = typer.Option(..., "--out", help="output .h5ad with predictions, probabilities, embeddings"),
 ) -> None:
@@ -506,9 +518,10 @@ def evaluate(
 
     from nanog1.encoder.evaluate import TrainingOverlapWarning, evaluate_cohort
 
+    folders = [_run_folder(r) for r in run]
     with warnings.catch_warnings():  # the overlap is said in the 'scored:' line below, once, in words
         warnings.simplefilter("ignore", TrainingOverlapWarning)
-        metrics = evaluate_cohort(cohort, run, out)
+        metrics = evaluate_cohort(cohort, folders, out)
     shown = {k: round(v, 4) for k, v in metrics.items()}
     typer.echo(f"wrote {out}" + (f"  scored: {metrics.scored}  {shown}" if metrics
                                  else "  (no labelled held-out sample: nothing scored)"))
@@ -517,13 +530,16 @@ def evaluate(
 @app.command()
 def embed(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False),
-    run: Path = typer.Option(..., "--run", exists=True, file_okay=False, help="run folder with model.pt"),
+    run: str = typer.Option(
+        ..., "--run", metavar="RUN_DIR|MODEL",
+        help="run folder with model.pt, or a packaged model name (nanog1 models list)",
+    ),
     out: Path = typer.Option(..., "--out", help="output .h5ad with obsm['X_nanog1']"),
 ) -> None:
     """Write the run's pooled embeddings of every sample to obsm['X_nanog1']."""
     from nanog1.encoder.embedding import embed_cohort
 
-    adata = embed_cohort(cohort, run, out)
+    adata = embed_cohort(cohort, _run_folder(run), out)
     typer.echo(f"wrote {out}  X_nanog1 {adata.obsm['X_nanog1'].shape}")
 
 

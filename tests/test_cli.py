@@ -72,3 +72,37 @@ def test_every_option_in_the_readme_examples_exists():
         for word in words:
             if word.startswith("-"):
                 assert word.split("=", 1)[0] in accepted, f"README: `{' '.join(path)} {word}` does not exist"
+
+
+def test_evaluate_and_embed_take_a_packaged_model_by_name(tmp_path, monkeypatch):
+    """`predict --model pcawg-catalogue` takes the packaged model by name; so do `evaluate --run` and
+    `embed --run` (they asked for a folder inside site-packages). Inputs: SBS96/DBS78/ID83 matrices as
+    SigProfilerMatrixGenerator writes them (MutationType rows), ingested with a sheet of PCAWG types."""
+    import numpy as np
+    import pandas as pd
+
+    from nanog1.genomics.channels import CHANNEL_SETS
+
+    monkeypatch.chdir(tmp_path)  # no folder named like the model here
+    samples = ["PD1a", "PD2a", "PD3a"]
+    rng = np.random.default_rng(3)
+    files = []
+    for name, n in (("SBS96", 30), ("DBS78", 2), ("ID83", 4)):
+        labels = list(CHANNEL_SETS[name])
+        counts = rng.poisson(n, (len(labels), len(samples)))
+        files.append(tmp_path / f"study.{name}.all")
+        frame = pd.DataFrame(counts, index=pd.Index(labels, name="MutationType"), columns=samples)
+        frame.to_csv(files[-1], sep="\t")
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("sample\tcancer_type\n" + "".join(f"{s}\tBreast-AdenoCA\n" for s in samples))
+    cohort = tmp_path / "c.h5ad"
+    args = ["ingest", *map(str, files), "--samples", str(sheet), "-o", str(cohort), "-q"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["evaluate", str(cohort), "--run", "pcawg-catalogue", "--out", "e.h5ad"])
+    assert res.exit_code == 0, res.output
+    assert "scored: all 3 tumours" in res.output and (tmp_path / "e.h5ad").is_file(), res.output
+    res = CliRunner().invoke(app, ["embed", str(cohort), "--run", "pcawg-catalogue", "--out", "m.h5ad"])
+    assert res.exit_code == 0 and (tmp_path / "m.h5ad").is_file(), res.output
+    res = CliRunner().invoke(app, ["evaluate", str(cohort), "--run", "pcawg-catalog", "--out", "x.h5ad"])
+    assert res.exit_code == 2 and "pcawg-catalog/model.pt: no such model" in res.output, res.output
