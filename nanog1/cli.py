@@ -208,6 +208,9 @@ def ingest_command(
     elif out is None:
         raise UserError("--out is required (or --check-only)")
     else:
+        from nanog1.io import check_writable
+
+        check_writable(out)  # told now, not after every input was read
         report = ingest(inputs, reference, samples, out, options)
     if check_only:
         for note in notes:
@@ -681,10 +684,12 @@ def predict_command(
         prediction_table,
         read_inputs,
     )
+    from nanog1.io import check_writable
 
     if assay not in ("auto", "genome", "exome"):
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
     check_rule(filter)
+    check_writable(out, folder=True)  # told now, not after every input was read and scored
     loaded = load_predictor(model)  # an unknown model is told before any input is read
     check_point(loaded.calibration, operating_point, loaded.name)  # so is an operating point it lacks
     adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples)

@@ -120,6 +120,25 @@ def atomic_write_with(path: str | Path, writer: Callable[[Path], Any], mode: int
     return Path(path)
 
 
+def check_writable(path: str | Path, folder: bool = False) -> None:
+    """Before a long job, make sure its output can be written: a UserError naming `path` when the folder it
+    goes in (`path` itself when `folder`), or the nearest existing folder above one still to be made, refuses
+    a new file (read-only, not the user's, a file in the way). Otherwise that is found only at the end, after
+    all the work, and told as a failure on a temporary file. Nothing is left behind."""
+    path = Path(path)
+    probe = path if folder else path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UserError(f"{path}: cannot be written there ({probe} is a file, not a folder)")
+    try:
+        fd, name = tempfile.mkstemp(prefix=".nanog1-write-check.", dir=probe)
+    except OSError as err:
+        raise UserError(f"{path}: cannot be written there (folder {probe}: {err.strerror or err})") from None
+    os.close(fd)
+    os.unlink(name)
+
+
 def load_weights(path: str | Path, map_location: Any = "cpu") -> Any:
     """`torch.load(path, weights_only=True)`: plain data only, so a file cannot run code when loaded.
 

@@ -213,3 +213,60 @@ def test_a_directory_given_as_input_names_it_and_suggests_a_glob(command: list[s
     result = CliRunner().invoke(app, args)
     one_line_error(result, f"{folder}: a directory", f"{folder / '*.vcf.gz'}")
     assert not (tmp_path / "c.h5ad").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def read_only_folder(tmp_path: Path):
+    """A folder no new file can be made in: mode 0555, or, for root (whom modes do not stop), immutable."""
+    folder = tmp_path / "shared_results"
+    folder.mkdir()
+    root = os.geteuid() == 0
+    if root:
+        made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+        if made.returncode != 0:
+            pytest.skip(f"running as root and chattr +i failed: {made.stderr.decode().strip()}")
+    else:
+        folder.chmod(0o555)
+    yield folder
+    if root:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    else:
+        folder.chmod(0o755)
+
+
+def _sbs96_matrix(path: Path) -> Path:
+    """An SBS96 matrix as SigProfilerMatrixGenerator writes it (MutationType, one column per sample)."""
+    import numpy as np
+    import pandas as pd
+
+    from nanog1.genomics.channels import CHANNEL_SETS
+
+    labels = list(CHANNEL_SETS["SBS96"])
+    counts = np.random.default_rng(0).poisson(20, (len(labels), 2))
+    pd.DataFrame(counts, index=pd.Index(labels, name="MutationType"), columns=["PD1a", "PD2a"]).to_csv(
+        path, sep="\t")
+    return path
+
+
+@pytest.mark.parametrize("where", ["{ro}", "{ro}/typed"])
+def test_predict_into_a_folder_it_cannot_write_says_so_first(tmp_path, read_only_folder, where):
+    """`predict --out` in a folder the user cannot write: one line naming that folder, said before the
+    model and inputs are read (it was told last, as a failure on '.predictions.tsv.<random>.tmp').
+    Likewise for `ingest --out`, below."""
+    out = where.format(ro=read_only_folder)
+    matrix = _sbs96_matrix(tmp_path / "study.SBS96.all")
+    args = ["predict", str(matrix), "--assay", "genome", "--no-exposures", "--neighbours", "0", "--out", out]
+    result = CliRunner().invoke(app, args)
+    line = one_line_error(result, f"{out}: cannot be written there (folder {read_only_folder}:")
+    assert ".tmp" not in line
+    assert list(read_only_folder.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["{ro}/cohort.h5ad", "{ro}/parts/cohort.h5ad"])
+def test_ingest_into_a_folder_it_cannot_write_says_so_first(tmp_path, read_only_folder, where):
+    out = where.format(ro=read_only_folder)
+    matrix = _sbs96_matrix(tmp_path / "study.SBS96.all")
+    result = CliRunner().invoke(app, ["ingest", str(matrix), "--out", out, "-q"])
+    line = one_line_error(result, f"{out}: cannot be written there (folder {read_only_folder}:")
+    assert ".tmp" not in line
+    assert list(read_only_folder.iterdir()) == []
