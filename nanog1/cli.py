@@ -462,6 +462,11 @@ def train(
     set_dropout: float = typer.Option(
         None, "--set-dropout", help="augment: mask DBS78, the indels (ID83+ID12) each with this probability "
         "per draw (ID83 alone with half, SBS96 alone with a third), so cohorts missing a set score alike"),
+    indel_dropout: float = typer.Option(
+        None, "--indel-dropout", help="event view, augment: read each training tumour with this "
+        "probability per draw as an SNV-only file gives it (indel events dropped, ID83/ID12 masked as "
+        "unmeasured, bag and consequence shares without them), and let the model read which sets were not "
+        "measured, so 'indels not measured' differs from 'no indels' (default 0 = off)"),
     logit_adjust: float = typer.Option(
         None, "--logit-adjust", help="cancer-type loss: add TAU x log(training class share) to the logits in "
         "training only (logit adjustment, Menon et al. 2021: balanced predictions; default 0 = off)"),
@@ -483,7 +488,8 @@ def train(
 
     overrides = dict(task=task, mixer=mixer, view=view, epochs=epochs, hidden=hidden, layers=layers,
                      rank=rank, heads=heads, batch_size=batch_size, lr=lr, folds=folds, seed=seed,
-                     experiment=experiment, thin=thin, set_dropout=set_dropout, gene_bag=gene_bag,
+                     experiment=experiment, thin=thin, set_dropout=set_dropout, indel_dropout=indel_dropout,
+                     gene_bag=gene_bag,
                      hotspots=hotspots, hotspot_key=hotspot_key, logit_adjust=logit_adjust,
                      class_weighting=class_weighting, max_events=max_events,
                      consequence_shares=consequence_shares)

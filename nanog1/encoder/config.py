@@ -94,6 +94,12 @@ class TrainConfig:
     # (SBS6 kept) with a third, so a cohort that lacks a set (a study without DBS or indel calls, a MAF
     # without a reference) meets inputs the model trained on (#31). 0 turns it off.
     set_dropout: float = 0.0
+    # Event view: in each training draw a tumour is read, with this probability, as an SNV-only input (a
+    # Strelka2 SNV VCF alone, VarScan2's .snp.vcf) gives it: its indel events dropped, its ID83/ID12 masked
+    # as unmeasured, its bag's genes and consequence shares taken from the rest; and the model reads which
+    # sets were masked (MutationEncoderConfig.unmeasured_indicator), so 'indels not measured' is not read as
+    # 'no indels'. MC3 fold 0: BENCHMARKS.md (issue 31). 0 turns it off.
+    indel_dropout: float = 0.0
     # Cancer-type loss: class weights n_c^-1 (inverse frequency, mean 1), and/or logit adjustment (Menon et
     # al. 2021): tau * log(training class share) added to the logits in the loss only, so the model's own
     # logits come out prior-free (balanced); tau = logit_adjust, 0 turns it off. The paper uses it instead
@@ -151,6 +157,11 @@ class TrainConfig:
                             f"{self.view_drop}, {self.temperature}, {self.view_noise}")  # fmt: skip
         if not 0.0 <= self.set_dropout < 1.0:
             raise UserError(f"set_dropout must be in [0, 1), got {self.set_dropout}")
+        if not 0.0 <= self.indel_dropout < 1.0:
+            raise UserError(f"indel_dropout must be in [0, 1), got {self.indel_dropout}")
+        if self.indel_dropout and self.view != "events":
+            raise UserError("indel_dropout drops indel events: it needs --view events (the catalogue view "
+                            "masks the indel sets with --set-dropout)")
 
     def to_dict(self) -> dict:
         """Plain dict (MLflow params, checkpoint)."""

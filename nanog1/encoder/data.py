@@ -27,6 +27,7 @@ from nanog1.schema import (
     TOKENS,
     SchemaError,
     channel_padding_per_sample,
+    is_per_token,
     row_tokens,
 )
 
@@ -300,6 +301,54 @@ def for_model(arrays: CohortArrays, encoder_config: dict) -> CohortArrays:
     return with_gene_bag(arrays, genes, sites, scale) if genes or sites or scale is not None else arrays
 
 
+#: The channel sets an SNV-only input lacks (a Strelka2 SNV file alone, a VarScan2 .snp.vcf): its ingest
+#: records them unmeasured (obsm['measured_sets']).
+INDEL_SETS = ("ID83", "ID12")
+
+
+def indel_channels() -> np.ndarray:
+    """[N_CHANNELS] True on the channels of `INDEL_SETS`."""
+    owner = np.repeat(np.arange(len(SET_NAMES)), SET_SIZES)
+    return np.isin(owner, [SET_NAMES.index(s) for s in INDEL_SETS])
+
+
+def indel_events(arrays: CohortArrays) -> np.ndarray:
+    """[events] True on each event (in `event_ids` order) whose channel is an indel (ID83 or ID12 class), read
+    from the model vocabulary's channel strings ("ID12:1:Del:C:0"); an UNK channel counts as no indel."""
+    values = arrays.event_vocab.values["channel"]
+    is_indel = np.array([False] * ev.N_SPECIAL + [str(v).split(":", 1)[0] in INDEL_SETS for v in values])
+    return is_indel[np.asarray(arrays.event_ids["channel"], dtype=np.int64)]
+
+
+def without_indels(arrays: CohortArrays, rows: np.ndarray | None = None) -> CohortArrays:
+    """The cohort as an SNV-only input of the tumours `rows` (default all) would give it: their indel events
+    gone (event ids and tokens alike), their ID83/ID12 counts 0 and marked unmeasured (`row_padding`), and,
+    when the arrays carry a bag, each tumour's bag and consequence shares recomputed from what is left (the
+    same genes, sites and scale). Event view arrays (`with_event_vocab`) only."""
+    n = arrays.n
+    chosen = np.zeros(n, dtype=bool)
+    chosen[np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)] = True
+    off = np.asarray(arrays.event_ids["offsets"], dtype=np.int64)
+    owner = np.repeat(np.arange(n), np.diff(off))
+    keep = ~(indel_events(arrays) & chosen[owner])
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(owner[keep], minlength=n))]).astype(np.int64)
+    ids = {k: v[keep] for k, v in arrays.event_ids.items() if k != "offsets"} | {"offsets": offsets}
+    tokens = arrays.tokens
+    if tokens is not None:
+        tokens = {k: (np.asarray(v)[keep] if is_per_token(k) else v) for k, v in tokens.items()}
+        tokens["offsets"] = offsets
+    cols = indel_channels()
+    counts = arrays.counts.copy()
+    counts[np.ix_(chosen, cols)] = 0
+    padding = (np.repeat(arrays.channel_padding[None], n, 0) if arrays.row_padding is None
+               else arrays.row_padding.copy())  # fmt: skip
+    padding[np.ix_(chosen, cols)] = True
+    out = replace(arrays, counts=counts, event_ids=ids, tokens=tokens, row_padding=padding)
+    if arrays.gene_bag is None:
+        return out
+    return with_gene_bag(out, arrays.gene_bag_genes, arrays.gene_bag_sites, arrays.consequence_scale)
+
+
 def keep_shares(n: int, thin: float) -> torch.Tensor | None:
     """[n, 1] shares from U(1 - thin, 1): how much of each sample a thinned copy keeps (None if thin = 0)."""
     return None if thin <= 0 else 1.0 - thin * torch.rand(n, 1)
@@ -372,6 +421,7 @@ class Collate:
         train: bool = True,
         thin: float = 0.0,
         set_dropout: float = 0.0,
+        indel_dropout: float = 0.0,
         views: int = 1,
         view_drop: float = 0.0,
         view_noise: float = 0.0,
@@ -381,6 +431,10 @@ class Collate:
         self.a, self.view, self.max_events, self.train = arrays, view, max_events, train
         self.thin = thin if train else 0.0
         self.set_dropout = set_dropout if train else 0.0
+        self.indel_dropout = indel_dropout if train and view == "events" else 0.0
+        if self.indel_dropout > 0:  # what an SNV-only input of each tumour would give (see `_drop_indels`)
+            self._indel = indel_events(arrays)
+            self._snv_bag = without_indels(arrays).gene_bag if arrays.gene_bag is not None else None
         self.views, self.view_drop, self.view_noise = views, view_drop, view_noise
         if views == 2:
             self.thin = view_drop
@@ -405,14 +459,31 @@ class Collate:
         if self.a.row_padding is not None:  # each tumour's own unmeasured sets (issue 31)
             own = torch.from_numpy(self.a.row_padding[ix])
             batch["set_padding"] = own | batch["set_padding"] if "set_padding" in batch else own
+        dropped = torch.rand(len(ix)) < self.indel_dropout if self.indel_dropout > 0 else None
         if self.view == "events":
-            batch.update(self._events(ix, keep))
+            batch.update(self._events(ix, keep, dropped))
             if self.a.gene_bag is not None:  # the whole tumour's genes (not thinned: not an event)
                 batch["gene_bag"] = torch.from_numpy(self.a.gene_bag[ix])
-                if self.views == 2:
-                    batch["gene_bag"] = augment_view(batch["gene_bag"], self.a.bag_entries, self.view_drop,
-                                                     self.view_noise)  # fmt: skip
+        if dropped is not None and bool(dropped.any()):
+            self._drop_indels(batch, ix, dropped)
+        if self.view == "events" and self.a.gene_bag is not None and self.views == 2:
+            batch["gene_bag"] = augment_view(batch["gene_bag"], self.a.bag_entries, self.view_drop,
+                                             self.view_noise)  # fmt: skip
         return batch
+
+    def _drop_indels(self, batch: dict, ix: np.ndarray, dropped: torch.Tensor) -> None:
+        """Rows `dropped` of a training draw read as SNV-only inputs (`indel_dropout`): ID83/ID12 counts 0
+        and masked as unmeasured, the bag (genes, sites, consequence shares) of the tumour without its
+        indels; its events were picked among the non-indel ones (`_events`)."""
+        cols = torch.from_numpy(indel_channels())
+        hit = dropped[:, None] & cols[None, :]
+        batch["counts"] = batch["counts"].masked_fill(hit, 0)
+        batch["set_padding"] = batch["set_padding"] | hit if "set_padding" in batch else hit
+        if "gene_bag" in batch and self._snv_bag is not None:
+            rows = dropped.numpy()
+            bag = batch["gene_bag"].clone()
+            bag[dropped] = torch.from_numpy(self._snv_bag[ix[rows]])
+            batch["gene_bag"] = bag
 
     def _pick(self, n: int, keep: float | None = None) -> np.ndarray:
         """Positions of the events used: a Bernoulli(keep) subset when thinning, then ≤ max_events of them."""
@@ -426,10 +497,18 @@ class Collate:
             return pool[torch.randperm(len(pool))[: self.max_events].sort().values.numpy()]
         return pool[np.linspace(0, len(pool) - 1, self.max_events).round().astype(np.int64)]
 
-    def _events(self, ix: np.ndarray, keep: torch.Tensor | None = None) -> dict:
+    def _events(self, ix: np.ndarray, keep: torch.Tensor | None = None, dropped: torch.Tensor | None = None
+                ) -> dict:  # fmt: skip
+        """Each tumour's picked events (`_pick`); a `dropped` tumour's among its non-indel events only."""
         tok, off = self.a.event_ids, self.a.event_ids["offsets"]
         shares = [None] * len(ix) if keep is None else keep[:, 0].tolist()
-        picks = [off[i] + self._pick(int(off[i + 1] - off[i]), k) for i, k in zip(ix, shares, strict=True)]
+        drop = [False] * len(ix) if dropped is None else dropped.tolist()
+        picks = []
+        for i, k, d in zip(ix, shares, drop, strict=True):
+            pool = np.arange(off[i], off[i + 1])
+            if d:
+                pool = pool[~self._indel[pool]]
+            picks.append(pool[self._pick(len(pool), k)])
         length = max(1, max(len(p) for p in picks))
         out = {f: torch.zeros(len(ix), length, dtype=torch.long) for f in EVENT_FIELDS}
         padding = torch.ones(len(ix), length, dtype=torch.bool)

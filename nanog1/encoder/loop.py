@@ -107,7 +107,8 @@ def _event_fields(cfg: TrainConfig, arrays: CohortArrays) -> dict:
     genes, sites = list(arrays.gene_bag_genes), list(arrays.gene_bag_sites)
     return {"event_vocab": arrays.event_vocab.values, "gene_top_k": cfg.gene_top_k, "gene_bag": genes,
             "hotspots": sites, "consequence_shares": arrays.consequence_scale is not None,
-            "consequence_scale": list(arrays.consequence_scale or [])}  # fmt: skip
+            "consequence_scale": list(arrays.consequence_scale or []),
+            "unmeasured_indicator": cfg.indel_dropout > 0}  # fmt: skip
 
 
 #: Tasks whose event-view model gets no gene bag under the masked objective: a masked event's gene would
@@ -240,7 +241,7 @@ def train_loader(
     ds = IndexDataset(train_idx)
     two = _contrastive(cfg)
     collate = Collate(arrays, cfg.view, cfg.max_events, train=True, thin=cfg.thin,
-                      set_dropout=cfg.set_dropout, views=2 if two else 1,
+                      set_dropout=cfg.set_dropout, indel_dropout=cfg.indel_dropout, views=2 if two else 1,
                       view_drop=cfg.view_drop if two else 0.0,
                       view_noise=cfg.view_noise if two else 0.0)  # fmt: skip
     if cfg.view == "events" and cfg.batch_tokens > 0 and not dist_info.distributed:

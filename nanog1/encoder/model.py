@@ -95,6 +95,11 @@ class MutationEncoderConfig:
     n_summary: int = 0
     embed_bags: list[str] = field(default_factory=list)
     bag_dropout: float = 0.0
+    # Event view: the CLS token also reads which channel sets each tumour's summary hides as unmeasured (one
+    # 0/1 per set, a linear map initialised at zero), so an SNV-only input ('indels not measured') is not the
+    # same input as a tumour with no indels. Trained by `TrainConfig.indel_dropout`; False in models saved
+    # before it existed (they read exactly what they did).
+    unmeasured_indicator: bool = False
     # Event view on CUDA: run the stack on the packed real tokens, not the padding (same outputs).
     packed: bool = True
     # Tables of the earlier event view (channel/motif/chrom/bin ids): read from old model.pt files, unused.
@@ -137,6 +142,14 @@ class MutationEncoderConfig:
 def _set_index() -> torch.Tensor:
     """Channel-set id (0, 1, ...) of each channel of the layout."""
     return torch.repeat_interleave(torch.arange(len(SET_SIZES)), torch.tensor(SET_SIZES))
+
+
+def _set_share() -> torch.Tensor:
+    """[N_CHANNELS, sets]: 1 / set size where a channel belongs to the set, so a mask times it gives each
+    set's masked share (1 when the whole set is masked as unmeasured)."""
+    index = _set_index()
+    sizes = torch.tensor(SET_SIZES, dtype=torch.float32)
+    return torch.nn.functional.one_hot(index, len(SET_SIZES)).float() / sizes
 
 
 #: Magnitude features per channel token (see catalogue_features).
@@ -269,6 +282,11 @@ class MutationEncoder(nn.Module):
         events = cfg.view == "events"
         self.summary_features = nn.Linear(cfg.n_summary, h) if events and cfg.n_summary else None
         self.embed_bags = nn.ModuleDict({f: nn.Linear(h, h) for f in (cfg.embed_bags if events else ())})
+        self.unmeasured = None
+        if events and cfg.unmeasured_indicator:
+            self.unmeasured = nn.Linear(len(SET_SIZES), h, bias=False)
+            nn.init.zeros_(self.unmeasured.weight)
+            self.register_buffer("set_share", _set_share(), persistent=False)
         self.in_norm = nn.LayerNorm(h)
         self.stack = Stack(cfg.stack_config())
         self.type_head = nn.Linear(h, cfg.n_types) if cfg.n_types > 0 else None
@@ -306,6 +324,9 @@ class MutationEncoder(nn.Module):
         if self.summary is not None and counts is not None:  # thinned alike; unmeasured sets hidden
             hidden = None if summary_mask is None else summary_mask.expand(counts.shape[0], -1)
             cls = (self.cls + self.summary(counts.to(x.dtype), hidden)).to(x.dtype)
+        if self.unmeasured is not None and summary_mask is not None:  # which sets were not measured
+            sets = summary_mask.to(x.dtype).expand(x.shape[0], -1) @ self.set_share.to(x.dtype)
+            cls = (self.cls if cls is None else cls) + self.unmeasured(sets)
         if self.gene_bag is not None:
             if gene_bag is None:
                 raise ValueError(f"this model reads a gene bag of {len(self.cfg.gene_bag)} genes, "

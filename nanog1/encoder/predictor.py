@@ -542,10 +542,17 @@ def _event_view_note(saved: dict, name: str, masked: np.ndarray) -> str:
     config = saved.get("train_config") or {}
     if not len(masked) or config.get("view", saved["encoder_config"].get("view")) != "events":
         return ""
+    indel = float(config.get("indel_dropout", 0.0))
     trained = ("it was trained with every set it reads measured for every tumour (no set dropout), so its "
                "accuracy on tumours with masked sets is not measured"
-               if not float(config.get("set_dropout", 0.0)) else
+               if not float(config.get("set_dropout", 0.0)) and not indel else
+               f"it was trained with indel dropout {indel:g} (tumours read as SNV-only inputs in that share "
+               "of training draws)" if indel else
                f"it was trained with set dropout {float(config['set_dropout']):g}")
+    if saved["encoder_config"].get("unmeasured_indicator"):
+        return (f"{name} reads one token per mutation: a tumour whose {describe_sets(masked)} were not "
+                "measured has no such tokens, and those sets are hidden from its catalogue summary; the "
+                f"model reads that they were not measured (not as zero mutations); {trained}")
     return (f"{name} reads one token per mutation: a tumour whose {describe_sets(masked)} were not measured "
             "has no such tokens, and those sets are hidden from its catalogue summary, so the model reads it "
             f"as a tumour without those mutations (it has no sign for 'not measured'); {trained}")
