@@ -15,7 +15,10 @@ bag 300, hotspots 5 keyed `both`), then any `--set KEY=VALUE` overrides: one abl
     OMP_NUM_THREADS=1 python benchmarks/exome_gap.py --mc3 MC3.h5ad --folds results/typing/mc3/folds.tsv \
         --out results/gap/NAME [--set batch_size=96 ...] [--keep-vaf]
 
-Writes NAME.json (test top-1 / macro-F1, best epoch, validation history, seconds, load).
+Writes NAME.json (test top-1 / macro-F1, best epoch, validation history, seconds, load) and NAME_test.npz
+(the test tumours' probabilities). The test tumours are scored twice: as they are, and as an SNV-only file
+(a Strelka2 SNV VCF alone) gives them: indel events removed, ID83/ID12 marked unmeasured, bag and consequence
+shares recomputed from the rest (`snv_only_top1` / `snv_only_macro_f1`; nanog1.encoder.data.without_indels).
 """
 
 from __future__ import annotations
@@ -94,6 +97,7 @@ def main() -> None:
     from tcga_exome_ship import DROP, recipe_of, source_arrays
 
     from nanog1.encoder.config import TrainConfig
+    from nanog1.encoder.data import without_indels
     from nanog1.encoder.inference import predict
     from nanog1.encoder.loop import fit, loss_context
     from nanog1.encoder.metrics import classification_metrics
@@ -111,17 +115,26 @@ def main() -> None:
     pred = predict(result.model, result.arrays, test, ctx, torch.device("cpu"), cfg.batch_size,
                    cfg.max_events, False)  # fmt: skip
     test_m = classification_metrics(pred.proba, result.arrays.labels[test], result.arrays.classes)
+    # The same test tumours as an SNV-only file (a Strelka2 SNV VCF alone) gives them: indel events gone,
+    # ID83/ID12 recorded unmeasured, bag and consequence shares from what is left (issue 31).
+    snv = without_indels(result.arrays, test)
+    pred_snv = predict(result.model, snv, test, ctx, torch.device("cpu"), cfg.batch_size, cfg.max_events, False)
+    snv_m = classification_metrics(pred_snv.proba, snv.labels[test], snv.classes)
+    np.savez_compressed(args.out.parent / f"{args.out.name}_test.npz", index=test, labels=result.arrays.labels[test],
+                        proba=pred.proba, proba_snv_only=pred_snv.proba)
     info = {"set": args.set, "keep_vaf": args.keep_vaf, "csq_zscore": args.csq_zscore,
             "bench_loss": args.bench_loss, "recipe": recipe, "n_train": len(train),
             "n_val": len(val), "n_test": len(test), "test_top1": test_m["top1"],
-            "test_macro_f1": test_m["macro_f1"], "best_epoch": result.best_epoch,
+            "test_macro_f1": test_m["macro_f1"], "snv_only_top1": snv_m["top1"],
+            "snv_only_macro_f1": snv_m["macro_f1"], "best_epoch": result.best_epoch,
             "val_top1": [h["val_top1"] for h in result.history],
             "val_top1_best": result.history[result.best_epoch]["val_top1"],
             "seconds": time.perf_counter() - t0, "load": os.getloadavg(),
             "n_params": result.metrics["n_params"]}  # fmt: skip
     path = args.out.parent / f"{args.out.name}.json"
     path.write_text(json.dumps(info, indent=1, default=float))
-    print(f"{args.out.name}: test top1 {info['test_top1']:.3f} macro-F1 {info['test_macro_f1']:.3f}, val top1 "
+    print(f"{args.out.name}: test top1 {info['test_top1']:.3f} macro-F1 {info['test_macro_f1']:.3f} (SNV-only: "
+          f"{info['snv_only_top1']:.3f} / {info['snv_only_macro_f1']:.3f}), val top1 "
           f"{info['val_top1_best']:.3f} at epoch {result.best_epoch}, {info['seconds']:.0f}s", flush=True)
 
 
