@@ -90,6 +90,8 @@ def main() -> None:
     ap.add_argument("--bench-loss", action="store_true", help="the benchmark's loss: class weights n_c^-0.5 and "
                     "label smoothing 0.1 (--set class_weight_power=0.5 --set label_smoothing=0.1; the product's "
                     "default: n_c^-1, no smoothing)")
+    ap.add_argument("--train-snv-only", action="store_true", help="reference: train (and validate) on every "
+                    "tumour as its SNV-only file would give it (without_indels), the ceiling for SNV-only inputs")
     args = ap.parse_args()
     diagnostics(args)
 
@@ -109,6 +111,8 @@ def main() -> None:
     mc3, fold = mc3_in_barcode_order(args.mc3, args.folds)
     arrays = source_arrays([mc3], None, cfg.min_gene_tumours, () if args.keep_vaf else DROP)
     train, val, test = fold_split(arrays.labels, fold, args.fold, cfg.seed)
+    if args.train_snv_only:
+        arrays = without_indels(arrays)
     t0 = time.perf_counter()
     result = fit(arrays, cfg, args.out, train, val, resume=False)
     ctx = loss_context(cfg, result.arrays, train, torch.device("cpu"))
@@ -122,7 +126,7 @@ def main() -> None:
     snv_m = classification_metrics(pred_snv.proba, snv.labels[test], snv.classes)
     np.savez_compressed(args.out.parent / f"{args.out.name}_test.npz", index=test, labels=result.arrays.labels[test],
                         proba=pred.proba, proba_snv_only=pred_snv.proba)
-    info = {"set": args.set, "keep_vaf": args.keep_vaf, "csq_zscore": args.csq_zscore,
+    info = {"set": args.set, "keep_vaf": args.keep_vaf, "train_snv_only": args.train_snv_only, "csq_zscore": args.csq_zscore,
             "bench_loss": args.bench_loss, "recipe": recipe, "n_train": len(train),
             "n_val": len(val), "n_test": len(test), "test_top1": test_m["top1"],
             "test_macro_f1": test_m["macro_f1"], "snv_only_top1": snv_m["top1"],
