@@ -98,7 +98,8 @@ class TrainConfig:
     # Strelka2 SNV VCF alone, VarScan2's .snp.vcf) gives it: its indel events dropped, its ID83/ID12 masked
     # as unmeasured, its bag's genes and consequence shares taken from the rest; and the model reads which
     # sets were masked (MutationEncoderConfig.unmeasured_indicator), so 'indels not measured' is not read as
-    # 'no indels'. MC3 fold 0: BENCHMARKS.md (issue 31). 0 turns it off.
+    # 'no indels'. MC3 fold 0 (BENCHMARKS.md, issue 31): 0.25 added +0.8 top-1 on SNV-only input, within the
+    # seed spread (the indels' information is lost, not misread). 0 turns it off.
     indel_dropout: float = 0.0
     # Cancer-type loss: class weights n_c^-1 (inverse frequency, mean 1), and/or logit adjustment (Menon et
     # al. 2021): tau * log(training class share) added to the logits in the loss only, so the model's own
