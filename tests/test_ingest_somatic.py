@@ -401,3 +401,28 @@ def test_predict_refuses_strelka_snv_and_indel_files_as_two_tumours_unless_a_she
     assert list(adata.obs_names) == ["P9"]
     assert observed_sbs(adata, "P9") == expected_sbs(seq, snvs)
     assert adata.obs.loc["P9", "burden_ID83"] == len(dels)
+
+
+def test_predict_refuses_a_pair_vcf_naming_no_tumour_unless_a_sheet_does(genome, tmp_path):
+    """A Mutect2 VCF whose ##tumor_sample/##normal_sample lines were lost (columns named after the samples,
+    normal first): predict would type the normal as a second tumour ('no mutations'). It is refused naming
+    the file and both columns; a sheet naming the tumour column makes it one tumour. `ingest` still reads a
+    multi-sample VCF's columns as samples by genotype (a cohort file)."""
+    from nanog1.encoder.predictor import read_inputs
+    from nanog1.errors import UserError
+
+    fasta, seq = genome
+    positions = sites(seq, 30)
+    rows = snv_rows(seq, positions, lambda *a: "TLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29")
+    meta = [m for m in MUTECT2_META if not m.startswith(("##normal_sample", "##tumor_sample"))]
+    write(tmp_path / "p1.vcf", meta, ["P1-N", "P1-T"], rows)
+    with pytest.raises(UserError, match=r"p1\.vcf: 2 sample columns \(P1-N, P1-T\) and neither is named as the "
+                                        r"tumour .*--samples SHEET"):
+        read_inputs([tmp_path / "p1.vcf"], fasta)
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("sample\tfile\ttumor_sample\tnormal_sample\nP1\tp1.vcf\tP1-T\tP1-N\n")
+    adata = read_inputs([tmp_path / "p1.vcf"], fasta, samples=sheet)
+    assert list(adata.obs_names) == ["P1"]
+    assert observed_sbs(adata, "P1") == expected_sbs(seq, positions)
+    ingest([tmp_path / "p1.vcf"], fasta, None, tmp_path / "c.h5ad")
+    assert sorted(read_cohort(tmp_path / "c.h5ad").obs_names) == ["P1-N", "P1-T"]

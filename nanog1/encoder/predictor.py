@@ -128,9 +128,10 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
 
 
 def _refuse_split_call_files(paths: list[Path]) -> None:
-    from nanog1.genomics.vcf import refuse_split_call_files
+    from nanog1.genomics.vcf import refuse_split_call_files, refuse_unnamed_pairs
 
     refuse_split_call_files(paths, "typed")
+    refuse_unnamed_pairs(paths, "typed")
 
 
 @dataclass(frozen=True)

@@ -267,6 +267,29 @@ def refuse_split_call_files(paths: list[Path], reads_as: str = "read") -> None:
         )
 
 
+def refuse_unnamed_pairs(paths: list[Path], reads_as: str = "typed") -> None:
+    """UserError naming a VCF of exactly two sample columns of which neither is named the tumour (no
+    ##tumor_sample/##normal_sample header, no TUMOR/NORMAL column; a Mutect2 file with its header lines
+    stripped, VarDict's paired output): most likely a tumour and its normal, and the normal would be
+    `reads_as` a second tumour. Header lines only are read."""
+    from nanog1.errors import UserError
+    from nanog1.genomics.ingest import detect_kind
+
+    for path in map(Path, paths):
+        if not path.is_file() or detect_kind(path) != "vcf":  # a folder is ingest's to name
+            continue
+        layout = vcf_layout(path)
+        if layout.mode == "genotypes" and len(layout.samples) == 2:
+            first, second = layout.samples
+            raise UserError(
+                f"{path}: 2 sample columns ({first}, {second}) and neither is named as the tumour (no "
+                "##tumor_sample header, no TUMOR/NORMAL column): a tumour and its normal would be "
+                f"{reads_as} as 2 tumours; name the tumour with --samples SHEET (columns sample, file, "
+                "tumor_sample, normal_sample), or, for two tumours, `nanog1 ingest` the file and predict "
+                "that cohort"
+            )
+
+
 def read_vcf(
     path: Path,
     compat: bool = False,
