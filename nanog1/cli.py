@@ -685,6 +685,7 @@ def predict_command(
     from nanog1.encoder.predict_report import write_outputs
     from nanog1.encoder.predictor import (
         PredictOptions,
+        check_input_paths,
         load_predictor,
         predict,
         prediction_table,
@@ -695,6 +696,7 @@ def predict_command(
     if assay not in ("auto", "genome", "exome"):
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
     check_rule(filter)
+    check_input_paths(inputs)  # a mistyped path is told before the model is loaded
     check_writable(out, folder=True)  # told now, not after every input was read and scored
     loaded = load_predictor(model)  # an unknown model is told before any input is read
     check_point(loaded.calibration, operating_point, loaded.name)  # so is an operating point it lacks

@@ -270,3 +270,17 @@ def test_ingest_into_a_folder_it_cannot_write_says_so_first(tmp_path, read_only_
     line = one_line_error(result, f"{out}: cannot be written there (folder {read_only_folder}:")
     assert ".tmp" not in line
     assert list(read_only_folder.iterdir()) == []
+
+
+def test_predict_names_a_missing_input_before_loading_the_model(tmp_path, monkeypatch):
+    """A mistyped input path is told at once (it came after the model was loaded, seconds later)."""
+    import nanog1.encoder.predictor as predictor
+
+    def loading(*_args, **_kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(predictor, "load_predictor", loading)
+    missing = tmp_path / "TCGA-AB-1234.mutect.vcf"
+    result = CliRunner().invoke(app, ["predict", str(missing), "--out", str(tmp_path / "typed")])
+    one_line_error(result, f"{missing}: input file not found")
+    assert not (tmp_path / "typed").exists()

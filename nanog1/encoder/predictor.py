@@ -95,14 +95,7 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
     from nanog1.genomics.cohort import conform_cohort, read_cohort
     from nanog1.genomics.ingest import IngestOptions, ingest
 
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise UserError("predict: give at least one input file")
-    for p in paths:
-        if not p.exists():
-            raise UserError(f"{p}: input file not found")
-        if p.is_file() and p.stat().st_size == 0:
-            raise UserError(f"{p}: empty file")
+    paths = check_input_paths(paths)
     cohorts = [p for p in paths if p.name.endswith(".h5ad")]
     if cohorts:
         if len(paths) > 1:
@@ -125,6 +118,20 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
         names = ", ".join(map(str, paths))
         raise UserError(f"{names}: no tumour to type (no call records, and no sample columns naming one)")
     return adata
+
+
+def check_input_paths(paths: list[Path | str]) -> list[Path]:
+    """The inputs as paths; a UserError for none, a missing one or an empty one (cheap: `nanog1 predict`
+    says so before loading the model)."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise UserError("predict: give at least one input file")
+    for p in paths:
+        if not p.exists():
+            raise UserError(f"{p}: input file not found")
+        if p.is_file() and p.stat().st_size == 0:
+            raise UserError(f"{p}: empty file")
+    return paths
 
 
 def _refuse_split_call_files(paths: list[Path]) -> None:
