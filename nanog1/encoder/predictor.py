@@ -85,13 +85,13 @@ class PredictOptions:
     operating_point: str = "in-study"  # in-study | new-study: which threshold (abstention.operating_point)
 
 
-def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = "PASS",
+def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, filter: str = "PASS",
                 samples: Path | None = None) -> ad.AnnData:
-    """One cohort from input files: an .h5ad as is (read with whatever FILTER rule made it), anything else
-    through `nanog1 ingest` (same rules: tumour column, skips; FILTER rule `filter`, PASS or all; sample
-    sheet `samples`, e.g. one tumour's SNV and indel files as one sample), into a temporary file that is
-    read back. Strelka2's SNV and indel files of one folder without a sheet are refused: they would be
-    typed as two tumours, each with half its mutations."""
+    """One cohort from input files (a list of paths, or one path): an .h5ad as is (read with whatever
+    FILTER rule made it), anything else through `nanog1 ingest` (same rules: tumour column, skips; FILTER
+    rule `filter`, PASS or all; sample sheet `samples`, e.g. one tumour's SNV and indel files as one
+    sample), into a temporary file that is read back. Strelka2's SNV and indel files of one folder without
+    a sheet are refused: they would be typed as two tumours, each with half its mutations."""
     from nanog1.genomics.cohort import conform_cohort, read_cohort
     from nanog1.genomics.ingest import IngestOptions, ingest
 
@@ -120,10 +120,10 @@ def read_inputs(paths: list[Path], reference: Path | None = None, filter: str = 
     return adata
 
 
-def check_input_paths(paths: list[Path | str]) -> list[Path]:
-    """The inputs as paths; a UserError for none, a missing one or an empty one (cheap: `nanog1 predict`
-    says so before loading the model)."""
-    paths = [Path(p) for p in paths]
+def check_input_paths(paths: list[Path | str] | Path | str) -> list[Path]:
+    """The inputs (a list, or one path) as paths; a UserError for none, a missing one or an empty one
+    (cheap: `nanog1 predict` says so before loading the model)."""
+    paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not paths:
         raise UserError("predict: give at least one input file")
     for p in paths:
