@@ -36,6 +36,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from nanog1.encoder.cohort_io import require_anndata
 from nanog1.encoder.config import TrainConfig
 from nanog1.errors import UserError
 from nanog1.schema import EMBEDDING, SPLIT, SPLITS
@@ -48,6 +49,7 @@ PREDICT_OBSM = ("proba_type", EMBEDDING)
 def train(adata: ad.AnnData, run_dir: Path | str, config: TrainConfig | None = None,
           tracking_uri: str | None = None, resume: bool = True, copy: bool = False):
     """Train the encoder on `adata` into `run_dir`; writes obs['split']. Returns (adata, TrainOutcome)."""
+    require_anndata(adata, "train")
     from nanog1.encoder.run import train_adata
 
     adata = adata.copy() if copy else adata
@@ -60,6 +62,7 @@ def train(adata: ad.AnnData, run_dir: Path | str, config: TrainConfig | None = N
 def score(adata: ad.AnnData, run: Path | str | list, key_added: str | None = None, copy: bool = False,
             device: str = "cpu") -> ad.AnnData:
     """The run's (or an ensemble's, given several run folders) predictions written into `adata`."""
+    require_anndata(adata, "score")
     from nanog1.encoder.evaluate import _run_dirs, annotate
 
     target = adata.copy() if copy else adata
@@ -79,6 +82,7 @@ def score(adata: ad.AnnData, run: Path | str | list, key_added: str | None = Non
 def embed(adata: ad.AnnData, run: Path | str, key_added: str = EMBEDDING, copy: bool = False,
           device: str = "cpu") -> ad.AnnData:
     """The run's pooled embeddings in obsm[key_added] and its provenance in uns['nanog1_model']."""
+    require_anndata(adata, "embed")
     from nanog1.encoder.embedding import apply_model, model_provenance
 
     adata = adata.copy() if copy else adata
@@ -105,6 +109,7 @@ def features(adata: ad.AnnData, kind: str = "catalogue") -> np.ndarray | None:
     """The classical baselines' features per sample: 'catalogue' (each measured set's channel proportions
     and log1p burden) or 'exposures' (each fitted set's exposure proportions and log1p burden; None when
     the cohort has no obsm['exposures_<set>'])."""
+    require_anndata(adata, "features")
     from nanog1.encoder.baselines import catalogue_features, exposure_features
     from nanog1.encoder.data import cohort_arrays
 
@@ -119,6 +124,7 @@ def features(adata: ad.AnnData, kind: str = "catalogue") -> np.ndarray | None:
 def type_labels(adata: ad.AnnData, classes: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
     """obs['cancer_type'] as integer codes into `classes` (default: every type present), -1 where unlabelled
     or not one of `classes`; returns (codes, classes)."""
+    require_anndata(adata, "type_labels")
     from nanog1.encoder.data import cohort_arrays
 
     arrays = cohort_arrays(adata, classes=classes, min_class_size=1)
@@ -129,8 +135,12 @@ def type_metrics(adata: ad.AnnData, key: str = "proba_type", mask: np.ndarray | 
                  ) -> dict[str, float]:
     """top-1, top-3, macro-F1 and balanced accuracy of the probabilities obsm[key] (columns: the types)
     against obs['cancer_type'], on the labelled samples of `mask` (default: all)."""
+    require_anndata(adata, "type_metrics")
     from nanog1.encoder.metrics import classification_metrics
 
+    if key not in adata.obsm:
+        raise UserError(f"type_metrics: no obsm[{key!r}] (obsm holds: {', '.join(adata.obsm) or 'nothing'});"
+                        " score or predict the cohort first")
     proba = adata.obsm[key]
     labels, classes = type_labels(adata, [str(c) for c in proba.columns])
     rows = np.ones(adata.n_obs, bool) if mask is None else np.asarray(mask, bool)
@@ -142,6 +152,7 @@ def baseline_scores(adata: ad.AnnData, train: np.ndarray, test: np.ndarray, clas
     """Each classical baseline (logistic regression, random forest, gradient boosting) on each feature set,
     fitted on the labelled rows of the boolean mask `train`, scored on those of `test`; one row of metrics
     per 'model[features]'. `nanog1 baselines` runs the same models in k-fold CV."""
+    require_anndata(adata, "baseline_scores")
     from nanog1.encoder.baselines import classifiers, oof_proba
     from nanog1.encoder.metrics import classification_metrics
 

@@ -204,8 +204,12 @@ def predict(
         operating_point,
     )
     from nanog1.encoder.calibration import apply_temperature
+    from nanog1.encoder.cohort_io import require_anndata
     from nanog1.encoder.ensemble import member_views_proba
 
+    require_anndata(adata, "predict")
+    if not adata.n_obs:
+        raise UserError("predict: the AnnData holds no tumour to type (0 observations)")
     options = options or PredictOptions()
     loaded = model if isinstance(model, LoadedModel) else load_predictor(model)
     point = operating_point(loaded.calibration, options.operating_point, loaded.name)  # before any work
