@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
 
 import nanog1.encoder as enc
+from nanog1.encoder import pretrained
 from nanog1.errors import UserError
 from nanog1.genomics.channels import SBS96
 from tests.training_cohort import make_cohort
@@ -45,6 +47,29 @@ def test_a_path_or_table_instead_of_an_anndata_is_named(tmp_path, cohort, call):
 def test_predict_on_no_tumours_says_so(cohort):
     with pytest.raises(UserError, match="no tumour"):  # was: 'this model has no cancer-type head'
         enc.predict(cohort[:0].copy(), "pcawg-catalogue")
+
+
+def test_score_embed_and_run_info_take_a_packaged_model_by_name(cohort):
+    name = "pcawg-catalogue"
+    assert name in pretrained.available()
+    info = enc.run_info(name)  # was: 'pcawg-catalogue/model.pt: no such model or checkpoint file'
+    assert info["classes"] and info["config"].task == "cancer_type"
+    emb = enc.embed(cohort, name, key_added="X_pcawg", copy=True)
+    assert emb.obsm["X_pcawg"].shape[0] == cohort.n_obs and "X_pcawg" not in cohort.obsm
+    scored = enc.score(cohort, name, key_added="pcawg", copy=True)
+    assert list(scored.obsm["pcawg_proba_type"].columns) == info["classes"]
+    assert list(scored.obs_names) == list(cohort.obs_names)
+    with pytest.raises(UserError, match="no such model or checkpoint"):
+        enc.embed(cohort, "pcawg-catalog")  # a misspelt name is still named
+
+
+def test_run_folder_of_that_name_here_still_wins(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pcawg-catalogue").mkdir()
+    assert pretrained.run_folder("pcawg-catalogue") == Path("pcawg-catalogue")
+    assert pretrained.run_folder("elsewhere") == Path("elsewhere")
+    monkeypatch.chdir(Path(ad.__file__).parent)
+    assert pretrained.run_folder("pcawg-catalogue") == pretrained.ROOT / "pcawg-catalogue"
 
 
 def test_type_metrics_names_a_missing_key(cohort):

@@ -22,6 +22,9 @@ nanog1.schema.measured_sets_per_sample; the others are key-padded, never read as
 sets each tumour was read with / had masked of those the model reads) and states the masking in
 uns['nanog1_predict'] (nanog1.encoder.predictor).
 
+`run` is a run folder of `nanog1 train` (holding model.pt) or a packaged model's name (`pcawg-catalogue`,
+`nanog1 models list`) when no folder of that name exists here, as `nanog1 evaluate/embed --run` take it.
+
 `key_added` puts a second model's results beside the first: with `score(..., key_added='m2')` every
 key above is written as 'm2_<key>' (obs 'm2_predicted_type', obsm 'm2_proba_type', uns 'm2_model').
 `copy=True` leaves `adata` untouched and returns a new AnnData; otherwise `adata` is written in place
@@ -36,6 +39,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from nanog1.encoder import pretrained
 from nanog1.encoder.cohort_io import require_anndata
 from nanog1.encoder.config import TrainConfig
 from nanog1.errors import UserError
@@ -67,7 +71,7 @@ def score(adata: ad.AnnData, run: Path | str | list, key_added: str | None = Non
 
     target = adata.copy() if copy else adata
     work = target if key_added is None else target.copy()
-    annotate(work, _run_dirs(run), device)
+    annotate(work, [pretrained.run_folder(r) for r in _run_dirs(run)], device)
     if key_added is not None:
         for key in PREDICT_OBS:
             if key in work.obs:
@@ -86,9 +90,10 @@ def embed(adata: ad.AnnData, run: Path | str, key_added: str = EMBEDDING, copy: 
     from nanog1.encoder.embedding import apply_model, model_provenance
 
     adata = adata.copy() if copy else adata
-    pred, saved, _ = apply_model(adata, Path(run), device)
+    run = pretrained.run_folder(run)
+    pred, saved, _ = apply_model(adata, run, device)
     adata.obsm[key_added] = pred.embedding.astype(np.float32)
-    provenance = model_provenance(saved, Path(run))
+    provenance = model_provenance(saved, run)
     prior = dict(adata.uns.get("nanog1_model", {}))  # score's metrics / ensemble, if from this run
     adata.uns["nanog1_model"] = (prior if prior.get("run_dir") == provenance["run_dir"] else {}) | provenance
     return adata
@@ -99,7 +104,7 @@ def run_info(run: Path | str) -> dict:
     'model_uri'."""
     from nanog1.encoder.loop import MODEL, load_model
 
-    _, saved = load_model(Path(run) / MODEL)
+    _, saved = load_model(pretrained.run_folder(run) / MODEL)
     return {"config": TrainConfig.from_dict(saved["train_config"]), "classes": list(saved.get("classes", [])),
             "mlflow_run_id": str(saved.get("mlflow_run_id", "")),
             "model_uri": str(saved.get("model_uri", ""))}

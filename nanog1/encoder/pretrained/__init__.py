@@ -44,6 +44,16 @@ def resolve(model: str | Path) -> Path:
     raise UserError(f"{model}: no such model (packaged: {names}; or give a run folder holding model.pt)")
 
 
+def run_folder(run: str | Path) -> Path:
+    """A run folder as given, or the folder of a packaged model given by name when no folder of that name
+    exists here (`nanog1 evaluate/embed --run` and `nanog1.encoder.score/embed/run_info` take it so, as
+    `predict` does). A missing folder is named when its model.pt is read."""
+    path = Path(run)
+    if not path.exists() and str(run) in available():
+        return ROOT / str(run)
+    return path
+
+
 def card(model: str | Path) -> dict:
     """The model card (card.json) of a packaged model or run folder ({} for a run without one)."""
     path = resolve(model) / "card.json"
