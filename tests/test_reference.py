@@ -200,3 +200,29 @@ def test_spans_read_the_contig_with_zeros_off_its_ends(tmp_path, monkeypatch, ca
     inside = (starts >= 0) & (starts + lengths <= len(text))
     got = ref.spans("1", starts[inside], lengths[inside]).tobytes()
     assert got == b"".join(text[s : s + n] for s, n in zip(starts[inside], lengths[inside], strict=True))
+
+
+@pytest.mark.parametrize("mistake", ["gzip", "vcf"])
+def test_a_gzip_fasta_or_a_file_that_is_no_fasta_is_one_line(tmp_path, mistake):
+    """The reference as labs often have it, `gzip genome.fa` (not bgzip), or the VCF given as -r by mistake:
+    one line naming the file and what to do; it was samtools' message with its byte string and an htslib log
+    line ('[E::fai_build_core] File truncated at line 1') on stderr."""
+    import gzip
+    import subprocess
+    import sys
+
+    seqs = make_genome(tmp_path / "genome.fa", GenomeSpec(length=20_000, seed=4))
+    write_vcf(tmp_path / "s.vcf", sample_records(np.random.default_rng(3), seqs, 50), seqs)
+    if mistake == "gzip":
+        reference = tmp_path / "genome.fa.gz"
+        reference.write_bytes(gzip.compress((tmp_path / "genome.fa").read_bytes()))
+        why = "compressed with gzip, not bgzip (htslib indexes BGZF only): decompress it with gunzip, or"
+    else:
+        reference, why = tmp_path / "s.vcf", "not a FASTA: it does not start with a '>name' line"
+    cmd = [sys.executable, "-m", "nanog1.cli", "ingest", str(tmp_path / "s.vcf"), "-r", str(reference),
+           "-o", str(tmp_path / "c.h5ad"), "-q"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: {reference}: cannot index the reference FASTA: {why}"), lines[0]
+    assert not (tmp_path / "c.h5ad").exists()

@@ -184,8 +184,25 @@ def can_write(folder: Path) -> bool:
     return True
 
 
+def _unindexable(fasta: Path) -> str | None:
+    """Why samtools could not index `fasta`, told before it tries (its own words are an htslib log line):
+    a plain gzip file (a downloaded hg19.fa.gz; htslib reads BGZF only), or a file that is no FASTA."""
+    with open(fasta, "rb") as f:
+        head = f.read(18)
+    if head[:2] == b"\x1f\x8b":
+        bgzf = len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC"  # BGZF: gzip + a 'BC' extra field
+        return None if bgzf else ("compressed with gzip, not bgzip (htslib indexes BGZF only): decompress it"
+                                  " with gunzip, or recompress it with bgzip")
+    if head.lstrip()[:1] != b">":
+        return "not a FASTA: it does not start with a '>name' line"
+    return None
+
+
 def _rebuild(fasta: Path, fai: Path) -> None:
     """Index `fasta` into temporary files, then rename them over the .fai (and .gzi)."""
+    why = _unindexable(fasta)
+    if why is not None:
+        raise InputError(str(fasta), None, f"cannot index the reference FASTA: {why}")
     gzi = Path(str(fasta) + ".gzi") if is_bgzipped(fasta) else None
     tag = f".nanog1-{os.getpid()}.tmp"
     tmp_fai = fai.with_name(fai.name + tag)
