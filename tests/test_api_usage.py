@@ -75,3 +75,20 @@ def test_run_folder_of_that_name_here_still_wins(tmp_path, monkeypatch):
 def test_type_metrics_names_a_missing_key(cohort):
     with pytest.raises(UserError, match=r"no obsm\['proba_x'\]"):  # was KeyError: 'proba_x'
         enc.type_metrics(cohort, "proba_x")
+
+
+def test_embed_under_another_key_keeps_the_scoring_models_record(tmp_path, cohort):
+    from tests.predict_models import write_model_folder
+
+    other = write_model_folder(tmp_path / "other", make_cohort(n_per_type=3, seed=5, tokens=False))
+    scored = enc.score(cohort, "pcawg-catalogue", copy=True)
+    first = dict(scored.uns["nanog1_model"])
+    assert "metrics" in first
+    both = enc.embed(scored, other, key_added="X_other", copy=True)
+    # was: uns['nanog1_model'] replaced by the other run's, with the first one's metrics dropped, while
+    # obs['predicted_type'] and obsm['X_nanog1'] are still the first model's
+    assert both.uns["nanog1_model"] == first
+    assert both.uns["X_other_model"]["run_dir"] == str(other.resolve())
+    assert both.obsm["X_other"].shape == (cohort.n_obs, 8)
+    again = enc.embed(scored, "pcawg-catalogue", copy=True)  # the default key: the record is that model's
+    assert again.uns["nanog1_model"]["metrics"] == first["metrics"]

@@ -9,7 +9,8 @@ the same code and write the file. Keys written (nanog1.schema names them):
   obs['predicted_type_raw'], obs['type_confidence'], obs['type_entropy'], obs['split'],
   obsm['proba_type'] (calibrated), obsm['X_nanog1'], obsm['predicted_exposures_<set>'] (exposure
   models) and uns['nanog1_model'] (run provenance and the metrics on held-out samples).
-* `embed(adata, run)`: obsm[key_added] (float32 [n_samples, hidden]) and uns['nanog1_model'].
+* `embed(adata, run)`: obsm[key_added] (float32 [n_samples, hidden]) and uns['nanog1_model'] (with
+  another `key_added` than 'X_nanog1': uns['<key_added>_model']).
 
 Read-only helpers for analysis (they write nothing): `run_info(run)` (the run's TrainConfig, classes and
 MLflow ids), `features(adata, kind)` (the baselines' 'catalogue' or 'exposures' features),
@@ -85,7 +86,8 @@ def score(adata: ad.AnnData, run: Path | str | list, key_added: str | None = Non
 
 def embed(adata: ad.AnnData, run: Path | str, key_added: str = EMBEDDING, copy: bool = False,
           device: str = "cpu") -> ad.AnnData:
-    """The run's pooled embeddings in obsm[key_added] and its provenance in uns['nanog1_model']."""
+    """The run's pooled embeddings in obsm[key_added] and its provenance in uns['nanog1_model'] (under
+    another key than 'X_nanog1': uns[key_added + '_model'], leaving the first model's record alone)."""
     require_anndata(adata, "embed")
     from nanog1.encoder.embedding import apply_model, model_provenance
 
@@ -94,8 +96,9 @@ def embed(adata: ad.AnnData, run: Path | str, key_added: str = EMBEDDING, copy: 
     pred, saved, _ = apply_model(adata, run, device)
     adata.obsm[key_added] = pred.embedding.astype(np.float32)
     provenance = model_provenance(saved, run)
-    prior = dict(adata.uns.get("nanog1_model", {}))  # score's metrics / ensemble, if from this run
-    adata.uns["nanog1_model"] = (prior if prior.get("run_dir") == provenance["run_dir"] else {}) | provenance
+    record = "nanog1_model" if key_added == EMBEDDING else f"{key_added}_model"  # beside the first model's
+    prior = dict(adata.uns.get(record, {}))  # score's metrics / ensemble, if from this run
+    adata.uns[record] = (prior if prior.get("run_dir") == provenance["run_dir"] else {}) | provenance
     return adata
 
 
