@@ -6,7 +6,9 @@ added there is picked up everywhere. Keys:
 * ``X``: float32 samples x `N_CHANNELS` counts, columns in `all_channels()` order; `var['channel_set']`.
 * ``obs``: `CANCER_TYPE` (label), `SPLIT` ('train' / 'val' / 'test', written by `nanog1 train`),
   `burden_<set>`, `no_mutations`, and the per-sample token pointers `TOKEN_START` / `TOKEN_COUNT` /
-  `TOKEN_TABLE` (below); the encoder adds `<key_added>_pred` / `_confidence` / `_accepted`.
+  `TOKEN_TABLE` (below); the encoder adds `predicted_type` / `predicted_type_raw` / `type_confidence` /
+  `type_entropy` (`nanog1.encoder.score`; with `key_added='m2'`: `m2_predicted_type`, ...) and
+  `nanog1.encoder.predict` also `abstain` / `abstain_reason` / `neighbours`.
 * ``obsm``: `exposures_<set>` (signature fit), `EMBEDDING` ('X_nanog1', `nanog1 embed`),
   `MEASURED_SETS` ('measured_sets': bool DataFrame samples x sets, True where that sample's files
   measured the set exactly; :func:`measured_sets_per_sample`).
