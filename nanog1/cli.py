@@ -22,6 +22,11 @@ class _Commands(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except typer.BadParameter as err:  # an option's file that does not exist, a value out of range
+            if debug_enabled():
+                raise
+            typer.echo(f"error: {err.format_message()}", err=True)  # one line, not click's usage box
+            raise typer.Exit(2) from None
         except Exception as err:
             message = describe(err)
             if isinstance(err, EOFError) and (message is None or debug_enabled()):

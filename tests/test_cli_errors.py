@@ -284,3 +284,19 @@ def test_predict_names_a_missing_input_before_loading_the_model(tmp_path, monkey
     result = CliRunner().invoke(app, ["predict", str(missing), "--out", str(tmp_path / "typed")])
     one_line_error(result, f"{missing}: input file not found")
     assert not (tmp_path / "typed").exists()
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["predict", "{tmp}/t.vcf", "-r", "{tmp}/hg19.fa", "--out", "{tmp}/o"],
+     "error: Invalid value for '--reference' / '-r': file '{tmp}/hg19.fa' does not exist."),
+    (["ingest", "{tmp}/t.vcf", "--genes", "{tmp}/genes.gtf", "--out", "{tmp}/c.h5ad"],
+     "error: Invalid value for '--genes': file '{tmp}/genes.gtf' does not exist."),
+    (["predict", "{tmp}/t.vcf", "--draws", "0", "--out", "{tmp}/o"],
+     "error: Invalid value for '--draws': Input should be greater than or equal to 1"),
+])
+def test_a_missing_option_file_or_a_bad_value_is_one_line(tmp_path, args, needle):
+    """README: a missing file is one `error:` line naming it, exit 2. An option's file checked by the
+    command line (a mistyped -r FASTA) was click's usage box instead: four lines, the path wrapped."""
+    (tmp_path / "t.vcf").write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    result = CliRunner().invoke(app, [a.format(tmp=tmp_path) for a in args])
+    assert one_line_error(result) == needle.format(tmp=tmp_path)
