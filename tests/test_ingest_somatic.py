@@ -426,3 +426,27 @@ def test_predict_refuses_a_pair_vcf_naming_no_tumour_unless_a_sheet_does(genome,
     assert observed_sbs(adata, "P1") == expected_sbs(seq, positions)
     ingest([tmp_path / "p1.vcf"], fasta, None, tmp_path / "c.h5ad")
     assert sorted(read_cohort(tmp_path / "c.h5ad").obs_names) == ["P1-N", "P1-T"]
+
+
+def test_mutect2_columns_renamed_after_calling_say_how_to_name_them(genome, tmp_path):
+    """`bcftools reheader -s` renamed a Mutect2 file's columns to the lab's ids, leaving ##tumor_sample and
+    ##normal_sample naming the old ones: the error names the header line and how to name the columns (it
+    only said the sample is not a column); a sheet's tumor_sample/normal_sample reads the file."""
+    from nanog1.encoder.predictor import read_inputs
+
+    fasta, seq = genome
+    positions = sites(seq, 30)
+    mutect2(tmp_path / "p1.vcf", seq, positions, [])
+    text = (tmp_path / "p1.vcf").read_text().replace("FORMAT\tP1-N\tP1-T", "FORMAT\tLAB-7-N\tLAB-7-T")
+    (tmp_path / "p1.vcf").write_text(text)
+    for read in (lambda: ingest([tmp_path / "p1.vcf"], fasta, None, tmp_path / "c.h5ad"),
+                 lambda: read_inputs([tmp_path / "p1.vcf"], fasta)):
+        with pytest.raises(InputError, match=r"p1\.vcf: tumour sample 'P1-T' is not a column \(columns: "
+                                             r"\['LAB-7-N', 'LAB-7-T'\]\): the ##tumor_sample header names it "
+                                             r".*sample sheet's tumor_sample and normal_sample columns"):
+            read()
+    sheet = tmp_path / "sheet.tsv"
+    sheet.write_text("sample\tfile\ttumor_sample\tnormal_sample\nLAB-7\tp1.vcf\tLAB-7-T\tLAB-7-N\n")
+    adata = read_inputs([tmp_path / "p1.vcf"], fasta, samples=sheet)
+    assert list(adata.obs_names) == ["LAB-7"]
+    assert observed_sbs(adata, "LAB-7") == expected_sbs(seq, positions)

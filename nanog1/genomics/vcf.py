@@ -145,11 +145,17 @@ def vcf_layout(
     if tumor is None and len(samples) > 1:
         tumor, source = _pick_column(samples, TUMOR_NAMES), "TUMOR column"
         normal = normal or _pick_column(samples, NORMAL_NAMES)
+    from_header = {"tumour": source == "##tumor_sample header",
+                   "normal": normal is not None and normal == _header_value(header, "normal_sample")}
     for role, column in (("tumour", tumor), ("normal", normal)):
         if column is not None and column not in samples:
-            raise InputError(
-                str(path), None, f"{role} sample {column!r} is not a column (columns: {samples})"
-            )
+            why = f"{role} sample {column!r} is not a column (columns: {samples})"
+            if from_header[role]:  # e.g. `bcftools reheader` renamed the columns after Mutect2 wrote them
+                key = "tumor_sample" if role == "tumour" else "normal_sample"
+                why += (f": the ##{key} header names it (columns renamed after calling?); name the columns"
+                        " with a sample sheet's tumor_sample and normal_sample columns (ingest: or"
+                        " --tumor-sample and --normal-sample)")
+            raise InputError(str(path), None, why)
     formats = set(header.formats)
     if tumor is None:
         if len(samples) == 1:
