@@ -143,7 +143,10 @@ def ingest_command(
         ".npy beside it or in ~/.cache/nanog1 (NANOG1_REFERENCE_CACHE=DIR|off). Calls on contigs it lacks "
         "are classified without context (SBS6/DBS78/ID12; SBS96/ID83 then 'partial').",
     ),
-    samples: Path | None = typer.Option(None, "--samples", help="Sample sheet (CSV/TSV): id, cancer type."),
+    samples: Path | None = typer.Option(
+        None, "--samples", help="Sample sheet (CSV/TSV): sample id and cancer type; optional file,"
+        " tumor_sample and normal_sample columns tie rows to inputs (one row per file: Strelka2's SNV and"
+        " indel files as one sample; the tumour column of a VCF)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Cohort .h5ad to write (atomically)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files processed in parallel."),
     filter_: str = typer.Option("PASS", "--filter", help="PASS: keep PASS/'.' records; all: any FILTER."),
