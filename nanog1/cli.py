@@ -510,14 +510,10 @@ def train(
 
 
 def _run_folder(run: str) -> Path:
-    """`--run`: a run folder, or the folder of a packaged model given by name (as `predict --model` takes
-    it) when no folder of that name exists here. A missing folder is named when its model.pt is read."""
+    """`--run`: a run folder, or a packaged model given by name (pretrained.run_folder)."""
     from nanog1.encoder import pretrained
 
-    path = Path(run)
-    if not path.exists() and run in pretrained.available():
-        return pretrained.ROOT / run
-    return path
+    return pretrained.run_folder(run)
 
 
 @app.command()
