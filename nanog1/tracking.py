@@ -41,10 +41,25 @@ def sqlite_artifact_root(tracking_uri: str) -> Path | None:
     return Path(tracking_uri[len(prefix):].split("?", 1)[0]).parent / "mlartifacts"
 
 
-def download_model(model_uri: str) -> Path:
+def download_model(model_uri: str, tracking_uri: str | None = None) -> Path:
     """The local `model.pt` of a logged model (`runs:/<id>/model` or `models:/<name>/<version>`); load it
-    with the weights-only loader of its kind (e.g. `nanog1.encoder.loop.load_model`)."""
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri)) / "model.pt"
+    with the weights-only loader of its kind (e.g. `nanog1.encoder.loop.load_model`), or give its folder to
+    `nanog1.encoder.predict`. `tracking_uri` names the store (e.g. 'sqlite:///results/demo/mlflow.db');
+    default: MLflow's current one (`mlflow.set_tracking_uri`, MLFLOW_TRACKING_URI). A model the store
+    does not hold is a UserError naming the store."""
+    from mlflow.exceptions import MlflowException
+
+    from nanog1.errors import UserError
+
+    try:
+        folder = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=tracking_uri)
+    except MlflowException as err:
+        store = tracking_uri or mlflow.get_tracking_uri()
+        why = str(err.message if hasattr(err, "message") else err).splitlines()[0]
+        raise UserError(f"{model_uri}: not found in the MLflow store {store} ({why}); name the store that "
+                        "holds it: download_model(uri, tracking_uri='sqlite:///<outdir>/mlflow.db') or "
+                        "MLFLOW_TRACKING_URI") from None
+    return Path(folder) / "model.pt"
 
 
 class Tracker:

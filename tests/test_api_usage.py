@@ -92,3 +92,25 @@ def test_embed_under_another_key_keeps_the_scoring_models_record(tmp_path, cohor
     assert both.obsm["X_other"].shape == (cohort.n_obs, 8)
     again = enc.embed(scored, "pcawg-catalogue", copy=True)  # the default key: the record is that model's
     assert again.uns["nanog1_model"]["metrics"] == first["metrics"]
+
+
+def test_download_model_names_the_store_it_looked_in(tmp_path):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from nanog1.tracking import download_model
+
+    store = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    client = MlflowClient(store)
+    experiment = client.create_experiment("x", artifact_location=(tmp_path / "store" / "art").as_uri())
+    run_id = client.create_run(experiment).info.run_id
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    client.log_artifact(run_id, str(tmp_path / "model.pt"), "model")
+    client.set_terminated(run_id)
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")  # e.g. a notebook's own folder
+    got = download_model(f"runs:/{run_id}/model", tracking_uri=store)  # was: no way to name the store
+    assert got.name == "model.pt" and got.read_bytes() == b"weights"
+    with pytest.raises(UserError, match=r"not found in the MLflow store sqlite:///.*elsewhere\.db.*tracking_uri"):
+        download_model(f"runs:/{run_id}/model")  # was MlflowException 'Run with id=... not found'
