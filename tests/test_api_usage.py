@@ -114,3 +114,18 @@ def test_download_model_names_the_store_it_looked_in(tmp_path):
     assert got.name == "model.pt" and got.read_bytes() == b"weights"
     with pytest.raises(UserError, match=r"not found in the MLflow store sqlite:///.*elsewhere\.db.*tracking_uri"):
         download_model(f"runs:/{run_id}/model")  # was MlflowException 'Run with id=... not found'
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -5.0])
+def test_counts_that_are_not_counts_are_refused(cohort, value):
+    bad = cohort.copy()
+    x = np.asarray(bad.X, dtype=np.float32).copy()
+    x[1, 3] = value
+    bad.X = x
+    calls = [lambda: enc.predict(bad, "pcawg-catalogue", enc.PredictOptions(exposures=False), copy=True),
+             lambda: enc.predict(bad, "pcawg-catalogue", copy=True),
+             lambda: enc.embed(bad, "pcawg-catalogue", copy=True),
+             lambda: enc.features(bad)]
+    for call in calls:  # was: NaN probabilities typed as a confident type, or numpy's 'pvals < 0' / 'n < 0'
+        with pytest.raises(UserError, match=rf"negative or non-finite.*{bad.obs_names[1]}"):
+            call()

@@ -160,6 +160,12 @@ def cohort_arrays(adata, classes: list[str] | None = None, min_class_size: int =
             "re-ingest it or pass it through nanog1.genomics.cohort.conform_cohort"
         )
     counts = _dense(adata.X)
+    bad = ~np.isfinite(counts) | (counts < 0)
+    if bad.any():  # NaN/negative counts gave NaN probabilities, typed all the same, or a numpy error
+        row, col = np.argwhere(bad)[0]
+        raise UserError(f"cohort X holds {int(bad.sum())} negative or non-finite value(s) (first: sample "
+                        f"{adata.obs_names[row]!r}, channel {adata.var_names[col]!r} = {counts[row, col]}): "
+                        "X must be mutation counts, finite and >= 0 (not normalised or log values)")
     types = adata.obs[CANCER_TYPE] if CANCER_TYPE in adata.obs else pd.Series([None] * adata.n_obs)
     labels, classes = encode_labels(types, classes, min_class_size)
     props, names = exposure_targets(adata)
