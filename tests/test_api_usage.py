@@ -129,3 +129,17 @@ def test_counts_that_are_not_counts_are_refused(cohort, value):
     for call in calls:  # was: NaN probabilities typed as a confident type, or numpy's 'pvals < 0' / 'n < 0'
         with pytest.raises(UserError, match=rf"negative or non-finite.*{bad.obs_names[1]}"):
             call()
+
+
+def test_fit_cohort_refuses_what_is_not_counts(cohort):
+    from nanog1.fitting import fit_cohort
+
+    with pytest.raises(UserError, match="an AnnData"):  # was AttributeError: 'str' ... 'uns'
+        fit_cohort("cohort.h5ad")
+    for value in (np.nan, -5.0):  # was: fitted (NaN: zero exposures, cosine 0; -5: as if a count)
+        bad = cohort.copy()
+        x = np.asarray(bad.X, dtype=np.float32).copy()
+        x[2, 0] = value
+        bad.X = x
+        with pytest.raises(UserError, match=rf"negative or non-finite.*{bad.obs_names[2]}"):
+            fit_cohort(bad, channel_sets=["SBS96"])

@@ -155,6 +155,20 @@ def _bootstrap(adata, cs, catalogue, table, res: FitResult, config, boot: Bootst
     record["bootstrap"] = settings
 
 
+def _check_counts(adata, sets: list[str], name: str) -> None:
+    """Refuse NaN, inf or negative values in the sets to fit, naming the first (they were fitted as zero
+    exposures with cosine 0, or as if the negative count were a mutation)."""
+    channels = [c for cs in sets for c in CHANNEL_SETS[cs]]
+    values = adata[:, channels].X
+    values = np.asarray(values.toarray() if hasattr(values, "toarray") else values, dtype=np.float64)
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise UserError(f"{name}: X holds {int(bad.sum())} negative or non-finite value(s) in "
+                        f"{'+'.join(sets)} (first: sample {adata.obs_names[row]!r}, channel "
+                        f"{channels[col]!r} = {values[row, col]}): X must be mutation counts, finite, >= 0")
+
+
 def _fit_set(adata, cs, config, options, table, path) -> FitResult:
     """Fit one channel set and write its keys; returns the point fit (one progress line when done)."""
     with step(f"signatures fit: {cs}, {adata.n_obs} samples, {table.shape[1]} signatures") as shown:
@@ -200,6 +214,9 @@ def fit_cohort(
 
     Only sets the cohort measured exactly are fitted; asking for another is an error naming `name`.
     """
+    from nanog1.encoder.cohort_io import require_anndata
+
+    require_anndata(adata, "fit_cohort")
     config = config or FitConfig()
     options = options or CohortFitOptions()
     opp = options.opportunity
@@ -214,6 +231,7 @@ def fit_cohort(
     check_fittable(adata, sets, name)
     if not sets:
         raise UserError(f"{name}: holds none of {', '.join(SIGNATURE_SETS)} exactly; nothing to fit")
+    _check_counts(adata, sets, name)
     tables = {cs: _table(cs, ReferenceSpec(cs, cosmic_version, genome_build, exome), options) for cs in sets}
     _check_subset(options.subset, {cs: t for cs, (t, _) in tables.items()})
     adata.uns["signature_fit"] = {
