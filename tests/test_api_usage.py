@@ -143,3 +143,29 @@ def test_fit_cohort_refuses_what_is_not_counts(cohort):
         bad.X = x
         with pytest.raises(UserError, match=rf"negative or non-finite.*{bad.obs_names[2]}"):
             fit_cohort(bad, channel_sets=["SBS96"])
+
+
+def test_predict_says_which_tumours_the_model_was_trained_on(tmp_path):
+    import warnings
+
+    from nanog1.encoder.evaluate import TrainingOverlapWarning
+    from nanog1.encoder.predict_notes import input_warnings, mismatch_warnings_stated
+    from tests.predict_models import write_model_folder
+
+    seen = make_cohort(n_per_type=3, seed=5, tokens=False)
+    model = write_model_folder(tmp_path / "m", seen)  # reference.npz lists seen's tumours
+    fast = enc.PredictOptions(exposures=False, neighbours=0)
+    mixed = seen[:4].copy()
+    fresh = make_cohort(n_per_type=1, seed=6, tokens=False)
+    fresh.obs_names = [f"new{i}" for i in range(fresh.n_obs)]
+    with pytest.warns(TrainingOverlapWarning, match=rf"4 of 4 tumour\(s\) \({mixed.obs_names[0]}"):
+        enc.predict(mixed, model, fast)  # was: typed in-sample tumours as if new, silently
+    assert mixed.uns["nanog1_predict"]["tumours_in_training"] == 4
+    assert any(n.kind == "training_overlap" for n in input_warnings(mixed))  # CLI stderr and reports
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TrainingOverlapWarning)
+        enc.predict(fresh, model, fast)
+        with mismatch_warnings_stated():  # the CLI states it once, from the record
+            enc.predict(mixed, model, fast, copy=True)
+    assert fresh.uns["nanog1_predict"]["tumours_in_training"] == 0
+    assert not fresh.uns["nanog1_predict"]["training_overlap"]

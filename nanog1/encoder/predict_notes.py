@@ -23,7 +23,7 @@ from nanog1.schema import describe_sets
 
 #: Notice kinds, in the order they are shown. The first five are warnings about the input as a whole
 #: (the CLI prints them on stderr); the rest summarise the tumours abstained on, by kind of reason.
-WARNING_KINDS = ("filter", "genome_build", "protein_change", "consequence", "masked_sets")
+WARNING_KINDS = ("filter", "genome_build", "protein_change", "consequence", "masked_sets", "training_overlap")
 
 
 @dataclass(frozen=True)
@@ -172,6 +172,7 @@ def input_warnings(adata: ad.AnnData) -> list[Notice]:
         ("protein_change", record.get("protein_change_mismatch", "")),
         ("consequence", record.get("consequence_mismatch", "")),
         ("masked_sets", masked_note(record)),
+        ("training_overlap", record.get("training_overlap", "")),
     ) if text]  # fmt: skip
 
 
@@ -206,9 +207,10 @@ def summary_line(adata: ad.AnnData, table: pd.DataFrame) -> str:
 
 @contextmanager
 def mismatch_warnings_stated() -> Iterator[None]:
-    """Run `predict` without raising its FILTER, genome-build, protein-change and consequence mismatch
-    warnings: for callers (the CLI, the dashboard) that state them from uns['nanog1_predict'] through
-    `notices`."""
+    """Run `predict` without raising its FILTER, genome-build, protein-change, consequence mismatch and
+    training-overlap warnings: for callers (the CLI, the dashboard) that state them from
+    uns['nanog1_predict'] through `notices`."""
+    from nanog1.encoder.evaluate import TrainingOverlapWarning
     from nanog1.encoder.input_filter import FilterMismatchWarning
     from nanog1.encoder.predictor import GenomeBuildWarning
     from nanog1.encoder.protein_input import ConsequenceMismatchWarning, ProteinChangeMismatchWarning
@@ -218,4 +220,5 @@ def mismatch_warnings_stated() -> Iterator[None]:
         warnings.simplefilter("ignore", GenomeBuildWarning)
         warnings.simplefilter("ignore", ProteinChangeMismatchWarning)
         warnings.simplefilter("ignore", ConsequenceMismatchWarning)
+        warnings.simplefilter("ignore", TrainingOverlapWarning)
         yield

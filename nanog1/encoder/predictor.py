@@ -45,6 +45,10 @@ HGVSp_Short / Protein_Change has none, so its codon columns read "absent"), and 
 (JSON, report, table line) and a ProteinChangeMismatchWarning state the mismatch
 (nanog1.encoder.protein_input).
 
+Training overlap: input tumours that the model's reference.npz lists as trained or validated on (PCAWG
+genomes given to pcawg-catalogue) are counted in uns['nanog1_predict']['tumours_in_training'] and
+stated ('training_overlap', a TrainingOverlapWarning, the CLI's warnings): their calls are not held out.
+
 FILTER: a model that records the rule it was trained with (`input_filter`, nanog1.encoder.input_filter;
 tcga-exome: every call) has its VCF/MAF inputs ingested with that rule unless the user names another
 (`PredictOptions.filter`, `--filter`); uns['nanog1_predict'] (and so the JSON and the reports) states
@@ -262,8 +266,31 @@ def predict(
         **protein_record(adata, loaded),
         **consequence_record(adata, loaded),
         **build_record(adata, loaded),
+        **overlap_record(adata, loaded),
     }
     return adata if copy else None
+
+
+def overlap_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
+    """How many input tumours the model's reference.npz lists as trained or validated on (a packaged
+    model's own training tumours, e.g. PCAWG genomes given to pcawg-catalogue): their calls are not
+    held-out calls. uns['nanog1_predict'] 'tumours_in_training' and the sentence 'training_overlap'
+    ('' = none; also raised as nanog1.encoder.evaluate.TrainingOverlapWarning)."""
+    import warnings
+
+    from nanog1.encoder.evaluate import TrainingOverlapWarning
+
+    if loaded.reference is None or "sample" not in loaded.reference:
+        return {"tumours_in_training": -1, "training_overlap": ""}
+    seen = adata.obs_names.isin([str(x) for x in loaded.reference["sample"]])
+    n = int(seen.sum())
+    note = ""
+    if n:
+        shown = ", ".join(map(str, adata.obs_names[seen][:3])) + (", ..." if n > 3 else "")
+        note = (f"training overlap: {n} of {adata.n_obs} tumour(s) ({shown}) are among those {loaded.name} "
+                "was trained or validated on (its reference.npz): their calls are not held-out calls")
+        warnings.warn(note, TrainingOverlapWarning, stacklevel=3)
+    return {"tumours_in_training": n, "training_overlap": note}
 
 
 def protein_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
