@@ -13,6 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from nanog1.errors import DEBUG_ENV, UserError, debug_enabled, describe
+from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, SNV_ONLY_MIN_SBS
 
 
 class _Commands(TyperGroup):
@@ -182,6 +183,15 @@ def ingest_command(
         " FILTER and somatic status aside), or has more than this share on contigs the reference lacks"
         " (a wrong reference?). 1 allows any loss.",
     ),
+    not_measured: str | None = typer.Option(
+        None, "--not-measured", metavar="SETS",
+        help="Channel sets the calls did not measure, for every tumour of this run: comma-separated "
+        "set names (SBS96, DBS78, ID83, SBS6, ID12) or groups (indels = ID83+ID12, substitutions = "
+        "SBS96+SBS6, doublets = DBS78); a set and its folded set go together. Recorded as unmeasured (masked "
+        "by the models, as for a Strelka2 SNV file alone), never as zero mutations. Use it for a "
+        "substitution-only file that does not say so (headerless SigProfiler VCFs, an SNV-only export, a "
+        "caller run in SNV mode): e.g. --not-measured indels.",
+    ),
     check_only: bool = typer.Option(
         False,
         "--check-only",
@@ -209,7 +219,7 @@ def ingest_command(
         genes=str(genes) if genes else None,
         tumor_sample=tumor_sample,
         normal_sample=normal_sample, duplicates=duplicates, sheet_policy=sheet_policy,
-        max_skip_fraction=max_skip_fraction,
+        max_skip_fraction=max_skip_fraction, not_measured=not_measured,
     )
     if check_only:
         plans, notes = check_inputs(inputs, samples, options)
@@ -654,6 +664,18 @@ def predict_command(
         "(tcga-exome: all, PASS and non-PASS; a model that states none, such as pcawg-catalogue: PASS); "
         "another rule is applied and the mismatch stated in the outputs",
     ),
+    not_measured: str | None = typer.Option(
+        None, "--not-measured", metavar="SETS",
+        help="Channel sets the calls did not measure, for every tumour of this run: comma-separated "
+        "set names (SBS96, DBS78, ID83, SBS6, ID12) or groups (indels = ID83+ID12, substitutions = "
+        "SBS96+SBS6, doublets = DBS78); a set and its folded set go together. Recorded as unmeasured (masked "
+        "by the models, as for a Strelka2 SNV file alone), never as zero mutations. Use it for a "
+        "substitution-only file that does not say so (headerless SigProfiler VCFs, an SNV-only export, a "
+        "caller run in SNV mode): e.g. --not-measured indels. The outputs state, per "
+        "tumour, why its sets are masked. A VCF/MAF tumour with >= "
+        f"{SNV_ONLY_MIN_SBS} substitutions and no indel (>= {NO_DOUBLET_MIN_SBS:,} and no doublet) is noted: "
+        "it is read as zero indels unless declared",
+    ),
     operating_point: str = typer.Option(
         "in-study", "--operating-point",
         help="in-study | new-study: which abstention threshold. in-study (default): fitted for 0.90 "
@@ -696,17 +718,19 @@ def predict_command(
         read_inputs,
     )
     from nanog1.io import check_writable
+    from nanog1.schema import parse_not_measured
 
     if assay not in ("auto", "genome", "exome"):
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
     check_rule(filter)
+    declared = parse_not_measured(not_measured)  # a wrong set name is told before anything is read
     check_input_paths(inputs)  # a mistyped path is told before the model is loaded
     check_writable(out, folder=True)  # told now, not after every input was read and scored
     loaded = load_predictor(model)  # an unknown model is told before any input is read
     check_point(loaded.calibration, operating_point, loaded.name)  # so is an operating point it lacks
-    adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples)
+    adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples, declared)
     options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay,
-                             filter=filter, operating_point=operating_point)
+                             filter=filter, operating_point=operating_point, not_measured=declared)
     with mismatch_warnings_stated():  # echoed below and written into the outputs
         predict(adata, loaded, options)
     table = prediction_table(adata)

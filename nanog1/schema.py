@@ -8,7 +8,8 @@ added there is picked up everywhere. Keys:
   `burden_<set>`, `no_mutations`, and the per-sample token pointers `TOKEN_START` / `TOKEN_COUNT` /
   `TOKEN_TABLE` (below); the encoder adds `predicted_type` / `predicted_type_raw` / `type_confidence` /
   `type_entropy` (`nanog1.encoder.score`; with `key_added='m2'`: `m2_predicted_type`, ...) and
-  `nanog1.encoder.predict` also `abstain` / `abstain_reason` / `neighbours`.
+  `nanog1.encoder.predict` also `abstain` / `abstain_reason` / `neighbours`; `DECLARED_UNMEASURED`
+  ('not_measured': the sets the user declared unmeasured with `--not-measured`, '+'-joined).
 * ``obsm``: `exposures_<set>` (signature fit), `EMBEDDING` ('X_nanog1', `nanog1 embed`),
   `MEASURED_SETS` ('measured_sets': bool DataFrame samples x sets, True where that sample's files
   measured the set exactly; :func:`measured_sets_per_sample`).
@@ -195,6 +196,40 @@ def channel_padding_per_sample(adata) -> np.ndarray:
     models key-pad per tumour; :func:`measured_sets_per_sample`)."""
     measured = measured_sets_per_sample(adata).to_numpy(dtype=bool)
     return np.repeat(~measured, SET_SIZES, axis=1)
+
+
+#: obs column: the sets declared not measured for that tumour ('+'-joined, '' = none) by `--not-measured`
+#: (`nanog1.genomics.ingest.declare_not_measured`); an obs column, so it moves with its row (subsets, merges).
+DECLARED_UNMEASURED = "not_measured"
+#: Why those sets are masked, in predict's per-tumour note.
+DECLARED_WHY = "declared not measured (--not-measured)"
+#: `--not-measured` groups: the sets of one kind of call. A set and the set folded from it (SBS96 / SBS6,
+#: ID83 / ID12) count the same calls, so naming either declares both unmeasured.
+SET_GROUPS = {"substitutions": ("SBS96", "SBS6"), "doublets": ("DBS78",), "indels": ("ID83", "ID12")}
+
+
+def parse_not_measured(value) -> tuple[str, ...]:
+    """`--not-measured` (comma-separated set names or groups, or a list of them) as set names in layout order,
+    each with its kind's other set (SBS96 <-> SBS6, ID83 <-> ID12). Names are case-insensitive; an unknown
+    one, or all of them (nothing left to read), is one UserError listing the valid names."""
+    if value is None:
+        return ()
+    parts = [value] if isinstance(value, str) else [str(v) for v in value]
+    items = [item for part in parts for item in part.split(",")]
+    names = [i.strip() for i in items if i.strip()]
+    by_lower = {n.lower(): (n,) for n in SET_NAMES} | {g: sets for g, sets in SET_GROUPS.items()}
+    valid = ", ".join([*SET_NAMES, *(f"{g} ({'+'.join(s)})" for g, s in SET_GROUPS.items())])
+    declared: set[str] = set()
+    for name in names:
+        sets = by_lower.get(name.lower())
+        if sets is None:
+            raise UserError(f"--not-measured {name!r}: not a channel set; valid: {valid}")
+        for s in sets:
+            declared |= {s, *next(g for g in SET_GROUPS.values() if s in g)}
+    if declared == set(SET_NAMES):
+        raise UserError(f"--not-measured {','.join(names)}: declares every channel set unmeasured, so "
+                        "nothing would be left to read; name only the sets the calls lack")
+    return tuple(n for n in SET_NAMES if n in declared)
 
 
 #: What each set counts, in words (a sentence about unmeasured sets names the kind of mutation first).

@@ -21,9 +21,10 @@ import pandas as pd
 from nanog1.encoder.input_filter import describe
 from nanog1.schema import describe_sets
 
-#: Notice kinds, in the order they are shown. The first five are warnings about the input as a whole
+#: Notice kinds, in the order they are shown. The first seven are warnings about the input as a whole
 #: (the CLI prints them on stderr); the rest summarise the tumours abstained on, by kind of reason.
-WARNING_KINDS = ("filter", "genome_build", "protein_change", "consequence", "masked_sets", "training_overlap")
+WARNING_KINDS = ("filter", "genome_build", "protein_change", "consequence", "masked_sets", "training_overlap",
+                 "snv_only")
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,18 @@ def input_warnings(adata: ad.AnnData) -> list[Notice]:
         ("consequence", record.get("consequence_mismatch", "")),
         ("masked_sets", masked_note(record)),
         ("training_overlap", record.get("training_overlap", "")),
+        ("snv_only", snv_only_note(record)),
     ) if text]  # fmt: skip
+
+
+def snv_only_note(record: dict, shown: int = 10) -> str:
+    """'T1: 1,204 substitutions and no indel: if its caller did not call indels, rerun with --not-measured
+    indels (read now as zero indels); T2: ...' for the tumours of uns['nanog1_predict']['unstated_snv_only']
+    (the first `shown`, then how many more); '' for none."""
+    notes = [f"{t}: {n}" for t, n in _columns(record.get("unstated_snv_only"), "note")]
+    more = (f"; and {len(notes) - shown} more (uns['nanog1_predict']['unstated_snv_only'])"
+            if len(notes) > shown else "")
+    return "; ".join(notes[:shown]) + more
 
 
 def notices(adata: ad.AnnData, examples: int = 3) -> list[Notice]:

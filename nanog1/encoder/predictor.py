@@ -16,7 +16,10 @@ nanog1.schema.measured_sets_per_sample), for the type head and for the out-of-di
 (issue 31); uns['nanog1_predict']['channel_sets_masked'] names those the model reads that are masked for
 every tumour, obs['channel_sets_masked'] each tumour's own, uns['nanog1_predict']
 ['channel_sets_masked_per_tumour'] those of the tumours masked beyond the former, with the reason in
-['unmeasured_why'] where the input files tell it (nanog1.encoder.predict_notes says it). An event-view
+['unmeasured_why'] where the input files tell it or the user declared them (`PredictOptions.not_measured`,
+`--not-measured`: every tumour's, the same record; nanog1.encoder.predict_notes says it). A VCF/MAF tumour
+with many substitutions and no indel (no doublet) is read as zero indels and listed in
+['unstated_snv_only'] (nanog1.genomics.ingest.unstated_snv_only), never guessed. An event-view
 model hides them from its CLS catalogue summary only (it has no "unmeasured" token: such a tumour reads
 as one without those mutations), which uns['nanog1_predict']['event_view_masking'] states.
 
@@ -87,18 +90,25 @@ class PredictOptions:
     assay: str = "auto"  # genome | exome | auto (nanog1.genomics.assay); checked against the model's
     filter: str | None = None  # PASS | all: the user's FILTER rule; None = the model's own (input_filter)
     operating_point: str = "in-study"  # in-study | new-study: which threshold (abstention.operating_point)
+    #: channel sets the calls did not measure (`--not-measured`: names or groups, e.g. 'indels'), declared
+    #: unmeasured for every tumour (nanog1.genomics.ingest.declare_not_measured) before it is scored
+    not_measured: tuple[str, ...] | str = ()
 
 
 def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, filter: str = "PASS",
-                samples: Path | None = None) -> ad.AnnData:
+                samples: Path | None = None, not_measured: tuple[str, ...] | str = ()) -> ad.AnnData:
     """One cohort from input files (a list of paths, or one path): an .h5ad as is (read with whatever
     FILTER rule made it), anything else through `nanog1 ingest` (same rules: tumour column, skips; FILTER
     rule `filter`, PASS or all; sample sheet `samples`, e.g. one tumour's SNV and indel files as one
     sample), into a temporary file that is read back. Strelka2's SNV and indel files of one folder without
-    a sheet are refused: they would be typed as two tumours, each with half its mutations."""
+    a sheet are refused: they would be typed as two tumours, each with half its mutations. `not_measured`
+    (channel sets or groups, e.g. 'indels'): declared unmeasured for every tumour (`--not-measured`;
+    nanog1.genomics.ingest.declare_not_measured), for a cohort .h5ad as for files."""
     from nanog1.genomics.cohort import conform_cohort, read_cohort
-    from nanog1.genomics.ingest import IngestOptions, ingest
+    from nanog1.genomics.ingest import IngestOptions, declare_not_measured, ingest
+    from nanog1.schema import parse_not_measured
 
+    not_measured = parse_not_measured(not_measured)  # a wrong name is told before any file is read
     paths = check_input_paths(paths)
     cohorts = [p for p in paths if p.name.endswith(".h5ad")]
     if cohorts:
@@ -107,16 +117,19 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
         if samples is not None:
             raise UserError(f"{samples}: a sample sheet names the samples of VCF/MAF inputs, not of a cohort")
         try:
-            return conform_cohort(read_cohort(cohorts[0]))
+            adata = conform_cohort(read_cohort(cohorts[0]))
         except UserError:
             raise  # read_cohort names the file and what is wrong with it
         except (OSError, ValueError) as err:
             raise UserError(f"{cohorts[0]}: not a readable NanoG1 cohort ({err})") from None
+        declare_not_measured(adata, not_measured)
+        return adata
     if samples is None:
         _refuse_split_call_files(paths)
     with tempfile.TemporaryDirectory(prefix="nanog1-predict-") as tmp:
         out = Path(tmp) / "cohort.h5ad"
-        ingest(paths, reference, samples, out, IngestOptions(filter=filter, command="predict"))
+        ingest(paths, reference, samples, out, IngestOptions(filter=filter, command="predict",
+                                                             not_measured=not_measured))
         adata = read_cohort(out)
     if not adata.n_obs:
         names = ", ".join(map(str, paths))
@@ -210,14 +223,18 @@ def predict(
     from nanog1.encoder.calibration import apply_temperature
     from nanog1.encoder.cohort_io import require_anndata
     from nanog1.encoder.ensemble import member_views_proba
+    from nanog1.genomics.ingest import declare_not_measured
+    from nanog1.schema import parse_not_measured
 
     require_anndata(adata, "predict")
     if not adata.n_obs:
         raise UserError("predict: the AnnData holds no tumour to type (0 observations)")
     options = options or PredictOptions()
+    declared = parse_not_measured(options.not_measured)  # a wrong name is told before any work
     loaded = model if isinstance(model, LoadedModel) else load_predictor(model)
     point = operating_point(loaded.calibration, options.operating_point, loaded.name)  # before any work
     adata = adata.copy() if copy else adata
+    declare_not_measured(adata, declared)
     folder, saved = loaded.folder, loaded.saved
     networks = [loaded.network, *loaded.members]
     _check_tokens(adata, loaded)
@@ -257,6 +274,7 @@ def predict(
         "operating_point_transfer": point["transfer"],
         "channel_sets_scored": _scored_sets(adata),
         **masked_record(adata, saved, loaded.name),
+        **unstated_snv_only_record(adata),
         "ensemble_members": len(networks),
         "views": list(loaded.views),
         "model_assay": loaded.assay or "unstated",
@@ -545,7 +563,6 @@ def masked_record(adata: ad.AnnData, saved: dict, name: str = "the model") -> di
     mutation: tcga-exome) hides a tumour's masked sets from its catalogue summary only, which it reads as
     none of those mutations; `event_view_masking` says so, and whether its accuracy with masked sets was
     ever measured ('' when no tumour has a set masked or the model reads catalogues)."""
-    from nanog1.genomics.ingest import split_file_reasons
     from nanog1.schema import SET_NAMES, SET_SIZES, measured_sets_per_sample
 
     measured = measured_sets_per_sample(adata).to_numpy(dtype=bool)
@@ -561,9 +578,7 @@ def masked_record(adata: ad.AnnData, saved: dict, name: str = "the model") -> di
     adata.obs["channel_sets_masked"] = ["+".join(names[row]) for row in masked]
     per = {s: [str(n) for n in names[row]] for s, row in zip(samples, masked, strict=True)}
     beyond = {s: m for s, m in per.items() if set(m) - set(everyone)}
-    why = split_file_reasons(adata)
-    told = {s: ([m for m in per[s] if m in why[s][0]], why[s][1]) for s in per if s in why}
-    told = {s: t for s, t in told.items() if t[0]}
+    told = _unmeasured_reasons(adata, per)
     return {"channel_sets_masked": everyone,
             "channel_sets_masked_per_tumour": {"tumour": list(beyond),
                                                "sets": ["+".join(m) for m in beyond.values()]},
@@ -571,6 +586,40 @@ def masked_record(adata: ad.AnnData, saved: dict, name: str = "the model") -> di
             "unmeasured_why": {"tumour": list(told), "sets": ["+".join(t[0]) for t in told.values()],
                                "why": [t[1] for t in told.values()]},
             "event_view_masking": _event_view_note(saved, name, names[masked.any(axis=0)])}
+
+
+def _unmeasured_reasons(adata: ad.AnnData, per: dict[str, list[str]]) -> dict[str, tuple[list[str], str]]:
+    """Per tumour with masked sets `per` that its inputs explain: (those sets, why): its files hold one kind
+    of call ('Strelka2 SNV file only', ingest.split_file_reasons) and/or the user declared them not
+    measured (obs['not_measured'], schema.DECLARED_WHY); both reasons joined where both apply."""
+    from nanog1.genomics.ingest import split_file_reasons
+    from nanog1.schema import DECLARED_UNMEASURED, DECLARED_WHY
+
+    files = split_file_reasons(adata)
+    declared = {}
+    if DECLARED_UNMEASURED in adata.obs:
+        declared = {str(t): set(str(v).split("+")) for t, v in adata.obs[DECLARED_UNMEASURED].items()
+                    if isinstance(v, str) and v}
+    told = {}
+    for sample, masked in per.items():
+        reasons = [(set(files[sample][0]), files[sample][1])] if sample in files else []
+        reasons += [(declared[sample], DECLARED_WHY)] if sample in declared else []
+        sets = [m for m in masked if any(m in covered for covered, _ in reasons)]
+        why = [w for covered, w in reasons if any(m in covered for m in masked)]
+        if sets:
+            told[sample] = (sets, " and ".join(why))
+    return told
+
+
+def unstated_snv_only_record(adata: ad.AnnData) -> dict:
+    """uns['nanog1_predict']['unstated_snv_only']: parallel lists 'tumour', 'kind' ('indels' / 'doublets'),
+    'note' of the VCF/MAF tumours with many substitutions and no indel (no doublet) whose record says they
+    were measured (nanog1.genomics.ingest.unstated_snv_only; predict_notes states them)."""
+    from nanog1.genomics.ingest import unstated_snv_only
+
+    found = unstated_snv_only(adata)
+    return {"unstated_snv_only": {"tumour": [f[0] for f in found], "kind": [f[1] for f in found],
+                                  "note": [f[2] for f in found]}}
 
 
 def _event_view_note(saved: dict, name: str, masked: np.ndarray) -> str:

@@ -107,6 +107,17 @@ NO_REFERENCE_SETS: tuple[str, ...] = ("DBS78", "SBS6", "ID12")
 #: others.
 EXACT, NOT_COMPUTABLE, PARTIAL = "exact", "not_computable", "partial"
 
+#: A VCF/MAF tumour with at least this many substitutions and no indel at all is noted
+#: (nanog1.genomics.ingest.unstated_snv_only): its caller may not have called indels (a substitution-only
+#: file whose header does not say so). Zero indels at >= 200 substitutions: PCAWG 0 of 2,705 genomes; TCGA
+#: exomes MC3 12 of 763 (1.6 %; PASS calls 3 of 358, 0.8 %), Firehose 30 of 1,197 (2.5 %). Below it, zero
+#: indels is common in exomes (MC3: 94 of 3,556 at >= 50, 378 of 5,238 at >= 20).
+#: `python benchmarks/indel_free_rates.py`; BENCHMARKS.md.
+SNV_ONLY_MIN_SBS = 200
+#: The same for doublets (no adjacent substitution pair): zero DBS at >= 2,000 substitutions: PCAWG 0 of
+#: 2,195 genomes (6 of 2,504 at >= 1,000); TCGA exomes MC3 1 of 30, Firehose 4 of 44 (hypermutators).
+NO_DOUBLET_MIN_SBS = 2000
+
 SET_SIZES: dict[str, int] = {name: len(labels) for name, labels in CHANNEL_SETS.items()}
 #: Total number of channels (columns of a cohort's X).
 N_CHANNELS: int = sum(SET_SIZES.values())

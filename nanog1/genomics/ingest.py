@@ -31,7 +31,7 @@ import pandas as pd
 
 import nanog1
 from nanog1.errors import UserError
-from nanog1.genomics.channels import DERIVED_FROM, N_CHANNELS
+from nanog1.genomics.channels import DERIVED_FROM, N_CHANNELS, NO_DOUBLET_MIN_SBS, SNV_ONLY_MIN_SBS
 from nanog1.genomics.events import Events
 from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
 from nanog1.genomics.variants import SKIP_REASONS, InputError
@@ -56,8 +56,14 @@ class IngestOptions:
     #: the command asking (ingest / predict): its errors name only options that command has (predict has
     #: no --duplicates: a sample given by several files asks for a --samples sheet there)
     command: str = "ingest"
+    #: channel sets the calls did not measure, declared by the user (`--not-measured`: names or groups,
+    #: schema.parse_not_measured): unmeasured for every tumour of the run (`declare_not_measured`)
+    not_measured: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from nanog1.schema import parse_not_measured
+
+        object.__setattr__(self, "not_measured", parse_not_measured(self.not_measured))
         from nanog1.genomics.duplicates import DUPLICATE_POLICIES
         from nanog1.genomics.samplesheet import SHEET_POLICIES
 
@@ -790,7 +796,9 @@ def ingest(
     )
     mark_measured(adata, measured)
     _mark_partial(adata, results)
+    notes += declare_not_measured(adata, options.not_measured)
     notes += _unmeasured_notes(adata)
+    notes += [f"{t}: {text}" for t, _, text in unstated_snv_only(adata)]
     write_cohort(adata, out)
     files = [_file_row(r) for r in results]
     empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
@@ -990,6 +998,87 @@ def mark_measured(adata, measured: np.ndarray) -> None:
     meta["channel_sets"] = status
     if exact_for:
         meta["exact_for"] = exact_for
+
+
+def declare_not_measured(adata, sets) -> list[str]:
+    """Record the channel sets `sets` (names or groups, schema.parse_not_measured) as unmeasured for every
+    tumour of `adata`, as the user declared them (`--not-measured`: a substitution-only VCF that does not
+    say so in its header, a caller run in SNV mode): the same per-sample record a Strelka2 SNV file alone
+    gives (`obsm['measured_sets']`, `mark_measured`; the models key-pad them, never read zeros), the sets
+    'not_computable' (or 'partial') in `uns['nanog1']['channel_sets']`, and obs['not_measured'] (the sets
+    declared, '+'-joined; predict states the reason, schema.DECLARED_WHY). Returns the notes: what was
+    declared, and the tumours that hold counts in a declared set all the same (kept in X, masked)."""
+    from nanog1.genomics.channels import NOT_COMPUTABLE, set_slice
+    from nanog1.genomics.cohort import channel_set_status
+    from nanog1.schema import (
+        DECLARED_UNMEASURED,
+        SET_NAMES,
+        channel_sets_present,
+        describe_sets,
+        measured_sets_per_sample,
+        parse_not_measured,
+    )
+
+    sets = parse_not_measured(sets)
+    if not sets or not adata.n_obs:
+        return []
+    measured = measured_sets_per_sample(adata).to_numpy(dtype=bool).copy()
+    measured[:, [SET_NAMES.index(s) for s in sets]] = False
+    meta = adata.uns.setdefault("nanog1", {})
+    if not meta.get("channel_sets"):
+        meta["channel_sets"] = channel_set_status(channel_sets_present(adata))
+    meta["channel_sets"] = {**dict(meta["channel_sets"]), **dict.fromkeys(sets, NOT_COMPUTABLE)}
+    meta["channel_sets_present"] = [s for s in meta.get("channel_sets_present", SET_NAMES) if s not in sets]
+    if meta.get("exact_for"):
+        meta["exact_for"] = {k: v for k, v in dict(meta["exact_for"]).items() if k not in sets}
+    mark_measured(adata, measured)
+    before = (adata.obs[DECLARED_UNMEASURED].fillna("").astype(str) if DECLARED_UNMEASURED in adata.obs
+              else pd.Series("", index=adata.obs_names))
+    adata.obs[DECLARED_UNMEASURED] = ["+".join(s for s in SET_NAMES if s in set(b.split("+")) | set(sets))
+                                      for b in before]
+    notes = [f"{describe_sets(sets)} declared not measured (--not-measured) for all {adata.n_obs} tumour(s): "
+             "recorded as unmeasured (obsm['measured_sets']), never as zero mutations"]
+    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
+    for s in sets:
+        held = counts[:, set_slice(s)].sum(axis=1)
+        if (held > 0).any() and s not in DERIVED_FROM:  # a folded set repeats its source
+            who = ", ".join(f"{t} {int(n)}" for t, n in zip(adata.obs_names[held > 0], held[held > 0],
+                                                              strict=True))
+            notes.append(f"{s} declared not measured but counted in the input ({who}): kept in X and masked "
+                         "as unmeasured all the same")
+    return notes
+
+
+
+
+def unstated_snv_only(adata) -> list[tuple[str, str, str]]:
+    """(tumour, 'indels' | 'doublets', note) for each tumour read from VCF/MAF calls (its rows in the
+    accounting table; catalogue matrices state their sets) that measured indels (doublets) by its record,
+    with no indel but at least `SNV_ONLY_MIN_SBS` substitutions (no doublet, `NO_DOUBLET_MIN_SBS`): rare in
+    real genomes and exomes, so its caller may not have called them. Not a guess: the tumour is read as
+    the file says (zero indels), and the note tells how to declare them unmeasured. Tumours whose files say
+    so (a Strelka2 SNV file) or declared with --not-measured have those sets unmeasured and get no note."""
+    from nanog1.genomics.channels import set_slice
+    from nanog1.schema import measured_sets_per_sample
+
+    acc = (adata.uns.get("nanog1") or {}).get("accounting")
+    if not isinstance(acc, pd.DataFrame) or "sample" not in acc or not adata.n_obs:
+        return []
+    from_calls = np.isin(np.asarray(adata.obs_names, dtype=str), acc["sample"].astype(str).to_numpy())
+    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
+    measured = measured_sets_per_sample(adata)
+    sbs = counts[:, set_slice("SBS6")].sum(axis=1)
+    found = []
+    for kind, folded, minimum, words, flag in (
+            ("indels", "ID12", SNV_ONLY_MIN_SBS, "no indel", "indels"),
+            ("doublets", "DBS78", NO_DOUBLET_MIN_SBS, "no doublet (adjacent substitution pair)", "DBS78")):
+        hit = (from_calls & measured[folded].to_numpy(dtype=bool) & (sbs >= minimum)
+               & (counts[:, set_slice(folded)].sum(axis=1) == 0))
+        for i in np.flatnonzero(hit):
+            found.append((str(adata.obs_names[i]), kind,
+                          f"{int(sbs[i]):,} substitutions and {words}: if its caller did not call {kind}, "
+                          f"rerun with --not-measured {flag} (read now as zero {kind})"))
+    return found
 
 
 def _mark_partial(adata, results: list[FileResult]) -> None:

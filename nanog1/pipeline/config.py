@@ -115,6 +115,19 @@ def _check_inputs(config: dict[str, Any], source: str) -> None:
         mode = inp["mode"]
         raise ConfigError(f"{source}: config key 'input.files' must list the input files for mode {mode!r}")
     _check_predict_filter(config, source)
+    _check_not_measured(config, source)
+
+
+def _check_not_measured(config: dict[str, Any], source: str) -> None:
+    """ingest.not_measured (a list or a comma-separated string of channel sets or groups, `nanog1 ingest
+    --not-measured`): the names are checked now, not when the first ingest job runs."""
+    from nanog1.errors import UserError
+    from nanog1.schema import parse_not_measured
+
+    try:
+        parse_not_measured(config["ingest"].get("not_measured") or [])
+    except UserError as err:
+        raise ConfigError(f"{source}: config key 'ingest.not_measured': {err}") from None
 
 
 def _check_predict_filter(config: dict[str, Any], source: str) -> None:

@@ -31,7 +31,7 @@ SLOTS: tuple[ExtraSlot, ...] = (
         {"--n-samples", "--type", "--seed", "--burden-scale", "--maf-fraction", "--catalogues"})),
     ExtraSlot(("ingest",), ("ingest",), frozenset(
         {"--reference", "--out", "--jobs", "--filter", "--on-error", "--sigprofiler-compatible", "--samples",
-         "--sheet-policy", "--duplicates", "--max-skip-fraction", "--check-only"})),
+         "--sheet-policy", "--duplicates", "--max-skip-fraction", "--check-only", "--not-measured"})),
     ExtraSlot(("signatures",), ("signatures", "fit"), frozenset({"--out", "--mlflow"})),
     ExtraSlot(("train",), ("train",), frozenset(
         {"--out", "--task", "--mixer", "--view", "--epochs", "--hidden", "--layers", "--rank", "--heads",

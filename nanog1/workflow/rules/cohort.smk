@@ -8,6 +8,10 @@ _INGEST = config["ingest"]
 _SHEET_POLICY = config["merge"]["sheet_policy"]
 _PART_POLICY = "subset" if _SHEET_POLICY == "strict" else _SHEET_POLICY
 _SPC = ["--sigprofiler-compatible"] if _INGEST["sigprofiler_compatible"] else []
+# ingest.not_measured: a list or one comma-separated string, checked by nanog1.pipeline.config
+_NM = _INGEST.get("not_measured") or []
+_NM = [_NM] if isinstance(_NM, str) else list(_NM)
+_NOT_MEASURED = ["--not-measured", ",".join(_NM)] if _NM else []
 
 
 # The data files are params, not inputs: a file's new content reruns its own ingest part only (which
@@ -50,6 +54,7 @@ rule ingest:
         filter=_INGEST["filter"],
         spc=_SPC,
         on_error=_INGEST["on_error"],
+        not_measured=_NOT_MEASURED,
         extra=EXTRA["ingest"],
     wildcard_constraints:
         part=r"[A-Za-z0-9_.-]+",
@@ -61,8 +66,8 @@ rule ingest:
     shell:
         "{NANOG1:q} ingest {input.data:q} {params.reference:q} {params.samples:q} --sheet-policy {params.policy:q}"
         " --duplicates {params.duplicates:q} --max-skip-fraction {params.max_skip:q} --out {output:q}"
-        " --filter {params.filter:q} --on-error {params.on_error:q} {params.spc:q} {params.extra:q}"
-        " -j {threads} > {log:q} 2>&1"
+        " --filter {params.filter:q} --on-error {params.on_error:q} {params.spc:q} {params.not_measured:q}"
+        " {params.extra:q} -j {threads} > {log:q} 2>&1"
 
 
 rule merge:
