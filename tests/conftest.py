@@ -7,6 +7,15 @@ from pathlib import Path
 
 import pytest
 
+# One compute thread per process, set before anything imports torch or numpy (and inherited by the
+# subprocesses tests start: CLI runs, Snakemake jobs, torchrun ranks, the Triton interpreter). The suite's
+# models are tiny: a second intra-op thread buys nothing on them, while on CI's 2 cores, shared with the
+# servers, kernels and jobs the tests start, spinning OpenMP workers made training tests several times
+# slower (tests/test_training_loop.py: 171 s with torch's default of 2 threads, 42 s with 1, on this VM's
+# 2 busy cores). Nothing a test checks depends on the thread count. An explicit setting still wins.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 PCAWG = SHARED / "data" / "pcawg7"
