@@ -55,6 +55,17 @@ def two_contig_genome(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return work / "g.fa", seqs
 
 
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> Path:
+    """Output folder of one uninterrupted small demo pipeline run (`run_small_demo`), made once per session.
+
+    The pipeline end-to-end tests and the notebook tests read the same run (it is the slowest set-up in
+    the suite). Tests that change it work on a copy or restore what they touched."""
+    from nanog1.pipeline import run_small_demo
+
+    return run_small_demo(tmp_path_factory.mktemp("demo"))
+
+
 def alt_of(base: str) -> str:
     """A base other than `base` (the next one in ACGT order): an ALT allele for generated calls."""
     return "ACGT"[("ACGT".index(base) + 1) % 4]

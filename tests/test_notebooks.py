@@ -1,6 +1,7 @@
 """The analysis notebooks in notebooks/ run top to bottom on a small demo run and are stored without outputs.
 
-The demo pipeline runs once (at the test size of `run_small_demo`) into a temporary folder; the three
+The demo pipeline runs once (at the test size of `run_small_demo`, the session's `small_demo`
+fixture, shared with test_pipeline_e2e) into a temporary folder; the three
 notebooks then execute concurrently, each in its own kernel (a kernel spec written to a temporary
 folder that starts this interpreter, so no user-level `python3` spec can swap it), pointed at that
 folder through NANOG1_RESULTS. Any cell error fails.
@@ -67,11 +68,9 @@ def kernel_spec(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def demo_results(tmp_path_factory) -> Path:
-    """Output folder of one small demo pipeline run."""
-    from nanog1.pipeline import run_small_demo
-
-    return run_small_demo(tmp_path_factory.mktemp("notebook_demo"))
+def demo_results(small_demo: Path) -> Path:
+    """Output folder of one small demo pipeline run (the session's, shared with the pipeline tests)."""
+    return small_demo
 
 
 @pytest.fixture(scope="module")

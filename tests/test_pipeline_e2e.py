@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from nanog1.genomics.channels import N_CHANNELS
-from nanog1.pipeline import PIPELINES_DIR, SMALL_DEMO, run_small_demo
+from nanog1.pipeline import PIPELINES_DIR, SMALL_DEMO
 
 pytestmark = pytest.mark.slow
 RULES = ("simulate", "ingest", "merge", "signatures", "train", "evaluate", "embed", "report")
@@ -42,9 +42,9 @@ def planned_jobs(workdir: Path, *extra: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    """One uninterrupted small demo run; its output folder."""
-    return run_small_demo(tmp_path_factory.mktemp("demo"))
+def demo(small_demo: Path) -> Path:
+    """One uninterrupted small demo run (the session's, shared with the notebook tests); its output folder."""
+    return small_demo
 
 
 def mlflow_runs(outdir: Path) -> pd.DataFrame:
