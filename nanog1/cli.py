@@ -15,6 +15,15 @@ from typer.core import TyperGroup
 from nanog1.errors import DEBUG_ENV, UserError, debug_enabled, describe
 from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, SNV_ONLY_MIN_SBS
 
+#: `--not-measured` on ingest and predict (predict adds what its outputs say).
+NOT_MEASURED_HELP = (
+    "Channel sets the calls did not measure, for every tumour of this run: comma-separated set names (SBS96, "
+    "DBS78, ID83, SBS6, ID12) or groups (indels = ID83+ID12, substitutions = SBS96+SBS6, doublets = DBS78);"
+    " a set and its folded set go together. Recorded as unmeasured (masked by the models, as for a Strelka2 "
+    "SNV file alone), never as zero mutations. Use it for a substitution-only file that does not say so "
+    "(headerless SigProfiler VCFs, an SNV-only export, a caller run in SNV mode): e.g. --not-measured indels"
+)
+
 
 class _Commands(TyperGroup):
     """The one error wrapper of every command: an ordinary mistake (nanog1.errors) is one line on stderr and
@@ -185,12 +194,7 @@ def ingest_command(
     ),
     not_measured: str | None = typer.Option(
         None, "--not-measured", metavar="SETS",
-        help="Channel sets the calls did not measure, for every tumour of this run: comma-separated "
-        "set names (SBS96, DBS78, ID83, SBS6, ID12) or groups (indels = ID83+ID12, substitutions = "
-        "SBS96+SBS6, doublets = DBS78); a set and its folded set go together. Recorded as unmeasured (masked "
-        "by the models, as for a Strelka2 SNV file alone), never as zero mutations. Use it for a "
-        "substitution-only file that does not say so (headerless SigProfiler VCFs, an SNV-only export, a "
-        "caller run in SNV mode): e.g. --not-measured indels.",
+        help=NOT_MEASURED_HELP + ".",
     ),
     check_only: bool = typer.Option(
         False,
@@ -666,12 +670,7 @@ def predict_command(
     ),
     not_measured: str | None = typer.Option(
         None, "--not-measured", metavar="SETS",
-        help="Channel sets the calls did not measure, for every tumour of this run: comma-separated "
-        "set names (SBS96, DBS78, ID83, SBS6, ID12) or groups (indels = ID83+ID12, substitutions = "
-        "SBS96+SBS6, doublets = DBS78); a set and its folded set go together. Recorded as unmeasured (masked "
-        "by the models, as for a Strelka2 SNV file alone), never as zero mutations. Use it for a "
-        "substitution-only file that does not say so (headerless SigProfiler VCFs, an SNV-only export, a "
-        "caller run in SNV mode): e.g. --not-measured indels. The outputs state, per "
+        help=NOT_MEASURED_HELP + ". The outputs state, per "
         "tumour, why its sets are masked. A VCF/MAF tumour with >= "
         f"{SNV_ONLY_MIN_SBS} substitutions and no indel (>= {NO_DOUBLET_MIN_SBS:,} and no doublet) is noted: "
         "it is read as zero indels unless declared",
