@@ -394,3 +394,19 @@ def concat_cohorts(adatas: list, **kwargs):
     tokens["offsets"] = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     attach_tokens(merged, tokens)
     return merged
+
+
+def require_anndata(adata, who: str) -> None:
+    """Refuse anything but an AnnData in one line naming what was given: a path (read it first with
+    `nanog1.encoder.read_inputs` or `anndata.read_h5ad`) or another object such as a DataFrame. Here, at
+    the edge, so the fitting room (no encoder imports) and the encoder share it."""
+    import os
+
+    import anndata as ad
+
+    if isinstance(adata, ad.AnnData):
+        return
+    if isinstance(adata, (str, os.PathLike)):
+        raise UserError(f"{who}: give an AnnData cohort, not the path {str(adata)!r} (read it first: "
+                        "nanog1.encoder.read_inputs(path) or anndata.read_h5ad(path))")
+    raise UserError(f"{who}: give an AnnData cohort, not a {type(adata).__name__}")

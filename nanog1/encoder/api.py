@@ -41,10 +41,9 @@ import numpy as np
 import pandas as pd
 
 from nanog1.encoder import pretrained
-from nanog1.encoder.cohort_io import require_anndata
 from nanog1.encoder.config import TrainConfig
 from nanog1.errors import UserError
-from nanog1.schema import EMBEDDING, SPLIT, SPLITS
+from nanog1.schema import EMBEDDING, SPLIT, SPLITS, require_anndata
 
 #: obs / obsm keys that `score` writes (besides predicted_exposures_<set>).
 PREDICT_OBS = ("predicted_type", "predicted_type_raw", "type_confidence", "type_entropy", SPLIT)

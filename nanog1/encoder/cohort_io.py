@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import anndata as ad
-
-from nanog1.errors import UserError
 
 
 def read(path: Path) -> ad.AnnData:
@@ -29,14 +26,3 @@ def write(adata: ad.AnnData, path: Path) -> None:
         atomic_write_with(path, adata.write_h5ad)
         return
     write_cohort(adata, path)
-
-
-def require_anndata(adata, who: str) -> None:
-    """Refuse anything but an AnnData in one line naming what was given: a path (read it first with
-    `nanog1.encoder.read_inputs` or `anndata.read_h5ad`) or another object such as a DataFrame."""
-    if isinstance(adata, ad.AnnData):
-        return
-    if isinstance(adata, (str, os.PathLike)):
-        raise UserError(f"{who}: give an AnnData cohort, not the path {str(adata)!r} (read it first: "
-                        "nanog1.encoder.read_inputs(path) or anndata.read_h5ad(path))")
-    raise UserError(f"{who}: give an AnnData cohort, not a {type(adata).__name__}")

@@ -221,10 +221,9 @@ def predict(
         operating_point,
     )
     from nanog1.encoder.calibration import apply_temperature
-    from nanog1.encoder.cohort_io import require_anndata
     from nanog1.encoder.ensemble import member_views_proba
     from nanog1.genomics.ingest import declare_not_measured
-    from nanog1.schema import parse_not_measured
+    from nanog1.schema import parse_not_measured, require_anndata
 
     require_anndata(adata, "predict")
     if not adata.n_obs:

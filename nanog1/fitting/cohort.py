@@ -214,7 +214,7 @@ def fit_cohort(
 
     Only sets the cohort measured exactly are fitted; asking for another is an error naming `name`.
     """
-    from nanog1.encoder.cohort_io import require_anndata
+    from nanog1.schema import require_anndata
 
     require_anndata(adata, "fit_cohort")
     config = config or FitConfig()
