@@ -46,20 +46,63 @@ def download_model(model_uri: str, tracking_uri: str | None = None) -> Path:
     with the weights-only loader of its kind (e.g. `nanog1.encoder.loop.load_model`), or give its folder to
     `nanog1.encoder.predict`. `tracking_uri` names the store (e.g. 'sqlite:///results/demo/mlflow.db');
     default: MLflow's current one (`mlflow.set_tracking_uri`, MLFLOW_TRACKING_URI). A model the store
-    does not hold is a UserError naming the store."""
+    does not hold is a UserError naming the store.
+
+    Reading creates nothing: a local store (SQLite file, `file:` folder) that does not exist is a
+    UserError, never opened. MLflow would create it on open, and with no store named its default is
+    `sqlite:///mlflow.db` in the current folder: a stray, empty `mlflow.db` left wherever the call ran."""
     from mlflow.exceptions import MlflowException
 
     from nanog1.errors import UserError
 
+    store = tracking_uri or mlflow.get_tracking_uri()
+    hint = ("name the store that holds it: download_model(uri, tracking_uri='sqlite:///<outdir>/mlflow.db') "
+            "or MLFLOW_TRACKING_URI")
+    stores = [store]
+    if model_uri.startswith("models:"):  # the registry: MLFLOW_REGISTRY_URI, set_registry_uri, or the store
+        stores.append(_registry_uri(store))
+    for uri in dict.fromkeys(stores):
+        missing = missing_local_store(uri)
+        if missing is not None:
+            raise UserError(f"{model_uri}: not found in the MLflow store {uri} (no such {missing}; not "
+                            f"created); {hint}")
     try:
-        folder = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=tracking_uri)
+        folder = mlflow.artifacts.download_artifacts(artifact_uri=model_uri, tracking_uri=store)
     except MlflowException as err:
-        store = tracking_uri or mlflow.get_tracking_uri()
         why = str(err.message if hasattr(err, "message") else err).splitlines()[0]
-        raise UserError(f"{model_uri}: not found in the MLflow store {store} ({why}); name the store that "
-                        "holds it: download_model(uri, tracking_uri='sqlite:///<outdir>/mlflow.db') or "
-                        "MLFLOW_TRACKING_URI") from None
+        raise UserError(f"{model_uri}: not found in the MLflow store {store} ({why}); {hint}") from None
     return Path(folder) / "model.pt"
+
+
+def _registry_uri(tracking_uri: str) -> str:
+    """The model registry MLflow reads `models:/` URIs from for `tracking_uri` (the registry set by
+    `mlflow.set_registry_uri` or MLFLOW_REGISTRY_URI, else the tracking store itself)."""
+    try:
+        from mlflow.tracking._model_registry.utils import _resolve_registry_uri
+    except ImportError:  # a private helper: without it, the tracking store (MLflow's default)
+        return tracking_uri
+    return _resolve_registry_uri(None, tracking_uri) or tracking_uri
+
+
+def missing_local_store(uri: str) -> str | None:
+    """'database file <path>' / 'store folder <path>' when `uri` names a local store (a SQLite file, a
+    `file:` URI or a plain path) that does not exist, which MLflow would create on opening it; None for an
+    existing one, an in-memory database or a remote store (http, databricks, postgresql, ...)."""
+    from urllib.parse import unquote, urlparse
+
+    if uri.startswith("sqlite:///"):
+        path = unquote(uri[len("sqlite:///"):].split("?", 1)[0])
+        if path in ("", ":memory:"):
+            return None
+        return None if Path(path).exists() else f"database file {Path(path).resolve()}"
+    parsed = urlparse(uri)
+    if parsed.scheme == "file":
+        path = Path(unquote(parsed.path))
+    elif parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):  # a plain path (C:\ Windows)
+        path = Path(uri)
+    else:
+        return None
+    return None if path.exists() else f"store folder {path.resolve()}"
 
 
 class Tracker:

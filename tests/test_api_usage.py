@@ -116,6 +116,36 @@ def test_download_model_names_the_store_it_looked_in(tmp_path):
         download_model(f"runs:/{run_id}/model")  # was MlflowException 'Run with id=... not found'
 
 
+def test_download_model_creates_no_store_where_it_reads(tmp_path, monkeypatch):
+    """With no store named (no tracking_uri, MLFLOW_TRACKING_URI or set_tracking_uri), MLflow's default is
+    sqlite:///mlflow.db in the current folder, which opening creates: download_model left an empty
+    mlflow.db (and its schema) wherever it was called. It now says the store does not exist, and names how
+    to give the right one; a named local store that does not exist is not created either."""
+    import mlflow.tracking._model_registry.utils as registry
+    import mlflow.tracking._tracking_service.utils as tracking
+
+    from nanog1.tracking import download_model
+
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tracking, "_tracking_uri", None)  # as in a fresh Python session
+    monkeypatch.setattr(registry, "_registry_uri", None)
+    cwd = tmp_path / "lab"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    for uri in ("runs:/0123456789abcdef0123456789abcdef/model", "models:/lab-model/1"):
+        with pytest.raises(UserError, match=rf"{uri}: not found in the MLflow store sqlite:///.*mlflow\.db "
+                                            r"\(no such database file .*; not created\).*tracking_uri="):
+            download_model(uri)
+        assert sorted(p.name for p in cwd.iterdir()) == [], "download_model created files where it ran"
+    for store, what in ((f"sqlite:///{tmp_path / 'typo' / 'mlflow.db'}", "database file"),
+                        (f"sqlite:///{cwd / 'typo.db'}", "database file"),
+                        ((tmp_path / "mlruns").as_uri(), "store folder")):
+        with pytest.raises(UserError, match=f"no such {what}"):
+            download_model("runs:/0123456789abcdef0123456789abcdef/model", tracking_uri=store)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["lab"]
+
+
 @pytest.mark.parametrize("value", [np.nan, np.inf, -5.0])
 def test_counts_that_are_not_counts_are_refused(cohort, value):
     bad = cohort.copy()
