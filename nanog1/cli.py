@@ -13,16 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from nanog1.errors import DEBUG_ENV, UserError, debug_enabled, describe
-from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, SNV_ONLY_MIN_SBS
-
-#: `--not-measured` on ingest and predict (predict adds what its outputs say).
-NOT_MEASURED_HELP = (
-    "Channel sets the calls did not measure, for every tumour of this run: comma-separated set names (SBS96, "
-    "DBS78, ID83, SBS6, ID12) or groups (indels = ID83+ID12, substitutions = SBS96+SBS6, doublets = DBS78);"
-    " a set and its folded set go together. Recorded as unmeasured (masked by the models, as for a Strelka2 "
-    "SNV file alone), never as zero mutations. Use it for a substitution-only file that does not say so "
-    "(headerless SigProfiler VCFs, an SNV-only export, a caller run in SNV mode): e.g. --not-measured indels"
-)
+from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, NOT_MEASURED_HELP, SNV_ONLY_MIN_SBS
 
 
 class _Commands(TyperGroup):

@@ -259,15 +259,16 @@ def codon_model(folder: Path) -> Path:
     return folder / "codon"
 
 
-def stated_prediction(path: Path, model, rule: str | None = None, point: str = "in-study") -> ad.AnnData:
+def stated_prediction(path: Path, model, rule: str | None = None, point: str = "in-study",
+                      not_measured: str = "") -> ad.AnnData:
     """`path` predicted through the Python API as `nanog1 predict` does it (`model`: a packaged name, a run
-    folder or a loaded model; the model's FILTER rule unless `rule`; operating point `point`): what the
-    Predict page must state."""
+    folder or a loaded model; the model's FILTER rule unless `rule`; operating point `point`; sets declared
+    not measured `not_measured`, as --not-measured): what the Predict page must state."""
     from nanog1.encoder.predict_notes import mismatch_warnings_stated
     from nanog1.encoder.predictor import PredictOptions, load_predictor, predict, read_inputs
 
     loaded = load_predictor(model) if isinstance(model, (str, Path)) else model
-    adata = read_inputs([path], None, loaded.filter_choice(rule).rule)
+    adata = read_inputs([path], None, loaded.filter_choice(rule).rule, not_measured=not_measured)
     with mismatch_warnings_stated():
-        predict(adata, loaded, PredictOptions(filter=rule, operating_point=point))
+        predict(adata, loaded, PredictOptions(filter=rule, operating_point=point, not_measured=not_measured))
     return adata

@@ -1,14 +1,15 @@
 """The Predict page through Streamlit's AppTest: a packaged model and a trained MLflow run, files found on the
 server, clear errors for bad paths, corrupt files and a model that does not fit the input, and nothing
 written beside the inputs or into results/ (file list and modification times compared). How the calls were
-read (skips by reason, the FILTER rule and the operating point, chosen on the page) and every warning
-`nanog1 predict` states (FILTER and protein-change mismatches, sets masked as unmeasured, abstentions) are
-shown as the product words them."""
+read (skips by reason, the FILTER rule, the operating point and the sets not measured, chosen on the page)
+and every warning `nanog1 predict` states (FILTER and protein-change mismatches, sets masked as unmeasured
+or declared not measured, substitution-only inputs, abstentions) are shown as the product words them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from app_fixtures import (
@@ -25,7 +26,9 @@ from streamlit.testing.v1 import AppTest
 from nanog1.dashboard import predict_sources
 from nanog1.dashboard.config import ENV_COHORT, ENV_TRACKING, app_dir
 from nanog1.encoder import predict_notes
-from nanog1.genomics.channels import SBS96
+from nanog1.encoder.predictor import prediction_table
+from nanog1.genomics.channels import NOT_MEASURED_HELP, SBS96, SNV_ONLY_MIN_SBS
+from nanog1.schema import DECLARED_WHY
 from tests.predict_models import write_model_folder
 from tests.training_cohort import make_cohort as make_training_cohort
 
@@ -346,3 +349,45 @@ def test_operating_point_chosen_on_the_page_is_the_products(page_env):
     assert len(stricter) == 1 and "threshold 0.859" in stricter[0], labels
     at = _predict(_open(), str(matrix), model="tcga-exome")
     assert "predict_point" not in [r.key for r in at.radio]
+
+
+def _snv_only_maf(path: Path, n: int) -> Path:
+    """A GDC-style MAF of one tumour with `n` substitutions and no indel, as an SNV-only caller exports it
+    (nothing in the file says indels were not called)."""
+    from tests.test_predict_exome import _passengers, write_gdc_maf
+
+    write_gdc_maf(path, {"TCGA-EE-0001-01A-11D-A000-08": _passengers(np.random.default_rng(7), n)})
+    return path
+
+
+def test_sets_declared_not_measured_on_the_page_are_the_products(page_env, tmp_path):
+    """An SNV-only MAF of one tumour with many substitutions: read as it is, the page states the product's
+    note (read as zero indels; rerun with --not-measured indels). With 'indels' chosen in the page's
+    control (`nanog1 predict --not-measured`'s help), the page's probabilities are those of the product
+    with --not-measured indels, the reason for the masked sets is said and the note is gone. Declaring
+    every kind of call unmeasured is an error, with no Predict button."""
+    maf = _snv_only_maf(tmp_path / "snv_only.maf", SNV_ONLY_MIN_SBS + 50)
+    at = _predict(_open(), str(maf))
+    box = at.multiselect(key="predict_not_measured")
+    assert box.value == [] and box.help == NOT_MEASURED_HELP + "."
+    assert [str(o) for o in box.options] == ["substitutions (SBS96+SBS6)", "doublets (DBS78)",
+                                             "indels (ID83+ID12)"]
+    plain = stated_prediction(maf, "pcawg-catalogue")
+    assert "snv_only" in _shown_as_stated(at, plain)
+    box.set_value(["indels"]).run()
+    at.button[0].click().run()
+    declared = stated_prediction(maf, "pcawg-catalogue", not_measured="indels")
+    kinds = _shown_as_stated(at, declared)
+    assert "snv_only" not in kinds and "masked_sets" in kinds
+    assert any(DECLARED_WHY in w.value for w in at.warning), [w.value for w in at.warning]
+    table = at.dataframe[0].value
+    want = prediction_table(declared)
+    assert table["type_1"].tolist() == want["type_1"].tolist()
+    np.testing.assert_allclose(table[["p_1", "p_2", "p_3"]].to_numpy(float),
+                               want[["p_1", "p_2", "p_3"]].to_numpy(float), atol=1e-6)
+    before = plain.obsm["proba_type"].to_numpy()
+    assert np.abs(declared.obsm["proba_type"].to_numpy() - before).max() > 1e-3  # the choice changes it
+    at.multiselect(key="predict_not_measured").set_value(["indels", "substitutions", "doublets"]).run()
+    errors = _errors(at)
+    assert len(errors) == 1 and "declares every channel set unmeasured" in errors[0], errors
+    assert not at.button

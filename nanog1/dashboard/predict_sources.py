@@ -158,7 +158,8 @@ def predict_file(model, path: Path, reference: Path | None, reference_folder: Pa
     A reference FASTA is read through a link in `reference_folder` (a scratch folder the caller may keep
     between calls, so its index and contig cache are built once); nothing is written beside the input
     or the FASTA. VCF/MAF calls are read with the model's FILTER rule (nanog1.encoder.input_filter) unless
-    `options.filter` names one. The mismatch warnings are not raised: the page shows them from
+    `options.filter` names one; `options.not_measured` declares channel sets unmeasured for every tumour, as
+    `nanog1 predict --not-measured` does. The mismatch warnings are not raised: the page shows them from
     uns['nanog1_predict'] (nanog1.encoder.predict_notes). UserError for a file that cannot be read or does
     not fit the model.
     """
@@ -166,11 +167,13 @@ def predict_file(model, path: Path, reference: Path | None, reference_folder: Pa
     from nanog1.encoder.predictor import PredictOptions, predict, read_inputs
     from nanog1.genomics.fasta_index import linked_reference
 
+    options = options or PredictOptions()
     with tempfile.TemporaryDirectory(prefix="nanog1-app-predict-") as tmp:
         ref = linked_reference(reference, reference_folder or Path(tmp)) if reference is not None else None
-        adata = read_inputs([path], ref, model.filter_choice((options or PredictOptions()).filter).rule)
+        rule = model.filter_choice(options.filter).rule
+        adata = read_inputs([path], ref, rule, not_measured=options.not_measured)
     if adata.n_obs == 0:
         raise UserError(f"{path}: no tumours with mutations to predict")
     with mismatch_warnings_stated():
-        predict(adata, model, options or PredictOptions())
+        predict(adata, model, options)
     return adata

@@ -117,6 +117,15 @@ SNV_ONLY_MIN_SBS = 200
 #: The same for doublets (no adjacent substitution pair): zero DBS at >= 2,000 substitutions: PCAWG 0 of
 #: 2,195 genomes (6 of 2,504 at >= 1,000); TCGA exomes MC3 1 of 30, Firehose 4 of 44 (hypermutators).
 NO_DOUBLET_MIN_SBS = 2000
+#: `--not-measured SETS` in words: the help of `nanog1 ingest` and `nanog1 predict` and of the dashboard's
+#: Predict page (nanog1.schema.parse_not_measured reads the value, SET_GROUPS names the groups).
+NOT_MEASURED_HELP = (
+    "Channel sets the calls did not measure, for every tumour of this run: comma-separated set names (SBS96, "
+    "DBS78, ID83, SBS6, ID12) or groups (indels = ID83+ID12, substitutions = SBS96+SBS6, doublets = DBS78);"
+    " a set and its folded set go together. Recorded as unmeasured (masked by the models, as for a Strelka2 "
+    "SNV file alone), never as zero mutations. Use it for a substitution-only file that does not say so "
+    "(headerless SigProfiler VCFs, an SNV-only export, a caller run in SNV mode): e.g. --not-measured indels"
+)
 
 SET_SIZES: dict[str, int] = {name: len(labels) for name, labels in CHANNEL_SETS.items()}
 #: Total number of channels (columns of a cohort's X).

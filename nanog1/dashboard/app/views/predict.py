@@ -17,6 +17,8 @@ from nanog1.encoder.abstention import offered_operating_points
 from nanog1.encoder.input_filter import RULES
 from nanog1.encoder.predictor import PredictOptions, load_predictor, prediction_table
 from nanog1.errors import UserError, describe
+from nanog1.genomics.channels import NOT_MEASURED_HELP
+from nanog1.schema import SET_GROUPS, parse_not_measured
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=4)
@@ -41,13 +43,13 @@ def reference_scratch(path: str, size: int, mtime: float) -> tempfile.TemporaryD
 
 @st.cache_resource(show_spinner="Reading the input and predicting…", max_entries=8)
 def predicted(model_key: tuple, input_key: tuple, reference_key: tuple | None, rule: str | None, point: str,
-              _model):
+              not_measured: tuple[str, ...], _model):
     """The input's tumours with their predictions (an in-memory AnnData), once per model, file version,
-    FILTER rule (None: the model's own) and operating point."""
+    FILTER rule (None: the model's own), operating point and channel sets declared not measured."""
     reference = Path(reference_key[0]) if reference_key else None
     scratch = Path(reference_scratch(*reference_key).name) if reference_key else None
-    return predict_sources.predict_file(_model, Path(input_key[0]), reference, scratch,
-                                        PredictOptions(filter=rule, operating_point=point))
+    options = PredictOptions(filter=rule, operating_point=point, not_measured=not_measured)
+    return predict_sources.predict_file(_model, Path(input_key[0]), reference, scratch, options)
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -128,6 +130,17 @@ def pick_filter(kind: str | None) -> str | None:
                     key="predict_filter", horizontal=True, format_func=names.__getitem__,
                     help="Default: the rule the model was trained with (tcga-exome: all; a model stating "
                          "none: PASS). Another rule is applied and the mismatch stated with the results.")
+
+
+def pick_not_measured() -> tuple[str, ...]:
+    """The channel sets the calls did not measure (`nanog1 predict --not-measured`), as groups of the sets
+    of one kind of call (a set and its folded set go together, so the groups are every choice there is):
+    the set names, in layout order (schema.parse_not_measured); UserError for all of them."""
+    groups = st.multiselect("Not measured by the caller (as `nanog1 predict --not-measured`)",
+                            list(SET_GROUPS), key="predict_not_measured",
+                            format_func=lambda g: f"{g} ({'+'.join(SET_GROUPS[g])})",
+                            placeholder="none: every kind of call was called", help=NOT_MEASURED_HELP + ".")
+    return parse_not_measured(groups)
 
 
 def _point_label(point: dict) -> str:
@@ -215,12 +228,17 @@ if path is None:
     st.stop()
 rule = pick_filter(kind)
 try:
+    declared = pick_not_measured()
+except UserError as exc:
+    st.error(f"Cannot use these sets. {exc}")
+    st.stop()
+try:
     model, model_key = load_choice(choice, uri)
 except Exception as exc:  # shown in one line, as below
     st.error(f"Cannot load {choice.name}. {describe(exc) or f'{type(exc).__name__}: {exc}'}")
     st.stop()
 point = pick_operating_point(model)
-keys = (_file_key(path), _file_key(reference) if reference else None, rule, point)
+keys = (_file_key(path), _file_key(reference) if reference else None, rule, point, declared)
 if st.button("Predict", type="primary"):
     st.session_state["predict_asked"] = (choice, *keys)
 if st.session_state.get("predict_asked") != (choice, *keys):
