@@ -438,12 +438,14 @@ def simulate_command(
 def train(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False, help="cohort .h5ad"),
     out: Path = typer.Option(..., "--out", help="run folder (checkpoint.pt, model.pt, metrics.json)"),
-    task: str = typer.Option(None, help="cancer_type | exposures | pretrain | multitask"),
-    mixer: str = typer.Option(None, help="savo | qcompass | mha_rank | mha"),
+    task: str = typer.Option(
+        None, help="cancer_type | exposures | pretrain | multitask (default cancer_type)"),
+    mixer: str = typer.Option(None, help="savo | qcompass | mha_rank | mha (default savo)"),
     view: str = typer.Option(
         None, help="catalogue (one token per channel) | events (one token per mutation from "
         "uns['tokens']: class, gene, consequence, position, VAF; vocabularies built from this cohort, "
-        "saved with the model; length-bucketed batches of <= batch_tokens padded tokens)"),
+        "saved with the model; length-bucketed batches of <= batch_tokens padded tokens) "
+        "(default catalogue)"),
     gene_bag: int = typer.Option(
         None, "--gene-bag", help="event view: the CLS token also reads a 0/1 bag of the K genes mutated in "
         "most training-split tumours, over all of each tumour's mutations (default 300; 0 = none)"),
@@ -452,7 +454,8 @@ def train(
         "mutated in >= N training-split tumours, e.g. IDH1 R132H (default 5; 0 = none)"),
     hotspot_key: str = typer.Option(
         None, "--hotspot-key", help="event view: what a hotspot is: site (contig:position, default) | codon "
-        "(gene + residue + position from the MAF's protein change, allele-agnostic: KRAS:p.G12) | both"),
+        "(gene + residue + position from the MAF's protein change, allele-agnostic: KRAS:p.G12) | both "
+        "(default site)"),
     consequence_shares: bool = typer.Option(
         None, "--consequence-shares/--no-consequence-shares", help="event view: the CLS bag also reads each "
         "tumour's share of mutations per consequence (missense, silent, nonsense...) over all of them, "
@@ -461,20 +464,21 @@ def train(
         None, "--max-events", help="event view: mutation tokens per tumour in the sequence (training: a "
         "random N of the thinned tumour each epoch; evaluate/predict: N evenly spaced in genomic order, the "
         "same on every call); the CLS summary and bags still read every mutation (default 2048)"),
-    epochs: int = typer.Option(None),
-    hidden: int = typer.Option(None),
-    layers: int = typer.Option(None),
-    rank: int = typer.Option(None),
-    heads: int = typer.Option(None),
-    batch_size: int = typer.Option(None, "--batch-size"),
-    lr: float = typer.Option(None),
-    folds: int = typer.Option(None, help="k-fold CV when > 1 (out-of-fold metrics)"),
+    epochs: int = typer.Option(None, help="maximum epochs; early stopping on validation (default 30)"),
+    hidden: int = typer.Option(None, help="model width (default 32)"),
+    layers: int = typer.Option(None, help="mixer blocks (default 2)"),
+    rank: int = typer.Option(None, help="routing rank r (default 8)"),
+    heads: int = typer.Option(None, help="routing heads (default 2)"),
+    batch_size: int = typer.Option(None, "--batch-size", help="tumours per batch (default 64)"),
+    lr: float = typer.Option(None, help="peak AdamW learning rate (default 0.002)"),
+    folds: int = typer.Option(None, help="k-fold CV when > 1 (out-of-fold metrics) (default 1)"),
     thin: float = typer.Option(
         None, help="augment: thin each training sample to a U(1-THIN, 1) share of its mutations "
-        "(catalogue counts; events in the event view)"),
+        "(catalogue counts; events in the event view) (default 0 = off)"),
     set_dropout: float = typer.Option(
         None, "--set-dropout", help="augment: mask DBS78, the indels (ID83+ID12) each with this probability "
-        "per draw (ID83 alone with half, SBS96 alone with a third), so cohorts missing a set score alike"),
+        "per draw (ID83 alone with half, SBS96 alone with a third), so cohorts missing a set score alike "
+        "(default 0 = off)"),
     indel_dropout: float = typer.Option(
         None, "--indel-dropout", help="event view, augment: read each training tumour with this "
         "probability per draw as an SNV-only file gives it (indel events dropped, ID83/ID12 masked as "
@@ -486,7 +490,7 @@ def train(
     class_weighting: bool = typer.Option(
         None, "--class-weighting/--no-class-weighting", help="cancer-type loss: inverse-frequency class "
         "weights (default on; the logit-adjustment paper turns them off)"),
-    seed: int = typer.Option(None),
+    seed: int = typer.Option(None, help="seed of the split, initialisation and batches (default 0)"),
     experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/<task>)"),
     tracking_uri: str = typer.Option(
         None, "--tracking-uri", help="default: MLFLOW_TRACKING_URI, else a SQLite file beside OUT"
@@ -565,23 +569,29 @@ def embed(
 def pretrain(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False, help="cohort .h5ad (labels unused)"),
     out: Path = typer.Option(..., "--out", help="run folder (its model.pt: `nanog1 finetune --from` it)"),
-    view: str = typer.Option("events", help="events: masked mutations | catalogue: masked channel counts"),
-    epochs: int = typer.Option(None), hidden: int = typer.Option(None), layers: int = typer.Option(None),
-    lr: float = typer.Option(None), batch_size: int = typer.Option(None, "--batch-size"),
+    view: str = typer.Option(
+        "events", help="events: one token per mutation (default objective contrastive) | catalogue: one "
+        "token per channel (default objective masked: masked channel counts)"),
+    epochs: int = typer.Option(None, help="maximum epochs (default 30)"),
+    hidden: int = typer.Option(None, help="model width (default 32)"),
+    layers: int = typer.Option(None, help="mixer blocks (default 2)"),
+    lr: float = typer.Option(None, help="peak AdamW learning rate (default 0.002)"),
+    batch_size: int = typer.Option(None, "--batch-size", help="tumours per batch (default 64)"),
     gene_top_k: int = typer.Option(
         None, "--gene-top-k", help="masked-gene head: the K commonest genes + 'other' (default 256)"),
-    seed: int = typer.Option(None),
+    seed: int = typer.Option(None, help="seed of the split, initialisation and batches (default 0)"),
     objective: str = typer.Option(
         None, "--objective", help="contrastive (event-view default): two thinned views of each tumour, "
         "bag entries dropped, should embed alike (InfoNCE over the batch) | masked (catalogue-view default): "
         "predict hidden mutations. A training YAML's `objective` is used when this is not given"),
-    temperature: float = typer.Option(None, "--temperature", help="contrastive: InfoNCE temperature (0.1)"),
+    temperature: float = typer.Option(
+        None, "--temperature", help="contrastive: InfoNCE temperature (default 0.1)"),
     view_drop: float = typer.Option(
         None, "--view-drop", help="contrastive: each view keeps U(1 - D, 1) of the events and drops each "
-        "present gene/hotspot bag entry with probability D (0.4)"),
+        "present gene/hotspot bag entry with probability D (default 0.4)"),
     view_noise: float = typer.Option(
         None, "--view-noise", help="contrastive: Gaussian noise (sd, in sd units) on each view's consequence "
-        "shares, which are jittered, never dropped (0.5)"),
+        "shares, which are jittered, never dropped (default 0.5)"),
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help="training YAML"),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: a SQLite file beside OUT"),
 ) -> None:

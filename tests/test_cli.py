@@ -106,3 +106,33 @@ def test_evaluate_and_embed_take_a_packaged_model_by_name(tmp_path, monkeypatch)
     assert res.exit_code == 0 and (tmp_path / "m.h5ad").is_file(), res.output
     res = CliRunner().invoke(app, ["evaluate", str(cohort), "--run", "pcawg-catalog", "--out", "x.h5ad"])
     assert res.exit_code == 2 and "pcawg-catalog/model.pt: no such model" in res.output, res.output
+
+
+def test_train_and_pretrain_help_state_every_default():
+    """`nanog1 train/pretrain --help` states the default of every training option the command leaves to
+    TrainConfig (an option left unset takes TrainConfig's value): the help showed nothing for --epochs,
+    --hidden, --lr, --task ..., and pretrain's --view still called the event view's objective masked."""
+    import dataclasses
+
+    import typer
+
+    from nanog1.encoder.config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    root = typer.main.get_command(app)
+    for name in ("train", "pretrain"):
+        for param in root.commands[name].params:
+            if param.name not in defaults or param.default is not None or getattr(param, "hidden", False):
+                continue
+            if (name, param.name) == ("pretrain", "objective"):  # follows --view, and says so
+                assert "event-view default" in param.help and "catalogue-view default" in param.help
+                continue
+            value = defaults[param.name]
+            if value is None:
+                continue
+            shown = ("on" if value else "off") if isinstance(value, bool) else (
+                f"{value:g}" if isinstance(value, float) else str(value))
+            text = " ".join((param.help or "").split())
+            assert f"default {shown}" in text, f"nanog1 {name} {param.opts[0]}: {text!r}"
+    view = next(p for p in root.commands["pretrain"].params if p.name == "view")
+    assert "contrastive" in view.help, view.help
