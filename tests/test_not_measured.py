@@ -208,3 +208,84 @@ def test_pipeline_ingest_not_measured_reaches_every_part_and_the_merged_cohort(t
     with pytest.raises(ConfigError, match=r"'ingest\.not_measured': --not-measured 'indel': not a channel "
                                           r"set; valid: SBS96"):
         load_config(PIPELINES_DIR / "demo.yaml", ["ingest.not_measured=indel"])
+
+
+def _exome_maf(path, tumours: dict[str, int], indel_in: str | None = None):
+    """A GDC-style exome MAF: barcode -> number of substitutions, no indel unless one deletion is given to
+    `indel_in` (as an SNV-only caller's export and a complete one)."""
+    import pandas as pd
+
+    from tests.test_predict_exome import _passengers, write_gdc_maf
+
+    rng = np.random.default_rng(11)
+    write_gdc_maf(path, {barcode: _passengers(rng, n) for barcode, n in tumours.items()})
+    if indel_in is not None:
+        frame = pd.read_csv(path, sep="\t", comment="#", dtype={"Chromosome": str})
+        row = frame[frame["Tumor_Sample_Barcode"] == indel_in].iloc[[0]].copy()
+        row[["Variant_Type", "Variant_Classification", "Reference_Allele", "Tumor_Seq_Allele1",
+             "Tumor_Seq_Allele2", "Start_Position", "End_Position"]] = [
+            "DEL", "Frame_Shift_Del", "A", "A", "-", 1_000_001, 1_000_001]
+        with open(path, "w") as f:
+            f.write("#version gdc-1.0.0\n")
+            pd.concat([frame, row]).to_csv(f, sep="\t", index=False)
+    return path
+
+
+def _split(total: int, below: int) -> list[int]:
+    """`total` substitutions over as few tumours as keep each one below `below`."""
+    k = -(-total // (below - 1))
+    return [total // k + (i < total % k) for i in range(k)]
+
+
+def test_a_whole_file_of_substitutions_without_one_indel_is_noted(tmp_path):
+    """Exome MAFs whose tumours each stay below the per-tumour rule (< SNV_ONLY_MIN_SBS substitutions): a
+    file whose tumours together carry FILE_SNV_ONLY_MIN_SBS substitutions and not one indel is noted by
+    ingest and predict (read as zero indels; rerun with --not-measured indels), with its file, tumours and
+    substitutions in the record; one substitution fewer, one deletion in the file, or the file declared
+    with --not-measured indels gives no note. A merged cohort (the pipeline's parts) keeps the rule."""
+    from nanog1.encoder.predict_notes import snv_only_note
+    from nanog1.genomics.channels import FILE_SNV_ONLY_MIN_SBS
+    from nanog1.genomics.ingest import unstated_indel_free_files
+    from nanog1.genomics.merge import merge_adatas
+
+    sizes = _split(FILE_SNV_ONLY_MIN_SBS, SNV_ONLY_MIN_SBS)
+    assert len(sizes) >= 2 and max(sizes) < SNV_ONLY_MIN_SBS and sum(sizes) == FILE_SNV_ONLY_MIN_SBS
+
+    def names(prefix: str) -> list[str]:
+        return [f"TCGA-{prefix}-{i:04d}-01A-11D-A000-08" for i in range(len(sizes))]
+
+    full = _exome_maf(tmp_path / "snv_only.maf", dict(zip(names("AA"), sizes, strict=True)))
+    short = _exome_maf(tmp_path / "short.maf", dict(zip(names("BB"), [*sizes[:-1], sizes[-1] - 1],
+                                                        strict=True)))
+    indel = _exome_maf(tmp_path / "one_indel.maf", dict(zip(names("CC"), sizes, strict=True)),
+                       indel_in=names("CC")[-1])
+    want = (f"snv_only.maf: {len(sizes)} tumours with {FILE_SNV_ONLY_MIN_SBS:,} substitutions together and "
+            "not one indel in the whole file: if its caller did not call indels, rerun with --not-measured "
+            "indels (read now as zero indels)")
+    report = ingest([full, short, indel], None, None, tmp_path / "c.h5ad")
+    assert want in report.notes, report.notes
+    assert not any("in the whole file" in n for n in report.notes if n != want), report.notes
+    assert not any(n.startswith("TCGA-") for n in report.notes), report.notes  # no tumour alone is noted
+
+    adata = read_inputs([full, short, indel])
+    predict(adata, "pcawg-catalogue", OPTIONS)
+    record = adata.uns["nanog1_predict"]["unstated_snv_only_files"]
+    assert [p.rsplit("/", 1)[-1] for p in record["file"]] == ["snv_only.maf"], record
+    assert list(record["tumours"]) == [len(sizes)]
+    assert list(record["substitutions"]) == [FILE_SNV_ONLY_MIN_SBS]
+    warned = [n.text for n in input_warnings(adata) if n.kind == "snv_only"]
+    assert len(warned) == 1 and want in warned[0], warned
+    assert snv_only_note(adata.uns["nanog1_predict"]) == want
+
+    declared = read_inputs([full], not_measured="indels")
+    predict(declared, "pcawg-catalogue", OPTIONS)
+    assert not list(declared.uns["nanog1_predict"]["unstated_snv_only_files"]["file"])
+    assert not [n for n in input_warnings(declared) if n.kind == "snv_only"]
+
+    parts = []
+    for path in (indel, full):
+        ingest([path], None, None, tmp_path / f"{path.stem}.h5ad")
+        parts.append(read_cohort(tmp_path / f"{path.stem}.h5ad"))
+    merged, _ = merge_adatas(parts, [tmp_path / "one_indel.h5ad", tmp_path / "snv_only.h5ad"])
+    assert [(f.rsplit("/", 1)[-1], k, n) for f, k, n, _ in unstated_indel_free_files(merged)] == [
+        ("snv_only.maf", len(sizes), FILE_SNV_ONLY_MIN_SBS)]

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import anndata as ad
 import pandas as pd
@@ -179,13 +180,17 @@ def input_warnings(adata: ad.AnnData) -> list[Notice]:
 
 
 def snv_only_note(record: dict, shown: int = 10) -> str:
-    """'T1: 1,204 substitutions and no indel: if its caller did not call indels, rerun with --not-measured
-    indels (read now as zero indels); T2: ...' for the tumours of uns['nanog1_predict']['unstated_snv_only']
-    (the first `shown`, then how many more); '' for none."""
+    """'cohort.maf: 40 tumours with 3,120 substitutions together and not one indel in the whole file: if its
+    caller did not call indels, rerun with --not-measured indels (read now as zero indels); T1: 1,204
+    substitutions and no indel: ...': the input files of uns['nanog1_predict']['unstated_snv_only_files'],
+    then the tumours of ['unstated_snv_only'] (the first `shown`, then how many more); '' for none."""
+    files = dict(record.get("unstated_snv_only_files") or {})
+    whole = [f"{Path(str(f)).name}: {n}" for f, n in zip(files.get("file", []), files.get("note", []),
+                                                           strict=True)]
     notes = [f"{t}: {n}" for t, n in _columns(record.get("unstated_snv_only"), "note")]
     more = (f"; and {len(notes) - shown} more (uns['nanog1_predict']['unstated_snv_only'])"
             if len(notes) > shown else "")
-    return "; ".join(notes[:shown]) + more
+    return "; ".join(whole + notes[:shown]) + more
 
 
 def notices(adata: ad.AnnData, examples: int = 3) -> list[Notice]:

@@ -613,12 +613,18 @@ def _unmeasured_reasons(adata: ad.AnnData, per: dict[str, list[str]]) -> dict[st
 def unstated_snv_only_record(adata: ad.AnnData) -> dict:
     """uns['nanog1_predict']['unstated_snv_only']: parallel lists 'tumour', 'kind' ('indels' / 'doublets'),
     'note' of the VCF/MAF tumours with many substitutions and no indel (no doublet) whose record says they
-    were measured (nanog1.genomics.ingest.unstated_snv_only; predict_notes states them)."""
-    from nanog1.genomics.ingest import unstated_snv_only
+    were measured (nanog1.genomics.ingest.unstated_snv_only; predict_notes states them); and
+    ['unstated_snv_only_files']: parallel lists 'file', 'tumours', 'substitutions', 'note' of the VCF/MAF
+    inputs of several tumours without one indel among many substitutions (unstated_indel_free_files)."""
+    from nanog1.genomics.ingest import unstated_indel_free_files, unstated_snv_only
 
     found = unstated_snv_only(adata)
+    files = unstated_indel_free_files(adata)
     return {"unstated_snv_only": {"tumour": [f[0] for f in found], "kind": [f[1] for f in found],
-                                  "note": [f[2] for f in found]}}
+                                  "note": [f[2] for f in found]},
+            "unstated_snv_only_files": {"file": [f[0] for f in files], "tumours": [f[1] for f in files],
+                                        "substitutions": [f[2] for f in files],
+                                        "note": [f[3] for f in files]}}
 
 
 def _event_view_note(saved: dict, name: str, masked: np.ndarray) -> str:

@@ -117,6 +117,14 @@ SNV_ONLY_MIN_SBS = 200
 #: The same for doublets (no adjacent substitution pair): zero DBS at >= 2,000 substitutions: PCAWG 0 of
 #: 2,195 genomes (6 of 2,504 at >= 1,000); TCGA exomes MC3 1 of 30, Firehose 4 of 44 (hypermutators).
 NO_DOUBLET_MIN_SBS = 2000
+#: A VCF/MAF input of several tumours (a MAF, a multi-sample VCF) whose tumours together carry at least this
+#: many substitutions and not one indel is noted as a whole (ingest.unstated_indel_free_files): the per-tumour
+#: rule above misses exomes, most of which carry fewer than 200 substitutions each. A real file of one study
+#: holds indels: every TCGA cohort's whole file >= 52 (MC3 UVM), PCAWG project >= 137. Random files of 2-100
+#: tumours of one project (200,000 per size and source): indel-free ones hold at most 814 substitutions in
+#: MC3 (one uniform caller), 1,234 in Firehose (LUSC, whose indel-free tumours look SNV-only), none >= 1,500
+#: of 5.6 million. `python benchmarks/indel_free_rates.py`; BENCHMARKS.md.
+FILE_SNV_ONLY_MIN_SBS = 1500
 #: `--not-measured SETS` in words: the help of `nanog1 ingest` and `nanog1 predict` and of the dashboard's
 #: Predict page (nanog1.schema.parse_not_measured reads the value, SET_GROUPS names the groups).
 NOT_MEASURED_HELP = (

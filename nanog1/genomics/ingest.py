@@ -799,6 +799,7 @@ def ingest(
     notes += declare_not_measured(adata, options.not_measured)
     notes += _unmeasured_notes(adata)
     notes += [f"{t}: {text}" for t, _, text in unstated_snv_only(adata)]
+    notes += [f"{Path(f).name}: {text}" for f, _, _, text in unstated_indel_free_files(adata)]
     write_cohort(adata, out)
     files = [_file_row(r) for r in results]
     empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
@@ -1049,8 +1050,6 @@ def declare_not_measured(adata, sets) -> list[str]:
     return notes
 
 
-
-
 def unstated_snv_only(adata) -> list[tuple[str, str, str]]:
     """(tumour, 'indels' | 'doublets', note) for each tumour read from VCF/MAF calls (its rows in the
     accounting table; catalogue matrices state their sets) that measured indels (doublets) by its record,
@@ -1078,6 +1077,42 @@ def unstated_snv_only(adata) -> list[tuple[str, str, str]]:
             found.append((str(adata.obs_names[i]), kind,
                           f"{int(sbs[i]):,} substitutions and {words}: if its caller did not call {kind}, "
                           f"rerun with --not-measured {flag} (read now as zero {kind})"))
+    return found
+
+
+def unstated_indel_free_files(adata) -> list[tuple[str, int, int, str]]:
+    """(file, tumours, substitutions, note) for each VCF/MAF input that holds the calls of at least two
+    tumours which measured indels by their record, together with at least `FILE_SNV_ONLY_MIN_SBS`
+    substitutions, and not one indel among them: a whole file without an indel is almost certainly from a
+    caller that did not call indels, even where each tumour alone is too small for `unstated_snv_only`'s
+    rule (exomes: most carry fewer than 200 substitutions). The tumours' counts are their own (all their
+    files), so a tumour whose indels come from another file of the run clears the file. Not a guess: the
+    tumours are read as the file says (zero indels), and the note tells how to declare them unmeasured.
+    From the provenance's `inputs` and accounting tables (a merged pipeline cohort keeps both); [] without."""
+    from nanog1.genomics.channels import FILE_SNV_ONLY_MIN_SBS, set_slice
+    from nanog1.schema import measured_sets_per_sample
+
+    meta = adata.uns.get("nanog1") or {}
+    inputs, acc = meta.get("inputs"), meta.get("accounting")
+    if (not isinstance(inputs, pd.DataFrame) or "path" not in inputs or not isinstance(acc, pd.DataFrame)
+            or "sample" not in acc or not adata.n_obs):
+        return []
+    row = {str(t): i for i, t in enumerate(adata.obs_names)}
+    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
+    sbs = counts[:, set_slice("SBS6")].sum(axis=1)
+    indels = counts[:, set_slice("ID12")].sum(axis=1)
+    measured = measured_sets_per_sample(adata)["ID12"].to_numpy(dtype=bool)
+    paths = inputs["path"].astype(str).to_numpy()
+    found = []
+    for file, samples in acc.groupby(acc["file"].astype(int), sort=True)["sample"]:
+        rows = sorted({row[s] for s in samples.astype(str) if s in row and measured[row[s]]})
+        total = int(sbs[rows].sum()) if rows else 0
+        if len(rows) < 2 or total < FILE_SNV_ONLY_MIN_SBS or indels[rows].sum() > 0 or file >= len(paths):
+            continue
+        found.append((paths[file], len(rows), total,
+                      f"{len(rows)} tumours with {total:,} substitutions together and not one indel in the "
+                      "whole file: if its caller did not call indels, rerun with --not-measured indels (read "
+                      "now as zero indels)"))
     return found
 
 
