@@ -62,3 +62,25 @@ def test_resolved_config_is_named_by_content(tmp_path: Path):
         paths.append(_resolved_configfile(demo, config, RunOptions(overrides=overrides, workdir=tmp_path)))
         assert yaml.safe_load(paths[-1].read_text())["train"]["epochs"] == epochs
     assert paths[0] == paths[2] != paths[1]
+
+
+def test_a_missing_input_file_is_one_error_line_before_snakemake(tmp_path: Path):
+    """A config naming a file that is not there (a typo; the shipped pcawg config run outside the checkout)
+    is one `error:` line naming it and its key, exit 2, before Snakemake starts; it was Snakemake's
+    MissingInputException block and exit code 1 (and nothing said where relative paths are read from)."""
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+
+    (tmp_path / "a.maf").write_text("Hugo_Symbol\tTumor_Sample_Barcode\n")
+    config = {"name": "x", "outdir": "out", "input": {"mode": "files", "files": ["a.maf", "calls/b.vcf.gz"],
+                                                      "samples": "sheet.tsv"}}
+    path = tmp_path / "my.yaml"
+    path.write_text(yaml.safe_dump(config))
+    res = CliRunner().invoke(app, ["pipeline", "run", str(path), "--directory", str(tmp_path), "-n"])
+    assert res.exit_code == 2, res.output
+    lines = [line for line in res.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
+    assert "calls/b.vcf.gz (input.files)" in lines[0] and "sheet.tsv (input.samples)" in lines[0]
+    assert "a.maf" not in lines[0] and str(tmp_path) in lines[0]
+    assert not (tmp_path / ".snakemake").exists()  # Snakemake never started

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from nanog1.io import atomic_write_text
-from nanog1.pipeline.config import PIPELINES_DIR, load_config
+from nanog1.pipeline.config import PIPELINES_DIR, ConfigError, load_config
 
 SNAKEFILE = PIPELINES_DIR / "Snakefile"
 
@@ -76,6 +76,24 @@ def _resolved_configfile(config_path: Path, config: dict, options: RunOptions) -
     return target.resolve()
 
 
+def check_input_files(config: dict, source: str, workdir: Path) -> None:
+    """The config's input files, reference and sample sheet exist (relative paths from `workdir`, where
+    Snakemake reads them): a mistyped path is one ConfigError naming it and its key, told before Snakemake
+    starts (which would stop with a MissingInputException block naming rule ingest, exit code 1)."""
+    inp = config["input"]
+    if inp["mode"] == "simulate":
+        return
+    keys = [("input.files", f) for f in inp.get("files") or []]
+    keys += [(f"input.{key}", inp[key]) for key in ("reference", "samples") if inp.get(key)]
+    missing = [(key, path) for key, path in keys if not (workdir / Path(path).expanduser()).exists()]
+    if missing:
+        shown = ", ".join(f"{path} ({key})" for key, path in missing[:3])
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise ConfigError(f"{source}: input not found: {shown}{more}; relative paths are read from the"
+                          f" working directory {workdir} (--directory); name your files, e.g."
+                          " --set 'input.files=[/data/a.vcf.gz]'")
+
+
 def run_pipeline(
     config: Path,
     cores: int = 2,
@@ -95,6 +113,8 @@ def run_pipeline(
     resolved = load_config(Path(config), options.overrides)
     root = Path(workdir or ".").resolve()
     options.workdir = root
+    if not unlock:
+        check_input_files(resolved, str(config), root)
     configfile = _resolved_configfile(Path(config), resolved, options)
     if unlock:
         base = snakemake_command(configfile, RunOptions(cores=1, workdir=root))
