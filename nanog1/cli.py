@@ -86,6 +86,23 @@ def info() -> None:
             "math": torch.backends.cuda.math_sdp_enabled(),
         }
         typer.echo("SDPA backends enabled: " + ", ".join(k for k, v in flags.items() if v))
+    typer.echo(f"Triton kernels (rank-r routing, decode, Q-Delta): {_triton_state(cuda)}")
+
+
+def _triton_state(cuda: bool) -> str:
+    """Whether the model core's Triton kernels can run here (CUDA sm80+ and an importable triton)."""
+    import torch
+
+    from nanog1.core.kernels.routing import triton_importable
+
+    if not cuda:
+        return "off (no CUDA GPU: the PyTorch paths run)"
+    major, minor = torch.cuda.get_device_capability(0)
+    if major < 8:
+        return f"off (compute capability {major}.{minor}; they need 8.0 or newer)"
+    if not triton_importable():
+        return "off (triton is not installed: pip install 'nanog1[gpu]')"
+    return "on"
 
 
 @app.command()

@@ -44,6 +44,19 @@ def test_console_script_runs():
     assert "torch" in out.stdout
 
 
+def test_info_says_whether_the_triton_kernels_run():
+    """README: the core runs SDPA's fused kernels and our Triton kernels on CUDA, and `nanog1 info` says
+    which; info printed the device and SDPA's flags only, never whether the Triton kernels could run."""
+    import torch
+
+    result = CliRunner().invoke(app, ["info"])
+    assert result.exit_code == 0, result.output
+    line = next((s for s in result.output.splitlines() if s.startswith("Triton kernels")), None)
+    assert line is not None, result.output
+    if not torch.cuda.is_available():
+        assert line.endswith("off (no CUDA GPU: the PyTorch paths run)"), line
+
+
 def _readme_commands() -> list[list[str]]:
     """The `nanog1 ...` command lines of the README's code blocks, as argument lists."""
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
