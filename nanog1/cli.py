@@ -15,6 +15,9 @@ from typer.core import TyperGroup
 from nanog1.errors import DEBUG_ENV, UserError, debug_enabled, describe
 from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, NOT_MEASURED_HELP, SNV_ONLY_MIN_SBS
 
+#: `--tracking-uri` of every training command (nanog1.tracking.default_tracking_uri).
+TRACKING_HELP = "MLflow store (default: MLFLOW_TRACKING_URI, else sqlite mlflow.db in OUT's parent folder)"
+
 
 class _Commands(TyperGroup):
     """The one error wrapper of every command: an ordinary mistake (nanog1.errors) is one line on stderr and
@@ -118,13 +121,14 @@ def demo(
     if dry_run:
         raise typer.Exit(code)
     if code != 0:
-        typer.echo("The demo stopped; run `make demo` again to finish it (done steps are kept).", err=True)
+        typer.echo("The demo stopped; run `nanog1 demo` (or `make demo`) again to finish it (done steps are"
+                   " kept).", err=True)
         raise typer.Exit(code)
     typer.echo(
         "\nDemo outputs in results/demo/: cohort.h5ad (catalogues, exposures, predictions, embeddings),"
         " report/report.md (+ PNG plots), run/ (model), mlflow.db + mlartifacts/ (MLflow store),"
         " benchmarks/ (time and memory per job).\n"
-        "Open the dashboard with `make app` (or `nanog1 app`); MLflow UI: "
+        "Open the dashboard with `nanog1 app` (in a checkout: `make app`); MLflow UI: "
         "`mlflow ui --backend-store-uri sqlite:///results/demo/mlflow.db`."
     )
 
@@ -510,7 +514,7 @@ def train(
     seed: int = typer.Option(None, help="seed of the split, initialisation and batches (default 0)"),
     experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/<task>)"),
     tracking_uri: str = typer.Option(
-        None, "--tracking-uri", help="default: MLFLOW_TRACKING_URI, else a SQLite file beside OUT"
+        None, "--tracking-uri", help=TRACKING_HELP
     ),
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help="training YAML"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="continue from OUT/checkpoint.pt"),
@@ -610,7 +614,7 @@ def pretrain(
         None, "--view-noise", help="contrastive: Gaussian noise (sd, in sd units) on each view's consequence "
         "shares, which are jittered, never dropped (default 0.5)"),
     config: Path = typer.Option(None, "--config", exists=True, dir_okay=False, help="training YAML"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: a SQLite file beside OUT"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
 ) -> None:
     """Self-supervised pretraining of the encoder (labels unused): masked or contrastive objective.
 
@@ -790,7 +794,9 @@ def baselines(
     folds: int = typer.Option(5, help="stratified folds (same splits as `train --folds`)"),
     seed: int = typer.Option(0),
     experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/cancer_type)"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri"),
+    tracking_uri: str = typer.Option(
+        None, "--tracking-uri",
+        help="MLflow store (default: MLFLOW_TRACKING_URI, else runs/mlflow.db beside the cohort)"),
     out: Path = typer.Option(None, "--out", help="CSV of the metrics table"),
     models: str = typer.Option("logreg,random_forest,gradient_boosting", help="comma-separated subset"),
 ) -> None:
@@ -815,7 +821,7 @@ def finetune(
     lr: float = typer.Option(None, help="learning rate (default: the trained run's)"),
     seed: int = typer.Option(0),
     experiment: str = typer.Option(None, help="MLflow experiment (default: <cohort>/finetune)"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: a SQLite file beside OUT"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
 ) -> None:
     """Fine-tune a trained encoder on a new cohort (new type head) and report the gain over scratch."""
     from nanog1.encoder.finetune import FinetuneConfig, finetune_cohort
@@ -851,7 +857,7 @@ def lm_train(
     seq_len: int = typer.Option(128, "--seq-len"), lr: float = typer.Option(3e-3),
     checkpointing: bool = typer.Option(False, "--checkpointing", help="recompute blocks in backward"),
     seed: int = typer.Option(0), experiment: str = typer.Option("lm/text"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
 ) -> None:
     """Train QuatrixLM; prints validation loss against the unigram baseline and the MLflow run id."""
     from nanog1.zoo.text import TextConfig
@@ -899,7 +905,7 @@ def vision_train(
     hidden: int = typer.Option(96), layers: int = typer.Option(3), rank: int = typer.Option(24),
     heads: int = typer.Option(4), epochs: int = typer.Option(25), lr: float = typer.Option(5e-3),
     seed: int = typer.Option(0), experiment: str = typer.Option("vision/images"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
 ) -> None:
     """Train the vision classifier; prints held-out accuracy and the MLflow run id."""
     from nanog1.zoo.train_vision import VisionTrainConfig, train_vision
@@ -946,7 +952,7 @@ def audio_train(
     hidden: int = typer.Option(96), layers: int = typer.Option(3), rank: int = typer.Option(24),
     heads: int = typer.Option(4), epochs: int = typer.Option(20), lr: float = typer.Option(3e-3),
     seed: int = typer.Option(0), experiment: str = typer.Option("audio/synthetic"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
 ) -> None:
     """Train the audio classifier; prints held-out accuracy against chance and the MLflow run id."""
     from nanog1.zoo.audio import AudioConfig
@@ -985,7 +991,7 @@ def world_train(
     hidden: int = typer.Option(64), layers: int = typer.Option(3), rank: int = typer.Option(16),
     heads: int = typer.Option(4), lr: float = typer.Option(3e-3),
     seed: int = typer.Option(0), experiment: str = typer.Option("world/gridworld"),
-    tracking_uri: str = typer.Option(None, "--tracking-uri", help="default: SQLite mlflow.db beside OUT"),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
 ) -> None:
     """Train the world model; prints its open-loop rollout error against copying the last frame."""
     from nanog1.zoo.gridworld import GridWorldConfig

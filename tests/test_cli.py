@@ -149,3 +149,33 @@ def test_train_and_pretrain_help_state_every_default():
             assert f"default {shown}" in text, f"nanog1 {name} {param.opts[0]}: {text!r}"
     view = next(p for p in root.commands["pretrain"].params if p.name == "view")
     assert "contrastive" in view.help, view.help
+
+
+def test_every_tracking_uri_option_names_its_default_store():
+    """Every command's --tracking-uri help says what an unset one uses: MLFLOW_TRACKING_URI first (as
+    nanog1.tracking.default_tracking_uri reads it), else a SQLite file; only `train` said the first, and
+    `baselines` said nothing."""
+    import typer
+
+    def walk(cmd, path):
+        for param in cmd.params:
+            if "--tracking-uri" in param.opts and not cmd.hidden:
+                yield path, param
+        for name, sub in getattr(cmd, "commands", {}).items():
+            yield from walk(sub, [*path, name])
+
+    found = list(walk(typer.main.get_command(app), ["nanog1"]))
+    assert len(found) >= 8
+    for path, param in found:
+        assert "MLFLOW_TRACKING_URI" in (param.help or ""), " ".join(path)
+
+
+def test_demo_messages_name_the_command_an_installed_package_has(monkeypatch):
+    """`nanog1 demo` from a wheel (no Makefile) told the user to run `make demo` again after a stop and
+    `make app` after success; both name the `nanog1` command first now."""
+    import nanog1.pipeline.runner as runner
+
+    for code, said in ((1, "run `nanog1 demo`"), (0, "dashboard with `nanog1 app`")):
+        monkeypatch.setattr(runner, "run_pipeline", lambda *a, code=code, **k: code)
+        result = CliRunner().invoke(app, ["demo"])
+        assert result.exit_code == code and said in result.output, result.output
