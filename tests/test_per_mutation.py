@@ -79,6 +79,18 @@ def test_annotate_requires_tokens_and_exposures(cohort):
         annotate_tokens(cohort, load_reference(channel_set="DBS78"), "DBS78")
 
 
+def test_export_without_per_mutation_fit_names_the_option(cohort):
+    """`signatures per-mutation` on a cohort fitted without --per-mutation said 'run `nanog1 signatures fit`
+    on it first', which a user had done: it names the option that writes the probabilities."""
+    from nanog1.errors import UserError
+    from nanog1.fitting.per_mutation import probability_table
+
+    fitted = cohort.copy()
+    fitted.uns["tokens"] = {k: v for k, v in cohort.uns["tokens"].items() if not k.startswith("sig_")}
+    with pytest.raises(UserError, match="--per-mutation"):
+        probability_table(fitted, "SBS96")
+
+
 def test_cli_fit_with_bootstrap_subset_mlflow_and_export(tmp_path):
     import mlflow
     import pandas as pd

@@ -86,7 +86,8 @@ def probability_table(adata, channel_set: str = "SBS96") -> pd.DataFrame:
     """One row per event of the set: sample, contig, position, channel, then one column per signature."""
     key = f"sig_prob_{channel_set}"
     if key not in adata.uns["tokens"]:
-        raise UserError(f"cohort has no uns['tokens']['{key}']: run `nanog1 signatures fit` on it first")
+        raise UserError(f"cohort has no uns['tokens']['{key}']: fit it with `nanog1 signatures fit"
+                        f" --per-mutation` first (a fit without it writes none)")
     tok = row_tokens(adata)
     sample = np.repeat(np.asarray(adata.obs_names, dtype=object), np.diff(tok["offsets"]))
     channel = np.asarray(tok["channel"], dtype=np.int64)
