@@ -179,3 +179,30 @@ def test_demo_messages_name_the_command_an_installed_package_has(monkeypatch):
         monkeypatch.setattr(runner, "run_pipeline", lambda *a, code=code, **k: code)
         result = CliRunner().invoke(app, ["demo"])
         assert result.exit_code == code and said in result.output, result.output
+
+
+def test_every_option_the_docs_name_inline_exists():
+    """Each `nanog1 <command> --option` written inline in README.md and docs/*.md (not only the README's
+    bash blocks) names an option that command's parser accepts; `pipeline run` passes unknown ones on."""
+    import typer
+
+    root_dir = Path(__file__).resolve().parents[1]
+    texts = [root_dir / "README.md", *sorted((root_dir / "docs").glob("*.md"))]
+    spans = [s for f in texts for s in re.findall(r"`(nanog1 [^`]+)`", f.read_text())]
+    assert len(spans) >= 30
+    checked = 0
+    for span in spans:
+        words = [w.strip("[]") for w in span.split()[1:]]
+        cmd, path = typer.main.get_command(app), ["nanog1"]
+        while words and words[0] in getattr(cmd, "commands", {}):
+            cmd = cmd.commands[words[0]]
+            path.append(words.pop(0))
+        if cmd.ignore_unknown_options:  # pipeline run: the rest goes to Snakemake
+            continue
+        accepted = {opt for p in cmd.params for opt in (*p.opts, *p.secondary_opts)}
+        for word in words:
+            if word.startswith("--"):
+                option = re.split(r"[=|]", word)[0].rstrip(".,;:)")
+                assert option in accepted, f"docs: `{span}`: {' '.join(path)} has no {option}"
+                checked += 1
+    assert checked >= 20
