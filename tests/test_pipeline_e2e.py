@@ -47,6 +47,27 @@ def demo(small_demo: Path) -> Path:
     return small_demo
 
 
+@pytest.fixture(scope="module")
+def ensemble_run(demo: Path, tmp_path_factory):
+    """`train.ensemble=2` on a copy of the demo run: its dry-run job table, then the run itself started in
+    the background; yields (workdir, planned jobs, process). The pipeline tests before the ensemble test
+    ask for it too, so that this run (one chain of single-threaded jobs) overlaps theirs on the second
+    core instead of running alone afterwards. A run nobody waited for is stopped at the end."""
+    import shutil
+
+    workdir = tmp_path_factory.mktemp("ensemble") / "ens"
+    shutil.copytree(demo.parents[1], workdir)
+    jobs = planned_jobs(workdir, "--set", "train.ensemble=2")
+    log = (workdir.parent / "run.log").open("w")
+    proc = subprocess.Popen(pipeline_cmd(workdir, "--set", "train.ensemble=2"), env=ENV,
+                            start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+    yield workdir, jobs, proc
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log.close()
+
+
 def mlflow_runs(outdir: Path) -> pd.DataFrame:
     import mlflow
 
@@ -84,7 +105,7 @@ def test_demo_outputs(demo: Path):
     assert runs.loc[0, "params.pipeline.input.simulate.n_samples"] == "36"
 
 
-def test_reruns_only_what_a_change_touches(demo: Path):
+def test_reruns_only_what_a_change_touches(demo: Path, ensemble_run):
     workdir = demo.parents[1]
     assert planned_jobs(workdir) == {}
     jobs = planned_jobs(workdir, "--set", "train.epochs=4")
@@ -104,20 +125,33 @@ def test_reruns_only_what_a_change_touches(demo: Path):
     assert {"merge", "signatures", "train", "report"} <= set(jobs)
 
 
-def test_sigkill_mid_training_then_rerun_gives_the_same_result(demo: Path, tmp_path: Path):
+def test_sigkill_mid_training_then_rerun_gives_the_same_result(demo: Path, tmp_path: Path, ensemble_run):
+    """SIGKILL the whole run while it trains; the rerun stops at the lock, --unlock clears it, and the next
+    rerun resumes training from its checkpoint, keeps the finished steps and ends where the uninterrupted
+    demo run ended. The run starts from a copy of the demo run with training and every step after it
+    removed: Snakemake then plans train, evaluate, embed and report from the kept signature fit, so the
+    kill lands in training without simulating, ingesting and fitting again (steps the demo run checks)."""
+    import shutil
+
+    shutil.copytree(demo.parents[1], tmp_path, dirs_exist_ok=True)
+    out = tmp_path / "results" / "demo"
+    for folder in ("run", "report"):
+        shutil.rmtree(out / folder)
+    for file in ("cohort.h5ad", "work/cohort_eval.h5ad"):
+        (out / file).unlink()
+    kept = {name: (out / "work" / name).stat().st_mtime
+            for name in ("cohort_merged.h5ad", "cohort_signatures.h5ad")}
+    demo_runs = set(training_runs(out)["run_id"])  # the copied store holds the demo's training run
     proc = subprocess.Popen(pipeline_cmd(tmp_path), env=ENV, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "results" / "demo" / "run" / "checkpoint.pt"
+    checkpoint = out / "run" / "checkpoint.pt"
     deadline = time.time() + 400
     while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert checkpoint.exists(), "the run never reached training"
-    out = tmp_path / "results" / "demo"
     assert not (out / "run" / "metrics.json").exists() and not (out / "cohort.h5ad").exists()
-    assert (out / "work" / "cohort_merged.h5ad").exists()
-    merged_before = (out / "work" / "cohort_merged.h5ad").stat().st_mtime
 
     # the killed Snakemake left its lock: the rerun stops and says so, and only an explicit --unlock clears it
     locked = subprocess.run(pipeline_cmd(tmp_path), env=ENV, capture_output=True, text=True)
@@ -126,7 +160,8 @@ def test_sigkill_mid_training_then_rerun_gives_the_same_result(demo: Path, tmp_p
     assert unlock.returncode == 0, unlock.stderr[-3000:]
     rerun = subprocess.run(pipeline_cmd(tmp_path), env=ENV, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    assert (out / "work" / "cohort_merged.h5ad").stat().st_mtime == merged_before  # finished steps kept
+    for name, mtime in kept.items():  # finished steps kept
+        assert (out / "work" / name).stat().st_mtime == mtime, name
 
     a, b = ad.read_h5ad(demo / "cohort.h5ad"), ad.read_h5ad(out / "cohort.h5ad")
     np.testing.assert_array_equal(a.X, b.X)
@@ -142,6 +177,7 @@ def test_sigkill_mid_training_then_rerun_gives_the_same_result(demo: Path, tmp_p
         assert ma[key] == pytest.approx(mb[key], rel=1e-6), key
     # training resumed in the same MLflow run rather than starting again: one run, each epoch logged once
     runs = training_runs(out)
+    runs = runs[~runs["run_id"].isin(demo_runs)].reset_index(drop=True)
     assert len(runs) == 1 and runs.loc[0, "status"] == "FINISHED"
     from mlflow.tracking import MlflowClient
 
@@ -150,17 +186,12 @@ def test_sigkill_mid_training_then_rerun_gives_the_same_result(demo: Path, tmp_p
     assert sorted(steps) == sorted(set(steps)) and len(steps) >= 2
 
 
-def test_ensemble_trains_more_seeds_and_evaluates_their_average(demo: Path, tmp_path: Path):
+def test_ensemble_trains_more_seeds_and_evaluates_their_average(demo: Path, ensemble_run):
     """train.ensemble=2 adds one encoder (seed + 1) to a finished run; evaluate and what follows rerun."""
-    import shutil
-
-    workdir = tmp_path / "ens"
-    shutil.copytree(demo.parents[1], workdir)
-    jobs = planned_jobs(workdir, "--set", "train.ensemble=2")
+    workdir, jobs, proc = ensemble_run
     assert jobs == {"train_member": 1, "evaluate": 1, "embed": 1, "report": 1, "all": 1}
-    cmd = pipeline_cmd(workdir, "--set", "train.ensemble=2")
-    done = subprocess.run(cmd, env=ENV, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    code = proc.wait(timeout=900)
+    assert code == 0, (workdir.parent / "run.log").read_text()[-6000:]
     out = workdir / "results" / "demo"
     assert (out / "run_seed1" / "model.pt").exists() and not (out / "run_seed1" / "checkpoint.pt").exists()
     cohort = ad.read_h5ad(out / "cohort.h5ad")
