@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,15 +58,41 @@ def two_contig_genome(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return work / "g.fa", seqs
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _small_demo_started(request, tmp_path_factory):
+    """Start the small demo run (`run_small_demo`, in a child process) in the background at the start of
+    the session when a selected test needs `small_demo`; None otherwise. It is a chain of single-threaded
+    jobs that took 2.5 minutes of the suite alone; started first, it runs on the second core beside the
+    tests before the first that reads it. A run nobody waited for is stopped at the end."""
+    if not any("small_demo" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        yield None
+        return
+    workdir = tmp_path_factory.mktemp("demo")
+    log = tmp_path_factory.mktemp("demo_log") / "run_small_demo.log"
+    code = "import sys; from pathlib import Path; from nanog1.pipeline import run_small_demo; " \
+           "run_small_demo(Path(sys.argv[1]))"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", code, str(workdir)], stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    yield workdir, proc, log
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 @pytest.fixture(scope="session")
-def small_demo(tmp_path_factory) -> Path:
-    """Output folder of one uninterrupted small demo pipeline run (`run_small_demo`), made once per session.
+def small_demo(_small_demo_started) -> Path:
+    """Output folder of one uninterrupted small demo pipeline run (`run_small_demo`), made once per session
+    (started in the background at the start of the session: `_small_demo_started`).
 
     The pipeline end-to-end tests and the notebook tests read the same run (it is the slowest set-up in
     the suite). Tests that change it work on a copy or restore what they touched."""
-    from nanog1.pipeline import run_small_demo
+    from nanog1.pipeline import PIPELINES_DIR, SMALL_DEMO, load_config
 
-    return run_small_demo(tmp_path_factory.mktemp("demo"))
+    workdir, proc, log = _small_demo_started
+    if proc.wait() != 0:
+        raise RuntimeError(f"the small demo failed (exit code {proc.returncode}):\n{log.read_text()[-4000:]}")
+    return workdir / load_config(PIPELINES_DIR / "demo.yaml", list(SMALL_DEMO))["outdir"]
 
 
 def alt_of(base: str) -> str:
