@@ -33,12 +33,18 @@ def experiment_name(cohort: Path, task: str) -> str:
     return f"{Path(cohort).name.removesuffix('.h5ad')}/{task}"
 
 
-def sqlite_artifact_root(tracking_uri: str) -> Path | None:
-    """`<folder of the database>/mlartifacts` for a `sqlite:///…` store, None for other stores."""
+def _sqlite_file(tracking_uri: str) -> str | None:
+    """The database path of a `sqlite:///…` URI as written (no query string), None for other stores."""
     prefix = "sqlite:///"
     if not tracking_uri.startswith(prefix):
         return None
-    return Path(tracking_uri[len(prefix):].split("?", 1)[0]).parent / "mlartifacts"
+    return tracking_uri[len(prefix):].split("?", 1)[0]
+
+
+def sqlite_artifact_root(tracking_uri: str) -> Path | None:
+    """`<folder of the database>/mlartifacts` for a `sqlite:///…` store, None for other stores."""
+    db = _sqlite_file(tracking_uri)
+    return None if db is None else Path(db).parent / "mlartifacts"
 
 
 def download_model(model_uri: str, tracking_uri: str | None = None) -> Path:
@@ -90,8 +96,9 @@ def missing_local_store(uri: str) -> str | None:
     existing one, an in-memory database or a remote store (http, databricks, postgresql, ...)."""
     from urllib.parse import unquote, urlparse
 
-    if uri.startswith("sqlite:///"):
-        path = unquote(uri[len("sqlite:///"):].split("?", 1)[0])
+    db = _sqlite_file(uri)
+    if db is not None:
+        path = unquote(db)
         if path in ("", ":memory:"):
             return None
         return None if Path(path).exists() else f"database file {Path(path).resolve()}"
