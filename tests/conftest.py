@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from background import running
 
 # One compute thread per process, set before anything imports torch or numpy (and inherited by the
 # subprocesses tests start: CLI runs, Snakemake jobs, torchrun ranks, the Triton interpreter). The suite's
@@ -71,13 +70,8 @@ def _small_demo_started(request, tmp_path_factory):
     log = tmp_path_factory.mktemp("demo_log") / "run_small_demo.log"
     code = "import sys; from pathlib import Path; from nanog1.pipeline import run_small_demo; " \
            "run_small_demo(Path(sys.argv[1]))"
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-c", code, str(workdir)], stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    yield workdir, proc, log
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    with running([sys.executable, "-c", code, str(workdir)], log) as proc:
+        yield workdir, proc, log
 
 
 @pytest.fixture(scope="session")

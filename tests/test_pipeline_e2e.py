@@ -14,6 +14,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from background import running
 
 from nanog1.genomics.channels import N_CHANNELS
 from nanog1.pipeline import PIPELINES_DIR, SMALL_DEMO
@@ -58,14 +59,8 @@ def ensemble_run(demo: Path, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("ensemble") / "ens"
     shutil.copytree(demo.parents[1], workdir)
     jobs = planned_jobs(workdir, "--set", "train.ensemble=2")
-    log = (workdir.parent / "run.log").open("w")
-    proc = subprocess.Popen(pipeline_cmd(workdir, "--set", "train.ensemble=2"), env=ENV,
-                            start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
-    yield workdir, jobs, proc
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    log.close()
+    with running(pipeline_cmd(workdir, "--set", "train.ensemble=2"), workdir.parent / "run.log", ENV) as proc:
+        yield workdir, jobs, proc
 
 
 def mlflow_runs(outdir: Path) -> pd.DataFrame:
