@@ -160,3 +160,94 @@ def test_train_with_indel_dropout_learns_the_indicator_and_says_so(tmp_path, mon
                                    "--indel-dropout", "0.5"])  # the catalogue view: --set-dropout instead
     assert res.exit_code == 2 and "indel_dropout drops indel events: it needs --view events" in res.output
     assert "--indel-dropout" in CliRunner().invoke(app, ["train", "--help"]).output
+
+
+def _declared(tmp_path, name: str, sets: dict[str, tuple[str, ...]], doublets: bool = False) -> ad.AnnData:
+    """The `_maf` cohort (with an adjacent-pair doublet in each named tumour when `doublets`), each tumour
+    of `sets` recorded as not measuring those sets (what `--not-measured` / a Strelka2 SNV file records)."""
+    from nanog1.genomics.ingest import mark_measured
+    from nanog1.schema import SET_NAMES, measured_sets_per_sample
+
+    _maf(tmp_path / f"{name}.maf")
+    if doublets:
+        table = pd.read_csv(tmp_path / f"{name}.maf", sep="\t")
+        pairs = [(t, "TP53", "17", 7_577_000, 7_577_001, "Missense_Mutation", "DNP", "CC", "TT", t[:3])
+                 for t in sets]  # fmt: skip
+        table = pd.concat([table, pd.DataFrame(pairs, columns=COLS)])
+        table.to_csv(tmp_path / f"{name}.maf", sep="\t", index=False)
+    ingest([tmp_path / f"{name}.maf"], None, None, tmp_path / f"{name}.h5ad", IngestOptions(filter="all"))
+    adata = ad.read_h5ad(tmp_path / f"{name}.h5ad")
+    measured = measured_sets_per_sample(adata).to_numpy(dtype=bool).copy()
+    for tumour, names in sets.items():
+        measured[list(adata.obs_names).index(tumour), [SET_NAMES.index(s) for s in names]] = False
+    mark_measured(adata, measured)
+    return adata
+
+
+def _event_config(vocab, arrays) -> dict:
+    return {"view": "events", "event_vocab": vocab.values, "gene_bag": ["TP53", "KRAS", "APC"],
+            "consequence_shares": True, "consequence_scale": [1.0] * len(vocab.values["consequence"])}
+
+
+def test_a_saved_event_model_reads_no_event_of_a_tumours_unmeasured_indels(tmp_path):
+    """for_model (every saved model's scoring) with AAA0's indels recorded unmeasured: its 4 APC deletions are
+    gone from its events, tokens, bag (APC) and consequence shares, exactly as the same tumour ingested from
+    a MAF without them; its 6 SNVs are kept, and BBB0, which measured its indels, keeps its 2 deletions. A
+    catalogue model's arrays are the cohort's own. Before, every event was read whatever the record said."""
+    from nanog1.encoder.data import for_model, unmeasured_event_counts
+
+    adata = _declared(tmp_path, "d", {"AAA0": ("ID83", "ID12")})
+    plain = cohort_arrays(adata, min_class_size=1)
+    vocab = build_vocab([plain.tokens])
+    got = for_model(plain, _event_config(vocab, plain))
+    snv_file, _ = _arrays(tmp_path, "snv", snv_only=True, vocab=vocab)
+    row, other = got.sample_ids.index("AAA0"), snv_file.sample_ids.index("AAA0")
+    off, o_off = got.event_ids["offsets"], snv_file.event_ids["offsets"]
+    assert off[row + 1] - off[row] == 6 and not indel_events(got)[off[row]:off[row + 1]].any()
+    for field in ("channel", "gene", "consequence", "chrom", "bin"):
+        assert np.array_equal(got.event_ids[field][off[row]:off[row + 1]],
+                              snv_file.event_ids[field][o_off[other]:o_off[other + 1]]), field
+    assert np.array_equal(got.tokens["pos"][off[row]:off[row + 1]],
+                          snv_file.tokens["pos"][o_off[other]:o_off[other + 1]])
+    assert np.allclose(got.gene_bag[row], snv_file.gene_bag[other]) and got.gene_bag[row, 2] == 0  # APC
+    bbb = got.sample_ids.index("BBB0")
+    assert indel_events(got)[off[bbb]:off[bbb + 1]].sum() == 2 and got.gene_bag[bbb, 2] == 1
+    assert got.counts[row, indel_channels()].sum() == 0 and got.counts[bbb, indel_channels()].sum() == 2
+    assert unmeasured_event_counts(adata).tolist() == [4 if s == "AAA0" else 0 for s in adata.obs_names]
+    assert for_model(plain, {"view": "catalogue"}) is plain  # a catalogue model: its arrays as they are
+
+
+def test_declared_doublets_drop_doublet_events_only_and_a_kind_is_read_while_one_set_is_measured(tmp_path):
+    """Doublets declared not measured for AAA0 and BBB0 (DBS78): their doublet events go, their SNVs and
+    deletions stay, and SNVONLY (doublets measured) keeps everything. The rule is per kind of call: an
+    SBS96 event of a tumour that measured SBS6 (a partial reference: SBS96 not exact for it) is kept; one
+    of a tumour that measured neither is left out."""
+    from nanog1.encoder.data import event_sets, events_not_measured, for_model
+    from nanog1.genomics.channels import set_slice
+    from nanog1.schema import SET_NAMES
+
+    adata = _declared(tmp_path, "d", {"AAA0": ("DBS78",), "BBB0": ("DBS78",)}, doublets=True)
+    plain = cohort_arrays(adata, min_class_size=1)
+    vocab = build_vocab([plain.tokens])
+    before = with_event_vocab(plain, vocab)
+    got = for_model(plain, _event_config(vocab, plain))
+    dbs = SET_NAMES.index("DBS78")
+
+    def sets(arrays, r):
+        off = arrays.event_ids["offsets"]
+        return event_sets(arrays.tokens["channel"])[off[r]:off[r + 1]]
+
+    for name in ("AAA0", "BBB0"):
+        r = plain.sample_ids.index(name)
+        old, new = sets(before, r), sets(got, r)
+        assert (old == dbs).sum() == 1 and (new == dbs).sum() == 0, name
+        assert sorted(new.tolist()) == sorted(old[old != dbs].tolist()), name  # SNVs and deletions kept
+    r = plain.sample_ids.index("SNVONLY")
+    assert sets(got, r).tolist() == sets(before, r).tolist()
+
+    sbs96, sbs6 = SET_NAMES.index("SBS96"), SET_NAMES.index("SBS6")
+    padding = np.zeros((2, len(indel_channels())), dtype=bool)
+    padding[:, :96] = True  # SBS96 unmeasured for both tumours
+    padding[1, set_slice("SBS6")] = True  # and SBS6 for the second
+    drop = events_not_measured(np.array([0, 2, 4]), np.array([sbs96, sbs6, sbs96, sbs6]), padding)
+    assert drop.tolist() == [False, False, True, True]

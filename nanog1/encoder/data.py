@@ -22,6 +22,7 @@ from nanog1.genomics.gene_bag import canonical_site, gene_bag, gene_pairs, hotsp
 from nanog1.schema import (
     CANCER_TYPE,
     N_CHANNELS,
+    SET_GROUPS,
     SET_NAMES,
     SET_SIZES,
     TOKENS,
@@ -297,11 +298,15 @@ def with_gene_bag(
 
 
 def for_model(arrays: CohortArrays, encoder_config: dict) -> CohortArrays:
-    """Arrays as a saved model reads them: event ids in the model's own vocabulary (event view), and its
-    gene and hotspot bag when it has one."""
+    """Arrays as a saved model reads them: event ids in the model's own vocabulary (event view), without
+    the events of the kinds of call each tumour did not measure (`without_unmeasured`: declared with
+    `--not-measured`, or unmeasured by nature), and its gene and hotspot bag, counted over the events left,
+    when it has one. The one path of every saved model's scoring (predict, score, evaluate, embed,
+    finetune); a catalogue model's arrays are returned as they are."""
     if encoder_config.get("view") != "events":
         return arrays
     arrays = with_event_vocab(arrays, ev.EventVocab(values=encoder_config["event_vocab"]))
+    arrays = without_unmeasured(arrays)  # before the bag: genes, sites and shares of the events read only
     genes, sites = encoder_config.get("gene_bag") or [], encoder_config.get("hotspots") or []
     scale = encoder_config.get("consequence_scale") if encoder_config.get("consequence_shares") else None
     return with_gene_bag(arrays, genes, sites, scale) if genes or sites or scale is not None else arrays
@@ -334,21 +339,112 @@ def without_indels(arrays: CohortArrays, rows: np.ndarray | None = None) -> Coho
     n = arrays.n
     chosen = np.zeros(n, dtype=bool)
     chosen[np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)] = True
+    owner = np.repeat(np.arange(n), np.diff(np.asarray(arrays.event_ids["offsets"], dtype=np.int64)))
+    return _without_events(arrays, indel_events(arrays) & chosen[owner], chosen[:, None] & indel_channels())
+
+
+#: The channel sets of one kind of call, per set (schema.SET_GROUPS: SBS96 / SBS6, DBS78, ID83 / ID12).
+_KIND_SETS = [[SET_NAMES.index(s) for s in next(g for g in SET_GROUPS.values() if name in g)]
+              for name in SET_NAMES]
+
+
+def tumour_padding(arrays: CohortArrays) -> np.ndarray:
+    """[n, N_CHANNELS] True on the channels of the sets each tumour did not measure (`row_padding` where
+    tumours differ, else the cohort's `channel_padding` for every row)."""
+    if arrays.row_padding is not None:
+        return arrays.row_padding
+    return np.repeat(np.asarray(arrays.channel_padding, dtype=bool)[None], arrays.n, 0)
+
+
+def unmeasured_kinds(padding: np.ndarray) -> np.ndarray:
+    """[n, len(SET_NAMES)] True on set j of a tumour that measured no set of j's kind of call (`padding`:
+    [n, N_CHANNELS], `tumour_padding`): indels for a Strelka2 SNV file alone or a declared `--not-measured
+    indels`, but not SBS96 for an input without a reference (its substitutions are measured, as SBS6)."""
+    padding = np.asarray(padding, dtype=bool)
+    ends = np.cumsum(SET_SIZES)
+    sets = np.stack([padding[:, end - size : end].all(axis=1)
+                     for end, size in zip(ends, SET_SIZES, strict=True)], axis=1)
+    return np.stack([sets[:, kind].all(axis=1) for kind in _KIND_SETS], axis=1)
+
+
+def event_sets(channel: np.ndarray, vocab: ev.EventVocab | None = None) -> np.ndarray:
+    """[events] each event's channel set (index into SET_NAMES; -1 unknown): from a cohort's token channel
+    ids (columns of X, `vocab` None) or from model ids over `vocab`, whose channel strings name their set
+    ("ID12:1:Del:C:0"; UNK: -1)."""
+    channel = np.asarray(channel, dtype=np.int64)
+    if vocab is None:
+        return np.repeat(np.arange(len(SET_NAMES)), SET_SIZES)[channel]
+    lookup = {name: j for j, name in enumerate(SET_NAMES)}
+    table = [-1] * ev.N_SPECIAL + [lookup.get(str(v).split(":", 1)[0], -1) for v in vocab.values["channel"]]
+    return np.asarray(table, dtype=np.int64)[channel]
+
+
+def events_not_measured(offsets: np.ndarray, sets: np.ndarray, padding: np.ndarray) -> np.ndarray:
+    """[events] True on each event (`sets`: `event_sets`, ragged by `offsets`) of a kind of call its tumour
+    did not measure (`unmeasured_kinds` of `padding`, [n, N_CHANNELS]): what an event model leaves out."""
+    offsets = np.asarray(offsets, dtype=np.int64)
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    sets = np.asarray(sets, dtype=np.int64)
+    return (sets >= 0) & unmeasured_kinds(padding)[owner, np.maximum(sets, 0)]
+
+
+def unmeasured_events(arrays: CohortArrays) -> np.ndarray:
+    """`events_not_measured` of event view arrays: each event's set from the cohort's tokens (the channel
+    the input gave), else from the model vocabulary's channel strings."""
+    if arrays.tokens is not None and "channel" in arrays.tokens:
+        sets = event_sets(arrays.tokens["channel"])
+    else:
+        sets = event_sets(arrays.event_ids["channel"], arrays.event_vocab)
+    return events_not_measured(arrays.event_ids["offsets"], sets, tumour_padding(arrays))
+
+
+def unmeasured_event_counts(adata) -> np.ndarray:
+    """[n_obs] how many of each tumour's events (uns['tokens']) an event model leaves out as of a kind of
+    call that tumour did not measure (`without_unmeasured`; zeros without tokens)."""
+    if TOKENS not in adata.uns:
+        return np.zeros(adata.n_obs, dtype=np.int64)
+    tokens = row_tokens(adata)
+    padding, rows = measured_padding(adata)
+    rows = np.repeat(padding[None], adata.n_obs, 0) if rows is None else rows
+    drop = events_not_measured(tokens["offsets"], event_sets(tokens["channel"]), rows)
+    owner = np.repeat(np.arange(adata.n_obs), np.diff(np.asarray(tokens["offsets"], dtype=np.int64)))
+    return np.bincount(owner[drop], minlength=adata.n_obs).astype(np.int64)
+
+
+def without_unmeasured(arrays: CohortArrays) -> CohortArrays:
+    """Event view arrays as an input without the calls each tumour did not measure would give them: the
+    events of a kind of call (substitutions, doublets, indels) none of whose sets that tumour measured
+    (`tumour_padding`: declared `--not-measured`, or a Strelka2 SNV file alone) dropped, event ids and tokens
+    alike, and those sets' counts 0 (already marked unmeasured); each tumour's bag and consequence shares
+    recomputed from what is left when the arrays carry a bag (`for_model` drops before building it). The
+    arrays themselves when no event is dropped (nanog1.encoder.data.without_indels: the same, per row chosen,
+    for training's indel dropout)."""
+    drop = unmeasured_events(arrays)
+    if not drop.any():
+        return arrays
+    kinds = unmeasured_kinds(tumour_padding(arrays))
+    return _without_events(arrays, drop, np.repeat(kinds, SET_SIZES, axis=1))
+
+
+def _without_events(arrays: CohortArrays, drop: np.ndarray, pad: np.ndarray) -> CohortArrays:
+    """`arrays` without the events `drop` (event ids and tokens alike), the channels `pad` ([n, N_CHANNELS])
+    counted 0 and marked unmeasured per row, and, when they carry a bag, the bag and consequence shares
+    recomputed from the events left (the same genes, sites and scale)."""
+    n = arrays.n
     off = np.asarray(arrays.event_ids["offsets"], dtype=np.int64)
     owner = np.repeat(np.arange(n), np.diff(off))
-    keep = ~(indel_events(arrays) & chosen[owner])
+    keep = ~np.asarray(drop, dtype=bool)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(owner[keep], minlength=n))]).astype(np.int64)
     ids = {k: v[keep] for k, v in arrays.event_ids.items() if k != "offsets"} | {"offsets": offsets}
     tokens = arrays.tokens
     if tokens is not None:
         tokens = {k: (np.asarray(v)[keep] if is_per_token(k) else v) for k, v in tokens.items()}
         tokens["offsets"] = offsets
-    cols = indel_channels()
+    pad = np.asarray(pad, dtype=bool)
     counts = arrays.counts.copy()
-    counts[np.ix_(chosen, cols)] = 0
-    padding = (np.repeat(arrays.channel_padding[None], n, 0) if arrays.row_padding is None
-               else arrays.row_padding.copy())  # fmt: skip
-    padding[np.ix_(chosen, cols)] = True
+    counts[pad] = 0
+    padding = tumour_padding(arrays)
+    padding = padding | pad if (pad & ~padding).any() else arrays.row_padding
     out = replace(arrays, counts=counts, event_ids=ids, tokens=tokens, row_padding=padding)
     if arrays.gene_bag is None:
         return out
