@@ -171,21 +171,29 @@ INDELS = [("PTEN", "10", 89717700 + 7 * i, "A", "-", "Frame_Shift_Del", "DEL") f
 
 
 @pytest.fixture(scope="module")
-def exome_with_indels(tmp_path_factory):
-    """A GDC MAF tumour with SNVs and frameshift deletions (tcga-exome reads it without a reference)."""
+def exome_mafs(tmp_path_factory):
+    """(GDC MAF of a tumour with SNVs and frameshift deletions, the same MAF without its deletion lines)."""
     from tests.test_predict_exome import GDC_COLUMNS, GLIOMA, _passengers, _row
 
     barcode = "TCGA-AA-0003-01A-11D-A000-08"
     rows = [_row(barcode, *c) for c in GLIOMA + _passengers(np.random.default_rng(3), 20)]
+    snvs = list(rows)
     for gene, chrom, pos, ref, alt, cls, kind in INDELS:
         row = _row(barcode, gene, chrom, pos, ref, alt, cls, "p.K1fs")
         row.update({"Variant_Type": kind, "Tumor_Seq_Allele1": ref})
         rows.append(row)
-    path = tmp_path_factory.mktemp("exome_indels") / "indels.maf"
-    with open(path, "w") as f:
-        f.write("#version gdc-1.0.0\n")
-        pd.DataFrame(rows, columns=GDC_COLUMNS).to_csv(f, sep="\t", index=False)
-    return read_inputs([path], filter="all")
+    folder = tmp_path_factory.mktemp("exome_indels")
+    for name, table in (("indels.maf", rows), ("snvs.maf", snvs)):
+        with open(folder / name, "w") as f:
+            f.write("#version gdc-1.0.0\n")
+            pd.DataFrame(table, columns=GDC_COLUMNS).to_csv(f, sep="\t", index=False)
+    return folder / "indels.maf", folder / "snvs.maf"
+
+
+@pytest.fixture(scope="module")
+def exome_with_indels(exome_mafs):
+    """A GDC MAF tumour with SNVs and frameshift deletions (tcga-exome reads it without a reference)."""
+    return read_inputs([exome_mafs[0]], filter="all")
 
 
 def _without_indels_measured(adata: ad.AnnData, zero: bool = False) -> ad.AnnData:
@@ -272,3 +280,31 @@ def test_event_model_states_that_an_snv_only_tumours_indels_were_not_measured(mi
     assert "never read as zero mutations" not in warned, warned  # not what an event model does
     assert "reads it as a tumour without those mutations" in warned, warned
     assert "its accuracy on tumours with masked sets is not measured" in warned, warned
+
+
+def test_event_model_leaves_out_the_calls_of_declared_unmeasured_indels(exome_mafs):
+    """tcga-exome on a tumour whose MAF holds 12 frameshift deletions, scored with --not-measured indels
+    (PredictOptions): exactly the probabilities and embedding of the same MAF with its deletion lines
+    removed (declared alike) — its PTEN deletions reach neither the tokens nor the gene bag, hotspots or
+    consequence shares — and not those of the undeclared run. predict counts the calls left out
+    (obs/uns 'events_not_read') and its note says so. Before, the declared run read every deletion as a
+    token and in its bag; only the catalogue summary hid them."""
+    model = load_predictor("tcga-exome")
+    declared_opts = PredictOptions(neighbours=0, exposures=False, not_measured="indels")
+    with_indels, without = (read_inputs([path], filter="all") for path in exome_mafs)
+    undeclared = with_indels.copy()
+    predict(with_indels, model, declared_opts)
+    predict(without, model, declared_opts)
+    predict(undeclared, model, PredictOptions(neighbours=0, exposures=False))
+    got, want = with_indels.obsm["proba_type"].to_numpy(), without.obsm["proba_type"].to_numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(with_indels.obsm["X_nanog1"], without.obsm["X_nanog1"], atol=1e-5)
+    assert np.abs(got - undeclared.obsm["proba_type"].to_numpy()).max() > 1e-4
+
+    assert with_indels.obs["events_not_read"].tolist() == [len(INDELS)]
+    assert without.obs["events_not_read"].tolist() == [0]
+    assert undeclared.obs["events_not_read"].tolist() == [0]
+    record = with_indels.uns["nanog1_predict"]
+    assert record["events_not_read"] == len(INDELS)
+    note = record["event_view_masking"]
+    assert f"here {len(INDELS)} call(s) of 1 tumour(s), obs['events_not_read']" in note, note

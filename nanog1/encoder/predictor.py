@@ -20,8 +20,12 @@ every tumour, obs['channel_sets_masked'] each tumour's own, uns['nanog1_predict'
 `--not-measured`: every tumour's, the same record; nanog1.encoder.predict_notes says it). A VCF/MAF tumour
 with many substitutions and no indel (no doublet) is read as zero indels and listed in
 ['unstated_snv_only'] (nanog1.genomics.ingest.unstated_snv_only), never guessed. An event-view
-model hides them from its CLS catalogue summary only (it has no "unmeasured" token: such a tumour reads
-as one without those mutations), which uns['nanog1_predict']['event_view_masking'] states.
+model hides them from its CLS catalogue summary and leaves out the tumour's calls of a kind of call it did
+not measure (indels declared `--not-measured` in a file that holds some: tokens, gene bag, hotspots and
+consequence shares alike, as the input without those calls would give; nanog1.encoder.data.for_model;
+how many per tumour: obs['events_not_read'], uns['nanog1_predict']['events_not_read']); it has no
+"unmeasured" token, so such a tumour reads as one without those mutations, which
+uns['nanog1_predict']['event_view_masking'] states.
 
 A tumour whose mutation count (over the sets it measured) lies below the 1st percentile of the model's
 reference tumours over the same sets (each tumour its own: `tumour_burden_ranges`), or above 10x their
@@ -578,13 +582,28 @@ def masked_record(adata: ad.AnnData, saved: dict, name: str = "the model") -> di
     per = {s: [str(n) for n in names[row]] for s, row in zip(samples, masked, strict=True)}
     beyond = {s: m for s, m in per.items() if set(m) - set(everyone)}
     told = _unmeasured_reasons(adata, per)
+    left_out = _events_left_out(adata, saved)
     return {"channel_sets_masked": everyone,
             "channel_sets_masked_per_tumour": {"tumour": list(beyond),
                                                "sets": ["+".join(m) for m in beyond.values()]},
             "tumours_masked": int(masked.any(axis=1).sum()),
             "unmeasured_why": {"tumour": list(told), "sets": ["+".join(t[0]) for t in told.values()],
                                "why": [t[1] for t in told.values()]},
-            "event_view_masking": _event_view_note(saved, name, names[masked.any(axis=0)])}
+            "events_not_read": int(left_out.sum()),
+            "event_view_masking": _event_view_note(saved, name, names[masked.any(axis=0)], left_out)}
+
+
+def _events_left_out(adata: ad.AnnData, saved: dict) -> np.ndarray:
+    """Per tumour, how many of its calls an event-view model left out as of a kind of call that tumour did
+    not measure (declared `--not-measured`, or its files hold none: nanog1.encoder.data.without_unmeasured),
+    written to obs['events_not_read'] for an event model; zeros (and no column) for a catalogue model."""
+    from nanog1.encoder.data import unmeasured_event_counts
+
+    if saved["encoder_config"].get("view") != "events":
+        return np.zeros(adata.n_obs, dtype=np.int64)
+    counts = unmeasured_event_counts(adata)
+    adata.obs["events_not_read"] = counts
+    return counts
 
 
 def _unmeasured_reasons(adata: ad.AnnData, per: dict[str, list[str]]) -> dict[str, tuple[list[str], str]]:
@@ -627,9 +646,10 @@ def unstated_snv_only_record(adata: ad.AnnData) -> dict:
                                         "note": [f[3] for f in files]}}
 
 
-def _event_view_note(saved: dict, name: str, masked: np.ndarray) -> str:
+def _event_view_note(saved: dict, name: str, masked: np.ndarray, left_out: np.ndarray | None = None) -> str:
     """The caveat of an event-view model scoring tumours with sets masked ('' for none, or a catalogue
-    model, which key-pads them: nanog1.encoder.model)."""
+    model, which key-pads them: nanog1.encoder.model), with how many calls of those sets it left out
+    (`left_out`, per tumour: `_events_left_out`)."""
     from nanog1.schema import describe_sets
 
     config = saved.get("train_config") or {}
@@ -642,13 +662,17 @@ def _event_view_note(saved: dict, name: str, masked: np.ndarray) -> str:
                f"it was trained with indel dropout {indel:g} (tumours read as SNV-only inputs in that share "
                "of training draws)" if indel else
                f"it was trained with set dropout {float(config['set_dropout']):g}")
+    left_out = np.zeros(0, dtype=np.int64) if left_out is None else np.asarray(left_out)
+    n, tumours = int(left_out.sum()), int((left_out > 0).sum())
+    dropped = f"; here {n:,} call(s) of {tumours} tumour(s), obs['events_not_read']" if n else ""
+    tokens = (f"{name} reads one token per mutation: a tumour whose {describe_sets(masked)} were not "
+              "measured has no such tokens (the calls its input holds of a kind of call it did not "
+              f"measure, e.g. indels declared --not-measured, are left out, as an input without them would "
+              f"give{dropped}), and those sets are hidden from its catalogue summary")
     if saved["encoder_config"].get("unmeasured_indicator"):
-        return (f"{name} reads one token per mutation: a tumour whose {describe_sets(masked)} were not "
-                "measured has no such tokens, and those sets are hidden from its catalogue summary; the "
-                f"model reads that they were not measured (not as zero mutations); {trained}")
-    return (f"{name} reads one token per mutation: a tumour whose {describe_sets(masked)} were not measured "
-            "has no such tokens, and those sets are hidden from its catalogue summary, so the model reads it "
-            f"as a tumour without those mutations (it has no sign for 'not measured'); {trained}")
+        return f"{tokens}; the model reads that they were not measured (not as zero mutations); {trained}"
+    return (f"{tokens}, so the model reads it as a tumour without those mutations (it has no sign for 'not "
+            f"measured'); {trained}")
 
 
 def _scored_sets(adata: ad.AnnData) -> list[str]:
