@@ -131,8 +131,10 @@ NOT_MEASURED_HELP = (
     "Channel sets the calls did not measure, for every tumour of this run: comma-separated set names (SBS96, "
     "DBS78, ID83, SBS6, ID12) or groups (indels = ID83+ID12, substitutions = SBS96+SBS6, doublets = DBS78);"
     " a set and its folded set go together. Recorded as unmeasured (masked by the models, as for a Strelka2 "
-    "SNV file alone), never as zero mutations. Use it for a substitution-only file that does not say so "
-    "(headerless SigProfiler VCFs, an SNV-only export, a caller run in SNV mode): e.g. --not-measured indels"
+    "SNV file alone), never as zero mutations; calls of those sets that the files hold are not read (an "
+    "event model such as tcga-exome leaves them out, as if the lines were absent). Use it for a "
+    "substitution-only file that does not say so (headerless SigProfiler VCFs, an SNV-only export, a "
+    "caller run in SNV mode) or a caller whose indels you do not trust: e.g. --not-measured indels"
 )
 
 SET_SIZES: dict[str, int] = {name: len(labels) for name, labels in CHANNEL_SETS.items()}
