@@ -12,6 +12,14 @@ an indel can hold more substitutions). Then `DRAWS` random sets of k tumours of 
 uniformly among those with >= k tumours), per k: how many sets have no indel, the most substitutions such a
 set holds, how many indel-free sets reach each file threshold, and the projects of those reaching `TAIL`.
 
+Then whole runs (`RUN_SNV_ONLY_MIN_FILES`, `RUN_SNV_ONLY_MIN_SBS`): one `nanog1 ingest` / `predict` call on
+k single-tumour VCFs (one per tumour, as a lab's caller writes them), each file under every other rule. A
+run is modelled as k tumours of one project drawn as above (fresh draws, `DRAWS` per k, k up to 200, ten
+times as many for k near the chosen 10 files): per k, the indel-free runs, the most substitutions in one,
+how many reach each run threshold; then, per smallest run size N, the most substitutions of an indel-free
+run of at least N files (the largest SBS total a rule ">= N files and >= M substitutions, not one indel"
+must stay above).
+
     OMP_NUM_THREADS=1 nice -n 19 python benchmarks/indel_free_rates.py [../shared/data]
 """
 
@@ -30,6 +38,12 @@ FILE_THRESHOLDS = (500, 700, 1000, 1500, 2000)
 DRAWS = 200_000
 #: Indel-free random files with at least this many substitutions are listed by project.
 TAIL = 1000
+#: Single-tumour files per random run and run thresholds (substitutions in the whole run).
+RUN_SIZES = (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 30, 40, 60, 100, 200)
+RUN_THRESHOLDS = (300, 500, 700, 1000, 1500)
+#: Run sizes near the chosen RUN_SNV_ONLY_MIN_FILES get RUN_TAIL_BATCHES x DRAWS draws (the tail is thin).
+RUN_TAIL_SIZES = (8, 10, 12, 15)
+RUN_TAIL_BATCHES = 10
 
 
 def table(name: str, sbs: np.ndarray, ind: np.ndarray, dbs: np.ndarray) -> None:
@@ -79,6 +93,59 @@ def tcga(root: Path, source: str, pass_only: bool) -> pd.DataFrame:
                          "ind": n_ind.to_numpy()})
 
 
+def draw(groups: dict[str, tuple[np.ndarray, np.ndarray]], k: int, rng: np.random.Generator):
+    """`DRAWS` random sets of k tumours of one project (the project drawn uniformly among those with >= k
+    tumours; k distinct tumours of it): (eligible projects, each draw's project index, substitutions and
+    indels per draw)."""
+    eligible = [p for p, (sbs, _) in groups.items() if len(sbs) >= k]
+    if not eligible:
+        return eligible, None, None, None
+    picks = rng.choice(len(eligible), DRAWS)
+    totals, indels = np.empty(DRAWS), np.empty(DRAWS)
+    for j, project in enumerate(eligible):
+        rows = np.flatnonzero(picks == j)
+        sbs, ind = groups[project]
+        chosen = rng.random((len(rows), len(sbs))).argsort(axis=1)[:, :k]
+        totals[rows], indels[rows] = sbs[chosen].sum(axis=1), ind[chosen].sum(axis=1)
+    return eligible, picks, totals, indels
+
+
+def runs(name: str, tumours: pd.DataFrame, seed: int = 1) -> None:
+    """Runs of k single-tumour files of one project's tumours (module docstring): per k (`RUN_TAIL_BATCHES`
+    times the draws for k in `RUN_TAIL_SIZES`, near the chosen run size), then per smallest run size N the
+    most substitutions of an indel-free run of >= N files."""
+    rng = np.random.default_rng(seed)
+    groups = {p: (g["sbs"].to_numpy(), g["ind"].to_numpy()) for p, g in tumours.groupby("project")}
+    heads = " ".join(f"{'>=' + str(t):>7}" for t in RUN_THRESHOLDS)
+    print(f"\n{name}: runs of k single-tumour files of one project ({DRAWS:,} per k, "
+          f"{RUN_TAIL_BATCHES * DRAWS:,} for k in {RUN_TAIL_SIZES}): indel-free runs, the most substitutions "
+          "in one, and indel-free runs with >= T substitutions")
+    print(f"{'k':>4} {'projects':>8} {'draws':>9} {'no indel':>9} {'rate':>9} {'max SBS':>8} {heads}  "
+          "project of the max")
+    most = {}
+    for k in RUN_SIZES:
+        batches = RUN_TAIL_BATCHES if k in RUN_TAIL_SIZES else 1
+        free_totals, best = [], (0, "-")
+        for _ in range(batches):
+            eligible, picks, totals, indels = draw(groups, k, rng)
+            if not eligible:
+                break
+            free = indels == 0
+            free_totals.append(totals[free])
+            if free.any() and totals[free].max() > best[0]:
+                best = (int(totals[free].max()), eligible[picks[np.flatnonzero(free)[totals[free].argmax()]]])
+        if not free_totals:
+            continue
+        found = np.concatenate(free_totals)
+        most[k] = best[0]
+        over = " ".join(f"{int((found >= t).sum()):>7}" for t in RUN_THRESHOLDS)
+        n = batches * DRAWS
+        print(f"{k:>4} {len(eligible):>8} {n:>9} {len(found):>9} {len(found) / n:>9.6f} {most[k]:>8} {over}  "
+              f"{best[1]}")
+    print("most substitutions of an indel-free run of >= N files: " + ", ".join(
+        f"N={n}: {max(v for k, v in most.items() if k >= n):,}" for n in most))
+
+
 def files(name: str, tumours: pd.DataFrame, seed: int = 0) -> None:
     """Whole files of one project's tumours: per project, then random sets of k tumours (module docstring)."""
     by = tumours.assign(free_sbs=tumours["sbs"].where(tumours["ind"] == 0, 0),
@@ -100,16 +167,9 @@ def files(name: str, tumours: pd.DataFrame, seed: int = 0) -> None:
     print(f"{'k':>4} {'projects':>8} {'no indel':>9} {'rate':>7} {'max SBS':>8} {heads}  "
           f"projects >= {TAIL:,}")
     for k in FILE_SIZES:
-        eligible = [p for p, (sbs, _) in groups.items() if len(sbs) >= k]
+        eligible, picks, totals, indels = draw(groups, k, rng)
         if not eligible:
             continue
-        picks = rng.choice(len(eligible), DRAWS)
-        totals, indels = np.empty(DRAWS), np.empty(DRAWS)
-        for j, project in enumerate(eligible):
-            rows = np.flatnonzero(picks == j)
-            sbs, ind = groups[project]
-            chosen = rng.random((len(rows), len(sbs))).argsort(axis=1)[:, :k]
-            totals[rows], indels[rows] = sbs[chosen].sum(axis=1), ind[chosen].sum(axis=1)
         free = indels == 0
         most = int(totals[free].max()) if free.any() else 0
         over = " ".join(f"{int((free & (totals >= t)).sum()):>7}" for t in FILE_THRESHOLDS)
@@ -125,3 +185,5 @@ if __name__ == "__main__":
              "TCGA firehose exomes (all calls)": tcga(root, "firehose", False)}
     for label, tumours in found.items():
         files(label, tumours)
+    for label, tumours in found.items():
+        runs(label, tumours)
