@@ -183,10 +183,14 @@ def snv_only_note(record: dict, shown: int = 10) -> str:
     """'cohort.maf: 40 tumours with 3,120 substitutions together and not one indel in the whole file: if its
     caller did not call indels, rerun with --not-measured indels (read now as zero indels); T1: 1,204
     substitutions and no indel: ...': the input files of uns['nanog1_predict']['unstated_snv_only_files'],
-    then the tumours of ['unstated_snv_only'] (the first `shown`, then how many more); '' for none."""
+    then the run of ['unstated_snv_only_run'] ('40 input files (40 tumours) with 2,400 substitutions together
+    and not one indel in the whole run: ...'), then the tumours of ['unstated_snv_only'] (the first `shown`,
+    then how many more); '' for none."""
     files = dict(record.get("unstated_snv_only_files") or {})
     whole = [f"{Path(str(f)).name}: {n}" for f, n in zip(files.get("file", []), files.get("note", []),
                                                            strict=True)]
+    run = str(dict(record.get("unstated_snv_only_run") or {}).get("note", ""))
+    whole += [run] if run else []
     notes = [f"{t}: {n}" for t, n in _columns(record.get("unstated_snv_only"), "note")]
     more = (f"; and {len(notes) - shown} more (uns['nanog1_predict']['unstated_snv_only'])"
             if len(notes) > shown else "")

@@ -19,7 +19,9 @@ every tumour, obs['channel_sets_masked'] each tumour's own, uns['nanog1_predict'
 ['unmeasured_why'] where the input files tell it or the user declared them (`PredictOptions.not_measured`,
 `--not-measured`: every tumour's, the same record; nanog1.encoder.predict_notes says it). A VCF/MAF tumour
 with many substitutions and no indel (no doublet) is read as zero indels and listed in
-['unstated_snv_only'] (nanog1.genomics.ingest.unstated_snv_only), never guessed. An event-view
+['unstated_snv_only'] (nanog1.genomics.ingest.unstated_snv_only), never guessed; so are a whole file of
+several tumours (['unstated_snv_only_files']) and a whole run of many files (['unstated_snv_only_run'])
+without one indel among many substitutions. An event-view
 model hides them from its CLS catalogue summary and leaves out the tumour's calls of a kind of call it did
 not measure (indels declared `--not-measured` in a file that holds some: tokens, gene bag, hotspots and
 consequence shares alike, as the input without those calls would give; nanog1.encoder.data.for_model;
@@ -634,16 +636,21 @@ def unstated_snv_only_record(adata: ad.AnnData) -> dict:
     'note' of the VCF/MAF tumours with many substitutions and no indel (no doublet) whose record says they
     were measured (nanog1.genomics.ingest.unstated_snv_only; predict_notes states them); and
     ['unstated_snv_only_files']: parallel lists 'file', 'tumours', 'substitutions', 'note' of the VCF/MAF
-    inputs of several tumours without one indel among many substitutions (unstated_indel_free_files)."""
-    from nanog1.genomics.ingest import unstated_indel_free_files, unstated_snv_only
+    inputs of several tumours without one indel among many substitutions (unstated_indel_free_files); and
+    ['unstated_snv_only_run']: 'files', 'tumours', 'substitutions', 'note' of a run of many VCF/MAF files
+    without one indel among many substitutions (unstated_indel_free_run; {} for none)."""
+    from nanog1.genomics.ingest import unstated_indel_free_files, unstated_indel_free_run, unstated_snv_only
 
     found = unstated_snv_only(adata)
     files = unstated_indel_free_files(adata)
+    run = unstated_indel_free_run(adata)
+    keys = ("files", "tumours", "substitutions", "note")
     return {"unstated_snv_only": {"tumour": [f[0] for f in found], "kind": [f[1] for f in found],
                                   "note": [f[2] for f in found]},
             "unstated_snv_only_files": {"file": [f[0] for f in files], "tumours": [f[1] for f in files],
                                         "substitutions": [f[2] for f in files],
-                                        "note": [f[3] for f in files]}}
+                                        "note": [f[3] for f in files]},
+            "unstated_snv_only_run": dict(zip(keys, run, strict=True)) if run else {}}
 
 
 def _event_view_note(saved: dict, name: str, masked: np.ndarray, left_out: np.ndarray | None = None) -> str:

@@ -125,6 +125,17 @@ NO_DOUBLET_MIN_SBS = 2000
 #: MC3 (one uniform caller), 1,234 in Firehose (LUSC, whose indel-free tumours look SNV-only), none >= 1,500
 #: of 5.6 million. `python benchmarks/indel_free_rates.py`; BENCHMARKS.md.
 FILE_SNV_ONLY_MIN_SBS = 1500
+#: A run (one `nanog1 ingest` / `predict` call, or a merged pipeline cohort) of at least
+#: RUN_SNV_ONLY_MIN_FILES VCF/MAF files whose tumours together carry at least RUN_SNV_ONLY_MIN_SBS
+#: substitutions and not one indel is noted once (ingest.unstated_indel_free_run): a lab's run of
+#: single-tumour VCFs (40 exomes of about 60 substitutions each) is under every per-tumour and per-file
+#: threshold. Random runs of k single tumours of one project: indel-free runs are 5 % of k = 2 in MC3 exomes
+#: but at most 0.03 % of k >= 10 and none of k >= 20; at k >= 10 they hold at most 987 substitutions (MC3
+#: THCA; Firehose 706, MC3 PASS 259, PCAWG none; 2 million draws per k for k = 8-15), none >= 1,000. Below
+#: 10 files they come near 1,500 (Firehose LUSC, 1,451 at k = 6), so the run needs 10 files.
+#: `python benchmarks/indel_free_rates.py`; BENCHMARKS.md.
+RUN_SNV_ONLY_MIN_FILES = 10
+RUN_SNV_ONLY_MIN_SBS = 1500
 #: `--not-measured SETS` in words: the help of `nanog1 ingest` and `nanog1 predict` and of the dashboard's
 #: Predict page (nanog1.schema.parse_not_measured reads the value, SET_GROUPS names the groups).
 NOT_MEASURED_HELP = (

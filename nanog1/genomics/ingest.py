@@ -800,6 +800,8 @@ def ingest(
     notes += _unmeasured_notes(adata)
     notes += [f"{t}: {text}" for t, _, text in unstated_snv_only(adata)]
     notes += [f"{Path(f).name}: {text}" for f, _, _, text in unstated_indel_free_files(adata)]
+    run = unstated_indel_free_run(adata)
+    notes += [run[-1]] if run else []
     write_cohort(adata, out)
     files = [_file_row(r) for r in results]
     empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
@@ -1114,6 +1116,45 @@ def unstated_indel_free_files(adata) -> list[tuple[str, int, int, str]]:
                       "whole file: if its caller did not call indels, rerun with --not-measured indels (read "
                       "now as zero indels)"))
     return found
+
+
+def unstated_indel_free_run(adata) -> tuple[int, int, int, str] | None:
+    """(files, tumours, substitutions, note) for a run whose VCF/MAF inputs (at least `RUN_SNV_ONLY_MIN_FILES`
+    files holding tumours which measured indels by their record) carry together at least
+    `RUN_SNV_ONLY_MIN_SBS` substitutions and not one indel: a run of single-tumour files (a lab's 40 exome
+    VCFs of 60 substitutions each) is under the per-tumour and per-file rules file by file, yet a whole run
+    without an indel is almost certainly from a caller that did not call indels. One run: the inputs of one
+    ingest (a `predict` of files, or of a cohort: its ingest record; a merged pipeline cohort: all its
+    parts'). None below the thresholds, with one indel among those tumours, or where every such file is
+    noted already (`unstated_indel_free_files`). Not a guess: the tumours are read as the files say (zero
+    indels), and the note tells how to declare them unmeasured."""
+    from nanog1.genomics.channels import RUN_SNV_ONLY_MIN_FILES, RUN_SNV_ONLY_MIN_SBS, set_slice
+    from nanog1.schema import measured_sets_per_sample
+
+    meta = adata.uns.get("nanog1") or {}
+    inputs, acc = meta.get("inputs"), meta.get("accounting")
+    if (not isinstance(inputs, pd.DataFrame) or "path" not in inputs or not isinstance(acc, pd.DataFrame)
+            or not {"sample", "file"} <= set(acc.columns) or not adata.n_obs):
+        return None
+    row = {str(t): i for i, t in enumerate(adata.obs_names)}
+    measured = measured_sets_per_sample(adata)["ID12"].to_numpy(dtype=bool)
+    held = acc.loc[np.asarray([s in row and measured[row[s]] for s in acc["sample"].astype(str)], dtype=bool)]
+    files = sorted(set(held["file"].astype(int)))
+    rows = sorted({row[s] for s in held["sample"].astype(str)})
+    if len(files) < RUN_SNV_ONLY_MIN_FILES:
+        return None
+    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
+    total = int(counts[rows][:, set_slice("SBS6")].sum())
+    if total < RUN_SNV_ONLY_MIN_SBS or counts[rows][:, set_slice("ID12")].sum() > 0:
+        return None
+    paths = inputs["path"].astype(str).to_numpy()
+    noted = {f for f, _, _, _ in unstated_indel_free_files(adata)}
+    if all(f < len(paths) and paths[f] in noted for f in files):
+        return None
+    return (len(files), len(rows), total,
+            f"{len(files)} input files ({len(rows)} tumours) with {total:,} substitutions together and not "
+            "one indel in the whole run: if their caller did not call indels, rerun with --not-measured "
+            "indels (read now as zero indels)")
 
 
 def _mark_partial(adata, results: list[FileResult]) -> None:
