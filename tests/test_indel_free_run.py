@@ -170,3 +170,34 @@ def test_a_merged_cohort_of_single_file_parts_is_one_run(genome, sizes, tmp_path
     got = merged(run(tmp_path / "full", seq, at))
     assert got == (len(at), len(at), RUN_SNV_ONLY_MIN_SBS, want(len(at), RUN_SNV_ONLY_MIN_SBS)), got
     assert merged(run(tmp_path / "indel", seq, at, deletion_in=0)) is None
+
+
+def test_a_run_whose_every_file_is_noted_as_a_whole_gets_no_second_note(tmp_path, monkeypatch):
+    """RUN_SNV_ONLY_MIN_FILES exome MAFs of two tumours, each already noted as a whole file (not one indel;
+    the file and run thresholds lowered to 40 substitutions so the files stay small): one note per file,
+    none for the run; one more MAF under the file rule brings the run note (a file no other note names)."""
+    from nanog1.genomics import channels
+    from tests.test_predict_exome import write_gdc_maf
+
+    monkeypatch.setattr(channels, "FILE_SNV_ONLY_MIN_SBS", 40)
+    monkeypatch.setattr(channels, "RUN_SNV_ONLY_MIN_SBS", 40)
+
+    def maf(i: int, substitutions: int):
+        """A GDC-style exome MAF of two tumours: C>T / C>A / T>C SNVs on chr1, no indel."""
+        pairs = [("C", "T"), ("C", "A"), ("T", "C")]
+        calls = [[(f"NOTAGENE{k}", "1", 2_000_000 + 1_000 * k, *pairs[k % 3], "Missense_Mutation", "")
+                  for k in range(n)] for n in split(substitutions, 2)]
+        path = tmp_path / f"m{i}.maf"
+        write_gdc_maf(path, {f"TCGA-A{i}-{j:04d}-01A-11D-A000-08": c for j, c in enumerate(calls)})
+        return path
+
+    files = [maf(i, 40) for i in range(RUN_SNV_ONLY_MIN_FILES)]
+    notes = ingest(files, None, None, tmp_path / "c.h5ad").notes
+    assert sum("in the whole file" in n for n in notes) == len(files), notes
+    assert not run_notes(notes), notes
+    notes = ingest([*files, maf(99, 2)], None, None, tmp_path / "d.h5ad").notes
+    total = len(files) * 40 + 2
+    assert run_notes(notes) == [f"{len(files) + 1} input files ({2 * len(files) + 2} tumours) with {total:,} "
+                                "substitutions together and not one indel in the whole run: if their caller "
+                                "did not call indels, rerun with --not-measured indels (read now as zero "
+                                "indels)"], notes
