@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+import mlflow_template
 import pytest
 from background import running
 
@@ -17,6 +18,8 @@ from background import running
 # 2 busy cores). Nothing a test checks depends on the thread count. An explicit setting still wins.
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+
+mlflow_template.install()  # before any test module imports MLflow
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -55,6 +58,26 @@ def two_contig_genome(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     work = tmp_path_factory.mktemp("genome")
     seqs = make_genome(work / "g.fa", GenomeSpec(n_contigs=2, length=20_000, seed=9))
     return work / "g.fa", seqs
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_template(tmp_path_factory):
+    """New SQLite MLflow stores in this process start from one migrated template (tests/mlflow_template.py:
+    MLflow's migrations cost 4-9 s a store, and dozens of tests make one)."""
+    mlflow_template.use_folder(tmp_path_factory.mktemp("mlflow_template"))
+    yield
+    mlflow_template.use_folder(None)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_mlflow_store(request):
+    """A test marked `fresh_mlflow_store` creates its stores through MLflow's own migrations."""
+    if request.node.get_closest_marker("fresh_mlflow_store") is None:
+        yield
+        return
+    mlflow_template.fresh(True)
+    yield
+    mlflow_template.fresh(False)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -36,6 +36,7 @@ def _no_env_store(monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
 
+@pytest.mark.fresh_mlflow_store  # `train` creates its store through MLflow's migrations here
 def test_train_stop_resume_evaluate_embed(cohort, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # MLflow must not write ./mlruns here (asserted below)
     runner = CliRunner()
