@@ -27,7 +27,9 @@ PCAWG = SHARED / "data" / "pcawg7"
 
 
 def pytest_collection_modifyitems(config, items):
-    """Skip `gpu` tests cleanly on machines without CUDA."""
+    """Run the tests that read umap-learn's kernels last (they are compiled beside the suite meanwhile:
+    `umap_kernels`); skip `gpu` tests cleanly on machines without CUDA."""
+    items.sort(key=lambda item: "umap_kernels" in getattr(item, "fixturenames", ()))  # stable: order kept
     try:
         import torch
 
@@ -95,6 +97,27 @@ def _small_demo_started(request, tmp_path_factory):
            "run_small_demo(Path(sys.argv[1]))"
     with running([sys.executable, "-c", code, str(workdir)], log) as proc:
         yield workdir, proc, log
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _umap_warm_up_started(request, tmp_path_factory):
+    """Compile umap-learn's kernels into numba's disk cache in the background (tests/umap_warm_up.py, at
+    the lowest priority) when a selected test needs `umap_kernels`; None otherwise. It is a minute of one
+    core that the UMAP test paid in the foreground."""
+    if not any("umap_kernels" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        yield None
+        return
+    log = tmp_path_factory.mktemp("umap_log") / "umap_warm_up.log"
+    with running([sys.executable, str(Path(__file__).with_name("umap_warm_up.py"))], log) as proc:
+        yield proc, log
+
+
+@pytest.fixture(scope="session")
+def umap_kernels(_umap_warm_up_started) -> None:
+    """umap-learn's kernels compiled and on disk (waits for the background compile)."""
+    proc, log = _umap_warm_up_started
+    if proc.wait() != 0:
+        raise RuntimeError(f"the UMAP warm-up failed (exit {proc.returncode}):\n{log.read_text()[-4000:]}")
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from app_fixtures import make_cohort, shared_store, write_cohort
 from typer.testing import CliRunner
+from umap_warm_up import two_clusters
 
 from nanog1.cli import app as cli
 from nanog1.dashboard import charts, cohort_tables, embedding_map, fit_view, prediction_view, runs
@@ -162,15 +163,25 @@ def test_pca_projection_matches_svd():
         project(x, ProjectionConfig("tSNE"))
 
 
-@pytest.mark.slow  # umap-learn compiles its numba kernels on first use (about a minute on 2 busy cores)
-def test_umap_projection_separates_clusters():
-    rng = np.random.default_rng(1)
-    x = np.vstack([rng.normal(0, 1, (30, 6)), rng.normal(12, 1, (30, 6))])
+@pytest.mark.slow  # umap-learn's kernels: compiled beside the suite (umap_kernels), else a minute here
+def test_umap_projection_separates_clusters(umap_kernels):
+    x = two_clusters()
     xy = project(x, ProjectionConfig("UMAP", n_neighbors=10))
     assert xy.shape == (60, 2) and np.isfinite(xy).all()
     a, b = xy[:30].mean(axis=0), xy[30:].mean(axis=0)
     spread = max(xy[:30].std(axis=0).max(), xy[30:].std(axis=0).max())
     assert np.linalg.norm(a - b) > 3 * spread
+
+
+@pytest.mark.slow
+def test_umap_kernels_come_from_numba_disk_cache(umap_kernels):
+    """umap-learn's parallel kernels (not marked `cache=True` there) are kept on disk too: a new process (a
+    dashboard server, this test after the background compile) loads them instead of compiling them again."""
+    from umap.umap_ import compute_membership_strengths, fast_knn_indices, smooth_knn_dist
+
+    project(two_clusters(), ProjectionConfig("UMAP", n_neighbors=10))
+    for kernel in (fast_knn_indices, smooth_knn_dist, compute_membership_strengths):
+        assert sum(kernel.stats.cache_hits.values()) >= 1, kernel.py_func.__name__
 
 
 def test_missing_store_is_reported_not_created(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +49,7 @@ def _project(x: np.ndarray, config: ProjectionConfig) -> np.ndarray:
     if config.method == "UMAP":
         import umap
 
+        cache_umap_kernels()
         reducer = umap.UMAP(
             n_neighbors=min(config.n_neighbors, x.shape[0] - 1),
             min_dist=config.min_dist,
@@ -56,3 +58,24 @@ def _project(x: np.ndarray, config: ProjectionConfig) -> np.ndarray:
         )
         return reducer.fit_transform(x)
     raise ValueError(f"unknown projection {config.method!r}; expected one of {METHODS}")
+
+
+@functools.cache
+def cache_umap_kernels() -> None:
+    """Let numba keep every umap-learn kernel it compiles on disk, not only those umap-learn marks
+    `cache=True`: its parallel ones (exact kNN, distance smoothing, membership strengths) and the layout
+    epoch were compiled again in each new process, about 25 s of a dashboard server's first UMAP fit on
+    2 cores (3 s once on disk). Same compiled code, same coordinates. Where numba finds no writable cache
+    folder it compiles as before."""
+    import umap.layouts
+    import umap.umap_
+    import umap.utils
+    from numba.core.registry import CPUDispatcher
+
+    for module in (umap.umap_, umap.utils, umap.layouts):
+        for kernel in list(vars(module).values()):
+            if isinstance(kernel, CPUDispatcher):
+                try:
+                    kernel.enable_caching()
+                except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+                    return

@@ -54,8 +54,9 @@ for name in cohort_tables.SET_NAMES:
         signatures.update({f"{sig} ({name})": expo[[sig]] for sig in expo.columns})
 colour_by = c3.selectbox("Colour by", colour_options + list(signatures), key="emb_colour")
 if method == "UMAP":
-    st.caption("UMAP: the first run in a server compiles umap-learn's kernels (up to a minute on 2 cores); "
-               "each result is then cached per cohort and setting.")
+    st.caption("UMAP: the first run after installing compiles umap-learn's kernels (up to a minute on 2 "
+               "cores) and keeps them on disk for later servers; each result is cached per cohort and "
+               "setting.")
 
 x = np.asarray(adata.obsm["X_nanog1"])
 try:
