@@ -247,35 +247,19 @@ def _event_encoder(**kw):
     return MutationEncoder(cfg).double(), sizes
 
 
-def test_event_encoder_packed_stack_equals_padded_stack():
-    """The event view's packed stack (its CUDA default) gives the padded path's states and gradients."""
-    torch.manual_seed(6)
-    model, _ = _event_encoder()
-    padding = torch.arange(9)[None] >= torch.tensor([[9], [4], [1]])
-    x = torch.randn(3, 9, 16, dtype=torch.float64, requires_grad=True)
-    packed, padded = model.stack_packed(x, padding), model.stack(x, padding_mask=padding)
-    keep = ~padding
-    assert rel(packed[keep], padded[keep]) < 1e-9 and bool((packed[padding] == 0).all())
-    g = torch.randn_like(packed).masked_fill(padding[..., None], 0.0)
-    (g_packed,), (g_padded,) = (torch.autograd.grad(y, x, g) for y in (packed, padded))
-    assert rel(g_packed[keep], g_padded[keep]) < 1e-9
-    irregular = padding.clone()
-    irregular[1] = irregular[1].flip(0)  # not right-padded: the padded path, same result
-    kept = ~irregular
-    assert rel(model.stack_packed(x, irregular)[kept], model.stack(x, padding_mask=irregular)[kept]) < 1e-12
-
-
-@pytest.mark.parametrize("mixer", ["savo", "mha_rank", "qdelta"])
-def test_event_encoder_forward_packed_equals_padded(mixer, monkeypatch):
-    """The whole event-view forward (CLS from the counts summary, gene bag and mean pooling; the masked
-    heads) run packed, as on CUDA, equals the padded forward on CPU in float64: every output and the
-    gradient of every parameter."""
+@pytest.mark.parametrize("mixer,pooling", [("savo", "mean"), ("savo", "cls"), ("mha_rank", "mean"),
+                                            ("qdelta", "cls")])
+def test_event_encoder_forward_packed_equals_padded(mixer, pooling, monkeypatch):
+    """The whole event-view forward (CLS from the counts summary, gene bag, mean or CLS pooling; the
+    masked heads) run packed, as on CUDA (only the real events embedded, each CLS in front of its
+    tumour's events in one ragged row), equals the padded forward on CPU in float64: every output, the
+    padded token states and the gradient of every parameter; a tumour with no events included."""
     from nanog1.encoder.model import MutationEncoder
     from nanog1.schema import N_CHANNELS
 
     torch.manual_seed(7)
-    model, sizes = _event_encoder(mixer=mixer, gene_bag=["gene0", "gene1"], pooling="mean")
-    lengths = torch.tensor([9, 4, 1, 6])
+    model, sizes = _event_encoder(mixer=mixer, gene_bag=["gene0", "gene1"], pooling=pooling)
+    lengths = torch.tensor([9, 4, 0, 1])
     padding = torch.arange(9)[None] >= lengths[:, None]
     events = {k: torch.randint(3, n, (4, 9)).masked_fill(padding, 0) for k, n in sizes.items()}
     token_mask = torch.zeros(4, 9, dtype=torch.bool)
@@ -284,14 +268,14 @@ def test_event_encoder_forward_packed_equals_padded(mixer, monkeypatch):
     bag = (torch.rand(4, 2) < 0.5).double()
 
     calls = []
-    stack_packed = MutationEncoder.stack_packed
-    monkeypatch.setattr(MutationEncoder, "stack_packed", lambda *a: calls.append(1) or stack_packed(*a))
+    encode_packed = MutationEncoder._encode_packed
+    monkeypatch.setattr(MutationEncoder, "_encode_packed", lambda *a: calls.append(1) or encode_packed(*a))
 
-    def run(packs: bool):
+    def run(packs: bool, padding=padding, events=events):
         monkeypatch.setattr(MutationEncoder, "_packs", lambda self, x: packs)
         model.zero_grad()
         out = model(counts=counts, padding_mask=padding, token_mask=token_mask, events=events, gene_bag=bag)
-        heads = [out.embedding, out.type_logits, *out.masked_logits.values()]
+        heads = [out.embedding, out.type_logits, out.tokens[~padding], *out.masked_logits.values()]
         torch.manual_seed(8)
         sum((h * torch.randn_like(h)).sum() for h in heads).backward()
         return [h.detach() for h in heads], {k: p.grad.clone() for k, p in model.named_parameters()}
@@ -303,6 +287,12 @@ def test_event_encoder_forward_packed_equals_padded(mixer, monkeypatch):
     assert g_packed.keys() == g_padded.keys()
     for k in g_padded:
         assert rel(g_packed[k], g_padded[k]) < 1e-10, k
+    irregular = padding.clone()
+    irregular[1] = irregular[1].flip(0)  # real events last: not right-padded, so the padded path
+    (kept, _), (plain, _) = run(True, padding=irregular), run(False, padding=irregular)
+    assert len(calls) == 1
+    for a, b in zip(kept, plain, strict=True):
+        assert rel(a, b) == 0.0
 
 
 @pytest.mark.gpu
@@ -327,8 +317,8 @@ def test_event_encoder_packed_on_gpu_equals_padded(mixer, monkeypatch):
     bag = (torch.rand(5, 2) < 0.5).float().cuda()
 
     calls = []
-    stack_packed = MutationEncoder.stack_packed
-    monkeypatch.setattr(MutationEncoder, "stack_packed", lambda *a: calls.append(1) or stack_packed(*a))
+    encode_packed = MutationEncoder._encode_packed
+    monkeypatch.setattr(MutationEncoder, "_encode_packed", lambda *a: calls.append(1) or encode_packed(*a))
 
     def run(packed: bool):
         model.cfg.packed = packed

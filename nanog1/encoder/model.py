@@ -30,10 +30,12 @@ of the mean embedding (the token table's own rows) over *every* distinct value t
 training. The benchmark's separate gene and hotspot maps are this model's one bag map over both column
 blocks: a sum of two linear maps is one linear map of the concatenated columns (one bias instead of two).
 
-On CUDA the event view runs its stack on the packed real tokens (`packed`, nanog1.core.ragged: exomes carry
-1-20,000 mutations, so a padded batch is mostly padding) and scatters the states back to the padded layout;
-equal to the padded path (tests/test_ragged.py, float64 with gradients). A CUDA-graphed training step
-(nanog1.core.step_graph) keeps the padded path, which needs no host sync.
+On CUDA the event view runs packed (`packed`, nanog1.core.ragged: exomes carry 1-20,000 mutations, so a
+padded batch is mostly padding): only the real events are embedded, each tumour's CLS goes in front of its
+events in one ragged row, and the pooling and heads read the packed rows; only the public `tokens` output is
+scattered back to the padded layout. Equal to the padded path (tests/test_ragged.py, float64 with
+gradients). A CUDA-graphed training step (nanog1.core.step_graph) keeps the padded path, which needs no
+host sync.
 
 Heads: cancer type (logits), signature exposures per channel set (log-probabilities on the
 simplex), the contrastive projection of the pooled embedding (`projection`, pretraining only), masked-token
@@ -320,12 +322,17 @@ class MutationEncoder(nn.Module):
         ev = {k: events[k] for k in self.embed.tables}
         if token_mask is not None:  # every field of a masked event hidden
             ev = {k: torch.where(token_mask, MASK_ID, v) for k, v in ev.items()}
+        b = next(iter(ev.values())).shape[0]
+        lengths = self._packed_lengths(next(iter(ev.values())), padding_mask)
+        if lengths is not None:  # only the real tokens are embedded: [N, H]
+            keep = ~padding_mask.expand(b, -1)
+            ev = {k: v[keep] for k, v in ev.items()}
         x = self.embed(ev)
         if self.summary is not None and counts is not None:  # thinned alike; unmeasured sets hidden
             hidden = None if summary_mask is None else summary_mask.expand(counts.shape[0], -1)
             cls = (self.cls + self.summary(counts.to(x.dtype), hidden)).to(x.dtype)
         if self.unmeasured is not None and summary_mask is not None:  # which sets were not measured
-            sets = summary_mask.to(x.dtype).expand(x.shape[0], -1) @ self.set_share.to(x.dtype)
+            sets = summary_mask.to(x.dtype).expand(b, -1) @ self.set_share.to(x.dtype)
             cls = (self.cls if cls is None else cls) + self.unmeasured(sets)
         if self.gene_bag is not None:
             if gene_bag is None:
@@ -346,9 +353,12 @@ class MutationEncoder(nn.Module):
             if bags is None or name not in bags:
                 raise ValueError(f"this model reads an embedding bag of {name!r}; none given")
             cls = (self.cls if cls is None else cls) + proj(self._mean_bag(name, *bags[name]).to(x.dtype))
-        out = self._encode(x, padding_mask, cls)
+        if lengths is not None:
+            out, states = self._encode_packed(x, lengths, padding_mask.expand(b, -1), cls, token_mask)
+        else:
+            out = self._encode(x, padding_mask, cls)
+            states = None if token_mask is None else out.tokens[token_mask]
         if token_mask is not None:
-            states = out.tokens[token_mask]
             out.masked_logits = {k: head(states) for k, head in self.masked_heads.items()}
         return out
 
@@ -385,11 +395,13 @@ class MutationEncoder(nn.Module):
         mask = None
         if padding_mask is not None:
             mask = torch.cat([torch.zeros_like(padding_mask[:, :1]), padding_mask], dim=1)
-        x = self.in_norm(x)
-        packed = mask is not None and self._packs(x)
-        h = self.stack_packed(x, mask) if packed else self.stack(x, padding_mask=mask)
+        h = self.stack(self.in_norm(x), padding_mask=mask)
         tokens = h[:, 1:]
         pooled = h[:, 0] if self.cfg.pooling == "cls" else _masked_mean(tokens, padding_mask)
+        return self._heads(pooled, tokens)
+
+    def _heads(self, pooled: torch.Tensor, tokens: torch.Tensor) -> EncoderOutput:
+        """Every head on the pooled embedding (and the catalogue view's masked head on the tokens)."""
         return EncoderOutput(
             embedding=pooled,
             tokens=tokens,
@@ -410,19 +422,46 @@ class MutationEncoder(nn.Module):
         return (self.cfg.view == "events" and self.cfg.packed and x.is_cuda
                 and not torch.cuda.is_current_stream_capturing() and torch.cuda.get_sync_debug_mode() == 0)
 
-    def stack_packed(self, x: torch.Tensor, padding: torch.Tensor) -> torch.Tensor:
-        """The stack over the real tokens only, packed into one ragged row (nanog1.core.ragged), then
-        scattered back to [B, L, H] with zeros at padding. Rows not right-padded take the padded path."""
-        if padding.shape[0] != x.shape[0]:
-            padding = padding.expand(x.shape[0], -1)
-        lengths = right_padded_lengths(padding)
-        if lengths is None:
-            return self.stack(x, padding_mask=padding)
-        keep = ~padding
-        out = self.stack(x[keep][None], ragged=Ragged.from_lengths(lengths, x.device))[0]
-        full = out.new_zeros(*padding.shape, out.shape[-1])
-        full[keep] = out
-        return full
+    def _packed_lengths(self, ids: torch.Tensor, padding_mask: torch.Tensor | None) -> list[int] | None:
+        """Each tumour's event count when this batch runs packed (right-padded rows on the packed path),
+        else None: the padded path."""
+        if padding_mask is None or not self._packs(ids):
+            return None
+        return right_padded_lengths(padding_mask.expand(ids.shape[0], -1))
+
+    def _encode_packed(self, x: torch.Tensor, lengths: list[int], padding: torch.Tensor,
+                       cls: torch.Tensor | None, token_mask: torch.Tensor | None
+                       ) -> tuple[EncoderOutput, torch.Tensor | None]:
+        """The event view end to end on the packed real tokens: x [N, H] (the embedded events of every
+        tumour, row after row), each tumour's CLS put in front of its events in one ragged row
+        (nanog1.core.ragged), the stack, and the pooling, heads and masked states read from the packed
+        rows. Only `tokens` (the public [B, L, H] states, zeros at padding) is scattered back, and no loss
+        reads it, so the backward never touches the padded layout: a random batch of exomes holding one
+        30,000-mutation tumour is ~100x longer padded than packed. Same outputs as `_encode`
+        (tests/test_ragged.py). Returns the output and the masked events' states (token_mask) or None."""
+        b, dev = len(lengths), x.device
+        cls = self.cls.expand(b, -1) if cls is None else cls
+        ragged = Ragged.from_lengths([n + 1 for n in lengths], dev)
+        starts = ragged.cu_seqlens[:-1].long()
+        seg = torch.repeat_interleave(torch.arange(b, device=dev), torch.diff(ragged.cu_seqlens).long(),
+                                      output_size=ragged.total)  # the tumour of each packed row
+        pos = torch.arange(ragged.total, device=dev) - starts[seg]  # 0: the CLS row
+        src = torch.where(pos == 0, seg, b + starts[seg] - seg + pos - 1)  # row of cat([cls, x])
+        h = self.stack(self.in_norm(torch.cat([cls.to(x.dtype), x])[src])[None], ragged=ragged)[0]
+        is_token = pos > 0
+        events = h[is_token]  # [N, H], in the order of the real tokens of [B, L]
+        if self.cfg.pooling == "cls":
+            pooled = h[starts]
+        else:
+            count = torch.tensor(lengths, device=dev, dtype=h.dtype).clamp_min(1.0)[:, None]
+            pooled = h.new_zeros(b, h.shape[-1]).index_add_(0, seg[is_token], events) / count
+        tokens = events.new_zeros(*padding.shape, events.shape[-1])
+        tokens[~padding] = events
+        states = None
+        if token_mask is not None:
+            hidden = token_mask.expand_as(padding)
+            states = tokens[hidden] if bool((hidden & padding).any()) else events[hidden[~padding]]
+        return self._heads(pooled, tokens), states
 
 
 def _masked_mean(tokens: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
