@@ -643,7 +643,7 @@ def unstated_snv_only_record(adata: ad.AnnData) -> dict:
 
     found = unstated_snv_only(adata)
     files = unstated_indel_free_files(adata)
-    run = unstated_indel_free_run(adata)
+    run = unstated_indel_free_run(adata, files)
     keys = ("files", "tumours", "substitutions", "note")
     return {"unstated_snv_only": {"tumour": [f[0] for f in found], "kind": [f[1] for f in found],
                                   "note": [f[2] for f in found]},

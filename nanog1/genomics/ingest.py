@@ -799,8 +799,9 @@ def ingest(
     notes += declare_not_measured(adata, options.not_measured)
     notes += _unmeasured_notes(adata)
     notes += [f"{t}: {text}" for t, _, text in unstated_snv_only(adata)]
-    notes += [f"{Path(f).name}: {text}" for f, _, _, text in unstated_indel_free_files(adata)]
-    run = unstated_indel_free_run(adata)
+    noted_files = unstated_indel_free_files(adata)
+    notes += [f"{Path(f).name}: {text}" for f, _, _, text in noted_files]
+    run = unstated_indel_free_run(adata, noted_files)
     notes += [run[-1]] if run else []
     write_cohort(adata, out)
     files = [_file_row(r) for r in results]
@@ -1082,6 +1083,25 @@ def unstated_snv_only(adata) -> list[tuple[str, str, str]]:
     return found
 
 
+def _indel_free_tables(adata):
+    """What the indel-free file and run rules read, from the provenance's `inputs` and accounting tables (a
+    merged pipeline cohort keeps both): (input paths, accounting, tumour -> row, substitutions and indels
+    per tumour (SBS6, ID12 totals of all its files), whether each tumour measured indels by its record);
+    None without those tables or tumours."""
+    from nanog1.genomics.channels import set_slice
+    from nanog1.schema import measured_sets_per_sample
+
+    meta = adata.uns.get("nanog1") or {}
+    inputs, acc = meta.get("inputs"), meta.get("accounting")
+    if (not isinstance(inputs, pd.DataFrame) or "path" not in inputs or not isinstance(acc, pd.DataFrame)
+            or "sample" not in acc or not adata.n_obs):
+        return None
+    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
+    return (inputs["path"].astype(str).to_numpy(), acc, {str(t): i for i, t in enumerate(adata.obs_names)},
+            counts[:, set_slice("SBS6")].sum(axis=1), counts[:, set_slice("ID12")].sum(axis=1),
+            measured_sets_per_sample(adata)["ID12"].to_numpy(dtype=bool))
+
+
 def unstated_indel_free_files(adata) -> list[tuple[str, int, int, str]]:
     """(file, tumours, substitutions, note) for each VCF/MAF input that holds the calls of at least two
     tumours which measured indels by their record, together with at least `FILE_SNV_ONLY_MIN_SBS`
@@ -1091,20 +1111,12 @@ def unstated_indel_free_files(adata) -> list[tuple[str, int, int, str]]:
     files), so a tumour whose indels come from another file of the run clears the file. Not a guess: the
     tumours are read as the file says (zero indels), and the note tells how to declare them unmeasured.
     From the provenance's `inputs` and accounting tables (a merged pipeline cohort keeps both); [] without."""
-    from nanog1.genomics.channels import FILE_SNV_ONLY_MIN_SBS, set_slice
-    from nanog1.schema import measured_sets_per_sample
+    from nanog1.genomics.channels import FILE_SNV_ONLY_MIN_SBS
 
-    meta = adata.uns.get("nanog1") or {}
-    inputs, acc = meta.get("inputs"), meta.get("accounting")
-    if (not isinstance(inputs, pd.DataFrame) or "path" not in inputs or not isinstance(acc, pd.DataFrame)
-            or "sample" not in acc or not adata.n_obs):
+    tables = _indel_free_tables(adata)
+    if tables is None:
         return []
-    row = {str(t): i for i, t in enumerate(adata.obs_names)}
-    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
-    sbs = counts[:, set_slice("SBS6")].sum(axis=1)
-    indels = counts[:, set_slice("ID12")].sum(axis=1)
-    measured = measured_sets_per_sample(adata)["ID12"].to_numpy(dtype=bool)
-    paths = inputs["path"].astype(str).to_numpy()
+    paths, acc, row, sbs, indels, measured = tables
     found = []
     for file, samples in acc.groupby(acc["file"].astype(int), sort=True)["sample"]:
         rows = sorted({row[s] for s in samples.astype(str) if s in row and measured[row[s]]})
@@ -1118,7 +1130,8 @@ def unstated_indel_free_files(adata) -> list[tuple[str, int, int, str]]:
     return found
 
 
-def unstated_indel_free_run(adata) -> tuple[int, int, int, str] | None:
+def unstated_indel_free_run(adata, noted_files: list[tuple[str, int, int, str]] | None = None
+                            ) -> tuple[int, int, int, str] | None:
     """(files, tumours, substitutions, note) for a run whose VCF/MAF inputs (at least `RUN_SNV_ONLY_MIN_FILES`
     files holding tumours which measured indels by their record) carry together at least
     `RUN_SNV_ONLY_MIN_SBS` substitutions and not one indel: a run of single-tumour files (a lab's 40 exome
@@ -1126,29 +1139,25 @@ def unstated_indel_free_run(adata) -> tuple[int, int, int, str] | None:
     without an indel is almost certainly from a caller that did not call indels. One run: the inputs of one
     ingest (a `predict` of files, or of a cohort: its ingest record; a merged pipeline cohort: all its
     parts'). None below the thresholds, with one indel among those tumours, or where every such file is
-    noted already (`unstated_indel_free_files`). Not a guess: the tumours are read as the files say (zero
-    indels), and the note tells how to declare them unmeasured."""
-    from nanog1.genomics.channels import RUN_SNV_ONLY_MIN_FILES, RUN_SNV_ONLY_MIN_SBS, set_slice
-    from nanog1.schema import measured_sets_per_sample
+    noted already (`unstated_indel_free_files`; pass its result as `noted_files` where it is at hand). Not a
+    guess: the tumours are read as the files say (zero indels), and the note tells how to declare them
+    unmeasured."""
+    from nanog1.genomics.channels import RUN_SNV_ONLY_MIN_FILES, RUN_SNV_ONLY_MIN_SBS
 
-    meta = adata.uns.get("nanog1") or {}
-    inputs, acc = meta.get("inputs"), meta.get("accounting")
-    if (not isinstance(inputs, pd.DataFrame) or "path" not in inputs or not isinstance(acc, pd.DataFrame)
-            or not {"sample", "file"} <= set(acc.columns) or not adata.n_obs):
+    tables = _indel_free_tables(adata)
+    if tables is None or "file" not in tables[1]:
         return None
-    row = {str(t): i for i, t in enumerate(adata.obs_names)}
-    measured = measured_sets_per_sample(adata)["ID12"].to_numpy(dtype=bool)
+    paths, acc, row, sbs, indels, measured = tables
     held = acc.loc[np.asarray([s in row and measured[row[s]] for s in acc["sample"].astype(str)], dtype=bool)]
     files = sorted(set(held["file"].astype(int)))
     rows = sorted({row[s] for s in held["sample"].astype(str)})
     if len(files) < RUN_SNV_ONLY_MIN_FILES:
         return None
-    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
-    total = int(counts[rows][:, set_slice("SBS6")].sum())
-    if total < RUN_SNV_ONLY_MIN_SBS or counts[rows][:, set_slice("ID12")].sum() > 0:
+    total = int(sbs[rows].sum())
+    if total < RUN_SNV_ONLY_MIN_SBS or indels[rows].sum() > 0:
         return None
-    paths = inputs["path"].astype(str).to_numpy()
-    noted = {f for f, _, _, _ in unstated_indel_free_files(adata)}
+    noted_files = unstated_indel_free_files(adata) if noted_files is None else noted_files
+    noted = {f for f, _, _, _ in noted_files}
     if all(f < len(paths) and paths[f] in noted for f in files):
         return None
     return (len(files), len(rows), total,
