@@ -30,8 +30,9 @@ _BF16 = {"Q", "K", "V", "DO", "DK", "DV", "O"}
 _FP32 = {"Bias", "LSE", "DELTA", "DQ"}
 
 
-def compile_sass(name: str, block_m: int, block_n: int, warps: int, stages: int, atomic: bool) -> str:
-    """SASS text of one routing kernel at one config."""
+def compile_sass(name: str, block_m: int, block_n: int, warps: int, stages: int, atomic: bool,
+                 exp: str = "fp32") -> str:
+    """SASS text of one routing kernel at one config and exponential mode (rt.EXP_MODES)."""
     fn = getattr(rt, name).fn
     sig = {}
     for arg in fn.arg_names:
@@ -46,7 +47,8 @@ def compile_sass(name: str, block_m: int, block_n: int, warps: int, stages: int,
         else:
             sig[arg] = "i32"
     consts = dict(D_QK=8, D_V=64, BLOCK_DQK=16, CAUSAL=True, HAS_BIAS=False, ATOMIC_DQ=atomic,
-                  EXP_BF16=False, BLOCK_M=block_m, BLOCK_N=block_n, VARLEN=False)
+                  EXP_MODE=rt.EXP_MODES[exp], FWD_EXP=rt.EXP_MODES[exp], BLOCK_M=block_m, BLOCK_N=block_n,
+                  VARLEN=False)
     consts = {k: v for k, v in consts.items() if k in fn.arg_names}
     attrs = {(i,): [["tt.divisibility", 16]] for i, a in enumerate(fn.arg_names)
              if sig[a] not in ("constexpr", "fp32") and a != "heads"}
@@ -91,10 +93,12 @@ def main() -> None:
     parser.add_argument("kernel", choices=["_fwd_kernel", "_dq_kernel", "_bwd_kernel"])
     parser.add_argument("config", nargs=4, type=int, metavar=("BLOCK_M", "BLOCK_N", "WARPS", "STAGES"))
     parser.add_argument("--atomic", action="store_true", help="the dK/dV kernel with dQ by atomics")
+    parser.add_argument("--exp", default="fp32", choices=list(rt.EXP_MODES),
+                        help="exponential mode (NANOG1_ROUTING_EXP, _FWD_EXP; bf16x2: backward only)")
     args = parser.parse_args()
     block_m, block_n, warps, _ = args.config
     scores = block_m * block_n / (32 * warps)  # score elements per thread per iteration
-    for start, end, ops in loops(compile_sass(args.kernel, *args.config, args.atomic)):
+    for start, end, ops in loops(compile_sass(args.kernel, *args.config, args.atomic, args.exp)):
         total = sum(ops.values())
         print(f"loop {start:#x}-{end:#x}: {total} instructions, {total / scores:.1f} per score per thread")
         print("   ", dict(ops.most_common(14)))

@@ -167,10 +167,10 @@ def variant_rows(ours, inputs: list[torch.Tensor], length: int) -> dict:
         fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300, grad_to_none=[q, k, v_shared],
         return_mode="median")
     rt.ATOMIC_DQ = None
-    rt.EXP_BF16 = True  # the backward's exponentials on the packed bf16x2 unit
+    rt.EXP = rt.EXP_MODES["bf16x2"]  # the backward's exponentials on the packed bf16x2 unit
     row["kernel_savo_bf16exp"] = do_bench(fwd_bwd(ours, [q, k, v_shared]), warmup=50, rep=300,
                                           grad_to_none=[q, k, v_shared], return_mode="median")
-    rt.EXP_BF16 = False
+    rt.EXP = rt.EXP_MODES["fp32"]
     return row
 
 
@@ -319,9 +319,9 @@ def main() -> None:
         rt.ATOMIC_DQ = True
         checks += check_correctness(cases[1:3])
         rt.ATOMIC_DQ = None
-        rt.EXP_BF16 = True
+        rt.EXP = rt.EXP_MODES["bf16x2"]
         checks += [c.replace("check", "check exp=bf16x2") for c in check_correctness(cases[:3])]
-        rt.EXP_BF16 = False
+        rt.EXP = rt.EXP_MODES["fp32"]
     print("\n".join(checks))
     rows = [] if "training" in skip else [training_row(int(n), "variants" not in skip)
                                           for n in args.lengths.split(",")]

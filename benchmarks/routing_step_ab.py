@@ -7,7 +7,9 @@ Rows: the SAVO mixer (H = 512, 8 heads, r = 64, bf16 autocast, 32k tokens per ba
 it — forward, backward and fused AdamW replayed from one CUDA graph (``routing_block.training_step_times``)
 — with the one-node block's attention pinned by ``--attention``: ``cudnn`` (SDPA's cuDNN at the narrow
 widths up to 4096, the unfused SDPA path beyond) or ``kernel`` (the rank-r Triton kernel at every L), and
-the backward's exponentials by ``--exp`` (``fp32``, or ``bf16x2`` on sm_90's packed unit). ``--peers``
+the exponentials by ``--exp``: the backward's mode (``fp32``; ``bf16x2`` on sm_90's packed unit; ``poly`` /
+``poly2``: one element of four / two by a polynomial on the FMA pipes; ``polyall``), with ``+f`` the
+forward's P in the same polynomial mode too (``poly+f``). ``--peers``
 adds MHA on SDPA's default (cuDNN) and flash backends.
 ``--errors`` measures each exponential mode's error against float64 on the op (per-head values, as in the
 block): relative Frobenius error of the output and of dQ, dK, dV.
@@ -28,7 +30,7 @@ import nanog1.core.kernels.routing_triton as rt
 import nanog1.core.route_dispatch as rd
 from nanog1.core import build_mixer
 
-EXP_MODES = {"fp32": False, "bf16x2": True}
+EXP_MODES = [*rt.EXP_MODES, *(f"{m}+f" for m in rt.EXP_MODES if m.startswith("poly"))]
 
 
 @contextlib.contextmanager
@@ -45,8 +47,11 @@ def block_attention(kind: str):
 
 
 def set_exp(mode: str) -> None:
-    """The backward's exponential mode (``NANOG1_ROUTING_EXP``, set per row)."""
-    rt.EXP_BF16 = EXP_MODES[mode]
+    """The exponential modes (``NANOG1_ROUTING_EXP`` / ``_FWD_EXP``, set per row)."""
+    if mode not in EXP_MODES:
+        raise SystemExit(f"--exp {mode!r}: expected one of {', '.join(EXP_MODES)}")
+    rt.EXP = rt.EXP_MODES[mode.removesuffix("+f")]
+    rt.FWD_EXP = rt.EXP if mode.endswith("+f") else rt.EXP_MODES["fp32"]
 
 
 def step_row(kind: str, causal: bool, length: int, repeat: int, scope=contextlib.nullcontext) -> dict:

@@ -219,6 +219,75 @@ def test_triton_kernels_in_interpreter_mode():
     assert "TOKEN_MAJOR True INTO True" in out
 
 
+_POLY_INTERPRET_SCRIPT = """
+import torch
+import nanog1.core.kernels.routing_triton as rt
+from nanog1.core.kernels import reference_attention
+torch.manual_seed(1)
+worst, empty_rows_zero = 0.0, True
+rt.EXP = rt.FWD_EXP = rt.EXP_MODES["polyall"]
+for atomic, causal in ((True, True), (False, False)):
+    rt.ATOMIC_DQ = atomic
+    q, k, v = torch.randn(2, 2, 70, 8), torch.randn(2, 2, 70, 8), torch.randn(2, 1, 70, 16)
+    mask = torch.rand(2, 70) < 0.3
+    mask[0, :5] = True  # causal: row 0's first five queries see no key
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    refs = [t.clone().requires_grad_() for t in (q, k, v)]
+    out = rt.routing_attention_triton(*leaves, causal, mask, 0.35)
+    ref = reference_attention(*refs, causal=causal, key_padding_mask=mask, scale=0.35)
+    g = torch.randn_like(ref)
+    grads = zip(torch.autograd.grad(out, leaves, g), torch.autograd.grad(ref, refs, g))
+    worst = max([worst] + [((a - b).norm() / b.norm()).item() for a, b in [(out, ref), *grads]])
+    if causal:
+        empty_rows_zero = empty_rows_zero and bool(out[0, :, :5].eq(0).all())
+print("EMPTY", empty_rows_zero)
+print("WORST", worst)
+"""
+
+
+def test_polynomial_exponential_matches_exp2_on_cpu():
+    """The FMA-pipe 2^x (nanog1.core.kernels.exp2_poly, emulated in torch step by step): within its stated
+    relative error over every exponent a softmax meets, exactly 0 below -126 and at -inf (masked scores)."""
+    from nanog1.core.kernels import exp2_poly
+
+    x = torch.linspace(-125.0, 1.0, 1_000_003)
+    got, want = exp2_poly.exp2_poly_torch(x).double(), torch.exp2(x.double())
+    assert float(((got - want).abs() / want).max()) <= exp2_poly.MAX_REL_ERROR
+    low = torch.tensor([float("-inf"), -1e30, -126.5, -127.0])
+    assert exp2_poly.exp2_poly_torch(low).eq(0).all()
+    smallest = torch.tensor([-126.0, -125.7])  # the smallest normals: still 2^x within 2e-4
+    want = torch.exp2(smallest.double())
+    assert torch.allclose(exp2_poly.exp2_poly_torch(smallest).double(), want, rtol=2e-4, atol=0)
+
+
+def test_polynomial_exponential_ptx_splits_the_pack():
+    """The inline PTX: ``pack - 1`` elements on the exponential unit, the last by the polynomial whose
+    immediates are exactly the float32 coefficients; one output and one input register per element."""
+    import struct
+
+    from nanog1.core.kernels import exp2_poly
+
+    for pack in (2, 4):
+        text = exp2_poly.ptx(pack)
+        assert text.count("ex2.approx.ftz.f32") == pack - 1
+        assert f"selp.b32 ${pack - 1}, 0, b, under;" in text and f"${2 * pack - 1}, " in text
+        assert exp2_poly.constraints(pack).split(",") == ["=r"] * pack + ["r"] * pack
+        imms = {struct.unpack("<f", bytes.fromhex(h)[::-1])[0] for h in
+                (w[2:10] for w in text.replace(",", " ").replace(";", " ").split() if w.startswith("0f"))}
+        assert {float(torch.tensor(c, dtype=torch.float32)) for c in exp2_poly.COEFFS} <= imms
+    with pytest.raises(ValueError):
+        exp2_poly.ptx(1)
+
+
+def test_kernels_with_polynomial_exponentials_in_interpreter():
+    """Forward and backward with every exponential by the polynomial (the "polyall" mode; the interpreter
+    runs no PTX) in Triton's CPU interpreter against the float32 reference: the polynomial's error, not
+    more, and rows that see no key still give zeros (-inf scores are exactly 0)."""
+    out = run_in_interpreter(_POLY_INTERPRET_SCRIPT)
+    assert "EMPTY True" in out
+    assert float(out.split("WORST")[-1]) < 5e-4
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("atomic", [True, False])
 @pytest.mark.parametrize("causal", [True, False])
@@ -319,13 +388,16 @@ def test_cached_launch_equals_triton_dispatch(length, causal, pad, v_heads, monk
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("atomic", [True, False])
-def test_backward_with_bf16x2_exponentials_matches_float64(atomic, monkeypatch):
-    """The opt-in packed-bf16 exponentials of the backward keep gradients within bf16 tolerance (sm_90+)."""
+@pytest.mark.parametrize("mode", ["bf16x2", "poly", "poly2", "polyall"])
+def test_backward_with_other_exponentials_matches_float64(atomic, mode, monkeypatch):
+    """The opt-in exponential modes (packed bf16x2 on sm_90+ in the backward; the polynomial on part or all
+    of the elements, forward and backward) keep outputs and gradients within bf16 tolerance."""
     import nanog1.core.kernels.routing_triton as rt
 
-    if torch.cuda.get_device_capability() < (9, 0):
+    if mode == "bf16x2" and torch.cuda.get_device_capability() < (9, 0):
         pytest.skip("ex2.approx.bf16x2 needs sm_90")
-    monkeypatch.setattr(rt, "EXP_BF16", True)
+    monkeypatch.setattr(rt, "EXP", rt.EXP_MODES[mode])
+    monkeypatch.setattr(rt, "FWD_EXP", rt.EXP_MODES[mode if mode != "bf16x2" else "fp32"])
     monkeypatch.setattr(rt, "ATOMIC_DQ", atomic)
     torch.manual_seed(11)
     dev, dt = "cuda", torch.bfloat16
@@ -333,8 +405,35 @@ def test_backward_with_bf16x2_exponentials_matches_float64(atomic, monkeypatch):
     v = torch.randn(2, 1, 700, 64, device=dev, dtype=dt)
     mask = padding("rand", 2, 700, dev)
     outputs, g = kernel_outputs(q, k, v, mask, True)
-    for got, want in zip(outputs[1:], float64_reference(q, k, v, mask, True, g)[1:], strict=True):
+    for got, want in zip(outputs, float64_reference(q, k, v, mask, True, g), strict=True):
         assert bool(got.isfinite().all()) and rel(got, want) < 2e-2
+    assert bool(outputs[0][0, :, :4].eq(0).all())  # the fully hidden prefix sees no key: zeros
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mode", ["poly", "poly2", "polyall"])
+def test_polynomial_exponential_on_gpu_matches_emulation(mode):
+    """The kernels' 2^x in each polynomial mode, on a vector through the same jit helper: every element
+    within the polynomial's error of 2^x, the polynomial's elements as the torch emulation computes them
+    (to 2 ulp: FMA against separate multiply-add), 0 below -126 and at -inf; and the polynomial is used."""
+    from exp2_probe import exp2_by_mode
+
+    from nanog1.core.kernels import exp2_poly
+
+    n = 1 << 14
+    x = torch.empty(n, device="cuda").uniform_(-125.0, 0.5)
+    x[:4] = torch.tensor([float("-inf"), -1e30, -126.5, -130.0])
+    y = exp2_by_mode(x, mode)
+    want = torch.exp2(x.double())
+    assert y[:4].eq(0).all()
+    err = ((y[4:].double() - want[4:]).abs() / want[4:])
+    assert float(err.max()) <= exp2_poly.MAX_REL_ERROR
+    emulated = exp2_poly.exp2_poly_torch(x)
+    ulp2 = 2 * torch.finfo(torch.float32).eps * y.abs()
+    poly = (y == emulated) | ((y.double() - emulated.double()).abs() <= ulp2)
+    share = float(poly[4:].float().mean())
+    assert share >= {"poly": 0.25, "poly2": 0.5, "polyall": 1.0}[mode] - 0.01
+    assert float((err > 1e-6).float().mean()) > 0.1  # the polynomial's error shows: not all on the ex2 unit
 
 
 @pytest.mark.gpu

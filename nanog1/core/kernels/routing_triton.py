@@ -13,6 +13,9 @@ host work, which rule short L), or from fp32 atomics in the key-block pass (one 
 fewer, which rules long L); the default picks by length and direction (:func:`_atomic_dq`). The backward's
 exponentials on sm_90's packed bf16x2 unit are faster at long L (32k: 7.44 against 8.54 ms) but triple
 the gradient error (6–11e-3 against 2–3e-3), so they are opt-in (NANOG1_ROUTING_EXP=bf16x2).
+One exponential of every four or two by a polynomial on the FMA pipes (NANOG1_ROUTING_EXP=poly|poly2, and
+NANOG1_ROUTING_FWD_EXP for the forward; :mod:`nanog1.core.kernels.exp2_poly`) is slower on an H100 (2.5–10 %,
+BENCHMARKS.md, issue 30, round 11: the loops are issue-bound), so it is opt-in too.
 Interior blocks load without row masks: only the diagonal and the last block can reach past L.
 Launches after the first per shape skip Triton's Python dispatch
 (:mod:`nanog1.core.kernels.launch`). Key padding is a [B, L] bias of 0 / -inf; a query row with no
@@ -29,6 +32,7 @@ import triton
 import triton.language as tl
 from torch import Tensor
 
+from nanog1.core.kernels import exp2_poly
 from nanog1.core.kernels.launch import CachedLaunch, cdiv, next_pow2
 from nanog1.core.kernels.routing import _capability
 
@@ -43,8 +47,28 @@ LOG2E = 1.4426950408889634
 ATOMIC_DQ: bool | None = {"atomic": True, "pass2": False}.get(os.environ.get("NANOG1_ROUTING_DQ", "auto"))
 ATOMIC_DQ_MIN_LEN = 8192
 ATOMIC_DQ_MIN_LEN_BIDIR = 2048
-# The backward's exponentials on sm_90's packed bf16x2 unit ("bf16x2", opt-in) or in float32 (default).
-EXP_BF16 = os.environ.get("NANOG1_ROUTING_EXP", "fp32") == "bf16x2"
+# The exponentials of the backward (NANOG1_ROUTING_EXP) and of the forward's P (NANOG1_ROUTING_FWD_EXP):
+# "fp32" the exponential unit (ex2.approx.f32, the default); "bf16x2" sm_90's packed bf16x2 unit (backward
+# only); "poly" / "poly2" one element of every four / two by a polynomial on the FMA pipes, the rest on the
+# exponential unit (:mod:`nanog1.core.kernels.exp2_poly`); "polyall" every element by the polynomial in plain
+# Triton (what Triton's CPU interpreter, which runs no PTX, tests).
+EXP_MODES = {"fp32": 0, "bf16x2": 1, "poly": 2, "poly2": 3, "polyall": 4}
+
+
+def _exp_mode(variable: str, allowed: tuple[str, ...] = tuple(EXP_MODES)) -> int:
+    """The exponential mode an environment variable names (fp32 if unset); a clear error for a wrong one."""
+    name = os.environ.get(variable, "fp32")
+    if name not in allowed:
+        raise ValueError(f"{variable}={name!r}: expected one of {', '.join(allowed)}")
+    return EXP_MODES[name]
+
+
+EXP = _exp_mode("NANOG1_ROUTING_EXP")
+FWD_EXP = _exp_mode("NANOG1_ROUTING_FWD_EXP", ("fp32", "poly", "poly2", "polyall"))
+_POLY4, _POLY4_IO = tl.constexpr(exp2_poly.ptx(4)), tl.constexpr(exp2_poly.constraints(4))
+_POLY2, _POLY2_IO = tl.constexpr(exp2_poly.ptx(2)), tl.constexpr(exp2_poly.constraints(2))
+_C0, _C1, _C2, _C3 = (tl.constexpr(c) for c in exp2_poly.COEFFS)
+_MAGIC, _FLOOR = tl.constexpr(exp2_poly.MAGIC), tl.constexpr(exp2_poly.FLOOR)
 # WS (a constexpr of the forward and dK/dV kernels, False in every launch here) asks Triton to warp-specialise
 # their unmasked interior loops. With Triton 3.6 on an H100 the pass fails on every dK/dV tile and on the
 # 4-warp forward tiles (pointer loads, no TMA descriptors), and the 8-warp forward tiles it compiles are
@@ -83,11 +107,27 @@ if os.environ.get("TRITON_INTERPRET") == "1":  # CPU interpreter (tests): one sm
 
 
 @triton.jit
-def _exp2(x, BF16: tl.constexpr):
-    """2^x in float32; with BF16, sm_90's packed bf16x2 instruction (twice the rate, bf16 precision)."""
-    if BF16:
+def _exp2_poly(x):
+    """2^x by :mod:`nanog1.core.kernels.exp2_poly`'s polynomial in plain Triton (float32; 0 below -126)."""
+    j = x + _MAGIC
+    f = x - (j - _MAGIC)
+    r = ((f * _C3 + _C2) * f + _C1) * f + _C0
+    bits = r.to(tl.int32, bitcast=True) + (j.to(tl.int32, bitcast=True) << 23)
+    return tl.where(x < _FLOOR, 0.0, bits.to(tl.float32, bitcast=True))
+
+
+@triton.jit
+def _exp2(x, MODE: tl.constexpr):
+    """2^x in float32 by the exponential mode MODE (:data:`EXP_MODES`)."""
+    if MODE == 1:  # sm_90's packed bf16x2 instruction: twice the rate, bf16 precision
         y = tl.inline_asm_elementwise("ex2.approx.ftz.bf16x2 $0, $1;", "=r,r", [x.to(tl.bfloat16)],
                                       dtype=tl.bfloat16, is_pure=True, pack=2).to(tl.float32)
+    elif MODE == 2:  # one of four on the FMA pipes
+        y = tl.inline_asm_elementwise(_POLY4, _POLY4_IO, [x], dtype=tl.float32, is_pure=True, pack=4)
+    elif MODE == 3:  # one of two on the FMA pipes
+        y = tl.inline_asm_elementwise(_POLY2, _POLY2_IO, [x], dtype=tl.float32, is_pure=True, pack=2)
+    elif MODE == 4:
+        y = _exp2_poly(x)
     else:
         y = tl.math.exp2(x)
     return y
@@ -140,7 +180,7 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
                lo, hi, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_N: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr,
-               WS: tl.constexpr = False):
+               FWD_EXP: tl.constexpr, WS: tl.constexpr = False):
     """Online-softmax update of (acc, l, m) over key blocks [lo, hi) for one query block.
 
     Only a BOUNDS or CAUSAL_MASK stage may reach past seq_len; the others load without row masks.
@@ -163,7 +203,7 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
             qk = tl.where(row_ok[None, :], qk, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
         m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.math.exp2(qk * qk_scale - m_use[:, None])
+        p = _exp2(qk * qk_scale - m_use[:, None], FWD_EXP)
         alpha = tl.math.exp2(m_i - m_use)
         l_i = l_i * alpha + tl.sum(p, 1)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
@@ -171,12 +211,13 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
     return acc, l_i, m_i
 
 
-@triton.autotune(configs=_FWD_CONFIGS, key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "VARLEN"])
+@triton.autotune(configs=_FWD_CONFIGS,
+                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "VARLEN", "FWD_EXP"])
 @triton.jit
 def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
-                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, VARLEN: tl.constexpr,
+                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, VARLEN: tl.constexpr, FWD_EXP: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, WS: tl.constexpr = False):
     """One program per (batch·head, query block): O = softmax(QKᵀ·scale + bias)·V and its base-2 lse.
 
@@ -211,20 +252,20 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, _upto(active, start_m, 0, VARLEN), seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, WS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, FWD_EXP, WS)
         diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    start_m, diag_end, seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS, FWD_EXP)
     else:
         full = (seq_len // BLOCK_N) * BLOCK_N
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, full, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, WS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, FWD_EXP, WS)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    full, seq_len, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS, FWD_EXP)
     empty = l_i == 0.0
     out = acc / tl.where(empty, 1.0, l_i)[:, None]
     lse = tl.where(empty, float("inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
@@ -239,7 +280,7 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
                sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
-               EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr, WS: tl.constexpr = False):
+               EXP_MODE: tl.constexpr, MASK_ROWS: tl.constexpr, WS: tl.constexpr = False):
     """Accumulate dK, dV of one key block over query blocks [lo, hi); with ATOMIC_DQ also add dQ.
 
     Query rows past seq_len only occur where MASK_ROWS (their lse loads as +inf, so P is 0 there).
@@ -260,7 +301,7 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
             lse = tl.load(LSE + row_base + offs_m)
             delta = tl.load(DELTA + row_base + offs_m)
         dp_t = tl.dot(v, tl.trans(do))  # issued before the exponentials: tensor cores and MUFU overlap
-        p_t = _exp2(tl.dot(k, tl.trans(q)) * qk_scale - lse[None, :], EXP_BF16)
+        p_t = _exp2(tl.dot(k, tl.trans(q)) * qk_scale - lse[None, :], EXP_MODE)
         if CAUSAL_MASK:
             visible = offs_m[None, :] >= offs_n[:, None]
             if HAS_BIAS:
@@ -280,14 +321,14 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
 
 
 @triton.autotune(configs=_BWD_CONFIGS,
-                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ", "EXP_BF16", "VARLEN"],
+                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ", "EXP_MODE", "VARLEN"],
                  reset_to_zero=["DQ"])
 @triton.jit
 def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb,
                 sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
-                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_BF16: tl.constexpr,
+                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_MODE: tl.constexpr,
                 VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, WS: tl.constexpr = False):
     """One program per (batch·head, key block): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ.
 
@@ -324,18 +365,18 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
                             sqn, son, start_n, tl.minimum(start_n + BLOCK_N, seq_len), seq_len,
                             qk_scale, sm_scale,
                             offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ,
-                            EXP_BF16, True)
+                            EXP_MODE, True)
         lo = start_n + BLOCK_N
     else:
         lo = 0
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, lo, full, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                        EXP_BF16, False, WS)
+                        EXP_MODE, False, WS)
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                        EXP_BF16, True)
+                        EXP_MODE, True)
     tl.store(DK + b * sdkb + h * sdkh + (first + offs_n[:, None]) * sdkn + offs_dk[None, :],
              (dk * sm_scale).to(DK.dtype.element_ty), mask=k_mask)
     tl.store(DV + b * sdvb + h * sdvh + (first + offs_n[:, None]) * sdvn + offs_dv[None, :],
@@ -362,7 +403,7 @@ def _delta_kernel(O, DO, DELTA, seq_len, heads, sob, soh, son, sdb, sdh, sdn,
 def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi, seq_len, qk_scale,
               offs_m, offs_n, offs_dk, offs_dv, D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr,
               BLOCK_N: tl.constexpr, CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr,
-              EXP_BF16: tl.constexpr, MASK_ROWS: tl.constexpr):
+              EXP_MODE: tl.constexpr, MASK_ROWS: tl.constexpr):
     """Accumulate dQ of one query block over key blocks [lo, hi) (P recomputed from the lse).
 
     Keys past seq_len only occur where MASK_ROWS (they load as zeros, so their P·dP terms vanish).
@@ -373,7 +414,7 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
         k = _load_rows(k_base + cols[:, None] * skn + offs_dk[None, :], key_ok, offs_dk, D_QK, MASK_ROWS)
         v = _load_rows(v_base + cols[:, None] * svn + offs_dv[None, :], key_ok, offs_dv,
                        offs_dv.shape[0], MASK_ROWS)
-        p = _exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None], EXP_BF16)
+        p = _exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None], EXP_MODE)
         if CAUSAL_MASK:
             visible = offs_m[:, None] >= cols[None, :]
             if HAS_BIAS:
@@ -390,13 +431,13 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
 
 
 @triton.autotune(configs=_DQ_CONFIGS,
-                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_BF16", "VARLEN"])
+                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_MODE", "VARLEN"])
 @triton.jit
 def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_len, heads,
                sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn,
                sdqb, sdqh, sdqn, tune_len,
                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
-               CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_BF16: tl.constexpr, VARLEN: tl.constexpr,
+               CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_MODE: tl.constexpr, VARLEN: tl.constexpr,
                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """One program per (batch·head, query block, last first): dQ = scale·(P ⊙ (dO·Vᵀ − δ))·K, no atomics.
 
@@ -433,19 +474,19 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_le
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0,
                        _upto(active, start_m, 0, VARLEN), seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16, False)
+                       EXP_MODE, False)
         diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, start_m,
                        diag_end, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_BF16, True)
+                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_MODE, True)
     else:
         full = (seq_len // BLOCK_N) * BLOCK_N
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, full, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16, False)
+                       EXP_MODE, False)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, full, seq_len, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_BF16, True)
+                       EXP_MODE, True)
     tl.store(DQ + b * sdqb + h * sdqh + rows * sdqn + offs_dk[None, :],
              (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
@@ -455,6 +496,13 @@ def _atomic_dq(length: int, causal: bool = True) -> bool:
     if ATOMIC_DQ is not None:
         return ATOMIC_DQ
     return length >= (ATOMIC_DQ_MIN_LEN if causal else ATOMIC_DQ_MIN_LEN_BIDIR)
+
+
+def _backward_exp(device: int | None) -> int:
+    """The backward's exponential mode: :data:`EXP`, with bf16x2 falling back to fp32 before sm_90."""
+    if EXP == EXP_MODES["bf16x2"] and _capability(device) < (9, 0):
+        return EXP_MODES["fp32"]
+    return EXP
 
 
 def _tune_len(length: int) -> int:
@@ -521,7 +569,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
     _FWD(grid, q, k, v, bias, out, lse, lay.cu_arg, scale * LOG2E, length, heads,
          *lay.strides(q, k, v, out), sbb, _tune_len(lay.rows),
          D_QK=d_qk, D_V=v.shape[-1], BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
-         VARLEN=lay.varlen, WS=False)
+         VARLEN=lay.varlen, FWD_EXP=FWD_EXP, WS=False)
     return lse
 
 
@@ -540,7 +588,7 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     delta = torch.empty(lay.batch, heads, length, dtype=torch.float32, device=q.device)
     strides = (*lay.strides(q, k, v, d_out), sbb)
     meta = dict(D_QK=d_qk, D_V=d_v, BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
-                EXP_BF16=EXP_BF16 and _capability(q.device.index) >= (9, 0), VARLEN=lay.varlen)
+                EXP_MODE=_backward_exp(q.device.index), VARLEN=lay.varlen)
     if atomic:  # δ is per row: a ragged batch is one sequence of T rows here
         _DELTA(lambda _: (cdiv(length, 64), lay.batch * heads), out, d_out, delta, length, heads,
                *out.stride()[:3], *d_out.stride()[:3], D_V=d_v, BLOCK_M=64)
