@@ -388,14 +388,22 @@ def events_not_measured(offsets: np.ndarray, sets: np.ndarray, padding: np.ndarr
     return (sets >= 0) & unmeasured_kinds(padding)[owner, np.maximum(sets, 0)]
 
 
+def event_offsets(arrays: CohortArrays) -> np.ndarray:
+    """[n + 1] each tumour's event offsets: the model ids' (`with_event_vocab`), else the cohort tokens'
+    (training drops unmeasured events before its vocabulary exists: nanog1.encoder.loop.prepare_events)."""
+    source = arrays.event_ids if arrays.event_ids is not None else arrays.tokens
+    return np.asarray(source["offsets"], dtype=np.int64)
+
+
 def unmeasured_events(arrays: CohortArrays) -> np.ndarray:
-    """`events_not_measured` of event view arrays: each event's set from the cohort's tokens (the channel
-    the input gave), else from the model vocabulary's channel strings."""
+    """`events_not_measured` of event view arrays, or of a cohort's tokens before any vocabulary: each
+    event's set from the cohort's tokens (the channel the input gave), else from the model vocabulary's
+    channel strings."""
     if arrays.tokens is not None and "channel" in arrays.tokens:
         sets = event_sets(arrays.tokens["channel"])
     else:
         sets = event_sets(arrays.event_ids["channel"], arrays.event_vocab)
-    return events_not_measured(arrays.event_ids["offsets"], sets, tumour_padding(arrays))
+    return events_not_measured(event_offsets(arrays), sets, tumour_padding(arrays))
 
 
 def unmeasured_event_counts(adata) -> np.ndarray:
@@ -411,12 +419,26 @@ def unmeasured_event_counts(adata) -> np.ndarray:
     return np.bincount(owner[drop], minlength=adata.n_obs).astype(np.int64)
 
 
+def events_not_read_record(adata, view: str) -> dict[str, int]:
+    """A training run's data accounting (`nanog1 train`, `finetune`): 'events_not_read', the calls an
+    event-view run leaves out as of a kind of call their tumour did not measure (`without_unmeasured`;
+    the count predict writes to obs['events_not_read']), and 'tumours_events_not_read', of how many
+    tumours; {} for a catalogue `view`, which reads no calls. Logged with the run's params and in its
+    metrics.json, so a call left out is never silent."""
+    if view != "events":
+        return {}
+    counts = unmeasured_event_counts(adata)
+    return {"events_not_read": int(counts.sum()), "tumours_events_not_read": int((counts > 0).sum())}
+
+
 def without_unmeasured(arrays: CohortArrays) -> CohortArrays:
     """Event view arrays as an input without the calls each tumour did not measure would give them: the
     events of a kind of call (substitutions, doublets, indels) none of whose sets that tumour measured
     (`tumour_padding`: declared `--not-measured`, or a Strelka2 SNV file alone) dropped, event ids and tokens
     alike, and those sets' counts 0 (already marked unmeasured); each tumour's bag and consequence shares
-    recomputed from what is left when the arrays carry a bag (`for_model` drops before building it). The
+    recomputed from what is left when the arrays carry a bag (`for_model` drops before building it). Arrays
+    of tokens only (no model ids yet) lose the same events from their tokens: training drops them before
+    building its vocabulary (nanog1.encoder.loop.prepare_events), so it reads what scoring reads. The
     arrays themselves when no event is dropped (nanog1.encoder.data.without_indels: the same, per row chosen,
     for training's indel dropout)."""
     drop = unmeasured_events(arrays)
@@ -429,13 +451,15 @@ def without_unmeasured(arrays: CohortArrays) -> CohortArrays:
 def _without_events(arrays: CohortArrays, drop: np.ndarray, pad: np.ndarray) -> CohortArrays:
     """`arrays` without the events `drop` (event ids and tokens alike), the channels `pad` ([n, N_CHANNELS])
     counted 0 and marked unmeasured per row, and, when they carry a bag, the bag and consequence shares
-    recomputed from the events left (the same genes, sites and scale)."""
+    recomputed from the events left (the same genes, sites and scale). Arrays without model ids (tokens
+    only) keep none."""
     n = arrays.n
-    off = np.asarray(arrays.event_ids["offsets"], dtype=np.int64)
-    owner = np.repeat(np.arange(n), np.diff(off))
+    owner = np.repeat(np.arange(n), np.diff(event_offsets(arrays)))
     keep = ~np.asarray(drop, dtype=bool)
     offsets = np.concatenate([[0], np.cumsum(np.bincount(owner[keep], minlength=n))]).astype(np.int64)
-    ids = {k: v[keep] for k, v in arrays.event_ids.items() if k != "offsets"} | {"offsets": offsets}
+    ids = arrays.event_ids
+    if ids is not None:
+        ids = {k: v[keep] for k, v in ids.items() if k != "offsets"} | {"offsets": offsets}
     tokens = arrays.tokens
     if tokens is not None:
         tokens = {k: (np.asarray(v)[keep] if is_per_token(k) else v) for k, v in tokens.items()}

@@ -21,6 +21,7 @@ from nanog1.encoder.cv import train_val_split
 from nanog1.encoder.data import (
     CohortArrays,
     cohort_arrays,
+    events_not_read_record,
     for_model,
     require_types,
     with_gene_bag,
@@ -41,6 +42,7 @@ from nanog1.encoder.loop import (
 )
 from nanog1.encoder.metrics import classification_metrics
 from nanog1.encoder.model import MutationEncoder, MutationEncoderConfig
+from nanog1.encoder.run import report_left_out
 from nanog1.errors import UserError
 from nanog1.optim import warmup_cosine
 
@@ -190,9 +192,12 @@ def finetune_cohort(
         batch_size=fcfg.batch_size or base.batch_size,
         register_model=False,
     )
-    arrays = cohort_arrays(read(cohort), min_class_size=fcfg.min_class_size)
+    adata = read(cohort)
+    arrays = cohort_arrays(adata, min_class_size=fcfg.min_class_size)
     require_types(arrays, "fine-tuning", source=cohort)
     arrays = for_model(arrays, saved["encoder_config"])  # event view: the pretrained run's vocabulary
+    accounting = events_not_read_record(adata, saved["encoder_config"].get("view", "catalogue"))
+    report_left_out(accounting, "finetune")
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs hold what the run needs
     tr, te = split_new_cohort(arrays.labels, fcfg)
     arrays = _fresh_gene_bag(saved["encoder_config"], cfg, arrays, tr)
@@ -203,6 +208,8 @@ def finetune_cohort(
     )
     run_id = tracker.start(run_name=out.name)
     try:
+        if accounting:
+            tracker.log_params(accounting)
         outcome, result = _compare(saved, arrays, cfg, fcfg, tr, te, device, tracker)
         proba = _held_out(result.model, arrays, cfg, tr, te, device)[1]
         calib, files = calibrate_run(
@@ -228,6 +235,7 @@ def finetune_cohort(
                 "n_train": len(tr),
                 "n_test": len(te),
                 "classes": list(arrays.classes),
+                **accounting,
             },
         )
         tracker.log_metrics(summary, step=cfg.epochs)

@@ -34,6 +34,7 @@ from nanog1.encoder.data import (
     require_types,
     with_event_vocab,
     with_gene_bag,
+    without_unmeasured,
 )
 from nanog1.encoder.distributed import DistInfo
 from nanog1.encoder.inference import (
@@ -145,11 +146,15 @@ def chosen_bag(cfg: TrainConfig, arrays: CohortArrays, train_idx: np.ndarray) ->
 
 
 def prepare_events(cfg: TrainConfig, arrays: CohortArrays) -> CohortArrays:
-    """Event view: a vocabulary built from the training cohort's tokens (labels unused) and its ids."""
+    """Event view: each tumour's tokens without its calls of a kind of call it did not measure
+    (`without_unmeasured`, as every saved model's scoring reads them: nanog1.encoder.data.for_model), then
+    a vocabulary built from the tokens left (labels unused) and their ids, so a declared `--not-measured`
+    call reaches neither the training tokens nor the vocabulary."""
     if cfg.view != "events":
         return arrays
     if arrays.tokens is None:
         raise UserError("the event view needs uns['tokens'] in the cohort (ingest it from VCF/MAF files)")
+    arrays = without_unmeasured(arrays)
     return with_event_vocab(arrays, build_vocab([arrays.tokens], {"gene": cfg.min_gene_tumours}))
 
 

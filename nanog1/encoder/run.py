@@ -19,7 +19,7 @@ from nanog1.encoder.calibration import calibrate_run, ood_reference
 from nanog1.encoder.cohort_io import read
 from nanog1.encoder.config import TrainConfig
 from nanog1.encoder.cv import kfold_splits, split_roles, train_val_split, train_val_test_split
-from nanog1.encoder.data import CohortArrays, cohort_arrays
+from nanog1.encoder.data import CohortArrays, cohort_arrays, events_not_read_record
 from nanog1.encoder.inference import predict
 from nanog1.encoder.input_filter import cohort_rule
 from nanog1.encoder.loop import (
@@ -176,6 +176,9 @@ def train_adata(
         encoder_config(cfg, arrays)
     except UserError as err:
         raise UserError(f"{cohort}: {err}") from None
+    accounting = events_not_read_record(adata, cfg.view)
+    if dist_info.is_main:
+        report_left_out(accounting, "train")
     # a damaged checkpoint to resume from is told before the MLflow store is touched
     resumed_run = peek_run_id(run_dir / "fold0" if cfg.folds > 1 else run_dir) if resume else None
     tracker = None
@@ -188,7 +191,7 @@ def train_adata(
         tracker.start(run_id=resumed_run, run_name=run_dir.name)
     try:
         outcome = _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop_after_epochs,
-                         cohort_rule(adata))
+                         cohort_rule(adata), accounting)
     except TrainingInterrupted:
         if tracker is not None:
             tracker.end("KILLED")
@@ -204,12 +207,25 @@ def train_adata(
     return outcome
 
 
-def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop, input_filter=None) -> TrainOutcome:
+def report_left_out(accounting: dict[str, int], command: str) -> None:
+    """Say on the terminal/log how many calls `command` (train, finetune) left out as of a kind of call
+    their tumour did not measure (`accounting`: nanog1.encoder.data.events_not_read_record); nothing when
+    none was."""
+    if not accounting.get("events_not_read"):
+        return
+    n, tumours = accounting["events_not_read"], accounting["tumours_events_not_read"]
+    progress.report(f"{command}: {n:,} call(s) of {tumours} tumour(s) left out as of a kind of call the "
+                    "tumour did not measure (declared --not-measured, or its files hold none), as predict "
+                    "leaves them out")
+
+
+def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop, input_filter=None,
+           accounting: dict | None = None) -> TrainOutcome:
     run_id = tracker.run_id if tracker is not None else ""
+    accounting = accounting or {}
     if tracker is not None:
-        tracker.log_params(
-            cfg.to_dict() | {"cohort": str(cohort), "n_samples": arrays.n, "n_types": len(arrays.classes)}
-        )
+        tracker.log_params(cfg.to_dict() | {"cohort": str(cohort), "n_samples": arrays.n,
+                                            "n_types": len(arrays.classes)} | accounting)
     test = np.zeros(0, dtype=np.int64)
     if cfg.folds > 1:  # every sample trains some fold's model: none is held out from the saved one
         result, metrics, oof = cross_validate(arrays, cfg, run_dir, dist_info, resume, tracker, stop)
@@ -256,7 +272,8 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop, input
     _log_model(tracker, run_dir / MODEL, result, arrays, cfg)
     write_json(
         run_dir / "metrics.json",
-        {"run_id": run_id, "model_uri": model_uri, "metrics": metrics, "history": result.history},
+        {"run_id": run_id, "model_uri": model_uri, "metrics": metrics, "history": result.history,
+         **accounting},
     )
     tracker.log_artifact(run_dir / "metrics.json")
     return TrainOutcome(run_id=run_id, model_uri=model_uri, metrics=metrics, roles=roles)
