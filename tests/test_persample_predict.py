@@ -308,3 +308,29 @@ def test_event_model_leaves_out_the_calls_of_declared_unmeasured_indels(exome_ma
     assert record["events_not_read"] == len(INDELS)
     note = record["event_view_masking"]
     assert f"here {len(INDELS)} call(s) of 1 tumour(s), obs['events_not_read']" in note, note
+
+
+def test_predictions_tsv_counts_the_calls_an_event_model_left_out(exome_mafs, tmp_path):
+    """`nanog1 predict --model tcga-exome --not-measured indels` on a MAF holding 12 deletions: the calls left
+    out per tumour are a predictions.tsv column (and a key of the tumour in predictions.json), as in
+    obs['events_not_read']; a catalogue model reads no calls, so its table has no such column, even for a
+    cohort an event model typed before. Before, the count was in obs and uns only."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+
+    args = ["predict", str(exome_mafs[0]), "--model", "tcga-exome", "--no-exposures", "--neighbours", "0",
+            "--no-reports", "--not-measured", "indels", "--out", str(tmp_path / "o")]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "o" / "predictions.tsv", sep="\t", index_col=0)
+    assert table["events_not_read"].tolist() == [len(INDELS)]
+    (tumour,) = json.loads((tmp_path / "o" / "predictions.json").read_text())["tumours"]
+    assert tumour["events_not_read"] == len(INDELS)
+
+    typed = read_inputs([exome_mafs[0]], filter="all")
+    typed.obs["events_not_read"] = 1  # left by an event model's earlier predict of this cohort
+    predict(typed, load_predictor("pcawg-catalogue"), PredictOptions(neighbours=0, exposures=False))
+    assert "events_not_read" not in prediction_table(typed).columns

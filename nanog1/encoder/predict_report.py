@@ -86,6 +86,7 @@ def _record(adata: ad.AnnData, table: pd.DataFrame, i: int) -> dict:
         "abstain": bool(row["abstain"]),
         "abstain_reason": row["abstain_reason"],
         "mutations": int(row["mutations"]),
+        **({"events_not_read": int(row["events_not_read"])} if "events_not_read" in row else {}),
         "nearest_reference": str(row.get("nearest_reference", "")),
         "exposures": {},
     }

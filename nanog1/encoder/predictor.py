@@ -602,6 +602,8 @@ def _events_left_out(adata: ad.AnnData, saved: dict) -> np.ndarray:
     from nanog1.encoder.data import unmeasured_event_counts
 
     if saved["encoder_config"].get("view") != "events":
+        if "events_not_read" in adata.obs:  # an event model's count, from an earlier predict of this cohort
+            del adata.obs["events_not_read"]
         return np.zeros(adata.n_obs, dtype=np.int64)
     counts = unmeasured_event_counts(adata)
     adata.obs["events_not_read"] = counts
@@ -818,7 +820,9 @@ def exposures_measured(adata: ad.AnnData, name: str) -> np.ndarray:
 
 
 def prediction_table(adata: ad.AnnData, top: int = 3) -> pd.DataFrame:
-    """One row per tumour: top-k types with probabilities, abstention, neighbours and main exposures."""
+    """One row per tumour: top-k types with probabilities, abstention, neighbours and main exposures, and,
+    for an event model, `events_not_read` (the tumour's calls of a kind of call it did not measure, left
+    out: obs['events_not_read'], so a count the table shows is never silently read or dropped)."""
     proba = adata.obsm["proba_type"]
     classes = np.asarray(proba.columns, dtype=str)
     values = proba.to_numpy()
@@ -835,6 +839,8 @@ def prediction_table(adata: ad.AnnData, top: int = 3) -> pd.DataFrame:
         table["channel_sets"] = adata.obs["channel_sets_scored"].astype(str).to_numpy()
     else:
         table["channel_sets"] = "+".join(adata.uns.get("nanog1_predict", {}).get("channel_sets_scored", []))
+    if "events_not_read" in adata.obs:  # event models only (_events_left_out)
+        table["events_not_read"] = adata.obs["events_not_read"].to_numpy(dtype=np.int64)
     for name in adata.uns.get("nanog1_predict_exposures", {}).get("sets", []):
         table[f"top_signatures_{name}"] = _top_signatures(adata, name)
     if "neighbours" in adata.obs:
