@@ -201,3 +201,26 @@ def test_a_run_whose_every_file_is_noted_as_a_whole_gets_no_second_note(tmp_path
                                 "substitutions together and not one indel in the whole run: if their caller "
                                 "did not call indels, rerun with --not-measured indels (read now as zero "
                                 "indels)"], notes
+
+
+def test_the_pipelines_merge_step_notes_a_run_of_indel_free_parts(genome, sizes, tmp_path):  # noqa: F811
+    """The pipeline ingests each file as its own part (each too small for any rule: no note) and gathers
+    them with `nanog1 cohort merge`: the merge prints the run's note once, as `ingest` of the same files
+    does; with a deletion in one part it prints none. Before, the merge step said nothing."""
+    _, seq = genome
+    at, _ = sizes
+
+    def merge_output(files) -> str:
+        parts = []
+        for path in files:
+            parts.append(tmp_path / f"{files[0].parent.name}_{path.stem}.h5ad")
+            assert not run_notes(ingest([path], None, None, parts[-1]).notes)
+        out = tmp_path / f"{files[0].parent.name}_merged.h5ad"
+        res = CliRunner().invoke(app, ["cohort", "merge", *map(str, parts), "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    printed = merge_output(run(tmp_path / "full", seq, at))
+    assert printed.count("in the whole run") == 1
+    assert f"note: {want(len(at), RUN_SNV_ONLY_MIN_SBS)}" in printed
+    assert "in the whole run" not in merge_output(run(tmp_path / "indel", seq, at, deletion_in=0))

@@ -7,7 +7,9 @@ found in two parts is an error unless `duplicates="sum"` (e.g. SNVs and indels i
 the SBS/DBS/ID matrices of one cohort), which adds its counts and joins its events: the policy of
 `nanog1.genomics.duplicates`, shared with `ingest`. The sheet is held to `sheet_policy` as in
 `ingest`: a sheet sample with no part, or a part's sample with no sheet row, is an error (strict,
-the default) or a note (lenient); a sheet row never becomes a made-up zero-mutation sample.
+the default) or a note (lenient); a sheet row never becomes a made-up zero-mutation sample. The merged
+cohort is the pipeline's whole run: a run of many VCF/MAF files without one indel is noted here, as
+`ingest` notes it (`indel_free_run_notes`).
 """
 
 from __future__ import annotations
@@ -437,7 +439,19 @@ def merge_adatas(adatas, paths, sample_sheet=None, options=None) -> tuple[ad.Ann
     merged.obs = merged.obs.drop(columns=[TOKEN_START, TOKEN_COUNT, TOKEN_TABLE], errors="ignore")
     if tokens is not None:
         attach_tokens(merged, tokens)
+    report.notes += indel_free_run_notes(merged)
     return merged, report
+
+
+def indel_free_run_notes(merged: ad.AnnData) -> list[str]:
+    """The note `ingest` gives a run of many VCF/MAF files with many substitutions together and not one
+    indel (nanog1.genomics.ingest.unstated_indel_free_run), for the merged cohort: a pipeline ingests its
+    files in parts, each too small for the run rule, so the merge is where the whole run is seen (the
+    parts' own per-tumour and per-file notes are in their ingest logs). [] where the rule does not apply."""
+    from nanog1.genomics.ingest import unstated_indel_free_run
+
+    run = unstated_indel_free_run(merged)
+    return [run[-1]] if run else []
 
 
 def merge_cohort(
