@@ -15,7 +15,7 @@ exponentials on sm_90's packed bf16x2 unit are faster at long L (32k: 7.44 again
 the gradient error (6–11e-3 against 2–3e-3), so they are opt-in (NANOG1_ROUTING_EXP=bf16x2).
 One exponential of every four or two by a polynomial on the FMA pipes (NANOG1_ROUTING_EXP=poly|poly2, and
 NANOG1_ROUTING_FWD_EXP for the forward; :mod:`nanog1.core.kernels.exp2_poly`) is slower on an H100 (2.5–10 %,
-BENCHMARKS.md, issue 30, round 11: the loops are issue-bound), so it is opt-in too.
+BENCHMARKS.md, issue 30, round 11: the exponential unit does not bound the loops), so it is opt-in too.
 Interior blocks load without row masks: only the diagonal and the last block can reach past L.
 Launches after the first per shape skip Triton's Python dispatch
 (:mod:`nanog1.core.kernels.launch`). Key padding is a [B, L] bias of 0 / -inf; a query row with no
