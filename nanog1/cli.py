@@ -6,6 +6,7 @@ Areas add their commands in their own section below.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 
@@ -1119,6 +1120,32 @@ def app_command(
         typer.echo(line, err=True)
     typer.echo(f"NanoG1 dashboard on http://{host}:{port}  (Ctrl-C stops it)")
     os.execve(command[0], command, env)  # streamlit takes over this process (and its signals)
+
+
+def reflowed(text: str) -> str:
+    """A help text with each paragraph on one line (paragraphs split by blank lines; lines that start
+    with a space, e.g. an example command, kept as they are). Rich help keeps a docstring's line breaks,
+    which wrap raggedly in any terminal narrower than the source; one line per paragraph wraps clean."""
+    paragraphs = []
+    for block in text.split("\n\n"):
+        lines = block.splitlines()
+        if any(line.startswith(" ") for line in lines):
+            paragraphs.append(block)
+        else:
+            paragraphs.append(" ".join(" ".join(lines).split()))
+    return "\n\n".join(paragraphs)
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    """Reflow every command's help text (its docstring unless given), in `typer_app` and its groups."""
+    for info in typer_app.registered_commands:
+        text = info.help or inspect.getdoc(info.callback) or ""
+        info.help = reflowed(text) if text else info.help
+    for group in typer_app.registered_groups:
+        _reflow_help(group.typer_instance)
+
+
+_reflow_help(app)
 
 
 def main() -> None:

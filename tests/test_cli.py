@@ -37,6 +37,37 @@ def test_every_command_in_a_help_list_is_one_line(monkeypatch):
         assert len(rows) == len(group.commands), (words, rows)  # one row per command, nothing spilled
 
 
+def test_command_help_wraps_to_the_terminal(monkeypatch):
+    """Every command's description in `--help` fills an 80-column terminal line by line: rich kept the
+    docstrings' source line breaks (about 110 columns), so each source line wrapped on its own and left a
+    ragged short line behind it (`predict --help`: "... skipped by reason. A" then "FILTER rule ...")."""
+    import click
+    import typer
+
+    monkeypatch.setenv("COLUMNS", "80")
+    root = typer.main.get_command(app)
+    commands = [((name,), c) for name, c in root.commands.items()]
+    commands += [((g, name), c) for g, grp in root.commands.items() if isinstance(grp, click.Group)
+                 for name, c in grp.commands.items()]
+    checked = 0
+    for words, command in commands:
+        if isinstance(command, click.Group):
+            continue
+        result = CliRunner().invoke(app, [*words, "--help"])
+        assert result.exit_code == 0, (words, result.output)
+        description = result.output.split("Usage:", 1)[1].split("╭", 1)[0].splitlines()[1:]
+        paragraph: list[str] = []
+        for line in [*description, ""]:
+            if line.strip():
+                paragraph.append(line.rstrip())
+                continue
+            for inner in paragraph[:-1]:  # every line but a paragraph's last is filled
+                assert len(inner) >= 60, (words, inner, paragraph)
+            checked += len(paragraph) > 1
+            paragraph = []
+    assert checked >= 10  # many commands have descriptions longer than one line
+
+
 def test_console_script_runs():
     exe = Path(sys.executable).parent / "nanog1"
     out = subprocess.run([str(exe), "info"], capture_output=True, text=True, check=True)
