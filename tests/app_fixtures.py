@@ -235,6 +235,15 @@ def unannotated_gdc_maf(path: Path) -> tuple[Path, int]:
     return path, n_all - n_pass
 
 
+def snv_only_maf(path: Path, n: int) -> Path:
+    """A GDC-style MAF of one tumour with `n` substitutions and no indel, as an SNV-only caller exports it
+    (nothing in the file says indels were not called)."""
+    from tests.test_predict_exome import _passengers, write_gdc_maf
+
+    write_gdc_maf(path, {"TCGA-EE-0001-01A-11D-A000-08": _passengers(np.random.default_rng(7), n)})
+    return path
+
+
 def codon_model(folder: Path) -> Path:
     """A small event-view model whose hotspot bag reads protein codons (KRAS:p.G12, IDH1:p.R132), trained by
     `nanog1 train` on an annotated MAF (tests/test_protein_codon.py) with every call read; its run folder."""

@@ -20,6 +20,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from app_browser import MAP, MAP_POINTS, draw_lasso
 from app_fixtures import (
@@ -29,6 +30,7 @@ from app_fixtures import (
     mutect2_vcf,
     shared_store,
     simulated_vcfs,
+    snv_only_maf,
     stated_prediction,
     tile_cohort,
     unannotated_gdc_maf,
@@ -36,7 +38,8 @@ from app_fixtures import (
 )
 
 from nanog1.encoder import predict_notes
-from nanog1.genomics.channels import SBS6
+from nanog1.genomics.channels import SBS6, SNV_ONLY_MIN_SBS
+from nanog1.schema import DECLARED_WHY
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -565,3 +568,79 @@ def test_predict_states_skips_filter_rule_and_mismatches(url, page, artifacts, t
     assert expected.uns["nanog1_predict"]["filter_mismatch"].startswith("FILTER mismatch")
     _shown_as_stated(page, expected, "non_pass", n_non_pass)
     page.screenshot(path=str(artifacts / "predict_mc3_filter.png"), full_page=True)
+
+
+def _warnings(page) -> list[str]:
+    return [" ".join(b.split()) for b in page.get_by_test_id("stAlertContentWarning").all_inner_texts()]
+
+
+def _shown_probabilities(page) -> dict[str, float]:
+    """The top-3 bars of the Predict page's probability chart as the page draws them: type -> probability
+    (read from the bars' accessible labels, 'probability: 0.98841476; cancer_type: CNS-PiloAstro; ...')."""
+    bars = page.get_by_test_id("stVegaLiteChart").locator("g.mark-rect path[aria-label*='probability: ']")
+    bars.first.wait_for()
+    labels = [dict(f.split(": ", 1) for f in b.get_attribute("aria-label").split("; ")) for b in bars.all()]
+    assert len(labels) == 3, labels
+    return {f["cancer_type"]: float(f["probability"]) for f in labels}
+
+
+def _top3(adata) -> dict[str, float]:
+    """The 3 most probable types of the (one) tumour with their calibrated probabilities."""
+    row = adata.obsm["proba_type"].iloc[0].astype(float).sort_values(ascending=False).head(3)
+    return dict(zip(row.index, row.to_numpy(), strict=True))
+
+
+def _stated_on_page(page, expected) -> None:
+    """The reading line and every notice of the product (nanog1.encoder.predict_notes) are on the page, and
+    the probability bars are the product's top 3."""
+    page.get_by_text(f"Input: {predict_notes.reading_line(expected)}.", exact=True).wait_for(timeout=5_000)
+    boxes = _warnings(page)
+    for notice in predict_notes.notices(expected):
+        said = " ".join((notice.text[0].upper() + notice.text[1:]).split())
+        assert any(said in box for box in boxes), (said, boxes)
+    shown, want = _shown_probabilities(page), _top3(expected)
+    assert shown.keys() == want.keys(), (shown, want)
+    np.testing.assert_allclose([shown[t] for t in want], list(want.values()), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_predict_with_indels_declared_not_measured(url, page, artifacts, tmp_path):
+    """An SNV-only MAF (nothing in it says indels were not called), packaged whole-genome model. Read as it
+    is, the page says the tumour was read as zero indels and to declare them; with 'indels' chosen in the
+    page's not-measured control (`nanog1 predict --not-measured indels`) and Predict pressed again, the page
+    says ID83 and ID12 were masked as declared, the zero-indel note is gone, and the probability bars are
+    those of `nanog1 predict --not-measured indels`, not those of the first run."""
+    maf = snv_only_maf(tmp_path / "snv_only.maf", SNV_ONLY_MIN_SBS + 50)
+    plain = stated_prediction(maf, "pcawg-catalogue")
+    declared = stated_prediction(maf, "pcawg-catalogue", not_measured="indels")
+    assert {n.kind for n in predict_notes.notices(plain)} >= {"snv_only"}
+    assert {n.kind for n in predict_notes.notices(declared)} & {"snv_only", "masked_sets"} == {"masked_sets"}
+    gap = max(abs(p - _top3(declared).get(t, 0.0)) for t, p in _top3(plain).items())
+    assert gap > 5e-3, "the declaration must change the top 3 for this test to see it"
+
+    page.goto(f"{url}/predict")
+    page.get_by_role("heading", name="Predict", exact=True).first.wait_for()
+    _settle(page)
+    _type_path(page, "Input file on the server", str(maf))
+    control = page.get_by_test_id("stMultiSelect").filter(has_text="Not measured by the caller").first
+    assert control.locator("input").get_attribute("placeholder") == "none: every kind of call was called"
+    _predict_on_page(page, maf, "pcawg-catalogue")
+    _stated_on_page(page, plain)
+    assert not any(DECLARED_WHY in box for box in _warnings(page))
+    first = _shown_probabilities(page)
+    page.screenshot(path=str(artifacts / "predict_snv_only.png"), full_page=True)
+
+    control.locator("input").click()
+    page.get_by_role("option", name="indels (ID83+ID12)", exact=True).click()
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(100)
+    _settle(page)
+    assert not page.get_by_text(f"tumour(s) in {maf.name}, predicted by").count(), "stale result kept"
+    _predict_on_page(page, maf, "pcawg-catalogue")
+    _stated_on_page(page, declared)
+    boxes = _warnings(page)
+    assert any(DECLARED_WHY in box and "ID83" in box and "ID12" in box for box in boxes), boxes
+    zero_indels = " ".join(predict_notes.snv_only_note(plain.uns["nanog1_predict"]).split())
+    assert zero_indels and not any(zero_indels[:60] in box for box in boxes), boxes
+    assert _shown_probabilities(page) != first
+    page.screenshot(path=str(artifacts / "predict_indels_not_measured.png"), full_page=True)

@@ -17,6 +17,7 @@ from app_fixtures import (
     make_cohort,
     mutect2_vcf,
     simulated_vcfs,
+    snv_only_maf,
     stated_prediction,
     unannotated_gdc_maf,
     write_cohort,
@@ -351,22 +352,13 @@ def test_operating_point_chosen_on_the_page_is_the_products(page_env):
     assert "predict_point" not in [r.key for r in at.radio]
 
 
-def _snv_only_maf(path: Path, n: int) -> Path:
-    """A GDC-style MAF of one tumour with `n` substitutions and no indel, as an SNV-only caller exports it
-    (nothing in the file says indels were not called)."""
-    from tests.test_predict_exome import _passengers, write_gdc_maf
-
-    write_gdc_maf(path, {"TCGA-EE-0001-01A-11D-A000-08": _passengers(np.random.default_rng(7), n)})
-    return path
-
-
 def test_sets_declared_not_measured_on_the_page_are_the_products(page_env, tmp_path):
     """An SNV-only MAF of one tumour with many substitutions: read as it is, the page states the product's
     note (read as zero indels; rerun with --not-measured indels). With 'indels' chosen in the page's
     control (`nanog1 predict --not-measured`'s help), the page's probabilities are those of the product
     with --not-measured indels, the reason for the masked sets is said and the note is gone. Declaring
     every kind of call unmeasured is an error, with no Predict button."""
-    maf = _snv_only_maf(tmp_path / "snv_only.maf", SNV_ONLY_MIN_SBS + 50)
+    maf = snv_only_maf(tmp_path / "snv_only.maf", SNV_ONLY_MIN_SBS + 50)
     at = _predict(_open(), str(maf))
     box = at.multiselect(key="predict_not_measured")
     assert box.value == [] and box.help == NOT_MEASURED_HELP + "."
