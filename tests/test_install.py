@@ -57,6 +57,9 @@ def test_wheel_ships_the_workflow_and_the_app(installed):
                     "profiles/default/config.yaml", "profiles/slurm/config.yaml"):
         assert f"nanog1/workflow/{shipped}" in names
     assert {"nanog1/dashboard/app/Home.py", "nanog1/dashboard/app/views/runs.py"} <= names
+    from nanog1.dashboard.notebook_charts import LIBRARIES  # notebooks draw their charts offline with these
+
+    assert {f"nanog1/dashboard/vega/{name}" for name in LIBRARIES} <= names
 
 
 def test_installed_commands_work_from_another_folder(installed, tmp_path: Path):

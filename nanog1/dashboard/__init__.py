@@ -8,7 +8,8 @@ The public API (`__all__`, for notebooks and user code; the modules behind it ma
 tables on a cohort AnnData (`read_cohort_for_display`, `sets_present`, `cancer_types`, `burden_table`,
 `type_counts`, `burden_boxes`, `set_counts`, `sample_spectrum`, `exposures`, `exposure_by_type`),
 Altair charts of those tables (`spectrum_chart`, `type_count_chart`, `burden_chart`, `embedding_chart`,
-`exposure_heatmap`, `metric_chart`), the dashboard's Plotly map of samples (`map_figure`,
+`exposure_heatmap`, `metric_chart`) and `enable_offline_charts` (draws them in Jupyter without internet,
+with the Vega libraries NanoG1 ships), the dashboard's Plotly map of samples (`map_figure`,
 `selected_samples`), 2-D projections (`project`, `ProjectionConfig`) and the MLflow store
 (`open_store`, `experiments`, `metric_history`). Imported on first use.
 """
@@ -21,6 +22,7 @@ _API = {
                     "nanog1.dashboard.cohort_tables"),
     **dict.fromkeys(("spectrum_chart", "type_count_chart", "burden_chart", "embedding_chart",
                      "exposure_heatmap", "metric_chart"), "nanog1.dashboard.charts"),
+    "enable_offline_charts": "nanog1.dashboard.notebook_charts",
     **dict.fromkeys(("map_figure", "selected_samples"), "nanog1.dashboard.embedding_map"),
     **dict.fromkeys(("project", "ProjectionConfig"), "nanog1.dashboard.projection"),
     **dict.fromkeys(("open_store", "experiments", "metric_history"), "nanog1.dashboard.runs"),
