@@ -1,6 +1,14 @@
-"""Playwright helpers for the dashboard's Plotly map, shared by the browser tests and the benchmark."""
+"""Playwright helpers shared by the browser tests and the benchmark: Debian's headless Chromium and the
+dashboard's Plotly map."""
 
 from __future__ import annotations
+
+from pathlib import Path
+
+#: Debian's chromium (`apt-get install -y chromium`), started headless by playwright.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 #: The Embeddings page's map (Plotly's graph div).
 MAP = "[data-testid='stPlotlyChart'] .js-plotly-plot"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from app_browser import MAP, MAP_POINTS, draw_lasso
+from app_browser import CHROMIUM, CHROMIUM_ARGS, MAP, MAP_POINTS, draw_lasso
 from app_fixtures import (
     MANY_SBS,
     make_cohort,
@@ -41,9 +41,6 @@ from nanog1.encoder import predict_notes
 from nanog1.genomics.channels import SBS6, SNV_ONLY_MIN_SBS
 from nanog1.schema import DECLARED_WHY
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 PAGES = {"": "NanoG1 dashboard", "cohort": "Cohort", "sample": "Sample", "embeddings": "Embeddings",
          "signatures": "Signatures", "runs": "Training runs", "models": "Text & vision models",

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -95,6 +96,122 @@ def test_notebook_runs_top_to_bottom(name: str, executed, demo_results: Path):
     assert not [o for c in cells for o in c.outputs if o.output_type == "error"]
     printed = "".join(o.get("text", "") for o in cells[-1].outputs if o.output_type == "stream")
     assert printed.strip() == str(demo_results.resolve())  # it read the demo run, not results/demo
+
+
+#: What makes an output load code from the internet when it is shown: a CDN's host, or a script, stylesheet,
+#: module or require.js path at an http(s) address. On a machine without internet such an output stays empty.
+FETCHES = re.compile(r"cdn\.jsdelivr|cdn\.plot\.ly|unpkg\.com|cdnjs\.|esm\.sh|(?:src|href)\s*=\s*[\"']?https?://"
+                     r"|import\(\s*[\"']https?://|[\"']https?://[^\"']*\?noext")
+
+
+def html_outputs(nb: nbformat.NotebookNode) -> list[str]:
+    """The HTML and JavaScript outputs of `nb`, in order."""
+    return [o["data"][kind] for c in code_cells(nb) for o in c.outputs
+            if o.output_type in ("display_data", "execute_result")
+            for kind in ("text/html", "application/javascript") if kind in o.get("data", {})]
+
+
+def charts(outputs: list[str]) -> int:
+    """How many of the outputs draw a Vega chart (Altair's renderers and NanoG1's call vegaEmbed)."""
+    return sum("vegaEmbed(" in html for html in outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_outputs_load_nothing_from_the_internet(name: str, executed):
+    nb, error = executed[name]
+    assert error is None, f"{name} failed:\n{str(error)[-4000:]}"
+    outputs = html_outputs(nb)
+    assert charts(outputs), f"{name} shows no chart"
+    fetched = sorted({m.group(0) for html in outputs for m in FETCHES.finditer(html)})
+    assert not fetched, f"{name}: its outputs load {fetched} from the internet (blank charts offline)"
+
+
+def test_offline_renderer_fetches_nothing_and_keeps_its_script_whole(capsys):
+    """The libraries' output and a chart's output load nothing from the internet, and a '</script>' in a
+    chart's text does not end its script early; enable_offline_charts makes the renderer Altair's."""
+    import altair as alt
+
+    from nanog1.dashboard import enable_offline_charts, notebook_charts
+
+    libraries = notebook_charts.library_script()
+    chart = alt.Chart(pd.DataFrame({"x": [1.0, 2.0]}), title="a </script> title").mark_bar().encode(x="x:Q")
+    html = notebook_charts.render(chart.to_dict())["text/html"]
+    for text in (libraries, html):
+        assert text.count("</script") == 1 and not FETCHES.search(text)
+    assert "a <\\/script> title" in html and "vegaEmbed(" in html
+    before = alt.renderers.active
+    try:
+        enable_offline_charts()
+        assert alt.renderers.active == notebook_charts.RENDERER
+        bundle = chart._repr_mimebundle_()
+        bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+        assert "nanog1-chart-" in bundle["text/html"] and not FETCHES.search(bundle["text/html"])
+    finally:
+        alt.renderers.enable(before)
+    capsys.readouterr()
+
+
+#: A stand-in for the AMD loader (require.js) of classic Notebook front ends, which takes over every UMD
+#: script that does not hide it from it.
+AMD = "<script>window.define = function () { window.amdCalls = (window.amdCalls || 0) + 1; }; " \
+      "window.define.amd = {};</script>"
+
+
+#: A drawn chart: the SVG or canvas Vega draws in, in vega-embed's wrapper (not a mark group named marks).
+DRAWN = ".vega-embed .chart-wrapper > .marks"
+
+
+def draw_offline(browser, outputs: list[str], page_file: Path, amd: bool) -> str | None:
+    """Show `outputs` in order in one page, as a Jupyter front end shows them (`amd`: with a require.js
+    stand-in, as classic Notebook), in headless Chromium with every request but the page's own refused.
+    None when every chart draws its marks; else what went wrong."""
+    body = "\n".join(f"<div class='output'>{html}</div>" for html in outputs)
+    page_file.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'>{AMD if amd else ''}</head>"
+                         f"<body>{body}</body></html>")
+    page = browser.new_page()
+    refused, errors = [], []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.route("**/*", lambda route: route.continue_() if route.request.url == page_file.as_uri()
+               else (refused.append(route.request.url), route.abort()))
+    try:
+        page.goto(page_file.as_uri())
+        try:
+            page.wait_for_function(f"n => document.querySelectorAll('{DRAWN}').length >= n",
+                                   arg=charts(outputs), timeout=60_000)
+        except Exception as exc:
+            marks = page.locator(DRAWN).count()
+            return (f"{marks} of {charts(outputs)} charts drawn ({type(exc).__name__}); "
+                    f"refused {refused[:4]}; page errors {errors[:4]}")
+        area = "els => els.map(e => e.getBoundingClientRect()).map(r => r.width * r.height)"
+        sizes = page.locator(DRAWN).evaluate_all(area)
+        if len(sizes) != charts(outputs) or min(sizes) <= 0 or errors or refused:
+            return f"chart areas {sizes}; refused {refused[:4]}; page errors {errors[:4]}"
+        return None
+    finally:
+        page.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_charts_draw_without_internet(name: str, executed, tmp_path):
+    """The executed notebook's HTML outputs, in order in one page, draw every chart in headless Chromium with
+    the network refused, with and without an AMD loader on the page."""
+    nb, error = executed[name]
+    assert error is None, f"{name} failed:\n{str(error)[-4000:]}"
+    outputs = html_outputs(nb)
+    assert charts(outputs), f"{name} shows no chart"
+
+    from app_browser import CHROMIUM, CHROMIUM_ARGS
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():  # as the dashboard's browser tests: missing, it fails
+        pytest.fail(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (CI does)")
+    with sync_playwright() as pw:  # not a module fixture: its event loop would stop later asyncio.run calls
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        failed = {amd: draw_offline(browser, outputs, tmp_path / f"{amd}.html", amd) for amd in (False, True)}
+        browser.close()
+    assert failed == {False: None, True: None}, f"{name} offline: {failed}"
 
 
 @pytest.mark.slow
