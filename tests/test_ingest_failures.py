@@ -457,3 +457,27 @@ def test_predict_names_no_max_skip_fraction_option_it_lacks(tmp_path):
     message = str(err.value)
     assert "raise the limit" not in message and "more than the 0.05 allowed" in message, message
     assert "`nanog1 ingest` the files with a higher --max-skip-fraction and predict that cohort" in message
+
+
+def test_on_error_skip_counts_a_maf_line_with_the_wrong_field_count(tmp_path):
+    """--on-error skip skips a truncated MAF row (a cut-off download, a hand edit) as one malformed_line,
+    like a non-numeric position; it used to stop the whole file (before any record was read). The
+    records after it keep their own line numbers in the file."""
+    from nanog1.genomics.maf import read_maf
+
+    head = "Tumor_Sample_Barcode\tChromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\n"
+    rows = [f"T1\t1\t{100 * i}\tA\tC\n" for i in range(1, 9)]
+    rows[2] = "T1\t1\t300\n"  # truncated: 3 fields where the header has 5
+    rows[5] = "T2\t1\t600\tA\tC\textra\n"
+    (tmp_path / "bad.maf").write_text("#version 2.4\n" + head + "".join(rows))
+    options = IngestOptions(on_error="skip")
+    plans, _ = check_inputs([tmp_path / "bad.maf"], None, options)
+    assert plans[0].samples == ("T1",)
+    table = read_maf(tmp_path / "bad.maf", on_error="skip", block_size=160)  # several blocks
+    assert table.skips["malformed_line"] == 2
+    assert table.pos.tolist() == [100, 200, 400, 500, 700, 800]
+    assert table.line.tolist() == [3, 4, 6, 7, 9, 10]
+    result = run(tmp_path / "bad.maf", "--on-error", "skip", "-o", tmp_path / "c.h5ad")
+    assert result.exit_code == 0, result.output
+    acc = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]["accounting"]
+    assert acc["read"].sum() == 8 and acc["counted"].sum() == 6 and acc["malformed_line"].sum() == 2

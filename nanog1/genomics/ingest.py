@@ -539,7 +539,7 @@ def _plan_one(path: Path, sheet, options: IngestOptions) -> FilePlan:
     if kind == "maf":
         from nanog1.genomics.maf import maf_samples
 
-        return FilePlan(path, kind, maf_samples(path))
+        return FilePlan(path, kind, maf_samples(path, options.on_error))
     if kind == "text":
         from nanog1.genomics.textformat import text_samples
 

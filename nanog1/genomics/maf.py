@@ -256,8 +256,10 @@ def _read_blocks(path, offset, names, cols, compat, on_error, block_size, numeri
     tables = []
     first_line = offset + 2
     usecols = sorted(set(cols.values()))
+    invalid: list[int] = []  # under on_error='skip', lines whose field count differs from the header's
+    handler = (lambda row: invalid.append(1) or "skip") if on_error == "skip" else None
     try:
-        for i, chunk in enumerate(_batches(path, offset, names, usecols, block_size, numeric)):
+        for i, chunk in enumerate(_batches(path, offset, names, usecols, block_size, numeric, handler)):
             tables.append(_chunk_table(chunk, cols, first_line, compat, path, on_error))
             first_line += len(chunk)
             if i % 16 == 15:
@@ -270,7 +272,27 @@ def _read_blocks(path, offset, names, cols, compat, on_error, block_size, numeri
         raise _malformed(path, offset, len(names), err) from err
     table = concat_tables(tables)
     _release_freed_memory()
+    if invalid:
+        _skip_malformed_lines(table, path, offset, len(names))
     return table
+
+
+def _skip_malformed_lines(table: VariantTable, path: Path, offset: int, n_columns: int) -> None:
+    """Count the lines whose field count differs from the header's (skipped by the reader under
+    on_error='skip') as `malformed_line`, and move the line numbers of the records after each one to
+    where they are in the file. A plain scan, on this path only."""
+    bad = []
+    with _opener(path)(path, "rt", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if number > offset + 1 and line.strip("\r\n") and line.count("\t") + 1 != n_columns:
+                bad.append(number)
+    table.skips["malformed_line"] += len(bad)
+    # record i of the data lines (line offset + 2 + i if none were skipped) follows every bad line
+    # whose index among the data lines, less the bad lines before it, is <= i
+    first = offset + 2
+    inserted = np.asarray(bad, dtype=np.int64) - first - np.arange(len(bad), dtype=np.int64)
+    index = table.line - first
+    table.line = table.line + np.searchsorted(inserted, index, side="right")
 
 
 def _pool() -> pa.MemoryPool:
@@ -302,18 +324,25 @@ def _release_freed_memory() -> None:
 
 
 def _batches(
-    path: Path, offset: int, names: list[str], usecols: list[str], block_size: int, numeric: list[str]
+    path: Path,
+    offset: int,
+    names: list[str],
+    usecols: list[str],
+    block_size: int,
+    numeric: list[str],
+    on_invalid=None,
 ):
     """The MAF's data lines as pandas chunks (pyarrow's streaming CSV reader: several times faster than
     pandas' parser on 2 cores): string columns dictionary-encoded (no Python string per record),
-    `numeric` columns parsed as numbers ('', 'NA' and '.' are missing)."""
+    `numeric` columns parsed as numbers ('', 'NA' and '.' are missing). A line whose field count differs
+    from the header's raises pyarrow.ArrowInvalid, or is passed to `on_invalid` (which returns 'skip')."""
     gzipped = _opener(path) is gzip.open
     stream = pa.input_stream(str(path), compression="gzip" if gzipped else None)
     reader = pacsv.open_csv(
         stream,
         memory_pool=_pool(),
         read_options=pacsv.ReadOptions(skip_rows=offset + 1, column_names=names, block_size=block_size),
-        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, newlines_in_values=False),
+        parse_options=_parse_options(on_invalid),
         convert_options=pacsv.ConvertOptions(
             include_columns=usecols,
             column_types={
@@ -327,9 +356,20 @@ def _batches(
         yield batch.to_pandas()
 
 
-def maf_samples(path: Path) -> tuple[str, ...]:
+def _parse_options(on_invalid=None) -> pacsv.ParseOptions:
+    return pacsv.ParseOptions(
+        delimiter="\t", quote_char=False, newlines_in_values=False, invalid_row_handler=on_invalid
+    )
+
+
+def _skip_row(row) -> str:
+    return "skip"
+
+
+def maf_samples(path: Path, on_error: str = "stop") -> tuple[str, ...]:
     """The tumour ids of a MAF (distinct `Tumor_Sample_Barcode` values, sorted), reading that column
-    only: what the sample sheet is checked against before any record is read."""
+    only: what the sample sheet is checked against before any record is read. A line with the wrong
+    field count is an error, or (on_error='skip') left out, as `read_maf` leaves it out."""
     import pyarrow.compute as pc
 
     path = Path(path)
@@ -340,7 +380,7 @@ def maf_samples(path: Path) -> tuple[str, ...]:
     column = _columns(path, offset + 1, names)["Tumor_Sample_Barcode"]
     found: set[str] = set()
     try:
-        for chunk in _column_batches(path, offset, names, column):
+        for chunk in _column_batches(path, offset, names, column, skip_invalid=on_error == "skip"):
             values = pc.utf8_trim_whitespace(pc.unique(chunk.column(0)).cast(pa.string()))
             found.update(v for v in values.to_pylist() if v)
     except (OSError, EOFError) as err:
@@ -428,14 +468,16 @@ def _malformed(path: Path, offset: int, n_columns: int, err: Exception) -> Input
     return InputError(str(path), None, f"malformed MAF ({err})")
 
 
-def _column_batches(path: Path, offset: int, names: list[str], *columns: str):
-    """Text columns of a MAF as pyarrow record batches (the other columns are not converted)."""
+def _column_batches(path: Path, offset: int, names: list[str], *columns: str, skip_invalid: bool = True):
+    """Text columns of a MAF as pyarrow record batches (the other columns are not converted). Lines with
+    the wrong field count are left out (the record reader names or counts them), unless not
+    `skip_invalid` (pyarrow.ArrowInvalid then)."""
     gzipped = _opener(path) is gzip.open
     stream = pa.input_stream(str(path), compression="gzip" if gzipped else None)
     return pacsv.open_csv(
         stream,
         read_options=pacsv.ReadOptions(skip_rows=offset + 1, column_names=names, block_size=1 << 24),
-        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False, newlines_in_values=False),
+        parse_options=_parse_options(_skip_row if skip_invalid else None),
         convert_options=pacsv.ConvertOptions(
             include_columns=list(columns),
             column_types={c: pa.dictionary(pa.int32(), pa.string()) for c in columns},
