@@ -730,7 +730,7 @@ def predict_command(
         operating_point_line,
         summary_line,
     )
-    from nanog1.encoder.predict_report import write_outputs
+    from nanog1.encoder.predict_report import reports_note, write_outputs
     from nanog1.encoder.predictor import (
         PredictOptions,
         check_input_paths,
@@ -759,7 +759,9 @@ def predict_command(
     write_outputs(adata, table, out, reports)
     shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(20)
     typer.echo(shown.to_string())
-    typer.echo(f"{summary_line(adata, table)}; wrote {out}/predictions.tsv")
+    left_out = reports_note(adata.n_obs, reports)  # reports left out by default: say so
+    left_out = f"; {left_out}" if left_out else ""
+    typer.echo(f"{summary_line(adata, table)}; wrote {out}/predictions.tsv{left_out}")
     typer.echo(operating_point_line(adata))
     for notice in input_warnings(adata):
         typer.echo(f"warning: {notice.text}", err=True)

@@ -213,11 +213,14 @@ def notices(adata: ad.AnnData, examples: int = 3) -> list[Notice]:
 
 
 def summary_line(adata: ad.AnnData, table: pd.DataFrame) -> str:
-    """The CLI's closing line: tumours, abstentions by reason, how the calls were read, tumours without
-    protein change (when the model reads codons)."""
+    """The CLI's closing line: tumours, abstentions by reason (and how many tumours count under several), how
+    the calls were read, tumours without protein change (when the model reads codons)."""
     record = adata.uns["nanog1_predict"]
     kinds = record["abstained_by_reason"]
-    why = f" ({', '.join(f'{k} {n}' for k, n in kinds.items())})" if kinds else ""
+    # a tumour with several reasons counts under each: say how many, or the counts seem not to add up
+    several = int(table["abstain_reason"].astype(str).str.contains("; ", regex=False).sum())
+    overlap = f"; {several} of them for more than one reason" if several else ""
+    why = f" ({', '.join(f'{k} {n}' for k, n in kinds.items())}{overlap})" if kinds else ""
     bare = record.get("tumours_without_protein_change", 0) if record["protein_change_mismatch"] else 0
     unannotated = f"; {bare} without protein change" if bare else ""
     no_csq = record.get("tumours_without_consequence", 0) if record.get("consequence_mismatch") else 0

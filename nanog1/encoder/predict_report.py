@@ -44,6 +44,14 @@ def write_outputs(
     return written
 
 
+def reports_note(n_tumours: int, reports: bool | None = None) -> str:
+    """What the closing line says when the per-tumour reports were left out by default (a batch over
+    REPORT_LIMIT tumours), so that their absence is not a surprise; '' when they were written or refused."""
+    if reports is None and n_tumours > REPORT_LIMIT:
+        return f"no per-tumour reports ({n_tumours} tumours, over {REPORT_LIMIT}: --reports writes them)"
+    return ""
+
+
 def _previous_reports(out: Path) -> set[Path]:
     """The report files a previous `predict` into `out` may have written: one .report.md and one
     .spectrum.png per tumour its predictions.json lists (empty if there is none or it cannot be read)."""

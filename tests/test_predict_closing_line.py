@@ -1,0 +1,57 @@
+"""`nanog1 predict`'s closing line adds up as a user reads it: abstention reasons that overlap say so, and
+per-tumour reports left out by default (a batch over REPORT_LIMIT) are said to be left out."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+from nanog1.encoder.predict_notes import summary_line
+from nanog1.encoder.predict_report import REPORT_LIMIT
+from nanog1.encoder.predictor import reason_counts
+from tests.predict_models import write_model_folder
+from tests.training_cohort import make_cohort
+
+
+def test_abstention_reasons_that_overlap_are_counted_as_such():
+    """A tumour both low-confidence and out of distribution counts under each reason: the line must say
+    how many did, or '94 abstained (low confidence 89, out of distribution 12)' seems not to add up."""
+    both = "low confidence (0.35 < 0.68); out of distribution (profile distance 21.6 > 19.0)"
+    reasons = np.array(["", both, "low confidence (0.50 < 0.68)", "out of distribution (22.1 > 19.0)"])
+    adata = ad.AnnData(np.zeros((4, 1)), obs=pd.DataFrame(index=[f"T{i}" for i in range(4)]))
+    record = {"abstained_by_reason": reason_counts(reasons), "protein_change_mismatch": ""}
+    adata.uns["nanog1_predict"] = record
+    table = pd.DataFrame({"abstain": reasons != "", "abstain_reason": reasons}, index=adata.obs_names)
+    line = summary_line(adata, table)
+    assert "3 abstained (low confidence 2, out of distribution 2; 1 of them for more than one reason)" in line
+    table["abstain_reason"] = np.array(["", "low confidence (0.35 < 0.68)", "low confidence (0.5 < 0.68)",
+                                        "out of distribution (profile distance 22.1 > 19.0)"])
+    adata.uns["nanog1_predict"]["abstained_by_reason"] = reason_counts(table["abstain_reason"].to_numpy())
+    assert "more than one reason" not in summary_line(adata, table)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    cohort = make_cohort(n_per_type=20, seed=4, tokens=False)
+    return write_model_folder(tmp_path_factory.mktemp("predict_model"), cohort)
+
+
+def test_reports_left_out_by_default_are_said_to_be(run_dir, tmp_path):
+    big = make_cohort(n_per_type=REPORT_LIMIT // 3 + 1, seed=11, tokens=False)
+    assert big.n_obs > REPORT_LIMIT
+    big.write_h5ad(tmp_path / "c.h5ad")
+    options = ["--model", str(run_dir), "--no-exposures", "--neighbours", "0"]
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "c.h5ad"), *options, "-o", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert not list((tmp_path / "o").glob("*.report.md"))
+    said = f"no per-tumour reports ({big.n_obs} tumours, over {REPORT_LIMIT}: --reports writes them)"
+    assert said in res.output
+    small = make_cohort(n_per_type=3, seed=12, tokens=False)
+    small.write_h5ad(tmp_path / "s.h5ad")
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "s.h5ad"), *options, "-o", str(tmp_path / "o3")])
+    assert res.exit_code == 0 and "no per-tumour reports" not in res.output
+    assert len(list((tmp_path / "o3").glob("*.report.md"))) == small.n_obs
