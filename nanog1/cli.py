@@ -156,7 +156,7 @@ def ingest_command(
         ..., help="VCF/BCF (plain or bgzipped), headerless .vcf (tab-separated CHROM POS ID REF ALT rows,"
         " as SigProfilerAssignment/MatrixGenerator ship: sample from the sheet or the file name, later"
         " columns ignored, every row PASS), MAF,"
-        " SigProfiler text, or catalogue matrices. Files, not directories: use a glob (dir/*.vcf.gz)."
+        " SigProfiler text, or catalogue matrices. Files, not directories: use a glob (dir/*.vcf.gz, dir/*.maf)."
     ),
     reference: Path | None = typer.Option(
         None, "--reference", "-r",

@@ -218,6 +218,20 @@ def test_a_directory_given_as_input_names_it_and_suggests_a_glob(command: list[s
     assert not (tmp_path / "c.h5ad").exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command", [["ingest", "{dir}", "--out", "{tmp}/c.h5ad"],
+                                     ["predict", "{dir}", "--out", "{tmp}/out"]])
+def test_the_glob_suggested_for_a_directory_matches_its_files(command: list[str], tmp_path: Path):
+    """A folder of plain .vcf files (as SigProfilerAssignment ships its examples) is answered with
+    dir/*.vcf, not a dir/*.vcf.gz that matches none of them; a folder of MAFs with dir/*.maf."""
+    for ending, files in ((".vcf", ("PD1.vcf", "PD2.vcf", "notes.txt")), (".maf", ("a.maf", "b.maf"))):
+        folder = tmp_path / ending[1:]
+        folder.mkdir()
+        for name in files:
+            (folder / name).write_text("1\t100\tPD1\tA\tC\n")
+        result = CliRunner().invoke(app, [a.format(dir=folder, tmp=tmp_path) for a in command])
+        one_line_error(result, f"{folder}: a directory", f"e.g. {folder / ('*' + ending)}")
+
+
 @pytest.fixture
 def read_only_folder(tmp_path: Path):
     """A folder no new file can be made in: mode 0555, or, for root (whom modes do not stop), immutable."""

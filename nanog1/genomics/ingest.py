@@ -493,6 +493,29 @@ def _guarded(path: Path, reference: Path | None, options: IngestOptions, vcf: di
         )
 
 
+#: Input file endings, longest first, for the glob a directory given as an input is answered with.
+_INPUT_SUFFIXES = (
+    ".vcf.gz", ".vcf.bgz", ".maf.gz", ".maf.txt", ".bcf", ".vcf", ".maf", ".tsv", ".csv", ".txt",
+)
+
+
+def _commonest_suffix(folder: Path) -> str:
+    """The input ending most of a folder's files have (the glob to suggest: `*.vcf` where the folder holds
+    .vcf files, not a `*.vcf.gz` that matches none of them); .vcf.gz when it holds none."""
+    from collections import Counter
+
+    found = Counter()
+    try:
+        for child in folder.iterdir():
+            name = child.name.lower()
+            ending = next((e for e in _INPUT_SUFFIXES if name.endswith(e)), None)
+            if ending and child.is_file():
+                found[ending] += 1
+    except OSError:
+        pass
+    return found.most_common(1)[0][0] if found else ".vcf.gz"
+
+
 def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list[FilePlan], list[str]]:
     """Check the inputs before any record is read; return one plan per input and notes.
 
@@ -510,7 +533,7 @@ def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list
             raise InputError(str(p), None, "input file not found")
         if p.is_dir():
             raise InputError(str(p), None, f"a directory, not an input file: give its files with a glob,"
-                             f" e.g. {p / '*.vcf.gz'}")
+                             f" e.g. {p / ('*' + _commonest_suffix(p))}")
         if p.stat().st_size == 0:
             raise InputError(str(p), None, "empty file (zero bytes)")
     check_same_file(inputs)
