@@ -481,3 +481,23 @@ def test_on_error_skip_counts_a_maf_line_with_the_wrong_field_count(tmp_path):
     assert result.exit_code == 0, result.output
     acc = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]["accounting"]
     assert acc["read"].sum() == 8 and acc["counted"].sum() == 6 and acc["malformed_line"].sum() == 2
+
+
+def test_the_per_sample_table_keeps_whole_sample_names_at_80_columns(tmp_path):
+    """MC3 barcodes (28 characters) beside several skip-reason columns: in an 80-column terminal or a log
+    file the per-sample table cut them to 'TCGA-AG…', so the tumour that lost its calls could not be told."""
+    head = "Tumor_Sample_Barcode\tChromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\tFILTER\n"
+    names = [f"TCGA-AG-A00{i}-01A-01W-A019-10" for i in range(3)]
+    rows = []
+    for i, name in enumerate(names):
+        at = 1000 * i  # a non-PASS call, a duplicate, a complex indel, a counted call
+        calls = [(100, "A", "C", "wga"), (200, "A", "C", "PASS"), (200, "A", "C", "PASS"),
+                 (300, "AC", "GTT", "PASS"), (400, "A", "C", "PASS")]
+        rows += [f"{name}\t1\t{at + pos}\t{ref}\t{alt}\t{flt}\n" for pos, ref, alt, flt in calls]
+    (tmp_path / "mc3.maf").write_text(head + "".join(rows))
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["ingest", str(tmp_path / "mc3.maf"), "-o",
+                                                         str(tmp_path / "c.h5ad")])
+    assert result.exit_code == 0, result.output
+    part = result.output.split("per sample")[1].split("skipped by reason")[0]
+    first = "".join(line.split("│")[1].strip() for line in part.splitlines() if line.startswith("│"))
+    assert all(name in first for name in names), part

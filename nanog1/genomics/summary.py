@@ -85,7 +85,7 @@ def _sample_table(report: IngestReport) -> Table:
             f": the {MAX_SAMPLE_ROWS} of {len(per)} with most skipped (all in uns['nanog1']['accounting'])"
         )
     table = Table(title=title)
-    table.add_column("sample")
+    table.add_column("sample", overflow="fold")  # a long barcode wraps, whole, rather than lose its end
     for name in (*totals, *reasons):
         table.add_column(name, justify="right")
     for sample, row in shown.iterrows():
