@@ -156,7 +156,8 @@ def ingest_command(
         ..., help="VCF/BCF (plain or bgzipped), headerless .vcf (tab-separated CHROM POS ID REF ALT rows,"
         " as SigProfilerAssignment/MatrixGenerator ship: sample from the sheet or the file name, later"
         " columns ignored, every row PASS), MAF,"
-        " SigProfiler text, or catalogue matrices. Files, not directories: use a glob (dir/*.vcf.gz, dir/*.maf)."
+        " SigProfiler text, or catalogue matrices. Files, not directories: use a glob"
+        " (dir/*.vcf.gz, dir/*.maf)."
     ),
     reference: Path | None = typer.Option(
         None, "--reference", "-r",
@@ -172,7 +173,11 @@ def ingest_command(
         " indel files as one sample; the tumour column of a VCF)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Cohort .h5ad to write (atomically)."),
     jobs: int = typer.Option(1, "--jobs", "-j", help="Files processed in parallel."),
-    filter_: str = typer.Option("PASS", "--filter", help="PASS: keep PASS/'.' records; all: any FILTER."),
+    filter_: str = typer.Option(
+        "PASS", "--filter",
+        help="PASS: keep PASS/'.' records (and a MAF's empty FILTER, as MC3's BRCA and BLCA rows have); "
+        "all: any FILTER.",
+    ),
     on_error: str = typer.Option("stop", "--on-error", help="stop: fail on a bad line; skip: count it."),
     sigprofiler_compatible: bool = typer.Option(
         False, "--sigprofiler-compatible", help="Reproduce SigProfilerMatrixGenerator's matrices exactly."
