@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from nanog1.encoder.predict_notes import input_warnings
 from nanog1.encoder.predictor import EXOME_REASON, PredictOptions, predict, read_inputs
 from nanog1.genomics.channels import SBS96
 from tests.test_predict import _matrix_tsv
@@ -126,9 +127,14 @@ def test_catalogue_matrix_is_an_exome_only_when_stated(tmp_path):
     predict(auto, "pcawg-catalogue", FAST)
     assert auto.obs.loc["clock", "assay"] == "unknown"
     assert "exome" not in auto.obs.loc["clock", "abstain_reason"]
+    # not checked, and said so (it was silent): the reader is told to state it
+    said = [n.text for n in input_warnings(auto) if n.kind == "assay"]
+    assert len(said) == 1 and said[0].startswith("assay not checked for 1 of 1 tumour(s)"), said
+    assert "say --assay genome or --assay exome" in said[0]
     stated = read_inputs([tmp_path / "m.tsv"])
     predict(stated, "pcawg-catalogue", PredictOptions(neighbours=0, exposures=False, assay="exome"))
     assert stated.obs.loc["clock", "abstain_reason"].startswith(f"{EXOME_REASON} (stated --assay exome)")
+    assert not [n for n in input_warnings(stated) if n.kind == "assay"]
     from tests.predict_models import write_model_folder
     from tests.training_cohort import make_cohort
 
@@ -136,6 +142,9 @@ def test_catalogue_matrix_is_an_exome_only_when_stated(tmp_path):
     run = read_inputs([tmp_path / "m.tsv"])
     predict(run, run_dir, PredictOptions(neighbours=0, exposures=False, assay="exome"))
     assert "assay" not in run.obs and "exome" not in run.obs.loc["clock", "abstain_reason"]
+    run = read_inputs([tmp_path / "m.tsv"])
+    predict(run, run_dir, FAST)  # a model that states no assay: nothing to check, nothing to say
+    assert not [n for n in input_warnings(run) if n.kind == "assay"]
 
 
 def test_catalogue_counts_are_not_said_to_be_filtered_and_their_masked_sets_say_why(tmp_path):

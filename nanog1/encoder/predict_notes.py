@@ -22,10 +22,10 @@ import pandas as pd
 from nanog1.encoder.input_filter import describe
 from nanog1.schema import describe_sets
 
-#: Notice kinds, in the order they are shown. The first seven are warnings about the input as a whole
+#: Notice kinds, in the order they are shown. The first eight are warnings about the input as a whole
 #: (the CLI prints them on stderr); the rest summarise the tumours abstained on, by kind of reason.
-WARNING_KINDS = ("filter", "genome_build", "protein_change", "consequence", "masked_sets", "training_overlap",
-                 "snv_only")
+WARNING_KINDS = ("filter", "genome_build", "assay", "protein_change", "consequence", "masked_sets",
+                 "training_overlap", "snv_only")
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,7 @@ def input_warnings(adata: ad.AnnData) -> list[Notice]:
     return [Notice(kind, text) for kind, text in (
         ("filter", record.get("filter_mismatch", "")),
         ("genome_build", record.get("genome_build_note", "")),
+        ("assay", record.get("assay_note", "")),
         ("protein_change", record.get("protein_change_mismatch", "")),
         ("consequence", record.get("consequence_mismatch", "")),
         ("masked_sets", masked_note(record)),

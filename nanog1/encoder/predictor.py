@@ -290,8 +290,29 @@ def predict(
         **consequence_record(adata, loaded),
         **build_record(adata, loaded),
         **overlap_record(adata, loaded),
+        "assay_note": assay_note(adata, loaded, options.assay),
     }
     return adata if copy else None
+
+
+def assay_note(adata: ad.AnnData, loaded: LoadedModel, mode: str) -> str:
+    """'' unless the model states its assay, --assay is auto and tumours were given as catalogue counts
+    (no positions or consequences: `assay_mismatch` cannot tell a whole genome from an exome, and types
+    them as before): then the warning that their assay was not checked, and how to state it. A tumour
+    read from calls but with too few mutations to tell is not warned of."""
+    if loaded.assay not in MISMATCH_REASONS or mode != "auto" or "assay" not in adata.obs:
+        return ""
+    tokens = adata.uns.get("tokens")
+    if tokens and "pos" in tokens and len(tokens["pos"]):
+        return ""
+    n = int((adata.obs["assay"].astype(str) == "unknown").sum())
+    if not n:
+        return ""
+    genome = loaded.assay == "genome"
+    trained, other = ("whole genomes", "an exome") if genome else ("exomes", "a whole genome")
+    return (f"assay not checked for {n} of {adata.n_obs} tumour(s): catalogue counts carry no positions or "
+            f"consequences to tell a whole genome from an exome; {loaded.name} was trained on {trained} and "
+            f"abstains on {other}: say --assay genome or --assay exome")
 
 
 def overlap_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
