@@ -178,7 +178,11 @@ def ingest_command(
         help="PASS: keep PASS/'.' records (and a MAF's empty FILTER, as MC3's BRCA and BLCA rows have); "
         "all: any FILTER.",
     ),
-    on_error: str = typer.Option("stop", "--on-error", help="stop: fail on a bad line; skip: count it."),
+    on_error: str = typer.Option(
+        "stop", "--on-error",
+        help="stop: fail on a bad line or file; skip: count it (malformed_line, or unreadable_file for a "
+        "file that cannot be read at all) and read the rest.",
+    ),
     sigprofiler_compatible: bool = typer.Option(
         False, "--sigprofiler-compatible", help="Reproduce SigProfilerMatrixGenerator's matrices exactly."
     ),

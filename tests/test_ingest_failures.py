@@ -501,3 +501,28 @@ def test_the_per_sample_table_keeps_whole_sample_names_at_80_columns(tmp_path):
     part = result.output.split("per sample")[1].split("skipped by reason")[0]
     first = "".join(line.split("│")[1].strip() for line in part.splitlines() if line.startswith("│"))
     assert all(name in first for name in names), part
+
+
+def test_on_error_skip_counts_a_file_that_cannot_be_read_at_all(world, tmp_path):
+    """Under --on-error skip a file whose header or sample column cannot be read (a MAF.gz cut short by an
+    interrupted download, a VCF compressed with plain gzip, a binary file named .vcf) is counted as one
+    unreadable_file and the other inputs are read; it used to stop the whole run while planning. Under
+    stop each one is still an error naming the file."""
+    head = "Tumor_Sample_Barcode\tChromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\n"
+    (tmp_path / "good.maf").write_text(head + "".join(f"T1\t1\t{100 * i}\tA\tC\n" for i in range(1, 6)))
+    big = head + "".join(f"T{i % 50}\t1\t{1000 + i}\tA\tC\n" for i in range(20_000))
+    packed = gzip.compress(big.encode())
+    (tmp_path / "cut.maf.gz").write_bytes(packed[: len(packed) // 2])
+    vcf = HEADER + "\n1\t100\t.\tA\tC\t.\tPASS\t.\n"
+    (tmp_path / "plain.vcf.gz").write_bytes(gzip.compress(vcf.encode()))
+    (tmp_path / "binary.vcf").write_bytes(b"garbage\x00\x01" * 10)
+    bad = ["cut.maf.gz", "plain.vcf.gz", "binary.vcf"]
+    for name in bad:
+        res = run(tmp_path / name, tmp_path / "good.maf", "-o", tmp_path / "c.h5ad")
+        assert res.exit_code == 2 and name in res.output and "Traceback" not in res.output, res.output
+    args = [tmp_path / n for n in bad]
+    res = run(*args, tmp_path / "good.maf", "--on-error", "skip", "-o", tmp_path / "c.h5ad")
+    assert res.exit_code == 0, res.output
+    adata = read_cohort(tmp_path / "c.h5ad")
+    assert list(adata.obs_names) == ["T1"] and adata.X.sum() == 5
+    assert adata.uns["nanog1"]["accounting"]["unreadable_file"].sum() == 3

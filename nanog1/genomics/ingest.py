@@ -516,8 +516,12 @@ def _commonest_suffix(folder: Path) -> str:
     return found.most_common(1)[0][0] if found else ".vcf.gz"
 
 
-def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list[FilePlan], list[str]]:
-    """Check the inputs before any record is read; return one plan per input and notes.
+def plan_inputs(
+    inputs: list[Path], sheet, options: IngestOptions, skip_unreadable: bool = False
+) -> tuple[list[FilePlan], list[str]]:
+    """Check the inputs before any record is read; return one plan per input and notes. With
+    `skip_unreadable` (ingest under on_error='skip'), a file whose header or sample column cannot be read
+    is planned as 'unreadable' (counted once read) instead of stopping the run.
 
     Errors (InputError/ValueError/UserError, naming the files): a missing or empty file, the same file
     twice, Strelka2's SNV and indel files of one folder without a sheet saying they are one tumour
@@ -541,7 +545,7 @@ def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list
         from nanog1.genomics.vcf import refuse_split_call_files
 
         refuse_split_call_files(inputs)
-    plans = [_plan_one(p, sheet, options) for p in inputs]
+    plans = [_plan_or_skip(p, sheet, options, skip_unreadable) for p in inputs]
     notes: list[str] = []
     if sheet is not None:
         known = {str(p.path): list(p.samples) for p in plans if p.samples is not None}
@@ -550,6 +554,18 @@ def plan_inputs(inputs: list[Path], sheet, options: IngestOptions) -> tuple[list
         notes = check_sheet(sheet, inputs, known, options.sheet_policy, complete, routed)
     _check_owners([(str(p.path), list(p.samples), VARIANT_SETS) for p in plans if p.samples], sheet, options)
     return plans, notes
+
+
+def _plan_or_skip(path: Path, sheet, options: IngestOptions, skip_unreadable: bool) -> FilePlan:
+    """`_plan_one`, or (skip_unreadable: ingest under on_error='skip') for a file whose header or sample
+    column cannot be read, a plan of kind 'unreadable' with no samples: reading it fails again and
+    `_guarded` counts it as an unreadable_file, as it does a file that fails once planned."""
+    try:
+        return _plan_one(path, sheet, options)
+    except InputError:
+        if not skip_unreadable:
+            raise
+        return FilePlan(path, "unreadable")
 
 
 def _plan_one(path: Path, sheet, options: IngestOptions) -> FilePlan:
@@ -778,7 +794,7 @@ def ingest(
 
     inputs = [Path(p) for p in inputs]
     sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
-    plans, notes = plan_inputs(inputs, sheet, options)
+    plans, notes = plan_inputs(inputs, sheet, options, skip_unreadable=options.on_error == "skip")
     if reference is not None:
         check_reference_lengths([p.path for p in plans if p.kind == "vcf"], reference)
         check_maf_builds([p.path for p in plans if p.kind == "maf"], reference)

@@ -242,9 +242,12 @@ def split_call_files_named(paths: list[Path]) -> list[list[Path]]:
     by_folder: dict[Path, list[Path]] = {}
     varscan: dict[Path, list[tuple[Path, str]]] = {}
     for path in map(Path, paths):
-        if not path.is_file() or detect_kind(path) != "vcf":  # a folder is ingest's to name
+        try:
+            if not path.is_file() or detect_kind(path) != "vcf":  # a folder is ingest's to name
+                continue
+            layout = vcf_layout(path)
+        except InputError:  # an unreadable file is not one of a pair: its own reading names (or counts) it
             continue
-        layout = vcf_layout(path)
         if layout.source != "TUMOR column":
             continue
         if layout.carrier == "strelka":
@@ -282,9 +285,12 @@ def refuse_unnamed_pairs(paths: list[Path], reads_as: str = "typed") -> None:
     from nanog1.genomics.ingest import detect_kind
 
     for path in map(Path, paths):
-        if not path.is_file() or detect_kind(path) != "vcf":  # a folder is ingest's to name
+        try:
+            if not path.is_file() or detect_kind(path) != "vcf":  # a folder is ingest's to name
+                continue
+            layout = vcf_layout(path)
+        except InputError:  # an unreadable file is not one of a pair: its own reading names (or counts) it
             continue
-        layout = vcf_layout(path)
         if layout.mode == "genotypes" and len(layout.samples) == 2:
             first, second = layout.samples
             raise UserError(
