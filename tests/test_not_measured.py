@@ -289,3 +289,25 @@ def test_a_whole_file_of_substitutions_without_one_indel_is_noted(tmp_path):
     merged, _ = merge_adatas(parts, [tmp_path / "one_indel.h5ad", tmp_path / "snv_only.h5ad"])
     assert [(f.rsplit("/", 1)[-1], k, n) for f, k, n, _ in unstated_indel_free_files(merged)] == [
         ("snv_only.maf", len(sizes), FILE_SNV_ONLY_MIN_SBS)]
+
+
+def test_predict_not_measured_on_several_headerless_vcfs(genome, tmp_path):  # noqa: F811
+    """The rerun the 'no indel' warning advises, on SigProfilerAssignment's example folder (five headerless
+    VCFs): predict --not-measured indels on several files, and on a cohort of several tumours ingested with
+    it, crashed with a pandas TypeError (the obs column is categorical for more than one tumour)."""
+    fasta, seq = genome
+    vcfs = [headerless(tmp_path / f"PD{i}.vcf", seq, sites(seq, 80, start=1020 + 7 * i)) for i in (1, 2)]
+    args = ["--no-exposures", "--neighbours", "0", "--no-reports", "--not-measured", "indels"]
+    runner = CliRunner()
+    files = [*map(str, vcfs), "-r", str(fasta)]
+    res = runner.invoke(app, ["predict", *files, *args, "--out", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    doc = json.loads((tmp_path / "b" / "predictions.json").read_text())
+    assert doc["model"]["unmeasured_why"]["why"] == [DECLARED_WHY, DECLARED_WHY]
+    cohort = ["-o", str(tmp_path / "c.h5ad"), "-q", "--not-measured", "ID83"]
+    res = runner.invoke(app, ["ingest", *files, *cohort])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["predict", str(tmp_path / "c.h5ad"), *args, "--out", str(tmp_path / "a")])
+    assert res.exit_code == 0, res.output
+    table = [(tmp_path / d / "predictions.tsv").read_text() for d in ("a", "b")]
+    assert table[0] == table[1]  # the cohort and the files: one prediction

@@ -1075,8 +1075,9 @@ def declare_not_measured(adata, sets) -> list[str]:
     if meta.get("exact_for"):
         meta["exact_for"] = {k: v for k, v in dict(meta["exact_for"]).items() if k not in sets}
     mark_measured(adata, measured)
-    before = (adata.obs[DECLARED_UNMEASURED].fillna("").astype(str) if DECLARED_UNMEASURED in adata.obs
-              else pd.Series("", index=adata.obs_names))
+    # object first: a categorical column (a cohort of several tumours) cannot take "" as a fill value
+    before = (adata.obs[DECLARED_UNMEASURED].astype(object).fillna("").astype(str)
+              if DECLARED_UNMEASURED in adata.obs else pd.Series("", index=adata.obs_names))
     adata.obs[DECLARED_UNMEASURED] = ["+".join(s for s in SET_NAMES if s in set(b.split("+")) | set(sets))
                                       for b in before]
     notes = [f"{describe_sets(sets)} declared not measured (--not-measured) for all {adata.n_obs} tumour(s): "
