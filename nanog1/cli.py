@@ -311,7 +311,7 @@ app.add_typer(cohort_app, name="cohort")
 @cohort_app.command("merge")
 def cohort_merge(
     parts: list[Path] = typer.Argument(..., exists=True, dir_okay=False, help="cohort parts (.h5ad)"),
-    out: Path = typer.Option(..., "--out", help="merged cohort .h5ad (written atomically)"),
+    out: Path = typer.Option(..., "--out", "-o", help="merged cohort .h5ad (written atomically)"),
     samples: Path = typer.Option(None, "--samples", exists=True, dir_okay=False, help="sample sheet CSV/TSV"),
     duplicates: str = typer.Option("error", "--duplicates", help="a sample in two parts: error | sum"),
     sheet_policy: str = typer.Option(
@@ -468,7 +468,7 @@ def simulate_command(
 @app.command()
 def train(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False, help="cohort .h5ad"),
-    out: Path = typer.Option(..., "--out", help="run folder (checkpoint.pt, model.pt, metrics.json)"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder (checkpoint.pt, model.pt, metrics.json)"),
     task: str = typer.Option(
         None, help="cancer_type | exposures | pretrain | multitask (default cancer_type)"),
     mixer: str = typer.Option(None, help="savo | qcompass | mha_rank | mha (default savo)"),
@@ -564,7 +564,9 @@ def evaluate(
         help="run folder with model.pt, or a packaged model name (nanog1 models list); repeat it to average"
         " a seed ensemble (embedding from the first)",
     ),
-    out: Path = typer.Option(..., "--out", help="output .h5ad with predictions, probabilities, embeddings"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="output .h5ad with predictions, probabilities, embeddings"
+    ),
 ) -> None:
     """Predict types/exposures and embed a cohort with a trained run (or an ensemble); reports beside OUT."""
     import warnings
@@ -587,7 +589,7 @@ def embed(
         ..., "--run", metavar="RUN_DIR|MODEL",
         help="run folder with model.pt, or a packaged model name (nanog1 models list)",
     ),
-    out: Path = typer.Option(..., "--out", help="output .h5ad with obsm['X_nanog1']"),
+    out: Path = typer.Option(..., "--out", "-o", help="output .h5ad with obsm['X_nanog1']"),
 ) -> None:
     """Write the run's pooled embeddings of every sample to obsm['X_nanog1']."""
     from nanog1.encoder.embedding import embed_cohort
@@ -599,7 +601,9 @@ def embed(
 @app.command()
 def pretrain(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False, help="cohort .h5ad (labels unused)"),
-    out: Path = typer.Option(..., "--out", help="run folder (its model.pt: `nanog1 finetune --from` it)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="run folder (its model.pt: `nanog1 finetune --from` it)"
+    ),
     view: str = typer.Option(
         "events", help="events: one token per mutation (default objective contrastive) | catalogue: one "
         "token per channel (default objective masked: masked channel counts)"),
@@ -809,7 +813,7 @@ def baselines(
     tracking_uri: str = typer.Option(
         None, "--tracking-uri",
         help="MLflow store (default: MLFLOW_TRACKING_URI, else runs/mlflow.db beside the cohort)"),
-    out: Path = typer.Option(None, "--out", help="CSV of the metrics table"),
+    out: Path = typer.Option(None, "--out", "-o", help="CSV of the metrics table"),
     models: str = typer.Option("logreg,random_forest,gradient_boosting", help="comma-separated subset"),
 ) -> None:
     """Logistic regression, random forest and gradient boosting on catalogues and exposures, k-fold CV."""
@@ -825,7 +829,7 @@ def baselines(
 def finetune(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False, help="the new cohort .h5ad"),
     from_run: Path = typer.Option(..., "--from", exists=True, file_okay=False, help="trained run folder"),
-    out: Path = typer.Option(..., "--out", help="new run folder (model.pt, metrics.json, calibration)"),
+    out: Path = typer.Option(..., "--out", "-o", help="new run folder (model.pt, metrics.json, calibration)"),
     epochs: int = typer.Option(10, help="budget for the fine-tuned and the scratch model alike"),
     freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="train the new type head only"),
     test_fraction: float = typer.Option(0.3, "--test-fraction", help="held-out share of the new cohort"),
@@ -857,7 +861,9 @@ app.add_typer(vision_app, name="vision")
 
 @lm_app.command("train")
 def lm_train(
-    out: Path = typer.Option(..., "--out", help="run folder (model.pt with config, tokenizer and weights)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="run folder (model.pt with config, tokenizer and weights)"
+    ),
     corpus: Path = typer.Option(None, exists=True, dir_okay=False,
                                 help="UTF-8 text file (default: Python's embedded language reference)"),
     tokenizer: str = typer.Option("byte", help="byte | bpe (trained locally on the training text)"),
@@ -908,7 +914,9 @@ def lm_generate(
 
 @vision_app.command("train")
 def vision_train(
-    out: Path = typer.Option(..., "--out", help="run folder (model.pt with config, class names, weights)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="run folder (model.pt with config, class names, weights)"
+    ),
     data: Path = typer.Option(None, exists=True, file_okay=False,
                               help="folder of <class>/<image> files (default: scikit-learn digits)"),
     image_size: int = typer.Option(8, "--image-size"), channels: int = typer.Option(1),
@@ -956,7 +964,9 @@ app.add_typer(world_app, name="world")
 
 @audio_app.command("train")
 def audio_train(
-    out: Path = typer.Option(..., "--out", help="run folder (model.pt with config, class names, weights)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="run folder (model.pt with config, class names, weights)"
+    ),
     data: Path = typer.Option(None, exists=True, file_okay=False,
                               help="folder of <class>/<clip>.wav files (default: synthetic clips)"),
     per_class: int = typer.Option(200, "--per-class", help="synthetic clips per class"),
@@ -993,7 +1003,9 @@ def audio_predict(
 
 @world_app.command("train")
 def world_train(
-    out: Path = typer.Option(..., "--out", help="run folder (model.pt with config, weights, rollout errors)"),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="run folder (model.pt with config, weights, rollout errors)"
+    ),
     grid: int = typer.Option(8, help="grid cells per side"), walls: int = typer.Option(2),
     episodes: int = typer.Option(2000, help="training episodes"),
     steps: int = typer.Option(3000, help="optimiser steps (about 5 min on one CPU core)"),
@@ -1095,7 +1107,7 @@ def pipeline_record_run(
 def report(
     cohort: Path = typer.Option(..., "--cohort", exists=True, dir_okay=False, help="evaluated .h5ad"),
     run: Path = typer.Option(..., "--run", exists=True, file_okay=False, help="training run folder"),
-    out: Path = typer.Option(..., "--out", help="report folder (report.md + PNGs)"),
+    out: Path = typer.Option(..., "--out", "-o", help="report folder (report.md + PNGs)"),
 ) -> None:
     """Write the Markdown + PNG report of an evaluated cohort (confusion matrix, embeddings, exposures)."""
     from nanog1.report import write_report
