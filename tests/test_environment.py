@@ -85,9 +85,9 @@ def test_the_check_sees_a_dropped_dependency(tmp_path: Path):
     assert missing(tmp_path) == ["pysam"]
 
 
-#: Imported by nanog1 but declared only as an extra: the GPU kernels (Triton, loaded on CUDA only) and the
-#: SigProfiler peer that tests and benchmarks compare with.
-OPTIONAL_IMPORTS = {"triton", "sigprofilermatrixgenerator"}
+#: Imported by nanog1 but declared only as an extra: the GPU kernels (Triton, loaded on CUDA only), the
+#: SigProfiler peer that tests and benchmarks compare with, and IPython (the notebooks' offline charts).
+OPTIONAL_IMPORTS = {"triton", "sigprofilermatrixgenerator", "ipython"}
 #: Declared but never imported: Snakemake runs as `python -m snakemake`; SigProfilerAssignment ships the
 #: COSMIC tables read as package data.
 NOT_IMPORTED = {"snakemake", "sigprofilerassignment"}
