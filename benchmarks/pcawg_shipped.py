@@ -394,7 +394,7 @@ def model_card(classes: list[str], metrics: dict, args) -> dict:
         "unknown primary as a research hypothesis. NOT a diagnosis; not for clinical decisions.",
         "limits": [
             "trained on PCAWG whole genomes only (\"assay\": \"genome\"): `nanog1 predict` abstains on exomes "
-            "(stated with --assay exome, or detected: >= 50 % of a tumour's mutations protein-coding or inside "
+            "(stated with --assay exome, or detected: >= 25 % of a tumour's mutations protein-coding or inside "
             "exome capture targets)",
             "26 PCAWG types only: any other type is at best flagged out-of-distribution",
             "calling pipeline differences shift burdens; the cross-project numbers above are the honest guide",

@@ -541,7 +541,7 @@ def model_card(classes: list[str], metrics: dict, written: dict, input_filter: s
         "primary as a research hypothesis. NOT a diagnosis; not for clinical decisions.",
         "limits": [
             "trained on TCGA exomes only (\"assay\": \"exome\"): `nanog1 predict` abstains on whole genomes (stated "
-            "with --assay genome, or detected: < 50 % of >= 10 mutations protein-coding/splice and inside exome "
+            "with --assay genome, or detected: < 25 % of >= 10 mutations protein-coding/splice and inside exome "
             "capture targets)",
             f"{len(classes)} TCGA study codes only (no SKCM: absent from both sources here); any other type is at "
             "best flagged out-of-distribution",

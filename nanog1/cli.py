@@ -694,7 +694,7 @@ def predict_command(
     assay: str = typer.Option(
         "auto", "--assay",
         help="genome | exome | auto: what the inputs are. A whole-genome model (pcawg-catalogue) abstains on "
-        "exomes, an exome model (tcga-exome) on whole genomes; auto calls a tumour an exome when >= 50 % of "
+        "exomes, an exome model (tcga-exome) on whole genomes; auto calls a tumour an exome when >= 25 % of "
         ">= 10 mutations are protein-coding/splice (MAF) or inside exome capture targets (GRCh37/38), else a "
         "genome; catalogue matrices cannot be told (a warning says so): say --assay",
     ),

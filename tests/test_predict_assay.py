@@ -87,6 +87,25 @@ def test_exome_maf_abstains_by_its_coding_share(tmp_path):
     assert not again.obs["abstain_reason"].astype(str).str.contains("exome").any()
 
 
+def test_an_exome_with_many_noncoding_calls_is_still_an_exome(tmp_path):
+    """Real exomes reach coding shares of 0.42 (MC3: TCGA-X7-A8D7, 5 of 12; six of 5,793 below 0.5,
+    which the old 0.5 threshold called whole genomes and the exome model turned away as 'genome input'):
+    8 of 19 coding calls at positions outside the capture targets is an exome, 6 of 300 a genome."""
+    from nanog1.genomics.assay import detect_assay
+
+    rng = np.random.default_rng(3)
+    low = ["Missense_Mutation"] * 6 + ["Silent"] * 2 + ["Intron"] * 6 + ["3'UTR"] * 3 + ["5'Flank"] * 2
+    genome = ["Missense_Mutation"] * 6 + ["IGR"] * 200 + ["Intron"] * 94
+    _maf(tmp_path / "m.maf", {"LOWCODING": (_random_positions(rng, 19), low),
+                              "GENOME": (_random_positions(rng, 300), genome)})
+    adata = read_inputs([tmp_path / "m.maf"])
+    call = detect_assay(adata)
+    got = dict(zip(adata.obs_names, call.assay, strict=True))
+    assert got == {"LOWCODING": "exome", "GENOME": "genome"}, (got, list(call.evidence))
+    evidence = dict(zip(adata.obs_names, call.evidence, strict=True))
+    assert "42% of 19 mutations protein-coding or splice" in evidence["LOWCODING"]
+
+
 def test_exome_vcf_found_by_capture_territory_through_the_cli(tmp_path):
     """Unannotated VCFs: 300 SNVs inside GRCh37 exome baits abstain as an exome (the CLI's summary
     counts it), 300 scattered over chr1 do not; `--assay genome` turns the check off."""
