@@ -506,13 +506,13 @@ def _commonest_suffix(folder: Path) -> str:
 
     found = Counter()
     try:
-        for child in folder.iterdir():
-            name = child.name.lower()
-            ending = next((e for e in _INPUT_SUFFIXES if name.endswith(e)), None)
-            if ending and child.is_file():
-                found[ending] += 1
-    except OSError:
-        pass
+        children = list(folder.iterdir())
+    except OSError:  # an unreadable folder: the usual ending
+        children = []
+    for child in children:
+        ending = next((e for e in _INPUT_SUFFIXES if child.name.lower().endswith(e)), None)
+        if ending and child.is_file():
+            found[ending] += 1
     return found.most_common(1)[0][0] if found else ".vcf.gz"
 
 
