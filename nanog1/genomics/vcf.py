@@ -231,23 +231,30 @@ def file_split(path: Path) -> tuple[str, str] | None:
     return (kind, VARSCAN_SPLIT_CONTENT[kind]) if kind is not None else None
 
 
+def _vcf_layouts(paths: list[Path]):
+    """(path, header layout) of each input that is a readable VCF file, header lines only: a folder is
+    ingest's to name, and an unreadable file is not one of a pair (its own reading names or counts it)."""
+    from nanog1.genomics.ingest import detect_kind
+
+    for path in map(Path, paths):
+        try:
+            if not path.is_file() or detect_kind(path) != "vcf":
+                continue
+            layout = vcf_layout(path)
+        except InputError:
+            continue
+        yield path, layout
+
+
 def split_call_files_named(paths: list[Path]) -> list[list[Path]]:
     """Groups (per folder) of one tumour's split call files whose tumour would be named after the file:
     Strelka2 writes one tumour's SNVs and indels to two files of one folder (somatic.snvs.vcf.gz,
     somatic.indels.vcf.gz) with a TUMOR column, VarScan2 to PREFIX.snp.vcf and PREFIX.indel.vcf, so
     without a sample sheet they read as two tumours, each with half its mutations. Header lines only are
     read."""
-    from nanog1.genomics.ingest import detect_kind
-
     by_folder: dict[Path, list[Path]] = {}
     varscan: dict[Path, list[tuple[Path, str]]] = {}
-    for path in map(Path, paths):
-        try:
-            if not path.is_file() or detect_kind(path) != "vcf":  # a folder is ingest's to name
-                continue
-            layout = vcf_layout(path)
-        except InputError:  # an unreadable file is not one of a pair: its own reading names (or counts) it
-            continue
+    for path, layout in _vcf_layouts(paths):
         if layout.source != "TUMOR column":
             continue
         if layout.carrier == "strelka":
@@ -282,15 +289,8 @@ def refuse_unnamed_pairs(paths: list[Path], reads_as: str = "typed") -> None:
     stripped, VarDict's paired output): most likely a tumour and its normal, and the normal would be
     `reads_as` a second tumour. Header lines only are read."""
     from nanog1.errors import UserError
-    from nanog1.genomics.ingest import detect_kind
 
-    for path in map(Path, paths):
-        try:
-            if not path.is_file() or detect_kind(path) != "vcf":  # a folder is ingest's to name
-                continue
-            layout = vcf_layout(path)
-        except InputError:  # an unreadable file is not one of a pair: its own reading names (or counts) it
-            continue
+    for path, layout in _vcf_layouts(paths):
         if layout.mode == "genotypes" and len(layout.samples) == 2:
             first, second = layout.samples
             raise UserError(
