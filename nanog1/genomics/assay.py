@@ -15,8 +15,8 @@ mutations; otherwise, with >= 10 such mutations, a genome (its evidence: every s
 all below 0.25). The threshold lies between the two kinds with room on both sides: real TCGA exomes with
 >= 10 mutations have coding shares of 0.42-1.00 (MC3, 5,793 tumours; six below 0.5, which a threshold of
 0.5 called genomes) and 0.71-1.00 (Firehose, 6,831), whole genomes ~0.01-0.02; a genome of 10 mutations
-reaches 0.25 (3 coding) with probability ~1e-3. Tumours without positions or consequences (catalogue matrices, cohorts without tokens) are
-'unknown': no rule can see them, so `--assay exome` is how to say so.
+reaches 0.25 (3 coding) with probability ~1e-3. Tumours without positions or consequences (catalogue
+matrices, cohorts without tokens) are 'unknown': no rule can see them, so `--assay exome` is how to say so.
 """
 
 from __future__ import annotations
