@@ -18,6 +18,13 @@ from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, NOT_MEASURED_HELP, SNV_
 
 #: `--tracking-uri` of every training command (nanog1.tracking.default_tracking_uri).
 TRACKING_HELP = "MLflow store (default: MLFLOW_TRACKING_URI, else sqlite mlflow.db in OUT's parent folder)"
+#: --on-error and --max-skip-fraction mean the same for `ingest` and `predict` (predict reads its VCF/MAF
+#: inputs through ingest): one wording, so the two commands' --help cannot drift apart.
+ON_ERROR_HELP = ("stop: fail on a bad line or file; skip: count it (malformed_line, or unreadable_file for a "
+                 "file that cannot be read at all: a truncated .vcf.gz, a binary file) and read the rest")
+MAX_SKIP_HELP = ("Refuse a file that loses more than this share of its calls (REF mismatch, no carrier, ...;"
+                 " FILTER, somatic status and what --on-error skip skips aside), or has more than this share"
+                 " on contigs the reference lacks (a wrong reference?). 1 allows any loss")
 
 
 class _Commands(TyperGroup):
@@ -178,11 +185,7 @@ def ingest_command(
         help="PASS: keep PASS/'.' records (and a MAF's empty FILTER, as MC3's BRCA and BLCA rows have); "
         "all: any FILTER.",
     ),
-    on_error: str = typer.Option(
-        "stop", "--on-error",
-        help="stop: fail on a bad line or file; skip: count it (malformed_line, or unreadable_file for a "
-        "file that cannot be read at all) and read the rest.",
-    ),
+    on_error: str = typer.Option("stop", "--on-error", help=ON_ERROR_HELP + "."),
     sigprofiler_compatible: bool = typer.Option(
         False, "--sigprofiler-compatible", help="Reproduce SigProfilerMatrixGenerator's matrices exactly."
     ),
@@ -207,13 +210,7 @@ def ingest_command(
         help="strict: every sheet row needs an input and every input a row; subset: rows may lack an"
         " input; lenient: mismatches only reported.",
     ),
-    max_skip_fraction: float = typer.Option(
-        0.05,
-        "--max-skip-fraction",
-        help="Refuse a file that loses more than this share of its calls (REF mismatch, no carrier, ...;"
-        " FILTER and somatic status aside), or has more than this share on contigs the reference lacks"
-        " (a wrong reference?). 1 allows any loss.",
-    ),
+    max_skip_fraction: float = typer.Option(0.05, "--max-skip-fraction", help=MAX_SKIP_HELP + "."),
     not_measured: str | None = typer.Option(
         None, "--not-measured", metavar="SETS",
         help=NOT_MEASURED_HELP + ".",
@@ -720,6 +717,14 @@ def predict_command(
         "about 0.90 accuracy on other "
         "studies. The outputs state the point used and what it gave on other studies",
     ),
+    on_error: str = typer.Option(
+        "stop", "--on-error",
+        help=ON_ERROR_HELP + ", as `nanog1 ingest` does: a folder of VCF/MAF files with one corrupt file is "
+        "typed without it. The closing line and predictions.json count what was skipped, by reason",
+    ),
+    max_skip_fraction: float = typer.Option(
+        0.05, "--max-skip-fraction", help=MAX_SKIP_HELP + "; as for `nanog1 ingest`",
+    ),
 ) -> None:
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention, exposures.
 
@@ -752,18 +757,22 @@ def predict_command(
         prediction_table,
         read_inputs,
     )
+    from nanog1.genomics.ingest import IngestOptions
     from nanog1.io import check_writable
     from nanog1.schema import parse_not_measured
 
     if assay not in ("auto", "genome", "exome"):
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
     check_rule(filter)
+    # a wrong --on-error or --max-skip-fraction is told before the model is loaded, by ingest's own checks
+    reading = IngestOptions(on_error=on_error, max_skip_fraction=max_skip_fraction)
     declared = parse_not_measured(not_measured)  # a wrong set name is told before anything is read
     check_input_paths(inputs)  # a mistyped path is told before the model is loaded
     check_writable(out, folder=True)  # told now, not after every input was read and scored
     loaded = load_predictor(model)  # an unknown model is told before any input is read
     check_point(loaded.calibration, operating_point, loaded.name)  # so is an operating point it lacks
-    adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples, declared)
+    adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples, declared,
+                        on_error=reading.on_error, max_skip_fraction=reading.max_skip_fraction)
     options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay,
                              filter=filter, operating_point=operating_point, not_measured=declared)
     with mismatch_warnings_stated():  # echoed below and written into the outputs

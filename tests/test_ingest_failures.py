@@ -432,9 +432,9 @@ def test_predict_names_its_own_option_for_a_sample_in_two_files(tmp_path):
     assert "--duplicates" not in str(err.value) and "--samples SHEET" in str(err.value), str(err.value)
 
 
-def test_predict_names_no_max_skip_fraction_option_it_lacks(tmp_path):
-    """A Mutect2 VCF whose REF disagrees with the FASTA on 10 of 40 calls: ingest's refusal advises raising
-    --max-skip-fraction; predict's (which has no such option) says to ingest with it, then predict."""
+def test_predict_takes_the_max_skip_fraction_ingest_takes(tmp_path):
+    """A Mutect2 VCF whose REF disagrees with the FASTA on 10 of 40 calls: ingest and predict (which reads
+    its files through ingest) refuse it alike, advising to raise --max-skip-fraction, which both take."""
     from nanog1.encoder.predictor import read_inputs
     from nanog1.errors import UserError
     from nanog1.genomics.synthetic import GenomeSpec, make_genome
@@ -452,11 +452,12 @@ def test_predict_names_no_max_skip_fraction_option_it_lacks(tmp_path):
     with pytest.raises(UserError, match="10 of 40 calls lost") as err:
         ingest(files, tmp_path / "g.fa", None, tmp_path / "c.h5ad", IngestOptions())
     assert "more than --max-skip-fraction 0.05" in str(err.value) and "raise the limit" in str(err.value)
+    said_by_ingest = str(err.value)
     with pytest.raises(UserError, match="10 of 40 calls lost") as err:
         read_inputs(files, tmp_path / "g.fa")
-    message = str(err.value)
-    assert "raise the limit" not in message and "more than the 0.05 allowed" in message, message
-    assert "`nanog1 ingest` the files with a higher --max-skip-fraction and predict that cohort" in message
+    assert str(err.value) == said_by_ingest
+    adata = read_inputs(files, tmp_path / "g.fa", max_skip_fraction=0.3)
+    assert list(adata.obs_names) == ["P1-T"] and adata.uns["nanog1"]["skips"]["ref_mismatch"] == 10
 
 
 def test_on_error_skip_counts_a_maf_line_with_the_wrong_field_count(tmp_path):

@@ -102,19 +102,28 @@ class PredictOptions:
 
 
 def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, filter: str = "PASS",
-                samples: Path | None = None, not_measured: tuple[str, ...] | str = ()) -> ad.AnnData:
+                samples: Path | None = None, not_measured: tuple[str, ...] | str = (), *,
+                on_error: str = "stop", max_skip_fraction: float | None = None) -> ad.AnnData:
     """One cohort from input files (a list of paths, or one path): an .h5ad as is (read with whatever
     FILTER rule made it), anything else through `nanog1 ingest` (same rules: tumour column, skips; FILTER
     rule `filter`, PASS or all; sample sheet `samples`, e.g. one tumour's SNV and indel files as one
     sample), into a temporary file that is read back. Strelka2's SNV and indel files of one folder without
     a sheet are refused: they would be typed as two tumours, each with half its mutations. `not_measured`
     (channel sets or groups, e.g. 'indels'): declared unmeasured for every tumour (`--not-measured`;
-    nanog1.genomics.ingest.declare_not_measured), for a cohort .h5ad as for files."""
+    nanog1.genomics.ingest.declare_not_measured), for a cohort .h5ad as for files.
+
+    `on_error` and `max_skip_fraction` are ingest's (`IngestOptions`; None: its default limit): 'skip' reads
+    a batch past a malformed line or a file that cannot be read at all (counted as malformed_line /
+    unreadable_file in uns['nanog1'], so in predict's closing line and predictions.json) instead of
+    stopping at the first one."""
     from nanog1.genomics.cohort import conform_cohort, read_cohort
     from nanog1.genomics.ingest import IngestOptions, declare_not_measured, ingest
     from nanog1.schema import parse_not_measured
 
     not_measured = parse_not_measured(not_measured)  # a wrong name is told before any file is read
+    limit = {} if max_skip_fraction is None else {"max_skip_fraction": max_skip_fraction}
+    options = IngestOptions(filter=filter, command="predict", not_measured=not_measured, on_error=on_error,
+                            **limit)  # a wrong on_error is told before any file is read
     paths = check_input_paths(paths)
     cohorts = [p for p in paths if p.name.endswith(".h5ad")]
     if cohorts:
@@ -134,8 +143,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
         _refuse_split_call_files(paths)
     with tempfile.TemporaryDirectory(prefix="nanog1-predict-") as tmp:
         out = Path(tmp) / "cohort.h5ad"
-        ingest(paths, reference, samples, out, IngestOptions(filter=filter, command="predict",
-                                                             not_measured=not_measured))
+        ingest(paths, reference, samples, out, options)
         adata = read_cohort(out)
     if not adata.n_obs:
         names = ", ".join(map(str, paths))

@@ -54,7 +54,8 @@ class IngestOptions:
     sheet_policy: str = "strict"
     max_skip_fraction: float = 0.05
     #: the command asking (ingest / predict): its errors name only options that command has (predict has
-    #: no --duplicates: a sample given by several files asks for a --samples sheet there)
+    #: no --duplicates: a sample given by several files asks for a --samples sheet there; both have
+    #: --on-error and --max-skip-fraction)
     command: str = "ingest"
     #: channel sets the calls did not measure, declared by the user (`--not-measured`: names or groups,
     #: schema.parse_not_measured): unmeasured for every tumour of the run (`declare_not_measured`)
@@ -633,12 +634,8 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
     the same share of them signals a wrong reference: an error of its own, allowed the same way.
     """
     limit = options.max_skip_fraction
-    # predict has no --max-skip-fraction: its errors point to ingest, whose cohort predict then reads
-    if options.command == "ingest":
-        over, allow = f"more than --max-skip-fraction {limit:g}", "raise the limit"
-    else:
-        over = f"more than the {limit:g} allowed"
-        allow = ("`nanog1 ingest` the files with a higher --max-skip-fraction and predict that cohort .h5ad")
+    # ingest and predict both take --max-skip-fraction (predict reads its files through ingest)
+    over, allow = f"more than --max-skip-fraction {limit:g}", "raise the limit"
     skipped_on_request = ("malformed_line", "unreadable_file") if options.on_error == "skip" else ()
     for r in results:
         lost = {k: v for k, v in r.skips.items() if k in LOSS_REASONS and k not in skipped_on_request}

@@ -1,0 +1,101 @@
+"""`nanog1 predict --on-error stop|skip`, as `nanog1 ingest` has it: a lab types a whole folder of VCFs/MAFs,
+and one corrupt file (a .vcf.gz cut short by an interrupted copy, a binary file, a MAF whose last row was
+cut off) stops the batch with an error naming it (stop, the default), or is skipped and counted by reason
+in the closing line and predictions.json while the other tumours are typed (skip)."""
+
+from __future__ import annotations
+
+import json
+
+import pysam
+import pytest
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+from nanog1.genomics.synthetic import GenomeSpec, make_genome
+from tests.predict_models import write_model_folder
+from tests.test_ingest_somatic import MUTECT2_META, sites, snv_rows, write
+from tests.test_maf_producers import mc3
+from tests.training_cohort import make_cohort
+
+FIELDS = "TLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A small random-weight model folder (tests.predict_models): the typing itself is not under test."""
+    cohort = make_cohort(n_per_type=10, seed=4, tokens=False)
+    return write_model_folder(tmp_path_factory.mktemp("predict_model"), cohort)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """A folder as a lab hands it over: two good Mutect2 VCFs (tumours P1-T, P2-T), a third one bgzipped and
+    cut short (an interrupted copy: no BGZF end marker) and a binary file named .vcf."""
+    folder = tmp_path_factory.mktemp("batch")
+    seq = make_genome(folder / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
+    at = sites(seq, 60)
+    for i, patient in enumerate(("P1", "P2", "P3")):
+        meta = [m.replace("P1", patient) for m in MUTECT2_META]
+        rows = snv_rows(seq, at[20 * i : 20 * i + 20], lambda *a: FIELDS)
+        write(folder / f"{patient}.vcf", meta, [f"{patient}-N", f"{patient}-T"], rows)
+    pysam.tabix_compress(str(folder / "P3.vcf"), str(folder / "P3.vcf.gz"))
+    (folder / "P3.vcf").unlink()
+    packed = (folder / "P3.vcf.gz").read_bytes()
+    (folder / "P3.vcf.gz").write_bytes(packed[: len(packed) * 2 // 3])
+    (folder / "scan.vcf").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x01garbage" * 20)
+    return folder
+
+
+def _predict(run_dir, inputs, out, *options):
+    args = ["predict", *map(str, inputs), "--model", str(run_dir), "-o", str(out), "--no-exposures",
+            "--neighbours", "0", "--no-reports", *options]
+    return CliRunner().invoke(app, args)
+
+
+def _closing_line(output: str) -> str:
+    return next(line for line in output.splitlines() if "tumour(s)," in line)
+
+
+def test_under_stop_a_corrupt_file_stops_the_batch_with_an_error_naming_it(run_dir, batch, tmp_path):
+    good = [batch / "P1.vcf", batch / "P2.vcf"]
+    for bad in ("P3.vcf.gz", "scan.vcf"):
+        for stop in (["--on-error", "stop"], []):  # stop is the default, as for ingest
+            res = _predict(run_dir, [*good, batch / bad], tmp_path / "o", *stop)
+            assert res.exit_code == 2, res.output
+            assert bad in res.output and "Traceback" not in res.output, res.output
+            assert not (tmp_path / "o").exists()  # nothing written
+    res = _predict(run_dir, good, tmp_path / "o", "--on-error", "maybe")
+    assert res.exit_code == 2 and "on_error must be 'stop' or 'skip'" in res.output, res.output
+
+
+def test_under_skip_the_good_tumours_are_typed_and_the_bad_files_counted(run_dir, batch, tmp_path):
+    inputs = [batch / "P1.vcf", batch / "P3.vcf.gz", batch / "scan.vcf", batch / "P2.vcf"]
+    res = _predict(run_dir, inputs, tmp_path / "o", "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    line = _closing_line(res.output)
+    assert line.startswith("2 tumour(s),"), line
+    assert "42 calls read, 40 counted, 2 skipped (unreadable_file 2" in line, line
+    doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert [t["sample"] for t in doc["tumours"]] == ["P1-T", "P2-T"]
+    assert doc["calls"]["skips"] == {"unreadable_file": 2}
+    assert doc["calls"]["read"] == 42 and doc["calls"]["counted"] == 40
+
+
+def test_under_skip_a_maf_row_cut_short_is_one_malformed_line(run_dir, tmp_path):
+    """An MC3 MAF whose download stopped inside its last row: under stop an error naming the file and line,
+    under skip that row is counted as malformed_line and the rest of the file is typed."""
+    text = mc3(tmp_path / "whole.maf").read_text()
+    last = text.rstrip("\n").rsplit("\n", 1)[1]
+    (tmp_path / "cut.maf").write_text(text[: len(text) - 1 - len(last) // 2])  # no final newline either
+    res = _predict(run_dir, [tmp_path / "cut.maf"], tmp_path / "o")
+    assert res.exit_code == 2 and "cut.maf:12: malformed MAF" in res.output, res.output
+    res = _predict(run_dir, [tmp_path / "cut.maf"], tmp_path / "o", "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    assert "malformed_line 1" in _closing_line(res.output)
+    doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert doc["calls"]["skips"]["malformed_line"] == 1
+    whole = _predict(run_dir, [tmp_path / "whole.maf"], tmp_path / "w", "--on-error", "skip")
+    assert whole.exit_code == 0 and "malformed_line" not in whole.output, whole.output
+    whole_doc = json.loads((tmp_path / "w" / "predictions.json").read_text())
+    assert whole_doc["calls"]["read"] == doc["calls"]["read"]  # the cut row is read, and skipped
