@@ -75,11 +75,17 @@ def test_under_skip_the_good_tumours_are_typed_and_the_bad_files_counted(run_dir
     assert res.exit_code == 0, res.output
     line = _closing_line(res.output)
     assert line.startswith("2 tumour(s),"), line
-    assert "42 calls read, 40 counted, 2 skipped (unreadable_file 2" in line, line
+    assert "42 calls read, 40 counted, 2 skipped (unreadable_file 2: P3.vcf.gz, scan.vcf)" in line, line
     doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
     assert [t["sample"] for t in doc["tumours"]] == ["P1-T", "P2-T"]
     assert doc["calls"]["skips"] == {"unreadable_file": 2}
     assert doc["calls"]["read"] == 42 and doc["calls"]["counted"] == 40
+    assert doc["calls"]["unreadable_files"] == [str(batch / "P3.vcf.gz"), str(batch / "scan.vcf")]
+    bad = [batch / "P3.vcf.gz", batch / "scan.vcf"]
+    res = _predict(run_dir, bad, tmp_path / "none", "--on-error", "skip")
+    said = " ".join(res.output.replace("│", " ").split())  # the error box wraps lines
+    assert res.exit_code == 2 and "no tumour to type: 2 of 2 file(s) could not be read" in said, res.output
+    assert "Traceback" not in res.output
 
 
 def test_under_skip_a_maf_row_cut_short_is_one_malformed_line(run_dir, tmp_path):

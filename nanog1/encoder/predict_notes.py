@@ -54,9 +54,24 @@ def call_counts(adata: ad.AnnData, sample: str | None = None) -> dict | None:
         return {"read": int(acc["read"].sum()), "counted": int(acc["counted"].sum()),
                 "skipped": int(acc["skipped"].sum()), "skips": skips, "filter_values": {}}
     skips = {str(k): int(v) for k, v in dict(meta.get("skips") or {}).items() if int(v)}
-    return {"read": int(acc["read"].sum()), "counted": int(acc["counted"].sum()),
-            "skipped": int(acc["skipped"].sum()), "skips": skips,
-            "filter_values": {str(k): int(v) for k, v in dict(meta.get("filter_dropped") or {}).items()}}
+    counts = {"read": int(acc["read"].sum()), "counted": int(acc["counted"].sum()),
+              "skipped": int(acc["skipped"].sum()), "skips": skips,
+              "filter_values": {str(k): int(v) for k, v in dict(meta.get("filter_dropped") or {}).items()}}
+    unreadable = unreadable_files(adata)
+    return {**counts, "unreadable_files": unreadable} if unreadable else counts
+
+
+def unreadable_files(adata: ad.AnnData) -> list[str]:
+    """The input files skipped whole as unreadable_file (`--on-error skip`: a truncated .vcf.gz, a binary
+    file), by path, from the ingest's accounting and inputs tables: a count alone does not tell a lab
+    which of its files went untyped."""
+    meta = adata.uns.get("nanog1") or {}
+    acc, inputs = meta.get("accounting"), meta.get("inputs")
+    tables = isinstance(acc, pd.DataFrame) and isinstance(inputs, pd.DataFrame)
+    if not tables or "unreadable_file" not in acc:
+        return []
+    rows = acc.loc[acc["unreadable_file"] > 0, "file"].astype(int).unique()
+    return [str(inputs["path"].iloc[i]) for i in rows]
 
 
 def skip_table(adata: ad.AnnData) -> pd.DataFrame:
@@ -84,10 +99,19 @@ def reading_line(adata: ad.AnnData, sample: str | None = None) -> str:
     if counts is None:
         return describe(record)
     values = _filter_values(counts)
+    files = _file_names(counts.get("unreadable_files", []))
     why = "; ".join(f"{r} {n:,}" + (f": FILTER {values}" if r == "non_pass" and values else "")
+                    + (f": {files}" if r == "unreadable_file" and files else "")
                     for r, n in counts["skips"].items())
     return (f"{counts['read']:,} calls read, {counts['counted']:,} counted, {counts['skipped']:,} skipped"
             f"{f' ({why})' if why else ''}; {describe(record)}")
+
+
+def _file_names(paths: list[str], k: int = 5) -> str:
+    """'P3.vcf.gz, scan.vcf' (file names, the first k, then how many more)."""
+    names = [Path(p).name for p in paths]
+    more = f" and {len(names) - k} more" if len(names) > k else ""
+    return ", ".join(names[:k]) + more
 
 
 def operating_point_line(adata: ad.AnnData) -> str:

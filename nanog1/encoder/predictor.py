@@ -147,6 +147,11 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
         adata = read_cohort(out)
     if not adata.n_obs:
         names = ", ".join(map(str, paths))
+        skips = dict(adata.uns.get("nanog1", {}).get("skips") or {})
+        if skips.get("unreadable_file"):  # --on-error skip left none: say what became of the files
+            raise UserError(f"{names}: no tumour to type: {skips['unreadable_file']} of {len(paths)} file(s) "
+                            "could not be read (skipped as unreadable_file), and the rest name none; "
+                            "--on-error stop names what is wrong with each")
         raise UserError(f"{names}: no tumour to type (no call records, and no sample columns naming one)")
     return adata
 
