@@ -729,7 +729,8 @@ def predict_command(
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention, exposures.
 
     Calibrated top-3 types, abstention with its reason, exposures with intervals, nearest reference tumours;
-    research use, not a diagnosis. The closing line counts the calls read, counted and skipped by reason. A
+    research use, not a diagnosis. The closing line counts the calls read, counted and skipped by reason
+    (--on-error skip: with the files that could not be read, by name). A
     FILTER rule other than the model's, (for a model with protein-codon hotspots) tumours whose calls carry
     no protein change (a VCF, a MAF without HGVSp_Short / Protein_Change), (for an event model) tumours whose
     calls carry no consequence (a MAF without Variant_Classification), and channel sets the model reads but
