@@ -419,16 +419,28 @@ def unmeasured_event_counts(adata) -> np.ndarray:
     return np.bincount(owner[drop], minlength=adata.n_obs).astype(np.int64)
 
 
-def events_not_read_record(adata, view: str) -> dict[str, int]:
-    """A training run's data accounting (`nanog1 train`, `finetune`): 'events_not_read', the calls an
-    event-view run leaves out as of a kind of call their tumour did not measure (`without_unmeasured`;
-    the count predict writes to obs['events_not_read']), and 'tumours_events_not_read', of how many
-    tumours; {} for a catalogue `view`, which reads no calls. Logged with the run's params and in its
-    metrics.json, so a call left out is never silent."""
-    if view != "events":
+#: Each channel set's kind of call (schema.SET_GROUPS: 'substitutions', 'doublets', 'indels'), per SET_NAMES.
+_SET_KIND = np.array([next(k for k, g in SET_GROUPS.items() if name in g) for name in SET_NAMES])
+
+
+def events_not_read_record(arrays: CohortArrays, view: str) -> dict[str, int]:
+    """A training run's data accounting (`nanog1 train`, `finetune`), of the cohort's arrays before the
+    run drops anything: 'events_not_read', the calls an event-view run leaves out as of a kind of call
+    their tumour did not measure, 'tumours_events_not_read', of how many tumours, and
+    'events_not_read_<kind>' per kind of call left out (e.g. 'events_not_read_indels'). The mask is
+    `unmeasured_events`, the one `without_unmeasured` drops (loop.prepare_events, for_model), so the
+    count stated is the count left out (the count predict writes to obs['events_not_read'] too:
+    `unmeasured_event_counts`). {} for a catalogue `view`, which reads no calls, or arrays without tokens.
+    Logged with the run's params, in its metrics.json and in its model.pt (loop.TRAINING_NOT_READ), so a
+    call left out is never silent, even to someone holding only the model file."""
+    if view != "events" or arrays.tokens is None:
         return {}
-    counts = unmeasured_event_counts(adata)
-    return {"events_not_read": int(counts.sum()), "tumours_events_not_read": int((counts > 0).sum())}
+    drop = unmeasured_events(arrays)
+    owner = np.repeat(np.arange(arrays.n), np.diff(event_offsets(arrays)))
+    kinds = _SET_KIND[event_sets(arrays.tokens["channel"])[drop]]
+    record = {"events_not_read": int(drop.sum()), "tumours_events_not_read": int(np.unique(owner[drop]).size)}
+    return record | {f"events_not_read_{kind}": int((kinds == kind).sum()) for kind in SET_GROUPS
+                     if (kinds == kind).any()}
 
 
 def without_unmeasured(arrays: CohortArrays) -> CohortArrays:

@@ -30,6 +30,7 @@ from nanog1.encoder.distributed import DistInfo
 from nanog1.encoder.inference import predict
 from nanog1.encoder.loop import (
     MODEL,
+    TRAINING_NOT_READ,
     FitResult,
     chosen_bag,
     load_model,
@@ -192,11 +193,10 @@ def finetune_cohort(
         batch_size=fcfg.batch_size or base.batch_size,
         register_model=False,
     )
-    adata = read(cohort)
-    arrays = cohort_arrays(adata, min_class_size=fcfg.min_class_size)
+    arrays = cohort_arrays(read(cohort), min_class_size=fcfg.min_class_size)
     require_types(arrays, "fine-tuning", source=cohort)
+    accounting = events_not_read_record(arrays, saved["encoder_config"].get("view", "catalogue"))
     arrays = for_model(arrays, saved["encoder_config"])  # event view: the pretrained run's vocabulary
-    accounting = events_not_read_record(adata, saved["encoder_config"].get("view", "catalogue"))
     report_left_out(accounting, "finetune")
     out.mkdir(parents=True, exist_ok=True)  # only once the inputs hold what the run needs
     tr, te = split_new_cohort(arrays.labels, fcfg)
@@ -224,7 +224,7 @@ def finetune_cohort(
             "model_uri": "",
             "tracking_uri": tracker.tracking_uri,
             "finetuned_from": str(Path(from_run).resolve()),
-        }
+        } | ({TRAINING_NOT_READ: accounting} if accounting else {})  # told by predict and models show
         save_model(out / MODEL, result, arrays, cfg, extra)
         summary = _summary(outcome) | calib
         write_json(

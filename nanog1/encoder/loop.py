@@ -57,6 +57,9 @@ from nanog1.progress import bar, epoch_line, report
 
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
+#: model.pt's key for what its training left out (nanog1.encoder.data.events_not_read_record: a dict of
+#: ints, JSON-like, weights_only-safe); absent from a catalogue model's and from one saved before it existed.
+TRAINING_NOT_READ = "training_events_not_read"
 
 
 class TrainingInterrupted(RuntimeError):
@@ -452,7 +455,8 @@ def _update_best(st: _State, model, row: dict, task: str) -> None:
 
 
 def save_model(path: Path, result: FitResult, arrays: CohortArrays, cfg: TrainConfig, extra: dict) -> None:
-    """model.pt: encoder config + best weights + class names + channel padding (weights_only-loadable)."""
+    """model.pt: encoder config + best weights + class names + channel padding (weights_only-loadable),
+    and `extra` (run provenance: MLflow ids, split, FILTER rule, TRAINING_NOT_READ)."""
     ckpt.atomic_save(
         {
             "encoder_config": result.encoder_config.to_dict(),

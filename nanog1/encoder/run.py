@@ -24,6 +24,7 @@ from nanog1.encoder.inference import predict
 from nanog1.encoder.input_filter import cohort_rule
 from nanog1.encoder.loop import (
     MODEL,
+    TRAINING_NOT_READ,
     FitResult,
     TrainingInterrupted,
     encoder_config,
@@ -172,11 +173,12 @@ def train_adata(
     run_dir.mkdir(parents=True, exist_ok=True)
     dist_info = distributed.setup()
     try:  # the cohort has what the task needs (channels, labels, exposures): say which file lacks it
-        arrays = prepare_events(cfg, cohort_arrays(adata, min_class_size=cfg.min_class_size))
+        given = cohort_arrays(adata, min_class_size=cfg.min_class_size)
+        arrays = prepare_events(cfg, given)
         encoder_config(cfg, arrays)
     except UserError as err:
         raise UserError(f"{cohort}: {err}") from None
-    accounting = events_not_read_record(adata, cfg.view)
+    accounting = events_not_read_record(given, cfg.view)  # what prepare_events dropped from `given`
     if dist_info.is_main:
         report_left_out(accounting, "train")
     # a damaged checkpoint to resume from is told before the MLflow store is touched
@@ -267,7 +269,8 @@ def _train(arrays, cfg, cohort, run_dir, dist_info, resume, tracker, stop, input
         cfg,
         {"mlflow_run_id": run_id, "model_uri": model_uri, "tracking_uri": tracker.tracking_uri,
          "split": {"samples": list(arrays.sample_ids), "roles": roles}}
-        | ({"input_filter": input_filter} if input_filter else {}),  # the FILTER rule `predict` applies
+        | ({"input_filter": input_filter} if input_filter else {})  # the FILTER rule `predict` applies
+        | ({TRAINING_NOT_READ: accounting} if accounting else {}),  # told by predict and models show
     )
     _log_model(tracker, run_dir / MODEL, result, arrays, cfg)
     write_json(
