@@ -805,13 +805,27 @@ def models_list() -> None:
 
 
 @models_app.command("show")
-def models_show(name: str = typer.Argument(..., help="packaged model name")) -> None:
-    """Print a model's card (JSON): data and licence, recipe, metrics, calibration, intended use."""
+def models_show(name: str = typer.Argument(..., help="packaged model name (or a run folder holding model.pt)")
+                ) -> None:  # fmt: skip
+    """Print a model's card (JSON): data and licence, recipe, metrics, calibration, intended use; and what
+    its training left out as of a kind of call the tumour did not measure, where its model.pt records it."""
     import json
 
     from nanog1.encoder import pretrained
 
-    typer.echo(json.dumps(pretrained.card(name), indent=1))
+    typer.echo(json.dumps(pretrained.card(name) | _model_file_record(name), indent=1))
+
+
+def _model_file_record(name: str) -> dict:
+    """What a model's model.pt states that its card may not: 'training_events_not_read' (the calls its
+    training left out, nanog1.encoder.predictor.training_not_read_record); {} for a file without it, such
+    as the packaged models saved before it was kept."""
+    from nanog1.checkpoint import load
+    from nanog1.encoder import pretrained
+    from nanog1.encoder.loop import MODEL
+    from nanog1.encoder.predictor import training_not_read_record
+
+    return training_not_read_record(load(pretrained.resolve(name) / MODEL))
 
 
 @app.command()

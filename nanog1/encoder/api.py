@@ -102,14 +102,16 @@ def embed(adata: ad.AnnData, run: Path | str, key_added: str = EMBEDDING, copy: 
 
 
 def run_info(run: Path | str) -> dict:
-    """What a run folder's model.pt records: 'config' (its TrainConfig), 'classes', 'mlflow_run_id' and
-    'model_uri'."""
+    """What a run folder's model.pt records: 'config' (its TrainConfig), 'classes', 'mlflow_run_id',
+    'model_uri' and, where it records it, 'training_events_not_read' (the calls its training left out as of
+    a kind of call the tumour did not measure: nanog1.encoder.data.events_not_read_record)."""
     from nanog1.encoder.loop import MODEL, load_model
+    from nanog1.encoder.predictor import training_not_read_record
 
     _, saved = load_model(pretrained.run_folder(run) / MODEL)
     return {"config": TrainConfig.from_dict(saved["train_config"]), "classes": list(saved.get("classes", [])),
             "mlflow_run_id": str(saved.get("mlflow_run_id", "")),
-            "model_uri": str(saved.get("model_uri", ""))}
+            "model_uri": str(saved.get("model_uri", ""))} | training_not_read_record(saved)
 
 
 def features(adata: ad.AnnData, kind: str = "catalogue") -> np.ndarray | None:

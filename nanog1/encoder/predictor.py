@@ -291,6 +291,7 @@ def predict(
         "operating_point_fitted_on": point["fitted_on"],
         "operating_point_transfer": point["transfer"],
         "channel_sets_scored": _scored_sets(adata),
+        **training_not_read_record(saved),
         **masked_record(adata, saved, loaded.name),
         **unstated_snv_only_record(adata),
         "ensemble_members": len(networks),
@@ -689,22 +690,44 @@ def unstated_snv_only_record(adata: ad.AnnData) -> dict:
             "unstated_snv_only_run": dict(zip(keys, run, strict=True)) if run else {}}
 
 
+def training_not_read_record(saved: dict) -> dict:
+    """uns['nanog1_predict']['training_events_not_read'] (so predictions.json's model block): what the
+    model's training left out as of a kind of call the tumour did not measure, as its model.pt records it
+    (nanog1.encoder.data.events_not_read_record: 'events_not_read', 'tumours_events_not_read',
+    'events_not_read_<kind>'); {} for a model.pt without that record (a catalogue model, one saved before
+    it was kept), so nothing is said that the file does not state."""
+    from nanog1.encoder.loop import TRAINING_NOT_READ
+
+    record = saved.get(TRAINING_NOT_READ)
+    return {TRAINING_NOT_READ: {str(k): int(v) for k, v in record.items()}} if record else {}
+
+
+def training_left_out_note(saved: dict) -> str:
+    """'its training left out N call(s) of T tumour(s) ... (indels N)' from the model.pt record
+    (`training_not_read_record`); '' when it records none left out, or no record at all."""
+    from nanog1.schema import SET_GROUPS
+
+    record = training_not_read_record(saved).get("training_events_not_read", {})
+    n = record.get("events_not_read", 0)
+    if not n:
+        return ""
+    kinds = ", ".join(f"{kind} {record[f'events_not_read_{kind}']:,}" for kind in SET_GROUPS
+                      if record.get(f"events_not_read_{kind}"))
+    return (f"its training left out {n:,} call(s) of {record.get('tumours_events_not_read', 0)} tumour(s) as "
+            f"of a kind of call the tumour did not measure ({kinds}; model.pt's training_events_not_read)")
+
+
 def _event_view_note(saved: dict, name: str, masked: np.ndarray, left_out: np.ndarray | None = None) -> str:
     """The caveat of an event-view model scoring tumours with sets masked ('' for none, or a catalogue
     model, which key-pads them: nanog1.encoder.model), with how many calls of those sets it left out
-    (`left_out`, per tumour: `_events_left_out`)."""
+    (`left_out`, per tumour: `_events_left_out`) and, where its model.pt records it, how many its training
+    left out (`training_left_out_note`): then it was not trained with every set measured for every tumour."""
     from nanog1.schema import describe_sets
 
     config = saved.get("train_config") or {}
     if not len(masked) or config.get("view", saved["encoder_config"].get("view")) != "events":
         return ""
-    indel = float(config.get("indel_dropout", 0.0))
-    trained = ("it was trained with every set it reads measured for every tumour (no set dropout), so its "
-               "accuracy on tumours with masked sets is not measured"
-               if not float(config.get("set_dropout", 0.0)) and not indel else
-               f"it was trained with indel dropout {indel:g} (tumours read as SNV-only inputs in that share "
-               "of training draws)" if indel else
-               f"it was trained with set dropout {float(config['set_dropout']):g}")
+    trained = _trained_clause(saved)
     left_out = np.zeros(0, dtype=np.int64) if left_out is None else np.asarray(left_out)
     n, tumours = int(left_out.sum()), int((left_out > 0).sum())
     dropped = f"; here {n:,} call(s) of {tumours} tumour(s), obs['events_not_read']" if n else ""
@@ -716,6 +739,23 @@ def _event_view_note(saved: dict, name: str, masked: np.ndarray, left_out: np.nd
         return f"{tokens}; the model reads that they were not measured (not as zero mutations); {trained}"
     return (f"{tokens}, so the model reads it as a tumour without those mutations (it has no sign for 'not "
             f"measured'); {trained}")
+
+
+def _trained_clause(saved: dict) -> str:
+    """How an event model was trained, for `_event_view_note`: with set or indel dropout, or without (its
+    accuracy on tumours with masked sets then not measured), and what its training left out where its
+    model.pt records it (`training_left_out_note`: then not every tumour measured every set)."""
+    config = saved.get("train_config") or {}
+    indel, sets = float(config.get("indel_dropout", 0.0)), float(config.get("set_dropout", 0.0))
+    training = training_left_out_note(saved)
+    every = ("without set dropout" if training else
+             "with every set it reads measured for every tumour (no set dropout)")
+    trained = (f"it was trained {every}, so its accuracy on tumours with masked sets is not measured"
+               if not sets and not indel else
+               f"it was trained with indel dropout {indel:g} (tumours read as SNV-only inputs in that share "
+               "of training draws)" if indel else
+               f"it was trained with set dropout {sets:g}")
+    return f"{trained}; {training}" if training else trained
 
 
 def _scored_sets(adata: ad.AnnData) -> list[str]:
