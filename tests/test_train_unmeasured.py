@@ -8,14 +8,22 @@ indels`): every saved model's scoring leaves those calls out (nanog1.encoder.dat
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
+import pytest
 from training_cohort import make_cohort
+from typer.testing import CliRunner
 
+from nanog1 import checkpoint as ckpt
+from nanog1.cli import app
+from nanog1.encoder.api import run_info
 from nanog1.encoder.config import TrainConfig
 from nanog1.encoder.data import cohort_arrays
-from nanog1.encoder.loop import prepare_events
+from nanog1.encoder.loop import MODEL, TRAINING_NOT_READ, prepare_events
+from nanog1.encoder.predict_report import write_outputs
+from nanog1.encoder.predictor import PredictOptions, load_predictor, predict, prediction_table
 from nanog1.genomics.channels import PARTIAL, set_slice
 from nanog1.genomics.merge import merge_adatas
 from nanog1.schema import MEASURED_SETS, SET_NAMES, TOKENS
@@ -145,7 +153,69 @@ def test_training_and_finetuning_state_how_many_calls_they_left_out(tmp_path, ca
     assert record["events_not_read"] == declared and record["tumours_events_not_read"] == 2
     params = mlflow.MlflowClient(uri).get_run(outcome.run_id).data.params
     assert params["events_not_read"] == str(declared)
+    stored = ckpt.load(tmp_path / "ft" / MODEL)[TRAINING_NOT_READ]  # the fine-tuned model.pt keeps its own
+    assert stored == {k: int(params[k]) for k in stored} and stored["events_not_read_indels"] == declared
 
     _, run, params, _ = _train(tmp_path / "catalogue", "catalogue")  # reads no calls: states none
     assert "events_not_read" not in json.loads((run / "metrics.json").read_text())
     assert "events_not_read" not in params
+    assert TRAINING_NOT_READ not in ckpt.load(run / MODEL)
+
+
+@pytest.fixture(scope="module")
+def event_run(tmp_path_factory):
+    """One tiny event-view run (`_train`) for the tests of what its model.pt states."""
+    return _train(tmp_path_factory.mktemp("events"), "events")
+
+
+def test_model_file_stores_what_training_left_out(event_run):
+    """model.pt holds the run's not-read record (total, tumours, per kind of call) as plain ints, equal to
+    the MLflow params and metrics.json of the same run, so the model file alone tells that training left
+    calls out. Before, only the MLflow run and metrics.json did."""
+    adata, run, params, declared = event_run
+    stored = ckpt.load(run / MODEL)[TRAINING_NOT_READ]
+    assert stored == {"events_not_read": declared, "tumours_events_not_read": 2,
+                      "events_not_read_indels": declared}
+    assert all(type(v) is int for v in stored.values())  # JSON-like: nothing pickled
+    assert stored == {k: int(params[k]) for k in stored}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert stored == {k: metrics[k] for k in stored}
+    assert run_info(run)[TRAINING_NOT_READ] == stored
+
+
+def _scored(adata, run):
+    """`predict` of `adata` with the model of `run` (no neighbours, no exposures): the annotated copy."""
+    return predict(adata, load_predictor(run), PredictOptions(neighbours=0, exposures=False), copy=True)
+
+
+def test_predict_and_models_show_state_the_stored_record_and_an_old_file_still_predicts(event_run, tmp_path):
+    """predict with that run's model states what its training left out (predictions.json's model block, the
+    event-view note on masked sets, `models show`); the same model.pt without the entry (as saved before
+    it was kept, like the packaged models) loads and predicts the same probabilities and states nothing of
+    it. Before, nothing read from the model told that training left calls out."""
+    adata, run, _, declared = event_run
+    got = _scored(adata, run)
+    record = got.uns["nanog1_predict"]
+    assert record[TRAINING_NOT_READ] == ckpt.load(run / MODEL)[TRAINING_NOT_READ]
+    note = record["event_view_masking"]
+    assert ("it was trained without set dropout, so its accuracy on tumours with masked sets is not "
+            f"measured; its training left out {declared:,} call(s) of 2 tumour(s) as of a kind of call the "
+            f"tumour did not measure (indels {declared:,}") in note, note
+    write_outputs(got, prediction_table(got), tmp_path / "o", reports=False)
+    doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert doc["model"][TRAINING_NOT_READ]["events_not_read"] == declared
+    shown = CliRunner().invoke(app, ["models", "show", str(run)])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)[TRAINING_NOT_READ]["events_not_read"] == declared
+
+    old = tmp_path / "old"
+    shutil.copytree(run, old)
+    saved = ckpt.load(old / MODEL)
+    del saved[TRAINING_NOT_READ]
+    ckpt.atomic_save(saved, old / MODEL)
+    before = _scored(adata, old)
+    record = before.uns["nanog1_predict"]
+    assert TRAINING_NOT_READ not in record and "its training left out" not in record["event_view_masking"]
+    assert "with every set it reads measured for every tumour" in record["event_view_masking"]
+    np.testing.assert_allclose(before.obsm["proba_type"].to_numpy(), got.obsm["proba_type"].to_numpy())
+    assert TRAINING_NOT_READ not in json.loads(CliRunner().invoke(app, ["models", "show", str(old)]).output)
