@@ -273,7 +273,8 @@ def train_fold(
 
 #: Channel sets masked as unmeasured in the masked-set scores (a study without indels, without DBS,
 #: or without a reference genome, which leaves SBS6 + DBS78 + ID12).
-MASKS = {"no_indels": ("ID83", "ID12"), "no_dbs": ("DBS78",), "no_reference": ("SBS96", "ID83")}
+MASKS = {"no_indels": ("ID83", "ID12"), "no_dbs": ("DBS78",), "no_reference": ("SBS96", "ID83"),
+         "sbs96_only": ("DBS78", "ID83", "ID12")}
 
 
 def set_padding(mask: str) -> torch.Tensor:

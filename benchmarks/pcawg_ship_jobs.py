@@ -20,7 +20,8 @@ least needed ones.
 Out: `ship_results.npz` and `ship_results_loso_sSEED.npz` (per job and seed, keys `JOB__sSEED__ARRAY`:
 probabilities of its val and test genomes, NaN elsewhere, in the full view and with indels / DBS
 masked as unmeasured (the test-time views an ensemble may average; chosen later on the val genomes),
-the test genomes also without a reference; gradient boosting's test probabilities as `JOB__gb`),
+the test genomes also without a reference; val and test genomes with only SBS96 measured and without a
+reference, for thresholds per measured pattern; gradient boosting's test probabilities as `JOB__gb`),
 `ship_info.json` (per-job seconds, epochs, validation history) and `models_final.pt` (weights-only:
 {seed: encoder config + state dict}).
 """
@@ -43,6 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 TRAIN, VAL, TEST = 0, 1, 2  # as pcawg_shipped.TRAIN / VAL / TEST (that module needs anndata)
 #: Masked views scored on validation genomes too (candidates for test-time view averaging).
 VIEWS = ("no_indels", "no_dbs")
+#: Inputs that measure fewer sets (an SBS96 matrix alone; a VCF read without a reference): scored on
+#: validation genomes too, so a confidence threshold per measured pattern can be fitted there and tested
+#: on the test genomes (benchmarks/pcawg_patterns.py).
+PATTERNS = ("sbs96_only", "no_reference")
 
 
 def _gpu_job(npz: str, name: str, recipe: dict, seed: int, deadline: float = float("inf"),
@@ -69,7 +74,7 @@ def _gpu_job(npz: str, name: str, recipe: dict, seed: int, deadline: float = flo
     shown = np.concatenate([val, test])
     res["proba"][shown] = predict_all(model, data, shown)[0]
     for mask in MASKS:
-        rows = shown if mask in VIEWS else test
+        rows = shown if mask in VIEWS + PATTERNS else test
         if len(rows):
             res[f"proba_{mask}"] = np.full((n, k), np.nan, dtype=np.float32)
             res[f"proba_{mask}"][rows] = predict_all(model, data, rows, padding=set_padding(mask))[0]
@@ -105,10 +110,13 @@ def _gb_job(npz: str, name: str) -> dict:
 
 def result_parts(arrays: dict) -> dict[str, list[str]]:
     """File suffix -> keys: CV, hold-out and final jobs in one file, leave-one-study-out one file per seed
-    (`_loso_sSEED`; 31 jobs x 4 views of one seed fit the device tool's 16 MiB per file)."""
+    (`_loso_sSEED`; 31 jobs x 4 views of one seed fit the device tool's 16 MiB per file) and one per seed
+    for the measured-pattern arrays (`_loso_sSEED_patterns`)."""
     parts: dict[str, list[str]] = {"": []}
     for k in arrays:
         part = f"_loso_s{k.split('__')[1][1:]}" if k.startswith("loso_") else ""
+        if part and k.split("__")[-1].removeprefix("proba_") in PATTERNS:
+            part += "_patterns"  # the pattern arrays hold val rows too: a file of their own stays small
         parts.setdefault(part, []).append(k)
     return parts
 

@@ -74,10 +74,13 @@ def test_draw_batch_thins_and_masks_only_in_training():
 
 def test_result_parts_split_loso_by_seed():
     arrays = {"cv0__s4__proba": 1, "final__s4__proba": 2, "loso_BRCA-UK__s0__proba": 3,
-              "loso_BRCA-UK__s1__proba_no_dbs": 4, "loso_OV-AU__s1__proba": 5}
+              "loso_BRCA-UK__s1__proba_no_dbs": 4, "loso_OV-AU__s1__proba": 5,
+              "loso_OV-AU__s1__proba_sbs96_only": 6, "cv0__s0__proba_sbs96_only": 7}
     assert pcawg_ship_jobs.result_parts(arrays) == {
-        "": ["cv0__s4__proba", "final__s4__proba"], "_loso_s0": ["loso_BRCA-UK__s0__proba"],
-        "_loso_s1": ["loso_BRCA-UK__s1__proba_no_dbs", "loso_OV-AU__s1__proba"]}
+        "": ["cv0__s4__proba", "final__s4__proba", "cv0__s0__proba_sbs96_only"],
+        "_loso_s0": ["loso_BRCA-UK__s0__proba"],
+        "_loso_s1": ["loso_BRCA-UK__s1__proba_no_dbs", "loso_OV-AU__s1__proba"],
+        "_loso_s1_patterns": ["loso_OV-AU__s1__proba_sbs96_only"]}
 
 
 def test_merge_earlier_fills_missing_seeds_and_reads_old_keys_as_seed_0():
