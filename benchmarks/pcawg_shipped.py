@@ -8,7 +8,8 @@ Three steps (the training is `benchmarks/pcawg_ship_jobs.py`, one GPU call for e
     PYTHONPATH=. python benchmarks/pcawg_shipped.py export-npz --work results/dev
     # 2. train every job (GPU; --seeds N for an ensemble) and gradient boosting on the same genomes
     python benchmarks/pcawg_ship_jobs.py --npz results/dev/ship.npz --out results/ship --seeds 5 RECIPE
-    # 3. package the final model(s) (ensemble or single, calibrated on the 15 % validation genomes),
+    # 3. package the final model(s) (ensemble or single, calibrated on the 15 % validation genomes, with a
+    #    threshold per measured pattern: `patterns` alone refits those of an existing package),
     #    score every job kind beside gradient boosting, write the model card; --earlier fills GB and
     #    jobs this run did not train from an earlier run on the same ship.npz
     PYTHONPATH=. python benchmarks/pcawg_shipped.py package --results results/ship --device "1x H100" \
@@ -196,6 +197,7 @@ def package(args) -> None:
     transfer = transfer_report(args.transfer, len(members))
     if transfer is not None:
         add_operating_points(args.out, transfer)
+    add_patterns(args.out, adata[val].copy(), labels[val])
     rule = AbstentionRule(calib["abstain_threshold"], 0.9, ood)
     calibrated = apply_temperature(proba_val, calib["temperature"])
     export_reference(pred.embedding, adata, args.out)
@@ -437,6 +439,41 @@ def targets_line(cv: dict, loso: dict, t12: dict, metrics: dict) -> str:
             f"{t12['macro_f1']:.3f}); PCAWG CV top-1 >= 0.82 {verdict(cv['top1'] >= 0.82)} ({cv['top1']:.3f})")
 
 
+def patterns(args) -> None:
+    """Thresholds per measured pattern (benchmarks/pattern_thresholds.py) for the package in `--out`,
+    fitted on the final job's validation genomes, written into its calibration.json and card."""
+    ship = dict(np.load(args.work / "ship.npz", allow_pickle=False))
+    adata, arrays, _, _ = cohort(args.pcawg)
+    val = np.flatnonzero(ship["roles_final"] == VAL)
+    add_patterns(args.out, adata[val].copy(), arrays.labels[val])
+
+
+def add_patterns(out: Path, adata_val, labels_val: np.ndarray) -> list[dict]:
+    """Fit and store the package's pattern thresholds (calibration.json `pattern_thresholds`, and the card's
+    `calibration_per_pattern`); printed as a table."""
+    from pattern_thresholds import fit_patterns
+
+    from nanog1.encoder.calibration import CALIBRATION
+    from nanog1.encoder.predictor import load_predictor
+    from nanog1.io import atomic_write_text
+
+    fitted = fit_patterns(adata_val, labels_val, load_predictor(out))
+    calib = json.loads((out / CALIBRATION).read_text())
+    atomic_write_text(out / CALIBRATION, json.dumps(calib | {"pattern_thresholds": fitted}, indent=1))
+    card = json.loads((out / "card.json").read_text())
+    card["calibration_per_pattern"] = {
+        "rule": "a tumour that measured fewer channel sets gets the threshold fitted for 0.90 accuracy on the "
+        f"{len(labels_val)} validation genomes with the same sets masked (never below the operating point's); "
+        "numbers below are in sample on those genomes. Out of sample, per split (seed 0, thresholds fitted "
+        "per job on its validation genomes): BENCHMARKS.md 'Thresholds per measured pattern'",
+        "patterns": fitted}
+    atomic_write_text(out / "card.json", json.dumps(card, indent=1, default=float))
+    for p in fitted:
+        print(f"{p['name']:24s} masked {'+'.join(p['masked']):22s} top-1 {p['top1']:.3f}  threshold "
+              f"{p['threshold']:.3f}: {100 * p['coverage']:.1f} % accepted at {p['top1_accepted']:.3f}")
+    return fitted
+
+
 #: The leave-one-study-out figures reuse the final model's view choice; said on the card (issue 31).
 LOSO_VIEWS_CAVEAT = (
     "the leave-one-study-out figures use the test-time views chosen on the final model's validation genomes, "
@@ -447,7 +484,7 @@ LOSO_VIEWS_CAVEAT = (
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["export-npz", "package"])
+    ap.add_argument("mode", choices=["export-npz", "package", "patterns"])
     ap.add_argument("--pcawg", type=Path, default=PCAWG)
     ap.add_argument("--work", type=Path, default=Path("results/dev"), help="where export-npz writes")
     ap.add_argument("--results", type=Path, default=Path("results/ship"), help="pcawg_ship_jobs.py's --out")
@@ -463,7 +500,7 @@ def main() -> None:
                     help="a full pcawg_ship_report.py report: its seed decision is recorded in the card")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
-    {"export-npz": export, "package": package}[args.mode](args)
+    {"export-npz": export, "package": package, "patterns": patterns}[args.mode](args)
 
 
 if __name__ == "__main__":

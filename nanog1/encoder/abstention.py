@@ -274,6 +274,28 @@ def operating_point(calib: dict, name: str, model: str = "model") -> dict:
             "transfer": dict(stored.get("transfer", {}))}
 
 
+def pattern_threshold(patterns: list[dict], masked: frozenset[str], base: float) -> tuple[float, str]:
+    """(confidence threshold, pattern name or '') for a tumour whose unmeasured sets are `masked`.
+
+    A tumour that measured fewer channel sets (an SBS96 matrix alone, a VCF read without a reference) is
+    typed less accurately than the complete catalogues a threshold is fitted on (PCAWG, seed 0, pooled over
+    leave-one-study-out: without a reference 0.43 top-1, and the complete-catalogue threshold accepted 46 %
+    of those genomes at 0.69 accuracy; BENCHMARKS.md "Thresholds per measured pattern"). `patterns`
+    (calibration.json `pattern_thresholds`) holds thresholds fitted for 0.90 accuracy on the validation
+    tumours with each pattern's sets masked. The pattern masking exactly `masked` applies; else, of those
+    masking only sets the tumour also lacks (it measured no more than they did), the highest threshold. The
+    result is never below `base` (the operating point's own threshold): a pattern raises the bar, never
+    lowers it."""
+    fitting = [p for p in patterns if frozenset(p["masked"]) == masked]
+    if not fitting:
+        fitting = [max((p for p in patterns if frozenset(p["masked"]) <= masked),
+                       key=lambda p: float(p["threshold"]), default=None)]
+        fitting = [p for p in fitting if p is not None]
+    if not fitting or float(fitting[0]["threshold"]) <= base:
+        return base, ""
+    return float(fitting[0]["threshold"]), str(fitting[0]["name"])
+
+
 def offered_operating_points(calib: dict, model: str = "model") -> list[dict]:
     """Every operating point `calib` offers (in-study always; new-study where calibration.json stores it),
     each as `operating_point` gives it: what a chooser (the dashboard's Predict page) may offer."""

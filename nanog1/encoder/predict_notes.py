@@ -126,10 +126,22 @@ def operating_point_line(adata: ad.AnnData) -> str:
     head += f", fitted on {fitted}" if fitted else ""
     measured = record.get("operating_point_transfer") or {}
     if not measured:
-        return f"{head}; not measured on other studies"
+        return f"{head}; not measured on other studies{_raised_note(record)}"
     parts = [f"{split.replace('_', ' ')} {float(m['coverage']):.0%} accepted at "
              f"{float(m['top1_accepted']):.2f} top-1" for split, m in measured.items()]
-    return f"{head}; on studies the model was not trained on: {', '.join(parts)}"
+    return f"{head}; on studies the model was not trained on: {', '.join(parts)}{_raised_note(record)}"
+
+
+def _raised_note(record: dict) -> str:
+    """'; raised for tumours that measured fewer sets: 0.847 for 3 tumour(s) without SBS96+ID83 (validation
+    top-1 0.61), ...' where a threshold per measured pattern replaced the operating point's ('': none did)."""
+    raised = record.get("pattern_thresholds") or {}
+    if not raised:
+        return ""
+    parts = [f"{float(p['threshold']):.3f} for {int(p['tumours'])} tumour(s) without {'+'.join(p['masked'])}"
+             + (f" (validation top-1 {float(p['top1']):.2f})" if "top1" in p else "")
+             for p in raised.values()]
+    return f"; raised for tumours that measured fewer sets: {', '.join(parts)}"
 
 
 def masked_note(record: dict) -> str:

@@ -268,7 +268,9 @@ def predict(
     rule = replace(rule, confidence_threshold=point["threshold"])
     mismatch = _either(_either(assay_mismatch(adata, loaded, options.assay), gene_mismatch(adata, loaded)),
                        build_mismatch(adata, loaded))
-    reasons = abstain_reasons(adata, proba, rule, tumour_burden_ranges(adata, loaded.reference), mismatch)
+    thresholds, used = tumour_thresholds(adata, saved, calib, rule.confidence_threshold)
+    reasons = abstain_reasons(adata, proba, rule, tumour_burden_ranges(adata, loaded.reference), mismatch,
+                              thresholds)
     uncertain = reasons != ""
     shown, raw = labelled_types(proba, classes, uncertain)
     adata.obsm["proba_type"] = pd.DataFrame(proba, index=adata.obs_names, columns=classes)
@@ -276,6 +278,7 @@ def predict(
     adata.obs["type_confidence"] = confidence_entropy(proba)[0].astype(np.float32)
     adata.obs["abstain"] = uncertain
     adata.obs["abstain_reason"] = reasons
+    adata.obs["confidence_threshold"] = thresholds.astype(np.float32)
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
     if loaded.reference is not None and options.neighbours > 0:
         adata.obs["neighbours"] = nearest_reference(pred.embedding, loaded.reference, options.neighbours)
@@ -292,6 +295,7 @@ def predict(
         "operating_point_transfer": point["transfer"],
         "channel_sets_scored": _scored_sets(adata),
         **training_not_read_record(saved),
+        **pattern_record(adata, used, calib),
         **masked_record(adata, saved, loaded.name),
         **unstated_snv_only_record(adata),
         "ensemble_members": len(networks),
@@ -603,15 +607,7 @@ def masked_record(adata: ad.AnnData, saved: dict, name: str = "the model") -> di
     mutation: tcga-exome) hides a tumour's masked sets from its catalogue summary only, which it reads as
     none of those mutations; `event_view_masking` says so, and whether its accuracy with masked sets was
     ever measured ('' when no tumour has a set masked or the model reads catalogues)."""
-    from nanog1.schema import SET_NAMES, SET_SIZES, measured_sets_per_sample
-
-    measured = measured_sets_per_sample(adata).to_numpy(dtype=bool)
-    reads = np.zeros(len(SET_NAMES), dtype=bool)  # a model that keeps no padding record: none stated
-    if saved.get("channel_padding") is not None:
-        padding, ends = np.asarray(saved["channel_padding"], dtype=bool), np.cumsum(SET_SIZES)
-        reads = np.array([not padding[end - n : end].any() for end, n in zip(ends, SET_SIZES, strict=True)])
-    names = np.asarray(SET_NAMES)
-    masked = ~measured & reads
+    names, measured, reads, masked = _sets_masked(adata, saved)
     everyone = [str(n) for n in names[masked.all(axis=0) & reads]] if len(masked) else []
     samples = [str(s) for s in adata.obs_names]
     adata.obs["channel_sets_scored"] = ["+".join(names[row]) for row in measured]
@@ -628,6 +624,56 @@ def masked_record(adata: ad.AnnData, saved: dict, name: str = "the model") -> di
                                "why": [t[1] for t in told.values()]},
             "events_not_read": int(left_out.sum()),
             "event_view_masking": _event_view_note(saved, name, names[masked.any(axis=0)], left_out)}
+
+
+def _sets_masked(adata: ad.AnnData, saved: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(set names, measured [tumours x sets], sets the model reads, masked = read by the model and not
+    measured by the tumour). A model that keeps no padding record reads none (nothing stated masked)."""
+    from nanog1.schema import SET_NAMES, SET_SIZES, measured_sets_per_sample
+
+    measured = measured_sets_per_sample(adata).to_numpy(dtype=bool)
+    reads = np.zeros(len(SET_NAMES), dtype=bool)
+    if saved.get("channel_padding") is not None:
+        padding, ends = np.asarray(saved["channel_padding"], dtype=bool), np.cumsum(SET_SIZES)
+        reads = np.array([not padding[end - n : end].any() for end, n in zip(ends, SET_SIZES, strict=True)])
+    return np.asarray(SET_NAMES), measured, reads, ~measured & reads
+
+
+def tumour_thresholds(
+    adata: ad.AnnData, saved: dict, calib: dict, base: float
+) -> tuple[np.ndarray, list[str]]:
+    """Per tumour: (confidence threshold, the measured pattern it was fitted for, '' = the operating point's).
+
+    A tumour that measured fewer of the sets the model reads gets the threshold fitted on validation tumours
+    with the same sets masked (calibration.json `pattern_thresholds`; abstention.pattern_threshold), never
+    below `base`. A calibration without pattern thresholds (run folders, models packaged before) gives
+    `base` for every tumour."""
+    from nanog1.encoder.abstention import pattern_threshold
+
+    patterns = list(calib.get("pattern_thresholds") or [])
+    thresholds = np.full(adata.n_obs, float(base))
+    if not patterns or not adata.n_obs:
+        return thresholds, [""] * adata.n_obs
+    names, _, _, masked = _sets_masked(adata, saved)
+    used = []
+    for i, row in enumerate(masked):
+        thresholds[i], name = pattern_threshold(patterns, frozenset(str(n) for n in names[row]), float(base))
+        used.append(name)
+    return thresholds, used
+
+
+def pattern_record(adata: ad.AnnData, used: list[str], calib: dict) -> dict:
+    """uns['nanog1_predict']['pattern_thresholds']: per measured pattern whose threshold replaced the
+    operating point's, the tumours it applied to, its threshold and what it gave on the validation tumours."""
+    fitted = {str(p["name"]): p for p in calib.get("pattern_thresholds") or []}
+    counts = pd.Series([u for u in used if u], dtype=object).value_counts()
+    out = {}
+    for name, n in counts.items():
+        pattern = fitted[name]
+        out[name] = {"tumours": int(n), "threshold": float(pattern["threshold"]),
+                     "masked": [str(m) for m in pattern["masked"]],
+                     **{k: float(pattern[k]) for k in ("top1", "coverage", "top1_accepted") if k in pattern}}
+    return {"pattern_thresholds": out}
 
 
 def _events_left_out(adata: ad.AnnData, saved: dict) -> np.ndarray:
@@ -777,21 +823,25 @@ def tumour_burden_ranges(adata: ad.AnnData,
 
 def abstain_reasons(
     adata: ad.AnnData, proba: np.ndarray, rule, burden: tuple | None = None,
-    mismatch: np.ndarray | None = None,
+    mismatch: np.ndarray | None = None, thresholds: np.ndarray | None = None,
 ) -> np.ndarray:
     """Why each tumour is not given a type ('' = accepted): no mutations, an assay other than the model's
     (`mismatch`: per tumour the reason with its evidence, '' = none; `assay_mismatch`), low confidence, a
     mutational profile unlike every training type (over the sets that tumour measured), or a burden
     outside the range the model was trained on: `burden` is (total, floor, ceiling) per tumour, each over
-    the sets that tumour measured (`tumour_burden_ranges`; NaN = no range)."""
+    the sets that tumour measured (`tumour_burden_ranges`; NaN = no range). `thresholds`: per tumour
+    confidence threshold (`tumour_thresholds`), else the rule's for all."""
     from nanog1.encoder.abstention import profile_features
     from nanog1.schema import channel_padding_per_sample
 
     counts = _dense(adata.X)
     reasons = np.full(adata.n_obs, "", dtype=object)
     conf = proba.max(1)
-    low = conf < rule.confidence_threshold
-    reasons[low] = [f"low confidence ({c:.2f} < {rule.confidence_threshold:.2f})" for c in conf[low]]
+    base = float(rule.confidence_threshold)
+    thresholds = np.full(adata.n_obs, base) if thresholds is None else np.asarray(thresholds, np.float64)
+    low = conf < thresholds
+    reasons[low] = [f"low confidence ({c:.2f} < {t:.2f}{_raised(t, base)})"
+                    for c, t in zip(conf[low], thresholds[low], strict=True)]
     if rule.ood is not None:  # over each tumour's own measured sets (tumours that measured the same together)
         dist, cut = rule.ood.per_row_distance(profile_features(counts), ~channel_padding_per_sample(adata))
         far = dist > cut
@@ -822,6 +872,11 @@ EXOME_REASON = "exome input: model trained on whole genomes"
 GENOME_REASON = "genome input: model trained on exomes"
 #: The abstention reason of an input of the other assay, by the model's assay (its card's "assay").
 MISMATCH_REASONS = {"genome": EXOME_REASON, "exome": GENOME_REASON}
+
+
+def _raised(threshold: float, base: float) -> str:
+    """', the threshold for the sets this tumour measured' where a measured pattern raised it."""
+    return ", the threshold for the sets this tumour measured" if threshold > base else ""
 
 
 def _join(a: str, b: str) -> str:
@@ -908,6 +963,8 @@ def prediction_table(adata: ad.AnnData, top: int = 3) -> pd.DataFrame:
         table[f"p_{r + 1}"] = np.round(values[np.arange(len(values)), order[:, r]], 4)
     table["abstain"] = adata.obs["abstain"].to_numpy()
     table["abstain_reason"] = adata.obs["abstain_reason"].astype(str).to_numpy()
+    if "confidence_threshold" in adata.obs:  # per tumour: its measured pattern's where one raised it
+        table["confidence_threshold"] = np.round(adata.obs["confidence_threshold"].to_numpy(np.float64), 4)
     table["mutations"] = mutation_totals(adata)
     if "channel_sets_scored" in adata.obs:  # each tumour's own measured sets (issue 31)
         table["channel_sets"] = adata.obs["channel_sets_scored"].astype(str).to_numpy()

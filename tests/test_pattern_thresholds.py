@@ -1,0 +1,123 @@
+"""Confidence thresholds per measured pattern (issue 31): a tumour that measured fewer channel sets than
+the model reads (an SBS96 matrix alone, a VCF read without a reference) gets the threshold fitted for
+0.90 accuracy on validation tumours with the same sets masked, never a lower one."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nanog1.encoder.abstention import pattern_threshold
+from nanog1.encoder.predict_notes import operating_point_line
+from nanog1.encoder.predictor import PredictOptions, predict
+from nanog1.genomics.channels import set_slice
+from tests.predict_models import write_model_folder
+from tests.training_cohort import make_cohort
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+PATTERNS = [
+    {"name": "no_dbs", "masked": ["DBS78"], "threshold": 0.50},
+    {"name": "sbs96_only", "masked": ["DBS78", "ID83", "ID12"], "threshold": 0.67},
+    {"name": "no_reference", "masked": ["SBS96", "ID83"], "threshold": 0.85},
+]
+
+
+@pytest.mark.parametrize(("masked", "expected"), [
+    ((), (0.589, "")),  # complete: the operating point's own threshold
+    (("SBS96", "ID83"), (0.85, "no_reference")),  # exact pattern
+    (("DBS78",), (0.589, "")),  # a pattern below the operating point never lowers it
+    (("SBS96", "ID83", "ID12"), (0.85, "no_reference")),  # no exact one: the highest it measured no more than
+    (("SBS96", "DBS78", "ID83", "ID12"), (0.85, "no_reference")),
+    (("ID83", "ID12"), (0.589, "")),  # no pattern masks only sets it lacks
+])
+def test_pattern_threshold_rule(masked, expected):
+    assert pattern_threshold(PATTERNS, frozenset(masked), 0.589) == pytest.approx(expected)
+    assert pattern_threshold([], frozenset(masked), 0.589) == (0.589, "")
+
+
+def _model_with_patterns(tmp_path, patterns: list[dict]) -> Path:
+    seen = make_cohort(n_per_type=20, seed=4, tokens=False)
+    folder = write_model_folder(tmp_path / "model", seen)
+    calib = json.loads((folder / "calibration.json").read_text())
+    calib["abstention"]["confidence_threshold"] = 0.01
+    (folder / "calibration.json").write_text(json.dumps(calib | {"pattern_thresholds": patterns}))
+    return folder
+
+
+def test_predict_raises_the_threshold_for_tumours_that_measured_less(tmp_path):
+    """Tumours without indels get the no-indel pattern's (impossible) threshold and abstain, saying why;
+    complete tumours of the same cohort keep the operating point's threshold."""
+    import pandas as pd
+
+    from nanog1.genomics.channels import EXACT, PARTIAL
+
+    impossible = [{"name": "no_indels", "masked": ["ID83", "ID12"], "threshold": 1.01, "top1": 0.3,
+                   "coverage": 0.0, "top1_accepted": 0.0}]
+    folder = _model_with_patterns(tmp_path, impossible)
+    adata = make_cohort(n_per_type=6, seed=12, tokens=False)
+    adata = adata[adata.obs["cancer_type"].astype(str) != "Breast"].copy()
+    lacking = np.arange(adata.n_obs) % 2 == 0
+    for name in ("ID83", "ID12"):
+        adata.X[np.ix_(lacking, np.arange(adata.n_vars)[set_slice(name)])] = 0
+    adata.uns["nanog1"] = {"channel_sets": {"SBS96": EXACT, "DBS78": EXACT, "ID83": PARTIAL}}
+    sets = {"SBS96": True, "DBS78": True, "ID83": ~lacking, "SBS6": True, "ID12": ~lacking}
+    adata.obsm["measured_sets"] = pd.DataFrame(sets, index=adata.obs_names)
+    predict(adata, folder, PredictOptions(neighbours=0, exposures=False))
+    thresholds = adata.obs["confidence_threshold"].to_numpy()
+    np.testing.assert_allclose(thresholds[lacking], 1.01, rtol=1e-6)
+    np.testing.assert_allclose(thresholds[~lacking], 0.01, rtol=1e-6)
+    reasons = adata.obs["abstain_reason"].astype(str).to_numpy()
+    assert all("the threshold for the sets this tumour measured" in r for r in reasons[lacking])
+    assert not any("low confidence" in r for r in reasons[~lacking])
+    record = adata.uns["nanog1_predict"]["pattern_thresholds"]
+    assert record["no_indels"]["tumours"] == int(lacking.sum())
+    assert record["no_indels"]["masked"] == ["ID83", "ID12"]
+    line = operating_point_line(adata)
+    told = f"1.010 for {lacking.sum()} tumour(s) without ID83+ID12 (validation top-1 0.30)"
+    assert f"raised for tumours that measured fewer sets: {told}" in line
+
+
+def test_model_without_pattern_thresholds_is_unchanged(tmp_path):
+    """A calibration that stores none (run folders, models packaged before) applies one threshold to all."""
+    folder = _model_with_patterns(tmp_path, [])
+    adata = make_cohort(n_per_type=4, seed=13, tokens=False)
+    adata.X[:, set_slice("DBS78")] = 0
+    predict(adata, folder, PredictOptions(neighbours=0, exposures=False))
+    assert (adata.obs["confidence_threshold"] == np.float32(0.01)).all()
+    assert adata.uns["nanog1_predict"]["pattern_thresholds"] == {}
+
+
+def test_as_measured_gives_the_record_a_reference_free_input_has():
+    """The packaging's simulation of a pattern: counts zero and the sets not measured for every tumour."""
+    from pattern_thresholds import as_measured
+
+    from nanog1.schema import measured_sets_per_sample
+
+    adata = make_cohort(n_per_type=3, seed=5, tokens=False)
+    out = as_measured(adata, ("SBS96", "ID83"))
+    measured = measured_sets_per_sample(out)
+    expected = {"SBS96": False, "DBS78": True, "ID83": False, "SBS6": True, "ID12": True}
+    assert measured.all().to_dict() == expected
+    assert not measured.any().loc[["SBS96", "ID83"]].any()
+    assert np.asarray(out.X)[:, set_slice("SBS96")].sum() == 0
+    sbs6 = set_slice("SBS6")
+    np.testing.assert_array_equal(np.asarray(out.X)[:, sbs6], np.asarray(adata.X)[:, sbs6])
+
+
+def test_packaged_pcawg_model_stores_its_pattern_thresholds():
+    """The shipped calibration holds a fitted threshold per pattern, at or above the in-study one for the
+    inputs that measured less than the complete catalogues, and an SBS96 matrix alone gets its own."""
+    from nanog1.encoder import pretrained
+    from nanog1.encoder.calibration import load_calibration
+
+    calib = load_calibration(pretrained.resolve("pcawg-catalogue"))
+    base = calib["abstention"]["confidence_threshold"]
+    fitted = {p["name"]: p for p in calib["pattern_thresholds"]}
+    assert {"sbs96_only", "no_reference", "no_indels", "no_dbs"} <= set(fitted)
+    assert fitted["no_reference"]["threshold"] > fitted["sbs96_only"]["threshold"] > base
+    assert all(p["top1_accepted"] >= 0.9 or p["coverage"] < 0.01 for p in fitted.values())
