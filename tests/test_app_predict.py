@@ -214,6 +214,11 @@ def test_recorded_abstention_reason_is_told():
     assert not why.ood and "low confidence (0.30 < 0.50)" in why.sentence() and "**Lung**" in why.sentence()
     assert prediction_view.cohort_threshold({"nanog1_predict": {"confidence_threshold": 0.42}}) == 0.42
     assert prediction_view.cohort_threshold({}) is None
+    uns = {"nanog1_predict": {"confidence_threshold": 0.42}}
+    assert prediction_view.tumour_threshold(low, uns) == 0.42  # no per-tumour record: the cohort's
+    raised = low.copy()
+    raised["confidence_threshold"] = 0.85  # a tumour held to its measured pattern's threshold
+    assert prediction_view.tumour_threshold(raised, uns) == 0.85
 
 
 def test_linked_reference_reads_through_a_scratch_folder(tmp_path):

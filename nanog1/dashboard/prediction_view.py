@@ -72,6 +72,15 @@ def cohort_threshold(uns: dict) -> float | None:
     return abstention_threshold(uns.get("nanog1_model"))
 
 
+def tumour_threshold(obs: pd.Series, uns: dict) -> float | None:
+    """One tumour's abstention threshold: its own where `nanog1 predict` recorded one per tumour (raised for
+    a tumour that measured fewer channel sets: obs['confidence_threshold']), else the cohort's."""
+    value = obs.get("confidence_threshold")
+    if value is not None and pd.notna(value):
+        return float(value)
+    return cohort_threshold(uns)
+
+
 def explain(obs: pd.Series, proba: pd.DataFrame | None, threshold: float | None) -> Explanation | None:
     """The explanation of one sample (its obs row and probability table), or None without predictions."""
     if "predicted_type" not in obs or pd.isna(obs["predicted_type"]):

@@ -78,7 +78,8 @@ def prediction(adata: ad.AnnData, sample: str, true_type: str | None, top: int =
     if proba is None:
         st.info("No predictions in this cohort (obsm['proba_type'] absent): run evaluation.")
         return
-    why = prediction_view.explain(adata.obs.loc[sample], proba, prediction_view.cohort_threshold(adata.uns))
+    obs = adata.obs.loc[sample]
+    why = prediction_view.explain(obs, proba, prediction_view.tumour_threshold(obs, adata.uns))
     if why is not None:
         (st.warning if why.shown == prediction_view.UNCERTAIN else st.markdown)(why.sentence())
         if why.ood:
