@@ -460,18 +460,34 @@ def add_patterns(out: Path, adata_val, labels_val: np.ndarray) -> list[dict]:
     fitted = fit_patterns(adata_val, labels_val, load_predictor(out))
     calib = json.loads((out / CALIBRATION).read_text())
     atomic_write_text(out / CALIBRATION, json.dumps(calib | {"pattern_thresholds": fitted}, indent=1))
-    card = json.loads((out / "card.json").read_text())
-    card["calibration_per_pattern"] = {
-        "rule": "a tumour that measured fewer channel sets gets the threshold fitted for 0.90 accuracy on the "
-        f"{len(labels_val)} validation genomes with the same sets masked (never below the operating point's); "
-        "numbers below are in sample on those genomes. Out of sample, per split (seed 0, thresholds fitted "
-        "per job on its validation genomes): BENCHMARKS.md 'Thresholds per measured pattern'",
-        "patterns": fitted}
+    card = card_with_patterns(json.loads((out / "card.json").read_text()), fitted)
     atomic_write_text(out / "card.json", json.dumps(card, indent=1, default=float))
     for p in fitted:
         print(f"{p['name']:24s} masked {'+'.join(p['masked']):22s} top-1 {p['top1']:.3f}  threshold "
               f"{p['threshold']:.3f}: {100 * p['coverage']:.1f} % accepted at {p['top1_accepted']:.3f}")
     return fitted
+
+
+#: The card's limit on inputs that measured fewer sets (replaced, not repeated, on a refit).
+PATTERN_LIMIT = "inputs that measured fewer channel sets"
+
+
+def card_with_patterns(card: dict, fitted: list[dict]) -> dict:
+    """The card with its `calibration_per_pattern` block and a limit naming the weakest patterns."""
+    n = fitted[0]["n"] if fitted else 0
+    card["calibration_per_pattern"] = {
+        "rule": "a tumour that measured fewer channel sets gets the threshold fitted for 0.90 accuracy on the "
+        f"{n} validation genomes with the same sets masked (never below the operating point's); numbers "
+        "below are in sample on those genomes. Out of sample, per split (seed 0, thresholds fitted per job on "
+        "its validation genomes): BENCHMARKS.md 'Thresholds per measured pattern'",
+        "patterns": fitted}
+    weak = [p for p in fitted if p["top1"] < 0.7]
+    limit = (f"{PATTERN_LIMIT}: " + "; ".join(
+        f"without {'+'.join(p['masked'])} top-1 {p['top1']:.2f} on validation genomes, held to threshold "
+        f"{p['threshold']:.2f} ({100 * p['coverage']:.0f} % accepted)" for p in weak)
+        + ". A VCF typed without a reference FASTA lacks SBS96 and ID83: give --reference")
+    card["limits"] = [x for x in card.get("limits", []) if not str(x).startswith(PATTERN_LIMIT)] + [limit]
+    return card
 
 
 #: The leave-one-study-out figures reuse the final model's view choice; said on the card (issue 31).

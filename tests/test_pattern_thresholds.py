@@ -121,3 +121,19 @@ def test_packaged_pcawg_model_stores_its_pattern_thresholds():
     assert {"sbs96_only", "no_reference", "no_indels", "no_dbs"} <= set(fitted)
     assert fitted["no_reference"]["threshold"] > fitted["sbs96_only"]["threshold"] > base
     assert all(p["top1_accepted"] >= 0.9 or p["coverage"] < 0.01 for p in fitted.values())
+
+
+def test_card_limit_names_the_weak_patterns_once():
+    """A refit replaces the card's pattern limit instead of adding a second one."""
+    from pcawg_shipped import PATTERN_LIMIT, card_with_patterns
+
+    fitted = [{"name": "no_reference", "masked": ["SBS96", "ID83"], "threshold": 0.85, "n": 398, "top1": 0.61,
+               "coverage": 0.23, "top1_accepted": 0.9},
+              {"name": "no_dbs", "masked": ["DBS78"], "threshold": 0.6, "n": 398, "top1": 0.83,
+               "coverage": 0.88, "top1_accepted": 0.9}]
+    card = card_with_patterns(card_with_patterns({"limits": ["research use"]}, fitted), fitted)
+    assert card["limits"][0] == "research use" and len(card["limits"]) == 2
+    limit = card["limits"][1]
+    assert limit.startswith(PATTERN_LIMIT) and "without SBS96+ID83 top-1 0.61" in limit
+    assert "DBS78 top-1" not in limit  # a pattern typed well is no limit
+    assert card["calibration_per_pattern"]["patterns"] == fitted
