@@ -15,16 +15,16 @@ from typer.core import TyperGroup
 
 from nanog1.errors import DEBUG_ENV, UserError, debug_enabled, describe
 from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, NOT_MEASURED_HELP, SNV_ONLY_MIN_SBS
+from nanog1.genomics.skip_policy import (  # one wording for ingest, predict and the dashboard's Predict page
+    MAX_SKIP_DEFAULT,
+    MAX_SKIP_FLAG,
+    MAX_SKIP_HELP,
+    ON_ERROR_DEFAULT,
+    ON_ERROR_HELP,
+)
 
 #: `--tracking-uri` of every training command (nanog1.tracking.default_tracking_uri).
 TRACKING_HELP = "MLflow store (default: MLFLOW_TRACKING_URI, else sqlite mlflow.db in OUT's parent folder)"
-#: --on-error and --max-skip-fraction mean the same for `ingest` and `predict` (predict reads its VCF/MAF
-#: inputs through ingest): one wording, so the two commands' --help cannot drift apart.
-ON_ERROR_HELP = ("stop: fail on a bad line or file; skip: count it (malformed_line, or unreadable_file for a "
-                 "file that cannot be read at all: a truncated .vcf.gz, a binary file) and read the rest")
-MAX_SKIP_HELP = ("Refuse a file that loses more than this share of its calls (REF mismatch, no carrier, ...;"
-                 " FILTER, somatic status and what --on-error skip skips aside), or has more than this share"
-                 " on contigs the reference lacks (a wrong reference?). 1 allows any loss")
 
 
 class _Commands(TyperGroup):
@@ -185,7 +185,7 @@ def ingest_command(
         help="PASS: keep PASS/'.' records (and a MAF's empty FILTER, as MC3's BRCA and BLCA rows have); "
         "all: any FILTER.",
     ),
-    on_error: str = typer.Option("stop", "--on-error", help=ON_ERROR_HELP + "."),
+    on_error: str = typer.Option(ON_ERROR_DEFAULT, "--on-error", help=ON_ERROR_HELP + "."),
     sigprofiler_compatible: bool = typer.Option(
         False, "--sigprofiler-compatible", help="Reproduce SigProfilerMatrixGenerator's matrices exactly."
     ),
@@ -210,7 +210,7 @@ def ingest_command(
         help="strict: every sheet row needs an input and every input a row; subset: rows may lack an"
         " input; lenient: mismatches only reported.",
     ),
-    max_skip_fraction: float = typer.Option(0.05, "--max-skip-fraction", help=MAX_SKIP_HELP + "."),
+    max_skip_fraction: float = typer.Option(MAX_SKIP_DEFAULT, MAX_SKIP_FLAG, help=MAX_SKIP_HELP + "."),
     not_measured: str | None = typer.Option(
         None, "--not-measured", metavar="SETS",
         help=NOT_MEASURED_HELP + ".",
@@ -718,12 +718,12 @@ def predict_command(
         "studies. The outputs state the point used and what it gave on other studies",
     ),
     on_error: str = typer.Option(
-        "stop", "--on-error",
+        ON_ERROR_DEFAULT, "--on-error",
         help=ON_ERROR_HELP + ", as `nanog1 ingest` does: a folder of VCF/MAF files with one corrupt file is "
         "typed without it. The closing line and predictions.json count what was skipped, by reason",
     ),
     max_skip_fraction: float = typer.Option(
-        0.05, "--max-skip-fraction", help=MAX_SKIP_HELP + "; as for `nanog1 ingest`",
+        MAX_SKIP_DEFAULT, MAX_SKIP_FLAG, help=MAX_SKIP_HELP + "; as for `nanog1 ingest`",
     ),
 ) -> None:
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention, exposures.

@@ -1,0 +1,22 @@
+"""What a reader does with bad input: `--on-error` and `--max-skip-fraction`, their defaults and wording.
+
+`nanog1 ingest`, `nanog1 predict` (which reads its VCF/MAF inputs through ingest) and the dashboard's Predict
+page offer the same two controls; their defaults and help live here once, in a module light enough for the
+command line to import at start-up, so the three cannot drift apart.
+"""
+
+from __future__ import annotations
+
+#: --on-error: stop at the first bad line or file (the default), or skip it and count it by reason.
+ON_ERROR_CHOICES = ("stop", "skip")
+ON_ERROR_DEFAULT = "stop"
+#: --max-skip-fraction: the share of a file's calls it may lose (REF mismatch, no carrier, ...).
+MAX_SKIP_DEFAULT = 0.05
+#: how the command line names the limit in its errors (`IngestOptions.skip_limit_name`)
+MAX_SKIP_FLAG = "--max-skip-fraction"
+
+ON_ERROR_HELP = ("stop: fail on a bad line or file; skip: count it (malformed_line, or unreadable_file for a "
+                 "file that cannot be read at all: a truncated .vcf.gz, a binary file) and read the rest")
+MAX_SKIP_HELP = ("Refuse a file that loses more than this share of its calls (REF mismatch, no carrier, ...;"
+                 " FILTER, somatic status and what --on-error skip skips aside), or has more than this share"
+                 " on contigs the reference lacks (a wrong reference?). 1 allows any loss")
