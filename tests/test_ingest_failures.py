@@ -458,6 +458,10 @@ def test_predict_takes_the_max_skip_fraction_ingest_takes(tmp_path):
     assert str(err.value) == said_by_ingest
     adata = read_inputs(files, tmp_path / "g.fa", max_skip_fraction=0.3)
     assert list(adata.obs_names) == ["P1-T"] and adata.uns["nanog1"]["skips"]["ref_mismatch"] == 10
+    control = "the page's “Largest share of calls a file may lose”"  # a caller without flags names its own
+    with pytest.raises(UserError, match="10 of 40 calls lost") as err:
+        read_inputs(files, tmp_path / "g.fa", skip_limit_name=control)
+    assert str(err.value) == said_by_ingest.replace("--max-skip-fraction", control), str(err.value)
 
 
 def test_on_error_skip_counts_a_maf_line_with_the_wrong_field_count(tmp_path):

@@ -103,7 +103,8 @@ class PredictOptions:
 
 def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, filter: str = "PASS",
                 samples: Path | None = None, not_measured: tuple[str, ...] | str = (), *,
-                on_error: str = "stop", max_skip_fraction: float | None = None) -> ad.AnnData:
+                on_error: str = "stop", max_skip_fraction: float | None = None,
+                skip_limit_name: str | None = None) -> ad.AnnData:
     """One cohort from input files (a list of paths, or one path): an .h5ad as is (read with whatever
     FILTER rule made it), anything else through `nanog1 ingest` (same rules: tumour column, skips; FILTER
     rule `filter`, PASS or all; sample sheet `samples`, e.g. one tumour's SNV and indel files as one
@@ -115,13 +116,16 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     `on_error` and `max_skip_fraction` are ingest's (`IngestOptions`; None: its default limit): 'skip' reads
     a batch past a malformed line or a file that cannot be read at all (counted as malformed_line /
     unreadable_file in uns['nanog1'], so in predict's closing line and predictions.json) instead of
-    stopping at the first one."""
+    stopping at the first one. `skip_limit_name`: how the caller's user sets that limit, for the error of a
+    file that loses more (None: `--max-skip-fraction`; the dashboard names its own control)."""
     from nanog1.genomics.cohort import conform_cohort, read_cohort
     from nanog1.genomics.ingest import IngestOptions, declare_not_measured, ingest
     from nanog1.schema import parse_not_measured
 
     not_measured = parse_not_measured(not_measured)  # a wrong name is told before any file is read
     limit = {} if max_skip_fraction is None else {"max_skip_fraction": max_skip_fraction}
+    if skip_limit_name is not None:
+        limit["skip_limit_name"] = skip_limit_name
     options = IngestOptions(filter=filter, command="predict", not_measured=not_measured, on_error=on_error,
                             **limit)  # a wrong on_error is told before any file is read
     paths = check_input_paths(paths)

@@ -34,6 +34,7 @@ from nanog1.errors import UserError
 from nanog1.genomics.channels import DERIVED_FROM, N_CHANNELS, NO_DOUBLET_MIN_SBS, SNV_ONLY_MIN_SBS
 from nanog1.genomics.events import Events
 from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
+from nanog1.genomics.skip_policy import MAX_SKIP_DEFAULT, MAX_SKIP_FLAG, ON_ERROR_CHOICES, ON_ERROR_DEFAULT
 from nanog1.genomics.variants import SKIP_REASONS, InputError
 
 
@@ -42,7 +43,7 @@ class IngestOptions:
     """What to keep and how: FILTER policy, error policy, SigProfiler compatibility, parallelism."""
 
     filter: str = "PASS"
-    on_error: str = "stop"
+    on_error: str = ON_ERROR_DEFAULT
     sigprofiler_compatible: bool = False
     jobs: int = 1
     bin_size: int = 1_000_000
@@ -52,7 +53,10 @@ class IngestOptions:
     normal_sample: str | None = None
     duplicates: str = "error"
     sheet_policy: str = "strict"
-    max_skip_fraction: float = 0.05
+    max_skip_fraction: float = MAX_SKIP_DEFAULT
+    #: how the caller's user sets `max_skip_fraction`, named by the too-many-calls-lost errors: the flag on
+    #: the command line; the dashboard's Predict page names its own control (it has no flags)
+    skip_limit_name: str = MAX_SKIP_FLAG
     #: the command asking (ingest / predict): its errors name only options that command has (predict has
     #: no --duplicates: a sample given by several files asks for a --samples sheet there; both have
     #: --on-error and --max-skip-fraction)
@@ -70,7 +74,7 @@ class IngestOptions:
 
         if self.filter not in ("PASS", "all"):
             raise UserError(f"filter must be 'PASS' or 'all', not {self.filter!r}")
-        if self.on_error not in ("stop", "skip"):
+        if self.on_error not in ON_ERROR_CHOICES:
             raise UserError(f"on_error must be 'stop' or 'skip', not {self.on_error!r}")
         if self.duplicates not in DUPLICATE_POLICIES:
             raise UserError(f"duplicates must be one of {DUPLICATE_POLICIES}, not {self.duplicates!r}")
@@ -634,8 +638,8 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
     the same share of them signals a wrong reference: an error of its own, allowed the same way.
     """
     limit = options.max_skip_fraction
-    # ingest and predict both take --max-skip-fraction (predict reads its files through ingest)
-    over, allow = f"more than --max-skip-fraction {limit:g}", "raise the limit"
+    # the limit as the caller's user sets it: --max-skip-fraction (ingest, predict) or the dashboard's control
+    over, allow = f"more than {options.skip_limit_name} {limit:g}", "raise the limit"
     skipped_on_request = ("malformed_line", "unreadable_file") if options.on_error == "skip" else ()
     for r in results:
         lost = {k: v for k, v in r.skips.items() if k in LOSS_REASONS and k not in skipped_on_request}
