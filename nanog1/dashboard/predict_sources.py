@@ -1,4 +1,5 @@
-"""What the Predict page offers and checks: models (packaged and MLflow runs) and input files on the server.
+"""What the Predict page offers and checks: models (packaged and MLflow runs) and input files on the server
+(one file, or a folder of them typed as one batch, as `nanog1 predict folder/*` types it).
 
 The page only reads. Inputs are ingested into a temporary folder, a reference FASTA is read through a
 link in one (so its index and contig cache land there), and an MLflow run's model is copied into a
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import anndata as ad
 import pandas as pd
 
 from nanog1.errors import UserError
+from nanog1.genomics.skip_policy import MAX_SKIP_DEFAULT, ON_ERROR_DEFAULT
 
 #: Input kinds by file-name ending (longest first wins), as `nanog1 predict` reads them.
 INPUT_KINDS = {
@@ -31,6 +34,11 @@ SKIP_DIRS = ("mlartifacts", "mlruns", "logs", "benchmarks", "__pycache__")
 MAX_FOUND = 400
 #: MLflow runs checked for a model, newest first.
 MAX_RUNS = 50
+#: The page's control for `nanog1 predict --max-skip-fraction`, as its errors name it (the page has no flags).
+SKIP_LIMIT_CONTROL = "Largest share of calls a file may lose"
+SKIP_LIMIT_NAME = f"the page's “{SKIP_LIMIT_CONTROL}”"
+#: Kinds of input read call by call (FILTER, bad lines); the others carry counts or a cohort.
+CALL_KINDS = ("VCF", "BCF", "MAF")
 
 
 def input_kind(path: Path) -> str | None:
@@ -85,13 +93,39 @@ def check_input(text: str) -> Path:
     return path
 
 
-def check_reference(text: str, kind: str) -> Path | None:
-    """The optional reference FASTA (only VCF/BCF read one), or None; UserError when given but unusable."""
+def check_inputs(text: str) -> list[Path]:
+    """The inputs named in the page's text box: one file (`check_input`), or a folder's input files (those
+    directly in it, sorted: a lab's batch, as `nanog1 predict folder/*` reads it); UserError for a folder
+    with none, or with a cohort .h5ad beside other inputs (a cohort is typed alone)."""
+    path = Path(text.strip()).expanduser()
+    if not text.strip() or not path.is_dir():
+        return [check_input(text)]
+    found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and input_kind(p))
+    if not found:
+        raise UserError(f"{path}: a folder with no input file NanoG1 reads directly in it (expected "
+                        f"{', '.join(sorted(INPUT_KINDS))}); choose a file, or a folder of them")
+    cohorts = [p.name for p in found if input_kind(p) == "cohort"]
+    if cohorts and len(found) > 1:
+        raise UserError(f"{path}: a folder with a cohort .h5ad ({', '.join(cohorts)}) beside other inputs: a "
+                        "cohort is typed alone; choose it, or a folder without one")
+    return found
+
+
+def input_kinds(paths: list[Path]) -> set[str]:
+    """The kinds of the inputs ('VCF', 'MAF', ...; `input_kind`)."""
+    return {str(input_kind(p)) for p in paths}
+
+
+def check_reference(text: str, kinds: Collection[str] | str) -> Path | None:
+    """The optional reference FASTA (only VCF/BCF read one), or None; UserError when given but unusable
+    (`kinds`: of the inputs, one or several)."""
     if not text.strip():
         return None
     path = Path(text.strip()).expanduser()
-    if kind not in ("VCF", "BCF"):
-        raise UserError(f"a reference FASTA is read only with VCF/BCF inputs, not a {kind}: clear the field")
+    kinds = {kinds} if isinstance(kinds, str) else set(kinds)
+    if not kinds & {"VCF", "BCF"}:
+        given = " or ".join(sorted(kinds))
+        raise UserError(f"a reference FASTA is read only with VCF/BCF inputs, not a {given}: clear the field")
     if not path.is_file():
         raise UserError(f"{path}: reference FASTA not found")
     return path
@@ -151,17 +185,21 @@ def fetch_run_model(client, tracking_uri: str, run_id: str, folder: Path) -> Pat
     return model_dir
 
 
-def predict_file(model, path: Path, reference: Path | None, reference_folder: Path | None = None,
-                 options=None) -> ad.AnnData:
-    """Ingest one input into a temporary AnnData and predict with `model` (a `load_predictor` result).
+def predict_inputs(model, paths: list[Path], reference: Path | None, reference_folder: Path | None = None,
+                   options=None, on_error: str = ON_ERROR_DEFAULT,
+                   max_skip_fraction: float = MAX_SKIP_DEFAULT) -> ad.AnnData:
+    """Ingest the inputs (one file, or a folder's batch) into a temporary AnnData and predict with `model`
+    (a `load_predictor` result).
 
     A reference FASTA is read through a link in `reference_folder` (a scratch folder the caller may keep
-    between calls, so its index and contig cache are built once); nothing is written beside the input
+    between calls, so its index and contig cache are built once); nothing is written beside the inputs
     or the FASTA. VCF/MAF calls are read with the model's FILTER rule (nanog1.encoder.input_filter) unless
     `options.filter` names one; `options.not_measured` declares channel sets unmeasured for every tumour, as
-    `nanog1 predict --not-measured` does. The mismatch warnings are not raised: the page shows them from
-    uns['nanog1_predict'] (nanog1.encoder.predict_notes). UserError for a file that cannot be read or does
-    not fit the model.
+    `nanog1 predict --not-measured` does; `on_error` and `max_skip_fraction` are `nanog1 predict`'s
+    (skip: a bad line or an unreadable file is counted by reason and the rest typed), and a file losing more
+    calls is refused naming the page's control (SKIP_LIMIT_CONTROL), not a flag. The mismatch warnings are
+    not raised: the page shows them from uns['nanog1_predict'] (nanog1.encoder.predict_notes). UserError
+    for a file that cannot be read or does not fit the model.
     """
     from nanog1.encoder.predict_notes import mismatch_warnings_stated
     from nanog1.encoder.predictor import PredictOptions, predict, read_inputs
@@ -171,9 +209,10 @@ def predict_file(model, path: Path, reference: Path | None, reference_folder: Pa
     with tempfile.TemporaryDirectory(prefix="nanog1-app-predict-") as tmp:
         ref = linked_reference(reference, reference_folder or Path(tmp)) if reference is not None else None
         rule = model.filter_choice(options.filter).rule
-        adata = read_inputs([path], ref, rule, not_measured=options.not_measured)
+        adata = read_inputs(paths, ref, rule, not_measured=options.not_measured, on_error=on_error,
+                            max_skip_fraction=max_skip_fraction, skip_limit_name=SKIP_LIMIT_NAME)
     if adata.n_obs == 0:
-        raise UserError(f"{path}: no tumours with mutations to predict")
+        raise UserError(f"{', '.join(map(str, paths))}: no tumours with mutations to predict")
     with mismatch_warnings_stated():
         predict(adata, model, options)
     return adata

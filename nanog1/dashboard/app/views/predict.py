@@ -1,4 +1,5 @@
-"""Predict: type new tumours from a file on the server with a packaged model or a trained MLflow run.
+"""Predict: type new tumours from a file (or a folder of them) on the server with a packaged model or a
+trained MLflow run.
 
 Reads only: the input is ingested into a temporary AnnData, a reference FASTA is read through a link in a
 scratch folder, and a run's model is copied out of the store; nothing is written beside any of them.
@@ -18,6 +19,13 @@ from nanog1.encoder.input_filter import RULES
 from nanog1.encoder.predictor import PredictOptions, load_predictor, prediction_table
 from nanog1.errors import UserError, describe
 from nanog1.genomics.channels import NOT_MEASURED_HELP
+from nanog1.genomics.skip_policy import (
+    MAX_SKIP_DEFAULT,
+    MAX_SKIP_HELP,
+    ON_ERROR_CHOICES,
+    ON_ERROR_DEFAULT,
+    ON_ERROR_HELP,
+)
 from nanog1.schema import SET_GROUPS, parse_not_measured
 
 
@@ -43,13 +51,17 @@ def reference_scratch(path: str, size: int, mtime: float) -> tempfile.TemporaryD
 
 @st.cache_resource(show_spinner="Reading the input and predicting…", max_entries=8)
 def predicted(model_key: tuple, input_key: tuple, reference_key: tuple | None, rule: str | None, point: str,
-              not_measured: tuple[str, ...], _model):
-    """The input's tumours with their predictions (an in-memory AnnData), once per model, file version,
-    FILTER rule (None: the model's own), operating point and channel sets declared not measured."""
+              not_measured: tuple[str, ...], reading: tuple[str, float], _model):
+    """The inputs' tumours with their predictions (an in-memory AnnData), once per model, version of every
+    input file, FILTER rule (None: the model's own), operating point, channel sets declared not measured
+    and what to do with bad input (`reading`: on_error, max_skip_fraction)."""
     reference = Path(reference_key[0]) if reference_key else None
     scratch = Path(reference_scratch(*reference_key).name) if reference_key else None
     options = PredictOptions(filter=rule, operating_point=point, not_measured=not_measured)
-    return predict_sources.predict_file(_model, Path(input_key[0]), reference, scratch, options)
+    paths = [Path(key[0]) for key in input_key]
+    on_error, max_skip_fraction = reading
+    return predict_sources.predict_inputs(_model, paths, reference, scratch, options, on_error,
+                                          max_skip_fraction)
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -109,7 +121,9 @@ def pick_input(cfg) -> tuple[str, str]:
                      key="predict_found", on_change=_copy_found, args=("predict_found", "predict_input"),
                      format_func=lambda p: p or "—", help="Pick one to fill in the path below.")
     text = st.text_input("Input file on the server", key="predict_input",
-                         help="VCF/VCF.gz/BCF, MAF, catalogue matrix (SigProfiler layout) or a cohort .h5ad")
+                         help="VCF/VCF.gz/BCF, MAF, catalogue matrix (SigProfiler layout) or a cohort "
+                              ".h5ad; a folder: the input files directly in it, typed as one batch (as "
+                              "`nanog1 predict folder/*`).")
     if fastas:
         st.selectbox("Reference FASTAs found", [""] + [str(p) for p in fastas], key="predict_found_ref",
                      on_change=_copy_found, args=("predict_found_ref", "predict_reference"),
@@ -120,16 +134,34 @@ def pick_input(cfg) -> tuple[str, str]:
     return text, reference
 
 
-def pick_filter(kind: str | None) -> str | None:
+def pick_filter(kinds: set[str]) -> str | None:
     """The FILTER rule chooser for VCF/BCF/MAF inputs (`nanog1 predict --filter`): the model's own rule
     (None) unless PASS or all is chosen; other inputs carry counts or were ingested with their own rule."""
-    if kind not in ("VCF", "BCF", "MAF"):
+    if not kinds & set(predict_sources.CALL_KINDS):
         return None
     names = {None: "the model's own rule", "PASS": "PASS only", "all": "all, PASS and non-PASS"}
     return st.radio("Calls to read (FILTER, as `nanog1 predict --filter`)", [None, *RULES],
                     key="predict_filter", horizontal=True, format_func=names.__getitem__,
                     help="Default: the rule the model was trained with (tcga-exome: all; a model stating "
                          "none: PASS). Another rule is applied and the mismatch stated with the results.")
+
+
+def pick_reading() -> tuple[str, float]:
+    """What to do with bad input (`nanog1 predict --on-error` and `--max-skip-fraction`: the same defaults
+    and help, nanog1.genomics.skip_policy): stop at a bad line or file, or skip it and type the rest, and
+    the largest share of its calls a file may lose."""
+    names = {"stop": "stop at the first bad line or file",
+             "skip": "skip bad lines and files, and type the rest"}
+    left, right = st.columns(2)
+    with left:
+        on_error = st.radio("Bad input (as `nanog1 predict --on-error`)", ON_ERROR_CHOICES,
+                            key="predict_on_error", index=ON_ERROR_CHOICES.index(ON_ERROR_DEFAULT),
+                            format_func=names.__getitem__, help=ON_ERROR_HELP + ".")
+    with right:
+        limit = st.number_input(f"{predict_sources.SKIP_LIMIT_CONTROL} (as `nanog1 predict "
+                                "--max-skip-fraction`)", min_value=0.0, max_value=1.0, value=MAX_SKIP_DEFAULT,
+                                step=0.01, format="%.2f", key="predict_max_skip", help=MAX_SKIP_HELP + ".")
+    return on_error, float(limit)
 
 
 def pick_not_measured() -> tuple[str, ...]:
@@ -177,13 +209,19 @@ def show_input(adata) -> None:
     if len(skips):
         st.caption("Calls skipped while reading, by reason")
         st.table(skips)
+    unreadable = (predict_notes.call_counts(adata) or {}).get("unreadable_files", [])
+    if unreadable:  # as predictions.json's calls.unreadable_files: which tumours went untyped
+        listed = "\n".join(f"- `{path}`" for path in unreadable)
+        st.warning(f"{len(unreadable)} file(s) could not be read and were skipped (unreadable_file); their "
+                   f"tumours are not typed:\n{listed}", icon="⚠️")
     for notice in predict_notes.notices(adata):
         st.warning(notice.text[0].upper() + notice.text[1:], icon="⚠️")
     st.markdown(f"**Abstention:** {predict_notes.operating_point_line(adata)}.")
 
 
 def show_result(adata, label: str, path: Path) -> None:
-    """How the input was read and what to beware of, the summary table of every tumour, then one in full."""
+    """How the input (a file or a folder) was read and what to beware of, the summary table of every tumour,
+    then one in full."""
     table = prediction_table(adata)
     st.success(f"{adata.n_obs} tumour(s) in {path.name}, predicted by {label}.")
     show_input(adata)
@@ -211,22 +249,24 @@ def show_result(adata, label: str, path: Path) -> None:
 
 
 st.title("Predict")
-st.caption("Type new tumours from a file on this server. Reads only: the file is ingested into memory, "
-           "nothing is written beside it or into results/.")
+st.caption("Type new tumours from a file (or a folder of them) on this server. Reads only: the input is "
+           "ingested into memory, nothing is written beside it or into results/.")
 cfg = current_config()
 choice, uri = pick_model(cfg)
 text, reference_text = pick_input(cfg)
 try:
-    path = predict_sources.check_input(text) if text.strip() else None
-    kind = predict_sources.input_kind(path) if path else None
-    reference = predict_sources.check_reference(reference_text, kind) if path else None
+    path = Path(text.strip()).expanduser() if text.strip() else None
+    paths = predict_sources.check_inputs(text) if path else []
+    kinds = predict_sources.input_kinds(paths)
+    reference = predict_sources.check_reference(reference_text, kinds) if path else None
 except UserError as exc:
     st.error(f"Cannot use this input. {exc}")
     st.stop()
 if path is None:
     st.info("Choose an input file above (or type its path), then press Predict.")
     st.stop()
-rule = pick_filter(kind)
+rule = pick_filter(kinds)
+reading = pick_reading()
 try:
     declared = pick_not_measured()
 except UserError as exc:
@@ -238,7 +278,8 @@ except Exception as exc:  # shown in one line, as below
     st.error(f"Cannot load {choice.name}. {describe(exc) or f'{type(exc).__name__}: {exc}'}")
     st.stop()
 point = pick_operating_point(model)
-keys = (_file_key(path), _file_key(reference) if reference else None, rule, point, declared)
+keys = (tuple(map(_file_key, paths)), _file_key(reference) if reference else None, rule, point, declared,
+        reading)
 if st.button("Predict", type="primary"):
     st.session_state["predict_asked"] = (choice, *keys)
 if st.session_state.get("predict_asked") != (choice, *keys):
