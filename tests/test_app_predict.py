@@ -29,6 +29,7 @@ from nanog1.dashboard.config import ENV_COHORT, ENV_TRACKING, app_dir
 from nanog1.encoder import predict_notes
 from nanog1.encoder.predictor import prediction_table
 from nanog1.genomics.channels import NOT_MEASURED_HELP, SBS96, SNV_ONLY_MIN_SBS
+from nanog1.genomics.skip_policy import MAX_SKIP_FLAG, MAX_SKIP_HELP, ON_ERROR_HELP
 from nanog1.schema import DECLARED_WHY
 from tests.predict_models import write_model_folder
 from tests.training_cohort import make_cohort as make_training_cohort
@@ -149,7 +150,8 @@ def test_packaged_model_on_a_vcf_found_on_the_server_writes_nothing(page_env, tm
 
 @pytest.mark.parametrize(("path", "says"), [
     ("/no/such/tumour.vcf", "no such file on the server"),
-    ("results/demo", "a folder"),
+    ("results/demo", "a folder with a cohort .h5ad (cohort.h5ad) beside other inputs"),
+    ("results", "a folder with no input file NanoG1 reads directly in it"),
     ("results/demo/sim/genome.fa", "not an input NanoG1 reads"),
 ])
 def test_wrong_paths_are_named_before_predicting(page_env, path, says):
@@ -388,3 +390,99 @@ def test_sets_declared_not_measured_on_the_page_are_the_products(page_env, tmp_p
     errors = _errors(at)
     assert len(errors) == 1 and "declares every channel set unmeasured" in errors[0], errors
     assert not at.button
+
+
+@pytest.fixture(scope="module")
+def corrupt_folders(tmp_path_factory) -> dict[str, Path]:
+    """Two batch folders (tests.test_predict_on_error.corrupt_batch): 'two_bad' holds Mutect2 VCFs of P1-T
+    and P2-T, a .vcf.gz cut short and a binary .vcf; 'one_bad' the two good VCFs and the cut .vcf.gz."""
+    import shutil
+
+    from tests.test_predict_on_error import corrupt_batch
+
+    two_bad = corrupt_batch(tmp_path_factory.mktemp("two_bad"))
+    one_bad = tmp_path_factory.mktemp("one_bad")
+    for name in ("P1.vcf", "P2.vcf", "P3.vcf.gz"):
+        shutil.copy(two_bad / name, one_bad / name)
+    return {"two_bad": two_bad, "one_bad": one_bad}
+
+
+def _cli_default(option: str):
+    """The default of `nanog1 predict`'s option (its parameter name), as the command line declares it."""
+    import typer.main
+
+    from nanog1.cli import app
+
+    params = typer.main.get_command(app).commands["predict"].params
+    return next(p.default for p in params if p.name == option)
+
+
+def test_bad_input_controls_have_the_clis_defaults_and_help(page_env):
+    """The page's --on-error and --max-skip-fraction: the command line's defaults and the same help text."""
+    at = _open()
+    at.text_input(key="predict_input").set_value(str(page_env["vcf"])).run()
+    on_error, limit = at.radio(key="predict_on_error"), at.number_input(key="predict_max_skip")
+    assert on_error.value == _cli_default("on_error") == "stop"
+    assert len(on_error.options) == 2 and on_error.help == ON_ERROR_HELP + "."
+    assert limit.value == pytest.approx(_cli_default("max_skip_fraction"))
+    assert limit.help == MAX_SKIP_HELP + "."
+    assert predict_sources.SKIP_LIMIT_CONTROL in limit.label
+
+
+def test_under_skip_a_batch_folder_types_the_good_tumours_and_names_the_unreadable_files(page_env,
+                                                                                          corrupt_folders):
+    """A folder with two good VCFs, a .vcf.gz cut short and a binary .vcf, with skip chosen: P1-T and P2-T
+    are typed, the skips are counted by reason and the unreadable files named, as predictions.json has
+    them (calls.skips, calls.unreadable_files)."""
+    import nanog1.encoder
+
+    folder = corrupt_folders["two_bad"]
+    at = _open()
+    at.text_input(key="predict_input").set_value(str(folder)).run()
+    at.radio(key="predict_on_error").set_value("skip").run()
+    at.button[0].click().run()
+    assert not _errors(at)
+    assert list(at.dataframe[0].value.index) == ["P1-T", "P2-T"]
+    read = nanog1.encoder.read_inputs(sorted(folder.glob("*.vcf*")), on_error="skip")
+    calls = predict_notes.call_counts(read)
+    assert calls["skips"] == {"unreadable_file": 2}
+    assert at.table[0].value.loc["unreadable_file", "calls"] == 2
+    boxes = [w.value for w in at.warning]
+    named = [b for b in boxes if "could not be read" in b]
+    assert len(named) == 1 and all(f"`{p}`" in named[0] for p in calls["unreadable_files"]), boxes
+    assert "P3.vcf.gz" in named[0] and "scan.vcf" in named[0]
+
+
+def test_under_stop_a_batch_folder_with_a_corrupt_file_is_a_clear_error_naming_it(page_env, corrupt_folders):
+    """The same kind of folder under stop (the default): one error naming the corrupt file, no traceback,
+    no tumour typed."""
+    at = _predict(_open(), str(corrupt_folders["one_bad"]))
+    assert at.radio(key="predict_on_error").value == "stop"
+    errors = _errors(at)
+    assert len(errors) == 1 and "P3.vcf.gz" in errors[0] and "Traceback" not in errors[0], errors
+    assert not at.dataframe
+
+
+def test_too_many_calls_lost_names_the_pages_control_not_a_flag(page_env, tmp_path):
+    """A VCF whose REF disagrees with the FASTA on 10 of 40 calls: the page's error advises raising its own
+    control (no --max-skip-fraction there); with the control at 0.3 the tumour is typed, the 10 counted."""
+    from nanog1.genomics.synthetic import GenomeSpec, make_genome
+    from tests.test_ingest_somatic import MUTECT2_META, sites, snv_rows, write
+
+    seq = make_genome(tmp_path / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
+    fields = "TLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29"
+    rows = snv_rows(seq, sites(seq, 40), lambda *a: fields)
+    for i in range(0, 40, 4):  # REF replaced by another base: the calls were made on another genome
+        cols = rows[i].split("\t")
+        cols[3] = "ACGT"[("ACGT".index(cols[3]) + 2) % 4]
+        rows[i] = "\t".join(cols)
+    write(tmp_path / "p1.vcf", MUTECT2_META, ["P1-N", "P1-T"], rows)
+    at = _predict(_open(), str(tmp_path / "p1.vcf"), reference=str(tmp_path / "g.fa"))
+    errors = _errors(at)
+    assert len(errors) == 1 and "10 of 40 calls lost" in errors[0], errors
+    assert predict_sources.SKIP_LIMIT_NAME in errors[0] and MAX_SKIP_FLAG not in errors[0], errors
+    at.number_input(key="predict_max_skip").set_value(0.3).run()
+    at.button[0].click().run()
+    assert not _errors(at)
+    assert list(at.dataframe[0].value.index) == ["P1-T"]
+    assert at.table[0].value.loc["ref_mismatch", "calls"] == 10

@@ -6,6 +6,7 @@ in the closing line and predictions.json while the other tumours are typed (skip
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pysam
 import pytest
@@ -29,10 +30,14 @@ def run_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
+def batch(tmp_path_factory) -> Path:
+    return corrupt_batch(tmp_path_factory.mktemp("batch"))
+
+
+def corrupt_batch(folder: Path) -> Path:
     """A folder as a lab hands it over: two good Mutect2 VCFs (tumours P1-T, P2-T), a third one bgzipped and
-    cut short (an interrupted copy: no BGZF end marker) and a binary file named .vcf."""
-    folder = tmp_path_factory.mktemp("batch")
+    cut short (an interrupted copy: no BGZF end marker) and a binary file named .vcf; their genome g.fa
+    beside them (the dashboard's Predict page types the folder too)."""
     seq = make_genome(folder / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
     at = sites(seq, 60)
     for i, patient in enumerate(("P1", "P2", "P3")):
