@@ -641,3 +641,27 @@ def test_predict_with_indels_declared_not_measured(url, page, artifacts, tmp_pat
     assert zero_indels and not any(zero_indels[:60] in box for box in boxes), boxes
     assert _shown_probabilities(page) != first
     page.screenshot(path=str(artifacts / "predict_indels_not_measured.png"), full_page=True)
+
+
+@pytest.mark.slow
+def test_predict_a_batch_folder_skipping_its_corrupt_files(url, page, artifacts, tmp_path):
+    """A lab's folder of VCFs with a .vcf.gz cut short and a binary .vcf, typed on the page as one batch with
+    'skip bad lines and files' chosen (`nanog1 predict folder/* --on-error skip`): the two good tumours are
+    typed, and a warning box names the two files that could not be read."""
+    from tests.test_predict_on_error import corrupt_batch
+
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    corrupt_batch(folder)
+    page.goto(f"{url}/predict")
+    page.get_by_role("heading", name="Predict", exact=True).first.wait_for()
+    _settle(page)
+    _type_path(page, "Input file on the server", str(folder))
+    page.get_by_text("skip bad lines and files, and type the rest", exact=True).click()
+    _settle(page)
+    _predict_on_page(page, folder, "pcawg-catalogue")
+    page.get_by_text(f"2 tumour(s) in {folder.name}, predicted by pcawg-catalogue").wait_for(timeout=5_000)
+    unreadable = [box for box in _warnings(page) if "could not be read" in box]
+    assert len(unreadable) == 1, _warnings(page)
+    assert all(str(folder / name) in unreadable[0] for name in ("P3.vcf.gz", "scan.vcf")), unreadable
+    page.screenshot(path=str(artifacts / "predict_batch_skip.png"), full_page=True)
