@@ -48,14 +48,20 @@ def as_measured(adata: ad.AnnData, masked: tuple[str, ...]) -> ad.AnnData:
     return out
 
 
-def fit_patterns(adata: ad.AnnData, labels: np.ndarray, model, target: float = 0.9) -> list[dict]:
+def fit_patterns(
+    adata: ad.AnnData, labels: np.ndarray, model, target: float = 0.9, assay: str = "genome"
+) -> list[dict]:
     """Per pattern, on `adata` (validation tumours, `labels` their class indices): the threshold reaching
     `target` accuracy on the calibrated probabilities `nanog1 predict` gives with those sets masked, and
-    top-1, accepted share and top-1 on accepted there (in sample: the threshold was fitted on them)."""
+    top-1, accepted share and top-1 on accepted there (in sample: the threshold was fitted on them).
+    `masked` is stored as `predict` keys a tumour (`obs['channel_sets_masked']`: the pattern's sets that the
+    model reads), so a model that never reads e.g. SBS96 gets its patterns under the sets it does read; a
+    pattern that masks none of those is skipped, as are duplicates of one already fitted. `assay`: the
+    validation tumours' (stated, so `predict`'s assay check does not guess)."""
     from nanog1.encoder.abstention import choose_threshold
     from nanog1.encoder.predictor import PredictOptions, predict
 
-    options = PredictOptions(neighbours=0, exposures=False, assay="genome")
+    options = PredictOptions(neighbours=0, exposures=False, assay=assay)
     out = []
     for name, masked in PATTERNS.items():
         scored = as_measured(adata, masked)
@@ -63,7 +69,11 @@ def fit_patterns(adata: ad.AnnData, labels: np.ndarray, model, target: float = 0
         proba = scored.obsm["proba_type"].to_numpy()
         threshold = choose_threshold(proba, labels, target)
         hit, keep = proba.argmax(1) == labels, proba.max(1) >= threshold
-        out.append({"name": name, "masked": list(masked), "threshold": float(threshold),
+        keys = set(scored.obs["channel_sets_masked"].astype(str))
+        key = next(iter(keys)).split("+") if len(keys) == 1 and "" not in keys else None
+        if key is None or key in [p["masked"] for p in out]:
+            continue  # the model reads none of these sets, or an earlier pattern masked the same ones
+        out.append({"name": name, "masked": key, "threshold": float(threshold),
                     "target_accuracy": target, "n": int(len(labels)), "top1": float(hit.mean()),
                     "coverage": float(keep.mean()),
                     "top1_accepted": float(hit[keep].mean()) if keep.any() else float("nan")})

@@ -137,3 +137,23 @@ def test_card_limit_names_the_weak_patterns_once():
     assert limit.startswith(PATTERN_LIMIT) and "without SBS96+ID83 top-1 0.61" in limit
     assert "DBS78 top-1" not in limit  # a pattern typed well is no limit
     assert card["calibration_per_pattern"]["patterns"] == fitted
+
+
+def test_fit_patterns_keys_each_pattern_by_the_sets_the_model_reads(tmp_path):
+    """A model that reads SBS96/SBS6/DBS78 only: patterns are stored under the sets it reads (no reference
+    -> SBS96), those masking none of them are skipped and duplicates kept once; each threshold reaches the
+    target on the tumours it was fitted on, or keeps only the most confident (choose_threshold's fallback)."""
+    from pattern_thresholds import fit_patterns
+
+    cohort = make_cohort(n_per_type=12, seed=6, tokens=False)
+    folder = write_model_folder(tmp_path / "m", cohort, reads=("SBS96", "SBS6", "DBS78"))
+    classes = sorted(cohort.obs["cancer_type"].astype(str).unique())
+    labels = np.array([classes.index(t) for t in cohort.obs["cancer_type"].astype(str)])
+    fitted = fit_patterns(cohort, labels, folder, target=0.9)
+    keys = [p["masked"] for p in fitted]
+    assert ["DBS78"] in keys and ["SBS96"] in keys and ["SBS96", "DBS78"] in keys
+    assert len(keys) == len({tuple(k) for k in keys}) and not any("ID83" in k or "ID12" in k for k in keys)
+    for p in fitted:
+        assert p["n"] == cohort.n_obs
+        # reaches the target, or (none does) the top confidence: only the most confident tumour(s) kept
+        assert p["top1_accepted"] >= 0.9 or p["coverage"] <= 2 / p["n"]
