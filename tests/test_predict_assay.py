@@ -201,3 +201,16 @@ def test_a_vcf_without_records_is_still_read_calls_and_a_maf_without_any_is_name
     _maf(tmp_path / "none.maf", {})
     with pytest.raises(UserError, match=r"none\.maf: no tumour to type"):
         read_inputs([tmp_path / "none.maf"])
+
+
+def test_catalogue_matrix_beside_a_vcf_is_still_said_to_be_unchecked(tmp_path):
+    """QA: an SBS96 matrix given together with a VCF lost the 'assay not checked' warning (the VCF's call
+    tokens made the whole batch count as checked); it is per tumour: the matrix row is named in the count,
+    the VCF tumour (its positions tell its assay) is not."""
+    _matrix_tsv(tmp_path / "m.tsv", np.full((1, 96), 20), ["counts"])
+    _vcf(tmp_path / "t.vcf", _random_positions(np.random.default_rng(0), 300))
+    both = read_inputs([tmp_path / "m.tsv", tmp_path / "t.vcf"])
+    predict(both, "pcawg-catalogue", FAST)
+    assert both.obs["assay"].astype(str).tolist() == ["unknown", "genome"]
+    said = [n.text for n in input_warnings(both) if n.kind == "assay"]
+    assert len(said) == 1 and said[0].startswith("assay not checked for 1 of 2 tumour(s)"), said

@@ -76,7 +76,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.errors import UserError
-from nanog1.schema import CANCER_TYPE
+from nanog1.schema import CANCER_TYPE, TOKEN_COUNT
 
 if TYPE_CHECKING:
     import torch
@@ -324,10 +324,8 @@ def assay_note(adata: ad.AnnData, loaded: LoadedModel, mode: str) -> str:
     read from calls but with too few mutations to tell is not warned of."""
     if loaded.assay not in MISMATCH_REASONS or mode != "auto" or "assay" not in adata.obs:
         return ""
-    tokens = adata.uns.get("tokens")
-    if tokens and "pos" in tokens and len(tokens["pos"]):
-        return ""
-    n = int((adata.obs["assay"].astype(str) == "unknown").sum())
+    unknown = (adata.obs["assay"].astype(str) == "unknown").to_numpy()
+    n = int((unknown & counts_only(adata)).sum())
     if not n:
         return ""
     genome = loaded.assay == "genome"
@@ -335,6 +333,20 @@ def assay_note(adata: ad.AnnData, loaded: LoadedModel, mode: str) -> str:
     return (f"assay not checked for {n} of {adata.n_obs} tumour(s): catalogue counts carry no positions or "
             f"consequences to tell a whole genome from an exome; {loaded.name} was trained on {trained} and "
             f"abstains on {other}: say --assay genome or --assay exome")
+
+
+def counts_only(adata: ad.AnnData) -> np.ndarray:
+    """Per tumour, whether it was given as catalogue counts: mutations but no call tokens (a catalogue
+    matrix row, or a cohort ingested without tokens). Per tumour, not per cohort: catalogue matrices given
+    beside a VCF are still counts only, and their assay still unchecked."""
+    tokens = adata.uns.get("tokens")
+    if not tokens or "pos" not in tokens or not len(tokens["pos"]):
+        return np.ones(adata.n_obs, dtype=bool)
+    if TOKEN_COUNT in adata.obs:
+        n_tokens = adata.obs[TOKEN_COUNT].to_numpy(dtype=np.int64)
+    else:
+        n_tokens = np.diff(np.asarray(tokens["offsets"], dtype=np.int64))
+    return (n_tokens == 0) & (mutation_totals(adata) > 0)
 
 
 def overlap_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
