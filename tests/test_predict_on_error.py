@@ -107,3 +107,24 @@ def test_under_skip_a_maf_row_cut_short_is_one_malformed_line(run_dir, tmp_path)
     doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
     assert doc["calls"]["skips"]["malformed_line"] == 1
     assert doc["calls"]["read"] == len(text.splitlines()) - 1  # every row below the header, the cut one too
+
+
+def test_an_empty_file_is_skipped_under_skip_and_named_under_stop(run_dir, batch, tmp_path):
+    """QA: a zero-byte file (a copy that never started) stopped the batch even under --on-error skip, in
+    predict and in ingest, while a file cut short was skipped: it is an unreadable_file too."""
+    from nanog1.genomics.ingest import IngestOptions, ingest
+    from nanog1.genomics.variants import InputError
+
+    (tmp_path / "P4.vcf").write_bytes(b"")
+    inputs = [batch / "P1.vcf", tmp_path / "P4.vcf", batch / "P2.vcf"]
+    res = _predict(run_dir, inputs, tmp_path / "stop")
+    assert res.exit_code == 2 and "P4.vcf: empty file" in res.output, res.output
+    res = _predict(run_dir, inputs, tmp_path / "o", "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    assert "unreadable_file 1: P4.vcf" in _closing_line(res.output), res.output
+    doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert [t["sample"] for t in doc["tumours"]] == ["P1-T", "P2-T"]
+    assert doc["calls"]["unreadable_files"] == [str(tmp_path / "P4.vcf")]
+    ingest(inputs, None, None, tmp_path / "c.h5ad", IngestOptions(on_error="skip"))
+    with pytest.raises(InputError, match="empty file"):
+        ingest(inputs, None, None, tmp_path / "d.h5ad", IngestOptions())

@@ -128,7 +128,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
         limit["skip_limit_name"] = skip_limit_name
     options = IngestOptions(filter=filter, command="predict", not_measured=not_measured, on_error=on_error,
                             **limit)  # a wrong on_error is told before any file is read
-    paths = check_input_paths(paths)
+    paths = check_input_paths(paths, on_error)
     cohorts = [p for p in paths if p.name.endswith(".h5ad")]
     if cohorts:
         if len(paths) > 1:
@@ -160,16 +160,17 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     return adata
 
 
-def check_input_paths(paths: list[Path | str] | Path | str) -> list[Path]:
-    """The inputs (a list, or one path) as paths; a UserError for none, a missing one or an empty one
-    (cheap: `nanog1 predict` says so before loading the model)."""
+def check_input_paths(paths: list[Path | str] | Path | str, on_error: str = "stop") -> list[Path]:
+    """The inputs (a list, or one path) as paths; a UserError for none, a missing one or (unless
+    `on_error` is 'skip', under which ingest counts it as an unreadable_file, as it does a file cut short)
+    an empty one (cheap: `nanog1 predict` says so before loading the model)."""
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not paths:
         raise UserError("predict: give at least one input file")
     for p in paths:
         if not p.exists():
             raise UserError(f"{p}: input file not found")
-        if p.is_file() and p.stat().st_size == 0:
+        if p.is_file() and p.stat().st_size == 0 and on_error != "skip":
             raise UserError(f"{p}: empty file")
     return paths
 

@@ -525,8 +525,8 @@ def plan_inputs(
     inputs: list[Path], sheet, options: IngestOptions, skip_unreadable: bool = False
 ) -> tuple[list[FilePlan], list[str]]:
     """Check the inputs before any record is read; return one plan per input and notes. With
-    `skip_unreadable` (ingest under on_error='skip'), a file whose header or sample column cannot be read
-    is planned as 'unreadable' (counted once read) instead of stopping the run.
+    `skip_unreadable` (ingest under on_error='skip'), a file whose header or sample column cannot be read,
+    or an empty one, is planned as 'unreadable' (counted once read) instead of stopping the run.
 
     Errors (InputError/ValueError/UserError, naming the files): a missing or empty file, the same file
     twice, Strelka2's SNV and indel files of one folder without a sheet saying they are one tumour
@@ -543,7 +543,7 @@ def plan_inputs(
         if p.is_dir():
             raise InputError(str(p), None, f"a directory, not an input file: give its files with a glob,"
                              f" e.g. {p / ('*' + _commonest_suffix(p))}")
-        if p.stat().st_size == 0:
+        if p.stat().st_size == 0 and not skip_unreadable:  # under skip: counted as an unreadable_file
             raise InputError(str(p), None, "empty file (zero bytes)")
     check_same_file(inputs)
     if sheet is None and options.tumor_sample is None:  # a sheet (or a named tumour) says who is who
@@ -563,8 +563,11 @@ def plan_inputs(
 
 def _plan_or_skip(path: Path, sheet, options: IngestOptions, skip_unreadable: bool) -> FilePlan:
     """`_plan_one`, or (skip_unreadable: ingest under on_error='skip') for a file whose header or sample
-    column cannot be read, a plan of kind 'unreadable' with no samples: reading it fails again and
-    `_guarded` counts it as an unreadable_file, as it does a file that fails once planned."""
+    column cannot be read, or that is empty (zero bytes: an interrupted copy), a plan of kind 'unreadable'
+    with no samples: reading it fails again and `_guarded` counts it as an unreadable_file, as it does a
+    file that fails once planned."""
+    if skip_unreadable and path.stat().st_size == 0:
+        return FilePlan(path, "unreadable")
     try:
         return _plan_one(path, sheet, options)
     except InputError:

@@ -16,7 +16,8 @@ MAX_SKIP_DEFAULT = 0.05
 MAX_SKIP_FLAG = "--max-skip-fraction"
 
 ON_ERROR_HELP = ("stop: fail on a bad line or file; skip: count it (malformed_line, or unreadable_file for a "
-                 "file that cannot be read at all: a truncated .vcf.gz, a binary file) and read the rest")
+                 "file that cannot be read at all: a truncated .vcf.gz, an empty or binary file) and read "
+                 "the rest")
 MAX_SKIP_HELP = ("Refuse a file that loses more than this share of its calls (REF mismatch, no carrier, ...;"
                  " FILTER, somatic status and what --on-error skip skips aside), or has more than this share"
                  " on contigs the reference lacks (a wrong reference?). 1 allows any loss")
