@@ -128,3 +128,21 @@ def test_an_empty_file_is_skipped_under_skip_and_named_under_stop(run_dir, batch
     ingest(inputs, None, None, tmp_path / "c.h5ad", IngestOptions(on_error="skip"))
     with pytest.raises(InputError, match="empty file"):
         ingest(inputs, None, None, tmp_path / "d.h5ad", IngestOptions())
+
+
+def test_under_skip_a_sheet_row_whose_file_is_unreadable_is_not_a_sample_without_a_file(run_dir, batch,
+                                                                                        tmp_path):
+    """QA: with --samples, a sheet row naming the corrupt file stopped the batch under skip with 'sample
+    'P3-T' has no input file' (it had one, unreadable); the other tumours are typed and the file named.
+    A sheet row naming a file that is not among the inputs is still an error."""
+    inputs = [batch / "P1.vcf", batch / "scan.vcf", batch / "P2.vcf"]
+    rows = ["sample,file", "P1-T,P1.vcf", "P2-T,P2.vcf", "P3-T,scan.vcf"]
+    (tmp_path / "sheet.csv").write_text("\n".join(rows) + "\n")
+    res = _predict(run_dir, inputs, tmp_path / "o", "--on-error", "skip", "--samples", tmp_path / "sheet.csv")
+    assert res.exit_code == 0, res.output
+    assert "unreadable_file 1: scan.vcf" in _closing_line(res.output), res.output
+    doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert [t["sample"] for t in doc["tumours"]] == ["P1-T", "P2-T"]
+    (tmp_path / "more.csv").write_text("\n".join([*rows, "P4-T,P4.vcf"]) + "\n")
+    res = _predict(run_dir, inputs, tmp_path / "m", "--on-error", "skip", "--samples", tmp_path / "more.csv")
+    assert res.exit_code == 2 and "file 'P4.vcf' is not among the inputs" in res.output, res.output

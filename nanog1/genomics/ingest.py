@@ -561,6 +561,19 @@ def plan_inputs(
     return plans, notes
 
 
+def _unreadable_owners(results: list[FileResult], sheet) -> tuple[dict[str, list[str]], bool]:
+    """For the sheet check after reading: the samples the sheet's file rows give the files skipped as
+    unreadable (on_error='skip'), and whether every sample's file is then known. Such a file names no
+    sample itself, so its sheet sample is not one 'without an input file' (it was given one, unreadable,
+    and the closing line names it); a sheet without file rows cannot tell whose it was: not complete."""
+    unreadable = [Path(r.path) for r in results if r.skips.get("unreadable_file")]
+    if not unreadable:
+        return {}, True
+    if sheet.files is None:
+        return {}, False
+    return {str(p): sheet.rows_for(p)["sample"].astype(str).tolist() for p in unreadable}, True
+
+
 def _plan_or_skip(path: Path, sheet, options: IngestOptions, skip_unreadable: bool) -> FilePlan:
     """`_plan_one`, or (skip_unreadable: ingest under on_error='skip') for a file whose header or sample
     column cannot be read, or that is empty (zero bytes: an interrupted copy), a plan of kind 'unreadable'
@@ -811,7 +824,9 @@ def ingest(
         _check_owners([(r.path, r.samples, r.channel_sets) for r in results], sheet, options)
         if sheet is not None:
             routed = {str(p.path) for p in plans if p.kind in VCF_KINDS}
-            notes += check_sheet(sheet, inputs, owners, options.sheet_policy, True, routed)
+            expected, complete = _unreadable_owners(results, sheet)
+            owners.update(expected)
+            notes += check_sheet(sheet, inputs, owners, options.sheet_policy, complete, routed)
             notes = list(dict.fromkeys(notes))
     samples, counts, order = _merge_counts(results)
     measured = measured_per_sample(results, order)
