@@ -673,7 +673,8 @@ def predict_command(
     ),
     reference: Path = typer.Option(
         None, "--reference", "-r", exists=True, dir_okay=False,
-        help="FASTA for VCF/MAF inputs (SBS96/ID83); without it SBS6/DBS78/ID12 are scored",
+        help="FASTA for VCF/MAF inputs (SBS96/ID83); without it SBS6/DBS78/ID12 are scored. A cohort .h5ad "
+        "keeps the sets it was ingested with: one ingested without a FASTA is refused with -r (re-ingest it)",
     ),
     samples: Path = typer.Option(
         None, "--samples", exists=True, dir_okay=False,

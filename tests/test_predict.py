@@ -304,3 +304,19 @@ def test_sample_names_with_dots_get_one_report_each(run_dir, tmp_path):
     reports = sorted(p.name for p in out.iterdir() if p.name.endswith((".report.md", ".spectrum.png")))
     assert reports == ["T.1.report.md", "T.1.spectrum.png", "T.2.report.md", "T.2.spectrum.png"]
     assert "T.2" in (out / "T.2.report.md").read_text()
+
+
+def test_a_reference_given_with_a_cohort_ingested_without_one_is_refused(tmp_path):
+    """QA: `predict cohort.h5ad -r genome.fa` on a cohort ingested without a FASTA ignored the FASTA without
+    a word, and the outputs then said SBS96/ID83 were masked 'without a reference FASTA'. It is refused,
+    naming what to do; a cohort ingested with a reference is read as it is."""
+    (tmp_path / "g.fa").write_text(">1\nACGT\n")
+    cohort = make_cohort(n_per_type=3, seed=11, tokens=False)
+    cohort.uns.setdefault("nanog1", {})["reference"] = {}
+    cohort.write_h5ad(tmp_path / "noref.h5ad")
+    with pytest.raises(UserError, match="noref.h5ad: --reference .*g.fa cannot be applied to a cohort .h5ad"):
+        read_inputs([tmp_path / "noref.h5ad"], reference=tmp_path / "g.fa")
+    assert read_inputs([tmp_path / "noref.h5ad"]).n_obs == cohort.n_obs  # without -r: as before
+    cohort.uns["nanog1"]["reference"] = {"path": "g.fa", "fai_sha256": "0" * 64}
+    cohort.write_h5ad(tmp_path / "ref.h5ad")
+    assert read_inputs([tmp_path / "ref.h5ad"], reference=tmp_path / "g.fa").n_obs == cohort.n_obs

@@ -141,6 +141,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
             raise  # read_cohort names the file and what is wrong with it
         except (OSError, ValueError) as err:
             raise UserError(f"{cohorts[0]}: not a readable NanoG1 cohort ({err})") from None
+        _refuse_reference_for_cohort(adata, cohorts[0], reference)
         declare_not_measured(adata, not_measured)
         return adata
     if samples is None:
@@ -158,6 +159,17 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
                             "--on-error stop names what is wrong with each")
         raise UserError(f"{names}: no tumour to type (no call records, and no sample columns naming one)")
     return adata
+
+
+def _refuse_reference_for_cohort(adata: ad.AnnData, path: Path, reference: Path | None) -> None:
+    """A UserError for a --reference given with a cohort .h5ad ingested without one: its sets were read
+    at ingest, so the FASTA would be silently unused and SBS96/ID83 stay unmeasured while the outputs say
+    'without a reference FASTA'. A cohort ingested with a reference is read as it is."""
+    if reference is None or (adata.uns.get("nanog1") or {}).get("reference"):
+        return
+    raise UserError(f"{path}: --reference {reference} cannot be applied to a cohort .h5ad: its channel sets "
+                    "were read when it was ingested, without a reference FASTA; give its VCF/MAF files with "
+                    "--reference instead, or re-ingest them with it (`nanog1 ingest ... -r`)")
 
 
 def check_input_paths(paths: list[Path | str] | Path | str, on_error: str = "stop") -> list[Path]:
