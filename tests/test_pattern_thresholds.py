@@ -157,3 +157,62 @@ def test_fit_patterns_keys_each_pattern_by_the_sets_the_model_reads(tmp_path):
         assert p["n"] == cohort.n_obs
         # reaches the target, or (none does) the top confidence: only the most confident tumour(s) kept
         assert p["top1_accepted"] >= 0.9 or p["coverage"] <= 2 / p["n"]
+
+
+def test_shared_card_wording_is_pcawg_catalogues_and_takes_another_models():
+    """pattern_thresholds.card_with_patterns with its defaults writes what pcawg_shipped's writes (so that
+    one can call it); tcga-exome's wording (tumours, its advice, where out-of-sample numbers are) replaces
+    the genome-specific parts, and `weak_below` picks the patterns the limit names."""
+    import pattern_thresholds
+    import pcawg_shipped
+
+    fitted = [{"name": "no_indels", "masked": ["ID12"], "threshold": 0.8, "n": 1865, "top1": 0.45,
+               "coverage": 0.1, "top1_accepted": 0.9},
+              {"name": "no_dbs", "masked": ["DBS78"], "threshold": 0.7, "n": 1865, "top1": 0.52,
+               "coverage": 0.2, "top1_accepted": 0.9}]
+    card = {"limits": ["research use"]}
+    assert pattern_thresholds.card_with_patterns(dict(card), fitted) == pcawg_shipped.card_with_patterns(
+        dict(card), fitted)
+    assert pattern_thresholds.PATTERN_LIMIT == pcawg_shipped.PATTERN_LIMIT
+    exome = pattern_thresholds.card_with_patterns(dict(card), fitted, tumours="tumours", weak_below=0.5,
+                                                  advice="give --not-measured indels",
+                                                  out_of_sample="in sample")
+    limit = exome["limits"][-1]
+    assert "without ID12 top-1 0.45 on validation tumours" in limit and "DBS78" not in limit
+    assert limit.endswith(". give --not-measured indels") and "--reference" not in limit
+    assert "1865 validation tumours" in exome["calibration_per_pattern"]["rule"]
+    assert exome["calibration_per_pattern"]["rule"].endswith("in sample")
+
+
+def test_fit_patterns_pools_cohorts_scored_one_by_one(tmp_path):
+    """Two cohorts that cannot be one AnnData (tcga-exome's two sources) are scored apart and pooled: the
+    same thresholds as the cohort scored whole; `base` records what the operating point alone gave."""
+    from pattern_thresholds import fit_patterns
+
+    cohort = make_cohort(n_per_type=8, seed=7, tokens=False)
+    folder = write_model_folder(tmp_path / "m", cohort, reads=("SBS96", "SBS6", "DBS78"))
+    classes = sorted(cohort.obs["cancer_type"].astype(str).unique())
+    labels = np.array([classes.index(t) for t in cohort.obs["cancer_type"].astype(str)])
+    half = cohort.n_obs // 2
+    whole = fit_patterns(cohort, labels, folder, base=0.5)
+    parts = fit_patterns([cohort[:half].copy(), cohort[half:].copy()], labels, folder, base=0.5)
+    assert [p["masked"] for p in parts] == [p["masked"] for p in whole]
+    for a, b in zip(parts, whole, strict=True):
+        numbers = [k for k in b if k not in ("name", "masked")]
+        assert a["name"] == b["name"] and set(a) == set(b)
+        assert [a[k] for k in numbers] == pytest.approx([b[k] for k in numbers], nan_ok=True)
+        assert 0 <= a["coverage_at_base"] <= 1 and a["n"] == cohort.n_obs
+
+
+@pytest.mark.parametrize(("name", "masked", "key", "expected"), [
+    ("sbs96_only", ("DBS78", "ID83", "ID12"), ["DBS78", "ID83", "ID12"], "sbs96_only"),  # reads them all
+    ("sbs96_only", ("DBS78", "ID83", "ID12"), ["DBS78", "ID12"], "no_dbs_indels"),  # tcga-exome: no ID83
+    ("no_indels", ("ID83", "ID12"), ["ID12"], "no_indels"),
+    ("no_reference", ("SBS96", "ID83"), ["SBS96"], "no_sbs96"),
+])
+def test_a_pattern_is_named_by_the_sets_the_model_reads(name, masked, key, expected):
+    """A pattern whose sets the model partly never reads is named by those it does (never 'sbs96_only' for
+    a model without SBS96)."""
+    from pattern_thresholds import pattern_name
+
+    assert pattern_name(name, masked, key) == expected
