@@ -6,10 +6,15 @@ Calibration is the one `nanog1 train` fits: a temperature and the confidence thr
 accuracy on the job's validation tumours, plus the profile out-of-distribution rule fitted on its
 training tumours. On CV and transfer jobs that rule is fitted on each job alone and applied to its test
 tumours, as it would ship.
+
+`patterns` (tcga_exome_ship.py patterns --mc3 MC3.h5ad --firehose FH.h5ad) refits the package's thresholds
+per measured pattern (an SNV-only file: indels not measured; benchmarks/pattern_thresholds.py) on the final
+job's validation tumours, its roles recomputed from the ingests and checked against what the package states.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -18,7 +23,7 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-from tcga_exome_ship import JOBS, RECIPE, SAME, SOURCES, TEST, VAL, read_sources
+from tcga_exome_ship import JOBS, RECIPE, SAME, SOURCES, TEST, TRAIN, VAL, job_roles, patient, read_sources
 from tcga_typing import paired_bootstrap
 
 from nanog1.encoder.input_filter import DESCRIBED
@@ -404,9 +409,129 @@ def package(args) -> None:
     } | ({"versus_previous": versus} if versus else {})
     card = model_card([str(c) for c in final["classes"]], metrics, written, rule)
     atomic_write_text(out / "card.json", json.dumps(card, indent=1, default=float))
+    add_patterns(out, [a[np.isin(a.obs_names, final["barcode"][val])].copy() for a in parts])
     (args.results / "package_metrics.json").write_text(json.dumps(metrics, indent=1, default=float))
     print(json.dumps({k: metrics[k] for k in ("cv_5fold", "transfer")} | {"shipped": {
         k: v for k, v in metrics["shipped_model"].items() if k != "jobs"}}, indent=1, default=float))
+    print(f"load {os.getloadavg()}")
+
+
+#: The card's wording for tcga-exome's thresholds per measured pattern (pattern_thresholds.card_with_patterns).
+PATTERN_CARD = {
+    "tumours": "tumours",
+    "advice": "An SNV-only MAF or VCF (a caller that called no indels) is read as zero indels unless declared: "
+    "give `--not-measured indels` so the model leaves indels out and applies that pattern's threshold",
+    "out_of_sample": "Measured in sample only (the job folders with the CV and transfer scores were not kept); "
+    "BENCHMARKS.md 'Thresholds per measured pattern'",
+}
+
+
+def add_patterns(out: Path, val_parts: list) -> list[dict]:
+    """Fit and store the package's thresholds per measured pattern on its validation tumours `val_parts`
+    (one AnnData per TCGA source, as `package` scores them; labels from their types over the model's
+    classes): calibration.json `pattern_thresholds`, the card's `calibration_per_pattern` and a limit naming
+    the patterns typed more than 2 points below complete inputs. Printed as a table."""
+    from pattern_thresholds import fit_patterns, pattern_table, store_patterns
+
+    from nanog1.encoder.predictor import load_predictor
+
+    loaded = load_predictor(out)
+    labels = _labels(val_parts, list(loaded.saved["classes"]))
+    base = float(loaded.calibration["abstention"]["confidence_threshold"])
+    complete = _complete_scores(val_parts, labels, loaded)
+    with _known_warnings():
+        fitted = fit_patterns(val_parts, labels, loaded, assay="exome", base=base)
+    store_patterns(out, fitted, weak_below=complete["top1"] - 0.02, **PATTERN_CARD)
+    print(f"{'complete':24s} masked {'-':22s} top-1 {complete['top1']:.3f}  threshold {base:.3f}: "
+          f"{100 * complete['coverage']:.1f} % accepted at {complete['top1_accepted']:.3f}")
+    print("\n".join(pattern_table(fitted)))
+    return fitted
+
+
+@contextlib.contextmanager
+def _known_warnings():
+    """Silence what `predict` rightly warns about these tumours and is known here: they are the package's
+    own validation tumours (in its reference.npz) and MC3's MAF states no genome build (GRCh37 by source)."""
+    import warnings
+
+    from nanog1.encoder.evaluate import TrainingOverlapWarning
+    from nanog1.encoder.predictor import GenomeBuildWarning
+
+    with warnings.catch_warnings():
+        for kind in (TrainingOverlapWarning, GenomeBuildWarning):
+            warnings.simplefilter("ignore", kind)
+        yield
+
+
+def _labels(parts: list, classes: list[str]) -> np.ndarray:
+    """Class index of each tumour of `parts` (in order) among the model's `classes`."""
+    from nanog1.schema import CANCER_TYPE
+
+    types = np.concatenate([a.obs[CANCER_TYPE].astype(str).to_numpy() for a in parts])
+    labels = pd.Index(classes).get_indexer(types)
+    if (labels < 0).any():
+        raise SystemExit(f"{int((labels < 0).sum())} validation tumours have a type the model lacks")
+    return labels
+
+
+def _complete_scores(parts: list, labels: np.ndarray, loaded) -> dict:
+    """Top-1, threshold refit for 0.90 and share/top-1 accepted at the operating point of `nanog1 predict`
+    on `parts` as they are (every set they measured): what `validation_parts` checks against the package."""
+    from nanog1.encoder.abstention import choose_threshold
+    from nanog1.encoder.predictor import PredictOptions, predict
+
+    options = PredictOptions(neighbours=0, exposures=False, assay="exome")
+    with _known_warnings():
+        proba = np.concatenate([predict(a, loaded, options, copy=True).obsm["proba_type"].to_numpy() for a in parts])
+    hit, keep = proba.argmax(1) == labels, proba.max(1) >= loaded.calibration["abstention"]["confidence_threshold"]
+    return {"top1": float(hit.mean()), "threshold": choose_threshold(proba, labels, 0.9),
+            "coverage": float(keep.mean()), "top1_accepted": float(hit[keep].mean())}
+
+
+def validation_parts(args) -> list:
+    """The final job's validation tumours, per source, exactly as `package` scored them: both ingests' rows
+    must be the reference's (barcodes, types and sources in order), the final job's roles (`job_roles`, a
+    seeded patient-grouped 1/7) recomputed from them must give the card's training and validation counts,
+    and the model's top-1 and 0.90 threshold on them must be the package's (card, calibration.json);
+    otherwise it stops rather than fit on tumours the model trained on."""
+    from nanog1.encoder.predictor import load_predictor
+    from nanog1.schema import CANCER_TYPE
+
+    parts = read_sources(args.mc3, args.firehose)
+    barcodes = np.concatenate([np.asarray(a.obs_names, dtype=str) for a in parts])
+    types = np.concatenate([a.obs[CANCER_TYPE].astype(str).to_numpy() for a in parts])
+    source = np.concatenate([a.obs["source"].astype(str).to_numpy() for a in parts])
+    with np.load(args.model_out / "reference.npz", allow_pickle=False) as z:
+        same = all(np.array_equal(a, z[k]) for a, k in ((barcodes, "sample"), (types, "cancer_type"),
+                                                         (source, "project")))
+    if not same:
+        raise SystemExit("the ingests' tumours are not the package's reference rows (order, types, sources): "
+                         "re-ingest both sources with `nanog1 ingest --filter all` and no reference")
+    roles = job_roles("final", types, source, patient(barcodes), np.zeros(len(barcodes), dtype=int))  # no folds
+    shipped = json.loads((args.model_out / "card.json").read_text())["metrics"]["shipped_model"]
+    counts = {"train_tumours": int((roles == TRAIN).sum()), "validation_tumours": int((roles == VAL).sum())}
+    if any(shipped[k] != v for k, v in counts.items()):
+        raise SystemExit(f"the final job's roles do not reproduce: {counts}, the card states "
+                         f"{ {k: shipped[k] for k in counts} }")
+    ends = np.cumsum([0] + [a.n_obs for a in parts])
+    val_parts = [a[roles[lo:hi] == VAL].copy() for a, lo, hi in zip(parts, ends[:-1], ends[1:], strict=True)]
+    loaded = load_predictor(args.model_out)
+    complete = _complete_scores(val_parts, _labels(val_parts, list(loaded.saved["classes"])), loaded)
+    calib = loaded.calibration
+    if (abs(complete["top1"] - shipped["predictor_top1_on_validation"]) > 1e-9
+            or abs(complete["threshold"] - calib["abstain_threshold"]) > 1e-3):
+        raise SystemExit(f"the validation tumours do not score as packaged: top-1 {complete['top1']:.4f} "
+                         f"(card {shipped['predictor_top1_on_validation']:.4f}), 0.90 threshold "
+                         f"{complete['threshold']:.4f} (calibration.json {calib['abstain_threshold']:.4f})")
+    print(f"validation tumours reproduced: {counts}, top-1 {complete['top1']:.4f}, 0.90 threshold "
+          f"{complete['threshold']:.4f} (packaged {calib['abstain_threshold']:.4f})", flush=True)
+    return val_parts
+
+
+def patterns_mode(args) -> None:
+    """`patterns` mode: the thresholds per measured pattern of --model-out (tcga-exome), fitted on the final
+    job's validation tumours (`validation_parts`) and written into its calibration.json and card."""
+    add_patterns(args.model_out, validation_parts(args))
     print(f"load {os.getloadavg()}")
 
 

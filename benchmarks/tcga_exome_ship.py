@@ -30,6 +30,8 @@ source alone, the saved folds); its transfer rows are trained here (`gb-transfer
     python benchmarks/tcga_exome_ship.py rule --results NEW --seed-results NEW_s1 --versus-seeds OLD OLD_s1 \
         --seed-spread 0.0103   # the seed-means replacement rule (BENCHMARKS.md), written to NEW/rule.json
     python benchmarks/tcga_exome_ship.py card   # the shipped card's recipe lines, regenerated from its model.pt
+    python benchmarks/tcga_exome_ship.py patterns --mc3 MC3.h5ad --firehose FH.h5ad
+        # thresholds per measured pattern (SNV-only: no indels) on the final job's validation tumours
 """
 
 from __future__ import annotations
@@ -284,11 +286,13 @@ def gb_transfer(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["jobs", "gb-transfer", "package", "seeds", "rule", "no-protein", "card"],
+    ap.add_argument("mode", choices=["jobs", "gb-transfer", "package", "seeds", "rule", "no-protein", "card",
+                                     "patterns"],
                     help="seeds: top-1 / macro-F1 of --results and each --seed-results folder and their spread; "
                     "rule: the seed-means replacement rule of --results + --seed-results against --versus-seeds; "
                     "no-protein: --results' final model on its validation tumours with and without protein changes; "
-                    "card: rewrite --model-out's card recipe (nanog1 train equivalent) from its model.pt, no retraining")
+                    "card: rewrite --model-out's card recipe (nanog1 train equivalent) from its model.pt, no retraining; "
+                    "patterns: refit --model-out's thresholds per measured pattern on the final job's validation tumours")
     ap.add_argument("--tcga", type=Path, default=TCGA)
     ap.add_argument("--mc3", type=Path, help="MC3 ingested by `nanog1 ingest --filter all` (.h5ad)")
     ap.add_argument("--firehose", type=Path, help="Firehose ingested likewise (.h5ad)")
@@ -306,11 +310,18 @@ def main() -> None:
     ap.add_argument("--versus-seeds", type=Path, nargs="*", default=[],
                     help="rule: the shipped recipe's seed folders (seed 0 first); --seed-spread is the floor of S")
     args = ap.parse_args()
-    if args.mode in ("package", "seeds", "rule", "no-protein", "card"):
-        from tcga_exome_package import package, protein_ablation, recard, rule_mode, seed_spread
+    if args.mode in ("package", "seeds", "rule", "no-protein", "card", "patterns"):
+        from tcga_exome_package import (
+            package,
+            patterns_mode,
+            protein_ablation,
+            recard,
+            rule_mode,
+            seed_spread,
+        )
 
         {"package": package, "seeds": seed_spread, "rule": rule_mode, "no-protein": protein_ablation,
-         "card": recard}[args.mode](args)
+         "card": recard, "patterns": patterns_mode}[args.mode](args)
     else:
         {"jobs": jobs, "gb-transfer": gb_transfer}[args.mode](args)
 

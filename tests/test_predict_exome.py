@@ -371,3 +371,103 @@ def test_a_maf_without_variant_classification_is_stated_not_abstained(exome_maf,
     assert "warning: consequence mismatch" in res.output and "2 without consequence" in res.output
     note = json.loads((tmp_path / "o" / "predictions.json").read_text())["model"]["consequence_mismatch"]
     assert "Variant_Classification" in note and note in next((tmp_path / "o").glob("*.report.md")).read_text()
+
+
+def _with_indels(path, tumours: dict[str, list[tuple]], indels: dict[str, int]) -> None:
+    """A GDC-style MAF of `tumours` plus, per barcode in `indels`, that many 1-base deletions (made-up
+    genes)."""
+    rows = [_row(b, *call) for b, calls in tumours.items() for call in calls]
+    for barcode, n in indels.items():
+        for i in range(n):
+            row = _row(barcode, f"NOTAGENE_DEL{i}", "3", 10_000_000 + 1_000 * i, "C", "-", "Frame_Shift_Del",
+                       "")
+            rows.append(row | {"Variant_Type": "DEL", "Tumor_Seq_Allele1": "C"})
+    with open(path, "w") as f:
+        f.write("#version gdc-1.0.0\n")
+        pd.DataFrame(rows, columns=GDC_COLUMNS).to_csv(f, sep="\t", index=False)
+
+
+def test_pattern_simulation_scores_a_maf_as_its_snv_only_file(tmp_path):
+    """The packaging's SNV-only pattern (benchmarks/pattern_thresholds.as_measured, ID83 + ID12 masked) is
+    what `predict --not-measured indels` does with the same MAF without its indel rows: the indel calls are
+    not read (obs['events_not_read'] = each tumour's indels), the probabilities are the same, and the record
+    keeps SBS96/ID83 unmeasured as the reference-free MAF has them."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from pattern_thresholds import as_measured
+
+    from nanog1.encoder.predictor import load_predictor
+    from nanog1.schema import measured_sets_per_sample
+
+    rng = np.random.default_rng(3)
+    tumours = {"TCGA-AA-0001-01A-11D-A000-08": GLIOMA + _passengers(rng, 12),
+               "TCGA-AA-0002-01A-11D-A000-08": THYROID + _passengers(rng, 10)}
+    indels = {"TCGA-AA-0001-01A-11D-A000-08": 3, "TCGA-AA-0002-01A-11D-A000-08": 5}
+    _with_indels(tmp_path / "both.maf", tumours, indels)
+    write_gdc_maf(tmp_path / "snv.maf", tumours)
+    options, model = PredictOptions(neighbours=0, exposures=False, assay="exome"), load_predictor(MODEL)
+    simulated = as_measured(read_inputs([tmp_path / "both.maf"]), ("ID83", "ID12"))
+    predict(simulated, model, options)
+    real = read_inputs([tmp_path / "snv.maf"])
+    predict(real, model, PredictOptions(neighbours=0, exposures=False, assay="exome", not_measured="indels"))
+    assert simulated.obs["events_not_read"].to_dict() == indels
+    assert list(simulated.obs["channel_sets_masked"].astype(str)) == ["ID12", "ID12"]
+    np.testing.assert_allclose(simulated.obsm["proba_type"].to_numpy(), real.obsm["proba_type"].to_numpy(),
+                               atol=1e-6)
+    measured = measured_sets_per_sample(simulated)
+    assert not measured[["SBS96", "ID83", "ID12"]].any().any() and measured[["SBS6", "DBS78"]].all().all()
+    complete = read_inputs([tmp_path / "both.maf"])
+    predict(complete, model, options)
+    read_indels = complete.obsm["proba_type"].to_numpy()
+    assert not np.allclose(read_indels, real.obsm["proba_type"].to_numpy(), atol=1e-4)  # the indels count
+
+
+def test_packaged_exome_model_stores_an_indel_free_threshold_under_the_sets_it_reads():
+    """tcga-exome reads SBS6, DBS78 and ID12 (no SBS96/ID83: MAFs have no reference): its pattern thresholds
+    are keyed by those sets only, once each, fitted on the card's validation tumours, and an SNV-only input
+    (ID12 unmeasured) is held to a higher bar than complete exomes."""
+    from nanog1.encoder import pretrained
+    from nanog1.encoder.predictor import load_predictor
+    from nanog1.schema import SET_NAMES, SET_SIZES
+
+    loaded = load_predictor(MODEL)
+    padding, ends = np.asarray(loaded.saved["channel_padding"], dtype=bool), np.cumsum(SET_SIZES)
+    reads = {name for name, end, n in zip(SET_NAMES, ends, SET_SIZES, strict=True)
+             if not padding[end - n : end].any()}
+    assert reads == {"SBS6", "DBS78", "ID12"}
+    fitted = loaded.calibration["pattern_thresholds"]
+    keys = [tuple(p["masked"]) for p in fitted]
+    assert ("ID12",) in keys and len(keys) == len(set(keys)) and all(set(k) <= reads for k in keys)
+    card = pretrained.card(pretrained.resolve(MODEL))
+    assert all(p["n"] == card["metrics"]["shipped_model"]["validation_tumours"] for p in fitted)
+    assert card["calibration_per_pattern"]["patterns"] == fitted
+    no_indels = next(p for p in fitted if p["masked"] == ["ID12"])
+    assert no_indels["threshold"] > loaded.calibration["abstention"]["confidence_threshold"]
+    assert any("--not-measured indels" in str(limit) for limit in card["limits"])
+
+
+def test_snv_only_maf_declared_so_gets_the_indel_free_threshold(exome_maf, tmp_path):
+    """An SNV-only MAF (exome_maf: no indel) given with `--not-measured indels` is held to the threshold
+    fitted on validation tumours without indels (predictions.tsv, predictions.json); read as zero indels
+    (nothing declared) it keeps the operating point's."""
+    from nanog1.cli import app
+    from nanog1.encoder.abstention import pattern_threshold
+    from nanog1.encoder.predictor import load_predictor
+
+    calib = load_predictor(MODEL).calibration
+    base = calib["abstention"]["confidence_threshold"]
+    raised, name = pattern_threshold(calib["pattern_thresholds"], frozenset({"ID12"}), base)
+    assert raised > base and name == "no_indels"
+    res = CliRunner().invoke(app, ["predict", str(exome_maf), "--model", MODEL, "--out", str(tmp_path / "o"),
+                                   "--no-exposures", "--no-reports", "--neighbours", "0",
+                                   "--not-measured", "indels"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "o" / "predictions.tsv", sep="\t", index_col=0)
+    np.testing.assert_allclose(table["confidence_threshold"], round(raised, 4), atol=1e-4)
+    record = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert "no_indels" in json.dumps(record)
+    plain = read_inputs([exome_maf])
+    predict(plain, MODEL, FAST)
+    np.testing.assert_allclose(plain.obs["confidence_threshold"], base, rtol=1e-6)
