@@ -311,3 +311,23 @@ def test_predict_not_measured_on_several_headerless_vcfs(genome, tmp_path):  # n
     assert res.exit_code == 0, res.output
     table = [(tmp_path / d / "predictions.tsv").read_text() for d in ("a", "b")]
     assert table[0] == table[1]  # the cohort and the files: one prediction
+
+
+def test_declaring_every_set_the_inputs_measured_is_refused(tmp_path):
+    """QA: an SBS96 matrix with `--not-measured substitutions` passed the per-name check (other sets were
+    left) although the matrix measured nothing else: ingest wrote a cohort of nothing, and predict refused
+    it as one to 're-ingest'. Both now say what the inputs measured and that nothing would be left."""
+    from nanog1.errors import UserError
+    from nanog1.genomics.ingest import IngestOptions
+    from tests.test_predict import _matrix_tsv
+
+    _matrix_tsv(tmp_path / "m.tsv", np.full((2, 96), 5), ["A", "B"])
+    said = r"--not-measured SBS96\+SBS6: the inputs measured only substitutions \(SBS96\+SBS6\), so nothing"
+    declared = IngestOptions(not_measured="substitutions")
+    with pytest.raises(UserError, match=said):
+        ingest([tmp_path / "m.tsv"], None, None, tmp_path / "c.h5ad", declared)
+    assert not (tmp_path / "c.h5ad").exists()
+    with pytest.raises(UserError, match=said):
+        read_inputs([tmp_path / "m.tsv"], not_measured="substitutions")
+    kept = read_inputs([tmp_path / "m.tsv"], not_measured="indels")  # a set it lacks anyway: read as before
+    assert measured_sets_per_sample(kept)["SBS96"].all()

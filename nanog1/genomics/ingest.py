@@ -1062,6 +1062,20 @@ def mark_measured(adata, measured: np.ndarray) -> None:
         meta["exact_for"] = exact_for
 
 
+def _refuse_nothing_left(was: np.ndarray, measured: np.ndarray, sets: tuple[str, ...]) -> None:
+    """A UserError when `--not-measured sets` leaves no tumour with a measured set although the inputs
+    measured some (an SBS96 matrix declared `--not-measured substitutions`): a cohort of nothing, which
+    ingest wrote and predict refused as one to 're-ingest'. The per-name check (schema.parse_not_measured)
+    cannot see it: what is left depends on what the inputs measured."""
+    from nanog1.schema import SET_NAMES, describe_sets
+
+    if measured.any() or not was.any():
+        return
+    had = [n for n, any_ in zip(SET_NAMES, was.any(axis=0), strict=True) if any_]
+    raise UserError(f"--not-measured {'+'.join(sets)}: the inputs measured only {describe_sets(had)}, so "
+                    "nothing would be left to read; name only the sets the calls lack")
+
+
 def declare_not_measured(adata, sets) -> list[str]:
     """Record the channel sets `sets` (names or groups, schema.parse_not_measured) as unmeasured for every
     tumour of `adata`, as the user declared them (`--not-measured`: a substitution-only VCF that does not
@@ -1084,8 +1098,10 @@ def declare_not_measured(adata, sets) -> list[str]:
     sets = parse_not_measured(sets)
     if not sets or not adata.n_obs:
         return []
-    measured = measured_sets_per_sample(adata).to_numpy(dtype=bool).copy()
+    was = measured_sets_per_sample(adata).to_numpy(dtype=bool)
+    measured = was.copy()
     measured[:, [SET_NAMES.index(s) for s in sets]] = False
+    _refuse_nothing_left(was, measured, sets)
     meta = adata.uns.setdefault("nanog1", {})
     if not meta.get("channel_sets"):
         meta["channel_sets"] = channel_set_status(channel_sets_present(adata))
