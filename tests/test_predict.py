@@ -320,3 +320,22 @@ def test_a_reference_given_with_a_cohort_ingested_without_one_is_refused(tmp_pat
     cohort.uns["nanog1"]["reference"] = {"path": "g.fa", "fai_sha256": "0" * 64}
     cohort.write_h5ad(tmp_path / "ref.h5ad")
     assert read_inputs([tmp_path / "ref.h5ad"], reference=tmp_path / "g.fa").n_obs == cohort.n_obs
+
+
+def test_models_show_of_a_run_folder_without_a_card_tells_what_the_run_records(run_dir, tmp_path):
+    """QA: `nanog1 models show RUN` (its --help: 'or a run folder holding model.pt') printed {} for every
+    trained run, which has no card.json; it shows the run's types, settings and metrics.json instead."""
+    import shutil
+
+    from nanog1.cli import app
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "metrics.json").write_text(json.dumps({"run_id": "r1", "metrics": {"val_top1": 0.5}}))
+    res = CliRunner().invoke(app, ["models", "show", str(run)])
+    assert res.exit_code == 0, res.output
+    shown = json.loads(res.output)
+    assert shown["classes"] == torch.load(run / "model.pt", weights_only=True)["classes"]
+    assert shown["train_config"]["hidden"] == 8 and shown["metrics"] == {"val_top1": 0.5}
+    packaged = json.loads(CliRunner().invoke(app, ["models", "show", "pcawg-catalogue"]).output)
+    assert packaged["name"] == "pcawg-catalogue" and "card" not in packaged  # a card is shown as it is
