@@ -82,6 +82,9 @@ if TYPE_CHECKING:
     import torch
 
 DEFAULT_MODEL = "pcawg-catalogue"
+#: Input tumours ranked against the reference at once for their neighbours (`PredictOptions.neighbour_chunk`):
+#: 256 x 13,054 tcga-exome reference tumours hold about 80 MB (cosines, negated copy, ranking).
+NEIGHBOUR_CHUNK = 256
 
 
 @dataclass
@@ -99,6 +102,9 @@ class PredictOptions:
     #: channel sets the calls did not measure (`--not-measured`: names or groups, e.g. 'indels'), declared
     #: unmeasured for every tumour (nanog1.genomics.ingest.declare_not_measured) before it is scored
     not_measured: tuple[str, ...] | str = ()
+    #: input tumours ranked against the reference at once for `neighbours` (`nearest_reference`): bounds the
+    #: memory of that step (chunk x reference tumours, three float64-sized arrays), not its results
+    neighbour_chunk: int = NEIGHBOUR_CHUNK
 
 
 def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, filter: str = "PASS",
@@ -298,7 +304,8 @@ def predict(
     adata.obs["confidence_threshold"] = thresholds.astype(np.float32)
     adata.obsm["X_nanog1"] = pred.embedding.astype(np.float32)
     if loaded.reference is not None and options.neighbours > 0:
-        adata.obs["neighbours"] = nearest_reference(pred.embedding, loaded.reference, options.neighbours)
+        adata.obs["neighbours"] = nearest_reference(pred.embedding, loaded.reference, options.neighbours,
+                                                   options.neighbour_chunk)
     if options.exposures:
         fit_exposures(adata, options)
     adata.uns["nanog1_predict"] = {
@@ -913,13 +920,27 @@ def _join(a: str, b: str) -> str:
     return "; ".join(part for part in (a, b) if part)
 
 
-def nearest_reference(embedding: np.ndarray, ref: dict[str, np.ndarray], k: int) -> list[str]:
-    """'sample (type, project, cosine); ...' for the k reference tumours nearest by embedding cosine."""
+def nearest_reference(embedding: np.ndarray, ref: dict[str, np.ndarray], k: int,
+                      chunk: int = NEIGHBOUR_CHUNK) -> list[str]:
+    """'sample (type, project, cosine); ...' for the k reference tumours nearest by embedding cosine.
+
+    Scored `chunk` input tumours at a time: the cosines of a whole cohort against the reference at once
+    (6,011 MC3 exomes x 13,054 tcga-exome reference tumours, float64) held 1.9 GB with their ranking, the
+    peak of a whole-cohort `predict`; a chunk holds chunk x reference rows."""
+    if chunk < 1:
+        raise UserError(f"neighbour chunk {chunk}: give at least 1 tumour per chunk")
     a = np.asarray(embedding, np.float64)
     b = np.asarray(ref["embedding"], np.float64)
     a = a / np.linalg.norm(a, axis=1, keepdims=True).clip(1e-12)
     b = b / np.linalg.norm(b, axis=1, keepdims=True).clip(1e-12)
-    sim = a @ b.T
+    out: list[str] = []
+    for start in range(0, len(a), chunk):
+        out += _neighbour_lines(a[start : start + chunk] @ b.T, ref, k)
+    return out
+
+
+def _neighbour_lines(sim: np.ndarray, ref: dict[str, np.ndarray], k: int) -> list[str]:
+    """One neighbour line per row of `sim` (cosines of some input tumours against every reference one)."""
     top = np.argsort(-sim, axis=1)[:, :k]
     return [
         "; ".join(
