@@ -1,11 +1,13 @@
 """Memory of a whole-cohort `nanog1 predict` (issue 31): steps that once held cohort x reference arrays
-now work in chunks, with the same results."""
+now work in chunks, and steps that spelled a string per token spell one per distinct value, with the
+same results."""
 
 from __future__ import annotations
 
 import tracemalloc
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from nanog1.encoder.predictor import nearest_reference
@@ -68,3 +70,51 @@ def test_a_chunk_below_one_is_a_user_error():
     ref = _reference(10, 4, seed=0)
     with pytest.raises(UserError, match="neighbour chunk 0"):
         nearest_reference(np.ones((2, 4), np.float32), ref, 2, chunk=0)
+
+
+def _tokens(n_tumours: int, seed: int, read_counts: bool = True, genes: bool = True) -> dict:
+    """An ingested cohort's `uns['tokens']` by hand: contigs spelled several ways (chr1 / 1, 23 / X, one
+    with a ':'), positions that collide across tumours, unknown genes and codons, missing read counts."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(0, 30, n_tumours)
+    n = int(lengths.sum())
+    tokens = {"offsets": np.concatenate([[0], np.cumsum(lengths)]),
+              "chroms": ["1", "chr1", "X", "23", "HLA-A*01:01", "7"],
+              "chrom": rng.integers(0, 6, n),
+              "pos": rng.integers(1, 40, n) * 1_000_000 + rng.integers(0, 3, n),
+              "channel": rng.integers(0, 50, n),
+              "vocab": {"bin_size": 1_000_000, "gene": ["KRAS", "IDH1", "TP53", ""],
+                        "consequence": ["Missense_Mutation", "Silent"], "codon": ["p.G12", "p.R132", ""]}}
+    if genes:
+        tokens |= {"gene": rng.integers(-1, 4, n), "consequence": rng.integers(-1, 2, n),
+                   "codon": rng.integers(-1, 3, n)}
+    if read_counts:
+        alt = rng.integers(0, 40, n).astype(float)
+        alt[rng.random(n) < 0.2] = np.nan
+        tokens |= {"t_alt_count": alt, "t_ref_count": rng.integers(0, 40, n).astype(float)}
+    return tokens
+
+
+@pytest.mark.parametrize(("read_counts", "genes"), [(True, True), (False, False)])
+def test_event_ids_from_distinct_values_are_those_of_every_tokens_string(read_counts, genes):
+    from nanog1.genomics import event_vocab as ev
+
+    tokens = _tokens(40, seed=5, read_counts=read_counts, genes=genes)
+    strings = ev.token_strings(tokens)
+    for name, (values, inverse) in ev.distinct_strings(tokens).items():
+        assert values[inverse].tolist() == strings[name].tolist(), name
+    assert len(ev.distinct_strings(tokens)["bin"][0]) < len(tokens["pos"])  # spelled once per value
+    vocab = ev.build_vocab([_tokens(30, seed=6)])
+    vocab.values["bin"] = [v.replace("X:", "chrX:") for v in vocab.values["bin"]]  # found by canonical name
+    expected = {}
+    for name in ev.FIELDS:  # every token's string looked up, as encode did before
+        idx = pd.Index(vocab.values[name]).get_indexer(strings[name])
+        if name in ("chrom", "bin"):
+            idx = ev._by_canonical_contig(strings[name], vocab.values[name], idx)
+        expected[name] = np.where(idx >= 0, idx + ev.N_SPECIAL, ev.UNK).astype(np.int32)
+    got = ev.encode(tokens, vocab)
+    assert set(got) == set(expected)
+    for name in ev.FIELDS:
+        assert got[name].dtype == np.int32 and np.array_equal(got[name], expected[name]), name
+    assert (got["bin"] > ev.UNK).any() and (got["vaf"] > ev.UNK).any() == read_counts  # real ids compared
+    assert (got["gene"] > ev.UNK).any() == genes
