@@ -118,3 +118,30 @@ def test_event_ids_from_distinct_values_are_those_of_every_tokens_string(read_co
         assert got[name].dtype == np.int32 and np.array_equal(got[name], expected[name]), name
     assert (got["bin"] > ev.UNK).any() and (got["vaf"] > ev.UNK).any() == read_counts  # real ids compared
     assert (got["gene"] > ev.UNK).any() == genes
+
+
+@pytest.mark.parametrize("key", ["site", "codon", "both"])
+def test_named_hotspot_hits_give_the_bag_of_the_whole_cohort_table(key):
+    from nanog1.genomics.gene_bag import (
+        FIRST_ID,
+        codon_keys,
+        gene_bag,
+        hotspot_pairs,
+        named_hotspot_hits,
+        site_keys,
+    )
+
+    tokens = _tokens(60, seed=7)
+    keys = {"site": site_keys(tokens), "codon": codon_keys(tokens)}
+    pool = [str(k) for kind, k in keys.items() if key in (kind, "both") for k in np.unique(k[k != ""])]
+    rng = np.random.default_rng(8)
+    names = [str(s) for s in rng.choice(pool, size=min(25, len(pool)), replace=False)]
+    names += [names[0], "X:01000000", "1:+1000000", "", "Y:5", "NRAS:p.Q61", "HLA-A*01:01:3000000"]
+    names += [s for s in pool if s.startswith("HLA")][:2]  # a contig name holding ':'
+    n = len(tokens["offsets"]) - 1
+    rows, ids, table = hotspot_pairs(tokens, key)  # every key of the cohort, as before
+    where = pd.Index(table).get_indexer(names)
+    expected = gene_bag(rows, ids, np.where(where >= 0, where + FIRST_ID, -1), n)
+    rows, ids, table = named_hotspot_hits(tokens, names, key)
+    got = gene_bag(rows, ids, pd.Index(table).get_indexer(names) + FIRST_ID, n)
+    assert expected.sum() > 10 and np.array_equal(got, expected)

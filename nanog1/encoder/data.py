@@ -18,7 +18,15 @@ from torch.utils.data import Dataset
 from nanog1.encoder.contrastive import augment_view
 from nanog1.errors import UserError
 from nanog1.genomics import event_vocab as ev
-from nanog1.genomics.gene_bag import canonical_site, gene_bag, gene_pairs, hotspot_pairs, key_of, top_genes
+from nanog1.genomics.gene_bag import (
+    canonical_site,
+    gene_bag,
+    gene_pairs,
+    hotspot_pairs,
+    key_of,
+    named_hotspot_hits,
+    top_genes,
+)
 from nanog1.schema import (
     CANCER_TYPE,
     N_CHANNELS,
@@ -282,9 +290,9 @@ def with_gene_bag(
     rows, found = gene_pairs(arrays.event_ids["offsets"], arrays.event_ids["gene"])
     bag = gene_bag(rows, found, ids + ev.N_SPECIAL, arrays.n)
     if len(sites):
-        rows, hit, table = hotspot_pairs(arrays.tokens, key_of(sites))
-        where = pd.Index(table).get_indexer([canonical_site(s) for s in sites])
-        chosen = np.where(where >= 0, where + ev.N_SPECIAL, -1)  # -1: a site this cohort never hits
+        names = [canonical_site(s) for s in sites]
+        rows, hit, table = named_hotspot_hits(arrays.tokens, names, key_of(sites))
+        chosen = pd.Index(table).get_indexer(names) + ev.N_SPECIAL  # a site no token hits: a zero column
         bag = np.hstack([bag, gene_bag(rows, hit, chosen, arrays.n)])
     if consequence_scale is not None:
         scale = np.asarray(consequence_scale, dtype=np.float32)
