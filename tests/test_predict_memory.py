@@ -137,6 +137,7 @@ def test_named_hotspot_hits_give_the_bag_of_the_whole_cohort_table(key):
     rng = np.random.default_rng(8)
     names = [str(s) for s in rng.choice(pool, size=min(25, len(pool)), replace=False)]
     names += [names[0], "X:01000000", "1:+1000000", "", "Y:5", "NRAS:p.Q61", "HLA-A*01:01:3000000"]
+    names += ["X:" + "9" * 30]  # beyond int64: no token's position
     names += [s for s in pool if s.startswith("HLA")][:2]  # a contig name holding ':'
     n = len(tokens["offsets"]) - 1
     rows, ids, table = hotspot_pairs(tokens, key)  # every key of the cohort, as before

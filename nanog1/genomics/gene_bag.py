@@ -157,7 +157,7 @@ def named_hotspot_hits(tokens: dict, names: list[str],
 
     What scoring a saved model's bag needs (`gene_bag` over these ids gives the bag `hotspot_pairs` would),
     without `hotspot_pairs`' table of every key of the cohort: that spelled every token's site as a string
-    and sorted them all (a whole-MC3 predict: 1.8 M keys, 0.3 GB and 5 s). Here sites are matched as
+    and sorted them all (a whole-MC3 predict: 1.8 M keys, 0.2 GB and 5 s). Here sites are matched as
     (contig, position) integers and codons per distinct (gene, codon) pair; the key strings are the same
     (`site_keys`, `codon_keys`), so are the matches. Pairs are not deduplicated (the bag is 0/1)."""
     if key not in HOTSPOT_KEYS:
@@ -199,9 +199,10 @@ def _site_ids(tokens: dict, lookup: dict[str, int]) -> np.ndarray:
 
 
 def _integer_text(text: str) -> bool:
-    """Whether `text` is an integer as str(int) writes it ('12', '-3'; not '012', ' 12', '1_2')."""
+    """Whether `text` is an int64 as str(int) writes it ('12', '-3'; not '012', ' 12', '1_2'): the only
+    positions a token's site key can hold."""
     try:
-        return str(int(text)) == text
+        return str(int(text)) == text and -(2**63) <= int(text) < 2**63
     except ValueError:
         return False
 
