@@ -450,44 +450,18 @@ def patterns(args) -> None:
 
 def add_patterns(out: Path, adata_val, labels_val: np.ndarray) -> list[dict]:
     """Fit and store the package's pattern thresholds (calibration.json `pattern_thresholds`, and the card's
-    `calibration_per_pattern`); printed as a table."""
-    from pattern_thresholds import fit_patterns
+    `calibration_per_pattern` in pcawg-catalogue's wording, `pattern_thresholds.card_with_patterns`'
+    defaults); printed as a table."""
+    from pattern_thresholds import fit_patterns, pattern_table, store_patterns
 
-    from nanog1.encoder.calibration import CALIBRATION
+    from nanog1.encoder.calibration import load_calibration
     from nanog1.encoder.predictor import load_predictor
-    from nanog1.io import atomic_write_text
 
-    fitted = fit_patterns(adata_val, labels_val, load_predictor(out))
-    calib = json.loads((out / CALIBRATION).read_text())
-    atomic_write_text(out / CALIBRATION, json.dumps(calib | {"pattern_thresholds": fitted}, indent=1))
-    card = card_with_patterns(json.loads((out / "card.json").read_text()), fitted)
-    atomic_write_text(out / "card.json", json.dumps(card, indent=1, default=float))
-    for p in fitted:
-        print(f"{p['name']:24s} masked {'+'.join(p['masked']):22s} top-1 {p['top1']:.3f}  threshold "
-              f"{p['threshold']:.3f}: {100 * p['coverage']:.1f} % accepted at {p['top1_accepted']:.3f}")
+    base = float(load_calibration(out)["abstention"]["confidence_threshold"])
+    fitted = fit_patterns(adata_val, labels_val, load_predictor(out), base=base)
+    store_patterns(out, fitted)
+    print("\n".join(pattern_table(fitted)))
     return fitted
-
-
-#: The card's limit on inputs that measured fewer sets (replaced, not repeated, on a refit).
-PATTERN_LIMIT = "inputs that measured fewer channel sets"
-
-
-def card_with_patterns(card: dict, fitted: list[dict]) -> dict:
-    """The card with its `calibration_per_pattern` block and a limit naming the weakest patterns."""
-    n = fitted[0]["n"] if fitted else 0
-    card["calibration_per_pattern"] = {
-        "rule": "a tumour that measured fewer channel sets gets the threshold fitted for 0.90 accuracy on the "
-        f"{n} validation genomes with the same sets masked (never below the operating point's); numbers "
-        "below are in sample on those genomes. Out of sample, per split (seed 0, thresholds fitted per job on "
-        "its validation genomes): BENCHMARKS.md 'Thresholds per measured pattern'",
-        "patterns": fitted}
-    weak = [p for p in fitted if p["top1"] < 0.7]
-    limit = (f"{PATTERN_LIMIT}: " + "; ".join(
-        f"without {'+'.join(p['masked'])} top-1 {p['top1']:.2f} on validation genomes, held to threshold "
-        f"{p['threshold']:.2f} ({100 * p['coverage']:.0f} % accepted)" for p in weak)
-        + ". A VCF typed without a reference FASTA lacks SBS96 and ID83: give --reference")
-    card["limits"] = [x for x in card.get("limits", []) if not str(x).startswith(PATTERN_LIMIT)] + [limit]
-    return card
 
 
 #: The leave-one-study-out figures reuse the final model's view choice; said on the card (issue 31).

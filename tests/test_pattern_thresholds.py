@@ -125,7 +125,7 @@ def test_packaged_pcawg_model_stores_its_pattern_thresholds():
 
 def test_card_limit_names_the_weak_patterns_once():
     """A refit replaces the card's pattern limit instead of adding a second one."""
-    from pcawg_shipped import PATTERN_LIMIT, card_with_patterns
+    from pattern_thresholds import PATTERN_LIMIT, card_with_patterns
 
     fitted = [{"name": "no_reference", "masked": ["SBS96", "ID83"], "threshold": 0.85, "n": 398, "top1": 0.61,
                "coverage": 0.23, "top1_accepted": 0.9},
@@ -160,20 +160,19 @@ def test_fit_patterns_keys_each_pattern_by_the_sets_the_model_reads(tmp_path):
 
 
 def test_shared_card_wording_is_pcawg_catalogues_and_takes_another_models():
-    """pattern_thresholds.card_with_patterns with its defaults writes what pcawg_shipped's writes (so that
-    one can call it); tcga-exome's wording (tumours, its advice, where out-of-sample numbers are) replaces
-    the genome-specific parts, and `weak_below` picks the patterns the limit names."""
+    """pattern_thresholds.card_with_patterns' defaults are pcawg-catalogue's wording (genomes, --reference);
+    tcga-exome's wording (tumours, its advice, where out-of-sample numbers are) replaces the genome-specific
+    parts, and `weak_below` picks the patterns the limit names."""
     import pattern_thresholds
-    import pcawg_shipped
 
     fitted = [{"name": "no_indels", "masked": ["ID12"], "threshold": 0.8, "n": 1865, "top1": 0.45,
                "coverage": 0.1, "top1_accepted": 0.9},
               {"name": "no_dbs", "masked": ["DBS78"], "threshold": 0.7, "n": 1865, "top1": 0.52,
                "coverage": 0.2, "top1_accepted": 0.9}]
     card = {"limits": ["research use"]}
-    assert pattern_thresholds.card_with_patterns(dict(card), fitted) == pcawg_shipped.card_with_patterns(
-        dict(card), fitted)
-    assert pattern_thresholds.PATTERN_LIMIT == pcawg_shipped.PATTERN_LIMIT
+    genome = pattern_thresholds.card_with_patterns(dict(card), fitted)
+    assert "1865 validation genomes" in genome["calibration_per_pattern"]["rule"]
+    assert genome["limits"][-1].endswith("lacks SBS96 and ID83: give --reference")
     exome = pattern_thresholds.card_with_patterns(dict(card), fitted, tumours="tumours", weak_below=0.5,
                                                   advice="give --not-measured indels",
                                                   out_of_sample="in sample")
