@@ -48,10 +48,21 @@ def cohort_rule(adata) -> str | None:
     from nanog1.schema import TOKENS
 
     tokens, accounting = adata.uns.get(TOKENS), (adata.uns.get("nanog1") or {}).get("accounting")
-    if not tokens or not (len(tokens.get("channel", ())) or (accounting is not None and len(accounting))):
+    if not tokens or not (len(tokens.get("channel", ())) or _call_rows(accounting)):
         return None
     rule = ((adata.uns.get("nanog1") or {}).get("options") or {}).get("filter")
     return str(rule) if rule in RULES else None
+
+
+def _call_rows(accounting) -> int:
+    """Rows of ingest's accounting table that read calls: a file skipped whole as unreadable_file
+    (--on-error skip) has a row but read no call, so a catalogue matrix beside it is still catalogue
+    counts (it was said to be 'read with --filter PASS')."""
+    if accounting is None or not len(accounting):
+        return 0
+    if "unreadable_file" not in accounting:
+        return len(accounting)
+    return int((accounting["read"] > accounting["unreadable_file"]).sum())
 
 
 @dataclass(frozen=True)

@@ -91,20 +91,26 @@ def _filter_values(counts: dict) -> str:
 
 
 def reading_line(adata: ad.AnnData, sample: str | None = None) -> str:
-    """'26 calls read, 18 counted, 8 skipped (non_pass 8: FILTER wga 2, oxog 2, ...); calls read with
-    --filter PASS (your --filter; ...)', or the FILTER phrase alone for catalogue counts; with `sample`,
-    that tumour's own calls (a one-page report)."""
+    """'26 calls read, 18 counted, 8 skipped (non_pass 8: FILTER wga 2, oxog 2, ...); 2 file(s) not read
+    (unreadable_file: P3.vcf.gz, scan.vcf); calls read with --filter PASS (your --filter; ...)', or the
+    FILTER phrase alone for catalogue counts; with `sample`, that tumour's own calls (a one-page report).
+    A file skipped whole (--on-error skip) is named apart: it is not a call, though ingest's accounting
+    (and predictions.json's calls block) counts it as one row read and skipped."""
     record = adata.uns.get("nanog1_predict", {})
     counts = call_counts(adata, sample)
     if counts is None:
         return describe(record)
     values = _filter_values(counts)
-    files = _file_names(counts.get("unreadable_files", []))
+    n_files = counts["skips"].get("unreadable_file", 0)  # files skipped whole: counted apart, not as calls
+    read, skipped = counts["read"] - n_files, counts["skipped"] - n_files
     why = "; ".join(f"{r} {n:,}" + (f": FILTER {values}" if r == "non_pass" and values else "")
-                    + (f": {files}" if r == "unreadable_file" and files else "")
-                    for r, n in counts["skips"].items())
-    return (f"{counts['read']:,} calls read, {counts['counted']:,} counted, {counts['skipped']:,} skipped"
-            f"{f' ({why})' if why else ''}; {describe(record)}")
+                    for r, n in counts["skips"].items() if r != "unreadable_file")
+    calls = (f"{read:,} calls read, {counts['counted']:,} counted, {skipped:,} skipped"
+             f"{f' ({why})' if why else ''}") if read or not n_files else ""
+    files = _file_names(counts.get("unreadable_files", []))
+    named = f": {files}" if files else ""
+    unread = f"{n_files:,} file(s) not read (unreadable_file{named})" if n_files else ""
+    return "; ".join(part for part in (calls, unread, describe(record)) if part)
 
 
 def _file_names(paths: list[str], k: int = 5) -> str:
