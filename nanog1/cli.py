@@ -814,33 +814,10 @@ def models_show(name: str = typer.Argument(..., help="packaged model name (or a 
     import json
 
     from nanog1.encoder import pretrained
+    from nanog1.encoder.api import run_folder_card
 
-    card = pretrained.card(name) or _run_folder_card(name)
+    card = pretrained.card(name) or run_folder_card(name)
     typer.echo(json.dumps(card | _model_file_record(name), indent=1))
-
-
-def _run_folder_card(name: str) -> dict:
-    """For a run folder without card.json (any `nanog1 train` run: only packaged models have one), what its
-    model.pt and metrics.json record, so that `models show RUN` tells the types, settings and metrics
-    instead of printing {}."""
-    import dataclasses
-    import json
-
-    from nanog1.encoder import pretrained
-    from nanog1.encoder.api import run_info
-
-    folder = pretrained.resolve(name)
-    info = run_info(folder)
-    card = {"name": str(folder), "card": "none (a run folder): what its model.pt and metrics.json record",
-            "classes": info["classes"], "mlflow_run_id": info["mlflow_run_id"],
-            "model_uri": info["model_uri"], "train_config": dataclasses.asdict(info["config"])}
-    metrics = folder / "metrics.json"
-    if metrics.exists():
-        try:
-            card["metrics"] = json.loads(metrics.read_text()).get("metrics", {})
-        except (json.JSONDecodeError, AttributeError):
-            card["metrics"] = f"{metrics}: not readable JSON"
-    return card
 
 
 def _model_file_record(name: str) -> dict:

@@ -114,6 +114,27 @@ def run_info(run: Path | str) -> dict:
             "model_uri": str(saved.get("model_uri", ""))} | training_not_read_record(saved)
 
 
+def run_folder_card(run: Path | str) -> dict:
+    """For a run folder without card.json (any `nanog1 train` run: only packaged models have one), what its
+    model.pt and metrics.json record (`nanog1 models show RUN`): its types, settings and metrics, instead of
+    an empty card. A metrics.json that is not JSON is a UserError naming it."""
+    import dataclasses
+    import json
+
+    folder = pretrained.resolve(run)
+    info = run_info(folder)
+    card = {"name": str(folder), "card": "none (a run folder): what its model.pt and metrics.json record",
+            "classes": info["classes"], "mlflow_run_id": info["mlflow_run_id"],
+            "model_uri": info["model_uri"], "train_config": dataclasses.asdict(info["config"])}
+    metrics = folder / "metrics.json"
+    if metrics.exists():
+        try:
+            card["metrics"] = dict(json.loads(metrics.read_text()).get("metrics", {}))
+        except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as err:
+            raise UserError(f"{metrics}: not a readable metrics.json ({err})") from None
+    return card
+
+
 def features(adata: ad.AnnData, kind: str = "catalogue") -> np.ndarray | None:
     """The classical baselines' features per sample: 'catalogue' (each measured set's channel proportions
     and log1p burden) or 'exposures' (each fitted set's exposure proportions and log1p burden; None when
