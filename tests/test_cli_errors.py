@@ -56,6 +56,17 @@ def test_predict_names_a_vcf_given_as_a_cohort(vcf: Path, tmp_path: Path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("command", ["ingest", "predict"])
+def test_a_fasta_or_vcf_given_as_the_sample_sheet_is_one_line(command: str, vcf: Path, tmp_path: Path):
+    """QA: `--samples genome.fa` (the FASTA where the sheet belongs) read every sequence line as a sample:
+    'sample 'SIM0001' has no row in the sample sheet genome.fa (and 50003 more sheet/input mismatches)'."""
+    fasta = tmp_path / "genome.fa"
+    fasta.write_text(">1\n" + "ACGT" * 20 + "\n")
+    for sheet, says in ((fasta, "it looks like a FASTA"), (vcf, "it looks like a VCF")):
+        args = [command, str(vcf), "--samples", str(sheet), "-o", str(tmp_path / "out")]
+        one_line_error(CliRunner().invoke(app, args), f"{sheet}:1: not a sample sheet", says)
+
+
 def test_a_damaged_cohort_is_one_line(tmp_path: Path):
     import h5py
 

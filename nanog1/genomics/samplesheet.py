@@ -72,9 +72,21 @@ def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
     return next((lower[w] for w in wanted if w in lower), None)
 
 
+#: First-line signs of a file that is an input, not a sheet (--samples given the FASTA or a VCF): its lines
+#: would be read as sample names ('sample 'SIM0001' has no row in the sample sheet genome.fa (and 50003
+#: more ...)').
+_NOT_A_SHEET = ((">", "a FASTA (a '>name' line): it goes to --reference"),
+                ("##fileformat=VCF", "a VCF: give it as an input file"),
+                ("#CHROM", "a VCF: give it as an input file"))
+
+
 def _read_table(path: Path) -> pd.DataFrame:
     with open(path, errors="replace") as f:
         first = f.readline()
+    looks = next((what for sign, what in _NOT_A_SHEET if first.lstrip("\ufeff").startswith(sign)), None)
+    if looks:
+        raise InputError(str(path), 1, f"not a sample sheet: it looks like {looks}; the sheet is a CSV/TSV "
+                         f"with a sample column ({', '.join(ID_COLUMNS[:3])}, ...)")
     sep = "\t" if "\t" in first else ","
     try:
         sheet = pd.read_csv(path, sep=sep, dtype=str, comment=None)
