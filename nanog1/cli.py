@@ -175,11 +175,12 @@ def ingest_command(
         "are classified without context (SBS6/DBS78/ID12; SBS96/ID83 then 'partial').",
     ),
     samples: Path | None = typer.Option(
-        None, "--samples", help="Sample sheet (CSV/TSV): sample id and cancer type; optional file,"
+        None, "--samples", exists=True, dir_okay=False,
+        help="Sample sheet (CSV/TSV): sample id and cancer type; optional file,"
         " tumor_sample and normal_sample columns tie rows to inputs (one row per file: Strelka2's SNV and"
         " indel files as one sample; the tumour column of a VCF)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Cohort .h5ad to write (atomically)."),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Files processed in parallel."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files processed in parallel."),
     filter_: str = typer.Option(
         "PASS", "--filter",
         help="PASS: keep PASS/'.' records (and a MAF's empty FILTER, as MC3's BRCA and BLCA rows have); "

@@ -67,6 +67,19 @@ def test_a_fasta_or_vcf_given_as_the_sample_sheet_is_one_line(command: str, vcf:
         one_line_error(CliRunner().invoke(app, args), f"{sheet}:1: not a sample sheet", says)
 
 
+@pytest.mark.parametrize(("option", "needle"), [
+    (["-j", "0"], "Invalid value for '--jobs' / '-j'"),  # was read as one job without a word
+    (["--samples", "{tmp}"], "is a directory"),  # was 'error: DIR: Is a directory', no option named
+])
+def test_ingest_refuses_a_bad_jobs_count_or_sheet_folder_naming_the_option(option, needle, vcf: Path,
+                                                                            tmp_path: Path):
+    args = ["ingest", str(vcf), "-o", str(tmp_path / "c.h5ad"), *(a.format(tmp=tmp_path) for a in option)]
+    result = CliRunner().invoke(app, args)
+    said = " ".join(result.output.replace("│", " ").split())  # the error box wraps lines
+    assert result.exit_code == 2 and needle in said and option[0] in said, result.output
+    assert not (tmp_path / "c.h5ad").exists()
+
+
 def test_a_damaged_cohort_is_one_line(tmp_path: Path):
     import h5py
 
