@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from nanog1.cli import app
 from nanog1.encoder.predict_notes import input_warnings
 from nanog1.encoder.predictor import PredictOptions, load_predictor, predict, read_inputs
-from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, SNV_ONLY_MIN_SBS
+from nanog1.genomics.channels import ID83, NO_DOUBLET_MIN_SBS, SNV_ONLY_MIN_SBS
 from nanog1.genomics.cohort import read_cohort
 from nanog1.genomics.ingest import ingest
 from nanog1.genomics.synthetic import GenomeSpec, make_genome
@@ -322,7 +322,8 @@ def test_declaring_every_set_the_inputs_measured_is_refused(tmp_path):
     from tests.test_predict import _matrix_tsv
 
     _matrix_tsv(tmp_path / "m.tsv", np.full((2, 96), 5), ["A", "B"])
-    said = r"--not-measured SBS96\+SBS6: the inputs measured only substitutions \(SBS96\+SBS6\), so nothing"
+    said = (r"--not-measured SBS96\+SBS6: the inputs of 2 of 2 tumour\(s\) \(A, B\) measured only "
+            r"substitutions \(SBS96\+SBS6\), so nothing")
     declared = IngestOptions(not_measured="substitutions")
     with pytest.raises(UserError, match=said):
         ingest([tmp_path / "m.tsv"], None, None, tmp_path / "c.h5ad", declared)
@@ -331,3 +332,7 @@ def test_declaring_every_set_the_inputs_measured_is_refused(tmp_path):
         read_inputs([tmp_path / "m.tsv"], not_measured="substitutions")
     kept = read_inputs([tmp_path / "m.tsv"], not_measured="indels")  # a set it lacks anyway: read as before
     assert measured_sets_per_sample(kept)["SBS96"].all()
+    # beside a tumour that keeps a set (its indels), the matrix's tumours would still be typed from nothing
+    (tmp_path / "id.tsv").write_text("MutationType\tA\tC\n" + "".join(f"{c}\t3\t3\n" for c in ID83))
+    with pytest.raises(UserError, match=r"the inputs of 1 of 3 tumour\(s\) \(B\) measured only substit"):
+        read_inputs([tmp_path / "m.tsv", tmp_path / "id.tsv"], not_measured="substitutions")

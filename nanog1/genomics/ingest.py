@@ -1062,18 +1062,22 @@ def mark_measured(adata, measured: np.ndarray) -> None:
         meta["exact_for"] = exact_for
 
 
-def _refuse_nothing_left(was: np.ndarray, measured: np.ndarray, sets: tuple[str, ...]) -> None:
-    """A UserError when `--not-measured sets` leaves no tumour with a measured set although the inputs
-    measured some (an SBS96 matrix declared `--not-measured substitutions`): a cohort of nothing, which
-    ingest wrote and predict refused as one to 're-ingest'. The per-name check (schema.parse_not_measured)
-    cannot see it: what is left depends on what the inputs measured."""
+def _refuse_nothing_left(was: np.ndarray, measured: np.ndarray, sets: tuple[str, ...], names) -> None:
+    """A UserError when `--not-measured sets` leaves tumours that measured something with no measured set
+    (an SBS96 matrix declared `--not-measured substitutions`, alone or beside VCFs): ingest wrote a cohort
+    of nothing, and predict typed such tumours from no data at all (each the same type, held back only by
+    a near-1 threshold). The per-name check (schema.parse_not_measured) cannot see it: what is left depends
+    on what each tumour's inputs measured."""
     from nanog1.schema import SET_NAMES, describe_sets
 
-    if measured.any() or not was.any():
+    stranded = np.flatnonzero(was.any(axis=1) & ~measured.any(axis=1))
+    if not len(stranded):
         return
-    had = [n for n, any_ in zip(SET_NAMES, was.any(axis=0), strict=True) if any_]
-    raise UserError(f"--not-measured {'+'.join(sets)}: the inputs measured only {describe_sets(had)}, so "
-                    "nothing would be left to read; name only the sets the calls lack")
+    had = [n for n, any_ in zip(SET_NAMES, was[stranded].any(axis=0), strict=True) if any_]
+    shown = ", ".join(str(names[i]) for i in stranded[:3]) + (", ..." if len(stranded) > 3 else "")
+    raise UserError(f"--not-measured {'+'.join(sets)}: the inputs of {len(stranded)} of {len(was)} tumour(s) "
+                    f"({shown}) measured only {describe_sets(had)}, so nothing would be left to read for "
+                    "them; name only the sets the calls lack (or give those inputs in a run of their own)")
 
 
 def declare_not_measured(adata, sets) -> list[str]:
@@ -1101,7 +1105,7 @@ def declare_not_measured(adata, sets) -> list[str]:
     was = measured_sets_per_sample(adata).to_numpy(dtype=bool)
     measured = was.copy()
     measured[:, [SET_NAMES.index(s) for s in sets]] = False
-    _refuse_nothing_left(was, measured, sets)
+    _refuse_nothing_left(was, measured, sets, adata.obs_names)
     meta = adata.uns.setdefault("nanog1", {})
     if not meta.get("channel_sets"):
         meta["channel_sets"] = channel_set_status(channel_sets_present(adata))
