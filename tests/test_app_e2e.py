@@ -491,7 +491,7 @@ def test_predict_a_vcf_with_the_packaged_model(url, page, artifacts, tmp_path):
     model = page.get_by_test_id("stSelectbox").filter(has_text="Model").first
     assert "pcawg-catalogue (packaged)" in model.locator("input").input_value()
     _type_path(page, "Input file on the server", str(files.vcfs[0]))
-    _type_path(page, "Reference FASTA (optional, VCF/BCF only)", str(files.fasta))
+    _type_path(page, "Reference FASTA (optional, VCF/BCF/MAF only)", str(files.fasta))
     page.get_by_role("button", name="Predict", exact=True).click()
     page.get_by_text(f"tumour(s) in {files.vcfs[0].name}, predicted by pcawg-catalogue").wait_for()
     _settle(page)

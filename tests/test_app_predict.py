@@ -28,6 +28,7 @@ from nanog1.dashboard import predict_sources
 from nanog1.dashboard.config import ENV_COHORT, ENV_TRACKING, app_dir
 from nanog1.encoder import predict_notes
 from nanog1.encoder.predictor import prediction_table
+from nanog1.errors import UserError
 from nanog1.genomics.channels import NOT_MEASURED_HELP, SBS96, SNV_ONLY_MIN_SBS
 from nanog1.genomics.skip_policy import MAX_SKIP_FLAG, MAX_SKIP_HELP, ON_ERROR_HELP
 from nanog1.schema import DECLARED_WHY
@@ -486,3 +487,15 @@ def test_too_many_calls_lost_names_the_pages_control_not_a_flag(page_env, tmp_pa
     assert not _errors(at)
     assert list(at.dataframe[0].value.index) == ["P1-T"]
     assert at.table[0].value.loc["ref_mismatch", "calls"] == 10
+
+
+def test_a_maf_takes_the_reference_fasta_as_the_cli_does(server_files):
+    """QA: the page refused a FASTA beside a MAF ('read only with VCF/BCF inputs') although `nanog1 predict
+    tumour.maf -r genome.fa` reads SBS96/ID83 from it (without, a MAF is typed on SBS6/DBS78/ID12 alone, at
+    the lower accuracy of the reference-free pattern); catalogues and cohorts still refuse it."""
+    fasta = str(server_files["fasta"])
+    assert predict_sources.check_reference(fasta, "MAF") == server_files["fasta"]
+    assert predict_sources.check_reference(fasta, {"VCF", "MAF"}) == server_files["fasta"]
+    for kind in ("cohort", "catalogue matrix"):
+        with pytest.raises(UserError, match=f"read only with VCF/BCF/MAF inputs, not a {kind}"):
+            predict_sources.check_reference(fasta, kind)

@@ -117,15 +117,17 @@ def input_kinds(paths: list[Path]) -> set[str]:
 
 
 def check_reference(text: str, kinds: Collection[str] | str) -> Path | None:
-    """The optional reference FASTA (only VCF/BCF read one), or None; UserError when given but unusable
-    (`kinds`: of the inputs, one or several)."""
+    """The optional reference FASTA (only VCF/BCF/MAF read one: a MAF's calls get their SBS96/ID83
+    contexts from it, as `nanog1 predict tumour.maf -r` reads them), or None; UserError when given but
+    unusable (`kinds`: of the inputs, one or several)."""
     if not text.strip():
         return None
     path = Path(text.strip()).expanduser()
     kinds = {kinds} if isinstance(kinds, str) else set(kinds)
-    if not kinds & {"VCF", "BCF"}:
+    if not kinds & {"VCF", "BCF", "MAF"}:
         given = " or ".join(sorted(kinds))
-        raise UserError(f"a reference FASTA is read only with VCF/BCF inputs, not a {given}: clear the field")
+        raise UserError(f"a reference FASTA is read only with VCF/BCF/MAF inputs, not a {given}: clear the "
+                        "field")
     if not path.is_file():
         raise UserError(f"{path}: reference FASTA not found")
     return path

@@ -128,7 +128,7 @@ def pick_input(cfg) -> tuple[str, str]:
         st.selectbox("Reference FASTAs found", [""] + [str(p) for p in fastas], key="predict_found_ref",
                      on_change=_copy_found, args=("predict_found_ref", "predict_reference"),
                      format_func=lambda p: p or "—")
-    reference = st.text_input("Reference FASTA (optional, VCF/BCF only)", key="predict_reference",
+    reference = st.text_input("Reference FASTA (optional, VCF/BCF/MAF only)", key="predict_reference",
                               help="Without it a VCF gives SBS6, DBS78 and ID12 only (SBS96 and ID83 need "
                                    "the bases around each mutation).")
     return text, reference
