@@ -258,7 +258,10 @@ def ingest_command(
         for note in notes:
             console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
         named = len({s for p in plans if p.samples for s in p.samples})  # a sheet joins split files
-        typer.echo(f"checked {len(plans)} inputs ({named} sample(s) named before reading): no errors")
+        bad = [p.path.name for p in plans if p.kind == "unreadable"]  # --on-error skip: named, not fatal
+        skipped = f"; {len(bad)} unreadable, to be skipped: {', '.join(bad)}" if bad else ""
+        typer.echo(f"checked {len(plans)} inputs ({named} sample(s) named before reading): no errors"
+                   f"{skipped}")
         return
     if not quiet:
         Console().print(summary_table(report))

@@ -165,3 +165,15 @@ def test_a_catalogue_matrix_beside_an_unreadable_file_is_still_catalogue_counts(
     said = "1 file(s) not read (unreadable_file: scan.vcf); catalogue counts (no FILTER to apply)"
     assert said in line, line
     assert "calls read" not in line and "a VCF or MAF without a reference" not in res.output, res.output
+
+
+def test_ingest_check_only_under_skip_names_the_unreadable_files_instead_of_failing(batch, tmp_path):
+    """QA: `ingest --check-only` (the pipeline's first step, which now gets ingest.on_error too) failed on
+    the file that the run under --on-error skip would skip; under skip it names it and passes."""
+    inputs = [str(batch / "P1.vcf"), str(batch / "scan.vcf"), str(batch / "P2.vcf")]
+    res = CliRunner().invoke(app, ["ingest", *inputs, "--check-only", "--on-error", "skip"])
+    assert res.exit_code == 0, res.output
+    assert "checked 3 inputs (2 sample(s) named before reading): no errors; 1 unreadable, to be skipped: " \
+           "scan.vcf" in res.output, res.output
+    res = CliRunner().invoke(app, ["ingest", *inputs, "--check-only"])
+    assert res.exit_code == 2 and "scan.vcf" in res.output, res.output

@@ -787,11 +787,13 @@ def check_inputs(
     inputs: list[Path], sample_sheet: Path | None, options: IngestOptions = IngestOptions()
 ) -> tuple[list[FilePlan], list[str]]:
     """The checks `ingest` makes before reading any record, alone (`nanog1 ingest --check-only`, the
-    pipeline's first step): VCF headers, the sample column of MAF/text files and the sample sheet."""
+    pipeline's first step): VCF headers, the sample column of MAF/text files and the sample sheet. Under
+    on_error='skip' a file whose header cannot be read (or an empty one) is planned as 'unreadable', as
+    ingest plans it, instead of failing the check that the run itself would pass."""
     from nanog1.genomics.samplesheet import load_sample_sheet
 
     sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
-    return plan_inputs([Path(p) for p in inputs], sheet, options)
+    return plan_inputs([Path(p) for p in inputs], sheet, options, skip_unreadable=options.on_error == "skip")
 
 
 def ingest(

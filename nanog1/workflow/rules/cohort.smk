@@ -26,6 +26,7 @@ rule check_inputs:
         samples=lambda wc, input: opt("--samples", input.samples or None),
         policy=_SHEET_POLICY,
         duplicates=config["merge"]["duplicates"],
+        on_error=_INGEST["on_error"],
         spc=_SPC,
         extra=EXTRA["ingest"],
     log:
@@ -34,7 +35,8 @@ rule check_inputs:
         bench("check_inputs")
     shell:
         "{NANOG1:q} ingest {params.data:q} {params.samples:q} --check-only --sheet-policy {params.policy:q}"
-        " --duplicates {params.duplicates:q} {params.spc:q} {params.extra:q} > {log:q} 2>&1"
+        " --duplicates {params.duplicates:q} --on-error {params.on_error:q} {params.spc:q} {params.extra:q}"
+        " > {log:q} 2>&1"
 
 
 rule ingest:
