@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nanog1.encoder.abstention import pattern_threshold
+from nanog1.encoder.abstention import UNVALIDATED, pattern_threshold
 from nanog1.encoder.predict_notes import operating_point_line
 from nanog1.encoder.predictor import PredictOptions, predict
 from nanog1.genomics.channels import set_slice
@@ -31,9 +31,11 @@ PATTERNS = [
     ((), (0.589, "")),  # complete: the operating point's own threshold
     (("SBS96", "ID83"), (0.85, "no_reference")),  # exact pattern
     (("DBS78",), (0.589, "")),  # a pattern below the operating point never lowers it
-    (("SBS96", "ID83", "ID12"), (0.85, "no_reference")),  # no exact one: the highest it measured no more than
-    (("SBS96", "DBS78", "ID83", "ID12"), (0.85, "no_reference")),
-    (("ID83", "ID12"), (0.589, "")),  # no pattern masks only sets it lacks
+    (("ID83", "ID12"), (0.67, "sbs96_only")),  # no exact one: the lowest of those that measured less
+    (("ID83",), (0.67, "sbs96_only")),
+    (("SBS96",), (0.85, "no_reference")),
+    (("SBS96", "ID83", "ID12"), (float("inf"), UNVALIDATED)),  # no pattern measured as little: not typed
+    (("SBS96", "SBS6", "ID83", "ID12"), (float("inf"), UNVALIDATED)),  # a DBS78 matrix alone
 ])
 def test_pattern_threshold_rule(masked, expected):
     assert pattern_threshold(PATTERNS, frozenset(masked), 0.589) == pytest.approx(expected)
@@ -215,3 +217,35 @@ def test_a_pattern_is_named_by_the_sets_the_model_reads(name, masked, key, expec
     from pattern_thresholds import pattern_name
 
     assert pattern_name(name, masked, key) == expected
+
+
+def test_a_tumour_no_pattern_covers_is_not_typed_and_says_which_sets_it_measured(tmp_path):
+    """A DBS78-only tumour (the QA case: SigProfilerAssignment's DBS matrix) against a model whose patterns
+    all keep substitutions: not typed, the reason names what it measured; complete tumours unaffected."""
+    import pandas as pd
+
+    from nanog1.encoder.predictor import reason_counts
+    from nanog1.genomics.channels import EXACT, PARTIAL
+
+    folder = _model_with_patterns(tmp_path, [{"name": "no_dbs", "masked": ["DBS78"], "threshold": 0.02}])
+    adata = make_cohort(n_per_type=4, seed=14, tokens=False)
+    only_dbs = np.arange(adata.n_obs) % 3 == 0
+    adata.uns["nanog1"] = {"channel_sets": {s: PARTIAL for s in ("SBS96", "ID83")} | {"DBS78": EXACT}}
+    sets = {"SBS96": ~only_dbs, "DBS78": True, "ID83": ~only_dbs, "SBS6": ~only_dbs, "ID12": ~only_dbs}
+    adata.obsm["measured_sets"] = pd.DataFrame(sets, index=adata.obs_names)
+    predict(adata, folder, PredictOptions(neighbours=0, exposures=False))
+    reasons = adata.obs["abstain_reason"].astype(str).to_numpy()
+    assert all(r.startswith("measured sets not validated (DBS78 only)") for r in reasons[only_dbs])
+    assert not any("not validated" in r for r in reasons[~only_dbs])
+    assert (adata.obs["predicted_type"].astype(str).to_numpy()[only_dbs] == "uncertain").all()
+    assert adata.uns["nanog1_predict"]["pattern_thresholds"][UNVALIDATED] == {"tumours": int(only_dbs.sum())}
+    assert reason_counts(reasons)["measured sets not validated"] == int(only_dbs.sum())
+    assert f"; {only_dbs.sum()} tumour(s) not typed: the sets they measured were never validated" in \
+        operating_point_line(adata)
+
+
+def test_confidence_just_under_its_threshold_is_printed_apart():
+    from nanog1.encoder.predictor import _below
+
+    assert _below(0.34, 0.847) == "0.34 < 0.85"
+    assert _below(0.9855, 0.9887) == "0.986 < 0.989"

@@ -267,11 +267,15 @@ def operating_point(calib: dict, name: str, model: str = "model") -> dict:
                 "fitted_on": (stored or {}).get("fitted_on", "the model's validation tumours"),
                 "transfer": dict((stored or {}).get("transfer", {}))}
     if stored is None:
-        raise UserError(f"{model}: no new-study operating point (its calibration.json has no "
-                        "operating_points.new_study; packaged models carry one from issue 31 on): use "
-                        "--operating-point in-study")
+        raise UserError(f"{model}: no new-study operating point: this model's abstention was not measured "
+                        "on studies it was not trained on (its calibration.json has no "
+                        "operating_points.new_study); use --operating-point in-study")
     return {"name": name, "threshold": float(stored["threshold"]), "fitted_on": stored.get("fitted_on", ""),
             "transfer": dict(stored.get("transfer", {}))}
+
+
+#: `pattern_threshold`'s name for a tumour whose measured sets no fitted pattern covers: it is not typed.
+UNVALIDATED = "unvalidated"
 
 
 def pattern_threshold(patterns: list[dict], masked: frozenset[str], base: float) -> tuple[float, str]:
@@ -282,16 +286,20 @@ def pattern_threshold(patterns: list[dict], masked: frozenset[str], base: float)
     leave-one-study-out: without a reference 0.43 top-1, and the complete-catalogue threshold accepted 46 %
     of those genomes at 0.69 accuracy; BENCHMARKS.md "Thresholds per measured pattern"). `patterns`
     (calibration.json `pattern_thresholds`) holds thresholds fitted for 0.90 accuracy on the validation
-    tumours with each pattern's sets masked. The pattern masking exactly `masked` applies; else, of those
-    masking only sets the tumour also lacks (it measured no more than they did), the highest threshold. The
-    result is never below `base` (the operating point's own threshold): a pattern raises the bar, never
-    lowers it."""
+    tumours with each pattern's sets masked. A complete tumour keeps `base`; else the pattern masking exactly
+    `masked` applies; else the lowest threshold of the patterns that mask every set the tumour lacks and more
+    (they measured less than it did). A tumour no pattern covers (a DBS78 or ID83 matrix alone: no pattern
+    lacks substitutions) gets an infinite threshold and `UNVALIDATED`: the model was never measured on such
+    inputs, so it is not typed. The result is never below `base` (the operating point's own threshold)."""
+    if not masked or not patterns:
+        return base, ""
     fitting = [p for p in patterns if frozenset(p["masked"]) == masked]
     if not fitting:
-        fitting = [max((p for p in patterns if frozenset(p["masked"]) <= masked),
-                       key=lambda p: float(p["threshold"]), default=None)]
-        fitting = [p for p in fitting if p is not None]
-    if not fitting or float(fitting[0]["threshold"]) <= base:
+        less = (p for p in patterns if frozenset(p["masked"]) > masked)  # patterns that measured less
+        fitting = sorted(less, key=lambda p: float(p["threshold"]))
+    if not fitting:
+        return float("inf"), UNVALIDATED
+    if float(fitting[0]["threshold"]) <= base:
         return base, ""
     return float(fitting[0]["threshold"]), str(fitting[0]["name"])
 

@@ -141,13 +141,16 @@ def operating_point_line(adata: ad.AnnData) -> str:
 def _raised_note(record: dict) -> str:
     """'; raised for tumours that measured fewer sets: 0.847 for 3 tumour(s) without SBS96+ID83 (validation
     top-1 0.61), ...' where a threshold per measured pattern replaced the operating point's ('': none did)."""
-    raised = record.get("pattern_thresholds") or {}
-    if not raised:
-        return ""
+    raised = {k: p for k, p in (record.get("pattern_thresholds") or {}).items() if "threshold" in p}
+    untyped = (record.get("pattern_thresholds") or {}).get("unvalidated", {}).get("tumours", 0)
     parts = [f"{float(p['threshold']):.3f} for {int(p['tumours'])} tumour(s) without {'+'.join(p['masked'])}"
              + (f" (validation top-1 {float(p['top1']):.2f})" if "top1" in p else "")
              for p in raised.values()]
-    return f"; raised for tumours that measured fewer sets: {', '.join(parts)}"
+    note = f"; raised for tumours that measured fewer sets: {', '.join(parts)}" if parts else ""
+    if untyped:
+        note += (f"; {untyped} tumour(s) not typed: the sets they measured were never validated for this "
+                 "model (no threshold applies)")
+    return note
 
 
 def masked_note(record: dict) -> str:

@@ -621,7 +621,8 @@ def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
 
 #: Abstention reasons by kind, in the order the summary lists them (prefix of the reason text).
 REASON_KINDS = {k: k for k in ("exome input", "genome input", "no gene annotation", "genome build",
-                                "no mutations", "burden", "low confidence", "out of distribution")}
+                                "no mutations", "burden", "measured sets not validated", "low confidence",
+                                "out of distribution")}
 
 
 def reason_counts(reasons: np.ndarray) -> dict[str, int]:
@@ -701,10 +702,15 @@ def tumour_thresholds(
 def pattern_record(adata: ad.AnnData, used: list[str], calib: dict) -> dict:
     """uns['nanog1_predict']['pattern_thresholds']: per measured pattern whose threshold replaced the
     operating point's, the tumours it applied to, its threshold and what it gave on the validation tumours."""
+    from nanog1.encoder.abstention import UNVALIDATED
+
     fitted = {str(p["name"]): p for p in calib.get("pattern_thresholds") or []}
     counts = pd.Series([u for u in used if u], dtype=object).value_counts()
     out = {}
     for name, n in counts.items():
+        if name == UNVALIDATED:  # no threshold: these tumours are not typed (abstain_reasons says why)
+            out[name] = {"tumours": int(n)}
+            continue
         pattern = fitted[name]
         out[name] = {"tumours": int(n), "threshold": float(pattern["threshold"]),
                      "masked": [str(m) for m in pattern["masked"]],
@@ -868,16 +874,22 @@ def abstain_reasons(
     the sets that tumour measured (`tumour_burden_ranges`; NaN = no range). `thresholds`: per tumour
     confidence threshold (`tumour_thresholds`), else the rule's for all."""
     from nanog1.encoder.abstention import profile_features
-    from nanog1.schema import channel_padding_per_sample
+    from nanog1.schema import channel_padding_per_sample, measured_sets_per_sample
 
     counts = _dense(adata.X)
     reasons = np.full(adata.n_obs, "", dtype=object)
     conf = proba.max(1)
     base = float(rule.confidence_threshold)
     thresholds = np.full(adata.n_obs, base) if thresholds is None else np.asarray(thresholds, np.float64)
-    low = conf < thresholds
-    reasons[low] = [f"low confidence ({c:.2f} < {t:.2f}{_raised(t, base)})"
+    unvalidated = np.isinf(thresholds)
+    low = (conf < thresholds) & ~unvalidated
+    reasons[low] = [f"low confidence ({_below(c, t)}{_raised(t, base)})"
                     for c, t in zip(conf[low], thresholds[low], strict=True)]
+    if unvalidated.any():
+        measured = measured_sets_per_sample(adata)
+        reasons[unvalidated] = [
+            f"measured sets not validated ({', '.join(measured.columns[row])} only): the model was never "
+            "measured on tumours with only these sets" for row in measured.to_numpy(bool)[unvalidated]]
     if rule.ood is not None:  # over each tumour's own measured sets (tumours that measured the same together)
         dist, cut = rule.ood.per_row_distance(profile_features(counts), ~channel_padding_per_sample(adata))
         far = dist > cut
@@ -908,6 +920,14 @@ EXOME_REASON = "exome input: model trained on whole genomes"
 GENOME_REASON = "genome input: model trained on exomes"
 #: The abstention reason of an input of the other assay, by the model's assay (its card's "assay").
 MISMATCH_REASONS = {"genome": EXOME_REASON, "exome": GENOME_REASON}
+
+
+def _below(confidence: float, threshold: float) -> str:
+    """'0.34 < 0.85', with more decimals where two would print them equal ('0.9855 < 0.9887')."""
+    digits = 2
+    while digits < 6 and f"{confidence:.{digits}f}" == f"{threshold:.{digits}f}":
+        digits += 1
+    return f"{confidence:.{digits}f} < {threshold:.{digits}f}"
 
 
 def _raised(threshold: float, base: float) -> str:
