@@ -467,18 +467,10 @@ def test_under_stop_a_batch_folder_with_a_corrupt_file_is_a_clear_error_naming_i
 def test_too_many_calls_lost_names_the_pages_control_not_a_flag(page_env, tmp_path):
     """A VCF whose REF disagrees with the FASTA on 10 of 40 calls: the page's error advises raising its own
     control (no --max-skip-fraction there); with the control at 0.3 the tumour is typed, the 10 counted."""
-    from nanog1.genomics.synthetic import GenomeSpec, make_genome
-    from tests.test_ingest_somatic import MUTECT2_META, sites, snv_rows, write
+    from tests.test_ingest_failures import ref_mismatch_vcf
 
-    seq = make_genome(tmp_path / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
-    fields = "TLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29"
-    rows = snv_rows(seq, sites(seq, 40), lambda *a: fields)
-    for i in range(0, 40, 4):  # REF replaced by another base: the calls were made on another genome
-        cols = rows[i].split("\t")
-        cols[3] = "ACGT"[("ACGT".index(cols[3]) + 2) % 4]
-        rows[i] = "\t".join(cols)
-    write(tmp_path / "p1.vcf", MUTECT2_META, ["P1-N", "P1-T"], rows)
-    at = _predict(_open(), str(tmp_path / "p1.vcf"), reference=str(tmp_path / "g.fa"))
+    vcf, fasta = ref_mismatch_vcf(tmp_path)
+    at = _predict(_open(), str(vcf), reference=str(fasta))
     errors = _errors(at)
     assert len(errors) == 1 and "10 of 40 calls lost" in errors[0], errors
     assert predict_sources.SKIP_LIMIT_NAME in errors[0] and MAX_SKIP_FLAG not in errors[0], errors

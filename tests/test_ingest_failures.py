@@ -432,11 +432,9 @@ def test_predict_names_its_own_option_for_a_sample_in_two_files(tmp_path):
     assert "--duplicates" not in str(err.value) and "--samples SHEET" in str(err.value), str(err.value)
 
 
-def test_predict_takes_the_max_skip_fraction_ingest_takes(tmp_path):
-    """A Mutect2 VCF whose REF disagrees with the FASTA on 10 of 40 calls: ingest and predict (which reads
-    its files through ingest) refuse it alike, advising to raise --max-skip-fraction, which both take."""
-    from nanog1.encoder.predictor import read_inputs
-    from nanog1.errors import UserError
+def ref_mismatch_vcf(tmp_path):
+    """(p1.vcf, g.fa) in `tmp_path`: a Mutect2 VCF whose REF disagrees with the FASTA on 10 of its 40 calls
+    (called on another genome), for the too-many-calls-lost checks of ingest, predict and the Predict page."""
     from nanog1.genomics.synthetic import GenomeSpec, make_genome
     from tests.test_ingest_somatic import MUTECT2_META, sites, snv_rows, write
 
@@ -448,7 +446,17 @@ def test_predict_takes_the_max_skip_fraction_ingest_takes(tmp_path):
         cols[3] = "ACGT"[("ACGT".index(cols[3]) + 2) % 4]
         rows[i] = "\t".join(cols)
     write(tmp_path / "p1.vcf", MUTECT2_META, ["P1-N", "P1-T"], rows)
-    files = [tmp_path / "p1.vcf"]
+    return tmp_path / "p1.vcf", tmp_path / "g.fa"
+
+
+def test_predict_takes_the_max_skip_fraction_ingest_takes(tmp_path):
+    """A Mutect2 VCF whose REF disagrees with the FASTA on 10 of 40 calls: ingest and predict (which reads
+    its files through ingest) refuse it alike, advising to raise --max-skip-fraction, which both take."""
+    from nanog1.encoder.predictor import read_inputs
+    from nanog1.errors import UserError
+
+    vcf, _ = ref_mismatch_vcf(tmp_path)
+    files = [vcf]
     with pytest.raises(UserError, match="10 of 40 calls lost") as err:
         ingest(files, tmp_path / "g.fa", None, tmp_path / "c.h5ad", IngestOptions())
     assert "more than --max-skip-fraction 0.05" in str(err.value) and "raise the limit" in str(err.value)
