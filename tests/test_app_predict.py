@@ -222,6 +222,8 @@ def test_recorded_abstention_reason_is_told():
     raised = low.copy()
     raised["confidence_threshold"] = 0.85  # a tumour held to its measured pattern's threshold
     assert prediction_view.tumour_threshold(raised, uns) == 0.85
+    raised["confidence_threshold"] = float("inf")  # measured sets never validated: no threshold to show
+    assert prediction_view.tumour_threshold(raised, uns) is None
 
 
 def test_linked_reference_reads_through_a_scratch_folder(tmp_path):

@@ -10,6 +10,7 @@ obs['abstain_reason'] and the threshold in uns['nanog1_predict']; those are read
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +75,11 @@ def cohort_threshold(uns: dict) -> float | None:
 
 def tumour_threshold(obs: pd.Series, uns: dict) -> float | None:
     """One tumour's abstention threshold: its own where `nanog1 predict` recorded one per tumour (raised for
-    a tumour that measured fewer channel sets: obs['confidence_threshold']), else the cohort's."""
+    a tumour that measured fewer channel sets: obs['confidence_threshold']), else the cohort's; None for a
+    tumour no threshold applies to (infinite: its measured sets were never validated, its reason says so)."""
     value = obs.get("confidence_threshold")
     if value is not None and pd.notna(value):
-        return float(value)
+        return float(value) if math.isfinite(float(value)) else None
     return cohort_threshold(uns)
 
 
