@@ -101,8 +101,15 @@ def test_event_ids_from_distinct_values_are_those_of_every_tokens_string(read_co
 
     tokens = _tokens(40, seed=5, read_counts=read_counts, genes=genes)
     strings = ev.token_strings(tokens)
-    for name, (values, inverse) in ev.distinct_strings(tokens).items():
-        assert values[inverse].tolist() == strings[name].tolist(), name
+    chrom = [str(tokens["chroms"][c]) for c in tokens["chrom"]]  # every token spelled here, one by one
+    assert strings["chrom"].tolist() == chrom
+    bins = [f"{c}:{(p - 1) // 1_000_000}" for c, p in zip(chrom, tokens["pos"], strict=True)]
+    assert strings["bin"].tolist() == bins
+    if genes:
+        table = tokens["vocab"]["gene"]
+        assert strings["gene"].tolist() == [table[g] if g >= 0 else "" for g in tokens["gene"]]
+    assert all(v == "" or (v.startswith("v") and int(v[1:]) < ev.N_VAF_BINS) for v in strings["vaf"])
+    assert (strings["vaf"] != "").any() == read_counts
     assert len(ev.distinct_strings(tokens)["bin"][0]) < len(tokens["pos"])  # spelled once per value
     vocab = ev.build_vocab([_tokens(30, seed=6)])
     vocab.values["bin"] = [v.replace("X:", "chrX:") for v in vocab.values["bin"]]  # found by canonical name

@@ -62,26 +62,9 @@ def vaf(tokens: dict) -> np.ndarray:
 
 
 def token_strings(tokens: dict) -> dict[str, np.ndarray]:
-    """Every token's field values as strings ('' = unknown), in the cohort's token order."""
-    voc = tokens["vocab"]
-    chrom = np.asarray(tokens["chroms"], dtype=object)[np.asarray(tokens["chrom"], dtype=np.int64)]
-    pos = np.asarray(tokens["pos"], dtype=np.int64)
-    out = {
-        "channel": _channel_names()[np.asarray(tokens["channel"], dtype=np.int64)],
-        "chrom": chrom,
-        "bin": chrom + ":" + ((pos - 1) // int(voc["bin_size"])).astype(str).astype(object),
-    }
-    for key in ("gene", "consequence"):
-        if key in tokens:
-            table = np.append(np.asarray(voc[key], dtype=object), "")
-            ids = np.asarray(tokens[key], dtype=np.int64)
-            out[key] = table[np.where(ids >= 0, ids, len(table) - 1)]
-        else:
-            out[key] = np.full(len(pos), "", dtype=object)
-    v = vaf(tokens)
-    bins = np.minimum(np.nan_to_num(v * N_VAF_BINS, nan=-1).astype(int), N_VAF_BINS - 1)
-    out["vaf"] = np.where(bins >= 0, np.char.add("v", bins.astype(str)), "").astype(object)
-    return out
+    """Every token's field values as strings ('' = unknown), in the cohort's token order: the values
+    `distinct_strings` spells once each, per token."""
+    return {name: values[inverse] for name, (values, inverse) in distinct_strings(tokens).items()}
 
 
 def tumour_index(tokens: dict) -> np.ndarray:
@@ -152,9 +135,9 @@ def encode(tokens: dict, vocab: EventVocab) -> dict[str, np.ndarray]:
 
 
 def distinct_strings(tokens: dict) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per field, (values, inverse): `values[inverse]` is `token_strings(tokens)[field]`, every token's
-    value as a string ('' = unknown), with each value spelled once (object array) and `inverse` the
-    token's index into `values`."""
+    """Per field, (values, inverse): `values[inverse]` is every token's value as a string ('' = unknown;
+    `token_strings`), with each value spelled once (object array) and `inverse` the token's index into
+    `values`: the one place token fields are spelled."""
     voc = tokens["vocab"]
     chroms = np.asarray(tokens["chroms"], dtype=object)
     chrom = np.asarray(tokens["chrom"], dtype=np.int64)
