@@ -769,7 +769,7 @@ def predict_command(
 
     if assay not in ("auto", "genome", "exome"):
         raise UserError(f"--assay {assay}: choose genome, exome or auto")
-    check_rule(filter)
+    filter = check_rule(filter)  # `--filter pass` is PASS
     # a wrong --on-error or --max-skip-fraction is told before the model is loaded, by ingest's own checks
     reading = IngestOptions(on_error=on_error, max_skip_fraction=max_skip_fraction)
     declared = parse_not_measured(not_measured)  # a wrong set name is told before anything is read

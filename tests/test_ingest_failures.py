@@ -539,3 +539,46 @@ def test_on_error_skip_counts_a_file_that_cannot_be_read_at_all(world, tmp_path)
     adata = read_cohort(tmp_path / "c.h5ad")
     assert list(adata.obs_names) == ["T1"] and adata.X.sum() == 5
     assert adata.uns["nanog1"]["accounting"]["unreadable_file"].sum() == 3
+
+
+def test_option_values_are_told_by_the_flags_users_type():
+    """`--filter pass` is PASS (case-insensitive, as ingest and predict read it); a wrong value or a
+    share outside [0, 1] is refused naming the flag, not a Python field."""
+    from nanog1.encoder.input_filter import check_rule
+    from nanog1.errors import UserError
+
+    assert IngestOptions(filter="pass").filter == "PASS" and IngestOptions(filter="ALL").filter == "all"
+    assert check_rule("pass") == "PASS" and check_rule("All") == "all" and check_rule(None) is None
+    with pytest.raises(UserError, match=r"--filter some: choose PASS or all"):
+        IngestOptions(filter="some")
+    with pytest.raises(UserError, match=r"--filter some: choose PASS or all"):
+        check_rule("some")
+    with pytest.raises(UserError, match=r"^--max-skip-fraction must be between 0 and 1, not 1.5$"):
+        IngestOptions(max_skip_fraction=1.5)
+    with pytest.raises(UserError, match=r"^the page's limit must be between 0 and 1"):
+        IngestOptions(max_skip_fraction=-0.1, skip_limit_name="the page's limit")
+
+
+def test_ingest_without_skips_says_so_instead_of_an_empty_reason_table(tmp_path):
+    """A clean file: the summary says 'nothing skipped' (it printed an empty 'skipped by reason' table);
+    with skips, the table lists only the reasons that occurred."""
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+    from nanog1.genomics.synthetic import GenomeSpec, make_genome
+    from tests.test_ingest_somatic import MUTECT2_META, sites, snv_rows, write
+
+    seq = make_genome(tmp_path / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
+    fields = "TLOD=12.3\tGT:AD:AF:DP\t0/0:30,0:0.03:30\t0/1:20,9:0.3:29"
+    rows = snv_rows(seq, sites(seq, 30), lambda *a: fields)
+    write(tmp_path / "clean.vcf", MUTECT2_META, ["P1-N", "P1-T"], rows)
+    res = CliRunner().invoke(app, ["ingest", str(tmp_path / "clean.vcf"), "-r", str(tmp_path / "g.fa"),
+                                   "-o", str(tmp_path / "c.h5ad")], terminal_width=120)
+    assert res.exit_code == 0, res.output
+    assert "nothing skipped" in res.output and "skipped by reason" not in res.output, res.output
+    vcf, fasta = ref_mismatch_vcf(tmp_path)
+    res = CliRunner().invoke(app, ["ingest", str(vcf), "-r", str(fasta), "-o", str(tmp_path / "m.h5ad"),
+                                   "--max-skip-fraction", "0.5"], terminal_width=120)
+    assert res.exit_code == 0, res.output
+    reasons = res.output.split("skipped by reason")[1]
+    assert "ref_mismatch" in reasons and "non_pass" not in reasons and "nothing skipped" not in res.output

@@ -71,7 +71,7 @@ def test_under_stop_a_corrupt_file_stops_the_batch_with_an_error_naming_it(run_d
             assert bad in res.output and "Traceback" not in res.output, res.output
             assert not (tmp_path / "o").exists()  # nothing written
     res = _predict(run_dir, good, tmp_path / "o", "--on-error", "maybe")
-    assert res.exit_code == 2 and "on_error must be 'stop' or 'skip'" in res.output, res.output
+    assert res.exit_code == 2 and "--on-error maybe: choose stop or skip" in res.output, res.output
 
 
 def test_under_skip_the_good_tumours_are_typed_and_the_bad_files_counted(run_dir, batch, tmp_path):

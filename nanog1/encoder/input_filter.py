@@ -28,10 +28,14 @@ DESCRIBED = {"PASS": "PASS calls only", "all": "every call, PASS and non-PASS"}
 
 
 def check_rule(rule: str | None, where: str = "--filter") -> str | None:
-    """`rule` itself when it is a known rule or None; UserError otherwise."""
-    if rule is not None and rule not in RULES:
+    """`rule` as RULES spells it, matched case-insensitively (`--filter pass` is PASS), or None; a
+    UserError for anything else."""
+    if rule is None:
+        return None
+    spelled = {r.lower(): r for r in RULES}.get(str(rule).lower())
+    if spelled is None:
         raise UserError(f"{where} {rule}: choose {' or '.join(RULES)}")
-    return rule
+    return spelled
 
 
 def model_rule(saved: dict, card: dict) -> str | None:

@@ -72,16 +72,18 @@ class IngestOptions:
         from nanog1.genomics.duplicates import DUPLICATE_POLICIES
         from nanog1.genomics.samplesheet import SHEET_POLICIES
 
-        if self.filter not in ("PASS", "all"):
-            raise UserError(f"filter must be 'PASS' or 'all', not {self.filter!r}")
+        rules = {"pass": "PASS", "all": "all"}  # told case-insensitively: `--filter pass` means PASS
+        if str(self.filter).lower() not in rules:
+            raise UserError(f"--filter {self.filter}: choose PASS or all")
+        object.__setattr__(self, "filter", rules[str(self.filter).lower()])
         if self.on_error not in ON_ERROR_CHOICES:
-            raise UserError(f"on_error must be 'stop' or 'skip', not {self.on_error!r}")
+            raise UserError(f"--on-error {self.on_error}: choose {' or '.join(ON_ERROR_CHOICES)}")
         if self.duplicates not in DUPLICATE_POLICIES:
             raise UserError(f"duplicates must be one of {DUPLICATE_POLICIES}, not {self.duplicates!r}")
         if self.sheet_policy not in SHEET_POLICIES:
             raise UserError(f"sheet policy must be one of {SHEET_POLICIES}, not {self.sheet_policy!r}")
         if not 0 <= self.max_skip_fraction <= 1:
-            raise UserError(f"max_skip_fraction must be in [0, 1], not {self.max_skip_fraction}")
+            raise UserError(f"{self.skip_limit_name} must be between 0 and 1, not {self.max_skip_fraction:g}")
 
 
 #: Skip reasons that signal a wrong reference, wrong sample columns or a broken file: the share of

@@ -60,14 +60,17 @@ def summary_table(report: IngestReport) -> Group:
         "",
         style="bold",
     )
-    reasons = Table(title="skipped by reason")
-    for name in ("reason", "count", "meaning"):
-        reasons.add_column(name, justify="right" if name == "count" else "left")
-    for r in sorted(report.skips, key=_reason_order):
-        reasons.add_row(r, f"{report.skips[r]:,}", REASON_TEXT.get(r, ""))
     parts = [files]
     if report.accounting is not None and len(report.accounting):
         parts.append(_sample_table(report))
+    skips = {r: n for r, n in report.skips.items() if n}
+    if not skips:  # an empty table of reasons says less than this line
+        return Group(*parts, "nothing skipped")
+    reasons = Table(title="skipped by reason")
+    for name in ("reason", "count", "meaning"):
+        reasons.add_column(name, justify="right" if name == "count" else "left")
+    for r in sorted(skips, key=_reason_order):
+        reasons.add_row(r, f"{skips[r]:,}", REASON_TEXT.get(r, ""))
     return Group(*parts, reasons)
 
 
