@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nanog1.errors import UserError
-
-RULES = ("PASS", "all")
+from nanog1.genomics.skip_policy import FILTER_RULES as RULES
+from nanog1.genomics.skip_policy import spell_filter_rule
 
 
 class FilterMismatchWarning(UserWarning):
@@ -29,13 +28,8 @@ DESCRIBED = {"PASS": "PASS calls only", "all": "every call, PASS and non-PASS"}
 
 def check_rule(rule: str | None, where: str = "--filter") -> str | None:
     """`rule` as RULES spells it, matched case-insensitively (`--filter pass` is PASS), or None; a
-    UserError for anything else."""
-    if rule is None:
-        return None
-    spelled = {r.lower(): r for r in RULES}.get(str(rule).lower())
-    if spelled is None:
-        raise UserError(f"{where} {rule}: choose {' or '.join(RULES)}")
-    return spelled
+    UserError for anything else (`spell_filter_rule`, the one ingest's options use)."""
+    return None if rule is None else spell_filter_rule(rule, where)
 
 
 def model_rule(saved: dict, card: dict) -> str | None:

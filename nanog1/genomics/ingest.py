@@ -34,7 +34,13 @@ from nanog1.errors import UserError
 from nanog1.genomics.channels import DERIVED_FROM, N_CHANNELS, NO_DOUBLET_MIN_SBS, SNV_ONLY_MIN_SBS
 from nanog1.genomics.events import Events
 from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
-from nanog1.genomics.skip_policy import MAX_SKIP_DEFAULT, MAX_SKIP_FLAG, ON_ERROR_CHOICES, ON_ERROR_DEFAULT
+from nanog1.genomics.skip_policy import (
+    MAX_SKIP_DEFAULT,
+    MAX_SKIP_FLAG,
+    ON_ERROR_CHOICES,
+    ON_ERROR_DEFAULT,
+    spell_filter_rule,
+)
 from nanog1.genomics.variants import SKIP_REASONS, InputError
 
 
@@ -72,10 +78,7 @@ class IngestOptions:
         from nanog1.genomics.duplicates import DUPLICATE_POLICIES
         from nanog1.genomics.samplesheet import SHEET_POLICIES
 
-        rules = {"pass": "PASS", "all": "all"}  # told case-insensitively: `--filter pass` means PASS
-        if str(self.filter).lower() not in rules:
-            raise UserError(f"--filter {self.filter}: choose PASS or all")
-        object.__setattr__(self, "filter", rules[str(self.filter).lower()])
+        object.__setattr__(self, "filter", spell_filter_rule(self.filter))  # `--filter pass` means PASS
         if self.on_error not in ON_ERROR_CHOICES:
             raise UserError(f"--on-error {self.on_error}: choose {' or '.join(ON_ERROR_CHOICES)}")
         if self.duplicates not in DUPLICATE_POLICIES:

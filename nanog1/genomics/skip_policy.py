@@ -1,11 +1,27 @@
-"""What a reader does with bad input: `--on-error` and `--max-skip-fraction`, their defaults and wording.
+"""What a reader keeps and does with bad input: `--filter`, `--on-error` and `--max-skip-fraction`, their
+defaults and wording.
 
 `nanog1 ingest`, `nanog1 predict` (which reads its VCF/MAF inputs through ingest) and the dashboard's Predict
-page offer the same two controls; their defaults and help live here once, in a module light enough for the
-command line to import at start-up, so the three cannot drift apart.
+page offer the same controls; their values, defaults and help live here once, in a module light enough for
+the command line to import at start-up, so the three cannot drift apart.
 """
 
 from __future__ import annotations
+
+from nanog1.errors import UserError
+
+#: --filter: PASS (PASS or '.' records only) or all (any FILTER), as `spell_filter_rule` spells them.
+FILTER_RULES = ("PASS", "all")
+
+
+def spell_filter_rule(rule: str, where: str = "--filter") -> str:
+    """`rule` as FILTER_RULES spells it, matched case-insensitively (`--filter pass` is PASS); a UserError
+    naming `where` (the flag, or the field that holds the rule) for anything else."""
+    spelled = {r.lower(): r for r in FILTER_RULES}.get(str(rule).lower())
+    if spelled is None:
+        raise UserError(f"{where} {rule}: choose {' or '.join(FILTER_RULES)}")
+    return spelled
+
 
 #: --on-error: stop at the first bad line or file (the default), or skip it and count it by reason.
 ON_ERROR_CHOICES = ("stop", "skip")
