@@ -124,7 +124,7 @@ def check_reference(text: str, kinds: Collection[str] | str) -> Path | None:
         return None
     path = Path(text.strip()).expanduser()
     kinds = {kinds} if isinstance(kinds, str) else set(kinds)
-    if not kinds & {"VCF", "BCF", "MAF"}:
+    if not kinds & set(CALL_KINDS):
         given = " or ".join(sorted(kinds))
         raise UserError(f"a reference FASTA is read only with VCF/BCF/MAF inputs, not a {given}: clear the "
                         "field")
