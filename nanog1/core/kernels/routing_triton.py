@@ -75,6 +75,35 @@ _MAGIC, _FLOOR = tl.constexpr(exp2_poly.MAGIC), tl.constexpr(exp2_poly.FLOOR)
 # bit-identical and within 1 % (BENCHMARKS.md, issue 30, round 7): kept only for
 # benchmarks/routing_ws_probe.py, to measure again on a newer Triton.
 
+# TMA (NANOG1_ROUTING_TMA=1; a constexpr of the forward and dK/dV kernels) loads the interior loops' tiles
+# (k, v in the forward; q, dO in the dK/dV pass) through on-device tensor descriptors, Hopper's copy engine,
+# instead of pointer arithmetic: what Triton's warp specialisation needs to split loads from math. Used where
+# every tile is TMA-legal (:func:`_tma_ok`); opt-in until measured (BENCHMARKS.md, issue 30, round 12).
+TMA = os.environ.get("NANOG1_ROUTING_TMA", "0") == "1"
+
+
+def _tma_ok(*tensors: Tensor) -> bool:
+    """True if TMA may read every tensor: 16-byte aligned base and batch/head/row strides, unit last one."""
+    for t in tensors:
+        size = t.element_size()
+        if t.stride(-1) != 1 or t.data_ptr() % 16 or any(s * size % 16 for s in t.stride()[:-1]):
+            return False
+    return True
+
+
+def _scratch(size: int, alignment: int, stream: int | None) -> Tensor:
+    """Global memory for on-device tensor descriptors (Triton asks its allocator for it per launch)."""
+    return torch.empty(size, dtype=torch.int8, device="cuda")
+
+
+def _tma(*tensors: Tensor) -> bool:
+    """Whether this launch loads through TMA (:data:`TMA` and legal tiles); sets Triton's allocator if so."""
+    if not (TMA and _tma_ok(*tensors)):
+        return False
+    triton.set_allocator(_scratch)
+    return True
+
+
 # The causal diagonal stage walks one block of the other side in whole sub-blocks: forward and dQ
 # (query block BLOCK_M over key blocks BLOCK_N) need BLOCK_M % BLOCK_N == 0, the dK/dV pass
 # (key block BLOCK_N over query blocks BLOCK_M) BLOCK_N % BLOCK_M == 0; the kernels assert it.
@@ -180,20 +209,29 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
                lo, hi, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_N: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, BOUNDS: tl.constexpr, HAS_BIAS: tl.constexpr,
-               FWD_EXP: tl.constexpr, WS: tl.constexpr = False):
+               FWD_EXP: tl.constexpr, WS: tl.constexpr = False, TMA: tl.constexpr = False):
     """Online-softmax update of (acc, l, m) over key blocks [lo, hi) for one query block.
 
     Only a BOUNDS or CAUSAL_MASK stage may reach past seq_len; the others load without row masks.
+    TMA: k and v tiles come through on-device tensor descriptors (the copy engine, asynchronously).
     The row maximum is taken over unscaled scores (scale > 0), so the scale costs one fused
     multiply-add per score inside the exponential instead of a multiply more.
     """
+    if TMA:
+        k_desc = tl.make_tensor_descriptor(k_base, [seq_len, D_QK], [stride_kn, 1], [BLOCK_N, BLOCK_DQK])
+        v_desc = tl.make_tensor_descriptor(v_base, [seq_len, offs_dv.shape[0]], [stride_vn, 1],
+                                           [BLOCK_N, offs_dv.shape[0]])
     for start_n in tl.range(lo, hi, BLOCK_N, warp_specialize=WS):
         cols = start_n + offs_n
         row_ok = cols < seq_len
-        k = _load_rows(k_base + cols[:, None] * stride_kn + offs_dk[None, :], row_ok, offs_dk,
-                       D_QK, BOUNDS or CAUSAL_MASK)
-        v = _load_rows(v_base + cols[:, None] * stride_vn + offs_dv[None, :], row_ok, offs_dv,
-                       offs_dv.shape[0], BOUNDS or CAUSAL_MASK)
+        if TMA:
+            k = k_desc.load([start_n, 0])
+            v = v_desc.load([start_n, 0])
+        else:
+            k = _load_rows(k_base + cols[:, None] * stride_kn + offs_dk[None, :], row_ok, offs_dk,
+                           D_QK, BOUNDS or CAUSAL_MASK)
+            v = _load_rows(v_base + cols[:, None] * stride_vn + offs_dv[None, :], row_ok, offs_dv,
+                           offs_dv.shape[0], BOUNDS or CAUSAL_MASK)
         qk = tl.dot(q, tl.trans(k))
         if HAS_BIAS:
             qk += tl.load(bias_base + cols, mask=row_ok, other=float("-inf"))[None, :]
@@ -218,7 +256,8 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, VARLEN: tl.constexpr, FWD_EXP: tl.constexpr,
-                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, WS: tl.constexpr = False):
+                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, WS: tl.constexpr = False,
+                TMA: tl.constexpr = False):
     """One program per (batch·head, query block): O = softmax(QKᵀ·scale + bias)·V and its base-2 lse.
 
     Batch·head is the fast grid axis and query blocks run last-first, so the longest causal rows
@@ -252,7 +291,7 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, _upto(active, start_m, 0, VARLEN), seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, FWD_EXP, WS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, FWD_EXP, WS, TMA)
         diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    start_m, diag_end, seq_len, qk_scale,
@@ -262,7 +301,7 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
         full = (seq_len // BLOCK_N) * BLOCK_N
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    0, full, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, FWD_EXP, WS)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, FWD_EXP, WS, TMA)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    full, seq_len, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
                                    D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS, FWD_EXP)
@@ -280,20 +319,31 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
                sqn, son, lo, hi, seq_len, qk_scale, sm_scale, offs_n, offs_dk, offs_dv,
                D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr, BLOCK_M: tl.constexpr,
                CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr,
-               EXP_MODE: tl.constexpr, MASK_ROWS: tl.constexpr, WS: tl.constexpr = False):
+               EXP_MODE: tl.constexpr, MASK_ROWS: tl.constexpr, WS: tl.constexpr = False,
+               TMA: tl.constexpr = False):
     """Accumulate dK, dV of one key block over query blocks [lo, hi); with ATOMIC_DQ also add dQ.
 
     Query rows past seq_len only occur where MASK_ROWS (their lse loads as +inf, so P is 0 there).
+    TMA: q and dO tiles come through on-device tensor descriptors (the copy engine, asynchronously).
     """
+    if TMA:
+        q_desc = tl.make_tensor_descriptor(q_base, [seq_len, D_QK], [sqn, 1], [BLOCK_M, BLOCK_DQK])
+        do_desc = tl.make_tensor_descriptor(do_base, [seq_len, offs_dv.shape[0]], [son, 1],
+                                            [BLOCK_M, offs_dv.shape[0]])
     for start_m in tl.range(lo, hi, BLOCK_M, warp_specialize=WS):
         offs_m = start_m + tl.arange(0, BLOCK_M)
         row_ok = offs_m < seq_len
         q_mask = row_ok[:, None]
         if BLOCK_DQK != D_QK:
             q_mask = q_mask & (offs_dk[None, :] < D_QK)
-        q = _load_rows(q_base + offs_m[:, None] * sqn + offs_dk[None, :], row_ok, offs_dk, D_QK, MASK_ROWS)
-        do = _load_rows(do_base + offs_m[:, None] * son + offs_dv[None, :], row_ok, offs_dv,
-                        offs_dv.shape[0], MASK_ROWS)
+        if TMA:
+            q = q_desc.load([start_m, 0])
+            do = do_desc.load([start_m, 0])
+        else:
+            q = _load_rows(q_base + offs_m[:, None] * sqn + offs_dk[None, :], row_ok, offs_dk, D_QK,
+                           MASK_ROWS)
+            do = _load_rows(do_base + offs_m[:, None] * son + offs_dv[None, :], row_ok, offs_dv,
+                            offs_dv.shape[0], MASK_ROWS)
         if MASK_ROWS:
             lse = tl.load(LSE + row_base + offs_m, mask=row_ok, other=float("inf"))
             delta = tl.load(DELTA + row_base + offs_m, mask=row_ok, other=0.0)
@@ -329,7 +379,8 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
                 sdkb, sdkh, sdkn, sdvb, sdvh, sdvn, tune_len,
                 D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                 CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, ATOMIC_DQ: tl.constexpr, EXP_MODE: tl.constexpr,
-                VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, WS: tl.constexpr = False):
+                VARLEN: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, WS: tl.constexpr = False,
+                TMA: tl.constexpr = False):
     """One program per (batch·head, key block): dK, dV in registers; dQ (fp32) atomically if ATOMIC_DQ.
 
     Key block 0 sees the most causal queries, so key blocks run in order with batch·head the fast axis.
@@ -372,7 +423,7 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, lo, full, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                        EXP_MODE, False, WS)
+                        EXP_MODE, False, WS, TMA)
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
@@ -569,7 +620,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
     _FWD(grid, q, k, v, bias, out, lse, lay.cu_arg, scale * LOG2E, length, heads,
          *lay.strides(q, k, v, out), sbb, _tune_len(lay.rows),
          D_QK=d_qk, D_V=v.shape[-1], BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
-         VARLEN=lay.varlen, FWD_EXP=FWD_EXP, WS=False)
+         VARLEN=lay.varlen, FWD_EXP=FWD_EXP, WS=False, TMA=_tma(k, v))
     return lse
 
 
@@ -603,7 +654,7 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     dq_arg = dq if atomic else delta.new_empty(0)
     _BWD(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
          dq_arg, dk, dv, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides,
-         *lay.strides(dk, dv), _tune_len(rows), ATOMIC_DQ=atomic, WS=False, **meta)
+         *lay.strides(dk, dv), _tune_len(rows), ATOMIC_DQ=atomic, WS=False, TMA=_tma(q, d_out), **meta)
     if atomic:
         return dq.to(q.dtype) if dq_into is None else dq_into.copy_(dq)
     return dq
