@@ -69,17 +69,17 @@ _POLY4, _POLY4_IO = tl.constexpr(exp2_poly.ptx(4)), tl.constexpr(exp2_poly.const
 _POLY2, _POLY2_IO = tl.constexpr(exp2_poly.ptx(2)), tl.constexpr(exp2_poly.constraints(2))
 _C0, _C1, _C2, _C3 = (tl.constexpr(c) for c in exp2_poly.COEFFS)
 _MAGIC, _FLOOR = tl.constexpr(exp2_poly.MAGIC), tl.constexpr(exp2_poly.FLOOR)
-# WS (a constexpr of the forward and dK/dV kernels, False in every launch here) asks Triton to warp-specialise
-# their unmasked interior loops. With Triton 3.6 on an H100 the pass fails on every dK/dV tile and on the
-# 4-warp forward tiles (pointer loads, no TMA descriptors), and the 8-warp forward tiles it compiles are
-# bit-identical and within 1 % (BENCHMARKS.md, issue 30, round 7): kept only for
-# benchmarks/routing_ws_probe.py, to measure again on a newer Triton.
+# WS (a constexpr of the forward and dK/dV kernels; NANOG1_ROUTING_WS=1 turns it on where the loop loads
+# through TMA, else off) asks Triton to warp-specialise their unmasked interior loops. Over pointer loads,
+# Triton 3.6 on an H100 fails the pass on every dK/dV tile and on the 4-warp forward tiles, and the 8-warp
+# forward tiles it compiles are bit-identical and within 1 % (BENCHMARKS.md, issue 30, round 7).
 
 # TMA (NANOG1_ROUTING_TMA=1; a constexpr of the forward and dK/dV kernels) loads the interior loops' tiles
 # (k, v in the forward; q, dO in the dK/dV pass) through on-device tensor descriptors, Hopper's copy engine,
 # instead of pointer arithmetic: what Triton's warp specialisation needs to split loads from math. Used where
 # every tile is TMA-legal (:func:`_tma_ok`); opt-in until measured (BENCHMARKS.md, issue 30, round 12).
 TMA = os.environ.get("NANOG1_ROUTING_TMA", "0") == "1"
+WS = os.environ.get("NANOG1_ROUTING_WS", "0") == "1"
 
 
 def _tma_ok(*tensors: Tensor) -> bool:
@@ -102,6 +102,12 @@ def _tma(*tensors: Tensor) -> bool:
         return False
     triton.set_allocator(_scratch)
     return True
+
+
+def _loads(*tensors: Tensor) -> dict[str, bool]:
+    """The TMA and WS constexprs of one launch: warp specialisation only over TMA loads."""
+    tma = _tma(*tensors)
+    return {"TMA": tma, "WS": tma and WS}
 
 
 # The causal diagonal stage walks one block of the other side in whole sub-blocks: forward and dQ
@@ -620,7 +626,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
     _FWD(grid, q, k, v, bias, out, lse, lay.cu_arg, scale * LOG2E, length, heads,
          *lay.strides(q, k, v, out), sbb, _tune_len(lay.rows),
          D_QK=d_qk, D_V=v.shape[-1], BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
-         VARLEN=lay.varlen, FWD_EXP=FWD_EXP, WS=False, TMA=_tma(k, v))
+         VARLEN=lay.varlen, FWD_EXP=FWD_EXP, **_loads(k, v))
     return lse
 
 
@@ -654,7 +660,7 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
     dq_arg = dq if atomic else delta.new_empty(0)
     _BWD(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
          dq_arg, dk, dv, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides,
-         *lay.strides(dk, dv), _tune_len(rows), ATOMIC_DQ=atomic, WS=False, TMA=_tma(q, d_out), **meta)
+         *lay.strides(dk, dv), _tune_len(rows), ATOMIC_DQ=atomic, **_loads(q, d_out), **meta)
     if atomic:
         return dq.to(q.dtype) if dq_into is None else dq_into.copy_(dq)
     return dq
