@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from nanog1.errors import DEBUG_ENV, UserError, debug_enabled, describe
 from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, NOT_MEASURED_HELP, SNV_ONLY_MIN_SBS
@@ -1135,9 +1135,36 @@ def pipeline_record_run(
     typer.echo(f"recorded {rule} job {jobid} on MLflow run {run_id}")
 
 
-@app.command()
+def cohort_option_as_argument(args: list[str]) -> list[str]:
+    """`nanog1 report`'s arguments with the old `--cohort X` (or `--cohort=X`) turned into the positional
+    cohort that every other command takes, and a one-line deprecation notice on stderr; scripts written
+    for the old spelling keep running while --help shows only the positional form."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg == "--cohort" or arg.startswith("--cohort="):
+            if arg == "--cohort" and i + 1 >= len(args):
+                raise UserError("report: --cohort needs a value (better: give the cohort first: "
+                                "nanog1 report COHORT.h5ad --run RUN -o OUT)")
+            value = arg.partition("=")[2] if "=" in arg else args[i + 1]
+            rest = args[:i] + args[i + (1 if "=" in arg else 2):]
+            typer.echo("note: `nanog1 report --cohort X` is deprecated; give the cohort first: "
+                       "nanog1 report X --run RUN -o OUT", err=True)
+            return [value, *cohort_option_as_argument(rest)]
+    return args
+
+
+class _ReportCommand(TyperCommand):
+    """`nanog1 report`, reading the deprecated `--cohort X` as its positional cohort."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, cohort_option_as_argument(list(args)))
+
+
+@app.command(cls=_ReportCommand)
 def report(
-    cohort: Path = typer.Option(..., "--cohort", exists=True, dir_okay=False, help="evaluated .h5ad"),
+    cohort: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                  help="evaluated cohort .h5ad (nanog1 evaluate's --out)"),
     run: Path = typer.Option(..., "--run", exists=True, file_okay=False, help="training run folder"),
     out: Path = typer.Option(..., "--out", "-o", help="report folder (report.md + PNGs)"),
 ) -> None:

@@ -69,8 +69,8 @@ def test_report_writes_markdown_and_pngs(tmp_path: Path):
     run.mkdir()
     saved = {"run_id": "abc", "metrics": {"val_accuracy": 0.71, "best_epoch": 3}}
     (run / "metrics.json").write_text(json.dumps(saved))
-    result = CliRunner().invoke(app, ["report", "--cohort", str(cohort), "--run", str(run),
-                                      "--out", str(tmp_path / "report")])
+    argv = ["report", str(cohort), "--run", str(run), "-o", str(tmp_path / "report")]
+    result = CliRunner().invoke(app, argv)
     assert result.exit_code == 0, result.output
     md = (tmp_path / "report" / "report.md").read_text()
     for name in ("confusion_matrix.png", "embedding.png", "exposures_SBS96.png"):
@@ -82,6 +82,28 @@ def test_report_writes_markdown_and_pngs(tmp_path: Path):
     assert f"accuracy on accepted {acc:.3f} at coverage 1.000" in md
     assert "| val_accuracy | 0.7100 |" in md and "| run_id | abc |" in md
     assert not list((tmp_path / "report").glob(".*"))
+
+
+def test_report_takes_the_cohort_first_and_still_reads_the_old_option(tmp_path: Path):
+    """`nanog1 report COHORT` as ingest/evaluate/embed take their input; the old `--cohort COHORT` (scripts,
+    older pipeline rules) still runs with a one-line notice, and --help shows only the positional form."""
+    from importlib.resources import files
+
+    cohort = tmp_path / "cohort.h5ad"
+    evaluated_cohort(np.random.default_rng(4)).write_h5ad(cohort)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"run_id": "r1", "metrics": {}}))
+    for i, spelling in enumerate(([str(cohort)], ["--cohort", str(cohort)], [f"--cohort={cohort}"])):
+        out = tmp_path / f"report{i}"
+        result = CliRunner().invoke(app, ["report", "--run", str(run), "-o", str(out), *spelling])
+        assert result.exit_code == 0, result.output
+        assert (out / "report.md").is_file()
+        notices = [line for line in result.stderr.splitlines() if "deprecated" in line]
+        assert len(notices) == (0 if i == 0 else 1), result.stderr
+    assert "--cohort" not in CliRunner().invoke(app, ["report", "--help"]).stdout
+    rule = (files("nanog1") / "workflow" / "rules" / "report.smk").read_text()
+    assert "report {input.cohort:q}" in rule and "--cohort" not in rule
 
 
 def test_report_says_what_is_missing(tmp_path: Path):

@@ -12,4 +12,4 @@ rule report:
     benchmark:
         bench("report")
     shell:
-        "{NANOG1:q} report --cohort {input.cohort:q} --run {RUN_DIR:q} --out {OUT:q}/report > {log:q} 2>&1"
+        "{NANOG1:q} report {input.cohort:q} --run {RUN_DIR:q} --out {OUT:q}/report > {log:q} 2>&1"
