@@ -389,3 +389,17 @@ def test_samples_as_rows_are_named_for_what_they_are(tmp_path, layout):
               if activities else r"channel labels \(A\[C>A\]A, .*transposed; give channels as rows")
     with pytest.raises(InputError, match=rf"Activities\.txt:1: the column headers are {needle}"):
         read_catalogue_matrix(path)
+
+
+@pytest.mark.parametrize("columns", [["S1", "S2", "S1"], ["Lung::S1", "S2", "Skin::S1"]])
+def test_a_sample_heading_two_matrix_columns_is_named_at_the_header(tmp_path, columns):
+    """pandas reads a repeated column as a new sample 'S1.1' (typed as a tumour of its own); the repeat, or
+    one sample under two cancer types, is one error at line 1 naming both columns."""
+    labels = list(CHANNEL_SETS["SBS96"])
+    path = tmp_path / "m.tsv"
+    rows = "".join(f"{c}\t1\t2\t3\n" for c in labels)
+    path.write_text("\t".join(["MutationType", *columns]) + "\n" + rows)
+    with pytest.raises(InputError, match=r"m\.tsv:1: sample 'S1' heads two columns \(2 and 4\)"):
+        read_catalogue_matrix(path)
+    path.write_text("\t".join(["MutationType", *columns[:2], "S3"]) + "\n" + rows)  # distinct: read as before
+    assert list(read_catalogue_matrix(path).counts.columns) == ["S1", "S2", "S3"]

@@ -8,6 +8,7 @@ give each sample's cancer type.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import re
 import zlib
@@ -66,8 +67,12 @@ def _read_table(path: Path) -> pd.DataFrame:
     compression = "gzip" if head[:2] == b"\x1f\x8b" else None
     try:
         with (gzip.open if compression else open)(path, "rt", errors="replace") as f:
-            sep = "\t" if "\t" in f.readline() else ","
-        return pd.read_csv(path, sep=sep, compression=compression)
+            first = f.readline()
+        sep = "\t" if "\t" in first else ","
+        frame = pd.read_csv(path, sep=sep, compression=compression)
+        # the header as written: pandas renames a repeated column name ('S1', 'S1.1'), hiding the repeat
+        frame.attrs["header"] = next(csv.reader([first.rstrip("\r\n")], delimiter=sep), [])
+        return frame
     except pd.errors.EmptyDataError as err:
         raise InputError(str(path), None, "empty file: no catalogue matrix") from err
     except UnicodeDecodeError as err:
@@ -120,6 +125,21 @@ def _check_counts(path: Path, counts: pd.DataFrame) -> None:
             row, col = np.argwhere(bad)[0]
             raise InputError(str(path), int(row) + 2, f"count {_shown(counts.iat[row, col])} of sample "
                                                       f"{counts.columns[col]!r} ({counts.index[row]}) {why}")
+
+
+def _check_sample_names(path: Path, frame: pd.DataFrame, n_label: int) -> None:
+    """Each sample heads one column; a repeated name (two columns 'S1', or 'Lung::S1' beside 'Skin::S1') is
+    an InputError at the header line naming both columns, since pandas would read the second as a new
+    sample 'S1.1' and type it as a tumour of its own. Reads the header as written (frame.attrs)."""
+    header = frame.attrs.get("header", [])
+    names = header if len(header) == frame.shape[1] else [str(c) for c in frame.columns]
+    first: dict[str, int] = {}
+    for column, name in enumerate(names[n_label:], start=n_label + 1):
+        sample = name.strip().split("::", 1)[-1]
+        if sample in first:
+            raise InputError(str(path), 1, f"sample {sample!r} heads two columns ({first[sample]} and "
+                                           f"{column}): give each sample's counts in one column")
+        first[sample] = column
 
 
 def _shown(value) -> str:
@@ -176,6 +196,7 @@ def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
         if transposed:
             raise InputError(str(path), 1, transposed)
         raise InputError(str(path), *_label_problem(labels))
+    _check_sample_names(path, frame, n_label)
     counts = frame.iloc[:, n_label:].set_axis(labels, axis=0)
     _check_counts(path, counts)
     counts = counts.reindex(list(CHANNEL_SETS[channel_set])).apply(pd.to_numeric, errors="coerce")
