@@ -15,6 +15,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from nanog1.genomics.cohort import open_h5ad
 from nanog1.io import atomic_write_text, atomic_write_with
 from nanog1.schema import CANCER_TYPE, SPLIT, recorded_channel_sets, scored_held_out
 
@@ -172,8 +173,8 @@ def write_report(cohort: Path, run_dir: Path, out_dir: Path) -> ReportResult:
 
     matplotlib.use("Agg")
     out_dir = Path(out_dir)
+    adata = open_h5ad(cohort)  # a VCF or a damaged file given as the cohort: one error naming it
     out_dir.mkdir(parents=True, exist_ok=True)
-    adata = ad.read_h5ad(cohort)
     result = ReportResult(markdown=out_dir / "report.md")
     md = ["# NanoG1 pipeline report", "", f"Cohort `{cohort}`, run folder `{run_dir}`.", "", "## Cohort", ""]
     md += _cohort_lines(adata) + ["", "## Training metrics", ""] + _metrics_lines(run_dir) + [""]

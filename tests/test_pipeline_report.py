@@ -128,3 +128,20 @@ def test_report_never_shows_an_unmeasured_set_as_a_zero_burden(tmp_path: Path):
     assert "- median DBS78 burden: 2" in md
     assert "median SBS96" not in md and "median ID83" not in md
     assert "- not measured (e.g. ingested without a reference): SBS96, ID83" in md
+
+
+def test_a_mutation_file_given_as_the_cohort_is_one_error_and_no_folder(tmp_path: Path):
+    """`nanog1 report calls.vcf` (or a damaged .h5ad) is one line naming the file, exit 2, and no report
+    folder made (h5py's 'file signature not found' traceback before)."""
+    vcf = tmp_path / "calls.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n1\t5\t.\tA\tC\t.\tPASS\t.\n")
+    cut = tmp_path / "cut.h5ad"
+    evaluated_cohort(np.random.default_rng(6)).write_h5ad(cut)
+    cut.write_bytes(cut.read_bytes()[:2000])
+    for cohort, needle in ((vcf, "not an .h5ad cohort"), (cut, "not a readable .h5ad cohort")):
+        out = tmp_path / f"report_{cohort.stem}"
+        result = CliRunner().invoke(app, ["report", str(cohort), "--run", str(tmp_path), "-o", str(out)])
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert lines == [lines[0]] and lines[0].startswith(f"error: {cohort}: {needle}"), result.output
+        assert not out.exists()

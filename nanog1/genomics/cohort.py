@@ -155,20 +155,25 @@ def read_cohort(path: Path | str) -> ad.AnnData:
 
     A missing file, a file that is not HDF5 (a VCF or MAF given in its place, say) or a damaged one is a
     UserError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{path}: no such cohort file")
-    check_hdf5(path)
-    try:
-        adata = ad.read_h5ad(path)
-    except Exception as err:  # h5py and anndata raise many types for a damaged file
-        raise UserError(f"{path}: not a readable .h5ad cohort ({type(err).__name__}: {err})") from err
-    adata = conform_cohort(adata)
+    adata = conform_cohort(open_h5ad(path))
     try:
         upgrade_tokens(adata, str(path))
     except SchemaError as err:
         raise UserError(str(err)) from err
     return adata
+
+
+def open_h5ad(path: Path | str) -> ad.AnnData:
+    """An .h5ad file as written (no layout change: the report reads any evaluated AnnData); a missing file,
+    one that is not HDF5 or a damaged one is a UserError naming the file, never an h5py traceback."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such cohort file")
+    check_hdf5(path)
+    try:
+        return ad.read_h5ad(path)
+    except Exception as err:  # h5py and anndata raise many types for a damaged file
+        raise UserError(f"{path}: not a readable .h5ad cohort ({type(err).__name__}: {err})") from err
 
 
 def check_hdf5(path: Path) -> None:
