@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nanog1.genomics.cohort import open_h5ad
-from nanog1.io import atomic_write_text, atomic_write_with
+from nanog1.io import atomic_write_text, atomic_write_with, check_writable
 from nanog1.schema import CANCER_TYPE, SPLIT, recorded_channel_sets, scored_held_out
 
 
@@ -174,6 +174,7 @@ def write_report(cohort: Path, run_dir: Path, out_dir: Path) -> ReportResult:
     matplotlib.use("Agg")
     out_dir = Path(out_dir)
     adata = open_h5ad(cohort)  # a VCF or a damaged file given as the cohort: one error naming it
+    check_writable(out_dir, folder=True)  # -o naming a file: one error, not mkdir's FileExistsError
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReportResult(markdown=out_dir / "report.md")
     md = ["# NanoG1 pipeline report", "", f"Cohort `{cohort}`, run folder `{run_dir}`.", "", "## Cohort", ""]

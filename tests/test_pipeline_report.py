@@ -145,3 +145,17 @@ def test_a_mutation_file_given_as_the_cohort_is_one_error_and_no_folder(tmp_path
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert lines == [lines[0]] and lines[0].startswith(f"error: {cohort}: {needle}"), result.output
         assert not out.exists()
+
+
+def test_an_output_folder_that_is_a_file_is_one_error(tmp_path: Path):
+    """`-o report.md` (a file already there) is one line naming it and the file is left as it was
+    (mkdir's FileExistsError traceback before)."""
+    cohort = tmp_path / "cohort.h5ad"
+    evaluated_cohort(np.random.default_rng(7)).write_h5ad(cohort)
+    taken = tmp_path / "report.md"
+    taken.write_text("mine\n")
+    result = CliRunner().invoke(app, ["report", str(cohort), "--run", str(tmp_path), "-o", str(taken)])
+    assert result.exit_code == 2, result.output
+    said = f"error: {taken}: cannot be written there ({taken} is a file, not a folder)"
+    assert result.stderr.strip() == said
+    assert taken.read_text() == "mine\n"
