@@ -15,6 +15,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from nanog1.errors import UserError
 from nanog1.genomics.cohort import open_h5ad
 from nanog1.io import atomic_write_text, atomic_write_with, check_writable
 from nanog1.schema import CANCER_TYPE, SPLIT, recorded_channel_sets, scored_held_out
@@ -138,11 +139,16 @@ def plot_exposures(table: pd.DataFrame, path: Path, title: str) -> Path:
 
 
 def _metrics_lines(run_dir: Path) -> list[str]:
+    """The run's metrics.json as a Markdown table; one that is not a JSON object (a half-written or
+    hand-edited file) is a UserError naming it, as `nanog1 models show RUN` says, not a decoder traceback."""
     path = Path(run_dir) / "metrics.json"
     if not path.exists():
         return [f"No metrics file at `{path}`."]
-    saved = json.loads(path.read_text())
-    metrics = {**{k: v for k, v in saved.items() if k != "metrics"}, **saved.get("metrics", {})}
+    try:
+        saved = json.loads(path.read_text())
+        metrics = {**{k: v for k, v in saved.items() if k != "metrics"}, **saved.get("metrics", {})}
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError, ValueError) as err:
+        raise UserError(f"{path}: not a readable metrics.json ({err})") from None
     rows = [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
             for k, v in metrics.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
     return ["| metric | value |", "| --- | --- |", *rows]
@@ -174,11 +180,12 @@ def write_report(cohort: Path, run_dir: Path, out_dir: Path) -> ReportResult:
     matplotlib.use("Agg")
     out_dir = Path(out_dir)
     adata = open_h5ad(cohort)  # a VCF or a damaged file given as the cohort: one error naming it
+    metrics = _metrics_lines(run_dir)  # read before any folder is made
     check_writable(out_dir, folder=True)  # -o naming a file: one error, not mkdir's FileExistsError
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReportResult(markdown=out_dir / "report.md")
     md = ["# NanoG1 pipeline report", "", f"Cohort `{cohort}`, run folder `{run_dir}`.", "", "## Cohort", ""]
-    md += _cohort_lines(adata) + ["", "## Training metrics", ""] + _metrics_lines(run_dir) + [""]
+    md += _cohort_lines(adata) + ["", "## Training metrics", ""] + metrics + [""]
     md += _confusion_section(adata, out_dir, result)
     md += _embedding_section(adata, out_dir, result)
     md += _exposure_section(adata, out_dir, result)

@@ -8,6 +8,7 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from nanog1.cli import app
@@ -159,3 +160,17 @@ def test_an_output_folder_that_is_a_file_is_one_error(tmp_path: Path):
     said = f"error: {taken}: cannot be written there ({taken} is a file, not a folder)"
     assert result.stderr.strip() == said
     assert taken.read_text() == "mine\n"
+
+
+@pytest.mark.parametrize("text", ["{\"run_id\": \"abc\", ", "[1, 2]"])
+def test_a_run_metrics_file_that_is_not_a_json_object_is_one_error(tmp_path: Path, text: str):
+    """A half-written (or hand-edited) metrics.json is one line naming it, as `models show RUN` says, and no
+    report folder is made (json's decoder traceback, or 'list' has no attribute 'items', before)."""
+    cohort = tmp_path / "cohort.h5ad"
+    evaluated_cohort(np.random.default_rng(8)).write_h5ad(cohort)
+    (tmp_path / "metrics.json").write_text(text)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", str(cohort), "--run", str(tmp_path), "-o", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: {tmp_path / 'metrics.json'}: not a readable metrics.json (")
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
