@@ -288,6 +288,22 @@ def test_a_byte_order_mark_does_not_hide_the_first_column(tmp_path):
     assert "TP53" in set(got.annotations["gene"])
 
 
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_latin1_byte_in_a_read_column_is_named_by_line_column_and_byte(tmp_path, gzipped):
+    """A MAF saved as Latin-1 (a spreadsheet's 'Müller' in a gene or centre field) is one error naming the
+    line, the column and the byte, with how to convert it (pyarrow's 'CSV conversion error to string:
+    invalid UTF8 data', no line, before)."""
+    text = mc3(tmp_path / "m.maf").read_text()
+    lines = text.splitlines(keepends=True)
+    assert lines[2].startswith("KRAS\t")  # header on line 1, KRAS on line 3
+    data = "".join(lines).encode("utf-8").replace(b"KRAS\t", "KRASÜ\t".encode("latin-1"), 1)
+    path = tmp_path / ("latin.maf.gz" if gzipped else "latin.maf")
+    path.write_bytes(gzip.compress(data) if gzipped else data)
+    with pytest.raises(InputError, match=r"latin\.maf(\.gz)?:3: not UTF-8 text: byte 0xdc in Hugo_Symbol "
+                                         r"\('KRAS\ufffd'\); save the file as UTF-8"):
+        read_maf(path)
+
+
 def test_several_tumours_of_one_patient_stay_apart(tmp_path):
     rows = [_fields(r, r[2][3:]) for r in ROWS[:2]]
     rows[1]["Tumor_Sample_Barcode"] = "TCGA-AB-1234-06A"  # the metastasis of the same patient

@@ -269,7 +269,7 @@ def _read_blocks(path, offset, names, cols, compat, on_error, block_size, numeri
     except pa.ArrowInvalid as err:
         if numeric:
             raise
-        raise _malformed(path, offset, len(names), err) from err
+        raise _malformed(path, offset, names, err) from err
     table = concat_tables(tables)
     _release_freed_memory()
     if invalid:
@@ -386,7 +386,7 @@ def maf_samples(path: Path, on_error: str = "stop") -> tuple[str, ...]:
     except (OSError, EOFError) as err:
         raise InputError(str(path), None, f"malformed MAF ({err})") from err
     except pa.ArrowInvalid as err:
-        raise _malformed(path, offset, len(names), err) from err
+        raise _malformed(path, offset, names, err) from err
     return tuple(sorted(found))
 
 
@@ -455,17 +455,35 @@ def maf_build_change(path: Path) -> tuple[str | None, tuple[int, str, str, int] 
     return (first[1] if first else None), None
 
 
-def _malformed(path: Path, offset: int, n_columns: int, err: Exception) -> InputError:
-    """The error for a MAF pyarrow could not split, naming the first line whose field count differs
-    from the header's (pyarrow's message quotes the line but not its number); found by a plain scan,
-    on this error path only."""
+def _malformed(path: Path, offset: int, names: list[str], err: Exception) -> InputError:
+    """The error for a MAF pyarrow could not split or decode, naming the first line whose field count
+    differs from the header's, else the first line that is not UTF-8 text (pyarrow's messages quote neither
+    line number nor column); found by a plain scan, on this error path only."""
+    n_columns = len(names)
     with _opener(path)(path, "rt", errors="replace") as f:
         for number, line in enumerate(f, start=1):
             if number > offset + 1 and line.strip("\r\n") and line.count("\t") + 1 != n_columns:
                 got = line.count("\t") + 1
                 why = f"malformed MAF: {got} fields where the header has {n_columns}"
                 return InputError(str(path), number, why)
-    return InputError(str(path), None, f"malformed MAF ({err})")
+    return _not_utf8(path, names) or InputError(str(path), None, f"malformed MAF ({err})")
+
+
+def _not_utf8(path: Path, names: list[str]) -> InputError | None:
+    """The first line that is not UTF-8 (a MAF saved as Latin-1 or Windows-1252 by a spreadsheet, say),
+    named by line, column and byte, with how to convert it; None when every line decodes."""
+    with _opener(path)(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                column = raw[: err.start].count(b"\t")
+                name = names[column] if column < len(names) else f"field {column + 1}"
+                value = raw.split(b"\t")[column].decode("utf-8", "replace").strip()
+                why = (f"not UTF-8 text: byte 0x{raw[err.start]:02x} in {name} ({value!r}); save the file as "
+                       "UTF-8, e.g. iconv -f latin1 -t utf-8")
+                return InputError(str(path), number, why)
+    return None
 
 
 def _column_batches(path: Path, offset: int, names: list[str], *columns: str, skip_invalid: bool = True):
