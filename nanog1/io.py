@@ -139,6 +139,19 @@ def check_writable(path: str | Path, folder: bool = False) -> None:
     os.unlink(name)
 
 
+def check_not_an_input(out: str | Path, inputs: list[str | Path | None]) -> None:
+    """Refuse an output path that is one of the command's inputs (the same file by any name: a symlink, a
+    hard link, ./x): `nanog1 ingest calls.vcf -o calls.vcf` would otherwise replace the user's calls (or
+    sample sheet, or reference FASTA) with the cohort, atomically and without a word."""
+    out = Path(out)
+    if not out.exists():
+        return
+    for item in inputs:
+        if item is not None and Path(item).exists() and os.path.samefile(out, item):
+            raise UserError(f"{out}: the output is also an input ({item}) and would be overwritten: "
+                            "give another output path")
+
+
 def load_weights(path: str | Path, map_location: Any = "cpu") -> Any:
     """`torch.load(path, weights_only=True)`: plain data only, so a file cannot run code when loaded.
 

@@ -582,3 +582,23 @@ def test_ingest_without_skips_says_so_instead_of_an_empty_reason_table(tmp_path)
     assert res.exit_code == 0, res.output
     reasons = res.output.split("skipped by reason")[1]
     assert "ref_mismatch" in reasons and "non_pass" not in reasons and "nothing skipped" not in res.output
+
+
+def test_an_output_that_is_one_of_the_inputs_is_refused_and_left_as_it_was(world, tmp_path):
+    """`-o calls.vcf` (or the sheet, or the FASTA, by any name: a symlink too) replaced that file with the
+    cohort, atomically and silently; it is one error naming both, and every file stays as it was."""
+    work, seq, positions = world
+    sites_vcf(tmp_path / "calls.vcf", seq, positions[:10])
+    (tmp_path / "sheet.tsv").write_text("sample\tfile\nT1\tcalls.vcf\n")
+    os.symlink(tmp_path / "calls.vcf", tmp_path / "link.vcf")
+    fasta = tmp_path / "g.fa"
+    fasta.write_bytes((work / "g.fa").read_bytes())
+    before = {p: p.read_bytes() for p in (tmp_path / "calls.vcf", tmp_path / "sheet.tsv", fasta)}
+    for inputs, out in (("calls.vcf", "calls.vcf"), ("link.vcf", "calls.vcf"), ("calls.vcf", "sheet.tsv"),
+                        ("calls.vcf", "g.fa")):
+        result = run(tmp_path / inputs, "-r", fasta, "--samples", tmp_path / "sheet.tsv", "--sheet-policy",
+                     "lenient", "-o", tmp_path / out, "-q")
+        assert result.exit_code == 2, result.output
+        assert f"{tmp_path / out}: the output is also an input (" in result.output, result.output
+        assert all(p.read_bytes() == data for p, data in before.items())
+    assert run(tmp_path / "calls.vcf", "-r", fasta, "-o", tmp_path / "c.h5ad", "-q").exit_code == 0

@@ -42,6 +42,7 @@ from nanog1.genomics.skip_policy import (
     spell_filter_rule,
 )
 from nanog1.genomics.variants import SKIP_REASONS, InputError
+from nanog1.io import check_not_an_input
 
 
 @dataclass(frozen=True)
@@ -817,6 +818,7 @@ def ingest(
     from nanog1.genomics.samplesheet import check_sheet, load_sample_sheet
 
     inputs = [Path(p) for p in inputs]
+    check_not_an_input(out, [*inputs, reference, sample_sheet, options.genes])
     sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
     plans, notes = plan_inputs(inputs, sheet, options, skip_unreadable=options.on_error == "skip")
     if reference is not None:
