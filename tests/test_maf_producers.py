@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -302,6 +303,24 @@ def test_a_latin1_byte_in_a_read_column_is_named_by_line_column_and_byte(tmp_pat
     with pytest.raises(InputError, match=r"latin\.maf(\.gz)?:3: not UTF-8 text: byte 0xdc in Hugo_Symbol "
                                          r"\('KRAS\ufffd'\); save the file as UTF-8"):
         read_maf(path)
+
+
+@pytest.mark.parametrize(("name", "sep", "quoting", "needle"), [
+    ("r.maf", "\t", 1, r"r\.maf:1: the column names are in quotes \(\"Hugo_Symbol\"\), as R's write\.table"),
+    ("export.csv", ",", 0, r"export\.csv:1: comma-separated: a MAF is tab-separated"),
+])
+def test_a_maf_written_quoted_or_with_commas_is_told_so(tmp_path, name, sep, quoting, needle):
+    """R's write.table quotes every name and value by default, a spreadsheet may save commas: the header
+    holds the MAF's columns, so the error says how the file was written (it said 'MAF header lacks
+    columns [Tumor_Sample_Barcode, ...]', all of which were there; a .csv was read as a catalogue matrix)."""
+    frame = pd.read_csv(mc3(tmp_path / "m.maf"), sep="\t", dtype=str)
+    frame.to_csv(tmp_path / name, sep=sep, quoting=quoting, index=False)
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / name), "-o", str(tmp_path / "c.h5ad"), "-q"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.match(rf"error: .*{needle}", lines[0]), result.stderr
+    frame.to_csv(tmp_path / "plain.maf", sep="\t", index=False)  # the same table as a MAF reads
+    assert len(read_maf(tmp_path / "plain.maf").pos) == len(read_maf(tmp_path / "m.maf").pos)
 
 
 def test_several_tumours_of_one_patient_stay_apart(tmp_path):

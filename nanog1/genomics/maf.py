@@ -25,6 +25,7 @@ nanog1.genomics.protein when the tokens are built), read counts (`t_ref_count`, 
 
 from __future__ import annotations
 
+import csv
 import ctypes
 import gzip
 import sys
@@ -87,7 +88,23 @@ def looks_like_maf(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, EOFError):
         return False
     lower = {n.lower() for n in names}
-    return all(c.lower() in lower for c in MAF_COLUMNS)
+    return all(c.lower() in lower for c in MAF_COLUMNS) or _misformatted_header(names) is not None
+
+
+def _misformatted_header(names: list[str]) -> str | None:
+    """Why a header that holds the MAF columns was not read as a MAF: names in quotes (R's write.table
+    writes them so by default) or commas between them (a CSV export); None when neither explains it."""
+    def has_columns(fields: list[str]) -> bool:
+        lower = {f.strip().strip('"').lower() for f in fields}
+        return all(c.lower() in lower for c in MAF_COLUMNS)
+
+    if len(names) == 1 and has_columns(next(csv.reader(names))):
+        return ("comma-separated: a MAF is tab-separated, one tab between fields (e.g. R "
+                "write.table(maf, sep='\\t', quote=FALSE, row.names=FALSE))")
+    if any(n.startswith('"') for n in names) and has_columns(names):
+        return ("the column names are in quotes (\"Hugo_Symbol\"), as R's write.table writes them by "
+                "default: a MAF has no quotes; write it with quote=FALSE (and row.names=FALSE)")
+    return None
 
 
 def _per_unique(values: pd.Series, fn) -> np.ndarray:
@@ -138,7 +155,8 @@ def _columns(path: Path, line: int, names: list[str]) -> dict[str, str]:
     missing = [c for c in MAF_COLUMNS if c.lower() not in by_lower]
     if missing or not any(c.lower() in by_lower for c in ALT_COLUMNS):
         missing += [] if any(c.lower() in by_lower for c in ALT_COLUMNS) else [" or ".join(ALT_COLUMNS)]
-        raise InputError(str(path), line, f"MAF header lacks columns {missing}")
+        why = _misformatted_header(names) or f"MAF header lacks columns {missing}"
+        raise InputError(str(path), line, why)
     out = {c: by_lower[c.lower()] for c in (*MAF_COLUMNS, *ALT_COLUMNS) if c.lower() in by_lower}
     if "mutation_status" in by_lower:
         out["status"] = by_lower["mutation_status"]
