@@ -135,6 +135,28 @@ def test_headerless_vcfs_as_sigprofiler_ships_them_read_like_their_headed_twin(w
     assert "Traceback" not in res.output and not (tmp_path / "c.h5ad").exists()
 
 
+def test_gzipped_headerless_vcfs_read_as_the_plain_one(world, tmp_path):
+    """`gzip *.vcf` on SigProfiler's headerless example VCFs (or bgzip): read as the plain file, the sample
+    named without .vcf.gz ('not a readable VCF/BCF ... is it VCF/BCF format?' before); a cut-off download
+    is one error naming the file."""
+    work, seq, positions = world
+    rows = "".join(f"1\t{p}\tPD1\t{seq[p - 1]}\t{alt_of(seq[p - 1])}\t.\tSims\tGRCh37\n" for p in positions)
+    (tmp_path / "PD1.vcf").write_text(rows)
+    (tmp_path / "gz").mkdir()
+    (tmp_path / "gz" / "PD1.vcf.gz").write_bytes(gzip.compress(rows.encode()))
+    pysam.tabix_compress(str(tmp_path / "PD1.vcf"), str(tmp_path / "PD1.vcf.bgz"))
+    ingest([tmp_path / "PD1.vcf"], work / "g.fa", None, tmp_path / "a.h5ad")
+    plain = read_cohort(tmp_path / "a.h5ad")
+    for name in ("gz/PD1.vcf.gz", "PD1.vcf.bgz"):
+        ingest([tmp_path / name], work / "g.fa", None, tmp_path / "z.h5ad")
+        zipped = read_cohort(tmp_path / "z.h5ad")
+        assert list(zipped.obs_names) == ["PD1"] and (zipped.X == plain.X).all() and plain.X.sum() > 0
+    whole = (tmp_path / "gz" / "PD1.vcf.gz").read_bytes()
+    (tmp_path / "cut.vcf.gz").write_bytes(whole[: len(whole) // 2])
+    res = run(tmp_path / "cut.vcf.gz", "-r", work / "g.fa", "-o", tmp_path / "c.h5ad")
+    assert res.exit_code == 2 and "cut.vcf.gz: truncated or damaged gzip file" in res.output, res.output
+
+
 def test_compatible_mode_without_a_reference_says_it_changes_nothing(tmp_path):
     """SigProfilerMatrixGenerator needs a reference: asked to reproduce it without one, ingest says the
     option changes nothing (its counts would differ: it counts doublet bases in SBS96, hence SBS6)."""

@@ -207,7 +207,8 @@ def detect_kind(path: Path) -> str:
 
     name = path.name.lower()
     if name.endswith(VCF_SUFFIXES):
-        return "headerless" if name.endswith(".vcf") and looks_like_headerless_vcf(path) else "vcf"
+        text = name.endswith((".vcf", ".vcf.gz", ".vcf.bgz"))  # not a BCF
+        return "headerless" if text and looks_like_headerless_vcf(path) else "vcf"
     if looks_like_vcf(path):  # a VCF saved as .txt or .tsv: its first line says so
         return "vcf"
     if name.endswith(MAF_SUFFIXES) or (path.stat().st_size and looks_like_maf(path)):

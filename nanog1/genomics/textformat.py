@@ -3,14 +3,16 @@
 - Text: a header line, then whitespace-separated
   `Project Sample ID Genome mut_type chrom pos_start pos_end ref alt Type` rows. Indels may be written
   with '-' alleles; `pos_start` is then the base before the event, as SigProfilerMatrixGenerator reads it.
-- Headerless VCF: `.vcf` files with no header at all, tab-separated `CHROM POS ID REF ALT [...]` rows
-  (the example VCFs SigProfilerAssignment and SigProfilerMatrixGenerator ship). As
-  SigProfilerMatrixGenerator reads them, the sample is the file's name and columns after ALT are
+- Headerless VCF: `.vcf` files (or `.vcf.gz`, gzip or bgzip) with no header at all, tab-separated
+  `CHROM POS ID REF ALT [...]` rows (the example VCFs SigProfilerAssignment and SigProfilerMatrixGenerator
+  ship). As SigProfilerMatrixGenerator reads them, the sample is the file's name and columns after ALT are
   ignored (FILTER included: their sixth-to-eighth columns are free text there).
 """
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -26,11 +28,19 @@ def looks_like_text_format(path: Path) -> bool:
     return len(fields) >= 10 and fields[0].lower() == "project" and fields[1].lower().startswith("sample")
 
 
-def looks_like_headerless_vcf(path: Path) -> bool:
-    """True for a plain-text file whose first line is a VCF record with no header before it
-    (`CHROM POS ID REF ALT`, tab-separated, an integer POS)."""
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as f:
-        first = f.readline(4096)
+        return f.read(2) == b"\x1f\x8b"
+
+
+def looks_like_headerless_vcf(path: Path) -> bool:
+    """True for a text file (plain, gzip or bgzip: `gzip *.vcf` is how such folders get shipped) whose first
+    line is a VCF record with no header before it (`CHROM POS ID REF ALT`, tab-separated, an integer POS)."""
+    try:
+        with (gzip.open if _is_gzip(path) else open)(path, "rb") as f:
+            first = f.readline(4096)
+    except (OSError, EOFError, zlib.error):  # a damaged gzip stream: left to the VCF reader to name
+        return False
     fields = first.decode("utf-8", errors="replace").rstrip("\r\n").split("\t")
     return len(fields) >= 5 and not fields[0].startswith("#") and fields[1].isdigit() and fields[3] != ""
 
@@ -41,21 +51,24 @@ def read_headerless_vcf(path: Path, sample: str, on_error: str = "stop") -> Vari
     path = Path(path)
     skips: Counter = Counter()
     cols: tuple[list, ...] = ([], [], [], [], [], [], [])
-    with open(path, errors="replace") as f:
-        for number, raw in enumerate(f, start=1):
-            fields = raw.rstrip("\r\n").split("\t")
-            if fields == [""] or fields[0].startswith("#"):
-                continue
-            if len(fields) < 5 or not fields[1].isdigit():
-                if on_error != "skip":
-                    why = "expected CHROM POS ID REF ALT (tab-separated, no header)"
-                    raise InputError(str(path), number, why)
-                skips["malformed_line"] += 1
-                continue
-            for alt in fields[4].upper().split(","):
-                row = (sample, fields[0], int(fields[1]), fields[3].upper(), alt, True, number)
-                for col, value in zip(cols, row, strict=True):
-                    col.append(value)
+    try:
+        with (gzip.open if _is_gzip(path) else open)(path, "rt", errors="replace") as f:
+            for number, raw in enumerate(f, start=1):
+                fields = raw.rstrip("\r\n").split("\t")
+                if fields == [""] or fields[0].startswith("#"):
+                    continue
+                if len(fields) < 5 or not fields[1].isdigit():
+                    if on_error != "skip":
+                        why = "expected CHROM POS ID REF ALT (tab-separated, no header)"
+                        raise InputError(str(path), number, why)
+                    skips["malformed_line"] += 1
+                    continue
+                for alt in fields[4].upper().split(","):
+                    row = (sample, fields[0], int(fields[1]), fields[3].upper(), alt, True, number)
+                    for col, value in zip(cols, row, strict=True):
+                        col.append(value)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:  # a cut-off download
+        raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
     return table_from_lists(*cols, skips=skips, declared=[sample])
 
 
