@@ -173,3 +173,19 @@ def test_cohort_merge_of_a_reference_free_part_keeps_the_referenced_samples_exac
     with pytest.raises(UserError, match=refused):
         check_fittable(merged, ["SBS96"])
     check_fittable(merged, ["DBS78"])
+
+
+def test_predict_says_a_set_was_masked_for_calls_on_contigs_the_reference_lacks(cohort):
+    """A's two MT calls (a primary-assembly FASTA, calls on chrM or decoys) leave its SBS96 and ID83 inexact,
+    so the model masks them: the warning says so, with the contigs, for A only (it blamed 'a VCF or MAF
+    without a reference FASTA' although one was given)."""
+    from nanog1.encoder.predict_notes import masked_note
+    from nanog1.encoder.predictor import PredictOptions, predict
+
+    _, adata = cohort
+    predict(adata, "pcawg-catalogue", PredictOptions(neighbours=0, exposures=False))
+    note = masked_note(adata.uns["nanog1_predict"])
+    assert "without a reference FASTA" not in note
+    assert ("not measured for A (2 of its calls on contigs the reference lacks (MT 2), counted without "
+            "sequence context)") in note, note
+    assert "for B" not in note and list(adata.obs["channel_sets_masked"]) == ["SBS96+ID83", ""]

@@ -735,9 +735,10 @@ def _events_left_out(adata: ad.AnnData, saved: dict) -> np.ndarray:
 
 def _unmeasured_reasons(adata: ad.AnnData, per: dict[str, list[str]]) -> dict[str, tuple[list[str], str]]:
     """Per tumour with masked sets `per` that its inputs explain: (those sets, why): its files hold one kind
-    of call ('Strelka2 SNV file only', ingest.split_file_reasons) and/or the user declared them not
-    measured (obs['not_measured'], schema.DECLARED_WHY); both reasons joined where both apply."""
-    from nanog1.genomics.ingest import split_file_reasons
+    of call ('Strelka2 SNV file only', ingest.split_file_reasons), the user declared them not measured
+    (obs['not_measured'], schema.DECLARED_WHY) and/or some of its calls lie on contigs the reference lacks
+    (ingest.without_context_reasons); the reasons joined where several apply."""
+    from nanog1.genomics.ingest import split_file_reasons, without_context_reasons
     from nanog1.schema import DECLARED_UNMEASURED, DECLARED_WHY
 
     files = split_file_reasons(adata)
@@ -745,10 +746,12 @@ def _unmeasured_reasons(adata: ad.AnnData, per: dict[str, list[str]]) -> dict[st
     if DECLARED_UNMEASURED in adata.obs:
         declared = {str(t): set(str(v).split("+")) for t, v in adata.obs[DECLARED_UNMEASURED].items()
                     if isinstance(v, str) and v}
+    contigs = without_context_reasons(adata)
     told = {}
     for sample, masked in per.items():
         reasons = [(set(files[sample][0]), files[sample][1])] if sample in files else []
         reasons += [(declared[sample], DECLARED_WHY)] if sample in declared else []
+        reasons += [(set(contigs[sample][0]), contigs[sample][1])] if sample in contigs else []
         sets = [m for m in masked if any(m in covered for covered, _ in reasons)]
         why = [w for covered, w in reasons if any(m in covered for m in masked)]
         if sets:

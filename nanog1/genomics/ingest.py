@@ -1303,6 +1303,25 @@ def split_file_reasons(adata) -> dict[str, tuple[list[str], str]]:
     return out
 
 
+def without_context_reasons(adata) -> dict[str, tuple[list[str], str]]:
+    """Per sample some of whose calls lie on contigs the reference lacks (counted without context, so its
+    SBS96 and ID83 are not exact: partial_reference): (['SBS96', 'ID83'], why), the why saying how many
+    calls and on which contigs ('5 calls on contigs the reference lacks (chrM 1, ...)'). From the
+    accounting's `counted_without_context` and the provenance's `without_context`; {} without them."""
+    meta = adata.uns.get("nanog1") or {}
+    acc = meta.get("accounting")
+    if not isinstance(acc, pd.DataFrame) or "counted_without_context" not in acc:
+        return {}
+    per = acc.groupby(acc["sample"].astype(str))["counted_without_context"].sum()
+    contigs = Counter({str(k): int(v) for k, v in
+                       dict(dict(meta.get("without_context") or {}).get(WITHOUT_CONTEXT, {})).items()})
+    shown = ", ".join(f"{c} {n:,}" for c, n in contigs.most_common(3)) + (", ..." if len(contigs) > 3 else "")
+    where = f" ({shown})" if shown else ""
+    return {sample: (["SBS96", "ID83"], f"{int(n):,} of its calls on contigs the reference lacks{where}, "
+                                        "counted without sequence context")
+            for sample, n in per.items() if sample and n > 0}
+
+
 def _unmeasured_notes(adata) -> list[str]:
     """One note per kind of split file: which samples lack which sets, recorded as unmeasured."""
     from nanog1.schema import describe_sets, measured_sets_per_sample
