@@ -403,3 +403,20 @@ def test_a_sample_heading_two_matrix_columns_is_named_at_the_header(tmp_path, co
         read_catalogue_matrix(path)
     path.write_text("\t".join(["MutationType", *columns[:2], "S3"]) + "\n" + rows)  # distinct: read as before
     assert list(read_catalogue_matrix(path).counts.columns) == ["S1", "S2", "S3"]
+
+
+@pytest.mark.parametrize("sep", ["\t", ","])
+def test_a_separator_ending_every_line_adds_no_sample(tmp_path, sep):
+    """Some exporters end every line with a separator: the empty column pandas calls 'Unnamed: 3' is no
+    sample (it was 'count (empty or NA) of sample 'Unnamed: 3' is not a number'); a column with counts
+    and no name is one error naming the column."""
+    labels = list(CHANNEL_SETS["SBS96"])
+    rows = "".join(sep.join([c, str(i % 7), str(i % 5)]) + sep + "\n" for i, c in enumerate(labels))
+    path = tmp_path / "m.txt"
+    path.write_text(sep.join(["MutationType", "a", "b"]) + sep + "\n" + rows)
+    mat = read_catalogue_matrix(path)
+    assert list(mat.counts.columns) == ["a", "b"]
+    assert mat.counts.loc[labels[12], "a"] == 12 % 7 and mat.counts.loc[labels[12], "b"] == 12 % 5
+    path.write_text(sep.join(["MutationType", "a", "b"]) + sep + "\n" + rows.replace(f"{sep}\n", f"{sep}4\n"))
+    with pytest.raises(InputError, match=r"m\.txt:1: column 4 holds counts but has no sample name"):
+        read_catalogue_matrix(path)

@@ -127,15 +127,35 @@ def _check_counts(path: Path, counts: pd.DataFrame) -> None:
                                                       f"{counts.columns[col]!r} ({counts.index[row]}) {why}")
 
 
+def _header_names(frame: pd.DataFrame) -> list[str]:
+    """The header as written (frame.attrs['header'], which _read_table keeps), else pandas' column names."""
+    header = frame.attrs.get("header", [])
+    return header if len(header) == frame.shape[1] else [str(c) for c in frame.columns]
+
+
+def _without_empty_columns(frame: pd.DataFrame, n_label: int) -> pd.DataFrame:
+    """The table less the sample columns with neither a name nor a value: what a separator at the end of
+    every line adds (some exporters write one), which pandas names 'Unnamed: 5' and reads as a sample."""
+    names = _header_names(frame)
+    keep = [i for i, name in enumerate(names)
+            if i < n_label or name.strip() or frame.iloc[:, i].notna().any()]
+    if len(keep) == frame.shape[1]:
+        return frame
+    out = frame.iloc[:, keep]
+    out.attrs["header"] = [names[i] for i in keep]
+    return out
+
+
 def _check_sample_names(path: Path, frame: pd.DataFrame, n_label: int) -> None:
     """Each sample heads one column; a repeated name (two columns 'S1', or 'Lung::S1' beside 'Skin::S1') is
     an InputError at the header line naming both columns, since pandas would read the second as a new
     sample 'S1.1' and type it as a tumour of its own. Reads the header as written (frame.attrs)."""
-    header = frame.attrs.get("header", [])
-    names = header if len(header) == frame.shape[1] else [str(c) for c in frame.columns]
+    names = _header_names(frame)
     first: dict[str, int] = {}
     for column, name in enumerate(names[n_label:], start=n_label + 1):
         sample = name.strip().split("::", 1)[-1]
+        if not sample:
+            raise InputError(str(path), 1, f"column {column} holds counts but has no sample name")
         if sample in first:
             raise InputError(str(path), 1, f"sample {sample!r} heads two columns ({first[sample]} and "
                                            f"{column}): give each sample's counts in one column")
@@ -196,6 +216,7 @@ def read_catalogue_matrix(path: Path) -> CatalogueMatrix:
         if transposed:
             raise InputError(str(path), 1, transposed)
         raise InputError(str(path), *_label_problem(labels))
+    frame = _without_empty_columns(frame, n_label)
     _check_sample_names(path, frame, n_label)
     counts = frame.iloc[:, n_label:].set_axis(labels, axis=0)
     _check_counts(path, counts)
