@@ -306,6 +306,26 @@ def test_sample_names_with_dots_get_one_report_each(run_dir, tmp_path):
     assert "T.2" in (out / "T.2.report.md").read_text()
 
 
+def test_names_that_make_one_file_name_get_a_report_each_none_hidden(run_dir, tmp_path):
+    """'T 1' and 'T_1' (and 't_1', alike on a case-insensitive disk) both made T_1.report.md, the later
+    tumour's overwriting the earlier's; '../x' made the hidden '.._x.report.md'. Each tumour now has its own
+    visible report, which names it."""
+    from nanog1.cli import app
+
+    samples = ["T 1", "T_1", "t_1", "../x"]
+    _matrix_tsv(tmp_path / "m.tsv", np.random.default_rng(3).poisson(3, (4, 96)), samples)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "m.tsv"), "--model", str(run_dir), "--out",
+                                   str(out), "--draws", "5", "--neighbours", "0"])
+    assert res.exit_code == 0, res.output
+    stems = ["T_1", "T_1-2", "t_1-3", "_x"]
+    written = {p.name for p in out.iterdir() if p.name.endswith(".report.md")}
+    assert written == {f"{s}.report.md" for s in stems}
+    for stem, sample in zip(stems, samples, strict=True):
+        assert (out / f"{stem}.report.md").read_text().startswith(f"# NanoG1 tumour report: {sample}\n")
+        assert (out / f"{stem}.spectrum.png").is_file()
+
+
 def test_a_reference_given_with_a_cohort_ingested_without_one_is_refused(tmp_path):
     """QA: `predict cohort.h5ad -r genome.fa` on a cohort ingested without a FASTA ignored the FASTA without
     a word, and the outputs then said SBS96/ID83 were masked 'without a reference FASTA'. It is refused,

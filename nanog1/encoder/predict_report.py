@@ -37,8 +37,8 @@ def write_outputs(
     }
     written.append(atomic_write_text(out / "predictions.json", json.dumps(doc, indent=1, default=_plain)))
     if reports if reports is not None else adata.n_obs <= REPORT_LIMIT:
-        for i, sample in enumerate(adata.obs_names):
-            written += tumour_report(adata, table, i, out / _safe(sample))
+        for i, stem in enumerate(report_stems(adata.obs_names)):
+            written += tumour_report(adata, table, i, out / stem)
     for stale in previous - set(written):
         stale.unlink(missing_ok=True)
     return written
@@ -57,7 +57,7 @@ def _previous_reports(out: Path) -> set[Path]:
     .spectrum.png per tumour its predictions.json lists (empty if there is none or it cannot be read)."""
     try:
         tumours = json.loads((out / "predictions.json").read_text()).get("tumours", [])
-        stems = {_safe(t["sample"]) for t in tumours}
+        stems = set(report_stems([t["sample"] for t in tumours]))
     except (OSError, ValueError, AttributeError, TypeError, KeyError):
         return set()
     return {path for stem in stems for path in _report_paths(out / stem)}
@@ -78,7 +78,26 @@ def _plain(value):
 
 
 def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in str(name))
+    """A sample name as a file name: letters, digits, '.', '_' and '-' kept, the rest '_', no leading dot (a
+    hidden file: '../x' gave '.._x.report.md', which `ls` does not show)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in str(name)).lstrip(".") or "_"
+
+
+def report_stems(samples) -> list[str]:
+    """Each tumour's report file stem, in order: its safe name, and '-2', '-3', ... after a name an earlier
+    tumour's already took (as spelled, or differing in case only, for case-insensitive file systems):
+    'T 1' and 'T_1' both make 'T_1', and the second report would otherwise overwrite the first."""
+    stems: list[str] = []
+    taken: set[str] = set()
+    for sample in samples:
+        base = stem = _safe(sample)
+        k = 1
+        while stem.lower() in taken:
+            k += 1
+            stem = f"{base}-{k}"
+        taken.add(stem.lower())
+        stems.append(stem)
+    return stems
 
 
 def _record(adata: ad.AnnData, table: pd.DataFrame, i: int) -> dict:
