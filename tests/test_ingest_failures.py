@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 
 import pysam
 import pytest
@@ -250,6 +251,27 @@ def test_a_sheet_as_spreadsheets_export_it_reads_like_a_clean_one(world, tmp_pat
     a, b = read_cohort(tmp_path / "a.h5ad"), read_cohort(tmp_path / "b.h5ad")
     assert list(b.obs_names) == ["S1", "S2"] and (a.X == b.X).all()
     assert b.obs["cancer_type"].iloc[0] == "Lung" and a.obs["cancer_type"].equals(b.obs["cancer_type"])
+
+
+@pytest.mark.parametrize(("data", "needle"), [
+    (b"PK\x03\x04" + bytes(range(256)), r"sheet\.x: not a sample sheet: an Excel workbook \(\.xlsx\)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)),
+     r"sheet\.x: not a sample sheet: an Excel 97-2003"),
+    (gzip.compress(b"sample\tfile\nS1\tS1.vcf\n"), r"sheet\.x: not a sample sheet: gzip-compressed"),
+    ("sample\tfile\tnote\nS1\tS1.vcf\tM\u00fcller\n".encode("latin-1"),
+     r"sheet\.x:2: not UTF-8 text \(byte 0xfc\)"),
+])
+def test_a_sheet_that_is_a_workbook_or_not_utf8_is_one_error(world, tmp_path, data, needle):
+    """`--samples sheet.xlsx` (or a Latin-1 export) was pandas' UnicodeDecodeError traceback: it is one error
+    naming the sheet (and the line), before any input is read, with what to save it as."""
+    work, seq, positions = world
+    sites_vcf(tmp_path / "S1.vcf", seq, positions[:10])
+    (tmp_path / "sheet.x").write_bytes(data)
+    result = run(tmp_path / "S1.vcf", "-r", work / "g.fa", "--samples", tmp_path / "sheet.x",
+                 "-o", tmp_path / "c.h5ad", "-q")
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert re.search(rf"^error: .*{needle}", result.output, re.M), result.output
+    assert not (tmp_path / "c.h5ad").exists()
 
 
 def test_a_tcga_sample_table_is_a_sheet_its_cohort_the_type(world, tmp_path):

@@ -80,7 +80,34 @@ _NOT_A_SHEET = ((">", "a FASTA (a '>name' line): it goes to --reference"),
                 ("#CHROM", "a VCF: give it as an input file"))
 
 
+#: Leading bytes of binary files given as the sheet, and what they are.
+_BINARY_SHEETS = ((b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip file: save the sheet as CSV or "
+                   "TSV (in Excel: Save As, CSV UTF-8)"),
+                  (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls): save the sheet as CSV or TSV"),
+                  (b"\x1f\x8b", "gzip-compressed: decompress it (gunzip)"),
+                  (b"\x89HDF", "an HDF5 file (a cohort .h5ad?)"))
+
+
+def _check_text(path: Path) -> None:
+    """A sheet that is not UTF-8 text is one InputError naming it: a workbook, a compressed or HDF5 file by
+    its first bytes, else the first line that does not decode (a Latin-1 export), by number and byte;
+    pandas' UnicodeDecodeError (a traceback) before."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        looks = next((what for magic, what in _BINARY_SHEETS if head.startswith(magic)), None)
+        if looks:
+            raise InputError(str(path), None, f"not a sample sheet: {looks}")
+        f.seek(0)
+        for number, raw in enumerate(f, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(str(path), number, f"not UTF-8 text (byte 0x{raw[err.start]:02x}): save the "
+                                 "sheet as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+
+
 def _read_table(path: Path) -> pd.DataFrame:
+    _check_text(path)
     with open(path, errors="replace") as f:
         first = f.readline()
     looks = next((what for sign, what in _NOT_A_SHEET if first.lstrip("\ufeff").startswith(sign)), None)
