@@ -420,3 +420,13 @@ def test_a_separator_ending_every_line_adds_no_sample(tmp_path, sep):
     path.write_text(sep.join(["MutationType", "a", "b"]) + sep + "\n" + rows.replace(f"{sep}\n", f"{sep}4\n"))
     with pytest.raises(InputError, match=r"m\.txt:1: column 4 holds counts but has no sample name"):
         read_catalogue_matrix(path)
+
+
+@pytest.mark.parametrize("magic", [b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"])
+def test_a_workbook_given_as_a_matrix_is_named_one(tmp_path, magic):
+    """An Excel workbook (.xlsx, .xls) given as the catalogue matrix is said to be one, with what to save it
+    as (it was 'not a text file: expected a VCF/BCF, MAF, SigProfiler text or catalogue matrix')."""
+    (tmp_path / "SBS96.xlsx").write_bytes(magic + bytes(range(256)) * 4)
+    needle = r"SBS96\.xlsx: an Excel workbook \(or a zip file\), not a text table: save the catalogue matrix"
+    with pytest.raises(InputError, match=needle):
+        read_catalogue_matrix(tmp_path / "SBS96.xlsx")

@@ -64,6 +64,10 @@ def _read_table(path: Path) -> pd.DataFrame:
             "an HDF5 file (a cohort .h5ad?), not a VCF/BCF, MAF or catalogue matrix: "
             "cohorts are ingest's output (`nanog1 cohort merge` joins them)",
         )
+    if head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
+        raise InputError(str(path), None, "an Excel workbook (or a zip file), not a text table: save the "
+                                          "catalogue matrix as CSV or TSV (channels as rows, samples as "
+                                          "columns)")
     compression = "gzip" if head[:2] == b"\x1f\x8b" else None
     try:
         with (gzip.open if compression else open)(path, "rt", errors="replace") as f:
