@@ -323,6 +323,21 @@ def test_a_maf_written_quoted_or_with_commas_is_told_so(tmp_path, name, sep, quo
     assert len(read_maf(tmp_path / "plain.maf").pos) == len(read_maf(tmp_path / "m.maf").pos)
 
 
+@pytest.mark.parametrize(("column", "value", "needle"), [
+    ("Start_Position", "12,345", r":4: Start_Position '12,345' is not a whole number"),
+    ("Start_Position", "NA", r":4: Start_Position is empty \(or NA\)"),
+    ("Tumor_Sample_Barcode", "", r":4: Tumor_Sample_Barcode is empty: every record needs its tumour"),
+])
+def test_an_unplaceable_record_names_its_field_and_value(tmp_path, column, value, needle):
+    """A record that cannot be placed names the field and the value as written (it said
+    'Start_Position/Chromosome/Tumor_Sample_Barcode is not usable', leaving the user to guess which)."""
+    frame = pd.read_csv(mc3(tmp_path / "m.maf"), sep="\t", dtype=str)
+    frame.loc[2, column] = value  # data row 3: line 4 under the header
+    frame.to_csv(tmp_path / "bad.maf", sep="\t", index=False)
+    with pytest.raises(InputError, match=rf"bad\.maf{needle}"):
+        read_maf(tmp_path / "bad.maf")
+
+
 def test_several_tumours_of_one_patient_stay_apart(tmp_path):
     rows = [_fields(r, r[2][3:]) for r in ROWS[:2]]
     rows[1]["Tumor_Sample_Barcode"] = "TCGA-AB-1234-06A"  # the metastasis of the same patient

@@ -191,6 +191,23 @@ def _annotations(chunk: pd.DataFrame, cols: dict[str, str], keep: np.ndarray) ->
     return out
 
 
+def _unusable_field(chunk: pd.DataFrame, cols: dict[str, str], i: int, start: np.ndarray, chrom: np.ndarray,
+                    sample: np.ndarray) -> str:
+    """Why record `i` of a chunk cannot be placed, naming the field and its value as written ('Start_Position
+    '12,345' is not a whole number'), not the three candidates at once."""
+    def written(key: str) -> str:
+        value = chunk[cols[key]].iloc[i]
+        return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value).strip()
+
+    if np.isnan(start[i]):
+        value = written("Start_Position")
+        return (f"{cols['Start_Position']} {value!r} is not a whole number" if value
+                else f"{cols['Start_Position']} is empty (or NA)")
+    if chrom[i] == "":
+        return f"{cols['Chromosome']} is empty"
+    return f"{cols['Tumor_Sample_Barcode']} is empty: every record needs its tumour"
+
+
 def _chunk_table(
     chunk: pd.DataFrame, cols: dict[str, str], first_line: int, compat: bool, path: Path, on_error: str
 ) -> VariantTable:
@@ -203,8 +220,8 @@ def _chunk_table(
     bad = np.isnan(start) | (chrom == "") | (sample == "")
     if bad.any():
         if on_error != "skip":
-            why = "Start_Position/Chromosome/Tumor_Sample_Barcode is not usable"
-            raise InputError(str(path), int(lines[bad][0]), why)
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(str(path), int(lines[i]), _unusable_field(chunk, cols, i, start, chrom, sample))
         skips["malformed_line"] += int(bad.sum())
     keep = ~bad
     if "status" in cols:  # Mutation_Status: germline / LOH rows (cBioPortal keeps some) are not somatic
