@@ -258,6 +258,7 @@ def test_a_sheet_as_spreadsheets_export_it_reads_like_a_clean_one(world, tmp_pat
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)),
      r"sheet\.x: not a sample sheet: an Excel 97-2003"),
     (gzip.compress(b"sample\tfile\nS1\tS1.vcf\n"), r"sheet\.x: not a sample sheet: gzip-compressed"),
+    ("sample\tfile\nS1\tS1.vcf\n".encode("utf-16"), r"sheet\.x: not a sample sheet: UTF-16 text"),
     ("sample\tfile\tnote\nS1\tS1.vcf\tM\u00fcller\n".encode("latin-1"),
      r"sheet\.x:2: not UTF-8 text \(byte 0xfc\)"),
 ])

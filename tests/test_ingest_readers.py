@@ -430,3 +430,13 @@ def test_a_workbook_given_as_a_matrix_is_named_one(tmp_path, magic):
     needle = r"SBS96\.xlsx: an Excel workbook \(or a zip file\), not a text table: save the catalogue matrix"
     with pytest.raises(InputError, match=needle):
         read_catalogue_matrix(tmp_path / "SBS96.xlsx")
+
+
+def test_a_utf16_matrix_is_named_one(tmp_path):
+    """Excel's 'Unicode Text' export (UTF-16 with a byte-order mark) is said to be one, with how to convert it
+    (it was 'not a text file')."""
+    labels = list(CHANNEL_SETS["SBS96"])
+    text = "MutationType\ta\n" + "".join(f"{c}\t1\n" for c in labels)
+    (tmp_path / "m.txt").write_bytes(text.encode("utf-16"))
+    with pytest.raises(InputError, match=r"m\.txt: UTF-16 text \(Excel's 'Unicode Text'\): save the matrix"):
+        read_catalogue_matrix(tmp_path / "m.txt")

@@ -68,6 +68,9 @@ def _read_table(path: Path) -> pd.DataFrame:
         raise InputError(str(path), None, "an Excel workbook (or a zip file), not a text table: save the "
                                           "catalogue matrix as CSV or TSV (channels as rows, samples as "
                                           "columns)")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(str(path), None, "UTF-16 text (Excel's 'Unicode Text'): save the matrix as CSV "
+                                          "UTF-8, or convert it: iconv -f utf-16 -t utf-8")
     compression = "gzip" if head[:2] == b"\x1f\x8b" else None
     try:
         with (gzip.open if compression else open)(path, "rt", errors="replace") as f:

@@ -85,6 +85,9 @@ _BINARY_SHEETS = ((b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip file
                    "TSV (in Excel: Save As, CSV UTF-8)"),
                   (b"\xd0\xcf\x11\xe0", "an Excel 97-2003 workbook (.xls): save the sheet as CSV or TSV"),
                   (b"\x1f\x8b", "gzip-compressed: decompress it (gunzip)"),
+                  (b"\xff\xfe", "UTF-16 text (Excel's 'Unicode Text'): save it as CSV UTF-8, or convert it: "
+                   "iconv -f utf-16 -t utf-8"),
+                  (b"\xfe\xff", "UTF-16 text: convert it to UTF-8 (iconv -f utf-16 -t utf-8)"),
                   (b"\x89HDF", "an HDF5 file (a cohort .h5ad?)"))
 
 
