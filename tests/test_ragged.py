@@ -153,8 +153,8 @@ def gap(outs, refs, leaves, ref_leaves):
 lens = [37, 1, 70, 0, 5]
 cu = torch.tensor([0] + torch.tensor(lens).cumsum(0).tolist(), dtype=torch.int32)
 T = int(cu[-1])
-for atomic in (False, True):
-    rt.ATOMIC_DQ = atomic
+for tma, atomic in ((False, False), (False, True), (True, False), (True, True)):  # pointer or TMA loads
+    rt.TMA, rt.ATOMIC_DQ = tma, atomic
     for causal in (False, True):
         for vh in (1, 2):
             q, k = (torch.randn(T, 2, 8).transpose(0, 1)[None] for _ in range(2))
@@ -175,7 +175,8 @@ print("WORST", worst)
 
 @pytest.mark.slow
 def test_ragged_kernel_and_qdelta_conv_in_interpreter_match_float64():
-    """The ragged routing kernel (fwd, dq/dk/dv; both dQ variants) and Q-Delta's conv kernels, fp32."""
+    """The ragged routing kernel (fwd, dq/dk/dv; both dQ variants; pointer and TMA loads) and Q-Delta's conv
+    kernels, fp32."""
     assert float(run_in_interpreter(_INTERPRET_SCRIPT).split("WORST")[-1]) < 1e-5
 
 

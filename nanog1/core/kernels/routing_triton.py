@@ -16,7 +16,8 @@ the gradient error (6–11e-3 against 2–3e-3), so they are opt-in (NANOG1_ROUT
 One exponential of every four or two by a polynomial on the FMA pipes (NANOG1_ROUTING_EXP=poly|poly2, and
 NANOG1_ROUTING_FWD_EXP for the forward; :mod:`nanog1.core.kernels.exp2_poly`) is slower on an H100 (2.5–10 %,
 BENCHMARKS.md, issue 30, round 11: the exponential unit does not bound the loops), so it is opt-in too.
-Interior blocks load without row masks: only the diagonal and the last block can reach past L.
+Interior blocks load without row masks: only the diagonal and the last block can reach past L. On sm_90+
+the loops load their tiles through TMA descriptors (:data:`TMA`).
 Launches after the first per shape skip Triton's Python dispatch
 (:mod:`nanog1.core.kernels.launch`). Key padding is a [B, L] bias of 0 / -inf; a query row with no
 visible key outputs zeros (lse = +inf, zero grads).
@@ -70,16 +71,19 @@ _POLY2, _POLY2_IO = tl.constexpr(exp2_poly.ptx(2)), tl.constexpr(exp2_poly.const
 _C0, _C1, _C2, _C3 = (tl.constexpr(c) for c in exp2_poly.COEFFS)
 _MAGIC, _FLOOR = tl.constexpr(exp2_poly.MAGIC), tl.constexpr(exp2_poly.FLOOR)
 # WS (a constexpr of the forward and dK/dV kernels; NANOG1_ROUTING_WS=1 turns it on where the loop loads
-# through TMA, else off) asks Triton to warp-specialise their unmasked interior loops. Over pointer loads,
-# Triton 3.6 on an H100 fails the pass on every dK/dV tile and on the 4-warp forward tiles, and the 8-warp
-# forward tiles it compiles are bit-identical and within 1 % (BENCHMARKS.md, issue 30, round 7).
+# through TMA, else off) asks Triton to warp-specialise their unmasked interior loops. Triton 3.6 on an H100
+# fails the pass on every dK/dV tile and on the 4-warp forward tiles, over pointer and TMA loads alike, and
+# the 8-warp forward tiles it compiles are within 1 % (BENCHMARKS.md, issue 30, rounds 7 and 12).
 
-# TMA (NANOG1_ROUTING_TMA=1; a constexpr of the forward and dK/dV kernels) loads the interior loops' tiles
-# (k, v in the forward; q, dO in the dK/dV pass) through on-device tensor descriptors, Hopper's copy engine,
-# instead of pointer arithmetic: what Triton's warp specialisation needs to split loads from math. Used where
-# every tile is TMA-legal (:func:`_tma_ok`); opt-in until measured (BENCHMARKS.md, issue 30, round 12).
-TMA = os.environ.get("NANOG1_ROUTING_TMA", "0") == "1"
+# TMA: the kernels' k/v (forward, dQ pass) and q/dO (dK/dV pass) tiles through on-device tensor descriptors,
+# Hopper's copy engine, instead of pointer arithmetic: asynchronous, and it reads the block's narrow q/k rows
+# (16 bytes at a 256-byte stride) without wasted sectors. The SAVO block's training step is 7–12 % faster
+# with it on an H100 (BENCHMARKS.md, issue 30, round 12). NANOG1_ROUTING_TMA: "auto" (default) on sm_90+
+# with a Triton that has tensor descriptors, "1" wherever the tiles are TMA-legal (:func:`_tma_ok`; the CPU
+# interpreter's tests), "0" never.
+TMA: bool | None = {"1": True, "0": False}.get(os.environ.get("NANOG1_ROUTING_TMA", "auto"))
 WS = os.environ.get("NANOG1_ROUTING_WS", "0") == "1"
+_HAS_DESCRIPTORS = hasattr(tl, "make_tensor_descriptor") and hasattr(triton, "set_allocator")
 
 
 def _tma_ok(*tensors: Tensor) -> bool:
@@ -97,8 +101,12 @@ def _scratch(size: int, alignment: int, stream: int | None) -> Tensor:
 
 
 def _tma(*tensors: Tensor) -> bool:
-    """Whether this launch loads through TMA (:data:`TMA` and legal tiles); sets Triton's allocator if so."""
-    if not (TMA and _tma_ok(*tensors)):
+    """Whether this launch loads through TMA (see :data:`TMA`); sets Triton's allocator if so."""
+    if TMA is False or not _HAS_DESCRIPTORS:
+        return False
+    if TMA is None and not (tensors[0].is_cuda and _capability(tensors[0].device.index) >= (9, 0)):
+        return False
+    if not _tma_ok(*tensors):
         return False
     triton.set_allocator(_scratch)
     return True
@@ -224,8 +232,9 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
     multiply-add per score inside the exponential instead of a multiply more.
     """
     if TMA:
-        k_desc = tl.make_tensor_descriptor(k_base, [seq_len, D_QK], [stride_kn, 1], [BLOCK_N, BLOCK_DQK])
-        v_desc = tl.make_tensor_descriptor(v_base, [seq_len, offs_dv.shape[0]], [stride_vn, 1],
+        rows = tl.maximum(seq_len, 1)  # rows past the end read as zeros
+        k_desc = tl.make_tensor_descriptor(k_base, [rows, D_QK], [stride_kn, 1], [BLOCK_N, BLOCK_DQK])
+        v_desc = tl.make_tensor_descriptor(v_base, [rows, offs_dv.shape[0]], [stride_vn, 1],
                                            [BLOCK_N, offs_dv.shape[0]])
     for start_n in tl.range(lo, hi, BLOCK_N, warp_specialize=WS):
         cols = start_n + offs_n
@@ -302,7 +311,7 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    start_m, diag_end, seq_len, qk_scale,
                                    offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS, FWD_EXP)
+                                   D_QK, BLOCK_DQK, BLOCK_N, True, False, HAS_BIAS, FWD_EXP, False, TMA)
     else:
         full = (seq_len // BLOCK_N) * BLOCK_N
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
@@ -310,7 +319,7 @@ def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
                                    D_QK, BLOCK_DQK, BLOCK_N, False, False, HAS_BIAS, FWD_EXP, WS, TMA)
         acc, l_i, m_i = _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, skn, svn,
                                    full, seq_len, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                                   D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS, FWD_EXP)
+                                   D_QK, BLOCK_DQK, BLOCK_N, False, True, HAS_BIAS, FWD_EXP, False, TMA)
     empty = l_i == 0.0
     out = acc / tl.where(empty, 1.0, l_i)[:, None]
     lse = tl.where(empty, float("inf"), m_i + tl.math.log2(tl.where(empty, 1.0, l_i)))
@@ -333,8 +342,9 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
     TMA: q and dO tiles come through on-device tensor descriptors (the copy engine, asynchronously).
     """
     if TMA:
-        q_desc = tl.make_tensor_descriptor(q_base, [seq_len, D_QK], [sqn, 1], [BLOCK_M, BLOCK_DQK])
-        do_desc = tl.make_tensor_descriptor(do_base, [seq_len, offs_dv.shape[0]], [son, 1],
+        rows = tl.maximum(seq_len, 1)  # rows past the end read as zeros
+        q_desc = tl.make_tensor_descriptor(q_base, [rows, D_QK], [sqn, 1], [BLOCK_M, BLOCK_DQK])
+        do_desc = tl.make_tensor_descriptor(do_base, [rows, offs_dv.shape[0]], [son, 1],
                                             [BLOCK_M, offs_dv.shape[0]])
     for start_m in tl.range(lo, hi, BLOCK_M, warp_specialize=WS):
         offs_m = start_m + tl.arange(0, BLOCK_M)
@@ -422,7 +432,7 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
                             sqn, son, start_n, tl.minimum(start_n + BLOCK_N, seq_len), seq_len,
                             qk_scale, sm_scale,
                             offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, True, HAS_BIAS, ATOMIC_DQ,
-                            EXP_MODE, True)
+                            EXP_MODE, True, False, TMA)
         lo = start_n + BLOCK_N
     else:
         lo = 0
@@ -433,7 +443,7 @@ def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scal
     dk, dv = _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_base,
                         sqn, son, tl.maximum(lo, full), seq_len, seq_len, qk_scale, sm_scale,
                         offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_M, False, HAS_BIAS, ATOMIC_DQ,
-                        EXP_MODE, True)
+                        EXP_MODE, True, False, TMA)
     tl.store(DK + b * sdkb + h * sdkh + (first + offs_n[:, None]) * sdkn + offs_dk[None, :],
              (dk * sm_scale).to(DK.dtype.element_ty), mask=k_mask)
     tl.store(DV + b * sdvb + h * sdvh + (first + offs_n[:, None]) * sdvn + offs_dv[None, :],
@@ -460,17 +470,27 @@ def _delta_kernel(O, DO, DELTA, seq_len, heads, sob, soh, son, sdb, sdh, sdn,
 def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi, seq_len, qk_scale,
               offs_m, offs_n, offs_dk, offs_dv, D_QK: tl.constexpr, BLOCK_DQK: tl.constexpr,
               BLOCK_N: tl.constexpr, CAUSAL_MASK: tl.constexpr, HAS_BIAS: tl.constexpr,
-              EXP_MODE: tl.constexpr, MASK_ROWS: tl.constexpr):
+              EXP_MODE: tl.constexpr, MASK_ROWS: tl.constexpr, TMA: tl.constexpr = False):
     """Accumulate dQ of one query block over key blocks [lo, hi) (P recomputed from the lse).
 
     Keys past seq_len only occur where MASK_ROWS (they load as zeros, so their P·dP terms vanish).
+    TMA: k and v tiles come through on-device tensor descriptors.
     """
+    if TMA:
+        rows = tl.maximum(seq_len, 1)  # rows past the end read as zeros
+        k_desc = tl.make_tensor_descriptor(k_base, [rows, D_QK], [skn, 1], [BLOCK_N, BLOCK_DQK])
+        v_desc = tl.make_tensor_descriptor(v_base, [rows, offs_dv.shape[0]], [svn, 1],
+                                           [BLOCK_N, offs_dv.shape[0]])
     for start_n in range(lo, hi, BLOCK_N):
         cols = start_n + offs_n
         key_ok = cols < seq_len
-        k = _load_rows(k_base + cols[:, None] * skn + offs_dk[None, :], key_ok, offs_dk, D_QK, MASK_ROWS)
-        v = _load_rows(v_base + cols[:, None] * svn + offs_dv[None, :], key_ok, offs_dv,
-                       offs_dv.shape[0], MASK_ROWS)
+        if TMA:
+            k = k_desc.load([start_n, 0])
+            v = v_desc.load([start_n, 0])
+        else:
+            k = _load_rows(k_base + cols[:, None] * skn + offs_dk[None, :], key_ok, offs_dk, D_QK, MASK_ROWS)
+            v = _load_rows(v_base + cols[:, None] * svn + offs_dv[None, :], key_ok, offs_dv,
+                           offs_dv.shape[0], MASK_ROWS)
         p = _exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None], EXP_MODE)
         if CAUSAL_MASK:
             visible = offs_m[:, None] >= cols[None, :]
@@ -495,7 +515,7 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_le
                sdqb, sdqh, sdqn, tune_len,
                D_QK: tl.constexpr, D_V: tl.constexpr, BLOCK_DQK: tl.constexpr,
                CAUSAL: tl.constexpr, HAS_BIAS: tl.constexpr, EXP_MODE: tl.constexpr, VARLEN: tl.constexpr,
-               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, TMA: tl.constexpr = False):
     """One program per (batch·head, query block, last first): dQ = scale·(P ⊙ (dO·Vᵀ − δ))·K, no atomics.
 
     δ = rowsum(O ⊙ dO) of the block is computed here and stored for the dK/dV pass that follows.
@@ -531,19 +551,19 @@ def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_le
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0,
                        _upto(active, start_m, 0, VARLEN), seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_MODE, False)
+                       EXP_MODE, False, TMA)
         diag_end = _upto(active, tl.minimum(start_m + BLOCK_M, seq_len), start_m, VARLEN)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, start_m,
                        diag_end, seq_len, qk_scale, offs_m, offs_n, offs_dk, offs_dv,
-                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_MODE, True)
+                       D_QK, BLOCK_DQK, BLOCK_N, True, HAS_BIAS, EXP_MODE, True, TMA)
     else:
         full = (seq_len // BLOCK_N) * BLOCK_N
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, 0, full, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_MODE, False)
+                       EXP_MODE, False, TMA)
         dq = _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, full, seq_len, seq_len,
                        qk_scale, offs_m, offs_n, offs_dk, offs_dv, D_QK, BLOCK_DQK, BLOCK_N, False, HAS_BIAS,
-                       EXP_MODE, True)
+                       EXP_MODE, True, TMA)
     tl.store(DQ + b * sdqb + h * sdqh + rows * sdqn + offs_dk[None, :],
              (dq * sm_scale).to(DQ.dtype.element_ty), mask=q_mask)
 
@@ -655,7 +675,7 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
         dq = _like(q, d_qk, q.dtype) if dq_into is None else dq_into
         _DQ(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
             dq, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides, out, *lay.strides(out),
-            *lay.strides(dq), _tune_len(rows), **meta)
+            *lay.strides(dq), _tune_len(rows), TMA=_tma(k, v), **meta)
     # the autotuner zeroes DQ between trials: with pass2 it gets a scratch tensor, not the finished dQ
     dq_arg = dq if atomic else delta.new_empty(0)
     _BWD(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
