@@ -326,6 +326,27 @@ def test_names_that_make_one_file_name_get_a_report_each_none_hidden(run_dir, tm
         assert (out / f"{stem}.spectrum.png").is_file()
 
 
+def test_a_cohort_named_without_h5ad_is_read_as_a_cohort(run_dir, tmp_path):
+    """`ingest -o cohort` (no suffix) or 'C.H5AD' wrote a cohort that predict refused as 'an HDF5 file (a
+    cohort .h5ad?), not a VCF/BCF, MAF or catalogue matrix'; it is read as the cohort it is, the same
+    predictions as under its .h5ad name."""
+    from nanog1.cli import app
+    from nanog1.genomics.ingest import ingest
+
+    _matrix_tsv(tmp_path / "m.tsv", np.random.default_rng(4).poisson(3, (2, 96)), ["A1", "A2"])
+    ingest([tmp_path / "m.tsv"], None, None, tmp_path / "c.h5ad")
+    tables = []
+    for name in ("c.h5ad", "cohort", "C.H5AD"):
+        if name != "c.h5ad":
+            (tmp_path / name).write_bytes((tmp_path / "c.h5ad").read_bytes())
+        out = tmp_path / f"out_{name}"
+        res = CliRunner().invoke(app, ["predict", str(tmp_path / name), "--model", str(run_dir), "--out",
+                                       str(out), "--no-exposures", "--neighbours", "0", "--no-reports"])
+        assert res.exit_code == 0, res.output
+        tables.append((out / "predictions.tsv").read_text())
+    assert tables[0] == tables[1] == tables[2] and "A2" in tables[0]
+
+
 def test_a_reference_given_with_a_cohort_ingested_without_one_is_refused(tmp_path):
     """QA: `predict cohort.h5ad -r genome.fa` on a cohort ingested without a FASTA ignored the FASTA without
     a word, and the outputs then said SBS96/ID83 were masked 'without a reference FASTA'. It is refused,

@@ -124,7 +124,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     unreadable_file in uns['nanog1'], so in predict's closing line and predictions.json) instead of
     stopping at the first one. `skip_limit_name`: how the caller's user sets that limit, for the error of a
     file that loses more (None: `--max-skip-fraction`; the dashboard names its own control)."""
-    from nanog1.genomics.cohort import conform_cohort, read_cohort
+    from nanog1.genomics.cohort import conform_cohort, is_cohort_file, read_cohort
     from nanog1.genomics.ingest import IngestOptions, declare_not_measured, ingest
     from nanog1.schema import parse_not_measured
 
@@ -135,7 +135,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     options = IngestOptions(filter=filter, command="predict", not_measured=not_measured, on_error=on_error,
                             **limit)  # a wrong on_error is told before any file is read
     paths = check_input_paths(paths, on_error)
-    cohorts = [p for p in paths if p.name.endswith(".h5ad")]
+    cohorts = [p for p in paths if is_cohort_file(p)]
     if cohorts:
         if len(paths) > 1:
             raise UserError(f"{cohorts[0]}: give a cohort .h5ad alone, not beside other inputs")

@@ -176,6 +176,13 @@ def open_h5ad(path: Path | str) -> ad.AnnData:
         raise UserError(f"{path}: not a readable .h5ad cohort ({type(err).__name__}: {err})") from err
 
 
+def is_cohort_file(path: Path) -> bool:
+    """Whether an input is a cohort: named .h5ad (any case; read_cohort then says if it is not one), or an
+    HDF5 file under another name (ingest -o cohort, no suffix), which no other input kind is."""
+    path = Path(path)
+    return path.name.lower().endswith(".h5ad") or (path.is_file() and h5py.is_hdf5(path))
+
+
 def check_hdf5(path: Path) -> None:
     """Refuse, naming it, an existing file that is not HDF5 (a VCF or MAF given for a cohort, say)."""
     if not h5py.is_hdf5(path):
