@@ -440,3 +440,19 @@ def test_a_utf16_matrix_is_named_one(tmp_path):
     (tmp_path / "m.txt").write_bytes(text.encode("utf-16"))
     with pytest.raises(InputError, match=r"m\.txt: UTF-16 text \(Excel's 'Unicode Text'\): save the matrix"):
         read_catalogue_matrix(tmp_path / "m.txt")
+
+
+def test_cosmic_type_subtype_columns_read_as_the_sigprofiler_labels(tmp_path):
+    """COSMIC's SBS96 layout splits each channel in two columns, Type 'C>A' and SubType 'ACA' (any header
+    names): read as A[C>A]A with the same counts, in any row order (it was "channel 'C>A' repeated")."""
+    rng = np.random.default_rng(5)
+    labels = list(CHANNEL_SETS["SBS96"])
+    frame = pd.DataFrame(rng.integers(0, 50, (96, 2)), index=labels, columns=["a", "b"])
+    split = frame.sample(frac=1, random_state=2).reset_index(names="label")
+    split.insert(0, "SubType", split["label"].str[0] + split["label"].str[2] + split["label"].str[6])
+    split.insert(0, "Type", split.pop("label").str[2:5])
+    assert list(split.columns) == ["Type", "SubType", "a", "b"] and split.iloc[0, 0][1] == ">"
+    split.to_csv(tmp_path / "cosmic.tsv", sep="\t", index=False)
+    mat = read_catalogue_matrix(tmp_path / "cosmic.tsv")
+    assert mat.channel_set == "SBS96"
+    pd.testing.assert_frame_equal(mat.counts, frame, check_dtype=False)

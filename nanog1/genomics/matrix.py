@@ -2,7 +2,8 @@
 
 Rows are channels, columns samples. Channel labels come either as one SigProfiler column
 (`A[C>A]A`, `AC>CA`, `1:Del:C:0`) or as ICAMS/PCAWG label columns (`Mutation type`+`Trinucleotide`;
-`Ref`+`Var`; `Type`+`Subtype`+`Indel_size`+`Repeat_MH_size`). Columns named `CancerType::SampleID`
+`Ref`+`Var`; `Type`+`Subtype`+`Indel_size`+`Repeat_MH_size`), or COSMIC's SBS96 `Type`+`SubType`
+(`C>A`+`ACA`, told by the values, whatever the columns are named). Columns named `CancerType::SampleID`
 give each sample's cancer type.
 """
 
@@ -49,7 +50,19 @@ def _labels(frame: pd.DataFrame) -> tuple[list[str], int]:
     if cols[:4] == ["Type", "Subtype", "Indel_size", "Repeat_MH_size"]:
         parts = zip(as_str(0), as_str(1), as_str(2), as_str(3), strict=True)
         return [_id_label(*p) for p in parts], 4
+    if frame.shape[1] > 2 and _substitution_and_context(as_str(0), as_str(1)):
+        # COSMIC's and sigfit's Type / SubType layout ('C>A', 'ACA'), whatever the two columns are named
+        return [f"{t[0]}[{m}]{t[2]}" for m, t in zip(as_str(0), as_str(1), strict=True)], 2
     return list(as_str(0)), 1
+
+
+def _substitution_and_context(kinds: pd.Series, contexts: pd.Series) -> bool:
+    """Whether two label columns are an SBS96 channel split in two: the substitution ('C>A', pyrimidine
+    reference) and its trinucleotide ('ACA', the reference base in the middle)."""
+    kinds, contexts = kinds.str.upper(), contexts.str.upper()
+    return bool(len(kinds)) and bool(kinds.str.fullmatch(r"[CT]>[ACGT]").all()
+                                     and contexts.str.fullmatch(r"[ACGT][CT][ACGT]").all()
+                                     and (kinds.str[0] == contexts.str[1]).all())
 
 
 def _read_table(path: Path) -> pd.DataFrame:
