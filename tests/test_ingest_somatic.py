@@ -125,6 +125,30 @@ def test_mutect2_tumour_from_header_normal_never_a_sample(genome, tmp_path):
     ]
 
 
+def test_a_header_naming_the_normal_as_tumour_is_told_by_its_column(genome, tmp_path):
+    """##tumor_sample and ##normal_sample swapped (a renamed or hand-edited header): every call has no carrier
+    in the column read as the tumour. The refusal names that column and asks whether it is the normal (it
+    said 'check the reference and the file'), and --tumor-sample reads the file."""
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+
+    fasta, seq = genome
+    mutect2(tmp_path / "p1.vcf", seq, sites(seq, 30), [])
+    text = (tmp_path / "p1.vcf").read_text()
+    text = text.replace("##normal_sample=P1-N", "##x=P1-T").replace("##tumor_sample=P1-T", "##tumor_sample=P1-N")
+    (tmp_path / "p1.vcf").write_text(text.replace("##x=P1-T", "##normal_sample=P1-T"))
+    with pytest.raises(InputError, match=r"p1\.vcf: 30 of 30 calls lost \(100%: no_carrier 30\), more than "
+                                         r"--max-skip-fraction 0\.05: the column read as the tumour \(P1-N\) "
+                                         r"carries no ALT allele on most calls; is it the normal\? Name the tumour "
+                                         r"column with a sample sheet's tumor_sample column or --tumor-sample"):
+        ingest([tmp_path / "p1.vcf"], fasta, None, tmp_path / "c.h5ad")
+    res = CliRunner().invoke(app, ["ingest", str(tmp_path / "p1.vcf"), "-r", str(fasta), "-o",
+                                   str(tmp_path / "c.h5ad"), "--tumor-sample", "P1-T", "--normal-sample", "P1-N"])
+    assert res.exit_code == 0, res.output
+    assert list(read_cohort(tmp_path / "c.h5ad").obs_names) == ["P1-T"]
+
+
 STRELKA_SNV_META = [
     "##source=strelka",
     "##source_version=2.9.10",

@@ -653,6 +653,15 @@ def _check_owners(given: list[tuple[str, list[str], tuple[str, ...]]], sheet, op
         check_duplicates(owners, options.duplicates, hint)
 
 
+def _no_carrier_hint(samples: list[str], command: str) -> str:
+    """Why most calls of a file have no carrier: the column read as the tumour (a swapped ##tumor_sample /
+    ##normal_sample header, a sheet naming the normal) holds the normal, whose genotypes are 0/0."""
+    how = "a sample sheet's tumor_sample column" + (" or --tumor-sample" if command == "ingest" else "")
+    read = ", ".join(samples[:3]) + (", ..." if len(samples) > 3 else "")
+    return (f": the column read as the tumour ({read}) carries no ALT allele on most calls; is it the "
+            f"normal? Name the tumour column with {how}")
+
+
 def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
     """A file that lost more than `max_skip_fraction` of what it read to LOSS_REASONS is an error.
 
@@ -673,6 +682,8 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
             build = lost.get("ref_mismatch", 0) > n_lost / 2
             hint = (": REF disagrees with the FASTA, so the FASTA is probably another genome build than "
                     "the calls' (GRCh37 vs GRCh38?); give the one they were called on") if build else ""
+            if lost.get("no_carrier", 0) > n_lost / 2:
+                hint = _no_carrier_hint(r.samples, options.command)
             raise InputError(
                 r.path,
                 None,
