@@ -3,6 +3,8 @@ DBS78, ID12, tokens), the rest in full context, and the cohort says which sets a
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from conftest import alt_of
@@ -189,3 +191,114 @@ def test_predict_says_a_set_was_masked_for_calls_on_contigs_the_reference_lacks(
     assert ("not measured for A (2 of its calls on contigs the reference lacks (MT 2), counted without "
             "sequence context)") in note, note
     assert "for B" not in note and list(adata.obs["channel_sets_masked"]) == ["SBS96+ID83", ""]
+
+
+# A Mutect2-style VCF on a primary-assembly FASTA: three substitutions on chrM and decoys (issue 31, QA: 5 of
+# 7,219 calls there turned a Kidney-RCC call into ColoRect, SBS96 masked for them).
+FEW = ["MT\t300\t.\tG\tT\t.\tPASS\t.\n", "GL000220.1\t1200\t.\tC\tT\t.\tPASS\t.\n",
+       "hs37d5\t88\t.\tA\tG\t.\tPASS\t.\n"]
+
+
+def mutect2_vcf(path, seqs, extra: list[str], indels: list[str] = ()) -> None:
+    """300 substitutions on the FASTA's contigs (150 each) plus `extra` and `indels`."""
+    write_vcf(path, snvs(seqs, "1", 150) + snvs(seqs, "2", 150) + extra + list(indels))
+
+
+def test_a_few_calls_on_chrM_and_decoys_leave_sbs96_exact(genome, tmp_path):
+    """3 of 303 substitutions (0.99 %, within WITHOUT_CONTEXT_TOLERANCE) on contigs the FASTA lacks: SBS96
+    stays exact for the tumour with them left out (counted in SBS6), and the notes say how many, where and
+    out of which set; its one indel on MT (1 of 1) is over the tolerance, so ID83 is partial as before."""
+    fasta, seqs = genome
+    mutect2_vcf(tmp_path / "T.vcf", seqs, FEW, indels=["MT\t500\t.\tAC\tA\t.\tPASS\t.\n"])
+    report = ingest([tmp_path / "T.vcf"], fasta, None, tmp_path / "c.h5ad")
+    adata = read_cohort(tmp_path / "c.h5ad")
+    x = np.asarray(adata.X, dtype=np.int64)[0]
+    assert x[set_slice("SBS96")].sum() == 300 and x[set_slice("SBS6")].sum() == 303
+    meta = adata.uns["nanog1"]
+    assert meta["channel_sets"]["SBS96"] == "exact" and meta["channel_sets"]["ID83"] == "partial"
+    assert list(meta["exact_for"]["ID83"]) == [] and "SBS96" not in meta["exact_for"]
+    assert recorded_channel_sets(adata) == ["SBS96", "DBS78", "SBS6", "ID12"]
+    assert meta["without_context"] == {"contig_not_in_reference": {"MT": 2, "GL000220.1": 1, "hs37d5": 1}}
+    kept = meta["left_out_of_context"]["SBS96"]
+    assert list(kept["sample"]) == ["T"] and list(kept["left_out"]) == [3] and list(kept["calls"]) == [303]
+    assert "ID83" not in meta["left_out_of_context"]
+    note = next(n for n in report.notes if "left out of SBS96" in n)
+    assert note.startswith("T: 3 call(s) on ") and "(0.99 % of its 303 substitutions" in note, note
+    assert all(c in note for c in ("MT", "GL000220.1", "hs37d5")) and "SBS6 class is counted" in note
+    check_fittable(adata, ["SBS96"])  # fitting takes the exact set
+
+
+def test_a_tolerated_tumour_keeps_sbs96_in_predict(genome, tmp_path):
+    """predict does not mask SBS96 for the few chrM/decoy calls, and its reading line says they were left
+    out; a tumour above the tolerance (2 of its 42 substitutions) is still masked and told why."""
+    from nanog1.encoder.predict_notes import masked_note, reading_line
+    from nanog1.encoder.predictor import PredictOptions, predict
+
+    fasta, seqs = genome
+    mutect2_vcf(tmp_path / "T.vcf", seqs, FEW)
+    write_vcf(tmp_path / "U.vcf", snvs(seqs, "1", 40, start=5_000) + FEW[:2])
+    ingest([tmp_path / "T.vcf", tmp_path / "U.vcf"], fasta, None, tmp_path / "c.h5ad")
+    adata = read_cohort(tmp_path / "c.h5ad")
+    predict(adata, "pcawg-catalogue", PredictOptions(neighbours=0, exposures=False))
+    masked = dict(zip(adata.obs_names, adata.obs["channel_sets_masked"].astype(str), strict=True))
+    assert "SBS96" not in masked["T"] and "SBS96" in masked["U"], masked
+    note = masked_note(adata.uns["nanog1_predict"])
+    assert "not measured for U (2 of its calls on contigs the reference lacks" in note and "for T" not in note
+    line = reading_line(adata, "T")
+    assert "3 call(s) on MT, GL000220.1, hs37d5 left out of SBS96 (0.99 % of its 303 substitutions" in line
+    assert reading_line(adata, "U").count("left out of") == 0
+    from nanog1.encoder.predict_report import write_outputs
+    from nanog1.encoder.predictor import prediction_table
+
+    write_outputs(adata, prediction_table(adata), tmp_path / "out", reports=False)
+    calls = json.loads((tmp_path / "out" / "predictions.json").read_text())["calls"]
+    assert "3 call(s) on MT, GL000220.1, hs37d5 left out of SBS96" in calls["left_out_of_context"]
+
+
+@pytest.mark.parametrize(("extra", "exact"), [(1, True), (2, False)])
+def test_the_tolerance_is_a_share_of_the_tumours_calls(genome, tmp_path, extra, exact):
+    """1 of 100 substitutions on a missing contig is within the 1 % tolerance (SBS96 exact); 2 of 101 is not,
+    and the set is partial (exact for no tumour) as before; 20 % is refused by the loss limit."""
+    fasta, seqs = genome
+    write_vcf(tmp_path / "T.vcf", snvs(seqs, "1", 50) + snvs(seqs, "2", 49 + (extra == 1)) + FEW[:extra])
+    ingest([tmp_path / "T.vcf"], fasta, None, tmp_path / "c.h5ad", IngestOptions(max_skip_fraction=0.2))
+    meta = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]
+    assert meta["channel_sets"]["SBS96"] == ("exact" if exact else "partial")
+    assert ("left_out_of_context" in meta) == exact
+    if not exact:
+        assert list(meta["exact_for"]["SBS96"]) == []
+
+
+def test_a_fifth_of_the_calls_on_a_missing_contig_is_partial_or_refused(genome, tmp_path):
+    """20 % of the calls on contigs the FASTA lacks: refused by the default loss limit, and partial when the
+    limit is raised (the tolerance changes nothing there)."""
+    fasta, seqs = genome
+    mt = [f"MT\t{300 + 7 * i}\t.\tG\tT\t.\tPASS\t.\n" for i in range(10)]
+    write_vcf(tmp_path / "T.vcf", snvs(seqs, "1", 40) + mt)
+    with pytest.raises(InputError, match=r"10 of 50 calls \(20%\) are on contigs the reference lacks"):
+        ingest([tmp_path / "T.vcf"], fasta, None, tmp_path / "c.h5ad")
+    report = ingest([tmp_path / "T.vcf"], fasta, None, tmp_path / "c.h5ad",
+                    IngestOptions(max_skip_fraction=0.3))
+    meta = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]
+    assert meta["channel_sets"]["SBS96"] == "partial" and list(meta["exact_for"]["SBS96"]) == []
+    assert "left_out_of_context" not in meta and not any("left out of" in n for n in report.notes)
+
+
+def test_cohort_merge_keeps_a_tolerated_sbs96_exact_and_its_record(genome, tmp_path):
+    """A part whose tumour kept SBS96 within the tolerance merged with another: SBS96 exact for both, the
+    tumour's SBS6 still holds the calls left out of SBS96, and the record is carried for predict."""
+    from nanog1.genomics.merge import merge_cohort
+
+    fasta, seqs = genome
+    mutect2_vcf(tmp_path / "T.vcf", seqs, FEW)
+    write_vcf(tmp_path / "B.vcf", snvs(seqs, "1", 20, start=5_000))
+    for name in ("T", "B"):
+        ingest([tmp_path / f"{name}.vcf"], fasta, None, tmp_path / f"{name}.h5ad")
+    merge_cohort([tmp_path / "T.h5ad", tmp_path / "B.h5ad"], tmp_path / "m.h5ad")
+    merged = read_cohort(tmp_path / "m.h5ad")
+    meta = merged.uns["nanog1"]
+    assert meta["channel_sets"]["SBS96"] == "exact" and "SBS96" not in dict(meta.get("exact_for") or {})
+    x = np.asarray(merged.X, dtype=np.int64)[merged.obs_names.get_loc("T")]
+    assert x[set_slice("SBS96")].sum() == 300 and x[set_slice("SBS6")].sum() == 303
+    assert list(meta["left_out_of_context"]["SBS96"]["sample"]) == ["T"]
+    assert list(meta["left_out_of_context"]["SBS96"]["left_out"]) == [3]

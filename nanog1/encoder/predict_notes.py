@@ -110,7 +110,38 @@ def reading_line(adata: ad.AnnData, sample: str | None = None) -> str:
     files = _file_names(counts.get("unreadable_files", []))
     named = f": {files}" if files else ""
     unread = f"{n_files:,} file(s) not read (unreadable_file{named})" if n_files else ""
-    return "; ".join(part for part in (calls, unread, describe(record)) if part)
+    left_out = left_out_phrase(adata, sample)
+    return "; ".join(part for part in (calls, left_out, unread, describe(record)) if part)
+
+
+def left_out_phrase(adata: ad.AnnData, sample: str | None = None) -> str:
+    """'5 call(s) on chrM, GL000220.1 left out of SBS96 (0.07 % of the substitutions, within the 1 %
+    tolerance; their SBS6 class is counted)': the calls on contigs the reference lacks that were too few to
+    cost a tumour its SBS96/ID83 (ingest.left_out_of_context_notes, uns['nanog1']['left_out_of_context']),
+    per set, for the whole input or one `sample`; '' for none. A tumour above the tolerance is told apart,
+    as a masked set (masked_note)."""
+    from nanog1.genomics.channels import DERIVED_FROM
+    from nanog1.genomics.ingest import LEFT_OUT_OF_CONTEXT
+
+    record = dict((adata.uns.get("nanog1") or {}).get(LEFT_OUT_OF_CONTEXT) or {})
+    tolerance = float(record.get("tolerance", 0.0))
+    parts = []
+    for derived, source in DERIVED_FROM.items():
+        table = dict(record.get(source) or {})
+        names = [str(s) for s in table.get("sample", [])]
+        rows = [i for i, s in enumerate(names) if sample is None or s == str(sample)]
+        if not rows:
+            continue
+        left = sum(int(table["left_out"][i]) for i in rows)
+        calls = sum(int(table["calls"][i]) for i in rows)
+        contigs = list(dict.fromkeys(c.strip() for i in rows for c in str(table["contigs"][i]).split(",")))
+        kind = "substitutions" if source == "SBS96" else "indels"
+        whose = "its" if sample is not None or len(rows) == 1 else f"their {len(rows)} tumours'"
+        where = ", ".join(contigs[:5]) + (", ..." if len(contigs) > 5 else "")
+        share = f"{100 * left / calls:.2f} % of {whose} {calls:,} {kind}"
+        parts.append(f"{left:,} call(s) on {where} left out of {source} ({share}, "
+                     f"within the {100 * tolerance:g} % tolerance; their {derived} class is counted)")
+    return "; ".join(parts)
 
 
 def _file_names(paths: list[str], k: int = 5) -> str:

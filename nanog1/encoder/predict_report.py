@@ -10,11 +10,25 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from nanog1.encoder.predict_notes import call_counts, input_warnings, operating_point_line, reading_line
+from nanog1.encoder.predict_notes import (
+    call_counts,
+    input_warnings,
+    left_out_phrase,
+    operating_point_line,
+    reading_line,
+)
 from nanog1.io import atomic_write_text
 
 #: Per-tumour reports are written for batches up to this size unless asked otherwise.
 REPORT_LIMIT = 50
+
+
+def _calls_block(adata: ad.AnnData) -> dict | None:
+    """predictions.json's calls block (predict_notes.call_counts), with 'left_out_of_context' where calls on
+    contigs the reference lacks were left out of an SBS96/ID83 that stayed exact (left_out_phrase)."""
+    counts = call_counts(adata)
+    left_out = left_out_phrase(adata)
+    return {**counts, "left_out_of_context": left_out} if counts is not None and left_out else counts
 
 
 def write_outputs(
@@ -31,7 +45,7 @@ def write_outputs(
     written = [atomic_write_text(out / "predictions.tsv", table.to_csv(sep="\t"))]
     doc = {
         "model": adata.uns.get("nanog1_predict", {}),
-        "calls": call_counts(adata),
+        "calls": _calls_block(adata),
         "exposures": adata.uns.get("nanog1_predict_exposures", {}),
         "tumours": [_record(adata, table, i) for i in range(adata.n_obs)],
     }

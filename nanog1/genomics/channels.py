@@ -106,6 +106,20 @@ NO_REFERENCE_SETS: tuple[str, ...] = ("DBS78", "SBS6", "ID12")
 #: that measured it (obsm['measured_sets'], nanog1.schema.measured_sets_per_sample) and mask it for the
 #: others.
 EXACT, NOT_COMPUTABLE, PARTIAL = "exact", "not_computable", "partial"
+#: The share of a sample's calls of one kind that may lie on contigs the FASTA lacks (chrM, decoy, alt,
+#: unplaced: a primary-assembly FASTA) with its context set still exact for that sample: at most this share
+#: of the sample's SBS6 (ID12) calls counted without context, SBS96 (ID83) stays measured and those calls
+#: are left out of it (still counted in SBS6/ID12 and uns['nanog1']['without_context']), as
+#: SigProfilerMatrixGenerator leaves out every call on a chromosome its genome lacks; above it the set is
+#: 'partial' for that sample as before (DBS78 needs no context and is never affected). Why 1 %: leaving out
+#: a share f of the calls moves the normalised spectrum by at most 2f in L1 (0.02), under the sampling
+#: noise of a 96-channel spectrum at any burden a tumour has (mean L1 between a multinomial draw and its
+#: flat profile: 0.25 at 1,000 calls, 0.077 at 10,000, 0.025 at 100,000); real calls there are few: somatic
+#: mtDNA substitutions average about 3 per tumour (PCAWG, Yuan et al. 2020, 7,611 in 2,536 tumours), a
+#: handful more on decoys, so a genome of thousands of calls stays far below 1 % while an exome of tens
+#: of calls with a mtDNA call or two (2-10 %) is not quietly made whole. The loss limit
+#: (--max-skip-fraction) still refuses a file with a larger share.
+WITHOUT_CONTEXT_TOLERANCE = 0.01
 
 #: A VCF/MAF tumour with at least this many substitutions and no indel at all is noted
 #: (nanog1.genomics.ingest.unstated_snv_only): its caller may not have called indels (a substitution-only

@@ -50,11 +50,15 @@ def channel_set_status(present: list[str]) -> dict[str, str]:
 
 def full_layout(counts: np.ndarray, present: list[str]) -> np.ndarray:
     """Counts in the full layout: a legacy SBS96+DBS78+ID83 matrix is widened, and each derived set is
-    folded from its source set where that source was measured (a cohort's derived sets always agree).
+    folded from its source set where that source was measured (a derived set holds at least the fold).
     Where the source is measured for some samples only (an SBS96 and an ID83 matrix sharing some sample
     names; calls on contigs the FASTA lacked), each sample's derived block is at least the fold of its own
     source block: a matrix row holds its source set only, and its derived set would otherwise read as zero
-    mutations while recorded measured (calls read without context already hold more than the fold)."""
+    mutations while recorded measured (calls read without context already hold more than the fold).
+    The same holds where the source is measured for every sample: a sample whose few calls on contigs the
+    FASTA lacks were left out of its exact SBS96/ID83 (channels.WITHOUT_CONTEXT_TOLERANCE) keeps them in
+    SBS6/ID12, so its derived block is the fold plus those calls, never less than the fold (a block of the
+    fold alone, as ingestion gives otherwise, is unchanged)."""
     counts = np.asarray(counts)
     legacy = sum(len(CHANNEL_SETS[s]) for s in SIGNATURE_SETS)
     if counts.ndim == 2 and counts.shape[1] == legacy:
@@ -66,10 +70,7 @@ def full_layout(counts: np.ndarray, present: list[str]) -> np.ndarray:
         fold = np.asarray(fold_labels(derived))
         block = np.zeros((counts.shape[0], len(CHANNEL_SETS[derived])), dtype=counts.dtype)
         np.add.at(block.T, fold, counts[:, set_slice(source)].T)
-        if source in present:
-            counts[:, set_slice(derived)] = block
-        else:
-            counts[:, set_slice(derived)] = np.maximum(counts[:, set_slice(derived)], block)
+        counts[:, set_slice(derived)] = np.maximum(counts[:, set_slice(derived)], block)
     return counts
 
 

@@ -31,7 +31,14 @@ import pandas as pd
 
 import nanog1
 from nanog1.errors import UserError
-from nanog1.genomics.channels import DERIVED_FROM, N_CHANNELS, NO_DOUBLET_MIN_SBS, SNV_ONLY_MIN_SBS
+from nanog1.genomics.channels import (
+    CHANNEL_SETS,
+    DERIVED_FROM,
+    N_CHANNELS,
+    NO_DOUBLET_MIN_SBS,
+    SNV_ONLY_MIN_SBS,
+    WITHOUT_CONTEXT_TOLERANCE,
+)
 from nanog1.genomics.events import Events
 from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
 from nanog1.genomics.skip_policy import (
@@ -155,11 +162,12 @@ class FileResult:
 
     def sample_sets(self, i: int) -> tuple[str, ...]:
         """The sets this file measured for its i-th sample: its `channel_sets`, and on the reference path
-        the sample's own context sets (SBS96/ID83 lost only where that sample's calls fell back)."""
+        every set it covers: whether calls without context cost the sample SBS96/ID83 is decided over all
+        its files (`measured_per_sample`, `context_totals`)."""
         if self.without_context is None or self.kind == "matrix":
             return self.channel_sets
         covers = _covers(self)
-        return tuple(s for s in _context_sets(self.without_context[i : i + 1]) if s in covers)
+        return tuple(s for s in CHANNEL_SETS if s in covers)
 
 
 def _covers(result: FileResult) -> tuple[str, ...]:
@@ -285,7 +293,7 @@ def process_file(
         events.samples,
         got.counts,
         events,
-        channel_sets=tuple(s for s in _context_sets(got.without_context) if s in covers),
+        channel_sets=tuple(s for s in _context_sets(got.counts, got.without_context) if s in covers),
         skips=events.skips,
         status=status,
         accounting=accounting,
@@ -316,12 +324,14 @@ def _split_file(path: Path, kind: str, table) -> tuple[tuple[str, ...], str]:
     return COVERS[None], ""
 
 
-def _context_sets(without_context: np.ndarray) -> tuple[str, ...]:
-    """The sets a reference-path file measured for every sample: all five, less SBS96 (ID83) when some
-    single substitution (indel) fell back to SBS6 (ID12) for lack of its contig in the FASTA."""
-    from nanog1.genomics.channels import CHANNEL_SETS, DERIVED_FROM, set_slice
+def _context_sets(counts: np.ndarray, without_context: np.ndarray) -> tuple[str, ...]:
+    """The sets a reference-path file measured for every sample: all five, less SBS96 (ID83) when, for
+    some sample, more than WITHOUT_CONTEXT_TOLERANCE of its substitutions (indels) fell back to SBS6 (ID12)
+    for lack of their contig in the FASTA (partial_reference.context_tolerated)."""
+    from nanog1.genomics.partial_reference import context_tolerated, left_out_of_context
 
-    lost = {src for derived, src in DERIVED_FROM.items() if without_context[:, set_slice(derived)].any()}
+    shares = left_out_of_context(counts, without_context)
+    lost = {src for src, (left, total) in shares.items() if not context_tolerated(left, total).all()}
     return tuple(s for s in CHANNEL_SETS if s not in lost)
 
 
@@ -368,8 +378,11 @@ def measured_per_sample(results: list[FileResult], order: dict[str, int]) -> np.
     """Bool [samples, sets] (`schema.SET_NAMES` columns): the sets each sample measured exactly, the one
     rule per sample (issue 31). A sample's sets are the union of those its files measured (a Strelka2 SNV
     file and its indel file, a PCAWG sample's SBS, DBS and ID matrices), less any set a file lost: one
-    holding the folded set (SBS6, ID12) without its source (no reference, or calls on contigs the FASTA
-    lacks) leaves the sample's SBS96/ID83 incomplete."""
+    holding the folded set (SBS6, ID12) without its source (no reference) leaves the sample's SBS96/ID83
+    incomplete, and so do calls on contigs the FASTA lacks when, over all the sample's files, they are more
+    than WITHOUT_CONTEXT_TOLERANCE of its substitutions (indels): fewer are left out of SBS96/ID83 and the
+    set stays exact (`context_totals`)."""
+    from nanog1.genomics.partial_reference import context_tolerated
     from nanog1.schema import SET_NAMES, with_derived_sets
 
     names = np.asarray(SET_NAMES)
@@ -382,7 +395,30 @@ def measured_per_sample(results: list[FileResult], order: dict[str, int]) -> np.
             got[row] |= np.isin(names, sets)
             folded = [src for d, src in DERIVED_FROM.items() if d in sets and src not in sets]
             lost[row] |= np.isin(names, folded)
+    for source, (left, total) in context_totals(results, order).items():
+        lost[:, SET_NAMES.index(source)] |= ~context_tolerated(left, total)
     return got & ~lost
+
+
+def context_totals(
+    results: list[FileResult], order: dict[str, int]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per context set (SBS96, ID83): per sample (`order` rows) its calls classified without context
+    (contig absent from the FASTA) and all its calls of that kind, summed over its reference-path files
+    (partial_reference.left_out_of_context), so a chrM-only VCF beside the sample's main VCF is weighed
+    against all of the sample's calls."""
+    from nanog1.genomics.partial_reference import left_out_of_context
+
+    out = {src: (np.zeros(len(order), dtype=np.int64), np.zeros(len(order), dtype=np.int64))
+           for src in DERIVED_FROM.values()}
+    for r in results:
+        if r.without_context is None or r.kind == "matrix":
+            continue
+        rows = np.array([order[s] for s in r.samples], dtype=np.int64)
+        for src, (left, total) in left_out_of_context(r.counts, r.without_context).items():
+            np.add.at(out[src][0], rows, left)
+            np.add.at(out[src][1], rows, total)
+    return out
 
 
 def _measured_sets(measured: np.ndarray) -> list[str]:
@@ -876,6 +912,7 @@ def ingest(
     mark_measured(adata, measured)
     _mark_partial(adata, results)
     notes += declare_not_measured(adata, options.not_measured)
+    notes += left_out_of_context_notes(adata, results)
     notes += _unmeasured_notes(adata)
     notes += [f"{t}: {text}" for t, _, text in unstated_snv_only(adata)]
     noted_files = unstated_indel_free_files(adata)
@@ -1271,22 +1308,94 @@ def _mark_partial(adata, results: list[FileResult]) -> None:
     `uns['nanog1']['without_context']` ({'contig_not_in_reference': {contig: calls}}); the sets they
     left inexact for their samples are in the per-sample record (`mark_measured`: SBS96/ID83 'partial',
     exact for the samples in `uns['nanog1']['exact_for']`, not used as a whole by fitting and the models),
-    and 'partial' (exact for no sample) where every sample's calls fell back."""
-    from nanog1.genomics.channels import DERIVED_FROM, NOT_COMPUTABLE, PARTIAL, set_slice
+    and 'partial' (exact for no sample) where every sample's calls fell back beyond the tolerance
+    (WITHOUT_CONTEXT_TOLERANCE; a sample within it keeps the set exact, `left_out_of_context_notes`)."""
+    from nanog1.genomics.channels import NOT_COMPUTABLE, PARTIAL
+    from nanog1.genomics.partial_reference import context_tolerated
 
     missing = _missing_contigs(results)
     if not missing:
         return
     meta = adata.uns["nanog1"]
     status, exact_for = dict(meta["channel_sets"]), dict(meta.get("exact_for") or {})
-    for derived, source in DERIVED_FROM.items():
-        fell_back = any(r.without_context is not None and r.without_context[:, set_slice(derived)].any()
-                        for r in results)
+    order = {str(s): i for i, s in enumerate(adata.obs_names)}
+    for source, (left, total) in context_totals(results, order).items():
+        fell_back = not context_tolerated(left, total).all()
         if fell_back and status[source] == NOT_COMPUTABLE:
             status[source] = PARTIAL
             exact_for[source] = np.asarray([], dtype=object)
     meta["channel_sets"], meta["exact_for"] = status, exact_for
     meta["without_context"] = {WITHOUT_CONTEXT: {str(k): int(v) for k, v in missing.items()}}
+
+
+#: uns['nanog1'] key of the calls left out of a context set that stayed exact (left_out_of_context_notes).
+LEFT_OUT_OF_CONTEXT = "left_out_of_context"
+#: Each context set's kind of call, in the notes.
+_CONTEXT_KIND = {"SBS96": "substitutions", "ID83": "indels"}
+
+
+def left_out_of_context_notes(adata, results: list[FileResult]) -> list[str]:
+    """The samples whose calls on contigs the FASTA lacks are within WITHOUT_CONTEXT_TOLERANCE of their
+    substitutions (indels), so their SBS96 (ID83) stayed exact with those calls left out of it (counted in
+    SBS6/ID12 all the same): recorded in `uns['nanog1']['left_out_of_context']` ({set: {'sample',
+    'left_out', 'calls', 'contigs'}}, parallel arrays; 'tolerance'; predict_notes.left_out_phrase reads
+    it) and returned as notes naming the calls, contigs and share, so a spectrum that lacks them is never
+    silent. Sets the sample does not measure for another reason (a declared `--not-measured`) are not
+    claimed exact."""
+    from nanog1.genomics.partial_reference import context_tolerated
+    from nanog1.schema import measured_sets_per_sample
+
+    if not _missing_contigs(results):
+        return []
+    samples = [str(s) for s in adata.obs_names]
+    measured = measured_sets_per_sample(adata)
+    record, notes = {}, []
+    for source, (left, total) in context_totals(results, {s: i for i, s in enumerate(samples)}).items():
+        kept = (left > 0) & context_tolerated(left, total) & measured[source].to_numpy(dtype=bool)
+        rows = np.flatnonzero(kept)
+        if not len(rows):
+            continue
+        derived = next(d for d, src in DERIVED_FROM.items() if src == source)
+        record[source] = {"sample": np.asarray([samples[i] for i in rows], dtype=object),
+                          "left_out": left[rows].astype(np.int64), "calls": total[rows].astype(np.int64),
+                          "contigs": np.asarray([_contig_names(results, [samples[i]], derived) for i in rows],
+                                                dtype=object)}
+        notes += _left_out_lines(results, samples, rows, left, total, source, derived)
+    if record:
+        adata.uns["nanog1"][LEFT_OUT_OF_CONTEXT] = {**record, "tolerance": WITHOUT_CONTEXT_TOLERANCE}
+    return notes
+
+
+def _left_out_lines(results, samples, rows, left, total, source: str, derived: str) -> list[str]:
+    """One note per sample (a cohort of more than three: one for all) of the calls left out of `source`."""
+    kind, tol = _CONTEXT_KIND[source], f"{100 * WITHOUT_CONTEXT_TOLERANCE:g} %"
+    tail = f"their {derived} class is counted and {source} stays exact"
+    if len(rows) <= 3:
+        return [f"{samples[i]}: {int(left[i]):,} call(s) on {_contig_names(results, [samples[i]], derived)} "
+                f"(not in the reference) left out of {source} ({100 * left[i] / total[i]:.2f} % of its "
+                f"{int(total[i]):,} {kind}, within the {tol} tolerance); {tail}" for i in rows]
+    worst = max(100 * left[i] / total[i] for i in rows)
+    names = _contig_names(results, [samples[i] for i in rows], derived)
+    return [f"{len(rows)} tumours: {int(left[rows].sum()):,} call(s) on {names} (not in the reference) left "
+            f"out of {source} (at most {worst:.2f} % of a tumour's {kind}, within the {tol} tolerance; "
+            f"uns['nanog1']['{LEFT_OUT_OF_CONTEXT}']); {tail} for them"]
+
+
+def _contig_names(results: list[FileResult], samples: list[str], derived: str) -> str:
+    """The contigs of the `samples`' calls classified without context in `derived` (SBS6, ID12), commonest
+    first: on the reference path those are the events whose channel lies in the derived set itself."""
+    from nanog1.genomics.channels import set_slice
+
+    block, found = set_slice(derived), Counter()
+    for r in results:
+        ev = r.events
+        if r.without_context is None or ev is None or ev.contigs is None:
+            continue
+        idx = [i for i, s in enumerate(r.samples) if s in set(samples)]
+        pick = np.isin(ev.sample, idx) & (ev.channel >= block.start) & (ev.channel < block.stop)
+        found.update(str(ev.contigs[c]) for c in ev.contig[pick])
+    names = [c for c, _ in found.most_common(5)]
+    return ", ".join(names) + (", ..." if len(found) > 5 else "")
 
 
 def split_file_reasons(adata) -> dict[str, tuple[list[str], str]]:
@@ -1318,7 +1427,11 @@ def without_context_reasons(adata) -> dict[str, tuple[list[str], str]]:
     """Per sample some of whose calls lie on contigs the reference lacks (counted without context, so its
     SBS96 and ID83 are not exact: partial_reference): (['SBS96', 'ID83'], why), the why saying how many
     calls and on which contigs ('5 calls on contigs the reference lacks (chrM 1, ...)'). From the
-    accounting's `counted_without_context` and the provenance's `without_context`; {} without them."""
+    accounting's `counted_without_context` and the provenance's `without_context`; {} without them. A set
+    the sample measured all the same (its calls there within WITHOUT_CONTEXT_TOLERANCE, left out of it:
+    `left_out_of_context_notes`) is not named; a sample left with none is not listed."""
+    from nanog1.schema import measured_sets_per_sample
+
     meta = adata.uns.get("nanog1") or {}
     acc = meta.get("accounting")
     if not isinstance(acc, pd.DataFrame) or "counted_without_context" not in acc:
@@ -1328,9 +1441,14 @@ def without_context_reasons(adata) -> dict[str, tuple[list[str], str]]:
                        dict(dict(meta.get("without_context") or {}).get(WITHOUT_CONTEXT, {})).items()})
     shown = ", ".join(f"{c} {n:,}" for c, n in contigs.most_common(3)) + (", ..." if len(contigs) > 3 else "")
     where = f" ({shown})" if shown else ""
-    return {sample: (["SBS96", "ID83"], f"{int(n):,} of its calls on contigs the reference lacks{where}, "
-                                        "counted without sequence context")
-            for sample, n in per.items() if sample and n > 0}
+    measured = measured_sets_per_sample(adata)
+    out = {}
+    for sample, n in per.items():
+        sets = [s for s in ("SBS96", "ID83") if sample not in measured.index or not measured.at[sample, s]]
+        if sample and n > 0 and sets:
+            out[sample] = (sets, f"{int(n):,} of its calls on contigs the reference lacks{where}, counted "
+                                 "without sequence context")
+    return out
 
 
 def _unmeasured_notes(adata) -> list[str]:

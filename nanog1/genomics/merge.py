@@ -363,6 +363,31 @@ def _carry_partial(prov: dict[str, Any], table: pd.DataFrame, provs: list[dict[s
             contigs[str(contig)] = contigs.get(str(contig), 0) + int(n)
     if contigs:
         prov["without_context"] = {WITHOUT_CONTEXT: contigs}
+    _carry_left_out(prov, table, provs)
+
+
+def _carry_left_out(prov: dict[str, Any], table: pd.DataFrame, provs: list[dict[str, Any]]) -> None:
+    """The parts' `left_out_of_context` records (calls on contigs the FASTA lacked, within the tolerance,
+    left out of an SBS96/ID83 that stayed exact: ingest.left_out_of_context_notes), joined for the merged
+    samples that still measure that set, so predict on the merged cohort says them as on the part."""
+    from nanog1.genomics.ingest import LEFT_OUT_OF_CONTEXT
+
+    joined: dict[str, dict[str, list]] = {}
+    tolerance = None
+    for meta in provs:
+        record = dict(meta.get(LEFT_OUT_OF_CONTEXT) or {})
+        tolerance = record.pop("tolerance", tolerance)
+        for name, rows in record.items():
+            rows = dict(rows)
+            keep = [i for i, s in enumerate(rows.get("sample", []))
+                    if str(s) in table.index and bool(table.at[str(s), name])]
+            out = joined.setdefault(str(name), {k: [] for k in rows})
+            for k, values in rows.items():
+                out.setdefault(k, []).extend(values[i] for i in keep)
+    record = {name: {k: np.asarray(v, dtype=object if k in ("sample", "contigs") else np.int64)
+                     for k, v in rows.items()} for name, rows in joined.items() if rows.get("sample")}
+    if record:
+        prov[LEFT_OUT_OF_CONTEXT] = {**record, "tolerance": float(tolerance or 0.0)}
 
 
 def _provenance(adatas, paths, sample_sheet, options, report, measured=None) -> dict[str, Any]:

@@ -5,8 +5,10 @@ decoys, say) does not lose those calls: they get what needs no reference (SBS6, 
 SBS96 where a MAF's context column covers them, as `alleles` does), while the calls on the FASTA's
 contigs get full context. The file's counts are then SBS96/DBS78/ID83 folded into SBS6/ID12 plus the
 reference-free events, so SBS6, DBS78 and ID12 stay exact for every sample, and SBS96/ID83 are exact
-only for the samples none of whose calls fell back to SBS6/ID12 (`ingest` marks those sets `partial`
-and lists the samples they are exact for). SigProfiler-compatible mode skips such calls as
+only for the samples none of whose calls fell back to SBS6/ID12, or whose calls that fell back are at most
+`channels.WITHOUT_CONTEXT_TOLERANCE` of their SBS6 (ID12) calls: those few are left out of SBS96 (ID83)
+and counted in SBS6 (ID12) only (`context_tolerated`). `ingest` marks the sets of the other samples
+`partial` and lists the samples they are exact for. SigProfiler-compatible mode skips such calls as
 `unknown_contig`, as SigProfilerMatrixGenerator does.
 """
 
@@ -19,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-from nanog1.genomics.channels import DERIVED_FROM, N_CHANNELS, set_slice
+from nanog1.genomics.channels import DERIVED_FROM, N_CHANNELS, WITHOUT_CONTEXT_TOLERANCE, set_slice
 from nanog1.genomics.events import Events, classify_table
 from nanog1.genomics.reference import Reference
 from nanog1.genomics.variants import VariantTable
@@ -56,6 +58,21 @@ def fold_derived(counts: np.ndarray) -> np.ndarray:
         np.add.at(block.T, fold, counts[:, set_slice(source)].T)
         out[:, set_slice(derived)] = block
     return out
+
+
+def left_out_of_context(counts: np.ndarray, without: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per context set (SBS96, ID83): per sample (its calls classified without context, all its calls of
+    that kind), read from the derived set (SBS6, ID12), which counts both; `counts` and `without` are
+    samples x N_CHANNELS (counts holds every call, without the part classified without context)."""
+    return {source: (without[:, set_slice(derived)].sum(axis=1), counts[:, set_slice(derived)].sum(axis=1))
+            for derived, source in DERIVED_FROM.items()}
+
+
+def context_tolerated(left_out: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """True per sample whose context set stays exact: none of its calls of that kind fell back, or at most
+    WITHOUT_CONTEXT_TOLERANCE of them did (a few calls on chrM or decoys; see the constant for why)."""
+    left_out, total = np.asarray(left_out), np.asarray(total)
+    return left_out <= WITHOUT_CONTEXT_TOLERANCE * total + 1e-9  # 1 of 100 is within 1 %
 
 
 def classify_with_reference(
