@@ -224,8 +224,10 @@ def test_a_missing_or_corrupt_model_is_named(cohorts, tmp_path: Path, command: s
     run_option = {"predict": "--model", "finetune": "--from"}.get(command, "--run")
     args = [command, str(labelled), run_option, str(run), "--out", str(tmp_path / "o.h5ad")]
     result = CliRunner().invoke(app, args)
-    named = run if (command, content) == ("predict", None) else run / "model.pt"  # predict names the model
-    one_line_error(result, str(named), "no such model" if content is None else needle.split(": ", 1)[1])
+    by_folder = (command, content) == ("predict", None)  # predict names the folder: it exists, no model.pt
+    named = run if by_folder else run / "model.pt"
+    missing = "the folder exists but holds no model.pt" if by_folder else "no such model"
+    one_line_error(result, str(named), missing if content is None else needle.split(": ", 1)[1])
     assert not (tmp_path / "o.h5ad").exists()
 
 

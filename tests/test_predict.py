@@ -363,6 +363,20 @@ def test_a_reference_given_with_a_cohort_ingested_without_one_is_refused(tmp_pat
     assert read_inputs([tmp_path / "ref.h5ad"], reference=tmp_path / "g.fa").n_obs == cohort.n_obs
 
 
+def test_models_show_of_a_folder_without_model_pt_says_so(tmp_path):
+    """QA: `nanog1 models show DIR` on an existing folder without model.pt said 'no such model', as for a
+    name that exists nowhere; it now says the folder is there but holds no model.pt."""
+    from nanog1.cli import app
+
+    (tmp_path / "run").mkdir()
+    res = CliRunner().invoke(app, ["models", "show", str(tmp_path / "run")])
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "the folder exists but holds no model.pt" in out, res.output
+    assert "no such model" not in out and "Traceback" not in out
+    res = CliRunner().invoke(app, ["models", "show", str(tmp_path / "gone")])
+    assert res.exit_code == 2 and "gone: no such model" in " ".join(res.output.split())
+
+
 def test_models_show_of_a_run_folder_without_a_card_tells_what_the_run_records(run_dir, tmp_path):
     """QA: `nanog1 models show RUN` (its --help: 'or a run folder holding model.pt') printed {} for every
     trained run, which has no card.json; it shows the run's types, settings and metrics.json instead."""

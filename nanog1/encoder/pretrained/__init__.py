@@ -41,6 +41,9 @@ def resolve(model: str | Path) -> Path:
     if path.is_dir() and (path / "model.pt").exists():
         return path
     names = ", ".join(available()) or "none"
+    if path.is_dir():  # a run folder named right but without its model: say so, not 'no such model'
+        raise UserError(f"{model}: the folder exists but holds no model.pt (a run folder needs the model.pt "
+                        f"that `nanog1 train` writes; packaged models: {names})")
     raise UserError(f"{model}: no such model (packaged: {names}; or give a run folder holding model.pt)")
 
 
