@@ -114,10 +114,10 @@ EXACT, NOT_COMPUTABLE, PARTIAL = "exact", "not_computable", "partial"
 #: 'partial' for that sample as before (DBS78 needs no context and is never affected). Why 1 %: leaving out
 #: a share f of the calls moves the normalised spectrum by at most 2f in L1 (0.02), under the sampling
 #: noise of a 96-channel spectrum at any burden a tumour has (mean L1 between a multinomial draw and its
-#: flat profile: 0.25 at 1,000 calls, 0.077 at 10,000, 0.025 at 100,000); real calls there are few: somatic
-#: mtDNA substitutions average about 3 per tumour (PCAWG, Yuan et al. 2020, 7,611 in 2,536 tumours), a
-#: handful more on decoys, so a genome of thousands of calls stays far below 1 % while an exome of tens
-#: of calls with a mtDNA call or two (2-10 %) is not quietly made whole. The loss limit
+#: flat profile: 0.25 at 1,000 calls, 0.077 at 10,000, 0.025 at 100,000); real somatic calls there are few
+#: (a handful of mitochondrial and decoy calls per tumour; not measured here: the example VCFs on this
+#: machine carry none), so a genome of thousands of calls stays far below 1 % while an exome of tens of
+#: calls with a mtDNA call or two (2-10 %) is not quietly made whole. The loss limit
 #: (--max-skip-fraction) still refuses a file with a larger share.
 WITHOUT_CONTEXT_TOLERANCE = 0.01
 
