@@ -263,6 +263,27 @@ for atomic, causal, pad, token_major in itertools.product((True, False), (True, 
     worst = max([worst] + [((a - b).norm() / b.norm()).item() for a, b in zip(with_tma, want)])
 print("LEGAL", legal, "ILLEGAL", rt._tma_ok(torch.randn(2, 2, 70, 9)[..., :8]))
 print("WORST", worst)
+
+
+class OnGpu:  # a CPU tensor that says it lives on a CUDA device (the auto rule's inputs only)
+    is_cuda, device = True, torch.device("cpu")
+
+    def __init__(self, t):
+        self.t = t
+
+    def __getattr__(self, name):
+        return getattr(self.t, name)
+
+
+t, rt.TMA = OnGpu(torch.randn(1, 2, 64, 8)), None
+rt._capability = lambda index: (9, 0)
+torch.cuda.is_current_stream_capturing = lambda: False
+auto = [rt._tma(4096, t), rt._tma(8192, t)]
+torch.cuda.is_current_stream_capturing = lambda: True
+auto.append(rt._tma(2048, t))
+rt._capability = lambda index: (8, 0)
+auto.append(rt._tma(32768, t))
+print("AUTO", auto)
 """
 
 
@@ -273,7 +294,9 @@ def test_tma_loads_match_float64_in_interpreter():
     16-wide descriptor box reads zeros past them. A row stride TMA cannot take (9 floats) is refused."""
     out = run_in_interpreter(_TMA_SCRIPT)
     assert "LEGAL True ILLEGAL False" in out
-    assert float(out.split("WORST")[-1]) < 1e-4
+    # auto (the default): on sm_90 from TMA_EAGER_MIN_LEN rows or while a CUDA graph is captured; not before
+    assert "AUTO [False, True, True, False]" in out
+    assert float(out.split("WORST")[-1].split()[0]) < 1e-4
 
 
 def test_polynomial_exponential_matches_exp2_on_cpu():

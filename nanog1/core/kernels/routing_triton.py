@@ -77,12 +77,15 @@ _MAGIC, _FLOOR = tl.constexpr(exp2_poly.MAGIC), tl.constexpr(exp2_poly.FLOOR)
 
 # TMA: the kernels' k/v (forward, dQ pass) and q/dO (dK/dV pass) tiles through on-device tensor descriptors,
 # Hopper's copy engine, instead of pointer arithmetic: asynchronous, and it reads the block's narrow q/k rows
-# (16 bytes at a 256-byte stride) without wasted sectors. The SAVO block's training step is 7–12 % faster
-# with it on an H100 (BENCHMARKS.md, issue 30, round 12). NANOG1_ROUTING_TMA: "auto" (default) on sm_90+
-# with a Triton that has tensor descriptors, "1" wherever the tiles are TMA-legal (:func:`_tma_ok`; the CPU
-# interpreter's tests), "0" never.
+# (16 bytes at a 256-byte stride) without wasted sectors. On an H100 the SAVO block's graphed training step
+# is 13–19 % faster with it from 2k to 32k; eager, it is faster from 8k but costs host time at 2k (causal
+# 2.27 against 1.75 ms a step, not explained: BENCHMARKS.md, issue 30, round 12). NANOG1_ROUTING_TMA:
+# "auto" (default) on sm_90+ with a Triton that has tensor descriptors, while a CUDA graph is being captured
+# (the models' graphed training step) or from TMA_EAGER_MIN_LEN rows; "1" wherever the tiles are TMA-legal
+# (:func:`_tma_ok`; the CPU interpreter's tests); "0" never.
 TMA: bool | None = {"1": True, "0": False}.get(os.environ.get("NANOG1_ROUTING_TMA", "auto"))
 WS = os.environ.get("NANOG1_ROUTING_WS", "0") == "1"
+TMA_EAGER_MIN_LEN = 8192
 _HAS_DESCRIPTORS = hasattr(tl, "make_tensor_descriptor") and hasattr(triton, "set_allocator")
 
 
@@ -100,11 +103,13 @@ def _scratch(size: int, alignment: int, stream: int | None) -> Tensor:
     return torch.empty(size, dtype=torch.int8, device="cuda")
 
 
-def _tma(*tensors: Tensor) -> bool:
-    """Whether this launch loads through TMA (see :data:`TMA`); sets Triton's allocator if so."""
+def _tma(rows: int, *tensors: Tensor) -> bool:
+    """Whether this launch (sequences of up to ``rows`` rows) loads through TMA (see :data:`TMA`); sets
+    Triton's allocator if so."""
     if TMA is False or not _HAS_DESCRIPTORS:
         return False
-    if TMA is None and not (tensors[0].is_cuda and _capability(tensors[0].device.index) >= (9, 0)):
+    if TMA is None and not (tensors[0].is_cuda and _capability(tensors[0].device.index) >= (9, 0)
+                            and (rows >= TMA_EAGER_MIN_LEN or torch.cuda.is_current_stream_capturing())):
         return False
     if not _tma_ok(*tensors):
         return False
@@ -112,9 +117,9 @@ def _tma(*tensors: Tensor) -> bool:
     return True
 
 
-def _loads(*tensors: Tensor) -> dict[str, bool]:
+def _loads(rows: int, *tensors: Tensor) -> dict[str, bool]:
     """The TMA and WS constexprs of one launch: warp specialisation only over TMA loads."""
-    tma = _tma(*tensors)
+    tma = _tma(rows, *tensors)
     return {"TMA": tma, "WS": tma and WS}
 
 
@@ -646,7 +651,7 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias: 
     _FWD(grid, q, k, v, bias, out, lse, lay.cu_arg, scale * LOG2E, length, heads,
          *lay.strides(q, k, v, out), sbb, _tune_len(lay.rows),
          D_QK=d_qk, D_V=v.shape[-1], BLOCK_DQK=_dqk_block(d_qk), CAUSAL=causal, HAS_BIAS=has_bias,
-         VARLEN=lay.varlen, FWD_EXP=FWD_EXP, **_loads(k, v))
+         VARLEN=lay.varlen, FWD_EXP=FWD_EXP, **_loads(lay.rows, k, v))
     return lse
 
 
@@ -675,12 +680,12 @@ def _backward(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, sbb: int, has_bias:
         dq = _like(q, d_qk, q.dtype) if dq_into is None else dq_into
         _DQ(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_M"])), q, k, v, bias, d_out, lse, delta,
             dq, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides, out, *lay.strides(out),
-            *lay.strides(dq), _tune_len(rows), TMA=_tma(k, v), **meta)
+            *lay.strides(dq), _tune_len(rows), TMA=_tma(rows, k, v), **meta)
     # the autotuner zeroes DQ between trials: with pass2 it gets a scratch tensor, not the finished dQ
     dq_arg = dq if atomic else delta.new_empty(0)
     _BWD(lambda m: (seqs * heads, cdiv(rows, m["BLOCK_N"])), q, k, v, bias, d_out, lse, delta,
          dq_arg, dk, dv, lay.cu_arg, scale * LOG2E, scale, length, heads, *strides,
-         *lay.strides(dk, dv), _tune_len(rows), ATOMIC_DQ=atomic, **_loads(q, d_out), **meta)
+         *lay.strides(dk, dv), _tune_len(rows), ATOMIC_DQ=atomic, **_loads(rows, q, d_out), **meta)
     if atomic:
         return dq.to(q.dtype) if dq_into is None else dq_into.copy_(dq)
     return dq
