@@ -80,12 +80,12 @@ _MAGIC, _FLOOR = tl.constexpr(exp2_poly.MAGIC), tl.constexpr(exp2_poly.FLOOR)
 # (16 bytes at a 256-byte stride) without wasted sectors. On an H100 the SAVO block's graphed training step
 # is 13–19 % faster with it from 2k to 32k; eager, it is faster from 8k but costs host time at 2k (causal
 # 2.27 against 1.75 ms a step, not explained: BENCHMARKS.md, issue 30, round 12). NANOG1_ROUTING_TMA:
-# "auto" (default) on sm_90+ with a Triton that has tensor descriptors, while a CUDA graph is being captured
-# (the models' graphed training step) or from TMA_EAGER_MIN_LEN rows; "1" wherever the tiles are TMA-legal
-# (:func:`_tma_ok`; the CPU interpreter's tests); "0" never.
+# "auto" (default) on sm_90+ with a Triton that has tensor descriptors, for sequences of TMA_MIN_LEN rows or
+# more, eager or graphed alike (a graph's capture then launches what its eager warm-up compiled); "1"
+# wherever the tiles are TMA-legal (:func:`_tma_ok`; the CPU interpreter's tests); "0" never.
 TMA: bool | None = {"1": True, "0": False}.get(os.environ.get("NANOG1_ROUTING_TMA", "auto"))
 WS = os.environ.get("NANOG1_ROUTING_WS", "0") == "1"
-TMA_EAGER_MIN_LEN = 8192
+TMA_MIN_LEN = 8192
 _HAS_DESCRIPTORS = hasattr(tl, "make_tensor_descriptor") and hasattr(triton, "set_allocator")
 
 
@@ -108,8 +108,8 @@ def _tma(rows: int, *tensors: Tensor) -> bool:
     Triton's allocator if so."""
     if TMA is False or not _HAS_DESCRIPTORS:
         return False
-    if TMA is None and not (tensors[0].is_cuda and _capability(tensors[0].device.index) >= (9, 0)
-                            and (rows >= TMA_EAGER_MIN_LEN or torch.cuda.is_current_stream_capturing())):
+    if TMA is None and not (rows >= TMA_MIN_LEN and tensors[0].is_cuda
+                            and _capability(tensors[0].device.index) >= (9, 0)):
         return False
     if not _tma_ok(*tensors):
         return False
