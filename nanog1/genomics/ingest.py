@@ -20,7 +20,7 @@ and one per skip reason (`variants.SKIP_REASONS` order), with `read = counted + 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -1356,44 +1356,53 @@ def left_out_of_context_notes(adata, results: list[FileResult]) -> list[str]:
         if not len(rows):
             continue
         derived = next(d for d, src in DERIVED_FROM.items() if src == source)
+        where = _contigs_by_sample(results, derived)
         record[source] = {"sample": np.asarray([samples[i] for i in rows], dtype=object),
                           "left_out": left[rows].astype(np.int64), "calls": total[rows].astype(np.int64),
-                          "contigs": np.asarray([_contig_names(results, [samples[i]], derived) for i in rows],
-                                                dtype=object)}
-        notes += _left_out_lines(results, samples, rows, left, total, source, derived)
+                          "contigs": np.asarray([_named(where[samples[i]]) for i in rows], dtype=object)}
+        notes += _left_out_lines(where, samples, rows, left, total, source, derived)
     if record:
         adata.uns["nanog1"][LEFT_OUT_OF_CONTEXT] = {**record, "tolerance": WITHOUT_CONTEXT_TOLERANCE}
     return notes
 
 
-def _left_out_lines(results, samples, rows, left, total, source: str, derived: str) -> list[str]:
-    """One note per sample (a cohort of more than three: one for all) of the calls left out of `source`."""
+def _left_out_lines(where: dict[str, Counter], samples, rows, left, total, source: str, derived: str
+                    ) -> list[str]:
+    """One note per sample (a cohort of more than three: one for all) of the calls left out of `source`;
+    `where`: each sample's contigs of those calls (`_contigs_by_sample`)."""
     kind, tol = _CONTEXT_KIND[source], f"{100 * WITHOUT_CONTEXT_TOLERANCE:g} %"
     tail = f"their {derived} class is counted and {source} stays exact"
     if len(rows) <= 3:
-        return [f"{samples[i]}: {int(left[i]):,} call(s) on {_contig_names(results, [samples[i]], derived)} "
+        return [f"{samples[i]}: {int(left[i]):,} call(s) on {_named(where[samples[i]])} "
                 f"(not in the reference) left out of {source} ({100 * left[i] / total[i]:.2f} % of its "
                 f"{int(total[i]):,} {kind}, within the {tol} tolerance); {tail}" for i in rows]
     worst = max(100 * left[i] / total[i] for i in rows)
-    names = _contig_names(results, [samples[i] for i in rows], derived)
+    names = _named(sum((where[samples[i]] for i in rows), Counter()))
     return [f"{len(rows)} tumours: {int(left[rows].sum()):,} call(s) on {names} (not in the reference) left "
             f"out of {source} (at most {worst:.2f} % of a tumour's {kind}, within the {tol} tolerance; "
             f"uns['nanog1']['{LEFT_OUT_OF_CONTEXT}']); {tail} for them"]
 
 
-def _contig_names(results: list[FileResult], samples: list[str], derived: str) -> str:
-    """The contigs of the `samples`' calls classified without context in `derived` (SBS6, ID12), commonest
-    first: on the reference path those are the events whose channel lies in the derived set itself."""
+def _contigs_by_sample(results: list[FileResult], derived: str) -> defaultdict[str, Counter]:
+    """Per sample, the contigs of its calls classified without context in `derived` (SBS6, ID12) and how
+    many: on the reference path those are the events whose channel lies in the derived set itself. One
+    pass over the files (a cohort of thousands of tumours each with a chrM call reads each file once)."""
     from nanog1.genomics.channels import set_slice
 
-    block, found = set_slice(derived), Counter()
+    block, out = set_slice(derived), defaultdict(Counter)
     for r in results:
         ev = r.events
         if r.without_context is None or ev is None or ev.contigs is None:
             continue
-        idx = [i for i, s in enumerate(r.samples) if s in set(samples)]
-        pick = np.isin(ev.sample, idx) & (ev.channel >= block.start) & (ev.channel < block.stop)
-        found.update(str(ev.contigs[c]) for c in ev.contig[pick])
+        pick = (ev.channel >= block.start) & (ev.channel < block.stop)
+        pairs = zip(ev.sample[pick].tolist(), ev.contig[pick].tolist(), strict=True)
+        for (i, c), n in Counter(pairs).items():
+            out[r.samples[i]][str(ev.contigs[c])] += n
+    return out
+
+
+def _named(found: Counter) -> str:
+    """Up to five contigs, commonest first ('MT, GL000220.1, ...')."""
     names = [c for c, _ in found.most_common(5)]
     return ", ".join(names) + (", ..." if len(found) > 5 else "")
 
