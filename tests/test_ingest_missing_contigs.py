@@ -228,6 +228,24 @@ def test_a_few_calls_on_chrM_and_decoys_leave_sbs96_exact(genome, tmp_path):
     check_fittable(adata, ["SBS96"])  # fitting takes the exact set
 
 
+def test_many_tolerated_tumours_share_one_note_naming_every_contig(genome, tmp_path):
+    """Four tumours, each with one call on a different contig the FASTA lacks (1 of 301): one note for all
+    four names the calls, every contig (commonest first) and the largest share; the record keeps each
+    tumour's own contig."""
+    fasta, seqs = genome
+    extra = {"A": ["MT\t300\t.\tG\tT\t.\tPASS\t.\n"], "B": ["MT\t310\t.\tG\tT\t.\tPASS\t.\n"],
+             "C": ["GL000220.1\t1200\t.\tC\tT\t.\tPASS\t.\n"], "D": ["hs37d5\t88\t.\tA\tG\t.\tPASS\t.\n"]}
+    for name, lines in extra.items():
+        write_vcf(tmp_path / f"{name}.vcf", snvs(seqs, "1", 150) + snvs(seqs, "2", 150) + lines)
+    report = ingest([tmp_path / f"{n}.vcf" for n in extra], fasta, None, tmp_path / "c.h5ad")
+    notes = [n for n in report.notes if "left out of SBS96" in n]
+    assert len(notes) == 1 and notes[0].startswith("4 tumours: 4 call(s) on MT, "), notes
+    assert "GL000220.1" in notes[0] and "hs37d5" in notes[0] and "at most 0.33 %" in notes[0]
+    kept = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]["left_out_of_context"]["SBS96"]
+    contigs = dict(zip(kept["sample"], kept["contigs"], strict=True))
+    assert contigs == {"A": "MT", "B": "MT", "C": "GL000220.1", "D": "hs37d5"}
+
+
 def test_a_tolerated_tumour_keeps_sbs96_in_predict(genome, tmp_path):
     """predict does not mask SBS96 for the few chrM/decoy calls, and its reading line says they were left
     out; a tumour above the tolerance (2 of its 42 substitutions) is still masked and told why."""
