@@ -203,6 +203,18 @@ def test_find_inputs_skips_caches_and_artifacts(tmp_path):
     assert predict_sources.input_kind(Path("genome.fa")) is None
 
 
+def test_a_cohort_without_its_suffix_is_read_as_a_cohort(tmp_path):
+    """A cohort written as `ingest -o cohort` (no .h5ad) is told by its content, as `nanog1 predict` reads
+    it, alone or in a folder; a text file without a suffix stays refused."""
+    write_cohort(make_cohort(5, seed=1), tmp_path / "c.h5ad")
+    (tmp_path / "c.h5ad").rename(tmp_path / "cohort")
+    assert predict_sources.input_kind(tmp_path / "cohort") == "cohort"
+    assert predict_sources.check_inputs(str(tmp_path)) == [tmp_path / "cohort"]
+    (tmp_path / "notes").write_text("x")
+    with pytest.raises(UserError, match="not an input NanoG1 reads"):
+        predict_sources.check_input(str(tmp_path / "notes"))
+
+
 def test_recorded_abstention_reason_is_told():
     from nanog1.dashboard import prediction_view
 

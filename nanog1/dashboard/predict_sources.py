@@ -41,13 +41,18 @@ SKIP_LIMIT_NAME = f"the page's “{SKIP_LIMIT_CONTROL}”"
 CALL_KINDS = ("VCF", "BCF", "MAF")
 
 
-def input_kind(path: Path) -> str | None:
-    """'VCF', 'BCF', 'MAF', 'catalogue matrix' or 'cohort' by the file name, None for anything else."""
+def input_kind(path: Path, sniff: bool = True) -> str | None:
+    """'VCF', 'BCF', 'MAF', 'catalogue matrix' or 'cohort' by the file name, None for anything else; with
+    `sniff`, a file whose name says nothing is a cohort if it is HDF5 (`ingest -o cohort` writes one without
+    the suffix), as `nanog1 predict` reads it (genomics.cohort.is_cohort_file). The folder search does not
+    sniff: it would open every file of a results tree."""
+    from nanog1.genomics.cohort import is_cohort_file
+
     name = path.name.lower()
     for suffix in sorted(INPUT_KINDS, key=len, reverse=True):
         if name.endswith(suffix):
             return INPUT_KINDS[suffix]
-    return None
+    return "cohort" if sniff and path.is_file() and is_cohort_file(path) else None
 
 
 def _find(roots: list[Path], wanted, limit: int) -> list[Path]:
@@ -67,7 +72,7 @@ def _find(roots: list[Path], wanted, limit: int) -> list[Path]:
 
 def find_inputs(roots: list[Path], limit: int = MAX_FOUND) -> list[Path]:
     """Input files under `roots`, sorted, at most `limit`."""
-    return _find(roots, lambda name: input_kind(Path(name)) is not None, limit)
+    return _find(roots, lambda name: input_kind(Path(name), sniff=False) is not None, limit)
 
 
 def find_references(roots: list[Path], limit: int = MAX_FOUND) -> list[Path]:
