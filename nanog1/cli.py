@@ -1135,6 +1135,17 @@ def pipeline_record_run(
     typer.echo(f"recorded {rule} job {jobid} on MLflow run {run_id}")
 
 
+def _report_run_folder(run: str) -> Path:
+    """`report --run`: what evaluate's --run takes (`_run_folder`); a folder that is not there is the
+    resolver's own error (naming the packaged models), since the report reads no model.pt to name it."""
+    from nanog1.encoder import pretrained
+
+    folder = _run_folder(run)
+    if not folder.is_dir():
+        pretrained.resolve(run)  # raises the UserError `evaluate --run` gives for the same mistake
+    return folder
+
+
 def cohort_option_as_argument(args: list[str]) -> list[str]:
     """`nanog1 report`'s arguments with the old `--cohort X` (or `--cohort=X`) turned into the positional
     cohort that every other command takes, and a one-line deprecation notice on stderr; scripts written
@@ -1165,13 +1176,16 @@ class _ReportCommand(TyperCommand):
 def report(
     cohort: Path = typer.Argument(..., exists=True, dir_okay=False,
                                   help="evaluated cohort .h5ad (nanog1 evaluate's --out)"),
-    run: Path = typer.Option(..., "--run", exists=True, file_okay=False, help="training run folder"),
+    run: str = typer.Option(
+        ..., "--run", metavar="RUN_DIR|MODEL",
+        help="training run folder, or a packaged model name (nanog1 models list), as evaluate's --run",
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="report folder (report.md + PNGs)"),
 ) -> None:
     """Write the Markdown + PNG report of an evaluated cohort (confusion matrix, embeddings, exposures)."""
     from nanog1.report import write_report
 
-    result = write_report(cohort, run, out)
+    result = write_report(cohort, _report_run_folder(run), out)
     for note in result.notes:
         typer.echo(f"note: {note}")
     typer.echo(f"wrote {result.markdown} with {len(result.figures)} figure(s)")

@@ -138,10 +138,23 @@ def plot_exposures(table: pd.DataFrame, path: Path, title: str) -> Path:
     return _save_figure(fig, path)
 
 
+def packaged_model_name(run_dir: Path) -> str | None:
+    """The name of the packaged model whose folder `run_dir` is (`report --run pcawg-catalogue`), None for
+    a training run folder: the report then says which model it read and why it shows no metrics.json."""
+    from nanog1.encoder import pretrained
+
+    folder = Path(run_dir).resolve()
+    return folder.name if folder.parent == pretrained.ROOT else None
+
+
 def _metrics_lines(run_dir: Path) -> list[str]:
     """The run's metrics.json as a Markdown table; one that is not a JSON object (a half-written or
     hand-edited file) is a UserError naming it, as `nanog1 models show RUN` says, not a decoder traceback."""
     path = Path(run_dir) / "metrics.json"
+    packaged = packaged_model_name(run_dir)
+    if not path.exists() and packaged:
+        return [f"`{packaged}` is a packaged model: it has no metrics.json (a training run's record); its "
+                f"cross-validated metrics are in its model card: `nanog1 models show {packaged}`."]
     if not path.exists():
         return [f"No metrics file at `{path}`."]
     try:
@@ -174,7 +187,7 @@ def _cohort_lines(adata: ad.AnnData) -> list[str]:
 
 
 def write_report(cohort: Path, run_dir: Path, out_dir: Path) -> ReportResult:
-    """Write report.md and its PNGs for an evaluated, embedded cohort and its training run."""
+    """Write report.md and its PNGs for an evaluated, embedded cohort and its run (or packaged model)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -184,7 +197,9 @@ def write_report(cohort: Path, run_dir: Path, out_dir: Path) -> ReportResult:
     check_writable(out_dir, folder=True)  # -o naming a file: one error, not mkdir's FileExistsError
     out_dir.mkdir(parents=True, exist_ok=True)
     result = ReportResult(markdown=out_dir / "report.md")
-    md = ["# NanoG1 pipeline report", "", f"Cohort `{cohort}`, run folder `{run_dir}`.", "", "## Cohort", ""]
+    packaged = packaged_model_name(run_dir)
+    source = f"packaged model `{packaged}`" if packaged else f"run folder `{run_dir}`"
+    md = ["# NanoG1 pipeline report", "", f"Cohort `{cohort}`, {source}.", "", "## Cohort", ""]
     md += _cohort_lines(adata) + ["", "## Training metrics", ""] + metrics + [""]
     md += _confusion_section(adata, out_dir, result)
     md += _embedding_section(adata, out_dir, result)

@@ -174,3 +174,26 @@ def test_a_run_metrics_file_that_is_not_a_json_object_is_one_error(tmp_path: Pat
     assert result.exit_code == 2, result.output
     assert result.stderr.startswith(f"error: {tmp_path / 'metrics.json'}: not a readable metrics.json (")
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_report_takes_a_packaged_model_name_as_evaluate_does(tmp_path: Path):
+    """`report --run pcawg-catalogue` as `evaluate --run pcawg-catalogue`: the report names the model and says
+    plainly that a packaged model has no metrics.json (its card holds the CV metrics); a name that is neither
+    a folder nor a packaged model is the resolver's one-line error, no report folder."""
+    from nanog1.encoder import pretrained
+
+    name = pretrained.available()[0]
+    cohort = tmp_path / "cohort.h5ad"
+    evaluated_cohort(np.random.default_rng(5)).write_h5ad(cohort)
+    out = tmp_path / "report"
+    result = CliRunner().invoke(app, ["report", str(cohort), "--run", name, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    md = (out / "report.md").read_text()
+    assert f"packaged model `{name}`" in md
+    metrics = md.split("## Training metrics")[1].split("##")[0]
+    assert "has no metrics.json" in metrics and f"nanog1 models show {name}" in metrics
+    argv = ["report", str(cohort), "--run", "no-such-model", "-o", str(tmp_path / "r")]
+    missing = CliRunner().invoke(app, argv)
+    assert missing.exit_code != 0
+    assert missing.stderr.startswith("error: no-such-model: no such model (packaged:")
+    assert name in missing.stderr and not (tmp_path / "r").exists()
