@@ -219,7 +219,8 @@ def ingest_command(
     check_only: bool = typer.Option(
         False,
         "--check-only",
-        help="Check inputs and sheet only (VCF headers, MAF/text sample columns; no record read).",
+        help="Check inputs and sheet only (VCF headers, MAF/text sample columns, catalogue matrices' sample"
+        " names and ingest's duplicate-sample check; no call record read).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
 ) -> None:
@@ -246,7 +247,7 @@ def ingest_command(
         max_skip_fraction=max_skip_fraction, not_measured=not_measured,
     )
     if check_only:
-        plans, notes = check_inputs(inputs, samples, options)
+        plans, notes = check_inputs(inputs, samples, options, reference)
     elif out is None:
         raise UserError("--out is required (or --check-only)")
     else:

@@ -647,3 +647,24 @@ def test_an_output_that_is_one_of_the_inputs_is_refused_and_left_as_it_was(world
         assert f"{tmp_path / out}: the output is also an input (" in result.output, result.output
         assert all(p.read_bytes() == data for p, data in before.items())
     assert run(tmp_path / "calls.vcf", "-r", fasta, "-o", tmp_path / "c.h5ad", "-q").exit_code == 0
+
+
+def test_check_only_refuses_a_sample_shared_by_a_vcf_and_a_catalogue_matrix(world, tmp_path):
+    """A matrix names its samples only in its header, read by ingest after planning: --check-only reads it
+    too, so a tumour given by a VCF and a matrix is ingest's duplicate error (same words) at check time."""
+    work, seq, positions = world
+    sites_vcf(tmp_path / "S1.vcf", seq, positions[:10])
+    table = "MutationType\tS1\tS2\n" + "".join(f"{label}\t{i % 5}\t1\n" for i, label in enumerate(SBS96))
+    (tmp_path / "m.tsv").write_text(table)
+    files = [tmp_path / "S1.vcf", tmp_path / "m.tsv"]
+    with pytest.raises(ValueError, match=r"'S1' is given by 2 files") as ran:
+        ingest(files, work / "g.fa", None, tmp_path / "c.h5ad")
+    with pytest.raises(ValueError) as checked:
+        check_inputs(files, None, reference=work / "g.fa")
+    assert str(checked.value) == str(ran.value)
+    result = run(*files, "-r", work / "g.fa", "--check-only")
+    assert result.exit_code == 2 and "'S1' is given by 2 files" in result.output, result.output
+    # without a reference ingest reads the VCF as SBS6 and takes both: so does the check
+    assert run(*files, "--check-only").exit_code == 0
+    (tmp_path / "m.tsv").write_text(table.replace("\tS1\t", "\tS3\t", 1))
+    assert run(*files, "-r", work / "g.fa", "--check-only").exit_code == 0

@@ -838,16 +838,41 @@ def _reason_order(reason: str) -> int:
 
 
 def check_inputs(
-    inputs: list[Path], sample_sheet: Path | None, options: IngestOptions = IngestOptions()
+    inputs: list[Path], sample_sheet: Path | None, options: IngestOptions = IngestOptions(),
+    reference: Path | None = None,
 ) -> tuple[list[FilePlan], list[str]]:
     """The checks `ingest` makes before reading any record, alone (`nanog1 ingest --check-only`, the
     pipeline's first step): VCF headers, the sample column of MAF/text files and the sample sheet. Under
     on_error='skip' a file whose header cannot be read (or an empty one) is planned as 'unreadable', as
-    ingest plans it, instead of failing the check that the run itself would pass."""
+    ingest plans it, instead of failing the check that the run itself would pass. Catalogue matrices
+    (small tables) are read too, so that a sample shared by a matrix and a call file meets ingest's
+    duplicate check (`_check_owners`) now; `reference`: whether the calls will be read in context."""
     from nanog1.genomics.samplesheet import load_sample_sheet
 
     sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
-    return plan_inputs([Path(p) for p in inputs], sheet, options, skip_unreadable=options.on_error == "skip")
+    plans, notes = plan_inputs([Path(p) for p in inputs], sheet, options,
+                               skip_unreadable=options.on_error == "skip")
+    if any(p.kind == "matrix" for p in plans):
+        given = [(str(p.path), list(p.samples), _planned_sets(p, reference)) for p in plans if p.samples]
+        matrices = [_guarded(p.path, None, options, {}) for p in plans if p.kind == "matrix"]
+        _check_owners(given + [(r.path, r.samples, r.channel_sets) for r in matrices], sheet, options)
+    return plans, notes
+
+
+def _planned_sets(plan: FilePlan, reference: Path | None) -> tuple[str, ...]:
+    """The channel sets a call file will give before its records are read, as `process_file` sets them
+    (all five with a reference, the allele-only ones without; a Strelka2 SNV or indel file's own share), so
+    that --check-only refuses no pair that ingest accepts, save one known only once read: calls on contigs
+    the FASTA lacks drop SBS96/ID83 from their file's sets there."""
+    from nanog1.genomics.channels import CHANNEL_SETS, NO_REFERENCE_SETS
+
+    covers = COVERS[None]
+    if plan.kind == "vcf":
+        from nanog1.genomics.vcf import file_split
+
+        found = file_split(plan.path)
+        covers = COVERS[found[0]] if found is not None else covers
+    return tuple(s for s in (CHANNEL_SETS if reference is not None else NO_REFERENCE_SETS) if s in covers)
 
 
 def ingest(
