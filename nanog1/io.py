@@ -16,7 +16,7 @@ import os
 import tempfile
 import threading
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -137,6 +137,17 @@ def check_writable(path: str | Path, folder: bool = False) -> None:
         raise UserError(f"{path}: cannot be written there (folder {probe}: {err.strerror or err})") from None
     os.close(fd)
     os.unlink(name)
+
+
+def first_non_utf8(lines: Iterable[bytes]) -> tuple[int, bytes, int] | None:
+    """(line number from 1, the line, offset of its first bad byte) of the first line that is not UTF-8 text
+    (a Latin-1 or Windows-1252 export), None when every line decodes: the readers' errors name the line."""
+    for number, raw in enumerate(lines, start=1):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            return number, raw, err.start
+    return None
 
 
 def check_not_an_input(out: str | Path, inputs: list[str | Path | None]) -> None:

@@ -39,6 +39,7 @@ import pyarrow.csv as pacsv
 
 from nanog1.genomics.contigs import canonical_chrom_name
 from nanog1.genomics.variants import InputError, VariantTable, concat_tables
+from nanog1.io import first_non_utf8
 from nanog1.schema import CANCER_TYPE
 
 #: Columns every MAF must have (matched case-insensitively); the alternate allele needs one of ALT_COLUMNS.
@@ -508,17 +509,16 @@ def _not_utf8(path: Path, names: list[str]) -> InputError | None:
     """The first line that is not UTF-8 (a MAF saved as Latin-1 or Windows-1252 by a spreadsheet, say),
     named by line, column and byte, with how to convert it; None when every line decodes."""
     with _opener(path)(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                column = raw[: err.start].count(b"\t")
-                name = names[column] if column < len(names) else f"field {column + 1}"
-                value = raw.split(b"\t")[column].decode("utf-8", "replace").strip()
-                why = (f"not UTF-8 text: byte 0x{raw[err.start]:02x} in {name} ({value!r}); save the file as "
-                       "UTF-8, e.g. iconv -f latin1 -t utf-8")
-                return InputError(str(path), number, why)
-    return None
+        found = first_non_utf8(f)
+    if found is None:
+        return None
+    number, raw, at = found
+    column = raw[:at].count(b"\t")
+    name = names[column] if column < len(names) else f"field {column + 1}"
+    value = raw.split(b"\t")[column].decode("utf-8", "replace").strip()
+    why = (f"not UTF-8 text: byte 0x{raw[at]:02x} in {name} ({value!r}); save the file as "
+           "UTF-8, e.g. iconv -f latin1 -t utf-8")
+    return InputError(str(path), number, why)
 
 
 def _column_batches(path: Path, offset: int, names: list[str], *columns: str, skip_invalid: bool = True):

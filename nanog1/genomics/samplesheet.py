@@ -17,6 +17,7 @@ import pandas as pd
 
 from nanog1.errors import UserError
 from nanog1.genomics.variants import InputError
+from nanog1.io import first_non_utf8
 from nanog1.schema import CANCER_TYPE
 
 ID_COLUMNS = ("sample", "sample_id", "sample_name", "samples", "tumor_sample_barcode", "aliquot_id", "id")
@@ -101,12 +102,11 @@ def _check_text(path: Path) -> None:
         if looks:
             raise InputError(str(path), None, f"not a sample sheet: {looks}")
         f.seek(0)
-        for number, raw in enumerate(f, start=1):
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise InputError(str(path), number, f"not UTF-8 text (byte 0x{raw[err.start]:02x}): save the "
-                                 "sheet as UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+        found = first_non_utf8(f)
+    if found is not None:
+        number, raw, at = found
+        raise InputError(str(path), number, f"not UTF-8 text (byte 0x{raw[at]:02x}): save the "
+                         "sheet as UTF-8, e.g. iconv -f latin1 -t utf-8")
 
 
 def _read_table(path: Path) -> pd.DataFrame:
