@@ -11,6 +11,10 @@ the exponentials by ``--exp``: the backward's mode (``fp32``; ``bf16x2`` on sm_9
 ``poly2``: one element of four / two by a polynomial on the FMA pipes; ``polyall``), with ``+f`` the
 forward's P in the same polynomial mode too (``poly+f``). ``--peers``
 adds MHA on SDPA's default (cuDNN) and flash backends.
+``--tiles-json`` (a ``benchmarks/routing_tiles.py`` result) makes the autotuners choose among the
+``--tiles-top`` fastest tiles of each kernel there instead of the shipped candidates (ranked by their
+geometric mean over the swept (L, direction) pairs, each relative to the fastest tile of that pair; for
+dK/dV only rows of the dQ form the default path takes).
 ``--errors`` measures each exponential mode's error against float64 on the op (per-head values, as in the
 block): relative Frobenius error of the output and of dQ, dK, dV.
 """
@@ -20,9 +24,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 
 import torch
+import triton
 from routing_block import HEADS, HIDDEN, RANK, TOKENS, training_step_times
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -52,6 +58,37 @@ def set_exp(mode: str) -> None:
         raise SystemExit(f"--exp {mode!r}: expected one of {', '.join(EXP_MODES)}")
     rt.EXP = rt.EXP_MODES[mode.removesuffix("+f")]
     rt.FWD_EXP = rt.EXP if mode.endswith("+f") else rt.EXP_MODES["fp32"]
+
+
+def ranked_tiles(rows: list[dict], kernel: str) -> list[tuple[int, int, int, int]]:
+    """Tiles of one kernel from a routing_tiles.py result, fastest first: geometric mean over the swept
+    (L, causal) pairs of ms ÷ that pair's best; a tile missing from a pair counts 2× there."""
+    pairs: dict[tuple, dict[tuple, float]] = {}
+    for r in rows:
+        if r["kernel"] != kernel or (kernel == "dkdv" and r["atomic"] != rt._atomic_dq(r["L"], r["causal"])):
+            continue
+        pairs.setdefault((r["L"], r["causal"]), {})[tuple(r["cfg"])] = r["ms"]
+    tiles = {t for p in pairs.values() for t in p}
+    score = {t: math.prod((p.get(t, 2 * min(p.values())) / min(p.values())) for p in pairs.values())
+             ** (1 / len(pairs)) for t in tiles}
+    return sorted(tiles, key=score.__getitem__)
+
+
+def install_tiles(path: str, top: int) -> dict[str, list]:
+    """Replace each autotuner's candidates by the ``top`` fastest tiles in ``path``; returns them."""
+    with open(path) as fh:
+        rows = json.load(fh)
+    chosen = {}
+    for kernel, fn in (("fwd", rt._fwd_kernel), ("dq", rt._dq_kernel), ("dkdv", rt._bwd_kernel)):
+        tiles = ranked_tiles(rows, kernel)[:top]
+        if tiles:
+            fn.configs = [triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
+                          for bm, bn, w, s in tiles]
+            fn.cache.clear()
+        chosen[kernel] = tiles
+    for launch in (rt._FWD, rt._DQ, rt._BWD):
+        launch.cache.clear()
+    return chosen
 
 
 def step_row(kind: str, causal: bool, length: int, repeat: int, scope=contextlib.nullcontext) -> dict:
@@ -97,10 +134,17 @@ def main() -> None:
     ap.add_argument("--errors", action="store_true", help="each exp mode's error against float64")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--tag", default="", help="a label for every row (e.g. which checkout)")
+    ap.add_argument("--tiles-json", default="",
+                    help="a routing_tiles.py result: autotune over its fastest tiles")
+    ap.add_argument("--tiles-top", type=int, default=3, help="with --tiles-json: how many tiles per kernel")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_step_ab.jsonl"))
     args = ap.parse_args()
     exps = args.exp.split(",")
     rows = []
+    if args.tiles_json:
+        chosen = install_tiles(args.tiles_json, args.tiles_top)
+        print(json.dumps({"tiles": chosen}), flush=True)
+        args.tag = args.tag or f"tiles top {args.tiles_top}"
 
     def emit(row: dict) -> None:
         row["tag"] = args.tag

@@ -8,7 +8,10 @@ again with every candidate configuration (``FWD``, ``BWD``) pinned, timed as a C
 time, no host time), and its output compared with the default's (relative difference; dQ by atomics is
 summed over the timing repeats, so only dK/dV are compared there). Configurations are compiled first in
 parallel worker processes (Triton's disk cache), since one compile costs seconds. Prints a table per
-(L, causal, kernel) fastest first and writes $OUT/routing_tiles.json.
+(L, causal, kernel) fastest first and writes $OUT/routing_tiles.json. ``--layout block`` passes q/k/v as the
+SAVO block does (strided views of its projections: TMA reads them differently), ``--dq default`` sweeps only
+the dQ form the default path takes at each L; ``NANOG1_ROUTING_TMA=1|0`` picks the loads.
+``benchmarks/routing_step_ab.py --tiles-json`` then times the block's step with the fastest tiles installed.
 """
 
 from __future__ import annotations
@@ -27,11 +30,12 @@ import nanog1.core.kernels.routing_triton as rt
 HEADS, RANK, D_V, TOKENS = 8, 64, 64, 32768
 # (BLOCK_M, BLOCK_N, num_warps, num_stages)
 FWD = [(128, 64, 4, 3), (128, 128, 8, 3), (128, 64, 8, 4), (64, 64, 4, 3), (128, 128, 4, 2), (128, 32, 4, 4),
-       (256, 64, 8, 3), (128, 64, 4, 4), (128, 128, 8, 2), (128, 64, 8, 3)]
+       (256, 64, 8, 3), (128, 64, 4, 4), (128, 128, 8, 2), (128, 64, 8, 3), (64, 64, 4, 4), (64, 64, 4, 2),
+       (64, 32, 4, 3), (128, 128, 8, 4)]
 BWD = [(64, 128, 8, 2), (32, 128, 4, 2), (64, 64, 4, 2), (32, 64, 4, 3), (64, 128, 4, 3), (128, 128, 8, 2),
        (32, 128, 8, 3), (64, 256, 8, 2), (16, 128, 4, 3), (32, 256, 8, 2), (32, 128, 4, 3), (32, 128, 4, 4),
        (64, 128, 4, 2), (64, 128, 8, 3), (64, 128, 8, 4), (128, 128, 8, 3), (64, 256, 8, 3), (32, 256, 8, 3),
-       (64, 64, 4, 3), (128, 128, 4, 2)]
+       (64, 64, 4, 3), (128, 128, 4, 2), (64, 128, 4, 4), (64, 64, 4, 4), (32, 64, 4, 2), (64, 128, 8, 2)]
 KERNELS = {"fwd": ("_fwd_kernel", "_FWD"), "dq": ("_dq_kernel", "_DQ"), "dkdv": ("_bwd_kernel", "_BWD")}
 
 
@@ -46,6 +50,26 @@ class Recorder:
         self.last = (grid, args, constexprs)
 
 
+# "contiguous" or "block" (q/k/v as the SAVO block passes them); --layout sets it, through the environment
+# so that the compile workers specialise on the same strides
+LAYOUT = os.environ.get("ROUTING_TILES_LAYOUT", "contiguous")
+
+
+def inputs(batch: int, length: int) -> list[torch.Tensor]:
+    """(q, k, v) leaves: contiguous [B, h, L, d] with SAVO's shared v, or (``LAYOUT == "block"``) the
+    one-node block's views — q/k 16-byte rows at a 256-byte stride inside one [B, L, 2r] projection, per-head
+    v token-major inside [B, L, H] (TMA reads these differently from contiguous rows)."""
+    dqk = RANK // HEADS
+    if LAYOUT == "block":
+        sa = torch.randn(batch, length, 2, HEADS, dqk, device="cuda", dtype=torch.bfloat16).requires_grad_()
+        c = torch.randn(batch, length, HEADS, D_V, device="cuda", dtype=torch.bfloat16).requires_grad_()
+        q, k = (t.transpose(1, 2) for t in sa.unbind(2))
+        return [q, k, c.transpose(1, 2)]
+    q, k = (torch.randn(batch, HEADS, length, dqk, device="cuda", dtype=torch.bfloat16) for _ in range(2))
+    v = torch.randn(batch, 1, length, RANK, device="cuda", dtype=torch.bfloat16)
+    return [t.requires_grad_() for t in (q, k, v)]
+
+
 def record(length: int, causal: bool, atomic: bool) -> dict:
     """One default fwd+bwd at L; the recorded launches {name: (grid, args, constexprs)}."""
     b, dqk = TOKENS // length, RANK // HEADS
@@ -55,9 +79,7 @@ def record(length: int, causal: bool, atomic: bool) -> dict:
         setattr(rt, attr, recs[name])
     rt.ATOMIC_DQ = atomic
     try:
-        q, k = (torch.randn(b, HEADS, length, dqk, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-        v = torch.randn(b, 1, length, RANK, device="cuda", dtype=torch.bfloat16)
-        leaves = [t.requires_grad_() for t in (q, k, v)]
+        leaves = inputs(b, length)
         out = rt.routing_attention_triton(*leaves, causal, None, dqk ** -0.5)
         out.backward(torch.randn_like(out))
         torch.cuda.synchronize()
@@ -88,10 +110,11 @@ def outputs(name: str, rec: tuple) -> list[torch.Tensor]:
 
 
 def _compile_job(job: tuple) -> str:
-    """Worker: record at a short L and launch one configuration once (compiles it into the disk cache)."""
-    causal, atomic, name, cfg = job
+    """Worker: record at the shortest swept L and launch one configuration once (compiles it into the disk
+    cache; every swept L specialises alike, TMA included, since the shortest decides it as the longest)."""
+    length, causal, atomic, name, cfg = job
     try:
-        rec = record(2048, causal, atomic)
+        rec = record(length, causal, atomic)
         launch(name, rec[name], cfg)
         torch.cuda.synchronize()
         return "ok"
@@ -99,18 +122,24 @@ def _compile_job(job: tuple) -> str:
         return f"{type(err).__name__}: {str(err)[:200]}"
 
 
-def jobs() -> list[tuple]:
-    """(causal, atomic, kernel, config) of every variant to compile."""
+def jobs(length: int, modes: list[tuple[bool, bool]]) -> list[tuple]:
+    """(L, causal, atomic, kernel, config) of every variant to compile, for these (causal, atomic) modes."""
     out = []
-    for causal in (True, False):
-        for atomic in (False, True):
-            for name, cfgs in (("fwd", FWD), ("dq", FWD), ("dkdv", BWD)):
-                if atomic and name != "dkdv":
-                    continue
-                for cfg in cfgs:
-                    if valid(name, cfg):
-                        out.append((causal, atomic, name, cfg))
+    for causal, atomic in modes:
+        for name, cfgs in (("fwd", FWD), ("dq", FWD), ("dkdv", BWD)):
+            if atomic and name != "dkdv":
+                continue
+            for cfg in cfgs:
+                if valid(name, cfg):
+                    out.append((length, causal, atomic, name, cfg))
     return out
+
+
+def modes_at(length: int, dq: str) -> list[tuple[bool, bool]]:
+    """(causal, atomic dQ) pairs to sweep at L: both dQ forms, or the one the default path takes."""
+    if dq == "both":
+        return [(c, a) for c in (True, False) for a in (False, True)]
+    return [(c, rt._atomic_dq(length, c)) for c in (True, False)]
 
 
 def rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -152,24 +181,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lengths", default="2048,8192,32768")
     ap.add_argument("--workers", type=int, default=min(16, os.cpu_count() or 1))
+    ap.add_argument("--layout", choices=("contiguous", "block"), default=LAYOUT,
+                    help="q/k/v contiguous with a shared v, or strided as the SAVO block passes them")
+    ap.add_argument("--dq", choices=("both", "default"), default="both",
+                    help="sweep both dQ forms, or only the one the default path takes at each L")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_tiles.json"))
     args = ap.parse_args()
-    print(torch.cuda.get_device_name(), torch.__version__, triton.__version__, flush=True)
-    todo = jobs()
+    globals()["LAYOUT"] = os.environ["ROUTING_TILES_LAYOUT"] = args.layout
+    print(torch.cuda.get_device_name(), torch.__version__, triton.__version__, f"TMA={rt.TMA}",
+          f"layout={args.layout}", flush=True)
+    triton.set_allocator(rt._scratch)  # on-device TMA descriptors need global scratch
+    lengths = [int(x) for x in args.lengths.split(",")]
+    todo = sorted({j for n in lengths for j in jobs(min(lengths), modes_at(n, args.dq))}, key=str)
     ctx = torch.multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
         results = list(pool.map(_compile_job, todo))
-    failed = {j for j, r in zip(todo, results, strict=True) if r != "ok"}
+    failed = {j[1:] for j, r in zip(todo, results, strict=True) if r != "ok"}
     print(f"compiled {len(todo) - len(failed)} of {len(todo)} kernel variants", flush=True)
     for j in sorted(failed, key=str)[:10]:
-        print("  failed:", j, results[todo.index(j)], flush=True)
+        print("  failed:", j, flush=True)
     rows = []
-    for length in (int(x) for x in args.lengths.split(",")):
-        for causal in (True, False):
-            for atomic in (False, True):
-                rows += sweep(length, causal, atomic, failed)
-    with open(args.out, "w") as f:
-        json.dump(rows, f, indent=1)
+    for length in lengths:
+        for causal, atomic in modes_at(length, args.dq):
+            rows += sweep(length, causal, atomic, failed)
+            for r in rows:
+                r["layout"] = args.layout
+            with open(args.out, "w") as f:  # after each mode: a call cut short keeps what it measured
+                json.dump(rows, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -270,7 +270,7 @@ def _fwd_stage(acc, l_i, m_i, q, k_base, v_base, bias_base, stride_kn, stride_vn
 
 
 @triton.autotune(configs=_FWD_CONFIGS,
-                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "VARLEN", "FWD_EXP"])
+                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "VARLEN", "FWD_EXP", "TMA"])
 @triton.jit
 def _fwd_kernel(Q, K, V, Bias, O, LSE, CU, qk_scale, seq_len, heads,
                 sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, tune_len,
@@ -392,7 +392,8 @@ def _bwd_stage(dk, dv, k, v, keep, Q, DO, LSE, DELTA, DQ, q_base, do_base, row_b
 
 
 @triton.autotune(configs=_BWD_CONFIGS,
-                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ", "EXP_MODE", "VARLEN"],
+                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "ATOMIC_DQ", "EXP_MODE", "VARLEN",
+                      "TMA"],
                  reset_to_zero=["DQ"])
 @triton.jit
 def _bwd_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, DK, DV, CU, qk_scale, sm_scale, seq_len, heads,
@@ -513,7 +514,7 @@ def _dq_stage(dq, q, do, lse, delta, k_base, v_base, bias_base, skn, svn, lo, hi
 
 
 @triton.autotune(configs=_DQ_CONFIGS,
-                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_MODE", "VARLEN"])
+                 key=["tune_len", "D_QK", "D_V", "CAUSAL", "HAS_BIAS", "EXP_MODE", "VARLEN", "TMA"])
 @triton.jit
 def _dq_kernel(Q, K, V, Bias, DO, LSE, DELTA, DQ, CU, qk_scale, sm_scale, seq_len, heads,
                sqb, sqh, sqn, skb, skh, skn, svb, svh, svn, sob, soh, son, sbb, O, sxb, sxh, sxn,
