@@ -160,8 +160,8 @@ def _not_computable_why(status: dict[str, str], missing: list[str], no_reference
 @app.command("ingest")
 def ingest_command(
     inputs: list[Path] = typer.Argument(
-        ..., help="VCF/BCF (plain or bgzipped), headerless .vcf (tab-separated CHROM POS ID REF ALT rows,"
-        " as SigProfilerAssignment/MatrixGenerator ship: sample from the sheet or the file name, later"
+        ..., help="VCF/BCF (plain, bgzipped or gzipped), headerless .vcf (tab-separated CHROM POS ID REF ALT"
+        " rows, as SigProfilerAssignment/MatrixGenerator ship: sample from the sheet or the file name, later"
         " columns ignored, every row PASS), MAF,"
         " SigProfiler text, or catalogue matrices. Files, not directories: use a glob"
         " (dir/*.vcf.gz, dir/*.maf)."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import re
+import tempfile
 
 import pysam
 import pytest
@@ -420,19 +421,36 @@ def test_a_cohort_or_binary_file_given_as_input_is_one_clear_error(world, tmp_pa
     assert read_cohort(tmp_path / "m.h5ad")[:, :96].X.sum() == sum(i % 5 for i in range(96))
 
 
-def test_a_plain_gzip_vcf_is_one_clear_error_whatever_its_name(world, tmp_path):
-    """htslib reads bgzip (BGZF) only: a VCF compressed with plain gzip, named .vcf.gz or .vcf, is an
-    error that says so (was a NotImplementedError traceback); the same file bgzipped is read."""
+def test_a_plain_gzip_vcf_reads_as_the_plain_file_whatever_its_name(world, tmp_path, monkeypatch):
+    """`gzip calls.vcf` (not bgzip; htslib reads BGZF only): read as the plain file, named .vcf.gz or .vcf
+    ('compressed with gzip, not bgzip' before), through a copy in a private temporary folder that is gone
+    afterwards, nothing written beside the file. A cut-off one, and a gzipped file that is no VCF, are still
+    one error naming the file."""
     work, seq, positions = world
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     sites_vcf(tmp_path / "s.vcf", seq, positions)
+    assert run(tmp_path / "s.vcf", "-r", work / "g.fa", "-o", tmp_path / "plain.h5ad").exit_code == 0
+    plain = read_cohort(tmp_path / "plain.h5ad")
     data = gzip.compress((tmp_path / "s.vcf").read_bytes())
     for name in ("a.vcf.gz", "b.vcf"):
-        (tmp_path / name).write_bytes(data)
-        res = run(tmp_path / name, "-r", work / "g.fa", "-o", tmp_path / "c.h5ad")
-        assert res.exit_code == 2 and f"{name}: compressed with gzip, not bgzip" in res.output, res.output
-        assert "Traceback" not in res.output and not (tmp_path / "c.h5ad").exists()
-    pysam.tabix_compress(str(tmp_path / "s.vcf"), str(tmp_path / "s.vcf.gz"))
-    assert run(tmp_path / "s.vcf.gz", "-r", work / "g.fa", "-o", tmp_path / "c.h5ad").exit_code == 0
+        (tmp_path / "gz").mkdir(exist_ok=True)
+        (tmp_path / "gz" / name).write_bytes(data)
+        res = run(tmp_path / "gz" / name, "-r", work / "g.fa", "-o", tmp_path / "c.h5ad")
+        assert res.exit_code == 0, res.output
+        zipped = read_cohort(tmp_path / "c.h5ad")
+        assert (zipped.X == plain.X).all() and plain[:, :96].X.sum() == len(positions)
+        assert list(zipped.obs_names) == [name.split(".")[0]]
+        assert sorted(os.listdir(tmp_path / "gz")) == [name] and not os.listdir(scratch)
+        (tmp_path / "gz" / name).unlink()
+    (tmp_path / "cut.vcf.gz").write_bytes(data[: len(data) * 2 // 3])
+    (tmp_path / "junk.vcf.gz").write_bytes(gzip.compress(b"##fileformat=VCFv4.2\nno header line here\n"))
+    for bad, why in (("cut.vcf.gz", "truncated or damaged gzip file"), ("junk.vcf.gz", "not a readable VCF")):
+        res = run(tmp_path / bad, "-r", work / "g.fa", "-o", tmp_path / "x.h5ad")
+        assert res.exit_code == 2 and f"{bad}: {why}" in res.output, res.output
+        assert "Traceback" not in res.output and not (tmp_path / "x.h5ad").exists()
+        assert not os.listdir(scratch)
 
 
 def test_a_vcf_and_its_bgzipped_copy_are_refused_even_with_duplicates_sum(tmp_path):
@@ -563,7 +581,7 @@ def test_the_per_sample_table_keeps_whole_sample_names_at_80_columns(tmp_path):
 
 def test_on_error_skip_counts_a_file_that_cannot_be_read_at_all(world, tmp_path):
     """Under --on-error skip a file whose header or sample column cannot be read (a MAF.gz cut short by an
-    interrupted download, a VCF compressed with plain gzip, a binary file named .vcf) is counted as one
+    interrupted download, a plain-gzip VCF cut short, a binary file named .vcf) is counted as one
     unreadable_file and the other inputs are read; it used to stop the whole run while planning. Under
     stop each one is still an error naming the file."""
     head = "Tumor_Sample_Barcode\tChromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\n"
@@ -572,7 +590,8 @@ def test_on_error_skip_counts_a_file_that_cannot_be_read_at_all(world, tmp_path)
     packed = gzip.compress(big.encode())
     (tmp_path / "cut.maf.gz").write_bytes(packed[: len(packed) // 2])
     vcf = HEADER + "\n1\t100\t.\tA\tC\t.\tPASS\t.\n"
-    (tmp_path / "plain.vcf.gz").write_bytes(gzip.compress(vcf.encode()))
+    zipped = gzip.compress(vcf.encode())
+    (tmp_path / "plain.vcf.gz").write_bytes(zipped[: len(zipped) // 2])
     (tmp_path / "binary.vcf").write_bytes(b"garbage\x00\x01" * 10)
     bad = ["cut.maf.gz", "plain.vcf.gz", "binary.vcf"]
     for name in bad:

@@ -9,6 +9,7 @@ of the classifier.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Collection
 from pathlib import Path
 
@@ -474,3 +475,27 @@ def test_mutect2_columns_renamed_after_calling_say_how_to_name_them(genome, tmp_
     adata = read_inputs([tmp_path / "p1.vcf"], fasta, samples=sheet)
     assert list(adata.obs_names) == ["LAB-7"]
     assert observed_sbs(adata, "LAB-7") == expected_sbs(seq, positions)
+
+
+def test_mutect2_plain_gzip_reads_as_the_plain_file_in_ingest_and_predict(genome, tmp_path):
+    """`gzip p1.vcf` (plain gzip, not bgzip): the tumour column from the ##tumor_sample header, FILTER and the
+    skips by reason are those of the plain file, in ingest and predict alike (refused as 'compressed with
+    gzip, not bgzip' before)."""
+    import gzip
+
+    from nanog1.encoder.predictor import read_inputs
+
+    fasta, seq = genome
+    positions = sites(seq, 30)
+    mutect2(tmp_path / "p1.vcf", seq, positions[:27], positions[27:])
+    (tmp_path / "gz").mkdir()
+    (tmp_path / "gz" / "p1.vcf.gz").write_bytes(gzip.compress((tmp_path / "p1.vcf").read_bytes()))
+    report = ingest([tmp_path / "gz" / "p1.vcf.gz"], fasta, None, tmp_path / "c.h5ad")
+    adata = read_cohort(tmp_path / "c.h5ad")
+    assert list(adata.obs_names) == ["P1-T"] and report.skips == {"non_pass": 3}
+    assert observed_sbs(adata, "P1-T") == expected_sbs(seq, positions[:27])
+    acc = adata.uns["nanog1"]["accounting"]
+    assert acc[["sample", "read", "counted", "non_pass"]].values.tolist() == [["P1-T", 30, 27, 3]]
+    typed = read_inputs([tmp_path / "gz" / "p1.vcf.gz"], fasta, filter="all")
+    assert observed_sbs(typed, "P1-T") == expected_sbs(seq, positions)
+    assert os.listdir(tmp_path / "gz") == ["p1.vcf.gz"]

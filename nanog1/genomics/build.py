@@ -130,7 +130,7 @@ def vcf_header_facts(path: Path) -> tuple[dict[str, int | None], str | None, str
     header (pysam; the header alone is read)."""
     from nanog1.genomics.vcf import _open
 
-    with _open(Path(path)) as vf:
+    with _open(Path(path), header_only=True) as vf:
         header = vf.header
         contigs = {name: (int(c.length) if c.length else None) for name, c in header.contigs.items()}
         values = {}

@@ -73,6 +73,12 @@ def is_bgzipped(path: Path) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
+def is_bgzf_head(head: bytes) -> bool:
+    """True when a file's first bytes (14 or more) open a BGZF block: gzip with a 'BC' extra field. htslib
+    reads and seeks BGZF only; a plain gzip file (`gzip x.vcf`) starts with the same magic bytes."""
+    return len(head) >= 14 and head[:2] == b"\x1f\x8b" and bool(head[3] & 4) and head[12:14] == b"BC"
+
+
 def _layout_problem(entries: list[FaiEntry]) -> str | None:
     """Contradictions inside the index itself."""
     previous_end = 0
@@ -190,9 +196,8 @@ def _unindexable(fasta: Path) -> str | None:
     with open(fasta, "rb") as f:
         head = f.read(18)
     if head[:2] == b"\x1f\x8b":
-        bgzf = len(head) >= 14 and head[3] & 4 and head[12:14] == b"BC"  # BGZF: gzip + a 'BC' extra field
-        return None if bgzf else ("compressed with gzip, not bgzip (htslib indexes BGZF only): decompress it"
-                                  " with gunzip, or recompress it with bgzip")
+        return None if is_bgzf_head(head) else ("compressed with gzip, not bgzip (htslib indexes BGZF only): "
+                                                "decompress it with gunzip, or recompress it with bgzip")
     if head.lstrip()[:1] != b">":
         return "not a FASTA: it does not start with a '>name' line"
     return None

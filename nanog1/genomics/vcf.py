@@ -16,6 +16,9 @@ any record is read):
 - several columns with GT: each ALT goes to the samples whose genotype carries it. Several columns
   without GT and no tumour/normal convention are an error naming the file.
 
+A VCF compressed with plain gzip (`gzip calls.vcf`; htslib reads BGZF only) is decompressed into a private
+temporary folder and read from there (`_readable`), so it meets the same checks as the plain file.
+
 Unparseable records stop the read with the file and line, or are counted as `malformed_line` when
 `on_error="skip"`. Empty (zero-byte) and header-less files are errors.
 """
@@ -24,13 +27,19 @@ from __future__ import annotations
 
 import gzip
 import re
+import shutil
+import tempfile
+import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pysam
 
+from nanog1.genomics.fasta_index import is_bgzf_head
 from nanog1.genomics.variants import InputError, VariantTable, concat_tables, is_symbolic, table_from_lists
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
@@ -82,24 +91,78 @@ class Layout:
     source: str = ""
 
 
-def _open(path: Path) -> pysam.VariantFile:
-    """Open a VCF/BCF with htslib's messages silenced; empty and unreadable files are InputErrors."""
+def _is_plain_gzip(path: Path) -> bool:
+    """True for a gzip file that is not BGZF (`gzip calls.vcf`): htslib cannot seek in it, so pysam refuses
+    to open it; BGZF (bgzip) and uncompressed files are read as they are."""
+    with open(path, "rb") as raw:
+        head = raw.read(18)
+    return head[:2] == b"\x1f\x8b" and not is_bgzf_head(head)
+
+
+def _gunzip(path: Path, copy: Path, header_only: bool) -> None:
+    """Decompress plain-gzip `path` into `copy` (only its '#' header lines when `header_only`); a cut-off
+    download or a damaged stream is an InputError naming `path`."""
+    try:
+        with gzip.open(path, "rb") as src, open(copy, "wb") as out:
+            if not header_only:
+                shutil.copyfileobj(src, out, 1 << 20)
+                return
+            for line in src:
+                if not line.startswith(b"#"):
+                    break
+                out.write(line)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
+
+
+@contextmanager
+def _readable(path: Path, header_only: bool = False) -> Iterator[Path]:
+    """The file htslib reads for `path`: `path` itself, or for a plain-gzip VCF its text, decompressed into
+    a private temporary folder (never beside the user's data) that is removed on exit. Line numbers are
+    those of `path`, so every check and message reads as for the file itself. `header_only`: only the
+    header is copied, for callers that read nothing else (vcf_layout, file_split, build's header facts)."""
+    if not _is_plain_gzip(path):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="nanog1-vcf-") as folder:
+        copy = Path(folder) / (path.name[: -len(".gz")] if path.name.endswith(".gz") else path.name)
+        _gunzip(path, copy, header_only)
+        yield copy
+
+
+def _open_at(source: Path, path: Path) -> pysam.VariantFile:
+    """pysam.VariantFile of `source` (`path`, or its decompressed copy from `_readable`) with htslib's
+    messages silenced; empty and unreadable files are InputErrors naming `path`."""
     if path.stat().st_size == 0:
         raise InputError(str(path), None, "empty file (zero bytes): not a VCF")
     previous = pysam.set_verbosity(0)
     try:
-        return pysam.VariantFile(str(path))
+        return pysam.VariantFile(str(source))
     except NotImplementedError as err:  # htslib reads BGZF only; plain gzip fails on its first seek
         why = "compressed with gzip, not bgzip (htslib reads BGZF only): decompress or recompress with bgzip"
         raise InputError(str(path), None, why) from err
     except (OSError, ValueError) as err:
-        with open(path, "rb") as raw:
+        with open(source, "rb") as raw:
             if raw.read(3) == b"\xef\xbb\xbf":
                 why = "starts with a UTF-8 byte-order mark (saved by a spreadsheet or editor?)"
                 raise InputError(str(path), 1, why + ": save it without one") from err
-        raise InputError(str(path), None, f"not a readable VCF/BCF, or no #CHROM header ({err})") from err
+        said = str(err).replace(str(source), str(path))
+        raise InputError(str(path), None, f"not a readable VCF/BCF, or no #CHROM header ({said})") from err
     finally:
         pysam.set_verbosity(previous)
+
+
+@contextmanager
+def _open(path: Path, header_only: bool = False) -> Iterator[pysam.VariantFile]:
+    """Open a VCF/BCF (plain, bgzipped, plain-gzipped or BCF), closed on exit; `header_only` for callers
+    that read the header alone (a plain-gzip file then has only its header decompressed)."""
+    path = Path(path)
+    with _readable(path, header_only) as source:
+        vf = _open_at(source, path)
+        try:
+            yield vf
+        finally:
+            vf.close()
 
 
 def _header_value(header: pysam.VariantHeader, key: str) -> str | None:
@@ -130,7 +193,7 @@ def vcf_layout(
     """
     path = Path(path)
     if header is None:
-        with _open(path) as vf:
+        with _open(path, header_only=True) as vf:
             return vcf_layout(path, vf.header, compat=compat, tumor=tumor, normal=normal, name=name)
     samples = list(header.samples)
     if compat or not samples:
@@ -223,7 +286,7 @@ def file_split(path: Path) -> tuple[str, str] | None:
     """(kind, words) when a VCF/BCF holds one kind of call only by its caller's convention: a Strelka2 file
     (`split_content`, its header) or a VarScan2 one (`varscan_split`, its header and name); else None."""
     path = Path(path)
-    with _open(path) as vf:
+    with _open(path, header_only=True) as vf:
         kind = split_content(vf.header)
         if kind is not None:
             return kind, SPLIT_CONTENT[kind]
@@ -316,25 +379,33 @@ def read_vcf(
     The samples are those of `vcf_layout` (a normal column never becomes a sample).
     """
     path = Path(path)
-    vf = _open(path)
-    previous = pysam.set_verbosity(0)
-    try:
-        layout = vcf_layout(path, vf.header, compat=compat, tumor=tumor, normal=normal, name=name)
-        offset = _header_lines(path)
-        raw = None
-        if layout.mode == "file" and not len(vf.header.samples) and offset is not None:
-            raw = _collect_sites(path, offset)
-        if raw is None:
-            raw = _collect(vf, str(path), offset, on_error, _carrier_getter(layout))
-    finally:
-        vf.close()
-        pysam.set_verbosity(previous)
+    with _readable(path) as source:
+        raw, layout = _read_records(path, source, compat, on_error, tumor=tumor, normal=normal, name=name)
     if compat:
         _drop_file_order_duplicates(raw)
     fixed = layout.samples[0] if layout.mode != "genotypes" else None
     table = _split(raw, fixed, list(layout.samples), compat)
     table.declared = list(layout.samples)
     return table
+
+
+def _read_records(path: Path, source: Path, compat: bool, on_error: str, **route) -> tuple[_Raw, Layout]:
+    """Every record of `source` (`path` or its decompressed copy: see `_readable`) and the file's layout;
+    messages name `path`. A sites-only text file goes through the fast reader (`_collect_sites`)."""
+    vf = _open_at(source, path)
+    previous = pysam.set_verbosity(0)
+    try:
+        layout = vcf_layout(path, vf.header, compat=compat, **route)
+        offset = _header_lines(source)
+        raw = None
+        if layout.mode == "file" and not len(vf.header.samples) and offset is not None:
+            raw = _collect_sites(source, offset)
+        if raw is None:
+            raw = _collect(vf, str(path), offset, on_error, _carrier_getter(layout))
+    finally:
+        vf.close()
+        pysam.set_verbosity(previous)
+    return raw, layout
 
 
 def _carrier_getter(layout: Layout):
