@@ -22,10 +22,10 @@ import pandas as pd
 from nanog1.encoder.input_filter import describe
 from nanog1.schema import describe_sets
 
-#: Notice kinds, in the order they are shown. The first eight are warnings about the input as a whole
+#: Notice kinds, in the order they are shown. The first nine are warnings about the input as a whole
 #: (the CLI prints them on stderr); the rest summarise the tumours abstained on, by kind of reason.
-WARNING_KINDS = ("filter", "genome_build", "assay", "protein_change", "consequence", "masked_sets",
-                 "training_overlap", "snv_only")
+WARNING_KINDS = ("sample_sheet", "filter", "genome_build", "assay", "protein_change", "consequence",
+                 "masked_sets", "training_overlap", "snv_only")
 
 
 @dataclass(frozen=True)
@@ -242,9 +242,11 @@ def _whole_note(record: dict, masked: list[str]) -> str:
 
 def input_warnings(adata: ad.AnnData) -> list[Notice]:
     """The warnings about the input as a whole (WARNING_KINDS, in that order): what the CLI prints on stderr
-    and each one-page report repeats. Read from uns['nanog1_predict'] alone (no per-tumour work)."""
+    and each one-page report repeats. Read from uns['nanog1_predict'] alone (no per-tumour work), and from
+    the ingest record for a sample sheet that was not UTF-8 (its sample names are as decoded)."""
     record = adata.uns.get("nanog1_predict", {})
     return [Notice(kind, text) for kind, text in (
+        ("sample_sheet", sheet_notice(adata)),
         ("filter", record.get("filter_mismatch", "")),
         ("genome_build", record.get("genome_build_note", "")),
         ("assay", record.get("assay_note", "")),
@@ -254,6 +256,12 @@ def input_warnings(adata: ad.AnnData) -> list[Notice]:
         ("training_overlap", record.get("training_overlap", "")),
         ("snv_only", snv_only_note(record)),
     ) if text]  # fmt: skip
+
+
+def sheet_notice(adata: ad.AnnData) -> str:
+    """How ingest decoded a sample sheet that was not UTF-8 (uns['nanog1']['sample_sheet']['notice'],
+    samplesheet._check_text), '' for a UTF-8 sheet or none."""
+    return str(dict(adata.uns.get("nanog1", {}).get("sample_sheet") or {}).get("notice", ""))
 
 
 def snv_only_note(record: dict, shown: int = 10) -> str:

@@ -594,12 +594,12 @@ def plan_inputs(
 
         refuse_split_call_files(inputs)
     plans = [_plan_or_skip(p, sheet, options, skip_unreadable) for p in inputs]
-    notes: list[str] = []
+    notes: list[str] = [sheet.notice] if sheet is not None and sheet.notice else []
     if sheet is not None:
         known = {str(p.path): list(p.samples) for p in plans if p.samples is not None}
         complete = all(p.samples is not None for p in plans)
         routed = {str(p.path) for p in plans if p.kind in VCF_KINDS}
-        notes = check_sheet(sheet, inputs, known, options.sheet_policy, complete, routed)
+        notes += check_sheet(sheet, inputs, known, options.sheet_policy, complete, routed)
     _check_owners([(str(p.path), list(p.samples), VARIANT_SETS) for p in plans if p.samples], sheet, options)
     return plans, notes
 
@@ -925,7 +925,8 @@ def ingest(
     provenance["genome_build"] = genome_builds(plans, results, samples, reference)
     notes += _protein_note(results, provenance)
     if sheet is not None:
-        provenance["sample_sheet"] = {"path": str(sheet.path), "sha256": _sha256(sheet.path)}
+        provenance["sample_sheet"] = {"path": str(sheet.path), "sha256": _sha256(sheet.path),
+                                      **({"notice": sheet.notice} if sheet.notice else {})}
     adata = assemble_cohort(
         counts,
         samples,

@@ -437,9 +437,11 @@ def merge_adatas(adatas, paths, sample_sheet=None, options=None) -> tuple[ad.Ann
     dups = _check_duplicates(adatas, paths, options.duplicates)
     sheet = None
     if sample_sheet is not None:
-        from nanog1.genomics.samplesheet import read_sample_sheet
+        from nanog1.genomics.samplesheet import load_sample_sheet
 
-        sheet = read_sample_sheet(Path(sample_sheet))
+        loaded = load_sample_sheet(Path(sample_sheet))
+        sheet = loaded.samples
+        report.notes += [loaded.notice] if loaded.notice else []  # a sheet read as Windows-1252/Latin-1
         names = pd.Index(list(_owners(adatas, paths)))
         _check_sheet(names, sheet, Path(sample_sheet), options.sheet_policy, report)
     tokens = concat_tokens(adatas)

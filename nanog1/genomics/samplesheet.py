@@ -9,6 +9,7 @@ the cohort's samples.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,8 @@ class SampleSheet:
     path: Path
     samples: pd.DataFrame
     files: pd.DataFrame | None
+    #: How a sheet that is not UTF-8 was decoded (`_check_text`), for the user; None for UTF-8.
+    notice: str | None = None
 
     def rows_for(self, path: Path) -> pd.DataFrame:
         """The routing rows naming this input (by path, or by file name when the row gives no folder)."""
@@ -92,26 +95,53 @@ _BINARY_SHEETS = ((b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip file
                   (b"\x89HDF", "an HDF5 file (a cohort .h5ad?)"))
 
 
-def _check_text(path: Path) -> None:
-    """A sheet that is not UTF-8 text is one InputError naming it: a workbook, a compressed or HDF5 file by
-    its first bytes, else the first line that does not decode (a Latin-1 export), by number and byte;
-    pandas' UnicodeDecodeError (a traceback) before."""
-    with open(path, "rb") as f:
-        head = f.read(8)
-        looks = next((what for magic, what in _BINARY_SHEETS if head.startswith(magic)), None)
-        if looks:
-            raise InputError(str(path), None, f"not a sample sheet: {looks}")
-        f.seek(0)
-        found = first_non_utf8(f)
-    if found is not None:
-        number, raw, at = found
-        raise InputError(str(path), number, f"not UTF-8 text (byte 0x{raw[at]:02x}): save the "
-                         "sheet as UTF-8, e.g. iconv -f latin1 -t utf-8")
+#: What a sheet that is not UTF-8 is read as, in order: Windows-1252 (Excel's 'CSV' on Windows; Latin-1 but
+#: for the 0x80-0x9f bytes), else Latin-1 (every byte a character).
+FALLBACK_ENCODINGS = (("cp1252", "Windows-1252"), ("latin-1", "Latin-1"))
+#: Bytes no text sheet holds in any of those encodings (NUL and control characters but tab, CR, LF).
+_CONTROL = bytes([*range(0, 9), 11, 12, *range(14, 32)])
 
 
-def _read_table(path: Path) -> pd.DataFrame:
-    _check_text(path)
-    with open(path, errors="replace") as f:
+def _check_text(path: Path) -> tuple[str, str | None]:
+    """(encoding, notice) of a sheet: ('utf-8', None) for UTF-8 text. A workbook, a compressed or HDF5 file
+    (by its first bytes) or any binary file is one InputError naming it. A sheet that is not UTF-8 (a
+    Latin-1/Windows-1252 export: 'Müller' as one byte 0xfc) is read in the first FALLBACK_ENCODINGS that
+    decodes it rather than refused, with a one-line notice naming the sheet, its first such line and how
+    that line reads, so the user can tell whether the names came out right (they are then used as decoded:
+    matched against VCF columns and file names, written to the cohort)."""
+    data = path.read_bytes()
+    looks = next((what for magic, what in _BINARY_SHEETS if data.startswith(magic)), None)
+    if looks:
+        raise InputError(str(path), None, f"not a sample sheet: {looks}")
+    found = first_non_utf8(io.BytesIO(data))
+    if found is None:
+        return "utf-8", None
+    number, raw, at = found
+    if any(byte in _CONTROL for byte in data):
+        raise InputError(str(path), number, f"not a text sample sheet (byte 0x{raw[at]:02x} is not UTF-8, "
+                         "and the file holds control bytes): save the sheet as CSV or TSV")
+    encoding, name = next((e, n) for e, n in FALLBACK_ENCODINGS if _decodes(data, e))
+    line = raw.decode(encoding).strip()
+    shown = line if len(line) <= 60 else line[:57] + "..."
+    notice = (f"{path}:{number}: not UTF-8 (byte 0x{raw[at]:02x}); read as {name}, its names used as decoded "
+              f"(this line reads {shown!r}); save the sheet as UTF-8 to be sure, e.g. iconv -f "
+              f"{encoding} -t utf-8")
+    return encoding, notice
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    """True when `data` is text in `encoding` (cp1252 leaves five bytes undefined; Latin-1 none)."""
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, str | None]:
+    """The sheet as strings (cells and headers stripped, blanks empty) and the decoding notice, if any."""
+    encoding, notice = _check_text(path)
+    with open(path, encoding=encoding, errors="replace") as f:
         first = f.readline()
     looks = next((what for sign, what in _NOT_A_SHEET if first.lstrip("\ufeff").startswith(sign)), None)
     if looks:
@@ -119,14 +149,14 @@ def _read_table(path: Path) -> pd.DataFrame:
                          f"with a sample column ({', '.join(ID_COLUMNS[:3])}, ...)")
     sep = "\t" if "\t" in first else ","
     try:
-        sheet = pd.read_csv(path, sep=sep, dtype=str, comment=None)
+        sheet = pd.read_csv(path, sep=sep, dtype=str, comment=None, encoding=encoding)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(str(path), None, f"not a readable sample sheet ({err})") from err
     if sheet.empty and not len(sheet.columns):
         raise InputError(str(path), 1, "empty sample sheet")
     # Spreadsheet exports pad cells and headers with spaces: ' S1 ' is the sample S1, a blank cell empty.
     sheet.columns = [str(c).strip() for c in sheet.columns]
-    return sheet.apply(lambda col: col.str.strip().replace("", np.nan))
+    return sheet.apply(lambda col: col.str.strip().replace("", np.nan)), notice
 
 
 def _first_duplicate(frame: pd.DataFrame, columns: list[str], path: Path, what: str) -> None:
@@ -137,10 +167,11 @@ def _first_duplicate(frame: pd.DataFrame, columns: list[str], path: Path, what: 
 
 
 def load_sample_sheet(path: Path) -> SampleSheet:
-    """Parse a sheet; duplicate ids (or id+file pairs), conflicting annotations of one id and a
-    cancer-type column under an unrecognised name are errors that name the sheet and line."""
+    """Parse a sheet (UTF-8, or Windows-1252/Latin-1 with a `notice`); duplicate ids (or id+file pairs),
+    conflicting annotations of one id and a cancer-type column under an unrecognised name are errors that
+    name the sheet and line."""
     path = Path(path)
-    sheet = _read_table(path)
+    sheet, notice = _read_table(path)
     columns = list(sheet.columns)
     id_col = _pick(columns, ID_COLUMNS) or columns[0]
     file_col = _pick(columns, FILE_COLUMNS)
@@ -175,7 +206,7 @@ def load_sample_sheet(path: Path) -> SampleSheet:
     samples.index.name = None
     if type_col and type_col != CANCER_TYPE:
         samples = samples.rename(columns={type_col: CANCER_TYPE})
-    return SampleSheet(path, samples, files)
+    return SampleSheet(path, samples, files, notice)
 
 
 def read_sample_sheet(path: Path) -> pd.DataFrame:
