@@ -278,3 +278,31 @@ def test_pages_are_read_only(env):
         assert_clean(run_page(page, {"sample": env["sample"]}))
     assert {f: (_digest(f), f.stat().st_mtime_ns) for f in files} == before
     assert sorted(p.name for p in Path(env["folder"]).iterdir()) == listing
+
+
+def test_sample_page_says_which_calls_were_left_out_of_context(two_contig_genome, tmp_path, monkeypatch):
+    """A tumour with 3 of its 303 substitutions on contigs the FASTA lacks (chrM, decoys: left out of an
+    SBS96 that stays exact) is told so on the Sample page in the Predict page's words
+    (predict_notes.left_out_phrase for that tumour); a tumour without such calls is told nothing."""
+    from nanog1.dashboard import sample_panels
+    from nanog1.encoder.predict_notes import left_out_phrase
+    from nanog1.genomics.cohort import read_cohort
+    from nanog1.genomics.ingest import ingest
+    from tests.test_ingest_missing_contigs import FEW, mutect2_vcf, snvs, write_vcf
+
+    fasta, seqs = two_contig_genome
+    mutect2_vcf(tmp_path / "T.vcf", seqs, FEW)
+    write_vcf(tmp_path / "U.vcf", snvs(seqs, "1", 20, start=5_000))
+    ingest([tmp_path / "T.vcf", tmp_path / "U.vcf"], fasta, None, tmp_path / "c.h5ad")
+    adata = read_cohort(tmp_path / "c.h5ad")
+    said = sample_panels.left_out_sentence(adata, "T")
+    assert said == left_out_phrase(adata, "T") + "."
+    assert said.startswith("3 call(s) on MT, GL000220.1, hs37d5 left out of SBS96 (0.99 % of its 303 "
+                           "substitutions")
+    assert sample_panels.left_out_sentence(adata, "U") == ""
+    monkeypatch.setenv(ENV_COHORT, str(tmp_path / "c.h5ad"))
+    monkeypatch.setenv(ENV_TRACKING, f"sqlite:///{tmp_path / 'none' / 'mlflow.db'}")
+    for sample, shown in (("T", [said]), ("U", [])):
+        at = run_page("sample", {"sample": sample})
+        assert_clean(at)
+        assert [i.value for i in at.info if "left out of" in i.value] == shown, sample

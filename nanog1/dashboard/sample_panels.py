@@ -32,6 +32,26 @@ def spectra(adata: ad.AnnData, sample: str, key: str) -> None:
         chart("spectrum_chart", spectrum, name, value=scale, title=title)
 
 
+def left_out_sentence(adata: ad.AnnData, sample: str) -> str:
+    """'3 call(s) on MT, GL000220.1 left out of SBS96 (0.99 % of its 303 substitutions, within the 1 %
+    tolerance; their SBS6 class is counted).': the calls of this tumour on contigs the reference FASTA lacks,
+    too few to cost it SBS96/ID83, in the words of the Predict page's Input line and `nanog1 predict`
+    (predict_notes.left_out_phrase on uns['nanog1']['left_out_of_context']), so that an exact-looking SBS96
+    does not hide them; '' for a tumour without such calls."""
+    from nanog1.encoder.predict_notes import left_out_phrase
+
+    phrase = left_out_phrase(adata, sample)
+    return f"{phrase}." if phrase else ""
+
+
+def left_out(adata: ad.AnnData, sample: str) -> None:
+    """The tumour's calls left out of SBS96/ID83 for lack of their contig in the FASTA (`left_out_sentence`),
+    shown only where it has some."""
+    sentence = left_out_sentence(adata, sample)
+    if sentence:
+        st.info(sentence)
+
+
 def exposures(adata: ad.AnnData, sample: str) -> None:
     """Active signatures of each fitted set: mutations, share and, when bootstrapped, the 95 % interval."""
     fitted = False

@@ -29,6 +29,7 @@ for col, name in zip(cols, cohort_tables.SET_NAMES, strict=True):
     col.metric(f"{name} mutations", f"{burden:,}" if name in present else "not measured")
 if "no_mutations" in adata.obs and bool(obs["no_mutations"]):
     st.warning("This sample is flagged `no_mutations`: its catalogue is empty.")
+sample_panels.left_out(adata, sample)  # calls on contigs the FASTA lacks, as Predict says
 
 st.subheader("Mutational spectra")
 sample_panels.spectra(adata, sample, key="sample_scale")
