@@ -221,7 +221,7 @@ def ingest_command(
         False,
         "--check-only",
         help="Check inputs and sheet only (VCF headers, MAF/text sample columns, catalogue matrices' sample"
-        " names and ingest's duplicate-sample check; no call record read).",
+        " names against the sheet and the call files, as ingest checks them; no call record read).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
 ) -> None:

@@ -718,3 +718,37 @@ def test_check_only_refuses_a_sample_shared_by_a_vcf_and_a_catalogue_matrix(worl
     assert run(*files, "--check-only").exit_code == 0
     (tmp_path / "m.tsv").write_text(table.replace("\tS1\t", "\tS3\t", 1))
     assert run(*files, "-r", work / "g.fa", "--check-only").exit_code == 0
+
+
+def test_check_only_checks_a_sheet_against_catalogue_matrices_as_ingest_does(world, tmp_path):
+    """Ingest learns a matrix's samples once it reads the file, then refuses a sheet row naming a sample no
+    input holds, a matrix sample without a row, and matrices of different sets sharing no name. --check-only
+    made none of these checks (it passed and the run failed later): it makes them now, with ingest's words."""
+    from nanog1.genomics.channels import ID83
+
+    work, seq, positions = world
+    sites_vcf(tmp_path / "S1.vcf", seq, positions[:10])
+    (tmp_path / "m.tsv").write_text("MutationType\tM1\tM2\n"
+                                    + "".join(f"{label}\t{i % 5}\t1\n" for i, label in enumerate(SBS96)))
+    files = [tmp_path / "S1.vcf", tmp_path / "m.tsv"]
+    sheet = tmp_path / "sheet.tsv"
+    for rows, says in (("S1\nM1\nM2\nS9\n", "sample 'S9' has no input file"),
+                       ("S1\nM1\n", "m.tsv: sample 'M2' has no row in the sample sheet")):
+        sheet.write_text("sample\n" + rows)
+        with pytest.raises(ValueError, match=says) as ran:
+            ingest(files, None, sheet, tmp_path / "c.h5ad")
+        with pytest.raises(ValueError) as checked:
+            check_inputs(files, sheet)
+        assert str(checked.value) == str(ran.value)
+        result = run(*files, "--samples", sheet, "--check-only")
+        assert result.exit_code == 2 and says in result.output, result.output
+        assert "Traceback" not in result.output
+    sheet.write_text("sample\nS1\nM1\nM2\n")
+    assert run(*files, "--samples", sheet, "--check-only").exit_code == 0
+    (tmp_path / "id.tsv").write_text("MutationType\tX1\n" + "".join(f"{label}\t1\n" for label in ID83))
+    pair = [tmp_path / "m.tsv", tmp_path / "id.tsv"]
+    with pytest.raises(ValueError, match="share no sample names") as ran:
+        ingest(pair, None, None, tmp_path / "c.h5ad")
+    with pytest.raises(ValueError) as checked:
+        check_inputs(pair, None)
+    assert str(checked.value) == str(ran.value) and not (tmp_path / "c.h5ad").exists()

@@ -604,12 +604,11 @@ def plan_inputs(
     return plans, notes
 
 
-def _unreadable_owners(results: list[FileResult], sheet) -> tuple[dict[str, list[str]], bool]:
+def _unreadable_owners(unreadable: list[Path], sheet) -> tuple[dict[str, list[str]], bool]:
     """For the sheet check after reading: the samples the sheet's file rows give the files skipped as
     unreadable (on_error='skip'), and whether every sample's file is then known. Such a file names no
     sample itself, so its sheet sample is not one 'without an input file' (it was given one, unreadable,
     and the closing line names it); a sheet without file rows cannot tell whose it was: not complete."""
-    unreadable = [Path(r.path) for r in results if r.skips.get("unreadable_file")]
     if not unreadable:
         return {}, True
     if sheet.files is None:
@@ -845,18 +844,47 @@ def check_inputs(
     pipeline's first step): VCF headers, the sample column of MAF/text files and the sample sheet. Under
     on_error='skip' a file whose header cannot be read (or an empty one) is planned as 'unreadable', as
     ingest plans it, instead of failing the check that the run itself would pass. Catalogue matrices
-    (small tables) are read too, so that a sample shared by a matrix and a call file meets ingest's
-    duplicate check (`_check_owners`) now; `reference`: whether the calls will be read in context."""
+    (small tables) are read too, and ingest's checks of the samples known once they are
+    (`check_read_samples`: matrices sharing no name, a sample shared by a matrix and a call file, sheet rows
+    naming samples no input holds, matrix samples without a row) are made now, in its words; `reference`:
+    whether the calls will be read in context."""
     from nanog1.genomics.samplesheet import load_sample_sheet
 
+    inputs = [Path(p) for p in inputs]
     sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
-    plans, notes = plan_inputs([Path(p) for p in inputs], sheet, options,
-                               skip_unreadable=options.on_error == "skip")
-    if any(p.kind == "matrix" for p in plans):
+    plans, notes = plan_inputs(inputs, sheet, options, skip_unreadable=options.on_error == "skip")
+    if any(p.samples is None for p in plans):  # as ingest, once the matrices are read
         given = [(str(p.path), list(p.samples), _planned_sets(p, reference)) for p in plans if p.samples]
         matrices = [_guarded(p.path, None, options, {}) for p in plans if p.kind == "matrix"]
-        _check_owners(given + [(r.path, r.samples, r.channel_sets) for r in matrices], sheet, options)
+        given += [(r.path, list(r.samples), r.channel_sets) for r in matrices]
+        unreadable = [p.path for p in plans if p.kind == "unreadable"]
+        unreadable += [Path(r.path) for r in matrices if r.skips.get("unreadable_file")]
+        more = check_read_samples(inputs, plans, given, matrices, unreadable, sheet, options)
+        notes = list(dict.fromkeys(notes + more))
     return plans, notes
+
+
+def check_read_samples(inputs: list[Path], plans: list[FilePlan],
+                       given: list[tuple[str, list[str], tuple[str, ...]]], results: list[FileResult],
+                       unreadable: list[Path], sheet, options: IngestOptions) -> list[str]:
+    """The checks ingest makes once every input's samples are known, that is once catalogue matrices (which
+    name theirs in a header read with the file) are read; `ingest` and `check_inputs` (--check-only) both
+    call it, so both refuse with the same words. Matrices of different sets sharing no sample name
+    (`check_matrix_names`), the duplicate policy over all inputs (`_check_owners`; `given`: path, samples,
+    channel sets per input), and the sheet against every input's samples (`check_sheet`, now complete:
+    sheet samples that no input holds, input samples without a row; the `unreadable` files skipped under
+    on_error='skip' are owned by their sheet rows). `results`: the files read (the matrices among them).
+    Returns the sheet's notes (lenient policy)."""
+    check_matrix_names(results)
+    _check_owners(given, sheet, options)
+    if sheet is None:
+        return []
+    from nanog1.genomics.samplesheet import check_sheet
+
+    routed = {str(p.path) for p in plans if p.kind in VCF_KINDS}
+    expected, complete = _unreadable_owners(unreadable, sheet)
+    owners = {path: samples for path, samples, _ in given} | expected
+    return check_sheet(sheet, inputs, owners, options.sheet_policy, complete, routed)
 
 
 def _planned_sets(plan: FilePlan, reference: Path | None) -> tuple[str, ...]:
@@ -888,7 +916,7 @@ def ingest(
     or the post-read checks of samples known only after reading (catalogue matrices).
     """
     from nanog1.genomics.cohort import assemble_cohort, write_cohort
-    from nanog1.genomics.samplesheet import check_sheet, load_sample_sheet
+    from nanog1.genomics.samplesheet import load_sample_sheet
 
     inputs = [Path(p) for p in inputs]
     check_not_an_input(out, [*inputs, reference, sample_sheet, options.genes])
@@ -899,17 +927,11 @@ def ingest(
         check_maf_builds([p.path for p in plans if p.kind == "maf"], reference)
     results = _run_all(plans, reference, options)
     _check_losses(results, options)
-    check_matrix_names(results)
-    unplanned = {r.path: r.samples for p, r in zip(plans, results, strict=True) if p.samples is None}
-    if unplanned:
-        owners = {r.path: r.samples for r in results}
-        _check_owners([(r.path, r.samples, r.channel_sets) for r in results], sheet, options)
-        if sheet is not None:
-            routed = {str(p.path) for p in plans if p.kind in VCF_KINDS}
-            expected, complete = _unreadable_owners(results, sheet)
-            owners.update(expected)
-            notes += check_sheet(sheet, inputs, owners, options.sheet_policy, complete, routed)
-            notes = list(dict.fromkeys(notes))
+    if any(p.samples is None for p in plans):  # matrices (or unreadable files): samples known only now
+        given = [(r.path, list(r.samples), r.channel_sets) for r in results]
+        unreadable = [Path(r.path) for r in results if r.skips.get("unreadable_file")]
+        more = check_read_samples(inputs, plans, given, results, unreadable, sheet, options)
+        notes = list(dict.fromkeys(notes + more))
     samples, counts, order = _merge_counts(results)
     measured = measured_per_sample(results, order)
     present = _measured_sets(measured)
