@@ -767,6 +767,7 @@ def predict_command(
     )
     from nanog1.genomics.ingest import IngestOptions
     from nanog1.io import check_writable
+    from nanog1.progress import shows_bars, step
     from nanog1.schema import parse_not_measured
 
     if assay not in ("auto", "genome", "exome"):
@@ -779,14 +780,20 @@ def predict_command(
     check_writable(out, folder=True)  # told now, not after every input was read and scored
     loaded = load_predictor(model)  # an unknown model is told before any input is read
     check_point(loaded.calibration, operating_point, loaded.name)  # so is an operating point it lacks
-    adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples, declared,
-                        on_error=reading.on_error, max_skip_fraction=reading.max_skip_fraction)
+    with step(f"predict: read {len(inputs):,} input(s)") as shown:  # a cohort's files take minutes
+        adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples, declared,
+                            on_error=reading.on_error, max_skip_fraction=reading.max_skip_fraction,
+                            progress=shows_bars())
+        shown["tumours"] = f"{adata.n_obs:,}"
     options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay,
                              filter=filter, operating_point=operating_point, not_measured=declared)
-    with mismatch_warnings_stated():  # echoed below and written into the outputs
+    what = " and exposures" if exposures else ""
+    with step(f"predict: typed {adata.n_obs:,} tumour(s) with {loaded.name}{what}"), \
+            mismatch_warnings_stated():  # echoed below and written into the outputs
         predict(adata, loaded, options)
     table = prediction_table(adata)
-    write_outputs(adata, table, out, reports)
+    with step(f"predict: wrote {out}"):
+        write_outputs(adata, table, out, reports)
     shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(20)
     typer.echo(shown.to_string())
     left_out = reports_note(adata.n_obs, reports)  # reports left out by default: say so

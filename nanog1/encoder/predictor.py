@@ -110,7 +110,7 @@ class PredictOptions:
 def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, filter: str = "PASS",
                 samples: Path | None = None, not_measured: tuple[str, ...] | str = (), *,
                 on_error: str = "stop", max_skip_fraction: float | None = None,
-                skip_limit_name: str | None = None) -> ad.AnnData:
+                skip_limit_name: str | None = None, progress: bool = False) -> ad.AnnData:
     """One cohort from input files (a list of paths, or one path): an .h5ad as is (read with whatever
     FILTER rule made it), anything else through `nanog1 ingest` (same rules: tumour column, skips; FILTER
     rule `filter`, PASS or all; sample sheet `samples`, e.g. one tumour's SNV and indel files as one
@@ -123,7 +123,8 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     a batch past a malformed line or a file that cannot be read at all (counted as malformed_line /
     unreadable_file in uns['nanog1'], so in predict's closing line and predictions.json) instead of
     stopping at the first one. `skip_limit_name`: how the caller's user sets that limit, for the error of a
-    file that loses more (None: `--max-skip-fraction`; the dashboard names its own control)."""
+    file that loses more (None: `--max-skip-fraction`; the dashboard names its own control). `progress`: a
+    bar over the files on stderr (`nanog1 predict` on a terminal: a cohort's files take minutes)."""
     from nanog1.genomics.cohort import conform_cohort, is_cohort_file, read_cohort
     from nanog1.genomics.ingest import IngestOptions, declare_not_measured, ingest
     from nanog1.schema import parse_not_measured
@@ -133,7 +134,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     if skip_limit_name is not None:
         limit["skip_limit_name"] = skip_limit_name
     options = IngestOptions(filter=filter, command="predict", not_measured=not_measured, on_error=on_error,
-                            **limit)  # a wrong on_error is told before any file is read
+                            progress=progress, **limit)  # a wrong on_error is told before any file is read
     paths = check_input_paths(paths, on_error)
     cohorts = [p for p in paths if is_cohort_file(p)]
     if cohorts:
