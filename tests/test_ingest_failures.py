@@ -752,3 +752,30 @@ def test_check_only_checks_a_sheet_against_catalogue_matrices_as_ingest_does(wor
     with pytest.raises(ValueError) as checked:
         check_inputs(pair, None)
     assert str(checked.value) == str(ran.value) and not (tmp_path / "c.h5ad").exists()
+
+
+MUTECT2_PAIR = ('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n##tumor_sample=T1\n'
+                "##normal_sample=N1")
+
+
+@pytest.mark.parametrize("on_error", ["stop", "skip"])
+def test_a_tumour_normal_vcf_cut_short_is_a_malformed_line_not_a_traceback(world, tmp_path, on_error):
+    """A Mutect2 VCF copied in part: its last record stops before the sample columns. htslib reads it with
+    no sample (pysam: IndexError), which was a traceback under both --on-error values."""
+    work, seq, positions = world
+    head = HEADER.replace("#CHROM", MUTECT2_PAIR + "\n#CHROM") + "\tFORMAT\tN1\tT1\n"
+    body = "".join(f"1\t{p}\t.\t{seq[p - 1]}\t{alt_of(seq[p - 1])}\t.\tPASS\t.\tGT\t0/0\t0/1\n"
+                   for p in positions[:10])
+    path = tmp_path / "cut.vcf"
+    path.write_text(head + body + f"1\t{positions[10]}\t.\t{seq[positions[10] - 1]}\tA\t.\tPASS\tTL")
+    result = run(path, "-o", tmp_path / "c.h5ad", "--on-error", on_error)
+    assert "Traceback" not in result.output and not isinstance(result.exception, IndexError), result.output
+    last = len((head + body).splitlines()) + 1
+    if on_error == "stop":
+        assert result.exit_code == 2, result.output
+        assert f"cut.vcf:{last}: malformed VCF record" in result.output, result.output
+        return
+    assert result.exit_code == 0, result.output
+    meta = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]
+    assert meta["skips"] == {"malformed_line": 1}, meta["skips"]
+    assert meta["accounting"]["counted"].sum() == 10

@@ -492,7 +492,9 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
     """Read every record's contig, position, alleles, FILTER (and, via `carriers`, who carries it).
 
     The loop body is kept minimal (it runs once per record); a malformed record breaks out of the
-    `for`, is reported or counted, and reading resumes with the next record.
+    `for`, is reported or counted, and reading resumes with the next record. Its carriers are read first:
+    a record cut short before its sample columns (a tumour/normal VCF copied in part) raises IndexError
+    there, and leaves nothing half-appended.
     """
     raw = _Raw()
     chrom, pos, alleles, passed = raw.chrom, raw.pos, raw.alleles, raw.filters
@@ -501,14 +503,16 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
     while True:
         try:
             for rec in records:
+                if carriers is not None:
+                    carried = carriers(rec)
                 chrom.append(rec.chrom)
                 pos.append(rec.pos)
                 alleles.append(rec.alleles)
                 passed.append("PASS" in rec.filter or not len(rec.filter))
                 if carriers is not None:
-                    raw.genotypes.append(carriers(rec))
+                    raw.genotypes.append(carried)
             break
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, IndexError) as err:
             bad.append(len(pos) + len(bad) + 1)
             if on_error != "skip":
                 where = offset + bad[-1] if offset is not None else bad[-1]
