@@ -3,6 +3,7 @@ minutes, so each step says when it is done (and a bar moves over the files on a 
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -28,9 +29,9 @@ def batch(tmp_path_factory) -> Path:
     return corrupt_batch(tmp_path_factory.mktemp("batch"))
 
 
-def _predict(run_dir: Path, inputs: list[Path], out: Path, *options: str):
-    args = [*options, "predict", *map(str, inputs), "--model", str(run_dir), "-o", str(out), "--no-exposures",
-            "--neighbours", "0", "--no-reports"]
+def _predict(run_dir: Path, inputs: list[Path], out: Path, *options: str, quiet: bool = False):
+    args = [*(["--quiet"] if quiet else []), "predict", *map(str, inputs), "--model", str(run_dir), "-o",
+            str(out), "--no-exposures", "--neighbours", "0", "--no-reports", *options]
     return CliRunner().invoke(app, args)
 
 
@@ -42,7 +43,7 @@ def test_each_step_of_a_batch_says_when_it_is_done(run_dir, batch, tmp_path, mon
     assert re.search(r"^predict: typed 2 tumour\(s\) with \S+  \(\d+\.\d s\)$", res.stderr, re.M), res.stderr
     assert re.search(rf"^predict: wrote {re.escape(str(tmp_path / 'o'))}  \(", res.stderr, re.M), res.stderr
     assert "\r" not in res.stderr  # no bar in a log
-    quiet = _predict(run_dir, [batch / "P1.vcf"], tmp_path / "q", "--quiet")
+    quiet = _predict(run_dir, [batch / "P1.vcf"], tmp_path / "q", quiet=True)
     assert quiet.exit_code == 0 and "predict:" not in quiet.stderr, quiet.stderr
 
 
@@ -52,3 +53,33 @@ def test_on_a_terminal_a_bar_moves_over_the_files(run_dir, batch, tmp_path, monk
     res = _predict(run_dir, [batch / "P1.vcf", batch / "P2.vcf"], tmp_path / "o")
     assert res.exit_code == 0, res.output
     assert re.search(r"ingest: +\d+%.*\d/2 \[", res.stderr), res.stderr
+
+
+def _damaged(batch: Path, folder: Path) -> tuple[Path, int]:
+    """P1.vcf with one record's tabs turned to spaces (a hand edit) and its last record cut off (an
+    interrupted copy); returns the copy and the line number of the first damaged line."""
+    lines = (batch / "P1.vcf").read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if not line.startswith("#")) + 5
+    lines[first] = lines[first].replace("\t", " ", 3)
+    text = "\n".join(lines)
+    path = folder / "P1_damaged.vcf"
+    path.write_text(text[: text.rindex("\t", 0, len(text) - 40)])
+    return path, first + 1
+
+
+def test_skipped_malformed_lines_are_named_by_file_and_line(run_dir, batch, tmp_path):
+    damaged, line = _damaged(batch, tmp_path)
+    res = _predict(run_dir, [damaged, batch / "P2.vcf"], tmp_path / "o", quiet=True)
+    assert res.exit_code == 2 and f"P1_damaged.vcf:{line}: malformed VCF record" in res.output, res.output
+    res = _predict(run_dir, [damaged, batch / "P2.vcf"], tmp_path / "o", "--on-error", "skip", quiet=True)
+    assert res.exit_code == 0, res.output
+    assert f"malformed_line 2: P1_damaged.vcf line {line} and 1 more)" in res.stdout, res.stdout
+    calls = json.loads((tmp_path / "o" / "predictions.json").read_text())["calls"]
+    (named,) = calls["malformed_lines"]
+    assert named["file"] == str(damaged) and named["lines"] == 2, named
+    assert named["first"].startswith(f"line {line}: malformed VCF record ("), named
+    ingested = CliRunner().invoke(app, ["ingest", str(damaged), "-o", str(tmp_path / "c.h5ad"), "--on-error",
+                                        "skip"])
+    assert ingested.exit_code == 0, ingested.output
+    assert f"P1_damaged.vcf: 2 malformed line(s) skipped (--on-error skip), the first at line {line}: " \
+        in ingested.output, ingested.output

@@ -57,8 +57,9 @@ def call_counts(adata: ad.AnnData, sample: str | None = None) -> dict | None:
     counts = {"read": int(acc["read"].sum()), "counted": int(acc["counted"].sum()),
               "skipped": int(acc["skipped"].sum()), "skips": skips,
               "filter_values": {str(k): int(v) for k, v in dict(meta.get("filter_dropped") or {}).items()}}
-    unreadable = unreadable_files(adata)
-    return {**counts, "unreadable_files": unreadable} if unreadable else counts
+    unreadable, malformed = unreadable_files(adata), malformed_files(adata)
+    counts = {**counts, "unreadable_files": unreadable} if unreadable else counts
+    return {**counts, "malformed_lines": malformed} if malformed else counts
 
 
 def unreadable_files(adata: ad.AnnData) -> list[str]:
@@ -72,6 +73,33 @@ def unreadable_files(adata: ad.AnnData) -> list[str]:
         return []
     rows = acc.loc[acc["unreadable_file"] > 0, "file"].astype(int).unique()
     return [str(inputs["path"].iloc[i]) for i in rows]
+
+
+def malformed_files(adata: ad.AnnData) -> list[dict]:
+    """Per input file that skipped malformed lines (`--on-error skip`): its path, how many, and where the
+    first is and what is wrong with it ('line 345: malformed VCF record (...)', ingest's
+    `_locate_malformed`; '' in a cohort written before it): a count alone does not tell a lab which of its
+    files to mend."""
+    meta = adata.uns.get("nanog1") or {}
+    acc, inputs = meta.get("accounting"), meta.get("inputs")
+    tables = isinstance(acc, pd.DataFrame) and isinstance(inputs, pd.DataFrame)
+    if not tables or "malformed_line" not in acc:
+        return []
+    per_file = acc.groupby(acc["file"].astype(int))["malformed_line"].sum()
+    first = inputs["malformed"].fillna("") if "malformed" in inputs else pd.Series([""] * len(inputs))
+    return [{"file": str(inputs["path"].iloc[i]), "lines": int(n), "first": str(first.iloc[i])}
+            for i, n in per_file.items() if n > 0]
+
+
+def _malformed_phrase(files: list[dict], k: int = 5) -> str:
+    """'BADLINE.vcf line 345 and 1 more, TRUNC.vcf line 1,357' (the first k files, then how many more)."""
+    parts = []
+    for f in files[:k]:
+        line = f["first"].partition(":")[0] if f["first"].startswith("line ") else ""
+        more = f" and {f['lines'] - 1:,} more" if f["lines"] > 1 else ""
+        parts.append(f"{Path(f['file']).name}{f' {line}' if line else ''}{more}")
+    rest = f", and {len(files) - k} more file(s)" if len(files) > k else ""
+    return ", ".join(parts) + rest
 
 
 def skip_table(adata: ad.AnnData) -> pd.DataFrame:
@@ -103,7 +131,10 @@ def reading_line(adata: ad.AnnData, sample: str | None = None) -> str:
     values = _filter_values(counts)
     n_files = counts["skips"].get("unreadable_file", 0)  # files skipped whole: counted apart, not as calls
     read, skipped = counts["read"] - n_files, counts["skipped"] - n_files
-    why = "; ".join(f"{r} {n:,}" + (f": FILTER {values}" if r == "non_pass" and values else "")
+    where = {"non_pass": f": FILTER {values}" if values else "",
+             "malformed_line": f": {_malformed_phrase(counts.get('malformed_lines', []))}"
+             if counts.get("malformed_lines") else ""}
+    why = "; ".join(f"{r} {n:,}{where.get(r, '')}"
                     for r, n in counts["skips"].items() if r != "unreadable_file")
     calls = (f"{read:,} calls read, {counts['counted']:,} counted, {skipped:,} skipped"
              f"{f' ({why})' if why else ''}") if read or not n_files else ""

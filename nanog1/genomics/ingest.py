@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -159,6 +159,9 @@ class FileResult:
     missing_contigs: Counter = field(default_factory=Counter)
     #: What the file's header says it holds ('' = every kind of call; else vcf.SPLIT_CONTENT's words).
     content: str = ""
+    #: Where the first malformed line skipped under on_error='skip' is and what is wrong with it ('line 345:
+    #: malformed VCF record (...)'; `_locate_malformed`); '' for none.
+    malformed: str = ""
 
     def sample_sets(self, i: int) -> tuple[str, ...]:
         """The sets this file measured for its i-th sample: its `channel_sets`, and on the reference path
@@ -515,6 +518,38 @@ def _run_all(plans: list[FilePlan], reference: Path | None, options: IngestOptio
     return [results[i] for i in range(len(plans))]
 
 
+#: Files whose first skipped malformed line is located, at most (each is read a second time).
+MALFORMED_LOCATED = 20
+
+
+def _locate_malformed(results: list[FileResult], plans: list[FilePlan], reference: Path | None,
+                      options: IngestOptions) -> None:
+    """Under on_error='skip', set each damaged file's `malformed` to where its first skipped malformed line
+    is and what is wrong with it, by reading it again under 'stop', whose error names both: a count alone
+    does not tell a lab which line of which of its thousand files to mend. Only files that skipped such
+    lines are read again (rare), at most MALFORMED_LOCATED of them."""
+    stop = replace(options, on_error="stop", jobs=1, progress=False)
+    damaged = [(r, p) for r, p in zip(results, plans, strict=True) if r.skips.get("malformed_line")]
+    for result, plan in damaged[:MALFORMED_LOCATED]:
+        try:
+            process_file(Path(plan.path), reference, stop, plan.vcf)
+        except InputError as err:
+            result.malformed = f"line {err.line}: {err.why}" if err.line is not None else err.why
+        except (OSError, UserError):  # read once already: a second read failing otherwise says nothing new
+            continue
+
+
+def _malformed_notes(results: list[FileResult]) -> list[str]:
+    """'BADLINE.vcf: 2 malformed line(s) skipped (--on-error skip), the first at line 345: ...' per file."""
+    notes = []
+    for r in results:
+        n = int(r.skips.get("malformed_line", 0))
+        if n:
+            where = f", the first at {r.malformed}" if r.malformed else ""
+            notes.append(f"{Path(r.path).name}: {n:,} malformed line(s) skipped (--on-error skip){where}")
+    return notes
+
+
 def _guarded(path: Path, reference: Path | None, options: IngestOptions, vcf: dict) -> FileResult:
     """process_file, turning an unreadable file into a counted failure under on_error='skip'."""
     try:
@@ -797,6 +832,7 @@ def _provenance(
             "records": [r.records for r in results],
             "status": [r.status for r in results],
             "content": [r.content for r in results],
+            "malformed": [r.malformed for r in results],
         }
     )
     ref_info = {}
@@ -927,6 +963,7 @@ def ingest(
         check_maf_builds([p.path for p in plans if p.kind == "maf"], reference)
     results = _run_all(plans, reference, options)
     _check_losses(results, options)
+    _locate_malformed(results, plans, reference, options)
     if any(p.samples is None for p in plans):  # matrices (or unreadable files): samples known only now
         given = [(r.path, list(r.samples), r.channel_sets) for r in results]
         unreadable = [Path(r.path) for r in results if r.skips.get("unreadable_file")]
@@ -961,6 +998,7 @@ def ingest(
     _mark_partial(adata, results)
     notes += declare_not_measured(adata, options.not_measured)
     notes += left_out_of_context_notes(adata, results)
+    notes += _malformed_notes(results)
     notes += _unmeasured_notes(adata)
     notes += [f"{t}: {text}" for t, _, text in unstated_snv_only(adata)]
     noted_files = unstated_indel_free_files(adata)
