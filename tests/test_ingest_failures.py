@@ -779,3 +779,27 @@ def test_a_tumour_normal_vcf_cut_short_is_a_malformed_line_not_a_traceback(world
     meta = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]
     assert meta["skips"] == {"malformed_line": 1}, meta["skips"]
     assert meta["accounting"]["counted"].sum() == 10
+
+
+def test_a_sheet_with_a_file_column_annotates_a_maf_tumours_on_rows_with_no_file(world, tmp_path):
+    """A lab's sheet for VCFs and a MAF: the VCF rows name their files (routing, tumor_sample); the MAF's
+    tumours, named by its Tumor_Sample_Barcode, take rows with a blank file cell. Those were refused as
+    'duplicate file (nan,)'; naming the MAF on every such row is refused saying why."""
+    work, seq, positions = world
+    sites_vcf(tmp_path / "S1.vcf", seq, positions[:10])
+    head = "Tumor_Sample_Barcode\tChromosome\tStart_Position\tReference_Allele\tTumor_Seq_Allele2\n"
+    rows = [f"{s}\t1\t{p}\t{seq[p - 1]}\t{alt_of(seq[p - 1])}\n"
+            for s, p in zip(["M1"] * 3 + ["M2"] * 2, positions[20:25], strict=True)]
+    (tmp_path / "c.maf").write_text(head + "".join(rows))
+    files = [tmp_path / "S1.vcf", tmp_path / "c.maf"]
+    sheet = _sheet_case(tmp_path, "sample,file,cancer_type\nS1,S1.vcf,Lung\nM1,,Skin\nM2,,Liver\n")
+    ingest(files, work / "g.fa", sheet, tmp_path / "c.h5ad")
+    adata = read_cohort(tmp_path / "c.h5ad")
+    assert adata.obs["cancer_type"].astype(str).to_dict() == {"S1": "Lung", "M1": "Skin", "M2": "Liver"}
+    sheet = _sheet_case(tmp_path, "sample,file,cancer_type\nS1,S1.vcf,Lung\nM1,c.maf,Skin\nM2,c.maf,Liver\n")
+    with pytest.raises(InputError, match=r"sheet\.tsv:4: file 'c\.maf' is named again \(first on line 3\).*"
+                       r"file cell left blank"):
+        ingest(files, work / "g.fa", sheet, tmp_path / "d.h5ad")
+    sheet = _sheet_case(tmp_path, "sample,file,cancer_type\nS1,S1.vcf,Lung\nM1,,Skin\nS1,S1.vcf,Lung\n")
+    with pytest.raises(InputError, match=r"sheet\.tsv:4: duplicate sample id and file"):
+        ingest(files, work / "g.fa", sheet, tmp_path / "d.h5ad")

@@ -160,10 +160,26 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str | None]:
 
 
 def _first_duplicate(frame: pd.DataFrame, columns: list[str], path: Path, what: str) -> None:
+    """An InputError at the sheet line (the frame's index: row 0 is line 2) of the first repeated row."""
     dup = frame.duplicated(subset=columns)
     if dup.any():
-        line = int(dup.to_numpy().nonzero()[0][0]) + 2
+        line = int(frame.index[dup.to_numpy()][0]) + 2
         raise InputError(str(path), line, f"duplicate {what} {tuple(frame.loc[dup, columns].iloc[0])!r}")
+
+
+def _first_file_twice(named: pd.DataFrame, file_col: str, path: Path) -> None:
+    """A file named on two rows is an error saying why: a row with a file routes that file to one tumour
+    (Strelka2's two files of one tumour are two rows of one sample, never one file of two), and the
+    tumours of a file holding several (a MAF, by its Tumor_Sample_Barcode) are rows with no file."""
+    dup = named.duplicated(subset=[file_col])
+    if dup.any():
+        line = int(named.index[dup.to_numpy()][0]) + 2
+        entry = named.loc[dup, file_col].iloc[0]
+        first = int(named.index[(named[file_col] == entry).to_numpy()][0]) + 2
+        why = (f"file {entry!r} is named again (first on line {first}): a row's file is routed to that row's "
+               "one tumour; the tumours of a file that names several (a MAF's Tumor_Sample_Barcode) take "
+               "rows with the file cell left blank")
+        raise InputError(str(path), line, why)
 
 
 def load_sample_sheet(path: Path) -> SampleSheet:
@@ -189,11 +205,12 @@ def load_sample_sheet(path: Path) -> SampleSheet:
     routing = [c for c in (file_col, tumor_col, normal_col) if c is not None]
     files = None
     if file_col is not None:
-        _first_duplicate(sheet, [id_col, file_col], path, "sample id and file")
-        _first_duplicate(sheet, [file_col], path, "file")
+        named = sheet[sheet[file_col].notna()]  # a row with a blank file annotates its sample, routes nothing
+        _first_duplicate(named, [id_col, file_col], path, "sample id and file")
+        _first_file_twice(named, file_col, path)
         names = {id_col: "sample", file_col: "file", tumor_col: "tumor_sample", normal_col: "normal_sample"}
-        files = sheet[[id_col, *routing]].rename(columns={k: v for k, v in names.items() if k})
-        files["line"] = range(2, len(files) + 2)
+        files = named[[id_col, *routing]].rename(columns={k: v for k, v in names.items() if k})
+        files["line"] = named.index + 2
     else:
         _first_duplicate(sheet, [id_col], path, "sample id")
         if tumor_col is not None or normal_col is not None:
