@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import pysam
 import pytest
 from typer.testing import CliRunner
 
@@ -83,3 +84,24 @@ def test_skipped_malformed_lines_are_named_by_file_and_line(run_dir, batch, tmp_
     assert ingested.exit_code == 0, ingested.output
     assert f"P1_damaged.vcf: 2 malformed line(s) skipped (--on-error skip), the first at line {line}: " \
         in ingested.output, ingested.output
+
+
+def test_a_glob_that_matches_the_tabix_indexes_types_the_vcfs_beside_them(run_dir, batch, tmp_path):
+    """`nanog1 predict calls/*`: a folder of bgzipped VCFs holds their .tbi/.csi indexes too. Each index
+    was read as an input and refused ('not a text file'), stopping the batch; an index whose VCF is given is
+    now left out, and one given alone is still refused by name."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for name in ("P1", "P2"):
+        pysam.tabix_compress(str(batch / f"{name}.vcf"), str(folder / f"{name}.vcf.gz"))
+    pysam.tabix_index(str(folder / "P1.vcf.gz"), preset="vcf")
+    pysam.tabix_index(str(folder / "P2.vcf.gz"), preset="vcf", csi=True)
+    inputs = sorted(folder.iterdir())
+    assert [p.name for p in inputs] == ["P1.vcf.gz", "P1.vcf.gz.tbi", "P2.vcf.gz", "P2.vcf.gz.csi"]
+    res = _predict(run_dir, inputs, tmp_path / "o", quiet=True)
+    assert res.exit_code == 0, res.output
+    assert "2 tumour(s)," in res.stdout, res.stdout
+    ingested = CliRunner().invoke(app, ["ingest", *map(str, inputs), "-o", str(tmp_path / "c.h5ad")])
+    assert ingested.exit_code == 0, ingested.output
+    alone = _predict(run_dir, [folder / "P1.vcf.gz.tbi"], tmp_path / "o2", quiet=True)
+    assert alone.exit_code == 2 and "P1.vcf.gz.tbi: not a text file" in alone.output, alone.output

@@ -126,7 +126,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     file that loses more (None: `--max-skip-fraction`; the dashboard names its own control). `progress`: a
     bar over the files on stderr (`nanog1 predict` on a terminal: a cohort's files take minutes)."""
     from nanog1.genomics.cohort import conform_cohort, is_cohort_file, read_cohort
-    from nanog1.genomics.ingest import IngestOptions, declare_not_measured, ingest
+    from nanog1.genomics.ingest import IngestOptions, declare_not_measured, drop_index_files, ingest
     from nanog1.schema import parse_not_measured
 
     not_measured = parse_not_measured(not_measured)  # a wrong name is told before any file is read
@@ -135,7 +135,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
         limit["skip_limit_name"] = skip_limit_name
     options = IngestOptions(filter=filter, command="predict", not_measured=not_measured, on_error=on_error,
                             progress=progress, **limit)  # a wrong on_error is told before any file is read
-    paths = check_input_paths(paths, on_error)
+    paths = drop_index_files(check_input_paths(paths, on_error))  # `calls/*` with its .tbi files
     cohorts = [p for p in paths if is_cohort_file(p)]
     if cohorts:
         if len(paths) > 1:

@@ -576,6 +576,19 @@ def _guarded(path: Path, reference: Path | None, options: IngestOptions, vcf: di
         )
 
 
+#: Endings of index files (tabix, CSI), which sit beside the calls they index and hold none.
+INDEX_SUFFIXES = (".tbi", ".csi")
+
+
+def drop_index_files(inputs: list[Path]) -> list[Path]:
+    """The inputs less the index of any input also given: `calls/*` matches calls/T1.vcf.gz and its
+    calls/T1.vcf.gz.tbi, and the index, read as an input, was refused as 'not a text file', stopping the
+    whole batch. An index given without its file stays, to be refused by name."""
+    given = {str(p) for p in inputs}
+    return [p for p in inputs
+            if not (p.name.endswith(INDEX_SUFFIXES) and str(p)[: -len(".tbi")] in given)]
+
+
 #: Input file endings, longest first, for the glob a directory given as an input is answered with.
 _INPUT_SUFFIXES = (
     ".vcf.gz", ".vcf.bgz", ".maf.gz", ".maf.txt", ".bcf", ".vcf", ".maf", ".tsv", ".csv", ".txt",
@@ -886,7 +899,7 @@ def check_inputs(
     whether the calls will be read in context."""
     from nanog1.genomics.samplesheet import load_sample_sheet
 
-    inputs = [Path(p) for p in inputs]
+    inputs = drop_index_files([Path(p) for p in inputs])
     sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
     plans, notes = plan_inputs(inputs, sheet, options, skip_unreadable=options.on_error == "skip")
     if any(p.samples is None for p in plans):  # as ingest, once the matrices are read
@@ -954,7 +967,7 @@ def ingest(
     from nanog1.genomics.cohort import assemble_cohort, write_cohort
     from nanog1.genomics.samplesheet import load_sample_sheet
 
-    inputs = [Path(p) for p in inputs]
+    inputs = drop_index_files([Path(p) for p in inputs])
     check_not_an_input(out, [*inputs, reference, sample_sheet, options.genes])
     sheet = load_sample_sheet(sample_sheet) if sample_sheet is not None else None
     plans, notes = plan_inputs(inputs, sheet, options, skip_unreadable=options.on_error == "skip")
