@@ -343,3 +343,17 @@ def test_a_missing_option_file_or_a_bad_value_is_one_line(tmp_path, args, needle
     (tmp_path / "t.vcf").write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
     result = CliRunner().invoke(app, [a.format(tmp=tmp_path) for a in args])
     assert one_line_error(result) == needle.format(tmp=tmp_path)
+
+
+@pytest.mark.parametrize("command", [["ingest", "{dir}", "--out", "{tmp}/c.h5ad"],
+                                     ["predict", "{dir}", "--out", "{tmp}/out"]])
+def test_a_folder_mixing_bgzipped_and_plain_vcfs_is_answered_with_a_glob_for_each(command, tmp_path: Path):
+    """A lab's folder holds T1.vcf.gz, T2.vcf.gz and a plain T3.vcf: the suggestion names both endings (it
+    named only the commonest, *.vcf.gz, which leaves T3 untyped), and no glob for its notes.txt."""
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    for name in ("T1.vcf.gz", "T2.vcf.gz", "T2.vcf.gz.tbi", "T3.vcf", "notes.txt"):
+        (folder / name).write_text("1\t100\tT\tA\tC\n")
+    result = CliRunner().invoke(app, [a.format(dir=folder, tmp=tmp_path) for a in command])
+    line = one_line_error(result, f"{folder}: a directory", f"e.g. {folder / '*.vcf.gz'} {folder / '*.vcf'}")
+    assert line.endswith(str(folder / "*.vcf")), line

@@ -595,9 +595,22 @@ _INPUT_SUFFIXES = (
 )
 
 
-def _commonest_suffix(folder: Path) -> str:
-    """The input ending most of a folder's files have (the glob to suggest: `*.vcf` where the folder holds
-    .vcf files, not a `*.vcf.gz` that matches none of them); .vcf.gz when it holds none."""
+#: VCF endings a folder may mix (bgzipped, plain, BCF): the glob suggested for it names each one present.
+_VCF_SUFFIXES = (".vcf.gz", ".vcf.bgz", ".bcf", ".vcf")
+
+
+def _folder_globs(folder: Path) -> str:
+    """The globs to suggest for a folder given as an input: its commonest input ending's, and for VCFs
+    every other VCF ending present ('calls/*.vcf.gz calls/*.vcf': a lab's folder mixes bgzipped and plain
+    VCFs, and the commonest alone left the others untyped)."""
+    endings = _input_suffixes(folder)
+    endings = [e for e in endings if e in _VCF_SUFFIXES] if endings[0] in _VCF_SUFFIXES else endings[:1]
+    return " ".join(str(folder / f"*{ending}") for ending in endings)
+
+
+def _input_suffixes(folder: Path) -> list[str]:
+    """The input endings a folder's files have, the commonest first (the glob to suggest: `*.vcf` where
+    the folder holds .vcf files, not a `*.vcf.gz` that matches none of them); [.vcf.gz] when it holds none."""
     from collections import Counter
 
     found = Counter()
@@ -609,7 +622,7 @@ def _commonest_suffix(folder: Path) -> str:
         ending = next((e for e in _INPUT_SUFFIXES if child.name.lower().endswith(e)), None)
         if ending and child.is_file():
             found[ending] += 1
-    return found.most_common(1)[0][0] if found else ".vcf.gz"
+    return [ending for ending, _ in found.most_common()] or [".vcf.gz"]
 
 
 def plan_inputs(
@@ -633,7 +646,7 @@ def plan_inputs(
             raise InputError(str(p), None, "input file not found")
         if p.is_dir():
             raise InputError(str(p), None, f"a directory, not an input file: give its files with a glob,"
-                             f" e.g. {p / ('*' + _commonest_suffix(p))}")
+                             f" e.g. {_folder_globs(p)}")
         if p.stat().st_size == 0 and not skip_unreadable:  # under skip: counted as an unreadable_file
             raise InputError(str(p), None, "empty file (zero bytes)")
     check_same_file(inputs)
