@@ -18,6 +18,13 @@ from tests.test_predict_on_error import corrupt_batch
 from tests.training_cohort import make_cohort
 
 
+@pytest.fixture(autouse=True)
+def _quiet_restored(monkeypatch):
+    """`nanog1 --quiet` sets NANOG1_QUIET for the process: restored after each test, so that later tests'
+    progress lines still show."""
+    monkeypatch.setenv(progress.QUIET_ENV, "0")
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A small random-weight model folder (tests.predict_models): the typing itself is not under test."""
@@ -36,8 +43,7 @@ def _predict(run_dir: Path, inputs: list[Path], out: Path, *options: str, quiet:
     return CliRunner().invoke(app, args)
 
 
-def test_each_step_of_a_batch_says_when_it_is_done(run_dir, batch, tmp_path, monkeypatch):
-    monkeypatch.setenv(progress.QUIET_ENV, "0")
+def test_each_step_of_a_batch_says_when_it_is_done(run_dir, batch, tmp_path):
     res = _predict(run_dir, [batch / "P1.vcf", batch / "P2.vcf"], tmp_path / "o")
     assert res.exit_code == 0, res.output
     assert re.search(r"^predict: read 2 input\(s\)  tumours 2  \(\d+\.\d s\)$", res.stderr, re.M), res.stderr
@@ -50,7 +56,6 @@ def test_each_step_of_a_batch_says_when_it_is_done(run_dir, batch, tmp_path, mon
 
 def test_on_a_terminal_a_bar_moves_over_the_files(run_dir, batch, tmp_path, monkeypatch):
     monkeypatch.setattr(progress, "terminal", lambda: True)
-    monkeypatch.setenv(progress.QUIET_ENV, "0")
     res = _predict(run_dir, [batch / "P1.vcf", batch / "P2.vcf"], tmp_path / "o")
     assert res.exit_code == 0, res.output
     assert re.search(r"ingest: +\d+%.*\d/2 \[", res.stderr), res.stderr
@@ -105,3 +110,4 @@ def test_a_glob_that_matches_the_tabix_indexes_types_the_vcfs_beside_them(run_di
     assert ingested.exit_code == 0, ingested.output
     alone = _predict(run_dir, [folder / "P1.vcf.gz.tbi"], tmp_path / "o2", quiet=True)
     assert alone.exit_code == 2 and "P1.vcf.gz.tbi: not a text file" in alone.output, alone.output
+
