@@ -111,3 +111,25 @@ def test_a_glob_that_matches_the_tabix_indexes_types_the_vcfs_beside_them(run_di
     alone = _predict(run_dir, [folder / "P1.vcf.gz.tbi"], tmp_path / "o2", quiet=True)
     assert alone.exit_code == 2 and "P1.vcf.gz.tbi: not a text file" in alone.output, alone.output
 
+
+def test_a_run_killed_while_writing_reports_leaves_no_stale_report_after_its_rerun(run_dir, batch, tmp_path,
+                                                                                  monkeypatch):
+    """Run A types P1 and P2 into a folder; run B, of P2 alone, is killed while writing its reports (a
+    thousand take minutes), after predictions.json was replaced; its rerun must still remove A's report
+    of P1, which no predictions.json in the folder lists any more."""
+    from nanog1.encoder import predict_report
+
+    out = tmp_path / "o"
+    first = _predict(run_dir, [batch / "P1.vcf", batch / "P2.vcf"], out, "--reports", quiet=True)
+    assert first.exit_code == 0 and (out / "P1-T.report.md").exists(), first.output
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patched:
+        patched.setattr(predict_report, "tumour_report", killed)
+        _predict(run_dir, [batch / "P2.vcf"], out, "--reports", quiet=True)
+    assert "P1-T" not in (out / "predictions.json").read_text()  # B's, written before its reports
+    rerun = _predict(run_dir, [batch / "P2.vcf"], out, "--reports", quiet=True)
+    assert rerun.exit_code == 0, rerun.output
+    assert sorted(p.name for p in out.iterdir() if "report" in p.name) == ["P2-T.report.md"]

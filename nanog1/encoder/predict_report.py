@@ -38,10 +38,16 @@ def write_outputs(
 
     A rerun into the same folder leaves exactly this run's outputs: the reports of the tumours the previous
     predictions.json lists, and which this run did not rewrite, are removed (stale reports would look
-    current); other files in the folder are never touched."""
+    current); other files in the folder are never touched. Those this run will not write are removed before
+    anything is written: a run killed while writing a thousand reports has already replaced
+    predictions.json, so its rerun could no longer tell the earlier run's reports apart."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     previous = _previous_reports(out)
+    writes_reports = reports if reports is not None else adata.n_obs <= REPORT_LIMIT
+    planned = {path for stem in report_stems(adata.obs_names) for path in _report_paths(out / stem)}
+    for stale in previous - (planned if writes_reports else set()):
+        stale.unlink(missing_ok=True)
     written = [atomic_write_text(out / "predictions.tsv", table.to_csv(sep="\t"))]
     doc = {
         "model": adata.uns.get("nanog1_predict", {}),
@@ -50,7 +56,7 @@ def write_outputs(
         "tumours": [_record(adata, table, i) for i in range(adata.n_obs)],
     }
     written.append(atomic_write_text(out / "predictions.json", json.dumps(doc, indent=1, default=_plain)))
-    if reports if reports is not None else adata.n_obs <= REPORT_LIMIT:
+    if writes_reports:
         for i, stem in enumerate(report_stems(adata.obs_names)):
             written += tumour_report(adata, table, i, out / stem)
     for stale in previous - set(written):
