@@ -133,3 +133,26 @@ def test_a_run_killed_while_writing_reports_leaves_no_stale_report_after_its_rer
     rerun = _predict(run_dir, [batch / "P2.vcf"], out, "--reports", quiet=True)
     assert rerun.exit_code == 0, rerun.output
     assert sorted(p.name for p in out.iterdir() if "report" in p.name) == ["P2-T.report.md"]
+
+
+def test_a_sheet_of_a_thousand_file_rows_is_matched_to_its_inputs_in_one_pass(tmp_path, monkeypatch):
+    """Each input's rows were found by scanning every row of the sheet (a path built and compared per
+    input x row: 52 s to check 1,000 VCFs against their 1,000-row sheet, 0.65 s for 100); the rows are now
+    indexed once. Counted as paths built, so the test does not time anything."""
+    from nanog1.genomics import samplesheet
+
+    n = 400
+    (tmp_path / "calls").mkdir()
+    rows = [f"T{i},T{i}.vcf,Lung" for i in range(n)] + [f"U{i},calls/U{i}.vcf,Skin" for i in range(n)]
+    for i in range(n):
+        (tmp_path / "calls" / f"U{i}.vcf").write_text("x")
+    (tmp_path / "sheet.csv").write_text("sample,file,cancer_type\n" + "\n".join(rows) + "\n")
+    sheet = samplesheet.load_sample_sheet(tmp_path / "sheet.csv")
+    built = []
+    real = samplesheet.Path
+    monkeypatch.setattr(samplesheet, "Path", lambda *a: built.append(a) or real(*a))
+    inputs = [real(f"/data/T{i}.vcf") for i in range(n)]
+    inputs += [tmp_path / "calls" / f"U{i}.vcf" for i in range(n)]
+    found = [sheet.rows_for(p)["sample"].tolist() for p in inputs]
+    assert found == [[f"T{i}"] for i in range(n)] + [[f"U{i}"] for i in range(n)]
+    assert len(built) < 10 * 2 * n, len(built)  # per input and row, not input x row (640,000 before)

@@ -10,7 +10,7 @@ the cohort's samples.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,22 +53,38 @@ class SampleSheet:
     files: pd.DataFrame | None
     #: How a sheet that is not UTF-8 was decoded (`_check_text`), for the user; None for UTF-8.
     notice: str | None = None
+    #: The file rows by bare file name and by resolved path (`_file_index`), built on first use.
+    _index: tuple[dict, dict] | None = field(default=None, repr=False, compare=False)
 
     def rows_for(self, path: Path) -> pd.DataFrame:
-        """The routing rows naming this input (by path, or by file name when the row gives no folder)."""
+        """The routing rows naming this input (by path, or by file name when the row gives no folder), in
+        sheet order. One lookup in rows indexed once, not a scan of every row per input: that made a
+        cohort's check files x rows (52 s for 1,000 VCFs and their 1,000 rows, 0.65 s for 100)."""
         if self.files is None:
             return self.files
-        return self.files[[_same_file(entry, path, self.path.parent) for entry in self.files["file"]]]
+        by_name, by_path = self._file_index()
+        path = Path(path)
+        hits = set(by_name.get(path.name, ()))
+        if by_path and path.exists():
+            hits.update(by_path.get(path.resolve(), ()))
+        return self.files.iloc[sorted(hits)]
 
-
-def _same_file(entry: str, path: Path, base: Path) -> bool:
-    entry_path = Path(entry)
-    if entry_path.parent == Path("."):
-        return entry_path.name == Path(path).name
-    for candidate in (entry_path, base / entry_path):
-        if candidate.exists() and Path(path).exists() and candidate.resolve() == Path(path).resolve():
-            return True
-    return False
+    def _file_index(self) -> tuple[dict, dict]:
+        """Row positions by file name (a row's file without a folder matches any input of that name) and
+        by resolved path (a row's file with a folder, as given or beside the sheet, where it exists)."""
+        if self._index is None:
+            by_name: dict[str, list[int]] = {}
+            by_path: dict[Path, list[int]] = {}
+            for i, entry in enumerate(self.files["file"]):
+                entry_path = Path(entry)
+                if entry_path.parent == Path("."):
+                    by_name.setdefault(entry_path.name, []).append(i)
+                    continue
+                for candidate in (entry_path, self.path.parent / entry_path):
+                    if candidate.exists():
+                        by_path.setdefault(candidate.resolve(), []).append(i)
+            self._index = (by_name, by_path)
+        return self._index
 
 
 def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
