@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import inspect
 import os
+import signal
+import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -32,6 +35,7 @@ class _Commands(TyperGroup):
     exit code 2, with no traceback unless --debug or NANOG1_DEBUG asks for it; a bug keeps its traceback."""
 
     def invoke(self, ctx):
+        previous = _exit_on_sigterm()
         try:
             return super().invoke(ctx)
         except typer.BadParameter as err:  # an option's file that does not exist, a value out of range
@@ -48,6 +52,24 @@ class _Commands(TyperGroup):
                 raise
             typer.echo(f"error: {message}", err=True)
             raise typer.Exit(2) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm():
+    """Make SIGTERM (`kill`, a cluster's time limit or scancel) exit like Ctrl-C does, through every `with`
+    and `finally`: a killed `predict` removed none of its temporary folder (the cohort it was reading, the
+    decompressed copies of gzip VCFs). Returns the handler it replaced, None where none can be set (not the
+    main thread)."""
+    def stop(signum: int, frame) -> None:
+        print("nanog1: stopped by SIGTERM; its temporary files are removed",
+              file=sys.stderr, flush=True)
+        raise SystemExit(128 + signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, stop)
 
 
 app = typer.Typer(

@@ -4,7 +4,10 @@ minutes, so each step says when it is done (and a bar moves over the files on a 
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pysam
@@ -156,3 +159,37 @@ def test_a_sheet_of_a_thousand_file_rows_is_matched_to_its_inputs_in_one_pass(tm
     found = [sheet.rows_for(p)["sample"].tolist() for p in inputs]
     assert found == [[f"T{i}"] for i in range(n)] + [[f"U{i}"] for i in range(n)]
     assert len(built) < 10 * 2 * n, len(built)  # per input and row, not input x row (640,000 before)
+
+
+KILLED_RUN = """
+import os, signal, sys, time
+from pathlib import Path
+import nanog1.genomics.ingest as ingest_module
+seen, args = Path(sys.argv[1]), sys.argv[2:]
+
+def killed(inputs, reference, sheet, out, options):
+    seen.write_text(str(Path(out).parent))  # the temporary folder predict reads the batch into
+    os.kill(os.getpid(), signal.SIGTERM)  # a cluster's time limit, in the middle of reading
+    time.sleep(30)
+
+ingest_module.ingest = killed
+from nanog1.cli import main
+sys.argv = ["nanog1", *args]
+main()
+"""
+
+
+def test_a_predict_stopped_by_sigterm_removes_its_temporary_folder(run_dir, batch, tmp_path):
+    """SIGTERM (kill, a cluster's time limit, scancel) ended predict at once: its temporary folder (the
+    cohort being read, decompressed copies of gzip VCFs) stayed in /tmp, one per killed run. It now exits
+    as Ctrl-C does, through the cleanup, with 143 and a line saying so."""
+    seen = tmp_path / "seen.txt"
+    args = ["predict", str(batch / "P1.vcf"), "--model", str(run_dir), "-o", str(tmp_path / "o")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-c", KILLED_RUN, str(seen), *args], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert Path(seen.read_text()).name.startswith("nanog1-predict-"), seen.read_text()
+    assert done.returncode == 143, (done.returncode, done.stderr)
+    assert "stopped by SIGTERM" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not Path(seen.read_text()).exists()
+    assert not (tmp_path / "o" / "predictions.tsv").exists()
