@@ -72,6 +72,21 @@ def _mlflow_template(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _cli_switches_restored():
+    """`nanog1 --quiet` / `--debug` set NANOG1_QUIET / NANOG1_DEBUG for the whole process (a CLI run ends
+    with it); in-process CliRunner tests would leak them into every later test (a later test's progress
+    lines vanished once), so each test ends with them as they were before it."""
+    names = ("NANOG1_QUIET", "NANOG1_DEBUG")
+    before = {name: os.environ.get(name) for name in names}
+    yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
 def _fresh_mlflow_store(request):
     """A test marked `fresh_mlflow_store` creates its stores through MLflow's own migrations."""
     if request.node.get_closest_marker("fresh_mlflow_store") is None:
