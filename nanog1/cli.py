@@ -787,7 +787,7 @@ def predict_command(
         prediction_table,
         read_inputs,
     )
-    from nanog1.genomics.ingest import IngestOptions
+    from nanog1.genomics.ingest import IngestOptions, drop_index_files
     from nanog1.io import check_writable
     from nanog1.progress import shows_bars, step
     from nanog1.schema import parse_not_measured
@@ -798,7 +798,8 @@ def predict_command(
     # a wrong --on-error or --max-skip-fraction is told before the model is loaded, by ingest's own checks
     reading = IngestOptions(on_error=on_error, max_skip_fraction=max_skip_fraction)
     declared = parse_not_measured(not_measured)  # a wrong set name is told before anything is read
-    check_input_paths(inputs, reading.on_error)  # a mistyped path is told before the model is loaded
+    # a mistyped path is told before the model is loaded; `calls/*` gave the VCFs' .tbi indexes too
+    inputs = drop_index_files(check_input_paths(inputs, reading.on_error))
     check_writable(out, folder=True)  # told now, not after every input was read and scored
     loaded = load_predictor(model)  # an unknown model is told before any input is read
     check_point(loaded.calibration, operating_point, loaded.name)  # so is an operating point it lacks

@@ -106,9 +106,10 @@ def test_a_glob_that_matches_the_tabix_indexes_types_the_vcfs_beside_them(run_di
     pysam.tabix_index(str(folder / "P2.vcf.gz"), preset="vcf", csi=True)
     inputs = sorted(folder.iterdir())
     assert [p.name for p in inputs] == ["P1.vcf.gz", "P1.vcf.gz.tbi", "P2.vcf.gz", "P2.vcf.gz.csi"]
-    res = _predict(run_dir, inputs, tmp_path / "o", quiet=True)
+    res = _predict(run_dir, inputs, tmp_path / "o")
     assert res.exit_code == 0, res.output
     assert "2 tumour(s)," in res.stdout, res.stdout
+    assert re.search(r"^predict: read 2 input\(s\)  tumours 2  ", res.stderr, re.M), res.stderr  # not 4
     ingested = CliRunner().invoke(app, ["ingest", *map(str, inputs), "-o", str(tmp_path / "c.h5ad")])
     assert ingested.exit_code == 0, ingested.output
     alone = _predict(run_dir, [folder / "P1.vcf.gz.tbi"], tmp_path / "o2", quiet=True)
