@@ -62,6 +62,7 @@ def test_on_a_terminal_a_bar_moves_over_the_files(run_dir, batch, tmp_path, monk
     res = _predict(run_dir, [batch / "P1.vcf", batch / "P2.vcf"], tmp_path / "o")
     assert res.exit_code == 0, res.output
     assert re.search(r"ingest: +\d+%.*\d/2 \[", res.stderr), res.stderr
+    assert re.search(r"members x views: +\d+%.*\d/1 \[.*pass", res.stderr), res.stderr  # the typing's passes
 
 
 def _damaged(batch: Path, folder: Path) -> tuple[Path, int]:

@@ -108,26 +108,31 @@ def member_views_proba(
     adata: ad.AnnData, name: str, networks: list, saved: dict, views: list[str]
 ) -> tuple[Predictions, np.ndarray | None]:
     """(Predictions of member 0 on the input as it is, probabilities from the mean over members x views
-    of log-probabilities). A view that would leave no measured set is skipped."""
+    of log-probabilities). A view that would leave no measured set is skipped. On a terminal a bar moves
+    over the passes (pcawg-catalogue: 10, a minute for a cohort of 1,000 on 2 cores)."""
     from nanog1.encoder.embedding import model_arrays
+    from nanog1.progress import bar
 
     arrays = model_arrays(adata, saved)  # built once for every member and view
     first, _, _ = apply_model(adata, Path(name), loaded=(networks[0], saved), arrays=arrays)
     if first.proba is None:
         return first, None
-    logps = []
-    for view in views:
+    logps, masked_all = [], set()
+    passes = [(view, i, net) for view in views for i, net in enumerate(networks)]
+    for view, i, net in bar(passes, f"{name}: members x views", total=len(passes), unit="pass"):
+        if view == "full" and i == 0:
+            logps.append(logits_from_proba(first.proba))
+            continue
+        if view in masked_all:
+            continue
         seen = {**saved, "channel_padding": _as_tensor(np.asarray(saved["channel_padding"], bool)
                                                        | view_padding(view))}
-        for i, net in enumerate(networks):
-            if view == "full" and i == 0:
-                logps.append(logits_from_proba(first.proba))
-                continue
-            try:
-                pred, _, _ = apply_model(adata, Path(name), loaded=(net, seen), arrays=arrays)
-            except UserError:
-                break  # this view masks every set the cohort measured
-            logps.append(logits_from_proba(pred.proba))
+        try:
+            pred, _, _ = apply_model(adata, Path(name), loaded=(net, seen), arrays=arrays)
+        except UserError:
+            masked_all.add(view)  # this view masks every set the cohort measured: no member reads it
+            continue
+        logps.append(logits_from_proba(pred.proba))
     if not logps:  # no view left anything measured: the input as it is
         logps = [logits_from_proba(first.proba)]
     return first, softmax(np.mean(logps, axis=0)).astype(np.float32)
