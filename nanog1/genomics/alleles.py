@@ -24,7 +24,7 @@ from nanog1.genomics.channels import ID12, SET_OFFSETS
 from nanog1.genomics.classify import SUB_TABLE, classify_dbs, find_doublets
 from nanog1.genomics.events import EVENT_ANNOTATIONS, Events
 from nanog1.genomics.reference import CODE_TABLE, contig_key, encode
-from nanog1.genomics.variants import SKIP_REASONS, VariantTable, is_symbolic
+from nanog1.genomics.variants import SKIP_REASONS, VariantTable, first_lines, is_symbolic
 
 SBS6_OFFSET = SET_OFFSETS["SBS6"]
 ID12_OFFSET = SET_OFFSETS["ID12"]
@@ -84,6 +84,13 @@ class _Fate:
         hit = mask & self.alive
         self.code[hit] = REASONS.index(reason)
         self.alive &= ~hit
+
+
+def _first_lines(fate: _Fate, line: np.ndarray) -> dict[str, int]:
+    """Per skip reason, the earliest file line (`line`: each record's) of the records skipped for it."""
+    skipped = fate.code >= 0
+    codes, lines = fate.code[skipped], line[skipped]
+    return {REASONS[c]: int(lines[codes == c].min()) for c in np.unique(codes)}
 
 
 def _check(table: VariantTable, pass_only: bool, fate: _Fate) -> Counter:
@@ -239,6 +246,7 @@ def classify_without_reference(table: VariantTable, pass_only: bool = True) -> t
         contigs=contigs,
         annotations={k: v[ev_rec] for k, v in table.annotations.items() if k in EVENT_ANNOTATIONS},
         tally=tally,
+        first_lines=first_lines(table.skip_lines, _first_lines(fate, table.line)),
     )
     return events, sbs96
 

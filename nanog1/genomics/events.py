@@ -20,7 +20,7 @@ from nanog1.genomics.classify import SNV_WINDOW, classify_dbs, find_doublets, sb
 from nanog1.genomics.indels import REASONS as INDEL_REASONS
 from nanog1.genomics.indels import IndelBatch
 from nanog1.genomics.reference import CODE_TABLE, Reference, encode
-from nanog1.genomics.variants import VariantTable, is_symbolic
+from nanog1.genomics.variants import VariantTable, first_lines, is_symbolic
 
 #: Input columns carried onto each event for the token table.
 EVENT_ANNOTATIONS = ("gene", "consequence", "protein", "t_ref_count", "t_alt_count", "t_depth", "t_vaf")
@@ -48,6 +48,9 @@ class Events:
     tally: object | None = None
     #: Per-sample call accounting of the reference path (calls, counted, skipped by reason; `Tally`).
     accounting: pd.DataFrame | None = None
+    #: Per skip reason, the file line of its first skipped call (the reader's and the classifier's): the
+    #: loss limit's error names it (`ingest._check_losses`).
+    first_lines: dict[str, int] = field(default_factory=dict)
 
     def counts(self) -> np.ndarray:
         """Samples x N_CHANNELS counts (int64) in `all_channels()` order."""
@@ -97,6 +100,13 @@ class Tally:
         for i, r in enumerate(self.reasons):
             table[r] = np.bincount(sample[skipped][codes == i], minlength=len(samples))
         return +skips, table
+
+    def first_lines(self, line: np.ndarray) -> dict[str, int]:
+        """Per skip reason, the earliest file line (`line`: each row's line in the file) of its skipped
+        rows."""
+        skipped = np.flatnonzero(~self.counted)
+        return {r: int(line[skipped[self.outcome[skipped] == i]].min())
+                for i, r in enumerate(self.reasons) if (self.outcome[skipped] == i).any()}
 
 
 def _by_contig(cid: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -349,6 +359,7 @@ def classify_table(
     samples = sorted(set(table.declared) | set(table.sample.tolist()))
     reader_skips = Counter(table.skips)
     # Rows are renumbered 0..n-1 in `line` (file order kept) so that every skip and event names its call.
+    file_line, reader_lines = table.line, table.skip_lines
     table = replace(table, line=np.arange(len(table)))
     notes = table.annotations  # gene, consequence, read counts: carried onto each event by its row
     row_sample = _row_samples(table, samples)
@@ -397,4 +408,5 @@ def classify_table(
         +(reader_skips + call_skips),
         annotations={k: v[source] for k, v in notes.items() if k in EVENT_ANNOTATIONS},
         accounting=accounting,
+        first_lines=first_lines(reader_lines, skips.first_lines(file_line)),
     )

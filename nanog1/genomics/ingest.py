@@ -162,6 +162,9 @@ class FileResult:
     #: Where the first malformed line skipped under on_error='skip' is and what is wrong with it ('line 345:
     #: malformed VCF record (...)'; `_locate_malformed`); '' for none.
     malformed: str = ""
+    #: Per skip reason, the file line of the first call skipped for it (`Events.first_lines`): the loss
+    #: limit's error names the first lost one.
+    first_lines: dict[str, int] = field(default_factory=dict)
 
     def sample_sets(self, i: int) -> tuple[str, ...]:
         """The sets this file measured for its i-th sample: its `channel_sets`, and on the reference path
@@ -303,6 +306,7 @@ def process_file(
         without_context=got.without_context,
         missing_contigs=got.missing_contigs,
         content=content,
+        first_lines=events.first_lines,
     )
 
 
@@ -374,6 +378,7 @@ def _without_reference(path: Path, kind: str, table, options: IngestOptions) -> 
         status="empty" if records == 0 else "ok",
         accounting=_tally_accounting(events.tally.table) if events.tally is not None else None,
         content=content,
+        first_lines=events.first_lines,
     )
 
 
@@ -528,15 +533,27 @@ def _locate_malformed(results: list[FileResult], plans: list[FilePlan], referenc
     is and what is wrong with it, by reading it again under 'stop', whose error names both: a count alone
     does not tell a lab which line of which of its thousand files to mend. Only files that skipped such
     lines are read again (rare), at most MALFORMED_LOCATED of them."""
-    stop = replace(options, on_error="stop", jobs=1, progress=False)
     damaged = [(r, p) for r, p in zip(results, plans, strict=True) if r.skips.get("malformed_line")]
     for result, plan in damaged[:MALFORMED_LOCATED]:
-        try:
-            process_file(Path(plan.path), reference, stop, plan.vcf)
-        except InputError as err:
-            result.malformed = f"line {err.line}: {err.why}" if err.line is not None else err.why
-        except (OSError, UserError):  # read once already: a second read failing otherwise says nothing new
-            continue
+        found = _first_malformed(plan, reference, options)
+        if found is not None:
+            line, why = found
+            result.malformed = f"line {line}: {why}" if line is not None else why
+
+
+def _first_malformed(plan: FilePlan, reference: Path | None,
+                     options: IngestOptions) -> tuple[int | None, str] | None:
+    """(line, what is wrong) of the first malformed line of a file that skipped some under on_error='skip',
+    found by reading it again under 'stop', whose error names both; None when the second read fails
+    otherwise (it was read once already: that says nothing new) or not at all."""
+    stop = replace(options, on_error="stop", jobs=1, progress=False)
+    try:
+        process_file(Path(plan.path), reference, stop, plan.vcf)
+    except InputError as err:
+        return err.line, err.why
+    except (OSError, UserError):
+        return None
+    return None
 
 
 def _malformed_notes(results: list[FileResult]) -> list[str]:
@@ -758,8 +775,31 @@ def _no_carrier_hint(samples: list[str], command: str) -> str:
             f"normal? Name the tumour column with {how}")
 
 
-def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
-    """A file that lost more than `max_skip_fraction` of what it read to LOSS_REASONS is an error.
+def _first_bad_line(result: FileResult, lost: dict[str, int], plan: FilePlan | None, reference: Path | None,
+                    options: IngestOptions) -> str:
+    """'. First bad line: calls.vcf:57 (ref_mismatch: REF differs from the reference)' for a file refused
+    by the loss limit: its earliest line lost to a reason that counted (`FileResult.first_lines`) or, where it
+    skipped malformed lines under on_error='skip', its first malformed line if earlier (`_first_malformed`,
+    the re-read that locates them for the notes), so a lab can look at the line at once; '' when no line
+    is known (a catalogue matrix)."""
+    from nanog1.genomics.variants import REASON_TEXT
+
+    found = [(line, f"{reason}: {REASON_TEXT.get(reason, reason)}")
+             for reason, line in result.first_lines.items() if reason in lost]
+    if plan is not None and result.skips.get("malformed_line"):
+        located = _first_malformed(plan, reference, options)
+        if located is not None and located[0] is not None:
+            found.append((located[0], f"malformed_line: {located[1]}"))
+    if not found:
+        return ""
+    line, why = min(found, key=lambda item: item[0])
+    return f". First bad line: {result.path}:{line} ({why})"
+
+
+def _check_losses(results: list[FileResult], options: IngestOptions, plans: list[FilePlan] | None = None,
+                  reference: Path | None = None) -> None:
+    """A file that lost more than `max_skip_fraction` of what it read to LOSS_REASONS is an error, naming
+    its first bad line and why (`_first_bad_line`; `plans` and `reference` locate a malformed one).
 
     Under `on_error='skip'` malformed lines and unreadable files were asked for: they do not count.
     Calls on contigs the FASTA lacks are not lost (they are counted without context), but more than
@@ -769,7 +809,7 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
     # the limit as the caller's user sets it: --max-skip-fraction (ingest, predict) or the dashboard's control
     over, allow = f"more than {options.skip_limit_name} {limit:g}", "raise the limit"
     skipped_on_request = ("malformed_line", "unreadable_file") if options.on_error == "skip" else ()
-    for r in results:
+    for i, r in enumerate(results):
         lost = {k: v for k, v in r.skips.items() if k in LOSS_REASONS and k not in skipped_on_request}
         read = r.records
         n_lost = sum(lost.values())
@@ -780,11 +820,12 @@ def _check_losses(results: list[FileResult], options: IngestOptions) -> None:
                     "the calls' (GRCh37 vs GRCh38?); give the one they were called on") if build else ""
             if lost.get("no_carrier", 0) > n_lost / 2:
                 hint = _no_carrier_hint(r.samples, options.command)
+            first = _first_bad_line(r, lost, plans[i] if plans is not None else None, reference, options)
             raise InputError(
                 r.path,
                 None,
                 f"{n_lost:,} of {read:,} calls lost ({n_lost / read:.0%}: {reasons}), {over}{hint};"
-                f" check the reference and the file, or {allow}",
+                f" check the reference and the file, or {allow}{first}",
             )
         n_free = sum(r.missing_contigs.values())
         if read > 0 and n_free > limit * read:
@@ -988,7 +1029,7 @@ def ingest(
         check_reference_lengths([p.path for p in plans if p.kind == "vcf"], reference)
         check_maf_builds([p.path for p in plans if p.kind == "maf"], reference)
     results = _run_all(plans, reference, options)
-    _check_losses(results, options)
+    _check_losses(results, options, plans, reference)
     _locate_malformed(results, plans, reference, options)
     if any(p.samples is None for p in plans):  # matrices (or unreadable files): samples known only now
         given = [(r.path, list(r.samples), r.channel_sets) for r in results]

@@ -24,7 +24,7 @@ from pandas.api.types import union_categoricals
 from nanog1.genomics.channels import DERIVED_FROM, N_CHANNELS, WITHOUT_CONTEXT_TOLERANCE, set_slice
 from nanog1.genomics.events import Events, classify_table
 from nanog1.genomics.reference import Reference
-from nanog1.genomics.variants import VariantTable
+from nanog1.genomics.variants import VariantTable, first_lines
 
 #: Why a call was classified without sequence context (the accounting's `counted_without_context`).
 WITHOUT_CONTEXT = "contig_not_in_reference"
@@ -86,7 +86,7 @@ def classify_with_reference(
         return Classified(events, counts, np.zeros_like(counts), Counter(), None)
     from nanog1.genomics.alleles import classify_without_reference
 
-    free_table = replace(table.take(missing), skips=Counter(), declared=[])
+    free_table = replace(table.take(missing), skips=Counter(), declared=[], skip_lines={})
     events = classify_table(table.take(~missing), reference, compat=compat, pass_only=pass_only)
     free, _ = classify_without_reference(free_table, pass_only=pass_only)
     combined, rows = _combine(events, reference.contigs, free)
@@ -134,6 +134,7 @@ def _combine(
         events.skips + free.skips,
         contigs=names,
         annotations=notes,
+        first_lines=first_lines(events.first_lines, free.first_lines),
     )
     return combined, rows
 

@@ -9,25 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from nanog1.genomics.ingest import ACCOUNTING_TOTALS, IngestReport, _reason_order
-
-REASON_TEXT = {
-    "malformed_line": "line could not be parsed",
-    "unreadable_file": "file could not be read",
-    "non_pass": "FILTER not PASS",
-    "symbolic_allele": "symbolic/structural ALT (<DEL>, breakend, *)",
-    "multiallelic": "multi-allelic record (SigProfiler-compatible mode)",
-    "no_carrier": "ALT carried by no sample (GT, or Strelka2 tumour counts)",
-    "not_somatic": "caller's somatic status not somatic (VarScan2 SS != 2; MAF Mutation_Status Germline/LOH)",
-    "unsupported_allele": "allele with non-ACGT letters",
-    "ref_equals_alt": "REF equals ALT",
-    "duplicate": "same variant repeated",
-    "unknown_contig": "contig not in the reference",
-    "ref_mismatch": "REF differs from the reference",
-    "out_of_range": "context runs off the contig or into N",
-    "complex_indel": "complex indel/MNV, not an ID83 class",
-    "mnv": "SNV in a run of 3+ adjacent bases",
-}
-
+from nanog1.genomics.variants import REASON_TEXT
 
 #: Per-sample rows printed in full up to this many samples; beyond, those with the most skipped.
 MAX_SAMPLE_ROWS = 20

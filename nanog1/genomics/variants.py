@@ -36,6 +36,26 @@ SKIP_REASONS = (
 )
 
 
+#: What each skip reason means, as the ingest summary and the loss limit's error say it.
+REASON_TEXT = {
+    "malformed_line": "line could not be parsed",
+    "unreadable_file": "file could not be read",
+    "non_pass": "FILTER not PASS",
+    "symbolic_allele": "symbolic/structural ALT (<DEL>, breakend, *)",
+    "multiallelic": "multi-allelic record (SigProfiler-compatible mode)",
+    "no_carrier": "ALT carried by no sample (GT, or Strelka2 tumour counts)",
+    "not_somatic": "caller's somatic status not somatic (VarScan2 SS != 2; MAF Mutation_Status Germline/LOH)",
+    "unsupported_allele": "allele with non-ACGT letters",
+    "ref_equals_alt": "REF equals ALT",
+    "duplicate": "same variant repeated",
+    "unknown_contig": "contig not in the reference",
+    "ref_mismatch": "REF differs from the reference",
+    "out_of_range": "context runs off the contig or into N",
+    "complex_indel": "complex indel/MNV, not an ID83 class",
+    "mnv": "SNV in a run of 3+ adjacent bases",
+}
+
+
 class InputError(UserError):
     """A malformed input line; the message names the file and line."""
 
@@ -65,6 +85,9 @@ class VariantTable:
     #: Optional per-record columns a reader keeps (MAF: gene, consequence, read counts, context, FILTER);
     #: numpy arrays or pandas Categoricals (string columns of large files).
     annotations: dict[str, np.ndarray] = field(default_factory=dict)
+    #: The file line of the first record the reader skipped for each reason (`first_lines`): the loss
+    #: limit's error names it, so a lab can look at the line at once.
+    skip_lines: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -82,6 +105,7 @@ class VariantTable:
             self.skips,
             self.declared,
             {k: v[index] for k, v in self.annotations.items()},
+            self.skip_lines,
         )
 
 
@@ -114,8 +138,10 @@ def concat_tables(tables: list[VariantTable]) -> VariantTable:
     """Concatenate tables (e.g. MAF chunks), summing their skip counts; the parts are emptied."""
     skips: Counter = Counter()
     declared: list[str] = []
+    lines: dict[str, int] = {}
     for t in tables:
         skips.update(t.skips)
+        lines = first_lines(lines, t.skip_lines)
         declared += [s for s in t.declared if s not in declared]
     if not tables:
         return table_from_lists([], [], [], [], [], [], [], skips, declared)
@@ -135,7 +161,17 @@ def concat_tables(tables: list[VariantTable]) -> VariantTable:
             notes[k] = union_categoricals(parts)
         else:
             notes[k] = np.concatenate(parts)
-    return VariantTable(*arrays, skips=skips, declared=declared, annotations=notes)
+    return VariantTable(*arrays, skips=skips, declared=declared, annotations=notes, skip_lines=lines)
+
+
+def first_lines(*parts: dict[str, int]) -> dict[str, int]:
+    """Per skip reason, the earliest file line over `parts` (reason -> line dicts of one file's parts:
+    its reader's skips and its classifier's, or the calls read in context and those read without)."""
+    out: dict[str, int] = {}
+    for part in parts:
+        for reason, line in part.items():
+            out[reason] = min(out.get(reason, line), int(line))
+    return out
 
 
 def is_symbolic(allele: str) -> bool:

@@ -481,6 +481,8 @@ class _Raw:
         self.genotypes: list[list] = []
         self.line: np.ndarray = np.zeros(0, dtype=np.int64)
         self.skips: Counter = Counter()
+        #: the file line of the first record skipped for each reason (VariantTable.skip_lines)
+        self.skip_lines: dict[str, int] = {}
         #: REF and ALT (comma-separated) of every record as arrays, where the reader has them (sites-only
         #: text files); `_split` then takes single-ALT records from them without a per-record loop.
         self.ref: np.ndarray | None = None
@@ -734,6 +736,7 @@ def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> Va
     if len(cols[0]) and len(rows):
         table = table.take(np.argsort(table.line, kind="stable"))
     table.skips = skips
+    table.skip_lines = raw.skip_lines
     table.ref = _upper(table.ref)
     table.alt = _upper(table.alt)
     return table
@@ -771,6 +774,7 @@ def _split_one(
             owners = [s for s, gt in zip(samples, carried, strict=True) if gt and number in gt]
         if not owners:
             skips["no_carrier"] += 1
+            raw.skip_lines.setdefault("no_carrier", int(raw.line[i]))
         for sample in owners:
             for col, value in zip(
                 cols, (sample, raw.chrom[i], raw.pos[i], alleles[0], alt, passed, raw.line[i]), strict=True
