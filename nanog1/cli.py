@@ -243,7 +243,10 @@ def ingest_command(
         False,
         "--check-only",
         help="Check inputs and sheet only (VCF headers, MAF/text sample columns, catalogue matrices' sample"
-        " names against the sheet and the call files, as ingest checks them; no call record read).",
+        " names against the sheet and the call files, as ingest checks them; no call record read). With"
+        " --reference also the FASTA: it exists and is indexed (.fai: `samtools faidx`), the contigs VCF"
+        " headers and first records name are in it (chr1 vs 1 named), and ##contig lengths agree with it"
+        " (another genome build named); MAF NCBI_Build as ingest checks it.",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
 ) -> None:
@@ -271,6 +274,10 @@ def ingest_command(
     )
     if check_only:
         plans, notes = check_inputs(inputs, samples, options, reference)
+        if reference is not None:
+            from nanog1.genomics.reference_check import check_reference
+
+            reference_notes = check_reference(reference, plans, max_skip_fraction, options.skip_limit_name)
     elif out is None:
         raise UserError("--out is required (or --check-only)")
     else:
@@ -281,6 +288,8 @@ def ingest_command(
     if check_only:
         for note in notes:
             console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
+        for note in reference_notes if reference is not None else []:
+            console.print(f"[yellow]reference:[/yellow] {escape(note)}", soft_wrap=True)
         named = len({s for p in plans if p.samples for s in p.samples})  # a sheet joins split files
         bad = [p.path.name for p in plans if p.kind == "unreadable"]  # --on-error skip: named, not fatal
         skipped = f"; {len(bad)} unreadable, to be skipped: {', '.join(bad)}" if bad else ""

@@ -190,7 +190,7 @@ def can_write(folder: Path) -> bool:
     return True
 
 
-def _unindexable(fasta: Path) -> str | None:
+def unindexable(fasta: Path) -> str | None:
     """Why samtools could not index `fasta`, told before it tries (its own words are an htslib log line):
     a plain gzip file (a downloaded hg19.fa.gz; htslib reads BGZF only), or a file that is no FASTA."""
     with open(fasta, "rb") as f:
@@ -205,7 +205,7 @@ def _unindexable(fasta: Path) -> str | None:
 
 def _rebuild(fasta: Path, fai: Path) -> None:
     """Index `fasta` into temporary files, then rename them over the .fai (and .gzi)."""
-    why = _unindexable(fasta)
+    why = unindexable(fasta)
     if why is not None:
         raise InputError(str(fasta), None, f"cannot index the reference FASTA: {why}")
     gzi = Path(str(fasta) + ".gzi") if is_bgzipped(fasta) else None
@@ -227,23 +227,36 @@ def _rebuild(fasta: Path, fai: Path) -> None:
                 leftover.unlink(missing_ok=True)
 
 
+def index_state(fasta: Path) -> tuple[Path, str | None]:
+    """(the .fai path of `fasta`, why it does not describe the FASTA: 'it is missing', a stale index's
+    problem, or None when it matches); nothing is written (`checked_index` and `nanog1 ingest --check-only`
+    both ask)."""
+    fai = Path(str(fasta) + ".fai")
+    return fai, index_problem(fasta, fai) if fai.exists() else "it is missing"
+
+
+def unwritable_index(fasta: Path, fai: Path, problem: str) -> InputError:
+    """The error for an index that is missing or stale where it cannot be (re)built: its folder is not
+    writable. Says how to make one."""
+    return InputError(
+        str(fai),
+        None,
+        f"this index does not match its FASTA {fasta} ({problem}) and its folder is not writable: "
+        f"rebuild it with `samtools faidx {fasta}`, or copy the FASTA somewhere writable",
+    )
+
+
 def checked_index(fasta: Path | str) -> Path:
     """The .fai of `fasta`, checked against it; built or rebuilt when missing or stale, if writable.
 
     Raises InputError naming both files when the index does not match and cannot be rewritten.
     """
     fasta = Path(fasta)
-    fai = Path(str(fasta) + ".fai")
-    problem = index_problem(fasta, fai) if fai.exists() else "it is missing"
+    fai, problem = index_state(fasta)
     if problem is None:
         return fai
     if not can_write(fai.parent):
-        raise InputError(
-            str(fai),
-            None,
-            f"this index does not match its FASTA {fasta} ({problem}) and its folder is not writable: "
-            f"rebuild it with `samtools faidx {fasta}`, or copy the FASTA somewhere writable",
-        )
+        raise unwritable_index(fasta, fai, problem)
     if fai.exists():
         log.warning("%s does not match %s (%s): rebuilding it", fai, fasta, problem)
     _rebuild(fasta, fai)

@@ -1098,23 +1098,26 @@ OTHER_BUILD = ("the calls were made on another genome build than this FASTA, so 
                "would be read at the wrong places; give the FASTA they were called on")
 
 
-def check_reference_lengths(vcfs: list[Path], reference: Path) -> None:
+def check_reference_lengths(vcfs: list[Path], reference: Path, lengths: dict[str, int] | None = None) -> None:
     """Refuse a VCF whose header gives a contig another length than the FASTA does (build.length_conflict):
     its calls were made on another genome build, and classifying them against this FASTA would read the
-    wrong bases as their context. Header lines only are read, before any record."""
+    wrong bases as their context. Header lines only are read, before any record. `lengths`: the FASTA's
+    contig lengths where the caller has them (--check-only reads its .fai), else from the opened reference."""
     from nanog1.genomics.build import build_from_lengths, length_conflict, vcf_header_facts
-    from nanog1.genomics.reference import open_reference
 
     if not vcfs:
         return
-    ref = open_reference(reference)
+    if lengths is None:
+        from nanog1.genomics.reference import open_reference
+
+        lengths = open_reference(reference).lengths
     for path in vcfs:
         contigs = vcf_header_facts(path)[0]
-        conflict = length_conflict(contigs, ref.lengths)
+        conflict = length_conflict(contigs, lengths)
         if conflict is None:
             continue
         name, theirs, ours = conflict
-        builds = [build_from_lengths(lengths)[0] for lengths in (contigs, ref.lengths)]
+        builds = [build_from_lengths(sizes)[0] for sizes in (contigs, lengths)]
         vcf_says, fasta_says = (f" ({b})" if b else "" for b in builds)
         raise InputError(
             str(path), None,
@@ -1123,19 +1126,22 @@ def check_reference_lengths(vcfs: list[Path], reference: Path) -> None:
         )
 
 
-def check_maf_builds(mafs: list[Path], reference: Path) -> None:
+def check_maf_builds(mafs: list[Path], reference: Path, lengths: dict[str, int] | None = None) -> None:
     """Refuse a MAF whose NCBI_Build names another build than the FASTA's contig lengths do
     (build.build_from_lengths), as `check_reference_lengths` refuses a VCF; and a MAF whose records state two
     builds (one FASTA is one build), naming the line of the first record that differs. A MAF stating no
     build, or a FASTA whose lengths tell none (a toy genome), passes: nothing to compare. Only the
-    NCBI_Build column is read, before any record is classified."""
+    NCBI_Build column is read, before any record is classified. `lengths`: as `check_reference_lengths`."""
     from nanog1.genomics.build import KNOWN_BUILDS, build_from_lengths
     from nanog1.genomics.maf import maf_build_change
-    from nanog1.genomics.reference import open_reference
 
     if not mafs:
         return
-    fasta, evidence = build_from_lengths(open_reference(reference).lengths)
+    if lengths is None:
+        from nanog1.genomics.reference import open_reference
+
+        lengths = open_reference(reference).lengths
+    fasta, evidence = build_from_lengths(lengths)
     fasta_says = f"{fasta}, {evidence}" if fasta else evidence
     for path in mafs:
         stated, change = maf_build_change(path)

@@ -63,6 +63,21 @@ def contig_key(name: str) -> str:
     return "MT" if key.upper() in ("M", "MT") else key
 
 
+def contig_keys(names: list[str]) -> dict[str, str]:
+    """Each contig's canonical key (`contig_key`) -> its spelling in `names` (a FASTA's): what
+    `resolve_contig` matches other spellings against."""
+    return {contig_key(n): n for n in names}
+
+
+def resolve_contig(name: str, names: dict[str, str] | set[str], keys: dict[str, str]) -> str | None:
+    """The FASTA's spelling of contig `name` given any common spelling ('chr1' for '1', 'M' for 'MT'),
+    or None if it has no such contig: how ingest matches a call's contig to the reference (`names`: the
+    FASTA's contig names, `keys`: `contig_keys` of them), also used by `--check-only`."""
+    if name in names:
+        return name
+    return keys.get(contig_key(name))
+
+
 class Reference:
     """A FASTA with a checked index, normalised contig names and memory-mapped cached contigs."""
 
@@ -73,7 +88,7 @@ class Reference:
         self.fai = checked_index(self.path)
         entries = read_fai(self.fai)
         self._order = [e.name for e in entries]
-        self._names = {contig_key(n): n for n in self._order}
+        self._names = contig_keys(self._order)
         self.lengths = {e.name: e.length for e in entries}
         folder = cache_folder(self.path, entries)
         self._cache = ContigCache(folder, self.path, entries) if folder is not None else None
@@ -88,9 +103,7 @@ class Reference:
 
     def resolve(self, name: str) -> str | None:
         """The FASTA's spelling of a contig given any common spelling, or None if unknown."""
-        if name in self.lengths:
-            return name
-        return self._names.get(contig_key(name))
+        return resolve_contig(name, self.lengths, self._names)
 
     def _fetch(self, contig: str) -> bytes:
         """A whole contig read from the FASTA itself (htslib, plain or bgzipped)."""

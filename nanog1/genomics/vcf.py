@@ -549,6 +549,45 @@ def _what_is_wrong(path: Path, line: int) -> str | None:
     return None
 
 
+#: Records whose contigs `first_contigs` reads (the start of a file, never the whole of it).
+FIRST_RECORDS = 1000
+
+
+def first_contigs(path: Path, records: int = FIRST_RECORDS) -> list[str]:
+    """The distinct contigs of a VCF's first `records` records, in file order: a text VCF (plain, bgzipped
+    or gzipped) read line by line from its start, a BCF through pysam. What cannot be read (a damaged
+    stream, a malformed line) ends the list: reading the file is ingest's, which names such lines."""
+    path = Path(path)
+    found: dict[str, None] = {}
+    try:
+        with open(path, "rb") as raw:
+            head = raw.read(18)
+        if head.startswith(b"BCF") or (is_bgzf_head(head) and _is_bcf(path)):
+            with _open(path) as vf:
+                for _, rec in zip(range(records), vf, strict=False):
+                    found.setdefault(rec.chrom)
+            return list(found)
+        opener = gzip.open if head[:2] == b"\x1f\x8b" else open
+        with opener(path, "rb") as f:
+            seen = 0
+            for line in f:
+                if line.startswith(b"#") or not line.strip():
+                    continue
+                found.setdefault(line.split(b"\t", 1)[0].decode("utf-8", "replace").strip())
+                seen += 1
+                if seen >= records:
+                    break
+    except (OSError, EOFError, ValueError, zlib.error, InputError):
+        pass
+    return list(found)
+
+
+def _is_bcf(path: Path) -> bool:
+    """True for a BCF (its decompressed stream starts 'BCF')."""
+    with gzip.open(path, "rb") as f:
+        return f.read(3) == b"BCF"
+
+
 def looks_like_vcf(path: Path) -> bool:
     """True when the file (plain or gzipped text, or BCF) starts as a VCF does, whatever its name."""
     try:

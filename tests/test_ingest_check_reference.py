@@ -1,0 +1,173 @@
+"""`nanog1 ingest --check-only --reference`: the FASTA and its index, the contigs the VCFs name and their
+lengths are checked as ingest checks them, from the index and the VCF headers and first records alone
+(QA #31: --check-only passed a GRCh37 VCF against a GRCh38 FASTA, and a FASTA with no index).
+
+The FASTA and its .fai are written here; the VCFs as Mutect2 writes them (##contig lines with length and
+assembly from the reference's .dict, ##tumor_sample/##normal_sample, a normal and a tumour column)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from typer.testing import CliRunner
+
+from nanog1.cli import app
+from nanog1.genomics.build import GRCH37, GRCH38
+from nanog1.genomics.ingest import check_reference_lengths
+from nanog1.genomics.variants import InputError
+
+WIDTH = 60  # bases per FASTA line
+
+
+def write_fasta(path, contigs: dict[str, int], index: bool = True, seed: int = 3) -> dict[str, str]:
+    """A FASTA of random bases (60 a line) and, with `index`, its .fai as samtools faidx writes it
+    (name, length, offset of the first base, bases and bytes per line)."""
+    rng = random.Random(seed)
+    seqs = {name: "".join(rng.choice("ACGT") for _ in range(n)) for name, n in contigs.items()}
+    text, fai = "", []
+    for name, seq in seqs.items():
+        text += f">{name}\n"
+        fai.append(f"{name}\t{len(seq)}\t{len(text.encode())}\t{WIDTH}\t{WIDTH + 1}\n")
+        text += "".join(seq[i:i + WIDTH] + "\n" for i in range(0, len(seq), WIDTH))
+    path.write_text(text)
+    if index:
+        (path.parent / (path.name + ".fai")).write_text("".join(fai))
+    return seqs
+
+
+def write_mutect2(path, contigs: dict[str, int], assembly: str, seq: str, chrom: str, n: int = 20) -> None:
+    """A Mutect2 VCF: its ##contig lines list `contigs` (length and assembly), its records are `n` SNVs on
+    `chrom` whose REF is `seq`'s base there."""
+    head = ["##fileformat=VCFv4.2",
+            '##FILTER=<ID=PASS,Description="All filters passed">',
+            '##FORMAT=<ID=AD,Number=R,Type=Integer,Description="Allelic depths">',
+            '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
+            "##GATKCommandLine=<ID=Mutect2,CommandLine=\"Mutect2 --output p1.vcf\",Version=\"4.2.6.1\">",
+            *(f"##contig=<ID={c},length={n_},assembly={assembly}>" for c, n_ in contigs.items()),
+            "##normal_sample=P1-N", "##source=Mutect2", "##tumor_sample=P1-T",
+            "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1-N\tP1-T"]
+    rows = []
+    for p in range(500, 500 + 97 * n, 97):
+        ref = seq[p - 1]
+        alt = "ACGT"[("ACGT".index(ref) + 1) % 4]
+        rows.append(f"{chrom}\t{p}\t.\t{ref}\t{alt}\t.\tPASS\t.\tGT:AD\t0/0:30,0\t0/1:20,9")
+    path.write_text("\n".join(head + rows) + "\n")
+
+
+def run(*args):
+    return CliRunner().invoke(app, ["ingest", *map(str, args)])
+
+
+def said(result) -> str:
+    return " ".join(result.output.split())
+
+
+@pytest.fixture
+def fasta(tmp_path):
+    """(FASTA path, its sequences): chr1 of 20,000 and chr2 of 5,000 bases, indexed."""
+    seqs = write_fasta(tmp_path / "ref.fa", {"chr1": 20_000, "chr2": 5_000})
+    return tmp_path / "ref.fa", seqs
+
+
+def test_a_matching_vcf_passes_with_no_reference_note(fasta, tmp_path):
+    fa, seqs = fasta
+    write_mutect2(tmp_path / "p1.vcf", {"chr1": 20_000, "chr2": 5_000}, "toy", seqs["chr1"], "chr1")
+    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 0 and "no errors" in res.output and "reference:" not in res.output, res.output
+
+
+def test_a_missing_fasta_is_named(tmp_path, fasta):
+    fa, seqs = fasta
+    write_mutect2(tmp_path / "p1.vcf", {"chr1": 20_000}, "toy", seqs["chr1"], "chr1")
+    res = run(tmp_path / "p1.vcf", "-r", tmp_path / "nothere.fa", "--check-only")
+    assert res.exit_code == 2, res.output
+    assert f"{tmp_path / 'nothere.fa'}: reference FASTA not found" in said(res), res.output
+
+
+def test_an_unindexed_fasta_is_told_how_to_index_and_is_not_written_to(tmp_path, monkeypatch):
+    """No .fai: where ingest can build it, a note saying so and how to make it now (`samtools faidx`),
+    nothing written by the check; where its folder is not writable, the error ingest gives, how included."""
+    seqs = write_fasta(tmp_path / "ref.fa", {"chr1": 20_000}, index=False)
+    write_mutect2(tmp_path / "p1.vcf", {"chr1": 20_000}, "toy", seqs["chr1"], "chr1")
+    res = run(tmp_path / "p1.vcf", "-r", tmp_path / "ref.fa", "--check-only")
+    assert res.exit_code == 0, res.output
+    assert f"reference: {tmp_path / 'ref.fa'}: has no index; ingest will build ref.fa.fai (or make it now " \
+           f"with `samtools faidx {tmp_path / 'ref.fa'}`)" in said(res), res.output
+    assert not (tmp_path / "ref.fa.fai").exists()
+    monkeypatch.setattr("nanog1.genomics.fasta_index.can_write", lambda folder: False)
+    res = run(tmp_path / "p1.vcf", "-r", tmp_path / "ref.fa", "--check-only")
+    assert res.exit_code == 2 and "its folder is not writable: rebuild it with `samtools faidx" in said(res)
+    assert f"{tmp_path / 'ref.fa.fai'}: this index does not match" in said(res), res.output
+
+
+def test_a_plain_gzip_fasta_cannot_be_indexed(tmp_path):
+    import gzip
+
+    seqs = write_fasta(tmp_path / "ref.fa", {"chr1": 20_000}, index=False)
+    (tmp_path / "ref.fa.gz").write_bytes(gzip.compress((tmp_path / "ref.fa").read_bytes()))
+    write_mutect2(tmp_path / "p1.vcf", {"chr1": 20_000}, "toy", seqs["chr1"], "chr1")
+    res = run(tmp_path / "p1.vcf", "-r", tmp_path / "ref.fa.gz", "--check-only")
+    assert res.exit_code == 2 and "ref.fa.gz: cannot index the reference FASTA: compressed with gzip, not " \
+                                  "bgzip" in said(res), res.output
+
+
+def test_chr_prefix_naming_is_named_for_each_and_matched_as_ingest_matches_it(tmp_path, fasta):
+    """A VCF naming contigs 1, 2 against a FASTA naming them chr1, chr2: ingest reads it (it matches names
+    without the prefix), so the check passes it, with a note saying which naming each uses."""
+    fa, seqs = fasta
+    write_mutect2(tmp_path / "p1.vcf", {"1": 20_000, "2": 5_000}, "toy", seqs["chr1"], "1")
+    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 0, res.output
+    assert ("reference: p1.vcf: names contigs without a chr prefix (1, 2), the reference ref.fa with a chr "
+            "prefix (chr1, chr2): ingest matches them by name, as it reads them (1 is chr1)") in said(res), \
+        said(res)
+    assert run(tmp_path / "p1.vcf", "-r", fa, "-o", tmp_path / "c.h5ad", "-q").exit_code == 0
+
+
+def test_a_vcf_sharing_no_contig_with_the_fasta_is_refused_as_ingest_refuses_it(tmp_path, fasta):
+    """RefSeq accessions (NC_000001.11) against chr1: no call could be read in context. Ingest refuses the
+    file for its calls on contigs the reference lacks; --check-only says so first, naming both namings.
+    With --max-skip-fraction 1 ingest reads such calls without context: a note then."""
+    fa, seqs = fasta
+    write_mutect2(tmp_path / "p1.vcf", {"NC_000001.11": 20_000}, "GRCh38", seqs["chr1"], "NC_000001.11")
+    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 2, res.output
+    assert (f"p1.vcf: none of the contigs it names (NC_000001.11) is in the reference {fa}: the VCF names "
+            "them as NC_000001.11 (no chromosome 1-22, X, Y or MT among them), the reference with a chr "
+            "prefix (chr1, chr2)") in said(res), said(res)
+    ran = run(tmp_path / "p1.vcf", "-r", fa, "-o", tmp_path / "c.h5ad", "-q")
+    assert ran.exit_code == 2 and "contigs the reference lacks" in said(ran), ran.output
+    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only", "--max-skip-fraction", "1")
+    assert res.exit_code == 0 and "reference: p1.vcf: none of the contigs" in said(res), res.output
+
+
+def test_first_records_on_contigs_the_fasta_lacks_are_a_note(tmp_path, fasta):
+    """A header naming chr1, chr2 and chr3, records on chr3 (absent from the FASTA) beside chr1: ingest reads
+    those without context; the check names them."""
+    fa, seqs = fasta
+    write_mutect2(tmp_path / "p1.vcf", {"chr1": 20_000, "chr2": 5_000, "chr3": 9_000}, "toy", seqs["chr1"],
+                  "chr1")
+    text = (tmp_path / "p1.vcf").read_text()
+    (tmp_path / "p1.vcf").write_text(text + "chr3\t100\t.\tA\tC\t.\tPASS\t.\tGT:AD\t0/0:30,0\t0/1:20,9\n")
+    res = run(tmp_path / "p1.vcf", "--reference", fa, "--check-only")
+    assert res.exit_code == 0, res.output
+    assert ("reference: p1.vcf: its first records name 1 contig(s) the reference ref.fa lacks (chr3): calls "
+            "there are read without context") in said(res), said(res)
+
+
+def test_a_grch37_vcf_against_another_build_is_refused_naming_the_build(tmp_path, fasta):
+    """A Mutect2 VCF called on GRCh37 (its ##contig lines: chr1 249,250,621 bp, assembly=GRCh37) against a
+    FASTA whose chr1 is another length: refused at check time as ingest refuses it, with both lengths and
+    the VCF's build; against GRCh38's lengths, both builds are named."""
+    fa, seqs = fasta
+    grch37 = {f"chr{c}": n for c, n in GRCH37.items()}
+    write_mutect2(tmp_path / "p1.vcf", grch37, "GRCh37", seqs["chr1"], "chr1")
+    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 2, res.output
+    assert ("p1.vcf: contig chr1 is 249,250,621 bp in the VCF header (GRCh37) but 20,000 bp in the "
+            f"reference {fa}") in said(res), said(res)
+    grch38 = {f"chr{c}": n for c, n in GRCH38.items()}
+    with pytest.raises(InputError, match=r"contig chr1 is 249,250,621 bp in the VCF header \(GRCh37\) but "
+                                         r"248,956,422 bp in the reference \S+ \(GRCh38\)"):
+        check_reference_lengths([tmp_path / "p1.vcf"], fa, grch38)
