@@ -16,8 +16,9 @@ any record is read):
 - several columns with GT: each ALT goes to the samples whose genotype carries it. Several columns
   without GT and no tumour/normal convention are an error naming the file.
 
-A VCF compressed with plain gzip (`gzip calls.vcf`; htslib reads BGZF only) is decompressed into a private
-temporary folder and read from there (`_readable`), so it meets the same checks as the plain file.
+A VCF compressed with plain gzip (`gzip calls.vcf`; htslib reads BGZF only) is decompressed on a thread into
+a pipe that htslib reads in order (`_readable`, `_GzipStream`; nothing copied to disk, only a header read
+alone is), so it meets the same checks as the plain file.
 
 Unparseable records stop the read with the file and line, or are counted as `malformed_line` when
 `on_error="skip"`. Empty (zero-byte) and header-less files are errors.
@@ -26,6 +27,7 @@ Unparseable records stop the read with the file and line, or are counted as `mal
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import shutil
 import tempfile
@@ -100,8 +102,9 @@ def _is_plain_gzip(path: Path) -> bool:
 
 
 def _gunzip(path: Path, copy: Path, header_only: bool) -> None:
-    """Decompress plain-gzip `path` into `copy` (only its '#' header lines when `header_only`); a cut-off
-    download or a damaged stream is an InputError naming `path`."""
+    """Decompress plain-gzip `path` into `copy` (only its '#' header lines when `header_only`: a whole file
+    is streamed instead, `_GzipStream`); a cut-off download or a damaged stream is an InputError naming
+    `path`."""
     try:
         with gzip.open(path, "rb") as src, open(copy, "wb") as out:
             if not header_only:
@@ -115,41 +118,110 @@ def _gunzip(path: Path, copy: Path, header_only: bool) -> None:
         raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
 
 
+class _GzipStream:
+    """A plain-gzip VCF's text, decompressed by a thread into a pipe that htslib reads in order: htslib
+    cannot read plain gzip itself (it seeks), and decompressing the whole file into a temporary copy first
+    filled /tmp with a multi-GB VCF. Nothing is written to disk; a damaged or cut-off stream is told by
+    `finish` as an InputError naming `path`, whatever the reader made of the text it got."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        self.path = path
+        self.error: Exception | None = None
+        #: set when the reader stopped on an error: the feed then reads the rest of the file, to tell
+        #: whether the stream is damaged further on (a damaged stream is the error to report)
+        self.check_rest = False
+        read_fd, write_fd = os.pipe()
+        self.reader = os.fdopen(read_fd, "rb")
+        self._thread = threading.Thread(target=self._feed, args=(write_fd,), daemon=True)
+        self._thread.start()
+
+    def _feed(self, write_fd: int) -> None:
+        """Decompress into the pipe. A reader that stops early closes its end, and the write then fails
+        with BrokenPipeError, which ends the feed quietly, or, with `check_rest`, after reading the rest of
+        the file for the damage that may have made the reader stop."""
+        out = os.fdopen(write_fd, "wb")
+        try:
+            with gzip.open(self.path, "rb") as src:
+                try:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                except BrokenPipeError:
+                    while self.check_rest and src.read(1 << 20):
+                        pass
+        except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
+            self.error = err
+        finally:
+            try:
+                out.close()
+            except BrokenPipeError:
+                pass
+
+    def finish(self, check_rest: bool = False) -> None:
+        """Close the reading end, wait for the feed, and raise what it met (truncated or damaged gzip);
+        `check_rest`: the reader stopped on an error, so the rest of the file is read for damage first."""
+        self.check_rest = check_rest
+        self.reader.close()
+        self._thread.join()
+        if self.error is not None:
+            raise InputError(str(self.path), None, f"truncated or damaged gzip file ({self.error})")
+
+
 @contextmanager
-def _readable(path: Path, header_only: bool = False) -> Iterator[Path]:
-    """The file htslib reads for `path`: `path` itself, or for a plain-gzip VCF its text, decompressed into
-    a private temporary folder (never beside the user's data) that is removed on exit. Line numbers are
-    those of `path`, so every check and message reads as for the file itself. `header_only`: only the
-    header is copied, for callers that read nothing else (vcf_layout, file_split, build's header facts)."""
+def _readable(path: Path, header_only: bool = False) -> Iterator[Path | _GzipStream]:
+    """What htslib reads for `path`: `path` itself, or for a plain-gzip VCF a `_GzipStream` of its text
+    (read in order; nothing written to disk), or with `header_only` its header lines decompressed into a
+    private temporary folder removed on exit (callers that read nothing else: vcf_layout, file_split,
+    build's header facts). Line numbers are those of `path`, so every check and message reads as for the
+    file itself; a damaged gzip stream is an InputError naming `path`, raised over any error the reader met
+    in the text it cut short."""
     if not _is_plain_gzip(path):
         yield path
         return
-    with tempfile.TemporaryDirectory(prefix="nanog1-vcf-") as folder:
-        copy = Path(folder) / (path.name[: -len(".gz")] if path.name.endswith(".gz") else path.name)
-        _gunzip(path, copy, header_only)
-        yield copy
+    if header_only:
+        with tempfile.TemporaryDirectory(prefix="nanog1-vcf-") as folder:
+            copy = Path(folder) / (path.name[: -len(".gz")] if path.name.endswith(".gz") else path.name)
+            _gunzip(path, copy, header_only)
+            yield copy
+        return
+    stream = _GzipStream(path)
+    try:
+        yield stream
+    except Exception:
+        stream.finish(check_rest=True)  # the stream's error first: a garbled line is the damage's doing
+        raise
+    except BaseException:
+        stream.reader.close()
+        raise
+    stream.finish()
 
 
-def _open_at(source: Path, path: Path) -> pysam.VariantFile:
-    """pysam.VariantFile of `source` (`path`, or its decompressed copy from `_readable`) with htslib's
-    messages silenced; empty and unreadable files are InputErrors naming `path`."""
+def _open_at(source: Path | _GzipStream, path: Path) -> pysam.VariantFile:
+    """pysam.VariantFile of `source` (`path`, its decompressed header, or the stream of its text from
+    `_readable`) with htslib's messages silenced; empty and unreadable files are InputErrors naming
+    `path`."""
     if path.stat().st_size == 0:
         raise InputError(str(path), None, "empty file (zero bytes): not a VCF")
     previous = pysam.set_verbosity(0)
     try:
-        return pysam.VariantFile(str(source))
+        return pysam.VariantFile(source.reader if isinstance(source, _GzipStream) else str(source))
     except NotImplementedError as err:  # htslib reads BGZF only; plain gzip fails on its first seek
         why = "compressed with gzip, not bgzip (htslib reads BGZF only): decompress or recompress with bgzip"
         raise InputError(str(path), None, why) from err
     except (OSError, ValueError) as err:
-        with open(source, "rb") as raw:
+        with (gzip.open if isinstance(source, _GzipStream) else open)(_path_of(source), "rb") as raw:
             if raw.read(3) == b"\xef\xbb\xbf":
                 why = "starts with a UTF-8 byte-order mark (saved by a spreadsheet or editor?)"
                 raise InputError(str(path), 1, why + ": save it without one") from err
-        said = str(err).replace(str(source), str(path))
+        said = str(err).replace(str(_path_of(source)), str(path))
         raise InputError(str(path), None, f"not a readable VCF/BCF, or no #CHROM header ({said})") from err
     finally:
         pysam.set_verbosity(previous)
+
+
+def _path_of(source: Path | _GzipStream) -> Path:
+    """The file behind what `_readable` gave: the path read, or a stream's gzip file."""
+    return source.path if isinstance(source, _GzipStream) else Path(source)
 
 
 @contextmanager
@@ -396,10 +468,10 @@ def _read_records(path: Path, source: Path, compat: bool, on_error: str, **route
     previous = pysam.set_verbosity(0)
     try:
         layout = vcf_layout(path, vf.header, compat=compat, **route)
-        offset = _header_lines(source)
+        offset = _header_lines(_path_of(source))  # gzip-aware: a stream's file, its header alone
         raw = None
         if layout.mode == "file" and not len(vf.header.samples) and offset is not None:
-            raw = _collect_sites(source, offset)
+            raw = _collect_sites(_path_of(source), offset)
         if raw is None:
             raw = _collect(vf, str(path), offset, on_error, _carrier_getter(layout))
     finally:
@@ -611,6 +683,18 @@ _PASS = r"(^|;)PASS(;|$)"
 SITES_COLUMNS = 8
 
 
+def _text_bytes(path: Path) -> bytes:
+    """A text VCF's bytes, a plain-gzip one's decompressed in memory (no copy on disk); a cut-off or
+    damaged gzip stream is an InputError naming `path`."""
+    if not _is_plain_gzip(path):
+        return path.read_bytes()
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
+
+
 def _collect_sites(path: Path, offset: int) -> _Raw | None:
     """A plain-text sites-only VCF's CHROM, POS, REF, ALT and FILTER, parsed by pyarrow's CSV reader in C
     (a pysam record per line costs ≈ 2 µs, most of reading a file).
@@ -625,7 +709,7 @@ def _collect_sites(path: Path, offset: int) -> _Raw | None:
     import pyarrow.compute as pc
     from pyarrow import csv
 
-    data = path.read_bytes()
+    data = _text_bytes(path)
     start = 0
     for _ in range(offset):
         start = data.find(b"\n", start) + 1
