@@ -73,3 +73,16 @@ def test_no_carrier_losses_name_their_first_line(tmp_path):
         ingest([tmp_path / "p1.vcf"], None, None, tmp_path / "c.h5ad", IngestOptions(on_error="skip"))
     said = f"First bad line: {tmp_path / 'p1.vcf'}:{line} (no_carrier: ALT carried by no sample"
     assert said in str(err.value), str(err.value)
+
+
+def test_too_many_calls_on_missing_contigs_name_the_first_of_them(two_contig_genome, tmp_path):
+    """The same limit on calls on contigs the FASTA lacks (a wrong reference?) names the first such call."""
+    from tests.test_ingest_missing_contigs import MT, snvs, write_vcf
+
+    fasta, seqs = two_contig_genome
+    write_vcf(tmp_path / "A.vcf", snvs(seqs, "1", 5) + MT + snvs(seqs, "1", 5, start=9_000))
+    text = (tmp_path / "A.vcf").read_text().splitlines()
+    line = next(n for n, t in enumerate(text, 1) if t.startswith("MT"))
+    with pytest.raises(InputError, match=r"2 of 12 calls \(17%\) are on contigs the reference lacks") as err:
+        ingest([tmp_path / "A.vcf"], fasta, None, tmp_path / "c.h5ad", IngestOptions(on_error="skip"))
+    assert str(err.value).endswith(f". First call there: {tmp_path / 'A.vcf'}:{line}"), str(err.value)

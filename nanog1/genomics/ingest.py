@@ -796,6 +796,13 @@ def _first_bad_line(result: FileResult, lost: dict[str, int], plan: FilePlan | N
     return f". First bad line: {result.path}:{line} ({why})"
 
 
+def _first_free_line(result: FileResult) -> str:
+    """'. First call there: calls.vcf:12' for a file refused for its calls on contigs the FASTA lacks (the
+    first such call's line, `partial_reference.WITHOUT_CONTEXT` in `first_lines`); '' when unknown."""
+    line = result.first_lines.get(WITHOUT_CONTEXT)
+    return f". First call there: {result.path}:{line}" if line is not None else ""
+
+
 def _check_losses(results: list[FileResult], options: IngestOptions, plans: list[FilePlan] | None = None,
                   reference: Path | None = None) -> None:
     """A file that lost more than `max_skip_fraction` of what it read to LOSS_REASONS is an error, naming
@@ -835,7 +842,7 @@ def _check_losses(results: list[FileResult], options: IngestOptions, plans: list
                 None,
                 f"{n_free:,} of {read:,} calls ({n_free / read:.0%}) are on contigs the reference lacks"
                 f" ({contigs}), {over}: is it the right reference? They are not lost ({allow} to count them"
-                " without context: SBS6, DBS78, ID12)",
+                f" without context: SBS6, DBS78, ID12){_first_free_line(r)}",
             )
 
 

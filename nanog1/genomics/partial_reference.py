@@ -91,6 +91,7 @@ def classify_with_reference(
     free, _ = classify_without_reference(free_table, pass_only=pass_only)
     combined, rows = _combine(events, reference.contigs, free)
     combined.accounting = events.accounting
+    combined.first_lines[WITHOUT_CONTEXT] = int(free_table.line.min())  # named by the missing-contigs limit
     counts = np.zeros((len(combined.samples), N_CHANNELS), dtype=np.int64)
     counts[rows[0]] += fold_derived(events.counts())
     without = np.zeros_like(counts)
