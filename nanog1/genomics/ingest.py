@@ -957,7 +957,8 @@ def check_inputs(
     (small tables) are read too, and ingest's checks of the samples known once they are
     (`check_read_samples`: matrices sharing no name, a sample shared by a matrix and a call file, sheet rows
     naming samples no input holds, matrix samples without a row) are made now, in its words; `reference`:
-    whether the calls will be read in context."""
+    whether the calls will be read in context. The FASTA itself (index, contigs, build) is checked by
+    `reference_check.check_reference`, which `nanog1 ingest --check-only --reference` runs after this."""
     from nanog1.genomics.samplesheet import load_sample_sheet
 
     inputs = drop_index_files([Path(p) for p in inputs])
