@@ -273,11 +273,7 @@ def ingest_command(
         max_skip_fraction=max_skip_fraction, not_measured=not_measured,
     )
     if check_only:
-        plans, notes = check_inputs(inputs, samples, options, reference)
-        if reference is not None:
-            from nanog1.genomics.reference_check import check_reference
-
-            reference_notes = check_reference(reference, plans, max_skip_fraction, options.skip_limit_name)
+        plans, notes = check_inputs(inputs, samples, options, reference)  # the FASTA too, given one
     elif out is None:
         raise UserError("--out is required (or --check-only)")
     else:
@@ -286,10 +282,9 @@ def ingest_command(
         check_writable(out)  # told now, not after every input was read
         report = ingest(inputs, reference, samples, out, options)
     if check_only:
-        for note in notes:
-            console.print(f"[yellow]sample sheet:[/yellow] {escape(note)}", soft_wrap=True)
-        for note in reference_notes if reference is not None else []:
-            console.print(f"[yellow]reference:[/yellow] {escape(note)}", soft_wrap=True)
+        for note in notes:  # each led by what it concerns ('sample sheet: ', 'reference: ')
+            topic, _, text = note.partition(": ")
+            console.print(f"[yellow]{escape(topic)}:[/yellow] {escape(text)}", soft_wrap=True)
         named = len({s for p in plans if p.samples for s in p.samples})  # a sheet joins split files
         bad = [p.path.name for p in plans if p.kind == "unreadable"]  # --on-error skip: named, not fatal
         skipped = f"; {len(bad)} unreadable, to be skipped: {', '.join(bad)}" if bad else ""

@@ -171,3 +171,20 @@ def test_a_grch37_vcf_against_another_build_is_refused_naming_the_build(tmp_path
     with pytest.raises(InputError, match=r"contig chr1 is 249,250,621 bp in the VCF header \(GRCh37\) but "
                                          r"248,956,422 bp in the reference \S+ \(GRCh38\)"):
         check_reference_lengths([tmp_path / "p1.vcf"], fa, grch38)
+
+
+def test_check_inputs_from_python_checks_the_reference_as_check_only_does(tmp_path, fasta):
+    """`ingest.check_inputs(..., reference=)` (what --check-only and the pipeline's check rule run) checks the
+    FASTA too: the other build refused in the same words, the reference's notes returned with the sheet's."""
+    from nanog1.genomics.ingest import check_inputs
+
+    fa, seqs = fasta
+    grch37 = {f"chr{c}": n for c, n in GRCH37.items()}
+    write_mutect2(tmp_path / "p1.vcf", grch37, "GRCh37", seqs["chr1"], "chr1")
+    with pytest.raises(InputError, match=r"contig chr1 is 249,250,621 bp in the VCF header \(GRCh37\) but "
+                                         r"20,000 bp in the reference"):
+        check_inputs([tmp_path / "p1.vcf"], None, reference=fa)
+    check_inputs([tmp_path / "p1.vcf"], None)  # without one, nothing to compare the header with
+    write_mutect2(tmp_path / "p1.vcf", {"1": 20_000, "2": 5_000}, "toy", seqs["chr1"], "1")
+    _, notes = check_inputs([tmp_path / "p1.vcf"], None, reference=fa)
+    assert [n[:24] for n in notes] == ["reference: p1.vcf: names"], notes

@@ -946,6 +946,10 @@ def _reason_order(reason: str) -> int:
     return SKIP_REASONS.index(reason) if reason in SKIP_REASONS else len(SKIP_REASONS)
 
 
+#: What each of `check_inputs`' notes concerns, leading it.
+SHEET_NOTE, REFERENCE_NOTE = "sample sheet: ", "reference: "
+
+
 def check_inputs(
     inputs: list[Path], sample_sheet: Path | None, options: IngestOptions = IngestOptions(),
     reference: Path | None = None,
@@ -956,9 +960,12 @@ def check_inputs(
     ingest plans it, instead of failing the check that the run itself would pass. Catalogue matrices
     (small tables) are read too, and ingest's checks of the samples known once they are
     (`check_read_samples`: matrices sharing no name, a sample shared by a matrix and a call file, sheet rows
-    naming samples no input holds, matrix samples without a row) are made now, in its words; `reference`:
-    whether the calls will be read in context. The FASTA itself (index, contigs, build) is checked by
-    `reference_check.check_reference`, which `nanog1 ingest --check-only --reference` runs after this."""
+    naming samples no input holds, matrix samples without a row) are made now, in its words. With a
+    `reference`, the calls are planned as read in context, and the FASTA is checked against the inputs as
+    ingest would check it (`reference_check.check_reference`: index, contig names, ##contig lengths of
+    another build, a MAF's NCBI_Build), so that every caller of the check (`--check-only`, the pipeline's
+    check_inputs rule through it, Python) gets the same refusals. Returns the plans and the notes, each led
+    by what it concerns ('sample sheet: ', 'reference: '), as `--check-only` prints them."""
     from nanog1.genomics.samplesheet import load_sample_sheet
 
     inputs = drop_index_files([Path(p) for p in inputs])
@@ -972,6 +979,12 @@ def check_inputs(
         unreadable += [Path(r.path) for r in matrices if r.skips.get("unreadable_file")]
         more = check_read_samples(inputs, plans, given, matrices, unreadable, sheet, options)
         notes = list(dict.fromkeys(notes + more))
+    notes = [f"{SHEET_NOTE}{note}" for note in notes]
+    if reference is not None:
+        from nanog1.genomics.reference_check import check_reference
+
+        found = check_reference(reference, plans, options.max_skip_fraction, options.skip_limit_name)
+        notes += [f"{REFERENCE_NOTE}{note}" for note in found]
     return plans, notes
 
 

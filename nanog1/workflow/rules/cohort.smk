@@ -15,17 +15,22 @@ _NOT_MEASURED = ["--not-measured", ",".join(_NM)] if _NM else []
 
 
 # The data files are params, not inputs: a file's new content reruns its own ingest part only (which
-# checks that file's header against the sheet again), not every part.
+# checks that file's header against the sheet again), not every part. The reference is an input, as it
+# is the ingest rule's: it is checked (index, contig names, ##contig lengths of another build) as ingest
+# will check it, with ingest's limit on calls lost, before any part runs.
 rule check_inputs:
     input:
         samples=sample_sheet,
+        reference=reference,
     output:
         touch(out("work/inputs_checked")),
     params:
         data=lambda wc: [str(f) for f in input_files()],
+        reference=lambda wc, input: opt("--reference", input.reference or None),
         samples=lambda wc, input: opt("--samples", input.samples or None),
         policy=_SHEET_POLICY,
         duplicates=config["merge"]["duplicates"],
+        max_skip=_INGEST["max_skip_fraction"],
         on_error=_INGEST["on_error"],
         spc=_SPC,
         extra=EXTRA["ingest"],
@@ -34,9 +39,10 @@ rule check_inputs:
     benchmark:
         bench("check_inputs")
     shell:
-        "{NANOG1:q} ingest {params.data:q} {params.samples:q} --check-only --sheet-policy {params.policy:q}"
-        " --duplicates {params.duplicates:q} --on-error {params.on_error:q} {params.spc:q} {params.extra:q}"
-        " > {log:q} 2>&1"
+        "{NANOG1:q} ingest {params.data:q} {params.reference:q} {params.samples:q} --check-only"
+        " --sheet-policy {params.policy:q} --duplicates {params.duplicates:q}"
+        " --max-skip-fraction {params.max_skip:q} --on-error {params.on_error:q} {params.spc:q}"
+        " {params.extra:q} > {log:q} 2>&1"
 
 
 rule ingest:
