@@ -546,10 +546,12 @@ class _Raw:
     """Per-record fields as read (alleles not yet split), and skip counts."""
 
     def __init__(self) -> None:
-        self.chrom: list[str] = []
-        self.pos: list[int] = []
+        #: lists as `_collect` appends to them; arrays (object, int64, bool) from `_collect_sites`, whose
+        #: millions of records would cost 36 bytes a POS as Python ints
+        self.chrom: list[str] | np.ndarray = []
+        self.pos: list[int] | np.ndarray = []
         self.alleles: list[tuple | None] | _Alleles = []
-        self.filters: list[bool] = []
+        self.filters: list[bool] | np.ndarray = []
         self.genotypes: list[list] = []
         self.line: np.ndarray = np.zeros(0, dtype=np.int64)
         self.skips: Counter = Counter()
@@ -683,43 +685,84 @@ _PASS = r"(^|;)PASS(;|$)"
 SITES_COLUMNS = 8
 
 
-def _text_bytes(path: Path) -> bytes:
-    """A text VCF's bytes, a plain-gzip one's decompressed in memory (no copy on disk); a cut-off or
-    damaged gzip stream is an InputError naming `path`."""
-    if not _is_plain_gzip(path):
-        return path.read_bytes()
+#: Bytes of text `_collect_sites` parses at a time (whole lines, decompressed): its memory is one piece's
+#: text and table beside the compact columns it keeps, not the whole file's text (a 200 MB sites-only VCF
+#: held 1.37 GiB at its peak when read whole).
+SITES_CHUNK = 1 << 24
+_SITES_NAMES = ["chrom", "pos", "id", "ref", "alt", "qual", "filter", "info"]
+
+
+def _text_chunks(path: Path, size: int) -> Iterator[bytes]:
+    """A text VCF's bytes in pieces of about `size` bytes, each ending at a line end but the last (what
+    follows the file's last newline), a plain-gzip one's decompressed as they are read (nothing held
+    whole, nothing on disk); a cut-off or damaged gzip stream is an InputError naming `path`."""
     try:
-        with gzip.open(path, "rb") as f:
-            return f.read()
+        with (gzip.open if _is_plain_gzip(path) else open)(path, "rb") as f:
+            rest: list[bytes] = []
+            while block := f.read(size):
+                cut = block.rfind(b"\n") + 1
+                if not cut:  # a line longer than `size`: wait for its end
+                    rest.append(block)
+                    continue
+                yield b"".join([*rest, block[:cut]]) if rest else block[:cut]
+                rest = [block[cut:]] if cut < len(block) else []
+            if rest:
+                yield b"".join(rest)
     except (EOFError, gzip.BadGzipFile, zlib.error) as err:
         raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
 
 
+def _past_lines(chunk: bytes, lines: int) -> tuple[bytes, int]:
+    """`chunk` after its first `lines` lines (up to its end), and how many of them it lacked."""
+    start = 0
+    while lines:
+        end = chunk.find(b"\n", start)
+        if end < 0:
+            return b"", lines
+        start, lines = end + 1, lines - 1
+    return chunk[start:], 0
+
+
 def _collect_sites(path: Path, offset: int) -> _Raw | None:
     """A plain-text sites-only VCF's CHROM, POS, REF, ALT and FILTER, parsed by pyarrow's CSV reader in C
-    (a pysam record per line costs ≈ 2 µs, most of reading a file).
+    (a pysam record per line costs ≈ 2 µs, most of reading a file), a piece of `SITES_CHUNK` bytes of whole
+    lines at a time (`_text_chunks`: a plain-gzip file decompressed as read), so that memory does not grow
+    with the file's text; each piece's columns are kept in compact arrays and joined at the end.
 
     Returns None, and the caller reads the file with pysam, unless every line after the header is a
     record pysam reads to the same values without complaint: 8 tab-separated columns, an integer POS,
     A/C/G/T/N letters in REF and ALT (ALT comma-separated), a FILTER value, no blank or '#' lines.
     FILTER passes as in `_collect`: '.' or PASS among its ';'-separated values. QUAL and INFO are not
-    read here (htslib reads malformed values there as missing, without an error).
+    read here (htslib reads malformed values there as missing, without an error). A bgzipped file is
+    pysam's to read (its compressed bytes were never text this parser accepted).
     """
+    if _is_gzip(path) and not _is_plain_gzip(path):
+        return None
+    pieces, skip = [], offset
+    for chunk in _text_chunks(path, SITES_CHUNK):
+        if skip:
+            chunk, skip = _past_lines(chunk, skip)
+            if skip or not chunk:
+                continue
+        piece = _parse_sites(chunk)
+        if piece is None:
+            return None
+        pieces.append(piece)
+    if skip or not pieces:  # fewer lines than the header's, or no record line
+        return None
+    return _joined_sites(pieces, offset)
+
+
+def _parse_sites(body: bytes) -> dict[str, np.ndarray] | None:
+    """One piece of whole record lines parsed and checked as `_collect_sites` says; its columns as arrays
+    (chrom, ref, alt: object; pos: int64; filters, multi: bool), or None where pysam must read the file."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from pyarrow import csv
 
-    data = _text_bytes(path)
-    start = 0
-    for _ in range(offset):
-        start = data.find(b"\n", start) + 1
-        if start == 0:
-            return None
-    body = memoryview(data)[start:]
-    n_lines = data.count(b"\n", start) + (0 if data.endswith(b"\n") or not len(body) else 1)
-    if not n_lines or data.find(b"\r", start) >= 0:
+    n_lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    if body.find(b"\r") >= 0:
         return None
-    names = ["chrom", "pos", "id", "ref", "alt", "qual", "filter", "info"]
     types = {
         "chrom": pa.string(),
         "pos": pa.int64(),
@@ -730,7 +773,7 @@ def _collect_sites(path: Path, offset: int) -> _Raw | None:
     try:
         table = csv.read_csv(
             pa.py_buffer(body),
-            read_options=csv.ReadOptions(column_names=names, use_threads=False, block_size=1 << 26),
+            read_options=csv.ReadOptions(column_names=_SITES_NAMES, use_threads=False, block_size=1 << 26),
             parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
             convert_options=csv.ConvertOptions(
                 include_columns=["chrom", "pos", "ref", "alt", "filter"],
@@ -753,18 +796,25 @@ def _collect_sites(path: Path, offset: int) -> _Raw | None:
     )
     if not plain:
         return None
+    names = chrom.dictionary_encode().combine_chunks()
+    return {
+        "chrom": np.asarray(names.dictionary.to_pylist(), dtype=object)[names.indices.to_numpy()],
+        "pos": pos.to_numpy(),
+        "ref": ref.to_numpy(zero_copy_only=False).astype(object),
+        "alt": alt.to_numpy(zero_copy_only=False).astype(object),
+        "filters": pc.or_(pc.equal(filt, "."), pc.match_substring_regex(filt, _PASS)).to_numpy(
+            zero_copy_only=False),
+        "multi": pc.match_substring(alt, ",").to_numpy(zero_copy_only=False),
+    }
+
+
+def _joined_sites(pieces: list[dict[str, np.ndarray]], offset: int) -> _Raw:
+    """The pieces' columns joined into one `_Raw` of arrays, in file order (`pieces` is emptied as they are
+    joined); record i is on line offset + i + 1."""
+    column = {k: np.concatenate([p.pop(k) for p in pieces]) for k in list(pieces[0])}
     raw = _Raw()
-    names_ = chrom.dictionary_encode().combine_chunks()
-    raw.chrom = np.asarray(names_.dictionary.to_pylist(), dtype=object)[names_.indices.to_numpy()].tolist()
-    raw.pos = pos.to_numpy().tolist()
-    raw.ref = ref.to_numpy(zero_copy_only=False).astype(object)
-    raw.alt = alt.to_numpy(zero_copy_only=False).astype(object)
-    raw.filters = (
-        pc.or_(pc.equal(filt, "."), pc.match_substring_regex(filt, _PASS))
-        .to_numpy(zero_copy_only=False)
-        .tolist()
-    )
-    raw.multi = pc.match_substring(alt, ",").to_numpy(zero_copy_only=False)
+    raw.chrom, raw.pos, raw.filters = column["chrom"], column["pos"], column["filters"]
+    raw.ref, raw.alt, raw.multi = column["ref"], column["alt"], column["multi"]
     raw.alleles = _Alleles(raw.ref, raw.alt)
     raw.line = np.arange(1, len(raw.pos) + 1, dtype=np.int64) + offset
     return raw
@@ -812,7 +862,7 @@ def _drop_file_order_duplicates(raw: _Raw) -> None:
         raw.chrom = [raw.chrom[i] for i in keep]
         raw.pos = [raw.pos[i] for i in keep]
         raw.alleles = [raw.alleles[i] for i in keep]
-        raw.filters = [raw.filters[i] for i in keep] if raw.filters else raw.filters
+        raw.filters = [raw.filters[i] for i in keep] if len(raw.filters) else raw.filters
         raw.genotypes = [raw.genotypes[i] for i in keep] if raw.genotypes else raw.genotypes
         if raw.ref is not None:
             raw.ref, raw.alt, raw.multi = raw.ref[keep], raw.alt[keep], raw.multi[keep]
@@ -820,7 +870,7 @@ def _drop_file_order_duplicates(raw: _Raw) -> None:
 
 
 def _file_key(raw: _Raw, i: int) -> tuple:
-    return raw.chrom[i], raw.pos[i], raw.alleles[i], raw.filters[i] if raw.filters else None
+    return raw.chrom[i], raw.pos[i], raw.alleles[i], raw.filters[i] if len(raw.filters) else None
 
 
 def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> VariantTable:
@@ -831,7 +881,7 @@ def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> Va
     """
     skips = raw.skips
     n = len(raw.pos)
-    passed = raw.filters if raw.filters else [True] * n
+    passed = raw.filters if len(raw.filters) else [True] * n
     simple = np.zeros(n, dtype=bool)
     if fixed is not None and not raw.genotypes and raw.multi is not None:
         simple = ~raw.multi
