@@ -248,3 +248,24 @@ def test_a_bgzip_vcf_with_a_damaged_middle_block_is_one_clear_error_naming_it(tm
     report = ingest([tmp_path / "bad.vcf.gz"], None, None, tmp_path / "b.h5ad", skip)
     assert report.skips["unreadable_file"] == 1
     assert "truncated or damaged gzip file" in report.files[0]["status"], report.files
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_bgzip_vcf_with_a_damaged_first_block_is_named_damaged_not_headerless(tmp_path, kind):
+    """Bytes changed inside the first block, the one that holds the header: htslib reads no header, and the
+    error said "not a readable VCF/BCF, or no #CHROM header" of a file whose header is whole; it is the
+    damaged gzip file it is, under both --on-error values and in ingest's table (QA #31)."""
+    whole = bytearray(bgzip_bytes(tmp_path, kind(tmp_path, 20_000)))
+    assert len(bgzf_blocks(bytes(whole))) > 4
+    whole[60:124] = bytes(b ^ 0x5A for b in whole[60:124])
+    (tmp_path / "head.vcf.gz").write_bytes(bytes(whole))
+    for on_error in ("stop", "skip"):
+        with pytest.raises(InputError, match=r"head\.vcf\.gz: truncated or damaged gzip file") as err:
+            vcf.read_vcf(tmp_path / "head.vcf.gz", on_error=on_error)
+        assert "#CHROM" not in str(err.value), str(err.value)
+    res = CliRunner().invoke(app, ["ingest", str(tmp_path / "head.vcf.gz"), "-o", str(tmp_path / "h.h5ad")])
+    said = " ".join(res.output.split())
+    assert res.exit_code == 2 and "truncated or damaged gzip file" in said and "#CHROM" not in said, said
+    skip = IngestOptions(on_error="skip")
+    report = ingest([tmp_path / "head.vcf.gz"], None, None, tmp_path / "h.h5ad", skip)
+    assert "truncated or damaged gzip file" in report.files[0]["status"], report.files

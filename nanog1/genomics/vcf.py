@@ -220,6 +220,8 @@ def _open_at(source: Path | _GzipStream, path: Path) -> pysam.VariantFile:
         said = str(err).replace(str(_path_of(source)), str(path))
         if "EOF marker" in said:  # htslib refuses a bgzip file cut short (a download or copy interrupted)
             raise InputError(str(path), None, f"truncated or damaged gzip file ({said})") from err
+        if (damage := _bgzf_damage(_path_of(source))) is not None:  # a damaged first block: no header read
+            raise InputError(str(path), None, f"truncated or damaged gzip file ({damage})") from err
         raise InputError(str(path), None, f"not a readable VCF/BCF, or no #CHROM header ({said})") from err
     finally:
         pysam.set_verbosity(previous)
