@@ -173,3 +173,28 @@ def test_the_sites_only_fast_path_reads_alike_in_any_pieces(tmp_path, monkeypatc
             assert vcf._collect_sites(tmp_path / "odd.vcf", 3) is None, (odd, at)
     (tmp_path / "empty.vcf").write_text(head)
     assert vcf._collect_sites(tmp_path / "empty.vcf", 3) is None
+
+
+@pytest.mark.timeout(60)
+def test_the_feed_ends_though_a_reader_still_holds_the_pipe(tmp_path):
+    """pysam reads a duplicate of the pipe's reading end: with a VariantFile still open on it (a reader
+    stopped without closing, its header read and the rest of the text unread), `finish` closed only its own
+    end, so the feed stayed blocked on the full pipe and `finish` waited on it for ever; the feed now ends
+    when told, and its thread is gone."""
+    import threading
+
+    import pysam
+
+    from nanog1.genomics.vcf import _GzipStream
+
+    (tmp_path / "big.vcf.gz").write_bytes(gzip.compress(mutect2_text(tmp_path, MANY)))
+    stream = _GzipStream(tmp_path / "big.vcf.gz")
+    held = pysam.VariantFile(stream.reader)  # its own copy of the reading end, left open
+    try:
+        done = threading.Thread(target=stream.finish, daemon=True)
+        done.start()
+        done.join(10)
+        assert not done.is_alive(), "finish() still waiting on the feed"
+        assert not stream._thread.is_alive()
+    finally:
+        held.close()
