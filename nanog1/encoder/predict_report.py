@@ -168,6 +168,7 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
         f"- Predicted type: **{rec['predicted_type']}**"
         + (f" (abstained: {rec['abstain_reason']})" if rec["abstain"] else ""),
         f"- Abstention: {operating_point_line(adata)}",
+        *_priors_line(adata),
         "",
         "| rank | type | calibrated probability |",
         "|--:|:--|--:|",
@@ -188,6 +189,16 @@ def tumour_report(adata: ad.AnnData, table: pd.DataFrame, i: int, stem: Path) ->
     lines.append(f"![spectrum]({png.name})")
     md = atomic_write_text(md_path, "\n".join(lines) + "\n")
     return [md, png]
+
+
+def _priors_line(adata: ad.AnnData) -> list[str]:
+    """The report's line on `--adapt-priors` (the batch's estimated type mix), none when not asked for."""
+    done = adata.uns.get("nanog1_predict", {}).get("prior_adaptation", {})
+    if not done or "estimated_type_mix" not in done:
+        return []
+    from nanog1.encoder.prior_shift import mix_line
+
+    return [f"- Probabilities: {mix_line(done)}"]
 
 
 def _scored_line(adata: ad.AnnData, i: int) -> str:

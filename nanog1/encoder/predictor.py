@@ -105,6 +105,9 @@ class PredictOptions:
     #: input tumours ranked against the reference at once for `neighbours` (`nearest_reference`): bounds the
     #: memory of that step (chunk x reference tumours, three float64-sized arrays), not its results
     neighbour_chunk: int = NEIGHBOUR_CHUNK
+    #: `--adapt-priors`: re-estimate the batch's type mix from its own probabilities and adapt them to it
+    #: (nanog1.encoder.prior_shift; needs the model's prior-adaptation record and a large enough batch)
+    adapt_priors: bool = False
 
 
 def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, filter: str = "PASS",
@@ -280,6 +283,7 @@ def predict(
     folder, saved = loaded.folder, loaded.saved
     networks = [loaded.network, *loaded.members]
     _check_tokens(adata, loaded)
+    record = prior_record(loaded, adata.n_obs) if options.adapt_priors else None  # told before any pass
     pred, averaged = member_views_proba(adata, loaded.name, networks, saved, list(loaded.views))
     if averaged is None:
         raise UserError(
@@ -288,6 +292,11 @@ def predict(
     classes = list(saved["classes"])
     calib = loaded.calibration
     proba = apply_temperature(averaged, float(calib.get("temperature", 1.0)))
+    adapted = None
+    if record is not None:
+        from nanog1.encoder.prior_shift import adapt_batch
+
+        proba, adapted = adapt_batch(proba, record, classes)
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
     rule = replace(rule, confidence_threshold=point["threshold"])
     mismatch = _either(_either(assay_mismatch(adata, loaded, options.assay), gene_mismatch(adata, loaded)),
@@ -334,8 +343,19 @@ def predict(
         **build_record(adata, loaded),
         **overlap_record(adata, loaded),
         "assay_note": assay_note(adata, loaded, options.assay),
+        "prior_adaptation": adapted or {"applied": False},
     }
     return adata if copy else None
+
+
+def prior_record(loaded: LoadedModel, n_tumours: int) -> dict:
+    """The model's prior-adaptation record for `--adapt-priors`, a batch of `n_tumours` checked against its
+    minimum (UserErrors: a model without a record, too small a batch), before any tumour is scored."""
+    from nanog1.encoder.prior_shift import check_batch, load_record
+
+    record = load_record(loaded.name, loaded.folder, loaded.calibration, list(loaded.saved["classes"]))
+    check_batch(n_tumours, record)
+    return record
 
 
 def assay_note(adata: ad.AnnData, loaded: LoadedModel, mode: str) -> str:

@@ -1,0 +1,146 @@
+"""Prior (label-shift) adaptation of a batch's cancer-type probabilities (`nanog1 predict --adapt-priors`).
+
+A new cohort often has another type mix than the model's training data. Saerens, Latinne & Decaestecker
+(2002, "Adjusting the outputs of a classifier to new a priori probabilities") estimate that mix from the
+model's own posteriors, with no label: iterate  post_i ∝ p_i ⊙ q / π  (renormalised per tumour),
+q = mean_i post_i,  from q = π, the prior the posteriors were calibrated under. Here, as measured in
+BENCHMARKS.md ("EM prior adaptation on transfer", benchmarks/pcawg_label_shift.py, its `em_bc_damped`):
+
+* the temperature-scaled posteriors are first bias-corrected, softmax(log p + b), b one value per type
+  fitted on the model's validation genomes: the shipped encoder was trained with inverse-frequency class
+  weights, so its posteriors carry a near-uniform prior rather than its training mix π (plain EM from π
+  on them cost 21 points of CV top-1 in the benchmark);
+* q is damped by a Dirichlet pseudo-count α toward π, q = (Σ_i post_i + α π) / (n + α), so that a small
+  batch moves little;
+* a batch needs at least `min_tumours` tumours.
+
+b, π, α and the minimum are a model's prior-adaptation record: `prior_adaptation` in its calibration.json,
+or, for a packaged model, `prior_adaptation/<name>.json` in this folder, tied to the checksum of the
+model.pt it was fitted for (benchmarks/pcawg_label_shift.py --fit-package writes it). numpy only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nanog1.errors import UserError
+
+#: Packaged models' records (one JSON per model name), kept beside the package's model folders.
+RECORDS = Path(__file__).resolve().parent / "prior_adaptation"
+_TINY = 1e-12
+
+
+def em_adapt(proba: np.ndarray, prior: np.ndarray, alpha: float = 0.0, max_iter: int = 1000,
+             tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, int]:
+    """(adapted posteriors, estimated type mix q, iterations) of Saerens et al.'s EM over one batch.
+
+    `proba`: calibrated posteriors (tumours x types); `prior`: the mix they were calibrated under (one row,
+    or one per tumour); `alpha`: Dirichlet pseudo-count toward the mean prior (0: plain EM; inf: none)."""
+    p = np.clip(np.asarray(proba, dtype=np.float64), _TINY, 1.0)
+    prior = np.broadcast_to(np.clip(np.asarray(prior, dtype=np.float64), _TINY, 1.0), p.shape)
+    base = prior.mean(0)
+    base = base / base.sum()
+    if not np.isfinite(alpha) or len(p) == 0:
+        return p / p.sum(1, keepdims=True), base, 0
+    logp, logprior = np.log(p), np.log(prior)
+    q, post, it = base.copy(), p / p.sum(1, keepdims=True), 0
+    while it < max_iter:
+        it += 1
+        z = logp + np.log(np.clip(q, _TINY, 1.0)) - logprior
+        z -= z.max(1, keepdims=True)
+        post = np.exp(z)
+        post /= post.sum(1, keepdims=True)
+        new = (post.sum(0) + alpha * base) / (len(p) + alpha)
+        done = np.abs(new - q).max() < tol
+        q = new
+        if done:
+            break
+    return post, q, it
+
+
+def with_bias(proba: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """softmax(log p + bias) per row (the bias-corrected calibration)."""
+    z = np.log(np.clip(np.asarray(proba, dtype=np.float64), _TINY, 1.0)) + np.asarray(bias, dtype=np.float64)
+    z -= z.max(1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(1, keepdims=True)
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file (ties a record to the weights it was fitted for)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_record(name: str, folder: Path, calibration: dict, classes: list[str]) -> dict:
+    """The prior-adaptation record of a model (its calibration.json's, else this package's file for a
+    packaged name), checked against the model's classes and, for a file here, its model.pt checksum.
+    A model without one is a UserError that says so."""
+    record = calibration.get("prior_adaptation")
+    source = f"{folder / 'calibration.json'}"
+    if record is None:
+        path = RECORDS / f"{Path(str(name)).name}.json"
+        if not path.exists():
+            raise UserError(f"--adapt-priors: model {name} has no prior-adaptation record (a per-type bias "
+                            "and training mix fitted on its validation tumours; packaged: "
+                            f"{', '.join(sorted(p.stem for p in RECORDS.glob('*.json'))) or 'none'})")
+        record, source = json.loads(path.read_text()), str(path)
+        weights = Path(folder) / "model.pt"
+        if record.get("model_sha256") != file_sha256(weights):
+            raise UserError(f"--adapt-priors: {source} was fitted for another model.pt than {weights} (the "
+                            "model was repackaged; refit it: benchmarks/pcawg_label_shift.py --fit-package)")
+    if list(record.get("classes", [])) != list(classes):
+        raise UserError(f"--adapt-priors: {source}: its types differ from the model's ({len(classes)} types)")
+    for key in ("bias", "training_prior"):
+        if len(record.get(key, [])) != len(classes):
+            raise UserError(f"--adapt-priors: {source}: '{key}' needs one value per type ({len(classes)})")
+    return record
+
+
+def check_batch(n_tumours: int, record: dict) -> None:
+    """A UserError for a batch smaller than the record's `min_tumours`: its mix would rest on too few."""
+    need = int(record.get("min_tumours", 1))
+    if n_tumours < need:
+        raise UserError(f"--adapt-priors needs a batch of at least {need} tumours (got {n_tumours}): the "
+                        "type mix is estimated from the batch itself; type small batches without it")
+
+
+def adapt_batch(proba: np.ndarray, record: dict, classes: list[str]) -> tuple[np.ndarray, dict]:
+    """(adapted probabilities, what was done) for one batch of temperature-scaled probabilities (a batch
+    under the record's `min_tumours`: `check_batch`'s UserError)."""
+    n = len(proba)
+    check_batch(n, record)
+    prior = np.asarray(record["training_prior"], dtype=np.float64)
+    alpha = float(record.get("alpha", 0.0))
+    corrected = with_bias(proba, np.asarray(record["bias"], dtype=np.float64))
+    adapted, q, iterations = em_adapt(corrected, prior, alpha)
+    changed = int((adapted.argmax(1) != np.asarray(proba).argmax(1)).sum())
+    order = np.argsort(-q)
+    done = {
+        "method": "bias-corrected calibration, then EM prior adaptation (Saerens et al. 2002) with a "
+                  f"Dirichlet pseudo-count of {alpha:g} tumours toward the training mix",
+        "tumours": n,
+        "alpha": alpha,
+        "iterations": iterations,
+        "estimated_type_mix": {classes[i]: round(float(q[i]), 4) for i in order},
+        "training_type_mix": {classes[i]: round(float(prior[i]), 4) for i in np.argsort(-prior)},
+        "top_type_changed": changed,
+        "fitted_on": record.get("fitted_on", ""),
+    }
+    return adapted.astype(np.float32), done
+
+
+def mix_line(done: dict, k: int = 5) -> str:
+    """One line for the terminal and reports: the estimated mix's largest shares and the changes (sorted
+    here: an .h5ad round trip stores the mix's keys alphabetically)."""
+    shares = sorted(done["estimated_type_mix"].items(), key=lambda kv: -float(kv[1]))[:k]
+    top = ", ".join(f"{t} {100 * float(s):.0f} %" for t, s in shares)
+    return (f"priors adapted to this batch of {done['tumours']:,} (estimated type mix: {top}; "
+            f"top type changed for {done['top_type_changed']:,})")
