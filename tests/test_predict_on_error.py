@@ -177,3 +177,20 @@ def test_ingest_check_only_under_skip_names_the_unreadable_files_instead_of_fail
            "scan.vcf" in res.output, res.output
     res = CliRunner().invoke(app, ["ingest", *inputs, "--check-only"])
     assert res.exit_code == 2 and "scan.vcf" in res.output, res.output
+
+
+def test_under_skip_each_unreadable_file_is_told_with_why(run_dir, batch, tmp_path):
+    """QA #31: the closing line and predictions.json named the files skipped whole, never why: a download cut
+    short (fetch it again) read the same as a file that is no VCF at all. A warning gives each file's reason,
+    and predictions.json's calls block has it per file (`unreadable_reasons`)."""
+    inputs = [batch / "P1.vcf", batch / "P3.vcf.gz", batch / "scan.vcf", batch / "P2.vcf"]
+    res = _predict(run_dir, inputs, tmp_path / "o", "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    warned = next(line for line in res.output.splitlines() if line.startswith("warning: 2 file(s) not read"))
+    assert "P3.vcf.gz: truncated or damaged gzip file" in warned, warned
+    assert "scan.vcf: " in warned and "P1.vcf" not in warned, warned
+    doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    reasons = {Path(r["file"]).name: r["why"] for r in doc["calls"]["unreadable_reasons"]}
+    assert set(reasons) == {"P3.vcf.gz", "scan.vcf"}, reasons
+    assert reasons["P3.vcf.gz"].startswith("truncated or damaged gzip file"), reasons
+    assert reasons["scan.vcf"].startswith("not a readable VCF/BCF"), reasons  # no "path: " before it

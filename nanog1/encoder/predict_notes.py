@@ -22,10 +22,10 @@ import pandas as pd
 from nanog1.encoder.input_filter import describe
 from nanog1.schema import describe_sets
 
-#: Notice kinds, in the order they are shown. The first nine are warnings about the input as a whole
+#: Notice kinds, in the order they are shown. The first ten are warnings about the input as a whole
 #: (the CLI prints them on stderr); the rest summarise the tumours abstained on, by kind of reason.
 WARNING_KINDS = ("sample_sheet", "filter", "genome_build", "assay", "protein_change", "consequence",
-                 "masked_sets", "training_overlap", "snv_only")
+                 "masked_sets", "training_overlap", "snv_only", "unreadable_files")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ def call_counts(adata: ad.AnnData, sample: str | None = None) -> dict | None:
               "skipped": int(acc["skipped"].sum()), "skips": skips,
               "filter_values": {str(k): int(v) for k, v in dict(meta.get("filter_dropped") or {}).items()}}
     unreadable, malformed = unreadable_files(adata), malformed_files(adata)
-    counts = {**counts, "unreadable_files": unreadable} if unreadable else counts
+    if unreadable:
+        counts = {**counts, "unreadable_files": unreadable, "unreadable_reasons": unreadable_reasons(adata)}
     return {**counts, "malformed_lines": malformed} if malformed else counts
 
 
@@ -73,6 +74,32 @@ def unreadable_files(adata: ad.AnnData) -> list[str]:
         return []
     rows = acc.loc[acc["unreadable_file"] > 0, "file"].astype(int).unique()
     return [str(inputs["path"].iloc[i]) for i in rows]
+
+
+def unreadable_reasons(adata: ad.AnnData) -> list[dict]:
+    """Per input file skipped whole as unreadable_file, its path and why ingest could not read it (its
+    status: 'truncated or damaged gzip file (...)', 'empty file (zero bytes): not a VCF', ...): a batch's
+    truncated download is fetched again, a file of another format is not, and the names alone did not
+    tell which is which."""
+    meta = adata.uns.get("nanog1") or {}
+    acc, inputs = meta.get("accounting"), meta.get("inputs")
+    tables = isinstance(acc, pd.DataFrame) and isinstance(inputs, pd.DataFrame)
+    if not tables or "unreadable_file" not in acc or "status" not in inputs:
+        return []
+    found = []
+    for i in acc.loc[acc["unreadable_file"] > 0, "file"].astype(int).unique():
+        path, why = str(inputs["path"].iloc[i]), str(inputs["status"].iloc[i])
+        found.append({"file": path, "why": why.removeprefix(f"{path}: ")})
+    return found
+
+
+def unreadable_note(adata: ad.AnnData, shown: int = 10) -> str:
+    """'2 file(s) not read (--on-error skip): P3.vcf.gz: truncated or damaged gzip file (...); scan.vcf: not
+    a readable VCF/BCF, ...' (the first `shown`, then how many more); '' for none."""
+    found = unreadable_reasons(adata)
+    named = [f"{Path(f['file']).name}: {f['why']}" for f in found[:shown]]
+    more = f"; and {len(found) - shown} more" if len(found) > shown else ""
+    return f"{len(found)} file(s) not read (--on-error skip): " + "; ".join(named) + more if found else ""
 
 
 def malformed_files(adata: ad.AnnData) -> list[dict]:
@@ -286,6 +313,7 @@ def input_warnings(adata: ad.AnnData) -> list[Notice]:
         ("masked_sets", masked_note(record)),
         ("training_overlap", record.get("training_overlap", "")),
         ("snv_only", snv_only_note(record)),
+        ("unreadable_files", unreadable_note(adata)),
     ) if text]  # fmt: skip
 
 
