@@ -466,7 +466,7 @@ def fit_package(results: dict, ship: dict, seeds: list[int], pcawg: Path, out: P
     losses = {j: alpha_losses(job_inputs(results, ship, j, seeds), y) for j in loso}
     freq = np.bincount(y[train], minlength=len(classes)).astype(np.float64)
     record = {
-        "model": name, "model_sha256": file_sha256(folder / "model.pt"), "classes": classes,
+        "model_sha256": file_sha256(folder / "model.pt"), "classes": classes,
         "bias": fit_bias(proba, y[val]).round(6).tolist(),
         "training_prior": (freq / freq.sum()).round(6).tolist(),
         "alpha": pick_alpha(losses, loso), "min_tumours": min_tumours,
@@ -477,8 +477,7 @@ def fit_package(results: dict, ship: dict, seeds: list[int], pcawg: Path, out: P
                      "(benchmarks/pcawg_label_shift.py --fit-package)",
         "validation_threshold_check": [threshold, shipped],
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
+    store_record(out, record)
     # in-sample control through the product path: the validation genomes (the training mix) as one batch
     adapted = predict(adata[val].copy(), name, PredictOptions(neighbours=0, exposures=False, assay="genome",
                                                             adapt_priors=True), copy=True)
@@ -488,8 +487,18 @@ def fit_package(results: dict, ship: dict, seeds: list[int], pcawg: Path, out: P
     record["validation_control_in_sample"] = {
         "top1": [float((proba.argmax(1) == y[val]).mean()), float((after == y[val]).mean())],
         "tv_estimated_mix_to_training_mix": total_variation(q, freq / freq.sum())}
-    out.write_text(json.dumps(record, indent=1) + "\n")
+    store_record(out, record)
     return record
+
+
+def store_record(calibration: Path, record: dict) -> None:
+    """Write `record` as `prior_adaptation` into a model's calibration.json (the rest kept as it is),
+    through a temporary file renamed over it."""
+    doc = json.loads(calibration.read_text())
+    doc["prior_adaptation"] = record
+    tmp = calibration.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp.replace(calibration)
 
 
 def main() -> None:
@@ -504,9 +513,9 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=20, help="random partitions per simulated cohort set")
     ap.add_argument("--seed", type=int, default=0, help="seed of the simulated partitions")
     ap.add_argument("--out", type=Path, default=None, help="full report as JSON")
-    ap.add_argument("--fit-package", type=Path, default=None, metavar="JSON",
+    ap.add_argument("--fit-package", type=Path, default=None, metavar="CALIBRATION_JSON",
                     help="instead of the report: write pcawg-catalogue's prior-adaptation record here "
-                    "(nanog1/encoder/prior_adaptation/pcawg-catalogue.json)")
+                    "as `prior_adaptation` (nanog1/encoder/pretrained/pcawg-catalogue/calibration.json)")
     ap.add_argument("--pcawg", type=Path, default=None, help="PCAWG7 folder (pcawg_shipped.py's default)")
     ap.add_argument("--min-tumours", type=int, default=10, help="--fit-package: smallest batch adapted")
     args = ap.parse_args()

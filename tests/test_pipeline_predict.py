@@ -64,6 +64,16 @@ def test_predict_filter_is_passed_to_the_predict_rule(tmp_path: Path):
     res = _dry_run(tmp_path, {"enabled": True, "only": True})  # default: the cohort as ingested
     shell = next(line for line in (res.stdout + res.stderr).splitlines() if " predict " in line)
     assert "--filter" not in shell and "--operating-point in-study" in shell
+    assert "--adapt-priors" not in shell
+
+
+def test_predict_adapt_priors_is_passed_to_the_predict_rule(tmp_path: Path):
+    res = _dry_run(tmp_path, {"enabled": True, "only": True, "adapt_priors": True})
+    assert res.returncode == 0, res.stderr
+    shell = next(line for line in (res.stdout + res.stderr).splitlines() if " predict " in line)
+    assert shell.rstrip().split(" > ")[0].endswith("--adapt-priors")
+    res = _dry_run(tmp_path, {"enabled": True, "only": True, "adapt_priors": "yes"})
+    assert res.returncode != 0 and "adapt_priors" in res.stdout + res.stderr
 
 
 def test_predict_filter_is_validated_against_the_ingest_rule():

@@ -14,7 +14,6 @@ from typer.testing import CliRunner
 
 from nanog1.encoder.predictor import PredictOptions, predict
 from nanog1.encoder.prior_shift import (
-    RECORDS,
     adapt_batch,
     em_adapt,
     file_sha256,
@@ -133,31 +132,31 @@ def test_too_small_a_batch_and_a_model_without_a_record_are_refused(model, cohor
         adapt_batch(np.full((3, 2), 0.5), calib["prior_adaptation"], ["A", "B"])
 
 
-def test_a_packaged_record_for_other_weights_is_refused(tmp_path, monkeypatch, cohort):
+def test_a_record_for_other_weights_is_refused(tmp_path, cohort):
     folder = write_model_folder(tmp_path / "m", cohort)
     classes = sorted(cohort.obs["cancer_type"].astype(str).unique())
     k = len(classes)
-    records = tmp_path / "records"
-    records.mkdir()
     rec = {"classes": classes, "bias": [0.0] * k, "training_prior": [1.0 / k] * k, "min_tumours": 10,
            "model_sha256": "0" * 64}
-    (records / "m.json").write_text(json.dumps(rec))
-    monkeypatch.setattr("nanog1.encoder.prior_shift.RECORDS", records)
     with pytest.raises(UserError, match="fitted for another model.pt"):
-        load_record("m", folder, {}, classes)
-    (records / "m.json").write_text(json.dumps(rec | {"model_sha256": file_sha256(folder / "model.pt")}))
-    assert load_record("m", folder, {}, classes)["min_tumours"] == 10
+        load_record("m", folder, {"prior_adaptation": rec}, classes)
+    rec["model_sha256"] = file_sha256(folder / "model.pt")
+    assert load_record("m", folder, {"prior_adaptation": rec}, classes)["min_tumours"] == 10
 
 
 def test_packaged_record_fits_the_packaged_model():
     from nanog1.encoder import pretrained
+    from nanog1.encoder.calibration import load_calibration
 
     folder = pretrained.resolve("pcawg-catalogue")
     classes = list(pretrained.card(folder)["classes"])
-    record = load_record("pcawg-catalogue", folder, {}, classes)  # checksum and types checked
+    calibration = load_calibration(folder)
+    record = load_record("pcawg-catalogue", folder, calibration, classes)  # checksum and types checked
+    assert record["model_sha256"] == file_sha256(folder / "model.pt")
     assert record["min_tumours"] >= 10 and record["alpha"] > 0
     assert sum(record["training_prior"]) == pytest.approx(1.0, abs=1e-4)
-    assert (RECORDS / "pcawg-catalogue.json").exists()
+    card = pretrained.card(folder)["prior_adaptation"]["metrics"]["transfer_12_projects_one_cohort"]
+    assert card["adapted"]["top1"] > card["shipped"]["top1"]  # the card states what the option measured
 
 
 def test_cli_writes_the_mix_and_refuses_a_model_without_a_record(model, cohort, tmp_path, monkeypatch):

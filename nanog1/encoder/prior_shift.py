@@ -14,23 +14,21 @@ BENCHMARKS.md ("EM prior adaptation on transfer", benchmarks/pcawg_label_shift.p
   batch moves little;
 * a batch needs at least `min_tumours` tumours.
 
-b, π, α and the minimum are a model's prior-adaptation record: `prior_adaptation` in its calibration.json,
-or, for a packaged model, `prior_adaptation/<name>.json` in this folder, tied to the checksum of the
-model.pt it was fitted for (benchmarks/pcawg_label_shift.py --fit-package writes it). numpy only.
+b, π, α and the minimum are a model's prior-adaptation record, `prior_adaptation` in its calibration.json
+(for the packaged pcawg-catalogue: benchmarks/pcawg_label_shift.py --fit-package writes it) with the
+checksum of the model.pt it was fitted for: weights replaced under it refuse the record. A repackaged model's
+calibration.json is written anew, without one. numpy only.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from nanog1.errors import UserError
 
-#: Packaged models' records (one JSON per model name), kept beside the package's model folders.
-RECORDS = Path(__file__).resolve().parent / "prior_adaptation"
 _TINY = 1e-12
 
 
@@ -80,28 +78,35 @@ def file_sha256(path: Path) -> str:
 
 
 def load_record(name: str, folder: Path, calibration: dict, classes: list[str]) -> dict:
-    """The prior-adaptation record of a model (its calibration.json's, else this package's file for a
-    packaged name), checked against the model's classes and, for a file here, its model.pt checksum.
-    A model without one is a UserError that says so."""
+    """The prior-adaptation record of a model (its calibration.json's `prior_adaptation`), checked against the
+    model's classes. A model without one is a UserError that says so and which packaged models have one."""
     record = calibration.get("prior_adaptation")
-    source = f"{folder / 'calibration.json'}"
+    source = f"{Path(folder) / 'calibration.json'}"
     if record is None:
-        path = RECORDS / f"{Path(str(name)).name}.json"
-        if not path.exists():
-            raise UserError(f"--adapt-priors: model {name} has no prior-adaptation record (a per-type bias "
-                            "and training mix fitted on its validation tumours; packaged: "
-                            f"{', '.join(sorted(p.stem for p in RECORDS.glob('*.json'))) or 'none'})")
-        record, source = json.loads(path.read_text()), str(path)
-        weights = Path(folder) / "model.pt"
-        if record.get("model_sha256") != file_sha256(weights):
-            raise UserError(f"--adapt-priors: {source} was fitted for another model.pt than {weights} (the "
-                            "model was repackaged; refit it: benchmarks/pcawg_label_shift.py --fit-package)")
+        raise UserError(f"--adapt-priors: model {name} has no prior-adaptation record (a per-type bias "
+                        "and training mix fitted on its validation tumours, `prior_adaptation` in its "
+                        f"calibration.json; packaged models with one: {', '.join(_packaged_with_record())})")
+    weights = Path(folder) / "model.pt"
+    if record.get("model_sha256") and weights.exists() and record["model_sha256"] != file_sha256(weights):
+        raise UserError(f"--adapt-priors: {source}: its prior-adaptation record was fitted for another "
+                        "model.pt (refit it: benchmarks/pcawg_label_shift.py --fit-package)")
     if list(record.get("classes", [])) != list(classes):
         raise UserError(f"--adapt-priors: {source}: its types differ from the model's ({len(classes)} types)")
     for key in ("bias", "training_prior"):
         if len(record.get(key, [])) != len(classes):
             raise UserError(f"--adapt-priors: {source}: '{key}' needs one value per type ({len(classes)})")
     return record
+
+
+def _packaged_with_record() -> list[str]:
+    """Names of the packaged models whose calibration.json holds a prior-adaptation record."""
+    import json
+
+    from nanog1.encoder import pretrained
+
+    names = [n for n in pretrained.available()
+             if "prior_adaptation" in json.loads((pretrained.ROOT / n / "calibration.json").read_text())]
+    return names or ["none"]
 
 
 def check_batch(n_tumours: int, record: dict) -> None:

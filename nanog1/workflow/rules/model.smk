@@ -176,6 +176,7 @@ if _PREDICT["enabled"]:
             assay=_PREDICT["assay"],
             point=_PREDICT["operating_point"],
             filter="" if _PREDICT["filter"] == "model" else f"--filter {_PREDICT['filter']}",
+            adapt="--adapt-priors" if _PREDICT["adapt_priors"] else "",
         threads: config["threads"]
         log:
             logfile("predict"),
@@ -184,4 +185,5 @@ if _PREDICT["enabled"]:
         shell:
             "{NANOG1:q} predict {input.cohort:q} --model {params.model:q} --out {OUT:q}/predict"
             " --neighbours {params.neighbours:q} {params.exposures:q} --draws {params.draws:q}"
-            " --assay {params.assay:q} --operating-point {params.point:q} {params.filter} > {log:q} 2>&1"
+            " --assay {params.assay:q} --operating-point {params.point:q} {params.filter} {params.adapt}"
+            " > {log:q} 2>&1"
