@@ -16,6 +16,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from nanog1.encoder.prior_shift import ADAPT_PRIORS_HELP  # the Predict page's wording too
 from nanog1.errors import DEBUG_ENV, UserError, debug_enabled, describe
 from nanog1.genomics.channels import NO_DOUBLET_MIN_SBS, NOT_MEASURED_HELP, SNV_ONLY_MIN_SBS
 from nanog1.genomics.skip_policy import (  # one wording for ingest, predict and the dashboard's Predict page
@@ -760,13 +761,8 @@ def predict_command(
     ),
     adapt_priors: bool = typer.Option(
         False, "--adapt-priors",
-        help="batch mode, opt-in: estimate this batch's cancer-type mix from the model's own probabilities "
-        "(EM prior adaptation, Saerens et al. 2002, after a per-type bias correction, damped toward the "
-        "training mix) and adapt every tumour's probabilities to it. Needs a batch of >= 10 tumours and a "
-        "model with a prior-adaptation record (pcawg-catalogue). The estimated mix and how many top types "
-        "changed are written to predictions.json and the reports. pcawg-catalogue, top-1: a mixed 12-project "
-        "hold-out 0.702 -> 0.749 (mostly the bias correction), one study's batch 0.691 -> 0.832 "
-        "(BENCHMARKS.md); a batch is assumed to share one type mix",
+        help=ADAPT_PRIORS_HELP + ". The estimated mix and how many top types changed are written to "
+        "predictions.json and the reports",
     ),
 ) -> None:
     """Type tumours with a packaged or trained model: calibrated top-3 types, abstention, exposures.

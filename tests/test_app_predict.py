@@ -3,7 +3,9 @@ server, clear errors for bad paths, corrupt files and a model that does not fit 
 written beside the inputs or into results/ (file list and modification times compared). How the calls were
 read (skips by reason, the FILTER rule, the operating point and the sets not measured, chosen on the page)
 and every warning `nanog1 predict` states (FILTER and protein-change mismatches, sets masked as unmeasured
-or declared not measured, substitution-only inputs, abstentions) are shown as the product words them."""
+or declared not measured, substitution-only inputs, abstentions) are shown as the product words them.
+--adapt-priors is a checkbox for a model with a prior-adaptation record; its probabilities and estimated
+type mix are the product's."""
 
 from __future__ import annotations
 
@@ -505,3 +507,102 @@ def test_a_maf_takes_the_reference_fasta_as_the_cli_does(server_files):
     for kind in ("cohort", "catalogue matrix"):
         with pytest.raises(UserError, match=f"read only with VCF/BCF/MAF inputs, not a {kind}"):
             predict_sources.check_reference(fasta, kind)
+
+
+def _catalogue(path: Path, n_per_type: int, seed: int) -> Path:
+    """A SigProfiler-layout SBS96 matrix of 4 x `n_per_type` tumours."""
+    counts = make_training_cohort(n_per_type=n_per_type, seed=seed, tokens=False)
+    pd.DataFrame(counts.X[:, :96].T, index=pd.Index(SBS96, name="MutationType"),
+                 columns=list(counts.obs_names)).to_csv(path, sep="\t")
+    return path
+
+
+@pytest.fixture(scope="module")
+def record_run(run_store, tmp_path_factory) -> str:
+    """A run of the page's store whose calibration.json holds a prior-adaptation record (as
+    tests/test_prior_shift.py writes one): its label in the chooser."""
+    import json
+
+    import mlflow
+
+    cohort = make_training_cohort(n_per_type=10, seed=4, tokens=False)
+    folder = write_model_folder(tmp_path_factory.mktemp("record_run"), cohort)
+    classes = sorted(cohort.obs["cancer_type"].astype(str).unique())
+    k = len(classes)
+    calib = json.loads((folder / "calibration.json").read_text())
+    calib["prior_adaptation"] = {"classes": classes, "bias": [0.0] * k, "training_prior": [1.0 / k] * k,
+                                 "alpha": 5.0, "min_tumours": 10, "fitted_on": "test"}
+    (folder / "calibration.json").write_text(json.dumps(calib))
+    client = mlflow.MlflowClient(tracking_uri=run_store["uri"])
+    run = client.create_run(client.get_experiment_by_name("lab/cancer_type").experiment_id,
+                            run_name="with-record")
+    client.log_artifact(run.info.run_id, str(folder / "model.pt"), "model")
+    client.log_artifact(run.info.run_id, str(folder / "calibration.json"))
+    client.set_terminated(run.info.run_id)
+    return "lab/cancer_type / with-record"
+
+
+def _adapt_box(at: AppTest):
+    """The page's --adapt-priors checkbox, None when the page does not offer it."""
+    return next((c for c in at.checkbox if c.key == "predict_adapt_priors"), None)
+
+
+def test_adapt_priors_is_offered_only_for_a_model_with_a_record(page_env, record_run):
+    """tcga-exome and a run without a record: no checkbox; a run whose calibration.json holds a record and
+    the packaged pcawg-catalogue: the checkbox, off by default (as the command line), with its help."""
+    import streamlit as st
+    import typer.main
+
+    from nanog1.cli import app
+    from nanog1.encoder.prior_shift import ADAPT_PRIORS_HELP
+
+    st.cache_data.clear()  # the store's runs are listed once per 30 s: see the run made for this test
+    matrix = str(page_env["matrix"])
+    for model in ("tcga-exome", "lab/cancer_type / all-sets"):
+        at = _predict(_open(), matrix, model=model)
+        assert _adapt_box(at) is None, model
+    for model in (record_run, "pcawg-catalogue"):
+        at = _open()
+        at.text_input(key="predict_input").set_value(matrix).run()
+        box = at.selectbox(key="predict_model")
+        box.select_index(next(i for i, o in enumerate(box.options) if o.startswith(model))).run()
+        shown = _adapt_box(at)
+        assert shown is not None and shown.value is False, model
+        assert shown.label == "Adapt to this batch's type mix (as `nanog1 predict --adapt-priors`)"
+        assert shown.help == f"{ADAPT_PRIORS_HELP}. This model: a batch of at least 10 tumours."
+    params = typer.main.get_command(app).commands["predict"].params
+    assert next(p.help for p in params if p.name == "adapt_priors").startswith(ADAPT_PRIORS_HELP)
+
+
+def test_adapted_probabilities_and_mix_are_the_products_and_a_small_batch_is_refused(page_env, tmp_path):
+    """pcawg-catalogue on 12 tumours with the checkbox on: the table's probabilities are those of
+    predict(..., PredictOptions(adapt_priors=True)), not the plain ones, and the run's estimated type mix is
+    shown in mix_line's words under the abstention line. On the 8 tumours of the server's matrix the
+    product's message is shown (at least 10 tumours, got 8), not a traceback."""
+    from nanog1.encoder.predictor import PredictOptions, predict, read_inputs
+    from nanog1.encoder.prior_shift import mix_line
+
+    matrix = _catalogue(tmp_path / "twelve.tsv", 3, 9)
+    at = _predict(_open(), str(matrix))
+    plain = at.dataframe[0].value
+    _adapt_box(at).check().run()
+    at.button[0].click().run()
+    assert not _errors(at)
+    expected = read_inputs([matrix])
+    predict(expected, "pcawg-catalogue", PredictOptions(adapt_priors=True))
+    want, table = prediction_table(expected), at.dataframe[0].value
+    assert table["type_1"].tolist() == want["type_1"].tolist()
+    np.testing.assert_allclose(table[["p_1", "p_2", "p_3"]].to_numpy(float),
+                               want[["p_1", "p_2", "p_3"]].to_numpy(float), atol=1e-6)
+    assert np.abs(table["p_1"].to_numpy(float) - plain["p_1"].to_numpy(float)).max() > 1e-3
+    texts = [m.value for m in at.markdown]
+    line = f"**Type mix:** {mix_line(expected.uns['nanog1_predict']['prior_adaptation'])}."
+    assert line in texts and texts.index(line) == next(i for i, t in enumerate(texts)
+                                                       if t.startswith("**Abstention:**")) + 1, texts
+    assert "priors adapted to this batch of 12" in line
+    at.text_input(key="predict_input").set_value(str(page_env["matrix"])).run()
+    assert _adapt_box(at).value is True
+    at.button[0].click().run()
+    errors = _errors(at)
+    assert len(errors) == 1 and "needs a batch of at least 10 tumours (got 8)" in errors[0], errors
+    assert "Traceback" not in errors[0] and not at.dataframe

@@ -17,6 +17,7 @@ from nanog1.encoder import predict_notes
 from nanog1.encoder.abstention import offered_operating_points
 from nanog1.encoder.input_filter import RULES
 from nanog1.encoder.predictor import PredictOptions, load_predictor, prediction_table
+from nanog1.encoder.prior_shift import ADAPT_PRIORS_HELP, load_record, mix_line
 from nanog1.errors import UserError, describe
 from nanog1.genomics.channels import NOT_MEASURED_HELP
 from nanog1.genomics.skip_policy import (
@@ -51,13 +52,15 @@ def reference_scratch(path: str, size: int, mtime: float) -> tempfile.TemporaryD
 
 @st.cache_resource(show_spinner="Reading the input and predicting…", max_entries=8)
 def predicted(model_key: tuple, input_key: tuple, reference_key: tuple | None, rule: str | None, point: str,
-              not_measured: tuple[str, ...], reading: tuple[str, float], _model):
+              not_measured: tuple[str, ...], reading: tuple[str, float], adapt_priors: bool, _model):
     """The inputs' tumours with their predictions (an in-memory AnnData), once per model, version of every
-    input file, FILTER rule (None: the model's own), operating point, channel sets declared not measured
-    and what to do with bad input (`reading`: on_error, max_skip_fraction)."""
+    input file, FILTER rule (None: the model's own), operating point, channel sets declared not measured,
+    what to do with bad input (`reading`: on_error, max_skip_fraction) and whether the probabilities are
+    adapted to the batch's type mix (`--adapt-priors`, through PredictOptions: the product's path)."""
     reference = Path(reference_key[0]) if reference_key else None
     scratch = Path(reference_scratch(*reference_key).name) if reference_key else None
-    options = PredictOptions(filter=rule, operating_point=point, not_measured=not_measured)
+    options = PredictOptions(filter=rule, operating_point=point, not_measured=not_measured,
+                             adapt_priors=adapt_priors)
     paths = [Path(key[0]) for key in input_key]
     on_error, max_skip_fraction = reading
     return predict_sources.predict_inputs(_model, paths, reference, scratch, options, on_error,
@@ -201,6 +204,33 @@ def pick_operating_point(model) -> str:
                          "tumours of studies the model was not trained on.")
 
 
+#: the Predict page's checkbox for `nanog1 predict --adapt-priors`
+ADAPT_PRIORS_CONTROL = "Adapt to this batch's type mix (as `nanog1 predict --adapt-priors`)"
+
+
+def pick_adapt_priors(model) -> bool:
+    """The `nanog1 predict --adapt-priors` checkbox (its help in the command line's words), shown only when
+    the model's calibration holds a prior-adaptation record (read by prior_shift.load_record, as predict
+    reads it); a record that does not fit the model is said instead of the checkbox. Too small a batch is
+    refused by predict itself, in its words, once the input's tumours are counted."""
+    if model.calibration.get("prior_adaptation") is None:
+        return False
+    try:
+        record = load_record(model.name, model.folder, model.calibration, list(model.saved["classes"]))
+    except UserError as exc:
+        st.caption(f"Adapting to the batch's type mix is not offered: {exc}")
+        return False
+    return st.checkbox(ADAPT_PRIORS_CONTROL, key="predict_adapt_priors",
+                       help=f"{ADAPT_PRIORS_HELP}. This model: a batch of at least "
+                            f"{int(record.get('min_tumours', 1))} tumours.")
+
+
+def adapted_mix(adata) -> dict | None:
+    """What `--adapt-priors` did in this run (uns['nanog1_predict']['prior_adaptation']); None: not asked."""
+    done = adata.uns.get("nanog1_predict", {}).get("prior_adaptation") or {}
+    return done if "estimated_type_mix" in done else None
+
+
 def show_input(adata) -> None:
     """How the input's calls were read (counts, skips by reason, FILTER rule) and every warning of the run,
     worded as `nanog1 predict` words them (nanog1.encoder.predict_notes)."""
@@ -217,6 +247,9 @@ def show_input(adata) -> None:
     for notice in predict_notes.notices(adata):
         st.warning(notice.text[0].upper() + notice.text[1:], icon="⚠️")
     st.markdown(f"**Abstention:** {predict_notes.operating_point_line(adata)}.")
+    done = adapted_mix(adata)
+    if done is not None:  # as `nanog1 predict --adapt-priors` closes: the batch's estimated type mix
+        st.markdown(f"**Type mix:** {mix_line(done)}.")
 
 
 def show_result(adata, label: str, path: Path) -> None:
@@ -227,8 +260,9 @@ def show_result(adata, label: str, path: Path) -> None:
     show_input(adata)
     st.dataframe(table[["predicted_type", "type_1", "p_1", "type_2", "p_2", "type_3", "p_3", "abstain",
                         "abstain_reason", "mutations", "channel_sets"]], width="stretch")
-    st.caption("type_k / p_k: the top 3 types with their calibrated probabilities; research use only, "
-               "not a diagnosis.")
+    adapted = " adapted to this batch's estimated type mix" if adapted_mix(adata) is not None else ""
+    st.caption(f"type_k / p_k: the top 3 types with their calibrated probabilities{adapted}; research use "
+               "only, not a diagnosis.")
     samples = list(adata.obs_names)
     sample = st.selectbox("Tumour", samples, key="predict_sample") if len(samples) > 1 else samples[0]
     st.markdown(f"### {sample}")
@@ -278,8 +312,9 @@ except Exception as exc:  # shown in one line, as below
     st.error(f"Cannot load {choice.name}. {describe(exc) or f'{type(exc).__name__}: {exc}'}")
     st.stop()
 point = pick_operating_point(model)
+adapt = pick_adapt_priors(model)
 keys = (tuple(map(_file_key, paths)), _file_key(reference) if reference else None, rule, point, declared,
-        reading)
+        reading, adapt)
 if st.button("Predict", type="primary"):
     st.session_state["predict_asked"] = (choice, *keys)
 if st.session_state.get("predict_asked") != (choice, *keys):
