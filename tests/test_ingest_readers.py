@@ -89,6 +89,7 @@ def test_malformed_line_names_file_and_line(tmp_path):
         ("1\tabc\t.\tA\tC\t.\tPASS\t.", "POS 'abc' is not a whole number"),
         ("1\t300\t.\tA", "4 tab-separated columns where the #CHROM header has 8"),
         ("1 300 . A G . PASS .", "1 tab-separated columns where the #CHROM header has 8"),  # spaces, not tabs
+        ("", "an empty line \\(a VCF has none among or after its records\\): delete it"),  # was: 1 column
     ],
 )
 @pytest.mark.parametrize("packed", [False, True])

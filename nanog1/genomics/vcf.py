@@ -681,7 +681,7 @@ def _bgzf_damage(path: Path) -> str | None:
 
 def _what_is_wrong(path: Path, line: int) -> str | None:
     """What is wrong with text line `line` of a VCF, where it can be told plainly (htslib says "truncated
-    file" for a record with too few columns or a POS that is not a number); None otherwise."""
+    file" for a record with too few columns, an empty line or a POS that is not a number); None otherwise."""
     opener = gzip.open if _is_gzip(path) else open
     header: list[str] = []
     with opener(path, "rt", errors="replace") as f:
@@ -693,6 +693,8 @@ def _what_is_wrong(path: Path, line: int) -> str | None:
                 break
         else:
             return None
+    if not text.strip():  # a blank line left at the end by an editor or a `cat` of files
+        return "an empty line (a VCF has none among or after its records): delete it"
     if header and len(fields) != len(header):
         return f"{len(fields)} tab-separated columns where the #CHROM header has {len(header)}"
     if len(fields) > 1 and not fields[1].isdigit():
