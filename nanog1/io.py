@@ -12,6 +12,7 @@ lists and dicts only, so loading a file never runs code from it.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import threading
@@ -161,6 +162,15 @@ def check_not_an_input(out: str | Path, inputs: list[str | Path | None]) -> None
         if item is not None and Path(item).exists() and os.path.samefile(out, item):
             raise UserError(f"{out}: the output is also an input ({item}) and would be overwritten: "
                             "give another output path")
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (provenance records: inputs, sheets, tables, weights)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_weights(path: str | Path, map_location: Any = "cpu") -> Any:

@@ -23,11 +23,11 @@ dashboard's Predict page quote ADAPT_PRIORS_HELP without loading it.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nanog1.errors import UserError
+from nanog1.io import file_sha256
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,15 +83,6 @@ def with_bias(proba: np.ndarray, bias: np.ndarray) -> np.ndarray:
     z -= z.max(1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(1, keepdims=True)
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file (ties a record to the weights it was fitted for)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load_record(name: str, folder: Path, calibration: dict, classes: list[str]) -> dict:

@@ -11,7 +11,6 @@ uns['tokens']['sig_prob_<set>'] / ['sig_names_<set>'] (per-mutation probabilitie
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from nanog1.fitting.bootstrap import BootstrapConfig, bootstrap_exposures
 from nanog1.fitting.fit import FitConfig, FitResult, fit_signatures
 from nanog1.genomics.channels import CHANNEL_SETS, EXACT, PARTIAL, SIGNATURE_SETS
 from nanog1.genomics.signatures import ReferenceSpec, read_signatures, reference_path
+from nanog1.io import file_sha256
 from nanog1.progress import step
 from nanog1.schema import channel_sets_present
 
@@ -87,10 +87,6 @@ class CohortFitOptions:
     per_mutation: bool = False
 
 
-def _sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def own_tables(paths: list[str | Path]) -> dict[str, str]:
     """Map each user table to its channel set (inferred from its row count); one table per set."""
     out: dict[str, str] = {}
@@ -132,7 +128,7 @@ def _opportunity_fit(adata, cs, table, config, opportunity: Opportunity, record:
         "kind": opportunity.kind,
         "fasta": str(opportunity.fasta),
         "bed": str(opportunity.bed),
-        "bed_sha256": _sha256(opportunity.bed),
+        "bed_sha256": file_sha256(opportunity.bed),
         "contexts": list(target.index),
         "target_counts": target.to_numpy(np.float64),
         "genome_counts": genome.to_numpy(np.float64),
@@ -178,7 +174,7 @@ def _fit_set(adata, cs, config, options, table, path) -> FitResult:
 
 
 def _fit_set_keys(adata, cs, config, options, table, path) -> FitResult:
-    record = {"signatures": [str(c) for c in table.columns], "table": path, "table_sha256": _sha256(path)}
+    record = {"signatures": [str(c) for c in table.columns], "table": path, "table_sha256": file_sha256(path)}
     catalogue = adata.to_df()[list(CHANNEL_SETS[cs])]
     opp = options.opportunity
     if cs == "SBS96" and opp.kind in ("exome", "panel") and opp.bed:

@@ -19,7 +19,6 @@ and one per skip reason (`variants.SKIP_REASONS` order), with `read = counted + 
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
@@ -49,7 +48,7 @@ from nanog1.genomics.skip_policy import (
     spell_filter_rule,
 )
 from nanog1.genomics.variants import SKIP_REASONS, InputError
-from nanog1.io import check_not_an_input
+from nanog1.io import check_not_an_input, file_sha256
 
 
 @dataclass(frozen=True)
@@ -846,14 +845,6 @@ def _check_losses(results: list[FileResult], options: IngestOptions, plans: list
             )
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _merge_counts(results: list[FileResult]) -> tuple[list[str], np.ndarray, dict[str, int]]:
     """Samples in order of first appearance, their summed counts, and the sample -> row map."""
     order: dict[str, int] = {}
@@ -902,7 +893,7 @@ def _provenance(
             "path": [str(p) for p in inputs],
             "kind": [r.kind for r in results],
             "bytes": [Path(p).stat().st_size for p in inputs],
-            "sha256": [_sha256(Path(p)) for p in inputs],
+            "sha256": [file_sha256(Path(p)) for p in inputs],
             "records": [r.records for r in results],
             "status": [r.status for r in results],
             "content": [r.content for r in results],
@@ -1072,7 +1063,7 @@ def ingest(
     provenance["genome_build"] = genome_builds(plans, results, samples, reference)
     notes += _protein_note(results, provenance)
     if sheet is not None:
-        provenance["sample_sheet"] = {"path": str(sheet.path), "sha256": _sha256(sheet.path),
+        provenance["sample_sheet"] = {"path": str(sheet.path), "sha256": file_sha256(sheet.path),
                                       **({"notice": sheet.notice} if sheet.notice else {})}
     adata = assemble_cohort(
         counts,

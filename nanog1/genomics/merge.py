@@ -15,7 +15,6 @@ cohort is the pipeline's whole run: a run of many VCF/MAF files without one inde
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ import nanog1
 from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS, all_channels
 from nanog1.genomics.cohort import channel_set_status, with_derived_sets
+from nanog1.io import file_sha256
 from nanog1.schema import (
     CANCER_TYPE,
     MEASURED_SETS,
@@ -72,14 +72,6 @@ class MergeReport:
     not_in_sheet: int = 0
     tokens: str = "absent"
     notes: list[str] = field(default_factory=list)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_part(adata: ad.AnnData, path: Path) -> None:
@@ -420,7 +412,7 @@ def _provenance(adatas, paths, sample_sheet, options, report, measured=None) -> 
             " fitting and the models do not use it as a whole"
         )
     if sample_sheet is not None:
-        prov["sample_sheet"] = {"path": str(sample_sheet), "sha256": _sha256(Path(sample_sheet))}
+        prov["sample_sheet"] = {"path": str(sample_sheet), "sha256": file_sha256(Path(sample_sheet))}
     for key in ("reference", "options"):
         if key in provs[0]:
             prov[key] = provs[0][key]
@@ -496,6 +488,6 @@ def merge_cohort(
     files = [Path(p) for p in parts]
     table = merged.uns["nanog1"]["parts"]
     table["bytes"] = [p.stat().st_size for p in files]
-    table["sha256"] = [_sha256(p) for p in files]
+    table["sha256"] = [file_sha256(p) for p in files]
     write_cohort(merged, Path(out))
     return report
