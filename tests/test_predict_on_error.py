@@ -85,8 +85,8 @@ def test_under_skip_the_good_tumours_are_typed_and_the_bad_files_counted(run_dir
     assert said in line, line
     doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
     assert [t["sample"] for t in doc["tumours"]] == ["P1-T", "P2-T"]
-    assert doc["calls"]["skips"] == {"unreadable_file": 2}
-    assert doc["calls"]["read"] == 42 and doc["calls"]["counted"] == 40
+    assert doc["calls"]["skips"] == {"unreadable_file": 2} and doc["calls"]["files_not_read"] == 2
+    assert (doc["calls"]["read"], doc["calls"]["counted"], doc["calls"]["skipped"]) == (40, 40, 0)
     assert doc["calls"]["unreadable_files"] == [str(batch / "P3.vcf.gz"), str(batch / "scan.vcf")]
     bad = [batch / "P3.vcf.gz", batch / "scan.vcf"]
     res = _predict(run_dir, bad, tmp_path / "none", "--on-error", "skip")
@@ -194,3 +194,30 @@ def test_under_skip_each_unreadable_file_is_told_with_why(run_dir, batch, tmp_pa
     assert set(reasons) == {"P3.vcf.gz", "scan.vcf"}, reasons
     assert reasons["P3.vcf.gz"].startswith("truncated or damaged gzip file"), reasons
     assert reasons["scan.vcf"].startswith("not a readable VCF/BCF"), reasons  # no "path: " before it
+
+
+def test_under_skip_an_unreadable_file_is_counted_as_a_file_alike_in_table_json_and_closing_line(
+        run_dir, batch, tmp_path):
+    """QA #31: on a batch with a truncated .vcf.gz, ingest's table and predictions.json counted the file as
+    one call read and skipped (51,743 read / 6 skipped) while predict's closing line said 51,738 / 1. An
+    unreadable file is not a call: all three count only calls in read/skipped, the file in unreadable_file."""
+    from rich.console import Console
+
+    from nanog1.genomics.ingest import IngestOptions, ingest
+    from nanog1.genomics.summary import summary_table
+
+    inputs = [batch / "P1.vcf", batch / "P3.vcf.gz", batch / "P2.vcf"]
+    report = ingest(inputs, None, None, tmp_path / "c.h5ad", IngestOptions(on_error="skip"))
+    bad = next(f for f in report.files if f["path"].endswith("P3.vcf.gz"))
+    assert (bad["records"], bad["counted"], bad["skipped"]) == (0, 0, 0), bad
+    assert report.records == 40 and report.skips["unreadable_file"] == 1
+    console = Console(width=200, record=True)
+    console.print(summary_table(report))
+    total = next(line for line in console.export_text().splitlines() if "total" in line).replace("│", " ")
+    assert total.split()[1:4] == ["40", "40", "0"], total  # read, counted, skipped: calls only
+    res = _predict(run_dir, inputs, tmp_path / "o", "--on-error", "skip")
+    assert res.exit_code == 0, res.output
+    assert "40 calls read, 40 counted, 0 skipped; 1 file(s) not read" in _closing_line(res.output)
+    calls = json.loads((tmp_path / "o" / "predictions.json").read_text())["calls"]
+    assert (calls["read"], calls["counted"], calls["skipped"]) == (40, 40, 0), calls
+    assert calls["skips"] == {"unreadable_file": 1} and calls["files_not_read"] == 1, calls

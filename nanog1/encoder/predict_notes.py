@@ -58,8 +58,9 @@ def call_counts(adata: ad.AnnData, sample: str | None = None) -> dict | None:
               "skipped": int(acc["skipped"].sum()), "skips": skips,
               "filter_values": {str(k): int(v) for k, v in dict(meta.get("filter_dropped") or {}).items()}}
     unreadable, malformed = unreadable_files(adata), malformed_files(adata)
-    if unreadable:
-        counts = {**counts, "unreadable_files": unreadable, "unreadable_reasons": unreadable_reasons(adata)}
+    if unreadable:  # files, not calls: skips['unreadable_file'] is their number, outside read and skipped
+        counts = {**counts, "files_not_read": len(unreadable), "unreadable_files": unreadable,
+                  "unreadable_reasons": unreadable_reasons(adata)}
     return {**counts, "malformed_lines": malformed} if malformed else counts
 
 
@@ -149,15 +150,16 @@ def reading_line(adata: ad.AnnData, sample: str | None = None) -> str:
     """'26 calls read, 18 counted, 8 skipped (non_pass 8: FILTER wga 2, oxog 2, ...); 2 file(s) not read
     (unreadable_file: P3.vcf.gz, scan.vcf); calls read with --filter PASS (your --filter; ...)', or the
     FILTER phrase alone for catalogue counts; with `sample`, that tumour's own calls (a one-page report).
-    A file skipped whole (--on-error skip) is named apart: it is not a call, though ingest's accounting
-    (and predictions.json's calls block) counts it as one row read and skipped."""
+    A file skipped whole (--on-error skip) is named apart: it is not a call, and ingest's accounting (so
+    its summary table and predictions.json's calls block) counts it in unreadable_file only, never in
+    read or skipped (the `ingest` module docstring)."""
     record = adata.uns.get("nanog1_predict", {})
     counts = call_counts(adata, sample)
     if counts is None:
         return describe(record)
     values = _filter_values(counts)
     n_files = counts["skips"].get("unreadable_file", 0)  # files skipped whole: counted apart, not as calls
-    read, skipped = counts["read"] - n_files, counts["skipped"] - n_files
+    read, skipped = counts["read"], counts["skipped"]
     where = {"non_pass": f": FILTER {values}" if values else "",
              "malformed_line": f": {_malformed_phrase(counts.get('malformed_lines', []))}"
              if counts.get("malformed_lines") else ""}

@@ -15,6 +15,11 @@ file that belong to no sample (no carrier, a malformed line). Columns `read`, `c
 and one per skip reason (`variants.SKIP_REASONS` order), with `read = counted + skipped` and
 `skipped = sum of the reasons` on every row; per-file and per-sample totals are its group sums and
 `uns['nanog1']['skips']` its column sums. Catalogue matrices carry counts, not calls: no rows.
+
+One reason counts files, not calls: `unreadable_file`, a file skipped whole under `on_error='skip'` (a
+truncated .vcf.gz, an empty or binary file). No call of it was read, so its row has read = counted =
+skipped = 0 and unreadable_file = 1, and `skipped` sums the other reasons: the summary table, predict's
+closing line and predictions.json's `calls` all count calls in read/skipped and such files apart.
 """
 
 from __future__ import annotations
@@ -577,13 +582,13 @@ def _guarded(path: Path, reference: Path | None, options: IngestOptions, vcf: di
             raise InputError(str(path), None, f"could not be read ({err})") from err
         empty = np.zeros((0, N_CHANNELS), dtype=np.int64)
         accounting = pd.DataFrame(
-            {"read": [1], "counted": [0], "skipped": [1], "unreadable_file": [1]},
+            {"read": [0], "counted": [0], "skipped": [0], "unreadable_file": [1]},  # a file, not a call
             index=pd.Index([""], name="sample"),
         )
         return FileResult(
             str(path),
             "unknown",
-            1,
+            0,
             [],
             empty,
             skips=Counter(unreadable_file=1),

@@ -39,7 +39,7 @@ SKIP_REASONS = (
 #: What each skip reason means, as the ingest summary and the loss limit's error say it.
 REASON_TEXT = {
     "malformed_line": "line could not be parsed",
-    "unreadable_file": "file could not be read",
+    "unreadable_file": "file could not be read (counts files, not calls: none of its calls was read)",
     "non_pass": "FILTER not PASS",
     "symbolic_allele": "symbolic/structural ALT (<DEL>, breakend, *)",
     "multiallelic": "multi-allelic record (SigProfiler-compatible mode)",
