@@ -53,6 +53,35 @@ wrong→correct flips against the encoder, how far q moved from π and how close
 mix (total variation), and paired bootstrap 95 % intervals (`paired_bootstrap`, 1,000 draws) of each model
 minus the encoder; for simulated cohorts one interval per partition, summarised over partitions.
 
+Thresholds for adapted output (`adapted_abstention`, added 2026-12-07 to answer: does a threshold fitted FOR
+the adapted posteriors reach 0.90 accuracy on >= 70 % of tumours on transfer? Rule written before any of its
+results was read). Model: the primary (`em_bc_damped`) only, each cohort adapted with its nested α as above.
+Every threshold is `choose_threshold(..., 0.9)` (the lowest confidence at which the pooled genomes it is
+fitted on reach 0.90 top-1); a tumour is accepted when its top confidence is >= the threshold and the shipped
+OOD rule (its job's training genomes) does not flag it. Arms, per tumour (each scored by its own job's model):
+
+* unadapted, in-study: the shipped rule (T-scaled encoder, threshold from the job's validation output);
+* unadapted, new-study: `pcawg_ship_report.transfer_threshold` on T-scaled outputs, nested: a LOSO split's
+  from the other 30 splits' test genomes, the 12-project job's (and its cohorts of 10/25/50) from the 19 LOSO
+  splits outside its projects, a union of LOSO splits' from the splits outside the union;
+* adapted, validation threshold before adaptation (the rows above: bc's threshold), for reference;
+* (a) adapted, in-study: the job's own VALIDATION genomes (bc posteriors) adapted as one batch with the α
+  its test cohort gets (a LOSO split: its nested α; the 12-project job and its small cohorts: theirs; a tumour
+  in a union: its own split's α), threshold fitted on them; applied to the adapted test posteriors;
+* (b) adapted, new-study: nested as the unadapted new-study arm, but on ADAPTED test outputs of the fitting
+  splits, each split adapted as its own cohort (single-study batches) with the α of the cohort being scored
+  (chosen without that cohort's labels), so no label of the scored cohort enters its threshold.
+
+Reported per cohort family (LOSO, unions of 3–6 LOSO splits, the 12-project hold-out as one cohort and cut
+into cohorts of 10/25/50): accepted share and top-1 on the accepted per arm, and whether the target (top-1 on
+accepted >= 0.90 and accepted >= 0.70) is met. Intervals: bootstrap over tumours (`draws` resamples, seed 0;
+the thresholds held fixed, so the threshold's own fitting noise is not in them) of each arm's accepted share
+and top-1 on accepted, and paired (same resampled tumours) of adapted minus unadapted for the in-study and the
+new-study arm; plus the share of draws meeting the target. Simulated families: one interval per partition,
+summarised as the median interval and the partitions meeting the target. LOSO cohorts are single studies, as
+are the batches the new-study threshold is fitted on (optimistic for EM); the 12-project cohort is the
+realistic mixed case. `--abstention-only` runs only this (and the α choices it needs), not the rows above.
+
     OMP_NUM_THREADS=1 PYTHONPATH=. nice -n 19 python benchmarks/pcawg_label_shift.py \\
         --npz results/dev/ship.npz --runs results/patterns results/patterns_s12 results/patterns_s34 \\
         --out results/label_shift.json
@@ -358,10 +387,246 @@ def summarise(runs: list[dict]) -> dict:
     return out
 
 
-def report(results: dict, ship: dict, seeds: list[int], draws: int, partitions: int, seed: int) -> dict:
-    """Every family (LOSO, 12 projects, CV) and the simulated cohorts."""
+#: Issue 31's transfer target for abstention: top-1 on the accepted >= 0.90 on >= 70 % of tumours.
+TARGET_ACCURACY, TARGET_COVERAGE = 0.9, 0.7
+#: Abstention arms of `adapted_abstention` (unadapted: the T-scaled encoder; the others: the primary).
+ARMS = ("unadapted_in_study", "unadapted_new_study", "adapted_threshold_before_adaptation",
+        "adapted_in_study", "adapted_new_study")
+
+
+def simulated_partitions(loso: list[str], n12: int, partitions: int, seed: int
+                         ) -> tuple[list[list[list[str]]], dict[int, list[list[np.ndarray]]]]:
+    """The simulated cohorts of `report`, drawn in its order from one generator: per partition the unions of
+    LOSO splits, then per size of SMALL_SIZES per partition the 12-project positions of each cohort."""
+    rng = np.random.default_rng(seed)
+    unions = [loso_partitions(loso, rng) for _ in range(partitions)]
+    small = {size: [np.array_split(rng.permutation(n12), n12 // size) for _ in range(partitions)]
+             for size in SMALL_SIZES}
+    return unions, small
+
+
+class AdaptedOutputs:
+    """Primary-adapted test posteriors of each job's test genomes as one cohort, cached per (job, α)."""
+
+    def __init__(self, inputs: dict) -> None:
+        self.inputs, self._cache = inputs, {}
+
+    def __call__(self, job: str, alpha: float) -> np.ndarray:
+        """The job's test genomes adapted as one cohort with `alpha` (float32, as the rules see them)."""
+        key = (job, float(alpha))
+        if key not in self._cache:
+            self._cache[key] = adapt_cohort(self.inputs, whole(self.inputs, job), PRIMARY, alpha)[0].astype(
+                np.float32)
+        return self._cache[key]
+
+
+def new_study_threshold(inputs: dict, y: np.ndarray, jobs: list[str], adapted: AdaptedOutputs | None,
+                        alpha: float) -> float:
+    """`transfer_threshold` on `jobs`' test genomes pooled: T-scaled (adapted None) or each job's test genomes
+    adapted as its own cohort with `alpha` (the α of the cohort the threshold will score)."""
+    from nanog1.encoder.abstention import choose_threshold
+
+    proba = [adapted(j, alpha) if adapted else inputs[j]["cal"]["ts"][1].astype(np.float32) for j in jobs]
+    labels = [y[inputs[j]["test"]] for j in jobs]
+    return choose_threshold(np.concatenate(proba), np.concatenate(labels), TARGET_ACCURACY)
+
+
+def adapted_validation_threshold(inp: dict, y: np.ndarray, alpha: float) -> float:
+    """(a): the 0.90-accuracy threshold on the job's validation genomes (bc posteriors) adapted as one
+    batch."""
+    from nanog1.encoder.abstention import choose_threshold
+
+    post = em_adapt(inp["cal"]["bc"][0], inp["priors"]["freq"], alpha)[0].astype(np.float32)
+    return choose_threshold(post, y[inp["val"]], TARGET_ACCURACY)
+
+
+def ood_flags(inp: dict) -> np.ndarray:
+    """The shipped OOD part of the rule on the job's test genomes (independent of the probabilities; cached
+    in `inp`, as every simulated cohort asks again)."""
+    from nanog1.encoder.abstention import AbstentionRule
+
+    if "ood_flags" not in inp:
+        inp["ood_flags"] = AbstentionRule(0.0, TARGET_ACCURACY, inp["rules"]["ts"].ood).uncertain(
+            inp["cal"]["ts"][1].astype(np.float32), inp["features"])
+    return inp["ood_flags"]
+
+
+def per_member_rule(inputs: dict, job_of: np.ndarray, cal: str) -> np.ndarray:
+    """Each tumour's job's validation threshold of calibration `cal` (the rules of `job_inputs`)."""
+    return np.array([inputs[j]["rules"][cal].confidence_threshold for j in job_of])
+
+
+def cohort_arms(inputs: dict, y: np.ndarray, members: list[tuple[str, np.ndarray]], alpha: float,
+                thresholds: dict[str, dict[str, float]], adapted: AdaptedOutputs | None = None
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(correct, accepted) per arm for one cohort: `members` (job, test positions) adapted together with
+    `alpha`; `thresholds[arm][job]` each member's threshold for the threshold arms. A cohort that is one job's
+    whole test set reuses `adapted`'s cached posteriors."""
+    if adapted is not None and len(members) == 1 and len(members[0][1]) == len(inputs[members[0][0]]["test"]):
+        post = adapted(members[0][0], alpha)
+    else:
+        post = adapt_cohort(inputs, members, PRIMARY, alpha)[0].astype(np.float32)
+    enc = np.concatenate([inputs[j]["cal"]["ts"][1][pos] for j, pos in members]).astype(np.float32)
+    labels = np.concatenate([y[inputs[j]["test"][pos]] for j, pos in members])
+    ood = np.concatenate([ood_flags(inputs[j])[pos] for j, pos in members])
+    job_of = np.concatenate([np.full(len(pos), j) for j, pos in members])
+
+    def per_member(arm: str) -> np.ndarray:
+        return np.array([thresholds[arm][j] for j in job_of])
+
+    # the shipped rule (`AbstentionRule.uncertain`): below its threshold or out of distribution
+    shipped = (enc.max(1) >= per_member_rule(inputs, job_of, "ts")) & ~ood
+    before = (post.max(1) >= per_member_rule(inputs, job_of, "bc")) & ~ood
+    hit_enc, hit_post = enc.argmax(1) == labels, post.argmax(1) == labels
+    correct = {"unadapted_in_study": hit_enc, "unadapted_new_study": hit_enc,
+               "adapted_threshold_before_adaptation": hit_post, "adapted_in_study": hit_post,
+               "adapted_new_study": hit_post}
+    kept = {"unadapted_in_study": shipped,
+            "unadapted_new_study": (enc.max(1) >= per_member("unadapted_new_study")) & ~ood,
+            "adapted_threshold_before_adaptation": before,
+            "adapted_in_study": (post.max(1) >= per_member("adapted_in_study")) & ~ood,
+            "adapted_new_study": (post.max(1) >= per_member("adapted_new_study")) & ~ood}
+    return correct, kept
+
+
+def selective_scores(correct: dict[str, np.ndarray], kept: dict[str, np.ndarray], draws: int,
+                     seed: int = 0) -> dict:
+    """Accepted share and top-1 on the accepted per arm, with bootstrap 95 % intervals over tumours (the
+    thresholds fixed), the share of draws meeting the target, and paired intervals of adapted minus
+    unadapted (in-study and new-study arms)."""
+    n = len(next(iter(correct.values())))
+    idx = np.random.default_rng(seed).integers(0, n, (draws, n))
+    q = (0.025, 0.975)
+    out: dict = {"n": int(n), "arms": {}, "paired_ci95": {}}
+    boot = {}
+    for arm in correct:
+        c, k = correct[arm], kept[arm]
+        kb, cb = k[idx], (c & k)[idx]
+        cov = kb.mean(1)
+        acc = np.divide(cb.sum(1), kb.sum(1), out=np.full(draws, np.nan), where=kb.sum(1) > 0)
+        boot[arm] = (cov, acc)
+        point_cov = float(k.mean())
+        point_acc = float(c[k].mean()) if k.any() else float("nan")
+        out["arms"][arm] = {
+            "accepted": point_cov, "top1_accepted": point_acc,
+            "target_met": bool(point_acc >= TARGET_ACCURACY and point_cov >= TARGET_COVERAGE),
+            "accepted_ci95": np.quantile(cov, q).tolist(),
+            "top1_accepted_ci95": np.nanquantile(acc, q).tolist(),
+            "draws_meeting_target": float(((acc >= TARGET_ACCURACY) & (cov >= TARGET_COVERAGE)).mean())}
+    for kind in ("in_study", "new_study"):
+        (ca, aa), (cu, au) = boot[f"adapted_{kind}"], boot[f"unadapted_{kind}"]
+        out["paired_ci95"][f"adapted_minus_unadapted_{kind}"] = {
+            "accepted": np.quantile(ca - cu, q).tolist(),
+            "top1_accepted": np.nanquantile(aa - au, q).tolist()}
+    return out
+
+
+def pooled_arms(parts: list[tuple[dict, dict]], draws: int) -> dict:
+    """`selective_scores` of several cohorts' (correct, accepted) pooled."""
+    correct = {a: np.concatenate([c[a] for c, _ in parts]) for a in ARMS}
+    kept = {a: np.concatenate([k[a] for _, k in parts]) for a in ARMS}
+    return selective_scores(correct, kept, draws)
+
+
+def summarise_arms(runs: list[dict]) -> dict:
+    """Simulated partitions: mean point estimates, median intervals, partitions whose point meets the
+    target."""
+    out: dict = {"partitions": len(runs), "n": runs[0]["n"], "arms": {}, "paired_ci95": {}}
+    for arm in runs[0]["arms"]:
+        rows = [r["arms"][arm] for r in runs]
+        out["arms"][arm] = {
+            "accepted": float(np.mean([r["accepted"] for r in rows])),
+            "top1_accepted": float(np.mean([r["top1_accepted"] for r in rows])),
+            "partitions_meeting_target": int(sum(r["target_met"] for r in rows)),
+            "accepted_ci95_median": np.median([r["accepted_ci95"] for r in rows], 0).tolist(),
+            "top1_accepted_ci95_median": np.median([r["top1_accepted_ci95"] for r in rows], 0).tolist(),
+            "draws_meeting_target_mean": float(np.mean([r["draws_meeting_target"] for r in rows]))}
+    for name in runs[0]["paired_ci95"]:
+        out["paired_ci95"][name] = {
+            m: np.median([r["paired_ci95"][name][m] for r in runs], 0).tolist() for m in ("accepted",
+                                                                                         "top1_accepted")}
+    return out
+
+
+def adapted_abstention(inputs: dict, ship: dict, alpha: dict[str, float], losses: dict[str, list[float]],
+                       unions: list[list[list[str]]], small: dict[int, list[list[np.ndarray]]],
+                       draws: int) -> dict:
+    """Abstention arms of the module docstring ("Thresholds for adapted output") on LOSO, the unions of
+    LOSO splits, the 12-project hold-out and its small cohorts."""
+    y = ship["labels"]
+    loso = sorted(j for j in inputs if j.startswith("loso_"))
+    held = set(map(str, ship["held_out_projects"]))
+    outside = [j for j in loso if j.removeprefix("loso_") not in held]
+    adapted = AdaptedOutputs(inputs)
+    jobs = loso + ["transfer12"]
+    in_study = {j: adapted_validation_threshold(inputs[j], y, alpha[j]) for j in jobs}
+    new_study = {"unadapted_new_study": {}, "adapted_new_study": {}}
+    for j in loso:
+        others = [k for k in loso if k != j]
+        new_study["unadapted_new_study"][j] = new_study_threshold(inputs, y, others, None, alpha[j])
+        new_study["adapted_new_study"][j] = new_study_threshold(inputs, y, others, adapted, alpha[j])
+    for arm, ad in (("unadapted_new_study", None), ("adapted_new_study", adapted)):
+        new_study[arm]["transfer12"] = new_study_threshold(inputs, y, outside, ad, alpha["transfer12"])
+    thresholds = {"adapted_in_study": in_study, **new_study}
+    out: dict = {"thresholds": {arm: {j: float(t) for j, t in v.items()} for arm, v in thresholds.items()}}
+    parts = [cohort_arms(inputs, y, whole(inputs, j), alpha[j], thresholds, adapted) for j in loso]
+    out["leave_one_study_out"] = pooled_arms(parts, draws)
+    t12 = cohort_arms(inputs, y, whole(inputs, "transfer12"), alpha["transfer12"], thresholds, adapted)
+    out["transfer_12_projects"] = pooled_arms([t12], draws)
+    runs, union_thresholds = [], []
+    for groups in unions:
+        parts = []
+        for g in groups:
+            rest = [k for k in loso if k not in g]
+            a = pick_alpha(losses, rest)
+            th = {arm: dict(v) for arm, v in thresholds.items()}
+            for arm, ad in (("unadapted_new_study", None), ("adapted_new_study", adapted)):
+                t = new_study_threshold(inputs, y, rest, ad, a)
+                th[arm] |= {j: t for j in g}
+                union_thresholds.append((arm, t))
+            parts.append(cohort_arms(inputs, y, [m for j in g for m in whole(inputs, j)], a, th))
+        runs.append(pooled_arms(parts, draws))
+    out["simulated_loso_unions_3_6"] = summarise_arms(runs)
+    out["union_new_study_threshold_range"] = {
+        arm: [f(t for a, t in union_thresholds if a == arm) for f in (min, max)] for arm in new_study}
+    for size, partition in small.items():
+        runs = [pooled_arms([cohort_arms(inputs, y, [("transfer12", np.sort(p))], alpha["transfer12"],
+                                         thresholds) for p in cuts], draws) for cuts in partition]
+        out[f"simulated_12_projects_size_{size}"] = summarise_arms(runs)
+    return out
+
+
+def arms_table(rep: dict) -> str:
+    """Markdown rows of `adapted_abstention`: accepted share / top-1 on the accepted per arm and family."""
+    names = {"unadapted_in_study": "unadapted, in-study (shipped)",
+             "unadapted_new_study": "unadapted, new-study (nested)",
+             "adapted_threshold_before_adaptation": "adapted, threshold fitted before adaptation",
+             "adapted_in_study": "**(a) adapted, in-study threshold for adapted output**",
+             "adapted_new_study": "**(b) adapted, new-study threshold for adapted output (nested)**"}
+    lines = ["| cohorts (tumours) | arm | accepted (95 % CI) | top-1 on accepted (95 % CI) | target met |",
+             "|:--|:--|--:|--:|:--|"]
+    for fam, block in rep.items():
+        if not isinstance(block, dict) or "arms" not in block:
+            continue
+        for i, (arm, s) in enumerate(block["arms"].items()):
+            head = f"{fam} ({block['n']:,})" if i == 0 else "same"
+            ca = s.get("accepted_ci95", s.get("accepted_ci95_median"))
+            ct = s.get("top1_accepted_ci95", s.get("top1_accepted_ci95_median"))
+            met = (("yes" if s["target_met"] else "no") if "target_met" in s
+                   else f"{s['partitions_meeting_target']} of {block['partitions']} partitions")
+            lines.append(f"| {head} | {names[arm]} | {100 * s['accepted']:.1f} % ({100 * ca[0]:.1f}–"
+                         f"{100 * ca[1]:.1f}) | {s['top1_accepted']:.3f} ({ct[0]:.3f}–{ct[1]:.3f}) | {met} |")
+    return "\n".join(lines)
+
+
+def report(results: dict, ship: dict, seeds: list[int], draws: int, partitions: int, seed: int,
+           abstention_only: bool = False) -> dict:
+    """Every family (LOSO, 12 projects, CV), the simulated cohorts and the thresholds for adapted output
+    (`abstention_only`: the LOSO and 12-project jobs, their α and `adapted_abstention` alone)."""
     y = ship["labels"]
     jobs = [str(j) for j in ship["jobs"] if str(j) != "final"]
+    if abstention_only:
+        jobs = [j for j in jobs if not j.startswith("cv")]
     t0 = time.perf_counter()
     inputs = {j: job_inputs(results, ship, j, seeds) for j in jobs}
     loso = [j for j in jobs if j.startswith("loso_")]
@@ -378,6 +643,24 @@ def report(results: dict, ship: dict, seeds: list[int], draws: int, partitions: 
                                  "bias_range": [float(inputs[j]["bias"].min()),
                                                 float(inputs[j]["bias"].max())]}
                              for j in jobs}}
+    n12 = len(inputs["transfer12"]["test"])
+    unions, small = simulated_partitions(loso, n12, partitions, seed)
+    if not abstention_only:
+        out |= families(inputs, ship, jobs, alpha, losses, unions, small, draws)
+    t1 = time.perf_counter()
+    out["adapted_abstention"] = adapted_abstention(inputs, ship, alpha, losses, unions, small, draws)
+    out["adapted_abstention_wall_s"] = round(time.perf_counter() - t1, 1)
+    out["wall_s"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+def families(inputs: dict, ship: dict, jobs: list[str], alpha: dict[str, float],
+             losses: dict[str, list[float]], unions: list[list[list[str]]],
+             small: dict[int, list[list[np.ndarray]]], draws: int) -> dict:
+    """The model rows: each real family (LOSO, 12 projects, CV) and the simulated cohorts."""
+    y = ship["labels"]
+    loso = [j for j in jobs if j.startswith("loso_")]
+    out: dict = {}
     for kind, prefix in KINDS.items():
         fam = [j for j in jobs if j.startswith(prefix)]
         out[kind] = run_cohorts(inputs, ship, [whole(inputs, j) for j in fam], [alpha[j] for j in fam], draws)
@@ -389,23 +672,16 @@ def report(results: dict, ship: dict, seeds: list[int], draws: int, partitions: 
     out["fast_bootstrap_max_abs_diff"] = check_fast_bootstrap(pred_bc, t12["enc_test"].argmax(1),
                                                               y[t12["test"]], draws)
     assert twelve["n_genomes"] == len(t12["test"])
-    rng = np.random.default_rng(seed)
     mixed = []
-    for _ in range(partitions):
-        groups = loso_partitions(loso, rng)
+    for groups in unions:
         cohorts = [[m for j in g for m in whole(inputs, j)] for g in groups]
         alphas = [pick_alpha(losses, [k for k in loso if k not in g]) for g in groups]
         mixed.append(run_cohorts(inputs, ship, cohorts, alphas, draws, fast=True))
     out["simulated_loso_unions_3_6"] = summarise(mixed)
-    n12 = len(inputs["transfer12"]["test"])
-    for size in SMALL_SIZES:
-        runs = []
-        for _ in range(partitions):
-            parts = np.array_split(rng.permutation(n12), n12 // size)
-            runs.append(run_cohorts(inputs, ship, [[("transfer12", np.sort(p))] for p in parts],
-                                    [alpha["transfer12"]] * len(parts), draws, fast=True))
+    for size, partition in small.items():
+        runs = [run_cohorts(inputs, ship, [[("transfer12", np.sort(p))] for p in parts],
+                            [alpha["transfer12"]] * len(parts), draws, fast=True) for parts in partition]
         out[f"simulated_12_projects_size_{size}"] = summarise(runs)
-    out["wall_s"] = round(time.perf_counter() - t0, 1)
     return out
 
 
@@ -518,6 +794,9 @@ def main() -> None:
                     "as `prior_adaptation` (nanog1/encoder/pretrained/pcawg-catalogue/calibration.json)")
     ap.add_argument("--pcawg", type=Path, default=None, help="PCAWG7 folder (pcawg_shipped.py's default)")
     ap.add_argument("--min-tumours", type=int, default=10, help="--fit-package: smallest batch adapted")
+    ap.add_argument("--abstention-only", action="store_true",
+                    help="only the thresholds for adapted output (`adapted_abstention`) on LOSO, the unions "
+                    "and the 12-project cohorts, without the model rows and their bootstraps")
     args = ap.parse_args()
     if not args.npz.exists():
         raise SystemExit(f"{args.npz}: no such file")
@@ -530,15 +809,19 @@ def main() -> None:
         print(json.dumps({k: v for k, v in record.items() if k not in ("bias", "training_prior", "classes")}))
         return
     rep = report(merged_runs(args.runs), ship, list(range(args.seeds)), args.draws, args.partitions,
-                 args.seed)
+                 args.seed, args.abstention_only)
     if args.out:
         args.out.write_text(json.dumps(rep, indent=1, default=float))
-    print(table(rep))
-    print(json.dumps({k: v["paired_bootstrap_ci95"] for k, v in rep.items()
-                      if isinstance(v, dict) and "paired_bootstrap_ci95" in v}, indent=1))
+    if not args.abstention_only:
+        print(table(rep))
+        print(json.dumps({k: v["paired_bootstrap_ci95"] for k, v in rep.items()
+                          if isinstance(v, dict) and "paired_bootstrap_ci95" in v}, indent=1))
+    print(arms_table(rep["adapted_abstention"]))
+    print(json.dumps({k: v["paired_ci95"] for k, v in rep["adapted_abstention"].items()
+                      if isinstance(v, dict) and "paired_ci95" in v}, indent=1))
     print(json.dumps({"alpha_chosen": rep["alpha_chosen"], "wall_s": rep["wall_s"],
-                      "fast_bootstrap_max_abs_diff": rep["fast_bootstrap_max_abs_diff"]}))
-
+                      "adapted_abstention_wall_s": rep["adapted_abstention_wall_s"],
+                      "fast_bootstrap_max_abs_diff": rep.get("fast_bootstrap_max_abs_diff")}))
 
 if __name__ == "__main__":
     main()
