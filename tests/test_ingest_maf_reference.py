@@ -59,3 +59,20 @@ def test_maf_gene_and_consequence_reach_the_tokens_with_a_reference(genome, tmp_
     assert sets["DNPG"] == "DBS78" and sets["DELG"] == sets["INSG"] == "ID83" and sets["G0"] == "SBS96"
     burden = adata.obs.loc["T1", ["burden_SBS96", "burden_DBS78", "burden_ID83"]].tolist()
     assert burden == [len(rows) - 3, 1, 2]
+
+
+def test_maf_filter_values_behind_non_pass_are_counted_with_a_reference(genome, tmp_path):
+    """QA #31: a MAF's FILTER column (MC3, GDC) names the values behind `non_pass` on the reference path too
+    (it did without a reference only): ingest's notes and uns['nanog1']['filter_dropped']."""
+    fasta, seqs = genome
+    rows = maf_rows(seqs)
+    flags = ["PASS", "wga", "oxog", "wga", "PASS", "wga;oxog"] + ["PASS"] * (len(rows) - 6)
+    head = HEAD.rstrip("\n") + "\tFILTER\n"
+    body = "".join(f"{g}\t{c}\t{ch}\t{p}\t{r}\t{r}\t{a}\t{s}\t{n}\t{f}\n"
+                   for (g, c, ch, p, r, a, s, n), f in zip(rows, flags, strict=True))
+    (tmp_path / "t.maf").write_text(head + body)
+    report = ingest([tmp_path / "t.maf"], fasta, None, tmp_path / "c.h5ad")
+    assert report.skips["non_pass"] == 4
+    assert "t.maf: non_pass 4 (FILTER wga 2, oxog 1, wga;oxog 1)" in report.notes, report.notes
+    assert dict(read_cohort(tmp_path / "c.h5ad").uns["nanog1"]["filter_dropped"]) == {"wga": 2, "oxog": 1,
+                                                                                     "wga;oxog": 1}

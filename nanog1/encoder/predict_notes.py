@@ -20,6 +20,7 @@ import anndata as ad
 import pandas as pd
 
 from nanog1.encoder.input_filter import describe
+from nanog1.genomics.variants import top_filter_values
 from nanog1.schema import describe_sets
 
 #: Notice kinds, in the order they are shown. The first ten are warnings about the input as a whole
@@ -157,10 +158,10 @@ def reading_line(adata: ad.AnnData, sample: str | None = None) -> str:
     counts = call_counts(adata, sample)
     if counts is None:
         return describe(record)
-    values = _filter_values(counts)
     n_files = counts["skips"].get("unreadable_file", 0)  # files skipped whole: counted apart, not as calls
     read, skipped = counts["read"], counts["skipped"]
-    where = {"non_pass": f": FILTER {values}" if values else "",
+    top = top_filter_values(counts.get("filter_values", {}))
+    where = {"non_pass": f": FILTER {top}" if top else "",
              "malformed_line": f": {_malformed_phrase(counts.get('malformed_lines', []))}"
              if counts.get("malformed_lines") else ""}
     why = "; ".join(f"{r} {n:,}{where.get(r, '')}"

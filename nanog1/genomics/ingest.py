@@ -52,7 +52,7 @@ from nanog1.genomics.skip_policy import (
     ON_ERROR_DEFAULT,
     spell_filter_rule,
 )
-from nanog1.genomics.variants import SKIP_REASONS, InputError
+from nanog1.genomics.variants import SKIP_REASONS, InputError, filter_breakdown, top_filter_values
 from nanog1.io import check_not_an_input, file_sha256
 
 
@@ -169,6 +169,9 @@ class FileResult:
     #: Per skip reason, the file line of the first call skipped for it (`Events.first_lines`): the loss
     #: limit's error names the first lost one.
     first_lines: dict[str, int] = field(default_factory=dict)
+    #: The FILTER values behind the file's `non_pass` calls (--filter PASS), by value
+    #: (`variants.filter_breakdown`); empty under --filter all and for formats without FILTER.
+    filter_values: Counter = field(default_factory=Counter)
 
     def sample_sets(self, i: int) -> tuple[str, ...]:
         """The sets this file measured for its i-th sample: its `channel_sets`, and on the reference path
@@ -278,8 +281,9 @@ def process_file(
             cancer_types=mat.cancer_types,
         )
     table = _read_variants(path, kind, options, vcf or {})
+    values = filter_breakdown(table) if options.filter == "PASS" else Counter()
     if reference is None:
-        return _without_reference(path, kind, table, options)
+        return replace(_without_reference(path, kind, table, options), filter_values=values)
     from nanog1.genomics.partial_reference import classify_with_reference
     from nanog1.genomics.reference import open_reference
 
@@ -311,6 +315,7 @@ def process_file(
         missing_contigs=got.missing_contigs,
         content=content,
         first_lines=events.first_lines,
+        filter_values=values,
     )
 
 
@@ -927,15 +932,23 @@ def _provenance(
 
 
 def _filter_values(results: list[FileResult]) -> dict:
-    """FILTER values a PASS-only ingest dropped, counted by value, where the classifier keeps them (the
-    reference-free path); their records are the accounting's `non_pass` column."""
-    tallies = [r.events.tally for r in results if r.events is not None and r.events.tally is not None]
-    if not tallies:
-        return {}
+    """FILTER values a PASS-only ingest dropped, counted by value over the files (`FileResult.filter_values`,
+    with and without a reference); their calls are the accounting's `non_pass` column."""
     dropped: Counter = Counter()
-    for t in tallies:
-        dropped.update(t.filter_dropped)
-    return {"filter_dropped": {str(k): int(v) for k, v in dropped.items()}}
+    for r in results:
+        dropped.update(r.filter_values)
+    return {"filter_dropped": {str(k): int(v) for k, v in dropped.most_common()}} if dropped else {}
+
+
+def _filter_notes(results: list[FileResult]) -> list[str]:
+    """'T1.vcf: non_pass 626 (FILTER LowQual 300, weak_evidence 200, +3 more)' per file that dropped calls
+    for FILTER with values known: the count alone does not tell germline from artefact filters."""
+    notes = []
+    for r in results:
+        n = int(r.skips.get("non_pass", 0))
+        if n and r.filter_values:
+            notes.append(f"{Path(r.path).name}: non_pass {n:,} (FILTER {top_filter_values(r.filter_values)})")
+    return notes
 
 
 def _reason_order(reason: str) -> int:
@@ -1083,6 +1096,7 @@ def ingest(
     notes += declare_not_measured(adata, options.not_measured)
     notes += left_out_of_context_notes(adata, results)
     notes += _malformed_notes(results)
+    notes += _filter_notes(results)
     notes += _unmeasured_notes(adata)
     notes += [f"{t}: {text}" for t, _, text in unstated_snv_only(adata)]
     noted_files = unstated_indel_free_files(adata)
@@ -1669,6 +1683,7 @@ def _file_row(result: FileResult) -> dict:
         "samples": len(result.samples),
         "status": result.status,
         "skips": dict(result.skips),
+        "filter_values": dict(result.filter_values),
     }
 
 

@@ -88,6 +88,10 @@ class VariantTable:
     #: The file line of the first record the reader skipped for each reason (`first_lines`): the loss
     #: limit's error names it, so a lab can look at the line at once.
     skip_lines: dict[str, int] = field(default_factory=dict)
+    #: The FILTER values of the rows that do not pass, counted per row (call) as read, where the reader
+    #: knows them (VCF/BCF): what a PASS-only ingest drops as `non_pass`, by value ('LowQual', 'germline;
+    #: weak_evidence'); MAF readers keep FILTER in `annotations['filter']` instead (`filter_breakdown`).
+    filter_values: Counter = field(default_factory=Counter)
 
     def __len__(self) -> int:
         return len(self.pos)
@@ -106,6 +110,7 @@ class VariantTable:
             self.declared,
             {k: v[index] for k, v in self.annotations.items()},
             self.skip_lines,
+            self.filter_values,
         )
 
 
@@ -137,14 +142,18 @@ def table_from_lists(
 def concat_tables(tables: list[VariantTable]) -> VariantTable:
     """Concatenate tables (e.g. MAF chunks), summing their skip counts; the parts are emptied."""
     skips: Counter = Counter()
+    values: Counter = Counter()
     declared: list[str] = []
     lines: dict[str, int] = {}
     for t in tables:
         skips.update(t.skips)
+        values.update(t.filter_values)
         lines = first_lines(lines, t.skip_lines)
         declared += [s for s in t.declared if s not in declared]
     if not tables:
-        return table_from_lists([], [], [], [], [], [], [], skips, declared)
+        empty = table_from_lists([], [], [], [], [], [], [], skips, declared)
+        empty.filter_values = values
+        return empty
     cols = ("sample", "chrom", "pos", "ref", "alt", "passed", "line")
     keys = [k for k in tables[0].annotations if all(k in t.annotations for t in tables)]
     # Column by column, releasing each part's column once copied: the peak is one table plus one
@@ -161,7 +170,30 @@ def concat_tables(tables: list[VariantTable]) -> VariantTable:
             notes[k] = union_categoricals(parts)
         else:
             notes[k] = np.concatenate(parts)
-    return VariantTable(*arrays, skips=skips, declared=declared, annotations=notes, skip_lines=lines)
+    return VariantTable(*arrays, skips=skips, declared=declared, annotations=notes, skip_lines=lines,
+                        filter_values=values)
+
+
+def filter_breakdown(table: VariantTable) -> Counter:
+    """The FILTER values behind the rows that do not pass (what `non_pass` counts under --filter PASS), by
+    value: the reader's own count (VCF/BCF), else from a FILTER column it kept (MAF), else none (readers of
+    formats without FILTER). Counted on arrays, once per file: a lab sees whether e.g. Mutect2's
+    `germline` or Strelka2's `LowEVS` dominate what was dropped."""
+    if table.filter_values:
+        return Counter(table.filter_values)
+    bad = ~np.asarray(table.passed, dtype=bool)
+    if "filter" not in table.annotations or not bad.any():
+        return Counter()
+    counts = pd.Series(np.asarray(table.annotations["filter"], dtype=object)[bad]).value_counts()
+    return Counter({str(k): int(v) for k, v in counts.items() if v > 0})
+
+
+def top_filter_values(values: dict, shown: int = 3) -> str:
+    """'LowQual 300, weak_evidence 200, +3 more' (the `shown` most frequent FILTER values, then how many
+    other values); '' for none."""
+    ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
+    text = ", ".join(f"{v} {n:,}" for v, n in ranked[:shown])
+    return text + (f", +{len(ranked) - shown} more" if len(ranked) > shown else "")
 
 
 def first_lines(*parts: dict[str, int]) -> dict[str, int]:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pysam
 
 from nanog1.genomics.fasta_index import is_bgzf_head
@@ -620,6 +621,10 @@ class _Raw:
         self.ref: np.ndarray | None = None
         self.alt: np.ndarray | None = None
         self.multi: np.ndarray | None = None
+        #: the records that do not pass FILTER: their file lines (ascending) and FILTER text ('LowQual',
+        #: 'germline;weak_evidence'), kept for these records alone (`_filter_values` counts them per row)
+        self.failed_line: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.failed_text: np.ndarray = np.zeros(0, dtype=object)
 
 
 def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str, carriers) -> _Raw:
@@ -632,6 +637,7 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
     """
     raw = _Raw()
     chrom, pos, alleles, passed = raw.chrom, raw.pos, raw.alleles, raw.filters
+    failed: dict[int, str] = {}  # record index -> FILTER text, for the records that do not pass
     bad: list[int] = []
     records = iter(vf)
     while True:
@@ -642,7 +648,11 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
                 chrom.append(rec.chrom)
                 pos.append(rec.pos)
                 alleles.append(rec.alleles)
-                passed.append("PASS" in rec.filter or not len(rec.filter))
+                filt = rec.filter
+                ok = "PASS" in filt or not len(filt)
+                passed.append(ok)
+                if not ok:
+                    failed[len(pos) - 1] = ";".join(filt.keys())
                 if carriers is not None:
                     raw.genotypes.append(carried)
             break
@@ -659,6 +669,9 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
         np.arange(1, len(pos) + len(bad) + 1, dtype=np.int64), np.asarray(bad, dtype=np.int64) - 1
     )
     raw.line = index + (offset or 0)
+    if failed:
+        raw.failed_line = raw.line[np.fromiter(failed, dtype=np.int64, count=len(failed))]
+        raw.failed_text = np.asarray(list(failed.values()), dtype=object)
     return raw
 
 
@@ -878,22 +891,29 @@ def _parse_sites(body: bytes) -> dict[str, np.ndarray] | None:
     if not plain:
         return None
     names = chrom.dictionary_encode().combine_chunks()
+    passes = pc.or_(pc.equal(filt, "."), pc.match_substring_regex(filt, _PASS))
     return {
         "chrom": np.asarray(names.dictionary.to_pylist(), dtype=object)[names.indices.to_numpy()],
         "pos": pos.to_numpy(),
         "ref": ref.to_numpy(zero_copy_only=False).astype(object),
         "alt": alt.to_numpy(zero_copy_only=False).astype(object),
-        "filters": pc.or_(pc.equal(filt, "."), pc.match_substring_regex(filt, _PASS)).to_numpy(
-            zero_copy_only=False),
+        "filters": passes.to_numpy(zero_copy_only=False),
         "multi": pc.match_substring(alt, ",").to_numpy(zero_copy_only=False),
+        # the records that do not pass: their index in the piece and FILTER text (these alone as strings)
+        "failed_at": np.flatnonzero(~passes.to_numpy(zero_copy_only=False)),
+        "failed_text": pc.filter(filt, pc.invert(passes)).to_numpy(zero_copy_only=False).astype(object),
     }
 
 
 def _joined_sites(pieces: list[dict[str, np.ndarray]], offset: int) -> _Raw:
     """The pieces' columns joined into one `_Raw` of arrays, in file order (`pieces` is emptied as they are
     joined); record i is on line offset + i + 1."""
+    starts = np.cumsum([0] + [len(p["pos"]) for p in pieces[:-1]])
+    failed_at = np.concatenate([p.pop("failed_at") + start for p, start in zip(pieces, starts, strict=True)])
     column = {k: np.concatenate([p.pop(k) for p in pieces]) for k in list(pieces[0])}
     raw = _Raw()
+    raw.failed_line = failed_at.astype(np.int64) + offset + 1
+    raw.failed_text = column.pop("failed_text")
     raw.chrom, raw.pos, raw.filters = column["chrom"], column["pos"], column["filters"]
     raw.ref, raw.alt, raw.multi = column["ref"], column["alt"], column["multi"]
     raw.alleles = _Alleles(raw.ref, raw.alt)
@@ -991,9 +1011,21 @@ def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> Va
         table = table.take(np.argsort(table.line, kind="stable"))
     table.skips = skips
     table.skip_lines = raw.skip_lines
+    table.filter_values = _filter_values(raw, table)
     table.ref = _upper(table.ref)
     table.alt = _upper(table.alt)
     return table
+
+
+def _filter_values(raw: _Raw, table: VariantTable) -> Counter:
+    """The FILTER values of the table's rows that do not pass, counted per row (a record's every ALT and
+    carrier, as `non_pass` counts them), looked up by file line among the failing records alone."""
+    bad = ~np.asarray(table.passed, dtype=bool)
+    if not bad.any() or not len(raw.failed_line):
+        return Counter()
+    at = np.searchsorted(raw.failed_line, table.line[bad])
+    counts = pd.Series(raw.failed_text[at]).value_counts()
+    return Counter({str(k): int(v) for k, v in counts.items()})
 
 
 def _split_one(

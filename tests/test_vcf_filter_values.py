@@ -1,0 +1,114 @@
+"""QA #31: under the default --filter PASS, the calls dropped for FILTER were counted as `non_pass` alone;
+which FILTER values they had (Mutect2's germline / panel_of_normals / weak_evidence, Strelka2's LowEVS) was
+told by neither ingest nor predict. Both VCF readers (the sites-only fast path and pysam's, with sample
+columns) count the values per call, and ingest's notes and table, uns['nanog1']['filter_dropped'], predict's
+closing line and predictions.json give them."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from nanog1.genomics import vcf
+from nanog1.genomics.ingest import IngestOptions, ingest
+from nanog1.genomics.summary import summary_table
+from nanog1.genomics.synthetic import GenomeSpec, make_genome
+from tests.test_ingest_somatic import MUTECT2_META, sites, snv, write
+
+#: FILTER per record, in file order: 10 PASS, one '.', then Mutect2's filters; the last LowQual record has
+#: two ALTs (two calls), so LowQual is 3 calls of 2 records.
+FILTERS = (["PASS"] * 10 + ["."] + ["weak_evidence"] * 8 + ["germline"] * 5 + ["panel_of_normals"] * 3
+           + ["germline;weak_evidence"] * 2 + ["LowQual"] * 2)
+EXPECTED = {"weak_evidence": 8, "germline": 5, "panel_of_normals": 3, "germline;weak_evidence": 2,
+            "LowQual": 3}
+SHOWN = "non_pass 21 (FILTER weak_evidence 8, germline 5, LowQual 3, +2 more)"
+META = [*MUTECT2_META, *(f'##FILTER=<ID={f},Description="{f}">' for f in
+                         ("germline", "panel_of_normals", "LowQual"))]
+
+
+def _rows(seq: str, samples: bool) -> list[str]:
+    """One SNV record per FILTERS entry (the last with two ALTs), with Mutect2's tumour/normal columns or
+    none (sites-only)."""
+    rows = []
+    for i, (p, flag) in enumerate(zip(sites(seq, len(FILTERS)), FILTERS, strict=True)):
+        ref, alt = snv(seq, p)
+        last = i == len(FILTERS) - 1
+        alts = f"{alt},{next(b for b in 'ACGT' if b not in (ref, alt))}" if last else alt
+        gt = "1/2" if last else "0/1"
+        normal, tumour = ("0/0:30,0,0", f"{gt}:20,9,5") if last else ("0/0:30,0", f"{gt}:20,9")
+        columns = f"\tGT:AD\t{normal}\t{tumour}" if samples else ""
+        rows.append(f"1\t{p}\t.\t{ref}\t{alts}\t.\t{flag}\tTLOD=12.3{columns}")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def calls(tmp_path_factory) -> dict[str, Path]:
+    """T.vcf (Mutect2, tumour P1-T and normal P1-N) and S.vcf (sites-only, the same records), with g.fa."""
+    folder = tmp_path_factory.mktemp("filters")
+    seq = make_genome(folder / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
+    write(folder / "T.vcf", META, ["P1-N", "P1-T"], _rows(seq, samples=True))
+    write(folder / "S.vcf", META, [], _rows(seq, samples=False))
+    return {"T": folder / "T.vcf", "S": folder / "S.vcf", "fasta": folder / "g.fa"}
+
+
+def test_both_vcf_readers_count_the_filter_values_of_the_calls_that_do_not_pass(calls, monkeypatch):
+    with_samples = vcf.read_vcf(calls["T"])
+    assert dict(with_samples.filter_values) == EXPECTED
+    assert sum(with_samples.filter_values.values()) == int((~with_samples.passed).sum()) == 21
+
+    def no_pysam(*args, **kwargs):  # the sites-only file must be read by the fast path, not pysam
+        raise AssertionError("sites-only VCF read by pysam")
+
+    monkeypatch.setattr(vcf, "_collect", no_pysam)
+    sites_only = vcf.read_vcf(calls["S"])
+    assert dict(sites_only.filter_values) == EXPECTED
+
+
+def test_sites_only_fast_path_counts_filter_values_over_several_pieces(calls, monkeypatch):
+    """The fast reader parses a file in pieces: a failing record's line is found across piece bounds."""
+    monkeypatch.setattr(vcf, "SITES_CHUNK", 300)
+    table = vcf.read_vcf(calls["S"])
+    assert dict(table.filter_values) == EXPECTED
+
+
+@pytest.mark.parametrize("name", ["T", "S"])
+@pytest.mark.parametrize("with_reference", [False, True])
+def test_ingest_notes_table_and_provenance_give_the_filter_values_behind_non_pass(calls, tmp_path, name,
+                                                                                  with_reference):
+    reference = calls["fasta"] if with_reference else None
+    report = ingest([calls[name]], reference, None, tmp_path / "c.h5ad", IngestOptions())
+    assert report.skips["non_pass"] == 21
+    assert report.files[0]["filter_values"] == EXPECTED
+    assert f"{name}.vcf: {SHOWN}" in report.notes, report.notes
+    console = Console(width=250, record=True)
+    console.print(summary_table(report))
+    row = next(line for line in console.export_text().splitlines() if line.startswith("│ non_pass"))
+    assert "FILTER not PASS: weak_evidence 8, germline 5, LowQual 3, +2 more" in row, row
+    import anndata as ad
+
+    assert dict(ad.read_h5ad(tmp_path / "c.h5ad").uns["nanog1"]["filter_dropped"]) == EXPECTED
+    everything = ingest([calls[name]], reference, None, tmp_path / "a.h5ad", IngestOptions(filter="all"))
+    assert not everything.skips.get("non_pass") and not everything.files[0]["filter_values"]
+
+
+def test_predict_closing_line_and_predictions_json_give_the_filter_values(calls, tmp_path, tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+    from tests.predict_models import write_model_folder
+    from tests.training_cohort import make_cohort
+
+    model = write_model_folder(tmp_path_factory.mktemp("m"), make_cohort(n_per_type=10, seed=4, tokens=False))
+    args = ["predict", str(calls["T"]), "--model", str(model), "-o", str(tmp_path / "o"), "--no-exposures",
+            "--neighbours", "0", "--no-reports"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    line = next(text for text in res.output.splitlines() if "tumour(s)," in text)
+    assert "non_pass 21: FILTER weak_evidence 8, germline 5, LowQual 3, +2 more" in line, line
+    doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
+    assert Counter(doc["calls"]["filter_values"]) == Counter(EXPECTED)
+    assert doc["calls"]["skips"]["non_pass"] == 21
