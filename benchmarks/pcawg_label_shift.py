@@ -97,6 +97,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nanog1.encoder.prior_shift import em_adapt, with_bias  # the product's EM and bias correction
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pcawg_ship_metrics import (  # noqa: E402
     KINDS,
@@ -122,37 +124,6 @@ SMALL_SIZES = (10, 25, 50)
 _TINY = 1e-12
 
 
-def em_adapt(p: np.ndarray, prior: np.ndarray, alpha: float = 0.0, max_iter: int = 1000,
-             tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, int]:
-    """(adapted posteriors, estimated cohort prior q, iterations) of Saerens et al.'s EM on one cohort.
-
-    `p`: calibrated posteriors (tumours x types, rows sum to 1); `prior`: the prior they were fitted under,
-    one row for all tumours or one per tumour (a cohort scored by several models). `alpha`: Dirichlet
-    pseudo-count toward the mean prior (0 = plain EM, inf = no adaptation)."""
-    p = np.clip(np.asarray(p, dtype=np.float64), _TINY, 1.0)
-    prior = np.broadcast_to(np.clip(np.asarray(prior, dtype=np.float64), _TINY, 1.0), p.shape)
-    base = prior.mean(0)
-    base /= base.sum()
-    if not np.isfinite(alpha) or len(p) == 0:
-        return p / p.sum(1, keepdims=True), base, 0
-    logp, logprior = np.log(p), np.log(prior)
-    q = base.copy()
-    post = p / p.sum(1, keepdims=True)
-    it = 0
-    while it < max_iter:
-        it += 1
-        z = logp + np.log(np.clip(q, _TINY, 1.0)) - logprior
-        z -= z.max(1, keepdims=True)
-        post = np.exp(z)
-        post /= post.sum(1, keepdims=True)
-        new = (post.sum(0) + alpha * base) / (len(p) + alpha)
-        done = np.abs(new - q).max() < tol
-        q = new
-        if done:
-            break
-    return post, q, it
-
-
 def fit_bias(p_val: np.ndarray, y_val: np.ndarray, l2: float = 1e-3) -> np.ndarray:
     """Per-type bias b minimising the validation NLL of softmax(log p + b) (+ l2/2 |b|²); types absent from
     the validation genomes keep b = 0 (nothing to fit them on)."""
@@ -174,14 +145,6 @@ def fit_bias(p_val: np.ndarray, y_val: np.ndarray, l2: float = 1e-3) -> np.ndarr
 
     res = minimize(loss, np.zeros(k), jac=True, method="L-BFGS-B")
     return np.where(present, res.x, 0.0)
-
-
-def with_bias(p: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """softmax(log p + b) per row."""
-    z = np.log(np.clip(np.asarray(p, dtype=np.float64), _TINY, 1.0)) + b
-    z -= z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def log_loss(proba: np.ndarray, labels: np.ndarray) -> float:
@@ -721,7 +684,7 @@ def fit_package(results: dict, ship: dict, seeds: list[int], pcawg: Path, out: P
     from nanog1.encoder.abstention import choose_threshold
     from nanog1.encoder.calibration import load_calibration
     from nanog1.encoder.predictor import PredictOptions, predict
-    from nanog1.encoder.prior_shift import file_sha256
+    from nanog1.io import file_sha256
 
     name = "pcawg-catalogue"
     folder = pretrained.resolve(name)
