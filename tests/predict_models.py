@@ -52,3 +52,15 @@ def write_model_folder(folder: Path, seen: ad.AnnData, reads: tuple[str, ...] | 
     seen.obs["project_code"] = "SIM"
     export_reference(np.random.default_rng(0).normal(size=(seen.n_obs, 8)), seen, folder)
     return folder
+
+
+def add_prior_record(folder: Path, seen: ad.AnnData, alpha: float = 5.0, min_tumours: int = 10) -> Path:
+    """Give a model folder's calibration.json a neutral prior-adaptation record (`predict --adapt-priors`):
+    zero bias, a uniform training mix over `seen`'s types."""
+    classes = sorted(seen.obs["cancer_type"].astype(str).unique())
+    k = len(classes)
+    calib = json.loads((folder / "calibration.json").read_text())
+    calib["prior_adaptation"] = {"classes": classes, "bias": [0.0] * k, "training_prior": [1.0 / k] * k,
+                                 "alpha": alpha, "min_tumours": min_tumours, "fitted_on": "test"}
+    (folder / "calibration.json").write_text(json.dumps(calib))
+    return folder

@@ -34,7 +34,7 @@ from nanog1.errors import UserError
 from nanog1.genomics.channels import NOT_MEASURED_HELP, SBS96, SNV_ONLY_MIN_SBS
 from nanog1.genomics.skip_policy import MAX_SKIP_FLAG, MAX_SKIP_HELP, ON_ERROR_HELP
 from nanog1.schema import DECLARED_WHY
-from tests.predict_models import write_model_folder
+from tests.predict_models import add_prior_record, write_model_folder
 from tests.training_cohort import make_cohort as make_training_cohort
 
 HOME = str(app_dir() / "Home.py")
@@ -521,18 +521,11 @@ def _catalogue(path: Path, n_per_type: int, seed: int) -> Path:
 def record_run(run_store, tmp_path_factory) -> str:
     """A run of the page's store whose calibration.json holds a prior-adaptation record (as
     tests/test_prior_shift.py writes one): its label in the chooser."""
-    import json
 
     import mlflow
 
     cohort = make_training_cohort(n_per_type=10, seed=4, tokens=False)
-    folder = write_model_folder(tmp_path_factory.mktemp("record_run"), cohort)
-    classes = sorted(cohort.obs["cancer_type"].astype(str).unique())
-    k = len(classes)
-    calib = json.loads((folder / "calibration.json").read_text())
-    calib["prior_adaptation"] = {"classes": classes, "bias": [0.0] * k, "training_prior": [1.0 / k] * k,
-                                 "alpha": 5.0, "min_tumours": 10, "fitted_on": "test"}
-    (folder / "calibration.json").write_text(json.dumps(calib))
+    folder = add_prior_record(write_model_folder(tmp_path_factory.mktemp("record_run"), cohort), cohort)
     client = mlflow.MlflowClient(tracking_uri=run_store["uri"])
     run = client.create_run(client.get_experiment_by_name("lab/cancer_type").experiment_id,
                             run_name="with-record")

@@ -22,7 +22,7 @@ from nanog1.encoder.prior_shift import (
     with_bias,
 )
 from nanog1.errors import UserError
-from tests.predict_models import write_model_folder
+from tests.predict_models import add_prior_record, write_model_folder
 from tests.training_cohort import make_cohort
 
 FAST = PredictOptions(neighbours=0, exposures=False)
@@ -82,14 +82,7 @@ def cohort():
 @pytest.fixture(scope="module")
 def model(tmp_path_factory, cohort):
     """A test model folder whose calibration.json carries a prior-adaptation record (min 10 tumours)."""
-    folder = write_model_folder(tmp_path_factory.mktemp("prior_model"), cohort)
-    classes = sorted(cohort.obs["cancer_type"].astype(str).unique())
-    k = len(classes)
-    calib = json.loads((folder / "calibration.json").read_text())
-    calib["prior_adaptation"] = {"classes": classes, "bias": [0.0] * k, "training_prior": [1.0 / k] * k,
-                                 "alpha": 5.0, "min_tumours": 10, "fitted_on": "test"}
-    (folder / "calibration.json").write_text(json.dumps(calib))
-    return folder
+    return add_prior_record(write_model_folder(tmp_path_factory.mktemp("prior_model"), cohort), cohort)
 
 
 def test_mix_line_names_the_largest_shares_whatever_the_key_order():
