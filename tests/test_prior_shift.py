@@ -14,14 +14,15 @@ from typer.testing import CliRunner
 
 from nanog1.encoder.predictor import PredictOptions, predict
 from nanog1.encoder.prior_shift import (
+    NOT_REFITTED,
     adapt_batch,
     em_adapt,
-    file_sha256,
     load_record,
     mix_line,
     with_bias,
 )
 from nanog1.errors import UserError
+from nanog1.io import file_sha256
 from tests.predict_models import add_prior_record, write_model_folder
 from tests.training_cohort import make_cohort
 
@@ -88,7 +89,7 @@ def model(tmp_path_factory, cohort):
 def test_mix_line_names_the_largest_shares_whatever_the_key_order():
     done = {"estimated_type_mix": {"A": 0.1, "B": 0.7, "C": 0.2}, "tumours": 12, "top_type_changed": 3}
     assert mix_line(done, 2) == ("priors adapted to this batch of 12 (estimated type mix: B 70 %, C 20 %; "
-                                 "top type changed for 3)")
+                                 f"top type changed for 3); {NOT_REFITTED}")
 
 
 def test_predict_adapts_and_records_the_estimated_mix(model, cohort):

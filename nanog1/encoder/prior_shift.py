@@ -153,9 +153,17 @@ def adapt_batch(proba: np.ndarray, record: dict, classes: list[str]) -> tuple[np
 
 
 def mix_line(done: dict, k: int = 5) -> str:
-    """One line for the terminal and reports: the estimated mix's largest shares and the changes (sorted
-    here: an .h5ad round trip stores the mix's keys alphabetically)."""
+    """One line for the terminal and reports: the estimated mix's largest shares, the changes (sorted here:
+    an .h5ad round trip stores the mix's keys alphabetically), and that the abstention threshold was not
+    refitted: adapted probabilities are sharper, so the operating point's stated rates (measured without
+    adaptation) do not hold for them (BENCHMARKS "Thresholds fitted for adapted output")."""
     shares = sorted(done["estimated_type_mix"].items(), key=lambda kv: -float(kv[1]))[:k]
     top = ", ".join(f"{t} {100 * float(s):.0f} %" for t, s in shares)
     return (f"priors adapted to this batch of {done['tumours']:,} (estimated type mix: {top}; "
-            f"top type changed for {done['top_type_changed']:,})")
+            f"top type changed for {done['top_type_changed']:,}); {NOT_REFITTED}")
+
+
+#: What mix_line adds: the abstention threshold is the model's, fitted on probabilities that were not adapted.
+NOT_REFITTED = ("the abstention threshold is not refitted for adapted probabilities, which are sharper: more "
+                "tumours are accepted, at lower accuracy than the operating point states (model card: "
+                "prior_adaptation)")
