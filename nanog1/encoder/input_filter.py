@@ -53,12 +53,15 @@ def cohort_rule(adata) -> str | None:
 
 
 def _call_rows(accounting) -> int:
-    """Rows of ingest's accounting table that read calls: a file skipped whole as unreadable_file
-    (--on-error skip) has a row but read no call, so a catalogue matrix beside it is still catalogue
-    counts (it was said to be 'read with --filter PASS')."""
+    """Rows of ingest's accounting table of call files that were read: a file skipped whole as
+    unreadable_file (--on-error skip) has a row but was never read, so a catalogue matrix beside it is
+    still catalogue counts (it was said to be 'read with --filter PASS'); a VCF read whole that holds no
+    record (read 0) is a call file, read under the rule."""
     if accounting is None or not len(accounting):
         return 0
-    return int((accounting["read"] > 0).sum())
+    if "unreadable_file" not in accounting:
+        return len(accounting)
+    return int((accounting["unreadable_file"] == 0).sum())
 
 
 @dataclass(frozen=True)
