@@ -732,12 +732,12 @@ def fit_package(results: dict, ship: dict, seeds: list[int], pcawg: Path, out: P
 
 def store_record(calibration: Path, record: dict) -> None:
     """Write `record` as `prior_adaptation` into a model's calibration.json (the rest kept as it is),
-    through a temporary file renamed over it."""
+    atomically (nanog1.io.atomic_write_text)."""
+    from nanog1.io import atomic_write_text
+
     doc = json.loads(calibration.read_text())
     doc["prior_adaptation"] = record
-    tmp = calibration.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n")
-    tmp.replace(calibration)
+    atomic_write_text(calibration, json.dumps(doc, indent=1) + "\n")
 
 
 def main() -> None:
