@@ -1,7 +1,7 @@
 """Peak temporary-disk use and time of reading a large plain-gzip VCF (`gzip calls.vcf`, not bgzip).
 
 htslib cannot read plain gzip itself; NanoG1 used to decompress the whole file into a temporary folder
-first (a multi-GB VCF could fill /tmp), and now streams it through a pipe (`vcf._GzipStream`). This
+first (a multi-GB VCF could fill /tmp), and now streams it through a pipe (`gzip_stream.GzipStream`). This
 writes a Mutect2-like tumour/normal VCF (INFO and FORMAT fields as Mutect2 writes them; read by pysam) or
 a sites-only one (the pyarrow fast path) of about `--mb` MB uncompressed, gzips it, and reads it with
 `vcf.read_vcf` in a fresh process whose TMPDIR is a private folder polled every 20 ms for its size on

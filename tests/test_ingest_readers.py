@@ -246,6 +246,7 @@ def test_sites_only_fast_path_reads_as_pysam(tmp_path, monkeypatch, compat):
     """Sites-only text VCFs are parsed by pyarrow; every field the table keeps equals pysam's reading, with
     lower case, multi-allelic records, FILTER lists, '.' FILTER, duplicate lines and unknown contigs."""
     import nanog1.genomics.vcf as vcf
+    import nanog1.genomics.vcf_sites as vcf_sites
 
     rows = [
         ("1", 100, "A", "C", "PASS"),
@@ -261,9 +262,9 @@ def test_sites_only_fast_path_reads_as_pysam(tmp_path, monkeypatch, compat):
     body = "\n".join(f"{c}\t{p}\t.\t{r}\t{a}\t30\t{f}\tDP=3" for c, p, r, a, f in rows)
     path = tmp_path / "sites.vcf"
     path.write_text(HEADER + "\n" + body + "\n")
-    assert vcf._collect_sites(path, vcf._header_lines(path)) is not None
+    assert vcf_sites.collect_sites(path, vcf._header_lines(path)) is not None
     fast = read_vcf(path, compat=compat)
-    monkeypatch.setattr(vcf, "_collect_sites", lambda *a: None)
+    monkeypatch.setattr(vcf_sites, "collect_sites", lambda *a: None)
     slow = read_vcf(path, compat=compat)
     _tables_equal(fast, slow)
     assert len(fast) == (7 if compat else 10)  # compat: the repeated line and the 2-ALT record go
@@ -282,10 +283,11 @@ def test_sites_only_fast_path_reads_as_pysam(tmp_path, monkeypatch, compat):
 def test_sites_fast_path_leaves_unusual_files_to_pysam(tmp_path, line):
     """A symbolic or '*' ALT, a missing column, a negative POS or a blank line: pysam reads the file."""
     import nanog1.genomics.vcf as vcf
+    import nanog1.genomics.vcf_sites as vcf_sites
 
     path = tmp_path / "odd.vcf"
     path.write_text(HEADER + "\n1\t100\t.\tA\tC\t.\tPASS\t.\n" + line + "\n1\t600\t.\tA\tC\t.\tPASS\t.\n")
-    assert vcf._collect_sites(path, vcf._header_lines(path)) is None
+    assert vcf_sites.collect_sites(path, vcf._header_lines(path)) is None
 
 
 def _sbs_matrix(tmp_path, labels: list[str], name: str = "m.tsv"):

@@ -14,6 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 import nanog1.genomics.vcf as vcf
+import nanog1.genomics.vcf_sites as vcf_sites
 from nanog1.cli import app
 from nanog1.genomics.cohort import read_cohort
 from nanog1.genomics.ingest import IngestOptions, ingest
@@ -92,7 +93,7 @@ def bgzipped(tmp_path, text: str, name: str) -> tuple:
 def read_by_pysam(monkeypatch, path, **kw):
     """`path` read with the fast reader turned off: pysam's records, as every bgzipped file was read."""
     with monkeypatch.context() as m:
-        m.setattr(vcf, "_collect_sites", lambda *a: None)
+        m.setattr(vcf_sites, "collect_sites", lambda *a: None)
         return vcf.read_vcf(path, **kw)
 
 
@@ -114,7 +115,7 @@ def test_a_bgzipped_pcawg_style_vcf_takes_the_fast_reader_to_pysams_records(geno
     plain, zipped = bgzipped(tmp_path, pcawg_text(seqs), "DO1234.consensus.somatic.snv_mnv")
     assert len(bgzf_blocks(zipped.read_bytes())) > 3  # several BGZF blocks (the last: the EOF marker)
     expected = {compat: read_by_pysam(monkeypatch, zipped, compat=compat) for compat in (False, True)}
-    monkeypatch.setattr(vcf, "SITES_CHUNK", chunk)
+    monkeypatch.setattr(vcf_sites, "SITES_CHUNK", chunk)
     refuse_pysam(monkeypatch)
     for compat in (False, True):
         got = vcf.read_vcf(zipped, compat=compat)
@@ -132,7 +133,7 @@ def test_a_bgzipped_sites_only_vcf_ingests_to_pysams_catalogues_with_or_without_
     fasta, seqs = genome
     _, zipped = bgzipped(tmp_path, pcawg_text(seqs), "DO1")
     with monkeypatch.context() as m:
-        m.setattr(vcf, "_collect_sites", lambda *a: None)
+        m.setattr(vcf_sites, "collect_sites", lambda *a: None)
         ingest([zipped], fasta, None, tmp_path / "pysam.h5ad")
     expected = read_cohort(tmp_path / "pysam.h5ad")
     assert expected.X.sum() > 2000
@@ -160,7 +161,7 @@ def test_a_bcf_is_still_read_by_pysam(genome, tmp_path, monkeypatch):
     def refused(*a):
         raise AssertionError("a BCF handed to the text reader")
 
-    monkeypatch.setattr(vcf, "_collect_sites", refused)
+    monkeypatch.setattr(vcf_sites, "collect_sites", refused)
     bcf = vcf.read_vcf(tmp_path / "DO1.bcf")
     assert len(bcf) == len(fast) > 400 and bcf.skips == fast.skips
     for column in ("sample", "chrom", "pos", "ref", "alt", "passed"):  # a BCF's lines are record numbers

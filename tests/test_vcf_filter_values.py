@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from nanog1.genomics import vcf
+from nanog1.genomics import vcf, vcf_sites
 from nanog1.genomics.ingest import IngestOptions, ingest
 from nanog1.genomics.summary import summary_table
 from nanog1.genomics.synthetic import GenomeSpec, make_genome
@@ -70,7 +70,7 @@ def test_both_vcf_readers_count_the_filter_values_of_the_calls_that_do_not_pass(
 
 def test_sites_only_fast_path_counts_filter_values_over_several_pieces(calls, monkeypatch):
     """The fast reader parses a file in pieces: a failing record's line is found across piece bounds."""
-    monkeypatch.setattr(vcf, "SITES_CHUNK", 300)
+    monkeypatch.setattr(vcf_sites, "SITES_CHUNK", 300)
     table = vcf.read_vcf(calls["S"])
     assert dict(table.filter_values) == EXPECTED
 

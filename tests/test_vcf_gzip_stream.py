@@ -113,7 +113,7 @@ def test_the_sites_only_fast_path_does_not_hold_a_plain_gzip_vcfs_whole_text(tmp
     peak of a 200 MB file), and the records are those of the plain file read whole and of pysam."""
     import tracemalloc
 
-    import nanog1.genomics.vcf as vcf
+    import nanog1.genomics.vcf_sites as vcf_sites
 
     head = ("##fileformat=VCFv4.2\n##contig=<ID=1,length=100000000>\n"
             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
@@ -123,20 +123,20 @@ def test_the_sites_only_fast_path_does_not_hold_a_plain_gzip_vcfs_whole_text(tmp
     text = (head + body).encode()
     (tmp_path / "s1.vcf").write_bytes(text)
     (tmp_path / "s1.vcf.gz").write_bytes(gzip.compress(text))
-    monkeypatch.setattr(vcf, "SITES_CHUNK", 1 << 16, raising=False)
-    vcf._collect_sites(tmp_path / "s1.vcf", 3)  # pyarrow's modules imported before the count starts
+    monkeypatch.setattr(vcf_sites, "SITES_CHUNK", 1 << 16)
+    vcf_sites.collect_sites(tmp_path / "s1.vcf", 3)  # pyarrow's modules imported before the count starts
     tracemalloc.start()
     try:
-        raw = vcf._collect_sites(tmp_path / "s1.vcf.gz", 3)
+        raw = vcf_sites.collect_sites(tmp_path / "s1.vcf.gz", 3)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert raw is not None and len(raw.pos) == 4000
     assert peak < len(text) / 4, f"peak {peak:,} bytes for a text of {len(text):,}"
     streamed = read_vcf(tmp_path / "s1.vcf.gz")
-    monkeypatch.setattr(vcf, "SITES_CHUNK", 1 << 30, raising=False)
+    monkeypatch.setattr(vcf_sites, "SITES_CHUNK", 1 << 30)
     assert same_table(streamed, read_vcf(tmp_path / "s1.vcf"))
-    monkeypatch.setattr(vcf, "_collect_sites", lambda *a: None)
+    monkeypatch.setattr(vcf_sites, "collect_sites", lambda *a: None)
     assert same_table(streamed, read_vcf(tmp_path / "s1.vcf"))
 
 
@@ -145,7 +145,7 @@ def test_the_sites_only_fast_path_reads_alike_in_any_pieces(tmp_path, monkeypatc
     """Pieces of any size (a line cut by a piece's end waits for its end; the header may span pieces) give
     the records of one whole read; a line pysam must read (a symbolic ALT, a blank line, a negative POS, a
     CR line end) anywhere in the file, or no record at all, leaves the whole file to pysam as before."""
-    import nanog1.genomics.vcf as vcf
+    import nanog1.genomics.vcf_sites as vcf_sites
 
     head = ("##fileformat=VCFv4.2\n##contig=<ID=1,length=60000>\n"
             "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
@@ -154,25 +154,25 @@ def test_the_sites_only_fast_path_reads_alike_in_any_pieces(tmp_path, monkeypatc
     for end in ("\n", ""):  # the last line with and without its newline
         (tmp_path / "s.vcf").write_text(head + "\n".join(rows) + end)
         (tmp_path / "s.vcf.gz").write_bytes(gzip.compress((tmp_path / "s.vcf").read_bytes()))
-        whole = vcf._collect_sites(tmp_path / "s.vcf", 3)
-        monkeypatch.setattr(vcf, "SITES_CHUNK", chunk, raising=False)
+        whole = vcf_sites.collect_sites(tmp_path / "s.vcf", 3)
+        monkeypatch.setattr(vcf_sites, "SITES_CHUNK", chunk)
         for path in (tmp_path / "s.vcf", tmp_path / "s.vcf.gz"):
-            pieces = vcf._collect_sites(path, 3)
+            pieces = vcf_sites.collect_sites(path, 3)
             for field in ("chrom", "pos", "filters", "line"):
                 assert list(getattr(pieces, field)) == list(getattr(whole, field)), (field, path, end)
             assert list(pieces.ref) == list(whole.ref) and list(pieces.alt) == list(whole.alt)
             assert list(pieces.multi) == list(whole.multi)
             assert len(read_vcf(path)) == 6
-        monkeypatch.setattr(vcf, "SITES_CHUNK", 1 << 24, raising=False)
+        monkeypatch.setattr(vcf_sites, "SITES_CHUNK", 1 << 24)
     odd_lines = ("1\t500\t.\tA\t<DEL>\t.\tPASS\t.", "", "1\t-5\t.\tA\tC\t.\tPASS\t.",
                  "1\t5\t.\tA\tC\t.\tPASS\t.\r")
     for odd in odd_lines:
         for at in (0, len(rows)):
             (tmp_path / "odd.vcf").write_text(head + "\n".join(rows[:at] + [odd] + rows[at:]) + "\n")
-            monkeypatch.setattr(vcf, "SITES_CHUNK", chunk, raising=False)
-            assert vcf._collect_sites(tmp_path / "odd.vcf", 3) is None, (odd, at)
+            monkeypatch.setattr(vcf_sites, "SITES_CHUNK", chunk)
+            assert vcf_sites.collect_sites(tmp_path / "odd.vcf", 3) is None, (odd, at)
     (tmp_path / "empty.vcf").write_text(head)
-    assert vcf._collect_sites(tmp_path / "empty.vcf", 3) is None
+    assert vcf_sites.collect_sites(tmp_path / "empty.vcf", 3) is None
 
 
 @pytest.mark.timeout(60)
@@ -185,10 +185,10 @@ def test_the_feed_ends_though_a_reader_still_holds_the_pipe(tmp_path):
 
     import pysam
 
-    from nanog1.genomics.vcf import _GzipStream
+    from nanog1.genomics.gzip_stream import GzipStream
 
     (tmp_path / "big.vcf.gz").write_bytes(gzip.compress(mutect2_text(tmp_path, MANY)))
-    stream = _GzipStream(tmp_path / "big.vcf.gz")
+    stream = GzipStream(tmp_path / "big.vcf.gz")
     held = pysam.VariantFile(stream.reader)  # its own copy of the reading end, left open
     try:
         done = threading.Thread(target=stream.finish, daemon=True)

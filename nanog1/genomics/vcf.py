@@ -17,12 +17,13 @@ any record is read):
   without GT and no tumour/normal convention are an error naming the file.
 
 A VCF compressed with plain gzip (`gzip calls.vcf`; htslib reads BGZF only) is decompressed on a thread into
-a pipe that htslib reads in order (`_readable`, `_GzipStream`; nothing copied to disk, only a header read
-alone is), so it meets the same checks as the plain file.
+a pipe that htslib reads in order (`_readable`, `gzip_stream.GzipStream`; nothing copied to disk, only a
+header read alone is), so it meets the same checks as the plain file.
 
 A sites-only text VCF (plain, gzipped or bgzipped, as the PCAWG consensus files are) is parsed by pyarrow
-(`_collect_sites`), pysam reading it where a line is not plain. A cut-off or damaged bgzip file is one
-error naming it, on either path (`_bgzf_damage`).
+(`vcf_sites.collect_sites`), pysam reading it where a line is not plain. A cut-off or damaged bgzip file is
+one error naming it, on either path (`gzip_stream.bgzf_damage`). Both readers fill a
+`vcf_records.RawRecords`, split here into a VariantTable's rows.
 
 Unparseable records stop the read with the file and line, or are counted as `malformed_line` when
 `on_error="skip"`. Empty (zero-byte) and header-less files are errors.
@@ -31,9 +32,7 @@ Unparseable records stop the read with the file and line, or are counted as `mal
 from __future__ import annotations
 
 import gzip
-import os
 import re
-import shutil
 import tempfile
 import zlib
 from collections import Counter
@@ -46,8 +45,11 @@ import numpy as np
 import pandas as pd
 import pysam
 
+from nanog1.genomics import vcf_sites  # called as vcf_sites.collect_sites: a test can route a file past it
 from nanog1.genomics.fasta_index import is_bgzf_head
+from nanog1.genomics.gzip_stream import GzipStream, bgzf_damage, gunzip, is_gzip, is_plain_gzip
 from nanog1.genomics.variants import InputError, VariantTable, concat_tables, is_symbolic, table_from_lists
+from nanog1.genomics.vcf_records import RawRecords
 
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
 TUMOR_NAMES = ("TUMOR", "TUMOUR")
@@ -67,7 +69,7 @@ def sample_from_filename(path: Path, compat: bool) -> str:
 
 def _header_lines(path: Path) -> int | None:
     """Number of header lines of a text VCF (plain or gzipped); None for BCF."""
-    opener = gzip.open if _is_gzip(path) else open
+    opener = gzip.open if is_gzip(path) else open
     with opener(path, "rb") as f:
         if f.read(3) == b"BCF":
             return None
@@ -98,133 +100,24 @@ class Layout:
     source: str = ""
 
 
-def _is_plain_gzip(path: Path) -> bool:
-    """True for a gzip file that is not BGZF (`gzip calls.vcf`): htslib cannot seek in it, so pysam refuses
-    to open it; BGZF (bgzip) and uncompressed files are read as they are."""
-    with open(path, "rb") as raw:
-        head = raw.read(18)
-    return head[:2] == b"\x1f\x8b" and not is_bgzf_head(head)
-
-
-def _gunzip(path: Path, copy: Path, header_only: bool) -> None:
-    """Decompress plain-gzip `path` into `copy` (only its '#' header lines when `header_only`: a whole file
-    is streamed instead, `_GzipStream`); a cut-off download or a damaged stream is an InputError naming
-    `path`."""
-    try:
-        with gzip.open(path, "rb") as src, open(copy, "wb") as out:
-            if not header_only:
-                shutil.copyfileobj(src, out, 1 << 20)
-                return
-            for line in src:
-                if not line.startswith(b"#"):
-                    break
-                out.write(line)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-        raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
-
-
-class _GzipStream:
-    """A plain-gzip VCF's text, decompressed by a thread into a pipe that htslib reads in order: htslib
-    cannot read plain gzip itself (it seeks), and decompressing the whole file into a temporary copy first
-    filled /tmp with a multi-GB VCF. Nothing is written to disk; a damaged or cut-off stream is told by
-    `finish` as an InputError naming `path`, whatever the reader made of the text it got."""
-
-    #: Seconds the feed waits on a full pipe before it looks again whether the reader has stopped.
-    POLL = 0.2
-
-    def __init__(self, path: Path) -> None:
-        import threading
-
-        self.path = path
-        self.error: Exception | None = None
-        #: set when the reader stopped on an error: the feed then reads the rest of the file, to tell
-        #: whether the stream is damaged further on (a damaged stream is the error to report)
-        self.check_rest = False
-        #: set by `finish`/`abandon`: nothing more is written. pysam reads a duplicate of the pipe's reading
-        #: end, so closing `reader` alone does not end a feed blocked on a full pipe while that is open
-        self.stopped = threading.Event()
-        read_fd, write_fd = os.pipe()
-        os.set_blocking(write_fd, False)
-        _widen_pipe(write_fd)
-        self.reader = os.fdopen(read_fd, "rb")
-        self._thread = threading.Thread(target=self._feed, args=(write_fd,), daemon=True)
-        self._thread.start()
-
-    def _feed(self, write_fd: int) -> None:
-        """Decompress into the pipe. A reader that stops early closes its end (or `stopped` is set), and the
-        feed ends quietly, or, with `check_rest`, after reading the rest of the file for the damage that may
-        have made the reader stop."""
-        try:
-            with gzip.open(self.path, "rb") as src:
-                try:
-                    while piece := src.read(1 << 20):
-                        self._write(write_fd, piece)
-                except BrokenPipeError:
-                    while self.check_rest and src.read(1 << 20):
-                        pass
-        except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
-            self.error = err
-        finally:
-            os.close(write_fd)
-
-    def _write(self, fd: int, data: bytes) -> None:
-        """Write `data` whole to the pipe (its writing end is non-blocking), waiting on a full pipe at most
-        `POLL` seconds at a time; BrokenPipeError once the reader has closed its end or stopped."""
-        import select
-
-        view = memoryview(data)
-        while view:
-            if self.stopped.is_set():
-                raise BrokenPipeError("the reader stopped")
-            try:
-                view = view[os.write(fd, view):]
-            except BlockingIOError:
-                select.select([], [fd], [], self.POLL)
-
-    def finish(self, check_rest: bool = False) -> None:
-        """Close the reading end, wait for the feed, and raise what it met (truncated or damaged gzip);
-        `check_rest`: the reader stopped on an error, so the rest of the file is read for damage first."""
-        self.check_rest = check_rest
-        self.abandon()
-        self._thread.join()
-        if self.error is not None:
-            raise InputError(str(self.path), None, f"truncated or damaged gzip file ({self.error})")
-
-    def abandon(self) -> None:
-        """Stop the feed and close the reading end, without waiting (an interrupt on its way out)."""
-        self.stopped.set()
-        self.reader.close()
-
-
-def _widen_pipe(fd: int) -> None:
-    """Give the pipe a 1 MiB buffer where Linux allows (64 KiB by default): the feed then writes a piece in
-    one call, not sixteen with a wait between each, as fast as the blocking write it replaced."""
-    import fcntl
-
-    try:
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
-    except OSError:  # above /proc/sys/fs/pipe-max-size, or not Linux: the default buffer works, slower
-        pass
-
-
 @contextmanager
-def _readable(path: Path, header_only: bool = False) -> Iterator[Path | _GzipStream]:
-    """What htslib reads for `path`: `path` itself, or for a plain-gzip VCF a `_GzipStream` of its text
+def _readable(path: Path, header_only: bool = False) -> Iterator[Path | GzipStream]:
+    """What htslib reads for `path`: `path` itself, or for a plain-gzip VCF a `GzipStream` of its text
     (read in order; nothing written to disk), or with `header_only` its header lines decompressed into a
     private temporary folder removed on exit (callers that read nothing else: vcf_layout, file_split,
     build's header facts). Line numbers are those of `path`, so every check and message reads as for the
     file itself; a damaged gzip stream is an InputError naming `path`, raised over any error the reader met
     in the text it cut short."""
-    if not _is_plain_gzip(path):
+    if not is_plain_gzip(path):
         yield path
         return
     if header_only:
         with tempfile.TemporaryDirectory(prefix="nanog1-vcf-") as folder:
             copy = Path(folder) / (path.name[: -len(".gz")] if path.name.endswith(".gz") else path.name)
-            _gunzip(path, copy, header_only)
+            gunzip(path, copy, header_only)
             yield copy
         return
-    stream = _GzipStream(path)
+    stream = GzipStream(path)
     try:
         yield stream
     except Exception:
@@ -236,7 +129,7 @@ def _readable(path: Path, header_only: bool = False) -> Iterator[Path | _GzipStr
     stream.finish()
 
 
-def _open_at(source: Path | _GzipStream, path: Path) -> pysam.VariantFile:
+def _open_at(source: Path | GzipStream, path: Path) -> pysam.VariantFile:
     """pysam.VariantFile of `source` (`path`, its decompressed header, or the stream of its text from
     `_readable`) with htslib's messages silenced; empty and unreadable files are InputErrors naming
     `path`."""
@@ -244,28 +137,28 @@ def _open_at(source: Path | _GzipStream, path: Path) -> pysam.VariantFile:
         raise InputError(str(path), None, "empty file (zero bytes): not a VCF")
     previous = pysam.set_verbosity(0)
     try:
-        return pysam.VariantFile(source.reader if isinstance(source, _GzipStream) else str(source))
+        return pysam.VariantFile(source.reader if isinstance(source, GzipStream) else str(source))
     except NotImplementedError as err:  # htslib reads BGZF only; plain gzip fails on its first seek
         why = "compressed with gzip, not bgzip (htslib reads BGZF only): decompress or recompress with bgzip"
         raise InputError(str(path), None, why) from err
     except (OSError, ValueError) as err:
-        with (gzip.open if isinstance(source, _GzipStream) else open)(_path_of(source), "rb") as raw:
+        with (gzip.open if isinstance(source, GzipStream) else open)(_path_of(source), "rb") as raw:
             if raw.read(3) == b"\xef\xbb\xbf":
                 why = "starts with a UTF-8 byte-order mark (saved by a spreadsheet or editor?)"
                 raise InputError(str(path), 1, why + ": save it without one") from err
         said = str(err).replace(str(_path_of(source)), str(path))
         if "EOF marker" in said:  # htslib refuses a bgzip file cut short (a download or copy interrupted)
             raise InputError(str(path), None, f"truncated or damaged gzip file ({said})") from err
-        if (damage := _bgzf_damage(_path_of(source))) is not None:  # a damaged first block: no header read
+        if (damage := bgzf_damage(_path_of(source))) is not None:  # a damaged first block: no header read
             raise InputError(str(path), None, f"truncated or damaged gzip file ({damage})") from err
         raise InputError(str(path), None, f"not a readable VCF/BCF, or no #CHROM header ({said})") from err
     finally:
         pysam.set_verbosity(previous)
 
 
-def _path_of(source: Path | _GzipStream) -> Path:
+def _path_of(source: Path | GzipStream) -> Path:
     """The file behind what `_readable` gave: the path read, or a stream's gzip file."""
-    return source.path if isinstance(source, _GzipStream) else Path(source)
+    return source.path if isinstance(source, GzipStream) else Path(source)
 
 
 @contextmanager
@@ -516,9 +409,11 @@ def read_vcf(
     return table
 
 
-def _read_records(path: Path, source: Path, compat: bool, on_error: str, **route) -> tuple[_Raw, Layout]:
+def _read_records(
+    path: Path, source: Path, compat: bool, on_error: str, **route
+) -> tuple[RawRecords, Layout]:
     """Every record of `source` (`path` or its decompressed copy: see `_readable`) and the file's layout;
-    messages name `path`. A sites-only text file goes through the fast reader (`_collect_sites`)."""
+    messages name `path`. A sites-only text file goes through the fast reader (`vcf_sites.collect_sites`)."""
     vf = _open_at(source, path)
     previous = pysam.set_verbosity(0)
     try:
@@ -526,7 +421,7 @@ def _read_records(path: Path, source: Path, compat: bool, on_error: str, **route
         offset = _header_lines(_path_of(source))  # gzip-aware: a stream's file, its header alone
         raw = None
         if layout.mode == "file" and not len(vf.header.samples) and offset is not None:
-            raw = _collect_sites(_path_of(source), offset)
+            raw = vcf_sites.collect_sites(_path_of(source), offset)
         if raw is None:
             raw = _collect(vf, str(path), offset, on_error, _carrier_getter(layout))
     except BaseException:
@@ -588,46 +483,7 @@ def _strelka_getter(tumor: str):
     return get
 
 
-class _Alleles:
-    """Records' allele tuples (REF, ALT1, ...) as pysam gives them, built from REF/ALT arrays on access."""
-
-    def __init__(self, ref: np.ndarray, alt: np.ndarray) -> None:
-        self.ref, self.alt = ref, alt
-
-    def __len__(self) -> int:
-        return len(self.ref)
-
-    def __getitem__(self, i: int) -> tuple:
-        return (self.ref[i], *self.alt[i].split(","))
-
-
-class _Raw:
-    """Per-record fields as read (alleles not yet split), and skip counts."""
-
-    def __init__(self) -> None:
-        #: lists as `_collect` appends to them; arrays (object, int64, bool) from `_collect_sites`, whose
-        #: millions of records would cost 36 bytes a POS as Python ints
-        self.chrom: list[str] | np.ndarray = []
-        self.pos: list[int] | np.ndarray = []
-        self.alleles: list[tuple | None] | _Alleles = []
-        self.filters: list[bool] | np.ndarray = []
-        self.genotypes: list[list] = []
-        self.line: np.ndarray = np.zeros(0, dtype=np.int64)
-        self.skips: Counter = Counter()
-        #: the file line of the first record skipped for each reason (VariantTable.skip_lines)
-        self.skip_lines: dict[str, int] = {}
-        #: REF and ALT (comma-separated) of every record as arrays, where the reader has them (sites-only
-        #: text files); `_split` then takes single-ALT records from them without a per-record loop.
-        self.ref: np.ndarray | None = None
-        self.alt: np.ndarray | None = None
-        self.multi: np.ndarray | None = None
-        #: the records that do not pass FILTER: their file lines (ascending) and FILTER text ('LowQual',
-        #: 'germline;weak_evidence'), kept for these records alone (`_filter_values` counts them per row)
-        self.failed_line: np.ndarray = np.zeros(0, dtype=np.int64)
-        self.failed_text: np.ndarray = np.zeros(0, dtype=object)
-
-
-def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str, carriers) -> _Raw:
+def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str, carriers) -> RawRecords:
     """Read every record's contig, position, alleles, FILTER (and, via `carriers`, who carries it).
 
     The loop body is kept minimal (it runs once per record); a malformed record breaks out of the
@@ -635,7 +491,7 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
     a record cut short before its sample columns (a tumour/normal VCF copied in part) raises IndexError
     there, and leaves nothing half-appended.
     """
-    raw = _Raw()
+    raw = RawRecords()
     chrom, pos, alleles, passed = raw.chrom, raw.pos, raw.alleles, raw.filters
     failed: dict[int, str] = {}  # record index -> FILTER text, for the records that do not pass
     bad: list[int] = []
@@ -657,7 +513,7 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
                     raw.genotypes.append(carried)
             break
         except (OSError, ValueError, IndexError) as err:
-            if not bad and (damage := _bgzf_damage(Path(path))) is not None:
+            if not bad and (damage := bgzf_damage(Path(path))) is not None:
                 raise InputError(path, None, f"truncated or damaged gzip file ({damage})") from err
             bad.append(len(pos) + len(bad) + 1)
             if on_error != "skip":
@@ -675,27 +531,10 @@ def _collect(vf: pysam.VariantFile, path: str, offset: int | None, on_error: str
     return raw
 
 
-def _bgzf_damage(path: Path) -> str | None:
-    """What is wrong with a BGZF file's compressed stream (a bgzipped VCF, a BCF), or None when it reads
-    whole (and for other files). htslib says "truncated file" for a damaged block, as for a record cut
-    short, and raises it again at every read without moving on: `_collect` asks here at its first error, so
-    that a damaged file is one error naming it, not a malformed line at the damage (nor, under
-    `--on-error skip`, a count that never ends)."""
-    if not _is_gzip(path) or _is_plain_gzip(path):
-        return None  # a plain-gzip stream's damage is `_GzipStream.finish`'s to tell
-    try:
-        with gzip.open(path, "rb") as f:
-            while f.read(1 << 24):
-                pass
-    except (OSError, EOFError, zlib.error) as err:  # gzip.BadGzipFile is an OSError
-        return str(err)
-    return None
-
-
 def _what_is_wrong(path: Path, line: int) -> str | None:
     """What is wrong with text line `line` of a VCF, where it can be told plainly (htslib says "truncated
     file" for a record with too few columns, an empty line or a POS that is not a number); None otherwise."""
-    opener = gzip.open if _is_gzip(path) else open
+    opener = gzip.open if is_gzip(path) else open
     header: list[str] = []
     with opener(path, "rt", errors="replace") as f:
         for number, text in enumerate(f, 1):
@@ -757,168 +596,12 @@ def _is_bcf(path: Path) -> bool:
 def looks_like_vcf(path: Path) -> bool:
     """True when the file (plain or gzipped text, or BCF) starts as a VCF does, whatever its name."""
     try:
-        opener = gzip.open if _is_gzip(path) else open
+        opener = gzip.open if is_gzip(path) else open
         with opener(path, "rb") as f:
             head = f.read(16)
     except (OSError, EOFError):
         return False
     return head.startswith((b"##fileformat=VCF", b"BCF\x02"))
-
-
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as raw:
-        return raw.read(2) == b"\x1f\x8b"
-
-
-#: What `_collect_sites` accepts: REF and (comma-separated) ALT letters, FILTER values, a plain POS.
-_BASES = r"^[ACGTNacgtn]+$"
-_ALTS = r"^[ACGTNacgtn]+(,[ACGTNacgtn]+)*$"
-_PASS = r"(^|;)PASS(;|$)"
-SITES_COLUMNS = 8
-
-
-#: Bytes of text `_collect_sites` parses at a time (whole lines, decompressed): its memory is one piece's
-#: text and table beside the compact columns it keeps, not the whole file's text (a 200 MB sites-only VCF
-#: held 1.37 GiB at its peak when read whole).
-SITES_CHUNK = 1 << 24
-_SITES_NAMES = ["chrom", "pos", "id", "ref", "alt", "qual", "filter", "info"]
-
-
-def _text_chunks(path: Path, size: int) -> Iterator[bytes]:
-    """A text VCF's bytes in pieces of about `size` bytes, each ending at a line end but the last (what
-    follows the file's last newline), a gzipped one's (plain gzip or BGZF, which is gzip of many members)
-    decompressed as they are read (nothing held whole, nothing on disk); a cut-off or damaged gzip stream
-    is an InputError naming `path`. `gzip.open` checks each BGZF block's CRC, as htslib does; a bigger read
-    buffer or zlib per block saved 0.03-0.08 s of 0.42-0.49 s on 200 MB, not worth a second BGZF reader."""
-    try:
-        with (gzip.open if _is_gzip(path) else open)(path, "rb") as f:
-            rest: list[bytes] = []
-            while block := f.read(size):
-                cut = block.rfind(b"\n") + 1
-                if not cut:  # a line longer than `size`: wait for its end
-                    rest.append(block)
-                    continue
-                yield b"".join([*rest, block[:cut]]) if rest else block[:cut]
-                rest = [block[cut:]] if cut < len(block) else []
-            if rest:
-                yield b"".join(rest)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
-        raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
-
-
-def _past_lines(chunk: bytes, lines: int) -> tuple[bytes, int]:
-    """`chunk` after its first `lines` lines (up to its end), and how many of them it lacked."""
-    start = 0
-    while lines:
-        end = chunk.find(b"\n", start)
-        if end < 0:
-            return b"", lines
-        start, lines = end + 1, lines - 1
-    return chunk[start:], 0
-
-
-def _collect_sites(path: Path, offset: int) -> _Raw | None:
-    """A text sites-only VCF's CHROM, POS, REF, ALT and FILTER, parsed by pyarrow's CSV reader in C (a
-    pysam record per line costs ≈ 2 µs, most of reading a file), a piece of `SITES_CHUNK` bytes of whole
-    lines at a time (`_text_chunks`: a plain-gzip or bgzipped file decompressed as read), so that memory
-    does not grow with the file's text; each piece's columns are kept in compact arrays and joined at the
-    end. `offset`: the header's line count (`_header_lines`; a BCF has none and is pysam's to read).
-
-    Returns None, and the caller reads the file with pysam, unless every line after the header is a
-    record pysam reads to the same values without complaint: 8 tab-separated columns, an integer POS,
-    A/C/G/T/N letters in REF and ALT (ALT comma-separated), a FILTER value, no blank or '#' lines.
-    FILTER passes as in `_collect`: '.' or PASS among its ';'-separated values. QUAL and INFO are not
-    read here (htslib reads malformed values there as missing, without an error). A bgzipped file (the
-    PCAWG consensus VCFs) is read here too: its compressed bytes were handed to this parser, which refused
-    them, so pysam read it, 3.5 times slower; an index beside it (.tbi, .csi) is not read.
-    """
-    pieces, skip = [], offset
-    for chunk in _text_chunks(path, SITES_CHUNK):
-        if skip:
-            chunk, skip = _past_lines(chunk, skip)
-            if skip or not chunk:
-                continue
-        piece = _parse_sites(chunk)
-        if piece is None:
-            return None
-        pieces.append(piece)
-    if skip or not pieces:  # fewer lines than the header's, or no record line
-        return None
-    return _joined_sites(pieces, offset)
-
-
-def _parse_sites(body: bytes) -> dict[str, np.ndarray] | None:
-    """One piece of whole record lines parsed and checked as `_collect_sites` says; its columns as arrays
-    (chrom, ref, alt: object; pos: int64; filters, multi: bool), or None where pysam must read the file."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from pyarrow import csv
-
-    n_lines = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
-    if body.find(b"\r") >= 0:
-        return None
-    types = {
-        "chrom": pa.string(),
-        "pos": pa.int64(),
-        "ref": pa.string(),
-        "alt": pa.string(),
-        "filter": pa.string(),
-    }
-    try:
-        table = csv.read_csv(
-            pa.py_buffer(body),
-            read_options=csv.ReadOptions(column_names=_SITES_NAMES, use_threads=False, block_size=1 << 26),
-            parse_options=csv.ParseOptions(delimiter="\t", quote_char=False, escape_char=False),
-            convert_options=csv.ConvertOptions(
-                include_columns=["chrom", "pos", "ref", "alt", "filter"],
-                column_types=types,
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    except (pa.ArrowInvalid, ValueError):
-        return None
-    chrom, pos, ref, alt, filt = (table.column(k) for k in ("chrom", "pos", "ref", "alt", "filter"))
-    plain = (
-        table.num_rows == n_lines
-        and pos.null_count == 0
-        and pc.all(pc.greater_equal(pos, 0)).as_py()
-        and pc.all(pc.match_substring_regex(ref, _BASES)).as_py()
-        and pc.all(pc.match_substring_regex(alt, _ALTS)).as_py()
-        and not pc.any(pc.equal(filt, "")).as_py()
-        and not pc.any(pc.or_(pc.equal(chrom, ""), pc.starts_with(chrom, "#"))).as_py()
-    )
-    if not plain:
-        return None
-    names = chrom.dictionary_encode().combine_chunks()
-    passes = pc.or_(pc.equal(filt, "."), pc.match_substring_regex(filt, _PASS))
-    return {
-        "chrom": np.asarray(names.dictionary.to_pylist(), dtype=object)[names.indices.to_numpy()],
-        "pos": pos.to_numpy(),
-        "ref": ref.to_numpy(zero_copy_only=False).astype(object),
-        "alt": alt.to_numpy(zero_copy_only=False).astype(object),
-        "filters": passes.to_numpy(zero_copy_only=False),
-        "multi": pc.match_substring(alt, ",").to_numpy(zero_copy_only=False),
-        # the records that do not pass: their index in the piece and FILTER text (these alone as strings)
-        "failed_at": np.flatnonzero(~passes.to_numpy(zero_copy_only=False)),
-        "failed_text": pc.filter(filt, pc.invert(passes)).to_numpy(zero_copy_only=False).astype(object),
-    }
-
-
-def _joined_sites(pieces: list[dict[str, np.ndarray]], offset: int) -> _Raw:
-    """The pieces' columns joined into one `_Raw` of arrays, in file order (`pieces` is emptied as they are
-    joined); record i is on line offset + i + 1."""
-    starts = np.cumsum([0] + [len(p["pos"]) for p in pieces[:-1]])
-    failed_at = np.concatenate([p.pop("failed_at") + start for p, start in zip(pieces, starts, strict=True)])
-    column = {k: np.concatenate([p.pop(k) for p in pieces]) for k in list(pieces[0])}
-    raw = _Raw()
-    raw.failed_line = failed_at.astype(np.int64) + offset + 1
-    raw.failed_text = column.pop("failed_text")
-    raw.chrom, raw.pos, raw.filters = column["chrom"], column["pos"], column["filters"]
-    raw.ref, raw.alt, raw.multi = column["ref"], column["alt"], column["multi"]
-    raw.alleles = _Alleles(raw.ref, raw.alt)
-    raw.line = np.arange(1, len(raw.pos) + 1, dtype=np.int64) + offset
-    return raw
 
 
 def _substitution_kept(alleles: tuple | None) -> bool | None:
@@ -932,7 +615,7 @@ def _substitution_kept(alleles: tuple | None) -> bool | None:
     return all(r in "ACGT" and a in "ACGT" and r != a for r, a in zip(ref, alt, strict=True))
 
 
-def _drop_file_order_duplicates(raw: _Raw) -> None:
+def _drop_file_order_duplicates(raw: RawRecords) -> None:
     """Compatible mode: drop a substitution record identical to the previous record it kept, in file
     order (SigProfilerMatrixGenerator compares each whole line with the last line it did not skip; here
     contig, position, alleles and PASS status are compared).
@@ -970,11 +653,11 @@ def _drop_file_order_duplicates(raw: _Raw) -> None:
         raw.line = raw.line[np.asarray(keep, dtype=np.int64)]
 
 
-def _file_key(raw: _Raw, i: int) -> tuple:
+def _file_key(raw: RawRecords, i: int) -> tuple:
     return raw.chrom[i], raw.pos[i], raw.alleles[i], raw.filters[i] if len(raw.filters) else None
 
 
-def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> VariantTable:
+def _split(raw: RawRecords, fixed: str | None, samples: list[str], compat: bool) -> VariantTable:
     """One row per (record, usable ALT allele, carrying sample); skips counted by reason.
 
     Records of one sample with one ALT (nearly all) become rows without a per-record loop; only the
@@ -1017,7 +700,7 @@ def _split(raw: _Raw, fixed: str | None, samples: list[str], compat: bool) -> Va
     return table
 
 
-def _filter_values(raw: _Raw, table: VariantTable) -> Counter:
+def _filter_values(raw: RawRecords, table: VariantTable) -> Counter:
     """The FILTER values of the table's rows that do not pass, counted per row (a record's every ALT and
     carrier, as `non_pass` counts them), looked up by file line among the failing records alone."""
     bad = ~np.asarray(table.passed, dtype=bool)
@@ -1029,7 +712,7 @@ def _filter_values(raw: _Raw, table: VariantTable) -> Counter:
 
 
 def _split_one(
-    raw: _Raw,
+    raw: RawRecords,
     i: int,
     fixed: str | None,
     samples: list[str],
