@@ -25,18 +25,21 @@ FILTERS = (["PASS"] * 10 + ["."] + ["weak_evidence"] * 8 + ["germline"] * 5 + ["
            + ["germline;weak_evidence"] * 2 + ["LowQual"] * 2)
 EXPECTED = {"weak_evidence": 8, "germline": 5, "panel_of_normals": 3, "germline;weak_evidence": 2,
             "LowQual": 3}
+#: U.vcf (sites-only, sample U): other FILTER values, germline shared with T.vcf; the last record: two calls.
+OTHER_FILTERS = ["PASS"] * 6 + ["strand_bias"] * 4 + ["germline"] * 2 + ["clustered_events"] * 2
+OTHER = {"strand_bias": 4, "germline": 2, "clustered_events": 3}
 SHOWN = "non_pass 21 (FILTER weak_evidence 8, germline 5, LowQual 3, +2 more)"
 META = [*MUTECT2_META, *(f'##FILTER=<ID={f},Description="{f}">' for f in
                          ("germline", "panel_of_normals", "LowQual"))]
 
 
-def _rows(seq: str, samples: bool) -> list[str]:
-    """One SNV record per FILTERS entry (the last with two ALTs), with Mutect2's tumour/normal columns or
+def _rows(seq: str, samples: bool, filters: list[str] = FILTERS) -> list[str]:
+    """One SNV record per `filters` entry (the last with two ALTs), with Mutect2's tumour/normal columns or
     none (sites-only)."""
     rows = []
-    for i, (p, flag) in enumerate(zip(sites(seq, len(FILTERS)), FILTERS, strict=True)):
+    for i, (p, flag) in enumerate(zip(sites(seq, len(filters)), filters, strict=True)):
         ref, alt = snv(seq, p)
-        last = i == len(FILTERS) - 1
+        last = i == len(filters) - 1
         alts = f"{alt},{next(b for b in 'ACGT' if b not in (ref, alt))}" if last else alt
         gt = "1/2" if last else "0/1"
         normal, tumour = ("0/0:30,0,0", f"{gt}:20,9,5") if last else ("0/0:30,0", f"{gt}:20,9")
@@ -52,7 +55,9 @@ def calls(tmp_path_factory) -> dict[str, Path]:
     seq = make_genome(folder / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
     write(folder / "T.vcf", META, ["P1-N", "P1-T"], _rows(seq, samples=True))
     write(folder / "S.vcf", META, [], _rows(seq, samples=False))
-    return {"T": folder / "T.vcf", "S": folder / "S.vcf", "fasta": folder / "g.fa"}
+    write(folder / "U.vcf", [*META, *(f'##FILTER=<ID={f},Description="{f}">' for f in OTHER)], [],
+          _rows(seq, samples=False, filters=OTHER_FILTERS))
+    return {"T": folder / "T.vcf", "S": folder / "S.vcf", "U": folder / "U.vcf", "fasta": folder / "g.fa"}
 
 
 def test_both_vcf_readers_count_the_filter_values_of_the_calls_that_do_not_pass(calls, monkeypatch):
@@ -112,3 +117,44 @@ def test_predict_closing_line_and_predictions_json_give_the_filter_values(calls,
     doc = json.loads((tmp_path / "o" / "predictions.json").read_text())
     assert Counter(doc["calls"]["filter_values"]) == Counter(EXPECTED)
     assert doc["calls"]["skips"]["non_pass"] == 21
+
+
+def _by_file(meta) -> dict[str, dict[str, int]]:
+    """uns['nanog1']['filter_dropped_by_file'] as {file name: {FILTER value: calls}}, the file found through
+    `inputs` by the id the table (as the accounting) gives it."""
+    paths = meta["inputs"]["path"]
+    out: dict[str, dict[str, int]] = {}
+    for file, value, n in meta["filter_dropped_by_file"][["file", "filter", "calls"]].itertuples(index=False):
+        out.setdefault(Path(paths.iloc[int(file)]).name, {})[str(value)] = int(n)
+    return out
+
+
+@pytest.mark.parametrize("with_reference", [False, True])
+def test_the_cohort_keeps_the_filter_values_dropped_per_file(calls, tmp_path, with_reference):
+    """Two files dropping different FILTER values: the .h5ad keeps each file's values (not only their sum),
+    through a write and read of the cohort, next to the cohort total."""
+    from nanog1.genomics.cohort import read_cohort
+
+    reference = calls["fasta"] if with_reference else None
+    ingest([calls["T"], calls["U"]], reference, None, tmp_path / "c.h5ad", IngestOptions())
+    meta = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]
+    assert _by_file(meta) == {"T.vcf": EXPECTED, "U.vcf": OTHER}
+    assert dict(meta["filter_dropped"]) == dict(Counter(EXPECTED) + Counter(OTHER))
+    ingest([calls["T"], calls["U"]], reference, None, tmp_path / "a.h5ad", IngestOptions(filter="all"))
+    assert "filter_dropped_by_file" not in read_cohort(tmp_path / "a.h5ad").uns["nanog1"]
+
+
+def test_cohort_merge_sums_the_parts_filter_values_and_keeps_them_per_file(calls, tmp_path):
+    """Two parts (one ingest job each) that dropped different FILTER values: the merged cohort reports the
+    sum by value and each file's values with its id renumbered to the merged inputs."""
+    from nanog1.genomics.cohort import read_cohort
+    from nanog1.genomics.merge import merge_cohort
+
+    ingest([calls["U"]], None, None, tmp_path / "u.h5ad", IngestOptions())
+    ingest([calls["T"]], None, None, tmp_path / "t.h5ad", IngestOptions())
+    merge_cohort([tmp_path / "u.h5ad", tmp_path / "t.h5ad"], tmp_path / "m.h5ad")
+    meta = read_cohort(tmp_path / "m.h5ad").uns["nanog1"]
+    total = Counter(EXPECTED) + Counter(OTHER)
+    assert dict(meta["filter_dropped"]) == dict(total)  # HDF5 gives a dict's keys back sorted by name
+    assert sum(total.values()) == int(meta["skips"]["non_pass"]) == 21 + 9
+    assert _by_file(meta) == {"U.vcf": OTHER, "T.vcf": EXPECTED}

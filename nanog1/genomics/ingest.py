@@ -933,11 +933,27 @@ def _provenance(
 
 def _filter_values(results: list[FileResult]) -> dict:
     """FILTER values a PASS-only ingest dropped, counted by value over the files (`FileResult.filter_values`,
-    with and without a reference); their calls are the accounting's `non_pass` column."""
+    with and without a reference; their calls are the accounting's `non_pass` column): `filter_dropped`
+    for the cohort, `filter_dropped_by_file` per file (`filter_table`). {} when no call was dropped."""
     dropped: Counter = Counter()
     for r in results:
         dropped.update(r.filter_values)
-    return {"filter_dropped": {str(k): int(v) for k, v in dropped.most_common()}} if dropped else {}
+    if not dropped:
+        return {}
+    return {"filter_dropped": {str(k): int(v) for k, v in dropped.most_common()},
+            "filter_dropped_by_file": filter_table(results)}
+
+
+def filter_table(results: list[FileResult]) -> pd.DataFrame:
+    """Per file, the FILTER values its `non_pass` calls had: one row per (file, value) with `file` the
+    index into `uns['nanog1']['inputs']` as the accounting names it, `filter` and `calls`, most frequent
+    first within a file. A table, not a dict keyed by path and value: HDF5 splits keys at '/' and drops a
+    '.', so a path (or an odd FILTER value) as a key would not survive the .h5ad."""
+    rows = [(str(i), str(value), int(n)) for i, r in enumerate(results)
+            for value, n in Counter(r.filter_values).most_common()]
+    table = pd.DataFrame(rows, columns=["file", "filter", "calls"]).astype({"calls": np.int64})
+    table.index = table.index.astype(str)
+    return table
 
 
 def _filter_notes(results: list[FileResult]) -> list[str]:

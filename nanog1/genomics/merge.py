@@ -290,11 +290,12 @@ def _concat_frames(frames: list[Any], fill: Any = None) -> pd.DataFrame | None:
     return table
 
 
-def _concat_accounting(provs: list[dict[str, Any]]) -> pd.DataFrame | None:
-    """The parts' per-(file, sample) accounting, file ids renumbered to the merged `inputs` table."""
+def _concat_accounting(provs: list[dict[str, Any]], key: str = "accounting") -> pd.DataFrame | None:
+    """The parts' per-file tables `key` (the per-(file, sample) accounting, the FILTER values dropped per
+    file), file ids renumbered to the merged `inputs` table."""
     frames, offset = [], 0
     for prov in provs:
-        table = prov.get("accounting")
+        table = prov.get(key)
         if isinstance(table, pd.DataFrame):
             table = table.copy()
             table["file"] = (table["file"].astype(int) + offset).astype(str)
@@ -302,6 +303,13 @@ def _concat_accounting(provs: list[dict[str, Any]]) -> pd.DataFrame | None:
         inputs = prov.get("inputs")
         offset += len(inputs) if isinstance(inputs, pd.DataFrame) else 0
     return _concat_frames(frames, 0) if frames else None
+
+
+def _filter_dropped(provs: list[dict[str, Any]]) -> dict[str, Any]:
+    """{'filter_dropped': the parts' FILTER values behind `non_pass`, summed by value}, as ingest records
+    them for one run; {} where no part dropped a call for FILTER."""
+    summed = _sum_counts([p.get("filter_dropped", {}) for p in provs])
+    return {"filter_dropped": {str(k): int(v) for k, v in summed.items()}} if summed else {}
 
 
 def measured_per_sample(adatas: list[ad.AnnData]) -> pd.DataFrame:
@@ -383,7 +391,8 @@ def _carry_left_out(prov: dict[str, Any], table: pd.DataFrame, provs: list[dict[
 
 
 def _provenance(adatas, paths, sample_sheet, options, report, measured=None) -> dict[str, Any]:
-    """uns['nanog1'] of the merged cohort: the parts' inputs, references and skip counts, plus the merge."""
+    """uns['nanog1'] of the merged cohort: the parts' inputs, references, skip counts and FILTER values
+    dropped (`filter_dropped` summed, `filter_dropped_by_file` joined), plus the merge."""
     provs = [dict(a.uns.get("nanog1", {})) for a in adatas]
     measured = measured_per_sample(adatas) if measured is None else measured
     present = _measured_sets(adatas, measured)
@@ -402,9 +411,11 @@ def _provenance(adatas, paths, sample_sheet, options, report, measured=None) -> 
         table = _concat_frames([p.get(key) for p in provs], fill)
         if table is not None:
             prov[key] = table
-    accounting = _concat_accounting(provs)
-    if accounting is not None:
-        prov["accounting"] = accounting
+    for key in ("accounting", "filter_dropped_by_file"):
+        table = _concat_accounting(provs, key)
+        if table is not None:
+            prov[key] = table
+    prov.update(_filter_dropped(provs))
     _carry_partial(prov, measured, provs)
     for name, ids in dict(prov.get("exact_for") or {}).items():
         report.notes.append(
