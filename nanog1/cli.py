@@ -247,7 +247,8 @@ def ingest_command(
         " names against the sheet and the call files, as ingest checks them; no call record read). With"
         " --reference also the FASTA: it exists and is indexed (.fai: `samtools faidx`), the contigs VCF"
         " headers and first records name are in it (chr1 vs 1 named), and ##contig lengths agree with it"
-        " (another genome build named); MAF NCBI_Build as ingest checks it.",
+        " (another genome build named); MAF NCBI_Build as ingest checks it. A FASTA with no index yet is"
+        " checked from its own '>' lines (a few seconds for GRCh38).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
 ) -> None:

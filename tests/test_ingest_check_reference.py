@@ -188,3 +188,57 @@ def test_check_inputs_from_python_checks_the_reference_as_check_only_does(tmp_pa
     write_mutect2(tmp_path / "p1.vcf", {"1": 20_000, "2": 5_000}, "toy", seqs["chr1"], "1")
     _, notes = check_inputs([tmp_path / "p1.vcf"], None, reference=fa)
     assert [n[:24] for n in notes] == ["reference: p1.vcf: names"], notes
+
+
+@pytest.mark.parametrize("bgzipped", [False, True])
+def test_an_unindexed_fasta_is_checked_from_its_own_header_lines(tmp_path, bgzipped):
+    """No .fai yet (ingest will build it): the contigs and lengths come from the FASTA's '>' lines, so a
+    VCF of another build and one sharing no contig are refused as with an index, and a chr-prefix note is
+    given; nothing is written beside the FASTA. A bgzipped FASTA is read through gzip."""
+    import pysam
+
+    seqs = write_fasta(tmp_path / "ref.fa", {"chr1": 20_000, "chr2": 5_000}, index=False)
+    fa = tmp_path / "ref.fa"
+    if bgzipped:
+        pysam.tabix_compress(str(fa), str(tmp_path / "ref.fa.gz"))
+        fa.unlink()
+        fa = tmp_path / "ref.fa.gz"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    grch37 = {f"chr{c}": n for c, n in GRCH37.items()}
+    write_mutect2(tmp_path / "p1.vcf", grch37, "GRCh37", seqs["chr1"], "chr1")
+    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 2, res.output
+    assert ("p1.vcf: contig chr1 is 249,250,621 bp in the VCF header (GRCh37) but 20,000 bp in the "
+            f"reference {fa}") in said(res), said(res)
+    write_mutect2(tmp_path / "p1.vcf", {"NC_000001.11": 20_000}, "GRCh38", seqs["chr1"], "NC_000001.11")
+    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 2 and "p1.vcf: none of the contigs it names (NC_000001.11) is in the reference" \
+        in said(res), said(res)
+    write_mutect2(tmp_path / "p1.vcf", {"1": 20_000, "2": 5_000}, "toy", seqs["chr1"], "1")
+    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 0, res.output
+    assert f"without a chr prefix (1, 2), the reference {fa.name} with a chr prefix" in said(res), said(res)
+    assert "has no index; ingest will build" in said(res) and "checked against the FASTA's own '>' lines" \
+        in said(res), said(res)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "p1.vcf") == before
+
+
+def test_header_lengths_agree_with_samtools_faidx_across_block_bounds(tmp_path):
+    """The scan's names and lengths are the index's: descriptions after the name, a '>' inside one, CRLF
+    line ends, a last line with no line end, a name given twice (htslib keeps the first), read in blocks
+    of 1 to 7 bytes (every '>' line and line end cut somewhere) and in one."""
+    import pysam
+
+    from nanog1.genomics.fasta_index import read_fai
+    from nanog1.genomics.reference_check import header_lengths
+
+    body = (">chr1 AC:CM000663.2 LN:23 x>y\nACGTACGTAC\nGTACGTACGT\nACG\n>chr2\tdesc\nNNNNNNNNNN\nAC\n"
+            ">chrUn_KI270302v1\nA\n>chr2\nACGTACGTAC\n>chrM\nACGTACGTAC\nACGTA")
+    for name, text in (("lf.fa", body), ("crlf.fa", body.replace("\n", "\r\n"))):
+        path = tmp_path / name
+        path.write_bytes(text.encode())
+        pysam.faidx(str(path))
+        want = {e.name: e.length for e in read_fai(tmp_path / f"{name}.fai")}
+        assert list(want) == ["chr1", "chr2", "chrUn_KI270302v1", "chrM"] and want["chr1"] == 23
+        for chunk in (*range(1, 8), 1 << 20):
+            assert header_lengths(path, chunk) == want, (name, chunk)
