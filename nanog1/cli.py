@@ -248,7 +248,7 @@ def ingest_command(
         " --reference also the FASTA: it exists and is indexed (.fai: `samtools faidx`), the contigs VCF"
         " headers and first records name are in it (chr1 vs 1 named), and ##contig lengths agree with it"
         " (another genome build named); MAF NCBI_Build as ingest checks it. A FASTA with no index yet is"
-        " checked from its own '>' lines (a few seconds for GRCh38).",
+        " checked from its own '>' lines (GRCh38: about 2 s, 11 s bgzipped).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
 ) -> None:

@@ -242,3 +242,18 @@ def test_header_lengths_agree_with_samtools_faidx_across_block_bounds(tmp_path):
         assert list(want) == ["chr1", "chr2", "chrUn_KI270302v1", "chrM"] and want["chr1"] == 23
         for chunk in (*range(1, 8), 1 << 20):
             assert header_lengths(path, chunk) == want, (name, chunk)
+
+
+def test_a_damaged_bgzipped_fasta_without_an_index_is_refused_not_a_traceback(tmp_path):
+    """Cut short (a download stopped halfway): the scan of its '>' lines cannot read it to its end, nor
+    could ingest index it: a one-line error naming the file."""
+    import pysam
+
+    seqs = write_fasta(tmp_path / "ref.fa", {"chr1": 20_000, "chr2": 5_000}, index=False)
+    pysam.tabix_compress(str(tmp_path / "ref.fa"), str(tmp_path / "whole.fa.gz"))
+    data = (tmp_path / "whole.fa.gz").read_bytes()
+    (tmp_path / "ref.fa.gz").write_bytes(data[: len(data) // 2])
+    write_mutect2(tmp_path / "p1.vcf", {"chr1": 20_000}, "toy", seqs["chr1"], "chr1")
+    res = run(tmp_path / "p1.vcf", "-r", tmp_path / "ref.fa.gz", "--check-only")
+    assert res.exit_code == 2 and isinstance(res.exception, SystemExit), (res.output, res.exception)
+    assert f"{tmp_path / 'ref.fa.gz'}: cannot read the reference FASTA (" in said(res), res.output
