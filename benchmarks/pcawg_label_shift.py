@@ -509,7 +509,7 @@ def selective_scores(correct: dict[str, np.ndarray], kept: dict[str, np.ndarray]
                      seed: int = 0) -> dict:
     """Accepted share and top-1 on the accepted per arm, with bootstrap 95 % intervals over tumours (the
     thresholds fixed), the share of draws meeting the target, and paired intervals of adapted minus
-    unadapted (in-study and new-study arms)."""
+    unadapted (in-study and new-study arms; arm (c) against the unadapted new-study arm and against (b))."""
     n = len(next(iter(correct.values())))
     idx = np.random.default_rng(seed).integers(0, n, (draws, n))
     q = (0.025, 0.975)
@@ -529,11 +529,15 @@ def selective_scores(correct: dict[str, np.ndarray], kept: dict[str, np.ndarray]
             "accepted_ci95": np.quantile(cov, q).tolist(),
             "top1_accepted_ci95": np.nanquantile(acc, q).tolist(),
             "draws_meeting_target": float(((acc >= TARGET_ACCURACY) & (cov >= TARGET_COVERAGE)).mean())}
-    for kind in ("in_study", "new_study"):
-        (ca, aa), (cu, au) = boot[f"adapted_{kind}"], boot[f"unadapted_{kind}"]
-        out["paired_ci95"][f"adapted_minus_unadapted_{kind}"] = {
-            "accepted": np.quantile(ca - cu, q).tolist(),
-            "top1_accepted": np.nanquantile(aa - au, q).tolist()}
+    pairs = {f"adapted_minus_unadapted_{kind}": (f"adapted_{kind}", f"unadapted_{kind}")
+             for kind in ("in_study", "new_study")}
+    pairs["adapted_mixed_minus_unadapted_new_study"] = ("adapted_new_study_mixed", "unadapted_new_study")
+    pairs["adapted_mixed_minus_adapted_new_study"] = ("adapted_new_study_mixed", "adapted_new_study")
+    for name, (arm, base) in pairs.items():
+        if arm in boot and base in boot:
+            (ca, aa), (cu, au) = boot[arm], boot[base]
+            out["paired_ci95"][name] = {"accepted": np.quantile(ca - cu, q).tolist(),
+                                        "top1_accepted": np.nanquantile(aa - au, q).tolist()}
     return out
 
 
@@ -733,11 +737,13 @@ def table(rep: dict) -> str:
 
 
 def fit_package(results: dict, ship: dict, seeds: list[int], pcawg: Path, out: Path,
-                min_tumours: int) -> dict:
+                min_tumours: int, partitions: int = 20, seed: int = 0) -> dict:
     """The packaged model's prior-adaptation record (nanog1.encoder.prior_shift): the bias fitted on the
     final job's validation genomes as `nanog1 predict` scores them (the package's own output, temperature
     included; its 0.90-accuracy threshold refitted there must equal calibration.json's), π = the final job's
-    training mix, α = the primary's rule over all 31 LOSO splits (no genome of a future cohort)."""
+    training mix, α = the primary's rule over all 31 LOSO splits (no genome of a future cohort), and the
+    new-study operating point for adapted output: arm (c)'s threshold fitted on all 31 LOSO splits with that
+    α, with what (c) gave nested (`adapted_point_record`)."""
     from pcawg_shipped import cohort
 
     from nanog1.encoder import pretrained
@@ -762,13 +768,18 @@ def fit_package(results: dict, ship: dict, seeds: list[int], pcawg: Path, out: P
     if abs(threshold - shipped) > 1e-5:
         raise SystemExit(f"validation output differs from the package's: threshold {threshold} != {shipped}")
     loso = [str(j) for j in ship["jobs"] if str(j).startswith("loso_")]
-    losses = {j: alpha_losses(job_inputs(results, ship, j, seeds), y) for j in loso}
+    inputs = {j: job_inputs(results, ship, j, seeds) for j in loso}
+    losses = {j: alpha_losses(inputs[j], y) for j in loso}
     freq = np.bincount(y[train], minlength=len(classes)).astype(np.float64)
+    alpha = pick_alpha(losses, loso)
+    nested = report(results, ship, seeds, 200, partitions, seed, abstention_only=True)["adapted_abstention"]
     record = {
         "model_sha256": file_sha256(folder / "model.pt"), "classes": classes,
         "bias": fit_bias(proba, y[val]).round(6).tolist(),
         "training_prior": (freq / freq.sum()).round(6).tolist(),
-        "alpha": pick_alpha(losses, loso), "min_tumours": min_tumours,
+        "alpha": alpha, "min_tumours": min_tumours,
+        "operating_points": {"new_study": adapted_point_record(MixedThreshold(inputs, y)(loso, alpha), nested,
+                                                               sum(len(inputs[j]["test"]) for j in loso))},
         "fitted_on": f"bias: the final model's {len(val)} PCAWG validation genomes (after its "
                      f"temperature); training mix: its {len(train)} training genomes; alpha: lowest pooled "
                      "log-loss over the 31 leave-one-study-out splits' test genomes, each adapted as one "
@@ -788,6 +799,31 @@ def fit_package(results: dict, ship: dict, seeds: list[int], pcawg: Path, out: P
         "tv_estimated_mix_to_training_mix": total_variation(q, freq / freq.sum())}
     store_record(out, record)
     return record
+
+
+#: `adapted_point_record`'s names of arm (c)'s cohort families, as calibration.json's operating points name
+#: their transfer splits.
+POINT_FAMILIES = {"leave_one_study_out": "leave_one_study_out_nested",
+                  "transfer_12_projects": "transfer_12_projects",
+                  "simulated_loso_unions_3_6": "unions_of_3_6_studies",
+                  **{f"simulated_12_projects_size_{n}": f"12_projects_in_cohorts_of_{n}"
+                     for n in SMALL_SIZES}}
+
+
+def adapted_point_record(threshold: float, nested: dict, n_fit: int) -> dict:
+    """The record's `operating_points.new_study` (nanog1.encoder.prior_shift.adapted_point): arm (c)'s
+    threshold on all LOSO splits and, per cohort family, what (c) gave nested (`adapted_abstention`)."""
+    transfer = {}
+    for fam, name in POINT_FAMILIES.items():
+        arm = nested[fam]["arms"]["adapted_new_study_mixed"]
+        transfer[name] = {"coverage": round(arm["accepted"], 4),
+                          "top1_accepted": round(arm["top1_accepted"], 4), "n": int(nested[fam]["n"])}
+    return {"threshold": float(threshold),
+            "fitted_on": f"the adapted output of the {n_fit} test genomes of every leave-one-study-out "
+                         "split, grouped into batches of every kind (each study alone, unions of 3-6 "
+                         "studies, mixed cohorts of 10/25/50), each batch adapted on its own: the lowest "
+                         "confidence reaching 0.90 accuracy there (benchmarks/pcawg_label_shift.py arm (c))",
+            "transfer": transfer}
 
 
 def store_record(calibration: Path, record: dict) -> None:
@@ -828,7 +864,7 @@ def main() -> None:
         from pcawg_shipped import PCAWG
 
         record = fit_package(merged_runs(args.runs), ship, list(range(args.seeds)), args.pcawg or PCAWG,
-                             args.fit_package, args.min_tumours)
+                             args.fit_package, args.min_tumours, args.partitions, args.seed)
         print(json.dumps({k: v for k, v in record.items() if k not in ("bias", "training_prior", "classes")}))
         return
     rep = report(merged_runs(args.runs), ship, list(range(args.seeds)), args.draws, args.partitions,

@@ -16,6 +16,7 @@ from nanog1.encoder.predictor import PredictOptions, predict
 from nanog1.encoder.prior_shift import (
     NOT_REFITTED,
     adapt_batch,
+    adapted_point,
     em_adapt,
     load_record,
     mix_line,
@@ -149,6 +150,8 @@ def test_packaged_record_fits_the_packaged_model():
     assert record["model_sha256"] == file_sha256(folder / "model.pt")
     assert record["min_tumours"] >= 10 and record["alpha"] > 0
     assert sum(record["training_prior"]) == pytest.approx(1.0, abs=1e-4)
+    point = record["operating_points"]["new_study"]  # the threshold fitted for adapted output
+    assert 0.5 < point["threshold"] < 1.0 and point["transfer"]["leave_one_study_out_nested"]["n"] == 1834
     card = pretrained.card(folder)["prior_adaptation"]["metrics"]["transfer_12_projects_one_cohort"]
     assert card["adapted"]["top1"] > card["shipped"]["top1"]  # the card states what the option measured
 
@@ -177,3 +180,59 @@ def test_cli_writes_the_mix_and_refuses_a_model_without_a_record(model, cohort, 
     assert res.exit_code != 0 and "no prior-adaptation record" in res.output
     assert not (tmp_path / "o2").exists()
     assert "--adapt-priors" in runner.invoke(app, ["predict", "--help"]).output
+
+
+def test_adapted_point_takes_the_record_s_new_study_point_only():
+    point = {"name": "new-study", "threshold": 0.86, "fitted_on": "unadapted", "transfer": {"a": 1}}
+    stored = {"threshold": 0.7, "fitted_on": "adapted batches", "transfer": {"loso": {"coverage": 0.8}}}
+    record = {"operating_points": {"new_study": stored}}
+    got, refitted = adapted_point(point, record)
+    assert refitted and got == {"name": "new-study", "threshold": 0.7, "fitted_on": "adapted batches",
+                                "transfer": {"loso": {"coverage": 0.8}}}
+    in_study = {**point, "name": "in-study"}
+    assert adapted_point(in_study, record) == (in_study, False)  # not refitted: the model's own
+    assert adapted_point(point, {}) == (point, False)  # a record without one keeps the model's point
+
+
+def _with_adapted_point(model, tmp_path, unadapted: float, adapted: float):
+    """A copy of `model` with a new-study point for unadapted output at `unadapted` (calibration.json's
+    operating_points) and one for adapted output at `adapted` (its prior-adaptation record's)."""
+    folder = tmp_path / "points"
+    shutil.copytree(model, folder)
+    calib = json.loads((folder / "calibration.json").read_text())
+    calib["operating_points"] = {"new_study": {"threshold": unadapted, "fitted_on": "unadapted",
+                                               "transfer": {}}}
+    calib["prior_adaptation"]["operating_points"] = {"new_study": {
+        "threshold": adapted, "fitted_on": "adapted batches",
+        "transfer": {"leave_one_study_out_nested": {"coverage": 0.81, "top1_accepted": 0.92, "n": 1834}}}}
+    (folder / "calibration.json").write_text(json.dumps(calib))
+    return folder
+
+
+def test_new_study_with_adapted_priors_abstains_below_the_threshold_fitted_for_adapted_output(
+        model, cohort, tmp_path):
+    adapt = PredictOptions(neighbours=0, exposures=False, adapt_priors=True)
+    conf = predict(cohort, model, adapt, copy=True).obs["type_confidence"].to_numpy()
+    values = np.unique(np.round(conf, 6))
+    split = float((values[len(values) // 2 - 1] + values[len(values) // 2]) / 2)  # splits the batch
+    folder = _with_adapted_point(model, tmp_path, unadapted=0.0, adapted=split)
+    new = predict(cohort, folder, PredictOptions(neighbours=0, exposures=False, adapt_priors=True,
+                                                 operating_point="new-study"), copy=True)
+    low = new.obs["abstain_reason"].astype(str).str.contains("low confidence").to_numpy()
+    np.testing.assert_array_equal(low, new.obs["type_confidence"].to_numpy() < split)
+    assert 0 < low.sum() < cohort.n_obs
+    record = new.uns["nanog1_predict"]
+    assert record["confidence_threshold"] == pytest.approx(split)
+    assert record["operating_point_fitted_on"] == "adapted batches"
+    assert record["operating_point_transfer"]["leave_one_study_out_nested"]["top1_accepted"] == 0.92
+    done = record["prior_adaptation"]
+    assert done["threshold_refitted"] and "fitted for adapted output" in mix_line(done)
+    # in-study with adapted priors: the model's own threshold (0 here, none low), said to be not refitted
+    ins = predict(cohort, folder, adapt, copy=True)
+    assert not ins.obs["abstain_reason"].astype(str).str.contains("low confidence").any()
+    line = mix_line(ins.uns["nanog1_predict"]["prior_adaptation"])
+    assert NOT_REFITTED in line and "--operating-point new-study has one fitted for it" in line
+    # without adaptation the new-study point is calibration.json's (0 here): the record's is for adapted ones
+    plain = predict(cohort, folder, PredictOptions(neighbours=0, exposures=False,
+                                                   operating_point="new-study"), copy=True)
+    assert plain.uns["nanog1_predict"]["confidence_threshold"] == 0.0

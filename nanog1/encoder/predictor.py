@@ -294,9 +294,12 @@ def predict(
     proba = apply_temperature(averaged, float(calib.get("temperature", 1.0)))
     adapted = None
     if record is not None:
-        from nanog1.encoder.prior_shift import adapt_batch
+        from nanog1.encoder.prior_shift import adapt_batch, adapted_point
 
         proba, adapted = adapt_batch(proba, record, classes)
+        point, refitted = adapted_point(point, record)
+        adapted |= {"threshold_refitted": refitted, "confidence_threshold": float(point["threshold"]),
+                    "refitted_point_available": bool((record.get("operating_points") or {}).get("new_study"))}
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
     rule = replace(rule, confidence_threshold=point["threshold"])
     mismatch = _either(_either(assay_mismatch(adata, loaded, options.assay), gene_mismatch(adata, loaded)),

@@ -14,11 +14,17 @@ BENCHMARKS.md ("EM prior adaptation on transfer", benchmarks/pcawg_label_shift.p
   batch moves little;
 * a batch needs at least `min_tumours` tumours.
 
-b, π, α and the minimum are a model's prior-adaptation record, `prior_adaptation` in its calibration.json
-(for the packaged pcawg-catalogue: benchmarks/pcawg_label_shift.py --fit-package writes it) with the
-checksum of the model.pt it was fitted for: weights replaced under it refuse the record. A repackaged model's
-calibration.json is written anew, without one. numpy only, imported on use: the command line's help and the
-dashboard's Predict page quote ADAPT_PRIORS_HELP without loading it.
+Abstention: adapted probabilities are sharper, so a threshold fitted before adaptation accepts more tumours
+at lower accuracy. With `--operating-point new-study` the record's own new-study point is used
+(`adapted_point`): a threshold fitted on adapted output of batches of every kind (single studies, unions of
+studies, mixed cohorts of 10-50) from studies the models were not trained on; the in-study point is not
+refitted (refitted on the validation genomes, which are the training mix, it changes nothing).
+
+b, π, α, the minimum and that point are a model's prior-adaptation record, `prior_adaptation` in its
+calibration.json (for the packaged pcawg-catalogue: benchmarks/pcawg_label_shift.py --fit-package writes it)
+with the checksum of the model.pt it was fitted for: weights replaced under it refuse the record. A repackaged
+model's calibration.json is written anew, without one. numpy only, imported on use: the command line's help
+and the dashboard's Predict page quote ADAPT_PRIORS_HELP without loading it.
 """
 
 from __future__ import annotations
@@ -41,7 +47,9 @@ ADAPT_PRIORS_HELP = (
     "training mix) and adapt every tumour's probabilities to it. Needs a batch of >= 10 tumours and a "
     "model with a prior-adaptation record (pcawg-catalogue). pcawg-catalogue, top-1: a mixed 12-project "
     "hold-out 0.702 -> 0.749 (mostly the bias correction), one study's batch 0.691 -> 0.832 "
-    "(BENCHMARKS.md); a batch is assumed to share one type mix"
+    "(BENCHMARKS.md); a batch is assumed to share one type mix. With --operating-point new-study the "
+    "abstention threshold is one fitted for adapted output (about 0.90-0.94 accuracy on 60-81 % of tumours "
+    "of studies left out); the in-study threshold is not refitted"
 )
 
 
@@ -152,18 +160,38 @@ def adapt_batch(proba: np.ndarray, record: dict, classes: list[str]) -> tuple[np
     return adapted.astype(np.float32), done
 
 
+def adapted_point(point: dict, record: dict) -> tuple[dict, bool]:
+    """(operating point for adapted probabilities, refitted?). 'new-study' with a record that holds
+    `operating_points.new_study` (threshold, fitted_on, transfer: what it gave nested on studies left out)
+    takes that point; 'in-study', or a record without one, keeps `point` (abstention.operating_point's)."""
+    stored = (record.get("operating_points") or {}).get("new_study")
+    if point.get("name") != "new-study" or not stored:
+        return point, False
+    return {"name": point["name"], "threshold": float(stored["threshold"]),
+            "fitted_on": str(stored.get("fitted_on", "")), "transfer": dict(stored.get("transfer", {}))}, True
+
+
 def mix_line(done: dict, k: int = 5) -> str:
     """One line for the terminal and reports: the estimated mix's largest shares, the changes (sorted here:
-    an .h5ad round trip stores the mix's keys alphabetically), and that the abstention threshold was not
-    refitted: adapted probabilities are sharper, so the operating point's stated rates (measured without
-    adaptation) do not hold for them (BENCHMARKS "Thresholds fitted for adapted output")."""
+    an .h5ad round trip stores the mix's keys alphabetically), and which abstention threshold applied: one
+    fitted for adapted output (new-study) or the model's, not refitted, whose stated rates (measured without
+    adaptation) do not hold for the sharper adapted probabilities (BENCHMARKS "Thresholds fitted for adapted
+    output")."""
     shares = sorted(done["estimated_type_mix"].items(), key=lambda kv: -float(kv[1]))[:k]
     top = ", ".join(f"{t} {100 * float(s):.0f} %" for t, s in shares)
-    return (f"priors adapted to this batch of {done['tumours']:,} (estimated type mix: {top}; "
-            f"top type changed for {done['top_type_changed']:,}); {NOT_REFITTED}")
+    head = (f"priors adapted to this batch of {done['tumours']:,} (estimated type mix: {top}; "
+            f"top type changed for {done['top_type_changed']:,}); ")
+    if done.get("threshold_refitted"):
+        return head + REFITTED.format(threshold=float(done["confidence_threshold"]))
+    has_one = done.get("refitted_point_available")
+    hint = " (--operating-point new-study has one fitted for it)" if has_one else ""
+    return head + NOT_REFITTED + hint
 
 
-#: What mix_line adds: the abstention threshold is the model's, fitted on probabilities that were not adapted.
+#: What mix_line adds for the in-study point: the threshold is the model's, fitted on unadapted probabilities.
 NOT_REFITTED = ("the abstention threshold is not refitted for adapted probabilities, which are sharper: more "
                 "tumours are accepted, at lower accuracy than the operating point states (model card: "
                 "prior_adaptation)")
+#: What mix_line adds for the new-study point of a record that has one.
+REFITTED = ("abstention threshold {threshold:.3f}, fitted for adapted output (new-study: batches of studies "
+            "the models were not trained on)")
