@@ -201,7 +201,9 @@ def pick_operating_point(model) -> str:
                     format_func=lambda name: _point_label(points[name]),
                     help="in-study: threshold fitted on the model's own validation tumours; on tumours of "
                          "other studies it accepts more at lower accuracy. new-study: threshold fitted on "
-                         "tumours of studies the model was not trained on.")
+                         "tumours of studies the model was not trained on; with the batch's type mix "
+                         "adapted (below), a model whose record has one uses a new-study threshold fitted "
+                         "for adapted output instead.")
 
 
 #: the Predict page's checkbox for `nanog1 predict --adapt-priors`
