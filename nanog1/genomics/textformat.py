@@ -16,6 +16,7 @@ import zlib
 from collections import Counter
 from pathlib import Path
 
+from nanog1.genomics.gzip_stream import is_gzip
 from nanog1.genomics.variants import InputError, VariantTable, table_from_lists
 
 TEXT_SUFFIXES = (".txt", ".tsv")
@@ -28,16 +29,11 @@ def looks_like_text_format(path: Path) -> bool:
     return len(fields) >= 10 and fields[0].lower() == "project" and fields[1].lower().startswith("sample")
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(2) == b"\x1f\x8b"
-
-
 def looks_like_headerless_vcf(path: Path) -> bool:
     """True for a text file (plain, gzip or bgzip: `gzip *.vcf` is how such folders get shipped) whose first
     line is a VCF record with no header before it (`CHROM POS ID REF ALT`, tab-separated, an integer POS)."""
     try:
-        with (gzip.open if _is_gzip(path) else open)(path, "rb") as f:
+        with (gzip.open if is_gzip(path) else open)(path, "rb") as f:
             first = f.readline(4096)
     except (OSError, EOFError, zlib.error):  # a damaged gzip stream: left to the VCF reader to name
         return False
@@ -52,7 +48,7 @@ def read_headerless_vcf(path: Path, sample: str, on_error: str = "stop") -> Vari
     skips: Counter = Counter()
     cols: tuple[list, ...] = ([], [], [], [], [], [], [])
     try:
-        with (gzip.open if _is_gzip(path) else open)(path, "rt", errors="replace") as f:
+        with (gzip.open if is_gzip(path) else open)(path, "rt", errors="replace") as f:
             for number, raw in enumerate(f, start=1):
                 fields = raw.rstrip("\r\n").split("\t")
                 if fields == [""] or fields[0].startswith("#"):
