@@ -23,7 +23,7 @@ from nanog1.genomics.cohort import read_cohort
 from nanog1.genomics.ingest import IngestOptions, ingest
 from nanog1.genomics.maf import read_maf
 from nanog1.genomics.tokens import token_table
-from nanog1.genomics.variants import InputError
+from nanog1.genomics.variants import InputError, filter_counts
 
 # (gene, consequence, chrom, start, type, ref, allele1, allele2, sample, filter, context, alt count)
 # Chromosomes are written as GDC spells them ('chr1'); each producer re-spells them.
@@ -200,7 +200,8 @@ def test_each_producer_without_reference(tmp_path, writer, name):
     assert report.records == records == int(acc["read"].sum())
     assert report.files[0]["counted"] == int(acc["counted"].sum()) == records - sum(report.skips.values())
     if writer in (gdc, mc3):  # FILTER: the wga,oxog row is dropped and counted by its value
-        assert adata.uns["nanog1"]["filter_dropped"] == {"wga,oxog": 1} and report.skips["non_pass"] == 1
+        assert filter_counts(adata.uns["nanog1"]["filter_dropped"]) == {"wga,oxog": 1}
+        assert report.skips["non_pass"] == 1
     assert report.skips["duplicate"] == 1
     # chrX is spelled X, chrX and 23 by the producers; the token names it X in every case.
     tokens = token_table(adata, "T1")

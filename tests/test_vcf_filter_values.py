@@ -17,6 +17,7 @@ from nanog1.genomics import vcf, vcf_sites
 from nanog1.genomics.ingest import IngestOptions, ingest
 from nanog1.genomics.summary import summary_table
 from nanog1.genomics.synthetic import GenomeSpec, make_genome
+from nanog1.genomics.variants import filter_counts
 from tests.test_ingest_somatic import MUTECT2_META, sites, snv, write
 
 #: FILTER per record, in file order: 10 PASS, one '.', then Mutect2's filters; the last LowQual record has
@@ -95,7 +96,7 @@ def test_ingest_notes_table_and_provenance_give_the_filter_values_behind_non_pas
     assert "FILTER not PASS: weak_evidence 8, germline 5, LowQual 3, +2 more" in row, row
     import anndata as ad
 
-    assert dict(ad.read_h5ad(tmp_path / "c.h5ad").uns["nanog1"]["filter_dropped"]) == EXPECTED
+    assert filter_counts(ad.read_h5ad(tmp_path / "c.h5ad").uns["nanog1"]["filter_dropped"]) == EXPECTED
     everything = ingest([calls[name]], reference, None, tmp_path / "a.h5ad", IngestOptions(filter="all"))
     assert not everything.skips.get("non_pass") and not everything.files[0]["filter_values"]
 
@@ -139,7 +140,7 @@ def test_the_cohort_keeps_the_filter_values_dropped_per_file(calls, tmp_path, wi
     ingest([calls["T"], calls["U"]], reference, None, tmp_path / "c.h5ad", IngestOptions())
     meta = read_cohort(tmp_path / "c.h5ad").uns["nanog1"]
     assert _by_file(meta) == {"T.vcf": EXPECTED, "U.vcf": OTHER}
-    assert dict(meta["filter_dropped"]) == dict(Counter(EXPECTED) + Counter(OTHER))
+    assert filter_counts(meta["filter_dropped"]) == dict(Counter(EXPECTED) + Counter(OTHER))
     ingest([calls["T"], calls["U"]], reference, None, tmp_path / "a.h5ad", IngestOptions(filter="all"))
     assert "filter_dropped_by_file" not in read_cohort(tmp_path / "a.h5ad").uns["nanog1"]
 
@@ -155,6 +156,93 @@ def test_cohort_merge_sums_the_parts_filter_values_and_keeps_them_per_file(calls
     merge_cohort([tmp_path / "u.h5ad", tmp_path / "t.h5ad"], tmp_path / "m.h5ad")
     meta = read_cohort(tmp_path / "m.h5ad").uns["nanog1"]
     total = Counter(EXPECTED) + Counter(OTHER)
-    assert dict(meta["filter_dropped"]) == dict(total)  # HDF5 gives a dict's keys back sorted by name
+    assert filter_counts(meta["filter_dropped"]) == dict(total)
     assert sum(total.values()) == int(meta["skips"]["non_pass"]) == 21 + 9
     assert _by_file(meta) == {"U.vcf": OTHER, "T.vcf": EXPECTED}
+
+
+#: FILTER values an .h5ad key would not keep: '/' (legal in VCF) splits a key into nested groups, and
+#: 'LowQual' next to 'LowQual/strand' cannot be written as keys at all. The last (PASS) record: two calls.
+ODD_FILTERS = ["PASS"] * 6 + ["LowQual/strand"] * 3 + ["weird.value"] * 2 + ["LowQual"] + ["PASS"]
+ODD = {"LowQual/strand": 3, "weird.value": 2, "LowQual": 1}
+
+
+@pytest.fixture(scope="module")
+def odd_part(calls, tmp_path_factory) -> Path:
+    """O.vcf (sites-only) with the FILTER values of ODD_FILTERS, ingested PASS-only into o.h5ad."""
+    folder = tmp_path_factory.mktemp("odd")
+    seq = make_genome(folder / "g.fa", GenomeSpec(n_contigs=1, length=20_000, seed=5))["1"]
+    meta = [*META, *(f'##FILTER=<ID={f},Description="odd">' for f in ODD)]
+    write(folder / "O.vcf", meta, [], _rows(seq, samples=False, filters=ODD_FILTERS))
+    report = ingest([folder / "O.vcf"], None, None, folder / "o.h5ad", IngestOptions())
+    assert report.skips["non_pass"] == sum(ODD.values())
+    return folder / "o.h5ad"
+
+
+def test_filter_values_with_slash_or_dot_survive_the_h5ad_exactly(odd_part):
+    """The cohort total is a table (filter, calls; most calls first) that round-trips any FILTER value."""
+    from nanog1.genomics.cohort import read_cohort
+
+    table = read_cohort(odd_part).uns["nanog1"]["filter_dropped"]
+    assert [tuple(r) for r in table[["filter", "calls"]].itertuples(index=False)] == list(ODD.items())
+    assert filter_counts(table) == ODD
+    assert _by_file(read_cohort(odd_part).uns["nanog1"]) == {"O.vcf": ODD}
+
+
+@pytest.mark.filterwarnings("ignore:Element .* was written without encoding metadata")
+def test_a_cohort_with_the_old_dict_still_reads(odd_part, tmp_path):
+    """Cohorts ingested before the table hold {value: calls}; a value with '/' comes back from HDF5 as a
+    nested dict, which the reader joins again: predict's notes give the value as the VCF spelled it."""
+    import warnings
+
+    from nanog1.encoder.predict_notes import call_counts
+    from nanog1.genomics.cohort import read_cohort
+
+    old = read_cohort(odd_part)
+    old.uns["nanog1"] = {**old.uns["nanog1"], "filter_dropped": {"LowQual/strand": 3, "weird.value": 2}}
+    with warnings.catch_warnings():  # anndata: '/' in keys to be disallowed (why the table replaced them)
+        warnings.simplefilter("ignore", FutureWarning)
+        old.write_h5ad(tmp_path / "old.h5ad")
+    adata = read_cohort(tmp_path / "old.h5ad")
+    back = adata.uns["nanog1"]["filter_dropped"]
+    assert back == {"LowQual": {"strand": 3}, "weird.value": 2}  # what such a cohort holds on disk
+    flat = {"LowQual/strand": 3, "weird.value": 2}
+    assert filter_counts(back) == call_counts(adata)["filter_values"] == flat
+    assert filter_counts(None) == filter_counts({}) == {}
+
+
+def test_cohort_merge_sums_an_old_dict_part_and_a_table_part(calls, odd_part, tmp_path):
+    """`nanog1 cohort merge` of a part written before the table (its filter_dropped a dict) and one with the
+    table: the merged total is the exact sum by value, as a table."""
+    from typer.testing import CliRunner
+
+    from nanog1.cli import app
+    from nanog1.genomics.cohort import read_cohort, write_cohort
+
+    ingest([calls["U"]], None, None, tmp_path / "u.h5ad", IngestOptions())
+    old = read_cohort(tmp_path / "u.h5ad")
+    old.uns["nanog1"] = {**old.uns["nanog1"], "filter_dropped": dict(OTHER)}  # as ingest wrote it before
+    del old.uns["nanog1"]["filter_dropped_by_file"]
+    write_cohort(old, tmp_path / "u.h5ad")
+    assert isinstance(read_cohort(tmp_path / "u.h5ad").uns["nanog1"]["filter_dropped"], dict)
+    res = CliRunner().invoke(app, ["cohort", "merge", str(tmp_path / "u.h5ad"), str(odd_part),
+                                   "-o", str(tmp_path / "m.h5ad")])
+    assert res.exit_code == 0, res.output
+    meta = read_cohort(tmp_path / "m.h5ad").uns["nanog1"]
+    total = Counter(OTHER) + Counter(ODD)
+    assert filter_counts(meta["filter_dropped"]) == dict(total)
+    assert list(meta["filter_dropped"]["calls"]) == sorted(total.values(), reverse=True)
+    assert sum(total.values()) == int(meta["skips"]["non_pass"])
+
+
+def test_predict_notes_give_the_odd_filter_values(odd_part):
+    """predict_notes (predict's closing line, its reports and the dashboard) read the table: the values
+    as the VCF spelled them, with their counts."""
+    from nanog1.encoder.predict_notes import call_counts, reading_line, skip_table
+    from nanog1.genomics.cohort import read_cohort
+
+    adata = read_cohort(odd_part)
+    assert call_counts(adata)["filter_values"] == ODD
+    assert "non_pass 6: FILTER LowQual/strand 3, weird.value 2, LowQual 1" in reading_line(adata)
+    meaning = skip_table(adata).loc["non_pass", "meaning"]
+    assert meaning.endswith(": LowQual/strand 3, weird.value 2, LowQual 1"), meaning

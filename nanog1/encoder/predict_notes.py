@@ -20,7 +20,7 @@ import anndata as ad
 import pandas as pd
 
 from nanog1.encoder.input_filter import describe
-from nanog1.genomics.variants import top_filter_values
+from nanog1.genomics.variants import filter_counts, top_filter_values
 from nanog1.schema import describe_sets
 
 #: Notice kinds, in the order they are shown. The first ten are warnings about the input as a whole
@@ -57,7 +57,7 @@ def call_counts(adata: ad.AnnData, sample: str | None = None) -> dict | None:
     skips = {str(k): int(v) for k, v in dict(meta.get("skips") or {}).items() if int(v)}
     counts = {"read": int(acc["read"].sum()), "counted": int(acc["counted"].sum()),
               "skipped": int(acc["skipped"].sum()), "skips": skips,
-              "filter_values": {str(k): int(v) for k, v in dict(meta.get("filter_dropped") or {}).items()}}
+              "filter_values": filter_counts(meta.get("filter_dropped"))}
     unreadable, malformed = unreadable_files(adata), malformed_files(adata)
     if unreadable:  # files, not calls: skips['unreadable_file'] is their number, outside read and skipped
         counts = {**counts, "files_not_read": len(unreadable), "unreadable_files": unreadable,

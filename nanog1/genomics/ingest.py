@@ -934,13 +934,16 @@ def _provenance(
 def _filter_values(results: list[FileResult]) -> dict:
     """FILTER values a PASS-only ingest dropped, counted by value over the files (`FileResult.filter_values`,
     with and without a reference; their calls are the accounting's `non_pass` column): `filter_dropped`
-    for the cohort, `filter_dropped_by_file` per file (`filter_table`). {} when no call was dropped."""
+    for the cohort (`filter_counts_table`), `filter_dropped_by_file` per file (`filter_table`); tables, as
+    HDF5 keys lose FILTER values with '/' or '.'. {} when no call was dropped."""
+    from nanog1.genomics.variants import filter_counts_table
+
     dropped: Counter = Counter()
     for r in results:
         dropped.update(r.filter_values)
     if not dropped:
         return {}
-    return {"filter_dropped": {str(k): int(v) for k, v in dropped.most_common()},
+    return {"filter_dropped": filter_counts_table(dropped),
             "filter_dropped_by_file": filter_table(results)}
 
 

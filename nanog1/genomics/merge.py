@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ import nanog1
 from nanog1.errors import UserError
 from nanog1.genomics.channels import CHANNEL_SETS, all_channels
 from nanog1.genomics.cohort import channel_set_status, with_derived_sets
+from nanog1.genomics.variants import filter_counts, filter_counts_table
 from nanog1.io import file_sha256
 from nanog1.schema import (
     CANCER_TYPE,
@@ -306,10 +308,13 @@ def _concat_accounting(provs: list[dict[str, Any]], key: str = "accounting") -> 
 
 
 def _filter_dropped(provs: list[dict[str, Any]]) -> dict[str, Any]:
-    """{'filter_dropped': the parts' FILTER values behind `non_pass`, summed by value}, as ingest records
-    them for one run; {} where no part dropped a call for FILTER."""
-    summed = _sum_counts([p.get("filter_dropped", {}) for p in provs])
-    return {"filter_dropped": {str(k): int(v) for k, v in summed.items()}} if summed else {}
+    """{'filter_dropped': the parts' FILTER values behind `non_pass`, summed by value}, a table as ingest
+    records them for one run (`filter_counts_table`); parts ingested before it, with the old dict, are read
+    too (`filter_counts`). {} where no part dropped a call for FILTER."""
+    summed: Counter = Counter()
+    for prov in provs:
+        summed.update(filter_counts(prov.get("filter_dropped")))
+    return {"filter_dropped": filter_counts_table(summed)} if summed else {}
 
 
 def measured_per_sample(adatas: list[ad.AnnData]) -> pd.DataFrame:

@@ -8,6 +8,7 @@ counted by reason in a `collections.Counter`, never dropped silently.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -194,6 +195,43 @@ def top_filter_values(values: dict, shown: int = 3) -> str:
     ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
     text = ", ".join(f"{v} {n:,}" for v, n in ranked[:shown])
     return text + (f", +{len(ranked) - shown} more" if len(ranked) > shown else "")
+
+
+def filter_counts_table(counts: Mapping[str, int]) -> pd.DataFrame:
+    """`uns['nanog1']['filter_dropped']`: the FILTER values behind `non_pass`, one row per value with
+    `filter` and `calls`, most calls first (ties by value). A table, not a dict keyed by value: the .h5ad
+    (HDF5) splits a key at '/' (`LowQual/strand` came back as {'LowQual': {'strand': n}}) and cannot write
+    a '.' key, while a column of values round-trips exactly (as `filter_dropped_by_file` does)."""
+    ranked = sorted(((str(k), int(v)) for k, v in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    table = pd.DataFrame(ranked, columns=["filter", "calls"]).astype({"filter": object, "calls": np.int64})
+    table.index = table.index.astype(str)
+    return table
+
+
+def filter_counts(record: object) -> dict[str, int]:
+    """{FILTER value: calls}, most calls first, from `uns['nanog1']['filter_dropped']` in either form: the
+    table (`filter_counts_table`) or the dict of cohorts ingested before it, whose values with a '/' the
+    .h5ad gives back as nested dicts (joined again here). {} for none or a record of neither form."""
+    counts: Counter = Counter()
+    if isinstance(record, pd.DataFrame) and {"filter", "calls"} <= set(record.columns):
+        for value, n in zip(record["filter"], record["calls"], strict=True):
+            counts[str(value)] += int(n)
+    elif isinstance(record, Mapping):
+        counts.update(_flatten_counts(record))
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _flatten_counts(record: Mapping, prefix: str = "") -> dict[str, int]:
+    """An old-form `filter_dropped` dict with the groups HDF5 made of '/' joined back: {'LowQual':
+    {'strand': 3}} -> {'LowQual/strand': 3}."""
+    out: dict[str, int] = {}
+    for key, value in record.items():
+        name = f"{prefix}/{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            out.update(_flatten_counts(value, name))
+        else:
+            out[name] = out.get(name, 0) + int(value)
+    return out
 
 
 def first_lines(*parts: dict[str, int]) -> dict[str, int]:
