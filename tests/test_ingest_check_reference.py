@@ -156,17 +156,23 @@ def test_first_records_on_contigs_the_fasta_lacks_are_a_note(tmp_path, fasta):
             "there are read without context") in said(res), said(res)
 
 
+def _refused_as_grch37(tmp_path, fa, chr1: str) -> None:
+    """A Mutect2 VCF of GRCh37 (chr1 249,250,621 bp) checked against `fa` (chr1 20,000 bp): refused by
+    --check-only, both lengths and the VCF's build named."""
+    grch37 = {f"chr{c}": n for c, n in GRCH37.items()}
+    write_mutect2(tmp_path / "p1.vcf", grch37, "GRCh37", chr1, "chr1")
+    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 2, res.output
+    assert ("p1.vcf: contig chr1 is 249,250,621 bp in the VCF header (GRCh37) but 20,000 bp in the "
+            f"reference {fa}") in said(res), said(res)
+
+
 def test_a_grch37_vcf_against_another_build_is_refused_naming_the_build(tmp_path, fasta):
     """A Mutect2 VCF called on GRCh37 (its ##contig lines: chr1 249,250,621 bp, assembly=GRCh37) against a
     FASTA whose chr1 is another length: refused at check time as ingest refuses it, with both lengths and
     the VCF's build; against GRCh38's lengths, both builds are named."""
     fa, seqs = fasta
-    grch37 = {f"chr{c}": n for c, n in GRCH37.items()}
-    write_mutect2(tmp_path / "p1.vcf", grch37, "GRCh37", seqs["chr1"], "chr1")
-    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
-    assert res.exit_code == 2, res.output
-    assert ("p1.vcf: contig chr1 is 249,250,621 bp in the VCF header (GRCh37) but 20,000 bp in the "
-            f"reference {fa}") in said(res), said(res)
+    _refused_as_grch37(tmp_path, fa, seqs["chr1"])
     grch38 = {f"chr{c}": n for c, n in GRCH38.items()}
     with pytest.raises(InputError, match=r"contig chr1 is 249,250,621 bp in the VCF header \(GRCh37\) but "
                                          r"248,956,422 bp in the reference \S+ \(GRCh38\)"):
@@ -204,12 +210,7 @@ def test_an_unindexed_fasta_is_checked_from_its_own_header_lines(tmp_path, bgzip
         fa.unlink()
         fa = tmp_path / "ref.fa.gz"
     before = sorted(p.name for p in tmp_path.iterdir())
-    grch37 = {f"chr{c}": n for c, n in GRCH37.items()}
-    write_mutect2(tmp_path / "p1.vcf", grch37, "GRCh37", seqs["chr1"], "chr1")
-    res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
-    assert res.exit_code == 2, res.output
-    assert ("p1.vcf: contig chr1 is 249,250,621 bp in the VCF header (GRCh37) but 20,000 bp in the "
-            f"reference {fa}") in said(res), said(res)
+    _refused_as_grch37(tmp_path, fa, seqs["chr1"])
     write_mutect2(tmp_path / "p1.vcf", {"NC_000001.11": 20_000}, "GRCh38", seqs["chr1"], "NC_000001.11")
     res = run(tmp_path / "p1.vcf", "-r", fa, "--check-only")
     assert res.exit_code == 2 and "p1.vcf: none of the contigs it names (NC_000001.11) is in the reference" \
