@@ -647,15 +647,16 @@ def arms_table(rep: dict) -> str:
 
 
 def report(results: dict, ship: dict, seeds: list[int], draws: int, partitions: int, seed: int,
-           abstention_only: bool = False) -> dict:
+           abstention_only: bool = False, inputs: dict | None = None) -> dict:
     """Every family (LOSO, 12 projects, CV), the simulated cohorts and the thresholds for adapted output
-    (`abstention_only`: the LOSO and 12-project jobs, their α and `adapted_abstention` alone)."""
+    (`abstention_only`: the LOSO and 12-project jobs, their α and `adapted_abstention` alone). `inputs`:
+    `job_inputs` of those jobs already built (fit_package's), else built here."""
     y = ship["labels"]
     jobs = [str(j) for j in ship["jobs"] if str(j) != "final"]
     if abstention_only:
         jobs = [j for j in jobs if not j.startswith("cv")]
     t0 = time.perf_counter()
-    inputs = {j: job_inputs(results, ship, j, seeds) for j in jobs}
+    inputs = inputs or {j: job_inputs(results, ship, j, seeds) for j in jobs}
     loso = [j for j in jobs if j.startswith("loso_")]
     losses = {j: alpha_losses(inputs[j], y) for j in loso}
     held = set(map(str, ship["held_out_projects"]))
@@ -768,11 +769,11 @@ def fit_package(results: dict, ship: dict, seeds: list[int], pcawg: Path, out: P
     if abs(threshold - shipped) > 1e-5:
         raise SystemExit(f"validation output differs from the package's: threshold {threshold} != {shipped}")
     loso = [str(j) for j in ship["jobs"] if str(j).startswith("loso_")]
-    inputs = {j: job_inputs(results, ship, j, seeds) for j in loso}
+    inputs = {j: job_inputs(results, ship, j, seeds) for j in [*loso, "transfer12"]}
     losses = {j: alpha_losses(inputs[j], y) for j in loso}
     freq = np.bincount(y[train], minlength=len(classes)).astype(np.float64)
     alpha = pick_alpha(losses, loso)
-    nested = report(results, ship, seeds, 200, partitions, seed, abstention_only=True)["adapted_abstention"]
+    nested = report(results, ship, seeds, 200, partitions, seed, True, inputs)["adapted_abstention"]
     record = {
         "model_sha256": file_sha256(folder / "model.pt"), "classes": classes,
         "bias": fit_bias(proba, y[val]).round(6).tolist(),
