@@ -199,7 +199,8 @@ def channel_padding_per_sample(adata) -> np.ndarray:
 
 
 #: obs column: the sets declared not measured for that tumour ('+'-joined, '' = none) by `--not-measured`
-#: (`nanog1.genomics.ingest.declare_not_measured`); an obs column, so it moves with its row (subsets, merges).
+#: (`nanog1.genomics.measured_sets.declare_not_measured`); an obs column, so it moves with its row (subsets,
+#: merges).
 DECLARED_UNMEASURED = "not_measured"
 #: Why those sets are masked, in predict's per-tumour note.
 DECLARED_WHY = "declared not measured (--not-measured)"

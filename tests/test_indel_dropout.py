@@ -165,7 +165,7 @@ def test_train_with_indel_dropout_learns_the_indicator_and_says_so(tmp_path, mon
 def _declared(tmp_path, name: str, sets: dict[str, tuple[str, ...]], doublets: bool = False) -> ad.AnnData:
     """The `_maf` cohort (with an adjacent-pair doublet in each named tumour when `doublets`), each tumour
     of `sets` recorded as not measuring those sets (what `--not-measured` / a Strelka2 SNV file records)."""
-    from nanog1.genomics.ingest import mark_measured
+    from nanog1.genomics.measured_sets import mark_measured
     from nanog1.schema import SET_NAMES, measured_sets_per_sample
 
     _maf(tmp_path / f"{name}.maf")

@@ -151,8 +151,8 @@ def test_a_merged_cohort_of_single_file_parts_is_one_run(genome, sizes, tmp_path
     merged cohort (what predict reads) is, as the same files ingested together; with a deletion in one
     part, the merged cohort is not."""
     from nanog1.genomics.cohort import read_cohort
-    from nanog1.genomics.ingest import unstated_indel_free_run
     from nanog1.genomics.merge import merge_adatas
+    from nanog1.genomics.unstated_sets import unstated_indel_free_run
 
     _, seq = genome
     at, _ = sizes

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from nanog1.cli import app
 from nanog1.genomics.build import GRCH37, GRCH38
-from nanog1.genomics.ingest import check_reference_lengths
+from nanog1.genomics.build_checks import check_reference_lengths
 from nanog1.genomics.variants import InputError
 
 WIDTH = 60  # bases per FASTA line

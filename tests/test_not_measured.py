@@ -245,8 +245,8 @@ def test_a_whole_file_of_substitutions_without_one_indel_is_noted(tmp_path):
     with --not-measured indels gives no note. A merged cohort (the pipeline's parts) keeps the rule."""
     from nanog1.encoder.predict_notes import snv_only_note
     from nanog1.genomics.channels import FILE_SNV_ONLY_MIN_SBS
-    from nanog1.genomics.ingest import unstated_indel_free_files
     from nanog1.genomics.merge import merge_adatas
+    from nanog1.genomics.unstated_sets import unstated_indel_free_files
 
     sizes = _split(FILE_SNV_ONLY_MIN_SBS, SNV_ONLY_MIN_SBS)
     assert len(sizes) >= 2 and max(sizes) < SNV_ONLY_MIN_SBS and sum(sizes) == FILE_SNV_ONLY_MIN_SBS

@@ -42,7 +42,7 @@ def call_counts(adata: ad.AnnData, sample: str | None = None) -> dict | None:
     """Calls read, counted and skipped (by reason, and the FILTER values a PASS-only read dropped), from
     the ingest's accounting table; None for inputs without calls (catalogue matrices). With `sample`,
     that tumour's own rows (its files; the FILTER values are kept for the whole input only)."""
-    from nanog1.genomics.ingest import ACCOUNTING_TOTALS
+    from nanog1.genomics.accounting import ACCOUNTING_TOTALS
 
     meta = adata.uns.get("nanog1") or {}
     acc = meta.get("accounting")
@@ -153,7 +153,7 @@ def reading_line(adata: ad.AnnData, sample: str | None = None) -> str:
     FILTER phrase alone for catalogue counts; with `sample`, that tumour's own calls (a one-page report).
     A file skipped whole (--on-error skip) is named apart: it is not a call, and ingest's accounting (so
     its summary table and predictions.json's calls block) counts it in unreadable_file only, never in
-    read or skipped (the `ingest` module docstring)."""
+    read or skipped (the `accounting` module docstring)."""
     record = adata.uns.get("nanog1_predict", {})
     counts = call_counts(adata, sample)
     if counts is None:
@@ -182,7 +182,7 @@ def left_out_phrase(adata: ad.AnnData, sample: str | None = None) -> str:
     per set, for the whole input or one `sample`; '' for none. A tumour above the tolerance is told apart,
     as a masked set (masked_note)."""
     from nanog1.genomics.channels import DERIVED_FROM
-    from nanog1.genomics.ingest import LEFT_OUT_OF_CONTEXT
+    from nanog1.genomics.measured_sets import LEFT_OUT_OF_CONTEXT
 
     record = dict((adata.uns.get("nanog1") or {}).get(LEFT_OUT_OF_CONTEXT) or {})
     tolerance = float(record.get("tolerance", 0.0))

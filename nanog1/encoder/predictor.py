@@ -19,7 +19,7 @@ every tumour, obs['channel_sets_masked'] each tumour's own, uns['nanog1_predict'
 ['unmeasured_why'] where the input files tell it or the user declared them (`PredictOptions.not_measured`,
 `--not-measured`: every tumour's, the same record; nanog1.encoder.predict_notes says it). A VCF/MAF tumour
 with many substitutions and no indel (no doublet) is read as zero indels and listed in
-['unstated_snv_only'] (nanog1.genomics.ingest.unstated_snv_only), never guessed; so are a whole file of
+['unstated_snv_only'] (nanog1.genomics.unstated_sets.unstated_snv_only), never guessed; so are a whole file of
 several tumours (['unstated_snv_only_files']) and a whole run of many files (['unstated_snv_only_run'])
 without one indel among many substitutions. An event-view
 model hides them from its CLS catalogue summary and leaves out the tumour's calls of a kind of call it did
@@ -100,7 +100,7 @@ class PredictOptions:
     filter: str | None = None  # PASS | all: the user's FILTER rule; None = the model's own (input_filter)
     operating_point: str = "in-study"  # in-study | new-study: which threshold (abstention.operating_point)
     #: channel sets the calls did not measure (`--not-measured`: names or groups, e.g. 'indels'), declared
-    #: unmeasured for every tumour (nanog1.genomics.ingest.declare_not_measured) before it is scored
+    #: unmeasured for every tumour (nanog1.genomics.measured_sets.declare_not_measured) before it is scored
     not_measured: tuple[str, ...] | str = ()
     #: input tumours ranked against the reference at once for `neighbours` (`nearest_reference`): bounds the
     #: memory of that step (chunk x reference tumours, three float64-sized arrays), not its results
@@ -120,7 +120,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     sample), into a temporary file that is read back. Strelka2's SNV and indel files of one folder without
     a sheet are refused: they would be typed as two tumours, each with half its mutations. `not_measured`
     (channel sets or groups, e.g. 'indels'): declared unmeasured for every tumour (`--not-measured`;
-    nanog1.genomics.ingest.declare_not_measured), for a cohort .h5ad as for files.
+    nanog1.genomics.measured_sets.declare_not_measured), for a cohort .h5ad as for files.
 
     `on_error` and `max_skip_fraction` are ingest's (`IngestOptions`; None: its default limit): 'skip' reads
     a batch past a malformed line or a file that cannot be read at all (counted as malformed_line /
@@ -129,7 +129,8 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     file that loses more (None: `--max-skip-fraction`; the dashboard names its own control). `progress`: a
     bar over the files on stderr (`nanog1 predict` on a terminal: a cohort's files take minutes)."""
     from nanog1.genomics.cohort import conform_cohort, is_cohort_file, read_cohort
-    from nanog1.genomics.ingest import IngestOptions, declare_not_measured, drop_index_files, ingest
+    from nanog1.genomics.ingest import IngestOptions, drop_index_files, ingest
+    from nanog1.genomics.measured_sets import declare_not_measured
     from nanog1.schema import parse_not_measured
 
     not_measured = parse_not_measured(not_measured)  # a wrong name is told before any file is read
@@ -268,7 +269,7 @@ def predict(
     )
     from nanog1.encoder.calibration import apply_temperature
     from nanog1.encoder.ensemble import member_views_proba
-    from nanog1.genomics.ingest import declare_not_measured
+    from nanog1.genomics.measured_sets import declare_not_measured
     from nanog1.schema import parse_not_measured, require_anndata
 
     require_anndata(adata, "predict")
@@ -545,7 +546,7 @@ class GenomeBuildWarning(UserWarning):
 
 def recorded_builds(adata: ad.AnnData) -> pd.DataFrame | None:
     """Per tumour (index: obs_names) the genome build its calls are on ('' = not known) and the evidence,
-    from the ingest provenance uns['nanog1']['genome_build'] (nanog1.genomics.ingest.genome_builds);
+    from the ingest provenance uns['nanog1']['genome_build'] (nanog1.genomics.build_checks.genome_builds);
     None for a cohort ingested before NanoG1 recorded it. A tumour a merged cohort holds twice keeps the
     build its parts state (two different ones read 'mixed')."""
     table = (adata.uns.get("nanog1") or {}).get("genome_build")
@@ -759,10 +760,10 @@ def _events_left_out(adata: ad.AnnData, saved: dict) -> np.ndarray:
 
 def _unmeasured_reasons(adata: ad.AnnData, per: dict[str, list[str]]) -> dict[str, tuple[list[str], str]]:
     """Per tumour with masked sets `per` that its inputs explain: (those sets, why): its files hold one kind
-    of call ('Strelka2 SNV file only', ingest.split_file_reasons), the user declared them not measured
+    of call ('Strelka2 SNV file only', measured_sets.split_file_reasons), the user declared them not measured
     (obs['not_measured'], schema.DECLARED_WHY) and/or some of its calls lie on contigs the reference lacks
-    (ingest.without_context_reasons); the reasons joined where several apply."""
-    from nanog1.genomics.ingest import split_file_reasons, without_context_reasons
+    (measured_sets.without_context_reasons); the reasons joined where several apply."""
+    from nanog1.genomics.measured_sets import split_file_reasons, without_context_reasons
     from nanog1.schema import DECLARED_UNMEASURED, DECLARED_WHY
 
     files = split_file_reasons(adata)
@@ -786,12 +787,16 @@ def _unmeasured_reasons(adata: ad.AnnData, per: dict[str, list[str]]) -> dict[st
 def unstated_snv_only_record(adata: ad.AnnData) -> dict:
     """uns['nanog1_predict']['unstated_snv_only']: parallel lists 'tumour', 'kind' ('indels' / 'doublets'),
     'note' of the VCF/MAF tumours with many substitutions and no indel (no doublet) whose record says they
-    were measured (nanog1.genomics.ingest.unstated_snv_only; predict_notes states them); and
+    were measured (nanog1.genomics.unstated_sets.unstated_snv_only; predict_notes states them); and
     ['unstated_snv_only_files']: parallel lists 'file', 'tumours', 'substitutions', 'note' of the VCF/MAF
     inputs of several tumours without one indel among many substitutions (unstated_indel_free_files); and
     ['unstated_snv_only_run']: 'files', 'tumours', 'substitutions', 'note' of a run of many VCF/MAF files
     without one indel among many substitutions (unstated_indel_free_run; {} for none)."""
-    from nanog1.genomics.ingest import unstated_indel_free_files, unstated_indel_free_run, unstated_snv_only
+    from nanog1.genomics.unstated_sets import (
+        unstated_indel_free_files,
+        unstated_indel_free_run,
+        unstated_snv_only,
+    )
 
     found = unstated_snv_only(adata)
     files = unstated_indel_free_files(adata)

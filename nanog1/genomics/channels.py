@@ -122,7 +122,7 @@ EXACT, NOT_COMPUTABLE, PARTIAL = "exact", "not_computable", "partial"
 WITHOUT_CONTEXT_TOLERANCE = 0.01
 
 #: A VCF/MAF tumour with at least this many substitutions and no indel at all is noted
-#: (nanog1.genomics.ingest.unstated_snv_only): its caller may not have called indels (a substitution-only
+#: (unstated_sets.unstated_snv_only): its caller may not have called indels (a substitution-only
 #: file whose header does not say so). Zero indels at >= 200 substitutions: PCAWG 0 of 2,705 genomes; TCGA
 #: exomes MC3 12 of 763 (1.6 %; PASS calls 3 of 358, 0.8 %), Firehose 30 of 1,197 (2.5 %). Below it, zero
 #: indels is common in exomes (MC3: 94 of 3,556 at >= 50, 378 of 5,238 at >= 20).
@@ -132,16 +132,16 @@ SNV_ONLY_MIN_SBS = 200
 #: 2,195 genomes (6 of 2,504 at >= 1,000); TCGA exomes MC3 1 of 30, Firehose 4 of 44 (hypermutators).
 NO_DOUBLET_MIN_SBS = 2000
 #: A VCF/MAF input of several tumours (a MAF, a multi-sample VCF) whose tumours together carry at least this
-#: many substitutions and not one indel is noted as a whole (ingest.unstated_indel_free_files): the per-tumour
-#: rule above misses exomes, most of which carry fewer than 200 substitutions each. A real file of one study
-#: holds indels: every TCGA cohort's whole file >= 52 (MC3 UVM), PCAWG project >= 137. Random files of 2-100
-#: tumours of one project (200,000 per size and source): indel-free ones hold at most 814 substitutions in
-#: MC3 (one uniform caller), 1,234 in Firehose (LUSC, whose indel-free tumours look SNV-only), none >= 1,500
-#: of 5.6 million. `python benchmarks/indel_free_rates.py`; BENCHMARKS.md.
+#: many substitutions and not one indel is noted as a whole (unstated_sets.unstated_indel_free_files): the
+#: per-tumour rule above misses exomes, most of which carry fewer than 200 substitutions each. A real file of
+#: one study holds indels: every TCGA cohort's whole file >= 52 (MC3 UVM), PCAWG project >= 137. Random files
+#: of 2-100 tumours of one project (200,000 per size and source): indel-free ones hold at most 814
+#: substitutions in MC3 (one uniform caller), 1,234 in Firehose (LUSC, whose indel-free tumours look
+#: SNV-only), none >= 1,500 of 5.6 million. `python benchmarks/indel_free_rates.py`; BENCHMARKS.md.
 FILE_SNV_ONLY_MIN_SBS = 1500
 #: A run (one `nanog1 ingest` / `predict` call, or a merged pipeline cohort) of at least
 #: RUN_SNV_ONLY_MIN_FILES VCF/MAF files whose tumours together carry at least RUN_SNV_ONLY_MIN_SBS
-#: substitutions and not one indel is noted once (ingest.unstated_indel_free_run): a lab's run of
+#: substitutions and not one indel is noted once (unstated_sets.unstated_indel_free_run): a lab's run of
 #: single-tumour VCFs (40 exomes of about 60 substitutions each) is under every per-tumour and per-file
 #: threshold. Random runs of k single tumours of one project: indel-free runs are 5 % of k = 2 in MC3 exomes
 #: but at most 0.03 % of k >= 10 and none of k >= 20; at k >= 10 they hold at most 987 substitutions (MC3

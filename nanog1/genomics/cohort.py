@@ -2,11 +2,11 @@
 
 Layout (the shared contract): X float32 samples x `N_CHANNELS` channels in `all_channels()` order
 (SBS96, DBS78, ID83, SBS6, ID12), `var['channel_set']`, `obs` = sample-sheet columns + `burden_<set>`
-+ `no_mutations`, `obsm['measured_sets']` = the sets each sample measured (bool; `ingest.mark_measured`,
-`nanog1.schema.measured_sets_per_sample`), `uns['nanog1']` = provenance with `channel_sets` ({set:
-'exact' | 'not_computable' | 'partial'}) and `channel_sets_present` (the exact sets, layout order),
-`uns['tokens']` = ragged token arrays (see `tokens`). Derived sets (SBS6, ID12) are filled from their
-source set whenever that was measured.
++ `no_mutations`, `obsm['measured_sets']` = the sets each sample measured (bool;
+`measured_sets.mark_measured`, `nanog1.schema.measured_sets_per_sample`), `uns['nanog1']` = provenance
+with `channel_sets` ({set: 'exact' | 'not_computable' | 'partial'}) and `channel_sets_present` (the exact
+sets, layout order), `uns['tokens']` = ragged token arrays (see `tokens`). Derived sets (SBS6, ID12) are
+filled from their source set whenever that was measured.
 """
 
 from __future__ import annotations

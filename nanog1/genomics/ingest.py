@@ -8,23 +8,16 @@ or a ready catalogue matrix) is then processed on its own, in worker processes w
 dropped silently: every call is counted or skipped by reason, and a file that loses more than
 `max_skip_fraction` of its calls (FILTER and somatic-status choices aside) is an error.
 
-The accounting table is the one record of what became of every call: `uns['nanog1']['accounting']`,
-also `IngestReport.accounting`, printed per file and per sample by the summary. One row per (file,
-sample): `file` is the row of `uns['nanog1']['inputs']`; sample '' holds the calls of a multi-sample
-file that belong to no sample (no carrier, a malformed line). Columns `read`, `counted`, `skipped`
-and one per skip reason (`variants.SKIP_REASONS` order), with `read = counted + skipped` and
-`skipped = sum of the reasons` on every row; per-file and per-sample totals are its group sums and
-`uns['nanog1']['skips']` its column sums. Catalogue matrices carry counts, not calls: no rows.
-
-One reason counts files, not calls: `unreadable_file`, a file skipped whole under `on_error='skip'` (a
-truncated .vcf.gz, an empty or binary file). No call of it was read, so its row has read = counted =
-skipped = 0 and unreadable_file = 1, and `skipped` sums the other reasons: the summary table, predict's
-closing line and predictions.json's `calls` all count calls in read/skipped and such files apart.
+Every call's fate is in one accounting table (read = counted + skipped by reason, per file and sample;
+`accounting.py` says what its rows and columns hold). Kept in modules of their own, for ingest, predict and
+cohort merge alike: which channel sets each sample measured (`measured_sets.py`), the notes on tumours whose
+files may lack indels or doublets without saying so (`unstated_sets.py`), and the genome-build checks
+against the FASTA (`build_checks.py`). This module plans the inputs, runs the files and assembles the cohort.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,15 +28,28 @@ import pandas as pd
 
 import nanog1
 from nanog1.errors import UserError
-from nanog1.genomics.channels import (
-    CHANNEL_SETS,
-    DERIVED_FROM,
-    N_CHANNELS,
-    NO_DOUBLET_MIN_SBS,
-    SNV_ONLY_MIN_SBS,
-    WITHOUT_CONTEXT_TOLERANCE,
+from nanog1.genomics.accounting import (
+    accounting_table,
+    file_accounting,
+    file_row,
+    reason_order,
+    tally_accounting,
+    with_free_part,
 )
+from nanog1.genomics.build_checks import check_maf_builds, check_reference_lengths, genome_builds
+from nanog1.genomics.channels import CHANNEL_SETS, N_CHANNELS
 from nanog1.genomics.events import Events
+from nanog1.genomics.measured_sets import (
+    COVERS,
+    all_missing_contigs,
+    declare_not_measured,
+    left_out_of_context_notes,
+    mark_measured,
+    mark_partial,
+    measured_per_sample,
+    sets_measured_for_all,
+    unmeasured_notes,
+)
 from nanog1.genomics.partial_reference import WITHOUT_CONTEXT
 from nanog1.genomics.skip_policy import (
     MAX_SKIP_DEFAULT,
@@ -52,7 +58,12 @@ from nanog1.genomics.skip_policy import (
     ON_ERROR_DEFAULT,
     spell_filter_rule,
 )
-from nanog1.genomics.variants import SKIP_REASONS, InputError, filter_breakdown, top_filter_values
+from nanog1.genomics.unstated_sets import (
+    unstated_indel_free_files,
+    unstated_indel_free_run,
+    unstated_snv_only,
+)
+from nanog1.genomics.variants import InputError, filter_breakdown, top_filter_values
 from nanog1.io import check_not_an_input, file_sha256
 
 
@@ -128,18 +139,6 @@ class FilePlan:
 
 
 VARIANT_SETS = ("SBS96", "DBS78", "ID83")
-#: What a file can measure, by what its caller's header says it holds (vcf.split_content): every set, the
-#: substitution sets (adjacent SNVs merge into DBS78 doublets, as SigProfilerMatrixGenerator does), or the
-#: indel sets. A file measures a set it does not cover for no sample: it is unmeasured, never zero.
-COVERS = {
-    None: ("SBS96", "DBS78", "ID83", "SBS6", "ID12"),
-    "snv": ("SBS96", "DBS78", "SBS6"),
-    "indel": ("ID83", "ID12"),
-}
-#: The accounting table's count columns, before the skip reasons; `counted_without_context` (part of
-#: `counted`: calls classified from their alleles alone because the FASTA lacks their contig) is
-#: written only when some call was.
-ACCOUNTING_TOTALS = ("read", "counted", "counted_without_context", "skipped")
 
 
 @dataclass
@@ -176,7 +175,7 @@ class FileResult:
     def sample_sets(self, i: int) -> tuple[str, ...]:
         """The sets this file measured for its i-th sample: its `channel_sets`, and on the reference path
         every set it covers: whether calls without context cost the sample SBS96/ID83 is decided over all
-        its files (`measured_per_sample`, `context_totals`)."""
+        its files (`measured_sets.measured_per_sample`, `measured_sets.context_totals`)."""
         if self.without_context is None or self.kind == "matrix":
             return self.channel_sets
         covers = _covers(self)
@@ -191,8 +190,8 @@ def _covers(result: FileResult) -> tuple[str, ...]:
 
 @dataclass
 class IngestReport:
-    """Summary of an ingest run: per-file reads and skips by reason, the accounting table (see the
-    module docstring) and the cohort written."""
+    """Summary of an ingest run: per-file reads and skips by reason, the accounting table (see
+    `nanog1.genomics.accounting`) and the cohort written."""
 
     out: Path
     files: list[dict]
@@ -297,9 +296,9 @@ def process_file(
     records = len(table) + sum(table.skips.values())
     status = "empty" if records == 0 else "ok"
     covers, content = _split_file(path, kind, table)
-    accounting = _file_accounting(events.accounting, table.skips, events.samples)
+    accounting = file_accounting(events.accounting, table.skips, events.samples)
     if got.free_accounting is not None:
-        accounting = _with_free_part(accounting, _tally_accounting(got.free_accounting))
+        accounting = with_free_part(accounting, tally_accounting(got.free_accounting))
     return FileResult(
         str(path),
         kind,
@@ -351,17 +350,6 @@ def _context_sets(counts: np.ndarray, without_context: np.ndarray) -> tuple[str,
     return tuple(s for s in CHANNEL_SETS if s not in lost)
 
 
-def _with_free_part(accounting: pd.DataFrame, free: pd.DataFrame) -> pd.DataFrame:
-    """One file's accounting: the calls classified in context plus those classified from their alleles
-    alone (contig absent from the FASTA), the latter also as `counted_without_context`."""
-    total = accounting.add(free, fill_value=0).fillna(0)
-    total["counted_without_context"] = free["counted"].reindex(total.index, fill_value=0)
-    reasons = sorted((c for c in total.columns if c not in ACCOUNTING_TOTALS), key=_reason_order)
-    total = total[[*ACCOUNTING_TOTALS, *reasons]].astype(np.int64)
-    total.index.name = "sample"
-    return total
-
-
 def _without_reference(path: Path, kind: str, table, options: IngestOptions) -> FileResult:
     """Classify from the alleles alone: SBS6 (SBS96 with a context column), DBS78, ID12, tokens."""
     from nanog1.genomics.alleles import classify_without_reference
@@ -385,106 +373,10 @@ def _without_reference(path: Path, kind: str, table, options: IngestOptions) -> 
         cancer_types=types,
         skips=events.skips,
         status="empty" if records == 0 else "ok",
-        accounting=_tally_accounting(events.tally.table) if events.tally is not None else None,
+        accounting=tally_accounting(events.tally.table) if events.tally is not None else None,
         content=content,
         first_lines=events.first_lines,
     )
-
-
-def measured_per_sample(results: list[FileResult], order: dict[str, int]) -> np.ndarray:
-    """Bool [samples, sets] (`schema.SET_NAMES` columns): the sets each sample measured exactly, the one
-    rule per sample (issue 31). A sample's sets are the union of those its files measured (a Strelka2 SNV
-    file and its indel file, a PCAWG sample's SBS, DBS and ID matrices), less any set a file lost: one
-    holding the folded set (SBS6, ID12) without its source (no reference) leaves the sample's SBS96/ID83
-    incomplete, and so do calls on contigs the FASTA lacks when, over all the sample's files, they are more
-    than WITHOUT_CONTEXT_TOLERANCE of its substitutions (indels): fewer are left out of SBS96/ID83 and the
-    set stays exact (`context_totals`)."""
-    from nanog1.genomics.partial_reference import context_tolerated
-    from nanog1.schema import SET_NAMES, with_derived_sets
-
-    names = np.asarray(SET_NAMES)
-    got = np.zeros((len(order), len(SET_NAMES)), dtype=bool)
-    lost = np.zeros_like(got)
-    for r in results:
-        for i, sample in enumerate(r.samples):
-            sets = with_derived_sets(list(r.sample_sets(i)))
-            row = order[sample]
-            got[row] |= np.isin(names, sets)
-            folded = [src for d, src in DERIVED_FROM.items() if d in sets and src not in sets]
-            lost[row] |= np.isin(names, folded)
-    for source, (left, total) in context_totals(results, order).items():
-        lost[:, SET_NAMES.index(source)] |= ~context_tolerated(left, total)
-    return got & ~lost
-
-
-def context_totals(
-    results: list[FileResult], order: dict[str, int]
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per context set (SBS96, ID83): per sample (`order` rows) its calls classified without context
-    (contig absent from the FASTA) and all its calls of that kind, summed over its reference-path files
-    (partial_reference.left_out_of_context), so a chrM-only VCF beside the sample's main VCF is weighed
-    against all of the sample's calls."""
-    from nanog1.genomics.partial_reference import left_out_of_context
-
-    out = {src: (np.zeros(len(order), dtype=np.int64), np.zeros(len(order), dtype=np.int64))
-           for src in DERIVED_FROM.values()}
-    for r in results:
-        if r.without_context is None or r.kind == "matrix":
-            continue
-        rows = np.array([order[s] for s in r.samples], dtype=np.int64)
-        for src, (left, total) in left_out_of_context(r.counts, r.without_context).items():
-            np.add.at(out[src][0], rows, left)
-            np.add.at(out[src][1], rows, total)
-    return out
-
-
-def _measured_sets(measured: np.ndarray) -> list[str]:
-    """Sets measured for every sample (the cohort-wide record, `uns['nanog1']['channel_sets']`); none
-    for a cohort without samples."""
-    from nanog1.schema import SET_NAMES
-
-    return [s for j, s in enumerate(SET_NAMES) if len(measured) and measured[:, j].all()]
-
-
-def _file_accounting(per_sample: pd.DataFrame, reader_skips: Counter, samples: list[str]) -> pd.DataFrame:
-    """Per sample of one file: read = counted + skipped by reason.
-
-    The reader's skips (records dropped before a call existed: malformed lines, no carrier, ...)
-    belong to the file's sample when it has one, else to a row with sample '' (the file itself).
-    Built with numpy (one DataFrame at the end): this runs once per file.
-    """
-    owner = samples[0] if len(samples) == 1 else ""
-    index = list(per_sample.index)
-    if owner not in index and sum(reader_skips.values()):
-        index.append(owner)
-    reasons = sorted(
-        set(per_sample.columns[2:]) | {r for r, k in reader_skips.items() if k}, key=_reason_order
-    )
-    data = {name: np.zeros(len(index), dtype=np.int64) for name in ("read", "counted", *reasons)}
-    base = len(per_sample)
-    data["read"][:base] = per_sample["calls"].to_numpy()
-    data["counted"][:base] = per_sample["counted"].to_numpy()
-    for reason in per_sample.columns[2:]:
-        data[reason][:base] = per_sample[reason].to_numpy()
-    if sum(reader_skips.values()):
-        row = index.index(owner)
-        for reason, n in reader_skips.items():
-            if n:
-                data[reason][row] += n
-                data["read"][row] += n
-    skipped = sum((data[r] for r in reasons), np.zeros(len(index), dtype=np.int64))
-    columns = {"read": data["read"], "counted": data["counted"], "skipped": skipped}
-    columns.update({r: data[r] for r in reasons})
-    return pd.DataFrame(columns, index=pd.Index(index, dtype=object, name="sample"))
-
-
-def _tally_accounting(table: pd.DataFrame) -> pd.DataFrame:
-    """The reference-free path's per-sample table (alleles.RecordTally) laid out as `_file_accounting`'s."""
-    table = table.copy()
-    reasons = [c for c in table.columns if c not in ("read", "counted")]
-    table.insert(2, "skipped", table[reasons].sum(axis=1))
-    table.index.name = "sample"
-    return table.astype(np.int64)
 
 
 def _matrix_counts(mat) -> np.ndarray:
@@ -925,7 +817,7 @@ def _provenance(
         "inputs": files,
         "reference": ref_info,
         "options": {k: str(v) for k, v in asdict(options).items()},
-        "skips": {k: int(skips[k]) for k in sorted(skips, key=_reason_order)},
+        "skips": {k: int(skips[k]) for k in sorted(skips, key=reason_order)},
         "channel_sets_present": list(present),
         **_filter_values(results),
     }
@@ -968,10 +860,6 @@ def _filter_notes(results: list[FileResult]) -> list[str]:
         if n and r.filter_values:
             notes.append(f"{Path(r.path).name}: non_pass {n:,} (FILTER {top_filter_values(r.filter_values)})")
     return notes
-
-
-def _reason_order(reason: str) -> int:
-    return SKIP_REASONS.index(reason) if reason in SKIP_REASONS else len(SKIP_REASONS)
 
 
 #: What each of `check_inputs`' notes concerns, leading it.
@@ -1087,14 +975,14 @@ def ingest(
         notes = list(dict.fromkeys(notes + more))
     samples, counts, order = _merge_counts(results)
     measured = measured_per_sample(results, order)
-    present = _measured_sets(measured)
+    present = sets_measured_for_all(measured)
     skips: Counter = Counter()
     for r in results:
         skips.update(r.skips)
     types = [r.cancer_types for r in results if r.cancer_types is not None]
     cancer_types = pd.concat(types).groupby(level=0).first() if types else None
     tokens = _merge_tokens(results, order, reference, options.bin_size, options.genes)
-    accounting = _accounting(results)
+    accounting = accounting_table(results)
     provenance = _provenance(inputs, results, reference, options, present, skips)
     provenance["accounting"] = accounting
     provenance["genome_build"] = genome_builds(plans, results, samples, reference)
@@ -1111,19 +999,19 @@ def ingest(
         tokens=tokens,
     )
     mark_measured(adata, measured)
-    _mark_partial(adata, results)
+    mark_partial(adata, results)
     notes += declare_not_measured(adata, options.not_measured)
     notes += left_out_of_context_notes(adata, results)
     notes += _malformed_notes(results)
     notes += _filter_notes(results)
-    notes += _unmeasured_notes(adata)
+    notes += unmeasured_notes(adata)
     notes += [f"{t}: {text}" for t, _, text in unstated_snv_only(adata)]
     noted_files = unstated_indel_free_files(adata)
     notes += [f"{Path(f).name}: {text}" for f, _, _, text in noted_files]
     run = unstated_indel_free_run(adata, noted_files)
     notes += [run[-1]] if run else []
     write_cohort(adata, out)
-    files = [_file_row(r) for r in results]
+    files = [file_row(r) for r in results]
     empty = [s for s, flag in zip(samples, adata.obs["no_mutations"], strict=True) if flag]
     n_events = int(len(tokens["channel"]))
     meta = adata.uns["nanog1"]
@@ -1138,77 +1026,9 @@ def ingest(
         dict(meta["channel_sets"]),
         accounting,
         notes,
-        _missing_contigs(results),
+        all_missing_contigs(results),
         Counter(b or "unknown" for b in meta["genome_build"]["genome_build"]),
     )
-
-
-#: Why a file of another genome build than the FASTA is refused (VCF contig lengths, a MAF's NCBI_Build).
-OTHER_BUILD = ("the calls were made on another genome build than this FASTA, so their trinucleotide contexts "
-               "would be read at the wrong places; give the FASTA they were called on")
-
-
-def check_reference_lengths(vcfs: list[Path], reference: Path, lengths: dict[str, int] | None = None) -> None:
-    """Refuse a VCF whose header gives a contig another length than the FASTA does (build.length_conflict):
-    its calls were made on another genome build, and classifying them against this FASTA would read the
-    wrong bases as their context. Header lines only are read, before any record. `lengths`: the FASTA's
-    contig lengths where the caller has them (--check-only reads its .fai), else from the opened reference."""
-    from nanog1.genomics.build import build_from_lengths, length_conflict, vcf_header_facts
-
-    if not vcfs:
-        return
-    if lengths is None:
-        from nanog1.genomics.reference import open_reference
-
-        lengths = open_reference(reference).lengths
-    for path in vcfs:
-        contigs = vcf_header_facts(path)[0]
-        conflict = length_conflict(contigs, lengths)
-        if conflict is None:
-            continue
-        name, theirs, ours = conflict
-        builds = [build_from_lengths(sizes)[0] for sizes in (contigs, lengths)]
-        vcf_says, fasta_says = (f" ({b})" if b else "" for b in builds)
-        raise InputError(
-            str(path), None,
-            f"contig {name} is {theirs:,} bp in the VCF header{vcf_says} but {ours:,} bp in the reference "
-            f"{reference}{fasta_says}: {OTHER_BUILD}",
-        )
-
-
-def check_maf_builds(mafs: list[Path], reference: Path, lengths: dict[str, int] | None = None) -> None:
-    """Refuse a MAF whose NCBI_Build names another build than the FASTA's contig lengths do
-    (build.build_from_lengths), as `check_reference_lengths` refuses a VCF; and a MAF whose records state two
-    builds (one FASTA is one build), naming the line of the first record that differs. A MAF stating no
-    build, or a FASTA whose lengths tell none (a toy genome), passes: nothing to compare. Only the
-    NCBI_Build column is read, before any record is classified. `lengths`: as `check_reference_lengths`."""
-    from nanog1.genomics.build import KNOWN_BUILDS, build_from_lengths
-    from nanog1.genomics.maf import maf_build_change
-
-    if not mafs:
-        return
-    if lengths is None:
-        from nanog1.genomics.reference import open_reference
-
-        lengths = open_reference(reference).lengths
-    fasta, evidence = build_from_lengths(lengths)
-    fasta_says = f"{fasta}, {evidence}" if fasta else evidence
-    for path in mafs:
-        stated, change = maf_build_change(path)
-        if change is not None:
-            line, build, value, first_line = change
-            raise InputError(
-                str(path), line,
-                f"NCBI_Build {value} ({build}) where the records above state {stated} (from line "
-                f"{first_line}): one MAF of two genome builds, against one reference {reference} "
-                f"({fasta_says}); split the MAF by NCBI_Build and give each part the FASTA it was called on",
-            )
-        if fasta is not None and stated in KNOWN_BUILDS and stated != fasta:
-            raise InputError(
-                str(path), None,
-                f"NCBI_Build is {stated} but the reference {reference} is {fasta} ({evidence}): "
-                f"{OTHER_BUILD}",
-            )
 
 
 def check_matrix_names(results: list[FileResult]) -> None:
@@ -1235,56 +1055,6 @@ def _few(names: list[str], k: int = 3) -> str:
     return ", ".join(names[:k]) + (", ..." if len(names) > k else "")
 
 
-def genome_builds(plans: list[FilePlan], results: list[FileResult], samples: list[str],
-                  reference: Path | None) -> pd.DataFrame:
-    """uns['nanog1']['genome_build']: per sample (cohort order) the genome build its calls are on
-    ('' = not known) and the evidence ('<file>: <source>: <detail>'): the file's own statement (a VCF
-    header's contig lengths or names, nanog1.genomics.build; a MAF's NCBI_Build), else the reference
-    FASTA's contig lengths (the calls were classified against it). Catalogue matrices state none. A
-    sample whose files state different builds is an error naming them."""
-    from nanog1.genomics.build import build_from_lengths, vcf_build
-    from nanog1.genomics.maf import maf_builds
-
-    fasta: tuple[str | None, str] = (None, "")
-    if reference is not None:
-        from nanog1.genomics.reference import open_reference
-
-        fasta = build_from_lengths(open_reference(reference).lengths)
-    found: dict[str, list[tuple[str, str, str]]] = {}  # sample -> (build, evidence, file)
-    for plan, result in zip(plans, results, strict=True):
-        if result.kind == "matrix" or not result.samples:
-            continue
-        name = plan.path.name
-        per_sample: dict[str, tuple[str | None, str]] = {}
-        if result.kind == "vcf":
-            build, why = vcf_build(plan.path)
-            per_sample = dict.fromkeys(result.samples, (build, f"{name}: {why}"))
-        elif result.kind == "maf":
-            stated = maf_builds(plan.path)
-            per_sample = {s: (stated[s], f"{name}: NCBI_Build: {stated[s]}") if s in stated
-                          else (None, f"{name}: no NCBI_Build") for s in result.samples}
-        else:
-            per_sample = dict.fromkeys(result.samples, (None, f"{name}: states no build"))
-        for sample, (build, why) in per_sample.items():
-            if build is None and fasta[0] is not None:
-                build, why = fasta[0], f"{name}: reference FASTA {fasta[1]}"
-            found.setdefault(sample, []).append((build or "", why, str(plan.path)))
-    rows = []
-    for sample in samples:
-        stated = found.get(sample, [])
-        builds = {b for b, _, _ in stated if b}
-        if len(builds) > 1:
-            files = ", ".join(f"{f} {b}" for b, _, f in stated if b)
-            raise UserError(f"sample {sample!r} has calls on different genome builds ({files}): give "
-                            "files of one build per sample")
-        build = builds.pop() if builds else ""
-        why = next((w for b, w, _ in stated if b == build), "") if stated else ""
-        rows.append((sample, build, why))
-    table = pd.DataFrame(rows, columns=["sample", "genome_build", "evidence"], dtype=object)
-    table.index = table.index.astype(str)
-    return table
-
-
 def _protein_note(results: list[FileResult], provenance: dict) -> list[str]:
     """Where an input had a protein-change column: how many events got a codon key and how many none,
     by reason (nanog1.genomics.protein), in the provenance (`protein_change`) and as a report note."""
@@ -1300,432 +1070,3 @@ def _protein_note(results: list[FileResult], provenance: dict) -> list[str]:
     return [f"protein change: {counts['codon']:,} of {total:,} events have a codon key ({missing})"]
 
 
-def _missing_contigs(results: list[FileResult]) -> Counter:
-    total: Counter = Counter()
-    for r in results:
-        total.update(r.missing_contigs)
-    return total
-
-
-def mark_measured(adata, measured: np.ndarray) -> None:
-    """Record the sets each sample measured (`measured_per_sample`): `obsm['measured_sets']` (bool,
-    samples x sets), and in `uns['nanog1']['channel_sets']` a set measured for some samples but not all
-    as 'partial', exact for the samples `uns['nanog1']['exact_for']` lists (the sets measured for every
-    sample stay 'exact', so a reader of the cohort as a whole never reads an unmeasured set as zeros)."""
-    from nanog1.genomics.channels import PARTIAL
-    from nanog1.schema import MEASURED_SETS, SET_NAMES
-
-    adata.obsm[MEASURED_SETS] = pd.DataFrame(measured, index=adata.obs_names.copy(), columns=list(SET_NAMES))
-    meta = adata.uns["nanog1"]
-    status = dict(meta["channel_sets"])
-    exact_for = dict(meta.get("exact_for") or {})
-    for j, name in enumerate(SET_NAMES):
-        column = measured[:, j]
-        if column.any() and not column.all():
-            status[name] = PARTIAL
-            exact_for[name] = np.asarray(adata.obs_names[column], dtype=object)
-    meta["channel_sets"] = status
-    if exact_for:
-        meta["exact_for"] = exact_for
-
-
-def _refuse_nothing_left(was: np.ndarray, measured: np.ndarray, sets: tuple[str, ...], names) -> None:
-    """A UserError when `--not-measured sets` leaves tumours that measured something with no measured set
-    (an SBS96 matrix declared `--not-measured substitutions`, alone or beside VCFs): ingest wrote a cohort
-    of nothing, and predict typed such tumours from no data at all (each the same type, held back only by
-    a near-1 threshold). The per-name check (schema.parse_not_measured) cannot see it: what is left depends
-    on what each tumour's inputs measured."""
-    from nanog1.schema import SET_NAMES, describe_sets
-
-    stranded = np.flatnonzero(was.any(axis=1) & ~measured.any(axis=1))
-    if not len(stranded):
-        return
-    had = [n for n, any_ in zip(SET_NAMES, was[stranded].any(axis=0), strict=True) if any_]
-    shown = ", ".join(str(names[i]) for i in stranded[:3]) + (", ..." if len(stranded) > 3 else "")
-    raise UserError(f"--not-measured {'+'.join(sets)}: the inputs of {len(stranded)} of {len(was)} tumour(s) "
-                    f"({shown}) measured only {describe_sets(had)}, so nothing would be left to read for "
-                    "them; name only the sets the calls lack (or give those inputs in a run of their own)")
-
-
-def declare_not_measured(adata, sets) -> list[str]:
-    """Record the channel sets `sets` (names or groups, schema.parse_not_measured) as unmeasured for every
-    tumour of `adata`, as the user declared them (`--not-measured`: a substitution-only VCF that does not
-    say so in its header, a caller run in SNV mode): the same per-sample record a Strelka2 SNV file alone
-    gives (`obsm['measured_sets']`, `mark_measured`; the models key-pad them, never read zeros), the sets
-    'not_computable' (or 'partial') in `uns['nanog1']['channel_sets']`, and obs['not_measured'] (the sets
-    declared, '+'-joined; predict states the reason, schema.DECLARED_WHY). Returns the notes: what was
-    declared, and the tumours that hold counts in a declared set all the same (kept in X, masked)."""
-    from nanog1.genomics.channels import NOT_COMPUTABLE, set_slice
-    from nanog1.genomics.cohort import channel_set_status
-    from nanog1.schema import (
-        DECLARED_UNMEASURED,
-        SET_NAMES,
-        channel_sets_present,
-        describe_sets,
-        measured_sets_per_sample,
-        parse_not_measured,
-    )
-
-    sets = parse_not_measured(sets)
-    if not sets or not adata.n_obs:
-        return []
-    was = measured_sets_per_sample(adata).to_numpy(dtype=bool)
-    measured = was.copy()
-    measured[:, [SET_NAMES.index(s) for s in sets]] = False
-    _refuse_nothing_left(was, measured, sets, adata.obs_names)
-    meta = adata.uns.setdefault("nanog1", {})
-    if not meta.get("channel_sets"):
-        meta["channel_sets"] = channel_set_status(channel_sets_present(adata))
-    meta["channel_sets"] = {**dict(meta["channel_sets"]), **dict.fromkeys(sets, NOT_COMPUTABLE)}
-    meta["channel_sets_present"] = [s for s in meta.get("channel_sets_present", SET_NAMES) if s not in sets]
-    if meta.get("exact_for"):
-        meta["exact_for"] = {k: v for k, v in dict(meta["exact_for"]).items() if k not in sets}
-    mark_measured(adata, measured)
-    # object first: a categorical column (a cohort of several tumours) cannot take "" as a fill value
-    before = (adata.obs[DECLARED_UNMEASURED].astype(object).fillna("").astype(str)
-              if DECLARED_UNMEASURED in adata.obs else pd.Series("", index=adata.obs_names))
-    adata.obs[DECLARED_UNMEASURED] = ["+".join(s for s in SET_NAMES if s in set(b.split("+")) | set(sets))
-                                      for b in before]
-    notes = [f"{describe_sets(sets)} declared not measured (--not-measured) for all {adata.n_obs} tumour(s): "
-             "recorded as unmeasured (obsm['measured_sets']), never as zero mutations"]
-    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
-    for s in sets:
-        held = counts[:, set_slice(s)].sum(axis=1)
-        if (held > 0).any() and s not in DERIVED_FROM:  # a folded set repeats its source
-            who = ", ".join(f"{t} {int(n)}" for t, n in zip(adata.obs_names[held > 0], held[held > 0],
-                                                              strict=True))
-            notes.append(f"{s} declared not measured but counted in the input ({who}): kept in X and masked "
-                         "as unmeasured all the same")
-    return notes
-
-
-def unstated_snv_only(adata) -> list[tuple[str, str, str]]:
-    """(tumour, 'indels' | 'doublets', note) for each tumour read from VCF/MAF calls (its rows in the
-    accounting table; catalogue matrices state their sets) that measured indels (doublets) by its record,
-    with no indel but at least `SNV_ONLY_MIN_SBS` substitutions (no doublet, `NO_DOUBLET_MIN_SBS`): rare in
-    real genomes and exomes, so its caller may not have called them. Not a guess: the tumour is read as
-    the file says (zero indels), and the note tells how to declare them unmeasured. Tumours whose files say
-    so (a Strelka2 SNV file) or declared with --not-measured have those sets unmeasured and get no note."""
-    from nanog1.genomics.channels import set_slice
-    from nanog1.schema import measured_sets_per_sample
-
-    acc = (adata.uns.get("nanog1") or {}).get("accounting")
-    if not isinstance(acc, pd.DataFrame) or "sample" not in acc or not adata.n_obs:
-        return []
-    from_calls = np.isin(np.asarray(adata.obs_names, dtype=str), acc["sample"].astype(str).to_numpy())
-    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
-    measured = measured_sets_per_sample(adata)
-    sbs = counts[:, set_slice("SBS6")].sum(axis=1)
-    found = []
-    for kind, folded, minimum, words, flag in (
-            ("indels", "ID12", SNV_ONLY_MIN_SBS, "no indel", "indels"),
-            ("doublets", "DBS78", NO_DOUBLET_MIN_SBS, "no doublet (adjacent substitution pair)", "DBS78")):
-        hit = (from_calls & measured[folded].to_numpy(dtype=bool) & (sbs >= minimum)
-               & (counts[:, set_slice(folded)].sum(axis=1) == 0))
-        for i in np.flatnonzero(hit):
-            found.append((str(adata.obs_names[i]), kind,
-                          f"{int(sbs[i]):,} substitutions and {words}: if its caller did not call {kind}, "
-                          f"rerun with --not-measured {flag} (read now as zero {kind})"))
-    return found
-
-
-def _indel_free_tables(adata):
-    """What the indel-free file and run rules read, from the provenance's `inputs` and accounting tables (a
-    merged pipeline cohort keeps both): (input paths, accounting, tumour -> row, substitutions and indels
-    per tumour (SBS6, ID12 totals of all its files), whether each tumour measured indels by its record);
-    None without those tables or tumours."""
-    from nanog1.genomics.channels import set_slice
-    from nanog1.schema import measured_sets_per_sample
-
-    meta = adata.uns.get("nanog1") or {}
-    inputs, acc = meta.get("inputs"), meta.get("accounting")
-    if (not isinstance(inputs, pd.DataFrame) or "path" not in inputs or not isinstance(acc, pd.DataFrame)
-            or "sample" not in acc or not adata.n_obs):
-        return None
-    counts = np.asarray(adata.X.toarray() if hasattr(adata.X, "toarray") else adata.X)
-    return (inputs["path"].astype(str).to_numpy(), acc, {str(t): i for i, t in enumerate(adata.obs_names)},
-            counts[:, set_slice("SBS6")].sum(axis=1), counts[:, set_slice("ID12")].sum(axis=1),
-            measured_sets_per_sample(adata)["ID12"].to_numpy(dtype=bool))
-
-
-def unstated_indel_free_files(adata) -> list[tuple[str, int, int, str]]:
-    """(file, tumours, substitutions, note) for each VCF/MAF input that holds the calls of at least two
-    tumours which measured indels by their record, together with at least `FILE_SNV_ONLY_MIN_SBS`
-    substitutions, and not one indel among them: a whole file without an indel is almost certainly from a
-    caller that did not call indels, even where each tumour alone is too small for `unstated_snv_only`'s
-    rule (exomes: most carry fewer than 200 substitutions). The tumours' counts are their own (all their
-    files), so a tumour whose indels come from another file of the run clears the file. Not a guess: the
-    tumours are read as the file says (zero indels), and the note tells how to declare them unmeasured.
-    From the provenance's `inputs` and accounting tables (a merged pipeline cohort keeps both); [] without."""
-    from nanog1.genomics.channels import FILE_SNV_ONLY_MIN_SBS
-
-    tables = _indel_free_tables(adata)
-    if tables is None:
-        return []
-    paths, acc, row, sbs, indels, measured = tables
-    found = []
-    for file, samples in acc.groupby(acc["file"].astype(int), sort=True)["sample"]:
-        rows = sorted({row[s] for s in samples.astype(str) if s in row and measured[row[s]]})
-        total = int(sbs[rows].sum()) if rows else 0
-        if len(rows) < 2 or total < FILE_SNV_ONLY_MIN_SBS or indels[rows].sum() > 0 or file >= len(paths):
-            continue
-        found.append((paths[file], len(rows), total,
-                      f"{len(rows)} tumours with {total:,} substitutions together and not one indel in the "
-                      "whole file: if its caller did not call indels, rerun with --not-measured indels (read "
-                      "now as zero indels)"))
-    return found
-
-
-def unstated_indel_free_run(adata, noted_files: list[tuple[str, int, int, str]] | None = None
-                            ) -> tuple[int, int, int, str] | None:
-    """(files, tumours, substitutions, note) for a run whose VCF/MAF inputs (at least `RUN_SNV_ONLY_MIN_FILES`
-    files holding tumours which measured indels by their record) carry together at least
-    `RUN_SNV_ONLY_MIN_SBS` substitutions and not one indel: a run of single-tumour files (a lab's 40 exome
-    VCFs of 60 substitutions each) is under the per-tumour and per-file rules file by file, yet a whole run
-    without an indel is almost certainly from a caller that did not call indels. One run: the inputs of one
-    ingest (a `predict` of files, or of a cohort: its ingest record; a merged pipeline cohort: all its
-    parts'). None below the thresholds, with one indel among those tumours, or where every such file is
-    noted already (`unstated_indel_free_files`; pass its result as `noted_files` where it is at hand). Not a
-    guess: the tumours are read as the files say (zero indels), and the note tells how to declare them
-    unmeasured."""
-    from nanog1.genomics.channels import RUN_SNV_ONLY_MIN_FILES, RUN_SNV_ONLY_MIN_SBS
-
-    tables = _indel_free_tables(adata)
-    if tables is None or "file" not in tables[1]:
-        return None
-    paths, acc, row, sbs, indels, measured = tables
-    held = acc.loc[np.asarray([s in row and measured[row[s]] for s in acc["sample"].astype(str)], dtype=bool)]
-    files = sorted(set(held["file"].astype(int)))
-    rows = sorted({row[s] for s in held["sample"].astype(str)})
-    if len(files) < RUN_SNV_ONLY_MIN_FILES:
-        return None
-    total = int(sbs[rows].sum())
-    if total < RUN_SNV_ONLY_MIN_SBS or indels[rows].sum() > 0:
-        return None
-    noted_files = unstated_indel_free_files(adata) if noted_files is None else noted_files
-    noted = {f for f, _, _, _ in noted_files}
-    if all(f < len(paths) and paths[f] in noted for f in files):
-        return None
-    return (len(files), len(rows), total,
-            f"{len(files)} input files ({len(rows)} tumours) with {total:,} substitutions together and not "
-            "one indel in the whole run: if their caller did not call indels, rerun with --not-measured "
-            "indels (read now as zero indels)")
-
-
-def _mark_partial(adata, results: list[FileResult]) -> None:
-    """Record the calls on contigs absent from the FASTA (see `partial_reference`) by contig in
-    `uns['nanog1']['without_context']` ({'contig_not_in_reference': {contig: calls}}); the sets they
-    left inexact for their samples are in the per-sample record (`mark_measured`: SBS96/ID83 'partial',
-    exact for the samples in `uns['nanog1']['exact_for']`, not used as a whole by fitting and the models),
-    and 'partial' (exact for no sample) where every sample's calls fell back beyond the tolerance
-    (WITHOUT_CONTEXT_TOLERANCE; a sample within it keeps the set exact, `left_out_of_context_notes`)."""
-    from nanog1.genomics.channels import NOT_COMPUTABLE, PARTIAL
-    from nanog1.genomics.partial_reference import context_tolerated
-
-    missing = _missing_contigs(results)
-    if not missing:
-        return
-    meta = adata.uns["nanog1"]
-    status, exact_for = dict(meta["channel_sets"]), dict(meta.get("exact_for") or {})
-    order = {str(s): i for i, s in enumerate(adata.obs_names)}
-    for source, (left, total) in context_totals(results, order).items():
-        fell_back = not context_tolerated(left, total).all()
-        if fell_back and status[source] == NOT_COMPUTABLE:
-            status[source] = PARTIAL
-            exact_for[source] = np.asarray([], dtype=object)
-    meta["channel_sets"], meta["exact_for"] = status, exact_for
-    meta["without_context"] = {WITHOUT_CONTEXT: {str(k): int(v) for k, v in missing.items()}}
-
-
-#: uns['nanog1'] key of the calls left out of a context set that stayed exact (left_out_of_context_notes).
-LEFT_OUT_OF_CONTEXT = "left_out_of_context"
-#: Each context set's kind of call, in the notes.
-_CONTEXT_KIND = {"SBS96": "substitutions", "ID83": "indels"}
-
-
-def left_out_of_context_notes(adata, results: list[FileResult]) -> list[str]:
-    """The samples whose calls on contigs the FASTA lacks are within WITHOUT_CONTEXT_TOLERANCE of their
-    substitutions (indels), so their SBS96 (ID83) stayed exact with those calls left out of it (counted in
-    SBS6/ID12 all the same): recorded in `uns['nanog1']['left_out_of_context']` ({set: {'sample',
-    'left_out', 'calls', 'contigs'}}, parallel arrays; 'tolerance'; predict_notes.left_out_phrase reads
-    it) and returned as notes naming the calls, contigs and share, so a spectrum that lacks them is never
-    silent. Sets the sample does not measure for another reason (a declared `--not-measured`) are not
-    claimed exact."""
-    from nanog1.genomics.partial_reference import context_tolerated
-    from nanog1.schema import measured_sets_per_sample
-
-    if not _missing_contigs(results):
-        return []
-    samples = [str(s) for s in adata.obs_names]
-    measured = measured_sets_per_sample(adata)
-    record, notes = {}, []
-    for source, (left, total) in context_totals(results, {s: i for i, s in enumerate(samples)}).items():
-        kept = (left > 0) & context_tolerated(left, total) & measured[source].to_numpy(dtype=bool)
-        rows = np.flatnonzero(kept)
-        if not len(rows):
-            continue
-        derived = next(d for d, src in DERIVED_FROM.items() if src == source)
-        where = _contigs_by_sample(results, derived)
-        record[source] = {"sample": np.asarray([samples[i] for i in rows], dtype=object),
-                          "left_out": left[rows].astype(np.int64), "calls": total[rows].astype(np.int64),
-                          "contigs": np.asarray([_named(where[samples[i]]) for i in rows], dtype=object)}
-        notes += _left_out_lines(where, samples, rows, left, total, source, derived)
-    if record:
-        adata.uns["nanog1"][LEFT_OUT_OF_CONTEXT] = {**record, "tolerance": WITHOUT_CONTEXT_TOLERANCE}
-    return notes
-
-
-def _left_out_lines(where: dict[str, Counter], samples, rows, left, total, source: str, derived: str
-                    ) -> list[str]:
-    """One note per sample (a cohort of more than three: one for all) of the calls left out of `source`;
-    `where`: each sample's contigs of those calls (`_contigs_by_sample`)."""
-    kind, tol = _CONTEXT_KIND[source], f"{100 * WITHOUT_CONTEXT_TOLERANCE:g} %"
-    tail = f"their {derived} class is counted and {source} stays exact"
-    if len(rows) <= 3:
-        return [f"{samples[i]}: {int(left[i]):,} call(s) on {_named(where[samples[i]])} "
-                f"(not in the reference) left out of {source} ({100 * left[i] / total[i]:.2f} % of its "
-                f"{int(total[i]):,} {kind}, within the {tol} tolerance); {tail}" for i in rows]
-    worst = max(100 * left[i] / total[i] for i in rows)
-    names = _named(sum((where[samples[i]] for i in rows), Counter()))
-    return [f"{len(rows)} tumours: {int(left[rows].sum()):,} call(s) on {names} (not in the reference) left "
-            f"out of {source} (at most {worst:.2f} % of a tumour's {kind}, within the {tol} tolerance; "
-            f"uns['nanog1']['{LEFT_OUT_OF_CONTEXT}']); {tail} for them"]
-
-
-def _contigs_by_sample(results: list[FileResult], derived: str) -> defaultdict[str, Counter]:
-    """Per sample, the contigs of its calls classified without context in `derived` (SBS6, ID12) and how
-    many: on the reference path those are the events whose channel lies in the derived set itself. One
-    pass over the files (a cohort of thousands of tumours each with a chrM call reads each file once)."""
-    from nanog1.genomics.channels import set_slice
-
-    block, out = set_slice(derived), defaultdict(Counter)
-    for r in results:
-        ev = r.events
-        if r.without_context is None or ev is None or ev.contigs is None:
-            continue
-        pick = (ev.channel >= block.start) & (ev.channel < block.stop)
-        pairs = zip(ev.sample[pick].tolist(), ev.contig[pick].tolist(), strict=True)
-        for (i, c), n in Counter(pairs).items():
-            out[r.samples[i]][str(ev.contigs[c])] += n
-    return out
-
-
-def _named(found: Counter) -> str:
-    """Up to five contigs, commonest first ('MT, GL000220.1, ...')."""
-    names = [c for c, _ in found.most_common(5)]
-    return ", ".join(names) + (", ..." if len(found) > 5 else "")
-
-
-def split_file_reasons(adata) -> dict[str, tuple[list[str], str]]:
-    """Per sample whose every input file holds one kind of call only (a Strelka2 SNV file without its
-    indel file): the sets none of its files covers and why ({'T1': (['ID83', 'ID12'], 'Strelka2 SNV file
-    only')}). From the provenance's `inputs` (column `content`) and accounting tables (which files fed
-    which sample); {} without them."""
-    from nanog1.genomics.vcf import SPLIT_KIND
-
-    meta = adata.uns.get("nanog1") or {}
-    inputs, acc = meta.get("inputs"), meta.get("accounting")
-    if not isinstance(inputs, pd.DataFrame) or "content" not in inputs or not isinstance(acc, pd.DataFrame):
-        return {}
-    content = inputs["content"].fillna("").astype(str).to_numpy()
-    files: dict[str, set[str]] = {}
-    for file, sample in zip(acc["file"].astype(int), acc["sample"].astype(str), strict=True):
-        if sample and 0 <= file < len(content):
-            files.setdefault(sample, set()).add(content[file])
-    kinds = SPLIT_KIND
-    out = {}
-    for sample, held in files.items():
-        if held and all(c in kinds for c in held):
-            covered = {s for c in held for s in COVERS[kinds[c]]}
-            out[sample] = ([s for s in COVERS[None] if s not in covered], " + ".join(sorted(held)) + " only")
-    return out
-
-
-def without_context_reasons(adata) -> dict[str, tuple[list[str], str]]:
-    """Per sample some of whose calls lie on contigs the reference lacks (counted without context, so its
-    SBS96 and ID83 are not exact: partial_reference): (['SBS96', 'ID83'], why), the why saying how many
-    calls and on which contigs ('5 calls on contigs the reference lacks (chrM 1, ...)'). From the
-    accounting's `counted_without_context` and the provenance's `without_context`; {} without them. A set
-    the sample measured all the same (its calls there within WITHOUT_CONTEXT_TOLERANCE, left out of it:
-    `left_out_of_context_notes`) is not named; a sample left with none is not listed."""
-    from nanog1.schema import measured_sets_per_sample
-
-    meta = adata.uns.get("nanog1") or {}
-    acc = meta.get("accounting")
-    if not isinstance(acc, pd.DataFrame) or "counted_without_context" not in acc:
-        return {}
-    per = acc.groupby(acc["sample"].astype(str))["counted_without_context"].sum()
-    contigs = Counter({str(k): int(v) for k, v in
-                       dict(dict(meta.get("without_context") or {}).get(WITHOUT_CONTEXT, {})).items()})
-    shown = ", ".join(f"{c} {n:,}" for c, n in contigs.most_common(3)) + (", ..." if len(contigs) > 3 else "")
-    where = f" ({shown})" if shown else ""
-    measured = measured_sets_per_sample(adata)
-    out = {}
-    for sample, n in per.items():
-        sets = [s for s in ("SBS96", "ID83") if sample not in measured.index or not measured.at[sample, s]]
-        if sample and n > 0 and sets:
-            out[sample] = (sets, f"{int(n):,} of its calls on contigs the reference lacks{where}, counted "
-                                 "without sequence context")
-    return out
-
-
-def _unmeasured_notes(adata) -> list[str]:
-    """One note per kind of split file: which samples lack which sets, recorded as unmeasured."""
-    from nanog1.schema import describe_sets, measured_sets_per_sample
-
-    reasons = split_file_reasons(adata)
-    if not reasons:
-        return []
-    measured = measured_sets_per_sample(adata)
-    groups: dict[tuple[str, str], list[str]] = {}
-    for sample, (uncovered, why) in reasons.items():
-        if sample in measured.index:
-            row = measured.loc[sample]
-            missing = [s for s in uncovered if not row[s]]
-            if missing:
-                groups.setdefault((describe_sets(missing), why), []).append(sample)
-    return [f"{what} not measured for {', '.join(samples[:5])}{' …' if len(samples) > 5 else ''} ({why}): "
-            "recorded as unmeasured (obsm['measured_sets']), never as zero mutations; give the tumour's "
-            "other file with a sample sheet naming both" for (what, why), samples in groups.items()]
-
-
-def _file_row(result: FileResult) -> dict:
-    """One file's line of the summary: its accounting rows summed (a matrix: its rows, all counted)."""
-    acc = result.accounting
-    counted = int(acc["counted"].sum()) if acc is not None else result.records
-    return {
-        "path": result.path,
-        "kind": result.kind,
-        "records": int(acc["read"].sum()) if acc is not None else result.records,
-        "counted": counted,
-        "skipped": int(acc["skipped"].sum()) if acc is not None else 0,
-        "samples": len(result.samples),
-        "status": result.status,
-        "skips": dict(result.skips),
-        "filter_values": dict(result.filter_values),
-    }
-
-
-def _accounting(results: list[FileResult]) -> pd.DataFrame:
-    """Per (file, sample): read = counted + skipped, and skipped by reason (`uns['nanog1']['accounting']`).
-
-    Catalogue matrices carry counts, not calls: they have no rows here.
-    """
-    frames = []
-    for i, r in enumerate(results):
-        if r.accounting is None:
-            continue
-        frame = r.accounting.reset_index()
-        frame.insert(0, "file", str(i))
-        frames.append(frame)
-    if not frames:
-        return pd.DataFrame({"file": [], "sample": [], "read": [], "counted": [], "skipped": []})
-    table = pd.concat(frames, ignore_index=True)
-    totals = [c for c in ACCOUNTING_TOTALS if c in table.columns]
-    reasons = sorted([c for c in table.columns if c not in ("file", "sample", *totals)], key=_reason_order)
-    table[totals + reasons] = table[totals + reasons].fillna(0)
-    table = table[["file", "sample", *totals, *reasons]]
-    table = table.astype({c: np.int64 for c in (*totals, *reasons)})
-    table["sample"] = table["sample"].astype(str)
-    table.index = table.index.astype(str)
-    return table

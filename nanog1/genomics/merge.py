@@ -375,7 +375,7 @@ def _carry_left_out(prov: dict[str, Any], table: pd.DataFrame, provs: list[dict[
     """The parts' `left_out_of_context` records (calls on contigs the FASTA lacked, within the tolerance,
     left out of an SBS96/ID83 that stayed exact: ingest.left_out_of_context_notes), joined for the merged
     samples that still measure that set, so predict on the merged cohort says them as on the part."""
-    from nanog1.genomics.ingest import LEFT_OUT_OF_CONTEXT
+    from nanog1.genomics.measured_sets import LEFT_OUT_OF_CONTEXT
 
     joined: dict[str, dict[str, list]] = {}
     tolerance = None
@@ -480,10 +480,10 @@ def merge_adatas(adatas, paths, sample_sheet=None, options=None) -> tuple[ad.Ann
 
 def indel_free_run_notes(merged: ad.AnnData) -> list[str]:
     """The note `ingest` gives a run of many VCF/MAF files with many substitutions together and not one
-    indel (nanog1.genomics.ingest.unstated_indel_free_run), for the merged cohort: a pipeline ingests its
+    indel (unstated_sets.unstated_indel_free_run), for the merged cohort: a pipeline ingests its
     files in parts, each too small for the run rule, so the merge is where the whole run is seen (the
     parts' own per-tumour and per-file notes are in their ingest logs). [] where the rule does not apply."""
-    from nanog1.genomics.ingest import unstated_indel_free_run
+    from nanog1.genomics.unstated_sets import unstated_indel_free_run
 
     run = unstated_indel_free_run(merged)
     return [run[-1]] if run else []

@@ -9,8 +9,8 @@ The checks ingest itself makes against the reference, told at check time without
   from the FASTA itself (`header_lengths`: its '>' lines found in large blocks, the bases between them
   counted, nothing written), so a first run with a fresh FASTA is checked as fully as a later one;
 - where VCF headers (`##contig` lines, as Mutect2 and GATK write them) and the index both give a contig's
-  length, they agree (`ingest.check_reference_lengths`: a GRCh37 VCF against a GRCh38 FASTA is named as
-  such), and a MAF's NCBI_Build is the FASTA's (`ingest.check_maf_builds`);
+  length, they agree (`build_checks.check_reference_lengths`: a GRCh37 VCF against a GRCh38 FASTA is named as
+  such), and a MAF's NCBI_Build is the FASTA's (`build_checks.check_maf_builds`);
 - the contigs a VCF's header and first records (`vcf.first_contigs`) name are the reference's, matched
   as ingest matches them (`reference.resolve_contig`: `chr1` is `1`, `M` is `MT`). A VCF that shares no
   contig with the FASTA would have every call read without context and be refused by ingest's limit on
@@ -45,7 +45,7 @@ def check_reference(reference: Path, plans: list, max_skip_fraction: float,
     index and VCF headers and first records only; return notes. InputError for what ingest would refuse:
     a missing FASTA, an index it cannot build, contig lengths of another build, a VCF sharing no contig
     with the FASTA (unless `max_skip_fraction` is 1: ingest then reads its calls without context)."""
-    from nanog1.genomics.ingest import check_maf_builds, check_reference_lengths
+    from nanog1.genomics.build_checks import check_maf_builds, check_reference_lengths
 
     lengths, notes = index_lengths(Path(reference))
     check_reference_lengths([p.path for p in plans if p.kind == "vcf"], reference, lengths)

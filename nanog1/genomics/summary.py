@@ -1,4 +1,4 @@
-"""The ingest summary (rich): the accounting table (`ingest` module docstring) per file and per
+"""The ingest summary (rich): the accounting table (`accounting` module docstring) per file and per
 sample, read = counted + skipped, and the skips by reason with their meaning (non_pass: the most frequent
 FILTER values behind it over the files; ingest's notes give them per file)."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.console import Group
 from rich.table import Table
 
-from nanog1.genomics.ingest import ACCOUNTING_TOTALS, IngestReport, _reason_order
+from nanog1.genomics.accounting import ACCOUNTING_TOTALS, reason_order
+from nanog1.genomics.ingest import IngestReport
 from nanog1.genomics.variants import REASON_TEXT, top_filter_values
 
 #: Per-sample rows printed in full up to this many samples; beyond, those with the most skipped.
@@ -56,7 +57,7 @@ def summary_table(report: IngestReport) -> Group:
     values: Counter = Counter()
     for f in report.files:
         values.update(f.get("filter_values") or {})
-    for r in sorted(skips, key=_reason_order):
+    for r in sorted(skips, key=reason_order):
         filters = f": {top_filter_values(values)}" if r == "non_pass" and values else ""
         reasons.add_row(r, f"{skips[r]:,}", REASON_TEXT.get(r, "") + filters)
     return Group(*parts, reasons)
