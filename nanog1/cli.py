@@ -693,6 +693,10 @@ def pretrain(
     typer.echo(f"mlflow run: {outcome.run_id}")
 
 
+#: Tumours `nanog1 predict` shows on the terminal (first rows); every tumour is in predictions.tsv.
+PREDICT_ROWS_SHOWN = 20
+
+
 @app.command("predict")
 def predict_command(
     inputs: list[Path] = typer.Argument(
@@ -832,8 +836,11 @@ def predict_command(
     table = prediction_table(adata)
     with step(f"predict: wrote {out}"):
         write_outputs(adata, table, out, reports)
-    shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(20)
+    shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(PREDICT_ROWS_SHOWN)
     typer.echo(shown.to_string())
+    if len(table) > PREDICT_ROWS_SHOWN:  # a tumour past the cut is not missing: say where it is
+        typer.echo(f"(the first {PREDICT_ROWS_SHOWN} of {len(table):,} tumours shown; all in "
+                   f"{out}/predictions.tsv)")
     left_out = reports_note(adata.n_obs, reports)  # reports left out by default: say so
     left_out = f"; {left_out}" if left_out else ""
     typer.echo(f"{summary_line(adata, table)}; wrote {out}/predictions.tsv{left_out}")

@@ -55,3 +55,24 @@ def test_reports_left_out_by_default_are_said_to_be(run_dir, tmp_path):
     res = CliRunner().invoke(app, ["predict", str(tmp_path / "s.h5ad"), *options, "-o", str(tmp_path / "o3")])
     assert res.exit_code == 0 and "no per-tumour reports" not in res.output
     assert len(list((tmp_path / "o3").glob("*.report.md"))) == small.n_obs
+
+
+def test_a_table_cut_short_on_the_terminal_says_so(run_dir, tmp_path):
+    """The terminal shows the first rows of the predictions only: a batch longer than that must say how many
+    it shows and where the rest are, or a reader looking for a tumour takes it as missing."""
+    from nanog1.cli import PREDICT_ROWS_SHOWN
+
+    options = ["--model", str(run_dir), "--no-exposures", "--neighbours", "0", "--no-reports"]
+    big = make_cohort(n_per_type=PREDICT_ROWS_SHOWN // 4 + 1, seed=13, tokens=False)
+    assert big.n_obs > PREDICT_ROWS_SHOWN
+    big.write_h5ad(tmp_path / "b.h5ad")
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "b.h5ad"), *options, "-o", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    said = f"the first {PREDICT_ROWS_SHOWN} of {big.n_obs} tumours shown; all in {tmp_path / 'o'}/"
+    assert said in res.output
+    assert big.obs_names[PREDICT_ROWS_SHOWN] not in res.output  # the rows past the cut are not shown
+    small = make_cohort(n_per_type=PREDICT_ROWS_SHOWN // 4 - 1, seed=14, tokens=False)
+    small.write_h5ad(tmp_path / "s.h5ad")
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "s.h5ad"), *options, "-o", str(tmp_path / "o2")])
+    assert res.exit_code == 0 and "tumours shown" not in res.output
+    assert all(name in res.output for name in small.obs_names)
