@@ -700,7 +700,8 @@ PREDICT_ROWS_SHOWN = 20
 @app.command("predict")
 def predict_command(
     inputs: list[Path] = typer.Argument(
-        ..., help="VCF/BCF, MAF, catalogue matrices (SigProfiler-style TSV/CSV) or one cohort .h5ad"
+        ..., help="VCF/BCF, MAF, catalogue matrices (SigProfiler-style TSV/CSV) or one cohort .h5ad. Files, "
+        "not directories: use a glob (dir/*.vcf.gz, dir/*.maf)"
     ),
     out: Path = typer.Option(
         ..., "--out", "-o", file_okay=False, help="folder for predictions.tsv, predictions.json and reports"

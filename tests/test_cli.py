@@ -257,3 +257,22 @@ def test_every_option_the_docs_name_inline_exists():
                 assert option in accepted, f"docs: `{span}`: {' '.join(path)} has no {option}"
                 checked += 1
     assert checked >= 20
+
+
+def _param_help(command: str, name: str) -> str:
+    """The help text of `nanog1 COMMAND`'s parameter `name` (as --help shows it, before wrapping)."""
+    import typer
+
+    params = typer.main.get_command(app).commands[command].params
+    return " ".join(p.help or "" for p in params if p.name == name)
+
+
+def test_predict_help_says_its_inputs_are_files_as_it_refuses_a_folder(tmp_path):
+    """`nanog1 predict folder/` is refused ("a directory, not an input file: give its files with a glob");
+    its --help said only "VCF/BCF, MAF, catalogue matrices ...", and its --on-error help speaks of "a folder
+    of VCF/MAF files": a QA run as a user gave the folder. The help says what the command takes."""
+    (tmp_path / "calls").mkdir()
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "calls"), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "a directory, not an input file" in res.output
+    assert "Files, not directories: use a glob" in _param_help("predict", "inputs")
+
