@@ -203,7 +203,9 @@ def ingest_command(
         " tumor_sample and normal_sample columns tie rows to inputs (one row per file: Strelka2's SNV and"
         " indel files as one sample; the tumour column of a VCF). UTF-8, or Windows-1252/Latin-1 (read as"
         " such, with a note naming its first non-UTF-8 line)."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Cohort .h5ad to write (atomically)."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Cohort .h5ad to write (atomically); required unless --check-only."
+    ),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files processed in parallel."),
     filter_: str = typer.Option(
         "PASS", "--filter",

@@ -276,3 +276,12 @@ def test_predict_help_says_its_inputs_are_files_as_it_refuses_a_folder(tmp_path)
     assert res.exit_code == 2 and "a directory, not an input file" in res.output
     assert "Files, not directories: use a glob" in _param_help("predict", "inputs")
 
+
+def test_ingest_help_says_out_is_needed_unless_check_only(tmp_path):
+    """`nanog1 ingest x.vcf` without --out stops ("--out is required (or --check-only)"), while its --help
+    showed --out as optional ("Cohort .h5ad to write (atomically)."): the help says when it is needed."""
+    vcf = tmp_path / "a.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    res = CliRunner().invoke(app, ["ingest", str(vcf)])
+    assert res.exit_code == 2 and "--out is required (or --check-only)" in res.output
+    assert "required unless --check-only" in _param_help("ingest", "out")
