@@ -93,6 +93,24 @@ def test_mix_line_names_the_largest_shares_whatever_the_key_order():
                                  f"top type changed for 3); {NOT_REFITTED}")
 
 
+def test_mix_line_names_the_abstention_threshold_that_applied():
+    """The closing line of `predict --adapt-priors` says which threshold applied, by its value: 'the
+    abstention threshold is not refitted' alone left a reader to find it on another line, and tumours that
+    measured fewer sets were held to another one (raised per measured pattern)."""
+    done = {"estimated_type_mix": {"A": 0.6, "B": 0.4}, "tumours": 12, "top_type_changed": 0,
+            "threshold_refitted": False, "confidence_threshold": 0.5888}
+    assert "abstention threshold 0.589 (the operating point's)" in mix_line(done)  # a record without its name
+    done["operating_point"] = "in-study"
+    line = mix_line(done)
+    assert "abstention threshold 0.589 (in-study, the model's)" in line and NOT_REFITTED in line
+    done["thresholds_raised"] = {"threshold": [0.7989], "tumours": [12]}
+    assert ("abstention threshold 0.589 (in-study, the model's; 0.799 for 12 tumour(s) that measured fewer "
+            "sets)") in mix_line(done)
+    done |= {"threshold_refitted": True, "confidence_threshold": 0.8592, "thresholds_raised": {}}
+    assert "abstention threshold 0.859, fitted for adapted output" in mix_line(done)
+    assert "fewer sets" not in mix_line(done)
+
+
 def test_predict_adapts_and_records_the_estimated_mix(model, cohort):
     base = predict(cohort, model, FAST, copy=True)
     out = predict(cohort, model, PredictOptions(neighbours=0, exposures=False, adapt_priors=True), copy=True)
@@ -232,7 +250,37 @@ def test_new_study_with_adapted_priors_abstains_below_the_threshold_fitted_for_a
     assert not ins.obs["abstain_reason"].astype(str).str.contains("low confidence").any()
     line = mix_line(ins.uns["nanog1_predict"]["prior_adaptation"])
     assert NOT_REFITTED in line and "--operating-point new-study has one fitted for it" in line
+    threshold = float(ins.uns["nanog1_predict"]["confidence_threshold"])
+    assert f"abstention threshold {threshold:.3f} (in-study, the model's)" in line
     # without adaptation the new-study point is calibration.json's (0 here): the record's is for adapted ones
     plain = predict(cohort, folder, PredictOptions(neighbours=0, exposures=False,
                                                    operating_point="new-study"), copy=True)
     assert plain.uns["nanog1_predict"]["confidence_threshold"] == 0.0
+
+
+def test_adapted_batch_records_the_thresholds_raised_for_tumours_that_measured_fewer_sets(model, tmp_path):
+    """predict --adapt-priors (in-study) on a batch where half the tumours measured no indels, with a model
+    whose no-indel pattern threshold is above the operating point's: the closing line names both thresholds
+    and how many tumours each applied to."""
+    import pandas as pd
+
+    from nanog1.genomics.channels import EXACT, PARTIAL, set_slice
+
+    folder = tmp_path / "patterns"
+    shutil.copytree(model, folder)
+    calib = json.loads((folder / "calibration.json").read_text())
+    calib["pattern_thresholds"] = [{"name": "no_indels", "masked": ["ID83", "ID12"], "threshold": 0.995}]
+    (folder / "calibration.json").write_text(json.dumps(calib))
+    batch = make_cohort(n_per_type=6, seed=31, tokens=False)
+    lacking = np.arange(batch.n_obs) % 2 == 0
+    for name in ("ID83", "ID12"):
+        batch.X[np.ix_(lacking, np.arange(batch.n_vars)[set_slice(name)])] = 0
+    batch.uns["nanog1"] = {"channel_sets": {"SBS96": EXACT, "DBS78": EXACT, "ID83": PARTIAL}}
+    sets = {"SBS96": True, "DBS78": True, "ID83": ~lacking, "SBS6": True, "ID12": ~lacking}
+    batch.obsm["measured_sets"] = pd.DataFrame(sets, index=batch.obs_names)
+    predict(batch, folder, PredictOptions(neighbours=0, exposures=False, adapt_priors=True))
+    record = batch.uns["nanog1_predict"]
+    base = float(record["confidence_threshold"])
+    line = mix_line(record["prior_adaptation"])
+    said = f"abstention threshold {base:.3f} (in-study, the model's; 0.995 for {lacking.sum()} tumour(s)"
+    assert said in line, line

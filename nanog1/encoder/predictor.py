@@ -300,12 +300,15 @@ def predict(
         proba, adapted = adapt_batch(proba, record, classes)
         point, refitted = adapted_point(point, record)
         adapted |= {"threshold_refitted": refitted, "confidence_threshold": float(point["threshold"]),
+                    "operating_point": str(point["name"]),
                     "refitted_point_available": bool((record.get("operating_points") or {}).get("new_study"))}
     rule = AbstentionRule.from_dict(calib["abstention"]) if calib.get("abstention") else AbstentionRule()
     rule = replace(rule, confidence_threshold=point["threshold"])
     mismatch = _either(_either(assay_mismatch(adata, loaded, options.assay), gene_mismatch(adata, loaded)),
                        build_mismatch(adata, loaded))
     thresholds, used = tumour_thresholds(adata, saved, calib, rule.confidence_threshold)
+    if adapted is not None:  # the closing line names every threshold that applied to the adapted batch
+        adapted["thresholds_raised"] = raised_table(pattern_record(adata, used, calib)["pattern_thresholds"])
     reasons = abstain_reasons(adata, proba, rule, tumour_burden_ranges(adata, loaded.reference), mismatch,
                               thresholds)
     uncertain = reasons != ""
@@ -741,6 +744,14 @@ def pattern_record(adata: ad.AnnData, used: list[str], calib: dict) -> dict:
                      "masked": [str(m) for m in pattern["masked"]],
                      **{k: float(pattern[k]) for k in ("top1", "coverage", "top1_accepted") if k in pattern}}
     return {"pattern_thresholds": out}
+
+
+def raised_table(patterns: dict) -> dict:
+    """{'threshold': [...], 'tumours': [...]}: the per-pattern thresholds of `pattern_record` that replaced
+    the operating point's, and how many tumours each applied to (a table: it survives an .h5ad round trip);
+    tumours no pattern covers (not typed) left out."""
+    rows = [(float(p["threshold"]), int(p["tumours"])) for p in patterns.values() if "threshold" in p]
+    return {"threshold": [t for t, _ in rows], "tumours": [n for _, n in rows]}
 
 
 def _events_left_out(adata: ad.AnnData, saved: dict) -> np.ndarray:

@@ -181,11 +181,27 @@ def mix_line(done: dict, k: int = 5) -> str:
     top = ", ".join(f"{t} {100 * float(s):.0f} %" for t, s in shares)
     head = (f"priors adapted to this batch of {done['tumours']:,} (estimated type mix: {top}; "
             f"top type changed for {done['top_type_changed']:,}); ")
+    raised = _raised(done.get("thresholds_raised"))
     if done.get("threshold_refitted"):
-        return head + REFITTED.format(threshold=float(done["confidence_threshold"]))
+        return (head + REFITTED.format(threshold=float(done["confidence_threshold"]))
+                + (f" ({raised} that measured fewer sets)" if raised else ""))
     has_one = done.get("refitted_point_available")
     hint = " (--operating-point new-study has one fitted for it)" if has_one else ""
-    return head + NOT_REFITTED + hint
+    applied = ""
+    if "confidence_threshold" in done:  # records written before it was kept say only that it is not refitted
+        point = done.get("operating_point")
+        whose = f"{point}, the model's" if point else "the operating point's"
+        also = f"; {raised} that measured fewer sets" if raised else ""
+        applied = f"abstention threshold {float(done['confidence_threshold']):.3f} ({whose}{also}); "
+    return head + applied + NOT_REFITTED + hint
+
+
+def _raised(table: dict | None) -> str:
+    """'0.799 for 12 tumour(s)' from a `thresholds_raised` table (threshold, tumours: the per-pattern
+    thresholds that replaced the operating point's, as predictor.raised_table writes it); '' for none."""
+    table = table or {}
+    return ", ".join(f"{float(t):.3f} for {int(n):,} tumour(s)"
+                     for t, n in zip(table.get("threshold", []), table.get("tumours", []), strict=True))
 
 
 #: What mix_line adds for the in-study point: the threshold is the model's, fitted on unadapted probabilities.
