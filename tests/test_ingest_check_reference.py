@@ -258,3 +258,53 @@ def test_a_damaged_bgzipped_fasta_without_an_index_is_refused_not_a_traceback(tm
     res = run(tmp_path / "p1.vcf", "-r", tmp_path / "ref.fa.gz", "--check-only")
     assert res.exit_code == 2 and isinstance(res.exception, SystemExit), (res.output, res.exception)
     assert f"{tmp_path / 'ref.fa.gz'}: cannot read the reference FASTA (" in said(res), res.output
+
+
+def _headerless(path, seq: str, chrom: str, n: int = 40, shift: int = 0, start: int = 500) -> None:
+    """A headerless SigProfiler-style VCF (CHROM POS ID REF ALT, no ##contig line to tell its build): `n`
+    SNVs on `chrom` whose REF is `seq`'s base there, or, with `shift`, the base `shift` along ACGT from it
+    (calls made on another FASTA)."""
+    rows = []
+    for p in range(start, start + 97 * n, 97):
+        ref = "ACGT"[("ACGT".index(seq[p - 1]) + shift) % 4] if p <= len(seq) else "A"
+        rows.append(f"{chrom}\t{p}\tP1\t{ref}\t{'ACGT'[('ACGT'.index(ref) + 1) % 4]}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_first_records_whose_ref_is_not_the_fasta_base_are_refused_as_ingest_refuses_them(tmp_path, fasta):
+    """A headerless VCF (no ##contig lengths to tell its build) whose REF alleles are not the FASTA's bases:
+    ingest refuses it (REF mismatch, more than --max-skip-fraction), and --check-only passed it with 'no
+    errors' (a QA run: SigProfiler's example VCFs against another FASTA). The first records' REF alleles
+    are now read against the FASTA, through its index, and the refusal told first."""
+    fa, seqs = fasta
+    _headerless(tmp_path / "P1.vcf", seqs["chr1"], "chr1", shift=1)
+    ran = run(tmp_path / "P1.vcf", "-r", fa, "-o", tmp_path / "c.h5ad", "-q")
+    assert ran.exit_code == 2 and "ref_mismatch" in said(ran), ran.output
+    res = run(tmp_path / "P1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 2, res.output
+    assert ("P1.vcf: 40 of its first 40 calls on the reference's contigs do not match ref.fa (40 REF not the "
+            "reference's base") in said(res), said(res)
+    text = (tmp_path / "P1.vcf").read_text()  # a first record on a contig it lacks (a note) changes nothing
+    (tmp_path / "P3.vcf").write_text("chr3\t100\tP1\tA\tC\n" + text)
+    res = run(tmp_path / "P3.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 2 and "(40 REF not the reference's base" in said(res), res.output
+    _headerless(tmp_path / "P2.vcf", seqs["chr1"], "chr1")  # the calls of this FASTA: no note
+    res = run(tmp_path / "P2.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 0 and "reference:" not in res.output, res.output
+    res = run(tmp_path / "P1.vcf", "-r", fa, "--check-only", "--max-skip-fraction", "1")
+    assert res.exit_code == 0 and "reference: P1.vcf: 40 of its first 40 calls" in said(res), res.output
+
+
+def test_first_records_past_the_end_of_the_fasta_contigs_are_refused(tmp_path, fasta):
+    """Positions past the end of the FASTA's contig (calls of a larger genome against a small or wrong
+    FASTA): ingest refuses every such call (out_of_range); --check-only says so first, with or without the
+    FASTA's index (from its '>' lines)."""
+    fa, seqs = fasta
+    _headerless(tmp_path / "P1.vcf", seqs["chr2"], "chr2", start=6_000)  # chr2 has 5,000 bases
+    ran = run(tmp_path / "P1.vcf", "-r", fa, "-o", tmp_path / "c.h5ad", "-q")
+    assert ran.exit_code == 2 and "out_of_range" in said(ran), ran.output
+    res = run(tmp_path / "P1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 2 and "40 past the end of their contig" in said(res), said(res)
+    (tmp_path / "ref.fa.fai").unlink()
+    res = run(tmp_path / "P1.vcf", "-r", fa, "--check-only")
+    assert res.exit_code == 2 and "40 past the end of their contig" in said(res), said(res)

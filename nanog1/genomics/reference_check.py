@@ -15,7 +15,12 @@ The checks ingest itself makes against the reference, told at check time without
   as ingest matches them (`reference.resolve_contig`: `chr1` is `1`, `M` is `MT`). A VCF that shares no
   contig with the FASTA would have every call read without context and be refused by ingest's limit on
   calls on contigs the reference lacks: an error naming how each names its contigs. Contigs the FASTA
-  lacks beside others it has, and names matched only without their `chr` prefix, are notes.
+  lacks beside others it has, and names matched only without their `chr` prefix, are notes;
+- the first records (`vcf.first_records`) lie within their contig and, where the FASTA is plain text with a
+  usable index, their REF alleles are its bases there (`record_notes`): a VCF with no ##contig lengths (a
+  headerless SigProfiler file) called on another FASTA or build passed the checks above and was refused by
+  ingest on its first line. Most of them not matching is an error (ingest would refuse the file), a few a
+  note.
 
 Errors are InputErrors naming the file; notes are returned as lines naming the files.
 """
@@ -44,14 +49,17 @@ def check_reference(reference: Path, plans: list, max_skip_fraction: float,
     """Check `reference` against the planned inputs (`ingest.FilePlan`s) as ingest would, reading FASTA
     index and VCF headers and first records only; return notes. InputError for what ingest would refuse:
     a missing FASTA, an index it cannot build, contig lengths of another build, a VCF sharing no contig
-    with the FASTA (unless `max_skip_fraction` is 1: ingest then reads its calls without context)."""
+    with the FASTA (unless `max_skip_fraction` is 1: ingest then reads its calls without context), a VCF
+    whose first records mostly lie past their contig's end or name REF alleles that are not its bases."""
     from nanog1.genomics.build_checks import check_maf_builds, check_reference_lengths
 
     lengths, notes = index_lengths(Path(reference))
     check_reference_lengths([p.path for p in plans if p.kind == "vcf"], reference, lengths)
     check_maf_builds([p.path for p in plans if p.kind == "maf"], reference, lengths)
     vcfs = [p for p in plans if p.kind in ("vcf", "headerless")]
-    return notes + contig_notes(vcfs, reference, lengths, max_skip_fraction, skip_limit_name)
+    index = _plain_index(Path(reference), notes)  # None where a note says the index is missing or stale
+    notes += contig_notes(vcfs, reference, lengths, max_skip_fraction, skip_limit_name)
+    return notes + record_notes(vcfs, Path(reference), lengths, index, max_skip_fraction, skip_limit_name)
 
 
 def index_lengths(fasta: Path) -> tuple[dict[str, int], list[str]]:
@@ -223,6 +231,84 @@ def contig_notes(vcfs: list, reference: Path, lengths: dict[str, int], max_skip_
                     f"ingest matches them by name, as it reads them ({renamed[0]} is {resolved[renamed[0]]})")
             said.setdefault(text, []).append(path.name)
     return [f"{_files(names)}: {text}" for text, names in said.items()]
+
+
+#: Calls on the reference's contigs among a VCF's first records that `record_notes` needs to refuse it.
+MIN_CHECKED = 10
+#: Share of those calls that must not match the FASTA for --check-only to refuse the file (and more than
+#: --max-skip-fraction): the first records only sample a file, and a few mismatches do not tell its share.
+REFUSE_SHARE = 0.5
+
+
+def _plain_index(fasta: Path, notes: list[str]) -> dict | None:
+    """{contig: FaiEntry} of a plain-text FASTA whose index matches it (no note said otherwise), for reading
+    a few bases by offset; None for a bgzipped FASTA or one without a usable index (REF is then unchecked)."""
+    from nanog1.genomics.fasta_index import index_state, is_bgzipped, read_fai
+
+    if notes or is_bgzipped(fasta):
+        return None
+    return {e.name: e for e in read_fai(index_state(fasta)[0])}
+
+
+def _bases(f: BinaryIO, entry, pos: int, n: int) -> str:
+    """`n` bases of a contig from 1-based `pos`, upper case, read at their offset through its .fai entry."""
+    start = entry.offset + (pos - 1) // entry.line_bases * entry.line_bytes + (pos - 1) % entry.line_bases
+    f.seek(start)
+    chunk = f.read(n + (n // entry.line_bases + 2) * (entry.line_bytes - entry.line_bases))
+    return chunk.replace(b"\n", b"").replace(b"\r", b"")[:n].decode("ascii", "replace").upper()
+
+
+def record_notes(vcfs: list, reference: Path, lengths: dict[str, int], index: dict | None,
+                 max_skip_fraction: float, skip_limit_name: str) -> list[str]:
+    """Notes on the VCFs' first records against the FASTA: positions past the end of their contig, and,
+    with `index` (`_plain_index`), REF alleles that are not the FASTA's bases there. An InputError where
+    more than REFUSE_SHARE (and --max-skip-fraction) of at least MIN_CHECKED such calls do not match: ingest
+    counts every one as lost (out_of_range, ref_mismatch) and would refuse the file."""
+    notes = []
+    with open(reference, "rb") as f:
+        for plan in vcfs:
+            checked, mismatched, past, first = _first_record_misfits(Path(plan.path), f, lengths, index)
+            if not mismatched + past:
+                continue
+            parts = [f"{mismatched:,} REF not the reference's base"] if mismatched else []
+            parts += [f"{past:,} past the end of their contig"] if past else []
+            text = (f"{mismatched + past:,} of its first {checked:,} calls on the reference's contigs do not "
+                    f"match {reference.name} ({', '.join(parts)}; first: {first}): is it the FASTA the calls "
+                    "were made on?")
+            share = (mismatched + past) / checked
+            if max_skip_fraction < 1 and checked >= MIN_CHECKED and share > max(REFUSE_SHARE,
+                                                                                 max_skip_fraction):
+                raise InputError(str(plan.path), None, f"{text} Ingest would refuse the file (more than "
+                                 f"{skip_limit_name} {max_skip_fraction:g} of its calls lost)")
+            notes.append(f"{Path(plan.path).name}: {text}")
+    return notes
+
+
+def _first_record_misfits(path: Path, fasta: BinaryIO, lengths: dict[str, int],
+                          index: dict | None) -> tuple[int, int, int, str]:
+    """(calls of the VCF's first records on the FASTA's contigs, REF alleles not its bases there, positions
+    past the end of the contig, the first of either as 'chr1:1,234 REF G, the reference A')."""
+    from nanog1.genomics.reference import contig_keys, resolve_contig
+    from nanog1.genomics.vcf import first_records
+
+    keys = contig_keys(list(lengths))
+    checked, mismatched, past, first = 0, 0, 0, ""
+    for chrom, pos, ref in first_records(path):
+        contig = resolve_contig(chrom, lengths, keys)
+        if contig is None:
+            continue
+        checked += 1
+        if pos + max(len(ref), 1) - 1 > lengths[contig]:
+            past += 1
+            first = first or f"{chrom}:{pos:,} past the {lengths[contig]:,} bases of {contig}"
+            continue
+        if index is None or contig not in index or not ref or set(ref.upper()) - set("ACGT"):
+            continue  # REF unchecked: no plain indexed FASTA, or not bases (a MAF-style '-', a symbol)
+        base = _bases(fasta, index[contig], pos, len(ref))
+        if "N" not in base and base != ref.upper():
+            mismatched += 1
+            first = first or f"{chrom}:{pos:,} REF {ref}, the reference {base}"
+    return checked, mismatched, past, first
 
 
 def _few(names: list[str], n: int = CONTIGS_NAMED) -> str:

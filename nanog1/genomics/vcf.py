@@ -587,6 +587,37 @@ def first_contigs(path: Path, records: int = FIRST_RECORDS) -> list[str]:
     return list(found)
 
 
+def first_records(path: Path, records: int = FIRST_RECORDS) -> list[tuple[str, int, str]]:
+    """(CHROM, POS, REF) of a VCF's first `records` records, in file order, read as `first_contigs` reads
+    them (a text VCF, plain or gzipped, with or without a header; a BCF through pysam). A record whose POS
+    is not a whole number, a damaged stream or a malformed line ends the list: ingest names such lines."""
+    path = Path(path)
+    found: list[tuple[str, int, str]] = []
+    try:
+        with open(path, "rb") as raw:
+            head = raw.read(18)
+        if head.startswith(b"BCF") or (is_bgzf_head(head) and _is_bcf(path)):
+            with _open(path) as vf:
+                for _, rec in zip(range(records), vf, strict=False):
+                    found.append((rec.chrom, int(rec.pos), str(rec.ref or "")))
+            return found
+        opener = gzip.open if head[:2] == b"\x1f\x8b" else open
+        with opener(path, "rb") as f:
+            for line in f:
+                if line.startswith(b"#") or not line.strip():
+                    continue
+                fields = line.rstrip(b"\r\n").split(b"\t", 5)
+                if len(fields) < 4 or not fields[1].strip().isdigit():
+                    break
+                found.append((fields[0].decode("utf-8", "replace").strip(), int(fields[1]),
+                              fields[3].decode("utf-8", "replace").strip()))
+                if len(found) >= records:
+                    break
+    except (OSError, EOFError, ValueError, zlib.error, InputError):
+        pass
+    return found
+
+
 def _is_bcf(path: Path) -> bool:
     """True for a BCF (its decompressed stream starts 'BCF')."""
     with gzip.open(path, "rb") as f:
