@@ -242,7 +242,19 @@ def _raised_note(record: dict) -> str:
     if untyped:
         note += (f"; {untyped} tumour(s) not typed: the sets they measured were never validated for this "
                  "model (no threshold applies)")
-    return note
+    return note + _not_raised_note(record)
+
+
+def _not_raised_note(record: dict) -> str:
+    """'; not raised for 12 tumour(s) that measured fewer sets (without SBS96+ID83+ID12: their pattern's
+    threshold 0.799 is below this point's; validation top-1 0.49)': tumours whose pattern threshold did not
+    replace the operating point's, whose stated rates were measured on complete catalogues ('': none)."""
+    kept = record.get("pattern_thresholds_not_raised") or {}
+    parts = [f"{int(p['tumours'])} tumour(s) that measured fewer sets (without {'+'.join(p['masked'])}: "
+             f"their pattern's threshold {float(p['threshold']):.3f} is below this point's"
+             + (f"; validation top-1 {float(p['top1']):.2f})" if "top1" in p else ")")
+             for p in kept.values()]
+    return f"; not raised for {', '.join(parts)}" if parts else ""
 
 
 def masked_note(record: dict) -> str:

@@ -337,6 +337,7 @@ def predict(
         "channel_sets_scored": _scored_sets(adata),
         **training_not_read_record(saved),
         **pattern_record(adata, used, calib),
+        **not_raised_record(adata, saved, calib, used),
         **masked_record(adata, saved, loaded.name),
         **unstated_snv_only_record(adata),
         "ensemble_members": len(networks),
@@ -744,6 +745,30 @@ def pattern_record(adata: ad.AnnData, used: list[str], calib: dict) -> dict:
                      "masked": [str(m) for m in pattern["masked"]],
                      **{k: float(pattern[k]) for k in ("top1", "coverage", "top1_accepted") if k in pattern}}
     return {"pattern_thresholds": out}
+
+
+def not_raised_record(adata: ad.AnnData, saved: dict, calib: dict, used: list[str]) -> dict:
+    """uns['nanog1_predict']['pattern_thresholds_not_raised']: per measured pattern whose threshold is at or
+    below the operating point's (new-study 0.859 over the no-reference pattern's 0.799), the tumours that
+    measured it and kept the point's threshold, the pattern's threshold and what it gave on validation
+    tumours: the point's stated rates were measured on complete catalogues, not on theirs."""
+    from nanog1.encoder.abstention import UNVALIDATED, pattern_threshold
+
+    patterns = list(calib.get("pattern_thresholds") or [])
+    if not patterns or not adata.n_obs:
+        return {"pattern_thresholds_not_raised": {}}
+    fitted = {str(p["name"]): p for p in patterns}
+    names, _, _, masked = _sets_masked(adata, saved)
+    kept: dict[str, int] = {}
+    for row, raised in zip(masked, used, strict=True):
+        _, name = pattern_threshold(patterns, frozenset(str(n) for n in names[row]), float("-inf"))
+        if not raised and name not in ("", UNVALIDATED):  # its pattern's threshold is not above the point's
+            kept[name] = kept.get(name, 0) + 1
+    out = {name: {"tumours": n, "threshold": float(fitted[name]["threshold"]),
+                  "masked": [str(m) for m in fitted[name]["masked"]],
+                  **({"top1": float(fitted[name]["top1"])} if "top1" in fitted[name] else {})}
+           for name, n in kept.items()}
+    return {"pattern_thresholds_not_raised": out}
 
 
 def raised_table(patterns: dict) -> dict:
