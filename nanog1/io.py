@@ -121,6 +121,27 @@ def atomic_write_with(path: str | Path, writer: Callable[[Path], Any], mode: int
     return Path(path)
 
 
+#: Characters of a shell glob: an input path holding one that does not exist is most likely a pattern the
+#: shell matched to no file and passed on as it was (`calls/*.vcf` beside .vcf.gz files).
+GLOB_CHARACTERS = "*?["
+
+
+def missing_input(path: Path | str) -> str:
+    """What to say of an input path that does not exist: 'input file not found', and, where its name is a
+    shell glob, that it matched no file and what its folder holds (a few names), so the pattern can be
+    mended rather than a file looked for."""
+    path = Path(path)
+    if not any(c in path.name for c in GLOB_CHARACTERS):
+        return "input file not found"
+    text = "input file not found: a glob that matched no file (the shell passes it on as it is)"
+    folder = path.parent
+    if not folder.is_dir():
+        return text
+    files = sorted(p.name for p in folder.iterdir() if p.is_file())
+    shown = f", e.g. {', '.join(files[:3])}" if files else ""
+    return f"{text}; {folder.name or folder} holds {len(files):,} file(s){shown}"
+
+
 def check_writable(path: str | Path, folder: bool = False) -> None:
     """Before a long job, make sure its output can be written: a UserError naming `path` when the folder it
     goes in (`path` itself when `folder`), or the nearest existing folder above one still to be made, refuses

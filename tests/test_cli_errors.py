@@ -329,6 +329,21 @@ def test_predict_names_a_missing_input_before_loading_the_model(tmp_path, monkey
     assert not (tmp_path / "typed").exists()
 
 
+@pytest.mark.parametrize("command", [["predict", "--out", "o"], ["ingest", "--out", "c.h5ad"]])
+def test_a_glob_that_matched_nothing_is_named_as_such(tmp_path, command):
+    """`nanog1 predict calls/*.vcf` where calls/ holds .vcf.gz files: the shell passes the pattern on as it
+    is, and 'calls/*.vcf: input file not found' reads as a missing file named '*.vcf' (a QA run as a user).
+    The error says the glob matched no file and what the folder holds."""
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / "P1.vcf.gz").write_bytes(b"")
+    pattern = tmp_path / "calls" / "*.vcf"
+    result = CliRunner().invoke(app, [command[0], str(pattern), *command[1:]])
+    one_line_error(result, f"{pattern}: input file not found: a glob that matched no file (the shell passes "
+                   "it on as it is); calls holds 1 file(s), e.g. P1.vcf.gz")
+    plain = CliRunner().invoke(app, [command[0], str(tmp_path / "t.vcf"), *command[1:]])
+    assert "input file not found" in plain.output and "matched no file" not in plain.output
+
+
 @pytest.mark.parametrize(("args", "needle"), [
     (["predict", "{tmp}/t.vcf", "-r", "{tmp}/hg19.fa", "--out", "{tmp}/o"],
      "error: Invalid value for '--reference' / '-r': file '{tmp}/hg19.fa' does not exist."),

@@ -187,12 +187,14 @@ def check_input_paths(paths: list[Path | str] | Path | str, on_error: str = "sto
     """The inputs (a list, or one path) as paths; a UserError for none, a missing one or (unless
     `on_error` is 'skip', under which ingest counts it as an unreadable_file, as it does a file cut short)
     an empty one (cheap: `nanog1 predict` says so before loading the model)."""
+    from nanog1.io import missing_input
+
     paths = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not paths:
         raise UserError("predict: give at least one input file")
     for p in paths:
         if not p.exists():
-            raise UserError(f"{p}: input file not found")
+            raise UserError(f"{p}: {missing_input(p)}")
         if p.is_file() and p.stat().st_size == 0 and on_error != "skip":
             raise UserError(f"{p}: empty file")
     return paths

@@ -558,10 +558,11 @@ def plan_inputs(
     """
     from nanog1.genomics.duplicates import check_same_file
     from nanog1.genomics.samplesheet import check_sheet
+    from nanog1.io import missing_input
 
     for p in inputs:
         if not p.exists():
-            raise InputError(str(p), None, "input file not found")
+            raise InputError(str(p), None, missing_input(p))
         if p.is_dir():
             raise InputError(str(p), None, f"a directory, not an input file: give its files with a glob,"
                              f" e.g. {_folder_globs(p)}")
