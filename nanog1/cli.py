@@ -267,12 +267,13 @@ def ingest_command(
 
     from nanog1.genomics.ingest import IngestOptions, check_inputs, ingest
     from nanog1.genomics.summary import summary_table
-    from nanog1.progress import shows_bars
+    from nanog1.progress import LOG_EVERY, shows_bars
 
     console = Console(stderr=True)
     options = IngestOptions(
         filter=filter_, on_error=on_error, sigprofiler_compatible=sigprofiler_compatible,
         jobs=jobs, bin_size=bin_size, progress=not quiet and shows_bars(),
+        log_every=0.0 if quiet or shows_bars() else LOG_EVERY,
         genes=str(genes) if genes else None,
         tumor_sample=tumor_sample,
         normal_sample=normal_sample, duplicates=duplicates, sheet_policy=sheet_policy,
@@ -810,7 +811,7 @@ def predict_command(
     )
     from nanog1.genomics.ingest import IngestOptions, drop_index_files
     from nanog1.io import check_writable
-    from nanog1.progress import shows_bars, step
+    from nanog1.progress import LOG_EVERY, shows_bars, step
     from nanog1.schema import parse_not_measured
 
     if assay not in ("auto", "genome", "exome"):
@@ -829,7 +830,8 @@ def predict_command(
     with step(f"predict: read {len(inputs):,} input(s)") as shown:  # a cohort's files take minutes
         adata = read_inputs(inputs, reference, loaded.filter_choice(filter).rule, samples, declared,
                             on_error=reading.on_error, max_skip_fraction=reading.max_skip_fraction,
-                            progress=shows_bars())
+                            progress=shows_bars(),
+                            log_every=0.0 if shows_bars() else LOG_EVERY)
         shown["tumours"] = f"{adata.n_obs:,}"
     options = PredictOptions(neighbours=neighbours, exposures=exposures, draws=draws, assay=assay,
                              filter=filter, operating_point=operating_point, not_measured=declared,

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from typing import TypeVar
 
 QUIET_ENV = "NANOG1_QUIET"
+#: Seconds between the plain progress lines a long loop writes to a log, where no bar shows (`Ticker`).
+LOG_EVERY = 30.0
 T = TypeVar("T")
 
 
@@ -54,6 +56,25 @@ def step(what: str) -> Iterator[dict]:
     yield extra
     numbers = "".join(f"  {k} {_fmt(v)}" for k, v in extra.items())
     report(f"{what}{numbers}  ({time.perf_counter() - started:.1f} s)")
+
+
+class Ticker:
+    """Progress of a long loop for a log, where no bar shows: '{what} 37/1,000 {unit} (52 s)' on stderr
+    once `every` seconds have passed since the last line (or the start). None for the last item (the step's
+    own line follows), none when `every` is 0 (a terminal's bar, or -q), none when quiet."""
+
+    def __init__(self, what: str, total: int, unit: str, every: float) -> None:
+        self.what, self.total, self.unit, self.every = what, total, unit, every
+        self.done = 0
+        self.started = self.last = time.perf_counter()
+
+    def tick(self) -> None:
+        """One more item done: a line if `every` seconds have passed since the last one."""
+        self.done += 1
+        now = time.perf_counter()
+        if self.every > 0 and self.done < self.total and now - self.last >= self.every:
+            report(f"{self.what} {self.done:,}/{self.total:,} {self.unit} ({now - self.started:.0f} s)")
+            self.last = now
 
 
 def epoch_line(epoch: int, epochs: int, row: dict) -> str:

@@ -195,3 +195,22 @@ def test_a_predict_stopped_by_sigterm_removes_its_temporary_folder(run_dir, batc
     assert "stopped by SIGTERM" in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert not Path(seen.read_text()).exists()
     assert not (tmp_path / "o" / "predictions.tsv").exists()
+
+
+def test_in_a_log_a_long_read_of_many_files_says_how_far_it_is(run_dir, batch, tmp_path, monkeypatch):
+    """In a log (no terminal: no bar) a read of many files said nothing until it was done: `nanog1 ingest`
+    of a cohort's VCFs was silent for its whole run, `predict` until its 'read' line. A plain line now says
+    how many files are read, at most every progress.LOG_EVERY seconds; ingest -q and --quiet keep quiet."""
+    monkeypatch.setattr(progress, "LOG_EVERY", 1e-9)  # every file, here
+    (tmp_path / "P4.vcf").write_text((batch / "P1.vcf").read_text().replace("P1", "P4"))
+    inputs = [batch / "P1.vcf", batch / "P2.vcf", tmp_path / "P4.vcf"]
+    res = _predict(run_dir, inputs, tmp_path / "o")
+    assert res.exit_code == 0, res.output
+    assert re.search(r"^predict: read 1/3 files \(\d+ s\)$", res.stderr, re.M), res.stderr
+    assert re.search(r"^predict: read 2/3 files", res.stderr, re.M) and "3/3 files" not in res.stderr
+    ingested = CliRunner().invoke(app, ["ingest", *map(str, inputs), "-o", str(tmp_path / "c.h5ad")])
+    assert ingested.exit_code == 0, ingested.output
+    assert re.search(r"^ingest: read 2/3 files \(\d+ s\)$", ingested.stderr, re.M), ingested.stderr
+    quiet = CliRunner().invoke(app, ["ingest", *map(str, inputs), "-o", str(tmp_path / "q.h5ad"), "-q"])
+    assert quiet.exit_code == 0 and "files (" not in quiet.stderr, quiet.stderr
+    assert "files (" not in _predict(run_dir, inputs, tmp_path / "q", quiet=True).stderr

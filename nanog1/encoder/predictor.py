@@ -113,7 +113,8 @@ class PredictOptions:
 def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, filter: str = "PASS",
                 samples: Path | None = None, not_measured: tuple[str, ...] | str = (), *,
                 on_error: str = "stop", max_skip_fraction: float | None = None,
-                skip_limit_name: str | None = None, progress: bool = False) -> ad.AnnData:
+                skip_limit_name: str | None = None, progress: bool = False,
+                log_every: float = 0.0) -> ad.AnnData:
     """One cohort from input files (a list of paths, or one path): an .h5ad as is (read with whatever
     FILTER rule made it), anything else through `nanog1 ingest` (same rules: tumour column, skips; FILTER
     rule `filter`, PASS or all; sample sheet `samples`, e.g. one tumour's SNV and indel files as one
@@ -127,7 +128,8 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     unreadable_file in uns['nanog1'], so in predict's closing line and predictions.json) instead of
     stopping at the first one. `skip_limit_name`: how the caller's user sets that limit, for the error of a
     file that loses more (None: `--max-skip-fraction`; the dashboard names its own control). `progress`: a
-    bar over the files on stderr (`nanog1 predict` on a terminal: a cohort's files take minutes)."""
+    bar over the files on stderr (`nanog1 predict` on a terminal: a cohort's files take minutes); `log_every`:
+    seconds between plain 'predict: read 37/1,000 files' lines where no bar shows (a log; 0: none)."""
     from nanog1.genomics.cohort import conform_cohort, is_cohort_file, read_cohort
     from nanog1.genomics.ingest import IngestOptions, drop_index_files, ingest
     from nanog1.genomics.measured_sets import declare_not_measured
@@ -138,7 +140,7 @@ def read_inputs(paths: list[Path] | Path | str, reference: Path | None = None, f
     if skip_limit_name is not None:
         limit["skip_limit_name"] = skip_limit_name
     options = IngestOptions(filter=filter, command="predict", not_measured=not_measured, on_error=on_error,
-                            progress=progress, **limit)  # a wrong on_error is told before any file is read
+                            progress=progress, log_every=log_every, **limit)  # a wrong on_error: told now
     paths = drop_index_files(check_input_paths(paths, on_error))  # `calls/*` with its .tbi files
     cohorts = [p for p in paths if is_cohort_file(p)]
     if cohorts:

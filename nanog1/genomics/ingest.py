@@ -77,6 +77,8 @@ class IngestOptions:
     jobs: int = 1
     bin_size: int = 1_000_000
     progress: bool = False
+    #: seconds between plain progress lines in a log (no bar: not a terminal); 0: none (a bar shows, or -q)
+    log_every: float = 0.0
     genes: str | None = None
     tumor_sample: str | None = None
     normal_sample: str | None = None
@@ -399,7 +401,11 @@ def _run_all(plans: list[FilePlan], reference: Path | None, options: IngestOptio
     """
     from tqdm import tqdm
 
+    from nanog1.progress import Ticker
+
     bar = tqdm(total=len(plans), unit="file", desc="ingest", disable=not options.progress)
+    every = 0.0 if options.progress else options.log_every  # a bar, or lines in a log
+    ticker = Ticker(f"{options.command}: read", len(plans), "files", every)
     results: dict[int, FileResult] = {}
     try:
         if options.jobs > 1 and len(plans) > 1:
@@ -411,6 +417,7 @@ def _run_all(plans: list[FilePlan], reference: Path | None, options: IngestOptio
                     for fut in as_completed(futures):
                         results[futures[fut]] = fut.result()
                         bar.update()
+                        ticker.tick()
                 except BaseException:
                     for fut in futures:
                         fut.cancel()
@@ -419,6 +426,7 @@ def _run_all(plans: list[FilePlan], reference: Path | None, options: IngestOptio
             for i, p in enumerate(plans):
                 results[i] = _guarded(p.path, reference, options, p.vcf)
                 bar.update()
+                ticker.tick()
     finally:
         bar.close()
     return [results[i] for i in range(len(plans))]
