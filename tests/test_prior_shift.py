@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from nanog1.encoder.predictor import PredictOptions, predict
 from nanog1.encoder.prior_shift import (
     NOT_REFITTED,
+    NOT_REFITTED_WHY,
     adapt_batch,
     adapted_point,
     em_adapt,
@@ -102,7 +103,8 @@ def test_mix_line_names_the_abstention_threshold_that_applied():
     assert "abstention threshold 0.589 (the operating point's)" in mix_line(done)  # a record without its name
     done["operating_point"] = "in-study"
     line = mix_line(done)
-    assert "abstention threshold 0.589 (in-study, the model's)" in line and NOT_REFITTED in line
+    assert f"abstention threshold 0.589 (in-study, the model's), {NOT_REFITTED_WHY}" in line
+    assert line.count("abstention threshold") == 1, line
     done["thresholds_raised"] = {"threshold": [0.7989], "tumours": [12]}
     assert ("abstention threshold 0.589 (in-study, the model's; 0.799 for 12 tumour(s) that measured fewer "
             "sets)") in mix_line(done)
@@ -249,7 +251,7 @@ def test_new_study_with_adapted_priors_abstains_below_the_threshold_fitted_for_a
     ins = predict(cohort, folder, adapt, copy=True)
     assert not ins.obs["abstain_reason"].astype(str).str.contains("low confidence").any()
     line = mix_line(ins.uns["nanog1_predict"]["prior_adaptation"])
-    assert NOT_REFITTED in line and "--operating-point new-study has one fitted for it" in line
+    assert NOT_REFITTED_WHY in line and "--operating-point new-study has one fitted for it" in line
     threshold = float(ins.uns["nanog1_predict"]["confidence_threshold"])
     assert f"abstention threshold {threshold:.3f} (in-study, the model's)" in line
     # without adaptation the new-study point is calibration.json's (0 here): the record's is for adapted ones

@@ -187,13 +187,13 @@ def mix_line(done: dict, k: int = 5) -> str:
                 + (f" ({raised} that measured fewer sets)" if raised else ""))
     has_one = done.get("refitted_point_available")
     hint = " (--operating-point new-study has one fitted for it)" if has_one else ""
-    applied = ""
     if "confidence_threshold" in done:  # records written before it was kept say only that it is not refitted
         point = done.get("operating_point")
         whose = f"{point}, the model's" if point else "the operating point's"
         also = f"; {raised} that measured fewer sets" if raised else ""
-        applied = f"abstention threshold {float(done['confidence_threshold']):.3f} ({whose}{also}); "
-    return head + applied + NOT_REFITTED + hint
+        return (head + f"abstention threshold {float(done['confidence_threshold']):.3f} ({whose}{also}), "
+                + NOT_REFITTED_WHY + hint)
+    return head + NOT_REFITTED + hint
 
 
 def _raised(table: dict | None) -> str:
@@ -205,9 +205,10 @@ def _raised(table: dict | None) -> str:
 
 
 #: What mix_line adds for the in-study point: the threshold is the model's, fitted on unadapted probabilities.
-NOT_REFITTED = ("the abstention threshold is not refitted for adapted probabilities, which are sharper: more "
-                "tumours are accepted, at lower accuracy than the operating point states (model card: "
-                "prior_adaptation)")
+NOT_REFITTED_WHY = ("not refitted for adapted probabilities, which are sharper: more tumours are accepted, "
+                    "at lower accuracy than the operating point states (model card: prior_adaptation)")
+NOT_REFITTED = f"the abstention threshold is {NOT_REFITTED_WHY}"
+
 #: What mix_line adds for the new-study point of a record that has one.
 REFITTED = ("abstention threshold {threshold:.3f}, fitted for adapted output (new-study: batches of studies "
             "the models were not trained on)")
