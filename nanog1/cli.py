@@ -249,8 +249,8 @@ def ingest_command(
         " names against the sheet and the call files, as ingest checks them; no call record read). With"
         " --reference also the FASTA: it exists and is indexed (.fai: `samtools faidx`), the contigs VCF"
         " headers and first records name are in it (chr1 vs 1 named), ##contig lengths agree with it"
-        " (another genome build named), and the first records lie within their contigs with REF alleles"
-        " that are its bases (a plain FASTA's index read by offset; calls made on another FASTA are"
+        " (another genome build named), and the first records (VCF or MAF) lie within their contigs with REF"
+        " alleles that are its bases (a plain FASTA's index read by offset; calls made on another FASTA are"
         " refused, as ingest refuses them); MAF NCBI_Build as ingest checks it. A FASTA with no index yet is"
         " checked from its own '>' lines (GRCh38: about 2 s, 11 s bgzipped).",
     ),

@@ -308,3 +308,47 @@ def test_first_records_past_the_end_of_the_fasta_contigs_are_refused(tmp_path, f
     (tmp_path / "ref.fa.fai").unlink()
     res = run(tmp_path / "P1.vcf", "-r", fa, "--check-only")
     assert res.exit_code == 2 and "40 past the end of their contig" in said(res), said(res)
+
+
+def _maf(path, seq: str, chrom: str = "chr1", n: int = 40) -> list[tuple[int, str]]:
+    """A GDC-style MAF of `n` calls on `chrom` whose Reference_Allele is `seq`'s bases there: every fifth a
+    2-base deletion (Start_Position its first deleted base), every seventh an insertion ('-': no reference
+    base), the rest SNVs. Returns the (Start_Position, Reference_Allele) of the calls that carry bases."""
+    cols = ["Hugo_Symbol", "Chromosome", "Start_Position", "End_Position", "Variant_Type", "Reference_Allele",
+            "Tumor_Seq_Allele1", "Tumor_Seq_Allele2", "Tumor_Sample_Barcode"]
+    rows, based = ["#version gdc-1.0.0", "\t".join(cols)], []
+    for i, p in enumerate(range(500, 500 + 97 * n, 97)):
+        if i % 7 == 3:
+            kind, ref, alt, end = "INS", "-", "T", p + 1
+        elif i % 5 == 1:
+            kind, ref, alt, end = "DEL", seq[p - 1:p + 1], "-", p + 1
+        else:
+            kind, ref, end = "SNP", seq[p - 1], p
+            alt = "ACGT"[("ACGT".index(ref) + 1) % 4]
+        based += [(p, ref)] if ref != "-" else []
+        rows.append("\t".join(map(str, ["G", chrom, p, end, kind, ref, ref, alt, "P1-T"])))
+    path.write_text("\n".join(rows) + "\n")
+    return based
+
+
+def test_a_maf_whose_reference_alleles_are_not_the_fasta_bases_is_refused_as_a_vcf_is(tmp_path, fasta):
+    """A MAF checked against a FASTA it was not called on: --check-only passed it and ingest refused it
+    (REF mismatch). Its first records' Chromosome, Start_Position and Reference_Allele (SNVs and deletions;
+    an insertion's '-' names no base) are now read against the FASTA as a VCF's are, and refused in the
+    same words; against the FASTA whose bases they carry, it passes with no note."""
+    fa, seqs = fasta
+    based = _maf(tmp_path / "P1.maf", seqs["chr1"])
+    res = run(tmp_path / "P1.maf", "-r", fa, "--check-only")
+    assert res.exit_code == 0 and "no errors" in res.output and "reference:" not in res.output, res.output
+    other = write_fasta(tmp_path / "other.fa", {"chr1": 20_000, "chr2": 5_000}, seed=11)["chr1"]
+    wrong = sum(other[p - 1:p - 1 + len(ref)] != ref for p, ref in based)
+    assert len(based) < 40 and wrong > 20, (len(based), wrong)
+    ran = run(tmp_path / "P1.maf", "-r", tmp_path / "other.fa", "-o", tmp_path / "c.h5ad", "-q")
+    assert ran.exit_code == 2 and "ref_mismatch" in said(ran), ran.output
+    res = run(tmp_path / "P1.maf", "-r", tmp_path / "other.fa", "--check-only")
+    assert res.exit_code == 2, res.output
+    p, ref = next((p, ref) for p, ref in based if other[p - 1:p - 1 + len(ref)] != ref)
+    assert (f"P1.maf: {wrong} of its first 40 calls on the reference's contigs do not match other.fa "
+            f"({wrong} REF not the reference's base; first: chr1:{p:,} REF {ref}, the reference "
+            f"{other[p - 1:p - 1 + len(ref)]})") in said(res), said(res)
+    assert "Ingest would refuse the file (more than --max-skip-fraction" in said(res), said(res)

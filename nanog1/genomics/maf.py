@@ -448,6 +448,42 @@ def maf_builds(path: Path) -> dict[str, str]:
     return found
 
 
+def first_records(path: Path, records: int = 1000) -> list[tuple[str, int, str]]:
+    """(Chromosome, Start_Position, Reference_Allele) of a MAF's first `records` records, in file order, the
+    chromosome as written unless ingest reads it as another (`_contig_as_read`: Firehose's 23 is X): what
+    `--check-only --reference` reads against the FASTA, as `vcf.first_records` gives a VCF's. SNVs and
+    deletions start at their first reference base; an insertion's '-' names none. A missing column, a line
+    with too few fields or a Start_Position that is not a whole number ends the list: ingest names those."""
+    path = Path(path)
+    found: list[tuple[str, int, str]] = []
+    try:
+        offset, names = _header(path)
+        cols = _columns(path, offset + 1, names)
+        at = [names.index(cols[c]) for c in ("Chromosome", "Start_Position", "Reference_Allele")]
+        with _opener(path)(path, "rt", encoding="utf-8-sig", errors="replace") as f:
+            for number, line in enumerate(f, start=1):
+                if number <= offset + 1 or not line.strip():
+                    continue
+                fields = line.rstrip("\r\n").split("\t")
+                if len(fields) <= max(at) or not fields[at[1]].strip().isdigit():
+                    break
+                chrom, start, ref = (fields[i].strip() for i in at)
+                found.append((_contig_as_read(chrom), int(start), _allele(ref)))
+                if len(found) >= records:
+                    break
+    except (OSError, EOFError, UnicodeDecodeError, InputError):
+        pass
+    return found
+
+
+def _contig_as_read(chrom: str) -> str:
+    """A MAF's Chromosome as written ('chr1', 'M'), or its canonical name where ingest reads it as another
+    contig than the name says without its 'chr' prefix (Firehose's 23 and 24 are X and Y)."""
+    bare = chrom[3:] if chrom.lower().startswith("chr") else chrom
+    canonical = canonical_chrom_name(chrom)
+    return chrom if canonical in (bare, "MT") else canonical
+
+
 #: NCBI_Build values that state no build (as the column reader's null values, plus pandas' spellings).
 _NO_BUILD = ("", "na", ".", "none", "nan")
 

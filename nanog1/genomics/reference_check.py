@@ -16,11 +16,12 @@ The checks ingest itself makes against the reference, told at check time without
   contig with the FASTA would have every call read without context and be refused by ingest's limit on
   calls on contigs the reference lacks: an error naming how each names its contigs. Contigs the FASTA
   lacks beside others it has, and names matched only without their `chr` prefix, are notes;
-- the first records (`vcf.first_records`) lie within their contig and, where the FASTA is plain text with a
-  usable index, their REF alleles are its bases there (`record_notes`): a VCF with no ##contig lengths (a
-  headerless SigProfiler file) called on another FASTA or build passed the checks above and was refused by
-  ingest on its first line. Most of them not matching is an error (ingest would refuse the file), a few a
-  note.
+- the first records (`vcf.first_records`; a MAF's Chromosome, Start_Position and Reference_Allele,
+  `maf.first_records`) lie within their contig and, where the FASTA is plain text with a usable index, their
+  REF alleles are its bases there (`record_notes`; an insertion's '-' names none): a VCF with no ##contig
+  lengths (a headerless SigProfiler file), or a MAF, called on another FASTA or build passed the checks above
+  and was refused by ingest on its first line. Most of them not matching is an error (ingest would refuse the
+  file), a few a note.
 
 Errors are InputErrors naming the file; notes are returned as lines naming the files.
 """
@@ -50,7 +51,8 @@ def check_reference(reference: Path, plans: list, max_skip_fraction: float,
     index and VCF headers and first records only; return notes. InputError for what ingest would refuse:
     a missing FASTA, an index it cannot build, contig lengths of another build, a VCF sharing no contig
     with the FASTA (unless `max_skip_fraction` is 1: ingest then reads its calls without context), a VCF
-    whose first records mostly lie past their contig's end or name REF alleles that are not its bases."""
+    or MAF whose first records mostly lie past their contig's end or name REF alleles that are not its
+    bases."""
     from nanog1.genomics.build_checks import check_maf_builds, check_reference_lengths
 
     lengths, notes = index_lengths(Path(reference))
@@ -59,7 +61,8 @@ def check_reference(reference: Path, plans: list, max_skip_fraction: float,
     vcfs = [p for p in plans if p.kind in ("vcf", "headerless")]
     index = _plain_index(Path(reference), notes)  # None where a note says the index is missing or stale
     notes += contig_notes(vcfs, reference, lengths, max_skip_fraction, skip_limit_name)
-    return notes + record_notes(vcfs, Path(reference), lengths, index, max_skip_fraction, skip_limit_name)
+    calls = vcfs + [p for p in plans if p.kind == "maf"]
+    return notes + record_notes(calls, Path(reference), lengths, index, max_skip_fraction, skip_limit_name)
 
 
 def index_lengths(fasta: Path) -> tuple[dict[str, int], list[str]]:
@@ -258,16 +261,16 @@ def _bases(f: BinaryIO, entry, pos: int, n: int) -> str:
     return chunk.replace(b"\n", b"").replace(b"\r", b"")[:n].decode("ascii", "replace").upper()
 
 
-def record_notes(vcfs: list, reference: Path, lengths: dict[str, int], index: dict | None,
+def record_notes(plans: list, reference: Path, lengths: dict[str, int], index: dict | None,
                  max_skip_fraction: float, skip_limit_name: str) -> list[str]:
-    """Notes on the VCFs' first records against the FASTA: positions past the end of their contig, and,
-    with `index` (`_plain_index`), REF alleles that are not the FASTA's bases there. An InputError where
-    more than REFUSE_SHARE (and --max-skip-fraction) of at least MIN_CHECKED such calls do not match: ingest
-    counts every one as lost (out_of_range, ref_mismatch) and would refuse the file."""
+    """Notes on the VCFs' and MAFs' first records against the FASTA: positions past the end of their
+    contig, and, with `index` (`_plain_index`), REF alleles that are not the FASTA's bases there. An
+    InputError where more than REFUSE_SHARE (and --max-skip-fraction) of at least MIN_CHECKED such calls do
+    not match: ingest counts every one as lost (out_of_range, ref_mismatch) and would refuse the file."""
     notes = []
     with open(reference, "rb") as f:
-        for plan in vcfs:
-            checked, mismatched, past, first = _first_record_misfits(Path(plan.path), f, lengths, index)
+        for plan in plans:
+            checked, mismatched, past, first = _first_record_misfits(_first_records(plan), f, lengths, index)
             if not mismatched + past:
                 continue
             parts = [f"{mismatched:,} REF not the reference's base"] if mismatched else []
@@ -284,16 +287,23 @@ def record_notes(vcfs: list, reference: Path, lengths: dict[str, int], index: di
     return notes
 
 
-def _first_record_misfits(path: Path, fasta: BinaryIO, lengths: dict[str, int],
+def _first_records(plan) -> list[tuple[str, int, str]]:
+    """(contig, position, REF) of a planned file's first records: a MAF's Chromosome, Start_Position and
+    Reference_Allele (`maf.first_records`), a VCF's CHROM, POS and REF (`vcf.first_records`)."""
+    from nanog1.genomics import maf, vcf
+
+    return (maf.first_records if plan.kind == "maf" else vcf.first_records)(Path(plan.path))
+
+
+def _first_record_misfits(records: list[tuple[str, int, str]], fasta: BinaryIO, lengths: dict[str, int],
                           index: dict | None) -> tuple[int, int, int, str]:
-    """(calls of the VCF's first records on the FASTA's contigs, REF alleles not its bases there, positions
+    """(calls of a file's first `records` on the FASTA's contigs, REF alleles not its bases there, positions
     past the end of the contig, the first of either as 'chr1:1,234 REF G, the reference A')."""
     from nanog1.genomics.reference import contig_keys, resolve_contig
-    from nanog1.genomics.vcf import first_records
 
     keys = contig_keys(list(lengths))
     checked, mismatched, past, first = 0, 0, 0, ""
-    for chrom, pos, ref in first_records(path):
+    for chrom, pos, ref in records:
         contig = resolve_contig(chrom, lengths, keys)
         if contig is None:
             continue
