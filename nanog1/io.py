@@ -12,6 +12,7 @@ lists and dicts only, so loading a file never runs code from it.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -145,20 +146,40 @@ def missing_input(path: Path | str) -> str:
 def check_writable(path: str | Path, folder: bool = False) -> None:
     """Before a long job, make sure its output can be written: a UserError naming `path` when the folder it
     goes in (`path` itself when `folder`), or the nearest existing folder above one still to be made, refuses
-    a new file (read-only, not the user's, a file in the way). Otherwise that is found only at the end, after
-    all the work, and told as a failure on a temporary file. Nothing is left behind."""
+    a new file (read-only, not the user's, a file in the way, a system folder such as /proc). Otherwise that
+    is found only at the end, after all the work, and told as a failure on a temporary file. The error says
+    why as the system does (`_refusal`), and names the folder it would have to create where there is one:
+    '/proc: No such file or directory' read as a missing /proc. Nothing is left behind."""
     path = Path(path)
-    probe = path if folder else path.parent
+    probe, missing = path if folder else path.parent, None
     while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+        probe, missing = probe.parent, probe
     if not probe.is_dir():
         raise UserError(f"{path}: cannot be written there ({probe} is a file, not a folder)")
     try:
         fd, name = tempfile.mkstemp(prefix=".nanog1-write-check.", dir=probe)
     except OSError as err:
-        raise UserError(f"{path}: cannot be written there (folder {probe}: {err.strerror or err})") from None
+        why = _refusal(err, probe)
+        if missing is None:
+            raise UserError(f"{path}: cannot be written there: {why}") from None
+        head = "" if missing == path else f"{path}: "
+        raise UserError(f"{head}cannot create folder {missing}: {why}") from None
     os.close(fd)
     os.unlink(name)
+
+
+def _refusal(err: OSError, folder: Path) -> str:
+    """Why the system refused a new file in the existing `folder`, in words naming it: permission, a
+    read-only file system, or a folder that takes none (/proc answers 'No such file or directory', which
+    read as if the folder itself were missing)."""
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied in folder {folder}"
+    if err.errno == errno.EROFS:
+        return f"folder {folder} is on a read-only file system"
+    if err.errno == errno.ENOENT:
+        return (f"folder {folder} exists but takes no new files or folders (the system answered 'No such "
+                "file or directory')")
+    return f"folder {folder}: {err.strerror or err}"
 
 
 def first_non_utf8(lines: Iterable[bytes]) -> tuple[int, bytes, int] | None:

@@ -300,7 +300,10 @@ def test_predict_into_a_folder_it_cannot_write_says_so_first(tmp_path, read_only
     matrix = _sbs96_matrix(tmp_path / "study.SBS96.all")
     args = ["predict", str(matrix), "--assay", "genome", "--no-exposures", "--neighbours", "0", "--out", out]
     result = CliRunner().invoke(app, args)
-    line = one_line_error(result, f"{out}: cannot be written there (folder {read_only_folder}:")
+    why = f"permission denied in folder {read_only_folder}"
+    said = f"{out}: cannot be written there: {why}" if where == "{ro}" else \
+        f"cannot create folder {out}: {why}"
+    line = one_line_error(result, said)
     assert ".tmp" not in line
     assert list(read_only_folder.iterdir()) == []
 
@@ -310,9 +313,44 @@ def test_ingest_into_a_folder_it_cannot_write_says_so_first(tmp_path, read_only_
     out = where.format(ro=read_only_folder)
     matrix = _sbs96_matrix(tmp_path / "study.SBS96.all")
     result = CliRunner().invoke(app, ["ingest", str(matrix), "--out", out, "-q"])
-    line = one_line_error(result, f"{out}: cannot be written there (folder {read_only_folder}:")
+    said = (f"{out}: cannot be written there: permission denied in folder {read_only_folder}"
+            if "parts" not in where else
+            f"{out}: cannot create folder {read_only_folder / 'parts'}: permission denied in folder "
+            f"{read_only_folder}")
+    line = one_line_error(result, said)
     assert ".tmp" not in line
     assert list(read_only_folder.iterdir()) == []
+
+
+def test_a_new_output_folder_in_a_chmod_read_only_folder_is_refused_for_its_true_reason(tmp_path):
+    """`predict -o shared/new` where `shared` is mode 0555: the folder -o names cannot be created because
+    its parent refuses new entries; the error says so, naming both (the system's 'Permission denied' was
+    told as of the parent alone). Skipped where chmod does not stop this user (root)."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o555)
+    try:
+        if os.access(shared, os.W_OK):
+            pytest.skip("chmod 0555 does not stop this user (root) from writing")
+        matrix = _sbs96_matrix(tmp_path / "study.SBS96.all")
+        out = shared / "new"
+        args = ["predict", str(matrix), "--assay", "genome", "--no-exposures", "--out", str(out)]
+        one_line_error(CliRunner().invoke(app, args),
+                       f"cannot create folder {out}: permission denied in folder {shared}")
+        assert not out.exists()
+    finally:
+        shared.chmod(0o755)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no procfs /proc")
+def test_an_output_folder_under_proc_is_not_told_as_a_missing_proc(tmp_path):
+    """`predict -o /proc/nope`: /proc exists and takes no new folder, and answers 'No such file or
+    directory'; the error said 'folder /proc: No such file or directory', read as a missing /proc. It names
+    the folder it cannot create and that /proc exists."""
+    matrix = _sbs96_matrix(tmp_path / "study.SBS96.all")
+    args = ["predict", str(matrix), "--assay", "genome", "--no-exposures", "--out", "/proc/nope"]
+    one_line_error(CliRunner().invoke(app, args), "cannot create folder /proc/nope: folder /proc exists but "
+                   "takes no new files or folders")
 
 
 def test_predict_names_a_missing_input_before_loading_the_model(tmp_path, monkeypatch):
