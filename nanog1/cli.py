@@ -799,7 +799,7 @@ def predict_command(
         operating_point_line,
         summary_line,
     )
-    from nanog1.encoder.predict_report import reports_note, write_outputs
+    from nanog1.encoder.predict_report import reports_note, write_outputs, written_line
     from nanog1.encoder.predictor import (
         PredictOptions,
         check_input_paths,
@@ -842,7 +842,7 @@ def predict_command(
         predict(adata, loaded, options)
     table = prediction_table(adata)
     with step(f"predict: wrote {out}"):
-        write_outputs(adata, table, out, reports)
+        written = write_outputs(adata, table, out, reports)
     shown = table[["predicted_type", "type_1", "p_1", "abstain_reason"]].head(PREDICT_ROWS_SHOWN)
     typer.echo(shown.to_string())
     if len(table) > PREDICT_ROWS_SHOWN:  # a tumour past the cut is not missing: say where it is
@@ -850,7 +850,7 @@ def predict_command(
                    f"{out}/predictions.tsv)")
     left_out = reports_note(adata.n_obs, reports)  # reports left out by default: say so
     left_out = f"; {left_out}" if left_out else ""
-    typer.echo(f"{summary_line(adata, table)}; wrote {out}/predictions.tsv{left_out}")
+    typer.echo(f"{summary_line(adata, table)}; {written_line(out, written)}{left_out}")
     typer.echo(operating_point_line(adata))
     if adapt_priors:
         from nanog1.encoder.prior_shift import mix_line

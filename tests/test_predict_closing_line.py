@@ -3,6 +3,8 @@ per-tumour reports left out by default (a batch over REPORT_LIMIT) are said to b
 
 from __future__ import annotations
 
+import os
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -49,12 +51,33 @@ def test_reports_left_out_by_default_are_said_to_be(run_dir, tmp_path):
     assert res.exit_code == 0, res.output
     assert not list((tmp_path / "o").glob("*.report.md"))
     said = f"no per-tumour reports ({big.n_obs} tumours, over {REPORT_LIMIT}: --reports writes them)"
-    assert said in res.output
+    assert f"; wrote {tmp_path / 'o'}/: predictions.tsv, predictions.json; {said}" in res.output, res.output
     small = make_cohort(n_per_type=3, seed=12, tokens=False)
     small.write_h5ad(tmp_path / "s.h5ad")
     res = CliRunner().invoke(app, ["predict", str(tmp_path / "s.h5ad"), *options, "-o", str(tmp_path / "o3")])
     assert res.exit_code == 0 and "no per-tumour reports" not in res.output
     assert len(list((tmp_path / "o3").glob("*.report.md"))) == small.n_obs
+
+
+def test_the_closing_line_names_every_output_it_wrote(run_dir, tmp_path):
+    """'wrote o/predictions.tsv' named one file of those written: predictions.json and a report per tumour
+    (.report.md and its .spectrum.png) went unnoticed. The line names each, the reports counted as they lie
+    in the folder; with --no-reports, the two tables alone."""
+    small = make_cohort(n_per_type=2, seed=15, tokens=False)
+    small.write_h5ad(tmp_path / "s.h5ad")
+    options = ["--model", str(run_dir), "--no-exposures", "--neighbours", "0"]
+    out = tmp_path / "o"
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "s.h5ad"), *options, "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    reports = len(list(out.glob("*.report.md")))
+    assert reports == small.n_obs == len(list(out.glob("*.spectrum.png"))), sorted(os.listdir(out))
+    said = f"; wrote {out}/: predictions.tsv, predictions.json, {reports} tumour reports (.report.md and " \
+           ".spectrum.png)\n"
+    assert said in res.output, res.output
+    res = CliRunner().invoke(app, ["predict", str(tmp_path / "s.h5ad"), *options, "--no-reports", "-o",
+                                   str(tmp_path / "o2")])
+    assert res.exit_code == 0 and f"; wrote {tmp_path / 'o2'}/: predictions.tsv, predictions.json\n" \
+        in res.output, res.output
 
 
 def test_a_table_cut_short_on_the_terminal_says_so(run_dir, tmp_path):

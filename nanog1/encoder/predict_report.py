@@ -72,6 +72,21 @@ def reports_note(n_tumours: int, reports: bool | None = None) -> str:
     return ""
 
 
+def written_line(out: Path, written: list[Path]) -> str:
+    """'wrote typed/: predictions.tsv, predictions.json, 3 tumour reports (.report.md and .spectrum.png)':
+    what `write_outputs` wrote into `out`, by name, the per-tumour reports counted. The closing line named
+    predictions.tsv alone, so the JSON and the reports beside it went unnoticed."""
+    md = sum(p.name.endswith(".report.md") for p in written)
+    png = sum(p.name.endswith(".spectrum.png") for p in written)
+    parts = [p.name for p in written if not p.name.endswith((".report.md", ".spectrum.png"))]
+    if md and md == png:
+        parts.append(f"{md:,} tumour report{'s' if md != 1 else ''} (.report.md and .spectrum.png)")
+    else:
+        parts += [f"{md:,} tumour report(s) (.report.md)"] if md else []
+        parts += [f"{png:,} spectrum plot(s) (.spectrum.png)"] if png else []
+    return f"wrote {Path(out)}/: {', '.join(parts)}"
+
+
 def _previous_reports(out: Path) -> set[Path]:
     """The report files a previous `predict` into `out` may have written: one .report.md and one
     .spectrum.png per tumour its predictions.json lists (empty if there is none or it cannot be read)."""
