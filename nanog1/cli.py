@@ -251,7 +251,8 @@ def ingest_command(
         " headers and first records name are in it (chr1 vs 1 named), ##contig lengths agree with it"
         " (another genome build named), and the first records (VCF or MAF) lie within their contigs with REF"
         " alleles that are its bases (a plain FASTA's index read by offset; calls made on another FASTA are"
-        " refused, as ingest refuses them); MAF NCBI_Build as ingest checks it. A FASTA with no index yet is"
+        " refused, as ingest refuses them); MAF NCBI_Build and a SigProfiler file's genome column (mm10,"
+        " GRCh38 ...) as ingest checks them. A FASTA with no index yet is"
         " checked from its own '>' lines (GRCh38: about 2 s, 11 s bgzipped).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary table."),
@@ -788,9 +789,11 @@ def predict_command(
     (tcga-exome) abstains on tumours with no gene on any call (a plain VCF: `nanog1 ingest --genes` it first,
     then predict that cohort). A model that reads positions (tcga-exome: GRCh37) abstains on tumours on
     another genome build (a VCF header's ##contig lengths or ##reference/##assembly, a MAF's NCBI_Build, a
-    cohort's ingest record) and warns of tumours whose build is unknown. A VCF whose ##contig lengths differ
-    from --reference's, a MAF whose NCBI_Build names another build than --reference's lengths (or two
-    builds), and catalogue matrices of different sets sharing no sample name, are refused."""
+    SigProfiler file's genome column, a cohort's ingest record) and warns of tumours whose build is unknown;
+    any model abstains on tumours on another species' genome (mm10, rn6, ...: all are trained on human
+    tumours). A VCF whose ##contig lengths differ from --reference's, a MAF whose NCBI_Build or a SigProfiler
+    file whose genome column names another build than --reference's lengths (or two builds), and catalogue
+    matrices of different sets sharing no sample name, are refused."""
     from nanog1.encoder.abstention import operating_point as check_point
     from nanog1.encoder.input_filter import check_rule
     from nanog1.encoder.predict_notes import (

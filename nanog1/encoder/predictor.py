@@ -581,24 +581,46 @@ def _source(evidence: str) -> str:
     return parts[1] if len(parts) > 2 else parts[0]
 
 
+#: Why a tumour on another species' genome abstains, whatever build the model reads (every NanoG1 model is
+#: trained on human tumours: PCAWG, TCGA, or cohorts simulated from COSMIC's human signatures).
+OTHER_SPECIES_WHY = "not a human genome, and the model was trained on human tumours"
+
+
+def _build_reason(build: str, evidence: str, model: str | None) -> str:
+    """One tumour's genome-build abstention reason ('' = none): another species' genome (build.other_species:
+    mm10, rn6, ... as a SigProfiler file's genome column or a MAF's NCBI_Build names them) for any model;
+    another human build than the one a model reading positions states."""
+    from nanog1.genomics.build import other_species
+
+    if other_species(build):
+        return f"genome build {build} ({_source(evidence)}): {OTHER_SPECIES_WHY}"
+    if build and model is not None and build != model:
+        return f"genome build {build} ({_source(evidence)}): model trained on {model} positions"
+    return ""
+
+
 def build_mismatch(adata: ad.AnnData, loaded: LoadedModel) -> np.ndarray | None:
     """Per tumour whose calls are on another genome build than the model's card states ("genome_build"),
-    the reason naming the build and its source ('' = same or not known); None when the model states no
-    build (it reads no positions: pcawg-catalogue). The build comes from the ingest provenance
-    (`recorded_builds`: a VCF header's contig lengths or names, a MAF's NCBI_Build, the reference FASTA);
-    obs['genome_build'] is set (the build, 'unknown', or 'not recorded' for an older cohort). An event
-    model reads positions (1 Mb bins, hotspot sites): GRCh38 positions (GDC's MAFs, most new VCFs) given
-    to a GRCh37 model miss its hotspots and shift its bins."""
-    if loaded.genome_build is None:
-        return None
+    or on another species' genome (any model: all are trained on human tumours), the reason naming the
+    build and its source ('' = same or not known); None when the model states no build (it reads no
+    positions: pcawg-catalogue) and no tumour is on another species' genome. The build comes from the ingest
+    provenance (`recorded_builds`: a VCF header's contig lengths or names, a MAF's NCBI_Build, a SigProfiler
+    file's genome column, the reference FASTA); obs['genome_build'] is set (the build, 'unknown', or 'not
+    recorded' for an older cohort) whenever reasons are returned. An event model reads positions (1 Mb
+    bins, hotspot sites): GRCh38 positions (GDC's MAFs, most new VCFs) given to a GRCh37 model miss its
+    hotspots and shift its bins; a mouse tumour's catalogue is typed as a human cancer type by any model."""
     table = recorded_builds(adata)
     if table is None:
+        if loaded.genome_build is None:
+            return None
         adata.obs["genome_build"] = pd.Categorical(["not recorded"] * adata.n_obs)
         return np.full(adata.n_obs, "", dtype=object)
+    reasons = np.array([_build_reason(b, e, loaded.genome_build) for b, e in table.itertuples(index=False)],
+                       dtype=object)
+    if loaded.genome_build is None and not reasons.astype(bool).any():
+        return None
     adata.obs["genome_build"] = pd.Categorical(table["genome_build"].replace("", "unknown"))
-    return np.array([f"genome build {b} ({_source(e)}): model trained on {loaded.genome_build} positions"
-                     if b and b != loaded.genome_build else "" for b, e in table.itertuples(index=False)],
-                    dtype=object)
+    return reasons
 
 
 def _examples(table: pd.DataFrame, samples: pd.Index, k: int = 3) -> str:
@@ -609,26 +631,36 @@ def _examples(table: pd.DataFrame, samples: pd.Index, k: int = 3) -> str:
 
 def build_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
     """What uns['nanog1_predict'] says about genome builds, for a model that states one (it reads
-    positions): its build, the tumours by build, and the note ('' = every tumour on the model's build;
-    also raised as a GenomeBuildWarning): tumours on another build (they abstain), tumours whose build
+    positions) or tumours on another species' genome: its build, the tumours by build, and the note ('' =
+    every tumour on the model's build; also raised as a GenomeBuildWarning): tumours on a non-human genome
+    (they abstain under any model), tumours on another build (they abstain), tumours whose build
     is unknown (a VCF header without ##contig lengths, ##reference or ##assembly, as VarScan2 writes),
     or a cohort that does not record it (ingested before NanoG1 did): those are not checked."""
     import warnings
 
-    if loaded.genome_build is None:
-        return {"model_genome_build": "unstated", "genome_build_note": ""}
+    from nanog1.genomics.build import other_species
+
     model = loaded.genome_build
+    table = recorded_builds(adata)
+    if model is None and (table is None or not any(map(other_species, table["genome_build"]))):
+        return {"model_genome_build": "unstated", "genome_build_note": ""}  # build_mismatch set no obs
     stated = adata.obs["genome_build"].astype(str)
     counts = {str(k): int(v) for k, v in stated.value_counts().items()}
-    table = recorded_builds(adata)
+    species = stated[[other_species(b) is not None for b in stated]]
     if table is None:
         note = (f"genome build not recorded: the cohort was ingested before NanoG1 recorded it, so its "
                 f"tumours are not checked against the model's {model} positions; re-ingest the VCF/MAF files "
                 "to check them")
     else:
-        other = stated[(stated != model) & (stated != "unknown")]
-        unknown = stated[stated == "unknown"]
+        checked = stated if model is not None else stated[[]]  # a catalogue model: other species only
+        other = checked[(checked != model) & (checked != "unknown") & ~checked.index.isin(species.index)]
+        unknown = checked[checked == "unknown"]
         parts = []
+        if len(species):
+            genomes = "/".join(sorted(set(species)))
+            parts.append(f"non-human genome: {len(species)} of {adata.n_obs} tumour(s) on {genomes}; the "
+                         "model was trained on human tumours, so they abstain "
+                         f"({_examples(table, species.index)})")
         if len(other):
             builds = "/".join(sorted(set(other)))
             parts.append(f"genome build mismatch: {len(other)} of {adata.n_obs} tumour(s) on {builds}, "
@@ -642,7 +674,7 @@ def build_record(adata: ad.AnnData, loaded: LoadedModel) -> dict:
         note = ". ".join(parts)
     if note:
         warnings.warn(f"{loaded.name}: {note}", GenomeBuildWarning, stacklevel=3)
-    return {"model_genome_build": model, "genome_builds": counts, "genome_build_note": note}
+    return {"model_genome_build": model or "unstated", "genome_builds": counts, "genome_build_note": note}
 
 
 def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:

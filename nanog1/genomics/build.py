@@ -11,6 +11,8 @@ One rule for every input, each answer a (build or None, evidence) pair, the evid
 - names, when lengths say nothing: `##assembly=`, the contigs' `assembly=` and `##reference=` (a path such
   as file:///refs/GRCh38.fa, Homo_sapiens_assembly38.fasta, ucsc.hg19.fasta, hs37d5.fa, or a bare hg19 /
   b37), and a MAF's NCBI_Build (GRCh37, 37, hg19, b37, GRCh38, ...), the same spellings;
+- a SigProfiler text file's genome column (`GRCh37`, `GRCh38`, `mm10`, ...: `genome_name`), where other
+  species' genomes are named too (`other_species`);
 - nothing (VarScan2 often writes neither ##contig nor ##reference): None, and the evidence says what was
   missing. Nothing is guessed.
 
@@ -59,6 +61,34 @@ _NAMED = {
 _NAMED_RE = {build: re.compile(pattern) for build, pattern in _NAMED.items()}
 #: Every build this module can name.
 KNOWN_BUILDS = frozenset(SPELLINGS.values()) | frozenset(_NAMED)
+
+
+#: Other species' genomes, lower case -> the name SigProfiler gives them (SigProfilerMatrixGenerator's
+#: installable genomes, the genome column of its example files) from that name or the assembly's: none is
+#: human, so a model trained on human tumours must not type them (nanog1.encoder.predictor.build_mismatch).
+OTHER_SPECIES = {
+    "mm9": "mm9", "ncbim37": "mm9", "mm10": "mm10", "grcm38": "mm10", "mm39": "mm39", "grcm39": "mm39",
+    "rn6": "rn6", "rnor_6.0": "rn6", "rn7": "rn7", "mratbn7.2": "rn7", "dog": "dog", "canfam3": "dog",
+    "canfam3.1": "dog", "c_elegans": "c_elegans", "ce11": "c_elegans", "wbcel235": "c_elegans",
+    "yeast": "yeast", "saccer3": "yeast", "r64": "yeast", "ebv": "ebv",
+}  # fmt: skip
+
+
+def other_species(build: str | None) -> str | None:
+    """SigProfiler's name of the non-human genome `build` names (`mm10`, `GRCm38`, `mm10_Legacy` -> mm10;
+    OTHER_SPECIES), None for a human build, an unknown spelling or nothing."""
+    lowered = re.sub(r"_(legacy|havana)$", "", str(build or "").strip().lower())
+    return OTHER_SPECIES.get(lowered)
+
+
+def genome_name(value: str) -> str | None:
+    """The genome a SigProfiler file's genome column states, exactly as written there (`GRCh37`, `hg38`,
+    `mm10`, `rn6_Legacy`): the human build (GRCh37 / GRCh38 / NCBI36) or SigProfiler's name of another
+    species' genome; None for any other value (free text, a bare number: then the column states no genome)."""
+    text = str(value).strip()
+    if not text or text.isdigit():
+        return None
+    return SPELLINGS.get(text.lower()) or other_species(text)
 
 
 def canonical_build(value: str) -> str:

@@ -2,7 +2,8 @@
 
 Before any record is read, a VCF whose `##contig` lengths are another build's than the FASTA's
 (`check_reference_lengths`) and a MAF whose NCBI_Build names another build, or two
-(`check_maf_builds`), are refused: their trinucleotide contexts would be read at the wrong places.
+(`check_maf_builds`), and a SigProfiler headerless VCF or text file whose genome column names another
+genome (`check_stated_genomes`), are refused: their trinucleotide contexts would be read at the wrong places.
 `ingest` and `--check-only` (`reference_check.check_reference`) both call them, so both refuse with the
 same words. Once the files are read, each sample's build and the evidence for it are recorded
 (`genome_builds`: `uns['nanog1']['genome_build']`). How a build is told is `build.py`'s one rule.
@@ -90,15 +91,43 @@ def check_maf_builds(mafs: list[Path], reference: Path, lengths: dict[str, int] 
             )
 
 
+def check_stated_genomes(files: list[Path], reference: Path, lengths: dict[str, int] | None = None) -> None:
+    """Refuse a SigProfiler headerless VCF or text file (`files`: (path, kind) pairs) whose genome column
+    names another genome than the FASTA's contig lengths do (`textformat.stated_genome`: mm10 calls against a
+    GRCh37 FASTA, GRCh38 against GRCh37), as `check_maf_builds` refuses a MAF; a file stating two genomes is
+    refused at the first line that differs. A file stating none, or a FASTA whose lengths tell no human
+    build (a toy or a mouse genome), passes: nothing to compare. `lengths`: as `check_reference_lengths`."""
+    from nanog1.genomics.build import build_from_lengths
+    from nanog1.genomics.textformat import stated_genome
+
+    if not files:
+        return
+    if lengths is None:
+        from nanog1.genomics.reference import open_reference
+
+        lengths = open_reference(reference).lengths
+    fasta, evidence = build_from_lengths(lengths)
+    for path, kind in files:
+        stated, why = stated_genome(path, kind)
+        if fasta is not None and stated is not None and stated != fasta:
+            raise InputError(
+                str(path), None,
+                f"the genome column states {why.removeprefix('genome column: ')} but the reference "
+                f"{reference} is {fasta} ({evidence}): {OTHER_BUILD}",
+            )
+
+
 def genome_builds(plans: list[FilePlan], results: list[FileResult], samples: list[str],
                   reference: Path | None) -> pd.DataFrame:
     """uns['nanog1']['genome_build']: per sample (cohort order) the genome build its calls are on
     ('' = not known) and the evidence ('<file>: <source>: <detail>'): the file's own statement (a VCF
-    header's contig lengths or names, nanog1.genomics.build; a MAF's NCBI_Build), else the reference
+    header's contig lengths or names, nanog1.genomics.build; a MAF's NCBI_Build; a SigProfiler headerless
+    VCF's or text file's genome column, other species' genomes included), else the reference
     FASTA's contig lengths (the calls were classified against it). Catalogue matrices state none. A
     sample whose files state different builds is an error naming them."""
     from nanog1.genomics.build import build_from_lengths, vcf_build
     from nanog1.genomics.maf import maf_builds
+    from nanog1.genomics.textformat import GENOME_FIELD, stated_genome
 
     fasta: tuple[str | None, str] = (None, "")
     if reference is not None:
@@ -118,6 +147,9 @@ def genome_builds(plans: list[FilePlan], results: list[FileResult], samples: lis
             stated = maf_builds(plan.path)
             per_sample = {s: (stated[s], f"{name}: NCBI_Build: {stated[s]}") if s in stated
                           else (None, f"{name}: no NCBI_Build") for s in result.samples}
+        elif result.kind in GENOME_FIELD:  # SigProfiler's headerless VCF or text file: its genome column
+            build, why = stated_genome(plan.path, result.kind)
+            per_sample = dict.fromkeys(result.samples, (build, f"{name}: {why}"))
         else:
             per_sample = dict.fromkeys(result.samples, (None, f"{name}: states no build"))
         for sample, (build, why) in per_sample.items():

@@ -36,7 +36,12 @@ from nanog1.genomics.accounting import (
     tally_accounting,
     with_free_part,
 )
-from nanog1.genomics.build_checks import check_maf_builds, check_reference_lengths, genome_builds
+from nanog1.genomics.build_checks import (
+    check_maf_builds,
+    check_reference_lengths,
+    check_stated_genomes,
+    genome_builds,
+)
 from nanog1.genomics.channels import CHANNEL_SETS, N_CHANNELS
 from nanog1.genomics.events import Events
 from nanog1.genomics.measured_sets import (
@@ -974,6 +979,7 @@ def ingest(
     if reference is not None:
         check_reference_lengths([p.path for p in plans if p.kind == "vcf"], reference)
         check_maf_builds([p.path for p in plans if p.kind == "maf"], reference)
+        check_stated_genomes([(p.path, p.kind) for p in plans if p.kind in ("headerless", "text")], reference)
     results = _run_all(plans, reference, options)
     _check_losses(results, options, plans, reference)
     _locate_malformed(results, plans, reference, options)

@@ -10,7 +10,8 @@ The checks ingest itself makes against the reference, told at check time without
   counted, nothing written), so a first run with a fresh FASTA is checked as fully as a later one;
 - where VCF headers (`##contig` lines, as Mutect2 and GATK write them) and the index both give a contig's
   length, they agree (`build_checks.check_reference_lengths`: a GRCh37 VCF against a GRCh38 FASTA is named as
-  such), and a MAF's NCBI_Build is the FASTA's (`build_checks.check_maf_builds`);
+  such), and a MAF's NCBI_Build and a SigProfiler file's genome column name the FASTA's build
+  (`build_checks.check_maf_builds`, `build_checks.check_stated_genomes`);
 - the contigs a VCF's header and first records (`vcf.first_contigs`) name are the reference's, matched
   as ingest matches them (`reference.resolve_contig`: `chr1` is `1`, `M` is `MT`). A VCF that shares no
   contig with the FASTA would have every call read without context and be refused by ingest's limit on
@@ -53,11 +54,13 @@ def check_reference(reference: Path, plans: list, max_skip_fraction: float,
     with the FASTA (unless `max_skip_fraction` is 1: ingest then reads its calls without context), a VCF
     or MAF whose first records mostly lie past their contig's end or name REF alleles that are not its
     bases."""
-    from nanog1.genomics.build_checks import check_maf_builds, check_reference_lengths
+    from nanog1.genomics.build_checks import check_maf_builds, check_reference_lengths, check_stated_genomes
 
     lengths, notes = index_lengths(Path(reference))
     check_reference_lengths([p.path for p in plans if p.kind == "vcf"], reference, lengths)
     check_maf_builds([p.path for p in plans if p.kind == "maf"], reference, lengths)
+    stated = [(p.path, p.kind) for p in plans if p.kind in ("headerless", "text")]
+    check_stated_genomes(stated, reference, lengths)
     vcfs = [p for p in plans if p.kind in ("vcf", "headerless")]
     index = _plain_index(Path(reference), notes)  # None where a note says the index is missing or stale
     notes += contig_notes(vcfs, reference, lengths, max_skip_fraction, skip_limit_name)

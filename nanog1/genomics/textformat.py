@@ -7,6 +7,12 @@
   `CHROM POS ID REF ALT [...]` rows (the example VCFs SigProfilerAssignment and SigProfilerMatrixGenerator
   ship). As SigProfilerMatrixGenerator reads them, the sample is the file's name and columns after ALT are
   ignored (FILTER included: their sixth-to-eighth columns are free text there).
+
+Both name the genome build the calls are on: the text format in its Genome column,
+SigProfilerMatrixGenerator's headerless examples in the eighth (`X 126136897 PD11326a T A . Simulations mm10
+TTC +1`); other species' genomes too (mm9, mm10, rn6, ...). One value per file (`GenomeColumn`: a second is
+an error naming the line), read as build evidence (`stated_genome`, `build_checks.genome_builds`): the
+reference FASTA is checked against it and a human model abstains on another species' calls.
 """
 
 from __future__ import annotations
@@ -20,6 +26,61 @@ from nanog1.genomics.gzip_stream import is_gzip
 from nanog1.genomics.variants import InputError, VariantTable, table_from_lists
 
 TEXT_SUFFIXES = (".txt", ".tsv")
+#: Where the genome sits (0-based): the headerless VCF's eighth column, the text format's fourth (Genome).
+GENOME_FIELD = {"headerless": 7, "text": 3}
+
+
+class GenomeColumn:
+    """The one genome a file's rows state (`build.genome_name` of their genome column; rows whose column
+    names no genome state nothing): one FASTA and one model read a file on one genome, so a row stating
+    another than the rows above is an InputError naming the file, that line and the first line's."""
+
+    def __init__(self, path: Path, kind: str) -> None:
+        self.path, self.at = path, GENOME_FIELD[kind]
+        self.first: tuple[str, str, int] | None = None  # (genome, as written, line)
+
+    def see(self, fields: list[str], number: int) -> None:
+        """Note the genome of one row (its fields, its line number); raise where it differs."""
+        from nanog1.genomics.build import genome_name
+
+        if len(fields) <= self.at:
+            return
+        written = fields[self.at].strip()
+        genome = genome_name(written)
+        if genome is None:
+            return
+        if self.first is None:
+            self.first = (genome, written, number)
+        elif genome != self.first[0]:
+            build, value, line = self.first
+            raise InputError(
+                str(self.path), number,
+                f"genome {written} ({genome}) where the lines above state {value} ({build}, from line "
+                f"{line}): one file of two genome builds; split it by genome, each part with its own FASTA",
+            )
+
+    def stated(self) -> tuple[str | None, str]:
+        """(genome or None, evidence '<source>: <detail>') as build_checks.genome_builds records it."""
+        if self.first is None:
+            return None, "genome column: states no genome"
+        return self.first[0], f"genome column: {self.first[1]} (line {self.first[2]})"
+
+
+def stated_genome(path: Path, kind: str) -> tuple[str | None, str]:
+    """(genome, evidence) a headerless VCF or text file states in its genome column (`GenomeColumn`; the
+    error where two differ): read before any record is classified, and again for the cohort's record."""
+    path = Path(path)
+    column = GenomeColumn(path, kind)
+    split = str.split if kind == "text" else (lambda line: line.split("\t"))
+    try:
+        with (gzip.open if is_gzip(path) else open)(path, "rt", errors="replace") as f:
+            for number, raw in enumerate(f, start=1):
+                if kind == "text" and number == 1:
+                    continue
+                column.see(split(raw.rstrip("\r\n")), number)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise InputError(str(path), None, f"truncated or damaged gzip file ({err})") from err
+    return column.stated()
 
 
 def looks_like_text_format(path: Path) -> bool:
@@ -47,6 +108,7 @@ def read_headerless_vcf(path: Path, sample: str, on_error: str = "stop") -> Vari
     path = Path(path)
     skips: Counter = Counter()
     cols: tuple[list, ...] = ([], [], [], [], [], [], [])
+    genome = GenomeColumn(path, "headerless")
     try:
         with (gzip.open if is_gzip(path) else open)(path, "rt", errors="replace") as f:
             for number, raw in enumerate(f, start=1):
@@ -59,6 +121,7 @@ def read_headerless_vcf(path: Path, sample: str, on_error: str = "stop") -> Vari
                         raise InputError(str(path), number, why)
                     skips["malformed_line"] += 1
                     continue
+                genome.see(fields, number)
                 for alt in fields[4].upper().split(","):
                     row = (sample, fields[0], int(fields[1]), fields[3].upper(), alt, True, number)
                     for col, value in zip(cols, row, strict=True):
@@ -73,6 +136,7 @@ def read_text(path: Path, compat: bool = False, on_error: str = "stop") -> Varia
     path = Path(path)
     skips: Counter = Counter()
     cols: tuple[list, ...] = ([], [], [], [], [], [], [])
+    genome = GenomeColumn(path, "text")
     with open(path) as f:
         next(f, None)
         for number, raw in enumerate(f, start=2):
@@ -88,6 +152,7 @@ def read_text(path: Path, compat: bool = False, on_error: str = "stop") -> Varia
                     ) from err
                 skips["malformed_line"] += 1
                 continue
+            genome.see(fields, number)
             for col, value in zip(cols, (*row, True, number), strict=True):
                 col.append(value)
     return table_from_lists(*cols, skips=skips)
