@@ -98,6 +98,10 @@ def launch(name: str, rec: tuple, cfg: tuple) -> None:
     getattr(rt, KERNELS[name][0]).fn[grid(meta)](*args, **meta, num_warps=warps, num_stages=stages)
 
 
+#: The routing kernels a sweep can time.
+KERNEL_NAMES = ("fwd", "dq", "dkdv")
+
+
 def valid(name: str, cfg: tuple) -> bool:
     bm, bn = cfg[:2]
     return bn % bm == 0 if name == "dkdv" else bm % bn == 0
@@ -122,12 +126,18 @@ def _compile_job(job: tuple) -> str:
         return f"{type(err).__name__}: {str(err)[:200]}"
 
 
-def jobs(length: int, modes: list[tuple[bool, bool]]) -> list[tuple]:
+def swept(name: str, atomic: bool, kernels: tuple[str, ...] = KERNEL_NAMES) -> bool:
+    """Whether kernel `name` runs in this dQ form and was asked for: with dQ by atomics the dK/dV pass
+    writes dQ, so there is no dQ pass; the forward runs in both forms."""
+    return name in kernels and not (atomic and name == "dq")
+
+
+def jobs(length: int, modes: list[tuple[bool, bool]], kernels: tuple[str, ...] = KERNEL_NAMES) -> list[tuple]:
     """(L, causal, atomic, kernel, config) of every variant to compile, for these (causal, atomic) modes."""
     out = []
     for causal, atomic in modes:
         for name, cfgs in (("fwd", FWD), ("dq", FWD), ("dkdv", BWD)):
-            if atomic and name != "dkdv":
+            if not swept(name, atomic, kernels):
                 continue
             for cfg in cfgs:
                 if valid(name, cfg):
@@ -146,11 +156,12 @@ def rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
 
 
-def sweep(length: int, causal: bool, atomic: bool, failed: set) -> list[dict]:
+def sweep(length: int, causal: bool, atomic: bool, failed: set,
+          kernels: tuple[str, ...] = KERNEL_NAMES) -> list[dict]:
     recs = record(length, causal, atomic)
     rows = []
     for name, cfgs in (("fwd", FWD), ("dq", FWD), ("dkdv", BWD)):
-        if name not in recs or (atomic and name != "dkdv"):
+        if name not in recs or not swept(name, atomic, kernels):
             continue
         want = [t.clone() for t in outputs(name, recs[name])]
         found = []
@@ -185,14 +196,17 @@ def main() -> None:
                     help="q/k/v contiguous with a shared v, or strided as the SAVO block passes them")
     ap.add_argument("--dq", choices=("both", "default"), default="both",
                     help="sweep both dQ forms, or only the one the default path takes at each L")
+    ap.add_argument("--kernels", default=",".join(KERNEL_NAMES),
+                    help="kernels to sweep (fwd, dq, dkdv; the dQ pass only where dQ is not by atomics)")
     ap.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."), "routing_tiles.json"))
     args = ap.parse_args()
+    kernels = tuple(args.kernels.split(","))
     globals()["LAYOUT"] = os.environ["ROUTING_TILES_LAYOUT"] = args.layout
     print(torch.cuda.get_device_name(), torch.__version__, triton.__version__, f"TMA={rt.TMA}",
           f"layout={args.layout}", flush=True)
     triton.set_allocator(rt._scratch)  # on-device TMA descriptors need global scratch
     lengths = [int(x) for x in args.lengths.split(",")]
-    todo = sorted({j for n in lengths for j in jobs(min(lengths), modes_at(n, args.dq))}, key=str)
+    todo = sorted({j for n in lengths for j in jobs(min(lengths), modes_at(n, args.dq), kernels)}, key=str)
     ctx = torch.multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
         results = list(pool.map(_compile_job, todo))
@@ -203,7 +217,7 @@ def main() -> None:
     rows = []
     for length in lengths:
         for causal, atomic in modes_at(length, args.dq):
-            rows += sweep(length, causal, atomic, failed)
+            rows += sweep(length, causal, atomic, failed, kernels)
             for r in rows:
                 r["layout"] = args.layout
             with open(args.out, "w") as f:  # after each mode: a call cut short keeps what it measured
