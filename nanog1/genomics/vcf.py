@@ -558,63 +558,47 @@ def _what_is_wrong(path: Path, line: int) -> str | None:
 FIRST_RECORDS = 1000
 
 
-def first_contigs(path: Path, records: int = FIRST_RECORDS) -> list[str]:
-    """The distinct contigs of a VCF's first `records` records, in file order: a text VCF (plain, bgzipped
-    or gzipped) read line by line from its start, a BCF through pysam. What cannot be read (a damaged
-    stream, a malformed line) ends the list: reading the file is ingest's, which names such lines."""
-    path = Path(path)
-    found: dict[str, None] = {}
+def _leading_fields(path: Path, records: int) -> Iterator[tuple[str, str | None, str | None]]:
+    """(CHROM, POS, REF) as text of a VCF's first `records` records, in file order: a text VCF (plain,
+    bgzipped or gzipped, with or without a header) read line by line from its start, a BCF through pysam;
+    POS and REF None on a line too short to hold them. What cannot be read (a damaged stream, a malformed
+    line) ends it quietly: reading the file is ingest's, which names such lines."""
     try:
         with open(path, "rb") as raw:
             head = raw.read(18)
         if head.startswith(b"BCF") or (is_bgzf_head(head) and _is_bcf(path)):
             with _open(path) as vf:
                 for _, rec in zip(range(records), vf, strict=False):
-                    found.setdefault(rec.chrom)
-            return list(found)
+                    yield rec.chrom, str(rec.pos), str(rec.ref or "")
+            return
         opener = gzip.open if head[:2] == b"\x1f\x8b" else open
         with opener(path, "rb") as f:
             seen = 0
             for line in f:
                 if line.startswith(b"#") or not line.strip():
                     continue
-                found.setdefault(line.split(b"\t", 1)[0].decode("utf-8", "replace").strip())
+                fields = [x.decode("utf-8", "replace").strip() for x in line.rstrip(b"\r\n").split(b"\t", 5)]
+                yield (fields[0], fields[1], fields[3]) if len(fields) >= 4 else (fields[0], None, None)
                 seen += 1
                 if seen >= records:
                     break
     except (OSError, EOFError, ValueError, zlib.error, InputError):
-        pass
-    return list(found)
+        return
+
+
+def first_contigs(path: Path, records: int = FIRST_RECORDS) -> list[str]:
+    """The distinct contigs of a VCF's first `records` records, in file order (`_leading_fields`)."""
+    return list(dict.fromkeys(chrom for chrom, _, _ in _leading_fields(Path(path), records)))
 
 
 def first_records(path: Path, records: int = FIRST_RECORDS) -> list[tuple[str, int, str]]:
     """(CHROM, POS, REF) of a VCF's first `records` records, in file order, read as `first_contigs` reads
-    them (a text VCF, plain or gzipped, with or without a header; a BCF through pysam). A record whose POS
-    is not a whole number, a damaged stream or a malformed line ends the list: ingest names such lines."""
-    path = Path(path)
+    them (`_leading_fields`). A record whose POS is not a whole number ends the list: ingest names it."""
     found: list[tuple[str, int, str]] = []
-    try:
-        with open(path, "rb") as raw:
-            head = raw.read(18)
-        if head.startswith(b"BCF") or (is_bgzf_head(head) and _is_bcf(path)):
-            with _open(path) as vf:
-                for _, rec in zip(range(records), vf, strict=False):
-                    found.append((rec.chrom, int(rec.pos), str(rec.ref or "")))
-            return found
-        opener = gzip.open if head[:2] == b"\x1f\x8b" else open
-        with opener(path, "rb") as f:
-            for line in f:
-                if line.startswith(b"#") or not line.strip():
-                    continue
-                fields = line.rstrip(b"\r\n").split(b"\t", 5)
-                if len(fields) < 4 or not fields[1].strip().isdigit():
-                    break
-                found.append((fields[0].decode("utf-8", "replace").strip(), int(fields[1]),
-                              fields[3].decode("utf-8", "replace").strip()))
-                if len(found) >= records:
-                    break
-    except (OSError, EOFError, ValueError, zlib.error, InputError):
-        pass
+    for chrom, pos, ref in _leading_fields(Path(path), records):
+        if pos is None or not pos.isdigit():
+            break
+        found.append((chrom, int(pos), ref or ""))
     return found
 
 
