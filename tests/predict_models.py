@@ -64,3 +64,23 @@ def add_prior_record(folder: Path, seen: ad.AnnData, alpha: float = 5.0, min_tum
                                  "alpha": alpha, "min_tumours": min_tumours, "fitted_on": "test"}
     (folder / "calibration.json").write_text(json.dumps(calib))
     return folder
+
+
+def lacking_indels(seed: int, without: str | None = "Breast") -> tuple[ad.AnnData, np.ndarray]:
+    """A generated cohort (less the type `without`) whose even tumours measured no indels (ID83 and ID12
+    zero and declared not measured), and that mask."""
+    import pandas as pd
+
+    from nanog1.genomics.channels import EXACT, PARTIAL, set_slice
+    from tests.training_cohort import make_cohort
+
+    adata = make_cohort(n_per_type=6, seed=seed, tokens=False)
+    if without is not None:
+        adata = adata[adata.obs["cancer_type"].astype(str) != without].copy()
+    lacking = np.arange(adata.n_obs) % 2 == 0
+    for name in ("ID83", "ID12"):
+        adata.X[np.ix_(lacking, np.arange(adata.n_vars)[set_slice(name)])] = 0
+    adata.uns["nanog1"] = {"channel_sets": {"SBS96": EXACT, "DBS78": EXACT, "ID83": PARTIAL}}
+    sets = {"SBS96": True, "DBS78": True, "ID83": ~lacking, "SBS6": True, "ID12": ~lacking}
+    adata.obsm["measured_sets"] = pd.DataFrame(sets, index=adata.obs_names)
+    return adata, lacking

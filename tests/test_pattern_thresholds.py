@@ -15,7 +15,7 @@ from nanog1.encoder.abstention import UNVALIDATED, pattern_threshold
 from nanog1.encoder.predict_notes import operating_point_line
 from nanog1.encoder.predictor import PredictOptions, predict
 from nanog1.genomics.channels import set_slice
-from tests.predict_models import write_model_folder
+from tests.predict_models import lacking_indels, write_model_folder
 from tests.training_cohort import make_cohort
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -54,21 +54,10 @@ def _model_with_patterns(tmp_path, patterns: list[dict]) -> Path:
 def test_predict_raises_the_threshold_for_tumours_that_measured_less(tmp_path):
     """Tumours without indels get the no-indel pattern's (impossible) threshold and abstain, saying why;
     complete tumours of the same cohort keep the operating point's threshold."""
-    import pandas as pd
-
-    from nanog1.genomics.channels import EXACT, PARTIAL
-
     impossible = [{"name": "no_indels", "masked": ["ID83", "ID12"], "threshold": 1.01, "top1": 0.3,
                    "coverage": 0.0, "top1_accepted": 0.0}]
     folder = _model_with_patterns(tmp_path, impossible)
-    adata = make_cohort(n_per_type=6, seed=12, tokens=False)
-    adata = adata[adata.obs["cancer_type"].astype(str) != "Breast"].copy()
-    lacking = np.arange(adata.n_obs) % 2 == 0
-    for name in ("ID83", "ID12"):
-        adata.X[np.ix_(lacking, np.arange(adata.n_vars)[set_slice(name)])] = 0
-    adata.uns["nanog1"] = {"channel_sets": {"SBS96": EXACT, "DBS78": EXACT, "ID83": PARTIAL}}
-    sets = {"SBS96": True, "DBS78": True, "ID83": ~lacking, "SBS6": True, "ID12": ~lacking}
-    adata.obsm["measured_sets"] = pd.DataFrame(sets, index=adata.obs_names)
+    adata, lacking = lacking_indels(seed=12)
     predict(adata, folder, PredictOptions(neighbours=0, exposures=False))
     thresholds = adata.obs["confidence_threshold"].to_numpy()
     np.testing.assert_allclose(thresholds[lacking], 1.01, rtol=1e-6)
@@ -84,23 +73,6 @@ def test_predict_raises_the_threshold_for_tumours_that_measured_less(tmp_path):
     assert f"raised for tumours that measured fewer sets: {told}" in line
 
 
-def _lacking_indels(seed: int):
-    """A cohort (no Breast) whose even tumours measured no indels (ID83, ID12 not measured)."""
-    import pandas as pd
-
-    from nanog1.genomics.channels import EXACT, PARTIAL
-
-    adata = make_cohort(n_per_type=6, seed=seed, tokens=False)
-    adata = adata[adata.obs["cancer_type"].astype(str) != "Breast"].copy()
-    lacking = np.arange(adata.n_obs) % 2 == 0
-    for name in ("ID83", "ID12"):
-        adata.X[np.ix_(lacking, np.arange(adata.n_vars)[set_slice(name)])] = 0
-    adata.uns["nanog1"] = {"channel_sets": {"SBS96": EXACT, "DBS78": EXACT, "ID83": PARTIAL}}
-    sets = {"SBS96": True, "DBS78": True, "ID83": ~lacking, "SBS6": True, "ID12": ~lacking}
-    adata.obsm["measured_sets"] = pd.DataFrame(sets, index=adata.obs_names)
-    return adata, lacking
-
-
 def test_tumours_that_measured_fewer_sets_under_a_higher_point_are_said_to_keep_it(tmp_path):
     """An operating point above a pattern's threshold (pcawg-catalogue's new-study 0.859 over the no-reference
     VCF pattern's 0.799) is not raised for those tumours, and the line said nothing of them: its rates,
@@ -109,7 +81,7 @@ def test_tumours_that_measured_fewer_sets_under_a_higher_point_are_said_to_keep_
     low = [{"name": "no_indels", "masked": ["ID83", "ID12"], "threshold": 0.005, "top1": 0.3,
             "coverage": 0.5, "top1_accepted": 0.9}]
     folder = _model_with_patterns(tmp_path, low)  # operating point 0.01
-    adata, lacking = _lacking_indels(seed=14)
+    adata, lacking = lacking_indels(seed=14)
     predict(adata, folder, PredictOptions(neighbours=0, exposures=False))
     np.testing.assert_allclose(adata.obs["confidence_threshold"].to_numpy(), 0.01, rtol=1e-6)
     line = operating_point_line(adata)

@@ -25,7 +25,7 @@ from nanog1.encoder.prior_shift import (
 )
 from nanog1.errors import UserError
 from nanog1.io import file_sha256
-from tests.predict_models import add_prior_record, write_model_folder
+from tests.predict_models import add_prior_record, lacking_indels, write_model_folder
 from tests.training_cohort import make_cohort
 
 FAST = PredictOptions(neighbours=0, exposures=False)
@@ -264,22 +264,12 @@ def test_adapted_batch_records_the_thresholds_raised_for_tumours_that_measured_f
     """predict --adapt-priors (in-study) on a batch where half the tumours measured no indels, with a model
     whose no-indel pattern threshold is above the operating point's: the closing line names both thresholds
     and how many tumours each applied to."""
-    import pandas as pd
-
-    from nanog1.genomics.channels import EXACT, PARTIAL, set_slice
-
     folder = tmp_path / "patterns"
     shutil.copytree(model, folder)
     calib = json.loads((folder / "calibration.json").read_text())
     calib["pattern_thresholds"] = [{"name": "no_indels", "masked": ["ID83", "ID12"], "threshold": 0.995}]
     (folder / "calibration.json").write_text(json.dumps(calib))
-    batch = make_cohort(n_per_type=6, seed=31, tokens=False)
-    lacking = np.arange(batch.n_obs) % 2 == 0
-    for name in ("ID83", "ID12"):
-        batch.X[np.ix_(lacking, np.arange(batch.n_vars)[set_slice(name)])] = 0
-    batch.uns["nanog1"] = {"channel_sets": {"SBS96": EXACT, "DBS78": EXACT, "ID83": PARTIAL}}
-    sets = {"SBS96": True, "DBS78": True, "ID83": ~lacking, "SBS6": True, "ID12": ~lacking}
-    batch.obsm["measured_sets"] = pd.DataFrame(sets, index=batch.obs_names)
+    batch, lacking = lacking_indels(seed=31, without=None)
     predict(batch, folder, PredictOptions(neighbours=0, exposures=False, adapt_priors=True))
     record = batch.uns["nanog1_predict"]
     base = float(record["confidence_threshold"])
