@@ -77,12 +77,13 @@ _MAGIC, _FLOOR = tl.constexpr(exp2_poly.MAGIC), tl.constexpr(exp2_poly.FLOOR)
 
 # TMA: the kernels' k/v (forward, dQ pass) and q/dO (dK/dV pass) tiles through on-device tensor descriptors,
 # Hopper's copy engine, instead of pointer arithmetic: asynchronous, and it reads the block's narrow q/k rows
-# (16 bytes at a 256-byte stride) without wasted sectors. On an H100 the SAVO block's graphed training step
-# is 13–19 % faster with it from 2k to 32k; eager, it is faster from 8k but costs host time at 2k (causal
-# 2.27 against 1.75 ms a step, not explained: BENCHMARKS.md, issue 30, round 12). NANOG1_ROUTING_TMA:
-# "auto" (default) on sm_90+ with a Triton that has tensor descriptors, for sequences of TMA_MIN_LEN rows or
-# more, eager or graphed alike (a graph's capture then launches what its eager warm-up compiled); "1"
-# wherever the tiles are TMA-legal (:func:`_tma_ok`; the CPU interpreter's tests); "0" never.
+# (16 bytes at a 256-byte stride) without wasted sectors. On an H100 the SAVO block's graphed training step is
+# 13–19 % faster with it from 2k to 32k; eager, it is faster from 8k but costs host time at 2k, where the step
+# is host-bound: 7–11 µs more a launch (Triton's per-launch scratch allocation for the descriptors,
+# `_tma_ok`'s stride checks, the allocator's ContextVar; BENCHMARKS.md, issue 30, rounds 12–13).
+# NANOG1_ROUTING_TMA: "auto" (default) on sm_90+ with a Triton that has tensor descriptors, for sequences of
+# TMA_MIN_LEN rows or more, eager or graphed alike (a graph's capture then launches what its eager warm-up
+# compiled); "1" wherever the tiles are TMA-legal (:func:`_tma_ok`; the CPU interpreter's tests); "0" never.
 TMA: bool | None = {"1": True, "0": False}.get(os.environ.get("NANOG1_ROUTING_TMA", "auto"))
 WS = os.environ.get("NANOG1_ROUTING_WS", "0") == "1"
 TMA_MIN_LEN = 8192
