@@ -352,3 +352,39 @@ def test_a_maf_whose_reference_alleles_are_not_the_fasta_bases_is_refused_as_a_v
             f"({wrong} REF not the reference's base; first: chr1:{p:,} REF {ref}, the reference "
             f"{other[p - 1:p - 1 + len(ref)]})") in said(res), said(res)
     assert "Ingest would refuse the file (more than --max-skip-fraction" in said(res), said(res)
+
+
+def test_a_maf_sharing_no_contig_with_the_fasta_is_refused_as_a_vcf_is(tmp_path, fasta):
+    """A MAF on RefSeq accessions against a chr FASTA passed --check-only and was refused by ingest (every
+    call on a contig the reference lacks); its first records' Chromosome values are now checked as a VCF's
+    contigs are, and refused in the same words (a note with --max-skip-fraction 1)."""
+    fa, seqs = fasta
+    _maf(tmp_path / "P1.maf", seqs["chr1"], chrom="NC_000001.11")
+    ran = run(tmp_path / "P1.maf", "-r", fa, "-o", tmp_path / "c.h5ad", "-q")
+    assert ran.exit_code == 2 and "contigs the reference lacks" in said(ran), ran.output
+    res = run(tmp_path / "P1.maf", "-r", fa, "--check-only")
+    assert res.exit_code == 2, res.output
+    assert (f"P1.maf: none of the contigs it names (NC_000001.11) is in the reference {fa}: the MAF names "
+            "them as NC_000001.11 (no chromosome 1-22, X, Y or MT among them), the reference with a chr "
+            "prefix (chr1, chr2)") in said(res), said(res)
+    res = run(tmp_path / "P1.maf", "-r", fa, "--check-only", "--max-skip-fraction", "1")
+    assert res.exit_code == 0 and "reference: P1.maf: none of the contigs" in said(res), res.output
+
+
+def test_a_chr_less_maf_gets_the_chr_prefix_note_a_vcf_gets_and_firehose_23_is_x(tmp_path, fasta):
+    """A MAF naming 1 against a FASTA naming chr1: ingest reads it (it spells Chromosome 1, matched to chr1
+    by adding the prefix), so the check passes it with the note a VCF gets; a Firehose '23' is named as the
+    X that ingest reads it as, a contig this FASTA lacks (its calls read without context)."""
+    fa, seqs = fasta
+    _maf(tmp_path / "P1.maf", seqs["chr1"], chrom="1")
+    with open(tmp_path / "P1.maf", "a") as f:
+        f.write("\t".join(["G", "23", "700", "700", "SNP", "A", "A", "C", "P1-T"]) + "\n")
+    res = run(tmp_path / "P1.maf", "-r", fa, "--check-only")
+    assert res.exit_code == 0, res.output
+    assert ("reference: P1.maf: names contigs without a chr prefix (1, X), the reference ref.fa with a chr "
+            "prefix (chr1, chr2): ingest matches them by name, as it reads them (1 is chr1)") in said(res), \
+        said(res)
+    assert ("reference: P1.maf: its first records name 1 contig(s) the reference ref.fa lacks (X): calls "
+            "there are read without context") in said(res), said(res)
+    ran = run(tmp_path / "P1.maf", "-r", fa, "-o", tmp_path / "c.h5ad")
+    assert ran.exit_code == 0 and "1 call(s) on contigs the reference lacks (X 1)" in said(ran), said(ran)

@@ -12,11 +12,12 @@ The checks ingest itself makes against the reference, told at check time without
   length, they agree (`build_checks.check_reference_lengths`: a GRCh37 VCF against a GRCh38 FASTA is named as
   such), and a MAF's NCBI_Build and a SigProfiler file's genome column name the FASTA's build
   (`build_checks.check_maf_builds`, `build_checks.check_stated_genomes`);
-- the contigs a VCF's header and first records (`vcf.first_contigs`) name are the reference's, matched
-  as ingest matches them (`reference.resolve_contig`: `chr1` is `1`, `M` is `MT`). A VCF that shares no
-  contig with the FASTA would have every call read without context and be refused by ingest's limit on
-  calls on contigs the reference lacks: an error naming how each names its contigs. Contigs the FASTA
-  lacks beside others it has, and names matched only without their `chr` prefix, are notes;
+- the contigs a VCF's header and first records (`vcf.first_contigs`), or a MAF's first records' Chromosome
+  values (`maf.first_records`: Firehose's 23 and 24 read as X and Y, as ingest reads them), name are the
+  reference's, matched as ingest matches them (`reference.resolve_contig`: `chr1` is `1`, `M` is `MT`). A file
+  that shares no contig with the FASTA would have every call read without context and be refused by ingest's
+  limit on calls on contigs the reference lacks: an error naming how each names its contigs. Contigs the FASTA
+  lacks beside others it has, and names matched only by adding or removing their `chr` prefix, are notes;
 - the first records (`vcf.first_records`; a MAF's Chromosome, Start_Position and Reference_Allele,
   `maf.first_records`) lie within their contig and, where the FASTA is plain text with a usable index, their
   REF alleles are its bases there (`record_notes`; an insertion's '-' names none): a VCF with no ##contig
@@ -50,10 +51,10 @@ def check_reference(reference: Path, plans: list, max_skip_fraction: float,
                     skip_limit_name: str) -> list[str]:
     """Check `reference` against the planned inputs (`ingest.FilePlan`s) as ingest would, reading FASTA
     index and VCF headers and first records only; return notes. InputError for what ingest would refuse:
-    a missing FASTA, an index it cannot build, contig lengths of another build, a VCF sharing no contig
-    with the FASTA (unless `max_skip_fraction` is 1: ingest then reads its calls without context), a VCF
-    or MAF whose first records mostly lie past their contig's end or name REF alleles that are not its
-    bases."""
+    a missing FASTA, an index it cannot build, contig lengths of another build, a VCF or MAF sharing no
+    contig with the FASTA (unless `max_skip_fraction` is 1: ingest then reads its calls without context),
+    a VCF or MAF whose first records mostly lie past their contig's end or name REF alleles that are not
+    its bases."""
     from nanog1.genomics.build_checks import check_maf_builds, check_reference_lengths, check_stated_genomes
 
     lengths, notes = index_lengths(Path(reference))
@@ -61,10 +62,9 @@ def check_reference(reference: Path, plans: list, max_skip_fraction: float,
     check_maf_builds([p.path for p in plans if p.kind == "maf"], reference, lengths)
     stated = [(p.path, p.kind) for p in plans if p.kind in ("headerless", "text")]
     check_stated_genomes(stated, reference, lengths)
-    vcfs = [p for p in plans if p.kind in ("vcf", "headerless")]
+    calls = [p for p in plans if p.kind in ("vcf", "headerless", "maf")]
     index = _plain_index(Path(reference), notes)  # None where a note says the index is missing or stale
-    notes += contig_notes(vcfs, reference, lengths, max_skip_fraction, skip_limit_name)
-    calls = vcfs + [p for p in plans if p.kind == "maf"]
+    notes += contig_notes(calls, reference, lengths, max_skip_fraction, skip_limit_name)
     return notes + record_notes(calls, Path(reference), lengths, index, max_skip_fraction, skip_limit_name)
 
 
@@ -194,29 +194,43 @@ def naming(names: list[str]) -> str:
     return f"as {_few(names, 2)} (no chromosome 1-22, X, Y or MT among them)"
 
 
-def contig_notes(vcfs: list, reference: Path, lengths: dict[str, int], max_skip_fraction: float,
-                 skip_limit_name: str) -> list[str]:
-    """Notes on the contigs the VCFs name (header `##contig` lines and first records) against the
-    FASTA's, matched as ingest matches them; an InputError for a VCF that shares none with it."""
+def _named_contigs(plan) -> tuple[list[str], list[str]]:
+    """(contigs a planned file's header names, distinct contigs of its first records): a VCF's `##contig`
+    lines and `vcf.first_contigs`; a MAF has no header contigs, its records' Chromosome values as ingest
+    reads them (`maf.first_records`: Firehose's 23 is X), so both kinds are checked by one path."""
+    from nanog1.genomics import maf
     from nanog1.genomics.build import vcf_header_facts
-    from nanog1.genomics.reference import contig_keys, resolve_contig
     from nanog1.genomics.vcf import first_contigs
+
+    if plan.kind == "maf":
+        return [], list(dict.fromkeys(chrom for chrom, _, _ in maf.first_records(Path(plan.path))))
+    header = list(vcf_header_facts(Path(plan.path))[0]) if plan.kind == "vcf" else []
+    return header, first_contigs(Path(plan.path))
+
+
+def contig_notes(plans: list, reference: Path, lengths: dict[str, int], max_skip_fraction: float,
+                 skip_limit_name: str) -> list[str]:
+    """Notes on the contigs the VCFs (header `##contig` lines and first records) and MAFs (first records'
+    Chromosome) name against the FASTA's, matched as ingest matches them (`resolve_contig`, which ingest's
+    classification and `partial_reference` use for both); an InputError for a file that shares none with
+    it."""
+    from nanog1.genomics.reference import contig_keys, resolve_contig
 
     keys = contig_keys(list(lengths))
     fasta_names = list(lengths)
     said: dict[str, list[str]] = {}
-    for plan in vcfs:
+    for plan in plans:
         path = Path(plan.path)
-        header = list(vcf_header_facts(path)[0]) if plan.kind == "vcf" else []
-        records = first_contigs(path)
+        header, records = _named_contigs(plan)
         named = list(dict.fromkeys(header + records))
         if not named:
             continue
         resolved = {n: resolve_contig(n, lengths, keys) for n in named}
         missing = [n for n in named if resolved[n] is None]
         if len(missing) == len(named):
+            kind = "MAF" if plan.kind == "maf" else "VCF"
             refusal = (f"none of the contigs it names ({_few(named)}) is in the reference {reference}: the "
-                       f"VCF names them {naming(named)}, the reference {naming(fasta_names)}; is it the "
+                       f"{kind} names them {naming(named)}, the reference {naming(fasta_names)}; is it the "
                        "FASTA the calls were made on?")
             if max_skip_fraction < 1:
                 raise InputError(str(path), None, refusal + " Ingest would read every call without context "
