@@ -70,6 +70,7 @@ from nanog1.genomics.unstated_sets import (
 )
 from nanog1.genomics.variants import InputError, filter_breakdown, top_filter_values
 from nanog1.io import check_not_an_input, file_sha256
+from nanog1.progress import read_all
 
 
 @dataclass(frozen=True)
@@ -287,6 +288,7 @@ def process_file(
             cancer_types=mat.cancer_types,
         )
     table = _read_variants(path, kind, options, vcf or {})
+    read_all(len(table) + sum(table.skips.values()))  # progress: a large file's classification follows
     values = filter_breakdown(table) if options.filter == "PASS" else Counter()
     if reference is None:
         return replace(_without_reference(path, kind, table, options), filter_values=values)
@@ -429,7 +431,7 @@ def _run_all(plans: list[FilePlan], reference: Path | None, options: IngestOptio
                     raise
         else:
             for i, p in enumerate(plans):
-                results[i] = _guarded(p.path, reference, options, p.vcf)
+                results[i] = _guarded(p.path, reference, options, p.vcf, bar if options.progress else None)
                 bar.update()
                 ticker.tick()
     finally:
@@ -481,10 +483,31 @@ def _malformed_notes(results: list[FileResult]) -> list[str]:
     return notes
 
 
-def _guarded(path: Path, reference: Path | None, options: IngestOptions, vcf: dict) -> FileResult:
-    """process_file, turning an unreadable file into a counted failure under on_error='skip'."""
+#: Seconds between a terminal bar's updates of how far into its file the reader is (`_watched`).
+BAR_EVERY = 0.5
+
+
+def _watched(path: Path, options: IngestOptions, bar=None):
+    """How far the reader is into `path`, for `progress.reading`: the bar's postfix (`bar`, in the one
+    process that draws it), or a line every `log_every` seconds in a log (a worker's too); None when neither
+    is asked (-q, or a bar drawn in another process, which counts the files)."""
+    from nanog1.progress import FileTicker
+
+    if bar is not None:
+        return FileTicker(options.command + ":", str(path), BAR_EVERY, bar)
+    if options.log_every > 0 and not options.progress:
+        return FileTicker(options.command + ":", str(path), options.log_every)
+    return None
+
+
+def _guarded(path: Path, reference: Path | None, options: IngestOptions, vcf: dict, bar=None) -> FileResult:
+    """process_file, turning an unreadable file into a counted failure under on_error='skip'; how far its
+    reader is shows as `_watched` says (`bar`: the terminal's, when this process draws it)."""
+    from nanog1.progress import reading
+
     try:
-        return process_file(path, reference, options, vcf)
+        with reading(_watched(path, options, bar)):
+            return process_file(path, reference, options, vcf)
     except (InputError, OSError) as err:
         if options.on_error != "skip":
             if isinstance(err, InputError):

@@ -40,6 +40,7 @@ import pyarrow.csv as pacsv
 from nanog1.genomics.contigs import canonical_chrom_name
 from nanog1.genomics.variants import InputError, VariantTable, concat_tables
 from nanog1.io import first_non_utf8
+from nanog1.progress import read_to
 from nanog1.schema import CANCER_TYPE
 
 #: Columns every MAF must have (matched case-insensitively); the alternate allele needs one of ALT_COLUMNS.
@@ -373,7 +374,8 @@ def _batches(
     `numeric` columns parsed as numbers ('', 'NA' and '.' are missing). A line whose field count differs
     from the header's raises pyarrow.ArrowInvalid, or is passed to `on_invalid` (which returns 'skip')."""
     gzipped = _opener(path) is gzip.open
-    stream = pa.input_stream(str(path), compression="gzip" if gzipped else None)
+    raw = pa.OSFile(str(path))  # what pa.input_stream opens; its position is how far the reader is
+    stream = _Counted(pa.CompressedInputStream(raw, "gzip")) if gzipped else raw
     reader = pacsv.open_csv(
         stream,
         memory_pool=_pool(),
@@ -388,8 +390,41 @@ def _batches(
             null_values=["", "NA", "."],
         ),
     )
+    taken = 0  # text the batches so far hold: a block of `block_size` bytes each
     for batch in reader:
+        taken += block_size
+        read_to(_file_bytes_taken(raw, stream, taken))
         yield batch.to_pandas()
+
+
+class _Counted:
+    """A gzipped MAF's decompressed text for pyarrow's reader, counting the bytes it has taken: the reader
+    reads ahead of the batches it hands on (all of a small file at once), so the file's position alone says
+    it is read long before it is (`_file_bytes_taken`). One call a block of megabytes."""
+
+    def __init__(self, stream: pa.NativeFile) -> None:
+        self.stream, self.count, self.closed = stream, 0, False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(None if size < 0 else size)
+        self.count += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+        self.stream.close()
+
+
+def _file_bytes_taken(raw: pa.NativeFile, stream, taken: int) -> int:
+    """How far into the file (its compressed bytes, if gzipped) the batches handed on so far reach, for the
+    progress within one file (nanog1.progress.read_to): a plain file's `taken` bytes, a gzipped file's
+    position scaled by the share of the text decompressed so far that `taken` is."""
+    if not isinstance(stream, _Counted):
+        return min(taken, raw.size())
+    return int(raw.tell() * min(1.0, taken / stream.count)) if stream.count > 0 else 0
 
 
 def _parse_options(on_invalid=None) -> pacsv.ParseOptions:
